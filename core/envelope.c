@@ -1,0 +1,728 @@
+/*
+ * envelope.c — seal, verify and open asylink envelopes.
+ *
+ * X25519 is the costly step (two scalar multiplications per wrap), so both
+ * sides cache crypto_box_beforenm() results: the sealer per reader key
+ * (under its current ephemeral key), the opener per sender ephemeral key.
+ * The caches live in sodium_malloc'd memory and are wiped on rotation and
+ * destruction.
+ */
+#include "envelope.h"
+
+#include "asylink/asylink.h"
+#include "asylink/v1/envelope.pb-c.h"
+#include "clock.h"
+#include "sig.h"
+#include "uuid.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
+#define KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES    /* 32 */
+#define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES     /* 16 */
+#define SEALER_CACHE_SLOTS 256
+#define OPENER_CACHE_SLOTS 1024
+
+struct envelope {
+    Asylink__V1__Envelope *pb;   /* decoded envelope */
+    Asylink__V1__Header *hdr_pb; /* decoded header bytes */
+    envelope_header hdr;         /* core's view of hdr_pb */
+    uint8_t digest[ENVELOPE_DIGEST_LEN]; /* signature digest */
+};
+
+/* ---- the beforenm cache: direct-mapped, keyed by a public key ---- */
+
+typedef struct {
+    uint8_t pk[32]; /* peer public key */
+    uint8_t k[32];  /* crypto_box_beforenm(pk, our sk) */
+    uint8_t used;
+} s_slot;
+
+typedef struct {
+    size_t n_slots;
+    uint8_t hash_key[crypto_shorthash_KEYBYTES]; /* random, so peers cannot aim collisions */
+    s_slot slots[];
+} s_cache;
+
+static s_cache *s_cache_new(size_t n_slots)
+{
+    size_t size = sizeof(s_cache) + n_slots * sizeof(s_slot);
+    s_cache *c = sodium_malloc(size);
+    if (!c)
+        return NULL;
+    sodium_memzero(c, size);
+    c->n_slots = n_slots;
+    randombytes_buf(c->hash_key, sizeof c->hash_key);
+    return c;
+}
+
+static void s_cache_free(s_cache *c)
+{
+    if (c)
+        sodium_free(c); /* sodium_free wipes */
+}
+
+static void s_cache_clear(s_cache *c)
+{
+    sodium_memzero(c->slots, c->n_slots * sizeof(s_slot));
+}
+
+/* The shared key for (pk, sk); 0 on success, -1 for a weak public key. */
+static int s_cache_get(s_cache *c, const uint8_t pk[32], const uint8_t sk[32], uint8_t k[32])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, pk, 32, c->hash_key);
+    uint64_t idx = 0;
+    memcpy(&idx, h, sizeof idx);
+    s_slot *slot = &c->slots[idx % c->n_slots];
+    if (slot->used && sodium_memcmp(slot->pk, pk, 32) == 0) {
+        memcpy(k, slot->k, 32);
+        return 0;
+    }
+    if (crypto_box_beforenm(k, pk, sk) != 0)
+        return -1;
+    memcpy(slot->pk, pk, 32);
+    memcpy(slot->k, k, 32);
+    slot->used = 1;
+    return 0;
+}
+
+/* ---- names and syntax ---- */
+
+static const char *const s_class_names[] = {NULL, "PUBLIC", "LIMITED", "PERSONAL"};
+
+const char *envelope_class_name(int classification)
+{
+    return classification >= ENVELOPE_PUBLIC && classification <= ENVELOPE_PERSONAL
+               ? s_class_names[classification]
+               : NULL;
+}
+
+int envelope_class_parse(const char *name)
+{
+    for (int i = ENVELOPE_PUBLIC; name && i <= ENVELOPE_PERSONAL; i++)
+        if (strcasecmp(name, s_class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+bool topic_valid(const char *topic)
+{
+    size_t n = topic ? strlen(topic) : 0;
+    if (n == 0 || n > ENVELOPE_TOPIC_MAX || topic[0] == '.' || topic[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = topic[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || (c == '.' && topic[i + 1] != '.');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool s_content_type_valid(const char *ct)
+{
+    size_t n = ct ? strlen(ct) : 0;
+    if (n == 0 || n > ENVELOPE_CONTENT_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)ct[i] <= 0x20 || (unsigned char)ct[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* ---- decoding ---- */
+
+static void s_compute_digest(envelope *e)
+{
+    crypto_generichash_state st;
+    const Asylink__V1__Envelope *pb = e->pb;
+    sig_digest_init(&st, SIG_DOMAIN_ENVELOPE);
+    sig_digest_lp(&st, pb->header.data, pb->header.len);
+    sig_digest_lp(&st, pb->body.data, pb->body.len);
+    for (size_t i = 0; i < pb->n_keys; i++) {
+        const char *id = pb->keys[i]->node_id;
+        sig_digest_lp(&st, (const uint8_t *)id, strlen(id));
+        sig_digest_lp(&st, pb->keys[i]->wrapped_key.data, pb->keys[i]->wrapped_key.len);
+    }
+    sig_digest_final(&st, e->digest);
+}
+
+/* Fills e->hdr from e->hdr_pb, checking shapes. */
+static int s_header_fields(envelope *e)
+{
+    const Asylink__V1__Header *h = e->hdr_pb;
+    envelope_header *o = &e->hdr;
+    if (h->version != ENVELOPE_VERSION)
+        return ASYLINK_E_UNSUPPORTED_VERSION;
+    if (!node_id_valid(h->sender))
+        return ASYLINK_E_BAD_NODE_ID;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (!node_id_valid(h->recipients[i]))
+            return ASYLINK_E_BAD_NODE_ID;
+    bool direct = h->n_recipients > 0, has_topic = h->topic && h->topic[0];
+    if (h->message_id.len != 16 || direct == has_topic ||
+        h->n_recipients > ENVELOPE_MAX_RECIPIENTS || (has_topic && !topic_valid(h->topic)) ||
+        !s_content_type_valid(h->content_type) || h->created_ms == 0 ||
+        (h->correlation_id.len != 0 && h->correlation_id.len != 16) ||
+        h->payload_size > ENVELOPE_MAX_PAYLOAD)
+        return ASYLINK_E_BAD_FIELD;
+    if ((int)h->classification < ENVELOPE_PUBLIC || (int)h->classification > ENVELOPE_PERSONAL)
+        return ASYLINK_E_BAD_FIELD;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        for (size_t j = i + 1; j < h->n_recipients; j++)
+            if (strcmp(h->recipients[i], h->recipients[j]) == 0)
+                return ASYLINK_E_BAD_FIELD;
+    o->version = h->version;
+    memcpy(o->message_id, h->message_id.data, 16);
+    o->sender = h->sender;
+    o->recipients = (const char *const *)h->recipients;
+    o->n_recipients = h->n_recipients;
+    o->topic = h->topic ? h->topic : "";
+    o->content_type = h->content_type;
+    o->classification = (int)h->classification;
+    o->created_ms = h->created_ms;
+    o->expires_ms = h->expires_ms;
+    o->has_correlation = h->correlation_id.len == 16;
+    if (o->has_correlation)
+        memcpy(o->correlation_id, h->correlation_id.data, 16);
+    o->encryption = (int)h->encryption;
+    o->payload_size = h->payload_size;
+    o->sender_cert_serial = h->sender_cert_serial;
+    return ASYLINK_OK;
+}
+
+/* Encryption and classification rules, body length. */
+static int s_check_encryption(envelope *e)
+{
+    const Asylink__V1__Header *h = e->hdr_pb;
+    size_t body = e->pb->body.len;
+    if (h->encryption == ASYLINK__V1__ENCRYPTION__ENCRYPTION_NONE) {
+        if ((int)h->classification != ENVELOPE_PUBLIC)
+            return ASYLINK_E_CLASSIFICATION;
+        if (h->sender_ephemeral_pk.len != 0 || body != h->payload_size)
+            return ASYLINK_E_BAD_FIELD;
+        return e->pb->n_keys == 0 ? ASYLINK_OK : ASYLINK_E_KEYWRAP_MISMATCH;
+    }
+    if (h->encryption != ASYLINK__V1__ENCRYPTION__ENCRYPTION_XCHACHA20POLY1305)
+        return ASYLINK_E_UNSUPPORTED_VERSION;
+    if ((int)h->classification == ENVELOPE_PERSONAL && h->n_recipients == 0)
+        return ASYLINK_E_CLASSIFICATION;
+    if (h->sender_ephemeral_pk.len != 32 || body != NONCE_LEN + AEAD_TAG + h->payload_size)
+        return ASYLINK_E_BAD_FIELD;
+    memcpy(e->hdr.sender_ephemeral_pk, h->sender_ephemeral_pk.data, 32);
+    return ASYLINK_OK;
+}
+
+static bool s_header_names(const Asylink__V1__Header *h, const char *id)
+{
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (strcmp(h->recipients[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Every key wrap well-formed and unique; for direct messages, exactly the recipients. */
+static int s_check_keys(envelope *e)
+{
+    const Asylink__V1__Envelope *pb = e->pb;
+    if (pb->n_keys > ENVELOPE_MAX_READERS)
+        return ASYLINK_E_TOO_LARGE;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_OK;
+    if (pb->n_keys == 0)
+        return ASYLINK_E_KEYWRAP_MISMATCH;
+    for (size_t i = 0; i < pb->n_keys; i++) {
+        if (!node_id_valid(pb->keys[i]->node_id))
+            return ASYLINK_E_BAD_NODE_ID;
+        if (pb->keys[i]->wrapped_key.len != ENVELOPE_WRAPPED_KEY_LEN)
+            return ASYLINK_E_BAD_FIELD;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(pb->keys[i]->node_id, pb->keys[j]->node_id) == 0)
+                return ASYLINK_E_KEYWRAP_MISMATCH;
+    }
+    if (e->hdr.n_recipients == 0)
+        return ASYLINK_OK; /* topic: readers chosen by policy */
+    if (pb->n_keys != e->hdr.n_recipients)
+        return ASYLINK_E_KEYWRAP_MISMATCH;
+    for (size_t i = 0; i < pb->n_keys; i++)
+        if (!s_header_names(e->hdr_pb, pb->keys[i]->node_id))
+            return ASYLINK_E_KEYWRAP_MISMATCH;
+    return ASYLINK_OK;
+}
+
+int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out)
+{
+    *out = NULL;
+    if (!buf && len)
+        return ASYLINK_E_INVALID_ARG;
+    if (len > (max_len ? max_len : ENVELOPE_MAX_SIZE))
+        return ASYLINK_E_TOO_LARGE;
+    envelope *e = calloc(1, sizeof *e);
+    if (!e)
+        return ASYLINK_E_NOMEM;
+    int rc = ASYLINK_E_MALFORMED;
+    e->pb = asylink__v1__envelope__unpack(NULL, len, buf);
+    if (!e->pb || e->pb->header.len == 0)
+        goto cleanup;
+    e->hdr_pb = asylink__v1__header__unpack(NULL, e->pb->header.len, e->pb->header.data);
+    if (!e->hdr_pb)
+        goto cleanup;
+    rc = s_header_fields(e);
+    if (rc == ASYLINK_OK)
+        rc = s_check_encryption(e);
+    if (rc == ASYLINK_OK)
+        rc = s_check_keys(e);
+    if (rc == ASYLINK_OK && e->pb->signature.len != SIG_LEN)
+        rc = ASYLINK_E_BAD_FIELD;
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    s_compute_digest(e);
+    *out = e;
+    return ASYLINK_OK;
+cleanup:
+    envelope_destroy(&e);
+    return rc;
+}
+
+void envelope_destroy(envelope **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    envelope *e = *self_p;
+    if (e->hdr_pb)
+        asylink__v1__header__free_unpacked(e->hdr_pb, NULL);
+    if (e->pb)
+        asylink__v1__envelope__free_unpacked(e->pb, NULL);
+    free(e);
+    *self_p = NULL;
+}
+
+const envelope_header *envelope_header_of(const envelope *e) { return &e->hdr; }
+const uint8_t *envelope_digest(const envelope *e) { return e->digest; }
+size_t envelope_key_count(const envelope *e) { return e->pb->n_keys; }
+size_t envelope_body_len(const envelope *e) { return e->pb->body.len; }
+
+const char *envelope_key_node(const envelope *e, size_t i)
+{
+    return i < e->pb->n_keys ? e->pb->keys[i]->node_id : NULL;
+}
+
+/* ---- verification ---- */
+
+int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32])
+{
+    return sig_verify_digest(sign_pk, e->digest, e->pb->signature.data);
+}
+
+int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
+                    const cert **sender_out)
+{
+    const cert *c = NULL;
+    if (sender_out)
+        *sender_out = NULL;
+    int rc = trust_lookup(t, e->hdr.sender, now_ms, ASYLINK_E_UNKNOWN_SENDER, &c);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (e->hdr.sender_cert_serial != c->serial)
+        return ASYLINK_E_WRONG_KEY;
+    rc = envelope_verify_signature(e, c->sign_pk);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (e->hdr.expires_ms != 0 && now_ms >= e->hdr.expires_ms)
+        return ASYLINK_E_EXPIRED;
+    if (sender_out)
+        *sender_out = c;
+    return ASYLINK_OK;
+}
+
+/* ---- sealing ---- */
+
+struct envelope_sealer {
+    const keys_secret *keys;      /* borrowed long-term keys */
+    char node_id[NODE_ID_MAX + 1];
+    uint64_t cert_serial;
+    uint8_t *eph;                 /* sodium_malloc: secret(32) || public(32) */
+    uint64_t eph_created_ms;      /* for daily rotation */
+    s_cache *cache;               /* reader box_pk -> beforenm(reader, eph sk) */
+    envelope_rng rng;
+    void *rng_ctx;
+};
+
+static void s_default_rng(void *ctx, uint8_t *buf, size_t n)
+{
+    (void)ctx;
+    randombytes_buf(buf, n);
+}
+
+void envelope_sealer_rotate(envelope_sealer *s)
+{
+    s->rng(s->rng_ctx, s->eph, 32);
+    crypto_scalarmult_base(s->eph + 32, s->eph);
+    s->eph_created_ms = clock_now_ms();
+    s_cache_clear(s->cache);
+}
+
+int envelope_sealer_new(const keys_secret *keys, const char *node_id, uint64_t cert_serial,
+                        envelope_rng rng, void *rng_ctx, envelope_sealer **out)
+{
+    *out = NULL;
+    if (!keys)
+        return ASYLINK_E_INVALID_ARG;
+    if (!node_id_valid(node_id))
+        return ASYLINK_E_BAD_NODE_ID;
+    if (sodium_init() < 0)
+        return ASYLINK_E_INTERNAL;
+    envelope_sealer *s = calloc(1, sizeof *s);
+    if (!s)
+        return ASYLINK_E_NOMEM;
+    s->keys = keys;
+    memcpy(s->node_id, node_id, strlen(node_id) + 1);
+    s->cert_serial = cert_serial;
+    s->rng = rng ? rng : s_default_rng;
+    s->rng_ctx = rng_ctx;
+    s->eph = sodium_malloc(64);
+    s->cache = s_cache_new(SEALER_CACHE_SLOTS);
+    if (!s->eph || !s->cache) {
+        envelope_sealer_destroy(&s);
+        return ASYLINK_E_NOMEM;
+    }
+    envelope_sealer_rotate(s);
+    *out = s;
+    return ASYLINK_OK;
+}
+
+void envelope_sealer_destroy(envelope_sealer **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    envelope_sealer *s = *self_p;
+    if (s->eph)
+        sodium_free(s->eph);
+    s_cache_free(s->cache);
+    free(s);
+    *self_p = NULL;
+}
+
+const uint8_t *envelope_sealer_ephemeral_pk(const envelope_sealer *s)
+{
+    return s->eph + 32;
+}
+
+/* Finds the reader certificate for node id, or NULL. */
+static const cert *s_reader_for(const envelope_params *p, const char *id)
+{
+    for (size_t i = 0; i < p->n_readers; i++)
+        if (strcmp(p->readers[i]->node_id, id) == 0)
+            return p->readers[i];
+    return NULL;
+}
+
+/* Validates params; sets *encrypt. */
+static int s_check_params(const envelope_params *p, size_t len, bool *encrypt)
+{
+    bool direct = p->n_recipients > 0, has_topic = p->topic && p->topic[0];
+    if (direct == has_topic || !envelope_class_name(p->classification))
+        return ASYLINK_E_INVALID_ARG;
+    if (len > ENVELOPE_MAX_PAYLOAD)
+        return ASYLINK_E_TOO_LARGE;
+    if (p->n_recipients > ENVELOPE_MAX_RECIPIENTS || p->n_readers > ENVELOPE_MAX_READERS)
+        return ASYLINK_E_TOO_LARGE;
+    if ((has_topic && !topic_valid(p->topic)) || !s_content_type_valid(p->content_type))
+        return ASYLINK_E_BAD_FIELD;
+    for (size_t i = 0; i < p->n_recipients; i++)
+        if (!node_id_valid(p->recipients[i]))
+            return ASYLINK_E_BAD_NODE_ID;
+    if (p->classification == ENVELOPE_PERSONAL && !direct)
+        return ASYLINK_E_CLASSIFICATION;
+    *encrypt = p->classification != ENVELOPE_PUBLIC || p->n_readers > 0;
+    if (*encrypt && p->n_readers == 0)
+        return ASYLINK_E_KEYWRAP_MISMATCH;
+    if (*encrypt && direct) {
+        if (p->n_readers != p->n_recipients)
+            return ASYLINK_E_KEYWRAP_MISMATCH;
+        for (size_t i = 0; i < p->n_recipients; i++)
+            if (!s_reader_for(p, p->recipients[i]))
+                return ASYLINK_E_KEYWRAP_MISMATCH;
+    }
+    return ASYLINK_OK;
+}
+
+/* Serialized header for p; malloc'd into *out. */
+static int s_pack_header(envelope_sealer *s, const envelope_params *p, size_t len, bool encrypt,
+                         const uint8_t id[16], uint8_t **out, size_t *out_len)
+{
+    Asylink__V1__Header h = ASYLINK__V1__HEADER__INIT;
+    h.version = ENVELOPE_VERSION;
+    h.message_id = (ProtobufCBinaryData){16, (uint8_t *)id};
+    h.sender = s->node_id;
+    h.n_recipients = p->n_recipients;
+    h.recipients = (char **)p->recipients;
+    h.topic = p->topic ? (char *)p->topic : "";
+    h.content_type = (char *)p->content_type;
+    h.classification = (Asylink__V1__Classification)p->classification;
+    h.created_ms = p->created_ms ? p->created_ms : clock_now_ms();
+    h.expires_ms = p->expires_ms;
+    if (p->correlation_id)
+        h.correlation_id = (ProtobufCBinaryData){16, (uint8_t *)p->correlation_id};
+    h.encryption = encrypt ? ASYLINK__V1__ENCRYPTION__ENCRYPTION_XCHACHA20POLY1305
+                           : ASYLINK__V1__ENCRYPTION__ENCRYPTION_NONE;
+    h.payload_size = len;
+    if (encrypt)
+        h.sender_ephemeral_pk = (ProtobufCBinaryData){32, s->eph + 32};
+    h.sender_cert_serial = s->cert_serial;
+    *out_len = asylink__v1__header__get_packed_size(&h);
+    *out = malloc(*out_len);
+    if (!*out)
+        return ASYLINK_E_NOMEM;
+    asylink__v1__header__pack(&h, *out);
+    return ASYLINK_OK;
+}
+
+/* Working state of one seal. */
+typedef struct {
+    uint8_t *header;
+    size_t header_len;
+    uint8_t *body;
+    size_t body_len;
+    Asylink__V1__KeyWrap *wraps;
+    Asylink__V1__KeyWrap **wrap_ptrs;
+    uint8_t *wrapped;   /* n * 72 bytes */
+    uint8_t *secret;    /* sodium_malloc: content key K || shared key */
+} s_seal;
+
+static int s_encrypt_body(envelope_sealer *s, s_seal *w, const uint8_t *payload, size_t len)
+{
+    w->body_len = NONCE_LEN + len + AEAD_TAG;
+    w->body = malloc(w->body_len);
+    if (!w->body)
+        return ASYLINK_E_NOMEM;
+    s->rng(s->rng_ctx, w->body, NONCE_LEN);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(w->body + NONCE_LEN, NULL, payload, len,
+                                               w->header, w->header_len, NULL, w->body,
+                                               w->secret);
+    return ASYLINK_OK;
+}
+
+/* Wraps K to each reader; order: recipients for direct, readers for topics. */
+static int s_wrap_keys(envelope_sealer *s, const envelope_params *p, s_seal *w, size_t n)
+{
+    w->wraps = calloc(n, sizeof *w->wraps);
+    w->wrap_ptrs = calloc(n, sizeof *w->wrap_ptrs);
+    w->wrapped = malloc(n * ENVELOPE_WRAPPED_KEY_LEN);
+    if (!w->wraps || !w->wrap_ptrs || !w->wrapped)
+        return ASYLINK_E_NOMEM;
+    uint8_t *shared = w->secret + KEY_LEN;
+    for (size_t i = 0; i < n; i++) {
+        const cert *r = p->n_recipients ? s_reader_for(p, p->recipients[i]) : p->readers[i];
+        uint8_t *out = w->wrapped + i * ENVELOPE_WRAPPED_KEY_LEN;
+        if (s_cache_get(s->cache, r->box_pk, s->eph, shared) != 0)
+            return ASYLINK_E_BAD_FIELD;
+        s->rng(s->rng_ctx, out, crypto_box_NONCEBYTES);
+        crypto_box_easy_afternm(out + crypto_box_NONCEBYTES, w->secret, KEY_LEN, out, shared);
+        Asylink__V1__KeyWrap init = ASYLINK__V1__KEY_WRAP__INIT;
+        w->wraps[i] = init;
+        w->wraps[i].node_id = (char *)r->node_id;
+        w->wraps[i].wrapped_key = (ProtobufCBinaryData){ENVELOPE_WRAPPED_KEY_LEN, out};
+        w->wrap_ptrs[i] = &w->wraps[i];
+    }
+    return ASYLINK_OK;
+}
+
+/* Signs and serializes the envelope. */
+static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t **out, size_t *out_len)
+{
+    Asylink__V1__Envelope env = ASYLINK__V1__ENVELOPE__INIT;
+    uint8_t sig[SIG_LEN];
+    env.header = (ProtobufCBinaryData){w->header_len, w->header};
+    env.body = (ProtobufCBinaryData){w->body_len, w->body};
+    env.n_keys = n_keys;
+    env.keys = w->wrap_ptrs;
+    envelope tmp = {.pb = &env};
+    s_compute_digest(&tmp);
+    sig_sign_digest(s->keys->sign_sk, tmp.digest, sig);
+    env.signature = (ProtobufCBinaryData){SIG_LEN, sig};
+    *out_len = asylink__v1__envelope__get_packed_size(&env);
+    *out = malloc(*out_len);
+    if (!*out)
+        return ASYLINK_E_NOMEM;
+    asylink__v1__envelope__pack(&env, *out);
+    return ASYLINK_OK;
+}
+
+static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
+                        size_t len, bool encrypt, const uint8_t id[16], s_seal *w)
+{
+    int rc = s_pack_header(s, p, len, encrypt, id, &w->header, &w->header_len);
+    if (rc != ASYLINK_OK || !encrypt) {
+        if (rc == ASYLINK_OK) {
+            w->body_len = len;
+            w->body = malloc(len ? len : 1);
+            if (!w->body)
+                return ASYLINK_E_NOMEM;
+            if (len)
+                memcpy(w->body, payload, len);
+        }
+        return rc;
+    }
+    w->secret = sodium_malloc(2 * KEY_LEN);
+    if (!w->secret)
+        return ASYLINK_E_NOMEM;
+    s->rng(s->rng_ctx, w->secret, KEY_LEN);
+    rc = s_encrypt_body(s, w, payload, len);
+    if (rc == ASYLINK_OK)
+        rc = s_wrap_keys(s, p, w, p->n_recipients ? p->n_recipients : p->n_readers);
+    return rc;
+}
+
+int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
+                  size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16])
+{
+    *out = NULL;
+    *out_len = 0;
+    bool encrypt = false;
+    if (!s || !p || (!payload && len))
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_check_params(p, len, &encrypt);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (clock_now_ms() - s->eph_created_ms > ENVELOPE_EPHEMERAL_MAX_AGE_MS)
+        envelope_sealer_rotate(s);
+    uint8_t id[16];
+    if (p->message_id) {
+        memcpy(id, p->message_id, 16);
+    } else {
+        uint8_t rnd[10];
+        s->rng(s->rng_ctx, rnd, sizeof rnd);
+        uuid_v7_from(p->created_ms ? p->created_ms : clock_now_ms(), rnd, id);
+    }
+    s_seal w = {0};
+    rc = s_seal_parts(s, p, payload, len, encrypt, id, &w);
+    if (rc == ASYLINK_OK)
+        rc = s_finish(s, &w, encrypt ? (p->n_recipients ? p->n_recipients : p->n_readers) : 0,
+                      out, out_len);
+    if (rc == ASYLINK_OK && message_id_out)
+        memcpy(message_id_out, id, 16);
+    if (w.secret)
+        sodium_free(w.secret);
+    free(w.header);
+    free(w.body);
+    free(w.wraps);
+    free(w.wrap_ptrs);
+    free(w.wrapped);
+    return rc;
+}
+
+/* ---- opening ---- */
+
+struct envelope_opener {
+    const keys_secret *keys;      /* borrowed reader keys */
+    char node_id[NODE_ID_MAX + 1];
+    s_cache *cache;               /* sender ephemeral pk -> beforenm(eph pk, our sk) */
+};
+
+int envelope_opener_new(const keys_secret *keys, const char *node_id, envelope_opener **out)
+{
+    *out = NULL;
+    if (!keys)
+        return ASYLINK_E_INVALID_ARG;
+    if (!node_id_valid(node_id))
+        return ASYLINK_E_BAD_NODE_ID;
+    if (sodium_init() < 0)
+        return ASYLINK_E_INTERNAL;
+    envelope_opener *op = calloc(1, sizeof *op);
+    if (!op)
+        return ASYLINK_E_NOMEM;
+    op->keys = keys;
+    memcpy(op->node_id, node_id, strlen(node_id) + 1);
+    op->cache = s_cache_new(OPENER_CACHE_SLOTS);
+    if (!op->cache) {
+        free(op);
+        return ASYLINK_E_NOMEM;
+    }
+    *out = op;
+    return ASYLINK_OK;
+}
+
+void envelope_opener_destroy(envelope_opener **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_cache_free((*self_p)->cache);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void envelope_payload_free(uint8_t *payload, size_t len)
+{
+    if (!payload)
+        return;
+    sodium_memzero(payload, len);
+    free(payload);
+}
+
+/* Unwraps the content key for this reader into secret (K || shared). */
+static int s_unwrap(envelope_opener *op, const envelope *e, uint8_t *secret)
+{
+    const Asylink__V1__KeyWrap *kw = NULL;
+    for (size_t i = 0; i < e->pb->n_keys && !kw; i++)
+        if (strcmp(e->pb->keys[i]->node_id, op->node_id) == 0)
+            kw = e->pb->keys[i];
+    if (!kw)
+        return ASYLINK_E_NOT_RECIPIENT;
+    uint8_t *shared = secret + KEY_LEN;
+    if (s_cache_get(op->cache, e->hdr.sender_ephemeral_pk, op->keys->box_sk, shared) != 0)
+        return ASYLINK_E_TAMPERED;
+    const uint8_t *w = kw->wrapped_key.data;
+    if (crypto_box_open_easy_afternm(secret, w + crypto_box_NONCEBYTES,
+                                     ENVELOPE_WRAPPED_KEY_LEN - crypto_box_NONCEBYTES, w,
+                                     shared) != 0)
+        return ASYLINK_E_TAMPERED;
+    return ASYLINK_OK;
+}
+
+static int s_decrypt(const envelope *e, const uint8_t *key, uint8_t **payload, size_t *len)
+{
+    const ProtobufCBinaryData *b = &e->pb->body;
+    size_t n = b->len - NONCE_LEN - AEAD_TAG;
+    uint8_t *pt = malloc(n ? n : 1);
+    if (!pt)
+        return ASYLINK_E_NOMEM;
+    unsigned long long got = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &got, NULL, b->data + NONCE_LEN,
+                                                   b->len - NONCE_LEN, e->pb->header.data,
+                                                   e->pb->header.len, b->data, key) != 0) {
+        free(pt);
+        return ASYLINK_E_TAMPERED;
+    }
+    *payload = pt;
+    *len = (size_t)got;
+    return ASYLINK_OK;
+}
+
+int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, size_t *len)
+{
+    *payload = NULL;
+    *len = 0;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE) {
+        size_t n = e->pb->body.len;
+        *payload = malloc(n ? n : 1);
+        if (!*payload)
+            return ASYLINK_E_NOMEM;
+        if (n)
+            memcpy(*payload, e->pb->body.data, n);
+        *len = n;
+        return ASYLINK_OK;
+    }
+    uint8_t *secret = sodium_malloc(2 * KEY_LEN);
+    if (!secret)
+        return ASYLINK_E_NOMEM;
+    int rc = s_unwrap(op, e, secret);
+    if (rc == ASYLINK_OK)
+        rc = s_decrypt(e, secret, payload, len);
+    sodium_free(secret);
+    return rc;
+}

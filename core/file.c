@@ -1,0 +1,161 @@
+/*
+ * file.c — bounded whole-file reads and atomic, durable writes.
+ */
+#include "file.h"
+
+#include "asylink/asylink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Reads exactly st_size bytes (bounded by limit) from fd into buf. */
+static int s_read_fd(int fd, size_t limit, uint8_t *(*alloc)(size_t), uint8_t **out,
+                     size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ASYLINK_E_IO;
+    if (!S_ISREG(st.st_mode))
+        return ASYLINK_E_IO;
+    if ((uint64_t)st.st_size > limit)
+        return ASYLINK_E_TOO_LARGE;
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = alloc(size + 1);
+    if (!buf)
+        return ASYLINK_E_NOMEM;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    *out = buf;
+    *len = got;
+    return ASYLINK_OK;
+}
+
+static uint8_t *s_malloc(size_t n) { return malloc(n); }
+static uint8_t *s_sodium_malloc(size_t n) { return sodium_malloc(n); }
+
+static int s_read(const char *path, size_t limit, uint8_t *(*alloc)(size_t),
+                  uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!path)
+        return ASYLINK_E_INVALID_ARG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? ASYLINK_E_NOT_FOUND : ASYLINK_E_IO;
+    int rc = s_read_fd(fd, limit ? limit : FILE_DEFAULT_LIMIT, alloc, out, len);
+    close(fd);
+    return rc;
+}
+
+int file_read(const char *path, size_t limit, uint8_t **out, size_t *len)
+{
+    return s_read(path, limit, s_malloc, out, len);
+}
+
+int file_read_secret(const char *path, size_t limit, uint8_t **out, size_t *len)
+{
+    return s_read(path, limit, s_sodium_malloc, out, len);
+}
+
+void file_secret_free(uint8_t *buf, size_t len)
+{
+    if (!buf)
+        return;
+    sodium_memzero(buf, len);
+    sodium_free(buf);
+}
+
+/* fsyncs the directory holding path so a rename survives a crash. */
+static int s_sync_dir(const char *path)
+{
+    char copy[PATH_MAX];
+    if (strlen(path) >= sizeof copy)
+        return ASYLINK_E_IO;
+    memcpy(copy, path, strlen(path) + 1);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ASYLINK_E_IO;
+    int rc = fsync(fd) == 0 ? ASYLINK_OK : ASYLINK_E_IO;
+    close(fd);
+    return rc;
+}
+
+static int s_write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      int exclusive)
+{
+    if (!path || (!data && len))
+        return ASYLINK_E_INVALID_ARG;
+    if (exclusive && access(path, F_OK) == 0)
+        return ASYLINK_E_EXISTS;
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return ASYLINK_E_IO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return ASYLINK_E_IO;
+    int rc = ASYLINK_E_IO;
+    if (fchmod(fd, mode) != 0 || s_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        close(fd);
+        goto cleanup;
+    }
+    if (close(fd) != 0)
+        goto cleanup;
+    if (exclusive) {
+        /* link() fails if path appeared meanwhile: never overwrite. */
+        if (link(tmp, path) != 0) {
+            rc = errno == EEXIST ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+            goto cleanup;
+        }
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        goto cleanup;
+    }
+    return s_sync_dir(path);
+cleanup:
+    unlink(tmp);
+    return rc;
+}
+
+int file_check_private(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? ASYLINK_E_NOT_FOUND : ASYLINK_E_IO;
+    if (!S_ISREG(st.st_mode))
+        return ASYLINK_E_IO;
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return ASYLINK_E_KEY_PERMISSIONS;
+    return ASYLINK_OK;
+}

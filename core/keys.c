@@ -1,0 +1,228 @@
+/*
+ * keys.c — key pair generation and the secret key file.
+ */
+#include "keys.h"
+
+#include "armor.h"
+#include "asylink/asylink.h"
+#include "file.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEYS_MAGIC "ASYLKEY1"
+#define KEYS_HDR_LEN 60
+#define KEYS_PLAIN_LEN (2 * KEYS_SEED_LEN)
+#define KEYS_KDF_NONE 0
+#define KEYS_KDF_ARGON2ID 1
+#define KEYS_FILE_MAX 4096
+
+static keys_secret *s_alloc(void)
+{
+    if (sodium_init() < 0)
+        return NULL;
+    keys_secret *k = sodium_malloc(sizeof *k);
+    if (k)
+        sodium_memzero(k, sizeof *k);
+    return k;
+}
+
+int keys_from_seeds(const uint8_t sign_seed[KEYS_SEED_LEN],
+                    const uint8_t box_seed[KEYS_SEED_LEN], keys_secret **out)
+{
+    *out = NULL;
+    keys_secret *k = s_alloc();
+    if (!k)
+        return ASYLINK_E_NOMEM;
+    crypto_sign_seed_keypair(k->sign_pk, k->sign_sk, sign_seed);
+    memcpy(k->box_sk, box_seed, KEYS_PK_LEN);
+    crypto_scalarmult_base(k->box_pk, k->box_sk);
+    *out = k;
+    return ASYLINK_OK;
+}
+
+int keys_generate(keys_secret **out)
+{
+    *out = NULL;
+    keys_secret *k = s_alloc();
+    if (!k)
+        return ASYLINK_E_NOMEM;
+    crypto_sign_keypair(k->sign_pk, k->sign_sk);
+    crypto_box_keypair(k->box_pk, k->box_sk);
+    *out = k;
+    return ASYLINK_OK;
+}
+
+void keys_destroy(keys_secret **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    sodium_memzero(*self_p, sizeof **self_p);
+    sodium_free(*self_p);
+    *self_p = NULL;
+}
+
+static void s_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t s_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Derives the file key from a passphrase; 0 on success. */
+static int s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *passphrase,
+                    const uint8_t *salt, uint32_t opslimit, uint32_t memlimit_kib)
+{
+    return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase, strlen(passphrase),
+                         salt, opslimit, (size_t)memlimit_kib * 1024u,
+                         crypto_pwhash_ALG_ARGON2ID13);
+}
+
+/* Fills blob (KEYS_HDR_LEN + room) and returns its length, or 0 on failure. */
+static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
+                           const keys_kdf_cost *cost, uint8_t *blob)
+{
+    uint8_t *plain = blob + KEYS_HDR_LEN;
+    memcpy(blob, KEYS_MAGIC, 8);
+    memcpy(plain, keys->sign_sk, KEYS_SEED_LEN); /* Ed25519 sk starts with the seed */
+    memcpy(plain + KEYS_SEED_LEN, keys->box_sk, KEYS_PK_LEN);
+    if (!passphrase || !*passphrase)
+        return KEYS_HDR_LEN + KEYS_PLAIN_LEN;
+
+    uint32_t ops = cost && cost->opslimit ? cost->opslimit : crypto_pwhash_OPSLIMIT_MODERATE;
+    uint32_t mem = cost && cost->memlimit_kib ? cost->memlimit_kib
+                                              : (uint32_t)(crypto_pwhash_MEMLIMIT_MODERATE / 1024);
+    uint8_t key[crypto_secretbox_KEYBYTES];
+    blob[8] = KEYS_KDF_ARGON2ID;
+    s_put_u32(blob + 12, ops);
+    s_put_u32(blob + 16, mem);
+    randombytes_buf(blob + 20, 16);
+    randombytes_buf(blob + 36, crypto_secretbox_NONCEBYTES);
+    if (s_derive(key, passphrase, blob + 20, ops, mem) != 0)
+        return 0;
+    uint8_t tmp[KEYS_PLAIN_LEN];
+    memcpy(tmp, plain, sizeof tmp);
+    crypto_secretbox_easy(plain, tmp, sizeof tmp, blob + 36, key);
+    sodium_memzero(tmp, sizeof tmp);
+    sodium_memzero(key, sizeof key);
+    return KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES;
+}
+
+int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
+              const keys_kdf_cost *cost, const char *comment)
+{
+    if (!keys || !path)
+        return ASYLINK_E_INVALID_ARG;
+    size_t cap = KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES;
+    uint8_t *blob = sodium_malloc(cap);
+    char *text = NULL;
+    int rc = ASYLINK_E_NOMEM;
+    if (!blob)
+        return rc;
+    sodium_memzero(blob, cap);
+    size_t len = s_build_blob(keys, passphrase, cost, blob);
+    if (len == 0)
+        goto cleanup;
+    rc = armor_encode(ARMOR_SECRET_KEY, comment, blob, len, &text);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    rc = file_write_atomic(path, text, strlen(text), 0600, 1);
+cleanup:
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+    sodium_free(blob);
+    return rc;
+}
+
+/* Opens the secret part of a decoded blob into *out. */
+static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase,
+                       keys_secret **out)
+{
+    if (len < KEYS_HDR_LEN || memcmp(blob, KEYS_MAGIC, 8) != 0)
+        return ASYLINK_E_MALFORMED;
+    uint8_t kdf = blob[8];
+    if (kdf == KEYS_KDF_NONE) {
+        if (len != KEYS_HDR_LEN + KEYS_PLAIN_LEN)
+            return ASYLINK_E_MALFORMED;
+        return keys_from_seeds(blob + KEYS_HDR_LEN, blob + KEYS_HDR_LEN + KEYS_SEED_LEN, out);
+    }
+    if (kdf != KEYS_KDF_ARGON2ID)
+        return ASYLINK_E_UNSUPPORTED_VERSION;
+    if (len != KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES)
+        return ASYLINK_E_MALFORMED;
+    if (!passphrase)
+        return ASYLINK_E_PASSPHRASE_REQUIRED;
+    uint32_t ops = s_get_u32(blob + 12), mem = s_get_u32(blob + 16);
+    /* Hostile files must not make us burn unbounded memory or time. */
+    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > 64 || mem < 8 || mem > 4u * 1024 * 1024)
+        return ASYLINK_E_MALFORMED;
+    uint8_t *sec = sodium_malloc(crypto_secretbox_KEYBYTES + KEYS_PLAIN_LEN);
+    if (!sec)
+        return ASYLINK_E_NOMEM;
+    uint8_t *key = sec, *plain = sec + crypto_secretbox_KEYBYTES;
+    int rc = ASYLINK_E_NOMEM;
+    if (s_derive(key, passphrase, blob + 20, ops, mem) != 0)
+        goto cleanup;
+    rc = ASYLINK_E_BAD_PASSPHRASE;
+    if (crypto_secretbox_open_easy(plain, blob + KEYS_HDR_LEN,
+                                   KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES, blob + 36,
+                                   key) != 0)
+        goto cleanup;
+    rc = keys_from_seeds(plain, plain + KEYS_SEED_LEN, out);
+cleanup:
+    sodium_free(sec);
+    return rc;
+}
+
+/* Reads and unarmors a key file into secure memory. */
+static int s_read_blob(const char *path, uint8_t **blob, size_t *blob_len)
+{
+    int rc = file_check_private(path);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t *text = NULL;
+    size_t text_len = 0;
+    rc = file_read_secret(path, KEYS_FILE_MAX, &text, &text_len);
+    if (rc != ASYLINK_OK)
+        return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
+    rc = armor_decode(ARMOR_SECRET_KEY, (const char *)text, text_len, 1, blob, blob_len);
+    file_secret_free(text, text_len);
+    return rc;
+}
+
+int keys_load(const char *path, const char *passphrase, keys_secret **out)
+{
+    *out = NULL;
+    if (!path)
+        return ASYLINK_E_INVALID_ARG;
+    if (sodium_init() < 0)
+        return ASYLINK_E_INTERNAL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int rc = s_read_blob(path, &blob, &len);
+    if (rc != ASYLINK_OK)
+        return rc;
+    rc = s_open_blob(blob, len, passphrase, out);
+    file_secret_free(blob, len);
+    return rc;
+}
+
+int keys_file_is_encrypted(const char *path)
+{
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (s_read_blob(path, &blob, &len) != ASYLINK_OK)
+        return -1;
+    int enc = len > 8 && memcmp(blob, KEYS_MAGIC, 8) == 0 ? blob[8] != KEYS_KDF_NONE : -1;
+    file_secret_free(blob, len);
+    return enc;
+}

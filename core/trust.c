@@ -1,0 +1,234 @@
+/*
+ * trust.c — loading and querying the trust directory.
+ */
+#include "trust.h"
+
+#include "asylink/asylink.h"
+
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Most node certificates one directory may hold: bounds hostile input. */
+#define TRUST_MAX_NODES 4096
+
+struct trust {
+    cert *ca;                 /* self-signed federation CA */
+    crl *revoked;             /* NULL if no revoked.crl */
+    cert **nodes;             /* sorted by node id */
+    size_t n_nodes;
+    trust_problem *problems;  /* files left out */
+    size_t n_problems;
+};
+
+static int s_cmp_node(const void *a, const void *b)
+{
+    const cert *const *x = a, *const *y = b;
+    return strcmp((*x)->node_id, (*y)->node_id);
+}
+
+static int s_add_problem(trust *t, const char *path, int code)
+{
+    trust_problem *p = realloc(t->problems, (t->n_problems + 1) * sizeof *p);
+    if (!p)
+        return ASYLINK_E_NOMEM;
+    t->problems = p;
+    snprintf(p[t->n_problems].path, sizeof p[t->n_problems].path, "%s", path);
+    p[t->n_problems].code = code;
+    t->n_problems++;
+    return ASYLINK_OK;
+}
+
+/* Adds c (taking it), replacing a lower serial for the same node. */
+static int s_add_node(trust *t, cert *c)
+{
+    for (size_t i = 0; i < t->n_nodes; i++) {
+        if (strcmp(t->nodes[i]->node_id, c->node_id) != 0)
+            continue;
+        if (c->serial > t->nodes[i]->serial) {
+            cert_destroy(&t->nodes[i]);
+            t->nodes[i] = c;
+        } else {
+            cert_destroy(&c);
+        }
+        return ASYLINK_OK;
+    }
+    if (t->n_nodes >= TRUST_MAX_NODES) {
+        cert_destroy(&c);
+        return ASYLINK_E_TOO_LARGE;
+    }
+    cert **n = realloc(t->nodes, (t->n_nodes + 1) * sizeof *n);
+    if (!n) {
+        cert_destroy(&c);
+        return ASYLINK_E_NOMEM;
+    }
+    t->nodes = n;
+    t->nodes[t->n_nodes++] = c;
+    return ASYLINK_OK;
+}
+
+static int s_has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+/* Loads one node certificate file; bad files become problems. */
+static int s_load_node(trust *t, const char *path)
+{
+    cert *c = NULL;
+    int rc = cert_load(path, &c);
+    if (rc == ASYLINK_OK)
+        rc = cert_verify(c, t->ca);
+    if (rc == ASYLINK_OK && cert_has_role(c, CERT_ROLE_CA))
+        rc = ASYLINK_E_ROLE;
+    if (rc != ASYLINK_OK) {
+        cert_destroy(&c);
+        return rc == ASYLINK_E_NOMEM ? rc : s_add_problem(t, path, rc);
+    }
+    return s_add_node(t, c);
+}
+
+static int s_load_nodes(trust *t, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/nodes", dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return ASYLINK_OK; /* no nodes yet */
+    int rc = ASYLINK_OK;
+    struct dirent *e;
+    while (rc == ASYLINK_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !s_has_suffix(e->d_name, ".cert"))
+            continue;
+        int n = snprintf(path, sizeof path, "%s/nodes/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path)
+            continue;
+        rc = s_load_node(t, path);
+    }
+    closedir(d);
+    if (t->n_nodes > 1)
+        qsort(t->nodes, t->n_nodes, sizeof *t->nodes, s_cmp_node);
+    return rc;
+}
+
+static int s_load_ca(trust *t, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ca.cert", dir);
+    int rc = cert_load(path, &t->ca);
+    if (rc != ASYLINK_OK)
+        return rc;
+    return cert_verify(t->ca, t->ca);
+}
+
+static int s_load_crl(trust *t, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/revoked.crl", dir);
+    int rc = crl_load(path, t->ca, &t->revoked);
+    return rc == ASYLINK_E_NOT_FOUND ? ASYLINK_OK : rc;
+}
+
+int trust_load(const char *dir, trust **out)
+{
+    *out = NULL;
+    if (!dir)
+        return ASYLINK_E_INVALID_ARG;
+    trust *t = calloc(1, sizeof *t);
+    if (!t)
+        return ASYLINK_E_NOMEM;
+    int rc = s_load_ca(t, dir);
+    if (rc == ASYLINK_OK)
+        rc = s_load_crl(t, dir);
+    if (rc == ASYLINK_OK)
+        rc = s_load_nodes(t, dir);
+    if (rc != ASYLINK_OK) {
+        trust_destroy(&t);
+        return rc;
+    }
+    *out = t;
+    return ASYLINK_OK;
+}
+
+void trust_destroy(trust **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    trust *t = *self_p;
+    for (size_t i = 0; i < t->n_nodes; i++)
+        cert_destroy(&t->nodes[i]);
+    free(t->nodes);
+    free(t->problems);
+    cert_destroy(&t->ca);
+    crl_destroy(&t->revoked);
+    free(t);
+    *self_p = NULL;
+}
+
+const cert *trust_ca(const trust *t) { return t->ca; }
+const crl *trust_crl(const trust *t) { return t->revoked; }
+size_t trust_count(const trust *t) { return t->n_nodes; }
+size_t trust_problem_count(const trust *t) { return t->n_problems; }
+
+const cert *trust_at(const trust *t, size_t i)
+{
+    return i < t->n_nodes ? t->nodes[i] : NULL;
+}
+
+const trust_problem *trust_problem_at(const trust *t, size_t i)
+{
+    return i < t->n_problems ? &t->problems[i] : NULL;
+}
+
+const cert *trust_find(const trust *t, const char *node_id)
+{
+    size_t lo = 0, hi = t->n_nodes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(node_id, t->nodes[mid]->node_id);
+        if (c == 0)
+            return t->nodes[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const cert *trust_find_by_box_pk(const trust *t, const uint8_t box_pk[32])
+{
+    for (size_t i = 0; i < t->n_nodes; i++)
+        if (sodium_memcmp(t->nodes[i]->box_pk, box_pk, 32) == 0)
+            return t->nodes[i];
+    return NULL;
+}
+
+int trust_check(const trust *t, const cert *c, uint64_t now_ms)
+{
+    int rc = cert_verify(c, t->ca);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (crl_find(t->revoked, c->serial))
+        return ASYLINK_E_REVOKED;
+    return cert_check_time(c, now_ms);
+}
+
+int trust_lookup(const trust *t, const char *node_id, uint64_t now_ms, int unknown_code,
+                 const cert **out)
+{
+    *out = NULL;
+    const cert *c = trust_find(t, node_id);
+    if (!c)
+        return unknown_code;
+    /* Signatures were verified at load; only revocation and time remain. */
+    if (crl_find(t->revoked, c->serial))
+        return ASYLINK_E_REVOKED;
+    int rc = cert_check_time(c, now_ms);
+    if (rc == ASYLINK_OK)
+        *out = c;
+    return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * trust.h — the trust directory: the federation CA, the nodes it certified
+ * and its revocation list.
+ *
+ *   <dir>/ca.cert        the CA's self-signed certificate (required)
+ *   <dir>/nodes/NAME.cert node certificates issued by that CA
+ *   <dir>/revoked.crl    CA-signed revocation list (optional: none revoked)
+ *
+ * Loading verifies every signature. A node certificate that does not verify
+ * or parse is left out and reported as a problem; one that is expired or
+ * revoked is kept, so that lookups can say exactly why it may not be used
+ * (trust_check()). When two certificates name one node, the higher serial
+ * wins. The broker reloads by loading a new trust and swapping it in.
+ *
+ * Threading: immutable after trust_load(); share freely for reading.
+ */
+#ifndef ASYLINK_CORE_TRUST_H
+#define ASYLINK_CORE_TRUST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+
+typedef struct trust trust;
+
+/* A node certificate file that was left out, and why. */
+typedef struct trust_problem {
+    char path[4096]; /* file that was left out */
+    int code;       /* asylink_err explaining why */
+} trust_problem;
+
+/*
+ * Loads the trust directory dir. Returns ASYLINK_OK; ASYLINK_E_NOT_FOUND
+ * (no ca.cert); for ca.cert the codes of cert_load() and cert_verify()
+ * (a CA must be self-signed with role ca); for revoked.crl the codes of
+ * crl_load(); ASYLINK_E_IO, ASYLINK_E_NOMEM. Caller destroys *out.
+ */
+int trust_load(const char *dir, trust **out);
+
+void trust_destroy(trust **self_p);
+
+/* The CA certificate. Valid while t lives. */
+const cert *trust_ca(const trust *t);
+
+/* The revocation list, or NULL if there is none. Valid while t lives. */
+const crl *trust_crl(const trust *t);
+
+/* The certificate of node_id, or NULL. Valid while t lives. */
+const cert *trust_find(const trust *t, const char *node_id);
+
+/* The certificate whose X25519 key is box_pk (CURVE identity), or NULL. */
+const cert *trust_find_by_box_pk(const trust *t, const uint8_t box_pk[32]);
+
+/* Number of node certificates, and the i-th (sorted by node id). */
+size_t trust_count(const trust *t);
+const cert *trust_at(const trust *t, size_t i);
+
+/* Files left out at load time. */
+size_t trust_problem_count(const trust *t);
+const trust_problem *trust_problem_at(const trust *t, size_t i);
+
+/*
+ * May c be used at now_ms? ASYLINK_OK, ASYLINK_E_REVOKED,
+ * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID, or the codes of
+ * cert_verify() if c was not issued by this trust's CA.
+ */
+int trust_check(const trust *t, const cert *c, uint64_t now_ms);
+
+/*
+ * Looks up node_id and checks it: ASYLINK_OK with *out set, or
+ * unknown_code (the caller's choice: ASYLINK_E_UNKNOWN_SENDER or
+ * ASYLINK_E_UNKNOWN_RECIPIENT) if absent, or trust_check()'s codes.
+ */
+int trust_lookup(const trust *t, const char *node_id, uint64_t now_ms, int unknown_code,
+                 const cert **out);
+
+#endif

@@ -1,0 +1,525 @@
+/*
+ * test_envelope.c — seal/verify/open round trips, every tamper case with its
+ * code, wrong readers, certificate states, hostile bytes.
+ */
+#include "fixture.h"
+
+#include "asylink/v1/envelope.pb-c.h"
+#include "sig.h"
+
+static const char *const s_ms27[] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "GR",
+                                     "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU",
+                                     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+                                     "EUAA", NULL};
+static const char *const s_fr_it[] = {"FR", "IT", NULL};
+static const char *const s_fr[] = {"FR", NULL};
+
+static int s_setup(void **state)
+{
+    *state = fx_new(s_ms27);
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fx_free(*state);
+    return 0;
+}
+
+static uint8_t *s_pattern(size_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(i * 31 + 7);
+    return p;
+}
+
+/* Seals len bytes DE -> to and checks every recipient gets them back. */
+static void s_roundtrip(fx_fed *f, const char *const *to, size_t len)
+{
+    uint8_t *payload = s_pattern(len), *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(fx_seal(f, "DE", to, ENVELOPE_LIMITED, payload, len, &env, &env_len),
+                     ASYLINK_OK);
+    for (size_t i = 0; to[i]; i++) {
+        assert_int_equal(fx_open(f, to[i], env, env_len, &got, &got_len), ASYLINK_OK);
+        assert_int_equal(got_len, len);
+        if (len)
+            assert_memory_equal(got, payload, len);
+        envelope_payload_free(got, got_len);
+    }
+    free(env);
+    free(payload);
+}
+
+static void test_roundtrip_sizes(void **state)
+{
+    fx_fed *f = *state;
+    s_roundtrip(f, s_fr, 0);
+    s_roundtrip(f, s_fr, 1024);
+    s_roundtrip(f, s_fr, 16u * 1024 * 1024);
+}
+
+static void test_roundtrip_27_recipients(void **state)
+{
+    fx_fed *f = *state;
+    const char *to[32];
+    size_t n = 0;
+    for (size_t i = 0; s_ms27[i]; i++)
+        if (strcmp(s_ms27[i], "DE") != 0 && strcmp(s_ms27[i], "EUAA") != 0)
+            to[n++] = s_ms27[i];
+    to[n++] = "EUAA";
+    to[n] = NULL;
+    assert_int_equal(n, 27);
+    s_roundtrip(f, to, 0);
+    s_roundtrip(f, to, 1024);
+}
+
+/* The headline case: DE -> FR, IT opens for both and not for EUAA. */
+static void test_fr_it_not_euaa(void **state)
+{
+    fx_fed *f = *state;
+    const uint8_t msg[] = "Dublin III Art. 34 request, case ref DE-2026-000123";
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_PERSONAL, msg, sizeof msg, &env,
+                             &env_len), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
+    assert_memory_equal(got, msg, sizeof msg);
+    envelope_payload_free(got, got_len);
+    assert_int_equal(fx_open(f, "IT", env, env_len, &got, &got_len), ASYLINK_OK);
+    envelope_payload_free(got, got_len);
+    assert_int_equal(fx_open(f, "EUAA", env, env_len, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
+    assert_null(got);
+    /* The plaintext appears nowhere in the envelope. */
+    assert_null(memmem(env, env_len, "case ref", 8));
+    free(env);
+}
+
+/* ---- tampering: unpack, change, repack ---- */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+} s_bytes;
+
+static s_bytes s_seal_fr_it(fx_fed *f)
+{
+    const uint8_t msg[] = "statistics for 2026-10";
+    s_bytes b = {0};
+    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_LIMITED, msg, sizeof msg, &b.buf,
+                             &b.len), ASYLINK_OK);
+    return b;
+}
+
+static s_bytes s_repack(Asylink__V1__Envelope *m)
+{
+    s_bytes b;
+    b.len = asylink__v1__envelope__get_packed_size(m);
+    b.buf = malloc(b.len);
+    asylink__v1__envelope__pack(m, b.buf);
+    return b;
+}
+
+/* Applies change() to a fresh FR+IT envelope and returns FR's open result. */
+static int s_tamper(fx_fed *f, void (*change)(Asylink__V1__Envelope *m, fx_fed *f))
+{
+    s_bytes orig = s_seal_fr_it(f);
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, orig.len, orig.buf);
+    assert_non_null(m);
+    change(m, f);
+    s_bytes t = s_repack(m);
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    int rc = fx_open(f, "FR", t.buf, t.len, &got, &got_len);
+    envelope_payload_free(got, got_len);
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(t.buf);
+    free(orig.buf);
+    return rc;
+}
+
+static void s_flip_header(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    (void)f;
+    /* Flip a bit inside the content type text so the header still parses. */
+    uint8_t *p = memmem(m->header.data, m->header.len, "Information", 11);
+    assert_non_null(p);
+    p[0] ^= 0x01;
+}
+
+static void s_flip_body(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->body.data[30] ^= 0x10; }
+static void s_flip_key0(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->keys[0]->wrapped_key.data[40] ^= 1; }
+static void s_flip_key1(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->keys[1]->wrapped_key.data[5] ^= 1; }
+static void s_flip_sig(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->signature.data[63] ^= 0x80; }
+
+static void s_swap_wraps(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    (void)f;
+    ProtobufCBinaryData t = m->keys[0]->wrapped_key;
+    m->keys[0]->wrapped_key = m->keys[1]->wrapped_key;
+    m->keys[1]->wrapped_key = t;
+}
+
+static void s_drop_recipient(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    (void)f;
+    Asylink__V1__Header *h = asylink__v1__header__unpack(NULL, m->header.len, m->header.data);
+    assert_non_null(h);
+    assert_string_equal(h->recipients[1], "IT");
+    h->n_recipients = 1; /* drop IT from the header, keep its key wrap */
+    size_t len = asylink__v1__header__get_packed_size(h);
+    uint8_t *buf = malloc(len); /* leaked into m; freed with the test process */
+    asylink__v1__header__pack(h, buf);
+    h->n_recipients = 2;
+    asylink__v1__header__free_unpacked(h, NULL);
+    free(m->header.data);
+    m->header.data = buf;
+    m->header.len = len;
+}
+
+static void s_drop_keywrap(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->n_keys = 1; }
+
+static void test_tamper_header(void **s) { assert_int_equal(s_tamper(*s, s_flip_header), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_body(void **s) { assert_int_equal(s_tamper(*s, s_flip_body), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_keywrap_0(void **s) { assert_int_equal(s_tamper(*s, s_flip_key0), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_keywrap_1(void **s) { assert_int_equal(s_tamper(*s, s_flip_key1), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_signature(void **s) { assert_int_equal(s_tamper(*s, s_flip_sig), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_swapped_keywraps(void **s) { assert_int_equal(s_tamper(*s, s_swap_wraps), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_recipient_removed(void **s) { assert_int_equal(s_tamper(*s, s_drop_recipient), ASYLINK_E_KEYWRAP_MISMATCH); }
+static void test_tamper_keywrap_removed(void **s) { assert_int_equal(s_tamper(*s, s_drop_keywrap), ASYLINK_E_KEYWRAP_MISMATCH); }
+
+/* Re-signs m with node `who`'s key after a change, as a malicious sender could. */
+static void s_resign(Asylink__V1__Envelope *m, const keys_secret *k)
+{
+    s_bytes b = s_repack(m);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(b.buf, b.len, 0, &e), ASYLINK_OK);
+    sig_sign_digest(k->sign_sk, envelope_digest(e), m->signature.data);
+    envelope_destroy(&e);
+    free(b.buf);
+}
+
+static void s_corrupt_and_resign(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    m->body.data[m->body.len - 1] ^= 1; /* breaks the AEAD tag */
+    s_resign(m, fx_node_by_id(f, "DE")->keys);
+}
+
+static void s_swap_wraps_resign(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    s_swap_wraps(m, f);
+    s_resign(m, fx_node_by_id(f, "DE")->keys);
+}
+
+static void s_signed_by_other(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    s_resign(m, fx_node_by_id(f, "FR")->keys); /* FR forging DE's message */
+}
+
+/* A validly signed but broken ciphertext is caught by the AEAD: TAMPERED. */
+static void test_signed_but_corrupt(void **s)
+{
+    assert_int_equal(s_tamper(*s, s_corrupt_and_resign), ASYLINK_E_TAMPERED);
+    assert_int_equal(s_tamper(*s, s_swap_wraps_resign), ASYLINK_E_TAMPERED);
+}
+
+static void test_forged_sender(void **s)
+{
+    assert_int_equal(s_tamper(*s, s_signed_by_other), ASYLINK_E_BAD_SIGNATURE);
+}
+
+/* Every single-bit flip of a whole envelope is caught; none opens. */
+static void test_every_bit_flip(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    size_t caught = 0;
+    for (size_t i = 0; i < b.len * 8; i++) {
+        b.buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+        uint8_t *got = NULL;
+        size_t got_len = 0;
+        int rc = fx_open(f, "FR", b.buf, b.len, &got, &got_len);
+        envelope_payload_free(got, got_len);
+        b.buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+        /* A flip inside a protobuf tag may turn a field into an unknown
+         * one that protobuf skips: then decoding changes the structure and
+         * the message cannot verify either. Nothing may open. */
+        assert_int_not_equal(rc, ASYLINK_OK);
+        caught++;
+    }
+    assert_int_equal(caught, b.len * 8);
+    free(b.buf);
+}
+
+static void test_truncated_and_garbage(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    for (size_t n = 0; n < b.len; n++) {
+        uint8_t *got = NULL;
+        size_t got_len = 0;
+        int rc = fx_open(f, "FR", b.buf, n, &got, &got_len);
+        assert_int_not_equal(rc, ASYLINK_OK);
+        envelope_payload_free(got, got_len);
+    }
+    uint8_t garbage[512];
+    envelope *e = NULL;
+    for (int round = 0; round < 200; round++) {
+        randombytes_buf(garbage, sizeof garbage);
+        int rc = envelope_decode(garbage, sizeof garbage, 0, &e);
+        assert_int_not_equal(rc, ASYLINK_OK);
+        assert_null(e);
+    }
+    /* Not protobuf at all. */
+    assert_int_equal(envelope_decode((const uint8_t *)"\xff\xff\xff\xff", 4, 0, &e),
+                     ASYLINK_E_MALFORMED);
+    assert_int_equal(envelope_decode(b.buf, b.len, 100, &e), ASYLINK_E_TOO_LARGE);
+    free(b.buf);
+}
+
+static void test_wrong_reader(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(b.buf, b.len, 0, &e), ASYLINK_OK);
+    assert_int_equal(envelope_verify(e, f->trust, clock_now_ms(), NULL), ASYLINK_OK);
+    /* EUAA's keys pretending to be FR: the key wrap does not open. */
+    envelope_opener *op = NULL;
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    assert_int_equal(envelope_opener_new(fx_node_by_id(f, "EUAA")->keys, "FR", &op), ASYLINK_OK);
+    assert_int_equal(envelope_open(op, e, &got, &got_len), ASYLINK_E_TAMPERED);
+    envelope_opener_destroy(&op);
+    assert_int_equal(envelope_opener_new(fx_node_by_id(f, "DE")->keys, "DE", &op), ASYLINK_OK);
+    assert_int_equal(envelope_open(op, e, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
+    envelope_opener_destroy(&op);
+    envelope_destroy(&e);
+    free(b.buf);
+}
+
+/* Seals with a given sender certificate state and returns verify's code. */
+static int s_verify_at(fx_fed *f, uint64_t now)
+{
+    s_bytes b = s_seal_fr_it(f);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(b.buf, b.len, 0, &e), ASYLINK_OK);
+    int rc = envelope_verify(e, f->trust, now, NULL);
+    envelope_destroy(&e);
+    free(b.buf);
+    return rc;
+}
+
+static void test_sender_cert_states(void **state)
+{
+    fx_fed *f = *state;
+    uint64_t now = clock_now_ms();
+    assert_int_equal(s_verify_at(f, now), ASYLINK_OK);
+    assert_int_equal(s_verify_at(f, now + 2 * FX_YEAR_MS), ASYLINK_E_CERT_EXPIRED);
+    assert_int_equal(s_verify_at(f, now - 2 * FX_YEAR_MS), ASYLINK_E_CERT_NOT_YET_VALID);
+}
+
+static void test_revoked_sender(void **state)
+{
+    const char *ids[] = {"DE", "FR", "IT", NULL};
+    fx_fed *f = fx_new(ids);
+    (void)state;
+    assert_int_equal(s_verify_at(f, clock_now_ms()), ASYLINK_OK);
+    crl_entry e = {.serial = fx_node_by_id(f, "DE")->cert->serial, .revoked_ms = clock_now_ms()};
+    snprintf(e.reason, sizeof e.reason, "key compromise");
+    crl *l = NULL;
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 2, clock_now_ms(), &e, 1, &l), ASYLINK_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/revoked.crl", f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    fx_write_trust(f);
+    assert_int_equal(s_verify_at(f, clock_now_ms()), ASYLINK_E_REVOKED);
+    fx_free(f);
+}
+
+static void test_unknown_sender_and_wrong_serial(void **state)
+{
+    fx_fed *f = *state;
+    /* A node with a valid certificate that is not in the trust directory. */
+    fx_node *ghost = fx_add(f, "XX", CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE));
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(fx_seal(f, "XX", s_fr, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env,
+                             &env_len), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_UNKNOWN_SENDER);
+    free(env);
+    /* DE signing under a serial that is not its current certificate's. */
+    fx_node *de = fx_node_by_id(f, "DE");
+    envelope_sealer *s = NULL;
+    const cert *readers[] = {fx_node_by_id(f, "FR")->cert};
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "t", .classification = ENVELOPE_LIMITED};
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial + 100, NULL, NULL, &s),
+                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_WRONG_KEY);
+    envelope_sealer_destroy(&s);
+    free(env);
+    f->n_nodes--; /* forget the ghost */
+    keys_destroy(&ghost->keys);
+    cert_destroy(&ghost->cert);
+}
+
+static void test_expired_message(void **state)
+{
+    fx_fed *f = *state;
+    fx_node *de = fx_node_by_id(f, "DE");
+    envelope_sealer *s = NULL;
+    const cert *readers[] = {fx_node_by_id(f, "FR")->cert};
+    uint64_t now = clock_now_ms();
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "asylink.v1.SupportRequest",
+                         .classification = ENVELOPE_LIMITED, .created_ms = now - 10000,
+                         .expires_ms = now - 1};
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s), ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_EXPIRED);
+    envelope_sealer_destroy(&s);
+    free(env);
+}
+
+static void test_classification_rules(void **state)
+{
+    fx_fed *f = *state;
+    fx_node *de = fx_node_by_id(f, "DE");
+    envelope_sealer *s = NULL;
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s), ASYLINK_OK);
+    /* PUBLIC feed, signed only: opens for anyone, readable in the clear. */
+    envelope_params pub = {.topic = "stats.monthly.DE", .content_type = "asylink.v1.MonthlyStatistics",
+                           .classification = ENVELOPE_PUBLIC};
+    assert_int_equal(envelope_seal(s, &pub, (const uint8_t *)"open data", 9, &env, &env_len, NULL), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "EUAA", env, env_len, &got, &got_len), ASYLINK_OK);
+    assert_memory_equal(got, "open data", 9);
+    envelope_payload_free(got, got_len);
+    free(env);
+    /* PERSONAL to a topic is refused. */
+    envelope_params pers = pub;
+    pers.classification = ENVELOPE_PERSONAL;
+    assert_int_equal(envelope_seal(s, &pers, (const uint8_t *)"x", 1, &env, &env_len, NULL),
+                     ASYLINK_E_CLASSIFICATION);
+    /* LIMITED without readers cannot be encrypted: refused. */
+    envelope_params lim = pub;
+    lim.classification = ENVELOPE_LIMITED;
+    assert_int_equal(envelope_seal(s, &lim, (const uint8_t *)"x", 1, &env, &env_len, NULL),
+                     ASYLINK_E_KEYWRAP_MISMATCH);
+    /* Readers that differ from the recipients are refused. */
+    const cert *wrong[] = {fx_node_by_id(f, "IT")->cert};
+    envelope_params mism = {.recipients = s_fr, .n_recipients = 1, .readers = wrong, .n_readers = 1,
+                            .content_type = "t", .classification = ENVELOPE_LIMITED};
+    assert_int_equal(envelope_seal(s, &mism, (const uint8_t *)"x", 1, &env, &env_len, NULL),
+                     ASYLINK_E_KEYWRAP_MISMATCH);
+    /* Oversized payloads are refused before anything is read. */
+    assert_int_equal(envelope_seal(s, &pub, (const uint8_t *)"x", ENVELOPE_MAX_PAYLOAD + 1, &env,
+                                   &env_len, NULL), ASYLINK_E_TOO_LARGE);
+    envelope_sealer_destroy(&s);
+}
+
+/* A LIMITED header with an unencrypted body (crafted) is refused on decode. */
+static void s_make_limited_plain(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    (void)f;
+    Asylink__V1__Header *h = asylink__v1__header__unpack(NULL, m->header.len, m->header.data);
+    h->encryption = ASYLINK__V1__ENCRYPTION__ENCRYPTION_NONE;
+    h->sender_ephemeral_pk.len = 0;
+    h->payload_size = m->body.len;
+    size_t len = asylink__v1__header__get_packed_size(h);
+    uint8_t *buf = malloc(len);
+    asylink__v1__header__pack(h, buf);
+    asylink__v1__header__free_unpacked(h, NULL);
+    free(m->header.data);
+    m->header.data = buf;
+    m->header.len = len;
+    m->n_keys = 0;
+}
+
+static void test_limited_unencrypted_refused(void **s)
+{
+    assert_int_equal(s_tamper(*s, s_make_limited_plain), ASYLINK_E_CLASSIFICATION);
+}
+
+/* Topic feeds encrypted to a reader list; a reader outside it cannot open. */
+static void test_topic_readers(void **state)
+{
+    fx_fed *f = *state;
+    fx_node *euaa = fx_node_by_id(f, "EUAA");
+    envelope_sealer *s = NULL;
+    const cert *readers[] = {fx_node_by_id(f, "DE")->cert, fx_node_by_id(f, "FR")->cert};
+    envelope_params p = {.topic = "analysis.trends", .readers = readers, .n_readers = 2,
+                         .content_type = "asylink.v1.TrendAnalysis",
+                         .classification = ENVELOPE_LIMITED};
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(envelope_sealer_new(euaa->keys, "EUAA", euaa->cert->serial, NULL, NULL, &s), ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "DE", env, env_len, &got, &got_len), ASYLINK_OK);
+    envelope_payload_free(got, got_len);
+    assert_int_equal(fx_open(f, "IT", env, env_len, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
+    /* The ephemeral key rotates; old and new envelopes both open. */
+    uint8_t before[32];
+    memcpy(before, envelope_sealer_ephemeral_pk(s), 32);
+    envelope_sealer_rotate(s);
+    assert_memory_not_equal(before, envelope_sealer_ephemeral_pk(s), 32);
+    free(env);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
+    envelope_payload_free(got, got_len);
+    envelope_sealer_destroy(&s);
+    free(env);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_true(topic_valid("stats.monthly.DE"));
+    assert_false(topic_valid("stats..DE"));
+    assert_false(topic_valid(".stats"));
+    assert_false(topic_valid("stats."));
+    assert_false(topic_valid("stats monthly"));
+    assert_false(topic_valid(""));
+    assert_int_equal(envelope_class_parse("personal"), ENVELOPE_PERSONAL);
+    assert_int_equal(envelope_class_parse("SECRET"), -1);
+    assert_string_equal(envelope_class_name(ENVELOPE_LIMITED), "LIMITED");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_sizes),
+        cmocka_unit_test(test_roundtrip_27_recipients),
+        cmocka_unit_test(test_fr_it_not_euaa),
+        cmocka_unit_test(test_tamper_header),
+        cmocka_unit_test(test_tamper_body),
+        cmocka_unit_test(test_tamper_keywrap_0),
+        cmocka_unit_test(test_tamper_keywrap_1),
+        cmocka_unit_test(test_tamper_signature),
+        cmocka_unit_test(test_tamper_swapped_keywraps),
+        cmocka_unit_test(test_tamper_recipient_removed),
+        cmocka_unit_test(test_tamper_keywrap_removed),
+        cmocka_unit_test(test_signed_but_corrupt),
+        cmocka_unit_test(test_forged_sender),
+        cmocka_unit_test(test_every_bit_flip),
+        cmocka_unit_test(test_truncated_and_garbage),
+        cmocka_unit_test(test_wrong_reader),
+        cmocka_unit_test(test_sender_cert_states),
+        cmocka_unit_test(test_revoked_sender),
+        cmocka_unit_test(test_unknown_sender_and_wrong_serial),
+        cmocka_unit_test(test_expired_message),
+        cmocka_unit_test(test_classification_rules),
+        cmocka_unit_test(test_limited_unencrypted_refused),
+        cmocka_unit_test(test_topic_readers),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
