@@ -53,20 +53,20 @@ typedef struct {
     trust *trust;
 } fx_fed;
 
-static int fx_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int fx_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st; (void)flag; (void)ftw;
     return remove(path);
 }
 
 /* Removes a directory tree. */
-static void fx_rmtree(const char *dir)
+static inline void fx_rmtree(const char *dir)
 {
     nftw(dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Issues a certificate for keys with explicit validity. */
-static cert *fx_issue(fx_fed *f, const char *id, uint32_t roles, const keys_secret *keys,
+static inline cert *fx_issue(fx_fed *f, const char *id, uint32_t roles, const keys_secret *keys,
                       uint64_t nb, uint64_t na)
 {
     cert_fields cf = {.serial = f->next_serial++, .node_id = id, .display_name = id,
@@ -78,7 +78,7 @@ static cert *fx_issue(fx_fed *f, const char *id, uint32_t roles, const keys_secr
 }
 
 /* Adds a node with fresh keys and a one-year certificate. */
-static fx_node *fx_add(fx_fed *f, const char *id, uint32_t roles)
+static inline fx_node *fx_add(fx_fed *f, const char *id, uint32_t roles)
 {
     assert_true(f->n_nodes < FX_MAX_NODES);
     fx_node *n = &f->nodes[f->n_nodes++];
@@ -89,7 +89,7 @@ static fx_node *fx_add(fx_fed *f, const char *id, uint32_t roles)
     return n;
 }
 
-static fx_node *fx_node_by_id(fx_fed *f, const char *id)
+static inline fx_node *fx_node_by_id(fx_fed *f, const char *id)
 {
     for (size_t i = 0; i < f->n_nodes; i++)
         if (strcmp(f->nodes[i].id, id) == 0)
@@ -99,7 +99,7 @@ static fx_node *fx_node_by_id(fx_fed *f, const char *id)
 }
 
 /* Writes ca.cert and the node certificates and (re)loads the trust. */
-static void fx_write_trust(fx_fed *f)
+static inline void fx_write_trust(fx_fed *f)
 {
     char path[512];
     mkdir(f->trust_dir, 0700);
@@ -116,7 +116,7 @@ static void fx_write_trust(fx_fed *f)
 }
 
 /* A federation with a CA and the named member states (NULL-terminated). */
-static fx_fed *fx_new(const char *const *ids)
+static inline fx_fed *fx_new(const char *const *ids)
 {
     assert_true(sodium_init() >= 0);
     fx_fed *f = calloc(1, sizeof *f);
@@ -138,7 +138,7 @@ static fx_fed *fx_new(const char *const *ids)
     return f;
 }
 
-static void fx_free(fx_fed *f)
+static inline void fx_free(fx_fed *f)
 {
     if (!f)
         return;
@@ -154,7 +154,7 @@ static void fx_free(fx_fed *f)
 }
 
 /* Seals payload from `from` to the recipients (NULL-terminated ids). */
-static int fx_seal(fx_fed *f, const char *from, const char *const *to, int classification,
+static inline int fx_seal(fx_fed *f, const char *from, const char *const *to, int classification,
                    const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len)
 {
     fx_node *s = fx_node_by_id(f, from);
@@ -177,7 +177,7 @@ static int fx_seal(fx_fed *f, const char *from, const char *const *to, int class
 }
 
 /* Decodes, verifies and opens buf as reader `as`; returns the first failing code. */
-static int fx_open(fx_fed *f, const char *as, const uint8_t *buf, size_t len, uint8_t **payload,
+static inline int fx_open(fx_fed *f, const char *as, const uint8_t *buf, size_t len, uint8_t **payload,
                    size_t *plen)
 {
     envelope *e = NULL;
