@@ -1,0 +1,298 @@
+/*
+ * test_log.c — logfmt lines: format, level filtering (arguments not
+ * evaluated when off), quoting, sinks, the stderr default, truncation and
+ * whole lines under concurrent logging.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What the capturing sink saw. */
+typedef struct capture {
+    char last[LOG_LINE_MAX + 1]; /* the latest line */
+    log_level last_level;        /* its level */
+    int count;                   /* lines received */
+    int bad;                     /* lines that were not well formed */
+} capture;
+
+static capture s_cap;
+
+/* Sink that keeps the last line and checks each is one well-formed line. */
+static void s_sink(void *ctx, log_level lvl, const char *line)
+{
+    capture *c = ctx;
+    snprintf(c->last, sizeof c->last, "%s", line);
+    c->last_level = lvl;
+    c->count++;
+    if (strncmp(line, "ts=", 3) != 0 || strchr(line, '\n') || strlen(line) >= LOG_LINE_MAX)
+        c->bad++;
+}
+
+/* Counts its calls; used to prove disabled LOG_* skip their arguments. */
+static int s_evaluated;
+static int s_count_call(void)
+{
+    return ++s_evaluated;
+}
+
+static int s_setup(void **state)
+{
+    memset(&s_cap, 0, sizeof s_cap);
+    s_evaluated = 0;
+    log_set_level(LOG_LEVEL_DEBUG);
+    log_set_sink(s_sink, &s_cap);
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    log_set_sink(NULL, NULL);
+    log_set_level(LOG_LEVEL_INFO);
+    return 0;
+}
+
+/* The part of a line after "ts=<24 chars> ". */
+static const char *s_after_ts(const char *line)
+{
+    assert_true(strlen(line) > 28);
+    return line + 28;
+}
+
+static void test_line_format(void **state)
+{
+    LOG_INFO("router", "session opened", "node=%s credit=%d", "DE", 100);
+    assert_int_equal(s_cap.count, 1);
+    assert_int_equal(s_cap.last_level, LOG_LEVEL_INFO);
+    const char *l = s_cap.last;
+    /* ts=2026-11-27T15:09:42.123Z */
+    assert_memory_equal(l, "ts=", 3);
+    for (int i = 3; i < 27; i++) {
+        char c = l[i];
+        switch (i - 3) {
+        case 4: case 7: assert_int_equal(c, '-'); break;
+        case 10: assert_int_equal(c, 'T'); break;
+        case 13: case 16: assert_int_equal(c, ':'); break;
+        case 19: assert_int_equal(c, '.'); break;
+        case 23: assert_int_equal(c, 'Z'); break;
+        default: assert_true(c >= '0' && c <= '9'); break;
+        }
+    }
+    assert_int_equal(l[27], ' ');
+    assert_string_equal(s_after_ts(l),
+                        "level=info comp=router msg=\"session opened\" node=DE credit=100");
+}
+
+static void test_no_tail(void **state)
+{
+    LOG_WARN("auth", "bad certificate", NULL);
+    assert_string_equal(s_after_ts(s_cap.last), "level=warn comp=auth msg=\"bad certificate\"");
+    LOG_ERROR("store", "map full", "node=DE"); /* a kv format with no arguments */
+    assert_string_equal(s_after_ts(s_cap.last),
+                        "level=error comp=store msg=\"map full\" node=DE");
+    LOG_DEBUG("x", "y", "%s", "");
+    assert_string_equal(s_after_ts(s_cap.last), "level=debug comp=x msg=\"y\""); /* empty tail */
+    log_write(LOG_LEVEL_INFO, NULL, NULL, NULL);
+    assert_string_equal(s_after_ts(s_cap.last), "level=info comp=- msg=\"\"");
+    assert_int_equal(s_cap.count, 4);
+}
+
+static void test_level_filtering(void **state)
+{
+    log_set_level(LOG_LEVEL_WARN);
+    assert_int_equal(log_get_level(), LOG_LEVEL_WARN);
+    assert_true(log_enabled(LOG_LEVEL_ERROR));
+    assert_true(log_enabled(LOG_LEVEL_WARN));
+    assert_false(log_enabled(LOG_LEVEL_INFO));
+    assert_false(log_enabled(LOG_LEVEL_DEBUG));
+
+    LOG_INFO("t", "off", "n=%d", s_count_call());
+    LOG_DEBUG("t", "off", "n=%d", s_count_call());
+    log_write(LOG_LEVEL_DEBUG, "t", "off", NULL); /* the function filters too */
+    assert_int_equal(s_evaluated, 0);
+    assert_int_equal(s_cap.count, 0);
+
+    LOG_WARN("t", "on", "n=%d", s_count_call());
+    LOG_ERROR("t", "on", "n=%d", s_count_call());
+    assert_int_equal(s_evaluated, 2);
+    assert_int_equal(s_cap.count, 2);
+    assert_non_null(strstr(s_cap.last, "level=error comp=t msg=\"on\" n=2"));
+
+    log_set_level(LOG_LEVEL_ERROR);
+    LOG_WARN("t", "off", "n=%d", s_count_call());
+    assert_int_equal(s_evaluated, 2);
+
+    log_set_level((log_level)42); /* clamped */
+    assert_int_equal(log_get_level(), LOG_LEVEL_DEBUG);
+    log_set_level((log_level)-1);
+    assert_int_equal(log_get_level(), LOG_LEVEL_ERROR);
+}
+
+static void test_level_names(void **state)
+{
+    static const struct {
+        const char *text;
+        log_level lvl;
+    } ok[] = {
+        {"error", LOG_LEVEL_ERROR}, {"warn", LOG_LEVEL_WARN},   {"warning", LOG_LEVEL_WARN},
+        {"info", LOG_LEVEL_INFO},   {"debug", LOG_LEVEL_DEBUG}, {"DEBUG", LOG_LEVEL_DEBUG},
+        {"Info", LOG_LEVEL_INFO},
+    };
+    log_level l;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        l = (log_level)-1;
+        assert_int_equal(log_level_parse(ok[i].text, &l), 0);
+        assert_int_equal(l, ok[i].lvl);
+    }
+    l = LOG_LEVEL_INFO;
+    assert_int_equal(log_level_parse("verbose", &l), -1);
+    assert_int_equal(log_level_parse("", &l), -1);
+    assert_int_equal(log_level_parse(NULL, &l), -1);
+    assert_int_equal(l, LOG_LEVEL_INFO);
+    assert_string_equal(log_level_name(LOG_LEVEL_WARN), "warn");
+    assert_string_equal(log_level_name((log_level)9), "unknown");
+    assert_string_equal(log_level_names[LOG_LEVEL_DEBUG], "debug");
+    assert_null(log_level_names[4]);
+}
+
+static void test_msg_escaping(void **state)
+{
+    LOG_INFO("t", "say \"hi\"\\ now\nplease\t\x01", NULL);
+    assert_string_equal(s_after_ts(s_cap.last),
+                        "level=info comp=t msg=\"say \\\"hi\\\"\\\\ now\\nplease\\t\\x01\"");
+    /* Control characters in the tail cannot split the line. */
+    LOG_INFO("t", "m", "v=%s", "a\nts=forged\r");
+    assert_string_equal(s_after_ts(s_cap.last), "level=info comp=t msg=\"m\" v=a\\nts=forged\\r");
+    assert_int_equal(s_cap.bad, 0);
+    /* A component that needs quotes gets them. */
+    LOG_INFO("my comp", "m", NULL);
+    assert_non_null(strstr(s_cap.last, " comp=\"my comp\" "));
+}
+
+static void test_quote(void **state)
+{
+    char buf[64];
+    assert_string_equal(log_quote(buf, sizeof buf, "DE"), "DE");
+    assert_string_equal(log_quote(buf, sizeof buf, "a\\b"), "a\\b"); /* no quoting needed */
+    assert_string_equal(log_quote(buf, sizeof buf, "a b"), "\"a b\"");
+    assert_string_equal(log_quote(buf, sizeof buf, "a=b"), "\"a=b\"");
+    assert_string_equal(log_quote(buf, sizeof buf, "a\"b\\"), "\"a\\\"b\\\\\"");
+    assert_string_equal(log_quote(buf, sizeof buf, "x\ny"), "\"x\\ny\"");
+    assert_string_equal(log_quote(buf, sizeof buf, "\x7f"), "\"\\x7f\"");
+    assert_string_equal(log_quote(buf, sizeof buf, ""), "\"\"");
+    assert_string_equal(log_quote(buf, sizeof buf, NULL), "\"\"");
+    assert_ptr_equal(log_quote(buf, sizeof buf, "x"), buf);
+
+    /* Cut values end in "..." and stay inside the buffer. */
+    assert_string_equal(log_quote(buf, 10, "abcdefghijklmnop"), "abcde...");
+    assert_string_equal(log_quote(buf, 10, "hello world foo"), "\"hell...\"");
+    /* A cut never splits an escape sequence. */
+    assert_string_equal(log_quote(buf, 12, "\x01\x01\x01"), "\"\\x01...\"");
+    assert_string_equal(log_quote(buf, 16, "\x01\x01\x01"), "\"\\x01\\x01\\x01\"");
+
+    LOG_INFO("t", "m", "peer=%s", log_quote(buf, sizeof buf, "Bundesamt für Migration"));
+    assert_non_null(strstr(s_cap.last, " peer=\"Bundesamt für Migration\""));
+}
+
+static void test_truncation(void **state)
+{
+    static char big[LOG_LINE_MAX * 3];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+
+    LOG_INFO("t", "long tail", "v=%s", big);
+    size_t n = strlen(s_cap.last);
+    assert_true(n <= LOG_LINE_MAX - 1);
+    assert_true(n > LOG_LINE_MAX - 10);
+    assert_string_equal(s_cap.last + n - 4, "a...");
+
+    LOG_INFO("t", big, "after=1");
+    n = strlen(s_cap.last);
+    assert_true(n <= LOG_LINE_MAX - 1);
+    assert_string_equal(s_cap.last + n - 3, "...");
+    assert_null(strstr(s_cap.last, "after=1"));
+
+    /* Escapes near the end are not split. */
+    memset(big, '\x01', LOG_LINE_MAX);
+    big[LOG_LINE_MAX] = '\0';
+    LOG_INFO("t", "m", "v=%s", big);
+    n = strlen(s_cap.last);
+    assert_true(n <= LOG_LINE_MAX - 1);
+    assert_string_equal(s_cap.last + n - 7, "\\x01...");
+    assert_int_equal(s_cap.bad, 0);
+}
+
+static void test_stderr_default(void **state)
+{
+    char tmpl[] = "/tmp/asylink-test-log-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+
+    log_set_sink(NULL, NULL);
+    LOG_INFO("t", "to stderr", "n=%d", 1);
+    LOG_INFO("t", "again", NULL);
+    log_set_sink(s_sink, &s_cap);
+
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    char buf[512];
+    ssize_t got = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(tmpl);
+    assert_true(got > 0);
+    buf[got] = '\0';
+    assert_int_equal(s_cap.count, 0);
+    char *nl = strchr(buf, '\n');
+    assert_non_null(nl);
+    assert_non_null(strstr(buf, "msg=\"to stderr\" n=1\nts="));
+    const char *want = "comp=t msg=\"again\"\n";
+    assert_string_equal(buf + strlen(buf) - strlen(want), want);
+}
+
+/* Logs a burst of lines from one thread. */
+static void *s_thread(void *arg)
+{
+    for (int i = 0; i < 500; i++)
+        LOG_INFO("thread", "tick", "id=%d i=%d pad=%s", (int)(intptr_t)arg, i,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    pthread_t t[4];
+    for (intptr_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, s_thread, (void *)i), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(s_cap.count, 2000); /* the sink is never called concurrently */
+    assert_int_equal(s_cap.bad, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_line_format, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_no_tail, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_level_filtering, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_level_names, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_msg_escaping, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_quote, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_truncation, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_stderr_default, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
