@@ -199,20 +199,36 @@ static int s_read_blob(const char *path, uint8_t **blob, size_t *blob_len)
     return rc;
 }
 
+int keys_decode(const uint8_t *text, size_t len, const char *passphrase, keys_secret **out)
+{
+    *out = NULL;
+    if (!text || sodium_init() < 0)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
+    int rc = armor_decode(ARMOR_SECRET_KEY, (const char *)text, len, 1, &blob, &blob_len);
+    if (rc != ASYLINK_OK)
+        return rc;
+    rc = s_open_blob(blob, blob_len, passphrase, out);
+    file_secret_free(blob, blob_len);
+    return rc;
+}
+
 int keys_load(const char *path, const char *passphrase, keys_secret **out)
 {
     *out = NULL;
     if (!path)
         return ASYLINK_E_INVALID_ARG;
-    if (sodium_init() < 0)
-        return ASYLINK_E_INTERNAL;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    int rc = s_read_blob(path, &blob, &len);
+    int rc = file_check_private(path);
     if (rc != ASYLINK_OK)
         return rc;
-    rc = s_open_blob(blob, len, passphrase, out);
-    file_secret_free(blob, len);
+    uint8_t *text = NULL;
+    size_t len = 0;
+    rc = file_read_secret(path, KEYS_FILE_MAX, &text, &len);
+    if (rc != ASYLINK_OK)
+        return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
+    rc = keys_decode(text, len, passphrase, out);
+    file_secret_free(text, len);
     return rc;
 }
 

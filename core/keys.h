@@ -78,6 +78,12 @@ int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
  */
 int keys_load(const char *path, const char *passphrase, keys_secret **out);
 
+/*
+ * Decodes the text of a secret key file already in memory (len bytes);
+ * codes as keys_load() without the file and permission ones.
+ */
+int keys_decode(const uint8_t *text, size_t len, const char *passphrase, keys_secret **out);
+
 /* Nonzero if the key file at path is passphrase-protected; -1 on error. */
 int keys_file_is_encrypted(const char *path);
 

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# scripts/test.sh — installs asylink's build dependencies (Debian 12),
+# builds it three ways and runs every test:
+#   build/       normal build, -Werror, all ctest tests
+#   build-asan/  -fsanitize=address,undefined, all ctest tests again
+#   build-fuzz/  clang + libFuzzer: seed corpora replayed, then each
+#                decoder fuzzed for FUZZ_SECONDS (default 30) seconds
+# plus a check that no banned C function crept in. Ends with one line
+# "test.sh: N passed, M failed". Exit status 0 only if everything passed.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+fuzz_seconds=${FUZZ_SECONDS:-30}
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+failures=()
+
+say() { printf '\n==> %s\n' "$*"; }
+
+install_deps() {
+    local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev python3
+                libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
+                liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev)
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing Debian packages"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq || { echo "apt-get update failed"; exit 1; }
+        apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+            { echo "apt-get install failed"; exit 1; }
+    else
+        echo "not root or no apt-get: assuming these are installed: ${pkgs[*]}"
+    fi
+}
+
+# Adds a ctest run's counts to the totals: run_ctest NAME DIR [ctest args]
+run_ctest() {
+    local name=$1 dir=$2
+    shift 2
+    local log="$dir/ctest.log"
+    (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@") 2>&1 | tee "$log"
+    local line total nfail
+    line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        failures+=("$name: ctest ran no test or crashed")
+        return
+    fi
+    total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+    nfail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + total - nfail))
+    failed=$((failed + nfail))
+    [ "$nfail" = 0 ] || failures+=("$name: $nfail ctest failure(s)")
+}
+
+build() {
+    local dir=$1
+    shift
+    say "configure + build $dir ($*)"
+    if ! cmake -S . -B "$dir" -DASYLINK_WERROR=ON "$@" >"$dir.configure.log" 2>&1; then
+        cat "$dir.configure.log"
+        return 1
+    fi
+    cmake --build "$dir" -j"$jobs" 2>&1 | grep -E 'error|warning|Error' ; return "${PIPESTATUS[0]}"
+}
+
+step() { # step NAME command...: counts one check
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+fuzz_run() {
+    local dir=$1 ok=0
+    for t in envelope cert crl keyfile command; do
+        local corpus
+        corpus=$(mktemp -d)
+        cp tests/fuzz/corpus/$t/* "$corpus"/
+        say "fuzz_$t for ${fuzz_seconds}s"
+        if ! (cd "$corpus" && "$root/$dir/tests/fuzz/fuzz_$t" -max_total_time="$fuzz_seconds" \
+                -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" 2>&1 |
+                grep -E 'DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written'); then
+            :
+        fi
+        if ls "$corpus"/crash-* "$corpus"/leak-* "$corpus"/timeout-* >/dev/null 2>&1; then
+            echo "fuzz_$t found a failing input; kept in $corpus"
+            ok=1
+        else
+            rm -rf "$corpus"
+        fi
+    done
+    return $ok
+}
+
+install_deps
+
+say "banned functions"
+step banned-functions scripts/check-banned.sh
+
+if build build -DASYLINK_SANITIZE=OFF; then
+    run_ctest normal build
+else
+    failed=$((failed + 1)); failures+=("normal build")
+fi
+
+if build build-asan -DASYLINK_SANITIZE=ON; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        run_ctest sanitizer build-asan
+else
+    failed=$((failed + 1)); failures+=("sanitizer build")
+fi
+
+if command -v clang >/dev/null; then
+    if CC=clang build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
+        run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
+        step fuzzing fuzz_run build-fuzz
+    else
+        failed=$((failed + 1)); failures+=("fuzz build")
+    fi
+else
+    failed=$((failed + 1)); failures+=("clang missing: fuzz targets not built")
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "test.sh: $passed passed, $failed failed"
+[ "$failed" = 0 ]
