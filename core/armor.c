@@ -6,6 +6,7 @@
 #include "asylink/asylink.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,58 @@ cleanup:
     return rc;
 }
 
-/* Finds needle in the first len bytes of hay. */
-static const char *s_find(const char *hay, size_t len, const char *needle)
+/* The next line of text[*pos..len): start and length without "\r\n". */
+static bool s_next_line(const char *text, size_t len, size_t *pos, const char **line,
+                        size_t *n)
 {
-    size_t n = strlen(needle);
-    for (size_t i = 0; n <= len && i <= len - n; i++)
-        if (memcmp(hay + i, needle, n) == 0)
-            return hay + i;
-    return NULL;
+    if (*pos >= len)
+        return false;
+    const char *start = text + *pos;
+    const char *nl = memchr(start, '\n', len - *pos);
+    size_t full = nl ? (size_t)(nl - start) : len - *pos;
+    *pos += full + (nl ? 1 : 0);
+    while (full > 0 && (start[full - 1] == '\r' || start[full - 1] == ' ' ||
+                        start[full - 1] == '\t'))
+        full--;
+    *line = start;
+    *n = full;
+    return true;
+}
+
+static bool s_is(const char *line, size_t n, const char *marker)
+{
+    return n == strlen(marker) && memcmp(line, marker, n) == 0;
+}
+
+/*
+ * Finds the base64 between the BEGIN and END lines. Before BEGIN only
+ * blank and '#' lines may stand, after END only blank lines: anything else
+ * is refused rather than ignored.
+ */
+static int s_locate(const char *label, const char *text, size_t len, const char **b64,
+                    size_t *b64_len)
+{
+    char begin[96], end[96];
+    snprintf(begin, sizeof begin, "-----BEGIN ASYLINK %s-----", label);
+    snprintf(end, sizeof end, "-----END ASYLINK %s-----", label);
+    size_t pos = 0, n = 0;
+    const char *line = NULL, *body = NULL;
+    int state = 0; /* 0 before BEGIN, 1 inside, 2 after END */
+    while (s_next_line(text, len, &pos, &line, &n)) {
+        if (state == 0 && s_is(line, n, begin)) {
+            state = 1;
+            body = text + pos;
+        } else if (state == 0 && n > 0 && line[0] != '#') {
+            return ASYLINK_E_MALFORMED;
+        } else if (state == 1 && s_is(line, n, end)) {
+            state = 2;
+            *b64 = body;
+            *b64_len = (size_t)(line - body);
+        } else if (state == 2 && n > 0) {
+            return ASYLINK_E_MALFORMED;
+        }
+    }
+    return state == 2 ? ASYLINK_OK : ASYLINK_E_MALFORMED;
 }
 
 int armor_decode(const char *label, const char *text, size_t len, int secure, uint8_t **out,
@@ -100,17 +145,11 @@ int armor_decode(const char *label, const char *text, size_t len, int secure, ui
 {
     *out = NULL;
     *out_len = 0;
-    char begin[96], end[96];
-    snprintf(begin, sizeof begin, "-----BEGIN ASYLINK %s-----", label);
-    snprintf(end, sizeof end, "-----END ASYLINK %s-----", label);
-    const char *b = s_find(text, len, begin);
-    if (!b)
-        return ASYLINK_E_MALFORMED;
-    b += strlen(begin);
-    const char *e = s_find(b, len - (size_t)(b - text), end);
-    if (!e)
-        return ASYLINK_E_MALFORMED;
-    size_t b64len = (size_t)(e - b);
+    const char *b = NULL;
+    size_t b64len = 0;
+    int rc = s_locate(label, text, len, &b, &b64len);
+    if (rc != ASYLINK_OK)
+        return rc;
     size_t cap = b64len / 4 * 3 + 3;
     uint8_t *bin = secure ? sodium_malloc(cap) : malloc(cap);
     if (!bin)
@@ -119,7 +158,7 @@ int armor_decode(const char *label, const char *text, size_t len, int secure, ui
     const char *last = NULL;
     int bad = sodium_base642bin(bin, cap, b, b64len, " \t\r\n", &bin_len, &last,
                                 sodium_base64_VARIANT_ORIGINAL);
-    if (bad || last != e) {
+    if (bad || last != b + b64len || bin_len == 0) {
         if (secure) {
             sodium_free(bin);
         } else {

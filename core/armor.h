@@ -30,11 +30,12 @@ int armor_encode(const char *label, const char *comment, const uint8_t *data, si
                  char **out);
 
 /*
- * Decodes the first block with the given label from text (len bytes, need
- * not be NUL-terminated). With secure nonzero the result is in
+ * Decodes the block with the given label from text (len bytes, need not be
+ * NUL-terminated). Only blank and '#' lines may precede the BEGIN line and
+ * only blank lines may follow the END line. With secure nonzero the result is in
  * sodium_malloc'd memory (free with file_secret_free()), else malloc'd.
- * Returns ASYLINK_OK, ASYLINK_E_MALFORMED (no such block, bad base64,
- * missing END line) or ASYLINK_E_NOMEM.
+ * Returns ASYLINK_OK, ASYLINK_E_MALFORMED (no such block, bad base64, empty
+ * block, missing END line, stray text) or ASYLINK_E_NOMEM.
  */
 int armor_decode(const char *label, const char *text, size_t len, int secure, uint8_t **out,
                  size_t *out_len);

@@ -11,6 +11,7 @@
 #include "asylink/asylink.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "clock.h"
+#include "codec.h"
 #include "file.h"
 #include "sig.h"
 
@@ -88,10 +89,10 @@ bool cert_has_role(const cert *c, int role)
     return role >= 1 && role <= CERT_ROLE_MAX && (c->roles & CERT_ROLE_BIT(role));
 }
 
-/* A display name is printable UTF-8 text without control characters. */
+/* A display name is valid UTF-8 text without control characters. */
 static bool s_display_valid(const char *s)
 {
-    if (!s || strlen(s) > CERT_DISPLAY_MAX)
+    if (!s || strlen(s) > CERT_DISPLAY_MAX || !codec_utf8_valid(s))
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -140,6 +141,10 @@ static int s_unpack_signed(const uint8_t *buf, size_t len, size_t limit,
     Asylink__V1__Certificate *m = asylink__v1__certificate__unpack(NULL, len, buf);
     if (!m)
         return ASYLINK_E_MALFORMED;
+    if (!codec_is_canonical(&m->base, buf, len)) {
+        asylink__v1__certificate__free_unpacked(m, NULL);
+        return ASYLINK_E_MALFORMED;
+    }
     if (m->signature.len != SIG_LEN || m->body.len == 0) {
         asylink__v1__certificate__free_unpacked(m, NULL);
         return ASYLINK_E_BAD_FIELD;
@@ -220,7 +225,7 @@ int cert_decode(const uint8_t *buf, size_t len, cert **out)
         goto cleanup;
     rc = ASYLINK_E_MALFORMED;
     b = asylink__v1__certificate_body__unpack(NULL, m->body.len, m->body.data);
-    if (!b)
+    if (!b || !codec_is_canonical(&b->base, m->body.data, m->body.len))
         goto cleanup;
     rc = s_cert_from_body(c, b);
     if (rc != ASYLINK_OK)
@@ -263,6 +268,8 @@ static int s_check_fields(const char *issuer_id, const cert_fields *f, bool self
         f->not_before_ms >= f->not_after_ms || f->roles == 0 ||
         (f->roles & ~((CERT_ROLE_BIT(CERT_ROLE_MAX) << 1) - 2u)))
         return ASYLINK_E_BAD_FIELD;
+    if (!self_signed && strcmp(f->node_id, issuer_id) == 0)
+        return ASYLINK_E_BAD_NODE_ID; /* a node may not take the CA's name */
     bool is_ca = f->roles & CERT_ROLE_BIT(CERT_ROLE_CA);
     if (is_ca != self_signed || (is_ca && f->roles != CERT_ROLE_BIT(CERT_ROLE_CA)))
         return ASYLINK_E_ROLE;
@@ -322,7 +329,8 @@ int cert_verify(const cert *c, const cert *ca)
         return rc;
     bool root = c == ca || (strcmp(c->node_id, ca->node_id) == 0 &&
                             memcmp(c->sign_pk, ca->sign_pk, 32) == 0);
-    if (!cert_has_role(ca, CERT_ROLE_CA) || cert_has_role(c, CERT_ROLE_CA) != root)
+    /* Only the self-signed root holds the CA role, and nothing besides it. */
+    if (ca->roles != CERT_ROLE_BIT(CERT_ROLE_CA) || cert_has_role(c, CERT_ROLE_CA) != root)
         return ASYLINK_E_ROLE;
     return ASYLINK_OK;
 }
@@ -418,6 +426,8 @@ static int s_request_from_body(cert_request *r, const Asylink__V1__CertificateRe
     int rc = s_roles_from_pb(b->roles, b->n_roles, &r->roles);
     if (rc != ASYLINK_OK)
         return rc;
+    if (r->roles & CERT_ROLE_BIT(CERT_ROLE_CA))
+        return ASYLINK_E_BAD_FIELD; /* nobody may request the CA role */
     s_copy_str(r->node_id, sizeof r->node_id, b->node_id);
     s_copy_str(r->display_name, sizeof r->display_name, b->display_name);
     memcpy(r->sign_pk, b->sign_pk.data, 32);
@@ -440,7 +450,7 @@ int cert_request_decode(const uint8_t *buf, size_t len, cert_request **out)
         goto cleanup;
     rc = ASYLINK_E_MALFORMED;
     b = asylink__v1__certificate_request_body__unpack(NULL, m->body.len, m->body.data);
-    if (!b)
+    if (!b || !codec_is_canonical(&b->base, m->body.data, m->body.len))
         goto cleanup;
     rc = s_request_from_body(r, b);
     if (rc != ASYLINK_OK)
@@ -550,7 +560,7 @@ static int s_crl_from_body(crl *l, const Asylink__V1__RevocationListBody *b)
         return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < b->n_entries; i++) {
         const Asylink__V1__RevokedEntry *e = b->entries[i];
-        if (e->serial == 0)
+        if (e->serial == 0 || !s_display_valid(e->reason))
             return ASYLINK_E_BAD_FIELD;
         l->entries[i].serial = e->serial;
         l->entries[i].revoked_ms = e->revoked_ms;
@@ -574,7 +584,7 @@ int crl_decode(const uint8_t *buf, size_t len, const cert *ca, crl **out)
         goto cleanup;
     rc = ASYLINK_E_MALFORMED;
     b = asylink__v1__revocation_list_body__unpack(NULL, m->body.len, m->body.data);
-    if (!b)
+    if (!b || !codec_is_canonical(&b->base, m->body.data, m->body.len))
         goto cleanup;
     rc = s_crl_from_body(l, b);
     if (rc != ASYLINK_OK)

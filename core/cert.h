@@ -83,7 +83,8 @@ typedef struct cert_fields {
 } cert_fields;
 
 /*
- * Decodes a serialized Certificate. Returns ASYLINK_OK, ASYLINK_E_MALFORMED,
+ * Decodes a serialized Certificate (canonical encoding only, codec.h).
+ * Returns ASYLINK_OK, ASYLINK_E_MALFORMED,
  * ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_BAD_NODE_ID, ASYLINK_E_BAD_FIELD,
  * ASYLINK_E_TOO_LARGE, ASYLINK_E_NOMEM. Caller destroys *out.
  */
@@ -174,7 +175,8 @@ typedef struct crl {
 
 /*
  * Decodes a revocation list and checks the CA's signature. Returns
- * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_UNSUPPORTED_VERSION,
+ * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE,
+ * ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_BAD_NODE_ID,
  * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_BAD_FIELD,
  * ASYLINK_E_NOMEM.
  */

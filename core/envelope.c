@@ -12,6 +12,7 @@
 #include "asylink/asylink.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "clock.h"
+#include "codec.h"
 #include "sig.h"
 #include "uuid.h"
 
@@ -164,8 +165,9 @@ static int s_header_fields(envelope *e)
         if (!node_id_valid(h->recipients[i]))
             return ASYLINK_E_BAD_NODE_ID;
     bool direct = h->n_recipients > 0, has_topic = h->topic && h->topic[0];
-    if (h->message_id.len != 16 || direct == has_topic ||
-        h->n_recipients > ENVELOPE_MAX_RECIPIENTS || (has_topic && !topic_valid(h->topic)) ||
+    if (h->n_recipients > ENVELOPE_MAX_RECIPIENTS)
+        return ASYLINK_E_TOO_LARGE;
+    if (h->message_id.len != 16 || direct == has_topic || (has_topic && !topic_valid(h->topic)) ||
         !s_content_type_valid(h->content_type) || h->created_ms == 0 ||
         (h->correlation_id.len != 0 && h->correlation_id.len != 16) ||
         h->payload_size > ENVELOPE_MAX_PAYLOAD)
@@ -203,7 +205,8 @@ static int s_check_encryption(envelope *e)
     if (h->encryption == ASYLINK__V1__ENCRYPTION__ENCRYPTION_NONE) {
         if ((int)h->classification != ENVELOPE_PUBLIC)
             return ASYLINK_E_CLASSIFICATION;
-        if (h->sender_ephemeral_pk.len != 0 || body != h->payload_size)
+        if (h->sender_ephemeral_pk.len != 0 || h->key_commitment.len != 0 ||
+            body != h->payload_size)
             return ASYLINK_E_BAD_FIELD;
         return e->pb->n_keys == 0 ? ASYLINK_OK : ASYLINK_E_KEYWRAP_MISMATCH;
     }
@@ -211,7 +214,8 @@ static int s_check_encryption(envelope *e)
         return ASYLINK_E_UNSUPPORTED_VERSION;
     if ((int)h->classification == ENVELOPE_PERSONAL && h->n_recipients == 0)
         return ASYLINK_E_CLASSIFICATION;
-    if (h->sender_ephemeral_pk.len != 32 || body != NONCE_LEN + AEAD_TAG + h->payload_size)
+    if (h->sender_ephemeral_pk.len != 32 || h->key_commitment.len != ENVELOPE_COMMITMENT_LEN ||
+        body != NONCE_LEN + AEAD_TAG + h->payload_size)
         return ASYLINK_E_BAD_FIELD;
     memcpy(e->hdr.sender_ephemeral_pk, h->sender_ephemeral_pk.data, 32);
     return ASYLINK_OK;
@@ -266,10 +270,11 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
         return ASYLINK_E_NOMEM;
     int rc = ASYLINK_E_MALFORMED;
     e->pb = asylink__v1__envelope__unpack(NULL, len, buf);
-    if (!e->pb || e->pb->header.len == 0)
+    if (!e->pb || e->pb->header.len == 0 || !codec_is_canonical(&e->pb->base, buf, len))
         goto cleanup;
     e->hdr_pb = asylink__v1__header__unpack(NULL, e->pb->header.len, e->pb->header.data);
-    if (!e->hdr_pb)
+    if (!e->hdr_pb ||
+        !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len))
         goto cleanup;
     rc = s_header_fields(e);
     if (rc == ASYLINK_OK)
@@ -311,6 +316,16 @@ const char *envelope_key_node(const envelope *e, size_t i)
     return i < e->pb->n_keys ? e->pb->keys[i]->node_id : NULL;
 }
 
+void envelope_key_commitment(const uint8_t key[32], uint8_t out[ENVELOPE_COMMITMENT_LEN])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, ENVELOPE_COMMITMENT_LEN);
+    crypto_generichash_update(&st, (const uint8_t *)ENVELOPE_COMMITMENT_DOMAIN,
+                              strlen(ENVELOPE_COMMITMENT_DOMAIN));
+    crypto_generichash_update(&st, key, 32);
+    crypto_generichash_final(&st, out, ENVELOPE_COMMITMENT_LEN);
+}
+
 /* ---- verification ---- */
 
 int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32])
@@ -321,14 +336,14 @@ int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32])
 int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
                     const cert **sender_out)
 {
-    const cert *c = NULL;
     if (sender_out)
         *sender_out = NULL;
-    int rc = trust_lookup(t, e->hdr.sender, now_ms, ASYLINK_E_UNKNOWN_SENDER, &c);
+    const cert *c = trust_find_serial(t, e->hdr.sender, e->hdr.sender_cert_serial);
+    if (!c)
+        return trust_find(t, e->hdr.sender) ? ASYLINK_E_WRONG_KEY : ASYLINK_E_UNKNOWN_SENDER;
+    int rc = trust_usable(t, c, now_ms);
     if (rc != ASYLINK_OK)
         return rc;
-    if (e->hdr.sender_cert_serial != c->serial)
-        return ASYLINK_E_WRONG_KEY;
     rc = envelope_verify_signature(e, c->sign_pk);
     if (rc != ASYLINK_OK)
         return rc;
@@ -433,9 +448,17 @@ static int s_check_params(const envelope_params *p, size_t len, bool *encrypt)
         return ASYLINK_E_TOO_LARGE;
     if ((has_topic && !topic_valid(p->topic)) || !s_content_type_valid(p->content_type))
         return ASYLINK_E_BAD_FIELD;
-    for (size_t i = 0; i < p->n_recipients; i++)
+    for (size_t i = 0; i < p->n_recipients; i++) {
         if (!node_id_valid(p->recipients[i]))
             return ASYLINK_E_BAD_NODE_ID;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->recipients[i], p->recipients[j]) == 0)
+                return ASYLINK_E_BAD_FIELD;
+    }
+    for (size_t i = 0; i < p->n_readers; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->readers[i]->node_id, p->readers[j]->node_id) == 0)
+                return ASYLINK_E_BAD_FIELD;
     if (p->classification == ENVELOPE_PERSONAL && !direct)
         return ASYLINK_E_CLASSIFICATION;
     *encrypt = p->classification != ENVELOPE_PUBLIC || p->n_readers > 0;
@@ -453,7 +476,8 @@ static int s_check_params(const envelope_params *p, size_t len, bool *encrypt)
 
 /* Serialized header for p; malloc'd into *out. */
 static int s_pack_header(envelope_sealer *s, const envelope_params *p, size_t len, bool encrypt,
-                         const uint8_t id[16], uint8_t **out, size_t *out_len)
+                         const uint8_t id[16], uint64_t created_ms, const uint8_t *commitment,
+                         uint8_t **out, size_t *out_len)
 {
     Asylink__V1__Header h = ASYLINK__V1__HEADER__INIT;
     h.version = ENVELOPE_VERSION;
@@ -464,15 +488,17 @@ static int s_pack_header(envelope_sealer *s, const envelope_params *p, size_t le
     h.topic = p->topic ? (char *)p->topic : "";
     h.content_type = (char *)p->content_type;
     h.classification = (Asylink__V1__Classification)p->classification;
-    h.created_ms = p->created_ms ? p->created_ms : clock_now_ms();
+    h.created_ms = created_ms;
     h.expires_ms = p->expires_ms;
     if (p->correlation_id)
         h.correlation_id = (ProtobufCBinaryData){16, (uint8_t *)p->correlation_id};
     h.encryption = encrypt ? ASYLINK__V1__ENCRYPTION__ENCRYPTION_XCHACHA20POLY1305
                            : ASYLINK__V1__ENCRYPTION__ENCRYPTION_NONE;
     h.payload_size = len;
-    if (encrypt)
+    if (encrypt) {
         h.sender_ephemeral_pk = (ProtobufCBinaryData){32, s->eph + 32};
+        h.key_commitment = (ProtobufCBinaryData){ENVELOPE_COMMITMENT_LEN, (uint8_t *)commitment};
+    }
     h.sender_cert_serial = s->cert_serial;
     *out_len = asylink__v1__header__get_packed_size(&h);
     *out = malloc(*out_len);
@@ -553,26 +579,37 @@ static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t **out,
     return ASYLINK_OK;
 }
 
-static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
-                        size_t len, bool encrypt, const uint8_t id[16], s_seal *w)
+/* The signed, unencrypted body of a PUBLIC message: the payload itself. */
+static int s_plain_body(s_seal *w, const uint8_t *payload, size_t len)
 {
-    int rc = s_pack_header(s, p, len, encrypt, id, &w->header, &w->header_len);
-    if (rc != ASYLINK_OK || !encrypt) {
-        if (rc == ASYLINK_OK) {
-            w->body_len = len;
-            w->body = malloc(len ? len : 1);
-            if (!w->body)
-                return ASYLINK_E_NOMEM;
-            if (len)
-                memcpy(w->body, payload, len);
-        }
-        return rc;
+    w->body_len = len;
+    w->body = malloc(len ? len : 1);
+    if (!w->body)
+        return ASYLINK_E_NOMEM;
+    if (len)
+        memcpy(w->body, payload, len);
+    return ASYLINK_OK;
+}
+
+static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
+                        size_t len, bool encrypt, const uint8_t id[16], uint64_t created_ms,
+                        s_seal *w)
+{
+    uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
+    if (!encrypt) {
+        int rc = s_pack_header(s, p, len, false, id, created_ms, NULL, &w->header,
+                               &w->header_len);
+        return rc == ASYLINK_OK ? s_plain_body(w, payload, len) : rc;
     }
     w->secret = sodium_malloc(2 * KEY_LEN);
     if (!w->secret)
         return ASYLINK_E_NOMEM;
     s->rng(s->rng_ctx, w->secret, KEY_LEN);
-    rc = s_encrypt_body(s, w, payload, len);
+    envelope_key_commitment(w->secret, commitment);
+    int rc = s_pack_header(s, p, len, true, id, created_ms, commitment, &w->header,
+                           &w->header_len);
+    if (rc == ASYLINK_OK)
+        rc = s_encrypt_body(s, w, payload, len);
     if (rc == ASYLINK_OK)
         rc = s_wrap_keys(s, p, w, p->n_recipients ? p->n_recipients : p->n_readers);
     return rc;
@@ -592,15 +629,16 @@ int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *p
     if (clock_now_ms() - s->eph_created_ms > ENVELOPE_EPHEMERAL_MAX_AGE_MS)
         envelope_sealer_rotate(s);
     uint8_t id[16];
+    uint64_t created_ms = p->created_ms ? p->created_ms : clock_now_ms();
     if (p->message_id) {
         memcpy(id, p->message_id, 16);
     } else {
         uint8_t rnd[10];
         s->rng(s->rng_ctx, rnd, sizeof rnd);
-        uuid_v7_from(p->created_ms ? p->created_ms : clock_now_ms(), rnd, id);
+        uuid_v7_from(created_ms, rnd, id);
     }
     s_seal w = {0};
-    rc = s_seal_parts(s, p, payload, len, encrypt, id, &w);
+    rc = s_seal_parts(s, p, payload, len, encrypt, id, created_ms, &w);
     if (rc == ASYLINK_OK)
         rc = s_finish(s, &w, encrypt ? (p->n_recipients ? p->n_recipients : p->n_readers) : 0,
                       out, out_len);
@@ -681,6 +719,11 @@ static int s_unwrap(envelope_opener *op, const envelope *e, uint8_t *secret)
                                      ENVELOPE_WRAPPED_KEY_LEN - crypto_box_NONCEBYTES, w,
                                      shared) != 0)
         return ASYLINK_E_TAMPERED;
+    /* Every reader must get the key the sender committed to in the header. */
+    uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
+    envelope_key_commitment(secret, commitment);
+    if (sodium_memcmp(commitment, e->hdr_pb->key_commitment.data, ENVELOPE_COMMITMENT_LEN) != 0)
+        return ASYLINK_E_TAMPERED;
     return ASYLINK_OK;
 }
 
@@ -707,6 +750,8 @@ int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, siz
 {
     *payload = NULL;
     *len = 0;
+    if (e->hdr.n_recipients > 0 && !s_header_names(e->hdr_pb, op->node_id))
+        return ASYLINK_E_NOT_RECIPIENT;
     if (e->hdr.encryption == ENVELOPE_ENC_NONE) {
         size_t n = e->pb->body.len;
         *payload = malloc(n ? n : 1);

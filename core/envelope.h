@@ -6,19 +6,24 @@
  *   body        = nonce(24) || XChaCha20-Poly1305-IETF(K, payload, ad = header bytes)
  *   wrapped_key = nonce(24) || crypto_box_easy_afternm(K, nonce,
  *                 crypto_box_beforenm(reader X25519 pk, sender ephemeral sk))
+ *   commitment  = BLAKE2b-256("asylink.key-commitment.v1" || K), in the header
  *   signature   = Ed25519(sender sk, BLAKE2b-512("asylink.envelope.v1" ||
  *                 lp(header) || lp(body) || for each key: lp(node_id) || lp(wrapped_key)))
  *
+ * Only canonical protobuf encodings are accepted (codec.h), so the bytes
+ * every implementation parses are exactly the bytes that were signed.
+ *
  * Checks run in a fixed order so every failure has one specific code:
- *   envelope_decode():  size (TOO_LARGE), protobuf (MALFORMED), header
+ *   envelope_decode():  size (TOO_LARGE), protobuf and canonical form (MALFORMED), header
  *     version (UNSUPPORTED_VERSION), node ids (BAD_NODE_ID), field shapes
  *     (BAD_FIELD), classification rules (CLASSIFICATION), key wraps against
  *     the named readers (KEYWRAP_MISMATCH);
- *   envelope_verify():  sender certificate (UNKNOWN_SENDER, REVOKED,
- *     CERT_EXPIRED, CERT_NOT_YET_VALID, WRONG_KEY), signature
- *     (BAD_SIGNATURE), expiry (EXPIRED);
- *   envelope_open():    reader's key wrap (NOT_RECIPIENT), unwrap and
- *     decrypt (TAMPERED).
+ *   envelope_verify():  sender certificate named by (sender, sender_cert_serial)
+ *     (UNKNOWN_SENDER; WRONG_KEY if the node is known but not that serial;
+ *     REVOKED, CERT_EXPIRED, CERT_NOT_YET_VALID), signature (BAD_SIGNATURE),
+ *     expiry (EXPIRED);
+ *   envelope_open():    reader named (NOT_RECIPIENT), unwrap, key commitment
+ *     and decrypt (TAMPERED).
  *
  * Threading: an envelope is immutable after decoding. A sealer or an opener
  * holds a key cache and must be used by one thread at a time.
@@ -41,7 +46,9 @@
 #define ENVELOPE_MAX_READERS 1024
 #define ENVELOPE_TOPIC_MAX 255
 #define ENVELOPE_CONTENT_TYPE_MAX 128
-#define ENVELOPE_WRAPPED_KEY_LEN 72 /* nonce 24 + key 32 + MAC 16 */
+#define ENVELOPE_WRAPPED_KEY_LEN 72 /* nonce 24 || MAC 16 || encrypted key 32 */
+#define ENVELOPE_COMMITMENT_LEN 32
+#define ENVELOPE_COMMITMENT_DOMAIN "asylink.key-commitment.v1"
 #define ENVELOPE_DIGEST_LEN 64
 /* A sealer's ephemeral X25519 key is replaced at least this often. */
 #define ENVELOPE_EPHEMERAL_MAX_AGE_MS (24ull * 3600 * 1000)
@@ -101,6 +108,9 @@ const envelope_header *envelope_header_of(const envelope *e);
 
 /* The signature digest (also what receipts quote). Valid while e lives. */
 const uint8_t *envelope_digest(const envelope *e);
+
+/* BLAKE2b-256("asylink.key-commitment.v1" || key): the header's key_commitment. */
+void envelope_key_commitment(const uint8_t key[32], uint8_t out[ENVELOPE_COMMITMENT_LEN]);
 
 /* Number of key wraps and the node id of the i-th. */
 size_t envelope_key_count(const envelope *e);
@@ -168,6 +178,8 @@ typedef struct envelope_params {
  * Returns ASYLINK_OK, ASYLINK_E_INVALID_ARG, ASYLINK_E_BAD_NODE_ID,
  * ASYLINK_E_BAD_FIELD, ASYLINK_E_TOO_LARGE, ASYLINK_E_CLASSIFICATION,
  * ASYLINK_E_KEYWRAP_MISMATCH (readers differ from recipients), E_NOMEM.
+ * Duplicate recipients or readers are ASYLINK_E_BAD_FIELD; more than
+ * ENVELOPE_MAX_RECIPIENTS / _READERS are ASYLINK_E_TOO_LARGE (as on decode).
  */
 int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
                   size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16]);

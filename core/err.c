@@ -27,6 +27,7 @@ static const s_err_row s_errors[] = {
     {ASYLINK_E_UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION", "unsupported format or protocol version"},
     {ASYLINK_E_TOO_LARGE, "TOO_LARGE", "too large"},
     {ASYLINK_E_BAD_FIELD, "BAD_FIELD", "missing or invalid field"},
+    {ASYLINK_E_STALE, "STALE", "older than the version already in use"},
     {ASYLINK_E_BAD_SIGNATURE, "BAD_SIGNATURE", "signature does not verify"},
     {ASYLINK_E_UNKNOWN_SENDER, "UNKNOWN_SENDER", "sender has no certificate in the trust directory"},
     {ASYLINK_E_REVOKED, "REVOKED", "certificate revoked"},

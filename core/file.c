@@ -49,29 +49,50 @@ static int s_read_fd(int fd, size_t limit, uint8_t *(*alloc)(size_t), uint8_t **
 static uint8_t *s_malloc(size_t n) { return malloc(n); }
 static uint8_t *s_sodium_malloc(size_t n) { return sodium_malloc(n); }
 
-static int s_read(const char *path, size_t limit, uint8_t *(*alloc)(size_t),
+/* A private file: regular, ours, no group/other bits. */
+static int s_check_private_fd(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ASYLINK_E_IO;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO)))
+        return ASYLINK_E_KEY_PERMISSIONS;
+    return ASYLINK_OK;
+}
+
+static int s_read(const char *path, size_t limit, uint8_t *(*alloc)(size_t), int private,
                   uint8_t **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
     if (!path)
         return ASYLINK_E_INVALID_ARG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (private ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return ASYLINK_E_KEY_PERMISSIONS; /* a symbolic link where a key should be */
         return errno == ENOENT ? ASYLINK_E_NOT_FOUND : ASYLINK_E_IO;
-    int rc = s_read_fd(fd, limit ? limit : FILE_DEFAULT_LIMIT, alloc, out, len);
+    }
+    int rc = private ? s_check_private_fd(fd) : ASYLINK_OK;
+    if (rc == ASYLINK_OK)
+        rc = s_read_fd(fd, limit ? limit : FILE_DEFAULT_LIMIT, alloc, out, len);
     close(fd);
     return rc;
 }
 
 int file_read(const char *path, size_t limit, uint8_t **out, size_t *len)
 {
-    return s_read(path, limit, s_malloc, out, len);
+    return s_read(path, limit, s_malloc, 0, out, len);
 }
 
 int file_read_secret(const char *path, size_t limit, uint8_t **out, size_t *len)
 {
-    return s_read(path, limit, s_sodium_malloc, out, len);
+    return s_read(path, limit, s_sodium_malloc, 0, out, len);
+}
+
+int file_read_private(const char *path, size_t limit, uint8_t **out, size_t *len)
+{
+    return s_read(path, limit, s_sodium_malloc, 1, out, len);
 }
 
 void file_secret_free(uint8_t *buf, size_t len)
@@ -119,10 +140,11 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     if (exclusive && access(path, F_OK) == 0)
         return ASYLINK_E_EXISTS;
     char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%08x%08x", path, randombytes_random(),
+                     randombytes_random());
     if (n < 0 || (size_t)n >= sizeof tmp)
         return ASYLINK_E_IO;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return ASYLINK_E_IO;
     int rc = ASYLINK_E_IO;

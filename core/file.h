@@ -29,12 +29,22 @@ int file_read(const char *path, size_t limit, uint8_t **out, size_t *len);
  */
 int file_read_secret(const char *path, size_t limit, uint8_t **out, size_t *len);
 
+/*
+ * Reads a file holding secrets into sodium_malloc'd memory, refusing
+ * (ASYLINK_E_KEY_PERMISSIONS) a symbolic link, a file owned by another user
+ * or one with any group or other permission bit. The checks are made on the
+ * opened descriptor, so the file cannot be swapped between check and read.
+ * Other codes as file_read().
+ */
+int file_read_private(const char *path, size_t limit, uint8_t **out, size_t *len);
+
 /* Wipes and frees a buffer from file_read_secret(). Accepts NULL. */
 void file_secret_free(uint8_t *buf, size_t len);
 
 /*
- * Writes data to path atomically with the given mode: a temporary file in
- * the same directory, fsync, rename, fsync of the directory. If exclusive is
+ * Writes data to path atomically with the given mode: a new temporary file
+ * (O_EXCL, random name) in the same directory, fsync, rename, fsync of the
+ * directory. If exclusive is
  * nonzero and path exists, returns ASYLINK_E_EXISTS and writes nothing.
  * Returns ASYLINK_OK or ASYLINK_E_IO / ASYLINK_E_EXISTS.
  */

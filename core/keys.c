@@ -8,6 +8,7 @@
 #include "file.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,24 @@ static int s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *passphra
                          crypto_pwhash_ALG_ARGON2ID13);
 }
 
+static uint32_t s_ops(const keys_kdf_cost *cost)
+{
+    return cost && cost->opslimit ? cost->opslimit : crypto_pwhash_OPSLIMIT_MODERATE;
+}
+
+static uint32_t s_mem(const keys_kdf_cost *cost)
+{
+    return cost && cost->memlimit_kib ? cost->memlimit_kib
+                                      : (uint32_t)(crypto_pwhash_MEMLIMIT_MODERATE / 1024);
+}
+
+/* The cost bounds a file may ask for, on save and on load alike. */
+static bool s_cost_ok(uint32_t ops, uint32_t mem_kib)
+{
+    return ops >= crypto_pwhash_OPSLIMIT_MIN && ops <= KEYS_KDF_MAX_OPS &&
+           mem_kib >= KEYS_KDF_MIN_MEM_KIB && mem_kib <= KEYS_KDF_MAX_MEM_KIB;
+}
+
 /* Fills blob (KEYS_HDR_LEN + room) and returns its length, or 0 on failure. */
 static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
                            const keys_kdf_cost *cost, uint8_t *blob)
@@ -93,12 +112,10 @@ static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
     memcpy(blob, KEYS_MAGIC, 8);
     memcpy(plain, keys->sign_sk, KEYS_SEED_LEN); /* Ed25519 sk starts with the seed */
     memcpy(plain + KEYS_SEED_LEN, keys->box_sk, KEYS_PK_LEN);
-    if (!passphrase || !*passphrase)
+    if (!passphrase)
         return KEYS_HDR_LEN + KEYS_PLAIN_LEN;
 
-    uint32_t ops = cost && cost->opslimit ? cost->opslimit : crypto_pwhash_OPSLIMIT_MODERATE;
-    uint32_t mem = cost && cost->memlimit_kib ? cost->memlimit_kib
-                                              : (uint32_t)(crypto_pwhash_MEMLIMIT_MODERATE / 1024);
+    uint32_t ops = s_ops(cost), mem = s_mem(cost);
     uint8_t key[crypto_secretbox_KEYBYTES];
     blob[8] = KEYS_KDF_ARGON2ID;
     s_put_u32(blob + 12, ops);
@@ -118,7 +135,9 @@ static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
 int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
               const keys_kdf_cost *cost, const char *comment)
 {
-    if (!keys || !path)
+    if (!keys || !path || (passphrase && !*passphrase))
+        return ASYLINK_E_INVALID_ARG;
+    if (passphrase && !s_cost_ok(s_ops(cost), s_mem(cost)))
         return ASYLINK_E_INVALID_ARG;
     size_t cap = KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES;
     uint8_t *blob = sodium_malloc(cap);
@@ -163,7 +182,7 @@ static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase,
         return ASYLINK_E_PASSPHRASE_REQUIRED;
     uint32_t ops = s_get_u32(blob + 12), mem = s_get_u32(blob + 16);
     /* Hostile files must not make us burn unbounded memory or time. */
-    if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > 64 || mem < 8 || mem > 4u * 1024 * 1024)
+    if (!s_cost_ok(ops, mem))
         return ASYLINK_E_MALFORMED;
     uint8_t *sec = sodium_malloc(crypto_secretbox_KEYBYTES + KEYS_PLAIN_LEN);
     if (!sec)
@@ -180,22 +199,6 @@ static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase,
     rc = keys_from_seeds(plain, plain + KEYS_SEED_LEN, out);
 cleanup:
     sodium_free(sec);
-    return rc;
-}
-
-/* Reads and unarmors a key file into secure memory. */
-static int s_read_blob(const char *path, uint8_t **blob, size_t *blob_len)
-{
-    int rc = file_check_private(path);
-    if (rc != ASYLINK_OK)
-        return rc;
-    uint8_t *text = NULL;
-    size_t text_len = 0;
-    rc = file_read_secret(path, KEYS_FILE_MAX, &text, &text_len);
-    if (rc != ASYLINK_OK)
-        return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
-    rc = armor_decode(ARMOR_SECRET_KEY, (const char *)text, text_len, 1, blob, blob_len);
-    file_secret_free(text, text_len);
     return rc;
 }
 
@@ -219,12 +222,9 @@ int keys_load(const char *path, const char *passphrase, keys_secret **out)
     *out = NULL;
     if (!path)
         return ASYLINK_E_INVALID_ARG;
-    int rc = file_check_private(path);
-    if (rc != ASYLINK_OK)
-        return rc;
     uint8_t *text = NULL;
     size_t len = 0;
-    rc = file_read_secret(path, KEYS_FILE_MAX, &text, &len);
+    int rc = file_read_private(path, KEYS_FILE_MAX, &text, &len);
     if (rc != ASYLINK_OK)
         return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
     rc = keys_decode(text, len, passphrase, out);
@@ -234,9 +234,13 @@ int keys_load(const char *path, const char *passphrase, keys_secret **out)
 
 int keys_file_is_encrypted(const char *path)
 {
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    if (s_read_blob(path, &blob, &len) != ASYLINK_OK)
+    uint8_t *text = NULL, *blob = NULL;
+    size_t text_len = 0, len = 0;
+    if (file_read_private(path, KEYS_FILE_MAX, &text, &text_len) != ASYLINK_OK)
+        return -1;
+    int rc = armor_decode(ARMOR_SECRET_KEY, (const char *)text, text_len, 1, &blob, &len);
+    file_secret_free(text, text_len);
+    if (rc != ASYLINK_OK)
         return -1;
     int enc = len > 8 && memcmp(blob, KEYS_MAGIC, 8) == 0 ? blob[8] != KEYS_KDF_NONE : -1;
     file_secret_free(blob, len);

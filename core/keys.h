@@ -39,6 +39,11 @@ typedef struct keys_secret {
     uint8_t box_pk[KEYS_PK_LEN];       /* X25519 public key */
 } keys_secret;
 
+/* Bounds on Argon2id cost, enforced on save and on load (hostile files). */
+#define KEYS_KDF_MAX_OPS 16
+#define KEYS_KDF_MIN_MEM_KIB 8
+#define KEYS_KDF_MAX_MEM_KIB (1024u * 1024u) /* 1 GiB */
+
 /* Argon2id cost for an encrypted key file; zeros pick the defaults. */
 typedef struct keys_kdf_cost {
     uint32_t opslimit;     /* passes; 0 = crypto_pwhash_OPSLIMIT_MODERATE */
@@ -70,8 +75,9 @@ int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
               const keys_kdf_cost *cost, const char *comment);
 
 /*
- * Reads a secret key file. Refuses files readable or writable by group or
- * others (ASYLINK_E_KEY_PERMISSIONS). Returns ASYLINK_OK, ASYLINK_E_NOT_FOUND,
+ * Reads a secret key file. Refuses symbolic links, files owned by another
+ * user and files readable or writable by group or others
+ * (ASYLINK_E_KEY_PERMISSIONS), checked on the opened file itself. Returns ASYLINK_OK, ASYLINK_E_NOT_FOUND,
  * ASYLINK_E_IO, ASYLINK_E_MALFORMED, ASYLINK_E_UNSUPPORTED_VERSION,
  * ASYLINK_E_PASSPHRASE_REQUIRED (encrypted and passphrase NULL),
  * ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_KEY_PERMISSIONS, ASYLINK_E_NOMEM.

@@ -6,6 +6,7 @@
 #include "asylink/asylink.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +24,14 @@ struct trust {
     size_t n_problems;
 };
 
+/* Orders by node id, then serial descending (current certificate first). */
 static int s_cmp_node(const void *a, const void *b)
 {
     const cert *const *x = a, *const *y = b;
-    return strcmp((*x)->node_id, (*y)->node_id);
+    int c = strcmp((*x)->node_id, (*y)->node_id);
+    if (c != 0)
+        return c;
+    return (*x)->serial > (*y)->serial ? -1 : (*x)->serial < (*y)->serial;
 }
 
 static int s_add_problem(trust *t, const char *path, int code)
@@ -41,19 +46,14 @@ static int s_add_problem(trust *t, const char *path, int code)
     return ASYLINK_OK;
 }
 
-/* Adds c (taking it), replacing a lower serial for the same node. */
+/* Adds c (taking it); a second copy of one serial is dropped. */
 static int s_add_node(trust *t, cert *c)
 {
     for (size_t i = 0; i < t->n_nodes; i++) {
-        if (strcmp(t->nodes[i]->node_id, c->node_id) != 0)
-            continue;
-        if (c->serial > t->nodes[i]->serial) {
-            cert_destroy(&t->nodes[i]);
-            t->nodes[i] = c;
-        } else {
+        if (t->nodes[i]->serial == c->serial && strcmp(t->nodes[i]->node_id, c->node_id) == 0) {
             cert_destroy(&c);
+            return ASYLINK_OK;
         }
-        return ASYLINK_OK;
     }
     if (t->n_nodes >= TRUST_MAX_NODES) {
         cert_destroy(&c);
@@ -91,6 +91,44 @@ static int s_load_node(trust *t, const char *path)
     return s_add_node(t, c);
 }
 
+/* True if a and b are different nodes with a public key in common. */
+static bool s_keys_clash(const cert *a, const cert *b)
+{
+    if (strcmp(a->node_id, b->node_id) == 0)
+        return false;
+    return sodium_memcmp(a->box_pk, b->box_pk, 32) == 0 ||
+           sodium_memcmp(a->sign_pk, b->sign_pk, 32) == 0;
+}
+
+/*
+ * Leaves out every certificate whose key another node's certificate also
+ * carries: a CURVE key must map to exactly one node.
+ */
+static int s_drop_shared_keys(trust *t)
+{
+    bool *drop = calloc(t->n_nodes ? t->n_nodes : 1, sizeof *drop);
+    if (!drop)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < t->n_nodes; i++)
+        for (size_t j = i + 1; j < t->n_nodes; j++)
+            if (s_keys_clash(t->nodes[i], t->nodes[j]))
+                drop[i] = drop[j] = true;
+    size_t kept = 0;
+    int rc = ASYLINK_OK;
+    for (size_t i = 0; i < t->n_nodes; i++) {
+        if (!drop[i]) {
+            t->nodes[kept++] = t->nodes[i];
+            continue;
+        }
+        if (rc == ASYLINK_OK)
+            rc = s_add_problem(t, t->nodes[i]->node_id, ASYLINK_E_WRONG_KEY);
+        cert_destroy(&t->nodes[i]);
+    }
+    t->n_nodes = kept;
+    free(drop);
+    return rc;
+}
+
 static int s_load_nodes(trust *t, const char *dir)
 {
     char path[4096];
@@ -109,6 +147,8 @@ static int s_load_nodes(trust *t, const char *dir)
         rc = s_load_node(t, path);
     }
     closedir(d);
+    if (rc == ASYLINK_OK)
+        rc = s_drop_shared_keys(t);
     if (t->n_nodes > 1)
         qsort(t->nodes, t->n_nodes, sizeof *t->nodes, s_cmp_node);
     return rc;
@@ -183,19 +223,32 @@ const trust_problem *trust_problem_at(const trust *t, size_t i)
     return i < t->n_problems ? &t->problems[i] : NULL;
 }
 
-const cert *trust_find(const trust *t, const char *node_id)
+/* Index of node_id's first (highest-serial) certificate, or n_nodes. */
+static size_t s_first(const trust *t, const char *node_id)
 {
     size_t lo = 0, hi = t->n_nodes;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(node_id, t->nodes[mid]->node_id);
-        if (c == 0)
-            return t->nodes[mid];
-        if (c < 0)
-            hi = mid;
-        else
+        if (strcmp(t->nodes[mid]->node_id, node_id) < 0)
             lo = mid + 1;
+        else
+            hi = mid;
     }
+    return lo < t->n_nodes && strcmp(t->nodes[lo]->node_id, node_id) == 0 ? lo : t->n_nodes;
+}
+
+const cert *trust_find(const trust *t, const char *node_id)
+{
+    size_t i = s_first(t, node_id);
+    return i < t->n_nodes ? t->nodes[i] : NULL;
+}
+
+const cert *trust_find_serial(const trust *t, const char *node_id, uint64_t serial)
+{
+    for (size_t i = s_first(t, node_id);
+         i < t->n_nodes && strcmp(t->nodes[i]->node_id, node_id) == 0; i++)
+        if (t->nodes[i]->serial == serial)
+            return t->nodes[i];
     return NULL;
 }
 
@@ -207,9 +260,9 @@ const cert *trust_find_by_box_pk(const trust *t, const uint8_t box_pk[32])
     return NULL;
 }
 
-int trust_check(const trust *t, const cert *c, uint64_t now_ms)
+int trust_usable(const trust *t, const cert *c, uint64_t now_ms)
 {
-    int rc = cert_verify(c, t->ca);
+    int rc = cert_check_time(t->ca, now_ms);
     if (rc != ASYLINK_OK)
         return rc;
     if (crl_find(t->revoked, c->serial))
@@ -217,18 +270,36 @@ int trust_check(const trust *t, const cert *c, uint64_t now_ms)
     return cert_check_time(c, now_ms);
 }
 
+int trust_check(const trust *t, const cert *c, uint64_t now_ms)
+{
+    int rc = cert_verify(c, t->ca);
+    return rc == ASYLINK_OK ? trust_usable(t, c, now_ms) : rc;
+}
+
 int trust_lookup(const trust *t, const char *node_id, uint64_t now_ms, int unknown_code,
                  const cert **out)
 {
     *out = NULL;
-    const cert *c = trust_find(t, node_id);
-    if (!c)
+    size_t first = s_first(t, node_id);
+    if (first == t->n_nodes)
         return unknown_code;
-    /* Signatures were verified at load; only revocation and time remain. */
-    if (crl_find(t->revoked, c->serial))
-        return ASYLINK_E_REVOKED;
-    int rc = cert_check_time(c, now_ms);
-    if (rc == ASYLINK_OK)
-        *out = c;
-    return rc;
+    for (size_t i = first; i < t->n_nodes && strcmp(t->nodes[i]->node_id, node_id) == 0; i++) {
+        if (trust_usable(t, t->nodes[i], now_ms) == ASYLINK_OK) {
+            *out = t->nodes[i];
+            return ASYLINK_OK;
+        }
+    }
+    return trust_usable(t, t->nodes[first], now_ms);
+}
+
+int trust_reload(const char *dir, const trust *current, trust **out)
+{
+    int rc = trust_load(dir, out);
+    if (rc != ASYLINK_OK || !current || !current->revoked)
+        return rc;
+    if (!(*out)->revoked || (*out)->revoked->number < current->revoked->number) {
+        trust_destroy(out);
+        return ASYLINK_E_STALE;
+    }
+    return ASYLINK_OK;
 }

@@ -9,8 +9,12 @@
  * Loading verifies every signature. A node certificate that does not verify
  * or parse is left out and reported as a problem; one that is expired or
  * revoked is kept, so that lookups can say exactly why it may not be used
- * (trust_check()). When two certificates name one node, the higher serial
- * wins. The broker reloads by loading a new trust and swapping it in.
+ * (trust_check()). A node may have several certificates (renewal): all are
+ * kept, messages name the one they were signed under by serial, and the
+ * node's current certificate is its highest serial usable now. Two
+ * different nodes sharing a public key is a CA error: both are left out.
+ * The broker reloads with trust_reload(), which refuses a revocation list
+ * older than the one in use.
  *
  * Threading: immutable after trust_load(); share freely for reading.
  */
@@ -46,13 +50,16 @@ const cert *trust_ca(const trust *t);
 /* The revocation list, or NULL if there is none. Valid while t lives. */
 const crl *trust_crl(const trust *t);
 
-/* The certificate of node_id, or NULL. Valid while t lives. */
+/* The highest-serial certificate of node_id, or NULL. Valid while t lives. */
 const cert *trust_find(const trust *t, const char *node_id);
+
+/* The certificate of node_id with this serial, or NULL. Valid while t lives. */
+const cert *trust_find_serial(const trust *t, const char *node_id, uint64_t serial);
 
 /* The certificate whose X25519 key is box_pk (CURVE identity), or NULL. */
 const cert *trust_find_by_box_pk(const trust *t, const uint8_t box_pk[32]);
 
-/* Number of node certificates, and the i-th (sorted by node id). */
+/* Number of node certificates, and the i-th (by node id, then serial descending). */
 size_t trust_count(const trust *t);
 const cert *trust_at(const trust *t, size_t i);
 
@@ -61,16 +68,32 @@ size_t trust_problem_count(const trust *t);
 const trust_problem *trust_problem_at(const trust *t, size_t i);
 
 /*
- * May c be used at now_ms? ASYLINK_OK, ASYLINK_E_REVOKED,
- * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID, or the codes of
- * cert_verify() if c was not issued by this trust's CA.
+ * Like trust_load(), for replacing current (may be NULL): also fails with
+ * ASYLINK_E_STALE if current has a revocation list and dir's is missing or
+ * has a lower number, so an old list cannot silently un-revoke anyone.
+ */
+int trust_reload(const char *dir, const trust *current, trust **out);
+
+/*
+ * May a certificate loaded into t be used at now_ms? Checks the CA's and
+ * c's validity windows and the revocation list (not c's signature, which
+ * trust_load() verified): ASYLINK_OK, ASYLINK_E_REVOKED,
+ * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID.
+ */
+int trust_usable(const trust *t, const cert *c, uint64_t now_ms);
+
+/*
+ * May any certificate c be used at now_ms? cert_verify() against the CA
+ * (ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_ROLE),
+ * then trust_usable()'s checks.
  */
 int trust_check(const trust *t, const cert *c, uint64_t now_ms);
 
 /*
- * Looks up node_id and checks it: ASYLINK_OK with *out set, or
- * unknown_code (the caller's choice: ASYLINK_E_UNKNOWN_SENDER or
- * ASYLINK_E_UNKNOWN_RECIPIENT) if absent, or trust_check()'s codes.
+ * Looks up node_id's current certificate: the highest serial usable at
+ * now_ms, with *out set; unknown_code (the caller's choice:
+ * ASYLINK_E_UNKNOWN_SENDER or ASYLINK_E_UNKNOWN_RECIPIENT) if there is none;
+ * if none is usable, trust_usable()'s code for the highest serial.
  */
 int trust_lookup(const trust *t, const char *node_id, uint64_t now_ms, int unknown_code,
                  const cert **out);

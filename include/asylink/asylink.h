@@ -55,6 +55,7 @@ typedef enum asylink_err {
     ASYLINK_E_UNSUPPORTED_VERSION = 11,/* a format or protocol version this library does not speak */
     ASYLINK_E_TOO_LARGE = 12,          /* a message, payload or file exceeds its size limit */
     ASYLINK_E_BAD_FIELD = 13,          /* a field is missing, has the wrong length or an invalid value */
+    ASYLINK_E_STALE = 14,              /* older than the version already in use (e.g. a revocation list) */
 
     ASYLINK_E_BAD_SIGNATURE = 20,      /* a signature does not verify over the signed bytes */
     ASYLINK_E_UNKNOWN_SENDER = 21,     /* the signer has no certificate in the trust directory */

@@ -107,7 +107,14 @@ static void test_role_rules(void **state)
     cf.not_after_ms = now + 1000;
     cf.node_id = "bad id";
     assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_E_BAD_NODE_ID);
+    cf.node_id = "TEST.CA"; /* a node named like its CA */
+    assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_E_BAD_NODE_ID);
     cf.node_id = "ROGUE.CA";
+    cf.display_name = "bad \xc3\x28 utf8";
+    assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_E_BAD_FIELD);
+    cf.display_name = "Ministero dell\xe2\x80\x99Interno"; /* valid UTF-8 */
+    assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_OK);
+    cert_destroy(&c);
     cf.serial = 0;
     assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_E_BAD_FIELD);
     assert_null(c);
@@ -244,6 +251,17 @@ static void test_armor(void **state)
     free(back);
     assert_int_equal(armor_decode("SECRET KEY", text, strlen(text), 0, &back, &n),
                      ASYLINK_E_MALFORMED);
+    /* Stray text before BEGIN or after END is refused, not skipped. */
+    size_t tl = strlen(text);
+    char *stray = malloc(tl + 32);
+    snprintf(stray, tl + 32, "junk\n%s", text);
+    assert_int_equal(armor_decode("CERTIFICATE", stray, strlen(stray), 0, &back, &n), ASYLINK_E_MALFORMED);
+    snprintf(stray, tl + 32, "%sjunk\n", text);
+    assert_int_equal(armor_decode("CERTIFICATE", stray, strlen(stray), 0, &back, &n), ASYLINK_E_MALFORMED);
+    snprintf(stray, tl + 32, "\n%s\n\n", text);
+    assert_int_equal(armor_decode("CERTIFICATE", stray, strlen(stray), 0, &back, &n), ASYLINK_OK);
+    free(back);
+    free(stray);
     text[strlen(text) - 10] = 0; /* cut the END line */
     assert_int_equal(armor_decode("CERTIFICATE", text, strlen(text), 0, &back, &n),
                      ASYLINK_E_MALFORMED);

@@ -479,6 +479,76 @@ static void test_topic_readers(void **state)
     free(env);
 }
 
+/* Bytes protobuf would accept but that are not the canonical encoding. */
+static void test_non_canonical_refused(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    envelope *e = NULL;
+    /* An unknown field appended to the envelope (outside the signature). */
+    uint8_t *longer = malloc(b.len + 3);
+    memcpy(longer, b.buf, b.len);
+    memcpy(longer + b.len, "\x28\x01", 2); /* field 5, varint 1 */
+    assert_int_equal(envelope_decode(longer, b.len + 2, 0, &e), ASYLINK_E_MALFORMED);
+    free(longer);
+    /* A NUL smuggled into a key wrap's node id ("FR\0X" reads as "FR" in C). */
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len, b.buf);
+    s_bytes t = s_repack(m);
+    uint8_t *p = memmem(t.buf, t.len, "\x0a\x02" "FR", 4);
+    assert_non_null(p);
+    size_t off = (size_t)(p - t.buf);
+    uint8_t *nul = malloc(t.len + 2);
+    memcpy(nul, t.buf, off);
+    memcpy(nul + off, "\x0a\x04" "FR\0X", 6);
+    memcpy(nul + off + 6, t.buf + off + 4, t.len - off - 4);
+    /* the enclosing KeyWrap length grows by 2 */
+    assert_int_equal(nul[off - 1], 0x4e); /* tag+len+"FR" (4) + tag+len+wrap (74) */
+    nul[off - 1] += 2;
+    assert_int_equal(envelope_decode(nul, t.len + 2, 0, &e), ASYLINK_E_MALFORMED);
+    free(nul);
+    free(t.buf);
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(b.buf);
+}
+
+/* A sender that commits to one key but wraps another is caught. */
+static void s_bad_commitment(Asylink__V1__Envelope *m, fx_fed *f)
+{
+    Asylink__V1__Header *h = asylink__v1__header__unpack(NULL, m->header.len, m->header.data);
+    assert_int_equal(h->key_commitment.len, ENVELOPE_COMMITMENT_LEN);
+    h->key_commitment.data[0] ^= 1;
+    size_t len = asylink__v1__header__get_packed_size(h);
+    uint8_t *buf = malloc(len);
+    asylink__v1__header__pack(h, buf);
+    asylink__v1__header__free_unpacked(h, NULL);
+    free(m->header.data);
+    m->header.data = buf;
+    m->header.len = len;
+    s_resign(m, fx_node_by_id(f, "DE")->keys);
+}
+
+static void test_key_commitment(void **s)
+{
+    assert_int_equal(s_tamper(*s, s_bad_commitment), ASYLINK_E_TAMPERED);
+}
+
+/* A signed-only PUBLIC message to named recipients opens only for them. */
+static void test_public_direct_recipients(void **state)
+{
+    fx_fed *f = *state;
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(fx_seal(f, "DE", s_fr, ENVELOPE_PUBLIC, (const uint8_t *)"hi", 2, &env,
+                             &env_len), ASYLINK_OK);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
+    envelope_payload_free(got, got_len);
+    assert_int_equal(fx_open(f, "IT", env, env_len, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
+    free(env);
+    const char *dup[] = {"FR", "FR", NULL};
+    assert_int_equal(fx_seal(f, "DE", dup, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env,
+                             &env_len), ASYLINK_E_BAD_FIELD);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -519,6 +589,9 @@ int main(void)
         cmocka_unit_test(test_classification_rules),
         cmocka_unit_test(test_limited_unencrypted_refused),
         cmocka_unit_test(test_topic_readers),
+        cmocka_unit_test(test_non_canonical_refused),
+        cmocka_unit_test(test_key_commitment),
+        cmocka_unit_test(test_public_direct_recipients),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -79,6 +79,27 @@ static void test_permissions_refused(void **state)
     keys_destroy(&k);
     keys_destroy(&l);
     assert_int_equal(keys_load(s_path("missing.key"), NULL, &l), ASYLINK_E_NOT_FOUND);
+    /* A symbolic link to a good key file is refused: it could be swapped. */
+    char target[512];
+    snprintf(target, sizeof target, "%s", s_path("open.key"));
+    assert_int_equal(chmod(target, 0600), 0);
+    assert_int_equal(symlink(target, s_path("link.key")), 0);
+    assert_int_equal(keys_load(s_path("link.key"), NULL, &l), ASYLINK_E_KEY_PERMISSIONS);
+    assert_null(l);
+}
+
+static void test_cost_bounds(void **state)
+{
+    (void)state;
+    keys_secret *k = NULL;
+    assert_int_equal(keys_generate(&k), ASYLINK_OK);
+    keys_kdf_cost huge = {.opslimit = 100, .memlimit_kib = 8192};
+    assert_int_equal(keys_save(k, s_path("c1.key"), "pw", &huge, NULL), ASYLINK_E_INVALID_ARG);
+    keys_kdf_cost big = {.opslimit = 1, .memlimit_kib = 2u * 1024 * 1024};
+    assert_int_equal(keys_save(k, s_path("c2.key"), "pw", &big, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(keys_save(k, s_path("c3.key"), "", &s_fast, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(access(s_path("c1.key"), F_OK), -1);
+    keys_destroy(&k);
 }
 
 static void test_passphrase(void **state)
@@ -163,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_permissions_refused),
         cmocka_unit_test(test_passphrase),
         cmocka_unit_test(test_hostile_files),
+        cmocka_unit_test(test_cost_bounds),
         cmocka_unit_test(test_from_seeds_deterministic),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

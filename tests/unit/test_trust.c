@@ -137,6 +137,116 @@ static void test_forged_crl_and_missing_ca(void **state)
     fx_free(f);
 }
 
+/* After renewal both certificates stay: old messages still verify. */
+static void test_renewal_keeps_old_serial(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    const char *to[] = {"FR", NULL};
+    uint8_t *env = NULL, *got = NULL;
+    size_t env_len = 0, got_len = 0;
+    assert_int_equal(fx_seal(f, "DE", to, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env, &env_len),
+                     ASYLINK_OK);
+    fx_node *de = fx_node_by_id(f, "DE");
+    uint64_t old_serial = de->cert->serial, now = clock_now_ms();
+    cert *renewed = fx_issue(f, "DE", CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE), de->keys, now - 1000,
+                             now + 2 * FX_YEAR_MS);
+    char path[512];
+    s_path(path, sizeof path, f, "nodes/DE-2.cert");
+    assert_int_equal(cert_save(renewed, path, 0), ASYLINK_OK);
+    fx_write_trust(f);
+    assert_int_equal(trust_find(f->trust, "DE")->serial, renewed->serial);
+    assert_non_null(trust_find_serial(f->trust, "DE", old_serial));
+    assert_null(trust_find_serial(f->trust, "DE", 424242));
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
+    envelope_payload_free(got, got_len);
+    /* Revoking the old certificate leaves the node usable under the new one. */
+    crl_entry e = {.serial = old_serial, .revoked_ms = now};
+    crl *l = NULL;
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 2, now, &e, 1, &l), ASYLINK_OK);
+    s_path(path, sizeof path, f, "revoked.crl");
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    fx_write_trust(f);
+    const cert *c = NULL;
+    assert_int_equal(trust_lookup(f->trust, "DE", now, 0, &c), ASYLINK_OK);
+    assert_int_equal(c->serial, renewed->serial);
+    assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_REVOKED);
+    free(env);
+    cert_destroy(&renewed);
+    fx_free(f);
+}
+
+/* When the CA's own certificate has expired nothing is usable. */
+static void test_ca_expiry(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    const cert *c = NULL;
+    uint64_t late = f->ca->not_after_ms + 1;
+    /* Reissue DE so that only the CA window is the limit. */
+    fx_node *de = fx_node_by_id(f, "DE");
+    cert_destroy(&de->cert);
+    de->cert = fx_issue(f, "DE", CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE), de->keys, 1, late + 1000);
+    fx_write_trust(f);
+    assert_int_equal(trust_lookup(f->trust, "DE", late - 2, 0, &c), ASYLINK_OK);
+    assert_int_equal(trust_lookup(f->trust, "DE", late, 0, &c), ASYLINK_E_CERT_EXPIRED);
+    fx_free(f);
+}
+
+/* An older revocation list may not replace a newer one on reload. */
+static void test_reload_refuses_stale_crl(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    char path[512];
+    s_path(path, sizeof path, f, "revoked.crl");
+    crl *l = NULL;
+    trust *cur = NULL, *next = NULL;
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 5, 1, NULL, 0, &l), ASYLINK_OK);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    assert_int_equal(trust_reload(f->trust_dir, NULL, &cur), ASYLINK_OK);
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 4, 2, NULL, 0, &l), ASYLINK_OK);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    assert_int_equal(trust_reload(f->trust_dir, cur, &next), ASYLINK_E_STALE);
+    assert_null(next);
+    unlink(path);
+    assert_int_equal(trust_reload(f->trust_dir, cur, &next), ASYLINK_E_STALE);
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 6, 3, NULL, 0, &l), ASYLINK_OK);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    assert_int_equal(trust_reload(f->trust_dir, cur, &next), ASYLINK_OK);
+    trust_destroy(&next);
+    trust_destroy(&cur);
+    fx_free(f);
+}
+
+/* Two nodes certified with one key: neither may be trusted. */
+static void test_shared_keys_left_out(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    fx_node *de = fx_node_by_id(f, "DE");
+    uint64_t now = clock_now_ms();
+    cert *twin = fx_issue(f, "XX", CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE), de->keys, now - 1000,
+                          now + FX_YEAR_MS);
+    char path[512];
+    s_path(path, sizeof path, f, "nodes/XX.cert");
+    assert_int_equal(cert_save(twin, path, 0), ASYLINK_OK);
+    trust *t = NULL;
+    assert_int_equal(trust_load(f->trust_dir, &t), ASYLINK_OK);
+    assert_null(trust_find(t, "DE"));
+    assert_null(trust_find(t, "XX"));
+    assert_null(trust_find_by_box_pk(t, de->keys->box_pk));
+    assert_int_equal(trust_problem_count(t), 2);
+    assert_int_equal(trust_problem_at(t, 0)->code, ASYLINK_E_WRONG_KEY);
+    trust_destroy(&t);
+    cert_destroy(&twin);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +255,10 @@ int main(void)
         cmocka_unit_test(test_higher_serial_wins),
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_forged_crl_and_missing_ca),
+        cmocka_unit_test(test_renewal_keeps_old_serial),
+        cmocka_unit_test(test_ca_expiry),
+        cmocka_unit_test(test_reload_refuses_stale_crl),
+        cmocka_unit_test(test_shared_keys_left_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,54 @@
+/*
+ * codec.c — canonical-encoding and text checks for decoded protobufs.
+ */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool codec_is_canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+{
+    if (msg->n_unknown_fields != 0)
+        return false;
+    if (protobuf_c_message_get_packed_size(msg) != len)
+        return false;
+    uint8_t *again = malloc(len ? len : 1);
+    if (!again)
+        return false;
+    bool same = protobuf_c_message_pack(msg, again) == len && memcmp(again, buf, len) == 0;
+    free(again);
+    return same;
+}
+
+/* Length of the UTF-8 sequence starting with lead byte c, 0 if invalid. */
+static size_t s_seq_len(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return 2;
+    if (c >= 0xe0 && c <= 0xef)
+        return 3;
+    if (c >= 0xf0 && c <= 0xf4)
+        return 4;
+    return 0;
+}
+
+bool codec_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = s_seq_len(*p);
+        if (n == 0)
+            return false;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+        /* overlong 3/4-byte forms, surrogates, > U+10FFFF */
+        if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+            (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+            return false;
+        p += n;
+    }
+    return true;
+}
