@@ -1,0 +1,356 @@
+/*
+ * cli.c — the shared machinery of the `asylink` command line: dispatching
+ * through command tables, messages and exit codes, option value parsing,
+ * passphrases, and JSON output. See cli.h for the conventions.
+ */
+#define _XOPEN_SOURCE 700 /* strptime */
+
+#include "cli.h"
+
+#include "asylink/asylink.h"
+#include "clock.h"
+#include "file.h"
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLI_NAME_MAX 128
+#define CLI_PASSPHRASE_MAX 1024
+#define CLI_MS_PER_DAY 86400000ull
+
+/* ---- dispatching ---- */
+
+static void s_print_table(const char *prog, const cli_command *table, size_t n,
+                          const char *about)
+{
+    printf("Usage: %s <command> [options]\n\n%s\n\nCommands:\n", prog, about);
+    for (size_t i = 0; i < n; i++)
+        printf("  %-10s %s\n", table[i].name, table[i].help);
+    printf("\nRun '%s <command> --help' for the options of a command.\n", prog);
+}
+
+static const cli_command *s_find_command(const cli_command *table, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, const char *about)
+{
+    const char *prog = argv[0];
+    if (argc < 2)
+        return cli_usage(prog, "missing command");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        s_print_table(prog, table, n, about);
+        return CLI_OK;
+    }
+    const cli_command *cmd = s_find_command(table, n, argv[1]);
+    if (!cmd)
+        return cli_usage(prog, "unknown command '%s'", argv[1]);
+    char name[CLI_NAME_MAX];
+    int len = snprintf(name, sizeof name, "%s %s", prog, cmd->name);
+    if (len < 0 || (size_t)len >= sizeof name)
+        return cli_failf("%s: command name too long", prog);
+    argv[1] = name; /* the handler's argv[0]: its full name */
+    return cmd->run(argc - 1, argv + 1);
+}
+
+/* ---- messages ---- */
+
+int cli_fail(const char *context, int code)
+{
+    fprintf(stderr, "asylink: %s: %s: %s\n", context, asylink_err_name(code),
+            asylink_strerror(code));
+    return CLI_FAIL;
+}
+
+int cli_failf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("asylink: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("asylink: note: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_usage(const char *prog, const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "%s: ", prog);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+    return CLI_USAGE;
+}
+
+int cli_getopt_common(int opt, const char *prog, const char *usage)
+{
+    if (opt == 'h') {
+        fputs(usage, stdout);
+        return CLI_DONE;
+    }
+    if (opt == '?' || opt == ':')
+        return cli_usage(prog, NULL); /* getopt_long said what was wrong */
+    return CLI_OK;
+}
+
+/* ---- option values ---- */
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1; /* strtoull would accept spaces, signs and "" */
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* strptime() with format fmt that must consume all of s. */
+static int s_strptime_all(const char *s, const char *fmt, struct tm *tm)
+{
+    memset(tm, 0, sizeof *tm);
+    const char *end = strptime(s, fmt, tm);
+    return end && *end == '\0' ? 0 : -1;
+}
+
+int cli_parse_time(const char *s, uint64_t *ms)
+{
+    struct tm tm;
+    if (!s || strlen(s) < 10 || s[4] != '-' || s[7] != '-')
+        return -1; /* insist on the full YYYY-MM-DD form */
+    if (s_strptime_all(s, "%Y-%m-%d", &tm) != 0 &&
+        s_strptime_all(s, "%Y-%m-%dT%H:%M:%SZ", &tm) != 0)
+        return -1;
+    struct tm want = tm;
+    time_t t = timegm(&tm);
+    /* timegm() normalizes 02-30 to 03-02: refuse dates that moved. */
+    if (t < 0 || tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon ||
+        tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour ||
+        tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+        return -1;
+    *ms = (uint64_t)t * 1000u;
+    return 0;
+}
+
+int cli_parse_roles(const char *prog, const char *s, uint32_t *mask)
+{
+    if (cert_roles_parse(s, mask) == ASYLINK_OK)
+        return CLI_OK;
+    return cli_usage(prog, "invalid --roles '%s' (a comma-separated list of member_state, "
+                           "agency, analyst, operator, broker)", s);
+}
+
+int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out)
+{
+    if (days > (UINT64_MAX - ms) / CLI_MS_PER_DAY)
+        return -1;
+    *out = ms + days * CLI_MS_PER_DAY;
+    return 0;
+}
+
+/* ---- passphrases ---- */
+
+/* Copies the first line of text (n bytes) into new sodium_malloc'd memory. */
+static char *s_secure_first_line(const char *text, size_t n)
+{
+    size_t len = 0;
+    while (len < n && text[len] != '\n' && text[len] != '\0')
+        len++;
+    if (len > 0 && text[len - 1] == '\r')
+        len--;
+    char *p = sodium_malloc(len + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, text, len);
+    p[len] = '\0';
+    return p;
+}
+
+static int s_passphrase_from_file(const char *context, const char *file, char **out)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int rc = file_read_secret(file, CLI_PASSPHRASE_MAX, &text, &len);
+    if (rc != ASYLINK_OK) {
+        char ctx[512];
+        snprintf(ctx, sizeof ctx, "%s: passphrase file %s", context, file);
+        return cli_fail(ctx, rc);
+    }
+    *out = s_secure_first_line((const char *)text, len);
+    file_secret_free(text, len);
+    return *out ? CLI_OK : cli_fail(context, ASYLINK_E_NOMEM);
+}
+
+/* Reads one line from the terminal fd with echo off into secure memory. */
+static char *s_read_tty_line(int fd, const char *prompt)
+{
+    struct termios old, quiet;
+    if (tcgetattr(fd, &old) != 0)
+        return NULL;
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ICANON;
+    char *buf = sodium_malloc(CLI_PASSPHRASE_MAX);
+    if (!buf || tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+        sodium_free(buf);
+        return NULL;
+    }
+    ssize_t w = write(fd, prompt, strlen(prompt));
+    ssize_t n = w < 0 ? -1 : read(fd, buf, CLI_PASSPHRASE_MAX - 1);
+    tcsetattr(fd, TCSAFLUSH, &old);
+    w = write(fd, "\n", 1);
+    (void)w;
+    char *line = n > 0 ? s_secure_first_line(buf, (size_t)n) : NULL;
+    sodium_memzero(buf, CLI_PASSPHRASE_MAX);
+    sodium_free(buf);
+    return line;
+}
+
+/* Asks on the terminal (twice if confirm); prints why on failure. */
+static int s_passphrase_prompt(const char *context, bool confirm, char **out)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cli_failf("%s: cannot open the terminal to ask for the passphrase", context);
+    char prompt[600];
+    snprintf(prompt, sizeof prompt, "Passphrase for %s: ", context);
+    char *first = s_read_tty_line(fd, prompt);
+    char *again = first && confirm ? s_read_tty_line(fd, "Same passphrase again: ") : NULL;
+    close(fd);
+    int rc = CLI_OK;
+    if (!first || (confirm && !again))
+        rc = cli_failf("%s: no passphrase read from the terminal", context);
+    else if (confirm && strcmp(first, again) != 0)
+        rc = cli_failf("%s: the passphrases do not match", context);
+    cli_passphrase_free(&again);
+    if (rc != CLI_OK)
+        cli_passphrase_free(&first);
+    *out = first;
+    return rc;
+}
+
+static int s_passphrase_from_env(const char *context, const char *value, char **out)
+{
+    *out = s_secure_first_line(value, strlen(value));
+    return *out ? CLI_OK : cli_fail(context, ASYLINK_E_NOMEM);
+}
+
+int cli_passphrase_get(const char *context, const char *file, bool ask, bool confirm,
+                       char **out)
+{
+    *out = NULL;
+    const char *env = getenv("ASYLINK_PASSPHRASE");
+    int rc = CLI_OK;
+    if (file)
+        rc = s_passphrase_from_file(context, file, out);
+    else if (env)
+        rc = s_passphrase_from_env(context, env, out);
+    else if (ask)
+        rc = s_passphrase_prompt(context, confirm, out);
+    if (rc == CLI_OK && *out && **out == '\0') {
+        cli_passphrase_free(out);
+        rc = cli_failf("%s: the passphrase is empty", context);
+    }
+    return rc;
+}
+
+void cli_passphrase_free(char **p)
+{
+    if (!p || !*p)
+        return;
+    sodium_memzero(*p, strlen(*p));
+    sodium_free(*p);
+    *p = NULL;
+}
+
+int cli_keys_load(const char *path, const char *passphrase_file, keys_secret **out)
+{
+    *out = NULL;
+    char *pass = NULL;
+    int enc = keys_file_is_encrypted(path);
+    bool ask = isatty(STDIN_FILENO); /* else keys_load() says PASSPHRASE_REQUIRED */
+    if (enc > 0 && cli_passphrase_get(path, passphrase_file, ask, false, &pass) != CLI_OK)
+        return ASYLINK_E_PASSPHRASE_REQUIRED;
+    int rc = keys_load(path, pass, out);
+    cli_passphrase_free(&pass);
+    return rc;
+}
+
+/* ---- output ---- */
+
+int cli_json_print(json_t *value)
+{
+    if (!value)
+        return cli_fail("json", ASYLINK_E_NOMEM);
+    int rc = json_dumpf(value, stdout, JSON_INDENT(2));
+    json_decref(value);
+    if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+        return cli_fail("stdout", ASYLINK_E_IO);
+    return CLI_OK;
+}
+
+const char *cli_hex32(const uint8_t bytes[32], char buf[65])
+{
+    return sodium_bin2hex(buf, 65, bytes, 32);
+}
+
+json_t *cli_roles_json(uint32_t mask)
+{
+    json_t *a = json_array();
+    for (int r = 1; a && r <= CERT_ROLE_MAX; r++)
+        if (mask & CERT_ROLE_BIT(r))
+            json_array_append_new(a, json_string(cert_role_name(r)));
+    return a;
+}
+
+json_t *cli_cert_json(const cert *c)
+{
+    char nb[32], na[32], spk[65], bpk[65], ipk[65];
+    return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s}",
+                     "kind", "certificate", "node_id", c->node_id, "display_name",
+                     c->display_name, "roles", cli_roles_json(c->roles), "serial",
+                     (json_int_t)c->serial, "issuer", c->issuer, "issuer_sign_pk",
+                     cli_hex32(c->issuer_sign_pk, ipk), "not_before",
+                     clock_format_iso(c->not_before_ms, nb, sizeof nb), "not_before_ms",
+                     (json_int_t)c->not_before_ms, "not_after",
+                     clock_format_iso(c->not_after_ms, na, sizeof na), "not_after_ms",
+                     (json_int_t)c->not_after_ms, "sign_pk", cli_hex32(c->sign_pk, spk),
+                     "box_pk", cli_hex32(c->box_pk, bpk));
+}
+
+int cli_path_join(char *buf, size_t len, const char *dir, const char *name)
+{
+    int n = snprintf(buf, len, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -1,0 +1,130 @@
+/*
+ * cli.h — what every `asylink` command shares: the command table and its
+ * dispatcher, exit codes, error and usage messages, parsing of option
+ * values (numbers, dates, roles), passphrases, and JSON output.
+ *
+ * Conventions every command follows:
+ *   exit 0 success, 1 the operation failed, 2 usage error;
+ *   errors on stderr as "asylink: <context>: <ERR_NAME>: <description>";
+ *   usage errors end with "Try '<command> --help' for more information.";
+ *   results on stdout, as a human table or, with --json, one JSON value.
+ *
+ * Threading: the tool is single-threaded; none of this is thread-safe.
+ */
+#ifndef ASYLINK_TOOLS_CLI_H
+#define ASYLINK_TOOLS_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+
+/* Exit codes, and CLI_DONE: "stop here and exit 0" (help was printed). */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_DONE = -1 };
+
+/*
+ * A command or subcommand. run() gets argv[0] set to the full command name
+ * ("asylink ca sign"), which getopt_long's messages and --help use, and
+ * returns an exit code.
+ */
+typedef struct cli_command {
+    const char *name;                   /* word typed after the parent command */
+    int (*run)(int argc, char **argv);  /* the handler */
+    const char *help;                   /* one line for the parent's --help */
+} cli_command;
+
+/*
+ * Runs the entry of table named by argv[1]. argv[0] is the parent's full
+ * name; about is the parent's one-paragraph description for --help. Handles
+ * -h/--help, a missing or unknown name (exit 2). Returns the exit code.
+ */
+int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, const char *about);
+
+/* Prints "asylink: <context>: <ERR_NAME>: <strerror>" to stderr; returns CLI_FAIL. */
+int cli_fail(const char *context, int code);
+
+/* Prints "asylink: <message>" to stderr; returns CLI_FAIL. */
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints a note "asylink: <message>" to stderr (not an error). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Prints "<prog>: <message>" (if fmt is not NULL) and the hint to run
+ * "<prog> --help" to stderr; returns CLI_USAGE.
+ */
+int cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Handles getopt_long's answers that are not options of the command: prints
+ * usage (exit CLI_DONE) for 'h', the --help hint for '?' and ':'. Returns
+ * CLI_DONE, CLI_USAGE, or CLI_OK if opt is none of those.
+ */
+int cli_getopt_common(int opt, const char *prog, const char *usage);
+
+/*
+ * Parses a decimal unsigned number in [min, max]: digits only, no sign, no
+ * spaces, no trailing text. Returns 0, or -1 if s is not such a number.
+ */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Parses a UTC date "YYYY-MM-DD" (midnight) or time "YYYY-MM-DDTHH:MM:SSZ"
+ * into Unix ms. Rejects impossible dates (2026-02-30) and times before
+ * 1970. Returns 0 or -1.
+ */
+int cli_parse_time(const char *s, uint64_t *ms);
+
+/* Parses --roles into a mask; prints a usage error naming the valid roles. */
+int cli_parse_roles(const char *prog, const char *s, uint32_t *mask);
+
+/* Adds days to a time in ms; -1 if the result would overflow. */
+int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out);
+
+/*
+ * Gets a passphrase: from the first line of file (trailing CR/LF removed)
+ * if file is not NULL, else from the environment variable
+ * ASYLINK_PASSPHRASE, else, if ask is true, by prompting on /dev/tty (twice
+ * if confirm; failing if there is no terminal). *out is NULL when there is none.
+ * The passphrase lives in sodium_malloc'd memory; release it with
+ * cli_passphrase_free(). An empty passphrase is refused. Prints its own
+ * errors (context names the command); returns CLI_OK or CLI_FAIL.
+ */
+int cli_passphrase_get(const char *context, const char *file, bool ask, bool confirm,
+                       char **out);
+
+/* Wipes and frees a passphrase from cli_passphrase_get(); sets *p to NULL. */
+void cli_passphrase_free(char **p);
+
+/*
+ * Loads a secret key file. If it is encrypted, the passphrase comes from
+ * passphrase_file / ASYLINK_PASSPHRASE / a prompt when stdin is a terminal,
+ * as cli_passphrase_get(). Returns ASYLINK_OK or the codes of keys_load();
+ * if the passphrase cannot be read, prints why and returns
+ * ASYLINK_E_PASSPHRASE_REQUIRED. Prints nothing else: the caller reports
+ * errors in its own context. Caller destroys *out with keys_destroy().
+ */
+int cli_keys_load(const char *path, const char *passphrase_file, keys_secret **out);
+
+/* Writes value as indented JSON and a newline to stdout, then releases it. */
+int cli_json_print(json_t *value);
+
+/*
+ * The JSON form of a certificate, shared by every command that shows one:
+ * node_id, display_name, roles, serial, issuer, validity in ISO 8601 and
+ * ms, keys in hex. New reference (NULL when out of memory).
+ */
+json_t *cli_cert_json(const cert *c);
+
+/* A role mask as a JSON array of role names. New reference, NULL if out of memory. */
+json_t *cli_roles_json(uint32_t mask);
+
+/* Lower-case hex of 32 bytes into buf (>= 65 bytes). Returns buf. */
+const char *cli_hex32(const uint8_t bytes[32], char buf[65]);
+
+/* Joins dir and name with '/' into buf; -1 if it does not fit. */
+int cli_path_join(char *buf, size_t len, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * cmd_keygen.c — `asylink keygen`: makes a node's Ed25519 and X25519 key
+ * pairs, writes the secret key file <ID>.key (mode 0600, encrypted when a
+ * passphrase is given) and the certificate request <ID>.csr for the CA.
+ * The secret keys never leave this machine; only the .csr is sent.
+ */
+#include "asylink/asylink.h"
+#include "cli.h"
+#include "clock.h"
+#include "commands.h"
+#include "keys.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char s_usage[] =
+    "Usage: asylink keygen --id ID --name NAME --roles ROLES [options]\n"
+    "\n"
+    "Generates a node's key pairs and writes DIR/ID.key (secret, mode 0600) and\n"
+    "DIR/ID.csr (the certificate request to send to the federation CA).\n"
+    "\n"
+    "  --id ID                node id, e.g. DE, EUAA, BROKER.EU\n"
+    "                         (^[A-Z0-9][A-Z0-9._-]{1,63}$)\n"
+    "  --name NAME            display name, e.g. \"Bundesamt fuer Migration und Fluechtlinge\"\n"
+    "  --roles ROLES          comma-separated: member_state, agency, analyst,\n"
+    "                         operator, broker\n"
+    "  --out DIR              where to write the files (default: .; made if missing)\n"
+    "  --passphrase-file F    encrypt the key (Argon2id) with the first line of F\n"
+    "  --ask-passphrase       ask for the passphrase on the terminal\n"
+    "  --force                overwrite an existing ID.key and ID.csr\n"
+    "  --json                 print the result as JSON\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "The passphrase may also come from the environment variable ASYLINK_PASSPHRASE;\n"
+    "it is never taken from the command line. Without one, the key is stored\n"
+    "unencrypted: protect the file by other means.\n";
+
+/* The options of one keygen run. */
+typedef struct {
+    const char *id;              /* --id */
+    const char *name;            /* --name */
+    uint32_t roles;              /* --roles, as a mask */
+    const char *out_dir;         /* --out */
+    const char *passphrase_file; /* --passphrase-file */
+    bool ask;                    /* --ask-passphrase */
+    bool force;                  /* --force */
+    bool json;                   /* --json */
+} s_opts;
+
+enum { OPT_ID = 256, OPT_NAME, OPT_ROLES, OPT_OUT, OPT_PASSFILE, OPT_ASK, OPT_FORCE, OPT_JSON };
+
+static const struct option s_long[] = {
+    {"id", required_argument, NULL, OPT_ID},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"roles", required_argument, NULL, OPT_ROLES},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
+    {"ask-passphrase", no_argument, NULL, OPT_ASK},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Applies one parsed option; returns an exit code or CLI_OK to go on. */
+static int s_apply(int opt, const char *prog, s_opts *o)
+{
+    switch (opt) {
+    case OPT_ID: o->id = optarg; break;
+    case OPT_NAME: o->name = optarg; break;
+    case OPT_ROLES: return cli_parse_roles(prog, optarg, &o->roles);
+    case OPT_OUT: o->out_dir = optarg; break;
+    case OPT_PASSFILE: o->passphrase_file = optarg; break;
+    case OPT_ASK: o->ask = true; break;
+    case OPT_FORCE: o->force = true; break;
+    case OPT_JSON: o->json = true; break;
+    default: return cli_getopt_common(opt, prog, s_usage);
+    }
+    return CLI_OK;
+}
+
+static int s_parse(int argc, char **argv, s_opts *o)
+{
+    const char *prog = argv[0];
+    int opt, rc;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
+        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
+            return rc;
+    if (optind < argc)
+        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
+    if (!o->id || !o->name || !o->roles)
+        return cli_usage(prog, "--id, --name and --roles are required");
+    if (!node_id_valid(o->id))
+        return cli_usage(prog, "invalid node id '%s' (^[A-Z0-9][A-Z0-9._-]{1,63}$)", o->id);
+    if (o->roles & CERT_ROLE_BIT(CERT_ROLE_CA))
+        return cli_usage(prog, "the role ca is for 'asylink ca init' only");
+    return CLI_OK;
+}
+
+/* Makes the output directory if it is missing (mode 0700: it holds a secret). */
+static int s_make_out_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return CLI_OK;
+    return cli_failf("%s: cannot create: %s", dir, strerror(errno));
+}
+
+/* Without --force, refuses before generating anything; with it, clears the way. */
+static int s_prepare_target(const char *path, bool force)
+{
+    if (access(path, F_OK) != 0)
+        return CLI_OK;
+    if (!force) {
+        char ctx[PATH_MAX + 32];
+        snprintf(ctx, sizeof ctx, "%s (use --force to replace it)", path);
+        return cli_fail(ctx, ASYLINK_E_EXISTS);
+    }
+    if (unlink(path) != 0)
+        return cli_failf("%s: cannot remove: %s", path, strerror(errno));
+    return CLI_OK;
+}
+
+static int s_write_key(const keys_secret *k, const s_opts *o, const char *path,
+                       const char *passphrase)
+{
+    char comment[CERT_DISPLAY_MAX + NODE_ID_MAX + 128];
+    snprintf(comment, sizeof comment,
+             "asylink secret key of %s (%s)\n"
+             "keep it private: never send this file; the CA needs only %s.csr",
+             o->id, o->name, o->id);
+    int rc = keys_save(k, path, passphrase, NULL, comment);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+}
+
+static int s_write_request(const keys_secret *k, const s_opts *o, const char *path)
+{
+    cert_request *req = NULL;
+    int rc = cert_request_create(k, o->id, o->name, o->roles, clock_now_ms(), &req);
+    if (rc != ASYLINK_OK)
+        return cli_fail(o->id, rc);
+    rc = cert_request_save(req, path, 1);
+    cert_request_destroy(&req);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+}
+
+static int s_report(const s_opts *o, const keys_secret *k, const char *key_path,
+                    const char *csr_path, bool encrypted)
+{
+    char spk[65], bpk[65];
+    cli_hex32(k->sign_pk, spk);
+    cli_hex32(k->box_pk, bpk);
+    if (o->json)
+        return cli_json_print(json_pack("{s:s, s:s, s:b, s:s, s:s, s:s}", "node_id", o->id,
+                                        "key", key_path, "encrypted", encrypted, "request",
+                                        csr_path, "sign_pk", spk, "box_pk", bpk));
+    printf("%s  secret key, mode 0600, %s\n", key_path,
+           encrypted ? "passphrase-protected" : "NOT passphrase-protected");
+    printf("%s  certificate request: send it to the federation CA\n", csr_path);
+    printf("sign_pk  %s\nbox_pk   %s\n", spk, bpk);
+    return CLI_OK;
+}
+
+/* Generates the keys and writes both files (removing the key if the .csr fails). */
+static int s_generate(const s_opts *o, const char *key_path, const char *csr_path,
+                      const char *passphrase)
+{
+    keys_secret *k = NULL;
+    int rc = keys_generate(&k);
+    if (rc != ASYLINK_OK)
+        return cli_fail("keygen", rc);
+    rc = s_write_key(k, o, key_path, passphrase);
+    if (rc == CLI_OK) {
+        rc = s_write_request(k, o, csr_path);
+        if (rc != CLI_OK)
+            unlink(key_path);
+    }
+    if (rc == CLI_OK)
+        rc = s_report(o, k, key_path, csr_path, passphrase != NULL);
+    keys_destroy(&k);
+    return rc;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    s_opts o = {.out_dir = "."};
+    int rc = s_parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc == CLI_DONE ? CLI_OK : rc;
+    char key_path[PATH_MAX], csr_path[PATH_MAX], *pass = NULL;
+    if (snprintf(key_path, sizeof key_path, "%s/%s.key", o.out_dir, o.id) >= PATH_MAX ||
+        snprintf(csr_path, sizeof csr_path, "%s/%s.csr", o.out_dir, o.id) >= PATH_MAX)
+        return cli_failf("%s: path too long", o.out_dir);
+    if (s_make_out_dir(o.out_dir) != CLI_OK || s_prepare_target(key_path, o.force) != CLI_OK ||
+        s_prepare_target(csr_path, o.force) != CLI_OK)
+        return CLI_FAIL;
+    if (cli_passphrase_get(key_path, o.passphrase_file, o.ask, true, &pass) != CLI_OK)
+        return CLI_FAIL;
+    rc = s_generate(&o, key_path, csr_path, pass);
+    cli_passphrase_free(&pass);
+    return rc;
+}

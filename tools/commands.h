@@ -1,0 +1,14 @@
+/*
+ * commands.h — the handlers of the `asylink` top-level commands, one per
+ * tools/cmd_<name>.c. A new command adds its handler here and a row to the
+ * table in main.c. Each takes argv[0] = its full name ("asylink keygen")
+ * and returns an exit code (cli.h).
+ */
+#ifndef ASYLINK_TOOLS_COMMANDS_H
+#define ASYLINK_TOOLS_COMMANDS_H
+
+int cmd_keygen(int argc, char **argv); /* cmd_keygen.c */
+int cmd_ca(int argc, char **argv);     /* cmd_ca.c: init, sign, revoke */
+int cmd_cert(int argc, char **argv);   /* cmd_cert.c: show, verify */
+
+#endif
