@@ -228,7 +228,7 @@ static void test_files(void **state)
     /* A request file is not a certificate. */
     free(text);
     assert_int_equal(file_write_atomic(path, "-----BEGIN ASYLINK CERTIFICATE-----\n!!!\n"
-                                             "-----END ASYLINK CERTIFICATE-----\n", 76, 0644, 0),
+                                             "-----END ASYLINK CERTIFICATE-----\n", 75, 0644, 0),
                      ASYLINK_OK);
     assert_int_equal(cert_load(path, &c), ASYLINK_E_MALFORMED);
     snprintf(path, sizeof path, "%s/none.cert", f->dir);

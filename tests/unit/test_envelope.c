@@ -179,7 +179,14 @@ static void s_drop_recipient(Asylink__V1__Envelope *m, fx_fed *f)
     m->header.len = len;
 }
 
-static void s_drop_keywrap(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->n_keys = 1; }
+/* Removes key wraps from index n on, freeing them. */
+static void s_cut_keys(Asylink__V1__Envelope *m, size_t n)
+{
+    while (m->n_keys > n)
+        asylink__v1__key_wrap__free_unpacked(m->keys[--m->n_keys], NULL);
+}
+
+static void s_drop_keywrap(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; s_cut_keys(m, 1); }
 
 static void test_tamper_header(void **s) { assert_int_equal(s_tamper(*s, s_flip_header), ASYLINK_E_BAD_SIGNATURE); }
 static void test_tamper_body(void **s) { assert_int_equal(s_tamper(*s, s_flip_body), ASYLINK_E_BAD_SIGNATURE); }
@@ -441,7 +448,7 @@ static void s_make_limited_plain(Asylink__V1__Envelope *m, fx_fed *f)
     free(m->header.data);
     m->header.data = buf;
     m->header.len = len;
-    m->n_keys = 0;
+    s_cut_keys(m, 0);
 }
 
 static void test_limited_unencrypted_refused(void **s)

@@ -1,0 +1,141 @@
+/*
+ * bench_envelope.c — cost of sealing, verifying and opening envelopes on
+ * this machine: 1 KiB to 1 and 27 recipients, and 16 MiB to one. A
+ * program, never a timed test. Usage: bench_envelope [iterations]
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "asylink/asylink.h"
+#include "cert.h"
+#include "clock.h"
+#include "envelope.h"
+#include "keys.h"
+#include "trust.h"
+
+#define NODES 28
+
+typedef struct {
+    keys_secret *ca_keys;
+    cert *ca;
+    keys_secret *keys[NODES];
+    cert *certs[NODES];
+    char ids[NODES][8];
+    trust *trust;
+    char dir[64];
+} s_fed;
+
+static void s_die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_envelope: %s: %s\n", what, asylink_strerror(rc));
+    exit(1);
+}
+
+static void s_fed_init(s_fed *f)
+{
+    uint64_t now = clock_now_ms();
+    int rc = keys_generate(&f->ca_keys);
+    cert_fields cf = {.serial = 1, .node_id = "BENCH.CA", .display_name = "bench CA",
+                      .roles = CERT_ROLE_BIT(CERT_ROLE_CA), .sign_pk = f->ca_keys->sign_pk,
+                      .box_pk = f->ca_keys->box_pk, .not_before_ms = now - 60000,
+                      .not_after_ms = now + 86400000};
+    if (rc || (rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &f->ca)))
+        s_die("CA", rc);
+    snprintf(f->dir, sizeof f->dir, "/tmp/asylink-bench-XXXXXX");
+    if (!mkdtemp(f->dir))
+        s_die("mkdtemp", ASYLINK_E_IO);
+    char path[128];
+    snprintf(path, sizeof path, "%s/nodes", f->dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/ca.cert", f->dir);
+    cert_save(f->ca, path, 0);
+    for (int i = 0; i < NODES; i++) {
+        snprintf(f->ids[i], sizeof f->ids[i], "N%02d", i);
+        keys_generate(&f->keys[i]);
+        cert_fields nf = {.serial = (uint64_t)i + 2, .node_id = f->ids[i], .display_name = "n",
+                          .roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE),
+                          .sign_pk = f->keys[i]->sign_pk, .box_pk = f->keys[i]->box_pk,
+                          .not_before_ms = now - 60000, .not_after_ms = now + 86400000};
+        if ((rc = cert_sign(f->ca_keys, "BENCH.CA", &nf, &f->certs[i])))
+            s_die("node cert", rc);
+        snprintf(path, sizeof path, "%s/nodes/%s.cert", f->dir, f->ids[i]);
+        cert_save(f->certs[i], path, 0);
+    }
+    if ((rc = trust_load(f->dir, &f->trust)))
+        s_die("trust", rc);
+}
+
+/* One workload: n_rcpt recipients, len bytes, iters rounds. */
+static void s_run(s_fed *f, size_t n_rcpt, size_t len, int iters)
+{
+    const char *to[NODES];
+    const cert *readers[NODES];
+    for (size_t i = 0; i < n_rcpt; i++) {
+        to[i] = f->ids[i + 1];
+        readers[i] = f->certs[i + 1];
+    }
+    envelope_sealer *s = NULL;
+    envelope_opener *op = NULL;
+    envelope_sealer_new(f->keys[0], f->ids[0], f->certs[0]->serial, NULL, NULL, &s);
+    envelope_opener_new(f->keys[1], f->ids[1], &op);
+    envelope_params p = {.recipients = to, .n_recipients = n_rcpt, .readers = readers,
+                         .n_readers = n_rcpt, .content_type = "asylink.v1.MonthlyStatistics",
+                         .classification = ENVELOPE_LIMITED};
+    uint8_t *payload = malloc(len);
+    randombytes_buf(payload, len);
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    uint64_t seal_ns = 0, verify_ns = 0, open_ns = 0;
+    for (int i = 0; i < iters; i++) {
+        uint64_t t0 = clock_mono_ns();
+        int rc = envelope_seal(s, &p, payload, len, &env, &env_len, NULL);
+        uint64_t t1 = clock_mono_ns();
+        envelope *e = NULL;
+        if (rc || (rc = envelope_decode(env, env_len, 0, &e)) ||
+            (rc = envelope_verify(e, f->trust, clock_now_ms(), NULL)))
+            s_die("seal/verify", rc);
+        uint64_t t2 = clock_mono_ns();
+        uint8_t *pt = NULL;
+        size_t pt_len = 0;
+        if ((rc = envelope_open(op, e, &pt, &pt_len)))
+            s_die("open", rc);
+        uint64_t t3 = clock_mono_ns();
+        seal_ns += t1 - t0;
+        verify_ns += t2 - t1;
+        open_ns += t3 - t2;
+        envelope_payload_free(pt, pt_len);
+        envelope_destroy(&e);
+        free(env);
+    }
+    double mb = (double)len / (1024.0 * 1024.0);
+    printf("payload=%-9zu recipients=%-3zu iters=%-6d seal=%10.1f us  decode+verify=%10.1f us"
+           "  open=%10.1f us  seal_rate=%9.0f/s  seal_MBps=%7.1f\n",
+           len, n_rcpt, iters, seal_ns / 1e3 / iters, verify_ns / 1e3 / iters,
+           open_ns / 1e3 / iters, iters / (seal_ns / 1e9), mb * iters / (seal_ns / 1e9));
+    free(payload);
+    envelope_sealer_destroy(&s);
+    envelope_opener_destroy(&op);
+}
+
+int main(int argc, char **argv)
+{
+    int iters = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 20000;
+    if (iters <= 0 || sodium_init() < 0)
+        return 2;
+    s_fed f = {0};
+    s_fed_init(&f);
+    printf("asylink %s envelope costs (one core, libsodium %s)\n", asylink_version(),
+           sodium_version_string());
+    s_run(&f, 1, 1024, iters);
+    s_run(&f, 2, 1024, iters);
+    s_run(&f, 27, 1024, iters / 10 > 0 ? iters / 10 : 1);
+    s_run(&f, 1, 16u * 1024 * 1024, 20);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak_rss=%ld KiB\n", ru.ru_maxrss);
+    return 0;
+}
