@@ -329,6 +329,8 @@ int cert_verify(const cert *c, const cert *ca)
         return rc;
     bool root = c == ca || (strcmp(c->node_id, ca->node_id) == 0 &&
                             memcmp(c->sign_pk, ca->sign_pk, 32) == 0);
+    if (!root && strcmp(c->node_id, ca->node_id) == 0)
+        return ASYLINK_E_BAD_NODE_ID; /* a node may not carry the CA's name */
     /* Only the self-signed root holds the CA role, and nothing besides it. */
     if (ca->roles != CERT_ROLE_BIT(CERT_ROLE_CA) || cert_has_role(c, CERT_ROLE_CA) != root)
         return ASYLINK_E_ROLE;

@@ -109,7 +109,8 @@ int cert_sign(const keys_secret *issuer_keys, const char *issuer_id, const cert_
  * Checks that ca issued c: issuer id and key match ca, signature verifies,
  * and role rules hold (only a self-signed root has the CA role). Pass c as
  * ca to check a self-signed root. Returns ASYLINK_OK,
- * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_ROLE.
+ * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_ROLE,
+ * ASYLINK_E_BAD_NODE_ID (a node certificate carrying the CA's node id).
  */
 int cert_verify(const cert *c, const cert *ca);
 

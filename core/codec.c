@@ -6,9 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool codec_is_canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+/*
+ * True if msg or any message nested in it kept unknown fields: protobuf-c
+ * re-emits them when packing, so the byte comparison alone would not
+ * notice an unknown field inside a nested message.
+ */
+static bool s_has_unknown(const ProtobufCMessage *msg)
 {
     if (msg->n_unknown_fields != 0)
+        return true;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)msg;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t k = 0; k < n; k++)
+                if (items[k] && s_has_unknown(items[k]))
+                    return true;
+            continue;
+        }
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+            if (which != f->id)
+                continue;
+        }
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+        if (sub && s_has_unknown(sub))
+            return true;
+    }
+    return false;
+}
+
+bool codec_is_canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
+{
+    if (s_has_unknown(msg))
         return false;
     if (protobuf_c_message_get_packed_size(msg) != len)
         return false;

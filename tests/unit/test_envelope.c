@@ -513,6 +513,16 @@ static void test_non_canonical_refused(void **state)
     nul[off - 1] += 2;
     assert_int_equal(envelope_decode(nul, t.len + 2, 0, &e), ASYLINK_E_MALFORMED);
     free(nul);
+    /* An unknown field inside a nested KeyWrap (protobuf-c would re-emit it). */
+    p = memmem(t.buf, t.len, "\x0a\x02" "FR", 4);
+    off = (size_t)(p - t.buf);
+    uint8_t *nested = malloc(t.len + 2);
+    memcpy(nested, t.buf, off);
+    memcpy(nested + off, "\x18\x01", 2); /* KeyWrap field 3, varint 1 */
+    memcpy(nested + off + 2, t.buf + off, t.len - off);
+    nested[off - 1] += 2;
+    assert_int_equal(envelope_decode(nested, t.len + 2, 0, &e), ASYLINK_E_MALFORMED);
+    free(nested);
     free(t.buf);
     asylink__v1__envelope__free_unpacked(m, NULL);
     free(b.buf);
