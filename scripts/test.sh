@@ -58,8 +58,9 @@ build() {
     local dir=$1
     shift
     say "configure + build $dir ($*)"
-    if ! cmake -S . -B "$dir" -DASYLINK_WERROR=ON "$@" >"$dir.configure.log" 2>&1; then
-        cat "$dir.configure.log"
+    mkdir -p "$dir"
+    if ! cmake -S . -B "$dir" -DASYLINK_WERROR=ON "$@" >"$dir/configure.log" 2>&1; then
+        cat "$dir/configure.log"
         return 1
     fi
     cmake --build "$dir" -j"$jobs" 2>&1 | grep -E 'error|warning|Error' ; return "${PIPESTATUS[0]}"

@@ -1,0 +1,114 @@
+/*
+ * auth.c — CURVE admission by certificate (ZAP).
+ */
+#include "auth.h"
+
+#include "asylink/asylink.h"
+#include "log.h"
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZAP_FRAMES 7 /* version, id, domain, address, identity, mechanism, key */
+
+void *auth_socket_new(void *ctx)
+{
+    void *zap = zmq_socket(ctx, ZMQ_REP);
+    if (!zap)
+        return NULL;
+    if (zmq_bind(zap, AUTH_ZAP_ENDPOINT) != 0) {
+        zmq_close(zap);
+        return NULL;
+    }
+    return zap;
+}
+
+int auth_lookup(const trust *t, const uint8_t key[32], uint64_t now_ms, const cert **out)
+{
+    int rc = ASYLINK_E_UNKNOWN_SENDER;
+    *out = NULL;
+    for (size_t i = 0; i < trust_count(t); i++) {
+        const cert *c = trust_at(t, i);
+        if (sodium_memcmp(c->box_pk, key, 32) != 0)
+            continue;
+        rc = trust_usable(t, c, now_ms);
+        if (rc == ASYLINK_OK) {
+            *out = c;
+            return rc;
+        }
+    }
+    return rc;
+}
+
+/* Reads one whole ZAP request; returns the number of frames, -1 if none. */
+static int s_read_request(void *zap, zmq_msg_t *frames, int max)
+{
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_init(&tmp);
+        if (zmq_msg_recv(n < max ? &frames[n] : &tmp, zap, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&tmp);
+            return n == 0 ? -1 : n;
+        }
+        more = zmq_msg_more(n < max ? &frames[n] : &tmp);
+        zmq_msg_close(&tmp);
+        n++;
+    }
+    return n;
+}
+
+static void s_reply(void *zap, zmq_msg_t *id, const char *status, const char *text,
+                    const char *user)
+{
+    zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(zap, zmq_msg_data(id), zmq_msg_size(id), ZMQ_SNDMORE);
+    zmq_send(zap, status, strlen(status), ZMQ_SNDMORE);
+    zmq_send(zap, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(zap, user, strlen(user), ZMQ_SNDMORE);
+    zmq_send(zap, "", 0, 0);
+}
+
+/* Decides one request and answers it. */
+static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t now_ms,
+                     auth_stats *stats)
+{
+    char addr[64] = "", quoted[80];
+    if (n >= 4)
+        snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (const char *)zmq_msg_data(&f[3]));
+    bool curve = n == ZAP_FRAMES && zmq_msg_size(&f[5]) == 5 &&
+                 memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 && zmq_msg_size(&f[6]) == 32;
+    zmq_msg_t *id = n >= 2 ? &f[1] : &f[0];
+    const cert *c = NULL;
+    int rc = curve ? auth_lookup(t, zmq_msg_data(&f[6]), now_ms, &c) : ASYLINK_E_PROTOCOL;
+    if (rc == ASYLINK_OK) {
+        stats->admitted++;
+        LOG_INFO("auth", "connection admitted", "node=%s peer=%s", c->node_id,
+                 log_quote(quoted, sizeof quoted, addr));
+        s_reply(zap, id, "200", "OK", c->node_id);
+        return;
+    }
+    stats->refused++;
+    LOG_WARN("auth", "connection refused", "peer=%s code=%s",
+             log_quote(quoted, sizeof quoted, addr), asylink_err_name(rc));
+    s_reply(zap, id, "400", asylink_strerror(rc), "");
+}
+
+void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats)
+{
+    for (;;) {
+        zmq_msg_t f[ZAP_FRAMES];
+        for (int i = 0; i < ZAP_FRAMES; i++)
+            zmq_msg_init(&f[i]);
+        int n = s_read_request(zap, f, ZAP_FRAMES);
+        if (n >= 1)
+            s_decide(zap, f, n < ZAP_FRAMES ? n : ZAP_FRAMES, t, now_ms, stats);
+        for (int i = 0; i < ZAP_FRAMES; i++)
+            zmq_msg_close(&f[i]);
+        if (n < 0)
+            return;
+    }
+}

@@ -1,0 +1,44 @@
+/*
+ * auth.h — the ZAP handler (ZeroMQ RFC 27) that admits CURVE clients.
+ *
+ * A client's CURVE public key must be the X25519 key of a certificate in
+ * the trust directory that is usable now (CA-signed, in its validity
+ * window, not revoked); the connection is then bound to that node id,
+ * which libzmq hands the router as the "User-Id" of every message. Every
+ * other key is refused before a single command is read.
+ *
+ * Runs in the router thread on a REP socket bound to
+ * inproc://zeromq.zap.01 in the broker's context.
+ */
+#ifndef ASYLINK_BROKER_AUTH_H
+#define ASYLINK_BROKER_AUTH_H
+
+#include <stdint.h>
+
+#include "trust.h"
+
+#define AUTH_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+/* Counters of ZAP decisions. */
+typedef struct auth_stats {
+    uint64_t admitted;  /* connections admitted */
+    uint64_t refused;   /* connections refused */
+} auth_stats;
+
+/* Creates and binds the ZAP socket. NULL on failure (errno from zmq). */
+void *auth_socket_new(void *ctx);
+
+/*
+ * Answers every pending ZAP request without blocking, against trust t at
+ * now_ms. Logs each decision (node id and peer address, never keys).
+ */
+void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats);
+
+/*
+ * The node a CURVE public key belongs to if some certificate with that key
+ * is usable at now_ms: ASYLINK_OK with *out set; otherwise
+ * ASYLINK_E_UNKNOWN_SENDER or the certificate's trust_usable() code.
+ */
+int auth_lookup(const trust *t, const uint8_t key[32], uint64_t now_ms, const cert **out);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * main.c — asylinkd, the asylink broker.
+ *
+ *   asylinkd --config broker.ini      run
+ *   asylinkd --config broker.ini --check-config
+ *   asylinkd --print-example-config
+ *   asylinkd --version | --help
+ *
+ * Logs logfmt lines to stderr (never payloads, keys or personal data).
+ * SIGHUP reloads the trust directory, revocation list and policy; SIGTERM
+ * and SIGINT drain and exit 0. Exit codes: 0 clean stop, 1 runtime
+ * failure, 2 usage or configuration error.
+ */
+#include "asylink/asylink.h"
+#include "broker_config.h"
+#include "cert.h"
+#include "clock.h"
+#include "file.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+#include "store.h"
+#include "view.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_reload;
+
+static void s_on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        s_reload = 1;
+    else
+        s_stop = 1;
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: asylinkd --config FILE [--check-config]\n"
+            "       asylinkd --print-example-config | --version | --help\n\n"
+            "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
+            "checks every signed envelope, stores it durably (LMDB, fsync before\n"
+            "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
+            "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
+            "      --check-config        load config, keys, trust and policy; then exit\n"
+            "      --print-example-config  print an example configuration and exit\n"
+            "  -V, --version             print the version and exit\n"
+            "  -h, --help                this help\n\n"
+            "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
+}
+
+/* Reads the first line of a passphrase file into secure memory. */
+static char *s_read_passphrase(const char *path)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!path || !*path)
+        return NULL;
+    if (file_read_private(path, 4096, &buf, &len) != ASYLINK_OK)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\n' || buf[i] == '\r')
+            buf[i] = 0;
+    return (char *)buf;
+}
+
+/* Loads the broker's keys and certificate and checks they belong together. */
+static int s_load_identity(const broker_config *c, keys_secret **keys, cert **own)
+{
+    char *pass = s_read_passphrase(c->key_passphrase_file);
+    if (c->key_passphrase_file && *c->key_passphrase_file && !pass) {
+        LOG_ERROR("main", "cannot read the key passphrase file", "path=%s", c->key_passphrase_file);
+        return ASYLINK_E_IO;
+    }
+    int rc = keys_load(c->key, pass, keys);
+    if (pass)
+        file_secret_free((uint8_t *)pass, strlen(pass));
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key, asylink_err_name(rc));
+        return rc;
+    }
+    rc = cert_load(c->cert, own);
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("main", "cannot load the broker certificate", "path=%s code=%s", c->cert,
+                  asylink_err_name(rc));
+        return rc;
+    }
+    if (sodium_memcmp((*own)->sign_pk, (*keys)->sign_pk, 32) != 0 ||
+        sodium_memcmp((*own)->box_pk, (*keys)->box_pk, 32) != 0 ||
+        strcmp((*own)->node_id, c->node_id) != 0) {
+        LOG_ERROR("main", "the broker key, certificate and node_id do not belong together",
+                  "node=%s", c->node_id);
+        return ASYLINK_E_WRONG_KEY;
+    }
+    return ASYLINK_OK;
+}
+
+/* The broker's own certificate must be trusted and carry the broker role. */
+static int s_check_own_cert(const view *v, const cert *own)
+{
+    int rc = trust_check(view_trust(v), own, clock_now_ms());
+    if (rc == ASYLINK_OK && !cert_has_role(own, CERT_ROLE_BROKER))
+        rc = ASYLINK_E_ROLE;
+    if (rc != ASYLINK_OK)
+        LOG_ERROR("main", "the broker certificate is not usable", "code=%s", asylink_err_name(rc));
+    return rc;
+}
+
+static int s_threads(const broker_config *c)
+{
+    if (c->verify_threads > 0)
+        return (int)c->verify_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static void s_router_options(const broker_config *c, const keys_secret *keys, router_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->node_id = c->node_id;
+    o->endpoint = c->endpoint;
+    o->keys = keys;
+    o->trust_dir = c->trust_dir;
+    o->policy_path = c->policy;
+    o->max_envelope_bytes = c->max_envelope_bytes;
+    o->max_in_flight = (uint32_t)c->max_in_flight;
+    o->max_recipients = (uint32_t)c->max_recipients;
+    o->max_ack_batch = (uint32_t)c->max_ack_batch;
+    o->clock_skew_future_ms = c->clock_skew_future_ms;
+    o->max_deliveries = (uint32_t)c->max_deliveries;
+    o->backoff_ms = c->redelivery_backoff_ms;
+    o->backoff_max_ms = c->redelivery_backoff_max_ms;
+    o->heartbeat_interval_ms = c->heartbeat_interval_ms;
+    o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    o->verify_threads = s_threads(c);
+    o->sweep_interval_ms = c->sweep_interval_ms;
+    o->durable = c->durability == BROKER_DURABILITY_FSYNC;
+    o->sync_interval_ms = c->sync_interval_ms;
+}
+
+static void s_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Opens the store and serves until a signal stops us. */
+static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
+{
+    store_options so = {.dir = c->data_dir, .map_size = c->map_size,
+                        .max_map_size = c->max_map_size,
+                        .durable = c->durability == BROKER_DURABILITY_FSYNC,
+                        .dedup_window_ms = c->dedup_window_ms};
+    store *st = NULL;
+    int rc = store_open(&so, &st);
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("main", rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
+                                                  : "cannot open the store",
+                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
+        view_unref(&v);
+        return rc;
+    }
+    router_options o;
+    s_router_options(c, keys, &o);
+    metrics *m = metrics_new();
+    http_server *http = NULL;
+    uint16_t http_port = 0;
+    o.metrics = m;
+    if (m && c->http_listen && *c->http_listen) {
+        rc = http_start(c->http_listen, m, &http, &http_port);
+        if (rc != ASYLINK_OK)
+            LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
+                      asylink_err_name(rc));
+    }
+    router *r = NULL;
+    if (rc == ASYLINK_OK)
+        rc = router_new(&o, st, v, &r);
+    else
+        view_unref(&v);
+    if (rc == ASYLINK_OK) {
+        if (http)
+            printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
+                   (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, http_port);
+        printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
+        fflush(stdout);
+        rc = router_run(r, &s_stop, &s_reload);
+    }
+    router_destroy(&r);
+    http_stop(&http);
+    metrics_destroy(&m);
+    store_close(&st);
+    return rc;
+}
+
+typedef struct {
+    const char *config;
+    int check_only;
+} s_args;
+
+/* Parses argv; returns -1 to continue, else an exit code. */
+static int s_parse(int argc, char **argv, s_args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"print-example-config", no_argument, NULL, 'p'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': a->config = optarg; break;
+        case 'k': a->check_only = 1; break;
+        case 'p': return config_write_example(stdout, broker_config_options,
+                                              broker_config_options_len) == 0 ? 0 : 1;
+        case 'V': printf("asylinkd %s\n", asylink_version()); return 0;
+        case 'h': s_usage(stdout); return 0;
+        default: fprintf(stderr, "asylinkd: see asylinkd --help\n"); return 2;
+        }
+    }
+    if (optind < argc || !a->config) {
+        fprintf(stderr, "asylinkd: %s\nsee asylinkd --help\n",
+                a->config ? "unexpected argument" : "--config FILE is required");
+        return 2;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    s_args a = {0};
+    int code = s_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    if (sodium_init() < 0)
+        return 1;
+    broker_config c;
+    memset(&c, 0, sizeof c);
+    char err[1024];
+    if (broker_config_load(a.config, &c, err, sizeof err) != ASYLINK_OK) {
+        fprintf(stderr, "asylinkd: %s\n", err);
+        return 2;
+    }
+    log_set_level((log_level)c.log_level);
+    keys_secret *keys = NULL;
+    cert *own = NULL;
+    view *v = NULL;
+    code = 2;
+    if (s_load_identity(&c, &keys, &own) != ASYLINK_OK)
+        goto cleanup;
+    if (view_load(c.trust_dir, c.policy, NULL, &v, err, sizeof err) != ASYLINK_OK) {
+        LOG_ERROR("main", "cannot load trust and policy", "error=\"%s\"", err);
+        goto cleanup;
+    }
+    if (s_check_own_cert(v, own) != ASYLINK_OK)
+        goto cleanup;
+    if (a.check_only) {
+        printf("asylinkd: configuration OK (%s, %zu node certificates)\n", c.node_id,
+               trust_count(view_trust(v)));
+        code = 0;
+        goto cleanup;
+    }
+    s_signals();
+    code = s_serve(&c, keys, v) == ASYLINK_OK ? 0 : 1;
+    v = NULL; /* owned by the router now */
+cleanup:
+    view_unref(&v);
+    cert_destroy(&own);
+    keys_destroy(&keys);
+    broker_config_free(&c);
+    return code;
+}

@@ -1,0 +1,63 @@
+/*
+ * metrics.h — what operators see: a snapshot of the broker's counters,
+ * sessions and queues, published by the router about once a second and
+ * rendered for Prometheus (/metrics), as JSON (/status.json) and as an
+ * HTML page (/status) by the HTTP thread.
+ *
+ * Only metadata: node ids, counts and sizes; never payloads, keys or
+ * personal data.
+ *
+ * Threading: metrics_publish() from the router thread, the renderers from
+ * the HTTP thread; a mutex guards the current snapshot.
+ */
+#ifndef ASYLINK_BROKER_METRICS_H
+#define ASYLINK_BROKER_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "router.h"
+#include "store.h"
+
+/* One node's direct queue and session. */
+typedef struct metrics_node {
+    char node_id[NODE_ID_MAX + 1];
+    uint64_t depth;           /* messages waiting (including in flight) */
+    uint64_t bytes;           /* envelope bytes waiting */
+    uint64_t dead_letters;    /* dead letters held for it */
+    bool connected;           /* a session is open */
+    uint32_t in_flight;       /* delivered, not yet acknowledged */
+    uint32_t credit;          /* delivery window */
+} metrics_node;
+
+typedef struct metrics_snapshot {
+    char broker_node_id[NODE_ID_MAX + 1];
+    uint64_t started_ms, taken_ms;
+    bool durable;
+    int verify_workers;
+    size_t sessions;
+    router_stats stats;
+    store_stats store;
+    metrics_node *nodes;      /* owned, sorted by node id */
+    size_t n_nodes;
+} metrics_snapshot;
+
+typedef struct metrics metrics;
+
+metrics *metrics_new(void);
+void metrics_destroy(metrics **self_p);
+
+/* Replaces the current snapshot; takes ownership of snap->nodes. */
+void metrics_publish(metrics *m, metrics_snapshot *snap);
+
+/* Renders the current snapshot into a malloc'd string (NULL on out of memory). */
+char *metrics_render_prometheus(metrics *m);
+char *metrics_render_json(metrics *m);
+char *metrics_render_html(metrics *m);
+
+/* Milliseconds since the last snapshot (UINT64_MAX if none yet). */
+uint64_t metrics_age_ms(metrics *m, uint64_t now_ms);
+
+#endif

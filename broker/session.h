@@ -1,0 +1,79 @@
+/*
+ * session.h — one client's session with the broker and the table of open
+ * sessions.
+ *
+ * A session starts with Hello on a ZeroMQ connection (routing id) whose
+ * CURVE key ZAP bound to a node id, and ends with Bye, a heartbeat timeout,
+ * a new Hello of the same node elsewhere, or revocation. A node has at most
+ * one session. Deliveries sent and not yet acknowledged are "in flight";
+ * when a session ends they simply stay in the node's queue and are
+ * delivered again, in order, in the next session.
+ *
+ * Threading: router thread only.
+ */
+#ifndef ASYLINK_BROKER_SESSION_H
+#define ASYLINK_BROKER_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "wire.h"
+
+#define SESSION_RID_MAX 256
+
+typedef struct session {
+    uint64_t id;                        /* unique within this broker run */
+    uint8_t rid[SESSION_RID_MAX];       /* ZeroMQ routing id of the connection */
+    size_t rid_len;
+    char node_id[NODE_ID_MAX + 1];      /* authenticated node */
+    uint32_t roles;                     /* roles of its certificate */
+    uint64_t cert_serial;               /* certificate the session is bound to */
+    char client_name[WIRE_NAME_MAX + 1];
+    char client_version[WIRE_NAME_MAX + 1];
+    uint32_t credit_messages;           /* delivery window: messages */
+    uint64_t credit_bytes;              /* delivery window: bytes, 0 = unlimited */
+    uint64_t *inflight;                 /* delivered, unacknowledged seqs, sorted */
+    uint64_t *inflight_len;             /* their envelope sizes */
+    size_t n_inflight, cap_inflight;
+    uint64_t inflight_bytes;
+    uint64_t cursor;                    /* last queue seq looked at in this session */
+    uint64_t retry_at_ms;               /* earliest skipped next_attempt, 0 = none */
+    bool blocked;                       /* last send hit the high-water mark */
+    uint32_t publishing;                /* Publishes being verified */
+    uint64_t since_ms, last_recv_ms;    /* session start, last command */
+    uint64_t published, delivered;      /* counters */
+} session;
+
+/* True if seq is in flight in s. */
+bool session_inflight_has(const session *s, uint64_t seq);
+
+/* Adds seq (len bytes) to the in-flight set. 0, or -1 on out of memory. */
+int session_inflight_add(session *s, uint64_t seq, uint64_t len);
+
+/* Removes seq from the in-flight set; false if it was not there. */
+bool session_inflight_remove(session *s, uint64_t seq);
+
+/* The open sessions. */
+typedef struct session_table {
+    session **items;
+    size_t n, cap;
+    uint64_t next_id;
+} session_table;
+
+/* A new session for rid and node (NULL on out of memory), added to t. */
+session *session_open(session_table *t, const uint8_t *rid, size_t rid_len, const cert *c,
+                      uint64_t now_ms);
+
+/* Removes and frees s. */
+void session_close(session_table *t, session *s);
+
+session *session_by_rid(const session_table *t, const uint8_t *rid, size_t rid_len);
+session *session_by_node(const session_table *t, const char *node_id);
+session *session_by_id(const session_table *t, uint64_t id);
+
+/* Frees every session. */
+void session_table_clear(session_table *t);
+
+#endif

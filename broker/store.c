@@ -1,0 +1,1599 @@
+/*
+ * store.c — the broker's durable store: one LMDB environment, six named
+ * databases, batched write transactions that grow the map when it fills.
+ * See store.h for the model; this file fixes the bytes.
+ *
+ * Keys. Sequences in keys are big-endian so that LMDB's bytewise order is
+ * numeric order; node ids come first and end in '\0' so that each
+ * recipient's entries are contiguous and ordered by seq ("AB" sorts wholly
+ * before "ABC" because '\0' is smaller than any id character):
+ *   msgs    seq(8 BE)
+ *   dedup   sender '\0' message_id(16)
+ *   queue   recipient '\0' seq(8 BE)
+ *   dlq     recipient '\0' seq(8 BE)
+ *   expiry  expires_ms(8 BE) seq(8 BE)
+ *   meta    "schema_version", "seq_hwm"
+ *
+ * Values. Integers little-endian.
+ *   meta schema_version  u32
+ *   meta seq_hwm         u64  highest sequence ever given out
+ *   dedup                u64 seq, u64 accepted_ms                  (16 bytes)
+ *   queue                u32 attempts, u32 reserved 0, u64 next_attempt_ms (16)
+ *   dlq                  u32 code (int32), u32 attempts, u64 dead_ms,
+ *                        reason bytes (0..STORE_REASON_MAX, no NUL)
+ *   expiry               empty
+ *
+ * Message record (msgs value), a fixed 56-byte header then three blocks:
+ *   off len
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   1  reserved, 0
+ *     2   2  sender_len (1..STORE_NAME_MAX)
+ *     4   4  n_pending: recipients not done yet (1..n_recipients); the
+ *            record is deleted when it would reach 0
+ *     8   8  accepted_ms
+ *    16   8  expires_ms (0 = never)
+ *    24  16  message_id
+ *    40   4  n_recipients (>= 1)
+ *    44   4  recipients_len: bytes of the recipients block
+ *    48   8  envelope_len
+ *    56      sender (sender_len bytes, no NUL)
+ *            recipients (each id followed by '\0', n_recipients of them)
+ *            envelope (envelope_len bytes, stored as-is)
+ * The lengths must add up to the value's size exactly, so a truncated or
+ * padded record is detected; every read validates the whole header and the
+ * recipients block (not the envelope bytes, which are opaque here).
+ *
+ * Updating n_pending rewrites the record (LMDB has no partial writes; pages
+ * are copied on write anyway); within one transaction LMDB rewrites an
+ * already dirty record in place.
+ *
+ * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno).
+ * MDB_NOTFOUND and S_BAD_RECORD from an operation mean "this operation
+ * changes nothing" and become its result code; anything else aborts the
+ * transaction. Helpers check before they write so that these two never
+ * come after a partial change.
+ *
+ * Threading: one thread uses a store and its batches (see store.h).
+ */
+#include "store.h"
+
+#include "asylink/asylink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_RECORD_VERSION 1
+#define S_RECORD_HEADER 56
+#define S_ID_LEN 16                          /* message id bytes */
+#define S_SEQ_LEN 8                          /* sequence bytes in keys */
+#define S_QUEUE_VALUE_LEN 16
+#define S_DLQ_VALUE_MIN 16
+#define S_DEDUP_VALUE_LEN 16
+#define S_EXPIRY_KEY_LEN 16
+#define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
+#define S_MAX_DBS 16                         /* six now, room for topics, cursors, audit */
+#define S_LOCK_NAME "asylinkd.lock"
+#define S_META_VERSION "schema_version"
+#define S_META_HWM "seq_hwm"
+
+/* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
+#define S_BAD_RECORD (-29999) /* a stored value failed validation: operation result E_IO */
+#define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
+
+/* The store. */
+struct store {
+    MDB_env *env;              /* the LMDB environment in dir */
+    MDB_dbi meta;              /* schema version, sequence high-water mark */
+    MDB_dbi msgs;              /* seq -> message record */
+    MDB_dbi dedup;             /* sender '\0' message_id -> seq, accepted_ms */
+    MDB_dbi queue;             /* recipient '\0' seq -> attempts, next_attempt_ms */
+    MDB_dbi dlq;               /* recipient '\0' seq -> code, attempts, dead_ms, reason */
+    MDB_dbi expiry;            /* expires_ms seq -> empty */
+    int lock_fd;               /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
+    uint64_t map_size;         /* current map size */
+    uint64_t max_map_size;     /* the map never grows beyond this */
+    uint64_t dedup_window_ms;  /* 0 = dedup entries are never swept */
+    uint64_t next_seq;         /* sequence of the next new message (>= 1) */
+    uint8_t dedup_cursor[S_KEY_MAX]; /* last dedup key the sweep examined */
+    size_t dedup_cursor_len;   /* its length; 0 = start from the first */
+};
+
+/* Kinds of batch operations. */
+typedef enum s_op_kind { S_OP_PUBLISH, S_OP_ACK, S_OP_RETRY, S_OP_DEAD } s_op_kind;
+
+/* One recorded batch operation; every pointer is the caller's, borrowed until commit. */
+typedef struct s_op {
+    s_op_kind kind;           /* what to do */
+    store_publish publish;    /* S_OP_PUBLISH: the caller's struct, copied shallowly */
+    const char *recipient;    /* ack, retry, dead letter: whose queue */
+    uint64_t seq;             /* ack, retry, dead letter: which message */
+    uint64_t next_attempt_ms; /* retry: not before this */
+    uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
+    int code;                 /* retry, dead letter: why */
+    const char *reason;       /* retry, dead letter: free text, may be NULL */
+} s_op;
+
+/* A batch of operations for one write transaction. */
+struct store_batch {
+    store *s;              /* the store it commits to (borrowed) */
+    s_op *ops;             /* recorded operations, n of them */
+    store_result *results; /* one per operation, filled by the commit */
+    size_t n;              /* operations recorded */
+    size_t cap;            /* room in ops and results */
+    bool committed;        /* set by a successful commit */
+    uint64_t next_seq;     /* during a commit: the next sequence to give out */
+    uint64_t now_ms;       /* during a commit: its time */
+};
+
+/* A message record decoded in place; pointers valid until the next write or the txn's end. */
+typedef struct msg_record {
+    uint32_t n_pending;       /* recipients not done yet */
+    uint32_t n_recipients;    /* direct recipients */
+    uint64_t accepted_ms;     /* acceptance time */
+    uint64_t expires_ms;      /* 0 = never */
+    const uint8_t *message_id; /* 16 bytes */
+    const char *sender;       /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;        /* 1..STORE_NAME_MAX */
+    const char *recipients;   /* recipients block: ids each followed by '\0' */
+    size_t recipients_len;    /* bytes of the recipients block */
+    const uint8_t *envelope;  /* envelope bytes */
+    size_t envelope_len;      /* their number */
+} msg_record;
+
+/* A function run inside a write transaction by s_write(); returns an LMDB code. */
+typedef int (*s_apply_fn)(store *s, MDB_txn *txn, void *arg);
+
+/* ---- byte encodings ---------------------------------------------------- */
+
+/* Stores v little-endian in n bytes. */
+static void s_put_le(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Reads an n-byte little-endian number. */
+static uint64_t s_get_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Stores v big-endian in 8 bytes. */
+static void s_put_be64(uint8_t *p, uint64_t v)
+{
+    for (size_t i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Reads an 8-byte big-endian number. */
+static uint64_t s_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Length of a valid node id (1..STORE_NAME_MAX bytes), else 0. */
+static size_t s_name_len(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t len = strnlen(name, STORE_NAME_MAX + 1);
+    return len > STORE_NAME_MAX ? 0 : len;
+}
+
+/* Writes name '\0' seq(BE) into key (S_KEY_MAX bytes); its length, or 0 if name is invalid. */
+static size_t s_name_seq_key(uint8_t *key, const char *name, uint64_t seq)
+{
+    size_t len = s_name_len(name);
+    if (!len)
+        return 0;
+    memcpy(key, name, len);
+    key[len] = 0;
+    s_put_be64(key + len + 1, seq);
+    return len + 1 + S_SEQ_LEN;
+}
+
+/* Splits a name '\0' seq key; false if k does not have that form. */
+static bool s_key_split(const MDB_val *k, size_t *name_len, uint64_t *seq)
+{
+    if (k->mv_size < 2 + S_SEQ_LEN || k->mv_size > S_KEY_MAX - S_ID_LEN + S_SEQ_LEN)
+        return false;
+    const uint8_t *p = k->mv_data;
+    size_t len = k->mv_size - 1 - S_SEQ_LEN;
+    if (p[len] != 0 || memchr(p, 0, len) != NULL)
+        return false;
+    *name_len = len;
+    *seq = s_get_be64(p + len + 1);
+    return true;
+}
+
+/* Whether k is name '\0' seq for the given name; sets *seq. */
+static bool s_key_is(const MDB_val *k, const char *name, size_t name_len, uint64_t *seq)
+{
+    size_t len;
+    return s_key_split(k, &len, seq) && len == name_len && memcmp(k->mv_data, name, len) == 0;
+}
+
+/* ---- the message record -------------------------------------------------- */
+
+/* Checks a recipients block: n ids of 1..STORE_NAME_MAX bytes, each ending in '\0'. */
+static bool s_recipients_valid(const char *block, size_t len, uint32_t n)
+{
+    size_t off = 0;
+    uint32_t count = 0;
+    while (off < len) {
+        const char *nul = memchr(block + off, 0, len - off);
+        size_t name_len = nul ? (size_t)(nul - (block + off)) : 0;
+        if (!nul || name_len == 0 || name_len > STORE_NAME_MAX)
+            return false;
+        off += name_len + 1;
+        count++;
+    }
+    return count == n;
+}
+
+/* Decodes and validates a msgs value; 0 or S_BAD_RECORD. */
+static int s_record_parse(const MDB_val *v, msg_record *r)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < S_RECORD_HEADER || p[0] != S_RECORD_VERSION)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - S_RECORD_HEADER;
+    r->sender_len = (size_t)s_get_le(p + 2, 2);
+    r->n_pending = (uint32_t)s_get_le(p + 4, 4);
+    r->accepted_ms = s_get_le(p + 8, 8);
+    r->expires_ms = s_get_le(p + 16, 8);
+    r->message_id = p + 24;
+    r->n_recipients = (uint32_t)s_get_le(p + 40, 4);
+    r->recipients_len = (size_t)s_get_le(p + 44, 4);
+    uint64_t envelope_len = s_get_le(p + 48, 8);
+    if (r->sender_len == 0 || r->sender_len > STORE_NAME_MAX || r->sender_len > rest ||
+        r->recipients_len > rest - r->sender_len ||
+        envelope_len != rest - r->sender_len - r->recipients_len)
+        return S_BAD_RECORD;
+    r->envelope_len = (size_t)envelope_len;
+    r->sender = (const char *)p + S_RECORD_HEADER;
+    r->recipients = r->sender + r->sender_len;
+    r->envelope = (const uint8_t *)r->recipients + r->recipients_len;
+    if (r->n_pending == 0 || r->n_pending > r->n_recipients ||
+        memchr(r->sender, 0, r->sender_len) != NULL ||
+        !s_recipients_valid(r->recipients, r->recipients_len, r->n_recipients))
+        return S_BAD_RECORD;
+    return MDB_SUCCESS;
+}
+
+/* Reads and validates seq's record; 0, MDB_NOTFOUND, S_BAD_RECORD or an LMDB error. */
+static int s_record_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *v, msg_record *r)
+{
+    uint8_t key[S_SEQ_LEN];
+    s_put_be64(key, seq);
+    MDB_val k = {sizeof key, key};
+    int rc = mdb_get(txn, s->msgs, &k, v);
+    return rc == MDB_SUCCESS ? s_record_parse(v, r) : rc;
+}
+
+/* Writes a new record for p into dst (exactly its encoded size). */
+static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_len,
+                            size_t recipients_len, uint64_t now_ms)
+{
+    memset(dst, 0, S_RECORD_HEADER);
+    dst[0] = S_RECORD_VERSION;
+    s_put_le(dst + 2, sender_len, 2);
+    s_put_le(dst + 4, p->n_recipients, 4);
+    s_put_le(dst + 8, now_ms, 8);
+    s_put_le(dst + 16, p->expires_ms, 8);
+    memcpy(dst + 24, p->message_id, S_ID_LEN);
+    s_put_le(dst + 40, p->n_recipients, 4);
+    s_put_le(dst + 44, recipients_len, 4);
+    s_put_le(dst + 48, p->envelope_len, 8);
+    uint8_t *q = dst + S_RECORD_HEADER;
+    memcpy(q, p->sender, sender_len);
+    q += sender_len;
+    for (size_t i = 0; i < p->n_recipients; i++) {
+        size_t len = strlen(p->recipients[i]) + 1;
+        memcpy(q, p->recipients[i], len);
+        q += len;
+    }
+    if (p->envelope_len)
+        memcpy(q, p->envelope, p->envelope_len);
+}
+
+/* ---- small LMDB helpers -------------------------------------------------- */
+
+/* Maps an LMDB (or internal) code to an asylink_err. */
+static int s_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return ASYLINK_OK;
+    case MDB_MAP_FULL:
+        return ASYLINK_E_STORE_FULL;
+    case MDB_NOTFOUND:
+        return ASYLINK_E_NOT_FOUND;
+    case ENOMEM:
+        return ASYLINK_E_NOMEM;
+    default:
+        return ASYLINK_E_IO;
+    }
+}
+
+/*
+ * Turns an operation's "changes nothing" codes into its result code and
+ * returns what is left for the transaction (0 or a fatal LMDB code).
+ */
+static int s_outcome(int rc, int *code)
+{
+    if (rc == MDB_NOTFOUND) {
+        *code = ASYLINK_E_NOT_FOUND;
+        return MDB_SUCCESS;
+    }
+    if (rc == S_BAD_RECORD) {
+        *code = ASYLINK_E_IO;
+        return MDB_SUCCESS;
+    }
+    return rc;
+}
+
+/* Deletes key from dbi if present; *deleted (may be NULL) says whether it was. */
+static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len, bool *deleted)
+{
+    MDB_val k = {len, (void *)key};
+    int rc = mdb_del(txn, dbi, &k, NULL);
+    if (deleted)
+        *deleted = rc == MDB_SUCCESS;
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* Puts key -> value into dbi (overwriting). */
+static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen)
+{
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Begins a transaction, adopting a map grown by another process if LMDB says so. */
+static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    if (rc != MDB_MAP_RESIZED)
+        return rc;
+    MDB_envinfo info;
+    rc = mdb_env_set_mapsize(s->env, 0);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS) {
+        s->map_size = info.me_mapsize;
+        rc = mdb_txn_begin(s->env, NULL, flags, txn);
+    }
+    return rc;
+}
+
+/* Doubles the map, up to max_map_size; MDB_MAP_FULL if already there. */
+static int s_grow(store *s)
+{
+    if (s->map_size >= s->max_map_size)
+        return MDB_MAP_FULL;
+    uint64_t size = s->map_size > s->max_map_size / 2 ? s->max_map_size : s->map_size * 2;
+    int rc = mdb_env_set_mapsize(s->env, (size_t)size);
+    if (rc == MDB_SUCCESS)
+        s->map_size = size;
+    return rc;
+}
+
+/*
+ * Runs apply in a write transaction and commits it. On MDB_MAP_FULL (from
+ * apply or from the commit) the transaction is gone, the map doubles and
+ * apply runs again from the start, so apply must reset its own state. Returns
+ * an LMDB code; MDB_MAP_FULL means the map is at max_map_size.
+ */
+static int s_write(store *s, s_apply_fn apply, void *arg)
+{
+    for (;;) {
+        MDB_txn *txn = NULL;
+        int rc = s_txn_begin(s, 0, &txn);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        rc = apply(s, txn, arg);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc != MDB_MAP_FULL || s_grow(s) != MDB_SUCCESS)
+            return rc;
+    }
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+/* Creates dir (0700) if missing and checks that it is a directory. */
+static int s_dir_prepare(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return ASYLINK_E_IO;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ASYLINK_E_IO;
+    return ASYLINK_OK;
+}
+
+/* Takes the exclusive lock on dir/asylinkd.lock, kept until store_close(). */
+static int s_lock(store *s, const char *dir)
+{
+    size_t len = strlen(dir) + sizeof "/" S_LOCK_NAME;
+    char *path = malloc(len);
+    if (!path)
+        return ASYLINK_E_NOMEM;
+    snprintf(path, len, "%s/%s", dir, S_LOCK_NAME);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    free(path);
+    if (s->lock_fd < 0)
+        return ASYLINK_E_IO;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return ASYLINK_OK;
+    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+}
+
+/* Creates and opens the LMDB environment with the options' sizes and durability. */
+static int s_env_open(store *s, const store_options *o)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t map = (o->map_size + page - 1) / page * page;
+    uint64_t max = o->max_map_size ? o->max_map_size / page * page : map;
+    s->max_map_size = max < map ? map : max;
+    unsigned flags = o->durable ? 0 : MDB_NOSYNC | MDB_NOMETASYNC;
+    int rc = mdb_env_create(&s->env);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_mapsize(s->env, (size_t)map);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_open(s->env, o->dir, flags, 0600);
+    MDB_envinfo info;
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        s->map_size = info.me_mapsize; /* larger than map if the data needs it */
+    return s_err(rc);
+}
+
+/* Opens (creating) every named database. */
+static int s_dbs_open(store *s, MDB_txn *txn)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
+               {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry}};
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+/* Reads a little-endian meta number of exactly len bytes; *found says if present. */
+static int s_meta_get(store *s, MDB_txn *txn, const char *name, size_t len, uint64_t *v,
+                      bool *found)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    int rc = mdb_get(txn, s->meta, &k, &d);
+    *found = rc == MDB_SUCCESS;
+    *v = 0;
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc == MDB_SUCCESS && d.mv_size != len)
+        return S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        *v = s_get_le(d.mv_data, len);
+    return rc;
+}
+
+/* Writes a little-endian meta number of len bytes. */
+static int s_meta_put(store *s, MDB_txn *txn, const char *name, uint64_t v, size_t len)
+{
+    uint8_t buf[8];
+    s_put_le(buf, v, len);
+    return s_put(txn, s->meta, name, strlen(name), buf, len);
+}
+
+/* What opening the schema found. */
+typedef struct schema_ctx {
+    int code;          /* ASYLINK_OK or why the store cannot be used */
+    uint64_t next_seq; /* the next sequence to give out */
+} schema_ctx;
+
+/* Checks (or, in a new store, writes) the schema version; sets c->code. */
+static int s_schema_check(store *s, MDB_txn *txn, schema_ctx *c)
+{
+    uint64_t version;
+    bool found;
+    int rc = s_meta_get(s, txn, S_META_VERSION, 4, &version, &found);
+    if (rc != MDB_SUCCESS) {
+        c->code = rc == S_BAD_RECORD ? ASYLINK_E_IO : s_err(rc);
+        return S_ABORT;
+    }
+    if (!found)
+        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
+    if (version > STORE_SCHEMA_VERSION)
+        c->code = ASYLINK_E_UNSUPPORTED_VERSION;
+    else if (version == 0)
+        c->code = ASYLINK_E_IO;
+    return c->code == ASYLINK_OK ? MDB_SUCCESS : S_ABORT;
+}
+
+/* Next sequence: one past both the last msgs key and the persisted high-water mark. */
+static int s_seq_load(store *s, MDB_txn *txn, schema_ctx *c)
+{
+    uint64_t hwm, last = 0;
+    bool found;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = s_meta_get(s, txn, S_META_HWM, 8, &hwm, &found);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_open(txn, s->msgs, &cur);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        last = s_get_be64(k.mv_data);
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        rc = MDB_SUCCESS;
+    if (rc == S_BAD_RECORD) {
+        c->code = ASYLINK_E_IO;
+        return S_ABORT;
+    }
+    c->next_seq = (last > hwm ? last : hwm) + 1;
+    return rc;
+}
+
+/* s_write() apply for store_open(): databases, schema version, next sequence. */
+static int s_schema_apply(store *s, MDB_txn *txn, void *arg)
+{
+    schema_ctx *c = arg;
+    c->code = ASYLINK_OK;
+    int rc = s_dbs_open(s, txn);
+    if (rc == MDB_SUCCESS)
+        rc = s_schema_check(s, txn, c);
+    if (rc == MDB_SUCCESS)
+        rc = s_seq_load(s, txn, c);
+    return rc;
+}
+
+/* Opens the databases and checks the schema in one write transaction. */
+static int s_schema_open(store *s)
+{
+    schema_ctx c = {ASYLINK_OK, 1};
+    int rc = s_write(s, s_schema_apply, &c);
+    if (c.code != ASYLINK_OK)
+        return c.code;
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    s->next_seq = c.next_seq;
+    return ASYLINK_OK;
+}
+
+int store_open(const store_options *o, store **out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!o || !o->dir || !o->dir[0] || !o->map_size ||
+        (o->max_map_size && o->max_map_size < o->map_size))
+        return ASYLINK_E_INVALID_ARG;
+    store *s = calloc(1, sizeof *s);
+    if (!s)
+        return ASYLINK_E_NOMEM;
+    s->lock_fd = -1;
+    s->dedup_window_ms = o->dedup_window_ms;
+    int rc = s_dir_prepare(o->dir);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    rc = s_lock(s, o->dir);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    rc = s_env_open(s, o);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    rc = s_schema_open(s);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    *out = s;
+    s = NULL;
+cleanup:
+    store_close(&s);
+    return rc;
+}
+
+void store_close(store **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store *s = *self_p;
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    free(s);
+    *self_p = NULL;
+}
+
+int store_sync(store *s)
+{
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    return mdb_env_sync(s->env, 1) == MDB_SUCCESS ? ASYLINK_OK : ASYLINK_E_IO;
+}
+
+/* ---- batches: recording ----------------------------------------------- */
+
+int store_batch_new(store *s, store_batch **out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    store_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return ASYLINK_E_NOMEM;
+    b->s = s;
+    *out = b;
+    return ASYLINK_OK;
+}
+
+void store_batch_destroy(store_batch **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_batch *b = *self_p;
+    free(b->ops);
+    free(b->results);
+    free(b);
+    *self_p = NULL;
+}
+
+size_t store_batch_size(const store_batch *b)
+{
+    return b ? b->n : 0;
+}
+
+/* Room for one more operation: a zeroed slot, or NULL (out of memory, committed). */
+static s_op *s_batch_add(store_batch *b)
+{
+    if (!b || b->committed)
+        return NULL;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        s_op *ops = realloc(b->ops, cap * sizeof *ops);
+        if (!ops)
+            return NULL;
+        b->ops = ops;
+        store_result *results = realloc(b->results, cap * sizeof *results);
+        if (!results)
+            return NULL;
+        b->results = results;
+        b->cap = cap;
+    }
+    memset(&b->results[b->n], 0, sizeof b->results[b->n]);
+    s_op *op = &b->ops[b->n++];
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+int store_batch_publish(store_batch *b, const store_publish *p)
+{
+    s_op *op = p ? s_batch_add(b) : NULL;
+    if (!op)
+        return -1;
+    op->kind = S_OP_PUBLISH;
+    op->publish = *p;
+    return (int)(b->n - 1);
+}
+
+int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
+{
+    s_op *op = s_batch_add(b);
+    if (!op)
+        return -1;
+    op->kind = S_OP_ACK;
+    op->recipient = recipient;
+    op->seq = seq;
+    return (int)(b->n - 1);
+}
+
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
+                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
+                      const char *reason)
+{
+    s_op *op = s_batch_add(b);
+    if (!op)
+        return -1;
+    op->kind = S_OP_RETRY;
+    op->recipient = recipient;
+    op->seq = seq;
+    op->next_attempt_ms = next_attempt_ms;
+    op->max_attempts = max_attempts;
+    op->code = code;
+    op->reason = reason;
+    return (int)(b->n - 1);
+}
+
+int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
+                            const char *reason)
+{
+    s_op *op = s_batch_add(b);
+    if (!op)
+        return -1;
+    op->kind = S_OP_DEAD;
+    op->recipient = recipient;
+    op->seq = seq;
+    op->code = code;
+    op->reason = reason;
+    return (int)(b->n - 1);
+}
+
+const store_result *store_batch_result(const store_batch *b, size_t i)
+{
+    return b && i < b->n ? &b->results[i] : NULL;
+}
+
+/* ---- operations inside a write transaction ------------------------------ */
+
+/* Whether recipient i of p already appears before it. */
+static bool s_recipient_repeated(const store_publish *p, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(p->recipients[j], p->recipients[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Validates a publish; sets the sender's and the recipients block's lengths. */
+static int s_publish_check(const store_publish *p, size_t *sender_len, size_t *recipients_len)
+{
+    *sender_len = s_name_len(p->sender);
+    *recipients_len = 0;
+    if (!*sender_len || !p->message_id || !p->recipients || p->n_recipients == 0 ||
+        p->n_recipients > UINT32_MAX || (!p->envelope && p->envelope_len))
+        return ASYLINK_E_BAD_FIELD;
+    for (size_t i = 0; i < p->n_recipients; i++) {
+        size_t len = s_name_len(p->recipients[i]);
+        if (!len || s_recipient_repeated(p, i))
+            return ASYLINK_E_BAD_FIELD;
+        *recipients_len += len + 1;
+    }
+    /* An LMDB value is at most 4 GiB - 1 (32-bit node size). */
+    uint64_t fixed = S_RECORD_HEADER + (uint64_t)*sender_len + *recipients_len;
+    if (fixed > UINT32_MAX || p->envelope_len > UINT32_MAX - fixed)
+        return ASYLINK_E_TOO_LARGE;
+    return ASYLINK_OK;
+}
+
+/* Fills a duplicate's result from its dedup value. */
+static int s_publish_duplicate(const MDB_val *v, store_result *r)
+{
+    if (v->mv_size != S_DEDUP_VALUE_LEN)
+        return S_BAD_RECORD;
+    r->duplicate = true;
+    r->seq = s_get_le(v->mv_data, 8);
+    r->accepted_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    return MDB_SUCCESS;
+}
+
+/* Stores p's record under seq (appended: seq is above every key). */
+static int s_msgs_append(store *s, MDB_txn *txn, const store_publish *p, uint64_t seq,
+                         size_t sender_len, size_t recipients_len, uint64_t now_ms)
+{
+    uint8_t key[S_SEQ_LEN];
+    s_put_be64(key, seq);
+    MDB_val k = {sizeof key, key};
+    MDB_val v = {S_RECORD_HEADER + sender_len + recipients_len + p->envelope_len, NULL};
+    int rc = mdb_put(txn, s->msgs, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_SUCCESS)
+        s_record_encode(v.mv_data, p, sender_len, recipients_len, now_ms);
+    return rc;
+}
+
+/* Writes a queue value. */
+static void s_queue_value(uint8_t *v, uint32_t attempts, uint64_t next_attempt_ms)
+{
+    s_put_le(v, attempts, 4);
+    s_put_le(v + 4, 0, 4);
+    s_put_le(v + 8, next_attempt_ms, 8);
+}
+
+/* Queues seq for every recipient of p, due now. */
+static int s_queue_all(store *s, MDB_txn *txn, const store_publish *p, uint64_t seq)
+{
+    uint8_t val[S_QUEUE_VALUE_LEN];
+    s_queue_value(val, 0, 0);
+    for (size_t i = 0; i < p->n_recipients; i++) {
+        uint8_t key[S_KEY_MAX];
+        size_t klen = s_name_seq_key(key, p->recipients[i], seq);
+        int rc = s_put(txn, s->queue, key, klen, val, sizeof val);
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+/* Writes the expiry index entry of (expires_ms, seq); none when it never expires. */
+static int s_expiry_put(store *s, MDB_txn *txn, uint64_t expires_ms, uint64_t seq)
+{
+    if (expires_ms == 0)
+        return MDB_SUCCESS;
+    uint8_t key[S_EXPIRY_KEY_LEN];
+    s_put_be64(key, expires_ms);
+    s_put_be64(key + 8, seq);
+    return s_put(txn, s->expiry, key, sizeof key, "", 0);
+}
+
+/* Lengths of a checked publish's variable parts. */
+typedef struct publish_lens {
+    size_t sender;     /* sender id bytes */
+    size_t recipients; /* recipients block bytes */
+} publish_lens;
+
+/* Stores a new message: record, queue entries, dedup entry (key dkey), expiry entry. */
+static int s_publish_new(store *s, MDB_txn *txn, store_batch *b, const store_publish *p,
+                         const publish_lens *lens, const MDB_val *dkey, store_result *r)
+{
+    size_t sender_len = lens->sender, recipients_len = lens->recipients;
+    uint64_t seq = b->next_seq;
+    int rc = s_msgs_append(s, txn, p, seq, sender_len, recipients_len, b->now_ms);
+    if (rc == MDB_SUCCESS)
+        rc = s_queue_all(s, txn, p, seq);
+    uint8_t dval[S_DEDUP_VALUE_LEN];
+    s_put_le(dval, seq, 8);
+    s_put_le(dval + 8, b->now_ms, 8);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(txn, s->dedup, dkey->mv_data, dkey->mv_size, dval, sizeof dval);
+    if (rc == MDB_SUCCESS)
+        rc = s_expiry_put(s, txn, p->expires_ms, seq);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    b->next_seq++;
+    r->seq = seq;
+    r->accepted_ms = b->now_ms;
+    return MDB_SUCCESS;
+}
+
+/* Publish: a duplicate of a known (sender, message_id), or a new message. */
+static int s_publish(store *s, MDB_txn *txn, store_batch *b, const store_publish *p,
+                     store_result *r)
+{
+    publish_lens lens;
+    r->code = s_publish_check(p, &lens.sender, &lens.recipients);
+    if (r->code != ASYLINK_OK)
+        return MDB_SUCCESS;
+    size_t sender_len = lens.sender;
+    uint8_t key[S_KEY_MAX];
+    memcpy(key, p->sender, sender_len);
+    key[sender_len] = 0;
+    memcpy(key + sender_len + 1, p->message_id, S_ID_LEN);
+    MDB_val k = {sender_len + 1 + S_ID_LEN, key}, v;
+    int rc = mdb_get(txn, s->dedup, &k, &v);
+    if (rc == MDB_SUCCESS)
+        return s_publish_duplicate(&v, r);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    return s_publish_new(s, txn, b, p, &lens, &k, r);
+}
+
+/* Deletes seq's record and its expiry index entry. */
+static int s_message_delete(store *s, MDB_txn *txn, uint64_t seq, uint64_t expires_ms)
+{
+    uint8_t key[S_EXPIRY_KEY_LEN];
+    s_put_be64(key, expires_ms);
+    s_put_be64(key + 8, seq);
+    int rc = s_del_if(txn, s->msgs, key + 8, S_SEQ_LEN, NULL);
+    if (rc == MDB_SUCCESS && expires_ms)
+        rc = s_del_if(txn, s->expiry, key, sizeof key, NULL);
+    return rc;
+}
+
+/* Rewrites seq's record (v, as read) with a new n_pending. */
+static int s_record_set_pending(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
+                                uint32_t n_pending)
+{
+    uint8_t *copy = malloc(v->mv_size);
+    if (!copy)
+        return ENOMEM;
+    memcpy(copy, v->mv_data, v->mv_size);
+    s_put_le(copy + 4, n_pending, 4);
+    uint8_t key[S_SEQ_LEN];
+    s_put_be64(key, seq);
+    int rc = s_put(txn, s->msgs, key, sizeof key, copy, v->mv_size);
+    free(copy);
+    return rc;
+}
+
+/*
+ * One recipient is done with seq: n_pending - 1, or the message goes when
+ * none is left. S_BAD_RECORD (nothing changed) if the record is invalid; a
+ * missing record is left alone.
+ */
+static int s_release(store *s, MDB_txn *txn, uint64_t seq)
+{
+    MDB_val v;
+    msg_record r;
+    int rc = s_record_get(s, txn, seq, &v, &r);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (r.n_pending > 1)
+        return s_record_set_pending(s, txn, seq, &v, r.n_pending - 1);
+    return s_message_delete(s, txn, seq, r.expires_ms);
+}
+
+/* Looks up recipient's entry seq in dbi (queue or dlq); the key goes to key/k. */
+static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_t seq,
+                       uint8_t *key, MDB_val *k, MDB_val *v)
+{
+    k->mv_size = s_name_seq_key(key, recipient, seq);
+    k->mv_data = key;
+    if (!k->mv_size)
+        return EINVAL;
+    return mdb_get(txn, dbi, k, v);
+}
+
+/* Ack: drop recipient's queue entry seq and release the message. */
+static int s_ack(store *s, MDB_txn *txn, const char *recipient, uint64_t seq)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    int rc = s_entry_get(txn, s->queue, recipient, seq, key, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_release(s, txn, seq);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(txn, s->queue, &k, NULL);
+    return rc;
+}
+
+/* Reads the attempts of a queue value; S_BAD_RECORD if malformed. */
+static int s_queue_attempts(const MDB_val *v, uint32_t *attempts)
+{
+    if (v->mv_size != S_QUEUE_VALUE_LEN)
+        return S_BAD_RECORD;
+    *attempts = (uint32_t)s_get_le(v->mv_data, 4);
+    return MDB_SUCCESS;
+}
+
+/* Moves the queue entry under k to the dead letters. */
+static int s_to_dlq(store *s, MDB_txn *txn, MDB_val *k, uint32_t attempts, int code,
+                    const char *reason, uint64_t now_ms)
+{
+    uint8_t val[S_DLQ_VALUE_MIN + STORE_REASON_MAX];
+    size_t reason_len = reason ? strnlen(reason, STORE_REASON_MAX) : 0;
+    s_put_le(val, (uint32_t)code, 4);
+    s_put_le(val + 4, attempts, 4);
+    s_put_le(val + 8, now_ms, 8);
+    if (reason_len)
+        memcpy(val + S_DLQ_VALUE_MIN, reason, reason_len);
+    int rc = s_put(txn, s->dlq, k->mv_data, k->mv_size, val, S_DLQ_VALUE_MIN + reason_len);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(txn, s->queue, k, NULL);
+    return rc;
+}
+
+/* Retry: one more failed attempt; dead letter at max_attempts. */
+static int s_retry(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, store_result *r)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    uint32_t attempts = 0;
+    int rc = s_entry_get(txn, s->queue, op->recipient, op->seq, key, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_queue_attempts(&v, &attempts);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (attempts < UINT32_MAX)
+        attempts++;
+    r->attempts = attempts;
+    if (op->max_attempts && attempts >= op->max_attempts) {
+        r->dead = true;
+        return s_to_dlq(s, txn, &k, attempts, op->code, op->reason, now_ms);
+    }
+    uint8_t val[S_QUEUE_VALUE_LEN];
+    s_queue_value(val, attempts, op->next_attempt_ms);
+    return s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
+}
+
+/* Dead letter: move the queue entry to the dead letters now. */
+static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms,
+                         store_result *r)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    uint32_t attempts = 0;
+    int rc = s_entry_get(txn, s->queue, op->recipient, op->seq, key, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_queue_attempts(&v, &attempts);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    r->dead = true;
+    r->attempts = attempts;
+    return s_to_dlq(s, txn, &k, attempts, op->code, op->reason, now_ms);
+}
+
+/* Applies one operation; its outcome goes to r, a fatal LMDB code is returned. */
+static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, store_result *r)
+{
+    int rc;
+    memset(r, 0, sizeof *r);
+    if (op->kind != S_OP_PUBLISH && !s_name_len(op->recipient)) {
+        r->code = ASYLINK_E_INVALID_ARG;
+        return MDB_SUCCESS;
+    }
+    switch (op->kind) {
+    case S_OP_PUBLISH:
+        rc = s_publish(s, txn, b, &op->publish, r);
+        break;
+    case S_OP_ACK:
+        rc = s_ack(s, txn, op->recipient, op->seq);
+        break;
+    case S_OP_RETRY:
+        rc = s_retry(s, txn, op, b->now_ms, r);
+        break;
+    default:
+        rc = s_dead_letter(s, txn, op, b->now_ms, r);
+        break;
+    }
+    rc = s_outcome(rc, &r->code);
+    if (r->code != ASYLINK_OK) {
+        r->dead = false;
+        r->attempts = 0;
+    }
+    return rc;
+}
+
+/* s_write() apply for a batch: every operation in order, then the high-water mark. */
+static int s_batch_apply(store *s, MDB_txn *txn, void *arg)
+{
+    store_batch *b = arg;
+    b->next_seq = s->next_seq;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = s_apply_op(s, txn, b, &b->ops[i], &b->results[i]);
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    if (b->next_seq == s->next_seq)
+        return MDB_SUCCESS;
+    return s_meta_put(s, txn, S_META_HWM, b->next_seq - 1, 8);
+}
+
+int store_batch_commit(store_batch *b, uint64_t now_ms)
+{
+    if (!b || b->committed)
+        return ASYLINK_E_INVALID_ARG;
+    store *s = b->s;
+    b->now_ms = now_ms;
+    b->next_seq = s->next_seq;
+    int rc = b->n ? s_write(s, s_batch_apply, b) : MDB_SUCCESS;
+    if (rc != MDB_SUCCESS) {
+        int code = s_err(rc);
+        for (size_t i = 0; i < b->n; i++) {
+            memset(&b->results[i], 0, sizeof b->results[i]);
+            b->results[i].code = code;
+        }
+        return code;
+    }
+    s->next_seq = b->next_seq;
+    b->committed = true;
+    return ASYLINK_OK;
+}
+
+/* ---- dead letter replay and drop ---------------------------------------- */
+
+/* Context of a single dead letter operation. */
+typedef struct dlq_ctx {
+    const char *recipient; /* whose dead letter */
+    uint64_t seq;          /* which message */
+    int code;              /* outcome */
+} dlq_ctx;
+
+/* s_write() apply: dead letter back to the queue, attempts 0, due now. */
+static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
+{
+    dlq_ctx *c = arg;
+    uint8_t key[S_KEY_MAX], val[S_QUEUE_VALUE_LEN];
+    MDB_val k, v, mv;
+    msg_record r;
+    c->code = ASYLINK_OK;
+    int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_record_get(s, txn, c->seq, &mv, &r);
+    s_queue_value(val, 0, 0);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(txn, s->dlq, &k, NULL);
+    return s_outcome(rc, &c->code);
+}
+
+/* s_write() apply: dead letter removed for good, the message released. */
+static int s_drop_apply(store *s, MDB_txn *txn, void *arg)
+{
+    dlq_ctx *c = arg;
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    c->code = ASYLINK_OK;
+    int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_release(s, txn, c->seq);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(txn, s->dlq, &k, NULL);
+    return s_outcome(rc, &c->code);
+}
+
+/* Runs a dead letter operation in its own write transaction. */
+static int s_dlq_write(store *s, const char *recipient, uint64_t seq, s_apply_fn apply)
+{
+    if (!s || !s_name_len(recipient))
+        return ASYLINK_E_INVALID_ARG;
+    dlq_ctx c = {recipient, seq, ASYLINK_OK};
+    int rc = s_write(s, apply, &c);
+    return rc == MDB_SUCCESS ? c.code : s_err(rc);
+}
+
+int store_dead_letter_replay(store *s, const char *recipient, uint64_t seq)
+{
+    return s_dlq_write(s, recipient, seq, s_replay_apply);
+}
+
+int store_dead_letter_drop(store *s, const char *recipient, uint64_t seq)
+{
+    return s_dlq_write(s, recipient, seq, s_drop_apply);
+}
+
+/* ---- sweep -------------------------------------------------------------- */
+
+/* State of one sweep; reset by every (re)run of its transaction. */
+typedef struct sweep_ctx {
+    uint64_t now_ms;           /* sweep time */
+    size_t budget;             /* items allowed */
+    size_t used;               /* items spent */
+    store_sweep_stats stats;   /* what was removed */
+    uint8_t cursor[S_KEY_MAX]; /* dedup scan position, copied to the store on commit */
+    size_t cursor_len;         /* its length; 0 = from the first */
+} sweep_ctx;
+
+/* Removes seq's queue and dead letter entries of every recipient in the block. */
+static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *block,
+                             size_t len, store_sweep_stats *stats)
+{
+    for (size_t off = 0; off < len;) {
+        const char *name = block + off;
+        uint8_t key[S_KEY_MAX];
+        size_t klen = s_name_seq_key(key, name, seq);
+        bool queued = false;
+        int rc = s_del_if(txn, s->queue, key, klen, &queued);
+        if (rc == MDB_SUCCESS)
+            rc = s_del_if(txn, s->dlq, key, klen, NULL);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        stats->expired += queued;
+        off += strlen(name) + 1;
+    }
+    return MDB_SUCCESS;
+}
+
+/*
+ * Deletes an expired message everywhere. A missing or invalid record is left
+ * alone (its index entry still goes, so the sweep moves on; an invalid
+ * record stays for the operator).
+ */
+static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_stats *stats)
+{
+    MDB_val v;
+    msg_record r;
+    int rc = s_record_get(s, txn, seq, &v, &r);
+    if (rc == MDB_NOTFOUND || rc == S_BAD_RECORD)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint64_t expires_ms = r.expires_ms;
+    size_t len = r.recipients_len;
+    char *block = malloc(len); /* a copy: the writes below invalidate r's pointers */
+    if (!block)
+        return ENOMEM;
+    memcpy(block, r.recipients, len);
+    rc = s_drop_recipients(s, txn, seq, block, len, stats);
+    if (rc == MDB_SUCCESS)
+        rc = s_message_delete(s, txn, seq, expires_ms);
+    free(block);
+    return rc;
+}
+
+/* Expired messages first in the expiry index, while the budget lasts. */
+static int s_sweep_expired(store *s, MDB_txn *txn, sweep_ctx *c)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->expiry, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    while (rc == MDB_SUCCESS && c->used < c->budget) {
+        MDB_val k, v;
+        uint8_t key[S_EXPIRY_KEY_LEN];
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != MDB_SUCCESS)
+            break;
+        if (k.mv_size != S_EXPIRY_KEY_LEN) { /* not an index key: drop it */
+            rc = mdb_cursor_del(cur, 0);
+            c->used++;
+            continue;
+        }
+        memcpy(key, k.mv_data, sizeof key);
+        if (s_get_be64(key) > c->now_ms)
+            break;
+        rc = s_expire_message(s, txn, s_get_be64(key + 8), &c->stats);
+        if (rc == MDB_SUCCESS)
+            rc = s_del_if(txn, s->expiry, key, sizeof key, NULL);
+        c->used++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* Whether a dedup value is older than the window (a malformed one is kept). */
+static bool s_dedup_stale(const MDB_val *v, uint64_t now_ms, uint64_t window_ms)
+{
+    if (v->mv_size != S_DEDUP_VALUE_LEN)
+        return false;
+    uint64_t accepted_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    return accepted_ms <= now_ms && now_ms - accepted_ms >= window_ms;
+}
+
+/* Positions cur on the first dedup key after the saved cursor. */
+static int s_dedup_seek(MDB_cursor *cur, sweep_ctx *c, MDB_val *k, MDB_val *v)
+{
+    if (c->cursor_len == 0)
+        return mdb_cursor_get(cur, k, v, MDB_FIRST);
+    k->mv_size = c->cursor_len;
+    k->mv_data = c->cursor;
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc == MDB_SUCCESS && k->mv_size == c->cursor_len &&
+        memcmp(k->mv_data, c->cursor, c->cursor_len) == 0)
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    return rc;
+}
+
+/* Examines dedup entries from the saved cursor on, deleting stale ones. */
+static int s_sweep_dedup(store *s, MDB_txn *txn, sweep_ctx *c)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->dedup, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = s_dedup_seek(cur, c, &k, &v);
+    while (rc == MDB_SUCCESS && c->used < c->budget) {
+        c->used++;
+        if (k.mv_size <= S_KEY_MAX) {
+            memcpy(c->cursor, k.mv_data, k.mv_size);
+            c->cursor_len = k.mv_size;
+        }
+        if (k.mv_size > S_KEY_MAX || !s_dedup_stale(&v, c->now_ms, s->dedup_window_ms)) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == MDB_SUCCESS) {
+            c->stats.dedup_dropped++;
+            rc = s_dedup_seek(cur, c, &k, &v); /* the deleted key is gone: its successor */
+        }
+    }
+    if (rc == MDB_NOTFOUND) { /* the end: the next sweep starts over */
+        c->cursor_len = 0;
+        rc = MDB_SUCCESS;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* s_write() apply for store_sweep(). */
+static int s_sweep_apply(store *s, MDB_txn *txn, void *arg)
+{
+    sweep_ctx *c = arg;
+    c->used = 0;
+    memset(&c->stats, 0, sizeof c->stats);
+    memcpy(c->cursor, s->dedup_cursor, s->dedup_cursor_len);
+    c->cursor_len = s->dedup_cursor_len;
+    int rc = s_sweep_expired(s, txn, c);
+    if (rc == MDB_SUCCESS && c->used < c->budget && s->dedup_window_ms)
+        rc = s_sweep_dedup(s, txn, c);
+    return rc;
+}
+
+int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *stats)
+{
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    if (budget == 0)
+        return ASYLINK_OK;
+    sweep_ctx c;
+    memset(&c, 0, sizeof c);
+    c.now_ms = now_ms;
+    c.budget = budget;
+    int rc = s_write(s, s_sweep_apply, &c);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    memcpy(s->dedup_cursor, c.cursor, c.cursor_len);
+    s->dedup_cursor_len = c.cursor_len;
+    if (stats)
+        *stats = c.stats;
+    return ASYLINK_OK;
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+/* Positions cur on the first key >= name '\0' seq; k, v get it. */
+static int s_seek(MDB_cursor *cur, const char *name, uint64_t seq, uint8_t *key, MDB_val *k,
+                  MDB_val *v)
+{
+    k->mv_size = s_name_seq_key(key, name, seq);
+    k->mv_data = key;
+    return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+}
+
+/* Fills out from queue entry (seq, v) and its message record. */
+static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
+                        store_entry *out)
+{
+    MDB_val mv;
+    msg_record r;
+    if (v->mv_size != S_QUEUE_VALUE_LEN)
+        return S_BAD_RECORD;
+    int rc = s_record_get(s, txn, seq, &mv, &r);
+    if (rc == MDB_NOTFOUND)
+        return S_BAD_RECORD; /* a queue entry always has its message */
+    if (rc != MDB_SUCCESS)
+        return rc;
+    out->seq = seq;
+    out->attempts = (uint32_t)s_get_le(v->mv_data, 4);
+    out->next_attempt_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    out->accepted_ms = r.accepted_ms;
+    out->envelope_len = r.envelope_len;
+    return MDB_SUCCESS;
+}
+
+/* Opens a read transaction and a cursor on dbi. */
+static int s_read_open(store *s, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
+{
+    *cur = NULL;
+    int rc = s_txn_begin(s, MDB_RDONLY, txn);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_open(*txn, dbi, cur);
+    if (rc != MDB_SUCCESS)
+        mdb_txn_abort(*txn);
+    return rc;
+}
+
+/* Ends what s_read_open() started. */
+static void s_read_close(MDB_txn *txn, MDB_cursor *cur)
+{
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+}
+
+int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_entry *out)
+{
+    size_t name_len = s_name_len(recipient);
+    if (!s || !out || !name_len)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->queue, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    uint64_t seq;
+    rc = s_seek(cur, recipient, after_seq + 1, key, &k, &v);
+    if (rc == MDB_SUCCESS && !s_key_is(&k, recipient, name_len, &seq))
+        rc = MDB_NOTFOUND;
+    if (rc == MDB_SUCCESS)
+        rc = s_entry_fill(s, txn, seq, &v, out);
+    s_read_close(txn, cur);
+    return s_err(rc);
+}
+
+int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
+{
+    if (!env || !len)
+        return ASYLINK_E_INVALID_ARG;
+    *env = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val v;
+    msg_record r;
+    rc = s_record_get(s, txn, seq, &v, &r);
+    uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len ? r.envelope_len : 1) : NULL;
+    if (rc == MDB_SUCCESS && !buf)
+        rc = ENOMEM;
+    if (rc == MDB_SUCCESS) {
+        if (r.envelope_len)
+            memcpy(buf, r.envelope, r.envelope_len);
+        *env = buf;
+        *len = r.envelope_len;
+    }
+    mdb_txn_abort(txn);
+    return s_err(rc);
+}
+
+int store_queue_depth(store *s, const char *recipient, uint64_t *count, uint64_t *bytes)
+{
+    size_t name_len = s_name_len(recipient);
+    if (!s || !count || !bytes || !name_len)
+        return ASYLINK_E_INVALID_ARG;
+    *count = *bytes = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->queue, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    uint64_t seq;
+    store_entry e;
+    rc = s_seek(cur, recipient, 0, key, &k, &v);
+    while (rc == MDB_SUCCESS && s_key_is(&k, recipient, name_len, &seq)) {
+        rc = s_entry_fill(s, txn, seq, &v, &e);
+        if (rc != MDB_SUCCESS)
+            break;
+        (*count)++;
+        *bytes += e.envelope_len;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    s_read_close(txn, cur);
+    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+/* Counts name's entries under cur (queue or dlq). */
+static int s_count_entries(MDB_cursor *cur, const char *name, size_t name_len, uint64_t *count)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, v;
+    uint64_t seq;
+    int rc = s_seek(cur, name, 0, key, &k, &v);
+    while (rc == MDB_SUCCESS && s_key_is(&k, name, name_len, &seq)) {
+        (*count)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
+{
+    size_t name_len = s_name_len(recipient);
+    if (!s || !count || (recipient && !name_len))
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->dlq, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    if (recipient) {
+        rc = s_count_entries(cur, recipient, name_len, count);
+    } else {
+        MDB_stat st;
+        rc = mdb_stat(txn, s->dlq, &st);
+        *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
+    }
+    s_read_close(txn, cur);
+    return s_err(rc);
+}
+
+/* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL. */
+static int s_dlq_seek(MDB_cursor *cur, const char *name, uint64_t seq, MDB_val *k, MDB_val *v)
+{
+    uint8_t key[S_KEY_MAX];
+    if (!name)
+        return mdb_cursor_get(cur, k, v, MDB_FIRST);
+    int rc = s_seek(cur, name, seq, key, k, v);
+    size_t klen = s_name_seq_key(key, name, seq);
+    if (rc == MDB_SUCCESS && k->mv_size == klen && memcmp(k->mv_data, key, klen) == 0)
+        rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+    return rc;
+}
+
+/* Fills a listed dead letter from its key and value. */
+static int s_dead_letter_fill(const MDB_val *k, const MDB_val *v, store_dead_letter *out)
+{
+    size_t name_len;
+    uint64_t seq;
+    if (!s_key_split(k, &name_len, &seq) || name_len > STORE_NAME_MAX ||
+        v->mv_size < S_DLQ_VALUE_MIN || v->mv_size > S_DLQ_VALUE_MIN + STORE_REASON_MAX)
+        return S_BAD_RECORD;
+    const uint8_t *p = v->mv_data;
+    size_t reason_len = v->mv_size - S_DLQ_VALUE_MIN;
+    memcpy(out->recipient, k->mv_data, name_len);
+    out->recipient[name_len] = 0;
+    out->seq = seq;
+    out->code = (int)(int32_t)(uint32_t)s_get_le(p, 4);
+    out->attempts = (uint32_t)s_get_le(p + 4, 4);
+    out->dead_ms = s_get_le(p + 8, 8);
+    if (reason_len)
+        memcpy(out->reason, p + S_DLQ_VALUE_MIN, reason_len);
+    out->reason[reason_len] = 0;
+    return MDB_SUCCESS;
+}
+
+int store_dead_letter_next(store *s, const char *recipient, const char *after_recipient,
+                           uint64_t after_seq, store_dead_letter *out)
+{
+    const char *from = recipient ? recipient : after_recipient;
+    size_t name_len = s_name_len(recipient);
+    if (!s || !out || (recipient && !name_len) || (from && !s_name_len(from)))
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->dlq, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k, v;
+    uint64_t seq;
+    rc = s_dlq_seek(cur, from, after_seq, &k, &v);
+    if (rc == MDB_SUCCESS && recipient && !s_key_is(&k, recipient, name_len, &seq))
+        rc = MDB_NOTFOUND;
+    if (rc == MDB_SUCCESS)
+        rc = s_dead_letter_fill(&k, &v, out);
+    s_read_close(txn, cur);
+    return s_err(rc);
+}
+
+int store_get_stats(store *s, store_stats *out)
+{
+    if (!s || !out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    MDB_stat msgs, queue, dlq, env;
+    MDB_envinfo info;
+    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    if ((rc = mdb_stat(txn, s->msgs, &msgs)) == MDB_SUCCESS &&
+        (rc = mdb_stat(txn, s->queue, &queue)) == MDB_SUCCESS &&
+        (rc = mdb_stat(txn, s->dlq, &dlq)) == MDB_SUCCESS &&
+        (rc = mdb_env_stat(s->env, &env)) == MDB_SUCCESS &&
+        (rc = mdb_env_info(s->env, &info)) == MDB_SUCCESS) {
+        out->messages = msgs.ms_entries;
+        out->queued = queue.ms_entries;
+        out->dead_letters = dlq.ms_entries;
+        out->map_size = info.me_mapsize;
+        out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
+    }
+    mdb_txn_abort(txn);
+    return s_err(rc);
+}

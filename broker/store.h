@@ -1,0 +1,256 @@
+/*
+ * store.h — the broker's durable store: one LMDB environment in data_dir.
+ *
+ * Named databases:
+ *   meta     "schema_version" -> u32 (STORE_SCHEMA_VERSION),
+ *            "seq_hwm" -> u64: the highest sequence ever given out, so that
+ *            sequences stay monotonic after every message is deleted
+ *   msgs     seq (u64 BE) -> message record: each envelope stored once,
+ *            with its sender, message id, recipients, expiry and the number
+ *            of recipients that have not acknowledged it yet
+ *   dedup    sender '\0' message_id(16) -> seq, accepted_ms; kept for
+ *            dedup_window_ms after acceptance, also after the message is gone
+ *   queue    recipient '\0' seq (u64 BE) -> attempts, next_attempt_ms:
+ *            per-recipient FIFO in acceptance order
+ *   dlq      recipient '\0' seq (u64 BE) -> code, attempts, dead_ms, reason
+ *            (the message record stays until the dead letter is dropped)
+ *   expiry   expires_ms (u64 BE) seq (u64 BE) -> empty: what to sweep when
+ *
+ * Writes are batched: the router collects every operation of one loop turn
+ * in a store_batch and commits it as one write transaction (group commit).
+ * The commit fsyncs unless durability is relaxed. If the map is full the
+ * store grows it (up to max_map_size) and replays the batch; if it cannot,
+ * the whole batch fails with ASYLINK_E_STORE_FULL and nothing already
+ * committed is touched.
+ *
+ * A data directory has one owner: store_open() takes an exclusive lock on
+ * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
+ * holds it.
+ *
+ * Threading: a store and its batches are used by one thread (the router).
+ */
+#ifndef ASYLINK_BROKER_STORE_H
+#define ASYLINK_BROKER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+/* Longest sender or recipient node id the store accepts, in bytes. */
+#define STORE_NAME_MAX 255
+
+/* Dead letter reasons longer than this are truncated, in bytes. */
+#define STORE_REASON_MAX 255
+
+typedef struct store store;
+typedef struct store_batch store_batch;
+
+typedef struct store_options {
+    const char *dir;          /* data directory (created 0700 if missing) */
+    uint64_t map_size;        /* initial LMDB map size in bytes */
+    uint64_t max_map_size;    /* the map never grows beyond this */
+    bool durable;             /* true: fsync every commit; false: relaxed */
+    uint64_t dedup_window_ms; /* how long (sender, message_id) is remembered */
+} store_options;
+/*
+ * Notes on the options: map_size must be > 0; max_map_size 0 means
+ * "= map_size" (no growth); sizes are rounded to whole pages. A
+ * dedup_window_ms of 0 keeps dedup entries forever (never swept). A dedup
+ * entry counts as a duplicate until store_sweep() has removed it, so the
+ * broker remembers a message id at least dedup_window_ms, never less.
+ * Relaxed durability (durable = false) opens LMDB with MDB_NOSYNC |
+ * MDB_NOMETASYNC: a crash of asylinkd loses nothing, a crash of the machine
+ * loses the commits since the last store_sync(), which the router calls
+ * periodically.
+ */
+
+/*
+ * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
+ * (locked by another process, or by another store of this process);
+ * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd);
+ * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
+ * ASYLINK_E_IO; ASYLINK_E_NOMEM.
+ */
+int store_open(const store_options *o, store **out);
+
+/* Closes the store (after any batch is committed or destroyed). Accepts NULL. */
+void store_close(store **self_p);
+
+/*
+ * Flushes committed data to disk (mdb_env_sync, forced). With relaxed
+ * durability the router calls it periodically; with durable stores it is
+ * harmless. ASYLINK_OK or ASYLINK_E_IO.
+ */
+int store_sync(store *s);
+
+/* What one Publish stores. Pointers are borrowed until the batch commits. */
+typedef struct store_publish {
+    const char *sender;
+    const uint8_t *message_id;     /* 16 bytes */
+    const char *const *recipients; /* direct recipients */
+    size_t n_recipients;
+    uint64_t expires_ms;           /* 0 = never */
+    const uint8_t *envelope;       /* serialized envelope, stored as-is */
+    size_t envelope_len;
+} store_publish;
+
+/* The outcome of one batch operation, valid after store_batch_commit(). */
+typedef struct store_result {
+    int code;          /* ASYLINK_OK or why this operation failed */
+    uint64_t seq;      /* publish: message sequence (of the first copy if duplicate) */
+    bool duplicate;    /* publish: already stored, nothing added */
+    uint64_t accepted_ms; /* publish: acceptance time (of the first copy if duplicate) */
+    bool dead;         /* retry: attempts reached the limit, moved to the dead letters */
+    uint32_t attempts; /* retry: attempts after this one */
+} store_result;
+
+/* Starts an empty batch. ASYLINK_OK or ASYLINK_E_NOMEM. */
+int store_batch_new(store *s, store_batch **out);
+
+/* Frees a batch (committed or not). Accepts NULL. */
+void store_batch_destroy(store_batch **self_p);
+
+/* Number of operations in the batch. */
+size_t store_batch_size(const store_batch *b);
+
+/*
+ * Adds operations; each returns its index in the batch (>= 0) or -1 on out
+ * of memory. Results are read with store_batch_result() after the commit.
+ *   publish:     store the envelope once and queue it for every recipient,
+ *                unless (sender, message_id) is known (duplicate).
+ *   ack:         recipient is done with seq: drop the queue entry; when no
+ *                recipient is left, drop the message (dedup entry stays).
+ *   retry:       another delivery attempt failed (Nack, lost session):
+ *                attempts + 1, not before next_attempt_ms; at max_attempts
+ *                the entry moves to the dead letters with code and reason.
+ *   dead_letter: move recipient's seq to the dead letters now.
+ * Acks, retries and dead letters of unknown entries succeed with code
+ * ASYLINK_E_NOT_FOUND in their result and change nothing.
+ * A max_attempts of 0 never dead-letters. An operation whose stored record
+ * fails validation gets ASYLINK_E_IO in its result and changes nothing; a
+ * publish with an invalid field (empty or too long node id, no or repeated
+ * recipients, NULL message id) gets ASYLINK_E_BAD_FIELD; neither stops the
+ * other operations of the batch. Adding to a committed batch returns -1.
+ */
+int store_batch_publish(store_batch *b, const store_publish *p);
+int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq);
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
+                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
+                      const char *reason);
+int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
+                            const char *reason);
+
+/*
+ * Applies every operation in one write transaction at now_ms and commits it
+ * (fsync when durable). Returns ASYLINK_OK (see each result),
+ * ASYLINK_E_STORE_FULL (nothing applied; the map is at max_map_size),
+ * ASYLINK_E_IO. A batch is committed at most once: a second call returns
+ * ASYLINK_E_INVALID_ARG. After a failed commit nothing is applied, every
+ * result's code is the commit's error, and the commit may be tried again
+ * (e.g. after a sweep freed space).
+ */
+int store_batch_commit(store_batch *b, uint64_t now_ms);
+
+/* The result of operation i. Valid while b lives. */
+const store_result *store_batch_result(const store_batch *b, size_t i);
+
+/* One entry of a recipient's queue. */
+typedef struct store_entry {
+    uint64_t seq;             /* message sequence */
+    uint32_t attempts;        /* failed attempts so far */
+    uint64_t next_attempt_ms; /* not to be delivered before this */
+    uint64_t accepted_ms;     /* when the broker accepted the message */
+    uint64_t envelope_len;    /* size of the stored envelope */
+} store_entry;
+
+/*
+ * The first entry of recipient's queue with seq > after_seq (0 = from the
+ * start), whatever its next_attempt_ms (the router decides). ASYLINK_OK
+ * with *out filled, ASYLINK_E_NOT_FOUND at the end, ASYLINK_E_IO if the
+ * entry or its message record is corrupt.
+ */
+int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_entry *out);
+
+/*
+ * Copies the stored envelope of seq into a new malloc'd buffer (*env,
+ * caller frees). ASYLINK_OK, ASYLINK_E_NOT_FOUND, ASYLINK_E_NOMEM, E_IO.
+ */
+int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len);
+
+/*
+ * Counts of a recipient's queue: entries and envelope bytes. Walks the
+ * queue (O(entries)). ASYLINK_OK, ASYLINK_E_IO.
+ */
+int store_queue_depth(store *s, const char *recipient, uint64_t *count, uint64_t *bytes);
+
+/* Number of dead letters of recipient (all recipients if NULL). */
+int store_dead_letter_count(store *s, const char *recipient, uint64_t *count);
+
+/* One dead letter, as listed by store_dead_letter_next(). */
+typedef struct store_dead_letter {
+    char recipient[STORE_NAME_MAX + 1]; /* node whose delivery failed */
+    uint64_t seq;                       /* message sequence */
+    int code;                           /* why (asylink_err) */
+    uint32_t attempts;                  /* delivery attempts made */
+    uint64_t dead_ms;                   /* when it was dead-lettered */
+    char reason[STORE_REASON_MAX + 1];  /* free text, NUL-terminated */
+} store_dead_letter;
+
+/*
+ * The dead letter following (after_recipient, after_seq) in (recipient,
+ * seq) order, for listing page by page. With recipient set, only that
+ * recipient's dead letters with seq > after_seq (after_recipient is
+ * ignored); with recipient NULL, all of them, starting after
+ * (after_recipient, after_seq), or from the first if after_recipient is
+ * NULL. ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at the end,
+ * ASYLINK_E_IO (corrupt entry).
+ */
+int store_dead_letter_next(store *s, const char *recipient, const char *after_recipient,
+                           uint64_t after_seq, store_dead_letter *out);
+
+/*
+ * Moves recipient's dead letter seq back to its queue with attempts 0
+ * (operator replay), in its own write transaction. ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND (no such dead letter or its message is gone),
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO.
+ */
+int store_dead_letter_replay(store *s, const char *recipient, uint64_t seq);
+
+/*
+ * Removes recipient's dead letter seq for good, like an ack: the message is
+ * deleted when no recipient is left. Its own write transaction. ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_STORE_FULL, ASYLINK_E_IO.
+ */
+int store_dead_letter_drop(store *s, const char *recipient, uint64_t seq);
+
+/* What a sweep removed. */
+typedef struct store_sweep_stats {
+    uint64_t expired;        /* queue entries dropped because their message expired */
+    uint64_t dedup_dropped;  /* dedup entries older than the window */
+} store_sweep_stats;
+
+/*
+ * Removes expired messages (from every queue and the dead letters) and
+ * dedup entries older than the window, at most `budget` items, in its own
+ * write transaction. An item is one expired message or one dedup entry
+ * examined; expired messages go first, the dedup scan gets what is left
+ * and resumes where the previous call stopped (a cursor kept in memory).
+ * stats may be NULL. ASYLINK_OK, ASYLINK_E_STORE_FULL, ASYLINK_E_IO.
+ */
+int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *stats);
+
+/* Totals for metrics. */
+typedef struct store_stats {
+    uint64_t messages;     /* stored message records */
+    uint64_t queued;       /* queue entries, all recipients */
+    uint64_t dead_letters; /* dead letter entries */
+    uint64_t map_size;     /* current map size in bytes */
+    uint64_t used_bytes;   /* pages in use * page size */
+} store_stats;
+
+/* Fills *out. ASYLINK_OK or ASYLINK_E_IO. */
+int store_get_stats(store *s, store_stats *out);
+
+#endif

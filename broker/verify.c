@@ -1,0 +1,220 @@
+/*
+ * verify.c — Publish checks and the worker threads that run them.
+ */
+#include "verify.h"
+
+#include "asylink/asylink.h"
+#include "clock.h"
+#include "policy.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOBS_ENDPOINT "inproc://asylink-verify-jobs"
+#define DONE_ENDPOINT "inproc://asylink-verify-done"
+
+struct verify_pool {
+    void *ctx;
+    void *jobs;          /* PUSH, router side */
+    void *done;          /* PULL, router side */
+    pthread_t *threads;
+    int n_threads;
+};
+
+/* Records why the job failed; returns the code. */
+static int s_fail(verify_job *j, int code, const char *what)
+{
+    j->code = code;
+    snprintf(j->reason, sizeof j->reason, "%s", what);
+    return code;
+}
+
+/* Direct recipients: each known, usable, and allowed by policy. */
+static int s_check_recipients(verify_job *j, const envelope_header *h, const cert *sender)
+{
+    const trust *t = view_trust(j->view);
+    char why[160];
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        const cert *r = NULL;
+        int rc = trust_lookup(t, h->recipients[i], j->now_ms, ASYLINK_E_UNKNOWN_RECIPIENT, &r);
+        if (rc != ASYLINK_OK) {
+            snprintf(why, sizeof why, "recipient %s: %s", h->recipients[i], asylink_strerror(rc));
+            return s_fail(j, rc, why);
+        }
+        if (policy_check_direct(view_policy(j->view), sender->roles, r->roles,
+                                h->classification) != ASYLINK_OK) {
+            snprintf(why, sizeof why, "policy forbids %s messages from %s to %s",
+                     envelope_class_name(h->classification), h->sender, h->recipients[i]);
+            return s_fail(j, ASYLINK_E_POLICY, why);
+        }
+    }
+    return ASYLINK_OK;
+}
+
+/* Every check, in the order of docs/PROTOCOL.md; returns the first failure. */
+static int s_checks(verify_job *j)
+{
+    const uint8_t *data = zmq_msg_data(&j->envelope);
+    size_t len = zmq_msg_size(&j->envelope);
+    const cert *sender = NULL;
+    char why[160];
+    int rc = envelope_decode(data, len, j->max_envelope_bytes, &j->env);
+    if (rc == ASYLINK_OK) {
+        const envelope_header *h = envelope_header_of(j->env);
+        if (memcmp(h->message_id, j->message_id, 16) != 0)
+            return s_fail(j, ASYLINK_E_BAD_FIELD, "Publish message_id differs from the signed header");
+        if (strcmp(h->sender, j->node_id) != 0) {
+            snprintf(why, sizeof why, "envelope sender %s is not the authenticated node %s",
+                     h->sender, j->node_id);
+            return s_fail(j, ASYLINK_E_FORGED_SENDER, why);
+        }
+        rc = envelope_verify(j->env, view_trust(j->view), j->now_ms, &sender);
+    }
+    if (rc != ASYLINK_OK) {
+        snprintf(why, sizeof why, "envelope: %s", asylink_strerror(rc));
+        return s_fail(j, rc, why);
+    }
+    const envelope_header *h = envelope_header_of(j->env);
+    if (h->created_ms > j->now_ms + j->clock_skew_future_ms)
+        return s_fail(j, ASYLINK_E_CLOCK_SKEW, "created_ms is ahead of the broker clock");
+    if (h->n_recipients == 0)
+        return s_fail(j, ASYLINK_E_UNAVAILABLE, "topic feeds are not served by this broker version");
+    if (h->n_recipients > j->max_recipients)
+        return s_fail(j, ASYLINK_E_TOO_LARGE, "more recipients than this broker accepts");
+    rc = s_check_recipients(j, h, sender);
+    if (rc != ASYLINK_OK)
+        return rc;
+    j->expires_ms = policy_retention_cap(view_policy(j->view), h->classification, h->created_ms,
+                                         h->expires_ms);
+    if (j->expires_ms != 0 && j->expires_ms <= j->now_ms)
+        return s_fail(j, ASYLINK_E_EXPIRED, "message expires before it could be stored");
+    return s_fail(j, ASYLINK_OK, "");
+}
+
+void verify_job_run(verify_job *j)
+{
+    (void)s_checks(j);
+}
+
+void verify_job_destroy(verify_job **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    verify_job *j = *self_p;
+    zmq_msg_close(&j->envelope);
+    envelope_destroy(&j->env);
+    view_unref(&j->view);
+    free(j);
+    *self_p = NULL;
+}
+
+/* Sends or receives one pointer as a frame. */
+static int s_send_ptr(void *sock, void *ptr)
+{
+    return zmq_send(sock, &ptr, sizeof ptr, 0) == (int)sizeof ptr ? 0 : -1;
+}
+
+static void *s_recv_ptr(void *sock, int flags, int *ok)
+{
+    void *ptr = NULL;
+    *ok = zmq_recv(sock, &ptr, sizeof ptr, flags) == (int)sizeof ptr;
+    return ptr;
+}
+
+/* A worker: PULL jobs, run them, PUSH them back; a NULL job means stop. */
+static void *s_worker(void *arg)
+{
+    verify_pool *p = arg;
+    void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
+    if (!in || !out || zmq_connect(in, JOBS_ENDPOINT) != 0 || zmq_connect(out, DONE_ENDPOINT) != 0)
+        goto done;
+    for (;;) {
+        int ok = 0;
+        verify_job *j = s_recv_ptr(in, 0, &ok);
+        if (!ok) {
+            if (zmq_errno() == EINTR)
+                continue;
+            break;
+        }
+        if (!j)
+            break;
+        verify_job_run(j);
+        if (s_send_ptr(out, j) != 0)
+            verify_job_destroy(&j);
+    }
+done:
+    if (in)
+        zmq_close(in);
+    if (out)
+        zmq_close(out);
+    return NULL;
+}
+
+int verify_pool_new(void *ctx, int n, verify_pool **out)
+{
+    *out = NULL;
+    verify_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return ASYLINK_E_NOMEM;
+    p->ctx = ctx;
+    p->jobs = zmq_socket(ctx, ZMQ_PUSH);
+    p->done = zmq_socket(ctx, ZMQ_PULL);
+    p->threads = calloc((size_t)(n > 0 ? n : 1), sizeof *p->threads);
+    int hwm = 0; /* unlimited: the router bounds jobs in flight itself */
+    if (!p->jobs || !p->done || !p->threads ||
+        zmq_setsockopt(p->jobs, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(p->done, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_bind(p->jobs, JOBS_ENDPOINT) != 0 || zmq_bind(p->done, DONE_ENDPOINT) != 0) {
+        verify_pool_destroy(&p);
+        return ASYLINK_E_IO;
+    }
+    for (int i = 0; i < (n > 0 ? n : 1); i++) {
+        if (pthread_create(&p->threads[i], NULL, s_worker, p) != 0) {
+            verify_pool_destroy(&p);
+            return ASYLINK_E_IO;
+        }
+        p->n_threads++;
+    }
+    *out = p;
+    return ASYLINK_OK;
+}
+
+void verify_pool_destroy(verify_pool **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    verify_pool *p = *self_p;
+    for (int i = 0; i < p->n_threads; i++)
+        s_send_ptr(p->jobs, NULL);
+    for (int i = 0; i < p->n_threads; i++)
+        pthread_join(p->threads[i], NULL);
+    verify_job *j;
+    while ((j = verify_pool_take(p)) != NULL)
+        verify_job_destroy(&j);
+    int linger = 0;
+    if (p->jobs) {
+        zmq_setsockopt(p->jobs, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(p->jobs);
+    }
+    if (p->done)
+        zmq_close(p->done);
+    free(p->threads);
+    free(p);
+    *self_p = NULL;
+}
+
+int verify_pool_submit(verify_pool *p, verify_job *job)
+{
+    return s_send_ptr(p->jobs, job) == 0 ? ASYLINK_OK : ASYLINK_E_IO;
+}
+
+void *verify_pool_socket(verify_pool *p) { return p->done; }
+
+verify_job *verify_pool_take(verify_pool *p)
+{
+    int ok = 0;
+    verify_job *j = s_recv_ptr(p->done, ZMQ_DONTWAIT, &ok);
+    return ok ? j : NULL;
+}

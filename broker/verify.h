@@ -1,0 +1,69 @@
+/*
+ * verify.h — the pool of threads that check Publishes.
+ *
+ * Ed25519 verification costs ~40 us per message, most of the broker's CPU,
+ * so it runs on worker threads while the router thread keeps reading the
+ * socket and committing. The router submits jobs in arrival order (each
+ * with an arrival number); workers finish them in any order; the router
+ * puts the results back in arrival order before the store sees them, so
+ * per-sender FIFO holds.
+ *
+ * Jobs travel as pointers over inproc PUSH/PULL sockets; a job is owned by
+ * whoever holds the pointer: the router until submit, a worker until it
+ * sends the result, the router again after verify_pool_take().
+ */
+#ifndef ASYLINK_BROKER_VERIFY_H
+#define ASYLINK_BROKER_VERIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "cert.h"
+#include "envelope.h"
+#include "view.h"
+
+/* One Publish to check. */
+typedef struct verify_job {
+    /* set by the router */
+    uint64_t arrival;                 /* arrival number: commit order */
+    uint64_t session_id;              /* router session that sent it */
+    char node_id[NODE_ID_MAX + 1];    /* authenticated sender (ZAP identity) */
+    uint8_t message_id[16];           /* from the Publish command */
+    zmq_msg_t envelope;               /* the envelope frame, owned */
+    view *view;                       /* trust + policy reference, owned */
+    uint64_t now_ms;                  /* broker clock at arrival */
+    uint64_t max_envelope_bytes;      /* limit */
+    uint64_t clock_skew_future_ms;    /* how far created_ms may be ahead */
+    uint32_t max_recipients;          /* most direct recipients accepted */
+    /* set by the worker */
+    int code;                         /* ASYLINK_OK or why it is rejected */
+    char reason[160];                 /* human reason, never payload data */
+    envelope *env;                    /* decoded envelope (when code is OK) */
+    uint64_t expires_ms;              /* expiry the store keeps (policy caps applied) */
+} verify_job;
+
+/* Runs every check on one job (what a worker does); public for tests. */
+void verify_job_run(verify_job *j);
+
+/* Frees a job and what it owns. Accepts NULL. */
+void verify_job_destroy(verify_job **self_p);
+
+typedef struct verify_pool verify_pool;
+
+/* Starts n worker threads (n >= 1) in ctx. ASYLINK_OK or ASYLINK_E_IO / E_NOMEM. */
+int verify_pool_new(void *ctx, int n, verify_pool **out);
+
+/* Stops and joins the workers; jobs still queued are destroyed. Accepts NULL. */
+void verify_pool_destroy(verify_pool **self_p);
+
+/* Hands a job to the workers (takes ownership). ASYLINK_OK or ASYLINK_E_IO. */
+int verify_pool_submit(verify_pool *p, verify_job *job);
+
+/* The socket to poll for finished jobs (ZMQ_POLLIN). */
+void *verify_pool_socket(verify_pool *p);
+
+/* A finished job, or NULL if none is ready (never blocks). */
+verify_job *verify_pool_take(verify_pool *p);
+
+#endif

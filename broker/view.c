@@ -1,0 +1,64 @@
+/*
+ * view.c — reference-counted trust + policy snapshots.
+ */
+#include "view.h"
+
+#include "asylink/asylink.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct view {
+    atomic_int refs;  /* holders: the router and in-flight jobs */
+    trust *trust;     /* owned */
+    policy *policy;   /* owned */
+};
+
+int view_load(const char *trust_dir, const char *policy_path, const view *current, view **out,
+              char *err, size_t errlen)
+{
+    *out = NULL;
+    view *v = calloc(1, sizeof *v);
+    if (!v)
+        return ASYLINK_E_NOMEM;
+    atomic_init(&v->refs, 1);
+    int rc = trust_reload(trust_dir, current ? current->trust : NULL, &v->trust);
+    if (rc != ASYLINK_OK) {
+        snprintf(err, errlen, "trust directory %s: %s", trust_dir, asylink_strerror(rc));
+        free(v);
+        return rc;
+    }
+    char perr[512];
+    rc = policy_load(policy_path, &v->policy, perr, sizeof perr);
+    if (rc != ASYLINK_OK) {
+        snprintf(err, errlen, "%s", perr);
+        trust_destroy(&v->trust);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return ASYLINK_OK;
+}
+
+view *view_ref(view *v)
+{
+    atomic_fetch_add(&v->refs, 1);
+    return v;
+}
+
+void view_unref(view **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    view *v = *self_p;
+    *self_p = NULL;
+    if (atomic_fetch_sub(&v->refs, 1) != 1)
+        return;
+    trust_destroy(&v->trust);
+    policy_destroy(&v->policy);
+    free(v);
+}
+
+const trust *view_trust(const view *v) { return v->trust; }
+const policy *view_policy(const view *v) { return v->policy; }

@@ -1,0 +1,895 @@
+/*
+ * wire.c — asylink.v1.Command <-> wire_cmd (wire.h).
+ *
+ * The only file that touches the generated broker protobuf-c types. Decoding
+ * unpacks with protobuf-c, insists on the canonical encoding (codec.h), then
+ * copies each field into wire_cmd's fixed buffers through one checking
+ * helper per field shape (text, reason, node id, subscription name, topic,
+ * 16-byte id), so every rule is written once. Encoding points the protobuf-c
+ * structs at the caller's buffers and packs; it copies nothing but pointer
+ * arrays for repeated strings and bytes.
+ *
+ * Threading: no state; every function is reentrant.
+ */
+#include "wire.h"
+
+#include "asylink/asylink.h"
+#include "asylink/v1/broker.pb-c.h"
+#include "codec.h"
+#include "envelope.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WIRE_ID_LEN 16
+
+/* ------------------------------------------------------------------------ */
+/* Field checks and copies (decode)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* True if s contains a C0 control, DEL or (already valid UTF-8) a C1 control. */
+static bool s_has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+        /* U+0080..U+009F are 0xc2 0x80..0x9f; 0xc2 is never a continuation byte */
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+/* Human text: valid UTF-8 without control characters. */
+static bool s_text_valid(const char *s)
+{
+    return codec_utf8_valid(s) && !s_has_control(s);
+}
+
+/* Copies text into dst (cap bytes with the NUL). BAD_FIELD if too long or not text. */
+static int s_copy_text(char *dst, size_t cap, const char *src)
+{
+    src = src ? src : "";
+    size_t n = strlen(src);
+    if (n >= cap || !s_text_valid(src))
+        return ASYLINK_E_BAD_FIELD;
+    memcpy(dst, src, n + 1);
+    return ASYLINK_OK;
+}
+
+/* Copies a reason, cut to WIRE_REASON_MAX bytes on a UTF-8 character boundary. */
+static int s_copy_reason(char dst[WIRE_REASON_MAX + 1], const char *src)
+{
+    src = src ? src : "";
+    if (!s_text_valid(src))
+        return ASYLINK_E_BAD_FIELD;
+    size_t n = strlen(src);
+    if (n > WIRE_REASON_MAX) {
+        n = WIRE_REASON_MAX;
+        while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+            n--; /* src[n] continues a character: cut before that character */
+    }
+    memcpy(dst, src, n);
+    dst[n] = 0;
+    return ASYLINK_OK;
+}
+
+/* Copies a node id; empty allowed unless required. BAD_NODE_ID otherwise. */
+static int s_copy_node_id(char dst[NODE_ID_MAX + 1], const char *src, bool required)
+{
+    src = src ? src : "";
+    if (!*src && !required) {
+        dst[0] = 0;
+        return ASYLINK_OK;
+    }
+    if (!node_id_valid(src))
+        return ASYLINK_E_BAD_NODE_ID;
+    memcpy(dst, src, strlen(src) + 1);
+    return ASYLINK_OK;
+}
+
+/* True if s matches ^[A-Za-z0-9._-]{1,64}$. */
+static bool s_subscription_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > WIRE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Copies a subscription name (empty allowed). BAD_FIELD if invalid. */
+static int s_copy_subscription(char dst[WIRE_NAME_MAX + 1], const char *src)
+{
+    src = src ? src : "";
+    if (*src && !s_subscription_valid(src))
+        return ASYLINK_E_BAD_FIELD;
+    memcpy(dst, src, strlen(src) + 1);
+    return ASYLINK_OK;
+}
+
+/* Copies a topic or topic prefix (empty allowed) into a 256-byte buffer. */
+static int s_copy_topic(char dst[256], const char *src)
+{
+    src = src ? src : "";
+    if (*src && !topic_valid(src)) /* topic_valid bounds it to 255 bytes */
+        return ASYLINK_E_BAD_FIELD;
+    memcpy(dst, src, strlen(src) + 1);
+    return ASYLINK_OK;
+}
+
+/* Copies a 16-byte id. BAD_FIELD on any other length. */
+static int s_copy_id16(uint8_t dst[WIRE_ID_LEN], ProtobufCBinaryData b)
+{
+    if (b.len != WIRE_ID_LEN)
+        return ASYLINK_E_BAD_FIELD;
+    memcpy(dst, b.data, WIRE_ID_LEN);
+    return ASYLINK_OK;
+}
+
+/* Converts repeated Role to a CERT_ROLE_BIT mask; unknown or repeated roles are BAD_FIELD. */
+static int s_roles_from_pb(const Asylink__V1__Role *roles, size_t n, uint32_t *mask)
+{
+    *mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = (int)roles[i];
+        if (r < 1 || r > CERT_ROLE_MAX || (*mask & CERT_ROLE_BIT(r)))
+            return ASYLINK_E_BAD_FIELD;
+        *mask |= CERT_ROLE_BIT(r);
+    }
+    return ASYLINK_OK;
+}
+
+/* Copies a repeated node id list (each non-empty and valid) into a new array. */
+static int s_copy_node_ids(char (**dst)[NODE_ID_MAX + 1], size_t *n_dst, char *const *src,
+                           size_t n)
+{
+    if (n > WIRE_MAX_DIRECTORY)
+        return ASYLINK_E_BAD_FIELD;
+    if (n == 0)
+        return ASYLINK_OK;
+    *dst = calloc(n, sizeof **dst);
+    if (!*dst)
+        return ASYLINK_E_NOMEM;
+    *n_dst = n;
+    for (size_t i = 0; i < n; i++) {
+        int rc = s_copy_node_id((*dst)[i], src[i], true);
+        if (rc != ASYLINK_OK)
+            return rc;
+    }
+    return ASYLINK_OK;
+}
+
+/* Copies n bytes into a new buffer at *dst (nothing for n == 0). */
+static int s_copy_bytes(uint8_t **dst, size_t *n_dst, ProtobufCBinaryData b)
+{
+    if (b.len == 0)
+        return ASYLINK_OK;
+    *dst = malloc(b.len);
+    if (!*dst)
+        return ASYLINK_E_NOMEM;
+    memcpy(*dst, b.data, b.len);
+    *n_dst = b.len;
+    return ASYLINK_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Decoding, one function per body                                           */
+/* ------------------------------------------------------------------------ */
+
+static int s_dec_hello(const Asylink__V1__Hello *m, wire_hello *h)
+{
+    int rc = s_copy_node_id(h->node_id, m->node_id, true);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_text(h->client_name, sizeof h->client_name, m->client_name);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_text(h->client_version, sizeof h->client_version, m->client_version);
+    h->protocol_version = m->protocol_version;
+    h->heartbeat_interval_ms = m->heartbeat_interval_ms;
+    h->initial_credit_messages = m->initial_credit_messages;
+    h->initial_credit_bytes = m->initial_credit_bytes;
+    h->client_time_ms = m->client_time_ms;
+    return rc;
+}
+
+static void s_dec_limits(const Asylink__V1__Limits *m, wire_limits *l)
+{
+    if (!m)
+        return;
+    l->max_envelope_bytes = m->max_envelope_bytes;
+    l->max_in_flight = m->max_in_flight;
+    l->heartbeat_interval_ms = m->heartbeat_interval_ms;
+    l->heartbeat_timeout_ms = m->heartbeat_timeout_ms;
+    l->clock_skew_tolerance_ms = m->clock_skew_tolerance_ms;
+    l->max_recipients = m->max_recipients;
+    l->max_ack_batch = m->max_ack_batch;
+    l->max_deliveries = m->max_deliveries;
+}
+
+static int s_dec_welcome(const Asylink__V1__Welcome *m, wire_welcome *w)
+{
+    int rc = s_copy_node_id(w->broker_node_id, m->broker_node_id, false);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_id16(w->session_id, m->session_id);
+    if (rc == ASYLINK_OK)
+        rc = s_roles_from_pb(m->roles, m->n_roles, &w->roles);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_text(w->broker_version, sizeof w->broker_version, m->broker_version);
+    w->protocol_version = m->protocol_version;
+    s_dec_limits(m->limits, &w->limits);
+    w->server_time_ms = m->server_time_ms;
+    w->client_cert_serial = m->client_cert_serial;
+    return rc;
+}
+
+static int s_dec_accepted(const Asylink__V1__Accepted *m, wire_accepted *a)
+{
+    a->duplicate = m->duplicate;
+    a->store_sequence = m->store_sequence;
+    a->accepted_ms = m->accepted_ms;
+    return s_copy_id16(a->message_id, m->message_id);
+}
+
+static int s_dec_rejected(const Asylink__V1__Rejected *m, wire_rejected *r)
+{
+    r->code = (int)m->code;
+    r->retryable = m->retryable;
+    r->has_message_id = m->message_id.len != 0;
+    int rc = r->has_message_id ? s_copy_id16(r->message_id, m->message_id) : ASYLINK_OK;
+    return rc == ASYLINK_OK ? s_copy_reason(r->reason, m->reason) : rc;
+}
+
+static int s_dec_deliver(const Asylink__V1__Deliver *m, wire_deliver *d)
+{
+    d->sequence = m->sequence;
+    d->attempt = m->attempt;
+    d->accepted_ms = m->accepted_ms;
+    int rc = s_copy_subscription(d->subscription, m->subscription);
+    return rc == ASYLINK_OK ? s_copy_topic(d->topic, m->topic) : rc;
+}
+
+/* The sequences and subscription shared by Ack and Nack. */
+static int s_dec_sequences(const uint64_t *seqs, size_t n, const char *subscription,
+                           wire_acks *a)
+{
+    if (n == 0 || n > WIRE_MAX_SEQUENCES)
+        return ASYLINK_E_BAD_FIELD;
+    a->sequences = malloc(n * sizeof *a->sequences);
+    if (!a->sequences)
+        return ASYLINK_E_NOMEM;
+    memcpy(a->sequences, seqs, n * sizeof *a->sequences);
+    a->n_sequences = n;
+    return s_copy_subscription(a->subscription, subscription);
+}
+
+static int s_dec_ack(const Asylink__V1__Ack *m, wire_acks *a)
+{
+    return s_dec_sequences(m->sequences, m->n_sequences, m->subscription, a);
+}
+
+static int s_dec_nack(const Asylink__V1__Nack *m, wire_acks *a)
+{
+    a->disposition = (int)m->disposition;
+    a->code = (int)m->code;
+    a->retry_after_ms = m->retry_after_ms;
+    int rc = s_dec_sequences(m->sequences, m->n_sequences, m->subscription, a);
+    return rc == ASYLINK_OK ? s_copy_reason(a->reason, m->reason) : rc;
+}
+
+static int s_dec_subscribe(const Asylink__V1__Subscribe *m, wire_subscribe *s)
+{
+    s->start = (int)m->start;
+    s->start_value = m->start_value;
+    s->reset = m->reset;
+    int rc = s_copy_topic(s->topic_prefix, m->topic_prefix);
+    return rc == ASYLINK_OK ? s_copy_subscription(s->subscription, m->subscription) : rc;
+}
+
+static int s_dec_subscribed(const Asylink__V1__Subscribed *m, wire_subscribed *s)
+{
+    s->created = m->created;
+    s->next_sequence = m->next_sequence;
+    s->head_sequence = m->head_sequence;
+    int rc = s_copy_subscription(s->subscription, m->subscription);
+    return rc == ASYLINK_OK ? s_copy_topic(s->topic_prefix, m->topic_prefix) : rc;
+}
+
+static int s_dec_directory_request(const Asylink__V1__DirectoryRequest *m,
+                                   wire_directory_request *d)
+{
+    int rc = s_copy_node_ids(&d->node_ids, &d->n_node_ids, m->node_ids, m->n_node_ids);
+    return rc == ASYLINK_OK ? s_copy_topic(d->topic, m->topic) : rc;
+}
+
+/* Copies the certificates of a Directory: 1..CERT_FILE_MAX bytes each. */
+static int s_dec_certificates(const Asylink__V1__Directory *m, wire_directory *d)
+{
+    size_t n = m->n_certificates;
+    if (n > WIRE_MAX_DIRECTORY)
+        return ASYLINK_E_BAD_FIELD;
+    if (n == 0)
+        return ASYLINK_OK;
+    d->certificates = calloc(n, sizeof *d->certificates);
+    d->certificate_lens = calloc(n, sizeof *d->certificate_lens);
+    if (!d->certificates || !d->certificate_lens)
+        return ASYLINK_E_NOMEM;
+    d->n_certificates = n; /* wire_cmd_clear frees the (NULL until copied) entries */
+    for (size_t i = 0; i < n; i++) {
+        if (m->certificates[i].len == 0 || m->certificates[i].len > CERT_FILE_MAX)
+            return ASYLINK_E_BAD_FIELD;
+        int rc = s_copy_bytes(&d->certificates[i], &d->certificate_lens[i], m->certificates[i]);
+        if (rc != ASYLINK_OK)
+            return rc;
+    }
+    return ASYLINK_OK;
+}
+
+static int s_dec_directory(const Asylink__V1__Directory *m, wire_directory *d)
+{
+    if (m->revocation_list.len > CRL_FILE_MAX)
+        return ASYLINK_E_BAD_FIELD;
+    int rc = s_dec_certificates(m, d);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_node_ids(&d->unknown_node_ids, &d->n_unknown, m->unknown_node_ids,
+                             m->n_unknown_node_ids);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_bytes(&d->revocation_list, &d->revocation_list_len, m->revocation_list);
+    return rc == ASYLINK_OK ? s_copy_topic(d->topic, m->topic) : rc;
+}
+
+static int s_dec_error(const Asylink__V1__Error *m, wire_error *e)
+{
+    e->code = (int)m->code;
+    e->fatal = m->fatal;
+    return s_copy_reason(e->reason, m->reason);
+}
+
+static int s_dec_bye(const Asylink__V1__Bye *m, wire_error *e)
+{
+    e->code = (int)m->code;
+    e->reconnect_after_ms = m->reconnect_after_ms;
+    return s_copy_reason(e->reason, m->reason);
+}
+
+/* Fills cmd's member for m's body; cmd->kind is already set. */
+static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
+{
+    switch (m->body_case) {
+    case ASYLINK__V1__COMMAND__BODY_HELLO:
+        return s_dec_hello(m->hello, &cmd->u.hello);
+    case ASYLINK__V1__COMMAND__BODY_WELCOME:
+        return s_dec_welcome(m->welcome, &cmd->u.welcome);
+    case ASYLINK__V1__COMMAND__BODY_PUBLISH:
+        return s_copy_id16(cmd->u.publish.message_id, m->publish->message_id);
+    case ASYLINK__V1__COMMAND__BODY_ACCEPTED:
+        return s_dec_accepted(m->accepted, &cmd->u.accepted);
+    case ASYLINK__V1__COMMAND__BODY_REJECTED:
+        return s_dec_rejected(m->rejected, &cmd->u.rejected);
+    case ASYLINK__V1__COMMAND__BODY_DELIVER:
+        return s_dec_deliver(m->deliver, &cmd->u.deliver);
+    case ASYLINK__V1__COMMAND__BODY_ACK:
+        return s_dec_ack(m->ack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_NACK:
+        return s_dec_nack(m->nack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_CREDIT:
+        cmd->u.credit.window_messages = m->credit->window_messages;
+        cmd->u.credit.window_bytes = m->credit->window_bytes;
+        return ASYLINK_OK;
+    case ASYLINK__V1__COMMAND__BODY_SUBSCRIBE:
+        return s_dec_subscribe(m->subscribe, &cmd->u.subscribe);
+    case ASYLINK__V1__COMMAND__BODY_UNSUBSCRIBE:
+        cmd->u.unsubscribe.delete_cursor = m->unsubscribe->delete_cursor;
+        return s_copy_subscription(cmd->u.unsubscribe.subscription, m->unsubscribe->subscription);
+    case ASYLINK__V1__COMMAND__BODY_DIRECTORY_REQUEST:
+        return s_dec_directory_request(m->directory_request, &cmd->u.directory_request);
+    case ASYLINK__V1__COMMAND__BODY_DIRECTORY:
+        return s_dec_directory(m->directory, &cmd->u.directory);
+    case ASYLINK__V1__COMMAND__BODY_ERROR:
+        return s_dec_error(m->error, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_BYE:
+        return s_dec_bye(m->bye, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_HEARTBEAT:
+        cmd->u.heartbeat.pong = m->heartbeat->pong;
+        cmd->u.heartbeat.sent_ms = m->heartbeat->sent_ms;
+        return ASYLINK_OK;
+    case ASYLINK__V1__COMMAND__BODY_SUBSCRIBED:
+        return s_dec_subscribed(m->subscribed, &cmd->u.subscribed);
+    case ASYLINK__V1__COMMAND__BODY_UNSUBSCRIBED:
+        cmd->u.unsubscribe.delete_cursor = m->unsubscribed->cursor_deleted;
+        return s_copy_subscription(cmd->u.unsubscribe.subscription,
+                                   m->unsubscribed->subscription);
+    default: /* not set, admin commands, or a future member */
+        return ASYLINK_E_MALFORMED;
+    }
+}
+
+int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
+{
+    if (!cmd)
+        return ASYLINK_E_INVALID_ARG;
+    memset(cmd, 0, sizeof *cmd);
+    if (len > WIRE_MAX_COMMAND)
+        return ASYLINK_E_TOO_LARGE;
+    if (!buf || len == 0) /* an empty Command has no body */
+        return ASYLINK_E_MALFORMED;
+    Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, len, buf);
+    if (!m)
+        return ASYLINK_E_MALFORMED;
+    int rc = ASYLINK_E_MALFORMED;
+    if (!codec_is_canonical(&m->base, buf, len))
+        goto cleanup;
+    /* kind first, so that wire_cmd_clear frees whatever s_dec_body allocated;
+     * an admin or unset body fails in s_dec_body and the clear resets it */
+    cmd->kind = (wire_kind)m->body_case;
+    cmd->request_id = m->request_id;
+    rc = s_dec_body(m, cmd);
+cleanup:
+    asylink__v1__command__free_unpacked(m, NULL);
+    if (rc != ASYLINK_OK)
+        wire_cmd_clear(cmd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Storage for one Command being packed; lives on wire_encode's stack. */
+typedef struct s_pb {
+    Asylink__V1__Command cmd;
+    union {
+        Asylink__V1__Hello hello;
+        Asylink__V1__Welcome welcome;
+        Asylink__V1__Publish publish;
+        Asylink__V1__Accepted accepted;
+        Asylink__V1__Rejected rejected;
+        Asylink__V1__Deliver deliver;
+        Asylink__V1__Ack ack;
+        Asylink__V1__Nack nack;
+        Asylink__V1__Credit credit;
+        Asylink__V1__Subscribe subscribe;
+        Asylink__V1__Subscribed subscribed;
+        Asylink__V1__Unsubscribe unsubscribe;
+        Asylink__V1__Unsubscribed unsubscribed;
+        Asylink__V1__DirectoryRequest directory_request;
+        Asylink__V1__Directory directory;
+        Asylink__V1__Error error;
+        Asylink__V1__Bye bye;
+        Asylink__V1__Heartbeat heartbeat;
+    } b;
+    Asylink__V1__Limits limits;
+    Asylink__V1__Role roles[CERT_ROLE_MAX];
+    char **strs;                /* malloc'd pointer array for repeated strings */
+    ProtobufCBinaryData *bins;  /* malloc'd array for repeated bytes */
+} s_pb;
+
+/*
+ * A string in a fixed buffer of cap bytes, for protobuf-c (which wants char *
+ * but only reads). NULL when the buffer is not NUL-terminated: a caller bug
+ * that would otherwise make protobuf-c read past the buffer.
+ */
+static char *s_str(const char *buf, size_t cap)
+{
+    return memchr(buf, 0, cap) ? (char *)buf : NULL;
+}
+
+#define S_STR(field) s_str((field), sizeof(field))
+
+/* True if all of the n strings are set (every S_STR succeeded). */
+static bool s_all_set(char *const *strs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strs[i])
+            return false;
+    return true;
+}
+
+static ProtobufCBinaryData s_bin(const uint8_t *data, size_t len)
+{
+    ProtobufCBinaryData b = {len, (uint8_t *)data};
+    return b;
+}
+
+static int s_enc_hello(const wire_hello *h, s_pb *pb)
+{
+    Asylink__V1__Hello *m = &pb->b.hello;
+    asylink__v1__hello__init(m);
+    pb->cmd.hello = m;
+    m->protocol_version = h->protocol_version;
+    m->node_id = S_STR(h->node_id);
+    m->client_name = S_STR(h->client_name);
+    m->client_version = S_STR(h->client_version);
+    m->heartbeat_interval_ms = h->heartbeat_interval_ms;
+    m->initial_credit_messages = h->initial_credit_messages;
+    m->initial_credit_bytes = h->initial_credit_bytes;
+    m->client_time_ms = h->client_time_ms;
+    char *strs[] = {m->node_id, m->client_name, m->client_version};
+    return s_all_set(strs, 3) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static void s_enc_limits(const wire_limits *l, Asylink__V1__Limits *m)
+{
+    asylink__v1__limits__init(m);
+    m->max_envelope_bytes = l->max_envelope_bytes;
+    m->max_in_flight = l->max_in_flight;
+    m->heartbeat_interval_ms = l->heartbeat_interval_ms;
+    m->heartbeat_timeout_ms = l->heartbeat_timeout_ms;
+    m->clock_skew_tolerance_ms = l->clock_skew_tolerance_ms;
+    m->max_recipients = l->max_recipients;
+    m->max_ack_batch = l->max_ack_batch;
+    m->max_deliveries = l->max_deliveries;
+}
+
+static int s_enc_welcome(const wire_welcome *w, s_pb *pb)
+{
+    Asylink__V1__Welcome *m = &pb->b.welcome;
+    asylink__v1__welcome__init(m);
+    pb->cmd.welcome = m;
+    m->protocol_version = w->protocol_version;
+    m->broker_node_id = S_STR(w->broker_node_id);
+    s_enc_limits(&w->limits, &pb->limits);
+    m->limits = &pb->limits; /* always sent, even all zero */
+    m->server_time_ms = w->server_time_ms;
+    m->session_id = s_bin(w->session_id, sizeof w->session_id);
+    for (int r = 1; r <= CERT_ROLE_MAX; r++) /* bits outside known roles are not sent */
+        if (w->roles & CERT_ROLE_BIT(r))
+            pb->roles[m->n_roles++] = (Asylink__V1__Role)r;
+    m->roles = pb->roles;
+    m->client_cert_serial = w->client_cert_serial;
+    m->broker_version = S_STR(w->broker_version);
+    char *strs[] = {m->broker_node_id, m->broker_version};
+    return s_all_set(strs, 2) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_publish(const wire_publish *p, s_pb *pb)
+{
+    asylink__v1__publish__init(&pb->b.publish);
+    pb->cmd.publish = &pb->b.publish;
+    pb->b.publish.message_id = s_bin(p->message_id, sizeof p->message_id);
+    return ASYLINK_OK;
+}
+
+static int s_enc_accepted(const wire_accepted *a, s_pb *pb)
+{
+    Asylink__V1__Accepted *m = &pb->b.accepted;
+    asylink__v1__accepted__init(m);
+    pb->cmd.accepted = m;
+    m->message_id = s_bin(a->message_id, sizeof a->message_id);
+    m->duplicate = a->duplicate;
+    m->store_sequence = a->store_sequence;
+    m->accepted_ms = a->accepted_ms;
+    return ASYLINK_OK;
+}
+
+static int s_enc_rejected(const wire_rejected *r, s_pb *pb)
+{
+    Asylink__V1__Rejected *m = &pb->b.rejected;
+    asylink__v1__rejected__init(m);
+    pb->cmd.rejected = m;
+    if (r->has_message_id)
+        m->message_id = s_bin(r->message_id, sizeof r->message_id);
+    m->code = (Asylink__V1__ErrorCode)r->code;
+    m->reason = S_STR(r->reason);
+    m->retryable = r->retryable;
+    return m->reason ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_deliver(const wire_deliver *d, s_pb *pb)
+{
+    Asylink__V1__Deliver *m = &pb->b.deliver;
+    asylink__v1__deliver__init(m);
+    pb->cmd.deliver = m;
+    m->sequence = d->sequence;
+    m->attempt = d->attempt;
+    m->subscription = S_STR(d->subscription);
+    m->accepted_ms = d->accepted_ms;
+    m->topic = S_STR(d->topic);
+    char *strs[] = {m->subscription, m->topic};
+    return s_all_set(strs, 2) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_ack(const wire_acks *a, s_pb *pb)
+{
+    Asylink__V1__Ack *m = &pb->b.ack;
+    asylink__v1__ack__init(m);
+    pb->cmd.ack = m;
+    m->n_sequences = a->n_sequences;
+    m->sequences = a->sequences;
+    m->subscription = S_STR(a->subscription);
+    bool ok = m->subscription && (a->sequences || !a->n_sequences);
+    return ok ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_nack(const wire_acks *a, s_pb *pb)
+{
+    Asylink__V1__Nack *m = &pb->b.nack;
+    asylink__v1__nack__init(m);
+    pb->cmd.nack = m;
+    m->n_sequences = a->n_sequences;
+    m->sequences = a->sequences;
+    m->subscription = S_STR(a->subscription);
+    m->disposition = (Asylink__V1__NackDisposition)a->disposition;
+    m->code = (Asylink__V1__ErrorCode)a->code;
+    m->reason = S_STR(a->reason);
+    m->retry_after_ms = a->retry_after_ms;
+    char *strs[] = {m->subscription, m->reason};
+    bool ok = s_all_set(strs, 2) && (a->sequences || !a->n_sequences);
+    return ok ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_credit(const wire_credit *c, s_pb *pb)
+{
+    asylink__v1__credit__init(&pb->b.credit);
+    pb->cmd.credit = &pb->b.credit;
+    pb->b.credit.window_messages = c->window_messages;
+    pb->b.credit.window_bytes = c->window_bytes;
+    return ASYLINK_OK;
+}
+
+static int s_enc_subscribe(const wire_subscribe *s, s_pb *pb)
+{
+    Asylink__V1__Subscribe *m = &pb->b.subscribe;
+    asylink__v1__subscribe__init(m);
+    pb->cmd.subscribe = m;
+    m->topic_prefix = S_STR(s->topic_prefix);
+    m->subscription = S_STR(s->subscription);
+    m->start = (Asylink__V1__StartPosition)s->start;
+    m->start_value = s->start_value;
+    m->reset = s->reset;
+    char *strs[] = {m->topic_prefix, m->subscription};
+    return s_all_set(strs, 2) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_subscribed(const wire_subscribed *s, s_pb *pb)
+{
+    Asylink__V1__Subscribed *m = &pb->b.subscribed;
+    asylink__v1__subscribed__init(m);
+    pb->cmd.subscribed = m;
+    m->subscription = S_STR(s->subscription);
+    m->topic_prefix = S_STR(s->topic_prefix);
+    m->created = s->created;
+    m->next_sequence = s->next_sequence;
+    m->head_sequence = s->head_sequence;
+    char *strs[] = {m->subscription, m->topic_prefix};
+    return s_all_set(strs, 2) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_unsubscribe(const wire_unsubscribe *u, s_pb *pb)
+{
+    asylink__v1__unsubscribe__init(&pb->b.unsubscribe);
+    pb->cmd.unsubscribe = &pb->b.unsubscribe;
+    pb->b.unsubscribe.subscription = S_STR(u->subscription);
+    pb->b.unsubscribe.delete_cursor = u->delete_cursor;
+    return pb->b.unsubscribe.subscription ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_unsubscribed(const wire_unsubscribe *u, s_pb *pb)
+{
+    asylink__v1__unsubscribed__init(&pb->b.unsubscribed);
+    pb->cmd.unsubscribed = &pb->b.unsubscribed;
+    pb->b.unsubscribed.subscription = S_STR(u->subscription);
+    pb->b.unsubscribed.cursor_deleted = u->delete_cursor;
+    return pb->b.unsubscribed.subscription ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+/* Points pb->strs (new array) at n node id buffers. */
+static int s_enc_node_ids(const char (*ids)[NODE_ID_MAX + 1], size_t n, s_pb *pb)
+{
+    if (n == 0)
+        return ASYLINK_OK;
+    if (!ids)
+        return ASYLINK_E_INVALID_ARG;
+    pb->strs = calloc(n, sizeof *pb->strs);
+    if (!pb->strs)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        pb->strs[i] = S_STR(ids[i]);
+    return s_all_set(pb->strs, n) ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_directory_request(const wire_directory_request *d, s_pb *pb)
+{
+    Asylink__V1__DirectoryRequest *m = &pb->b.directory_request;
+    asylink__v1__directory_request__init(m);
+    pb->cmd.directory_request = m;
+    m->topic = S_STR(d->topic);
+    int rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->node_ids, d->n_node_ids, pb);
+    m->node_ids = pb->strs;
+    m->n_node_ids = pb->strs ? d->n_node_ids : 0;
+    return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
+}
+
+/* Points pb->bins (new array) at the certificates. */
+static int s_enc_certificates(const wire_directory *d, s_pb *pb)
+{
+    size_t n = d->n_certificates;
+    if (n == 0)
+        return ASYLINK_OK;
+    if (!d->certificates || !d->certificate_lens)
+        return ASYLINK_E_INVALID_ARG;
+    pb->bins = calloc(n, sizeof *pb->bins);
+    if (!pb->bins)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!d->certificates[i] && d->certificate_lens[i])
+            return ASYLINK_E_INVALID_ARG;
+        pb->bins[i] = s_bin(d->certificates[i], d->certificate_lens[i]);
+    }
+    return ASYLINK_OK;
+}
+
+static int s_enc_directory(const wire_directory *d, s_pb *pb)
+{
+    Asylink__V1__Directory *m = &pb->b.directory;
+    asylink__v1__directory__init(m);
+    pb->cmd.directory = m;
+    m->topic = S_STR(d->topic);
+    if (d->revocation_list_len && !d->revocation_list)
+        return ASYLINK_E_INVALID_ARG;
+    m->revocation_list = s_bin(d->revocation_list, d->revocation_list_len);
+    int rc = s_enc_certificates(d, pb);
+    m->certificates = pb->bins;
+    m->n_certificates = pb->bins ? d->n_certificates : 0;
+    if (rc == ASYLINK_OK)
+        rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->unknown_node_ids, d->n_unknown,
+                            pb);
+    m->unknown_node_ids = pb->strs;
+    m->n_unknown_node_ids = pb->strs ? d->n_unknown : 0;
+    return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
+}
+
+static int s_enc_error(const wire_error *e, s_pb *pb)
+{
+    asylink__v1__error__init(&pb->b.error);
+    pb->cmd.error = &pb->b.error;
+    pb->b.error.code = (Asylink__V1__ErrorCode)e->code;
+    pb->b.error.reason = S_STR(e->reason);
+    pb->b.error.fatal = e->fatal;
+    return pb->b.error.reason ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_bye(const wire_error *e, s_pb *pb)
+{
+    asylink__v1__bye__init(&pb->b.bye);
+    pb->cmd.bye = &pb->b.bye;
+    pb->b.bye.reason = S_STR(e->reason);
+    pb->b.bye.code = (Asylink__V1__ErrorCode)e->code;
+    pb->b.bye.reconnect_after_ms = e->reconnect_after_ms;
+    return pb->b.bye.reason ? ASYLINK_OK : ASYLINK_E_INVALID_ARG;
+}
+
+static int s_enc_heartbeat(const wire_heartbeat *h, s_pb *pb)
+{
+    asylink__v1__heartbeat__init(&pb->b.heartbeat);
+    pb->cmd.heartbeat = &pb->b.heartbeat;
+    pb->b.heartbeat.pong = h->pong;
+    pb->b.heartbeat.sent_ms = h->sent_ms;
+    return ASYLINK_OK;
+}
+
+/* Fills pb's body from cmd. INVALID_ARG for an unknown kind or a broken cmd. */
+static int s_enc_body(const wire_cmd *cmd, s_pb *pb)
+{
+    switch (cmd->kind) {
+    case WIRE_HELLO: return s_enc_hello(&cmd->u.hello, pb);
+    case WIRE_WELCOME: return s_enc_welcome(&cmd->u.welcome, pb);
+    case WIRE_PUBLISH: return s_enc_publish(&cmd->u.publish, pb);
+    case WIRE_ACCEPTED: return s_enc_accepted(&cmd->u.accepted, pb);
+    case WIRE_REJECTED: return s_enc_rejected(&cmd->u.rejected, pb);
+    case WIRE_DELIVER: return s_enc_deliver(&cmd->u.deliver, pb);
+    case WIRE_ACK: return s_enc_ack(&cmd->u.ack, pb);
+    case WIRE_NACK: return s_enc_nack(&cmd->u.ack, pb);
+    case WIRE_CREDIT: return s_enc_credit(&cmd->u.credit, pb);
+    case WIRE_SUBSCRIBE: return s_enc_subscribe(&cmd->u.subscribe, pb);
+    case WIRE_UNSUBSCRIBE: return s_enc_unsubscribe(&cmd->u.unsubscribe, pb);
+    case WIRE_DIRECTORY_REQUEST: return s_enc_directory_request(&cmd->u.directory_request, pb);
+    case WIRE_DIRECTORY: return s_enc_directory(&cmd->u.directory, pb);
+    case WIRE_ERROR: return s_enc_error(&cmd->u.error, pb);
+    case WIRE_BYE: return s_enc_bye(&cmd->u.error, pb);
+    case WIRE_HEARTBEAT: return s_enc_heartbeat(&cmd->u.heartbeat, pb);
+    case WIRE_SUBSCRIBED: return s_enc_subscribed(&cmd->u.subscribed, pb);
+    case WIRE_UNSUBSCRIBED: return s_enc_unsubscribed(&cmd->u.unsubscribe, pb);
+    default: return ASYLINK_E_INVALID_ARG;
+    }
+}
+
+/* Packs pb->cmd into a new malloc'd buffer. */
+static int s_pack(const s_pb *pb, uint8_t **out, size_t *out_len)
+{
+    size_t n = asylink__v1__command__get_packed_size(&pb->cmd);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return ASYLINK_E_NOMEM;
+    if (asylink__v1__command__pack(&pb->cmd, buf) != n) {
+        free(buf);
+        return ASYLINK_E_INTERNAL;
+    }
+    *out = buf;
+    *out_len = n;
+    return ASYLINK_OK;
+}
+
+int wire_encode(const wire_cmd *cmd, uint8_t **out, size_t *out_len)
+{
+    if (!cmd || !out || !out_len)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    *out_len = 0;
+    s_pb pb;
+    memset(&pb, 0, sizeof pb);
+    asylink__v1__command__init(&pb.cmd);
+    pb.cmd.request_id = cmd->request_id;
+    pb.cmd.body_case = (Asylink__V1__Command__BodyCase)cmd->kind;
+    int rc = s_enc_body(cmd, &pb);
+    if (rc == ASYLINK_OK)
+        rc = s_pack(&pb, out, out_len);
+    free(pb.strs);
+    free(pb.bins);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ownership and names                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void s_directory_free(wire_directory *d)
+{
+    for (size_t i = 0; d->certificates && i < d->n_certificates; i++)
+        free(d->certificates[i]);
+    free(d->certificates);
+    free(d->certificate_lens);
+    free(d->unknown_node_ids);
+    free(d->revocation_list);
+}
+
+void wire_cmd_clear(wire_cmd *cmd)
+{
+    if (!cmd)
+        return;
+    switch (cmd->kind) {
+    case WIRE_ACK:
+    case WIRE_NACK:
+        free(cmd->u.ack.sequences);
+        break;
+    case WIRE_DIRECTORY_REQUEST:
+        free(cmd->u.directory_request.node_ids);
+        break;
+    case WIRE_DIRECTORY:
+        s_directory_free(&cmd->u.directory);
+        break;
+    default:
+        break;
+    }
+    memset(cmd, 0, sizeof *cmd);
+}
+
+const char *wire_kind_name(wire_kind kind)
+{
+    switch (kind) {
+    case WIRE_HELLO: return "Hello";
+    case WIRE_WELCOME: return "Welcome";
+    case WIRE_PUBLISH: return "Publish";
+    case WIRE_ACCEPTED: return "Accepted";
+    case WIRE_REJECTED: return "Rejected";
+    case WIRE_DELIVER: return "Deliver";
+    case WIRE_ACK: return "Ack";
+    case WIRE_NACK: return "Nack";
+    case WIRE_CREDIT: return "Credit";
+    case WIRE_SUBSCRIBE: return "Subscribe";
+    case WIRE_UNSUBSCRIBE: return "Unsubscribe";
+    case WIRE_DIRECTORY_REQUEST: return "DirectoryRequest";
+    case WIRE_DIRECTORY: return "Directory";
+    case WIRE_ERROR: return "Error";
+    case WIRE_BYE: return "Bye";
+    case WIRE_HEARTBEAT: return "Heartbeat";
+    case WIRE_SUBSCRIBED: return "Subscribed";
+    case WIRE_UNSUBSCRIBED: return "Unsubscribed";
+    default: return "unknown";
+    }
+}

@@ -1,0 +1,233 @@
+/*
+ * wire.h — the client <-> broker protocol commands (asylink.v1.Command in
+ * proto/asylink/v1/broker.proto) in core's own types. This is the codec
+ * layer: only core/wire.c touches the generated protobuf-c types.
+ *
+ * A ZeroMQ message is one Command frame, plus the raw envelope as a second
+ * frame for Publish and Deliver (carried outside wire_cmd: the broker
+ * forwards envelope bytes without re-encoding them).
+ *
+ * Decoding treats its input as hostile: only the canonical encoding
+ * (codec.h) is accepted, strings are length-checked into fixed buffers,
+ * node ids and topics must be valid, repeated fields are bounded.
+ *
+ * Threading: functions are reentrant; a wire_cmd belongs to one thread.
+ */
+#ifndef ASYLINK_CORE_WIRE_H
+#define ASYLINK_CORE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+
+#define WIRE_PROTOCOL_VERSION 1
+#define WIRE_REASON_MAX 255      /* human reasons are cut to this many bytes */
+#define WIRE_NAME_MAX 64         /* client names, versions, subscription names */
+#define WIRE_MAX_SEQUENCES 4096  /* most sequences in one Ack / Nack */
+#define WIRE_MAX_DIRECTORY 4096  /* most certificates / node ids in a Directory */
+#define WIRE_MAX_COMMAND (64u * 1024u * 1024u) /* largest Command frame accepted */
+
+/* The command kinds; numbers are the oneof field numbers of Command.body. */
+typedef enum wire_kind {
+    WIRE_NONE = 0,
+    WIRE_HELLO = 2,
+    WIRE_WELCOME = 3,
+    WIRE_PUBLISH = 4,
+    WIRE_ACCEPTED = 5,
+    WIRE_REJECTED = 6,
+    WIRE_DELIVER = 7,
+    WIRE_ACK = 8,
+    WIRE_NACK = 9,
+    WIRE_CREDIT = 10,
+    WIRE_SUBSCRIBE = 11,
+    WIRE_UNSUBSCRIBE = 12,
+    WIRE_DIRECTORY_REQUEST = 13,
+    WIRE_DIRECTORY = 14,
+    WIRE_ERROR = 15,
+    WIRE_BYE = 16,
+    WIRE_HEARTBEAT = 17,
+    WIRE_SUBSCRIBED = 20,
+    WIRE_UNSUBSCRIBED = 21,
+} wire_kind;
+
+/* Limits (asylink.v1.Limits). */
+typedef struct wire_limits {
+    uint64_t max_envelope_bytes;
+    uint32_t max_in_flight;
+    uint32_t heartbeat_interval_ms;
+    uint32_t heartbeat_timeout_ms;
+    uint32_t clock_skew_tolerance_ms;
+    uint32_t max_recipients;
+    uint32_t max_ack_batch;
+    uint32_t max_deliveries;
+} wire_limits;
+
+typedef struct wire_hello {
+    uint32_t protocol_version;
+    char node_id[NODE_ID_MAX + 1];
+    char client_name[WIRE_NAME_MAX + 1];
+    char client_version[WIRE_NAME_MAX + 1];
+    uint32_t heartbeat_interval_ms;
+    uint32_t initial_credit_messages;
+    uint64_t initial_credit_bytes;
+    uint64_t client_time_ms;
+} wire_hello;
+
+typedef struct wire_welcome {
+    uint32_t protocol_version;
+    char broker_node_id[NODE_ID_MAX + 1];
+    wire_limits limits;
+    uint64_t server_time_ms;
+    uint8_t session_id[16];
+    uint32_t roles;              /* CERT_ROLE_BIT mask */
+    uint64_t client_cert_serial;
+    char broker_version[WIRE_NAME_MAX + 1];
+} wire_welcome;
+
+typedef struct wire_publish {
+    uint8_t message_id[16];
+} wire_publish;
+
+typedef struct wire_accepted {
+    uint8_t message_id[16];
+    bool duplicate;
+    uint64_t store_sequence;
+    uint64_t accepted_ms;
+} wire_accepted;
+
+typedef struct wire_rejected {
+    uint8_t message_id[16];      /* zero if unknown */
+    bool has_message_id;
+    int code;                    /* asylink_err */
+    char reason[WIRE_REASON_MAX + 1];
+    bool retryable;
+} wire_rejected;
+
+typedef struct wire_deliver {
+    uint64_t sequence;
+    uint32_t attempt;
+    char subscription[WIRE_NAME_MAX + 1];
+    uint64_t accepted_ms;
+    char topic[256];
+} wire_deliver;
+
+/* Ack and Nack share this shape; the sequences array is owned by the cmd. */
+typedef struct wire_acks {
+    uint64_t *sequences;
+    size_t n_sequences;
+    char subscription[WIRE_NAME_MAX + 1];
+    int disposition;             /* Nack: 1 retry (also for 0), 2 dead letter */
+    int code;                    /* Nack: asylink_err */
+    char reason[WIRE_REASON_MAX + 1];
+    uint32_t retry_after_ms;     /* Nack */
+} wire_acks;
+
+#define WIRE_NACK_RETRY 1
+#define WIRE_NACK_DEAD_LETTER 2
+
+typedef struct wire_credit {
+    uint32_t window_messages;
+    uint64_t window_bytes;
+} wire_credit;
+
+typedef struct wire_subscribe {
+    char topic_prefix[256];
+    char subscription[WIRE_NAME_MAX + 1];
+    int start;                   /* 1 new, 2 earliest, 3 sequence, 4 time (0 = new) */
+    uint64_t start_value;
+    bool reset;
+} wire_subscribe;
+
+typedef struct wire_subscribed {
+    char subscription[WIRE_NAME_MAX + 1];
+    char topic_prefix[256];
+    bool created;
+    uint64_t next_sequence;
+    uint64_t head_sequence;
+} wire_subscribed;
+
+typedef struct wire_unsubscribe {
+    char subscription[WIRE_NAME_MAX + 1];
+    bool delete_cursor;          /* Unsubscribe: delete; Unsubscribed: deleted */
+} wire_unsubscribe;
+
+/* DirectoryRequest: node ids and/or a topic. Arrays owned by the cmd. */
+typedef struct wire_directory_request {
+    char (*node_ids)[NODE_ID_MAX + 1];
+    size_t n_node_ids;
+    char topic[256];
+} wire_directory_request;
+
+/* Directory: serialized certificates (binary). Arrays owned by the cmd. */
+typedef struct wire_directory {
+    uint8_t **certificates;
+    size_t *certificate_lens;
+    size_t n_certificates;
+    char (*unknown_node_ids)[NODE_ID_MAX + 1];
+    size_t n_unknown;
+    uint8_t *revocation_list;
+    size_t revocation_list_len;
+    char topic[256];
+} wire_directory;
+
+typedef struct wire_error {
+    int code;                    /* asylink_err */
+    char reason[WIRE_REASON_MAX + 1];
+    bool fatal;                  /* Error: session ends */
+    uint32_t reconnect_after_ms; /* Bye */
+} wire_error;
+
+typedef struct wire_heartbeat {
+    bool pong;
+    uint64_t sent_ms;
+} wire_heartbeat;
+
+/* One command. Only the member named by kind is meaningful. */
+typedef struct wire_cmd {
+    wire_kind kind;
+    uint64_t request_id;
+    union {
+        wire_hello hello;
+        wire_welcome welcome;
+        wire_publish publish;
+        wire_accepted accepted;
+        wire_rejected rejected;
+        wire_deliver deliver;
+        wire_acks ack;           /* WIRE_ACK and WIRE_NACK */
+        wire_credit credit;
+        wire_subscribe subscribe;
+        wire_subscribed subscribed;
+        wire_unsubscribe unsubscribe; /* WIRE_UNSUBSCRIBE and WIRE_UNSUBSCRIBED */
+        wire_directory_request directory_request;
+        wire_directory directory;
+        wire_error error;        /* WIRE_ERROR and WIRE_BYE */
+        wire_heartbeat heartbeat;
+    } u;
+} wire_cmd;
+
+/*
+ * Decodes one Command frame into *cmd (zeroed first). Returns ASYLINK_OK;
+ * ASYLINK_E_MALFORMED (not protobuf, not canonical, no body, or a body kind
+ * this codec does not handle, e.g. admin commands); ASYLINK_E_TOO_LARGE;
+ * ASYLINK_E_BAD_FIELD (wrong lengths, strings too long or with control
+ * characters, too many sequences); ASYLINK_E_BAD_NODE_ID; ASYLINK_E_NOMEM.
+ * Free with wire_cmd_clear() in every case.
+ */
+int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd);
+
+/*
+ * Encodes cmd into a new malloc'd buffer (*out, caller frees). Strings are
+ * taken up to their NUL. Returns ASYLINK_OK, ASYLINK_E_INVALID_ARG (unknown
+ * kind), ASYLINK_E_NOMEM.
+ */
+int wire_encode(const wire_cmd *cmd, uint8_t **out, size_t *out_len);
+
+/* Frees what a decoded command owns (arrays) and zeroes it. Accepts NULL. */
+void wire_cmd_clear(wire_cmd *cmd);
+
+/* Name of a kind ("Hello", "Publish", ...), "unknown" otherwise. */
+const char *wire_kind_name(wire_kind kind);
+
+#endif
