@@ -447,6 +447,27 @@ static int s_lock(store *s, const char *dir)
     return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
 }
 
+/*
+ * Sizes the open map: the size an earlier run grew it to (LMDB keeps the
+ * largest in the file), at least map, at most max_map_size; LMDB itself
+ * never goes below what the data occupies.
+ */
+static int s_env_size(store *s, uint64_t map)
+{
+    MDB_envinfo info;
+    int rc = mdb_env_info(s->env, &info);
+    uint64_t size = rc == MDB_SUCCESS ? info.me_mapsize : 0;
+    size = size < map ? map : size;
+    size = size > s->max_map_size ? s->max_map_size : size;
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_mapsize(s->env, (size_t)size);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        s->map_size = info.me_mapsize;
+    return rc;
+}
+
 /* Creates and opens the LMDB environment with the options' sizes and durability. */
 static int s_env_open(store *s, const store_options *o)
 {
@@ -459,14 +480,9 @@ static int s_env_open(store *s, const store_options *o)
     if (rc == MDB_SUCCESS)
         rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, (size_t)map);
+        rc = mdb_env_open(s->env, o->dir, flags, 0600); /* at the size kept in the file */
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, o->dir, flags, 0600);
-    MDB_envinfo info;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize; /* larger than map if the data needs it */
+        rc = s_env_size(s, map);
     return s_err(rc);
 }
 

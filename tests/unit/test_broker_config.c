@@ -101,7 +101,8 @@ static void test_example_loads(void **state)
     if (rc != ASYLINK_OK)
         fail_msg("certs-example/broker.ini: %s", err);
     assert_string_equal(c.node_id, "BROKER.EU");
-    assert_true(c.cert[0] == '/' && s_ends_with(c.cert, "/certs-example/trust/nodes/BROKER.EU.cert"));
+    assert_true(c.cert[0] == '/' &&
+                s_ends_with(c.cert, "/certs-example/trust/nodes/BROKER.EU.cert"));
     assert_true(c.key[0] == '/' && s_ends_with(c.key, "/certs-example/keys/BROKER.EU.key"));
     assert_true(s_ends_with(c.trust_dir, "/certs-example/trust"));
     assert_true(s_ends_with(c.data_dir, "/certs-example/data"));

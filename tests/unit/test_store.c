@@ -1,0 +1,1106 @@
+/*
+ * test_store.c — the broker store: publish and queues, dedup, ack, retry and
+ * dead letters, expiry and dedup sweeps, sequences across restarts, map
+ * growth and STORE_FULL, the data directory lock, corrupt records, large
+ * envelopes. Every test gets its own temporary directory, removed after.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "asylink/asylink.h"
+#include "store.h"
+
+#define KIB 1024ull
+#define MIB (1024ull * 1024)
+#define HOUR_MS (3600ull * 1000)
+
+/* One test's world: a temporary directory and a store in root/data. */
+typedef struct tctx {
+    char root[64];     /* mkdtemp directory, removed by the teardown */
+    char data[80];     /* root/data: the store's directory */
+    store_options o;   /* options for (re)opening */
+    store *s;          /* the open store, or NULL */
+} tctx;
+
+static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    tctx *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    snprintf(t->root, sizeof t->root, "/tmp/asylink-store-XXXXXX");
+    if (!mkdtemp(t->root))
+        return -1;
+    snprintf(t->data, sizeof t->data, "%s/data", t->root);
+    t->o = (store_options){.dir = t->data, .map_size = 4 * MIB, .max_map_size = 64 * MIB,
+                           .durable = true, .dedup_window_ms = HOUR_MS};
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tctx *t = *state;
+    store_close(&t->s);
+    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+    return 0;
+}
+
+static void t_open(tctx *t)
+{
+    assert_int_equal(store_open(&t->o, &t->s), ASYLINK_OK);
+    assert_non_null(t->s);
+}
+
+static void t_reopen(tctx *t)
+{
+    store_close(&t->s);
+    assert_null(t->s);
+    t_open(t);
+}
+
+/* A message id whose bytes derive from n. */
+static void t_id(uint8_t id[16], unsigned n)
+{
+    for (unsigned i = 0; i < 16; i++)
+        id[i] = (uint8_t)(n * 31u + i);
+}
+
+/* Deterministic envelope bytes for (tag, i). */
+static uint8_t t_byte(unsigned tag, size_t i)
+{
+    return (uint8_t)((i * 2654435761u + tag * 40503u) >> 7);
+}
+
+/* A malloc'd envelope of len bytes for tag. */
+static uint8_t *t_envelope(unsigned tag, size_t len)
+{
+    uint8_t *e = malloc(len ? len : 1);
+    assert_non_null(e);
+    for (size_t i = 0; i < len; i++)
+        e[i] = t_byte(tag, i);
+    return e;
+}
+
+/* A publish from sender with id n to rcpt (NULL-terminated), envelope env. */
+static store_publish t_pub(const char *sender, const uint8_t *id, const char *const *rcpt,
+                           const uint8_t *env, size_t len, uint64_t expires_ms)
+{
+    size_t n = 0;
+    while (rcpt[n])
+        n++;
+    return (store_publish){.sender = sender, .message_id = id, .recipients = rcpt,
+                           .n_recipients = n, .expires_ms = expires_ms, .envelope = env,
+                           .envelope_len = len};
+}
+
+/* Publishes one new message in its own batch; returns its sequence. */
+static uint64_t t_publish1(tctx *t, const char *sender, unsigned idn, const char *const *rcpt,
+                           size_t len, uint64_t expires_ms, uint64_t now_ms)
+{
+    uint8_t id[16];
+    t_id(id, idn);
+    uint8_t *env = t_envelope(idn, len);
+    store_publish p = t_pub(sender, id, rcpt, env, len, expires_ms);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
+    const store_result *r = store_batch_result(b, 0);
+    assert_int_equal(r->code, ASYLINK_OK);
+    assert_false(r->duplicate);
+    assert_int_equal(r->accepted_ms, now_ms);
+    uint64_t seq = r->seq;
+    store_batch_destroy(&b);
+    assert_null(b);
+    free(env);
+    return seq;
+}
+
+/* Which kind of single operation t_op1 runs. */
+typedef enum { T_ACK, T_RETRY, T_DEAD } t_kind;
+
+/* Runs one ack / retry / dead letter in its own batch; returns its result. */
+static store_result t_op1(tctx *t, t_kind kind, const char *rcpt, uint64_t seq, uint64_t now_ms,
+                          uint32_t max_attempts, const char *reason)
+{
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    if (kind == T_ACK)
+        assert_int_equal(store_batch_ack(b, rcpt, seq), 0);
+    else if (kind == T_RETRY)
+        assert_int_equal(store_batch_retry(b, rcpt, seq, now_ms + 1000, max_attempts,
+                                           ASYLINK_E_UNAVAILABLE, reason), 0);
+    else
+        assert_int_equal(store_batch_dead_letter(b, rcpt, seq, ASYLINK_E_POLICY, reason), 0);
+    assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
+    store_result r = *store_batch_result(b, 0);
+    store_batch_destroy(&b);
+    return r;
+}
+
+/* The sequences in rcpt's queue, in order; returns how many (at most max). */
+static size_t t_queue(tctx *t, const char *rcpt, uint64_t *seqs, size_t max)
+{
+    size_t n = 0;
+    uint64_t after = 0;
+    store_entry e;
+    int rc;
+    while ((rc = store_queue_next(t->s, rcpt, after, &e)) == ASYLINK_OK) {
+        assert_true(e.seq > after);
+        if (n < max)
+            seqs[n] = e.seq;
+        n++;
+        after = e.seq;
+    }
+    assert_int_equal(rc, ASYLINK_E_NOT_FOUND);
+    return n;
+}
+
+/* Asserts that seq's stored envelope is t_envelope(tag, len). */
+static void t_check_envelope(tctx *t, uint64_t seq, unsigned tag, size_t len)
+{
+    uint8_t *env = NULL;
+    size_t got = 0;
+    assert_int_equal(store_message_get(t->s, seq, &env, &got), ASYLINK_OK);
+    assert_int_equal(got, len);
+    for (size_t i = 0; i < len; i++)
+        if (env[i] != t_byte(tag, i))
+            fail_msg("seq %llu: byte %zu differs", (unsigned long long)seq, i);
+    free(env);
+}
+
+static store_stats t_stats(tctx *t)
+{
+    store_stats st;
+    assert_int_equal(store_get_stats(t->s, &st), ASYLINK_OK);
+    return st;
+}
+
+/* Opens the store's environment directly with LMDB (the store must be closed). */
+static void t_raw_open(tctx *t, const char *db, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+    assert_int_equal(mdb_env_open(*env, t->data, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, db, 0, dbi), 0);
+}
+
+static void t_raw_close(MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_publish_queue_order(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *ac[] = {"AT", "CY", NULL},
+               *b[] = {"BE", NULL}, *de[] = {"DE", NULL}, *def[] = {"DEF", NULL};
+    const char *const *rcpts[] = {abc, ac, b, abc, def, de};
+    size_t lens[] = {100, 0, 3000, 17, 5, 6};
+    uint8_t ids[6][16];
+    uint8_t *envs[6];
+    store_batch *bt = NULL;
+    assert_int_equal(store_batch_new(t->s, &bt), ASYLINK_OK);
+    for (unsigned i = 0; i < 6; i++) {
+        t_id(ids[i], i);
+        envs[i] = t_envelope(i, lens[i]);
+        store_publish p = t_pub("EUAA", ids[i], rcpts[i], envs[i], lens[i], 0);
+        assert_int_equal(store_batch_publish(bt, &p), (int)i);
+    }
+    assert_int_equal(store_batch_size(bt), 6);
+    assert_int_equal(store_batch_commit(bt, 1000), ASYLINK_OK);
+    for (unsigned i = 0; i < 6; i++) {
+        const store_result *r = store_batch_result(bt, i);
+        assert_int_equal(r->code, ASYLINK_OK);
+        assert_int_equal(r->seq, i + 1);
+        assert_int_equal(r->accepted_ms, 1000);
+        assert_false(r->duplicate);
+        t_check_envelope(t, r->seq, i, lens[i]);
+        free(envs[i]);
+    }
+    assert_null(store_batch_result(bt, 6));
+    store_batch_destroy(&bt);
+
+    uint64_t q[8];
+    assert_int_equal(t_queue(t, "AT", q, 8), 3);
+    assert_int_equal(q[0], 1), assert_int_equal(q[1], 2), assert_int_equal(q[2], 4);
+    assert_int_equal(t_queue(t, "BE", q, 8), 3);
+    assert_int_equal(q[0], 1), assert_int_equal(q[1], 3), assert_int_equal(q[2], 4);
+    assert_int_equal(t_queue(t, "CY", q, 8), 3);
+    assert_int_equal(q[0], 1), assert_int_equal(q[1], 2), assert_int_equal(q[2], 4);
+    /* "DE" is a prefix of "DEF": their queues stay apart */
+    assert_int_equal(t_queue(t, "DE", q, 8), 1);
+    assert_int_equal(q[0], 6);
+    assert_int_equal(t_queue(t, "DEF", q, 8), 1);
+    assert_int_equal(q[0], 5);
+    assert_int_equal(t_queue(t, "FR", q, 8), 0);
+
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "BE", 1, &e), ASYLINK_OK);
+    assert_int_equal(e.seq, 3);
+    assert_int_equal(e.attempts, 0);
+    assert_int_equal(e.next_attempt_ms, 0);
+    assert_int_equal(e.accepted_ms, 1000);
+    assert_int_equal(e.envelope_len, 3000);
+    assert_int_equal(store_queue_next(t->s, "BE", 4, &e), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_queue_next(t->s, "BE", UINT64_MAX, &e), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_queue_next(t->s, "", 0, &e), ASYLINK_E_INVALID_ARG);
+
+    uint64_t count, bytes;
+    assert_int_equal(store_queue_depth(t->s, "AT", &count, &bytes), ASYLINK_OK);
+    assert_int_equal(count, 3);
+    assert_int_equal(bytes, 100 + 0 + 17);
+    assert_int_equal(store_queue_depth(t->s, "PL", &count, &bytes), ASYLINK_OK);
+    assert_int_equal(count, 0);
+
+    store_stats st = t_stats(t);
+    assert_int_equal(st.messages, 6);
+    assert_int_equal(st.queued, 3 + 3 + 3 + 1 + 1);
+    assert_int_equal(st.dead_letters, 0);
+    assert_int_equal(st.map_size, 4 * MIB);
+    assert_true(st.used_bytes > 0 && st.used_bytes <= st.map_size);
+
+    uint8_t *env = NULL;
+    size_t len = 1;
+    assert_int_equal(store_message_get(t->s, 99, &env, &len), ASYLINK_E_NOT_FOUND);
+    assert_null(env);
+    assert_int_equal(len, 0);
+}
+
+static void test_duplicates(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"AT", "BE", NULL};
+    uint8_t id[16];
+    t_id(id, 7);
+    uint8_t env[4] = {1, 2, 3, 4};
+    store_publish p1 = t_pub("NL", id, to, env, sizeof env, 0);
+    store_publish p2 = t_pub("LU", id, to, env, sizeof env, 0); /* same id, other sender */
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p1), 0);
+    assert_int_equal(store_batch_publish(b, &p1), 1);
+    assert_int_equal(store_batch_publish(b, &p2), 2);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK);
+    const store_result *r0 = store_batch_result(b, 0), *r1 = store_batch_result(b, 1),
+                       *r2 = store_batch_result(b, 2);
+    assert_false(r0->duplicate);
+    assert_int_equal(r0->seq, 1);
+    assert_true(r1->duplicate);
+    assert_int_equal(r1->code, ASYLINK_OK);
+    assert_int_equal(r1->seq, 1);
+    assert_int_equal(r1->accepted_ms, 1000);
+    assert_false(r2->duplicate);
+    assert_int_equal(r2->seq, 2);
+    store_batch_destroy(&b);
+
+    uint64_t q[4];
+    assert_int_equal(t_queue(t, "AT", q, 4), 2);
+    assert_int_equal(t_stats(t).messages, 2);
+
+    /* across batches, and across a restart: still the first copy */
+    for (int round = 0; round < 2; round++) {
+        if (round)
+            t_reopen(t);
+        assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+        assert_int_equal(store_batch_publish(b, &p1), 0);
+        assert_int_equal(store_batch_commit(b, 5000), ASYLINK_OK);
+        assert_true(store_batch_result(b, 0)->duplicate);
+        assert_int_equal(store_batch_result(b, 0)->seq, 1);
+        assert_int_equal(store_batch_result(b, 0)->accepted_ms, 1000);
+        store_batch_destroy(&b);
+    }
+    assert_int_equal(t_queue(t, "BE", q, 4), 2);
+    assert_int_equal(t_stats(t).messages, 2);
+}
+
+static void test_ack_deletes_message_keeps_dedup(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"AT", "BE", "CY", NULL};
+    uint64_t seq = t_publish1(t, "EUAA", 1, to, 50, 5000, 1000);
+    uint64_t other = t_publish1(t, "EUAA", 2, to, 10, 0, 1000);
+
+    assert_int_equal(t_op1(t, T_ACK, "AT", seq, 1100, 0, NULL).code, ASYLINK_OK);
+    assert_int_equal(t_op1(t, T_ACK, "AT", seq, 1100, 0, NULL).code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_op1(t, T_ACK, "AT", 999, 1100, 0, NULL).code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_op1(t, T_ACK, NULL, seq, 1100, 0, NULL).code, ASYLINK_E_INVALID_ARG);
+    t_check_envelope(t, seq, 1, 50);
+
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_ack(b, "BE", seq), 0);
+    t_check_envelope(t, seq, 1, 50); /* nothing happens before the commit */
+    assert_int_equal(store_batch_ack(b, "CY", seq), 1);
+    assert_int_equal(store_batch_commit(b, 1200), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 1)->code, ASYLINK_OK);
+    store_batch_destroy(&b);
+
+    uint8_t *env = NULL;
+    size_t len;
+    assert_int_equal(store_message_get(t->s, seq, &env, &len), ASYLINK_E_NOT_FOUND);
+    t_check_envelope(t, other, 2, 10);
+    store_stats st = t_stats(t);
+    assert_int_equal(st.messages, 1);
+    assert_int_equal(st.queued, 3);
+
+    /* the dedup entry outlives the message */
+    uint8_t id[16];
+    t_id(id, 1);
+    store_publish p = t_pub("EUAA", id, to, (const uint8_t *)"x", 1, 5000);
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, 1300), ASYLINK_OK);
+    assert_true(store_batch_result(b, 0)->duplicate);
+    assert_int_equal(store_batch_result(b, 0)->seq, seq);
+    store_batch_destroy(&b);
+
+    /* its expiry index entry went with it */
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 6000, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 0);
+    assert_int_equal(sw.dedup_dropped, 0);
+    assert_int_equal(t_stats(t).messages, 1);
+}
+
+static void test_retry_to_dead_letter(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"AT", "BE", NULL}, *c[] = {"CY", NULL};
+    uint64_t seq = t_publish1(t, "EUAA", 1, to, 20, 0, 1000);
+
+    store_result r = t_op1(t, T_RETRY, "AT", seq, 2000, 3, "session lost");
+    assert_int_equal(r.code, ASYLINK_OK);
+    assert_int_equal(r.attempts, 1);
+    assert_false(r.dead);
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_OK);
+    assert_int_equal(e.attempts, 1);
+    assert_int_equal(e.next_attempt_ms, 3000);
+
+    r = t_op1(t, T_RETRY, "AT", seq, 3000, 3, "session lost");
+    assert_int_equal(r.attempts, 2);
+    assert_false(r.dead);
+    r = t_op1(t, T_RETRY, "AT", seq, 4000, 3, "nacked: cannot decrypt");
+    assert_int_equal(r.code, ASYLINK_OK);
+    assert_int_equal(r.attempts, 3);
+    assert_true(r.dead);
+
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_E_NOT_FOUND);
+    uint64_t n;
+    assert_int_equal(store_dead_letter_count(t->s, "AT", &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_dead_letter_count(t->s, "BE", &n), ASYLINK_OK);
+    assert_int_equal(n, 0);
+    store_dead_letter dl;
+    assert_int_equal(store_dead_letter_next(t->s, "AT", NULL, 0, &dl), ASYLINK_OK);
+    assert_string_equal(dl.recipient, "AT");
+    assert_int_equal(dl.seq, seq);
+    assert_int_equal(dl.code, ASYLINK_E_UNAVAILABLE);
+    assert_int_equal(dl.attempts, 3);
+    assert_int_equal(dl.dead_ms, 4000);
+    assert_string_equal(dl.reason, "nacked: cannot decrypt");
+    t_check_envelope(t, seq, 1, 20); /* the message stays for a replay */
+
+    /* unknown entries, and the one now in the dead letters */
+    assert_int_equal(t_op1(t, T_RETRY, "AT", seq, 5000, 3, NULL).code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_op1(t, T_RETRY, "FR", seq, 5000, 3, NULL).code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_op1(t, T_DEAD, "AT", seq, 5000, 0, NULL).code, ASYLINK_E_NOT_FOUND);
+
+    /* dead letter now, without a reason */
+    r = t_op1(t, T_DEAD, "BE", seq, 6000, 0, NULL);
+    assert_int_equal(r.code, ASYLINK_OK);
+    assert_true(r.dead);
+    assert_int_equal(r.attempts, 0);
+    assert_int_equal(store_dead_letter_next(t->s, "BE", NULL, 0, &dl), ASYLINK_OK);
+    assert_int_equal(dl.code, ASYLINK_E_POLICY);
+    assert_string_equal(dl.reason, "");
+    assert_int_equal(store_dead_letter_count(t->s, NULL, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    t_check_envelope(t, seq, 1, 20);
+
+    /* max_attempts 0 never dead-letters; long reasons are cut */
+    uint64_t s2 = t_publish1(t, "EUAA", 2, c, 5, 0, 1000);
+    for (uint32_t i = 1; i <= 5; i++) {
+        r = t_op1(t, T_RETRY, "CY", s2, 1000 + i, 0, NULL);
+        assert_int_equal(r.attempts, i);
+        assert_false(r.dead);
+    }
+    char reason[400];
+    memset(reason, 'r', sizeof reason - 1);
+    reason[sizeof reason - 1] = 0;
+    r = t_op1(t, T_RETRY, "CY", s2, 2000, 6, reason);
+    assert_true(r.dead);
+    assert_int_equal(r.attempts, 6);
+    assert_int_equal(store_dead_letter_next(t->s, "CY", NULL, 0, &dl), ASYLINK_OK);
+    assert_int_equal(strlen(dl.reason), STORE_REASON_MAX);
+    assert_int_equal(t_stats(t).dead_letters, 3);
+}
+
+static void test_dead_letter_replay_drop(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *a[] = {"AT", NULL};
+    uint64_t m1 = t_publish1(t, "EUAA", 1, abc, 30, 0, 1000);
+    uint64_t m2 = t_publish1(t, "EUAA", 2, a, 40, 0, 1000);
+    assert_true(t_op1(t, T_DEAD, "BE", m1, 1100, 0, "b").dead);
+    assert_true(t_op1(t, T_DEAD, "AT", m2, 1100, 0, "a2").dead);
+    assert_true(t_op1(t, T_DEAD, "AT", m1, 1100, 0, "a1").dead);
+
+    /* listing page by page, in (recipient, seq) order */
+    store_dead_letter dl;
+    const char *want_r[] = {"AT", "AT", "BE"};
+    uint64_t want_s[] = {m1, m2, m1};
+    const char *after_r = NULL;
+    char prev[STORE_NAME_MAX + 1];
+    uint64_t after_s = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_dead_letter_next(t->s, NULL, after_r, after_s, &dl), ASYLINK_OK);
+        assert_string_equal(dl.recipient, want_r[i]);
+        assert_int_equal(dl.seq, want_s[i]);
+        snprintf(prev, sizeof prev, "%s", dl.recipient);
+        after_r = prev;
+        after_s = dl.seq;
+    }
+    assert_int_equal(store_dead_letter_next(t->s, NULL, after_r, after_s, &dl),
+                     ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_dead_letter_next(t->s, "AT", NULL, m1, &dl), ASYLINK_OK);
+    assert_int_equal(dl.seq, m2);
+    assert_string_equal(dl.reason, "a2");
+    assert_int_equal(store_dead_letter_next(t->s, "AT", NULL, m2, &dl), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_dead_letter_next(t->s, "CY", NULL, 0, &dl), ASYLINK_E_NOT_FOUND);
+
+    /* replay: back to the queue with attempts 0 */
+    assert_int_equal(store_dead_letter_replay(t->s, "AT", m1), ASYLINK_OK);
+    assert_int_equal(store_dead_letter_replay(t->s, "AT", m1), ASYLINK_E_NOT_FOUND);
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_OK);
+    assert_int_equal(e.seq, m1);
+    assert_int_equal(e.attempts, 0);
+    assert_int_equal(t_stats(t).dead_letters, 2);
+
+    /* drop counts as done: m1 waits for AT and CY, then goes */
+    assert_int_equal(store_dead_letter_drop(t->s, "BE", m1), ASYLINK_OK);
+    assert_int_equal(store_dead_letter_drop(t->s, "BE", m1), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_op1(t, T_ACK, "AT", m1, 1200, 0, NULL).code, ASYLINK_OK);
+    t_check_envelope(t, m1, 1, 30);
+    assert_int_equal(t_op1(t, T_ACK, "CY", m1, 1200, 0, NULL).code, ASYLINK_OK);
+    uint8_t *env = NULL;
+    size_t len;
+    assert_int_equal(store_message_get(t->s, m1, &env, &len), ASYLINK_E_NOT_FOUND);
+
+    /* dropping the only recipient's dead letter deletes the message */
+    assert_int_equal(store_dead_letter_drop(t->s, "AT", m2), ASYLINK_OK);
+    assert_int_equal(store_message_get(t->s, m2, &env, &len), ASYLINK_E_NOT_FOUND);
+    store_stats st = t_stats(t);
+    assert_int_equal(st.messages, 0);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.dead_letters, 0);
+    assert_int_equal(store_dead_letter_replay(t->s, "", 1), ASYLINK_E_INVALID_ARG);
+}
+
+static void test_expiry_sweep(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL}, *a[] = {"AT", NULL}, *c[] = {"CY", NULL};
+    uint64_t m1 = t_publish1(t, "EUAA", 1, ab, 10, 1100, 1000);
+    uint64_t m2 = t_publish1(t, "EUAA", 2, a, 10, 1200, 1000);
+    uint64_t m3 = t_publish1(t, "EUAA", 3, a, 10, 0, 1000);
+    uint64_t m4 = t_publish1(t, "EUAA", 4, c, 10, 1100, 1000);
+    assert_true(t_op1(t, T_DEAD, "BE", m1, 1000, 0, "x").dead);
+
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 1099, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 0);
+    assert_int_equal(t_stats(t).messages, 4);
+
+    /* budget 1: the oldest expiry first (m1: AT's queue entry and BE's dead letter) */
+    assert_int_equal(store_sweep(t->s, 1150, 1, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 1);
+    uint8_t *env = NULL;
+    size_t len;
+    assert_int_equal(store_message_get(t->s, m1, &env, &len), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_stats(t).dead_letters, 0);
+    t_check_envelope(t, m4, 4, 10);
+
+    assert_int_equal(store_sweep(t->s, 1150, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 1); /* m4 */
+    assert_int_equal(store_message_get(t->s, m4, &env, &len), ASYLINK_E_NOT_FOUND);
+    t_check_envelope(t, m2, 2, 10);
+
+    assert_int_equal(store_sweep(t->s, 5000, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 1); /* m2 */
+    uint64_t q[4];
+    assert_int_equal(t_queue(t, "AT", q, 4), 1);
+    assert_int_equal(q[0], m3);
+    assert_int_equal(t_queue(t, "CY", q, 4), 0);
+    store_stats st = t_stats(t);
+    assert_int_equal(st.messages, 1);
+    assert_int_equal(st.queued, 1);
+
+    /* dedup entries of expired messages stay for their window */
+    uint8_t id[16];
+    t_id(id, 1);
+    store_publish p = t_pub("EUAA", id, ab, (const uint8_t *)"x", 1, 0);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, 5000), ASYLINK_OK);
+    assert_true(store_batch_result(b, 0)->duplicate);
+    store_batch_destroy(&b);
+    assert_int_equal(store_sweep(t->s, 5000, 0, &sw), ASYLINK_OK); /* budget 0: nothing */
+    assert_int_equal(store_sweep(t->s, 5000, 100, NULL), ASYLINK_OK);
+}
+
+/* Sweeps with budget until total dedup drops reach want (at most calls calls). */
+static void t_sweep_dedup_until(tctx *t, uint64_t now, size_t budget, uint64_t want, int calls)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < calls && total < want; i++) {
+        store_sweep_stats sw;
+        assert_int_equal(store_sweep(t->s, now, budget, &sw), ASYLINK_OK);
+        assert_true(sw.dedup_dropped <= budget);
+        total += sw.dedup_dropped;
+    }
+    assert_int_equal(total, want);
+}
+
+static void test_dedup_window_sweep(void **state)
+{
+    tctx *t = *state;
+    t->o.dedup_window_ms = 1000;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    for (unsigned i = 0; i < 10; i++)
+        t_publish1(t, "NL", i, a, 8, 0, 1000);
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 1999, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.dedup_dropped, 0);
+
+    /* budget 3 per call: the in-memory cursor makes the calls progress */
+    t_sweep_dedup_until(t, 2000, 3, 10, 5);
+    assert_int_equal(t_stats(t).messages, 10); /* messages are not the window's business */
+
+    /* forgotten: the same id is a new message now */
+    uint64_t seq = t_publish1(t, "NL", 0, a, 8, 0, 2000);
+    assert_int_equal(seq, 11);
+
+    /* fresh entries are examined but kept; later they go too */
+    for (unsigned i = 100; i < 105; i++)
+        t_publish1(t, "NL", i, a, 8, 0, 2500);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(store_sweep(t->s, 2600, 2, &sw), ASYLINK_OK);
+        assert_int_equal(sw.dedup_dropped, 0);
+    }
+    t_sweep_dedup_until(t, 3000, 2, 1, 6);   /* id 0, accepted at 2000 */
+    t_sweep_dedup_until(t, 3500, 2, 5, 8);   /* ids 100..104 */
+}
+
+static void test_dedup_window_zero_keeps(void **state)
+{
+    tctx *t = *state;
+    t->o.dedup_window_ms = 0;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    uint64_t seq = t_publish1(t, "NL", 1, a, 8, 0, 1000);
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, UINT64_MAX, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.dedup_dropped, 0);
+    uint8_t id[16];
+    t_id(id, 1);
+    store_publish p = t_pub("NL", id, a, (const uint8_t *)"x", 1, 0);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, UINT64_MAX - 1), ASYLINK_OK);
+    assert_true(store_batch_result(b, 0)->duplicate);
+    assert_int_equal(store_batch_result(b, 0)->seq, seq);
+    store_batch_destroy(&b);
+}
+
+static void test_sequences_monotonic_across_reopen(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(t_publish1(t, "NL", i, a, 8, 0, 1000), i + 1);
+    for (uint64_t s = 1; s <= 3; s++)
+        assert_int_equal(t_op1(t, T_ACK, "AT", s, 1000, 0, NULL).code, ASYLINK_OK);
+    assert_int_equal(t_stats(t).messages, 0);
+    t_reopen(t);
+    assert_int_equal(t_publish1(t, "NL", 3, a, 8, 0, 1000), 4);
+    t_reopen(t); /* message 4 still stored: the last key counts too */
+    assert_int_equal(t_publish1(t, "NL", 4, a, 8, 0, 1000), 5);
+    assert_int_equal(t_op1(t, T_ACK, "AT", 4, 1000, 0, NULL).code, ASYLINK_OK);
+    assert_int_equal(t_op1(t, T_ACK, "AT", 5, 1000, 0, NULL).code, ASYLINK_OK);
+    t_reopen(t);
+    assert_int_equal(t_publish1(t, "NL", 5, a, 8, 0, 1000), 6);
+}
+
+static void test_store_full(void **state)
+{
+    tctx *t = *state;
+    t->o.map_size = 1 * MIB;
+    t->o.max_map_size = 2 * MIB;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    const size_t len = 64 * KIB;
+    uint8_t id[16];
+    unsigned n = 0;
+    int rc = ASYLINK_OK;
+    for (; n < 100; n++) {
+        t_id(id, n);
+        uint8_t *env = t_envelope(n, len);
+        store_publish p = t_pub("NL", id, a, env, len, 0);
+        store_batch *b = NULL;
+        assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+        assert_int_equal(store_batch_publish(b, &p), 0);
+        rc = store_batch_commit(b, 1000 + n);
+        if (rc == ASYLINK_OK) {
+            assert_int_equal(store_batch_result(b, 0)->seq, n + 1);
+        } else {
+            assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_E_STORE_FULL);
+            /* a failed commit can be tried again: still full, still nothing applied */
+            assert_int_equal(store_batch_commit(b, 1000 + n), ASYLINK_E_STORE_FULL);
+        }
+        store_batch_destroy(&b);
+        free(env);
+        if (rc != ASYLINK_OK)
+            break;
+    }
+    assert_int_equal(rc, ASYLINK_E_STORE_FULL);
+    assert_true(n > 16); /* more than the initial 1 MiB holds: the map grew */
+    store_stats st = t_stats(t);
+    assert_int_equal(st.map_size, 2 * MIB);
+    assert_int_equal(st.messages, n);
+
+    /* everything accepted before is intact, now and after a restart */
+    for (int round = 0; round < 2; round++) {
+        if (round)
+            t_reopen(t);
+        assert_int_equal(t_stats(t).map_size, 2 * MIB); /* a restart keeps the grown map */
+        uint64_t count, bytes;
+        assert_int_equal(store_queue_depth(t->s, "AT", &count, &bytes), ASYLINK_OK);
+        assert_int_equal(count, n);
+        assert_int_equal(bytes, (uint64_t)n * len);
+        for (unsigned i = 0; i < n; i++)
+            t_check_envelope(t, i + 1, i, len);
+    }
+
+    /*
+     * Acks free room. LMDB reuses the pages a commit freed only from the
+     * second commit after it (the previous snapshot must survive a torn
+     * write), so right after the acks the map is still full; one more
+     * commit later the publish fits.
+     */
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    for (unsigned i = 0; i < n / 2; i++)
+        assert_int_equal(store_batch_ack(b, "AT", i + 1), (int)i);
+    assert_int_equal(store_batch_commit(b, 5000), ASYLINK_OK);
+    store_batch_destroy(&b);
+    assert_int_equal(t_op1(t, T_ACK, "AT", n / 2 + 1, 5500, 0, NULL).code, ASYLINK_OK);
+    assert_int_equal(t_publish1(t, "NL", 1000, a, len, 0, 6000), n + 1);
+    t_check_envelope(t, n + 1, 1000, len);
+    t_check_envelope(t, n, n - 1, len);
+}
+
+static void test_grow_replays_batch(void **state)
+{
+    tctx *t = *state;
+    t->o.map_size = 1 * MIB;
+    t->o.max_map_size = 16 * MIB;
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL};
+    const size_t len = 256 * KIB;
+    uint8_t ids[10][16];
+    uint8_t *envs[10];
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    for (unsigned i = 0; i < 10; i++) {
+        t_id(ids[i], i);
+        envs[i] = t_envelope(i, len);
+        store_publish p = t_pub("NL", ids[i], ab, envs[i], len, 0);
+        assert_int_equal(store_batch_publish(b, &p), (int)(i ? i + 1 : 0));
+        if (i == 0) /* a duplicate inside the batch, before the map fills */
+            assert_int_equal(store_batch_publish(b, &p), 1);
+    }
+    assert_int_equal(store_batch_ack(b, "AT", 1), 11);
+    assert_int_equal(store_batch_retry(b, "BE", 1, 9000, 0, ASYLINK_E_UNAVAILABLE, "r"), 12);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK); /* 1 -> 2 -> 4 MiB, replayed */
+    assert_true(t_stats(t).map_size >= 4 * MIB);
+    for (unsigned i = 0; i < 10; i++) {
+        const store_result *r = store_batch_result(b, i < 1 ? 0 : i + 1);
+        assert_int_equal(r->code, ASYLINK_OK);
+        assert_false(r->duplicate);
+        assert_int_equal(r->seq, i + 1); /* no sequence lost to the replays */
+        t_check_envelope(t, r->seq, i, len);
+        free(envs[i]);
+    }
+    assert_true(store_batch_result(b, 1)->duplicate);
+    assert_int_equal(store_batch_result(b, 1)->seq, 1);
+    assert_int_equal(store_batch_result(b, 11)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 12)->attempts, 1); /* applied once, not per replay */
+    store_batch_destroy(&b);
+    uint64_t q[16];
+    assert_int_equal(t_queue(t, "AT", q, 16), 9);
+    assert_int_equal(t_queue(t, "BE", q, 16), 10);
+    assert_int_equal(t_stats(t).messages, 10);
+    t_reopen(t);
+    assert_int_equal(t_publish1(t, "NL", 50, ab, 1, 0, 2000), 11);
+}
+
+static void test_lock(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store *s2 = NULL;
+        int rc = store_open(&t->o, &s2);
+        _exit(rc == ASYLINK_E_EXISTS && s2 == NULL ? 0 : 10 + rc);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    store *s2 = NULL; /* a second store in this process is refused as well */
+    assert_int_equal(store_open(&t->o, &s2), ASYLINK_E_EXISTS);
+    assert_null(s2);
+
+    /* closing releases it */
+    store_close(&t->s);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = store_open(&t->o, &s2);
+        store_close(&s2);
+        _exit(rc == ASYLINK_OK ? 0 : 10 + rc);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    t_open(t);
+}
+
+/* Replaces seq's record with len bytes of rec, directly with LMDB. */
+static void t_raw_put_record(tctx *t, uint64_t seq, const void *rec, size_t len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "msgs", &env, &txn, &dbi);
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    MDB_val k = {8, key}, v = {len, (void *)rec};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    t_raw_close(env, txn);
+}
+
+/* Copies seq's record out, directly with LMDB. */
+static uint8_t *t_raw_get_record(tctx *t, uint64_t seq, size_t *len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "msgs", &env, &txn, &dbi);
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    MDB_val k = {8, key}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    uint8_t *copy = malloc(v.mv_size);
+    assert_non_null(copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+    t_raw_close(env, txn);
+    return copy;
+}
+
+static void test_corrupt_record(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL}, *b[] = {"BE", NULL};
+    uint64_t m1 = t_publish1(t, "NL", 1, ab, 100, 0, 1000);
+    uint64_t m2 = t_publish1(t, "NL", 2, b, 100, 0, 1000);
+    uint64_t m3 = t_publish1(t, "NL", 3, b, 100, 0, 1000);
+    uint64_t m4 = t_publish1(t, "NL", 4, b, 100, 0, 1000);
+    store_close(&t->s);
+
+    size_t len;
+    uint8_t *rec = t_raw_get_record(t, m1, &len);
+    t_raw_put_record(t, m1, rec, len - 1);        /* truncated */
+    t_raw_put_record(t, m2, "garbage", 7);        /* shorter than a header */
+    rec[4] = 0;                                   /* n_pending 0 */
+    rec[5] = rec[6] = rec[7] = 0;
+    t_raw_put_record(t, m3, rec, len);
+    rec[4] = 2;                                   /* valid again, but ... */
+    rec[len - 101] = 'X';                         /* ... the recipients' last NUL gone */
+    t_raw_put_record(t, m4, rec, len);
+    free(rec);
+
+    t_open(t);
+    uint8_t *env = NULL;
+    size_t elen;
+    for (uint64_t s = m1; s <= m4; s++)
+        assert_int_equal(store_message_get(t->s, s, &env, &elen), ASYLINK_E_IO);
+    assert_null(env);
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_E_IO);
+    for (uint64_t s = 0; s < m4; s++)
+        assert_int_equal(store_queue_next(t->s, "BE", s, &e), ASYLINK_E_IO);
+    uint64_t count, bytes;
+    assert_int_equal(store_queue_depth(t->s, "BE", &count, &bytes), ASYLINK_E_IO);
+
+    /* operations on them fail alone and change nothing; the rest of the batch goes on */
+    const char *c[] = {"CY", NULL};
+    uint8_t id[16];
+    t_id(id, 9);
+    store_publish p = t_pub("NL", id, c, (const uint8_t *)"ok", 2, 0);
+    store_batch *bt = NULL;
+    assert_int_equal(store_batch_new(t->s, &bt), ASYLINK_OK);
+    assert_int_equal(store_batch_ack(bt, "AT", m1), 0);
+    assert_int_equal(store_batch_publish(bt, &p), 1);
+    assert_int_equal(store_batch_ack(bt, "BE", m2), 2);
+    assert_int_equal(store_batch_commit(bt, 2000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(bt, 0)->code, ASYLINK_E_IO);
+    assert_int_equal(store_batch_result(bt, 1)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(bt, 1)->seq, m4 + 1);
+    assert_int_equal(store_batch_result(bt, 2)->code, ASYLINK_E_IO);
+    store_batch_destroy(&bt);
+    store_stats st = t_stats(t);
+    assert_int_equal(st.queued, 1 + 4 + 1); /* AT: m1; BE: m1..m4; CY: the new one */
+    assert_int_equal(st.messages, 5);
+}
+
+static void test_schema_version(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    store_close(&t->s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "meta", &env, &txn, &dbi);
+    MDB_val k = {strlen("schema_version"), (void *)"schema_version"}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(v.mv_size, 4);
+    assert_int_equal(((const uint8_t *)v.mv_data)[0], STORE_SCHEMA_VERSION);
+    uint8_t newer[4] = {STORE_SCHEMA_VERSION + 1, 0, 0, 0};
+    v.mv_size = sizeof newer;
+    v.mv_data = newer;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    t_raw_close(env, txn);
+
+    store *s = NULL;
+    assert_int_equal(store_open(&t->o, &s), ASYLINK_E_UNSUPPORTED_VERSION);
+    assert_null(s);
+    assert_int_equal(store_open(&t->o, &s), ASYLINK_E_UNSUPPORTED_VERSION); /* lock released */
+}
+
+static void test_big_envelope(void **state)
+{
+    tctx *t = *state;
+    t->o.map_size = 1 * MIB; /* the commit has to grow the map 1 -> 8 MiB and replay */
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL};
+    const size_t len = 4 * MIB;
+    uint64_t seq = t_publish1(t, "EUAA", 42, ab, len, 0, 1000);
+    t_check_envelope(t, seq, 42, len);
+    uint64_t count, bytes;
+    assert_int_equal(store_queue_depth(t->s, "BE", &count, &bytes), ASYLINK_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(bytes, len);
+    assert_true(t_stats(t).map_size >= 8 * MIB);
+    assert_int_equal(t_op1(t, T_ACK, "AT", seq, 1100, 0, NULL).code, ASYLINK_OK);
+    t_check_envelope(t, seq, 42, len); /* record rewritten with n_pending 1 */
+    t_reopen(t);
+    t_check_envelope(t, seq, 42, len);
+    assert_int_equal(t_op1(t, T_ACK, "BE", seq, 1200, 0, NULL).code, ASYLINK_OK);
+    uint8_t *env = NULL;
+    size_t got;
+    assert_int_equal(store_message_get(t->s, seq, &env, &got), ASYLINK_E_NOT_FOUND);
+}
+
+/* Everything in rcpt's queue as entries; returns how many (at most max). */
+static size_t t_entries(tctx *t, const char *rcpt, store_entry *out, size_t max)
+{
+    size_t n = 0;
+    uint64_t after = 0;
+    while (n < max && store_queue_next(t->s, rcpt, after, &out[n]) == ASYLINK_OK)
+        after = out[n++].seq;
+    return n;
+}
+
+static void test_reopen_keeps_queues(void **state)
+{
+    tctx *t = *state;
+    t->o.durable = false; /* relaxed, with an explicit sync */
+    t_open(t);
+    const char *names[] = {"AT", "BE", "CY"};
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *bc[] = {"BE", "CY", NULL};
+    for (unsigned i = 0; i < 8; i++)
+        t_publish1(t, "EUAA", i, i % 2 ? abc : bc, 10 + i, i % 3 ? 0 : 90000, 1000 + i);
+    t_op1(t, T_RETRY, "BE", 2, 2000, 5, "x");
+    t_op1(t, T_RETRY, "BE", 2, 3000, 5, "y");
+    t_op1(t, T_RETRY, "CY", 4, 2500, 5, "z");
+    assert_true(t_op1(t, T_DEAD, "AT", 4, 2600, 0, "policy").dead);
+    t_op1(t, T_ACK, "CY", 1, 2700, 0, NULL);
+    assert_int_equal(store_sync(t->s), ASYLINK_OK);
+
+    store_entry before[3][16], after[3][16];
+    size_t nb[3];
+    for (int i = 0; i < 3; i++)
+        nb[i] = t_entries(t, names[i], before[i], 16);
+    store_stats st1 = t_stats(t);
+    t_reopen(t);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t_entries(t, names[i], after[i], 16), nb[i]);
+        for (size_t j = 0; j < nb[i]; j++) {
+            assert_int_equal(after[i][j].seq, before[i][j].seq);
+            assert_int_equal(after[i][j].attempts, before[i][j].attempts);
+            assert_int_equal(after[i][j].next_attempt_ms, before[i][j].next_attempt_ms);
+            assert_int_equal(after[i][j].accepted_ms, before[i][j].accepted_ms);
+            assert_int_equal(after[i][j].envelope_len, before[i][j].envelope_len);
+        }
+    }
+    assert_int_equal(nb[0], 3); /* AT: seqs 2, 6, 8 (4 is a dead letter) */
+    assert_int_equal(nb[1], 8); /* BE: all */
+    assert_int_equal(nb[2], 7); /* CY: all but the acked 1 */
+    store_stats st2 = t_stats(t);
+    assert_int_equal(st1.messages, st2.messages);
+    assert_int_equal(st1.queued, st2.queued);
+    assert_int_equal(st2.dead_letters, 1);
+    store_dead_letter dl;
+    assert_int_equal(store_dead_letter_next(t->s, NULL, NULL, 0, &dl), ASYLINK_OK);
+    assert_string_equal(dl.recipient, "AT");
+    assert_int_equal(dl.seq, 4);
+    assert_string_equal(dl.reason, "policy");
+    assert_int_equal(dl.dead_ms, 2600);
+    assert_int_equal(after[1][1].attempts, 2);
+    assert_int_equal(after[1][1].next_attempt_ms, 4000);
+    assert_int_equal(t_publish1(t, "EUAA", 100, abc, 1, 0, 5000), 9);
+}
+
+static void test_invalid_input(void **state)
+{
+    tctx *t = *state;
+    store *s = NULL;
+    store_options o = t->o;
+    o.map_size = 0;
+    assert_int_equal(store_open(&o, &s), ASYLINK_E_INVALID_ARG);
+    o = t->o;
+    o.max_map_size = o.map_size - 1;
+    assert_int_equal(store_open(&o, &s), ASYLINK_E_INVALID_ARG);
+    o = t->o;
+    o.dir = NULL;
+    assert_int_equal(store_open(&o, &s), ASYLINK_E_INVALID_ARG);
+    assert_null(s);
+    t_open(t);
+
+    char long_name[STORE_NAME_MAX + 2];
+    memset(long_name, 'N', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = 0;
+    const char *ok[] = {"AT", NULL}, *twice[] = {"AT", "BE", "AT", NULL},
+               *too_long[] = {long_name, NULL}, *empty[] = {"", NULL}, *none[] = {NULL};
+    uint8_t id[16];
+    t_id(id, 1);
+    store_publish ps[] = {
+        t_pub("NL", id, ok, (const uint8_t *)"a", 1, 0),
+        t_pub("", id, ok, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", id, twice, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", NULL, ok, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", id, none, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", id, too_long, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", id, empty, (const uint8_t *)"a", 1, 0),
+        t_pub("NL", id, ok, NULL, 5, 0),
+        t_pub(long_name, id, ok, (const uint8_t *)"a", 1, 0),
+    };
+    size_t n = sizeof ps / sizeof ps[0];
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(store_batch_publish(b, &ps[i]), (int)i);
+    assert_int_equal(store_batch_publish(b, NULL), -1);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->seq, 1);
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(store_batch_result(b, i)->code, ASYLINK_E_BAD_FIELD);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_batch_ack(b, "AT", 1), -1);
+    store_batch_destroy(&b);
+    store_batch_destroy(&b); /* NULL is fine */
+    assert_int_equal(t_stats(t).queued, 1);
+
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_size(b), 0);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK); /* empty: nothing to do */
+    store_batch_destroy(&b);
+    store_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_publish_queue_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_deletes_message_keeps_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_to_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_replay_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_window_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedup_window_zero_keeps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sequences_monotonic_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grow_replays_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_envelope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_queues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
