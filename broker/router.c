@@ -50,6 +50,7 @@ struct router {
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t started_ms;
     bool fatal;                 /* a store error: stop */
+    bool draining;              /* shutting down: lost sessions are not the client's fault */
 };
 
 /* ---- sending ---- */
@@ -118,12 +119,27 @@ static void s_send_rejected(router *r, const session *s, const uint8_t id[16], i
 
 /* ---- sessions ---- */
 
+/*
+ * Ends a session. Its unacknowledged deliveries count as a failed attempt
+ * each (redelivered at once in the next session; dead-lettered after
+ * max_deliveries), unless the broker itself is the reason (shutdown).
+ */
 static void s_session_end(router *r, session *s, const char *why)
 {
     LOG_INFO("router", "session closed", "node=%s reason=\"%s\" in_flight=%zu", s->node_id, why,
              s->n_inflight);
+    for (size_t i = 0; !r->draining && i < s->n_inflight; i++)
+        store_batch_retry(r->batch, s->node_id, s->inflight[i], r->now_ms, r->opt.max_deliveries,
+                          ASYLINK_E_UNAVAILABLE, "session ended before the delivery was acknowledged");
     r->stats.sessions_closed++;
     session_close(&r->sessions, s);
+}
+
+/* Frees a zero-copy frame's buffer when libzmq is done with it. */
+static void s_free_frame(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
 }
 
 /* Delivers from s's queue while its credit allows. */
@@ -152,8 +168,11 @@ static void s_deliver(router *r, session *s)
             s->cursor = e.seq; /* swept meanwhile */
             continue;
         }
-        zmq_msg_t m;
-        zmq_msg_init_data(&m, env, len, NULL, NULL);
+        zmq_msg_t m; /* zero-copy: libzmq frees env once it is written out */
+        if (zmq_msg_init_data(&m, env, len, s_free_frame, NULL) != 0) {
+            free(env);
+            return;
+        }
         wire_cmd c = {.kind = WIRE_DELIVER};
         c.u.deliver.sequence = e.seq;
         c.u.deliver.attempt = e.attempts + 1;
@@ -161,7 +180,6 @@ static void s_deliver(router *r, session *s)
         int rc = s_send(r, s->rid, s->rid_len, &c, &m);
         int err = errno;
         zmq_msg_close(&m);
-        free(env);
         if (rc != 0) {
             if (err == EHOSTUNREACH)
                 s_session_end(r, s, "peer gone");
@@ -490,6 +508,7 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
     s_send(r, rid, rid_len, &w, NULL);
     LOG_INFO("router", "session opened", "node=%s serial=%llu credit=%u", s->node_id,
              (unsigned long long)s->cert_serial, s->credit_messages);
+    s_commit(r); /* attempts of a replaced session's deliveries are counted first */
     s_deliver(r, s);
 }
 
@@ -862,6 +881,7 @@ static void s_turn(router *r, bool reading, long wait_ms)
 static void s_drain(router *r)
 {
     uint64_t deadline = clock_now_ms() + ROUTER_DRAIN_MS;
+    r->draining = true;
     while (r->next_release < r->next_arrival && clock_now_ms() < deadline && !r->fatal)
         s_turn(r, false, 50);
     for (size_t i = r->sessions.n; i-- > 0;) {

@@ -15,6 +15,9 @@
 #ifndef ASYLINK_ASYLINK_H
 #define ASYLINK_ASYLINK_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -107,6 +110,257 @@ ASYLINK_EXPORT const char *asylink_err_name(int err);
  * Static string, never NULL. Thread-safe.
  */
 ASYLINK_EXPORT const char *asylink_version(void);
+
+
+/* ======================================================================
+ * The client library: a national node's connection to the broker.
+ *
+ * A client owns a background I/O thread that connects to the broker with
+ * CURVE, says Hello, reconnects with jittered backoff, keeps heartbeats and
+ * resends everything in the durable outbox until the broker has accepted
+ * it. Received messages land in a durable inbox first, so the application
+ * sees each message exactly once: asylink_recv() hands a message over
+ * (again after a crash) until asylink_ack() is called for it, never after.
+ *
+ * Threading: every function may be called from any thread; a client is
+ * internally locked. The library never prints: install a log callback.
+ * Ownership: "const char *" and "const void *" arguments are borrowed for
+ * the call only; objects returned through "T **out" belong to the caller,
+ * who frees them with the matching _free function.
+ * ====================================================================== */
+
+typedef struct asylink_client asylink_client;
+typedef struct asylink_message asylink_message;
+typedef struct asylink_event asylink_event;
+
+/* Sensitivity of a message (numbers as asylink.v1.Classification). */
+typedef enum asylink_classification {
+    ASYLINK_PUBLIC = 1,   /* may travel signed only (still encrypted when sent to recipients) */
+    ASYLINK_LIMITED = 2,  /* encrypted end to end to its recipients */
+    ASYLINK_PERSONAL = 3, /* personal data: encrypted, direct recipients only */
+} asylink_classification;
+
+/* Log levels passed to the log callback. */
+typedef enum asylink_log_level {
+    ASYLINK_LOG_ERROR = 0,
+    ASYLINK_LOG_WARN = 1,
+    ASYLINK_LOG_INFO = 2,
+    ASYLINK_LOG_DEBUG = 3,
+} asylink_log_level;
+
+/*
+ * Log callback: one logfmt line without newline (never payloads, keys or
+ * personal data). Called from library threads; must not call back into
+ * the client.
+ */
+typedef void (*asylink_log_fn)(void *ctx, asylink_log_level level, const char *line);
+
+/* Durability of the client's outbox and inbox commits. */
+typedef enum asylink_durability {
+    ASYLINK_DURABILITY_FSYNC = 0,   /* fsync before asylink_send() returns (default) */
+    ASYLINK_DURABILITY_RELAXED = 1, /* survives an application crash, not a power loss */
+} asylink_durability;
+
+/* How to open a client. Initialise with asylink_options_init(). */
+typedef struct asylink_options {
+    size_t struct_size;             /* sizeof(asylink_options), set by asylink_options_init */
+    const char *broker_endpoint;    /* e.g. "tcp://127.0.0.1:7400" (required) */
+    const char *broker_cert;        /* broker certificate file (required): its key is the CURVE server key */
+    const char *node_cert;          /* this node's certificate file (required) */
+    const char *key_file;           /* this node's secret key file, mode 0600 (required) */
+    const char *key_passphrase;     /* passphrase of an encrypted key file, or NULL */
+    const char *trust_dir;          /* trust directory: ca.cert, nodes/, revoked.crl (required) */
+    const char *data_dir;           /* outbox and inbox (LMDB), created 0700 (required) */
+    uint32_t receive_window;        /* deliveries in flight from the broker; 0 = 256 */
+    asylink_durability durability;  /* default ASYLINK_DURABILITY_FSYNC */
+    uint32_t reconnect_min_ms;      /* first reconnect delay; 0 = 100 ms (jittered, doubling) */
+    uint32_t reconnect_max_ms;      /* longest reconnect delay; 0 = 10 s */
+    asylink_log_fn log;             /* NULL = no logging */
+    void *log_ctx;                  /* passed to log */
+    asylink_log_level log_level;    /* most verbose level passed to log; default INFO */
+} asylink_options;
+
+/* Fills o with defaults (everything zero or NULL but struct_size). Thread-safe. */
+ASYLINK_EXPORT void asylink_options_init(asylink_options *o);
+
+/*
+ * Opens a client: loads keys, certificates and trust, opens (creating)
+ * the data directory, and starts the I/O thread, which connects in the
+ * background (asylink_client_open does not wait for the broker). On
+ * success *out is a new client (close it with asylink_client_close).
+ * Errors: ASYLINK_E_INVALID_ARG (a required option missing), the codes of
+ * loading the key (ASYLINK_E_NOT_FOUND, ASYLINK_E_KEY_PERMISSIONS,
+ * ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_PASSPHRASE_REQUIRED, ASYLINK_E_MALFORMED),
+ * certificates and trust (ASYLINK_E_WRONG_KEY when the key does not match
+ * node_cert, ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ...), ASYLINK_E_EXISTS
+ * (data_dir in use by another client), ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ */
+ASYLINK_EXPORT int asylink_client_open(const asylink_options *o, asylink_client **out);
+
+/*
+ * Opens a client from a node configuration file (INI):
+ *   [node] broker_endpoint, broker_cert, node_cert, key_file,
+ *          key_passphrase_file, trust_dir, data_dir, receive_window,
+ *          durability (fsync|relaxed)
+ * Relative paths are relative to the file. Errors as asylink_client_open,
+ * plus ASYLINK_E_CONFIG for a bad file. log/log_ctx may be NULL.
+ */
+ASYLINK_EXPORT int asylink_client_open_config(const char *path, asylink_log_fn log,
+                                              void *log_ctx, asylink_client **out);
+
+/*
+ * Stops the I/O thread (sending Bye) and frees the client; sets *self_p to
+ * NULL. Messages still in the outbox stay there and are sent by the next
+ * client opened on the same data directory. Accepts NULL. Do not use the
+ * client from other threads during or after this call.
+ */
+ASYLINK_EXPORT void asylink_client_close(asylink_client **self_p);
+
+/* What to send. Initialise with asylink_send_params_init(). */
+typedef struct asylink_send_params {
+    size_t struct_size;               /* sizeof(asylink_send_params) */
+    const char *const *recipients;    /* node ids (required, 1..256, no duplicates) */
+    size_t n_recipients;
+    const char *content_type;         /* e.g. "asylink.v1.InformationRequest" (required) */
+    asylink_classification classification; /* default ASYLINK_LIMITED */
+    uint64_t expires_ms;              /* absolute Unix ms after which nobody delivers it; 0 = never */
+    const uint8_t *correlation_id;    /* 16-byte id of the message this answers, or NULL */
+} asylink_send_params;
+
+ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p);
+
+/*
+ * Signs and encrypts payload (len bytes) for the recipients, commits it to
+ * the durable outbox and returns; the I/O thread delivers it to the broker
+ * until it is Accepted. A later Rejected arrives as an event. The message
+ * id is written to message_id_out (may be NULL). Thread-safe; concurrent
+ * calls share one disk commit.
+ * Errors: ASYLINK_E_INVALID_ARG, ASYLINK_E_UNKNOWN_RECIPIENT (no usable
+ * certificate in the trust directory), ASYLINK_E_REVOKED,
+ * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CLASSIFICATION, ASYLINK_E_BAD_NODE_ID,
+ * ASYLINK_E_BAD_FIELD, ASYLINK_E_TOO_LARGE, ASYLINK_E_IO, ASYLINK_E_NOMEM,
+ * ASYLINK_E_SHUTDOWN.
+ */
+ASYLINK_EXPORT int asylink_send(asylink_client *c, const asylink_send_params *p,
+                                const void *payload, size_t len, uint8_t message_id_out[16]);
+
+/*
+ * Waits up to timeout_ms (0 = poll, -1 = forever) for the next received,
+ * verified and decrypted message not yet handed over in this process and
+ * not yet acknowledged. On success *out is a new message (free with
+ * asylink_message_free). Errors: ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN,
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM; a stored message that no longer opens is
+ * skipped, dead-lettered at the broker and reported as an event.
+ */
+ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out);
+
+/*
+ * The application is done with a received message: it is never handed
+ * over again, and its sender gets a signed receipt. Errors:
+ * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_IO, ASYLINK_E_NOMEM. Acking
+ * twice is ASYLINK_OK.
+ */
+ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
+
+/* Accessors; returned pointers are valid until asylink_message_free(). */
+ASYLINK_EXPORT const uint8_t *asylink_message_id(const asylink_message *m);   /* 16 bytes */
+ASYLINK_EXPORT const char *asylink_message_sender(const asylink_message *m);
+ASYLINK_EXPORT size_t asylink_message_recipient_count(const asylink_message *m);
+ASYLINK_EXPORT const char *asylink_message_recipient(const asylink_message *m, size_t i);
+ASYLINK_EXPORT const char *asylink_message_content_type(const asylink_message *m);
+ASYLINK_EXPORT asylink_classification asylink_message_classification(const asylink_message *m);
+ASYLINK_EXPORT uint64_t asylink_message_created_ms(const asylink_message *m);
+ASYLINK_EXPORT uint64_t asylink_message_expires_ms(const asylink_message *m);
+/* The 16-byte id this message answers, or NULL. */
+ASYLINK_EXPORT const uint8_t *asylink_message_correlation_id(const asylink_message *m);
+/* The decrypted payload and its length (payload may be non-NULL with len 0). */
+ASYLINK_EXPORT const void *asylink_message_payload(const asylink_message *m, size_t *len);
+/* Wipes the payload and frees the message; sets *self_p to NULL. Accepts NULL. */
+ASYLINK_EXPORT void asylink_message_free(asylink_message **self_p);
+
+/* What happened to sent messages and to the connection. */
+typedef enum asylink_event_type {
+    ASYLINK_EVENT_ACCEPTED = 1,     /* the broker stored a sent message */
+    ASYLINK_EVENT_REJECTED = 2,     /* the broker refused a sent message: code and reason */
+    ASYLINK_EVENT_RECEIPT = 3,      /* a recipient's signed receipt arrived and verified */
+    ASYLINK_EVENT_CONNECTED = 4,    /* a session with the broker is open */
+    ASYLINK_EVENT_DISCONNECTED = 5, /* the session ended; reconnecting */
+    ASYLINK_EVENT_RECEIVE_FAILED = 6, /* a delivered message failed verification: code */
+} asylink_event_type;
+
+/*
+ * Waits up to timeout_ms (0 = poll, -1 = forever) for the next event. On
+ * success *out is a new event (free with asylink_event_free). Errors:
+ * ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN, ASYLINK_E_NOMEM.
+ */
+ASYLINK_EXPORT int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out);
+ASYLINK_EXPORT asylink_event_type asylink_event_get_type(const asylink_event *e);
+/* The message concerned (16 bytes; zeros for connection events). */
+ASYLINK_EXPORT const uint8_t *asylink_event_message_id(const asylink_event *e);
+/* asylink_err code (REJECTED, RECEIVE_FAILED, DISCONNECTED), else 0. */
+ASYLINK_EXPORT int asylink_event_code(const asylink_event *e);
+/* Human reason, never NULL (may be ""). Valid until asylink_event_free(). */
+ASYLINK_EXPORT const char *asylink_event_reason(const asylink_event *e);
+/* RECEIPT: the recipient who signed it; else "" . Valid until asylink_event_free(). */
+ASYLINK_EXPORT const char *asylink_event_node(const asylink_event *e);
+ASYLINK_EXPORT void asylink_event_free(asylink_event **self_p);
+
+/* One verified receipt for a sent message. */
+typedef struct asylink_receipt_info {
+    char recipient[65];       /* node id that signed it */
+    uint64_t acked_ms;        /* when its application acknowledged the message */
+    int status;               /* 1 delivered, 2 rejected */
+    uint8_t envelope_digest[64]; /* digest of the sent envelope the receipt covers */
+} asylink_receipt_info;
+
+/*
+ * Lists the receipts held for message_id: writes up to max into out and
+ * the number held into *n (may exceed max). Errors: ASYLINK_E_NOT_FOUND
+ * (not a message this client sent), ASYLINK_E_IO.
+ */
+ASYLINK_EXPORT int asylink_receipts(asylink_client *c, const uint8_t message_id[16],
+                                    asylink_receipt_info *out, size_t max, size_t *n);
+
+/*
+ * Waits up to timeout_ms (-1 = forever) until every recipient of
+ * message_id has sent a receipt. ASYLINK_OK, ASYLINK_E_TIMEOUT,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_SHUTDOWN.
+ */
+ASYLINK_EXPORT int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16],
+                                        int timeout_ms);
+
+/*
+ * The signed receipt envelope from recipient for message_id, as evidence
+ * (*env malloc'd, caller frees with free()). asylink_receipt_verify()
+ * checks such evidence later. Errors: ASYLINK_E_NOT_FOUND, ASYLINK_E_NOMEM.
+ */
+ASYLINK_EXPORT int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16],
+                                          const char *recipient, uint8_t **env, size_t *len);
+
+/*
+ * Verifies a receipt envelope against this client's trust directory and
+ * outbox: signed by a trusted recipient, addressed to this node, about a
+ * message this client sent, quoting that envelope's exact digest. Fills
+ * info (may be NULL). Errors: the envelope codes (ASYLINK_E_BAD_SIGNATURE,
+ * ASYLINK_E_UNKNOWN_SENDER, ...), ASYLINK_E_NOT_FOUND (not our message),
+ * ASYLINK_E_TAMPERED (digest or names do not match), ASYLINK_E_MALFORMED.
+ */
+ASYLINK_EXPORT int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
+                                          asylink_receipt_info *info);
+
+/*
+ * A file descriptor that is readable while asylink_recv() or
+ * asylink_next_event() has something to return, for poll/epoll/select
+ * loops. Owned by the client: do not read, write or close it. Valid until
+ * asylink_client_close(). Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_fd(asylink_client *c);
+
+/* Messages in the outbox not yet Accepted by the broker. Thread-safe. */
+ASYLINK_EXPORT int asylink_outbox_pending(asylink_client *c, uint64_t *count);
+
+/* True (1) while a session with the broker is open, else 0. Thread-safe. */
+ASYLINK_EXPORT int asylink_connected(asylink_client *c);
 
 #ifdef __cplusplus
 }

@@ -1,35 +1,73 @@
 /*
  * fuzz_command.c — libFuzzer target: the broker protocol's Command decoder
- * (asylink.v1.Command, broker.proto), with a re-encode round trip.
+ * (core/wire.c, asylink.v1.Command in broker.proto).
+ *
+ * Checks, beyond "no crash, no leak, no over-read":
+ *   - a failed decode leaves a zeroed command;
+ *   - MALFORMED only for what plain protobuf-c plus the canonical check
+ *     (codec.h) refuse too, OK only for what they accept: wire.c's pre-scan
+ *     must not refuse more than the checks it runs ahead of;
+ *   - whatever decodes re-encodes, and that encoding decodes to the same kind
+ *     and request_id;
+ *   - encoding is a fixed point after one pass: encode(decode(encode(c)))
+ *     gives the same bytes as encode(c) (decoding may normalize, e.g. cut a
+ *     long reason or sort roles, but only once).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "asylink/asylink.h"
 #include "asylink/v1/broker.pb-c.h"
+#include "codec.h"
+#include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* True when data is no canonical Command of a kind wire.c handles. */
+static bool s_reference_malformed(const uint8_t *data, size_t size)
+{
+    Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, size, data);
+    if (!m)
+        return true;
+    bool bad = !codec_is_canonical(&m->base, data, size) ||
+               strcmp(wire_kind_name((wire_kind)m->body_case), "unknown") == 0;
+    asylink__v1__command__free_unpacked(m, NULL);
+    return bad;
+}
+
+/* Encodes c or aborts: a decoded command must always encode. */
+static void s_encode(const wire_cmd *c, uint8_t **buf, size_t *len)
+{
+    if (wire_encode(c, buf, len) != ASYLINK_OK)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    Asylink__V1__Command *c = asylink__v1__command__unpack(NULL, size, data);
-    if (!c)
+    wire_cmd c, again;
+    int rc = wire_decode(data, size, &c);
+    if ((rc == ASYLINK_E_MALFORMED || rc == ASYLINK_OK) &&
+        (rc == ASYLINK_E_MALFORMED) != s_reference_malformed(data, size))
+        abort();
+    if (rc != ASYLINK_OK) {
+        if (c.kind != WIRE_NONE)
+            abort();
+        wire_cmd_clear(&c);
         return 0;
-    size_t n = asylink__v1__command__get_packed_size(c);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
+    }
+    uint8_t *first = NULL, *second = NULL;
+    size_t first_len = 0, second_len = 0;
+    s_encode(&c, &first, &first_len);
+    if (wire_decode(first, first_len, &again) != ASYLINK_OK || again.kind != c.kind ||
+        again.request_id != c.request_id)
         abort();
-    if (asylink__v1__command__pack(c, buf) != n)
+    s_encode(&again, &second, &second_len);
+    if (second_len != first_len || memcmp(first, second, first_len) != 0)
         abort();
-    /* protobuf-c keeps unknown fields, even ones with the invalid field
-     * number 0, and re-emits them; its own unpack then refuses the result.
-     * So a failed re-decode is allowed, a changed one is not. */
-    Asylink__V1__Command *again = asylink__v1__command__unpack(NULL, n, buf);
-    if (again && again->body_case != c->body_case)
-        abort();
-    if (again)
-        asylink__v1__command__free_unpacked(again, NULL);
-    asylink__v1__command__free_unpacked(c, NULL);
-    free(buf);
+    free(first);
+    free(second);
+    wire_cmd_clear(&again);
+    wire_cmd_clear(&c);
     return 0;
 }

@@ -15,9 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "asylink/asylink.h"
 #include "asylink/v1/broker.pb-c.h"
+#include "codec.h"
 #include "wire.h"
 
 static const wire_kind s_kinds[] = {
@@ -28,6 +32,17 @@ static const wire_kind s_kinds[] = {
     WIRE_SUBSCRIBED, WIRE_UNSUBSCRIBED,
 };
 #define N_KINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+#if defined(__SANITIZE_ADDRESS__)
+#define S_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_ASAN 1
+#endif
+#endif
+
+/* Copies a string into a fixed char array (strcpy is banned here). */
+#define S_SET(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
 
 /* Deterministic xorshift64* so failures reproduce. */
 static uint64_t s_rng_state = 0x9e3779b97f4a7c15ull;
@@ -64,13 +79,13 @@ static void s_full_directory(wire_directory *d)
     d->n_unknown = 2;
     d->unknown_node_ids = calloc(2, sizeof *d->unknown_node_ids);
     assert_non_null(d->unknown_node_ids);
-    strcpy(d->unknown_node_ids[0], "XX");
-    strcpy(d->unknown_node_ids[1], "EUAA.ANALYSIS");
+    S_SET(d->unknown_node_ids[0], "XX");
+    S_SET(d->unknown_node_ids[1], "EUAA.ANALYSIS");
     d->revocation_list_len = 300;
     d->revocation_list = malloc(300);
     assert_non_null(d->revocation_list);
     memset(d->revocation_list, 0xa5, 300);
-    strcpy(d->topic, "stats.monthly.DE");
+    S_SET(d->topic, "stats.monthly.DE");
 }
 
 /* A command of the given kind with every field set to a non-default value. */
@@ -85,21 +100,21 @@ static void s_full(wire_kind kind, wire_cmd *c)
                                   .initial_credit_messages = 64,
                                   .initial_credit_bytes = 1ull << 33,
                                   .client_time_ms = 1700000000123ull};
-        strcpy(c->u.hello.node_id, "DE");
-        strcpy(c->u.hello.client_name, "libasylink");
-        strcpy(c->u.hello.client_version, "0.1.0 \xc3\xa9t\xc3\xa9");
+        S_SET(c->u.hello.node_id, "DE");
+        S_SET(c->u.hello.client_name, "libasylink");
+        S_SET(c->u.hello.client_version, "0.1.0 \xc3\xa9t\xc3\xa9");
         break;
     case WIRE_WELCOME: {
         wire_welcome *w = &c->u.welcome;
         w->protocol_version = 1;
-        strcpy(w->broker_node_id, "BROKER.EU");
+        S_SET(w->broker_node_id, "BROKER.EU");
         w->limits = (wire_limits){1ull << 35, 100, 5000, 15000, 300000, 256, 4096, 5};
         w->server_time_ms = 1700000000999ull;
         s_fill_id(w->session_id, 0x40);
         w->roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE) | CERT_ROLE_BIT(CERT_ROLE_ANALYST) |
                    CERT_ROLE_BIT(CERT_ROLE_CA);
         w->client_cert_serial = 77;
-        strcpy(w->broker_version, "0.1.0");
+        S_SET(w->broker_version, "0.1.0");
         break;
     }
     case WIRE_PUBLISH:
@@ -115,14 +130,14 @@ static void s_full(wire_kind kind, wire_cmd *c)
         s_fill_id(c->u.rejected.message_id, 0x30);
         c->u.rejected.has_message_id = true;
         c->u.rejected.code = ASYLINK_E_POLICY;
-        strcpy(c->u.rejected.reason, "policy forbids DE -> FR on topic x");
+        S_SET(c->u.rejected.reason, "policy forbids DE -> FR on topic x");
         c->u.rejected.retryable = true;
         break;
     case WIRE_DELIVER:
         c->u.deliver = (wire_deliver){.sequence = 42, .attempt = 3,
                                       .accepted_ms = 1700000002000ull};
-        strcpy(c->u.deliver.subscription, "monthly-stats_1.a");
-        strcpy(c->u.deliver.topic, "stats.monthly.DE");
+        S_SET(c->u.deliver.subscription, "monthly-stats_1.a");
+        S_SET(c->u.deliver.topic, "stats.monthly.DE");
         break;
     case WIRE_ACK:
     case WIRE_NACK:
@@ -131,11 +146,11 @@ static void s_full(wire_kind kind, wire_cmd *c)
         assert_non_null(c->u.ack.sequences);
         for (size_t i = 0; i < 5; i++)
             c->u.ack.sequences[i] = (i + 1) * 1000003ull + (i == 4 ? UINT64_MAX / 2 : 0);
-        strcpy(c->u.ack.subscription, "feed");
+        S_SET(c->u.ack.subscription, "feed");
         if (kind == WIRE_NACK) {
             c->u.ack.disposition = WIRE_NACK_DEAD_LETTER;
             c->u.ack.code = ASYLINK_E_TAMPERED;
-            strcpy(c->u.ack.reason, "cannot open");
+            S_SET(c->u.ack.reason, "cannot open");
             c->u.ack.retry_after_ms = 2500;
         }
         break;
@@ -144,44 +159,44 @@ static void s_full(wire_kind kind, wire_cmd *c)
         c->u.credit.window_bytes = 1ull << 40;
         break;
     case WIRE_SUBSCRIBE:
-        strcpy(c->u.subscribe.topic_prefix, "stats.monthly");
-        strcpy(c->u.subscribe.subscription, "monthly");
+        S_SET(c->u.subscribe.topic_prefix, "stats.monthly");
+        S_SET(c->u.subscribe.subscription, "monthly");
         c->u.subscribe.start = 4;
         c->u.subscribe.start_value = 1690000000000ull;
         c->u.subscribe.reset = true;
         break;
     case WIRE_SUBSCRIBED:
-        strcpy(c->u.subscribed.subscription, "monthly");
-        strcpy(c->u.subscribed.topic_prefix, "stats.monthly");
+        S_SET(c->u.subscribed.subscription, "monthly");
+        S_SET(c->u.subscribed.topic_prefix, "stats.monthly");
         c->u.subscribed.created = true;
         c->u.subscribed.next_sequence = 10;
         c->u.subscribed.head_sequence = 20;
         break;
     case WIRE_UNSUBSCRIBE:
     case WIRE_UNSUBSCRIBED:
-        strcpy(c->u.unsubscribe.subscription, "monthly");
+        S_SET(c->u.unsubscribe.subscription, "monthly");
         c->u.unsubscribe.delete_cursor = true;
         break;
     case WIRE_DIRECTORY_REQUEST:
         c->u.directory_request.n_node_ids = 3;
         c->u.directory_request.node_ids = calloc(3, NODE_ID_MAX + 1);
         assert_non_null(c->u.directory_request.node_ids);
-        strcpy(c->u.directory_request.node_ids[0], "FR");
-        strcpy(c->u.directory_request.node_ids[1], "IT");
+        S_SET(c->u.directory_request.node_ids[0], "FR");
+        S_SET(c->u.directory_request.node_ids[1], "IT");
         memset(c->u.directory_request.node_ids[2], 'Z', NODE_ID_MAX); /* longest id */
-        strcpy(c->u.directory_request.topic, "stats.monthly.DE");
+        S_SET(c->u.directory_request.topic, "stats.monthly.DE");
         break;
     case WIRE_DIRECTORY:
         s_full_directory(&c->u.directory);
         break;
     case WIRE_ERROR:
         c->u.error.code = ASYLINK_E_PROTOCOL;
-        strcpy(c->u.error.reason, "Publish before Hello");
+        S_SET(c->u.error.reason, "Publish before Hello");
         c->u.error.fatal = true;
         break;
     case WIRE_BYE:
         c->u.error.code = ASYLINK_E_SHUTDOWN;
-        strcpy(c->u.error.reason, "broker draining");
+        S_SET(c->u.error.reason, "broker draining");
         c->u.error.reconnect_after_ms = 30000;
         break;
     case WIRE_HEARTBEAT:
@@ -424,7 +439,7 @@ static void test_round_trip_minimal(void **state)
         in.kind = s_kinds[k];
         uint64_t seq = 1;
         if (in.kind == WIRE_HELLO)
-            strcpy(in.u.hello.node_id, "IT");
+            S_SET(in.u.hello.node_id, "IT");
         if (in.kind == WIRE_ACK || in.kind == WIRE_NACK) {
             in.u.ack.sequences = &seq;
             in.u.ack.n_sequences = 1;
@@ -601,6 +616,129 @@ static void test_non_canonical(void **state)
     assert_int_equal(s_decode_hex(bool2, sizeof bool2), ASYLINK_E_MALFORMED);
     const uint8_t bool1[] = {0x8a, 0x01, 0x02, 0x08, 0x01};
     assert_int_equal(s_decode_hex(bool1, sizeof bool1), ASYLINK_OK);
+}
+
+/* Appends a varint to p; returns the new end. */
+static uint8_t *s_put_varint(uint8_t *p, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Inputs that protobuf-c would expand many times over are refused up front
+ * (see wire.c's pre-scan) with the code the full checks give. */
+static void test_expansion_refused(void **state)
+{
+    (void)state;
+    size_t n = 8u << 20;
+    uint8_t *buf = malloc(n + 64);
+    assert_non_null(buf);
+    /* Ack with n packed one-byte sequence numbers (8 bytes each unpacked) */
+    uint8_t *p = buf;
+    *p++ = 0x42;
+    p = s_put_varint(p, 1 + 4 + n);
+    *p++ = 0x0a;
+    p = s_put_varint(p, n);
+    memset(p, 1, n);
+    assert_int_equal(s_decode_hex(buf, (size_t)(p + n - buf)), ASYLINK_E_BAD_FIELD);
+    /* request_id repeated n / 2 times (a scan record each) */
+    for (size_t i = 0; i < n; i += 2) {
+        buf[i] = 0x08;
+        buf[i + 1] = 0x07;
+    }
+    assert_int_equal(s_decode_hex(buf, n), ASYLINK_E_MALFORMED);
+    /* an unknown field n / 3 times (a copy each) */
+    for (size_t i = 0; i + 3 <= n; i += 3)
+        memcpy(buf + i, "\x98\x06\x01", 3);
+    assert_int_equal(s_decode_hex(buf, n / 3 * 3), ASYLINK_E_MALFORMED);
+    /* Ack of empty packed records, and of two packed records */
+    p = buf;
+    *p++ = 0x42;
+    p = s_put_varint(p, n);
+    for (size_t i = 0; i < n; i += 2) {
+        p[i] = 0x0a;
+        p[i + 1] = 0x00;
+    }
+    assert_int_equal(s_decode_hex(buf, (size_t)(p + n - buf)), ASYLINK_E_MALFORMED);
+    const uint8_t two_records[] = {0x42, 0x06, 0x0a, 0x01, 0x01, 0x0a, 0x01, 0x02};
+    assert_int_equal(s_decode_hex(two_records, sizeof two_records), ASYLINK_E_MALFORMED);
+    const uint8_t cut_record[] = {0x42, 0x03, 0x0a, 0x01, 0x81};
+    assert_int_equal(s_decode_hex(cut_record, sizeof cut_record), ASYLINK_E_MALFORMED);
+    free(buf);
+    /* Welcome with seven roles (one twice) */
+    const uint8_t roles7[] = {0x1a, 0x1b, 0x2a, 0x10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                              13, 14, 15, 0x32, 0x07, 1, 2, 3, 4, 5, 6, 1};
+    assert_int_equal(s_decode_hex(roles7, sizeof roles7), ASYLINK_E_BAD_FIELD);
+    /* unknown fields inside a body and inside Welcome.limits */
+    const uint8_t hello_f9[] = {0x12, 0x06, 0x12, 0x02, 'D', 'E', 0x48, 0x01};
+    assert_int_equal(s_decode_hex(hello_f9, sizeof hello_f9), ASYLINK_E_MALFORMED);
+    const uint8_t limits_f9[] = {0x1a, 0x16, 0x1a, 0x02, 0x48, 0x01, 0x2a, 0x10, 0, 1, 2, 3, 4,
+                                 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    assert_int_equal(s_decode_hex(limits_f9, sizeof limits_f9), ASYLINK_E_MALFORMED);
+    /* wrong wire type, field number 0, two different bodies, a group */
+    const uint8_t wrong_type[] = {0x0a, 0x01, 0x07, 0x8a, 0x01, 0x00};
+    assert_int_equal(s_decode_hex(wrong_type, sizeof wrong_type), ASYLINK_E_MALFORMED);
+    const uint8_t field0[] = {0x00, 0x01, 0x8a, 0x01, 0x00};
+    assert_int_equal(s_decode_hex(field0, sizeof field0), ASYLINK_E_MALFORMED);
+    const uint8_t two_bodies[] = {0x52, 0x00, 0x8a, 0x01, 0x00};
+    assert_int_equal(s_decode_hex(two_bodies, sizeof two_bodies), ASYLINK_E_MALFORMED);
+    assert_int_equal(s_decode_hex(two_bodies + 2, 3), ASYLINK_OK); /* a lone Heartbeat */
+    const uint8_t group[] = {0x0b, 0x0c, 0x8a, 0x01, 0x00};
+    assert_int_equal(s_decode_hex(group, sizeof group), ASYLINK_E_MALFORMED);
+}
+
+#if !defined(S_ASAN) && defined(__linux__)
+/* Current virtual memory size of this process in bytes (Linux), 0 if unknown. */
+static size_t s_vm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+#endif
+
+/* A 56 MiB Ack of one-byte sequence numbers decodes (to BAD_FIELD) within
+ * 128 MiB of address space beyond the input: protobuf-c alone would ask for
+ * 448 MiB and fail with MALFORMED. Run in a child under RLIMIT_AS; skipped
+ * under AddressSanitizer, which reserves terabytes of address space. */
+static void test_expansion_memory(void **state)
+{
+    (void)state;
+#if defined(S_ASAN) || !defined(__linux__)
+    skip();
+#else
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t n = 56u << 20;
+        uint8_t *buf = malloc(n + 16), *p = buf;
+        if (!buf)
+            _exit(2);
+        *p++ = 0x42;
+        p = s_put_varint(p, 1 + 4 + n);
+        *p++ = 0x0a;
+        p = s_put_varint(p, n);
+        memset(p, 1, n);
+        size_t vm = s_vm_bytes();
+        struct rlimit lim = {vm + (128u << 20), vm + (128u << 20)};
+        if (vm == 0 || setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(3);
+        wire_cmd c;
+        int rc = wire_decode(buf, (size_t)(p + n - buf), &c);
+        _exit(rc == ASYLINK_E_BAD_FIELD ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+#endif
 }
 
 static void test_hello_fields(void **state)
@@ -1015,12 +1153,28 @@ static void test_truncations(void **state)
     }
 }
 
+/* What plain protobuf-c plus the canonical check say about buf: true when
+ * it is no canonical Command of a kind wire.c handles. */
+static bool s_reference_malformed(const uint8_t *buf, size_t len)
+{
+    Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, len, buf);
+    if (!m)
+        return true;
+    bool bad = !codec_is_canonical(&m->base, buf, len) ||
+               strcmp(wire_kind_name((wire_kind)m->body_case), "unknown") == 0;
+    asylink__v1__command__free_unpacked(m, NULL);
+    return bad;
+}
+
 /* When input decodes, encoding it again must decode to the same command.
- * Returns whether the input decoded. */
+ * MALFORMED only when the reference says so (wire.c's pre-scan must not
+ * refuse more), OK only when it does not. Returns whether the input decoded. */
 static bool s_check_stable(const uint8_t *buf, size_t len)
 {
     wire_cmd c;
     int rc = s_decode_exact(buf, len, &c);
+    if (rc == ASYLINK_E_MALFORMED || rc == ASYLINK_OK)
+        assert_int_equal(rc == ASYLINK_E_MALFORMED, s_reference_malformed(buf, len));
     if (rc == ASYLINK_OK) {
         uint8_t *again = NULL;
         size_t again_len = 0;
@@ -1095,6 +1249,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_non_canonical),
+        cmocka_unit_test(test_expansion_refused),
+        cmocka_unit_test(test_expansion_memory),
         cmocka_unit_test(test_hello_fields),
         cmocka_unit_test(test_text_rules),
         cmocka_unit_test(test_welcome_fields),

@@ -1,0 +1,120 @@
+/*
+ * client_internal.h — the inside of an asylink_client, shared by the
+ * library's files (client.c, send.c, recv.c, events.c, io.c). Not installed.
+ *
+ * Threads: the application's threads call the public functions; one I/O
+ * thread owns the ZeroMQ socket. Shared state is guarded by `lock`; the
+ * sealer and opener by their own mutexes; the store serialises itself.
+ */
+#ifndef ASYLINK_CLIENT_INTERNAL_H
+#define ASYLINK_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "asylink/asylink.h"
+#include "cert.h"
+#include "cstore.h"
+#include "envelope.h"
+#include "keys.h"
+#include "trust.h"
+
+/* A queued event (singly linked). */
+typedef struct client_event {
+    struct client_event *next;
+    asylink_event_type type;
+    uint8_t message_id[16];
+    int code;
+    char reason[256];
+    char node[NODE_ID_MAX + 1];
+} client_event;
+
+/* One asylink_send() waiting for the group commit. */
+typedef struct client_commit {
+    struct client_commit *next;
+    cstore_out_new item;   /* what to add to the outbox */
+    int rc;                /* result, valid when done */
+    bool done;
+} client_commit;
+
+struct asylink_client {
+    /* configuration (strings owned) */
+    char *broker_endpoint, *data_dir;
+    uint32_t receive_window;
+    uint32_t reconnect_min_ms, reconnect_max_ms;
+    asylink_log_fn log;
+    void *log_ctx;
+    asylink_log_level log_level;
+    /* identity and trust (immutable after open) */
+    keys_secret *keys;
+    cert *own;
+    cert *broker;
+    trust *trust;
+    /* crypto objects, each under its own lock */
+    pthread_mutex_t seal_lock;
+    envelope_sealer *sealer;
+    pthread_mutex_t open_lock;
+    envelope_opener *opener;
+    cstore *store;
+    /* shared state under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;        /* new inbox entries, events, receipts, commits */
+    client_event *events_head, *events_tail;
+    uint64_t recv_cursor;       /* last inbox seq handed over in this process */
+    uint64_t inbox_version;     /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;     /* waiting senders (group commit) */
+    bool committing;            /* a leader is committing */
+    bool readable;              /* notify_fd holds a byte */
+    /* wake-ups */
+    int notify_fd[2];           /* application side: readable while something is ready */
+    int wake_fd;                /* eventfd: wakes the I/O thread (new outbox entries) */
+    /* I/O thread */
+    pthread_t io;
+    bool io_started;
+    atomic_bool stop;
+    atomic_bool connected;
+};
+
+/* Logs a logfmt line through the application's callback (if any). */
+void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Queues an event and makes asylink_fd() readable. */
+void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
+                       const char *reason, const char *node);
+
+/* Re-evaluates whether asylink_fd() should be readable (lock held). */
+void client_update_readable(asylink_client *c);
+
+/* Adds a sealed envelope to the outbox via the group commit and wakes the I/O thread. */
+int client_outbox_commit(asylink_client *c, const cstore_out_new *item);
+
+/* Seals payload for the recipients (certificates from the trust directory). */
+int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
+                uint8_t **env, size_t *env_len, uint8_t id[16], uint8_t digest[64]);
+
+/* Wakes the I/O thread. */
+void client_wake_io(asylink_client *c);
+
+/* Waits on c->cond (lock held) until deadline (timeout_ms < 0: forever); false on timeout. */
+bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline);
+
+/* Deadline timeout_ms from now (for client_wait). */
+void client_deadline(int timeout_ms, struct timespec *ts);
+
+/*
+ * Checks a verified receipt envelope e against the outbox: a Receipt
+ * payload, signed by a recipient of one of our messages, quoting that
+ * envelope's digest. Fills info and message_id. Codes: ASYLINK_OK,
+ * ASYLINK_E_MALFORMED, ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and
+ * envelope_open()'s.
+ */
+int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_info *info,
+                         uint8_t message_id[16]);
+
+/* The I/O thread's body. */
+void *client_io_main(void *arg);
+
+#endif

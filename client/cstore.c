@@ -1,0 +1,1550 @@
+/*
+ * cstore.c — the client library's durable state: one LMDB environment,
+ * eight named databases, a map that grows when it fills. See cstore.h for
+ * the model; this file fixes the bytes.
+ *
+ * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
+ * numeric order:
+ *   outbox          seq(8 BE)
+ *   outbox_id       message_id(16)
+ *   outbox_pending  seq(8 BE)          one per PENDING outbox entry (plain
+ *                                      puts, not MDB_APPEND: a stray key
+ *                                      sorting last must not block adds)
+ *   inbox           seq(8 BE)
+ *   inbox_id        message_id(16)
+ *   inbox_pending   seq(8 BE)          one per PENDING inbox entry
+ *   receipts        message_id(16) recipient (1..64 bytes, no NUL): all
+ *                   receipts of a message are contiguous, found with
+ *                   MDB_SET_RANGE on the 16-byte id
+ *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm"
+ *
+ * Values. Integers little-endian unless said otherwise.
+ *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
+ *   meta *_seq_hwm        u64: highest sequence ever given out, so that
+ *                         sequences keep increasing across reopen even if
+ *                         entries are ever deleted
+ *   outbox_id, inbox_id   seq(8 BE), the key of the entry
+ *   *_pending             empty
+ *
+ * Outbox record, a fixed 112-byte header then three blocks:
+ *   off len
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   1  state (enum cstore_out_state)
+ *     2   2  reason_len (0..255)
+ *     4   4  code (int32; REJECTED: why)
+ *     8   8  created_ms
+ *    16  16  message_id
+ *    32  64  envelope digest
+ *    96   4  n_recipients (>= 1)
+ *   100   4  recipients_len: bytes of the recipients block
+ *   104   8  envelope_len: > 0 while PENDING, 0 once ACCEPTED or REJECTED
+ *   112      reason (reason_len bytes, no NUL)
+ *            recipients (each id of 1..64 bytes followed by '\0')
+ *            envelope (envelope_len bytes, stored as-is)
+ *
+ * Inbox record, a fixed 48-byte header then two blocks:
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   1  state (enum cstore_in_state)
+ *     2   2  sender_len (1..64)
+ *     4   4  reserved, 0
+ *     8   8  broker_seq
+ *    16   8  received_ms
+ *    24  16  message_id
+ *    40   8  envelope_len: > 0 while PENDING, 0 once ACKED (tombstone)
+ *    48      sender (sender_len bytes, no NUL)
+ *            envelope (envelope_len bytes, still encrypted)
+ *
+ * Receipt value, a fixed 88-byte header then the evidence:
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   3  reserved, 0
+ *     4   4  status (int32: 1 delivered, 2 rejected)
+ *     8   8  acked_ms
+ *    16  64  digest of the sent envelope the receipt covers
+ *    80   8  envelope_len (> 0)
+ *    88      the signed receipt envelope
+ *
+ * The lengths must add up to the value's size exactly and the states must
+ * agree with the envelope lengths, so a truncated, padded or scribbled
+ * record is detected: every read validates the whole record (not the
+ * envelope bytes, opaque here) and reports ASYLINK_E_IO; an index entry
+ * without its record, or whose record has another id, is corrupt as well.
+ * Index invariants kept by every write: id index <-> record, and the
+ * pending index holds exactly the PENDING records.
+ *
+ * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
+ * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
+ * S_NOMEM from a write operation mean "this operation changed nothing" (the
+ * helpers check and allocate before they write) and the transaction stays
+ * usable; any other code breaks the transaction: later operations fail with
+ * it and the commit aborts and returns it.
+ *
+ * Map growth. LMDB can only change the map size while no transaction of
+ * this process is open (the map may move). A gate counts open transactions
+ * (read and write); a thread that hit MDB_MAP_FULL grows the map when its
+ * transaction ends: it announces itself (new write transactions then wait),
+ * waits until no transaction is open, grows, and lets everyone go on. Read
+ * transactions never wait for a pending grow: they are short, and a thread
+ * holding a write transaction may read (MDB_NOTLS allows it) without
+ * deadlocking against the grower. MDB_MAP_FULL mostly comes from a put
+ * (LMDB allocates pages as it writes), sometimes from the commit.
+ *
+ * Threading: any thread may read or run write transactions; LMDB
+ * serialises writers, the gate serialises growth. A transaction belongs to
+ * the thread that began it.
+ */
+#include "cstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S_RECORD_VERSION 1
+#define S_ID_LEN 16                     /* message id bytes */
+#define S_SEQ_LEN 8                     /* sequence bytes in keys */
+#define S_DIGEST_LEN 64                 /* envelope digest bytes */
+#define S_NAME_MAX 64                   /* node id bytes, without NUL */
+#define S_REASON_MAX 255                /* reject reason bytes, without NUL */
+#define S_OUT_HEADER 112                /* outbox record header */
+#define S_IN_HEADER 48                  /* inbox record header */
+#define S_RCPT_HEADER 88                /* receipt value header */
+#define S_RCPT_KEY_MAX (S_ID_LEN + S_NAME_MAX)
+#define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
+#define S_MAX_DBS 16                    /* eight now, room to grow */
+#define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
+#define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
+#define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
+#define S_LOCK_NAME "asylink-client.lock"
+#define S_META_VERSION "schema_version"
+#define S_META_OUT_HWM "outbox_seq_hwm"
+#define S_META_IN_HWM "inbox_seq_hwm"
+
+/* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
+#define S_BAD_RECORD (-29999) /* a stored value failed validation: ASYLINK_E_IO */
+#define S_EXISTS (-29998)     /* outbox id already there: ASYLINK_E_EXISTS */
+#define S_DUPLICATE (-29997)  /* inbox id already there: ASYLINK_E_DUPLICATE */
+#define S_NOMEM (-29996)      /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
+
+/* The store. */
+struct cstore {
+    MDB_env *env;              /* the LMDB environment in dir */
+    bool env_open;             /* mdb_env_open succeeded */
+    bool durable;              /* fsync each commit (else MDB_NOSYNC, synced at close) */
+    MDB_dbi meta;              /* schema version, sequence high-water marks */
+    MDB_dbi outbox;            /* seq -> outbox record */
+    MDB_dbi outbox_id;         /* message_id -> seq */
+    MDB_dbi outbox_pending;    /* seq -> empty, PENDING outbox entries */
+    MDB_dbi inbox;             /* seq -> inbox record */
+    MDB_dbi inbox_id;          /* message_id -> seq */
+    MDB_dbi inbox_pending;     /* seq -> empty, PENDING inbox entries */
+    MDB_dbi receipts;          /* message_id recipient -> receipt value */
+    int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
+    bool gate_init;            /* gate and gate_cond are initialised */
+    pthread_mutex_t gate;      /* guards the four fields below */
+    pthread_cond_t gate_cond;  /* broadcast when active drops to 0 and when a grow ends */
+    unsigned active;           /* transactions (read or write) open or opening */
+    unsigned growers;          /* threads waiting to grow the map; new write txns wait */
+    size_t map_size;           /* current map size */
+    bool broken;               /* a failed grow left the map unusable: everything fails */
+};
+
+/* A write transaction. */
+struct cstore_txn {
+    cstore *s;          /* the store (borrowed) */
+    MDB_txn *txn;       /* the LMDB write transaction */
+    size_t map_size;    /* the map size when it began: a MAP_FULL grows from it */
+    int error;          /* first fatal LMDB code; then the txn can only end */
+    uint64_t out_next;  /* next outbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_next;   /* next inbox seq in this txn; 0 = not loaded yet */
+};
+
+/* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
+typedef struct out_record {
+    int state;                 /* enum cstore_out_state */
+    int code;                  /* REJECTED: why */
+    uint64_t created_ms;       /* when it was sent */
+    const uint8_t *id;         /* 16 bytes */
+    const uint8_t *digest;     /* 64 bytes */
+    const char *reason;        /* reason_len bytes, not NUL-terminated */
+    size_t reason_len;         /* 0..S_REASON_MAX */
+    uint32_t n_recipients;     /* >= 1 */
+    const char *recipients;    /* ids each followed by '\0' */
+    size_t recipients_len;     /* bytes of the recipients block */
+    const uint8_t *envelope;   /* envelope bytes */
+    size_t envelope_len;       /* their number; 0 unless PENDING */
+} out_record;
+
+/* An inbox record decoded in place (pointers valid as for out_record). */
+typedef struct in_record {
+    int state;                 /* enum cstore_in_state */
+    uint64_t broker_seq;       /* the broker's sequence */
+    uint64_t received_ms;      /* when it was stored */
+    const uint8_t *id;         /* 16 bytes */
+    const char *sender;        /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;         /* 1..S_NAME_MAX */
+    const uint8_t *envelope;   /* envelope bytes */
+    size_t envelope_len;       /* their number; 0 once ACKED */
+} in_record;
+
+/* A receipt value decoded in place. */
+typedef struct rcpt_record {
+    int status;                /* 1 delivered, 2 rejected */
+    uint64_t acked_ms;         /* when the recipient's application acked */
+    const uint8_t *digest;     /* 64 bytes */
+    const uint8_t *envelope;   /* the signed receipt envelope */
+    size_t envelope_len;       /* > 0 */
+} rcpt_record;
+
+/* ---- byte encodings ---------------------------------------------------- */
+
+/* Stores v little-endian in n bytes. */
+static void s_put_le(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Reads an n-byte little-endian number. */
+static uint64_t s_get_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Stores v big-endian in 8 bytes. */
+static void s_put_be64(uint8_t *p, uint64_t v)
+{
+    for (size_t i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Reads an 8-byte big-endian number. */
+static uint64_t s_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Length of a valid node id (1..S_NAME_MAX bytes), else 0. */
+static size_t s_name_len(const char *name)
+{
+    if (!name)
+        return 0;
+    size_t len = strnlen(name, S_NAME_MAX + 1);
+    return len > S_NAME_MAX ? 0 : len;
+}
+
+/* Length of reason kept: at most S_REASON_MAX bytes, cut on a UTF-8 character boundary. */
+static size_t s_reason_len(const char *reason)
+{
+    if (!reason)
+        return 0;
+    size_t len = strnlen(reason, S_REASON_MAX + 1);
+    if (len <= S_REASON_MAX)
+        return len;
+    len = S_REASON_MAX;
+    while (len > 0 && ((unsigned char)reason[len] & 0xC0) == 0x80)
+        len--;
+    return len;
+}
+
+/* Checks a names block: n >= 1 ids of 1..S_NAME_MAX bytes, each ending in '\0'. */
+static bool s_names_valid(const char *block, size_t len, uint32_t n)
+{
+    size_t off = 0;
+    uint32_t count = 0;
+    while (off < len) {
+        const char *nul = memchr(block + off, 0, len - off);
+        size_t name_len = nul ? (size_t)(nul - (block + off)) : 0;
+        if (!nul || name_len == 0 || name_len > S_NAME_MAX)
+            return false;
+        off += name_len + 1;
+        count++;
+    }
+    return n >= 1 && count == n;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Writes an outbox header for r (whose blocks follow, written by the caller). */
+static void s_out_header(uint8_t *p, const out_record *r)
+{
+    memset(p, 0, S_OUT_HEADER);
+    p[0] = S_RECORD_VERSION;
+    p[1] = (uint8_t)r->state;
+    s_put_le(p + 2, r->reason_len, 2);
+    s_put_le(p + 4, (uint32_t)r->code, 4);
+    s_put_le(p + 8, r->created_ms, 8);
+    memcpy(p + 16, r->id, S_ID_LEN);
+    memcpy(p + 32, r->digest, S_DIGEST_LEN);
+    s_put_le(p + 96, r->n_recipients, 4);
+    s_put_le(p + 100, r->recipients_len, 4);
+    s_put_le(p + 104, r->envelope_len, 8);
+}
+
+/* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
+static int s_out_parse(const MDB_val *v, out_record *r)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < S_OUT_HEADER || p[0] != S_RECORD_VERSION)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - S_OUT_HEADER;
+    r->state = p[1];
+    r->reason_len = (size_t)s_get_le(p + 2, 2);
+    r->code = (int)(int32_t)(uint32_t)s_get_le(p + 4, 4);
+    r->created_ms = s_get_le(p + 8, 8);
+    r->id = p + 16;
+    r->digest = p + 32;
+    r->n_recipients = (uint32_t)s_get_le(p + 96, 4);
+    r->recipients_len = (size_t)s_get_le(p + 100, 4);
+    uint64_t envelope_len = s_get_le(p + 104, 8);
+    if (r->reason_len > S_REASON_MAX || r->reason_len > rest ||
+        r->recipients_len > rest - r->reason_len ||
+        envelope_len != rest - r->reason_len - r->recipients_len)
+        return S_BAD_RECORD;
+    r->envelope_len = (size_t)envelope_len;
+    r->reason = (const char *)p + S_OUT_HEADER;
+    r->recipients = r->reason + r->reason_len;
+    r->envelope = (const uint8_t *)r->recipients + r->recipients_len;
+    if (r->state < CSTORE_OUT_PENDING || r->state > CSTORE_OUT_REJECTED ||
+        (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
+        memchr(r->reason, 0, r->reason_len) != NULL ||
+        !s_names_valid(r->recipients, r->recipients_len, r->n_recipients))
+        return S_BAD_RECORD;
+    return MDB_SUCCESS;
+}
+
+/* Writes an inbox record for r into p (exactly its encoded size). */
+static void s_in_encode(uint8_t *p, const in_record *r)
+{
+    memset(p, 0, S_IN_HEADER);
+    p[0] = S_RECORD_VERSION;
+    p[1] = (uint8_t)r->state;
+    s_put_le(p + 2, r->sender_len, 2);
+    s_put_le(p + 8, r->broker_seq, 8);
+    s_put_le(p + 16, r->received_ms, 8);
+    memcpy(p + 24, r->id, S_ID_LEN);
+    s_put_le(p + 40, r->envelope_len, 8);
+    memcpy(p + S_IN_HEADER, r->sender, r->sender_len);
+    if (r->envelope_len)
+        memcpy(p + S_IN_HEADER + r->sender_len, r->envelope, r->envelope_len);
+}
+
+/* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
+static int s_in_parse(const MDB_val *v, in_record *r)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < S_IN_HEADER || p[0] != S_RECORD_VERSION)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - S_IN_HEADER;
+    r->state = p[1];
+    r->sender_len = (size_t)s_get_le(p + 2, 2);
+    r->broker_seq = s_get_le(p + 8, 8);
+    r->received_ms = s_get_le(p + 16, 8);
+    r->id = p + 24;
+    uint64_t envelope_len = s_get_le(p + 40, 8);
+    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sender_len > rest ||
+        envelope_len != rest - r->sender_len)
+        return S_BAD_RECORD;
+    r->envelope_len = (size_t)envelope_len;
+    r->sender = (const char *)p + S_IN_HEADER;
+    r->envelope = (const uint8_t *)r->sender + r->sender_len;
+    if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_ACKED ||
+        (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
+        memchr(r->sender, 0, r->sender_len) != NULL)
+        return S_BAD_RECORD;
+    return MDB_SUCCESS;
+}
+
+/* Writes the header of a receipt value (the envelope follows, written by the caller). */
+static void s_rcpt_header(uint8_t *p, const asylink_receipt_info *info, size_t envelope_len)
+{
+    memset(p, 0, S_RCPT_HEADER);
+    p[0] = S_RECORD_VERSION;
+    s_put_le(p + 4, (uint32_t)info->status, 4);
+    s_put_le(p + 8, info->acked_ms, 8);
+    memcpy(p + 16, info->envelope_digest, S_DIGEST_LEN);
+    s_put_le(p + 80, envelope_len, 8);
+}
+
+/* Decodes and validates a receipt value; 0 or S_BAD_RECORD. */
+static int s_rcpt_parse(const MDB_val *v, rcpt_record *r)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size <= S_RCPT_HEADER || p[0] != S_RECORD_VERSION)
+        return S_BAD_RECORD;
+    r->status = (int)(int32_t)(uint32_t)s_get_le(p + 4, 4);
+    r->acked_ms = s_get_le(p + 8, 8);
+    r->digest = p + 16;
+    r->envelope = p + S_RCPT_HEADER;
+    r->envelope_len = v->mv_size - S_RCPT_HEADER;
+    if (s_get_le(p + 80, 8) != r->envelope_len || r->status < 1 || r->status > 2)
+        return S_BAD_RECORD;
+    return MDB_SUCCESS;
+}
+
+/* Splits a receipt key id(16) recipient; S_BAD_RECORD if it has not that form. */
+static int s_rcpt_key_parse(const MDB_val *k, char recipient[S_NAME_MAX + 1])
+{
+    if (k->mv_size <= S_ID_LEN || k->mv_size > S_RCPT_KEY_MAX)
+        return S_BAD_RECORD;
+    const char *name = (const char *)k->mv_data + S_ID_LEN;
+    size_t len = k->mv_size - S_ID_LEN;
+    if (memchr(name, 0, len) != NULL)
+        return S_BAD_RECORD;
+    memcpy(recipient, name, len);
+    recipient[len] = 0;
+    return MDB_SUCCESS;
+}
+
+/* ---- small LMDB helpers -------------------------------------------------- */
+
+/* Maps an LMDB or internal code to an asylink_err. */
+static int s_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return ASYLINK_OK;
+    case MDB_NOTFOUND:
+        return ASYLINK_E_NOT_FOUND;
+    case MDB_MAP_FULL:
+        return ASYLINK_E_STORE_FULL;
+    case MDB_VERSION_MISMATCH:
+        return ASYLINK_E_UNSUPPORTED_VERSION;
+    case S_EXISTS:
+        return ASYLINK_E_EXISTS;
+    case S_DUPLICATE:
+        return ASYLINK_E_DUPLICATE;
+    case S_NOMEM:
+    case ENOMEM:
+        return ASYLINK_E_NOMEM;
+    default: /* S_BAD_RECORD, EIO, MDB_CORRUPTED, MDB_KEYEXIST out of order, ... */
+        return ASYLINK_E_IO;
+    }
+}
+
+/* Puts key -> value into dbi with flags. */
+static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen, unsigned flags)
+{
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
+    return mdb_put(txn, dbi, &k, &v, flags);
+}
+
+/* Deletes key from dbi if present. */
+static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
+{
+    MDB_val k = {len, (void *)key};
+    int rc = mdb_del(txn, dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* Reads a little-endian meta number of exactly len bytes (0 if absent); *found may be NULL. */
+static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, uint64_t *v,
+                      bool *found)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    int rc = mdb_get(txn, meta, &k, &d);
+    *v = 0;
+    if (found)
+        *found = rc == MDB_SUCCESS;
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc == MDB_SUCCESS && d.mv_size != len)
+        return S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        *v = s_get_le(d.mv_data, len);
+    return rc;
+}
+
+/* Writes a little-endian meta number of len bytes. */
+static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
+{
+    uint8_t buf[8];
+    s_put_le(buf, v, len);
+    return s_put(txn, meta, name, strlen(name), buf, len, 0);
+}
+
+/* The record under seq key in dbi; an index entry without its record is corrupt. */
+static int s_record_get(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[S_SEQ_LEN], MDB_val *v)
+{
+    MDB_val k = {S_SEQ_LEN, (void *)key};
+    int rc = mdb_get(txn, dbi, &k, v);
+    return rc == MDB_NOTFOUND ? S_BAD_RECORD : rc;
+}
+
+/* id's record through an id index: its seq key and value; NOTFOUND if id is unknown. */
+static int s_record_by_id(MDB_txn *txn, MDB_dbi index, MDB_dbi dbi, const uint8_t *id,
+                          uint8_t key[S_SEQ_LEN], MDB_val *v)
+{
+    MDB_val k = {S_ID_LEN, (void *)id}, d;
+    int rc = mdb_get(txn, index, &k, &d);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (d.mv_size != S_SEQ_LEN)
+        return S_BAD_RECORD;
+    memcpy(key, d.mv_data, S_SEQ_LEN);
+    return s_record_get(txn, dbi, key, v);
+}
+
+/*
+ * For a malformed pending key k: the seq from which the next search
+ * (after_seq = it) starts beyond k. A shorter key sorts just before its
+ * zero-padded form, a longer one just after its first 8 bytes.
+ */
+static uint64_t s_skip_seq(const MDB_val *k)
+{
+    uint8_t p[S_SEQ_LEN] = {0};
+    memcpy(p, k->mv_data, k->mv_size < S_SEQ_LEN ? k->mv_size : S_SEQ_LEN);
+    uint64_t seq = s_get_be64(p);
+    return k->mv_size < S_SEQ_LEN && seq > 0 ? seq - 1 : seq;
+}
+
+/*
+ * The first seq key > after_seq in a pending index into key; NOTFOUND at
+ * the end; S_BAD_RECORD for a malformed entry (key then holds s_skip_seq).
+ */
+static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq,
+                          uint8_t key[S_SEQ_LEN])
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, pending, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    MDB_val k = {S_SEQ_LEN, key}, v;
+    s_put_be64(key, after_seq + 1);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN)
+        memcpy(key, k.mv_data, S_SEQ_LEN);
+    else if (rc == MDB_SUCCESS)
+        s_put_be64(key, s_skip_seq(&k));
+    if (rc == MDB_SUCCESS && (k.mv_size != S_SEQ_LEN || v.mv_size != 0))
+        rc = S_BAD_RECORD;
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Number of entries in dbi. */
+static int s_count(MDB_txn *txn, MDB_dbi dbi, uint64_t *count)
+{
+    MDB_stat st;
+    int rc = mdb_stat(txn, dbi, &st);
+    *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
+    return rc;
+}
+
+/* ---- the gate and map growth ------------------------------------------- */
+
+/*
+ * Lets a transaction start: counts it as open. Writers wait while a grow is
+ * pending; readers never wait (see the top of the file). *map_size (may be
+ * NULL) gets the map size it starts with. EIO if the store is broken.
+ */
+static int s_gate_enter(cstore *s, bool writer, size_t *map_size)
+{
+    pthread_mutex_lock(&s->gate);
+    while (writer && s->growers > 0 && !s->broken)
+        pthread_cond_wait(&s->gate_cond, &s->gate);
+    int rc = s->broken ? EIO : MDB_SUCCESS;
+    if (rc == MDB_SUCCESS)
+        s->active++;
+    if (map_size)
+        *map_size = s->map_size;
+    pthread_mutex_unlock(&s->gate);
+    return rc;
+}
+
+/* A transaction has ended. */
+static void s_gate_leave(cstore *s)
+{
+    pthread_mutex_lock(&s->gate);
+    if (--s->active == 0 && s->growers > 0)
+        pthread_cond_broadcast(&s->gate_cond);
+    pthread_mutex_unlock(&s->gate);
+}
+
+/* Rounds size up to a multiple of the page size. */
+static size_t s_page_round(size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    return (size + p - 1) / p * p;
+}
+
+/* The map size after size: double up to S_MAP_STEP, then S_MAP_STEP more; 0 if none. */
+static size_t s_map_next(size_t size)
+{
+    size_t step = size < S_MAP_STEP ? size : S_MAP_STEP;
+    return size > SIZE_MAX - step - 4096 ? 0 : s_page_round(size + step);
+}
+
+/* Sets the map size (no transaction open) and records what LMDB made of it. */
+static int s_map_set(cstore *s, size_t size)
+{
+    int rc = mdb_env_set_mapsize(s->env, size);
+    MDB_envinfo info;
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        s->map_size = info.me_mapsize;
+    return rc;
+}
+
+/*
+ * Grows the map once no transaction of this process is open: from
+ * seen_size to the next size (unless another thread already grew it), or,
+ * if adopt, to the size another process set (size 0). MDB_MAP_FULL if no
+ * larger map is possible; other failures leave LMDB without a map, so the
+ * store is marked broken.
+ */
+static int s_grow(cstore *s, size_t seen_size, bool adopt)
+{
+    pthread_mutex_lock(&s->gate);
+    s->growers++;
+    while (s->active > 0)
+        pthread_cond_wait(&s->gate_cond, &s->gate);
+    int rc = MDB_SUCCESS;
+    if (s->broken) {
+        rc = EIO;
+    } else if (adopt || s->map_size == seen_size) {
+        size_t size = adopt ? 0 : s_map_next(seen_size);
+        rc = adopt || size ? s_map_set(s, size) : MDB_MAP_FULL;
+        s->broken = rc != MDB_SUCCESS && rc != MDB_MAP_FULL;
+    }
+    s->growers--;
+    pthread_cond_broadcast(&s->gate_cond);
+    pthread_mutex_unlock(&s->gate);
+    return rc;
+}
+
+/* Opens a read transaction (through the gate). */
+static int s_read_begin(cstore *s, MDB_txn **txn)
+{
+    int rc = s_gate_enter(s, false, NULL);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    /*
+     * MDB_MAP_RESIZED (another process grew the map) cannot happen while we
+     * hold the lock file; it is not adopted here, where the calling thread
+     * may hold a write transaction that the grow would wait for.
+     */
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc != MDB_SUCCESS)
+        s_gate_leave(s);
+    return rc;
+}
+
+/* Ends a read transaction. */
+static void s_read_end(cstore *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    s_gate_leave(s);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+/* Creates dir (0700) if missing and checks that it is a directory. */
+static int s_dir_prepare(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return ASYLINK_E_IO;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ASYLINK_E_IO;
+    return ASYLINK_OK;
+}
+
+/*
+ * Takes the exclusive lock on dir/asylink-client.lock, kept until
+ * cstore_close(). flock locks belong to the open file description, so a
+ * second cstore_open() in this process conflicts as well as another
+ * process does; the lock is taken before LMDB opens the environment, so
+ * LMDB never sees one environment opened twice in a process (its POSIX
+ * locks would break).
+ */
+static int s_lock(cstore *s, const char *dir)
+{
+    size_t len = strlen(dir) + sizeof "/" S_LOCK_NAME;
+    char *path = malloc(len);
+    if (!path)
+        return ASYLINK_E_NOMEM;
+    snprintf(path, len, "%s/%s", dir, S_LOCK_NAME);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    free(path);
+    if (s->lock_fd < 0)
+        return ASYLINK_E_IO;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return ASYLINK_OK;
+    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+}
+
+/*
+ * Gives a reopened store room: a map of at least S_MAP_START with as much
+ * free as its data holds (up to S_MAP_STEP), so its first write fits.
+ */
+static int s_map_fit(cstore *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(s->env, &st);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    s->map_size = info.me_mapsize;
+    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    size_t want = S_MAP_START;
+    while (want && want < used)
+        want = s_map_next(want);
+    if (want && used > want / 2)
+        want = s_map_next(want);
+    return want > s->map_size ? s_map_set(s, want) : MDB_SUCCESS;
+}
+
+/* Creates and opens the LMDB environment. */
+static int s_env_open(cstore *s, const char *dir, bool durable)
+{
+    unsigned flags = MDB_NOTLS | (durable ? 0 : MDB_NOSYNC);
+    int rc = mdb_env_create(&s->env);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_set_mapsize(s->env, S_MAP_START);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_open(s->env, dir, flags, 0600);
+    s->env_open = rc == MDB_SUCCESS;
+    if (rc == MDB_SUCCESS)
+        rc = s_map_fit(s);
+    return s_err(rc);
+}
+
+/* Opens (creating) every named database. */
+static int s_dbs_open(cstore *s, MDB_txn *txn)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"meta", &s->meta},
+               {"outbox", &s->outbox},
+               {"outbox_id", &s->outbox_id},
+               {"outbox_pending", &s->outbox_pending},
+               {"inbox", &s->inbox},
+               {"inbox_id", &s->inbox_id},
+               {"inbox_pending", &s->inbox_pending},
+               {"receipts", &s->receipts}};
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}
+
+/*
+ * Checks (or, in a new store, writes) the schema version. Returns an LMDB
+ * code; *code gets ASYLINK_E_UNSUPPORTED_VERSION or ASYLINK_E_IO for a
+ * version this library cannot use.
+ */
+static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
+{
+    uint64_t version;
+    bool found;
+    int rc = s_meta_get(txn, s->meta, S_META_VERSION, 4, &version, &found);
+    if (rc == MDB_SUCCESS && !found)
+        return s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4);
+    if (rc == MDB_SUCCESS && version > CSTORE_SCHEMA_VERSION)
+        *code = ASYLINK_E_UNSUPPORTED_VERSION;
+    else if (rc == MDB_SUCCESS && version == 0)
+        *code = ASYLINK_E_IO;
+    return rc;
+}
+
+/* Opens the databases and checks the schema in one write transaction. */
+static int s_schema_open(cstore *s)
+{
+    for (int attempt = 0; attempt < S_BEGIN_TRIES; attempt++) {
+        cstore_txn *t = NULL;
+        int code = ASYLINK_OK;
+        int rc = cstore_begin(s, &t);
+        if (rc != ASYLINK_OK)
+            return rc;
+        rc = s_dbs_open(s, t->txn);
+        if (rc == MDB_SUCCESS)
+            rc = s_schema_check(s, t->txn, &code);
+        t->error = rc; /* the commit aborts, grows after MAP_FULL and says why */
+        if (code != ASYLINK_OK) {
+            cstore_abort(&t);
+            return code;
+        }
+        rc = cstore_commit(&t);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
+/* Initialises the gate. */
+static int s_gate_init(cstore *s)
+{
+    if (pthread_mutex_init(&s->gate, NULL) != 0)
+        return ASYLINK_E_NOMEM;
+    if (pthread_cond_init(&s->gate_cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->gate);
+        return ASYLINK_E_NOMEM;
+    }
+    s->gate_init = true;
+    return ASYLINK_OK;
+}
+
+int cstore_open(const char *dir, bool durable, cstore **out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!dir || !dir[0])
+        return ASYLINK_E_INVALID_ARG;
+    cstore *s = calloc(1, sizeof *s);
+    if (!s)
+        return ASYLINK_E_NOMEM;
+    s->lock_fd = -1;
+    s->durable = durable;
+    int rc = s_gate_init(s);
+    if (rc == ASYLINK_OK)
+        rc = s_dir_prepare(dir);
+    if (rc == ASYLINK_OK)
+        rc = s_lock(s, dir);
+    if (rc == ASYLINK_OK)
+        rc = s_env_open(s, dir, durable);
+    if (rc == ASYLINK_OK)
+        rc = s_schema_open(s);
+    if (rc == ASYLINK_OK) {
+        *out = s;
+        s = NULL;
+    }
+    cstore_close(&s);
+    return rc;
+}
+
+void cstore_close(cstore **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cstore *s = *self_p;
+    if (s->env_open && !s->durable && !s->broken)
+        mdb_env_sync(s->env, 1); /* relaxed commits reach the disk at least here */
+    if (s->env)
+        mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    if (s->gate_init) {
+        pthread_cond_destroy(&s->gate_cond);
+        pthread_mutex_destroy(&s->gate);
+    }
+    free(s);
+    *self_p = NULL;
+}
+
+/* ---- transactions ------------------------------------------------------- */
+
+int cstore_begin(cstore *s, cstore_txn **out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    cstore_txn *t = calloc(1, sizeof *t);
+    if (!t)
+        return ASYLINK_E_NOMEM;
+    t->s = s;
+    int rc = MDB_MAP_RESIZED;
+    for (int attempt = 0; attempt < S_BEGIN_TRIES && rc == MDB_MAP_RESIZED; attempt++) {
+        rc = s_gate_enter(s, true, &t->map_size);
+        if (rc != MDB_SUCCESS)
+            break;
+        rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+        if (rc == MDB_SUCCESS)
+            break;
+        s_gate_leave(s);
+        if (rc == MDB_MAP_RESIZED && s_grow(s, 0, true) != MDB_SUCCESS)
+            break; /* another process grew the map: adopt its size, try again */
+    }
+    if (rc != MDB_SUCCESS) {
+        free(t);
+        return s_err(rc);
+    }
+    *out = t;
+    return ASYLINK_OK;
+}
+
+/* Ends t (committing if asked and healthy), grows the map after a MAP_FULL; an asylink_err. */
+static int s_txn_end(cstore_txn **tp, bool commit)
+{
+    cstore_txn *t = *tp;
+    cstore *s = t->s;
+    int rc = t->error;
+    if (commit && rc == MDB_SUCCESS)
+        rc = mdb_txn_commit(t->txn);
+    else
+        mdb_txn_abort(t->txn);
+    s_gate_leave(s);
+    if (rc == MDB_MAP_FULL) {
+        int grown = s_grow(s, t->map_size, false);
+        if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
+            rc = grown;
+    }
+    free(t);
+    *tp = NULL;
+    return s_err(rc);
+}
+
+int cstore_commit(cstore_txn **t)
+{
+    if (!t || !*t)
+        return ASYLINK_E_INVALID_ARG;
+    return s_txn_end(t, true);
+}
+
+void cstore_abort(cstore_txn **t)
+{
+    if (t && *t)
+        s_txn_end(t, false);
+}
+
+/* Checks t before an operation: usable, or the error that broke it. */
+static int s_op_check(cstore_txn *t)
+{
+    if (!t)
+        return ASYLINK_E_INVALID_ARG;
+    return t->error ? s_err(t->error) : ASYLINK_OK;
+}
+
+/* An operation's result: "changes nothing" codes pass, anything else breaks t. */
+static int s_op_end(cstore_txn *t, int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+    case MDB_NOTFOUND:
+    case S_BAD_RECORD:
+    case S_EXISTS:
+    case S_DUPLICATE:
+    case S_NOMEM:
+        break;
+    default:
+        t->error = rc;
+        break;
+    }
+    return s_err(rc);
+}
+
+/*
+ * The next sequence for dbi in this transaction: one past both the
+ * persisted high-water mark and the last key (loaded once per txn).
+ */
+static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t *next,
+                      uint64_t *seq)
+{
+    if (*next == 0) {
+        uint64_t hwm, last = 0;
+        MDB_cursor *cur = NULL;
+        MDB_val k, v;
+        int rc = s_meta_get(t->txn, t->s->meta, hwm_name, 8, &hwm, NULL);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_cursor_open(t->txn, dbi, &cur);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (rc == MDB_SUCCESS)
+            last = k.mv_size == S_SEQ_LEN ? s_get_be64(k.mv_data) : UINT64_MAX;
+        if (cur)
+            mdb_cursor_close(cur);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+            return rc;
+        last = last > hwm ? last : hwm;
+        if (last >= UINT64_MAX - 1)
+            return S_BAD_RECORD; /* a scribbled mark or key: no sequence left */
+        *next = last + 1;
+    }
+    *seq = *next;
+    return MDB_SUCCESS;
+}
+
+/* ---- outbox -------------------------------------------------------------- */
+
+/* Validates a new outbox entry; sets the recipients block's length. */
+static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
+{
+    *recipients_len = 0;
+    if (!m || !m->id || !m->digest || !m->recipients || m->n_recipients == 0 ||
+        m->n_recipients > UINT32_MAX || !m->envelope || m->envelope_len == 0)
+        return ASYLINK_E_INVALID_ARG;
+    for (size_t i = 0; i < m->n_recipients; i++) {
+        size_t len = s_name_len(m->recipients[i]);
+        if (!len)
+            return ASYLINK_E_INVALID_ARG;
+        *recipients_len += len + 1;
+    }
+    uint64_t fixed = S_OUT_HEADER + (uint64_t)*recipients_len;
+    if (fixed > S_VALUE_MAX || m->envelope_len > S_VALUE_MAX - fixed)
+        return ASYLINK_E_TOO_LARGE;
+    return ASYLINK_OK;
+}
+
+/* Writes a new outbox record for m into p (exactly its encoded size). */
+static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
+{
+    out_record r = {.state = CSTORE_OUT_PENDING, .created_ms = m->created_ms, .id = m->id,
+                    .digest = m->digest, .n_recipients = (uint32_t)m->n_recipients,
+                    .recipients_len = recipients_len, .envelope_len = m->envelope_len};
+    s_out_header(p, &r);
+    uint8_t *q = p + S_OUT_HEADER;
+    for (size_t i = 0; i < m->n_recipients; i++) {
+        size_t len = strlen(m->recipients[i]) + 1;
+        memcpy(q, m->recipients[i], len);
+        q += len;
+    }
+    memcpy(q, m->envelope, m->envelope_len);
+}
+
+/* Stores m under a new seq: record, id index, pending index, high-water mark. */
+static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipients_len)
+{
+    cstore *s = t->s;
+    MDB_val k = {S_ID_LEN, (void *)m->id}, v;
+    int rc = mdb_get(t->txn, s->outbox_id, &k, &v);
+    if (rc != MDB_NOTFOUND)
+        return rc == MDB_SUCCESS ? S_EXISTS : rc;
+    uint64_t seq;
+    rc = s_seq_next(t, s->outbox, S_META_OUT_HWM, &t->out_next, &seq);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    s_put_be64(key, seq);
+    MDB_val rk = {S_SEQ_LEN, key};
+    MDB_val rv = {S_OUT_HEADER + recipients_len + m->envelope_len, NULL};
+    rc = mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_SUCCESS)
+        s_out_encode_new(rv.mv_data, m, recipients_len);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, s->outbox_id, m->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, s->outbox_pending, key, S_SEQ_LEN, "", 0, 0);
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(t->txn, s->meta, S_META_OUT_HWM, seq, 8);
+    if (rc == MDB_SUCCESS)
+        t->out_next = seq + 1;
+    return rc;
+}
+
+int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m)
+{
+    int rc = s_op_check(t);
+    size_t recipients_len;
+    if (rc == ASYLINK_OK)
+        rc = s_out_new_check(m, &recipients_len);
+    return rc == ASYLINK_OK ? s_op_end(t, s_outbox_add(t, m, recipients_len)) : rc;
+}
+
+/* id's outbox record (validated, its id checked) and its seq key. */
+static int s_out_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_SEQ_LEN],
+                      out_record *r)
+{
+    MDB_val v;
+    int rc = s_record_by_id(txn, s->outbox_id, s->outbox, id, key, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_out_parse(&v, r);
+    if (rc == MDB_SUCCESS && memcmp(r->id, id, S_ID_LEN) != 0)
+        rc = S_BAD_RECORD;
+    return rc;
+}
+
+/* Rewrites r (as read, under key) with a new state and no envelope. */
+static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                         int state, int code, const char *reason)
+{
+    out_record n = *r;
+    n.state = state;
+    n.code = code;
+    n.reason_len = s_reason_len(reason);
+    n.envelope_len = 0;
+    size_t len = S_OUT_HEADER + n.reason_len + n.recipients_len;
+    uint8_t *buf = malloc(len); /* a copy: r points into the page the put replaces */
+    if (!buf)
+        return S_NOMEM;
+    s_out_header(buf, &n);
+    if (n.reason_len)
+        memcpy(buf + S_OUT_HEADER, reason, n.reason_len);
+    memcpy(buf + S_OUT_HEADER + n.reason_len, r->recipients, r->recipients_len);
+    int rc = s_put(t->txn, t->s->outbox, key, S_SEQ_LEN, buf, len, 0);
+    free(buf);
+    return rc;
+}
+
+int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
+                            const char *reason)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id || (state != CSTORE_OUT_ACCEPTED && state != CSTORE_OUT_REJECTED))
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SEQ_LEN];
+    out_record r;
+    int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_out_rewrite(t, key, &r, state, code, reason);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+    return s_op_end(t, lrc);
+}
+
+void cstore_out_clear(cstore_out *m)
+{
+    if (!m)
+        return;
+    free(m->recipients);
+    free(m->envelope);
+    memset(m, 0, sizeof *m);
+}
+
+/* Copies r into out (recipients and envelope malloc'd). */
+static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
+{
+    out->recipients = calloc(r->n_recipients, sizeof *out->recipients);
+    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
+    if (!out->recipients || (r->envelope_len && !out->envelope)) {
+        cstore_out_clear(out);
+        return S_NOMEM;
+    }
+    out->seq = seq;
+    memcpy(out->id, r->id, S_ID_LEN);
+    out->state = r->state;
+    out->code = r->code;
+    memcpy(out->reason, r->reason, r->reason_len);
+    out->reason[r->reason_len] = 0;
+    out->created_ms = r->created_ms;
+    const char *name = r->recipients;
+    for (size_t i = 0; i < r->n_recipients; i++) {
+        size_t len = strlen(name) + 1; /* validated: 1..S_NAME_MAX + 1 */
+        memcpy(out->recipients[i], name, len);
+        name += len;
+    }
+    out->n_recipients = r->n_recipients;
+    memcpy(out->digest, r->digest, S_DIGEST_LEN);
+    if (r->envelope_len)
+        memcpy(out->envelope, r->envelope, r->envelope_len);
+    out->envelope_len = r->envelope_len;
+    return MDB_SUCCESS;
+}
+
+int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN] = {0};
+    MDB_val v;
+    out_record r;
+    rc = s_pending_next(txn, s->outbox_pending, after_seq, key);
+    if (rc == MDB_SUCCESS)
+        rc = s_record_get(txn, s->outbox, key, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_out_parse(&v, &r);
+    if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        rc = s_out_fill(out, s_get_be64(key), &r);
+    s_read_end(s, txn);
+    if (rc == S_BAD_RECORD)
+        out->seq = s_get_be64(key); /* lets the caller step over it */
+    return s_err(rc);
+}
+
+int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s || !id)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN];
+    out_record r;
+    rc = s_out_find(txn, s, id, key, &r);
+    if (rc == MDB_SUCCESS)
+        rc = s_out_fill(out, s_get_be64(key), &r);
+    s_read_end(s, txn);
+    return s_err(rc);
+}
+
+/* Counts a pending index in a read transaction; an asylink_err. */
+static int s_pending_count(cstore *s, MDB_dbi pending, uint64_t *count)
+{
+    if (!count)
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = s_count(txn, pending, count);
+    s_read_end(s, txn);
+    return s_err(rc);
+}
+
+int cstore_outbox_pending_count(cstore *s, uint64_t *count)
+{
+    return s_pending_count(s, s ? s->outbox_pending : 0, count);
+}
+
+/* ---- inbox ---------------------------------------------------------------- */
+
+/* id's inbox record (validated, its id checked) and its seq key. */
+static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_SEQ_LEN],
+                     in_record *r)
+{
+    MDB_val v;
+    int rc = s_record_by_id(txn, s->inbox_id, s->inbox, id, key, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_in_parse(&v, r);
+    if (rc == MDB_SUCCESS && memcmp(r->id, id, S_ID_LEN) != 0)
+        rc = S_BAD_RECORD;
+    return rc;
+}
+
+/* Stores r (state PENDING) under a new seq: record, id index, pending index, mark. */
+static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
+{
+    cstore *s = t->s;
+    uint8_t key[S_SEQ_LEN];
+    in_record old;
+    int rc = s_in_find(t->txn, s, r->id, key, &old);
+    if (rc == MDB_SUCCESS) {
+        *state = old.state;
+        return S_DUPLICATE;
+    }
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    uint64_t seq;
+    rc = s_seq_next(t, s->inbox, S_META_IN_HWM, &t->in_next, &seq);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    s_put_be64(key, seq);
+    MDB_val rk = {S_SEQ_LEN, key};
+    MDB_val rv = {S_IN_HEADER + r->sender_len + r->envelope_len, NULL};
+    rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_SUCCESS)
+        s_in_encode(rv.mv_data, r);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, s->inbox_id, r->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, s->inbox_pending, key, S_SEQ_LEN, "", 0, 0);
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(t->txn, s->meta, S_META_IN_HWM, seq, 8);
+    if (rc == MDB_SUCCESS) {
+        t->in_next = seq + 1;
+        *state = CSTORE_IN_PENDING;
+    }
+    return rc;
+}
+
+int cstore_inbox_add(cstore_txn *t, const uint8_t id[16], const char *sender,
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *envelope,
+                     size_t envelope_len, int *state_out)
+{
+    int state = 0;
+    if (state_out)
+        *state_out = 0;
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    size_t sender_len = s_name_len(sender);
+    if (!id || !sender_len || !envelope || envelope_len == 0)
+        return ASYLINK_E_INVALID_ARG;
+    if (envelope_len > S_VALUE_MAX - S_IN_HEADER - sender_len)
+        return ASYLINK_E_TOO_LARGE;
+    in_record r = {.state = CSTORE_IN_PENDING, .broker_seq = broker_seq,
+                   .received_ms = received_ms, .id = id, .sender = sender,
+                   .sender_len = sender_len, .envelope = envelope, .envelope_len = envelope_len};
+    rc = s_op_end(t, s_inbox_add(t, &r, &state));
+    if (state_out)
+        *state_out = state;
+    return rc;
+}
+
+void cstore_in_clear(cstore_in *m)
+{
+    if (!m)
+        return;
+    free(m->envelope);
+    memset(m, 0, sizeof *m);
+}
+
+/* Copies r into out (envelope malloc'd). */
+static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
+{
+    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
+    if (r->envelope_len && !out->envelope)
+        return S_NOMEM;
+    out->seq = seq;
+    memcpy(out->id, r->id, S_ID_LEN);
+    out->state = r->state;
+    memcpy(out->sender, r->sender, r->sender_len);
+    out->sender[r->sender_len] = 0;
+    out->broker_seq = r->broker_seq;
+    out->received_ms = r->received_ms;
+    if (r->envelope_len)
+        memcpy(out->envelope, r->envelope, r->envelope_len);
+    out->envelope_len = r->envelope_len;
+    return MDB_SUCCESS;
+}
+
+int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN] = {0};
+    MDB_val v;
+    in_record r;
+    rc = s_pending_next(txn, s->inbox_pending, after_seq, key);
+    if (rc == MDB_SUCCESS)
+        rc = s_record_get(txn, s->inbox, key, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_in_parse(&v, &r);
+    if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        rc = s_in_fill(out, s_get_be64(key), &r);
+    s_read_end(s, txn);
+    if (rc == S_BAD_RECORD)
+        out->seq = s_get_be64(key); /* lets the caller step over it */
+    return s_err(rc);
+}
+
+/* Reads id's inbox entry: its state, and (if out) the PENDING entry itself. */
+static int s_in_read(cstore *s, const uint8_t *id, int *state, cstore_in *out)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    in_record r;
+    rc = s_in_find(txn, s, id, key, &r);
+    if (rc == MDB_SUCCESS && state)
+        *state = r.state;
+    if (rc == MDB_SUCCESS && out)
+        rc = r.state == CSTORE_IN_PENDING ? s_in_fill(out, s_get_be64(key), &r) : MDB_NOTFOUND;
+    s_read_end(s, txn);
+    return rc;
+}
+
+int cstore_inbox_state(cstore *s, const uint8_t id[16], int *state)
+{
+    if (!state)
+        return ASYLINK_E_INVALID_ARG;
+    *state = 0;
+    if (!s || !id)
+        return ASYLINK_E_INVALID_ARG;
+    return s_err(s_in_read(s, id, state, NULL));
+}
+
+int cstore_inbox_get(cstore *s, const uint8_t id[16], cstore_in *out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s || !id)
+        return ASYLINK_E_INVALID_ARG;
+    return s_err(s_in_read(s, id, NULL, out));
+}
+
+/* Acks id's entry: the record becomes a tombstone, the pending index entry goes. */
+static int s_inbox_ack(cstore_txn *t, const uint8_t *id)
+{
+    uint8_t key[S_SEQ_LEN];
+    in_record r;
+    int rc = s_in_find(t->txn, t->s, id, key, &r);
+    if (rc != MDB_SUCCESS || r.state == CSTORE_IN_ACKED)
+        return rc;
+    in_record n = r;
+    n.state = CSTORE_IN_ACKED;
+    n.envelope_len = 0;
+    uint8_t buf[S_IN_HEADER + S_NAME_MAX]; /* a copy: r points into the page the put replaces */
+    s_in_encode(buf, &n);
+    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len, 0);
+    if (rc == MDB_SUCCESS)
+        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
+    return rc;
+}
+
+int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16])
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id)
+        return ASYLINK_E_INVALID_ARG;
+    return s_op_end(t, s_inbox_ack(t, id));
+}
+
+int cstore_inbox_pending_count(cstore *s, uint64_t *count)
+{
+    return s_pending_count(s, s ? s->inbox_pending : 0, count);
+}
+
+/* ---- receipts ------------------------------------------------------------- */
+
+/* Writes the receipt key id(16) recipient into key; its length, or 0 if recipient is invalid. */
+static size_t s_rcpt_key(uint8_t key[S_RCPT_KEY_MAX], const uint8_t *id, const char *recipient)
+{
+    size_t len = s_name_len(recipient);
+    if (!len)
+        return 0;
+    memcpy(key, id, S_ID_LEN);
+    memcpy(key + S_ID_LEN, recipient, len);
+    return S_ID_LEN + len;
+}
+
+int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
+                       const uint8_t *envelope, size_t envelope_len)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t key[S_RCPT_KEY_MAX];
+    size_t klen = id && info ? s_rcpt_key(key, id, info->recipient) : 0;
+    if (!klen || info->status < 1 || info->status > 2 || !envelope || envelope_len == 0)
+        return ASYLINK_E_INVALID_ARG;
+    if (envelope_len > S_VALUE_MAX - S_RCPT_HEADER)
+        return ASYLINK_E_TOO_LARGE;
+    MDB_val k = {klen, key}, v = {S_RCPT_HEADER + envelope_len, NULL};
+    int lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
+    if (lrc == MDB_SUCCESS) {
+        s_rcpt_header(v.mv_data, info, envelope_len);
+        memcpy((uint8_t *)v.mv_data + S_RCPT_HEADER, envelope, envelope_len);
+    }
+    return s_op_end(t, lrc);
+}
+
+/* Fills a listed receipt from its key and value. */
+static int s_rcpt_fill(const MDB_val *k, const MDB_val *v, asylink_receipt_info *out)
+{
+    rcpt_record r;
+    char recipient[S_NAME_MAX + 1];
+    int rc = s_rcpt_key_parse(k, recipient);
+    if (rc == MDB_SUCCESS)
+        rc = s_rcpt_parse(v, &r);
+    if (rc != MDB_SUCCESS || !out)
+        return rc;
+    memset(out, 0, sizeof *out);
+    memcpy(out->recipient, recipient, sizeof recipient);
+    out->acked_ms = r.acked_ms;
+    out->status = r.status;
+    memcpy(out->envelope_digest, r.digest, S_DIGEST_LEN);
+    return MDB_SUCCESS;
+}
+
+/* Walks id's receipts under cur, filling up to max into out; *n counts them all. */
+static int s_rcpt_walk(MDB_cursor *cur, const uint8_t *id, asylink_receipt_info *out,
+                       size_t max, size_t *n)
+{
+    MDB_val k = {S_ID_LEN, (void *)id}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && k.mv_size >= S_ID_LEN && memcmp(k.mv_data, id, S_ID_LEN) == 0) {
+        rc = s_rcpt_fill(&k, &v, *n < max ? &out[*n] : NULL); /* validates every one */
+        if (rc != MDB_SUCCESS)
+            return rc;
+        (*n)++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *out, size_t max,
+                        size_t *n)
+{
+    if (!n)
+        return ASYLINK_E_INVALID_ARG;
+    *n = 0;
+    if (!s || !id || (max && !out))
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = mdb_cursor_open(txn, s->receipts, &cur);
+    if (rc == MDB_SUCCESS) {
+        rc = s_rcpt_walk(cur, id, out, max, n);
+        mdb_cursor_close(cur);
+    }
+    s_read_end(s, txn);
+    if (rc != MDB_SUCCESS)
+        *n = 0;
+    return s_err(rc);
+}
+
+int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
+                            uint8_t **env, size_t *len)
+{
+    if (!env || !len)
+        return ASYLINK_E_INVALID_ARG;
+    *env = NULL;
+    *len = 0;
+    uint8_t key[S_RCPT_KEY_MAX];
+    size_t klen = s && id ? s_rcpt_key(key, id, recipient) : 0;
+    if (!klen)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {klen, key}, v;
+    rcpt_record r;
+    rc = mdb_get(txn, s->receipts, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_rcpt_parse(&v, &r);
+    uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len) : NULL;
+    if (rc == MDB_SUCCESS && !buf)
+        rc = S_NOMEM;
+    if (rc == MDB_SUCCESS) {
+        memcpy(buf, r.envelope, r.envelope_len);
+        *env = buf;
+        *len = r.envelope_len;
+    }
+    s_read_end(s, txn);
+    return s_err(rc);
+}

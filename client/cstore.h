@@ -1,0 +1,200 @@
+/*
+ * cstore.h — the client library's durable state: one LMDB environment in
+ * the client's data directory.
+ *
+ *   outbox    seq (u64 BE) -> sent message: id, state, created_ms,
+ *             recipients, envelope digest, envelope bytes (dropped once
+ *             Accepted or Rejected; the rest is kept for receipts)
+ *   outbox_id message_id(16) -> seq
+ *   inbox     seq (u64 BE) -> received message: id, state, sender,
+ *             broker sequence, received_ms, envelope bytes (dropped at ack:
+ *             the entry stays as a tombstone so a redelivery is recognised)
+ *   inbox_id  message_id(16) -> seq
+ *   receipts  message_id(16) recipient -> receipt info + the signed receipt
+ *             envelope (evidence)
+ *   meta      "schema_version" -> u32
+ *
+ * Envelopes are stored as received (still encrypted); nothing decrypted is
+ * written to disk.
+ *
+ * Writes go through transactions (cstore_txn); reads open their own read
+ * transaction. The environment is opened with MDB_NOTLS so any thread may
+ * read; LMDB serialises writers. A data directory has one user:
+ * cstore_open() takes an exclusive lock on dir/asylink-client.lock and
+ * fails with ASYLINK_E_EXISTS if another process (or client) holds it.
+ *
+ * Threading: a cstore may be used from several threads; a cstore_txn only
+ * by the thread that began it.
+ */
+#ifndef ASYLINK_CLIENT_CSTORE_H
+#define ASYLINK_CLIENT_CSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asylink/asylink.h"
+
+#define CSTORE_SCHEMA_VERSION 1
+
+typedef struct cstore cstore;
+typedef struct cstore_txn cstore_txn;
+
+/* Outbox states. */
+enum cstore_out_state {
+    CSTORE_OUT_PENDING = 1,   /* waiting for the broker's Accepted */
+    CSTORE_OUT_ACCEPTED = 2,  /* stored by the broker */
+    CSTORE_OUT_REJECTED = 3,  /* refused by the broker (code, reason) */
+};
+
+/* Inbox states. */
+enum cstore_in_state {
+    CSTORE_IN_PENDING = 1,    /* stored, not yet acknowledged by the application */
+    CSTORE_IN_ACKED = 2,      /* acknowledged: never handed over again */
+};
+
+/*
+ * Opens (creating, mode 0700) the store in dir. durable: fsync each commit
+ * (else MDB_NOSYNC: survives application crashes, not power loss).
+ * Returns ASYLINK_OK, ASYLINK_E_EXISTS (locked by another user),
+ * ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ */
+int cstore_open(const char *dir, bool durable, cstore **out);
+void cstore_close(cstore **self_p);
+
+/*
+ * Write transactions. cstore_begin: ASYLINK_OK, E_INVALID_ARG, E_NOMEM,
+ * E_IO. The map (64 MiB at first) grows by itself: ASYLINK_E_STORE_FULL,
+ * from an operation (LMDB allocates pages as it writes, so this is where
+ * the map usually fills) or from cstore_commit, means this transaction is
+ * lost. End it (cstore_abort, or cstore_commit, which then returns
+ * E_STORE_FULL); the map grows as it ends, and the caller retries the
+ * whole transaction from cstore_begin (once is normally enough; a bound
+ * of a few attempts is wise).
+ * Operation results E_INVALID_ARG, E_TOO_LARGE, E_NOT_FOUND, E_EXISTS,
+ * E_DUPLICATE, E_NOMEM and E_IO (a corrupt stored record) change nothing
+ * and leave the transaction usable; after any other failure every later
+ * operation and the commit return that failure.
+ */
+int cstore_begin(cstore *s, cstore_txn **out);
+/* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
+int cstore_commit(cstore_txn **t);
+void cstore_abort(cstore_txn **t);
+
+/*
+ * Reads (everything below taking a cstore *) run in their own read
+ * transaction; a thread holding a write transaction may call them and sees
+ * the last commit. A cstore_out / cstore_in is overwritten (not freed) and
+ * zeroed on failure; a stored record that fails validation gives
+ * ASYLINK_E_IO.
+ */
+
+/* ---- outbox ---- */
+
+/* A message to remember as sent. Pointers borrowed for the call. */
+typedef struct cstore_out_new {
+    const uint8_t *id;                 /* 16 bytes */
+    const char *const *recipients;
+    size_t n_recipients;
+    const uint8_t *digest;             /* 64-byte envelope signature digest */
+    uint64_t created_ms;
+    const uint8_t *envelope;
+    size_t envelope_len;
+} cstore_out_new;
+
+/* Adds a PENDING message. ASYLINK_E_EXISTS if the id is already there. */
+int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m);
+
+/* A stored sent message (read side). Strings and buffers malloc'd; free with cstore_out_clear. */
+typedef struct cstore_out {
+    uint64_t seq;
+    uint8_t id[16];
+    int state;                         /* enum cstore_out_state */
+    int code;                          /* Rejected: asylink_err */
+    char reason[256];                  /* Rejected: reason */
+    uint64_t created_ms;
+    char (*recipients)[65];
+    size_t n_recipients;
+    uint8_t digest[64];
+    uint8_t *envelope;                 /* NULL once accepted/rejected */
+    size_t envelope_len;
+} cstore_out;
+
+void cstore_out_clear(cstore_out *m);
+
+/*
+ * The next PENDING message with seq > after_seq, envelope included. E_NOT_FOUND at the end.
+ * On E_IO (a corrupt entry) out->seq still names the entry, so the caller can step over it.
+ */
+int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out);
+
+/* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
+int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
+
+/* Marks a message ACCEPTED or REJECTED (dropping its envelope bytes). E_NOT_FOUND if unknown. */
+int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
+                            const char *reason);
+
+/* Number of PENDING messages. */
+int cstore_outbox_pending_count(cstore *s, uint64_t *count);
+
+/* ---- inbox ---- */
+
+/*
+ * Stores a received envelope as PENDING. ASYLINK_OK when new,
+ * ASYLINK_E_DUPLICATE when the id is already there (in any state: nothing
+ * changes; *state_out, may be NULL, tells which).
+ */
+int cstore_inbox_add(cstore_txn *t, const uint8_t id[16], const char *sender,
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *envelope,
+                     size_t envelope_len, int *state_out);
+
+typedef struct cstore_in {
+    uint64_t seq;                      /* inbox order */
+    uint8_t id[16];
+    int state;                         /* enum cstore_in_state */
+    char sender[65];
+    uint64_t broker_seq;
+    uint64_t received_ms;
+    uint8_t *envelope;                 /* malloc'd; NULL for acked tombstones */
+    size_t envelope_len;
+} cstore_in;
+
+void cstore_in_clear(cstore_in *m);
+
+/*
+ * The next PENDING entry with seq > after_seq, envelope included. E_NOT_FOUND at the end.
+ * On E_IO (a corrupt entry) out->seq still names the entry, as for the outbox.
+ */
+int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out);
+
+/* An entry's state by id. ASYLINK_E_NOT_FOUND if unknown. */
+int cstore_inbox_state(cstore *s, const uint8_t id[16], int *state);
+
+/* A PENDING entry by id, envelope included. ASYLINK_E_NOT_FOUND if unknown or acked. */
+int cstore_inbox_get(cstore *s, const uint8_t id[16], cstore_in *out);
+
+/*
+ * Marks an entry ACKED and drops its envelope (keeping the tombstone).
+ * ASYLINK_OK (also if already acked), ASYLINK_E_NOT_FOUND.
+ */
+int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16]);
+
+/* Number of PENDING inbox entries. */
+int cstore_inbox_pending_count(cstore *s, uint64_t *count);
+
+/* ---- receipts ---- */
+
+/* Stores (or replaces) recipient's receipt for id with its evidence envelope. */
+int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
+                       const uint8_t *envelope, size_t envelope_len);
+
+/* Up to max receipts for id into out; *n = how many are held. ASYLINK_OK even for 0. */
+int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *out, size_t max,
+                        size_t *n);
+
+/* The evidence envelope of recipient's receipt for id (malloc'd). E_NOT_FOUND. */
+int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
+                            uint8_t **env, size_t *len);
+
+#endif

@@ -1,0 +1,573 @@
+/*
+ * io.c — the client's I/O thread: the only user of the ZeroMQ socket.
+ *
+ * States: IDLE (no socket; reconnect after a jittered, doubling delay) ->
+ * HELLO (socket connected, Hello sent) -> OPEN (Welcome received). In
+ * OPEN it publishes the outbox's pending messages (at most `window` without
+ * an answer), stores deliveries in the inbox and acknowledges them to the
+ * broker once committed, answers heartbeats and checks receipts. Anything
+ * that breaks the session (timeout, Bye, fatal Error) closes the socket and
+ * returns to IDLE; after a broker restart the broker answers "Hello first",
+ * and the thread says Hello again on the same socket. Every pending message
+ * is published again in each new session: the broker deduplicates.
+ */
+#include "client_internal.h"
+
+#include "clock.h"
+#include "receipt.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define IO_TICK_MS 50
+#define IO_HELLO_TIMEOUT_MS 5000
+#define IO_RESEND_MS 10000       /* republish what got no answer for this long */
+#define IO_DEFAULT_HEARTBEAT 5000
+#define IO_READ_BUDGET 1024
+#define IO_MAX_WINDOW 1000
+
+enum { IO_IDLE, IO_HELLO, IO_OPEN };
+
+/* A Publish waiting for Accepted/Rejected. */
+typedef struct {
+    uint8_t id[16];
+    uint64_t sent_ms;
+} s_flight;
+
+/* What a loop turn decided, applied after its transaction commits. */
+typedef struct {
+    client_event *events;          /* pushed after the commit */
+    uint64_t *acks;                /* broker sequences to Ack */
+    size_t n_acks, cap_acks;
+    bool inbox_changed, receipts_changed;
+} s_turn;
+
+typedef struct {
+    asylink_client *c;
+    void *ctx, *sock;
+    int state;
+    uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
+    uint64_t backoff_ms, next_connect_ms;
+    wire_limits limits;
+    uint32_t window;
+    s_flight *flight;
+    size_t n_flight, cap_flight;
+    uint64_t out_cursor;           /* outbox seq published up to, this session */
+    uint64_t request_id;
+    cstore_txn *txn;               /* this turn's writes, begun lazily */
+    s_turn turn;
+} s_io;
+
+/* ---- sending ---- */
+
+static int s_send(s_io *io, wire_cmd *cmd, const uint8_t *env, size_t env_len)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (!io->sock || wire_encode(cmd, &buf, &len) != ASYLINK_OK)
+        return -1;
+    int rc = zmq_send(io->sock, buf, len, ZMQ_DONTWAIT | (env ? ZMQ_SNDMORE : 0));
+    if (rc >= 0 && env)
+        rc = zmq_send(io->sock, env, env_len, ZMQ_DONTWAIT);
+    free(buf);
+    if (rc >= 0)
+        io->last_send_ms = io->now_ms;
+    return rc < 0 ? -1 : 0;
+}
+
+static void s_send_hello(s_io *io)
+{
+    wire_cmd h = {.kind = WIRE_HELLO, .request_id = ++io->request_id};
+    h.u.hello.protocol_version = WIRE_PROTOCOL_VERSION;
+    snprintf(h.u.hello.node_id, sizeof h.u.hello.node_id, "%s", io->c->own->node_id);
+    snprintf(h.u.hello.client_name, sizeof h.u.hello.client_name, "libasylink");
+    snprintf(h.u.hello.client_version, sizeof h.u.hello.client_version, "%s", asylink_version());
+    h.u.hello.initial_credit_messages = io->c->receive_window;
+    h.u.hello.client_time_ms = io->now_ms;
+    s_send(io, &h, NULL, 0);
+    io->state = IO_HELLO;
+    io->state_ms = io->now_ms;
+}
+
+/* ---- connection ---- */
+
+static void s_close_socket(s_io *io)
+{
+    if (!io->sock)
+        return;
+    int linger = 0;
+    zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(io->sock);
+    io->sock = NULL;
+}
+
+/* Ends the session; reconnects after delay_ms (0 = the jittered backoff). */
+static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
+{
+    asylink_client *c = io->c;
+    if (io->state == IO_OPEN) {
+        atomic_store(&c->connected, false);
+        client_event_push(c, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
+    }
+    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=\"%s\" code=%s", why,
+               asylink_err_name(code));
+    s_close_socket(io);
+    io->state = IO_IDLE;
+    io->n_flight = 0;
+    uint64_t jitter = randombytes_uniform((uint32_t)(io->backoff_ms / 2 + 1));
+    uint64_t delay = delay_ms ? delay_ms : io->backoff_ms / 2 + jitter;
+    io->next_connect_ms = io->now_ms + delay;
+    io->backoff_ms = io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+}
+
+static int s_connect(s_io *io)
+{
+    asylink_client *c = io->c;
+    io->sock = zmq_socket(io->ctx, ZMQ_DEALER);
+    if (!io->sock)
+        return -1;
+    int hwm = 100000, linger = 0;
+    int ivl = (int)c->reconnect_min_ms, ivl_max = (int)c->reconnect_max_ms;
+    if (zmq_setsockopt(io->sock, ZMQ_CURVE_SERVERKEY, c->broker->box_pk, 32) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_CURVE_PUBLICKEY, c->keys->box_pk, 32) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_CURVE_SECRETKEY, c->keys->box_sk, 32) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) != 0 ||
+        zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) != 0 ||
+        zmq_connect(io->sock, c->broker_endpoint) != 0) {
+        s_close_socket(io);
+        return -1;
+    }
+    io->state = IO_HELLO;
+    io->state_ms = io->now_ms;
+    io->last_recv_ms = io->now_ms;
+    io->request_id++;
+    return 0;
+}
+
+/* ---- the turn's transaction and effects ---- */
+
+static cstore_txn *s_txn(s_io *io)
+{
+    if (!io->txn && cstore_begin(io->c->store, &io->txn) != ASYLINK_OK)
+        io->txn = NULL;
+    return io->txn;
+}
+
+static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
+                          const char *reason, const char *node)
+{
+    client_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return;
+    e->type = type;
+    if (id)
+        memcpy(e->message_id, id, 16);
+    e->code = code;
+    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
+    e->next = io->turn.events;
+    io->turn.events = e;
+}
+
+static void s_later_ack(s_io *io, uint64_t seq)
+{
+    s_turn *t = &io->turn;
+    if (t->n_acks == t->cap_acks) {
+        size_t cap = t->cap_acks ? 2 * t->cap_acks : 256;
+        uint64_t *a = realloc(t->acks, cap * sizeof *a);
+        if (!a)
+            return;
+        t->acks = a;
+        t->cap_acks = cap;
+    }
+    t->acks[t->n_acks++] = seq;
+}
+
+static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int code)
+{
+    size_t batch = io->limits.max_ack_batch ? io->limits.max_ack_batch : 100;
+    for (size_t i = 0; i < n; i += batch) {
+        wire_cmd a = {.kind = kind};
+        a.u.ack.sequences = (uint64_t *)seqs + i;
+        a.u.ack.n_sequences = n - i < batch ? n - i : batch;
+        a.u.ack.disposition = WIRE_NACK_DEAD_LETTER;
+        a.u.ack.code = code;
+        s_send(io, &a, NULL, 0);
+    }
+}
+
+/* Reverses the turn's event list into arrival order and pushes it. */
+static void s_push_events(s_io *io)
+{
+    client_event *rev = NULL;
+    while (io->turn.events) {
+        client_event *e = io->turn.events;
+        io->turn.events = e->next;
+        e->next = rev;
+        rev = e;
+    }
+    while (rev) {
+        client_event *e = rev;
+        rev = e->next;
+        client_event_push(io->c, e->type, e->message_id, e->code, e->reason, e->node);
+        free(e);
+    }
+}
+
+/* Commits the turn's writes, then acks deliveries and tells the application. */
+static void s_finish_turn(s_io *io)
+{
+    asylink_client *c = io->c;
+    if (io->txn) {
+        int rc = cstore_commit(&io->txn);
+        if (rc != ASYLINK_OK) {
+            /* Nothing of this turn is stored: the broker redelivers. */
+            io->turn.n_acks = 0;
+            io->turn.inbox_changed = io->turn.receipts_changed = false;
+            s_reset(io, "local store commit failed", rc, 0);
+        }
+    }
+    if (io->turn.n_acks && io->state == IO_OPEN)
+        s_send_acks(io, io->turn.acks, io->turn.n_acks, WIRE_ACK, 0);
+    io->turn.n_acks = 0;
+    if (io->turn.inbox_changed || io->turn.receipts_changed) {
+        pthread_mutex_lock(&c->lock);
+        c->inbox_version++;
+        client_update_readable(c);
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+    }
+    io->turn.inbox_changed = io->turn.receipts_changed = false;
+    s_push_events(io);
+}
+
+/* ---- handling commands ---- */
+
+static void s_flight_remove(s_io *io, const uint8_t id[16])
+{
+    for (size_t i = 0; i < io->n_flight; i++) {
+        if (memcmp(io->flight[i].id, id, 16) == 0) {
+            io->flight[i] = io->flight[--io->n_flight];
+            return;
+        }
+    }
+}
+
+static void s_on_welcome(s_io *io, const wire_cmd *cmd)
+{
+    asylink_client *c = io->c;
+    io->limits = cmd->u.welcome.limits;
+    io->window = io->limits.max_in_flight ? io->limits.max_in_flight : IO_MAX_WINDOW;
+    if (io->window > IO_MAX_WINDOW)
+        io->window = IO_MAX_WINDOW;
+    io->state = IO_OPEN;
+    io->state_ms = io->now_ms;
+    io->out_cursor = 0;
+    io->n_flight = 0;
+    io->backoff_ms = c->reconnect_min_ms;
+    atomic_store(&c->connected, true);
+    s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
+    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s", cmd->u.welcome.broker_node_id);
+}
+
+static void s_on_answer(s_io *io, const wire_cmd *cmd)
+{
+    cstore_txn *t = s_txn(io);
+    if (cmd->kind == WIRE_ACCEPTED) {
+        s_flight_remove(io, cmd->u.accepted.message_id);
+        if (t)
+            cstore_outbox_set_state(t, cmd->u.accepted.message_id, CSTORE_OUT_ACCEPTED, 0, "");
+        s_later_event(io, ASYLINK_EVENT_ACCEPTED, cmd->u.accepted.message_id, 0,
+                      cmd->u.accepted.duplicate ? "duplicate" : "", NULL);
+        return;
+    }
+    const wire_rejected *r = &cmd->u.rejected;
+    if (!r->has_message_id)
+        return;
+    s_flight_remove(io, r->message_id);
+    if (r->retryable)
+        return; /* stays pending: published again later */
+    if (t)
+        cstore_outbox_set_state(t, r->message_id, CSTORE_OUT_REJECTED, r->code, r->reason);
+    s_later_event(io, ASYLINK_EVENT_REJECTED, r->message_id, r->code, r->reason, NULL);
+}
+
+/* A delivery that cannot be used: dead-letter it at the broker and say why. */
+static void s_refuse(s_io *io, uint64_t seq, const uint8_t *id, int code, const char *why,
+                     const char *sender)
+{
+    s_send_acks(io, &seq, 1, WIRE_NACK, code);
+    s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, id, code, why, sender);
+    client_log(io->c, ASYLINK_LOG_WARN, "delivery refused", "seq=%llu code=%s",
+               (unsigned long long)seq, asylink_err_name(code));
+}
+
+static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_t *env, size_t len)
+{
+    const envelope_header *h = envelope_header_of(e);
+    asylink_receipt_info info;
+    uint8_t id[16];
+    int rc = client_receipt_check(io->c, e, &info, id);
+    if (rc != ASYLINK_OK)
+        return s_refuse(io, seq, h->message_id, rc, "receipt does not match a sent message", h->sender);
+    cstore_txn *t = s_txn(io);
+    if (!t || cstore_receipt_put(t, id, &info, env, len) != ASYLINK_OK)
+        return;
+    s_later_ack(io, seq);
+    s_later_event(io, ASYLINK_EVENT_RECEIPT, id, 0, "", info.recipient);
+    io->turn.receipts_changed = true;
+}
+
+static bool s_names_me(const envelope_header *h, const char *me)
+{
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (strcmp(h->recipients[i], me) == 0)
+            return true;
+    return false;
+}
+
+static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t len)
+{
+    asylink_client *c = io->c;
+    uint64_t seq = cmd->u.deliver.sequence;
+    envelope *e = NULL;
+    int rc = env ? envelope_decode(env, len, 0, &e) : ASYLINK_E_MALFORMED;
+    if (rc == ASYLINK_OK)
+        rc = envelope_verify(e, c->trust, io->now_ms, NULL);
+    if (rc == ASYLINK_OK && !s_names_me(envelope_header_of(e), c->own->node_id))
+        rc = ASYLINK_E_NOT_RECIPIENT;
+    if (rc != ASYLINK_OK) {
+        s_refuse(io, seq, e ? envelope_header_of(e)->message_id : NULL, rc,
+                 "delivered envelope failed verification", e ? envelope_header_of(e)->sender : NULL);
+        envelope_destroy(&e);
+        return;
+    }
+    const envelope_header *h = envelope_header_of(e);
+    if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) == 0) {
+        s_on_receipt(io, seq, e, env, len);
+    } else {
+        cstore_txn *t = s_txn(io);
+        int state = 0;
+        rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
+               : ASYLINK_E_IO;
+        if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
+            s_later_ack(io, seq);
+        if (rc == ASYLINK_OK)
+            io->turn.inbox_changed = true;
+    }
+    envelope_destroy(&e);
+}
+
+static void s_on_error(s_io *io, const wire_cmd *cmd)
+{
+    const wire_error *er = &cmd->u.error;
+    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=\"%s\"",
+               asylink_err_name(er->code), er->fatal, er->reason);
+    if (er->code == ASYLINK_E_PROTOCOL && io->state == IO_OPEN) {
+        /* The broker lost our session (it restarted): say Hello again. */
+        atomic_store(&io->c->connected, false);
+        s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, er->code, er->reason, NULL);
+        s_send_hello(io);
+        return;
+    }
+    if (er->fatal)
+        s_reset(io, er->reason, er->code, 0);
+}
+
+static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t env_len)
+{
+    switch (cmd->kind) {
+    case WIRE_WELCOME:
+        if (io->state == IO_HELLO)
+            s_on_welcome(io, cmd);
+        return;
+    case WIRE_ACCEPTED:
+    case WIRE_REJECTED:
+        return s_on_answer(io, cmd);
+    case WIRE_DELIVER:
+        if (io->state == IO_OPEN)
+            s_on_deliver(io, cmd, env, env_len);
+        return;
+    case WIRE_HEARTBEAT:
+        if (!cmd->u.heartbeat.pong) {
+            wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = cmd->request_id};
+            pong.u.heartbeat.pong = true;
+            pong.u.heartbeat.sent_ms = io->now_ms;
+            s_send(io, &pong, NULL, 0);
+        }
+        return;
+    case WIRE_ERROR:
+        return s_on_error(io, cmd);
+    case WIRE_BYE:
+        return s_reset(io, cmd->u.error.reason[0] ? cmd->u.error.reason : "broker said Bye",
+                       cmd->u.error.code, cmd->u.error.reconnect_after_ms);
+    default:
+        return;
+    }
+}
+
+/* Reads and handles every waiting message (up to the budget). */
+static void s_read(s_io *io)
+{
+    for (int i = 0; i < IO_READ_BUDGET && io->sock; i++) {
+        zmq_msg_t cmdm, envm;
+        zmq_msg_init(&cmdm);
+        zmq_msg_init(&envm);
+        if (zmq_msg_recv(&cmdm, io->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&cmdm);
+            zmq_msg_close(&envm);
+            return;
+        }
+        bool has_env = zmq_msg_more(&cmdm) && zmq_msg_recv(&envm, io->sock, 0) >= 0;
+        while (has_env && zmq_msg_more(&envm)) { /* ignore extra frames */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            zmq_msg_recv(&x, io->sock, 0);
+            bool more = zmq_msg_more(&x);
+            zmq_msg_close(&x);
+            if (!more)
+                break;
+        }
+        io->last_recv_ms = io->now_ms;
+        wire_cmd cmd;
+        if (wire_decode(zmq_msg_data(&cmdm), zmq_msg_size(&cmdm), &cmd) == ASYLINK_OK)
+            s_dispatch(io, &cmd, has_env ? zmq_msg_data(&envm) : NULL,
+                       has_env ? zmq_msg_size(&envm) : 0);
+        wire_cmd_clear(&cmd);
+        zmq_msg_close(&cmdm);
+        zmq_msg_close(&envm);
+    }
+}
+
+/* ---- publishing the outbox ---- */
+
+static int s_flight_add(s_io *io, const uint8_t id[16])
+{
+    if (io->n_flight == io->cap_flight) {
+        size_t cap = io->cap_flight ? 2 * io->cap_flight : 256;
+        s_flight *f = realloc(io->flight, cap * sizeof *f);
+        if (!f)
+            return -1;
+        io->flight = f;
+        io->cap_flight = cap;
+    }
+    memcpy(io->flight[io->n_flight].id, id, 16);
+    io->flight[io->n_flight].sent_ms = io->now_ms;
+    io->n_flight++;
+    return 0;
+}
+
+static void s_pump(s_io *io)
+{
+    while (io->state == IO_OPEN && io->n_flight < io->window) {
+        cstore_out o;
+        if (cstore_outbox_next_pending(io->c->store, io->out_cursor, &o) != ASYLINK_OK)
+            return;
+        wire_cmd p = {.kind = WIRE_PUBLISH};
+        memcpy(p.u.publish.message_id, o.id, 16);
+        int rc = o.envelope ? s_send(io, &p, o.envelope, o.envelope_len) : 0;
+        if (rc == 0) {
+            io->out_cursor = o.seq;
+            if (o.envelope)
+                s_flight_add(io, o.id);
+        }
+        cstore_out_clear(&o);
+        if (rc != 0)
+            return; /* high-water mark: try again next turn */
+    }
+}
+
+/* ---- timers ---- */
+
+static void s_timers(s_io *io)
+{
+    asylink_client *c = io->c;
+    if (io->state == IO_IDLE && io->now_ms >= io->next_connect_ms) {
+        if (s_connect(io) == 0)
+            s_send_hello(io);
+        else
+            s_reset(io, "cannot create the socket", ASYLINK_E_IO, 0);
+        return;
+    }
+    if (io->state == IO_HELLO && io->now_ms - io->state_ms > IO_HELLO_TIMEOUT_MS) {
+        s_reset(io, "no Welcome from the broker", ASYLINK_E_TIMEOUT, 0);
+        return;
+    }
+    if (io->state != IO_OPEN)
+        return;
+    uint64_t hb = io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
+    uint64_t hb_timeout = io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    if (io->now_ms - io->last_recv_ms > hb_timeout) {
+        s_reset(io, "heartbeat timeout", ASYLINK_E_TIMEOUT, 0);
+        return;
+    }
+    if (io->now_ms - io->last_send_ms > hb) {
+        wire_cmd ping = {.kind = WIRE_HEARTBEAT, .request_id = ++io->request_id};
+        ping.u.heartbeat.sent_ms = io->now_ms;
+        s_send(io, &ping, NULL, 0);
+    }
+    for (size_t i = 0; i < io->n_flight; i++) {
+        if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
+            client_log(c, ASYLINK_LOG_INFO, "republishing unanswered messages", "count=%zu",
+                       io->n_flight);
+            io->n_flight = 0;
+            io->out_cursor = 0;
+            break;
+        }
+    }
+}
+
+static void s_drain_wake(asylink_client *c)
+{
+    uint64_t v;
+    while (read(c->wake_fd, &v, sizeof v) == (ssize_t)sizeof v)
+        ;
+}
+
+void *client_io_main(void *arg)
+{
+    asylink_client *c = arg;
+    s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
+    io.ctx = zmq_ctx_new();
+    if (!io.ctx)
+        return NULL;
+    while (!atomic_load(&c->stop)) {
+        io.now_ms = clock_now_ms();
+        s_timers(&io);
+        zmq_pollitem_t items[2] = {{io.sock, 0, ZMQ_POLLIN, 0}, {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
+        int n = io.sock ? 2 : 1;
+        zmq_poll(io.sock ? items : items + 1, n, IO_TICK_MS);
+        io.now_ms = clock_now_ms();
+        s_drain_wake(c);
+        s_read(&io);
+        s_finish_turn(&io);
+        s_pump(&io);
+    }
+    if (io.state == IO_OPEN) {
+        wire_cmd bye = {.kind = WIRE_BYE};
+        snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
+        s_send(&io, &bye, NULL, 0);
+    }
+    if (io.txn)
+        cstore_abort(&io.txn);
+    s_close_socket(&io);
+    zmq_ctx_term(io.ctx);
+    free(io.flight);
+    free(io.turn.acks);
+    while (io.turn.events) {
+        client_event *e = io.turn.events;
+        io.turn.events = e->next;
+        free(e);
+    }
+    atomic_store(&c->connected, false);
+    return NULL;
+}

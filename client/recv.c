@@ -1,0 +1,376 @@
+/*
+ * recv.c — handing received messages to the application exactly once,
+ * acknowledgements with signed receipts, and the receipts a sender holds.
+ */
+#include "client_internal.h"
+
+#include "clock.h"
+#include "receipt.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct asylink_message {
+    uint8_t id[16];
+    char sender[NODE_ID_MAX + 1];
+    char (*recipients)[NODE_ID_MAX + 1];
+    size_t n_recipients;
+    char content_type[ENVELOPE_CONTENT_TYPE_MAX + 1];
+    asylink_classification classification;
+    uint64_t created_ms, expires_ms;
+    bool has_correlation;
+    uint8_t correlation_id[16];
+    uint8_t *payload;  /* decrypted, wiped at free */
+    size_t len;
+};
+
+/* Decrypts an inbox entry into a message. */
+static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message **out)
+{
+    envelope *e = NULL;
+    int rc = envelope_decode(in->envelope, in->envelope_len, 0, &e);
+    if (rc != ASYLINK_OK)
+        return rc;
+    asylink_message *m = calloc(1, sizeof *m);
+    const envelope_header *h = envelope_header_of(e);
+    if (!m || !(m->recipients = calloc(h->n_recipients + 1, sizeof *m->recipients))) {
+        free(m);
+        envelope_destroy(&e);
+        return ASYLINK_E_NOMEM;
+    }
+    pthread_mutex_lock(&c->open_lock);
+    rc = envelope_open(c->opener, e, &m->payload, &m->len);
+    pthread_mutex_unlock(&c->open_lock);
+    memcpy(m->id, h->message_id, 16);
+    snprintf(m->sender, sizeof m->sender, "%s", h->sender);
+    for (size_t i = 0; i < h->n_recipients; i++)
+        snprintf(m->recipients[i], sizeof m->recipients[i], "%s", h->recipients[i]);
+    m->n_recipients = h->n_recipients;
+    snprintf(m->content_type, sizeof m->content_type, "%s", h->content_type);
+    m->classification = (asylink_classification)h->classification;
+    m->created_ms = h->created_ms;
+    m->expires_ms = h->expires_ms;
+    m->has_correlation = h->has_correlation;
+    memcpy(m->correlation_id, h->correlation_id, 16);
+    envelope_destroy(&e);
+    if (rc != ASYLINK_OK) {
+        asylink_message_free(&m);
+        return rc;
+    }
+    *out = m;
+    return ASYLINK_OK;
+}
+
+/* The next pending entry after the cursor, or E_NOT_FOUND (lock held). */
+static int s_next_entry(asylink_client *c, cstore_in *in)
+{
+    int rc = cstore_inbox_next_pending(c->store, c->recv_cursor, in);
+    if (rc == ASYLINK_OK)
+        c->recv_cursor = in->seq;
+    return rc;
+}
+
+int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
+{
+    *out = NULL;
+    struct timespec deadline;
+    client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        cstore_in in;
+        int rc = s_next_entry(c, &in);
+        if (rc == ASYLINK_OK) {
+            client_update_readable(c);
+            pthread_mutex_unlock(&c->lock);
+            rc = s_open_entry(c, &in, out);
+            if (rc != ASYLINK_OK)
+                client_event_push(c, ASYLINK_EVENT_RECEIVE_FAILED, in.id, rc,
+                                  "a stored message does not open", in.sender);
+            cstore_in_clear(&in);
+            if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM)
+                return rc;
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (rc != ASYLINK_E_NOT_FOUND) {
+            pthread_mutex_unlock(&c->lock);
+            return rc;
+        }
+        if (atomic_load(&c->stop)) {
+            pthread_mutex_unlock(&c->lock);
+            return ASYLINK_E_SHUTDOWN;
+        }
+        if (!client_wait(c, timeout_ms, &deadline)) {
+            rc = s_next_entry(c, &in);
+            if (rc == ASYLINK_OK) { /* arrived just at the deadline */
+                c->recv_cursor = in.seq - 1;
+                cstore_in_clear(&in);
+                continue;
+            }
+            pthread_mutex_unlock(&c->lock);
+            return ASYLINK_E_TIMEOUT;
+        }
+    }
+}
+
+/* Seals the receipt for an acknowledged message into *env. */
+static int s_make_receipt(asylink_client *c, const envelope *e, uint8_t **env, size_t *env_len,
+                          uint8_t rid[16], uint8_t rdigest[64])
+{
+    const envelope_header *h = envelope_header_of(e);
+    receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
+    memcpy(r.message_id, h->message_id, 16);
+    memcpy(r.envelope_digest, envelope_digest(e), 64);
+    snprintf(r.recipient, sizeof r.recipient, "%s", c->own->node_id);
+    snprintf(r.sender, sizeof r.sender, "%s", h->sender);
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int rc = receipt_encode(&r, &payload, &len);
+    if (rc != ASYLINK_OK)
+        return rc;
+    const char *to[] = {h->sender};
+    asylink_send_params p;
+    asylink_send_params_init(&p);
+    p.recipients = to;
+    p.n_recipients = 1;
+    p.content_type = RECEIPT_CONTENT_TYPE;
+    p.classification = ASYLINK_LIMITED;
+    p.correlation_id = h->message_id;
+    rc = client_seal(c, &p, payload, len, env, env_len, rid, rdigest);
+    free(payload);
+    return rc;
+}
+
+/* Marks the entry acked and queues the receipt, in one transaction. */
+static int s_ack_commit(asylink_client *c, const uint8_t id[16], const cstore_out_new *rcpt)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        cstore_txn *t = NULL;
+        int rc = cstore_begin(c->store, &t);
+        if (rc == ASYLINK_OK)
+            rc = cstore_inbox_ack(t, id);
+        if (rc == ASYLINK_OK && rcpt)
+            rc = cstore_outbox_add(t, rcpt);
+        if (rc != ASYLINK_OK) {
+            cstore_abort(&t);
+            if (rc == ASYLINK_E_STORE_FULL)
+                continue; /* the store grows its map when the transaction ends */
+            return rc;
+        }
+        rc = cstore_commit(&t);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
+int asylink_ack(asylink_client *c, const uint8_t message_id[16])
+{
+    cstore_in in;
+    int rc = cstore_inbox_get(c->store, message_id, &in);
+    if (rc == ASYLINK_E_NOT_FOUND) {
+        int state = 0;
+        return cstore_inbox_state(c->store, message_id, &state) == ASYLINK_OK &&
+                       state == CSTORE_IN_ACKED
+                   ? ASYLINK_OK
+                   : ASYLINK_E_NOT_FOUND;
+    }
+    if (rc != ASYLINK_OK)
+        return rc;
+    envelope *e = NULL;
+    uint8_t *env = NULL, rid[16], rdigest[64];
+    size_t env_len = 0;
+    rc = envelope_decode(in.envelope, in.envelope_len, 0, &e);
+    bool has_receipt = rc == ASYLINK_OK && s_make_receipt(c, e, &env, &env_len, rid, rdigest) == ASYLINK_OK;
+    if (rc == ASYLINK_OK && !has_receipt)
+        client_log(c, ASYLINK_LOG_WARN, "no receipt sent: the sender is not usable", "sender=%s",
+                   in.sender);
+    const char *to[] = {in.sender};
+    cstore_out_new item = {.id = rid, .recipients = to, .n_recipients = 1, .digest = rdigest,
+                           .created_ms = clock_now_ms(), .envelope = env, .envelope_len = env_len};
+    rc = s_ack_commit(c, message_id, has_receipt ? &item : NULL);
+    envelope_destroy(&e);
+    free(env);
+    cstore_in_clear(&in);
+    if (rc == ASYLINK_OK && has_receipt)
+        client_wake_io(c);
+    return rc;
+}
+
+/* ---- messages ---- */
+
+const uint8_t *asylink_message_id(const asylink_message *m) { return m->id; }
+const char *asylink_message_sender(const asylink_message *m) { return m->sender; }
+size_t asylink_message_recipient_count(const asylink_message *m) { return m->n_recipients; }
+const char *asylink_message_content_type(const asylink_message *m) { return m->content_type; }
+uint64_t asylink_message_created_ms(const asylink_message *m) { return m->created_ms; }
+uint64_t asylink_message_expires_ms(const asylink_message *m) { return m->expires_ms; }
+
+const char *asylink_message_recipient(const asylink_message *m, size_t i)
+{
+    return i < m->n_recipients ? m->recipients[i] : NULL;
+}
+
+asylink_classification asylink_message_classification(const asylink_message *m)
+{
+    return m->classification;
+}
+
+const uint8_t *asylink_message_correlation_id(const asylink_message *m)
+{
+    return m->has_correlation ? m->correlation_id : NULL;
+}
+
+const void *asylink_message_payload(const asylink_message *m, size_t *len)
+{
+    if (len)
+        *len = m->len;
+    return m->payload;
+}
+
+void asylink_message_free(asylink_message **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    asylink_message *m = *self_p;
+    envelope_payload_free(m->payload, m->len);
+    free(m->recipients);
+    free(m);
+    *self_p = NULL;
+}
+
+/* ---- receipts ---- */
+
+static bool s_is_recipient(const cstore_out *o, const char *node)
+{
+    for (size_t i = 0; i < o->n_recipients; i++)
+        if (strcmp(o->recipients[i], node) == 0)
+            return true;
+    return false;
+}
+
+/* Checks the decrypted Receipt against the message it claims to cover. */
+static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r,
+                             asylink_receipt_info *info)
+{
+    if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
+        return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
+    cstore_out o;
+    int rc = cstore_outbox_get(c->store, r->message_id, &o);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
+        rc = ASYLINK_E_TAMPERED;
+    cstore_out_clear(&o);
+    if (rc == ASYLINK_OK && info) {
+        memset(info, 0, sizeof *info);
+        snprintf(info->recipient, sizeof info->recipient, "%s", r->recipient);
+        info->acked_ms = r->acked_ms;
+        info->status = r->status;
+        memcpy(info->envelope_digest, r->envelope_digest, 64);
+    }
+    return rc;
+}
+
+int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_info *info,
+                         uint8_t message_id[16])
+{
+    const envelope_header *h = envelope_header_of(e);
+    if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) != 0)
+        return ASYLINK_E_MALFORMED;
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&c->open_lock);
+    int rc = envelope_open(c->opener, e, &payload, &len);
+    pthread_mutex_unlock(&c->open_lock);
+    if (rc != ASYLINK_OK)
+        return rc;
+    receipt r;
+    rc = receipt_decode(payload, len, &r);
+    envelope_payload_free(payload, len);
+    if (rc == ASYLINK_OK)
+        rc = s_receipt_matches(c, h, &r, info);
+    if (rc == ASYLINK_OK && message_id)
+        memcpy(message_id, r.message_id, 16);
+    return rc;
+}
+
+int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_receipt_info *out,
+                     size_t max, size_t *n)
+{
+    cstore_out o;
+    int rc = cstore_outbox_get(c->store, message_id, &o);
+    if (rc != ASYLINK_OK)
+        return rc;
+    cstore_out_clear(&o);
+    return cstore_receipt_list(c->store, message_id, out, max, n);
+}
+
+/* True when every recipient of the message has a receipt. */
+static int s_all_receipts(asylink_client *c, const uint8_t id[16], bool *all)
+{
+    cstore_out o;
+    int rc = cstore_outbox_get(c->store, id, &o);
+    if (rc != ASYLINK_OK)
+        return rc;
+    asylink_receipt_info info[ENVELOPE_MAX_RECIPIENTS];
+    size_t n = 0;
+    rc = cstore_receipt_list(c->store, id, info, ENVELOPE_MAX_RECIPIENTS, &n);
+    size_t found = 0;
+    for (size_t i = 0; rc == ASYLINK_OK && i < o.n_recipients; i++)
+        for (size_t k = 0; k < n && k < ENVELOPE_MAX_RECIPIENTS; k++)
+            if (strcmp(info[k].recipient, o.recipients[i]) == 0) {
+                found++;
+                break;
+            }
+    *all = found == o.n_recipients;
+    cstore_out_clear(&o);
+    return rc;
+}
+
+int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int timeout_ms)
+{
+    struct timespec deadline;
+    client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        bool all = false;
+        int rc = s_all_receipts(c, message_id, &all);
+        if (rc != ASYLINK_OK || all) {
+            pthread_mutex_unlock(&c->lock);
+            return rc;
+        }
+        if (atomic_load(&c->stop)) {
+            pthread_mutex_unlock(&c->lock);
+            return ASYLINK_E_SHUTDOWN;
+        }
+        if (!client_wait(c, timeout_ms, &deadline)) {
+            rc = s_all_receipts(c, message_id, &all);
+            pthread_mutex_unlock(&c->lock);
+            return rc != ASYLINK_OK ? rc : all ? ASYLINK_OK : ASYLINK_E_TIMEOUT;
+        }
+    }
+}
+
+int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], const char *recipient,
+                           uint8_t **env, size_t *len)
+{
+    if (!recipient || !env || !len)
+        return ASYLINK_E_INVALID_ARG;
+    return cstore_receipt_envelope(c->store, message_id, recipient, env, len);
+}
+
+int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
+                           asylink_receipt_info *info)
+{
+    envelope *e = NULL;
+    int rc = envelope_decode(env, len, 0, &e);
+    if (rc == ASYLINK_OK)
+        rc = envelope_verify(e, c->trust, clock_now_ms(), NULL);
+    if (rc == ASYLINK_OK)
+        rc = client_receipt_check(c, e, info, NULL);
+    envelope_destroy(&e);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * send.c — sealing and the durable outbox: asylink_send() returns only
+ * after the envelope is committed, and concurrent senders share commits
+ * (the first waiting sender commits everything queued so far).
+ */
+#include "client_internal.h"
+
+#include "clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void asylink_send_params_init(asylink_send_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    p->classification = ASYLINK_LIMITED;
+}
+
+/* Certificates of the recipients, usable now. */
+static int s_readers(asylink_client *c, const asylink_send_params *p, const cert **readers)
+{
+    uint64_t now = clock_now_ms();
+    for (size_t i = 0; i < p->n_recipients; i++) {
+        if (!p->recipients[i] || !node_id_valid(p->recipients[i]))
+            return ASYLINK_E_BAD_NODE_ID;
+        int rc = trust_lookup(c->trust, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT,
+                              &readers[i]);
+        if (rc != ASYLINK_OK)
+            return rc;
+    }
+    return ASYLINK_OK;
+}
+
+int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
+                uint8_t **env, size_t *env_len, uint8_t id[16], uint8_t digest[64])
+{
+    const cert *readers[ENVELOPE_MAX_RECIPIENTS];
+    if (p->n_recipients == 0 || !p->recipients)
+        return ASYLINK_E_INVALID_ARG;
+    if (p->n_recipients > ENVELOPE_MAX_RECIPIENTS)
+        return ASYLINK_E_TOO_LARGE;
+    int rc = s_readers(c, p, readers);
+    if (rc != ASYLINK_OK)
+        return rc;
+    envelope_params ep = {.recipients = p->recipients, .n_recipients = p->n_recipients,
+                          .readers = readers, .n_readers = p->n_recipients,
+                          .content_type = p->content_type, .classification = (int)p->classification,
+                          .expires_ms = p->expires_ms, .correlation_id = p->correlation_id};
+    pthread_mutex_lock(&c->seal_lock);
+    rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
+    pthread_mutex_unlock(&c->seal_lock);
+    if (rc != ASYLINK_OK)
+        return rc;
+    envelope *e = NULL;
+    rc = envelope_decode(*env, *env_len, 0, &e);
+    if (rc == ASYLINK_OK)
+        memcpy(digest, envelope_digest(e), 64);
+    envelope_destroy(&e);
+    return rc;
+}
+
+/* Commits every queued sender's item in one transaction (lock not held). */
+static int s_commit_batch(asylink_client *c, client_commit *batch)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        cstore_txn *t = NULL;
+        int rc = cstore_begin(c->store, &t);
+        for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
+            rc = cstore_outbox_add(t, &q->item);
+        if (rc != ASYLINK_OK) {
+            cstore_abort(&t);
+            if (rc == ASYLINK_E_STORE_FULL)
+                continue; /* the store grows its map when the transaction ends */
+            return rc;
+        }
+        rc = cstore_commit(&t);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc; /* the store grew its map: try again */
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
+int client_outbox_commit(asylink_client *c, const cstore_out_new *item)
+{
+    client_commit me = {.item = *item};
+    pthread_mutex_lock(&c->lock);
+    me.next = c->commits;
+    c->commits = &me;
+    while (!me.done) {
+        if (c->committing) {
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        client_commit *batch = c->commits;
+        c->commits = NULL;
+        c->committing = true;
+        pthread_mutex_unlock(&c->lock);
+        int rc = s_commit_batch(c, batch);
+        pthread_mutex_lock(&c->lock);
+        for (client_commit *q = batch; q;) {
+            client_commit *next = q->next;
+            q->rc = rc;
+            q->done = true;
+            q = next;
+        }
+        c->committing = false;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (me.rc == ASYLINK_OK)
+        client_wake_io(c);
+    return me.rc;
+}
+
+int asylink_send(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
+                 uint8_t message_id_out[16])
+{
+    if (!c || !p || p->struct_size < sizeof *p || (!payload && len))
+        return ASYLINK_E_INVALID_ARG;
+    if (atomic_load(&c->stop))
+        return ASYLINK_E_SHUTDOWN;
+    uint8_t *env = NULL, id[16], digest[64];
+    size_t env_len = 0;
+    int rc = client_seal(c, p, payload, len, &env, &env_len, id, digest);
+    if (rc != ASYLINK_OK)
+        return rc;
+    cstore_out_new item = {.id = id, .recipients = p->recipients, .n_recipients = p->n_recipients,
+                           .digest = digest, .created_ms = clock_now_ms(), .envelope = env,
+                           .envelope_len = env_len};
+    rc = client_outbox_commit(c, &item);
+    free(env);
+    if (rc == ASYLINK_OK && message_id_out)
+        memcpy(message_id_out, id, 16);
+    return rc;
+}

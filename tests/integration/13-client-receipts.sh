@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# libasylink: FR's application acks DE's message; DE gets FR's signed
+# receipt and verifies it; a tampered or forged receipt is refused.
+source "$(dirname "$0")/client_lib.sh"
+client_init "$@"
+start_broker || exit 1
+write_node_ini DE
+write_node_ini FR
+
+ct --config "$T/FR.ini" recv --count 1 --timeout 60 >"$T/fr.out" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+ct --config "$T/DE.ini" receipt --to FR --forge-key "$FED/keys/IT.key" \
+  --forge-cert "$FED/trust/nodes/IT.cert" --timeout 60 >"$T/de.out" 2>"$T/de.err"
+rc=$?
+cat "$T/de.out"
+check_eq "DE received and verified FR's receipt" "$(field "$T/de.out" verified)" yes
+tampered=$(field "$T/de.out" tampered_receipt)
+check "a receipt with a flipped bit is refused ($tampered)" test -n "$tampered" -a "$tampered" != OK
+check_eq "a receipt IT forged in FR's name is refused" "$(field "$T/de.out" forged_receipt)" TAMPERED
+check_eq "receipt mode succeeded" "$rc" 0
+wait_pid "$FR_PID" 30
+summary

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# libasylink: asylink_send() from 8 threads at once (run under ASan/UBSan
+# by scripts/test.sh); every message arrives exactly once.
+source "$(dirname "$0")/client_lib.sh"
+client_init "$@"
+start_broker || exit 1
+write_node_ini DE
+write_node_ini FR
+
+ct --config "$T/DE.ini" send --to FR --count 1000 --threads 8 --wait-accepted \
+  --ids-out "$T/sent.ids" --timeout 120 >"$T/de.out"
+check_eq "8 threads sent 1000 messages without an error" "$(field "$T/de.out" failures)" 0
+check_eq "1000 distinct message ids" "$(sort -u "$T/sent.ids" | wc -l | tr -d ' ')" 1000
+ct --config "$T/FR.ini" recv --count 1000 --ids-out "$T/got.ids" --timeout 120 >/dev/null
+check_eq "FR received 1000 messages" "$(lines "$T/got.ids")" 1000
+check "exactly once each" same_ids "$T/got.ids" "$T/sent.ids"
+summary

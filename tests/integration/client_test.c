@@ -1,0 +1,321 @@
+/*
+ * client_test.c — a node program built on the public libasylink API only
+ * (plus core/ for forging a receipt), for the client library's integration
+ * tests. Every mode is bounded by --timeout.
+ *
+ *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
+ *               [--threads T] [--crash-after-send] [--wait-accepted] [--ids-out F]
+ *   client_test --config NODE.ini flush            wait until the outbox is empty
+ *   client_test --config NODE.ini recv --count N [--no-ack] [--crash-after-recv]
+ *               [--ids-out F] [--expect-none]
+ *   client_test --config NODE.ini receipt --to FR --forge-key K --forge-cert C
+ *               send one message, wait for FR's receipt, verify it, then
+ *               check that a receipt forged by another node is refused
+ *
+ * Prints one summary line; exit 0 when the mode's expectation holds.
+ */
+#include "asylink/asylink.h"
+
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cert.h"
+#include "clock.h"
+#include "envelope.h"
+#include "keys.h"
+#include "receipt.h"
+#include "uuid.h"
+
+typedef struct {
+    const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
+    long count, size, threads, timeout_s;
+    int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
+} s_args;
+
+static asylink_client *s_client;
+static FILE *s_ids;
+static pthread_mutex_t s_ids_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void s_die(const char *what, int rc)
+{
+    fprintf(stderr, "client_test: %s: %s (%s)\n", what, asylink_err_name(rc), asylink_strerror(rc));
+    exit(1);
+}
+
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level <= ASYLINK_LOG_WARN)
+        fprintf(stderr, "%s\n", line);
+}
+
+static void s_write_id(const uint8_t id[16])
+{
+    char buf[UUID_STR_LEN];
+    if (!s_ids)
+        return;
+    pthread_mutex_lock(&s_ids_lock);
+    fprintf(s_ids, "%s\n", uuid_format(id, buf, sizeof buf));
+    fflush(s_ids);
+    pthread_mutex_unlock(&s_ids_lock);
+}
+
+static uint64_t s_deadline(const s_args *a) { return clock_now_ms() + (uint64_t)a->timeout_s * 1000; }
+
+/* Splits "FR,IT" into recipients (static storage). */
+static size_t s_split(const char *list, const char **out, size_t max)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    size_t n = 0;
+    for (char *p = buf; p && *p && n < max;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        out[n++] = p;
+        p = comma ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+typedef struct {
+    const s_args *a;
+    long count;
+    long failures;
+} s_sender;
+
+static void *s_send_thread(void *arg)
+{
+    s_sender *s = arg;
+    const char *to[16];
+    size_t n = s_split(s->a->to, to, 16);
+    uint8_t *payload = calloc(1, (size_t)s->a->size + 1);
+    for (long i = 0; i < s->count; i++) {
+        asylink_send_params p;
+        asylink_send_params_init(&p);
+        p.recipients = to;
+        p.n_recipients = n;
+        p.content_type = "asylink.v1.InformationRequest";
+        p.classification = ASYLINK_PERSONAL;
+        snprintf((char *)payload, (size_t)s->a->size + 1, "request %ld", i);
+        uint8_t id[16];
+        int rc = asylink_send(s_client, &p, payload, (size_t)s->a->size, id);
+        if (rc != ASYLINK_OK) {
+            fprintf(stderr, "client_test: send: %s\n", asylink_err_name(rc));
+            s->failures++;
+            continue;
+        }
+        s_write_id(id);
+        if (s->a->crash_after_send)
+            raise(SIGKILL); /* the message must survive this */
+    }
+    free(payload);
+    return NULL;
+}
+
+/* Waits until the outbox is empty (everything Accepted or Rejected). */
+static int s_flush(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a), pending = 1;
+    while (clock_now_ms() < deadline) {
+        if (asylink_outbox_pending(s_client, &pending) == ASYLINK_OK && pending == 0)
+            return 0;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "client_test: %llu still pending\n", (unsigned long long)pending);
+    return 1;
+}
+
+static int s_mode_send(const s_args *a)
+{
+    long threads = a->threads > 0 ? a->threads : 1;
+    pthread_t tid[64];
+    s_sender s[64];
+    uint64_t t0 = clock_now_ms();
+    for (long i = 0; i < threads && i < 64; i++) {
+        s[i] = (s_sender){.a = a, .count = a->count / threads + (i < a->count % threads)};
+        pthread_create(&tid[i], NULL, s_send_thread, &s[i]);
+    }
+    long failures = 0;
+    for (long i = 0; i < threads && i < 64; i++) {
+        pthread_join(tid[i], NULL);
+        failures += s[i].failures;
+    }
+    uint64_t t1 = clock_now_ms();
+    int rc = a->wait_accepted ? s_flush(a) : 0;
+    printf("sent=%ld failures=%ld threads=%ld send_ms=%llu\n", a->count - failures, failures,
+           threads, (unsigned long long)(t1 - t0));
+    return failures == 0 && rc == 0 ? 0 : 1;
+}
+
+static int s_mode_recv(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a);
+    long got = 0;
+    struct pollfd pfd = {.fd = asylink_fd(s_client), .events = POLLIN};
+    while (got < a->count && clock_now_ms() < deadline) {
+        poll(&pfd, 1, 100); /* the fd says when recv will not block */
+        asylink_message *m = NULL;
+        int rc = asylink_recv(s_client, 0, &m);
+        if (rc == ASYLINK_E_TIMEOUT)
+            continue;
+        if (rc != ASYLINK_OK)
+            s_die("recv", rc);
+        s_write_id(asylink_message_id(m));
+        got++;
+        if (a->crash_after_recv)
+            raise(SIGKILL); /* handed over, not acknowledged */
+        if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK)
+            s_die("ack", rc);
+        asylink_message_free(&m);
+    }
+    printf("received=%ld\n", got);
+    if (a->expect_none)
+        return got == 0 ? 0 : 1;
+    return got >= a->count ? 0 : 1;
+}
+
+/* Builds a receipt for msg_id signed by the forger, claiming to be from claimed. */
+static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claimed, const char *to,
+                   uint8_t **env, size_t *len)
+{
+    keys_secret *k = NULL;
+    cert *c = NULL;
+    envelope_sealer *s = NULL;
+    if (keys_load(a->forge_key, NULL, &k) != ASYLINK_OK || cert_load(a->forge_cert, &c) != ASYLINK_OK)
+        return 1;
+    receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
+    memcpy(r.message_id, msg_id, 16);
+    snprintf(r.recipient, sizeof r.recipient, "%s", claimed);
+    snprintf(r.sender, sizeof r.sender, "%s", to);
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    receipt_encode(&r, &payload, &plen);
+    const char *rcpt[] = {to};
+    const cert *readers[] = {c}; /* wrapped to itself: only the signature matters here */
+    envelope_params p = {.recipients = rcpt, .n_recipients = 1, .readers = readers, .n_readers = 0,
+                         .content_type = RECEIPT_CONTENT_TYPE, .classification = ENVELOPE_PUBLIC};
+    envelope_sealer_new(k, c->node_id, c->serial, NULL, NULL, &s);
+    int rc = envelope_seal(s, &p, payload, plen, env, len, NULL);
+    envelope_sealer_destroy(&s);
+    free(payload);
+    cert_destroy(&c);
+    keys_destroy(&k);
+    return rc;
+}
+
+static int s_mode_receipt(const s_args *a)
+{
+    const char *to[16];
+    size_t n = s_split(a->to, to, 16);
+    asylink_send_params p;
+    asylink_send_params_init(&p);
+    p.recipients = to;
+    p.n_recipients = n;
+    p.content_type = "asylink.v1.InformationRequest";
+    uint8_t id[16];
+    int rc = asylink_send(s_client, &p, "case query", 10, id);
+    if (rc != ASYLINK_OK)
+        s_die("send", rc);
+    s_write_id(id);
+    rc = asylink_receipt_wait(s_client, id, (int)a->timeout_s * 1000);
+    if (rc != ASYLINK_OK)
+        s_die("receipt_wait", rc);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    asylink_receipt_info info;
+    if ((rc = asylink_receipt_export(s_client, id, to[0], &env, &len)) != ASYLINK_OK ||
+        (rc = asylink_receipt_verify(s_client, env, len, &info)) != ASYLINK_OK)
+        s_die("receipt verify", rc);
+    printf("receipt from=%s status=%d verified=yes\n", info.recipient, info.status);
+    /* Tamper with the evidence: any flipped bit must fail verification. */
+    env[len / 2] ^= 1;
+    int tampered = asylink_receipt_verify(s_client, env, len, NULL);
+    free(env);
+    printf("tampered_receipt=%s\n", asylink_err_name(tampered));
+    uint8_t *forged = NULL;
+    size_t flen = 0;
+    if (s_forge(a, id, to[0], "DE", &forged, &flen) != 0)
+        s_die("forge", ASYLINK_E_INTERNAL);
+    int frc = asylink_receipt_verify(s_client, forged, flen, NULL);
+    free(forged);
+    printf("forged_receipt=%s\n", asylink_err_name(frc));
+    return tampered != ASYLINK_OK && frc != ASYLINK_OK ? 0 : 1;
+}
+
+static int s_parse(int argc, char **argv, s_args *a)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"to", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'}, {"size", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 'T'}, {"timeout", required_argument, NULL, 'o'},
+        {"ids-out", required_argument, NULL, 'i'}, {"forge-key", required_argument, NULL, 'k'},
+        {"forge-cert", required_argument, NULL, 'C'}, {"crash-after-send", no_argument, NULL, 1},
+        {"crash-after-recv", no_argument, NULL, 2}, {"no-ack", no_argument, NULL, 3},
+        {"wait-accepted", no_argument, NULL, 4}, {"expect-none", no_argument, NULL, 5},
+        {NULL, 0, NULL, 0}};
+    a->count = 1;
+    a->size = 64;
+    a->timeout_s = 60;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': a->config = optarg; break;
+        case 't': a->to = optarg; break;
+        case 'n': a->count = strtol(optarg, NULL, 10); break;
+        case 's': a->size = strtol(optarg, NULL, 10); break;
+        case 'T': a->threads = strtol(optarg, NULL, 10); break;
+        case 'o': a->timeout_s = strtol(optarg, NULL, 10); break;
+        case 'i': a->ids_out = optarg; break;
+        case 'k': a->forge_key = optarg; break;
+        case 'C': a->forge_cert = optarg; break;
+        case 1: a->crash_after_send = 1; break;
+        case 2: a->crash_after_recv = 1; break;
+        case 3: a->no_ack = 1; break;
+        case 4: a->wait_accepted = 1; break;
+        case 5: a->expect_none = 1; break;
+        default: return -1;
+        }
+    }
+    if (optind >= argc || !a->config || a->count < 0 || a->size < 0 || a->timeout_s <= 0)
+        return -1;
+    a->mode = argv[optind];
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    s_args a = {0};
+    if (s_parse(argc, argv, &a) != 0) {
+        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt [options]\n");
+        return 2;
+    }
+    if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
+        s_die("ids-out", ASYLINK_E_IO);
+    int rc = asylink_client_open_config(a.config, s_log, NULL, &s_client);
+    if (rc != ASYLINK_OK)
+        s_die("open", rc);
+    int code = 2;
+    if (strcmp(a.mode, "send") == 0 && a.to)
+        code = s_mode_send(&a);
+    else if (strcmp(a.mode, "flush") == 0)
+        code = s_flush(&a);
+    else if (strcmp(a.mode, "recv") == 0)
+        code = s_mode_recv(&a);
+    else if (strcmp(a.mode, "receipt") == 0 && a.to && a.forge_key && a.forge_cert)
+        code = s_mode_receipt(&a);
+    else
+        fprintf(stderr, "client_test: unknown mode or missing option\n");
+    asylink_client_close(&s_client);
+    if (s_ids)
+        fclose(s_ids);
+    return code;
+}

@@ -1,0 +1,1141 @@
+/*
+ * test_cstore.c — the client store: outbox (add, pending order, states,
+ * what survives acceptance), inbox (duplicates, ack, tombstones), receipts,
+ * sequences across reopen, the data directory lock, map growth, concurrent
+ * writers and readers, corrupt records and schema versions. Every test gets
+ * its own temporary directory, removed after.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "asylink/asylink.h"
+#include "cstore.h"
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+
+/* One test's world: a temporary directory and a store in root/data. */
+typedef struct tctx {
+    char root[64];  /* mkdtemp directory, removed by the teardown */
+    char data[80];  /* root/data: the store's directory */
+    bool durable;   /* for (re)opening */
+    cstore *s;      /* the open store, or NULL */
+} tctx;
+
+static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    tctx *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    snprintf(t->root, sizeof t->root, "/tmp/asylink-cstore-XXXXXX");
+    if (!mkdtemp(t->root))
+        return -1;
+    snprintf(t->data, sizeof t->data, "%s/data", t->root);
+    t->durable = true;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tctx *t = *state;
+    cstore_close(&t->s);
+    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+    return 0;
+}
+
+static void t_open(tctx *t)
+{
+    assert_int_equal(cstore_open(t->data, t->durable, &t->s), ASYLINK_OK);
+    assert_non_null(t->s);
+}
+
+static void t_reopen(tctx *t)
+{
+    cstore_close(&t->s);
+    assert_null(t->s);
+    t_open(t);
+}
+
+/* A message id whose bytes derive from n. */
+static void t_id(uint8_t id[16], unsigned n)
+{
+    for (unsigned i = 0; i < 16; i++)
+        id[i] = (uint8_t)(n * 31u + i);
+    id[0] = (uint8_t)(n >> 8);
+    id[1] = (uint8_t)n;
+}
+
+/* Deterministic envelope bytes for (tag, i). */
+static uint8_t t_byte(unsigned tag, size_t i)
+{
+    return (uint8_t)((i * 2654435761u + tag * 40503u) >> 7);
+}
+
+/* A malloc'd envelope of len bytes for tag. */
+static uint8_t *t_envelope(unsigned tag, size_t len)
+{
+    uint8_t *e = malloc(len ? len : 1);
+    assert_non_null(e);
+    for (size_t i = 0; i < len; i++)
+        e[i] = t_byte(tag, i);
+    return e;
+}
+
+/* Whether env (len bytes) is t_envelope(tag, len). */
+static bool t_envelope_is(const uint8_t *env, size_t len, unsigned tag)
+{
+    for (size_t i = 0; i < len; i++)
+        if (env[i] != t_byte(tag, i))
+            return false;
+    return true;
+}
+
+/* Adds outbox entry n (id, digest, envelope of len bytes from n) to rcpt in t. */
+static int t_out_add_txn(cstore_txn *t, unsigned n, const char *const *rcpt, size_t len)
+{
+    uint8_t id[16], digest[64];
+    t_id(id, n);
+    memset(digest, (int)(n & 0xff), sizeof digest);
+    size_t nr = 0;
+    while (rcpt[nr])
+        nr++;
+    uint8_t *env = t_envelope(n, len);
+    cstore_out_new m = {.id = id, .recipients = rcpt, .n_recipients = nr, .digest = digest,
+                        .created_ms = 1000 + n, .envelope = env, .envelope_len = len};
+    int rc = cstore_outbox_add(t, &m);
+    free(env);
+    return rc;
+}
+
+/* Adds outbox entry n in its own transaction. */
+static void t_out_add(tctx *t, unsigned n, const char *const *rcpt, size_t len)
+{
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, n, rcpt, len), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_null(txn);
+}
+
+/* Adds inbox entry n from sender in its own transaction; returns the code, *state the state. */
+static int t_in_add(tctx *t, unsigned n, const char *sender, size_t len, int *state)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    uint8_t *env = t_envelope(n, len);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    int rc = cstore_inbox_add(txn, id, sender, 500 + n, 2000 + n, env, len, state);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    free(env);
+    return rc;
+}
+
+/* Sets outbox entry n's state in its own transaction; returns the code. */
+static int t_out_state(tctx *t, unsigned n, int state, int code, const char *reason)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    int rc = cstore_outbox_set_state(txn, id, state, code, reason);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    return rc;
+}
+
+/* Acks inbox entry n in its own transaction; returns the code. */
+static int t_in_ack(tctx *t, unsigned n)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    int rc = cstore_inbox_ack(txn, id);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    return rc;
+}
+
+/* The outbox's pending count. */
+static uint64_t t_out_pending(tctx *t)
+{
+    uint64_t n = 99;
+    assert_int_equal(cstore_outbox_pending_count(t->s, &n), ASYLINK_OK);
+    return n;
+}
+
+/* The inbox's pending count. */
+static uint64_t t_in_pending(tctx *t)
+{
+    uint64_t n = 99;
+    assert_int_equal(cstore_inbox_pending_count(t->s, &n), ASYLINK_OK);
+    return n;
+}
+
+/* ---- raw LMDB access, for planting corrupt records (store closed) ---------- */
+
+static void t_raw_open(tctx *t, const char *db, MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+    assert_int_equal(mdb_env_create(env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(*env, 16), 0);
+    assert_int_equal(mdb_env_open(*env, t->data, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, db, 0, dbi), 0);
+}
+
+static void t_raw_close(MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* Puts key -> value into db directly. */
+static void t_raw_put(tctx *t, const char *db, const void *key, size_t klen, const void *val,
+                      size_t vlen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, db, &env, &txn, &dbi);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    t_raw_close(env, txn);
+}
+
+/* Deletes key from db directly. */
+static void t_raw_del(tctx *t, const char *db, const void *key, size_t klen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, db, &env, &txn, &dbi);
+    MDB_val k = {klen, (void *)key};
+    assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+    t_raw_close(env, txn);
+}
+
+/* Copies key's value in db out (malloc'd). */
+static uint8_t *t_raw_get(tctx *t, const char *db, const void *key, size_t klen, size_t *len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, db, &env, &txn, &dbi);
+    MDB_val k = {klen, (void *)key}, v;
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    uint8_t *copy = malloc(v.mv_size + 1);
+    assert_non_null(copy);
+    memcpy(copy, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+    t_raw_close(env, txn);
+    return copy;
+}
+
+/* A big-endian seq key. */
+static void t_seq_key(uint8_t key[8], uint64_t seq)
+{
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* ---- outbox ------------------------------------------------------------- */
+
+static void test_outbox(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL}, *c[] = {"CY", NULL};
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    for (unsigned n = 1; n <= 3; n++)
+        assert_int_equal(t_out_add_txn(txn, n, n == 2 ? c : ab, 100 * n), ASYLINK_OK);
+    /* this thread may read while it holds the write txn: it sees the last commit */
+    cstore_out o;
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_out_pending(t), 0);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    t_out_add(t, 4, ab, 7);
+    assert_int_equal(t_out_pending(t), 4);
+
+    /* pending in seq order, everything as stored */
+    uint64_t after = 0;
+    for (unsigned n = 1; n <= 4; n++) {
+        assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_OK);
+        assert_int_equal(o.seq, n);
+        t_id(id, n);
+        assert_memory_equal(o.id, id, 16);
+        assert_int_equal(o.state, CSTORE_OUT_PENDING);
+        assert_int_equal(o.created_ms, 1000 + n);
+        assert_int_equal(o.n_recipients, n == 2 ? 1 : 2);
+        assert_string_equal(o.recipients[0], n == 2 ? "CY" : "AT");
+        if (n != 2)
+            assert_string_equal(o.recipients[1], "BE");
+        assert_int_equal(o.digest[0], n);
+        assert_int_equal(o.digest[63], n);
+        size_t len = n == 4 ? 7 : 100 * n;
+        assert_int_equal(o.envelope_len, len);
+        assert_true(t_envelope_is(o.envelope, len, n));
+        after = o.seq;
+        cstore_out_clear(&o);
+        assert_null(o.envelope);
+        assert_null(o.recipients);
+        assert_int_equal(o.seq, 0);
+    }
+    assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_outbox_next_pending(t->s, UINT64_MAX, &o), ASYLINK_E_NOT_FOUND);
+
+    /* accepted and rejected ones leave the pending order and lose their envelope */
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 3, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, "not allowed"),
+                     ASYLINK_OK);
+    assert_int_equal(t_out_pending(t), 2);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 1, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 4);
+    cstore_out_clear(&o);
+
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 2);
+    assert_int_equal(o.state, CSTORE_OUT_ACCEPTED);
+    assert_null(o.envelope);
+    assert_int_equal(o.envelope_len, 0);
+    assert_int_equal(o.n_recipients, 1);
+    assert_string_equal(o.recipients[0], "CY");
+    assert_int_equal(o.digest[0], 2);
+    assert_int_equal(o.created_ms, 1002);
+    assert_string_equal(o.reason, "");
+    cstore_out_clear(&o);
+
+    t_id(id, 3);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.state, CSTORE_OUT_REJECTED);
+    assert_int_equal(o.code, ASYLINK_E_POLICY);
+    assert_string_equal(o.reason, "not allowed");
+    assert_null(o.envelope);
+    assert_int_equal(o.n_recipients, 2);
+    assert_string_equal(o.recipients[1], "BE");
+    cstore_out_clear(&o);
+
+    t_id(id, 4); /* a pending one by id has its envelope */
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.envelope_len, 7);
+    assert_true(t_envelope_is(o.envelope, 7, 4));
+    cstore_out_clear(&o);
+
+    /* accepting again is harmless; unknown ids and bad states are refused */
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 99, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_out_state(t, 4, CSTORE_OUT_PENDING, 0, NULL), ASYLINK_E_INVALID_ARG);
+    t_id(id, 99);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_out_pending(t), 2);
+}
+
+static void test_outbox_reason_truncated(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    t_out_add(t, 1, a, 10);
+    char reason[400];
+    memset(reason, 'x', sizeof reason);
+    memcpy(reason + 254, "\xc3\xa9", 2); /* an 'é' across the 255-byte limit */
+    reason[sizeof reason - 1] = 0;
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, reason),
+                     ASYLINK_OK);
+    cstore_out o;
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(strlen(o.reason), 254); /* cut before the character, not inside it */
+    cstore_out_clear(&o);
+}
+
+static void test_outbox_duplicate(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 1, a, 10), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 1, a, 20), ASYLINK_E_EXISTS); /* same txn */
+    assert_int_equal(t_out_add_txn(txn, 2, a, 10), ASYLINK_OK);        /* txn still usable */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 1, a, 30), ASYLINK_E_EXISTS); /* committed one */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(t_out_pending(t), 2);
+    cstore_out o;
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.envelope_len, 10); /* the first one stays */
+    cstore_out_clear(&o);
+    /* even once accepted */
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 1, a, 10), ASYLINK_E_EXISTS);
+    cstore_abort(&txn);
+    assert_null(txn);
+}
+
+static void test_invalid_args(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore *s2 = (cstore *)1;
+    assert_int_equal(cstore_open(NULL, true, &s2), ASYLINK_E_INVALID_ARG);
+    assert_null(s2);
+    assert_int_equal(cstore_open(t->data, true, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_begin(NULL, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(NULL), ASYLINK_E_INVALID_ARG);
+    cstore_abort(NULL);
+    cstore_close(NULL);
+    cstore_out_clear(NULL);
+    cstore_in_clear(NULL);
+
+    uint8_t id[16] = {1}, digest[64] = {0}, env[4] = {1, 2, 3, 4};
+    char long_name[80];
+    memset(long_name, 'A', sizeof long_name);
+    long_name[65] = 0;
+    const char *ok[] = {"AT"}, *empty[] = {""}, *toolong[] = {long_name}, *null[] = {NULL};
+    cstore_out_new m = {.id = id, .recipients = ok, .n_recipients = 1, .digest = digest,
+                        .envelope = env, .envelope_len = sizeof env};
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    cstore_out_new bad = m;
+    bad.envelope_len = 0;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad = m;
+    bad.n_recipients = 0;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad.n_recipients = 1;
+    bad.recipients = empty;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad.recipients = toolong;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad.recipients = null;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad = m;
+    bad.digest = NULL;
+    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_add(txn, id, "", 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_add(txn, id, long_name, 1, 1, env, 4, NULL),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_add(txn, id, "AT", 1, 1, env, 0, NULL), ASYLINK_E_INVALID_ARG);
+    asylink_receipt_info info = {.recipient = "AT", .status = 3};
+    assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
+    info.status = 1;
+    assert_int_equal(cstore_receipt_put(txn, id, &info, env, 0), ASYLINK_E_INVALID_ARG);
+    info.recipient[0] = 0;
+    assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &m), ASYLINK_OK); /* nothing broke the txn */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_add(NULL, &m), ASYLINK_E_INVALID_ARG);
+
+    size_t n = 7;
+    asylink_receipt_info out[1];
+    assert_int_equal(cstore_receipt_list(t->s, id, NULL, 1, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_receipt_list(t->s, id, out, 1, NULL), ASYLINK_E_INVALID_ARG);
+    uint8_t *e = NULL;
+    size_t elen;
+    assert_int_equal(cstore_receipt_envelope(t->s, id, "", &e, &elen), ASYLINK_E_INVALID_ARG);
+    uint64_t count;
+    assert_int_equal(cstore_outbox_pending_count(NULL, &count), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_pending_count(t->s, NULL), ASYLINK_E_INVALID_ARG);
+    int st;
+    assert_int_equal(cstore_inbox_state(t->s, NULL, &st), ASYLINK_E_INVALID_ARG);
+}
+
+/* ---- inbox -------------------------------------------------------------- */
+
+static void test_inbox(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    assert_int_equal(t_in_add(t, 1, "AT", 50, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_add(t, 2, "BE", 60, NULL), ASYLINK_OK);
+    assert_int_equal(t_in_add(t, 3, "CY", 70, &st), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 3);
+
+    /* a redelivery is recognised and changes nothing */
+    st = -1;
+    assert_int_equal(t_in_add(t, 2, "BE", 999, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_pending(t), 3);
+
+    cstore_in in;
+    uint64_t after = 0;
+    const char *senders[] = {"AT", "BE", "CY"};
+    for (unsigned n = 1; n <= 3; n++) {
+        assert_int_equal(cstore_inbox_next_pending(t->s, after, &in), ASYLINK_OK);
+        assert_int_equal(in.seq, n);
+        uint8_t id[16];
+        t_id(id, n);
+        assert_memory_equal(in.id, id, 16);
+        assert_int_equal(in.state, CSTORE_IN_PENDING);
+        assert_string_equal(in.sender, senders[n - 1]);
+        assert_int_equal(in.broker_seq, 500 + n);
+        assert_int_equal(in.received_ms, 2000 + n);
+        assert_int_equal(in.envelope_len, 40 + 10 * n);
+        assert_true(t_envelope_is(in.envelope, in.envelope_len, n));
+        after = in.seq;
+        cstore_in_clear(&in);
+        assert_null(in.envelope);
+    }
+    assert_int_equal(cstore_inbox_next_pending(t->s, after, &in), ASYLINK_E_NOT_FOUND);
+
+    /* ack: gone from the pending order and from get, the tombstone stays */
+    uint8_t id2[16];
+    t_id(id2, 2);
+    assert_int_equal(cstore_inbox_get(t->s, id2, &in), ASYLINK_OK);
+    assert_int_equal(in.envelope_len, 60);
+    cstore_in_clear(&in);
+    assert_int_equal(t_in_ack(t, 2), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 2), ASYLINK_OK); /* twice is fine */
+    assert_int_equal(t_in_pending(t), 2);
+    assert_int_equal(cstore_inbox_get(t->s, id2, &in), ASYLINK_E_NOT_FOUND);
+    assert_null(in.envelope);
+    st = 0;
+    assert_int_equal(cstore_inbox_state(t->s, id2, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    st = 0;
+    assert_int_equal(t_in_add(t, 2, "BE", 60, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 1, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 3);
+    cstore_in_clear(&in);
+
+    /* the tombstone keeps no envelope bytes */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 2);
+    size_t len;
+    uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
+    assert_int_equal(len, 48 + 2);
+    free(rec);
+    t_open(t);
+
+    /* unknown ids */
+    uint8_t id9[16];
+    t_id(id9, 9);
+    assert_int_equal(t_in_ack(t, 9), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_state(t->s, id9, &st), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_get(t->s, id9, &in), ASYLINK_E_NOT_FOUND);
+    st = 0;
+    uint8_t id1[16];
+    t_id(id1, 1);
+    assert_int_equal(cstore_inbox_state(t->s, id1, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+}
+
+/* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
+static void test_abort(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    assert_int_equal(t_in_add(t, 1, "AT", 10, NULL), ASYLINK_OK);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_int_equal(cstore_inbox_ack(txn, id), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 5, a, 10), ASYLINK_OK);
+    cstore_abort(&txn);
+    assert_null(txn);
+    assert_int_equal(t_in_pending(t), 1);
+    assert_int_equal(t_out_pending(t), 0);
+    cstore_out o;
+    t_id(id, 5);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_NOT_FOUND);
+}
+
+/* ---- receipts ----------------------------------------------------------- */
+
+static void t_receipt_put(tctx *t, unsigned n, const char *recipient, int status,
+                          uint64_t acked_ms, unsigned tag, size_t len)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    asylink_receipt_info info = {.acked_ms = acked_ms, .status = status};
+    snprintf(info.recipient, sizeof info.recipient, "%s", recipient);
+    memset(info.envelope_digest, (int)tag, sizeof info.envelope_digest);
+    uint8_t *env = t_envelope(tag, len);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_receipt_put(txn, id, &info, env, len), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    free(env);
+}
+
+static void test_receipts(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    /* "AT" and "ATX" share a prefix; ids 1 and 2 are neighbouring keys */
+    t_receipt_put(t, 1, "BE", 1, 100, 11, 50);
+    t_receipt_put(t, 1, "AT", 1, 101, 12, 60);
+    t_receipt_put(t, 1, "ATX", 2, 102, 13, 70);
+    t_receipt_put(t, 2, "AT", 1, 200, 21, 80);
+
+    uint8_t id1[16], id2[16], id3[16];
+    t_id(id1, 1);
+    t_id(id2, 2);
+    t_id(id3, 3);
+    asylink_receipt_info r[4];
+    size_t n = 0;
+    assert_int_equal(cstore_receipt_list(t->s, id1, r, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[0].recipient, "AT"); /* by recipient */
+    assert_int_equal(r[0].acked_ms, 101);
+    assert_int_equal(r[0].status, 1);
+    assert_int_equal(r[0].envelope_digest[0], 12);
+    assert_string_equal(r[1].recipient, "ATX");
+    assert_int_equal(r[1].status, 2);
+    assert_string_equal(r[2].recipient, "BE");
+    assert_int_equal(r[2].envelope_digest[63], 11);
+
+    memset(r, 0, sizeof r);
+    assert_int_equal(cstore_receipt_list(t->s, id1, r, 1, &n), ASYLINK_OK);
+    assert_int_equal(n, 3); /* how many are held, more than fit */
+    assert_string_equal(r[0].recipient, "AT");
+    assert_string_equal(r[1].recipient, "");
+    assert_int_equal(cstore_receipt_list(t->s, id1, NULL, 0, &n), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(cstore_receipt_list(t->s, id2, r, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(cstore_receipt_list(t->s, id3, r, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 0);
+
+    /* the evidence, then replaced */
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(cstore_receipt_envelope(t->s, id1, "ATX", &env, &len), ASYLINK_OK);
+    assert_int_equal(len, 70);
+    assert_true(t_envelope_is(env, len, 13));
+    free(env);
+    t_receipt_put(t, 1, "ATX", 1, 300, 14, 90);
+    assert_int_equal(cstore_receipt_list(t->s, id1, r, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[1].recipient, "ATX");
+    assert_int_equal(r[1].status, 1);
+    assert_int_equal(r[1].acked_ms, 300);
+    assert_int_equal(r[1].envelope_digest[0], 14);
+    assert_int_equal(cstore_receipt_envelope(t->s, id1, "ATX", &env, &len), ASYLINK_OK);
+    assert_int_equal(len, 90);
+    assert_true(t_envelope_is(env, len, 14));
+    free(env);
+
+    env = (uint8_t *)1;
+    assert_int_equal(cstore_receipt_envelope(t->s, id1, "CY", &env, &len), ASYLINK_E_NOT_FOUND);
+    assert_null(env);
+    assert_int_equal(len, 0);
+    assert_int_equal(cstore_receipt_envelope(t->s, id3, "AT", &env, &len), ASYLINK_E_NOT_FOUND);
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+static void test_persistence(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    for (unsigned n = 1; n <= 3; n++) {
+        t_out_add(t, n, a, 10);
+        assert_int_equal(t_in_add(t, n, "BE", 20, NULL), ASYLINK_OK);
+    }
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 1), ASYLINK_OK);
+    t_receipt_put(t, 1, "AT", 1, 5, 1, 10);
+    t_reopen(t);
+
+    /* everything is still there */
+    assert_int_equal(t_out_pending(t), 2);
+    assert_int_equal(t_in_pending(t), 2);
+    cstore_out o;
+    cstore_in in;
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 2);
+    cstore_out_clear(&o);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 2);
+    cstore_in_clear(&in);
+    int st = 0;
+    assert_int_equal(t_in_add(t, 1, "BE", 20, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    size_t n = 0;
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_int_equal(cstore_receipt_list(t->s, id, NULL, 0, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+
+    /* sequences continue after the highest ever given, even if the last entries vanish */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 3);
+    t_raw_del(t, "outbox", key, 8);
+    t_raw_del(t, "outbox_pending", key, 8);
+    t_id(id, 3);
+    t_raw_del(t, "outbox_id", id, 16);
+    t_raw_del(t, "inbox", key, 8);
+    t_raw_del(t, "inbox_pending", key, 8);
+    t_raw_del(t, "inbox_id", id, 16);
+    t_open(t);
+    t_out_add(t, 4, a, 10);
+    assert_int_equal(t_in_add(t, 4, "BE", 20, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 2, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 4);
+    cstore_out_clear(&o);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 2, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 4);
+    cstore_in_clear(&in);
+    t_reopen(t);
+    t_out_add(t, 5, a, 10);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 4, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 5);
+    cstore_out_clear(&o);
+
+    /* relaxed durability opens and keeps data too */
+    t->durable = false;
+    t_reopen(t);
+    t_out_add(t, 6, a, 10);
+    t->durable = true;
+    t_reopen(t);
+    assert_int_equal(t_out_pending(t), 4);
+}
+
+/* ---- the lock ------------------------------------------------------------ */
+
+/* A forked child tries to open the store; its exit status is 0 when it got want. */
+static void t_child_open(tctx *t, int want)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cstore *s2 = NULL;
+        int rc = cstore_open(t->data, true, &s2);
+        bool ok = rc == want && (rc == ASYLINK_OK) == (s2 != NULL);
+        cstore_close(&s2);
+        _exit(ok ? 0 : 10 + rc);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_lock(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    struct stat st;
+    assert_int_equal(stat(t->data, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+
+    cstore *s2 = NULL; /* a second store in this process: flock is per open file */
+    assert_int_equal(cstore_open(t->data, true, &s2), ASYLINK_E_EXISTS);
+    assert_null(s2);
+    t_child_open(t, ASYLINK_E_EXISTS); /* another process */
+
+    const char *a[] = {"AT", NULL}; /* the refused opens did not disturb the first */
+    t_out_add(t, 1, a, 10);
+    assert_int_equal(t_out_pending(t), 1);
+
+    cstore_close(&t->s); /* closing releases it */
+    t_child_open(t, ASYLINK_OK);
+    t_open(t);
+    assert_int_equal(t_out_pending(t), 1);
+}
+
+/* ---- map growth ---------------------------------------------------------- */
+
+/* Adds outbox entry n in its own transaction, retrying on STORE_FULL; counts the retries. */
+static int t_out_add_retry(cstore *s, unsigned n, size_t len, unsigned *full)
+{
+    static const char *const a[] = {"AT", NULL};
+    for (int attempt = 0; attempt < 16; attempt++) {
+        cstore_txn *txn = NULL;
+        int rc = cstore_begin(s, &txn);
+        if (rc != ASYLINK_OK)
+            return rc;
+        rc = t_out_add_txn(txn, n, a, len);
+        rc = rc == ASYLINK_OK ? cstore_commit(&txn) : (cstore_abort(&txn), rc);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+        (*full)++;
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
+static void test_map_growth(void **state)
+{
+    tctx *t = *state;
+    t->durable = false;
+    t_open(t);
+    const unsigned count = 100;
+    unsigned full = 0;
+    for (unsigned n = 1; n <= count; n++)
+        assert_int_equal(t_out_add_retry(t->s, n, MIB, &full), ASYLINK_OK);
+    assert_true(full >= 1); /* 100 MiB do not fit in the first 64 MiB */
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", t->data);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true((uint64_t)st.st_size > 64u * MIB);
+
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(t_out_pending(t), count);
+        cstore_out o;
+        uint64_t after = 0;
+        for (unsigned n = 1; n <= count; n++) {
+            assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_OK);
+            assert_int_equal(o.envelope_len, MIB);
+            assert_true(t_envelope_is(o.envelope, o.envelope_len, n));
+            after = o.seq;
+            cstore_out_clear(&o);
+        }
+        t_reopen(t); /* the reopened map has room again */
+    }
+    full = 0;
+    assert_int_equal(t_out_add_retry(t->s, count + 1, MIB, &full), ASYLINK_OK);
+    assert_int_equal(full, 0);
+}
+
+/* ---- concurrency ---------------------------------------------------------- */
+
+#define T_WRITERS 4
+#define T_PER_WRITER 500
+#define T_ENV_LEN (40u * KIB) /* 2000 x 40 KiB: the map grows while they run */
+
+/* Shared by the threads of test_concurrent. */
+typedef struct conc {
+    cstore *s;
+    unsigned first[T_WRITERS]; /* writer i adds ids first[i] .. first[i] + T_PER_WRITER - 1 */
+    int writer_rc[T_WRITERS];  /* first failure of each writer */
+    unsigned full;             /* STORE_FULL retries (any writer) */
+    pthread_mutex_t lock;      /* guards full and done */
+    bool done;                 /* writers finished */
+    unsigned reads;            /* entries the reader checked */
+    unsigned read_errors;      /* reader failures or wrong contents */
+} conc;
+
+typedef struct writer_arg {
+    conc *c;
+    int i;
+} writer_arg;
+
+static void *t_writer(void *arg)
+{
+    writer_arg *w = arg;
+    conc *c = w->c;
+    unsigned full = 0;
+    for (unsigned k = 0; k < T_PER_WRITER && c->writer_rc[w->i] == ASYLINK_OK; k++)
+        c->writer_rc[w->i] = t_out_add_retry(c->s, c->first[w->i] + k, T_ENV_LEN, &full);
+    pthread_mutex_lock(&c->lock);
+    c->full += full;
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Whether the writers are done. */
+static bool t_done(conc *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool done = c->done;
+    pthread_mutex_unlock(&c->lock);
+    return done;
+}
+
+/* Walks the pending outbox again and again until the writers are done. */
+static void *t_reader(void *arg)
+{
+    conc *c = arg;
+    bool last = false;
+    while (!last) {
+        last = t_done(c); /* one full walk after the writers finished */
+        uint64_t after = 0, count = 0;
+        cstore_out o;
+        int rc;
+        while ((rc = cstore_outbox_next_pending(c->s, after, &o)) == ASYLINK_OK) {
+            unsigned n = ((unsigned)o.id[0] << 8) | o.id[1];
+            if (o.seq <= after || o.envelope_len != T_ENV_LEN ||
+                !t_envelope_is(o.envelope, o.envelope_len, n) || o.n_recipients != 1)
+                c->read_errors++;
+            after = o.seq;
+            c->reads++;
+            cstore_out_clear(&o);
+        }
+        if (rc != ASYLINK_E_NOT_FOUND || cstore_outbox_pending_count(c->s, &count) != ASYLINK_OK)
+            c->read_errors++;
+    }
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    tctx *t = *state;
+    t->durable = false;
+    t_open(t);
+    conc c = {.s = t->s};
+    assert_int_equal(pthread_mutex_init(&c.lock, NULL), 0);
+    pthread_t writers[T_WRITERS], reader;
+    writer_arg args[T_WRITERS];
+    assert_int_equal(pthread_create(&reader, NULL, t_reader, &c), 0);
+    for (int i = 0; i < T_WRITERS; i++) {
+        c.first[i] = 1 + (unsigned)i * T_PER_WRITER;
+        args[i] = (writer_arg){&c, i};
+        assert_int_equal(pthread_create(&writers[i], NULL, t_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < T_WRITERS; i++)
+        assert_int_equal(pthread_join(writers[i], NULL), 0);
+    pthread_mutex_lock(&c.lock);
+    c.done = true;
+    pthread_mutex_unlock(&c.lock);
+    assert_int_equal(pthread_join(reader, NULL), 0);
+    pthread_mutex_destroy(&c.lock);
+
+    for (int i = 0; i < T_WRITERS; i++)
+        assert_int_equal(c.writer_rc[i], ASYLINK_OK);
+    assert_int_equal(c.read_errors, 0);
+    assert_true(c.reads >= T_WRITERS * T_PER_WRITER); /* at least the final walk */
+    assert_true(c.full >= 1);                         /* the map grew under load */
+
+    /* all 2000 present, each once, seqs 1..2000 */
+    const unsigned total = T_WRITERS * T_PER_WRITER;
+    assert_int_equal(t_out_pending(t), total);
+    bool *seen = calloc(total + 1, sizeof *seen);
+    assert_non_null(seen);
+    cstore_out o;
+    uint64_t after = 0;
+    for (unsigned k = 1; k <= total; k++) {
+        assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_OK);
+        assert_int_equal(o.seq, k);
+        unsigned n = ((unsigned)o.id[0] << 8) | o.id[1];
+        assert_true(n >= 1 && n <= total && !seen[n]);
+        seen[n] = true;
+        after = o.seq;
+        cstore_out_clear(&o);
+    }
+    assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_E_NOT_FOUND);
+    for (unsigned n = 1; n <= total; n++) {
+        uint8_t id[16];
+        t_id(id, n);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+        assert_true(t_envelope_is(o.envelope, o.envelope_len, n));
+        cstore_out_clear(&o);
+    }
+    free(seen);
+}
+
+/* ---- corruption and versions ---------------------------------------------- */
+
+static void test_corrupt_record(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *ab[] = {"AT", "BE", NULL};
+    for (unsigned n = 1; n <= 5; n++) {
+        t_out_add(t, n, ab, 100);
+        assert_int_equal(t_in_add(t, n, "AT", 100, NULL), ASYLINK_OK);
+    }
+    t_receipt_put(t, 1, "AT", 1, 5, 1, 10);
+    t_receipt_put(t, 2, "AT", 1, 5, 1, 10);
+    cstore_close(&t->s);
+
+    uint8_t key[8], id[16];
+    size_t len;
+    t_seq_key(key, 1); /* outbox 1: truncated */
+    uint8_t *rec = t_raw_get(t, "outbox", key, 8, &len);
+    t_raw_put(t, "outbox", key, 8, rec, len - 1);
+    t_seq_key(key, 3); /* outbox 3: the recipients' last NUL gone */
+    rec[112 + 5] = 'X';
+    t_raw_put(t, "outbox", key, 8, rec, len);
+    t_seq_key(key, 4); /* outbox 4: consistent lengths, but PENDING without envelope */
+    rec[112 + 5] = 0;
+    rec[104] = 0;
+    t_raw_put(t, "outbox", key, 8, rec, len - 100);
+    free(rec);
+    t_id(id, 2); /* outbox 2: its id index value is not a seq */
+    t_raw_put(t, "outbox_id", id, 16, "abc", 3);
+    t_seq_key(key, 1); /* inbox 1: an unknown state */
+    rec = t_raw_get(t, "inbox", key, 8, &len);
+    rec[1] = 7;
+    t_raw_put(t, "inbox", key, 8, rec, len);
+    t_seq_key(key, 2); /* inbox 2: the record belongs to another id */
+    rec[1] = CSTORE_IN_PENDING;
+    t_raw_put(t, "inbox", key, 8, rec, len);
+    free(rec);
+    t_seq_key(key, 99); /* inbox: a pending entry without a record */
+    t_raw_put(t, "inbox_pending", key, 8, "", 0);
+    t_raw_put(t, "outbox_pending", "\0\0\1", 3, "", 0); /* a malformed key, after seq 5 */
+    uint8_t rkey[18]; /* receipt of id 1: cut short */
+    t_id(rkey, 1);
+    memcpy(rkey + 16, "AT", 2);
+    t_raw_put(t, "receipts", rkey, 18, "short", 5);
+    t_open(t);
+
+    cstore_out o;
+    cstore_in in;
+    for (unsigned n = 1; n <= 4; n++) {
+        t_id(id, n);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_IO);
+        assert_null(o.envelope);
+        assert_null(o.recipients);
+    }
+    t_id(id, 5);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK); /* the rest is fine */
+    cstore_out_clear(&o);
+    /* next_pending stops at a bad one but says where it is, to step over */
+    uint64_t after = 0;
+    int codes[] = {ASYLINK_E_IO, ASYLINK_OK, ASYLINK_E_IO, ASYLINK_E_IO, ASYLINK_OK};
+    for (unsigned n = 1; n <= 5; n++) {
+        assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), codes[n - 1]);
+        assert_int_equal(o.seq, n);
+        after = o.seq;
+        cstore_out_clear(&o);
+    }
+    assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_E_IO);
+    assert_true(o.seq > after);
+    after = o.seq; /* stepping over the malformed key reaches the end */
+    assert_int_equal(cstore_outbox_next_pending(t->s, after, &o), ASYLINK_E_NOT_FOUND);
+
+    /* the inbox */
+    int st = 0;
+    t_id(id, 1);
+    assert_int_equal(cstore_inbox_state(t->s, id, &st), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_get(t->s, id, &in), ASYLINK_E_IO);
+    t_id(id, 2);
+    assert_int_equal(cstore_inbox_get(t->s, id, &in), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_E_IO);
+    assert_int_equal(in.seq, 1);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 2, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 3);
+    cstore_in_clear(&in);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 5, &in), ASYLINK_E_IO);
+    assert_int_equal(in.seq, 99);
+
+    /* receipts */
+    size_t n = 0;
+    asylink_receipt_info r[2];
+    uint8_t *env = NULL;
+    t_id(id, 1);
+    assert_int_equal(cstore_receipt_list(t->s, id, r, 2, &n), ASYLINK_E_IO);
+    assert_int_equal(n, 0);
+    assert_int_equal(cstore_receipt_envelope(t->s, id, "AT", &env, &len), ASYLINK_E_IO);
+    assert_null(env);
+    t_id(id, 2);
+    assert_int_equal(cstore_receipt_list(t->s, id, r, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+
+    /* writes on corrupt entries fail alone; the transaction goes on */
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, NULL),
+                     ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_ack(txn, id), ASYLINK_E_IO);
+    uint8_t e[4] = {1, 2, 3, 4};
+    assert_int_equal(cstore_inbox_add(txn, id, "AT", 1, 1, e, 4, &st), ASYLINK_E_IO);
+    assert_int_equal(t_out_add_txn(txn, 6, ab, 10), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(t_out_pending(t), 7); /* 1..6 and the malformed key */
+    t_id(id, 6);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 6);
+    cstore_out_clear(&o);
+}
+
+static void test_corrupt_meta(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    t_out_add(t, 1, a, 10);
+    cstore_close(&t->s);
+    t_raw_put(t, "meta", "outbox_seq_hwm", strlen("outbox_seq_hwm"), "bad", 3);
+    t_open(t);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_out_add_txn(txn, 2, a, 10), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_add(txn, (const uint8_t *)"0123456789abcdef", "AT", 1, 1,
+                                      (const uint8_t *)"x", 1, NULL),
+                     ASYLINK_OK); /* the inbox's own mark is fine */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 1);
+}
+
+static void test_schema_version(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_close(&t->s);
+    size_t len;
+    uint8_t *v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
+    assert_int_equal(len, 4);
+    assert_int_equal(v[0], CSTORE_SCHEMA_VERSION);
+    free(v);
+    uint8_t newer[4] = {CSTORE_SCHEMA_VERSION + 1, 0, 0, 0};
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), newer, 4);
+    cstore *s = NULL;
+    assert_int_equal(cstore_open(t->data, true, &s), ASYLINK_E_UNSUPPORTED_VERSION);
+    assert_null(s);
+    /* the failed open released its lock */
+    assert_int_equal(cstore_open(t->data, true, &s), ASYLINK_E_UNSUPPORTED_VERSION);
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\1\0", 2);
+    assert_int_equal(cstore_open(t->data, true, &s), ASYLINK_E_IO);
+    assert_null(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_reason_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
