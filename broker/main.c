@@ -26,6 +26,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,11 +179,13 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
     }
     router_options o;
     s_router_options(c, keys, &o);
-    metrics *m = metrics_new();
+    /* Snapshots walk every queue: only made when someone can read them. */
+    bool serve_http = c->http_listen && *c->http_listen;
+    metrics *m = serve_http ? metrics_new() : NULL;
     http_server *http = NULL;
     uint16_t http_port = 0;
     o.metrics = m;
-    if (m && c->http_listen && *c->http_listen) {
+    if (m) {
         rc = http_start(c->http_listen, m, &http, &http_port);
         if (rc != ASYLINK_OK)
             LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
