@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "session.h"
 #include "uuid.h"
 #include "verify.h"
@@ -142,13 +143,29 @@ static void s_free_frame(void *data, void *hint)
     free(data);
 }
 
-/* Delivers from s's queue while its credit allows. */
-static void s_deliver(router *r, session *s)
+/* Deliveries in flight, direct and feed, against the message window. */
+static bool s_window_open(const session *s)
 {
-    while (!s->blocked && s->n_inflight < s->credit_messages) {
+    return !s->blocked && s->n_inflight + s->feed_inflight < s->credit_messages;
+}
+
+/* Whether len more bytes fit the byte window (one envelope always fits an empty window). */
+static bool s_bytes_fit(const session *s, uint64_t len)
+{
+    uint64_t used = s->inflight_bytes + s->feed_inflight_bytes;
+    return !s->credit_bytes || s->n_inflight + s->feed_inflight == 0 || used + len <= s->credit_bytes;
+}
+
+/* Outcome of a delivery pass. */
+enum { S_DLV_MORE = 0, S_DLV_STOP, S_DLV_GONE, S_DLV_MISSING };
+
+/* Delivers from s's direct queue while its credit allows. */
+static int s_deliver_direct(router *r, session *s)
+{
+    while (s_window_open(s)) {
         store_entry e;
         if (store_queue_next(r->store, s->node_id, s->cursor, &e) != ASYLINK_OK)
-            return;
+            return S_DLV_MORE;
         if (session_inflight_has(s, e.seq)) {
             s->cursor = e.seq;
             continue;
@@ -159,9 +176,8 @@ static void s_deliver(router *r, session *s)
             s->cursor = e.seq;
             continue;
         }
-        if (s->credit_bytes && s->n_inflight > 0 &&
-            s->inflight_bytes + e.envelope_len > s->credit_bytes)
-            return;
+        if (!s_bytes_fit(s, e.envelope_len))
+            return S_DLV_STOP;
         uint8_t *env = NULL;
         size_t len = 0;
         if (store_message_get(r->store, e.seq, &env, &len) != ASYLINK_OK) {
@@ -171,7 +187,7 @@ static void s_deliver(router *r, session *s)
         zmq_msg_t m; /* zero-copy: libzmq frees env once it is written out */
         if (zmq_msg_init_data(&m, env, len, s_free_frame, NULL) != 0) {
             free(env);
-            return;
+            return S_DLV_STOP;
         }
         wire_cmd c = {.kind = WIRE_DELIVER};
         c.u.deliver.sequence = e.seq;
@@ -181,26 +197,176 @@ static void s_deliver(router *r, session *s)
         int err = errno;
         zmq_msg_close(&m);
         if (rc != 0) {
-            if (err == EHOSTUNREACH)
+            if (err == EHOSTUNREACH) {
                 s_session_end(r, s, "peer gone");
-            else
-                s->blocked = true;
-            return;
+                return S_DLV_GONE;
+            }
+            s->blocked = true;
+            return S_DLV_STOP;
         }
         s->cursor = e.seq;
         if (session_inflight_add(s, e.seq, len) != 0)
-            return;
+            return S_DLV_STOP;
         s->delivered++;
         r->stats.delivered++;
         if (e.attempts > 0)
             r->stats.redelivered++;
     }
+    return S_DLV_STOP;
+}
+
+/* Writes sub's cursor to this turn's batch when it has moved on. */
+static void s_sub_sync(router *r, session *s, session_sub *sub)
+{
+    uint64_t done = session_sub_done(sub);
+    if (done <= sub->cursor)
+        return;
+    if (store_batch_sub_cursor(r->batch, s->node_id, sub->name, done) >= 0)
+        sub->cursor = done;
+}
+
+/* Sends one feed delivery of sub (attempt n). S_DLV_MORE if sent, or why not. */
+static int s_feed_send(router *r, session *s, session_sub *sub, const store_feed_entry *e,
+                       uint32_t attempt)
+{
+    uint8_t *env = NULL;
+    size_t len = 0;
+    if (store_message_get(r->store, e->seq, &env, &len) != ASYLINK_OK)
+        return S_DLV_MISSING; /* expired and swept meanwhile: the caller skips it */
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, env, len, s_free_frame, NULL) != 0) {
+        free(env);
+        return S_DLV_STOP;
+    }
+    wire_cmd c = {.kind = WIRE_DELIVER};
+    c.u.deliver.sequence = e->seq;
+    c.u.deliver.attempt = attempt;
+    c.u.deliver.accepted_ms = e->accepted_ms;
+    snprintf(c.u.deliver.subscription, sizeof c.u.deliver.subscription, "%s", sub->name);
+    snprintf(c.u.deliver.topic, sizeof c.u.deliver.topic, "%s", e->topic);
+    int rc = s_send(r, s->rid, s->rid_len, &c, &m);
+    int err = errno;
+    zmq_msg_close(&m);
+    if (rc != 0) {
+        if (err == EHOSTUNREACH) {
+            s_session_end(r, s, "peer gone");
+            return S_DLV_GONE;
+        }
+        s->blocked = true;
+        return S_DLV_STOP;
+    }
+    s->delivered++;
+    r->stats.delivered++;
+    if (attempt > 1)
+        r->stats.redelivered++;
+    return S_DLV_MORE;
+}
+
+/* Redelivers sub's Nacked items that are due. */
+static int s_feed_retry(router *r, session *s, session_sub *sub)
+{
+    for (size_t i = 0; i < sub->n_items && s_window_open(s); i++) {
+        session_feed_item *it = &sub->items[i];
+        if (it->retry_at_ms == 0 || it->retry_at_ms > r->now_ms)
+            continue;
+        store_feed_entry e;
+        int rc = store_feed_next(r->store, it->seq - 1, sub->prefix, &e);
+        if (rc != ASYLINK_OK || e.seq != it->seq ||
+            !policy_may_read(view_policy(r->view), s->roles, e.topic)) {
+            it->retry_at_ms = 0; /* gone (expired) or no longer readable: done with it */
+            s->feed_inflight++;
+            s->feed_inflight_bytes += it->len;
+            session_sub_item_remove(s, sub, i--);
+            continue;
+        }
+        if (!s_bytes_fit(s, e.envelope_len))
+            return S_DLV_STOP;
+        rc = s_feed_send(r, s, sub, &e, it->attempts + 1);
+        if (rc == S_DLV_GONE || rc == S_DLV_STOP)
+            return rc;
+        if (rc == S_DLV_MISSING) {
+            it->retry_at_ms = 0;
+            s->feed_inflight++;
+            s->feed_inflight_bytes += it->len;
+            session_sub_item_remove(s, sub, i--);
+            continue;
+        }
+        it->attempts++;
+        it->retry_at_ms = 0;
+        it->len = e.envelope_len;
+        s->feed_inflight++;
+        s->feed_inflight_bytes += it->len;
+    }
+    return S_DLV_MORE;
+}
+
+/* Delivers new feed entries of sub while the credit allows. */
+static int s_feed_scan(router *r, session *s, session_sub *sub)
+{
+    while (s_window_open(s)) {
+        store_feed_entry e;
+        int rc = store_feed_next(r->store, sub->scan, sub->prefix, &e);
+        if (rc == ASYLINK_E_NOT_FOUND) { /* nothing more matches: skip to the head */
+            uint64_t head = 0;
+            if (store_feed_head(r->store, NULL, &head) == ASYLINK_OK && head > sub->scan)
+                sub->scan = head;
+            return S_DLV_MORE;
+        }
+        if (rc != ASYLINK_OK)
+            return S_DLV_STOP;
+        if (session_sub_item(sub, e.seq) >= 0) {
+            sub->scan = e.seq;
+            continue;
+        }
+        if (!policy_may_read(view_policy(r->view), s->roles, e.topic)) {
+            sub->scan = e.seq; /* not readable by this node: skipped, counts as done */
+            continue;
+        }
+        if (!s_bytes_fit(s, e.envelope_len))
+            return S_DLV_STOP;
+        rc = s_feed_send(r, s, sub, &e, 1);
+        if (rc == S_DLV_GONE || rc == S_DLV_STOP)
+            return rc;
+        if (rc == S_DLV_MISSING) { /* the message is gone: skip it */
+            sub->scan = e.seq;
+            continue;
+        }
+        sub->scan = e.seq;
+        if (session_sub_item_add(s, sub, e.seq, e.envelope_len) != 0)
+            return S_DLV_STOP;
+    }
+    return S_DLV_STOP;
+}
+
+/* Delivers feed entries of every open subscription, round robin. */
+static int s_deliver_feeds(router *r, session *s)
+{
+    size_t n = s->n_subs;
+    size_t start = n ? s->sub_rr++ % n : 0;
+    for (size_t k = 0; k < n && s_window_open(s); k++) {
+        session_sub *sub = s->subs[(start + k) % n];
+        int rc = s_feed_retry(r, s, sub);
+        if (rc == S_DLV_MORE)
+            rc = s_feed_scan(r, s, sub);
+        if (rc == S_DLV_GONE)
+            return rc;
+        s_sub_sync(r, s, sub);
+    }
+    return S_DLV_MORE;
+}
+
+/* Delivers what s may get: its direct queue first, then its feeds. */
+static void s_deliver(router *r, session *s)
+{
+    if (s_deliver_direct(r, s) == S_DLV_GONE)
+        return;
+    s_deliver_feeds(r, s);
 }
 
 static void s_deliver_node(router *r, const char *node_id)
 {
     session *s = session_by_node(&r->sessions, node_id);
-    if (s && s->n_inflight < s->credit_messages)
+    if (s && s_window_open(s))
         s_deliver(r, s);
 }
 
@@ -267,11 +433,13 @@ static void s_commit(router *r)
     }
     size_t n = r->n_pending;
     r->n_pending = 0;
+    bool fed = false; /* a new feed message: wake the subscribers */
     for (size_t i = 0; i < n; i++) {
         verify_job *j = r->pending[i].job;
         const store_result *res = store_batch_result(r->batch, (size_t)r->pending[i].index);
         bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
         const envelope_header *h = envelope_header_of(j->env);
+        fed |= fresh && h->topic[0];
         char recipients[ENVELOPE_MAX_RECIPIENTS][NODE_ID_MAX + 1];
         size_t nr = fresh ? h->n_recipients : 0;
         for (size_t k = 0; k < nr; k++)
@@ -280,14 +448,24 @@ static void s_commit(router *r)
         for (size_t k = 0; k < nr; k++)
             s_deliver_node(r, recipients[k]);
     }
+
     for (size_t i = 0; i < ops; i++) {
         const store_result *res = store_batch_result(r->batch, i);
         if (rc == ASYLINK_OK && res->dead)
             r->stats.dead_lettered++;
     }
     store_batch_destroy(&r->batch);
-    if (store_batch_new(r->store, &r->batch) != ASYLINK_OK)
+    if (store_batch_new(r->store, &r->batch) != ASYLINK_OK) {
         r->fatal = true;
+        return;
+    }
+    for (size_t i = r->sessions.n; fed && i-- > 0;) {
+        if (i >= r->sessions.n) /* a delivery ended a session */
+            continue;
+        session *s = r->sessions.items[i];
+        if (s->n_subs && s_window_open(s))
+            s_deliver(r, s);
+    }
 }
 
 /* ---- verified publishes, in arrival order ---- */
@@ -305,6 +483,7 @@ static void s_release(router *r, verify_job *j)
     const envelope_header *h = envelope_header_of(j->env);
     store_publish p = {.sender = h->sender, .message_id = h->message_id,
                        .recipients = h->recipients, .n_recipients = h->n_recipients,
+                       .topic = h->topic[0] ? h->topic : NULL,
                        .expires_ms = j->expires_ms, .envelope = zmq_msg_data(&j->envelope),
                        .envelope_len = zmq_msg_size(&j->envelope)};
     int idx = store_batch_publish(r->batch, &p);
@@ -412,21 +591,53 @@ static void s_on_nack_one(router *r, session *s, const wire_acks *a, uint64_t se
         s->retry_at_ms = at;
 }
 
+/*
+ * Ack / Nack of feed deliveries. Ack: the item is done and the cursor moves
+ * on past everything contiguously done. Nack (either disposition): the item
+ * is delivered again after a backoff; feeds have no dead letters.
+ */
+static void s_on_feed_acks(router *r, session *s, const wire_cmd *c)
+{
+    const wire_acks *a = &c->u.ack;
+    session_sub *sub = session_sub_find(s, a->subscription);
+    if (!sub) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_NOT_FOUND,
+                     "no such subscription open in this session", false);
+        return;
+    }
+    for (size_t i = 0; i < a->n_sequences; i++) {
+        long k = session_sub_item(sub, a->sequences[i]);
+        if (k < 0)
+            continue; /* unknown or already acknowledged */
+        if (c->kind == WIRE_ACK) {
+            session_sub_item_remove(s, sub, (size_t)k);
+            r->stats.acked++;
+            continue;
+        }
+        session_feed_item *it = &sub->items[k];
+        r->stats.nacked++;
+        if (it->retry_at_ms != 0)
+            continue; /* already waiting */
+        it->retry_at_ms = r->now_ms + s_backoff(r, it->attempts, a->retry_after_ms);
+        s->feed_inflight--;
+        s->feed_inflight_bytes -= it->len;
+    }
+    s_sub_sync(r, s, sub);
+}
+
 static void s_on_acks(router *r, session *s, const wire_cmd *c)
 {
     const wire_acks *a = &c->u.ack;
-    if (a->subscription[0])
-        {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_UNAVAILABLE,
-                            "topic feeds are not served by this broker version", false);
-            return;
-        }
     if (a->n_sequences > r->opt.max_ack_batch)
         {
             s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
                             "more sequences than max_ack_batch", false);
             return;
         }
+    if (a->subscription[0]) {
+        s_on_feed_acks(r, s, c);
+        return;
+    }
     for (size_t i = 0; i < a->n_sequences; i++) {
         uint64_t seq = a->sequences[i];
         session_inflight_remove(s, seq);
@@ -565,6 +776,152 @@ static void s_on_directory(router *r, session *s, const wire_cmd *c)
     free(unknown);
 }
 
+/* The cursor a subscription starts at: the last feed seq it counts as done. */
+static int s_start_cursor(router *r, const wire_subscribe *q, uint64_t *cursor)
+{
+    switch (q->start) {
+    case 0: /* START_POSITION_UNSPECIFIED = NEW */
+    case 1:
+        return store_feed_head(r->store, NULL, cursor);
+    case 2:
+        *cursor = 0;
+        return ASYLINK_OK;
+    case 3:
+        *cursor = q->start_value ? q->start_value - 1 : 0;
+        return ASYLINK_OK;
+    case 4:
+        return store_feed_before(r->store, q->start_value, cursor);
+    default:
+        return ASYLINK_E_BAD_FIELD;
+    }
+}
+
+/*
+ * Subscribe: open (creating or resuming) a durable subscription in this
+ * session and answer Subscribed; then deliver.
+ */
+static void s_on_subscribe(router *r, session *s, const wire_cmd *c)
+{
+    const wire_subscribe *q = &c->u.subscribe;
+    const policy *pol = view_policy(r->view);
+    char why[WIRE_REASON_MAX + 1];
+    if (!q->subscription[0] || !q->topic_prefix[0]) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
+                     "Subscribe needs a topic_prefix and a subscription name", false);
+        return;
+    }
+    if (policy_check_subscribe(pol, s->roles, q->topic_prefix) != ASYLINK_OK) {
+        snprintf(why, sizeof why, "policy forbids %s to subscribe to %.100s", s->node_id,
+                 q->topic_prefix);
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_POLICY, why, false);
+        return;
+    }
+    session_sub *open = session_sub_find(s, q->subscription);
+    if (!open && s->n_subs >= SESSION_MAX_SUBS) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_TOO_LARGE,
+                     "too many subscriptions open in this session", false);
+        return;
+    }
+    uint64_t start = 0;
+    int rc = s_start_cursor(r, q, &start);
+    if (rc != ASYLINK_OK) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, rc,
+                     rc == ASYLINK_E_BAD_FIELD ? "unknown start position" : asylink_strerror(rc),
+                     false);
+        return;
+    }
+    if (open) /* subscribing again: the open one is replaced by the stored state */
+        session_sub_remove(s, open);
+    s_commit(r); /* cursor moves of this turn reach the store before we read or reset it */
+    if (r->fatal)
+        return;
+    store_sub sub = {0};
+    rc = store_sub_get(r->store, s->node_id, q->subscription, &sub);
+    bool created = rc == ASYLINK_E_NOT_FOUND;
+    if (rc != ASYLINK_OK && !created) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, rc, "cannot read the subscription",
+                     false);
+        return;
+    }
+    if (!created && !q->reset && strcmp(sub.prefix, q->topic_prefix) != 0 &&
+        policy_check_subscribe(pol, s->roles, sub.prefix) != ASYLINK_OK) {
+        snprintf(why, sizeof why, "policy forbids %s to read the stored prefix %.100s", s->node_id,
+                 sub.prefix);
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_POLICY, why, false);
+        return;
+    }
+    if (created || q->reset) {
+        snprintf(sub.prefix, sizeof sub.prefix, "%s", q->topic_prefix);
+        sub.cursor = start;
+        if (created)
+            sub.created_ms = r->now_ms;
+        rc = store_sub_put(r->store, s->node_id, q->subscription, &sub);
+        if (rc != ASYLINK_OK) {
+            s_send_error(r, s->rid, s->rid_len, c->request_id, rc,
+                         "cannot store the subscription", false);
+            return;
+        }
+    }
+    session_sub *ss = session_sub_add(s, q->subscription, sub.prefix, sub.cursor);
+    if (!ss) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_NOMEM, "out of memory",
+                     false);
+        return;
+    }
+    uint64_t head = 0;
+    store_feed_head(r->store, sub.prefix, &head);
+    store_feed_entry e;
+    uint64_t next = store_feed_next(r->store, sub.cursor, sub.prefix, &e) == ASYLINK_OK
+                        ? e.seq
+                        : (head > sub.cursor ? head : sub.cursor) + 1;
+    wire_cmd out = {.kind = WIRE_SUBSCRIBED, .request_id = c->request_id};
+    snprintf(out.u.subscribed.subscription, sizeof out.u.subscribed.subscription, "%s",
+             q->subscription);
+    snprintf(out.u.subscribed.topic_prefix, sizeof out.u.subscribed.topic_prefix, "%s",
+             sub.prefix);
+    out.u.subscribed.created = created;
+    out.u.subscribed.next_sequence = next;
+    out.u.subscribed.head_sequence = head;
+    s_send(r, s->rid, s->rid_len, &out, NULL);
+    LOG_INFO("router", "subscribed", "node=%s subscription=%s prefix=%s created=%d cursor=%llu",
+             s->node_id, q->subscription, sub.prefix, created ? 1 : 0,
+             (unsigned long long)sub.cursor);
+    s_deliver(r, s);
+}
+
+/* Unsubscribe: close the subscription in this session, maybe delete its cursor. */
+static void s_on_unsubscribe(router *r, session *s, const wire_cmd *c)
+{
+    const wire_unsubscribe *q = &c->u.unsubscribe;
+    if (!q->subscription[0]) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
+                     "Unsubscribe needs a subscription name", false);
+        return;
+    }
+    session_sub *open = session_sub_find(s, q->subscription);
+    if (open)
+        session_sub_remove(s, open);
+    bool deleted = false;
+    if (q->delete_cursor) {
+        s_commit(r); /* cursor moves of this turn first, so they cannot recreate it */
+        if (r->fatal)
+            return;
+        int rc = store_sub_delete(r->store, s->node_id, q->subscription);
+        if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND) {
+            s_send_error(r, s->rid, s->rid_len, c->request_id, rc,
+                         "cannot delete the subscription", false);
+            return;
+        }
+        deleted = rc == ASYLINK_OK;
+    }
+    wire_cmd out = {.kind = WIRE_UNSUBSCRIBED, .request_id = c->request_id};
+    snprintf(out.u.unsubscribe.subscription, sizeof out.u.unsubscribe.subscription, "%s",
+             q->subscription);
+    out.u.unsubscribe.delete_cursor = deleted;
+    s_send(r, s->rid, s->rid_len, &out, NULL);
+    s_deliver(r, s); /* credit held by the closed subscription is free again */
+}
+
 /* Dispatches one decoded command of an open session. */
 static void s_on_session_cmd(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
 {
@@ -607,12 +964,11 @@ static void s_on_session_cmd(router *r, session *s, const wire_cmd *c, zmq_msg_t
             return;
         }
     case WIRE_SUBSCRIBE:
+        s_on_subscribe(r, s, c);
+        return;
     case WIRE_UNSUBSCRIBE:
-        {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_UNAVAILABLE,
-                            "topic feeds are not served by this broker version", false);
-            return;
-        }
+        s_on_unsubscribe(r, s, c);
+        return;
     default:
         {
             s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_PROTOCOL,
@@ -702,6 +1058,23 @@ static void s_read(router *r)
 
 /* ---- timers ---- */
 
+/* After a policy reload: closes subscriptions the node may no longer read. */
+static void s_recheck_subs(router *r, session *s)
+{
+    for (size_t i = s->n_subs; i-- > 0;) {
+        session_sub *sub = s->subs[i];
+        if (policy_check_subscribe(view_policy(r->view), s->roles, sub->prefix) == ASYLINK_OK)
+            continue;
+        char why[WIRE_REASON_MAX + 1];
+        snprintf(why, sizeof why, "subscription %s closed: policy no longer allows prefix %.100s",
+                 sub->name, sub->prefix);
+        LOG_INFO("router", "subscription closed by policy", "node=%s subscription=%s",
+                 s->node_id, sub->name);
+        s_send_error(r, s->rid, s->rid_len, 0, ASYLINK_E_POLICY, why, false);
+        session_sub_remove(s, sub);
+    }
+}
+
 static void s_reload(router *r)
 {
     char err[512];
@@ -720,8 +1093,10 @@ static void s_reload(router *r)
         session *s = r->sessions.items[i];
         const cert *c = NULL;
         rc = trust_lookup(view_trust(v), s->node_id, r->now_ms, ASYLINK_E_UNKNOWN_SENDER, &c);
-        if (rc == ASYLINK_OK)
+        if (rc == ASYLINK_OK) {
+            s_recheck_subs(r, s);
             continue;
+        }
         s_send_error(r, s->rid, s->rid_len, 0, rc, asylink_strerror(rc), true);
         s_send_bye(r, s, rc, "certificate no longer usable");
         s_session_end(r, s, asylink_err_name(rc));
@@ -738,7 +1113,7 @@ static void s_metrics_node(router *r, const char *node_id, metrics_node *n)
     store_dead_letter_count(r->store, node_id, &n->dead_letters);
     const session *s = session_by_node(&r->sessions, node_id);
     n->connected = s != NULL;
-    n->in_flight = s ? (uint32_t)s->n_inflight : 0;
+    n->in_flight = s ? (uint32_t)(s->n_inflight + s->feed_inflight) : 0;
     n->credit = s ? s->credit_messages : 0;
 }
 
@@ -765,7 +1140,7 @@ static void s_timers(router *r)
 {
     if (r->opt.metrics && r->now_ms >= r->next_metrics_ms) {
         s_publish_metrics(r);
-        r->next_metrics_ms = r->now_ms + 1000;
+        r->next_metrics_ms = r->now_ms + 2000;
     }
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];

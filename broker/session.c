@@ -91,12 +91,107 @@ session *session_open(session_table *t, const uint8_t *rid, size_t rid_len, cons
     return s;
 }
 
+session_sub *session_sub_find(const session *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_subs; i++)
+        if (strcmp(s->subs[i]->name, name) == 0)
+            return s->subs[i];
+    return NULL;
+}
+
+session_sub *session_sub_add(session *s, const char *name, const char *prefix, uint64_t cursor)
+{
+    if (s->n_subs == SESSION_MAX_SUBS || strlen(name) > WIRE_NAME_MAX || strlen(prefix) > 255)
+        return NULL;
+    session_sub *sub = calloc(1, sizeof *sub);
+    if (!sub)
+        return NULL;
+    memcpy(sub->name, name, strlen(name) + 1);
+    memcpy(sub->prefix, prefix, strlen(prefix) + 1);
+    sub->cursor = sub->scan = cursor;
+    s->subs[s->n_subs++] = sub;
+    return sub;
+}
+
+void session_sub_remove(session *s, session_sub *sub)
+{
+    for (size_t i = 0; i < s->n_subs; i++) {
+        if (s->subs[i] != sub)
+            continue;
+        for (size_t k = 0; k < sub->n_items; k++) {
+            if (sub->items[k].retry_at_ms == 0) {
+                s->feed_inflight--;
+                s->feed_inflight_bytes -= sub->items[k].len;
+            }
+        }
+        s->subs[i] = s->subs[--s->n_subs];
+        free(sub->items);
+        free(sub);
+        return;
+    }
+}
+
+long session_sub_item(const session_sub *sub, uint64_t seq)
+{
+    size_t lo = 0, hi = sub->n_items;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sub->items[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < sub->n_items && sub->items[lo].seq == seq ? (long)lo : -1;
+}
+
+int session_sub_item_add(session *s, session_sub *sub, uint64_t seq, uint64_t len)
+{
+    if (sub->n_items == sub->cap_items) {
+        size_t cap = sub->cap_items ? 2 * sub->cap_items : 16;
+        session_feed_item *a = realloc(sub->items, cap * sizeof *a);
+        if (!a)
+            return -1;
+        sub->items = a;
+        sub->cap_items = cap;
+    }
+    size_t i = sub->n_items;
+    while (i > 0 && sub->items[i - 1].seq > seq)
+        i--;
+    memmove(sub->items + i + 1, sub->items + i, (sub->n_items - i) * sizeof *sub->items);
+    sub->items[i] = (session_feed_item){.seq = seq, .len = len, .retry_at_ms = 0, .attempts = 1};
+    sub->n_items++;
+    s->feed_inflight++;
+    s->feed_inflight_bytes += len;
+    return 0;
+}
+
+void session_sub_item_remove(session *s, session_sub *sub, size_t i)
+{
+    if (i >= sub->n_items)
+        return;
+    if (sub->items[i].retry_at_ms == 0) {
+        s->feed_inflight--;
+        s->feed_inflight_bytes -= sub->items[i].len;
+    }
+    memmove(sub->items + i, sub->items + i + 1, (sub->n_items - i - 1) * sizeof *sub->items);
+    sub->n_items--;
+}
+
+uint64_t session_sub_done(const session_sub *sub)
+{
+    if (sub->n_items && sub->items[0].seq - 1 < sub->scan)
+        return sub->items[0].seq - 1;
+    return sub->scan;
+}
+
 void session_close(session_table *t, session *s)
 {
     for (size_t i = 0; i < t->n; i++) {
         if (t->items[i] != s)
             continue;
         t->items[i] = t->items[--t->n];
+        while (s->n_subs > 0)
+            session_sub_remove(s, s->subs[s->n_subs - 1]);
         free(s->inflight);
         free(s->inflight_len);
         free(s);

@@ -22,6 +22,29 @@
 #include "wire.h"
 
 #define SESSION_RID_MAX 256
+#define SESSION_MAX_SUBS 16             /* feed subscriptions open in one session */
+
+/* A feed delivery of a subscription that is not acknowledged yet. */
+typedef struct session_feed_item {
+    uint64_t seq;                       /* feed seq */
+    uint64_t len;                       /* envelope bytes */
+    uint64_t retry_at_ms;               /* 0 = in flight; else Nacked: redeliver from then */
+    uint32_t attempts;                  /* deliveries made so far */
+} session_feed_item;
+
+/*
+ * A feed subscription open in a session. Everything up to `scan` has been
+ * looked at; what was delivered and not acknowledged is in items (sorted
+ * by seq). The durable cursor is min(scan, first item - 1).
+ */
+typedef struct session_sub {
+    char name[WIRE_NAME_MAX + 1];       /* durable name */
+    char prefix[256];                   /* topic prefix */
+    uint64_t cursor;                    /* cursor as last written to the store */
+    uint64_t scan;                      /* last feed seq looked at */
+    session_feed_item *items;           /* unacknowledged deliveries, sorted by seq */
+    size_t n_items, cap_items;
+} session_sub;
 
 typedef struct session {
     uint64_t id;                        /* unique within this broker run */
@@ -42,6 +65,11 @@ typedef struct session {
     uint64_t retry_at_ms;               /* earliest skipped next_attempt, 0 = none */
     bool blocked;                       /* last send hit the high-water mark */
     uint32_t publishing;                /* Publishes being verified */
+    session_sub *subs[SESSION_MAX_SUBS]; /* open feed subscriptions */
+    size_t n_subs;
+    size_t sub_rr;                      /* round robin start among subs */
+    uint32_t feed_inflight;             /* feed deliveries in flight, all subs */
+    uint64_t feed_inflight_bytes;       /* their envelope bytes */
     uint64_t since_ms, last_recv_ms;    /* session start, last command */
     uint64_t published, delivered;      /* counters */
 } session;
@@ -54,6 +82,27 @@ int session_inflight_add(session *s, uint64_t seq, uint64_t len);
 
 /* Removes seq from the in-flight set; false if it was not there. */
 bool session_inflight_remove(session *s, uint64_t seq);
+
+/* The open subscription called name, or NULL. */
+session_sub *session_sub_find(const session *s, const char *name);
+
+/* Opens a subscription (NULL on out of memory or when SESSION_MAX_SUBS are open). */
+session_sub *session_sub_add(session *s, const char *name, const char *prefix, uint64_t cursor);
+
+/* Closes a subscription: its unacknowledged deliveries stop counting. */
+void session_sub_remove(session *s, session_sub *sub);
+
+/* Index of the item with seq in sub, or -1. */
+long session_sub_item(const session_sub *sub, uint64_t seq);
+
+/* Records a delivery of seq (in flight). 0, or -1 on out of memory. */
+int session_sub_item_add(session *s, session_sub *sub, uint64_t seq, uint64_t len);
+
+/* Drops item i (acknowledged); updates the session's in-flight counts. */
+void session_sub_item_remove(session *s, session_sub *sub, size_t i);
+
+/* The durable cursor the subscription has reached: min(scan, first item - 1). */
+uint64_t session_sub_done(const session_sub *sub);
 
 /* The open sessions. */
 typedef struct session_table {

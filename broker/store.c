@@ -12,6 +12,8 @@
  *   queue   recipient '\0' seq(8 BE)
  *   dlq     recipient '\0' seq(8 BE)
  *   expiry  expires_ms(8 BE) seq(8 BE)
+ *   feed    seq(8 BE)
+ *   subs    node '\0' subscription name
  *   meta    "schema_version", "seq_hwm"
  *
  * Values. Integers little-endian.
@@ -22,6 +24,8 @@
  *   dlq                  u32 code (int32), u32 attempts, u64 dead_ms,
  *                        reason bytes (0..STORE_REASON_MAX, no NUL)
  *   expiry               empty
+ *   feed                 topic bytes (1..STORE_TOPIC_MAX, no NUL)
+ *   subs                 u64 cursor, u64 created_ms, prefix bytes (1..STORE_TOPIC_MAX)
  *
  * Message record (msgs value), a fixed 56-byte header then three blocks:
  *   off len
@@ -39,6 +43,8 @@
  *    56      sender (sender_len bytes, no NUL)
  *            recipients (each id followed by '\0', n_recipients of them)
  *            envelope (envelope_len bytes, stored as-is)
+ * A feed message (published to a topic) has n_recipients 0, n_pending 0
+ * and an empty recipients block; it is never acknowledged, only expired.
  * The lengths must add up to the value's size exactly, so a truncated or
  * padded record is detected; every read validates the whole header and the
  * recipients block (not the envelope bytes, which are opaque here).
@@ -96,6 +102,8 @@ struct store {
     MDB_dbi queue;             /* recipient '\0' seq -> attempts, next_attempt_ms */
     MDB_dbi dlq;               /* recipient '\0' seq -> code, attempts, dead_ms, reason */
     MDB_dbi expiry;            /* expires_ms seq -> empty */
+    MDB_dbi feed;              /* seq -> topic */
+    MDB_dbi subs;              /* node '\0' name -> cursor, created_ms, prefix */
     int lock_fd;               /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
     uint64_t map_size;         /* current map size */
     uint64_t max_map_size;     /* the map never grows beyond this */
@@ -106,14 +114,16 @@ struct store {
 };
 
 /* Kinds of batch operations. */
-typedef enum s_op_kind { S_OP_PUBLISH, S_OP_ACK, S_OP_RETRY, S_OP_DEAD } s_op_kind;
+typedef enum s_op_kind { S_OP_PUBLISH, S_OP_ACK, S_OP_RETRY, S_OP_DEAD, S_OP_SUB_CURSOR } s_op_kind;
 
 /* One recorded batch operation; every pointer is the caller's, borrowed until commit. */
 typedef struct s_op {
     s_op_kind kind;           /* what to do */
     store_publish publish;    /* S_OP_PUBLISH: the caller's struct, copied shallowly */
-    const char *recipient;    /* ack, retry, dead letter: whose queue */
-    uint64_t seq;             /* ack, retry, dead letter: which message */
+    const char *recipient;    /* ack, retry, dead letter: whose queue; sub_cursor: node */
+    const char *name;         /* sub_cursor: subscription name */
+    char *names;              /* owned copy of recipient ('\0' name), or NULL */
+    uint64_t seq;             /* ack, retry, dead letter: which message; sub_cursor: cursor */
     uint64_t next_attempt_ms; /* retry: not before this */
     uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
     int code;                 /* retry, dead letter: why */
@@ -267,7 +277,8 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
     r->sender = (const char *)p + S_RECORD_HEADER;
     r->recipients = r->sender + r->sender_len;
     r->envelope = (const uint8_t *)r->recipients + r->recipients_len;
-    if (r->n_pending == 0 || r->n_pending > r->n_recipients ||
+    bool feed = r->n_recipients == 0 && r->n_pending == 0 && r->recipients_len == 0;
+    if ((!feed && (r->n_pending == 0 || r->n_pending > r->n_recipients)) ||
         memchr(r->sender, 0, r->sender_len) != NULL ||
         !s_recipients_valid(r->recipients, r->recipients_len, r->n_recipients))
         return S_BAD_RECORD;
@@ -291,7 +302,7 @@ static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_
     memset(dst, 0, S_RECORD_HEADER);
     dst[0] = S_RECORD_VERSION;
     s_put_le(dst + 2, sender_len, 2);
-    s_put_le(dst + 4, p->n_recipients, 4);
+    s_put_le(dst + 4, p->n_recipients, 4); /* n_pending: 0 for a feed message */
     s_put_le(dst + 8, now_ms, 8);
     s_put_le(dst + 16, p->expires_ms, 8);
     memcpy(dst + 24, p->message_id, S_ID_LEN);
@@ -493,7 +504,8 @@ static int s_dbs_open(store *s, MDB_txn *txn)
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
-               {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry}};
+               {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry},
+               {"feed", &s->feed},   {"subs", &s->subs}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc != MDB_SUCCESS)
@@ -549,7 +561,12 @@ static int s_schema_check(store *s, MDB_txn *txn, schema_ctx *c)
         c->code = ASYLINK_E_UNSUPPORTED_VERSION;
     else if (version == 0)
         c->code = ASYLINK_E_IO;
-    return c->code == ASYLINK_OK ? MDB_SUCCESS : S_ABORT;
+    if (c->code != ASYLINK_OK)
+        return S_ABORT;
+    /* Migration 1 -> 2: the feed and subs databases were just created empty. */
+    if (version < STORE_SCHEMA_VERSION)
+        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
+    return MDB_SUCCESS;
 }
 
 /* Next sequence: one past both the last msgs key and the persisted high-water mark. */
@@ -680,6 +697,8 @@ void store_batch_destroy(store_batch **self_p)
     if (!self_p || !*self_p)
         return;
     store_batch *b = *self_p;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->ops[i].names);
     free(b->ops);
     free(b->results);
     free(b);
@@ -724,14 +743,42 @@ int store_batch_publish(store_batch *b, const store_publish *p)
     return (int)(b->n - 1);
 }
 
+/* Copies recipient (and name) into op; -1 on out of memory (the op is dropped). */
+static int s_op_names(store_batch *b, s_op *op, const char *recipient, const char *name)
+{
+    size_t rlen = recipient ? strnlen(recipient, STORE_NAME_MAX + 1) : 0;
+    size_t nlen = name ? strnlen(name, STORE_SUB_NAME_MAX + 1) : 0;
+    op->names = malloc(rlen + nlen + 2);
+    if (!op->names) {
+        b->n--;
+        return -1;
+    }
+    memcpy(op->names, recipient ? recipient : "", rlen);
+    op->names[rlen] = 0;
+    memcpy(op->names + rlen + 1, name ? name : "", nlen);
+    op->names[rlen + 1 + nlen] = 0;
+    op->recipient = recipient ? op->names : NULL;
+    op->name = name ? op->names + rlen + 1 : NULL;
+    return 0;
+}
+
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
 {
     s_op *op = s_batch_add(b);
-    if (!op)
+    if (!op || s_op_names(b, op, recipient, NULL) != 0)
         return -1;
     op->kind = S_OP_ACK;
-    op->recipient = recipient;
     op->seq = seq;
+    return (int)(b->n - 1);
+}
+
+int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor)
+{
+    s_op *op = s_batch_add(b);
+    if (!op || s_op_names(b, op, node, name) != 0)
+        return -1;
+    op->kind = S_OP_SUB_CURSOR;
+    op->seq = cursor;
     return (int)(b->n - 1);
 }
 
@@ -740,10 +787,9 @@ int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
                       const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op)
+    if (!op || s_op_names(b, op, recipient, NULL) != 0)
         return -1;
     op->kind = S_OP_RETRY;
-    op->recipient = recipient;
     op->seq = seq;
     op->next_attempt_ms = next_attempt_ms;
     op->max_attempts = max_attempts;
@@ -756,10 +802,9 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
                             const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op)
+    if (!op || s_op_names(b, op, recipient, NULL) != 0)
         return -1;
     op->kind = S_OP_DEAD;
-    op->recipient = recipient;
     op->seq = seq;
     op->code = code;
     op->reason = reason;
@@ -787,7 +832,10 @@ static int s_publish_check(const store_publish *p, size_t *sender_len, size_t *r
 {
     *sender_len = s_name_len(p->sender);
     *recipients_len = 0;
-    if (!*sender_len || !p->message_id || !p->recipients || p->n_recipients == 0 ||
+    bool topic = p->topic && p->topic[0];
+    if (topic && (p->n_recipients != 0 || strnlen(p->topic, STORE_TOPIC_MAX + 1) > STORE_TOPIC_MAX))
+        return ASYLINK_E_BAD_FIELD;
+    if (!*sender_len || !p->message_id || (!topic && (!p->recipients || p->n_recipients == 0)) ||
         p->n_recipients > UINT32_MAX || (!p->envelope && p->envelope_len))
         return ASYLINK_E_BAD_FIELD;
     for (size_t i = 0; i < p->n_recipients; i++) {
@@ -884,6 +932,11 @@ static int s_publish_new(store *s, MDB_txn *txn, store_batch *b, const store_pub
         rc = s_put(txn, s->dedup, dkey->mv_data, dkey->mv_size, dval, sizeof dval);
     if (rc == MDB_SUCCESS)
         rc = s_expiry_put(s, txn, p->expires_ms, seq);
+    if (rc == MDB_SUCCESS && p->topic && p->topic[0]) {
+        uint8_t fkey[S_SEQ_LEN];
+        s_put_be64(fkey, seq);
+        rc = s_put(txn, s->feed, fkey, sizeof fkey, p->topic, strlen(p->topic));
+    }
     if (rc != MDB_SUCCESS)
         return rc;
     b->next_seq++;
@@ -1051,12 +1104,78 @@ static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms
     return s_to_dlq(s, txn, &k, attempts, op->code, op->reason, now_ms);
 }
 
+/* ---- subscriptions: keys and values ---------------------------------------- */
+
+#define S_SUB_KEY_MAX (STORE_NAME_MAX + 1 + STORE_SUB_NAME_MAX)
+#define S_SUB_VALUE_MIN 16
+
+/* Writes node '\0' name into key (S_SUB_KEY_MAX bytes); its length, or 0 if invalid. */
+static size_t s_sub_key(uint8_t *key, const char *node, const char *name)
+{
+    size_t nlen = s_name_len(node);
+    size_t slen = name ? strnlen(name, STORE_SUB_NAME_MAX + 1) : 0;
+    if (!nlen || slen == 0 || slen > STORE_SUB_NAME_MAX)
+        return 0;
+    memcpy(key, node, nlen);
+    key[nlen] = 0;
+    memcpy(key + nlen + 1, name, slen);
+    return nlen + 1 + slen;
+}
+
+/* Decodes a subs value; 0 or S_BAD_RECORD. */
+static int s_sub_parse(const MDB_val *v, store_sub *out)
+{
+    size_t plen = v->mv_size > S_SUB_VALUE_MIN ? v->mv_size - S_SUB_VALUE_MIN : 0;
+    if (plen == 0 || plen > STORE_TOPIC_MAX)
+        return S_BAD_RECORD;
+    const uint8_t *p = v->mv_data;
+    if (memchr(p + S_SUB_VALUE_MIN, 0, plen))
+        return S_BAD_RECORD;
+    out->cursor = s_get_le(p, 8);
+    out->created_ms = s_get_le(p + 8, 8);
+    memcpy(out->prefix, p + S_SUB_VALUE_MIN, plen);
+    out->prefix[plen] = 0;
+    return MDB_SUCCESS;
+}
+
+/* Writes a subs value for sub into val (S_SUB_VALUE_MIN + STORE_TOPIC_MAX bytes); its length. */
+static size_t s_sub_value(uint8_t *val, const store_sub *sub)
+{
+    size_t plen = strnlen(sub->prefix, STORE_TOPIC_MAX);
+    s_put_le(val, sub->cursor, 8);
+    s_put_le(val + 8, sub->created_ms, 8);
+    memcpy(val + S_SUB_VALUE_MIN, sub->prefix, plen);
+    return S_SUB_VALUE_MIN + plen;
+}
+
+/* Sets the cursor of an existing subscription; MDB_NOTFOUND if there is none. */
+static int s_sub_set_cursor(store *s, MDB_txn *txn, const char *node, const char *name,
+                            uint64_t cursor)
+{
+    uint8_t key[S_SUB_KEY_MAX], val[S_SUB_VALUE_MIN + STORE_TOPIC_MAX];
+    size_t klen = s_sub_key(key, node, name);
+    if (!klen)
+        return EINVAL;
+    MDB_val k = {klen, key}, v;
+    store_sub sub;
+    int rc = mdb_get(txn, s->subs, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_parse(&v, &sub);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    sub.cursor = cursor;
+    size_t vlen = s_sub_value(val, &sub);
+    return s_put(txn, s->subs, key, klen, val, vlen);
+}
+
 /* Applies one operation; its outcome goes to r, a fatal LMDB code is returned. */
 static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, store_result *r)
 {
     int rc;
     memset(r, 0, sizeof *r);
-    if (op->kind != S_OP_PUBLISH && !s_name_len(op->recipient)) {
+    if ((op->kind != S_OP_PUBLISH && !s_name_len(op->recipient)) ||
+        (op->kind == S_OP_SUB_CURSOR && !s_sub_key((uint8_t[S_SUB_KEY_MAX]){0}, op->recipient,
+                                                    op->name))) {
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
@@ -1069,6 +1188,9 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         break;
     case S_OP_RETRY:
         rc = s_retry(s, txn, op, b->now_ms, r);
+        break;
+    case S_OP_SUB_CURSOR:
+        rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq);
         break;
     default:
         rc = s_dead_letter(s, txn, op, b->now_ms, r);
@@ -1234,6 +1356,13 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
         return ENOMEM;
     memcpy(block, r.recipients, len);
     rc = s_drop_recipients(s, txn, seq, block, len, stats);
+    if (rc == MDB_SUCCESS && r.n_recipients == 0) { /* a feed message */
+        uint8_t fkey[S_SEQ_LEN];
+        bool dropped = false;
+        s_put_be64(fkey, seq);
+        rc = s_del_if(txn, s->feed, fkey, sizeof fkey, &dropped);
+        stats->feed_expired += dropped;
+    }
     if (rc == MDB_SUCCESS)
         rc = s_message_delete(s, txn, seq, expires_ms);
     free(block);
@@ -1594,7 +1723,7 @@ int store_get_stats(store *s, store_stats *out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    MDB_stat msgs, queue, dlq, env;
+    MDB_stat msgs, queue, dlq, feed, env;
     MDB_envinfo info;
     int rc = s_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != MDB_SUCCESS)
@@ -1602,14 +1731,228 @@ int store_get_stats(store *s, store_stats *out)
     if ((rc = mdb_stat(txn, s->msgs, &msgs)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->queue, &queue)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->dlq, &dlq)) == MDB_SUCCESS &&
+        (rc = mdb_stat(txn, s->feed, &feed)) == MDB_SUCCESS &&
         (rc = mdb_env_stat(s->env, &env)) == MDB_SUCCESS &&
         (rc = mdb_env_info(s->env, &info)) == MDB_SUCCESS) {
         out->messages = msgs.ms_entries;
         out->queued = queue.ms_entries;
         out->dead_letters = dlq.ms_entries;
+        out->feed = feed.ms_entries;
         out->map_size = info.me_mapsize;
         out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
     }
     mdb_txn_abort(txn);
     return s_err(rc);
+}
+
+/* ---- feeds ------------------------------------------------------------------ */
+
+bool store_topic_under(const char *topic, const char *prefix)
+{
+    if (!prefix || !prefix[0])
+        return true;
+    if (!topic)
+        return false;
+    size_t n = strlen(prefix);
+    return strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
+}
+
+/* Decodes feed entry (k, v) and its record into out; 0, S_BAD_RECORD or an LMDB error. */
+static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                       store_feed_entry *out)
+{
+    if (k->mv_size != S_SEQ_LEN || v->mv_size == 0 || v->mv_size > STORE_TOPIC_MAX ||
+        memchr(v->mv_data, 0, v->mv_size))
+        return S_BAD_RECORD;
+    uint64_t seq = s_get_be64(k->mv_data);
+    MDB_val mv;
+    msg_record r;
+    int rc = s_record_get(s, txn, seq, &mv, &r);
+    if (rc == MDB_NOTFOUND)
+        return S_BAD_RECORD; /* a feed entry always has its message */
+    if (rc != MDB_SUCCESS)
+        return rc;
+    out->seq = seq;
+    memcpy(out->topic, v->mv_data, v->mv_size);
+    out->topic[v->mv_size] = 0;
+    out->accepted_ms = r.accepted_ms;
+    out->envelope_len = r.envelope_len;
+    return MDB_SUCCESS;
+}
+
+/* Whether feed value v (a topic, not NUL-terminated) is under prefix. */
+static bool s_feed_match(const MDB_val *v, const char *prefix)
+{
+    if (!prefix || !prefix[0])
+        return true;
+    size_t n = strlen(prefix);
+    const char *t = v->mv_data;
+    return v->mv_size >= n && memcmp(t, prefix, n) == 0 && (v->mv_size == n || t[n] == '.');
+}
+
+int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)
+{
+    if (!s || !out)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN];
+    s_put_be64(key, after_seq + 1);
+    MDB_val k = {sizeof key, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (rc == MDB_SUCCESS)
+        rc = s_feed_fill(s, txn, &k, &v, out);
+    s_read_close(txn, cur);
+    return s_err(rc);
+}
+
+int store_feed_head(store *s, const char *prefix, uint64_t *seq)
+{
+    if (!s || !seq)
+        return ASYLINK_E_INVALID_ARG;
+    *seq = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
+        rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        *seq = s_get_be64(k.mv_data);
+    s_read_close(txn, cur);
+    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+int store_feed_before(store *s, uint64_t time_ms, uint64_t *seq)
+{
+    if (!s || !seq)
+        return ASYLINK_E_INVALID_ARG;
+    *seq = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k, v;
+    store_feed_entry e;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS) {
+        rc = s_feed_fill(s, txn, &k, &v, &e);
+        if (rc != MDB_SUCCESS || e.accepted_ms >= time_ms)
+            break;
+        *seq = e.seq;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    s_read_close(txn, cur);
+    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+/* ---- subscriptions ------------------------------------------------------------ */
+
+int store_sub_get(store *s, const char *node, const char *name, store_sub *out)
+{
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = s_sub_key(key, node, name);
+    if (!s || !out || !klen)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {klen, key}, v;
+    rc = mdb_get(txn, s->subs, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_parse(&v, out);
+    mdb_txn_abort(txn);
+    return s_err(rc);
+}
+
+/* Context of a single subscription write. */
+typedef struct sub_ctx {
+    const uint8_t *key;     /* node '\0' name */
+    size_t klen;
+    const store_sub *sub;   /* put: the value; NULL = delete */
+    int code;               /* outcome */
+} sub_ctx;
+
+/* s_write() apply for store_sub_put() / store_sub_delete(). */
+static int s_sub_apply(store *s, MDB_txn *txn, void *arg)
+{
+    sub_ctx *c = arg;
+    c->code = ASYLINK_OK;
+    if (c->sub) {
+        uint8_t val[S_SUB_VALUE_MIN + STORE_TOPIC_MAX];
+        size_t vlen = s_sub_value(val, c->sub);
+        return s_put(txn, s->subs, c->key, c->klen, val, vlen);
+    }
+    MDB_val k = {c->klen, (void *)c->key};
+    return s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
+}
+
+int store_sub_put(store *s, const char *node, const char *name, const store_sub *sub)
+{
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = s_sub_key(key, node, name);
+    size_t plen = sub ? strnlen(sub->prefix, STORE_TOPIC_MAX + 1) : 0;
+    if (!s || !klen || plen == 0 || plen > STORE_TOPIC_MAX)
+        return ASYLINK_E_INVALID_ARG;
+    sub_ctx c = {key, klen, sub, ASYLINK_OK};
+    int rc = s_write(s, s_sub_apply, &c);
+    return rc == MDB_SUCCESS ? c.code : s_err(rc);
+}
+
+int store_sub_delete(store *s, const char *node, const char *name)
+{
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = s_sub_key(key, node, name);
+    if (!s || !klen)
+        return ASYLINK_E_INVALID_ARG;
+    sub_ctx c = {key, klen, NULL, ASYLINK_OK};
+    int rc = s_write(s, s_sub_apply, &c);
+    return rc == MDB_SUCCESS ? c.code : s_err(rc);
+}
+
+int store_sub_count(store *s, const char *node, uint64_t *count)
+{
+    size_t nlen = s_name_len(node);
+    if (!s || !count || (node && !nlen))
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->subs, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k, v;
+    if (node) {
+        uint8_t key[STORE_NAME_MAX + 1];
+        memcpy(key, node, nlen);
+        key[nlen] = 0;
+        k.mv_size = nlen + 1;
+        k.mv_data = key;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == MDB_SUCCESS && k.mv_size > nlen + 1 && memcmp(k.mv_data, node, nlen) == 0 &&
+               ((const uint8_t *)k.mv_data)[nlen] == 0) {
+            (*count)++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    } else {
+        MDB_stat st;
+        rc = mdb_stat(txn, s->subs, &st);
+        *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
+    }
+    s_read_close(txn, cur);
+    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }

@@ -15,6 +15,12 @@
  *   dlq      recipient '\0' seq (u64 BE) -> code, attempts, dead_ms, reason
  *            (the message record stays until the dead letter is dropped)
  *   expiry   expires_ms (u64 BE) seq (u64 BE) -> empty: what to sweep when
+ *   feed     seq (u64 BE) -> topic: the global feed log, one entry per
+ *            message published to a topic, in acceptance order. A feed
+ *            message has no recipients; its record lives until it expires
+ *            (the sweep removes the record and its feed entry together)
+ *   subs     node '\0' subscription name -> cursor (last acknowledged feed
+ *            seq), created_ms, topic prefix: durable feed subscriptions
  *
  * Writes are batched: the router collects every operation of one loop turn
  * in a store_batch and commits it as one write transaction (group commit).
@@ -36,7 +42,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+/*
+ * Version 2 added the feed and subs databases and records without
+ * recipients (feed messages). A version 1 store is upgraded on open (the
+ * new databases start empty; nothing else changes); a version 1 asylinkd
+ * refuses a version 2 store.
+ */
+#define STORE_SCHEMA_VERSION 2
+
+/* Longest subscription name, in bytes (as WIRE_NAME_MAX). */
+#define STORE_SUB_NAME_MAX 64
+
+/* Longest topic or topic prefix, in bytes. */
+#define STORE_TOPIC_MAX 255
 
 /* Longest sender or recipient node id the store accepts, in bytes. */
 #define STORE_NAME_MAX 255
@@ -89,8 +107,11 @@ int store_sync(store *s);
 typedef struct store_publish {
     const char *sender;
     const uint8_t *message_id;     /* 16 bytes */
-    const char *const *recipients; /* direct recipients */
+    const char *const *recipients; /* direct recipients (none with a topic) */
     size_t n_recipients;
+    const char *topic;             /* feed topic, or NULL / "" for a direct message; a
+                                      topic publish has no recipients and is appended
+                                      to the feed log */
     uint64_t expires_ms;           /* 0 = never */
     const uint8_t *envelope;       /* serialized envelope, stored as-is */
     size_t envelope_len;
@@ -141,6 +162,17 @@ int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
                       const char *reason);
 int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
                             const char *reason);
+
+/*
+ * sub_cursor: sets the cursor (last acknowledged feed seq) of node's
+ * subscription name. ASYLINK_E_NOT_FOUND in its result if the subscription
+ * does not exist (e.g. deleted meanwhile).
+ *
+ * The recipient, node and name strings of ack, retry, dead_letter and
+ * sub_cursor are copied when the operation is added (the caller's session
+ * may end before the commit); a publish's pointers stay borrowed.
+ */
+int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor);
 
 /*
  * Applies every operation in one write transaction at now_ms and commits it
@@ -228,6 +260,7 @@ int store_dead_letter_drop(store *s, const char *recipient, uint64_t seq);
 /* What a sweep removed. */
 typedef struct store_sweep_stats {
     uint64_t expired;        /* queue entries dropped because their message expired */
+    uint64_t feed_expired;   /* feed entries (with their message) dropped on expiry */
     uint64_t dedup_dropped;  /* dedup entries older than the window */
 } store_sweep_stats;
 
@@ -241,11 +274,77 @@ typedef struct store_sweep_stats {
  */
 int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *stats);
 
+/* ---- feeds ---- */
+
+/* One entry of the feed log. */
+typedef struct store_feed_entry {
+    uint64_t seq;                      /* message sequence (feed position) */
+    char topic[STORE_TOPIC_MAX + 1];   /* topic it was published to */
+    uint64_t accepted_ms;              /* acceptance time */
+    uint64_t envelope_len;             /* size of the stored envelope */
+} store_feed_entry;
+
+/*
+ * True if topic is under prefix on whole dotted labels: "stats" matches
+ * "stats" and "stats.monthly.DE", not "statsx". A NULL or empty prefix
+ * matches every topic.
+ */
+bool store_topic_under(const char *topic, const char *prefix);
+
+/*
+ * The first feed entry with seq > after_seq whose topic is under prefix
+ * (NULL or "" = any). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
+ * the end, ASYLINK_E_IO if an entry or its message record is corrupt.
+ * Walks the log in one read transaction (O(entries skipped)).
+ */
+int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out);
+
+/*
+ * The last feed seq whose topic is under prefix (NULL or "" = the last
+ * feed entry of all); 0 if there is none. Walks backwards from the end.
+ * ASYLINK_OK or ASYLINK_E_IO.
+ */
+int store_feed_head(store *s, const char *prefix, uint64_t *seq);
+
+/*
+ * The last feed seq accepted before time_ms (0 if none), for a
+ * subscription starting at a time. Scans from the start. ASYLINK_OK or
+ * ASYLINK_E_IO.
+ */
+int store_feed_before(store *s, uint64_t time_ms, uint64_t *seq);
+
+/* A durable subscription. */
+typedef struct store_sub {
+    char prefix[STORE_TOPIC_MAX + 1];  /* topic prefix it reads */
+    uint64_t cursor;                   /* last acknowledged feed seq (0 = none) */
+    uint64_t created_ms;               /* when it was created */
+} store_sub;
+
+/*
+ * Reads node's subscription name. ASYLINK_OK, ASYLINK_E_NOT_FOUND,
+ * ASYLINK_E_INVALID_ARG (bad node, name or prefix), ASYLINK_E_IO.
+ */
+int store_sub_get(store *s, const char *node, const char *name, store_sub *out);
+
+/*
+ * Creates or replaces node's subscription name in its own write
+ * transaction. ASYLINK_OK, ASYLINK_E_INVALID_ARG (empty or too long node,
+ * name or prefix), ASYLINK_E_STORE_FULL, ASYLINK_E_IO.
+ */
+int store_sub_put(store *s, const char *node, const char *name, const store_sub *sub);
+
+/* Deletes node's subscription name. ASYLINK_OK, ASYLINK_E_NOT_FOUND, E_STORE_FULL, E_IO. */
+int store_sub_delete(store *s, const char *node, const char *name);
+
+/* Number of subscriptions node owns (all nodes if NULL). ASYLINK_OK or E_IO. */
+int store_sub_count(store *s, const char *node, uint64_t *count);
+
 /* Totals for metrics. */
 typedef struct store_stats {
     uint64_t messages;     /* stored message records */
     uint64_t queued;       /* queue entries, all recipients */
     uint64_t dead_letters; /* dead letter entries */
+    uint64_t feed;         /* feed log entries */
     uint64_t map_size;     /* current map size in bytes */
     uint64_t used_bytes;   /* pages in use * page size */
 } store_stats;

@@ -53,6 +53,28 @@ static int s_check_recipients(verify_job *j, const envelope_header *h, const cer
     return ASYLINK_OK;
 }
 
+/*
+ * A feed publish: no recipients, never PERSONAL, and policy lets one of the
+ * sender's roles publish on the topic at this classification. Which
+ * readers the key is wrapped to is the sender's choice (from a Directory
+ * answer); the broker does not check it.
+ */
+static int s_check_topic(verify_job *j, const envelope_header *h, const cert *sender)
+{
+    char why[160];
+    if (h->n_recipients != 0)
+        return s_fail(j, ASYLINK_E_BAD_FIELD, "a feed message has no direct recipients");
+    if (h->classification == ENVELOPE_PERSONAL)
+        return s_fail(j, ASYLINK_E_CLASSIFICATION, "PERSONAL messages are never published to feeds");
+    if (policy_check_publish(view_policy(j->view), sender->roles, h->topic, h->classification) !=
+        ASYLINK_OK) {
+        snprintf(why, sizeof why, "policy forbids %s to publish %s messages on %.64s", h->sender,
+                 envelope_class_name(h->classification), h->topic);
+        return s_fail(j, ASYLINK_E_POLICY, why);
+    }
+    return ASYLINK_OK;
+}
+
 /* Every check, in the order of docs/PROTOCOL.md; returns the first failure. */
 static int s_checks(verify_job *j)
 {
@@ -79,13 +101,19 @@ static int s_checks(verify_job *j)
     const envelope_header *h = envelope_header_of(j->env);
     if (h->created_ms > j->now_ms + j->clock_skew_future_ms)
         return s_fail(j, ASYLINK_E_CLOCK_SKEW, "created_ms is ahead of the broker clock");
-    if (h->n_recipients == 0)
-        return s_fail(j, ASYLINK_E_UNAVAILABLE, "topic feeds are not served by this broker version");
-    if (h->n_recipients > j->max_recipients)
-        return s_fail(j, ASYLINK_E_TOO_LARGE, "more recipients than this broker accepts");
-    rc = s_check_recipients(j, h, sender);
-    if (rc != ASYLINK_OK)
-        return rc;
+    if (h->topic[0]) {
+        rc = s_check_topic(j, h, sender);
+        if (rc != ASYLINK_OK)
+            return rc;
+    } else {
+        if (h->n_recipients == 0)
+            return s_fail(j, ASYLINK_E_BAD_FIELD, "neither recipients nor a topic");
+        if (h->n_recipients > j->max_recipients)
+            return s_fail(j, ASYLINK_E_TOO_LARGE, "more recipients than this broker accepts");
+        rc = s_check_recipients(j, h, sender);
+        if (rc != ASYLINK_OK)
+            return rc;
+    }
     j->expires_ms = policy_retention_cap(view_policy(j->view), h->classification, h->created_ms,
                                          h->expires_ms);
     if (j->expires_ms != 0 && j->expires_ms <= j->now_ms)

@@ -305,6 +305,7 @@ void asylink_client_close(asylink_client **self_p)
         c->events_head = e->next;
         free(e);
     }
+    client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);
     envelope_opener_destroy(&c->opener);

@@ -39,6 +39,65 @@ typedef struct client_commit {
     bool done;
 } client_commit;
 
+/* Result of a request still waiting for the broker's answer. */
+#define CLIENT_PENDING (-1)
+#define CLIENT_SUB_NAME_MAX 64
+
+/*
+ * A feed subscription this client holds (under lock). The I/O thread sends
+ * Subscribe for it in every session whose number differs from sent_session;
+ * Subscribed or Error (matched by request_id) sets result.
+ */
+typedef struct client_sub {
+    struct client_sub *next;
+    char name[CLIENT_SUB_NAME_MAX + 1];
+    char prefix[ENVELOPE_TOPIC_MAX + 1];
+    int start;                  /* asylink_start */
+    uint64_t start_value;
+    uint64_t gen;               /* bumped by each asylink_subscribe() of this name */
+    uint64_t sent_session;      /* session the Subscribe went out in (0 = not yet) */
+    uint64_t request_id;        /* of that Subscribe */
+    int result;                 /* CLIENT_PENDING, ASYLINK_OK or the broker's code */
+    bool failed;                /* refused by the broker: not resent, deliveries ignored */
+} client_sub;
+
+/* What an application thread asks the I/O thread to send. */
+enum { CLIENT_REQ_DIRECTORY = 1, CLIENT_REQ_UNSUBSCRIBE = 2 };
+
+/*
+ * A request to the I/O thread (under lock). The I/O thread sends it in
+ * each session until answered (matched by request_id) and then sets done.
+ * A waiting application thread unlinks and frees its request; a detached
+ * one is freed by the I/O thread once answered.
+ */
+typedef struct client_req {
+    struct client_req *next;
+    int kind;
+    char topic[ENVELOPE_TOPIC_MAX + 1];   /* DIRECTORY: the topic */
+    char name[CLIENT_SUB_NAME_MAX + 1];   /* UNSUBSCRIBE: the subscription */
+    bool delete_cursor;
+    bool detached;
+    uint64_t sent_session, request_id;
+    bool done;
+    int rc;
+    /* DIRECTORY answer, copied by the I/O thread */
+    uint8_t **certs;
+    size_t *cert_lens;
+    size_t n_certs;
+    uint8_t *crl;
+    size_t crl_len;
+} client_req;
+
+/* Verified reader certificates of a topic (LIMITED publishing), cached a while. */
+typedef struct client_readers {
+    struct client_readers *next;
+    char topic[ENVELOPE_TOPIC_MAX + 1];
+    cert **certs;
+    size_t n;
+    uint64_t fetched_ms;
+    int refs;                   /* holders, the cache list included (lock) */
+} client_readers;
+
 struct asylink_client {
     /* configuration (strings owned) */
     char *broker_endpoint, *data_dir;
@@ -67,6 +126,9 @@ struct asylink_client {
     client_commit *commits;     /* waiting senders (group commit) */
     bool committing;            /* a leader is committing */
     bool readable;              /* notify_fd holds a byte */
+    client_sub *subs;           /* feed subscriptions */
+    client_req *reqs;           /* requests for the I/O thread */
+    client_readers *readers;    /* reader cache of LIMITED feed publishing */
     /* wake-ups */
     int notify_fd[2];           /* application side: readable while something is ready */
     int wake_fd;                /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -113,6 +175,15 @@ void client_deadline(int timeout_ms, struct timespec *ts);
  */
 int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_info *info,
                          uint8_t message_id[16]);
+
+/* Frees a request and its answer. Accepts NULL. */
+void client_req_free(client_req *r);
+
+/* Frees the feed state (subscriptions, requests, reader cache) at close. */
+void client_feeds_free(asylink_client *c);
+
+/* True if topic equals prefix or continues it with a '.'. */
+bool client_topic_under(const char *topic, const char *prefix);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

@@ -35,7 +35,7 @@
  *     8   8  created_ms
  *    16  16  message_id
  *    32  64  envelope digest
- *    96   4  n_recipients (>= 1)
+ *    96   4  n_recipients (0 for a feed message: no receipts)
  *   100   4  recipients_len: bytes of the recipients block
  *   104   8  envelope_len: > 0 while PENDING, 0 once ACCEPTED or REJECTED
  *   112      reason (reason_len bytes, no NUL)
@@ -271,7 +271,7 @@ static bool s_names_valid(const char *block, size_t len, uint32_t n)
         off += name_len + 1;
         count++;
     }
-    return n >= 1 && count == n;
+    return count == n;
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -985,7 +985,7 @@ static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t
 static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
 {
     *recipients_len = 0;
-    if (!m || !m->id || !m->digest || !m->recipients || m->n_recipients == 0 ||
+    if (!m || !m->id || !m->digest || (!m->recipients && m->n_recipients) ||
         m->n_recipients > UINT32_MAX || !m->envelope || m->envelope_len == 0)
         return ASYLINK_E_INVALID_ARG;
     for (size_t i = 0; i < m->n_recipients; i++) {
@@ -1120,7 +1120,7 @@ void cstore_out_clear(cstore_out *m)
 /* Copies r into out (recipients and envelope malloc'd). */
 static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
 {
-    out->recipients = calloc(r->n_recipients, sizeof *out->recipients);
+    out->recipients = calloc(r->n_recipients ? r->n_recipients : 1, sizeof *out->recipients);
     out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
     if (!out->recipients || (r->envelope_len && !out->envelope)) {
         cstore_out_clear(out);

@@ -94,7 +94,7 @@ void cstore_abort(cstore_txn **t);
 /* A message to remember as sent. Pointers borrowed for the call. */
 typedef struct cstore_out_new {
     const uint8_t *id;                 /* 16 bytes */
-    const char *const *recipients;
+    const char *const *recipients;     /* may be NULL with n_recipients 0 (feed message) */
     size_t n_recipients;
     const uint8_t *digest;             /* 64-byte envelope signature digest */
     uint64_t created_ms;

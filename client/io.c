@@ -10,6 +10,13 @@
  * returns to IDLE; after a broker restart the broker answers "Hello first",
  * and the thread says Hello again on the same socket. Every pending message
  * is published again in each new session: the broker deduplicates.
+ *
+ * Feeds: in each session the thread sends Subscribe for every subscription
+ * the application holds (after Welcome) and the requests application
+ * threads queued (DirectoryRequest, Unsubscribe), matching the answers by
+ * request_id. Feed deliveries are verified like direct ones (but must carry
+ * the Deliver's topic, under one of our prefixes, instead of naming us),
+ * stored in the same inbox and acknowledged per subscription.
  */
 #include "client_internal.h"
 
@@ -28,6 +35,7 @@
 #define IO_TICK_MS 50
 #define IO_HELLO_TIMEOUT_MS 5000
 #define IO_RESEND_MS 10000       /* republish what got no answer for this long */
+#define IO_RETRY_PAUSE_MS 500    /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
 #define IO_READ_BUDGET 1024
 #define IO_MAX_WINDOW 1000
@@ -40,10 +48,17 @@ typedef struct {
     uint64_t sent_ms;
 } s_flight;
 
+/* A delivery to acknowledge: its sequence and subscription ("" = direct queue). */
+typedef struct {
+    uint64_t seq;
+    char sub[CLIENT_SUB_NAME_MAX + 1];
+    bool sent;
+} s_ack;
+
 /* What a loop turn decided, applied after its transaction commits. */
 typedef struct {
     client_event *events;          /* pushed after the commit */
-    uint64_t *acks;                /* broker sequences to Ack */
+    s_ack *acks;                   /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
 } s_turn;
@@ -59,7 +74,11 @@ typedef struct {
     s_flight *flight;
     size_t n_flight, cap_flight;
     uint64_t out_cursor;           /* outbox seq published up to, this session */
+    uint64_t rescan_at_ms;         /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t request_id;
+    uint64_t session;              /* number of the current session (bumped at Welcome) */
+    uint64_t *ack_buf;             /* scratch for grouping acks per subscription */
+    size_t cap_ack_buf;
     cstore_txn *txn;               /* this turn's writes, begun lazily */
     s_turn turn;
 } s_io;
@@ -178,30 +197,60 @@ static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16
     io->turn.events = e;
 }
 
-static void s_later_ack(s_io *io, uint64_t seq)
+static void s_later_ack(s_io *io, uint64_t seq, const char *sub)
 {
     s_turn *t = &io->turn;
     if (t->n_acks == t->cap_acks) {
         size_t cap = t->cap_acks ? 2 * t->cap_acks : 256;
-        uint64_t *a = realloc(t->acks, cap * sizeof *a);
+        s_ack *a = realloc(t->acks, cap * sizeof *a);
         if (!a)
             return;
         t->acks = a;
         t->cap_acks = cap;
     }
-    t->acks[t->n_acks++] = seq;
+    t->acks[t->n_acks].seq = seq;
+    snprintf(t->acks[t->n_acks].sub, sizeof t->acks[t->n_acks].sub, "%s", sub ? sub : "");
+    t->acks[t->n_acks].sent = false;
+    t->n_acks++;
 }
 
-static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int code)
+static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int code,
+                        const char *sub, int disposition)
 {
     size_t batch = io->limits.max_ack_batch ? io->limits.max_ack_batch : 100;
     for (size_t i = 0; i < n; i += batch) {
         wire_cmd a = {.kind = kind};
         a.u.ack.sequences = (uint64_t *)seqs + i;
         a.u.ack.n_sequences = n - i < batch ? n - i : batch;
-        a.u.ack.disposition = WIRE_NACK_DEAD_LETTER;
+        snprintf(a.u.ack.subscription, sizeof a.u.ack.subscription, "%s", sub ? sub : "");
+        a.u.ack.disposition = disposition;
         a.u.ack.code = code;
         s_send(io, &a, NULL, 0);
+    }
+}
+
+/* Sends the turn's Acks, one group per subscription (direct queue: ""). */
+static void s_send_turn_acks(s_io *io)
+{
+    s_turn *t = &io->turn;
+    if (io->cap_ack_buf < t->n_acks) {
+        uint64_t *b = realloc(io->ack_buf, t->n_acks * sizeof *b);
+        if (!b)
+            return; /* not acked now: the broker redelivers, the inbox deduplicates */
+        io->ack_buf = b;
+        io->cap_ack_buf = t->n_acks;
+    }
+    for (size_t i = 0; i < t->n_acks; i++) {
+        if (t->acks[i].sent)
+            continue; /* went out with an earlier group */
+        size_t n = 0;
+        for (size_t k = i; k < t->n_acks; k++) {
+            if (t->acks[k].sent || strcmp(t->acks[k].sub, t->acks[i].sub) != 0)
+                continue;
+            io->ack_buf[n++] = t->acks[k].seq;
+            t->acks[k].sent = true;
+        }
+        s_send_acks(io, io->ack_buf, n, WIRE_ACK, 0, t->acks[i].sub, 0);
     }
 }
 
@@ -237,7 +286,7 @@ static void s_finish_turn(s_io *io)
         }
     }
     if (io->turn.n_acks && io->state == IO_OPEN)
-        s_send_acks(io, io->turn.acks, io->turn.n_acks, WIRE_ACK, 0);
+        s_send_turn_acks(io);
     io->turn.n_acks = 0;
     if (io->turn.inbox_changed || io->turn.receipts_changed) {
         pthread_mutex_lock(&c->lock);
@@ -271,6 +320,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
         io->window = IO_MAX_WINDOW;
     io->state = IO_OPEN;
     io->state_ms = io->now_ms;
+    io->session++;
     io->out_cursor = 0;
     io->n_flight = 0;
     io->backoff_ms = c->reconnect_min_ms;
@@ -294,18 +344,22 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
     if (!r->has_message_id)
         return;
     s_flight_remove(io, r->message_id);
-    if (r->retryable)
-        return; /* stays pending: published again later */
+    if (r->retryable) {
+        /* Stays pending; publish it again after a short pause. */
+        if (io->rescan_at_ms == 0)
+            io->rescan_at_ms = io->now_ms + IO_RETRY_PAUSE_MS;
+        return;
+    }
     if (t)
         cstore_outbox_set_state(t, r->message_id, CSTORE_OUT_REJECTED, r->code, r->reason);
     s_later_event(io, ASYLINK_EVENT_REJECTED, r->message_id, r->code, r->reason, NULL);
 }
 
 /* A delivery that cannot be used: dead-letter it at the broker and say why. */
-static void s_refuse(s_io *io, uint64_t seq, const uint8_t *id, int code, const char *why,
-                     const char *sender)
+static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id, int code,
+                     const char *why, const char *sender)
 {
-    s_send_acks(io, &seq, 1, WIRE_NACK, code);
+    s_send_acks(io, &seq, 1, WIRE_NACK, code, sub, WIRE_NACK_DEAD_LETTER);
     s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, id, code, why, sender);
     client_log(io->c, ASYLINK_LOG_WARN, "delivery refused", "seq=%llu code=%s",
                (unsigned long long)seq, asylink_err_name(code));
@@ -318,11 +372,12 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
     uint8_t id[16];
     int rc = client_receipt_check(io->c, e, &info, id);
     if (rc != ASYLINK_OK)
-        return s_refuse(io, seq, h->message_id, rc, "receipt does not match a sent message", h->sender);
+        return s_refuse(io, seq, "", h->message_id, rc, "receipt does not match a sent message",
+                        h->sender);
     cstore_txn *t = s_txn(io);
     if (!t || cstore_receipt_put(t, id, &info, env, len) != ASYLINK_OK)
         return;
-    s_later_ack(io, seq);
+    s_later_ack(io, seq, "");
     s_later_event(io, ASYLINK_EVENT_RECEIPT, id, 0, "", info.recipient);
     io->turn.receipts_changed = true;
 }
@@ -335,24 +390,81 @@ static bool s_names_me(const envelope_header *h, const char *me)
     return false;
 }
 
+/* True if the envelope's key is wrapped to me (or it is not encrypted). */
+static bool s_readable_by_me(const envelope *e, const char *me)
+{
+    if (envelope_header_of(e)->encryption == ENVELOPE_ENC_NONE)
+        return true;
+    for (size_t i = 0; i < envelope_key_count(e); i++)
+        if (strcmp(envelope_key_node(e, i), me) == 0)
+            return true;
+    return false;
+}
+
+/* Does a feed delivery fit our subscriptions? 1 yes, 0 not one of ours, -1 wrong topic. */
+static int s_feed_fits(asylink_client *c, const char *sub, const char *topic)
+{
+    int fits = 0;
+    pthread_mutex_lock(&c->lock);
+    for (client_sub *s = c->subs; s; s = s->next)
+        if (strcmp(s->name, sub) == 0 && !s->failed)
+            fits = 1;
+    if (fits) {
+        fits = -1;
+        for (client_sub *s = c->subs; s; s = s->next)
+            if (!s->failed && client_topic_under(topic, s->prefix))
+                fits = 1;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return fits;
+}
+
+/* Checks a verified feed envelope against the Deliver that carried it. */
+static int s_check_feed(s_io *io, const wire_deliver *d, const envelope *e)
+{
+    const envelope_header *h = envelope_header_of(e);
+    if (!h->topic[0] || strcmp(h->topic, d->topic) != 0)
+        return ASYLINK_E_BAD_FIELD; /* not a feed envelope, or not the topic it came by */
+    int fits = s_feed_fits(io->c, d->subscription, h->topic);
+    if (fits < 0)
+        return ASYLINK_E_POLICY;
+    if (fits == 0)
+        return ASYLINK_E_NOT_FOUND; /* no longer ours (unsubscribed): hand it back */
+    if (!s_readable_by_me(e, io->c->own->node_id))
+        return ASYLINK_E_NOT_RECIPIENT;
+    return ASYLINK_OK;
+}
+
 static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t len)
 {
     asylink_client *c = io->c;
-    uint64_t seq = cmd->u.deliver.sequence;
+    const wire_deliver *d = &cmd->u.deliver;
+    uint64_t seq = d->sequence;
+    bool feed = d->subscription[0] != 0;
     envelope *e = NULL;
     int rc = env ? envelope_decode(env, len, 0, &e) : ASYLINK_E_MALFORMED;
     if (rc == ASYLINK_OK)
         rc = envelope_verify(e, c->trust, io->now_ms, NULL);
-    if (rc == ASYLINK_OK && !s_names_me(envelope_header_of(e), c->own->node_id))
+    if (rc == ASYLINK_OK && feed)
+        rc = s_check_feed(io, d, e);
+    else if (rc == ASYLINK_OK && !s_names_me(envelope_header_of(e), c->own->node_id))
         rc = ASYLINK_E_NOT_RECIPIENT;
+    if (rc == ASYLINK_E_NOT_FOUND) {
+        /* Nack to retry: frees the broker's window, keeps the cursor where it is. */
+        s_send_acks(io, &seq, 1, WIRE_NACK, ASYLINK_E_NOT_FOUND, d->subscription, WIRE_NACK_RETRY);
+        client_log(c, ASYLINK_LOG_DEBUG, "delivery for an unknown subscription handed back",
+                   "subscription=%s seq=%llu", d->subscription, (unsigned long long)seq);
+        envelope_destroy(&e);
+        return;
+    }
     if (rc != ASYLINK_OK) {
-        s_refuse(io, seq, e ? envelope_header_of(e)->message_id : NULL, rc,
+        s_refuse(io, seq, d->subscription, e ? envelope_header_of(e)->message_id : NULL, rc,
                  "delivered envelope failed verification", e ? envelope_header_of(e)->sender : NULL);
         envelope_destroy(&e);
         return;
     }
     const envelope_header *h = envelope_header_of(e);
-    if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) == 0) {
+    if (!feed && strcmp(h->content_type, RECEIPT_CONTENT_TYPE) == 0) {
         s_on_receipt(io, seq, e, env, len);
     } else {
         cstore_txn *t = s_txn(io);
@@ -360,11 +472,184 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
                : ASYLINK_E_IO;
         if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
-            s_later_ack(io, seq);
+            s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)
             io->turn.inbox_changed = true;
     }
     envelope_destroy(&e);
+}
+
+/* ---- feed requests ---- */
+
+static client_sub *s_sub_by_request(asylink_client *c, uint64_t request_id, const char *name)
+{
+    for (client_sub *s = c->subs; s; s = s->next)
+        if (request_id && s->request_id == request_id)
+            return s;
+    for (client_sub *s = c->subs; name && s; s = s->next)
+        if (s->request_id && strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+static client_req *s_req_by_request(asylink_client *c, uint64_t request_id, int kind)
+{
+    for (client_req *r = c->reqs; request_id && r; r = r->next)
+        if (r->request_id == request_id && (!kind || r->kind == kind) && !r->done)
+            return r;
+    return NULL;
+}
+
+/* Marks a request answered; a detached one is freed (lock held). */
+static void s_req_done(asylink_client *c, client_req *r, int rc)
+{
+    r->done = true;
+    r->rc = rc;
+    if (r->detached) {
+        for (client_req **pp = &c->reqs; *pp; pp = &(*pp)->next)
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        client_req_free(r);
+    }
+    pthread_cond_broadcast(&c->cond);
+}
+
+static void s_on_subscribed(s_io *io, const wire_cmd *cmd)
+{
+    asylink_client *c = io->c;
+    const wire_subscribed *sd = &cmd->u.subscribed;
+    pthread_mutex_lock(&c->lock);
+    client_sub *s = s_sub_by_request(c, cmd->request_id, sd->subscription);
+    if (s) {
+        s->result = ASYLINK_OK;
+        s->failed = false;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    client_log(c, ASYLINK_LOG_INFO, "subscribed", "subscription=%s prefix=%s created=%d next=%llu",
+               sd->subscription, sd->topic_prefix, sd->created,
+               (unsigned long long)sd->next_sequence);
+}
+
+static void s_on_unsubscribed(s_io *io, const wire_cmd *cmd)
+{
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    client_req *r = s_req_by_request(c, cmd->request_id, CLIENT_REQ_UNSUBSCRIBE);
+    if (r)
+        s_req_done(c, r, ASYLINK_OK);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Copies a Directory answer into the request waiting for it. */
+static void s_on_directory(s_io *io, const wire_cmd *cmd)
+{
+    asylink_client *c = io->c;
+    const wire_directory *d = &cmd->u.directory;
+    pthread_mutex_lock(&c->lock);
+    client_req *r = s_req_by_request(c, cmd->request_id, CLIENT_REQ_DIRECTORY);
+    if (!r) {
+        pthread_mutex_unlock(&c->lock);
+        return; /* its publisher gave up waiting */
+    }
+    int rc = ASYLINK_OK;
+    r->certs = calloc(d->n_certificates + 1, sizeof *r->certs);
+    r->cert_lens = calloc(d->n_certificates + 1, sizeof *r->cert_lens);
+    if (!r->certs || !r->cert_lens)
+        rc = ASYLINK_E_NOMEM;
+    for (size_t i = 0; rc == ASYLINK_OK && i < d->n_certificates; i++) {
+        r->certs[i] = malloc(d->certificate_lens[i] ? d->certificate_lens[i] : 1);
+        if (!r->certs[i]) {
+            rc = ASYLINK_E_NOMEM;
+            break;
+        }
+        memcpy(r->certs[i], d->certificates[i], d->certificate_lens[i]);
+        r->cert_lens[i] = d->certificate_lens[i];
+        r->n_certs++;
+    }
+    if (rc == ASYLINK_OK && d->revocation_list_len) {
+        r->crl = malloc(d->revocation_list_len);
+        if (r->crl) {
+            memcpy(r->crl, d->revocation_list, d->revocation_list_len);
+            r->crl_len = d->revocation_list_len;
+        }
+    }
+    s_req_done(c, r, rc);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* An Error answering one of our feed requests: true if it was one. */
+static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
+{
+    asylink_client *c = io->c;
+    const wire_error *er = &cmd->u.error;
+    int code = er->code ? er->code : ASYLINK_E_PROTOCOL;
+    if (!cmd->request_id)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    bool matched = false;
+    for (client_sub *s = c->subs; s; s = s->next) {
+        if (s->request_id == cmd->request_id) {
+            s->result = code;
+            s->failed = true;
+            matched = true;
+            pthread_cond_broadcast(&c->cond);
+            client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=\"%s\"",
+                       s->name, asylink_err_name(code), er->reason);
+            break;
+        }
+    }
+    client_req *r = matched ? NULL : s_req_by_request(c, cmd->request_id, 0);
+    if (r) {
+        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=\"%s\"", r->kind,
+                   asylink_err_name(code), er->reason);
+        s_req_done(c, r, code);
+        matched = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return matched;
+}
+
+/* Sends, in the open session, what was not yet sent in it (subscriptions, requests). */
+static void s_send_requests(s_io *io)
+{
+    asylink_client *c = io->c;
+    if (io->state != IO_OPEN)
+        return;
+    pthread_mutex_lock(&c->lock);
+    for (client_sub *s = c->subs; s; s = s->next) {
+        if (s->failed || s->sent_session == io->session)
+            continue;
+        wire_cmd q = {.kind = WIRE_SUBSCRIBE, .request_id = ++io->request_id};
+        snprintf(q.u.subscribe.topic_prefix, sizeof q.u.subscribe.topic_prefix, "%s", s->prefix);
+        snprintf(q.u.subscribe.subscription, sizeof q.u.subscribe.subscription, "%s", s->name);
+        q.u.subscribe.start = s->start;
+        q.u.subscribe.start_value = s->start_value;
+        if (s_send(io, &q, NULL, 0) != 0)
+            break; /* high-water mark: next turn */
+        s->sent_session = io->session;
+        s->request_id = q.request_id;
+    }
+    for (client_req *r = c->reqs; r; r = r->next) {
+        if (r->done || r->sent_session == io->session)
+            continue;
+        wire_cmd q = {.request_id = ++io->request_id};
+        if (r->kind == CLIENT_REQ_DIRECTORY) {
+            q.kind = WIRE_DIRECTORY_REQUEST;
+            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s", r->topic);
+        } else {
+            q.kind = WIRE_UNSUBSCRIBE;
+            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s", r->name);
+            q.u.unsubscribe.delete_cursor = r->delete_cursor;
+        }
+        if (s_send(io, &q, NULL, 0) != 0)
+            break;
+        r->sent_session = io->session;
+        r->request_id = q.request_id;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void s_on_error(s_io *io, const wire_cmd *cmd)
@@ -372,11 +657,18 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
     const wire_error *er = &cmd->u.error;
     client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=\"%s\"",
                asylink_err_name(er->code), er->fatal, er->reason);
-    if (er->code == ASYLINK_E_PROTOCOL && io->state == IO_OPEN) {
-        /* The broker lost our session (it restarted): say Hello again. */
+    if (er->code == ASYLINK_E_PROTOCOL && er->fatal && io->state == IO_OPEN) {
+        /* The broker lost our session (it restarted) and answers "Hello
+         * first", echoing whatever request it got: not a refusal of that
+         * request. Say Hello again; subscriptions are renewed on Welcome. */
         atomic_store(&io->c->connected, false);
         s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, er->code, er->reason, NULL);
         s_send_hello(io);
+        return;
+    }
+    if (s_error_for_request(io, cmd)) {
+        if (er->fatal)
+            s_reset(io, er->reason, er->code, 0);
         return;
     }
     if (er->fatal)
@@ -405,6 +697,12 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_send(io, &pong, NULL, 0);
         }
         return;
+    case WIRE_SUBSCRIBED:
+        return s_on_subscribed(io, cmd);
+    case WIRE_UNSUBSCRIBED:
+        return s_on_unsubscribed(io, cmd);
+    case WIRE_DIRECTORY:
+        return s_on_directory(io, cmd);
     case WIRE_ERROR:
         return s_on_error(io, cmd);
     case WIRE_BYE:
@@ -466,6 +764,14 @@ static int s_flight_add(s_io *io, const uint8_t id[16])
     return 0;
 }
 
+static bool s_flight_has(const s_io *io, const uint8_t id[16])
+{
+    for (size_t i = 0; i < io->n_flight; i++)
+        if (memcmp(io->flight[i].id, id, 16) == 0)
+            return true;
+    return false;
+}
+
 static void s_pump(s_io *io)
 {
     while (io->state == IO_OPEN && io->n_flight < io->window) {
@@ -474,10 +780,11 @@ static void s_pump(s_io *io)
             return;
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
-        int rc = o.envelope ? s_send(io, &p, o.envelope, o.envelope_len) : 0;
+        bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
+        int rc = skip ? 0 : s_send(io, &p, o.envelope, o.envelope_len);
         if (rc == 0) {
             io->out_cursor = o.seq;
-            if (o.envelope)
+            if (!skip)
                 s_flight_add(io, o.id);
         }
         cstore_out_clear(&o);
@@ -515,6 +822,10 @@ static void s_timers(s_io *io)
         ping.u.heartbeat.sent_ms = io->now_ms;
         s_send(io, &ping, NULL, 0);
     }
+    if (io->rescan_at_ms && io->now_ms >= io->rescan_at_ms) {
+        io->rescan_at_ms = 0;
+        io->out_cursor = 0; /* s_pump skips what is still in flight */
+    }
     for (size_t i = 0; i < io->n_flight; i++) {
         if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
             client_log(c, ASYLINK_LOG_INFO, "republishing unanswered messages", "count=%zu",
@@ -550,6 +861,7 @@ void *client_io_main(void *arg)
         s_drain_wake(c);
         s_read(&io);
         s_finish_turn(&io);
+        s_send_requests(&io);
         s_pump(&io);
     }
     if (io.state == IO_OPEN) {
@@ -563,6 +875,7 @@ void *client_io_main(void *arg)
     zmq_ctx_term(io.ctx);
     free(io.flight);
     free(io.turn.acks);
+    free(io.ack_buf);
     while (io.turn.events) {
         client_event *e = io.turn.events;
         io.turn.events = e->next;

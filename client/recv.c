@@ -18,6 +18,7 @@ struct asylink_message {
     char (*recipients)[NODE_ID_MAX + 1];
     size_t n_recipients;
     char content_type[ENVELOPE_CONTENT_TYPE_MAX + 1];
+    char topic[ENVELOPE_TOPIC_MAX + 1]; /* "" for a direct message */
     asylink_classification classification;
     uint64_t created_ms, expires_ms;
     bool has_correlation;
@@ -49,6 +50,7 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
         snprintf(m->recipients[i], sizeof m->recipients[i], "%s", h->recipients[i]);
     m->n_recipients = h->n_recipients;
     snprintf(m->content_type, sizeof m->content_type, "%s", h->content_type);
+    snprintf(m->topic, sizeof m->topic, "%s", h->topic ? h->topic : "");
     m->classification = (asylink_classification)h->classification;
     m->created_ms = h->created_ms;
     m->expires_ms = h->expires_ms;
@@ -183,8 +185,11 @@ int asylink_ack(asylink_client *c, const uint8_t message_id[16])
     uint8_t *env = NULL, rid[16], rdigest[64];
     size_t env_len = 0;
     rc = envelope_decode(in.envelope, in.envelope_len, 0, &e);
-    bool has_receipt = rc == ASYLINK_OK && s_make_receipt(c, e, &env, &env_len, rid, rdigest) == ASYLINK_OK;
-    if (rc == ASYLINK_OK && !has_receipt)
+    /* Feed messages get no receipts: acking just marks them done. */
+    bool feed = rc == ASYLINK_OK && envelope_header_of(e)->topic && envelope_header_of(e)->topic[0];
+    bool has_receipt = rc == ASYLINK_OK && !feed &&
+                       s_make_receipt(c, e, &env, &env_len, rid, rdigest) == ASYLINK_OK;
+    if (rc == ASYLINK_OK && !feed && !has_receipt)
         client_log(c, ASYLINK_LOG_WARN, "no receipt sent: the sender is not usable", "sender=%s",
                    in.sender);
     const char *to[] = {in.sender};
@@ -205,6 +210,7 @@ const uint8_t *asylink_message_id(const asylink_message *m) { return m->id; }
 const char *asylink_message_sender(const asylink_message *m) { return m->sender; }
 size_t asylink_message_recipient_count(const asylink_message *m) { return m->n_recipients; }
 const char *asylink_message_content_type(const asylink_message *m) { return m->content_type; }
+const char *asylink_message_topic(const asylink_message *m) { return m->topic; }
 uint64_t asylink_message_created_ms(const asylink_message *m) { return m->created_ms; }
 uint64_t asylink_message_expires_ms(const asylink_message *m) { return m->expires_ms; }
 

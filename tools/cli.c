@@ -75,6 +75,17 @@ int cli_fail(const char *context, int code)
     return CLI_FAIL;
 }
 
+int cli_fail_text(const char *context, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "asylink: %s: %s: ", context, asylink_err_name(code));
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
 int cli_failf(const char *fmt, ...)
 {
     va_list ap;
@@ -169,6 +180,30 @@ int cli_parse_roles(const char *prog, const char *s, uint32_t *mask)
         return CLI_OK;
     return cli_usage(prog, "invalid --roles '%s' (a comma-separated list of member_state, "
                            "agency, analyst, operator, broker)", s);
+}
+
+int cli_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct {
+        char unit;
+        uint64_t ms;
+    } units[] = {{'s', 1000u}, {'m', 60000u}, {'h', 3600000u}, {'d', CLI_MS_PER_DAY}};
+    char num[24];
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= sizeof num)
+        return -1;
+    uint64_t mult = 1000u;
+    memcpy(num, s, n + 1);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (num[n - 1] == units[i].unit) {
+            mult = units[i].ms;
+            num[n - 1] = '\0';
+        }
+    uint64_t v;
+    if (cli_parse_u64(num, 0, 100ull * 366 * CLI_MS_PER_DAY / mult, &v) != 0)
+        return -1;
+    *ms = v * mult;
+    return 0;
 }
 
 int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out)

@@ -45,6 +45,10 @@ int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, cons
 /* Prints "asylink: <context>: <ERR_NAME>: <strerror>" to stderr; returns CLI_FAIL. */
 int cli_fail(const char *context, int code);
 
+/* Prints "asylink: <context>: <ERR_NAME>: <text>" to stderr; returns CLI_FAIL. */
+int cli_fail_text(const char *context, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Prints "asylink: <message>" to stderr; returns CLI_FAIL. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -79,6 +83,12 @@ int cli_parse_time(const char *s, uint64_t *ms);
 
 /* Parses --roles into a mask; prints a usage error naming the valid roles. */
 int cli_parse_roles(const char *prog, const char *s, uint32_t *mask);
+
+/*
+ * Parses a duration: a number with a unit s, m, h or d ("90s", "7d"; a
+ * bare number is seconds) into ms, at most 100 years. Returns 0 or -1.
+ */
+int cli_parse_duration(const char *s, uint64_t *ms);
 
 /* Adds days to a time in ms; -1 if the result would overflow. */
 int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out);

@@ -10,5 +10,10 @@
 int cmd_keygen(int argc, char **argv); /* cmd_keygen.c */
 int cmd_ca(int argc, char **argv);     /* cmd_ca.c: init, sign, revoke */
 int cmd_cert(int argc, char **argv);   /* cmd_cert.c: show, verify */
+int cmd_send(int argc, char **argv);   /* cmd_send.c */
+int cmd_recv(int argc, char **argv);   /* cmd_recv.c */
+int cmd_publish(int argc, char **argv); /* cmd_publish.c */
+int cmd_subscribe(int argc, char **argv); /* cmd_subscribe.c */
+int cmd_status(int argc, char **argv); /* cmd_status.c */
 
 #endif

@@ -18,13 +18,19 @@ static int s_help(int argc, char **argv);
 
 static const char s_about[] =
     "asylink is the command line of the asylink secure message exchange of the\n"
-    "Common European Asylum System: keys, the federation CA and certificates.\n"
+    "Common European Asylum System: keys, the federation CA and certificates;\n"
+    "sending, receiving and following feeds as a node; the broker's status.\n"
     "Options: --help (at every level), --version.";
 
 static const cli_command s_commands[] = {
     {"keygen", cmd_keygen, "generate a node's key pairs and certificate request"},
     {"ca", cmd_ca, "run the federation CA: init, sign, revoke"},
     {"cert", cmd_cert, "show and verify certificates, requests, revocation lists"},
+    {"send", cmd_send, "send a message (JSON converted to its payload type, or a file)"},
+    {"recv", cmd_recv, "print and acknowledge the messages received by a node"},
+    {"publish", cmd_publish, "publish a message on a feed topic"},
+    {"subscribe", cmd_subscribe, "follow a feed: JSON lines or CSV"},
+    {"status", cmd_status, "show a running broker's sessions, counters and queues"},
     {"help", s_help, "show the help of a command: asylink help ca sign"},
 };
 #define S_N_COMMANDS (sizeof s_commands / sizeof s_commands[0])

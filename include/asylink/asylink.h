@@ -256,7 +256,8 @@ ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_messa
 
 /*
  * The application is done with a received message: it is never handed
- * over again, and its sender gets a signed receipt. Errors:
+ * over again, and its sender gets a signed receipt (direct messages only:
+ * a feed message is just marked done). Errors:
  * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_IO, ASYLINK_E_NOMEM. Acking
  * twice is ASYLINK_OK.
  */
@@ -265,7 +266,7 @@ ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
 /* Accessors; returned pointers are valid until asylink_message_free(). */
 ASYLINK_EXPORT const uint8_t *asylink_message_id(const asylink_message *m);   /* 16 bytes */
 ASYLINK_EXPORT const char *asylink_message_sender(const asylink_message *m);
-ASYLINK_EXPORT size_t asylink_message_recipient_count(const asylink_message *m);
+ASYLINK_EXPORT size_t asylink_message_recipient_count(const asylink_message *m); /* 0 on feeds */
 ASYLINK_EXPORT const char *asylink_message_recipient(const asylink_message *m, size_t i);
 ASYLINK_EXPORT const char *asylink_message_content_type(const asylink_message *m);
 ASYLINK_EXPORT asylink_classification asylink_message_classification(const asylink_message *m);
@@ -361,6 +362,77 @@ ASYLINK_EXPORT int asylink_outbox_pending(asylink_client *c, uint64_t *count);
 
 /* True (1) while a session with the broker is open, else 0. Thread-safe. */
 ASYLINK_EXPORT int asylink_connected(asylink_client *c);
+
+/* ---- feeds (topics) ---- */
+
+/* What to publish on a feed. Initialise with asylink_publish_params_init(). */
+typedef struct asylink_publish_params {
+    size_t struct_size;                  /* sizeof(asylink_publish_params) */
+    const char *topic;                   /* dotted topic, e.g. "stats.monthly.DE" (required) */
+    const char *content_type;            /* e.g. "asylink.v1.MonthlyStatistics" (required) */
+    asylink_classification classification; /* PUBLIC (default): signed, readable by every
+                                              subscriber; LIMITED: encrypted to the readers
+                                              the broker's CA-signed Directory names.
+                                              PERSONAL is never allowed on feeds. */
+    uint64_t expires_ms;                 /* absolute Unix ms; 0 = the broker's retention */
+} asylink_publish_params;
+
+ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p);
+
+/*
+ * Signs (and for LIMITED encrypts) payload for a topic and commits it to
+ * the outbox, like asylink_send(). For LIMITED the library asks the broker
+ * for the topic's readers (a Directory), checks every certificate against
+ * its own trust directory (the broker cannot substitute keys), leaves out
+ * unusable ones and keeps the list for 60 s. Feed messages have no
+ * recipients and get no receipts. Errors: as asylink_send(), plus
+ * ASYLINK_E_CLASSIFICATION (PERSONAL), ASYLINK_E_UNAVAILABLE (LIMITED
+ * while no session is open to ask the broker for the readers),
+ * ASYLINK_E_TIMEOUT (no Directory answer within 10 s),
+ * ASYLINK_E_UNKNOWN_RECIPIENT (LIMITED: no usable reader). Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_publish(asylink_client *c, const asylink_publish_params *p,
+                                   const void *payload, size_t len, uint8_t message_id_out[16]);
+
+/* Where a new subscription starts (numbers as asylink.v1.StartPosition). */
+typedef enum asylink_start {
+    ASYLINK_START_NEW = 1,      /* only messages published from now on */
+    ASYLINK_START_EARLIEST = 2, /* everything the broker still retains */
+    ASYLINK_START_SEQUENCE = 3, /* from feed sequence start_value */
+    ASYLINK_START_TIME = 4,     /* from messages accepted at or after start_value (Unix ms) */
+} asylink_start;
+
+/*
+ * Opens (or resumes) the durable subscription `name` (^[A-Za-z0-9._-]{1,64}$)
+ * to topic_prefix; its cursor lives at the broker, so a later subscribe
+ * with the same name continues after the last acknowledged message. The
+ * client re-subscribes by itself after reconnecting. Feed messages arrive
+ * through asylink_recv() like direct ones (asylink_message_topic() names
+ * the topic) and are acknowledged with asylink_ack() (no receipt is sent).
+ * Subscriptions live in this client's memory: subscribe again after
+ * reopening a client. While no session is open the Subscribe is sent when
+ * one opens, and this call waits for it. Errors: ASYLINK_E_INVALID_ARG,
+ * ASYLINK_E_POLICY (the broker refused; forgotten), ASYLINK_E_TIMEOUT (a
+ * session is open but no answer came within timeout_ms, -1 = forever),
+ * ASYLINK_E_UNAVAILABLE (no session opened within timeout_ms, or the
+ * broker does not serve feeds); after TIMEOUT and UNAVAILABLE without a
+ * refusal the subscription stays remembered and is sent in the next
+ * session. ASYLINK_E_SHUTDOWN. Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_subscribe(asylink_client *c, const char *topic_prefix,
+                                     const char *name, asylink_start start,
+                                     uint64_t start_value, int timeout_ms);
+
+/*
+ * Stops a subscription in this client (delete_cursor nonzero: forget it at
+ * the broker too, also for a name this client did not subscribe). Does not
+ * wait for the broker; deliveries still in flight are handed back to it.
+ * Errors: ASYLINK_E_INVALID_ARG, ASYLINK_E_NOMEM, ASYLINK_E_SHUTDOWN.
+ */
+ASYLINK_EXPORT int asylink_unsubscribe(asylink_client *c, const char *name, int delete_cursor);
+
+/* The message's topic, or "" for a direct message. Valid until asylink_message_free(). */
+ASYLINK_EXPORT const char *asylink_message_topic(const asylink_message *m);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,13 @@
  *   client_test --config NODE.ini receipt --to FR --forge-key K --forge-cert C
  *               send one message, wait for FR's receipt, verify it, then
  *               check that a receipt forged by another node is refused
+ *   client_test --config NODE.ini publish --topic T --count N
+ *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
+ *               publish on a feed; prints publish_error=CODE when one fails
+ *   client_test --config NODE.ini subscribe --prefix P --name N --count N
+ *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
+ *               subscribe, then receive (and ack) N feed messages; prints
+ *               subscribe_error=CODE when the subscription fails
  *
  * Prints one summary line; exit 0 when the mode's expectation holds.
  */
@@ -35,6 +42,7 @@
 
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
+    const char *topic, *prefix, *name, *klass, *start;
     long count, size, threads, timeout_s;
     int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
 } s_args;
@@ -251,6 +259,98 @@ static int s_mode_receipt(const s_args *a)
     return tampered != ASYLINK_OK && frc != ASYLINK_OK ? 0 : 1;
 }
 
+/* Waits (bounded by the deadline) for a session with the broker. */
+static int s_wait_connected(uint64_t deadline)
+{
+    while (!asylink_connected(s_client) && clock_now_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return asylink_connected(s_client) ? 0 : 1;
+}
+
+static int s_mode_publish(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a);
+    asylink_publish_params p;
+    asylink_publish_params_init(&p);
+    p.topic = a->topic;
+    p.content_type = "asylink.v1.MonthlyStatistics";
+    if (a->klass && strcmp(a->klass, "LIMITED") == 0)
+        p.classification = ASYLINK_LIMITED;
+    else if (a->klass && strcmp(a->klass, "PERSONAL") == 0)
+        p.classification = ASYLINK_PERSONAL;
+    else if (a->klass && strcmp(a->klass, "PUBLIC") != 0)
+        return 2;
+    if (p.classification == ASYLINK_LIMITED && s_wait_connected(deadline) != 0) {
+        printf("publish_error=%s\n", asylink_err_name(ASYLINK_E_UNAVAILABLE));
+        return 1;
+    }
+    long sent = 0, failures = 0;
+    for (long i = 0; i < a->count; i++) {
+        char payload[128];
+        int n = snprintf(payload, sizeof payload, "%s statistics #%ld", a->topic, i);
+        uint8_t id[16];
+        int rc = asylink_publish(s_client, &p, payload, (size_t)n, id);
+        if (rc != ASYLINK_OK) {
+            if (failures++ == 0)
+                printf("publish_error=%s\n", asylink_err_name(rc));
+            continue;
+        }
+        s_write_id(id);
+        sent++;
+    }
+    int rc = a->wait_accepted && sent ? s_flush(a) : 0;
+    printf("published=%ld failures=%ld\n", sent, failures);
+    return failures == 0 && rc == 0 ? 0 : 1;
+}
+
+static int s_mode_subscribe(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a);
+    asylink_start start = ASYLINK_START_EARLIEST;
+    if (a->start && strcmp(a->start, "new") == 0)
+        start = ASYLINK_START_NEW;
+    int wait_ms = a->timeout_s > 15 ? 15000 : (int)a->timeout_s * 1000;
+    int rc = asylink_subscribe(s_client, a->prefix, a->name, start, 0, wait_ms);
+    if (rc != ASYLINK_OK) {
+        printf("subscribe_error=%s\n", asylink_err_name(rc));
+        return 1;
+    }
+    printf("subscribed name=%s prefix=%s\n", a->name, a->prefix);
+    fflush(stdout);
+    long got = 0, limited = 0, bad = 0;
+    size_t plen = strlen(a->prefix);
+    while (got < a->count && clock_now_ms() < deadline) {
+        asylink_message *m = NULL;
+        rc = asylink_recv(s_client, 100, &m);
+        if (rc == ASYLINK_E_TIMEOUT)
+            continue;
+        if (rc != ASYLINK_OK)
+            s_die("recv", rc);
+        const char *topic = asylink_message_topic(m);
+        size_t len = 0;
+        const char *payload = asylink_message_payload(m, &len);
+        /* The payload names its topic: proves it was decrypted (LIMITED). */
+        if (strncmp(topic, a->prefix, plen) != 0 || (topic[plen] && topic[plen] != '.') ||
+            len < strlen(topic) || memcmp(payload, topic, strlen(topic)) != 0)
+            bad++;
+        if (asylink_message_classification(m) == ASYLINK_LIMITED)
+            limited++;
+        s_write_id(asylink_message_id(m));
+        got++;
+        if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK)
+            s_die("ack", rc);
+        asylink_message_free(&m);
+    }
+    printf("received=%ld limited=%ld bad=%ld\n", got, limited, bad);
+    if (bad)
+        return 1;
+    if (a->expect_none)
+        return got == 0 ? 0 : 1;
+    return got >= a->count ? 0 : 1;
+}
+
 static int s_parse(int argc, char **argv, s_args *a)
 {
     static const struct option opts[] = {
@@ -261,6 +361,9 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"forge-cert", required_argument, NULL, 'C'}, {"crash-after-send", no_argument, NULL, 1},
         {"crash-after-recv", no_argument, NULL, 2}, {"no-ack", no_argument, NULL, 3},
         {"wait-accepted", no_argument, NULL, 4}, {"expect-none", no_argument, NULL, 5},
+        {"topic", required_argument, NULL, 6}, {"prefix", required_argument, NULL, 7},
+        {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
+        {"start", required_argument, NULL, 10},
         {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -282,6 +385,11 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 3: a->no_ack = 1; break;
         case 4: a->wait_accepted = 1; break;
         case 5: a->expect_none = 1; break;
+        case 6: a->topic = optarg; break;
+        case 7: a->prefix = optarg; break;
+        case 8: a->name = optarg; break;
+        case 9: a->klass = optarg; break;
+        case 10: a->start = optarg; break;
         default: return -1;
         }
     }
@@ -295,7 +403,7 @@ int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt [options]\n");
+        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe [options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -312,6 +420,10 @@ int main(int argc, char **argv)
         code = s_mode_recv(&a);
     else if (strcmp(a.mode, "receipt") == 0 && a.to && a.forge_key && a.forge_cert)
         code = s_mode_receipt(&a);
+    else if (strcmp(a.mode, "publish") == 0 && a.topic)
+        code = s_mode_publish(&a);
+    else if (strcmp(a.mode, "subscribe") == 0 && a.prefix && a.name)
+        code = s_mode_subscribe(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
     asylink_client_close(&s_client);

@@ -10,7 +10,11 @@
  *   asylink-peer recv     --count N [--window W] [--ids-out F] [--no-ack]
  *                         [--exit-after-recv K]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
- *   asylink-peer hostile  --case NAME [--to NODE] [--size B] [--other NODE]
+ *   asylink-peer hostile  --case NAME [--to NODE] [--size B] [--other NODE] [--topic T]
+ *   asylink-peer publish  --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]
+ *                         [--ids-out F] [--sent-out F] (feed publish; PUBLIC: signed only)
+ *   asylink-peer subscribe --prefix P --name N [--start new|earliest] --count N
+ *                         [--ids-out F] [--exit-after-recv K] [--reset] [--window W]
  *   asylink-peer connect-only
  *
  * Common options: --broker ENDPOINT --broker-cert FILE --key FILE --cert FILE
@@ -21,6 +25,8 @@
  * final summary line per role:
  *   sent=N accepted=A duplicates=D rejected=R codes=NAME:n,... sessions=S timeout=0|1
  *   received=N distinct=D duplicates=U bad=B out_of_order=K redelivered=X sessions=S timeout=0|1
+ * subscribe also prints "event=subscribed name=N prefix=P created=0|1 next=S head=H" per
+ * session and "event=sub-error code=NAME" (then exits 3) when the Subscribe is refused.
  * hostile prints one verdict: REJECTED <CODE> | ERROR <CODE> | BYE <CODE> |
  * ACCEPTED [DUPLICATE] | DISCONNECTED | NO_ANSWER; connect-only prints WELCOME
  * or NO_ANSWER. Diagnostics go to stderr.
@@ -46,6 +52,7 @@
 #include "trust.h"
 #include "uuid.h"
 #include "wire.h"
+#include "asylink/v1/envelope.pb-c.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -100,6 +107,12 @@ typedef struct {
     long exit_after;             /* --exit-after-recv; 0 = off */
     const char *hostile_case;    /* --case */
     const char *other;           /* --other: node id to impersonate */
+    const char *topic;           /* --topic (publish, hostile personal-topic) */
+    const char *prefix;          /* --prefix (subscribe) */
+    const char *sub_name;        /* --name (subscribe) */
+    int start;                   /* --start: 1 new, 2 earliest */
+    bool reset;                  /* --reset (subscribe) */
+    bool class_set;              /* --class given */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -118,7 +131,11 @@ static void s_usage(FILE *out)
             "               garbage truncated bigframe toolarge maxsize forged-sender\n"
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
-            "               extra-frame garbage-envelope big-ack\n"
+            "               extra-frame garbage-envelope big-ack personal-topic\n"
+            "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
+            "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
+            "  subscribe    --prefix P --name N [--start new|earliest] --count N [--reset]\n"
+            "               [--ids-out F] [--exit-after-recv K] [--window N]\n"
             "  connect-only Hello and report WELCOME or NO_ANSWER\n");
 }
 
@@ -171,7 +188,8 @@ static int s_parse_to(s_opts *o, const char *arg)
 enum {
     O_BROKER = 256, O_BROKER_CERT, O_KEY, O_CERT, O_TRUST, O_TIMEOUT, O_TO, O_COUNT,
     O_RECV_COUNT, O_SIZE, O_CLASS, O_RATE, O_WINDOW, O_IDS_OUT, O_SENT_OUT, O_RECV_IDS_OUT,
-    O_CONTENT_TYPE, O_NO_ACK, O_EXIT_AFTER, O_CASE, O_OTHER, O_HELP,
+    O_CONTENT_TYPE, O_NO_ACK, O_EXIT_AFTER, O_CASE, O_OTHER, O_HELP, O_TOPIC, O_PREFIX,
+    O_NAME, O_START, O_RESET,
 };
 
 static const struct option s_long_opts[] = {
@@ -197,6 +215,11 @@ static const struct option s_long_opts[] = {
     {"case", required_argument, NULL, O_CASE},
     {"other", required_argument, NULL, O_OTHER},
     {"help", no_argument, NULL, O_HELP},
+    {"topic", required_argument, NULL, O_TOPIC},
+    {"prefix", required_argument, NULL, O_PREFIX},
+    {"name", required_argument, NULL, O_NAME},
+    {"start", required_argument, NULL, O_START},
+    {"reset", no_argument, NULL, O_RESET},
     {NULL, 0, NULL, 0},
 };
 
@@ -214,7 +237,17 @@ static int s_apply_opt(s_opts *o, int ch, const char *arg)
     case O_COUNT: return s_parse_long("--count", arg, 0, &o->count);
     case O_RECV_COUNT: return s_parse_long("--recv-count", arg, 0, &o->recv_count);
     case O_SIZE: return s_parse_long("--size", arg, 0, &o->size);
+    case O_TOPIC: o->topic = arg; return 0;
+    case O_PREFIX: o->prefix = arg; return 0;
+    case O_NAME: o->sub_name = arg; return 0;
+    case O_RESET: o->reset = true; return 0;
+    case O_START:
+        o->start = strcmp(arg, "new") == 0 ? 1 : strcmp(arg, "earliest") == 0 ? 2 : -1;
+        if (o->start < 0)
+            fprintf(stderr, "asylink-peer: invalid --start: %s\n", arg);
+        return o->start < 0 ? -1 : 0;
     case O_CLASS:
+        o->class_set = true;
         o->classification = envelope_class_parse(arg);
         if (o->classification < 0)
             fprintf(stderr, "asylink-peer: invalid --class: %s\n", arg);
@@ -375,6 +408,7 @@ typedef struct {
     uint64_t expires_ms;         /* 0 = never */
     bool no_readers;             /* PUBLIC, signed only */
     envelope_sealer *sealer;     /* NULL = the identity's own */
+    const char *topic;           /* feed topic: `to` are then the readers, not recipients */
 } s_seal_spec;
 
 /* Seals len payload bytes for spec with a fresh id into *env. */
@@ -397,7 +431,8 @@ static int s_seal(s_ident *id, const s_seal_spec *sp, size_t len, uint8_t **env,
     if (!payload)
         return ASYLINK_E_NOMEM;
     s_fill_payload(msg_id, payload, len);
-    envelope_params p = {.recipients = sp->to, .n_recipients = sp->n_to,
+    envelope_params p = {.recipients = sp->topic ? NULL : sp->to,
+                         .n_recipients = sp->topic ? 0 : sp->n_to, .topic = sp->topic,
                          .readers = readers, .n_readers = n_readers,
                          .content_type = sp->content_type, .classification = sp->classification,
                          .created_ms = sp->created_ms, .expires_ms = sp->expires_ms,
@@ -694,6 +729,11 @@ typedef struct {
     s_idset seen;
     s_last senders[64];
     size_t n_senders;
+    const char *sub_name;        /* subscription: Acks name it; NULL = direct queue */
+    const char *prefix;          /* subscription prefix */
+    int start;                   /* subscription start position */
+    bool reset;                  /* subscription reset */
+    uint64_t sub_rid;            /* request id of the pending Subscribe; 0 = none */
     uint64_t *acks;              /* sequences to acknowledge */
     size_t n_acks, cap_acks;
     FILE *ids_out;
@@ -929,6 +969,8 @@ static void s_rx_flush_acks(s_engine *e)
     while (done < rx->n_acks) {
         size_t n = rx->n_acks - done < batch ? rx->n_acks - done : batch;
         wire_cmd c = {.kind = WIRE_ACK};
+        if (rx->sub_name)
+            snprintf(c.u.ack.subscription, sizeof c.u.ack.subscription, "%s", rx->sub_name);
         c.u.ack.sequences = rx->acks + done;
         c.u.ack.n_sequences = n;
         if (s_link_send(&e->link, &c, NULL, 0) != 0)
@@ -952,6 +994,29 @@ static void s_on_welcome(s_engine *e, const wire_cmd *c)
            e->id->node, e->sessions, c->u.welcome.broker_node_id,
            (unsigned long long)e->limits.max_envelope_bytes);
     fflush(stdout);
+    s_receiver *rx = e->rx;
+    if (rx && rx->sub_name) { /* subscriptions are per session: subscribe again */
+        wire_cmd sc = {.kind = WIRE_SUBSCRIBE, .request_id = ++e->next_rid};
+        snprintf(sc.u.subscribe.topic_prefix, sizeof sc.u.subscribe.topic_prefix, "%s",
+                 rx->prefix);
+        snprintf(sc.u.subscribe.subscription, sizeof sc.u.subscribe.subscription, "%s",
+                 rx->sub_name);
+        sc.u.subscribe.start = rx->start;
+        sc.u.subscribe.reset = rx->reset && e->sessions == 1;
+        if (s_link_send(&e->link, &sc, NULL, 0) == 0)
+            rx->sub_rid = sc.request_id;
+    }
+}
+
+static void s_on_subscribed(s_engine *e, const wire_cmd *c)
+{
+    const wire_subscribed *d = &c->u.subscribed;
+    if (e->rx && c->request_id == e->rx->sub_rid)
+        e->rx->sub_rid = 0;
+    printf("event=subscribed name=%s prefix=%s created=%d next=%llu head=%llu\n", d->subscription,
+           d->topic_prefix, d->created ? 1 : 0, (unsigned long long)d->next_sequence,
+           (unsigned long long)d->head_sequence);
+    fflush(stdout);
 }
 
 /* Error from the broker: maybe the session is gone (Hello again) or ended for good. */
@@ -959,6 +1024,11 @@ static void s_on_error(s_engine *e, const wire_cmd *c)
 {
     const wire_error *er = &c->u.error;
     bool to_hello = e->state == S_WAIT_WELCOME && c->request_id == e->hello_rid;
+    if (e->rx && e->rx->sub_rid && c->request_id == e->rx->sub_rid) {
+        s_event(e, "sub-error", er->code, er->reason, false);
+        e->ended_code = er->code ? er->code : ASYLINK_E_PROTOCOL;
+        return;
+    }
     if (er->code == ASYLINK_E_PROTOCOL && er->fatal && !to_hello) {
         if (e->state == S_OPEN)
             fprintf(stderr, "asylink-peer: session lost (%s): Hello again\n", er->reason);
@@ -1001,6 +1071,7 @@ static void s_engine_dispatch(s_engine *e, s_in *in)
     case WIRE_ACCEPTED: s_on_accepted(e, &c->u.accepted); break;
     case WIRE_REJECTED: s_on_rejected(e, &c->u.rejected); break;
     case WIRE_DELIVER: s_on_deliver(e, in); break;
+    case WIRE_SUBSCRIBED: s_on_subscribed(e, c); break;
     case WIRE_ERROR: s_on_error(e, c); break;
     case WIRE_BYE: s_on_bye(e, c); break;
     case WIRE_HEARTBEAT:
@@ -1185,7 +1256,12 @@ static FILE *s_open_out(const char *path)
 static int s_sender_init(s_sender *tx, const s_opts *o, uint64_t now)
 {
     memset(tx, 0, sizeof *tx);
-    if (o->n_to == 0) {
+    bool feed = strcmp(o->mode, "publish") == 0;
+    if (feed && !o->topic) {
+        fprintf(stderr, "asylink-peer: --topic is required\n");
+        return -1;
+    }
+    if (o->n_to == 0 && !(feed && o->classification == ENVELOPE_PUBLIC)) {
         fprintf(stderr, "asylink-peer: --to is required\n");
         return -1;
     }
@@ -1196,7 +1272,9 @@ static int s_sender_init(s_sender *tx, const s_opts *o, uint64_t now)
     tx->start_ms = now;
     tx->spec = (s_seal_spec){.to = (const char *const *)o->to, .n_to = o->n_to,
                              .classification = o->classification,
-                             .content_type = o->content_type};
+                             .content_type = o->content_type,
+                             .topic = feed ? o->topic : NULL,
+                             .no_readers = feed && o->n_to == 0};
     tx->msgs = calloc((size_t)tx->count + 1, sizeof *tx->msgs);
     tx->ids = calloc((size_t)tx->count + 1, sizeof *tx->ids);
     if (!tx->msgs || !tx->ids)
@@ -1228,6 +1306,16 @@ static int s_receiver_init(s_receiver *rx, const s_opts *o, long count, const ch
     rx->no_ack = o->no_ack;
     rx->exit_after = o->exit_after;
     rx->ids_out = s_open_out(ids_out);
+    if (strcmp(o->mode, "subscribe") == 0) {
+        if (!o->prefix || !o->sub_name) {
+            fprintf(stderr, "asylink-peer: --prefix and --name are required\n");
+            return -1;
+        }
+        rx->sub_name = o->sub_name;
+        rx->prefix = o->prefix;
+        rx->start = o->start ? o->start : 1;
+        rx->reset = o->reset;
+    }
     return ids_out && !rx->ids_out ? -1 : 0;
 }
 
@@ -1242,8 +1330,10 @@ static void s_receiver_free(s_receiver *rx)
 /* send, recv and exchange. */
 static int s_run_session(const s_opts *o, s_ident *id)
 {
-    bool sending = strcmp(o->mode, "send") == 0 || strcmp(o->mode, "exchange") == 0;
-    bool receiving = strcmp(o->mode, "recv") == 0 || strcmp(o->mode, "exchange") == 0;
+    bool sending = strcmp(o->mode, "send") == 0 || strcmp(o->mode, "exchange") == 0 ||
+                   strcmp(o->mode, "publish") == 0;
+    bool receiving = strcmp(o->mode, "recv") == 0 || strcmp(o->mode, "exchange") == 0 ||
+                     strcmp(o->mode, "subscribe") == 0;
     uint64_t now = clock_now_ms();
     s_sender tx;
     s_receiver rx;
@@ -1443,6 +1533,42 @@ static int s_h_seal_exact(s_hostile *h, size_t target, bool at_most, uint8_t **e
     return -1;
 }
 
+/* Rewrites a serialized envelope's header classification to PERSONAL; 0 or -1. */
+static int s_make_personal(uint8_t **env, size_t *env_len)
+{
+    Asylink__V1__Envelope *e = asylink__v1__envelope__unpack(NULL, *env_len, *env);
+    if (!e)
+        return -1;
+    Asylink__V1__Header *h = asylink__v1__header__unpack(NULL, e->header.len, e->header.data);
+    int rc = -1;
+    uint8_t *hbuf = NULL, *ebuf = NULL;
+    if (h) {
+        h->classification = ASYLINK__V1__CLASSIFICATION__CLASSIFICATION_PERSONAL;
+        size_t hlen = asylink__v1__header__get_packed_size(h);
+        hbuf = malloc(hlen ? hlen : 1);
+        if (hbuf) {
+            asylink__v1__header__pack(h, hbuf);
+            ProtobufCBinaryData orig = e->header;
+            e->header.data = hbuf;
+            e->header.len = hlen;
+            size_t elen = asylink__v1__envelope__get_packed_size(e);
+            ebuf = malloc(elen ? elen : 1);
+            if (ebuf) {
+                asylink__v1__envelope__pack(e, ebuf);
+                free(*env);
+                *env = ebuf;
+                *env_len = elen;
+                rc = 0;
+            }
+            e->header = orig; /* free_unpacked frees what unpack allocated */
+        }
+        asylink__v1__header__free_unpacked(h, NULL);
+    }
+    asylink__v1__envelope__free_unpacked(e, NULL);
+    free(hbuf);
+    return rc;
+}
+
 /* The cases that publish one (bad) envelope; -1 if the case is not one of them. */
 static int s_h_publish_case(s_hostile *h, const char *name)
 {
@@ -1490,6 +1616,13 @@ static int s_h_publish_case(s_hostile *h, const char *name)
         const char *analyst[] = {"EUAA.ANALYSIS"};
         sp = (s_seal_spec){.to = analyst, .n_to = 1, .classification = ENVELOPE_PERSONAL};
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
+    } else if (strcmp(name, "personal-topic") == 0) {
+        /* A LIMITED feed envelope whose header then says PERSONAL (not re-signed). */
+        sp = (s_seal_spec){.to = h->to, .n_to = h->n_to, .classification = ENVELOPE_LIMITED,
+                           .topic = h->o->topic ? h->o->topic : "coi.SY"};
+        rc = s_h_seal(h, &sp, size, &env, &env_len, id);
+        if (rc == 0)
+            rc = s_make_personal(&env, &env_len);
     } else if (strcmp(name, "wrong-id") == 0) {
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
         id[15] ^= 0x01; /* the Publish names another id than the header */
@@ -1717,7 +1850,8 @@ int main(int argc, char **argv)
     if (s_ident_load(&o, &id) != ASYLINK_OK)
         goto cleanup;
     if (strcmp(o.mode, "send") == 0 || strcmp(o.mode, "recv") == 0 ||
-        strcmp(o.mode, "exchange") == 0)
+        strcmp(o.mode, "exchange") == 0 || strcmp(o.mode, "publish") == 0 ||
+        strcmp(o.mode, "subscribe") == 0)
         code = s_run_session(&o, &id);
     else if (strcmp(o.mode, "hostile") == 0)
         code = s_run_hostile(&o, &id);

@@ -436,9 +436,8 @@ static void test_invalid_args(void **state)
     bad.envelope_len = 0;
     assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
     bad = m;
-    bad.n_recipients = 0;
+    bad.recipients = NULL; /* recipients missing */
     assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
-    bad.n_recipients = 1;
     bad.recipients = empty;
     assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
     bad.recipients = toolong;
@@ -460,8 +459,27 @@ static void test_invalid_args(void **state)
     info.recipient[0] = 0;
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
     assert_int_equal(cstore_outbox_add(txn, &m), ASYLINK_OK); /* nothing broke the txn */
+    /* A feed message has no recipients (and gets no receipts). */
+    uint8_t feed_id[16] = {2};
+    cstore_out_new feed = m;
+    feed.id = feed_id;
+    feed.recipients = NULL;
+    feed.n_recipients = 0;
+    assert_int_equal(cstore_outbox_add(txn, &feed), ASYLINK_OK);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_outbox_add(NULL, &m), ASYLINK_E_INVALID_ARG);
+    cstore_out fo;
+    assert_int_equal(cstore_outbox_get(t->s, feed_id, &fo), ASYLINK_OK);
+    assert_int_equal(fo.n_recipients, 0);
+    assert_int_equal(fo.envelope_len, sizeof env);
+    cstore_out_clear(&fo);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_set_state(txn, feed_id, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_get(t->s, feed_id, &fo), ASYLINK_OK);
+    assert_int_equal(fo.state, CSTORE_OUT_ACCEPTED);
+    assert_int_equal(fo.n_recipients, 0);
+    cstore_out_clear(&fo);
 
     size_t n = 7;
     asylink_receipt_info out[1];

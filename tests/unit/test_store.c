@@ -939,6 +939,242 @@ static void test_schema_version(void **state)
     assert_int_equal(store_open(&t->o, &s), ASYLINK_E_UNSUPPORTED_VERSION); /* lock released */
 }
 
+
+/* Publishes one feed message (no recipients) on topic in its own batch; its sequence. */
+static uint64_t t_feed1(tctx *t, unsigned idn, const char *topic, uint64_t expires_ms,
+                        uint64_t now_ms)
+{
+    uint8_t id[16];
+    t_id(id, idn);
+    uint8_t env[32];
+    memset(env, (int)idn, sizeof env);
+    store_publish p = {.sender = "EUAA", .message_id = id, .topic = topic,
+                       .expires_ms = expires_ms, .envelope = env, .envelope_len = sizeof env};
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
+    const store_result *r = store_batch_result(b, 0);
+    assert_int_equal(r->code, ASYLINK_OK);
+    uint64_t seq = r->seq;
+    store_batch_destroy(&b);
+    return seq;
+}
+
+static void test_topic_under(void **state)
+{
+    (void)state;
+    assert_true(store_topic_under("stats", "stats"));
+    assert_true(store_topic_under("stats.monthly.DE", "stats"));
+    assert_true(store_topic_under("stats.monthly.DE", "stats.monthly"));
+    assert_false(store_topic_under("statsx", "stats"));
+    assert_false(store_topic_under("stats.monthlyx", "stats.monthly"));
+    assert_false(store_topic_under("stats", "stats.monthly"));
+    assert_true(store_topic_under("coi.SY", NULL));
+    assert_true(store_topic_under("coi.SY", ""));
+}
+
+static void test_feed_log(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    uint64_t head = 99;
+    assert_int_equal(store_feed_head(t->s, NULL, &head), ASYLINK_OK);
+    assert_int_equal(head, 0);
+    const char *fr[] = {"FR", NULL};
+    uint64_t d1 = t_publish1(t, "DE", 1, fr, 10, 0, 1000); /* a direct message in between */
+    uint64_t s1 = t_feed1(t, 2, "stats.monthly.DE", 5000, 1100);
+    uint64_t x1 = t_feed1(t, 3, "statsx", 5000, 1200);
+    uint64_t c1 = t_feed1(t, 4, "coi.SY", 9000, 1300);
+    uint64_t s2 = t_feed1(t, 5, "stats", 9000, 1400);
+    assert_true(d1 < s1 && s1 < x1 && x1 < c1 && c1 < s2);
+
+    store_feed_entry e;
+    assert_int_equal(store_feed_next(t->s, 0, "stats", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, s1);
+    assert_string_equal(e.topic, "stats.monthly.DE");
+    assert_int_equal(e.accepted_ms, 1100);
+    assert_int_equal(e.envelope_len, 32);
+    assert_int_equal(store_feed_next(t->s, s1, "stats", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, s2); /* not statsx, not coi */
+    assert_int_equal(store_feed_next(t->s, s2, "stats", &e), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_feed_next(t->s, 0, NULL, &e), ASYLINK_OK);
+    assert_int_equal(e.seq, s1);
+    assert_int_equal(store_feed_next(t->s, s1, "", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, x1);
+    assert_int_equal(store_feed_next(t->s, 0, "coi", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, c1);
+
+    assert_int_equal(store_feed_head(t->s, NULL, &head), ASYLINK_OK);
+    assert_int_equal(head, s2);
+    assert_int_equal(store_feed_head(t->s, "coi", &head), ASYLINK_OK);
+    assert_int_equal(head, c1);
+    assert_int_equal(store_feed_head(t->s, "analysis", &head), ASYLINK_OK);
+    assert_int_equal(head, 0);
+
+    uint64_t before = 99;
+    assert_int_equal(store_feed_before(t->s, 1100, &before), ASYLINK_OK);
+    assert_int_equal(before, 0);
+    assert_int_equal(store_feed_before(t->s, 1250, &before), ASYLINK_OK);
+    assert_int_equal(before, x1);
+    assert_int_equal(store_feed_before(t->s, 99999, &before), ASYLINK_OK);
+    assert_int_equal(before, s2);
+
+    /* the direct queue does not see feed messages */
+    store_entry q;
+    assert_int_equal(store_queue_next(t->s, "FR", d1, &q), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_stats(t).feed, 4);
+    assert_int_equal(t_stats(t).messages, 5);
+
+    /* the records survive a reopen */
+    t_reopen(t);
+    assert_int_equal(store_feed_next(t->s, s1, "stats", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, s2);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(store_message_get(t->s, c1, &env, &len), ASYLINK_OK);
+    assert_int_equal(len, 32);
+    free(env);
+
+    /* expiry removes feed entries with their messages */
+    store_sweep_stats st;
+    assert_int_equal(store_sweep(t->s, 6000, 100, &st), ASYLINK_OK);
+    assert_int_equal(st.feed_expired, 2);
+    assert_int_equal(store_feed_next(t->s, 0, "stats", &e), ASYLINK_OK);
+    assert_int_equal(e.seq, s2);
+    assert_int_equal(store_message_get(t->s, s1, &env, &len), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_stats(t).feed, 2);
+    assert_int_equal(store_sweep(t->s, 10000, 100, &st), ASYLINK_OK);
+    assert_int_equal(st.feed_expired, 2);
+    assert_int_equal(store_feed_next(t->s, 0, NULL, &e), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_stats(t).feed, 0);
+}
+
+static void test_feed_publish_invalid(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    uint8_t id[16];
+    t_id(id, 7);
+    const char *fr[] = {"FR"};
+    store_publish both = {.sender = "EUAA", .message_id = id, .recipients = fr,
+                          .n_recipients = 1, .topic = "coi.SY", .envelope = id,
+                          .envelope_len = 16};
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &both), 0);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_E_BAD_FIELD);
+    store_batch_destroy(&b);
+    /* a duplicate topic publish is answered as such and logged once */
+    uint64_t seq = t_feed1(t, 8, "coi.SY", 0, 1000);
+    t_id(id, 8);
+    uint8_t env[32] = {0};
+    store_publish again = {.sender = "EUAA", .message_id = id, .topic = "coi.SY",
+                           .envelope = env, .envelope_len = sizeof env};
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &again), 0);
+    assert_int_equal(store_batch_commit(b, 1100), ASYLINK_OK);
+    assert_true(store_batch_result(b, 0)->duplicate);
+    assert_int_equal(store_batch_result(b, 0)->seq, seq);
+    store_batch_destroy(&b);
+    assert_int_equal(t_stats(t).feed, 1);
+}
+
+static void test_subscriptions(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    store_sub sub = {.cursor = 0, .created_ms = 1234};
+    snprintf(sub.prefix, sizeof sub.prefix, "stats");
+    store_sub got;
+    assert_int_equal(store_sub_get(t->s, "EUAA.ANALYSIS", "s1", &got), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_sub_put(t->s, "EUAA.ANALYSIS", "s1", &sub), ASYLINK_OK);
+    snprintf(sub.prefix, sizeof sub.prefix, "coi");
+    sub.cursor = 7;
+    assert_int_equal(store_sub_put(t->s, "EUAA.ANALYSIS", "s2", &sub), ASYLINK_OK);
+    assert_int_equal(store_sub_put(t->s, "EUAA", "s1", &sub), ASYLINK_OK);
+    assert_int_equal(store_sub_get(t->s, "EUAA.ANALYSIS", "s1", &got), ASYLINK_OK);
+    assert_string_equal(got.prefix, "stats");
+    assert_int_equal(got.cursor, 0);
+    assert_int_equal(got.created_ms, 1234);
+    uint64_t n = 0;
+    assert_int_equal(store_sub_count(t->s, "EUAA.ANALYSIS", &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_sub_count(t->s, "EUAA", &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_sub_count(t->s, NULL, &n), ASYLINK_OK);
+    assert_int_equal(n, 3);
+
+    /* cursor moves in a batch; the names are copied when added */
+    char node[32], name[16];
+    snprintf(node, sizeof node, "EUAA.ANALYSIS");
+    snprintf(name, sizeof name, "s1");
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_sub_cursor(b, node, name, 40), 0);
+    assert_int_equal(store_batch_sub_cursor(b, "EUAA.ANALYSIS", "gone", 5), 1);
+    assert_int_equal(store_batch_sub_cursor(b, "EUAA.ANALYSIS", "", 5), 2);
+    memset(node, 'X', sizeof node - 1);
+    memset(name, 'Y', sizeof name - 1);
+    assert_int_equal(store_batch_commit(b, 2000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 1)->code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_batch_result(b, 2)->code, ASYLINK_E_INVALID_ARG);
+    store_batch_destroy(&b);
+
+    t_reopen(t);
+    assert_int_equal(store_sub_get(t->s, "EUAA.ANALYSIS", "s1", &got), ASYLINK_OK);
+    assert_int_equal(got.cursor, 40);
+    assert_string_equal(got.prefix, "stats");
+    assert_int_equal(got.created_ms, 1234);
+    assert_int_equal(store_sub_delete(t->s, "EUAA.ANALYSIS", "s1"), ASYLINK_OK);
+    assert_int_equal(store_sub_delete(t->s, "EUAA.ANALYSIS", "s1"), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_sub_get(t->s, "EUAA.ANALYSIS", "s1", &got), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_sub_get(t->s, "EUAA.ANALYSIS", "s2", &got), ASYLINK_OK);
+    assert_int_equal(got.cursor, 7);
+
+    /* invalid arguments */
+    sub.prefix[0] = 0;
+    assert_int_equal(store_sub_put(t->s, "EUAA", "s3", &sub), ASYLINK_E_INVALID_ARG);
+    snprintf(sub.prefix, sizeof sub.prefix, "coi");
+    char longname[STORE_SUB_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(store_sub_put(t->s, "EUAA", longname, &sub), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_sub_put(t->s, "", "s3", &sub), ASYLINK_E_INVALID_ARG);
+}
+
+static void test_schema_upgrade(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    uint64_t seq = t_publish1(t, "DE", 1, fr, 10, 0, 1000);
+    store_close(&t->s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "meta", &env, &txn, &dbi);
+    MDB_val k = {strlen("schema_version"), (void *)"schema_version"}, v;
+    uint8_t v1[4] = {1, 0, 0, 0};
+    v.mv_size = sizeof v1;
+    v.mv_data = v1;
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    t_raw_close(env, txn);
+
+    t_open(t); /* a version 1 store opens and is upgraded */
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "FR", 0, &e), ASYLINK_OK);
+    assert_int_equal(e.seq, seq);
+    assert_true(t_feed1(t, 2, "coi.SY", 0, 1100) > seq);
+    store_close(&t->s);
+    t_raw_open(t, "meta", &env, &txn, &dbi);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    assert_int_equal(((const uint8_t *)v.mv_data)[0], STORE_SCHEMA_VERSION);
+    t_raw_close(env, txn);
+}
+
 static void test_big_envelope(void **state)
 {
     tctx *t = *state;
@@ -1098,6 +1334,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test(test_topic_under),
+        cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feed_publish_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),

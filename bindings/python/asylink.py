@@ -1,0 +1,514 @@
+"""asylink — Python binding of libasylink, the asylink client library.
+
+A thin ctypes layer over the C ABI in include/asylink/asylink.h: no
+compiled extension, nothing but the Python standard library. Every call
+goes to libasylink, which signs, encrypts, stores and delivers; this module
+only converts arguments and results and turns error codes into
+exceptions.
+
+    import asylink
+    with asylink.Client("de.ini") as de:
+        mid = de.send(["FR"], "application/json", b'{"request_id": "DE-1"}',
+                      classification="PERSONAL")
+        de.receipt_wait(mid, 30_000)
+
+    with asylink.Client("fr.ini") as fr:
+        m = fr.recv(10_000)          # None on timeout
+        if m is not None:
+            handle(m.payload)
+            fr.ack(m.id)
+
+Finding the library: the path given to Client(library=...) or load(), else
+the ASYLINK_LIBRARY environment variable, else ctypes.util.find_library
+("asylink"), i.e. an installed libasylink.so.
+
+Threading: like the C client, a Client may be used from several threads;
+ctypes releases the GIL during every library call, so a thread blocked in
+recv() does not block the others. close() must not race other calls.
+
+Secrets: payloads are copied into Python bytes objects, which cannot be
+wiped; the C message (and its decrypted copy) is wiped and freed at once.
+"""
+
+import ctypes
+import ctypes.util
+import os
+from typing import Callable, List, NamedTuple, Optional, Sequence, Union
+
+__all__ = [
+    "AsylinkError", "Client", "Event", "Message", "Receipt",
+    "load", "version", "strerror", "err_name",
+]
+
+# The library major version this binding was written for (asylink.h ABI).
+_ABI_MAJOR = 0
+
+CLASSIFICATIONS = {"PUBLIC": 1, "LIMITED": 2, "PERSONAL": 3}
+_CLASSIFICATION_NAMES = {v: k for k, v in CLASSIFICATIONS.items()}
+
+EVENT_TYPES = {
+    1: "ACCEPTED", 2: "REJECTED", 3: "RECEIPT",
+    4: "CONNECTED", 5: "DISCONNECTED", 6: "RECEIVE_FAILED",
+}
+
+LOG_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug"}
+
+_OK = 0
+_E_TIMEOUT = 8
+
+_LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
+
+
+class _SendParams(ctypes.Structure):
+    """asylink_send_params. Filled here, not by asylink_send_params_init():
+    that function writes sizeof(the library's struct) bytes, which could
+    overrun this one if a later library grows it; struct_size tells the
+    library which version of the struct it is given."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("recipients", ctypes.POINTER(ctypes.c_char_p)),
+        ("n_recipients", ctypes.c_size_t),
+        ("content_type", ctypes.c_char_p),
+        ("classification", ctypes.c_int),
+        ("expires_ms", ctypes.c_uint64),
+        ("correlation_id", ctypes.c_void_p),
+    ]
+
+
+class _PublishParams(ctypes.Structure):
+    """asylink_publish_params, filled here for the same reason as _SendParams."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("topic", ctypes.c_char_p),
+        ("content_type", ctypes.c_char_p),
+        ("classification", ctypes.c_int),
+        ("expires_ms", ctypes.c_uint64),
+    ]
+
+
+# Where a new subscription starts (asylink_start).
+START_POSITIONS = {"new": 1, "earliest": 2, "sequence": 3, "time": 4}
+
+
+class _ReceiptInfo(ctypes.Structure):
+    """asylink_receipt_info (a plain output struct, no struct_size)."""
+
+    _fields_ = [
+        ("recipient", ctypes.c_char * 65),
+        ("acked_ms", ctypes.c_uint64),
+        ("status", ctypes.c_int),
+        ("envelope_digest", ctypes.c_uint8 * 64),
+    ]
+
+
+class AsylinkError(Exception):
+    """A libasylink call failed.
+
+    code: the stable asylink_err number; name: its symbolic name, e.g.
+    "UNKNOWN_RECIPIENT"; message: asylink_strerror(code)."""
+
+    def __init__(self, code: int, name: str, message: str, context: str = ""):
+        self.code = code
+        self.name = name
+        self.message = message
+        self.context = context
+        text = f"{name} ({code}): {message}"
+        super().__init__(f"{context}: {text}" if context else text)
+
+
+class Message(NamedTuple):
+    """A received, verified and decrypted message."""
+
+    id: bytes                       # 16-byte message id
+    sender: str                     # node id of the sender
+    recipients: List[str]           # every direct recipient ([] for a feed message)
+    content_type: str
+    classification: str             # "PUBLIC", "LIMITED" or "PERSONAL"
+    created_ms: int                 # Unix ms, set by the sender
+    expires_ms: int                 # Unix ms, 0 = never
+    correlation_id: Optional[bytes] # 16-byte id of the message this answers, or None
+    payload: bytes
+    topic: str = ""                 # feed topic, "" for a direct message
+
+
+class Event(NamedTuple):
+    """Something that happened to a sent message or to the connection."""
+
+    type: str                       # "ACCEPTED", "REJECTED", "RECEIPT", "CONNECTED", ...
+    message_id: bytes               # 16 bytes (zeros for connection events)
+    code: int                       # asylink_err for REJECTED, RECEIVE_FAILED, DISCONNECTED
+    code_name: str                  # its name, "OK" when 0
+    reason: str
+    node: str                       # RECEIPT: the recipient; CONNECTED: the broker
+
+
+class Receipt(NamedTuple):
+    """A verified receipt for a sent message."""
+
+    recipient: str
+    acked_ms: int
+    status: int                     # 1 delivered, 2 rejected
+    envelope_digest: bytes          # 64 bytes
+
+
+_lib = None
+
+
+def _declare(lib):
+    """Argument and result types of every function used."""
+    c_int, c_size_t = ctypes.c_int, ctypes.c_size_t
+    c_void_p, c_char_p = ctypes.c_void_p, ctypes.c_char_p
+    pp = ctypes.POINTER(c_void_p)
+    u8p = ctypes.POINTER(ctypes.c_uint8)
+    sigs = {
+        "asylink_strerror": (c_char_p, [c_int]),
+        "asylink_err_name": (c_char_p, [c_int]),
+        "asylink_version": (c_char_p, []),
+        "asylink_client_open_config": (c_int, [c_char_p, _LOG_FN, c_void_p, pp]),
+        "asylink_client_close": (None, [pp]),
+        "asylink_send": (c_int, [c_void_p, ctypes.POINTER(_SendParams), c_void_p, c_size_t, u8p]),
+        "asylink_recv": (c_int, [c_void_p, c_int, pp]),
+        "asylink_ack": (c_int, [c_void_p, u8p]),
+        "asylink_message_id": (u8p, [c_void_p]),
+        "asylink_message_sender": (c_char_p, [c_void_p]),
+        "asylink_message_recipient_count": (c_size_t, [c_void_p]),
+        "asylink_message_recipient": (c_char_p, [c_void_p, c_size_t]),
+        "asylink_message_content_type": (c_char_p, [c_void_p]),
+        "asylink_message_classification": (c_int, [c_void_p]),
+        "asylink_message_created_ms": (ctypes.c_uint64, [c_void_p]),
+        "asylink_message_expires_ms": (ctypes.c_uint64, [c_void_p]),
+        "asylink_message_correlation_id": (u8p, [c_void_p]),
+        "asylink_message_payload": (c_void_p, [c_void_p, ctypes.POINTER(c_size_t)]),
+        "asylink_message_free": (None, [pp]),
+        "asylink_next_event": (c_int, [c_void_p, c_int, pp]),
+        "asylink_event_get_type": (c_int, [c_void_p]),
+        "asylink_event_message_id": (u8p, [c_void_p]),
+        "asylink_event_code": (c_int, [c_void_p]),
+        "asylink_event_reason": (c_char_p, [c_void_p]),
+        "asylink_event_node": (c_char_p, [c_void_p]),
+        "asylink_event_free": (None, [pp]),
+        "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
+                                     ctypes.POINTER(c_size_t)]),
+        "asylink_receipt_wait": (c_int, [c_void_p, u8p, c_int]),
+        "asylink_fd": (c_int, [c_void_p]),
+        "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
+        "asylink_connected": (c_int, [c_void_p]),
+        "asylink_publish": (c_int, [c_void_p, ctypes.POINTER(_PublishParams), c_void_p, c_size_t,
+                                    u8p]),
+        "asylink_subscribe": (c_int, [c_void_p, c_char_p, c_char_p, c_int, ctypes.c_uint64,
+                                      c_int]),
+        "asylink_unsubscribe": (c_int, [c_void_p, c_char_p, c_int]),
+        "asylink_message_topic": (c_char_p, [c_void_p]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def load(path: Optional[str] = None):
+    """Loads libasylink (once per process) and returns the ctypes handle.
+
+    path, else $ASYLINK_LIBRARY, else ctypes.util.find_library("asylink").
+    Raises OSError when it is not found or its major version differs from
+    the one this binding speaks."""
+    global _lib
+    if _lib is not None:
+        return _lib
+    path = path or os.environ.get("ASYLINK_LIBRARY") or ctypes.util.find_library("asylink")
+    if not path:
+        raise OSError("libasylink not found: install it, or set ASYLINK_LIBRARY to libasylink.so")
+    lib = ctypes.CDLL(path)
+    _declare(lib)
+    ver = lib.asylink_version().decode()
+    if int(ver.split(".")[0]) != _ABI_MAJOR:
+        raise OSError(f"{path} is libasylink {ver}; this binding needs {_ABI_MAJOR}.x")
+    _lib = lib
+    return lib
+
+
+def version() -> str:
+    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
+    return load().asylink_version().decode()
+
+
+def strerror(code: int) -> str:
+    """asylink_strerror: a short English description of an error code."""
+    return load().asylink_strerror(code).decode()
+
+
+def err_name(code: int) -> str:
+    """asylink_err_name: the code's symbolic name, e.g. "BAD_SIGNATURE"."""
+    return load().asylink_err_name(code).decode()
+
+
+def _error(code: int, context: str = "") -> AsylinkError:
+    return AsylinkError(code, err_name(code), strerror(code), context)
+
+
+def _check(code: int, context: str = "") -> None:
+    if code != _OK:
+        raise _error(code, context)
+
+
+def _id_arg(message_id: bytes):
+    """A 16-byte id as a uint8_t * argument."""
+    if not isinstance(message_id, (bytes, bytearray)) or len(message_id) != 16:
+        raise ValueError("a message id is 16 bytes")
+    return (ctypes.c_uint8 * 16).from_buffer_copy(message_id)
+
+
+def _bytes_at(ptr, n: int) -> bytes:
+    return ctypes.string_at(ptr, n) if ptr else b""
+
+
+def _text(b: Optional[bytes]) -> str:
+    return b.decode("utf-8", "replace") if b is not None else ""
+
+
+class Client:
+    """One national node's connection to the broker (asylink_client).
+
+    Client(config_path): asylink_client_open_config() on a node
+    configuration file ([node] broker_endpoint, broker_cert, node_cert,
+    key_file, trust_dir, data_dir, ...). The library connects in the
+    background; opening does not wait for the broker.
+
+    log: None, or a callable(level: str, line: str) that receives the
+    library's logfmt lines ("error", "warn", "info", "debug"); it is
+    called from the library's I/O thread.
+    library: path of libasylink.so (see load()).
+    """
+
+    def __init__(self, config_path: Union[str, os.PathLike],
+                 log: Optional[Callable[[str, str], None]] = None,
+                 library: Optional[str] = None):
+        self._lib = load(library)
+        self._handle = ctypes.c_void_p()
+        self._log_cb = _LOG_FN(self._make_log(log)) if log else _LOG_FN()
+        path = os.fsencode(config_path)
+        _check(self._lib.asylink_client_open_config(path, self._log_cb, None,
+                                                    ctypes.byref(self._handle)),
+               f"open {os.fsdecode(path)}")
+
+    @staticmethod
+    def _make_log(log):
+        def forward(_ctx, level, line):
+            try:
+                log(LOG_LEVELS.get(level, str(level)), _text(line))
+            except Exception:  # never let an exception unwind into C
+                pass
+        return forward
+
+    # ---- lifetime ----
+
+    def close(self) -> None:
+        """Stops the I/O thread and frees the client (idempotent). Messages
+        not yet accepted stay in the outbox for the next client on the same
+        data directory."""
+        if getattr(self, "_handle", None):
+            self._lib.asylink_client_close(ctypes.byref(self._handle))
+        self._handle = None
+
+    @property
+    def closed(self) -> bool:
+        return not self._handle
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _c(self):
+        if not self._handle:
+            raise ValueError("the client is closed")
+        return self._handle
+
+    # ---- sending ----
+
+    def send(self, recipients: Union[str, Sequence[str]], content_type: str, payload: bytes,
+             classification: str = "LIMITED", expires_ms: int = 0,
+             correlation_id: Optional[bytes] = None) -> bytes:
+        """Signs and encrypts payload for the recipients and commits it to the
+        durable outbox; returns the 16-byte message id. Acceptance by the
+        broker arrives later as an ACCEPTED (or REJECTED) event.
+
+        recipients: a node id or a sequence of them; classification:
+        "PUBLIC", "LIMITED" or "PERSONAL"; expires_ms: absolute Unix ms
+        after which nobody delivers it, 0 = never; correlation_id: the
+        16-byte id of the message this answers."""
+        if isinstance(recipients, str):
+            recipients = [recipients]
+        if classification not in CLASSIFICATIONS:
+            raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
+        payload = bytes(payload)
+        names = (ctypes.c_char_p * max(len(recipients), 1))(*[r.encode() for r in recipients])
+        # corr (like names) must stay alive until asylink_send returns
+        corr = _id_arg(correlation_id) if correlation_id is not None else None
+        p = _SendParams(struct_size=ctypes.sizeof(_SendParams),
+                        recipients=ctypes.cast(names, ctypes.POINTER(ctypes.c_char_p)),
+                        n_recipients=len(recipients),
+                        content_type=content_type.encode(),
+                        classification=CLASSIFICATIONS[classification],
+                        expires_ms=expires_ms,
+                        correlation_id=ctypes.addressof(corr) if corr is not None else None)
+        out = (ctypes.c_uint8 * 16)()
+        _check(self._lib.asylink_send(self._c(), ctypes.byref(p), payload, len(payload), out),
+               "send")
+        return bytes(out)
+
+    def publish(self, topic: str, content_type: str, payload: bytes,
+                classification: str = "PUBLIC", expires_ms: int = 0) -> bytes:
+        """Signs payload for a feed topic (e.g. "stats.monthly.DE") and commits
+        it to the outbox; returns the 16-byte message id. "PUBLIC" is signed
+        only; "LIMITED" is encrypted to the topic's readers, which the library
+        asks the broker for and checks against its own trust (needs an open
+        session: AsylinkError UNAVAILABLE otherwise). "PERSONAL" is never
+        allowed on feeds (AsylinkError CLASSIFICATION). Feed messages get no
+        receipts. expires_ms: absolute Unix ms, 0 = the broker's retention."""
+        if classification not in CLASSIFICATIONS:
+            raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
+        payload = bytes(payload)
+        p = _PublishParams(struct_size=ctypes.sizeof(_PublishParams), topic=topic.encode(),
+                           content_type=content_type.encode(),
+                           classification=CLASSIFICATIONS[classification],
+                           expires_ms=expires_ms)
+        out = (ctypes.c_uint8 * 16)()
+        _check(self._lib.asylink_publish(self._c(), ctypes.byref(p), payload, len(payload), out),
+               "publish")
+        return bytes(out)
+
+    def subscribe(self, prefix: str, name: str, start: str = "earliest", start_value: int = 0,
+                  timeout_ms: int = 10_000) -> None:
+        """Opens (or resumes) the durable subscription `name` to every topic
+        under the dotted prefix; the cursor lives at the broker, so the same
+        name later continues after the last acknowledged message, and the
+        client subscribes again by itself after reconnecting. start:
+        "new", "earliest", "sequence" or "time" (start_value: the sequence or
+        Unix ms); it applies only when the cursor is created. Feed messages
+        arrive through recv() (Message.topic names the topic); ack() them.
+        Raises AsylinkError POLICY (refused), TIMEOUT, UNAVAILABLE (no
+        session within timeout_ms; still sent once connected)."""
+        if start not in START_POSITIONS:
+            raise ValueError(f"start must be one of {', '.join(START_POSITIONS)}")
+        _check(self._lib.asylink_subscribe(self._c(), prefix.encode(), name.encode(),
+                                           START_POSITIONS[start], start_value, timeout_ms),
+               "subscribe")
+
+    def unsubscribe(self, name: str, delete_cursor: bool = False) -> None:
+        """Stops the subscription in this client; delete_cursor also forgets
+        its cursor at the broker."""
+        _check(self._lib.asylink_unsubscribe(self._c(), name.encode(), int(bool(delete_cursor))),
+               "unsubscribe")
+
+    def outbox_pending(self) -> int:
+        """Messages in the outbox not yet accepted by the broker."""
+        n = ctypes.c_uint64()
+        _check(self._lib.asylink_outbox_pending(self._c(), ctypes.byref(n)), "outbox_pending")
+        return n.value
+
+    # ---- receiving ----
+
+    def recv(self, timeout_ms: int = -1) -> Optional[Message]:
+        """The next received message not yet acknowledged, or None after
+        timeout_ms (0 = poll, -1 = forever). Call ack() when done with it:
+        until then it is handed over again after a restart."""
+        m = ctypes.c_void_p()
+        rc = self._lib.asylink_recv(self._c(), timeout_ms, ctypes.byref(m))
+        if rc == _E_TIMEOUT:
+            return None
+        _check(rc, "recv")
+        try:
+            return self._message(m)
+        finally:
+            self._lib.asylink_message_free(ctypes.byref(m))
+
+    def _message(self, m) -> Message:
+        lib = self._lib
+        n = ctypes.c_size_t()
+        ptr = lib.asylink_message_payload(m, ctypes.byref(n))
+        corr = lib.asylink_message_correlation_id(m)
+        cls = lib.asylink_message_classification(m)
+        return Message(
+            id=_bytes_at(lib.asylink_message_id(m), 16),
+            sender=_text(lib.asylink_message_sender(m)),
+            recipients=[_text(lib.asylink_message_recipient(m, i))
+                        for i in range(lib.asylink_message_recipient_count(m))],
+            content_type=_text(lib.asylink_message_content_type(m)),
+            classification=_CLASSIFICATION_NAMES.get(cls, str(cls)),
+            created_ms=lib.asylink_message_created_ms(m),
+            expires_ms=lib.asylink_message_expires_ms(m),
+            correlation_id=_bytes_at(corr, 16) if corr else None,
+            payload=_bytes_at(ptr, n.value),
+            topic=_text(lib.asylink_message_topic(m)),
+        )
+
+    def ack(self, message_id: bytes) -> None:
+        """Done with a received message: never handed over again, and its
+        sender gets a signed receipt. Acking twice is fine."""
+        _check(self._lib.asylink_ack(self._c(), _id_arg(message_id)), "ack")
+
+    # ---- events and receipts ----
+
+    def next_event(self, timeout_ms: int = -1) -> Optional[Event]:
+        """The next event, or None after timeout_ms (0 = poll, -1 = forever)."""
+        e = ctypes.c_void_p()
+        rc = self._lib.asylink_next_event(self._c(), timeout_ms, ctypes.byref(e))
+        if rc == _E_TIMEOUT:
+            return None
+        _check(rc, "next_event")
+        lib = self._lib
+        try:
+            t = lib.asylink_event_get_type(e)
+            code = lib.asylink_event_code(e)
+            return Event(type=EVENT_TYPES.get(t, str(t)),
+                         message_id=_bytes_at(lib.asylink_event_message_id(e), 16),
+                         code=code, code_name=err_name(code),
+                         reason=_text(lib.asylink_event_reason(e)),
+                         node=_text(lib.asylink_event_node(e)))
+        finally:
+            lib.asylink_event_free(ctypes.byref(e))
+
+    def receipt_wait(self, message_id: bytes, timeout_ms: int = -1) -> bool:
+        """Waits until every recipient of a sent message has sent its receipt:
+        True when they all have, False after timeout_ms (-1 = forever).
+        Raises AsylinkError NOT_FOUND for an id this client did not send."""
+        rc = self._lib.asylink_receipt_wait(self._c(), _id_arg(message_id), timeout_ms)
+        if rc == _E_TIMEOUT:
+            return False
+        _check(rc, "receipt_wait")
+        return True
+
+    def receipts(self, message_id: bytes) -> List[Receipt]:
+        """The verified receipts held for a sent message."""
+        idarg = _id_arg(message_id)
+        n = ctypes.c_size_t()
+        size = 16
+        while True:  # *n is the number held, which may exceed the buffer
+            buf = (_ReceiptInfo * size)()
+            _check(self._lib.asylink_receipts(self._c(), idarg, buf, size, ctypes.byref(n)),
+                   "receipts")
+            if n.value <= size:
+                break
+            size = n.value
+        return [Receipt(recipient=_text(r.recipient), acked_ms=r.acked_ms, status=r.status,
+                        envelope_digest=bytes(r.envelope_digest))
+                for r in buf[:min(n.value, len(buf))]]
+
+    # ---- integration with event loops ----
+
+    def fileno(self) -> int:
+        """asylink_fd(): readable while recv() or next_event() has something
+        to return, for select/selectors/asyncio. Owned by the client: do not
+        read, write or close it."""
+        return self._lib.asylink_fd(self._c())
+
+    def connected(self) -> bool:
+        """True while a session with the broker is open."""
+        return bool(self._lib.asylink_connected(self._c()))

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The node commands of the asylink CLI against a real broker: DE sends an
+# InformationRequest written as JSON (asylink send --wait), FR reads it
+# decoded (asylink recv --json, and the human form), raw files travel as
+# base64, errors name the field; asylink status reads the broker's
+# /status.json (table and --json) and shows FR's queue; DE publishes
+# MonthlyStatistics and an analyst follows it as CSV and JSON lines.
+source "$(dirname "$0")/client_lib.sh"
+client_init "$@"
+HTTP_PORT=$(free_port)
+sed -i "s/^listen =\$/listen = 127.0.0.1:$HTTP_PORT/" "$CONF"
+start_broker || exit 1
+write_node_ini DE
+write_node_ini FR
+
+# json_get FILE EXPR: evaluates a Python expression over the JSON value j in FILE.
+json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1" 2>/dev/null; }
+# line_get FILE N EXPR: the same over the N-th JSON line (1-based).
+line_get() {
+  python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])-1]); print($3)" \
+    "$1" "$2" 2>/dev/null
+}
+
+cat >"$T/request.json" <<'JSON'
+{
+  "request_id": "DE-2026-000123",
+  "requesting_state": "DE",
+  "requested_state": "FR",
+  "legal_basis": "LEGAL_BASIS_DUBLIN_III_ART_34",
+  "legal_basis_text": "Regulation (EU) 604/2013 Art. 34(2)(g)",
+  "applicantReference": "8123456-475",
+  "applicant": {"family_name": "Doe", "given_names": "Jane", "birth_year": 1990,
+                "sex": "SEX_FEMALE", "citizenships": ["SY"]},
+  "questions": [
+    {"question_id": "Q1", "topic": "QUESTION_TOPIC_PREVIOUS_APPLICATION",
+     "text": "Stage and decision of the application lodged in 2024?"},
+    {"question_id": "Q2", "topic": "QUESTION_TOPIC_FAMILY", "text": "Relatives in France?"}
+  ],
+  "applicant_consent": true,
+  "requested_ms": 1793491200000,
+  "reply_deadline_ms": "1796515200000",
+  "contact_unit": "Dublin unit"
+}
+JSON
+
+echo "== send"
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
+  --json "$T/request.json" --expires 7d --wait --timeout 30 >"$T/send1.out" 2>"$T/send1.err"
+check_eq "send --wait exits 0" "$?" 0
+ID1=$(sed -n 1p "$T/send1.out")
+check "send prints the message id ($ID1)" grep -qE '^[0-9a-f]{8}-[0-9a-f]{4}-7' "$T/send1.out"
+check_eq "send --wait reports the outcome" "$(sed -n 2p "$T/send1.out")" accepted
+
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest --json - \
+  --wait --json-output --timeout 30 <"$T/request.json" >"$T/send2.json" 2>"$T/send2.err"
+check_eq "send --json - (stdin) with --json-output exits 0" "$?" 0
+check_eq "its JSON says accepted" "$(json_get "$T/send2.json" 'j["state"]')" accepted
+check_eq "InformationRequest goes as PERSONAL by default" \
+  "$(json_get "$T/send2.json" 'j["classification"]')" PERSONAL
+
+printf 'plain bytes, not protobuf\n' >"$T/note.txt"
+"$ASYLINK" send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain \
+  --class LIMITED --wait --timeout 30 >"$T/send3.out" 2>"$T/send3.err"
+check_eq "send --file --content-type exits 0" "$?" 0
+
+echo "== status"
+# The broker refreshes its snapshot periodically: poll until FR's queue shows all three.
+depth=""
+for _ in $(seq 1 50); do
+  "$ASYLINK" status --http "127.0.0.1:$HTTP_PORT" --json >"$T/status.json" 2>"$T/status.err"
+  depth=$(json_get "$T/status.json" '[n["depth"] for n in j["nodes"] if n["node_id"]=="FR"][0]')
+  [[ $depth == 3 ]] && break
+  sleep 0.2
+done
+check_eq "status --json parses and shows FR's queue" "$depth" 3
+check_eq "status --json names the broker" "$(json_get "$T/status.json" 'j["broker_node_id"]')" BROKER.EU
+"$ASYLINK" status --http "127.0.0.1:$HTTP_PORT" >"$T/status.txt" 2>&1
+check_eq "human status exits 0" "$?" 0
+check "human status has the queue table header" grep -qE '^NODE +CONNECTED +WAITING' "$T/status.txt"
+check "human status has FR's row with 3 waiting" grep -qE '^FR +(yes|no) +3 ' "$T/status.txt"
+check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
+cat "$T/status.txt" | sed 's/^/      | /'
+
+echo "== recv"
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 30 >"$T/recv1.jsonl" 2>"$T/recv1.err"
+check_eq "recv --json --count 1 exits 0" "$?" 0
+check_eq "one JSON line" "$(lines "$T/recv1.jsonl")" 1
+check_eq "its id is the first message's" "$(line_get "$T/recv1.jsonl" 1 'j["message_id"]')" "$ID1"
+check_eq "sender" "$(line_get "$T/recv1.jsonl" 1 'j["sender"]')" DE
+check_eq "content type" "$(line_get "$T/recv1.jsonl" 1 'j["content_type"]')" asylink.v1.InformationRequest
+check_eq "classification" "$(line_get "$T/recv1.jsonl" 1 'j["classification"]')" PERSONAL
+check_eq "payload decoded: request_id" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["request_id"]')" DE-2026-000123
+check_eq "payload decoded: enum by name" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["legal_basis"]')" LEGAL_BASIS_DUBLIN_III_ART_34
+check_eq "payload decoded: camelCase input field" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["applicant_reference"]')" 8123456-475
+check_eq "payload decoded: nested message" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["applicant"]["family_name"]')" Doe
+check_eq "payload decoded: repeated messages" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["questions"][1]["topic"]')" QUESTION_TOPIC_FAMILY
+check_eq "payload decoded: uint64 given as a string" \
+  "$(line_get "$T/recv1.jsonl" 1 'j["payload"]["reply_deadline_ms"]')" 1796515200000
+check_eq "expiry set by --expires 7d (about 7 days after creation)" \
+  "$(line_get "$T/recv1.jsonl" 1 'abs(j["expires_ms"]-j["created_ms"]-7*86400000) < 60000')" True
+
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 30 >"$T/recv2.txt" 2>"$T/recv2.err"
+check_eq "human recv exits 0" "$?" 0
+check "human recv shows the content type" grep -qE '^content type +asylink.v1.InformationRequest' "$T/recv2.txt"
+check "human recv shows the payload as JSON" grep -q '"request_id": "DE-2026-000123"' "$T/recv2.txt"
+
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 30 >"$T/recv3.jsonl" 2>"$T/recv3.err"
+check_eq "a raw file arrives as base64" \
+  "$(line_get "$T/recv3.jsonl" 1 'j["payload_encoding"] + " " + __import__("base64").b64decode(j["payload"]).decode().strip()')" \
+  "base64 plain bytes, not protobuf"
+check_eq "with its content type" "$(line_get "$T/recv3.jsonl" 1 'j["content_type"]')" text/plain
+
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 2 >"$T/recv4.out" 2>"$T/recv4.err"
+check_eq "acked messages are not shown again (recv --count 1 times out: exit 1)" "$?" 1
+check "the timeout is reported as TIMEOUT" grep -q '^asylink: recv: TIMEOUT: 0 of 1' "$T/recv4.err"
+
+echo "== feeds: publish, subscribe --format csv|jsonl"
+write_node_ini EUAA.ANALYSIS
+cat >"$T/stats.json" <<'JSON'
+{"reporting_country": "DE", "period": {"year": 2026, "month": 10},
+ "rows": [
+  {"citizenship": "SY", "applications_total": 5120, "first_time_applicants": 4870,
+   "repeated_applicants": 250, "unaccompanied_minors": 310,
+   "decisions": {"refugee_status": 1200, "subsidiary_protection": 2300, "total": 3500},
+   "pending_end_of_month": 41000, "withdrawn": 95},
+  {"citizenship": "AF", "applications_total": 3900, "suppressed": ["unaccompanied_minors", "withdrawn"]}
+ ],
+ "total": {"citizenship": "TOTAL", "applications_total": 9020},
+ "data_provider": "BAMF", "notes": "first release, with a comma"}
+JSON
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --json "$T/stats.json" --timeout 30 >"$T/pub.out" 2>"$T/pub.err"
+check_eq "publish exits 0" "$?" 0
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv --start earliest \
+  --count 1 --timeout 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
+check_eq "subscribe --format csv exits 0" "$?" 0
+check_eq "CSV: a header and one row per citizenship row plus the total" "$(lines "$T/sub.csv")" 4
+check "CSV header starts with the period and the row columns" \
+  grep -q '^reporting_country,year,month,citizenship,applications_total,first_time_applicants,' "$T/sub.csv"
+check "CSV header flattens the decisions" grep -q ',decisions_refugee_status,' "$T/sub.csv"
+check "CSV row of SY" grep -qE '^DE,2026,10,SY,5120,4870,250,310,1200,2300,' "$T/sub.csv"
+check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn$' "$T/sub.csv"
+check "CSV row of the total (unset decisions read as zeros)" \
+  grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,$' "$T/sub.csv"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv \
+  --count 1 --timeout 2 --format csv >/dev/null 2>&1
+check_eq "acked: the durable subscription does not show it again" "$?" 1
+# (another node: one node's inbox takes a message id once, whatever the subscription)
+write_node_ini EUAA
+"$ASYLINK" subscribe --config "$T/EUAA.ini" --prefix stats.monthly --name cli-jsonl \
+  --count 1 --timeout 30 >"$T/sub.jsonl" 2>"$T/sub2.err"
+check_eq "subscribe (jsonl) by EUAA exits 0" "$?" 0
+check_eq "jsonl: topic" "$(line_get "$T/sub.jsonl" 1 'j["topic"]')" stats.monthly.DE
+check_eq "jsonl: decoded payload" \
+  "$(line_get "$T/sub.jsonl" 1 'j["payload"]["rows"][0]["decisions"]["subsidiary_protection"]')" 2300
+for f in pub.err sub.err sub2.err; do
+  [[ -s $T/$f ]] && show "$T/$f"
+done
+
+echo "== errors"
+echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
+  --json "$T/bad.json" >/dev/null 2>"$T/bad.err"
+check_eq "an unknown JSON key fails (exit 1)" "$?" 1
+check "the error names the key" grep -q "^asylink: send: .*: BAD_FIELD: unknown field 'colour'" "$T/bad.err"
+echo '{"questions": [{"topic": 7.5}]}' >"$T/bad2.json"
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
+  --json "$T/bad2.json" >/dev/null 2>"$T/bad2.err"
+check "a wrong type names the field path" grep -q 'BAD_FIELD: questions\[0\].topic' "$T/bad2.err"
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.Nope --json "$T/bad.json" \
+  >/dev/null 2>&1
+check_eq "an unknown --type is a usage error (exit 2)" "$?" 2
+"$ASYLINK" recv --config "$T/FR.ini" --count 0 >/dev/null 2>&1
+check_eq "recv --count 0 is a usage error" "$?" 2
+"$ASYLINK" status --http "127.0.0.1:$(free_port)" --timeout 2 >/dev/null 2>"$T/st.err"
+check_eq "status against a closed port fails (exit 1)" "$?" 1
+check "and says UNAVAILABLE" grep -q '^asylink: status: .*: UNAVAILABLE: ' "$T/st.err"
+for cmd in send recv publish subscribe status; do
+  check "asylink $cmd --help" "$ASYLINK" "$cmd" --help
+done
+
+for f in send1.err send2.err send3.err recv1.err recv2.err; do
+  [[ -s $T/$f ]] && show "$T/$f"
+done
+summary

@@ -1,0 +1,185 @@
+/*
+ * cmd_status.c — `asylink status`: reads the broker's /status.json from its
+ * operator HTTP listener ([http] listen in broker.ini) and shows it as a
+ * table, or as JSON with --json.
+ */
+#include "asylink/asylink.h"
+#include "cli.h"
+#include "clock.h"
+#include "commands.h"
+#include "httpc.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STATUS_MAX_BODY (4u * 1024 * 1024)
+
+static const char s_usage[] =
+    "Usage: asylink status [--http HOST:PORT] [options]\n"
+    "\n"
+    "Shows the state of a running broker: sessions, counters, store, and the\n"
+    "queue of every node, read from its operator HTTP listener (/status.json).\n"
+    "\n"
+    "  --http HOST:PORT       the broker's [http] listen address (default\n"
+    "                         127.0.0.1:7480; [::1]:7480 for IPv6)\n"
+    "  --timeout SECONDS      give up after this long (default 5)\n"
+    "  --json                 print the broker's JSON instead of tables\n"
+    "  -h, --help             show this help\n";
+
+/* The options of one status. */
+typedef struct {
+    char host[256];  /* from --http */
+    char port[16];   /* from --http */
+    int timeout_ms;  /* --timeout */
+    bool json;       /* --json */
+} s_opts;
+
+enum { OPT_HTTP = 256, OPT_TIMEOUT, OPT_JSON };
+
+static const struct option s_long[] = {
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* "host:port" or "[v6]:port" into o->host and o->port. */
+static int s_parse_addr(const char *s, s_opts *o)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || colon[1] == '\0')
+        return -1;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (h[0] == '[') {
+        if (hl < 3 || h[hl - 1] != ']')
+            return -1;
+        h++;
+        hl -= 2;
+    }
+    uint64_t port;
+    if (hl >= sizeof o->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
+        return -1;
+    memcpy(o->host, h, hl);
+    o->host[hl] = '\0';
+    snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
+    return 0;
+}
+
+static int s_apply(int opt, const char *prog, s_opts *o)
+{
+    uint64_t secs;
+    switch (opt) {
+    case OPT_HTTP:
+        if (s_parse_addr(optarg, o) != 0)
+            return cli_usage(prog, "invalid --http '%s' (HOST:PORT, e.g. 127.0.0.1:7480)", optarg);
+        break;
+    case OPT_TIMEOUT:
+        if (cli_parse_u64(optarg, 1, 300, &secs) != 0)
+            return cli_usage(prog, "invalid --timeout '%s' (1..300 seconds)", optarg);
+        o->timeout_ms = (int)secs * 1000;
+        break;
+    case OPT_JSON: o->json = true; break;
+    default: return cli_getopt_common(opt, prog, s_usage);
+    }
+    return CLI_OK;
+}
+
+static int s_parse(int argc, char **argv, s_opts *o)
+{
+    const char *prog = argv[0];
+    int opt, rc;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
+        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
+            return rc;
+    if (optind < argc)
+        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
+    return CLI_OK;
+}
+
+/* ---- the tables ---- */
+
+static long long s_int(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *s_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+static void s_print_summary(const json_t *st)
+{
+    char started[32], snap[32];
+    const json_t *c = json_object_get(st, "counters");
+    const json_t *s = json_object_get(st, "store");
+    printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
+    printf("started         %s\n",
+           clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
+    printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
+    printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
+           s_int(st, "verify_workers"));
+    printf("sessions        %lld\n\n", s_int(st, "sessions"));
+    printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "ACCEPTED", "PUBLISHED",
+           "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETT.", "EXPIRED");
+    printf("%-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld\n\n",
+           s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
+           s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
+           s_int(c, "dead_lettered"), s_int(c, "expired"));
+    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes used\n\n",
+           s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
+           s_int(s, "used_bytes"), s_int(s, "map_bytes"));
+}
+
+static void s_print_nodes(const json_t *nodes)
+{
+    printf("%-20s %-10s %10s %12s %10s %12s\n", "NODE", "CONNECTED", "WAITING", "BYTES",
+           "IN FLIGHT", "DEAD LETTERS");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n) {
+        printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
+               json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
+               s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
+    }
+    if (json_array_size(nodes) == 0)
+        printf("(no node queues)\n");
+}
+
+int cmd_status(int argc, char **argv)
+{
+    s_opts o = {.host = "127.0.0.1", .port = "7480", .timeout_ms = 5000};
+    int rc = s_parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc == CLI_DONE ? CLI_OK : rc;
+    char ctx[320], err[256] = "";
+    snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.host, o.port);
+    httpc_response r;
+    rc = httpc_get(o.host, o.port, "/status.json", o.timeout_ms, STATUS_MAX_BODY, &r, err,
+                   sizeof err);
+    if (rc != ASYLINK_OK)
+        return cli_fail_text(ctx, rc, "%s", err);
+    if (r.status != 200) {
+        httpc_response_clear(&r);
+        return cli_fail_text(ctx, ASYLINK_E_UNAVAILABLE, "HTTP status %d", r.status);
+    }
+    json_error_t je;
+    json_t *st = json_loadb(r.body, r.len, 0, &je);
+    httpc_response_clear(&r);
+    if (!json_is_object(st)) {
+        json_decref(st);
+        return cli_fail_text(ctx, ASYLINK_E_MALFORMED, "not a JSON object: %s", je.text);
+    }
+    if (o.json)
+        return cli_json_print(st);
+    s_print_summary(st);
+    s_print_nodes(json_object_get(st, "nodes"));
+    json_decref(st);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}

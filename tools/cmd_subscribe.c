@@ -1,0 +1,387 @@
+/*
+ * cmd_subscribe.c — `asylink subscribe`: opens (or resumes) a durable
+ * subscription to a topic prefix and prints the feed messages as JSON
+ * lines or CSV, acknowledging each after printing so the broker-side
+ * cursor moves on.
+ *
+ * CSV: MonthlyStatistics gives one row per citizenship row (and one for
+ * its total): reporting_country, year, month, then every CitizenshipRow
+ * column, nested decisions flattened as decisions_<field>. Other types
+ * give one row per message: topic, message_id, sender, created_ms and the
+ * payload's fields flattened the same way; repeated fields are joined with
+ * ';' (lists of messages as JSON text); an unset nested message gives its
+ * defaults (zeros), as proto3 reads it. Columns come from the type's
+ * descriptor (pbjson_skeleton), so they are the same for every message; a
+ * header line precedes the first row and every change of type.
+ */
+#include "asylink/asylink.h"
+#include "cli.h"
+#include "clock.h"
+#include "commands.h"
+#include "node.h"
+#include "pbjson.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SUB_COLUMN_MAX 128
+#define SUB_STATS_TYPE "asylink.v1.MonthlyStatistics"
+
+static const char s_usage[] =
+    "Usage: asylink subscribe --config NODE.ini --prefix PREFIX --name NAME [options]\n"
+    "\n"
+    "Opens (or resumes) the durable subscription NAME to the topics starting with\n"
+    "PREFIX (e.g. stats, stats.monthly.DE) and prints each feed message, then\n"
+    "acknowledges it: a later subscribe with the same NAME continues after it.\n"
+    "\n"
+    "  --config FILE          the node's configuration ([node] section)\n"
+    "  --prefix PREFIX        topic prefix\n"
+    "  --name NAME            durable subscription name ([A-Za-z0-9._-]{1,64})\n"
+    "  --start earliest|new   where a new subscription starts (default earliest)\n"
+    "  --count N              stop after N messages (default: no limit)\n"
+    "  --timeout SECONDS      stop after this long without a message (default 10)\n"
+    "  --format jsonl|csv     JSON lines (default: metadata and decoded payload)\n"
+    "                         or CSV (MonthlyStatistics: one row per citizenship)\n"
+    "  --no-ack               do not acknowledge (the cursor does not move)\n"
+    "  -h, --help             show this help\n";
+
+/* The options of one subscribe. */
+typedef struct {
+    const char *config; /* --config */
+    const char *prefix; /* --prefix */
+    const char *name;   /* --name */
+    asylink_start start; /* --start */
+    uint64_t count;     /* --count */
+    uint64_t idle_ms;   /* --timeout */
+    bool csv;           /* --format csv */
+    bool no_ack;        /* --no-ack */
+} s_opts;
+
+/* CSV state: the columns of the type whose header was printed last. */
+typedef struct {
+    char *type;                  /* content type of the current header, or NULL */
+    char *cols[SUB_COLUMN_MAX];  /* payload column names (flattened) */
+    size_t n_cols;
+    json_t *defaults;            /* column -> default value (unset nested messages are zeros) */
+} s_csv;
+
+/* What s_print gets. */
+typedef struct {
+    const s_opts *o;
+    s_csv csv;
+} s_state;
+
+enum { OPT_CONFIG = 256, OPT_PREFIX, OPT_NAME, OPT_START, OPT_COUNT, OPT_TIMEOUT, OPT_FORMAT,
+       OPT_NO_ACK };
+
+static const struct option s_long[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"start", required_argument, NULL, OPT_START},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"no-ack", no_argument, NULL, OPT_NO_ACK},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int s_apply(int opt, const char *prog, s_opts *o)
+{
+    uint64_t secs;
+    switch (opt) {
+    case OPT_CONFIG: o->config = optarg; break;
+    case OPT_PREFIX: o->prefix = optarg; break;
+    case OPT_NAME: o->name = optarg; break;
+    case OPT_START:
+        if (strcmp(optarg, "earliest") == 0)
+            o->start = ASYLINK_START_EARLIEST;
+        else if (strcmp(optarg, "new") == 0)
+            o->start = ASYLINK_START_NEW;
+        else
+            return cli_usage(prog, "invalid --start '%s' (earliest or new)", optarg);
+        break;
+    case OPT_COUNT:
+        if (cli_parse_u64(optarg, 1, UINT32_MAX, &o->count) != 0)
+            return cli_usage(prog, "invalid --count '%s' (a positive number)", optarg);
+        break;
+    case OPT_TIMEOUT:
+        if (cli_parse_u64(optarg, 0, 86400, &secs) != 0)
+            return cli_usage(prog, "invalid --timeout '%s' (0..86400 seconds)", optarg);
+        o->idle_ms = secs * 1000u;
+        break;
+    case OPT_FORMAT:
+        if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "jsonl") != 0)
+            return cli_usage(prog, "invalid --format '%s' (jsonl or csv)", optarg);
+        o->csv = strcmp(optarg, "csv") == 0;
+        break;
+    case OPT_NO_ACK: o->no_ack = true; break;
+    default: return cli_getopt_common(opt, prog, s_usage);
+    }
+    return CLI_OK;
+}
+
+static int s_parse(int argc, char **argv, s_opts *o)
+{
+    const char *prog = argv[0];
+    int opt, rc;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
+        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
+            return rc;
+    if (optind < argc)
+        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
+    if (!o->config || !o->prefix || !o->name)
+        return cli_usage(prog, "--config, --prefix and --name are required");
+    return CLI_OK;
+}
+
+/* ---- CSV ---- */
+
+/* Writes one cell, quoted when it holds a comma, quote or line break (RFC 4180). */
+static void s_cell(const char *s, bool first)
+{
+    if (!first)
+        fputc(',', stdout);
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    fputc('"', stdout);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', stdout);
+        fputc(*s, stdout);
+    }
+    fputc('"', stdout);
+}
+
+/* A scalar's text into buf; returns buf ("" for null). */
+static const char *s_scalar_text(const json_t *v, char *buf, size_t len)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, len, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+/* A value as one cell: scalars as text, arrays of scalars joined by ';', else JSON. */
+static void s_value_cell(const json_t *v, bool first)
+{
+    char buf[64];
+    if (!json_is_array(v) && !json_is_object(v)) {
+        s_cell(s_scalar_text(v, buf, sizeof buf), first);
+        return;
+    }
+    bool scalars = json_is_array(v);
+    for (size_t i = 0; scalars && i < json_array_size(v); i++)
+        scalars = !json_is_array(json_array_get(v, i)) && !json_is_object(json_array_get(v, i));
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    if (!f) {
+        s_cell("", first);
+        return;
+    }
+    if (scalars) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            fprintf(f, "%s%s", i ? ";" : "", s_scalar_text(json_array_get(v, i), buf, sizeof buf));
+    } else {
+        json_dumpf(v, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    fclose(f);
+    s_cell(text ? text : "", first);
+    free(text);
+}
+
+/* Flattens o into out: nested objects become "<key>_<field>" entries. */
+static void s_flatten(const json_t *o, const char *prefix, json_t *out)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "_" : "", key);
+        if (json_is_object(v))
+            s_flatten(v, name, out);
+        else
+            json_object_set(out, name, v);
+    }
+}
+
+static void s_csv_clear(s_csv *c)
+{
+    free(c->type);
+    c->type = NULL;
+    for (size_t i = 0; i < c->n_cols; i++)
+        free(c->cols[i]);
+    c->n_cols = 0;
+    json_decref(c->defaults);
+    c->defaults = NULL;
+}
+
+/* The fixed columns before the payload's, by content type. */
+static const char *const s_stats_lead[] = {"reporting_country", "year", "month"};
+static const char *const s_generic_lead[] = {"topic", "message_id", "sender", "created_ms"};
+
+/* Sets the columns for type and prints its header line. */
+static int s_csv_header(s_csv *c, const char *type)
+{
+    s_csv_clear(c);
+    bool stats = strcmp(type, SUB_STATS_TYPE) == 0;
+    json_t *skel = NULL, *flat = json_object();
+    if (pbjson_known_type(type) &&
+        pbjson_skeleton(stats ? "asylink.v1.CitizenshipRow" : type, &skel) != ASYLINK_OK) {
+        json_decref(flat);
+        return cli_fail("subscribe: csv", ASYLINK_E_NOMEM);
+    }
+    if (skel)
+        s_flatten(skel, "", flat);
+    else
+        json_object_set_new(flat, "payload_base64", json_null());
+    json_decref(skel);
+    c->type = strdup(type);
+    const char *key;
+    json_t *v;
+    json_object_foreach(flat, key, v) {
+        if (c->n_cols < SUB_COLUMN_MAX)
+            c->cols[c->n_cols++] = strdup(key);
+    }
+    c->defaults = flat;
+    const char *const *lead = stats ? s_stats_lead : s_generic_lead;
+    size_t n_lead = stats ? 3 : 4;
+    for (size_t i = 0; i < n_lead; i++)
+        s_cell(lead[i], i == 0);
+    for (size_t i = 0; i < c->n_cols; i++)
+        s_cell(c->cols[i] ? c->cols[i] : "", false);
+    fputc('\n', stdout);
+    return CLI_OK;
+}
+
+/* Prints the payload columns of obj (flattened). */
+static void s_csv_payload_cells(const s_csv *c, const json_t *obj)
+{
+    json_t *flat = json_object();
+    s_flatten(obj, "", flat);
+    for (size_t i = 0; i < c->n_cols; i++) {
+        const char *col = c->cols[i] ? c->cols[i] : "";
+        json_t *v = json_object_get(flat, col);
+        s_value_cell(v ? v : json_object_get(c->defaults, col), false);
+    }
+    fputc('\n', stdout);
+    json_decref(flat);
+}
+
+static void s_csv_stats_row(const s_csv *c, const json_t *stats, const json_t *row)
+{
+    const json_t *period = json_object_get(stats, "period");
+    s_value_cell(json_object_get(stats, "reporting_country"), true);
+    s_value_cell(json_object_get(period, "year"), false);
+    s_value_cell(json_object_get(period, "month"), false);
+    s_csv_payload_cells(c, row);
+}
+
+static void s_csv_generic_row(const s_csv *c, const json_t *msg)
+{
+    s_value_cell(json_object_get(msg, "topic"), true);
+    s_value_cell(json_object_get(msg, "message_id"), false);
+    s_value_cell(json_object_get(msg, "sender"), false);
+    s_value_cell(json_object_get(msg, "created_ms"), false);
+    json_t *payload = json_object_get(msg, "payload");
+    if (json_is_object(payload)) {
+        s_csv_payload_cells(c, payload);
+    } else {
+        json_t *wrap = json_pack("{s:O}", "payload_base64", payload ? payload : json_null());
+        s_csv_payload_cells(c, wrap);
+        json_decref(wrap);
+    }
+}
+
+static int s_print_csv(s_csv *c, const asylink_message *m)
+{
+    json_t *msg = node_message_json(m);
+    if (!msg)
+        return cli_fail("subscribe", ASYLINK_E_NOMEM);
+    const char *type = asylink_message_content_type(m);
+    int rc = CLI_OK;
+    if (!c->type || strcmp(c->type, type) != 0)
+        rc = s_csv_header(c, type);
+    json_t *payload = json_object_get(msg, "payload");
+    if (rc == CLI_OK && strcmp(type, SUB_STATS_TYPE) == 0 && json_is_object(payload)) {
+        json_t *row;
+        size_t i;
+        json_array_foreach(json_object_get(payload, "rows"), i, row)
+            s_csv_stats_row(c, payload, row);
+        if (json_is_object(json_object_get(payload, "total")))
+            s_csv_stats_row(c, payload, json_object_get(payload, "total"));
+    } else if (rc == CLI_OK) {
+        s_csv_generic_row(c, msg);
+    }
+    json_decref(msg);
+    if (rc == CLI_OK && fflush(stdout) != 0)
+        rc = cli_fail("stdout", ASYLINK_E_IO);
+    return rc;
+}
+
+static int s_print(void *ctx, const asylink_message *m)
+{
+    s_state *st = ctx;
+    if (st->o->csv)
+        return s_print_csv(&st->csv, m);
+    return node_json_line(node_message_json(m));
+}
+
+/* ---- subscribing ---- */
+
+/* Subscribes once a session is open, retrying while the broker is unavailable. */
+static int s_subscribe(asylink_client *c, const s_opts *o)
+{
+    uint64_t wait_ms = o->idle_ms > 10000 ? o->idle_ms : 10000;
+    uint64_t deadline = clock_now_ms() + wait_ms;
+    int rc;
+    for (;;) {
+        rc = asylink_subscribe(c, o->prefix, o->name, o->start, 0, 10000);
+        if (rc != ASYLINK_E_UNAVAILABLE || clock_now_ms() >= deadline)
+            break;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == ASYLINK_OK)
+        return CLI_OK;
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "subscribe: %s as %s", o->prefix, o->name);
+    return cli_fail(ctx, rc);
+}
+
+int cmd_subscribe(int argc, char **argv)
+{
+    s_opts o = {.start = ASYLINK_START_EARLIEST, .idle_ms = 10000};
+    int rc = s_parse(argc, argv, &o);
+    if (rc != CLI_OK)
+        return rc == CLI_DONE ? CLI_OK : rc;
+    asylink_client *c = NULL;
+    if (node_open("subscribe", o.config, &c) != CLI_OK)
+        return CLI_FAIL;
+    rc = s_subscribe(c, &o);
+    s_state st = {.o = &o};
+    node_recv_opts ro = {.count = o.count, .idle_ms = o.idle_ms, .ack = !o.no_ack,
+                         .prefix = o.prefix, .print = s_print, .ctx = &st};
+    if (rc == CLI_OK)
+        rc = node_receive("subscribe", c, &ro);
+    s_csv_clear(&st.csv);
+    asylink_client_close(&c);
+    return rc;
+}

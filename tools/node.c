@@ -1,0 +1,303 @@
+/*
+ * node.c — the client side shared by send, recv and subscribe (node.h).
+ */
+#include "node.h"
+
+#include "cli.h"
+#include "clock.h"
+#include "file.h"
+#include "pbjson.h"
+#include "uuid.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define NODE_MAX_INPUT (64u * 1024 * 1024)
+
+/* Library log lines: only errors reach the operator; the rest is noise here. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level == ASYLINK_LOG_ERROR)
+        fprintf(stderr, "asylink: client: %s\n", line);
+}
+
+int node_open(const char *context, const char *path, asylink_client **out)
+{
+    int rc = asylink_client_open_config(path, s_log, NULL, out);
+    if (rc == ASYLINK_OK)
+        return CLI_OK;
+    char ctx[1024];
+    snprintf(ctx, sizeof ctx, "%s: %s", context, path);
+    return cli_fail(ctx, rc);
+}
+
+bool node_flush(asylink_client *c, uint64_t timeout_ms)
+{
+    uint64_t deadline = clock_now_ms() + timeout_ms, pending = 1;
+    for (;;) {
+        if (asylink_outbox_pending(c, &pending) == ASYLINK_OK && pending == 0)
+            return true;
+        if (clock_now_ms() >= deadline)
+            return false;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+const char *node_class_name(asylink_classification cls)
+{
+    switch (cls) {
+    case ASYLINK_PUBLIC: return "PUBLIC";
+    case ASYLINK_LIMITED: return "LIMITED";
+    case ASYLINK_PERSONAL: return "PERSONAL";
+    }
+    return "UNKNOWN";
+}
+
+int node_parse_class(const char *s, asylink_classification *out)
+{
+    static const asylink_classification all[] = {ASYLINK_PUBLIC, ASYLINK_LIMITED,
+                                                 ASYLINK_PERSONAL};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcasecmp(s, node_class_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+const char *node_id_str(const uint8_t id[16], char buf[37])
+{
+    return uuid_format(id, buf, UUID_STR_LEN);
+}
+
+static json_t *s_base64(const void *data, size_t len)
+{
+    size_t n = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+    char *s = malloc(n);
+    if (!s)
+        return NULL;
+    sodium_bin2base64(s, n, data ? data : (const void *)"", len, sodium_base64_VARIANT_ORIGINAL);
+    json_t *v = json_string(s);
+    free(s);
+    return v;
+}
+
+/* Adds payload and payload_encoding: decoded when the type is known and decodes. */
+static int s_add_payload(json_t *o, const asylink_message *m)
+{
+    size_t len = 0;
+    const uint8_t *p = asylink_message_payload(m, &len);
+    const char *type = asylink_message_content_type(m);
+    json_t *decoded = NULL;
+    int rc = pbjson_known_type(type) ? pbjson_decode(type, p, len, &decoded) : ASYLINK_E_NOT_FOUND;
+    if (rc == ASYLINK_OK)
+        return json_object_set_new(o, "payload", decoded) |
+               json_object_set_new(o, "payload_encoding", json_string("json"));
+    int r = json_object_set_new(o, "payload", s_base64(p, len)) |
+            json_object_set_new(o, "payload_encoding", json_string("base64"));
+    if (rc != ASYLINK_E_NOT_FOUND) /* a known type that does not decode */
+        r |= json_object_set_new(o, "payload_error", json_string(asylink_err_name(rc)));
+    return r;
+}
+
+static json_t *s_time_json(uint64_t ms)
+{
+    char buf[32];
+    return ms ? json_string(clock_format_iso(ms, buf, sizeof buf)) : json_null();
+}
+
+json_t *node_message_json(const asylink_message *m)
+{
+    char id[UUID_STR_LEN], corr[UUID_STR_LEN];
+    const uint8_t *cid = asylink_message_correlation_id(m);
+    size_t len = 0;
+    asylink_message_payload(m, &len);
+    json_t *rcpt = json_array();
+    for (size_t i = 0; rcpt && i < asylink_message_recipient_count(m); i++)
+        json_array_append_new(rcpt, json_string(asylink_message_recipient(m, i)));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:o, s:I, s:o, s:o, s:I}", "message_id",
+        node_id_str(asylink_message_id(m), id), "sender", asylink_message_sender(m),
+        "recipients", rcpt ? rcpt : json_array(), "topic", asylink_message_topic(m),
+        "content_type", asylink_message_content_type(m), "classification",
+        node_class_name(asylink_message_classification(m)), "created_ms",
+        (json_int_t)asylink_message_created_ms(m), "created",
+        s_time_json(asylink_message_created_ms(m)), "expires_ms",
+        (json_int_t)asylink_message_expires_ms(m), "expires",
+        s_time_json(asylink_message_expires_ms(m)), "correlation_id",
+        cid ? json_string(node_id_str(cid, corr)) : json_null(), "size", (json_int_t)len);
+    if (o && s_add_payload(o, m) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+void node_message_print(const asylink_message *m)
+{
+    char id[UUID_STR_LEN], when[32];
+    size_t len = 0;
+    const uint8_t *p = asylink_message_payload(m, &len);
+    const char *type = asylink_message_content_type(m);
+    const char *topic = asylink_message_topic(m);
+    printf("message         %s\n", node_id_str(asylink_message_id(m), id));
+    printf("sender          %s\n", asylink_message_sender(m));
+    printf("topic           %s\n", topic && *topic ? topic : "(direct message)");
+    printf("content type    %s\n", type);
+    printf("classification  %s\n", node_class_name(asylink_message_classification(m)));
+    printf("created         %s\n",
+           clock_format_iso(asylink_message_created_ms(m), when, sizeof when));
+    printf("size            %zu bytes\n", len);
+    json_t *decoded = NULL;
+    int rc = pbjson_known_type(type) ? pbjson_decode(type, p, len, &decoded) : ASYLINK_E_NOT_FOUND;
+    if (rc == ASYLINK_OK) {
+        printf("payload:\n");
+        json_dumpf(decoded, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(decoded);
+    } else if (rc == ASYLINK_E_NOT_FOUND) {
+        printf("payload         (not an asylink.v1 type: use --json for base64)\n");
+    } else {
+        printf("payload         (does not decode as %s: %s)\n", type, asylink_err_name(rc));
+    }
+    printf("\n");
+}
+
+int node_json_line(json_t *value)
+{
+    if (!value)
+        return cli_fail("json", ASYLINK_E_NOMEM);
+    int rc = json_dumpf(value, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(value);
+    if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+        return cli_fail("stdout", ASYLINK_E_IO);
+    return CLI_OK;
+}
+
+/* True if m is one node_receive() should hand to print(). */
+static bool s_wanted(const node_recv_opts *o, const asylink_message *m)
+{
+    if (!o->prefix)
+        return true;
+    const char *topic = asylink_message_topic(m);
+    return topic && *topic && strncmp(topic, o->prefix, strlen(o->prefix)) == 0;
+}
+
+/* Prints (and acks) one message; *printed counts those given to print(). */
+static int s_take(const char *context, asylink_client *c, const node_recv_opts *o,
+                  const asylink_message *m, uint64_t *printed)
+{
+    if (!s_wanted(o, m))
+        return CLI_OK;
+    if (o->print(o->ctx, m) != CLI_OK)
+        return CLI_FAIL;
+    (*printed)++;
+    if (!o->ack)
+        return CLI_OK;
+    int rc = asylink_ack(c, asylink_message_id(m));
+    if (rc != ASYLINK_OK) {
+        char id[UUID_STR_LEN], ctx[256];
+        snprintf(ctx, sizeof ctx, "%s: ack %s", context, node_id_str(asylink_message_id(m), id));
+        return cli_fail(ctx, rc);
+    }
+    return CLI_OK;
+}
+
+int node_receive(const char *context, asylink_client *c, const node_recv_opts *o)
+{
+    uint64_t printed = 0;
+    int rc = ASYLINK_OK, result = CLI_OK;
+    uint64_t idle = o->idle_ms > INT32_MAX ? INT32_MAX : o->idle_ms;
+    while (result == CLI_OK && (o->count == 0 || printed < o->count)) {
+        asylink_message *m = NULL;
+        rc = asylink_recv(c, (int)idle, &m);
+        if (rc != ASYLINK_OK)
+            break;
+        result = s_take(context, c, o, m, &printed);
+        asylink_message_free(&m);
+    }
+    if (o->ack && printed > 0 && !node_flush(c, 10000))
+        cli_note("%s: receipts not yet sent stay in the outbox", context);
+    if (result != CLI_OK)
+        return result;
+    if (rc == ASYLINK_E_TIMEOUT && o->count && printed < o->count)
+        return cli_fail_text(context, rc, "%llu of %llu messages received",
+                             (unsigned long long)printed, (unsigned long long)o->count);
+    if (rc != ASYLINK_OK && rc != ASYLINK_E_TIMEOUT)
+        return cli_fail(context, rc);
+    return CLI_OK;
+}
+
+/* ---- payloads ---- */
+
+/* Reads all of stdin into a new NUL-terminated buffer. */
+static int s_read_stdin(uint8_t **out, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    uint8_t *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            uint8_t *bigger = cap < NODE_MAX_INPUT ? realloc(buf, cap * 2 + 1) : NULL;
+            if (!bigger) {
+                free(buf);
+                return cap < NODE_MAX_INPUT ? ASYLINK_E_NOMEM : ASYLINK_E_TOO_LARGE;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    if (!buf)
+        return ASYLINK_E_NOMEM;
+    if (ferror(stdin)) {
+        free(buf);
+        return ASYLINK_E_IO;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return ASYLINK_OK;
+}
+
+/* Reads a file (or stdin for "-") as a NUL-terminated buffer. */
+static int s_read_input(const char *path, uint8_t **out, size_t *len)
+{
+    if (strcmp(path, "-") == 0)
+        return s_read_stdin(out, len);
+    return file_read(path, NODE_MAX_INPUT, out, len); /* NUL-terminated too */
+}
+
+int node_read_payload(const char *context, const char *type, const char *json_file,
+                      const char *raw_file, uint8_t **out, size_t *len)
+{
+    const char *path = json_file ? json_file : raw_file;
+    uint8_t *text = NULL;
+    size_t n = 0;
+    int rc = s_read_input(path, &text, &n);
+    if (rc != ASYLINK_OK)
+        return cli_fail(strcmp(path, "-") == 0 ? "stdin" : path, rc);
+    if (raw_file) {
+        *out = text;
+        *len = n;
+        return CLI_OK;
+    }
+    char err[512];
+    rc = pbjson_from_json(type, (const char *)text, out, len, err, sizeof err);
+    free(text);
+    if (rc != ASYLINK_OK) {
+        char ctx[1024];
+        snprintf(ctx, sizeof ctx, "%s: %s as %s", context, path, type);
+        return cli_fail_text(ctx, rc, "%s", err);
+    }
+    return CLI_OK;
+}
+

@@ -1,0 +1,85 @@
+/*
+ * node.h — what the node commands (send, recv, subscribe) share: opening a
+ * client from a node configuration, waiting for its outbox to drain, and
+ * the JSON and human forms of a received message. Payloads of asylink.v1
+ * types are shown decoded (pbjson); other payloads as base64 (JSON) or
+ * not at all (human form).
+ *
+ * Threading: as cli.h, single-threaded.
+ */
+#ifndef ASYLINK_TOOLS_NODE_H
+#define ASYLINK_TOOLS_NODE_H
+
+#include "asylink/asylink.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Opens the client of the node configuration file path (see
+ * asylink_client_open_config). The library's error log lines go to stderr.
+ * Prints its own error (context = the command); returns CLI_OK or CLI_FAIL.
+ */
+int node_open(const char *context, const char *path, asylink_client **out);
+
+/*
+ * Waits up to timeout_ms for the outbox to be empty (messages and
+ * receipts handed to the broker). Returns true if it is.
+ */
+bool node_flush(asylink_client *c, uint64_t timeout_ms);
+
+/* "PUBLIC", "LIMITED", "PERSONAL" (static). */
+const char *node_class_name(asylink_classification cls);
+
+/* Parses a classification name (any case); -1 if unknown. */
+int node_parse_class(const char *s, asylink_classification *out);
+
+/* A message id as a UUID string into buf (>= 37 bytes). Returns buf. */
+const char *node_id_str(const uint8_t id[16], char buf[37]);
+
+/*
+ * The JSON form of a message: message_id, sender, recipients, topic,
+ * content_type, classification, created/expires (ms and ISO 8601),
+ * correlation_id, size, and payload (decoded object for asylink.v1 types
+ * with payload_encoding "json", else a base64 string with "base64").
+ * New reference, NULL when out of memory.
+ */
+json_t *node_message_json(const asylink_message *m);
+
+/* Prints the human form of a message (metadata, decoded payload) to stdout. */
+void node_message_print(const asylink_message *m);
+
+/* How node_receive() takes messages. */
+typedef struct node_recv_opts {
+    uint64_t count;        /* stop after this many printed messages; 0 = no limit */
+    uint64_t idle_ms;      /* stop after this long without a message */
+    bool ack;              /* acknowledge each message once it is printed */
+    const char *prefix;    /* only feed messages whose topic starts with it; NULL = all */
+    /* prints one message; returns CLI_OK or CLI_FAIL (which stops the loop) */
+    int (*print)(void *ctx, const asylink_message *m);
+    void *ctx;             /* passed to print */
+} node_recv_opts;
+
+/*
+ * Receives, prints and (if o->ack) acknowledges messages until o->count
+ * were printed or none came for o->idle_ms. Messages print() is not given
+ * (o->prefix) stay unacknowledged for another reader. Waits for the
+ * receipts of acknowledged messages to leave the outbox (bounded). Prints
+ * its own errors; returns CLI_OK, or CLI_FAIL (ASYLINK_E_TIMEOUT when
+ * fewer than o->count arrived).
+ */
+int node_receive(const char *context, asylink_client *c, const node_recv_opts *o);
+
+/*
+ * Reads a payload: json_file ("-" = stdin) converted to type with pbjson,
+ * or raw_file's bytes (exactly one of them is given). *out is malloc'd.
+ * Prints its own error (context = the command); CLI_OK or CLI_FAIL.
+ */
+int node_read_payload(const char *context, const char *type, const char *json_file,
+                      const char *raw_file, uint8_t **out, size_t *len);
+
+/* Writes value as one compact JSON line to stdout and releases it. CLI_OK or CLI_FAIL. */
+int node_json_line(json_t *value);
+
+#endif
