@@ -1140,7 +1140,7 @@ static void s_timers(router *r)
 {
     if (r->opt.metrics && r->now_ms >= r->next_metrics_ms) {
         s_publish_metrics(r);
-        r->next_metrics_ms = r->now_ms + 2000;
+        r->next_metrics_ms = r->now_ms + 1000;
     }
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];

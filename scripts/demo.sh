@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# scripts/demo.sh — asylink's main job, end to end, on this machine.
+#
+# Installs the build dependencies (Debian 12, as root), builds asylink,
+# starts the broker on loopback with the example federation in
+# certs-example/ (PUBLIC TEST KEYS: never for production), and shows:
+#   1. Germany (DE) sends an encrypted, signed Dublin III information
+#      request about an applicant to France (FR);
+#   2. the broker stores it without being able to read it;
+#   3. France receives and acknowledges it (Germany gets a signed receipt)
+#      and answers; Germany receives the answer;
+#   4. the EU asylum agency (EUAA) publishes monthly asylum statistics on a
+#      feed, and an analyst's subscription prints them as CSV;
+#   5. the operator's status shows the queues.
+# Everything runs in a temporary directory and is stopped at the end.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD_DIR:-$root/build-demo}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends build-essential cmake pkg-config \
+        libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
+        libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev >/dev/null
+fi
+
+say "building asylink"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DASYLINK_TESTS=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target asylinkd asylink >/dev/null
+ASYLINKD="$build/broker/asylinkd"
+ASYLINK="$build/tools/asylink"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/asylink-demo.XXXXXX")
+broker_pid=""
+cleanup() {
+    if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
+        kill -TERM "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The example federation, copied so the demo leaves the tree untouched.
+cp -r certs-example/ca certs-example/keys certs-example/trust certs-example/policy.ini "$work/"
+chmod 600 "$work"/keys/*.key "$work"/ca/ca.key   # git does not keep modes
+cat >"$work/broker.ini" <<EOF
+[broker]
+node_id = BROKER.EU
+cert = trust/nodes/BROKER.EU.cert
+key = keys/BROKER.EU.key
+trust_dir = trust
+data_dir = data
+policy = policy.ini
+endpoint = tcp://127.0.0.1:*
+admin_endpoint =
+[http]
+listen = 127.0.0.1:0
+[log]
+level = warn
+EOF
+
+say "starting the broker asylinkd (CURVE on loopback, fsync before Accepted)"
+"$ASYLINKD" --config "$work/broker.ini" >"$work/broker.out" 2>"$work/broker.log" &
+broker_pid=$!
+for _ in $(seq 100); do
+    grep -q 'listening on' "$work/broker.out" 2>/dev/null && break
+    kill -0 "$broker_pid" 2>/dev/null || { cat "$work/broker.log"; exit 1; }
+    sleep 0.1
+done
+endpoint=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$work/broker.out")
+http=$(sed -n 's/.*http on \([0-9.:]*\).*/\1/p' "$work/broker.out")
+[ -n "$endpoint" ] || { echo "asylinkd did not start"; cat "$work/broker.log"; exit 1; }
+cat "$work/broker.out"
+
+node_ini() {
+    cat >"$work/$1.ini" <<EOF
+[node]
+broker_endpoint = $endpoint
+broker_cert = trust/nodes/BROKER.EU.cert
+node_cert = trust/nodes/$1.cert
+key_file = keys/$1.key
+trust_dir = trust
+data_dir = node-$1
+EOF
+}
+for n in DE FR EUAA EUAA.ANALYSIS; do node_ini "$n"; done
+
+say "1. DE (BAMF) sends an encrypted Dublin III Art. 34 information request to FR (OFPRA)"
+"$ASYLINK" send --config "$work/DE.ini" --to FR --type asylink.v1.InformationRequest \
+    --json scripts/demo/information-request.json --wait
+
+say "2. the broker stored it, but only as ciphertext: the applicant reference is nowhere in its store"
+if grep -q "BAMF-8842-2026-PSEUDO" "$work"/data/*; then
+    echo "the applicant reference appears in the broker's store: this must never happen"; exit 1
+fi
+echo "grep BAMF-8842-2026-PSEUDO $work/data/*: not found"
+
+say "3. FR receives, verifies and decrypts it, and acknowledges it (DE gets FR's signed receipt)"
+"$ASYLINK" recv --config "$work/FR.ini" --count 1
+
+say "   FR answers; DE receives the answer"
+"$ASYLINK" send --config "$work/FR.ini" --to DE --type asylink.v1.InformationReply \
+    --json scripts/demo/information-reply.json --wait
+"$ASYLINK" recv --config "$work/DE.ini" --count 1
+
+say "4. EUAA publishes monthly asylum statistics on the feed stats.monthly.DE"
+"$ASYLINK" publish --config "$work/EUAA.ini" --topic stats.monthly.DE \
+    --type asylink.v1.MonthlyStatistics --json scripts/demo/monthly-statistics.json
+
+say "   the analyst's subscription to 'stats' prints them as CSV (for a spreadsheet, pandas or R)"
+"$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats --name demo-analyst \
+    --format csv --count 1
+
+say "5. IT's system is offline: a request from DE waits for it in the broker's durable queue"
+sed 's/"FR"/"IT"/; s/DE-2026-004711/DE-2026-004712/' scripts/demo/information-request.json |
+    "$ASYLINK" send --config "$work/DE.ini" --to IT --type asylink.v1.InformationRequest --json - --wait
+sleep 2 # the status snapshot is refreshed every second
+
+say "   the operator's status (also at http://$http/status and /metrics)"
+"$ASYLINK" status --http "$http"
+
+say "stopping the broker"
+kill -TERM "$broker_pid"
+wait "$broker_pid" && echo "asylinkd stopped cleanly"
+broker_pid=""
+say "demo complete"
