@@ -5,7 +5,7 @@
  * A program, never a timed test.
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
- *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]
+ *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
@@ -32,6 +32,7 @@
 typedef struct {
     const char *asylinkd, *certs, *workload;
     long messages, size, threads, rate, seconds;
+    int no_ack; /* measure without application acks (so without receipts) */
 } s_opts;
 
 static char s_tmp[256];
@@ -210,7 +211,8 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
         if (len >= 8)
             memcpy(&sent, pl, 8);
         lat[got++] = s_now_ns() - sent;
-        asylink_ack(fr, asylink_message_id(m));
+        if (!o->no_ack)
+            asylink_ack(fr, asylink_message_id(m));
         asylink_message_free(&m);
     }
     uint64_t t1 = s_now_ns();
@@ -222,11 +224,11 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
     getrusage(RUSAGE_SELF, &ru);
     printf("workload=%s msgs=%ld size=%ld producer_threads=%ld offered_rate=%ld msgs_per_s=%.0f "
            "MB_per_s=%.2f p50_ms=%.2f p99_ms=%.2f p99.9_ms=%.2f broker_peak_rss_kib=%ld "
-           "client_process_peak_rss_kib=%ld durability=fsync\n",
+           "client_process_peak_rss_kib=%ld durability=fsync acks=%s\n",
            name, got, o->size, threads, rate_total, (double)got / secs,
            (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5),
            s_pct(lat, (size_t)got, 0.99), s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(),
-           ru.ru_maxrss);
+           ru.ru_maxrss, o->no_ack ? "none" : "each+receipt");
     fflush(stdout);
     free(lat);
     asylink_client_close(&de);
@@ -240,6 +242,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         {"workload", required_argument, NULL, 'w'}, {"messages", required_argument, NULL, 'n'},
         {"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
+        {"no-ack", no_argument, NULL, 'A'},
         {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
                   .rate = 2000, .seconds = 10};
@@ -254,6 +257,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         case 't': o->threads = strtol(optarg, NULL, 10); break;
         case 'r': o->rate = strtol(optarg, NULL, 10); break;
         case 'S': o->seconds = strtol(optarg, NULL, 10); break;
+        case 'A': o->no_ack = 1; break;
         default: return -1;
         }
     }

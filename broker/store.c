@@ -63,6 +63,8 @@
  */
 #include "store.h"
 
+#include "bytes.h"
+
 #include "asylink/asylink.h"
 
 #include <errno.h>
@@ -162,38 +164,6 @@ typedef int (*s_apply_fn)(store *s, MDB_txn *txn, void *arg);
 
 /* ---- byte encodings ---------------------------------------------------- */
 
-/* Stores v little-endian in n bytes. */
-static void s_put_le(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Reads an n-byte little-endian number. */
-static uint64_t s_get_le(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Stores v big-endian in 8 bytes. */
-static void s_put_be64(uint8_t *p, uint64_t v)
-{
-    for (size_t i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-/* Reads an 8-byte big-endian number. */
-static uint64_t s_get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Length of a valid node id (1..STORE_NAME_MAX bytes), else 0. */
 static size_t s_name_len(const char *name)
 {
@@ -211,7 +181,7 @@ static size_t s_name_seq_key(uint8_t *key, const char *name, uint64_t seq)
         return 0;
     memcpy(key, name, len);
     key[len] = 0;
-    s_put_be64(key + len + 1, seq);
+    bytes_put_be64(key + len + 1, seq);
     return len + 1 + S_SEQ_LEN;
 }
 
@@ -225,7 +195,7 @@ static bool s_key_split(const MDB_val *k, size_t *name_len, uint64_t *seq)
     if (p[len] != 0 || memchr(p, 0, len) != NULL)
         return false;
     *name_len = len;
-    *seq = s_get_be64(p + len + 1);
+    *seq = bytes_get_be64(p + len + 1);
     return true;
 }
 
@@ -261,14 +231,14 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
     if (v->mv_size < S_RECORD_HEADER || p[0] != S_RECORD_VERSION)
         return S_BAD_RECORD;
     size_t rest = v->mv_size - S_RECORD_HEADER;
-    r->sender_len = (size_t)s_get_le(p + 2, 2);
-    r->n_pending = (uint32_t)s_get_le(p + 4, 4);
-    r->accepted_ms = s_get_le(p + 8, 8);
-    r->expires_ms = s_get_le(p + 16, 8);
+    r->sender_len = (size_t)bytes_get_le(p + 2, 2);
+    r->n_pending = (uint32_t)bytes_get_le(p + 4, 4);
+    r->accepted_ms = bytes_get_le(p + 8, 8);
+    r->expires_ms = bytes_get_le(p + 16, 8);
     r->message_id = p + 24;
-    r->n_recipients = (uint32_t)s_get_le(p + 40, 4);
-    r->recipients_len = (size_t)s_get_le(p + 44, 4);
-    uint64_t envelope_len = s_get_le(p + 48, 8);
+    r->n_recipients = (uint32_t)bytes_get_le(p + 40, 4);
+    r->recipients_len = (size_t)bytes_get_le(p + 44, 4);
+    uint64_t envelope_len = bytes_get_le(p + 48, 8);
     if (r->sender_len == 0 || r->sender_len > STORE_NAME_MAX || r->sender_len > rest ||
         r->recipients_len > rest - r->sender_len ||
         envelope_len != rest - r->sender_len - r->recipients_len)
@@ -289,7 +259,7 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
 static int s_record_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *v, msg_record *r)
 {
     uint8_t key[S_SEQ_LEN];
-    s_put_be64(key, seq);
+    bytes_put_be64(key, seq);
     MDB_val k = {sizeof key, key};
     int rc = mdb_get(txn, s->msgs, &k, v);
     return rc == MDB_SUCCESS ? s_record_parse(v, r) : rc;
@@ -301,14 +271,14 @@ static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_
 {
     memset(dst, 0, S_RECORD_HEADER);
     dst[0] = S_RECORD_VERSION;
-    s_put_le(dst + 2, sender_len, 2);
-    s_put_le(dst + 4, p->n_recipients, 4); /* n_pending: 0 for a feed message */
-    s_put_le(dst + 8, now_ms, 8);
-    s_put_le(dst + 16, p->expires_ms, 8);
+    bytes_put_le(dst + 2, sender_len, 2);
+    bytes_put_le(dst + 4, p->n_recipients, 4); /* n_pending: 0 for a feed message */
+    bytes_put_le(dst + 8, now_ms, 8);
+    bytes_put_le(dst + 16, p->expires_ms, 8);
     memcpy(dst + 24, p->message_id, S_ID_LEN);
-    s_put_le(dst + 40, p->n_recipients, 4);
-    s_put_le(dst + 44, recipients_len, 4);
-    s_put_le(dst + 48, p->envelope_len, 8);
+    bytes_put_le(dst + 40, p->n_recipients, 4);
+    bytes_put_le(dst + 44, recipients_len, 4);
+    bytes_put_le(dst + 48, p->envelope_len, 8);
     uint8_t *q = dst + S_RECORD_HEADER;
     memcpy(q, p->sender, sender_len);
     q += sender_len;
@@ -527,7 +497,7 @@ static int s_meta_get(store *s, MDB_txn *txn, const char *name, size_t len, uint
     if (rc == MDB_SUCCESS && d.mv_size != len)
         return S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        *v = s_get_le(d.mv_data, len);
+        *v = bytes_get_le(d.mv_data, len);
     return rc;
 }
 
@@ -535,7 +505,7 @@ static int s_meta_get(store *s, MDB_txn *txn, const char *name, size_t len, uint
 static int s_meta_put(store *s, MDB_txn *txn, const char *name, uint64_t v, size_t len)
 {
     uint8_t buf[8];
-    s_put_le(buf, v, len);
+    bytes_put_le(buf, v, len);
     return s_put(txn, s->meta, name, strlen(name), buf, len);
 }
 
@@ -584,7 +554,7 @@ static int s_seq_load(store *s, MDB_txn *txn, schema_ctx *c)
     if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
         rc = S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        last = s_get_be64(k.mv_data);
+        last = bytes_get_be64(k.mv_data);
     if (cur)
         mdb_cursor_close(cur);
     if (rc == MDB_NOTFOUND)
@@ -857,8 +827,8 @@ static int s_publish_duplicate(const MDB_val *v, store_result *r)
     if (v->mv_size != S_DEDUP_VALUE_LEN)
         return S_BAD_RECORD;
     r->duplicate = true;
-    r->seq = s_get_le(v->mv_data, 8);
-    r->accepted_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    r->seq = bytes_get_le(v->mv_data, 8);
+    r->accepted_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     return MDB_SUCCESS;
 }
 
@@ -867,7 +837,7 @@ static int s_msgs_append(store *s, MDB_txn *txn, const store_publish *p, uint64_
                          size_t sender_len, size_t recipients_len, uint64_t now_ms)
 {
     uint8_t key[S_SEQ_LEN];
-    s_put_be64(key, seq);
+    bytes_put_be64(key, seq);
     MDB_val k = {sizeof key, key};
     MDB_val v = {S_RECORD_HEADER + sender_len + recipients_len + p->envelope_len, NULL};
     int rc = mdb_put(txn, s->msgs, &k, &v, MDB_APPEND | MDB_RESERVE);
@@ -879,9 +849,9 @@ static int s_msgs_append(store *s, MDB_txn *txn, const store_publish *p, uint64_
 /* Writes a queue value. */
 static void s_queue_value(uint8_t *v, uint32_t attempts, uint64_t next_attempt_ms)
 {
-    s_put_le(v, attempts, 4);
-    s_put_le(v + 4, 0, 4);
-    s_put_le(v + 8, next_attempt_ms, 8);
+    bytes_put_le(v, attempts, 4);
+    bytes_put_le(v + 4, 0, 4);
+    bytes_put_le(v + 8, next_attempt_ms, 8);
 }
 
 /* Queues seq for every recipient of p, due now. */
@@ -905,8 +875,8 @@ static int s_expiry_put(store *s, MDB_txn *txn, uint64_t expires_ms, uint64_t se
     if (expires_ms == 0)
         return MDB_SUCCESS;
     uint8_t key[S_EXPIRY_KEY_LEN];
-    s_put_be64(key, expires_ms);
-    s_put_be64(key + 8, seq);
+    bytes_put_be64(key, expires_ms);
+    bytes_put_be64(key + 8, seq);
     return s_put(txn, s->expiry, key, sizeof key, "", 0);
 }
 
@@ -926,15 +896,15 @@ static int s_publish_new(store *s, MDB_txn *txn, store_batch *b, const store_pub
     if (rc == MDB_SUCCESS)
         rc = s_queue_all(s, txn, p, seq);
     uint8_t dval[S_DEDUP_VALUE_LEN];
-    s_put_le(dval, seq, 8);
-    s_put_le(dval + 8, b->now_ms, 8);
+    bytes_put_le(dval, seq, 8);
+    bytes_put_le(dval + 8, b->now_ms, 8);
     if (rc == MDB_SUCCESS)
         rc = s_put(txn, s->dedup, dkey->mv_data, dkey->mv_size, dval, sizeof dval);
     if (rc == MDB_SUCCESS)
         rc = s_expiry_put(s, txn, p->expires_ms, seq);
     if (rc == MDB_SUCCESS && p->topic && p->topic[0]) {
         uint8_t fkey[S_SEQ_LEN];
-        s_put_be64(fkey, seq);
+        bytes_put_be64(fkey, seq);
         rc = s_put(txn, s->feed, fkey, sizeof fkey, p->topic, strlen(p->topic));
     }
     if (rc != MDB_SUCCESS)
@@ -971,8 +941,8 @@ static int s_publish(store *s, MDB_txn *txn, store_batch *b, const store_publish
 static int s_message_delete(store *s, MDB_txn *txn, uint64_t seq, uint64_t expires_ms)
 {
     uint8_t key[S_EXPIRY_KEY_LEN];
-    s_put_be64(key, expires_ms);
-    s_put_be64(key + 8, seq);
+    bytes_put_be64(key, expires_ms);
+    bytes_put_be64(key + 8, seq);
     int rc = s_del_if(txn, s->msgs, key + 8, S_SEQ_LEN, NULL);
     if (rc == MDB_SUCCESS && expires_ms)
         rc = s_del_if(txn, s->expiry, key, sizeof key, NULL);
@@ -987,9 +957,9 @@ static int s_record_set_pending(store *s, MDB_txn *txn, uint64_t seq, const MDB_
     if (!copy)
         return ENOMEM;
     memcpy(copy, v->mv_data, v->mv_size);
-    s_put_le(copy + 4, n_pending, 4);
+    bytes_put_le(copy + 4, n_pending, 4);
     uint8_t key[S_SEQ_LEN];
-    s_put_be64(key, seq);
+    bytes_put_be64(key, seq);
     int rc = s_put(txn, s->msgs, key, sizeof key, copy, v->mv_size);
     free(copy);
     return rc;
@@ -1043,7 +1013,7 @@ static int s_queue_attempts(const MDB_val *v, uint32_t *attempts)
 {
     if (v->mv_size != S_QUEUE_VALUE_LEN)
         return S_BAD_RECORD;
-    *attempts = (uint32_t)s_get_le(v->mv_data, 4);
+    *attempts = (uint32_t)bytes_get_le(v->mv_data, 4);
     return MDB_SUCCESS;
 }
 
@@ -1053,9 +1023,9 @@ static int s_to_dlq(store *s, MDB_txn *txn, MDB_val *k, uint32_t attempts, int c
 {
     uint8_t val[S_DLQ_VALUE_MIN + STORE_REASON_MAX];
     size_t reason_len = reason ? strnlen(reason, STORE_REASON_MAX) : 0;
-    s_put_le(val, (uint32_t)code, 4);
-    s_put_le(val + 4, attempts, 4);
-    s_put_le(val + 8, now_ms, 8);
+    bytes_put_le(val, (uint32_t)code, 4);
+    bytes_put_le(val + 4, attempts, 4);
+    bytes_put_le(val + 8, now_ms, 8);
     if (reason_len)
         memcpy(val + S_DLQ_VALUE_MIN, reason, reason_len);
     int rc = s_put(txn, s->dlq, k->mv_data, k->mv_size, val, S_DLQ_VALUE_MIN + reason_len);
@@ -1131,8 +1101,8 @@ static int s_sub_parse(const MDB_val *v, store_sub *out)
     const uint8_t *p = v->mv_data;
     if (memchr(p + S_SUB_VALUE_MIN, 0, plen))
         return S_BAD_RECORD;
-    out->cursor = s_get_le(p, 8);
-    out->created_ms = s_get_le(p + 8, 8);
+    out->cursor = bytes_get_le(p, 8);
+    out->created_ms = bytes_get_le(p + 8, 8);
     memcpy(out->prefix, p + S_SUB_VALUE_MIN, plen);
     out->prefix[plen] = 0;
     return MDB_SUCCESS;
@@ -1142,8 +1112,8 @@ static int s_sub_parse(const MDB_val *v, store_sub *out)
 static size_t s_sub_value(uint8_t *val, const store_sub *sub)
 {
     size_t plen = strnlen(sub->prefix, STORE_TOPIC_MAX);
-    s_put_le(val, sub->cursor, 8);
-    s_put_le(val + 8, sub->created_ms, 8);
+    bytes_put_le(val, sub->cursor, 8);
+    bytes_put_le(val + 8, sub->created_ms, 8);
     memcpy(val + S_SUB_VALUE_MIN, sub->prefix, plen);
     return S_SUB_VALUE_MIN + plen;
 }
@@ -1359,7 +1329,7 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
     if (rc == MDB_SUCCESS && r.n_recipients == 0) { /* a feed message */
         uint8_t fkey[S_SEQ_LEN];
         bool dropped = false;
-        s_put_be64(fkey, seq);
+        bytes_put_be64(fkey, seq);
         rc = s_del_if(txn, s->feed, fkey, sizeof fkey, &dropped);
         stats->feed_expired += dropped;
     }
@@ -1388,9 +1358,9 @@ static int s_sweep_expired(store *s, MDB_txn *txn, sweep_ctx *c)
             continue;
         }
         memcpy(key, k.mv_data, sizeof key);
-        if (s_get_be64(key) > c->now_ms)
+        if (bytes_get_be64(key) > c->now_ms)
             break;
-        rc = s_expire_message(s, txn, s_get_be64(key + 8), &c->stats);
+        rc = s_expire_message(s, txn, bytes_get_be64(key + 8), &c->stats);
         if (rc == MDB_SUCCESS)
             rc = s_del_if(txn, s->expiry, key, sizeof key, NULL);
         c->used++;
@@ -1404,7 +1374,7 @@ static bool s_dedup_stale(const MDB_val *v, uint64_t now_ms, uint64_t window_ms)
 {
     if (v->mv_size != S_DEDUP_VALUE_LEN)
         return false;
-    uint64_t accepted_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    uint64_t accepted_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     return accepted_ms <= now_ms && now_ms - accepted_ms >= window_ms;
 }
 
@@ -1516,8 +1486,8 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
     if (rc != MDB_SUCCESS)
         return rc;
     out->seq = seq;
-    out->attempts = (uint32_t)s_get_le(v->mv_data, 4);
-    out->next_attempt_ms = s_get_le((const uint8_t *)v->mv_data + 8, 8);
+    out->attempts = (uint32_t)bytes_get_le(v->mv_data, 4);
+    out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
     return MDB_SUCCESS;
@@ -1685,9 +1655,9 @@ static int s_dead_letter_fill(const MDB_val *k, const MDB_val *v, store_dead_let
     memcpy(out->recipient, k->mv_data, name_len);
     out->recipient[name_len] = 0;
     out->seq = seq;
-    out->code = (int)(int32_t)(uint32_t)s_get_le(p, 4);
-    out->attempts = (uint32_t)s_get_le(p + 4, 4);
-    out->dead_ms = s_get_le(p + 8, 8);
+    out->code = (int)(int32_t)(uint32_t)bytes_get_le(p, 4);
+    out->attempts = (uint32_t)bytes_get_le(p + 4, 4);
+    out->dead_ms = bytes_get_le(p + 8, 8);
     if (reason_len)
         memcpy(out->reason, p + S_DLQ_VALUE_MIN, reason_len);
     out->reason[reason_len] = 0;
@@ -1764,7 +1734,7 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     if (k->mv_size != S_SEQ_LEN || v->mv_size == 0 || v->mv_size > STORE_TOPIC_MAX ||
         memchr(v->mv_data, 0, v->mv_size))
         return S_BAD_RECORD;
-    uint64_t seq = s_get_be64(k->mv_data);
+    uint64_t seq = bytes_get_be64(k->mv_data);
     MDB_val mv;
     msg_record r;
     int rc = s_record_get(s, txn, seq, &mv, &r);
@@ -1802,7 +1772,7 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     uint8_t key[S_SEQ_LEN];
-    s_put_be64(key, after_seq + 1);
+    bytes_put_be64(key, after_seq + 1);
     MDB_val k = {sizeof key, key}, v;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
@@ -1830,7 +1800,7 @@ int store_feed_head(store *s, const char *prefix, uint64_t *seq)
     if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
         rc = S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        *seq = s_get_be64(k.mv_data);
+        *seq = bytes_get_be64(k.mv_data);
     s_read_close(txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }

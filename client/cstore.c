@@ -94,6 +94,8 @@
  */
 #include "cstore.h"
 
+#include "bytes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -203,38 +205,6 @@ typedef struct rcpt_record {
 
 /* ---- byte encodings ---------------------------------------------------- */
 
-/* Stores v little-endian in n bytes. */
-static void s_put_le(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Reads an n-byte little-endian number. */
-static uint64_t s_get_le(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Stores v big-endian in 8 bytes. */
-static void s_put_be64(uint8_t *p, uint64_t v)
-{
-    for (size_t i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-/* Reads an 8-byte big-endian number. */
-static uint64_t s_get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 /* Length of a valid node id (1..S_NAME_MAX bytes), else 0. */
 static size_t s_name_len(const char *name)
 {
@@ -282,14 +252,14 @@ static void s_out_header(uint8_t *p, const out_record *r)
     memset(p, 0, S_OUT_HEADER);
     p[0] = S_RECORD_VERSION;
     p[1] = (uint8_t)r->state;
-    s_put_le(p + 2, r->reason_len, 2);
-    s_put_le(p + 4, (uint32_t)r->code, 4);
-    s_put_le(p + 8, r->created_ms, 8);
+    bytes_put_le(p + 2, r->reason_len, 2);
+    bytes_put_le(p + 4, (uint32_t)r->code, 4);
+    bytes_put_le(p + 8, r->created_ms, 8);
     memcpy(p + 16, r->id, S_ID_LEN);
     memcpy(p + 32, r->digest, S_DIGEST_LEN);
-    s_put_le(p + 96, r->n_recipients, 4);
-    s_put_le(p + 100, r->recipients_len, 4);
-    s_put_le(p + 104, r->envelope_len, 8);
+    bytes_put_le(p + 96, r->n_recipients, 4);
+    bytes_put_le(p + 100, r->recipients_len, 4);
+    bytes_put_le(p + 104, r->envelope_len, 8);
 }
 
 /* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
@@ -300,14 +270,14 @@ static int s_out_parse(const MDB_val *v, out_record *r)
         return S_BAD_RECORD;
     size_t rest = v->mv_size - S_OUT_HEADER;
     r->state = p[1];
-    r->reason_len = (size_t)s_get_le(p + 2, 2);
-    r->code = (int)(int32_t)(uint32_t)s_get_le(p + 4, 4);
-    r->created_ms = s_get_le(p + 8, 8);
+    r->reason_len = (size_t)bytes_get_le(p + 2, 2);
+    r->code = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
+    r->created_ms = bytes_get_le(p + 8, 8);
     r->id = p + 16;
     r->digest = p + 32;
-    r->n_recipients = (uint32_t)s_get_le(p + 96, 4);
-    r->recipients_len = (size_t)s_get_le(p + 100, 4);
-    uint64_t envelope_len = s_get_le(p + 104, 8);
+    r->n_recipients = (uint32_t)bytes_get_le(p + 96, 4);
+    r->recipients_len = (size_t)bytes_get_le(p + 100, 4);
+    uint64_t envelope_len = bytes_get_le(p + 104, 8);
     if (r->reason_len > S_REASON_MAX || r->reason_len > rest ||
         r->recipients_len > rest - r->reason_len ||
         envelope_len != rest - r->reason_len - r->recipients_len)
@@ -330,11 +300,11 @@ static void s_in_encode(uint8_t *p, const in_record *r)
     memset(p, 0, S_IN_HEADER);
     p[0] = S_RECORD_VERSION;
     p[1] = (uint8_t)r->state;
-    s_put_le(p + 2, r->sender_len, 2);
-    s_put_le(p + 8, r->broker_seq, 8);
-    s_put_le(p + 16, r->received_ms, 8);
+    bytes_put_le(p + 2, r->sender_len, 2);
+    bytes_put_le(p + 8, r->broker_seq, 8);
+    bytes_put_le(p + 16, r->received_ms, 8);
     memcpy(p + 24, r->id, S_ID_LEN);
-    s_put_le(p + 40, r->envelope_len, 8);
+    bytes_put_le(p + 40, r->envelope_len, 8);
     memcpy(p + S_IN_HEADER, r->sender, r->sender_len);
     if (r->envelope_len)
         memcpy(p + S_IN_HEADER + r->sender_len, r->envelope, r->envelope_len);
@@ -348,11 +318,11 @@ static int s_in_parse(const MDB_val *v, in_record *r)
         return S_BAD_RECORD;
     size_t rest = v->mv_size - S_IN_HEADER;
     r->state = p[1];
-    r->sender_len = (size_t)s_get_le(p + 2, 2);
-    r->broker_seq = s_get_le(p + 8, 8);
-    r->received_ms = s_get_le(p + 16, 8);
+    r->sender_len = (size_t)bytes_get_le(p + 2, 2);
+    r->broker_seq = bytes_get_le(p + 8, 8);
+    r->received_ms = bytes_get_le(p + 16, 8);
     r->id = p + 24;
-    uint64_t envelope_len = s_get_le(p + 40, 8);
+    uint64_t envelope_len = bytes_get_le(p + 40, 8);
     if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sender_len > rest ||
         envelope_len != rest - r->sender_len)
         return S_BAD_RECORD;
@@ -371,10 +341,10 @@ static void s_rcpt_header(uint8_t *p, const asylink_receipt_info *info, size_t e
 {
     memset(p, 0, S_RCPT_HEADER);
     p[0] = S_RECORD_VERSION;
-    s_put_le(p + 4, (uint32_t)info->status, 4);
-    s_put_le(p + 8, info->acked_ms, 8);
+    bytes_put_le(p + 4, (uint32_t)info->status, 4);
+    bytes_put_le(p + 8, info->acked_ms, 8);
     memcpy(p + 16, info->envelope_digest, S_DIGEST_LEN);
-    s_put_le(p + 80, envelope_len, 8);
+    bytes_put_le(p + 80, envelope_len, 8);
 }
 
 /* Decodes and validates a receipt value; 0 or S_BAD_RECORD. */
@@ -383,12 +353,12 @@ static int s_rcpt_parse(const MDB_val *v, rcpt_record *r)
     const uint8_t *p = v->mv_data;
     if (v->mv_size <= S_RCPT_HEADER || p[0] != S_RECORD_VERSION)
         return S_BAD_RECORD;
-    r->status = (int)(int32_t)(uint32_t)s_get_le(p + 4, 4);
-    r->acked_ms = s_get_le(p + 8, 8);
+    r->status = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
+    r->acked_ms = bytes_get_le(p + 8, 8);
     r->digest = p + 16;
     r->envelope = p + S_RCPT_HEADER;
     r->envelope_len = v->mv_size - S_RCPT_HEADER;
-    if (s_get_le(p + 80, 8) != r->envelope_len || r->status < 1 || r->status > 2)
+    if (bytes_get_le(p + 80, 8) != r->envelope_len || r->status < 1 || r->status > 2)
         return S_BAD_RECORD;
     return MDB_SUCCESS;
 }
@@ -464,7 +434,7 @@ static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, 
     if (rc == MDB_SUCCESS && d.mv_size != len)
         return S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        *v = s_get_le(d.mv_data, len);
+        *v = bytes_get_le(d.mv_data, len);
     return rc;
 }
 
@@ -472,7 +442,7 @@ static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, 
 static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
 {
     uint8_t buf[8];
-    s_put_le(buf, v, len);
+    bytes_put_le(buf, v, len);
     return s_put(txn, meta, name, strlen(name), buf, len, 0);
 }
 
@@ -507,7 +477,7 @@ static uint64_t s_skip_seq(const MDB_val *k)
 {
     uint8_t p[S_SEQ_LEN] = {0};
     memcpy(p, k->mv_data, k->mv_size < S_SEQ_LEN ? k->mv_size : S_SEQ_LEN);
-    uint64_t seq = s_get_be64(p);
+    uint64_t seq = bytes_get_be64(p);
     return k->mv_size < S_SEQ_LEN && seq > 0 ? seq - 1 : seq;
 }
 
@@ -523,12 +493,12 @@ static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq,
     if (rc != MDB_SUCCESS)
         return rc;
     MDB_val k = {S_SEQ_LEN, key}, v;
-    s_put_be64(key, after_seq + 1);
+    bytes_put_be64(key, after_seq + 1);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN)
         memcpy(key, k.mv_data, S_SEQ_LEN);
     else if (rc == MDB_SUCCESS)
-        s_put_be64(key, s_skip_seq(&k));
+        bytes_put_be64(key, s_skip_seq(&k));
     if (rc == MDB_SUCCESS && (k.mv_size != S_SEQ_LEN || v.mv_size != 0))
         rc = S_BAD_RECORD;
     mdb_cursor_close(cur);
@@ -965,7 +935,7 @@ static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t
         if (rc == MDB_SUCCESS)
             rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
         if (rc == MDB_SUCCESS)
-            last = k.mv_size == S_SEQ_LEN ? s_get_be64(k.mv_data) : UINT64_MAX;
+            last = k.mv_size == S_SEQ_LEN ? bytes_get_be64(k.mv_data) : UINT64_MAX;
         if (cur)
             mdb_cursor_close(cur);
         if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
@@ -1029,7 +999,7 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
     if (rc != MDB_SUCCESS)
         return rc;
     uint8_t key[S_SEQ_LEN];
-    s_put_be64(key, seq);
+    bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
     MDB_val rv = {S_OUT_HEADER + recipients_len + m->envelope_len, NULL};
     rc = mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
@@ -1171,10 +1141,10 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
     if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
         rc = S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        rc = s_out_fill(out, s_get_be64(key), &r);
+        rc = s_out_fill(out, bytes_get_be64(key), &r);
     s_read_end(s, txn);
     if (rc == S_BAD_RECORD)
-        out->seq = s_get_be64(key); /* lets the caller step over it */
+        out->seq = bytes_get_be64(key); /* lets the caller step over it */
     return s_err(rc);
 }
 
@@ -1193,7 +1163,7 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     out_record r;
     rc = s_out_find(txn, s, id, key, &r);
     if (rc == MDB_SUCCESS)
-        rc = s_out_fill(out, s_get_be64(key), &r);
+        rc = s_out_fill(out, bytes_get_be64(key), &r);
     s_read_end(s, txn);
     return s_err(rc);
 }
@@ -1252,7 +1222,7 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
     rc = s_seq_next(t, s->inbox, S_META_IN_HWM, &t->in_next, &seq);
     if (rc != MDB_SUCCESS)
         return rc;
-    s_put_be64(key, seq);
+    bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
     MDB_val rv = {S_IN_HEADER + r->sender_len + r->envelope_len, NULL};
     rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
@@ -1346,10 +1316,10 @@ int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
     if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
         rc = S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
-        rc = s_in_fill(out, s_get_be64(key), &r);
+        rc = s_in_fill(out, bytes_get_be64(key), &r);
     s_read_end(s, txn);
     if (rc == S_BAD_RECORD)
-        out->seq = s_get_be64(key); /* lets the caller step over it */
+        out->seq = bytes_get_be64(key); /* lets the caller step over it */
     return s_err(rc);
 }
 
@@ -1366,7 +1336,7 @@ static int s_in_read(cstore *s, const uint8_t *id, int *state, cstore_in *out)
     if (rc == MDB_SUCCESS && state)
         *state = r.state;
     if (rc == MDB_SUCCESS && out)
-        rc = r.state == CSTORE_IN_PENDING ? s_in_fill(out, s_get_be64(key), &r) : MDB_NOTFOUND;
+        rc = r.state == CSTORE_IN_PENDING ? s_in_fill(out, bytes_get_be64(key), &r) : MDB_NOTFOUND;
     s_read_end(s, txn);
     return rc;
 }

@@ -1,0 +1,44 @@
+/*
+ * bytes.h — fixed-width integer encodings for on-disk records and keys:
+ * little-endian fields inside records, big-endian sequence numbers in LMDB
+ * keys (so keys sort in numeric order).
+ */
+#ifndef ASYLINK_CORE_BYTES_H
+#define ASYLINK_CORE_BYTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Stores v little-endian in n bytes (n <= 8). */
+static inline void bytes_put_le(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Reads an n-byte little-endian number (n <= 8). */
+static inline uint64_t bytes_get_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Stores v big-endian in 8 bytes. */
+static inline void bytes_put_be64(uint8_t *p, uint64_t v)
+{
+    for (size_t i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* Reads an 8-byte big-endian number. */
+static inline uint64_t bytes_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#endif
