@@ -6,6 +6,7 @@
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
+ *                [--client-relaxed]
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
@@ -32,7 +33,8 @@
 typedef struct {
     const char *asylinkd, *certs, *workload;
     long messages, size, threads, rate, seconds;
-    int no_ack; /* measure without application acks (so without receipts) */
+    int no_ack;  /* measure without application acks (so without receipts) */
+    int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
 } s_opts;
 
 static char s_tmp[256];
@@ -107,6 +109,7 @@ static long s_broker_peak_kib(void)
 
 static asylink_client *s_open(const s_opts *o, const char *id)
 {
+    int relaxed = o->relaxed;
     char cert[512], key[512], trust[512], data[512];
     snprintf(cert, sizeof cert, "%s/trust/nodes/%s.cert", o->certs, id);
     snprintf(key, sizeof key, "%s/keys/%s.key", o->certs, id);
@@ -123,6 +126,7 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.trust_dir = trust;
     opt.data_dir = data;
     opt.receive_window = 1000;
+    opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
     asylink_client *c = NULL;
     int rc = asylink_client_open(&opt, &c);
     if (rc != ASYLINK_OK)
@@ -224,11 +228,11 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
     getrusage(RUSAGE_SELF, &ru);
     printf("workload=%s msgs=%ld size=%ld producer_threads=%ld offered_rate=%ld msgs_per_s=%.0f "
            "MB_per_s=%.2f p50_ms=%.2f p99_ms=%.2f p99.9_ms=%.2f broker_peak_rss_kib=%ld "
-           "client_process_peak_rss_kib=%ld durability=fsync acks=%s\n",
+           "client_process_peak_rss_kib=%ld broker_durability=fsync client_durability=%s acks=%s\n",
            name, got, o->size, threads, rate_total, (double)got / secs,
            (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5),
            s_pct(lat, (size_t)got, 0.99), s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(),
-           ru.ru_maxrss, o->no_ack ? "none" : "each+receipt");
+           ru.ru_maxrss, o->relaxed ? "relaxed" : "fsync", o->no_ack ? "none" : "each+receipt");
     fflush(stdout);
     free(lat);
     asylink_client_close(&de);
@@ -242,7 +246,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         {"workload", required_argument, NULL, 'w'}, {"messages", required_argument, NULL, 'n'},
         {"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
-        {"no-ack", no_argument, NULL, 'A'},
+        {"no-ack", no_argument, NULL, 'A'}, {"client-relaxed", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
                   .rate = 2000, .seconds = 10};
@@ -258,6 +262,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         case 'r': o->rate = strtol(optarg, NULL, 10); break;
         case 'S': o->seconds = strtol(optarg, NULL, 10); break;
         case 'A': o->no_ack = 1; break;
+        case 'R': o->relaxed = 1; break;
         default: return -1;
         }
     }
