@@ -78,7 +78,7 @@ const config_option broker_config_options[] = {
      "Most unacknowledged messages per session and direction (caps the credit granted)."},
     {"limits", "max_recipients", CONFIG_INT, "256", S_OFF(max_recipients), 1,
      ENVELOPE_MAX_RECIPIENTS, NULL, "Most direct recipients of one envelope."},
-    {"limits", "max_ack_batch", CONFIG_INT, "1000", S_OFF(max_ack_batch), 1, 100000, NULL,
+    {"limits", "max_ack_batch", CONFIG_INT, "1000", S_OFF(max_ack_batch), 1, 4096, NULL,
      "Most sequence numbers in one Ack or Nack command."},
     {"limits", "clock_skew_future", CONFIG_DURATION, "5m", S_OFF(clock_skew_future_ms), 0,
      S_DAY, NULL,

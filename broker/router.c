@@ -397,7 +397,7 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
     int code = commit_rc != ASYLINK_OK ? commit_rc : res->code;
     if (code != ASYLINK_OK) {
         s_send_rejected(r, s, j->message_id, code, asylink_strerror(code),
-                        code == ASYLINK_E_STORE_FULL);
+                        code == ASYLINK_E_STORE_FULL || code == ASYLINK_E_IO);
     } else {
         if (res->duplicate)
             r->stats.duplicates++;
@@ -476,7 +476,7 @@ static void s_release(router *r, verify_job *j)
         session *s = session_by_id(&r->sessions, j->session_id);
         if (s && s->publishing > 0)
             s->publishing--;
-        s_send_rejected(r, s, j->message_id, j->code, j->reason, false);
+        s_send_rejected(r, s, j->message_id, j->code, j->reason, j->code == ASYLINK_E_NOMEM);
         verify_job_destroy(&j);
         return;
     }

@@ -359,7 +359,13 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
 static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id, int code,
                      const char *why, const char *sender)
 {
-    s_send_acks(io, &seq, 1, WIRE_NACK, code, sub, WIRE_NACK_DEAD_LETTER);
+    /* A direct message goes to the broker's dead letters for an operator to
+     * look at; a feed message is skipped (feeds have no dead letters, and a
+     * Nack would only bring it back until it expires). */
+    if (sub && *sub)
+        s_send_acks(io, &seq, 1, WIRE_ACK, 0, sub, 0);
+    else
+        s_send_acks(io, &seq, 1, WIRE_NACK, code, sub, WIRE_NACK_DEAD_LETTER);
     s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, id, code, why, sender);
     client_log(io->c, ASYLINK_LOG_WARN, "delivery refused", "seq=%llu code=%s",
                (unsigned long long)seq, asylink_err_name(code));
@@ -781,6 +787,16 @@ static void s_pump(s_io *io)
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
         bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
+        if (!skip && io->limits.max_envelope_bytes && o.envelope_len > io->limits.max_envelope_bytes) {
+            /* The broker would drop the connection: refuse it here, for good. */
+            cstore_txn *t = s_txn(io);
+            if (t)
+                cstore_outbox_set_state(t, o.id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
+                                        "larger than the broker's max_envelope_bytes");
+            s_later_event(io, ASYLINK_EVENT_REJECTED, o.id, ASYLINK_E_TOO_LARGE,
+                          "larger than the broker's max_envelope_bytes", NULL);
+            skip = true;
+        }
         int rc = skip ? 0 : s_send(io, &p, o.envelope, o.envelope_len);
         if (rc == 0) {
             io->out_cursor = o.seq;

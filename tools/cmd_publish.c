@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char s_usage[] =
     "Usage: asylink publish --config NODE.ini --topic TOPIC --type TYPE\n"
@@ -122,15 +123,29 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
     if (node_open("publish", o->config, &c) != CLI_OK)
         return CLI_FAIL;
     uint8_t id[16];
-    int rc = asylink_publish(c, &p, payload, len, id);
-    bool taken = rc == ASYLINK_OK && node_flush(c, o->timeout_ms);
+    uint64_t deadline = clock_now_ms() + o->timeout_ms;
+    int rc;
+    /* LIMITED asks the broker for the topic's readers: wait for the session. */
+    while ((rc = asylink_publish(c, &p, payload, len, id)) == ASYLINK_E_UNAVAILABLE &&
+           clock_now_ms() < deadline) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    node_outcome res = {.state = "pending"};
+    if (rc == ASYLINK_OK) {
+        uint64_t now = clock_now_ms();
+        node_wait_outcome(c, id, deadline > now ? deadline - now : 0, &res);
+    }
     asylink_client_close(&c);
     if (rc != ASYLINK_OK)
         return cli_fail("publish", rc);
     char ids[37];
     printf("%s\n", node_id_str(id, ids));
     fflush(stdout);
-    if (!taken)
+    if (strcmp(res.state, "rejected") == 0)
+        return cli_fail_text("publish: rejected by the broker", res.code, "%s",
+                             res.reason[0] ? res.reason : asylink_strerror(res.code));
+    if (strcmp(res.state, "pending") == 0)
         return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
                              "the broker has not taken it yet; it stays in the outbox");
     return CLI_OK;

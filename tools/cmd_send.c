@@ -165,38 +165,8 @@ static asylink_classification s_default_class(const char *type)
     return ASYLINK_LIMITED;
 }
 
-/* The outcome of waiting for the broker. */
-typedef struct {
-    const char *state; /* "accepted", "rejected", "pending" */
-    int code;          /* the reject code */
-    char reason[256];  /* the reject reason */
-} s_outcome;
-
-/* Waits for the Accepted or Rejected event of id (other events are skipped). */
-static void s_wait_outcome(asylink_client *c, const uint8_t id[16], uint64_t timeout_ms,
-                           s_outcome *out)
-{
-    uint64_t deadline = clock_now_ms() + timeout_ms;
-    out->state = "pending";
-    for (uint64_t now = clock_now_ms(); now < deadline; now = clock_now_ms()) {
-        asylink_event *e = NULL;
-        if (asylink_next_event(c, (int)(deadline - now), &e) != ASYLINK_OK)
-            return;
-        asylink_event_type t = asylink_event_get_type(e);
-        bool ours = memcmp(asylink_event_message_id(e), id, 16) == 0;
-        if (ours && (t == ASYLINK_EVENT_ACCEPTED || t == ASYLINK_EVENT_REJECTED)) {
-            out->state = t == ASYLINK_EVENT_ACCEPTED ? "accepted" : "rejected";
-            out->code = asylink_event_code(e);
-            snprintf(out->reason, sizeof out->reason, "%s", asylink_event_reason(e));
-            asylink_event_free(&e);
-            return;
-        }
-        asylink_event_free(&e);
-    }
-}
-
 static int s_report(const s_opts *o, const char *ctype, asylink_classification cls,
-                    const uint8_t id[16], size_t size, const s_outcome *res)
+                    const uint8_t id[16], size_t size, const node_outcome *res)
 {
     char ids[37];
     node_id_str(id, ids);
@@ -248,9 +218,9 @@ static int s_send(const s_opts *o, const char **to, size_t n_to, const uint8_t *
         asylink_client_close(&c);
         return cli_fail("send", rc);
     }
-    s_outcome res = {.state = "pending"};
+    node_outcome res = {.state = "pending"};
     if (o->wait)
-        s_wait_outcome(c, id, o->timeout_ms, &res);
+        node_wait_outcome(c, id, o->timeout_ms, &res);
     else if (node_flush(c, o->timeout_ms))
         res.state = "sent";
     asylink_client_close(&c);

@@ -186,7 +186,9 @@ static bool s_wanted(const node_recv_opts *o, const asylink_message *m)
     if (!o->prefix)
         return true;
     const char *topic = asylink_message_topic(m);
-    return topic && *topic && strncmp(topic, o->prefix, strlen(o->prefix)) == 0;
+    size_t n = strlen(o->prefix);
+    /* whole dotted labels, as the broker matches: "stats" is not a prefix of "statsx" */
+    return topic && strncmp(topic, o->prefix, n) == 0 && (topic[n] == '\0' || topic[n] == '.');
 }
 
 /* Prints (and acks) one message; *printed counts those given to print(). */
@@ -299,5 +301,28 @@ int node_read_payload(const char *context, const char *type, const char *json_fi
         return cli_fail_text(ctx, rc, "%s", err);
     }
     return CLI_OK;
+}
+
+/* Waits for the Accepted or Rejected event of id (other events are skipped). */
+void node_wait_outcome(asylink_client *c, const uint8_t id[16], uint64_t timeout_ms,
+                       node_outcome *out)
+{
+    uint64_t deadline = clock_now_ms() + timeout_ms;
+    out->state = "pending";
+    for (uint64_t now = clock_now_ms(); now < deadline; now = clock_now_ms()) {
+        asylink_event *e = NULL;
+        if (asylink_next_event(c, (int)(deadline - now), &e) != ASYLINK_OK)
+            return;
+        asylink_event_type t = asylink_event_get_type(e);
+        bool ours = memcmp(asylink_event_message_id(e), id, 16) == 0;
+        if (ours && (t == ASYLINK_EVENT_ACCEPTED || t == ASYLINK_EVENT_REJECTED)) {
+            out->state = t == ASYLINK_EVENT_ACCEPTED ? "accepted" : "rejected";
+            out->code = asylink_event_code(e);
+            snprintf(out->reason, sizeof out->reason, "%s", asylink_event_reason(e));
+            asylink_event_free(&e);
+            return;
+        }
+        asylink_event_free(&e);
+    }
 }
 

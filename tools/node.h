@@ -29,6 +29,17 @@ int node_open(const char *context, const char *path, asylink_client **out);
  */
 bool node_flush(asylink_client *c, uint64_t timeout_ms);
 
+/* The outcome of waiting for the broker's answer to one message. */
+typedef struct {
+    const char *state; /* "accepted", "rejected", "pending" */
+    int code;          /* the reject code */
+    char reason[256];  /* the reject reason */
+} node_outcome;
+
+/* Waits up to timeout_ms for the Accepted or Rejected event of id (other events are skipped). */
+void node_wait_outcome(asylink_client *c, const uint8_t id[16], uint64_t timeout_ms,
+                       node_outcome *out);
+
 /* "PUBLIC", "LIMITED", "PERSONAL" (static). */
 const char *node_class_name(asylink_classification cls);
 

@@ -250,7 +250,7 @@ ASYLINK_EXPORT int asylink_send(asylink_client *c, const asylink_send_params *p,
  * not yet acknowledged. On success *out is a new message (free with
  * asylink_message_free). Errors: ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN,
  * ASYLINK_E_IO, ASYLINK_E_NOMEM; a stored message that no longer opens is
- * skipped, dead-lettered at the broker and reported as an event.
+ * skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED event.
  */
 ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out);
 
