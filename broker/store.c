@@ -64,6 +64,7 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "datadir.h"
 
 #include "asylink/asylink.h"
 
@@ -400,34 +401,6 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
 
 /* ---- opening ----------------------------------------------------------- */
 
-/* Creates dir (0700) if missing and checks that it is a directory. */
-static int s_dir_prepare(const char *dir)
-{
-    struct stat st;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ASYLINK_E_IO;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ASYLINK_E_IO;
-    return ASYLINK_OK;
-}
-
-/* Takes the exclusive lock on dir/asylinkd.lock, kept until store_close(). */
-static int s_lock(store *s, const char *dir)
-{
-    size_t len = strlen(dir) + sizeof "/" S_LOCK_NAME;
-    char *path = malloc(len);
-    if (!path)
-        return ASYLINK_E_NOMEM;
-    snprintf(path, len, "%s/%s", dir, S_LOCK_NAME);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    free(path);
-    if (s->lock_fd < 0)
-        return ASYLINK_E_IO;
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
-        return ASYLINK_OK;
-    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
-}
-
 /*
  * Sizes the open map: the size an earlier run grew it to (LMDB keeps the
  * largest in the file), at least map, at most max_map_size; LMDB itself
@@ -606,10 +579,7 @@ int store_open(const store_options *o, store **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = s_dir_prepare(o->dir);
-    if (rc != ASYLINK_OK)
-        goto cleanup;
-    rc = s_lock(s, o->dir);
+    int rc = datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);

@@ -95,6 +95,7 @@
 #include "cstore.h"
 
 #include "bytes.h"
+#include "datadir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -624,40 +625,6 @@ static void s_read_end(cstore *s, MDB_txn *txn)
 
 /* ---- opening ------------------------------------------------------------ */
 
-/* Creates dir (0700) if missing and checks that it is a directory. */
-static int s_dir_prepare(const char *dir)
-{
-    struct stat st;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ASYLINK_E_IO;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ASYLINK_E_IO;
-    return ASYLINK_OK;
-}
-
-/*
- * Takes the exclusive lock on dir/asylink-client.lock, kept until
- * cstore_close(). flock locks belong to the open file description, so a
- * second cstore_open() in this process conflicts as well as another
- * process does; the lock is taken before LMDB opens the environment, so
- * LMDB never sees one environment opened twice in a process (its POSIX
- * locks would break).
- */
-static int s_lock(cstore *s, const char *dir)
-{
-    size_t len = strlen(dir) + sizeof "/" S_LOCK_NAME;
-    char *path = malloc(len);
-    if (!path)
-        return ASYLINK_E_NOMEM;
-    snprintf(path, len, "%s/%s", dir, S_LOCK_NAME);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    free(path);
-    if (s->lock_fd < 0)
-        return ASYLINK_E_IO;
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
-        return ASYLINK_OK;
-    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
-}
 
 /*
  * Gives a reopened store room: a map of at least S_MAP_START with as much
@@ -790,10 +757,11 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     s->lock_fd = -1;
     s->durable = durable;
     int rc = s_gate_init(s);
+    /* The lock is taken before LMDB opens the environment, so LMDB never
+     * sees one environment opened twice in a process (its POSIX locks
+     * would break). */
     if (rc == ASYLINK_OK)
-        rc = s_dir_prepare(dir);
-    if (rc == ASYLINK_OK)
-        rc = s_lock(s, dir);
+        rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd);
     if (rc == ASYLINK_OK)
         rc = s_env_open(s, dir, durable);
     if (rc == ASYLINK_OK)
