@@ -61,15 +61,36 @@ static int s_read_request(void *zap, zmq_msg_t *frames, int max)
     return n;
 }
 
+/*
+ * Answers one ZAP request. An admitted connection also gets the metadata
+ * property AUTH_SERIAL_PROPERTY (the serial of the certificate whose key
+ * it used, in decimal), which libzmq attaches to every message from it.
+ */
 static void s_reply(void *zap, zmq_msg_t *id, const char *status, const char *text,
-                    const char *user)
+                    const char *user, uint64_t serial)
 {
+    uint8_t meta[64];
+    size_t mlen = 0;
+    if (serial) {
+        char value[24];
+        int vlen = snprintf(value, sizeof value, "%llu", (unsigned long long)serial);
+        size_t nlen = strlen(AUTH_SERIAL_PROPERTY);
+        meta[mlen++] = (uint8_t)nlen;
+        memcpy(meta + mlen, AUTH_SERIAL_PROPERTY, nlen);
+        mlen += nlen;
+        meta[mlen++] = 0;
+        meta[mlen++] = 0;
+        meta[mlen++] = 0;
+        meta[mlen++] = (uint8_t)vlen;
+        memcpy(meta + mlen, value, (size_t)vlen);
+        mlen += (size_t)vlen;
+    }
     zmq_send(zap, "1.0", 3, ZMQ_SNDMORE);
     zmq_send(zap, zmq_msg_data(id), zmq_msg_size(id), ZMQ_SNDMORE);
     zmq_send(zap, status, strlen(status), ZMQ_SNDMORE);
     zmq_send(zap, text, strlen(text), ZMQ_SNDMORE);
     zmq_send(zap, user, strlen(user), ZMQ_SNDMORE);
-    zmq_send(zap, "", 0, 0);
+    zmq_send(zap, meta, mlen, 0);
 }
 
 /* Decides one request and answers it. */
@@ -88,13 +109,13 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
         stats->admitted++;
         LOG_INFO("auth", "connection admitted", "node=%s peer=%s", c->node_id,
                  log_quote(quoted, sizeof quoted, addr));
-        s_reply(zap, id, "200", "OK", c->node_id);
+        s_reply(zap, id, "200", "OK", c->node_id, c->serial);
         return;
     }
     stats->refused++;
     LOG_WARN("auth", "connection refused", "peer=%s code=%s",
              log_quote(quoted, sizeof quoted, addr), asylink_err_name(rc));
-    s_reply(zap, id, "400", asylink_strerror(rc), "");
+    s_reply(zap, id, "400", asylink_strerror(rc), "", 0);
 }
 
 void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats)

@@ -18,6 +18,8 @@
 #include "trust.h"
 
 #define AUTH_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+/* ZAP metadata property naming the admitted certificate's serial. */
+#define AUTH_SERIAL_PROPERTY "X-Asylink-Serial"
 
 /* Counters of ZAP decisions. */
 typedef struct auth_stats {

@@ -21,37 +21,37 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ROUTER_READ_BUDGET 512     /* commands read per turn before committing */
-#define ROUTER_REORDER_CAP 16384   /* Publishes being verified, all sessions */
-#define ROUTER_TICK_MS 100         /* poll timeout: timer resolution */
-#define ROUTER_DRAIN_MS 5000       /* how long shutdown waits for the workers */
-#define ROUTER_HWM 10000           /* ZeroMQ high-water marks, messages */
+#define ROUTER_READ_BUDGET 512   /* commands read per turn before committing */
+#define ROUTER_REORDER_CAP 16384 /* Publishes being verified, all sessions */
+#define ROUTER_TICK_MS 100       /* poll timeout: timer resolution */
+#define ROUTER_DRAIN_MS 5000     /* how long shutdown waits for the workers */
+#define ROUTER_HWM 10000         /* ZeroMQ high-water marks, messages */
 
 /* A Publish waiting for the batch commit. */
 typedef struct {
     verify_job *job;
-    int index;          /* operation index in the batch */
+    int index; /* operation index in the batch */
 } s_pending;
 
 struct router {
     router_options opt;
-    store *store;               /* borrowed */
-    view *view;                 /* current trust + policy (owned reference) */
+    store *store; /* borrowed */
+    view *view;   /* current trust + policy (owned reference) */
     void *ctx, *sock, *zap;
     verify_pool *pool;
     session_table sessions;
-    verify_job **reorder;       /* ring by arrival % ROUTER_REORDER_CAP */
+    verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
     uint64_t next_arrival, next_release;
-    store_batch *batch;         /* this turn's operations */
-    s_pending *pending;         /* publishes in batch */
+    store_batch *batch; /* this turn's operations */
+    s_pending *pending; /* publishes in batch */
     size_t n_pending, cap_pending;
     router_stats stats;
     auth_stats auth;
     uint64_t now_ms;
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t started_ms;
-    bool fatal;                 /* a store error: stop */
-    bool draining;              /* shutting down: lost sessions are not the client's fault */
+    bool fatal;    /* a store error: stop */
+    bool draining; /* shutting down: lost sessions are not the client's fault */
 };
 
 /* ---- sending ---- */
@@ -131,7 +131,8 @@ static void s_session_end(router *r, session *s, const char *why)
              s->n_inflight);
     for (size_t i = 0; !r->draining && i < s->n_inflight; i++)
         store_batch_retry(r->batch, s->node_id, s->inflight[i], r->now_ms, r->opt.max_deliveries,
-                          ASYLINK_E_UNAVAILABLE, "session ended before the delivery was acknowledged");
+                          ASYLINK_E_UNAVAILABLE,
+                          "session ended before the delivery was acknowledged");
     r->stats.sessions_closed++;
     session_close(&r->sessions, s);
 }
@@ -153,7 +154,8 @@ static bool s_window_open(const session *s)
 static bool s_bytes_fit(const session *s, uint64_t len)
 {
     uint64_t used = s->inflight_bytes + s->feed_inflight_bytes;
-    return !s->credit_bytes || s->n_inflight + s->feed_inflight == 0 || used + len <= s->credit_bytes;
+    return !s->credit_bytes || s->n_inflight + s->feed_inflight == 0 ||
+           used + len <= s->credit_bytes;
 }
 
 /* Outcome of a delivery pass. */
@@ -481,10 +483,13 @@ static void s_release(router *r, verify_job *j)
         return;
     }
     const envelope_header *h = envelope_header_of(j->env);
-    store_publish p = {.sender = h->sender, .message_id = h->message_id,
-                       .recipients = h->recipients, .n_recipients = h->n_recipients,
+    store_publish p = {.sender = h->sender,
+                       .message_id = h->message_id,
+                       .recipients = h->recipients,
+                       .n_recipients = h->n_recipients,
                        .topic = h->topic[0] ? h->topic : NULL,
-                       .expires_ms = j->expires_ms, .envelope = zmq_msg_data(&j->envelope),
+                       .expires_ms = j->expires_ms,
+                       .envelope = zmq_msg_data(&j->envelope),
                        .envelope_len = zmq_msg_size(&j->envelope)};
     int idx = store_batch_publish(r->batch, &p);
     if (idx < 0 || s_pending_add(r, j, idx) != 0) {
@@ -516,31 +521,25 @@ static void s_on_publish(router *r, session *s, const wire_cmd *c, zmq_msg_t *en
 {
     const uint8_t *id = c->u.publish.message_id;
     r->stats.published++;
-    if (!env)
-        {
-            s_send_rejected(r, s, id, ASYLINK_E_MALFORMED,
-                               "Publish needs the envelope as its second frame", false);
-            return;
-        }
-    if (zmq_msg_size(env) > r->opt.max_envelope_bytes)
-        {
-            s_send_rejected(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit",
-                               false);
-            return;
-        }
+    if (!env) {
+        s_send_rejected(r, s, id, ASYLINK_E_MALFORMED,
+                        "Publish needs the envelope as its second frame", false);
+        return;
+    }
+    if (zmq_msg_size(env) > r->opt.max_envelope_bytes) {
+        s_send_rejected(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit", false);
+        return;
+    }
     if (s->publishing >= r->opt.max_in_flight ||
-        r->next_arrival - r->next_release >= ROUTER_REORDER_CAP)
-        {
-            s_send_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight",
-                               true);
-            return;
-        }
+        r->next_arrival - r->next_release >= ROUTER_REORDER_CAP) {
+        s_send_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight", true);
+        return;
+    }
     verify_job *j = calloc(1, sizeof *j);
-    if (!j)
-        {
-            s_send_rejected(r, s, id, ASYLINK_E_NOMEM, "out of memory", true);
-            return;
-        }
+    if (!j) {
+        s_send_rejected(r, s, id, ASYLINK_E_NOMEM, "out of memory", true);
+        return;
+    }
     j->arrival = r->next_arrival;
     j->session_id = s->id;
     snprintf(j->node_id, sizeof j->node_id, "%s", s->node_id);
@@ -554,10 +553,8 @@ static void s_on_publish(router *r, session *s, const wire_cmd *c, zmq_msg_t *en
     j->max_recipients = r->opt.max_recipients;
     if (verify_pool_submit(r->pool, j) != ASYLINK_OK) {
         verify_job_destroy(&j);
-        {
-            s_send_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
-            return;
-        }
+        s_send_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
+        return;
     }
     r->next_arrival++;
     s->publishing++;
@@ -628,12 +625,11 @@ static void s_on_feed_acks(router *r, session *s, const wire_cmd *c)
 static void s_on_acks(router *r, session *s, const wire_cmd *c)
 {
     const wire_acks *a = &c->u.ack;
-    if (a->n_sequences > r->opt.max_ack_batch)
-        {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
-                            "more sequences than max_ack_batch", false);
-            return;
-        }
+    if (a->n_sequences > r->opt.max_ack_batch) {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
+                     "more sequences than max_ack_batch", false);
+        return;
+    }
     if (a->subscription[0]) {
         s_on_feed_acks(r, s, c);
         return;
@@ -672,29 +668,49 @@ static void s_fill_welcome(router *r, const session *s, wire_cmd *w)
     snprintf(o->broker_version, sizeof o->broker_version, "%s", asylink_version());
 }
 
+/*
+ * The certificate a session is bound to: the one whose CURVE key ZAP
+ * admitted (its serial travels as connection metadata), checked again now.
+ */
+static int s_session_cert(router *r, const char *user, const char *serial, const cert **out)
+{
+    const trust *t = view_trust(r->view);
+    char *end = NULL;
+    unsigned long long n = serial ? strtoull(serial, &end, 10) : 0;
+    if (!serial || !*serial || *end || n == 0) {
+        LOG_WARN("router", "no certificate serial from ZAP; binding the current certificate",
+                 "node=%s", user);
+        return trust_lookup(t, user, r->now_ms, ASYLINK_E_UNKNOWN_SENDER, out);
+    }
+    *out = trust_find_serial(t, user, n);
+    if (!*out)
+        return ASYLINK_E_UNKNOWN_SENDER; /* gone from the trust directory since */
+    int rc = trust_usable(t, *out, r->now_ms);
+    if (rc != ASYLINK_OK)
+        *out = NULL;
+    return rc;
+}
+
 static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char *user,
-                       const wire_cmd *c)
+                       const char *serial, const wire_cmd *c)
 {
     const wire_hello *h = &c->u.hello;
-    if (h->protocol_version != WIRE_PROTOCOL_VERSION)
-        {
-            s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_UNSUPPORTED_VERSION,
-                            "this broker speaks protocol version 1", true);
-            return;
-        }
-    if (strcmp(h->node_id, user) != 0)
-        {
-            s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_FORGED_SENDER,
-                            "Hello node_id differs from the authenticated CURVE identity", true);
-            return;
-        }
+    if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
+        s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_UNSUPPORTED_VERSION,
+                     "this broker speaks protocol version 1", true);
+        return;
+    }
+    if (strcmp(h->node_id, user) != 0) {
+        s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_FORGED_SENDER,
+                     "Hello node_id differs from the authenticated CURVE identity", true);
+        return;
+    }
     const cert *nc = NULL;
-    int rc = trust_lookup(view_trust(r->view), user, r->now_ms, ASYLINK_E_UNKNOWN_SENDER, &nc);
-    if (rc != ASYLINK_OK)
-        {
-            s_send_error(r, rid, rid_len, c->request_id, rc, asylink_strerror(rc), true);
-            return;
-        }
+    int rc = s_session_cert(r, user, serial, &nc);
+    if (rc != ASYLINK_OK) {
+        s_send_error(r, rid, rid_len, c->request_id, rc, asylink_strerror(rc), true);
+        return;
+    }
     session *old = session_by_rid(&r->sessions, rid, rid_len);
     if (old)
         s_session_end(r, old, "new Hello on the connection");
@@ -704,11 +720,10 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
         s_session_end(r, old, "replaced by a newer session");
     }
     session *s = session_open(&r->sessions, rid, rid_len, nc, r->now_ms);
-    if (!s)
-        {
-            s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_NOMEM, "out of memory", true);
-            return;
-        }
+    if (!s) {
+        s_send_error(r, rid, rid_len, c->request_id, ASYLINK_E_NOMEM, "out of memory", true);
+        return;
+    }
     snprintf(s->client_name, sizeof s->client_name, "%s", h->client_name);
     snprintf(s->client_version, sizeof s->client_version, "%s", h->client_version);
     s->credit_messages = h->initial_credit_messages;
@@ -747,12 +762,13 @@ static void s_on_directory(router *r, session *s, const wire_cmd *c)
     const trust *t = view_trust(r->view);
     wire_cmd out = {.kind = WIRE_DIRECTORY, .request_id = c->request_id};
     wire_directory *d = &out.u.directory;
-    char (*unknown)[NODE_ID_MAX + 1] = calloc(q->n_node_ids + 1, sizeof *unknown);
+    char(*unknown)[NODE_ID_MAX + 1] = calloc(q->n_node_ids + 1, sizeof *unknown);
     if (!unknown)
         return;
     for (size_t i = 0; i < q->n_node_ids; i++) {
         const cert *nc = NULL;
-        if (trust_lookup(t, q->node_ids[i], r->now_ms, ASYLINK_E_UNKNOWN_RECIPIENT, &nc) == ASYLINK_OK)
+        if (trust_lookup(t, q->node_ids[i], r->now_ms, ASYLINK_E_UNKNOWN_RECIPIENT, &nc) ==
+            ASYLINK_OK)
             s_dir_add(d, nc);
         else
             memcpy(unknown[d->n_unknown++], q->node_ids[i], NODE_ID_MAX + 1);
@@ -781,18 +797,11 @@ static int s_start_cursor(router *r, const wire_subscribe *q, uint64_t *cursor)
 {
     switch (q->start) {
     case 0: /* START_POSITION_UNSPECIFIED = NEW */
-    case 1:
-        return store_feed_head(r->store, NULL, cursor);
-    case 2:
-        *cursor = 0;
-        return ASYLINK_OK;
-    case 3:
-        *cursor = q->start_value ? q->start_value - 1 : 0;
-        return ASYLINK_OK;
-    case 4:
-        return store_feed_before(r->store, q->start_value, cursor);
-    default:
-        return ASYLINK_E_BAD_FIELD;
+    case 1: return store_feed_head(r->store, NULL, cursor);
+    case 2: *cursor = 0; return ASYLINK_OK;
+    case 3: *cursor = q->start_value ? q->start_value - 1 : 0; return ASYLINK_OK;
+    case 4: return store_feed_before(r->store, q->start_value, cursor);
+    default: return ASYLINK_E_BAD_FIELD;
     }
 }
 
@@ -857,15 +866,14 @@ static void s_on_subscribe(router *r, session *s, const wire_cmd *c)
             sub.created_ms = r->now_ms;
         rc = store_sub_put(r->store, s->node_id, q->subscription, &sub);
         if (rc != ASYLINK_OK) {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, rc,
-                         "cannot store the subscription", false);
+            s_send_error(r, s->rid, s->rid_len, c->request_id, rc, "cannot store the subscription",
+                         false);
             return;
         }
     }
     session_sub *ss = session_sub_add(s, q->subscription, sub.prefix, sub.cursor);
     if (!ss) {
-        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_NOMEM, "out of memory",
-                     false);
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_NOMEM, "out of memory", false);
         return;
     }
     uint64_t head = 0;
@@ -877,8 +885,7 @@ static void s_on_subscribe(router *r, session *s, const wire_cmd *c)
     wire_cmd out = {.kind = WIRE_SUBSCRIBED, .request_id = c->request_id};
     snprintf(out.u.subscribed.subscription, sizeof out.u.subscribed.subscription, "%s",
              q->subscription);
-    snprintf(out.u.subscribed.topic_prefix, sizeof out.u.subscribed.topic_prefix, "%s",
-             sub.prefix);
+    snprintf(out.u.subscribed.topic_prefix, sizeof out.u.subscribed.topic_prefix, "%s", sub.prefix);
     out.u.subscribed.created = created;
     out.u.subscribed.next_sequence = next;
     out.u.subscribed.head_sequence = head;
@@ -908,8 +915,8 @@ static void s_on_unsubscribe(router *r, session *s, const wire_cmd *c)
             return;
         int rc = store_sub_delete(r->store, s->node_id, q->subscription);
         if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND) {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, rc,
-                         "cannot delete the subscription", false);
+            s_send_error(r, s->rid, s->rid_len, c->request_id, rc, "cannot delete the subscription",
+                         false);
             return;
         }
         deleted = rc == ASYLINK_OK;
@@ -926,25 +933,20 @@ static void s_on_unsubscribe(router *r, session *s, const wire_cmd *c)
 static void s_on_session_cmd(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
 {
     switch (c->kind) {
-    case WIRE_PUBLISH:
-        {
-            s_on_publish(r, s, c, env);
-            return;
-        }
+    case WIRE_PUBLISH: {
+        s_on_publish(r, s, c, env);
+        return;
+    }
     case WIRE_ACK:
     case WIRE_NACK:
         s_on_acks(r, s, c);
-        {
-            s_deliver(r, s);
-            return;
-        }
+        s_deliver(r, s);
+        return;
     case WIRE_CREDIT:
         s->credit_messages = c->u.credit.window_messages;
         s->credit_bytes = c->u.credit.window_bytes;
-        {
-            s_deliver(r, s);
-            return;
-        }
+        s_deliver(r, s);
+        return;
     case WIRE_HEARTBEAT:
         if (!c->u.heartbeat.pong) {
             wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c->request_id};
@@ -953,34 +955,27 @@ static void s_on_session_cmd(router *r, session *s, const wire_cmd *c, zmq_msg_t
             s_send(r, s->rid, s->rid_len, &pong, NULL);
         }
         return;
-    case WIRE_BYE:
-        {
-            s_session_end(r, s, "client said Bye");
-            return;
-        }
-    case WIRE_DIRECTORY_REQUEST:
-        {
-            s_on_directory(r, s, c);
-            return;
-        }
-    case WIRE_SUBSCRIBE:
-        s_on_subscribe(r, s, c);
+    case WIRE_BYE: {
+        s_session_end(r, s, "client said Bye");
         return;
-    case WIRE_UNSUBSCRIBE:
-        s_on_unsubscribe(r, s, c);
+    }
+    case WIRE_DIRECTORY_REQUEST: {
+        s_on_directory(r, s, c);
         return;
-    default:
-        {
-            s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_PROTOCOL,
-                            "command not allowed from a client", false);
-            return;
-        }
+    }
+    case WIRE_SUBSCRIBE: s_on_subscribe(r, s, c); return;
+    case WIRE_UNSUBSCRIBE: s_on_unsubscribe(r, s, c); return;
+    default: {
+        s_send_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_PROTOCOL,
+                     "command not allowed from a client", false);
+        return;
+    }
     }
 }
 
 /* Reads the frames of one message: rid, command, optional envelope. */
-static int s_read_message(router *r, zmq_msg_t *rid, zmq_msg_t *cmd, zmq_msg_t *env,
-                          bool *has_env, int *extra)
+static int s_read_message(router *r, zmq_msg_t *rid, zmq_msg_t *cmd, zmq_msg_t *env, bool *has_env,
+                          int *extra)
 {
     *has_env = false;
     *extra = 0;
@@ -1005,8 +1000,8 @@ static int s_read_message(router *r, zmq_msg_t *rid, zmq_msg_t *cmd, zmq_msg_t *
     return 0;
 }
 
-static void s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t *env,
-                         bool has_env, int extra)
+static void s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t *env, bool has_env,
+                         int extra)
 {
     const uint8_t *rid = zmq_msg_data(ridm);
     size_t rid_len = zmq_msg_size(ridm);
@@ -1024,7 +1019,7 @@ static void s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t 
         s_send_error(r, rid, rid_len, c.request_id, ASYLINK_E_PROTOCOL,
                      "only Publish carries a second frame", false);
     } else if (c.kind == WIRE_HELLO) {
-        s_on_hello(r, rid, rid_len, user ? user : "", &c);
+        s_on_hello(r, rid, rid_len, user ? user : "", zmq_msg_gets(cmdm, AUTH_SERIAL_PROPERTY), &c);
     } else if (!s) {
         s_send_error(r, rid, rid_len, c.request_id, ASYLINK_E_PROTOCOL, "Hello first", true);
     } else {
@@ -1068,8 +1063,8 @@ static void s_recheck_subs(router *r, session *s)
         char why[WIRE_REASON_MAX + 1];
         snprintf(why, sizeof why, "subscription %s closed: policy no longer allows prefix %.100s",
                  sub->name, sub->prefix);
-        LOG_INFO("router", "subscription closed by policy", "node=%s subscription=%s",
-                 s->node_id, sub->name);
+        LOG_INFO("router", "subscription closed by policy", "node=%s subscription=%s", s->node_id,
+                 sub->name);
         s_send_error(r, s->rid, s->rid_len, 0, ASYLINK_E_POLICY, why, false);
         session_sub_remove(s, sub);
     }
@@ -1082,8 +1077,8 @@ static void s_reload(router *r)
     int rc = view_load(r->opt.trust_dir, r->opt.policy_path, r->view, &v, err, sizeof err);
     if (rc != ASYLINK_OK) {
         r->stats.reload_failures++;
-        LOG_ERROR("router", "reload failed; keeping the current trust and policy", "code=%s error=\"%s\"",
-                  asylink_err_name(rc), err);
+        LOG_ERROR("router", "reload failed; keeping the current trust and policy",
+                  "code=%s error=\"%s\"", asylink_err_name(rc), err);
         return;
     }
     view_unref(&r->view);
@@ -1120,8 +1115,10 @@ static void s_metrics_node(router *r, const char *node_id, metrics_node *n)
 static void s_publish_metrics(router *r)
 {
     const trust *t = view_trust(r->view);
-    metrics_snapshot snap = {.started_ms = r->started_ms, .taken_ms = r->now_ms,
-                             .durable = r->opt.durable, .verify_workers = r->opt.verify_threads,
+    metrics_snapshot snap = {.started_ms = r->started_ms,
+                             .taken_ms = r->now_ms,
+                             .durable = r->opt.durable,
+                             .verify_workers = r->opt.verify_threads,
                              .sessions = r->sessions.n};
     snprintf(snap.broker_node_id, sizeof snap.broker_node_id, "%s", r->opt.node_id);
     snap.stats = *router_get_stats(r);
@@ -1290,7 +1287,10 @@ const router_stats *router_get_stats(const router *r)
     return &r->stats;
 }
 
-size_t router_session_count(const router *r) { return r->sessions.n; }
+size_t router_session_count(const router *r)
+{
+    return r->sessions.n;
+}
 
 void router_destroy(router **self_p)
 {

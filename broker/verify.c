@@ -17,8 +17,8 @@
 
 struct verify_pool {
     void *ctx;
-    void *jobs;          /* PUSH, router side */
-    void *done;          /* PULL, router side */
+    void *jobs; /* PUSH, router side */
+    void *done; /* PULL, router side */
     pthread_t *threads;
     int n_threads;
 };
@@ -43,8 +43,8 @@ static int s_check_recipients(verify_job *j, const envelope_header *h, const cer
             snprintf(why, sizeof why, "recipient %s: %s", h->recipients[i], asylink_strerror(rc));
             return s_fail(j, rc, why);
         }
-        if (policy_check_direct(view_policy(j->view), sender->roles, r->roles,
-                                h->classification) != ASYLINK_OK) {
+        if (policy_check_direct(view_policy(j->view), sender->roles, r->roles, h->classification) !=
+            ASYLINK_OK) {
             snprintf(why, sizeof why, "policy forbids %s messages from %s to %s",
                      envelope_class_name(h->classification), h->sender, h->recipients[i]);
             return s_fail(j, ASYLINK_E_POLICY, why);
@@ -65,7 +65,8 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
     if (h->n_recipients != 0)
         return s_fail(j, ASYLINK_E_BAD_FIELD, "a feed message has no direct recipients");
     if (h->classification == ENVELOPE_PERSONAL)
-        return s_fail(j, ASYLINK_E_CLASSIFICATION, "PERSONAL messages are never published to feeds");
+        return s_fail(j, ASYLINK_E_CLASSIFICATION,
+                      "PERSONAL messages are never published to feeds");
     if (policy_check_publish(view_policy(j->view), sender->roles, h->topic, h->classification) !=
         ASYLINK_OK) {
         snprintf(why, sizeof why, "policy forbids %s to publish %s messages on %.64s", h->sender,
@@ -86,7 +87,8 @@ static int s_checks(verify_job *j)
     if (rc == ASYLINK_OK) {
         const envelope_header *h = envelope_header_of(j->env);
         if (memcmp(h->message_id, j->message_id, 16) != 0)
-            return s_fail(j, ASYLINK_E_BAD_FIELD, "Publish message_id differs from the signed header");
+            return s_fail(j, ASYLINK_E_BAD_FIELD,
+                          "Publish message_id differs from the signed header");
         if (strcmp(h->sender, j->node_id) != 0) {
             snprintf(why, sizeof why, "envelope sender %s is not the authenticated node %s",
                      h->sender, j->node_id);
@@ -114,8 +116,8 @@ static int s_checks(verify_job *j)
         if (rc != ASYLINK_OK)
             return rc;
     }
-    j->expires_ms = policy_retention_cap(view_policy(j->view), h->classification, h->created_ms,
-                                         h->expires_ms);
+    j->expires_ms =
+        policy_retention_cap(view_policy(j->view), h->classification, h->created_ms, h->expires_ms);
     if (j->expires_ms != 0 && j->expires_ms <= j->now_ms)
         return s_fail(j, ASYLINK_E_EXPIRED, "message expires before it could be stored");
     return s_fail(j, ASYLINK_OK, "");
@@ -238,7 +240,10 @@ int verify_pool_submit(verify_pool *p, verify_job *job)
     return s_send_ptr(p->jobs, job) == 0 ? ASYLINK_OK : ASYLINK_E_IO;
 }
 
-void *verify_pool_socket(verify_pool *p) { return p->done; }
+void *verify_pool_socket(verify_pool *p)
+{
+    return p->done;
+}
 
 verify_job *verify_pool_take(verify_pool *p)
 {
