@@ -77,11 +77,10 @@ static void s_write_id(const uint8_t id[16])
 
 static uint64_t s_deadline(const s_args *a) { return clock_now_ms() + (uint64_t)a->timeout_s * 1000; }
 
-/* Splits "FR,IT" into recipients (static storage). */
-static size_t s_split(const char *list, const char **out, size_t max)
+/* Splits "FR,IT" into recipients pointing into buf (the caller's, one per thread). */
+static size_t s_split(const char *list, char *buf, size_t buf_len, const char **out, size_t max)
 {
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%s", list);
+    snprintf(buf, buf_len, "%s", list);
     size_t n = 0;
     for (char *p = buf; p && *p && n < max;) {
         char *comma = strchr(p, ',');
@@ -103,7 +102,8 @@ static void *s_send_thread(void *arg)
 {
     s_sender *s = arg;
     const char *to[16];
-    size_t n = s_split(s->a->to, to, 16);
+    char list[1024];
+    size_t n = s_split(s->a->to, list, sizeof list, to, 16);
     uint8_t *payload = calloc(1, (size_t)s->a->size + 1);
     for (long i = 0; i < s->count; i++) {
         asylink_send_params p;
@@ -223,7 +223,8 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
 static int s_mode_receipt(const s_args *a)
 {
     const char *to[16];
-    size_t n = s_split(a->to, to, 16);
+    char list[1024];
+    size_t n = s_split(a->to, list, sizeof list, to, 16);
     asylink_send_params p;
     asylink_send_params_init(&p);
     p.recipients = to;
