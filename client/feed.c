@@ -251,21 +251,11 @@ static int s_seal_topic(asylink_client *c, const asylink_publish_params *p,
                           .n_readers = readers ? readers->n : 0,
                           .content_type = p->content_type,
                           .classification = (int)p->classification,
-                          .expires_ms = p->expires_ms};
+                          .expires_ms = p->expires_ms,
+                          .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
     int rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
     pthread_mutex_unlock(&c->seal_lock);
-    if (rc != ASYLINK_OK)
-        return rc;
-    envelope *e = NULL;
-    rc = envelope_decode(*env, *env_len, 0, &e);
-    if (rc == ASYLINK_OK)
-        memcpy(digest, envelope_digest(e), 64);
-    envelope_destroy(&e);
-    if (rc != ASYLINK_OK) {
-        free(*env);
-        *env = NULL;
-    }
     return rc;
 }
 

@@ -46,17 +46,11 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
     envelope_params ep = {.recipients = p->recipients, .n_recipients = p->n_recipients,
                           .readers = readers, .n_readers = p->n_recipients,
                           .content_type = p->content_type, .classification = (int)p->classification,
-                          .expires_ms = p->expires_ms, .correlation_id = p->correlation_id};
+                          .expires_ms = p->expires_ms, .correlation_id = p->correlation_id,
+                          .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
     rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
     pthread_mutex_unlock(&c->seal_lock);
-    if (rc != ASYLINK_OK)
-        return rc;
-    envelope *e = NULL;
-    rc = envelope_decode(*env, *env_len, 0, &e);
-    if (rc == ASYLINK_OK)
-        memcpy(digest, envelope_digest(e), 64);
-    envelope_destroy(&e);
     return rc;
 }
 

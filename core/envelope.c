@@ -517,7 +517,8 @@ typedef struct {
     Asylink__V1__KeyWrap *wraps;
     Asylink__V1__KeyWrap **wrap_ptrs;
     uint8_t *wrapped;   /* n * 72 bytes */
-    uint8_t *secret;    /* sodium_malloc: content key K || shared key */
+    uint8_t *secret;    /* NULL, or secret_buf once encrypting */
+    uint8_t secret_buf[2 * KEY_LEN]; /* content key K || shared key; wiped at the end */
 } s_seal;
 
 static int s_encrypt_body(envelope_sealer *s, s_seal *w, const uint8_t *payload, size_t len)
@@ -559,7 +560,8 @@ static int s_wrap_keys(envelope_sealer *s, const envelope_params *p, s_seal *w, 
 }
 
 /* Signs and serializes the envelope. */
-static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t **out, size_t *out_len)
+static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t *digest_out,
+                    uint8_t **out, size_t *out_len)
 {
     Asylink__V1__Envelope env = ASYLINK__V1__ENVELOPE__INIT;
     uint8_t sig[SIG_LEN];
@@ -570,6 +572,8 @@ static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t **out,
     envelope tmp = {.pb = &env};
     s_compute_digest(&tmp);
     sig_sign_digest(s->keys->sign_sk, tmp.digest, sig);
+    if (digest_out)
+        memcpy(digest_out, tmp.digest, sizeof tmp.digest);
     env.signature = (ProtobufCBinaryData){SIG_LEN, sig};
     *out_len = asylink__v1__envelope__get_packed_size(&env);
     *out = malloc(*out_len);
@@ -601,9 +605,7 @@ static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint
                                &w->header_len);
         return rc == ASYLINK_OK ? s_plain_body(w, payload, len) : rc;
     }
-    w->secret = sodium_malloc(2 * KEY_LEN);
-    if (!w->secret)
-        return ASYLINK_E_NOMEM;
+    w->secret = w->secret_buf;
     s->rng(s->rng_ctx, w->secret, KEY_LEN);
     envelope_key_commitment(w->secret, commitment);
     int rc = s_pack_header(s, p, len, true, id, created_ms, commitment, &w->header,
@@ -641,11 +643,10 @@ int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *p
     rc = s_seal_parts(s, p, payload, len, encrypt, id, created_ms, &w);
     if (rc == ASYLINK_OK)
         rc = s_finish(s, &w, encrypt ? (p->n_recipients ? p->n_recipients : p->n_readers) : 0,
-                      out, out_len);
+                      p->digest_out, out, out_len);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);
-    if (w.secret)
-        sodium_free(w.secret);
+    sodium_memzero(w.secret_buf, sizeof w.secret_buf);
     free(w.header);
     free(w.body);
     free(w.wraps);
@@ -762,12 +763,10 @@ int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, siz
         *len = n;
         return ASYLINK_OK;
     }
-    uint8_t *secret = sodium_malloc(2 * KEY_LEN);
-    if (!secret)
-        return ASYLINK_E_NOMEM;
+    uint8_t secret[2 * KEY_LEN]; /* K || shared key, wiped before returning */
     int rc = s_unwrap(op, e, secret);
     if (rc == ASYLINK_OK)
         rc = s_decrypt(e, secret, payload, len);
-    sodium_free(secret);
+    sodium_memzero(secret, sizeof secret);
     return rc;
 }

@@ -168,6 +168,7 @@ typedef struct envelope_params {
     uint64_t expires_ms;           /* 0 = never */
     const uint8_t *correlation_id; /* 16 bytes or NULL */
     const uint8_t *message_id;     /* 16 bytes or NULL for a fresh UUIDv7 */
+    uint8_t *digest_out;           /* NULL, or 64 bytes: receives the signed digest */
 } envelope_params;
 
 /*

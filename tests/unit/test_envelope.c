@@ -375,6 +375,31 @@ static void test_unknown_sender_and_wrong_serial(void **state)
     cert_destroy(&ghost->cert);
 }
 
+/* The digest a seal reports is the one a verifier computes from the bytes. */
+static void test_seal_reports_digest(void **state)
+{
+    fx_fed *f = *state;
+    fx_node *de = fx_node_by_id(f, "DE");
+    envelope_sealer *s = NULL;
+    const cert *readers[] = {fx_node_by_id(f, "FR")->cert};
+    uint8_t digest[ENVELOPE_DIGEST_LEN], zero[ENVELOPE_DIGEST_LEN] = {0}, *env = NULL;
+    size_t env_len = 0;
+    memset(digest, 0, sizeof digest);
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "t", .classification = ENVELOPE_LIMITED,
+                         .digest_out = digest};
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s),
+                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
+    assert_memory_not_equal(digest, zero, sizeof digest);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(env, env_len, 0, &e), ASYLINK_OK);
+    assert_memory_equal(envelope_digest(e), digest, sizeof digest);
+    envelope_destroy(&e);
+    envelope_sealer_destroy(&s);
+    free(env);
+}
+
 static void test_expired_message(void **state)
 {
     fx_fed *f = *state;
@@ -602,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_sender_cert_states),
         cmocka_unit_test(test_revoked_sender),
         cmocka_unit_test(test_unknown_sender_and_wrong_serial),
+        cmocka_unit_test(test_seal_reports_digest),
         cmocka_unit_test(test_expired_message),
         cmocka_unit_test(test_classification_rules),
         cmocka_unit_test(test_limited_unencrypted_refused),
