@@ -19,6 +19,7 @@
 #include "cstore.h"
 #include "envelope.h"
 #include "keys.h"
+#include "receipt.h"
 #include "trust.h"
 
 /* A queued event (singly linked). */
@@ -31,11 +32,12 @@ typedef struct client_event {
     char node[NODE_ID_MAX + 1];
 } client_event;
 
-/* One asylink_send() waiting for the group commit. */
+/* One asylink_send() or asylink_send_many() waiting for the group commit. */
 typedef struct client_commit {
     struct client_commit *next;
-    cstore_out_new item;   /* what to add to the outbox */
-    int rc;                /* result, valid when done */
+    const cstore_out_new *items;   /* what to add to the outbox (borrowed) */
+    size_t n_items;
+    int rc;                        /* result, valid when done */
     bool done;
 } client_commit;
 
@@ -150,8 +152,8 @@ void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 
-/* Adds a sealed envelope to the outbox via the group commit and wakes the I/O thread. */
-int client_outbox_commit(asylink_client *c, const cstore_out_new *item);
+/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread. */
+int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n);
 
 /* Seals payload for the recipients (certificates from the trust directory). */
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
@@ -167,14 +169,17 @@ bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadl
 void client_deadline(int timeout_ms, struct timespec *ts);
 
 /*
- * Checks a verified receipt envelope e against the outbox: a Receipt
- * payload, signed by a recipient of one of our messages, quoting that
- * envelope's digest. Fills info and message_id. Codes: ASYLINK_OK,
- * ASYLINK_E_MALFORMED, ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and
- * envelope_open()'s.
+ * Checks a verified receipt envelope e against the outbox: a ReceiptSet
+ * payload signed by a recipient of our messages, every entry quoting the
+ * digest of an envelope we sent to that recipient (all or nothing). On
+ * success *out is a malloc'd array of *n receipts (caller frees). Codes:
+ * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and envelope_open()'s.
  */
-int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_info *info,
-                         uint8_t message_id[16]);
+int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n);
+
+/* The public view of a checked receipt. */
+void client_receipt_info(const receipt *r, asylink_receipt_info *info);
 
 /* Frees a request and its answer. Accepts NULL. */
 void client_req_free(client_req *r);

@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * eight named databases, a map that grows when it fills. See cstore.h for
+ * nine named databases, a map that grows when it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -16,6 +16,9 @@
  *   receipts        message_id(16) recipient (1..64 bytes, no NUL): all
  *                   receipts of a message are contiguous, found with
  *                   MDB_SET_RANGE on the 16-byte id
+ *   evidence        BLAKE2b-256 of a signed receipt envelope (32): one
+ *                   receipt envelope covers many messages (a ReceiptSet)
+ *                   and is stored once, however many receipts cite it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm"
  *
  * Values. Integers little-endian unless said otherwise.
@@ -54,14 +57,19 @@
  *    48      sender (sender_len bytes, no NUL)
  *            envelope (envelope_len bytes, still encrypted)
  *
- * Receipt value, a fixed 88-byte header then the evidence:
- *     0   1  record version (S_RECORD_VERSION)
+ * Receipt value, a fixed 88-byte header then the evidence or its key:
+ *     0   1  record version: 1 = the envelope follows inline (stores
+ *            written before receipt sets; still read), 2 = the key of
+ *            the evidence database entry follows (written now)
  *     1   3  reserved, 0
  *     4   4  status (int32: 1 delivered, 2 rejected)
  *     8   8  acked_ms
  *    16  64  digest of the sent envelope the receipt covers
- *    80   8  envelope_len (> 0)
- *    88      the signed receipt envelope
+ *    80   8  version 1: envelope_len (> 0); version 2: 32
+ *    88      version 1: the signed receipt envelope; version 2: its
+ *            evidence key (32 bytes)
+ *
+ * Evidence value: the signed receipt envelope, as received.
  *
  * The lengths must add up to the value's size exactly and the states must
  * agree with the envelope lengths, so a truncated, padded or scribbled
@@ -101,6 +109,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +126,12 @@
 #define S_OUT_HEADER 112                /* outbox record header */
 #define S_IN_HEADER 48                  /* inbox record header */
 #define S_RCPT_HEADER 88                /* receipt value header */
+#define S_RCPT_INLINE 1                 /* receipt value version: envelope inline */
+#define S_RCPT_BY_KEY 2                 /* receipt value version: evidence key */
+#define S_EVIDENCE_KEY 32               /* BLAKE2b-256 of the receipt envelope */
 #define S_RCPT_KEY_MAX (S_ID_LEN + S_NAME_MAX)
 #define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                    /* eight now, room to grow */
+#define S_MAX_DBS 16                    /* nine now, room to grow */
 #define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
@@ -147,6 +159,7 @@ struct cstore {
     MDB_dbi inbox_id;          /* message_id -> seq */
     MDB_dbi inbox_pending;     /* seq -> empty, PENDING inbox entries */
     MDB_dbi receipts;          /* message_id recipient -> receipt value */
+    MDB_dbi evidence;          /* BLAKE2b-256 -> signed receipt envelope */
     int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
     bool gate_init;            /* gate and gate_cond are initialised */
     pthread_mutex_t gate;      /* guards the four fields below */
@@ -200,8 +213,9 @@ typedef struct rcpt_record {
     int status;                /* 1 delivered, 2 rejected */
     uint64_t acked_ms;         /* when the recipient's application acked */
     const uint8_t *digest;     /* 64 bytes */
-    const uint8_t *envelope;   /* the signed receipt envelope */
-    size_t envelope_len;       /* > 0 */
+    const uint8_t *envelope;   /* the signed receipt envelope (inline), or NULL */
+    size_t envelope_len;       /* > 0 when inline */
+    const uint8_t *evidence;   /* the evidence key (32 bytes), or NULL */
 } rcpt_record;
 
 /* ---- byte encodings ---------------------------------------------------- */
@@ -337,29 +351,34 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     return MDB_SUCCESS;
 }
 
-/* Writes the header of a receipt value (the envelope follows, written by the caller). */
-static void s_rcpt_header(uint8_t *p, const asylink_receipt_info *info, size_t envelope_len)
+/* Writes a receipt value that cites its evidence by key. */
+static void s_rcpt_value(uint8_t *p, const asylink_receipt_info *info,
+                         const uint8_t key[S_EVIDENCE_KEY])
 {
     memset(p, 0, S_RCPT_HEADER);
-    p[0] = S_RECORD_VERSION;
+    p[0] = S_RCPT_BY_KEY;
     bytes_put_le(p + 4, (uint32_t)info->status, 4);
     bytes_put_le(p + 8, info->acked_ms, 8);
     memcpy(p + 16, info->envelope_digest, S_DIGEST_LEN);
-    bytes_put_le(p + 80, envelope_len, 8);
+    bytes_put_le(p + 80, S_EVIDENCE_KEY, 8);
+    memcpy(p + S_RCPT_HEADER, key, S_EVIDENCE_KEY);
 }
 
-/* Decodes and validates a receipt value; 0 or S_BAD_RECORD. */
+/* Decodes and validates a receipt value (either version); 0 or S_BAD_RECORD. */
 static int s_rcpt_parse(const MDB_val *v, rcpt_record *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size <= S_RCPT_HEADER || p[0] != S_RECORD_VERSION)
+    if (v->mv_size <= S_RCPT_HEADER || (p[0] != S_RCPT_INLINE && p[0] != S_RCPT_BY_KEY))
         return S_BAD_RECORD;
     r->status = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
     r->acked_ms = bytes_get_le(p + 8, 8);
     r->digest = p + 16;
-    r->envelope = p + S_RCPT_HEADER;
-    r->envelope_len = v->mv_size - S_RCPT_HEADER;
-    if (bytes_get_le(p + 80, 8) != r->envelope_len || r->status < 1 || r->status > 2)
+    size_t tail = v->mv_size - S_RCPT_HEADER;
+    r->envelope = p[0] == S_RCPT_INLINE ? p + S_RCPT_HEADER : NULL;
+    r->envelope_len = p[0] == S_RCPT_INLINE ? tail : 0;
+    r->evidence = p[0] == S_RCPT_BY_KEY ? p + S_RCPT_HEADER : NULL;
+    if (bytes_get_le(p + 80, 8) != tail || r->status < 1 || r->status > 2 ||
+        (p[0] == S_RCPT_BY_KEY && tail != S_EVIDENCE_KEY))
         return S_BAD_RECORD;
     return MDB_SUCCESS;
 }
@@ -679,7 +698,8 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                {"inbox", &s->inbox},
                {"inbox_id", &s->inbox_id},
                {"inbox_pending", &s->inbox_pending},
-               {"receipts", &s->receipts}};
+               {"receipts", &s->receipts},
+               {"evidence", &s->evidence}};
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc != MDB_SUCCESS)
@@ -1376,25 +1396,44 @@ static size_t s_rcpt_key(uint8_t key[S_RCPT_KEY_MAX], const uint8_t *id, const c
     return S_ID_LEN + len;
 }
 
-int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
-                       const uint8_t *envelope, size_t envelope_len)
+int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
+                            const asylink_receipt_info *infos, size_t n,
+                            const uint8_t *envelope, size_t envelope_len)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
         return rc;
-    uint8_t key[S_RCPT_KEY_MAX];
-    size_t klen = id && info ? s_rcpt_key(key, id, info->recipient) : 0;
-    if (!klen || info->status < 1 || info->status > 2 || !envelope || envelope_len == 0)
+    if (!ids || !infos || n == 0 || !envelope || envelope_len == 0)
         return ASYLINK_E_INVALID_ARG;
-    if (envelope_len > S_VALUE_MAX - S_RCPT_HEADER)
+    if (envelope_len > S_VALUE_MAX)
         return ASYLINK_E_TOO_LARGE;
-    MDB_val k = {klen, key}, v = {S_RCPT_HEADER + envelope_len, NULL};
-    int lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
-    if (lrc == MDB_SUCCESS) {
-        s_rcpt_header(v.mv_data, info, envelope_len);
-        memcpy((uint8_t *)v.mv_data + S_RCPT_HEADER, envelope, envelope_len);
+    uint8_t key[S_RCPT_KEY_MAX];
+    for (size_t i = 0; i < n; i++) /* check all before writing anything */
+        if (!s_rcpt_key(key, ids[i], infos[i].recipient) || infos[i].status < 1 ||
+            infos[i].status > 2)
+            return ASYLINK_E_INVALID_ARG;
+    uint8_t ekey[S_EVIDENCE_KEY];
+    crypto_generichash(ekey, sizeof ekey, envelope, envelope_len, NULL, 0);
+    MDB_val k = {sizeof ekey, ekey}, v = {envelope_len, (void *)envelope};
+    int lrc = mdb_put(t->txn, t->s->evidence, &k, &v, MDB_NOOVERWRITE);
+    if (lrc == MDB_KEYEXIST)
+        lrc = MDB_SUCCESS; /* the same bytes, stored by an earlier receipt */
+    for (size_t i = 0; lrc == MDB_SUCCESS && i < n; i++) {
+        k = (MDB_val){s_rcpt_key(key, ids[i], infos[i].recipient), key};
+        v = (MDB_val){S_RCPT_HEADER + S_EVIDENCE_KEY, NULL};
+        lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
+        if (lrc == MDB_SUCCESS)
+            s_rcpt_value(v.mv_data, &infos[i], ekey);
     }
     return s_op_end(t, lrc);
+}
+
+int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
+                       const uint8_t *envelope, size_t envelope_len)
+{
+    if (!id || !info)
+        return ASYLINK_E_INVALID_ARG;
+    return cstore_receipt_put_many(t, (const uint8_t(*)[16])id, info, 1, envelope, envelope_len);
 }
 
 /* Fills a listed receipt from its key and value. */
@@ -1475,6 +1514,14 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
     rc = mdb_get(txn, s->receipts, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_rcpt_parse(&v, &r);
+    if (rc == MDB_SUCCESS && r.evidence) {
+        MDB_val ek = {S_EVIDENCE_KEY, (void *)r.evidence}, ev;
+        rc = mdb_get(txn, s->evidence, &ek, &ev);
+        if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && ev.mv_size == 0))
+            rc = S_BAD_RECORD; /* a receipt citing evidence that is not there */
+        r.envelope = ev.mv_data;
+        r.envelope_len = ev.mv_size;
+    }
     uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len) : NULL;
     if (rc == MDB_SUCCESS && !buf)
         rc = S_NOMEM;

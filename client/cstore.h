@@ -185,6 +185,15 @@ int cstore_inbox_pending_count(cstore *s, uint64_t *count);
 
 /* ---- receipts ---- */
 
+/*
+ * Stores (or replaces) the receipts infos[i] for ids[i] (i < n), all proven
+ * by one signed envelope (a ReceiptSet), which is stored once. Nothing is
+ * written if an argument is invalid (E_INVALID_ARG).
+ */
+int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
+                            const asylink_receipt_info *infos, size_t n,
+                            const uint8_t *envelope, size_t envelope_len);
+
 /* Stores (or replaces) recipient's receipt for id with its evidence envelope. */
 int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
                        const uint8_t *envelope, size_t envelope_len);

@@ -299,7 +299,7 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
     /* No recipients: feed messages get no receipts. */
     cstore_out_new item = {.id = id, .recipients = NULL, .n_recipients = 0, .digest = digest,
                            .created_ms = clock_now_ms(), .envelope = env, .envelope_len = env_len};
-    rc = client_outbox_commit(c, &item);
+    rc = client_outbox_commit(c, &item, 1);
     free(env);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);

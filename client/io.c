@@ -374,18 +374,29 @@ static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id,
 static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_t *env, size_t len)
 {
     const envelope_header *h = envelope_header_of(e);
-    asylink_receipt_info info;
-    uint8_t id[16];
-    int rc = client_receipt_check(io->c, e, &info, id);
+    receipt *r = NULL;
+    size_t n = 0;
+    int rc = client_receipt_check(io->c, e, &r, &n);
     if (rc != ASYLINK_OK)
         return s_refuse(io, seq, "", h->message_id, rc, "receipt does not match a sent message",
                         h->sender);
-    cstore_txn *t = s_txn(io);
-    if (!t || cstore_receipt_put(t, id, &info, env, len) != ASYLINK_OK)
-        return;
-    s_later_ack(io, seq, "");
-    s_later_event(io, ASYLINK_EVENT_RECEIPT, id, 0, "", info.recipient);
-    io->turn.receipts_changed = true;
+    uint8_t(*ids)[16] = malloc(n * sizeof *ids);
+    asylink_receipt_info *infos = malloc(n * sizeof *infos);
+    cstore_txn *t = ids && infos ? s_txn(io) : NULL;
+    for (size_t i = 0; t && i < n; i++) {
+        memcpy(ids[i], r[i].message_id, 16);
+        client_receipt_info(&r[i], &infos[i]);
+    }
+    /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
+    if (t && cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
+        s_later_ack(io, seq, "");
+        for (size_t i = 0; i < n; i++)
+            s_later_event(io, ASYLINK_EVENT_RECEIPT, ids[i], 0, "", infos[i].recipient);
+        io->turn.receipts_changed = true;
+    }
+    free(ids);
+    free(infos);
+    free(r);
 }
 
 static bool s_names_me(const envelope_header *h, const char *me)

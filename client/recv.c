@@ -117,44 +117,150 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
     }
 }
 
-/* Seals the receipt for an acknowledged message into *env. */
-static int s_make_receipt(asylink_client *c, const envelope *e, uint8_t **env, size_t *env_len,
-                          uint8_t rid[16], uint8_t rdigest[64])
+/* One message of an asylink_ack_many() call. */
+typedef struct {
+    uint8_t id[16];
+    bool pending;          /* in the inbox and not acknowledged yet */
+    bool receipt;          /* a direct message whose sender gets a receipt */
+    receipt r;             /* that receipt */
+} s_ack_item;
+
+/* Orders receipts by the sender they go to. */
+static int s_by_sender(const void *a, const void *b)
 {
-    const envelope_header *h = envelope_header_of(e);
-    receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
-    memcpy(r.message_id, h->message_id, 16);
-    memcpy(r.envelope_digest, envelope_digest(e), 64);
-    snprintf(r.recipient, sizeof r.recipient, "%s", c->own->node_id);
-    snprintf(r.sender, sizeof r.sender, "%s", h->sender);
-    uint8_t *payload = NULL;
-    size_t len = 0;
-    int rc = receipt_encode(&r, &payload, &len);
+    const s_ack_item *x = a, *y = b;
+    if (x->receipt != y->receipt)
+        return x->receipt ? -1 : 1;
+    return strcmp(x->r.sender, y->r.sender);
+}
+
+/* Looks up one id: pending (with its receipt prepared), already acked, or unknown. */
+static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
+{
+    cstore_in in;
+    int rc = cstore_inbox_get(c->store, it->id, &in);
+    if (rc == ASYLINK_E_NOT_FOUND) {
+        int state = 0;
+        return cstore_inbox_state(c->store, it->id, &state) == ASYLINK_OK &&
+                       state == CSTORE_IN_ACKED
+                   ? ASYLINK_OK /* acked before: nothing to do */
+                   : ASYLINK_E_NOT_FOUND;
+    }
     if (rc != ASYLINK_OK)
         return rc;
-    const char *to[] = {h->sender};
+    it->pending = true;
+    envelope *e = NULL;
+    if (envelope_decode(in.envelope, in.envelope_len, 0, &e) == ASYLINK_OK) {
+        const envelope_header *h = envelope_header_of(e);
+        /* Feed messages get no receipts: acking just marks them done. */
+        it->receipt = !(h->topic && h->topic[0]);
+        it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
+        memcpy(it->r.message_id, h->message_id, 16);
+        memcpy(it->r.envelope_digest, envelope_digest(e), 64);
+        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
+        snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+    }
+    envelope_destroy(&e);
+    cstore_in_clear(&in);
+    return ASYLINK_OK;
+}
+
+/* Seals one ReceiptSet envelope for receipts r[0..n) (all to one sender) into out. */
+static int s_seal_receipts(asylink_client *c, const s_ack_item *items, size_t n,
+                           cstore_out_new *out, uint8_t id[16], uint8_t digest[64])
+{
+    receipt *r = malloc(n * sizeof *r);
+    if (!r)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        r[i] = items[i].r;
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int rc = receipt_set_encode(r, n, &payload, &len);
+    free(r);
+    if (rc != ASYLINK_OK)
+        return rc;
     asylink_send_params p;
     asylink_send_params_init(&p);
-    p.recipients = to;
+    p.recipients = &out->recipients[0];
     p.n_recipients = 1;
     p.content_type = RECEIPT_CONTENT_TYPE;
     p.classification = ASYLINK_LIMITED;
-    p.correlation_id = h->message_id;
-    rc = client_seal(c, &p, payload, len, env, env_len, rid, rdigest);
+    p.correlation_id = n == 1 ? items[0].r.message_id : NULL;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    rc = client_seal(c, &p, payload, len, &env, &env_len, id, digest);
     free(payload);
+    if (rc == ASYLINK_OK) {
+        out->id = id;
+        out->digest = digest;
+        out->created_ms = clock_now_ms();
+        out->envelope = env;
+        out->envelope_len = env_len;
+    }
     return rc;
 }
 
-/* Marks the entry acked and queues the receipt, in one transaction. */
-static int s_ack_commit(asylink_client *c, const uint8_t id[16], const cstore_out_new *rcpt)
+/* The receipt envelopes of an ack: one per sender. */
+typedef struct {
+    cstore_out_new *items;
+    uint8_t (*ids)[16];
+    uint8_t (*digests)[64];
+    const char **senders;
+    size_t n;
+} s_receipts;
+
+static void s_receipts_free(s_receipts *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free((void *)rs->items[i].envelope);
+    free(rs->items);
+    free(rs->ids);
+    free(rs->digests);
+    free(rs->senders);
+}
+
+/* Seals a ReceiptSet per sender for the items that get receipts (sorted by sender). */
+static void s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n, s_receipts *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->items = calloc(n, sizeof *rs->items);
+    rs->ids = calloc(n, sizeof *rs->ids);
+    rs->digests = calloc(n, sizeof *rs->digests);
+    rs->senders = calloc(n, sizeof *rs->senders);
+    if (!rs->items || !rs->ids || !rs->digests || !rs->senders)
+        return; /* no receipts: logged below like an unusable sender */
+    for (size_t i = 0; i < n && items[i].receipt;) {
+        size_t k = i;
+        while (k < n && items[k].receipt && strcmp(items[k].r.sender, items[i].r.sender) == 0 &&
+               k - i < RECEIPT_SET_MAX)
+            k++;
+        cstore_out_new *o = &rs->items[rs->n];
+        rs->senders[rs->n] = items[i].r.sender;
+        o->recipients = &rs->senders[rs->n];
+        o->n_recipients = 1;
+        if (s_seal_receipts(c, items + i, k - i, o, rs->ids[rs->n], rs->digests[rs->n]) ==
+            ASYLINK_OK)
+            rs->n++;
+        else
+            client_log(c, ASYLINK_LOG_WARN, "no receipt sent: the sender is not usable",
+                       "sender=%s messages=%zu", items[i].r.sender, k - i);
+        i = k;
+    }
+}
+
+/* Marks the entries acked and queues the receipts, in one transaction. */
+static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n,
+                        const s_receipts *rs)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
         cstore_txn *t = NULL;
         int rc = cstore_begin(c->store, &t);
-        if (rc == ASYLINK_OK)
-            rc = cstore_inbox_ack(t, id);
-        if (rc == ASYLINK_OK && rcpt)
-            rc = cstore_outbox_add(t, rcpt);
+        for (size_t i = 0; rc == ASYLINK_OK && i < n; i++)
+            if (items[i].pending)
+                rc = cstore_inbox_ack(t, items[i].id);
+        for (size_t i = 0; rc == ASYLINK_OK && i < rs->n; i++)
+            rc = cstore_outbox_add(t, &rs->items[i]);
         if (rc != ASYLINK_OK) {
             cstore_abort(&t);
             if (rc == ASYLINK_E_STORE_FULL)
@@ -168,40 +274,50 @@ static int s_ack_commit(asylink_client *c, const uint8_t id[16], const cstore_ou
     return ASYLINK_E_STORE_FULL;
 }
 
+int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t n)
+{
+    if (!c || (!message_ids && n))
+        return ASYLINK_E_INVALID_ARG;
+    if (n > ASYLINK_ACK_MAX)
+        return ASYLINK_E_TOO_LARGE;
+    if (n == 0)
+        return ASYLINK_OK;
+    s_ack_item *items = calloc(n, sizeof *items);
+    if (!items)
+        return ASYLINK_E_NOMEM;
+    uint64_t now = clock_now_ms();
+    size_t m = 0;
+    int rc = ASYLINK_OK;
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
+        bool repeated = false;
+        for (size_t k = 0; k < m && !repeated; k++)
+            repeated = memcmp(items[k].id, message_ids[i], 16) == 0;
+        if (repeated)
+            continue;
+        memcpy(items[m].id, message_ids[i], 16);
+        rc = s_ack_prepare(c, &items[m], now);
+        m++;
+    }
+    if (rc != ASYLINK_OK) {
+        free(items);
+        return rc; /* nothing acknowledged */
+    }
+    qsort(items, m, sizeof *items, s_by_sender);
+    s_receipts rs;
+    s_make_receipts(c, items, m, &rs);
+    rc = s_ack_commit(c, items, m, &rs);
+    if (rc == ASYLINK_OK && rs.n)
+        client_wake_io(c);
+    s_receipts_free(&rs);
+    free(items);
+    return rc;
+}
+
 int asylink_ack(asylink_client *c, const uint8_t message_id[16])
 {
-    cstore_in in;
-    int rc = cstore_inbox_get(c->store, message_id, &in);
-    if (rc == ASYLINK_E_NOT_FOUND) {
-        int state = 0;
-        return cstore_inbox_state(c->store, message_id, &state) == ASYLINK_OK &&
-                       state == CSTORE_IN_ACKED
-                   ? ASYLINK_OK
-                   : ASYLINK_E_NOT_FOUND;
-    }
-    if (rc != ASYLINK_OK)
-        return rc;
-    envelope *e = NULL;
-    uint8_t *env = NULL, rid[16], rdigest[64];
-    size_t env_len = 0;
-    rc = envelope_decode(in.envelope, in.envelope_len, 0, &e);
-    /* Feed messages get no receipts: acking just marks them done. */
-    bool feed = rc == ASYLINK_OK && envelope_header_of(e)->topic && envelope_header_of(e)->topic[0];
-    bool has_receipt = rc == ASYLINK_OK && !feed &&
-                       s_make_receipt(c, e, &env, &env_len, rid, rdigest) == ASYLINK_OK;
-    if (rc == ASYLINK_OK && !feed && !has_receipt)
-        client_log(c, ASYLINK_LOG_WARN, "no receipt sent: the sender is not usable", "sender=%s",
-                   in.sender);
-    const char *to[] = {in.sender};
-    cstore_out_new item = {.id = rid, .recipients = to, .n_recipients = 1, .digest = rdigest,
-                           .created_ms = clock_now_ms(), .envelope = env, .envelope_len = env_len};
-    rc = s_ack_commit(c, message_id, has_receipt ? &item : NULL);
-    envelope_destroy(&e);
-    free(env);
-    cstore_in_clear(&in);
-    if (rc == ASYLINK_OK && has_receipt)
-        client_wake_io(c);
-    return rc;
+    if (!message_id)
+        return ASYLINK_E_INVALID_ARG;
+    return asylink_ack_many(c, (const uint8_t(*)[16])message_id, 1);
 }
 
 /* ---- messages ---- */
@@ -257,9 +373,8 @@ static bool s_is_recipient(const cstore_out *o, const char *node)
     return false;
 }
 
-/* Checks the decrypted Receipt against the message it claims to cover. */
-static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r,
-                             asylink_receipt_info *info)
+/* Checks one decrypted receipt against the message it claims to cover. */
+static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r)
 {
     if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
         return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
@@ -270,19 +385,22 @@ static int s_receipt_matches(asylink_client *c, const envelope_header *h, const 
     if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
         rc = ASYLINK_E_TAMPERED;
     cstore_out_clear(&o);
-    if (rc == ASYLINK_OK && info) {
-        memset(info, 0, sizeof *info);
-        snprintf(info->recipient, sizeof info->recipient, "%s", r->recipient);
-        info->acked_ms = r->acked_ms;
-        info->status = r->status;
-        memcpy(info->envelope_digest, r->envelope_digest, 64);
-    }
     return rc;
 }
 
-int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_info *info,
-                         uint8_t message_id[16])
+void client_receipt_info(const receipt *r, asylink_receipt_info *info)
 {
+    memset(info, 0, sizeof *info);
+    snprintf(info->recipient, sizeof info->recipient, "%s", r->recipient);
+    info->acked_ms = r->acked_ms;
+    info->status = r->status;
+    memcpy(info->envelope_digest, r->envelope_digest, 64);
+}
+
+int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
     const envelope_header *h = envelope_header_of(e);
     if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) != 0)
         return ASYLINK_E_MALFORMED;
@@ -293,14 +411,19 @@ int client_receipt_check(asylink_client *c, const envelope *e, asylink_receipt_i
     pthread_mutex_unlock(&c->open_lock);
     if (rc != ASYLINK_OK)
         return rc;
-    receipt r;
-    rc = receipt_decode(payload, len, &r);
+    receipt *r = NULL;
+    size_t count = 0;
+    rc = receipt_set_decode(payload, len, &r, &count);
     envelope_payload_free(payload, len);
-    if (rc == ASYLINK_OK)
-        rc = s_receipt_matches(c, h, &r, info);
-    if (rc == ASYLINK_OK && message_id)
-        memcpy(message_id, r.message_id, 16);
-    return rc;
+    for (size_t i = 0; rc == ASYLINK_OK && i < count; i++)
+        rc = s_receipt_matches(c, h, &r[i]); /* all or nothing */
+    if (rc != ASYLINK_OK) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    *n = count;
+    return ASYLINK_OK;
 }
 
 int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_receipt_info *out,
@@ -369,14 +492,28 @@ int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], cons
 }
 
 int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
-                           asylink_receipt_info *info)
+                           const uint8_t message_id[16], asylink_receipt_info *info)
 {
+    if (!c || !env)
+        return ASYLINK_E_INVALID_ARG;
     envelope *e = NULL;
+    receipt *r = NULL;
+    size_t n = 0;
     int rc = envelope_decode(env, len, 0, &e);
     if (rc == ASYLINK_OK)
         rc = envelope_verify(e, c->trust, clock_now_ms(), NULL);
     if (rc == ASYLINK_OK)
-        rc = client_receipt_check(c, e, info, NULL);
+        rc = client_receipt_check(c, e, &r, &n);
+    size_t at = 0;
+    if (rc == ASYLINK_OK && message_id) {
+        while (at < n && memcmp(r[at].message_id, message_id, 16) != 0)
+            at++;
+        if (at == n)
+            rc = ASYLINK_E_NOT_FOUND; /* valid evidence, but not about that message */
+    }
+    if (rc == ASYLINK_OK && info)
+        client_receipt_info(&r[at], info);
+    free(r);
     envelope_destroy(&e);
     return rc;
 }

@@ -61,7 +61,8 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
         cstore_txn *t = NULL;
         int rc = cstore_begin(c->store, &t);
         for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
-            rc = cstore_outbox_add(t, &q->item);
+            for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
+                rc = cstore_outbox_add(t, &q->items[i]);
         if (rc != ASYLINK_OK) {
             cstore_abort(&t);
             if (rc == ASYLINK_E_STORE_FULL)
@@ -75,9 +76,9 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
     return ASYLINK_E_STORE_FULL;
 }
 
-int client_outbox_commit(asylink_client *c, const cstore_out_new *item)
+int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n)
 {
-    client_commit me = {.item = *item};
+    client_commit me = {.items = items, .n_items = n};
     pthread_mutex_lock(&c->lock);
     me.next = c->commits;
     c->commits = &me;
@@ -107,6 +108,24 @@ int client_outbox_commit(asylink_client *c, const cstore_out_new *item)
     return me.rc;
 }
 
+/* Seals one message into *item (its envelope malloc'd); id and digest are item's storage. */
+static int s_seal_one(asylink_client *c, const asylink_send_params *p, const void *payload,
+                      size_t len, cstore_out_new *item, uint8_t id[16], uint8_t digest[64])
+{
+    if (!p || p->struct_size < sizeof *p || (!payload && len))
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    int rc = client_seal(c, p, payload, len, &env, &env_len, id, digest);
+    if (rc != ASYLINK_OK)
+        return rc;
+    *item = (cstore_out_new){.id = id, .recipients = p->recipients,
+                             .n_recipients = p->n_recipients, .digest = digest,
+                             .created_ms = clock_now_ms(), .envelope = env,
+                             .envelope_len = env_len};
+    return ASYLINK_OK;
+}
+
 int asylink_send(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
                  uint8_t message_id_out[16])
 {
@@ -114,17 +133,46 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
         return ASYLINK_E_INVALID_ARG;
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;
-    uint8_t *env = NULL, id[16], digest[64];
-    size_t env_len = 0;
-    int rc = client_seal(c, p, payload, len, &env, &env_len, id, digest);
+    uint8_t id[16], digest[64];
+    cstore_out_new item;
+    int rc = s_seal_one(c, p, payload, len, &item, id, digest);
     if (rc != ASYLINK_OK)
         return rc;
-    cstore_out_new item = {.id = id, .recipients = p->recipients, .n_recipients = p->n_recipients,
-                           .digest = digest, .created_ms = clock_now_ms(), .envelope = env,
-                           .envelope_len = env_len};
-    rc = client_outbox_commit(c, &item);
-    free(env);
+    rc = client_outbox_commit(c, &item, 1);
+    free((void *)item.envelope);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);
+    return rc;
+}
+
+int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n)
+{
+    if (!c || (!items && n))
+        return ASYLINK_E_INVALID_ARG;
+    if (n > ASYLINK_SEND_MAX)
+        return ASYLINK_E_TOO_LARGE;
+    if (atomic_load(&c->stop))
+        return ASYLINK_E_SHUTDOWN;
+    if (n == 0)
+        return ASYLINK_OK;
+    cstore_out_new *outs = calloc(n, sizeof *outs);
+    uint8_t(*digests)[64] = calloc(n, sizeof *digests);
+    int rc = outs && digests ? ASYLINK_OK : ASYLINK_E_NOMEM;
+    int first = ASYLINK_OK;
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
+        items[i].result = s_seal_one(c, items[i].params, items[i].payload, items[i].len,
+                                     &outs[i], items[i].message_id, digests[i]);
+        if (items[i].result != ASYLINK_OK && first == ASYLINK_OK)
+            first = items[i].result; /* seal the rest too: report every item's fate */
+    }
+    if (rc == ASYLINK_OK)
+        rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, n);
+    for (size_t i = 0; outs && i < n; i++) {
+        free((void *)outs[i].envelope);
+        if (rc != ASYLINK_OK && first == ASYLINK_OK)
+            items[i].result = rc; /* the commit failed: none of them is sent */
+    }
+    free(outs);
+    free(digests);
     return rc;
 }

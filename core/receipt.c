@@ -1,5 +1,5 @@
 /*
- * receipt.c — Receipt payload codec.
+ * receipt.c — ReceiptSet payload codec.
  */
 #include "receipt.h"
 
@@ -20,41 +20,82 @@ static int s_check(const receipt *r)
     return codec_utf8_valid(r->reason) ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
 }
 
-int receipt_encode(const receipt *r, uint8_t **out, size_t *len)
+static int s_cmp_id(const void *a, const void *b) { return memcmp(a, b, 16); }
+
+/* Checks every entry and the rules across entries (one signer, one addressee, distinct ids). */
+static int s_check_set(const receipt *r, size_t n)
 {
-    *out = NULL;
-    int rc = s_check(r);
-    if (rc != ASYLINK_OK)
-        return rc;
-    Asylink__V1__Receipt m = ASYLINK__V1__RECEIPT__INIT;
-    m.message_id = (ProtobufCBinaryData){16, (uint8_t *)r->message_id};
-    m.envelope_digest = (ProtobufCBinaryData){64, (uint8_t *)r->envelope_digest};
-    m.recipient = (char *)r->recipient;
-    m.sender = (char *)r->sender;
-    m.acked_ms = r->acked_ms;
-    m.status = (Asylink__V1__ReceiptStatus)r->status;
-    m.reason = (char *)r->reason;
-    *len = asylink__v1__receipt__get_packed_size(&m);
-    *out = malloc(*len ? *len : 1);
-    if (!*out)
+    for (size_t i = 0; i < n; i++) {
+        int rc = s_check(&r[i]);
+        if (rc != ASYLINK_OK)
+            return rc;
+        if (strcmp(r[i].recipient, r[0].recipient) != 0 || strcmp(r[i].sender, r[0].sender) != 0)
+            return ASYLINK_E_BAD_FIELD;
+    }
+    if (n < 2)
+        return ASYLINK_OK;
+    uint8_t(*ids)[16] = malloc(n * sizeof *ids);
+    if (!ids)
         return ASYLINK_E_NOMEM;
-    asylink__v1__receipt__pack(&m, *out);
-    return ASYLINK_OK;
+    for (size_t i = 0; i < n; i++)
+        memcpy(ids[i], r[i].message_id, 16);
+    qsort(ids, n, sizeof *ids, s_cmp_id);
+    int rc = ASYLINK_OK;
+    for (size_t i = 1; i < n && rc == ASYLINK_OK; i++)
+        if (memcmp(ids[i - 1], ids[i], 16) == 0)
+            rc = ASYLINK_E_BAD_FIELD;
+    free(ids);
+    return rc;
 }
 
-int receipt_decode(const uint8_t *buf, size_t len, receipt *out)
+int receipt_set_encode(const receipt *r, size_t n, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!r || n == 0 || n > RECEIPT_SET_MAX)
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_check_set(r, n);
+    if (rc != ASYLINK_OK)
+        return rc;
+    Asylink__V1__Receipt *m = calloc(n, sizeof *m);
+    Asylink__V1__Receipt **ptrs = calloc(n, sizeof *ptrs);
+    if (!m || !ptrs) {
+        free(m);
+        free(ptrs);
+        return ASYLINK_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Asylink__V1__Receipt init = ASYLINK__V1__RECEIPT__INIT;
+        m[i] = init;
+        m[i].message_id = (ProtobufCBinaryData){16, (uint8_t *)r[i].message_id};
+        m[i].envelope_digest = (ProtobufCBinaryData){64, (uint8_t *)r[i].envelope_digest};
+        m[i].recipient = (char *)r[i].recipient;
+        m[i].sender = (char *)r[i].sender;
+        m[i].acked_ms = r[i].acked_ms;
+        m[i].status = (Asylink__V1__ReceiptStatus)r[i].status;
+        m[i].reason = (char *)r[i].reason;
+        ptrs[i] = &m[i];
+    }
+    Asylink__V1__ReceiptSet set = ASYLINK__V1__RECEIPT_SET__INIT;
+    set.n_receipts = n;
+    set.receipts = ptrs;
+    *len = asylink__v1__receipt_set__get_packed_size(&set);
+    *out = malloc(*len ? *len : 1);
+    if (*out)
+        asylink__v1__receipt_set__pack(&set, *out);
+    free(m);
+    free(ptrs);
+    return *out ? ASYLINK_OK : ASYLINK_E_NOMEM;
+}
+
+/* Copies one decoded entry into out; E_BAD_FIELD for wrong lengths. */
+static int s_copy(const Asylink__V1__Receipt *m, receipt *out)
 {
     memset(out, 0, sizeof *out);
-    Asylink__V1__Receipt *m = asylink__v1__receipt__unpack(NULL, len, buf);
-    if (!m)
-        return ASYLINK_E_MALFORMED;
-    int rc = ASYLINK_E_MALFORMED;
-    if (!codec_is_canonical(&m->base, buf, len))
-        goto cleanup;
-    rc = ASYLINK_E_BAD_FIELD;
-    if (m->message_id.len != 16 || m->envelope_digest.len != 64 || strlen(m->recipient) > NODE_ID_MAX ||
-        strlen(m->sender) > NODE_ID_MAX || strlen(m->reason) >= sizeof out->reason)
-        goto cleanup;
+    if (m->message_id.len != 16 || m->envelope_digest.len != 64 ||
+        strlen(m->recipient) > NODE_ID_MAX || strlen(m->sender) > NODE_ID_MAX ||
+        strlen(m->reason) >= sizeof out->reason)
+        return ASYLINK_E_BAD_FIELD;
     memcpy(out->message_id, m->message_id.data, 16);
     memcpy(out->envelope_digest, m->envelope_digest.data, 64);
     snprintf(out->recipient, sizeof out->recipient, "%s", m->recipient);
@@ -62,8 +103,38 @@ int receipt_decode(const uint8_t *buf, size_t len, receipt *out)
     snprintf(out->reason, sizeof out->reason, "%s", m->reason);
     out->acked_ms = m->acked_ms;
     out->status = (int)m->status;
-    rc = s_check(out);
+    return ASYLINK_OK;
+}
+
+int receipt_set_decode(const uint8_t *buf, size_t len, receipt **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    Asylink__V1__ReceiptSet *m = asylink__v1__receipt_set__unpack(NULL, len, buf);
+    if (!m)
+        return ASYLINK_E_MALFORMED;
+    receipt *r = NULL;
+    int rc = ASYLINK_E_MALFORMED;
+    if (!codec_is_canonical(&m->base, buf, len) || m->n_receipts == 0)
+        goto cleanup;
+    rc = ASYLINK_E_TOO_LARGE;
+    if (m->n_receipts > RECEIPT_SET_MAX)
+        goto cleanup;
+    rc = ASYLINK_E_NOMEM;
+    if (!(r = calloc(m->n_receipts, sizeof *r)))
+        goto cleanup;
+    rc = ASYLINK_OK;
+    for (size_t i = 0; i < m->n_receipts && rc == ASYLINK_OK; i++)
+        rc = s_copy(m->receipts[i], &r[i]);
+    if (rc == ASYLINK_OK)
+        rc = s_check_set(r, m->n_receipts);
+    if (rc == ASYLINK_OK) {
+        *out = r;
+        *n = m->n_receipts;
+        r = NULL;
+    }
 cleanup:
-    asylink__v1__receipt__free_unpacked(m, NULL);
+    free(r);
+    asylink__v1__receipt_set__free_unpacked(m, NULL);
     return rc;
 }

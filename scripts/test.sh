@@ -79,7 +79,7 @@ step() { # step NAME command...: counts one check
 
 fuzz_run() {
     local dir=$1 ok=0
-    for t in envelope cert crl keyfile command; do
+    for t in envelope cert crl keyfile command receipt; do
         local corpus
         corpus=$(mktemp -d)
         cp tests/fuzz/corpus/$t/* "$corpus"/

@@ -244,6 +244,31 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p);
 ASYLINK_EXPORT int asylink_send(asylink_client *c, const asylink_send_params *p,
                                 const void *payload, size_t len, uint8_t message_id_out[16]);
 
+/* Most messages one asylink_send_many() call takes. */
+#define ASYLINK_SEND_MAX 1000
+
+/* One message of asylink_send_many(). */
+typedef struct asylink_send_item {
+    const asylink_send_params *params; /* what and to whom (borrowed; may be shared by items) */
+    const void *payload;               /* len bytes (borrowed) */
+    size_t len;
+    uint8_t message_id[16];            /* out: the message id (valid when the call succeeds) */
+    int result;                        /* out: ASYLINK_OK, or why this item cannot be sent */
+} asylink_send_item;
+
+/*
+ * Sends n messages (0..ASYLINK_SEND_MAX) at once, all or nothing: each is
+ * sealed as by asylink_send(), then all are committed to the outbox in one
+ * disk commit, so a single-threaded sender pays one fsync per call rather
+ * than one per message. On ASYLINK_OK every item's message_id is set. On
+ * an error nothing is sent: items[i].result gives each item's own outcome
+ * (ASYLINK_OK for an item that would have been sent alone), or the commit's
+ * error for all. The items array is owned by the caller. Errors: those of
+ * asylink_send() (the first failing item's), ASYLINK_E_TOO_LARGE (n >
+ * ASYLINK_SEND_MAX). Thread-safe; concurrent calls share disk commits.
+ */
+ASYLINK_EXPORT int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n);
+
 /*
  * Waits up to timeout_ms (0 = poll, -1 = forever) for the next received,
  * verified and decrypted message not yet handed over in this process and
@@ -257,11 +282,30 @@ ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_messa
 /*
  * The application is done with a received message: it is never handed
  * over again, and its sender gets a signed receipt (direct messages only:
- * a feed message is just marked done). Errors:
- * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_IO, ASYLINK_E_NOMEM. Acking
- * twice is ASYLINK_OK.
+ * a feed message is just marked done). Returns after the acknowledgement
+ * is committed to disk (fsync under ASYLINK_DURABILITY_FSYNC). Errors:
+ * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_INVALID_ARG, ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe.
  */
 ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
+
+/* Most message ids one asylink_ack_many() call takes. */
+#define ASYLINK_ACK_MAX 1000
+
+/*
+ * Acknowledges n received messages (0..ASYLINK_ACK_MAX) at once, all or
+ * nothing: one disk commit, and one signed receipt envelope per sender
+ * covering all of that sender's messages in the call (a ReceiptSet), so a
+ * consumer working through a batch pays one fsync and one signature per
+ * sender instead of one per message. message_ids is an array of n 16-byte
+ * ids (borrowed); repeated and already acknowledged ids are fine. Errors:
+ * ASYLINK_E_INVALID_ARG (NULL with n > 0), ASYLINK_E_TOO_LARGE (n >
+ * ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an id that was never received:
+ * then nothing is acknowledged), ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16],
+                                    size_t n);
 
 /* Accessors; returned pointers are valid until asylink_message_free(). */
 ASYLINK_EXPORT const uint8_t *asylink_message_id(const asylink_message *m);   /* 16 bytes */
@@ -339,14 +383,19 @@ ASYLINK_EXPORT int asylink_receipt_export(asylink_client *c, const uint8_t messa
                                           const char *recipient, uint8_t **env, size_t *len);
 
 /*
- * Verifies a receipt envelope against this client's trust directory and
- * outbox: signed by a trusted recipient, addressed to this node, about a
- * message this client sent, quoting that envelope's exact digest. Fills
- * info (may be NULL). Errors: the envelope codes (ASYLINK_E_BAD_SIGNATURE,
- * ASYLINK_E_UNKNOWN_SENDER, ...), ASYLINK_E_NOT_FOUND (not our message),
- * ASYLINK_E_TAMPERED (digest or names do not match), ASYLINK_E_MALFORMED.
+ * Verifies a receipt envelope (as exported) against this client's trust
+ * directory and outbox: signed by a trusted recipient, addressed to this
+ * node, and every receipt in it about a message this client sent to that
+ * recipient, quoting that envelope's exact digest. One envelope may prove
+ * several messages (see asylink_ack_many()): message_id (16 bytes, or NULL
+ * for the first) selects the receipt whose details go into info (may be
+ * NULL). Errors: the envelope codes (ASYLINK_E_BAD_SIGNATURE,
+ * ASYLINK_E_UNKNOWN_SENDER, ...), ASYLINK_E_NOT_FOUND (not our message, or
+ * message_id is not covered by this envelope), ASYLINK_E_TAMPERED (digest
+ * or names do not match), ASYLINK_E_MALFORMED, ASYLINK_E_INVALID_ARG.
  */
 ASYLINK_EXPORT int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
+                                          const uint8_t message_id[16],
                                           asylink_receipt_info *info);
 
 /*

@@ -18,6 +18,23 @@ check_eq "DE received and verified FR's receipt" "$(field "$T/de.out" verified)"
 tampered=$(field "$T/de.out" tampered_receipt)
 check "a receipt with a flipped bit is refused ($tampered)" test -n "$tampered" -a "$tampered" != OK
 check_eq "a receipt IT forged in FR's name is refused" "$(field "$T/de.out" forged_receipt)" TAMPERED
+check_eq "the evidence proves nothing about another message" \
+  "$(field "$T/de.out" receipt_for_other_message)" NOT_FOUND
 check_eq "receipt mode succeeded" "$rc" 0
 wait_pid "$FR_PID" 30
+
+# FR acknowledges 25 messages with one asylink_ack_many(): DE gets one signed
+# receipt envelope (a ReceiptSet) proving all of them.
+ct --config "$T/FR.ini" recv --count 25 --ack-batch 25 --timeout 60 >"$T/fr2.out" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+ct --config "$T/DE.ini" receipt --to FR --count 25 --forge-key "$FED/keys/IT.key" \
+  --forge-cert "$FED/trust/nodes/IT.cert" --timeout 60 >"$T/de2.out" 2>"$T/de2.err"
+rc=$?
+cat "$T/de2.out"
+check_eq "DE verified the receipts of all 25 messages" "$(field "$T/de2.out" receipts)" 25
+check_eq "one receipt envelope proves the first and the last" "$(field "$T/de2.out" shared_evidence)" yes
+check_eq "batched receipt mode succeeded" "$rc" 0
+wait_pid "$FR_PID" 30
+check_eq "FR handed over 25" "$(field "$T/fr2.out" received)" 25
 summary

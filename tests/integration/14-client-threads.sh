@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# libasylink: asylink_send() from 8 threads at once (run under ASan/UBSan
+# libasylink: asylink_send() from 8 threads at once, then asylink_send_many()
+# from 4 threads with asylink_ack_many() at the receiver (run under ASan/UBSan
 # by scripts/test.sh); every message arrives exactly once.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
@@ -14,4 +15,14 @@ check_eq "1000 distinct message ids" "$(sort -u "$T/sent.ids" | wc -l | tr -d ' 
 ct --config "$T/FR.ini" recv --count 1000 --ids-out "$T/got.ids" --timeout 120 >/dev/null
 check_eq "FR received 1000 messages" "$(lines "$T/got.ids")" 1000
 check "exactly once each" same_ids "$T/got.ids" "$T/sent.ids"
+
+# Batches from 4 threads (asylink_send_many, 25 at a time) mixed with the
+# group commit; FR acks in batches of 64 with asylink_ack_many.
+ct --config "$T/DE.ini" send --to FR --count 1000 --threads 4 --batch 25 --wait-accepted \
+  --ids-out "$T/sent2.ids" --timeout 120 >"$T/de2.out"
+check_eq "4 threads sent 40 batches without an error" "$(field "$T/de2.out" failures)" 0
+ct --config "$T/FR.ini" recv --count 1000 --ack-batch 64 --ids-out "$T/got2.ids" --timeout 120 >/dev/null
+check "batches arrive exactly once each" same_ids "$T/got2.ids" "$T/sent2.ids"
+ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3 >"$T/fr3.out"
+check_eq "nothing handed over again after ack_many" "$(field "$T/fr3.out" received)" 0
 summary

@@ -15,7 +15,7 @@
  *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
  *               publish on a feed; prints publish_error=CODE when one fails
  *   client_test --config NODE.ini subscribe --prefix P --name N --count N
- *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
+ *               [--start earliest|new] [--no-ack] [--ack-batch N] [--batch N] [--ids-out F] [--expect-none]
  *               subscribe, then receive (and ack) N feed messages; prints
  *               subscribe_error=CODE when the subscription fails
  *
@@ -43,7 +43,7 @@
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start;
-    long count, size, threads, timeout_s;
+    long count, size, threads, timeout_s, ack_batch, batch;
     int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
 } s_args;
 
@@ -98,20 +98,56 @@ typedef struct {
     long failures;
 } s_sender;
 
+/* Sends the thread's messages with asylink_send_many(), a->batch at a time. */
+static void s_send_batches(s_sender *s, const asylink_send_params *p, uint8_t *payloads)
+{
+    size_t size = (size_t)s->a->size + 1, per = (size_t)s->a->batch;
+    asylink_send_item *items = calloc(per, sizeof *items);
+    if (!items)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    for (long i = 0; i < s->count;) {
+        size_t n = 0;
+        for (; n < per && i < s->count; n++, i++) {
+            snprintf((char *)payloads + n * size, size, "request %ld", i);
+            items[n] = (asylink_send_item){.params = p, .payload = payloads + n * size,
+                                           .len = (size_t)s->a->size};
+        }
+        int rc = asylink_send_many(s_client, items, n);
+        if (rc != ASYLINK_OK) {
+            fprintf(stderr, "client_test: send_many: %s\n", asylink_err_name(rc));
+            s->failures += (long)n;
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            s_write_id(items[k].message_id);
+        if (s->a->crash_after_send)
+            raise(SIGKILL); /* the whole batch must survive this */
+    }
+    free(items);
+}
+
 static void *s_send_thread(void *arg)
 {
     s_sender *s = arg;
     const char *to[16];
     char list[1024];
     size_t n = s_split(s->a->to, list, sizeof list, to, 16);
-    uint8_t *payload = calloc(1, (size_t)s->a->size + 1);
+    size_t per = s->a->batch > 0 ? (size_t)s->a->batch : 1;
+    uint8_t *payload = calloc(per, (size_t)s->a->size + 1);
+    if (!payload)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    asylink_send_params p;
+    asylink_send_params_init(&p);
+    p.recipients = to;
+    p.n_recipients = n;
+    p.content_type = "asylink.v1.InformationRequest";
+    p.classification = ASYLINK_PERSONAL;
+    if (s->a->batch > 0) {
+        s_send_batches(s, &p, payload);
+        free(payload);
+        return NULL;
+    }
     for (long i = 0; i < s->count; i++) {
-        asylink_send_params p;
-        asylink_send_params_init(&p);
-        p.recipients = to;
-        p.n_recipients = n;
-        p.content_type = "asylink.v1.InformationRequest";
-        p.classification = ASYLINK_PERSONAL;
         snprintf((char *)payload, (size_t)s->a->size + 1, "request %ld", i);
         uint8_t id[16];
         int rc = asylink_send(s_client, &p, payload, (size_t)s->a->size, id);
@@ -169,6 +205,11 @@ static int s_mode_recv(const s_args *a)
     uint64_t deadline = s_deadline(a);
     long got = 0;
     struct pollfd pfd = {.fd = asylink_fd(s_client), .events = POLLIN};
+    uint8_t(*batch)[16] = calloc(a->ack_batch > 0 ? (size_t)a->ack_batch : 1, 16);
+    size_t n_batch = 0;
+    int rc_end = ASYLINK_OK;
+    if (!batch)
+        s_die("calloc", ASYLINK_E_NOMEM);
     while (got < a->count && clock_now_ms() < deadline) {
         poll(&pfd, 1, 100); /* the fd says when recv will not block */
         asylink_message *m = NULL;
@@ -181,10 +222,21 @@ static int s_mode_recv(const s_args *a)
         got++;
         if (a->crash_after_recv)
             raise(SIGKILL); /* handed over, not acknowledged */
-        if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK)
+        if (a->ack_batch > 0 && !a->no_ack) {
+            memcpy(batch[n_batch++], asylink_message_id(m), 16);
+            if (n_batch == (size_t)a->ack_batch || got == a->count) {
+                if ((rc = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) != ASYLINK_OK)
+                    s_die("ack_many", rc);
+                n_batch = 0;
+            }
+        } else if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK) {
             s_die("ack", rc);
+        }
         asylink_message_free(&m);
     }
+    if (n_batch && (rc_end = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) != ASYLINK_OK)
+        s_die("ack_many", rc_end);
+    free(batch);
     printf("received=%ld\n", got);
     if (a->expect_none)
         return got == 0 ? 0 : 1;
@@ -206,7 +258,7 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
     snprintf(r.sender, sizeof r.sender, "%s", to);
     uint8_t *payload = NULL;
     size_t plen = 0;
-    receipt_encode(&r, &payload, &plen);
+    receipt_set_encode(&r, 1, &payload, &plen);
     const char *rcpt[] = {to};
     const cert *readers[] = {c}; /* wrapped to itself: only the signature matters here */
     envelope_params p = {.recipients = rcpt, .n_recipients = 1, .readers = readers, .n_readers = 0,
@@ -220,6 +272,11 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
     return rc;
 }
 
+/*
+ * Sends count messages, waits for every receipt, verifies the evidence of
+ * the first and the last (and that it says nothing about another message),
+ * then checks that a tampered and a forged receipt are refused.
+ */
 static int s_mode_receipt(const s_args *a)
 {
     const char *to[16];
@@ -230,32 +287,49 @@ static int s_mode_receipt(const s_args *a)
     p.recipients = to;
     p.n_recipients = n;
     p.content_type = "asylink.v1.InformationRequest";
-    uint8_t id[16];
-    int rc = asylink_send(s_client, &p, "case query", 10, id);
-    if (rc != ASYLINK_OK)
-        s_die("send", rc);
-    s_write_id(id);
-    rc = asylink_receipt_wait(s_client, id, (int)a->timeout_s * 1000);
-    if (rc != ASYLINK_OK)
-        s_die("receipt_wait", rc);
-    uint8_t *env = NULL;
-    size_t len = 0;
-    asylink_receipt_info info;
+    long count = a->count > 0 ? a->count : 1;
+    uint8_t(*ids)[16] = calloc((size_t)count, 16);
+    if (!ids)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    int rc;
+    for (long i = 0; i < count; i++) {
+        if ((rc = asylink_send(s_client, &p, "case query", 10, ids[i])) != ASYLINK_OK)
+            s_die("send", rc);
+        s_write_id(ids[i]);
+    }
+    for (long i = 0; i < count; i++)
+        if ((rc = asylink_receipt_wait(s_client, ids[i], (int)a->timeout_s * 1000)) != ASYLINK_OK)
+            s_die("receipt_wait", rc);
+    uint8_t *env = NULL, *last = NULL, *id = ids[0];
+    size_t len = 0, last_len = 0;
+    asylink_receipt_info info, info_last;
     if ((rc = asylink_receipt_export(s_client, id, to[0], &env, &len)) != ASYLINK_OK ||
-        (rc = asylink_receipt_verify(s_client, env, len, &info)) != ASYLINK_OK)
+        (rc = asylink_receipt_verify(s_client, env, len, id, &info)) != ASYLINK_OK ||
+        (rc = asylink_receipt_export(s_client, ids[count - 1], to[0], &last, &last_len)) != ASYLINK_OK ||
+        (rc = asylink_receipt_verify(s_client, last, last_len, ids[count - 1], &info_last)) != ASYLINK_OK)
         s_die("receipt verify", rc);
     printf("receipt from=%s status=%d verified=yes\n", info.recipient, info.status);
+    printf("receipts=%ld shared_evidence=%s\n", count,
+           len == last_len && memcmp(env, last, len) == 0 ? "yes" : "no");
+    free(last);
+    /* Valid evidence says nothing about another message. */
+    uint8_t other[16];
+    memcpy(other, id, 16);
+    other[15] ^= 1;
+    printf("receipt_for_other_message=%s\n",
+           asylink_err_name(asylink_receipt_verify(s_client, env, len, other, NULL)));
     /* Tamper with the evidence: any flipped bit must fail verification. */
     env[len / 2] ^= 1;
-    int tampered = asylink_receipt_verify(s_client, env, len, NULL);
+    int tampered = asylink_receipt_verify(s_client, env, len, NULL, NULL);
     free(env);
     printf("tampered_receipt=%s\n", asylink_err_name(tampered));
     uint8_t *forged = NULL;
     size_t flen = 0;
     if (s_forge(a, id, to[0], "DE", &forged, &flen) != 0)
         s_die("forge", ASYLINK_E_INTERNAL);
-    int frc = asylink_receipt_verify(s_client, forged, flen, NULL);
+    int frc = asylink_receipt_verify(s_client, forged, flen, NULL, NULL);
     free(forged);
+    free(ids);
     printf("forged_receipt=%s\n", asylink_err_name(frc));
     return tampered != ASYLINK_OK && frc != ASYLINK_OK ? 0 : 1;
 }
@@ -364,7 +438,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"wait-accepted", no_argument, NULL, 4}, {"expect-none", no_argument, NULL, 5},
         {"topic", required_argument, NULL, 6}, {"prefix", required_argument, NULL, 7},
         {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
-        {"start", required_argument, NULL, 10},
+        {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
+        {"batch", required_argument, NULL, 12},
         {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -391,6 +466,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 8: a->name = optarg; break;
         case 9: a->klass = optarg; break;
         case 10: a->start = optarg; break;
+        case 11: a->ack_batch = strtol(optarg, NULL, 10); break;
+        case 12: a->batch = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }

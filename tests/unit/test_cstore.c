@@ -684,6 +684,76 @@ static void test_receipts(void **state)
     assert_int_equal(cstore_receipt_envelope(t->s, id3, "AT", &env, &len), ASYLINK_E_NOT_FOUND);
 }
 
+/* One receipt envelope proving several messages is stored once and cited by each. */
+static void test_receipt_sets(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    uint8_t ids[3][16];
+    asylink_receipt_info infos[3];
+    for (unsigned i = 0; i < 3; i++) {
+        t_id(ids[i], 10 + i);
+        infos[i] = (asylink_receipt_info){.acked_ms = 500 + i, .status = 1};
+        snprintf(infos[i].recipient, sizeof infos[i].recipient, "FR");
+        memset(infos[i].envelope_digest, (int)(40 + i), sizeof infos[i].envelope_digest);
+    }
+    uint8_t *env = t_envelope(77, 3000);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    /* an invalid entry anywhere writes nothing */
+    infos[2].status = 9;
+    assert_int_equal(cstore_receipt_put_many(txn, (const uint8_t(*)[16])ids, infos, 3, env, 3000),
+                     ASYLINK_E_INVALID_ARG);
+    infos[2].status = 1;
+    assert_int_equal(cstore_receipt_put_many(txn, (const uint8_t(*)[16])ids, infos, 0, env, 3000),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_receipt_put_many(txn, (const uint8_t(*)[16])ids, infos, 3, env, 3000),
+                     ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    for (unsigned i = 0; i < 3; i++) {
+        asylink_receipt_info r;
+        size_t n = 0;
+        assert_int_equal(cstore_receipt_list(t->s, ids[i], &r, 1, &n), ASYLINK_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(r.acked_ms, 500 + i);
+        assert_int_equal(r.envelope_digest[0], 40 + i);
+        uint8_t *got = NULL;
+        size_t len = 0;
+        assert_int_equal(cstore_receipt_envelope(t->s, ids[i], "FR", &got, &len), ASYLINK_OK);
+        assert_int_equal(len, 3000);
+        assert_true(t_envelope_is(got, len, 77));
+        free(got);
+    }
+    /* the envelope is stored once: three small values cite one evidence entry */
+    uint8_t key[16 + 2];
+    memcpy(key, ids[0], 16);
+    memcpy(key + 16, "FR", 2);
+    size_t vlen = 0;
+    uint8_t *val = t_raw_get(t, "receipts", key, sizeof key, &vlen);
+    assert_int_equal(vlen, 88 + 32);
+    assert_int_equal(val[0], 2);
+    t_raw_del(t, "evidence", val + 88, 32);
+    uint8_t *got = NULL;
+    size_t len = 0;
+    assert_int_equal(cstore_receipt_envelope(t->s, ids[0], "FR", &got, &len), ASYLINK_E_IO);
+    assert_null(got);
+    /* a store written before receipt sets held the envelope inline (value version 1) */
+    uint8_t old[88 + 5] = {1};
+    old[4] = 1;                 /* status delivered */
+    old[80] = 5;                /* envelope length */
+    memcpy(old + 88, "\x0a\x03" "abc", 5);
+    t_raw_put(t, "receipts", key, sizeof key, old, sizeof old);
+    assert_int_equal(cstore_receipt_envelope(t->s, ids[0], "FR", &got, &len), ASYLINK_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(got, "\x0a\x03" "abc", 5);
+    free(got);
+    old[80] = 6; /* a length that does not add up */
+    t_raw_put(t, "receipts", key, sizeof key, old, sizeof old);
+    assert_int_equal(cstore_receipt_envelope(t->s, ids[0], "FR", &got, &len), ASYLINK_E_IO);
+    free(val);
+    free(env);
+}
+
 /* ---- persistence -------------------------------------------------------- */
 
 static void test_persistence(void **state)
@@ -1147,6 +1217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
