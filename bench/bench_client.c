@@ -6,7 +6,7 @@
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
- *                [--client-relaxed]
+ *                [--client-relaxed] [--batch N]
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
@@ -33,6 +33,7 @@
 typedef struct {
     const char *asylinkd, *certs, *workload;
     long messages, size, threads, rate, seconds;
+    long batch;  /* 0: asylink_send/asylink_ack per message; N: send_many/ack_many of up to N */
     int no_ack;  /* measure without application acks (so without receipts) */
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
 } s_opts;
@@ -141,7 +142,31 @@ typedef struct {
     long count;
     long rate;           /* per thread; 0 = as fast as possible */
     size_t size;
+    long batch;          /* 0 = asylink_send per message */
 } s_producer;
+
+/* Sends p->count messages with asylink_send_many, p->batch at a time (closed loop). */
+static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
+{
+    size_t size = p->size < 8 ? 8 : p->size, per = (size_t)p->batch;
+    uint8_t *payloads = calloc(per, size);
+    asylink_send_item *items = calloc(per, sizeof *items);
+    if (!payloads || !items)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    for (long i = 0; i < p->count;) {
+        size_t n = 0;
+        uint64_t t = s_now_ns();
+        for (; n < per && i < p->count; n++, i++) {
+            memcpy(payloads + n * size, &t, 8);
+            items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
+        }
+        int rc = asylink_send_many(p->c, items, n);
+        if (rc != ASYLINK_OK)
+            s_die("send_many", rc);
+    }
+    free(items);
+    free(payloads);
+}
 
 static void *s_produce(void *arg)
 {
@@ -153,6 +178,11 @@ static void *s_produce(void *arg)
     sp.recipients = to;
     sp.n_recipients = 1;
     sp.content_type = "asylink.v1.InformationRequest";
+    if (p->batch > 0 && p->rate == 0) {
+        s_produce_batches(p, &sp);
+        free(payload);
+        return NULL;
+    }
     uint64_t start = s_now_ns();
     for (long i = 0; i < p->count; i++) {
         if (p->rate > 0) {
@@ -197,16 +227,24 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
     uint64_t t0 = s_now_ns();
     for (long i = 0; i < threads && i < 64; i++) {
         p[i] = (s_producer){.c = de, .count = total / threads + (i < total % threads),
-                            .rate = rate_total / threads, .size = (size_t)o->size};
+                            .rate = rate_total / threads, .size = (size_t)o->size,
+                            .batch = o->batch};
         pthread_create(&tid[i], NULL, s_produce, &p[i]);
     }
     long got = 0;
     uint64_t deadline = t0 + 600ull * 1000000000ull;
+    size_t per = o->batch > 0 ? (size_t)o->batch : 1, pending = 0;
+    uint8_t(*acks)[16] = calloc(per, 16);
     while (got < total && s_now_ns() < deadline) {
         asylink_message *m = NULL;
-        int rc = asylink_recv(fr, 1000, &m);
-        if (rc == ASYLINK_E_TIMEOUT)
+        /* With batches: take what is ready, ack it all once nothing more is. */
+        int rc = asylink_recv(fr, pending ? 0 : 1000, &m);
+        if (rc == ASYLINK_E_TIMEOUT) {
+            if (pending && (rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
+                s_die("ack_many", rc);
+            pending = 0;
             continue;
+        }
         if (rc != ASYLINK_OK)
             s_die("recv", rc);
         size_t len = 0;
@@ -215,10 +253,19 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
         if (len >= 8)
             memcpy(&sent, pl, 8);
         lat[got++] = s_now_ns() - sent;
-        if (!o->no_ack)
+        if (!o->no_ack && o->batch > 0) {
+            memcpy(acks[pending++], asylink_message_id(m), 16);
+            if (pending == per || got == total) {
+                if ((rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
+                    s_die("ack_many", rc);
+                pending = 0;
+            }
+        } else if (!o->no_ack) {
             asylink_ack(fr, asylink_message_id(m));
+        }
         asylink_message_free(&m);
     }
+    free(acks);
     uint64_t t1 = s_now_ns();
     for (long i = 0; i < threads && i < 64; i++)
         pthread_join(tid[i], NULL);
@@ -228,11 +275,12 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
     getrusage(RUSAGE_SELF, &ru);
     printf("workload=%s msgs=%ld size=%ld producer_threads=%ld offered_rate=%ld msgs_per_s=%.0f "
            "MB_per_s=%.2f p50_ms=%.2f p99_ms=%.2f p99.9_ms=%.2f broker_peak_rss_kib=%ld "
-           "client_process_peak_rss_kib=%ld broker_durability=fsync client_durability=%s acks=%s\n",
+           "client_process_peak_rss_kib=%ld broker_durability=fsync client_durability=%s acks=%s batch=%ld\n",
            name, got, o->size, threads, rate_total, (double)got / secs,
            (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5),
            s_pct(lat, (size_t)got, 0.99), s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(),
-           ru.ru_maxrss, o->relaxed ? "relaxed" : "fsync", o->no_ack ? "none" : "each+receipt");
+           ru.ru_maxrss, o->relaxed ? "relaxed" : "fsync",
+           o->no_ack ? "none" : o->batch > 0 ? "ack_many+receipt_set" : "each+receipt", o->batch);
     fflush(stdout);
     free(lat);
     asylink_client_close(&de);
@@ -247,6 +295,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         {"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
         {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
         {"no-ack", no_argument, NULL, 'A'}, {"client-relaxed", no_argument, NULL, 'R'},
+        {"batch", required_argument, NULL, 'b'},
         {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
                   .rate = 2000, .seconds = 10};
@@ -263,6 +312,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         case 'S': o->seconds = strtol(optarg, NULL, 10); break;
         case 'A': o->no_ack = 1; break;
         case 'R': o->relaxed = 1; break;
+        case 'b': o->batch = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
@@ -274,7 +324,8 @@ int main(int argc, char **argv)
     s_opts o;
     if (s_parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all] "
-                        "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n");
+                        "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch N] [--no-ack] "
+                        "[--client-relaxed]\n");
         return 2;
     }
     snprintf(s_tmp, sizeof s_tmp, "/tmp/asylink-bench-client-XXXXXX");
