@@ -11,9 +11,10 @@
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
  * directory; producer DE and consumer FR run in this process, sharing the
- * machine's two cores with the broker. Latency is measured from just before
- * asylink_send() to asylink_recv() returning, with the send time carried
- * in the payload.
+ * machine's two cores with the broker. Latency is measured to
+ * asylink_recv() returning from the send time carried in the payload: just
+ * before asylink_send() in w1, the scheduled send time in w2 (so a sender
+ * falling behind the offered rate shows as latency).
  */
 #include "asylink/asylink.h"
 
@@ -168,6 +169,40 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
     free(payloads);
 }
 
+/*
+ * Paced open loop with batches: every turn sends, in one asylink_send_many,
+ * every message whose scheduled time has come (at most p->batch), each
+ * stamped with its scheduled time, so a late send counts as latency.
+ */
+static void s_produce_paced_batches(s_producer *p, const asylink_send_params *sp)
+{
+    size_t size = p->size < 8 ? 8 : p->size, per = (size_t)p->batch;
+    uint8_t *payloads = calloc(per, size);
+    asylink_send_item *items = calloc(per, sizeof *items);
+    if (!payloads || !items)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    uint64_t start = s_now_ns(), step = 1000000000ull / (uint64_t)p->rate;
+    for (long i = 0; i < p->count;) {
+        uint64_t due = start + (uint64_t)i * step, now = s_now_ns();
+        if (due > now) {
+            struct timespec ts = {(time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull)};
+            nanosleep(&ts, NULL);
+            now = s_now_ns();
+        }
+        size_t n = 0;
+        for (; n < per && i < p->count && start + (uint64_t)i * step <= now; n++, i++) {
+            uint64_t t = start + (uint64_t)i * step;
+            memcpy(payloads + n * size, &t, 8);
+            items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
+        }
+        int rc = n ? asylink_send_many(p->c, items, n) : ASYLINK_OK;
+        if (rc != ASYLINK_OK)
+            s_die("send_many", rc);
+    }
+    free(items);
+    free(payloads);
+}
+
 static void *s_produce(void *arg)
 {
     s_producer *p = arg;
@@ -178,22 +213,25 @@ static void *s_produce(void *arg)
     sp.recipients = to;
     sp.n_recipients = 1;
     sp.content_type = "asylink.v1.InformationRequest";
-    if (p->batch > 0 && p->rate == 0) {
-        s_produce_batches(p, &sp);
+    if (p->batch > 0) {
+        if (p->rate > 0)
+            s_produce_paced_batches(p, &sp);
+        else
+            s_produce_batches(p, &sp);
         free(payload);
         return NULL;
     }
     uint64_t start = s_now_ns();
     for (long i = 0; i < p->count; i++) {
+        uint64_t t = s_now_ns();
         if (p->rate > 0) {
             uint64_t due = start + (uint64_t)i * 1000000000ull / (uint64_t)p->rate;
-            uint64_t now = s_now_ns();
-            if (due > now) {
-                struct timespec ts = {(time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull)};
+            if (due > t) {
+                struct timespec ts = {(time_t)((due - t) / 1000000000ull), (long)((due - t) % 1000000000ull)};
                 nanosleep(&ts, NULL);
             }
+            t = due; /* latency from the scheduled time: a late send is not hidden */
         }
-        uint64_t t = s_now_ns();
         memcpy(payload, &t, 8);
         int rc = asylink_send(p->c, &sp, payload, p->size < 8 ? 8 : p->size, NULL);
         if (rc != ASYLINK_OK)
