@@ -171,6 +171,7 @@ def _declare(lib):
         "asylink_send": (c_int, [c_void_p, ctypes.POINTER(_SendParams), c_void_p, c_size_t, u8p]),
         "asylink_recv": (c_int, [c_void_p, c_int, pp]),
         "asylink_ack": (c_int, [c_void_p, u8p]),
+        "asylink_ack_many": (c_int, [c_void_p, u8p, c_size_t]),
         "asylink_message_id": (u8p, [c_void_p]),
         "asylink_message_sender": (c_char_p, [c_void_p]),
         "asylink_message_recipient_count": (c_size_t, [c_void_p]),
@@ -453,6 +454,17 @@ class Client:
         """Done with a received message: never handed over again, and its
         sender gets a signed receipt. Acking twice is fine."""
         _check(self._lib.asylink_ack(self._c(), _id_arg(message_id)), "ack")
+
+    def ack_many(self, message_ids: Sequence[bytes]) -> None:
+        """Acknowledges up to 1,000 received messages at once, all or none:
+        one disk commit and one signed receipt set per sender."""
+        ids = list(message_ids)
+        for mid in ids:
+            if not isinstance(mid, (bytes, bytearray)) or len(mid) != 16:
+                raise ValueError("a message id is 16 bytes")
+        buf = (ctypes.c_uint8 * (16 * max(len(ids), 1))).from_buffer_copy(
+            b"".join(bytes(m) for m in ids) or bytes(16))
+        _check(self._lib.asylink_ack_many(self._c(), buf, len(ids)), "ack_many")
 
     # ---- events and receipts ----
 

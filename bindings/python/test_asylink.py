@@ -136,6 +136,18 @@ class ExchangeTest(unittest.TestCase):
         self.de.ack(a.id)
         self.assertTrue(self.fr.receipt_wait(answer, WAIT_MS))
 
+    def test_ack_many_sends_one_receipt_set(self):
+        sent = [self.de.send("FR", "asylink.test.Note", b"n%d" % i) for i in range(5)]
+        got = [self.recv_id(self.fr, mid).id for mid in sent]
+        self.fr.ack_many(got + got[:1])  # a repeated id is fine
+        for mid in sent:
+            self.assertTrue(self.de.receipt_wait(mid, WAIT_MS))
+            self.assertEqual([r.recipient for r in self.de.receipts(mid)], ["FR"])
+        self.assertIsNone(self.fr.recv(300), "acked messages must not come back")
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            self.fr.ack_many([bytes(16)])
+        self.assertEqual(cm.exception.name, "NOT_FOUND")
+
     def test_unacked_message_comes_back_after_reopen(self):
         mid = self.de.send("FR", "asylink.test.Note", b"again", classification="PUBLIC")
         self.recv_id(self.fr, mid)
