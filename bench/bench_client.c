@@ -146,7 +146,13 @@ typedef struct {
     long batch;          /* 0 = asylink_send per message */
 } s_producer;
 
-/* Sends p->count messages with asylink_send_many, p->batch at a time (closed loop). */
+/*
+ * Sends p->count messages with asylink_send_many, at most p->batch per
+ * call. Closed loop (rate 0): a full batch per call, stamped with the time
+ * of the call. Paced open loop: every call sends the messages whose
+ * scheduled time has come, each stamped with its scheduled time, so a late
+ * send counts as latency.
+ */
 static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
 {
     size_t size = p->size < 8 ? 8 : p->size, per = (size_t)p->batch;
@@ -154,44 +160,17 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
     asylink_send_item *items = calloc(per, sizeof *items);
     if (!payloads || !items)
         s_die("calloc", ASYLINK_E_NOMEM);
+    uint64_t start = s_now_ns(), step = p->rate > 0 ? 1000000000ull / (uint64_t)p->rate : 0;
     for (long i = 0; i < p->count;) {
-        size_t n = 0;
-        uint64_t t = s_now_ns();
-        for (; n < per && i < p->count; n++, i++) {
-            memcpy(payloads + n * size, &t, 8);
-            items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
-        }
-        int rc = asylink_send_many(p->c, items, n);
-        if (rc != ASYLINK_OK)
-            s_die("send_many", rc);
-    }
-    free(items);
-    free(payloads);
-}
-
-/*
- * Paced open loop with batches: every turn sends, in one asylink_send_many,
- * every message whose scheduled time has come (at most p->batch), each
- * stamped with its scheduled time, so a late send counts as latency.
- */
-static void s_produce_paced_batches(s_producer *p, const asylink_send_params *sp)
-{
-    size_t size = p->size < 8 ? 8 : p->size, per = (size_t)p->batch;
-    uint8_t *payloads = calloc(per, size);
-    asylink_send_item *items = calloc(per, sizeof *items);
-    if (!payloads || !items)
-        s_die("calloc", ASYLINK_E_NOMEM);
-    uint64_t start = s_now_ns(), step = 1000000000ull / (uint64_t)p->rate;
-    for (long i = 0; i < p->count;) {
-        uint64_t due = start + (uint64_t)i * step, now = s_now_ns();
-        if (due > now) {
+        uint64_t now = s_now_ns(), due = start + (uint64_t)i * step;
+        if (step && due > now) {
             struct timespec ts = {(time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull)};
             nanosleep(&ts, NULL);
             now = s_now_ns();
         }
         size_t n = 0;
-        for (; n < per && i < p->count && start + (uint64_t)i * step <= now; n++, i++) {
-            uint64_t t = start + (uint64_t)i * step;
+        for (; n < per && i < p->count && (!step || start + (uint64_t)i * step <= now); n++, i++) {
+            uint64_t t = step ? start + (uint64_t)i * step : now;
             memcpy(payloads + n * size, &t, 8);
             items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
         }
@@ -214,10 +193,7 @@ static void *s_produce(void *arg)
     sp.n_recipients = 1;
     sp.content_type = "asylink.v1.InformationRequest";
     if (p->batch > 0) {
-        if (p->rate > 0)
-            s_produce_paced_batches(p, &sp);
-        else
-            s_produce_batches(p, &sp);
+        s_produce_batches(p, &sp);
         free(payload);
         return NULL;
     }
