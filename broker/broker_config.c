@@ -75,7 +75,8 @@ const config_option broker_config_options[] = {
      ENVELOPE_MAX_SIZE, NULL, "Largest envelope accepted (payload plus header, keys and "
      "signature)."},
     {"limits", "max_in_flight", CONFIG_INT, "1000", S_OFF(max_in_flight), 1, 1000000, NULL,
-     "Most unacknowledged messages per session and direction (caps the credit granted)."},
+     "Most Publishes of one session awaiting Accepted or Rejected (more are refused "
+     "UNAVAILABLE, retryable); the delivery credit is the node's own (Hello)."},
     {"limits", "max_recipients", CONFIG_INT, "256", S_OFF(max_recipients), 1,
      ENVELOPE_MAX_RECIPIENTS, NULL, "Most direct recipients of one envelope."},
     {"limits", "max_ack_batch", CONFIG_INT, "1000", S_OFF(max_ack_batch), 1, 4096, NULL,
