@@ -192,21 +192,24 @@ static char *s_dup(const char *s)
 /* Loads keys, certificates and trust, and checks they belong together. */
 static int s_load_identity(asylink_client *c, const asylink_options *o)
 {
+    trust *t = NULL;
     int rc = keys_load(o->key_file, o->key_passphrase, &c->keys);
     if (rc == ASYLINK_OK)
         rc = cert_load(o->node_cert, &c->own);
     if (rc == ASYLINK_OK)
         rc = cert_load(o->broker_cert, &c->broker);
     if (rc == ASYLINK_OK)
-        rc = trust_load(o->trust_dir, &c->trust);
+        rc = trust_load(o->trust_dir, &t);
+    if (rc == ASYLINK_OK && (rc = client_trust_init(c, o->trust_dir, t)) != ASYLINK_OK)
+        trust_destroy(&t);
     if (rc != ASYLINK_OK)
         return rc;
     if (sodium_memcmp(c->own->sign_pk, c->keys->sign_pk, 32) != 0 ||
         sodium_memcmp(c->own->box_pk, c->keys->box_pk, 32) != 0)
         return ASYLINK_E_WRONG_KEY;
-    rc = trust_check(c->trust, c->own, clock_now_ms());
+    rc = trust_check(t, c->own, clock_now_ms());
     if (rc == ASYLINK_OK)
-        rc = trust_check(c->trust, c->broker, clock_now_ms());
+        rc = trust_check(t, c->broker, clock_now_ms());
     if (rc == ASYLINK_OK && !cert_has_role(c->broker, CERT_ROLE_BROKER))
         rc = ASYLINK_E_ROLE;
     return rc;
@@ -269,6 +272,8 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->seal_lock, NULL);
     pthread_mutex_init(&c->open_lock, NULL);
+    pthread_mutex_init(&c->trust_lock, NULL);
+    pthread_mutex_init(&c->reload_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_cond_init(&c->cond, &ca);
@@ -309,7 +314,7 @@ void asylink_client_close(asylink_client **self_p)
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);
     envelope_opener_destroy(&c->opener);
-    trust_destroy(&c->trust);
+    client_trust_free(c);
     cert_destroy(&c->broker);
     cert_destroy(&c->own);
     keys_destroy(&c->keys);
@@ -321,6 +326,8 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->seal_lock);
     pthread_mutex_destroy(&c->open_lock);
+    pthread_mutex_destroy(&c->trust_lock);
+    pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
     free(c->broker_endpoint);
     free(c->data_dir);

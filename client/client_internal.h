@@ -108,11 +108,16 @@ struct asylink_client {
     asylink_log_fn log;
     void *log_ctx;
     asylink_log_level log_level;
-    /* identity and trust (immutable after open) */
+    /* identity (immutable after open) */
     keys_secret *keys;
     cert *own;
     cert *broker;
-    trust *trust;
+    /* trust: the holder in use, swapped by a reload (trustref.c) */
+    char *trust_dir;
+    pthread_mutex_t trust_lock;   /* guards the trust pointer and holders' counts */
+    pthread_mutex_t reload_lock;  /* one reload at a time; guards trust_stamp */
+    struct client_trust *trust;
+    uint64_t trust_stamp;         /* of the trust directory's files at the last load */
     /* crypto objects, each under its own lock */
     pthread_mutex_t seal_lock;
     envelope_sealer *sealer;
@@ -180,6 +185,38 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
 
 /* The public view of a checked receipt. */
 void client_receipt_info(const receipt *r, asylink_receipt_info *info);
+
+/* How often the I/O thread looks for changes in the trust directory. */
+#define CLIENT_TRUST_CHECK_MS 5000
+
+typedef struct client_trust client_trust;
+
+/* Installs t (loaded from dir; taken over) as the trust in use. E_NOMEM. */
+int client_trust_init(asylink_client *c, const char *dir, trust *t);
+
+/* Frees the trust in use at close (no reader may hold it any more). */
+void client_trust_free(asylink_client *c);
+
+/*
+ * The trust in use, held (not freed by a reload) until client_trust_put().
+ * Any thread; hold it for one operation, not across waits.
+ */
+const trust *client_trust_get(asylink_client *c, client_trust **hold);
+void client_trust_put(asylink_client *c, client_trust *hold);
+
+/* envelope_verify() against the trust in use. */
+int client_verify(asylink_client *c, const envelope *e, uint64_t now_ms);
+
+/* A stamp of the trust directory's files (names, inodes, sizes, times). */
+uint64_t client_trust_stamp(const char *dir);
+
+/*
+ * Reloads the trust directory when its files changed since the last load
+ * (force: always). On failure the trust in use stays and the error is
+ * logged and returned: trust_reload()'s codes (ASYLINK_E_STALE for an older
+ * revocation list, E_NOT_FOUND, E_MALFORMED, ...).
+ */
+int client_trust_refresh(asylink_client *c, bool force);
 
 /* Frees a request and its answer. Accepts NULL. */
 void client_req_free(client_req *r);

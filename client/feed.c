@@ -145,11 +145,14 @@ static int s_verify_readers(asylink_client *c, const client_req *r, client_reade
 {
     uint64_t now = clock_now_ms();
     crl *broker_crl = NULL;
-    if (r->crl_len && crl_decode(r->crl, r->crl_len, trust_ca(c->trust), &broker_crl) != ASYLINK_OK)
+    client_trust *hold = NULL;
+    const trust *t = client_trust_get(c, &hold);
+    if (r->crl_len && crl_decode(r->crl, r->crl_len, trust_ca(t), &broker_crl) != ASYLINK_OK)
         broker_crl = NULL; /* not CA-signed: ignore it, our own list still applies */
     out->certs = calloc(r->n_certs + 1, sizeof *out->certs);
     if (!out->certs) {
         crl_destroy(&broker_crl);
+        client_trust_put(c, hold);
         return ASYLINK_E_NOMEM;
     }
     size_t skipped = 0;
@@ -157,7 +160,7 @@ static int s_verify_readers(asylink_client *c, const client_req *r, client_reade
         cert *x = NULL;
         int rc = cert_decode(r->certs[i], r->cert_lens[i], &x);
         if (rc == ASYLINK_OK)
-            rc = trust_check(c->trust, x, now);
+            rc = trust_check(t, x, now);
         if (rc == ASYLINK_OK && broker_crl && crl_find(broker_crl, x->serial))
             rc = ASYLINK_E_REVOKED;
         if (rc == ASYLINK_OK && !node_id_valid(x->node_id))
@@ -184,6 +187,7 @@ static int s_verify_readers(asylink_client *c, const client_req *r, client_reade
         out->certs[out->n++] = x;
     }
     crl_destroy(&broker_crl);
+    client_trust_put(c, hold);
     client_log(c, ASYLINK_LOG_DEBUG, "topic readers", "topic=%s readers=%zu skipped=%zu", r->topic,
                out->n, skipped);
     return ASYLINK_OK;

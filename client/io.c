@@ -75,6 +75,7 @@ typedef struct {
     size_t n_flight, cap_flight;
     uint64_t out_cursor;           /* outbox seq published up to, this session */
     uint64_t rescan_at_ms;         /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms;       /* when the trust directory was last looked at */
     uint64_t request_id;
     uint64_t session;              /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf;             /* scratch for grouping acks per subscription */
@@ -461,7 +462,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     envelope *e = NULL;
     int rc = env ? envelope_decode(env, len, 0, &e) : ASYLINK_E_MALFORMED;
     if (rc == ASYLINK_OK)
-        rc = envelope_verify(e, c->trust, io->now_ms, NULL);
+        rc = client_verify(c, e, io->now_ms);
     if (rc == ASYLINK_OK && feed)
         rc = s_check_feed(io, d, e);
     else if (rc == ASYLINK_OK && !s_names_me(envelope_header_of(e), c->own->node_id))
@@ -825,6 +826,10 @@ static void s_pump(s_io *io)
 static void s_timers(s_io *io)
 {
     asylink_client *c = io->c;
+    if (io->now_ms - io->trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
+        io->trust_check_ms = io->now_ms;
+        client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
+    }
     if (io->state == IO_IDLE && io->now_ms >= io->next_connect_ms) {
         if (s_connect(io) == 0)
             s_send_hello(io);

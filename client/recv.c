@@ -501,7 +501,7 @@ int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
     size_t n = 0;
     int rc = envelope_decode(env, len, 0, &e);
     if (rc == ASYLINK_OK)
-        rc = envelope_verify(e, c->trust, clock_now_ms(), NULL);
+        rc = client_verify(c, e, clock_now_ms());
     if (rc == ASYLINK_OK)
         rc = client_receipt_check(c, e, &r, &n);
     size_t at = 0;

@@ -17,14 +17,14 @@ void asylink_send_params_init(asylink_send_params *p)
     p->classification = ASYLINK_LIMITED;
 }
 
-/* Certificates of the recipients, usable now. */
-static int s_readers(asylink_client *c, const asylink_send_params *p, const cert **readers)
+/* Certificates of the recipients, usable now (valid while t is held). */
+static int s_readers(const trust *t, const asylink_send_params *p, const cert **readers)
 {
     uint64_t now = clock_now_ms();
     for (size_t i = 0; i < p->n_recipients; i++) {
         if (!p->recipients[i] || !node_id_valid(p->recipients[i]))
             return ASYLINK_E_BAD_NODE_ID;
-        int rc = trust_lookup(c->trust, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT,
+        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT,
                               &readers[i]);
         if (rc != ASYLINK_OK)
             return rc;
@@ -40,9 +40,12 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
         return ASYLINK_E_INVALID_ARG;
     if (p->n_recipients > ENVELOPE_MAX_RECIPIENTS)
         return ASYLINK_E_TOO_LARGE;
-    int rc = s_readers(c, p, readers);
-    if (rc != ASYLINK_OK)
+    client_trust *hold = NULL;
+    int rc = s_readers(client_trust_get(c, &hold), p, readers);
+    if (rc != ASYLINK_OK) {
+        client_trust_put(c, hold);
         return rc;
+    }
     envelope_params ep = {.recipients = p->recipients, .n_recipients = p->n_recipients,
                           .readers = readers, .n_readers = p->n_recipients,
                           .content_type = p->content_type, .classification = (int)p->classification,
@@ -51,6 +54,7 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
     pthread_mutex_lock(&c->seal_lock);
     rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
     pthread_mutex_unlock(&c->seal_lock);
+    client_trust_put(c, hold);
     return rc;
 }
 

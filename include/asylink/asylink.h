@@ -406,6 +406,21 @@ ASYLINK_EXPORT int asylink_receipt_verify(asylink_client *c, const uint8_t *env,
  */
 ASYLINK_EXPORT int asylink_fd(asylink_client *c);
 
+/*
+ * Reloads the trust directory now (the CA certificate, nodes/ and
+ * revoked.crl): new and renewed node certificates become usable and
+ * revoked ones stop being used, for sending and for verifying, without
+ * reopening the client. The I/O thread also does this by itself within
+ * about 5 seconds of a change to those files. A revocation list older
+ * than the one in use is refused (ASYLINK_E_STALE), as is a directory that
+ * does not load; the trust in use then stays, and the error is logged.
+ * Errors: ASYLINK_E_STALE, ASYLINK_E_NOT_FOUND, ASYLINK_E_MALFORMED,
+ * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_IO, ASYLINK_E_NOMEM,
+ * ASYLINK_E_INVALID_ARG. Thread-safe; calls in progress finish with the
+ * trust they started with.
+ */
+ASYLINK_EXPORT int asylink_reload_trust(asylink_client *c);
+
 /* Messages in the outbox not yet Accepted by the broker. Thread-safe. */
 ASYLINK_EXPORT int asylink_outbox_pending(asylink_client *c, uint64_t *count);
 

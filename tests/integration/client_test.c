@@ -4,18 +4,23 @@
  * tests. Every mode is bounded by --timeout.
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
- *               [--threads T] [--crash-after-send] [--wait-accepted] [--ids-out F]
+ *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
+ *               [--ids-out F]          --batch: asylink_send_many, N at a time
  *   client_test --config NODE.ini flush            wait until the outbox is empty
- *   client_test --config NODE.ini recv --count N [--no-ack] [--crash-after-recv]
- *               [--ids-out F] [--expect-none]
- *   client_test --config NODE.ini receipt --to FR --forge-key K --forge-cert C
- *               send one message, wait for FR's receipt, verify it, then
+ *   client_test --config NODE.ini recv --count N [--no-ack] [--ack-batch N]
+ *               [--crash-after-recv] [--ids-out F] [--expect-none]
+ *               --ack-batch: asylink_ack_many, N at a time
+ *   client_test --config NODE.ini receipt --to FR [--count N] --forge-key K --forge-cert C
+ *               send N messages, wait for FR's receipts, verify them, then
  *               check that a receipt forged by another node is refused
+ *   client_test --config NODE.ini trust-watch --expect TARGET:CODE[:RELOAD] ...
+ *               one running client: wait until sending to TARGET returns CODE
+ *               while the test changes the trust directory (see the mode)
  *   client_test --config NODE.ini publish --topic T --count N
  *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
  *               publish on a feed; prints publish_error=CODE when one fails
  *   client_test --config NODE.ini subscribe --prefix P --name N --count N
- *               [--start earliest|new] [--no-ack] [--ack-batch N] [--batch N] [--ids-out F] [--expect-none]
+ *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
  *               subscribe, then receive (and ack) N feed messages; prints
  *               subscribe_error=CODE when the subscription fails
  *
@@ -44,6 +49,8 @@ typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start;
     long count, size, threads, timeout_s, ack_batch, batch;
+    const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
+    int n_expect;
     int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
 } s_args;
 
@@ -439,7 +446,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"topic", required_argument, NULL, 6}, {"prefix", required_argument, NULL, 7},
         {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
         {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
-        {"batch", required_argument, NULL, 12},
+        {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
         {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -468,6 +475,11 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 10: a->start = optarg; break;
         case 11: a->ack_batch = strtol(optarg, NULL, 10); break;
         case 12: a->batch = strtol(optarg, NULL, 10); break;
+        case 13:
+            if (a->n_expect == 8)
+                return -1;
+            a->expect[a->n_expect++] = optarg;
+            break;
         default: return -1;
         }
     }
@@ -477,11 +489,64 @@ static int s_parse(int argc, char **argv, s_args *a)
     return 0;
 }
 
+/*
+ * One running client watches its trust directory change under it. Each
+ * --expect TARGET:SEND[:RELOAD] step prints "ready step=I", then tries
+ * asylink_send() to TARGET every 100 ms (first calling asylink_reload_trust()
+ * when RELOAD is given, until that returns RELOAD) until the send returns
+ * SEND; it prints "step=I result=... first=... reload=... waited_ms=...".
+ */
+static int s_mode_trust_watch(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a);
+    for (int i = 0; i < a->n_expect; i++) {
+        char spec[256], *target = spec, *want = NULL, *reload_want = NULL;
+        snprintf(spec, sizeof spec, "%s", a->expect[i]);
+        if ((want = strchr(spec, ':')))
+            *want++ = 0;
+        if (want && (reload_want = strchr(want, ':')))
+            *reload_want++ = 0;
+        if (!want)
+            return 2;
+        printf("ready step=%d\n", i + 1);
+        fflush(stdout);
+        const char *to[] = {target};
+        asylink_send_params p;
+        asylink_send_params_init(&p);
+        p.recipients = to;
+        p.n_recipients = 1;
+        p.content_type = "asylink.test.Probe";
+        const char *first = NULL, *got = "", *reloaded = "-";
+        uint64_t t0 = clock_now_ms();
+        while (clock_now_ms() < deadline) {
+            if (reload_want) {
+                reloaded = asylink_err_name(asylink_reload_trust(s_client));
+                if (strcmp(reloaded, reload_want) != 0)
+                    goto next;
+            }
+            got = asylink_err_name(asylink_send(s_client, &p, "probe", 5, NULL));
+            if (!first)
+                first = got;
+            if (strcmp(got, want) == 0)
+                break;
+        next:;
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        printf("step=%d result=%s first=%s reload=%s waited_ms=%llu\n", i + 1, got,
+               first ? first : "-", reloaded, (unsigned long long)(clock_now_ms() - t0));
+        fflush(stdout);
+        if (strcmp(got, want) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe [options]\n");
+        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch [options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -502,6 +567,8 @@ int main(int argc, char **argv)
         code = s_mode_publish(&a);
     else if (strcmp(a.mode, "subscribe") == 0 && a.prefix && a.name)
         code = s_mode_subscribe(&a);
+    else if (strcmp(a.mode, "trust-watch") == 0 && a.n_expect > 0)
+        code = s_mode_trust_watch(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
     asylink_client_close(&s_client);

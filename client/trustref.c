@@ -1,0 +1,183 @@
+/*
+ * trustref.c — the client's trust directory, reloaded while it runs.
+ *
+ * The trust in use is an immutable trust object in a reference-counted
+ * holder. Readers (sealing, verifying, Directory checks) take a reference
+ * for the duration of one operation; a reload builds a new object with
+ * trust_reload() (which refuses a revocation list older than the one in
+ * use) and swaps the holder, and the old object is freed when its last
+ * reader lets go. The I/O thread checks the directory every
+ * CLIENT_TRUST_CHECK_MS and reloads when a file changed; the application
+ * can force a reload with asylink_reload_trust().
+ */
+#include "client_internal.h"
+
+#include "clock.h"
+
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct client_trust {
+    trust *t;
+    int refs;   /* readers + 1 while it is the one in use (under trust_lock) */
+};
+
+int client_trust_init(asylink_client *c, const char *dir, trust *t)
+{
+    c->trust = calloc(1, sizeof *c->trust);
+    c->trust_dir = strdup(dir);
+    if (!c->trust || !c->trust_dir) {
+        free(c->trust);
+        c->trust = NULL;
+        return ASYLINK_E_NOMEM;
+    }
+    c->trust->t = t;
+    c->trust->refs = 1;
+    c->trust_stamp = client_trust_stamp(dir);
+    return ASYLINK_OK;
+}
+
+void client_trust_free(asylink_client *c)
+{
+    if (c->trust) {
+        trust_destroy(&c->trust->t);
+        free(c->trust);
+        c->trust = NULL;
+    }
+    free(c->trust_dir);
+    c->trust_dir = NULL;
+}
+
+const trust *client_trust_get(asylink_client *c, client_trust **hold)
+{
+    pthread_mutex_lock(&c->trust_lock);
+    *hold = c->trust;
+    c->trust->refs++;
+    pthread_mutex_unlock(&c->trust_lock);
+    return (*hold)->t;
+}
+
+void client_trust_put(asylink_client *c, client_trust *hold)
+{
+    if (!hold)
+        return;
+    pthread_mutex_lock(&c->trust_lock);
+    bool last = --hold->refs == 0;
+    pthread_mutex_unlock(&c->trust_lock);
+    if (last) {
+        trust_destroy(&hold->t);
+        free(hold);
+    }
+}
+
+int client_verify(asylink_client *c, const envelope *e, uint64_t now_ms)
+{
+    client_trust *hold = NULL;
+    int rc = envelope_verify(e, client_trust_get(c, &hold), now_ms, NULL);
+    client_trust_put(c, hold);
+    return rc;
+}
+
+/* Adds one file's identity (name, inode, size, change times) to the stamp. */
+static uint64_t s_file_stamp(const char *path, const char *name)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    uint64_t v[6] = {(uint64_t)st.st_ino, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                     (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
+                     (uint64_t)st.st_ctim.tv_nsec};
+    crypto_generichash_state h;
+    uint64_t out = 0;
+    crypto_generichash_init(&h, NULL, 0, sizeof out);
+    crypto_generichash_update(&h, (const unsigned char *)name, strlen(name) + 1);
+    crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
+    crypto_generichash_final(&h, (unsigned char *)&out, sizeof out);
+    return out;
+}
+
+uint64_t client_trust_stamp(const char *dir)
+{
+    char path[4096];
+    uint64_t sum = 0; /* a sum: independent of the order readdir returns */
+    const char *top[] = {"ca.cert", "revoked.crl", "nodes"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, top[i]);
+        sum += s_file_stamp(path, top[i]);
+    }
+    snprintf(path, sizeof path, "%s/nodes", dir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/nodes/%s", dir, e->d_name);
+        sum += s_file_stamp(path, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return sum;
+}
+
+/* Logs what a newly loaded trust says about our own and the broker's certificates. */
+static void s_check_own(asylink_client *c, const trust *t)
+{
+    uint64_t now = clock_now_ms();
+    int rc = trust_check(t, c->own, now);
+    if (rc != ASYLINK_OK)
+        client_log(c, ASYLINK_LOG_ERROR, "our own certificate is no longer usable", "code=%s",
+                   asylink_err_name(rc));
+    rc = trust_check(t, c->broker, now);
+    if (rc != ASYLINK_OK)
+        client_log(c, ASYLINK_LOG_ERROR, "the broker's certificate is no longer usable", "code=%s",
+                   asylink_err_name(rc));
+}
+
+int client_trust_refresh(asylink_client *c, bool force)
+{
+    pthread_mutex_lock(&c->reload_lock); /* one reload at a time */
+    uint64_t stamp = client_trust_stamp(c->trust_dir);
+    if (!force && stamp == c->trust_stamp) {
+        pthread_mutex_unlock(&c->reload_lock);
+        return ASYLINK_OK;
+    }
+    client_trust *cur = NULL;
+    const trust *current = client_trust_get(c, &cur);
+    trust *fresh = NULL;
+    int rc = trust_reload(c->trust_dir, current, &fresh);
+    client_trust_put(c, cur);
+    client_trust *holder = rc == ASYLINK_OK ? calloc(1, sizeof *holder) : NULL;
+    if (rc == ASYLINK_OK && !holder)
+        rc = ASYLINK_E_NOMEM;
+    if (rc != ASYLINK_OK) {
+        trust_destroy(&fresh);
+        c->trust_stamp = stamp; /* do not retry until the files change again */
+        pthread_mutex_unlock(&c->reload_lock);
+        client_log(c, ASYLINK_LOG_ERROR, "trust directory not reloaded: the previous one stays in use",
+                   "code=%s", asylink_err_name(rc));
+        return rc;
+    }
+    s_check_own(c, fresh);
+    holder->t = fresh;
+    holder->refs = 1;
+    pthread_mutex_lock(&c->trust_lock);
+    client_trust *old = c->trust;
+    c->trust = holder;
+    pthread_mutex_unlock(&c->trust_lock);
+    client_trust_put(c, old); /* freed once its last reader is done */
+    c->trust_stamp = stamp;
+    pthread_mutex_unlock(&c->reload_lock);
+    client_log(c, ASYLINK_LOG_INFO, "trust directory reloaded", "nodes=%zu",
+               trust_count(fresh));
+    return ASYLINK_OK;
+}
+
+int asylink_reload_trust(asylink_client *c)
+{
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
+    return client_trust_refresh(c, true);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# libasylink: a running client follows its trust directory. A node
+# certificate copied in becomes usable, a revocation list naming FR stops
+# DE's running client from sealing to FR, and an older revocation list put
+# back is refused (STALE): FR stays revoked. No client is reopened.
+source "$(dirname "$0")/client_lib.sh"
+client_init "$@"
+start_broker || exit 1
+write_node_ini DE
+OUT="$T/watch.out"
+
+ct --config "$T/DE.ini" trust-watch --expect XX:OK --expect FR:REVOKED \
+  --expect FR:REVOKED:STALE --timeout 60 >"$OUT" 2>"$T/watch.err" &
+W_PID=$!
+PIDS+=("$W_PID")
+
+# 1. a new node's certificate appears
+wait_for "$OUT" 'ready step=1' 20
+cp "$FED/outsider/XX.cert" "$FED/trust/nodes/XX.cert.tmp"
+mv "$FED/trust/nodes/XX.cert.tmp" "$FED/trust/nodes/XX.cert"
+wait_for "$OUT" '^step=1 ' 30
+check_eq "before: XX unknown to DE's client" "$(grep '^step=1 ' "$OUT" | sed 's/.*first=\([^ ]*\).*/\1/')" UNKNOWN_RECIPIENT
+check_eq "after: DE's running client seals to XX" "$(grep '^step=1 ' "$OUT" | sed 's/.*result=\([^ ]*\).*/\1/')" OK
+
+# 2. FR is revoked
+wait_for "$OUT" 'ready step=2' 20
+cp "$FED/trust/revoked.crl" "$T/old.crl"
+(cd "$FED" && "$ASYLINK" ca revoke --dir ca --cert certs/FR.cert --reason "key compromise" \
+  </dev/null >/dev/null) || echo "ca revoke failed" >&2
+cp "$FED/ca/revoked.crl" "$FED/trust/revoked.crl.tmp"
+mv "$FED/trust/revoked.crl.tmp" "$FED/trust/revoked.crl"
+wait_for "$OUT" '^step=2 ' 30
+check_eq "before: DE's client sealed to FR" "$(grep '^step=2 ' "$OUT" | sed 's/.*first=\([^ ]*\).*/\1/')" OK
+check_eq "after: DE's running client refuses FR as revoked" "$(grep '^step=2 ' "$OUT" | sed 's/.*result=\([^ ]*\).*/\1/')" REVOKED
+
+# 3. the old list is put back: refused as STALE, FR stays revoked
+wait_for "$OUT" 'ready step=3' 20
+cp "$T/old.crl" "$FED/trust/revoked.crl.tmp"
+mv "$FED/trust/revoked.crl.tmp" "$FED/trust/revoked.crl"
+wait_for "$OUT" '^step=3 ' 30
+check_eq "an older revocation list is refused" "$(grep '^step=3 ' "$OUT" | sed 's/.*reload=\([^ ]*\).*/\1/')" STALE
+check_eq "FR stays revoked" "$(grep '^step=3 ' "$OUT" | sed 's/.*result=\([^ ]*\).*/\1/')" REVOKED
+wait_pid "$W_PID" 30
+check_eq "the watching client ran every step" "$?" 0
+check "the refused reload was logged" grep -q 'trust directory not reloaded' "$T/watch.err"
+cat "$OUT"
+summary
