@@ -248,6 +248,8 @@ static int s_open(asylink_client *c, const asylink_options *o)
     if (rc == ASYLINK_OK)
         rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store);
     if (rc == ASYLINK_OK)
+        rc = client_trust_remember(c);
+    if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
         rc = ASYLINK_E_IO;

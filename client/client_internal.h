@@ -194,6 +194,13 @@ typedef struct client_trust client_trust;
 /* Installs t (loaded from dir; taken over) as the trust in use. E_NOMEM. */
 int client_trust_init(asylink_client *c, const char *dir, trust *t);
 
+/*
+ * At open, with the store open: refuses (ASYLINK_E_STALE, logged) a
+ * revocation list older than the newest this node has used, else records
+ * the list in use.
+ */
+int client_trust_remember(asylink_client *c);
+
 /* Frees the trust in use at close (no reader may hold it any more). */
 void client_trust_free(asylink_client *c);
 

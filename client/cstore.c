@@ -19,13 +19,17 @@
  *   evidence        BLAKE2b-256 of a signed receipt envelope (32): one
  *                   receipt envelope covers many messages (a ReceiptSet)
  *                   and is stored once, however many receipts cite it
- *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm"
+ *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
+ *                   "crl_number", "crl_ca"
  *
  * Values. Integers little-endian unless said otherwise.
  *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
  *   meta *_seq_hwm        u64: highest sequence ever given out, so that
  *                         sequences keep increasing across reopen even if
  *                         entries are ever deleted
+ *   meta crl_number       u64: highest revocation-list number this node used
+ *   meta crl_ca           u64: first 8 bytes of the signing CA's key (the
+ *                         number counts per CA)
  *   outbox_id, inbox_id   seq(8 BE), the key of the entry
  *   *_pending             empty
  *
@@ -139,6 +143,8 @@
 #define S_META_VERSION "schema_version"
 #define S_META_OUT_HWM "outbox_seq_hwm"
 #define S_META_IN_HWM "inbox_seq_hwm"
+#define S_META_CRL_NUMBER "crl_number"
+#define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD (-29999) /* a stored value failed validation: ASYLINK_E_IO */
@@ -1381,6 +1387,35 @@ int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16])
 int cstore_inbox_pending_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->inbox_pending : 0, count);
+}
+
+/* ---- revocation list numbers --------------------------------------------- */
+
+int cstore_crl_get(cstore *s, uint64_t *ca, uint64_t *number)
+{
+    if (!s || !ca || !number)
+        return ASYLINK_E_INVALID_ARG;
+    *ca = *number = 0;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = s_meta_get(txn, s->meta, S_META_CRL_CA, 8, ca, NULL);
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_get(txn, s->meta, S_META_CRL_NUMBER, 8, number, NULL);
+    s_read_end(s, txn);
+    return s_err(rc);
+}
+
+int cstore_crl_put(cstore_txn *t, uint64_t ca, uint64_t number)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    int lrc = s_meta_put(t->txn, t->s->meta, S_META_CRL_CA, ca, 8);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_meta_put(t->txn, t->s->meta, S_META_CRL_NUMBER, number, 8);
+    return s_op_end(t, lrc);
 }
 
 /* ---- receipts ------------------------------------------------------------- */

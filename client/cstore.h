@@ -183,6 +183,18 @@ int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16]);
 /* Number of PENDING inbox entries. */
 int cstore_inbox_pending_count(cstore *s, uint64_t *count);
 
+/* ---- revocation list numbers ---- */
+
+/*
+ * The revocation list this node last used: its CA (first 8 bytes of the
+ * CA's signing key, as a little-endian number) and its number; both 0 if
+ * none was recorded.
+ */
+int cstore_crl_get(cstore *s, uint64_t *ca, uint64_t *number);
+
+/* Records the revocation list in use (the caller never lowers the number for one CA). */
+int cstore_crl_put(cstore_txn *t, uint64_t ca, uint64_t number);
+
 /* ---- receipts ---- */
 
 /*

@@ -9,9 +9,14 @@
  * reader lets go. The I/O thread checks the directory every
  * CLIENT_TRUST_CHECK_MS and reloads when a file changed; the application
  * can force a reload with asylink_reload_trust().
+ *
+ * The client store remembers the highest revocation-list number used (per
+ * CA), so an older list is refused also across restarts: at open and at
+ * every reload (ASYLINK_E_STALE).
  */
 #include "client_internal.h"
 
+#include "bytes.h"
 #include "clock.h"
 
 #include <dirent.h>
@@ -122,6 +127,46 @@ uint64_t client_trust_stamp(const char *dir)
     return sum;
 }
 
+/* Records a newer list; refuses one older than this node has used (or none, after one). */
+static int s_remember_crl(asylink_client *c, const trust *t)
+{
+    uint64_t ca = 0, number = 0;
+    int rc = cstore_crl_get(c->store, &ca, &number);
+    if (rc != ASYLINK_OK)
+        return rc;
+    const crl *l = trust_crl(t);
+    uint64_t have = l ? l->number : 0, tag = bytes_get_le(trust_ca(t)->sign_pk, 8);
+    if (ca == tag && have < number) {
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "revocation list older than the one this node has used: refused",
+                   "number=%llu used=%llu", (unsigned long long)have, (unsigned long long)number);
+        return ASYLINK_E_STALE;
+    }
+    if ((ca == tag && have == number) || (ca == 0 && number == 0 && have == 0))
+        return ASYLINK_OK; /* nothing new to record */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        cstore_txn *txn = NULL;
+        rc = cstore_begin(c->store, &txn);
+        if (rc == ASYLINK_OK)
+            rc = cstore_crl_put(txn, tag, have);
+        if (rc != ASYLINK_OK) {
+            cstore_abort(&txn);
+            if (rc == ASYLINK_E_STORE_FULL)
+                continue; /* the map grows when the transaction ends */
+            return rc;
+        }
+        rc = cstore_commit(&txn);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+    }
+    return rc;
+}
+
+int client_trust_remember(asylink_client *c)
+{
+    return s_remember_crl(c, c->trust->t);
+}
+
 /* Logs what a newly loaded trust says about our own and the broker's certificates. */
 static void s_check_own(asylink_client *c, const trust *t)
 {
@@ -149,6 +194,8 @@ int client_trust_refresh(asylink_client *c, bool force)
     trust *fresh = NULL;
     int rc = trust_reload(c->trust_dir, current, &fresh);
     client_trust_put(c, cur);
+    if (rc == ASYLINK_OK)
+        rc = s_remember_crl(c, fresh);
     client_trust *holder = rc == ASYLINK_OK ? calloc(1, sizeof *holder) : NULL;
     if (rc == ASYLINK_OK && !holder)
         rc = ASYLINK_E_NOMEM;

@@ -192,7 +192,9 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o);
  * loading the key (ASYLINK_E_NOT_FOUND, ASYLINK_E_KEY_PERMISSIONS,
  * ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_PASSPHRASE_REQUIRED, ASYLINK_E_MALFORMED),
  * certificates and trust (ASYLINK_E_WRONG_KEY when the key does not match
- * node_cert, ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ...), ASYLINK_E_EXISTS
+ * node_cert, ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ...), ASYLINK_E_STALE
+ * (the trust directory's revocation list is older than one this node's data
+ * directory has already used, or missing after one was used), ASYLINK_E_EXISTS
  * (data_dir in use by another client), ASYLINK_E_IO, ASYLINK_E_NOMEM.
  */
 ASYLINK_EXPORT int asylink_client_open(const asylink_options *o, asylink_client **out);
@@ -412,7 +414,8 @@ ASYLINK_EXPORT int asylink_fd(asylink_client *c);
  * revoked ones stop being used, for sending and for verifying, without
  * reopening the client. The I/O thread also does this by itself within
  * about 5 seconds of a change to those files. A revocation list older
- * than the one in use is refused (ASYLINK_E_STALE), as is a directory that
+ * than the one in use, or than the newest this node's data directory has
+ * recorded, is refused (ASYLINK_E_STALE), as is a directory that
  * does not load; the trust in use then stays, and the error is logged.
  * Errors: ASYLINK_E_STALE, ASYLINK_E_NOT_FOUND, ASYLINK_E_MALFORMED,
  * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_IO, ASYLINK_E_NOMEM,

@@ -2,7 +2,8 @@
 # libasylink: a running client follows its trust directory. A node
 # certificate copied in becomes usable, a revocation list naming FR stops
 # DE's running client from sealing to FR, and an older revocation list put
-# back is refused (STALE): FR stays revoked. No client is reopened.
+# back is refused (STALE): FR stays revoked, also when DE's application is
+# restarted (its store remembers the newest list it used).
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
 start_broker || exit 1
@@ -44,4 +45,13 @@ wait_pid "$W_PID" 30
 check_eq "the watching client ran every step" "$?" 0
 check "the refused reload was logged" grep -q 'trust directory not reloaded' "$T/watch.err"
 cat "$OUT"
+
+# 4. across a restart: DE's store remembers the list it used, so reopening
+# with the older list on disk is refused; with the current one it works.
+ct --config "$T/DE.ini" flush --timeout 10 >/dev/null 2>"$T/reopen.err"
+check_eq "reopening DE with the older list fails" "$?" 1
+check "... with STALE" grep -q 'open: STALE' "$T/reopen.err"
+cp "$FED/ca/revoked.crl" "$FED/trust/revoked.crl"
+ct --config "$T/DE.ini" trust-watch --expect FR:REVOKED --timeout 20 >"$T/reopen.out" 2>&1
+check_eq "with the current list DE opens and FR is still revoked" "$?" 0
 summary

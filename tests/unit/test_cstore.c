@@ -754,6 +754,29 @@ static void test_receipt_sets(void **state)
     free(env);
 }
 
+/* The revocation list number a node used survives reopening. */
+static void test_crl_number(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    uint64_t ca = 9, number = 9;
+    assert_int_equal(cstore_crl_get(t->s, &ca, &number), ASYLINK_OK);
+    assert_int_equal(ca, 0);
+    assert_int_equal(number, 0);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_crl_put(txn, 0x1122334455667788ull, 41), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    cstore_close(&t->s);
+    t_open(t);
+    assert_int_equal(cstore_crl_get(t->s, &ca, &number), ASYLINK_OK);
+    assert_int_equal(ca, 0x1122334455667788ull);
+    assert_int_equal(number, 41);
+    assert_int_equal(cstore_crl_get(t->s, NULL, &number), ASYLINK_E_INVALID_ARG);
+    t_raw_put(t, "meta", "crl_number", 10, "abc", 3); /* a scribbled value */
+    assert_int_equal(cstore_crl_get(t->s, &ca, &number), ASYLINK_E_IO);
+}
+
 /* ---- persistence -------------------------------------------------------- */
 
 static void test_persistence(void **state)
@@ -1218,6 +1241,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
