@@ -15,5 +15,6 @@ int cmd_recv(int argc, char **argv);   /* cmd_recv.c */
 int cmd_publish(int argc, char **argv); /* cmd_publish.c */
 int cmd_subscribe(int argc, char **argv); /* cmd_subscribe.c */
 int cmd_status(int argc, char **argv); /* cmd_status.c */
+int cmd_receipts(int argc, char **argv); /* cmd_receipts.c: list, export, verify */
 
 #endif

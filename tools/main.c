@@ -31,6 +31,7 @@ static const cli_command s_commands[] = {
     {"publish", cmd_publish, "publish a message on a feed topic"},
     {"subscribe", cmd_subscribe, "follow a feed: JSON lines or CSV"},
     {"status", cmd_status, "show a running broker's sessions, counters and queues"},
+    {"receipts", cmd_receipts, "list, export and verify the signed receipts of a sent message"},
     {"help", s_help, "show the help of a command: asylink help ca sign"},
 };
 #define S_N_COMMANDS (sizeof s_commands / sizeof s_commands[0])

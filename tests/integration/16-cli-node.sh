@@ -3,7 +3,8 @@
 # InformationRequest written as JSON (asylink send --wait), FR reads it
 # decoded (asylink recv --json, and the human form), raw files travel as
 # base64, errors name the field; asylink status reads the broker's
-# /status.json (table and --json) and shows FR's queue; DE publishes
+# /status.json (table and --json) and shows FR's queue; DE lists, exports
+# and verifies FR's signed receipt (asylink receipts); DE publishes
 # MonthlyStatistics and an analyst follows it as CSV and JSON lines.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
@@ -119,6 +120,37 @@ check_eq "with its content type" "$(line_get "$T/recv3.jsonl" 1 'j["content_type
 check_eq "acked messages are not shown again (recv --count 1 times out: exit 1)" "$?" 1
 check "the timeout is reported as TIMEOUT" grep -q '^asylink: recv: TIMEOUT: 0 of 1' "$T/recv4.err"
 
+echo "== receipts"
+"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --wait 30 --json-output >"$T/rc.json" 2>"$T/rc.err"
+check_eq "receipts --wait exits 0 once FR's receipt is in" "$?" 0
+check_eq "FR's receipt is listed" "$(json_get "$T/rc.json" 'j["receipts"][0]["recipient"]')" FR
+check_eq "as delivered" "$(json_get "$T/rc.json" 'j["receipts"][0]["status"]')" delivered
+check_eq "complete" "$(json_get "$T/rc.json" 'j["complete"]')" True
+"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" >"$T/rc.txt" 2>&1
+check "human list shows FR delivered" grep -qE '^FR +delivered +20' "$T/rc.txt"
+"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --export FR --out "$T/evidence.bin" \
+  >/dev/null 2>"$T/rc2.err"
+check_eq "export writes the evidence" "$?" 0
+check_eq "the evidence file is private (0600)" "$(stat -c %a "$T/evidence.bin")" 600
+"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --export FR --out "$T/evidence.bin" \
+  >/dev/null 2>"$T/rc3.err"
+check_eq "export does not overwrite (exit 1)" "$?" 1
+"$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" --id "$ID1" >"$T/rv.out" 2>"$T/rv.err"
+check_eq "verify accepts the evidence" "$?" 0
+check "and names FR" grep -qE '^valid receipt: FR +delivered' "$T/rv.out"
+python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[len(b)//2]^=1; open(sys.argv[2],'wb').write(b)" \
+  "$T/evidence.bin" "$T/tampered.bin"
+"$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/tampered.bin" >/dev/null 2>"$T/rv2.err"
+check_eq "a flipped bit is not valid evidence (exit 1)" "$?" 1
+"$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" \
+  --id 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rv3.err"
+check_eq "valid evidence, but not for another message (exit 1)" "$?" 1
+check "... NOT_FOUND" grep -q 'NOT_FOUND' "$T/rv3.err"
+"$ASYLINK" receipts --config "$T/DE.ini" --id 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rc4.err"
+check_eq "receipts of a message DE never sent: exit 1" "$?" 1
+"$ASYLINK" receipts --config "$T/DE.ini" --id not-a-uuid >/dev/null 2>&1
+check_eq "a bad --id is a usage error" "$?" 2
+
 echo "== feeds: publish, subscribe --format csv|jsonl"
 write_node_ini EUAA.ANALYSIS
 cat >"$T/stats.json" <<'JSON'
@@ -180,7 +212,7 @@ check_eq "recv --count 0 is a usage error" "$?" 2
 "$ASYLINK" status --http "127.0.0.1:$(free_port)" --timeout 2 >/dev/null 2>"$T/st.err"
 check_eq "status against a closed port fails (exit 1)" "$?" 1
 check "and says UNAVAILABLE" grep -q '^asylink: status: .*: UNAVAILABLE: ' "$T/st.err"
-for cmd in send recv publish subscribe status; do
+for cmd in send recv publish subscribe status receipts; do
   check "asylink $cmd --help" "$ASYLINK" "$cmd" --help
 done
 
