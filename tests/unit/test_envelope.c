@@ -630,6 +630,47 @@ static void test_canonical_check_exact(void **state)
     free(b.buf);
 }
 
+/*
+ * Decoded fields that outgrow the envelope's arena (here 2,000 empty key
+ * wraps, 2 bytes each on the wire) are malloc'd; they are checked as usual
+ * and freed with the envelope (the sanitizer build catches a leak).
+ */
+static void test_decode_outgrows_arena(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len, b.buf);
+    assert_non_null(m);
+    size_t n = 2000, n_old = m->n_keys;
+    Asylink__V1__KeyWrap **old = m->keys;
+    Asylink__V1__KeyWrap *kw = calloc(n, sizeof *kw);
+    Asylink__V1__KeyWrap **ptrs = calloc(n, sizeof *ptrs);
+    assert_non_null(kw);
+    assert_non_null(ptrs);
+    for (size_t i = 0; i < n; i++) {
+        asylink__v1__key_wrap__init(&kw[i]);
+        ptrs[i] = &kw[i];
+    }
+    m->keys = ptrs;
+    m->n_keys = n;
+    s_bytes t = s_repack(m);
+    assert_true(t.len < b.len + 2 * n);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), ASYLINK_E_TOO_LARGE);
+    assert_null(e);
+    m->n_keys = ENVELOPE_MAX_READERS; /* canonical, but no node ids */
+    free(t.buf);
+    t = s_repack(m);
+    assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), ASYLINK_E_BAD_NODE_ID);
+    free(t.buf);
+    m->keys = old;
+    m->n_keys = n_old;
+    free(ptrs);
+    free(kw);
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(b.buf);
+}
+
 /* A sender that commits to one key but wraps another is caught. */
 static void s_bad_commitment(Asylink__V1__Envelope *m, fx_fed *f)
 {
@@ -711,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_topic_readers),
         cmocka_unit_test(test_non_canonical_refused),
         cmocka_unit_test(test_canonical_check_exact),
+        cmocka_unit_test(test_decode_outgrows_arena),
         cmocka_unit_test(test_key_commitment),
         cmocka_unit_test(test_public_direct_recipients),
         cmocka_unit_test(test_names),
