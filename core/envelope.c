@@ -38,7 +38,7 @@
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES     /* 16 */
 #define SEALER_CACHE_SLOTS 256
 #define OPENER_CACHE_SLOTS 1024
-#define ARENA_SLACK 4096 /* arena bytes beyond the input's length: structs, header copies */
+#define ARENA_SLACK 512 /* arena bytes: 1.5 x the input's length plus this */
 #define ARENA_ALIGN _Alignof(max_align_t)
 
 struct envelope {
@@ -47,7 +47,7 @@ struct envelope {
     envelope_header hdr;         /* core's view of hdr_pb */
     uint8_t digest[ENVELOPE_DIGEST_LEN]; /* signature digest */
     ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
-    uint8_t *arena;              /* ARENA_SLACK + input bytes after this struct */
+    uint8_t *arena;              /* right after this struct */
     size_t arena_cap;            /* its bytes */
     size_t arena_used;           /* bytes handed out, with alignment */
     size_t n_outside;            /* live allocations that did not fit the arena */
@@ -280,8 +280,9 @@ static int s_check_keys(envelope *e)
 
 /*
  * The decoded protobufs live in an arena allocated with the envelope:
- * protobuf-c copies every bytes and string field, so they take a little
- * more than the input's length; what does not fit is malloc'd and counted.
+ * protobuf-c copies every bytes and string field, so they take the input's
+ * length plus the structs (a few hundred bytes for the usual envelope);
+ * what does not fit is malloc'd and counted.
  * Freeing the envelope is then one free(), plus protobuf-c's walk only when
  * something lives outside the arena.
  */
@@ -318,12 +319,13 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
     if (len > (max_len ? max_len : ENVELOPE_MAX_SIZE))
         return ASYLINK_E_TOO_LARGE;
     size_t head = (sizeof(envelope) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    envelope *e = malloc(head + ARENA_SLACK + len);
+    size_t cap = len + len / 2 + ARENA_SLACK; /* a 1.4 KB envelope decodes into ~1.9 KB */
+    envelope *e = malloc(head + cap);
     if (!e)
         return ASYLINK_E_NOMEM;
     memset(e, 0, sizeof *e);
     e->arena = (uint8_t *)e + head;
-    e->arena_cap = ARENA_SLACK + len;
+    e->arena_cap = cap;
     S_POISON(e->arena, e->arena_cap);
     e->alloc =
         (ProtobufCAllocator){.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = e};
