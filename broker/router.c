@@ -1139,6 +1139,7 @@ static void s_timers(router *r)
         s_publish_metrics(r);
         r->next_metrics_ms = r->now_ms + 1000;
     }
+    store_read_begin(r->store);
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];
         if (r->now_ms >= r->next_hb_check_ms &&
@@ -1153,6 +1154,7 @@ static void s_timers(router *r)
         s->blocked = false;
         s_deliver(r, s);
     }
+    store_read_end(r->store);
     if (r->now_ms >= r->next_hb_check_ms)
         r->next_hb_check_ms = r->now_ms + 1000;
     if (r->now_ms >= r->next_sweep_ms) {
@@ -1243,10 +1245,12 @@ static void s_turn(router *r, bool reading, long wait_ms)
     r->now_ms = clock_now_ms();
     if (items[1].revents & ZMQ_POLLIN)
         auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth);
+    store_read_begin(r->store); /* the turn's deliveries share a read transaction */
     if (reading && (items[0].revents & ZMQ_POLLIN))
         s_read(r);
     s_collect(r);
     s_commit(r);
+    store_read_end(r->store);
 }
 
 /* Shutdown: finish verified work, commit, say Bye. */

@@ -6,7 +6,8 @@
  * commands; collect verified Publishes in arrival order; commit everything
  * the turn produced (publishes, acks, retries) in one store transaction;
  * only then send Accepted / Rejected; deliver within each session's
- * credit; run due timers (heartbeats, redelivery, sweep, reload).
+ * credit (the turn's store reads share one read transaction, see
+ * store_read_begin()); run due timers (heartbeats, redelivery, sweep, reload).
  *
  * Threading: everything here runs in the thread that calls router_run(),
  * except the checks, which run on the verify pool.

@@ -59,6 +59,10 @@
  * transaction. Helpers check before they write so that these two never
  * come after a partial change.
  *
+ * Shared reads (store_read_begin()): the read functions use s_rd_begin() /
+ * s_read_open(), which hand out the shared read transaction while reads are
+ * shared; s_txn_begin() ends it before any write transaction.
+ *
  * Threading: one thread uses a store and its batches (see store.h).
  */
 #include "store.h"
@@ -114,6 +118,9 @@ struct store {
     uint64_t next_seq;         /* sequence of the next new message (>= 1) */
     uint8_t dedup_cursor[S_KEY_MAX]; /* last dedup key the sweep examined */
     size_t dedup_cursor_len;   /* its length; 0 = start from the first */
+    bool rd_shared;            /* between store_read_begin() and store_read_end() */
+    MDB_txn *rd_txn;           /* the shared read transaction; NULL until a read opens it */
+    MDB_cursor *rd_queue;      /* its queue cursor, kept for the next store_queue_next() */
 };
 
 /* Kinds of batch operations. */
@@ -348,8 +355,26 @@ static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const 
 }
 
 /* Begins a transaction, adopting a map grown by another process if LMDB says so. */
+/* Ends the shared read transaction, if one is open. */
+static void s_shared_drop(store *s)
+{
+    if (s->rd_queue)
+        mdb_cursor_close(s->rd_queue);
+    s->rd_queue = NULL;
+    if (s->rd_txn)
+        mdb_txn_abort(s->rd_txn);
+    s->rd_txn = NULL;
+}
+
+/*
+ * Begins a transaction. A write first ends the shared read transaction: one
+ * thread may hold only one transaction, and the reads after the write must
+ * see it.
+ */
 static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
 {
+    if (!(flags & MDB_RDONLY))
+        s_shared_drop(s);
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc != MDB_MAP_RESIZED)
         return rc;
@@ -600,6 +625,7 @@ void store_close(store **self_p)
     if (!self_p || !*self_p)
         return;
     store *s = *self_p;
+    s_shared_drop(s);
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -1463,24 +1489,74 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
     return MDB_SUCCESS;
 }
 
-/* Opens a read transaction and a cursor on dbi. */
+/*
+ * A read transaction: the shared one while reads are shared (opened here by
+ * the first read), else a new one. End it with s_rd_end().
+ */
+static int s_rd_begin(store *s, MDB_txn **txn)
+{
+    if (!s->rd_shared)
+        return s_txn_begin(s, MDB_RDONLY, txn);
+    if (!s->rd_txn) {
+        MDB_txn *t = NULL;
+        int rc = s_txn_begin(s, MDB_RDONLY, &t);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        s->rd_txn = t;
+    }
+    *txn = s->rd_txn;
+    return MDB_SUCCESS;
+}
+
+/* Ends what s_rd_begin() started; the shared transaction stays open. */
+static void s_rd_end(store *s, MDB_txn *txn)
+{
+    if (txn != s->rd_txn)
+        mdb_txn_abort(txn);
+}
+
+/*
+ * Opens a read transaction (s_rd_begin()) and a cursor on dbi; a shared
+ * transaction keeps its queue cursor for the next call.
+ */
 static int s_read_open(store *s, MDB_dbi dbi, MDB_txn **txn, MDB_cursor **cur)
 {
     *cur = NULL;
-    int rc = s_txn_begin(s, MDB_RDONLY, txn);
+    int rc = s_rd_begin(s, txn);
     if (rc != MDB_SUCCESS)
         return rc;
+    if (*txn == s->rd_txn && dbi == s->queue) {
+        if (!s->rd_queue && (rc = mdb_cursor_open(*txn, dbi, &s->rd_queue)) != MDB_SUCCESS)
+            s->rd_queue = NULL;
+        *cur = s->rd_queue;
+        return rc;
+    }
     rc = mdb_cursor_open(*txn, dbi, cur);
     if (rc != MDB_SUCCESS)
-        mdb_txn_abort(*txn);
+        s_rd_end(s, *txn);
     return rc;
 }
 
 /* Ends what s_read_open() started. */
-static void s_read_close(MDB_txn *txn, MDB_cursor *cur)
+static void s_read_close(store *s, MDB_txn *txn, MDB_cursor *cur)
 {
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    if (cur != s->rd_queue)
+        mdb_cursor_close(cur);
+    s_rd_end(s, txn);
+}
+
+void store_read_begin(store *s)
+{
+    if (s)
+        s->rd_shared = true;
+}
+
+void store_read_end(store *s)
+{
+    if (!s)
+        return;
+    s_shared_drop(s);
+    s->rd_shared = false;
 }
 
 int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_entry *out)
@@ -1503,7 +1579,7 @@ int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_
         rc = MDB_NOTFOUND;
     if (rc == MDB_SUCCESS)
         rc = s_entry_fill(s, txn, seq, &v, out);
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return s_err(rc);
 }
 
@@ -1516,7 +1592,7 @@ int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
     MDB_txn *txn;
     if (!s)
         return ASYLINK_E_INVALID_ARG;
-    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = s_rd_begin(s, &txn);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     MDB_val v;
@@ -1531,7 +1607,7 @@ int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
         *env = buf;
         *len = r.envelope_len;
     }
-    mdb_txn_abort(txn);
+    s_rd_end(s, txn);
     return s_err(rc);
 }
 
@@ -1559,7 +1635,7 @@ int store_queue_depth(store *s, const char *recipient, uint64_t *count, uint64_t
         *bytes += e.envelope_len;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
@@ -1595,7 +1671,7 @@ int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
         rc = mdb_stat(txn, s->dlq, &st);
         *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
     }
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return s_err(rc);
 }
 
@@ -1653,7 +1729,7 @@ int store_dead_letter_next(store *s, const char *recipient, const char *after_re
         rc = MDB_NOTFOUND;
     if (rc == MDB_SUCCESS)
         rc = s_dead_letter_fill(&k, &v, out);
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return s_err(rc);
 }
 
@@ -1665,7 +1741,7 @@ int store_get_stats(store *s, store_stats *out)
     MDB_txn *txn;
     MDB_stat msgs, queue, dlq, feed, env;
     MDB_envinfo info;
-    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = s_rd_begin(s, &txn);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     if ((rc = mdb_stat(txn, s->msgs, &msgs)) == MDB_SUCCESS &&
@@ -1681,7 +1757,7 @@ int store_get_stats(store *s, store_stats *out)
         out->map_size = info.me_mapsize;
         out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
     }
-    mdb_txn_abort(txn);
+    s_rd_end(s, txn);
     return s_err(rc);
 }
 
@@ -1749,7 +1825,7 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     if (rc == MDB_SUCCESS)
         rc = s_feed_fill(s, txn, &k, &v, out);
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return s_err(rc);
 }
 
@@ -1771,7 +1847,7 @@ int store_feed_head(store *s, const char *prefix, uint64_t *seq)
         rc = S_BAD_RECORD;
     if (rc == MDB_SUCCESS)
         *seq = bytes_get_be64(k.mv_data);
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
@@ -1795,7 +1871,7 @@ int store_feed_before(store *s, uint64_t time_ms, uint64_t *seq)
         *seq = e.seq;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
@@ -1808,14 +1884,14 @@ int store_sub_get(store *s, const char *node, const char *name, store_sub *out)
     if (!s || !out || !klen)
         return ASYLINK_E_INVALID_ARG;
     MDB_txn *txn;
-    int rc = s_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = s_rd_begin(s, &txn);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     MDB_val k = {klen, key}, v;
     rc = mdb_get(txn, s->subs, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_sub_parse(&v, out);
-    mdb_txn_abort(txn);
+    s_rd_end(s, txn);
     return s_err(rc);
 }
 
@@ -1893,6 +1969,6 @@ int store_sub_count(store *s, const char *node, uint64_t *count)
         rc = mdb_stat(txn, s->subs, &st);
         *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
     }
-    s_read_close(txn, cur);
+    s_read_close(s, txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }

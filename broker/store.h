@@ -188,6 +188,19 @@ int store_batch_commit(store_batch *b, uint64_t now_ms);
 /* The result of operation i. Valid while b lives. */
 const store_result *store_batch_result(const store_batch *b, size_t i);
 
+/*
+ * Shared reads. Between store_read_begin() and store_read_end() the read
+ * functions share one LMDB read transaction, opened by the first of them
+ * (with one queue cursor kept for store_queue_next()), instead of opening
+ * one each. Any write (batch commit, sweep, dead-letter replay or drop,
+ * subscription put or delete) ends it first and the next read opens a fresh
+ * one, so a read still sees every write made before it. Call
+ * store_read_end() before waiting: an open read transaction keeps LMDB from
+ * reusing the pages freed after it began.
+ */
+void store_read_begin(store *s);
+void store_read_end(store *s);
+
 /* One entry of a recipient's queue. */
 typedef struct store_entry {
     uint64_t seq;             /* message sequence */

@@ -41,18 +41,38 @@ static bool s_has_unknown(const ProtobufCMessage *msg)
     return false;
 }
 
+/*
+ * A ProtobufCBuffer that compares what protobuf-c appends with the original
+ * bytes instead of storing it: the message re-serializes to exactly buf
+ * when every append matches the next bytes of buf and they end together.
+ */
+typedef struct {
+    ProtobufCBuffer base; /* first: protobuf-c calls base.append */
+    const uint8_t *buf;   /* the original bytes */
+    size_t len;           /* their number */
+    size_t off;           /* bytes matched so far */
+    bool same;            /* no mismatch yet */
+} s_compare;
+
+static void s_compare_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+    s_compare *c = (s_compare *)b;
+    if (!c->same || n == 0)
+        return;
+    if (n > c->len - c->off || memcmp(c->buf + c->off, data, n) != 0) {
+        c->same = false;
+        return;
+    }
+    c->off += n;
+}
+
 bool codec_is_canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
 {
     if (s_has_unknown(msg))
         return false;
-    if (protobuf_c_message_get_packed_size(msg) != len)
-        return false;
-    uint8_t *again = malloc(len ? len : 1);
-    if (!again)
-        return false;
-    bool same = protobuf_c_message_pack(msg, again) == len && memcmp(again, buf, len) == 0;
-    free(again);
-    return same;
+    s_compare c = {.base = {.append = s_compare_append}, .buf = buf, .len = len, .same = true};
+    size_t packed = protobuf_c_message_pack_to_buffer(msg, &c.base);
+    return c.same && c.off == len && packed == len;
 }
 
 /* Length of the UTF-8 sequence starting with lead byte c, 0 if invalid. */

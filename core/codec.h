@@ -18,7 +18,8 @@
 
 /*
  * True if msg, decoded from buf (len bytes), re-serializes to exactly buf.
- * Allocates a scratch buffer of len bytes; false if that fails too.
+ * Compares while re-serializing (protobuf_c_message_pack_to_buffer), so it
+ * allocates nothing and stops comparing at the first differing byte.
  */
 bool codec_is_canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len);
 

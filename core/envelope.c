@@ -6,6 +6,9 @@
  * (under its current ephemeral key), the opener per sender ephemeral key.
  * The caches live in sodium_malloc'd memory and are wiped on rotation and
  * destruction.
+ *
+ * A decoded envelope is one allocation: the struct, then an arena that
+ * holds protobuf-c's decoded messages (see s_arena_alloc()).
  */
 #include "envelope.h"
 
@@ -17,20 +20,37 @@
 #include "uuid.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define S_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define S_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define S_POISON(p, n) ((void)(p), (void)(n))
+#define S_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
 #define KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES    /* 32 */
 #define AEAD_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES     /* 16 */
 #define SEALER_CACHE_SLOTS 256
 #define OPENER_CACHE_SLOTS 1024
+#define ARENA_SLACK 512 /* arena bytes: 1.5 x the input's length plus this */
+#define ARENA_ALIGN _Alignof(max_align_t)
 
 struct envelope {
     Asylink__V1__Envelope *pb;   /* decoded envelope */
     Asylink__V1__Header *hdr_pb; /* decoded header bytes */
     envelope_header hdr;         /* core's view of hdr_pb */
     uint8_t digest[ENVELOPE_DIGEST_LEN]; /* signature digest */
+    ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
+    uint8_t *arena;              /* right after this struct */
+    size_t arena_cap;            /* its bytes */
+    size_t arena_used;           /* bytes handed out, with alignment */
+    size_t n_outside;            /* live allocations that did not fit the arena */
 };
 
 /* ---- the beforenm cache: direct-mapped, keyed by a public key ---- */
@@ -258,6 +278,39 @@ static int s_check_keys(envelope *e)
     return ASYLINK_OK;
 }
 
+/*
+ * The decoded protobufs live in an arena allocated with the envelope:
+ * protobuf-c copies every bytes and string field, so they take the input's
+ * length plus the structs (a few hundred bytes for the usual envelope);
+ * what does not fit is malloc'd and counted.
+ * Freeing the envelope is then one free(), plus protobuf-c's walk only when
+ * something lives outside the arena.
+ */
+static void *s_arena_alloc(void *data, size_t size)
+{
+    envelope *e = data;
+    size_t at = (e->arena_used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (at <= e->arena_cap && size <= e->arena_cap - at) {
+        e->arena_used = at + size;
+        S_UNPOISON(e->arena + at, size);
+        return e->arena + at;
+    }
+    void *p = malloc(size ? size : 1);
+    if (p)
+        e->n_outside++;
+    return p;
+}
+
+static void s_arena_free(void *data, void *ptr)
+{
+    envelope *e = data;
+    uintptr_t p = (uintptr_t)ptr, a = (uintptr_t)e->arena;
+    if (!ptr || (p >= a && p - a < e->arena_cap))
+        return; /* freed with the envelope */
+    e->n_outside--;
+    free(ptr);
+}
+
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out)
 {
     *out = NULL;
@@ -265,14 +318,22 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
         return ASYLINK_E_INVALID_ARG;
     if (len > (max_len ? max_len : ENVELOPE_MAX_SIZE))
         return ASYLINK_E_TOO_LARGE;
-    envelope *e = calloc(1, sizeof *e);
+    size_t head = (sizeof(envelope) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t cap = len + len / 2 + ARENA_SLACK; /* a 1.4 KB envelope decodes into ~1.9 KB */
+    envelope *e = malloc(head + cap);
     if (!e)
         return ASYLINK_E_NOMEM;
+    memset(e, 0, sizeof *e);
+    e->arena = (uint8_t *)e + head;
+    e->arena_cap = cap;
+    S_POISON(e->arena, e->arena_cap);
+    e->alloc =
+        (ProtobufCAllocator){.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = e};
     int rc = ASYLINK_E_MALFORMED;
-    e->pb = asylink__v1__envelope__unpack(NULL, len, buf);
+    e->pb = asylink__v1__envelope__unpack(&e->alloc, len, buf);
     if (!e->pb || e->pb->header.len == 0 || !codec_is_canonical(&e->pb->base, buf, len))
         goto cleanup;
-    e->hdr_pb = asylink__v1__header__unpack(NULL, e->pb->header.len, e->pb->header.data);
+    e->hdr_pb = asylink__v1__header__unpack(&e->alloc, e->pb->header.len, e->pb->header.data);
     if (!e->hdr_pb ||
         !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len))
         goto cleanup;
@@ -298,10 +359,11 @@ void envelope_destroy(envelope **self_p)
     if (!self_p || !*self_p)
         return;
     envelope *e = *self_p;
-    if (e->hdr_pb)
-        asylink__v1__header__free_unpacked(e->hdr_pb, NULL);
-    if (e->pb)
-        asylink__v1__envelope__free_unpacked(e->pb, NULL);
+    if (e->hdr_pb && e->n_outside)
+        asylink__v1__header__free_unpacked(e->hdr_pb, &e->alloc);
+    if (e->pb && e->n_outside)
+        asylink__v1__envelope__free_unpacked(e->pb, &e->alloc);
+    S_UNPOISON(e->arena, e->arena_cap);
     free(e);
     *self_p = NULL;
 }

@@ -5,6 +5,7 @@
 #include "fixture.h"
 
 #include "asylink/v1/envelope.pb-c.h"
+#include "codec.h"
 #include "sig.h"
 
 static const char *const s_ms27[] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "GR",
@@ -553,6 +554,123 @@ static void test_non_canonical_refused(void **state)
     free(b.buf);
 }
 
+/* The canonical check as first written: pack into a buffer and compare. */
+static bool s_canonical_reference(const ProtobufCMessage *m, const uint8_t *buf, size_t len)
+{
+    if (protobuf_c_message_get_packed_size(m) != len)
+        return false;
+    uint8_t *again = malloc(len ? len : 1);
+    assert_non_null(again);
+    bool same = protobuf_c_message_pack(m, again) == len && memcmp(again, buf, len) == 0;
+    free(again);
+    return same;
+}
+
+/* codec_is_canonical() against the reference on what unpacks of one input. */
+static void s_canonical_same(const uint8_t *buf, size_t len, size_t *accepted)
+{
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, len, buf);
+    if (!m)
+        return;
+    bool unknown = m->base.n_unknown_fields != 0; /* the only nested messages: key wraps */
+    for (size_t i = 0; i < m->n_keys; i++)
+        unknown |= m->keys[i]->base.n_unknown_fields != 0;
+    bool want = !unknown && s_canonical_reference(&m->base, buf, len);
+    assert_int_equal(codec_is_canonical(&m->base, buf, len), want);
+    *accepted += want;
+    asylink__v1__envelope__free_unpacked(m, NULL);
+}
+
+/*
+ * The comparing check accepts exactly what pack-and-compare accepts: every
+ * single-byte change, every truncation and every appended byte of a sealed
+ * envelope.
+ */
+static void test_canonical_check_exact(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    uint8_t *buf = malloc(b.len + 1);
+    assert_non_null(buf);
+    size_t accepted = 0;
+    s_canonical_same(b.buf, b.len, &accepted);
+    assert_int_equal(accepted, 1);
+    static const uint8_t vals[] = {0x00, 0x01, 0x08, 0x0a, 0x12, 0x7f, 0x80, 0xff};
+    for (size_t i = 0; i < b.len; i++) {
+        for (size_t k = 0; k < sizeof vals; k++) {
+            memcpy(buf, b.buf, b.len);
+            if (buf[i] == vals[k])
+                continue;
+            buf[i] = vals[k];
+            s_canonical_same(buf, b.len, &accepted);
+        }
+        s_canonical_same(b.buf, i, &accepted); /* truncated */
+    }
+    memcpy(buf, b.buf, b.len);
+    for (size_t k = 0; k < sizeof vals; k++) {
+        buf[b.len] = vals[k];
+        s_canonical_same(buf, b.len + 1, &accepted);
+    }
+    assert_true(accepted > 1); /* changes inside bytes fields stay canonical */
+    free(buf);
+    /* The signature field (the last) repeated: it decodes to the same
+     * message, whose re-serialization is a strict prefix of the input. */
+    size_t sig_field = 2 + SIG_LEN;
+    assert_int_equal(b.buf[b.len - sig_field], 0x22); /* field 4, length-delimited */
+    buf = malloc(b.len + sig_field);
+    assert_non_null(buf);
+    memcpy(buf, b.buf, b.len);
+    memcpy(buf + b.len, b.buf + b.len - sig_field, sig_field);
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len + sig_field, buf);
+    assert_non_null(m);
+    assert_false(codec_is_canonical(&m->base, buf, b.len + sig_field));
+    assert_true(codec_is_canonical(&m->base, buf, b.len)); /* the prefix is canonical */
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(buf);
+    free(b.buf);
+}
+
+/*
+ * Decoded fields that outgrow the envelope's arena (here 2,000 empty key
+ * wraps, 2 bytes each on the wire) are malloc'd; they are checked as usual
+ * and freed with the envelope (the sanitizer build catches a leak).
+ */
+static void test_decode_outgrows_arena(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len, b.buf);
+    assert_non_null(m);
+    size_t n = 2000, n_old = m->n_keys;
+    Asylink__V1__KeyWrap **old = m->keys;
+    Asylink__V1__KeyWrap *kw = calloc(n, sizeof *kw);
+    Asylink__V1__KeyWrap **ptrs = calloc(n, sizeof *ptrs);
+    assert_non_null(kw);
+    assert_non_null(ptrs);
+    for (size_t i = 0; i < n; i++) {
+        asylink__v1__key_wrap__init(&kw[i]);
+        ptrs[i] = &kw[i];
+    }
+    m->keys = ptrs;
+    m->n_keys = n;
+    s_bytes t = s_repack(m);
+    assert_true(t.len < b.len + 2 * n);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), ASYLINK_E_TOO_LARGE);
+    assert_null(e);
+    m->n_keys = ENVELOPE_MAX_READERS; /* canonical, but no node ids */
+    free(t.buf);
+    t = s_repack(m);
+    assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), ASYLINK_E_BAD_NODE_ID);
+    free(t.buf);
+    m->keys = old;
+    m->n_keys = n_old;
+    free(ptrs);
+    free(kw);
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(b.buf);
+}
+
 /* A sender that commits to one key but wraps another is caught. */
 static void s_bad_commitment(Asylink__V1__Envelope *m, fx_fed *f)
 {
@@ -633,6 +751,8 @@ int main(void)
         cmocka_unit_test(test_limited_unencrypted_refused),
         cmocka_unit_test(test_topic_readers),
         cmocka_unit_test(test_non_canonical_refused),
+        cmocka_unit_test(test_canonical_check_exact),
+        cmocka_unit_test(test_decode_outgrows_arena),
         cmocka_unit_test(test_key_commitment),
         cmocka_unit_test(test_public_direct_recipients),
         cmocka_unit_test(test_names),

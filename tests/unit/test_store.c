@@ -1259,6 +1259,70 @@ static void test_reopen_keeps_queues(void **state)
     assert_int_equal(t_publish1(t, "EUAA", 100, abc, 1, 0, 5000), 9);
 }
 
+/* Shared reads see every write made before them, whichever function wrote. */
+static void test_shared_reads(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"AT", "BE", NULL};
+    const char *at[] = {"AT", NULL};
+    uint64_t s1 = t_publish1(t, "EUAA", 1, to, 40, 5000, 1000);
+    store_read_begin(t->s);
+    uint64_t seqs[4];
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 1);
+    assert_int_equal(t_queue(t, "BE", seqs, 4), 1); /* the kept queue cursor, another name */
+    t_check_envelope(t, s1, 1, 40);
+
+    /* a batch commit ends the shared transaction: the next reads see it */
+    uint64_t s2 = t_publish1(t, "EUAA", 2, at, 30, 0, 1100);
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 2);
+    assert_int_equal(seqs[1], s2);
+    t_check_envelope(t, s2, 2, 30);
+    assert_int_equal(t_op1(t, T_ACK, "AT", s2, 1200, 0, NULL).code, ASYLINK_OK);
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 1);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(store_message_get(t->s, s2, &env, &len), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_stats(t).messages, 1);
+
+    /* so do a dead letter, a sweep and subscription writes */
+    assert_int_equal(t_op1(t, T_DEAD, "BE", s1, 1300, 0, "gone").code, ASYLINK_OK);
+    uint64_t n = 0;
+    assert_int_equal(store_dead_letter_count(t->s, "BE", &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(t_queue(t, "BE", seqs, 4), 0);
+    assert_int_equal(store_dead_letter_replay(t->s, "BE", s1), ASYLINK_OK);
+    assert_int_equal(t_queue(t, "BE", seqs, 4), 1);
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 6000, 100, &sw), ASYLINK_OK);
+    assert_int_equal(sw.expired, 2); /* AT's and BE's entries */
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 0);
+    assert_int_equal(t_queue(t, "BE", seqs, 4), 0);
+    assert_int_equal(store_message_get(t->s, s1, &env, &len), ASYLINK_E_NOT_FOUND);
+    store_sub sub = {.cursor = 3, .created_ms = 1};
+    snprintf(sub.prefix, sizeof sub.prefix, "stats");
+    store_sub got;
+    assert_int_equal(store_sub_get(t->s, "EUAA", "s1", &got), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_sub_put(t->s, "EUAA", "s1", &sub), ASYLINK_OK);
+    assert_int_equal(store_sub_get(t->s, "EUAA", "s1", &got), ASYLINK_OK);
+    assert_int_equal(got.cursor, 3);
+    assert_int_equal(store_sub_delete(t->s, "EUAA", "s1"), ASYLINK_OK);
+    assert_int_equal(store_sub_get(t->s, "EUAA", "s1", &got), ASYLINK_E_NOT_FOUND);
+    store_read_end(t->s);
+    store_read_end(t->s); /* ending twice is harmless */
+
+    /* unshared reads still work; a store closed while sharing frees its transaction */
+    uint64_t s3 = t_publish1(t, "EUAA", 3, at, 20, 0, 7000);
+    t_check_envelope(t, s3, 3, 20);
+    store_read_begin(t->s);
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 1);
+    store_close(&t->s);
+    t_open(t);
+    assert_int_equal(t_queue(t, "AT", seqs, 4), 1);
+    store_read_begin(NULL);
+    store_read_end(NULL);
+}
+
 static void test_invalid_input(void **state)
 {
     tctx *t = *state;
@@ -1341,6 +1405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
