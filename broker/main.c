@@ -177,6 +177,15 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
         view_unref(&v);
         return rc;
     }
+    char err[512];
+    rc = view_remember_crl(v, st, err, sizeof err);
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
+                  asylink_err_name(rc), err);
+        store_close(&st);
+        view_unref(&v);
+        return rc;
+    }
     router_options o;
     s_router_options(c, keys, &o);
     /* Snapshots walk every queue: only made when someone can read them. */

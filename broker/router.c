@@ -1075,6 +1075,8 @@ static void s_reload(router *r)
     char err[512];
     view *v = NULL;
     int rc = view_load(r->opt.trust_dir, r->opt.policy_path, r->view, &v, err, sizeof err);
+    if (rc == ASYLINK_OK && (rc = view_remember_crl(v, r->store, err, sizeof err)) != ASYLINK_OK)
+        view_unref(&v);
     if (rc != ASYLINK_OK) {
         r->stats.reload_failures++;
         LOG_ERROR("router", "reload failed; keeping the current trust and policy",

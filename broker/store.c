@@ -14,11 +14,14 @@
  *   expiry  expires_ms(8 BE) seq(8 BE)
  *   feed    seq(8 BE)
  *   subs    node '\0' subscription name
- *   meta    "schema_version", "seq_hwm"
+ *   meta    "schema_version", "seq_hwm", "crl_number", "crl_ca"
  *
  * Values. Integers little-endian.
  *   meta schema_version  u32
  *   meta seq_hwm         u64  highest sequence ever given out
+ *   meta crl_number      u64  highest revocation-list number the broker used
+ *   meta crl_ca          u64  first 8 bytes of that list's CA key (the number
+ *                             counts per CA)
  *   dedup                u64 seq, u64 accepted_ms                  (16 bytes)
  *   queue                u32 attempts, u32 reserved 0, u64 next_attempt_ms (16)
  *   dlq                  u32 code (int32), u32 attempts, u64 dead_ms,
@@ -95,6 +98,8 @@
 #define S_LOCK_NAME "asylinkd.lock"
 #define S_META_VERSION "schema_version"
 #define S_META_HWM "seq_hwm"
+#define S_META_CRL_NUMBER "crl_number"
+#define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD (-29999) /* a stored value failed validation: operation result E_IO */
@@ -1971,4 +1976,42 @@ int store_sub_count(store *s, const char *node, uint64_t *count)
     }
     s_read_close(s, txn, cur);
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+/* ---- the revocation list in use ------------------------------------------ */
+
+int store_crl_get(store *s, uint64_t *ca, uint64_t *number)
+{
+    if (!s || !ca || !number)
+        return ASYLINK_E_INVALID_ARG;
+    *ca = *number = 0;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    bool found;
+    rc = s_meta_get(s, txn, S_META_CRL_CA, 8, ca, &found);
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_get(s, txn, S_META_CRL_NUMBER, 8, number, &found);
+    s_rd_end(s, txn);
+    return s_err(rc);
+}
+
+typedef struct {
+    uint64_t ca, number;
+} crl_ctx;
+
+static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
+{
+    const crl_ctx *c = arg;
+    int rc = s_meta_put(s, txn, S_META_CRL_CA, c->ca, 8);
+    return rc == MDB_SUCCESS ? s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8) : rc;
+}
+
+int store_crl_put(store *s, uint64_t ca, uint64_t number)
+{
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    crl_ctx c = {ca, number};
+    return s_err(s_write(s, s_crl_apply, &c));
 }

@@ -365,4 +365,14 @@ typedef struct store_stats {
 /* Fills *out. ASYLINK_OK or ASYLINK_E_IO. */
 int store_get_stats(store *s, store_stats *out);
 
+/*
+ * The revocation list the broker last used: its CA (first 8 bytes of the
+ * CA's signing key, as a little-endian number) and its number; both 0 when
+ * none was recorded. A restarted broker refuses an older list.
+ */
+int store_crl_get(store *s, uint64_t *ca, uint64_t *number);
+
+/* Records the revocation list in use (one durable write transaction). */
+int store_crl_put(store *s, uint64_t ca, uint64_t number);
+
 #endif

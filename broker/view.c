@@ -4,6 +4,7 @@
 #include "view.h"
 
 #include "asylink/asylink.h"
+#include "bytes.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,6 +40,32 @@ int view_load(const char *trust_dir, const char *policy_path, const view *curren
     }
     *out = v;
     return ASYLINK_OK;
+}
+
+int view_remember_crl(const view *v, store *st, char *err, size_t errlen)
+{
+    uint64_t ca = 0, number = 0;
+    int rc = store_crl_get(st, &ca, &number);
+    if (rc != ASYLINK_OK) {
+        snprintf(err, errlen, "cannot read the recorded revocation list number: %s",
+                 asylink_strerror(rc));
+        return rc;
+    }
+    const crl *l = trust_crl(v->trust);
+    uint64_t have = l ? l->number : 0, tag = bytes_get_le(trust_ca(v->trust)->sign_pk, 8);
+    if (ca == tag && have < number) {
+        snprintf(err, errlen,
+                 "revocation list number %llu is older than number %llu this broker has used "
+                 "(an old revoked.crl would un-revoke nodes)",
+                 (unsigned long long)have, (unsigned long long)number);
+        return ASYLINK_E_STALE;
+    }
+    if ((ca == tag && have == number) || (ca == 0 && number == 0 && have == 0))
+        return ASYLINK_OK;
+    rc = store_crl_put(st, tag, have);
+    if (rc != ASYLINK_OK)
+        snprintf(err, errlen, "cannot record the revocation list number: %s", asylink_strerror(rc));
+    return rc;
 }
 
 view *view_ref(view *v)

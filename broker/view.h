@@ -12,6 +12,7 @@
 #define ASYLINK_BROKER_VIEW_H
 
 #include "policy.h"
+#include "store.h"
 #include "trust.h"
 
 typedef struct view view;
@@ -20,6 +21,14 @@ typedef struct view view;
  * stale revocation list (trust_reload). On failure err names the file. */
 int view_load(const char *trust_dir, const char *policy_path, const view *current, view **out,
               char *err, size_t errlen);
+
+/*
+ * Compares v's revocation list with the newest the store has recorded for
+ * the same CA: an older list (or none, after one) is ASYLINK_E_STALE with
+ * err saying which numbers; a newer one is recorded. Store errors pass
+ * through.
+ */
+int view_remember_crl(const view *v, store *st, char *err, size_t errlen);
 
 /* Takes another reference; returns v. */
 view *view_ref(view *v);

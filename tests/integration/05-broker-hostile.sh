@@ -10,7 +10,8 @@
 #   - revocation mid-session: FR is connected and receiving; its certificate
 #     is revoked, the list copied into the trust directory and the broker sent
 #     SIGHUP; FR's session ends with REVOKED, FR can no longer connect, and
-#     messages to FR are refused.
+#     messages to FR are refused; restarted with the older revocation list the
+#     broker refuses to start (it remembers the newest list it used).
 #
 #   tests/integration/05-broker-hostile.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
@@ -129,6 +130,19 @@ check "the broker logged the reload" grep -q 'reloaded' "$BROKER_LOG"
 
 stop_broker; rc=$?
 check_eq "broker stops cleanly on SIGTERM" "$rc" 0
+
+echo "== an older revocation list after a restart"
+cp "$FED/trust/revoked.crl" "$T/current.crl"
+cp "$T/trust-before-revocation/revoked.crl" "$FED/trust/revoked.crl"
+timeout 20 "$ASYLINKD" --config "$CONF" >"$T/stale.out" 2>"$T/stale.err" </dev/null
+rc=$?
+if [[ $rc -ne 0 && $rc -ne 124 ]]; then pass "a restart with the older list fails ($rc)"; else fail "a restart with the older list fails (got $rc)"; fi
+check "it says the list is older than one it has used" grep -q 'older than number' "$T/stale.err"
+cp "$T/current.crl" "$FED/trust/revoked.crl"
+start_broker || fail "the broker starts again with the current list"
+got=$(peer FR connect-only --timeout 3 2>/dev/null)
+check_eq "FR is still refused after the restart" "$got" "NO_ANSWER"
+stop_broker
 if [[ $failed -gt 0 ]]; then
   for f in de fr fr2 xx second; do show "$T/$f.err" "$f stderr"; done
   show "$BROKER_LOG" "broker stderr"

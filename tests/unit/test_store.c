@@ -674,6 +674,24 @@ static void test_sequences_monotonic_across_reopen(void **state)
     assert_int_equal(t_publish1(t, "NL", 5, a, 8, 0, 1000), 6);
 }
 
+/* The revocation list number the broker used survives a restart. */
+static void test_crl_number_persists(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    uint64_t ca = 1, number = 1;
+    assert_int_equal(store_crl_get(t->s, &ca, &number), ASYLINK_OK);
+    assert_int_equal(ca, 0);
+    assert_int_equal(number, 0);
+    assert_int_equal(store_crl_put(t->s, 0xa1b2c3d4e5f60718ull, 7), ASYLINK_OK);
+    t_reopen(t);
+    assert_int_equal(store_crl_get(t->s, &ca, &number), ASYLINK_OK);
+    assert_int_equal(ca, 0xa1b2c3d4e5f60718ull);
+    assert_int_equal(number, 7);
+    assert_int_equal(store_crl_get(t->s, NULL, &number), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_crl_put(NULL, 1, 1), ASYLINK_E_INVALID_ARG);
+}
+
 static void test_store_full(void **state)
 {
     tctx *t = *state;
@@ -1393,6 +1411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup_window_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window_zero_keeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequences_monotonic_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_number_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_replays_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
