@@ -3,10 +3,11 @@
  * decodes must satisfy the set rules and re-encode to the same bytes
  * (canonical encoding only).
  */
-#include "fuzz_world.h"
-
+#include "asylink/asylink.h"
 #include "receipt.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
