@@ -198,9 +198,10 @@ static int s_load_identity(asylink_client *c, const asylink_options *o)
         rc = cert_load(o->node_cert, &c->own);
     if (rc == ASYLINK_OK)
         rc = cert_load(o->broker_cert, &c->broker);
+    uint64_t stamp = client_trust_stamp(o->trust_dir);
     if (rc == ASYLINK_OK)
         rc = trust_load(o->trust_dir, &t);
-    if (rc == ASYLINK_OK && (rc = client_trust_init(c, o->trust_dir, t)) != ASYLINK_OK)
+    if (rc == ASYLINK_OK && (rc = client_trust_init(c, o->trust_dir, t, stamp)) != ASYLINK_OK)
         trust_destroy(&t);
     if (rc != ASYLINK_OK)
         return rc;
@@ -275,6 +276,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_mutex_init(&c->seal_lock, NULL);
     pthread_mutex_init(&c->open_lock, NULL);
     pthread_mutex_init(&c->trust_lock, NULL);
+    pthread_mutex_init(&c->ack_lock, NULL);
     pthread_mutex_init(&c->reload_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -329,6 +331,7 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->seal_lock);
     pthread_mutex_destroy(&c->open_lock);
     pthread_mutex_destroy(&c->trust_lock);
+    pthread_mutex_destroy(&c->ack_lock);
     pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
     free(c->broker_endpoint);

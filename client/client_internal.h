@@ -123,6 +123,7 @@ struct asylink_client {
     envelope_sealer *sealer;
     pthread_mutex_t open_lock;
     envelope_opener *opener;
+    pthread_mutex_t ack_lock;     /* one asylink_ack_many() at a time (recv.c) */
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;
@@ -191,8 +192,12 @@ void client_receipt_info(const receipt *r, asylink_receipt_info *info);
 
 typedef struct client_trust client_trust;
 
-/* Installs t (loaded from dir; taken over) as the trust in use. E_NOMEM. */
-int client_trust_init(asylink_client *c, const char *dir, trust *t);
+/*
+ * Installs t (loaded from dir; taken over) as the trust in use; stamp is
+ * client_trust_stamp(dir) taken before t was loaded, so a change made
+ * during the load is reloaded later. E_NOMEM.
+ */
+int client_trust_init(asylink_client *c, const char *dir, trust *t, uint64_t stamp);
 
 /*
  * At open, with the store open: refuses (ASYLINK_E_STALE, logged) a

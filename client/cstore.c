@@ -730,6 +730,8 @@ static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
         *code = ASYLINK_E_UNSUPPORTED_VERSION;
     else if (rc == MDB_SUCCESS && version == 0)
         *code = ASYLINK_E_IO;
+    else if (rc == MDB_SUCCESS && version < CSTORE_SCHEMA_VERSION)
+        rc = s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4); /* 1 -> 2 */
     return rc;
 }
 
@@ -1554,8 +1556,10 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
         rc = mdb_get(txn, s->evidence, &ek, &ev);
         if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && ev.mv_size == 0))
             rc = S_BAD_RECORD; /* a receipt citing evidence that is not there */
-        r.envelope = ev.mv_data;
-        r.envelope_len = ev.mv_size;
+        if (rc == MDB_SUCCESS) {
+            r.envelope = ev.mv_data;
+            r.envelope_len = ev.mv_size;
+        }
     }
     uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len) : NULL;
     if (rc == MDB_SUCCESS && !buf)

@@ -35,7 +35,12 @@
 
 #include "asylink/asylink.h"
 
-#define CSTORE_SCHEMA_VERSION 1
+/*
+ * 2: receipts cite shared evidence (receipt value version 2, database
+ * "evidence") and meta has crl_number / crl_ca. A version 1 store is
+ * upgraded in place when opened (its values stay readable as they are).
+ */
+#define CSTORE_SCHEMA_VERSION 2
 
 typedef struct cstore cstore;
 typedef struct cstore_txn cstore_txn;

@@ -378,6 +378,12 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
     receipt *r = NULL;
     size_t n = 0;
     int rc = client_receipt_check(io->c, e, &r, &n);
+    if (rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_IO) {
+        /* Our trouble, not the receipt's: leave it unacknowledged, the broker redelivers it. */
+        client_log(io->c, ASYLINK_LOG_WARN, "receipt not checked now", "sender=%s code=%s",
+                   h->sender, asylink_err_name(rc));
+        return;
+    }
     if (rc != ASYLINK_OK)
         return s_refuse(io, seq, "", h->message_id, rc, "receipt does not match a sent message",
                         h->sender);
@@ -826,10 +832,6 @@ static void s_pump(s_io *io)
 static void s_timers(s_io *io)
 {
     asylink_client *c = io->c;
-    if (io->now_ms - io->trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
-        io->trust_check_ms = io->now_ms;
-        client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
-    }
     if (io->state == IO_IDLE && io->now_ms >= io->next_connect_ms) {
         if (s_connect(io) == 0)
             s_send_hello(io);
@@ -893,6 +895,12 @@ void *client_io_main(void *arg)
         s_drain_wake(c);
         s_read(&io);
         s_finish_turn(&io);
+        if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
+            /* Here, between turns, this thread holds no write transaction:
+               the reload may record the revocation list number. */
+            io.trust_check_ms = io.now_ms;
+            client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
+        }
         s_send_requests(&io);
         s_pump(&io);
     }

@@ -141,16 +141,24 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     int rc = cstore_inbox_get(c->store, it->id, &in);
     if (rc == ASYLINK_E_NOT_FOUND) {
         int state = 0;
-        return cstore_inbox_state(c->store, it->id, &state) == ASYLINK_OK &&
-                       state == CSTORE_IN_ACKED
-                   ? ASYLINK_OK /* acked before: nothing to do */
-                   : ASYLINK_E_NOT_FOUND;
+        rc = cstore_inbox_state(c->store, it->id, &state);
+        if (rc == ASYLINK_OK && state != CSTORE_IN_ACKED)
+            rc = ASYLINK_E_NOT_FOUND; /* pending but unreadable: cannot happen */
+        return rc; /* OK: acked before, nothing to do */
     }
     if (rc != ASYLINK_OK)
         return rc;
     it->pending = true;
     envelope *e = NULL;
-    if (envelope_decode(in.envelope, in.envelope_len, 0, &e) == ASYLINK_OK) {
+    rc = envelope_decode(in.envelope, in.envelope_len, 0, &e);
+    if (rc == ASYLINK_E_NOMEM) {
+        cstore_in_clear(&in);
+        return rc;
+    }
+    if (rc != ASYLINK_OK) /* verified when it arrived: the stored copy is damaged */
+        client_log(c, ASYLINK_LOG_WARN, "acknowledged without a receipt: stored envelope unreadable",
+                   "sender=%s code=%s", in.sender, asylink_err_name(rc));
+    if (rc == ASYLINK_OK) {
         const envelope_header *h = envelope_header_of(e);
         /* Feed messages get no receipts: acking just marks them done. */
         it->receipt = !(h->topic && h->topic[0]);
@@ -220,8 +228,20 @@ static void s_receipts_free(s_receipts *rs)
     free(rs->senders);
 }
 
-/* Seals a ReceiptSet per sender for the items that get receipts (sorted by sender). */
-static void s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n, s_receipts *rs)
+/* True for the seal errors that mean the sender has no usable certificate here. */
+static bool s_sender_unusable(int rc)
+{
+    return rc == ASYLINK_E_UNKNOWN_RECIPIENT || rc == ASYLINK_E_REVOKED ||
+           rc == ASYLINK_E_CERT_EXPIRED || rc == ASYLINK_E_CERT_NOT_YET_VALID;
+}
+
+/*
+ * Seals a ReceiptSet per sender for the items that get receipts (sorted by
+ * sender). A sender without a usable certificate gets none (logged); any
+ * other failure (memory) fails the whole acknowledgement, so that no
+ * message is acknowledged without the receipt it is owed.
+ */
+static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n, s_receipts *rs)
 {
     memset(rs, 0, sizeof *rs);
     rs->items = calloc(n, sizeof *rs->items);
@@ -229,7 +249,7 @@ static void s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n
     rs->digests = calloc(n, sizeof *rs->digests);
     rs->senders = calloc(n, sizeof *rs->senders);
     if (!rs->items || !rs->ids || !rs->digests || !rs->senders)
-        return; /* no receipts: logged below like an unusable sender */
+        return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < n && items[i].receipt;) {
         size_t k = i;
         while (k < n && items[k].receipt && strcmp(items[k].r.sender, items[i].r.sender) == 0 &&
@@ -239,14 +259,18 @@ static void s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n
         rs->senders[rs->n] = items[i].r.sender;
         o->recipients = &rs->senders[rs->n];
         o->n_recipients = 1;
-        if (s_seal_receipts(c, items + i, k - i, o, rs->ids[rs->n], rs->digests[rs->n]) ==
-            ASYLINK_OK)
+        int rc = s_seal_receipts(c, items + i, k - i, o, rs->ids[rs->n], rs->digests[rs->n]);
+        if (rc == ASYLINK_OK)
             rs->n++;
-        else
+        else if (s_sender_unusable(rc))
             client_log(c, ASYLINK_LOG_WARN, "no receipt sent: the sender is not usable",
-                       "sender=%s messages=%zu", items[i].r.sender, k - i);
+                       "sender=%s messages=%zu code=%s", items[i].r.sender, k - i,
+                       asylink_err_name(rc));
+        else
+            return rc;
         i = k;
     }
+    return ASYLINK_OK;
 }
 
 /* Marks the entries acked and queues the receipts, in one transaction. */
@@ -288,6 +312,9 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
     uint64_t now = clock_now_ms();
     size_t m = 0;
     int rc = ASYLINK_OK;
+    /* One acknowledgement at a time: two threads acking the same message
+       must not both find it pending and both send a receipt. */
+    pthread_mutex_lock(&c->ack_lock);
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
         bool repeated = false;
         for (size_t k = 0; k < m && !repeated; k++)
@@ -299,13 +326,16 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
         m++;
     }
     if (rc != ASYLINK_OK) {
+        pthread_mutex_unlock(&c->ack_lock);
         free(items);
         return rc; /* nothing acknowledged */
     }
     qsort(items, m, sizeof *items, s_by_sender);
     s_receipts rs;
-    s_make_receipts(c, items, m, &rs);
-    rc = s_ack_commit(c, items, m, &rs);
+    rc = s_make_receipts(c, items, m, &rs);
+    if (rc == ASYLINK_OK)
+        rc = s_ack_commit(c, items, m, &rs);
+    pthread_mutex_unlock(&c->ack_lock);
     if (rc == ASYLINK_OK && rs.n)
         client_wake_io(c);
     s_receipts_free(&rs);

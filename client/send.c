@@ -149,19 +149,33 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
     return rc;
 }
 
+/* Sets every item's result to rc and returns it (a failure before sealing). */
+static int s_all_failed(asylink_send_item *items, size_t n, int rc)
+{
+    for (size_t i = 0; items && i < n; i++)
+        items[i].result = rc;
+    return rc;
+}
+
 int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n)
 {
     if (!c || (!items && n))
-        return ASYLINK_E_INVALID_ARG;
+        return s_all_failed(items, n, ASYLINK_E_INVALID_ARG);
     if (n > ASYLINK_SEND_MAX)
-        return ASYLINK_E_TOO_LARGE;
+        return s_all_failed(items, n, ASYLINK_E_TOO_LARGE);
     if (atomic_load(&c->stop))
-        return ASYLINK_E_SHUTDOWN;
+        return s_all_failed(items, n, ASYLINK_E_SHUTDOWN);
     if (n == 0)
         return ASYLINK_OK;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].len > ASYLINK_SEND_MANY_MAX_BYTES - total)
+            return s_all_failed(items, n, ASYLINK_E_TOO_LARGE); /* bounded memory per call */
+        total += items[i].len;
+    }
     cstore_out_new *outs = calloc(n, sizeof *outs);
     uint8_t(*digests)[64] = calloc(n, sizeof *digests);
-    int rc = outs && digests ? ASYLINK_OK : ASYLINK_E_NOMEM;
+    int rc = outs && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
     int first = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
         items[i].result = s_seal_one(c, items[i].params, items[i].payload, items[i].len,

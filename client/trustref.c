@@ -31,7 +31,7 @@ struct client_trust {
     int refs;   /* readers + 1 while it is the one in use (under trust_lock) */
 };
 
-int client_trust_init(asylink_client *c, const char *dir, trust *t)
+int client_trust_init(asylink_client *c, const char *dir, trust *t, uint64_t stamp)
 {
     c->trust = calloc(1, sizeof *c->trust);
     c->trust_dir = strdup(dir);
@@ -42,7 +42,7 @@ int client_trust_init(asylink_client *c, const char *dir, trust *t)
     }
     c->trust->t = t;
     c->trust->refs = 1;
-    c->trust_stamp = client_trust_stamp(dir);
+    c->trust_stamp = stamp;
     return ASYLINK_OK;
 }
 

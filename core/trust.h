@@ -69,8 +69,9 @@ const trust_problem *trust_problem_at(const trust *t, size_t i);
 
 /*
  * Like trust_load(), for replacing current (may be NULL): also fails with
- * ASYLINK_E_STALE if current has a revocation list and dir's is missing or
- * has a lower number, so an old list cannot silently un-revoke anyone.
+ * ASYLINK_E_STALE if current has a revocation list and dir's (under the
+ * same CA key) is missing or has a lower number, so an old list cannot
+ * silently un-revoke anyone. A new CA's lists are numbered on their own.
  */
 int trust_reload(const char *dir, const trust *current, trust **out);
 

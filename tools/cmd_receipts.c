@@ -37,7 +37,8 @@ static const char s_usage[] =
     "  --out FILE             the evidence file to write (mode 0600, not overwritten)\n"
     "  --verify FILE          check evidence: signed by a trusted recipient, addressed\n"
     "                         to this node, quoting the digest of a message it sent\n"
-    "                         (with --id: of that message)\n"
+    "                         (with --id: of that message; without, the first\n"
+    "                         receipt in the file is shown)\n"
     "  --json-output          print the result as JSON\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -111,6 +112,8 @@ static int s_parse(int argc, char **argv, s_opts *o)
         return cli_usage(prog, "--id is required (or --verify FILE)");
     if (!o->export_to != !o->out)
         return cli_usage(prog, "--export and --out go together");
+    if (o->export_to && o->wait_ms)
+        return cli_usage(prog, "--wait is for listing; export once the receipt is in");
     if (o->export_to && !node_id_valid(o->export_to))
         return cli_usage(prog, "invalid --export '%s' (a node id)", o->export_to);
     return CLI_OK;

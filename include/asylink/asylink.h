@@ -246,8 +246,9 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p);
 ASYLINK_EXPORT int asylink_send(asylink_client *c, const asylink_send_params *p,
                                 const void *payload, size_t len, uint8_t message_id_out[16]);
 
-/* Most messages one asylink_send_many() call takes. */
+/* Most messages, and most payload bytes in all, one asylink_send_many() call takes. */
 #define ASYLINK_SEND_MAX 1000
+#define ASYLINK_SEND_MANY_MAX_BYTES ((size_t)64 << 20)
 
 /* One message of asylink_send_many(). */
 typedef struct asylink_send_item {
@@ -259,15 +260,19 @@ typedef struct asylink_send_item {
 } asylink_send_item;
 
 /*
- * Sends n messages (0..ASYLINK_SEND_MAX) at once, all or nothing: each is
+ * Sends n messages (0..ASYLINK_SEND_MAX, payloads of at most
+ * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing: each is
  * sealed as by asylink_send(), then all are committed to the outbox in one
  * disk commit, so a single-threaded sender pays one fsync per call rather
- * than one per message. On ASYLINK_OK every item's message_id is set. On
- * an error nothing is sent: items[i].result gives each item's own outcome
- * (ASYLINK_OK for an item that would have been sent alone), or the commit's
- * error for all. The items array is owned by the caller. Errors: those of
- * asylink_send() (the first failing item's), ASYLINK_E_TOO_LARGE (n >
- * ASYLINK_SEND_MAX). Thread-safe; concurrent calls share disk commits.
+ * than one per message. On ASYLINK_OK every item's message_id is set and
+ * every result is ASYLINK_OK. On an error nothing is sent and every
+ * items[i].result is set: the item's own outcome when sealing failed for
+ * some item (ASYLINK_OK for an item that would have been sent alone), else
+ * the call's error. The items array is owned by the caller. Errors: those
+ * of asylink_send() (the first failing item's), ASYLINK_E_TOO_LARGE (n or
+ * the payload bytes over the limits), ASYLINK_E_STORE_FULL (the disk holding
+ * the data directory is full). Thread-safe; concurrent calls share disk
+ * commits.
  */
 ASYLINK_EXPORT int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n);
 
@@ -284,9 +289,11 @@ ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_messa
 /*
  * The application is done with a received message: it is never handed
  * over again, and its sender gets a signed receipt (direct messages only:
- * a feed message is just marked done). Returns after the acknowledgement
- * is committed to disk (fsync under ASYLINK_DURABILITY_FSYNC). Errors:
- * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_INVALID_ARG, ASYLINK_E_IO,
+ * a feed message is just marked done; no receipt either when the sender's
+ * certificate is not usable here, which is logged). Returns after the
+ * acknowledgement is committed to disk (fsync under
+ * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_NOT_FOUND (unknown id),
+ * ASYLINK_E_INVALID_ARG, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
  * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe.
  */
 ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
@@ -300,11 +307,13 @@ ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
  * covering all of that sender's messages in the call (a ReceiptSet), so a
  * consumer working through a batch pays one fsync and one signature per
  * sender instead of one per message. message_ids is an array of n 16-byte
- * ids (borrowed); repeated and already acknowledged ids are fine. Errors:
- * ASYLINK_E_INVALID_ARG (NULL with n > 0), ASYLINK_E_TOO_LARGE (n >
- * ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an id that was never received:
- * then nothing is acknowledged), ASYLINK_E_IO, ASYLINK_E_NOMEM.
- * Thread-safe.
+ * ids (borrowed); repeated and already acknowledged ids are fine. A sender
+ * whose certificate is not usable here (unknown, revoked, expired) gets no
+ * receipt (logged); any other failure to make a receipt fails the call.
+ * Errors (nothing is then acknowledged): ASYLINK_E_INVALID_ARG (NULL with
+ * n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an
+ * id that was never received), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Thread-safe; acknowledgements are serialised.
  */
 ASYLINK_EXPORT int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16],
                                     size_t n);
@@ -415,7 +424,8 @@ ASYLINK_EXPORT int asylink_fd(asylink_client *c);
  * reopening the client. The I/O thread also does this by itself within
  * about 5 seconds of a change to those files. A revocation list older
  * than the one in use, or than the newest this node's data directory has
- * recorded, is refused (ASYLINK_E_STALE), as is a directory that
+ * recorded (for the same CA key), is refused (ASYLINK_E_STALE), as is a
+ * directory that
  * does not load; the trust in use then stays, and the error is logged.
  * Errors: ASYLINK_E_STALE, ASYLINK_E_NOT_FOUND, ASYLINK_E_MALFORMED,
  * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_IO, ASYLINK_E_NOMEM,

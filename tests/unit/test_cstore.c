@@ -1228,6 +1228,13 @@ static void test_schema_version(void **state)
     t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\1\0", 2);
     assert_int_equal(cstore_open(t->data, true, &s), ASYLINK_E_IO);
     assert_null(s);
+    /* a store of schema 1 (before receipt sets) is upgraded in place */
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\1\0\0\0", 4);
+    t_open(t);
+    cstore_close(&t->s);
+    v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
+    assert_int_equal(v[0], 2);
+    free(v);
 }
 
 int main(void)
