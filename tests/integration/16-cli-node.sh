@@ -168,6 +168,10 @@ JSON
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
   --json "$T/stats.json" --timeout 30 >"$T/pub.out" 2>"$T/pub.err"
 check_eq "publish exits 0" "$?" 0
+"$ASYLINK" publish --config "$T/DE.ini" --topic coi.SY --type asylink.v1.MonthlyStatistics \
+  --json "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
+check_eq "a publish the policy forbids (DE on coi.SY) exits 1" "$?" 1
+check "and says the broker rejected it" grep -q 'rejected by the broker.*POLICY' "$T/pub-denied.err"
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv --start earliest \
   --count 1 --timeout 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
 check_eq "subscribe --format csv exits 0" "$?" 0
@@ -193,6 +197,14 @@ check_eq "jsonl: decoded payload" \
 for f in pub.err sub.err sub2.err; do
   [[ -s $T/$f ]] && show "$T/$f"
 done
+
+echo "== LIMITED feed publish"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --class LIMITED \
+  --type asylink.v1.MonthlyStatistics --json "$T/stats.json" --timeout 30 >"$T/pub-lim.out" 2>"$T/pub-lim.err"
+check_eq "publish --class LIMITED (encrypted to the Directory's readers) exits 0" "$?" 0
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv \
+  --count 1 --timeout 30 >"$T/sub-lim.jsonl" 2>"$T/sub-lim.err"
+check_eq "the analyst reads the LIMITED message" "$(line_get "$T/sub-lim.jsonl" 1 'j["classification"]')" LIMITED
 
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
