@@ -172,6 +172,7 @@ def _declare(lib):
         "asylink_recv": (c_int, [c_void_p, c_int, pp]),
         "asylink_ack": (c_int, [c_void_p, u8p]),
         "asylink_ack_many": (c_int, [c_void_p, u8p, c_size_t]),
+        "asylink_reload_trust": (c_int, [c_void_p]),
         "asylink_message_id": (u8p, [c_void_p]),
         "asylink_message_sender": (c_char_p, [c_void_p]),
         "asylink_message_recipient_count": (c_size_t, [c_void_p]),
@@ -454,6 +455,12 @@ class Client:
         """Done with a received message: never handed over again, and its
         sender gets a signed receipt. Acking twice is fine."""
         _check(self._lib.asylink_ack(self._c(), _id_arg(message_id)), "ack")
+
+    def reload_trust(self) -> None:
+        """Reloads the trust directory now (the client also does this by
+        itself within about 5 s of a change). Raises STALE for a
+        revocation list older than the one in use."""
+        _check(self._lib.asylink_reload_trust(self._c()), "reload_trust")
 
     def ack_many(self, message_ids: Sequence[bytes]) -> None:
         """Acknowledges up to 1,000 received messages at once, all or none:

@@ -148,6 +148,12 @@ class ExchangeTest(unittest.TestCase):
             self.fr.ack_many([bytes(16)])
         self.assertEqual(cm.exception.name, "NOT_FOUND")
 
+    def test_reload_trust(self):
+        self.de.reload_trust()  # an unchanged directory reloads fine
+        mid = self.de.send("FR", "asylink.test.Note", b"after reload")
+        self.assertEqual(self.recv_id(self.fr, mid).payload, b"after reload")
+        self.fr.ack(mid)
+
     def test_unacked_message_comes_back_after_reopen(self):
         mid = self.de.send("FR", "asylink.test.Note", b"again", classification="PUBLIC")
         self.recv_id(self.fr, mid)
