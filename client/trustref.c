@@ -28,7 +28,7 @@
 
 struct client_trust {
     trust *t;
-    int refs;   /* readers + 1 while it is the one in use (under trust_lock) */
+    int refs; /* readers + 1 while it is the one in use (under trust_lock) */
 };
 
 int client_trust_init(asylink_client *c, const char *dir, trust *t, uint64_t stamp)
@@ -93,9 +93,9 @@ static uint64_t s_file_stamp(const char *path, const char *name)
     struct stat st;
     if (stat(path, &st) != 0)
         return 0;
-    uint64_t v[6] = {(uint64_t)st.st_ino, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
-                     (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
-                     (uint64_t)st.st_ctim.tv_nsec};
+    uint64_t v[6] = {(uint64_t)st.st_ino,         (uint64_t)st.st_size,
+                     (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec,
+                     (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec};
     crypto_generichash_state h;
     uint64_t out = 0;
     crypto_generichash_init(&h, NULL, 0, sizeof out);
@@ -203,8 +203,9 @@ int client_trust_refresh(asylink_client *c, bool force)
         trust_destroy(&fresh);
         c->trust_stamp = stamp; /* do not retry until the files change again */
         pthread_mutex_unlock(&c->reload_lock);
-        client_log(c, ASYLINK_LOG_ERROR, "trust directory not reloaded: the previous one stays in use",
-                   "code=%s", asylink_err_name(rc));
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "trust directory not reloaded: the previous one stays in use", "code=%s",
+                   asylink_err_name(rc));
         return rc;
     }
     s_check_own(c, fresh);
@@ -217,8 +218,7 @@ int client_trust_refresh(asylink_client *c, bool force)
     client_trust_put(c, old); /* freed once its last reader is done */
     c->trust_stamp = stamp;
     pthread_mutex_unlock(&c->reload_lock);
-    client_log(c, ASYLINK_LOG_INFO, "trust directory reloaded", "nodes=%zu",
-               trust_count(fresh));
+    client_log(c, ASYLINK_LOG_INFO, "trust directory reloaded", "nodes=%zu", trust_count(fresh));
     return ASYLINK_OK;
 }
 

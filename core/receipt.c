@@ -20,7 +20,10 @@ static int s_check(const receipt *r)
     return codec_utf8_valid(r->reason) ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
 }
 
-static int s_cmp_id(const void *a, const void *b) { return memcmp(a, b, 16); }
+static int s_cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
 
 /* Checks every entry and the rules across entries (one signer, one addressee, distinct ids). */
 static int s_check_set(const receipt *r, size_t n)

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECEIPTS_MAX 256            /* recipients of one message */
-#define EVIDENCE_MAX (1u << 20)     /* a receipt envelope of 1,000 receipts is ~200 KiB */
+#define RECEIPTS_MAX 256        /* recipients of one message */
+#define EVIDENCE_MAX (1u << 20) /* a receipt envelope of 1,000 receipts is ~200 KiB */
 
 static const char s_usage[] =
     "Usage: asylink receipts --config NODE.ini --id UUID [--wait SECONDS] [--json-output]\n"
@@ -46,14 +46,14 @@ static const char s_usage[] =
     "answered), 1 failed, not found, timed out or not valid evidence, 2 usage.\n";
 
 typedef struct {
-    const char *config;     /* --config */
-    const char *id_text;    /* --id */
+    const char *config;  /* --config */
+    const char *id_text; /* --id */
     uint8_t id[16];
-    uint64_t wait_ms;       /* --wait, 0 = do not wait */
-    const char *export_to;  /* --export */
-    const char *out;        /* --out */
-    const char *verify;     /* --verify */
-    bool json;              /* --json-output */
+    uint64_t wait_ms;      /* --wait, 0 = do not wait */
+    const char *export_to; /* --export */
+    const char *out;       /* --out */
+    const char *verify;    /* --verify */
+    bool json;             /* --json-output */
 } s_opts;
 
 enum { OPT_CONFIG = 256, OPT_ID, OPT_WAIT, OPT_EXPORT, OPT_OUT, OPT_VERIFY, OPT_JSON_OUT };
@@ -125,9 +125,9 @@ static json_t *s_receipt_json(const asylink_receipt_info *r)
     for (size_t i = 0; i < 64; i++)
         snprintf(digest + 2 * i, 3, "%02x", r->envelope_digest[i]);
     return json_pack("{s:s, s:s, s:I, s:s, s:s}", "recipient", r->recipient, "status",
-                     r->status == 1 ? "delivered" : "rejected", "acked_ms",
-                     (json_int_t)r->acked_ms, "acked",
-                     clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest", digest);
+                     r->status == 1 ? "delivered" : "rejected", "acked_ms", (json_int_t)r->acked_ms,
+                     "acked", clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest",
+                     digest);
 }
 
 static void s_receipt_print(const asylink_receipt_info *r)
