@@ -165,6 +165,8 @@ static int s_verify_readers(asylink_client *c, const client_req *r, client_reade
             rc = ASYLINK_E_REVOKED;
         if (rc == ASYLINK_OK && !node_id_valid(x->node_id))
             rc = ASYLINK_E_BAD_NODE_ID;
+        if (rc == ASYLINK_OK && !cert_may_read_feeds(x))
+            rc = ASYLINK_E_ROLE; /* broker, operator, CA: never a reader (SECURITY.md 11.2) */
         if (rc != ASYLINK_OK) {
             client_log(c, ASYLINK_LOG_WARN, "directory certificate not usable", "topic=%s code=%s",
                        r->topic, asylink_err_name(rc));

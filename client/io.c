@@ -900,6 +900,13 @@ void *client_io_main(void *arg)
                the reload may record the revocation list number. */
             io.trust_check_ms = io.now_ms;
             client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
+            /* A client that seals rarely must not keep one ephemeral secret for days. */
+            pthread_mutex_lock(&c->seal_lock);
+            bool rotated = envelope_sealer_rotate_if_older(c->sealer, io.now_ms,
+                                                           ENVELOPE_EPHEMERAL_MAX_AGE_MS);
+            pthread_mutex_unlock(&c->seal_lock);
+            if (rotated)
+                client_log(c, ASYLINK_LOG_INFO, "ephemeral sending key rotated", "age_h=%d", 24);
         }
         s_send_requests(&io);
         s_pump(&io);

@@ -89,6 +89,13 @@ bool cert_has_role(const cert *c, int role)
     return role >= 1 && role <= CERT_ROLE_MAX && (c->roles & CERT_ROLE_BIT(role));
 }
 
+bool cert_may_read_feeds(const cert *c)
+{
+    const uint32_t readers = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE) |
+                             CERT_ROLE_BIT(CERT_ROLE_AGENCY) | CERT_ROLE_BIT(CERT_ROLE_ANALYST);
+    return c && c->roles != 0 && (c->roles & ~readers) == 0;
+}
+
 /* A display name is valid UTF-8 text without control characters. */
 static bool s_display_valid(const char *s)
 {

@@ -121,6 +121,14 @@ int cert_check_time(const cert *c, uint64_t now_ms);
 bool cert_has_role(const cert *c, int role);
 
 /*
+ * May this node be a reader of a LIMITED feed message? Only nodes whose
+ * roles are all among member_state, agency and analyst: a certificate with
+ * the broker, operator or CA role never gets a topic's content key, so a
+ * broker that lists itself (or an operator) as a reader learns nothing.
+ */
+bool cert_may_read_feeds(const cert *c);
+
+/*
  * Readable multi-line summary (node id, name, roles, serial, validity,
  * issuer, key fingerprints), malloc'd, used as the armor comment and by
  * `asylink cert show`. NULL on out of memory.

@@ -443,6 +443,14 @@ void envelope_sealer_rotate(envelope_sealer *s)
     s_cache_clear(s->cache);
 }
 
+bool envelope_sealer_rotate_if_older(envelope_sealer *s, uint64_t now_ms, uint64_t max_age_ms)
+{
+    if (now_ms < s->eph_created_ms || now_ms - s->eph_created_ms <= max_age_ms)
+        return false;
+    envelope_sealer_rotate(s);
+    return true;
+}
+
 int envelope_sealer_new(const keys_secret *keys, const char *node_id, uint64_t cert_serial,
                         envelope_rng rng, void *rng_ctx, envelope_sealer **out)
 {

@@ -151,6 +151,13 @@ void envelope_sealer_destroy(envelope_sealer **self_p);
 /* Replaces the ephemeral key pair (wiping the old one) and its cache. */
 void envelope_sealer_rotate(envelope_sealer *s);
 
+/*
+ * Rotates when the ephemeral key pair is older than max_age_ms at now_ms
+ * (so that a sealer that seals rarely does not keep one secret for days).
+ * Returns true if it rotated.
+ */
+bool envelope_sealer_rotate_if_older(envelope_sealer *s, uint64_t now_ms, uint64_t max_age_ms);
+
 /* The current ephemeral public key (32 bytes). Valid until the next rotation. */
 const uint8_t *envelope_sealer_ephemeral_pk(const envelope_sealer *s);
 

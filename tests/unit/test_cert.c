@@ -52,6 +52,21 @@ static void test_roles(void **state)
     assert_int_equal(cert_roles_parse("", &m), ASYLINK_E_BAD_FIELD);
     assert_null(cert_role_name(0));
     assert_string_equal(cert_role_name(CERT_ROLE_OPERATOR), "operator");
+    /* Who may be a LIMITED feed reader: never broker, operator or CA. */
+    cert c = {0};
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE);
+    assert_true(cert_may_read_feeds(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_AGENCY) | CERT_ROLE_BIT(CERT_ROLE_ANALYST);
+    assert_true(cert_may_read_feeds(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_BROKER);
+    assert_false(cert_may_read_feeds(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_ANALYST) | CERT_ROLE_BIT(CERT_ROLE_OPERATOR);
+    assert_false(cert_may_read_feeds(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE) | CERT_ROLE_BIT(CERT_ROLE_CA);
+    assert_false(cert_may_read_feeds(&c));
+    c.roles = 0;
+    assert_false(cert_may_read_feeds(&c));
+    assert_false(cert_may_read_feeds(NULL));
 }
 
 static void test_issue_and_verify(void **state)

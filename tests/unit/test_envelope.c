@@ -504,6 +504,14 @@ static void test_topic_readers(void **state)
     memcpy(before, envelope_sealer_ephemeral_pk(s), 32);
     envelope_sealer_rotate(s);
     assert_memory_not_equal(before, envelope_sealer_ephemeral_pk(s), 32);
+    /* Timed rotation: not before the key is max_age old, then at once. */
+    memcpy(before, envelope_sealer_ephemeral_pk(s), 32);
+    uint64_t now = clock_now_ms();
+    assert_false(envelope_sealer_rotate_if_older(s, now, 60000));
+    assert_false(envelope_sealer_rotate_if_older(s, now - 1000, 60000)); /* clock went back */
+    assert_memory_equal(before, envelope_sealer_ephemeral_pk(s), 32);
+    assert_true(envelope_sealer_rotate_if_older(s, now + 60001 + 5000, 60000));
+    assert_memory_not_equal(before, envelope_sealer_ephemeral_pk(s), 32);
     free(env);
     assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
