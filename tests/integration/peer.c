@@ -132,6 +132,7 @@ static void s_usage(FILE *out)
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
             "               extra-frame garbage-envelope big-ack personal-topic\n"
+            "               raw-garbage raw-bigframe (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
             "  subscribe    --prefix P --name N [--start new|earliest] --count N [--reset]\n"
@@ -1728,11 +1729,30 @@ cleanup:
     return rc;
 }
 
+/* Bytes that are no command at all, sent without Hello (e.g. at the admin endpoint). */
+static int s_h_raw_case(s_hostile *h, const char *name)
+{
+    size_t n = strcmp(name, "raw-garbage") == 0 ? 64 : 1024 * 1024; /* raw-bigframe: 1 MiB */
+    uint8_t *junk = malloc(n);
+    if (!junk)
+        return EXIT_NOT_DONE;
+    randombytes_buf(junk, n);
+    int sent = s_link_send_raw(&h->link, junk, n, NULL, 0, false, false);
+    free(junk);
+    if (sent != 0) {
+        fprintf(stderr, "asylink-peer: send failed: %s\n", zmq_strerror(zmq_errno()));
+        return EXIT_NOT_DONE;
+    }
+    return s_await(h, NULL);
+}
+
 /* The cases that misuse Hello (or skip it). */
 static int s_h_hello_case(s_hostile *h, const char *name)
 {
     wire_cmd answer = {0};
     int rc;
+    if (strcmp(name, "raw-garbage") == 0 || strcmp(name, "raw-bigframe") == 0)
+        return s_h_raw_case(h, name);
     if (strcmp(name, "no-hello") == 0) {
         uint8_t *env = NULL, id[16];
         size_t env_len = 0;
