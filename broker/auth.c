@@ -14,6 +14,23 @@
 
 #define ZAP_FRAMES 7 /* version, id, domain, address, identity, mechanism, key */
 
+/* True if frame f holds exactly the string s. */
+static bool s_frame_is(zmq_msg_t *f, const char *s)
+{
+    return zmq_msg_size(f) == strlen(s) && memcmp(zmq_msg_data(f), s, strlen(s)) == 0;
+}
+
+/*
+ * Which domain a request names: 0 the client endpoint, 1 the admin
+ * endpoint, -1 neither (refused).
+ */
+static int s_domain(zmq_msg_t *f)
+{
+    if (s_frame_is(f, AUTH_DOMAIN))
+        return 0;
+    return s_frame_is(f, AUTH_ADMIN_DOMAIN) ? 1 : -1;
+}
+
 void *auth_socket_new(void *ctx)
 {
     void *zap = zmq_socket(ctx, ZMQ_REP);
@@ -103,12 +120,18 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
     bool curve = n == ZAP_FRAMES && zmq_msg_size(&f[5]) == 5 &&
                  memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 && zmq_msg_size(&f[6]) == 32;
     zmq_msg_t *id = n >= 2 ? &f[1] : &f[0];
+    int domain = curve ? s_domain(&f[2]) : -1;
     const cert *c = NULL;
-    int rc = curve ? auth_lookup(t, zmq_msg_data(&f[6]), now_ms, &c) : ASYLINK_E_PROTOCOL;
+    int rc = domain >= 0 ? auth_lookup(t, zmq_msg_data(&f[6]), now_ms, &c) : ASYLINK_E_PROTOCOL;
+    if (rc == ASYLINK_OK && domain == 1 && !(c->roles & CERT_ROLE_BIT(CERT_ROLE_OPERATOR))) {
+        LOG_WARN("auth", "admin connection refused: not an operator", "node=%s peer=%s",
+                 c->node_id, log_quote(quoted, sizeof quoted, addr));
+        rc = ASYLINK_E_ROLE;
+    }
     if (rc == ASYLINK_OK) {
         stats->admitted++;
-        LOG_INFO("auth", "connection admitted", "node=%s peer=%s", c->node_id,
-                 log_quote(quoted, sizeof quoted, addr));
+        LOG_INFO("auth", "connection admitted", "node=%s peer=%s endpoint=%s", c->node_id,
+                 log_quote(quoted, sizeof quoted, addr), domain == 1 ? "admin" : "client");
         s_reply(zap, id, "200", "OK", c->node_id, c->serial);
         return;
     }

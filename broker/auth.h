@@ -7,6 +7,10 @@
  * which libzmq hands the router as the "User-Id" of every message. Every
  * other key is refused before a single command is read.
  *
+ * Two ZAP domains: AUTH_DOMAIN (the client endpoint) and AUTH_ADMIN_DOMAIN
+ * (the operator admin endpoint), where the certificate must also carry
+ * ROLE_OPERATOR. Requests for any other domain are refused.
+ *
  * Runs in the router thread on a REP socket bound to
  * inproc://zeromq.zap.01 in the broker's context.
  */
@@ -18,6 +22,8 @@
 #include "trust.h"
 
 #define AUTH_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define AUTH_DOMAIN "asylink"             /* ZAP domain of the client endpoint */
+#define AUTH_ADMIN_DOMAIN "asylink-admin" /* ZAP domain of the admin endpoint */
 /* ZAP metadata property naming the admitted certificate's serial. */
 #define AUTH_SERIAL_PROPERTY "X-Asylink-Serial"
 

@@ -130,6 +130,7 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     memset(o, 0, sizeof *o);
     o->node_id = c->node_id;
     o->endpoint = c->endpoint;
+    o->admin_endpoint = c->admin_endpoint;
     o->keys = keys;
     o->trust_dir = c->trust_dir;
     o->policy_path = c->policy;
@@ -210,6 +211,8 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
             printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
                    (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, http_port);
         printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
+        if (o.bound_admin_endpoint)
+            printf("asylinkd %s admin on %s\n", asylink_version(), o.bound_admin_endpoint);
         fflush(stdout);
         rc = router_run(r, &s_stop, &s_reload);
     }

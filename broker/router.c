@@ -3,6 +3,7 @@
  */
 #include "router.h"
 
+#include "admin.h"
 #include "asylink/asylink.h"
 #include "auth.h"
 #include "clock.h"
@@ -38,6 +39,7 @@ struct router {
     store *store; /* borrowed */
     view *view;   /* current trust + policy (owned reference) */
     void *ctx, *sock, *zap;
+    void *admin; /* operator admin socket, NULL if none */
     verify_pool *pool;
     session_table sessions;
     verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
@@ -1070,22 +1072,26 @@ static void s_recheck_subs(router *r, session *s)
     }
 }
 
-static void s_reload(router *r)
+/*
+ * Reloads trust and policy (SIGHUP, admin reload). On failure the current
+ * view stays and err says why; res (may be NULL) is filled on success.
+ */
+static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t errlen)
 {
-    char err[512];
     view *v = NULL;
-    int rc = view_load(r->opt.trust_dir, r->opt.policy_path, r->view, &v, err, sizeof err);
-    if (rc == ASYLINK_OK && (rc = view_remember_crl(v, r->store, err, sizeof err)) != ASYLINK_OK)
+    int rc = view_load(r->opt.trust_dir, r->opt.policy_path, r->view, &v, err, errlen);
+    if (rc == ASYLINK_OK && (rc = view_remember_crl(v, r->store, err, errlen)) != ASYLINK_OK)
         view_unref(&v);
     if (rc != ASYLINK_OK) {
         r->stats.reload_failures++;
         LOG_ERROR("router", "reload failed; keeping the current trust and policy",
                   "code=%s error=\"%s\"", asylink_err_name(rc), err);
-        return;
+        return rc;
     }
     view_unref(&r->view);
     r->view = v;
     r->stats.reloads++;
+    uint32_t dropped = 0;
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];
         const cert *c = NULL;
@@ -1097,9 +1103,61 @@ static void s_reload(router *r)
         s_send_error(r, s->rid, s->rid_len, 0, rc, asylink_strerror(rc), true);
         s_send_bye(r, s, rc, "certificate no longer usable");
         s_session_end(r, s, asylink_err_name(rc));
+        dropped++;
     }
     LOG_INFO("router", "trust and policy reloaded", "nodes=%zu sessions=%zu",
              trust_count(view_trust(v)), r->sessions.n);
+    if (res) {
+        const trust *t = view_trust(v);
+        const crl *l = trust_crl(t);
+        for (size_t i = 0; i < trust_count(t); i++)
+            res->nodes += trust_at(t, i) == trust_find(t, trust_at(t, i)->node_id);
+        res->revoked = l ? (uint32_t)l->n_entries : 0;
+        res->crl_number = l ? l->number : 0;
+        res->sessions_dropped = dropped;
+    }
+    return ASYLINK_OK;
+}
+
+static void s_reload(router *r)
+{
+    char err[512];
+    s_reload_view(r, NULL, err, sizeof err);
+}
+
+/* admin_env callbacks. */
+static int s_admin_reload(void *ctx, admin_reload_result *out, char *err, size_t errlen)
+{
+    return s_reload_view(ctx, out, err, errlen);
+}
+
+static void s_admin_replayed(void *ctx, const char *node_id)
+{
+    router *r = ctx;
+    session *s = session_by_node(&r->sessions, node_id);
+    if (s) { /* the replayed entries sort before the session's queue cursor */
+        s->cursor = 0;
+        s->retry_at_ms = 0;
+    }
+}
+
+/* Answers pending operator requests. */
+static void s_admin(router *r)
+{
+    admin_env e = {.broker_node_id = r->opt.node_id,
+                   .policy_path = r->opt.policy_path,
+                   .store = r->store,
+                   .sessions = &r->sessions,
+                   .stats = router_get_stats(r),
+                   .trust = view_trust(r->view),
+                   .now_ms = r->now_ms,
+                   .started_ms = r->started_ms,
+                   .durable = r->opt.durable,
+                   .verify_workers = r->opt.verify_threads,
+                   .reload = s_admin_reload,
+                   .replayed = s_admin_replayed,
+                   .ctx = r};
+    admin_handle_pending(r->admin, &e);
 }
 
 /* One node's queue and session for the metrics snapshot. */
@@ -1182,7 +1240,7 @@ static int s_socket_setup(router *r)
     int64_t maxmsg = (int64_t)r->opt.max_envelope_bytes + 1024 * 1024;
     if (zmq_setsockopt(r->sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, r->opt.keys->box_sk, 32) != 0 ||
-        zmq_setsockopt(r->sock, ZMQ_ZAP_DOMAIN, "asylink", 7) != 0 ||
+        zmq_setsockopt(r->sock, ZMQ_ZAP_DOMAIN, AUTH_DOMAIN, strlen(AUTH_DOMAIN)) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
@@ -1223,14 +1281,19 @@ int router_new(router_options *o, store *st, view *v, router **out)
     r->sock = r->zap ? zmq_socket(r->ctx, ZMQ_ROUTER) : NULL;
     if (!r->sock || s_socket_setup(r) != 0)
         goto fail;
+    if (o->admin_endpoint && *o->admin_endpoint &&
+        !(r->admin = admin_socket_new(r->ctx, o->admin_endpoint, o->keys->box_sk,
+                                      &r->opt.bound_admin_endpoint)))
+        goto fail;
     if (verify_pool_new(r->ctx, o->verify_threads, &r->pool) != ASYLINK_OK)
         goto fail;
     o->bound_endpoint = r->opt.bound_endpoint;
+    o->bound_admin_endpoint = r->opt.bound_admin_endpoint;
     *out = r;
     return ASYLINK_OK;
 fail:
-    LOG_ERROR("router", "cannot start", "endpoint=%s error=\"%s\"", o->endpoint,
-              zmq_strerror(zmq_errno()));
+    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"",
+              o->endpoint, o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
     router_destroy(&r);
     return rc;
 }
@@ -1242,8 +1305,9 @@ static void s_turn(router *r, bool reading, long wait_ms)
         {r->sock, 0, reading ? ZMQ_POLLIN : 0, 0},
         {r->zap, 0, ZMQ_POLLIN, 0},
         {verify_pool_socket(r->pool), 0, ZMQ_POLLIN, 0},
+        {r->admin, 0, r->admin && reading ? ZMQ_POLLIN : 0, 0},
     };
-    zmq_poll(items, 3, wait_ms);
+    zmq_poll(items, r->admin ? 4 : 3, wait_ms);
     r->now_ms = clock_now_ms();
     if (items[1].revents & ZMQ_POLLIN)
         auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth);
@@ -1253,6 +1317,8 @@ static void s_turn(router *r, bool reading, long wait_ms)
     s_collect(r);
     s_commit(r);
     store_read_end(r->store);
+    if (r->admin && (items[3].revents & ZMQ_POLLIN))
+        s_admin(r);
 }
 
 /* Shutdown: finish verified work, commit, say Bye. */
@@ -1270,7 +1336,9 @@ static void s_drain(router *r)
 
 int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
-    LOG_INFO("router", "serving", "endpoint=%s workers=%d durability=%s", r->opt.bound_endpoint,
+    LOG_INFO("router", "serving", "endpoint=%s admin_endpoint=%s workers=%d durability=%s",
+             r->opt.bound_endpoint,
+             r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off",
              r->opt.verify_threads, r->opt.durable ? "fsync" : "relaxed");
     while (!*stop && !r->fatal) {
         s_turn(r, true, ROUTER_TICK_MS);
@@ -1314,12 +1382,15 @@ void router_destroy(router **self_p)
     session_table_clear(&r->sessions);
     if (r->sock)
         zmq_close(r->sock);
+    if (r->admin)
+        zmq_close(r->admin);
     if (r->zap)
         zmq_close(r->zap);
     if (r->ctx)
         zmq_ctx_term(r->ctx);
     view_unref(&r->view);
     free(r->opt.bound_endpoint);
+    free(r->opt.bound_admin_endpoint);
     free(r);
     *self_p = NULL;
 }

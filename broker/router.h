@@ -26,6 +26,7 @@
 typedef struct router_options {
     const char *node_id;            /* the broker's node id */
     const char *endpoint;           /* ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7400 */
+    const char *admin_endpoint;     /* operator admin endpoint (admin.h); NULL or "" = none */
     const keys_secret *keys;        /* broker keys: the CURVE secret is keys->box_sk */
     const char *trust_dir;          /* reloaded on SIGHUP */
     const char *policy_path;        /* reloaded on SIGHUP */
@@ -43,6 +44,7 @@ typedef struct router_options {
     uint64_t sync_interval_ms;      /* relaxed durability: env sync period */
     struct metrics *metrics;        /* snapshots for HTTP, published each second; may be NULL */
     char *bound_endpoint;           /* out: the endpoint actually bound (port 0 resolved), malloc'd */
+    char *bound_admin_endpoint;     /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;
 
 /* Counters since start (also the source of /metrics). */
@@ -59,7 +61,7 @@ typedef struct router_stats {
 typedef struct router router;
 
 /*
- * Binds the socket and starts the workers. Takes ownership of v (a view
+ * Binds the socket (and the admin socket, if any) and starts the workers. Takes ownership of v (a view
  * reference); st is borrowed and must outlive the router. On success
  * o->bound_endpoint is set. Returns ASYLINK_OK, ASYLINK_E_IO (bind failed:
  * errno / zmq_errno()), ASYLINK_E_NOMEM.

@@ -344,7 +344,7 @@ void asylink_client_close(asylink_client **self_p)
 
 typedef struct {
     char *broker_endpoint, *broker_cert, *node_cert, *key_file, *key_passphrase_file;
-    char *trust_dir, *data_dir;
+    char *trust_dir, *data_dir, *admin_endpoint;
     int64_t receive_window;
     int durability;
 } s_node_config;
@@ -361,6 +361,7 @@ static const config_option s_node_options[] = {
     {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL, "outbox and inbox directory"},
     {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1, 100000, NULL, "deliveries in flight from the broker"},
     {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0, s_durability_names, "fsync or relaxed"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0, NULL, "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not used by the library"},
 };
 
 int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_ctx,

@@ -12,6 +12,7 @@
 #include "asylink/asylink.h"
 
 #include "asylink/v1/asylum.pb-c.h"
+#include "asylink/v1/broker.pb-c.h"
 #include "asylink/v1/envelope.pb-c.h"
 
 #include <errno.h>
@@ -56,7 +57,14 @@ static const ProtobufCMessageDescriptor *const s_types[] = {
 };
 #define S_N_TYPES (sizeof s_types / sizeof s_types[0])
 
-static const ProtobufCMessageDescriptor *s_find_type(const char *name)
+/* Protocol types: converted like payload types, but not payload types (pbjson.h). */
+static const ProtobufCMessageDescriptor *const s_protocol_types[] = {
+    &asylink__v1__admin_response__descriptor,
+};
+#define S_N_PROTOCOL_TYPES (sizeof s_protocol_types / sizeof s_protocol_types[0])
+
+/* A payload type by name, or NULL. */
+static const ProtobufCMessageDescriptor *s_find_payload_type(const char *name)
 {
     if (!name)
         return NULL;
@@ -66,9 +74,19 @@ static const ProtobufCMessageDescriptor *s_find_type(const char *name)
     return NULL;
 }
 
+/* A payload or protocol type by name, or NULL. */
+static const ProtobufCMessageDescriptor *s_find_type(const char *name)
+{
+    const ProtobufCMessageDescriptor *d = s_find_payload_type(name);
+    for (size_t i = 0; !d && name && i < S_N_PROTOCOL_TYPES; i++)
+        if (strcmp(s_protocol_types[i]->name, name) == 0)
+            d = s_protocol_types[i];
+    return d;
+}
+
 bool pbjson_known_type(const char *type_name)
 {
-    return s_find_type(type_name) != NULL;
+    return s_find_payload_type(type_name) != NULL;
 }
 
 size_t pbjson_type_count(void)

@@ -1,7 +1,10 @@
 /*
  * pbjson.h — generic JSON <-> protobuf for asylink's payload types, driven
  * by the protobuf-c descriptors of asylum.proto (and envelope.proto's
- * Receipt), so the CLI needs no code per payload type.
+ * Receipt), so the CLI needs no code per payload type. One protocol type,
+ * asylink.v1.AdminResponse, is converted the same way (the broker builds
+ * its admin answers from JSON, the operator tool shows them); it is not a
+ * payload type: pbjson_known_type() and the type list leave it out.
  *
  * The mapping follows the proto3 JSON conventions:
  *   - a message is an object; output keys are the proto field names
@@ -32,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* True if type_name ("asylink.v1.MonthlyStatistics") is a type pbjson knows. */
+/* True if type_name ("asylink.v1.MonthlyStatistics") is a payload type pbjson knows. */
 bool pbjson_known_type(const char *type_name);
 
 /* The number of known types, and the i-th one's full name (static string). */

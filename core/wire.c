@@ -191,7 +191,7 @@ static int s_copy_bytes(uint8_t **dst, size_t *n_dst, ProtobufCBinaryData b)
  * refuse it. This walk over the raw bytes runs first and refuses, with the
  * code the later checks would give, what protobuf-c would otherwise expand:
  * unknown fields, a single field twice, a second body, packed arrays not in
- * one record (all MALFORMED: never canonical), admin bodies (MALFORMED), and
+ * one record (all MALFORMED: never canonical), AdminResponse bodies (MALFORMED), and
  * repeated fields longer than their limit (BAD_FIELD). What passes costs
  * protobuf-c about the input's size.
  */
@@ -275,6 +275,9 @@ static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
     if ((d == &asylink__v1__directory_request__descriptor && id == 1) ||
         (d == &asylink__v1__directory__descriptor && (id == 1 || id == 2)))
         return WIRE_MAX_DIRECTORY;
+    if ((d == &asylink__v1__admin_dead_letter_replay_request__descriptor ||
+         d == &asylink__v1__admin_dead_letter_drop_request__descriptor) && id == 1)
+        return WIRE_ADMIN_MAX_IDS;
     return 0;
 }
 
@@ -326,7 +329,7 @@ static int s_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, si
             return ASYLINK_E_MALFORMED; /* unknown field or one protobuf-c refuses */
         bool body = d == &asylink__v1__command__descriptor && fd->type == PROTOBUF_C_TYPE_MESSAGE;
         if (body && strcmp(wire_kind_name((wire_kind)fd->id), "unknown") == 0)
-            return ASYLINK_E_MALFORMED; /* admin commands are not this codec's */
+            return ASYLINK_E_MALFORMED; /* AdminResponse is not this codec's */
         int rc = s_count(d, fd, &f, &seen[s_slot(d, fd)]);
         if (rc == ASYLINK_OK && fd->type == PROTOBUF_C_TYPE_MESSAGE)
             rc = s_prescan(fd->descriptor, f.data, f.len, depth + 1);
@@ -514,6 +517,78 @@ static int s_dec_bye(const Asylink__V1__Bye *m, wire_error *e)
     return s_copy_reason(e->reason, m->reason);
 }
 
+/* The ids and node of a dead letter replay or drop; `all` names a node and no ids. */
+static int s_dec_dl_ids(const uint64_t *ids, size_t n, const char *node_id, bool all,
+                        wire_admin_request *a)
+{
+    a->flag = all;
+    int rc = s_copy_node_id(a->node_id, node_id, all);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (n > WIRE_ADMIN_MAX_IDS || (all && n) || (!all && !n))
+        return ASYLINK_E_BAD_FIELD;
+    if (n == 0)
+        return ASYLINK_OK;
+    a->ids = malloc(n * sizeof *a->ids);
+    if (!a->ids)
+        return ASYLINK_E_NOMEM;
+    memcpy(a->ids, ids, n * sizeof *a->ids);
+    a->n_ids = n;
+    return ASYLINK_OK;
+}
+
+/* Checks the text of a purge request (the broker does not implement purge). */
+static int s_dec_purge(const Asylink__V1__AdminPurgeRequest *m)
+{
+    char node[NODE_ID_MAX + 1], text[WIRE_REASON_MAX + 1];
+    uint8_t id[WIRE_ID_LEN];
+    int rc = s_copy_node_id(node, m->sender, true);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_id16(id, m->message_id);
+    if (rc == ASYLINK_OK)
+        rc = s_copy_text(text, sizeof text, m->reason);
+    return rc == ASYLINK_OK ? s_copy_text(text, sizeof text, m->reference) : rc;
+}
+
+static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a)
+{
+    char topic[256];
+    a->op = (wire_admin_op)m->request_case;
+    switch (m->request_case) {
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS:
+        return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_NODES:
+        a->flag = m->nodes->connected_only;
+        return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_QUEUES:
+        a->flag = m->queues->non_empty_only;
+        return s_copy_node_id(a->node_id, m->queues->node_id, false);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_TOPICS:
+        return s_copy_topic(topic, m->topics->prefix);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_DEAD_LETTERS:
+        a->limit = m->dead_letters->limit;
+        a->offset = m->dead_letters->offset;
+        return s_copy_node_id(a->node_id, m->dead_letters->node_id, false);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_DEAD_LETTER_REPLAY:
+        return s_dec_dl_ids(m->dead_letter_replay->ids, m->dead_letter_replay->n_ids,
+                            m->dead_letter_replay->node_id, m->dead_letter_replay->all, a);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_DEAD_LETTER_DROP:
+        return s_dec_dl_ids(m->dead_letter_drop->ids, m->dead_letter_drop->n_ids,
+                            m->dead_letter_drop->node_id, m->dead_letter_drop->all, a);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_TAIL:
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_VERIFY:
+        return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE:
+        return s_dec_purge(m->purge);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_RELOAD:
+        a->trust = m->reload->trust;
+        a->policy = m->reload->policy;
+        return ASYLINK_OK;
+    default: /* no member set */
+        return ASYLINK_E_MALFORMED;
+    }
+}
+
 /* Fills cmd's member for m's body; cmd->kind is already set. */
 static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
 {
@@ -561,7 +636,9 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
         cmd->u.unsubscribe.delete_cursor = m->unsubscribed->cursor_deleted;
         return s_copy_subscription(cmd->u.unsubscribe.subscription,
                                    m->unsubscribed->subscription);
-    default: /* not set, admin commands, or a future member */
+    case ASYLINK__V1__COMMAND__BODY_ADMIN_REQUEST:
+        return s_dec_admin(m->admin_request, &cmd->u.admin);
+    default: /* not set, AdminResponse, or a future member */
         return ASYLINK_E_MALFORMED;
     }
 }
@@ -585,7 +662,7 @@ int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
     if (!codec_is_canonical(&m->base, buf, len))
         goto cleanup;
     /* kind first, so that wire_cmd_clear frees whatever s_dec_body allocated;
-     * an admin or unset body fails in s_dec_body and the clear resets it */
+     * an AdminResponse or unset body fails in s_dec_body and the clear resets it */
     cmd->kind = (wire_kind)m->body_case;
     cmd->request_id = m->request_id;
     rc = s_dec_body(m, cmd);
@@ -622,7 +699,21 @@ typedef struct s_pb {
         Asylink__V1__Error error;
         Asylink__V1__Bye bye;
         Asylink__V1__Heartbeat heartbeat;
+        Asylink__V1__AdminRequest admin;
     } b;
+    union { /* the member of an AdminRequest */
+        Asylink__V1__AdminStatsRequest stats;
+        Asylink__V1__AdminNodesRequest nodes;
+        Asylink__V1__AdminQueuesRequest queues;
+        Asylink__V1__AdminTopicsRequest topics;
+        Asylink__V1__AdminDeadLettersRequest dead_letters;
+        Asylink__V1__AdminDeadLetterReplayRequest replay;
+        Asylink__V1__AdminDeadLetterDropRequest drop;
+        Asylink__V1__AdminAuditTailRequest audit_tail;
+        Asylink__V1__AdminAuditVerifyRequest audit_verify;
+        Asylink__V1__AdminPurgeRequest purge;
+        Asylink__V1__AdminReloadRequest reload;
+    } a;
     Asylink__V1__Limits limits;
     Asylink__V1__Role roles[CERT_ROLE_MAX];
     char **strs;                /* malloc'd pointer array for repeated strings */
@@ -933,6 +1024,88 @@ static int s_enc_heartbeat(const wire_heartbeat *h, s_pb *pb)
     return ASYLINK_OK;
 }
 
+/* The member of an AdminRequest; the unimplemented ones are sent empty. */
+static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
+{
+    Asylink__V1__AdminRequest *m = &pb->b.admin;
+    char *node = S_STR(a->node_id);
+    if (!node || (a->n_ids && !a->ids))
+        return ASYLINK_E_INVALID_ARG;
+    switch (a->op) {
+    case WIRE_ADMIN_STATS:
+        asylink__v1__admin_stats_request__init(&pb->a.stats);
+        m->stats = &pb->a.stats;
+        break;
+    case WIRE_ADMIN_NODES:
+        asylink__v1__admin_nodes_request__init(&pb->a.nodes);
+        pb->a.nodes.connected_only = a->flag;
+        m->nodes = &pb->a.nodes;
+        break;
+    case WIRE_ADMIN_QUEUES:
+        asylink__v1__admin_queues_request__init(&pb->a.queues);
+        pb->a.queues.node_id = node;
+        pb->a.queues.non_empty_only = a->flag;
+        m->queues = &pb->a.queues;
+        break;
+    case WIRE_ADMIN_TOPICS:
+        asylink__v1__admin_topics_request__init(&pb->a.topics);
+        m->topics = &pb->a.topics;
+        break;
+    case WIRE_ADMIN_DEAD_LETTERS:
+        asylink__v1__admin_dead_letters_request__init(&pb->a.dead_letters);
+        pb->a.dead_letters.node_id = node;
+        pb->a.dead_letters.limit = a->limit;
+        pb->a.dead_letters.offset = a->offset;
+        m->dead_letters = &pb->a.dead_letters;
+        break;
+    case WIRE_ADMIN_DEAD_LETTER_REPLAY:
+        asylink__v1__admin_dead_letter_replay_request__init(&pb->a.replay);
+        pb->a.replay.ids = a->ids;
+        pb->a.replay.n_ids = a->n_ids;
+        pb->a.replay.node_id = node;
+        pb->a.replay.all = a->flag;
+        m->dead_letter_replay = &pb->a.replay;
+        break;
+    case WIRE_ADMIN_DEAD_LETTER_DROP:
+        asylink__v1__admin_dead_letter_drop_request__init(&pb->a.drop);
+        pb->a.drop.ids = a->ids;
+        pb->a.drop.n_ids = a->n_ids;
+        pb->a.drop.node_id = node;
+        pb->a.drop.all = a->flag;
+        m->dead_letter_drop = &pb->a.drop;
+        break;
+    case WIRE_ADMIN_AUDIT_TAIL:
+        asylink__v1__admin_audit_tail_request__init(&pb->a.audit_tail);
+        m->audit_tail = &pb->a.audit_tail;
+        break;
+    case WIRE_ADMIN_AUDIT_VERIFY:
+        asylink__v1__admin_audit_verify_request__init(&pb->a.audit_verify);
+        m->audit_verify = &pb->a.audit_verify;
+        break;
+    case WIRE_ADMIN_PURGE:
+        asylink__v1__admin_purge_request__init(&pb->a.purge);
+        m->purge = &pb->a.purge;
+        break;
+    case WIRE_ADMIN_RELOAD:
+        asylink__v1__admin_reload_request__init(&pb->a.reload);
+        pb->a.reload.trust = a->trust;
+        pb->a.reload.policy = a->policy;
+        m->reload = &pb->a.reload;
+        break;
+    default:
+        return ASYLINK_E_INVALID_ARG;
+    }
+    return ASYLINK_OK;
+}
+
+static int s_enc_admin(const wire_admin_request *a, s_pb *pb)
+{
+    asylink__v1__admin_request__init(&pb->b.admin);
+    pb->cmd.admin_request = &pb->b.admin;
+    pb->b.admin.request_case = (Asylink__V1__AdminRequest__RequestCase)a->op;
+    return s_enc_admin_member(a, pb);
+}
+
 /* Fills pb's body from cmd. INVALID_ARG for an unknown kind or a broken cmd. */
 static int s_enc_body(const wire_cmd *cmd, s_pb *pb)
 {
@@ -955,6 +1128,7 @@ static int s_enc_body(const wire_cmd *cmd, s_pb *pb)
     case WIRE_HEARTBEAT: return s_enc_heartbeat(&cmd->u.heartbeat, pb);
     case WIRE_SUBSCRIBED: return s_enc_subscribed(&cmd->u.subscribed, pb);
     case WIRE_UNSUBSCRIBED: return s_enc_unsubscribed(&cmd->u.unsubscribe, pb);
+    case WIRE_ADMIN_REQUEST: return s_enc_admin(&cmd->u.admin, pb);
     default: return ASYLINK_E_INVALID_ARG;
     }
 }
@@ -1023,6 +1197,9 @@ void wire_cmd_clear(wire_cmd *cmd)
     case WIRE_DIRECTORY:
         s_directory_free(&cmd->u.directory);
         break;
+    case WIRE_ADMIN_REQUEST:
+        free(cmd->u.admin.ids);
+        break;
     default:
         break;
     }
@@ -1050,6 +1227,106 @@ const char *wire_kind_name(wire_kind kind)
     case WIRE_HEARTBEAT: return "Heartbeat";
     case WIRE_SUBSCRIBED: return "Subscribed";
     case WIRE_UNSUBSCRIBED: return "Unsubscribed";
+    case WIRE_ADMIN_REQUEST: return "AdminRequest";
     default: return "unknown";
     }
+}
+
+const char *wire_admin_op_name(wire_admin_op op)
+{
+    switch (op) {
+    case WIRE_ADMIN_STATS: return "stats";
+    case WIRE_ADMIN_NODES: return "nodes";
+    case WIRE_ADMIN_QUEUES: return "queues";
+    case WIRE_ADMIN_TOPICS: return "topics";
+    case WIRE_ADMIN_DEAD_LETTERS: return "dead_letters";
+    case WIRE_ADMIN_DEAD_LETTER_REPLAY: return "dead_letter_replay";
+    case WIRE_ADMIN_DEAD_LETTER_DROP: return "dead_letter_drop";
+    case WIRE_ADMIN_AUDIT_TAIL: return "audit_tail";
+    case WIRE_ADMIN_AUDIT_VERIFY: return "audit_verify";
+    case WIRE_ADMIN_PURGE: return "purge";
+    case WIRE_ADMIN_RELOAD: return "reload";
+    default: return "unknown";
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* AdminResponse framing                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define S_ADMIN_RESPONSE_FIELD 19 /* Command.admin_response */
+
+/* Writes v as a varint at p; returns the bytes written (at most 10). */
+static size_t s_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+int wire_admin_response_frame(uint64_t request_id, const uint8_t *body, size_t body_len,
+                              uint8_t **out, size_t *out_len)
+{
+    if (!out || !out_len || (!body && body_len))
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    *out_len = 0;
+    if (body_len > WIRE_MAX_COMMAND - 32)
+        return ASYLINK_E_TOO_LARGE;
+    uint8_t *buf = malloc(body_len + 32);
+    if (!buf)
+        return ASYLINK_E_NOMEM;
+    size_t n = 0;
+    if (request_id) { /* proto3: a zero request_id is not written */
+        buf[n++] = 0x08; /* field 1, varint */
+        n += s_put_varint(buf + n, request_id);
+    }
+    n += s_put_varint(buf + n, (S_ADMIN_RESPONSE_FIELD << 3) | 2);
+    n += s_put_varint(buf + n, body_len);
+    if (body_len)
+        memcpy(buf + n, body, body_len);
+    *out = buf;
+    *out_len = n + body_len;
+    return ASYLINK_OK;
+}
+
+int wire_admin_response_body(const uint8_t *buf, size_t len, uint64_t *request_id,
+                             const uint8_t **body, size_t *body_len)
+{
+    if (!request_id || !body || !body_len || (!buf && len))
+        return ASYLINK_E_INVALID_ARG;
+    *request_id = 0;
+    *body = NULL;
+    *body_len = 0;
+    if (len > WIRE_MAX_COMMAND)
+        return ASYLINK_E_TOO_LARGE;
+    const uint8_t *p = buf, *end = buf + len;
+    s_field f = {0};
+    if (!s_next_field(&p, end, &f))
+        return ASYLINK_E_MALFORMED;
+    if (f.number == 1 && f.wire_type == 0) {
+        const uint8_t *q = buf + 1; /* the tag 0x08 is one byte */
+        if (buf[0] != 0x08 || !s_varint(&q, end, request_id) || !s_next_field(&p, end, &f))
+            return ASYLINK_E_MALFORMED;
+    }
+    if (f.number != S_ADMIN_RESPONSE_FIELD || f.wire_type != 2 || p != end)
+        return ASYLINK_E_MALFORMED;
+    /* canonical: exactly the header wire_admin_response_frame() writes (no
+     * zero request_id, no padded varints, no other tag spelling) */
+    uint8_t head[32];
+    size_t n = 0;
+    if (*request_id) {
+        head[n++] = 0x08;
+        n += s_put_varint(head + n, *request_id);
+    }
+    n += s_put_varint(head + n, (S_ADMIN_RESPONSE_FIELD << 3) | 2);
+    n += s_put_varint(head + n, f.len);
+    if ((size_t)(f.data - buf) != n || memcmp(head, buf, n) != 0)
+        return ASYLINK_E_MALFORMED;
+    *body = f.data;
+    *body_len = f.len;
+    return ASYLINK_OK;
 }

@@ -28,6 +28,7 @@
 #define WIRE_MAX_SEQUENCES 4096  /* most sequences in one Ack / Nack */
 #define WIRE_MAX_DIRECTORY 4096  /* most certificates / node ids in a Directory */
 #define WIRE_MAX_COMMAND (64u * 1024u * 1024u) /* largest Command frame accepted */
+#define WIRE_ADMIN_MAX_IDS 1000  /* most dead letter ids in one replay / drop request */
 
 /* The command kinds; numbers are the oneof field numbers of Command.body. */
 typedef enum wire_kind {
@@ -48,6 +49,7 @@ typedef enum wire_kind {
     WIRE_ERROR = 15,
     WIRE_BYE = 16,
     WIRE_HEARTBEAT = 17,
+    WIRE_ADMIN_REQUEST = 18,     /* decoded and encoded; AdminResponse: see below */
     WIRE_SUBSCRIBED = 20,
     WIRE_UNSUBSCRIBED = 21,
 } wire_kind;
@@ -184,6 +186,40 @@ typedef struct wire_heartbeat {
     uint64_t sent_ms;
 } wire_heartbeat;
 
+/* AdminRequest members; numbers are the oneof field numbers of AdminRequest.request. */
+typedef enum wire_admin_op {
+    WIRE_ADMIN_NONE = 0,
+    WIRE_ADMIN_STATS = 1,
+    WIRE_ADMIN_NODES = 2,
+    WIRE_ADMIN_QUEUES = 3,
+    WIRE_ADMIN_TOPICS = 4,
+    WIRE_ADMIN_DEAD_LETTERS = 5,
+    WIRE_ADMIN_DEAD_LETTER_REPLAY = 6,
+    WIRE_ADMIN_DEAD_LETTER_DROP = 7,
+    WIRE_ADMIN_AUDIT_TAIL = 8,
+    WIRE_ADMIN_AUDIT_VERIFY = 9,
+    WIRE_ADMIN_PURGE = 10,
+    WIRE_ADMIN_RELOAD = 11,
+} wire_admin_op;
+
+/*
+ * One AdminRequest, flattened: only the fields of op are meaningful. The
+ * members this codec carries no fields for (topics, audit_tail,
+ * audit_verify, purge) are still checked on decode (text, node ids, ids)
+ * but only op is kept; wire_encode() sends them empty.
+ */
+typedef struct wire_admin_request {
+    wire_admin_op op;
+    char node_id[NODE_ID_MAX + 1]; /* queues, dead_letters, replay, drop; "" = all */
+    bool flag;                     /* nodes: connected_only; queues: non_empty_only;
+                                      replay, drop: all */
+    uint32_t limit;                /* dead_letters */
+    uint64_t offset;               /* dead_letters */
+    uint64_t *ids;                 /* replay, drop: owned by the cmd */
+    size_t n_ids;
+    bool trust, policy;            /* reload */
+} wire_admin_request;
+
 /* One command. Only the member named by kind is meaningful. */
 typedef struct wire_cmd {
     wire_kind kind;
@@ -204,13 +240,14 @@ typedef struct wire_cmd {
         wire_directory directory;
         wire_error error;        /* WIRE_ERROR and WIRE_BYE */
         wire_heartbeat heartbeat;
+        wire_admin_request admin;
     } u;
 } wire_cmd;
 
 /*
  * Decodes one Command frame into *cmd (zeroed first). Returns ASYLINK_OK;
  * ASYLINK_E_MALFORMED (not protobuf, not canonical, no body, or a body kind
- * this codec does not handle, e.g. admin commands); ASYLINK_E_TOO_LARGE;
+ * this codec does not handle: AdminResponse, see below); ASYLINK_E_TOO_LARGE;
  * ASYLINK_E_BAD_FIELD (wrong lengths, strings too long or with control
  * characters, too many sequences); ASYLINK_E_BAD_NODE_ID; ASYLINK_E_NOMEM.
  * Free with wire_cmd_clear() in every case.
@@ -223,6 +260,30 @@ int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd);
  * kind), ASYLINK_E_NOMEM.
  */
 int wire_encode(const wire_cmd *cmd, uint8_t **out, size_t *out_len);
+
+/*
+ * AdminResponse framing. The broker builds the AdminResponse message itself
+ * (a serialized asylink.v1.AdminResponse, e.g. with pbjson) and frames it
+ * as Command {request_id, admin_response}; the operator tool takes the
+ * body back out. wire_admin_response_frame: *out malloc'd (caller frees);
+ * ASYLINK_OK, ASYLINK_E_TOO_LARGE (body over WIRE_MAX_COMMAND),
+ * ASYLINK_E_INVALID_ARG, ASYLINK_E_NOMEM.
+ */
+int wire_admin_response_frame(uint64_t request_id, const uint8_t *body, size_t body_len,
+                              uint8_t **out, size_t *out_len);
+
+/*
+ * If buf is a Command holding exactly request_id (optional) and
+ * admin_response, canonically framed, points *body into buf at the
+ * serialized AdminResponse. ASYLINK_OK; ASYLINK_E_MALFORMED (another
+ * command, or broken framing); ASYLINK_E_TOO_LARGE. The body itself is not
+ * checked: decode it with the AdminResponse type.
+ */
+int wire_admin_response_body(const uint8_t *buf, size_t len, uint64_t *request_id,
+                             const uint8_t **body, size_t *body_len);
+
+/* Name of an admin op ("stats", "dead_letter_replay", ...), "unknown" otherwise. */
+const char *wire_admin_op_name(wire_admin_op op);
 
 /* Frees what a decoded command owns (arrays) and zeroes it. Accepts NULL. */
 void wire_cmd_clear(wire_cmd *cmd);

@@ -19,7 +19,8 @@ static int s_help(int argc, char **argv);
 static const char s_about[] =
     "asylink is the command line of the asylink secure message exchange of the\n"
     "Common European Asylum System: keys, the federation CA and certificates;\n"
-    "sending, receiving and following feeds as a node; the broker's status.\n"
+    "sending, receiving and following feeds as a node; the broker's status and,\n"
+    "through its admin endpoint, nodes, queues, dead letters and reload.\n"
     "Options: --help (at every level), --version.";
 
 static const cli_command s_commands[] = {
@@ -32,6 +33,10 @@ static const cli_command s_commands[] = {
     {"subscribe", cmd_subscribe, "follow a feed: JSON lines or CSV"},
     {"status", cmd_status, "show a running broker's sessions, counters and queues"},
     {"receipts", cmd_receipts, "list, export and verify the signed receipts of a sent message"},
+    {"nodes", cmd_nodes, "list the federation's nodes as the broker sees them (admin endpoint)"},
+    {"queues", cmd_queues, "list the broker's direct queues (admin endpoint)"},
+    {"dlq", cmd_dlq, "list, replay and drop the broker's dead letters (admin endpoint)"},
+    {"reload", cmd_reload, "make the broker reload trust and policy (admin endpoint)"},
     {"help", s_help, "show the help of a command: asylink help ca sign"},
 };
 #define S_N_COMMANDS (sizeof s_commands / sizeof s_commands[0])

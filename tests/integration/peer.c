@@ -132,6 +132,7 @@ static void s_usage(FILE *out)
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
             "               extra-frame garbage-envelope big-ack personal-topic\n"
+            "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
             "  subscribe    --prefix P --name N [--start new|earliest] --count N [--reset]\n"
@@ -574,6 +575,7 @@ static int s_link_send(s_link *l, const wire_cmd *c, const uint8_t *env, size_t 
 typedef struct {
     wire_cmd cmd;
     int decode_rc;
+    bool admin_response;   /* the frame is an AdminResponse (decode_rc is then MALFORMED) */
     zmq_msg_t env;
     bool has_env;
 } s_in;
@@ -599,6 +601,13 @@ static int s_link_recv(s_link *l, long wait_ms, s_in *in)
         return 0;
     }
     in->decode_rc = wire_decode(zmq_msg_data(&cmd), zmq_msg_size(&cmd), &in->cmd);
+    if (in->decode_rc != ASYLINK_OK) {
+        uint64_t rid;
+        const uint8_t *body;
+        size_t body_len;
+        in->admin_response = wire_admin_response_body(zmq_msg_data(&cmd), zmq_msg_size(&cmd),
+                                                       &rid, &body, &body_len) == ASYLINK_OK;
+    }
     bool more = zmq_msg_more(&cmd);
     zmq_msg_close(&cmd);
     if (more) {
@@ -1457,7 +1466,10 @@ static int s_await(s_hostile *h, wire_cmd *want_answer)
         int rc = -1;
         bool skip = in.decode_rc == ASYLINK_OK &&
                     (in.cmd.kind == WIRE_HEARTBEAT || in.cmd.kind == WIRE_DELIVER);
-        if (in.decode_rc != ASYLINK_OK) {
+        if (in.admin_response) {
+            printf("ADMIN_RESPONSE\n");
+            rc = EXIT_DONE;
+        } else if (in.decode_rc != ASYLINK_OK) {
             printf("UNDECODABLE %s\n", asylink_err_name(in.decode_rc));
             rc = EXIT_NOT_DONE;
         } else if (!skip && want_answer) {
@@ -1728,11 +1740,36 @@ cleanup:
     return rc;
 }
 
+/* Bytes that are no command at all, or an AdminRequest, sent without Hello. */
+static int s_h_raw_case(s_hostile *h, const char *name)
+{
+    if (strncmp(name, "admin-", 6) == 0) { /* admin-stats, admin-topics */
+        wire_cmd c = {.kind = WIRE_ADMIN_REQUEST, .request_id = 42};
+        c.u.admin.op = strcmp(name, "admin-stats") == 0 ? WIRE_ADMIN_STATS : WIRE_ADMIN_TOPICS;
+        return s_link_send(&h->link, &c, NULL, 0) == 0 ? s_await(h, NULL) : EXIT_NOT_DONE;
+    }
+    size_t n = strcmp(name, "raw-garbage") == 0 ? 64 : 1024 * 1024; /* raw-bigframe: 1 MiB */
+    uint8_t *junk = malloc(n);
+    if (!junk)
+        return EXIT_NOT_DONE;
+    randombytes_buf(junk, n);
+    int sent = s_link_send_raw(&h->link, junk, n, NULL, 0, false, false);
+    free(junk);
+    if (sent != 0) {
+        fprintf(stderr, "asylink-peer: send failed: %s\n", zmq_strerror(zmq_errno()));
+        return EXIT_NOT_DONE;
+    }
+    return s_await(h, NULL);
+}
+
 /* The cases that misuse Hello (or skip it). */
 static int s_h_hello_case(s_hostile *h, const char *name)
 {
     wire_cmd answer = {0};
     int rc;
+    if (strcmp(name, "raw-garbage") == 0 || strcmp(name, "raw-bigframe") == 0 ||
+        strcmp(name, "admin-stats") == 0 || strcmp(name, "admin-topics") == 0)
+        return s_h_raw_case(h, name);
     if (strcmp(name, "no-hello") == 0) {
         uint8_t *env = NULL, id[16];
         size_t env_len = 0;

@@ -461,7 +461,7 @@ static void test_kind_names(void **state)
     assert_string_equal(wire_kind_name(WIRE_DIRECTORY_REQUEST), "DirectoryRequest");
     assert_string_equal(wire_kind_name(WIRE_UNSUBSCRIBED), "Unsubscribed");
     assert_string_equal(wire_kind_name(WIRE_NONE), "unknown");
-    assert_string_equal(wire_kind_name((wire_kind)18), "unknown");
+    assert_string_equal(wire_kind_name((wire_kind)19), "unknown"); /* AdminResponse */
     assert_string_equal(wire_kind_name((wire_kind)-1), "unknown");
     for (size_t k = 0; k < N_KINDS; k++)
         assert_string_not_equal(wire_kind_name(s_kinds[k]), "unknown");
@@ -530,16 +530,192 @@ static void test_malformed(void **state)
     Asylink__V1__Command m = ASYLINK__V1__COMMAND__INIT;
     m.request_id = 5;
     assert_int_equal(s_try(&m), ASYLINK_E_MALFORMED);
-    /* admin commands are not this codec's */
+    /* an AdminRequest decodes; an AdminResponse is not this codec's (framing only) */
     Asylink__V1__AdminRequest ar = ASYLINK__V1__ADMIN_REQUEST__INIT;
     Asylink__V1__AdminStatsRequest st = ASYLINK__V1__ADMIN_STATS_REQUEST__INIT;
     ar.request_case = ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS;
     ar.stats = &st;
-    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_MALFORMED);
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_OK);
     Asylink__V1__AdminResponse as = ASYLINK__V1__ADMIN_RESPONSE__INIT;
     assert_int_equal(s_try(S_CMD(ADMIN_RESPONSE, admin_response, &as)), ASYLINK_E_MALFORMED);
     /* an unknown body member (field 30, an empty message) */
     assert_int_equal(wire_decode((const uint8_t *)"\xf2\x01\x00", 3, &c), ASYLINK_E_MALFORMED);
+}
+
+/* Encodes a, decodes it back into *out (caller clears). */
+static int s_admin_round(const wire_admin_request *a, wire_cmd *out)
+{
+    wire_cmd c = {.kind = WIRE_ADMIN_REQUEST, .request_id = 9};
+    c.u.admin = *a;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = wire_encode(&c, &buf, &len);
+    if (rc == ASYLINK_OK)
+        rc = wire_decode(buf, len, out);
+    free(buf);
+    return rc;
+}
+
+static void test_admin_request(void **state)
+{
+    (void)state;
+    uint64_t ids[3] = {5, 1, 1ull << 40};
+    for (int op = WIRE_ADMIN_STATS; op <= WIRE_ADMIN_RELOAD; op++) {
+        wire_admin_request a = {.op = (wire_admin_op)op, .flag = true, .limit = 7,
+                                .offset = 11, .trust = true};
+        S_SET(a.node_id, "DE-BAMF");
+        if (op == WIRE_ADMIN_DEAD_LETTER_REPLAY || op == WIRE_ADMIN_DEAD_LETTER_DROP) {
+            a.flag = false;
+            a.ids = ids;
+            a.n_ids = 3;
+        }
+        wire_cmd c;
+        int rc = s_admin_round(&a, &c);
+        if (op == WIRE_ADMIN_PURGE) { /* sent empty: no sender, so it does not decode */
+            assert_int_equal(rc, ASYLINK_E_BAD_NODE_ID);
+            continue;
+        }
+        assert_int_equal(rc, ASYLINK_OK);
+        assert_int_equal(c.kind, WIRE_ADMIN_REQUEST);
+        assert_int_equal(c.request_id, 9);
+        assert_int_equal(c.u.admin.op, op);
+        assert_string_not_equal(wire_admin_op_name((wire_admin_op)op), "unknown");
+        switch (op) {
+        case WIRE_ADMIN_NODES: assert_true(c.u.admin.flag); break;
+        case WIRE_ADMIN_QUEUES:
+            assert_true(c.u.admin.flag);
+            assert_string_equal(c.u.admin.node_id, "DE-BAMF");
+            break;
+        case WIRE_ADMIN_DEAD_LETTERS:
+            assert_int_equal(c.u.admin.limit, 7);
+            assert_int_equal(c.u.admin.offset, 11);
+            assert_string_equal(c.u.admin.node_id, "DE-BAMF");
+            break;
+        case WIRE_ADMIN_DEAD_LETTER_REPLAY:
+        case WIRE_ADMIN_DEAD_LETTER_DROP:
+            assert_int_equal(c.u.admin.n_ids, 3);
+            assert_memory_equal(c.u.admin.ids, ids, sizeof ids);
+            break;
+        case WIRE_ADMIN_RELOAD:
+            assert_true(c.u.admin.trust);
+            assert_false(c.u.admin.policy);
+            break;
+        default: break;
+        }
+        wire_cmd_clear(&c);
+    }
+    assert_string_equal(wire_admin_op_name(WIRE_ADMIN_NONE), "unknown");
+    assert_string_equal(wire_kind_name(WIRE_ADMIN_REQUEST), "AdminRequest");
+}
+
+static void test_admin_request_refused(void **state)
+{
+    (void)state;
+    wire_cmd c;
+    /* no member */
+    Asylink__V1__AdminRequest ar = ASYLINK__V1__ADMIN_REQUEST__INIT;
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_MALFORMED);
+    /* replay: all with ids, neither ids nor all, all without node, too many ids */
+    uint64_t ids[WIRE_ADMIN_MAX_IDS + 1] = {0};
+    wire_admin_request a = {.op = WIRE_ADMIN_DEAD_LETTER_REPLAY, .flag = true, .ids = ids,
+                            .n_ids = 1};
+    S_SET(a.node_id, "DE-BAMF");
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
+    a.flag = false;
+    a.n_ids = 0;
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
+    a.op = WIRE_ADMIN_DEAD_LETTER_DROP;
+    a.flag = true;
+    a.node_id[0] = 0;
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_NODE_ID);
+    a.flag = false;
+    a.n_ids = WIRE_ADMIN_MAX_IDS + 1;
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
+    a.n_ids = WIRE_ADMIN_MAX_IDS;
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_OK);
+    wire_cmd_clear(&c);
+    /* a bad node id, a bad topic prefix, a purge with a short id */
+    a = (wire_admin_request){.op = WIRE_ADMIN_QUEUES};
+    S_SET(a.node_id, "de bamf");
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_NODE_ID);
+    Asylink__V1__AdminTopicsRequest tr = ASYLINK__V1__ADMIN_TOPICS_REQUEST__INIT;
+    tr.prefix = "bad topic!";
+    ar.request_case = ASYLINK__V1__ADMIN_REQUEST__REQUEST_TOPICS;
+    ar.topics = &tr;
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
+    Asylink__V1__AdminPurgeRequest pr = ASYLINK__V1__ADMIN_PURGE_REQUEST__INIT;
+    uint8_t id[16] = {1};
+    pr.sender = "DE-BAMF";
+    pr.message_id.data = id;
+    pr.message_id.len = 15;
+    ar.request_case = ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE;
+    ar.purge = &pr;
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
+    pr.message_id.len = 16;
+    pr.reason = "line\nbreak";
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
+    pr.reason = "erasure request";
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_OK);
+    /* an unknown op does not encode */
+    a = (wire_admin_request){.op = (wire_admin_op)12};
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_INVALID_ARG);
+}
+
+static void test_admin_response_framing(void **state)
+{
+    (void)state;
+    const uint8_t body[] = {0x0a, 0x00}; /* AdminResponse {stats {}} */
+    uint64_t rids[] = {0, 1, 127, 128, 1ull << 40, UINT64_MAX};
+    for (size_t i = 0; i < sizeof rids / sizeof rids[0]; i++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(wire_admin_response_frame(rids[i], body, sizeof body, &buf, &len),
+                         ASYLINK_OK);
+        /* protobuf-c reads the same Command */
+        Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, len, buf);
+        assert_non_null(m);
+        assert_int_equal(m->request_id, rids[i]);
+        assert_int_equal(m->body_case, ASYLINK__V1__COMMAND__BODY_ADMIN_RESPONSE);
+        assert_true(codec_is_canonical(&m->base, buf, len));
+        asylink__v1__command__free_unpacked(m, NULL);
+        uint64_t rid = 99;
+        const uint8_t *b = NULL;
+        size_t blen = 0;
+        assert_int_equal(wire_admin_response_body(buf, len, &rid, &b, &blen), ASYLINK_OK);
+        assert_int_equal(rid, rids[i]);
+        assert_int_equal(blen, sizeof body);
+        assert_memory_equal(b, body, sizeof body);
+        /* wire_decode does not take it */
+        wire_cmd c;
+        assert_int_equal(wire_decode(buf, len, &c), ASYLINK_E_MALFORMED);
+        /* every truncation is refused */
+        for (size_t n = 0; n < len; n++)
+            assert_int_equal(wire_admin_response_body(buf, n, &rid, &b, &blen),
+                             ASYLINK_E_MALFORMED);
+        free(buf);
+    }
+    uint64_t rid;
+    const uint8_t *b;
+    size_t blen;
+    /* zero request_id written, padded varints, trailing field, another body */
+    static const uint8_t zero_rid[] = {0x08, 0x00, 0x9a, 0x01, 0x00};
+    static const uint8_t padded_rid[] = {0x08, 0x85, 0x00, 0x9a, 0x01, 0x00};
+    static const uint8_t padded_len[] = {0x9a, 0x01, 0x80, 0x00};
+    static const uint8_t trailing[] = {0x9a, 0x01, 0x00, 0x08, 0x01};
+    static const uint8_t error_body[] = {0x7a, 0x00};
+    assert_int_equal(wire_admin_response_body(zero_rid, sizeof zero_rid, &rid, &b, &blen),
+                     ASYLINK_E_MALFORMED);
+    assert_int_equal(wire_admin_response_body(padded_rid, sizeof padded_rid, &rid, &b, &blen),
+                     ASYLINK_E_MALFORMED);
+    assert_int_equal(wire_admin_response_body(padded_len, sizeof padded_len, &rid, &b, &blen),
+                     ASYLINK_E_MALFORMED);
+    assert_int_equal(wire_admin_response_body(trailing, sizeof trailing, &rid, &b, &blen),
+                     ASYLINK_E_MALFORMED);
+    assert_int_equal(wire_admin_response_body(error_body, sizeof error_body, &rid, &b, &blen),
+                     ASYLINK_E_MALFORMED);
+    uint8_t *o = NULL;
+    assert_int_equal(wire_admin_response_frame(1, NULL, 1, &o, &blen), ASYLINK_E_INVALID_ARG);
+    assert_null(o);
 }
 
 static void test_too_large(void **state)
@@ -1247,6 +1423,9 @@ int main(void)
         cmocka_unit_test(test_encode_invalid),
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_admin_request),
+        cmocka_unit_test(test_admin_request_refused),
+        cmocka_unit_test(test_admin_response_framing),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_non_canonical),
         cmocka_unit_test(test_expansion_refused),

@@ -1,0 +1,79 @@
+/*
+ * admin.h — the operator admin endpoint (broker.admin_endpoint): a second
+ * ROUTER socket with CURVE (the broker's key), admitted by ZAP in the
+ * domain AUTH_ADMIN_DOMAIN, which takes only certificates with
+ * ROLE_OPERATOR (auth.h). Every message is one Command frame holding an
+ * AdminRequest; the answer is an AdminResponse with the same member, or
+ * an Error, echoing request_id.
+ *
+ * Served: stats, nodes, queues, dead_letters, dead_letter_replay,
+ * dead_letter_drop, reload. Not implemented (answered
+ * Error(UNSUPPORTED_VERSION) naming the member): topics, audit_tail,
+ * audit_verify, purge.
+ *
+ * Every request is logged with the operator's node id, the member and the
+ * result; never payloads. Input is hostile: frames are capped at
+ * ADMIN_MAX_FRAME bytes by the socket, a turn answers at most
+ * ADMIN_TURN_BUDGET requests, and sends never block (answers to a peer
+ * that does not read are dropped).
+ *
+ * Threading: router thread only (the router's poll loop calls
+ * admin_handle_pending()).
+ */
+#ifndef ASYLINK_BROKER_ADMIN_H
+#define ASYLINK_BROKER_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "router.h"
+#include "session.h"
+#include "store.h"
+#include "trust.h"
+
+#define ADMIN_MAX_FRAME (64 * 1024)   /* largest admin message the socket accepts */
+#define ADMIN_TURN_BUDGET 16          /* requests answered per router turn */
+#define ADMIN_DEFAULT_LIMIT 100       /* dead letters per page when limit is 0 */
+#define ADMIN_MAX_LIMIT 1000          /* most dead letters per page */
+#define ADMIN_MAX_WINDOW 100000       /* most of offset + limit (dead letters are
+                                         ordered newest first in memory) */
+
+/* What a reload reports (AdminReloadResponse). */
+typedef struct admin_reload_result {
+    uint32_t nodes;              /* node certificates loaded */
+    uint32_t revoked;            /* serials on the loaded revocation list */
+    uint64_t crl_number;         /* its number, 0 = none */
+    uint32_t sessions_dropped;   /* sessions closed by the reload */
+    char policy_digest_hex[65];  /* BLAKE2b-256 of the policy file, hex */
+} admin_reload_result;
+
+/* What a request may read and do; filled by the router for each turn. */
+typedef struct admin_env {
+    const char *broker_node_id;
+    const char *policy_path;
+    store *store;
+    const session_table *sessions;
+    const router_stats *stats;
+    const trust *trust;
+    uint64_t now_ms, started_ms;
+    bool durable;
+    int verify_workers;
+    /* reloads trust and policy like SIGHUP; ASYLINK_OK or why (err says more) */
+    int (*reload)(void *ctx, admin_reload_result *out, char *err, size_t errlen);
+    /* dead letters of node were put back in its queue: deliver them */
+    void (*replayed)(void *ctx, const char *node_id);
+    void *ctx;
+} admin_env;
+
+/*
+ * Creates the admin socket in ctx and binds it to endpoint, with CURVE
+ * secret key box_sk. *bound (malloc'd, caller frees) is the endpoint
+ * actually bound (port 0 resolved). NULL on failure (errno from zmq).
+ */
+void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32], char **bound);
+
+/* Answers up to ADMIN_TURN_BUDGET pending requests without blocking. */
+void admin_handle_pending(void *sock, const admin_env *env);
+
+#endif

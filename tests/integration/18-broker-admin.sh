@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# 18-broker-admin.sh — the broker's operator admin endpoint and the CLI
+# commands that use it: a member-state certificate is refused there (ZAP,
+# domain asylink-admin); OPS lists nodes and queues; messages that FR never
+# acknowledges are dead-lettered (max_deliveries = 1) and show in
+# `asylink dlq list`; `dlq replay` puts one back and FR receives it; `dlq
+# drop` removes another; unknown ids are NOT_FOUND; `reload` works and a
+# broken policy makes it fail with the reason while the broker keeps its
+# state; stats answers, topics is UNSUPPORTED; hostile bytes on the admin socket are answered or cut off and the
+# broker keeps serving both endpoints.
+#
+#   tests/integration/18-broker-admin.sh ASYLINKD ASYLINK ASYLINK-PEER
+source "$(dirname "$0")/lib.sh"
+lib_init "$@"
+make_federation || exit 1
+write_broker_ini
+ADMIN_PORT=$(free_port)
+sed -i "s|^admin_endpoint =\$|admin_endpoint = tcp://127.0.0.1:$ADMIN_PORT|" "$CONF"
+sed -i 's|^\[limits\]$|[limits]\nmax_deliveries = 1|' "$CONF"
+start_broker || exit 1
+ADMIN=$(sed -n 's/.*admin on \(tcp:[^ ]*\).*/\1/p' "$T/broker.$BROKER_N.out" | head -n 1)
+check "the broker reports its admin endpoint ($ADMIN)" test -n "$ADMIN"
+
+# ops_ini NODE: $T/NODE.ini, a node configuration with admin_endpoint.
+ops_ini() {
+  cat >"$T/$1.ini" <<INI
+[node]
+broker_endpoint = $ENDPOINT
+broker_cert = $FED/trust/nodes/BROKER.EU.cert
+node_cert = $FED/trust/nodes/$1.cert
+key_file = $FED/keys/$1.key
+trust_dir = $FED/trust
+data_dir = $T/node-$1
+admin_endpoint = $ADMIN
+INI
+}
+ops_ini OPS
+ops_ini DE
+# json_get FILE EXPR: a Python expression over the JSON value j in FILE.
+json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1" 2>/dev/null; }
+a() { "$ASYLINK" "$@" </dev/null; }
+
+echo "== who may use the admin endpoint"
+a nodes --config "$T/DE.ini" --timeout 2 >"$T/de-nodes.out" 2>"$T/de-nodes.err"
+check_eq "DE (member_state) gets no answer: exit 1" "$?" 1
+check "the CLI says why (TIMEOUT, operator role)" grep -q 'TIMEOUT.*operator role' "$T/de-nodes.err"
+check "the broker refused DE at ZAP" grep -q 'admin connection refused: not an operator.*node=DE' "$BROKER_LOG"
+got=$(peer DE connect-only --broker "$ADMIN" --timeout 2 2>/dev/null)
+check_eq "a member-state peer gets no session at the admin endpoint" "$got" NO_ANSWER
+got=$(peer OPS hostile --case bad-version --broker "$ADMIN" --timeout 5 2>/dev/null)
+check_eq "OPS cannot open a client session there (Hello is not an AdminRequest)" "$got" "ERROR PROTOCOL"
+got=$(peer OPS connect-only --timeout 5 2>/dev/null)
+check_eq "OPS still opens a session at the client endpoint" "$got" WELCOME
+
+echo "== nodes and queues"
+a nodes --config "$T/OPS.ini" --json >"$T/nodes.json" 2>"$T/nodes.err"
+check_eq "nodes --json exits 0" "$?" 0
+check_eq "it lists the 7 nodes of the trust directory" \
+  "$(json_get "$T/nodes.json" 'len(j["nodes"])')" 7
+check_eq "sorted by node id" "$(json_get "$T/nodes.json" '",".join(n["node_id"] for n in j["nodes"])')" \
+  "BROKER.EU,DE,EUAA,EUAA.ANALYSIS,FR,IT,OPS"
+check_eq "with roles" "$(json_get "$T/nodes.json" '[n["roles"] for n in j["nodes"] if n["node_id"]=="OPS"][0]')" \
+  "['ROLE_OPERATOR']"
+a nodes --config "$T/OPS.ini" >"$T/nodes.out" 2>&1
+check "the human table has a row per node" grep -qE '^FR +member_state' "$T/nodes.out"
+a nodes --config "$T/OPS.ini" --connected --json >"$T/nodes-c.json" 2>&1
+check_eq "--connected lists only connected nodes (at most OPS's session, if not closed yet)" \
+  "$(json_get "$T/nodes-c.json" 'all(n["connected"] for n in j["nodes"]) and set(n["node_id"] for n in j["nodes"]) <= {"OPS"}')" True
+
+N=3
+peer DE send --to FR --count $N --ids-out "$T/de.ids" --timeout 30 >/dev/null 2>"$T/de-send.err"
+check_eq "DE sent $N messages to FR" "$(lines "$T/de.ids")" $N
+a queues --config "$T/OPS.ini" --node FR --json >"$T/q.json" 2>"$T/q.err"
+check_eq "queues --node FR: $N waiting" "$(json_get "$T/q.json" 'j["queues"][0]["depth"]')" $N
+a queues --config "$T/OPS.ini" --non-empty >"$T/q.out" 2>&1
+check_eq "queues --non-empty shows only FR" "$(grep -cE '^[A-Z]' "$T/q.out")" 2
+check "its row" grep -qE "^FR +no +$N " "$T/q.out"
+a queues --config "$T/OPS.ini" --node NOBODY >/dev/null 2>"$T/q-nf.err"
+check_eq "queues --node of an unknown node exits 1" "$?" 1
+check "with NOT_FOUND" grep -q NOT_FOUND "$T/q-nf.err"
+
+echo "== dead letters"
+peer FR recv --count $N --no-ack --timeout 30 >/dev/null 2>"$T/fr-noack.err"
+total=0
+for _ in $(seq 50); do
+  a dlq list --config "$T/OPS.ini" --json >"$T/dlq.json" 2>"$T/dlq.err"
+  total=$(json_get "$T/dlq.json" 'j["total"]')
+  [[ $total == "$N" ]] && break
+  sleep 0.2
+done
+check_eq "FR's $N unacknowledged deliveries are dead letters (max_deliveries 1)" "$total" $N
+check_eq "each names FR and the sender DE" \
+  "$(json_get "$T/dlq.json" '",".join(sorted(set(e["recipient"]+"/"+e["sender"] for e in j["entries"])))')" "FR/DE"
+json_get "$T/dlq.json" '"\n".join(__import__("base64").b64decode(e["message_id"]).hex() for e in j["entries"])' \
+  >"$T/dlq.ids"
+check "they are the messages DE sent" same_set "$T/dlq.ids" "$T/de.ids"
+a dlq list --config "$T/OPS.ini" --limit 1 --offset 1 --json >"$T/dlq-page.json" 2>&1
+check_eq "--limit 1 --offset 1: one entry, the second newest" \
+  "$(json_get "$T/dlq-page.json" 'len(j["entries"]), j["entries"][0]["id"]')" \
+  "$(json_get "$T/dlq.json" '1, j["entries"][1]["id"]')"
+a dlq list --config "$T/OPS.ini" >"$T/dlq.out" 2>&1
+check "the human list shows them" grep -q "(3 shown of 3 dead letters)" "$T/dlq.out"
+ID1=$(json_get "$T/dlq.json" 'j["entries"][0]["id"]')
+HEX1=$(json_get "$T/dlq.json" '__import__("base64").b64decode(j["entries"][0]["message_id"]).hex()')
+ID2=$(json_get "$T/dlq.json" 'j["entries"][1]["id"]')
+
+a dlq replay --config "$T/OPS.ini" "$ID1" >"$T/replay.out" 2>"$T/replay.err"
+check_eq "dlq replay $ID1 exits 0" "$?" 0
+check "it reports one replayed" grep -q 'replayed 1 dead letters' "$T/replay.out"
+peer FR recv --count 1 --ids-out "$T/fr.ids" --timeout 30 >/dev/null 2>"$T/fr-recv.err"
+check_eq "FR receives the replayed message" "$(cat "$T/fr.ids" 2>/dev/null)" "$HEX1"
+a dlq drop --config "$T/OPS.ini" --node FR "$ID2" >"$T/drop.out" 2>"$T/drop.err"
+check_eq "dlq drop --node FR $ID2 exits 0" "$?" 0
+check "it reports one dropped" grep -q 'dropped 1 dead letters' "$T/drop.out"
+a dlq list --config "$T/OPS.ini" --node FR --json >"$T/dlq2.json" 2>&1
+check_eq "one dead letter is left" "$(json_get "$T/dlq2.json" 'j["total"]')" 1
+a dlq replay --config "$T/OPS.ini" --json "$ID2" >"$T/replay-nf.json" 2>"$T/replay-nf.err"
+check_eq "replaying the dropped one exits 1" "$?" 1
+check "NOT_FOUND naming the id" grep -q "NOT_FOUND: no dead letter with ID $ID2" "$T/replay-nf.err"
+check_eq "and --json lists it under not_found" "$(json_get "$T/replay-nf.json" 'j["not_found"]')" "[$ID2]"
+a dlq drop --config "$T/OPS.ini" --all >/dev/null 2>"$T/drop-usage.err"
+check_eq "dlq drop --all without --node is a usage error" "$?" 2
+a dlq drop --config "$T/OPS.ini" --all --node FR >"$T/drop-all.out" 2>&1
+check "dlq drop --all --node FR drops the last one" grep -q 'dropped 1 dead letters' "$T/drop-all.out"
+a dlq list --config "$T/OPS.ini" --json >"$T/dlq3.json" 2>&1
+check_eq "no dead letters left" "$(json_get "$T/dlq3.json" 'j["total"]')" 0
+
+echo "== reload"
+a reload --config "$T/OPS.ini" >"$T/reload.out" 2>"$T/reload.err"
+check_eq "reload exits 0" "$?" 0
+check "it reports the nodes loaded" grep -q 'reloaded: 7 nodes' "$T/reload.out"
+check "and the policy digest" grep -qE 'policy digest: [0-9a-f]{64}' "$T/reload.out"
+check "the broker logged it as the operator's" grep -q 'operator=OPS op=reload result=OK' "$BROKER_LOG"
+cp "$T/policy.ini" "$T/policy.good"
+echo "this is not = [a policy" >>"$T/policy.ini"
+a reload --config "$T/OPS.ini" >"$T/reload-bad.out" 2>"$T/reload-bad.err"
+check_eq "reload with a broken policy exits 1" "$?" 1
+check "and says why" grep -q 'reload failed, the old trust and policy stay' "$T/reload-bad.err"
+cp "$T/policy.good" "$T/policy.ini"
+a reload --config "$T/OPS.ini" --json >"$T/reload.json" 2>&1
+check_eq "reload --json after the fix" "$(json_get "$T/reload.json" 'j["nodes"]')" 7
+
+echo "== hostile input on the admin socket"
+CASES=(
+  "raw-garbage|ERROR MALFORMED"
+  "no-hello|ERROR MALFORMED"
+  "hello-wrong-id|ERROR PROTOCOL"
+  "raw-bigframe|DISCONNECTED"
+  "admin-stats|ADMIN_RESPONSE"
+  "admin-topics|ERROR UNSUPPORTED_VERSION"
+)
+for entry in "${CASES[@]}"; do
+  IFS='|' read -r name want <<<"$entry"
+  got=$(peer OPS hostile --case "$name" --broker "$ADMIN" --timeout 5 2>"$T/h-$name.err")
+  if [[ $got == "$want" || ($name == raw-bigframe && $got == NO_ANSWER) ]]; then
+    pass "admin hostile $name -> $got"
+  else
+    fail "admin hostile $name: got '$got', wanted '$want'"
+  fi
+done
+got=$(peer OPS hostile --case admin-stats --timeout 5 2>/dev/null)
+check_eq "an AdminRequest on the client endpoint is a protocol error" "$got" "ERROR PROTOCOL"
+check "the broker logged the unsupported request" \
+  grep -q 'operator=OPS op=topics result=UNSUPPORTED_VERSION' "$BROKER_LOG"
+check "the broker survived" kill -0 "$BROKER_PID"
+a nodes --config "$T/OPS.ini" --json >"$T/nodes2.json" 2>&1
+check_eq "the admin endpoint still answers" "$(json_get "$T/nodes2.json" 'len(j["nodes"])')" 7
+peer DE send --to FR --count 1 --ids-out "$T/de2.ids" --timeout 30 >/dev/null 2>&1
+check_eq "the client endpoint still serves" "$(lines "$T/de2.ids")" 1
+check "no admin log line carries a payload-sized field" \
+  bash -c "! grep '\"admin\"' '$BROKER_LOG' | grep -qE '.{2000}'"
+
+echo "== CLI usage"
+a nodes >/dev/null 2>"$T/u1.err"
+check_eq "nodes without --config: exit 2" "$?" 2
+a dlq replay --config "$T/OPS.ini" notanumber >/dev/null 2>&1
+check_eq "dlq replay with a bad ID: exit 2" "$?" 2
+a dlq --help >"$T/dlq-help.out" 2>&1
+check "dlq --help lists list, replay, drop" grep -q replay "$T/dlq-help.out"
+a reload --config "$T/OPS.ini" --admin "tcp://127.0.0.1:1" --timeout 1 >/dev/null 2>&1
+check_eq "reload against a dead endpoint: exit 1" "$?" 1
+
+stop_broker
+check_eq "the broker stops cleanly" "$?" 0
+summary

@@ -1,0 +1,230 @@
+/*
+ * adminc.c — one request to the broker's admin endpoint (adminc.h).
+ */
+#include "adminc.h"
+
+#include "asylink/asylink.h"
+#include "cert.h"
+#include "cli.h"
+#include "config.h"
+#include "keys.h"
+#include "pbjson.h"
+
+#include <getopt.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* The operator's node configuration: the client library's keys plus admin_endpoint. */
+typedef struct {
+    char *broker_endpoint, *broker_cert, *node_cert, *key_file, *key_passphrase_file;
+    char *trust_dir, *data_dir, *admin_endpoint;
+    int64_t receive_window;
+    int durability;
+} s_config;
+
+static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
+
+static const config_option s_options[] = {
+    {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_config, broker_cert), 0, 0, NULL, "broker certificate (its key is the CURVE server key)"},
+    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_config, node_cert), 0, 0, NULL, "the operator's certificate (role operator)"},
+    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_config, key_file), 0, 0, NULL, "the operator's secret key file"},
+    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_config, key_passphrase_file), 0, 0, NULL, "file with the key passphrase"},
+    {"node", "trust_dir", CONFIG_PATH, "", offsetof(s_config, trust_dir), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "data_dir", CONFIG_PATH, "", offsetof(s_config, data_dir), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_config, receive_window), 1, 100000, NULL, "not used by the admin commands"},
+    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_config, durability), 0, 0, s_durability_names, "not used by the admin commands"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL, "the broker's admin endpoint"},
+};
+#define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
+
+int adminc_option(int opt, const char *prog, adminc_opts *o)
+{
+    uint64_t secs;
+    switch (opt) {
+    case ADMINC_OPT_CONFIG: o->config = optarg; return CLI_OK;
+    case ADMINC_OPT_ADMIN:
+        if (strncmp(optarg, "tcp://", 6) != 0 && strncmp(optarg, "ipc://", 6) != 0)
+            return cli_usage(prog, "invalid --admin '%s' (tcp://HOST:PORT or ipc://PATH)", optarg);
+        o->endpoint = optarg;
+        return CLI_OK;
+    case ADMINC_OPT_TIMEOUT:
+        if (cli_parse_u64(optarg, 1, 300, &secs) != 0)
+            return cli_usage(prog, "invalid --timeout '%s' (1..300 seconds)", optarg);
+        o->timeout_ms = (int)secs * 1000;
+        return CLI_OK;
+    case ADMINC_OPT_JSON: o->json = true; return CLI_OK;
+    default: return -2;
+    }
+}
+
+int adminc_check(const char *prog, const adminc_opts *o)
+{
+    if (!o->config)
+        return cli_usage(prog, "--config FILE is required");
+    return CLI_OK;
+}
+
+/* What a connection needs, loaded from the configuration. */
+typedef struct {
+    s_config cfg;
+    keys_secret *keys;
+    cert *broker;
+    char endpoint[512];
+} s_conn;
+
+static void s_conn_clear(s_conn *c)
+{
+    config_free(s_options, S_N_OPTIONS, &c->cfg);
+    keys_destroy(&c->keys);
+    cert_destroy(&c->broker);
+}
+
+/* Loads the configuration, the key and the broker certificate. */
+static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
+{
+    config_error err;
+    if (config_load_file(o->config, s_options, S_N_OPTIONS, &c->cfg, &err) != 0) {
+        char line[600];
+        config_error_format(&err, line, sizeof line);
+        return cli_fail_text(prog, ASYLINK_E_CONFIG, "%s", line);
+    }
+    const char *ep = o->endpoint ? o->endpoint
+                     : *c->cfg.admin_endpoint ? c->cfg.admin_endpoint
+                                              : ADMINC_DEFAULT_ENDPOINT;
+    if (strlen(ep) >= sizeof c->endpoint)
+        return cli_fail_text(prog, ASYLINK_E_CONFIG, "admin endpoint too long");
+    memcpy(c->endpoint, ep, strlen(ep) + 1);
+    const char *pass = *c->cfg.key_passphrase_file ? c->cfg.key_passphrase_file : NULL;
+    int rc = cli_keys_load(c->cfg.key_file, pass, &c->keys);
+    if (rc != ASYLINK_OK)
+        return cli_fail(c->cfg.key_file, rc);
+    if ((rc = cert_load(c->cfg.broker_cert, &c->broker)) != ASYLINK_OK)
+        return cli_fail(c->cfg.broker_cert, rc);
+    cert *me = NULL;
+    if ((rc = cert_load(c->cfg.node_cert, &me)) != ASYLINK_OK)
+        return cli_fail(c->cfg.node_cert, rc);
+    bool same = sodium_memcmp(me->box_pk, c->keys->box_pk, 32) == 0;
+    cert_destroy(&me);
+    if (!same)
+        return cli_fail_text(c->cfg.node_cert, ASYLINK_E_WRONG_KEY,
+                             "the certificate is not the one of key_file");
+    return CLI_OK;
+}
+
+/* Connects a CURVE DEALER socket to c->endpoint. NULL on failure. */
+static void *s_socket(void *ctx, const s_conn *c)
+{
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    int64_t maxmsg = WIRE_MAX_COMMAND;
+    if (sock && zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->broker->box_pk, 32) == 0 &&
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->keys->box_pk, 32) == 0 &&
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->keys->box_sk, 32) == 0 &&
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) == 0 &&
+        zmq_connect(sock, c->endpoint) == 0)
+        return sock;
+    if (sock)
+        zmq_close(sock);
+    return NULL;
+}
+
+/* Sends the request and receives one single-frame answer into *reply. */
+static int s_exchange(const char *prog, void *sock, const s_conn *c, const adminc_opts *o,
+                      const wire_cmd *req, zmq_msg_t *reply)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = wire_encode(req, &buf, &len);
+    if (rc != ASYLINK_OK)
+        return cli_fail(prog, rc);
+    zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
+    rc = zmq_poll(&out, 1, o->timeout_ms) == 1 ? zmq_send(sock, buf, len, ZMQ_DONTWAIT) : -1;
+    free(buf);
+    zmq_pollitem_t in = {sock, 0, ZMQ_POLLIN, 0};
+    if (rc < 0 || zmq_poll(&in, 1, o->timeout_ms) != 1)
+        return cli_fail_text(prog, ASYLINK_E_TIMEOUT,
+                             "no answer from %s within %d s (is the broker running with this "
+                             "admin_endpoint? the admin endpoint admits only valid, unrevoked "
+                             "certificates with the operator role)",
+                             c->endpoint, o->timeout_ms / 1000);
+    if (zmq_msg_recv(reply, sock, ZMQ_DONTWAIT) < 0)
+        return cli_fail_text(prog, ASYLINK_E_IO, "receive: %s", zmq_strerror(zmq_errno()));
+    if (zmq_msg_more(reply))
+        return cli_fail_text(prog, ASYLINK_E_MALFORMED, "the broker answered with several frames");
+    return CLI_OK;
+}
+
+/* Turns the answer frame into the member object, or prints the broker's Error. */
+static int s_answer(const char *prog, const uint8_t *buf, size_t len, const wire_cmd *req,
+                    json_t **member)
+{
+    uint64_t rid = 0;
+    const uint8_t *body = NULL;
+    size_t blen = 0;
+    if (wire_admin_response_body(buf, len, &rid, &body, &blen) == ASYLINK_OK) {
+        json_t *resp = NULL;
+        int rc = pbjson_decode("asylink.v1.AdminResponse", body, blen, &resp);
+        if (rc != ASYLINK_OK)
+            return cli_fail_text(prog, rc, "the broker's AdminResponse does not decode");
+        json_t *m = json_object_get(resp, wire_admin_op_name(req->u.admin.op));
+        if (rid != req->request_id || !json_is_object(m)) {
+            json_decref(resp);
+            return cli_fail_text(prog, ASYLINK_E_MALFORMED,
+                                 "the broker answered another request");
+        }
+        *member = json_incref(m);
+        json_decref(resp);
+        return CLI_OK;
+    }
+    wire_cmd c;
+    int rc = wire_decode(buf, len, &c);
+    if (rc == ASYLINK_OK && c.kind == WIRE_ERROR) {
+        rc = cli_fail_text(prog, c.u.error.code, "the broker refused: %s", c.u.error.reason);
+    } else {
+        rc = cli_fail_text(prog, ASYLINK_E_MALFORMED, "unexpected answer from the broker (%s)",
+                           rc == ASYLINK_OK ? wire_kind_name(c.kind) : asylink_err_name(rc));
+    }
+    wire_cmd_clear(&c);
+    return rc;
+}
+
+int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request *q,
+                json_t **member)
+{
+    *member = NULL;
+    s_conn c;
+    memset(&c, 0, sizeof c);
+    int rc = s_load(prog, o, &c);
+    if (rc != CLI_OK) {
+        s_conn_clear(&c);
+        return rc;
+    }
+    wire_cmd req = {.kind = WIRE_ADMIN_REQUEST};
+    req.u.admin = *q;
+    randombytes_buf(&req.request_id, sizeof req.request_id);
+    req.request_id |= 1; /* never 0 */
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? s_socket(ctx, &c) : NULL;
+    if (!sock) {
+        rc = cli_fail_text(prog, ASYLINK_E_IO, "cannot connect to %s: %s", c.endpoint,
+                           zmq_strerror(zmq_errno()));
+    } else {
+        zmq_msg_t reply;
+        zmq_msg_init(&reply);
+        rc = s_exchange(prog, sock, &c, o, &req, &reply);
+        if (rc == CLI_OK)
+            rc = s_answer(prog, zmq_msg_data(&reply), zmq_msg_size(&reply), &req, member);
+        zmq_msg_close(&reply);
+        zmq_close(sock);
+    }
+    if (ctx)
+        zmq_ctx_term(ctx);
+    s_conn_clear(&c);
+    return rc;
+}
