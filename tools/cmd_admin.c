@@ -46,6 +46,22 @@ static int s_exit(int rc)
     return rc == CLI_DONE ? CLI_OK : rc;
 }
 
+/*
+ * Parses a command that takes no positional argument and sends its request:
+ * CLI_OK with *m the answer (caller releases), CLI_DONE after --help, or
+ * the exit code of a usage error or failed call.
+ */
+static int s_request(int argc, char **argv, const char *usage, const struct option *longs,
+                     s_apply_fn own, wire_admin_request *q, adminc_opts *o, json_t **m)
+{
+    int first, rc = s_parse(argc, argv, usage, longs, o, own, q, &first);
+    if (rc != CLI_OK)
+        return rc;
+    if (first < argc)
+        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
+    return adminc_call(argv[0], o, q, m);
+}
+
 static uint64_t s_u64(const json_t *o, const char *key)
 {
     json_int_t v = json_integer_value(json_object_get(o, key));
@@ -126,14 +142,10 @@ int cmd_nodes(int argc, char **argv)
         ADMINC_LONG_OPTIONS, {"connected", no_argument, NULL, OPT_CONNECTED}, {NULL, 0, NULL, 0}};
     adminc_opts o = {.timeout_ms = 10000};
     wire_admin_request q = {.op = WIRE_ADMIN_NODES};
-    int first, rc = s_parse(argc, argv, s_nodes_usage, longs, &o, s_nodes_apply, &q, &first);
+    json_t *m = NULL;
+    int rc = s_request(argc, argv, s_nodes_usage, longs, s_nodes_apply, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (first < argc)
-        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
-    json_t *m = NULL;
-    if ((rc = adminc_call(argv[0], &o, &q, &m)) != CLI_OK)
-        return rc;
     if (o.json)
         return cli_json_print(m);
     json_t *nodes = json_object_get(m, "nodes"), *n;
@@ -190,14 +202,10 @@ int cmd_queues(int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     adminc_opts o = {.timeout_ms = 10000};
     wire_admin_request q = {.op = WIRE_ADMIN_QUEUES};
-    int first, rc = s_parse(argc, argv, s_queues_usage, longs, &o, s_queues_apply, &q, &first);
+    json_t *m = NULL;
+    int rc = s_request(argc, argv, s_queues_usage, longs, s_queues_apply, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (first < argc)
-        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
-    json_t *m = NULL;
-    if ((rc = adminc_call(argv[0], &o, &q, &m)) != CLI_OK)
-        return rc;
     if (o.json)
         return cli_json_print(m);
     json_t *queues = json_object_get(m, "queues"), *n;
@@ -269,14 +277,10 @@ static int s_dlq_list(int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     adminc_opts o = {.timeout_ms = 10000};
     wire_admin_request q = {.op = WIRE_ADMIN_DEAD_LETTERS};
-    int first, rc = s_parse(argc, argv, s_dlq_list_usage, longs, &o, s_dlq_list_apply, &q, &first);
+    json_t *m = NULL;
+    int rc = s_request(argc, argv, s_dlq_list_usage, longs, s_dlq_list_apply, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (first < argc)
-        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
-    json_t *m = NULL;
-    if ((rc = adminc_call(argv[0], &o, &q, &m)) != CLI_OK)
-        return rc;
     if (o.json)
         return cli_json_print(m);
     json_t *entries = json_object_get(m, "entries"), *e;
@@ -420,14 +424,10 @@ int cmd_reload(int argc, char **argv)
     static const struct option longs[] = {ADMINC_LONG_OPTIONS, {NULL, 0, NULL, 0}};
     adminc_opts o = {.timeout_ms = 10000};
     wire_admin_request q = {.op = WIRE_ADMIN_RELOAD, .trust = true, .policy = true};
-    int first, rc = s_parse(argc, argv, s_reload_usage, longs, &o, NULL, NULL, &first);
+    json_t *m = NULL;
+    int rc = s_request(argc, argv, s_reload_usage, longs, NULL, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (first < argc)
-        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
-    json_t *m = NULL;
-    if ((rc = adminc_call(argv[0], &o, &q, &m)) != CLI_OK)
-        return rc;
     if (o.json)
         return cli_json_print(m);
     printf("reloaded: %llu nodes, revocation list %llu (%llu revoked), %llu sessions closed\n",
