@@ -221,22 +221,6 @@ static bool s_key_is(const MDB_val *k, const char *name, size_t name_len, uint64
 
 /* ---- the message record -------------------------------------------------- */
 
-/* Checks a recipients block: n ids of 1..STORE_NAME_MAX bytes, each ending in '\0'. */
-static bool s_recipients_valid(const char *block, size_t len, uint32_t n)
-{
-    size_t off = 0;
-    uint32_t count = 0;
-    while (off < len) {
-        const char *nul = memchr(block + off, 0, len - off);
-        size_t name_len = nul ? (size_t)(nul - (block + off)) : 0;
-        if (!nul || name_len == 0 || name_len > STORE_NAME_MAX)
-            return false;
-        off += name_len + 1;
-        count++;
-    }
-    return count == n;
-}
-
 /* Decodes and validates a msgs value; 0 or S_BAD_RECORD. */
 static int s_record_parse(const MDB_val *v, msg_record *r)
 {
@@ -263,7 +247,7 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
     bool feed = r->n_recipients == 0 && r->n_pending == 0 && r->recipients_len == 0;
     if ((!feed && (r->n_pending == 0 || r->n_pending > r->n_recipients)) ||
         memchr(r->sender, 0, r->sender_len) != NULL ||
-        !s_recipients_valid(r->recipients, r->recipients_len, r->n_recipients))
+        !bytes_names_valid(r->recipients, r->recipients_len, r->n_recipients, STORE_NAME_MAX))
         return S_BAD_RECORD;
     return MDB_SUCCESS;
 }
@@ -1644,40 +1628,44 @@ int store_queue_depth(store *s, const char *recipient, uint64_t *count, uint64_t
     return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
-/* Counts name's entries under cur (queue or dlq). */
-static int s_count_entries(MDB_cursor *cur, const char *name, size_t name_len, uint64_t *count)
+/*
+ * Counts the entries of dbi whose key starts with node '\0' (the keys of
+ * dlq and subs both do), or all entries when node is NULL.
+ */
+static int s_count_under(store *s, MDB_dbi dbi, const char *node, uint64_t *count)
 {
-    uint8_t key[S_KEY_MAX];
-    MDB_val k, v;
-    uint64_t seq;
-    int rc = s_seek(cur, name, 0, key, &k, &v);
-    while (rc == MDB_SUCCESS && s_key_is(&k, name, name_len, &seq)) {
-        (*count)++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
-}
-
-int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
-{
-    size_t name_len = s_name_len(recipient);
-    if (!s || !count || (recipient && !name_len))
+    size_t nlen = s_name_len(node);
+    if (!s || !count || (node && !nlen))
         return ASYLINK_E_INVALID_ARG;
     *count = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = s_read_open(s, s->dlq, &txn, &cur);
+    int rc = s_read_open(s, dbi, &txn, &cur);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
-    if (recipient) {
-        rc = s_count_entries(cur, recipient, name_len, count);
+    MDB_val k, v;
+    if (node) {
+        uint8_t key[STORE_NAME_MAX + 1];
+        memcpy(key, node, nlen);
+        key[nlen] = 0;
+        k = (MDB_val){nlen + 1, key};
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (rc == MDB_SUCCESS && k.mv_size > nlen + 1 && memcmp(k.mv_data, key, nlen + 1) == 0) {
+            (*count)++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
     } else {
         MDB_stat st;
-        rc = mdb_stat(txn, s->dlq, &st);
+        rc = mdb_stat(txn, dbi, &st);
         *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
     }
     s_read_close(s, txn, cur);
-    return s_err(rc);
+    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
+{
+    return s_count_under(s, s ? s->dlq : 0, recipient, count);
 }
 
 /* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL. */
@@ -1947,35 +1935,7 @@ int store_sub_delete(store *s, const char *node, const char *name)
 
 int store_sub_count(store *s, const char *node, uint64_t *count)
 {
-    size_t nlen = s_name_len(node);
-    if (!s || !count || (node && !nlen))
-        return ASYLINK_E_INVALID_ARG;
-    *count = 0;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->subs, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    MDB_val k, v;
-    if (node) {
-        uint8_t key[STORE_NAME_MAX + 1];
-        memcpy(key, node, nlen);
-        key[nlen] = 0;
-        k.mv_size = nlen + 1;
-        k.mv_data = key;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        while (rc == MDB_SUCCESS && k.mv_size > nlen + 1 && memcmp(k.mv_data, node, nlen) == 0 &&
-               ((const uint8_t *)k.mv_data)[nlen] == 0) {
-            (*count)++;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-    } else {
-        MDB_stat st;
-        rc = mdb_stat(txn, s->subs, &st);
-        *count = rc == MDB_SUCCESS ? st.ms_entries : 0;
-    }
-    s_read_close(s, txn, cur);
-    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+    return s_count_under(s, s ? s->subs : 0, node, count);
 }
 
 /* ---- the revocation list in use ------------------------------------------ */

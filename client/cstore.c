@@ -249,22 +249,6 @@ static size_t s_reason_len(const char *reason)
     return len;
 }
 
-/* Checks a names block: n >= 1 ids of 1..S_NAME_MAX bytes, each ending in '\0'. */
-static bool s_names_valid(const char *block, size_t len, uint32_t n)
-{
-    size_t off = 0;
-    uint32_t count = 0;
-    while (off < len) {
-        const char *nul = memchr(block + off, 0, len - off);
-        size_t name_len = nul ? (size_t)(nul - (block + off)) : 0;
-        if (!nul || name_len == 0 || name_len > S_NAME_MAX)
-            return false;
-        off += name_len + 1;
-        count++;
-    }
-    return count == n;
-}
-
 /* ---- records ------------------------------------------------------------ */
 
 /* Writes an outbox header for r (whose blocks follow, written by the caller). */
@@ -310,7 +294,7 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     if (r->state < CSTORE_OUT_PENDING || r->state > CSTORE_OUT_REJECTED ||
         (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
         memchr(r->reason, 0, r->reason_len) != NULL ||
-        !s_names_valid(r->recipients, r->recipients_len, r->n_recipients))
+        !bytes_names_valid(r->recipients, r->recipients_len, r->n_recipients, S_NAME_MAX))
         return S_BAD_RECORD;
     return MDB_SUCCESS;
 }
@@ -1113,13 +1097,18 @@ static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
     return MDB_SUCCESS;
 }
 
-int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
+/* Decodes a pending record (seq, v) into a caller's output; an LMDB code or S_BAD_RECORD. */
+typedef int (*s_take_fn)(const MDB_val *v, uint64_t seq, void *out);
+
+/*
+ * The first PENDING record after after_seq, found through the pending index
+ * and handed to take() inside one read transaction. A record that is not a
+ * valid PENDING one is S_BAD_RECORD, with *seq set so the caller can step
+ * over it.
+ */
+static int s_next_pending(cstore *s, MDB_dbi pending, MDB_dbi dbi, uint64_t after_seq,
+                          s_take_fn take, void *out, uint64_t *seq)
 {
-    if (!out)
-        return ASYLINK_E_INVALID_ARG;
-    memset(out, 0, sizeof *out);
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
     if (after_seq == UINT64_MAX)
         return ASYLINK_E_NOT_FOUND;
     MDB_txn *txn;
@@ -1128,20 +1117,34 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
         return s_err(rc);
     uint8_t key[S_SEQ_LEN] = {0};
     MDB_val v;
-    out_record r;
-    rc = s_pending_next(txn, s->outbox_pending, after_seq, key);
+    rc = s_pending_next(txn, pending, after_seq, key);
     if (rc == MDB_SUCCESS)
-        rc = s_record_get(txn, s->outbox, key, &v);
+        rc = s_record_get(txn, dbi, key, &v);
     if (rc == MDB_SUCCESS)
-        rc = s_out_parse(&v, &r);
-    if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
-        rc = S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        rc = s_out_fill(out, bytes_get_be64(key), &r);
+        rc = take(&v, bytes_get_be64(key), out);
     s_read_end(s, txn);
     if (rc == S_BAD_RECORD)
-        out->seq = bytes_get_be64(key); /* lets the caller step over it */
+        *seq = bytes_get_be64(key); /* lets the caller step over it */
     return s_err(rc);
+}
+
+static int s_take_out(const MDB_val *v, uint64_t seq, void *out)
+{
+    out_record r;
+    int rc = s_out_parse(v, &r);
+    if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
+        rc = S_BAD_RECORD;
+    return rc == MDB_SUCCESS ? s_out_fill(out, seq, &r) : rc;
+}
+
+int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    return s_next_pending(s, s->outbox_pending, s->outbox, after_seq, s_take_out, out, &out->seq);
 }
 
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
@@ -1288,6 +1291,15 @@ static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
     return MDB_SUCCESS;
 }
 
+static int s_take_in(const MDB_val *v, uint64_t seq, void *out)
+{
+    in_record r;
+    int rc = s_in_parse(v, &r);
+    if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
+        rc = S_BAD_RECORD;
+    return rc == MDB_SUCCESS ? s_in_fill(out, seq, &r) : rc;
+}
+
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
 {
     if (!out)
@@ -1295,28 +1307,7 @@ int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
     memset(out, 0, sizeof *out);
     if (!s)
         return ASYLINK_E_INVALID_ARG;
-    if (after_seq == UINT64_MAX)
-        return ASYLINK_E_NOT_FOUND;
-    MDB_txn *txn;
-    int rc = s_read_begin(s, &txn);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN] = {0};
-    MDB_val v;
-    in_record r;
-    rc = s_pending_next(txn, s->inbox_pending, after_seq, key);
-    if (rc == MDB_SUCCESS)
-        rc = s_record_get(txn, s->inbox, key, &v);
-    if (rc == MDB_SUCCESS)
-        rc = s_in_parse(&v, &r);
-    if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
-        rc = S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        rc = s_in_fill(out, bytes_get_be64(key), &r);
-    s_read_end(s, txn);
-    if (rc == S_BAD_RECORD)
-        out->seq = bytes_get_be64(key); /* lets the caller step over it */
-    return s_err(rc);
+    return s_next_pending(s, s->inbox_pending, s->inbox, after_seq, s_take_in, out, &out->seq);
 }
 
 /* Reads id's inbox entry: its state, and (if out) the PENDING entry itself. */

@@ -6,8 +6,10 @@
 #ifndef ASYLINK_CORE_BYTES_H
 #define ASYLINK_CORE_BYTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Stores v little-endian in n bytes (n <= 8). */
 static inline void bytes_put_le(uint8_t *p, uint64_t v, size_t n)
@@ -39,6 +41,25 @@ static inline uint64_t bytes_get_be64(const uint8_t *p)
     for (size_t i = 0; i < 8; i++)
         v = (v << 8) | p[i];
     return v;
+}
+
+/*
+ * Checks a block of names as the stores keep recipient lists: exactly n
+ * names of 1..max_len bytes, each followed by '\0', filling len bytes.
+ */
+static inline bool bytes_names_valid(const char *block, size_t len, uint32_t n, size_t max_len)
+{
+    size_t off = 0;
+    uint32_t count = 0;
+    while (off < len) {
+        const char *nul = memchr(block + off, 0, len - off);
+        size_t name_len = nul ? (size_t)(nul - (block + off)) : 0;
+        if (!nul || name_len == 0 || name_len > max_len)
+            return false;
+        off += name_len + 1;
+        count++;
+    }
+    return count == n;
 }
 
 #endif
