@@ -53,6 +53,7 @@ struct router {
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t started_ms;
     bool fatal;    /* a store error: stop */
+    bool full;     /* the last publishes were refused STORE_FULL (logged once) */
     bool draining; /* shutting down: lost sessions are not the client's fault */
 };
 
@@ -432,10 +433,20 @@ static void s_commit(router *r)
     if (rc != ASYLINK_OK && rc != ASYLINK_E_STORE_FULL) {
         LOG_ERROR("store", "commit failed", "code=%s ops=%zu", asylink_err_name(rc), ops);
         r->fatal = true;
-    } else if (rc == ASYLINK_E_STORE_FULL) {
-        LOG_ERROR("store", "store full: publishes rejected", "ops=%zu", ops);
     }
     size_t n = r->n_pending;
+    /* Full (the publishes refused, retryable) or not: logged when it changes. */
+    bool full = rc == ASYLINK_E_STORE_FULL ||
+                (n && store_batch_result(r->batch, (size_t)r->pending[0].index)->code ==
+                          ASYLINK_E_STORE_FULL);
+    if (rc == ASYLINK_E_STORE_FULL || (n && full != r->full)) {
+        if (full && !r->full)
+            LOG_ERROR("store", "store full: publishes refused until space is freed",
+                      "code=STORE_FULL whole_batch=%d ops=%zu", rc == ASYLINK_E_STORE_FULL, ops);
+        else if (!full)
+            LOG_INFO("store", "store accepts publishes again", "ops=%zu", ops);
+        r->full = full;
+    }
     r->n_pending = 0;
     bool fed = false; /* a new feed message: wake the subscribers */
     for (size_t i = 0; i < n; i++) {
@@ -1292,8 +1303,8 @@ int router_new(router_options *o, store *st, view *v, router **out)
     *out = r;
     return ASYLINK_OK;
 fail:
-    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"",
-              o->endpoint, o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
+    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"", o->endpoint,
+              o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
     router_destroy(&r);
     return rc;
 }

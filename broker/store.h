@@ -25,9 +25,14 @@
  * Writes are batched: the router collects every operation of one loop turn
  * in a store_batch and commits it as one write transaction (group commit).
  * The commit fsyncs unless durability is relaxed. If the map is full the
- * store grows it (up to max_map_size) and replays the batch; if it cannot,
- * the whole batch fails with ASYLINK_E_STORE_FULL and nothing already
- * committed is touched.
+ * store grows it (up to max_map_size) and replays the batch. If it cannot,
+ * or the file system holding data_dir is full (ENOSPC, EDQUOT, or EFBIG
+ * from a file size limit), the store is full: the batch is replayed without
+ * its publishes, which get ASYLINK_E_STORE_FULL in their results, so that
+ * acks, retries and cursor moves (which free space) still commit; only if
+ * that fails too does the whole batch fail with ASYLINK_E_STORE_FULL.
+ * Nothing already committed is ever touched: LMDB writes copies of the
+ * pages it changes and makes them current only once they are all written.
  *
  * A data directory has one owner: store_open() takes an exclusive lock on
  * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
@@ -176,8 +181,10 @@ int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, u
 
 /*
  * Applies every operation in one write transaction at now_ms and commits it
- * (fsync when durable). Returns ASYLINK_OK (see each result),
- * ASYLINK_E_STORE_FULL (nothing applied; the map is at max_map_size),
+ * (fsync when durable). Returns ASYLINK_OK (see each result; when the store
+ * is full, each publish's code is ASYLINK_E_STORE_FULL and the other
+ * operations are applied), ASYLINK_E_STORE_FULL (nothing applied: the map
+ * is at max_map_size or the disk is full even without the publishes),
  * ASYLINK_E_IO. A batch is committed at most once: a second call returns
  * ASYLINK_E_INVALID_ARG. After a failed commit nothing is applied, every
  * result's code is the commit's error, and the commit may be tried again

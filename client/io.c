@@ -34,11 +34,13 @@
 
 #define IO_TICK_MS 50
 #define IO_HELLO_TIMEOUT_MS 5000
-#define IO_RESEND_MS 10000       /* republish what got no answer for this long */
-#define IO_RETRY_PAUSE_MS 500    /* pause before republishing after a retryable Rejected */
+#define IO_RESEND_MS 10000    /* republish what got no answer for this long */
+#define IO_RETRY_PAUSE_MS 500 /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
 #define IO_READ_BUDGET 1024
 #define IO_MAX_WINDOW 1000
+#define IO_FULL_RETRY_MS 1000  /* local store full: store held deliveries again after this */
+#define IO_FULL_RETRY_BATCH 16 /* held deliveries stored again per turn */
 
 enum { IO_IDLE, IO_HELLO, IO_OPEN };
 
@@ -55,12 +57,31 @@ typedef struct {
     bool sent;
 } s_ack;
 
+/*
+ * A delivery whose Ack waits for the turn's commit, kept (zero-copy) until
+ * then: if the local store is full, it is stored again later instead of
+ * ending the session (which would count a failed delivery attempt at the
+ * broker and, repeated, dead-letter the message).
+ */
+typedef struct {
+    wire_cmd cmd;  /* the Deliver (no owned pointers) */
+    zmq_msg_t env; /* its envelope frame */
+} s_held;
+
+typedef struct {
+    s_held *items;
+    size_t n, cap;
+    bool lost; /* one could not be kept (no memory) */
+} s_held_list;
+
 /* What a loop turn decided, applied after its transaction commits. */
 typedef struct {
-    client_event *events;          /* pushed after the commit */
-    s_ack *acks;                   /* broker sequences to Ack */
+    client_event *events; /* pushed after the commit */
+    s_ack *acks;          /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
+    s_held_list held; /* this turn's deliveries waiting for the commit */
+    bool hold;        /* the delivery being handled wrote to the store */
 } s_turn;
 
 typedef struct {
@@ -73,16 +94,47 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor;           /* outbox seq published up to, this session */
-    uint64_t rescan_at_ms;         /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms;       /* when the trust directory was last looked at */
+    uint64_t out_cursor;     /* outbox seq published up to, this session */
+    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms; /* when the trust directory was last looked at */
     uint64_t request_id;
-    uint64_t session;              /* number of the current session (bumped at Welcome) */
-    uint64_t *ack_buf;             /* scratch for grouping acks per subscription */
+    uint64_t session;  /* number of the current session (bumped at Welcome) */
+    uint64_t *ack_buf; /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    cstore_txn *txn;               /* this turn's writes, begun lazily */
+    cstore_txn *txn; /* this turn's writes, begun lazily */
     s_turn turn;
+    s_held_list parked;       /* deliveries not stored: the local store was full */
+    uint64_t parked_retry_ms; /* when to store them again */
+    bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
 } s_io;
+
+/* Closes every held delivery of l. */
+static void s_held_clear(s_held_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        zmq_msg_close(&l->items[i].env);
+    l->n = 0;
+    l->lost = false;
+}
+
+/* Keeps a Deliver and its envelope frame (moved from env) in l. */
+static void s_held_add(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        s_held *h = realloc(l->items, cap * sizeof *h);
+        if (!h) {
+            l->lost = true; /* a full store then ends the session: the broker redelivers */
+            return;
+        }
+        l->items = h;
+        l->cap = cap;
+    }
+    s_held *h = &l->items[l->n++];
+    h->cmd = *cmd;
+    zmq_msg_init(&h->env);
+    zmq_msg_move(&h->env, env);
+}
 
 /* ---- sending ---- */
 
@@ -140,10 +192,12 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
     s_close_socket(io);
     io->state = IO_IDLE;
     io->n_flight = 0;
+    s_held_clear(&io->parked); /* the broker redelivers them in the next session */
     uint64_t jitter = randombytes_uniform((uint32_t)(io->backoff_ms / 2 + 1));
     uint64_t delay = delay_ms ? delay_ms : io->backoff_ms / 2 + jitter;
     io->next_connect_ms = io->now_ms + delay;
-    io->backoff_ms = io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+    io->backoff_ms =
+        io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
 }
 
 static int s_connect(s_io *io)
@@ -279,13 +333,37 @@ static void s_finish_turn(s_io *io)
     asylink_client *c = io->c;
     if (io->txn) {
         int rc = cstore_commit(&io->txn);
-        if (rc != ASYLINK_OK) {
+        if (rc == ASYLINK_E_STORE_FULL && io->state == IO_OPEN && !io->turn.held.lost) {
+            /* The disk is full: keep the session (its deliveries stay ours,
+             * no failed attempt is counted), store them again in a while,
+             * and ask for the answers to our publishes again. */
+            if (!io->store_full)
+                client_log(c, ASYLINK_LOG_WARN, "local store full: deliveries held, retrying",
+                           "held=%zu", io->turn.held.n + io->parked.n);
+            io->store_full = true;
+            s_held_list l = io->turn.held; /* first again, in their order */
+            io->turn.held = io->parked;
+            io->parked = l;
+            for (size_t i = 0; i < io->turn.held.n; i++)
+                s_held_add(&io->parked, &io->turn.held.items[i].cmd, &io->turn.held.items[i].env);
+            if (io->parked.lost) /* one not kept: the broker must redeliver */
+                s_reset(io, "local store full", rc, 0);
+            io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
+            if (io->rescan_at_ms == 0)
+                io->rescan_at_ms = io->now_ms + IO_FULL_RETRY_MS;
+            io->turn.n_acks = 0;
+            io->turn.inbox_changed = io->turn.receipts_changed = false;
+        } else if (rc != ASYLINK_OK) {
             /* Nothing of this turn is stored: the broker redelivers. */
             io->turn.n_acks = 0;
             io->turn.inbox_changed = io->turn.receipts_changed = false;
             s_reset(io, "local store commit failed", rc, 0);
+        } else if (io->store_full) {
+            io->store_full = false;
+            client_log(c, ASYLINK_LOG_INFO, "local store writable again", "held=%zu", io->parked.n);
         }
     }
+    s_held_clear(&io->turn.held);
     if (io->turn.n_acks && io->state == IO_OPEN)
         s_send_turn_acks(io);
     io->turn.n_acks = 0;
@@ -395,7 +473,9 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
         client_receipt_info(&r[i], &infos[i]);
     }
     /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
-    if (t && cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
+    io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
+    if (t &&
+        cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
         s_later_ack(io, seq, "");
         for (size_t i = 0; i < n; i++)
             s_later_event(io, ASYLINK_EVENT_RECEIPT, ids[i], 0, "", infos[i].recipient);
@@ -483,7 +563,8 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     }
     if (rc != ASYLINK_OK) {
         s_refuse(io, seq, d->subscription, e ? envelope_header_of(e)->message_id : NULL, rc,
-                 "delivered envelope failed verification", e ? envelope_header_of(e)->sender : NULL);
+                 "delivered envelope failed verification",
+                 e ? envelope_header_of(e)->sender : NULL);
         envelope_destroy(&e);
         return;
     }
@@ -495,6 +576,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         int state = 0;
         rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
                : ASYLINK_E_IO;
+        io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
         if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
             s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)
@@ -620,8 +702,9 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             s->failed = true;
             matched = true;
             pthread_cond_broadcast(&c->cond);
-            client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=\"%s\"",
-                       s->name, asylink_err_name(code), er->reason);
+            client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
+                       "subscription=%s code=%s reason=\"%s\"", s->name, asylink_err_name(code),
+                       er->reason);
             break;
         }
     }
@@ -662,10 +745,12 @@ static void s_send_requests(s_io *io)
         wire_cmd q = {.request_id = ++io->request_id};
         if (r->kind == CLIENT_REQ_DIRECTORY) {
             q.kind = WIRE_DIRECTORY_REQUEST;
-            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s", r->topic);
+            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s",
+                     r->topic);
         } else {
             q.kind = WIRE_UNSUBSCRIBE;
-            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s", r->name);
+            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s",
+                     r->name);
             q.u.unsubscribe.delete_cursor = r->delete_cursor;
         }
         if (s_send(io, &q, NULL, 0) != 0)
@@ -707,8 +792,7 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_on_welcome(io, cmd);
         return;
     case WIRE_ACCEPTED:
-    case WIRE_REJECTED:
-        return s_on_answer(io, cmd);
+    case WIRE_REJECTED: return s_on_answer(io, cmd);
     case WIRE_DELIVER:
         if (io->state == IO_OPEN)
             s_on_deliver(io, cmd, env, env_len);
@@ -721,19 +805,14 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_send(io, &pong, NULL, 0);
         }
         return;
-    case WIRE_SUBSCRIBED:
-        return s_on_subscribed(io, cmd);
-    case WIRE_UNSUBSCRIBED:
-        return s_on_unsubscribed(io, cmd);
-    case WIRE_DIRECTORY:
-        return s_on_directory(io, cmd);
-    case WIRE_ERROR:
-        return s_on_error(io, cmd);
+    case WIRE_SUBSCRIBED: return s_on_subscribed(io, cmd);
+    case WIRE_UNSUBSCRIBED: return s_on_unsubscribed(io, cmd);
+    case WIRE_DIRECTORY: return s_on_directory(io, cmd);
+    case WIRE_ERROR: return s_on_error(io, cmd);
     case WIRE_BYE:
         return s_reset(io, cmd->u.error.reason[0] ? cmd->u.error.reason : "broker said Bye",
                        cmd->u.error.code, cmd->u.error.reconnect_after_ms);
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -761,13 +840,39 @@ static void s_read(s_io *io)
         }
         io->last_recv_ms = io->now_ms;
         wire_cmd cmd;
-        if (wire_decode(zmq_msg_data(&cmdm), zmq_msg_size(&cmdm), &cmd) == ASYLINK_OK)
+        if (wire_decode(zmq_msg_data(&cmdm), zmq_msg_size(&cmdm), &cmd) == ASYLINK_OK) {
+            io->turn.hold = false;
             s_dispatch(io, &cmd, has_env ? zmq_msg_data(&envm) : NULL,
                        has_env ? zmq_msg_size(&envm) : 0);
+            if (cmd.kind == WIRE_DELIVER && has_env && io->turn.hold)
+                s_held_add(&io->turn.held, &cmd, &envm);
+        }
         wire_cmd_clear(&cmd);
         zmq_msg_close(&cmdm);
         zmq_msg_close(&envm);
     }
+}
+
+/*
+ * Stores the deliveries held because the local store was full, once it is
+ * time: a few per turn, so that they go in as space frees up; the turn's
+ * commit failing again puts them back in front.
+ */
+static void s_retry_parked(s_io *io)
+{
+    if (!io->parked.n || io->state != IO_OPEN || io->now_ms < io->parked_retry_ms)
+        return;
+    size_t k = io->parked.n < IO_FULL_RETRY_BATCH ? io->parked.n : IO_FULL_RETRY_BATCH;
+    for (size_t i = 0; i < k; i++) {
+        s_held *h = &io->parked.items[i];
+        io->turn.hold = false;
+        s_on_deliver(io, &h->cmd, zmq_msg_data(&h->env), zmq_msg_size(&h->env));
+        if (io->turn.hold)
+            s_held_add(&io->turn.held, &h->cmd, &h->env);
+        zmq_msg_close(&h->env);
+    }
+    io->parked.n -= k;
+    memmove(io->parked.items, io->parked.items + k, io->parked.n * sizeof *io->parked.items);
 }
 
 /* ---- publishing the outbox ---- */
@@ -805,7 +910,8 @@ static void s_pump(s_io *io)
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
         bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
-        if (!skip && io->limits.max_envelope_bytes && o.envelope_len > io->limits.max_envelope_bytes) {
+        if (!skip && io->limits.max_envelope_bytes &&
+            o.envelope_len > io->limits.max_envelope_bytes) {
             /* The broker would drop the connection: refuse it here, for good. */
             cstore_txn *t = s_txn(io);
             if (t)
@@ -845,8 +951,10 @@ static void s_timers(s_io *io)
     }
     if (io->state != IO_OPEN)
         return;
-    uint64_t hb = io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
-    uint64_t hb_timeout = io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    uint64_t hb =
+        io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
+    uint64_t hb_timeout =
+        io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
     if (io->now_ms - io->last_recv_ms > hb_timeout) {
         s_reset(io, "heartbeat timeout", ASYLINK_E_TIMEOUT, 0);
         return;
@@ -894,6 +1002,7 @@ void *client_io_main(void *arg)
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
         s_read(&io);
+        s_retry_parked(&io);
         s_finish_turn(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
             /* Here, between turns, this thread holds no write transaction:
@@ -923,6 +1032,10 @@ void *client_io_main(void *arg)
     free(io.flight);
     free(io.turn.acks);
     free(io.ack_buf);
+    s_held_clear(&io.turn.held);
+    free(io.turn.held.items);
+    s_held_clear(&io.parked);
+    free(io.parked.items);
     while (io.turn.events) {
         client_event *e = io.turn.events;
         io.turn.events = e->next;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
@@ -38,4 +39,13 @@ int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
     }
     *fd = lock;
     return ASYLINK_OK;
+}
+
+bool datadir_full(int fd)
+{
+    struct statvfs st;
+    if (fd < 0 || fstatvfs(fd, &st) != 0)
+        return false;
+    unsigned long long blocks = geteuid() == 0 ? st.f_bfree : st.f_bavail;
+    return blocks * st.f_frsize < DATADIR_FULL_BYTES;
 }

@@ -9,7 +9,7 @@
  * written survives a SIGKILL of this process (it is in the page cache).
  *
  *   soak_client --config NODE.ini produce --to FR[,EUAA] --tag TAG --log F
- *               [--rate N] [--batch-max N] [--max-size B] [--count N]
+ *               [--rate N] [--batch-max N] [--min-size B] [--max-size B] [--count N]
  *       sends until SIGTERM (or --count messages): mostly asylink_send(),
  *       every fourth call asylink_send_many() of 2..batch-max. Logs
  *         try TAG SEQ K        before the call that sends SEQ..SEQ+K-1
@@ -20,9 +20,10 @@
  *       --until-error: stop at the first failed send (exit 0), for the
  *       disk-full test: prints "send_error=CODE".
  *   soak_client --config NODE.ini consume --log F [--ack-batch-max N]
- *               [--count N] [--idle-exit MS]
+ *               [--count N] [--idle-exit MS] [--no-ack]
  *       receives until SIGTERM (or N messages, or MS without one), acks
- *       with asylink_ack() or asylink_ack_many() (random batches). Logs
+ *       with asylink_ack() or asylink_ack_many() (random batches; never
+ *       with --no-ack). Logs
  *         start PID            when it begins
  *         got ID SENDER TAG SEQ OK|BAD    when asylink_recv() handed it over
  *         ackb ID              just before the ack call covering it
@@ -59,8 +60,9 @@
 
 typedef struct {
     const char *config, *mode, *to, *tag, *log, *ids;
-    long rate, batch_max, max_size, count, ack_batch_max, idle_exit_ms, recipients, timeout_s;
-    int until_error;
+    long rate, batch_max, min_size, max_size, count, ack_batch_max, idle_exit_ms, recipients;
+    long timeout_s;
+    int until_error, no_ack;
 } s_args;
 
 static volatile sig_atomic_t s_stop;
@@ -205,8 +207,11 @@ static int s_mode_produce(asylink_client *c, const s_args *a)
     sp.content_type = "asylink.test.Soak";
     sp.classification = ASYLINK_PERSONAL;
     size_t max_size = a->max_size > S_HEAD_MAX ? (size_t)a->max_size : S_HEAD_MAX;
-    size_t batch_max = a->batch_max < 1 ? 1 : a->batch_max > S_MAX_BATCH ? S_MAX_BATCH
-                                                                         : (size_t)a->batch_max;
+    size_t min_size = a->min_size > S_HEAD_MAX / 2 ? (size_t)a->min_size : S_HEAD_MAX / 2;
+    min_size = min_size > max_size ? max_size : min_size;
+    size_t batch_max = a->batch_max < 1             ? 1
+                       : a->batch_max > S_MAX_BATCH ? S_MAX_BATCH
+                                                    : (size_t)a->batch_max;
     uint8_t *buf = malloc(batch_max * max_size);
     asylink_send_item items[S_MAX_BATCH];
     if (!buf)
@@ -219,9 +224,10 @@ static int s_mode_produce(asylink_client *c, const s_args *a)
         if (a->count > 0 && (long)k > a->count - seq)
             k = (size_t)(a->count - seq);
         for (size_t i = 0; i < k; i++) {
-            size_t len = S_HEAD_MAX / 2 + s_rand() % (max_size - S_HEAD_MAX / 2 + 1);
+            size_t len = min_size + s_rand() % (max_size - min_size + 1);
             len = s_payload(a->tag, seq + (long)i, len, buf + i * max_size);
-            items[i] = (asylink_send_item){.params = &sp, .payload = buf + i * max_size, .len = len};
+            items[i] =
+                (asylink_send_item){.params = &sp, .payload = buf + i * max_size, .len = len};
         }
         s_logf("try %s %ld %zu", a->tag, seq, k);
         int rc = k == 1 ? asylink_send(c, &sp, items[0].payload, items[0].len, items[0].message_id)
@@ -285,8 +291,9 @@ static int s_ack_flush(asylink_client *c, s_acks *b, long max)
 
 static int s_mode_consume(asylink_client *c, const s_args *a)
 {
-    long max = a->ack_batch_max < 1 ? 1 : a->ack_batch_max > S_MAX_BATCH ? S_MAX_BATCH
-                                                                         : a->ack_batch_max;
+    long max = a->ack_batch_max < 1             ? 1
+               : a->ack_batch_max > S_MAX_BATCH ? S_MAX_BATCH
+                                                : a->ack_batch_max;
     s_acks b = {.n = 0, .target = 1};
     uint64_t deadline = clock_now_ms() + (uint64_t)a->timeout_s * 1000;
     uint64_t last = clock_now_ms();
@@ -319,7 +326,8 @@ static int s_mode_consume(asylink_client *c, const s_args *a)
         got++;
         s_logf("got %s %s %s %ld %s", s_id(asylink_message_id(m), idb), asylink_message_sender(m),
                tag, seq, ok ? "OK" : "BAD");
-        memcpy(b.ids[b.n++], asylink_message_id(m), 16);
+        if (!a->no_ack)
+            memcpy(b.ids[b.n++], asylink_message_id(m), 16);
         asylink_message_free(&m);
         if (b.n >= b.target && s_ack_flush(c, &b, max) != ASYLINK_OK)
             ack_errors++;
@@ -377,8 +385,8 @@ static int s_mode_receipts(asylink_client *c, const s_args *a)
             ok++;
         } else {
             if (missing++ < 10)
-                fprintf(stderr, "soak_client: %s: %s, %zu receipt(s)\n", line,
-                        asylink_err_name(rc), n);
+                fprintf(stderr, "soak_client: %s: %s, %zu receipt(s)\n", line, asylink_err_name(rc),
+                        n);
         }
     }
     fclose(f);
@@ -388,15 +396,23 @@ static int s_mode_receipts(asylink_client *c, const s_args *a)
 
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"to", required_argument, NULL, 't'},
-        {"tag", required_argument, NULL, 'g'},       {"log", required_argument, NULL, 'l'},
-        {"ids", required_argument, NULL, 'i'},       {"rate", required_argument, NULL, 'r'},
-        {"batch-max", required_argument, NULL, 'b'}, {"max-size", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'n'},     {"ack-batch-max", required_argument, NULL, 'a'},
-        {"idle-exit", required_argument, NULL, 'e'}, {"recipients", required_argument, NULL, 'R'},
-        {"timeout", required_argument, NULL, 'o'},   {"until-error", no_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"tag", required_argument, NULL, 'g'},
+                                         {"log", required_argument, NULL, 'l'},
+                                         {"ids", required_argument, NULL, 'i'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"batch-max", required_argument, NULL, 'b'},
+                                         {"max-size", required_argument, NULL, 's'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"ack-batch-max", required_argument, NULL, 'a'},
+                                         {"idle-exit", required_argument, NULL, 'e'},
+                                         {"recipients", required_argument, NULL, 'R'},
+                                         {"timeout", required_argument, NULL, 'o'},
+                                         {"until-error", no_argument, NULL, 'u'},
+                                         {"min-size", required_argument, NULL, 'm'},
+                                         {"no-ack", no_argument, NULL, 'A'},
+                                         {NULL, 0, NULL, 0}};
     a->rate = 100;
     a->batch_max = 8;
     a->max_size = 2048;
@@ -420,6 +436,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 'R': a->recipients = strtol(optarg, NULL, 10); break;
         case 'o': a->timeout_s = strtol(optarg, NULL, 10); break;
         case 'u': a->until_error = 1; break;
+        case 'm': a->min_size = strtol(optarg, NULL, 10); break;
+        case 'A': a->no_ack = 1; break;
         default: return -1;
         }
     }
