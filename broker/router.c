@@ -1303,8 +1303,8 @@ int router_new(router_options *o, store *st, view *v, router **out)
     *out = r;
     return ASYLINK_OK;
 fail:
-    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"", o->endpoint,
-              o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
+    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"",
+              o->endpoint, o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
     router_destroy(&r);
     return rc;
 }

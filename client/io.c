@@ -34,8 +34,8 @@
 
 #define IO_TICK_MS 50
 #define IO_HELLO_TIMEOUT_MS 5000
-#define IO_RESEND_MS 10000    /* republish what got no answer for this long */
-#define IO_RETRY_PAUSE_MS 500 /* pause before republishing after a retryable Rejected */
+#define IO_RESEND_MS 10000       /* republish what got no answer for this long */
+#define IO_RETRY_PAUSE_MS 500    /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
 #define IO_READ_BUDGET 1024
 #define IO_MAX_WINDOW 1000
@@ -76,12 +76,12 @@ typedef struct {
 
 /* What a loop turn decided, applied after its transaction commits. */
 typedef struct {
-    client_event *events; /* pushed after the commit */
-    s_ack *acks;          /* broker sequences to Ack */
+    client_event *events;          /* pushed after the commit */
+    s_ack *acks;                   /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
-    s_held_list held; /* this turn's deliveries waiting for the commit */
-    bool hold;        /* the delivery being handled wrote to the store */
+    s_held_list held;              /* this turn's deliveries waiting for the commit */
+    bool hold;                     /* the delivery being handled wrote to the store */
 } s_turn;
 
 typedef struct {
@@ -94,14 +94,14 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor;     /* outbox seq published up to, this session */
-    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms; /* when the trust directory was last looked at */
+    uint64_t out_cursor;           /* outbox seq published up to, this session */
+    uint64_t rescan_at_ms;         /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms;       /* when the trust directory was last looked at */
     uint64_t request_id;
-    uint64_t session;  /* number of the current session (bumped at Welcome) */
-    uint64_t *ack_buf; /* scratch for grouping acks per subscription */
+    uint64_t session;              /* number of the current session (bumped at Welcome) */
+    uint64_t *ack_buf;             /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    cstore_txn *txn; /* this turn's writes, begun lazily */
+    cstore_txn *txn;               /* this turn's writes, begun lazily */
     s_turn turn;
     s_held_list parked;       /* deliveries not stored: the local store was full */
     uint64_t parked_retry_ms; /* when to store them again */
@@ -196,8 +196,7 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
     uint64_t jitter = randombytes_uniform((uint32_t)(io->backoff_ms / 2 + 1));
     uint64_t delay = delay_ms ? delay_ms : io->backoff_ms / 2 + jitter;
     io->next_connect_ms = io->now_ms + delay;
-    io->backoff_ms =
-        io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+    io->backoff_ms = io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
 }
 
 static int s_connect(s_io *io)
@@ -474,8 +473,7 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
     }
     /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
     io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
-    if (t &&
-        cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
+    if (t && cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
         s_later_ack(io, seq, "");
         for (size_t i = 0; i < n; i++)
             s_later_event(io, ASYLINK_EVENT_RECEIPT, ids[i], 0, "", infos[i].recipient);
@@ -563,8 +561,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     }
     if (rc != ASYLINK_OK) {
         s_refuse(io, seq, d->subscription, e ? envelope_header_of(e)->message_id : NULL, rc,
-                 "delivered envelope failed verification",
-                 e ? envelope_header_of(e)->sender : NULL);
+                 "delivered envelope failed verification", e ? envelope_header_of(e)->sender : NULL);
         envelope_destroy(&e);
         return;
     }
@@ -702,9 +699,8 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             s->failed = true;
             matched = true;
             pthread_cond_broadcast(&c->cond);
-            client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
-                       "subscription=%s code=%s reason=\"%s\"", s->name, asylink_err_name(code),
-                       er->reason);
+            client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=\"%s\"",
+                       s->name, asylink_err_name(code), er->reason);
             break;
         }
     }
@@ -745,12 +741,10 @@ static void s_send_requests(s_io *io)
         wire_cmd q = {.request_id = ++io->request_id};
         if (r->kind == CLIENT_REQ_DIRECTORY) {
             q.kind = WIRE_DIRECTORY_REQUEST;
-            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s",
-                     r->topic);
+            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s", r->topic);
         } else {
             q.kind = WIRE_UNSUBSCRIBE;
-            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s",
-                     r->name);
+            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s", r->name);
             q.u.unsubscribe.delete_cursor = r->delete_cursor;
         }
         if (s_send(io, &q, NULL, 0) != 0)
@@ -772,6 +766,7 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
          * request. Say Hello again; subscriptions are renewed on Welcome. */
         atomic_store(&io->c->connected, false);
         s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, er->code, er->reason, NULL);
+        s_held_clear(&io->parked); /* redelivered in the new session */
         s_send_hello(io);
         return;
     }
@@ -792,7 +787,8 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_on_welcome(io, cmd);
         return;
     case WIRE_ACCEPTED:
-    case WIRE_REJECTED: return s_on_answer(io, cmd);
+    case WIRE_REJECTED:
+        return s_on_answer(io, cmd);
     case WIRE_DELIVER:
         if (io->state == IO_OPEN)
             s_on_deliver(io, cmd, env, env_len);
@@ -805,14 +801,19 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_send(io, &pong, NULL, 0);
         }
         return;
-    case WIRE_SUBSCRIBED: return s_on_subscribed(io, cmd);
-    case WIRE_UNSUBSCRIBED: return s_on_unsubscribed(io, cmd);
-    case WIRE_DIRECTORY: return s_on_directory(io, cmd);
-    case WIRE_ERROR: return s_on_error(io, cmd);
+    case WIRE_SUBSCRIBED:
+        return s_on_subscribed(io, cmd);
+    case WIRE_UNSUBSCRIBED:
+        return s_on_unsubscribed(io, cmd);
+    case WIRE_DIRECTORY:
+        return s_on_directory(io, cmd);
+    case WIRE_ERROR:
+        return s_on_error(io, cmd);
     case WIRE_BYE:
         return s_reset(io, cmd->u.error.reason[0] ? cmd->u.error.reason : "broker said Bye",
                        cmd->u.error.code, cmd->u.error.reconnect_after_ms);
-    default: return;
+    default:
+        return;
     }
 }
 
@@ -910,8 +911,7 @@ static void s_pump(s_io *io)
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
         bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
-        if (!skip && io->limits.max_envelope_bytes &&
-            o.envelope_len > io->limits.max_envelope_bytes) {
+        if (!skip && io->limits.max_envelope_bytes && o.envelope_len > io->limits.max_envelope_bytes) {
             /* The broker would drop the connection: refuse it here, for good. */
             cstore_txn *t = s_txn(io);
             if (t)
@@ -951,10 +951,8 @@ static void s_timers(s_io *io)
     }
     if (io->state != IO_OPEN)
         return;
-    uint64_t hb =
-        io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
-    uint64_t hb_timeout =
-        io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    uint64_t hb = io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
+    uint64_t hb_timeout = io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
     if (io->now_ms - io->last_recv_ms > hb_timeout) {
         s_reset(io, "heartbeat timeout", ASYLINK_E_TIMEOUT, 0);
         return;
