@@ -96,6 +96,7 @@
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
 #define S_MAX_DBS 16                         /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
+#define S_PAGE_SLACK 4096 /* room counted per publish beyond its envelope: record, keys, pages */
 #define S_META_VERSION "schema_version"
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
@@ -154,6 +155,8 @@ struct store_batch {
     size_t cap;            /* room in ops and results */
     bool committed;        /* set by a successful commit */
     bool no_publish;       /* the store is full: publishes fail, the rest applies */
+    uint64_t room;         /* during a commit: bytes publishes may still take */
+    uint64_t room_start;   /* at its start */
     uint64_t next_seq;     /* during a commit: the next sequence to give out */
     uint64_t now_ms;       /* during a commit: its time */
 };
@@ -345,6 +348,56 @@ static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const 
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
     return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* How much more than the reserve the file system must have free to skip counting LMDB's pages. */
+#define S_ROOM_PLENTY ((uint64_t)256 << 20)
+
+/*
+ * Bytes LMDB can reuse inside its file without growing it: the pages on its
+ * free list and those a failed commit wrote past the last used page (the
+ * free list read as mdb_stat -f does: each record a count and page numbers;
+ * LMDB opens it only to read-only transactions).
+ */
+static uint64_t s_reusable(MDB_env *env)
+{
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct stat fs;
+    int fd = -1;
+    if (mdb_env_info(env, &info) != MDB_SUCCESS || mdb_env_stat(env, &st) != MDB_SUCCESS ||
+        mdb_env_get_fd(env, &fd) != MDB_SUCCESS || fstat(fd, &fs) != 0)
+        return 0;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize, pages = 0;
+    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == MDB_SUCCESS &&
+        mdb_cursor_open(txn, 0, &cur) == MDB_SUCCESS) {
+        while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == MDB_SUCCESS) {
+            size_t n = 0;
+            if (v.mv_size >= sizeof n)
+                memcpy(&n, v.mv_data, sizeof n);
+            pages += n;
+        }
+        mdb_cursor_close(cur);
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    return ((uint64_t)fs.st_size > used ? (uint64_t)fs.st_size - used : 0) + pages * st.ms_psize;
+}
+
+/*
+ * Bytes new messages may still take: free disk and reusable pages, less the
+ * reserve. Opens a read transaction: call it with none open (s_shared_drop).
+ */
+static uint64_t s_room(store *s)
+{
+    uint64_t avail = datadir_free_bytes(s->lock_fd);
+    if (avail >= DATADIR_RESERVE_BYTES + S_ROOM_PLENTY)
+        return avail - DATADIR_RESERVE_BYTES;
+    avail += s_reusable(s->env);
+    return avail > DATADIR_RESERVE_BYTES ? avail - DATADIR_RESERVE_BYTES : 0;
 }
 
 /* Begins a transaction, adopting a map grown by another process if LMDB says so. */
@@ -1141,13 +1194,17 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         return MDB_SUCCESS;
     }
     switch (op->kind) {
-    case S_OP_PUBLISH:
-        if (b->no_publish) {
+    case S_OP_PUBLISH: {
+        /* Near a full disk the reserve is kept for acks, which free space. */
+        uint64_t need = op->publish.envelope_len + S_PAGE_SLACK;
+        if (b->no_publish || b->room < need) {
             r->code = ASYLINK_E_STORE_FULL;
             return MDB_SUCCESS;
         }
+        b->room -= need;
         rc = s_publish(s, txn, b, &op->publish, r);
         break;
+    }
     case S_OP_ACK:
         rc = s_ack(s, txn, op->recipient, op->seq);
         break;
@@ -1174,6 +1231,7 @@ static int s_batch_apply(store *s, MDB_txn *txn, void *arg)
 {
     store_batch *b = arg;
     b->next_seq = s->next_seq;
+    b->room = b->room_start;
     for (size_t i = 0; i < b->n; i++) {
         int rc = s_apply_op(s, txn, b, &b->ops[i], &b->results[i]);
         if (rc != MDB_SUCCESS)
@@ -1203,6 +1261,14 @@ int store_batch_commit(store_batch *b, uint64_t now_ms)
     b->now_ms = now_ms;
     b->next_seq = s->next_seq;
     b->no_publish = false;
+    b->room_start = UINT64_MAX;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->ops[i].kind == S_OP_PUBLISH) {
+            s_shared_drop(s);
+            b->room_start = s_room(s);
+            break;
+        }
+    }
     int rc = b->n ? s_write(s, s_batch_apply, b) : MDB_SUCCESS;
     if (s_err(rc) == ASYLINK_E_STORE_FULL && s_batch_mixed(b)) {
         /* Full: the acks, retries and cursor moves still go in (acks free

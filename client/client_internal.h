@@ -44,6 +44,8 @@ typedef struct client_commit {
 /* Result of a request still waiting for the broker's answer. */
 #define CLIENT_PENDING (-1)
 #define CLIENT_SUB_NAME_MAX 64
+/* Room counted per stored envelope beyond its bytes (record, keys, pages). */
+#define CLIENT_PAGE_SLACK 4096
 
 /*
  * A feed subscription this client holds (under lock). The I/O thread sends

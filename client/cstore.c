@@ -877,6 +877,57 @@ void cstore_abort(cstore_txn **t)
         s_txn_end(t, false);
 }
 
+/* How much more than the reserve the file system must have free to skip counting LMDB's pages. */
+#define S_ROOM_PLENTY ((uint64_t)256 << 20)
+
+/*
+ * Bytes LMDB can reuse inside its file without growing it: the pages on its
+ * free list and those a failed commit wrote past the last used page (the
+ * free list read as mdb_stat -f does: each record a count and page numbers;
+ * LMDB opens it only to read-only transactions, which MDB_NOTLS lets a
+ * thread holding a write transaction begin).
+ */
+static uint64_t s_reusable(cstore *s)
+{
+    MDB_env *env = s->env;
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct stat fs;
+    int fd = -1;
+    if (mdb_env_info(env, &info) != MDB_SUCCESS || mdb_env_stat(env, &st) != MDB_SUCCESS ||
+        mdb_env_get_fd(env, &fd) != MDB_SUCCESS || fstat(fd, &fs) != 0)
+        return 0;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize, pages = 0;
+    if (s_read_begin(s, &txn) != MDB_SUCCESS)
+        txn = NULL;
+    if (txn && mdb_cursor_open(txn, 0, &cur) == MDB_SUCCESS) {
+        while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == MDB_SUCCESS) {
+            size_t n = 0;
+            if (v.mv_size >= sizeof n)
+                memcpy(&n, v.mv_data, sizeof n);
+            pages += n;
+        }
+        mdb_cursor_close(cur);
+    }
+    if (txn)
+        s_read_end(s, txn);
+    return ((uint64_t)fs.st_size > used ? (uint64_t)fs.st_size - used : 0) + pages * st.ms_psize;
+}
+
+uint64_t cstore_room(cstore_txn *t)
+{
+    if (!t || t->error)
+        return 0;
+    uint64_t avail = datadir_free_bytes(t->s->lock_fd);
+    if (avail >= DATADIR_RESERVE_BYTES + S_ROOM_PLENTY)
+        return avail - DATADIR_RESERVE_BYTES;
+    avail += s_reusable(t->s);
+    return avail > DATADIR_RESERVE_BYTES ? avail - DATADIR_RESERVE_BYTES : 0;
+}
+
 /* Checks t before an operation: usable, or the error that broke it. */
 static int s_op_check(cstore_txn *t)
 {

@@ -84,6 +84,17 @@ void cstore_close(cstore **self_p);
 int cstore_begin(cstore *s, cstore_txn **out);
 /* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
 int cstore_commit(cstore_txn **t);
+
+/*
+ * Bytes new data (sends, deliveries) may still take in t's store: the free
+ * space of the file system holding the data directory plus the pages LMDB
+ * can reuse inside its file, less DATADIR_RESERVE_BYTES (core/datadir.h),
+ * which stays for acknowledgements: they free space, so they must find
+ * room on a full disk. Counting LMDB's pages reads its free list, done only
+ * when the file system has less than 256 MiB more than the reserve free.
+ * 0 for a broken or NULL t.
+ */
+uint64_t cstore_room(cstore_txn *t);
 void cstore_abort(cstore_txn **t);
 
 /*

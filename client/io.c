@@ -82,6 +82,9 @@ typedef struct {
     bool inbox_changed, receipts_changed;
     s_held_list held;              /* this turn's deliveries waiting for the commit */
     bool hold;                     /* the delivery being handled wrote to the store */
+    bool park;                     /* ... or was not stored: no room */
+    uint64_t room;                 /* bytes deliveries may still take this turn ... */
+    bool room_known;               /* ... once the first has asked */
 } s_turn;
 
 typedef struct {
@@ -197,6 +200,20 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
     uint64_t delay = delay_ms ? delay_ms : io->backoff_ms / 2 + jitter;
     io->next_connect_ms = io->now_ms + delay;
     io->backoff_ms = io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+}
+
+/* Parks a delivery that found no room in the local store: stored again in a while. */
+static void s_park(s_io *io, s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
+{
+    if (!io->store_full)
+        client_log(io->c, ASYLINK_LOG_WARN, "local store full: deliveries held, retrying",
+                   "held=%zu", l->n + 1);
+    io->store_full = true;
+    s_held_add(l, cmd, env);
+    if (io->parked_retry_ms <= io->now_ms)
+        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
+    if (l->lost)
+        s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
 }
 
 static int s_connect(s_io *io)
@@ -357,12 +374,13 @@ static void s_finish_turn(s_io *io)
             io->turn.n_acks = 0;
             io->turn.inbox_changed = io->turn.receipts_changed = false;
             s_reset(io, "local store commit failed", rc, 0);
-        } else if (io->store_full) {
+        } else if (io->store_full && io->parked.n == 0) {
             io->store_full = false;
-            client_log(c, ASYLINK_LOG_INFO, "local store writable again", "held=%zu", io->parked.n);
+            client_log(c, ASYLINK_LOG_INFO, "local store has room again", "held=0");
         }
     }
     s_held_clear(&io->turn.held);
+    io->turn.room_known = false;
     if (io->turn.n_acks && io->state == IO_OPEN)
         s_send_turn_acks(io);
     io->turn.n_acks = 0;
@@ -449,6 +467,22 @@ static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id,
                (unsigned long long)seq, asylink_err_name(code));
 }
 
+/*
+ * Whether a delivery of len bytes may be stored in this turn: near a full
+ * disk the reserve stays for acknowledgements (cstore_room). Counts it.
+ */
+static bool s_room_for(s_io *io, cstore_txn *t, size_t len)
+{
+    if (!io->turn.room_known)
+        io->turn.room = cstore_room(t);
+    io->turn.room_known = true;
+    uint64_t need = (uint64_t)len + CLIENT_PAGE_SLACK;
+    if (io->turn.room < need)
+        return false;
+    io->turn.room -= need;
+    return true;
+}
+
 static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_t *env, size_t len)
 {
     const envelope_header *h = envelope_header_of(e);
@@ -470,6 +504,10 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
     for (size_t i = 0; t && i < n; i++) {
         memcpy(ids[i], r[i].message_id, 16);
         client_receipt_info(&r[i], &infos[i]);
+    }
+    if (t && !s_room_for(io, t, len)) {
+        io->turn.park = true; /* no room: stored later */
+        t = NULL;
     }
     /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
     io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
@@ -571,6 +609,11 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     } else {
         cstore_txn *t = s_txn(io);
         int state = 0;
+        if (t && !s_room_for(io, t, len)) {
+            io->turn.park = true; /* no room: stored later, not acked now */
+            envelope_destroy(&e);
+            return;
+        }
         rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
                : ASYLINK_E_IO;
         io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
@@ -842,11 +885,13 @@ static void s_read(s_io *io)
         io->last_recv_ms = io->now_ms;
         wire_cmd cmd;
         if (wire_decode(zmq_msg_data(&cmdm), zmq_msg_size(&cmdm), &cmd) == ASYLINK_OK) {
-            io->turn.hold = false;
+            io->turn.hold = io->turn.park = false;
             s_dispatch(io, &cmd, has_env ? zmq_msg_data(&envm) : NULL,
                        has_env ? zmq_msg_size(&envm) : 0);
             if (cmd.kind == WIRE_DELIVER && has_env && io->turn.hold)
                 s_held_add(&io->turn.held, &cmd, &envm);
+            else if (cmd.kind == WIRE_DELIVER && has_env && io->turn.park)
+                s_park(io, &io->parked, &cmd, &envm);
         }
         wire_cmd_clear(&cmd);
         zmq_msg_close(&cmdm);
@@ -864,16 +909,29 @@ static void s_retry_parked(s_io *io)
     if (!io->parked.n || io->state != IO_OPEN || io->now_ms < io->parked_retry_ms)
         return;
     size_t k = io->parked.n < IO_FULL_RETRY_BATCH ? io->parked.n : IO_FULL_RETRY_BATCH;
+    s_held_list again = {0}; /* still no room: back in front, in order */
     for (size_t i = 0; i < k; i++) {
         s_held *h = &io->parked.items[i];
-        io->turn.hold = false;
+        io->turn.hold = io->turn.park = false;
         s_on_deliver(io, &h->cmd, zmq_msg_data(&h->env), zmq_msg_size(&h->env));
         if (io->turn.hold)
             s_held_add(&io->turn.held, &h->cmd, &h->env);
+        else if (io->turn.park)
+            s_held_add(&again, &h->cmd, &h->env);
         zmq_msg_close(&h->env);
     }
     io->parked.n -= k;
     memmove(io->parked.items, io->parked.items + k, io->parked.n * sizeof *io->parked.items);
+    for (size_t i = 0; i < io->parked.n; i++)
+        s_held_add(&again, &io->parked.items[i].cmd, &io->parked.items[i].env);
+    bool lost = again.lost;
+    s_held_clear(&io->parked);
+    free(io->parked.items);
+    io->parked = again;
+    if (again.n && io->parked_retry_ms <= io->now_ms)
+        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
+    if (lost)
+        s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
 }
 
 /* ---- publishing the outbox ---- */

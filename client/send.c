@@ -64,6 +64,14 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
     for (int attempt = 0; attempt < 8; attempt++) {
         cstore_txn *t = NULL;
         int rc = cstore_begin(c->store, &t);
+        uint64_t need = 0; /* near a full disk the reserve stays for acks */
+        for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
+            for (size_t i = 0; i < q->n_items; i++)
+                need += q->items[i].envelope_len + CLIENT_PAGE_SLACK;
+        if (rc == ASYLINK_OK && cstore_room(t) < need) {
+            cstore_abort(&t);
+            return ASYLINK_E_STORE_FULL;
+        }
         for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
             for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
                 rc = cstore_outbox_add(t, &q->items[i]);

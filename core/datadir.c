@@ -41,11 +41,17 @@ int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
     return ASYLINK_OK;
 }
 
-bool datadir_full(int fd)
+uint64_t datadir_free_bytes(int fd)
 {
     struct statvfs st;
     if (fd < 0 || fstatvfs(fd, &st) != 0)
-        return false;
-    unsigned long long blocks = geteuid() == 0 ? st.f_bfree : st.f_bavail;
-    return blocks * st.f_frsize < DATADIR_FULL_BYTES;
+        return UINT64_MAX;
+    uint64_t blocks = geteuid() == 0 ? st.f_bfree : st.f_bavail;
+    return blocks > UINT64_MAX / (st.f_frsize ? st.f_frsize : 1) ? UINT64_MAX
+                                                                : blocks * st.f_frsize;
+}
+
+bool datadir_full(int fd)
+{
+    return datadir_free_bytes(fd) < DATADIR_FULL_BYTES;
 }

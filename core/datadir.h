@@ -9,6 +9,7 @@
 #define ASYLINK_CORE_DATADIR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /*
  * Creates dir (mode 0700) if missing, checks it is a directory, and takes
@@ -19,14 +20,27 @@
 int datadir_open_locked(const char *dir, const char *lock_name, int *fd);
 
 /* Below this many free bytes the file system counts as full. */
-#define DATADIR_FULL_BYTES ((unsigned long long)1 << 20)
+#define DATADIR_FULL_BYTES ((uint64_t)1 << 20)
 
 /*
- * Whether the file system holding the open file fd (e.g. the lock file) is
- * full for this process: fewer than DATADIR_FULL_BYTES free (the blocks
- * reserved for root count for root). LMDB reports a write cut short by a
- * full disk as EIO, not ENOSPC; this tells that case from a failing device.
- * False when fd is invalid or fstatvfs fails.
+ * Room kept for the writes that free space (acknowledgements): a store
+ * takes new data (Publishes at the broker; sends and deliveries at a
+ * client) only while more than this is left, counting the free space of
+ * the file system and the pages LMDB can reuse inside its file.
+ */
+#define DATADIR_RESERVE_BYTES ((uint64_t)2 << 20)
+
+/*
+ * Free bytes of the file system holding the open file fd (e.g. the lock
+ * file), for this process (the blocks reserved for root count for root);
+ * UINT64_MAX when fd is invalid or fstatvfs fails.
+ */
+uint64_t datadir_free_bytes(int fd);
+
+/*
+ * Whether that file system is full: fewer than DATADIR_FULL_BYTES free.
+ * LMDB reports a write cut short by a full disk as EIO, not ENOSPC; this
+ * tells that case from a failing device. False when unknown.
  */
 bool datadir_full(int fd);
 

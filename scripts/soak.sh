@@ -78,7 +78,7 @@ RANDOM=$seed
 source "$root/tests/integration/client_lib.sh"
 lib_init "${args[0]}" "${args[1]}" "${args[2]}"
 make_federation || exit 1
-PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
+PORT=$(stable_port) || { echo "no free port" >&2; exit 1; }
 write_broker_ini "$PORT"
 sed -i 's/^max_envelope_bytes = .*/&\nmax_deliveries = 1000/' "$CONF"
 for n in DE IT FR EUAA; do write_node_ini "$n"; done
@@ -135,7 +135,8 @@ done_kills=0 broker_kills=0 client_kills=0 broker_fail=0 unexpected=0
 declare -A node_kills
 deadline=$((SECONDS + max_seconds))
 while [[ $done_kills -lt $kills && $SECONDS -lt $deadline ]]; do
-  rsleep 300 1800
+  # Mostly a while of traffic; one time in four soon after the last restart.
+  if [[ $((RANDOM % 4)) -eq 0 ]]; then rsleep 20 300; else rsleep 300 1800; fi
   # A process that ended by itself is a failure (crash, or an error exit).
   for n in "${CLIENTS[@]}"; do
     if ! kill -0 "${CPID[$n]}" 2>/dev/null; then
@@ -183,8 +184,15 @@ check_eq "all $kills kills done within ${max_seconds}s" "$done_kills" "$kills"
 check_eq "no process ended by itself" "$unexpected" 0
 
 # ---- drain ----
+# started NODE: its current process handles SIGTERM (logged "start PID").
+started() {
+  local log="$T/$1.plog"
+  [[ ${ROLE[$1]} == consume ]] && log="$T/$1.clog"
+  wait_for "$log" "^start ${CPID[$1]}\$" 10
+}
 # Producers stop (SIGTERM: a clean asylink_client_close) and their outboxes drain.
 for n in DE IT; do
+  started "$n"
   kill -TERM "${CPID[$n]}" 2>/dev/null
   wait_pid "${CPID[$n]}" 30
   check_eq "$n producer exits 0 on SIGTERM" "$?" 0
@@ -220,6 +228,7 @@ for n in FR EUAA; do
   check_eq "$n: every message sent OK to it acknowledged within 120 s" "$left" 0
 done
 for n in FR EUAA; do
+  started "$n"
   kill -TERM "${CPID[$n]}" 2>/dev/null
   wait_pid "${CPID[$n]}" 30
   check_eq "$n consumer exits 0 on SIGTERM" "$?" 0

@@ -5,13 +5,15 @@
 #
 # 1. The broker's data directory (an 8 MiB tmpfs, the LMDB map 64 MiB) is
 #    filled by DE streaming 32 KiB messages to FR: the broker answers
-#    STORE_FULL (retryable), never IO, and keeps running; killed (-9) and
-#    restarted on the full disk it comes up; mdb_stat counts exactly the
-#    accepted messages and mdb_dump reads every page; a libasylink sender's
-#    messages stay in its outbox (not dropped) while the broker is full;
-#    FR receives every accepted message intact (its acks free space); then
-#    the broker accepts again: the waiting outbox drains and new sends go
-#    through.
+#    STORE_FULL (retryable), never IO, once only its reserve for acks is
+#    left, and keeps running; killed (-9) and restarted on the full disk it
+#    comes up; mdb_stat counts exactly the accepted messages and mdb_dump
+#    reads every page; a libasylink sender's messages stay in its outbox
+#    (not dropped) while the broker is full; a file filling the disk to
+#    100% (the reserve too) neither stops the broker nor its deliveries;
+#    once it is gone, FR receives every accepted message intact (its acks
+#    free space); then the broker accepts again: the waiting outbox drains
+#    and new sends go through.
 # 2. A sending client's data directory (a 3 MiB tmpfs) fills while the
 #    broker is down: asylink_send() returns STORE_FULL (an error, not a
 #    silent drop); once the broker is back the outbox drains, sending works
@@ -24,6 +26,11 @@
 #
 #   tests/integration/09-broker-diskfull.sh ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT
 # shellcheck disable=SC2119,SC2154
+# In a mount namespace of its own where possible: the tmpfs mounts vanish
+# with the test's processes even if it is killed before its cleanup runs.
+if [[ -z ${ASYLINK_MOUNT_NS-} ]] && unshare --mount --propagation private true 2>/dev/null; then
+  ASYLINK_MOUNT_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
 source "$(dirname "$0")/client_lib.sh"
 if [[ $# -ne 4 || ! -x $4 ]]; then
   echo "usage: $0 ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT" >&2
@@ -57,12 +64,12 @@ command -v mdb_stat >/dev/null && command -v mdb_dump >/dev/null ||
   { echo "mdb_stat/mdb_dump missing: install lmdb-utils" >&2; exit 1; }
 
 make_federation || exit 1
-PORT=$(free_port) || exit 1
+PORT=$(stable_port) || exit 1
 write_broker_ini "$PORT"
 for n in DE IT FR EUAA; do write_node_ini "$n"; done
 
-# entries DB: mdb_stat's entry count of a broker database.
-entries() { mdb_stat -s "$1" "$T/data" 2>/dev/null | sed -n 's/^ *Entries: *//p'; }
+# entries DB [DIR]: mdb_stat's entry count of a broker database.
+entries() { mdb_stat -s "$1" "${2:-$T/data}" 2>/dev/null | sed -n 's/^ *Entries: *//p'; }
 # used_pct DIR: how full the file system at DIR is.
 used_pct() { df -P "$1" | awk 'NR == 2 { sub("%", "", $5); print $5 }'; }
 # okids LOG OUT: the ids whose send returned OK; gotids LOG OUT: those handed over.
@@ -77,7 +84,7 @@ acc1=$(lines "$T/acc1")
 echo "DE: $(grep '^sent=' "$T/fill.out"); disk $(used_pct "$T/data")% used"
 check_ge "the broker accepted messages before the disk filled" "$acc1" 1
 check "not all 400 fit: the disk filled" test "$acc1" -lt 400
-check_ge "the disk is full" "$(used_pct "$T/data")" 99
+check_ge "the disk is nearly full (the broker keeps a 2 MiB reserve for acks)" "$(used_pct "$T/data")" 70
 check "the broker answered STORE_FULL (retryable)" grep -q 'Rejected STORE_FULL (retryable)' "$T/fill.err"
 check "never IO" test -z "$(grep 'Rejected IO' "$T/fill.err")"
 check "the broker still runs" kill -0 "$BROKER_PID"
@@ -98,6 +105,18 @@ check_eq "IT: all 40 asylink_send() calls return OK (into the outbox)" "$(field 
 "$SOAK" --config "$T/IT.ini" flush --timeout 3 >"$T/itflush1.out" 2>>"$T/IT.err"
 check_ge "IT: while the broker is full its messages stay pending in the outbox" \
   "$(field "$T/itflush1.out" pending)" 1
+
+# Another process takes the rest of the disk, the broker's reserve too: the
+# broker keeps running and delivering (a write that fails with ENOSPC, or
+# with LMDB's EIO for a short write, is STORE_FULL, not fatal).
+dd if=/dev/zero of="$T/data/filler" bs=64k 2>/dev/null
+check_eq "a filler file took the rest of the broker's disk" "$(used_pct "$T/data")" 100
+peer FR recv --count "$acc1" --no-ack --ids-out "$T/got0" --timeout 4 >"$T/recv0.out" 2>"$T/recv0.err"
+check_ge "FR: deliveries go on with the disk 100% full" "$(field "$T/recv0.out" distinct)" 1
+"$SOAK" --config "$T/IT.ini" flush --timeout 2 >/dev/null 2>>"$T/IT.err"
+check "the broker still runs with the disk 100% full" kill -0 "$BROKER_PID"
+check "no fatal store error" test -z "$(grep 'commit failed' "$BROKER_LOG")"
+rm -f "$T/data/filler"
 
 # FR drains: deliveries and acks work on the full store, and free it.
 peer FR recv --count "$acc1" --ids-out "$T/got1" --timeout 60 >"$T/recv1.out" 2>"$T/recv1.err"
@@ -151,6 +170,10 @@ gotids "$T/IT.clog" "$T/it.got"
 check "IT: exactly those ids" same_set "$T/euaa.ok" "$T/it.got"
 
 echo "== 3. a receiving client's disk fills"
+# The broker now on an ordinary directory: only FR's disk is small here.
+stop_broker
+sed "s|^data_dir = .*|data_dir = $T/data3|" "$CONF" >"$T/broker3.ini"
+start_broker "$T/broker3.ini" || { fail "a broker on an ordinary data directory starts"; summary; }
 tmpfs_at "$T/node-FR" 4m || { fail "mount a third tmpfs"; summary; }
 "$SOAK" --config "$T/DE.ini" produce --to FR --tag DE.1 --log "$T/DE.plog" --count 300 \
   --min-size 8192 --max-size 32768 --rate 0 --timeout 60 >"$T/de1.out" 2>>"$T/DE.err"
@@ -161,7 +184,7 @@ check "DE: 300 sent and accepted" "$SOAK" --config "$T/DE.ini" flush --timeout 6
 echo "FR (not acknowledging): $(cat "$T/fr0.out"); disk $(used_pct "$T/node-FR")% used"
 check "FR: the library held deliveries when its disk was full" \
   grep -q 'local store full: deliveries held' "$T/FR.err"
-check_eq "FR: the broker dead-lettered nothing" "$(entries dlq)" 0
+check_eq "FR: the broker dead-lettered nothing" "$(entries dlq "$T/data3")" 0
 "$SOAK" --config "$T/FR.ini" consume --log "$T/FR.clog" --count 300 --timeout 90 \
   >"$T/fr1.out" 2>>"$T/FR.err"
 check_eq "FR: acknowledging, all 300 arrive intact" \
@@ -169,7 +192,7 @@ check_eq "FR: acknowledging, all 300 arrive intact" \
 okids "$T/DE.plog" "$T/de.ok"
 gotids "$T/FR.clog" "$T/fr.got"
 check "FR: exactly the ids DE's sends returned (300 handed over: each once)" same_set "$T/de.ok" "$T/fr.got"
-check_eq "FR: still nothing dead-lettered" "$(entries dlq)" 0
+check_eq "FR: still nothing dead-lettered" "$(entries dlq "$T/data3")" 0
 check_eq "FR: one session per run: the full disk ended none" \
   "$(grep -c 'session opened" node=FR ' "$BROKER_LOG")" 2
 [[ $failed -eq 0 ]] || { show "$BROKER_LOG" "broker stderr"; show "$T/FR.err" "FR stderr"; }

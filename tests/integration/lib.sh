@@ -147,6 +147,34 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# stable_port: a free TCP port on 127.0.0.1 below the kernel's ephemeral
+# range, for a broker restarted on the same port many times: while it is
+# down, outgoing connections and bind(0) elsewhere on the machine cannot
+# take it (they use the ephemeral range). Falls back to free_port.
+stable_port() {
+  python3 - <<'PY' 2>/dev/null || free_port
+import random, socket
+lo = 32768
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    pass
+for _ in range(200):
+    p = random.randint(max(1024, lo - 12000), lo - 1)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit(1)
+PY
+}
+
 # ---- the federation ----
 
 FED_NODES=(

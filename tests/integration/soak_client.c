@@ -12,6 +12,7 @@
  *               [--rate N] [--batch-max N] [--min-size B] [--max-size B] [--count N]
  *       sends until SIGTERM (or --count messages): mostly asylink_send(),
  *       every fourth call asylink_send_many() of 2..batch-max. Logs
+ *         start PID            when SIGTERM is handled (every mode with --log)
  *         try TAG SEQ K        before the call that sends SEQ..SEQ+K-1
  *         ok TAG SEQ ID        after it returned ASYLINK_OK, one per message
  *         err TAG SEQ K CODE   after it failed (nothing of it was sent)
@@ -298,7 +299,6 @@ static int s_mode_consume(asylink_client *c, const s_args *a)
     uint64_t deadline = clock_now_ms() + (uint64_t)a->timeout_s * 1000;
     uint64_t last = clock_now_ms();
     long got = 0, bad = 0, ack_errors = 0;
-    s_logf("start %ld", (long)getpid());
     while (!s_stop && clock_now_ms() < deadline && (a->count <= 0 || got < a->count)) {
         asylink_message *m = NULL;
         int rc = asylink_recv(c, 100, &m);
@@ -472,6 +472,7 @@ int main(int argc, char **argv)
         perror("soak_client: log");
         return 1;
     }
+    s_logf("start %ld", (long)getpid()); /* SIGTERM is handled from here on */
     asylink_client *c = NULL;
     int rc = asylink_client_open_config(a.config, s_lib_log, NULL, &c);
     if (rc != ASYLINK_OK) {
