@@ -121,9 +121,9 @@ ASYLINK_EXPORT const char *asylink_version(void);
  * it. Received messages land in a durable inbox first, so the application
  * sees each message exactly once: asylink_recv() hands a message over
  * (again after a crash) until asylink_ack() is called for it, never after.
- * When the disk holding the data directory is full, deliveries that do not
- * fit are held in memory (at most receive_window of them) and stored, then
- * acknowledged to the broker, once there is room.
+ * When the disk holding the data directory is full (2 MiB are kept for
+ * acknowledgements), deliveries are held in memory (at most receive_window
+ * of them) and stored, then acknowledged to the broker, once there is room.
  *
  * Threading: every function may be called from any thread; a client is
  * internally locked. The library never prints: install a log callback.
@@ -244,8 +244,9 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p);
  * certificate in the trust directory), ASYLINK_E_REVOKED,
  * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CLASSIFICATION, ASYLINK_E_BAD_NODE_ID,
  * ASYLINK_E_BAD_FIELD, ASYLINK_E_TOO_LARGE, ASYLINK_E_STORE_FULL (the disk
- * holding the data directory is full: nothing was stored, the message is
- * not sent), ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_SHUTDOWN. A broker
+ * holding the data directory is full: less than 2 MiB, kept for
+ * acknowledgements, would be left; nothing was stored, the message is not
+ * sent), ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_SHUTDOWN. A broker
  * answering STORE_FULL is not an error of this call: the message stays in
  * the outbox and is published again until the broker has room.
  */
@@ -277,7 +278,7 @@ typedef struct asylink_send_item {
  * the call's error. The items array is owned by the caller. Errors: those
  * of asylink_send() (the first failing item's), ASYLINK_E_TOO_LARGE (n or
  * the payload bytes over the limits), ASYLINK_E_STORE_FULL (the disk holding
- * the data directory is full). Thread-safe; concurrent calls share disk
+ * the data directory is full, as for asylink_send()). Thread-safe; concurrent calls share disk
  * commits.
  */
 ASYLINK_EXPORT int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n);
