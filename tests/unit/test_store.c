@@ -760,6 +760,60 @@ static void test_store_full(void **state)
     t_check_envelope(t, n, n - 1, len);
 }
 
+/*
+ * A full store still commits a turn's acks: the batch is applied again
+ * without its publishes, which get STORE_FULL in their results.
+ */
+static void test_store_full_mixed_batch(void **state)
+{
+    tctx *t = *state;
+    t->o.map_size = 1 * MIB;
+    t->o.max_map_size = 1 * MIB;
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    const size_t len = 64 * KIB;
+    uint8_t *env = t_envelope(7, len);
+    uint8_t id[16];
+    unsigned n = 0;
+    for (;; n++) { /* fill it */
+        assert_true(n < 100);
+        t_id(id, n);
+        store_publish p = t_pub("NL", id, a, env, len, 0);
+        store_batch *b = NULL;
+        assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+        assert_int_equal(store_batch_publish(b, &p), 0);
+        int rc = store_batch_commit(b, 1000 + n);
+        store_batch_destroy(&b);
+        if (rc == ASYLINK_E_STORE_FULL)
+            break;
+        assert_int_equal(rc, ASYLINK_OK);
+    }
+    assert_true(n > 2);
+    /* One turn: a publish that does not fit and two acks. */
+    t_id(id, 500);
+    store_publish p = t_pub("NL", id, a, env, len, 0);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_ack(b, "AT", 1), 0);
+    assert_int_equal(store_batch_publish(b, &p), 1);
+    assert_int_equal(store_batch_ack(b, "AT", 2), 2);
+    assert_int_equal(store_batch_commit(b, 5000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->code, ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 1)->code, ASYLINK_E_STORE_FULL);
+    assert_int_equal(store_batch_result(b, 2)->code, ASYLINK_OK);
+    store_batch_destroy(&b);
+    uint64_t count, bytes;
+    assert_int_equal(store_queue_depth(t->s, "AT", &count, &bytes), ASYLINK_OK);
+    assert_int_equal(count, n - 2); /* the acks are in, the publish is not */
+    assert_int_equal(t_stats(t).messages, n - 2);
+    t_reopen(t);
+    assert_int_equal(store_queue_depth(t->s, "AT", &count, &bytes), ASYLINK_OK);
+    assert_int_equal(count, n - 2);
+    for (unsigned i = 2; i < n; i++)
+        t_check_envelope(t, i + 1, 7, len);
+    free(env);
+}
+
 static void test_grow_replays_batch(void **state)
 {
     tctx *t = *state;
@@ -1413,6 +1467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sequences_monotonic_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crl_number_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_full_mixed_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_replays_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
