@@ -48,7 +48,7 @@ uint64_t datadir_free_bytes(int fd)
         return UINT64_MAX;
     uint64_t blocks = geteuid() == 0 ? st.f_bfree : st.f_bavail;
     return blocks > UINT64_MAX / (st.f_frsize ? st.f_frsize : 1) ? UINT64_MAX
-                                                                : blocks * st.f_frsize;
+                                                                 : blocks * st.f_frsize;
 }
 
 bool datadir_full(int fd)
