@@ -47,6 +47,18 @@ static char *s_copy(const char *s)
     return d;
 }
 
+/* 200 "ok" while snapshots are fresh; 503 "standby" or "stale" otherwise. */
+static enum MHD_Result s_healthz(struct MHD_Connection *c, metrics *m)
+{
+    const char *body = "ok\n";
+    if (metrics_get_role(m) == METRICS_ROLE_STANDBY)
+        body = "standby\n";
+    else if (metrics_age_ms(m, clock_now_ms()) >= HTTP_STALE_MS)
+        body = "stale\n";
+    unsigned status = body[0] == 'o' ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    return s_reply(c, status, s_copy(body), "text/plain");
+}
+
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **con_cls)
@@ -56,23 +68,21 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     (void)con_cls;
     http_server *h = cls;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_copy("method not allowed\n"), "text/plain");
+        return s_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, s_copy("method not allowed\n"),
+                       "text/plain");
     if (*upload_size != 0)
         return s_reply(c, MHD_HTTP_BAD_REQUEST, s_copy("no body expected\n"), "text/plain");
     if (strcmp(url, "/metrics") == 0)
         return s_reply(c, MHD_HTTP_OK, metrics_render_prometheus(h->metrics),
                        "text/plain; version=0.0.4; charset=utf-8");
-    if (strcmp(url, "/healthz") == 0) {
-        bool ok = metrics_age_ms(h->metrics, clock_now_ms()) < HTTP_STALE_MS;
-        return s_reply(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                       s_copy(ok ? "ok\n" : "stale\n"), "text/plain");
-    }
+    if (strcmp(url, "/healthz") == 0)
+        return s_healthz(c, h->metrics);
     if (strcmp(url, "/status.json") == 0)
         return s_reply(c, MHD_HTTP_OK, metrics_render_json(h->metrics), "application/json");
     if (strcmp(url, "/status") == 0 || strcmp(url, "/") == 0)
         return s_reply(c, MHD_HTTP_OK, metrics_render_html(h->metrics), "text/html; charset=utf-8");
-    return s_reply(c, MHD_HTTP_NOT_FOUND, s_copy("not found: /metrics /healthz /status /status.json\n"),
-                   "text/plain");
+    return s_reply(c, MHD_HTTP_NOT_FOUND,
+                   s_copy("not found: /metrics /healthz /status /status.json\n"), "text/plain");
 }
 
 /* Parses "HOST:PORT" (IPv4) into addr. 0 on success. */
@@ -104,16 +114,16 @@ int http_start(const char *listen, metrics *m, http_server **out, uint16_t *port
     if (!h)
         return ASYLINK_E_NOMEM;
     h->metrics = m;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
-                                 NULL, s_handle, h, MHD_OPTION_SOCK_ADDR, &addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, 64U,
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, s_handle, h,
+                                 MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_LIMIT, 64U,
                                  MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
     if (!h->daemon) {
         free(h);
         return ASYLINK_E_IO;
     }
     if (port_out) {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
         *port_out = info ? info->port : 0;
     }
     *out = h;

@@ -15,8 +15,11 @@
 
 struct metrics {
     pthread_mutex_t lock;
-    metrics_snapshot snap;  /* current; nodes owned */
-    bool have;              /* a snapshot was published */
+    metrics_snapshot snap;         /* current; nodes owned */
+    bool have;                     /* a snapshot was published */
+    metrics_role role;             /* active, or standing by for the data directory */
+    uint64_t role_since_ms;        /* when the role began (0 = not set: since start) */
+    char node_id[NODE_ID_MAX + 1]; /* this broker, for renderings before any snapshot */
 };
 
 metrics *metrics_new(void)
@@ -55,6 +58,34 @@ uint64_t metrics_age_ms(metrics *m, uint64_t now_ms)
     uint64_t age = m->have ? now_ms - m->snap.taken_ms : UINT64_MAX;
     pthread_mutex_unlock(&m->lock);
     return age;
+}
+
+void metrics_set_role(metrics *m, metrics_role role, const char *node_id, uint64_t since_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    m->role = role;
+    m->role_since_ms = since_ms;
+    snprintf(m->node_id, sizeof m->node_id, "%s", node_id ? node_id : "");
+    pthread_mutex_unlock(&m->lock);
+}
+
+metrics_role metrics_get_role(metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    metrics_role r = m->role;
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+static const char *s_role_name(metrics_role r)
+{
+    return r == METRICS_ROLE_STANDBY ? "standby" : "active";
+}
+
+/* The broker's node id: from the snapshot, else as set with the role. */
+static const char *s_node_id(const metrics *m)
+{
+    return m->have ? m->snap.broker_node_id : m->node_id;
 }
 
 /* A growing text buffer. */
@@ -101,14 +132,14 @@ static char *s_done(s_text *t)
 
 static void s_counter(s_text *t, const char *name, const char *help, uint64_t v)
 {
-    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s counter\nasylink_%s %llu\n", name, help,
-          name, name, (unsigned long long)v);
+    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s counter\nasylink_%s %llu\n", name, help, name,
+          name, (unsigned long long)v);
 }
 
 static void s_gauge(s_text *t, const char *name, const char *help, uint64_t v)
 {
-    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s gauge\nasylink_%s %llu\n", name, help,
-          name, name, (unsigned long long)v);
+    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s gauge\nasylink_%s %llu\n", name, help, name,
+          name, (unsigned long long)v);
 }
 
 static void s_prom_counters(s_text *t, const metrics_snapshot *s)
@@ -163,8 +194,11 @@ char *metrics_render_prometheus(metrics *m)
     s_text t = {0};
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
-    s_add(&t, "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
+    s_add(&t,
+          "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
           m->have ? 1 : 0);
+    s_gauge(&t, "standby", "1 while standing by for the data directory (asylinkd --standby)",
+            m->role == METRICS_ROLE_STANDBY ? 1 : 0);
     s_prom_counters(&t, s);
     s_gauge(&t, "sessions", "open client sessions", s->sessions);
     s_gauge(&t, "store_messages", "stored message records", s->store.messages);
@@ -183,11 +217,11 @@ static json_t *s_json_nodes(const metrics_snapshot *s)
     json_t *a = json_array();
     for (size_t i = 0; i < s->n_nodes; i++) {
         const metrics_node *n = &s->nodes[i];
-        json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i}", "node_id",
-                                           n->node_id, "depth", (json_int_t)n->depth, "bytes",
-                                           (json_int_t)n->bytes, "dead_letters",
-                                           (json_int_t)n->dead_letters, "connected", n->connected,
-                                           "in_flight", (int)n->in_flight, "credit", (int)n->credit));
+        json_array_append_new(
+            a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i}", "node_id", n->node_id, "depth",
+                         (json_int_t)n->depth, "bytes", (json_int_t)n->bytes, "dead_letters",
+                         (json_int_t)n->dead_letters, "connected", n->connected, "in_flight",
+                         (int)n->in_flight, "credit", (int)n->credit));
     }
     return a;
 }
@@ -200,7 +234,7 @@ char *metrics_render_json(metrics *m)
     json_t *o = json_pack(
         "{s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:I, s:I, s:I, s:I, s:I}}",
-        "broker_node_id", s->broker_node_id, "version", asylink_version(), "started_ms",
+        "broker_node_id", s_node_id(m), "version", asylink_version(), "started_ms",
         (json_int_t)s->started_ms, "snapshot_ms", (json_int_t)s->taken_ms, "durability",
         s->durable ? "fsync" : "relaxed", "verify_workers", s->verify_workers, "sessions",
         (int)s->sessions, "counters", "published", (json_int_t)r->published, "accepted",
@@ -209,10 +243,13 @@ char *metrics_render_json(metrics *m)
         (json_int_t)r->acked, "nacked", (json_int_t)r->nacked, "dead_lettered",
         (json_int_t)r->dead_lettered, "expired", (json_int_t)r->expired, "commits",
         (json_int_t)r->commits, "store", "messages", (json_int_t)s->store.messages, "queued",
-        (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters,
-        "map_bytes", (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
-    if (o)
+        (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters, "map_bytes",
+        (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
+    if (o) {
         json_object_set_new(o, "nodes", s_json_nodes(s));
+        json_object_set_new(o, "role", json_string(s_role_name(m->role)));
+        json_object_set_new(o, "role_since_ms", json_integer((json_int_t)m->role_since_ms));
+    }
     pthread_mutex_unlock(&m->lock);
     char *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
@@ -225,19 +262,24 @@ char *metrics_render_html(metrics *m)
     char when[32];
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
-    s_add(&t, "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-              "content=\"5\"><title>asylinkd %s</title><style>body{font-family:sans-serif;margin:2em}"
-              "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .8em;"
-              "text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>",
-          s->broker_node_id);
-    s_add(&t, "<h1>asylinkd %s &mdash; %s</h1><p>version %s, durability %s, %d verify workers, "
-              "%zu sessions, snapshot %s</p>",
-          asylink_version(), s->broker_node_id, asylink_version(), s->durable ? "fsync" : "relaxed",
-          s->verify_workers, s->sessions, clock_format_iso(s->taken_ms, when, sizeof when));
-    s_add(&t, "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
-              "<th>delivered</th><th>acked</th><th>dead-lettered</th><th>expired</th></tr><tr>"
-              "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>"
-              "<td>%llu</td></tr></table>",
+    s_add(
+        &t,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+        "content=\"5\"><title>asylinkd %s</title><style>body{font-family:sans-serif;margin:2em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .8em;"
+        "text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>",
+        s_node_id(m));
+    s_add(&t,
+          "<h1>asylinkd %s &mdash; %s (%s)</h1><p>version %s, durability %s, %d verify workers, "
+          "%zu sessions, snapshot %s</p>",
+          asylink_version(), s_node_id(m), s_role_name(m->role), asylink_version(),
+          s->durable ? "fsync" : "relaxed", s->verify_workers, s->sessions,
+          clock_format_iso(s->taken_ms, when, sizeof when));
+    s_add(&t,
+          "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
+          "<th>delivered</th><th>acked</th><th>dead-lettered</th><th>expired</th></tr><tr>"
+          "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>"
+          "<td>%llu</td></tr></table>",
           (unsigned long long)s->stats.accepted, (unsigned long long)s->stats.duplicates,
           (unsigned long long)s->stats.rejected, (unsigned long long)s->stats.delivered,
           (unsigned long long)s->stats.acked, (unsigned long long)s->stats.dead_lettered,
@@ -245,7 +287,8 @@ char *metrics_render_html(metrics *m)
     s_add(&t, "<h2>Queues</h2><table><tr><th>node</th><th>waiting</th><th>bytes</th>"
               "<th>in flight</th><th>dead letters</th><th>connected</th></tr>");
     for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(&t, "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td><td>%s</td></tr>",
+        s_add(&t,
+              "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td><td>%s</td></tr>",
               s->nodes[i].node_id, (unsigned long long)s->nodes[i].depth,
               (unsigned long long)s->nodes[i].bytes, s->nodes[i].in_flight,
               (unsigned long long)s->nodes[i].dead_letters, s->nodes[i].connected ? "yes" : "no");

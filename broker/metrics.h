@@ -24,12 +24,12 @@
 /* One node's direct queue and session. */
 typedef struct metrics_node {
     char node_id[NODE_ID_MAX + 1];
-    uint64_t depth;           /* messages waiting (including in flight) */
-    uint64_t bytes;           /* envelope bytes waiting */
-    uint64_t dead_letters;    /* dead letters held for it */
-    bool connected;           /* a session is open */
-    uint32_t in_flight;       /* delivered, not yet acknowledged */
-    uint32_t credit;          /* delivery window */
+    uint64_t depth;        /* messages waiting (including in flight) */
+    uint64_t bytes;        /* envelope bytes waiting */
+    uint64_t dead_letters; /* dead letters held for it */
+    bool connected;        /* a session is open */
+    uint32_t in_flight;    /* delivered, not yet acknowledged */
+    uint32_t credit;       /* delivery window */
 } metrics_node;
 
 typedef struct metrics_snapshot {
@@ -40,11 +40,17 @@ typedef struct metrics_snapshot {
     size_t sessions;
     router_stats stats;
     store_stats store;
-    metrics_node *nodes;      /* owned, sorted by node id */
+    metrics_node *nodes; /* owned, sorted by node id */
     size_t n_nodes;
 } metrics_snapshot;
 
 typedef struct metrics metrics;
+
+/* What the broker is doing, shown by /healthz, /status.json and /metrics. */
+typedef enum metrics_role {
+    METRICS_ROLE_ACTIVE = 0,  /* owns the data directory and serves (the default) */
+    METRICS_ROLE_STANDBY = 1, /* waits for another asylinkd to release the data directory */
+} metrics_role;
 
 metrics *metrics_new(void);
 void metrics_destroy(metrics **self_p);
@@ -59,5 +65,14 @@ char *metrics_render_html(metrics *m);
 
 /* Milliseconds since the last snapshot (UINT64_MAX if none yet). */
 uint64_t metrics_age_ms(metrics *m, uint64_t now_ms);
+
+/*
+ * Sets the role (node_id: this broker's, copied; since_ms: when the role
+ * began). Any thread.
+ */
+void metrics_set_role(metrics *m, metrics_role role, const char *node_id, uint64_t since_ms);
+
+/* The current role. Any thread. */
+metrics_role metrics_get_role(metrics *m);
 
 #endif

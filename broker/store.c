@@ -593,7 +593,8 @@ int store_open(const store_options *o, store **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
+                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);

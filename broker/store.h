@@ -31,13 +31,16 @@
  *
  * A data directory has one owner: store_open() takes an exclusive lock on
  * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
- * holds it.
+ * holds it, or, for a standby broker (store_options.wait_stop), waits for
+ * it: the environment is opened only once the lock is ours, so two brokers
+ * never write one environment on one host.
  *
  * Threading: a store and its batches are used by one thread (the router).
  */
 #ifndef ASYLINK_BROKER_STORE_H
 #define ASYLINK_BROKER_STORE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +74,10 @@ typedef struct store_options {
     uint64_t max_map_size;    /* the map never grows beyond this */
     bool durable;             /* true: fsync every commit; false: relaxed */
     uint64_t dedup_window_ms; /* how long (sender, message_id) is remembered */
+    /* NULL: a data directory locked by another process is refused
+       (ASYLINK_E_EXISTS). Else store_open() waits for the lock (a standby
+       broker) until it is released or *wait_stop becomes non-zero. */
+    const volatile sig_atomic_t *wait_stop;
 } store_options;
 /*
  * Notes on the options: map_size must be > 0; max_map_size 0 means
@@ -86,7 +93,8 @@ typedef struct store_options {
 
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
- * (locked by another process, or by another store of this process);
+ * (locked by another process, or by another store of this process; never
+ * with wait_stop); ASYLINK_E_SHUTDOWN (wait_stop set while waiting);
  * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
@@ -109,22 +117,22 @@ typedef struct store_publish {
     const uint8_t *message_id;     /* 16 bytes */
     const char *const *recipients; /* direct recipients (none with a topic) */
     size_t n_recipients;
-    const char *topic;             /* feed topic, or NULL / "" for a direct message; a
-                                      topic publish has no recipients and is appended
-                                      to the feed log */
-    uint64_t expires_ms;           /* 0 = never */
-    const uint8_t *envelope;       /* serialized envelope, stored as-is */
+    const char *topic;       /* feed topic, or NULL / "" for a direct message; a
+                                topic publish has no recipients and is appended
+                                to the feed log */
+    uint64_t expires_ms;     /* 0 = never */
+    const uint8_t *envelope; /* serialized envelope, stored as-is */
     size_t envelope_len;
 } store_publish;
 
 /* The outcome of one batch operation, valid after store_batch_commit(). */
 typedef struct store_result {
-    int code;          /* ASYLINK_OK or why this operation failed */
-    uint64_t seq;      /* publish: message sequence (of the first copy if duplicate) */
-    bool duplicate;    /* publish: already stored, nothing added */
+    int code;             /* ASYLINK_OK or why this operation failed */
+    uint64_t seq;         /* publish: message sequence (of the first copy if duplicate) */
+    bool duplicate;       /* publish: already stored, nothing added */
     uint64_t accepted_ms; /* publish: acceptance time (of the first copy if duplicate) */
-    bool dead;         /* retry: attempts reached the limit, moved to the dead letters */
-    uint32_t attempts; /* retry: attempts after this one */
+    bool dead;            /* retry: attempts reached the limit, moved to the dead letters */
+    uint32_t attempts;    /* retry: attempts after this one */
 } store_result;
 
 /* Starts an empty batch. ASYLINK_OK or ASYLINK_E_NOMEM. */
@@ -157,9 +165,8 @@ size_t store_batch_size(const store_batch *b);
  */
 int store_batch_publish(store_batch *b, const store_publish *p);
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq);
-int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
-                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
-                      const char *reason);
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint64_t next_attempt_ms,
+                      uint32_t max_attempts, int code, const char *reason);
 int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
                             const char *reason);
 
@@ -272,9 +279,9 @@ int store_dead_letter_drop(store *s, const char *recipient, uint64_t seq);
 
 /* What a sweep removed. */
 typedef struct store_sweep_stats {
-    uint64_t expired;        /* queue entries dropped because their message expired */
-    uint64_t feed_expired;   /* feed entries (with their message) dropped on expiry */
-    uint64_t dedup_dropped;  /* dedup entries older than the window */
+    uint64_t expired;       /* queue entries dropped because their message expired */
+    uint64_t feed_expired;  /* feed entries (with their message) dropped on expiry */
+    uint64_t dedup_dropped; /* dedup entries older than the window */
 } store_sweep_stats;
 
 /*
@@ -291,10 +298,10 @@ int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *sta
 
 /* One entry of the feed log. */
 typedef struct store_feed_entry {
-    uint64_t seq;                      /* message sequence (feed position) */
-    char topic[STORE_TOPIC_MAX + 1];   /* topic it was published to */
-    uint64_t accepted_ms;              /* acceptance time */
-    uint64_t envelope_len;             /* size of the stored envelope */
+    uint64_t seq;                    /* message sequence (feed position) */
+    char topic[STORE_TOPIC_MAX + 1]; /* topic it was published to */
+    uint64_t accepted_ms;            /* acceptance time */
+    uint64_t envelope_len;           /* size of the stored envelope */
 } store_feed_entry;
 
 /*
@@ -328,9 +335,9 @@ int store_feed_before(store *s, uint64_t time_ms, uint64_t *seq);
 
 /* A durable subscription. */
 typedef struct store_sub {
-    char prefix[STORE_TOPIC_MAX + 1];  /* topic prefix it reads */
-    uint64_t cursor;                   /* last acknowledged feed seq (0 = none) */
-    uint64_t created_ms;               /* when it was created */
+    char prefix[STORE_TOPIC_MAX + 1]; /* topic prefix it reads */
+    uint64_t cursor;                  /* last acknowledged feed seq (0 = none) */
+    uint64_t created_ms;              /* when it was created */
 } store_sub;
 
 /*
