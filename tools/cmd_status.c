@@ -1,7 +1,8 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
  * operator HTTP listener ([http] listen in broker.ini) and shows it as a
- * table, or as JSON with --json.
+ * table, or as JSON with --json. With --config NODE.ini it shows instead
+ * which broker address that node's client is on (asylink_connection_read).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -18,10 +19,15 @@
 
 static const char s_usage[] =
     "Usage: asylink status [--http HOST:PORT] [options]\n"
+    "       asylink status --config NODE.ini [--json]\n"
     "\n"
-    "Shows the state of a running broker: sessions, counters, store, and the\n"
-    "queue of every node, read from its operator HTTP listener (/status.json).\n"
+    "Shows the state of a running broker: its role (active, or standby for\n"
+    "its data directory), sessions, counters, store, and the queue of every\n"
+    "node, read from its operator HTTP listener (/status.json).\n"
+    "With --config: which broker address the client of that node\n"
+    "configuration is on (its data_dir/connection file), and since when.\n"
     "\n"
+    "  --config FILE          a node configuration: show its client's connection\n"
     "  --http HOST:PORT       the broker's [http] listen address (default\n"
     "                         127.0.0.1:7480; [::1]:7480 for IPv6)\n"
     "  --timeout SECONDS      give up after this long (default 5)\n"
@@ -34,14 +40,16 @@ typedef struct {
     char port[16];   /* from --http */
     int timeout_ms;  /* --timeout */
     bool json;       /* --json */
+    const char *config; /* --config */
 } s_opts;
 
-enum { OPT_HTTP = 256, OPT_TIMEOUT, OPT_JSON };
+enum { OPT_HTTP = 256, OPT_TIMEOUT, OPT_JSON, OPT_CONFIG };
 
 static const struct option s_long[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"json", no_argument, NULL, OPT_JSON},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -83,6 +91,7 @@ static int s_apply(int opt, const char *prog, s_opts *o)
         o->timeout_ms = (int)secs * 1000;
         break;
     case OPT_JSON: o->json = true; break;
+    case OPT_CONFIG: o->config = optarg; break;
     default: return cli_getopt_common(opt, prog, s_usage);
     }
     return CLI_OK;
@@ -120,6 +129,8 @@ static void s_print_summary(const json_t *st)
     const json_t *c = json_object_get(st, "counters");
     const json_t *s = json_object_get(st, "store");
     printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
+    printf("role            %s since %s\n", s_str(st, "role"),
+           clock_format_iso((uint64_t)s_int(st, "role_since_ms"), started, sizeof started));
     printf("started         %s\n",
            clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
     printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
@@ -152,12 +163,52 @@ static void s_print_nodes(const json_t *nodes)
         printf("(no node queues)\n");
 }
 
+/* Library log lines (a bad node file) go to stderr. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level == ASYLINK_LOG_ERROR)
+        fprintf(stderr, "asylink: %s\n", line);
+}
+
+/* `asylink status --config NODE.ini`: the node's broker address. */
+static int s_node_status(const s_opts *o)
+{
+    char ctx[1100], since[32];
+    snprintf(ctx, sizeof ctx, "status: %s", o->config);
+    asylink_connection k;
+    int rc = asylink_connection_read(o->config, s_log, NULL, &k);
+    if (rc == ASYLINK_E_NOT_FOUND)
+        return cli_fail_text(ctx, rc, "no client has run on this node's data_dir yet");
+    if (rc != ASYLINK_OK)
+        return cli_fail(ctx, rc);
+    clock_format_iso(k.since_ms, since, sizeof since);
+    if (o->json)
+        return cli_json_print(json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}",
+                                        "endpoint", k.endpoint, "index", (int)k.index,
+                                        "endpoints", (int)k.n_endpoints, "broker", k.broker,
+                                        "connected", k.connected, "running", k.running,
+                                        "since_ms", (json_int_t)k.since_ms, "since", since,
+                                        "sessions", (json_int_t)k.sessions));
+    printf("address         %s (%u of %u)\n", k.endpoint, k.index + 1, k.n_endpoints);
+    if (k.connected)
+        printf("state           connected to %s since %s\n", k.broker, since);
+    else
+        printf("state           %s since %s\n",
+               k.running ? "not connected (trying the addresses in turn)" : "no client running",
+               since);
+    printf("sessions        %llu\n", (unsigned long long)k.sessions);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}
+
 int cmd_status(int argc, char **argv)
 {
     s_opts o = {.host = "127.0.0.1", .port = "7480", .timeout_ms = 5000};
     int rc = s_parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.config)
+        return s_node_status(&o);
     char ctx[320], err[256] = "";
     snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.host, o.port);
     httpc_response r;
