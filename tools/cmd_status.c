@@ -36,10 +36,10 @@ static const char s_usage[] =
 
 /* The options of one status. */
 typedef struct {
-    char host[256];  /* from --http */
-    char port[16];   /* from --http */
-    int timeout_ms;  /* --timeout */
-    bool json;       /* --json */
+    char host[256];     /* from --http */
+    char port[16];      /* from --http */
+    int timeout_ms;     /* --timeout */
+    bool json;          /* --json */
     const char *config; /* --config */
 } s_opts;
 
@@ -133,7 +133,8 @@ static void s_print_summary(const json_t *st)
            clock_format_iso((uint64_t)s_int(st, "role_since_ms"), started, sizeof started));
     printf("started         %s\n",
            clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
-    printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
+    printf("snapshot        %s\n",
+           clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
     printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
            s_int(st, "verify_workers"));
     printf("sessions        %lld\n\n", s_int(st, "sessions"));
@@ -143,7 +144,8 @@ static void s_print_summary(const json_t *st)
            s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
            s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
            s_int(c, "dead_lettered"), s_int(c, "expired"));
-    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes used\n\n",
+    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes "
+           "used\n\n",
            s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
            s_int(s, "used_bytes"), s_int(s, "map_bytes"));
 }
@@ -154,7 +156,8 @@ static void s_print_nodes(const json_t *nodes)
            "IN FLIGHT", "DEAD LETTERS");
     size_t i;
     json_t *n;
-    json_array_foreach(nodes, i, n) {
+    json_array_foreach(nodes, i, n)
+    {
         printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
                json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
                s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
@@ -184,12 +187,11 @@ static int s_node_status(const s_opts *o)
         return cli_fail(ctx, rc);
     clock_format_iso(k.since_ms, since, sizeof since);
     if (o->json)
-        return cli_json_print(json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}",
-                                        "endpoint", k.endpoint, "index", (int)k.index,
-                                        "endpoints", (int)k.n_endpoints, "broker", k.broker,
-                                        "connected", k.connected, "running", k.running,
-                                        "since_ms", (json_int_t)k.since_ms, "since", since,
-                                        "sessions", (json_int_t)k.sessions));
+        return cli_json_print(
+            json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}", "endpoint", k.endpoint,
+                      "index", (int)k.index, "endpoints", (int)k.n_endpoints, "broker", k.broker,
+                      "connected", k.connected, "running", k.running, "since_ms",
+                      (json_int_t)k.since_ms, "since", since, "sessions", (json_int_t)k.sessions));
     printf("address         %s (%u of %u)\n", k.endpoint, k.index + 1, k.n_endpoints);
     if (k.connected)
         printf("state           connected to %s since %s\n", k.broker, since);

@@ -194,11 +194,13 @@ static int s_consume(FILE *ids)
 
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},     {"to", required_argument, NULL, 't'},
-        {"ids-out", required_argument, NULL, 'i'},    {"events-out", required_argument, NULL, 'e'},
-        {"pause-ms", required_argument, NULL, 'p'},   {"timeout", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"ids-out", required_argument, NULL, 'i'},
+                                         {"events-out", required_argument, NULL, 'e'},
+                                         {"pause-ms", required_argument, NULL, 'p'},
+                                         {"timeout", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
     a->timeout_s = 600;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
