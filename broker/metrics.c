@@ -88,6 +88,12 @@ static const char *s_node_id(const metrics *m)
     return m->have ? m->snap.broker_node_id : m->node_id;
 }
 
+/* The store's durability; "unknown" before the first snapshot (a standby has no store yet). */
+static const char *s_durability(const metrics *m)
+{
+    return !m->have ? "unknown" : m->snap.durable ? "fsync" : "relaxed";
+}
+
 /* A growing text buffer. */
 typedef struct {
     char *buf;
@@ -236,7 +242,7 @@ char *metrics_render_json(metrics *m)
         "s:{s:I, s:I, s:I, s:I, s:I}}",
         "broker_node_id", s_node_id(m), "version", asylink_version(), "started_ms",
         (json_int_t)s->started_ms, "snapshot_ms", (json_int_t)s->taken_ms, "durability",
-        s->durable ? "fsync" : "relaxed", "verify_workers", s->verify_workers, "sessions",
+        s_durability(m), "verify_workers", s->verify_workers, "sessions",
         (int)s->sessions, "counters", "published", (json_int_t)r->published, "accepted",
         (json_int_t)r->accepted, "duplicates", (json_int_t)r->duplicates, "rejected",
         (json_int_t)r->rejected, "delivered", (json_int_t)r->delivered, "acked",
@@ -273,7 +279,7 @@ char *metrics_render_html(metrics *m)
           "<h1>asylinkd %s &mdash; %s (%s)</h1><p>version %s, durability %s, %d verify workers, "
           "%zu sessions, snapshot %s</p>",
           asylink_version(), s_node_id(m), s_role_name(m->role), asylink_version(),
-          s->durable ? "fsync" : "relaxed", s->verify_workers, s->sessions,
+          s_durability(m), s->verify_workers, s->sessions,
           clock_format_iso(s->taken_ms, when, sizeof when));
     s_add(&t,
           "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
