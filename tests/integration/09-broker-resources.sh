@@ -22,7 +22,7 @@ ATTACK="$LIB_DIR/attack.py"
 make_federation || exit 1
 write_broker_ini
 sed -i 's/^listen =$/listen = 127.0.0.1:0/' "$CONF"
-sed -i 's/^heartbeat_timeout = 10s$/heartbeat_timeout = 10s\nhandshake_timeout = 3s/' "$CONF"
+sed -i 's/^heartbeat_timeout = 10s$/heartbeat_timeout = 10s\nhandshake_timeout = 3s\nmax_session_output = 256KiB/' "$CONF"
 # A login shell's soft limit: the broker must raise it itself.
 hard=$(ulimit -Hn)
 ulimit -Sn 1024
@@ -92,5 +92,22 @@ check "closed within the 3 s handshake timeout (+3 s)" \
   'BEGIN{exit !(n > 0 && s <= 6.0)}'
 check "unfinished handshakes counted in /metrics" \
   test "$(metric asylink_handshakes_unfinished_total)" -ge 1100
+echo "== Directory amplification (max_session_output = 256 KiB)"
+out=$(peer DE hostile --case dir-toomany 2>&1)
+check "4,096 node ids in one DirectoryRequest: BAD_FIELD" grep -q BAD_FIELD <<<"$out"
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$BROKER_PID/status")
+peer DE hostile --case dir-flood --count 4000 --timeout 30 >"$T/dirflood.out" 2>&1
+cat "$T/dirflood.out"
+check "4,000 DirectoryRequests sent unread" grep -q 'SENT 4000' "$T/dirflood.out"
+check "session ended: output bound passed" grep -q 'session output bound passed' "$BROKER_LOG"
+check "overflow counted in /metrics" test "$(metric asylink_sessions_overflowed_total)" -ge 1
+rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$BROKER_PID/status")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status")
+echo "broker RSS ${rss_before} -> ${rss_after} KiB, peak ${hwm} KiB"
+check "broker peak RSS under 96 MiB (was 449+ MiB before the bound)" test "$hwm" -lt 98304
+peer_bg fr2 FR recv --count 3 --timeout 20 --ids-out "$T/fr2.ids"
+peer DE send --to FR --count 3 --ids-out "$T/de2.ids" --timeout 20 >"$T/de2.out" 2>&1
+wait_pid "$PID_fr2" 25
+check "DE and FR still exchange after the attack" same_set "$T/de2.ids" "$T/fr2.ids"
 check "the broker still runs" kill -0 "$BROKER_PID"
 summary
