@@ -29,6 +29,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -151,6 +152,9 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->backoff_max_ms = c->redelivery_backoff_max_ms;
     o->heartbeat_interval_ms = c->heartbeat_interval_ms;
     o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    o->handshake_timeout_ms = c->handshake_timeout_ms;
+    o->max_session_output = c->max_session_output;
+    o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;
@@ -167,6 +171,44 @@ static void s_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Raises the descriptor limit towards limits.max_open_files (never beyond
+ * the hard limit): a flood of bare connections must not exhaust the 1,024
+ * descriptors a login shell gives, or no node, operator or health check
+ * could connect. Logs what it got; too few is a warning, not an error.
+ */
+static void s_raise_nofile(const broker_config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)c->max_open_files;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        struct rlimit raised = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur < (rlim_t)c->max_open_files)
+        LOG_WARN("main", "descriptor limit below limits.max_open_files",
+                 "open_files=%llu wanted=%lld hint=\"raise the hard limit (systemd LimitNOFILE, "
+                 "ulimit -Hn)\"",
+                 (unsigned long long)rl.rlim_cur, (long long)c->max_open_files);
+    else
+        LOG_INFO("main", "descriptor limit", "open_files=%llu", (unsigned long long)rl.rlim_cur);
+}
+
+/* The HTTP server's limits from [http]. */
+static void s_http_limits(const broker_config *c, http_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_connections = (unsigned)c->http_max_connections;
+    l->max_per_address = (unsigned)c->http_max_per_address;
+    l->request_timeout_s = (unsigned)((c->http_request_timeout_ms + 999) / 1000);
+    snprintf(l->exempt, sizeof l->exempt, "%s", c->http_exempt_address);
 }
 
 /* Store options from the configuration; standby: wait for the lock until a stop signal. */
@@ -246,7 +288,9 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
 static int s_start_http(const broker_config *c, metrics *m, http_server **http)
 {
     uint16_t port = 0;
-    int rc = http_start(c->http_listen, m, http, &port);
+    http_limits lim;
+    s_http_limits(c, &lim);
+    int rc = http_start(c->http_listen, &lim, m, http, &port);
     if (rc != ASYLINK_OK) {
         LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
                   asylink_err_name(rc));
@@ -382,6 +426,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     s_signals();
+    s_raise_nofile(&c);
     int rc = s_serve(&c, keys, v, a.standby || c.standby);
     code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
