@@ -7,6 +7,7 @@
  *
  *   asylink-peer send     --to FR,IT --count N [--size B] [--class C] [--rate R]
  *                         [--window W] [--ids-out F] [--sent-out F] [--content-type T]
+ *                         [--message-id UUID]
  *   asylink-peer recv     --count N [--window W] [--ids-out F] [--no-ack]
  *                         [--exit-after-recv K]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
@@ -84,36 +85,36 @@ static void s_on_signal(int sig)
 /* ---- options ---- */
 
 typedef struct {
-    const char *mode;        /* subcommand */
-    const char *broker;      /* --broker endpoint */
-    const char *broker_cert; /* --broker-cert file */
-    const char *key;         /* --key file */
-    const char *cert;        /* --cert file (own) */
-    const char *trust;       /* --trust dir */
-    double timeout_s;        /* --timeout */
-    char *to[PEER_MAX_TO];   /* --to, split (owned) */
+    const char *mode;            /* subcommand */
+    const char *broker;          /* --broker endpoint */
+    const char *broker_cert;     /* --broker-cert file */
+    const char *key;             /* --key file */
+    const char *cert;            /* --cert file (own) */
+    const char *trust;           /* --trust dir */
+    double timeout_s;            /* --timeout */
+    char *to[PEER_MAX_TO];       /* --to, split (owned) */
     size_t n_to;
-    long count;               /* --count: messages to send (send) or receive (recv) */
-    long recv_count;          /* --recv-count (exchange) */
-    long size;                /* --size payload bytes; -1 = default */
-    int classification;       /* --class */
-    double rate;              /* --rate msgs/s; 0 = unlimited */
-    long window;              /* --window; 0 = default */
-    const char *ids_out;      /* --ids-out */
-    const char *sent_out;     /* --sent-out (send) */
-    const char *recv_ids_out; /* --recv-ids-out (exchange) */
-    const char *content_type; /* --content-type */
-    bool no_ack;              /* --no-ack */
-    long exit_after;          /* --exit-after-recv; 0 = off */
-    const char *hostile_case; /* --case */
-    const char *other;        /* --other: node id to impersonate */
-    const char *topic;        /* --topic (publish, hostile personal-topic) */
-    const char *prefix;       /* --prefix (subscribe) */
-    const char *sub_name;     /* --name (subscribe) */
-    int start;                /* --start: 1 new, 2 earliest */
-    bool reset;               /* --reset (subscribe) */
-    bool class_set;           /* --class given */
-    const char *message_id;   /* --message-id: every message gets this id (send) */
+    long count;                  /* --count: messages to send (send) or receive (recv) */
+    long recv_count;             /* --recv-count (exchange) */
+    long size;                   /* --size payload bytes; -1 = default */
+    int classification;          /* --class */
+    double rate;                 /* --rate msgs/s; 0 = unlimited */
+    long window;                 /* --window; 0 = default */
+    const char *ids_out;         /* --ids-out */
+    const char *sent_out;        /* --sent-out (send) */
+    const char *recv_ids_out;    /* --recv-ids-out (exchange) */
+    const char *content_type;    /* --content-type */
+    bool no_ack;                 /* --no-ack */
+    long exit_after;             /* --exit-after-recv; 0 = off */
+    const char *hostile_case;    /* --case */
+    const char *other;           /* --other: node id to impersonate */
+    const char *topic;           /* --topic (publish, hostile personal-topic) */
+    const char *prefix;          /* --prefix (subscribe) */
+    const char *sub_name;        /* --name (subscribe) */
+    int start;                   /* --start: 1 new, 2 earliest */
+    bool reset;                  /* --reset (subscribe) */
+    bool class_set;              /* --class given */
+    const char *message_id;      /* --message-id: every message gets this id (send) */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -189,34 +190,10 @@ static int s_parse_to(s_opts *o, const char *arg)
 }
 
 enum {
-    O_BROKER = 256,
-    O_BROKER_CERT,
-    O_KEY,
-    O_CERT,
-    O_TRUST,
-    O_TIMEOUT,
-    O_TO,
-    O_COUNT,
-    O_RECV_COUNT,
-    O_SIZE,
-    O_CLASS,
-    O_RATE,
-    O_WINDOW,
-    O_IDS_OUT,
-    O_SENT_OUT,
-    O_RECV_IDS_OUT,
-    O_CONTENT_TYPE,
-    O_NO_ACK,
-    O_EXIT_AFTER,
-    O_CASE,
-    O_OTHER,
-    O_HELP,
-    O_TOPIC,
-    O_PREFIX,
-    O_NAME,
-    O_START,
-    O_RESET,
-    O_MESSAGE_ID,
+    O_BROKER = 256, O_BROKER_CERT, O_KEY, O_CERT, O_TRUST, O_TIMEOUT, O_TO, O_COUNT,
+    O_RECV_COUNT, O_SIZE, O_CLASS, O_RATE, O_WINDOW, O_IDS_OUT, O_SENT_OUT, O_RECV_IDS_OUT,
+    O_CONTENT_TYPE, O_NO_ACK, O_EXIT_AFTER, O_CASE, O_OTHER, O_HELP, O_TOPIC, O_PREFIX,
+    O_NAME, O_START, O_RESET, O_MESSAGE_ID,
 };
 
 static const struct option s_long_opts[] = {
@@ -341,16 +318,16 @@ static void s_opts_free(s_opts *o)
 /* ---- identity ---- */
 
 typedef struct {
-    keys_secret *keys;       /* own keys */
-    cert *own;               /* own certificate */
-    cert *broker;            /* broker certificate (CURVE server key) */
-    trust *trust;            /* trust directory */
-    envelope_sealer *sealer; /* seals as own node */
-    envelope_opener *opener; /* opens as own node */
-    const char *node;        /* own node id (own->node_id) */
-    uint64_t last_id_ms;     /* monotonic message ids */
+    keys_secret *keys;           /* own keys */
+    cert *own;                   /* own certificate */
+    cert *broker;                /* broker certificate (CURVE server key) */
+    trust *trust;                /* trust directory */
+    envelope_sealer *sealer;     /* seals as own node */
+    envelope_opener *opener;     /* opens as own node */
+    const char *node;            /* own node id (own->node_id) */
+    uint64_t last_id_ms;         /* monotonic message ids */
     uint32_t id_counter;
-    bool fixed; /* --message-id: every message gets fixed_id */
+    bool fixed;                  /* --message-id: every message gets fixed_id */
     uint8_t fixed_id[16];
 } s_ident;
 
@@ -444,16 +421,16 @@ typedef struct {
     size_t n_to;
     int classification;
     const char *content_type;
-    uint64_t created_ms;     /* 0 = now */
-    uint64_t expires_ms;     /* 0 = never */
-    bool no_readers;         /* PUBLIC, signed only */
-    envelope_sealer *sealer; /* NULL = the identity's own */
-    const char *topic;       /* feed topic: `to` are then the readers, not recipients */
+    uint64_t created_ms;         /* 0 = now */
+    uint64_t expires_ms;         /* 0 = never */
+    bool no_readers;             /* PUBLIC, signed only */
+    envelope_sealer *sealer;     /* NULL = the identity's own */
+    const char *topic;           /* feed topic: `to` are then the readers, not recipients */
 } s_seal_spec;
 
 /* Seals len payload bytes for spec with a fresh id into *env. */
-static int s_seal(s_ident *id, const s_seal_spec *sp, size_t len, uint8_t **env, size_t *env_len,
-                  uint8_t msg_id[16])
+static int s_seal(s_ident *id, const s_seal_spec *sp, size_t len, uint8_t **env,
+                  size_t *env_len, uint8_t msg_id[16])
 {
     const cert *readers[PEER_MAX_TO];
     size_t n_readers = 0;
@@ -472,17 +449,13 @@ static int s_seal(s_ident *id, const s_seal_spec *sp, size_t len, uint8_t **env,
         return ASYLINK_E_NOMEM;
     s_fill_payload(msg_id, payload, len);
     envelope_params p = {.recipients = sp->topic ? NULL : sp->to,
-                         .n_recipients = sp->topic ? 0 : sp->n_to,
-                         .topic = sp->topic,
-                         .readers = readers,
-                         .n_readers = n_readers,
-                         .content_type = sp->content_type,
-                         .classification = sp->classification,
-                         .created_ms = sp->created_ms,
-                         .expires_ms = sp->expires_ms,
+                         .n_recipients = sp->topic ? 0 : sp->n_to, .topic = sp->topic,
+                         .readers = readers, .n_readers = n_readers,
+                         .content_type = sp->content_type, .classification = sp->classification,
+                         .created_ms = sp->created_ms, .expires_ms = sp->expires_ms,
                          .message_id = msg_id};
-    int rc =
-        envelope_seal(sp->sealer ? sp->sealer : id->sealer, &p, payload, len, env, env_len, NULL);
+    int rc = envelope_seal(sp->sealer ? sp->sealer : id->sealer, &p, payload, len, env, env_len,
+                           NULL);
     free(payload);
     if (rc != ASYLINK_OK)
         fprintf(stderr, "asylink-peer: seal: %s\n", asylink_err_name(rc));
@@ -493,12 +466,12 @@ static int s_seal(s_ident *id, const s_seal_spec *sp, size_t len, uint8_t **env,
 
 typedef struct {
     void *ctx, *sock, *mon;
-    int disconnects;       /* DISCONNECTED events seen */
-    int handshakes;        /* HANDSHAKE_SUCCEEDED events seen */
-    int auth_failures;     /* HANDSHAKE_FAILED_* events seen */
-    int last_fail_status;  /* value of the last HANDSHAKE_FAILED_AUTH (ZAP status) */
-    bool reconnected;      /* a handshake succeeded after a disconnect; not handled yet */
-    uint64_t last_send_ms; /* for heartbeats */
+    int disconnects;             /* DISCONNECTED events seen */
+    int handshakes;              /* HANDSHAKE_SUCCEEDED events seen */
+    int auth_failures;           /* HANDSHAKE_FAILED_* events seen */
+    int last_fail_status;        /* value of the last HANDSHAKE_FAILED_AUTH (ZAP status) */
+    bool reconnected;            /* a handshake succeeded after a disconnect; not handled yet */
+    uint64_t last_send_ms;       /* for heartbeats */
 } s_link;
 
 static int s_link_open(s_link *l, const s_ident *id, const char *endpoint)
@@ -618,7 +591,7 @@ static int s_link_send(s_link *l, const wire_cmd *c, const uint8_t *env, size_t 
 typedef struct {
     wire_cmd cmd;
     int decode_rc;
-    bool admin_response; /* the frame is an AdminResponse (decode_rc is then MALFORMED) */
+    bool admin_response;   /* the frame is an AdminResponse (decode_rc is then MALFORMED) */
     zmq_msg_t env;
     bool has_env;
 } s_in;
@@ -648,8 +621,8 @@ static int s_link_recv(s_link *l, long wait_ms, s_in *in)
         uint64_t rid;
         const uint8_t *body;
         size_t body_len;
-        in->admin_response = wire_admin_response_body(zmq_msg_data(&cmd), zmq_msg_size(&cmd), &rid,
-                                                      &body, &body_len) == ASYLINK_OK;
+        in->admin_response = wire_admin_response_body(zmq_msg_data(&cmd), zmq_msg_size(&cmd),
+                                                       &rid, &body, &body_len) == ASYLINK_OK;
     }
     bool more = zmq_msg_more(&cmd);
     zmq_msg_close(&cmd);
@@ -677,7 +650,7 @@ static void s_in_clear(s_in *in)
 /* ---- a set of message ids (receiver dedup) ---- */
 
 typedef struct {
-    uint8_t (*slots)[16]; /* all-zero = empty (a UUIDv7 never is) */
+    uint8_t (*slots)[16];        /* all-zero = empty (a UUIDv7 never is) */
     size_t cap, n;
 } s_idset;
 
@@ -691,7 +664,7 @@ static size_t s_idset_hash(const uint8_t id[16])
 static int s_idset_grow(s_idset *s)
 {
     size_t cap = s->cap ? 2 * s->cap : 1024;
-    uint8_t(*slots)[16] = calloc(cap, 16);
+    uint8_t (*slots)[16] = calloc(cap, 16);
     if (!slots)
         return -1;
     static const uint8_t zero[16];
@@ -741,27 +714,27 @@ static void s_write_id(FILE *f, const uint8_t id[16])
 enum { M_UNSENT = 0, M_SENT, M_ACCEPTED, M_REJECTED };
 
 typedef struct {
-    uint8_t *env; /* sealed envelope, kept until answered for good */
+    uint8_t *env;                /* sealed envelope, kept until answered for good */
     size_t env_len;
-    uint64_t sent_ms; /* last time sent */
-    uint8_t state;    /* M_* */
+    uint64_t sent_ms;            /* last time sent */
+    uint8_t state;               /* M_* */
 } s_msg;
 
 typedef struct {
-    long count; /* messages to send */
+    long count;                  /* messages to send */
     s_msg *msgs;
-    uint8_t (*ids)[16]; /* ids of sealed messages, strictly increasing */
-    long n_sealed;      /* messages sealed so far (they are 0..n_sealed-1) */
-    long lo;            /* every message below lo is answered for good */
-    long in_flight;     /* messages in state M_SENT */
+    uint8_t (*ids)[16];          /* ids of sealed messages, strictly increasing */
+    long n_sealed;               /* messages sealed so far (they are 0..n_sealed-1) */
+    long lo;                     /* every message below lo is answered for good */
+    long in_flight;              /* messages in state M_SENT */
     long window;
     double rate;
     size_t size;
     s_seal_spec spec;
     uint64_t start_ms;
-    uint64_t pause_until_ms; /* after a retryable Rejected */
+    uint64_t pause_until_ms;     /* after a retryable Rejected */
     long accepted, duplicates, rejected, resends;
-    uint64_t codes[64]; /* final Rejected codes */
+    uint64_t codes[64];          /* final Rejected codes */
     FILE *ids_out, *sent_out;
 } s_sender;
 
@@ -773,7 +746,7 @@ typedef struct {
 } s_last;
 
 typedef struct {
-    long count; /* distinct messages wanted */
+    long count;                  /* distinct messages wanted */
     long window;
     bool no_ack;
     long exit_after;
@@ -781,12 +754,12 @@ typedef struct {
     s_idset seen;
     s_last senders[64];
     size_t n_senders;
-    const char *sub_name; /* subscription: Acks name it; NULL = direct queue */
-    const char *prefix;   /* subscription prefix */
-    int start;            /* subscription start position */
-    bool reset;           /* subscription reset */
-    uint64_t sub_rid;     /* request id of the pending Subscribe; 0 = none */
-    uint64_t *acks;       /* sequences to acknowledge */
+    const char *sub_name;        /* subscription: Acks name it; NULL = direct queue */
+    const char *prefix;          /* subscription prefix */
+    int start;                   /* subscription start position */
+    bool reset;                  /* subscription reset */
+    uint64_t sub_rid;            /* request id of the pending Subscribe; 0 = none */
+    uint64_t *acks;              /* sequences to acknowledge */
     size_t n_acks, cap_acks;
     FILE *ids_out;
 } s_receiver;
@@ -803,12 +776,13 @@ typedef struct {
     uint64_t retry_hello_at_ms;
     wire_limits limits;
     long sessions;
-    int ended_code; /* nonzero: the broker ended us for good */
-    s_sender *tx;   /* NULL if not sending */
-    s_receiver *rx; /* NULL if not receiving */
+    int ended_code;              /* nonzero: the broker ended us for good */
+    s_sender *tx;                /* NULL if not sending */
+    s_receiver *rx;              /* NULL if not receiving */
 } s_engine;
 
-static void s_event(const s_engine *e, const char *what, int code, const char *reason, bool fatal)
+static void s_event(const s_engine *e, const char *what, int code, const char *reason,
+                    bool fatal)
 {
     printf("event=%s node=%s code=%s fatal=%d reason=\"%s\"\n", what, e->id->node,
            asylink_err_name(code), fatal ? 1 : 0, reason ? reason : "");
@@ -966,8 +940,9 @@ static int s_rx_check(s_engine *e, const uint8_t *buf, size_t len, envelope **ou
     size_t plen = 0;
     if (rc == ASYLINK_OK)
         rc = envelope_open(e->id->opener, *out, &payload, &plen);
-    if (rc == ASYLINK_OK && (!s_payload_ok(envelope_header_of(*out)->message_id, payload, plen) ||
-                             plen != envelope_header_of(*out)->payload_size))
+    if (rc == ASYLINK_OK &&
+        (!s_payload_ok(envelope_header_of(*out)->message_id, payload, plen) ||
+         plen != envelope_header_of(*out)->payload_size))
         rc = ASYLINK_E_TAMPERED;
     if (payload)
         envelope_payload_free(payload, plen);
@@ -1040,14 +1015,15 @@ static void s_on_welcome(s_engine *e, const wire_cmd *c)
     e->limits = c->u.welcome.limits;
     e->state = S_OPEN;
     e->sessions++;
-    printf("event=welcome node=%s session=%ld broker=%s max_envelope_bytes=%llu\n", e->id->node,
-           e->sessions, c->u.welcome.broker_node_id,
+    printf("event=welcome node=%s session=%ld broker=%s max_envelope_bytes=%llu\n",
+           e->id->node, e->sessions, c->u.welcome.broker_node_id,
            (unsigned long long)e->limits.max_envelope_bytes);
     fflush(stdout);
     s_receiver *rx = e->rx;
     if (rx && rx->sub_name) { /* subscriptions are per session: subscribe again */
         wire_cmd sc = {.kind = WIRE_SUBSCRIBE, .request_id = ++e->next_rid};
-        snprintf(sc.u.subscribe.topic_prefix, sizeof sc.u.subscribe.topic_prefix, "%s", rx->prefix);
+        snprintf(sc.u.subscribe.topic_prefix, sizeof sc.u.subscribe.topic_prefix, "%s",
+                 rx->prefix);
         snprintf(sc.u.subscribe.subscription, sizeof sc.u.subscribe.subscription, "%s",
                  rx->sub_name);
         sc.u.subscribe.start = rx->start;
@@ -1131,7 +1107,8 @@ static void s_engine_dispatch(s_engine *e, s_in *in)
             s_link_send(&e->link, &pong, NULL, 0);
         }
         break;
-    default: fprintf(stderr, "asylink-peer: unexpected %s ignored\n", wire_kind_name(c->kind));
+    default:
+        fprintf(stderr, "asylink-peer: unexpected %s ignored\n", wire_kind_name(c->kind));
     }
 }
 
@@ -1141,8 +1118,7 @@ static int s_tx_send_one(s_engine *e, long i, uint64_t now)
     s_sender *tx = e->tx;
     s_msg *m = &tx->msgs[i];
     if (i == tx->n_sealed) {
-        if (tx->rate > 0 &&
-            (double)tx->n_sealed >= tx->rate * (double)(now - tx->start_ms) / 1000.0)
+        if (tx->rate > 0 && (double)tx->n_sealed >= tx->rate * (double)(now - tx->start_ms) / 1000.0)
             return 1;
         if (s_seal(e->id, &tx->spec, tx->size, &m->env, &m->env_len, tx->ids[i]) != ASYLINK_OK)
             return -1;
@@ -1249,8 +1225,8 @@ static void s_engine_report(const s_engine *e, bool timed_out)
         const s_receiver *rx = e->rx;
         printf("received=%ld distinct=%zu duplicates=%ld bad=%ld out_of_order=%ld "
                "redelivered=%ld sessions=%ld timeout=%d\n",
-               rx->received, rx->seen.n, rx->duplicates, rx->bad, rx->out_of_order, rx->redelivered,
-               e->sessions, timed_out ? 1 : 0);
+               rx->received, rx->seen.n, rx->duplicates, rx->bad, rx->out_of_order,
+               rx->redelivered, e->sessions, timed_out ? 1 : 0);
     }
     fflush(stdout);
 }
@@ -1319,8 +1295,7 @@ static int s_sender_init(s_sender *tx, const s_opts *o, uint64_t now)
     tx->rate = o->rate;
     tx->size = o->size >= 0 ? (size_t)o->size : 256;
     tx->start_ms = now;
-    tx->spec = (s_seal_spec){.to = (const char *const *)o->to,
-                             .n_to = o->n_to,
+    tx->spec = (s_seal_spec){.to = (const char *const *)o->to, .n_to = o->n_to,
                              .classification = o->classification,
                              .content_type = o->content_type,
                              .topic = feed ? o->topic : NULL,
@@ -1474,8 +1449,12 @@ static int s_verdict(const wire_cmd *c)
     case WIRE_ACCEPTED:
         printf("ACCEPTED%s\n", c->u.accepted.duplicate ? " DUPLICATE" : "");
         return EXIT_DONE;
-    case WIRE_WELCOME: printf("WELCOME\n"); return EXIT_DONE;
-    default: printf("UNEXPECTED %s\n", wire_kind_name(c->kind)); return EXIT_NOT_DONE;
+    case WIRE_WELCOME:
+        printf("WELCOME\n");
+        return EXIT_DONE;
+    default:
+        printf("UNEXPECTED %s\n", wire_kind_name(c->kind));
+        return EXIT_NOT_DONE;
     }
 }
 
@@ -1559,8 +1538,8 @@ static int s_h_seal(s_hostile *h, s_seal_spec *sp, size_t len, uint8_t **env, si
  * Seals a message whose envelope is exactly target bytes; if protobuf length
  * prefixes make that impossible, the nearest size below (at_most) or above.
  */
-static int s_h_seal_exact(s_hostile *h, size_t target, bool at_most, uint8_t **env, size_t *env_len,
-                          uint8_t id[16])
+static int s_h_seal_exact(s_hostile *h, size_t target, bool at_most, uint8_t **env,
+                          size_t *env_len, uint8_t id[16])
 {
     size_t len = target > 4096 ? target - 4096 : 0;
     for (int tries = 0; tries < 8; tries++) {
@@ -1651,8 +1630,8 @@ static int s_h_publish_case(s_hostile *h, const char *name)
         if (rc == 0)
             env[env_len - 1] ^= 0x01; /* the signature is the last field */
     } else if (strcmp(name, "unknown-recipient") == 0) {
-        sp = (s_seal_spec){
-            .to = unknown_to, .n_to = 1, .classification = ENVELOPE_PUBLIC, .no_readers = true};
+        sp = (s_seal_spec){.to = unknown_to, .n_to = 1, .classification = ENVELOPE_PUBLIC,
+                           .no_readers = true};
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
     } else if (strcmp(name, "expired") == 0) {
         sp.created_ms = now - 60000;
@@ -1667,9 +1646,7 @@ static int s_h_publish_case(s_hostile *h, const char *name)
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
     } else if (strcmp(name, "personal-topic") == 0) {
         /* A LIMITED feed envelope whose header then says PERSONAL (not re-signed). */
-        sp = (s_seal_spec){.to = h->to,
-                           .n_to = h->n_to,
-                           .classification = ENVELOPE_LIMITED,
+        sp = (s_seal_spec){.to = h->to, .n_to = h->n_to, .classification = ENVELOPE_LIMITED,
                            .topic = h->o->topic ? h->o->topic : "coi.SY"};
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
         if (rc == 0)
@@ -1838,8 +1815,8 @@ static int s_h_hello_case(s_hostile *h, const char *name)
 
 static int s_run_hostile(const s_opts *o, s_ident *id)
 {
-    s_hostile h = {
-        .id = id, .o = o, .deadline_ms = clock_now_ms() + (uint64_t)(o->timeout_s * 1000.0)};
+    s_hostile h = {.id = id, .o = o,
+                   .deadline_ms = clock_now_ms() + (uint64_t)(o->timeout_s * 1000.0)};
     const char *name = o->hostile_case ? o->hostile_case : "";
     const char *default_to = strcmp(id->node, "FR") ? "FR" : "DE";
     for (size_t i = 0; i < o->n_to; i++)
@@ -1882,17 +1859,16 @@ cleanup:
 
 static int s_run_connect_only(const s_opts *o, s_ident *id)
 {
-    s_hostile h = {
-        .id = id, .o = o, .deadline_ms = clock_now_ms() + (uint64_t)(o->timeout_s * 1000.0)};
+    s_hostile h = {.id = id, .o = o,
+                   .deadline_ms = clock_now_ms() + (uint64_t)(o->timeout_s * 1000.0)};
     int rc = EXIT_NOT_DONE;
     if (s_link_open(&h.link, id, o->broker) == 0) {
         wire_cmd answer = {0};
         int hr = s_hello_wait(&h, id->node, WIRE_PROTOCOL_VERSION, &answer);
         if (hr < 0) {
             printf("NO_ANSWER\n");
-            fprintf(stderr,
-                    "asylink-peer: no answer; %d CURVE handshake(s) refused "
-                    "(ZAP status %d), %d succeeded\n",
+            fprintf(stderr, "asylink-peer: no answer; %d CURVE handshake(s) refused "
+                            "(ZAP status %d), %d succeeded\n",
                     h.link.auth_failures, h.link.last_fail_status, h.link.handshakes);
         } else {
             rc = s_verdict(&answer);
