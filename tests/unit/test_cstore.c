@@ -579,6 +579,21 @@ static void test_inbox(void **state)
     assert_int_equal(st, CSTORE_IN_PENDING);
 }
 
+/* One message id from two senders: two entries (the key is sender and id), each acked alone. */
+static void test_inbox_two_senders(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    assert_int_equal(t_in_add(t, 1, "AT", 50, &st), ASYLINK_OK);
+    st = -1;
+    assert_int_equal(t_in_add(t, 1, "BE", 50, &st), ASYLINK_OK); /* not a duplicate */
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_pending(t), 2);
+    assert_int_equal(t_in_add(t, 1, "BE", 50, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(t_in_pending(t), 2);
+}
+
 /* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
 static void test_abort(void **state)
 {
@@ -1245,6 +1260,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_two_senders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
