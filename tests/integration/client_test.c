@@ -19,10 +19,12 @@
  *   client_test --config NODE.ini publish --topic T --count N
  *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
  *               publish on a feed; prints publish_error=CODE when one fails
- *   client_test --config NODE.ini subscribe --prefix P --name N --count N
+ *   client_test --config NODE.ini subscribe --prefix P --name N[,N2...] --count N
  *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
- *               subscribe, then receive (and ack) N feed messages; prints
- *               subscribe_error=CODE when the subscription fails
+ *               subscribe (several names: several subscriptions to P), then
+ *               receive (and ack with asylink_ack_message) N feed messages of
+ *               those subscriptions (--ids-out: ids, or "name id" lines for
+ *               several names); prints subscribe_error=CODE when one fails
  *
  * Prints one summary line; exit 0 when the mode's expectation holds.
  */
@@ -387,6 +389,17 @@ static int s_mode_publish(const s_args *a)
     return failures == 0 && rc == 0 ? 0 : 1;
 }
 
+#define S_MAX_SUBS 8
+
+/* Index of sub in names[0..n), or -1. */
+static int s_sub_index(char names[][65], int n, const char *sub)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], sub) == 0)
+            return i;
+    return -1;
+}
+
 static int s_mode_subscribe(const s_args *a)
 {
     uint64_t deadline = s_deadline(a);
@@ -394,10 +407,20 @@ static int s_mode_subscribe(const s_args *a)
     if (a->start && strcmp(a->start, "new") == 0)
         start = ASYLINK_START_NEW;
     int wait_ms = a->timeout_s > 15 ? 15000 : (int)a->timeout_s * 1000;
-    int rc = asylink_subscribe(s_client, a->prefix, a->name, start, 0, wait_ms);
-    if (rc != ASYLINK_OK) {
-        printf("subscribe_error=%s\n", asylink_err_name(rc));
-        return 1;
+    /* --name A[,B...]: one subscription each, all to --prefix */
+    char names[S_MAX_SUBS][65];
+    int n_names = 0;
+    for (const char *p = a->name; p && *p && n_names < S_MAX_SUBS;) {
+        size_t len = strcspn(p, ",");
+        snprintf(names[n_names++], sizeof names[0], "%.*s", (int)(len < 64 ? len : 64), p);
+        p += len + (p[len] == ',');
+    }
+    for (int i = 0; i < n_names; i++) {
+        int rc = asylink_subscribe(s_client, a->prefix, names[i], start, 0, wait_ms);
+        if (rc != ASYLINK_OK) {
+            printf("subscribe_error=%s\n", asylink_err_name(rc));
+            return 1;
+        }
     }
     printf("subscribed name=%s prefix=%s\n", a->name, a->prefix);
     fflush(stdout);
@@ -405,11 +428,16 @@ static int s_mode_subscribe(const s_args *a)
     size_t plen = strlen(a->prefix);
     while (got < a->count && clock_now_ms() < deadline) {
         asylink_message *m = NULL;
-        rc = asylink_recv(s_client, 100, &m);
+        int rc = asylink_recv(s_client, 100, &m);
         if (rc == ASYLINK_E_TIMEOUT)
             continue;
         if (rc != ASYLINK_OK)
             s_die("recv", rc);
+        const char *sub = asylink_message_subscription(m);
+        if (s_sub_index(names, n_names, sub) < 0) {
+            asylink_message_free(&m); /* another subscription's copy: left for it */
+            continue;
+        }
         const char *topic = asylink_message_topic(m);
         size_t len = 0;
         const char *payload = asylink_message_payload(m, &len);
@@ -419,9 +447,17 @@ static int s_mode_subscribe(const s_args *a)
             bad++;
         if (asylink_message_classification(m) == ASYLINK_LIMITED)
             limited++;
-        s_write_id(asylink_message_id(m));
+        if (n_names > 1 && s_ids) { /* "subscription id" lines */
+            char buf[UUID_STR_LEN];
+            pthread_mutex_lock(&s_ids_lock);
+            fprintf(s_ids, "%s %s\n", sub, uuid_format(asylink_message_id(m), buf, sizeof buf));
+            fflush(s_ids);
+            pthread_mutex_unlock(&s_ids_lock);
+        } else {
+            s_write_id(asylink_message_id(m));
+        }
         got++;
-        if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK)
+        if (!a->no_ack && (rc = asylink_ack_message(s_client, m)) != ASYLINK_OK)
             s_die("ack", rc);
         asylink_message_free(&m);
     }
