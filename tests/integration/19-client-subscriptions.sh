@@ -14,7 +14,9 @@
 #   new name, used inbox "third" (start earliest) must get all 5
 # Then: acknowledging through one subscription does not acknowledge the
 # other's copy; two subscriptions open in one client at once each get
-# every message; and two senders using the same message id both arrive.
+# every message, also across a broker crash; and two senders using the
+# same message id both arrive, are acknowledged one by one (asylink_ack by
+# the id alone is AMBIGUOUS while both wait) and both get a receipt.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
 start_broker || exit 1
@@ -37,6 +39,20 @@ sub() {
   local rc=$?
   ids "$T/$out.jsonl" >"$T/$out.ids"
   return $rc
+}
+
+# line_get FILE N EXPR: a Python expression over the N-th JSON line (j) of FILE.
+line_get() {
+  python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[int(sys.argv[2])-1]); print($3)" \
+    "$1" "$2" 2>/dev/null
+}
+
+# got_receipt NODE: NODE (an asylink-peer, which counts a receipt envelope as
+# a delivery it cannot check) gets one delivery: FR's receipt, the only
+# thing sent to it.
+got_receipt() {
+  peer "$1" recv --count 1 --timeout 10 >"$T/receipt-$1.out" 2>/dev/null
+  grep -q "received=1 " "$T/receipt-$1.out"
 }
 
 # publish COUNT IDS: EUAA publishes COUNT PUBLIC statistics, all accepted.
@@ -122,14 +138,31 @@ peer DE send --to FR --count 1 --message-id "$MID" >"$T/de.out" 2>"$T/de.err"
 check_eq "DE's message with id $MID is accepted" "$?" 0
 peer IT send --to FR --count 1 --message-id "$MID" >"$T/it.out" 2>"$T/it.err"
 check_eq "IT's message with the same id is accepted (the broker keys by sender and id)" "$?" 0
-"$ASYLINK" recv --config "$T/FR.ini" --json --count 2 --timeout 20 >"$T/fr.jsonl" 2>"$T/fr.err"
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 2 --timeout 20 --no-ack >"$T/fr.jsonl" 2>"$T/fr.err"
 check_eq "FR's asylink recv gets 2 messages and exits 0" "$?" 0
 check_eq "one from DE and one from IT, both with that id" \
   "$(python3 -c 'import json,sys
 print(" ".join(sorted(j["sender"] + ":" + j["message_id"] for j in map(json.loads, open(sys.argv[1])))))' "$T/fr.jsonl")" \
   "DE:$MID IT:$MID"
-"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 3 >"$T/fr2.jsonl" 2>"$T/fr2.err"
-check_eq "both acknowledged: nothing more for FR" "$(lines "$T/fr2.jsonl")" 0
+ct --config "$T/FR.ini" ack --id "$MID" --timeout 10 >"$T/ack1.out" 2>&1
+check_eq "asylink_ack by that id alone is AMBIGUOUS (two unacknowledged messages)" \
+  "$(field "$T/ack1.out" ack)" AMBIGUOUS
+ct --config "$T/FR.ini" ack --id "$MID" --sender IT --timeout 10 >"$T/ack2.out" 2>&1
+check_eq "asylink_ack_keys acknowledges IT's" "$(field "$T/ack2.out" ack)" OK
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 2 --timeout 3 --no-ack >"$T/fr2.jsonl" 2>"$T/fr2.err"
+check_eq "DE's is still there, and only DE's" \
+  "$(line_get "$T/fr2.jsonl" 1 'j["sender"]') $(lines "$T/fr2.jsonl")" "DE 1"
+ct --config "$T/FR.ini" ack --id "$MID" --timeout 10 >"$T/ack3.out" 2>&1
+check_eq "now the id names one unacknowledged message: asylink_ack by id acks DE's" \
+  "$(field "$T/ack3.out" ack)" OK
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 3 >"$T/fr3.jsonl" 2>"$T/fr3.err"
+check_eq "nothing more for FR" "$(lines "$T/fr3.jsonl")" 0
+ct --config "$T/FR.ini" ack --id "$MID" --timeout 10 >"$T/ack5.out" 2>&1
+check_eq "acking by that id again is OK" "$(field "$T/ack5.out" ack)" OK
+ct --config "$T/FR.ini" ack --id 01900000-0000-7000-8000-00000000ffff --timeout 10 >"$T/ack4.out" 2>&1
+check_eq "an id FR never received is NOT_FOUND" "$(field "$T/ack4.out" ack)" NOT_FOUND
+check "DE got a receipt for its message" got_receipt DE
+check "IT got a receipt for its message" got_receipt IT
 peer DE send --to FR --count 1 --message-id "$MID" >"$T/de2.out" 2>&1
 check "DE sending that id again is a duplicate at the broker" grep -q "duplicates=1" "$T/de2.out"
 

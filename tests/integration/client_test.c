@@ -19,6 +19,9 @@
  *   client_test --config NODE.ini publish --topic T --count N
  *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
  *               publish on a feed; prints publish_error=CODE when one fails
+ *   client_test --config NODE.ini ack --id UUID [--sender S [--name SUB]]
+ *               acknowledge a received message by id (asylink_ack) or by its
+ *               full key (asylink_ack_keys); prints ack=CODE
  *   client_test --config NODE.ini subscribe --prefix P --name N[,N2...] --count N
  *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
  *               subscribe (several names: several subscriptions to P), then
@@ -49,7 +52,7 @@
 
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
-    const char *topic, *prefix, *name, *klass, *start;
+    const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch;
     const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
@@ -483,6 +486,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
         {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
         {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
+        {"id", required_argument, NULL, 14}, {"sender", required_argument, NULL, 15},
         {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -516,6 +520,8 @@ static int s_parse(int argc, char **argv, s_args *a)
                 return -1;
             a->expect[a->n_expect++] = optarg;
             break;
+        case 14: a->id = optarg; break;
+        case 15: a->sender = optarg; break;
         default: return -1;
         }
     }
@@ -523,6 +529,30 @@ static int s_parse(int argc, char **argv, s_args *a)
         return -1;
     a->mode = argv[optind];
     return 0;
+}
+
+/*
+ * Acknowledges one received message without its handle: by --id alone
+ * (asylink_ack), or by --id, --sender and --name (the subscription; none
+ * for a direct message) with asylink_ack_keys. Prints ack=CODE; exit 0 on OK.
+ */
+static int s_mode_ack(const s_args *a)
+{
+    uint8_t id[16];
+    if (uuid_parse(a->id, id) != 0)
+        s_die("--id", ASYLINK_E_INVALID_ARG);
+    int rc;
+    if (a->sender) {
+        asylink_ack_key k = {.sender = a->sender, .subscription = a->name};
+        memcpy(k.message_id, id, 16);
+        rc = asylink_ack_keys(s_client, &k, 1);
+    } else {
+        rc = asylink_ack(s_client, id);
+    }
+    printf("ack=%s\n", asylink_err_name(rc));
+    if (rc == ASYLINK_OK)
+        s_flush(a); /* the receipt leaves before the client closes */
+    return rc == ASYLINK_OK ? 0 : 1;
 }
 
 /*
@@ -582,7 +612,7 @@ int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch [options]\n");
+        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch|ack [options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -605,6 +635,8 @@ int main(int argc, char **argv)
         code = s_mode_subscribe(&a);
     else if (strcmp(a.mode, "trust-watch") == 0 && a.n_expect > 0)
         code = s_mode_trust_watch(&a);
+    else if (strcmp(a.mode, "ack") == 0 && a.id)
+        code = s_mode_ack(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
     asylink_client_close(&s_client);
