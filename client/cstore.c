@@ -353,8 +353,8 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     r->received_ms = bytes_get_le(p + 16, 8);
     r->id = p + 24;
     uint64_t envelope_len = bytes_get_le(p + 40, 8);
-    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX ||
-        p[5] || p[6] || p[7] || r->sender_len + r->sub_len > rest ||
+    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX || p[5] ||
+        p[6] || p[7] || r->sender_len + r->sub_len > rest ||
         envelope_len != rest - r->sender_len - r->sub_len)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
@@ -1491,8 +1491,7 @@ static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
     /* a copy: r points into the page the put replaces */
     uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX];
     s_in_encode(buf, &n);
-    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len,
-               0);
+    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
     if (rc == MDB_SUCCESS)
         rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
     return rc;

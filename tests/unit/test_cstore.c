@@ -1423,10 +1423,10 @@ static void test_upgrade_inbox_v2(void **state)
     tctx *t = *state;
     t_open(t);
     cstore_close(&t->s);
-    t_plant_v2_entry(t, 1, 1, "AT", CSTORE_IN_PENDING, 30); /* a direct message */
+    t_plant_v2_entry(t, 1, 1, "AT", CSTORE_IN_PENDING, 30);   /* a direct message */
     t_plant_v2_entry(t, 2, 2, "EUAA", CSTORE_IN_PENDING, 40); /* a feed message */
-    t_plant_v2_entry(t, 3, 3, "BE", CSTORE_IN_ACKED, 0);  /* an acked tombstone */
-    t_plant_v2_entry(t, 4, 4, "AT", 9, 20);                /* unreadable: state 9 */
+    t_plant_v2_entry(t, 3, 3, "BE", CSTORE_IN_ACKED, 0);      /* an acked tombstone */
+    t_plant_v2_entry(t, 4, 4, "AT", 9, 20);                   /* unreadable: state 9 */
     uint8_t hwm[8] = {4};
     t_raw_put(t, "meta", "inbox_seq_hwm", strlen("inbox_seq_hwm"), hwm, 8);
     t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\2\0\0\0", 4);
