@@ -119,21 +119,30 @@ static int s_parse(int argc, char **argv, s_opts *o)
     return CLI_OK;
 }
 
+/* A receipt status as a word. */
+static const char *s_status_name(int status)
+{
+    switch (status) {
+    case ASYLINK_RECEIPT_DELIVERED: return "delivered";
+    case ASYLINK_RECEIPT_REJECTED: return "rejected";
+    default: return "unknown";
+    }
+}
+
 static json_t *s_receipt_json(const asylink_receipt_info *r)
 {
     char when[40], digest[129];
     for (size_t i = 0; i < 64; i++)
         snprintf(digest + 2 * i, 3, "%02x", r->envelope_digest[i]);
     return json_pack("{s:s, s:s, s:I, s:s, s:s}", "recipient", r->recipient, "status",
-                     r->status == 1 ? "delivered" : "rejected", "acked_ms", (json_int_t)r->acked_ms,
-                     "acked", clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest",
-                     digest);
+                     s_status_name(r->status), "acked_ms", (json_int_t)r->acked_ms, "acked",
+                     clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest", digest);
 }
 
 static void s_receipt_print(const asylink_receipt_info *r)
 {
     char when[40];
-    printf("%-12s %-9s %s\n", r->recipient, r->status == 1 ? "delivered" : "rejected",
+    printf("%-12s %-9s %s\n", r->recipient, s_status_name(r->status),
            clock_format_iso(r->acked_ms, when, sizeof when));
 }
 
@@ -185,7 +194,7 @@ static int s_export(const s_opts *o, asylink_client *c)
     if (rc != ASYLINK_OK)
         return cli_fail("receipts", rc);
     rc = file_write_atomic(o->out, env, len, 0600, 1);
-    free(env);
+    asylink_free(env);
     if (rc == ASYLINK_E_EXISTS)
         return cli_fail_text("receipts", rc, "%s exists: not overwritten", o->out);
     if (rc != ASYLINK_OK)
