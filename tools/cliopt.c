@@ -712,6 +712,12 @@ int cliopt_check_spec(const cliopt_spec *spec, FILE *err)
         n += s_problem(err, "no description");
     if (spec->min_operands > spec->max_operands || (spec->max_operands && !spec->operands))
         n += s_problem(err, "operands: bad counts or no name");
+    for (size_t i = 0; i < spec->n_opts && spec->max_operands; i++)
+        if (spec->opts[i].old_with_value || spec->opts[i].old_without_value)
+            n += s_problem(err,
+                           "--%s: an old spelling told apart by the next argument needs a "
+                           "command without operands",
+                           spec->opts[i].name);
     for (size_t i = 0; i < spec->n_opts; i++)
         n += s_check_row(spec, i, err);
     return n + s_check_rules(spec, err);
