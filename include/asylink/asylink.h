@@ -456,8 +456,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_next_event(asylink_client *c, int t
                                                         asylink_event **out) ASYLINK_NONNULL(3);
 
 /*
- * Accessors of an event; returned strings are valid until
- * asylink_event_free(). For a NULL event they return 0 or NULL.
+ * Accessors of an event from asylink_next_event(); returned pointers are
+ * valid until asylink_event_free(). For a NULL event they return 0 or
+ * NULL. Safe from several threads at once; asylink_event_free() must not
+ * race them.
  */
 /* The event's type (0 for NULL). */
 ASYLINK_EXPORT asylink_event_type asylink_event_get_type(const asylink_event *e);
