@@ -121,6 +121,8 @@ bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadl
 int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
 {
     *out = NULL;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -147,17 +149,28 @@ int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
 
 asylink_event_type asylink_event_get_type(const asylink_event *e)
 {
-    return ((const client_event *)e)->type;
+    return e ? ((const client_event *)e)->type : 0;
 }
 
 const uint8_t *asylink_event_message_id(const asylink_event *e)
 {
-    return ((const client_event *)e)->message_id;
+    return e ? ((const client_event *)e)->message_id : NULL;
 }
 
-int asylink_event_code(const asylink_event *e) { return ((const client_event *)e)->code; }
-const char *asylink_event_reason(const asylink_event *e) { return ((const client_event *)e)->reason; }
-const char *asylink_event_node(const asylink_event *e) { return ((const client_event *)e)->node; }
+int asylink_event_code(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->code : 0;
+}
+
+const char *asylink_event_reason(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->reason : NULL;
+}
+
+const char *asylink_event_node(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->node : NULL;
+}
 
 void asylink_event_free(asylink_event **self_p)
 {
@@ -167,12 +180,27 @@ void asylink_event_free(asylink_event **self_p)
     *self_p = NULL;
 }
 
-int asylink_fd(asylink_client *c) { return c->notify_fd[0]; }
-int asylink_connected(asylink_client *c) { return atomic_load(&c->connected) ? 1 : 0; }
+int asylink_fd(asylink_client *c)
+{
+    return c ? c->notify_fd[0] : -1;
+}
+
+int asylink_connected(asylink_client *c)
+{
+    return c && atomic_load(&c->connected) ? 1 : 0;
+}
 
 int asylink_outbox_pending(asylink_client *c, uint64_t *count)
 {
+    *count = 0;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     return cstore_outbox_pending_count(c->store, count);
+}
+
+void asylink_free(void *p)
+{
+    free(p);
 }
 
 void client_wake_io(asylink_client *c)
@@ -227,7 +255,7 @@ static int s_make_fds(asylink_client *c)
 
 static bool s_options_ok(const asylink_options *o)
 {
-    return o && o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
+    return o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
            o->broker_endpoint && o->broker_cert && o->node_cert && o->key_file && o->trust_dir &&
            o->data_dir;
 }
@@ -372,14 +400,14 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     memset(&nc, 0, sizeof nc);
     config_error err;
     size_t n = sizeof s_node_options / sizeof s_node_options[0];
-    if (!path || config_load_file(path, s_node_options, n, &nc, &err) != 0) {
-        if (log && path) {
+    if (config_load_file(path, s_node_options, n, &nc, &err) != 0) {
+        if (log) {
             char line[600];
             config_error_format(&err, line, sizeof line);
             log(log_ctx, ASYLINK_LOG_ERROR, line);
         }
         config_free(s_node_options, n, &nc);
-        return path ? ASYLINK_E_CONFIG : ASYLINK_E_INVALID_ARG;
+        return ASYLINK_E_CONFIG;
     }
     uint8_t *pass = NULL;
     size_t pass_len = 0;

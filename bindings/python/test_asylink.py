@@ -115,8 +115,17 @@ class ExchangeTest(unittest.TestCase):
         self.assertTrue(self.de.receipt_wait(mid, WAIT_MS), "no receipt from FR")
         receipts = self.de.receipts(mid)
         self.assertEqual([r.recipient for r in receipts], ["FR"])
-        self.assertEqual(receipts[0].status, 1)
+        self.assertEqual(receipts[0].status, asylink.RECEIPT_DELIVERED)
         self.assertEqual(len(receipts[0].envelope_digest), 64)
+        evidence = self.de.receipt_export(mid, "FR")
+        proved = self.de.receipt_verify(evidence, mid)
+        self.assertEqual(proved, receipts[0])
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_verify(evidence[:-1] + bytes([evidence[-1] ^ 1]))
+        self.assertNotEqual(err.exception.name, "OK")
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_export(mid, "IT")
+        self.assertEqual(err.exception.name, "NOT_FOUND")
         self.assertTrue(self.de.connected())
         deadline = time.monotonic() + WAIT_MS / 1000
         while self.de.outbox_pending() and time.monotonic() < deadline:

@@ -61,8 +61,9 @@ check "no build-tree path in the installed CMake files" \
 
 # ---- what the libraries export ----
 # The functions the header marks ASYLINK_EXPORT, one per line.
-grep -oE '^ASYLINK_EXPORT [^(]*\(' "$HEADER" | grep -oE '[a-z_0-9]+ *\($' | tr -d ' (' |
-  sort -u >"$T/api.txt"
+# (Declarations may span lines: the header is joined before matching.)
+tr '\n' ' ' <"$HEADER" | grep -oE 'ASYLINK_EXPORT [^(;]*\(' | grep -oE 'asylink_[a-z_0-9]+ *\($' |
+  tr -d ' (' | sort -u >"$T/api.txt"
 nm -D --defined-only "$LIBDIR/libasylink.so" | awk 'NF >= 3 && $2 ~ /^[TDBRVW]$/ {print $3}' |
   sed 's/@.*//' | sort -u >"$T/so-symbols.txt"
 check_eq "libasylink.so exports nothing but asylink_*" \
