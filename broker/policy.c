@@ -627,19 +627,12 @@ int policy_check_direct(const policy *p, uint32_t sender_roles, uint32_t recipie
     return ASYLINK_E_POLICY;
 }
 
-/* True if rule r matches topic (tlen bytes) on whole dotted labels. */
-static bool s_rule_matches(const policy_rule *r, const char *topic, size_t tlen)
-{
-    return r->len <= tlen && memcmp(r->prefix, topic, r->len) == 0 &&
-           (topic[r->len] == '\0' || topic[r->len] == '.');
-}
-
 /* The longest rule matching topic, or NULL. Rules are sorted longest first. */
 static const policy_rule *s_longest_match(const policy_rules *rules, const char *topic)
 {
     size_t tlen = strlen(topic);
     for (size_t i = 0; i < rules->n; i++)
-        if (s_rule_matches(&rules->v[i], topic, tlen))
+        if (topic_under_n(topic, tlen, rules->v[i].prefix, rules->v[i].len))
             return &rules->v[i];
     return NULL;
 }
@@ -674,8 +667,7 @@ int policy_check_subscribe(const policy *p, uint32_t reader_roles, const char *t
     size_t plen = strlen(topic_prefix);
     for (size_t i = 0; i < p->subscribe.n && p->subscribe.v[i].len > plen; i++) {
         const policy_rule *r = &p->subscribe.v[i];
-        if (memcmp(r->prefix, topic_prefix, plen) == 0 && r->prefix[plen] == '.' &&
-            !(r->roles & reader_roles))
+        if (topic_under_n(r->prefix, r->len, topic_prefix, plen) && !(r->roles & reader_roles))
             return ASYLINK_E_POLICY;
     }
     return ASYLINK_OK;

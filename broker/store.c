@@ -72,6 +72,7 @@
 
 #include "bytes.h"
 #include "datadir.h"
+#include "topic.h"
 
 #include "asylink/errors.h"
 
@@ -1756,16 +1757,6 @@ int store_get_stats(store *s, store_stats *out)
 
 /* ---- feeds ------------------------------------------------------------------ */
 
-bool store_topic_under(const char *topic, const char *prefix)
-{
-    if (!prefix || !prefix[0])
-        return true;
-    if (!topic)
-        return false;
-    size_t n = strlen(prefix);
-    return strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
-}
-
 /* Decodes feed entry (k, v) and its record into out; 0, S_BAD_RECORD or an LMDB error. */
 static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
                        store_feed_entry *out)
@@ -1789,14 +1780,12 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) is under prefix. */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any). */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])
         return true;
-    size_t n = strlen(prefix);
-    const char *t = v->mv_data;
-    return v->mv_size >= n && memcmp(t, prefix, n) == 0 && (v->mv_size == n || t[n] == '.');
+    return topic_under_n(v->mv_data, v->mv_size, prefix, strlen(prefix));
 }
 
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)

@@ -236,9 +236,6 @@ void client_req_free(client_req *r);
 /* Frees the feed state (subscriptions, requests, reader cache) at close. */
 void client_feeds_free(asylink_client *c);
 
-/* True if topic equals prefix or continues it with a '.'. */
-bool client_topic_under(const char *topic, const char *prefix);
-
 /* The I/O thread's body. */
 void *client_io_main(void *arg);
 

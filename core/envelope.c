@@ -129,21 +129,6 @@ int envelope_class_parse(const char *name)
     return -1;
 }
 
-bool topic_valid(const char *topic)
-{
-    size_t n = topic ? strlen(topic) : 0;
-    if (n == 0 || n > ENVELOPE_TOPIC_MAX || topic[0] == '.' || topic[n - 1] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = topic[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (c == '.' && topic[i + 1] != '.');
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static bool s_content_type_valid(const char *ct)
 {
     size_t n = ct ? strlen(ct) : 0;
