@@ -14,7 +14,9 @@
  * every implementation parses are exactly the bytes that were signed.
  *
  * Checks run in a fixed order so every failure has one specific code:
- *   envelope_decode():  size (TOO_LARGE), protobuf and canonical form (MALFORMED), header
+ *   envelope_decode():  size (TOO_LARGE), the pre-scan of the raw bytes (codec_prescan():
+ *     MALFORMED; more than ENVELOPE_MAX_RECIPIENTS recipients or ENVELOPE_MAX_READERS key
+ *     wraps: TOO_LARGE), protobuf and canonical form (MALFORMED), header
  *     version (UNSUPPORTED_VERSION), node ids (BAD_NODE_ID), field shapes
  *     (BAD_FIELD), classification rules (CLASSIFICATION), key wraps against
  *     the named readers (KEYWRAP_MISMATCH);
