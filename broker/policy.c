@@ -5,9 +5,9 @@
  *
  * Loading: core/inifile.c reads the file strictly, line by line (the same
  * reader as core/config.c), so every error names file, line and key; its
- * section callback also catches unknown section headers that hold no keys. Values are checked strictly: an unknown role or
- * classification is an error, never ignored, since ignoring a typo in an
- * access policy silently changes who may do what.
+ * section callback also catches unknown section headers that hold no keys. Values are checked
+ * strictly: an unknown role or classification is an error, never ignored, since ignoring a typo in
+ * an access policy silently changes who may do what.
  *
  * Checks: direct messages are one table lookup per sender role; topic rules
  * are kept longest prefix first, so the first match is the deciding rule.
@@ -48,7 +48,8 @@ static const char *const s_section_names[S_SEC_COUNT] = {
 /* The keys of [limits]. */
 enum { S_LIMIT_PERSONAL, S_LIMIT_ALL, S_LIMIT_COUNT };
 static const char *const s_limit_names[S_LIMIT_COUNT] = {
-    "personal_max_retention", "max_retention",
+    "personal_max_retention",
+    "max_retention",
 };
 
 /* One [publish] or [subscribe] rule. */
@@ -78,14 +79,14 @@ struct policy {
 
 /* State of one policy_load() run, shared by the handlers. */
 typedef struct s_load {
-    policy *p;                                 /* the policy being built */
-    inifile ini;                               /* the reader: line, first error (code, e) */
-    config_error e;                            /* the first error */
-    uint32_t direct_to[CERT_ROLE_MAX + 1];     /* [direct]: recipients per sender role */
-    unsigned direct_line[CERT_ROLE_MAX + 1];   /* line of that key, 0 = absent */
-    uint32_t classes[CERT_ROLE_MAX + 1];       /* [classification]: 1u << class bits */
-    unsigned class_line[CERT_ROLE_MAX + 1];    /* line of that key, 0 = absent */
-    unsigned limit_line[S_LIMIT_COUNT];        /* line of each [limits] key, 0 = absent */
+    policy *p;                               /* the policy being built */
+    inifile ini;                             /* the reader: line, first error (code, e) */
+    config_error e;                          /* the first error */
+    uint32_t direct_to[CERT_ROLE_MAX + 1];   /* [direct]: recipients per sender role */
+    unsigned direct_line[CERT_ROLE_MAX + 1]; /* line of that key, 0 = absent */
+    uint32_t classes[CERT_ROLE_MAX + 1];     /* [classification]: 1u << class bits */
+    unsigned class_line[CERT_ROLE_MAX + 1];  /* line of that key, 0 = absent */
+    unsigned limit_line[S_LIMIT_COUNT];      /* line of each [limits] key, 0 = absent */
 } s_load;
 
 /* ------------------------------------------------------------ value lists -- */
@@ -157,8 +158,8 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
         count++;
         if (n == 0) {
             inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-                   "%s; write \"none\" to allow nothing",
-                   count == 1 && !p ? "empty value" : "empty item in the list");
+                         "%s; write \"none\" to allow nothing",
+                         count == 1 && !p ? "empty value" : "empty item in the list");
             return -1;
         }
         if (s_is_word(item, n, "none")) {
@@ -170,18 +171,19 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
             config_quote(q, sizeof q, item, n);
             if (roles)
                 inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-                       "unknown role %s (roles: member_state, agency, analyst, operator, "
-                       "broker)", q);
+                             "unknown role %s (roles: member_state, agency, analyst, operator, "
+                             "broker)",
+                             q);
             else
                 inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-                       "unknown classification %s (use PUBLIC, LIMITED, PERSONAL)", q);
+                             "unknown classification %s (use PUBLIC, LIMITED, PERSONAL)", q);
             return -1;
         }
         *mask |= roles ? CERT_ROLE_BIT(v) : (1u << v);
     }
     if (none && count > 1) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-               "\"none\" cannot be combined with other names");
+                     "\"none\" cannot be combined with other names");
         return -1;
     }
     return 0;
@@ -196,8 +198,9 @@ static int s_role_key(s_load *st, const char *section, const char *key)
     int r = s_role_lookup(key, strlen(key));
     if (r == 0)
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-               "unknown sender role %s (roles: member_state, agency, analyst, operator, "
-               "broker)", config_quote(q, sizeof q, key, strlen(key)));
+                     "unknown sender role %s (roles: member_state, agency, analyst, operator, "
+                     "broker)",
+                     config_quote(q, sizeof q, key, strlen(key)));
     return r;
 }
 
@@ -206,7 +209,7 @@ static int s_once(s_load *st, unsigned *seen_line, const char *section, const ch
 {
     if (*seen_line) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
-               "duplicate key, already set on line %u", *seen_line);
+                     "duplicate key, already set on line %u", *seen_line);
         return -1;
     }
     *seen_line = st->ini.line;
@@ -238,8 +241,8 @@ static int s_add_rule(s_load *st, policy_rules *rules, const char *sec, const ch
                       uint32_t roles)
 {
     if (rules->n == POLICY_MAX_TOPIC_RULES) {
-        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key, "more than %d rules in [%s]",
-               POLICY_MAX_TOPIC_RULES, sec);
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "more than %d rules in [%s]", POLICY_MAX_TOPIC_RULES, sec);
         return -1;
     }
     if (rules->n == rules->cap) {
@@ -269,14 +272,14 @@ static int s_on_topic_rule(s_load *st, s_section which, const char *key, const c
     uint32_t roles;
     if (!topic_valid(key)) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
-               "invalid topic prefix %s (dotted labels of A-Z a-z 0-9 _ -, at most %d bytes)",
-               config_quote(q, sizeof q, key, strlen(key)), ENVELOPE_TOPIC_MAX);
+                     "invalid topic prefix %s (dotted labels of A-Z a-z 0-9 _ -, at most %d bytes)",
+                     config_quote(q, sizeof q, key, strlen(key)), ENVELOPE_TOPIC_MAX);
         return -1;
     }
     for (size_t i = 0; i < rules->n; i++) {
         if (strcmp(rules->v[i].prefix, key) == 0) {
             inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
-                   "duplicate key, already set on line %u", rules->v[i].line);
+                         "duplicate key, already set on line %u", rules->v[i].line);
             return -1;
         }
     }
@@ -296,15 +299,15 @@ static int s_on_limit(s_load *st, const char *key, const char *value)
         i++;
     if (i == S_LIMIT_COUNT) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
-               "unknown key (use personal_max_retention or max_retention)");
+                     "unknown key (use personal_max_retention or max_retention)");
         return -1;
     }
     if (s_once(st, &st->limit_line[i], sec, key) != 0)
         return -1;
     if (config_parse_duration_ms(value, &ms) != 0) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
-               "expected a duration like 30d (units ms, s, m, h, d; 0 = no cap), got %s",
-               config_quote(q, sizeof q, value, strlen(value)));
+                     "expected a duration like 30d (units ms, s, m, h, d; 0 = no cap), got %s",
+                     config_quote(q, sizeof q, value, strlen(value)));
         return -1;
     }
     if (i == S_LIMIT_PERSONAL)
@@ -342,8 +345,7 @@ static int s_on_section(inifile *f, void *ctx, const char *name)
 }
 
 /* inifile key handler: one key = value. 0 to go on, -1 on error. */
-static int s_on_key(inifile *f, void *ctx, const char *section, const char *key,
-                    const char *value)
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *key, const char *value)
 {
     s_load *st = ctx;
     int rc = -1;
@@ -372,15 +374,15 @@ static int s_check_direct_pairs(s_load *st)
 {
     for (int r = 1; r <= CERT_ROLE_MAX; r++) {
         if (st->direct_line[r] && !st->class_line[r]) {
-            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->direct_line[r], s_section_names[S_SEC_DIRECT],
-                   cert_role_name(r),
-                   "no [classification] key for this role (add one, or \"none\")");
+            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->direct_line[r],
+                         s_section_names[S_SEC_DIRECT], cert_role_name(r),
+                         "no [classification] key for this role (add one, or \"none\")");
             return -1;
         }
         if (st->class_line[r] && !st->direct_line[r]) {
             inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->class_line[r],
-                   s_section_names[S_SEC_CLASSIFICATION], cert_role_name(r),
-                   "no [direct] key for this role (add one, or \"none\")");
+                         s_section_names[S_SEC_CLASSIFICATION], cert_role_name(r),
+                         "no [direct] key for this role (add one, or \"none\")");
             return -1;
         }
     }
@@ -398,8 +400,8 @@ static int s_finish(s_load *st)
         unsigned line = st->limit_line[S_LIMIT_PERSONAL] ? st->limit_line[S_LIMIT_PERSONAL]
                                                          : st->limit_line[S_LIMIT_ALL];
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, line, s_section_names[S_SEC_LIMITS],
-               s_limit_names[S_LIMIT_PERSONAL],
-               "must not be longer than max_retention (0 = no cap)");
+                     s_limit_names[S_LIMIT_PERSONAL],
+                     "must not be longer than max_retention (0 = no cap)");
         return -1;
     }
     for (int r = 1; r <= CERT_ROLE_MAX; r++)
@@ -506,8 +508,7 @@ bool policy_may_read(const policy *p, uint32_t reader_roles, const char *topic)
 
 int policy_check_subscribe(const policy *p, uint32_t reader_roles, const char *topic_prefix)
 {
-    if (!p || !topic_valid(topic_prefix) ||
-        !s_allowed(&p->subscribe, reader_roles, topic_prefix))
+    if (!p || !topic_valid(topic_prefix) || !s_allowed(&p->subscribe, reader_roles, topic_prefix))
         return ASYLINK_E_POLICY;
     /* Every narrower rule under the prefix must let the reader in as well. */
     size_t plen = strlen(topic_prefix);
