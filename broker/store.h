@@ -87,7 +87,8 @@ typedef struct store_options {
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
  * (locked by another process, or by another store of this process);
- * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd);
+ * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
+ * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
