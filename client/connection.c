@@ -221,7 +221,8 @@ void client_conn_closed(asylink_client *c, uint64_t now_ms)
 
 int asylink_connection_get(asylink_client *c, asylink_connection *out)
 {
-    if (!c || !out)
+    memset(out, 0, sizeof *out);
+    if (!c)
         return ASYLINK_E_INVALID_ARG;
     pthread_mutex_lock(&c->lock);
     *out = c->conn;
