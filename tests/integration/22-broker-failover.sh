@@ -175,10 +175,14 @@ kill -TERM "$PID_FR" "$PID_EUAA"
 wait_pid "$PID_FR" 10
 wait_pid "$PID_EUAA" 10
 
+# Each round waited for 200 Accepted through the new broker, so together the
+# producers sent at least 200 per round plus the first; each took part.
+check_ge "the producers sent messages under failover" \
+  "$(($(lines "$T/DE.sent") + $(lines "$T/IT.sent")))" $((200 * (ROUNDS + 1)))
 for pair in DE:FR IT:EUAA; do
   s=${pair%%:*}
   r=${pair##*:}
-  check_ge "$s sent messages under failover" "$(lines "$T/$s.sent")" 1000
+  check_ge "$s sent messages under failover" "$(lines "$T/$s.sent")" 100
   check "every message $s sent (send returned OK) reached $r" subset "$T/$s.sent" "$T/$r.got"
   check "$r got nothing $s did not send" subset "$T/$r.got" "$T/$s.sent"
   check_eq "$r got each message exactly once (duplicates handed over)" \
