@@ -143,7 +143,7 @@ for round in $(seq 1 "$ROUNDS"); do
     wait_for "$(var OUT "$active")" 'standing by for ' 10
   h_new=$HB h_old=$HA
   [[ $standby == A ]] && h_new=$HA h_old=$HB
-  check "round $round: $standby's /healthz says ok" wait_healthz "$h_new" "ok 200" 5
+  check "round $round: $standby's /healthz says ok" wait_healthz "$h_new" "ok 200" 10
   check_eq "round $round: $active's /healthz says standby" "$(healthz "$h_old")" "standby 503"
   tmp=$active
   active=$standby
@@ -235,7 +235,7 @@ wait_pid "$(var PID "$standby")" 10
 check_eq "a standby stops cleanly on SIGTERM (exit 0)" "$?" 0
 check "  saying it was standing by" grep -q 'stopped while standing by' "$(var ERR "$standby")"
 kill -TERM "$(var PID "$active")"
-wait_pid "$(var PID "$active")" 15
+wait_pid "$(var PID "$active")" 30
 check_eq "the active broker stops cleanly (exit 0)" "$?" 0
 if [[ $failed -gt 0 ]]; then
   for f in "$T"/A.*.err "$T"/B.*.err "$T"/DE.err "$T"/FR.err; do show "$f"; done
