@@ -15,6 +15,10 @@ write_node_ini EUAA
 write_node_ini EUAA.ANALYSIS
 STATS="$SOURCE_ROOT/scripts/demo/stats"
 TRENDS="$SOURCE_ROOT/examples/analyst/trends.py"
+# matplotlib comes from Debian (python3-matplotlib): use Debian's interpreter
+# when another python3 (pyenv, a venv) comes first on PATH.
+PY=python3
+[[ -x /usr/bin/python3 ]] && PY=/usr/bin/python3
 
 echo "== EUAA publishes 12 monthly statistics"
 n=0
@@ -29,15 +33,15 @@ echo "== the analyst's subscription as CSV"
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription trends \
   --start earliest --format csv --count 12 --idle 20 >"$T/stats.csv" 2>"$T/subscribe.err"
 check_eq "subscribe exits 0" "$?" 0
-check_eq "48 citizenship rows (12 messages x 4) plus 12 TOTAL rows" \
-  "$(grep -cE '^(DE|FR),2026,' "$T/stats.csv")" 60
+check_eq "48 citizenship rows (12 messages x 4 citizenships)" \
+  "$(grep -cE '^(DE|FR),2026,' "$T/stats.csv")" 48
 
 echo "== trends.py"
-if ! python3 -c "import matplotlib" 2>/dev/null; then
+if ! "$PY" -c "import matplotlib" 2>/dev/null; then
   fail "matplotlib missing (Debian package python3-matplotlib; scripts/test.sh installs it)"
   summary
 fi
-python3 "$TRENDS" "$T/stats.csv" --out "$T/trends.png" >"$T/trends.out" 2>&1
+"$PY" "$TRENDS" "$T/stats.csv" --out "$T/trends.png" >"$T/trends.out" 2>&1
 check_eq "trends.py exits 0" "$?" 0
 cat "$T/trends.out"
 check "reports 6 citizenships over 6 months" grep -q '6 citizenships, 6 months' "$T/trends.out"
@@ -68,5 +72,5 @@ for f in glob.glob(sys.argv[1] + "/*.json"):
 got = {(c, m): list(v) for c, per in table.items() for m, v in per.items()}
 assert got == want, (len(got), len(want))
 PY
-check "an empty feed is an error (exit 1)" bash -c "! python3 '$TRENDS' /dev/null --out '$T/none.png'"
+check "an empty feed is an error (exit 1)" bash -c "! '$PY' '$TRENDS' /dev/null --out '$T/none.png'"
 summary
