@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "router.h"
+#include "router_stats.h"
 #include "session.h"
 #include "store.h"
 #include "trust.h"

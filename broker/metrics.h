@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "cert.h"
-#include "router.h"
+#include "router_stats.h"
 #include "store.h"
 
 /* One node's direct queue and session. */

@@ -1,6 +1,9 @@
 /*
  * router.h — asylinkd's main loop: the ROUTER socket, sessions, Publish
- * checks on the verify pool, group commit, delivery, timers.
+ * checks on the verify pool, group commit, delivery, timers. The work is
+ * split over router.c (loop, reading, dispatch, Hello, timers, life
+ * cycle), publish.c, deliver.c, feeds.c and out.c; router_internal.h says
+ * which file does what.
  *
  * One loop turn: poll; answer ZAP requests; read up to a bounded number of
  * commands; collect verified Publishes in arrival order; commit everything
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "router_stats.h"
 #include "store.h"
 #include "view.h"
 
@@ -47,17 +51,6 @@ typedef struct router_options {
     char *bound_admin_endpoint;     /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;
 
-/* Counters since start (also the source of /metrics). */
-typedef struct router_stats {
-    uint64_t published, accepted, duplicates, rejected;
-    uint64_t rejected_by_code[64];  /* index = asylink_err (< 64) */
-    uint64_t delivered, redelivered, acked, nacked, dead_lettered, expired;
-    uint64_t commits, commit_ops;   /* group commits and operations in them */
-    uint64_t sessions_opened, sessions_closed, protocol_errors;
-    uint64_t zap_admitted, zap_refused;
-    uint64_t reloads, reload_failures;
-} router_stats;
-
 typedef struct router router;
 
 /*
@@ -76,6 +69,7 @@ int router_new(router_options *o, store *st, view *v, router **out);
  */
 int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload);
 
+/* Counters since start (router_stats.h); valid until the next router call. */
 const router_stats *router_get_stats(const router *r);
 
 /* Number of open sessions. */
