@@ -25,7 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "cert.h"
 #include "config.h"
 #include "envelope.h"

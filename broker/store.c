@@ -73,7 +73,7 @@
 #include "bytes.h"
 #include "datadir.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

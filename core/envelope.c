@@ -12,7 +12,7 @@
  */
 #include "envelope.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "clock.h"
 #include "codec.h"

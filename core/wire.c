@@ -13,7 +13,7 @@
  */
 #include "wire.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/broker.pb-c.h"
 #include "codec.h"
 #include "envelope.h"

@@ -83,6 +83,8 @@ install_deps
 
 say "banned functions"
 step banned-functions scripts/check-banned.sh
+say "include layers"
+step include-layers scripts/check-layers.sh
 
 if build build -DASYLINK_SANITIZE=OFF; then
     run_ctest normal build
