@@ -4,7 +4,7 @@
  */
 #include "auditchain.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/audit.pb-c.h"
 #include "bytes.h"
 #include "codec.h"
