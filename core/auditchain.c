@@ -119,6 +119,14 @@ int auditchain_record_encode(const auditchain_record *r, uint8_t *buf, size_t ca
     return ASYLINK_OK;
 }
 
+bool auditchain_record_set_seq(uint8_t *rec, size_t len, uint64_t seq)
+{
+    if (!rec || len < 9 || rec[0] != 0x09 || seq == 0)
+        return false;
+    bytes_put_le(rec + 1, seq, 8);
+    return true;
+}
+
 struct auditchain_decoded {
     Asylink__V1__AuditRecord *m; /* unpacked message, owns the strings */
     auditchain_record r;         /* view into m */

@@ -105,6 +105,14 @@ typedef struct auditchain_record {
  */
 int auditchain_record_encode(const auditchain_record *r, uint8_t *buf, size_t cap, size_t *len);
 
+/*
+ * Rewrites the seq of an encoded record in place (seq is a fixed64 and
+ * always the first field: bytes 0x09 then seq little-endian), so that a
+ * record can be encoded before its place in the chain is known. False if
+ * rec does not start that way or seq is 0.
+ */
+bool auditchain_record_set_seq(uint8_t *rec, size_t len, uint64_t seq);
+
 /* Upper bound of the encoded size of r (what to allocate for encode). */
 size_t auditchain_record_bound(const auditchain_record *r);
 

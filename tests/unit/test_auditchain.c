@@ -118,12 +118,13 @@ static auditchain_result s_verify(const chain *c, uint64_t from, uint64_t to, ui
 static void test_known_hash(void **state)
 {
     (void)state;
-    const uint8_t rec[] = {0x08, 0x01, 0x10, 0x02, 0x18, 0x0e}; /* seq 1, time 2, STARTED */
+    /* seq 1 (fixed64), time 2, STARTED */
+    const uint8_t rec[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x02, 0x18, 0x0e};
     uint8_t zero[32] = {0}, h[32];
     char hex[65];
     auditchain_hash(zero, rec, sizeof rec, h);
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-    assert_string_equal(hex, "163c7d2178d618f6c383dff2a55b2334c046c0a08bb705e0fbea37eba6a802ca");
+    assert_string_equal(hex, "c113b41efe9df26fc13609231c59bb1ae5531de5790064c77046258b6ce823eb");
     auditchain_decoded *d = NULL;
     assert_int_equal(auditchain_record_decode(rec, sizeof rec, &d), ASYLINK_OK);
     assert_int_equal(auditchain_decoded_record(d)->kind, AUDIT_STARTED);
@@ -177,16 +178,19 @@ static void test_record_refusals(void **state)
     (void)state;
     auditchain_decoded *d = NULL;
     /* fields out of order: time (2) before seq (1) */
-    const uint8_t swapped[] = {0x10, 0x02, 0x08, 0x01, 0x18, 0x0e};
+    const uint8_t swapped[] = {0x10, 0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x0e};
     assert_int_equal(auditchain_record_decode(swapped, sizeof swapped, &d), ASYLINK_E_MALFORMED);
     /* a default value written out (time 0) */
-    const uint8_t dflt[] = {0x08, 0x01, 0x10, 0x00, 0x18, 0x0e};
+    const uint8_t dflt[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00, 0x18, 0x0e};
     assert_int_equal(auditchain_record_decode(dflt, sizeof dflt, &d), ASYLINK_E_MALFORMED);
     /* unknown field 99 */
-    const uint8_t unknown[] = {0x08, 0x01, 0x18, 0x0e, 0x98, 0x06, 0x01};
+    const uint8_t unknown[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x0e, 0x98, 0x06, 0x01};
+    /* seq as a varint (the wire type of a uint64) */
+    const uint8_t varint[] = {0x08, 0x01, 0x10, 0x02, 0x18, 0x0e};
+    assert_int_equal(auditchain_record_decode(varint, sizeof varint, &d), ASYLINK_E_MALFORMED);
     assert_int_equal(auditchain_record_decode(unknown, sizeof unknown, &d), ASYLINK_E_MALFORMED);
     /* message id of 3 bytes */
-    const uint8_t shortid[] = {0x08, 0x01, 0x18, 0x01, 0x32, 0x03, 1, 2, 3};
+    const uint8_t shortid[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x01, 0x32, 0x03, 1, 2, 3};
     assert_int_equal(auditchain_record_decode(shortid, sizeof shortid, &d), ASYLINK_E_BAD_FIELD);
     /* seq 0 */
     const uint8_t noseq[] = {0x18, 0x01};
