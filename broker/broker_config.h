@@ -26,6 +26,7 @@
 #ifndef ASYLINK_BROKER_BROKER_CONFIG_H
 #define ASYLINK_BROKER_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,11 @@ typedef struct broker_config {
     uint64_t redelivery_backoff_max_ms;/* longest redelivery wait */
     uint64_t heartbeat_interval_ms;    /* heartbeat period announced in Welcome */
     uint64_t heartbeat_timeout_ms;     /* silence after which a session is dropped */
+    /* [audit] */
+    bool audit_enabled;                    /* keep the audit trail */
+    int64_t audit_checkpoint_entries;      /* sign after this many entries */
+    uint64_t audit_checkpoint_interval_ms; /* ... or this long after the first uncovered one */
+    uint64_t audit_retention_ms;           /* prune older entries; 0 = keep forever */
     /* [workers] */
     int64_t verify_threads; /* signature verification threads; 0 = one per core */
     /* [http] */

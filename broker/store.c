@@ -1584,6 +1584,9 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
     out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
@@ -1895,6 +1898,9 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     out->topic[v->mv_size] = 0;
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 

@@ -212,6 +212,8 @@ typedef struct store_entry {
     uint64_t next_attempt_ms; /* not to be delivered before this */
     uint64_t accepted_ms;     /* when the broker accepted the message */
     uint64_t envelope_len;    /* size of the stored envelope */
+    uint8_t message_id[16];   /* the message's id (for the audit trail) */
+    char sender[STORE_NAME_MAX + 1]; /* its sender, NUL-terminated */
 } store_entry;
 
 /*
@@ -299,6 +301,8 @@ typedef struct store_feed_entry {
     char topic[STORE_TOPIC_MAX + 1];   /* topic it was published to */
     uint64_t accepted_ms;              /* acceptance time */
     uint64_t envelope_len;             /* size of the stored envelope */
+    uint8_t message_id[16];            /* the message's id (for the audit trail) */
+    char sender[STORE_NAME_MAX + 1];   /* its sender, NUL-terminated */
 } store_feed_entry;
 
 /*
