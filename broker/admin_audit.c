@@ -171,7 +171,7 @@ int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **b
     uint32_t count = q->limit ? q->limit : ADMIN_AUDIT_TAIL_DEFAULT;
     if (count > ADMIN_AUDIT_TAIL_MAX)
         count = ADMIN_AUDIT_TAIL_MAX;
-    uint64_t from = q->seq_from ? q->seq_from + 1
+    uint64_t from = q->seq_from ? q->seq_from
                     : h.last_seq >= count ? h.last_seq - count + 1 : 1;
     if (from < h.first_seq)
         from = h.first_seq;
@@ -198,7 +198,7 @@ int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **b
                  (unsigned long long)t.last);
         return t.failed ? ASYLINK_E_IO : ASYLINK_E_NOMEM;
     }
-    snprintf(why, whylen, "after=%llu events=%zu", (unsigned long long)q->seq_from, n);
+    snprintf(why, whylen, "from=%llu events=%zu", (unsigned long long)q->seq_from, n);
     *body = o;
     return ASYLINK_OK;
 }

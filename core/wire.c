@@ -577,7 +577,7 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
                             m->dead_letter_drop->node_id, m->dead_letter_drop->all, a);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_TAIL:
         a->limit = m->audit_tail->count;
-        a->seq_from = m->audit_tail->after_seq;
+        a->seq_from = m->audit_tail->from_seq;
         return ASYLINK_OK;
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_VERIFY:
         a->seq_from = m->audit_verify->from_seq;
@@ -1082,7 +1082,7 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
     case WIRE_ADMIN_AUDIT_TAIL:
         asylink__v1__admin_audit_tail_request__init(&pb->a.audit_tail);
         pb->a.audit_tail.count = a->limit;
-        pb->a.audit_tail.after_seq = a->seq_from;
+        pb->a.audit_tail.from_seq = a->seq_from;
         m->audit_tail = &pb->a.audit_tail;
         break;
     case WIRE_ADMIN_AUDIT_VERIFY:

@@ -218,7 +218,7 @@ typedef struct wire_admin_request {
     uint64_t *ids;                 /* replay, drop: owned by the cmd */
     size_t n_ids;
     bool trust, policy;            /* reload */
-    uint64_t seq_from;             /* audit_tail: after_seq; audit_verify: from_seq */
+    uint64_t seq_from;             /* audit_tail, audit_verify: from_seq */
     uint64_t seq_to;               /* audit_verify: to_seq */
 } wire_admin_request;
 

@@ -20,5 +20,6 @@ int cmd_nodes(int argc, char **argv);  /* cmd_admin.c */
 int cmd_queues(int argc, char **argv); /* cmd_admin.c */
 int cmd_dlq(int argc, char **argv);    /* cmd_admin.c: list, replay, drop */
 int cmd_reload(int argc, char **argv); /* cmd_admin.c */
+int cmd_audit(int argc, char **argv);  /* cmd_audit.c: tail, verify, export */
 
 #endif
