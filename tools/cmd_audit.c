@@ -72,7 +72,9 @@ static int s_off_open(s_ctx *c)
         rc = mdb_dbi_open(txn, "audit", 0, &c->log);
     if (rc == MDB_SUCCESS)
         rc = mdb_dbi_open(txn, "audit_ckpt", 0, &c->ckpt);
-    if (txn)
+    if (txn && rc == MDB_SUCCESS)
+        rc = mdb_txn_commit(txn); /* keeps the database handles (an abort would close them) */
+    else if (txn)
         mdb_txn_abort(txn);
     if (rc == MDB_NOTFOUND)
         return cli_failf("%s: no audit log in this data directory (an asylinkd older than the "
