@@ -19,10 +19,10 @@
 
 /* Entries read per page walk (and the most one request returns). */
 typedef struct {
-    json_t *events;                       /* AuditEvent array */
-    uint8_t prev[AUDITCHAIN_HASH_LEN];    /* hash of the entry before the next one */
-    uint64_t last;                        /* last seq added */
-    bool failed;                          /* out of memory or a record that does not decode */
+    json_t *events;                    /* AuditEvent array */
+    uint8_t prev[AUDITCHAIN_HASH_LEN]; /* hash of the entry before the next one */
+    uint64_t last;                     /* last seq added */
+    bool failed;                       /* out of memory or a record that does not decode */
 } s_tail;
 
 static bool s_put(json_t *o, const char *k, json_t *v)
@@ -76,7 +76,8 @@ static json_t *s_event(const uint8_t prev[AUDITCHAIN_HASH_LEN], const uint8_t *v
               s_put_b64(o, "message_id", r->message_id, r->message_id ? 16 : 0) &&
               s_put_str(o, "sender", r->sender) &&
               s_put_str(o, "recipient", r->n_recipients ? r->recipients[0] : NULL) &&
-              s_put_str(o, "topic", r->topic) && (!r->code || s_put(o, "code", json_integer(r->code))) &&
+              s_put_str(o, "topic", r->topic) &&
+              (!r->code || s_put(o, "code", json_integer(r->code))) &&
               s_put_str(o, "detail", r->detail) && s_put_hex(o, "prev_hash_hex", prev) &&
               s_put_hex(o, "hash_hex", val) && s_put_b64(o, "record", rec, rlen);
     auditchain_decoded_destroy(&d);
@@ -171,8 +172,7 @@ int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **b
     uint32_t count = q->limit ? q->limit : ADMIN_AUDIT_TAIL_DEFAULT;
     if (count > ADMIN_AUDIT_TAIL_MAX)
         count = ADMIN_AUDIT_TAIL_MAX;
-    uint64_t from = q->seq_from ? q->seq_from
-                    : h.last_seq >= count ? h.last_seq - count + 1 : 1;
+    uint64_t from = q->seq_from ? q->seq_from : h.last_seq >= count ? h.last_seq - count + 1 : 1;
     if (from < h.first_seq)
         from = h.first_seq;
     s_tail t = {.events = json_array()};
@@ -215,8 +215,8 @@ int admin_audit_verify(const admin_env *e, const wire_admin_request *q, json_t *
     audit_head h;
     int rc = audit_head_get(e->audit, &h);
     if (rc == ASYLINK_OK)
-        rc = audit_verify(e->audit, e->trust, q->seq_from, q->seq_to, ADMIN_AUDIT_VERIFY_PAGE,
-                          &res, &more);
+        rc = audit_verify(e->audit, e->trust, q->seq_from, q->seq_to, ADMIN_AUDIT_VERIFY_PAGE, &res,
+                          &more);
     if (rc != ASYLINK_OK) {
         snprintf(why, whylen, "the audit log cannot be read: %s", asylink_strerror(rc));
         return rc;

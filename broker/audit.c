@@ -25,10 +25,10 @@
 
 /* The end of the chain. */
 typedef struct {
-    uint64_t seq;                        /* last entry; 0 = none */
-    uint8_t hash[AUDITCHAIN_HASH_LEN];   /* its entry hash */
-    uint64_t ckpt_seq;                   /* last checkpoint; 0 = none */
-    uint64_t uncovered_ms;               /* time of the first entry after it; 0 = none */
+    uint64_t seq;                      /* last entry; 0 = none */
+    uint8_t hash[AUDITCHAIN_HASH_LEN]; /* its entry hash */
+    uint64_t ckpt_seq;                 /* last checkpoint; 0 = none */
+    uint64_t uncovered_ms;             /* time of the first entry after it; 0 = none */
 } s_end;
 
 /* A noted event, encoded with seq 1 (patched when written). */
@@ -38,23 +38,23 @@ typedef struct {
 } s_note;
 
 struct audit {
-    store *st;                         /* borrowed */
-    MDB_dbi log;                       /* audit */
-    MDB_dbi ckpt;                      /* audit_ckpt */
+    store *st;    /* borrowed */
+    MDB_dbi log;  /* audit */
+    MDB_dbi ckpt; /* audit_ckpt */
     char node_id[AUDITCHAIN_NAME_MAX + 1];
     uint64_t cert_serial;
-    const uint8_t *sign_sk, *sign_pk;  /* borrowed */
+    const uint8_t *sign_sk, *sign_pk; /* borrowed */
     uint64_t ckpt_entries, ckpt_interval_ms, retention_ms;
-    s_end c, p;                        /* committed / in the transaction */
-    uint64_t txn_now_ms;               /* clock when the transaction began */
-    s_note *notes;                     /* waiting notes, oldest first */
+    s_end c, p;          /* committed / in the transaction */
+    uint64_t txn_now_ms; /* clock when the transaction began */
+    s_note *notes;       /* waiting notes, oldest first */
     size_t n_notes, cap_notes;
-    size_t notes_written;              /* notes written by the transaction in progress */
+    size_t notes_written; /* notes written by the transaction in progress */
     uint64_t notes_dropped;
     char actor[AUDITCHAIN_NAME_MAX + 1]; /* audit_set_actor(); "" = the broker */
     uint64_t actor_serial;
-    bool force_ckpt;                   /* audit_flush(checkpoint): sign at this commit */
-    uint8_t *buf;                      /* scratch for encoding */
+    bool force_ckpt; /* audit_flush(checkpoint): sign at this commit */
+    uint8_t *buf;    /* scratch for encoding */
     size_t cap_buf;
 };
 
@@ -384,8 +384,8 @@ int audit_open(store *st, const audit_options *o, audit **out)
     if (!out)
         return ASYLINK_E_INVALID_ARG;
     *out = NULL;
-    if (!st || !o || !o->broker_node_id || !o->sign_sk || !o->sign_pk ||
-        !o->checkpoint_entries || !o->checkpoint_interval_ms)
+    if (!st || !o || !o->broker_node_id || !o->sign_sk || !o->sign_pk || !o->checkpoint_entries ||
+        !o->checkpoint_interval_ms)
         return ASYLINK_E_INVALID_ARG;
     audit *a = calloc(1, sizeof *a);
     if (!a)
@@ -431,7 +431,7 @@ typedef struct {
     audit *a;
     uint64_t cutoff_ms; /* checkpoints signed before this may become the anchor */
     size_t budget;
-    uint64_t removed;   /* entries removed */
+    uint64_t removed;       /* entries removed */
     uint64_t first, anchor; /* first entry removed, new anchor */
 } s_prune_ctx;
 
@@ -507,7 +507,8 @@ static int s_prune_txn(void *ctx, void *txnp)
         rc = s_first(txn, a->log, &first);
         if (rc == MDB_SUCCESS && first)
             rc = s_prune_target(a, txn, first - 1, c->cutoff_ms, &target);
-        if (rc != MDB_SUCCESS || !target || (c->removed && target - first + 1 > c->budget - c->removed))
+        if (rc != MDB_SUCCESS || !target ||
+            (c->removed && target - first + 1 > c->budget - c->removed))
             break;
         rc = s_delete_upto(txn, a->log, target, true, &c->removed);
         if (rc == MDB_SUCCESS)
@@ -606,8 +607,8 @@ static int s_walk_txn(void *ctx, void *txn)
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
-int audit_read_entries(audit *a, uint64_t from_seq, uint64_t to_seq, size_t limit,
-                       audit_item_fn fn, void *ctx)
+int audit_read_entries(audit *a, uint64_t from_seq, uint64_t to_seq, size_t limit, audit_item_fn fn,
+                       void *ctx)
 {
     if (!a || !fn)
         return ASYLINK_E_INVALID_ARG;
@@ -630,8 +631,8 @@ typedef struct {
     audit *a;
     const trust *t;
     auditchain_verifier *v;
-    uint64_t fed;         /* entries fed */
-    uint64_t last;        /* last entry fed */
+    uint64_t fed;  /* entries fed */
+    uint64_t last; /* last entry fed */
     uint8_t prev[AUDITCHAIN_HASH_LEN];
     bool have_prev;
 } s_verify_ctx;

@@ -47,14 +47,14 @@
 typedef struct audit audit;
 
 typedef struct audit_options {
-    const char *broker_node_id;       /* this broker (copied) */
-    uint64_t cert_serial;             /* serial of its certificate (named in checkpoints) */
-    const uint8_t *sign_sk;           /* its Ed25519 secret key, 64 bytes, borrowed for the
-                                         audit's life (sodium_malloc'd by the caller) */
-    const uint8_t *sign_pk;           /* its public key, 32 bytes (borrowed) */
-    uint64_t checkpoint_entries;      /* sign after this many entries (>= 1) */
-    uint64_t checkpoint_interval_ms;  /* or this long after the first uncovered entry (>= 1) */
-    uint64_t retention_ms;            /* prune entries older than this; 0 = keep forever */
+    const char *broker_node_id;      /* this broker (copied) */
+    uint64_t cert_serial;            /* serial of its certificate (named in checkpoints) */
+    const uint8_t *sign_sk;          /* its Ed25519 secret key, 64 bytes, borrowed for the
+                                        audit's life (sodium_malloc'd by the caller) */
+    const uint8_t *sign_pk;          /* its public key, 32 bytes (borrowed) */
+    uint64_t checkpoint_entries;     /* sign after this many entries (>= 1) */
+    uint64_t checkpoint_interval_ms; /* or this long after the first uncovered entry (>= 1) */
+    uint64_t retention_ms;           /* prune entries older than this; 0 = keep forever */
 } audit_options;
 
 /*
@@ -103,11 +103,11 @@ int audit_prune(audit *a, uint64_t now_ms, size_t budget, uint64_t *removed);
 
 /* The committed state of the log. */
 typedef struct audit_head {
-    uint64_t first_seq;                       /* oldest entry kept; 0 = empty log */
-    uint64_t last_seq;                        /* newest entry; 0 = empty log */
-    uint8_t last_hash[AUDITCHAIN_HASH_LEN];   /* its entry hash */
-    uint64_t last_checkpoint_seq;             /* newest checkpoint; 0 = none */
-    uint64_t notes_dropped;                   /* notes lost since start (AUDIT_MAX_NOTES) */
+    uint64_t first_seq;                     /* oldest entry kept; 0 = empty log */
+    uint64_t last_seq;                      /* newest entry; 0 = empty log */
+    uint8_t last_hash[AUDITCHAIN_HASH_LEN]; /* its entry hash */
+    uint64_t last_checkpoint_seq;           /* newest checkpoint; 0 = none */
+    uint64_t notes_dropped;                 /* notes lost since start (AUDIT_MAX_NOTES) */
 } audit_head;
 
 /* Fills *out. ASYLINK_OK or ASYLINK_E_IO. */
@@ -120,8 +120,8 @@ typedef int (*audit_item_fn)(void *ctx, uint64_t seq, const uint8_t *val, size_t
  * Calls fn for entries from_seq, from_seq + 1, ... (at most limit, up to
  * to_seq; 0 = the newest) as stored. ASYLINK_OK or ASYLINK_E_IO.
  */
-int audit_read_entries(audit *a, uint64_t from_seq, uint64_t to_seq, size_t limit,
-                       audit_item_fn fn, void *ctx);
+int audit_read_entries(audit *a, uint64_t from_seq, uint64_t to_seq, size_t limit, audit_item_fn fn,
+                       void *ctx);
 
 /* Calls fn for every checkpoint with from_seq <= seq <= to_seq (0 = newest). */
 int audit_read_checkpoints(audit *a, uint64_t from_seq, uint64_t to_seq, audit_item_fn fn,

@@ -95,8 +95,8 @@ void notes_delivered(router *r, const session *s, uint64_t seq, uint32_t attempt
     audit_note(r->audit, &x);
 }
 
-void notes_feed_ack(router *r, const session *s, int kind, const char *subscription,
-                    uint64_t seq, int code, const char *reason)
+void notes_feed_ack(router *r, const session *s, int kind, const char *subscription, uint64_t seq,
+                    int code, const char *reason)
 {
     if (!r->audit)
         return;

@@ -19,11 +19,11 @@
 #define S_DIGEST_LEN 64
 
 static const char *const s_kind_names[] = {
-    "UNSPECIFIED", "ACCEPTED",     "REJECTED",    "DELIVERED",    "ACKED",
-    "NACKED",      "DEAD_LETTERED", "EXPIRED",    "PURGED",       "CONNECTED",
-    "DISCONNECTED", "AUTH_FAILED", "ADMIN",       "RELOADED",     "STARTED",
-    "STOPPED",     "DUPLICATE",    "DLQ_REPLAYED", "DLQ_DROPPED", "SWEPT",
-    "SUBSCRIBED",  "UNSUBSCRIBED", "CURSOR",      "CRL_RECORDED", "PRUNED"};
+    "UNSPECIFIED",  "ACCEPTED",      "REJECTED",     "DELIVERED",    "ACKED",
+    "NACKED",       "DEAD_LETTERED", "EXPIRED",      "PURGED",       "CONNECTED",
+    "DISCONNECTED", "AUTH_FAILED",   "ADMIN",        "RELOADED",     "STARTED",
+    "STOPPED",      "DUPLICATE",     "DLQ_REPLAYED", "DLQ_DROPPED",  "SWEPT",
+    "SUBSCRIBED",   "UNSUBSCRIBED",  "CURSOR",       "CRL_RECORDED", "PRUNED"};
 
 const char *auditchain_kind_name(int kind)
 {
@@ -214,7 +214,10 @@ static size_t s_utf8_seq(const unsigned char *p)
 {
     if (p[0] >= 0x20 && p[0] < 0x7f)
         return 1;
-    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4  ? 4
+               : p[0] >= 0xe0                ? 3
+               : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
+                                             : 0;
     if (n == 0 || p[0] >= 0xf5)
         return 0;
     char tmp[5] = {0};
@@ -345,12 +348,14 @@ static int s_checkpoint_body(const ProtobufCBinaryData *b, auditchain_checkpoint
 }
 
 /* Decodes the outer message; *m must be freed by the caller on success. */
-static int s_checkpoint_outer(const uint8_t *buf, size_t len, Asylink__V1__SignedAuditCheckpoint **m)
+static int s_checkpoint_outer(const uint8_t *buf, size_t len,
+                              Asylink__V1__SignedAuditCheckpoint **m)
 {
     *m = NULL;
     if (!buf || len == 0 || len > AUDITCHAIN_CHECKPOINT_MAX)
         return ASYLINK_E_MALFORMED;
-    Asylink__V1__SignedAuditCheckpoint *s = asylink__v1__signed_audit_checkpoint__unpack(NULL, len, buf);
+    Asylink__V1__SignedAuditCheckpoint *s =
+        asylink__v1__signed_audit_checkpoint__unpack(NULL, len, buf);
     if (!s || !codec_is_canonical(&s->base, buf, len) || s->signature.len != AUDITCHAIN_SIG_LEN) {
         if (s)
             asylink__v1__signed_audit_checkpoint__free_unpacked(s, NULL);
@@ -387,8 +392,8 @@ int auditchain_checkpoint_verify(const uint8_t *buf, size_t len, const uint8_t s
         return rc;
     rc = s_checkpoint_body(&s->checkpoint, out);
     size_t mlen = 0;
-    uint8_t *msg = rc == ASYLINK_OK ? s_signed_bytes(s->checkpoint.data, s->checkpoint.len, &mlen)
-                                    : NULL;
+    uint8_t *msg =
+        rc == ASYLINK_OK ? s_signed_bytes(s->checkpoint.data, s->checkpoint.len, &mlen) : NULL;
     if (rc == ASYLINK_OK && !msg)
         rc = ASYLINK_E_NOMEM;
     if (rc == ASYLINK_OK && crypto_sign_verify_detached(s->signature.data, msg, mlen, sign_pk) != 0)
@@ -407,17 +412,17 @@ typedef struct {
 } s_ckpt;
 
 struct auditchain_verifier {
-    auditchain_key_fn key;    /* finds checkpoint keys, or NULL */
-    void *ctx;                /* key's context */
-    s_ckpt *ckpts;            /* valid checkpoints, ascending seq (sorted at the first entry) */
+    auditchain_key_fn key; /* finds checkpoint keys, or NULL */
+    void *ctx;             /* key's context */
+    s_ckpt *ckpts;         /* valid checkpoints, ascending seq (sorted at the first entry) */
     size_t n_ckpts, cap_ckpts;
-    size_t next_ckpt;         /* first checkpoint not yet passed by the walk */
-    bool sorted;              /* ckpts sorted */
-    bool started;             /* the first entry was fed (or start_at called) */
-    uint64_t expect;          /* seq of the next entry */
+    size_t next_ckpt;                  /* first checkpoint not yet passed by the walk */
+    bool sorted;                       /* ckpts sorted */
+    bool started;                      /* the first entry was fed (or start_at called) */
+    uint64_t expect;                   /* seq of the next entry */
     uint8_t prev[AUDITCHAIN_HASH_LEN]; /* hash of entry expect - 1 */
-    bool failed;              /* the result is final */
-    auditchain_result res;    /* what has been found */
+    bool failed;                       /* the result is final */
+    auditchain_result res;             /* what has been found */
 };
 
 int auditchain_verifier_new(auditchain_key_fn key, void *ctx, auditchain_verifier **out)

@@ -29,11 +29,11 @@
 #define AUDITCHAIN_SIG_LEN 64
 #define AUDITCHAIN_ENTRY_DOMAIN "asylink.audit.entry.v1"
 #define AUDITCHAIN_CHECKPOINT_DOMAIN "asylink.audit.checkpoint.v1"
-#define AUDITCHAIN_DETAIL_MAX 255       /* longest detail text, bytes */
-#define AUDITCHAIN_NAME_MAX 255         /* longest node id, topic, subscription, request name */
-#define AUDITCHAIN_MAX_RECIPIENTS 1024  /* most recipients in one record */
+#define AUDITCHAIN_DETAIL_MAX 255          /* longest detail text, bytes */
+#define AUDITCHAIN_NAME_MAX 255            /* longest node id, topic, subscription, request name */
+#define AUDITCHAIN_MAX_RECIPIENTS 1024     /* most recipients in one record */
 #define AUDITCHAIN_RECORD_MAX (512 * 1024) /* longest record this code accepts, bytes */
-#define AUDITCHAIN_CHECKPOINT_MAX 1024  /* longest signed checkpoint, bytes */
+#define AUDITCHAIN_CHECKPOINT_MAX 1024     /* longest signed checkpoint, bytes */
 
 /* Kinds, numbered as asylink.v1.AuditKind. */
 enum auditchain_kind {
@@ -74,14 +74,14 @@ const char *auditchain_kind_name(int kind);
  * producers; free text goes through auditchain_clean_text()).
  */
 typedef struct auditchain_record {
-    uint64_t seq;                   /* from 1, no gaps */
-    uint64_t time_ms;               /* broker clock */
-    int kind;                       /* enum auditchain_kind */
-    const char *actor;              /* node id that caused it */
-    uint64_t actor_cert_serial;     /* its certificate serial; 0 = unknown */
-    const uint8_t *message_id;      /* 16 bytes, or NULL */
-    const char *sender;             /* message sender */
-    const char *const *recipients;  /* n_recipients node ids */
+    uint64_t seq;                  /* from 1, no gaps */
+    uint64_t time_ms;              /* broker clock */
+    int kind;                      /* enum auditchain_kind */
+    const char *actor;             /* node id that caused it */
+    uint64_t actor_cert_serial;    /* its certificate serial; 0 = unknown */
+    const uint8_t *message_id;     /* 16 bytes, or NULL */
+    const char *sender;            /* message sender */
+    const char *const *recipients; /* n_recipients node ids */
     size_t n_recipients;
     const char *topic;              /* feed topic */
     const uint8_t *envelope_digest; /* 64 bytes, or NULL */
@@ -141,8 +141,8 @@ void auditchain_decoded_destroy(auditchain_decoded **self_p);
 void auditchain_clean_text(const char *text, char *out, size_t cap);
 
 /* entry_hash = BLAKE2b-256(domain || prev || lp(record)). */
-void auditchain_hash(const uint8_t prev[AUDITCHAIN_HASH_LEN], const uint8_t *record,
-                     size_t len, uint8_t out[AUDITCHAIN_HASH_LEN]);
+void auditchain_hash(const uint8_t prev[AUDITCHAIN_HASH_LEN], const uint8_t *record, size_t len,
+                     uint8_t out[AUDITCHAIN_HASH_LEN]);
 
 /* A checkpoint's statement. */
 typedef struct auditchain_checkpoint {
@@ -150,7 +150,7 @@ typedef struct auditchain_checkpoint {
     uint8_t entry_hash[AUDITCHAIN_HASH_LEN]; /* that entry's hash */
     uint64_t time_ms;                        /* when it was signed */
     char broker_node_id[AUDITCHAIN_NAME_MAX + 1];
-    uint64_t cert_serial;                    /* the signing certificate */
+    uint64_t cert_serial; /* the signing certificate */
 } auditchain_checkpoint;
 
 /*
@@ -164,8 +164,8 @@ int auditchain_checkpoint_sign(const auditchain_checkpoint *c, const uint8_t sig
 
 /*
  * Decodes a SignedAuditCheckpoint into *out and copies its 64-byte
- * signature into sig. Does not check the signature. ASYLINK_OK; ASYLINK_E_MALFORMED (not canonical, wrong sizes);
- * ASYLINK_E_BAD_FIELD; ASYLINK_E_NOMEM.
+ * signature into sig. Does not check the signature. ASYLINK_OK; ASYLINK_E_MALFORMED (not canonical,
+ * wrong sizes); ASYLINK_E_BAD_FIELD; ASYLINK_E_NOMEM.
  */
 int auditchain_checkpoint_decode(const uint8_t *buf, size_t len, auditchain_checkpoint *out,
                                  uint8_t sig[AUDITCHAIN_SIG_LEN]);
@@ -184,19 +184,19 @@ int auditchain_checkpoint_verify(const uint8_t *buf, size_t len, const uint8_t s
  * serial), or NULL if unknown. ctx is the verifier's.
  */
 typedef const uint8_t *(*auditchain_key_fn)(void *ctx, const char *broker_node_id,
-                                             uint64_t cert_serial);
+                                            uint64_t cert_serial);
 
 /* Outcome of a verification. */
 typedef struct auditchain_result {
-    bool ok;                                  /* everything checked holds */
-    uint64_t entries;                         /* entries checked */
-    uint64_t checkpoints;                     /* checkpoints whose signature was checked */
-    uint64_t first_seq, last_seq;             /* range of entries checked; 0 if none */
-    uint64_t anchor_seq;                      /* checkpoint the log starts from; 0 = genesis */
-    uint8_t prev_hash[AUDITCHAIN_HASH_LEN];   /* hash the range starts from */
-    uint8_t head_hash[AUDITCHAIN_HASH_LEN];   /* entry hash of last_seq */
-    uint64_t first_bad_seq;                   /* first broken or missing entry; 0 if ok */
-    char reason[256];                         /* what is wrong, for a person */
+    bool ok;                                /* everything checked holds */
+    uint64_t entries;                       /* entries checked */
+    uint64_t checkpoints;                   /* checkpoints whose signature was checked */
+    uint64_t first_seq, last_seq;           /* range of entries checked; 0 if none */
+    uint64_t anchor_seq;                    /* checkpoint the log starts from; 0 = genesis */
+    uint8_t prev_hash[AUDITCHAIN_HASH_LEN]; /* hash the range starts from */
+    uint8_t head_hash[AUDITCHAIN_HASH_LEN]; /* entry hash of last_seq */
+    uint64_t first_bad_seq;                 /* first broken or missing entry; 0 if ok */
+    char reason[256];                       /* what is wrong, for a person */
 } auditchain_result;
 
 typedef struct auditchain_verifier auditchain_verifier;
@@ -215,8 +215,8 @@ void auditchain_verifier_destroy(auditchain_verifier **self_p);
  * they refer to, e.g. all of them first. A checkpoint that does not decode
  * or whose signature fails makes the result fail at its seq.
  */
-void auditchain_verifier_checkpoint(auditchain_verifier *v, uint64_t key_seq,
-                                    const uint8_t *val, size_t len);
+void auditchain_verifier_checkpoint(auditchain_verifier *v, uint64_t key_seq, const uint8_t *val,
+                                    size_t len);
 
 /*
  * Starts a range at entry from_seq whose predecessor's hash is prev (a

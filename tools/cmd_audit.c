@@ -32,22 +32,22 @@
 #include <string.h>
 #include <time.h>
 
-#define S_PAGE 1000            /* entries per online page */
-#define S_FOLLOW_MS 1000       /* --follow polls this often */
+#define S_PAGE 1000      /* entries per online page */
+#define S_FOLLOW_MS 1000 /* --follow polls this often */
 #define S_HASH AUDITCHAIN_HASH_LEN
 
 /* One command's options and its source. */
 typedef struct {
-    adminc_opts o;           /* online: --config, --admin, --timeout, --json */
-    const char *data;        /* --data DIR: offline */
-    const char *trust_dir;   /* --trust DIR */
-    bool follow;             /* tail --follow */
-    uint64_t count;          /* tail --count */
-    uint64_t from, to;       /* export / verify range; 0 = from the first / to the newest */
-    const char *out;         /* export --out FILE; NULL = stdout */
-    MDB_env *env;            /* offline environment */
-    MDB_dbi log, ckpt;       /* offline databases */
-    trust *trust;            /* --trust, loaded */
+    adminc_opts o;         /* online: --config, --admin, --timeout, --json */
+    const char *data;      /* --data DIR: offline */
+    const char *trust_dir; /* --trust DIR */
+    bool follow;           /* tail --follow */
+    uint64_t count;        /* tail --count */
+    uint64_t from, to;     /* export / verify range; 0 = from the first / to the newest */
+    const char *out;       /* export --out FILE; NULL = stdout */
+    MDB_env *env;          /* offline environment */
+    MDB_dbi log, ckpt;     /* offline databases */
+    trust *trust;          /* --trust, loaded */
 } s_ctx;
 
 /* Called per stored entry (seq, entry_hash || record) or checkpoint; nonzero stops. */
@@ -86,8 +86,8 @@ static int s_off_open(s_ctx *c)
 }
 
 /* Walks dbi from seq `from` (at most limit items, up to to; 0 = the end) in a fresh read txn. */
-static int s_off_walk(s_ctx *c, MDB_dbi dbi, uint64_t from, uint64_t to, size_t limit,
-                      s_item_fn fn, void *ctx)
+static int s_off_walk(s_ctx *c, MDB_dbi dbi, uint64_t from, uint64_t to, size_t limit, s_item_fn fn,
+                      void *ctx)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -170,13 +170,13 @@ static uint64_t s_u64(const json_t *o, const char *key)
 /* What printing keeps between entries. */
 typedef struct {
     s_ctx *c;
-    FILE *f;                  /* output */
-    bool json;                /* JSON lines */
-    uint8_t prev[S_HASH];     /* hash of the entry before the next */
+    FILE *f;              /* output */
+    bool json;            /* JSON lines */
+    uint8_t prev[S_HASH]; /* hash of the entry before the next */
     bool have_prev;
-    uint64_t last;            /* last entry printed */
-    uint64_t last_ckpt;       /* last checkpoint printed */
-    uint64_t n;               /* entries printed */
+    uint64_t last;      /* last entry printed */
+    uint64_t last_ckpt; /* last checkpoint printed */
+    uint64_t n;         /* entries printed */
     bool failed;
 } s_print;
 
@@ -216,7 +216,8 @@ static int s_record_json(s_print *p, uint64_t seq, const uint8_t *val, size_t le
         const auditchain_record *r = auditchain_decoded_record(d);
         json_object_set_new(o, "kind_name", json_string(auditchain_kind_name(r->kind)));
         if (r->message_id)
-            json_object_set_new(o, "message_uuid", json_string(uuid_format(r->message_id, uuid, sizeof uuid)));
+            json_object_set_new(o, "message_uuid",
+                                json_string(uuid_format(r->message_id, uuid, sizeof uuid)));
         char t[40];
         json_object_set_new(o, "time", json_string(clock_format_iso(r->time_ms, t, sizeof t)));
     }
@@ -243,8 +244,8 @@ static void s_record_line(s_print *p, uint64_t seq, const uint8_t *val, size_t l
     char t[40], uuid[40], rcpt[200] = "";
     size_t off = 0;
     for (size_t i = 0; i < r->n_recipients && off < sizeof rcpt - 1; i++)
-        off += (size_t)snprintf(rcpt + off, sizeof rcpt - off, "%s%s", i ? "," : "",
-                                r->recipients[i]);
+        off +=
+            (size_t)snprintf(rcpt + off, sizeof rcpt - off, "%s%s", i ? "," : "", r->recipients[i]);
     if (off >= sizeof rcpt)
         off = sizeof rcpt - 1;
     fprintf(p->f, "%8llu  %s  %-13s %-14s", (unsigned long long)seq,
@@ -281,7 +282,8 @@ static int s_print_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len
         return 1;
     if (seq <= p->last || len <= S_HASH)
         return 0;
-    if (p->json ? s_record_json(p, seq, val, len) != CLI_OK : (s_record_line(p, seq, val, len), 0)) {
+    if (p->json ? s_record_json(p, seq, val, len) != CLI_OK
+                : (s_record_line(p, seq, val, len), 0)) {
         p->failed = true;
         return 1;
     }
@@ -308,11 +310,11 @@ static int s_print_ckpt(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
     sodium_bin2base64(b64, b64n, val, len, sodium_base64_VARIANT_ORIGINAL);
     s_hex(c.entry_hash, S_HASH, hash, sizeof hash);
     s_hex(sig, sizeof sig, sighex, sizeof sighex);
-    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "type", "checkpoint",
-                          "seq", (json_int_t)c.seq, "entry_hash", hash, "time_ms",
-                          (json_int_t)c.time_ms, "time", clock_format_iso(c.time_ms, t, sizeof t),
-                          "broker_node_id", c.broker_node_id, "cert_serial",
-                          (json_int_t)c.cert_serial, "signature", sighex, "signed_b64", b64);
+    json_t *o =
+        json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "type", "checkpoint", "seq",
+                  (json_int_t)c.seq, "entry_hash", hash, "time_ms", (json_int_t)c.time_ms, "time",
+                  clock_format_iso(c.time_ms, t, sizeof t), "broker_node_id", c.broker_node_id,
+                  "cert_serial", (json_int_t)c.cert_serial, "signature", sighex, "signed_b64", b64);
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (line)
         fprintf(p->f, "%s\n", line);
@@ -362,7 +364,8 @@ static int s_report(const s_ctx *c, const auditchain_result *r, uint64_t log_las
                (unsigned long long)r->first_seq, (unsigned long long)r->last_seq,
                (unsigned long long)r->entries, (unsigned long long)log_last,
                (unsigned long long)r->checkpoints,
-               r->anchor_seq ? " (pruned: starts after the signed checkpoint of an older entry)" : "",
+               r->anchor_seq ? " (pruned: starts after the signed checkpoint of an older entry)"
+                             : "",
                head);
         if (r->anchor_seq)
             printf("anchor: checkpoint of entry %llu\n", (unsigned long long)r->anchor_seq);
@@ -405,7 +408,8 @@ static int s_verify_online(s_ctx *c)
             return rc;
         const char *prev = json_string_value(json_object_get(m, "prev_hash_hex"));
         const char *h = json_string_value(json_object_get(m, "head_hash_hex"));
-        bool ok = json_is_true(json_object_get(m, "ok")), more = json_is_true(json_object_get(m, "more"));
+        bool ok = json_is_true(json_object_get(m, "ok")),
+             more = json_is_true(json_object_get(m, "more"));
         log_last = s_u64(m, "log_last_seq");
         if (total.entries == 0) {
             total.first_seq = s_u64(m, "first_seq");
@@ -444,29 +448,28 @@ static int s_verify_online(s_ctx *c)
 
 enum { OPT_DATA = ADMINC_OPT_END, OPT_TRUST, OPT_FOLLOW, OPT_COUNT, OPT_FROM, OPT_TO, OPT_OUT };
 
-#define S_SOURCE_USAGE                                                                     \
-    "Source (one of):\n"                                                                   \
-    "  --config FILE          ask the broker's admin endpoint (operator configuration)\n"  \
-    "  --data DIR             read a copy of the broker's data directory (offline)\n"      \
-    "  --trust DIR            with --data: the trust directory whose broker certificate\n" \
-    "                         checks the checkpoint signatures\n"                          \
-    "  --admin ENDPOINT       with --config: the admin endpoint to use\n"                  \
-    "  --timeout SECONDS      with --config: give up after this long (default 10)\n"       \
-    "  --json                 JSON output\n"                                               \
+#define S_SOURCE_USAGE                                                                             \
+    "Source (one of):\n"                                                                           \
+    "  --config FILE          ask the broker's admin endpoint (operator configuration)\n"          \
+    "  --data DIR             read a copy of the broker's data directory (offline)\n"              \
+    "  --trust DIR            with --data: the trust directory whose broker certificate\n"         \
+    "                         checks the checkpoint signatures\n"                                  \
+    "  --admin ENDPOINT       with --config: the admin endpoint to use\n"                          \
+    "  --timeout SECONDS      with --config: give up after this long (default 10)\n"               \
+    "  --json                 JSON output\n"                                                       \
     "  -h, --help             show this help\n"
 
 static int s_parse(int argc, char **argv, const char *usage, s_ctx *c)
 {
-    static const struct option longs[] = {
-        ADMINC_LONG_OPTIONS,
-        {"data", required_argument, NULL, OPT_DATA},
-        {"trust", required_argument, NULL, OPT_TRUST},
-        {"follow", no_argument, NULL, OPT_FOLLOW},
-        {"count", required_argument, NULL, OPT_COUNT},
-        {"from", required_argument, NULL, OPT_FROM},
-        {"to", required_argument, NULL, OPT_TO},
-        {"out", required_argument, NULL, OPT_OUT},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {ADMINC_LONG_OPTIONS,
+                                          {"data", required_argument, NULL, OPT_DATA},
+                                          {"trust", required_argument, NULL, OPT_TRUST},
+                                          {"follow", no_argument, NULL, OPT_FOLLOW},
+                                          {"count", required_argument, NULL, OPT_COUNT},
+                                          {"from", required_argument, NULL, OPT_FROM},
+                                          {"to", required_argument, NULL, OPT_TO},
+                                          {"out", required_argument, NULL, OPT_OUT},
+                                          {NULL, 0, NULL, 0}};
     const char *prog = argv[0];
     int opt, rc;
     optind = 0;
@@ -577,8 +580,8 @@ static int s_off_print(s_ctx *c, s_print *p, uint64_t to, size_t limit)
 static int s_on_print(s_ctx *c, s_print *p, bool newest, uint32_t count, size_t *got,
                       uint64_t *log_last)
 {
-    wire_admin_request q = {.op = WIRE_ADMIN_AUDIT_TAIL, .limit = count,
-                            .seq_from = newest ? 0 : p->last + 1};
+    wire_admin_request q = {
+        .op = WIRE_ADMIN_AUDIT_TAIL, .limit = count, .seq_from = newest ? 0 : p->last + 1};
     json_t *m = NULL;
     int rc = adminc_call("asylink audit", &c->o, &q, &m);
     if (rc != CLI_OK)
@@ -587,7 +590,8 @@ static int s_on_print(s_ctx *c, s_print *p, bool newest, uint32_t count, size_t 
     size_t i;
     *got = json_array_size(evs);
     *log_last = s_u64(m, "last_seq");
-    json_array_foreach(evs, i, x) {
+    json_array_foreach(evs, i, x)
+    {
         size_t len = 0;
         uint8_t *rec = s_b64(x, "record", &len);
         uint8_t *val = rec ? malloc(S_HASH + len) : NULL;
@@ -613,11 +617,12 @@ static int s_on_print(s_ctx *c, s_print *p, bool newest, uint32_t count, size_t 
         if (p->json) { /* the checkpoints up to this entry */
             json_t *k;
             size_t j;
-            json_array_foreach(json_object_get(m, "checkpoints"), j, k) {
+            json_array_foreach(json_object_get(m, "checkpoints"), j, k)
+            {
                 uint64_t ks = s_u64(k, "seq");
                 size_t klen = 0;
-                uint8_t *b = ks <= p->last && (ks > before || i == 0) ? s_b64(k, "signed", &klen)
-                                                                      : NULL;
+                uint8_t *b =
+                    ks <= p->last && (ks > before || i == 0) ? s_b64(k, "signed", &klen) : NULL;
                 if (b)
                     s_print_ckpt(p, ks, b, klen);
                 free(b);

@@ -78,8 +78,8 @@ static void s_build(chain *c)
         memcpy(prev, c->val[seq], 32);
         c->len[seq] = 32 + len;
         if (seq % 10 == 0) {
-            auditchain_checkpoint ck = {.seq = seq, .time_ms = 1700000000000ull + seq,
-                                        .cert_serial = 7};
+            auditchain_checkpoint ck = {
+                .seq = seq, .time_ms = 1700000000000ull + seq, .cert_serial = 7};
             memcpy(ck.entry_hash, prev, 32);
             snprintf(ck.broker_node_id, sizeof ck.broker_node_id, "BROKER.EU");
             c->ck[seq] = malloc(AUDITCHAIN_CHECKPOINT_MAX);
@@ -207,7 +207,9 @@ static void test_clean_text(void **state)
     char out[300];
     auditchain_clean_text("plain", out, sizeof out);
     assert_string_equal(out, "plain");
-    auditchain_clean_text("a\nb\x01\xff" "c", out, sizeof out);
+    auditchain_clean_text("a\nb\x01\xff"
+                          "c",
+                          out, sizeof out);
     assert_string_equal(out, "a?b??c");
     auditchain_clean_text("caf\xc3\xa9", out, sizeof out);
     assert_string_equal(out, "caf\xc3\xa9");
@@ -375,11 +377,11 @@ int main(void)
         return 1;
     crypto_sign_keypair(s_pk, s_sk);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_hash),       cmocka_unit_test(test_record_round_trip),
-        cmocka_unit_test(test_record_refusals),  cmocka_unit_test(test_clean_text),
-        cmocka_unit_test(test_checkpoint),       cmocka_unit_test(test_verify_good),
-        cmocka_unit_test(test_verify_altered),   cmocka_unit_test(test_verify_missing),
-        cmocka_unit_test(test_verify_pruned),    cmocka_unit_test(test_verify_checkpoints),
+        cmocka_unit_test(test_known_hash),      cmocka_unit_test(test_record_round_trip),
+        cmocka_unit_test(test_record_refusals), cmocka_unit_test(test_clean_text),
+        cmocka_unit_test(test_checkpoint),      cmocka_unit_test(test_verify_good),
+        cmocka_unit_test(test_verify_altered),  cmocka_unit_test(test_verify_missing),
+        cmocka_unit_test(test_verify_pruned),   cmocka_unit_test(test_verify_checkpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
