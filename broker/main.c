@@ -165,8 +165,8 @@ static void s_signals(void)
 
 /* Opens the store and serves until a signal stops us. */
 /* Opens the audit trail in st unless [audit] enabled = false (*out stays NULL then). */
-static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial,
-                        store *st, audit **out)
+static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial, store *st,
+                        audit **out)
 {
     *out = NULL;
     if (!c->audit_enabled) {

@@ -27,8 +27,8 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     const uint8_t *id = c->u.publish.message_id;
     r->stats.published++;
     if (!env) {
-        s_reject(r, s, id, ASYLINK_E_MALFORMED,
-                     "Publish needs the envelope as its second frame", false);
+        s_reject(r, s, id, ASYLINK_E_MALFORMED, "Publish needs the envelope as its second frame",
+                 false);
         return;
     }
     if (zmq_msg_size(env) > r->opt.max_envelope_bytes) {

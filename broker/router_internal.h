@@ -153,8 +153,8 @@ void notes_delivered(router *r, const session *s, uint64_t seq, uint32_t attempt
                      const char *subscription, const char *topic);
 
 /* A feed delivery acknowledged (ACKED) or refused (NACKED, code, reason) by s. */
-void notes_feed_ack(router *r, const session *s, int kind, const char *subscription,
-                    uint64_t seq, int code, const char *reason);
+void notes_feed_ack(router *r, const session *s, int kind, const char *subscription, uint64_t seq,
+                    int code, const char *reason);
 
 /* A reload of trust and policy: code (OK or why not) and a detail. */
 void notes_reload(router *r, int code, const char *detail);

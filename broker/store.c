@@ -1173,8 +1173,12 @@ static int s_audit_emit(store *s, MDB_txn *txn, store_audit_event *ev, const s_a
 static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *op,
                       const store_result *r, const s_audit_meta *m)
 {
-    store_audit_event ev = {.now_ms = b->now_ms, .result = r, .node = op->recipient,
-                            .seq = op->seq, .code = op->code, .reason = op->reason,
+    store_audit_event ev = {.now_ms = b->now_ms,
+                            .result = r,
+                            .node = op->recipient,
+                            .seq = op->seq,
+                            .code = op->code,
+                            .reason = op->reason,
                             .attempts = r->attempts};
     switch (op->kind) {
     case S_OP_PUBLISH:
@@ -1187,7 +1191,11 @@ static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *
         ev.code = r->code;
         ev.reason = NULL;
         return s_audit_emit(s, txn, &ev, NULL);
-    case S_OP_ACK: ev.kind = AUDIT_ACKED; ev.code = 0; ev.reason = NULL; break;
+    case S_OP_ACK:
+        ev.kind = AUDIT_ACKED;
+        ev.code = 0;
+        ev.reason = NULL;
+        break;
     case S_OP_RETRY: ev.kind = r->dead ? AUDIT_DEAD_LETTERED : AUDIT_NACKED; break;
     case S_OP_SUB_CURSOR:
         ev.kind = AUDIT_CURSOR;
@@ -1423,8 +1431,8 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
     if (rc == MDB_SUCCESS)
         rc = s_message_delete(s, txn, seq, expires_ms);
     free(block);
-    store_audit_event ev = {.kind = AUDIT_EXPIRED, .seq = seq,
-                            .count = stats->expired + stats->feed_expired - before};
+    store_audit_event ev = {
+        .kind = AUDIT_EXPIRED, .seq = seq, .count = stats->expired + stats->feed_expired - before};
     return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, &m) : rc;
 }
 
@@ -1526,8 +1534,11 @@ static int s_sweep_apply(store *s, MDB_txn *txn, void *arg)
     if (rc == MDB_SUCCESS && c->used < c->budget && s->dedup_window_ms)
         rc = s_sweep_dedup(s, txn, c);
     const store_sweep_stats *st = &c->stats;
-    store_audit_event ev = {.kind = AUDIT_SWEPT, .now_ms = c->now_ms, .count = st->expired,
-                            .count2 = st->feed_expired, .count3 = st->dedup_dropped};
+    store_audit_event ev = {.kind = AUDIT_SWEPT,
+                            .now_ms = c->now_ms,
+                            .count = st->expired,
+                            .count2 = st->feed_expired,
+                            .count3 = st->dedup_dropped};
     if (rc == MDB_SUCCESS && (st->expired || st->feed_expired || st->dedup_dropped))
         rc = s_audit_emit(s, txn, &ev, NULL);
     return rc;
@@ -2019,7 +2030,8 @@ static int s_sub_apply(store *s, MDB_txn *txn, void *arg)
     sub_ctx *c = arg;
     c->code = ASYLINK_OK;
     store_audit_event ev = {.kind = c->sub ? AUDIT_SUBSCRIBED : AUDIT_UNSUBSCRIBED,
-                            .node = c->node, .name = c->name,
+                            .node = c->node,
+                            .name = c->name,
                             .topic = c->sub ? c->sub->prefix : NULL,
                             .count = c->sub ? c->sub->cursor : 0};
     int rc;

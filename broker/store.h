@@ -116,9 +116,9 @@ typedef struct store_publish {
     const uint8_t *envelope;       /* serialized envelope, stored as-is */
     size_t envelope_len;
     /* For the audit trail only (not stored with the message): */
-    const uint8_t *digest;         /* 64-byte envelope signature digest, or NULL */
-    int classification;            /* enum envelope_class, 0 = unknown */
-    uint64_t sender_cert_serial;   /* the sender's certificate serial, 0 = unknown */
+    const uint8_t *digest;       /* 64-byte envelope signature digest, or NULL */
+    int classification;          /* enum envelope_class, 0 = unknown */
+    uint64_t sender_cert_serial; /* the sender's certificate serial, 0 = unknown */
 } store_publish;
 
 /* The outcome of one batch operation, valid after store_batch_commit(). */
@@ -406,24 +406,24 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number);
 
 /* What changed, for the audit hooks. Pointers are valid during the call only. */
 typedef struct store_audit_event {
-    int kind;                      /* enum auditchain_kind (ACCEPTED, DUPLICATE, ACKED, ...) */
-    uint64_t now_ms;               /* time of the operation (batch / sweep time), 0 = unknown */
-    const store_publish *publish;  /* ACCEPTED, DUPLICATE, REJECTED: the publish */
-    const store_result *result;    /* its outcome (seq, attempts, dead) when there is one */
-    const char *node;              /* recipient (ack, retry, dead letter, dlq ops) or subscriber */
-    const char *name;              /* subscription name (CURSOR, SUBSCRIBED, UNSUBSCRIBED) */
-    uint64_t seq;                  /* message sequence */
-    const uint8_t *message_id;     /* the message's id (16 bytes), or NULL if unknown */
-    const char *sender;            /* the message's sender, or NULL */
-    const char *topic;             /* feed topic or subscription prefix, or NULL */
-    uint64_t envelope_len;         /* size of the message's envelope */
-    int code;                      /* retry / dead letter / rejection code */
-    const char *reason;            /* their free text (hostile: clean it), or NULL */
-    uint32_t attempts;             /* attempts after the operation */
-    uint64_t count;                /* EXPIRED: queue entries removed; SWEPT: messages;
-                                      CURSOR: the cursor; CRL_RECORDED: the list number */
-    uint64_t count2;               /* SWEPT: feed entries; CRL_RECORDED: the CA tag */
-    uint64_t count3;               /* SWEPT: dedup entries dropped */
+    int kind;                     /* enum auditchain_kind (ACCEPTED, DUPLICATE, ACKED, ...) */
+    uint64_t now_ms;              /* time of the operation (batch / sweep time), 0 = unknown */
+    const store_publish *publish; /* ACCEPTED, DUPLICATE, REJECTED: the publish */
+    const store_result *result;   /* its outcome (seq, attempts, dead) when there is one */
+    const char *node;             /* recipient (ack, retry, dead letter, dlq ops) or subscriber */
+    const char *name;             /* subscription name (CURSOR, SUBSCRIBED, UNSUBSCRIBED) */
+    uint64_t seq;                 /* message sequence */
+    const uint8_t *message_id;    /* the message's id (16 bytes), or NULL if unknown */
+    const char *sender;           /* the message's sender, or NULL */
+    const char *topic;            /* feed topic or subscription prefix, or NULL */
+    uint64_t envelope_len;        /* size of the message's envelope */
+    int code;                     /* retry / dead letter / rejection code */
+    const char *reason;           /* their free text (hostile: clean it), or NULL */
+    uint32_t attempts;            /* attempts after the operation */
+    uint64_t count;               /* EXPIRED: queue entries removed; SWEPT: messages;
+                                     CURSOR: the cursor; CRL_RECORDED: the list number */
+    uint64_t count2;              /* SWEPT: feed entries; CRL_RECORDED: the CA tag */
+    uint64_t count3;              /* SWEPT: dedup entries dropped */
 } store_audit_event;
 
 typedef struct store_audit_hooks {

@@ -37,7 +37,8 @@ static const cli_command s_commands[] = {
     {"queues", cmd_queues, "list the broker's direct queues (admin endpoint)"},
     {"dlq", cmd_dlq, "list, replay and drop the broker's dead letters (admin endpoint)"},
     {"reload", cmd_reload, "make the broker reload trust and policy (admin endpoint)"},
-    {"audit", cmd_audit, "tail, verify and export the broker's audit trail (admin endpoint or --data)"},
+    {"audit", cmd_audit,
+     "tail, verify and export the broker's audit trail (admin endpoint or --data)"},
     {"help", s_help, "show the help of a command: asylink help ca sign"},
 };
 #define S_N_COMMANDS (sizeof s_commands / sizeof s_commands[0])
