@@ -33,16 +33,46 @@ static int s_dir_add(wire_directory *d, const cert *c)
     return 0;
 }
 
+/* Whether node id i of q already appeared before position i. */
+static bool s_named_before(const wire_directory_request *q, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(q->node_ids[j], q->node_ids[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the Directory being built already holds c's certificate. */
+static bool s_in_directory(const wire_directory *d, const cert *c)
+{
+    for (size_t i = 0; i < d->n_certificates; i++)
+        if (d->certificates[i] == c->raw)
+            return true;
+    return false;
+}
+
+/*
+ * Directory: the certificates of the named nodes and of the readers of a
+ * topic, each certificate once, so the answer is never larger than the
+ * trust directory (plus the revocation list) however the request repeats.
+ */
 void feeds_directory(router *r, session *s, const wire_cmd *c)
 {
     const wire_directory_request *q = &c->u.directory_request;
     const trust *t = view_trust(r->view);
     wire_cmd out = {.kind = WIRE_DIRECTORY, .request_id = c->request_id};
     wire_directory *d = &out.u.directory;
+    if (q->n_node_ids > FEEDS_DIRECTORY_MAX_IDS) {
+        out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_BAD_FIELD,
+                  "DirectoryRequest names more than 256 node ids", false);
+        return;
+    }
     char(*unknown)[NODE_ID_MAX + 1] = calloc(q->n_node_ids + 1, sizeof *unknown);
     if (!unknown)
         return;
     for (size_t i = 0; i < q->n_node_ids; i++) {
+        if (s_named_before(q, i))
+            continue; /* each node once: no amplification by repetition */
         const cert *nc = NULL;
         if (trust_lookup(t, q->node_ids[i], r->now_ms, ASYLINK_E_UNKNOWN_RECIPIENT, &nc) ==
             ASYLINK_OK)
@@ -53,7 +83,7 @@ void feeds_directory(router *r, session *s, const wire_cmd *c)
     for (size_t i = 0; q->topic[0] && i < trust_count(t); i++) {
         const cert *nc = trust_at(t, i);
         if (nc == trust_find(t, nc->node_id) && trust_usable(t, nc, r->now_ms) == ASYLINK_OK &&
-            policy_may_read(view_policy(r->view), nc->roles, q->topic))
+            policy_may_read(view_policy(r->view), nc->roles, q->topic) && !s_in_directory(d, nc))
             s_dir_add(d, nc);
     }
     d->unknown_node_ids = unknown;
@@ -63,7 +93,7 @@ void feeds_directory(router *r, session *s, const wire_cmd *c)
         d->revocation_list_len = l->raw_len;
     }
     snprintf(d->topic, sizeof d->topic, "%s", q->topic);
-    out_send(r, s->rid, s->rid_len, &out, NULL);
+    out_send(r, s->rid, s->rid_len, &out);
     free(d->certificates);
     free(d->certificate_lens);
     free(unknown);
@@ -165,7 +195,7 @@ void feeds_subscribe(router *r, session *s, const wire_cmd *c)
     out.u.subscribed.created = created;
     out.u.subscribed.next_sequence = next;
     out.u.subscribed.head_sequence = head;
-    out_send(r, s->rid, s->rid_len, &out, NULL);
+    out_send(r, s->rid, s->rid_len, &out);
     LOG_INFO("router", "subscribed", "node=%s subscription=%s prefix=%s created=%d cursor=%llu",
              s->node_id, q->subscription, sub.prefix, created ? 1 : 0,
              (unsigned long long)sub.cursor);
@@ -201,7 +231,7 @@ void feeds_unsubscribe(router *r, session *s, const wire_cmd *c)
     snprintf(out.u.unsubscribe.subscription, sizeof out.u.unsubscribe.subscription, "%s",
              q->subscription);
     out.u.unsubscribe.delete_cursor = deleted;
-    out_send(r, s->rid, s->rid_len, &out, NULL);
+    out_send(r, s->rid, s->rid_len, &out);
     deliver_session(r, s); /* credit held by the closed subscription is free again */
 }
 

@@ -157,7 +157,7 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
             c.u.accepted.duplicate = res->duplicate;
             c.u.accepted.store_sequence = res->seq;
             c.u.accepted.accepted_ms = res->accepted_ms;
-            out_send(r, s->rid, s->rid_len, &c, NULL);
+            out_send(r, s->rid, s->rid_len, &c);
         }
     }
     verify_job_destroy(&j);

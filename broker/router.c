@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "policy.h"
 #include "session.h"
 #include "uuid.h"
@@ -119,7 +120,7 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
     r->stats.sessions_opened++;
     wire_cmd w = {.request_id = c->request_id};
     s_fill_welcome(r, s, &w);
-    out_send(r, rid, rid_len, &w, NULL);
+    out_send(r, rid, rid_len, &w);
     LOG_INFO("router", "session opened", "node=%s serial=%llu credit=%u", s->node_id,
              (unsigned long long)s->cert_serial, s->credit_messages);
     notes_session(r, AUDIT_CONNECTED, s, NULL);
@@ -152,7 +153,7 @@ static void s_on_session_cmd(router *r, session *s, const wire_cmd *c, zmq_msg_t
             wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c->request_id};
             pong.u.heartbeat.pong = true;
             pong.u.heartbeat.sent_ms = r->now_ms;
-            out_send(r, s->rid, s->rid_len, &pong, NULL);
+            out_send(r, s->rid, s->rid_len, &pong);
         }
         return;
     case WIRE_BYE: {
@@ -229,6 +230,33 @@ static void s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t 
 }
 
 /* Reads up to the budget of messages. */
+/* Whether input from rid is ignored (its session overflowed lately). */
+static bool s_muted(const router *r, zmq_msg_t *rid)
+{
+    for (size_t i = 0; i < ROUTER_MUTED_CAP; i++) {
+        const router_muted *m = &r->muted[i];
+        if (m->until_ms > r->now_ms && m->rid_len == zmq_msg_size(rid) &&
+            memcmp(m->rid, zmq_msg_data(rid), m->rid_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Ends a session that sent requests and read nothing (out.c marked it) and
+ * ignores its connection for two heartbeat timeouts: no answer is made for
+ * it any more, and libzmq drops the connection once the peer stops
+ * answering heartbeats, freeing what is queued.
+ */
+static void s_end_overflowed(router *r, session *s)
+{
+    router_muted *m = &r->muted[r->next_muted++ % ROUTER_MUTED_CAP];
+    memcpy(m->rid, s->rid, s->rid_len);
+    m->rid_len = s->rid_len;
+    m->until_ms = r->now_ms + 2 * r->opt.heartbeat_timeout_ms;
+    deliver_session_end(r, s, "unread output passed limits.max_session_output");
+}
+
 static void s_read(router *r)
 {
     for (int i = 0; i < ROUTER_READ_BUDGET; i++) {
@@ -241,7 +269,8 @@ static void s_read(router *r)
         int rc = s_read_message(r, &rid, &cmd, &env, &has_env, &extra);
         if (rc == 0) {
             r->now_ms = clock_now_ms();
-            s_on_message(r, &rid, &cmd, &env, has_env, extra);
+            if (!s_muted(r, &rid))
+                s_on_message(r, &rid, &cmd, &env, has_env, extra);
         }
         zmq_msg_close(&rid);
         zmq_msg_close(&cmd);
@@ -395,6 +424,10 @@ static void s_timers(router *r)
             deliver_session_end(r, s, "heartbeat timeout");
             continue;
         }
+        if (s->overflow) { /* out.c: it sends requests and reads nothing */
+            s_end_overflowed(r, s);
+            continue;
+        }
         if (s->retry_at_ms && r->now_ms >= s->retry_at_ms) {
             s->retry_at_ms = 0;
             s->cursor = 0;
@@ -431,6 +464,7 @@ static int s_socket_setup(router *r)
 {
     int one = 1, hwm = ROUTER_HWM, linger = 1000;
     int hb_ivl = (int)r->opt.heartbeat_interval_ms, hb_to = (int)r->opt.heartbeat_timeout_ms;
+    int hs = r->opt.handshake_timeout_ms ? (int)r->opt.handshake_timeout_ms : 5000;
     int64_t maxmsg = (int64_t)r->opt.max_envelope_bytes + 1024 * 1024;
     if (zmq_setsockopt(r->sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, r->opt.keys->box_sk, 32) != 0 ||
@@ -441,7 +475,10 @@ static int s_socket_setup(router *r)
         zmq_setsockopt(r->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         zmq_setsockopt(r->sock, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl) != 0 ||
-        zmq_setsockopt(r->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0)
+        zmq_setsockopt(r->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||
+        zmq_setsockopt(r->sock, ZMQ_HANDSHAKE_IVL, &hs, sizeof hs) != 0)
+        return -1;
+    if (!(r->monitor = conn_monitor_new(r->ctx, r->sock, "asylink-router-monitor", r->opt.metrics)))
         return -1;
     if (zmq_bind(r->sock, r->opt.endpoint) != 0)
         return -1;
@@ -500,9 +537,10 @@ static void s_turn(router *r, bool reading, long wait_ms)
         {r->sock, 0, reading ? ZMQ_POLLIN : 0, 0},
         {r->zap, 0, ZMQ_POLLIN, 0},
         {verify_pool_socket(r->pool), 0, ZMQ_POLLIN, 0},
+        {conn_monitor_socket(r->monitor), 0, ZMQ_POLLIN, 0},
         {r->admin, 0, r->admin && reading ? ZMQ_POLLIN : 0, 0},
     };
-    zmq_poll(items, r->admin ? 4 : 3, wait_ms);
+    zmq_poll(items, r->admin ? 5 : 4, wait_ms);
     r->now_ms = clock_now_ms();
     if (items[1].revents & ZMQ_POLLIN)
         auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth);
@@ -512,7 +550,9 @@ static void s_turn(router *r, bool reading, long wait_ms)
     publish_collect(r);
     publish_commit(r);
     store_read_end(r->store);
-    if (r->admin && (items[3].revents & ZMQ_POLLIN))
+    if (items[3].revents & ZMQ_POLLIN)
+        conn_monitor_handle(r->monitor);
+    if (r->admin && (items[4].revents & ZMQ_POLLIN))
         s_admin(r);
 }
 
@@ -587,6 +627,7 @@ void router_destroy(router **self_p)
     free(r->reorder);
     store_batch_destroy(&r->batch);
     session_table_clear(&r->sessions);
+    conn_monitor_destroy(&r->monitor, r->sock);
     if (r->sock)
         zmq_close(r->sock);
     if (r->admin)

@@ -28,38 +28,39 @@
 #include "view.h"
 
 typedef struct router_options {
-    const char *node_id;            /* the broker's node id */
-    const char *endpoint;           /* ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7400 */
-    const char *admin_endpoint;     /* operator admin endpoint (admin.h); NULL or "" = none */
-    const keys_secret *keys;        /* broker keys: the CURVE secret is keys->box_sk */
-    const char *trust_dir;          /* reloaded on SIGHUP */
-    const char *policy_path;        /* reloaded on SIGHUP */
+    const char *node_id;        /* the broker's node id */
+    const char *endpoint;       /* ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7400 */
+    const char *admin_endpoint; /* operator admin endpoint (admin.h); NULL or "" = none */
+    const keys_secret *keys;    /* broker keys: the CURVE secret is keys->box_sk */
+    const char *trust_dir;      /* reloaded on SIGHUP */
+    const char *policy_path;    /* reloaded on SIGHUP */
     uint64_t max_envelope_bytes;
-    uint32_t max_in_flight;         /* Publishes being verified per session */
+    uint32_t max_in_flight; /* Publishes being verified per session */
     uint32_t max_recipients;
     uint32_t max_ack_batch;
     uint64_t clock_skew_future_ms;
     uint32_t max_deliveries;
     uint64_t backoff_ms, backoff_max_ms;
     uint64_t heartbeat_interval_ms, heartbeat_timeout_ms;
-    int verify_threads;             /* >= 1 */
+    uint64_t handshake_timeout_ms; /* ZMQ_HANDSHAKE_IVL of both endpoints */
+    uint64_t max_session_output;   /* bytes queued towards one session (out.c) */
+    int verify_threads;            /* >= 1 */
     uint64_t sweep_interval_ms;
     bool durable;
-    uint64_t sync_interval_ms;      /* relaxed durability: env sync period */
-    struct metrics *metrics;        /* snapshots for HTTP, published each second; may be NULL */
-    struct audit *audit;            /* audit trail (audit.h), borrowed; NULL = none */
-    uint64_t cert_serial;           /* serial of the broker's own certificate */
-    char *bound_endpoint;           /* out: the endpoint actually bound (port 0 resolved), malloc'd */
-    char *bound_admin_endpoint;     /* out: the admin endpoint bound, malloc'd; NULL if none */
+    uint64_t sync_interval_ms;  /* relaxed durability: env sync period */
+    struct metrics *metrics;    /* snapshots for HTTP, published each second; may be NULL */
+    struct audit *audit;        /* audit trail (audit.h), borrowed; NULL = none */
+    uint64_t cert_serial;       /* serial of the broker's own certificate */
+    char *bound_endpoint;       /* out: the endpoint actually bound (port 0 resolved), malloc'd */
+    char *bound_admin_endpoint; /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;
 
 typedef struct router router;
 
 /*
- * Binds the socket (and the admin socket, if any) and starts the workers. Takes ownership of v (a view
- * reference); st is borrowed and must outlive the router. On success
- * o->bound_endpoint is set. Returns ASYLINK_OK, ASYLINK_E_IO (bind failed:
- * errno / zmq_errno()), ASYLINK_E_NOMEM.
+ * Binds the socket (and the admin socket, if any) and starts the workers. Takes ownership of v (a
+ * view reference); st is borrowed and must outlive the router. On success o->bound_endpoint is set.
+ * Returns ASYLINK_OK, ASYLINK_E_IO (bind failed: errno / zmq_errno()), ASYLINK_E_NOMEM.
  */
 int router_new(router_options *o, store *st, view *v, router **out);
 

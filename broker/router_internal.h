@@ -37,6 +37,14 @@
 #include "wire.h"
 
 #define ROUTER_REORDER_CAP 16384 /* Publishes being verified, all sessions */
+#define ROUTER_MUTED_CAP 64      /* connections ignored after their session overflowed */
+
+/* A connection whose session was ended for not reading: its input is ignored. */
+typedef struct {
+    uint8_t rid[SESSION_RID_MAX];
+    size_t rid_len;
+    uint64_t until_ms;
+} router_muted;
 
 /* A Publish waiting for the batch commit. */
 typedef struct {
@@ -49,7 +57,10 @@ struct router {
     store *store; /* borrowed */
     view *view;   /* current trust + policy (owned reference) */
     void *ctx, *sock, *zap;
-    void *admin; /* operator admin socket, NULL if none */
+    void *admin;                          /* operator admin socket, NULL if none */
+    struct conn_monitor *monitor;         /* handshake accounting of sock */
+    router_muted muted[ROUTER_MUTED_CAP]; /* ring */
+    size_t next_muted;
     verify_pool *pool;
     session_table sessions;
     verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
@@ -69,15 +80,27 @@ struct router {
 
 /* ---- out.c: framing out (never blocks; a full or gone peer loses the frame) ---- */
 
-/* Sends [rid][cmd][env?]. 0, or -1 with errno (EAGAIN, EHOSTUNREACH, ENOMEM). */
-int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd, zmq_msg_t *env);
+/*
+ * Bytes an answer may pass router_options.max_session_output by before the
+ * session counts as not reading (deliveries alone stop at the bound).
+ */
+#define OUT_ANSWER_SLACK (1024 * 1024)
+
+/*
+ * Sends [rid][cmd] to the connection rid, charged to its session if it has
+ * one. 0, or -1 with errno: EAGAIN (high-water mark), EHOSTUNREACH (gone),
+ * ENOMEM, ENOBUFS (the session's unread output passed its bound: it is
+ * marked `overflow` and ended by the next timer turn; nothing more is sent).
+ */
+int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd);
 
 /*
  * Sends cmd with env (len bytes, malloc'd) as its zero-copy second frame to
  * s; takes env in every case (libzmq frees it once written out). 0, or -1
- * with errno as out_send().
+ * with errno as out_send(); EAGAIN also when s's queued output is at the
+ * bound (the delivery waits).
  */
-int out_envelope(router *r, const session *s, const wire_cmd *cmd, uint8_t *env, size_t len);
+int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *env, size_t len);
 
 /* Sends Error(code, reason) and counts a protocol error. */
 void out_error(router *r, const uint8_t *rid, size_t rid_len, uint64_t request_id, int code,
@@ -124,6 +147,8 @@ void publish_collect(router *r);
 void publish_commit(router *r);
 
 /* ---- feeds.c: Subscribe, Unsubscribe, Directory ---- */
+
+#define FEEDS_DIRECTORY_MAX_IDS 256 /* node ids in one DirectoryRequest (BAD_FIELD beyond) */
 
 void feeds_subscribe(router *r, session *s, const wire_cmd *c);
 void feeds_unsubscribe(router *r, session *s, const wire_cmd *c);

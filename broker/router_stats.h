@@ -14,9 +14,9 @@
 
 typedef struct router_stats {
     uint64_t published, accepted, duplicates, rejected;
-    uint64_t rejected_by_code[64];  /* index = asylink_err (< 64) */
+    uint64_t rejected_by_code[64]; /* index = asylink_err (< 64) */
     uint64_t delivered, redelivered, acked, nacked, dead_lettered, expired;
-    uint64_t commits, commit_ops;   /* group commits and operations in them */
+    uint64_t commits, commit_ops; /* group commits and operations in them */
     uint64_t sessions_opened, sessions_closed, protocol_errors;
     uint64_t zap_admitted, zap_refused;
     uint64_t reloads, reload_failures;

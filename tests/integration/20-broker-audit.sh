@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 09-broker-audit.sh — the broker's hash-chained audit trail, end to end:
+# 20-broker-audit.sh — the broker's hash-chained audit trail, end to end:
 #   - mixed traffic (direct messages acked, dead letters, an operator's
 #     dlq drop, a duplicate, a bad signature, sessions) leaves one record
 #     per event: ACCEPTED for exactly the messages DE saw Accepted, ACKED
@@ -15,7 +15,7 @@
 #   - retention prunes old entries behind a signed checkpoint and what
 #     remains still verifies.
 #
-#   tests/integration/09-broker-audit.sh ASYLINKD ASYLINK ASYLINK-PEER AUDIT-TAMPER
+#   tests/integration/20-broker-audit.sh ASYLINKD ASYLINK ASYLINK-PEER AUDIT-TAMPER
 # shellcheck disable=SC2154 # PID_<name> set by peer_bg
 TAMPER=${4-}
 [[ -n $TAMPER && -x $TAMPER ]] && TAMPER="$(cd "$(dirname "$TAMPER")" && pwd)/$(basename "$TAMPER")"
