@@ -170,6 +170,9 @@ def c_eval(name, defs, depth=0):
 def check_error_codes():
     """Returns the code names (for telling check tables from limit tables)."""
     header = read(os.path.join(ROOT, "include", "asylink", "asylink.h"))
+    errors_h = os.path.join(ROOT, "include", "asylink", "errors.h")
+    if os.path.exists(errors_h):  # the codes moved to errors.h (asylink.h includes it)
+        header += read(errors_h)
     c = {}
     for m in re.finditer(r"\bASYLINK_(OK|E_([A-Z_]+))\s*=\s*(-?\d+)\s*,", header):
         c[m.group(2) or "OK"] = int(m.group(3))
