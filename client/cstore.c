@@ -108,6 +108,7 @@
 
 #include "bytes.h"
 #include "datadir.h"
+#include "lmdbkit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,14 +141,13 @@
 #define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
 #define S_LOCK_NAME "asylink-client.lock"
-#define S_META_VERSION "schema_version"
 #define S_META_OUT_HWM "outbox_seq_hwm"
 #define S_META_IN_HWM "inbox_seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
-#define S_BAD_RECORD (-29999) /* a stored value failed validation: ASYLINK_E_IO */
+#define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: ASYLINK_E_IO */
 #define S_EXISTS (-29998)     /* outbox id already there: ASYLINK_E_EXISTS */
 #define S_DUPLICATE (-29997)  /* inbox id already there: ASYLINK_E_DUPLICATE */
 #define S_NOMEM (-29996)      /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
@@ -389,27 +389,14 @@ static int s_rcpt_key_parse(const MDB_val *k, char recipient[S_NAME_MAX + 1])
 
 /* ---- small LMDB helpers -------------------------------------------------- */
 
-/* Maps an LMDB or internal code to an asylink_err. */
+/* Maps an LMDB or internal code to an asylink_err (the store's own codes, then core/lmdbkit.h). */
 static int s_err(int rc)
 {
     switch (rc) {
-    case MDB_SUCCESS:
-        return ASYLINK_OK;
-    case MDB_NOTFOUND:
-        return ASYLINK_E_NOT_FOUND;
-    case MDB_MAP_FULL:
-        return ASYLINK_E_STORE_FULL;
-    case MDB_VERSION_MISMATCH:
-        return ASYLINK_E_UNSUPPORTED_VERSION;
-    case S_EXISTS:
-        return ASYLINK_E_EXISTS;
-    case S_DUPLICATE:
-        return ASYLINK_E_DUPLICATE;
-    case S_NOMEM:
-    case ENOMEM:
-        return ASYLINK_E_NOMEM;
-    default: /* S_BAD_RECORD, EIO, MDB_CORRUPTED, MDB_KEYEXIST out of order, ... */
-        return ASYLINK_E_IO;
+    case S_EXISTS: return ASYLINK_E_EXISTS;
+    case S_DUPLICATE: return ASYLINK_E_DUPLICATE;
+    case S_NOMEM: return ASYLINK_E_NOMEM;
+    default: return lmdbkit_err(rc);
     }
 }
 
@@ -417,43 +404,26 @@ static int s_err(int rc)
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen, unsigned flags)
 {
-    MDB_val k = {klen, (void *)key};
-    MDB_val v = {vlen, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, flags);
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, flags);
 }
 
 /* Deletes key from dbi if present. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, NULL);
 }
 
 /* Reads a little-endian meta number of exactly len bytes (0 if absent); *found may be NULL. */
 static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, uint64_t *v,
                       bool *found)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, meta, &k, &d);
-    *v = 0;
-    if (found)
-        *found = rc == MDB_SUCCESS;
-    if (rc == MDB_NOTFOUND)
-        return MDB_SUCCESS;
-    if (rc == MDB_SUCCESS && d.mv_size != len)
-        return S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        *v = bytes_get_le(d.mv_data, len);
-    return rc;
+    return lmdbkit_meta_get(txn, meta, name, len, v, found);
 }
 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, meta, name, strlen(name), buf, len, 0);
+    return lmdbkit_meta_put(txn, meta, name, v, len);
 }
 
 /* The record under seq key in dbi; an index entry without its record is corrupt. */
@@ -572,13 +542,7 @@ static size_t s_map_next(size_t size)
 /* Sets the map size (no transaction open) and records what LMDB made of it. */
 static int s_map_set(cstore *s, size_t size)
 {
-    int rc = mdb_env_set_mapsize(s->env, size);
-    MDB_envinfo info;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize;
-    return rc;
+    return lmdbkit_map_set(s->env, size, &s->map_size);
 }
 
 /*
@@ -641,15 +605,10 @@ static void s_read_end(cstore *s, MDB_txn *txn)
  */
 static int s_map_fit(cstore *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
-    int rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_stat(s->env, &st);
+    size_t used;
+    int rc = lmdbkit_usage(s->env, &s->map_size, &used);
     if (rc != MDB_SUCCESS)
         return rc;
-    s->map_size = info.me_mapsize;
-    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
     size_t want = S_MAP_START;
     while (want && want < used)
         want = s_map_next(want);
@@ -662,13 +621,7 @@ static int s_map_fit(cstore *s)
 static int s_env_open(cstore *s, const char *dir, bool durable)
 {
     unsigned flags = MDB_NOTLS | (durable ? 0 : MDB_NOSYNC);
-    int rc = mdb_env_create(&s->env);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, S_MAP_START);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, dir, flags, 0600);
+    int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
@@ -678,10 +631,7 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 /* Opens (creating) every named database. */
 static int s_dbs_open(cstore *s, MDB_txn *txn)
 {
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},
+    const lmdbkit_db dbs[] = {{"meta", &s->meta},
                {"outbox", &s->outbox},
                {"outbox_id", &s->outbox_id},
                {"outbox_pending", &s->outbox_pending},
@@ -690,12 +640,7 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                {"inbox_pending", &s->inbox_pending},
                {"receipts", &s->receipts},
                {"evidence", &s->evidence}};
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != MDB_SUCCESS)
-            return rc;
-    }
-    return MDB_SUCCESS;
+    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /*
@@ -705,17 +650,10 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
  */
 static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
 {
-    uint64_t version;
-    bool found;
-    int rc = s_meta_get(txn, s->meta, S_META_VERSION, 4, &version, &found);
-    if (rc == MDB_SUCCESS && !found)
-        return s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4);
-    if (rc == MDB_SUCCESS && version > CSTORE_SCHEMA_VERSION)
-        *code = ASYLINK_E_UNSUPPORTED_VERSION;
-    else if (rc == MDB_SUCCESS && version == 0)
-        *code = ASYLINK_E_IO;
-    else if (rc == MDB_SUCCESS && version < CSTORE_SCHEMA_VERSION)
-        rc = s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4); /* 1 -> 2 */
+    uint32_t version;
+    int rc = lmdbkit_schema_get(txn, s->meta, CSTORE_SCHEMA_VERSION, &version, code);
+    if (rc == MDB_SUCCESS && *code == ASYLINK_OK && version != CSTORE_SCHEMA_VERSION)
+        rc = lmdbkit_schema_set(txn, s->meta, CSTORE_SCHEMA_VERSION); /* new, or 1 -> 2 */
     return rc;
 }
 
@@ -906,21 +844,10 @@ static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t
                       uint64_t *seq)
 {
     if (*next == 0) {
-        uint64_t hwm, last = 0;
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        int rc = s_meta_get(t->txn, t->s->meta, hwm_name, 8, &hwm, NULL);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_open(t->txn, dbi, &cur);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-        if (rc == MDB_SUCCESS)
-            last = k.mv_size == S_SEQ_LEN ? bytes_get_be64(k.mv_data) : UINT64_MAX;
-        if (cur)
-            mdb_cursor_close(cur);
-        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        uint64_t last = 0;
+        int rc = lmdbkit_seq_last(t->txn, dbi, t->s->meta, hwm_name, &last);
+        if (rc != MDB_SUCCESS)
             return rc;
-        last = last > hwm ? last : hwm;
         if (last >= UINT64_MAX - 1)
             return S_BAD_RECORD; /* a scribbled mark or key: no sequence left */
         *next = last + 1;

@@ -26,12 +26,6 @@ void asylink_publish_params_init(asylink_publish_params *p)
     p->classification = ASYLINK_PUBLIC;
 }
 
-bool client_topic_under(const char *topic, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return n > 0 && strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
-}
-
 void client_req_free(client_req *r)
 {
     if (!r)

@@ -436,7 +436,7 @@ static int s_feed_fits(asylink_client *c, const char *sub, const char *topic)
     if (fits) {
         fits = -1;
         for (client_sub *s = c->subs; s; s = s->next)
-            if (!s->failed && client_topic_under(topic, s->prefix))
+            if (!s->failed && topic_under(topic, s->prefix))
                 fits = 1;
     }
     pthread_mutex_unlock(&c->lock);
