@@ -522,7 +522,8 @@ static int s_prune_txn(void *ctx, void *txnp)
     snprintf(detail, sizeof detail, "entries %llu..%llu removed; anchor: checkpoint %llu",
              (unsigned long long)c->first, (unsigned long long)c->anchor,
              (unsigned long long)c->anchor);
-    auditchain_record r = {.kind = AUDIT_PRUNED, .count = c->removed, .detail = detail};
+    auditchain_record r = {
+        .kind = AUDIT_PRUNED, .count = c->removed, .detail = detail, .anchor_seq = c->anchor};
     s_default_actor(a, &r);
     return s_append_record(a, txn, &r);
 }

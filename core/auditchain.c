@@ -91,6 +91,7 @@ static void s_record_to_pb(const auditchain_record *r, Asylink__V1__AuditRecord 
     m->count = r->count;
     m->request = s_str(r->request);
     m->expires_ms = r->expires_ms;
+    m->anchor_seq = r->anchor_seq;
 }
 
 size_t auditchain_record_bound(const auditchain_record *r)
@@ -167,6 +168,7 @@ static int s_record_from_pb(const Asylink__V1__AuditRecord *m, auditchain_record
     r->count = m->count;
     r->request = s_opt(m->request);
     r->expires_ms = m->expires_ms;
+    r->anchor_seq = m->anchor_seq;
     return s_record_check(r);
 }
 
@@ -421,6 +423,8 @@ struct auditchain_verifier {
     bool started;                      /* the first entry was fed (or start_at called) */
     uint64_t expect;                   /* seq of the next entry */
     uint8_t prev[AUDITCHAIN_HASH_LEN]; /* hash of entry expect - 1 */
+    uint64_t pruned_anchor;            /* anchor named by the last PRUNED record (0 = none) */
+    uint64_t pruned_at;                /* that record's seq */
     bool failed;                       /* the result is final */
     auditchain_result res;             /* what has been found */
 };
@@ -555,6 +559,16 @@ static bool s_start(auditchain_verifier *v, uint64_t first)
         return true;
     }
     const s_ckpt *a = s_ckpt_at(v, first - 1);
+    if (a && v->n_ckpts && v->ckpts[0].seq < a->seq) {
+        /* pruning removes the checkpoints before its anchor: an older one means the log
+           was cut after it */
+        s_fail(v, v->ckpts[0].seq + 1,
+               "entry %llu is missing: a signed checkpoint covers entry %llu but the log starts at "
+               "%llu",
+               (unsigned long long)(v->ckpts[0].seq + 1), (unsigned long long)v->ckpts[0].seq,
+               (unsigned long long)first);
+        return false;
+    }
     if (!a) {
         uint64_t before = 0; /* the last anchor before the gap, if any */
         for (size_t i = 0; i < v->n_ckpts && v->ckpts[i].seq < first; i++)
@@ -582,7 +596,12 @@ static bool s_record_ok(auditchain_verifier *v, uint64_t seq, const uint8_t *rec
                (unsigned long long)seq, asylink_err_name(rc));
         return false;
     }
-    uint64_t rseq = auditchain_decoded_record(d)->seq;
+    const auditchain_record *r = auditchain_decoded_record(d);
+    uint64_t rseq = r->seq;
+    if (r->kind == AUDIT_PRUNED) {
+        v->pruned_anchor = r->anchor_seq;
+        v->pruned_at = rseq;
+    }
     auditchain_decoded_destroy(&d);
     if (rseq != seq) {
         s_fail(v, seq, "entry %llu: the record says it is entry %llu", (unsigned long long)seq,
@@ -657,6 +676,13 @@ void auditchain_verifier_finish(auditchain_verifier *v, bool complete, auditchai
                    (unsigned long long)(last + 1), (unsigned long long)last_ck,
                    (unsigned long long)last);
     }
+    if (!v->failed && complete && v->pruned_anchor && v->res.entries &&
+        v->res.first_seq > v->pruned_anchor + 1)
+        s_fail(v, v->pruned_anchor + 1,
+               "entry %llu is missing: the last pruning (entry %llu) kept the log from entry "
+               "%llu, but it starts at %llu",
+               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->pruned_at,
+               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->res.first_seq);
     if (!v->failed)
         v->res.ok = true;
     *out = v->res;

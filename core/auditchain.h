@@ -95,6 +95,7 @@ typedef struct auditchain_record {
     uint64_t count;                 /* kind-specific number (see audit.proto) */
     const char *request;            /* admin request member */
     uint64_t expires_ms;            /* accepted: expiry kept; 0 = never */
+    uint64_t anchor_seq;            /* pruned: the new anchor checkpoint's entry */
 } auditchain_record;
 
 /*

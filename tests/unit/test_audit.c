@@ -299,6 +299,52 @@ static void test_prune(void **state)
     t_verify_ok(t);
 }
 
+/* store_write() fn: deletes entries and checkpoints 21..30 except checkpoint 30, and checkpoint 20.
+ */
+static int t_cut(void *ctx, void *txnp)
+{
+    (void)ctx;
+    MDB_txn *txn = txnp;
+    MDB_dbi log, ck;
+    int rc = mdb_dbi_open(txn, "audit", 0, &log);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "audit_ckpt", 0, &ck);
+    for (uint8_t seq = 20; rc == MDB_SUCCESS && seq <= 30; seq++) {
+        uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, seq};
+        MDB_val k = {8, key};
+        if (seq > 20)
+            rc = mdb_del(txn, log, &k, NULL);
+        if (rc == MDB_SUCCESS && seq == 20)
+            rc = mdb_del(txn, ck, &k, NULL);
+    }
+    return rc;
+}
+
+static void test_prune_then_cut(void **state)
+{
+    tctx *t = *state;
+    t->ao.retention_ms = 1000;
+    t_open(t);
+    for (int i = 0; i < 35; i++) {
+        auditchain_record r = {.kind = AUDIT_STARTED};
+        audit_note(t->a, &r);
+        assert_int_equal(audit_flush(t->a, 0, false), ASYLINK_OK);
+    }
+    uint64_t removed = 0;
+    assert_int_equal(audit_prune(t->a, UINT64_C(1) << 52, 25, &removed), ASYLINK_OK);
+    assert_int_equal(removed, 20);
+    t_verify_ok(t);
+    /* an attacker removes 21..30 and the anchor at 20: checkpoint 30 would look like an
+       anchor, but the PRUNED record says the log starts at 21 */
+    store_set_audit(t->s, NULL);
+    assert_int_equal(store_write(t->s, t_cut, NULL), ASYLINK_OK);
+    auditchain_result r;
+    bool more;
+    assert_int_equal(audit_verify(t->a, NULL, 0, 0, 1000, &r, &more), ASYLINK_OK);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 21);
+}
+
 /* store_write() fn: flips a byte of entry 3's record. */
 static int t_tamper(void *ctx, void *txnp)
 {
@@ -351,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_growth_writes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_then_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_names_entry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

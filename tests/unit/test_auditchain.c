@@ -98,12 +98,13 @@ static void s_free(chain *c)
     }
 }
 
-/* Verifies entries from..to (skipping skip), every checkpoint first. */
-static auditchain_result s_verify(const chain *c, uint64_t from, uint64_t to, uint64_t skip)
+/* Verifies entries from..to (skipping skip), the checkpoints from ckfrom on first. */
+static auditchain_result s_verify_ck(const chain *c, uint64_t from, uint64_t to, uint64_t skip,
+                                     uint64_t ckfrom)
 {
     auditchain_verifier *v = NULL;
     assert_int_equal(auditchain_verifier_new(s_key, NULL, &v), ASYLINK_OK);
-    for (uint64_t s = 1; s <= N_ENTRIES; s++)
+    for (uint64_t s = ckfrom; s <= N_ENTRIES; s++)
         if (c->ck[s])
             auditchain_verifier_checkpoint(v, s, c->ck[s], c->ck_len[s]);
     for (uint64_t s = from; s <= to; s++)
@@ -113,6 +114,12 @@ static auditchain_result s_verify(const chain *c, uint64_t from, uint64_t to, ui
     auditchain_verifier_finish(v, true, &res);
     auditchain_verifier_destroy(&v);
     return res;
+}
+
+/* Verifies entries from..to (skipping skip), every checkpoint first. */
+static auditchain_result s_verify(const chain *c, uint64_t from, uint64_t to, uint64_t skip)
+{
+    return s_verify_ck(c, from, to, skip, 1);
 }
 
 static void test_known_hash(void **state)
@@ -311,15 +318,19 @@ static void test_verify_pruned(void **state)
     (void)state;
     chain c;
     s_build(&c);
-    /* entries 1..20 pruned, the checkpoint at 20 is the anchor */
-    auditchain_result r = s_verify(&c, 21, N_ENTRIES, 0);
+    /* entries 1..20 and the checkpoint at 10 pruned; the checkpoint at 20 is the anchor */
+    auditchain_result r = s_verify_ck(&c, 21, N_ENTRIES, 0, 20);
     assert_true(r.ok);
     assert_int_equal(r.anchor_seq, 20);
     assert_int_equal(r.first_seq, 21);
-    /* pruned up to 23, which no checkpoint covers: 21 is missing (after the anchor at 20) */
-    r = s_verify(&c, 24, N_ENTRIES, 0);
+    /* 21..23 removed too, which no checkpoint covers: 21 is missing (after the anchor at 20) */
+    r = s_verify_ck(&c, 24, N_ENTRIES, 0, 20);
     assert_false(r.ok);
     assert_int_equal(r.first_bad_seq, 21);
+    /* 11..30 removed, checkpoint 10 left: the log should start after it */
+    r = s_verify_ck(&c, 31, N_ENTRIES, 0, 10);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 11);
     s_free(&c);
 }
 
