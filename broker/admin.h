@@ -45,7 +45,8 @@
               ordered newest first in memory) */
 #define ADMIN_AUDIT_TAIL_DEFAULT 20 /* audit events per tail answer when count is 0 */
 #define ADMIN_AUDIT_TAIL_MAX 1000   /* most audit events per tail answer */
-/* most entries one audit_verify checks (the router thread is busy meanwhile: ~0.1 s) */
+/* most entries one audit_verify checks (the router thread is busy meanwhile:
+   a few tenths of a second) */
 #define ADMIN_AUDIT_VERIFY_PAGE 100000
 
 /* What a reload reports (AdminReloadResponse). */
