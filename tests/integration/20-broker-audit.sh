@@ -20,6 +20,7 @@
 TAMPER=${4-}
 [[ -n $TAMPER && -x $TAMPER ]] && TAMPER="$(cd "$(dirname "$TAMPER")" && pwd)/$(basename "$TAMPER")"
 source "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "20-broker-audit needs jq (scripts/test.sh install_deps)" >&2; exit 1; }
 lib_init "${@:1:3}"
 [[ -x $TAMPER ]] || { echo "usage: $0 ASYLINKD ASYLINK PEER AUDIT-TAMPER" >&2; exit 2; }
 
