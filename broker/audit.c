@@ -94,6 +94,9 @@ static int s_append(audit *a, MDB_txn *txn, uint8_t *rec, size_t len)
     return MDB_SUCCESS;
 }
 
+/* The detail of a record reduced because a field could not be recorded. */
+static const char s_unrecordable[] = "some fields of this event could not be recorded";
+
 /* Encodes r (seq set to a placeholder) into the scratch buffer and appends it. */
 static int s_append_record(audit *a, MDB_txn *txn, auditchain_record *r)
 {
@@ -106,6 +109,20 @@ static int s_append_record(audit *a, MDB_txn *txn, auditchain_record *r)
         return ENOMEM;
     size_t len = 0;
     int rc = auditchain_record_encode(r, buf, cap, &len);
+    if (rc == ASYLINK_E_BAD_FIELD && r->detail != s_unrecordable) {
+        /* a field the record cannot hold (not expected: callers clean their text): the
+           change still gets a record, with what is certainly valid */
+        LOG_ERROR("audit", "record does not encode; recording it reduced", "kind=%s code=%s",
+                  auditchain_kind_name(r->kind), asylink_err_name(rc));
+        auditchain_record x = {.kind = r->kind,
+                               .time_ms = r->time_ms,
+                               .message_id = r->message_id,
+                               .store_seq = r->store_seq,
+                               .envelope_digest = r->envelope_digest,
+                               .code = r->code,
+                               .detail = s_unrecordable};
+        return s_append_record(a, txn, &x);
+    }
     if (rc != ASYLINK_OK) {
         LOG_ERROR("audit", "record does not encode", "kind=%s code=%s",
                   auditchain_kind_name(r->kind), asylink_err_name(rc));
