@@ -273,8 +273,9 @@ static void s_hook_committed(void *ctx)
     a->c = a->p;
     for (size_t i = 0; i < a->notes_written; i++)
         free(a->notes[i].rec);
-    memmove(a->notes, a->notes + a->notes_written,
-            (a->n_notes - a->notes_written) * sizeof *a->notes);
+    if (a->notes_written && a->n_notes > a->notes_written)
+        memmove(a->notes, a->notes + a->notes_written,
+                (a->n_notes - a->notes_written) * sizeof *a->notes);
     a->n_notes -= a->notes_written;
     a->notes_written = 0;
 }

@@ -522,7 +522,8 @@ static void s_sort(auditchain_verifier *v)
 {
     if (v->sorted)
         return;
-    qsort(v->ckpts, v->n_ckpts, sizeof *v->ckpts, s_cmp_ckpt);
+    if (v->n_ckpts)
+        qsort(v->ckpts, v->n_ckpts, sizeof *v->ckpts, s_cmp_ckpt);
     v->sorted = true;
     v->next_ckpt = 0;
     while (v->next_ckpt < v->n_ckpts && v->ckpts[v->next_ckpt].seq < v->expect)
@@ -532,6 +533,8 @@ static void s_sort(auditchain_verifier *v)
 /* The valid checkpoint at seq, or NULL. */
 static const s_ckpt *s_ckpt_at(const auditchain_verifier *v, uint64_t seq)
 {
+    if (!v->n_ckpts)
+        return NULL;
     s_ckpt key = {.seq = seq};
     return bsearch(&key, v->ckpts, v->n_ckpts, sizeof *v->ckpts, s_cmp_ckpt);
 }
