@@ -170,6 +170,13 @@ void client_log(asylink_client *c, asylink_log_level level, const char *msg, con
 void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
                        const char *reason, const char *node);
 
+/* A new event (id, reason and node may be NULL), to queue later; NULL if out of memory. */
+client_event *client_event_new(asylink_event_type type, const uint8_t id[16], int code,
+                               const char *reason, const char *node);
+
+/* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
+void client_event_queue(asylink_client *c, client_event *e);
+
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 

@@ -59,18 +59,32 @@ void client_update_readable(asylink_client *c)
     }
 }
 
-void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
-                       const char *reason, const char *node)
+client_event *client_event_new(asylink_event_type type, const uint8_t id[16], int code,
+                               const char *reason, const char *node)
 {
     client_event *e = calloc(1, sizeof *e);
     if (!e)
-        return;
+        return NULL;
     e->type = type;
     if (id)
         memcpy(e->message_id, id, 16);
     e->code = code;
     snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
     snprintf(e->node, sizeof e->node, "%s", node ? node : "");
+    return e;
+}
+
+void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
+                       const char *reason, const char *node)
+{
+    client_event *e = client_event_new(type, id, code, reason, node);
+    if (e)
+        client_event_queue(c, e);
+}
+
+void client_event_queue(asylink_client *c, client_event *e)
+{
+    e->next = NULL;
     pthread_mutex_lock(&c->lock);
     if (c->events_tail)
         c->events_tail->next = e;

@@ -185,15 +185,9 @@ static cstore_txn *s_txn(s_io *io)
 static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
                           const char *reason, const char *node)
 {
-    client_event *e = calloc(1, sizeof *e);
+    client_event *e = client_event_new(type, id, code, reason, node);
     if (!e)
         return;
-    e->type = type;
-    if (id)
-        memcpy(e->message_id, id, 16);
-    e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
     e->next = io->turn.events;
     io->turn.events = e;
 }
@@ -268,8 +262,7 @@ static void s_push_events(s_io *io)
     while (rev) {
         client_event *e = rev;
         rev = e->next;
-        client_event_push(io->c, e->type, e->message_id, e->code, e->reason, e->node);
-        free(e);
+        client_event_queue(io->c, e);
     }
 }
 

@@ -160,8 +160,10 @@ void config_error_format(const config_error *e, char *buf, size_t len);
  * (NULL reads as "") escaped by config_clean(), line, and the message from
  * fmt. For readers of other INI formats (inifile.h) and their checks.
  */
-void config_error_vset(config_error *err, const char *file, unsigned line, const char *section,
-                       const char *key, const char *fmt, va_list ap);
+__attribute__((format(printf, 6, 0))) void config_error_vset(config_error *err, const char *file,
+                                                              unsigned line, const char *section,
+                                                              const char *key, const char *fmt,
+                                                              va_list ap);
 
 /*
  * Copies the first n bytes of src (fewer if a NUL comes first; NULL reads
