@@ -30,11 +30,22 @@ void asylink_options_init(asylink_options *o)
     o->log_level = ASYLINK_LOG_INFO;
 }
 
-int asylink_connected(asylink_client *c) { return atomic_load(&c->connected) ? 1 : 0; }
+int asylink_connected(asylink_client *c)
+{
+    return c && atomic_load(&c->connected) ? 1 : 0;
+}
 
 int asylink_outbox_pending(asylink_client *c, uint64_t *count)
 {
+    *count = 0;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     return cstore_outbox_pending_count(c->store, count);
+}
+
+void asylink_free(void *p)
+{
+    free(p);
 }
 
 /* ---- open and close ---- */
@@ -82,7 +93,7 @@ static int s_make_fds(asylink_client *c)
 
 static bool s_options_ok(const asylink_options *o)
 {
-    return o && o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
+    return o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
            o->broker_endpoint && o->broker_cert && o->node_cert && o->key_file && o->trust_dir &&
            o->data_dir;
 }
@@ -227,14 +238,14 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     memset(&nc, 0, sizeof nc);
     config_error err;
     size_t n = sizeof s_node_options / sizeof s_node_options[0];
-    if (!path || config_load_file(path, s_node_options, n, &nc, &err) != 0) {
-        if (log && path) {
+    if (config_load_file(path, s_node_options, n, &nc, &err) != 0) {
+        if (log) {
             char line[600];
             config_error_format(&err, line, sizeof line);
             log(log_ctx, ASYLINK_LOG_ERROR, line);
         }
         config_free(s_node_options, n, &nc);
-        return path ? ASYLINK_E_CONFIG : ASYLINK_E_INVALID_ARG;
+        return ASYLINK_E_CONFIG;
     }
     uint8_t *pass = NULL;
     size_t pass_len = 0;

@@ -125,6 +125,8 @@ bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadl
 int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
 {
     *out = NULL;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -151,17 +153,28 @@ int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
 
 asylink_event_type asylink_event_get_type(const asylink_event *e)
 {
-    return ((const client_event *)e)->type;
+    return e ? ((const client_event *)e)->type : 0;
 }
 
 const uint8_t *asylink_event_message_id(const asylink_event *e)
 {
-    return ((const client_event *)e)->message_id;
+    return e ? ((const client_event *)e)->message_id : NULL;
 }
 
-int asylink_event_code(const asylink_event *e) { return ((const client_event *)e)->code; }
-const char *asylink_event_reason(const asylink_event *e) { return ((const client_event *)e)->reason; }
-const char *asylink_event_node(const asylink_event *e) { return ((const client_event *)e)->node; }
+int asylink_event_code(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->code : 0;
+}
+
+const char *asylink_event_reason(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->reason : NULL;
+}
+
+const char *asylink_event_node(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->node : NULL;
+}
 
 void asylink_event_free(asylink_event **self_p)
 {
@@ -171,7 +184,10 @@ void asylink_event_free(asylink_event **self_p)
     *self_p = NULL;
 }
 
-int asylink_fd(asylink_client *c) { return c->notify_fd[0]; }
+int asylink_fd(asylink_client *c)
+{
+    return c ? c->notify_fd[0] : -1;
+}
 
 /* ---- waking the I/O thread ---- */
 

@@ -262,8 +262,7 @@ static int s_seal_topic(asylink_client *c, const asylink_publish_params *p,
 int asylink_publish(asylink_client *c, const asylink_publish_params *p, const void *payload,
                     size_t len, uint8_t message_id_out[16])
 {
-    if (!c || !p || p->struct_size < sizeof *p || (!payload && len) || !p->topic ||
-        !p->content_type)
+    if (!c || p->struct_size < sizeof *p || (!payload && len) || !p->topic || !p->content_type)
         return ASYLINK_E_INVALID_ARG;
     if (p->classification == ASYLINK_PERSONAL)
         return ASYLINK_E_CLASSIFICATION; /* never on feeds */
@@ -343,8 +342,8 @@ static void s_sub_remove(asylink_client *c, client_sub *x)
 int asylink_subscribe(asylink_client *c, const char *topic_prefix, const char *name,
                       asylink_start start, uint64_t start_value, int timeout_ms)
 {
-    if (!c || !topic_prefix || !topic_valid(topic_prefix) || !s_sub_name_valid(name) ||
-        start < ASYLINK_START_NEW || start > ASYLINK_START_TIME)
+    if (!c || !topic_valid(topic_prefix) || !s_sub_name_valid(name) || start < ASYLINK_START_NEW ||
+        start > ASYLINK_START_TIME)
         return ASYLINK_E_INVALID_ARG;
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;

@@ -17,6 +17,7 @@
 #include "auditchain.h"
 #include "cert.h"
 #include "cli.h"
+#include "cliopt.h"
 #include "clock.h"
 #include "commands.h"
 #include "pbjson.h"
@@ -446,68 +447,35 @@ static int s_verify_online(s_ctx *c)
 
 /* ---- options ---- */
 
-enum { OPT_DATA = ADMINC_OPT_END, OPT_TRUST, OPT_FOLLOW, OPT_COUNT, OPT_FROM, OPT_TO, OPT_OUT };
-
-#define S_SOURCE_USAGE                                                                             \
-    "Source (one of):\n"                                                                           \
-    "  --config FILE          ask the broker's admin endpoint (operator configuration)\n"          \
-    "  --data DIR             read a copy of the broker's data directory (offline)\n"              \
-    "  --trust DIR            with --data: the trust directory whose broker certificate\n"         \
-    "                         checks the checkpoint signatures\n"                                  \
-    "  --admin ENDPOINT       with --config: the admin endpoint to use\n"                          \
-    "  --timeout SECONDS      with --config: give up after this long (default 10)\n"               \
-    "  --json                 JSON output\n"                                                       \
-    "  -h, --help             show this help\n"
-
-static int s_parse(int argc, char **argv, const char *usage, s_ctx *c)
-{
-    static const struct option longs[] = {ADMINC_LONG_OPTIONS,
-                                          {"data", required_argument, NULL, OPT_DATA},
-                                          {"trust", required_argument, NULL, OPT_TRUST},
-                                          {"follow", no_argument, NULL, OPT_FOLLOW},
-                                          {"count", required_argument, NULL, OPT_COUNT},
-                                          {"from", required_argument, NULL, OPT_FROM},
-                                          {"to", required_argument, NULL, OPT_TO},
-                                          {"out", required_argument, NULL, OPT_OUT},
-                                          {NULL, 0, NULL, 0}};
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        switch (opt) {
-        case OPT_DATA: c->data = optarg; continue;
-        case OPT_TRUST: c->trust_dir = optarg; continue;
-        case OPT_FOLLOW: c->follow = true; continue;
-        case OPT_OUT: c->out = optarg; continue;
-        case OPT_COUNT:
-            if (cli_parse_u64(optarg, 1, 1000, &c->count) != 0)
-                return cli_usage(prog, "--count: expected 1..1000, got '%s'", optarg);
-            continue;
-        case OPT_FROM:
-        case OPT_TO:
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, opt == OPT_FROM ? &c->from : &c->to) != 0)
-                return cli_usage(prog, "--%s: expected an entry number >= 1, got '%s'",
-                                 opt == OPT_FROM ? "from" : "to", optarg);
-            continue;
-        default: break;
-        }
-        rc = adminc_option(opt, prog, &c->o);
-        if (rc == -2)
-            rc = cli_getopt_common(opt, prog, usage);
-        if (rc != CLI_OK)
-            return rc;
+/* --config (not required here: --data is the other source), --admin, --timeout, --json. */
+#define S_ROWS_SOURCE                                                                              \
+    {.name = "config",                                                                             \
+     .kind = CLIOPT_STRING,                                                                        \
+     .metavar = "FILE",                                                                            \
+     .offset = offsetof(s_ctx, o.config),                                                          \
+     .help = "ask the broker's admin endpoint: the operator's node configuration file"},           \
+        {.name = "admin",                                                                          \
+         .kind = CLIOPT_CUSTOM,                                                                    \
+         .metavar = "ENDPOINT",                                                                    \
+         .offset = offsetof(s_ctx, o.endpoint),                                                    \
+         .parse = adminc_parse_endpoint,                                                           \
+         .expect = "tcp://HOST:PORT or ipc://PATH",                                                \
+         .help = "with --config: the broker's admin endpoint (default: admin_endpoint of the "     \
+                 "configuration, else " ADMINC_DEFAULT_ENDPOINT ")"},                              \
+        CLIOPT_ROW_TIMEOUT(s_ctx, o.timeout_ms, "10"), CLIOPT_ROW_JSON(s_ctx, o.json),             \
+    {                                                                                              \
+        .name = "data", .kind = CLIOPT_STRING, .metavar = "DIR", .offset = offsetof(s_ctx, data),  \
+        .help = "read a copy of the broker's data directory (offline) instead"                     \
     }
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
+
+/* Checks the source options and opens an offline source (cliopt checked the rules). */
+static int s_setup(const char *prog, s_ctx *c)
+{
     if (c->from && c->to && c->from > c->to)
         return cli_usage(prog, "--from is after --to");
-    if (c->data && c->o.config)
-        return cli_usage(prog, "give either --data (offline) or --config (the broker), not both");
-    if (c->trust_dir && !c->data)
-        return cli_usage(prog, "--trust goes with --data (online, the broker checks)");
     if (!c->data)
-        return adminc_check(prog, &c->o);
-    rc = s_off_open(c);
+        return CLI_OK;
+    int rc = s_off_open(c);
     if (rc == CLI_OK && c->trust_dir) {
         int t = trust_load(c->trust_dir, &c->trust);
         if (t != ASYLINK_OK)
@@ -515,6 +483,9 @@ static int s_parse(int argc, char **argv, const char *usage, s_ctx *c)
     }
     return rc;
 }
+
+static const cliopt_rule s_source_rules[] = {{CLIOPT_EXACTLY_ONE, "config data"},
+                                             {CLIOPT_EXCLUDES, "data admin"}};
 
 static void s_cleanup(s_ctx *c)
 {
@@ -641,21 +612,38 @@ static void s_sleep_ms(long ms)
 
 /* ---- tail ---- */
 
-static const char s_tail_usage[] =
-    "Usage: asylink audit tail (--config OPS.ini | --data DIR) [--count N] [--follow] [--json]\n"
-    "\n"
-    "Prints the newest entries of the broker's audit trail (default 20), one line\n"
-    "each: sequence, time, kind, actor, message and details. --follow keeps\n"
-    "printing new entries (every second) until interrupted. --json prints JSON\n"
-    "lines as `asylink audit export` does (records and their checkpoints).\n"
-    "\n"
-    "  --count N              how many of the newest entries (1..1000, default 20)\n"
-    "  --follow               wait for new entries\n" S_SOURCE_USAGE;
+static const cliopt s_tail_rows[] = {
+    S_ROWS_SOURCE,
+    {.name = "count",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_ctx, count),
+     .min = 1,
+     .max = 1000,
+     .def = "20",
+     .help = "how many of the newest entries"},
+    {.name = "follow",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_ctx, follow),
+     .help = "keep printing new entries (every second) until interrupted"},
+};
+
+static const cliopt_spec s_tail_spec = {
+    .description = "Prints the newest entries of the broker's audit trail, one line each: "
+                   "sequence, time, kind, actor, message and details. With --json, JSON lines "
+                   "as `asylink audit export` writes them (records and their checkpoints).",
+    .opts = s_tail_rows,
+    .n_opts = CLIOPT_LEN(s_tail_rows),
+    .rules = s_source_rules,
+    .n_rules = CLIOPT_LEN(s_source_rules),
+};
 
 static int s_tail(int argc, char **argv)
 {
-    s_ctx c = {.o = {.timeout_ms = 10000}, .count = 20};
-    int rc = s_parse(argc, argv, s_tail_usage, &c);
+    s_ctx c = {0};
+    int rc = cliopt_parse(&s_tail_spec, argc, argv, &c, NULL);
+    if (rc == CLI_OK)
+        rc = s_setup(argv[0], &c);
     if (rc != CLI_OK)
         return s_exit(&c, rc);
     s_print p = {.c = &c, .f = stdout, .json = c.o.json};
@@ -680,24 +668,40 @@ static int s_tail(int argc, char **argv)
 
 /* ---- verify ---- */
 
-static const char s_verify_usage[] =
-    "Usage: asylink audit verify (--config OPS.ini | --data DIR --trust DIR) [--json]\n"
-    "\n"
-    "Walks the whole audit chain: every entry's hash over the previous hash and\n"
-    "its record, no entry missing, every signed checkpoint's signature (by the\n"
-    "broker's certificate) and the entry it covers. Names the first broken or\n"
-    "missing entry and exits 1 if anything does not hold, 0 if all does.\n"
-    "Online the broker checks (page by page); offline this program checks a\n"
-    "copy of the data directory itself, trusting only --trust.\n"
-    "\n" S_SOURCE_USAGE;
+static const cliopt s_verify_rows[] = {
+    S_ROWS_SOURCE,
+    {.name = "trust",
+     .kind = CLIOPT_STRING,
+     .metavar = "DIR",
+     .offset = offsetof(s_ctx, trust_dir),
+     .help = "with --data: the trust directory whose broker certificates check the checkpoint "
+             "signatures"},
+};
+
+static const cliopt_rule s_verify_rules[] = {{CLIOPT_EXACTLY_ONE, "config data"},
+                                             {CLIOPT_EXCLUDES, "data admin"},
+                                             {CLIOPT_TOGETHER, "data trust"}};
+
+static const cliopt_spec s_verify_spec = {
+    .description =
+        "Walks the whole audit chain: every entry's hash over the previous hash and its record, "
+        "no entry missing, every signed checkpoint's signature (by the broker's certificate) and "
+        "the entry it covers. Names the first broken or missing entry and exits 1 if anything "
+        "does not hold, 0 if all does.\n\nOnline (--config) the broker checks, page by page; "
+        "offline (--data, --trust) this program checks a copy of the data directory itself, "
+        "trusting only the trust directory.",
+    .opts = s_verify_rows,
+    .n_opts = CLIOPT_LEN(s_verify_rows),
+    .rules = s_verify_rules,
+    .n_rules = CLIOPT_LEN(s_verify_rules),
+};
 
 static int s_verify(int argc, char **argv)
 {
-    s_ctx c = {.o = {.timeout_ms = 10000}};
-    int rc = s_parse(argc, argv, s_verify_usage, &c);
-    if (rc == CLI_OK && c.data && !c.trust_dir)
-        rc = cli_usage(argv[0], "offline verification needs --trust DIR (the broker's "
-                                "certificate checks the checkpoints)");
+    s_ctx c = {0};
+    int rc = cliopt_parse(&s_verify_spec, argc, argv, &c, NULL);
+    if (rc == CLI_OK)
+        rc = s_setup(argv[0], &c);
     if (rc == CLI_OK)
         rc = c.data ? s_verify_offline(&c) : s_verify_online(&c);
     return s_exit(&c, rc);
@@ -705,23 +709,49 @@ static int s_verify(int argc, char **argv)
 
 /* ---- export ---- */
 
-static const char s_export_usage[] =
-    "Usage: asylink audit export (--config OPS.ini | --data DIR) [--from N] [--to N]\n"
-    "                            [--out FILE]\n"
-    "\n"
-    "Writes the audit entries from..to (default: all) and the signed checkpoints\n"
-    "among them as JSON lines for jq: {\"type\":\"record\", \"seq\", \"hash\",\n"
-    "\"prev_hash\", \"record_b64\" (the exact hashed bytes), the decoded fields...}\n"
-    "and {\"type\":\"checkpoint\", \"seq\", \"entry_hash\", \"signature\",\n"
-    "\"signed_b64\", ...}. docs/PROTOCOL.md \"Audit trail\" says how to re-verify.\n"
-    "\n"
-    "  --from N, --to N       first and last entry (default: the whole log)\n"
-    "  --out FILE             write there (mode 0600) instead of stdout\n" S_SOURCE_USAGE;
+static const cliopt s_export_rows[] = {
+    S_ROWS_SOURCE,
+    {.name = "from",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_ctx, from),
+     .min = 1,
+     .max = UINT64_MAX,
+     .help = "first entry (default: the oldest kept)"},
+    {.name = "to",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_ctx, to),
+     .min = 1,
+     .max = UINT64_MAX,
+     .help = "last entry (default: the newest)"},
+    {.name = "out",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_ctx, out),
+     .help = "write there (a new file, mode 0600) instead of stdout"},
+};
+
+static const cliopt_spec s_export_spec = {
+    .description =
+        "Writes the audit entries from..to and the signed checkpoints among them as JSON lines "
+        "for jq: {\"type\":\"record\", \"seq\", \"hash\", \"prev_hash\", \"record_b64\" (the exact "
+        "hashed bytes), the decoded fields...} and {\"type\":\"checkpoint\", \"seq\", "
+        "\"entry_hash\", \"signature\", \"signed_b64\", ...}. docs/PROTOCOL.md \"Audit trail\" "
+        "says "
+        "how to re-verify them.",
+    .opts = s_export_rows,
+    .n_opts = CLIOPT_LEN(s_export_rows),
+    .rules = s_source_rules,
+    .n_rules = CLIOPT_LEN(s_source_rules),
+};
 
 static int s_export(int argc, char **argv)
 {
-    s_ctx c = {.o = {.timeout_ms = 10000}};
-    int rc = s_parse(argc, argv, s_export_usage, &c);
+    s_ctx c = {0};
+    int rc = cliopt_parse(&s_export_spec, argc, argv, &c, NULL);
+    if (rc == CLI_OK)
+        rc = s_setup(argv[0], &c);
     if (rc != CLI_OK)
         return s_exit(&c, rc);
     s_print p = {.c = &c, .f = stdout, .json = true, .last = c.from ? c.from - 1 : 0};
@@ -747,15 +777,16 @@ static int s_export(int argc, char **argv)
     return s_exit(&c, rc);
 }
 
-int cmd_audit(int argc, char **argv)
-{
-    static const cli_command table[] = {
-        {"tail", s_tail, "print the newest audit entries (--follow: and new ones)"},
-        {"verify", s_verify, "check the hash chain and the signed checkpoints"},
-        {"export", s_export, "write audit entries and checkpoints as JSON lines"},
-    };
-    return cli_dispatch(argc, argv, table, sizeof table / sizeof table[0],
-                        "The broker's hash-chained audit trail: through the admin endpoint "
-                        "(--config, operator certificates only) or from a copy of its data "
-                        "directory (--data).");
-}
+const char cmd_audit_about[] =
+    "The broker's hash-chained audit trail: through the admin endpoint (--config, operator "
+    "certificates only) or from a copy of its data directory (--data).";
+
+const cli_command cmd_audit_commands[] = {
+    {"tail", s_tail, "print the newest audit entries (--follow: and new ones)", &s_tail_spec, NULL,
+     NULL},
+    {"verify", s_verify, "check the hash chain and the signed checkpoints", &s_verify_spec, NULL,
+     NULL},
+    {"export", s_export, "write audit entries and checkpoints as JSON lines", &s_export_spec, NULL,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -49,6 +49,7 @@ typedef enum asylink_err {
     ASYLINK_E_EXISTS = 6,              /* refusing to overwrite something that exists */
     ASYLINK_E_CONFIG = 7,              /* a configuration file or value is invalid */
     ASYLINK_E_TIMEOUT = 8,             /* the operation timed out */
+    ASYLINK_E_AMBIGUOUS = 9,           /* a message id names several messages (use the full key) */
 
     ASYLINK_E_MALFORMED = 10,          /* bytes are not a well-formed structure (bad protobuf, bad armor) */
     ASYLINK_E_UNSUPPORTED_VERSION = 11,/* a format or protocol version this library does not speak */

@@ -63,8 +63,9 @@ check "no build-tree path in the installed CMake files" \
 
 # ---- what the libraries export ----
 # The functions the headers mark ASYLINK_EXPORT, one per line.
-grep -hoE '^ASYLINK_EXPORT [^(]*\(' "$HEADER" "$ERRORS_HEADER" | grep -oE '[a-z_0-9]+ *\($' | tr -d ' (' |
-  sort -u >"$T/api.txt"
+# (Declarations may span lines: each header is joined before matching.)
+cat "$HEADER" "$ERRORS_HEADER" | tr '\n' ' ' | grep -oE 'ASYLINK_EXPORT [^(;]*\(' |
+  grep -oE 'asylink_[a-z_0-9]+ *\($' | tr -d ' (' | sort -u >"$T/api.txt"
 nm -D --defined-only "$LIBDIR/libasylink.so" | awk 'NF >= 3 && $2 ~ /^[TDBRVW]$/ {print $3}' |
   sed 's/@.*//' | sort -u >"$T/so-symbols.txt"
 check_eq "libasylink.so exports nothing but asylink_*" \
