@@ -16,6 +16,7 @@
  */
 #include "asylink/errors.h"
 #include "broker_config.h"
+#include "audit.h"
 #include "cert.h"
 #include "clock.h"
 #include "file.h"
@@ -302,13 +303,34 @@ static int s_start_http(const broker_config *c, metrics *m, http_server **http)
     return ASYLINK_OK;
 }
 
+/* Opens the audit trail in st unless [audit] enabled = false (*out stays NULL then). */
+static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial, store *st,
+                        audit **out)
+{
+    *out = NULL;
+    if (!c->audit_enabled) {
+        LOG_WARN("main", "audit trail disabled", "config=%s", "[audit] enabled = false");
+        return ASYLINK_OK;
+    }
+    audit_options ao = {.broker_node_id = c->node_id,
+                        .cert_serial = serial,
+                        .sign_sk = keys->sign_sk,
+                        .sign_pk = keys->sign_pk,
+                        .checkpoint_entries = (uint64_t)c->audit_checkpoint_entries,
+                        .checkpoint_interval_ms = c->audit_checkpoint_interval_ms,
+                        .retention_ms = c->audit_retention_ms};
+    return audit_open(st, &ao, out);
+}
+
 /* Builds the router on the open store (it takes v, also on failure) and runs it. */
-static int s_run_router(const broker_config *c, const keys_secret *keys, metrics *m, store *st,
-                        view *v)
+static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_t serial,
+                        metrics *m, audit *au, store *st, view *v)
 {
     router_options o;
     s_router_options(c, keys, &o);
     o.metrics = m;
+    o.audit = au;
+    o.cert_serial = serial;
     router *r = NULL;
     int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
@@ -322,14 +344,19 @@ static int s_run_router(const broker_config *c, const keys_secret *keys, metrics
     return rc;
 }
 
-/* Serves until a signal stops us: HTTP, then the store (standing by if asked), then the router. */
-static int s_serve(const broker_config *c, const keys_secret *keys, view *v, bool standby)
+/*
+ * Serves until a signal stops us: HTTP, then the store (standing by for it
+ * if asked), the audit trail, then the router.
+ */
+static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v,
+                   bool standby)
 {
     /* Snapshots walk every queue: only made when someone can read them. */
     bool serve_http = c->http_listen && *c->http_listen;
     metrics *m = serve_http ? metrics_new() : NULL;
     http_server *http = NULL;
     store *st = NULL;
+    audit *au = NULL;
     int rc = serve_http && !m ? ASYLINK_E_NOMEM : ASYLINK_OK;
     if (m) {
         metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
@@ -337,16 +364,19 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v, boo
     }
     if (rc == ASYLINK_OK)
         rc = s_open_store(c, standby, m, &v, &st);
+    if (rc == ASYLINK_OK)
+        rc = s_audit_open(c, keys, serial, st, &au);
     char err[512];
     if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
         LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
                   asylink_err_name(rc), err);
     if (rc == ASYLINK_OK)
-        rc = s_run_router(c, keys, m, st, v);
+        rc = s_run_router(c, keys, serial, m, au, st, v);
     else
         view_unref(&v);
     http_stop(&http);
     metrics_destroy(&m);
+    audit_close(&au);
     store_close(&st);
     return rc;
 }
@@ -427,7 +457,7 @@ int main(int argc, char **argv)
     }
     s_signals();
     s_raise_nofile(&c);
-    int rc = s_serve(&c, keys, v, a.standby || c.standby);
+    int rc = s_serve(&c, keys, own->serial, v, a.standby || c.standby);
     code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:
