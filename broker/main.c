@@ -2,6 +2,9 @@
  * main.c — asylinkd, the asylink broker.
  *
  *   asylinkd --config broker.ini      run
+ *   asylinkd --config broker.ini --standby
+ *                                     run, or if another asylinkd holds the
+ *                                     data directory, stand by for it
  *   asylinkd --config broker.ini --check-config
  *   asylinkd --print-example-config
  *   asylinkd --version | --help
@@ -11,8 +14,9 @@
  * and SIGINT drain and exit 0. Exit codes: 0 clean stop, 1 runtime
  * failure, 2 usage or configuration error.
  */
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "broker_config.h"
+#include "audit.h"
 #include "cert.h"
 #include "clock.h"
 #include "file.h"
@@ -26,6 +30,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -46,18 +51,21 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: asylinkd --config FILE [--check-config]\n"
-            "       asylinkd --print-example-config | --version | --help\n\n"
-            "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
-            "checks every signed envelope, stores it durably (LMDB, fsync before\n"
-            "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
-            "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
-            "      --check-config        load config, keys, trust and policy; then exit\n"
-            "      --print-example-config  print an example configuration and exit\n"
-            "  -V, --version             print the version and exit\n"
-            "  -h, --help                this help\n\n"
-            "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
+    fprintf(
+        out,
+        "usage: asylinkd --config FILE [--standby | --check-config]\n"
+        "       asylinkd --print-example-config | --version | --help\n\n"
+        "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
+        "checks every signed envelope, stores it durably (LMDB, fsync before\n"
+        "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
+        "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
+        "      --standby             if another asylinkd holds data_dir, wait for it and take\n"
+        "                            over when it stops ([broker] standby = true does the same)\n"
+        "      --check-config        load config, keys, trust and policy; then exit\n"
+        "      --print-example-config  print an example configuration and exit\n"
+        "  -V, --version             print the version and exit\n"
+        "  -h, --help                this help\n\n"
+        "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
 }
 
 /* Reads the first line of a passphrase file into secure memory. */
@@ -87,7 +95,8 @@ static int s_load_identity(const broker_config *c, keys_secret **keys, cert **ow
     if (pass)
         file_secret_free((uint8_t *)pass, strlen(pass));
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key, asylink_err_name(rc));
+        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key,
+                  asylink_err_name(rc));
         return rc;
     }
     rc = cert_load(c->cert, own);
@@ -144,6 +153,9 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->backoff_max_ms = c->redelivery_backoff_max_ms;
     o->heartbeat_interval_ms = c->heartbeat_interval_ms;
     o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    o->handshake_timeout_ms = c->handshake_timeout_ms;
+    o->max_session_output = c->max_session_output;
+    o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;
@@ -162,54 +174,166 @@ static void s_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Opens the store and serves until a signal stops us. */
-static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
+/*
+ * Raises the descriptor limit towards limits.max_open_files (never beyond
+ * the hard limit): a flood of bare connections must not exhaust the 1,024
+ * descriptors a login shell gives, or no node, operator or health check
+ * could connect. Logs what it got; too few is a warning, not an error.
+ */
+static void s_raise_nofile(const broker_config *c)
 {
-    store_options so = {.dir = c->data_dir, .map_size = c->map_size,
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)c->max_open_files;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        struct rlimit raised = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur < (rlim_t)c->max_open_files)
+        LOG_WARN("main", "descriptor limit below limits.max_open_files",
+                 "open_files=%llu wanted=%lld hint=\"raise the hard limit (systemd LimitNOFILE, "
+                 "ulimit -Hn)\"",
+                 (unsigned long long)rl.rlim_cur, (long long)c->max_open_files);
+    else
+        LOG_INFO("main", "descriptor limit", "open_files=%llu", (unsigned long long)rl.rlim_cur);
+}
+
+/* The HTTP server's limits from [http]. */
+static void s_http_limits(const broker_config *c, http_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_connections = (unsigned)c->http_max_connections;
+    l->max_per_address = (unsigned)c->http_max_per_address;
+    l->request_timeout_s = (unsigned)((c->http_request_timeout_ms + 999) / 1000);
+    snprintf(l->exempt, sizeof l->exempt, "%s", c->http_exempt_address);
+}
+
+/* Store options from the configuration; standby: wait for the lock until a stop signal. */
+static store_options s_store_options(const broker_config *c, bool standby)
+{
+    store_options so = {.dir = c->data_dir,
+                        .map_size = c->map_size,
                         .max_map_size = c->max_map_size,
                         .durable = c->durability == BROKER_DURABILITY_FSYNC,
-                        .dedup_window_ms = c->dedup_window_ms};
-    store *st = NULL;
-    int rc = store_open(&so, &st);
-    if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
-                                                  : "cannot open the store",
-                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
-        view_unref(&v);
-        return rc;
-    }
+                        .dedup_window_ms = c->dedup_window_ms,
+                        .wait_stop = standby ? &s_stop : NULL};
+    return so;
+}
+
+/*
+ * The trust and policy as they are at takeover: a standby may have waited
+ * for days, and the active broker may have recorded a newer revocation
+ * list in the store meanwhile. If they no longer load, the ones loaded at
+ * start stay (logged), as a failed SIGHUP reload would leave them.
+ */
+static void s_reload_view(const broker_config *c, view **v)
+{
     char err[512];
-    rc = view_remember_crl(v, st, err, sizeof err);
+    view *fresh = NULL;
+    if (view_load(c->trust_dir, c->policy, NULL, &fresh, err, sizeof err) != ASYLINK_OK) {
+        LOG_WARN("main", "cannot reload trust and policy at takeover; using those loaded at start",
+                 "error=\"%s\"", err);
+        return;
+    }
+    view_unref(v);
+    *v = fresh;
+    s_reload = 0; /* a SIGHUP while standing by is answered by this load */
+}
+
+/*
+ * Opens the store. With standby, a data directory held by another asylinkd
+ * is waited for (HTTP answers "standby" meanwhile) instead of refused; the
+ * flock stays the guard: the environment is opened only once it is ours.
+ */
+static int s_open_store(const broker_config *c, bool standby, metrics *m, view **v, store **st)
+{
+    store_options so = s_store_options(c, false);
+    int rc = store_open(&so, st);
+    if (rc == ASYLINK_E_EXISTS && standby) {
+        uint64_t since = clock_now_ms();
+        if (m)
+            metrics_set_role(m, METRICS_ROLE_STANDBY, c->node_id, since);
+        LOG_INFO("main",
+                 "standing by: the data directory is in use by another asylinkd; taking "
+                 "over when its lock is released",
+                 "data_dir=%s", c->data_dir);
+        printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
+        fflush(stdout);
+        so = s_store_options(c, true);
+        rc = store_open(&so, st);
+        if (rc == ASYLINK_OK) {
+            LOG_INFO("main", "taking over the data directory", "data_dir=%s waited_ms=%llu",
+                     c->data_dir, (unsigned long long)(clock_now_ms() - since));
+            s_reload_view(c, v);
+        } else if (rc == ASYLINK_E_SHUTDOWN) {
+            LOG_INFO("main", "stopped while standing by", "data_dir=%s", c->data_dir);
+            return rc;
+        }
+        if (m)
+            metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+    }
+    if (rc != ASYLINK_OK)
+        LOG_ERROR("main",
+                  rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd (start "
+                                           "it with --standby to wait for it)"
+                                         : "cannot open the store",
+                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
+    return rc;
+}
+
+/* Starts the HTTP server (before the store: a standby answers /healthz too). */
+static int s_start_http(const broker_config *c, metrics *m, http_server **http)
+{
+    uint16_t port = 0;
+    http_limits lim;
+    s_http_limits(c, &lim);
+    int rc = http_start(c->http_listen, &lim, m, http, &port);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
-                  asylink_err_name(rc), err);
-        store_close(&st);
-        view_unref(&v);
+        LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
+                  asylink_err_name(rc));
         return rc;
     }
+    printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
+           (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, port);
+    fflush(stdout);
+    return ASYLINK_OK;
+}
+
+/* Opens the audit trail in st unless [audit] enabled = false (*out stays NULL then). */
+static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial, store *st,
+                        audit **out)
+{
+    *out = NULL;
+    if (!c->audit_enabled) {
+        LOG_WARN("main", "audit trail disabled", "config=%s", "[audit] enabled = false");
+        return ASYLINK_OK;
+    }
+    audit_options ao = {.broker_node_id = c->node_id,
+                        .cert_serial = serial,
+                        .sign_sk = keys->sign_sk,
+                        .sign_pk = keys->sign_pk,
+                        .checkpoint_entries = (uint64_t)c->audit_checkpoint_entries,
+                        .checkpoint_interval_ms = c->audit_checkpoint_interval_ms,
+                        .retention_ms = c->audit_retention_ms};
+    return audit_open(st, &ao, out);
+}
+
+/* Builds the router on the open store (it takes v, also on failure) and runs it. */
+static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_t serial,
+                        metrics *m, audit *au, store *st, view *v)
+{
     router_options o;
     s_router_options(c, keys, &o);
-    /* Snapshots walk every queue: only made when someone can read them. */
-    bool serve_http = c->http_listen && *c->http_listen;
-    metrics *m = serve_http ? metrics_new() : NULL;
-    http_server *http = NULL;
-    uint16_t http_port = 0;
     o.metrics = m;
-    if (m) {
-        rc = http_start(c->http_listen, m, &http, &http_port);
-        if (rc != ASYLINK_OK)
-            LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
-                      asylink_err_name(rc));
-    }
+    o.audit = au;
+    o.cert_serial = serial;
     router *r = NULL;
-    if (rc == ASYLINK_OK)
-        rc = router_new(&o, st, v, &r);
-    else
-        view_unref(&v);
+    int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
-        if (http)
-            printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
-                   (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, http_port);
         printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
         if (o.bound_admin_endpoint)
             printf("asylinkd %s admin on %s\n", asylink_version(), o.bound_admin_endpoint);
@@ -217,8 +341,42 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
         rc = router_run(r, &s_stop, &s_reload);
     }
     router_destroy(&r);
+    return rc;
+}
+
+/*
+ * Serves until a signal stops us: HTTP, then the store (standing by for it
+ * if asked), the audit trail, then the router.
+ */
+static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v,
+                   bool standby)
+{
+    /* Snapshots walk every queue: only made when someone can read them. */
+    bool serve_http = c->http_listen && *c->http_listen;
+    metrics *m = serve_http ? metrics_new() : NULL;
+    http_server *http = NULL;
+    store *st = NULL;
+    audit *au = NULL;
+    int rc = serve_http && !m ? ASYLINK_E_NOMEM : ASYLINK_OK;
+    if (m) {
+        metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+        rc = s_start_http(c, m, &http);
+    }
+    if (rc == ASYLINK_OK)
+        rc = s_open_store(c, standby, m, &v, &st);
+    if (rc == ASYLINK_OK)
+        rc = s_audit_open(c, keys, serial, st, &au);
+    char err[512];
+    if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
+        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
+                  asylink_err_name(rc), err);
+    if (rc == ASYLINK_OK)
+        rc = s_run_router(c, keys, serial, m, au, st, v);
+    else
+        view_unref(&v);
     http_stop(&http);
     metrics_destroy(&m);
+    audit_close(&au);
     store_close(&st);
     return rc;
 }
@@ -226,22 +384,30 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
 typedef struct {
     const char *config;
     int check_only;
+    int standby; /* --standby */
 } s_args;
 
 /* Parses argv; returns -1 to continue, else an exit code. */
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-        {"print-example-config", no_argument, NULL, 'p'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"print-example-config", no_argument, NULL, 'p'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"standby", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': a->config = optarg; break;
         case 'k': a->check_only = 1; break;
-        case 'p': return config_write_example(stdout, broker_config_options,
-                                              broker_config_options_len) == 0 ? 0 : 1;
+        case 's': a->standby = 1; break;
+        case 'p':
+            return config_write_example(stdout, broker_config_options, broker_config_options_len) ==
+                           0
+                       ? 0
+                       : 1;
         case 'V': printf("asylinkd %s\n", asylink_version()); return 0;
         case 'h': s_usage(stdout); return 0;
         default: fprintf(stderr, "asylinkd: see asylinkd --help\n"); return 2;
@@ -290,7 +456,9 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     s_signals();
-    code = s_serve(&c, keys, v) == ASYLINK_OK ? 0 : 1;
+    s_raise_nofile(&c);
+    int rc = s_serve(&c, keys, own->serial, v, a.standby || c.standby);
+    code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:
     view_unref(&v);

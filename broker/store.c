@@ -71,9 +71,13 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "auditchain.h"
+#include "cert.h"
 #include "datadir.h"
+#include "lmdbkit.h"
+#include "topic.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,46 +91,46 @@
 
 #define S_RECORD_VERSION 1
 #define S_RECORD_HEADER 56
-#define S_ID_LEN 16                          /* message id bytes */
-#define S_SEQ_LEN 8                          /* sequence bytes in keys */
+#define S_ID_LEN 16 /* message id bytes */
+#define S_SEQ_LEN 8 /* sequence bytes in keys */
 #define S_QUEUE_VALUE_LEN 16
 #define S_DLQ_VALUE_MIN 16
 #define S_DEDUP_VALUE_LEN 16
 #define S_EXPIRY_KEY_LEN 16
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
-#define S_MAX_DBS 16                         /* six now, room for topics, cursors, audit */
+#define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
 #define S_PAGE_SLACK 4096 /* room counted per publish beyond its envelope: record, keys, pages */
-#define S_META_VERSION "schema_version"
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
-#define S_BAD_RECORD (-29999) /* a stored value failed validation: operation result E_IO */
-#define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
+#define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
+#define S_ABORT (-29998)                /* an apply function aborts; the reason is in its context */
 
 /* The store. */
 struct store {
-    MDB_env *env;              /* the LMDB environment in dir */
-    MDB_dbi meta;              /* schema version, sequence high-water mark */
-    MDB_dbi msgs;              /* seq -> message record */
-    MDB_dbi dedup;             /* sender '\0' message_id -> seq, accepted_ms */
-    MDB_dbi queue;             /* recipient '\0' seq -> attempts, next_attempt_ms */
-    MDB_dbi dlq;               /* recipient '\0' seq -> code, attempts, dead_ms, reason */
-    MDB_dbi expiry;            /* expires_ms seq -> empty */
-    MDB_dbi feed;              /* seq -> topic */
-    MDB_dbi subs;              /* node '\0' name -> cursor, created_ms, prefix */
-    int lock_fd;               /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
-    uint64_t map_size;         /* current map size */
-    uint64_t max_map_size;     /* the map never grows beyond this */
-    uint64_t dedup_window_ms;  /* 0 = dedup entries are never swept */
-    uint64_t next_seq;         /* sequence of the next new message (>= 1) */
+    MDB_env *env;             /* the LMDB environment in dir */
+    MDB_dbi meta;             /* schema version, sequence high-water mark */
+    MDB_dbi msgs;             /* seq -> message record */
+    MDB_dbi dedup;            /* sender '\0' message_id -> seq, accepted_ms */
+    MDB_dbi queue;            /* recipient '\0' seq -> attempts, next_attempt_ms */
+    MDB_dbi dlq;              /* recipient '\0' seq -> code, attempts, dead_ms, reason */
+    MDB_dbi expiry;           /* expires_ms seq -> empty */
+    MDB_dbi feed;             /* seq -> topic */
+    MDB_dbi subs;             /* node '\0' name -> cursor, created_ms, prefix */
+    int lock_fd;              /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
+    uint64_t map_size;        /* current map size */
+    uint64_t max_map_size;    /* the map never grows beyond this */
+    uint64_t dedup_window_ms; /* 0 = dedup entries are never swept */
+    uint64_t next_seq;        /* sequence of the next new message (>= 1) */
     uint8_t dedup_cursor[S_KEY_MAX]; /* last dedup key the sweep examined */
-    size_t dedup_cursor_len;   /* its length; 0 = start from the first */
-    bool rd_shared;            /* between store_read_begin() and store_read_end() */
-    MDB_txn *rd_txn;           /* the shared read transaction; NULL until a read opens it */
-    MDB_cursor *rd_queue;      /* its queue cursor, kept for the next store_queue_next() */
+    size_t dedup_cursor_len;         /* its length; 0 = start from the first */
+    bool rd_shared;                  /* between store_read_begin() and store_read_end() */
+    MDB_txn *rd_txn;                 /* the shared read transaction; NULL until a read opens it */
+    MDB_cursor *rd_queue;            /* its queue cursor, kept for the next store_queue_next() */
+    store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
 };
 
 /* Kinds of batch operations. */
@@ -163,17 +167,17 @@ struct store_batch {
 
 /* A message record decoded in place; pointers valid until the next write or the txn's end. */
 typedef struct msg_record {
-    uint32_t n_pending;       /* recipients not done yet */
-    uint32_t n_recipients;    /* direct recipients */
-    uint64_t accepted_ms;     /* acceptance time */
-    uint64_t expires_ms;      /* 0 = never */
+    uint32_t n_pending;        /* recipients not done yet */
+    uint32_t n_recipients;     /* direct recipients */
+    uint64_t accepted_ms;      /* acceptance time */
+    uint64_t expires_ms;       /* 0 = never */
     const uint8_t *message_id; /* 16 bytes */
-    const char *sender;       /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;        /* 1..STORE_NAME_MAX */
-    const char *recipients;   /* recipients block: ids each followed by '\0' */
-    size_t recipients_len;    /* bytes of the recipients block */
-    const uint8_t *envelope;  /* envelope bytes */
-    size_t envelope_len;      /* their number */
+    const char *sender;        /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;         /* 1..STORE_NAME_MAX */
+    const char *recipients;    /* recipients block: ids each followed by '\0' */
+    size_t recipients_len;     /* bytes of the recipients block */
+    const uint8_t *envelope;   /* envelope bytes */
+    size_t envelope_len;       /* their number */
 } msg_record;
 
 /* A function run inside a write transaction by s_write(); returns an LMDB code. */
@@ -294,24 +298,10 @@ static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_
 
 /* ---- small LMDB helpers -------------------------------------------------- */
 
-/* Maps an LMDB (or internal) code to an asylink_err. */
+/* Maps an LMDB (or internal) code to an asylink_err (core/lmdbkit.h). */
 static int s_err(int rc)
 {
-    switch (rc) {
-    case MDB_SUCCESS:
-        return ASYLINK_OK;
-    case MDB_MAP_FULL:
-    case ENOSPC: /* the file system holding data_dir is full */
-    case EDQUOT:
-    case EFBIG:  /* the file size limit (RLIMIT_FSIZE) */
-        return ASYLINK_E_STORE_FULL;
-    case MDB_NOTFOUND:
-        return ASYLINK_E_NOT_FOUND;
-    case ENOMEM:
-        return ASYLINK_E_NOMEM;
-    default:
-        return ASYLINK_E_IO;
-    }
+    return lmdbkit_err(rc);
 }
 
 /*
@@ -334,70 +324,32 @@ static int s_outcome(int rc, int *code)
 /* Deletes key from dbi if present; *deleted (may be NULL) says whether it was. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len, bool *deleted)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = mdb_del(txn, dbi, &k, NULL);
-    if (deleted)
-        *deleted = rc == MDB_SUCCESS;
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, deleted);
 }
 
 /* Puts key -> value into dbi (overwriting). */
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen)
 {
-    MDB_val k = {klen, (void *)key};
-    MDB_val v = {vlen, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, 0);
-}
-
-/* How much more than the reserve the file system must have free to skip counting LMDB's pages. */
-#define S_ROOM_PLENTY ((uint64_t)256 << 20)
-
-/*
- * Bytes LMDB can reuse inside its file without growing it: the pages on its
- * free list and those a failed commit wrote past the last used page (the
- * free list read as mdb_stat -f does: each record a count and page numbers;
- * LMDB opens it only to read-only transactions).
- */
-static uint64_t s_reusable(MDB_env *env)
-{
-    MDB_txn *txn = NULL;
-    MDB_envinfo info;
-    MDB_stat st;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    struct stat fs;
-    int fd = -1;
-    if (mdb_env_info(env, &info) != MDB_SUCCESS || mdb_env_stat(env, &st) != MDB_SUCCESS ||
-        mdb_env_get_fd(env, &fd) != MDB_SUCCESS || fstat(fd, &fs) != 0)
-        return 0;
-    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize, pages = 0;
-    if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == MDB_SUCCESS &&
-        mdb_cursor_open(txn, 0, &cur) == MDB_SUCCESS) {
-        while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == MDB_SUCCESS) {
-            size_t n = 0;
-            if (v.mv_size >= sizeof n)
-                memcpy(&n, v.mv_data, sizeof n);
-            pages += n;
-        }
-        mdb_cursor_close(cur);
-    }
-    if (txn)
-        mdb_txn_abort(txn);
-    return ((uint64_t)fs.st_size > used ? (uint64_t)fs.st_size - used : 0) + pages * st.ms_psize;
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, 0);
 }
 
 /*
- * Bytes new messages may still take: free disk and reusable pages, less the
- * reserve. Opens a read transaction: call it with none open (s_shared_drop).
+ * Bytes new messages may still take: free disk and LMDB's reusable pages,
+ * less the reserve for acks (lmdbkit_room). Opens a read transaction when
+ * the disk is nearly full: call it with none open (s_shared_drop).
  */
 static uint64_t s_room(store *s)
 {
     uint64_t avail = datadir_free_bytes(s->lock_fd);
-    if (avail >= DATADIR_RESERVE_BYTES + S_ROOM_PLENTY)
-        return avail - DATADIR_RESERVE_BYTES;
-    avail += s_reusable(s->env);
-    return avail > DATADIR_RESERVE_BYTES ? avail - DATADIR_RESERVE_BYTES : 0;
+    MDB_txn *r = NULL;
+    if (avail < DATADIR_RESERVE_BYTES + LMDBKIT_ROOM_PLENTY &&
+        mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r) != MDB_SUCCESS)
+        r = NULL;
+    uint64_t room = lmdbkit_room(avail, r);
+    if (r)
+        mdb_txn_abort(r);
+    return room;
 }
 
 /* Begins a transaction, adopting a map grown by another process if LMDB says so. */
@@ -424,12 +376,10 @@ static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc != MDB_MAP_RESIZED)
         return rc;
-    MDB_envinfo info;
-    rc = mdb_env_set_mapsize(s->env, 0);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
+    size_t size; /* another process grew the map: adopt its size */
+    rc = lmdbkit_map_set(s->env, 0, &size);
     if (rc == MDB_SUCCESS) {
-        s->map_size = info.me_mapsize;
+        s->map_size = size;
         rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
     return rc;
@@ -441,9 +391,10 @@ static int s_grow(store *s)
     if (s->map_size >= s->max_map_size)
         return MDB_MAP_FULL;
     uint64_t size = s->map_size > s->max_map_size / 2 ? s->max_map_size : s->map_size * 2;
-    int rc = mdb_env_set_mapsize(s->env, (size_t)size);
+    size_t actual;
+    int rc = lmdbkit_map_set(s->env, (size_t)size, &actual);
     if (rc == MDB_SUCCESS)
-        s->map_size = size;
+        s->map_size = actual;
     return rc;
 }
 
@@ -460,11 +411,18 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
         int rc = s_txn_begin(s, 0, &txn);
         if (rc != MDB_SUCCESS)
             return rc;
-        rc = apply(s, txn, arg);
+        bool audited = s->audit.begin != NULL; /* the audit hooks see every write (store.h) */
+        rc = audited ? s->audit.begin(s->audit.ctx, txn) : MDB_SUCCESS;
+        if (rc == MDB_SUCCESS)
+            rc = apply(s, txn, arg);
+        if (rc == MDB_SUCCESS && audited)
+            rc = s->audit.precommit(s->audit.ctx, txn);
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
+        if (rc == MDB_SUCCESS && audited)
+            s->audit.committed(s->audit.ctx);
         if (rc == EIO && datadir_full(s->lock_fd))
             rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
         if (rc != MDB_MAP_FULL || s_grow(s) != MDB_SUCCESS)
@@ -481,17 +439,14 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
  */
 static int s_env_size(store *s, uint64_t map)
 {
-    MDB_envinfo info;
-    int rc = mdb_env_info(s->env, &info);
-    uint64_t size = rc == MDB_SUCCESS ? info.me_mapsize : 0;
-    size = size < map ? map : size;
+    size_t kept = 0, used, actual;
+    int rc = lmdbkit_usage(s->env, &kept, &used);
+    uint64_t size = kept < map ? map : kept;
     size = size > s->max_map_size ? s->max_map_size : size;
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, (size_t)size);
+        rc = lmdbkit_map_set(s->env, (size_t)size, &actual);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize;
+        s->map_size = actual;
     return rc;
 }
 
@@ -503,11 +458,7 @@ static int s_env_open(store *s, const store_options *o)
     uint64_t max = o->max_map_size ? o->max_map_size / page * page : map;
     s->max_map_size = max < map ? map : max;
     unsigned flags = o->durable ? 0 : MDB_NOSYNC | MDB_NOMETASYNC;
-    int rc = mdb_env_create(&s->env);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, o->dir, flags, 0600); /* at the size kept in the file */
+    int rc = lmdbkit_env_open(&s->env, o->dir, flags, S_MAX_DBS, 0); /* at the file's size */
     if (rc == MDB_SUCCESS)
         rc = s_env_size(s, map);
     return s_err(rc);
@@ -516,43 +467,23 @@ static int s_env_open(store *s, const store_options *o)
 /* Opens (creating) every named database. */
 static int s_dbs_open(store *s, MDB_txn *txn)
 {
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
-               {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry},
-               {"feed", &s->feed},   {"subs", &s->subs}};
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != MDB_SUCCESS)
-            return rc;
-    }
-    return MDB_SUCCESS;
+    const lmdbkit_db dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
+                              {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry},
+                              {"feed", &s->feed},   {"subs", &s->subs}};
+    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* Reads a little-endian meta number of exactly len bytes; *found says if present. */
 static int s_meta_get(store *s, MDB_txn *txn, const char *name, size_t len, uint64_t *v,
                       bool *found)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, s->meta, &k, &d);
-    *found = rc == MDB_SUCCESS;
-    *v = 0;
-    if (rc == MDB_NOTFOUND)
-        return MDB_SUCCESS;
-    if (rc == MDB_SUCCESS && d.mv_size != len)
-        return S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        *v = bytes_get_le(d.mv_data, len);
-    return rc;
+    return lmdbkit_meta_get(txn, s->meta, name, len, v, found);
 }
 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(store *s, MDB_txn *txn, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, s->meta, name, strlen(name), buf, len);
+    return lmdbkit_meta_put(txn, s->meta, name, v, len);
 }
 
 /* What opening the schema found. */
@@ -564,52 +495,26 @@ typedef struct schema_ctx {
 /* Checks (or, in a new store, writes) the schema version; sets c->code. */
 static int s_schema_check(store *s, MDB_txn *txn, schema_ctx *c)
 {
-    uint64_t version;
-    bool found;
-    int rc = s_meta_get(s, txn, S_META_VERSION, 4, &version, &found);
-    if (rc != MDB_SUCCESS) {
-        c->code = rc == S_BAD_RECORD ? ASYLINK_E_IO : s_err(rc);
-        return S_ABORT;
-    }
-    if (!found)
-        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
-    if (version > STORE_SCHEMA_VERSION)
-        c->code = ASYLINK_E_UNSUPPORTED_VERSION;
-    else if (version == 0)
-        c->code = ASYLINK_E_IO;
-    if (c->code != ASYLINK_OK)
-        return S_ABORT;
-    /* Migration 1 -> 2: the feed and subs databases were just created empty. */
-    if (version < STORE_SCHEMA_VERSION)
-        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
+    uint32_t version;
+    int rc = lmdbkit_schema_get(txn, s->meta, STORE_SCHEMA_VERSION, &version, &c->code);
+    if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
+        return rc != MDB_SUCCESS ? rc : S_ABORT;
+    /* New, or migration 1 -> 2: the feed and subs databases were just created empty. */
+    if (version != STORE_SCHEMA_VERSION)
+        return lmdbkit_schema_set(txn, s->meta, STORE_SCHEMA_VERSION);
     return MDB_SUCCESS;
 }
 
 /* Next sequence: one past both the last msgs key and the persisted high-water mark. */
 static int s_seq_load(store *s, MDB_txn *txn, schema_ctx *c)
 {
-    uint64_t hwm, last = 0;
-    bool found;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    int rc = s_meta_get(s, txn, S_META_HWM, 8, &hwm, &found);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_open(txn, s->msgs, &cur);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
-        rc = S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        last = bytes_get_be64(k.mv_data);
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = MDB_SUCCESS;
+    uint64_t last = 0;
+    int rc = lmdbkit_seq_last(txn, s->msgs, s->meta, S_META_HWM, &last);
     if (rc == S_BAD_RECORD) {
         c->code = ASYLINK_E_IO;
         return S_ABORT;
     }
-    c->next_seq = (last > hwm ? last : hwm) + 1;
+    c->next_seq = last + 1;
     return rc;
 }
 
@@ -652,7 +557,8 @@ int store_open(const store_options *o, store **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
+                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);
@@ -796,9 +702,8 @@ int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, u
     return (int)(b->n - 1);
 }
 
-int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
-                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
-                      const char *reason)
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint64_t next_attempt_ms,
+                      uint32_t max_attempts, int code, const char *reason)
 {
     s_op *op = s_batch_add(b);
     if (!op || s_op_names(b, op, recipient, NULL) != 0)
@@ -1029,8 +934,8 @@ static int s_release(store *s, MDB_txn *txn, uint64_t seq)
 }
 
 /* Looks up recipient's entry seq in dbi (queue or dlq); the key goes to key/k. */
-static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_t seq,
-                       uint8_t *key, MDB_val *k, MDB_val *v)
+static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_t seq, uint8_t *key,
+                       MDB_val *k, MDB_val *v)
 {
     k->mv_size = s_name_seq_key(key, recipient, seq);
     k->mv_data = key;
@@ -1102,8 +1007,7 @@ static int s_retry(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, stor
 }
 
 /* Dead letter: move the queue entry to the dead letters now. */
-static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms,
-                         store_result *r)
+static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, store_result *r)
 {
     uint8_t key[S_KEY_MAX];
     MDB_val k, v;
@@ -1182,17 +1086,99 @@ static int s_sub_set_cursor(store *s, MDB_txn *txn, const char *node, const char
     return s_put(txn, s->subs, key, klen, val, vlen);
 }
 
+/* ---- audit events (store.h, "audit hooks") ------------------------------- */
+
+/* What an operation's audit record says about its message, read before the change. */
+typedef struct s_audit_meta {
+    bool found;                      /* the message record exists */
+    uint8_t message_id[S_ID_LEN];    /* its id */
+    char sender[STORE_NAME_MAX + 1]; /* its sender */
+    uint64_t envelope_len;           /* its envelope's size */
+} s_audit_meta;
+
+/* Reads seq's message for its audit record (only when an audit trail listens). */
+static void s_audit_meta_read(store *s, MDB_txn *txn, uint64_t seq, s_audit_meta *m)
+{
+    MDB_val v;
+    msg_record r;
+    m->found = s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS;
+    if (!m->found)
+        return;
+    memcpy(m->message_id, r.message_id, S_ID_LEN);
+    memcpy(m->sender, r.sender, r.sender_len);
+    m->sender[r.sender_len] = 0;
+    m->envelope_len = r.envelope_len;
+}
+
+/* Hands ev (with m's message, if any) to the audit trail; an LMDB code. */
+static int s_audit_emit(store *s, MDB_txn *txn, store_audit_event *ev, const s_audit_meta *m)
+{
+    if (!s->audit.event)
+        return MDB_SUCCESS;
+    if (m && m->found) {
+        ev->message_id = m->message_id;
+        ev->sender = m->sender;
+        ev->envelope_len = m->envelope_len;
+    }
+    return s->audit.event(s->audit.ctx, txn, ev);
+}
+
+/* The audit event of a batch operation that changed the store (or a publish). */
+static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *op,
+                      const store_result *r, const s_audit_meta *m)
+{
+    store_audit_event ev = {.now_ms = b->now_ms,
+                            .result = r,
+                            .node = op->recipient,
+                            .seq = op->seq,
+                            .code = op->code,
+                            .reason = op->reason,
+                            .attempts = r->attempts};
+    switch (op->kind) {
+    case S_OP_PUBLISH:
+        ev.kind = r->code != ASYLINK_OK ? AUDIT_REJECTED
+                  : r->duplicate        ? AUDIT_DUPLICATE
+                                        : AUDIT_ACCEPTED;
+        ev.publish = &op->publish;
+        ev.node = NULL;
+        ev.seq = r->seq;
+        ev.code = r->code;
+        ev.reason = NULL;
+        return s_audit_emit(s, txn, &ev, NULL);
+    case S_OP_ACK:
+        ev.kind = AUDIT_ACKED;
+        ev.code = 0;
+        ev.reason = NULL;
+        break;
+    case S_OP_RETRY: ev.kind = r->dead ? AUDIT_DEAD_LETTERED : AUDIT_NACKED; break;
+    case S_OP_SUB_CURSOR:
+        ev.kind = AUDIT_CURSOR;
+        ev.name = op->name;
+        ev.count = op->seq;
+        ev.seq = 0;
+        ev.code = 0;
+        break;
+    default: ev.kind = AUDIT_DEAD_LETTERED; break;
+    }
+    if (r->code != ASYLINK_OK)
+        return MDB_SUCCESS; /* nothing changed: nothing to record */
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* Applies one operation; its outcome goes to r, a fatal LMDB code is returned. */
 static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, store_result *r)
 {
     int rc;
     memset(r, 0, sizeof *r);
     if ((op->kind != S_OP_PUBLISH && !s_name_len(op->recipient)) ||
-        (op->kind == S_OP_SUB_CURSOR && !s_sub_key((uint8_t[S_SUB_KEY_MAX]){0}, op->recipient,
-                                                    op->name))) {
+        (op->kind == S_OP_SUB_CURSOR &&
+         !s_sub_key((uint8_t[S_SUB_KEY_MAX]){0}, op->recipient, op->name))) {
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
+    s_audit_meta m = {0};
+    if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR)
+        s_audit_meta_read(s, txn, op->seq, &m);
     switch (op->kind) {
     case S_OP_PUBLISH: {
         /* Near a full disk the reserve is kept for acks, which free space. */
@@ -1205,25 +1191,17 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         rc = s_publish(s, txn, b, &op->publish, r);
         break;
     }
-    case S_OP_ACK:
-        rc = s_ack(s, txn, op->recipient, op->seq);
-        break;
-    case S_OP_RETRY:
-        rc = s_retry(s, txn, op, b->now_ms, r);
-        break;
-    case S_OP_SUB_CURSOR:
-        rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq);
-        break;
-    default:
-        rc = s_dead_letter(s, txn, op, b->now_ms, r);
-        break;
+    case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq); break;
+    case S_OP_RETRY: rc = s_retry(s, txn, op, b->now_ms, r); break;
+    case S_OP_SUB_CURSOR: rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq); break;
+    default: rc = s_dead_letter(s, txn, op, b->now_ms, r); break;
     }
     rc = s_outcome(rc, &r->code);
     if (r->code != ASYLINK_OK) {
         r->dead = false;
         r->attempts = 0;
     }
-    return rc;
+    return rc == MDB_SUCCESS ? s_audit_op(s, txn, b, op, r, &m) : rc;
 }
 
 /* s_write() apply for a batch: every operation in order, then the high-water mark. */
@@ -1298,6 +1276,16 @@ typedef struct dlq_ctx {
     int code;              /* outcome */
 } dlq_ctx;
 
+/* The audit event of a dead letter replayed or dropped (when it was). */
+static int s_dlq_audit(store *s, MDB_txn *txn, const dlq_ctx *c, int kind, const s_audit_meta *m,
+                       int rc)
+{
+    if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
+        return rc;
+    store_audit_event ev = {.kind = kind, .node = c->recipient, .seq = c->seq};
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* s_write() apply: dead letter back to the queue, attempts 0, due now. */
 static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
 {
@@ -1305,7 +1293,9 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
     uint8_t key[S_KEY_MAX], val[S_QUEUE_VALUE_LEN];
     MDB_val k, v, mv;
     msg_record r;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_record_get(s, txn, c->seq, &mv, &r);
@@ -1314,7 +1304,8 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
         rc = s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_REPLAYED, &m, rc);
 }
 
 /* s_write() apply: dead letter removed for good, the message released. */
@@ -1323,13 +1314,16 @@ static int s_drop_apply(store *s, MDB_txn *txn, void *arg)
     dlq_ctx *c = arg;
     uint8_t key[S_KEY_MAX];
     MDB_val k, v;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_release(s, txn, c->seq);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_DROPPED, &m, rc);
 }
 
 /* Runs a dead letter operation in its own write transaction. */
@@ -1365,8 +1359,8 @@ typedef struct sweep_ctx {
 } sweep_ctx;
 
 /* Removes seq's queue and dead letter entries of every recipient in the block. */
-static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *block,
-                             size_t len, store_sweep_stats *stats)
+static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *block, size_t len,
+                             store_sweep_stats *stats)
 {
     for (size_t off = 0; off < len;) {
         const char *name = block + off;
@@ -1400,6 +1394,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
         return rc;
     uint64_t expires_ms = r.expires_ms;
     size_t len = r.recipients_len;
+    s_audit_meta m = {0};
+    s_audit_meta_read(s, txn, seq, &m);
+    uint64_t before = stats->expired + stats->feed_expired;
     char *block = malloc(len); /* a copy: the writes below invalidate r's pointers */
     if (!block)
         return ENOMEM;
@@ -1415,7 +1412,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
     if (rc == MDB_SUCCESS)
         rc = s_message_delete(s, txn, seq, expires_ms);
     free(block);
-    return rc;
+    store_audit_event ev = {
+        .kind = AUDIT_EXPIRED, .seq = seq, .count = stats->expired + stats->feed_expired - before};
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, &m) : rc;
 }
 
 /* Expired messages first in the expiry index, while the budget lasts. */
@@ -1515,6 +1514,14 @@ static int s_sweep_apply(store *s, MDB_txn *txn, void *arg)
     int rc = s_sweep_expired(s, txn, c);
     if (rc == MDB_SUCCESS && c->used < c->budget && s->dedup_window_ms)
         rc = s_sweep_dedup(s, txn, c);
+    const store_sweep_stats *st = &c->stats;
+    store_audit_event ev = {.kind = AUDIT_SWEPT,
+                            .now_ms = c->now_ms,
+                            .count = st->expired,
+                            .count2 = st->feed_expired,
+                            .count3 = st->dedup_dropped};
+    if (rc == MDB_SUCCESS && (st->expired || st->feed_expired || st->dedup_dropped))
+        rc = s_audit_emit(s, txn, &ev, NULL);
     return rc;
 }
 
@@ -1552,8 +1559,7 @@ static int s_seek(MDB_cursor *cur, const char *name, uint64_t seq, uint8_t *key,
 }
 
 /* Fills out from queue entry (seq, v) and its message record. */
-static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
-                        store_entry *out)
+static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, store_entry *out)
 {
     MDB_val mv;
     msg_record r;
@@ -1569,6 +1575,9 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
     out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
@@ -1762,7 +1771,8 @@ int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
     return s_count_under(s, s ? s->dlq : 0, recipient, count);
 }
 
-/* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL. */
+/* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL.
+ */
 static int s_dlq_seek(MDB_cursor *cur, const char *name, uint64_t seq, MDB_val *k, MDB_val *v)
 {
     uint8_t key[S_KEY_MAX];
@@ -1826,8 +1836,8 @@ int store_get_stats(store *s, store_stats *out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    MDB_stat msgs, queue, dlq, feed, env;
-    MDB_envinfo info;
+    MDB_stat msgs, queue, dlq, feed;
+    size_t map_size, used;
     int rc = s_rd_begin(s, &txn);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
@@ -1835,30 +1845,19 @@ int store_get_stats(store *s, store_stats *out)
         (rc = mdb_stat(txn, s->queue, &queue)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->dlq, &dlq)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->feed, &feed)) == MDB_SUCCESS &&
-        (rc = mdb_env_stat(s->env, &env)) == MDB_SUCCESS &&
-        (rc = mdb_env_info(s->env, &info)) == MDB_SUCCESS) {
+        (rc = lmdbkit_usage(s->env, &map_size, &used)) == MDB_SUCCESS) {
         out->messages = msgs.ms_entries;
         out->queued = queue.ms_entries;
         out->dead_letters = dlq.ms_entries;
         out->feed = feed.ms_entries;
-        out->map_size = info.me_mapsize;
-        out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
+        out->map_size = map_size;
+        out->used_bytes = used;
     }
     s_rd_end(s, txn);
     return s_err(rc);
 }
 
 /* ---- feeds ------------------------------------------------------------------ */
-
-bool store_topic_under(const char *topic, const char *prefix)
-{
-    if (!prefix || !prefix[0])
-        return true;
-    if (!topic)
-        return false;
-    size_t n = strlen(prefix);
-    return strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
-}
 
 /* Decodes feed entry (k, v) and its record into out; 0, S_BAD_RECORD or an LMDB error. */
 static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
@@ -1880,17 +1879,56 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     out->topic[v->mv_size] = 0;
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) is under prefix. */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any).
+ */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])
         return true;
-    size_t n = strlen(prefix);
-    const char *t = v->mv_data;
-    return v->mv_size >= n && memcmp(t, prefix, n) == 0 && (v->mv_size == n || t[n] == '.');
+    return topic_under_n(v->mv_data, v->mv_size, prefix, strlen(prefix));
+}
+
+/*
+ * Calls visit on each feed entry under prefix with seq > after, in order,
+ * until it returns nonzero (its value is then returned) or the feed ends
+ * (MDB_NOTFOUND). Returns an LMDB code otherwise.
+ */
+typedef int (*s_feed_visit)(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg);
+static int s_feed_walk(store *s, uint64_t after, const char *prefix, s_feed_visit visit, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int stop = s_feed_match(&v, prefix) ? visit(s, txn, &k, &v, arg) : 0;
+        if (stop) {
+            rc = stop;
+            break;
+        }
+    }
+    s_read_close(s, txn, cur);
+    return rc;
+}
+
+#define S_FEED_DONE 0x7fff0001 /* a visitor's "stop here, all is well" (no LMDB or errno value) */
+
+/* store_feed_next's visitor: fills the entry and stops. */
+static int s_feed_take(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    int rc = s_feed_fill(s, txn, k, v, arg);
+    return rc == MDB_SUCCESS ? S_FEED_DONE : rc;
 }
 
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)
@@ -1899,21 +1937,8 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
         return ASYLINK_E_INVALID_ARG;
     if (after_seq == UINT64_MAX)
         return ASYLINK_E_NOT_FOUND;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN];
-    bytes_put_be64(key, after_seq + 1);
-    MDB_val k = {sizeof key, key}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    if (rc == MDB_SUCCESS)
-        rc = s_feed_fill(s, txn, &k, &v, out);
-    s_read_close(s, txn, cur);
-    return s_err(rc);
+    int rc = s_feed_walk(s, after_seq, prefix, s_feed_take, out);
+    return s_err(rc == S_FEED_DONE ? MDB_SUCCESS : rc);
 }
 
 int store_feed_head(store *s, const char *prefix, uint64_t *seq)
@@ -1984,10 +2009,12 @@ int store_sub_get(store *s, const char *node, const char *name, store_sub *out)
 
 /* Context of a single subscription write. */
 typedef struct sub_ctx {
-    const uint8_t *key;     /* node '\0' name */
+    const uint8_t *key; /* node '\0' name */
     size_t klen;
-    const store_sub *sub;   /* put: the value; NULL = delete */
-    int code;               /* outcome */
+    const store_sub *sub; /* put: the value; NULL = delete */
+    int code;             /* outcome */
+    const char *node;     /* for the audit event */
+    const char *name;     /* for the audit event */
 } sub_ctx;
 
 /* s_write() apply for store_sub_put() / store_sub_delete(). */
@@ -1995,13 +2022,21 @@ static int s_sub_apply(store *s, MDB_txn *txn, void *arg)
 {
     sub_ctx *c = arg;
     c->code = ASYLINK_OK;
+    store_audit_event ev = {.kind = c->sub ? AUDIT_SUBSCRIBED : AUDIT_UNSUBSCRIBED,
+                            .node = c->node,
+                            .name = c->name,
+                            .topic = c->sub ? c->sub->prefix : NULL,
+                            .count = c->sub ? c->sub->cursor : 0};
+    int rc;
     if (c->sub) {
         uint8_t val[S_SUB_VALUE_MIN + STORE_TOPIC_MAX];
         size_t vlen = s_sub_value(val, c->sub);
-        return s_put(txn, s->subs, c->key, c->klen, val, vlen);
+        rc = s_put(txn, s->subs, c->key, c->klen, val, vlen);
+    } else {
+        MDB_val k = {c->klen, (void *)c->key};
+        rc = s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
     }
-    MDB_val k = {c->klen, (void *)c->key};
-    return s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
+    return rc == MDB_SUCCESS && c->code == ASYLINK_OK ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_sub_put(store *s, const char *node, const char *name, const store_sub *sub)
@@ -2011,7 +2046,7 @@ int store_sub_put(store *s, const char *node, const char *name, const store_sub 
     size_t plen = sub ? strnlen(sub->prefix, STORE_TOPIC_MAX + 1) : 0;
     if (!s || !klen || plen == 0 || plen > STORE_TOPIC_MAX)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, sub, ASYLINK_OK};
+    sub_ctx c = {key, klen, sub, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -2022,7 +2057,7 @@ int store_sub_delete(store *s, const char *node, const char *name)
     size_t klen = s_sub_key(key, node, name);
     if (!s || !klen)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, NULL, ASYLINK_OK};
+    sub_ctx c = {key, klen, NULL, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -2030,6 +2065,73 @@ int store_sub_delete(store *s, const char *node, const char *name)
 int store_sub_count(store *s, const char *node, uint64_t *count)
 {
     return s_count_under(s, s ? s->subs : 0, node, count);
+}
+
+/* Splits a subs key (node '\0' name) into its two names; 0 or S_BAD_RECORD. */
+static int s_sub_key_split(const MDB_val *k, char *node, char *name)
+{
+    const uint8_t *d = k->mv_data;
+    const uint8_t *zero = memchr(d, 0, k->mv_size);
+    size_t nlen = zero ? (size_t)(zero - d) : 0, slen = zero ? k->mv_size - nlen - 1 : 0;
+    if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX)
+        return S_BAD_RECORD;
+    memcpy(node, d, nlen);
+    node[nlen] = 0;
+    memcpy(name, zero + 1, slen);
+    name[slen] = 0;
+    return 0;
+}
+
+int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
+                   store_sub *out)
+{
+    if (!s || !after_node || !after_name || !node || !name || !out)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = after_node[0] ? s_sub_key(key, after_node, after_name) : 0;
+    if (after_node[0] && !klen)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->subs, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {klen, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, klen ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == MDB_SUCCESS && klen && k.mv_size == klen && memcmp(k.mv_data, key, klen) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_key_split(&k, node, name);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_parse(&v, out);
+    s_read_close(s, txn, cur);
+    return s_err(rc);
+}
+
+/* store_feed_count_after's visitor: counts up to its cap. */
+typedef struct {
+    uint64_t n, cap;
+} s_feed_counter;
+
+static int s_feed_count(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    (void)s, (void)txn, (void)k, (void)v;
+    s_feed_counter *c = arg;
+    return ++c->n >= c->cap ? S_FEED_DONE : 0;
+}
+
+int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
+                           uint64_t *count)
+{
+    if (!s || !count)
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    if (after == UINT64_MAX || cap == 0)
+        return ASYLINK_OK;
+    s_feed_counter c = {0, cap};
+    int rc = s_feed_walk(s, after, prefix, s_feed_count, &c);
+    *count = c.n;
+    return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
 /* ---- the revocation list in use ------------------------------------------ */
@@ -2058,8 +2160,11 @@ typedef struct {
 static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
 {
     const crl_ctx *c = arg;
+    store_audit_event ev = {.kind = AUDIT_CRL_RECORDED, .count = c->number, .count2 = c->ca};
     int rc = s_meta_put(s, txn, S_META_CRL_CA, c->ca, 8);
-    return rc == MDB_SUCCESS ? s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8);
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_crl_put(store *s, uint64_t ca, uint64_t number)
@@ -2068,4 +2173,55 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number)
         return ASYLINK_E_INVALID_ARG;
     crl_ctx c = {ca, number};
     return s_err(s_write(s, s_crl_apply, &c));
+}
+
+/* ---- audit hooks and raw transactions (store.h) ---------------------------- */
+
+void store_set_audit(store *s, const store_audit_hooks *h)
+{
+    if (!s)
+        return;
+    if (h && h->begin && h->event && h->precommit && h->committed)
+        s->audit = *h;
+    else
+        memset(&s->audit, 0, sizeof s->audit);
+}
+
+void *store_env(store *s)
+{
+    return s ? s->env : NULL;
+}
+
+/* A caller's function run by s_write() or store_read(). */
+typedef struct raw_ctx {
+    int (*fn)(void *ctx, void *txn);
+    void *ctx;
+} raw_ctx;
+
+static int s_raw_apply(store *s, MDB_txn *txn, void *arg)
+{
+    (void)s;
+    const raw_ctx *c = arg;
+    return c->fn(c->ctx, txn);
+}
+
+int store_write(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    raw_ctx c = {fn, ctx};
+    return s_err(s_write(s, s_raw_apply, &c));
+}
+
+int store_read(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = fn(ctx, txn);
+    s_rd_end(s, txn);
+    return s_err(rc);
 }

@@ -1,5 +1,6 @@
 /*
- * client.c — opening and closing a client, its log, events and fd.
+ * client.c — opening and closing a client (and from a node configuration
+ * file); whether it is connected. Its log, events and waiting are events.c's.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "client_internal.h"
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,156 +30,22 @@ void asylink_options_init(asylink_options *o)
     o->log_level = ASYLINK_LOG_INFO;
 }
 
-void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+int asylink_connected(asylink_client *c)
 {
-    if (!c->log || level > c->log_level)
-        return;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char line[1024], ts[32];
-    uint64_t now = clock_now_ms();
-    clock_format_iso(now, ts, sizeof ts);
-    int n = snprintf(line, sizeof line, "ts=%s level=%s comp=libasylink msg=\"%s\"%s", ts,
-                     names[level], msg, fmt && *fmt ? " " : "");
-    if (n > 0 && (size_t)n < sizeof line && fmt && *fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    c->log(c->log_ctx, level, line);
+    return c && atomic_load(&c->connected) ? 1 : 0;
 }
-
-/* ---- events and the application fd ---- */
-
-void client_update_readable(asylink_client *c)
-{
-    uint64_t pending = 0;
-    bool inbox = false;
-    if (!c->events_head) {
-        cstore_in m;
-        inbox = cstore_inbox_next_pending(c->store, c->recv_cursor, &m) == ASYLINK_OK;
-        if (inbox)
-            cstore_in_clear(&m);
-    }
-    (void)pending;
-    bool want = c->events_head || inbox;
-    char b = 1;
-    if (want && !c->readable) {
-        if (write(c->notify_fd[1], &b, 1) == 1)
-            c->readable = true;
-    } else if (!want && c->readable) {
-        if (read(c->notify_fd[0], &b, 1) == 1)
-            c->readable = false;
-    }
-}
-
-void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
-                       const char *reason, const char *node)
-{
-    client_event *e = calloc(1, sizeof *e);
-    if (!e)
-        return;
-    e->type = type;
-    if (id)
-        memcpy(e->message_id, id, 16);
-    e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
-    pthread_mutex_lock(&c->lock);
-    if (c->events_tail)
-        c->events_tail->next = e;
-    else
-        c->events_head = e;
-    c->events_tail = e;
-    client_update_readable(c);
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-void client_deadline(int timeout_ms, struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline)
-{
-    if (timeout_ms == 0 || atomic_load(&c->stop))
-        return false;
-    if (timeout_ms < 0) {
-        pthread_cond_wait(&c->cond, &c->lock);
-        return true;
-    }
-    return pthread_cond_timedwait(&c->cond, &c->lock, deadline) == 0;
-}
-
-int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
-{
-    *out = NULL;
-    struct timespec deadline;
-    client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
-    pthread_mutex_lock(&c->lock);
-    while (!c->events_head) {
-        if (atomic_load(&c->stop)) {
-            pthread_mutex_unlock(&c->lock);
-            return ASYLINK_E_SHUTDOWN;
-        }
-        if (!client_wait(c, timeout_ms, &deadline) && !c->events_head) {
-            pthread_mutex_unlock(&c->lock);
-            return ASYLINK_E_TIMEOUT;
-        }
-    }
-    client_event *e = c->events_head;
-    c->events_head = e->next;
-    if (!c->events_head)
-        c->events_tail = NULL;
-    client_update_readable(c);
-    pthread_mutex_unlock(&c->lock);
-    e->next = NULL;
-    *out = (asylink_event *)e;
-    return ASYLINK_OK;
-}
-
-asylink_event_type asylink_event_get_type(const asylink_event *e)
-{
-    return ((const client_event *)e)->type;
-}
-
-const uint8_t *asylink_event_message_id(const asylink_event *e)
-{
-    return ((const client_event *)e)->message_id;
-}
-
-int asylink_event_code(const asylink_event *e) { return ((const client_event *)e)->code; }
-const char *asylink_event_reason(const asylink_event *e) { return ((const client_event *)e)->reason; }
-const char *asylink_event_node(const asylink_event *e) { return ((const client_event *)e)->node; }
-
-void asylink_event_free(asylink_event **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    free(*self_p);
-    *self_p = NULL;
-}
-
-int asylink_fd(asylink_client *c) { return c->notify_fd[0]; }
-int asylink_connected(asylink_client *c) { return atomic_load(&c->connected) ? 1 : 0; }
 
 int asylink_outbox_pending(asylink_client *c, uint64_t *count)
 {
+    *count = 0;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     return cstore_outbox_pending_count(c->store, count);
 }
 
-void client_wake_io(asylink_client *c)
+void asylink_free(void *p)
 {
-    uint64_t one = 1;
-    if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
-        client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
+    free(p);
 }
 
 /* ---- open and close ---- */
@@ -227,21 +93,27 @@ static int s_make_fds(asylink_client *c)
 
 static bool s_options_ok(const asylink_options *o)
 {
-    return o && o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
+    return o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
            o->broker_endpoint && o->broker_cert && o->node_cert && o->key_file && o->trust_dir &&
            o->data_dir;
 }
 
 static int s_open(asylink_client *c, const asylink_options *o)
 {
-    c->broker_endpoint = s_dup(o->broker_endpoint);
+    char err[300];
+    int rc =
+        client_endpoints_parse(o->broker_endpoint, &c->endpoints, &c->n_endpoints, err, sizeof err);
+    if (rc == ASYLINK_E_INVALID_ARG)
+        client_log(c, ASYLINK_LOG_ERROR, "invalid broker_endpoint", "error=\"%s\"", err);
+    if (rc != ASYLINK_OK)
+        return rc;
     c->data_dir = s_dup(o->data_dir);
     c->receive_window = o->receive_window ? o->receive_window : CLIENT_DEFAULT_WINDOW;
     c->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : CLIENT_DEFAULT_RECONNECT_MIN;
     c->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms : CLIENT_DEFAULT_RECONNECT_MAX;
-    if (!c->broker_endpoint || !c->data_dir)
+    if (!c->data_dir)
         return ASYLINK_E_NOMEM;
-    int rc = s_load_identity(c, o);
+    rc = s_load_identity(c, o);
     if (rc == ASYLINK_OK)
         rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, NULL, NULL, &c->sealer);
     if (rc == ASYLINK_OK)
@@ -290,8 +162,8 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
         asylink_client_close(&c);
         return rc;
     }
-    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s", c->own->node_id,
-               c->broker_endpoint);
+    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s addresses=%zu",
+               c->own->node_id, c->endpoints[0], c->n_endpoints);
     *out = c;
     return ASYLINK_OK;
 }
@@ -308,6 +180,7 @@ void asylink_client_close(asylink_client **self_p)
     if (c->io_started) {
         client_wake_io(c);
         pthread_join(c->io, NULL);
+        client_conn_closed(c, clock_now_ms());
     }
     while (c->events_head) {
         client_event *e = c->events_head;
@@ -334,7 +207,7 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->ack_lock);
     pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
-    free(c->broker_endpoint);
+    client_endpoints_free(&c->endpoints, c->n_endpoints);
     free(c->data_dir);
     free(c);
     *self_p = NULL;
@@ -352,38 +225,76 @@ typedef struct {
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
 
 static const config_option s_node_options[] = {
-    {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0, NULL, "broker endpoint, e.g. tcp://127.0.0.1:7400"},
-    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_node_config, broker_cert), 0, 0, NULL, "broker certificate (its key is the CURVE server key)"},
-    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_node_config, node_cert), 0, 0, NULL, "this node's certificate"},
-    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_node_config, key_file), 0, 0, NULL, "this node's secret key file (mode 0600)"},
-    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_node_config, key_passphrase_file), 0, 0, NULL, "file with the key passphrase; empty if the key is not encrypted"},
-    {"node", "trust_dir", CONFIG_PATH, NULL, offsetof(s_node_config, trust_dir), 0, 0, NULL, "trust directory"},
-    {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL, "outbox and inbox directory"},
-    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1, 100000, NULL, "deliveries in flight from the broker"},
-    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0, s_durability_names, "fsync or relaxed"},
-    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0, NULL, "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not used by the library"},
+    {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0,
+     NULL,
+     "broker address, e.g. tcp://127.0.0.1:7400; or several, in order, separated by commas (an "
+     "active/standby pair)"},
+    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_node_config, broker_cert), 0, 0, NULL,
+     "broker certificate (its key is the CURVE server key)"},
+    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_node_config, node_cert), 0, 0, NULL,
+     "this node's certificate"},
+    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_node_config, key_file), 0, 0, NULL,
+     "this node's secret key file (mode 0600)"},
+    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_node_config, key_passphrase_file),
+     0, 0, NULL, "file with the key passphrase; empty if the key is not encrypted"},
+    {"node", "trust_dir", CONFIG_PATH, NULL, offsetof(s_node_config, trust_dir), 0, 0, NULL,
+     "trust directory"},
+    {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL,
+     "outbox and inbox directory"},
+    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1,
+     100000, NULL, "deliveries in flight from the broker"},
+    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0,
+     s_durability_names, "fsync or relaxed"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
+     NULL,
+     "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not "
+     "used by the library"},
 };
+#define S_NODE_OPTIONS (sizeof s_node_options / sizeof s_node_options[0])
+
+/* Loads a node configuration file into *nc (config_free it), logging a bad file. */
+static int s_node_config_load(const char *path, asylink_log_fn log, void *log_ctx,
+                              s_node_config *nc)
+{
+    memset(nc, 0, sizeof *nc);
+    config_error err;
+    if (!path)
+        return ASYLINK_E_INVALID_ARG;
+    if (config_load_file(path, s_node_options, S_NODE_OPTIONS, nc, &err) == 0) {
+        /* The address list is checked here so that a bad one is a configuration error. */
+        char **eps = NULL;
+        size_t n = 0;
+        int rc =
+            client_endpoints_parse(nc->broker_endpoint, &eps, &n, err.message, sizeof err.message);
+        client_endpoints_free(&eps, n);
+        if (rc == ASYLINK_OK)
+            return ASYLINK_OK;
+        if (rc != ASYLINK_E_INVALID_ARG)
+            return rc;
+        snprintf(err.file, sizeof err.file, "%s", path);
+        err.line = 0;
+        snprintf(err.section, sizeof err.section, "node");
+        snprintf(err.key, sizeof err.key, "broker_endpoint");
+    }
+    if (log) {
+        char line[600];
+        config_error_format(&err, line, sizeof line);
+        log(log_ctx, ASYLINK_LOG_ERROR, line);
+    }
+    config_free(s_node_options, S_NODE_OPTIONS, nc);
+    return ASYLINK_E_CONFIG;
+}
 
 int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_ctx,
                                asylink_client **out)
 {
     *out = NULL;
     s_node_config nc;
-    memset(&nc, 0, sizeof nc);
-    config_error err;
-    size_t n = sizeof s_node_options / sizeof s_node_options[0];
-    if (!path || config_load_file(path, s_node_options, n, &nc, &err) != 0) {
-        if (log && path) {
-            char line[600];
-            config_error_format(&err, line, sizeof line);
-            log(log_ctx, ASYLINK_LOG_ERROR, line);
-        }
-        config_free(s_node_options, n, &nc);
-        return path ? ASYLINK_E_CONFIG : ASYLINK_E_INVALID_ARG;
-    }
+    int rc = s_node_config_load(path, log, log_ctx, &nc);
+    if (rc != ASYLINK_OK)
+        return rc;
     uint8_t *pass = NULL;
     size_t pass_len = 0;
-    int rc = ASYLINK_OK;
     if (nc.key_passphrase_file && *nc.key_passphrase_file) {
         rc = file_read_private(nc.key_passphrase_file, 4096, &pass, &pass_len);
         for (size_t i = 0; rc == ASYLINK_OK && i < pass_len; i++)
@@ -406,6 +317,19 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     if (rc == ASYLINK_OK)
         rc = asylink_client_open(&o, out);
     file_secret_free(pass, pass_len);
-    config_free(s_node_options, n, &nc);
+    config_free(s_node_options, S_NODE_OPTIONS, &nc);
+    return rc;
+}
+
+int asylink_connection_read(const char *config_path, asylink_log_fn log, void *log_ctx,
+                            asylink_connection *out)
+{
+    memset(out, 0, sizeof *out);
+    s_node_config nc;
+    int rc = s_node_config_load(config_path, log, log_ctx, &nc);
+    if (rc != ASYLINK_OK)
+        return rc;
+    rc = client_conn_read_file(nc.data_dir, out);
+    config_free(s_node_options, S_NODE_OPTIONS, &nc);
     return rc;
 }

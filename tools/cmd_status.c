@@ -1,54 +1,41 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
  * operator HTTP listener ([http] listen in broker.ini) and shows it as a
- * table, or as JSON with --json.
+ * table, or as JSON with --json. With --config NODE.ini it shows instead
+ * which broker address that node's client is on (asylink_connection_read).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "httpc.h"
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #define STATUS_MAX_BODY (4u * 1024 * 1024)
 
-static const char s_usage[] =
-    "Usage: asylink status [--http HOST:PORT] [options]\n"
-    "\n"
-    "Shows the state of a running broker: sessions, counters, store, and the\n"
-    "queue of every node, read from its operator HTTP listener (/status.json).\n"
-    "\n"
-    "  --http HOST:PORT       the broker's [http] listen address (default\n"
-    "                         127.0.0.1:7480; [::1]:7480 for IPv6)\n"
-    "  --timeout SECONDS      give up after this long (default 5)\n"
-    "  --json                 print the broker's JSON instead of tables\n"
-    "  -h, --help             show this help\n";
+/* Where the broker's HTTP listener is (from --http). */
+typedef struct {
+    char host[256]; /* name or address, without brackets */
+    char port[16];  /* decimal */
+} s_addr;
 
 /* The options of one status. */
 typedef struct {
-    char host[256];  /* from --http */
-    char port[16];   /* from --http */
-    int timeout_ms;  /* --timeout */
-    bool json;       /* --json */
+    s_addr http;         /* --http */
+    uint64_t timeout_ms; /* --timeout */
+    bool json;           /* --json */
+    const char *config;  /* --config: a node configuration */
 } s_opts;
 
-enum { OPT_HTTP = 256, OPT_TIMEOUT, OPT_JSON };
-
-static const struct option s_long[] = {
-    {"http", required_argument, NULL, OPT_HTTP},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* "host:port" or "[v6]:port" into o->host and o->port. */
-static int s_parse_addr(const char *s, s_opts *o)
+/* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
+static int s_parse_addr(const char *s, void *field)
 {
+    s_addr *a = field;
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || colon[1] == '\0')
         return -1;
@@ -61,45 +48,51 @@ static int s_parse_addr(const char *s, s_opts *o)
         hl -= 2;
     }
     uint64_t port;
-    if (hl >= sizeof o->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
+    if (hl >= sizeof a->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
         return -1;
-    memcpy(o->host, h, hl);
-    o->host[hl] = '\0';
-    snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
+    memcpy(a->host, h, hl);
+    a->host[hl] = '\0';
+    snprintf(a->port, sizeof a->port, "%u", (unsigned)port);
     return 0;
 }
 
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_HTTP:
-        if (s_parse_addr(optarg, o) != 0)
-            return cli_usage(prog, "invalid --http '%s' (HOST:PORT, e.g. 127.0.0.1:7480)", optarg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 1, 300, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (1..300 seconds)", optarg);
-        o->timeout_ms = (int)secs * 1000;
-        break;
-    case OPT_JSON: o->json = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
+static const cliopt s_rows[] = {
+    {.name = "http",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "HOST:PORT",
+     .offset = offsetof(s_opts, http),
+     .parse = s_parse_addr,
+     .expect = "HOST:PORT, e.g. 127.0.0.1:7480",
+     .help = "the broker's [http] listen address (default: 127.0.0.1:7480; [::1]:7480 for "
+             "IPv6)"},
+    CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "5"),
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "print the broker's JSON instead of tables"},
+    {.name = "config",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, config),
+     .help = "a node configuration: show which broker address its client is on"},
+};
 
-static int s_parse(int argc, char **argv, s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    return CLI_OK;
-}
+static const cliopt_rule s_rules[] = {
+    {CLIOPT_EXCLUDES, "config http"},
+};
+
+const cliopt_spec cmd_status_spec = {
+    .synopsis = "[--http HOST:PORT] [options]\n--config NODE.ini [--json]",
+    .description = "Shows the state of a running broker: its role (active, or standby for its "
+                   "data directory), sessions, counters, store, and the queue of every node, "
+                   "read from its operator HTTP listener (/status.json).\n\n"
+                   "With --config: which broker address the client of that node configuration "
+                   "is on (its data_dir/connection file), and since when.",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
+};
 
 /* ---- the tables ---- */
 
@@ -120,9 +113,12 @@ static void s_print_summary(const json_t *st)
     const json_t *c = json_object_get(st, "counters");
     const json_t *s = json_object_get(st, "store");
     printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
+    printf("role            %s since %s\n", s_str(st, "role"),
+           clock_format_iso((uint64_t)s_int(st, "role_since_ms"), started, sizeof started));
     printf("started         %s\n",
            clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
-    printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
+    printf("snapshot        %s\n",
+           clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
     printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
            s_int(st, "verify_workers"));
     printf("sessions        %lld\n\n", s_int(st, "sessions"));
@@ -132,7 +128,8 @@ static void s_print_summary(const json_t *st)
            s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
            s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
            s_int(c, "dead_lettered"), s_int(c, "expired"));
-    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes used\n\n",
+    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes "
+           "used\n\n",
            s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
            s_int(s, "used_bytes"), s_int(s, "map_bytes"));
 }
@@ -143,7 +140,8 @@ static void s_print_nodes(const json_t *nodes)
            "IN FLIGHT", "DEAD LETTERS");
     size_t i;
     json_t *n;
-    json_array_foreach(nodes, i, n) {
+    json_array_foreach(nodes, i, n)
+    {
         printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
                json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
                s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
@@ -152,17 +150,56 @@ static void s_print_nodes(const json_t *nodes)
         printf("(no node queues)\n");
 }
 
+/* Library log lines (a bad node file) go to stderr. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level == ASYLINK_LOG_ERROR)
+        fprintf(stderr, "asylink: %s\n", line);
+}
+
+/* `asylink status --config NODE.ini`: the node's broker address. */
+static int s_node_status(const s_opts *o)
+{
+    char ctx[1100], since[32];
+    snprintf(ctx, sizeof ctx, "status: %s", o->config);
+    asylink_connection k;
+    int rc = asylink_connection_read(o->config, s_log, NULL, &k);
+    if (rc == ASYLINK_E_NOT_FOUND)
+        return cli_fail_text(ctx, rc, "no client has run on this node's data_dir yet");
+    if (rc != ASYLINK_OK)
+        return cli_fail(ctx, rc);
+    clock_format_iso(k.since_ms, since, sizeof since);
+    if (o->json)
+        return cli_json_print(
+            json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}", "endpoint", k.endpoint,
+                      "index", (int)k.index, "endpoints", (int)k.n_endpoints, "broker", k.broker,
+                      "connected", k.connected, "running", k.running, "since_ms",
+                      (json_int_t)k.since_ms, "since", since, "sessions", (json_int_t)k.sessions));
+    printf("address         %s (%u of %u)\n", k.endpoint, k.index + 1, k.n_endpoints);
+    if (k.connected)
+        printf("state           connected to %s since %s\n", k.broker, since);
+    else
+        printf("state           %s since %s\n",
+               k.running ? "not connected (trying the addresses in turn)" : "no client running",
+               since);
+    printf("sessions        %llu\n", (unsigned long long)k.sessions);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}
+
 int cmd_status(int argc, char **argv)
 {
-    s_opts o = {.host = "127.0.0.1", .port = "7480", .timeout_ms = 5000};
-    int rc = s_parse(argc, argv, &o);
+    s_opts o = {.http = {.host = "127.0.0.1", .port = "7480"}};
+    int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.config)
+        return s_node_status(&o);
     char ctx[320], err[256] = "";
-    snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.host, o.port);
+    snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);
     httpc_response r;
-    rc = httpc_get(o.host, o.port, "/status.json", o.timeout_ms, STATUS_MAX_BODY, &r, err,
-                   sizeof err);
+    rc = httpc_get(o.http.host, o.http.port, "/status.json", (int)o.timeout_ms, STATUS_MAX_BODY, &r,
+                   err, sizeof err);
     if (rc != ASYLINK_OK)
         return cli_fail_text(ctx, rc, "%s", err);
     if (r.status != 200) {
