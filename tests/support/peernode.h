@@ -31,7 +31,7 @@ typedef struct {
     const char *cert;        /* own certificate */
     const char *broker_cert; /* the broker's certificate */
     const char *trust;       /* trust directory */
-    const char *message_id;  /* NULL, or a UUID every message gets (dedup tests) */
+    const char *message_id;  /* NULL, or a UUID for every message (dedup tests) */
 } peernode_files;
 
 typedef struct {
