@@ -194,8 +194,8 @@ void publish_commit(router *r)
     /* Full (the publishes refused, retryable) or not: logged when it changes. */
     bool full = rc == ASYLINK_E_STORE_FULL;
     for (size_t i = 0; i < n && !full; i++)
-        full = store_batch_result(r->batch, (size_t)r->pending[i].index)->code ==
-               ASYLINK_E_STORE_FULL;
+        full =
+            store_batch_result(r->batch, (size_t)r->pending[i].index)->code == ASYLINK_E_STORE_FULL;
     if (rc == ASYLINK_E_STORE_FULL || (n && full != r->full)) {
         if (full && !r->full)
             LOG_ERROR("store", "store full: publishes refused until space is freed",

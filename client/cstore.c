@@ -905,7 +905,8 @@ uint64_t cstore_room(cstore_txn *t)
         return 0;
     uint64_t avail = datadir_free_bytes(t->s->lock_fd);
     MDB_txn *r = NULL; /* MDB_NOTLS: a read transaction beside our write one */
-    if (avail < DATADIR_RESERVE_BYTES + LMDBKIT_ROOM_PLENTY && s_read_begin(t->s, &r) != MDB_SUCCESS)
+    if (avail < DATADIR_RESERVE_BYTES + LMDBKIT_ROOM_PLENTY &&
+        s_read_begin(t->s, &r) != MDB_SUCCESS)
         r = NULL;
     uint64_t room = lmdbkit_room(avail, r);
     if (r)

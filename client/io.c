@@ -91,11 +91,11 @@ typedef struct {
     s_ack *acks;          /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
-    s_held_list held;              /* this turn's deliveries waiting for the commit */
-    bool hold;                     /* the delivery being handled wrote to the store */
-    bool park;                     /* ... or was not stored: no room */
-    uint64_t room;                 /* bytes deliveries may still take this turn ... */
-    bool room_known;               /* ... once the first has asked */
+    s_held_list held; /* this turn's deliveries waiting for the commit */
+    bool hold;        /* the delivery being handled wrote to the store */
+    bool park;        /* ... or was not stored: no room */
+    uint64_t room;    /* bytes deliveries may still take this turn ... */
+    bool room_known;  /* ... once the first has asked */
 } s_turn;
 
 typedef struct {
