@@ -379,7 +379,6 @@ static size_t s_count_type(const s_check *c, const char *type)
 /* Compares one listed member with the archive's. */
 static void s_check_entry(s_check *c, s_entry *e)
 {
-    e->z = zip_find(c->zip, e->name);
     if (!e->z) {
         s_find(c, ASYLINK_E_NOT_FOUND, e->name,
                "listed in the manifest but not in the bundle "
@@ -399,8 +398,31 @@ static void s_check_entry(s_check *c, s_entry *e)
     e->intact = true;
 }
 
-/* Step 3: every member against the manifest. False if the check cannot go on. */
-static bool s_check_members(s_check *c)
+/* The manifest's shape: one envelope, one CA, receipts with keys. False if unusable. */
+static bool s_check_shape(s_check *c)
+{
+    for (size_t i = 0; i < c->m.n_entries; i++) {
+        s_entry *e = &c->m.entries[i];
+        e->z = zip_find(c->zip, e->name);
+        bool is_receipt = !strcmp(e->type, EVIDENCE_T_RECEIPT);
+        if ((is_receipt || !strcmp(e->type, EVIDENCE_T_RECEIPT_KEY)) &&
+            !s_entry_of(c, is_receipt ? EVIDENCE_T_RECEIPT_KEY : EVIDENCE_T_RECEIPT, e->node))
+            s_find(c, ASYLINK_E_MALFORMED, e->name,
+                   "the manifest lists %s's receipt %s without its %s", e->node,
+                   is_receipt ? "envelope" : "key", is_receipt ? "key" : "envelope");
+    }
+    if (s_count_type(c, EVIDENCE_T_ENVELOPE) != 1 || s_count_type(c, EVIDENCE_T_CA) != 1 ||
+        s_count_type(c, EVIDENCE_T_CRL) > 1) {
+        s_find(c, ASYLINK_E_MALFORMED, EVIDENCE_MANIFEST,
+               "a bundle holds exactly one envelope, one CA certificate and at most one "
+               "revocation list");
+        return false;
+    }
+    return true;
+}
+
+/* Step 3: every member against the manifest. */
+static void s_check_members(s_check *c)
 {
     size_t before = c->r->n_findings, intact = 0;
     for (size_t i = 0; i < c->m.n_entries; i++) {
@@ -417,27 +439,11 @@ static bool s_check_members(s_check *c)
             s_find(c, ASYLINK_E_TAMPERED, z->name,
                    "in the bundle but not in the manifest (added?)");
     }
-    for (size_t i = 0; i < c->m.n_entries; i++) {
-        const s_entry *e = &c->m.entries[i];
-        bool is_receipt = !strcmp(e->type, EVIDENCE_T_RECEIPT);
-        if ((is_receipt || !strcmp(e->type, EVIDENCE_T_RECEIPT_KEY)) &&
-            !s_entry_of(c, is_receipt ? EVIDENCE_T_RECEIPT_KEY : EVIDENCE_T_RECEIPT, e->node))
-            s_find(c, ASYLINK_E_MALFORMED, e->name,
-                   "the manifest lists %s's receipt %s without its %s", e->node,
-                   is_receipt ? "envelope" : "key", is_receipt ? "key" : "envelope");
-    }
-    if (s_count_type(c, EVIDENCE_T_ENVELOPE) != 1 || s_count_type(c, EVIDENCE_T_CA) != 1 ||
-        s_count_type(c, EVIDENCE_T_CRL) > 1) {
-        s_find(c, ASYLINK_E_MALFORMED, EVIDENCE_MANIFEST,
-               "a bundle holds exactly one envelope, one CA certificate and at most one "
-               "revocation list");
-        return false;
-    }
     if (c->r->n_findings == before)
         s_find(c, ASYLINK_OK, "bundle",
-               "all %zu files are intact: sizes and SHA-256 digests as the manifest lists them",
+               "all %zu files are intact: sizes and SHA-256 digests as the signed manifest "
+               "lists them",
                intact);
-    return true;
 }
 
 /* The armored member of entry e decoded (label), malloc'd; code on failure. */
@@ -910,14 +916,17 @@ static void s_run(s_check *c, const uint8_t *buf, size_t len)
         return;
     }
     c->r->n_members = zip_count(c->zip);
-    if (!s_read_manifest(c) || !s_check_members(c))
+    if (!s_read_manifest(c) || !s_check_shape(c))
         return;
+    /* The signers first, then the manifest's signature, so that a changed
+     * manifest is reported as such before what it (wrongly) lists. */
     s_check_ca(c);
     s_check_crl(c);
     s_check_certs(c);
     if (c->oom)
         return;
     s_check_manifest_sig(c);
+    s_check_members(c);
     s_check_envelope(c);
     if (c->env && !c->oom && c->r->n_recipients > 0)
         s_check_receipts(c);

@@ -16,6 +16,7 @@ int cmd_publish(int argc, char **argv); /* cmd_publish.c */
 int cmd_subscribe(int argc, char **argv); /* cmd_subscribe.c */
 int cmd_status(int argc, char **argv); /* cmd_status.c */
 int cmd_receipts(int argc, char **argv); /* cmd_receipts.c: list, export, verify */
+int cmd_evidence(int argc, char **argv); /* cmd_evidence.c: export, verify */
 int cmd_nodes(int argc, char **argv);  /* cmd_admin.c */
 int cmd_queues(int argc, char **argv); /* cmd_admin.c */
 int cmd_dlq(int argc, char **argv);    /* cmd_admin.c: list, replay, drop */

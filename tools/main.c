@@ -33,6 +33,7 @@ static const cli_command s_commands[] = {
     {"subscribe", cmd_subscribe, "follow a feed: JSON lines or CSV"},
     {"status", cmd_status, "show a running broker's sessions, counters and queues"},
     {"receipts", cmd_receipts, "list, export and verify the signed receipts of a sent message"},
+    {"evidence", cmd_evidence, "export and verify a message's evidence bundle (offline check)"},
     {"nodes", cmd_nodes, "list the federation's nodes as the broker sees them (admin endpoint)"},
     {"queues", cmd_queues, "list the broker's direct queues (admin endpoint)"},
     {"dlq", cmd_dlq, "list, replay and drop the broker's dead letters (admin endpoint)"},

@@ -178,9 +178,19 @@ typedef struct asylink_options {
     asylink_log_fn log;             /* NULL = no logging */
     void *log_ctx;                  /* passed to log */
     asylink_log_level log_level;    /* most verbose level passed to log; default INFO */
+    uint64_t sent_retention_ms;     /* keep this node's own sent envelopes this long after the
+                                       broker accepted them, as evidence (asylink_evidence_export);
+                                       0 = keep none; default ASYLINK_SENT_RETENTION_DEFAULT_MS */
 } asylink_options;
 
-/* Fills o with defaults (everything zero or NULL but struct_size). Thread-safe. */
+/* How long a client keeps its sent envelopes unless told otherwise: 30 days. */
+#define ASYLINK_SENT_RETENTION_DEFAULT_MS (30ull * 24 * 3600 * 1000)
+
+/*
+ * Fills o with defaults: everything zero or NULL but struct_size,
+ * durability (FSYNC), log_level (INFO) and sent_retention_ms
+ * (ASYLINK_SENT_RETENTION_DEFAULT_MS). Thread-safe.
+ */
 ASYLINK_EXPORT void asylink_options_init(asylink_options *o);
 
 /*
@@ -203,7 +213,8 @@ ASYLINK_EXPORT int asylink_client_open(const asylink_options *o, asylink_client 
  * Opens a client from a node configuration file (INI):
  *   [node] broker_endpoint, broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
- *          durability (fsync|relaxed)
+ *          durability (fsync|relaxed), sent_retention (a duration such as
+ *          30d; 0 = keep no sent envelopes)
  * Relative paths are relative to the file. Errors as asylink_client_open,
  * plus ASYLINK_E_CONFIG for a bad file. log/log_ctx may be NULL.
  */
@@ -433,6 +444,28 @@ ASYLINK_EXPORT int asylink_fd(asylink_client *c);
  * trust they started with.
  */
 ASYLINK_EXPORT int asylink_reload_trust(asylink_client *c);
+
+/*
+ * Writes the evidence bundle of message_id, a direct message this client
+ * sent, to path (a new file, mode 0600, written atomically; an existing
+ * file is never overwritten): one ZIP file holding the sent envelope as
+ * kept (see sent_retention_ms), every signed receipt held for it with the
+ * receipt's content key (which opens that receipt envelope and nothing
+ * else), the certificates of the sender and of every recipient from this
+ * client's trust directory, its CA certificate and revocation list, and a
+ * manifest listing every file with its SHA-256, signed with this node's
+ * key. A third party checks it offline (`asylink evidence verify`, or any
+ * implementation of docs/PROTOCOL.md section 13). The payload stays
+ * encrypted: the bundle never holds plaintext. A bundle may lack receipts
+ * that have not arrived; its check then says so.
+ * Errors: ASYLINK_E_INVALID_ARG, ASYLINK_E_NOT_FOUND (not a message this
+ * client sent, its envelope is no longer kept, or a certificate a
+ * signature needs is not in the trust directory), ASYLINK_E_BAD_FIELD (a
+ * feed message), ASYLINK_E_EXISTS (path exists), ASYLINK_E_IO,
+ * ASYLINK_E_TOO_LARGE, ASYLINK_E_NOMEM. Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_evidence_export(asylink_client *c, const uint8_t message_id[16],
+                                           const char *path);
 
 /* Messages in the outbox not yet Accepted by the broker. Thread-safe. */
 ASYLINK_EXPORT int asylink_outbox_pending(asylink_client *c, uint64_t *count);
