@@ -198,6 +198,21 @@ check_eq "it does not verify (exit 1)" "$?" 1
 check "... no receipt from IT" grep -q 'NOT_FOUND: .*no receipt from IT: delivery to IT is not proven' "$T/partial.err"
 check "... while FR's delivery is shown proven" grep -qE '^  FR +delivered' "$T/partial.out"
 
+echo "sent_retention = 3s" >>"$T/IT.ini"
+"$ASYLINK" send --config "$T/IT.ini" --to FR --type asylink.v1.InformationRequest \
+  --json "$T/request.json" --wait --timeout 30 >"$T/send4.out" 2>"$T/send4.err"
+ID4=$(sed -n 1p "$T/send4.out")
+"$ASYLINK" evidence export --config "$T/IT.ini" --id "$ID4" --out "$T/kept.zip" >/dev/null 2>"$T/kept.err"
+check_eq "IT (sent_retention = 3s) exports right after sending" "$?" 0
+sleep 4
+# Any use of the client runs the sweep when its I/O thread starts (then once a minute).
+"$ASYLINK" recv --config "$T/IT.ini" --count 1 --timeout 2 >/dev/null 2>&1
+"$ASYLINK" evidence export --config "$T/IT.ini" --id "$ID4" --out "$T/swept.zip" >/dev/null 2>"$T/swept.err"
+check_eq "after the retention the sweep removed the envelope: export exits 1" "$?" 1
+check "... NOT_FOUND" grep -q 'NOT_FOUND' "$T/swept.err"
+"$ASYLINK" receipts --config "$T/IT.ini" --id "$ID4" >"$T/swept-rc.out" 2>&1
+check_eq "the message itself is still known to IT (its outbox record stays)" "$?" 0
+
 sed -i '/^sent_retention/d' "$T/FR.ini"
 echo "sent_retention = 0" >>"$T/FR.ini"
 "$ASYLINK" send --config "$T/FR.ini" --to DE --type asylink.v1.InformationRequest \

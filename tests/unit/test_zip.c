@@ -17,9 +17,8 @@
 #include "asylink/asylink.h"
 #include "zip.h"
 
-static const zip_limits s_lim = {.max_members = 16,
-                                 .max_member_size = 1 << 20,
-                                 .max_archive_size = 4 << 20};
+static const zip_limits s_lim = {
+    .max_members = 16, .max_member_size = 1 << 20, .max_archive_size = 4 << 20};
 
 /* Offsets of the fixed headers (zip.c's layout). */
 #define LOCAL_LEN 30
@@ -85,18 +84,20 @@ static void test_crc32(void **state)
     assert_int_equal(zip_crc32(0, (const uint8_t *)"123456789", 9), 0xCBF43926u);
     assert_int_equal(zip_crc32(0, NULL, 0), 0);
     /* continuing a CRC over two parts gives the CRC of the whole */
-    assert_int_equal(zip_crc32(zip_crc32(0, (const uint8_t *)"1234", 4), (const uint8_t *)"56789", 5),
-                     0xCBF43926u);
+    assert_int_equal(
+        zip_crc32(zip_crc32(0, (const uint8_t *)"1234", 4), (const uint8_t *)"56789", 5),
+        0xCBF43926u);
 }
 
 static void test_names(void **state)
 {
     (void)state;
-    const char *good[] = {"a", "manifest.json", "certs/DE.2.cert", "a/b/c", "x-y_z.1", "..a", "a.."};
+    const char *good[] = {"a",  "manifest.json", "certs/DE.2.cert", "a/b/c", "x-y_z.1", "..a",
+                          "a.."};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_true(zip_name_valid(good[i]));
-    const char *bad[] = {"", "/abs", "a/", "a//b", "..", "../x", "a/../b", "a/..", ".", "./a",
-                         "a\\b", "a b", "caf\xc3\xa9", "a:b", "a\nb"};
+    const char *bad[] = {"",  "/abs", "a/",   "a//b", "..",          "../x", "a/../b", "a/..",
+                         ".", "./a",  "a\\b", "a b",  "caf\xc3\xa9", "a:b",  "a\nb"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(zip_name_valid(bad[i]));
     char longname[ZIP_NAME_MAX + 2];
