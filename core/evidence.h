@@ -50,9 +50,8 @@
 #define EVIDENCE_MAX_MEMBERS 2048
 #define EVIDENCE_MAX_MANIFEST (1u << 20)
 #define EVIDENCE_MAX_RECEIPT (1u << 20)        /* a receipt envelope (1,000 receipts ~ 200 KiB) */
-#define EVIDENCE_MAX_CERT (2u * CERT_FILE_MAX) /* an armored certificate */
 #define EVIDENCE_MAX_CRL (2u * CRL_FILE_MAX)   /* an armored revocation list */
-#define EVIDENCE_MAX_MEMBER EVIDENCE_MAX_CRL   /* largest member of any kind */
+#define EVIDENCE_MAX_MEMBER (34u << 20) /* largest member: an envelope (ENVELOPE_MAX_SIZE) */
 #define EVIDENCE_MAX_BUNDLE (256u << 20)
 
 /* One recipient's receipt as the sender holds it. */

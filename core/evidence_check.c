@@ -41,6 +41,9 @@
 
 #define S_SHA_LEN crypto_hash_sha256_BYTES
 
+_Static_assert(EVIDENCE_MAX_MEMBER >= ENVELOPE_MAX_SIZE && EVIDENCE_MAX_MEMBER >= EVIDENCE_MAX_CRL,
+               "a bundle member can be the largest envelope or revocation list");
+
 /* A member as the manifest lists it. */
 typedef struct {
     char name[ZIP_NAME_MAX + 1];
