@@ -29,12 +29,13 @@
 
 /* The answer to one request: a JSON AdminResponse member, or an error. */
 typedef struct {
-    json_t *body;                         /* member value, e.g. {"nodes": [...]} */
-    int code;                             /* ASYLINK_OK or the Error code */
-    char reason[WIRE_REASON_MAX + 1];     /* Error reason, or a log detail on success */
+    json_t *body;                     /* member value, e.g. {"nodes": [...]} */
+    int code;                         /* ASYLINK_OK or the Error code */
+    char reason[WIRE_REASON_MAX + 1]; /* Error reason, or a log detail on success */
 } s_answer;
 
-static int s_fail(s_answer *a, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_fail(s_answer *a, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int s_fail(s_answer *a, int code, const char *fmt, ...)
 {
@@ -112,21 +113,23 @@ static int s_stats(const admin_env *e, s_answer *a)
         if (!st->rejected_by_code[c])
             continue;
         json_t *x = json_object();
-        ok = x && s_set(x, "code", json_integer(c)) && s_set_u64(x, "count", st->rejected_by_code[c]) &&
-             json_array_append_new(codes, x) == 0;
+        ok = x && s_set(x, "code", json_integer(c)) &&
+             s_set_u64(x, "count", st->rejected_by_code[c]) && json_array_append_new(codes, x) == 0;
     }
     ok = ok && s_set_str(o, "broker_node_id", e->broker_node_id) &&
          s_set_str(o, "broker_version", asylink_version()) &&
          s_set_u64(o, "started_ms", e->started_ms) && s_set_u64(o, "server_time_ms", e->now_ms) &&
          s_set_u64(o, "sessions", e->sessions->n) && s_set_u64(o, "messages_stored", ss.messages) &&
          s_set_u64(o, "store_map_bytes", ss.map_size) &&
-         s_set_u64(o, "store_used_bytes", ss.used_bytes) && s_set_u64(o, "published", st->published) &&
-         s_set_u64(o, "accepted", st->accepted) && s_set_u64(o, "duplicates", st->duplicates) &&
-         s_set_u64(o, "rejected", st->rejected) && s_set(o, "rejected_by_code", json_incref(codes)) &&
+         s_set_u64(o, "store_used_bytes", ss.used_bytes) &&
+         s_set_u64(o, "published", st->published) && s_set_u64(o, "accepted", st->accepted) &&
+         s_set_u64(o, "duplicates", st->duplicates) && s_set_u64(o, "rejected", st->rejected) &&
+         s_set(o, "rejected_by_code", json_incref(codes)) &&
          s_set_u64(o, "delivered", st->delivered) && s_set_u64(o, "redelivered", st->redelivered) &&
          s_set_u64(o, "acked", st->acked) && s_set_u64(o, "nacked", st->nacked) &&
          s_set_u64(o, "expired", st->expired) && s_set_u64(o, "dead_lettered", st->dead_lettered) &&
-         s_set_u64(o, "dead_letters", ss.dead_letters) && s_set_u64(o, "queued_messages", ss.queued) &&
+         s_set_u64(o, "dead_letters", ss.dead_letters) &&
+         s_set_u64(o, "queued_messages", ss.queued) &&
          s_set_str(o, "durability", e->durable ? "full" : "relaxed") &&
          s_set_u64(o, "verify_workers", (uint64_t)e->verify_workers);
     json_decref(codes);
@@ -148,21 +151,21 @@ static json_t *s_node_info(const admin_env *e, const cert *c)
     store_sub_count(e->store, c->node_id, &subs);
     int usable = trust_usable(e->trust, c, e->now_ms);
     json_t *o = json_object();
-    bool ok = o && s_set_str(o, "node_id", c->node_id) &&
-              s_set_str(o, "display_name", c->display_name) && s_set(o, "roles", s_roles(c->roles)) &&
-              s_set_u64(o, "cert_serial", c->serial) &&
-              s_set_u64(o, "cert_not_after_ms", c->not_after_ms) &&
-              s_set(o, "revoked", json_boolean(usable == ASYLINK_E_REVOKED)) &&
-              s_set(o, "connected", json_boolean(s != NULL)) &&
-              s_set_u64(o, "connected_since_ms", s ? s->since_ms : 0) &&
-              s_set_u64(o, "last_seen_ms", s ? s->last_recv_ms : 0) &&
-              s_set_str(o, "client_name", s ? s->client_name : "") &&
-              s_set_str(o, "client_version", s ? s->client_version : "") &&
-              s_set_u64(o, "queue_depth", depth) &&
-              s_set_u64(o, "in_flight", s ? s->n_inflight + s->feed_inflight : 0) &&
-              s_set_u64(o, "credit_messages", s ? s->credit_messages : 0) &&
-              s_set_u64(o, "subscriptions", subs) && s_set_u64(o, "published", s ? s->published : 0) &&
-              s_set_u64(o, "delivered", s ? s->delivered : 0);
+    bool ok =
+        o && s_set_str(o, "node_id", c->node_id) && s_set_str(o, "display_name", c->display_name) &&
+        s_set(o, "roles", s_roles(c->roles)) && s_set_u64(o, "cert_serial", c->serial) &&
+        s_set_u64(o, "cert_not_after_ms", c->not_after_ms) &&
+        s_set(o, "revoked", json_boolean(usable == ASYLINK_E_REVOKED)) &&
+        s_set(o, "connected", json_boolean(s != NULL)) &&
+        s_set_u64(o, "connected_since_ms", s ? s->since_ms : 0) &&
+        s_set_u64(o, "last_seen_ms", s ? s->last_recv_ms : 0) &&
+        s_set_str(o, "client_name", s ? s->client_name : "") &&
+        s_set_str(o, "client_version", s ? s->client_version : "") &&
+        s_set_u64(o, "queue_depth", depth) &&
+        s_set_u64(o, "in_flight", s ? s->n_inflight + s->feed_inflight : 0) &&
+        s_set_u64(o, "credit_messages", s ? s->credit_messages : 0) &&
+        s_set_u64(o, "subscriptions", subs) && s_set_u64(o, "published", s ? s->published : 0) &&
+        s_set_u64(o, "delivered", s ? s->delivered : 0);
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -188,7 +191,8 @@ static int s_nodes_op(const admin_env *e, const wire_admin_request *q, s_answer 
         return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
     }
     json_decref(arr);
-    snprintf(a->reason, sizeof a->reason, "nodes=%zu", json_array_size(json_object_get(o, "nodes")));
+    snprintf(a->reason, sizeof a->reason, "nodes=%zu",
+             json_array_size(json_object_get(o, "nodes")));
     a->body = o;
     return ASYLINK_OK;
 }
@@ -208,7 +212,8 @@ static json_t *s_queue_info(const admin_env *e, const char *node, uint64_t depth
     bool ok = o && s_set_str(o, "node_id", node) && s_set_u64(o, "depth", depth) &&
               s_set_u64(o, "size_bytes", bytes) && s_set_u64(o, "oldest_age_ms", oldest) &&
               s_set_u64(o, "in_flight", s ? s->n_inflight : 0) &&
-              s_set_u64(o, "dead_letters", dead) && s_set_u64(o, "delivered", s ? s->delivered : 0) &&
+              s_set_u64(o, "dead_letters", dead) &&
+              s_set_u64(o, "delivered", s ? s->delivered : 0) &&
               s_set(o, "connected", json_boolean(s != NULL));
     if (!ok) {
         json_decref(o);
@@ -409,8 +414,8 @@ static int s_cmp_u64(const void *a, const void *b)
  * or, without one, of every recipient. found[i] tells whether ids[i]
  * (sorted) matched. *out malloc'd.
  */
-static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t *ids,
-                     bool *found, s_target **out, size_t *n_out)
+static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t *ids, bool *found,
+                     s_target **out, size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
@@ -438,7 +443,7 @@ static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t *
             *out = nv;
             cap = ncap;
         }
-        snprintf((*out)[*n_out].recipient, sizeof (*out)[*n_out].recipient, "%s", d.recipient);
+        snprintf((*out)[*n_out].recipient, sizeof(*out)[*n_out].recipient, "%s", d.recipient);
         (*out)[(*n_out)++].seq = d.seq;
     }
     return rc == ASYLINK_E_NOT_FOUND ? ASYLINK_OK : rc;
@@ -462,8 +467,7 @@ static bool s_expired(const admin_env *e, uint64_t seq)
 }
 
 /* dead_letter_replay (replay true) and dead_letter_drop. */
-static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool replay,
-                          s_answer *a)
+static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool replay, s_answer *a)
 {
     uint64_t *ids = NULL;
     bool *found = NULL;
@@ -506,7 +510,8 @@ static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool 
             ok = json_array_append_new(nf, json_integer((json_int_t)ids[i])) == 0;
     if (ok)
         ok = s_set_u64(o, replay ? "replayed" : "dropped", done) &&
-             s_set(o, "not_found", json_incref(nf)) && (!replay || s_set_u64(o, "expired", expired));
+             s_set(o, "not_found", json_incref(nf)) &&
+             (!replay || s_set_u64(o, "expired", expired));
     size_t not_found = json_array_size(nf);
     json_decref(nf);
     free(ids);
@@ -666,7 +671,8 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
     char quoted[80];
     log_quote(quoted, sizeof quoted, who ? who : "?");
     if (frames != 2) {
-        LOG_WARN("admin", "request refused", "operator=%s frames=%d code=MALFORMED", quoted, frames);
+        LOG_WARN("admin", "request refused", "operator=%s frames=%d code=MALFORMED", quoted,
+                 frames);
         s_send_error(sock, rid, 0, ASYLINK_E_MALFORMED,
                      "an admin message is exactly one Command frame");
         return;
@@ -724,7 +730,7 @@ void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32]
     void *sock = zmq_socket(ctx, ZMQ_ROUTER);
     if (!sock)
         return NULL;
-    int one = 1, hwm = 100, linger = 0;
+    int one = 1, hwm = 100, linger = 0, handshake_ms = 5000;
     int64_t maxmsg = ADMIN_MAX_FRAME;
     char last[256];
     size_t len = sizeof last;
@@ -735,8 +741,9 @@ void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32]
         zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        zmq_bind(sock, endpoint) != 0 ||
-        zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, last, &len) != 0 || !(*bound = strdup(last))) {
+        zmq_setsockopt(sock, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms) != 0 ||
+        zmq_bind(sock, endpoint) != 0 || zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, last, &len) != 0 ||
+        !(*bound = strdup(last))) {
         int err = zmq_errno();
         zmq_close(sock);
         errno = err;

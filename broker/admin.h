@@ -27,25 +27,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "router.h"
+#include "router_stats.h"
 #include "session.h"
 #include "store.h"
 #include "trust.h"
 
-#define ADMIN_MAX_FRAME (64 * 1024)   /* largest admin message the socket accepts */
-#define ADMIN_TURN_BUDGET 16          /* requests answered per router turn */
-#define ADMIN_DEFAULT_LIMIT 100       /* dead letters per page when limit is 0 */
-#define ADMIN_MAX_LIMIT 1000          /* most dead letters per page */
-#define ADMIN_MAX_WINDOW 100000       /* most of offset + limit (dead letters are
-                                         ordered newest first in memory) */
+#define ADMIN_MAX_FRAME (64 * 1024) /* largest admin message the socket accepts */
+#define ADMIN_TURN_BUDGET 16        /* requests answered per router turn */
+#define ADMIN_DEFAULT_LIMIT 100     /* dead letters per page when limit is 0 */
+#define ADMIN_MAX_LIMIT 1000        /* most dead letters per page */
+#define ADMIN_MAX_WINDOW                                                                           \
+    100000 /* most of offset + limit (dead letters are                                             \
+              ordered newest first in memory) */
 
 /* What a reload reports (AdminReloadResponse). */
 typedef struct admin_reload_result {
-    uint32_t nodes;              /* node certificates loaded */
-    uint32_t revoked;            /* serials on the loaded revocation list */
-    uint64_t crl_number;         /* its number, 0 = none */
-    uint32_t sessions_dropped;   /* sessions closed by the reload */
-    char policy_digest_hex[65];  /* BLAKE2b-256 of the policy file, hex */
+    uint32_t nodes;             /* node certificates loaded */
+    uint32_t revoked;           /* serials on the loaded revocation list */
+    uint64_t crl_number;        /* its number, 0 = none */
+    uint32_t sessions_dropped;  /* sessions closed by the reload */
+    char policy_digest_hex[65]; /* BLAKE2b-256 of the policy file, hex */
 } admin_reload_result;
 
 /* What a request may read and do; filled by the router for each turn. */

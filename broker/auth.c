@@ -116,7 +116,8 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
 {
     char addr[64] = "", quoted[80];
     if (n >= 4)
-        snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (const char *)zmq_msg_data(&f[3]));
+        snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]),
+                 (const char *)zmq_msg_data(&f[3]));
     bool curve = n == ZAP_FRAMES && zmq_msg_size(&f[5]) == 5 &&
                  memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 && zmq_msg_size(&f[6]) == 32;
     zmq_msg_t *id = n >= 2 ? &f[1] : &f[0];
@@ -124,8 +125,8 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
     const cert *c = NULL;
     int rc = domain >= 0 ? auth_lookup(t, zmq_msg_data(&f[6]), now_ms, &c) : ASYLINK_E_PROTOCOL;
     if (rc == ASYLINK_OK && domain == 1 && !(c->roles & CERT_ROLE_BIT(CERT_ROLE_OPERATOR))) {
-        LOG_WARN("auth", "admin connection refused: not an operator", "node=%s peer=%s",
-                 c->node_id, log_quote(quoted, sizeof quoted, addr));
+        LOG_WARN("auth", "admin connection refused: not an operator", "node=%s peer=%s", c->node_id,
+                 log_quote(quoted, sizeof quoted, addr));
         rc = ASYLINK_E_ROLE;
     }
     if (rc == ASYLINK_OK) {

@@ -29,8 +29,8 @@
 
 /* Counters of ZAP decisions. */
 typedef struct auth_stats {
-    uint64_t admitted;  /* connections admitted */
-    uint64_t refused;   /* connections refused */
+    uint64_t admitted; /* connections admitted */
+    uint64_t refused;  /* connections refused */
 } auth_stats;
 
 /* Creates and binds the ZAP socket. NULL on failure (errno from zmq). */

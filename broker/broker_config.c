@@ -49,30 +49,30 @@ const config_option broker_config_options[] = {
      "Access policy file (see \"Policy file\"); reloaded on SIGHUP."},
     {"broker", "endpoint", CONFIG_STRING, "tcp://127.0.0.1:7400", S_OFF(endpoint), 0, 0, NULL,
      "ZeroMQ endpoint (tcp:// or ipc://) where nodes connect, with CURVE."},
-    {"broker", "admin_endpoint", CONFIG_STRING, "tcp://127.0.0.1:7401", S_OFF(admin_endpoint),
-     0, 0, NULL,
-     "ZeroMQ endpoint for operator commands (CURVE, operator role only); empty = off."},
+    {"broker", "admin_endpoint", CONFIG_STRING, "tcp://127.0.0.1:7401", S_OFF(admin_endpoint), 0, 0,
+     NULL, "ZeroMQ endpoint for operator commands (CURVE, operator role only); empty = off."},
 
     /* [store] */
     {"store", "map_size", CONFIG_SIZE, "256MiB", S_OFF(map_size), S_MIB, 64 * S_TIB, NULL,
      "Initial size of the LMDB map; it grows when full, up to max_map_size."},
-    {"store", "max_map_size", CONFIG_SIZE, "16GiB", S_OFF(max_map_size), S_MIB, 64 * S_TIB,
-     NULL, "Largest the LMDB map may grow; then Publishes get STORE_FULL."},
+    {"store", "max_map_size", CONFIG_SIZE, "16GiB", S_OFF(max_map_size), S_MIB, 64 * S_TIB, NULL,
+     "Largest the LMDB map may grow; then Publishes get STORE_FULL."},
     {"store", "durability", CONFIG_ENUM, "fsync", S_OFF(durability), 0, 0, s_durability_names,
      "fsync: Accepted only after the group commit is on disk; relaxed: no fsync per commit "
      "(a crash may lose up to sync_interval of accepted messages)."},
     {"store", "sync_interval", CONFIG_DURATION, "1s", S_OFF(sync_interval_ms), 10, S_HOUR, NULL,
      "With durability = relaxed: how often committed data is flushed to disk."},
-    {"store", "dedup_window", CONFIG_DURATION, "7d", S_OFF(dedup_window_ms), S_MIN,
-     365 * S_DAY, NULL,
+    {"store", "dedup_window", CONFIG_DURATION, "7d", S_OFF(dedup_window_ms), S_MIN, 365 * S_DAY,
+     NULL,
      "How long a (sender, message_id) is remembered so that a resend is answered as a "
      "duplicate."},
-    {"store", "sweep_interval", CONFIG_DURATION, "10s", S_OFF(sweep_interval_ms), 100, S_HOUR,
-     NULL, "How often expired messages and dedup entries are removed."},
+    {"store", "sweep_interval", CONFIG_DURATION, "10s", S_OFF(sweep_interval_ms), 100, S_HOUR, NULL,
+     "How often expired messages and dedup entries are removed."},
 
     /* [limits] */
     {"limits", "max_envelope_bytes", CONFIG_SIZE, "33MiB", S_OFF(max_envelope_bytes), 1024,
-     ENVELOPE_MAX_SIZE, NULL, "Largest envelope accepted (payload plus header, keys and "
+     ENVELOPE_MAX_SIZE, NULL,
+     "Largest envelope accepted (payload plus header, keys and "
      "signature)."},
     {"limits", "max_in_flight", CONFIG_INT, "1000", S_OFF(max_in_flight), 1, 1000000, NULL,
      "Most Publishes of one session awaiting Accepted or Rejected (more are refused "
@@ -81,22 +81,31 @@ const config_option broker_config_options[] = {
      ENVELOPE_MAX_RECIPIENTS, NULL, "Most direct recipients of one envelope."},
     {"limits", "max_ack_batch", CONFIG_INT, "1000", S_OFF(max_ack_batch), 1, 4096, NULL,
      "Most sequence numbers in one Ack or Nack command."},
-    {"limits", "clock_skew_future", CONFIG_DURATION, "5m", S_OFF(clock_skew_future_ms), 0,
-     S_DAY, NULL,
+    {"limits", "clock_skew_future", CONFIG_DURATION, "5m", S_OFF(clock_skew_future_ms), 0, S_DAY,
+     NULL,
      "How far created_ms may be ahead of the broker clock. No limit on the past: outboxes "
      "resend old messages after outages; expiry and dedup_window handle those."},
     {"limits", "max_deliveries", CONFIG_INT, "10", S_OFF(max_deliveries), 1, 1000, NULL,
      "Delivery attempts before a message goes to the dead letter queue."},
     {"limits", "redelivery_backoff", CONFIG_DURATION, "1s", S_OFF(redelivery_backoff_ms), 10,
      S_HOUR, NULL, "Wait before the first redelivery; doubles with each attempt."},
-    {"limits", "redelivery_backoff_max", CONFIG_DURATION, "5m",
-     S_OFF(redelivery_backoff_max_ms), 10, S_DAY, NULL,
-     "Longest wait between redeliveries (at least redelivery_backoff)."},
+    {"limits", "redelivery_backoff_max", CONFIG_DURATION, "5m", S_OFF(redelivery_backoff_max_ms),
+     10, S_DAY, NULL, "Longest wait between redeliveries (at least redelivery_backoff)."},
     {"limits", "heartbeat_interval", CONFIG_DURATION, "5s", S_OFF(heartbeat_interval_ms), 100,
      S_HOUR, NULL, "Heartbeat period announced to nodes in Welcome."},
-    {"limits", "heartbeat_timeout", CONFIG_DURATION, "30s", S_OFF(heartbeat_timeout_ms),
-     S_SEC, S_DAY, NULL,
-     "Silence after which a session is dropped (at least twice heartbeat_interval)."},
+    {"limits", "heartbeat_timeout", CONFIG_DURATION, "30s", S_OFF(heartbeat_timeout_ms), S_SEC,
+     S_DAY, NULL, "Silence after which a session is dropped (at least twice heartbeat_interval)."},
+    {"limits", "handshake_timeout", CONFIG_DURATION, "5s", S_OFF(handshake_timeout_ms), 500, S_MIN,
+     NULL,
+     "A connection that has not finished the ZMTP/CURVE handshake within this is closed "
+     "(bare TCP connections cannot pin descriptors)."},
+    {"limits", "max_open_files", CONFIG_INT, "65536", S_OFF(max_open_files), 1024, 1048576, NULL,
+     "At start the descriptor limit (RLIMIT_NOFILE) is raised to this, as far as the hard "
+     "limit allows (systemd: LimitNOFILE); every connection costs one descriptor."},
+    {"limits", "max_session_output", CONFIG_SIZE, "16MiB", S_OFF(max_session_output), 64 * 1024,
+     1024 * S_MIB, NULL,
+     "Bytes of answers and deliveries queued towards one session that it has not read; past "
+     "this the session is ended and its queued output dropped (deliveries stay stored)."},
 
     /* [workers] */
     {"workers", "verify_threads", CONFIG_INT, "0", S_OFF(verify_threads), 0, 64, NULL,
@@ -106,6 +115,18 @@ const config_option broker_config_options[] = {
     {"http", "listen", CONFIG_STRING, "127.0.0.1:7480", S_OFF(http_listen), 0, 0, NULL,
      "IPv4 address and port of the HTTP server (/metrics, /healthz, /status); empty = off. "
      "Keep it on loopback or behind a reverse proxy."},
+    {"http", "max_connections", CONFIG_INT, "256", S_OFF(http_max_connections), 8, 4096, NULL,
+     "Most HTTP connections open at once, all clients together."},
+    {"http", "max_connections_per_address", CONFIG_INT, "16", S_OFF(http_max_per_address), 1, 4096,
+     NULL,
+     "Most HTTP connections from one IPv4 address (except exempt_address); more are refused."},
+    {"http", "request_timeout", CONFIG_DURATION, "5s", S_OFF(http_request_timeout_ms), S_SEC, S_MIN,
+     NULL,
+     "A request's header must be complete within this of the connection (or of the previous "
+     "answer), however slowly bytes trickle in; else the connection is cut (slowloris)."},
+    {"http", "exempt_address", CONFIG_STRING, "127.0.0.1", S_OFF(http_exempt_address), 0, 0, NULL,
+     "IPv4 address of the local supervisor and Prometheus, not held to "
+     "max_connections_per_address; empty = none."},
 
     /* [log] */
     {"log", "level", CONFIG_ENUM, "info", S_OFF(log_level), 0, 0, log_level_names,
@@ -115,9 +136,9 @@ const config_option broker_config_options[] = {
 const size_t broker_config_options_len = CONFIG_TABLE_LEN(broker_config_options);
 
 /* Fills err like config_error_format() for a rule between options. */
-__attribute__((format(printf, 6, 7)))
-static int s_invalid(char *err, size_t errlen, const char *path, const char *section,
-                     const char *key, const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static int s_invalid(char *err, size_t errlen,
+                                                           const char *path, const char *section,
+                                                           const char *key, const char *fmt, ...)
 {
     config_error e;
     if (!err || errlen == 0)
@@ -186,16 +207,18 @@ static int s_validate_names(const broker_config *c, const char *path, char *err,
     if (c->http_listen[0] && !s_listen_valid(c->http_listen))
         return s_invalid(err, errlen, path, "http", "listen",
                          "expected IPV4-ADDRESS:PORT (port 0 = any free port), or empty (off)");
+    struct in_addr exempt;
+    if (c->http_exempt_address[0] && inet_pton(AF_INET, c->http_exempt_address, &exempt) != 1)
+        return s_invalid(err, errlen, path, "http", "exempt_address",
+                         "expected an IPv4 address, or empty (none)");
     return ASYLINK_OK;
 }
 
 /* Checks the numeric rules between options. */
-static int s_validate_numbers(const broker_config *c, const char *path, char *err,
-                              size_t errlen)
+static int s_validate_numbers(const broker_config *c, const char *path, char *err, size_t errlen)
 {
     if (c->max_map_size < c->map_size)
-        return s_invalid(err, errlen, path, "store", "max_map_size",
-                         "must be at least map_size");
+        return s_invalid(err, errlen, path, "store", "max_map_size", "must be at least map_size");
     if (c->redelivery_backoff_max_ms < c->redelivery_backoff_ms)
         return s_invalid(err, errlen, path, "limits", "redelivery_backoff_max",
                          "must be at least redelivery_backoff");
@@ -207,7 +230,8 @@ static int s_validate_numbers(const broker_config *c, const char *path, char *er
 
 int broker_config_validate(const broker_config *c, const char *path, char *err, size_t errlen)
 {
-    if (!c || !c->node_id || !c->endpoint || !c->admin_endpoint || !c->http_listen)
+    if (!c || !c->node_id || !c->endpoint || !c->admin_endpoint || !c->http_listen ||
+        !c->http_exempt_address)
         return s_invalid(err, errlen, path, "", "", "configuration not loaded");
     int rc = s_validate_names(c, path, err, errlen);
     return rc != ASYLINK_OK ? rc : s_validate_numbers(c, path, err, errlen);

@@ -14,7 +14,8 @@
  *   - broker.endpoint is a tcp:// or ipc:// endpoint; admin_endpoint is
  *     empty (off) or one too, and differs from endpoint;
  *   - http.listen is empty (off) or IPV4-ADDRESS:PORT (port 0 = any free
- *     port, for tests), as broker/http.c binds it;
+ *     port, for tests), as broker/http.c binds it; http.exempt_address is
+ *     empty or an IPv4 address;
  *   - store.max_map_size >= store.map_size;
  *   - limits.redelivery_backoff_max >= limits.redelivery_backoff;
  *   - limits.heartbeat_timeout >= 2 * limits.heartbeat_interval, so one late
@@ -50,27 +51,34 @@ typedef struct broker_config {
     char *endpoint;            /* ZeroMQ endpoint for nodes, e.g. tcp://127.0.0.1:7400 */
     char *admin_endpoint;      /* ZeroMQ endpoint for operators; "" = off */
     /* [store] */
-    uint64_t map_size;           /* initial LMDB map size, bytes */
-    uint64_t max_map_size;       /* the map never grows beyond this, bytes */
-    int durability;              /* enum broker_durability */
-    uint64_t sync_interval_ms;   /* relaxed only: flush to disk this often */
-    uint64_t dedup_window_ms;    /* how long (sender, message_id) is remembered */
-    uint64_t sweep_interval_ms;  /* how often expired data is swept */
+    uint64_t map_size;          /* initial LMDB map size, bytes */
+    uint64_t max_map_size;      /* the map never grows beyond this, bytes */
+    int durability;             /* enum broker_durability */
+    uint64_t sync_interval_ms;  /* relaxed only: flush to disk this often */
+    uint64_t dedup_window_ms;   /* how long (sender, message_id) is remembered */
+    uint64_t sweep_interval_ms; /* how often expired data is swept */
     /* [limits] */
-    uint64_t max_envelope_bytes;       /* largest envelope accepted, bytes */
-    int64_t max_in_flight;             /* unacknowledged messages per session */
-    int64_t max_recipients;            /* direct recipients per envelope */
-    int64_t max_ack_batch;             /* sequences per Ack/Nack command */
-    uint64_t clock_skew_future_ms;     /* created_ms may be this far ahead of now */
-    int64_t max_deliveries;            /* attempts before the dead letter queue */
-    uint64_t redelivery_backoff_ms;    /* first redelivery wait, doubling */
-    uint64_t redelivery_backoff_max_ms;/* longest redelivery wait */
-    uint64_t heartbeat_interval_ms;    /* heartbeat period announced in Welcome */
-    uint64_t heartbeat_timeout_ms;     /* silence after which a session is dropped */
+    uint64_t max_envelope_bytes;        /* largest envelope accepted, bytes */
+    int64_t max_in_flight;              /* unacknowledged messages per session */
+    int64_t max_recipients;             /* direct recipients per envelope */
+    int64_t max_ack_batch;              /* sequences per Ack/Nack command */
+    uint64_t clock_skew_future_ms;      /* created_ms may be this far ahead of now */
+    int64_t max_deliveries;             /* attempts before the dead letter queue */
+    uint64_t redelivery_backoff_ms;     /* first redelivery wait, doubling */
+    uint64_t redelivery_backoff_max_ms; /* longest redelivery wait */
+    uint64_t heartbeat_interval_ms;     /* heartbeat period announced in Welcome */
+    uint64_t heartbeat_timeout_ms;      /* silence after which a session is dropped */
+    uint64_t handshake_timeout_ms;      /* a connection must finish ZMTP/CURVE within this */
+    int64_t max_open_files;      /* RLIMIT_NOFILE raised to this at start (hard limit permitting) */
+    uint64_t max_session_output; /* bytes queued towards one session before it is ended */
     /* [workers] */
     int64_t verify_threads; /* signature verification threads; 0 = one per core */
     /* [http] */
-    char *http_listen; /* IPv4 ADDRESS:PORT of /metrics, /healthz, /status; "" = off */
+    char *http_listen;            /* IPv4 ADDRESS:PORT of /metrics, /healthz, /status; "" = off */
+    int64_t http_max_connections; /* all HTTP clients together */
+    int64_t http_max_per_address; /* one IPv4 address, except http_exempt_address */
+    uint64_t http_request_timeout_ms; /* request header complete within this */
+    char *http_exempt_address;        /* IPv4 address without the per-address limit; "" = none */
     /* [log] */
     int log_level; /* enum log_level (core/log.h) */
 } broker_config;

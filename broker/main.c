@@ -26,6 +26,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -46,18 +47,19 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: asylinkd --config FILE [--check-config]\n"
-            "       asylinkd --print-example-config | --version | --help\n\n"
-            "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
-            "checks every signed envelope, stores it durably (LMDB, fsync before\n"
-            "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
-            "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
-            "      --check-config        load config, keys, trust and policy; then exit\n"
-            "      --print-example-config  print an example configuration and exit\n"
-            "  -V, --version             print the version and exit\n"
-            "  -h, --help                this help\n\n"
-            "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
+    fprintf(
+        out,
+        "usage: asylinkd --config FILE [--check-config]\n"
+        "       asylinkd --print-example-config | --version | --help\n\n"
+        "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
+        "checks every signed envelope, stores it durably (LMDB, fsync before\n"
+        "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
+        "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
+        "      --check-config        load config, keys, trust and policy; then exit\n"
+        "      --print-example-config  print an example configuration and exit\n"
+        "  -V, --version             print the version and exit\n"
+        "  -h, --help                this help\n\n"
+        "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
 }
 
 /* Reads the first line of a passphrase file into secure memory. */
@@ -87,7 +89,8 @@ static int s_load_identity(const broker_config *c, keys_secret **keys, cert **ow
     if (pass)
         file_secret_free((uint8_t *)pass, strlen(pass));
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key, asylink_err_name(rc));
+        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key,
+                  asylink_err_name(rc));
         return rc;
     }
     rc = cert_load(c->cert, own);
@@ -144,6 +147,8 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->backoff_max_ms = c->redelivery_backoff_max_ms;
     o->heartbeat_interval_ms = c->heartbeat_interval_ms;
     o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    o->handshake_timeout_ms = c->handshake_timeout_ms;
+    o->max_session_output = c->max_session_output;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;
@@ -162,18 +167,58 @@ static void s_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/*
+ * Raises the descriptor limit towards limits.max_open_files (never beyond
+ * the hard limit): a flood of bare connections must not exhaust the 1,024
+ * descriptors a login shell gives, or no node, operator or health check
+ * could connect. Logs what it got; too few is a warning, not an error.
+ */
+static void s_raise_nofile(const broker_config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)c->max_open_files;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        struct rlimit raised = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = want;
+    }
+    if (rl.rlim_cur < (rlim_t)c->max_open_files)
+        LOG_WARN("main", "descriptor limit below limits.max_open_files",
+                 "open_files=%llu wanted=%lld hint=\"raise the hard limit (systemd LimitNOFILE, "
+                 "ulimit -Hn)\"",
+                 (unsigned long long)rl.rlim_cur, (long long)c->max_open_files);
+    else
+        LOG_INFO("main", "descriptor limit", "open_files=%llu", (unsigned long long)rl.rlim_cur);
+}
+
+/* The HTTP server's limits from [http]. */
+static void s_http_limits(const broker_config *c, http_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->max_connections = (unsigned)c->http_max_connections;
+    l->max_per_address = (unsigned)c->http_max_per_address;
+    l->request_timeout_s = (unsigned)((c->http_request_timeout_ms + 999) / 1000);
+    snprintf(l->exempt, sizeof l->exempt, "%s", c->http_exempt_address);
+}
+
 /* Opens the store and serves until a signal stops us. */
 static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
 {
-    store_options so = {.dir = c->data_dir, .map_size = c->map_size,
+    store_options so = {.dir = c->data_dir,
+                        .map_size = c->map_size,
                         .max_map_size = c->max_map_size,
                         .durable = c->durability == BROKER_DURABILITY_FSYNC,
                         .dedup_window_ms = c->dedup_window_ms};
     store *st = NULL;
     int rc = store_open(&so, &st);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
-                                                  : "cannot open the store",
+        LOG_ERROR("main",
+                  rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
+                                         : "cannot open the store",
                   "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
         view_unref(&v);
         return rc;
@@ -196,7 +241,9 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
     uint16_t http_port = 0;
     o.metrics = m;
     if (m) {
-        rc = http_start(c->http_listen, m, &http, &http_port);
+        http_limits lim;
+        s_http_limits(c, &lim);
+        rc = http_start(c->http_listen, &lim, m, &http, &http_port);
         if (rc != ASYLINK_OK)
             LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
                       asylink_err_name(rc));
@@ -231,17 +278,22 @@ typedef struct {
 /* Parses argv; returns -1 to continue, else an exit code. */
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-        {"print-example-config", no_argument, NULL, 'p'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"print-example-config", no_argument, NULL, 'p'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': a->config = optarg; break;
         case 'k': a->check_only = 1; break;
-        case 'p': return config_write_example(stdout, broker_config_options,
-                                              broker_config_options_len) == 0 ? 0 : 1;
+        case 'p':
+            return config_write_example(stdout, broker_config_options, broker_config_options_len) ==
+                           0
+                       ? 0
+                       : 1;
         case 'V': printf("asylinkd %s\n", asylink_version()); return 0;
         case 'h': s_usage(stdout); return 0;
         default: fprintf(stderr, "asylinkd: see asylinkd --help\n"); return 2;
@@ -290,6 +342,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     s_signals();
+    s_raise_nofile(&c);
     code = s_serve(&c, keys, v) == ASYLINK_OK ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:

@@ -9,15 +9,28 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct metrics {
     pthread_mutex_t lock;
-    metrics_snapshot snap;  /* current; nodes owned */
-    bool have;              /* a snapshot was published */
+    metrics_snapshot snap; /* current; nodes owned */
+    bool have;             /* a snapshot was published */
+    _Atomic uint64_t guard[METRICS_GUARD_COUNT];
 };
+
+void metrics_guard_add(metrics *m, metrics_guard which, uint64_t n)
+{
+    if (m && which < METRICS_GUARD_COUNT)
+        atomic_fetch_add(&m->guard[which], n);
+}
+
+uint64_t metrics_guard_get(metrics *m, metrics_guard which)
+{
+    return m && which < METRICS_GUARD_COUNT ? atomic_load(&m->guard[which]) : 0;
+}
 
 metrics *metrics_new(void)
 {
@@ -101,14 +114,14 @@ static char *s_done(s_text *t)
 
 static void s_counter(s_text *t, const char *name, const char *help, uint64_t v)
 {
-    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s counter\nasylink_%s %llu\n", name, help,
-          name, name, (unsigned long long)v);
+    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s counter\nasylink_%s %llu\n", name, help, name,
+          name, (unsigned long long)v);
 }
 
 static void s_gauge(s_text *t, const char *name, const char *help, uint64_t v)
 {
-    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s gauge\nasylink_%s %llu\n", name, help,
-          name, name, (unsigned long long)v);
+    s_add(t, "# HELP asylink_%s %s\n# TYPE asylink_%s gauge\nasylink_%s %llu\n", name, help, name,
+          name, (unsigned long long)v);
 }
 
 static void s_prom_counters(s_text *t, const metrics_snapshot *s)
@@ -158,14 +171,38 @@ static void s_prom_nodes(s_text *t, const metrics_snapshot *s)
               s->nodes[i].connected ? 1 : 0);
 }
 
+/* The defence counters (section "Resource limits" of docs/OPERATIONS.md). */
+static void s_prom_guards(s_text *t, metrics *m)
+{
+    static const struct {
+        const char *name, *help;
+    } rows[METRICS_GUARD_COUNT] = {
+        [METRICS_HTTP_REFUSED_PER_IP] = {"http_refused_per_address_total",
+                                         "HTTP connections refused: per-address limit"},
+        [METRICS_HTTP_REQUEST_TIMEOUT] = {"http_request_timeouts_total",
+                                          "HTTP connections cut: request not complete in time"},
+        [METRICS_HANDSHAKE_FAILED] = {"handshakes_refused_total",
+                                      "client connections refused during the CURVE handshake"},
+        [METRICS_HANDSHAKE_TIMEOUT] = {"handshakes_unfinished_total",
+                                       "client connections closed before finishing the handshake"},
+        [METRICS_SESSION_OVERFLOW] =
+            {"sessions_overflowed_total",
+             "sessions ended because their unread output passed the bound"},
+    };
+    for (int i = 0; i < METRICS_GUARD_COUNT; i++)
+        s_counter(t, rows[i].name, rows[i].help, metrics_guard_get(m, (metrics_guard)i));
+}
+
 char *metrics_render_prometheus(metrics *m)
 {
     s_text t = {0};
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
-    s_add(&t, "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
+    s_add(&t,
+          "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
           m->have ? 1 : 0);
     s_prom_counters(&t, s);
+    s_prom_guards(&t, m);
     s_gauge(&t, "sessions", "open client sessions", s->sessions);
     s_gauge(&t, "store_messages", "stored message records", s->store.messages);
     s_gauge(&t, "store_queued", "queue entries, all recipients", s->store.queued);
@@ -183,11 +220,11 @@ static json_t *s_json_nodes(const metrics_snapshot *s)
     json_t *a = json_array();
     for (size_t i = 0; i < s->n_nodes; i++) {
         const metrics_node *n = &s->nodes[i];
-        json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i}", "node_id",
-                                           n->node_id, "depth", (json_int_t)n->depth, "bytes",
-                                           (json_int_t)n->bytes, "dead_letters",
-                                           (json_int_t)n->dead_letters, "connected", n->connected,
-                                           "in_flight", (int)n->in_flight, "credit", (int)n->credit));
+        json_array_append_new(
+            a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i}", "node_id", n->node_id, "depth",
+                         (json_int_t)n->depth, "bytes", (json_int_t)n->bytes, "dead_letters",
+                         (json_int_t)n->dead_letters, "connected", n->connected, "in_flight",
+                         (int)n->in_flight, "credit", (int)n->credit));
     }
     return a;
 }
@@ -209,8 +246,8 @@ char *metrics_render_json(metrics *m)
         (json_int_t)r->acked, "nacked", (json_int_t)r->nacked, "dead_lettered",
         (json_int_t)r->dead_lettered, "expired", (json_int_t)r->expired, "commits",
         (json_int_t)r->commits, "store", "messages", (json_int_t)s->store.messages, "queued",
-        (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters,
-        "map_bytes", (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
+        (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters, "map_bytes",
+        (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
     if (o)
         json_object_set_new(o, "nodes", s_json_nodes(s));
     pthread_mutex_unlock(&m->lock);
@@ -225,19 +262,23 @@ char *metrics_render_html(metrics *m)
     char when[32];
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
-    s_add(&t, "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-              "content=\"5\"><title>asylinkd %s</title><style>body{font-family:sans-serif;margin:2em}"
-              "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .8em;"
-              "text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>",
-          s->broker_node_id);
-    s_add(&t, "<h1>asylinkd %s &mdash; %s</h1><p>version %s, durability %s, %d verify workers, "
-              "%zu sessions, snapshot %s</p>",
+    s_add(
+        &t,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+        "content=\"5\"><title>asylinkd %s</title><style>body{font-family:sans-serif;margin:2em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .8em;"
+        "text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>",
+        s->broker_node_id);
+    s_add(&t,
+          "<h1>asylinkd %s &mdash; %s</h1><p>version %s, durability %s, %d verify workers, "
+          "%zu sessions, snapshot %s</p>",
           asylink_version(), s->broker_node_id, asylink_version(), s->durable ? "fsync" : "relaxed",
           s->verify_workers, s->sessions, clock_format_iso(s->taken_ms, when, sizeof when));
-    s_add(&t, "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
-              "<th>delivered</th><th>acked</th><th>dead-lettered</th><th>expired</th></tr><tr>"
-              "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>"
-              "<td>%llu</td></tr></table>",
+    s_add(&t,
+          "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
+          "<th>delivered</th><th>acked</th><th>dead-lettered</th><th>expired</th></tr><tr>"
+          "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>"
+          "<td>%llu</td></tr></table>",
           (unsigned long long)s->stats.accepted, (unsigned long long)s->stats.duplicates,
           (unsigned long long)s->stats.rejected, (unsigned long long)s->stats.delivered,
           (unsigned long long)s->stats.acked, (unsigned long long)s->stats.dead_lettered,
@@ -245,7 +286,8 @@ char *metrics_render_html(metrics *m)
     s_add(&t, "<h2>Queues</h2><table><tr><th>node</th><th>waiting</th><th>bytes</th>"
               "<th>in flight</th><th>dead letters</th><th>connected</th></tr>");
     for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(&t, "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td><td>%s</td></tr>",
+        s_add(&t,
+              "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td><td>%s</td></tr>",
               s->nodes[i].node_id, (unsigned long long)s->nodes[i].depth,
               (unsigned long long)s->nodes[i].bytes, s->nodes[i].in_flight,
               (unsigned long long)s->nodes[i].dead_letters, s->nodes[i].connected ? "yes" : "no");

@@ -18,18 +18,18 @@
 #include <stdint.h>
 
 #include "cert.h"
-#include "router.h"
+#include "router_stats.h"
 #include "store.h"
 
 /* One node's direct queue and session. */
 typedef struct metrics_node {
     char node_id[NODE_ID_MAX + 1];
-    uint64_t depth;           /* messages waiting (including in flight) */
-    uint64_t bytes;           /* envelope bytes waiting */
-    uint64_t dead_letters;    /* dead letters held for it */
-    bool connected;           /* a session is open */
-    uint32_t in_flight;       /* delivered, not yet acknowledged */
-    uint32_t credit;          /* delivery window */
+    uint64_t depth;        /* messages waiting (including in flight) */
+    uint64_t bytes;        /* envelope bytes waiting */
+    uint64_t dead_letters; /* dead letters held for it */
+    bool connected;        /* a session is open */
+    uint32_t in_flight;    /* delivered, not yet acknowledged */
+    uint32_t credit;       /* delivery window */
 } metrics_node;
 
 typedef struct metrics_snapshot {
@@ -40,11 +40,28 @@ typedef struct metrics_snapshot {
     size_t sessions;
     router_stats stats;
     store_stats store;
-    metrics_node *nodes;      /* owned, sorted by node id */
+    metrics_node *nodes; /* owned, sorted by node id */
     size_t n_nodes;
 } metrics_snapshot;
 
 typedef struct metrics metrics;
+
+/*
+ * Counters of the broker's defences against resource attacks, bumped by
+ * the threads that see them (HTTP server, connection monitor, router) and
+ * rendered with every snapshot. metrics_guard_add() is safe from any thread.
+ */
+typedef enum metrics_guard {
+    METRICS_HTTP_REFUSED_PER_IP,  /* HTTP connections over the per-address limit */
+    METRICS_HTTP_REQUEST_TIMEOUT, /* HTTP connections cut: request not complete in time */
+    METRICS_HANDSHAKE_FAILED,     /* ZMTP/CURVE handshakes refused (bad key, ZAP denial) */
+    METRICS_HANDSHAKE_TIMEOUT,    /* connections closed before finishing the handshake */
+    METRICS_SESSION_OVERFLOW,     /* sessions ended: their queued output passed the bound */
+    METRICS_GUARD_COUNT
+} metrics_guard;
+
+void metrics_guard_add(metrics *m, metrics_guard which, uint64_t n);
+uint64_t metrics_guard_get(metrics *m, metrics_guard which);
 
 metrics *metrics_new(void);
 void metrics_destroy(metrics **self_p);

@@ -57,7 +57,8 @@ static const char *const s_section_names[S_SEC_COUNT] = {
 /* The keys of [limits]. */
 enum { S_LIMIT_PERSONAL, S_LIMIT_ALL, S_LIMIT_COUNT };
 static const char *const s_limit_names[S_LIMIT_COUNT] = {
-    "personal_max_retention", "max_retention",
+    "personal_max_retention",
+    "max_retention",
 };
 
 /* One [publish] or [subscribe] rule. */
@@ -87,20 +88,20 @@ struct policy {
 
 /* State of one policy_load() run, shared by the reader and the handler. */
 typedef struct s_load {
-    policy *p;                                 /* the policy being built */
-    const char *path;                          /* file name as given */
-    FILE *file;                                /* the open file */
-    unsigned line;                             /* lines handed to libinih so far */
-    size_t bytes;                              /* bytes read so far */
-    uint32_t direct_to[CERT_ROLE_MAX + 1];     /* [direct]: recipients per sender role */
-    unsigned direct_line[CERT_ROLE_MAX + 1];   /* line of that key, 0 = absent */
-    uint32_t classes[CERT_ROLE_MAX + 1];       /* [classification]: 1u << class bits */
-    unsigned class_line[CERT_ROLE_MAX + 1];    /* line of that key, 0 = absent */
-    unsigned limit_line[S_LIMIT_COUNT];        /* line of each [limits] key, 0 = absent */
-    int rc;                                    /* ASYLINK_OK, or the first error */
-    unsigned err_line;                         /* line of the first error, 0 = none */
-    char *err;                                 /* caller's error buffer, may be NULL */
-    size_t errlen;                             /* its size */
+    policy *p;                               /* the policy being built */
+    const char *path;                        /* file name as given */
+    FILE *file;                              /* the open file */
+    unsigned line;                           /* lines handed to libinih so far */
+    size_t bytes;                            /* bytes read so far */
+    uint32_t direct_to[CERT_ROLE_MAX + 1];   /* [direct]: recipients per sender role */
+    unsigned direct_line[CERT_ROLE_MAX + 1]; /* line of that key, 0 = absent */
+    uint32_t classes[CERT_ROLE_MAX + 1];     /* [classification]: 1u << class bits */
+    unsigned class_line[CERT_ROLE_MAX + 1];  /* line of that key, 0 = absent */
+    unsigned limit_line[S_LIMIT_COUNT];      /* line of each [limits] key, 0 = absent */
+    int rc;                                  /* ASYLINK_OK, or the first error */
+    unsigned err_line;                       /* line of the first error, 0 = none */
+    char *err;                               /* caller's error buffer, may be NULL */
+    size_t errlen;                           /* its size */
 } s_load;
 
 /* ---------------------------------------------------------------- errors -- */
@@ -146,9 +147,9 @@ static const char *s_quote(char *buf, size_t len, const char *s, size_t n)
  * Records the first error of a load: code, and one line in the caller's
  * buffer in the format of config_error_format(). Later errors are dropped.
  */
-__attribute__((format(printf, 6, 7)))
-static void s_fail(s_load *st, int code, unsigned line, const char *section, const char *key,
-                   const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static void s_fail(s_load *st, int code, unsigned line,
+                                                         const char *section, const char *key,
+                                                         const char *fmt, ...)
 {
     if (st->rc != ASYLINK_OK)
         return;
@@ -252,7 +253,8 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
             if (roles)
                 s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
                        "unknown role %s (roles: member_state, agency, analyst, operator, "
-                       "broker)", q);
+                       "broker)",
+                       q);
             else
                 s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
                        "unknown classification %s (use PUBLIC, LIMITED, PERSONAL)", q);
@@ -278,7 +280,8 @@ static int s_role_key(s_load *st, const char *section, const char *key)
     if (r == 0)
         s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
                "unknown sender role %s (roles: member_state, agency, analyst, operator, "
-               "broker)", s_quote(q, sizeof q, key, strlen(key)));
+               "broker)",
+               s_quote(q, sizeof q, key, strlen(key)));
     return r;
 }
 
@@ -420,7 +423,8 @@ static void s_check_section_line(s_load *st, const char *line)
         s_copy_clean(name, sizeof name, line + 1, n < S_QUOTE_MAX ? n : S_QUOTE_MAX);
         s_fail(st, ASYLINK_E_CONFIG, st->line, "", "",
                "unknown section [%s] (use [direct], [classification], [publish], "
-               "[subscribe], [limits])", name);
+               "[subscribe], [limits])",
+               name);
     }
 }
 
@@ -518,9 +522,8 @@ static int s_check_direct_pairs(s_load *st)
             return -1;
         }
         if (st->class_line[r] && !st->direct_line[r]) {
-            s_fail(st, ASYLINK_E_CONFIG, st->class_line[r],
-                   s_section_names[S_SEC_CLASSIFICATION], cert_role_name(r),
-                   "no [direct] key for this role (add one, or \"none\")");
+            s_fail(st, ASYLINK_E_CONFIG, st->class_line[r], s_section_names[S_SEC_CLASSIFICATION],
+                   cert_role_name(r), "no [direct] key for this role (add one, or \"none\")");
             return -1;
         }
     }
@@ -667,8 +670,7 @@ bool policy_may_read(const policy *p, uint32_t reader_roles, const char *topic)
 
 int policy_check_subscribe(const policy *p, uint32_t reader_roles, const char *topic_prefix)
 {
-    if (!p || !topic_valid(topic_prefix) ||
-        !s_allowed(&p->subscribe, reader_roles, topic_prefix))
+    if (!p || !topic_valid(topic_prefix) || !s_allowed(&p->subscribe, reader_roles, topic_prefix))
         return ASYLINK_E_POLICY;
     /* Every narrower rule under the prefix must let the reader in as well. */
     size_t plen = strlen(topic_prefix);

@@ -1,6 +1,9 @@
 /*
  * router.h — asylinkd's main loop: the ROUTER socket, sessions, Publish
- * checks on the verify pool, group commit, delivery, timers.
+ * checks on the verify pool, group commit, delivery, timers. The work is
+ * split over router.c (loop, reading, dispatch, Hello, timers, life
+ * cycle), publish.c, deliver.c, feeds.c and out.c; router_internal.h says
+ * which file does what.
  *
  * One loop turn: poll; answer ZAP requests; read up to a bounded number of
  * commands; collect verified Publishes in arrival order; commit everything
@@ -20,51 +23,42 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "router_stats.h"
 #include "store.h"
 #include "view.h"
 
 typedef struct router_options {
-    const char *node_id;            /* the broker's node id */
-    const char *endpoint;           /* ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7400 */
-    const char *admin_endpoint;     /* operator admin endpoint (admin.h); NULL or "" = none */
-    const keys_secret *keys;        /* broker keys: the CURVE secret is keys->box_sk */
-    const char *trust_dir;          /* reloaded on SIGHUP */
-    const char *policy_path;        /* reloaded on SIGHUP */
+    const char *node_id;        /* the broker's node id */
+    const char *endpoint;       /* ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:7400 */
+    const char *admin_endpoint; /* operator admin endpoint (admin.h); NULL or "" = none */
+    const keys_secret *keys;    /* broker keys: the CURVE secret is keys->box_sk */
+    const char *trust_dir;      /* reloaded on SIGHUP */
+    const char *policy_path;    /* reloaded on SIGHUP */
     uint64_t max_envelope_bytes;
-    uint32_t max_in_flight;         /* Publishes being verified per session */
+    uint32_t max_in_flight; /* Publishes being verified per session */
     uint32_t max_recipients;
     uint32_t max_ack_batch;
     uint64_t clock_skew_future_ms;
     uint32_t max_deliveries;
     uint64_t backoff_ms, backoff_max_ms;
     uint64_t heartbeat_interval_ms, heartbeat_timeout_ms;
-    int verify_threads;             /* >= 1 */
+    uint64_t handshake_timeout_ms; /* ZMQ_HANDSHAKE_IVL of both endpoints */
+    uint64_t max_session_output;   /* bytes queued towards one session (out.c) */
+    int verify_threads;            /* >= 1 */
     uint64_t sweep_interval_ms;
     bool durable;
-    uint64_t sync_interval_ms;      /* relaxed durability: env sync period */
-    struct metrics *metrics;        /* snapshots for HTTP, published each second; may be NULL */
-    char *bound_endpoint;           /* out: the endpoint actually bound (port 0 resolved), malloc'd */
-    char *bound_admin_endpoint;     /* out: the admin endpoint bound, malloc'd; NULL if none */
+    uint64_t sync_interval_ms;  /* relaxed durability: env sync period */
+    struct metrics *metrics;    /* snapshots for HTTP, published each second; may be NULL */
+    char *bound_endpoint;       /* out: the endpoint actually bound (port 0 resolved), malloc'd */
+    char *bound_admin_endpoint; /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;
-
-/* Counters since start (also the source of /metrics). */
-typedef struct router_stats {
-    uint64_t published, accepted, duplicates, rejected;
-    uint64_t rejected_by_code[64];  /* index = asylink_err (< 64) */
-    uint64_t delivered, redelivered, acked, nacked, dead_lettered, expired;
-    uint64_t commits, commit_ops;   /* group commits and operations in them */
-    uint64_t sessions_opened, sessions_closed, protocol_errors;
-    uint64_t zap_admitted, zap_refused;
-    uint64_t reloads, reload_failures;
-} router_stats;
 
 typedef struct router router;
 
 /*
- * Binds the socket (and the admin socket, if any) and starts the workers. Takes ownership of v (a view
- * reference); st is borrowed and must outlive the router. On success
- * o->bound_endpoint is set. Returns ASYLINK_OK, ASYLINK_E_IO (bind failed:
- * errno / zmq_errno()), ASYLINK_E_NOMEM.
+ * Binds the socket (and the admin socket, if any) and starts the workers. Takes ownership of v (a
+ * view reference); st is borrowed and must outlive the router. On success o->bound_endpoint is set.
+ * Returns ASYLINK_OK, ASYLINK_E_IO (bind failed: errno / zmq_errno()), ASYLINK_E_NOMEM.
  */
 int router_new(router_options *o, store *st, view *v, router **out);
 
@@ -76,6 +70,7 @@ int router_new(router_options *o, store *st, view *v, router **out);
  */
 int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload);
 
+/* Counters since start (router_stats.h); valid until the next router call. */
 const router_stats *router_get_stats(const router *r);
 
 /* Number of open sessions. */

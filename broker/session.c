@@ -64,6 +64,19 @@ bool session_inflight_remove(session *s, uint64_t seq)
     return true;
 }
 
+void session_output_hold(session_output *o, uint64_t len)
+{
+    atomic_fetch_add(&o->refs, 1);
+    atomic_fetch_add(&o->queued, len);
+}
+
+void session_output_release(session_output *o, uint64_t len)
+{
+    atomic_fetch_sub(&o->queued, len);
+    if (atomic_fetch_sub(&o->refs, 1) == 1)
+        free(o);
+}
+
 session *session_open(session_table *t, const uint8_t *rid, size_t rid_len, const cert *c,
                       uint64_t now_ms)
 {
@@ -80,6 +93,12 @@ session *session_open(session_table *t, const uint8_t *rid, size_t rid_len, cons
     session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->output = calloc(1, sizeof *s->output);
+    if (!s->output) {
+        free(s);
+        return NULL;
+    }
+    atomic_init(&s->output->refs, 1);
     s->id = ++t->next_id;
     memcpy(s->rid, rid, rid_len);
     s->rid_len = rid_len;
@@ -194,6 +213,7 @@ void session_close(session_table *t, session *s)
             session_sub_remove(s, s->subs[s->n_subs - 1]);
         free(s->inflight);
         free(s->inflight_len);
+        session_output_release(s->output, 0);
         free(s);
         return;
     }

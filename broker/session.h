@@ -14,6 +14,7 @@
 #ifndef ASYLINK_BROKER_SESSION_H
 #define ASYLINK_BROKER_SESSION_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,14 +23,14 @@
 #include "wire.h"
 
 #define SESSION_RID_MAX 256
-#define SESSION_MAX_SUBS 16             /* feed subscriptions open in one session */
+#define SESSION_MAX_SUBS 16 /* feed subscriptions open in one session */
 
 /* A feed delivery of a subscription that is not acknowledged yet. */
 typedef struct session_feed_item {
-    uint64_t seq;                       /* feed seq */
-    uint64_t len;                       /* envelope bytes */
-    uint64_t retry_at_ms;               /* 0 = in flight; else Nacked: redeliver from then */
-    uint32_t attempts;                  /* deliveries made so far */
+    uint64_t seq;         /* feed seq */
+    uint64_t len;         /* envelope bytes */
+    uint64_t retry_at_ms; /* 0 = in flight; else Nacked: redeliver from then */
+    uint32_t attempts;    /* deliveries made so far */
 } session_feed_item;
 
 /*
@@ -38,40 +39,60 @@ typedef struct session_feed_item {
  * by seq). The durable cursor is min(scan, first item - 1).
  */
 typedef struct session_sub {
-    char name[WIRE_NAME_MAX + 1];       /* durable name */
-    char prefix[256];                   /* topic prefix */
-    uint64_t cursor;                    /* cursor as last written to the store */
-    uint64_t scan;                      /* last feed seq looked at */
-    session_feed_item *items;           /* unacknowledged deliveries, sorted by seq */
+    char name[WIRE_NAME_MAX + 1]; /* durable name */
+    char prefix[256];             /* topic prefix */
+    uint64_t cursor;              /* cursor as last written to the store */
+    uint64_t scan;                /* last feed seq looked at */
+    session_feed_item *items;     /* unacknowledged deliveries, sorted by seq */
     size_t n_items, cap_items;
 } session_sub;
 
+/*
+ * Bytes handed to ZeroMQ for one session and not yet written to its
+ * connection. Every frame to the session is sent zero-copy with a release
+ * callback that ZeroMQ's I/O thread runs once the frame is written out (or
+ * dropped with the connection), so `queued` is exact; the account outlives
+ * the session until the last frame is released (reference counted).
+ */
+typedef struct session_output {
+    _Atomic uint64_t queued; /* bytes in ZeroMQ's queue for the connection */
+    _Atomic uint32_t refs;   /* the session + frames not yet released */
+} session_output;
+
+/* Takes a reference for a frame of len bytes (adds len to queued). */
+void session_output_hold(session_output *o, uint64_t len);
+
+/* Releases a frame of len bytes (any thread); frees o with its last reference. */
+void session_output_release(session_output *o, uint64_t len);
+
 typedef struct session {
-    uint64_t id;                        /* unique within this broker run */
-    uint8_t rid[SESSION_RID_MAX];       /* ZeroMQ routing id of the connection */
+    uint64_t id;                  /* unique within this broker run */
+    uint8_t rid[SESSION_RID_MAX]; /* ZeroMQ routing id of the connection */
     size_t rid_len;
-    char node_id[NODE_ID_MAX + 1];      /* authenticated node */
-    uint32_t roles;                     /* roles of its certificate */
-    uint64_t cert_serial;               /* certificate the session is bound to */
+    char node_id[NODE_ID_MAX + 1]; /* authenticated node */
+    uint32_t roles;                /* roles of its certificate */
+    uint64_t cert_serial;          /* certificate the session is bound to */
     char client_name[WIRE_NAME_MAX + 1];
     char client_version[WIRE_NAME_MAX + 1];
-    uint32_t credit_messages;           /* delivery window: messages */
-    uint64_t credit_bytes;              /* delivery window: bytes, 0 = unlimited */
-    uint64_t *inflight;                 /* delivered, unacknowledged seqs, sorted */
-    uint64_t *inflight_len;             /* their envelope sizes */
+    uint32_t credit_messages; /* delivery window: messages */
+    uint64_t credit_bytes;    /* delivery window: bytes, 0 = unlimited */
+    uint64_t *inflight;       /* delivered, unacknowledged seqs, sorted */
+    uint64_t *inflight_len;   /* their envelope sizes */
     size_t n_inflight, cap_inflight;
     uint64_t inflight_bytes;
-    uint64_t cursor;                    /* last queue seq looked at in this session */
-    uint64_t retry_at_ms;               /* earliest skipped next_attempt, 0 = none */
-    bool blocked;                       /* last send hit the high-water mark */
-    uint32_t publishing;                /* Publishes being verified */
+    uint64_t cursor;                     /* last queue seq looked at in this session */
+    uint64_t retry_at_ms;                /* earliest skipped next_attempt, 0 = none */
+    bool blocked;                        /* last send hit the high-water mark */
+    bool overflow;                       /* unread output passed the bound: end it */
+    session_output *output;              /* what ZeroMQ still holds for it */
+    uint32_t publishing;                 /* Publishes being verified */
     session_sub *subs[SESSION_MAX_SUBS]; /* open feed subscriptions */
     size_t n_subs;
-    size_t sub_rr;                      /* round robin start among subs */
-    uint32_t feed_inflight;             /* feed deliveries in flight, all subs */
-    uint64_t feed_inflight_bytes;       /* their envelope bytes */
-    uint64_t since_ms, last_recv_ms;    /* session start, last command */
-    uint64_t published, delivered;      /* counters */
+    size_t sub_rr;                   /* round robin start among subs */
+    uint32_t feed_inflight;          /* feed deliveries in flight, all subs */
+    uint64_t feed_inflight_bytes;    /* their envelope bytes */
+    uint64_t since_ms, last_recv_ms; /* session start, last command */
+    uint64_t published, delivered;   /* counters */
 } session;
 
 /* True if seq is in flight in s. */

@@ -87,14 +87,14 @@
 
 #define S_RECORD_VERSION 1
 #define S_RECORD_HEADER 56
-#define S_ID_LEN 16                          /* message id bytes */
-#define S_SEQ_LEN 8                          /* sequence bytes in keys */
+#define S_ID_LEN 16 /* message id bytes */
+#define S_SEQ_LEN 8 /* sequence bytes in keys */
 #define S_QUEUE_VALUE_LEN 16
 #define S_DLQ_VALUE_MIN 16
 #define S_DEDUP_VALUE_LEN 16
 #define S_EXPIRY_KEY_LEN 16
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
-#define S_MAX_DBS 16                         /* six now, room for topics, cursors, audit */
+#define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
 #define S_META_VERSION "schema_version"
 #define S_META_HWM "seq_hwm"
@@ -107,25 +107,25 @@
 
 /* The store. */
 struct store {
-    MDB_env *env;              /* the LMDB environment in dir */
-    MDB_dbi meta;              /* schema version, sequence high-water mark */
-    MDB_dbi msgs;              /* seq -> message record */
-    MDB_dbi dedup;             /* sender '\0' message_id -> seq, accepted_ms */
-    MDB_dbi queue;             /* recipient '\0' seq -> attempts, next_attempt_ms */
-    MDB_dbi dlq;               /* recipient '\0' seq -> code, attempts, dead_ms, reason */
-    MDB_dbi expiry;            /* expires_ms seq -> empty */
-    MDB_dbi feed;              /* seq -> topic */
-    MDB_dbi subs;              /* node '\0' name -> cursor, created_ms, prefix */
-    int lock_fd;               /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
-    uint64_t map_size;         /* current map size */
-    uint64_t max_map_size;     /* the map never grows beyond this */
-    uint64_t dedup_window_ms;  /* 0 = dedup entries are never swept */
-    uint64_t next_seq;         /* sequence of the next new message (>= 1) */
+    MDB_env *env;             /* the LMDB environment in dir */
+    MDB_dbi meta;             /* schema version, sequence high-water mark */
+    MDB_dbi msgs;             /* seq -> message record */
+    MDB_dbi dedup;            /* sender '\0' message_id -> seq, accepted_ms */
+    MDB_dbi queue;            /* recipient '\0' seq -> attempts, next_attempt_ms */
+    MDB_dbi dlq;              /* recipient '\0' seq -> code, attempts, dead_ms, reason */
+    MDB_dbi expiry;           /* expires_ms seq -> empty */
+    MDB_dbi feed;             /* seq -> topic */
+    MDB_dbi subs;             /* node '\0' name -> cursor, created_ms, prefix */
+    int lock_fd;              /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
+    uint64_t map_size;        /* current map size */
+    uint64_t max_map_size;    /* the map never grows beyond this */
+    uint64_t dedup_window_ms; /* 0 = dedup entries are never swept */
+    uint64_t next_seq;        /* sequence of the next new message (>= 1) */
     uint8_t dedup_cursor[S_KEY_MAX]; /* last dedup key the sweep examined */
-    size_t dedup_cursor_len;   /* its length; 0 = start from the first */
-    bool rd_shared;            /* between store_read_begin() and store_read_end() */
-    MDB_txn *rd_txn;           /* the shared read transaction; NULL until a read opens it */
-    MDB_cursor *rd_queue;      /* its queue cursor, kept for the next store_queue_next() */
+    size_t dedup_cursor_len;         /* its length; 0 = start from the first */
+    bool rd_shared;                  /* between store_read_begin() and store_read_end() */
+    MDB_txn *rd_txn;                 /* the shared read transaction; NULL until a read opens it */
+    MDB_cursor *rd_queue;            /* its queue cursor, kept for the next store_queue_next() */
 };
 
 /* Kinds of batch operations. */
@@ -159,17 +159,17 @@ struct store_batch {
 
 /* A message record decoded in place; pointers valid until the next write or the txn's end. */
 typedef struct msg_record {
-    uint32_t n_pending;       /* recipients not done yet */
-    uint32_t n_recipients;    /* direct recipients */
-    uint64_t accepted_ms;     /* acceptance time */
-    uint64_t expires_ms;      /* 0 = never */
+    uint32_t n_pending;        /* recipients not done yet */
+    uint32_t n_recipients;     /* direct recipients */
+    uint64_t accepted_ms;      /* acceptance time */
+    uint64_t expires_ms;       /* 0 = never */
     const uint8_t *message_id; /* 16 bytes */
-    const char *sender;       /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;        /* 1..STORE_NAME_MAX */
-    const char *recipients;   /* recipients block: ids each followed by '\0' */
-    size_t recipients_len;    /* bytes of the recipients block */
-    const uint8_t *envelope;  /* envelope bytes */
-    size_t envelope_len;      /* their number */
+    const char *sender;        /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;         /* 1..STORE_NAME_MAX */
+    const char *recipients;    /* recipients block: ids each followed by '\0' */
+    size_t recipients_len;     /* bytes of the recipients block */
+    const uint8_t *envelope;   /* envelope bytes */
+    size_t envelope_len;       /* their number */
 } msg_record;
 
 /* A function run inside a write transaction by s_write(); returns an LMDB code. */
@@ -294,16 +294,11 @@ static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_
 static int s_err(int rc)
 {
     switch (rc) {
-    case MDB_SUCCESS:
-        return ASYLINK_OK;
-    case MDB_MAP_FULL:
-        return ASYLINK_E_STORE_FULL;
-    case MDB_NOTFOUND:
-        return ASYLINK_E_NOT_FOUND;
-    case ENOMEM:
-        return ASYLINK_E_NOMEM;
-    default:
-        return ASYLINK_E_IO;
+    case MDB_SUCCESS: return ASYLINK_OK;
+    case MDB_MAP_FULL: return ASYLINK_E_STORE_FULL;
+    case MDB_NOTFOUND: return ASYLINK_E_NOT_FOUND;
+    case ENOMEM: return ASYLINK_E_NOMEM;
+    default: return ASYLINK_E_IO;
     }
 }
 
@@ -737,9 +732,8 @@ int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, u
     return (int)(b->n - 1);
 }
 
-int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
-                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
-                      const char *reason)
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint64_t next_attempt_ms,
+                      uint32_t max_attempts, int code, const char *reason)
 {
     s_op *op = s_batch_add(b);
     if (!op || s_op_names(b, op, recipient, NULL) != 0)
@@ -970,8 +964,8 @@ static int s_release(store *s, MDB_txn *txn, uint64_t seq)
 }
 
 /* Looks up recipient's entry seq in dbi (queue or dlq); the key goes to key/k. */
-static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_t seq,
-                       uint8_t *key, MDB_val *k, MDB_val *v)
+static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_t seq, uint8_t *key,
+                       MDB_val *k, MDB_val *v)
 {
     k->mv_size = s_name_seq_key(key, recipient, seq);
     k->mv_data = key;
@@ -1043,8 +1037,7 @@ static int s_retry(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, stor
 }
 
 /* Dead letter: move the queue entry to the dead letters now. */
-static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms,
-                         store_result *r)
+static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, store_result *r)
 {
     uint8_t key[S_KEY_MAX];
     MDB_val k, v;
@@ -1129,27 +1122,17 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
     int rc;
     memset(r, 0, sizeof *r);
     if ((op->kind != S_OP_PUBLISH && !s_name_len(op->recipient)) ||
-        (op->kind == S_OP_SUB_CURSOR && !s_sub_key((uint8_t[S_SUB_KEY_MAX]){0}, op->recipient,
-                                                    op->name))) {
+        (op->kind == S_OP_SUB_CURSOR &&
+         !s_sub_key((uint8_t[S_SUB_KEY_MAX]){0}, op->recipient, op->name))) {
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
     switch (op->kind) {
-    case S_OP_PUBLISH:
-        rc = s_publish(s, txn, b, &op->publish, r);
-        break;
-    case S_OP_ACK:
-        rc = s_ack(s, txn, op->recipient, op->seq);
-        break;
-    case S_OP_RETRY:
-        rc = s_retry(s, txn, op, b->now_ms, r);
-        break;
-    case S_OP_SUB_CURSOR:
-        rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq);
-        break;
-    default:
-        rc = s_dead_letter(s, txn, op, b->now_ms, r);
-        break;
+    case S_OP_PUBLISH: rc = s_publish(s, txn, b, &op->publish, r); break;
+    case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq); break;
+    case S_OP_RETRY: rc = s_retry(s, txn, op, b->now_ms, r); break;
+    case S_OP_SUB_CURSOR: rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq); break;
+    default: rc = s_dead_letter(s, txn, op, b->now_ms, r); break;
     }
     rc = s_outcome(rc, &r->code);
     if (r->code != ASYLINK_OK) {
@@ -1271,8 +1254,8 @@ typedef struct sweep_ctx {
 } sweep_ctx;
 
 /* Removes seq's queue and dead letter entries of every recipient in the block. */
-static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *block,
-                             size_t len, store_sweep_stats *stats)
+static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *block, size_t len,
+                             store_sweep_stats *stats)
 {
     for (size_t off = 0; off < len;) {
         const char *name = block + off;
@@ -1458,8 +1441,7 @@ static int s_seek(MDB_cursor *cur, const char *name, uint64_t seq, uint8_t *key,
 }
 
 /* Fills out from queue entry (seq, v) and its message record. */
-static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
-                        store_entry *out)
+static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, store_entry *out)
 {
     MDB_val mv;
     msg_record r;
@@ -1668,7 +1650,8 @@ int store_dead_letter_count(store *s, const char *recipient, uint64_t *count)
     return s_count_under(s, s ? s->dlq : 0, recipient, count);
 }
 
-/* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL. */
+/* Positions cur on the first dead letter strictly after (name, seq), or the first if name is NULL.
+ */
 static int s_dlq_seek(MDB_cursor *cur, const char *name, uint64_t seq, MDB_val *k, MDB_val *v)
 {
     uint8_t key[S_KEY_MAX];
@@ -1890,10 +1873,10 @@ int store_sub_get(store *s, const char *node, const char *name, store_sub *out)
 
 /* Context of a single subscription write. */
 typedef struct sub_ctx {
-    const uint8_t *key;     /* node '\0' name */
+    const uint8_t *key; /* node '\0' name */
     size_t klen;
-    const store_sub *sub;   /* put: the value; NULL = delete */
-    int code;               /* outcome */
+    const store_sub *sub; /* put: the value; NULL = delete */
+    int code;             /* outcome */
 } sub_ctx;
 
 /* s_write() apply for store_sub_put() / store_sub_delete(). */

@@ -109,22 +109,22 @@ typedef struct store_publish {
     const uint8_t *message_id;     /* 16 bytes */
     const char *const *recipients; /* direct recipients (none with a topic) */
     size_t n_recipients;
-    const char *topic;             /* feed topic, or NULL / "" for a direct message; a
-                                      topic publish has no recipients and is appended
-                                      to the feed log */
-    uint64_t expires_ms;           /* 0 = never */
-    const uint8_t *envelope;       /* serialized envelope, stored as-is */
+    const char *topic;       /* feed topic, or NULL / "" for a direct message; a
+                                topic publish has no recipients and is appended
+                                to the feed log */
+    uint64_t expires_ms;     /* 0 = never */
+    const uint8_t *envelope; /* serialized envelope, stored as-is */
     size_t envelope_len;
 } store_publish;
 
 /* The outcome of one batch operation, valid after store_batch_commit(). */
 typedef struct store_result {
-    int code;          /* ASYLINK_OK or why this operation failed */
-    uint64_t seq;      /* publish: message sequence (of the first copy if duplicate) */
-    bool duplicate;    /* publish: already stored, nothing added */
+    int code;             /* ASYLINK_OK or why this operation failed */
+    uint64_t seq;         /* publish: message sequence (of the first copy if duplicate) */
+    bool duplicate;       /* publish: already stored, nothing added */
     uint64_t accepted_ms; /* publish: acceptance time (of the first copy if duplicate) */
-    bool dead;         /* retry: attempts reached the limit, moved to the dead letters */
-    uint32_t attempts; /* retry: attempts after this one */
+    bool dead;            /* retry: attempts reached the limit, moved to the dead letters */
+    uint32_t attempts;    /* retry: attempts after this one */
 } store_result;
 
 /* Starts an empty batch. ASYLINK_OK or ASYLINK_E_NOMEM. */
@@ -157,9 +157,8 @@ size_t store_batch_size(const store_batch *b);
  */
 int store_batch_publish(store_batch *b, const store_publish *p);
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq);
-int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq,
-                      uint64_t next_attempt_ms, uint32_t max_attempts, int code,
-                      const char *reason);
+int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint64_t next_attempt_ms,
+                      uint32_t max_attempts, int code, const char *reason);
 int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
                             const char *reason);
 
@@ -272,9 +271,9 @@ int store_dead_letter_drop(store *s, const char *recipient, uint64_t seq);
 
 /* What a sweep removed. */
 typedef struct store_sweep_stats {
-    uint64_t expired;        /* queue entries dropped because their message expired */
-    uint64_t feed_expired;   /* feed entries (with their message) dropped on expiry */
-    uint64_t dedup_dropped;  /* dedup entries older than the window */
+    uint64_t expired;       /* queue entries dropped because their message expired */
+    uint64_t feed_expired;  /* feed entries (with their message) dropped on expiry */
+    uint64_t dedup_dropped; /* dedup entries older than the window */
 } store_sweep_stats;
 
 /*
@@ -291,10 +290,10 @@ int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *sta
 
 /* One entry of the feed log. */
 typedef struct store_feed_entry {
-    uint64_t seq;                      /* message sequence (feed position) */
-    char topic[STORE_TOPIC_MAX + 1];   /* topic it was published to */
-    uint64_t accepted_ms;              /* acceptance time */
-    uint64_t envelope_len;             /* size of the stored envelope */
+    uint64_t seq;                    /* message sequence (feed position) */
+    char topic[STORE_TOPIC_MAX + 1]; /* topic it was published to */
+    uint64_t accepted_ms;            /* acceptance time */
+    uint64_t envelope_len;           /* size of the stored envelope */
 } store_feed_entry;
 
 /*
@@ -328,9 +327,9 @@ int store_feed_before(store *s, uint64_t time_ms, uint64_t *seq);
 
 /* A durable subscription. */
 typedef struct store_sub {
-    char prefix[STORE_TOPIC_MAX + 1];  /* topic prefix it reads */
-    uint64_t cursor;                   /* last acknowledged feed seq (0 = none) */
-    uint64_t created_ms;               /* when it was created */
+    char prefix[STORE_TOPIC_MAX + 1]; /* topic prefix it reads */
+    uint64_t cursor;                  /* last acknowledged feed seq (0 = none) */
+    uint64_t created_ms;              /* when it was created */
 } store_sub;
 
 /*

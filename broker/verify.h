@@ -26,21 +26,21 @@
 /* One Publish to check. */
 typedef struct verify_job {
     /* set by the router */
-    uint64_t arrival;                 /* arrival number: commit order */
-    uint64_t session_id;              /* router session that sent it */
-    char node_id[NODE_ID_MAX + 1];    /* authenticated sender (ZAP identity) */
-    uint8_t message_id[16];           /* from the Publish command */
-    zmq_msg_t envelope;               /* the envelope frame, owned */
-    view *view;                       /* trust + policy reference, owned */
-    uint64_t now_ms;                  /* broker clock at arrival */
-    uint64_t max_envelope_bytes;      /* limit */
-    uint64_t clock_skew_future_ms;    /* how far created_ms may be ahead */
-    uint32_t max_recipients;          /* most direct recipients accepted */
+    uint64_t arrival;              /* arrival number: commit order */
+    uint64_t session_id;           /* router session that sent it */
+    char node_id[NODE_ID_MAX + 1]; /* authenticated sender (ZAP identity) */
+    uint8_t message_id[16];        /* from the Publish command */
+    zmq_msg_t envelope;            /* the envelope frame, owned */
+    view *view;                    /* trust + policy reference, owned */
+    uint64_t now_ms;               /* broker clock at arrival */
+    uint64_t max_envelope_bytes;   /* limit */
+    uint64_t clock_skew_future_ms; /* how far created_ms may be ahead */
+    uint32_t max_recipients;       /* most direct recipients accepted */
     /* set by the worker */
-    int code;                         /* ASYLINK_OK or why it is rejected */
-    char reason[160];                 /* human reason, never payload data */
-    envelope *env;                    /* decoded envelope (when code is OK) */
-    uint64_t expires_ms;              /* expiry the store keeps (policy caps applied) */
+    int code;            /* ASYLINK_OK or why it is rejected */
+    char reason[160];    /* human reason, never payload data */
+    envelope *env;       /* decoded envelope (when code is OK) */
+    uint64_t expires_ms; /* expiry the store keeps (policy caps applied) */
 } verify_job;
 
 /* Runs every check on one job (what a worker does); public for tests. */

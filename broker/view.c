@@ -11,9 +11,9 @@
 #include <stdlib.h>
 
 struct view {
-    atomic_int refs;  /* holders: the router and in-flight jobs */
-    trust *trust;     /* owned */
-    policy *policy;   /* owned */
+    atomic_int refs; /* holders: the router and in-flight jobs */
+    trust *trust;    /* owned */
+    policy *policy;  /* owned */
 };
 
 int view_load(const char *trust_dir, const char *policy_path, const view *current, view **out,
@@ -87,5 +87,11 @@ void view_unref(view **self_p)
     free(v);
 }
 
-const trust *view_trust(const view *v) { return v->trust; }
-const policy *view_policy(const view *v) { return v->policy; }
+const trust *view_trust(const view *v)
+{
+    return v->trust;
+}
+const policy *view_policy(const view *v)
+{
+    return v->policy;
+}

@@ -498,6 +498,11 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     const envelope_header *h = envelope_header_of(e);
     if (!feed && strcmp(h->content_type, RECEIPT_CONTENT_TYPE) == 0) {
         s_on_receipt(io, seq, e, env, len);
+    } else if (!feed && strcmp(h->content_type, RECEIPT_SINGLE_CONTENT_TYPE) == 0) {
+        /* A receipt under the wrong name: neither a receipt nor application data. */
+        s_refuse(io, seq, "", h->message_id, ASYLINK_E_BAD_FIELD,
+                 "content type asylink.v1.Receipt: receipts travel as asylink.v1.ReceiptSet",
+                 h->sender);
     } else {
         cstore_txn *t = s_txn(io);
         int state = 0;

@@ -19,6 +19,10 @@
 #define KEYS_KDF_ARGON2ID 1
 #define KEYS_FILE_MAX 4096
 
+_Static_assert(KEYS_NONCE_LEN == crypto_secretbox_NONCEBYTES,
+               "key file nonce is a secretbox nonce");
+_Static_assert(KEYS_SALT_LEN == crypto_pwhash_SALTBYTES, "key file salt is an Argon2id salt");
+
 static keys_secret *s_alloc(void)
 {
     if (sodium_init() < 0)
@@ -29,8 +33,8 @@ static keys_secret *s_alloc(void)
     return k;
 }
 
-int keys_from_seeds(const uint8_t sign_seed[KEYS_SEED_LEN],
-                    const uint8_t box_seed[KEYS_SEED_LEN], keys_secret **out)
+int keys_from_seeds(const uint8_t sign_seed[KEYS_SEED_LEN], const uint8_t box_seed[KEYS_SEED_LEN],
+                    keys_secret **out)
 {
     *out = NULL;
     keys_secret *k = s_alloc();
@@ -81,9 +85,8 @@ static uint32_t s_get_u32(const uint8_t *p)
 static int s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *passphrase,
                     const uint8_t *salt, uint32_t opslimit, uint32_t memlimit_kib)
 {
-    return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase, strlen(passphrase),
-                         salt, opslimit, (size_t)memlimit_kib * 1024u,
-                         crypto_pwhash_ALG_ARGON2ID13);
+    return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase, strlen(passphrase), salt,
+                         opslimit, (size_t)memlimit_kib * 1024u, crypto_pwhash_ALG_ARGON2ID13);
 }
 
 static uint32_t s_ops(const keys_kdf_cost *cost)
@@ -104,9 +107,13 @@ static bool s_cost_ok(uint32_t ops, uint32_t mem_kib)
            mem_kib >= KEYS_KDF_MIN_MEM_KIB && mem_kib <= KEYS_KDF_MAX_MEM_KIB;
 }
 
-/* Fills blob (KEYS_HDR_LEN + room) and returns its length, or 0 on failure. */
+/*
+ * Fills blob (KEYS_HDR_LEN + room) and returns its length, or 0 on failure.
+ * salt and nonce: NULL draws them at random.
+ */
 static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
-                           const keys_kdf_cost *cost, uint8_t *blob)
+                           const keys_kdf_cost *cost, const uint8_t *salt, const uint8_t *nonce,
+                           uint8_t *blob)
 {
     uint8_t *plain = blob + KEYS_HDR_LEN;
     memcpy(blob, KEYS_MAGIC, 8);
@@ -120,8 +127,14 @@ static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
     blob[8] = KEYS_KDF_ARGON2ID;
     s_put_u32(blob + 12, ops);
     s_put_u32(blob + 16, mem);
-    randombytes_buf(blob + 20, 16);
-    randombytes_buf(blob + 36, crypto_secretbox_NONCEBYTES);
+    if (salt)
+        memcpy(blob + 20, salt, KEYS_SALT_LEN);
+    else
+        randombytes_buf(blob + 20, KEYS_SALT_LEN);
+    if (nonce)
+        memcpy(blob + 36, nonce, KEYS_NONCE_LEN);
+    else
+        randombytes_buf(blob + 36, KEYS_NONCE_LEN);
     if (s_derive(key, passphrase, blob + 20, ops, mem) != 0)
         return 0;
     uint8_t tmp[KEYS_PLAIN_LEN];
@@ -132,39 +145,46 @@ static size_t s_build_blob(const keys_secret *keys, const char *passphrase,
     return KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES;
 }
 
-int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
-              const keys_kdf_cost *cost, const char *comment)
+int keys_encode(const keys_secret *keys, const char *passphrase, const keys_kdf_cost *cost,
+                const uint8_t *salt, const uint8_t *nonce, const char *comment, char **out)
 {
-    if (!keys || !path || (passphrase && !*passphrase))
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!keys || (passphrase && !*passphrase))
         return ASYLINK_E_INVALID_ARG;
     if (passphrase && !s_cost_ok(s_ops(cost), s_mem(cost)))
         return ASYLINK_E_INVALID_ARG;
     size_t cap = KEYS_HDR_LEN + KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES;
     uint8_t *blob = sodium_malloc(cap);
-    char *text = NULL;
     int rc = ASYLINK_E_NOMEM;
     if (!blob)
         return rc;
     sodium_memzero(blob, cap);
-    size_t len = s_build_blob(keys, passphrase, cost, blob);
-    if (len == 0)
-        goto cleanup;
-    rc = armor_encode(ARMOR_SECRET_KEY, comment, blob, len, &text);
-    if (rc != ASYLINK_OK)
-        goto cleanup;
-    rc = file_write_atomic(path, text, strlen(text), 0600, 1);
-cleanup:
-    if (text) {
-        sodium_memzero(text, strlen(text));
-        free(text);
-    }
+    size_t len = s_build_blob(keys, passphrase, cost, salt, nonce, blob);
+    if (len != 0)
+        rc = armor_encode(ARMOR_SECRET_KEY, comment, blob, len, out);
     sodium_free(blob);
     return rc;
 }
 
+int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
+              const keys_kdf_cost *cost, const char *comment)
+{
+    if (!keys || !path)
+        return ASYLINK_E_INVALID_ARG;
+    char *text = NULL;
+    int rc = keys_encode(keys, passphrase, cost, NULL, NULL, comment, &text);
+    if (rc != ASYLINK_OK)
+        return rc;
+    rc = file_write_atomic(path, text, strlen(text), 0600, 1);
+    sodium_memzero(text, strlen(text));
+    free(text);
+    return rc;
+}
+
 /* Opens the secret part of a decoded blob into *out. */
-static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase,
-                       keys_secret **out)
+static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase, keys_secret **out)
 {
     if (len < KEYS_HDR_LEN || memcmp(blob, KEYS_MAGIC, 8) != 0)
         return ASYLINK_E_MALFORMED;
@@ -193,8 +213,7 @@ static int s_open_blob(const uint8_t *blob, size_t len, const char *passphrase,
         goto cleanup;
     rc = ASYLINK_E_BAD_PASSPHRASE;
     if (crypto_secretbox_open_easy(plain, blob + KEYS_HDR_LEN,
-                                   KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES, blob + 36,
-                                   key) != 0)
+                                   KEYS_PLAIN_LEN + crypto_secretbox_MACBYTES, blob + 36, key) != 0)
         goto cleanup;
     rc = keys_from_seeds(plain, plain + KEYS_SEED_LEN, out);
 cleanup:

@@ -30,6 +30,8 @@
 #define KEYS_PK_LEN 32
 #define KEYS_SIGN_SK_LEN 64
 #define KEYS_SEED_LEN 32
+#define KEYS_SALT_LEN 16  /* Argon2id salt in an encrypted key file */
+#define KEYS_NONCE_LEN 24 /* secretbox nonce in an encrypted key file */
 
 /* A node's secret and public keys; always in sodium_malloc'd memory. */
 typedef struct keys_secret {
@@ -57,8 +59,8 @@ int keys_generate(keys_secret **out);
  * Derives key pairs from fixed seeds (known-answer vectors, tests):
  * Ed25519 from sign_seed, X25519 secret = box_seed. ASYLINK_OK / E_NOMEM.
  */
-int keys_from_seeds(const uint8_t sign_seed[KEYS_SEED_LEN],
-                    const uint8_t box_seed[KEYS_SEED_LEN], keys_secret **out);
+int keys_from_seeds(const uint8_t sign_seed[KEYS_SEED_LEN], const uint8_t box_seed[KEYS_SEED_LEN],
+                    keys_secret **out);
 
 /* Wipes and frees *self_p and sets it to NULL. Accepts NULL. */
 void keys_destroy(keys_secret **self_p);
@@ -75,10 +77,22 @@ int keys_save(const keys_secret *keys, const char *path, const char *passphrase,
               const keys_kdf_cost *cost, const char *comment);
 
 /*
+ * The text keys_save() writes, in *out (malloc'd, NUL-terminated; it holds
+ * the secret: wipe it with sodium_memzero() before free()). salt
+ * (KEYS_SALT_LEN bytes) and nonce (KEYS_NONCE_LEN) are used for an
+ * encrypted file; NULL draws them at random, as keys_save() does. Fixed
+ * values are for known-answer vectors only. Returns ASYLINK_OK,
+ * ASYLINK_E_INVALID_ARG (empty passphrase, cost out of bounds),
+ * ASYLINK_E_NOMEM.
+ */
+int keys_encode(const keys_secret *keys, const char *passphrase, const keys_kdf_cost *cost,
+                const uint8_t *salt, const uint8_t *nonce, const char *comment, char **out);
+
+/*
  * Reads a secret key file. Refuses symbolic links, files owned by another
  * user and files readable or writable by group or others
- * (ASYLINK_E_KEY_PERMISSIONS), checked on the opened file itself. Returns ASYLINK_OK, ASYLINK_E_NOT_FOUND,
- * ASYLINK_E_IO, ASYLINK_E_MALFORMED, ASYLINK_E_UNSUPPORTED_VERSION,
+ * (ASYLINK_E_KEY_PERMISSIONS), checked on the opened file itself. Returns ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_IO, ASYLINK_E_MALFORMED, ASYLINK_E_UNSUPPORTED_VERSION,
  * ASYLINK_E_PASSPHRASE_REQUIRED (encrypted and passphrase NULL),
  * ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_KEY_PERMISSIONS, ASYLINK_E_NOMEM.
  */

@@ -16,6 +16,13 @@
 #include "cert.h"
 
 #define RECEIPT_CONTENT_TYPE "asylink.v1.ReceiptSet"
+/*
+ * The name of the single Receipt message. No receipt travels under it, but
+ * an older envelope.proto said one did; libasylink refuses a direct
+ * envelope with this content type (ASYLINK_E_BAD_FIELD) rather than hand
+ * it to the application as data (PROTOCOL.md section 5).
+ */
+#define RECEIPT_SINGLE_CONTENT_TYPE "asylink.v1.Receipt"
 #define RECEIPT_SET_MAX 1000 /* entries in one ReceiptSet */
 #define RECEIPT_DELIVERED 1
 #define RECEIPT_REJECTED 2

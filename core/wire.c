@@ -584,8 +584,8 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         a->trust = m->reload->trust;
         a->policy = m->reload->policy;
         return ASYLINK_OK;
-    default: /* no member set */
-        return ASYLINK_E_MALFORMED;
+    default: /* no member set: well-formed protobuf, but a required field is missing */
+        return ASYLINK_E_BAD_FIELD;
     }
 }
 

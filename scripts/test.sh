@@ -3,8 +3,10 @@
 # builds it three ways and runs every test:
 #   build/       normal build, -Werror, all ctest tests
 #   build-asan/  -fsanitize=address,undefined, all ctest tests again
-#   build-fuzz/  clang + libFuzzer: seed corpora replayed, then each
-#                decoder fuzzed for FUZZ_SECONDS (default 30) seconds
+#   build-fuzz/  clang + libFuzzer: seed corpora and kept regression inputs
+#                replayed, the harness self-test, then each decoder fuzzed
+#                for FUZZ_SECONDS (default 30) seconds by scripts/fuzz.sh,
+#                which fails on any crash, leak or timeout
 # plus a check that no banned C function crept in. Ends with one line
 # "test.sh: N passed, M failed". Exit status 0 only if everything passed.
 set -uo pipefail
@@ -78,28 +80,6 @@ step() { # step NAME command...: counts one check
     fi
 }
 
-fuzz_run() {
-    local dir=$1 ok=0
-    for t in envelope cert crl keyfile command receipt evidence; do
-        local corpus
-        corpus=$(mktemp -d)
-        cp tests/fuzz/corpus/$t/* "$corpus"/
-        say "fuzz_$t for ${fuzz_seconds}s"
-        if ! (cd "$corpus" && "$root/$dir/tests/fuzz/fuzz_$t" -max_total_time="$fuzz_seconds" \
-                -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" 2>&1 |
-                grep -E 'DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written'); then
-            :
-        fi
-        if ls "$corpus"/crash-* "$corpus"/leak-* "$corpus"/timeout-* >/dev/null 2>&1; then
-            echo "fuzz_$t found a failing input; kept in $corpus"
-            ok=1
-        else
-            rm -rf "$corpus"
-        fi
-    done
-    return $ok
-}
-
 install_deps
 
 say "banned functions"
@@ -121,7 +101,8 @@ fi
 if command -v clang >/dev/null; then
     if CC=clang build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
         run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
-        step fuzzing fuzz_run build-fuzz
+        say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
+        step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
     else
         failed=$((failed + 1)); failures+=("fuzz build")
     fi

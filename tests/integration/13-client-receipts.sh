@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # libasylink: FR's application acks DE's message; DE gets FR's signed
-# receipt and verifies it; a tampered or forged receipt is refused.
+# receipt and verifies it; a tampered or forged receipt is refused; a
+# direct envelope with content type asylink.v1.Receipt (the name an older
+# envelope.proto gave receipts) is refused, not handed over as data.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
 start_broker || exit 1
@@ -37,4 +39,24 @@ check_eq "one receipt envelope proves the first and the last" "$(field "$T/de2.o
 check_eq "batched receipt mode succeeded" "$rc" 0
 wait_pid "$FR_PID" 30
 check_eq "FR handed over 25" "$(field "$T/fr2.out" received)" 25
+
+# A node following the old envelope.proto comment sends its receipt as
+# content type asylink.v1.Receipt. FR's library must not hand it to the
+# application: it refuses it (Nack DEAD_LETTER, RECEIVE_FAILED BAD_FIELD)
+# and goes on with the next message.
+peer DE send --to FR --count 1 --content-type asylink.v1.Receipt --ids-out "$T/bare.ids" \
+  --timeout 30 >"$T/bare.out" 2>"$T/bare.err"
+check_eq "the broker accepted DE's asylink.v1.Receipt envelope" "$(field "$T/bare.out" accepted)" 1
+peer DE send --to FR --count 1 --content-type asylink.v1.InformationRequest \
+  --ids-out "$T/plain.ids" --timeout 30 >"$T/plain.out" 2>"$T/plain.err"
+check_eq "and the ordinary message after it" "$(field "$T/plain.out" accepted)" 1
+ct --config "$T/FR.ini" recv --count 1 --expect-refused 1 --ids-out "$T/fr3.ids" \
+  --timeout 60 >"$T/fr3.out" 2>&1
+rc=$?
+cat "$T/fr3.out"
+check_eq "FR's library refused the asylink.v1.Receipt envelope" "$(field "$T/fr3.out" refused_codes)" BAD_FIELD
+tr -d - <"$T/fr3.ids" >"$T/fr3.hex" # client_test writes UUID text, the peer hex
+check "FR handed over only the ordinary message" same_ids "$T/fr3.hex" "$T/plain.ids"
+check "not the asylink.v1.Receipt one" test -s "$T/bare.ids" -a "$(cat "$T/fr3.hex")" != "$(cat "$T/bare.ids")"
+check_eq "recv with --expect-refused succeeded" "$rc" 0
 summary

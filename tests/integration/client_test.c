@@ -8,8 +8,9 @@
  *               [--ids-out F]          --batch: asylink_send_many, N at a time
  *   client_test --config NODE.ini flush            wait until the outbox is empty
  *   client_test --config NODE.ini recv --count N [--no-ack] [--ack-batch N]
- *               [--crash-after-recv] [--ids-out F] [--expect-none]
- *               --ack-batch: asylink_ack_many, N at a time
+ *               [--crash-after-recv] [--ids-out F] [--expect-none] [--expect-refused N]
+ *               --ack-batch: asylink_ack_many, N at a time; --expect-refused: also
+ *               wait for N ASYLINK_EVENT_RECEIVE_FAILED events (prints their codes)
  *   client_test --config NODE.ini receipt --to FR [--count N] --forge-key K --forge-cert C
  *               send N messages, wait for FR's receipts, verify them, then
  *               check that a receipt forged by another node is refused
@@ -48,7 +49,7 @@
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start;
-    long count, size, threads, timeout_s, ack_batch, batch;
+    long count, size, threads, timeout_s, ack_batch, batch, expect_refused;
     const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
     int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
@@ -215,10 +216,22 @@ static int s_mode_recv(const s_args *a)
     uint8_t(*batch)[16] = calloc(a->ack_batch > 0 ? (size_t)a->ack_batch : 1, 16);
     size_t n_batch = 0;
     int rc_end = ASYLINK_OK;
+    long refused = 0;
+    char codes[256] = "";
     if (!batch)
         s_die("calloc", ASYLINK_E_NOMEM);
-    while (got < a->count && clock_now_ms() < deadline) {
+    while ((got < a->count || refused < a->expect_refused) && clock_now_ms() < deadline) {
         poll(&pfd, 1, 100); /* the fd says when recv will not block */
+        asylink_event *ev = NULL;
+        while (a->expect_refused > 0 && asylink_next_event(s_client, 0, &ev) == ASYLINK_OK) {
+            if (asylink_event_get_type(ev) == ASYLINK_EVENT_RECEIVE_FAILED) {
+                size_t used = strlen(codes);
+                snprintf(codes + used, sizeof codes - used, "%s%s", refused ? "," : "",
+                         asylink_err_name(asylink_event_code(ev)));
+                refused++;
+            }
+            asylink_event_free(&ev);
+        }
         asylink_message *m = NULL;
         int rc = asylink_recv(s_client, 0, &m);
         if (rc == ASYLINK_E_TIMEOUT)
@@ -245,6 +258,10 @@ static int s_mode_recv(const s_args *a)
         s_die("ack_many", rc_end);
     free(batch);
     printf("received=%ld\n", got);
+    if (a->expect_refused > 0)
+        printf("refused=%ld refused_codes=%s\n", refused, codes[0] ? codes : "-");
+    if (refused < a->expect_refused)
+        return 1;
     if (a->expect_none)
         return got == 0 ? 0 : 1;
     return got >= a->count ? 0 : 1;
@@ -447,7 +464,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
         {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
         {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
-        {NULL, 0, NULL, 0}};
+        {"expect-refused", required_argument, NULL, 14}, {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
     a->timeout_s = 60;
@@ -480,6 +497,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                 return -1;
             a->expect[a->n_expect++] = optarg;
             break;
+        case 14: a->expect_refused = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }

@@ -132,6 +132,7 @@ static void s_usage(FILE *out)
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
             "               extra-frame garbage-envelope big-ack personal-topic\n"
+            "               dir-toomany dir-flood [--count N]\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -458,6 +459,9 @@ typedef struct {
     uint64_t last_send_ms;       /* for heartbeats */
 } s_link;
 
+/* dir-flood: a connection that stops reading at once (tiny queue and socket buffer). */
+static bool s_slow_reader;
+
 static int s_link_open(s_link *l, const s_ident *id, const char *endpoint)
 {
     memset(l, 0, sizeof *l);
@@ -466,6 +470,7 @@ static int s_link_open(s_link *l, const s_ident *id, const char *endpoint)
     if (!l->sock)
         return -1;
     int linger = 0, ivl = 100, ivl_max = 500, hb = 1000, hb_to = 5000, hwm = 100000;
+    int one = 1, small = 4096;
     if (zmq_setsockopt(l->sock, ZMQ_CURVE_SERVERKEY, id->broker->box_pk, 32) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_CURVE_PUBLICKEY, id->keys->box_pk, 32) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_CURVE_SECRETKEY, id->keys->box_sk, 32) != 0 ||
@@ -475,7 +480,8 @@ static int s_link_open(s_link *l, const s_ident *id, const char *endpoint)
         zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_to, sizeof hb_to) != 0 ||
         zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(l->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0)
+        zmq_setsockopt(l->sock, ZMQ_RCVHWM, s_slow_reader ? &one : &hwm, sizeof hwm) != 0 ||
+        (s_slow_reader && zmq_setsockopt(l->sock, ZMQ_RCVBUF, &small, sizeof small) != 0))
         return -1;
     int events = ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
@@ -1689,6 +1695,53 @@ cleanup:
     return rc;
 }
 
+/*
+ * dir-toomany: one DirectoryRequest naming 4,096 node ids (BAD_FIELD).
+ * dir-flood: --count DirectoryRequests (default 4000) naming the
+ * federation's nodes over and over (256 ids each), sent without reading
+ * any answer; then, after 3 s, reads what still arrives. Prints
+ * "SENT n ANSWERS k" (exit 0); the broker must end the session when its
+ * unread output passes limits.max_session_output and stay small.
+ */
+static int s_h_directory_case(s_hostile *h, const char *name)
+{
+    static const char *nodes[] = {"DE", "FR", "IT", "EUAA", "EUAA.ANALYSIS", "OPS"};
+    bool flood = strcmp(name, "dir-flood") == 0;
+    if (!flood && strcmp(name, "dir-toomany") != 0)
+        return -1;
+    size_t n = flood ? 256 : 4096;
+    wire_cmd c = {.kind = WIRE_DIRECTORY_REQUEST, .request_id = 7};
+    wire_directory_request *q = &c.u.directory_request;
+    q->node_ids = calloc(n, sizeof *q->node_ids);
+    if (!q->node_ids)
+        return EXIT_NOT_DONE;
+    for (size_t i = 0; i < n; i++)
+        snprintf(q->node_ids[i], sizeof q->node_ids[i], "%s", nodes[i % 6]);
+    q->n_node_ids = n;
+    int rc = EXIT_NOT_DONE;
+    if (!flood) {
+        rc = s_link_send(&h->link, &c, NULL, 0) == 0 ? s_await(h, NULL) : EXIT_NOT_DONE;
+        free(q->node_ids);
+        return rc;
+    }
+    long count = h->o->count > 0 ? h->o->count : 4000, sent = 0, answers = 0;
+    for (; sent < count && !s_interrupted; sent++)
+        if (s_link_send(&h->link, &c, NULL, 0) != 0)
+            break;
+    free(q->node_ids);
+    zmq_sleep(3); /* not reading: the answers pile up at the broker */
+    for (;;) {
+        s_in in;
+        int got = s_link_recv(&h->link, 500, &in);
+        s_in_clear(&in);
+        if (got != 1)
+            break;
+        answers++;
+    }
+    printf("SENT %ld ANSWERS %ld\n", sent, answers);
+    return EXIT_DONE;
+}
+
 /* The cases that send a bad frame sequence rather than a bad envelope. */
 static int s_h_frames_case(s_hostile *h, const char *name)
 {
@@ -1808,6 +1861,7 @@ static int s_run_hostile(const s_opts *o, s_ident *id)
     if (h.n_to == 0)
         h.to[h.n_to++] = default_to;
     int rc = EXIT_NOT_DONE;
+    s_slow_reader = strcmp(name, "dir-flood") == 0;
     if (s_link_open(&h.link, id, o->broker) != 0)
         goto cleanup;
     rc = s_h_hello_case(&h, name);
@@ -1829,7 +1883,8 @@ static int s_run_hostile(const s_opts *o, s_ident *id)
     wire_cmd_clear(&answer);
     if (strcmp(name, "replay") == 0)
         rc = s_h_replay(&h);
-    else if ((rc = s_h_publish_case(&h, name)) == -1)
+    else if ((rc = s_h_publish_case(&h, name)) == -1 &&
+             (rc = s_h_directory_case(&h, name)) == -1)
         rc = s_h_frames_case(&h, name);
     if (rc == -1) {
         fprintf(stderr, "asylink-peer: unknown --case %s (see --help)\n", name);

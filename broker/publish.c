@@ -1,0 +1,199 @@
+/*
+ * publish.c — Publish: checks that need no crypto, hand-off to the verify
+ * pool, release of verified Publishes in arrival order into the turn's
+ * store batch, the group commit, then Accepted / Rejected and delivery of
+ * what the commit made new.
+ */
+#include "router_internal.h"
+
+#include "asylink/asylink.h"
+#include "envelope.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
+{
+    const uint8_t *id = c->u.publish.message_id;
+    r->stats.published++;
+    if (!env) {
+        out_rejected(r, s, id, ASYLINK_E_MALFORMED,
+                     "Publish needs the envelope as its second frame", false);
+        return;
+    }
+    if (zmq_msg_size(env) > r->opt.max_envelope_bytes) {
+        out_rejected(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit", false);
+        return;
+    }
+    if (s->publishing >= r->opt.max_in_flight ||
+        r->next_arrival - r->next_release >= ROUTER_REORDER_CAP) {
+        out_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight", true);
+        return;
+    }
+    verify_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        out_rejected(r, s, id, ASYLINK_E_NOMEM, "out of memory", true);
+        return;
+    }
+    j->arrival = r->next_arrival;
+    j->session_id = s->id;
+    snprintf(j->node_id, sizeof j->node_id, "%s", s->node_id);
+    memcpy(j->message_id, id, 16);
+    zmq_msg_init(&j->envelope);
+    zmq_msg_move(&j->envelope, env);
+    j->view = view_ref(r->view);
+    j->now_ms = r->now_ms;
+    j->max_envelope_bytes = r->opt.max_envelope_bytes;
+    j->clock_skew_future_ms = r->opt.clock_skew_future_ms;
+    j->max_recipients = r->opt.max_recipients;
+    if (verify_pool_submit(r->pool, j) != ASYLINK_OK) {
+        verify_job_destroy(&j);
+        out_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
+        return;
+    }
+    r->next_arrival++;
+    s->publishing++;
+}
+
+/* Remembers j (operation index in the batch) for the commit to answer. */
+static int s_pending_add(router *r, verify_job *j, int index)
+{
+    if (r->n_pending == r->cap_pending) {
+        size_t cap = r->cap_pending ? 2 * r->cap_pending : 256;
+        router_pending *p = realloc(r->pending, cap * sizeof *p);
+        if (!p)
+            return -1;
+        r->pending = p;
+        r->cap_pending = cap;
+    }
+    r->pending[r->n_pending].job = j;
+    r->pending[r->n_pending].index = index;
+    r->n_pending++;
+    return 0;
+}
+
+/* Releases one checked Publish: into the batch, or Rejected. */
+static void s_release(router *r, verify_job *j)
+{
+    if (j->code != ASYLINK_OK) {
+        session *s = session_by_id(&r->sessions, j->session_id);
+        if (s && s->publishing > 0)
+            s->publishing--;
+        out_rejected(r, s, j->message_id, j->code, j->reason, j->code == ASYLINK_E_NOMEM);
+        verify_job_destroy(&j);
+        return;
+    }
+    const envelope_header *h = envelope_header_of(j->env);
+    store_publish p = {.sender = h->sender,
+                       .message_id = h->message_id,
+                       .recipients = h->recipients,
+                       .n_recipients = h->n_recipients,
+                       .topic = h->topic[0] ? h->topic : NULL,
+                       .expires_ms = j->expires_ms,
+                       .envelope = zmq_msg_data(&j->envelope),
+                       .envelope_len = zmq_msg_size(&j->envelope)};
+    int idx = store_batch_publish(r->batch, &p);
+    if (idx < 0 || s_pending_add(r, j, idx) != 0) {
+        session *s = session_by_id(&r->sessions, j->session_id);
+        out_rejected(r, s, j->message_id, ASYLINK_E_NOMEM, "out of memory", true);
+        verify_job_destroy(&j);
+    }
+}
+
+void publish_collect(router *r)
+{
+    verify_job *j;
+    while ((j = verify_pool_take(r->pool)) != NULL)
+        r->reorder[j->arrival % ROUTER_REORDER_CAP] = j;
+    while (r->next_release < r->next_arrival) {
+        size_t slot = r->next_release % ROUTER_REORDER_CAP;
+        if (!r->reorder[slot])
+            break;
+        j = r->reorder[slot];
+        r->reorder[slot] = NULL;
+        r->next_release++;
+        s_release(r, j);
+    }
+}
+
+/* Answers one committed (or failed) Publish and frees its job. */
+static void s_answer(router *r, verify_job *j, int commit_rc, const store_result *res)
+{
+    session *s = session_by_id(&r->sessions, j->session_id);
+    if (s && s->publishing > 0)
+        s->publishing--;
+    int code = commit_rc != ASYLINK_OK ? commit_rc : res->code;
+    if (code != ASYLINK_OK) {
+        out_rejected(r, s, j->message_id, code, asylink_strerror(code),
+                     code == ASYLINK_E_STORE_FULL || code == ASYLINK_E_IO);
+    } else {
+        if (res->duplicate)
+            r->stats.duplicates++;
+        else
+            r->stats.accepted++;
+        if (s) {
+            s->published++;
+            wire_cmd c = {.kind = WIRE_ACCEPTED};
+            memcpy(c.u.accepted.message_id, j->message_id, 16);
+            c.u.accepted.duplicate = res->duplicate;
+            c.u.accepted.store_sequence = res->seq;
+            c.u.accepted.accepted_ms = res->accepted_ms;
+            out_send(r, s->rid, s->rid_len, &c);
+        }
+    }
+    verify_job_destroy(&j);
+}
+
+/* Commits the turn's batch, answers its Publishes, delivers what is new. */
+void publish_commit(router *r)
+{
+    size_t ops = store_batch_size(r->batch);
+    if (ops == 0)
+        return;
+    int rc = store_batch_commit(r->batch, r->now_ms);
+    r->stats.commits++;
+    r->stats.commit_ops += ops;
+    if (rc != ASYLINK_OK && rc != ASYLINK_E_STORE_FULL) {
+        LOG_ERROR("store", "commit failed", "code=%s ops=%zu", asylink_err_name(rc), ops);
+        r->fatal = true;
+    } else if (rc == ASYLINK_E_STORE_FULL) {
+        LOG_ERROR("store", "store full: publishes rejected", "ops=%zu", ops);
+    }
+    size_t n = r->n_pending;
+    r->n_pending = 0;
+    bool fed = false; /* a new feed message: wake the subscribers */
+    for (size_t i = 0; i < n; i++) {
+        verify_job *j = r->pending[i].job;
+        const store_result *res = store_batch_result(r->batch, (size_t)r->pending[i].index);
+        bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
+        const envelope_header *h = envelope_header_of(j->env);
+        fed |= fresh && h->topic[0];
+        char recipients[ENVELOPE_MAX_RECIPIENTS][NODE_ID_MAX + 1];
+        size_t nr = fresh ? h->n_recipients : 0;
+        for (size_t k = 0; k < nr; k++)
+            snprintf(recipients[k], sizeof recipients[k], "%s", h->recipients[k]);
+        s_answer(r, j, rc, res);
+        for (size_t k = 0; k < nr; k++)
+            deliver_node(r, recipients[k]);
+    }
+
+    for (size_t i = 0; i < ops; i++) {
+        const store_result *res = store_batch_result(r->batch, i);
+        if (rc == ASYLINK_OK && res->dead)
+            r->stats.dead_lettered++;
+    }
+    store_batch_destroy(&r->batch);
+    if (store_batch_new(r->store, &r->batch) != ASYLINK_OK) {
+        r->fatal = true;
+        return;
+    }
+    for (size_t i = r->sessions.n; fed && i-- > 0;) {
+        if (i >= r->sessions.n) /* a delivery ended a session */
+            continue;
+        session *s = r->sessions.items[i];
+        if (s->n_subs && deliver_window_open(s))
+            deliver_session(r, s);
+    }
+}

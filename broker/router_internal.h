@@ -1,0 +1,156 @@
+/*
+ * router_internal.h — what the files of the router share: the router's
+ * state and the steps each file offers the others. Not for anything
+ * outside router.c, publish.c, deliver.c, feeds.c and out.c.
+ *
+ * The files stack one way (each calls only those below it):
+ *
+ *   router.c   the loop, reading and dispatch, Hello, reload, admin and
+ *              metrics hooks, timers, life cycle (router.h)
+ *   feeds.c    Subscribe, Unsubscribe, Directory; closing subscriptions
+ *              a reloaded policy no longer allows
+ *   publish.c  Publish: hand-off to the verify pool, release in arrival
+ *              order, the turn's group commit, Accepted / Rejected
+ *   deliver.c  delivery within the session's credit (direct queue, then
+ *              feeds), Ack / Nack, ending a session
+ *   out.c      framing commands (and envelopes) out to a session
+ *
+ * Threading: all of it runs in the router thread (router.h).
+ */
+#ifndef ASYLINK_BROKER_ROUTER_INTERNAL_H
+#define ASYLINK_BROKER_ROUTER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "auth.h"
+#include "router.h"
+#include "session.h"
+#include "store.h"
+#include "verify.h"
+#include "view.h"
+#include "wire.h"
+
+#define ROUTER_REORDER_CAP 16384 /* Publishes being verified, all sessions */
+#define ROUTER_MUTED_CAP 64      /* connections ignored after their session overflowed */
+
+/* A connection whose session was ended for not reading: its input is ignored. */
+typedef struct {
+    uint8_t rid[SESSION_RID_MAX];
+    size_t rid_len;
+    uint64_t until_ms;
+} router_muted;
+
+/* A Publish waiting for the batch commit. */
+typedef struct {
+    verify_job *job;
+    int index; /* operation index in the batch */
+} router_pending;
+
+struct router {
+    router_options opt;
+    store *store; /* borrowed */
+    view *view;   /* current trust + policy (owned reference) */
+    void *ctx, *sock, *zap;
+    void *admin;                          /* operator admin socket, NULL if none */
+    struct conn_monitor *monitor;         /* handshake accounting of sock */
+    router_muted muted[ROUTER_MUTED_CAP]; /* ring */
+    size_t next_muted;
+    verify_pool *pool;
+    session_table sessions;
+    verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
+    uint64_t next_arrival, next_release;
+    store_batch *batch;      /* this turn's operations */
+    router_pending *pending; /* publishes in batch */
+    size_t n_pending, cap_pending;
+    router_stats stats;
+    auth_stats auth;
+    uint64_t now_ms;
+    uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
+    uint64_t started_ms;
+    bool fatal;    /* a store error: stop */
+    bool draining; /* shutting down: lost sessions are not the client's fault */
+};
+
+/* ---- out.c: framing out (never blocks; a full or gone peer loses the frame) ---- */
+
+/*
+ * Bytes an answer may pass router_options.max_session_output by before the
+ * session counts as not reading (deliveries alone stop at the bound).
+ */
+#define OUT_ANSWER_SLACK (1024 * 1024)
+
+/*
+ * Sends [rid][cmd] to the connection rid, charged to its session if it has
+ * one. 0, or -1 with errno: EAGAIN (high-water mark), EHOSTUNREACH (gone),
+ * ENOMEM, ENOBUFS (the session's unread output passed its bound: it is
+ * marked `overflow` and ended by the next timer turn; nothing more is sent).
+ */
+int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd);
+
+/*
+ * Sends cmd with env (len bytes, malloc'd) as its zero-copy second frame to
+ * s; takes env in every case (libzmq frees it once written out). 0, or -1
+ * with errno as out_send(); EAGAIN also when s's queued output is at the
+ * bound (the delivery waits).
+ */
+int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *env, size_t len);
+
+/* Sends Error(code, reason) and counts a protocol error. */
+void out_error(router *r, const uint8_t *rid, size_t rid_len, uint64_t request_id, int code,
+               const char *reason, bool fatal);
+
+/* Sends Bye(code, reason) to s. */
+void out_bye(router *r, session *s, int code, const char *reason);
+
+/* Counts a rejected Publish and, if s is still open, sends Rejected. */
+void out_rejected(router *r, const session *s, const uint8_t id[16], int code, const char *reason,
+                  bool retryable);
+
+/* ---- deliver.c: delivery, Ack / Nack ---- */
+
+/* Whether s's message window has room (direct and feed deliveries together). */
+bool deliver_window_open(const session *s);
+
+/* Delivers what s may get: its direct queue first, then its feeds. May end s. */
+void deliver_session(router *r, session *s);
+
+/* Delivers to node_id's session, if one is open and its window has room. */
+void deliver_node(router *r, const char *node_id);
+
+/* Ack / Nack of direct or feed deliveries (c is WIRE_ACK or WIRE_NACK). */
+void deliver_acks(router *r, session *s, const wire_cmd *c);
+
+/*
+ * Ends a session (s is freed). Its unacknowledged deliveries count as a
+ * failed attempt each (redelivered at once in the next session;
+ * dead-lettered after max_deliveries), unless the broker itself is the
+ * reason (shutdown).
+ */
+void deliver_session_end(router *r, session *s, const char *why);
+
+/* ---- publish.c: Publish, group commit ---- */
+
+/* Hands a Publish (env: its envelope frame, NULL if none; moved) to the verify pool. */
+void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env);
+
+/* Takes verified Publishes and adds them to the turn's batch in arrival order. */
+void publish_collect(router *r);
+
+/* Commits the turn's batch, answers its Publishes, delivers what is new. */
+void publish_commit(router *r);
+
+/* ---- feeds.c: Subscribe, Unsubscribe, Directory ---- */
+
+#define FEEDS_DIRECTORY_MAX_IDS 256 /* node ids in one DirectoryRequest (BAD_FIELD beyond) */
+
+void feeds_subscribe(router *r, session *s, const wire_cmd *c);
+void feeds_unsubscribe(router *r, session *s, const wire_cmd *c);
+void feeds_directory(router *r, session *s, const wire_cmd *c);
+
+/* After a policy reload: closes s's subscriptions the node may no longer read. */
+void feeds_recheck(router *r, session *s);
+
+#endif
