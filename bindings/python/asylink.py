@@ -194,6 +194,7 @@ def _declare(lib):
         "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
                                      ctypes.POINTER(c_size_t)]),
         "asylink_receipt_wait": (c_int, [c_void_p, u8p, c_int]),
+        "asylink_evidence_export": (c_int, [c_void_p, u8p, c_char_p]),
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
         "asylink_connected": (c_int, [c_void_p]),
@@ -519,6 +520,14 @@ class Client:
         return [Receipt(recipient=_text(r.recipient), acked_ms=r.acked_ms, status=r.status,
                         envelope_digest=bytes(r.envelope_digest))
                 for r in buf[:min(n.value, len(buf))]]
+
+    def evidence_export(self, message_id: bytes, path: str) -> None:
+        """asylink_evidence_export(): writes the evidence bundle of a message
+        this node sent to path (a new file, mode 0600, never overwritten):
+        envelope, signed receipts with their keys, certificates, CA,
+        revocation list and a signed manifest, for `asylink evidence verify`."""
+        _check(self._lib.asylink_evidence_export(self._c(), _id_arg(message_id),
+                                                  os.fsencode(path)), "evidence_export")
 
     # ---- integration with event loops ----
 

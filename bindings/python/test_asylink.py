@@ -17,6 +17,7 @@ import os
 import select
 import time
 import unittest
+import zipfile
 
 import asylink
 
@@ -117,6 +118,15 @@ class ExchangeTest(unittest.TestCase):
         self.assertEqual([r.recipient for r in receipts], ["FR"])
         self.assertEqual(receipts[0].status, 1)
         self.assertEqual(len(receipts[0].envelope_digest), 64)
+        bundle = os.path.join(TEST_DIR, f"case-{mid.hex()}.zip")
+        self.de.evidence_export(mid, bundle)
+        self.assertEqual(os.stat(bundle).st_mode & 0o777, 0o600)
+        with zipfile.ZipFile(bundle) as z:
+            self.assertIn("receipts/FR.bin", z.namelist())
+            self.assertIsNone(z.testzip())
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            self.de.evidence_export(mid, bundle)  # never overwritten
+        self.assertEqual(cm.exception.name, "EXISTS")
         self.assertTrue(self.de.connected())
         deadline = time.monotonic() + WAIT_MS / 1000
         while self.de.outbox_pending() and time.monotonic() < deadline:
