@@ -149,6 +149,7 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
     o->handshake_timeout_ms = c->handshake_timeout_ms;
     o->max_session_output = c->max_session_output;
+    o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;

@@ -71,6 +71,7 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "cert.h"
 #include "datadir.h"
 
 #include "asylink/asylink.h"
@@ -1919,6 +1920,71 @@ int store_sub_delete(store *s, const char *node, const char *name)
 int store_sub_count(store *s, const char *node, uint64_t *count)
 {
     return s_count_under(s, s ? s->subs : 0, node, count);
+}
+
+/* Splits a subs key (node '\0' name) into its two names; 0 or S_BAD_RECORD. */
+static int s_sub_key_split(const MDB_val *k, char *node, char *name)
+{
+    const uint8_t *d = k->mv_data;
+    const uint8_t *zero = memchr(d, 0, k->mv_size);
+    size_t nlen = zero ? (size_t)(zero - d) : 0, slen = zero ? k->mv_size - nlen - 1 : 0;
+    if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX)
+        return S_BAD_RECORD;
+    memcpy(node, d, nlen);
+    node[nlen] = 0;
+    memcpy(name, zero + 1, slen);
+    name[slen] = 0;
+    return 0;
+}
+
+int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
+                   store_sub *out)
+{
+    if (!s || !after_node || !after_name || !node || !name || !out)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = after_node[0] ? s_sub_key(key, after_node, after_name) : 0;
+    if (after_node[0] && !klen)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->subs, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {klen, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, klen ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == MDB_SUCCESS && klen && k.mv_size == klen && memcmp(k.mv_data, key, klen) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_key_split(&k, node, name);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_parse(&v, out);
+    s_read_close(s, txn, cur);
+    return s_err(rc);
+}
+
+int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
+                           uint64_t *count)
+{
+    if (!s || !count)
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    if (after == UINT64_MAX)
+        return ASYLINK_OK;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == MDB_SUCCESS && *count < cap; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (s_feed_match(&v, prefix))
+            (*count)++;
+    s_read_close(s, txn, cur);
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc);
 }
 
 /* ---- the revocation list in use ------------------------------------------ */

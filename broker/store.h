@@ -351,6 +351,22 @@ int store_sub_delete(store *s, const char *node, const char *name);
 /* Number of subscriptions node owns (all nodes if NULL). ASYLINK_OK or E_IO. */
 int store_sub_count(store *s, const char *node, uint64_t *count);
 
+/*
+ * The subscription after (after_node, after_name) in (node, name) order;
+ * both "" = the first. Fills node (NODE_ID_MAX + 1 bytes), name
+ * (STORE_SUB_NAME_MAX + 1) and *out. ASYLINK_OK, ASYLINK_E_NOT_FOUND at the
+ * end, ASYLINK_E_IO (a corrupt record).
+ */
+int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
+                   store_sub *out);
+
+/*
+ * Feed entries under prefix after seq `after`, counted up to `cap` (a
+ * subscription's lag in messages; cap bounds the walk). ASYLINK_OK or E_IO.
+ */
+int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
+                           uint64_t *count);
+
 /* Totals for metrics. */
 typedef struct store_stats {
     uint64_t messages;     /* stored message records */

@@ -16,7 +16,10 @@
  * threads queued (DirectoryRequest, Unsubscribe), matching the answers by
  * request_id. Feed deliveries are verified like direct ones (but must carry
  * the Deliver's topic, under one of our prefixes, instead of naming us),
- * stored in the same inbox and acknowledged per subscription.
+ * stored in the same inbox and acknowledged per subscription. The inbox
+ * keys an entry by (sender, message id, subscription): a redelivery
+ * through the same subscription is recognised, while the copy another
+ * subscription of ours delivers is an entry of its own.
  */
 #include "client_internal.h"
 
@@ -504,10 +507,13 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
                  "content type asylink.v1.Receipt: receipts travel as asylink.v1.ReceiptSet",
                  h->sender);
     } else {
+        /* One entry per (sender, id) and, for a feed, per subscription:
+         * each subscription hands the message over and is acked alone. */
+        cstore_in_key key = {.id = h->message_id, .sender = h->sender,
+                             .subscription = d->subscription};
         cstore_txn *t = s_txn(io);
         int state = 0;
-        rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
-               : ASYLINK_E_IO;
+        rc = t ? cstore_inbox_add(t, &key, seq, io->now_ms, env, len, &state) : ASYLINK_E_IO;
         if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
             s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)

@@ -378,7 +378,8 @@ int cmd_subscribe(int argc, char **argv)
     rc = s_subscribe(c, &o);
     s_state st = {.o = &o};
     node_recv_opts ro = {.count = o.count, .idle_ms = o.idle_ms, .ack = !o.no_ack,
-                         .prefix = o.prefix, .print = s_print, .ctx = &st};
+                         .prefix = o.prefix, .subscription = o.name, .print = s_print,
+                         .ctx = &st};
     if (rc == CLI_OK)
         rc = node_receive("subscribe", c, &ro);
     s_csv_clear(&st.csv);

@@ -92,6 +92,16 @@ class _PublishParams(ctypes.Structure):
 START_POSITIONS = {"new": 1, "earliest": 2, "sequence": 3, "time": 4}
 
 
+class _AckKey(ctypes.Structure):
+    """asylink_ack_key: what names one received message."""
+
+    _fields_ = [
+        ("message_id", ctypes.c_uint8 * 16),
+        ("sender", ctypes.c_char_p),
+        ("subscription", ctypes.c_char_p),
+    ]
+
+
 class _ReceiptInfo(ctypes.Structure):
     """asylink_receipt_info (a plain output struct, no struct_size)."""
 
@@ -131,6 +141,7 @@ class Message(NamedTuple):
     correlation_id: Optional[bytes] # 16-byte id of the message this answers, or None
     payload: bytes
     topic: str = ""                 # feed topic, "" for a direct message
+    subscription: str = ""          # the subscription a feed message came through, "" if direct
 
 
 class Event(NamedTuple):
@@ -172,6 +183,8 @@ def _declare(lib):
         "asylink_recv": (c_int, [c_void_p, c_int, pp]),
         "asylink_ack": (c_int, [c_void_p, u8p]),
         "asylink_ack_many": (c_int, [c_void_p, u8p, c_size_t]),
+        "asylink_ack_keys": (c_int, [c_void_p, ctypes.POINTER(_AckKey), c_size_t]),
+        "asylink_message_subscription": (c_char_p, [c_void_p]),
         "asylink_reload_trust": (c_int, [c_void_p]),
         "asylink_message_id": (u8p, [c_void_p]),
         "asylink_message_sender": (c_char_p, [c_void_p]),
@@ -450,12 +463,30 @@ class Client:
             correlation_id=_bytes_at(corr, 16) if corr else None,
             payload=_bytes_at(ptr, n.value),
             topic=_text(lib.asylink_message_topic(m)),
+            subscription=_text(lib.asylink_message_subscription(m)),
         )
 
-    def ack(self, message_id: bytes) -> None:
+    def ack(self, message: Union[Message, bytes]) -> None:
         """Done with a received message: never handed over again, and its
-        sender gets a signed receipt. Acking twice is fine."""
-        _check(self._lib.asylink_ack(self._c(), _id_arg(message_id)), "ack")
+        sender gets a signed receipt. Acking twice is fine.
+
+        message: the Message recv() returned (acknowledges exactly it: its
+        sender, id and subscription), or its 16-byte id alone, which raises
+        AsylinkError AMBIGUOUS while the id names several unacknowledged
+        messages (two senders used it, or a feed message came through
+        several subscriptions)."""
+        if isinstance(message, Message):
+            self._ack_keys([message], "ack")
+        else:
+            _check(self._lib.asylink_ack(self._c(), _id_arg(message)), "ack")
+
+    def _ack_keys(self, messages: Sequence[Message], what: str) -> None:
+        keys = (_AckKey * max(len(messages), 1))()
+        for k, m in zip(keys, messages):
+            k.message_id = (ctypes.c_uint8 * 16).from_buffer_copy(_id_arg(m.id))
+            k.sender = m.sender.encode()
+            k.subscription = m.subscription.encode()
+        _check(self._lib.asylink_ack_keys(self._c(), keys, len(messages)), what)
 
     def reload_trust(self) -> None:
         """Reloads the trust directory now (the client also does this by
@@ -463,10 +494,18 @@ class Client:
         revocation list older than the one in use."""
         _check(self._lib.asylink_reload_trust(self._c()), "reload_trust")
 
-    def ack_many(self, message_ids: Sequence[bytes]) -> None:
+    def ack_many(self, messages: Sequence[Union[Message, bytes]]) -> None:
         """Acknowledges up to 1,000 received messages at once, all or none:
-        one disk commit and one signed receipt set per sender."""
-        ids = list(message_ids)
+        one disk commit and one signed receipt set per sender. Give either
+        Messages (exact) or 16-byte ids (each must name one unacknowledged
+        message, else AsylinkError AMBIGUOUS), not a mix."""
+        items = list(messages)
+        if items and all(isinstance(m, Message) for m in items):
+            self._ack_keys(items, "ack_many")
+            return
+        if any(isinstance(m, Message) for m in items):
+            raise ValueError("ack_many takes Messages or message ids, not both")
+        ids = items
         for mid in ids:
             if not isinstance(mid, (bytes, bytearray)) or len(mid) != 16:
                 raise ValueError("a message id is 16 bytes")

@@ -53,6 +53,7 @@ typedef enum asylink_err {
     ASYLINK_E_EXISTS = 6,              /* refusing to overwrite something that exists */
     ASYLINK_E_CONFIG = 7,              /* a configuration file or value is invalid */
     ASYLINK_E_TIMEOUT = 8,             /* the operation timed out */
+    ASYLINK_E_AMBIGUOUS = 9,           /* a message id names several messages (use the full key) */
 
     ASYLINK_E_MALFORMED = 10,          /* bytes are not a well-formed structure (bad protobuf, bad armor) */
     ASYLINK_E_UNSUPPORTED_VERSION = 11,/* a format or protocol version this library does not speak */
@@ -294,18 +295,65 @@ ASYLINK_EXPORT int asylink_send_many(asylink_client *c, asylink_send_item *items
  * asylink_message_free). Errors: ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN,
  * ASYLINK_E_IO, ASYLINK_E_NOMEM; a stored message that no longer opens is
  * skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED event.
+ *
+ * What is one message here: a direct message is (sender, message id), so
+ * two senders using the same id are two messages; a feed message is
+ * (sender, message id, subscription): one published message delivered
+ * through two of this node's subscriptions is handed over twice, once per
+ * subscription (asylink_message_subscription() says which), and each copy
+ * is acknowledged on its own, as each subscription's broker cursor is.
  */
 ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out);
 
 /*
- * The application is done with a received message: it is never handed
- * over again, and its sender gets a signed receipt (direct messages only:
- * a feed message is just marked done; no receipt either when the sender's
+ * The application is done with received message m (borrowed; it may be
+ * freed afterwards): it is never handed over again, and its sender gets a
+ * signed receipt (direct messages only: a feed message is just marked
+ * done, for m's subscription only; no receipt either when the sender's
  * certificate is not usable here, which is logged). Returns after the
  * acknowledgement is committed to disk (fsync under
- * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_NOT_FOUND (unknown id),
- * ASYLINK_E_INVALID_ARG, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe.
+ * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe. This is the
+ * acknowledgement to use: it names exactly the message handed over.
+ */
+ASYLINK_EXPORT int asylink_ack_message(asylink_client *c, const asylink_message *m);
+
+/*
+ * What names one received message, for acknowledging it without its
+ * handle (e.g. from a binding, or from ids an application kept): its id,
+ * its sender and the subscription it came through (NULL or "" for a
+ * direct message), as asylink_message_id(), asylink_message_sender() and
+ * asylink_message_subscription() give them. Strings borrowed.
+ */
+typedef struct asylink_ack_key {
+    uint8_t message_id[16];
+    const char *sender;
+    const char *subscription;
+} asylink_ack_key;
+
+/*
+ * Acknowledges n received messages (0..ASYLINK_ACK_MAX) named by their
+ * full keys, all or nothing, as asylink_ack_many() does (one disk commit,
+ * one signed receipt set per sender). Repeated and already acknowledged
+ * keys are fine. Errors (nothing is then acknowledged):
+ * ASYLINK_E_INVALID_ARG (NULL with n > 0, a key without sender, a
+ * subscription over 64 bytes), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX),
+ * ASYLINK_E_NOT_FOUND (a key that was never received), ASYLINK_E_STORE_FULL,
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
+ */
+ASYLINK_EXPORT int asylink_ack_keys(asylink_client *c, const asylink_ack_key *keys, size_t n);
+
+/*
+ * Acknowledges the received message with this id when the id names one
+ * message: as asylink_ack_message() for it. The id alone is ambiguous when
+ * two senders used it, or when one feed message came through several
+ * subscriptions, and more than one of those is not acknowledged yet: then
+ * nothing is acknowledged and the call returns ASYLINK_E_AMBIGUOUS (use
+ * asylink_ack_message() or asylink_ack_keys()). Errors: ASYLINK_E_NOT_FOUND
+ * (unknown id), ASYLINK_E_AMBIGUOUS, ASYLINK_E_INVALID_ARG,
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM. Acking twice is
+ * ASYLINK_OK (every message with the id acknowledged). Thread-safe.
  */
 ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
 
@@ -318,13 +366,16 @@ ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
  * covering all of that sender's messages in the call (a ReceiptSet), so a
  * consumer working through a batch pays one fsync and one signature per
  * sender instead of one per message. message_ids is an array of n 16-byte
- * ids (borrowed); repeated and already acknowledged ids are fine. A sender
- * whose certificate is not usable here (unknown, revoked, expired) gets no
- * receipt (logged); any other failure to make a receipt fails the call.
- * Errors (nothing is then acknowledged): ASYLINK_E_INVALID_ARG (NULL with
- * n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an
- * id that was never received), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Thread-safe; acknowledgements are serialised.
+ * ids (borrowed); repeated and already acknowledged ids are fine; each id
+ * must name one message, as for asylink_ack(). A sender whose certificate
+ * is not usable here (unknown, revoked, expired) gets no receipt (logged);
+ * any other failure to make a receipt fails the call. Errors (nothing is
+ * then acknowledged): ASYLINK_E_INVALID_ARG (NULL with n > 0),
+ * ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an id that
+ * was never received), ASYLINK_E_AMBIGUOUS (an id naming several
+ * unacknowledged messages: use asylink_ack_keys()), ASYLINK_E_STORE_FULL,
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe; acknowledgements are
+ * serialised.
  */
 ASYLINK_EXPORT int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16],
                                     size_t n);
@@ -518,7 +569,11 @@ typedef enum asylink_start {
  * with the same name continues after the last acknowledged message. The
  * client re-subscribes by itself after reconnecting. Feed messages arrive
  * through asylink_recv() like direct ones (asylink_message_topic() names
- * the topic) and are acknowledged with asylink_ack() (no receipt is sent).
+ * the topic, asylink_message_subscription() the subscription) and are
+ * acknowledged with asylink_ack_message() (no receipt is sent). Every
+ * subscription gets every message under its prefix, independently of the
+ * node's other subscriptions: two subscriptions over one topic hand each
+ * message over twice, and each copy is acknowledged on its own.
  * Subscriptions live in this client's memory: subscribe again after
  * reopening a client. While no session is open the Subscribe is sent when
  * one opens, and this call waits for it. Errors: ASYLINK_E_INVALID_ARG,
@@ -543,6 +598,14 @@ ASYLINK_EXPORT int asylink_unsubscribe(asylink_client *c, const char *name, int 
 
 /* The message's topic, or "" for a direct message. Valid until asylink_message_free(). */
 ASYLINK_EXPORT const char *asylink_message_topic(const asylink_message *m);
+
+/*
+ * The subscription a feed message came through, or "" for a direct
+ * message (and for a feed message received into a data directory before
+ * its inbox recorded subscriptions, client store schema 3: see
+ * docs/DESIGN-CHANGES.md). Valid until asylink_message_free().
+ */
+ASYLINK_EXPORT const char *asylink_message_subscription(const asylink_message *m);
 
 #ifdef __cplusplus
 }

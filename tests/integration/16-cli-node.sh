@@ -186,7 +186,7 @@ check "CSV row of the total (unset decisions read as zeros)" \
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv \
   --count 1 --timeout 2 --format csv >/dev/null 2>&1
 check_eq "acked: the durable subscription does not show it again" "$?" 1
-# (another node: one node's inbox takes a message id once, whatever the subscription)
+# (another node follows the same topic with a subscription of its own)
 write_node_ini EUAA
 "$ASYLINK" subscribe --config "$T/EUAA.ini" --prefix stats.monthly --name cli-jsonl \
   --count 1 --timeout 30 >"$T/sub.jsonl" 2>"$T/sub2.err"
