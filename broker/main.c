@@ -11,7 +11,7 @@
  * and SIGINT drain and exit 0. Exit codes: 0 clean stop, 1 runtime
  * failure, 2 usage or configuration error.
  */
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "broker_config.h"
 #include "cert.h"
 #include "clock.h"

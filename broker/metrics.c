@@ -3,7 +3,7 @@
  */
 #include "metrics.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "clock.h"
 
 #include <jansson.h>

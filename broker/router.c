@@ -6,7 +6,7 @@
 #include "router_internal.h"
 
 #include "admin.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "auth.h"
 #include "clock.h"
 #include "log.h"

@@ -87,7 +87,8 @@ typedef struct store_options {
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
  * (locked by another process, or by another store of this process);
- * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd);
+ * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
+ * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
@@ -297,15 +298,8 @@ typedef struct store_feed_entry {
 } store_feed_entry;
 
 /*
- * True if topic is under prefix on whole dotted labels: "stats" matches
- * "stats" and "stats.monthly.DE", not "statsx". A NULL or empty prefix
- * matches every topic.
- */
-bool store_topic_under(const char *topic, const char *prefix);
-
-/*
  * The first feed entry with seq > after_seq whose topic is under prefix
- * (NULL or "" = any). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
+ * (core/topic.h topic_under(); NULL or "" = any: no filter). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
  * the end, ASYLINK_E_IO if an entry or its message record is corrupt.
  * Walks the log in one read transaction (O(entries skipped)).
  */

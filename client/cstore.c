@@ -137,6 +137,7 @@
 
 #include "bytes.h"
 #include "datadir.h"
+#include "lmdbkit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,112 +152,111 @@
 #include <unistd.h>
 
 #define S_RECORD_VERSION 1
-#define S_ID_LEN 16                     /* message id bytes */
-#define S_SEQ_LEN 8                     /* sequence bytes in keys */
-#define S_DIGEST_LEN 64                 /* envelope digest bytes */
-#define S_NAME_MAX 64                   /* node id bytes, without NUL */
-#define S_REASON_MAX 255                /* reject reason bytes, without NUL */
-#define S_OUT_HEADER 112                /* outbox record header */
-#define S_IN_HEADER 48                  /* inbox record header */
-#define S_RCPT_HEADER 88                /* receipt value header */
-#define S_RCPT_INLINE 1                 /* receipt value version: envelope inline */
-#define S_RCPT_BY_KEY 2                 /* receipt value version: evidence key */
-#define S_EVIDENCE_KEY 32               /* BLAKE2b-256 of the receipt envelope */
+#define S_ID_LEN 16       /* message id bytes */
+#define S_SEQ_LEN 8       /* sequence bytes in keys */
+#define S_DIGEST_LEN 64   /* envelope digest bytes */
+#define S_NAME_MAX 64     /* node id bytes, without NUL */
+#define S_REASON_MAX 255  /* reject reason bytes, without NUL */
+#define S_OUT_HEADER 112  /* outbox record header */
+#define S_IN_HEADER 48    /* inbox record header */
+#define S_RCPT_HEADER 88  /* receipt value header */
+#define S_RCPT_INLINE 1   /* receipt value version: envelope inline */
+#define S_RCPT_BY_KEY 2   /* receipt value version: evidence key */
+#define S_EVIDENCE_KEY 32 /* BLAKE2b-256 of the receipt envelope */
 #define S_RCPT_KEY_MAX (S_ID_LEN + S_NAME_MAX)
-#define S_SUB_MAX CSTORE_SUB_MAX        /* subscription name bytes, without NUL */
+#define S_SUB_MAX CSTORE_SUB_MAX /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
-#define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                    /* eleven now, room to grow */
-#define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
-#define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
-#define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
+#define S_VALUE_MAX 0xffffffffu        /* largest LMDB value (32-bit node size) */
+#define S_MAX_DBS 16                   /* eleven now, room to grow */
+#define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
+#define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
+#define S_BEGIN_TRIES 4                /* write begins retried after MDB_MAP_RESIZED */
 #define S_LOCK_NAME "asylink-client.lock"
-#define S_META_VERSION "schema_version"
 #define S_META_OUT_HWM "outbox_seq_hwm"
 #define S_META_IN_HWM "inbox_seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
-#define S_BAD_RECORD (-29999) /* a stored value failed validation: ASYLINK_E_IO */
-#define S_EXISTS (-29998)     /* outbox id already there: ASYLINK_E_EXISTS */
-#define S_DUPLICATE (-29997)  /* inbox id already there: ASYLINK_E_DUPLICATE */
-#define S_NOMEM (-29996)      /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
+#define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: ASYLINK_E_IO */
+#define S_EXISTS (-29998)               /* outbox id already there: ASYLINK_E_EXISTS */
+#define S_DUPLICATE (-29997)            /* inbox id already there: ASYLINK_E_DUPLICATE */
+#define S_NOMEM (-29996) /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
 
 /* The store. */
 struct cstore {
-    MDB_env *env;              /* the LMDB environment in dir */
-    bool env_open;             /* mdb_env_open succeeded */
-    bool durable;              /* fsync each commit (else MDB_NOSYNC, synced at close) */
-    MDB_dbi meta;              /* schema version, sequence high-water marks */
-    MDB_dbi outbox;            /* seq -> outbox record */
-    MDB_dbi outbox_id;         /* message_id -> seq */
-    MDB_dbi outbox_pending;    /* seq -> empty, PENDING outbox entries */
-    MDB_dbi inbox;             /* seq -> inbox record */
-    MDB_dbi inbox_id;          /* message_id -> seq */
-    MDB_dbi inbox_pending;     /* seq -> empty, PENDING inbox entries */
-    MDB_dbi receipts;          /* message_id recipient -> receipt value */
-    MDB_dbi evidence;          /* BLAKE2b-256 -> signed receipt envelope */
-    MDB_dbi sent;              /* seq -> kept sent envelope */
-    MDB_dbi sent_time;         /* kept_ms seq -> empty: kept envelopes by age */
-    int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
-    bool gate_init;            /* gate and gate_cond are initialised */
-    pthread_mutex_t gate;      /* guards the four fields below */
-    pthread_cond_t gate_cond;  /* broadcast when active drops to 0 and when a grow ends */
-    unsigned active;           /* transactions (read or write) open or opening */
-    unsigned growers;          /* threads waiting to grow the map; new write txns wait */
-    size_t map_size;           /* current map size */
-    bool broken;               /* a failed grow left the map unusable: everything fails */
+    MDB_env *env;             /* the LMDB environment in dir */
+    bool env_open;            /* mdb_env_open succeeded */
+    bool durable;             /* fsync each commit (else MDB_NOSYNC, synced at close) */
+    MDB_dbi meta;             /* schema version, sequence high-water marks */
+    MDB_dbi outbox;           /* seq -> outbox record */
+    MDB_dbi outbox_id;        /* message_id -> seq */
+    MDB_dbi outbox_pending;   /* seq -> empty, PENDING outbox entries */
+    MDB_dbi inbox;            /* seq -> inbox record */
+    MDB_dbi inbox_id;         /* message_id -> seq */
+    MDB_dbi inbox_pending;    /* seq -> empty, PENDING inbox entries */
+    MDB_dbi receipts;         /* message_id recipient -> receipt value */
+    MDB_dbi evidence;         /* BLAKE2b-256 -> signed receipt envelope */
+    MDB_dbi sent;             /* seq -> kept sent envelope */
+    MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
+    int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
+    bool gate_init;           /* gate and gate_cond are initialised */
+    pthread_mutex_t gate;     /* guards the four fields below */
+    pthread_cond_t gate_cond; /* broadcast when active drops to 0 and when a grow ends */
+    unsigned active;          /* transactions (read or write) open or opening */
+    unsigned growers;         /* threads waiting to grow the map; new write txns wait */
+    size_t map_size;          /* current map size */
+    bool broken;              /* a failed grow left the map unusable: everything fails */
 };
 
 /* A write transaction. */
 struct cstore_txn {
-    cstore *s;          /* the store (borrowed) */
-    MDB_txn *txn;       /* the LMDB write transaction */
-    size_t map_size;    /* the map size when it began: a MAP_FULL grows from it */
-    int error;          /* first fatal LMDB code; then the txn can only end */
-    uint64_t out_next;  /* next outbox seq in this txn; 0 = not loaded yet */
-    uint64_t in_next;   /* next inbox seq in this txn; 0 = not loaded yet */
+    cstore *s;         /* the store (borrowed) */
+    MDB_txn *txn;      /* the LMDB write transaction */
+    size_t map_size;   /* the map size when it began: a MAP_FULL grows from it */
+    int error;         /* first fatal LMDB code; then the txn can only end */
+    uint64_t out_next; /* next outbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_next;  /* next inbox seq in this txn; 0 = not loaded yet */
 };
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
 typedef struct out_record {
-    int state;                 /* enum cstore_out_state */
-    int code;                  /* REJECTED: why */
-    uint64_t created_ms;       /* when it was sent */
-    const uint8_t *id;         /* 16 bytes */
-    const uint8_t *digest;     /* 64 bytes */
-    const char *reason;        /* reason_len bytes, not NUL-terminated */
-    size_t reason_len;         /* 0..S_REASON_MAX */
-    uint32_t n_recipients;     /* >= 1 */
-    const char *recipients;    /* ids each followed by '\0' */
-    size_t recipients_len;     /* bytes of the recipients block */
-    const uint8_t *envelope;   /* envelope bytes */
-    size_t envelope_len;       /* their number; 0 unless PENDING */
+    int state;               /* enum cstore_out_state */
+    int code;                /* REJECTED: why */
+    uint64_t created_ms;     /* when it was sent */
+    const uint8_t *id;       /* 16 bytes */
+    const uint8_t *digest;   /* 64 bytes */
+    const char *reason;      /* reason_len bytes, not NUL-terminated */
+    size_t reason_len;       /* 0..S_REASON_MAX */
+    uint32_t n_recipients;   /* >= 1 */
+    const char *recipients;  /* ids each followed by '\0' */
+    size_t recipients_len;   /* bytes of the recipients block */
+    const uint8_t *envelope; /* envelope bytes */
+    size_t envelope_len;     /* their number; 0 unless PENDING */
 } out_record;
 
 /* An inbox record decoded in place (pointers valid as for out_record). */
 typedef struct in_record {
-    int state;                 /* enum cstore_in_state */
-    uint64_t broker_seq;       /* the broker's sequence */
-    uint64_t received_ms;      /* when it was stored */
-    const uint8_t *id;         /* 16 bytes */
-    const char *sender;        /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;         /* 1..S_NAME_MAX */
-    const char *sub;           /* subscription: sub_len bytes, not NUL-terminated */
-    size_t sub_len;            /* 0..S_SUB_MAX; 0 = direct */
-    const uint8_t *envelope;   /* envelope bytes */
-    size_t envelope_len;       /* their number; 0 once ACKED */
+    int state;               /* enum cstore_in_state */
+    uint64_t broker_seq;     /* the broker's sequence */
+    uint64_t received_ms;    /* when it was stored */
+    const uint8_t *id;       /* 16 bytes */
+    const char *sender;      /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;       /* 1..S_NAME_MAX */
+    const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
+    size_t sub_len;          /* 0..S_SUB_MAX; 0 = direct */
+    const uint8_t *envelope; /* envelope bytes */
+    size_t envelope_len;     /* their number; 0 once ACKED */
 } in_record;
 
 /* A receipt value decoded in place. */
 typedef struct rcpt_record {
-    int status;                /* 1 delivered, 2 rejected */
-    uint64_t acked_ms;         /* when the recipient's application acked */
-    const uint8_t *digest;     /* 64 bytes */
-    const uint8_t *envelope;   /* the signed receipt envelope (inline), or NULL */
-    size_t envelope_len;       /* > 0 when inline */
-    const uint8_t *evidence;   /* the evidence key (32 bytes), or NULL */
+    int status;              /* 1 delivered, 2 rejected */
+    uint64_t acked_ms;       /* when the recipient's application acked */
+    const uint8_t *digest;   /* 64 bytes */
+    const uint8_t *envelope; /* the signed receipt envelope (inline), or NULL */
+    size_t envelope_len;     /* > 0 when inline */
+    const uint8_t *evidence; /* the evidence key (32 bytes), or NULL */
 } rcpt_record;
 
 /* ---- byte encodings ---------------------------------------------------- */
@@ -454,27 +454,14 @@ static int s_rcpt_key_parse(const MDB_val *k, char recipient[S_NAME_MAX + 1])
 
 /* ---- small LMDB helpers -------------------------------------------------- */
 
-/* Maps an LMDB or internal code to an asylink_err. */
+/* Maps an LMDB or internal code to an asylink_err (the store's own codes, then core/lmdbkit.h). */
 static int s_err(int rc)
 {
     switch (rc) {
-    case MDB_SUCCESS:
-        return ASYLINK_OK;
-    case MDB_NOTFOUND:
-        return ASYLINK_E_NOT_FOUND;
-    case MDB_MAP_FULL:
-        return ASYLINK_E_STORE_FULL;
-    case MDB_VERSION_MISMATCH:
-        return ASYLINK_E_UNSUPPORTED_VERSION;
-    case S_EXISTS:
-        return ASYLINK_E_EXISTS;
-    case S_DUPLICATE:
-        return ASYLINK_E_DUPLICATE;
-    case S_NOMEM:
-    case ENOMEM:
-        return ASYLINK_E_NOMEM;
-    default: /* S_BAD_RECORD, EIO, MDB_CORRUPTED, MDB_KEYEXIST out of order, ... */
-        return ASYLINK_E_IO;
+    case S_EXISTS: return ASYLINK_E_EXISTS;
+    case S_DUPLICATE: return ASYLINK_E_DUPLICATE;
+    case S_NOMEM: return ASYLINK_E_NOMEM;
+    default: return lmdbkit_err(rc);
     }
 }
 
@@ -482,43 +469,26 @@ static int s_err(int rc)
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen, unsigned flags)
 {
-    MDB_val k = {klen, (void *)key};
-    MDB_val v = {vlen, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, flags);
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, flags);
 }
 
 /* Deletes key from dbi if present. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, NULL);
 }
 
 /* Reads a little-endian meta number of exactly len bytes (0 if absent); *found may be NULL. */
 static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, uint64_t *v,
                       bool *found)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, meta, &k, &d);
-    *v = 0;
-    if (found)
-        *found = rc == MDB_SUCCESS;
-    if (rc == MDB_NOTFOUND)
-        return MDB_SUCCESS;
-    if (rc == MDB_SUCCESS && d.mv_size != len)
-        return S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        *v = bytes_get_le(d.mv_data, len);
-    return rc;
+    return lmdbkit_meta_get(txn, meta, name, len, v, found);
 }
 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, meta, name, strlen(name), buf, len, 0);
+    return lmdbkit_meta_put(txn, meta, name, v, len);
 }
 
 /* The record under seq key in dbi; an index entry without its record is corrupt. */
@@ -560,8 +530,7 @@ static uint64_t s_skip_seq(const MDB_val *k)
  * The first seq key > after_seq in a pending index into key; NOTFOUND at
  * the end; S_BAD_RECORD for a malformed entry (key then holds s_skip_seq).
  */
-static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq,
-                          uint8_t key[S_SEQ_LEN])
+static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq, uint8_t key[S_SEQ_LEN])
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, pending, &cur);
@@ -637,13 +606,7 @@ static size_t s_map_next(size_t size)
 /* Sets the map size (no transaction open) and records what LMDB made of it. */
 static int s_map_set(cstore *s, size_t size)
 {
-    int rc = mdb_env_set_mapsize(s->env, size);
-    MDB_envinfo info;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize;
-    return rc;
+    return lmdbkit_map_set(s->env, size, &s->map_size);
 }
 
 /*
@@ -699,22 +662,16 @@ static void s_read_end(cstore *s, MDB_txn *txn)
 
 /* ---- opening ------------------------------------------------------------ */
 
-
 /*
  * Gives a reopened store room: a map of at least S_MAP_START with as much
  * free as its data holds (up to S_MAP_STEP), so its first write fits.
  */
 static int s_map_fit(cstore *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
-    int rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_stat(s->env, &st);
+    size_t used;
+    int rc = lmdbkit_usage(s->env, &s->map_size, &used);
     if (rc != MDB_SUCCESS)
         return rc;
-    s->map_size = info.me_mapsize;
-    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
     size_t want = S_MAP_START;
     while (want && want < used)
         want = s_map_next(want);
@@ -727,13 +684,7 @@ static int s_map_fit(cstore *s)
 static int s_env_open(cstore *s, const char *dir, bool durable)
 {
     unsigned flags = MDB_NOTLS | (durable ? 0 : MDB_NOSYNC);
-    int rc = mdb_env_create(&s->env);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, S_MAP_START);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, dir, flags, 0600);
+    int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
@@ -743,26 +694,18 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 /* Opens (creating) every named database. */
 static int s_dbs_open(cstore *s, MDB_txn *txn)
 {
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},
-               {"outbox", &s->outbox},
-               {"outbox_id", &s->outbox_id},
-               {"outbox_pending", &s->outbox_pending},
-               {"inbox", &s->inbox},
-               {"inbox_id", &s->inbox_id},
-               {"inbox_pending", &s->inbox_pending},
-               {"receipts", &s->receipts},
-               {"evidence", &s->evidence},
-               {"sent", &s->sent},
-               {"sent_time", &s->sent_time}};
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != MDB_SUCCESS)
-            return rc;
-    }
-    return MDB_SUCCESS;
+    const lmdbkit_db dbs[] = {{"meta", &s->meta},
+                              {"outbox", &s->outbox},
+                              {"outbox_id", &s->outbox_id},
+                              {"outbox_pending", &s->outbox_pending},
+                              {"inbox", &s->inbox},
+                              {"inbox_id", &s->inbox_id},
+                              {"inbox_pending", &s->inbox_pending},
+                              {"receipts", &s->receipts},
+                              {"evidence", &s->evidence},
+                              {"sent", &s->sent},
+                              {"sent_time", &s->sent_time}};
+    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /*
@@ -804,21 +747,14 @@ static int s_upgrade_inbox_keys(cstore *s, MDB_txn *txn)
  */
 static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
 {
-    uint64_t version;
-    bool found;
-    int rc = s_meta_get(txn, s->meta, S_META_VERSION, 4, &version, &found);
-    if (rc == MDB_SUCCESS && !found)
-        return s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4);
-    if (rc == MDB_SUCCESS && version > CSTORE_SCHEMA_VERSION)
-        *code = ASYLINK_E_UNSUPPORTED_VERSION;
-    else if (rc == MDB_SUCCESS && version == 0)
-        *code = ASYLINK_E_IO;
-    else if (rc == MDB_SUCCESS && version < CSTORE_SCHEMA_VERSION) {
-        if (version < 3)
-            rc = s_upgrade_inbox_keys(s, txn); /* 2 -> 3 (1 -> 2 rewrites nothing) */
-        if (rc == MDB_SUCCESS)
-            rc = s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4);
-    }
+    uint32_t version;
+    int rc = lmdbkit_schema_get(txn, s->meta, CSTORE_SCHEMA_VERSION, &version, code);
+    if (rc != MDB_SUCCESS || *code != ASYLINK_OK || version == CSTORE_SCHEMA_VERSION)
+        return rc;
+    if (version != 0 && version < 3)
+        rc = s_upgrade_inbox_keys(s, txn); /* 2 -> 3 (1 -> 2 rewrites nothing) */
+    if (rc == MDB_SUCCESS)
+        rc = lmdbkit_schema_set(txn, s->meta, CSTORE_SCHEMA_VERSION); /* new, or upgraded */
     return rc;
 }
 
@@ -992,11 +928,8 @@ static int s_op_end(cstore_txn *t, int rc)
     case S_BAD_RECORD:
     case S_EXISTS:
     case S_DUPLICATE:
-    case S_NOMEM:
-        break;
-    default:
-        t->error = rc;
-        break;
+    case S_NOMEM: break;
+    default: t->error = rc; break;
     }
     return s_err(rc);
 }
@@ -1009,21 +942,10 @@ static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t
                       uint64_t *seq)
 {
     if (*next == 0) {
-        uint64_t hwm, last = 0;
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        int rc = s_meta_get(t->txn, t->s->meta, hwm_name, 8, &hwm, NULL);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_open(t->txn, dbi, &cur);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-        if (rc == MDB_SUCCESS)
-            last = k.mv_size == S_SEQ_LEN ? bytes_get_be64(k.mv_data) : UINT64_MAX;
-        if (cur)
-            mdb_cursor_close(cur);
-        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        uint64_t last = 0;
+        int rc = lmdbkit_seq_last(t->txn, dbi, t->s->meta, hwm_name, &last);
+        if (rc != MDB_SUCCESS)
             return rc;
-        last = last > hwm ? last : hwm;
         if (last >= UINT64_MAX - 1)
             return S_BAD_RECORD; /* a scribbled mark or key: no sequence left */
         *next = last + 1;
@@ -1056,9 +978,13 @@ static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
 /* Writes a new outbox record for m into p (exactly its encoded size). */
 static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
 {
-    out_record r = {.state = CSTORE_OUT_PENDING, .created_ms = m->created_ms, .id = m->id,
-                    .digest = m->digest, .n_recipients = (uint32_t)m->n_recipients,
-                    .recipients_len = recipients_len, .envelope_len = m->envelope_len};
+    out_record r = {.state = CSTORE_OUT_PENDING,
+                    .created_ms = m->created_ms,
+                    .id = m->id,
+                    .digest = m->digest,
+                    .n_recipients = (uint32_t)m->n_recipients,
+                    .recipients_len = recipients_len,
+                    .envelope_len = m->envelope_len};
     s_out_header(p, &r);
     uint8_t *q = p + S_OUT_HEADER;
     for (size_t i = 0; i < m->n_recipients; i++) {
@@ -1389,11 +1315,15 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
     uint8_t ikey[S_IN_KEY_MAX];
     if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0)
         return ASYLINK_E_INVALID_ARG;
-    in_record r = {.state = CSTORE_IN_PENDING, .broker_seq = broker_seq,
-                   .received_ms = received_ms, .id = key->id, .sender = key->sender,
+    in_record r = {.state = CSTORE_IN_PENDING,
+                   .broker_seq = broker_seq,
+                   .received_ms = received_ms,
+                   .id = key->id,
+                   .sender = key->sender,
                    .sender_len = strlen(key->sender),
                    .sub = key->subscription ? key->subscription : "",
-                   .envelope = envelope, .envelope_len = envelope_len};
+                   .envelope = envelope,
+                   .envelope_len = envelope_len};
     r.sub_len = strlen(r.sub);
     if (envelope_len > S_VALUE_MAX - S_IN_HEADER - r.sender_len - r.sub_len)
         return ASYLINK_E_TOO_LARGE;
@@ -1632,8 +1562,8 @@ static size_t s_rcpt_key(uint8_t key[S_RCPT_KEY_MAX], const uint8_t *id, const c
 }
 
 int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
-                            const asylink_receipt_info *infos, size_t n,
-                            const uint8_t *envelope, size_t envelope_len)
+                            const asylink_receipt_info *infos, size_t n, const uint8_t *envelope,
+                            size_t envelope_len)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
@@ -1690,8 +1620,8 @@ static int s_rcpt_fill(const MDB_val *k, const MDB_val *v, asylink_receipt_info 
 }
 
 /* Walks id's receipts under cur, filling up to max into out; *n counts them all. */
-static int s_rcpt_walk(MDB_cursor *cur, const uint8_t *id, asylink_receipt_info *out,
-                       size_t max, size_t *n)
+static int s_rcpt_walk(MDB_cursor *cur, const uint8_t *id, asylink_receipt_info *out, size_t max,
+                       size_t *n)
 {
     MDB_val k = {S_ID_LEN, (void *)id}, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -1729,8 +1659,8 @@ int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *o
     return s_err(rc);
 }
 
-int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
-                            uint8_t **env, size_t *len)
+int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient, uint8_t **env,
+                            size_t *len)
 {
     if (!env || !len)
         return ASYLINK_E_INVALID_ARG;

@@ -47,6 +47,21 @@ void client_sent_sweep(asylink_client *c, uint64_t now_ms)
                    "count=%zu", total);
 }
 
+/*
+ * A kept envelope or receipt that no longer decodes or opens as it did
+ * when it was stored: the store is damaged, reported as ASYLINK_E_IO like
+ * every other record that fails validation (cstore.c). NOT_RECIPIENT stays:
+ * this node's key no longer opens a receipt it holds (the key was replaced).
+ */
+static int s_stored(asylink_client *c, int rc, const char *what)
+{
+    if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_NOT_RECIPIENT)
+        return rc;
+    client_log(c, ASYLINK_LOG_ERROR, "no evidence: a stored envelope is damaged", "what=%s code=%s",
+               what, asylink_err_name(rc));
+    return ASYLINK_E_IO;
+}
+
 /* What an export gathered (owned). */
 typedef struct {
     cstore_out out;    /* the outbox record */
@@ -96,7 +111,7 @@ static int s_sent_envelope(asylink_client *c, const uint8_t id[16], s_export *x)
         client_log(c, ASYLINK_LOG_WARN, "no evidence: the sent envelope is not kept",
                    "retention_ms=%llu", (unsigned long long)c->sent_retention_ms);
     if (rc == ASYLINK_OK)
-        rc = envelope_decode(x->envelope, x->envelope_len, 0, &x->sent);
+        rc = s_stored(c, envelope_decode(x->envelope, x->envelope_len, 0, &x->sent), "envelope");
     if (rc == ASYLINK_OK &&
         sodium_memcmp(envelope_digest(x->sent), x->out.digest, ENVELOPE_DIGEST_LEN) != 0)
         rc = ASYLINK_E_IO; /* the store disagrees with itself */
@@ -111,11 +126,16 @@ static int s_receipt(asylink_client *c, const uint8_t id[16], const char *recipi
         cstore_receipt_envelope(c->store, id, recipient, &x->receipt_env[i], &x->receipt_len[i]);
     envelope *e = NULL;
     if (rc == ASYLINK_OK)
-        rc = envelope_decode(x->receipt_env[i], x->receipt_len[i], 0, &e);
+        rc = s_stored(c, envelope_decode(x->receipt_env[i], x->receipt_len[i], 0, &e), "receipt");
     if (rc == ASYLINK_OK) {
         pthread_mutex_lock(&c->open_lock);
         rc = envelope_open_key(c->opener, e, x->keys[i]);
         pthread_mutex_unlock(&c->open_lock);
+        if (rc == ASYLINK_E_NOT_RECIPIENT)
+            client_log(c, ASYLINK_LOG_WARN,
+                       "no evidence: this node's key does not open a receipt it holds", "node=%s",
+                       recipient);
+        rc = s_stored(c, rc, "receipt key");
     }
     envelope_destroy(&e);
     if (rc != ASYLINK_OK) {
@@ -176,7 +196,9 @@ static int s_certs(asylink_client *c, const trust *t, s_export *x)
     s_cert_add(x, k);
     for (size_t i = 0; i < x->n_receipts; i++) {
         envelope *e = NULL;
-        int rc = envelope_decode(x->receipts[i].envelope, x->receipts[i].envelope_len, 0, &e);
+        int rc = s_stored(
+            c, envelope_decode(x->receipts[i].envelope, x->receipts[i].envelope_len, 0, &e),
+            "receipt");
         if (rc != ASYLINK_OK)
             return rc;
         const envelope_header *r = envelope_header_of(e);
@@ -218,8 +240,8 @@ static int s_build(asylink_client *c, const trust *t, s_export *x, uint8_t **zip
 
 int asylink_evidence_export(asylink_client *c, const uint8_t message_id[16], const char *path)
 {
-    if (!c || !message_id || !path || !*path)
-        return ASYLINK_E_INVALID_ARG;
+    if (!c || !*path)
+        return ASYLINK_E_INVALID_ARG; /* message_id and path are ASYLINK_NONNULL */
     s_export x;
     memset(&x, 0, sizeof x);
     uint8_t *zip = NULL;

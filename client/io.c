@@ -189,15 +189,9 @@ static cstore_txn *s_txn(s_io *io)
 static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
                           const char *reason, const char *node)
 {
-    client_event *e = calloc(1, sizeof *e);
+    client_event *e = client_event_new(type, id, code, reason, node);
     if (!e)
         return;
-    e->type = type;
-    if (id)
-        memcpy(e->message_id, id, 16);
-    e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
     e->next = io->turn.events;
     io->turn.events = e;
 }
@@ -272,8 +266,7 @@ static void s_push_events(s_io *io)
     while (rev) {
         client_event *e = rev;
         rev = e->next;
-        client_event_push(io->c, e->type, e->message_id, e->code, e->reason, e->node);
-        free(e);
+        client_event_queue(io->c, e);
     }
 }
 
@@ -447,7 +440,7 @@ static int s_feed_fits(asylink_client *c, const char *sub, const char *topic)
     if (fits) {
         fits = -1;
         for (client_sub *s = c->subs; s; s = s->next)
-            if (!s->failed && client_topic_under(topic, s->prefix))
+            if (!s->failed && topic_under(topic, s->prefix))
                 fits = 1;
     }
     pthread_mutex_unlock(&c->lock);

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The public receipt status numbers are the wire's (receipt.h). */
+_Static_assert(ASYLINK_RECEIPT_DELIVERED == RECEIPT_DELIVERED, "receipt status numbers");
+_Static_assert(ASYLINK_RECEIPT_REJECTED == RECEIPT_REJECTED, "receipt status numbers");
+
 struct asylink_message {
     uint8_t id[16];
     char sender[NODE_ID_MAX + 1];
@@ -79,6 +83,8 @@ static int s_next_entry(asylink_client *c, cstore_in *in)
 int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
 {
     *out = NULL;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -406,8 +412,6 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
 
 int asylink_ack(asylink_client *c, const uint8_t message_id[16])
 {
-    if (!message_id)
-        return ASYLINK_E_INVALID_ARG;
     return asylink_ack_many(c, (const uint8_t(*)[16])message_id, 1);
 }
 
@@ -450,35 +454,66 @@ int asylink_ack_message(asylink_client *c, const asylink_message *m)
 
 /* ---- messages ---- */
 
-const uint8_t *asylink_message_id(const asylink_message *m) { return m->id; }
-const char *asylink_message_sender(const asylink_message *m) { return m->sender; }
-size_t asylink_message_recipient_count(const asylink_message *m) { return m->n_recipients; }
-const char *asylink_message_content_type(const asylink_message *m) { return m->content_type; }
-const char *asylink_message_topic(const asylink_message *m) { return m->topic; }
-const char *asylink_message_subscription(const asylink_message *m) { return m->subscription; }
-uint64_t asylink_message_created_ms(const asylink_message *m) { return m->created_ms; }
-uint64_t asylink_message_expires_ms(const asylink_message *m) { return m->expires_ms; }
+const uint8_t *asylink_message_id(const asylink_message *m)
+{
+    return m ? m->id : NULL;
+}
+
+const char *asylink_message_sender(const asylink_message *m)
+{
+    return m ? m->sender : NULL;
+}
+
+size_t asylink_message_recipient_count(const asylink_message *m)
+{
+    return m ? m->n_recipients : 0;
+}
+
+const char *asylink_message_subscription(const asylink_message *m)
+{
+    return m ? m->subscription : NULL;
+}
 
 const char *asylink_message_recipient(const asylink_message *m, size_t i)
 {
-    return i < m->n_recipients ? m->recipients[i] : NULL;
+    return m && i < m->n_recipients ? m->recipients[i] : NULL;
+}
+
+const char *asylink_message_topic(const asylink_message *m)
+{
+    return m ? m->topic : NULL;
+}
+
+const char *asylink_message_content_type(const asylink_message *m)
+{
+    return m ? m->content_type : NULL;
 }
 
 asylink_classification asylink_message_classification(const asylink_message *m)
 {
-    return m->classification;
+    return m ? m->classification : 0;
+}
+
+uint64_t asylink_message_created_ms(const asylink_message *m)
+{
+    return m ? m->created_ms : 0;
+}
+
+uint64_t asylink_message_expires_ms(const asylink_message *m)
+{
+    return m ? m->expires_ms : 0;
 }
 
 const uint8_t *asylink_message_correlation_id(const asylink_message *m)
 {
-    return m->has_correlation ? m->correlation_id : NULL;
+    return m && m->has_correlation ? m->correlation_id : NULL;
 }
 
 const void *asylink_message_payload(const asylink_message *m, size_t *len)
 {
     if (len)
-        *len = m->len;
-    return m->payload;
+        *len = m ? m->len : 0;
+    return m ? m->payload : NULL;
 }
 
 void asylink_message_free(asylink_message **self_p)
@@ -558,6 +593,9 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
 int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_receipt_info *out,
                      size_t max, size_t *n)
 {
+    *n = 0;
+    if (!c || (max && !out))
+        return ASYLINK_E_INVALID_ARG;
     cstore_out o;
     int rc = cstore_outbox_get(c->store, message_id, &o);
     if (rc != ASYLINK_OK)
@@ -590,6 +628,8 @@ static int s_all_receipts(asylink_client *c, const uint8_t id[16], bool *all)
 
 int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int timeout_ms)
 {
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -615,7 +655,9 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
 int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], const char *recipient,
                            uint8_t **env, size_t *len)
 {
-    if (!recipient || !env || !len)
+    *env = NULL;
+    *len = 0;
+    if (!c)
         return ASYLINK_E_INVALID_ARG;
     return cstore_receipt_envelope(c->store, message_id, recipient, env, len);
 }
@@ -623,7 +665,7 @@ int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], cons
 int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
                            const uint8_t message_id[16], asylink_receipt_info *info)
 {
-    if (!c || !env)
+    if (!c)
         return ASYLINK_E_INVALID_ARG;
     envelope *e = NULL;
     receipt *r = NULL;

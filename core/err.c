@@ -2,7 +2,7 @@
  * err.c — names and descriptions of asylink's stable error codes, and the
  * library version. The table is the single source of both strings.
  */
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <stddef.h>
 

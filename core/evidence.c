@@ -10,7 +10,7 @@
 #include "evidence.h"
 
 #include "armor.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "envelope.h"
 #include "receipt.h"
 #include "sig.h"

@@ -24,7 +24,7 @@
 #include "evidence_check.h"
 
 #include "armor.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "clock.h"
 #include "evidence.h"
 #include "receipt.h"

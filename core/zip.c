@@ -12,7 +12,7 @@
  */
 #include "zip.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <stdarg.h>
 #include <stdio.h>

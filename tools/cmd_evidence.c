@@ -1,11 +1,11 @@
 /*
  * cmd_evidence.c — `asylink evidence`: proof a third party can check.
  *
- *   asylink evidence export --config NODE.ini --id UUID --out FILE
+ *   asylink evidence export --config NODE.ini --message UUID --out FILE [--json]
  *       on the sender's node: the sent envelope, its signed receipts (with
  *       their content keys), the certificates, CA and revocation list, and
  *       a signed manifest, as one ZIP file (asylink_evidence_export)
- *   asylink evidence verify FILE --trust DIR [--json-output]
+ *   asylink evidence verify FILE --trust DIR [--json]
  *       anywhere, offline: who sent which message to whom and when, that
  *       the signatures hold under the trust directory's CA, and that each
  *       recipient's signed receipt quotes exactly that envelope
@@ -13,6 +13,7 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "envelope.h"
 #include "evidence.h"
@@ -20,9 +21,8 @@
 #include "file.h"
 #include "node.h"
 #include "trust.h"
-#include "uuid.h"
 
-#include <getopt.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,108 +30,59 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { OPT_CONFIG = 256, OPT_ID, OPT_OUT, OPT_TRUST, OPT_JSON_OUT };
-
 /* The options of one evidence subcommand run. */
 typedef struct {
     const char *config;  /* --config (export) */
-    const char *id_text; /* --id (export) */
-    uint8_t id[16];
-    const char *out;   /* --out (export) */
-    const char *file;  /* the bundle (verify) */
-    const char *trust; /* --trust (verify) */
-    bool json;         /* --json-output */
+    cliopt_uuid message; /* --message (export) */
+    const char *out;     /* --out (export) */
+    const char *file;    /* the bundle, the operand (verify) */
+    const char *trust;   /* --trust (verify) */
+    bool json;           /* --json */
 } s_opts;
-
-static int s_export(int argc, char **argv);
-static int s_verify(int argc, char **argv);
-
-static const cli_command s_subcommands[] = {
-    {"export", s_export, "write a message's evidence bundle (on the sender's node)"},
-    {"verify", s_verify, "check an evidence bundle offline against a trust directory"},
-};
-
-int cmd_evidence(int argc, char **argv)
-{
-    return cli_dispatch(argc, argv, s_subcommands, sizeof s_subcommands / sizeof s_subcommands[0],
-                        "An evidence bundle proves to a third party, offline, that a node sent\n"
-                        "a message and that its recipients acknowledged exactly that envelope:\n"
-                        "signed envelope, signed receipts, certificates, CA and revocation list\n"
-                        "in one ZIP file with a signed manifest (docs/PROTOCOL.md section 13).");
-}
-
-/* ---- option parsing ---- */
-
-static const struct option s_long[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"id", required_argument, NULL, OPT_ID},
-    {"out", required_argument, NULL, OPT_OUT},
-    {"trust", required_argument, NULL, OPT_TRUST},
-    {"json-output", no_argument, NULL, OPT_JSON_OUT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int s_apply(int opt, const char *prog, const char *usage, s_opts *o)
-{
-    switch (opt) {
-    case OPT_CONFIG: o->config = optarg; break;
-    case OPT_ID:
-        if (uuid_parse(optarg, o->id) != ASYLINK_OK)
-            return cli_usage(prog, "invalid --id '%s' (a UUID as printed by asylink send)", optarg);
-        o->id_text = optarg;
-        break;
-    case OPT_OUT: o->out = optarg; break;
-    case OPT_TRUST: o->trust = optarg; break;
-    case OPT_JSON_OUT: o->json = true; break;
-    default: return cli_getopt_common(opt, prog, usage);
-    }
-    return CLI_OK;
-}
-
-/* Parses the options and up to max_operands operands (the bundle for verify). */
-static int s_parse(int argc, char **argv, const char *usage, int max_operands, s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, usage, o)) != CLI_OK)
-            return rc;
-    if (argc - optind > max_operands)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind + max_operands]);
-    if (optind < argc)
-        o->file = argv[optind];
-    return CLI_OK;
-}
 
 /* ---- export ---- */
 
-static const char s_export_usage[] =
-    "Usage: asylink evidence export --config NODE.ini --id UUID --out FILE [--json-output]\n"
-    "\n"
-    "On the node that sent message UUID: writes its evidence bundle to FILE (a\n"
-    "ZIP file, mode 0600, never over an existing file): the sent envelope as\n"
-    "the node kept it ([node] sent_retention), every signed receipt the node\n"
-    "holds for it with the key that opens that receipt (and nothing else), the\n"
-    "certificates, CA and revocation list of the node's trust directory, and\n"
-    "a manifest with every file's SHA-256, signed with the node's key. The\n"
-    "message's payload stays encrypted. Check it with 'asylink evidence verify'.\n"
-    "\n"
-    "  --config FILE          the node's configuration ([node] section)\n"
-    "  --id UUID              the message id (as printed by asylink send)\n"
-    "  --out FILE             the bundle to write\n"
-    "  --json-output          print the result as JSON\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: 0 written, 1 failed (not a message this node sent, its\n"
-    "envelope no longer kept, FILE exists, ...), 2 usage.\n";
+static const cliopt s_export_rows[] = {
+    CLIOPT_ROW_CONFIG(s_opts, config),
+    {.name = "message",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "UUID",
+     .offset = offsetof(s_opts, message),
+     .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_uuid,
+     .expect = "a message id as printed by asylink send",
+     .help = "the message id (as printed by asylink send)"},
+    {.name = "out",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, out),
+     .flags = CLIOPT_REQUIRED,
+     .help = "the bundle to write (mode 0600, not overwritten)"},
+    CLIOPT_ROW_JSON(s_opts, json),
+};
+
+static const cliopt_spec s_export_spec = {
+    .synopsis = "--config NODE.ini --message UUID --out FILE [--json]",
+    .description =
+        "On the node that sent message UUID: writes its evidence bundle to FILE (a ZIP file, "
+        "mode 0600, never over an existing file): the sent envelope as the node kept it ([node] "
+        "sent_retention), every signed receipt the node holds for it with the key that opens "
+        "that receipt (and nothing else), the certificates, CA and revocation list of the "
+        "node's trust directory, and a manifest with every file's SHA-256, signed with the "
+        "node's key.\n\n"
+        "The message's payload stays encrypted. Check the bundle with 'asylink evidence "
+        "verify'.",
+    .opts = s_export_rows,
+    .n_opts = CLIOPT_LEN(s_export_rows),
+    .notes = "Exit status: 0 written, 1 failed (not a message this node sent, its envelope\n"
+             "no longer kept, FILE exists, ...), 2 usage.\n",
+};
 
 static int s_export_done(const s_opts *o, asylink_client *c)
 {
     asylink_receipt_info *r = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof *r);
     size_t n = 0;
-    if (!r || asylink_receipts(c, o->id, r, ENVELOPE_MAX_RECIPIENTS, &n) != ASYLINK_OK)
+    if (!r || asylink_receipts(c, o->message.bytes, r, ENVELOPE_MAX_RECIPIENTS, &n) != ASYLINK_OK)
         n = 0;
     n = n > ENVELOPE_MAX_RECIPIENTS ? ENVELOPE_MAX_RECIPIENTS : n;
     struct stat st;
@@ -141,10 +92,11 @@ static int s_export_done(const s_opts *o, asylink_client *c)
         json_t *from = json_array();
         for (size_t i = 0; from && i < n; i++)
             json_array_append_new(from, json_string(r[i].recipient));
-        rc = cli_json_print(json_pack("{s:s, s:s, s:I, s:o}", "message_id", o->id_text, "file",
+        rc = cli_json_print(json_pack("{s:s, s:s, s:I, s:o}", "message_id", o->message.text, "file",
                                       o->out, "bytes", (json_int_t)size, "receipts_from", from));
     } else {
-        printf("%s: evidence written to %s (%lld bytes), receipts from:", o->id_text, o->out, size);
+        printf("%s: evidence written to %s (%lld bytes), receipts from:", o->message.text, o->out,
+               size);
         for (size_t i = 0; i < n; i++)
             printf(" %s", r[i].recipient);
         printf("%s\n", n ? "" : " none yet");
@@ -156,17 +108,13 @@ static int s_export_done(const s_opts *o, asylink_client *c)
 static int s_export(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, s_export_usage, 0, &o);
+    int rc = cliopt_parse(&s_export_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (!o.config || !o.id_text || !o.out)
-        return cli_usage(argv[0], "--config, --id and --out are required");
-    if (o.trust)
-        return cli_usage(argv[0], "--trust is for verify");
     asylink_client *c = NULL;
     if (node_open("evidence export", o.config, &c) != CLI_OK)
         return CLI_FAIL;
-    rc = asylink_evidence_export(c, o.id, o.out);
+    rc = asylink_evidence_export(c, o.message.bytes, o.out);
     if (rc == ASYLINK_OK)
         rc = s_export_done(&o, c);
     else if (rc == ASYLINK_E_EXISTS)
@@ -176,34 +124,48 @@ static int s_export(int argc, char **argv)
                            "%s: not a message this node sent, its envelope is no longer kept "
                            "([node] sent_retention), or a certificate is missing from the trust "
                            "directory",
-                           o.id_text);
+                           o.message.text);
     else if (rc == ASYLINK_E_BAD_FIELD)
         rc = cli_fail_text("evidence export", rc, "%s is a feed message: it has no receipts",
-                           o.id_text);
+                           o.message.text);
     else
-        rc = cli_fail_text("evidence export", rc, "%s: %s", o.id_text, asylink_strerror(rc));
+        rc = cli_fail_text("evidence export", rc, "%s: %s", o.message.text, asylink_strerror(rc));
     asylink_client_close(&c);
     return rc;
 }
 
 /* ---- verify ---- */
 
-static const char s_verify_usage[] =
-    "Usage: asylink evidence verify FILE --trust DIR [--json-output]\n"
-    "\n"
-    "Checks an evidence bundle offline and says, for a person, who sent which\n"
-    "message to whom and when, whether the sender's signature holds (certificate\n"
-    "issued by the CA of DIR, valid when it signed, not revoked), and for each\n"
-    "recipient whether its signed receipt quotes exactly that envelope and when\n"
-    "it acknowledged it. Any change to any file of the bundle makes it fail,\n"
-    "with a line saying what is wrong. Only DIR/ca.cert is needed; DIR's\n"
-    "revocation list, if any, is checked as well as the bundle's.\n"
-    "\n"
-    "  --trust DIR            a trust directory holding the federation's CA\n"
-    "  --json-output          print the report as JSON\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: 0 everything holds, 1 it does not (or cannot be read), 2 usage.\n";
+static const cliopt s_verify_rows[] = {
+    {.name = "trust",
+     .kind = CLIOPT_STRING,
+     .metavar = "DIR",
+     .offset = offsetof(s_opts, trust),
+     .flags = CLIOPT_REQUIRED,
+     .help = "a trust directory holding the federation's CA (only DIR/ca.cert is needed)"},
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "print the report as JSON (also when the bundle is not valid)"},
+};
+
+static const cliopt_spec s_verify_spec = {
+    .synopsis = "FILE --trust DIR [--json]",
+    .description =
+        "Checks an evidence bundle offline and says, for a person, who sent which message to "
+        "whom and when, whether the sender's signature holds (certificate issued by the CA of "
+        "DIR, valid when it signed, not revoked), and for each recipient whether its signed "
+        "receipt quotes exactly that envelope and when it acknowledged it.\n\n"
+        "Any change to any file of the bundle makes it fail, with a line saying what is wrong. "
+        "Only DIR/ca.cert is needed; DIR's revocation list, if any, is checked as well as the "
+        "bundle's.",
+    .opts = s_verify_rows,
+    .n_opts = CLIOPT_LEN(s_verify_rows),
+    .operands = "FILE",
+    .min_operands = 1,
+    .max_operands = 1,
+    .notes = "Exit status: 0 everything holds, 1 it does not (or cannot be read), 2 usage.\n",
+};
 
 static const char *s_when(uint64_t ms, char *buf, size_t len)
 {
@@ -326,13 +288,11 @@ static void s_print_report(const evidence_report *r, const char *file)
 static int s_verify(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, s_verify_usage, 1, &o);
+    cliopt_result res;
+    int rc = cliopt_parse(&s_verify_spec, argc, argv, &o, &res);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (!o.file || !o.trust)
-        return cli_usage(argv[0], "FILE and --trust DIR are required");
-    if (o.config || o.id_text || o.out)
-        return cli_usage(argv[0], "--config, --id and --out are for export");
+    o.file = argv[res.first_operand];
     trust *t = NULL;
     rc = trust_load(o.trust, &t);
     if (rc != ASYLINK_OK)
@@ -365,3 +325,19 @@ static int s_verify(int argc, char **argv)
     trust_destroy(&t);
     return rc;
 }
+
+/* ---- the subcommands ---- */
+
+const char cmd_evidence_about[] =
+    "An evidence bundle proves to a third party, offline, that a node sent\n"
+    "a message and that its recipients acknowledged exactly that envelope:\n"
+    "signed envelope, signed receipts, certificates, CA and revocation list\n"
+    "in one ZIP file with a signed manifest (docs/PROTOCOL.md section 13).";
+
+const cli_command cmd_evidence_commands[] = {
+    {"export", s_export, "write a message's evidence bundle (on the sender's node)", &s_export_spec,
+     NULL, NULL},
+    {"verify", s_verify, "check an evidence bundle offline against a trust directory",
+     &s_verify_spec, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -287,10 +287,10 @@ static int s_read_input(const char *path, uint8_t **out, size_t *len)
     return file_read(path, NODE_MAX_INPUT, out, len); /* NUL-terminated too */
 }
 
-int node_read_payload(const char *context, const char *type, const char *json_file,
+int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len)
 {
-    const char *path = json_file ? json_file : raw_file;
+    const char *path = payload_file ? payload_file : raw_file;
     uint8_t *text = NULL;
     size_t n = 0;
     int rc = s_read_input(path, &text, &n);

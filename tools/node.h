@@ -85,11 +85,11 @@ typedef struct node_recv_opts {
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o);
 
 /*
- * Reads a payload: json_file ("-" = stdin) converted to type with pbjson,
- * or raw_file's bytes (exactly one of them is given). *out is malloc'd.
- * Prints its own error (context = the command); CLI_OK or CLI_FAIL.
+ * Reads a payload: payload_file (JSON, "-" = stdin) converted to type with
+ * pbjson, or raw_file's bytes (exactly one of them is given). *out is
+ * malloc'd. Prints its own error (context = the command); CLI_OK or CLI_FAIL.
  */
-int node_read_payload(const char *context, const char *type, const char *json_file,
+int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len);
 
 /* Writes value as one compact JSON line to stdout and releases it. CLI_OK or CLI_FAIL. */

@@ -38,6 +38,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Union
 __all__ = [
     "AsylinkError", "Client", "Event", "Message", "Receipt",
     "load", "version", "strerror", "err_name",
+    "RECEIPT_DELIVERED", "RECEIPT_REJECTED",
 ]
 
 # The library major version this binding was written for (asylink.h ABI).
@@ -52,6 +53,10 @@ EVENT_TYPES = {
 }
 
 LOG_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug"}
+
+# Receipt.status (asylink_receipt_status).
+RECEIPT_DELIVERED = 1   # the recipient's application took the message
+RECEIPT_REJECTED = 2    # the recipient refused it
 
 _OK = 0
 _E_TIMEOUT = 8
@@ -160,7 +165,7 @@ class Receipt(NamedTuple):
 
     recipient: str
     acked_ms: int
-    status: int                     # 1 delivered, 2 rejected
+    status: int                     # RECEIPT_DELIVERED or RECEIPT_REJECTED
     envelope_digest: bytes          # 64 bytes
 
 
@@ -207,6 +212,11 @@ def _declare(lib):
         "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
                                      ctypes.POINTER(c_size_t)]),
         "asylink_receipt_wait": (c_int, [c_void_p, u8p, c_int]),
+        "asylink_receipt_export": (c_int, [c_void_p, u8p, c_char_p, ctypes.POINTER(u8p),
+                                           ctypes.POINTER(c_size_t)]),
+        "asylink_receipt_verify": (c_int, [c_void_p, c_char_p, c_size_t, u8p,
+                                           ctypes.POINTER(_ReceiptInfo)]),
+        "asylink_free": (None, [c_void_p]),
         "asylink_evidence_export": (c_int, [c_void_p, u8p, c_char_p]),
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
@@ -559,6 +569,33 @@ class Client:
         return [Receipt(recipient=_text(r.recipient), acked_ms=r.acked_ms, status=r.status,
                         envelope_digest=bytes(r.envelope_digest))
                 for r in buf[:min(n.value, len(buf))]]
+
+    def receipt_export(self, message_id: bytes, recipient: str) -> bytes:
+        """The signed receipt envelope recipient sent for a message this client
+        sent, as evidence to keep (bytes; check it later with
+        receipt_verify()). Raises AsylinkError NOT_FOUND when there is none."""
+        env = ctypes.POINTER(ctypes.c_uint8)()
+        n = ctypes.c_size_t()
+        _check(self._lib.asylink_receipt_export(self._c(), _id_arg(message_id),
+                                                recipient.encode(), ctypes.byref(env),
+                                                ctypes.byref(n)), "receipt_export")
+        try:
+            return _bytes_at(env, n.value)
+        finally:
+            self._lib.asylink_free(env)  # the library's buffer, the library's allocator
+
+    def receipt_verify(self, evidence: bytes, message_id: Optional[bytes] = None) -> Receipt:
+        """Checks evidence from receipt_export() against this client's trust
+        and outbox and returns the receipt it holds for message_id (None:
+        the first one). Raises AsylinkError (BAD_SIGNATURE, TAMPERED,
+        NOT_FOUND, ...) when it does not prove that."""
+        evidence = bytes(evidence)
+        info = _ReceiptInfo()
+        idarg = _id_arg(message_id) if message_id is not None else None
+        _check(self._lib.asylink_receipt_verify(self._c(), evidence, len(evidence), idarg,
+                                                ctypes.byref(info)), "receipt_verify")
+        return Receipt(recipient=_text(info.recipient), acked_ms=info.acked_ms,
+                       status=info.status, envelope_digest=bytes(info.envelope_digest))
 
     def evidence_export(self, message_id: bytes, path: str) -> None:
         """asylink_evidence_export(): writes the evidence bundle of a message

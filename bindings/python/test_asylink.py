@@ -116,8 +116,17 @@ class ExchangeTest(unittest.TestCase):
         self.assertTrue(self.de.receipt_wait(mid, WAIT_MS), "no receipt from FR")
         receipts = self.de.receipts(mid)
         self.assertEqual([r.recipient for r in receipts], ["FR"])
-        self.assertEqual(receipts[0].status, 1)
+        self.assertEqual(receipts[0].status, asylink.RECEIPT_DELIVERED)
         self.assertEqual(len(receipts[0].envelope_digest), 64)
+        evidence = self.de.receipt_export(mid, "FR")
+        proved = self.de.receipt_verify(evidence, mid)
+        self.assertEqual(proved, receipts[0])
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_verify(evidence[:-1] + bytes([evidence[-1] ^ 1]))
+        self.assertNotEqual(err.exception.name, "OK")
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_export(mid, "IT")
+        self.assertEqual(err.exception.name, "NOT_FOUND")
         bundle = os.path.join(TEST_DIR, f"case-{mid.hex()}.zip")
         self.de.evidence_export(mid, bundle)
         self.assertEqual(os.stat(bundle).st_mode & 0o777, 0o600)

@@ -338,9 +338,11 @@ static int s_mode_receipt(const s_args *a)
         (rc = asylink_receipt_verify(s_client, last, last_len, ids[count - 1], &info_last)) != ASYLINK_OK)
         s_die("receipt verify", rc);
     printf("receipt from=%s status=%d verified=yes\n", info.recipient, info.status);
+    if (info.status != ASYLINK_RECEIPT_DELIVERED || info_last.status != ASYLINK_RECEIPT_DELIVERED)
+        s_die("receipt status", ASYLINK_E_BAD_FIELD);
     printf("receipts=%ld shared_evidence=%s\n", count,
            len == last_len && memcmp(env, last, len) == 0 ? "yes" : "no");
-    free(last);
+    asylink_free(last);
     /* Valid evidence says nothing about another message. */
     uint8_t other[16];
     memcpy(other, id, 16);
@@ -350,7 +352,7 @@ static int s_mode_receipt(const s_args *a)
     /* Tamper with the evidence: any flipped bit must fail verification. */
     env[len / 2] ^= 1;
     int tampered = asylink_receipt_verify(s_client, env, len, NULL, NULL);
-    free(env);
+    asylink_free(env);
     printf("tampered_receipt=%s\n", asylink_err_name(tampered));
     uint8_t *forged = NULL;
     size_t flen = 0;

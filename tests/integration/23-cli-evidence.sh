@@ -35,34 +35,46 @@ JSON
 
 echo "== DE sends, FR acknowledges"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
-  --json "$T/request.json" --wait --timeout 30 >"$T/send.out" 2>"$T/send.err"
+  --payload "$T/request.json" --wait 30 >"$T/send.out" 2>"$T/send.err"
 check_eq "send exits 0" "$?" 0
 ID=$(sed -n 1p "$T/send.out")
-"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 30 >"$T/recv.out" 2>"$T/recv.err"
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --idle 30 >"$T/recv.out" 2>"$T/recv.err"
 check_eq "FR receives and acknowledges" "$?" 0
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID" --wait 30 >"$T/rc.out" 2>&1
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID" --wait 30 >"$T/rc.out" 2>&1
 check_eq "DE holds FR's receipt" "$?" 0
 
 echo "== export"
-"$ASYLINK" evidence export --config "$T/DE.ini" --id "$ID" --out "$T/case.zip" \
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" --out "$T/case.zip" \
   >"$T/export.out" 2>"$T/export.err"
 check_eq "evidence export exits 0" "$?" 0
 check "it names FR's receipt" grep -q "receipts from: FR" "$T/export.out"
 check_eq "the bundle is private (0600)" "$(stat -c %a "$T/case.zip" 2>/dev/null)" 600
 cp "$T/case.zip" "$T/case.orig"
-"$ASYLINK" evidence export --config "$T/DE.ini" --id "$ID" --out "$T/case.zip" \
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" --out "$T/case.zip" \
   >/dev/null 2>"$T/export2.err"
 check_eq "export does not overwrite (exit 1)" "$?" 1
 check "... EXISTS" grep -q 'EXISTS' "$T/export2.err"
 check "the bundle was left as it was" cmp -s "$T/case.zip" "$T/case.orig"
 check "the payload is not in the bundle (it stays encrypted)" \
   bash -c "! grep -q EVIDENCE-MARKER-4711 '$T/case.zip'"
-"$ASYLINK" evidence export --config "$T/DE.ini" --id 01900000-0000-7000-8000-000000000000 \
+"$ASYLINK" evidence export --config "$T/DE.ini" --message 01900000-0000-7000-8000-000000000000 \
   --out "$T/none.zip" >/dev/null 2>"$T/export3.err"
 check_eq "a message DE never sent: exit 1" "$?" 1
 check "... NOT_FOUND, no file" bash -c "grep -q NOT_FOUND '$T/export3.err' && [ ! -e '$T/none.zip' ]"
-"$ASYLINK" evidence export --config "$T/DE.ini" --id "$ID" >/dev/null 2>&1
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" >/dev/null 2>&1
 check_eq "export without --out is a usage error" "$?" 2
+"$ASYLINK" evidence export --config "$T/DE.ini" --id "$ID" --out "$T/old.zip" >/dev/null 2>"$T/old.err"
+check_eq "--id is not an evidence option (--message is): usage error" "$?" 2
+check "... naming it, no file" bash -c "grep -q -- '--id' '$T/old.err' && [ ! -e '$T/old.zip' ]"
+"$ASYLINK" evidence export --config "$T/DE.ini" --message not-a-uuid --out "$T/old.zip" >/dev/null 2>"$T/bad.err"
+check_eq "a --message that is no message id: usage error" "$?" 2
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" --out "$T/case2.zip" --json >"$T/export.json" 2>&1
+check_eq "export --json exits 0" "$?" 0
+check "... JSON naming the message, the file and FR's receipt" "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(not (j["message_id"]==sys.argv[2] and j["file"].endswith("case2.zip") and j["receipts_from"]==["FR"] and j["bytes"]>0))' "$T/export.json" "$ID"
+"$ASYLINK" evidence verify "$T/case.zip" --trust "$T/court" --config "$T/DE.ini" >/dev/null 2>&1
+check_eq "verify takes no --config: usage error" "$?" 2
+"$ASYLINK" evidence verify --trust "$T/court" >/dev/null 2>&1
+check_eq "verify without FILE: usage error" "$?" 2
 
 echo "== verify"
 "$ASYLINK" evidence verify "$T/case.zip" --trust "$T/court" >"$T/verify.out" 2>"$T/verify.err"
@@ -74,8 +86,8 @@ check "FR delivered, with the time of acknowledgement" grep -qE '^  FR +delivere
 check "the sender's signature was checked" grep -qE '^  ok +message/envelope.bin: signed by DE .*signature valid' "$T/verify.out"
 check "the receipt quotes exactly the envelope" grep -qE '^  ok +receipts/FR.bin: .*quotes exactly this envelope' "$T/verify.out"
 check "no check failed" bash -c "! grep -q FAILED '$T/verify.out'"
-"$ASYLINK" evidence verify "$T/case.zip" --trust "$FED/trust" --json-output >"$T/verify.json" 2>&1
-check_eq "verify --json-output against the node's own trust directory exits 0" "$?" 0
+"$ASYLINK" evidence verify "$T/case.zip" --trust "$FED/trust" --json >"$T/verify.json" 2>&1
+check_eq "verify --json against the node's own trust directory exits 0" "$?" 0
 check_eq "JSON: valid" "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["valid"])' "$T/verify.json" 2>/dev/null)" True
 "$PY" "$PYCHECK" "$T/case.zip" "$T/court/ca.cert" "$FED/trust/revoked.crl" >"$T/py.out" 2>&1
 check_eq "the independent Python checker accepts it" "$?" 0
@@ -185,13 +197,13 @@ check_eq "... the Python checker agrees" "$?" 1
 
 echo "== a recipient without a receipt; a node that keeps no sent envelopes"
 "$ASYLINK" send --config "$T/DE.ini" --to FR,IT --type asylink.v1.InformationRequest \
-  --json "$T/request.json" --wait --timeout 30 >"$T/send2.out" 2>"$T/send2.err"
+  --payload "$T/request.json" --wait 30 >"$T/send2.out" 2>"$T/send2.err"
 ID2=$(sed -n 1p "$T/send2.out")
-"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 30 >/dev/null 2>&1
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID2" --wait 5 >/dev/null 2>&1
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID2" >"$T/rc2.out" 2>&1
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --idle 30 >/dev/null 2>&1
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID2" --wait 5 >/dev/null 2>&1
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID2" >"$T/rc2.out" 2>&1
 check "DE holds FR's receipt only" grep -q '1 receipt$' "$T/rc2.out"
-"$ASYLINK" evidence export --config "$T/DE.ini" --id "$ID2" --out "$T/partial.zip" >/dev/null 2>&1
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID2" --out "$T/partial.zip" >/dev/null 2>&1
 check_eq "a bundle with FR's receipt and none from IT is exported" "$?" 0
 "$ASYLINK" evidence verify "$T/partial.zip" --trust "$T/court" >"$T/partial.out" 2>"$T/partial.err"
 check_eq "it does not verify (exit 1)" "$?" 1
@@ -200,29 +212,29 @@ check "... while FR's delivery is shown proven" grep -qE '^  FR +delivered' "$T/
 
 echo "sent_retention = 3s" >>"$T/IT.ini"
 "$ASYLINK" send --config "$T/IT.ini" --to FR --type asylink.v1.InformationRequest \
-  --json "$T/request.json" --wait --timeout 30 >"$T/send4.out" 2>"$T/send4.err"
+  --payload "$T/request.json" --wait 30 >"$T/send4.out" 2>"$T/send4.err"
 ID4=$(sed -n 1p "$T/send4.out")
-"$ASYLINK" evidence export --config "$T/IT.ini" --id "$ID4" --out "$T/kept.zip" >/dev/null 2>"$T/kept.err"
+"$ASYLINK" evidence export --config "$T/IT.ini" --message "$ID4" --out "$T/kept.zip" >/dev/null 2>"$T/kept.err"
 check_eq "IT (sent_retention = 3s) exports right after sending" "$?" 0
 sleep 4
 # Any use of the client runs the sweep when its I/O thread starts (then once a minute).
-"$ASYLINK" recv --config "$T/IT.ini" --count 1 --timeout 2 >/dev/null 2>&1
-"$ASYLINK" evidence export --config "$T/IT.ini" --id "$ID4" --out "$T/swept.zip" >/dev/null 2>"$T/swept.err"
+"$ASYLINK" recv --config "$T/IT.ini" --count 1 --idle 2 >/dev/null 2>&1
+"$ASYLINK" evidence export --config "$T/IT.ini" --message "$ID4" --out "$T/swept.zip" >/dev/null 2>"$T/swept.err"
 check_eq "after the retention the sweep removed the envelope: export exits 1" "$?" 1
 check "... NOT_FOUND" grep -q 'NOT_FOUND' "$T/swept.err"
-"$ASYLINK" receipts --config "$T/IT.ini" --id "$ID4" >"$T/swept-rc.out" 2>&1
+"$ASYLINK" receipts --config "$T/IT.ini" --message "$ID4" >"$T/swept-rc.out" 2>&1
 check_eq "the message itself is still known to IT (its outbox record stays)" "$?" 0
 
 sed -i '/^sent_retention/d' "$T/FR.ini"
 echo "sent_retention = 0" >>"$T/FR.ini"
 "$ASYLINK" send --config "$T/FR.ini" --to DE --type asylink.v1.InformationRequest \
-  --json "$T/request.json" --wait --timeout 30 >"$T/send3.out" 2>"$T/send3.err"
+  --payload "$T/request.json" --wait 30 >"$T/send3.out" 2>"$T/send3.err"
 ID3=$(sed -n 1p "$T/send3.out")
-"$ASYLINK" evidence export --config "$T/FR.ini" --id "$ID3" --out "$T/nokeep.zip" >/dev/null 2>"$T/nokeep.err"
+"$ASYLINK" evidence export --config "$T/FR.ini" --message "$ID3" --out "$T/nokeep.zip" >/dev/null 2>"$T/nokeep.err"
 check_eq "FR keeps no sent envelopes (sent_retention = 0): export exits 1" "$?" 1
 check "... NOT_FOUND" grep -q 'NOT_FOUND' "$T/nokeep.err"
 echo "sent_retention = 12" >>"$T/FR.ini"
-"$ASYLINK" evidence export --config "$T/FR.ini" --id "$ID3" --out "$T/x.zip" >/dev/null 2>"$T/badconf.err"
+"$ASYLINK" evidence export --config "$T/FR.ini" --message "$ID3" --out "$T/x.zip" >/dev/null 2>"$T/badconf.err"
 check_eq "a retention without unit (or given twice) is a configuration error" "$?" 1
 check "... CONFIG" grep -q 'CONFIG' "$T/badconf.err"
 
