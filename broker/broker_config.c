@@ -107,6 +107,20 @@ const config_option broker_config_options[] = {
      "Bytes of answers and deliveries queued towards one session that it has not read; past "
      "this the session is ended and its queued output dropped (deliveries stay stored)."},
 
+    /* [audit] */
+    {"audit", "enabled", CONFIG_BOOL, "true", S_OFF(audit_enabled), 0, 0, NULL,
+     "Keep the hash-chained audit trail (docs/OPERATIONS.md \"Audit trail\"). Turn it off "
+     "only to measure its cost: nothing records who sent what to whom then."},
+    {"audit", "checkpoint_entries", CONFIG_INT, "1000", S_OFF(audit_checkpoint_entries), 1,
+     10000000, NULL, "Sign a checkpoint of the audit chain after this many entries."},
+    {"audit", "checkpoint_interval", CONFIG_DURATION, "1m", S_OFF(audit_checkpoint_interval_ms),
+     S_SEC, S_DAY, NULL,
+     "... or at the latest this long after the first entry no checkpoint covers yet."},
+    {"audit", "retention", CONFIG_DURATION, "0", S_OFF(audit_retention_ms), 0, 100 * 366 * S_DAY,
+     NULL,
+     "Prune audit entries older than this (keeping a signed checkpoint as the anchor of what "
+     "remains); 0 = keep forever. Should be longer than any message's retention."},
+
     /* [workers] */
     {"workers", "verify_threads", CONFIG_INT, "0", S_OFF(verify_threads), 0, 64, NULL,
      "Threads verifying signatures; 0 = one per CPU core."},

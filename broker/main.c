@@ -13,6 +13,7 @@
  */
 #include "asylink/errors.h"
 #include "broker_config.h"
+#include "audit.h"
 #include "cert.h"
 #include "clock.h"
 #include "file.h"
@@ -207,7 +208,26 @@ static void s_http_limits(const broker_config *c, http_limits *l)
 }
 
 /* Opens the store and serves until a signal stops us. */
-static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
+/* Opens the audit trail in st unless [audit] enabled = false (*out stays NULL then). */
+static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial, store *st,
+                        audit **out)
+{
+    *out = NULL;
+    if (!c->audit_enabled) {
+        LOG_WARN("main", "audit trail disabled", "config=%s", "[audit] enabled = false");
+        return ASYLINK_OK;
+    }
+    audit_options ao = {.broker_node_id = c->node_id,
+                        .cert_serial = serial,
+                        .sign_sk = keys->sign_sk,
+                        .sign_pk = keys->sign_pk,
+                        .checkpoint_entries = (uint64_t)c->audit_checkpoint_entries,
+                        .checkpoint_interval_ms = c->audit_checkpoint_interval_ms,
+                        .retention_ms = c->audit_retention_ms};
+    return audit_open(st, &ao, out);
+}
+
+static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v)
 {
     store_options so = {.dir = c->data_dir,
                         .map_size = c->map_size,
@@ -224,17 +244,27 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
         view_unref(&v);
         return rc;
     }
+    audit *au = NULL;
+    rc = s_audit_open(c, keys, serial, st, &au);
+    if (rc != ASYLINK_OK) {
+        store_close(&st);
+        view_unref(&v);
+        return rc;
+    }
     char err[512];
     rc = view_remember_crl(v, st, err, sizeof err);
     if (rc != ASYLINK_OK) {
         LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
                   asylink_err_name(rc), err);
+        audit_close(&au);
         store_close(&st);
         view_unref(&v);
         return rc;
     }
     router_options o;
     s_router_options(c, keys, &o);
+    o.audit = au;
+    o.cert_serial = serial;
     /* Snapshots walk every queue: only made when someone can read them. */
     bool serve_http = c->http_listen && *c->http_listen;
     metrics *m = serve_http ? metrics_new() : NULL;
@@ -267,6 +297,7 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
     router_destroy(&r);
     http_stop(&http);
     metrics_destroy(&m);
+    audit_close(&au);
     store_close(&st);
     return rc;
 }
@@ -344,7 +375,7 @@ int main(int argc, char **argv)
     }
     s_signals();
     s_raise_nofile(&c);
-    code = s_serve(&c, keys, v) == ASYLINK_OK ? 0 : 1;
+    code = s_serve(&c, keys, own->serial, v) == ASYLINK_OK ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:
     view_unref(&v);

@@ -71,6 +71,7 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "auditchain.h"
 #include "cert.h"
 #include "datadir.h"
 #include "lmdbkit.h"
@@ -128,6 +129,7 @@ struct store {
     bool rd_shared;                  /* between store_read_begin() and store_read_end() */
     MDB_txn *rd_txn;                 /* the shared read transaction; NULL until a read opens it */
     MDB_cursor *rd_queue;            /* its queue cursor, kept for the next store_queue_next() */
+    store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
 };
 
 /* Kinds of batch operations. */
@@ -387,11 +389,18 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
         int rc = s_txn_begin(s, 0, &txn);
         if (rc != MDB_SUCCESS)
             return rc;
-        rc = apply(s, txn, arg);
+        bool audited = s->audit.begin != NULL; /* the audit hooks see every write (store.h) */
+        rc = audited ? s->audit.begin(s->audit.ctx, txn) : MDB_SUCCESS;
+        if (rc == MDB_SUCCESS)
+            rc = apply(s, txn, arg);
+        if (rc == MDB_SUCCESS && audited)
+            rc = s->audit.precommit(s->audit.ctx, txn);
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
+        if (rc == MDB_SUCCESS && audited)
+            s->audit.committed(s->audit.ctx);
         if (rc != MDB_MAP_FULL || s_grow(s) != MDB_SUCCESS)
             return rc;
     }
@@ -1052,6 +1061,85 @@ static int s_sub_set_cursor(store *s, MDB_txn *txn, const char *node, const char
     return s_put(txn, s->subs, key, klen, val, vlen);
 }
 
+/* ---- audit events (store.h, "audit hooks") ------------------------------- */
+
+/* What an operation's audit record says about its message, read before the change. */
+typedef struct s_audit_meta {
+    bool found;                      /* the message record exists */
+    uint8_t message_id[S_ID_LEN];    /* its id */
+    char sender[STORE_NAME_MAX + 1]; /* its sender */
+    uint64_t envelope_len;           /* its envelope's size */
+} s_audit_meta;
+
+/* Reads seq's message for its audit record (only when an audit trail listens). */
+static void s_audit_meta_read(store *s, MDB_txn *txn, uint64_t seq, s_audit_meta *m)
+{
+    MDB_val v;
+    msg_record r;
+    m->found = s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS;
+    if (!m->found)
+        return;
+    memcpy(m->message_id, r.message_id, S_ID_LEN);
+    memcpy(m->sender, r.sender, r.sender_len);
+    m->sender[r.sender_len] = 0;
+    m->envelope_len = r.envelope_len;
+}
+
+/* Hands ev (with m's message, if any) to the audit trail; an LMDB code. */
+static int s_audit_emit(store *s, MDB_txn *txn, store_audit_event *ev, const s_audit_meta *m)
+{
+    if (!s->audit.event)
+        return MDB_SUCCESS;
+    if (m && m->found) {
+        ev->message_id = m->message_id;
+        ev->sender = m->sender;
+        ev->envelope_len = m->envelope_len;
+    }
+    return s->audit.event(s->audit.ctx, txn, ev);
+}
+
+/* The audit event of a batch operation that changed the store (or a publish). */
+static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *op,
+                      const store_result *r, const s_audit_meta *m)
+{
+    store_audit_event ev = {.now_ms = b->now_ms,
+                            .result = r,
+                            .node = op->recipient,
+                            .seq = op->seq,
+                            .code = op->code,
+                            .reason = op->reason,
+                            .attempts = r->attempts};
+    switch (op->kind) {
+    case S_OP_PUBLISH:
+        ev.kind = r->code != ASYLINK_OK ? AUDIT_REJECTED
+                  : r->duplicate        ? AUDIT_DUPLICATE
+                                        : AUDIT_ACCEPTED;
+        ev.publish = &op->publish;
+        ev.node = NULL;
+        ev.seq = r->seq;
+        ev.code = r->code;
+        ev.reason = NULL;
+        return s_audit_emit(s, txn, &ev, NULL);
+    case S_OP_ACK:
+        ev.kind = AUDIT_ACKED;
+        ev.code = 0;
+        ev.reason = NULL;
+        break;
+    case S_OP_RETRY: ev.kind = r->dead ? AUDIT_DEAD_LETTERED : AUDIT_NACKED; break;
+    case S_OP_SUB_CURSOR:
+        ev.kind = AUDIT_CURSOR;
+        ev.name = op->name;
+        ev.count = op->seq;
+        ev.seq = 0;
+        ev.code = 0;
+        break;
+    default: ev.kind = AUDIT_DEAD_LETTERED; break;
+    }
+    if (r->code != ASYLINK_OK)
+        return MDB_SUCCESS; /* nothing changed: nothing to record */
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* Applies one operation; its outcome goes to r, a fatal LMDB code is returned. */
 static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, store_result *r)
 {
@@ -1063,6 +1151,9 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
+    s_audit_meta m = {0};
+    if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR)
+        s_audit_meta_read(s, txn, op->seq, &m);
     switch (op->kind) {
     case S_OP_PUBLISH: rc = s_publish(s, txn, b, &op->publish, r); break;
     case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq); break;
@@ -1075,7 +1166,7 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         r->dead = false;
         r->attempts = 0;
     }
-    return rc;
+    return rc == MDB_SUCCESS ? s_audit_op(s, txn, b, op, r, &m) : rc;
 }
 
 /* s_write() apply for a batch: every operation in order, then the high-water mark. */
@@ -1123,6 +1214,16 @@ typedef struct dlq_ctx {
     int code;              /* outcome */
 } dlq_ctx;
 
+/* The audit event of a dead letter replayed or dropped (when it was). */
+static int s_dlq_audit(store *s, MDB_txn *txn, const dlq_ctx *c, int kind, const s_audit_meta *m,
+                       int rc)
+{
+    if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
+        return rc;
+    store_audit_event ev = {.kind = kind, .node = c->recipient, .seq = c->seq};
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* s_write() apply: dead letter back to the queue, attempts 0, due now. */
 static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
 {
@@ -1130,7 +1231,9 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
     uint8_t key[S_KEY_MAX], val[S_QUEUE_VALUE_LEN];
     MDB_val k, v, mv;
     msg_record r;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_record_get(s, txn, c->seq, &mv, &r);
@@ -1139,7 +1242,8 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
         rc = s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_REPLAYED, &m, rc);
 }
 
 /* s_write() apply: dead letter removed for good, the message released. */
@@ -1148,13 +1252,16 @@ static int s_drop_apply(store *s, MDB_txn *txn, void *arg)
     dlq_ctx *c = arg;
     uint8_t key[S_KEY_MAX];
     MDB_val k, v;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_release(s, txn, c->seq);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_DROPPED, &m, rc);
 }
 
 /* Runs a dead letter operation in its own write transaction. */
@@ -1225,6 +1332,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
         return rc;
     uint64_t expires_ms = r.expires_ms;
     size_t len = r.recipients_len;
+    s_audit_meta m = {0};
+    s_audit_meta_read(s, txn, seq, &m);
+    uint64_t before = stats->expired + stats->feed_expired;
     char *block = malloc(len); /* a copy: the writes below invalidate r's pointers */
     if (!block)
         return ENOMEM;
@@ -1240,7 +1350,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
     if (rc == MDB_SUCCESS)
         rc = s_message_delete(s, txn, seq, expires_ms);
     free(block);
-    return rc;
+    store_audit_event ev = {
+        .kind = AUDIT_EXPIRED, .seq = seq, .count = stats->expired + stats->feed_expired - before};
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, &m) : rc;
 }
 
 /* Expired messages first in the expiry index, while the budget lasts. */
@@ -1340,6 +1452,14 @@ static int s_sweep_apply(store *s, MDB_txn *txn, void *arg)
     int rc = s_sweep_expired(s, txn, c);
     if (rc == MDB_SUCCESS && c->used < c->budget && s->dedup_window_ms)
         rc = s_sweep_dedup(s, txn, c);
+    const store_sweep_stats *st = &c->stats;
+    store_audit_event ev = {.kind = AUDIT_SWEPT,
+                            .now_ms = c->now_ms,
+                            .count = st->expired,
+                            .count2 = st->feed_expired,
+                            .count3 = st->dedup_dropped};
+    if (rc == MDB_SUCCESS && (st->expired || st->feed_expired || st->dedup_dropped))
+        rc = s_audit_emit(s, txn, &ev, NULL);
     return rc;
 }
 
@@ -1393,6 +1513,9 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, 
     out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
@@ -1694,6 +1817,9 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     out->topic[v->mv_size] = 0;
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
@@ -1800,6 +1926,8 @@ typedef struct sub_ctx {
     size_t klen;
     const store_sub *sub; /* put: the value; NULL = delete */
     int code;             /* outcome */
+    const char *node;     /* for the audit event */
+    const char *name;     /* for the audit event */
 } sub_ctx;
 
 /* s_write() apply for store_sub_put() / store_sub_delete(). */
@@ -1807,13 +1935,21 @@ static int s_sub_apply(store *s, MDB_txn *txn, void *arg)
 {
     sub_ctx *c = arg;
     c->code = ASYLINK_OK;
+    store_audit_event ev = {.kind = c->sub ? AUDIT_SUBSCRIBED : AUDIT_UNSUBSCRIBED,
+                            .node = c->node,
+                            .name = c->name,
+                            .topic = c->sub ? c->sub->prefix : NULL,
+                            .count = c->sub ? c->sub->cursor : 0};
+    int rc;
     if (c->sub) {
         uint8_t val[S_SUB_VALUE_MIN + STORE_TOPIC_MAX];
         size_t vlen = s_sub_value(val, c->sub);
-        return s_put(txn, s->subs, c->key, c->klen, val, vlen);
+        rc = s_put(txn, s->subs, c->key, c->klen, val, vlen);
+    } else {
+        MDB_val k = {c->klen, (void *)c->key};
+        rc = s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
     }
-    MDB_val k = {c->klen, (void *)c->key};
-    return s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
+    return rc == MDB_SUCCESS && c->code == ASYLINK_OK ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_sub_put(store *s, const char *node, const char *name, const store_sub *sub)
@@ -1823,7 +1959,7 @@ int store_sub_put(store *s, const char *node, const char *name, const store_sub 
     size_t plen = sub ? strnlen(sub->prefix, STORE_TOPIC_MAX + 1) : 0;
     if (!s || !klen || plen == 0 || plen > STORE_TOPIC_MAX)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, sub, ASYLINK_OK};
+    sub_ctx c = {key, klen, sub, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -1834,7 +1970,7 @@ int store_sub_delete(store *s, const char *node, const char *name)
     size_t klen = s_sub_key(key, node, name);
     if (!s || !klen)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, NULL, ASYLINK_OK};
+    sub_ctx c = {key, klen, NULL, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -1935,8 +2071,11 @@ typedef struct {
 static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
 {
     const crl_ctx *c = arg;
+    store_audit_event ev = {.kind = AUDIT_CRL_RECORDED, .count = c->number, .count2 = c->ca};
     int rc = s_meta_put(s, txn, S_META_CRL_CA, c->ca, 8);
-    return rc == MDB_SUCCESS ? s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8);
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_crl_put(store *s, uint64_t ca, uint64_t number)
@@ -1945,4 +2084,55 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number)
         return ASYLINK_E_INVALID_ARG;
     crl_ctx c = {ca, number};
     return s_err(s_write(s, s_crl_apply, &c));
+}
+
+/* ---- audit hooks and raw transactions (store.h) ---------------------------- */
+
+void store_set_audit(store *s, const store_audit_hooks *h)
+{
+    if (!s)
+        return;
+    if (h && h->begin && h->event && h->precommit && h->committed)
+        s->audit = *h;
+    else
+        memset(&s->audit, 0, sizeof s->audit);
+}
+
+void *store_env(store *s)
+{
+    return s ? s->env : NULL;
+}
+
+/* A caller's function run by s_write() or store_read(). */
+typedef struct raw_ctx {
+    int (*fn)(void *ctx, void *txn);
+    void *ctx;
+} raw_ctx;
+
+static int s_raw_apply(store *s, MDB_txn *txn, void *arg)
+{
+    (void)s;
+    const raw_ctx *c = arg;
+    return c->fn(c->ctx, txn);
+}
+
+int store_write(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    raw_ctx c = {fn, ctx};
+    return s_err(s_write(s, s_raw_apply, &c));
+}
+
+int store_read(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = fn(ctx, txn);
+    s_rd_end(s, txn);
+    return s_err(rc);
 }

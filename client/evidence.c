@@ -1,5 +1,5 @@
 /*
- * evidence.c — the sender's side of evidence (docs/PROTOCOL.md section 13):
+ * evidence.c — the sender's side of evidence (docs/PROTOCOL.md section 14):
  * the retention sweep of kept sent envelopes, and asylink_evidence_export(),
  * which gathers a message's envelope, receipts, receipt keys, certificates,
  * CA and revocation list and writes them as one signed bundle

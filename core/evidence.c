@@ -1,5 +1,5 @@
 /*
- * evidence.c — building evidence bundles (evidence.h, PROTOCOL.md 13).
+ * evidence.c — building evidence bundles (evidence.h, PROTOCOL.md 14).
  *
  * The manifest is written here by hand rather than with a JSON library,
  * because this code is part of libasylink, which does not depend on one.

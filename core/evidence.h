@@ -1,5 +1,5 @@
 /*
- * evidence.h — the evidence bundle (docs/PROTOCOL.md section 13): one ZIP
+ * evidence.h — the evidence bundle (docs/PROTOCOL.md section 14): one ZIP
  * file (zip.h) with everything a third party needs to check, offline, that
  * a node sent a message and that its recipients acknowledged exactly that
  * envelope:

@@ -1,6 +1,6 @@
 /*
  * evidence_check.h — reading and checking an evidence bundle (evidence.h,
- * docs/PROTOCOL.md section 13) offline, against nothing but a trust
+ * docs/PROTOCOL.md section 14) offline, against nothing but a trust
  * directory holding the federation's CA certificate (and, if the checker
  * has one, its own revocation list).
  *

@@ -332,7 +332,7 @@ const char cmd_evidence_about[] =
     "An evidence bundle proves to a third party, offline, that a node sent\n"
     "a message and that its recipients acknowledged exactly that envelope:\n"
     "signed envelope, signed receipts, certificates, CA and revocation list\n"
-    "in one ZIP file with a signed manifest (docs/PROTOCOL.md section 13).";
+    "in one ZIP file with a signed manifest (docs/PROTOCOL.md section 14).";
 
 const cli_command cmd_evidence_commands[] = {
     {"export", s_export, "write a message's evidence bundle (on the sender's node)", &s_export_spec,

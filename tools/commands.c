@@ -33,6 +33,8 @@ static const cli_command s_commands[] = {
      cmd_dlq_commands, cmd_dlq_about},
     {"reload", cmd_reload, "make the broker reload trust and policy (admin endpoint)",
      &cmd_reload_spec, NULL, NULL},
+    {"audit", NULL, "tail, verify and export the broker's audit trail (admin endpoint or --data)",
+     NULL, cmd_audit_commands, cmd_audit_about},
     {"help", s_help, "show the help of a command: asylink help ca sign", NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -43,8 +45,9 @@ const cli_command cli_root = {
     .sub = s_commands,
     .about = "asylink is the command line of the asylink secure message exchange of the\n"
              "Common European Asylum System: keys, the federation CA and certificates;\n"
-             "sending, receiving and following feeds as a node; the broker's status and,\n"
-             "through its admin endpoint, nodes, queues, dead letters and reload.\n"
+             "sending, receiving and following feeds as a node, and evidence bundles of\n"
+             "what it sent; the broker's status and, through its admin endpoint, nodes,\n"
+             "queues, dead letters, reload and the audit trail.\n"
              "Options: --help (at every level), --version.",
 };
 

@@ -544,7 +544,7 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * client's trust directory, its CA certificate and revocation list, and a
  * manifest listing every file with its SHA-256, signed with this node's
  * key. A third party checks it offline (`asylink evidence verify`, or any
- * implementation of docs/PROTOCOL.md section 13). The payload stays
+ * implementation of docs/PROTOCOL.md section 14). The payload stays
  * encrypted: the bundle never holds plaintext. A bundle may lack receipts
  * that have not arrived; its check then says so.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, path empty); ASYLINK_E_NOT_FOUND

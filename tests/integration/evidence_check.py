@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent checker of asylink evidence bundles (docs/PROTOCOL.md 13).
+"""An independent checker of asylink evidence bundles (docs/PROTOCOL.md 14).
 
 Written from the format's description alone, with the standard library and
 PyNaCl, sharing no code with asylink, so that a test can show the format is
