@@ -48,14 +48,13 @@ void client_sent_sweep(asylink_client *c, uint64_t now_ms)
 }
 
 /*
- * A kept envelope or receipt that no longer decodes or opens as it did
- * when it was stored: the store is damaged, reported as ASYLINK_E_IO like
- * every other record that fails validation (cstore.c). NOT_RECIPIENT stays:
- * this node's key no longer opens a receipt it holds (the key was replaced).
+ * A kept envelope or receipt that no longer decodes as it did when it was
+ * stored: the store is damaged, reported as ASYLINK_E_IO like every other
+ * record that fails validation (cstore.c).
  */
 static int s_stored(asylink_client *c, int rc, const char *what)
 {
-    if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_NOT_RECIPIENT)
+    if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM)
         return rc;
     client_log(c, ASYLINK_LOG_ERROR, "no evidence: a stored envelope is damaged", "what=%s code=%s",
                what, asylink_err_name(rc));
@@ -131,11 +130,12 @@ static int s_receipt(asylink_client *c, const uint8_t id[16], const char *recipi
         pthread_mutex_lock(&c->open_lock);
         rc = envelope_open_key(c->opener, e, x->keys[i]);
         pthread_mutex_unlock(&c->open_lock);
-        if (rc == ASYLINK_E_NOT_RECIPIENT)
+        if (rc == ASYLINK_E_TAMPERED) /* kept as it is: the key may have been replaced */
             client_log(c, ASYLINK_LOG_WARN,
                        "no evidence: this node's key does not open a receipt it holds", "node=%s",
                        recipient);
-        rc = s_stored(c, rc, "receipt key");
+        else
+            rc = s_stored(c, rc, "receipt key"); /* a receipt not to this node, not encrypted */
     }
     envelope_destroy(&e);
     if (rc != ASYLINK_OK) {

@@ -550,12 +550,13 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, path empty); ASYLINK_E_NOT_FOUND
  * (not a message this client sent, its envelope is no longer kept, or a
  * certificate a signature needs is not in the trust directory);
- * ASYLINK_E_BAD_FIELD (a feed message: it has no receipts);
- * ASYLINK_E_NOT_RECIPIENT (this node's key no longer opens a receipt it
- * holds: the key was replaced since); ASYLINK_E_EXISTS (path exists);
- * ASYLINK_E_TOO_LARGE (over the bundle's limits); ASYLINK_E_IO (the data
- * directory, a damaged kept envelope or receipt, or writing path);
- * ASYLINK_E_NOMEM; ASYLINK_E_INTERNAL (a bug). Thread-safe.
+ * ASYLINK_E_BAD_FIELD (a feed message, which has no receipts, or one sent
+ * under another node id); ASYLINK_E_TAMPERED (this node's key does not
+ * open a receipt it holds: the key was replaced since, or the kept receipt
+ * is damaged); ASYLINK_E_EXISTS (path exists); ASYLINK_E_TOO_LARGE (over
+ * the bundle's limits); ASYLINK_E_IO (the data directory, a damaged kept
+ * envelope or receipt, or writing path); ASYLINK_E_NOMEM;
+ * ASYLINK_E_INTERNAL (a bug). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
                                                              const uint8_t message_id[16],
