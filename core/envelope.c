@@ -48,10 +48,10 @@ struct envelope {
     Asylink__V1__Envelope *pb;   /* decoded envelope */
     Asylink__V1__Header *hdr_pb; /* decoded header bytes */
     envelope_header hdr;         /* core's view of hdr_pb */
-    uint8_t digest[ENVELOPE_DIGEST_LEN]; /* envelope digest (PROTOCOL.md 4.5) */
+    uint8_t digest[ENVELOPE_DIGEST_LEN];        /* envelope digest (PROTOCOL.md 4.5) */
     uint8_t signed_digest[ENVELOPE_DIGEST_LEN]; /* what the signature covers: digest,
                                                    or the batch statement (4.10) */
-    uint8_t root[BATCH_HASH_LEN];        /* batch root (batched envelopes only) */
+    uint8_t root[BATCH_HASH_LEN];               /* batch root (batched envelopes only) */
     ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
     uint8_t *arena;              /* right after this struct */
     size_t arena_cap;            /* its bytes */
@@ -334,8 +334,8 @@ static int s_batch_statement(envelope *e)
     const uint8_t *path[BATCH_MAX_DEPTH];
     for (size_t i = 0; i < b->n_path; i++)
         path[i] = b->path[i].data;
-    int rc = batch_root_from_path(b->salt.data, b->size, b->index, e->digest, path, b->n_path,
-                                  e->root);
+    int rc =
+        batch_root_from_path(b->salt.data, b->size, b->index, e->digest, path, b->n_path, e->root);
     if (rc == ASYLINK_OK)
         batch_statement(b->salt.data, b->size, e->root, e->signed_digest);
     return rc;
@@ -405,10 +405,22 @@ void envelope_destroy(envelope **self_p)
 
 const envelope_header *envelope_header_of(const envelope *e) { return &e->hdr; }
 const uint8_t *envelope_digest(const envelope *e) { return e->digest; }
-const uint8_t *envelope_signed_digest(const envelope *e) { return e->signed_digest; }
-uint32_t envelope_batch_size(const envelope *e) { return e->pb->batch ? e->pb->batch->size : 0; }
-uint32_t envelope_batch_index(const envelope *e) { return e->pb->batch ? e->pb->batch->index : 0; }
-const uint8_t *envelope_batch_root(const envelope *e) { return e->pb->batch ? e->root : NULL; }
+const uint8_t *envelope_signed_digest(const envelope *e)
+{
+    return e->signed_digest;
+}
+uint32_t envelope_batch_size(const envelope *e)
+{
+    return e->pb->batch ? e->pb->batch->size : 0;
+}
+uint32_t envelope_batch_index(const envelope *e)
+{
+    return e->pb->batch ? e->pb->batch->index : 0;
+}
+const uint8_t *envelope_batch_root(const envelope *e)
+{
+    return e->pb->batch ? e->root : NULL;
+}
 size_t envelope_key_count(const envelope *e) { return e->pb->n_keys; }
 size_t envelope_body_len(const envelope *e) { return e->pb->body.len; }
 
@@ -881,8 +893,7 @@ static int s_sign_batch(envelope_sealer *s, envelope_draft *const *drafts, size_
         for (size_t i = 0; i < n; i++)
             memcpy(digests[i], drafts[i]->digest, BATCH_DIGEST_LEN);
         s->rng(s->rng_ctx, salt, sizeof salt);
-        rc = batch_build(salt, (const uint8_t(*)[BATCH_DIGEST_LEN])digests, n, root, paths,
-                         depths);
+        rc = batch_build(salt, (const uint8_t(*)[BATCH_DIGEST_LEN])digests, n, root, paths, depths);
     }
     if (rc == ASYLINK_OK) {
         batch_statement(salt, (uint32_t)n, root, statement);
@@ -890,8 +901,8 @@ static int s_sign_batch(envelope_sealer *s, envelope_draft *const *drafts, size_
         for (size_t i = 0; i < n; i++) {
             ProtobufCBinaryData path[BATCH_MAX_DEPTH];
             for (size_t k = 0; k < depths[i]; k++)
-                path[k] = (ProtobufCBinaryData){
-                    BATCH_HASH_LEN, paths + (i * BATCH_MAX_DEPTH + k) * BATCH_HASH_LEN};
+                path[k] = (ProtobufCBinaryData){BATCH_HASH_LEN,
+                                                paths + (i * BATCH_MAX_DEPTH + k) * BATCH_HASH_LEN};
             Asylink__V1__BatchProof proof = ASYLINK__V1__BATCH_PROOF__INIT;
             proof.salt = (ProtobufCBinaryData){BATCH_SALT_LEN, salt};
             proof.size = (uint32_t)n;
@@ -924,8 +935,8 @@ int envelope_sign(envelope_sealer *s, envelope_draft *const *drafts, size_t n)
     return ASYLINK_OK;
 }
 
-int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
-                  size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16])
+int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload, size_t len,
+                  uint8_t **out, size_t *out_len, uint8_t message_id_out[16])
 {
     *out = NULL;
     *out_len = 0;

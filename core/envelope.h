@@ -262,7 +262,8 @@ int envelope_sign(envelope_sealer *s, envelope_draft *const *drafts, size_t n);
 /* The serialized envelope of a signed draft (NULL before signing). Valid while d lives. */
 const uint8_t *envelope_draft_bytes(const envelope_draft *d, size_t *len);
 
-/* Moves the serialized envelope out of a signed draft (malloc'd, caller frees); NULL if unsigned. */
+/* Moves the serialized envelope out of a signed draft (malloc'd, caller frees); NULL if unsigned.
+ */
 uint8_t *envelope_draft_take(envelope_draft *d, size_t *len);
 
 /* Frees a draft and nulls *self_p. Accepts NULL. */
