@@ -24,7 +24,8 @@ say() { printf '\n==> %s\n' "$*"; }
 install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev python3
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
-                liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev)
+                liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
+                python3-nacl)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive
