@@ -500,9 +500,9 @@ static void s_expect_hex_list(const json_t *o, const char *key, const uint8_t *c
 
 /* The fields of a batch member that are inputs (everything but the outputs). */
 static const char *const s_msg_inputs[] = {
-    "index",          "recipients", "topic",       "readers",     "classification",
-    "content_type",   "created_ms", "expires_ms",  "correlation_id", "payload",
-    "uuid_random",    "content_key", "body_nonce", "wrap_nonces", NULL};
+    "index",        "recipients",  "topic",      "readers",        "classification",
+    "content_type", "created_ms",  "expires_ms", "correlation_id", "payload",
+    "uuid_random",  "content_key", "body_nonce", "wrap_nonces",    NULL};
 
 static json_t *s_gen_message(const char *batch, size_t index, const char *const *to,
                              const char *topic, const char *const *readers, const char *cls,
@@ -524,10 +524,10 @@ static json_t *s_batch_messages(json_t *v)
     for (size_t i = 0; i < n; i++) {
         char text[64];
         int len = snprintf(text, sizeof text, "batch message %zu", i);
-        json_array_append_new(
-            all, s_gen_message(s_str(v, "name"), i, NULL, s_str(rule, "topic"), NULL,
-                               s_str(rule, "classification"), s_str(rule, "content_type"),
-                               (const uint8_t *)text, (size_t)len, 0, 0));
+        json_array_append_new(all, s_gen_message(s_str(v, "name"), i, NULL, s_str(rule, "topic"),
+                                                 NULL, s_str(rule, "classification"),
+                                                 s_str(rule, "content_type"), (const uint8_t *)text,
+                                                 (size_t)len, 0, 0));
     }
     size_t i;
     json_t *m;
@@ -548,7 +548,8 @@ static json_t *s_listed(json_t *v, size_t index)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(v, "messages"), i, m) if (s_u64(m, "index") == index) return m;
+    json_array_foreach(json_object_get(v, "messages"), i,
+                       m) if (s_u64(m, "index") == index) return m;
     return NULL;
 }
 
@@ -656,8 +657,8 @@ static json_t *s_batch_member(json_t *root, const char *batch, size_t index)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(root, "batches"), i, v) if (strcmp(s_str(v, "name"),
-                                                                          batch) == 0) return s_listed(v, index);
+    json_array_foreach(json_object_get(root, "batches"), i,
+                       v) if (strcmp(s_str(v, "name"), batch) == 0) return s_listed(v, index);
     fail_msg("refusal names unknown batch %s", batch);
     return NULL;
 }
@@ -948,8 +949,7 @@ static void s_check_all(json_t *root)
     json_array_foreach(json_object_get(root, "batches"), i, v) s_check_batch(&w, v);
     if (!s_record)
         assert_true(json_array_size(json_object_get(root, "batch_refusals")) >= 10);
-    json_array_foreach(json_object_get(root, "batch_refusals"), i, v)
-        s_check_refusal(&w, root, v);
+    json_array_foreach(json_object_get(root, "batch_refusals"), i, v) s_check_refusal(&w, root, v);
     json_array_foreach(json_object_get(root, "receipts"), i, v) s_check_receipt(&w, root, v);
     json_array_foreach(json_object_get(root, "armor"), i, v) s_check_armor(v);
     json_array_foreach(json_object_get(root, "armor_decode"), i, v) s_check_armor_decode(v);
@@ -1116,9 +1116,9 @@ static json_t *s_gen_batches(void)
                                            strlen(rep), VEC_CREATED + 86400000, 1));
     json_array_append_new(m, s_gen_message("batch-5", 2, NULL, "stats.monthly.DE", NULL, "PUBLIC",
                                            ms, (const uint8_t *)stats, strlen(stats), 0, 0));
-    json_array_append_new(m, s_gen_message("batch-5", 3, NULL, "analysis.trends", fr_euaa,
-                                           "LIMITED", "asylink.v1.TrendAnalysis",
-                                           (const uint8_t *)"", 0, 0, 0));
+    json_array_append_new(m,
+                          s_gen_message("batch-5", 3, NULL, "analysis.trends", fr_euaa, "LIMITED",
+                                        "asylink.v1.TrendAnalysis", (const uint8_t *)"", 0, 0, 0));
     json_array_append_new(m, s_gen_message("batch-5", 4, euaa, NULL, euaa, "PUBLIC",
                                            "asylink.v1.SupportRequest", (const uint8_t *)stats,
                                            strlen(stats), 0, 0));
@@ -1151,12 +1151,23 @@ static json_t *s_gen_batches(void)
 /* Refusals of PROTOCOL.md 4.10: message 0 of batch-5 changed one way each. */
 static json_t *s_gen_refusals(void)
 {
-    const char *names[] = {"salt-31-bytes",        "salt-33-bytes",     "size-1",
-                           "size-0",               "size-1025",         "index-equals-size",
-                           "path-one-short",       "path-one-long",     "path-element-31-bytes",
-                           "path-own-leaf",        "index-0-written",   "path-element-changed",
-                           "index-changed",        "size-changed",      "salt-changed",
-                           "proof-of-another-envelope", "proof-removed"};
+    const char *names[] = {"salt-31-bytes",
+                           "salt-33-bytes",
+                           "size-1",
+                           "size-0",
+                           "size-1025",
+                           "index-equals-size",
+                           "path-one-short",
+                           "path-one-long",
+                           "path-element-31-bytes",
+                           "path-own-leaf",
+                           "index-0-written",
+                           "path-element-changed",
+                           "index-changed",
+                           "size-changed",
+                           "salt-changed",
+                           "proof-of-another-envelope",
+                           "proof-removed"};
     json_t *a = json_array();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         json_array_append_new(a, json_pack("{ss ss}", "name", names[i], "batch", "batch-5"));
