@@ -8,7 +8,7 @@
  *   asylink-peer send     --to FR,IT --count N [--size B] [--class C] [--rate R]
  *                         [--window W] [--ids-out F] [--sent-out F] [--content-type T]
  *   asylink-peer recv     --count N [--window W] [--ids-out F] [--no-ack]
- *                         [--exit-after-recv K]
+ *                         [--exit-after-recv K] [--any-payload]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
  *   asylink-peer hostile  --case NAME [--to NODE] [--size B] [--other NODE] [--topic T]
  *   asylink-peer publish  --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]
@@ -25,6 +25,10 @@
  * final summary line per role:
  *   sent=N accepted=A duplicates=D rejected=R codes=NAME:n,... sessions=S timeout=0|1
  *   received=N distinct=D duplicates=U bad=B out_of_order=K redelivered=X sessions=S timeout=0|1
+ *            batched=N max_batch=M   (envelopes signed in a batch, PROTOCOL.md 4.10, each
+ *            verified alone without a verified-root cache; the largest batch size seen)
+ * --any-payload accepts payloads of other senders (e.g. libasylink's) instead of
+ * checking the bytes this program derives from the message id.
  * subscribe also prints "event=subscribed name=N prefix=P created=0|1 next=S head=H" per
  * session and "event=sub-error code=NAME" (then exits 3) when the Subscribe is refused.
  * hostile prints one verdict: REJECTED <CODE> | ERROR <CODE> | BYE <CODE> |
@@ -105,6 +109,7 @@ typedef struct {
     const char *content_type;    /* --content-type */
     bool no_ack;                 /* --no-ack */
     long exit_after;             /* --exit-after-recv; 0 = off */
+    bool any_payload;            /* --any-payload */
     const char *hostile_case;    /* --case */
     const char *other;           /* --other: node id to impersonate */
     const char *topic;           /* --topic (publish, hostile personal-topic) */
@@ -125,6 +130,7 @@ static void s_usage(FILE *out)
             "               [--rate MSGS_PER_S] [--window N] [--ids-out F] [--sent-out F]\n"
             "               [--content-type T]\n"
             "  recv         --count N [--window N] [--ids-out F] [--no-ack] [--exit-after-recv K]\n"
+            "               [--any-payload]\n"
             "  exchange     send and recv in one session: send options plus --recv-count M\n"
             "               [--recv-ids-out F]\n"
             "  hostile      --case NAME [--to NODE] [--size BYTES] [--other NODE]; cases:\n"
@@ -188,10 +194,34 @@ static int s_parse_to(s_opts *o, const char *arg)
 }
 
 enum {
-    O_BROKER = 256, O_BROKER_CERT, O_KEY, O_CERT, O_TRUST, O_TIMEOUT, O_TO, O_COUNT,
-    O_RECV_COUNT, O_SIZE, O_CLASS, O_RATE, O_WINDOW, O_IDS_OUT, O_SENT_OUT, O_RECV_IDS_OUT,
-    O_CONTENT_TYPE, O_NO_ACK, O_EXIT_AFTER, O_CASE, O_OTHER, O_HELP, O_TOPIC, O_PREFIX,
-    O_NAME, O_START, O_RESET,
+    O_BROKER = 256,
+    O_BROKER_CERT,
+    O_KEY,
+    O_CERT,
+    O_TRUST,
+    O_TIMEOUT,
+    O_TO,
+    O_COUNT,
+    O_RECV_COUNT,
+    O_SIZE,
+    O_CLASS,
+    O_RATE,
+    O_WINDOW,
+    O_IDS_OUT,
+    O_SENT_OUT,
+    O_RECV_IDS_OUT,
+    O_CONTENT_TYPE,
+    O_NO_ACK,
+    O_EXIT_AFTER,
+    O_CASE,
+    O_OTHER,
+    O_HELP,
+    O_TOPIC,
+    O_PREFIX,
+    O_NAME,
+    O_START,
+    O_RESET,
+    O_ANY_PAYLOAD,
 };
 
 static const struct option s_long_opts[] = {
@@ -222,6 +252,7 @@ static const struct option s_long_opts[] = {
     {"name", required_argument, NULL, O_NAME},
     {"start", required_argument, NULL, O_START},
     {"reset", no_argument, NULL, O_RESET},
+    {"any-payload", no_argument, NULL, O_ANY_PAYLOAD},
     {NULL, 0, NULL, 0},
 };
 
@@ -243,6 +274,7 @@ static int s_apply_opt(s_opts *o, int ch, const char *arg)
     case O_PREFIX: o->prefix = arg; return 0;
     case O_NAME: o->sub_name = arg; return 0;
     case O_RESET: o->reset = true; return 0;
+    case O_ANY_PAYLOAD: o->any_payload = true; return 0;
     case O_START:
         o->start = strcmp(arg, "new") == 0 ? 1 : strcmp(arg, "earliest") == 0 ? 2 : -1;
         if (o->start < 0)
@@ -740,7 +772,9 @@ typedef struct {
     long window;
     bool no_ack;
     long exit_after;
+    bool any_payload; /* do not check payload bytes */
     long received, duplicates, bad, out_of_order, redelivered;
+    long batched, max_batch; /* envelopes with a batch proof; largest batch size */
     s_idset seen;
     s_last senders[64];
     size_t n_senders;
@@ -920,7 +954,7 @@ static void s_rx_order(s_receiver *rx, const char *node, const uint8_t id[16])
         memcpy(l->last_id, id, 16);
 }
 
-/* Verifies and opens one delivered envelope; ASYLINK_OK or why not. */
+/* Verifies (alone, no cache) and opens one delivered envelope; ASYLINK_OK or why not. */
 static int s_rx_check(s_engine *e, const uint8_t *buf, size_t len, envelope **out)
 {
     int rc = envelope_decode(buf, len, 0, out);
@@ -930,9 +964,9 @@ static int s_rx_check(s_engine *e, const uint8_t *buf, size_t len, envelope **ou
     size_t plen = 0;
     if (rc == ASYLINK_OK)
         rc = envelope_open(e->id->opener, *out, &payload, &plen);
-    if (rc == ASYLINK_OK &&
-        (!s_payload_ok(envelope_header_of(*out)->message_id, payload, plen) ||
-         plen != envelope_header_of(*out)->payload_size))
+    if (rc == ASYLINK_OK && ((!e->rx->any_payload &&
+                              !s_payload_ok(envelope_header_of(*out)->message_id, payload, plen)) ||
+                             plen != envelope_header_of(*out)->payload_size))
         rc = ASYLINK_E_TAMPERED;
     if (payload)
         envelope_payload_free(payload, plen);
@@ -960,6 +994,10 @@ static void s_on_deliver(s_engine *e, s_in *in)
     } else {
         const envelope_header *h = envelope_header_of(env);
         int added = s_idset_add(&rx->seen, h->message_id);
+        long size = (long)envelope_batch_size(env);
+        rx->batched += size > 0;
+        if (size > rx->max_batch)
+            rx->max_batch = size;
         if (added == 0) {
             rx->duplicates++;
         } else if (added > 0) {
@@ -1214,9 +1252,9 @@ static void s_engine_report(const s_engine *e, bool timed_out)
     if (e->rx) {
         const s_receiver *rx = e->rx;
         printf("received=%ld distinct=%zu duplicates=%ld bad=%ld out_of_order=%ld "
-               "redelivered=%ld sessions=%ld timeout=%d\n",
-               rx->received, rx->seen.n, rx->duplicates, rx->bad, rx->out_of_order,
-               rx->redelivered, e->sessions, timed_out ? 1 : 0);
+               "redelivered=%ld sessions=%ld timeout=%d batched=%ld max_batch=%ld\n",
+               rx->received, rx->seen.n, rx->duplicates, rx->bad, rx->out_of_order, rx->redelivered,
+               e->sessions, timed_out ? 1 : 0, rx->batched, rx->max_batch);
     }
     fflush(stdout);
 }
@@ -1320,6 +1358,7 @@ static int s_receiver_init(s_receiver *rx, const s_opts *o, long count, const ch
     rx->window = o->window ? o->window : 100;
     rx->no_ack = o->no_ack;
     rx->exit_after = o->exit_after;
+    rx->any_payload = o->any_payload;
     rx->ids_out = s_open_out(ids_out);
     if (strcmp(o->mode, "subscribe") == 0) {
         if (!o->prefix || !o->sub_name) {
