@@ -46,6 +46,7 @@
 #include "asylink/asylink.h"
 #include "cert.h"
 #include "clock.h"
+#include "codec.h"
 #include "envelope.h"
 #include "keys.h"
 #include "uuid.h"
@@ -802,65 +803,13 @@ static size_t s_id_index(const s_run *r, const uint8_t id[16])
     return idx < r->total ? idx : SIZE_MAX;
 }
 
-static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* Finds field `field` (length-delimited) in a protobuf message. */
-static bool s_pb_bytes(const uint8_t *buf, size_t len, uint32_t field, const uint8_t **out,
-                       size_t *out_len)
-{
-    const uint8_t *p = buf, *end = buf + len;
-    while (p < end) {
-        uint64_t key = 0, v = 0;
-        if (!s_varint(&p, end, &key))
-            return false;
-        switch (key & 7) {
-        case 0:
-            if (!s_varint(&p, end, &v))
-                return false;
-            break;
-        case 1:
-            if (end - p < 8)
-                return false;
-            p += 8;
-            break;
-        case 5:
-            if (end - p < 4)
-                return false;
-            p += 4;
-            break;
-        case 2:
-            if (!s_varint(&p, end, &v) || v > (uint64_t)(end - p))
-                return false;
-            if ((key >> 3) == field) {
-                *out = p;
-                *out_len = (size_t)v;
-                return true;
-            }
-            p += v;
-            break;
-        default:
-            return false;
-        }
-    }
-    return false;
-}
-
 /* The message id in a serialized Envelope (Envelope.header = 1, Header.message_id = 2). */
 static const uint8_t *s_envelope_id(const uint8_t *env, size_t len)
 {
     const uint8_t *h = NULL, *id = NULL;
     size_t hlen = 0, idlen = 0;
-    if (!s_pb_bytes(env, len, 1, &h, &hlen) || !s_pb_bytes(h, hlen, 2, &id, &idlen) || idlen != 16)
+    if (!codec_find_bytes(env, len, 1, &h, &hlen) || !codec_find_bytes(h, hlen, 2, &id, &idlen) ||
+        idlen != 16)
         return NULL;
     return id;
 }

@@ -274,8 +274,8 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
                     s_die("ack_many", rc);
                 pending = 0;
             }
-        } else if (!o->no_ack) {
-            asylink_ack(fr, asylink_message_id(m));
+        } else if (!o->no_ack && (rc = asylink_ack(fr, asylink_message_id(m))) != ASYLINK_OK) {
+            s_die("ack", rc);
         }
         asylink_message_free(&m);
     }

@@ -8,7 +8,7 @@
  */
 #include "admin.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "auth.h"
 #include "envelope.h"
 #include "file.h"

@@ -3,7 +3,7 @@
  */
 #include "auth.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "log.h"
 
 #include <sodium.h>

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "cert.h"
 #include "envelope.h"
 #include "log.h"

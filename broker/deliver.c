@@ -6,7 +6,7 @@
  */
 #include "router_internal.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "log.h"
 #include "policy.h"
 

@@ -3,7 +3,7 @@
  */
 #include "http.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "clock.h"
 
 #include <arpa/inet.h>

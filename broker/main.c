@@ -11,7 +11,7 @@
  * and SIGINT drain and exit 0. Exit codes: 0 clean stop, 1 runtime
  * failure, 2 usage or configuration error.
  */
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "broker_config.h"
 #include "cert.h"
 #include "clock.h"
@@ -149,6 +149,7 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->heartbeat_timeout_ms = c->heartbeat_timeout_ms;
     o->handshake_timeout_ms = c->handshake_timeout_ms;
     o->max_session_output = c->max_session_output;
+    o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;

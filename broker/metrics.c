@@ -3,7 +3,7 @@
  */
 #include "metrics.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "clock.h"
 
 #include <jansson.h>
@@ -14,10 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_HISTORY 3660 /* one sample per snapshot (about a second): the last hour */
+
+/* Counters at one snapshot, for rates and the chart. */
+typedef struct {
+    uint64_t at_ms, accepted, delivered, rejected;
+} s_sample;
+
 struct metrics {
     pthread_mutex_t lock;
-    metrics_snapshot snap; /* current; nodes owned */
-    bool have;             /* a snapshot was published */
+    s_sample history[S_HISTORY]; /* ring */
+    size_t n_history;            /* samples ever recorded */
+    metrics_snapshot snap;       /* current; nodes owned */
+    bool have;                   /* a snapshot was published */
     _Atomic uint64_t guard[METRICS_GUARD_COUNT];
 };
 
@@ -46,6 +55,7 @@ void metrics_destroy(metrics **self_p)
         return;
     metrics *m = *self_p;
     free(m->snap.nodes);
+    free(m->snap.feeds);
     pthread_mutex_destroy(&m->lock);
     free(m);
     *self_p = NULL;
@@ -55,11 +65,16 @@ void metrics_publish(metrics *m, metrics_snapshot *snap)
 {
     pthread_mutex_lock(&m->lock);
     free(m->snap.nodes);
+    free(m->snap.feeds);
     m->snap = *snap;
     m->have = true;
+    m->history[m->n_history++ % S_HISTORY] = (s_sample){
+        snap->taken_ms, snap->stats.accepted, snap->stats.delivered, snap->stats.rejected};
     pthread_mutex_unlock(&m->lock);
     snap->nodes = NULL;
     snap->n_nodes = 0;
+    snap->feeds = NULL;
+    snap->n_feeds = 0;
 }
 
 uint64_t metrics_age_ms(metrics *m, uint64_t now_ms)
@@ -171,6 +186,71 @@ static void s_prom_nodes(s_text *t, const metrics_snapshot *s)
               s->nodes[i].connected ? 1 : 0);
 }
 
+/* Writes v into a label value, escaping backslash, quote and newline. */
+static void s_label(s_text *t, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            s_add(t, "\\%c", *v);
+        else if (*v == '\n')
+            s_add(t, "\\n");
+        else
+            s_add(t, "%c", *v);
+    }
+}
+
+/* What the status page shows, for alerts: ages, expiry, lag, commit latency. */
+static void s_prom_status(s_text *t, const metrics_snapshot *s)
+{
+    s_add(t,
+          "# HELP asylink_uptime_seconds seconds since the broker started\n"
+          "# TYPE asylink_uptime_seconds gauge\nasylink_uptime_seconds %llu\n",
+          (unsigned long long)((s->taken_ms - s->started_ms) / 1000));
+    s_add(t,
+          "# HELP asylink_store_max_map_bytes store.max_map_size\n"
+          "# TYPE asylink_store_max_map_bytes gauge\nasylink_store_max_map_bytes %llu\n",
+          (unsigned long long)s->max_map_size);
+    s_add(t, "# HELP asylink_queue_oldest_age_seconds age of the oldest waiting message "
+             "(0 = queue empty)\n# TYPE asylink_queue_oldest_age_seconds gauge\n");
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        const metrics_node *n = &s->nodes[i];
+        uint64_t age = n->oldest_ms && n->oldest_ms < s->taken_ms ? s->taken_ms - n->oldest_ms : 0;
+        s_add(t, "asylink_queue_oldest_age_seconds{node=\"%s\"} %.3f\n", n->node_id,
+              (double)age / 1000.0);
+    }
+    s_add(t, "# HELP asylink_cert_expiry_seconds seconds until the node's certificate expires "
+             "(negative: expired)\n# TYPE asylink_cert_expiry_seconds gauge\n");
+    for (size_t i = 0; i < s->n_nodes; i++)
+        s_add(t, "asylink_cert_expiry_seconds{node=\"%s\"} %lld\n", s->nodes[i].node_id,
+              ((long long)s->nodes[i].cert_not_after_ms - (long long)s->taken_ms) / 1000);
+    s_add(t, "# HELP asylink_feed_lag_messages feed messages not yet acknowledged by a durable "
+             "subscription (counted up to 100000)\n# TYPE asylink_feed_lag_messages gauge\n");
+    for (size_t i = 0; i < s->n_feeds; i++) {
+        const metrics_feed *f = &s->feeds[i];
+        s_add(t, "asylink_feed_lag_messages{node=\"%s\",subscription=\"", f->node_id);
+        s_label(t, f->name);
+        s_add(t, "\",prefix=\"");
+        s_label(t, f->prefix);
+        s_add(t, "\"} %llu\n", (unsigned long long)f->lag);
+    }
+    const router_stats *r = &s->stats;
+    s_add(t, "# HELP asylink_commit_duration_seconds durable group commit latency\n"
+             "# TYPE asylink_commit_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < ROUTER_COMMIT_BUCKETS; b++) {
+        cum += r->commit_us_buckets[b];
+        if (b < ROUTER_COMMIT_BUCKETS - 1)
+            s_add(t, "asylink_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                  (double)router_commit_bounds_us[b] / 1e6, (unsigned long long)cum);
+        else
+            s_add(t, "asylink_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                  (unsigned long long)cum);
+    }
+    s_add(t,
+          "asylink_commit_duration_seconds_sum %.6f\nasylink_commit_duration_seconds_count %llu\n",
+          (double)r->commit_us_sum / 1e6, (unsigned long long)cum);
+}
+
 /* The defence counters (section "Resource limits" of docs/OPERATIONS.md). */
 static void s_prom_guards(s_text *t, metrics *m)
 {
@@ -203,6 +283,7 @@ char *metrics_render_prometheus(metrics *m)
           m->have ? 1 : 0);
     s_prom_counters(&t, s);
     s_prom_guards(&t, m);
+    s_prom_status(&t, s);
     s_gauge(&t, "sessions", "open client sessions", s->sessions);
     s_gauge(&t, "store_messages", "stored message records", s->store.messages);
     s_gauge(&t, "store_queued", "queue entries, all recipients", s->store.queued);
@@ -215,18 +296,94 @@ char *metrics_render_prometheus(metrics *m)
     return s_done(&t);
 }
 
+/* ---- history: rates and the chart ---------------------------------------- */
+
+/* The newest sample at or before at_ms (the oldest kept if none); NULL if no samples. */
+static const s_sample *s_sample_at(const metrics *m, uint64_t at_ms)
+{
+    size_t n = m->n_history < S_HISTORY ? m->n_history : S_HISTORY;
+    const s_sample *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const s_sample *x = &m->history[(m->n_history - 1 - i) % S_HISTORY];
+        best = x;
+        if (x->at_ms <= at_ms)
+            break;
+    }
+    return best;
+}
+
+enum { S_ACCEPTED = 0, S_DELIVERED = 1, S_REJECTED = 2 };
+
+static uint64_t s_field(const s_sample *x, size_t field)
+{
+    return field == S_ACCEPTED ? x->accepted : field == S_DELIVERED ? x->delivered : x->rejected;
+}
+
+/* Messages per second of field over the window ending at the newest sample. */
+static double s_rate(const metrics *m, uint64_t window_ms, size_t field)
+{
+    if (m->n_history < 2)
+        return 0;
+    const s_sample *now = &m->history[(m->n_history - 1) % S_HISTORY];
+    const s_sample *then = s_sample_at(m, now->at_ms - window_ms);
+    if (!then || now->at_ms <= then->at_ms)
+        return 0;
+    return (double)(s_field(now, field) - s_field(then, field)) * 1000.0 /
+           (double)(now->at_ms - then->at_ms);
+}
+
 static json_t *s_json_nodes(const metrics_snapshot *s)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < s->n_nodes; i++) {
         const metrics_node *n = &s->nodes[i];
-        json_array_append_new(
-            a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i}", "node_id", n->node_id, "depth",
-                         (json_int_t)n->depth, "bytes", (json_int_t)n->bytes, "dead_letters",
-                         (json_int_t)n->dead_letters, "connected", n->connected, "in_flight",
-                         (int)n->in_flight, "credit", (int)n->credit));
+        json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:i, s:i, s:I, s:I}",
+                                           "node_id", n->node_id, "depth", (json_int_t)n->depth,
+                                           "bytes", (json_int_t)n->bytes, "dead_letters",
+                                           (json_int_t)n->dead_letters, "connected", n->connected,
+                                           "in_flight", (int)n->in_flight, "credit", (int)n->credit,
+                                           "oldest_accepted_ms", (json_int_t)n->oldest_ms,
+                                           "cert_not_after_ms", (json_int_t)n->cert_not_after_ms));
     }
     return a;
+}
+
+static json_t *s_json_feeds(const metrics_snapshot *s)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->n_feeds; i++) {
+        const metrics_feed *f = &s->feeds[i];
+        json_array_append_new(a,
+                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:b}", "node_id",
+                                        f->node_id, "subscription", f->name, "prefix", f->prefix,
+                                        "cursor", (json_int_t)f->cursor, "lag", (json_int_t)f->lag,
+                                        "lag_capped", f->lag_capped, "open", f->open));
+    }
+    return a;
+}
+
+/* Rates, rejections by code and the recent ones. */
+static json_t *s_json_activity(metrics *m, const metrics_snapshot *s)
+{
+    const router_stats *r = &s->stats;
+    json_t *codes = json_object(), *recent = json_array();
+    for (int c = 0; c < 64; c++)
+        if (r->rejected_by_code[c])
+            json_object_set_new(codes, asylink_err_name(c),
+                                json_integer((json_int_t)r->rejected_by_code[c]));
+    uint64_t n = r->n_recent < ROUTER_RECENT_REJECTIONS ? r->n_recent : ROUTER_RECENT_REJECTIONS;
+    for (uint64_t i = 0; i < n; i++) {
+        const router_rejection *x = &r->recent[(r->n_recent - 1 - i) % ROUTER_RECENT_REJECTIONS];
+        json_array_append_new(recent,
+                              json_pack("{s:I, s:s, s:s}", "at_ms", (json_int_t)x->at_ms, "node_id",
+                                        x->node_id, "code", asylink_err_name(x->code)));
+    }
+    return json_pack("{s:f, s:f, s:f, s:f, s:o, s:o, s:I}", "accepted_per_s_1m",
+                     s_rate(m, 60000, S_ACCEPTED), "accepted_per_s_1h",
+                     s_rate(m, 3600000, S_ACCEPTED), "delivered_per_s_1m",
+                     s_rate(m, 60000, S_DELIVERED), "rejected_per_s_1h",
+                     s_rate(m, 3600000, S_REJECTED), "rejected_by_code", codes, "recent_rejections",
+                     recent, "max_map_bytes", (json_int_t)s->max_map_size);
 }
 
 char *metrics_render_json(metrics *m)
@@ -248,50 +405,204 @@ char *metrics_render_json(metrics *m)
         (json_int_t)r->commits, "store", "messages", (json_int_t)s->store.messages, "queued",
         (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters, "map_bytes",
         (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
-    if (o)
+    if (o) {
         json_object_set_new(o, "nodes", s_json_nodes(s));
+        json_object_set_new(o, "feeds", s_json_feeds(s));
+        json_object_set_new(o, "activity", s_json_activity(m, s));
+    }
     pthread_mutex_unlock(&m->lock);
     char *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return out;
 }
 
+/* An inline SVG chart of accepted and delivered messages per minute over the last hour. */
+static void s_html_chart(s_text *t, const metrics *m, uint64_t now_ms)
+{
+    double acc[60], dlv[60], top = 1;
+    for (int k = 0; k < 60; k++) {
+        const s_sample *a = s_sample_at(m, now_ms - (uint64_t)(60 - k) * 60000);
+        const s_sample *b = s_sample_at(m, now_ms - (uint64_t)(59 - k) * 60000);
+        bool ok = a && b && b->at_ms > a->at_ms;
+        acc[k] = ok ? (double)(b->accepted - a->accepted) : 0;
+        dlv[k] = ok ? (double)(b->delivered - a->delivered) : 0;
+        top = acc[k] > top ? acc[k] : top;
+        top = dlv[k] > top ? dlv[k] : top;
+    }
+    s_add(t,
+          "<svg class=\"chart\" width=\"620\" height=\"150\" viewBox=\"0 0 620 150\" "
+          "role=\"img\" aria-label=\"messages per minute, last hour\">"
+          "<rect x=\"40\" y=\"10\" width=\"570\" height=\"110\" fill=\"#fafafa\" "
+          "stroke=\"#ccc\"/><text x=\"36\" y=\"18\" text-anchor=\"end\" "
+          "font-size=\"10\">%.0f</text><text x=\"36\" y=\"120\" text-anchor=\"end\" "
+          "font-size=\"10\">0</text><text x=\"40\" y=\"135\" font-size=\"10\">-60 min"
+          "</text><text x=\"610\" y=\"135\" text-anchor=\"end\" font-size=\"10\">now"
+          "</text>",
+          top);
+    const double *series[2] = {acc, dlv};
+    const char *colour[2] = {"#1f5fbf", "#2a9d3a"};
+    for (int sidx = 0; sidx < 2; sidx++) {
+        s_add(t, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+              colour[sidx]);
+        for (int k = 0; k < 60; k++)
+            s_add(t, "%.1f,%.1f ", 40 + 570.0 * k / 59.0, 120 - 110.0 * series[sidx][k] / top);
+        s_add(t, "\"/>");
+    }
+    s_add(t, "<text x=\"60\" y=\"148\" font-size=\"11\" fill=\"#1f5fbf\">accepted / min"
+             "</text><text x=\"200\" y=\"148\" font-size=\"11\" fill=\"#2a9d3a\">"
+             "delivered / min</text></svg>");
+}
+
+/* ---- the HTML status page ------------------------------------------------- */
+
+static const char s_css[] =
+    "body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em}"
+    "h2{font-size:1.1em;margin-top:1.4em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #bbb;padding:.25em .7em;text-align:right}th{background:#eee}"
+    "td:first-child,th:first-child,td.t,th.t{text-align:left}.warn{background:#ffd7a8}"
+    ".bad{background:#f7b0b0}.ok{color:#2a7a2a}.muted{color:#777}"
+    ".tiles{display:flex;gap:1em;flex-wrap:wrap}.tile{border:1px solid #bbb;padding:.5em 1em;"
+    "min-width:9em}.tile b{display:block;font-size:1.3em}";
+
+/* "3d 4h", "5h 12m", "42s": a duration for people. */
+static const char *s_human(uint64_t ms, char *buf, size_t len)
+{
+    uint64_t sec = ms / 1000;
+    if (sec >= 86400)
+        snprintf(buf, len, "%llud %lluh", (unsigned long long)(sec / 86400),
+                 (unsigned long long)(sec % 86400 / 3600));
+    else if (sec >= 3600)
+        snprintf(buf, len, "%lluh %llum", (unsigned long long)(sec / 3600),
+                 (unsigned long long)(sec % 3600 / 60));
+    else if (sec >= 60)
+        snprintf(buf, len, "%llum %llus", (unsigned long long)(sec / 60),
+                 (unsigned long long)(sec % 60));
+    else
+        snprintf(buf, len, "%llus", (unsigned long long)sec);
+    return buf;
+}
+
+static void s_html_head(s_text *t, metrics *m, const metrics_snapshot *s)
+{
+    char when[32], up[32];
+    double used =
+        s->max_map_size ? 100.0 * (double)s->store.used_bytes / (double)s->max_map_size : 0;
+    s_add(t,
+          "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta "
+          "http-equiv=\"refresh\" content=\"10\"><title>asylinkd %s status</title><style>%s"
+          "</style></head><body><h1>asylinkd %s &mdash; status</h1><p class=\"muted\">version "
+          "%s, durability %s, %d verify workers, snapshot %s (UTC)</p>",
+          s->broker_node_id, s_css, s->broker_node_id, asylink_version(),
+          s->durable ? "fsync" : "relaxed", s->verify_workers,
+          clock_format_iso(s->taken_ms, when, sizeof when));
+    s_add(t,
+          "<div class=\"tiles\"><div class=\"tile\">uptime<b>%s</b></div>"
+          "<div class=\"tile\">sessions<b>%zu</b></div>"
+          "<div class=\"tile\">accepted/s, last minute<b>%.1f</b></div>"
+          "<div class=\"tile\">accepted/s, last hour<b>%.2f</b></div>"
+          "<div class=\"tile\">delivered/s, last minute<b>%.1f</b></div>"
+          "<div class=\"tile\">rejected/s, last hour<b>%.2f</b></div>"
+          "<div class=\"tile%s\">store use<b>%.1f %%</b>of %llu MiB</div></div>",
+          s_human(s->taken_ms - s->started_ms, up, sizeof up), s->sessions,
+          s_rate(m, 60000, S_ACCEPTED), s_rate(m, 3600000, S_ACCEPTED),
+          s_rate(m, 60000, S_DELIVERED), s_rate(m, 3600000, S_REJECTED),
+          used >= 90   ? " bad"
+          : used >= 75 ? " warn"
+                       : "",
+          used, (unsigned long long)(s->max_map_size >> 20));
+    s_add(t, "<h2>Messages per minute, last hour</h2>");
+    s_html_chart(t, m, s->taken_ms);
+}
+
+static void s_html_queues(s_text *t, const metrics_snapshot *s)
+{
+    char age[32], left[32];
+    s_add(t, "<h2>Nodes and queues</h2><table><tr><th>node</th><th>connected</th>"
+             "<th>waiting</th><th>bytes</th><th>oldest waiting</th><th>in flight</th>"
+             "<th>dead letters</th><th>certificate expires in</th></tr>");
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        const metrics_node *n = &s->nodes[i];
+        uint64_t oldest =
+            n->oldest_ms && n->oldest_ms < s->taken_ms ? s->taken_ms - n->oldest_ms : 0;
+        bool expired = n->cert_not_after_ms <= s->taken_ms;
+        uint64_t remain = expired ? 0 : n->cert_not_after_ms - s->taken_ms;
+        const char *cls = expired ? "bad" : remain < 30ull * 86400000 ? "warn" : "";
+        s_add(t,
+              "<tr><td>%s</td><td class=\"%s\">%s</td><td>%llu</td><td>%llu</td>"
+              "<td class=\"%s\">%s</td><td>%u</td><td class=\"%s\">%llu</td>"
+              "<td class=\"%s\">%s</td></tr>",
+              n->node_id, n->connected ? "ok" : "muted", n->connected ? "yes" : "no",
+              (unsigned long long)n->depth, (unsigned long long)n->bytes,
+              oldest > 3600000 ? "warn" : "", n->oldest_ms ? s_human(oldest, age, sizeof age) : "-",
+              n->in_flight, n->dead_letters ? "warn" : "", (unsigned long long)n->dead_letters, cls,
+              expired ? "expired" : s_human(remain, left, sizeof left));
+    }
+    s_add(t, "</table>");
+}
+
+static void s_html_feeds(s_text *t, const metrics_snapshot *s)
+{
+    s_add(t, "<h2>Feeds and subscriptions</h2>");
+    if (!s->n_feeds) {
+        s_add(t, "<p class=\"muted\">no durable subscriptions</p>");
+        return;
+    }
+    s_add(t, "<table><tr><th>subscriber</th><th class=\"t\">subscription</th>"
+             "<th class=\"t\">topic prefix</th>"
+             "<th>open</th><th>lag (messages)</th></tr>");
+    for (size_t i = 0; i < s->n_feeds; i++) {
+        const metrics_feed *f = &s->feeds[i];
+        s_add(t,
+              "<tr><td>%s</td><td class=\"t\">%s</td><td class=\"t\">%s</td>"
+              "<td class=\"%s\">%s</td><td class=\"%s\">%s%llu</td></tr>",
+              f->node_id, f->name, f->prefix, f->open ? "ok" : "muted", f->open ? "yes" : "no",
+              f->lag >= 1000 ? "warn" : "", f->lag_capped ? "&ge; " : "",
+              (unsigned long long)f->lag);
+    }
+    s_add(t, "</table>");
+}
+
+static void s_html_rejections(s_text *t, const metrics_snapshot *s)
+{
+    const router_stats *r = &s->stats;
+    char when[32];
+    s_add(t, "<h2>Rejections by code</h2>");
+    if (!r->rejected) {
+        s_add(t, "<p class=\"muted\">none since start</p>");
+    } else {
+        s_add(t, "<table><tr><th>code</th><th>count</th></tr>");
+        for (int c = 0; c < 64; c++)
+            if (r->rejected_by_code[c])
+                s_add(t, "<tr><td>%s</td><td>%llu</td></tr>", asylink_err_name(c),
+                      (unsigned long long)r->rejected_by_code[c]);
+        s_add(t, "</table>");
+    }
+    if (!r->n_recent)
+        return;
+    s_add(t, "<h2>Recent rejections</h2><table><tr><th>time (UTC)</th><th class=\"t\">node</th>"
+             "<th class=\"t\">code</th></tr>");
+    uint64_t n = r->n_recent < ROUTER_RECENT_REJECTIONS ? r->n_recent : ROUTER_RECENT_REJECTIONS;
+    for (uint64_t i = 0; i < n; i++) {
+        const router_rejection *x = &r->recent[(r->n_recent - 1 - i) % ROUTER_RECENT_REJECTIONS];
+        s_add(t, "<tr><td>%s</td><td class=\"t\">%s</td><td class=\"t\">%s</td></tr>",
+              clock_format_iso(x->at_ms, when, sizeof when), x->node_id[0] ? x->node_id : "-",
+              asylink_err_name(x->code));
+    }
+    s_add(t, "</table>");
+}
+
 char *metrics_render_html(metrics *m)
 {
     s_text t = {0};
-    char when[32];
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
-    s_add(
-        &t,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-        "content=\"5\"><title>asylinkd %s</title><style>body{font-family:sans-serif;margin:2em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3em .8em;"
-        "text-align:right}th{background:#eee}td:first-child{text-align:left}</style></head><body>",
-        s->broker_node_id);
-    s_add(&t,
-          "<h1>asylinkd %s &mdash; %s</h1><p>version %s, durability %s, %d verify workers, "
-          "%zu sessions, snapshot %s</p>",
-          asylink_version(), s->broker_node_id, asylink_version(), s->durable ? "fsync" : "relaxed",
-          s->verify_workers, s->sessions, clock_format_iso(s->taken_ms, when, sizeof when));
-    s_add(&t,
-          "<h2>Counters</h2><table><tr><th>accepted</th><th>duplicates</th><th>rejected</th>"
-          "<th>delivered</th><th>acked</th><th>dead-lettered</th><th>expired</th></tr><tr>"
-          "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>"
-          "<td>%llu</td></tr></table>",
-          (unsigned long long)s->stats.accepted, (unsigned long long)s->stats.duplicates,
-          (unsigned long long)s->stats.rejected, (unsigned long long)s->stats.delivered,
-          (unsigned long long)s->stats.acked, (unsigned long long)s->stats.dead_lettered,
-          (unsigned long long)s->stats.expired);
-    s_add(&t, "<h2>Queues</h2><table><tr><th>node</th><th>waiting</th><th>bytes</th>"
-              "<th>in flight</th><th>dead letters</th><th>connected</th></tr>");
-    for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(&t,
-              "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%u</td><td>%llu</td><td>%s</td></tr>",
-              s->nodes[i].node_id, (unsigned long long)s->nodes[i].depth,
-              (unsigned long long)s->nodes[i].bytes, s->nodes[i].in_flight,
-              (unsigned long long)s->nodes[i].dead_letters, s->nodes[i].connected ? "yes" : "no");
-    s_add(&t, "</table></body></html>\n");
+    s_html_head(&t, m, s);
+    s_html_queues(&t, s);
+    s_html_feeds(&t, s);
+    s_html_rejections(&t, s);
+    s_add(&t, "<p class=\"muted\">Metadata only: node ids, counts and sizes; never payloads. "
+              "Machine-readable: <a href=\"/status.json\">/status.json</a>, "
+              "<a href=\"/metrics\">/metrics</a>.</p></body></html>\n");
     pthread_mutex_unlock(&m->lock);
     return s_done(&t);
 }

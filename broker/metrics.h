@@ -24,13 +24,28 @@
 /* One node's direct queue and session. */
 typedef struct metrics_node {
     char node_id[NODE_ID_MAX + 1];
-    uint64_t depth;        /* messages waiting (including in flight) */
-    uint64_t bytes;        /* envelope bytes waiting */
-    uint64_t dead_letters; /* dead letters held for it */
-    bool connected;        /* a session is open */
-    uint32_t in_flight;    /* delivered, not yet acknowledged */
-    uint32_t credit;       /* delivery window */
+    uint64_t depth;             /* messages waiting (including in flight) */
+    uint64_t bytes;             /* envelope bytes waiting */
+    uint64_t dead_letters;      /* dead letters held for it */
+    bool connected;             /* a session is open */
+    uint32_t in_flight;         /* delivered, not yet acknowledged */
+    uint32_t credit;            /* delivery window */
+    uint64_t oldest_ms;         /* acceptance time of the oldest waiting message, 0 = none */
+    uint64_t cert_not_after_ms; /* its current certificate's end of validity */
 } metrics_node;
+
+#define METRICS_LAG_CAP 100000 /* a subscription's lag is counted up to this */
+
+/* One durable feed subscription. */
+typedef struct metrics_feed {
+    char node_id[NODE_ID_MAX + 1];
+    char name[65];    /* subscription name */
+    char prefix[256]; /* topic prefix */
+    uint64_t cursor;  /* last acknowledged feed sequence */
+    uint64_t lag;     /* feed messages under prefix after cursor, up to METRICS_LAG_CAP */
+    bool lag_capped;  /* lag reached METRICS_LAG_CAP: at least that many */
+    bool open;        /* a session of the node has it open now */
+} metrics_feed;
 
 typedef struct metrics_snapshot {
     char broker_node_id[NODE_ID_MAX + 1];
@@ -40,8 +55,12 @@ typedef struct metrics_snapshot {
     size_t sessions;
     router_stats stats;
     store_stats store;
-    metrics_node *nodes; /* owned, sorted by node id */
+    metrics_node *nodes; /* owned, sorted by node id; member nodes only (no broker,
+                            operator or CA certificates) */
     size_t n_nodes;
+    struct metrics_feed *feeds; /* owned, by node then name */
+    size_t n_feeds;
+    uint64_t max_map_size; /* store.max_map_size */
 } metrics_snapshot;
 
 typedef struct metrics metrics;
@@ -66,7 +85,7 @@ uint64_t metrics_guard_get(metrics *m, metrics_guard which);
 metrics *metrics_new(void);
 void metrics_destroy(metrics **self_p);
 
-/* Replaces the current snapshot; takes ownership of snap->nodes. */
+/* Replaces the current snapshot; takes ownership of snap->nodes and snap->feeds. */
 void metrics_publish(metrics *m, metrics_snapshot *snap);
 
 /* Renders the current snapshot into a malloc'd string (NULL on out of memory). */

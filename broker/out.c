@@ -5,7 +5,7 @@
  */
 #include "router_internal.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -169,6 +169,10 @@ void out_rejected(router *r, const session *s, const uint8_t id[16], int code, c
     r->stats.rejected++;
     if (code >= 0 && code < 64)
         r->stats.rejected_by_code[code]++;
+    router_rejection *rec = &r->stats.recent[r->stats.n_recent++ % ROUTER_RECENT_REJECTIONS];
+    rec->at_ms = r->now_ms;
+    rec->code = code;
+    snprintf(rec->node_id, sizeof rec->node_id, "%s", s ? s->node_id : "");
     if (!s)
         return;
     wire_cmd c = {.kind = WIRE_REJECTED};

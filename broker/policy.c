@@ -3,12 +3,11 @@
  * precomputed role masks and sorted prefix rules, and the checks the router
  * runs on every Publish, Subscribe and Directory request.
  *
- * Loading: libinih splits lines into (section, key, value); a line-counting
- * reader (Debian's libinih has no INI_HANDLER_LINENO, see core/config.c) lets
- * every error name file, line and key, and also catches unknown section
- * headers that hold no keys. Values are checked strictly: an unknown role or
- * classification is an error, never ignored, since ignoring a typo in an
- * access policy silently changes who may do what.
+ * Loading: core/inifile.c reads the file strictly, line by line (the same
+ * reader as core/config.c), so every error names file, line and key; its
+ * section callback also catches unknown section headers that hold no keys. Values are checked
+ * strictly: an unknown role or classification is an error, never ignored, since ignoring a typo in
+ * an access policy silently changes who may do what.
  *
  * Checks: direct messages are one table lookup per sender role; topic rules
  * are kept longest prefix first, so the first match is the deciding rule.
@@ -16,25 +15,17 @@
  */
 #include "policy.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <ini.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "cert.h"
 #include "config.h"
 #include "envelope.h"
-
-/* Largest policy file accepted, in bytes. */
-#define S_FILE_LIMIT (1u << 20)
-
-/* Longest part of a value quoted back in an error message. */
-#define S_QUOTE_MAX 48
+#include "inifile.h"
 
 /* Highest classification number (enum envelope_class). */
 #define S_CLASS_MAX ENVELOPE_PERSONAL
@@ -86,89 +77,17 @@ struct policy {
     uint64_t max_retention_ms;          /* cap for everything, 0 = none */
 };
 
-/* State of one policy_load() run, shared by the reader and the handler. */
+/* State of one policy_load() run, shared by the handlers. */
 typedef struct s_load {
     policy *p;                               /* the policy being built */
-    const char *path;                        /* file name as given */
-    FILE *file;                              /* the open file */
-    unsigned line;                           /* lines handed to libinih so far */
-    size_t bytes;                            /* bytes read so far */
+    inifile ini;                             /* the reader: line, first error (code, e) */
+    config_error e;                          /* the first error */
     uint32_t direct_to[CERT_ROLE_MAX + 1];   /* [direct]: recipients per sender role */
     unsigned direct_line[CERT_ROLE_MAX + 1]; /* line of that key, 0 = absent */
     uint32_t classes[CERT_ROLE_MAX + 1];     /* [classification]: 1u << class bits */
     unsigned class_line[CERT_ROLE_MAX + 1];  /* line of that key, 0 = absent */
     unsigned limit_line[S_LIMIT_COUNT];      /* line of each [limits] key, 0 = absent */
-    int rc;                                  /* ASYLINK_OK, or the first error */
-    unsigned err_line;                       /* line of the first error, 0 = none */
-    char *err;                               /* caller's error buffer, may be NULL */
-    size_t errlen;                           /* its size */
 } s_load;
-
-/* ---------------------------------------------------------------- errors -- */
-
-/* Copies src into dst (len > 0), escaping control bytes, truncating. */
-static void s_copy_clean(char *dst, size_t len, const char *src, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && src[i]; i++) {
-        unsigned char c = (unsigned char)src[i];
-        char esc[5] = {(char)c, 0};
-        if (c < 0x20 || c == 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-        size_t el = strlen(esc);
-        if (o + el >= len)
-            break;
-        memcpy(dst + o, esc, el);
-        o += el;
-    }
-    dst[o] = '\0';
-}
-
-/* Writes the n bytes at s double-quoted and escaped into buf, cut short. */
-static const char *s_quote(char *buf, size_t len, const char *s, size_t n)
-{
-    char inner[S_QUOTE_MAX * 4 + 1];
-    size_t o = 0, i = 0;
-    for (; i < n && i < S_QUOTE_MAX; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            o += (size_t)snprintf(inner + o, sizeof inner - o, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            o += (size_t)snprintf(inner + o, sizeof inner - o, "\\x%02x", c);
-        else
-            inner[o++] = (char)c;
-    }
-    inner[o] = '\0';
-    snprintf(buf, len, "\"%s%s\"", inner, i < n ? "..." : "");
-    return buf;
-}
-
-/*
- * Records the first error of a load: code, and one line in the caller's
- * buffer in the format of config_error_format(). Later errors are dropped.
- */
-__attribute__((format(printf, 6, 7))) static void s_fail(s_load *st, int code, unsigned line,
-                                                         const char *section, const char *key,
-                                                         const char *fmt, ...)
-{
-    if (st->rc != ASYLINK_OK)
-        return;
-    st->rc = code;
-    st->err_line = line;
-    if (!st->err || st->errlen == 0)
-        return;
-    config_error e;
-    memset(&e, 0, sizeof e);
-    s_copy_clean(e.file, sizeof e.file, st->path, strlen(st->path));
-    e.line = line;
-    s_copy_clean(e.section, sizeof e.section, section, strlen(section));
-    s_copy_clean(e.key, sizeof e.key, key, strlen(key));
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
-    va_end(ap);
-    config_error_format(&e, st->err, st->errlen);
-}
 
 /* ------------------------------------------------------------ value lists -- */
 
@@ -233,14 +152,14 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
     const char *p = value, *item;
     size_t n, count = 0;
     bool none = false;
-    char q[S_QUOTE_MAX * 4 + 8];
+    char q[CONFIG_QUOTE_MAX * 4 + 8];
     *mask = 0;
     while (s_next_item(&p, &item, &n)) {
         count++;
         if (n == 0) {
-            s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-                   "%s; write \"none\" to allow nothing",
-                   count == 1 && !p ? "empty value" : "empty item in the list");
+            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                         "%s; write \"none\" to allow nothing",
+                         count == 1 && !p ? "empty value" : "empty item in the list");
             return -1;
         }
         if (s_is_word(item, n, "none")) {
@@ -249,22 +168,22 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
         }
         int v = roles ? s_role_lookup(item, n) : s_class_lookup(item, n);
         if (v == 0) {
-            s_quote(q, sizeof q, item, n);
+            config_quote(q, sizeof q, item, n);
             if (roles)
-                s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-                       "unknown role %s (roles: member_state, agency, analyst, operator, "
-                       "broker)",
-                       q);
+                inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                             "unknown role %s (roles: member_state, agency, analyst, operator, "
+                             "broker)",
+                             q);
             else
-                s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-                       "unknown classification %s (use PUBLIC, LIMITED, PERSONAL)", q);
+                inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                             "unknown classification %s (use PUBLIC, LIMITED, PERSONAL)", q);
             return -1;
         }
         *mask |= roles ? CERT_ROLE_BIT(v) : (1u << v);
     }
     if (none && count > 1) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-               "\"none\" cannot be combined with other names");
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                     "\"none\" cannot be combined with other names");
         return -1;
     }
     return 0;
@@ -275,13 +194,13 @@ static int s_parse_list(s_load *st, const char *section, const char *key, const 
 /* Role number of a [direct] or [classification] key, or 0 after an error. */
 static int s_role_key(s_load *st, const char *section, const char *key)
 {
-    char q[S_QUOTE_MAX * 4 + 8];
+    char q[CONFIG_QUOTE_MAX * 4 + 8];
     int r = s_role_lookup(key, strlen(key));
     if (r == 0)
-        s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-               "unknown sender role %s (roles: member_state, agency, analyst, operator, "
-               "broker)",
-               s_quote(q, sizeof q, key, strlen(key)));
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                     "unknown sender role %s (roles: member_state, agency, analyst, operator, "
+                     "broker)",
+                     config_quote(q, sizeof q, key, strlen(key)));
     return r;
 }
 
@@ -289,11 +208,11 @@ static int s_role_key(s_load *st, const char *section, const char *key)
 static int s_once(s_load *st, unsigned *seen_line, const char *section, const char *key)
 {
     if (*seen_line) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, section, key,
-               "duplicate key, already set on line %u", *seen_line);
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, section, key,
+                     "duplicate key, already set on line %u", *seen_line);
         return -1;
     }
-    *seen_line = st->line;
+    *seen_line = st->ini.line;
     return 0;
 }
 
@@ -322,15 +241,15 @@ static int s_add_rule(s_load *st, policy_rules *rules, const char *sec, const ch
                       uint32_t roles)
 {
     if (rules->n == POLICY_MAX_TOPIC_RULES) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, sec, key, "more than %d rules in [%s]",
-               POLICY_MAX_TOPIC_RULES, sec);
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "more than %d rules in [%s]", POLICY_MAX_TOPIC_RULES, sec);
         return -1;
     }
     if (rules->n == rules->cap) {
         size_t cap = rules->cap ? rules->cap * 2 : 16;
         policy_rule *v = realloc(rules->v, cap * sizeof *v);
         if (!v) {
-            s_fail(st, ASYLINK_E_NOMEM, st->line, sec, key, "out of memory");
+            inifile_fail(&st->ini, ASYLINK_E_NOMEM, st->ini.line, sec, key, "out of memory");
             return -1;
         }
         rules->v = v;
@@ -340,7 +259,7 @@ static int s_add_rule(s_load *st, policy_rules *rules, const char *sec, const ch
     r->len = strlen(key);
     memcpy(r->prefix, key, r->len + 1);
     r->roles = roles;
-    r->line = st->line;
+    r->line = st->ini.line;
     return 0;
 }
 
@@ -349,18 +268,18 @@ static int s_on_topic_rule(s_load *st, s_section which, const char *key, const c
 {
     const char *sec = s_section_names[which];
     policy_rules *rules = which == S_SEC_PUBLISH ? &st->p->publish : &st->p->subscribe;
-    char q[S_QUOTE_MAX * 4 + 8];
+    char q[CONFIG_QUOTE_MAX * 4 + 8];
     uint32_t roles;
     if (!topic_valid(key)) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, sec, key,
-               "invalid topic prefix %s (dotted labels of A-Z a-z 0-9 _ -, at most %d bytes)",
-               s_quote(q, sizeof q, key, strlen(key)), ENVELOPE_TOPIC_MAX);
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "invalid topic prefix %s (dotted labels of A-Z a-z 0-9 _ -, at most %d bytes)",
+                     config_quote(q, sizeof q, key, strlen(key)), ENVELOPE_TOPIC_MAX);
         return -1;
     }
     for (size_t i = 0; i < rules->n; i++) {
         if (strcmp(rules->v[i].prefix, key) == 0) {
-            s_fail(st, ASYLINK_E_CONFIG, st->line, sec, key,
-                   "duplicate key, already set on line %u", rules->v[i].line);
+            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                         "duplicate key, already set on line %u", rules->v[i].line);
             return -1;
         }
     }
@@ -373,22 +292,22 @@ static int s_on_topic_rule(s_load *st, s_section which, const char *key, const c
 static int s_on_limit(s_load *st, const char *key, const char *value)
 {
     const char *sec = s_section_names[S_SEC_LIMITS];
-    char q[S_QUOTE_MAX * 4 + 8];
+    char q[CONFIG_QUOTE_MAX * 4 + 8];
     uint64_t ms;
     int i = 0;
     while (i < S_LIMIT_COUNT && strcmp(key, s_limit_names[i]) != 0)
         i++;
     if (i == S_LIMIT_COUNT) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, sec, key,
-               "unknown key (use personal_max_retention or max_retention)");
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "unknown key (use personal_max_retention or max_retention)");
         return -1;
     }
     if (s_once(st, &st->limit_line[i], sec, key) != 0)
         return -1;
     if (config_parse_duration_ms(value, &ms) != 0) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, sec, key,
-               "expected a duration like 30d (units ms, s, m, h, d; 0 = no cap), got %s",
-               s_quote(q, sizeof q, value, strlen(value)));
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "expected a duration like 30d (units ms, s, m, h, d; 0 = no cap), got %s",
+                     config_quote(q, sizeof q, value, strlen(value)));
         return -1;
     }
     if (i == S_LIMIT_PERSONAL)
@@ -409,87 +328,26 @@ static s_section s_section_lookup(const char *name, size_t n)
 
 /* ---------------------------------------------------------------- reading -- */
 
-/* Fails on a "[name]" line whose name is not a known section. */
-static void s_check_section_line(s_load *st, const char *line)
+/* inifile section handler: fails on a "[name]" line whose name is not a known section. */
+static int s_on_section(inifile *f, void *ctx, const char *name)
 {
-    char name[S_QUOTE_MAX * 4 + 1];
-    if (line[0] != '[')
-        return;
-    const char *end = strchr(line, ']');
-    if (!end)
-        return; /* libinih reports the syntax error */
-    size_t n = (size_t)(end - line - 1);
-    if (s_section_lookup(line + 1, n) == S_SEC_COUNT) {
-        s_copy_clean(name, sizeof name, line + 1, n < S_QUOTE_MAX ? n : S_QUOTE_MAX);
-        s_fail(st, ASYLINK_E_CONFIG, st->line, "", "",
-               "unknown section [%s] (use [direct], [classification], [publish], "
-               "[subscribe], [limits])",
-               name);
-    }
+    char clean[CONFIG_QUOTE_MAX * 4 + 1];
+    size_t n = strlen(name);
+    (void)ctx;
+    if (s_section_lookup(name, n) != S_SEC_COUNT)
+        return 0;
+    config_clean(clean, sizeof clean, name, n < CONFIG_QUOTE_MAX ? n : CONFIG_QUOTE_MAX);
+    inifile_fail(f, ASYLINK_E_CONFIG, f->line, "", "",
+                 "unknown section [%s] (use [direct], [classification], [publish], "
+                 "[subscribe], [limits])",
+                 clean);
+    return -1;
 }
 
-/*
- * libinih reader: hands over one physical line per call so st->line is the
- * number of the line being parsed. Leading blanks are dropped, which keeps
- * libinih from reading an indented line as a continuation. Returns NULL at
- * end of file or after any error, which stops libinih.
- */
-static char *s_read_line(char *buf, int num, void *stream)
+/* inifile key handler: one key = value. 0 to go on, -1 on error. */
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *key, const char *value)
 {
-    s_load *st = stream;
-    size_t len = 0;
-    bool any = false, nul = false, too_long = false;
-    int c;
-    if (st->rc != ASYLINK_OK || num < 2)
-        return NULL;
-    while ((c = getc(st->file)) != EOF) {
-        any = true;
-        st->bytes++;
-        if (c == '\n')
-            break;
-        nul |= (c == '\0');
-        if (len + 1 < (size_t)num)
-            buf[len++] = (char)c;
-        else
-            too_long = true;
-    }
-    if (ferror(st->file)) {
-        s_fail(st, ASYLINK_E_IO, st->line, "", "", "read failed");
-        return NULL;
-    }
-    if (!any)
-        return NULL;
-    st->line++;
-    if (st->bytes > S_FILE_LIMIT)
-        s_fail(st, ASYLINK_E_CONFIG, st->line, "", "", "file is larger than %u bytes",
-               S_FILE_LIMIT);
-    else if (nul)
-        s_fail(st, ASYLINK_E_CONFIG, st->line, "", "", "line contains a NUL byte");
-    else if (too_long)
-        s_fail(st, ASYLINK_E_CONFIG, st->line, "", "", "line is longer than %d bytes", num - 1);
-    if (st->rc != ASYLINK_OK)
-        return NULL;
-    buf[len] = '\0';
-    size_t skip = 0;
-    while (buf[skip] && isspace((unsigned char)buf[skip]))
-        skip++;
-    memmove(buf, buf + skip, len - skip + 1);
-    s_check_section_line(st, buf);
-    return st->rc == ASYLINK_OK ? buf : NULL;
-}
-
-/* libinih handler: one key = value. Returns 1 to go on, 0 on error. */
-static int s_on_key(void *user, const char *section, const char *key, const char *value)
-{
-    s_load *st = user;
-    if (st->rc != ASYLINK_OK)
-        return 0;
-    if (!key || !value)
-        return 1; /* a bare section header, if libinih reports those */
-    if (!*section) {
-        s_fail(st, ASYLINK_E_CONFIG, st->line, "", key, "key outside of any [section]");
-        return 0;
-    }
+    s_load *st = ctx;
     int rc = -1;
     switch (s_section_lookup(section, strlen(section))) {
     case S_SEC_DIRECT: rc = s_on_direct(st, key, value); break;
@@ -497,9 +355,9 @@ static int s_on_key(void *user, const char *section, const char *key, const char
     case S_SEC_PUBLISH: rc = s_on_topic_rule(st, S_SEC_PUBLISH, key, value); break;
     case S_SEC_SUBSCRIBE: rc = s_on_topic_rule(st, S_SEC_SUBSCRIBE, key, value); break;
     case S_SEC_LIMITS: rc = s_on_limit(st, key, value); break;
-    default: s_fail(st, ASYLINK_E_CONFIG, st->line, section, key, "unknown section"); break;
+    default: inifile_fail(f, ASYLINK_E_CONFIG, f->line, section, key, "unknown section"); break;
     }
-    return rc == 0 ? 1 : 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- finish -- */
@@ -516,14 +374,15 @@ static int s_check_direct_pairs(s_load *st)
 {
     for (int r = 1; r <= CERT_ROLE_MAX; r++) {
         if (st->direct_line[r] && !st->class_line[r]) {
-            s_fail(st, ASYLINK_E_CONFIG, st->direct_line[r], s_section_names[S_SEC_DIRECT],
-                   cert_role_name(r),
-                   "no [classification] key for this role (add one, or \"none\")");
+            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->direct_line[r],
+                         s_section_names[S_SEC_DIRECT], cert_role_name(r),
+                         "no [classification] key for this role (add one, or \"none\")");
             return -1;
         }
         if (st->class_line[r] && !st->direct_line[r]) {
-            s_fail(st, ASYLINK_E_CONFIG, st->class_line[r], s_section_names[S_SEC_CLASSIFICATION],
-                   cert_role_name(r), "no [direct] key for this role (add one, or \"none\")");
+            inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->class_line[r],
+                         s_section_names[S_SEC_CLASSIFICATION], cert_role_name(r),
+                         "no [direct] key for this role (add one, or \"none\")");
             return -1;
         }
     }
@@ -540,9 +399,9 @@ static int s_finish(s_load *st)
         p->personal_max_retention_ms > p->max_retention_ms) {
         unsigned line = st->limit_line[S_LIMIT_PERSONAL] ? st->limit_line[S_LIMIT_PERSONAL]
                                                          : st->limit_line[S_LIMIT_ALL];
-        s_fail(st, ASYLINK_E_CONFIG, line, s_section_names[S_SEC_LIMITS],
-               s_limit_names[S_LIMIT_PERSONAL],
-               "must not be longer than max_retention (0 = no cap)");
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, line, s_section_names[S_SEC_LIMITS],
+                     s_limit_names[S_LIMIT_PERSONAL],
+                     "must not be longer than max_retention (0 = no cap)");
         return -1;
     }
     for (int r = 1; r <= CERT_ROLE_MAX; r++)
@@ -555,57 +414,43 @@ static int s_finish(s_load *st)
     return 0;
 }
 
-/* Runs libinih over the open file and folds its result into st. */
-static int s_parse_file(s_load *st)
-{
-    int ret = ini_parse_stream(s_read_line, st, s_on_key, st);
-    if (ret == -2)
-        s_fail(st, ASYLINK_E_NOMEM, 0, "", "", "out of memory");
-    if (ret > 0 && (st->rc == ASYLINK_OK || (unsigned)ret < st->err_line)) {
-        /* libinih found a malformed line before any error of ours. */
-        st->rc = ASYLINK_OK;
-        s_fail(st, ASYLINK_E_CONFIG, (unsigned)ret, "", "",
-               "syntax error, expected \"[section]\" or \"key = value\"");
-    }
-    return st->rc == ASYLINK_OK ? 0 : -1;
-}
-
 /* ---------------------------------------------------------------- public -- */
 
 int policy_load(const char *path, policy **out, char *err, size_t errlen)
 {
     s_load st;
+    FILE *in = NULL;
     memset(&st, 0, sizeof st);
-    st.err = err;
-    st.errlen = errlen;
-    st.path = path ? path : "";
+    inifile_init(&st.ini, path, &st.e);
     if (err && errlen)
         err[0] = '\0';
     if (!path || !out) {
-        s_fail(&st, ASYLINK_E_INVALID_ARG, 0, "", "", "no policy file given");
-        return st.rc;
+        inifile_fail(&st.ini, ASYLINK_E_INVALID_ARG, 0, "", "", "no policy file given");
+        goto cleanup;
     }
     st.p = calloc(1, sizeof *st.p);
     if (!st.p) {
-        s_fail(&st, ASYLINK_E_NOMEM, 0, "", "", "out of memory");
-        return st.rc;
+        inifile_fail(&st.ini, ASYLINK_E_NOMEM, 0, "", "", "out of memory");
+        goto cleanup;
     }
     st.p->personal_max_retention_ms = POLICY_DEFAULT_PERSONAL_MAX_RETENTION_MS;
     st.p->max_retention_ms = POLICY_DEFAULT_MAX_RETENTION_MS;
-    st.file = fopen(path, "r");
-    if (!st.file) {
-        s_fail(&st, ASYLINK_E_IO, 0, "", "", "cannot open: %s", strerror(errno));
+    in = fopen(path, "r");
+    if (!in) {
+        inifile_fail(&st.ini, ASYLINK_E_IO, 0, "", "", "cannot open: %s", strerror(errno));
         goto cleanup;
     }
-    if (s_parse_file(&st) != 0 || s_finish(&st) != 0)
+    if (inifile_read(&st.ini, in, s_on_key, s_on_section, &st) != ASYLINK_OK || s_finish(&st) != 0)
         goto cleanup;
     *out = st.p;
     st.p = NULL;
 cleanup:
-    if (st.file)
-        fclose(st.file);
+    if (in)
+        fclose(in);
     policy_destroy(&st.p);
-    return st.rc;
+    if (st.ini.code != ASYLINK_OK && err && errlen)
+        config_error_format(&st.e, err, errlen);
+    return st.ini.code;
 }
 
 void policy_destroy(policy **self_p)
@@ -630,19 +475,12 @@ int policy_check_direct(const policy *p, uint32_t sender_roles, uint32_t recipie
     return ASYLINK_E_POLICY;
 }
 
-/* True if rule r matches topic (tlen bytes) on whole dotted labels. */
-static bool s_rule_matches(const policy_rule *r, const char *topic, size_t tlen)
-{
-    return r->len <= tlen && memcmp(r->prefix, topic, r->len) == 0 &&
-           (topic[r->len] == '\0' || topic[r->len] == '.');
-}
-
 /* The longest rule matching topic, or NULL. Rules are sorted longest first. */
 static const policy_rule *s_longest_match(const policy_rules *rules, const char *topic)
 {
     size_t tlen = strlen(topic);
     for (size_t i = 0; i < rules->n; i++)
-        if (s_rule_matches(&rules->v[i], topic, tlen))
+        if (topic_under_n(topic, tlen, rules->v[i].prefix, rules->v[i].len))
             return &rules->v[i];
     return NULL;
 }
@@ -676,8 +514,7 @@ int policy_check_subscribe(const policy *p, uint32_t reader_roles, const char *t
     size_t plen = strlen(topic_prefix);
     for (size_t i = 0; i < p->subscribe.n && p->subscribe.v[i].len > plen; i++) {
         const policy_rule *r = &p->subscribe.v[i];
-        if (memcmp(r->prefix, topic_prefix, plen) == 0 && r->prefix[plen] == '.' &&
-            !(r->roles & reader_roles))
+        if (topic_under_n(r->prefix, r->len, topic_prefix, plen) && !(r->roles & reader_roles))
             return ASYLINK_E_POLICY;
     }
     return ASYLINK_OK;

@@ -6,7 +6,8 @@
  */
 #include "router_internal.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
+#include "clock.h"
 #include "envelope.h"
 #include "log.h"
 
@@ -152,7 +153,14 @@ void publish_commit(router *r)
     size_t ops = store_batch_size(r->batch);
     if (ops == 0)
         return;
+    uint64_t t0 = clock_mono_ns();
     int rc = store_batch_commit(r->batch, r->now_ms);
+    uint64_t us = (clock_mono_ns() - t0) / 1000;
+    size_t b = 0;
+    while (b < ROUTER_COMMIT_BUCKETS - 1 && us > router_commit_bounds_us[b])
+        b++;
+    r->stats.commit_us_buckets[b]++;
+    r->stats.commit_us_sum += us;
     r->stats.commits++;
     r->stats.commit_ops += ops;
     if (rc != ASYLINK_OK && rc != ASYLINK_E_STORE_FULL) {

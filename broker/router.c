@@ -6,7 +6,7 @@
 #include "router_internal.h"
 
 #include "admin.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
@@ -366,15 +366,63 @@ static void s_admin(router *r)
 }
 
 /* One node's queue and session for the metrics snapshot. */
-static void s_metrics_node(router *r, const char *node_id, metrics_node *n)
+static void s_metrics_node(router *r, const cert *c, metrics_node *n)
 {
-    snprintf(n->node_id, sizeof n->node_id, "%s", node_id);
-    store_queue_depth(r->store, node_id, &n->depth, &n->bytes);
-    store_dead_letter_count(r->store, node_id, &n->dead_letters);
-    const session *s = session_by_node(&r->sessions, node_id);
+    snprintf(n->node_id, sizeof n->node_id, "%s", c->node_id);
+    store_queue_depth(r->store, c->node_id, &n->depth, &n->bytes);
+    store_dead_letter_count(r->store, c->node_id, &n->dead_letters);
+    store_entry e;
+    n->oldest_ms = store_queue_next(r->store, c->node_id, 0, &e) == ASYLINK_OK ? e.accepted_ms : 0;
+    n->cert_not_after_ms = c->not_after_ms;
+    const session *s = session_by_node(&r->sessions, c->node_id);
     n->connected = s != NULL;
     n->in_flight = s ? (uint32_t)(s->n_inflight + s->feed_inflight) : 0;
     n->credit = s ? s->credit_messages : 0;
+}
+
+/* Whether node has subscription name open in its session now. */
+static bool s_sub_open(router *r, const char *node, const char *name)
+{
+    const session *s = session_by_node(&r->sessions, node);
+    for (size_t i = 0; s && i < s->n_subs; i++)
+        if (strcmp(s->subs[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Every durable subscription with its lag (walks the feed, capped). */
+static void s_metrics_feeds(router *r, metrics_snapshot *snap)
+{
+    char node[NODE_ID_MAX + 1] = "", name[STORE_SUB_NAME_MAX + 1] = "";
+    size_t cap = 0;
+    store_sub sub;
+    while (store_sub_next(r->store, node, name, node, name, &sub) == ASYLINK_OK) {
+        if (snap->n_feeds == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            metrics_feed *f = realloc(snap->feeds, ncap * sizeof *f);
+            if (!f)
+                return;
+            snap->feeds = f;
+            cap = ncap;
+        }
+        metrics_feed *f = &snap->feeds[snap->n_feeds++];
+        memset(f, 0, sizeof *f);
+        snprintf(f->node_id, sizeof f->node_id, "%s", node);
+        snprintf(f->name, sizeof f->name, "%s", name);
+        snprintf(f->prefix, sizeof f->prefix, "%s", sub.prefix);
+        f->cursor = sub.cursor;
+        store_feed_count_after(r->store, sub.cursor, sub.prefix, METRICS_LAG_CAP, &f->lag);
+        f->lag_capped = f->lag >= METRICS_LAG_CAP;
+        f->open = s_sub_open(r, node, name);
+    }
+}
+
+/* Member nodes only: the status page and /metrics show no internal rows. */
+static bool s_is_member(const cert *c)
+{
+    uint32_t internal = CERT_ROLE_BIT(CERT_ROLE_BROKER) | CERT_ROLE_BIT(CERT_ROLE_OPERATOR) |
+                        CERT_ROLE_BIT(CERT_ROLE_CA);
+    return (c->roles & ~internal) != 0;
 }
 
 static void s_publish_metrics(router *r)
@@ -384,18 +432,23 @@ static void s_publish_metrics(router *r)
                              .taken_ms = r->now_ms,
                              .durable = r->opt.durable,
                              .verify_workers = r->opt.verify_threads,
-                             .sessions = r->sessions.n};
+                             .sessions = r->sessions.n,
+                             .max_map_size = r->opt.max_map_size};
     snprintf(snap.broker_node_id, sizeof snap.broker_node_id, "%s", r->opt.node_id);
     snap.stats = *router_get_stats(r);
+    store_read_begin(r->store);
     store_get_stats(r->store, &snap.store);
     snap.nodes = calloc(trust_count(t) + 1, sizeof *snap.nodes);
     for (size_t i = 0; snap.nodes && i < trust_count(t); i++) {
         const cert *c = trust_at(t, i);
-        if (c == trust_find(t, c->node_id))
-            s_metrics_node(r, c->node_id, &snap.nodes[snap.n_nodes++]);
+        if (c == trust_find(t, c->node_id) && s_is_member(c))
+            s_metrics_node(r, c, &snap.nodes[snap.n_nodes++]);
     }
+    s_metrics_feeds(r, &snap);
+    store_read_end(r->store);
     metrics_publish(r->opt.metrics, &snap);
     free(snap.nodes);
+    free(snap.feeds);
 }
 
 static void s_timers(router *r)

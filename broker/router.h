@@ -44,6 +44,7 @@ typedef struct router_options {
     uint64_t heartbeat_interval_ms, heartbeat_timeout_ms;
     uint64_t handshake_timeout_ms; /* ZMQ_HANDSHAKE_IVL of both endpoints */
     uint64_t max_session_output;   /* bytes queued towards one session (out.c) */
+    uint64_t max_map_size;         /* store.max_map_size, for the status page */
     int verify_threads;            /* >= 1 */
     uint64_t sweep_interval_ms;
     bool durable;

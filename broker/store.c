@@ -71,9 +71,12 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "cert.h"
 #include "datadir.h"
+#include "lmdbkit.h"
+#include "topic.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,13 +99,12 @@
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
 #define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
-#define S_META_VERSION "schema_version"
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
-#define S_BAD_RECORD (-29999) /* a stored value failed validation: operation result E_IO */
+#define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
 #define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
 
 /* The store. */
@@ -290,16 +292,10 @@ static void s_record_encode(uint8_t *dst, const store_publish *p, size_t sender_
 
 /* ---- small LMDB helpers -------------------------------------------------- */
 
-/* Maps an LMDB (or internal) code to an asylink_err. */
+/* Maps an LMDB (or internal) code to an asylink_err (core/lmdbkit.h). */
 static int s_err(int rc)
 {
-    switch (rc) {
-    case MDB_SUCCESS: return ASYLINK_OK;
-    case MDB_MAP_FULL: return ASYLINK_E_STORE_FULL;
-    case MDB_NOTFOUND: return ASYLINK_E_NOT_FOUND;
-    case ENOMEM: return ASYLINK_E_NOMEM;
-    default: return ASYLINK_E_IO;
-    }
+    return lmdbkit_err(rc);
 }
 
 /*
@@ -322,20 +318,14 @@ static int s_outcome(int rc, int *code)
 /* Deletes key from dbi if present; *deleted (may be NULL) says whether it was. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len, bool *deleted)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = mdb_del(txn, dbi, &k, NULL);
-    if (deleted)
-        *deleted = rc == MDB_SUCCESS;
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, deleted);
 }
 
 /* Puts key -> value into dbi (overwriting). */
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen)
 {
-    MDB_val k = {klen, (void *)key};
-    MDB_val v = {vlen, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, 0);
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, 0);
 }
 
 /* Begins a transaction, adopting a map grown by another process if LMDB says so. */
@@ -362,12 +352,10 @@ static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc != MDB_MAP_RESIZED)
         return rc;
-    MDB_envinfo info;
-    rc = mdb_env_set_mapsize(s->env, 0);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
+    size_t size; /* another process grew the map: adopt its size */
+    rc = lmdbkit_map_set(s->env, 0, &size);
     if (rc == MDB_SUCCESS) {
-        s->map_size = info.me_mapsize;
+        s->map_size = size;
         rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
     return rc;
@@ -379,9 +367,10 @@ static int s_grow(store *s)
     if (s->map_size >= s->max_map_size)
         return MDB_MAP_FULL;
     uint64_t size = s->map_size > s->max_map_size / 2 ? s->max_map_size : s->map_size * 2;
-    int rc = mdb_env_set_mapsize(s->env, (size_t)size);
+    size_t actual;
+    int rc = lmdbkit_map_set(s->env, (size_t)size, &actual);
     if (rc == MDB_SUCCESS)
-        s->map_size = size;
+        s->map_size = actual;
     return rc;
 }
 
@@ -417,17 +406,14 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
  */
 static int s_env_size(store *s, uint64_t map)
 {
-    MDB_envinfo info;
-    int rc = mdb_env_info(s->env, &info);
-    uint64_t size = rc == MDB_SUCCESS ? info.me_mapsize : 0;
-    size = size < map ? map : size;
+    size_t kept = 0, used, actual;
+    int rc = lmdbkit_usage(s->env, &kept, &used);
+    uint64_t size = kept < map ? map : kept;
     size = size > s->max_map_size ? s->max_map_size : size;
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, (size_t)size);
+        rc = lmdbkit_map_set(s->env, (size_t)size, &actual);
     if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize;
+        s->map_size = actual;
     return rc;
 }
 
@@ -439,11 +425,7 @@ static int s_env_open(store *s, const store_options *o)
     uint64_t max = o->max_map_size ? o->max_map_size / page * page : map;
     s->max_map_size = max < map ? map : max;
     unsigned flags = o->durable ? 0 : MDB_NOSYNC | MDB_NOMETASYNC;
-    int rc = mdb_env_create(&s->env);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, o->dir, flags, 0600); /* at the size kept in the file */
+    int rc = lmdbkit_env_open(&s->env, o->dir, flags, S_MAX_DBS, 0); /* at the file's size */
     if (rc == MDB_SUCCESS)
         rc = s_env_size(s, map);
     return s_err(rc);
@@ -452,43 +434,23 @@ static int s_env_open(store *s, const store_options *o)
 /* Opens (creating) every named database. */
 static int s_dbs_open(store *s, MDB_txn *txn)
 {
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
-               {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry},
-               {"feed", &s->feed},   {"subs", &s->subs}};
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != MDB_SUCCESS)
-            return rc;
-    }
-    return MDB_SUCCESS;
+    const lmdbkit_db dbs[] = {{"meta", &s->meta},   {"msgs", &s->msgs}, {"dedup", &s->dedup},
+                              {"queue", &s->queue}, {"dlq", &s->dlq},   {"expiry", &s->expiry},
+                              {"feed", &s->feed},   {"subs", &s->subs}};
+    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
 /* Reads a little-endian meta number of exactly len bytes; *found says if present. */
 static int s_meta_get(store *s, MDB_txn *txn, const char *name, size_t len, uint64_t *v,
                       bool *found)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, s->meta, &k, &d);
-    *found = rc == MDB_SUCCESS;
-    *v = 0;
-    if (rc == MDB_NOTFOUND)
-        return MDB_SUCCESS;
-    if (rc == MDB_SUCCESS && d.mv_size != len)
-        return S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        *v = bytes_get_le(d.mv_data, len);
-    return rc;
+    return lmdbkit_meta_get(txn, s->meta, name, len, v, found);
 }
 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(store *s, MDB_txn *txn, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, s->meta, name, strlen(name), buf, len);
+    return lmdbkit_meta_put(txn, s->meta, name, v, len);
 }
 
 /* What opening the schema found. */
@@ -500,52 +462,26 @@ typedef struct schema_ctx {
 /* Checks (or, in a new store, writes) the schema version; sets c->code. */
 static int s_schema_check(store *s, MDB_txn *txn, schema_ctx *c)
 {
-    uint64_t version;
-    bool found;
-    int rc = s_meta_get(s, txn, S_META_VERSION, 4, &version, &found);
-    if (rc != MDB_SUCCESS) {
-        c->code = rc == S_BAD_RECORD ? ASYLINK_E_IO : s_err(rc);
-        return S_ABORT;
-    }
-    if (!found)
-        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
-    if (version > STORE_SCHEMA_VERSION)
-        c->code = ASYLINK_E_UNSUPPORTED_VERSION;
-    else if (version == 0)
-        c->code = ASYLINK_E_IO;
-    if (c->code != ASYLINK_OK)
-        return S_ABORT;
-    /* Migration 1 -> 2: the feed and subs databases were just created empty. */
-    if (version < STORE_SCHEMA_VERSION)
-        return s_meta_put(s, txn, S_META_VERSION, STORE_SCHEMA_VERSION, 4);
+    uint32_t version;
+    int rc = lmdbkit_schema_get(txn, s->meta, STORE_SCHEMA_VERSION, &version, &c->code);
+    if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
+        return rc != MDB_SUCCESS ? rc : S_ABORT;
+    /* New, or migration 1 -> 2: the feed and subs databases were just created empty. */
+    if (version != STORE_SCHEMA_VERSION)
+        return lmdbkit_schema_set(txn, s->meta, STORE_SCHEMA_VERSION);
     return MDB_SUCCESS;
 }
 
 /* Next sequence: one past both the last msgs key and the persisted high-water mark. */
 static int s_seq_load(store *s, MDB_txn *txn, schema_ctx *c)
 {
-    uint64_t hwm, last = 0;
-    bool found;
-    MDB_cursor *cur = NULL;
-    MDB_val k, v;
-    int rc = s_meta_get(s, txn, S_META_HWM, 8, &hwm, &found);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_open(txn, s->msgs, &cur);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
-        rc = S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        last = bytes_get_be64(k.mv_data);
-    if (cur)
-        mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        rc = MDB_SUCCESS;
+    uint64_t last = 0;
+    int rc = lmdbkit_seq_last(txn, s->msgs, s->meta, S_META_HWM, &last);
     if (rc == S_BAD_RECORD) {
         c->code = ASYLINK_E_IO;
         return S_ABORT;
     }
-    c->next_seq = (last > hwm ? last : hwm) + 1;
+    c->next_seq = last + 1;
     return rc;
 }
 
@@ -1715,8 +1651,8 @@ int store_get_stats(store *s, store_stats *out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    MDB_stat msgs, queue, dlq, feed, env;
-    MDB_envinfo info;
+    MDB_stat msgs, queue, dlq, feed;
+    size_t map_size, used;
     int rc = s_rd_begin(s, &txn);
     if (rc != MDB_SUCCESS)
         return s_err(rc);
@@ -1724,30 +1660,19 @@ int store_get_stats(store *s, store_stats *out)
         (rc = mdb_stat(txn, s->queue, &queue)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->dlq, &dlq)) == MDB_SUCCESS &&
         (rc = mdb_stat(txn, s->feed, &feed)) == MDB_SUCCESS &&
-        (rc = mdb_env_stat(s->env, &env)) == MDB_SUCCESS &&
-        (rc = mdb_env_info(s->env, &info)) == MDB_SUCCESS) {
+        (rc = lmdbkit_usage(s->env, &map_size, &used)) == MDB_SUCCESS) {
         out->messages = msgs.ms_entries;
         out->queued = queue.ms_entries;
         out->dead_letters = dlq.ms_entries;
         out->feed = feed.ms_entries;
-        out->map_size = info.me_mapsize;
-        out->used_bytes = ((uint64_t)info.me_last_pgno + 1) * env.ms_psize;
+        out->map_size = map_size;
+        out->used_bytes = used;
     }
     s_rd_end(s, txn);
     return s_err(rc);
 }
 
 /* ---- feeds ------------------------------------------------------------------ */
-
-bool store_topic_under(const char *topic, const char *prefix)
-{
-    if (!prefix || !prefix[0])
-        return true;
-    if (!topic)
-        return false;
-    size_t n = strlen(prefix);
-    return strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
-}
 
 /* Decodes feed entry (k, v) and its record into out; 0, S_BAD_RECORD or an LMDB error. */
 static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
@@ -1772,14 +1697,12 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) is under prefix. */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any). */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])
         return true;
-    size_t n = strlen(prefix);
-    const char *t = v->mv_data;
-    return v->mv_size >= n && memcmp(t, prefix, n) == 0 && (v->mv_size == n || t[n] == '.');
+    return topic_under_n(v->mv_data, v->mv_size, prefix, strlen(prefix));
 }
 
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)
@@ -1919,6 +1842,71 @@ int store_sub_delete(store *s, const char *node, const char *name)
 int store_sub_count(store *s, const char *node, uint64_t *count)
 {
     return s_count_under(s, s ? s->subs : 0, node, count);
+}
+
+/* Splits a subs key (node '\0' name) into its two names; 0 or S_BAD_RECORD. */
+static int s_sub_key_split(const MDB_val *k, char *node, char *name)
+{
+    const uint8_t *d = k->mv_data;
+    const uint8_t *zero = memchr(d, 0, k->mv_size);
+    size_t nlen = zero ? (size_t)(zero - d) : 0, slen = zero ? k->mv_size - nlen - 1 : 0;
+    if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX)
+        return S_BAD_RECORD;
+    memcpy(node, d, nlen);
+    node[nlen] = 0;
+    memcpy(name, zero + 1, slen);
+    name[slen] = 0;
+    return 0;
+}
+
+int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
+                   store_sub *out)
+{
+    if (!s || !after_node || !after_name || !node || !name || !out)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SUB_KEY_MAX];
+    size_t klen = after_node[0] ? s_sub_key(key, after_node, after_name) : 0;
+    if (after_node[0] && !klen)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->subs, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {klen, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, klen ? MDB_SET_RANGE : MDB_FIRST);
+    if (rc == MDB_SUCCESS && klen && k.mv_size == klen && memcmp(k.mv_data, key, klen) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_key_split(&k, node, name);
+    if (rc == MDB_SUCCESS)
+        rc = s_sub_parse(&v, out);
+    s_read_close(s, txn, cur);
+    return s_err(rc);
+}
+
+int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
+                           uint64_t *count)
+{
+    if (!s || !count)
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    if (after == UINT64_MAX)
+        return ASYLINK_OK;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == MDB_SUCCESS && *count < cap; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (s_feed_match(&v, prefix))
+            (*count)++;
+    s_read_close(s, txn, cur);
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc);
 }
 
 /* ---- the revocation list in use ------------------------------------------ */

@@ -87,7 +87,8 @@ typedef struct store_options {
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
  * (locked by another process, or by another store of this process);
- * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd);
+ * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
+ * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
@@ -297,15 +298,8 @@ typedef struct store_feed_entry {
 } store_feed_entry;
 
 /*
- * True if topic is under prefix on whole dotted labels: "stats" matches
- * "stats" and "stats.monthly.DE", not "statsx". A NULL or empty prefix
- * matches every topic.
- */
-bool store_topic_under(const char *topic, const char *prefix);
-
-/*
  * The first feed entry with seq > after_seq whose topic is under prefix
- * (NULL or "" = any). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
+ * (core/topic.h topic_under(); NULL or "" = any: no filter). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
  * the end, ASYLINK_E_IO if an entry or its message record is corrupt.
  * Walks the log in one read transaction (O(entries skipped)).
  */
@@ -350,6 +344,22 @@ int store_sub_delete(store *s, const char *node, const char *name);
 
 /* Number of subscriptions node owns (all nodes if NULL). ASYLINK_OK or E_IO. */
 int store_sub_count(store *s, const char *node, uint64_t *count);
+
+/*
+ * The subscription after (after_node, after_name) in (node, name) order;
+ * both "" = the first. Fills node (NODE_ID_MAX + 1 bytes), name
+ * (STORE_SUB_NAME_MAX + 1) and *out. ASYLINK_OK, ASYLINK_E_NOT_FOUND at the
+ * end, ASYLINK_E_IO (a corrupt record).
+ */
+int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
+                   store_sub *out);
+
+/*
+ * Feed entries under prefix after seq `after`, counted up to `cap` (a
+ * subscription's lag in messages; cap bounds the walk). ASYLINK_OK or E_IO.
+ */
+int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
+                           uint64_t *count);
 
 /* Totals for metrics. */
 typedef struct store_stats {

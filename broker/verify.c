@@ -3,7 +3,7 @@
  */
 #include "verify.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "clock.h"
 #include "policy.h"
 

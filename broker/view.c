@@ -3,7 +3,7 @@
  */
 #include "view.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "bytes.h"
 
 #include <stdatomic.h>

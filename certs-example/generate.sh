@@ -57,7 +57,7 @@ echo "== CA $CA_ID"
 for entry in "${NODES[@]}"; do
   IFS='|' read -r id roles name <<<"$entry"
   echo "== $id ($roles)"
-  "$asylink" keygen --id "$id" --name "$name" --roles "$roles" --out keys </dev/null
+  "$asylink" keygen --id "$id" --name "$name" --roles "$roles" --dir keys </dev/null
   "$asylink" ca sign --dir ca --request "keys/$id.csr" --out "trust/nodes/$id.cert" \
     --valid-days "$DAYS" </dev/null
 done

@@ -1,5 +1,6 @@
 /*
- * client.c — opening and closing a client, its log, events and fd.
+ * client.c — opening and closing a client (and from a node configuration
+ * file); whether it is connected. Its log, events and waiting are events.c's.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "client_internal.h"
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,156 +30,22 @@ void asylink_options_init(asylink_options *o)
     o->log_level = ASYLINK_LOG_INFO;
 }
 
-void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+int asylink_connected(asylink_client *c)
 {
-    if (!c->log || level > c->log_level)
-        return;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char line[1024], ts[32];
-    uint64_t now = clock_now_ms();
-    clock_format_iso(now, ts, sizeof ts);
-    int n = snprintf(line, sizeof line, "ts=%s level=%s comp=libasylink msg=\"%s\"%s", ts,
-                     names[level], msg, fmt && *fmt ? " " : "");
-    if (n > 0 && (size_t)n < sizeof line && fmt && *fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    c->log(c->log_ctx, level, line);
+    return c && atomic_load(&c->connected) ? 1 : 0;
 }
-
-/* ---- events and the application fd ---- */
-
-void client_update_readable(asylink_client *c)
-{
-    uint64_t pending = 0;
-    bool inbox = false;
-    if (!c->events_head) {
-        cstore_in m;
-        inbox = cstore_inbox_next_pending(c->store, c->recv_cursor, &m) == ASYLINK_OK;
-        if (inbox)
-            cstore_in_clear(&m);
-    }
-    (void)pending;
-    bool want = c->events_head || inbox;
-    char b = 1;
-    if (want && !c->readable) {
-        if (write(c->notify_fd[1], &b, 1) == 1)
-            c->readable = true;
-    } else if (!want && c->readable) {
-        if (read(c->notify_fd[0], &b, 1) == 1)
-            c->readable = false;
-    }
-}
-
-void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
-                       const char *reason, const char *node)
-{
-    client_event *e = calloc(1, sizeof *e);
-    if (!e)
-        return;
-    e->type = type;
-    if (id)
-        memcpy(e->message_id, id, 16);
-    e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
-    pthread_mutex_lock(&c->lock);
-    if (c->events_tail)
-        c->events_tail->next = e;
-    else
-        c->events_head = e;
-    c->events_tail = e;
-    client_update_readable(c);
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
-void client_deadline(int timeout_ms, struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline)
-{
-    if (timeout_ms == 0 || atomic_load(&c->stop))
-        return false;
-    if (timeout_ms < 0) {
-        pthread_cond_wait(&c->cond, &c->lock);
-        return true;
-    }
-    return pthread_cond_timedwait(&c->cond, &c->lock, deadline) == 0;
-}
-
-int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
-{
-    *out = NULL;
-    struct timespec deadline;
-    client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
-    pthread_mutex_lock(&c->lock);
-    while (!c->events_head) {
-        if (atomic_load(&c->stop)) {
-            pthread_mutex_unlock(&c->lock);
-            return ASYLINK_E_SHUTDOWN;
-        }
-        if (!client_wait(c, timeout_ms, &deadline) && !c->events_head) {
-            pthread_mutex_unlock(&c->lock);
-            return ASYLINK_E_TIMEOUT;
-        }
-    }
-    client_event *e = c->events_head;
-    c->events_head = e->next;
-    if (!c->events_head)
-        c->events_tail = NULL;
-    client_update_readable(c);
-    pthread_mutex_unlock(&c->lock);
-    e->next = NULL;
-    *out = (asylink_event *)e;
-    return ASYLINK_OK;
-}
-
-asylink_event_type asylink_event_get_type(const asylink_event *e)
-{
-    return ((const client_event *)e)->type;
-}
-
-const uint8_t *asylink_event_message_id(const asylink_event *e)
-{
-    return ((const client_event *)e)->message_id;
-}
-
-int asylink_event_code(const asylink_event *e) { return ((const client_event *)e)->code; }
-const char *asylink_event_reason(const asylink_event *e) { return ((const client_event *)e)->reason; }
-const char *asylink_event_node(const asylink_event *e) { return ((const client_event *)e)->node; }
-
-void asylink_event_free(asylink_event **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    free(*self_p);
-    *self_p = NULL;
-}
-
-int asylink_fd(asylink_client *c) { return c->notify_fd[0]; }
-int asylink_connected(asylink_client *c) { return atomic_load(&c->connected) ? 1 : 0; }
 
 int asylink_outbox_pending(asylink_client *c, uint64_t *count)
 {
+    *count = 0;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     return cstore_outbox_pending_count(c->store, count);
 }
 
-void client_wake_io(asylink_client *c)
+void asylink_free(void *p)
 {
-    uint64_t one = 1;
-    if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
-        client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
+    free(p);
 }
 
 /* ---- open and close ---- */
@@ -227,7 +93,7 @@ static int s_make_fds(asylink_client *c)
 
 static bool s_options_ok(const asylink_options *o)
 {
-    return o && o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
+    return o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
            o->broker_endpoint && o->broker_cert && o->node_cert && o->key_file && o->trust_dir &&
            o->data_dir;
 }
@@ -372,14 +238,14 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     memset(&nc, 0, sizeof nc);
     config_error err;
     size_t n = sizeof s_node_options / sizeof s_node_options[0];
-    if (!path || config_load_file(path, s_node_options, n, &nc, &err) != 0) {
-        if (log && path) {
+    if (config_load_file(path, s_node_options, n, &nc, &err) != 0) {
+        if (log) {
             char line[600];
             config_error_format(&err, line, sizeof line);
             log(log_ctx, ASYLINK_LOG_ERROR, line);
         }
         config_free(s_node_options, n, &nc);
-        return path ? ASYLINK_E_CONFIG : ASYLINK_E_INVALID_ARG;
+        return ASYLINK_E_CONFIG;
     }
     uint8_t *pass = NULL;
     size_t pass_len = 0;

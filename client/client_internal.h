@@ -1,10 +1,25 @@
 /*
  * client_internal.h — the inside of an asylink_client, shared by the
- * library's files (client.c, send.c, recv.c, events.c, io.c). Not installed.
+ * library's files. Not installed.
+ *
+ * The files stack one way: each calls only the ones listed before it (and
+ * cstore.c, the durable outbox and inbox, which knows no client):
+ *
+ *   events.c    the log callback, the event queue and asylink_fd(),
+ *               waiting on `cond` (client_wait), waking the I/O thread
+ *   trustref.c  the trust directory in use: held references, reloads,
+ *               client_verify()
+ *   send.c      sealing and the outbox group commit (asylink_send*)
+ *   feed.c      publishing to topics, subscriptions, Directory requests
+ *   recv.c      the inbox: asylink_recv, acks, receipts (checked and sent)
+ *   io.c        the I/O thread: connection, Hello, sending the outbox,
+ *               deliveries into the inbox, requests and answers
+ *   client.c    asylink_client_open / _close (and from a config file)
  *
  * Threads: the application's threads call the public functions; one I/O
  * thread owns the ZeroMQ socket. Shared state is guarded by `lock`; the
- * sealer and opener by their own mutexes; the store serialises itself.
+ * sealer and opener by their own mutexes; the trust reference by
+ * trust_lock; the store serialises itself.
  */
 #ifndef ASYLINK_CLIENT_INTERNAL_H
 #define ASYLINK_CLIENT_INTERNAL_H
@@ -160,6 +175,13 @@ void client_log(asylink_client *c, asylink_log_level level, const char *msg, con
 void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
                        const char *reason, const char *node);
 
+/* A new event (id, reason and node may be NULL), to queue later; NULL if out of memory. */
+client_event *client_event_new(asylink_event_type type, const uint8_t id[16], int code,
+                               const char *reason, const char *node);
+
+/* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
+void client_event_queue(asylink_client *c, client_event *e);
+
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 
@@ -251,9 +273,6 @@ void client_req_free(client_req *r);
 
 /* Frees the feed state (subscriptions, requests, reader cache) at close. */
 void client_feeds_free(asylink_client *c);
-
-/* True if topic equals prefix or continues it with a '.'. */
-bool client_topic_under(const char *topic, const char *prefix);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

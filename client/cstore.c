@@ -11,7 +11,11 @@
  *                                      puts, not MDB_APPEND: a stray key
  *                                      sorting last must not block adds)
  *   inbox           seq(8 BE)
- *   inbox_id        message_id(16)
+ *   inbox_id        message_id(16) sender(1..64) '\0' subscription(0..64):
+ *                   the sender has no NUL, so the key splits one way; a
+ *                   direct message has an empty subscription. All entries
+ *                   of one message id are contiguous (MDB_SET_RANGE on the
+ *                   16-byte id), as for receipts
  *   inbox_pending   seq(8 BE)          one per PENDING inbox entry
  *   receipts        message_id(16) recipient (1..64 bytes, no NUL): all
  *                   receipts of a message are contiguous, found with
@@ -49,16 +53,20 @@
  *            recipients (each id of 1..64 bytes followed by '\0')
  *            envelope (envelope_len bytes, stored as-is)
  *
- * Inbox record, a fixed 48-byte header then two blocks:
+ * Inbox record, a fixed 48-byte header then three blocks:
  *     0   1  record version (S_RECORD_VERSION)
  *     1   1  state (enum cstore_in_state)
  *     2   2  sender_len (1..64)
- *     4   4  reserved, 0
+ *     4   1  subscription_len (0..64; 0 = a direct message). Schema 3;
+ *            before, this byte was reserved and 0, so every older record
+ *            reads as one without a subscription
+ *     5   3  reserved, 0
  *     8   8  broker_seq
  *    16   8  received_ms
  *    24  16  message_id
  *    40   8  envelope_len: > 0 while PENDING, 0 once ACKED (tombstone)
  *    48      sender (sender_len bytes, no NUL)
+ *            subscription (subscription_len bytes, no NUL)
  *            envelope (envelope_len bytes, still encrypted)
  *
  * Receipt value, a fixed 88-byte header then the evidence or its key:
@@ -80,8 +88,17 @@
  * record is detected: every read validates the whole record (not the
  * envelope bytes, opaque here) and reports ASYLINK_E_IO; an index entry
  * without its record, or whose record has another id, is corrupt as well.
- * Index invariants kept by every write: id index <-> record, and the
+ * Index invariants kept by every write: id index <-> record (for the
+ * inbox: the key's id, sender and subscription are the record's), and the
  * pending index holds exactly the PENDING records.
+ *
+ * Schema upgrades, in the write transaction that opens the store:
+ *   1 -> 2  nothing to rewrite (old receipt values stay readable)
+ *   2 -> 3  inbox_id is emptied and rebuilt from the inbox records (keyed
+ *           by id alone before). Old records have no subscription: a feed
+ *           message received before the upgrade keeps one entry, keyed as
+ *           if direct. A record that fails validation gets no index entry
+ *           (it read as E_IO before and still does through next_pending).
  *
  * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
  * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
@@ -108,6 +125,7 @@
 
 #include "bytes.h"
 #include "datadir.h"
+#include "lmdbkit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -134,20 +152,21 @@
 #define S_RCPT_BY_KEY 2                 /* receipt value version: evidence key */
 #define S_EVIDENCE_KEY 32               /* BLAKE2b-256 of the receipt envelope */
 #define S_RCPT_KEY_MAX (S_ID_LEN + S_NAME_MAX)
+#define S_SUB_MAX CSTORE_SUB_MAX        /* subscription name bytes, without NUL */
+#define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
 #define S_MAX_DBS 16                    /* nine now, room to grow */
 #define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
 #define S_LOCK_NAME "asylink-client.lock"
-#define S_META_VERSION "schema_version"
 #define S_META_OUT_HWM "outbox_seq_hwm"
 #define S_META_IN_HWM "inbox_seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
-#define S_BAD_RECORD (-29999) /* a stored value failed validation: ASYLINK_E_IO */
+#define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: ASYLINK_E_IO */
 #define S_EXISTS (-29998)     /* outbox id already there: ASYLINK_E_EXISTS */
 #define S_DUPLICATE (-29997)  /* inbox id already there: ASYLINK_E_DUPLICATE */
 #define S_NOMEM (-29996)      /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
@@ -210,6 +229,8 @@ typedef struct in_record {
     const uint8_t *id;         /* 16 bytes */
     const char *sender;        /* sender_len bytes, not NUL-terminated */
     size_t sender_len;         /* 1..S_NAME_MAX */
+    const char *sub;           /* subscription: sub_len bytes, not NUL-terminated */
+    size_t sub_len;            /* 0..S_SUB_MAX; 0 = direct */
     const uint8_t *envelope;   /* envelope bytes */
     size_t envelope_len;       /* their number; 0 once ACKED */
 } in_record;
@@ -306,13 +327,16 @@ static void s_in_encode(uint8_t *p, const in_record *r)
     p[0] = S_RECORD_VERSION;
     p[1] = (uint8_t)r->state;
     bytes_put_le(p + 2, r->sender_len, 2);
+    p[4] = (uint8_t)r->sub_len;
     bytes_put_le(p + 8, r->broker_seq, 8);
     bytes_put_le(p + 16, r->received_ms, 8);
     memcpy(p + 24, r->id, S_ID_LEN);
     bytes_put_le(p + 40, r->envelope_len, 8);
     memcpy(p + S_IN_HEADER, r->sender, r->sender_len);
+    if (r->sub_len)
+        memcpy(p + S_IN_HEADER + r->sender_len, r->sub, r->sub_len);
     if (r->envelope_len)
-        memcpy(p + S_IN_HEADER + r->sender_len, r->envelope, r->envelope_len);
+        memcpy(p + S_IN_HEADER + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
 }
 
 /* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
@@ -324,21 +348,48 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     size_t rest = v->mv_size - S_IN_HEADER;
     r->state = p[1];
     r->sender_len = (size_t)bytes_get_le(p + 2, 2);
+    r->sub_len = p[4];
     r->broker_seq = bytes_get_le(p + 8, 8);
     r->received_ms = bytes_get_le(p + 16, 8);
     r->id = p + 24;
     uint64_t envelope_len = bytes_get_le(p + 40, 8);
-    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sender_len > rest ||
-        envelope_len != rest - r->sender_len)
+    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX || p[5] ||
+        p[6] || p[7] || r->sender_len + r->sub_len > rest ||
+        envelope_len != rest - r->sender_len - r->sub_len)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
     r->sender = (const char *)p + S_IN_HEADER;
-    r->envelope = (const uint8_t *)r->sender + r->sender_len;
+    r->sub = r->sender + r->sender_len;
+    r->envelope = (const uint8_t *)r->sub + r->sub_len;
     if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_ACKED ||
         (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
-        memchr(r->sender, 0, r->sender_len) != NULL)
+        memchr(r->sender, 0, r->sender_len) != NULL || memchr(r->sub, 0, r->sub_len) != NULL)
         return S_BAD_RECORD;
     return MDB_SUCCESS;
+}
+
+/*
+ * Writes the inbox_id key of (id, sender, sub) into key (S_IN_KEY_MAX
+ * bytes); its length, or 0 if a part is invalid (no id, sender of 0 or
+ * more than S_NAME_MAX bytes, subscription over S_SUB_MAX).
+ */
+static size_t s_in_key(uint8_t key[S_IN_KEY_MAX], const uint8_t *id, const char *sender,
+                       size_t sender_len, const char *sub, size_t sub_len)
+{
+    if (!id || sender_len == 0 || sender_len > S_NAME_MAX || sub_len > S_SUB_MAX)
+        return 0;
+    memcpy(key, id, S_ID_LEN);
+    memcpy(key + S_ID_LEN, sender, sender_len);
+    key[S_ID_LEN + sender_len] = 0;
+    if (sub_len)
+        memcpy(key + S_ID_LEN + sender_len + 1, sub, sub_len);
+    return S_ID_LEN + sender_len + 1 + sub_len;
+}
+
+/* The inbox_id key of a record. */
+static size_t s_in_key_of_record(uint8_t key[S_IN_KEY_MAX], const in_record *r)
+{
+    return s_in_key(key, r->id, r->sender, r->sender_len, r->sub, r->sub_len);
 }
 
 /* Writes a receipt value that cites its evidence by key. */
@@ -389,27 +440,14 @@ static int s_rcpt_key_parse(const MDB_val *k, char recipient[S_NAME_MAX + 1])
 
 /* ---- small LMDB helpers -------------------------------------------------- */
 
-/* Maps an LMDB or internal code to an asylink_err. */
+/* Maps an LMDB or internal code to an asylink_err (the store's own codes, then core/lmdbkit.h). */
 static int s_err(int rc)
 {
     switch (rc) {
-    case MDB_SUCCESS:
-        return ASYLINK_OK;
-    case MDB_NOTFOUND:
-        return ASYLINK_E_NOT_FOUND;
-    case MDB_MAP_FULL:
-        return ASYLINK_E_STORE_FULL;
-    case MDB_VERSION_MISMATCH:
-        return ASYLINK_E_UNSUPPORTED_VERSION;
-    case S_EXISTS:
-        return ASYLINK_E_EXISTS;
-    case S_DUPLICATE:
-        return ASYLINK_E_DUPLICATE;
-    case S_NOMEM:
-    case ENOMEM:
-        return ASYLINK_E_NOMEM;
-    default: /* S_BAD_RECORD, EIO, MDB_CORRUPTED, MDB_KEYEXIST out of order, ... */
-        return ASYLINK_E_IO;
+    case S_EXISTS: return ASYLINK_E_EXISTS;
+    case S_DUPLICATE: return ASYLINK_E_DUPLICATE;
+    case S_NOMEM: return ASYLINK_E_NOMEM;
+    default: return lmdbkit_err(rc);
     }
 }
 
@@ -417,43 +455,26 @@ static int s_err(int rc)
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen, unsigned flags)
 {
-    MDB_val k = {klen, (void *)key};
-    MDB_val v = {vlen, (void *)val};
-    return mdb_put(txn, dbi, &k, &v, flags);
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, flags);
 }
 
 /* Deletes key from dbi if present. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, NULL);
 }
 
 /* Reads a little-endian meta number of exactly len bytes (0 if absent); *found may be NULL. */
 static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, uint64_t *v,
                       bool *found)
 {
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, meta, &k, &d);
-    *v = 0;
-    if (found)
-        *found = rc == MDB_SUCCESS;
-    if (rc == MDB_NOTFOUND)
-        return MDB_SUCCESS;
-    if (rc == MDB_SUCCESS && d.mv_size != len)
-        return S_BAD_RECORD;
-    if (rc == MDB_SUCCESS)
-        *v = bytes_get_le(d.mv_data, len);
-    return rc;
+    return lmdbkit_meta_get(txn, meta, name, len, v, found);
 }
 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, meta, name, strlen(name), buf, len, 0);
+    return lmdbkit_meta_put(txn, meta, name, v, len);
 }
 
 /* The record under seq key in dbi; an index entry without its record is corrupt. */
@@ -572,13 +593,7 @@ static size_t s_map_next(size_t size)
 /* Sets the map size (no transaction open) and records what LMDB made of it. */
 static int s_map_set(cstore *s, size_t size)
 {
-    int rc = mdb_env_set_mapsize(s->env, size);
-    MDB_envinfo info;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        s->map_size = info.me_mapsize;
-    return rc;
+    return lmdbkit_map_set(s->env, size, &s->map_size);
 }
 
 /*
@@ -641,15 +656,10 @@ static void s_read_end(cstore *s, MDB_txn *txn)
  */
 static int s_map_fit(cstore *s)
 {
-    MDB_envinfo info;
-    MDB_stat st;
-    int rc = mdb_env_info(s->env, &info);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_stat(s->env, &st);
+    size_t used;
+    int rc = lmdbkit_usage(s->env, &s->map_size, &used);
     if (rc != MDB_SUCCESS)
         return rc;
-    s->map_size = info.me_mapsize;
-    size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
     size_t want = S_MAP_START;
     while (want && want < used)
         want = s_map_next(want);
@@ -662,13 +672,7 @@ static int s_map_fit(cstore *s)
 static int s_env_open(cstore *s, const char *dir, bool durable)
 {
     unsigned flags = MDB_NOTLS | (durable ? 0 : MDB_NOSYNC);
-    int rc = mdb_env_create(&s->env);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_maxdbs(s->env, S_MAX_DBS);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_mapsize(s->env, S_MAP_START);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_open(s->env, dir, flags, 0600);
+    int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
@@ -678,10 +682,7 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 /* Opens (creating) every named database. */
 static int s_dbs_open(cstore *s, MDB_txn *txn)
 {
-    struct {
-        const char *name;
-        MDB_dbi *dbi;
-    } dbs[] = {{"meta", &s->meta},
+    const lmdbkit_db dbs[] = {{"meta", &s->meta},
                {"outbox", &s->outbox},
                {"outbox_id", &s->outbox_id},
                {"outbox_pending", &s->outbox_pending},
@@ -690,12 +691,39 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                {"inbox_pending", &s->inbox_pending},
                {"receipts", &s->receipts},
                {"evidence", &s->evidence}};
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-        if (rc != MDB_SUCCESS)
-            return rc;
+    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
+}
+
+/*
+ * Schema 2 -> 3: inbox_id was keyed by the message id alone; empties it
+ * and indexes every inbox record under its (id, sender, subscription) key.
+ * A record that does not validate gets no entry (see the file comment).
+ */
+static int s_upgrade_inbox_keys(cstore *s, MDB_txn *txn)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = mdb_drop(txn, s->inbox_id, 0);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_open(txn, s->inbox, &cur);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        in_record r;
+        if (k.mv_size != S_SEQ_LEN || s_in_parse(&v, &r) != MDB_SUCCESS)
+            continue;
+        uint8_t seq[S_SEQ_LEN], ikey[S_IN_KEY_MAX];
+        memcpy(seq, k.mv_data, S_SEQ_LEN);
+        size_t len = s_in_key_of_record(ikey, &r);
+        int put = s_put(txn, s->inbox_id, ikey, len, seq, S_SEQ_LEN, MDB_NOOVERWRITE);
+        if (put != MDB_SUCCESS && put != MDB_KEYEXIST) {
+            rc = put;
+            break;
+        }
     }
-    return MDB_SUCCESS;
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
 /*
@@ -705,17 +733,14 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
  */
 static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
 {
-    uint64_t version;
-    bool found;
-    int rc = s_meta_get(txn, s->meta, S_META_VERSION, 4, &version, &found);
-    if (rc == MDB_SUCCESS && !found)
-        return s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4);
-    if (rc == MDB_SUCCESS && version > CSTORE_SCHEMA_VERSION)
-        *code = ASYLINK_E_UNSUPPORTED_VERSION;
-    else if (rc == MDB_SUCCESS && version == 0)
-        *code = ASYLINK_E_IO;
-    else if (rc == MDB_SUCCESS && version < CSTORE_SCHEMA_VERSION)
-        rc = s_meta_put(txn, s->meta, S_META_VERSION, CSTORE_SCHEMA_VERSION, 4); /* 1 -> 2 */
+    uint32_t version;
+    int rc = lmdbkit_schema_get(txn, s->meta, CSTORE_SCHEMA_VERSION, &version, code);
+    if (rc != MDB_SUCCESS || *code != ASYLINK_OK || version == CSTORE_SCHEMA_VERSION)
+        return rc;
+    if (version != 0 && version < 3)
+        rc = s_upgrade_inbox_keys(s, txn); /* 2 -> 3 (1 -> 2 rewrites nothing) */
+    if (rc == MDB_SUCCESS)
+        rc = lmdbkit_schema_set(txn, s->meta, CSTORE_SCHEMA_VERSION); /* new, or upgraded */
     return rc;
 }
 
@@ -906,21 +931,10 @@ static int s_seq_next(cstore_txn *t, MDB_dbi dbi, const char *hwm_name, uint64_t
                       uint64_t *seq)
 {
     if (*next == 0) {
-        uint64_t hwm, last = 0;
-        MDB_cursor *cur = NULL;
-        MDB_val k, v;
-        int rc = s_meta_get(t->txn, t->s->meta, hwm_name, 8, &hwm, NULL);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_open(t->txn, dbi, &cur);
-        if (rc == MDB_SUCCESS)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-        if (rc == MDB_SUCCESS)
-            last = k.mv_size == S_SEQ_LEN ? bytes_get_be64(k.mv_data) : UINT64_MAX;
-        if (cur)
-            mdb_cursor_close(cur);
-        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        uint64_t last = 0;
+        int rc = lmdbkit_seq_last(t->txn, dbi, t->s->meta, hwm_name, &last);
+        if (rc != MDB_SUCCESS)
             return rc;
-        last = last > hwm ? last : hwm;
         if (last >= UINT64_MAX - 1)
             return S_BAD_RECORD; /* a scribbled mark or key: no sequence left */
         *next = last + 1;
@@ -1191,16 +1205,48 @@ int cstore_outbox_pending_count(cstore *s, uint64_t *count)
 
 /* ---- inbox ---------------------------------------------------------------- */
 
-/* id's inbox record (validated, its id checked) and its seq key. */
-static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_SEQ_LEN],
-                     in_record *r)
+/* The inbox_id key of a caller's key; 0 if it is invalid. */
+static size_t s_in_key_of(uint8_t key[S_IN_KEY_MAX], const cstore_in_key *k)
 {
+    if (!k || !k->sender)
+        return 0;
+    size_t sender_len = s_name_len(k->sender);
+    const char *sub = k->subscription ? k->subscription : "";
+    size_t sub_len = strnlen(sub, S_SUB_MAX + 1);
+    if (sub_len > S_SUB_MAX)
+        return 0;
+    return s_in_key(key, k->id, k->sender, sender_len, sub, sub_len);
+}
+
+/*
+ * The record an inbox_id entry (key ikey, value iv) points to: validated,
+ * its seq key, and checked to carry the key's id, sender and subscription.
+ */
+static int s_in_resolve(MDB_txn *txn, cstore *s, const MDB_val *ikey, const MDB_val *iv,
+                        uint8_t key[S_SEQ_LEN], in_record *r)
+{
+    if (iv->mv_size != S_SEQ_LEN)
+        return S_BAD_RECORD;
+    memcpy(key, iv->mv_data, S_SEQ_LEN);
     MDB_val v;
-    int rc = s_record_by_id(txn, s->inbox_id, s->inbox, id, key, &v);
+    int rc = s_record_get(txn, s->inbox, key, &v);
     if (rc == MDB_SUCCESS)
         rc = s_in_parse(&v, r);
-    if (rc == MDB_SUCCESS && memcmp(r->id, id, S_ID_LEN) != 0)
+    uint8_t own[S_IN_KEY_MAX];
+    if (rc == MDB_SUCCESS && (s_in_key_of_record(own, r) != ikey->mv_size ||
+                              memcmp(own, ikey->mv_data, ikey->mv_size) != 0))
         rc = S_BAD_RECORD;
+    return rc;
+}
+
+/* The inbox record of inbox_id key ikey (validated, its key checked) and its seq key. */
+static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *ikey, size_t ikey_len,
+                     uint8_t key[S_SEQ_LEN], in_record *r)
+{
+    MDB_val k = {ikey_len, (void *)ikey}, v;
+    int rc = mdb_get(txn, s->inbox_id, &k, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_in_resolve(txn, s, &k, &v, key, r);
     return rc;
 }
 
@@ -1208,9 +1254,10 @@ static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_S
 static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
 {
     cstore *s = t->s;
-    uint8_t key[S_SEQ_LEN];
+    uint8_t key[S_SEQ_LEN], ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of_record(ikey, r);
     in_record old;
-    int rc = s_in_find(t->txn, s, r->id, key, &old);
+    int rc = s_in_find(t->txn, s, ikey, ikey_len, key, &old);
     if (rc == MDB_SUCCESS) {
         *state = old.state;
         return S_DUPLICATE;
@@ -1223,12 +1270,12 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         return rc;
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {S_IN_HEADER + r->sender_len + r->envelope_len, NULL};
+    MDB_val rv = {S_IN_HEADER + r->sender_len + r->sub_len + r->envelope_len, NULL};
     rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_in_encode(rv.mv_data, r);
     if (rc == MDB_SUCCESS)
-        rc = s_put(t->txn, s->inbox_id, r->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
+        rc = s_put(t->txn, s->inbox_id, ikey, ikey_len, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->inbox_pending, key, S_SEQ_LEN, "", 0, 0);
     if (rc == MDB_SUCCESS)
@@ -1240,9 +1287,9 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
     return rc;
 }
 
-int cstore_inbox_add(cstore_txn *t, const uint8_t id[16], const char *sender,
-                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *envelope,
-                     size_t envelope_len, int *state_out)
+int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                     uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                     int *state_out)
 {
     int state = 0;
     if (state_out)
@@ -1250,14 +1297,17 @@ int cstore_inbox_add(cstore_txn *t, const uint8_t id[16], const char *sender,
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
         return rc;
-    size_t sender_len = s_name_len(sender);
-    if (!id || !sender_len || !envelope || envelope_len == 0)
+    uint8_t ikey[S_IN_KEY_MAX];
+    if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0)
         return ASYLINK_E_INVALID_ARG;
-    if (envelope_len > S_VALUE_MAX - S_IN_HEADER - sender_len)
-        return ASYLINK_E_TOO_LARGE;
     in_record r = {.state = CSTORE_IN_PENDING, .broker_seq = broker_seq,
-                   .received_ms = received_ms, .id = id, .sender = sender,
-                   .sender_len = sender_len, .envelope = envelope, .envelope_len = envelope_len};
+                   .received_ms = received_ms, .id = key->id, .sender = key->sender,
+                   .sender_len = strlen(key->sender),
+                   .sub = key->subscription ? key->subscription : "",
+                   .envelope = envelope, .envelope_len = envelope_len};
+    r.sub_len = strlen(r.sub);
+    if (envelope_len > S_VALUE_MAX - S_IN_HEADER - r.sender_len - r.sub_len)
+        return ASYLINK_E_TOO_LARGE;
     rc = s_op_end(t, s_inbox_add(t, &r, &state));
     if (state_out)
         *state_out = state;
@@ -1283,6 +1333,8 @@ static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
     out->state = r->state;
     memcpy(out->sender, r->sender, r->sender_len);
     out->sender[r->sender_len] = 0;
+    memcpy(out->subscription, r->sub, r->sub_len);
+    out->subscription[r->sub_len] = 0;
     out->broker_seq = r->broker_seq;
     out->received_ms = r->received_ms;
     if (r->envelope_len)
@@ -1310,8 +1362,8 @@ int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
     return s_next_pending(s, s->inbox_pending, s->inbox, after_seq, s_take_in, out, &out->seq);
 }
 
-/* Reads id's inbox entry: its state, and (if out) the PENDING entry itself. */
-static int s_in_read(cstore *s, const uint8_t *id, int *state, cstore_in *out)
+/* Reads a key's inbox entry: its state, and (if out) the PENDING entry itself. */
+static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state, cstore_in *out)
 {
     MDB_txn *txn;
     int rc = s_read_begin(s, &txn);
@@ -1319,7 +1371,7 @@ static int s_in_read(cstore *s, const uint8_t *id, int *state, cstore_in *out)
         return rc;
     uint8_t key[S_SEQ_LEN];
     in_record r;
-    rc = s_in_find(txn, s, id, key, &r);
+    rc = s_in_find(txn, s, ikey, ikey_len, key, &r);
     if (rc == MDB_SUCCESS && state)
         *state = r.state;
     if (rc == MDB_SUCCESS && out)
@@ -1328,53 +1380,119 @@ static int s_in_read(cstore *s, const uint8_t *id, int *state, cstore_in *out)
     return rc;
 }
 
-int cstore_inbox_state(cstore *s, const uint8_t id[16], int *state)
+int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state)
 {
     if (!state)
         return ASYLINK_E_INVALID_ARG;
     *state = 0;
-    if (!s || !id)
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, id, state, NULL));
+    return s_err(s_in_read(s, ikey, ikey_len, state, NULL));
 }
 
-int cstore_inbox_get(cstore *s, const uint8_t id[16], cstore_in *out)
+int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out)
 {
     if (!out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    if (!s || !id)
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, id, NULL, out));
+    return s_err(s_in_read(s, ikey, ikey_len, NULL, out));
 }
 
-/* Acks id's entry: the record becomes a tombstone, the pending index entry goes. */
-static int s_inbox_ack(cstore_txn *t, const uint8_t *id)
+/* Acks a key's entry: the record becomes a tombstone, the pending index entry goes. */
+static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
 {
     uint8_t key[S_SEQ_LEN];
     in_record r;
-    int rc = s_in_find(t->txn, t->s, id, key, &r);
+    int rc = s_in_find(t->txn, t->s, ikey, ikey_len, key, &r);
     if (rc != MDB_SUCCESS || r.state == CSTORE_IN_ACKED)
         return rc;
     in_record n = r;
     n.state = CSTORE_IN_ACKED;
     n.envelope_len = 0;
-    uint8_t buf[S_IN_HEADER + S_NAME_MAX]; /* a copy: r points into the page the put replaces */
+    /* a copy: r points into the page the put replaces */
+    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX];
     s_in_encode(buf, &n);
-    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len, 0);
+    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
     if (rc == MDB_SUCCESS)
         rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
     return rc;
 }
 
-int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16])
+int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
         return rc;
-    if (!id)
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_op_end(t, s_inbox_ack(t, id));
+    return s_op_end(t, s_inbox_ack(t, ikey, ikey_len));
+}
+
+/* Walks the inbox_id entries of id from cur on; see cstore_inbox_find. */
+static int s_in_walk(MDB_txn *txn, cstore *s, MDB_cursor *cur, const uint8_t *id,
+                     cstore_in_ref *out, size_t max, size_t *n_pending, size_t *n_acked)
+{
+    MDB_val k = {S_ID_LEN, (void *)id}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < S_ID_LEN || memcmp(k.mv_data, id, S_ID_LEN) != 0)
+            return MDB_SUCCESS; /* past the id's entries */
+        uint8_t key[S_SEQ_LEN];
+        in_record r;
+        rc = s_in_resolve(txn, s, &k, &v, key, &r);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        if (r.state != CSTORE_IN_PENDING) {
+            (*n_acked)++;
+            continue;
+        }
+        if (*n_pending < max) {
+            cstore_in_ref *o = &out[*n_pending];
+            o->seq = bytes_get_be64(key);
+            o->state = r.state;
+            memcpy(o->sender, r.sender, r.sender_len);
+            o->sender[r.sender_len] = 0;
+            memcpy(o->subscription, r.sub, r.sub_len);
+            o->subscription[r.sub_len] = 0;
+        }
+        (*n_pending)++;
+    }
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_t max,
+                      size_t *n_pending, size_t *n_acked)
+{
+    if (n_pending)
+        *n_pending = 0;
+    if (n_acked)
+        *n_acked = 0;
+    if (!s || !id || (!out && max) || !n_pending || !n_acked)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->inbox_id, &cur);
+    if (rc == MDB_SUCCESS) {
+        rc = s_in_walk(txn, s, cur, id, out, max, n_pending, n_acked);
+        mdb_cursor_close(cur);
+    }
+    s_read_end(s, txn);
+    if (rc != MDB_SUCCESS) {
+        *n_pending = 0;
+        *n_acked = 0;
+    }
+    return s_err(rc);
 }
 
 int cstore_inbox_pending_count(cstore *s, uint64_t *count)

@@ -7,9 +7,13 @@
  *             Accepted or Rejected; the rest is kept for receipts)
  *   outbox_id message_id(16) -> seq
  *   inbox     seq (u64 BE) -> received message: id, state, sender,
- *             broker sequence, received_ms, envelope bytes (dropped at ack:
- *             the entry stays as a tombstone so a redelivery is recognised)
- *   inbox_id  message_id(16) -> seq
+ *             subscription, broker sequence, received_ms, envelope bytes
+ *             (dropped at ack: the entry stays as a tombstone so a
+ *             redelivery is recognised)
+ *   inbox_id  message_id(16) sender '\0' subscription -> seq: one entry
+ *             per (sender, message id) for a direct message, and per
+ *             (sender, message id, subscription) for a feed message, so
+ *             that every subscription holds its own copy
  *   receipts  message_id(16) recipient -> receipt info + the signed receipt
  *             envelope (evidence)
  *   meta      "schema_version" -> u32
@@ -39,8 +43,16 @@
  * 2: receipts cite shared evidence (receipt value version 2, database
  * "evidence") and meta has crl_number / crl_ca. A version 1 store is
  * upgraded in place when opened (its values stay readable as they are).
+ * 3: the inbox is keyed by (message id, sender, subscription), no longer
+ * by the message id alone, and its records carry the subscription. A
+ * version 1 or 2 store is upgraded in place when opened: inbox_id is
+ * rebuilt from the inbox records, which stay as they are and read as
+ * entries without a subscription (cstore.c).
  */
-#define CSTORE_SCHEMA_VERSION 2
+#define CSTORE_SCHEMA_VERSION 3
+
+/* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
+#define CSTORE_SUB_MAX 64
 
 typedef struct cstore cstore;
 typedef struct cstore_txn cstore_txn;
@@ -146,19 +158,35 @@ int cstore_outbox_pending_count(cstore *s, uint64_t *count);
 /* ---- inbox ---- */
 
 /*
- * Stores a received envelope as PENDING. ASYLINK_OK when new,
- * ASYLINK_E_DUPLICATE when the id is already there (in any state: nothing
- * changes; *state_out, may be NULL, tells which).
+ * What names one inbox entry. Borrowed for the call. A message a sender
+ * addressed to us is (id, sender) with no subscription; a feed message
+ * is (id, sender, the subscription it came through): the same feed
+ * message delivered through two subscriptions is two entries.
  */
-int cstore_inbox_add(cstore_txn *t, const uint8_t id[16], const char *sender,
-                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *envelope,
-                     size_t envelope_len, int *state_out);
+typedef struct cstore_in_key {
+    const uint8_t *id;                 /* 16 bytes */
+    const char *sender;                /* node id, 1..64 bytes */
+    const char *subscription;          /* 0..CSTORE_SUB_MAX bytes; NULL = "" (direct) */
+} cstore_in_key;
+
+/*
+ * Stores a received envelope as PENDING. ASYLINK_OK when new,
+ * ASYLINK_E_DUPLICATE when the key is already there (in any state: nothing
+ * changes; *state_out, may be NULL, tells which). ASYLINK_E_INVALID_ARG
+ * for a key with no id, a sender of 0 or more than 64 bytes, or a
+ * subscription longer than CSTORE_SUB_MAX.
+ */
+int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                     uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                     int *state_out);
 
 typedef struct cstore_in {
     uint64_t seq;                      /* inbox order */
     uint8_t id[16];
     int state;                         /* enum cstore_in_state */
     char sender[65];
+    char subscription[CSTORE_SUB_MAX + 1]; /* "" for a direct message (and for a feed
+                                              message stored before schema 3) */
     uint64_t broker_seq;
     uint64_t received_ms;
     uint8_t *envelope;                 /* malloc'd; NULL for acked tombstones */
@@ -173,17 +201,35 @@ void cstore_in_clear(cstore_in *m);
  */
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out);
 
-/* An entry's state by id. ASYLINK_E_NOT_FOUND if unknown. */
-int cstore_inbox_state(cstore *s, const uint8_t id[16], int *state);
+/* An entry's state by key. ASYLINK_E_NOT_FOUND if unknown. */
+int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state);
 
-/* A PENDING entry by id, envelope included. ASYLINK_E_NOT_FOUND if unknown or acked. */
-int cstore_inbox_get(cstore *s, const uint8_t id[16], cstore_in *out);
+/* A PENDING entry by key, envelope included. ASYLINK_E_NOT_FOUND if unknown or acked. */
+int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out);
 
 /*
  * Marks an entry ACKED and drops its envelope (keeping the tombstone).
  * ASYLINK_OK (also if already acked), ASYLINK_E_NOT_FOUND.
  */
-int cstore_inbox_ack(cstore_txn *t, const uint8_t id[16]);
+int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key);
+
+/* An entry found by message id alone (cstore_inbox_find). */
+typedef struct cstore_in_ref {
+    uint64_t seq;                      /* inbox order */
+    int state;                         /* enum cstore_in_state */
+    char sender[65];
+    char subscription[CSTORE_SUB_MAX + 1];
+} cstore_in_ref;
+
+/*
+ * Every entry holding message id (from any sender, through any
+ * subscription), in key order: the PENDING ones are written to out (up to
+ * max; out may be NULL with max 0), *n_pending counts all PENDING ones and
+ * *n_acked the ACKED ones. ASYLINK_OK (also for none), E_INVALID_ARG,
+ * E_IO (a corrupt entry), E_NOMEM.
+ */
+int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_t max,
+                      size_t *n_pending, size_t *n_acked);
 
 /* Number of PENDING inbox entries. */
 int cstore_inbox_pending_count(cstore *s, uint64_t *count);

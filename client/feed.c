@@ -26,12 +26,6 @@ void asylink_publish_params_init(asylink_publish_params *p)
     p->classification = ASYLINK_PUBLIC;
 }
 
-bool client_topic_under(const char *topic, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return n > 0 && strncmp(topic, prefix, n) == 0 && (topic[n] == 0 || topic[n] == '.');
-}
-
 void client_req_free(client_req *r)
 {
     if (!r)
@@ -426,8 +420,8 @@ static void s_sub_remove(asylink_client *c, client_sub *x)
 int asylink_subscribe(asylink_client *c, const char *topic_prefix, const char *name,
                       asylink_start start, uint64_t start_value, int timeout_ms)
 {
-    if (!c || !topic_prefix || !topic_valid(topic_prefix) || !s_sub_name_valid(name) ||
-        start < ASYLINK_START_NEW || start > ASYLINK_START_TIME)
+    if (!c || !topic_valid(topic_prefix) || !s_sub_name_valid(name) || start < ASYLINK_START_NEW ||
+        start > ASYLINK_START_TIME)
         return ASYLINK_E_INVALID_ARG;
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;

@@ -16,7 +16,10 @@
  * threads queued (DirectoryRequest, Unsubscribe), matching the answers by
  * request_id. Feed deliveries are verified like direct ones (but must carry
  * the Deliver's topic, under one of our prefixes, instead of naming us),
- * stored in the same inbox and acknowledged per subscription.
+ * stored in the same inbox and acknowledged per subscription. The inbox
+ * keys an entry by (sender, message id, subscription): a redelivery
+ * through the same subscription is recognised, while the copy another
+ * subscription of ours delivers is an entry of its own.
  */
 #include "client_internal.h"
 
@@ -185,15 +188,9 @@ static cstore_txn *s_txn(s_io *io)
 static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
                           const char *reason, const char *node)
 {
-    client_event *e = calloc(1, sizeof *e);
+    client_event *e = client_event_new(type, id, code, reason, node);
     if (!e)
         return;
-    e->type = type;
-    if (id)
-        memcpy(e->message_id, id, 16);
-    e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
     e->next = io->turn.events;
     io->turn.events = e;
 }
@@ -268,8 +265,7 @@ static void s_push_events(s_io *io)
     while (rev) {
         client_event *e = rev;
         rev = e->next;
-        client_event_push(io->c, e->type, e->message_id, e->code, e->reason, e->node);
-        free(e);
+        client_event_queue(io->c, e);
     }
 }
 
@@ -436,7 +432,7 @@ static int s_feed_fits(asylink_client *c, const char *sub, const char *topic)
     if (fits) {
         fits = -1;
         for (client_sub *s = c->subs; s; s = s->next)
-            if (!s->failed && client_topic_under(topic, s->prefix))
+            if (!s->failed && topic_under(topic, s->prefix))
                 fits = 1;
     }
     pthread_mutex_unlock(&c->lock);
@@ -496,10 +492,13 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
                  "content type asylink.v1.Receipt: receipts travel as asylink.v1.ReceiptSet",
                  h->sender);
     } else {
+        /* One entry per (sender, id) and, for a feed, per subscription:
+         * each subscription hands the message over and is acked alone. */
+        cstore_in_key key = {.id = h->message_id, .sender = h->sender,
+                             .subscription = d->subscription};
         cstore_txn *t = s_txn(io);
         int state = 0;
-        rc = t ? cstore_inbox_add(t, h->message_id, h->sender, seq, io->now_ms, env, len, &state)
-               : ASYLINK_E_IO;
+        rc = t ? cstore_inbox_add(t, &key, seq, io->now_ms, env, len, &state) : ASYLINK_E_IO;
         if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
             s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The public receipt status numbers are the wire's (receipt.h). */
+_Static_assert(ASYLINK_RECEIPT_DELIVERED == RECEIPT_DELIVERED, "receipt status numbers");
+_Static_assert(ASYLINK_RECEIPT_REJECTED == RECEIPT_REJECTED, "receipt status numbers");
+
 struct asylink_message {
     uint8_t id[16];
     char sender[NODE_ID_MAX + 1];
@@ -19,6 +23,7 @@ struct asylink_message {
     size_t n_recipients;
     char content_type[ENVELOPE_CONTENT_TYPE_MAX + 1];
     char topic[ENVELOPE_TOPIC_MAX + 1]; /* "" for a direct message */
+    char subscription[CSTORE_SUB_MAX + 1]; /* the feed subscription it came through, or "" */
     asylink_classification classification;
     uint64_t created_ms, expires_ms;
     bool has_correlation;
@@ -51,6 +56,7 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
     m->n_recipients = h->n_recipients;
     snprintf(m->content_type, sizeof m->content_type, "%s", h->content_type);
     snprintf(m->topic, sizeof m->topic, "%s", h->topic ? h->topic : "");
+    snprintf(m->subscription, sizeof m->subscription, "%s", in->subscription);
     m->classification = (asylink_classification)h->classification;
     m->created_ms = h->created_ms;
     m->expires_ms = h->expires_ms;
@@ -77,6 +83,8 @@ static int s_next_entry(asylink_client *c, cstore_in *in)
 int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
 {
     *out = NULL;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -117,9 +125,11 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
     }
 }
 
-/* One message of an asylink_ack_many() call. */
+/* One message of an acknowledgement: its inbox key, then what was found. */
 typedef struct {
     uint8_t id[16];
+    char sender[NODE_ID_MAX + 1];
+    char sub[CSTORE_SUB_MAX + 1]; /* "" for a direct message */
     bool pending;          /* in the inbox and not acknowledged yet */
     bool receipt;          /* a direct message whose sender gets a receipt */
     receipt r;             /* that receipt */
@@ -134,14 +144,54 @@ static int s_by_sender(const void *a, const void *b)
     return strcmp(x->r.sender, y->r.sender);
 }
 
-/* Looks up one id: pending (with its receipt prepared), already acked, or unknown. */
+/* The inbox key of an item (pointing into it). */
+static cstore_in_key s_item_key(const s_ack_item *it)
+{
+    return (cstore_in_key){.id = it->id, .sender = it->sender, .subscription = it->sub};
+}
+
+/* Whether two items name the same inbox entry. */
+static bool s_same_key(const s_ack_item *a, const s_ack_item *b)
+{
+    return memcmp(a->id, b->id, 16) == 0 && strcmp(a->sender, b->sender) == 0 &&
+           strcmp(a->sub, b->sub) == 0;
+}
+
+/*
+ * Completes an item that holds only a message id with the key of the one
+ * unacknowledged entry holding that id. *skip: every entry with the id is
+ * acknowledged already (nothing to do). ASYLINK_E_AMBIGUOUS when several
+ * are unacknowledged (two senders, or one feed message through several
+ * subscriptions), ASYLINK_E_NOT_FOUND when none has it.
+ */
+static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
+{
+    cstore_in_ref ref;
+    size_t pending = 0, acked = 0;
+    *skip = false;
+    int rc = cstore_inbox_find(c->store, it->id, &ref, 1, &pending, &acked);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (pending > 1)
+        return ASYLINK_E_AMBIGUOUS;
+    if (pending == 0) {
+        *skip = acked > 0;
+        return acked > 0 ? ASYLINK_OK : ASYLINK_E_NOT_FOUND;
+    }
+    snprintf(it->sender, sizeof it->sender, "%s", ref.sender);
+    snprintf(it->sub, sizeof it->sub, "%s", ref.subscription);
+    return ASYLINK_OK;
+}
+
+/* Looks up one key: pending (with its receipt prepared), already acked, or unknown. */
 static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
 {
+    cstore_in_key key = s_item_key(it);
     cstore_in in;
-    int rc = cstore_inbox_get(c->store, it->id, &in);
+    int rc = cstore_inbox_get(c->store, &key, &in);
     if (rc == ASYLINK_E_NOT_FOUND) {
         int state = 0;
-        rc = cstore_inbox_state(c->store, it->id, &state);
+        rc = cstore_inbox_state(c->store, &key, &state);
         if (rc == ASYLINK_OK && state != CSTORE_IN_ACKED)
             rc = ASYLINK_E_NOT_FOUND; /* pending but unreadable: cannot happen */
         return rc; /* OK: acked before, nothing to do */
@@ -290,9 +340,11 @@ static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n,
     for (int attempt = 0; attempt < 8; attempt++) {
         cstore_txn *t = NULL;
         int rc = cstore_begin(c->store, &t);
-        for (size_t i = 0; rc == ASYLINK_OK && i < n; i++)
+        for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
+            cstore_in_key key = s_item_key(&items[i]);
             if (items[i].pending)
-                rc = cstore_inbox_ack(t, items[i].id);
+                rc = cstore_inbox_ack(t, &key);
+        }
         for (size_t i = 0; rc == ASYLINK_OK && i < rs->n; i++)
             rc = cstore_outbox_add(t, &rs->items[i]);
         if (rc != ASYLINK_OK) {
@@ -308,17 +360,13 @@ static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n,
     return ASYLINK_E_STORE_FULL;
 }
 
-int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t n)
+/*
+ * Acknowledges items[0..n): each holds a full key, or (by_id) only a
+ * message id, completed here with s_ack_resolve. Repeated keys count once.
+ * All or nothing; takes over nothing (items stays the caller's).
+ */
+static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
-    if (!c || (!message_ids && n))
-        return ASYLINK_E_INVALID_ARG;
-    if (n > ASYLINK_ACK_MAX)
-        return ASYLINK_E_TOO_LARGE;
-    if (n == 0)
-        return ASYLINK_OK;
-    s_ack_item *items = calloc(n, sizeof *items);
-    if (!items)
-        return ASYLINK_E_NOMEM;
     uint64_t now = clock_now_ms();
     size_t m = 0;
     int rc = ASYLINK_OK;
@@ -326,18 +374,20 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
        must not both find it pending and both send a receipt. */
     pthread_mutex_lock(&c->ack_lock);
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
-        bool repeated = false;
-        for (size_t k = 0; k < m && !repeated; k++)
-            repeated = memcmp(items[k].id, message_ids[i], 16) == 0;
-        if (repeated)
+        bool skip = false;
+        if (by_id)
+            rc = s_ack_resolve(c, &items[i], &skip);
+        for (size_t k = 0; k < m && rc == ASYLINK_OK && !skip; k++)
+            skip = s_same_key(&items[k], &items[i]);
+        if (rc != ASYLINK_OK || skip)
             continue;
-        memcpy(items[m].id, message_ids[i], 16);
+        if (m != i)
+            items[m] = items[i];
         rc = s_ack_prepare(c, &items[m], now);
         m++;
     }
     if (rc != ASYLINK_OK) {
         pthread_mutex_unlock(&c->ack_lock);
-        free(items);
         return rc; /* nothing acknowledged */
     }
     qsort(items, m, sizeof *items, s_by_sender);
@@ -349,47 +399,131 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
     if (rc == ASYLINK_OK && rs.n)
         client_wake_io(c);
     s_receipts_free(&rs);
+    return rc;
+}
+
+int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t n)
+{
+    if (!c || (!message_ids && n))
+        return ASYLINK_E_INVALID_ARG;
+    if (n > ASYLINK_ACK_MAX)
+        return ASYLINK_E_TOO_LARGE;
+    if (n == 0)
+        return ASYLINK_OK;
+    s_ack_item *items = calloc(n, sizeof *items);
+    if (!items)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        memcpy(items[i].id, message_ids[i], 16);
+    int rc = s_ack_run(c, items, n, true);
     free(items);
     return rc;
 }
 
 int asylink_ack(asylink_client *c, const uint8_t message_id[16])
 {
-    if (!message_id)
-        return ASYLINK_E_INVALID_ARG;
     return asylink_ack_many(c, (const uint8_t(*)[16])message_id, 1);
+}
+
+int asylink_ack_keys(asylink_client *c, const asylink_ack_key *keys, size_t n)
+{
+    if (!c || (!keys && n))
+        return ASYLINK_E_INVALID_ARG;
+    if (n > ASYLINK_ACK_MAX)
+        return ASYLINK_E_TOO_LARGE;
+    if (n == 0)
+        return ASYLINK_OK;
+    for (size_t i = 0; i < n; i++) {
+        const char *sub = keys[i].subscription ? keys[i].subscription : "";
+        size_t slen = keys[i].sender ? strnlen(keys[i].sender, NODE_ID_MAX + 1) : 0;
+        if (slen == 0 || slen > NODE_ID_MAX || strnlen(sub, CSTORE_SUB_MAX + 1) > CSTORE_SUB_MAX)
+            return ASYLINK_E_INVALID_ARG;
+    }
+    s_ack_item *items = calloc(n, sizeof *items);
+    if (!items)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(items[i].id, keys[i].message_id, 16);
+        snprintf(items[i].sender, sizeof items[i].sender, "%s", keys[i].sender);
+        snprintf(items[i].sub, sizeof items[i].sub, "%s",
+                 keys[i].subscription ? keys[i].subscription : "");
+    }
+    int rc = s_ack_run(c, items, n, false);
+    free(items);
+    return rc;
+}
+
+int asylink_ack_message(asylink_client *c, const asylink_message *m)
+{
+    if (!c || !m)
+        return ASYLINK_E_INVALID_ARG;
+    asylink_ack_key k = {.sender = m->sender, .subscription = m->subscription};
+    memcpy(k.message_id, m->id, 16);
+    return asylink_ack_keys(c, &k, 1);
 }
 
 /* ---- messages ---- */
 
-const uint8_t *asylink_message_id(const asylink_message *m) { return m->id; }
-const char *asylink_message_sender(const asylink_message *m) { return m->sender; }
-size_t asylink_message_recipient_count(const asylink_message *m) { return m->n_recipients; }
-const char *asylink_message_content_type(const asylink_message *m) { return m->content_type; }
-const char *asylink_message_topic(const asylink_message *m) { return m->topic; }
-uint64_t asylink_message_created_ms(const asylink_message *m) { return m->created_ms; }
-uint64_t asylink_message_expires_ms(const asylink_message *m) { return m->expires_ms; }
+const uint8_t *asylink_message_id(const asylink_message *m)
+{
+    return m ? m->id : NULL;
+}
+
+const char *asylink_message_sender(const asylink_message *m)
+{
+    return m ? m->sender : NULL;
+}
+
+size_t asylink_message_recipient_count(const asylink_message *m)
+{
+    return m ? m->n_recipients : 0;
+}
+
+const char *asylink_message_subscription(const asylink_message *m)
+{
+    return m ? m->subscription : NULL;
+}
 
 const char *asylink_message_recipient(const asylink_message *m, size_t i)
 {
-    return i < m->n_recipients ? m->recipients[i] : NULL;
+    return m && i < m->n_recipients ? m->recipients[i] : NULL;
+}
+
+const char *asylink_message_topic(const asylink_message *m)
+{
+    return m ? m->topic : NULL;
+}
+
+const char *asylink_message_content_type(const asylink_message *m)
+{
+    return m ? m->content_type : NULL;
 }
 
 asylink_classification asylink_message_classification(const asylink_message *m)
 {
-    return m->classification;
+    return m ? m->classification : 0;
+}
+
+uint64_t asylink_message_created_ms(const asylink_message *m)
+{
+    return m ? m->created_ms : 0;
+}
+
+uint64_t asylink_message_expires_ms(const asylink_message *m)
+{
+    return m ? m->expires_ms : 0;
 }
 
 const uint8_t *asylink_message_correlation_id(const asylink_message *m)
 {
-    return m->has_correlation ? m->correlation_id : NULL;
+    return m && m->has_correlation ? m->correlation_id : NULL;
 }
 
 const void *asylink_message_payload(const asylink_message *m, size_t *len)
 {
     if (len)
-        *len = m->len;
-    return m->payload;
+        *len = m ? m->len : 0;
+    return m ? m->payload : NULL;
 }
 
 void asylink_message_free(asylink_message **self_p)
@@ -469,6 +603,9 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
 int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_receipt_info *out,
                      size_t max, size_t *n)
 {
+    *n = 0;
+    if (!c || (max && !out))
+        return ASYLINK_E_INVALID_ARG;
     cstore_out o;
     int rc = cstore_outbox_get(c->store, message_id, &o);
     if (rc != ASYLINK_OK)
@@ -501,6 +638,8 @@ static int s_all_receipts(asylink_client *c, const uint8_t id[16], bool *all)
 
 int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int timeout_ms)
 {
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -526,7 +665,9 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
 int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], const char *recipient,
                            uint8_t **env, size_t *len)
 {
-    if (!recipient || !env || !len)
+    *env = NULL;
+    *len = 0;
+    if (!c)
         return ASYLINK_E_INVALID_ARG;
     return cstore_receipt_envelope(c->store, message_id, recipient, env, len);
 }
@@ -534,7 +675,7 @@ int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], cons
 int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
                            const uint8_t message_id[16], asylink_receipt_info *info)
 {
-    if (!c || !env)
+    if (!c)
         return ASYLINK_E_INVALID_ARG;
     envelope *e = NULL;
     receipt *r = NULL;

@@ -181,7 +181,7 @@ static int s_seal_one(asylink_client *c, const asylink_send_params *p, const voi
 int asylink_send(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
                  uint8_t message_id_out[16])
 {
-    if (!c || !p || p->struct_size < sizeof *p || (!payload && len))
+    if (!c || p->struct_size < sizeof *p || (!payload && len))
         return ASYLINK_E_INVALID_ARG;
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;

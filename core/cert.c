@@ -8,7 +8,7 @@
 #include "cert.h"
 
 #include "armor.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "clock.h"
 #include "codec.h"

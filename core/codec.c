@@ -1,7 +1,10 @@
 /*
- * codec.c — canonical-encoding and text checks for decoded protobufs.
+ * codec.c — canonical-encoding and text checks for decoded protobufs, and
+ * the pre-scan of raw protobuf before it is unpacked.
  */
 #include "codec.h"
+
+#include "asylink/errors.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,4 +109,146 @@ bool codec_utf8_valid(const char *s)
         p += n;
     }
     return true;
+}
+
+/* ---------------------------------------------------------------- raw wire -- */
+
+bool codec_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+bool codec_next_field(const uint8_t **p, const uint8_t *end, codec_field *f)
+{
+    uint64_t tag, v;
+    if (!codec_varint(p, end, &tag))
+        return false;
+    f->number = tag >> 3;
+    f->wire_type = (unsigned)(tag & 7);
+    size_t left = (size_t)(end - *p);
+    switch (f->wire_type) {
+    case 0: return codec_varint(p, end, &f->value);
+    case 1:
+    case 5: {
+        size_t n = f->wire_type == 1 ? 8 : 4;
+        *p += left >= n ? n : left;
+        return left >= n;
+    }
+    case 2:
+        if (!codec_varint(p, end, &v) || v > (uint64_t)(end - *p))
+            return false;
+        f->data = *p;
+        f->len = (size_t)v;
+        *p += v;
+        return true;
+    default: return false; /* groups are not proto3 */
+    }
+}
+
+bool codec_find_bytes(const uint8_t *buf, size_t len, uint64_t number, const uint8_t **data,
+                      size_t *n)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    codec_field f = {0};
+    while (p < end && codec_next_field(&p, end, &f)) {
+        if (f.number == number && f.wire_type == 2) {
+            *data = f.data;
+            *n = f.len;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- pre-scan -- */
+
+/* The wire type protobuf-c expects for a field. */
+static unsigned s_wire_type(const ProtobufCFieldDescriptor *fd)
+{
+    if (fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED)
+        return 2;
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE: return 2;
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 1;
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT: return 5;
+    default: return 0;
+    }
+}
+
+/* Occurrence slot of a field: members of one oneof share the first member's slot. */
+static size_t s_slot(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd)
+{
+    if (!(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return (size_t)(fd - d->fields);
+    size_t i = 0; /* terminates at fd itself at the latest */
+    while (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+           d->fields[i].quantifier_offset != fd->quantifier_offset)
+        i++;
+    return i;
+}
+
+/* Counts one occurrence of fd (the f on the wire) into *seen. */
+static int s_count(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd,
+                   const codec_field *f, size_t *seen, const codec_scan_rules *rules)
+{
+    if (fd->label != PROTOBUF_C_LABEL_REPEATED)
+        return ++*seen > 1 ? ASYLINK_E_MALFORMED : ASYLINK_OK;
+    if (fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED) {
+        /* canonical: one non-empty record of whole varints */
+        if (*seen || f->len == 0 || (f->data[f->len - 1] & 0x80))
+            return ASYLINK_E_MALFORMED;
+        for (size_t i = 0; i < f->len; i++)
+            *seen += !(f->data[i] & 0x80); /* each varint ends in one such byte */
+    } else {
+        ++*seen;
+    }
+    return *seen > rules->repeated_max(d, fd->id) ? rules->too_many_code : ASYLINK_OK;
+}
+
+/* Walks one message of type d in buf[0..len) at nesting depth. */
+static int s_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                     const codec_scan_rules *rules, int depth)
+{
+    size_t seen[CODEC_SCAN_FIELDS] = {0};
+    const uint8_t *p = buf, *end = buf + len;
+    if (depth > rules->max_depth || d->n_fields > CODEC_SCAN_FIELDS)
+        return ASYLINK_E_MALFORMED;
+    while (p < end) {
+        codec_field f = {0};
+        if (!codec_next_field(&p, end, &f) || f.number == 0 || f.number > UINT32_MAX)
+            return ASYLINK_E_MALFORMED;
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)f.number);
+        if (!fd || f.wire_type != s_wire_type(fd))
+            return ASYLINK_E_MALFORMED; /* unknown field or one protobuf-c refuses */
+        if (rules->allowed && !rules->allowed(d, fd))
+            return ASYLINK_E_MALFORMED;
+        int rc = s_count(d, fd, &f, &seen[s_slot(d, fd)], rules);
+        if (rc == ASYLINK_OK && fd->type == PROTOBUF_C_TYPE_MESSAGE)
+            rc = s_prescan(fd->descriptor, f.data, f.len, rules, depth + 1);
+        if (rc != ASYLINK_OK)
+            return rc;
+    }
+    return ASYLINK_OK;
+}
+
+int codec_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                  const codec_scan_rules *rules)
+{
+    if (!d || !rules || (!buf && len))
+        return ASYLINK_E_INVALID_ARG;
+    return s_prescan(d, buf, len, rules, 0);
 }

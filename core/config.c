@@ -1,30 +1,24 @@
 /*
  * config.c — declarative INI configuration driven by one option table.
  *
- * libinih splits the file into (section, key, value) triples; everything
- * else is here: a line-counting reader so errors carry line numbers (Debian's
- * libinih is built without INI_HANDLER_LINENO), lookup in the table, strict
- * parsing of each type, range checks, and writing the example and the docs
- * from the same table. Values in a file are hostile: every parser rejects
+ * inifile.c reads the file strictly, line by line, through libinih; everything
+ * else is here: lookup in the table, strict parsing of each type, range
+ * checks, and writing the example and the docs from the same table. Values in a file are hostile: every parser rejects
  * empty input, signs where none belong, overflow and trailing junk.
  */
 #include "config.h"
 
+#include "asylink/errors.h"
+#include "inifile.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Largest config file accepted, in bytes. */
-#define CONFIG_FILE_LIMIT (1u << 20)
-
-/* Longest part of a hostile value quoted back in an error message. */
-#define CONFIG_QUOTE_MAX 48
 
 /* A parsed value, before it is stored into the target struct. */
 typedef union config_value {
@@ -35,19 +29,14 @@ typedef union config_value {
     int e;      /* ENUM index */
 } config_value;
 
-/* State of one config_load_file() run, shared by the reader and handler. */
+/* State of one config_load_file() run, shared with the key handler. */
 typedef struct config_load_state {
     const config_option *table; /* the caller's option table */
     size_t n;                   /* rows in table */
     void *target;               /* the caller's struct being filled */
-    const char *path;           /* file name as given, for error messages */
-    FILE *file;                 /* the open config file */
     char *dir;                  /* absolute directory of the file, heap */
     unsigned *set_on_line;      /* per option: line that set it, 0 = not set */
-    unsigned line;              /* lines handed to libinih so far */
-    size_t bytes;               /* bytes read so far */
-    bool failed;                /* err holds the first error */
-    config_error *err;          /* where errors go; never NULL */
+    inifile ini;                /* the reader: line, first error */
 } config_load_state;
 
 /* Size units: suffix and multiplier. Exact-case match. */
@@ -77,14 +66,14 @@ static const char *const s_bool_words[] = {"true", "false", "yes", "no", "on", "
 
 /* ---------------------------------------------------------------- text -- */
 
-/* Copies src into dst (len > 0), escaping control bytes, truncating. */
-static void s_copy_clean(char *dst, size_t len, const char *src)
+char *config_clean(char *dst, size_t len, const char *src, size_t n)
 {
     size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p; p++) {
-        char esc[5] = {(char)*p, 0};
-        if (*p < 0x20 || *p == 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", *p);
+    for (size_t i = 0; src && i < n && src[i]; i++) {
+        unsigned char c = (unsigned char)src[i];
+        char esc[5] = {(char)c, 0};
+        if (c < 0x20 || c == 0x7f)
+            snprintf(esc, sizeof esc, "\\x%02x", c);
         size_t el = strlen(esc);
         if (o + el >= len)
             break;
@@ -92,15 +81,15 @@ static void s_copy_clean(char *dst, size_t len, const char *src)
         o += el;
     }
     dst[o] = '\0';
+    return dst;
 }
 
-/* Writes value into buf as a double-quoted, escaped, shortened string. */
-static const char *s_quote_value(char *buf, size_t len, const char *value)
+const char *config_quote(char *buf, size_t len, const char *s, size_t n)
 {
     char inner[CONFIG_QUOTE_MAX * 4 + 1];
     size_t o = 0, i = 0;
-    for (; value[i] && i < CONFIG_QUOTE_MAX; i++) {
-        unsigned char c = (unsigned char)value[i];
+    for (; i < n && i < CONFIG_QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
             o += (size_t)snprintf(inner + o, sizeof inner - o, "\\%c", c);
         else if (c < 0x20 || c == 0x7f)
@@ -109,7 +98,7 @@ static const char *s_quote_value(char *buf, size_t len, const char *value)
             inner[o++] = (char)c;
     }
     inner[o] = '\0';
-    snprintf(buf, len, "\"%s%s\"", inner, value[i] ? "..." : "");
+    snprintf(buf, len, "\"%s%s\"", inner, i < n ? "..." : "");
     return buf;
 }
 
@@ -123,20 +112,26 @@ static void s_fmt(char *buf, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
+void config_error_vset(config_error *err, const char *file, unsigned line, const char *section,
+                       const char *key, const char *fmt, va_list ap)
+{
+    if (!err)
+        return;
+    config_clean(err->file, sizeof err->file, file, SIZE_MAX);
+    err->line = line;
+    config_clean(err->section, sizeof err->section, section, SIZE_MAX);
+    config_clean(err->key, sizeof err->key, key, SIZE_MAX);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
 /* Fills *err (first error wins is the caller's business). */
 __attribute__((format(printf, 6, 7)))
 static void s_error(config_error *err, const char *file, unsigned line,
                     const char *section, const char *key, const char *fmt, ...)
 {
-    if (!err)
-        return;
-    s_copy_clean(err->file, sizeof err->file, file);
-    err->line = line;
-    s_copy_clean(err->section, sizeof err->section, section);
-    s_copy_clean(err->key, sizeof err->key, key);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    config_error_vset(err, file, line, section, key, fmt, ap);
     va_end(ap);
 }
 
@@ -516,7 +511,7 @@ static int s_parse_value(const config_option *o, const char *text, const char *d
         r = -1;
     }
     if (r != 0) {
-        s_fmt(msg, msglen, "%s, got %s", why, s_quote_value(got, sizeof got, text));
+        s_fmt(msg, msglen, "%s, got %s", why, config_quote(got, sizeof got, text, strlen(text)));
         goto cleanup;
     }
     rc = 0;
@@ -618,95 +613,38 @@ void config_free(const config_option *table, size_t n, void *target)
 
 /* -------------------------------------------------------- file loading -- */
 
-/* Records the first error of a load at the current line. */
-#define S_LOAD_ERROR(st, section, key, ...)                                           \
-    do {                                                                           \
-        s_error((st)->err, (st)->path, (st)->line, (section), (key), __VA_ARGS__); \
-        (st)->failed = true;                                                       \
-    } while (0)
+/* Records the first error of a load at the current line (0 outside the file). */
+#define S_LOAD_ERROR(st, section, key, ...)                                                        \
+    inifile_fail(&(st)->ini, ASYLINK_E_CONFIG, (st)->ini.line, (section), (key), __VA_ARGS__)
 
-/*
- * libinih reader: hands over one physical line per call so st->line is the
- * number of the line being parsed. Leading blanks are dropped, which also
- * keeps libinih from treating indented lines as continuations. Returns NULL
- * at end of file or after any error, which stops libinih.
- */
-static char *s_read_line(char *buf, int num, void *stream)
+/* inifile handler: one key = value. 0 to go on, -1 on error. */
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *name,
+                    const char *value)
 {
-    config_load_state *st = stream;
-    size_t len = 0;
-    bool any = false, nul = false, too_long = false;
-    int c;
-    if (st->failed || num < 2)
-        return NULL;
-    while ((c = getc(st->file)) != EOF) {
-        any = true;
-        st->bytes++;
-        if (c == '\n')
-            break;
-        nul |= (c == '\0');
-        if (len + 1 < (size_t)num)
-            buf[len++] = (char)c;
-        else
-            too_long = true;
-    }
-    if (ferror(st->file)) {
-        S_LOAD_ERROR(st, "", "", "read failed");
-        return NULL;
-    }
-    if (!any)
-        return NULL;
-    st->line++;
-    if (st->bytes > CONFIG_FILE_LIMIT)
-        S_LOAD_ERROR(st, "", "", "file is larger than %u bytes", CONFIG_FILE_LIMIT);
-    else if (nul)
-        S_LOAD_ERROR(st, "", "", "line contains a NUL byte");
-    else if (too_long)
-        S_LOAD_ERROR(st, "", "", "line is longer than %d bytes", num - 1);
-    if (st->failed)
-        return NULL;
-    buf[len] = '\0';
-    size_t skip = 0;
-    while (buf[skip] && isspace((unsigned char)buf[skip]))
-        skip++;
-    memmove(buf, buf + skip, len - skip + 1);
-    return buf;
-}
-
-/* libinih handler: one key = value. Returns 1 to go on, 0 on error. */
-static int s_on_key(void *user, const char *section, const char *name, const char *value)
-{
-    config_load_state *st = user;
+    config_load_state *st = ctx;
     char msg[CONFIG_ERROR_MESSAGE_MAX];
-    if (st->failed)
-        return 0;
-    if (!name || !value)
-        return 1; /* a bare section header, if libinih reports those */
-    if (!*section) {
-        S_LOAD_ERROR(st, "", name, "key outside of any [section]");
-        return 0;
-    }
+    (void)f;
     long i = s_find(st->table, st->n, section, name);
     if (i < 0) {
         S_LOAD_ERROR(st, section, name, "%s",
                      s_section_known(st->table, st->n, section) ? "unknown key"
                                                                 : "unknown section");
-        return 0;
+        return -1;
     }
     if (st->set_on_line[i]) {
         S_LOAD_ERROR(st, section, name, "duplicate key, already set on line %u",
                      st->set_on_line[i]);
-        return 0;
+        return -1;
     }
     config_value v;
     memset(&v, 0, sizeof v);
     if (s_parse_value(&st->table[i], value, st->dir, &v, msg, sizeof msg) != 0) {
         S_LOAD_ERROR(st, section, name, "%s", msg);
-        return 0;
+        return -1;
     }
     s_store(&st->table[i], st->target, v);
-    st->set_on_line[i] = st->line;
-    return 1;
+    st->set_on_line[i] = st->ini.line;
+    return 0;
 }
 
 /* Absolute directory holding path, as a new heap string, or NULL. */
@@ -728,7 +666,6 @@ static char *s_dir_of(const char *path)
  */
 static int s_finish(config_load_state *st)
 {
-    st->line = 0;
     for (size_t i = 0; i < st->n; i++) {
         const config_option *o = &st->table[i];
         if (st->set_on_line[i])
@@ -751,41 +688,22 @@ static int s_finish(config_load_state *st)
     return 0;
 }
 
-/* Runs libinih over the open file and turns its result into st->err. */
-static int s_parse_file(config_load_state *st)
-{
-    int ret = ini_parse_stream(s_read_line, st, s_on_key, st);
-    if (ret == -2) {
-        st->line = 0;
-        S_LOAD_ERROR(st, "", "", "out of memory");
-        return -1;
-    }
-    if (ret > 0 && (!st->failed || (unsigned)ret < st->err->line)) {
-        /* libinih found a malformed line before any error of ours. */
-        s_error(st->err, st->path, (unsigned)ret, "", "",
-                "syntax error, expected \"[section]\" or \"key = value\"");
-        st->failed = true;
-    }
-    return st->failed ? -1 : 0;
-}
-
 int config_load_file(const char *path, const config_option *table, size_t n,
                      void *target, config_error *err)
 {
     config_error local;
     config_load_state st;
+    FILE *in = NULL;
     int rc = -1;
     memset(&st, 0, sizeof st);
     st.table = table;
     st.n = n;
     st.target = target;
-    st.path = path ? path : "";
-    st.err = err ? err : &local;
-    memset(st.err, 0, sizeof *st.err);
-    if (config_set_defaults(table, n, target, st.err) != 0)
+    inifile_init(&st.ini, path, err ? err : &local);
+    if (config_set_defaults(table, n, target, st.ini.err) != 0)
         return -1;
-    st.file = path ? fopen(path, "r") : NULL;
-    if (!st.file) {
+    in = path ? fopen(path, "r") : NULL;
+    if (!in) {
         S_LOAD_ERROR(&st, "", "", "cannot open: %s", strerror(path ? errno : EINVAL));
         goto cleanup;
     }
@@ -795,12 +713,12 @@ int config_load_file(const char *path, const config_option *table, size_t n,
         S_LOAD_ERROR(&st, "", "", "cannot resolve directory: %s", strerror(errno));
         goto cleanup;
     }
-    if (s_parse_file(&st) != 0 || s_finish(&st) != 0)
+    if (inifile_read(&st.ini, in, s_on_key, NULL, &st) != ASYLINK_OK || s_finish(&st) != 0)
         goto cleanup;
     rc = 0;
 cleanup:
-    if (st.file)
-        fclose(st.file);
+    if (in)
+        fclose(in);
     free(st.dir);
     free(st.set_on_line);
     return rc;

@@ -45,6 +45,7 @@
 #ifndef ASYLINK_CORE_CONFIG_H
 #define ASYLINK_CORE_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,9 @@ typedef struct config_option {
 
 /* Number of rows of a static option table. */
 #define CONFIG_TABLE_LEN(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Longest part of a hostile value quoted back in an error message, bytes. */
+#define CONFIG_QUOTE_MAX 48
 
 /* Size of the text fields of config_error (longer text is truncated). */
 #define CONFIG_ERROR_FILE_MAX 256
@@ -150,6 +154,30 @@ int config_write_markdown(FILE *out, const config_option *table, size_t n);
  * Parts that are empty in e are left out.
  */
 void config_error_format(const config_error *e, char *buf, size_t len);
+
+/*
+ * Fills every field of *err (nothing if err is NULL): file, section and key
+ * (NULL reads as "") escaped by config_clean(), line, and the message from
+ * fmt. For readers of other INI formats (inifile.h) and their checks.
+ */
+__attribute__((format(printf, 6, 0))) void config_error_vset(config_error *err, const char *file,
+                                                              unsigned line, const char *section,
+                                                              const char *key, const char *fmt,
+                                                              va_list ap);
+
+/*
+ * Copies the first n bytes of src (fewer if a NUL comes first; NULL reads
+ * as "") into dst (len > 0), control bytes escaped as \xNN, cut short to
+ * fit. Returns dst.
+ */
+char *config_clean(char *dst, size_t len, const char *src, size_t n);
+
+/*
+ * Writes the first n bytes of s into buf (len > 0) double-quoted, with '"',
+ * '\\' and control bytes escaped, cut after CONFIG_QUOTE_MAX bytes with
+ * "..."; e.g. "abc" or "aaaa...". Returns buf.
+ */
+const char *config_quote(char *buf, size_t len, const char *s, size_t n);
 
 /* Parses a SIZE value into bytes. Returns 0, or -1 (and *out unchanged). */
 int config_parse_size(const char *s, uint64_t *out);

@@ -3,7 +3,7 @@
  */
 #include "datadir.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,7 +12,7 @@
  */
 #include "envelope.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "batch.h"
 #include "clock.h"
@@ -133,21 +133,6 @@ int envelope_class_parse(const char *name)
         if (strcasecmp(name, s_class_names[i]) == 0)
             return i;
     return -1;
-}
-
-bool topic_valid(const char *topic)
-{
-    size_t n = topic ? strlen(topic) : 0;
-    if (n == 0 || n > ENVELOPE_TOPIC_MAX || topic[0] == '.' || topic[n - 1] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = topic[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (c == '.' && topic[i + 1] != '.');
-        if (!ok)
-            return false;
-    }
-    return true;
 }
 
 static bool s_content_type_valid(const char *ct)
@@ -285,10 +270,48 @@ static int s_check_keys(envelope *e)
 }
 
 /*
+ * Most elements of a repeated field: key wraps, recipients, batch path
+ * elements (more: TOO_LARGE). The path limit only bounds memory: a path
+ * longer than its tree's depth (at most 10) but within it is BATCH_PATH.
+ */
+static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
+{
+    if (d == &asylink__v1__envelope__descriptor && id == 3)
+        return ENVELOPE_MAX_READERS;
+    if (d == &asylink__v1__header__descriptor && id == 4)
+        return ENVELOPE_MAX_RECIPIENTS;
+    if (d == &asylink__v1__batch_proof__descriptor && id == 4)
+        return ENVELOPE_BATCH_PATH_SCAN_MAX;
+    return 0;
+}
+
+static const codec_scan_rules s_scan_rules = {
+    .max_depth = 1, /* Envelope -> KeyWrap, Envelope -> BatchProof */
+    .too_many_code = ASYLINK_E_TOO_LARGE,
+    .repeated_max = s_repeated_max,
+};
+
+/*
+ * Pre-scans the Envelope and the Header bytes in it before protobuf-c
+ * unpacks either (codec_prescan()): a hostile envelope of empty key wraps
+ * would otherwise cost about 28 times its size. ASYLINK_OK, MALFORMED or
+ * TOO_LARGE.
+ */
+static int s_prescan(const uint8_t *buf, size_t len)
+{
+    int rc = codec_prescan(&asylink__v1__envelope__descriptor, buf, len, &s_scan_rules);
+    const uint8_t *header = NULL;
+    size_t header_len = 0;
+    if (rc == ASYLINK_OK && codec_find_bytes(buf, len, 1, &header, &header_len))
+        rc = codec_prescan(&asylink__v1__header__descriptor, header, header_len, &s_scan_rules);
+    return rc;
+}
+
+/*
  * The decoded protobufs live in an arena allocated with the envelope:
- * protobuf-c copies every bytes and string field, so they take the input's
- * length plus the structs (a few hundred bytes for the usual envelope);
- * what does not fit is malloc'd and counted.
+ * protobuf-c copies every bytes and string field, so what passed the
+ * pre-scan takes the input's length plus the structs (a few hundred bytes
+ * for the usual envelope); what does not fit is malloc'd and counted.
  * Freeing the envelope is then one free(), plus protobuf-c's walk only when
  * something lives outside the arena.
  */
@@ -348,6 +371,9 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
         return ASYLINK_E_INVALID_ARG;
     if (len > (max_len ? max_len : ENVELOPE_MAX_SIZE))
         return ASYLINK_E_TOO_LARGE;
+    int rc = s_prescan(buf, len);
+    if (rc != ASYLINK_OK)
+        return rc;
     size_t head = (sizeof(envelope) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     size_t cap = len + len / 2 + ARENA_SLACK; /* a 1.4 KB envelope decodes into ~1.9 KB */
     envelope *e = malloc(head + cap);
@@ -359,7 +385,7 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
     S_POISON(e->arena, e->arena_cap);
     e->alloc =
         (ProtobufCAllocator){.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = e};
-    int rc = ASYLINK_E_MALFORMED;
+    rc = ASYLINK_E_MALFORMED;
     e->pb = asylink__v1__envelope__unpack(&e->alloc, len, buf);
     if (!e->pb || e->pb->header.len == 0 || !codec_is_canonical(&e->pb->base, buf, len))
         goto cleanup;

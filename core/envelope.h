@@ -18,7 +18,10 @@
  * every implementation parses are exactly the bytes that were signed.
  *
  * Checks run in a fixed order so every failure has one specific code:
- *   envelope_decode():  size (TOO_LARGE), protobuf and canonical form (MALFORMED), header
+ *   envelope_decode():  size (TOO_LARGE), the pre-scan of the raw bytes (codec_prescan():
+ *     MALFORMED; more than ENVELOPE_MAX_RECIPIENTS recipients, ENVELOPE_MAX_READERS key
+ *     wraps or ENVELOPE_BATCH_PATH_SCAN_MAX batch path elements: TOO_LARGE), protobuf and
+ *     canonical form (MALFORMED), header
  *     version (UNSUPPORTED_VERSION), node ids (BAD_NODE_ID), field shapes
  *     (BAD_FIELD), classification rules (CLASSIFICATION), key wraps against
  *     the named readers (KEYWRAP_MISMATCH), signature length (BAD_FIELD), batch
@@ -45,6 +48,7 @@
 #include "cert.h"
 #include "keys.h"
 #include "rootcache.h"
+#include "topic.h" /* topic_valid(), topic_under() */
 #include "trust.h"
 
 #define ENVELOPE_VERSION 1
@@ -52,12 +56,14 @@
 #define ENVELOPE_MAX_SIZE (ENVELOPE_MAX_PAYLOAD + 1024u * 1024u)
 #define ENVELOPE_MAX_RECIPIENTS 256
 #define ENVELOPE_MAX_READERS 1024
-#define ENVELOPE_TOPIC_MAX 255
+#define ENVELOPE_TOPIC_MAX TOPIC_MAX
 #define ENVELOPE_CONTENT_TYPE_MAX 128
 #define ENVELOPE_WRAPPED_KEY_LEN 72 /* nonce 24 || MAC 16 || encrypted key 32 */
 #define ENVELOPE_COMMITMENT_LEN 32
 #define ENVELOPE_COMMITMENT_DOMAIN "asylink.key-commitment.v1"
 #define ENVELOPE_DIGEST_LEN 64
+/* Most batch path elements decoding reads (more: TOO_LARGE before the BATCH_* checks). */
+#define ENVELOPE_BATCH_PATH_SCAN_MAX 64
 /* A sealer's ephemeral X25519 key is replaced at least this often. */
 #define ENVELOPE_EPHEMERAL_MAX_AGE_MS (24ull * 3600 * 1000)
 
@@ -93,9 +99,6 @@ typedef struct envelope_header {
 } envelope_header;
 
 typedef struct envelope envelope;
-
-/* True if topic is a dotted name of [A-Za-z0-9_-] labels, 1..255 chars. */
-bool topic_valid(const char *topic);
 
 /* Name of a classification ("PUBLIC", ...) or NULL; and the reverse (-1 if unknown). */
 const char *envelope_class_name(int classification);

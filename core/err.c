@@ -2,7 +2,7 @@
  * err.c — names and descriptions of asylink's stable error codes, and the
  * library version. The table is the single source of both strings.
  */
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <stddef.h>
 
@@ -23,6 +23,7 @@ static const s_err_row s_errors[] = {
     {ASYLINK_E_EXISTS, "EXISTS", "already exists"},
     {ASYLINK_E_CONFIG, "CONFIG", "invalid configuration"},
     {ASYLINK_E_TIMEOUT, "TIMEOUT", "timed out"},
+    {ASYLINK_E_AMBIGUOUS, "AMBIGUOUS", "the message id names several messages"},
     {ASYLINK_E_MALFORMED, "MALFORMED", "malformed data"},
     {ASYLINK_E_UNSUPPORTED_VERSION, "UNSUPPORTED_VERSION",
      "unsupported format or protocol version"},

@@ -3,7 +3,7 @@
  */
 #include "file.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <errno.h>
 #include <fcntl.h>

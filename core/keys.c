@@ -4,7 +4,7 @@
 #include "keys.h"
 
 #include "armor.h"
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "file.h"
 
 #include <sodium.h>

@@ -9,7 +9,7 @@
  */
 #include "pbjson.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include "asylink/v1/asylum.pb-c.h"
 #include "asylink/v1/broker.pb-c.h"

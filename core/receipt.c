@@ -3,7 +3,7 @@
  */
 #include "receipt.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
 #include "codec.h"
 

@@ -3,7 +3,7 @@
  */
 #include "sig.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <string.h>
 

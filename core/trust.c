@@ -3,7 +3,7 @@
  */
 #include "trust.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <dirent.h>
 #include <stdbool.h>

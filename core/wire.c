@@ -13,7 +13,7 @@
  */
 #include "wire.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 #include "asylink/v1/broker.pb-c.h"
 #include "codec.h"
 #include "envelope.h"
@@ -184,86 +184,15 @@ static int s_copy_bytes(uint8_t **dst, size_t *n_dst, ProtobufCBinaryData b)
 /* ------------------------------------------------------------------------ */
 
 /*
- * protobuf-c allocates per element and per field occurrence while it
- * unpacks: 8 bytes for every 1-byte packed sequence number, a record for
- * every field occurrence, a copy of every unknown field. One hostile 64 MiB
- * frame would cost the broker 0.6 to 1 GiB before the canonical check could
- * refuse it. This walk over the raw bytes runs first and refuses, with the
- * code the later checks would give, what protobuf-c would otherwise expand:
- * unknown fields, a single field twice, a second body, packed arrays not in
- * one record (all MALFORMED: never canonical), AdminResponse bodies (MALFORMED), and
- * repeated fields longer than their limit (BAD_FIELD). What passes costs
- * protobuf-c about the input's size.
+ * One hostile 64 MiB frame would cost the broker 0.6 to 1 GiB in protobuf-c
+ * before the canonical check could refuse it: codec_prescan() (codec.h)
+ * runs first and refuses, with the code the later checks would give, what
+ * protobuf-c would otherwise expand. Besides its own rules, a Command may
+ * not carry an AdminResponse body (MALFORMED) and a repeated field longer
+ * than its limit is BAD_FIELD.
  */
 
-#define S_SCAN_DEPTH 3  /* Command -> body -> Limits */
-#define S_SCAN_FIELDS 32 /* most fields in a scanned message (Command has 21) */
-
-/* One field as it appears on the wire. */
-typedef struct s_field {
-    uint64_t number;
-    unsigned wire_type;        /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
-    const uint8_t *data;       /* payload of a length-delimited field */
-    size_t len;
-} s_field;
-
-/* Reads a varint at *p (before end); false if cut or longer than 10 bytes. */
-static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* Reads the field at *p and moves past it; false on broken framing. */
-static bool s_next_field(const uint8_t **p, const uint8_t *end, s_field *f)
-{
-    uint64_t tag, v;
-    if (!s_varint(p, end, &tag))
-        return false;
-    f->number = tag >> 3;
-    f->wire_type = (unsigned)(tag & 7);
-    size_t left = (size_t)(end - *p);
-    switch (f->wire_type) {
-    case 0: return s_varint(p, end, &v);
-    case 1:
-    case 5: {
-        size_t n = f->wire_type == 1 ? 8 : 4;
-        *p += left >= n ? n : left;
-        return left >= n;
-    }
-    case 2:
-        if (!s_varint(p, end, &v) || v > (uint64_t)(end - *p))
-            return false;
-        f->data = *p;
-        f->len = (size_t)v;
-        *p += v;
-        return true;
-    default: return false; /* groups are not proto3 */
-    }
-}
-
-/* The wire type protobuf-c expects for a field. */
-static unsigned s_wire_type(const ProtobufCFieldDescriptor *fd)
-{
-    if (fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED)
-        return 2;
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_BYTES: case PROTOBUF_C_TYPE_MESSAGE:
-        return 2;
-    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return 1;
-    case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_FLOAT:
-        return 5;
-    default:
-        return 0;
-    }
-}
+#define S_SCAN_DEPTH 3 /* Command -> body -> Limits */
 
 /* Most elements of a repeated field; 0 for any this codec does not expect. */
 static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
@@ -281,63 +210,17 @@ static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
     return 0;
 }
 
-/* Occurrence slot of a field: members of one oneof share the first member's slot. */
-static size_t s_slot(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd)
+/* A Command's body must be one this codec decodes: AdminResponse is not (admin.c frames it). */
+static bool s_scan_allowed(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd)
 {
-    if (!(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-        return (size_t)(fd - d->fields);
-    size_t i = 0; /* terminates at fd itself at the latest */
-    while (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
-           d->fields[i].quantifier_offset != fd->quantifier_offset)
-        i++;
-    return i;
+    bool body = d == &asylink__v1__command__descriptor && fd->type == PROTOBUF_C_TYPE_MESSAGE;
+    return !body || strcmp(wire_kind_name((wire_kind)fd->id), "unknown") != 0;
 }
 
-/* Counts one occurrence of fd (the f on the wire) into *seen. */
-static int s_count(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *fd,
-                   const s_field *f, size_t *seen)
-{
-    if (fd->label != PROTOBUF_C_LABEL_REPEATED)
-        return ++*seen > 1 ? ASYLINK_E_MALFORMED : ASYLINK_OK;
-    if (fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED) {
-        /* canonical: one non-empty record of whole varints */
-        if (*seen || f->len == 0 || (f->data[f->len - 1] & 0x80))
-            return ASYLINK_E_MALFORMED;
-        for (size_t i = 0; i < f->len; i++)
-            *seen += !(f->data[i] & 0x80); /* each varint ends in one such byte */
-    } else {
-        ++*seen;
-    }
-    return *seen > s_repeated_max(d, fd->id) ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
-}
-
-/* Walks one message of type d in buf[0..len); see above. */
-static int s_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                     int depth)
-{
-    size_t seen[S_SCAN_FIELDS] = {0};
-    const uint8_t *p = buf, *end = buf + len;
-    if (depth > S_SCAN_DEPTH || d->n_fields > S_SCAN_FIELDS)
-        return ASYLINK_E_MALFORMED;
-    while (p < end) {
-        s_field f = {0};
-        if (!s_next_field(&p, end, &f) || f.number == 0 || f.number > UINT32_MAX)
-            return ASYLINK_E_MALFORMED;
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field(d, (unsigned)f.number);
-        if (!fd || f.wire_type != s_wire_type(fd))
-            return ASYLINK_E_MALFORMED; /* unknown field or one protobuf-c refuses */
-        bool body = d == &asylink__v1__command__descriptor && fd->type == PROTOBUF_C_TYPE_MESSAGE;
-        if (body && strcmp(wire_kind_name((wire_kind)fd->id), "unknown") == 0)
-            return ASYLINK_E_MALFORMED; /* AdminResponse is not this codec's */
-        int rc = s_count(d, fd, &f, &seen[s_slot(d, fd)]);
-        if (rc == ASYLINK_OK && fd->type == PROTOBUF_C_TYPE_MESSAGE)
-            rc = s_prescan(fd->descriptor, f.data, f.len, depth + 1);
-        if (rc != ASYLINK_OK)
-            return rc;
-    }
-    return ASYLINK_OK;
-}
+static const codec_scan_rules s_scan_rules = {.max_depth = S_SCAN_DEPTH,
+                                              .too_many_code = ASYLINK_E_BAD_FIELD,
+                                              .repeated_max = s_repeated_max,
+                                              .allowed = s_scan_allowed};
 
 /* ------------------------------------------------------------------------ */
 /* Decoding, one function per body                                           */
@@ -652,7 +535,7 @@ int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
         return ASYLINK_E_TOO_LARGE;
     if (!buf || len == 0) /* an empty Command has no body */
         return ASYLINK_E_MALFORMED;
-    int rc = s_prescan(&asylink__v1__command__descriptor, buf, len, 0);
+    int rc = codec_prescan(&asylink__v1__command__descriptor, buf, len, &s_scan_rules);
     if (rc != ASYLINK_OK)
         return rc;
     Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, len, buf);
@@ -1304,12 +1187,12 @@ int wire_admin_response_body(const uint8_t *buf, size_t len, uint64_t *request_i
     if (len > WIRE_MAX_COMMAND)
         return ASYLINK_E_TOO_LARGE;
     const uint8_t *p = buf, *end = buf + len;
-    s_field f = {0};
-    if (!s_next_field(&p, end, &f))
+    codec_field f = {0};
+    if (!codec_next_field(&p, end, &f))
         return ASYLINK_E_MALFORMED;
     if (f.number == 1 && f.wire_type == 0) {
-        const uint8_t *q = buf + 1; /* the tag 0x08 is one byte */
-        if (buf[0] != 0x08 || !s_varint(&q, end, request_id) || !s_next_field(&p, end, &f))
+        *request_id = f.value;
+        if (buf[0] != 0x08 || !codec_next_field(&p, end, &f)) /* the tag 0x08 is one byte */
             return ASYLINK_E_MALFORMED;
     }
     if (f.number != S_ADMIN_RESPONSE_FIELD || f.wire_type != 2 || p != end)

@@ -19,7 +19,7 @@
  *        - asylink_recv(): each received message exactly once; we print its
  *          sender, content type, classification and size — never its
  *          content: a real payload carries personal data — and
- *          asylink_ack() it, which sends the sender a signed receipt.
+ *          asylink_ack_message() it, which sends the sender a signed receipt.
  *   4. SIGINT or SIGTERM end the loop; asylink_client_close() stops the
  *      library. Whatever was not yet accepted stays in the outbox and is
  *      sent the next time the node starts.
@@ -408,7 +408,7 @@ static int s_handle_message(asylink_client *c, const asylink_message *m, s_state
            s_hex(asylink_message_id(m), hex), asylink_message_sender(m),
            asylink_message_content_type(m),
            s_classification_name(asylink_message_classification(m)), len);
-    int rc = asylink_ack(c, asylink_message_id(m));
+    int rc = asylink_ack_message(c, m); /* exactly this message: its sender and id */
     if (rc != ASYLINK_OK) {
         fprintf(stderr, "national_node: cannot ack %s: %s\n", hex, asylink_err_name(rc));
         return -1;

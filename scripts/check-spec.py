@@ -7,7 +7,7 @@ disagree on the things a second implementation copies from them.
 Checks (each compares sets extracted from the files, not line positions):
 
  1. Error codes: (name, number) pairs of `asylink_err` in
-    include/asylink/asylink.h, `ErrorCode` in broker.proto, the table of
+    include/asylink/errors.h, `ErrorCode` in broker.proto, the table of
     PROTOCOL.md section 10, and the names in core/err.c must be the same.
  2. Reserved content types: the table of PROTOCOL.md section 3.1 lists
     exactly the C constants `#define ..._CONTENT_TYPE "..."`;
@@ -169,7 +169,7 @@ def c_eval(name, defs, depth=0):
 
 def check_error_codes():
     """Returns the code names (for telling check tables from limit tables)."""
-    header = read(os.path.join(ROOT, "include", "asylink", "asylink.h"))
+    header = read(os.path.join(ROOT, "include", "asylink", "errors.h"))
     c = {}
     for m in re.finditer(r"\bASYLINK_(OK|E_([A-Z_]+))\s*=\s*(-?\d+)\s*,", header):
         c[m.group(2) or "OK"] = int(m.group(3))
@@ -189,13 +189,13 @@ def check_error_codes():
     for m in re.finditer(r"\{ASYLINK_(OK|E_([A-Z_]+)),\s*\"([A-Z_]+)\"", errc):
         names[m.group(2) or "OK"] = m.group(3)
     if not c or not p or not d:
-        problem("error codes: could not read asylink.h (%d), ErrorCode (%d) or PROTOCOL.md 10 (%d)"
+        problem("error codes: could not read errors.h (%d), ErrorCode (%d) or PROTOCOL.md 10 (%d)"
                 % (len(c), len(p), len(d)))
         return set(c)
     for label, other in (("ErrorCode in broker.proto", p), ("PROTOCOL.md section 10", d)):
         for name in sorted(set(c) | set(other)):
             if c.get(name) != other.get(name):
-                problem("error code %s: asylink.h says %s, %s says %s"
+                problem("error code %s: errors.h says %s, %s says %s"
                         % (name, c.get(name), label, other.get(name)))
     for name in sorted(set(c) | set(names)):
         if names.get(name) != name:

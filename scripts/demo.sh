@@ -94,7 +94,7 @@ for n in DE FR EUAA EUAA.ANALYSIS; do node_ini "$n"; done
 
 say "1. DE (BAMF) sends an encrypted Dublin III Art. 34 information request to FR (OFPRA)"
 "$ASYLINK" send --config "$work/DE.ini" --to FR --type asylink.v1.InformationRequest \
-    --json scripts/demo/information-request.json --wait
+    --payload scripts/demo/information-request.json --wait 30
 
 say "2. the broker stored it, but only as ciphertext: the applicant reference is nowhere in its store"
 if grep -q "BAMF-8842-2026-PSEUDO" "$work"/data/*; then
@@ -107,20 +107,20 @@ say "3. FR receives, verifies and decrypts it, and acknowledges it (DE gets FR's
 
 say "   FR answers; DE receives the answer"
 "$ASYLINK" send --config "$work/FR.ini" --to DE --type asylink.v1.InformationReply \
-    --json scripts/demo/information-reply.json --wait
+    --payload scripts/demo/information-reply.json --wait 30
 "$ASYLINK" recv --config "$work/DE.ini" --count 1
 
 say "4. EUAA publishes monthly asylum statistics on the feed stats.monthly.DE"
 "$ASYLINK" publish --config "$work/EUAA.ini" --topic stats.monthly.DE \
-    --type asylink.v1.MonthlyStatistics --json scripts/demo/monthly-statistics.json
+    --type asylink.v1.MonthlyStatistics --payload scripts/demo/monthly-statistics.json
 
 say "   the analyst's subscription to 'stats' prints them as CSV (for a spreadsheet, pandas or R)"
-"$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats --name demo-analyst \
+"$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats --subscription demo-analyst \
     --format csv --count 1
 
 say "5. IT's system is offline: a request from DE waits for it in the broker's durable queue"
 sed 's/"FR"/"IT"/; s/DE-2026-004711/DE-2026-004712/' scripts/demo/information-request.json |
-    "$ASYLINK" send --config "$work/DE.ini" --to IT --type asylink.v1.InformationRequest --json - --wait
+    "$ASYLINK" send --config "$work/DE.ini" --to IT --type asylink.v1.InformationRequest --payload - --wait 30
 sleep 2 # the status snapshot is refreshed every second
 
 say "   the operator's status (also at http://$http/status and /metrics)"

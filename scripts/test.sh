@@ -25,7 +25,7 @@ install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev python3
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-                python3-nacl)
+                chromium fonts-dejavu-core prometheus python3-nacl)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive
@@ -84,6 +84,8 @@ install_deps
 
 say "banned functions"
 step banned-functions scripts/check-banned.sh
+say "include layers"
+step include-layers scripts/check-layers.sh
 
 if build build -DASYLINK_SANITIZE=OFF; then
     run_ctest normal build

@@ -6,11 +6,11 @@
 #include "asylink/asylink.h"
 #include "cert.h"
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "keys.h"
 #include "pbjson.h"
 
-#include <getopt.h>
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -42,31 +42,19 @@ static const config_option s_options[] = {
 };
 #define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
 
-int adminc_option(int opt, const char *prog, adminc_opts *o)
+int adminc_parse_endpoint(const char *text, void *field)
 {
-    uint64_t secs;
-    switch (opt) {
-    case ADMINC_OPT_CONFIG: o->config = optarg; return CLI_OK;
-    case ADMINC_OPT_ADMIN:
-        if (strncmp(optarg, "tcp://", 6) != 0 && strncmp(optarg, "ipc://", 6) != 0)
-            return cli_usage(prog, "invalid --admin '%s' (tcp://HOST:PORT or ipc://PATH)", optarg);
-        o->endpoint = optarg;
-        return CLI_OK;
-    case ADMINC_OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 1, 300, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (1..300 seconds)", optarg);
-        o->timeout_ms = (int)secs * 1000;
-        return CLI_OK;
-    case ADMINC_OPT_JSON: o->json = true; return CLI_OK;
-    default: return -2;
-    }
+    if (strncmp(text, "tcp://", 6) != 0 && strncmp(text, "ipc://", 6) != 0)
+        return -1;
+    *(const char **)field = text;
+    return 0;
 }
 
-int adminc_check(const char *prog, const adminc_opts *o)
+/* Milliseconds left until deadline, for zmq_poll (0 when passed). */
+static long s_left(uint64_t deadline)
 {
-    if (!o->config)
-        return cli_usage(prog, "--config FILE is required");
-    return CLI_OK;
+    uint64_t now = clock_now_ms();
+    return now >= deadline ? 0 : (long)(deadline - now);
 }
 
 /* What a connection needs, loaded from the configuration. */
@@ -143,16 +131,18 @@ static int s_exchange(const char *prog, void *sock, const s_conn *c, const admin
     int rc = wire_encode(req, &buf, &len);
     if (rc != ASYLINK_OK)
         return cli_fail(prog, rc);
+    /* --timeout bounds the whole exchange: one deadline for sending and answering. */
+    uint64_t deadline = clock_now_ms() + o->timeout_ms;
     zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
-    rc = zmq_poll(&out, 1, o->timeout_ms) == 1 ? zmq_send(sock, buf, len, ZMQ_DONTWAIT) : -1;
+    rc = zmq_poll(&out, 1, s_left(deadline)) == 1 ? zmq_send(sock, buf, len, ZMQ_DONTWAIT) : -1;
     free(buf);
     zmq_pollitem_t in = {sock, 0, ZMQ_POLLIN, 0};
-    if (rc < 0 || zmq_poll(&in, 1, o->timeout_ms) != 1)
+    if (rc < 0 || zmq_poll(&in, 1, s_left(deadline)) != 1)
         return cli_fail_text(prog, ASYLINK_E_TIMEOUT,
-                             "no answer from %s within %d s (is the broker running with this "
+                             "no answer from %s within %llu s (is the broker running with this "
                              "admin_endpoint? the admin endpoint admits only valid, unrevoked "
                              "certificates with the operator role)",
-                             c->endpoint, o->timeout_ms / 1000);
+                             c->endpoint, (unsigned long long)(o->timeout_ms / 1000));
     if (zmq_msg_recv(reply, sock, ZMQ_DONTWAIT) < 0)
         return cli_fail_text(prog, ASYLINK_E_IO, "receive: %s", zmq_strerror(zmq_errno()));
     if (zmq_msg_more(reply))

@@ -15,49 +15,44 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "cliopt.h"
 #include "wire.h"
 
 #define ADMINC_DEFAULT_ENDPOINT "tcp://127.0.0.1:7401"
 
 /* The options every admin command takes. */
 typedef struct adminc_opts {
-    const char *config;    /* --config (required) */
-    const char *endpoint;  /* --admin, NULL = from the config */
-    int timeout_ms;        /* --timeout */
-    bool json;             /* --json */
+    const char *config;   /* --config (required) */
+    const char *endpoint; /* --admin, NULL = from the config */
+    uint64_t timeout_ms;  /* --timeout */
+    bool json;            /* --json */
 } adminc_opts;
 
-/* Help lines of those options, for each command's usage text. */
-#define ADMINC_USAGE_OPTIONS                                                              \
-    "  --config FILE          the operator's node configuration (required)\n"             \
-    "  --admin ENDPOINT       the broker's admin endpoint (default: admin_endpoint\n"     \
-    "                         of the configuration, else " ADMINC_DEFAULT_ENDPOINT ")\n"  \
-    "  --timeout SECONDS      give up after this long (default 10)\n"                     \
-    "  --json                 print the broker's answer as JSON\n"                        \
-    "  -h, --help             show this help\n"
-
-/* getopt_long values of those options; commands number their own from ADMINC_OPT_END. */
-enum { ADMINC_OPT_CONFIG = 256, ADMINC_OPT_ADMIN, ADMINC_OPT_TIMEOUT, ADMINC_OPT_JSON,
-       ADMINC_OPT_END };
-
-#define ADMINC_LONG_OPTIONS                                              \
-    {"config", required_argument, NULL, ADMINC_OPT_CONFIG},              \
-    {"admin", required_argument, NULL, ADMINC_OPT_ADMIN},                \
-    {"timeout", required_argument, NULL, ADMINC_OPT_TIMEOUT},            \
-    {"json", no_argument, NULL, ADMINC_OPT_JSON},                        \
-    {"help", no_argument, NULL, 'h'}
+/* An admin endpoint: tcp://HOST:PORT or ipc://PATH (a CUSTOM cliopt parser). */
+int adminc_parse_endpoint(const char *text, void *field);
 
 /*
- * Applies one of the common options (optarg as getopt_long left it).
- * Returns CLI_OK, CLI_USAGE (message printed), or -2 when opt is not one
- * of them.
+ * The option rows of those options, for a command whose options struct
+ * (type) holds an adminc_opts named member.
  */
-int adminc_option(int opt, const char *prog, adminc_opts *o);
-
-/* CLI_OK if the required options are there, else a usage error. */
-int adminc_check(const char *prog, const adminc_opts *o);
+#define ADMINC_ROWS(type, member)                                                                  \
+    CLIOPT_ROW_CONFIG(type, member.config),                                                        \
+        {.name = "admin",                                                                          \
+         .kind = CLIOPT_CUSTOM,                                                                    \
+         .metavar = "ENDPOINT",                                                                    \
+         .offset = offsetof(type, member.endpoint),                                                \
+         .parse = adminc_parse_endpoint,                                                           \
+         .expect = "tcp://HOST:PORT or ipc://PATH",                                                \
+         .help = "the broker's admin endpoint (default: admin_endpoint of the configuration, "     \
+                 "else " ADMINC_DEFAULT_ENDPOINT ")"},                                             \
+        CLIOPT_ROW_TIMEOUT(type, member.timeout_ms, "10"),                                         \
+    {                                                                                              \
+        .name = "json", .kind = CLIOPT_FLAG, .offset = offsetof(type, member.json),                \
+        .help = "print the broker's answer as JSON"                                                \
+    }
 
 /*
  * Sends one request to the broker and waits for the answer. On success

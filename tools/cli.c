@@ -29,33 +29,32 @@
 
 /* ---- dispatching ---- */
 
-static void s_print_table(const char *prog, const cli_command *table, size_t n,
-                          const char *about)
+static void s_print_group(const char *prog, const cli_command *group)
 {
-    printf("Usage: %s <command> [options]\n\n%s\n\nCommands:\n", prog, about);
-    for (size_t i = 0; i < n; i++)
-        printf("  %-10s %s\n", table[i].name, table[i].help);
+    printf("Usage: %s <command> [options]\n\n%s\n\nCommands:\n", prog, group->about);
+    for (const cli_command *c = group->sub; c->name; c++)
+        printf("  %-10s %s\n", c->name, c->summary);
     printf("\nRun '%s <command> --help' for the options of a command.\n", prog);
 }
 
-static const cli_command *s_find_command(const cli_command *table, size_t n, const char *name)
+static const cli_command *s_find_command(const cli_command *group, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return &table[i];
+    for (const cli_command *c = group->sub; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
     return NULL;
 }
 
-int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, const char *about)
+int cli_dispatch(int argc, char **argv, const cli_command *group)
 {
     const char *prog = argv[0];
     if (argc < 2)
         return cli_usage(prog, "missing command");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        s_print_table(prog, table, n, about);
+        s_print_group(prog, group);
         return CLI_OK;
     }
-    const cli_command *cmd = s_find_command(table, n, argv[1]);
+    const cli_command *cmd = s_find_command(group, argv[1]);
     if (!cmd)
         return cli_usage(prog, "unknown command '%s'", argv[1]);
     char name[CLI_NAME_MAX];
@@ -63,6 +62,8 @@ int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, cons
     if (len < 0 || (size_t)len >= sizeof name)
         return cli_failf("%s: command name too long", prog);
     argv[1] = name; /* the handler's argv[0]: its full name */
+    if (cmd->sub)
+        return cli_dispatch(argc - 1, argv + 1, cmd);
     return cmd->run(argc - 1, argv + 1);
 }
 
@@ -121,17 +122,6 @@ int cli_usage(const char *prog, const char *fmt, ...)
     return CLI_USAGE;
 }
 
-int cli_getopt_common(int opt, const char *prog, const char *usage)
-{
-    if (opt == 'h') {
-        fputs(usage, stdout);
-        return CLI_DONE;
-    }
-    if (opt == '?' || opt == ':')
-        return cli_usage(prog, NULL); /* getopt_long said what was wrong */
-    return CLI_OK;
-}
-
 /* ---- option values ---- */
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -172,14 +162,6 @@ int cli_parse_time(const char *s, uint64_t *ms)
         return -1;
     *ms = (uint64_t)t * 1000u;
     return 0;
-}
-
-int cli_parse_roles(const char *prog, const char *s, uint32_t *mask)
-{
-    if (cert_roles_parse(s, mask) == ASYLINK_OK)
-        return CLI_OK;
-    return cli_usage(prog, "invalid --roles '%s' (a comma-separated list of member_state, "
-                           "agency, analyst, operator, broker)", s);
 }
 
 int cli_parse_duration(const char *s, uint64_t *ms)

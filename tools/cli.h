@@ -1,7 +1,8 @@
 /*
- * cli.h — what every `asylink` command shares: the command table and its
+ * cli.h — what every `asylink` command shares: the command tree and its
  * dispatcher, exit codes, error and usage messages, parsing of option
- * values (numbers, dates, roles), passphrases, and JSON output.
+ * values (numbers, dates, durations), passphrases, and JSON output. The
+ * options themselves are declared in tables (cliopt.h).
  *
  * Conventions every command follows:
  *   exit 0 success, 1 the operation failed, 2 usage error;
@@ -24,23 +25,33 @@
 /* Exit codes, and CLI_DONE: "stop here and exit 0" (help was printed). */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_DONE = -1 };
 
-/*
- * A command or subcommand. run() gets argv[0] set to the full command name
- * ("asylink ca sign"), which getopt_long's messages and --help use, and
- * returns an exit code.
- */
-typedef struct cli_command {
-    const char *name;                   /* word typed after the parent command */
-    int (*run)(int argc, char **argv);  /* the handler */
-    const char *help;                   /* one line for the parent's --help */
-} cli_command;
+struct cliopt_spec;
 
 /*
- * Runs the entry of table named by argv[1]. argv[0] is the parent's full
- * name; about is the parent's one-paragraph description for --help. Handles
- * -h/--help, a missing or unknown name (exit 2). Returns the exit code.
+ * A node of the command tree (tools/commands.c holds the root): a leaf
+ * command with its handler and option table, or a group of subcommands.
+ * run() gets argv[0] set to the full command name ("asylink ca sign"),
+ * which messages and --help use, and returns an exit code. The tree with
+ * the leaves' specs holds every text of the command line's documentation
+ * (summaries, synopses, descriptions, options, notes), so a manual page
+ * can be generated from it.
  */
-int cli_dispatch(int argc, char **argv, const cli_command *table, size_t n, const char *about);
+typedef struct cli_command cli_command;
+struct cli_command {
+    const char *name;                  /* word typed after the parent command */
+    int (*run)(int argc, char **argv); /* leaf: the handler; NULL for a group */
+    const char *summary;               /* one line for the parent's --help */
+    const struct cliopt_spec *spec;    /* leaf: its options (NULL: it parses its own) */
+    const cli_command *sub;            /* group: subcommands, ended by a row with name NULL */
+    const char *about;                 /* group: its description for --help */
+};
+
+/*
+ * Runs the subcommand of group named by argv[1] (argv[0] is the group's
+ * full name): the leaf's handler, or the next level's dispatch. Handles
+ * -h/--help and a missing or unknown name (exit 2). Returns the exit code.
+ */
+int cli_dispatch(int argc, char **argv, const cli_command *group);
 
 /* Prints "asylink: <context>: <ERR_NAME>: <strerror>" to stderr; returns CLI_FAIL. */
 int cli_fail(const char *context, int code);
@@ -62,13 +73,6 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Handles getopt_long's answers that are not options of the command: prints
- * usage (exit CLI_DONE) for 'h', the --help hint for '?' and ':'. Returns
- * CLI_DONE, CLI_USAGE, or CLI_OK if opt is none of those.
- */
-int cli_getopt_common(int opt, const char *prog, const char *usage);
-
-/*
  * Parses a decimal unsigned number in [min, max]: digits only, no sign, no
  * spaces, no trailing text. Returns 0, or -1 if s is not such a number.
  */
@@ -80,9 +84,6 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * 1970. Returns 0 or -1.
  */
 int cli_parse_time(const char *s, uint64_t *ms);
-
-/* Parses --roles into a mask; prints a usage error naming the valid roles. */
-int cli_parse_roles(const char *prog, const char *s, uint32_t *mask);
 
 /*
  * Parses a duration: a number with a unit s, m, h or d ("90s", "7d"; a

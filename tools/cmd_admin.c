@@ -8,37 +8,24 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "node.h"
 
-#include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-/* A command's own option: applies opt, or returns -2 when it is not one. */
-typedef int (*s_apply_fn)(int opt, const char *prog, void *ctx);
-
-/* Parses the common and the command's own options; *first is the first operand. */
-static int s_parse(int argc, char **argv, const char *usage, const struct option *longs,
-                   adminc_opts *o, s_apply_fn own, void *ctx, int *first)
-{
-    const char *prog = argv[0];
-    int opt;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        int rc = adminc_option(opt, prog, o);
-        if (rc == -2 && own)
-            rc = own(opt, prog, ctx);
-        if (rc == -2)
-            rc = cli_getopt_common(opt, prog, usage);
-        if (rc != CLI_OK)
-            return rc;
-    }
-    *first = optind;
-    return adminc_check(prog, o);
-}
+/* The options of an admin command: the shared ones and the command's own. */
+typedef struct {
+    adminc_opts a;       /* --config, --admin, --timeout, --json */
+    bool flag;           /* --connected, --non-empty, --all */
+    const char *node_id; /* --node */
+    uint64_t limit;      /* --limit (dlq list) */
+    uint64_t offset;     /* --offset (dlq list) */
+} s_opts;
 
 /* The exit code of a parse that stopped (CLI_DONE: help printed). */
 static int s_exit(int rc)
@@ -47,20 +34,31 @@ static int s_exit(int rc)
 }
 
 /*
- * Parses a command that takes no positional argument and sends its request:
- * CLI_OK with *m the answer (caller releases), CLI_DONE after --help, or
- * the exit code of a usage error or failed call.
+ * Parses a command by spec and sends its request q (filled from the
+ * options): CLI_OK with *m the answer (caller releases), CLI_DONE after
+ * --help, or the exit code of a usage error or failed call.
  */
-static int s_request(int argc, char **argv, const char *usage, const struct option *longs,
-                     s_apply_fn own, wire_admin_request *q, adminc_opts *o, json_t **m)
+static int s_request(const cliopt_spec *spec, int argc, char **argv, wire_admin_request *q,
+                     s_opts *o, json_t **m)
 {
-    int first, rc = s_parse(argc, argv, usage, longs, o, own, q, &first);
+    int rc = cliopt_parse(spec, argc, argv, o, NULL);
     if (rc != CLI_OK)
         return rc;
-    if (first < argc)
-        return cli_usage(argv[0], "unexpected argument '%s'", argv[first]);
-    return adminc_call(argv[0], o, q, m);
+    q->flag = o->flag;
+    if (o->node_id)
+        snprintf(q->node_id, sizeof q->node_id, "%s", o->node_id);
+    q->limit = (uint32_t)o->limit;
+    q->offset = o->offset;
+    return adminc_call(argv[0], &o->a, q, m);
 }
+
+/* --node NODE_ID. */
+#define S_ROW_NODE(what)                                                                           \
+    {                                                                                              \
+        .name = "node", .kind = CLIOPT_CUSTOM, .metavar = "NODE_ID",                               \
+        .offset = offsetof(s_opts, node_id), .parse = cliopt_parse_node_id,                        \
+        .expect = CLIOPT_EXPECT_NODE_ID, .help = what                                              \
+    }
 
 static uint64_t s_u64(const json_t *o, const char *key)
 {
@@ -98,26 +96,21 @@ static int s_done(int rc)
 
 /* ---- nodes ---- */
 
-static const char s_nodes_usage[] =
-    "Usage: asylink nodes --config OPS.ini [options]\n"
-    "\n"
-    "Lists the federation's nodes as the broker sees them: certificate, roles,\n"
-    "session, queue and subscriptions. Asks the broker's admin endpoint, which\n"
-    "admits only operator certificates.\n"
-    "\n"
-    "  --connected            only nodes with an open session\n" ADMINC_USAGE_OPTIONS;
+static const cliopt s_nodes_rows[] = {
+    ADMINC_ROWS(s_opts, a),
+    {.name = "connected",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, flag),
+     .help = "only nodes with an open session"},
+};
 
-enum { OPT_CONNECTED = ADMINC_OPT_END, OPT_NODE, OPT_NON_EMPTY, OPT_LIMIT, OPT_OFFSET, OPT_ALL,
-       OPT_TRUST, OPT_POLICY };
-
-static int s_nodes_apply(int opt, const char *prog, void *ctx)
-{
-    (void)prog;
-    if (opt != OPT_CONNECTED)
-        return -2;
-    ((wire_admin_request *)ctx)->flag = true;
-    return CLI_OK;
-}
+const cliopt_spec cmd_nodes_spec = {
+    .description = "Lists the federation's nodes as the broker sees them: certificate, roles, "
+                   "session, queue and subscriptions. Asks the broker's admin endpoint, which "
+                   "admits only operator certificates.",
+    .opts = s_nodes_rows,
+    .n_opts = CLIOPT_LEN(s_nodes_rows),
+};
 
 /* "member_state,operator" from a roles array of "ROLE_X" names. */
 static void s_roles(const json_t *roles, char *buf, size_t len)
@@ -138,15 +131,13 @@ static void s_roles(const json_t *roles, char *buf, size_t len)
 
 int cmd_nodes(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        ADMINC_LONG_OPTIONS, {"connected", no_argument, NULL, OPT_CONNECTED}, {NULL, 0, NULL, 0}};
-    adminc_opts o = {.timeout_ms = 10000};
+    s_opts o = {0};
     wire_admin_request q = {.op = WIRE_ADMIN_NODES};
     json_t *m = NULL;
-    int rc = s_request(argc, argv, s_nodes_usage, longs, s_nodes_apply, &q, &o, &m);
+    int rc = s_request(&cmd_nodes_spec, argc, argv, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (o.json)
+    if (o.a.json)
         return cli_json_print(m);
     json_t *nodes = json_object_get(m, "nodes"), *n;
     size_t i;
@@ -171,42 +162,31 @@ int cmd_nodes(int argc, char **argv)
 
 /* ---- queues ---- */
 
-static const char s_queues_usage[] =
-    "Usage: asylink queues --config OPS.ini [options]\n"
-    "\n"
-    "Lists the direct queue of every node: messages waiting, bytes, age of\n"
-    "the oldest, deliveries in flight, dead letters.\n"
-    "\n"
-    "  --node NODE_ID         only this node's queue\n"
-    "  --non-empty            skip empty queues\n" ADMINC_USAGE_OPTIONS;
+static const cliopt s_queues_rows[] = {
+    ADMINC_ROWS(s_opts, a),
+    S_ROW_NODE("only this node's queue"),
+    {.name = "non-empty",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, flag),
+     .help = "skip empty queues"},
+};
 
-static int s_queues_apply(int opt, const char *prog, void *ctx)
-{
-    wire_admin_request *q = ctx;
-    switch (opt) {
-    case OPT_NODE:
-        if (!node_id_valid(optarg))
-            return cli_usage(prog, "invalid node id '%s'", optarg);
-        snprintf(q->node_id, sizeof q->node_id, "%s", optarg);
-        return CLI_OK;
-    case OPT_NON_EMPTY: q->flag = true; return CLI_OK;
-    default: return -2;
-    }
-}
+const cliopt_spec cmd_queues_spec = {
+    .description = "Lists the direct queue of every node: messages waiting, bytes, age of the "
+                   "oldest, deliveries in flight, dead letters.",
+    .opts = s_queues_rows,
+    .n_opts = CLIOPT_LEN(s_queues_rows),
+};
 
 int cmd_queues(int argc, char **argv)
 {
-    static const struct option longs[] = {ADMINC_LONG_OPTIONS,
-                                          {"node", required_argument, NULL, OPT_NODE},
-                                          {"non-empty", no_argument, NULL, OPT_NON_EMPTY},
-                                          {NULL, 0, NULL, 0}};
-    adminc_opts o = {.timeout_ms = 10000};
+    s_opts o = {0};
     wire_admin_request q = {.op = WIRE_ADMIN_QUEUES};
     json_t *m = NULL;
-    int rc = s_request(argc, argv, s_queues_usage, longs, s_queues_apply, &q, &o, &m);
+    int rc = s_request(&cmd_queues_spec, argc, argv, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (o.json)
+    if (o.a.json)
         return cli_json_print(m);
     json_t *queues = json_object_get(m, "queues"), *n;
     size_t i;
@@ -228,34 +208,32 @@ int cmd_queues(int argc, char **argv)
 
 /* ---- dlq ---- */
 
-static const char s_dlq_list_usage[] =
-    "Usage: asylink dlq list --config OPS.ini [options]\n"
-    "\n"
-    "Lists dead letters, newest first (metadata only, never payloads). The ID\n"
-    "column is what `dlq replay` and `dlq drop` take.\n"
-    "\n"
-    "  --node NODE_ID         only dead letters for this recipient\n"
-    "  --limit N              at most N entries (1..1000, default 100)\n"
-    "  --offset N             skip the N newest entries first\n" ADMINC_USAGE_OPTIONS;
+static const cliopt s_dlq_list_rows[] = {
+    ADMINC_ROWS(s_opts, a),
+    S_ROW_NODE("only dead letters for this recipient"),
+    {.name = "limit",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_opts, limit),
+     .min = 1,
+     .max = 1000,
+     .def = "100",
+     .help = "at most N entries"},
+    {.name = "offset",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_opts, offset),
+     .min = 0,
+     .max = 99999,
+     .help = "skip the N newest entries first"},
+};
 
-static int s_dlq_list_apply(int opt, const char *prog, void *ctx)
-{
-    wire_admin_request *q = ctx;
-    uint64_t v;
-    switch (opt) {
-    case OPT_LIMIT:
-        if (cli_parse_u64(optarg, 1, 1000, &v) != 0)
-            return cli_usage(prog, "invalid --limit '%s' (1..1000)", optarg);
-        q->limit = (uint32_t)v;
-        return CLI_OK;
-    case OPT_OFFSET:
-        if (cli_parse_u64(optarg, 0, 99999, &v) != 0)
-            return cli_usage(prog, "invalid --offset '%s' (0..99999)", optarg);
-        q->offset = v;
-        return CLI_OK;
-    default: return s_queues_apply(opt == OPT_NODE ? opt : -1, prog, ctx);
-    }
-}
+static const cliopt_spec s_dlq_list_spec = {
+    .description = "Lists dead letters, newest first (metadata only, never payloads). The ID "
+                   "column is what `dlq replay` and `dlq drop` take.",
+    .opts = s_dlq_list_rows,
+    .n_opts = CLIOPT_LEN(s_dlq_list_rows),
+};
 
 /* A base64 message id as a UUID, or "-". */
 static const char *s_uuid(const char *b64, char buf[37])
@@ -270,18 +248,13 @@ static const char *s_uuid(const char *b64, char buf[37])
 
 static int s_dlq_list(int argc, char **argv)
 {
-    static const struct option longs[] = {ADMINC_LONG_OPTIONS,
-                                          {"node", required_argument, NULL, OPT_NODE},
-                                          {"limit", required_argument, NULL, OPT_LIMIT},
-                                          {"offset", required_argument, NULL, OPT_OFFSET},
-                                          {NULL, 0, NULL, 0}};
-    adminc_opts o = {.timeout_ms = 10000};
+    s_opts o = {0};
     wire_admin_request q = {.op = WIRE_ADMIN_DEAD_LETTERS};
     json_t *m = NULL;
-    int rc = s_request(argc, argv, s_dlq_list_usage, longs, s_dlq_list_apply, &q, &o, &m);
+    int rc = s_request(&s_dlq_list_spec, argc, argv, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (o.json)
+    if (o.a.json)
         return cli_json_print(m);
     json_t *entries = json_object_get(m, "entries"), *e;
     size_t i;
@@ -303,59 +276,66 @@ static int s_dlq_list(int argc, char **argv)
     return s_done(CLI_OK);
 }
 
-static const char s_dlq_replay_usage[] =
-    "Usage: asylink dlq replay --config OPS.ini [options] ID...\n"
-    "       asylink dlq replay --config OPS.ini [options] --all --node NODE_ID\n"
-    "\n"
-    "Puts dead letters back into their recipient's queue for a fresh round of\n"
-    "delivery attempts. An ID (from `dlq list`) names a message; without --node\n"
-    "it is replayed for every recipient it was dead-lettered for. Messages whose\n"
-    "expiry has passed are not replayed.\n"
-    "\n"
-    "  --node NODE_ID         only this recipient's dead letters\n"
-    "  --all                  every dead letter of --node (no IDs)\n" ADMINC_USAGE_OPTIONS;
+static const cliopt s_dlq_change_rows[] = {
+    ADMINC_ROWS(s_opts, a),
+    S_ROW_NODE("only this recipient's dead letters"),
+    {.name = "all",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, flag),
+     .help = "every dead letter of --node (no IDs)"},
+};
 
-static const char s_dlq_drop_usage[] =
-    "Usage: asylink dlq drop --config OPS.ini [options] ID...\n"
-    "       asylink dlq drop --config OPS.ini [options] --all --node NODE_ID\n"
-    "\n"
-    "Deletes dead letters for good. An ID (from `dlq list`) names a message;\n"
-    "without --node it is dropped for every recipient it was dead-lettered for.\n"
-    "\n"
-    "  --node NODE_ID         only this recipient's dead letters\n"
-    "  --all                  every dead letter of --node (no IDs)\n" ADMINC_USAGE_OPTIONS;
+static const cliopt_rule s_dlq_change_rules[] = {{CLIOPT_NEEDS, "all node"}};
 
-static int s_dlq_change_apply(int opt, const char *prog, void *ctx)
-{
-    if (opt == OPT_ALL) {
-        ((wire_admin_request *)ctx)->flag = true;
-        return CLI_OK;
-    }
-    return s_queues_apply(opt == OPT_NODE ? opt : -1, prog, ctx);
-}
+static const cliopt_spec s_dlq_replay_spec = {
+    .synopsis = "--config OPS.ini [options] ID...\n--config OPS.ini [options] --all --node NODE_ID",
+    .description = "Puts dead letters back into their recipient's queue for a fresh round of "
+                   "delivery attempts. An ID (from `dlq list`) names a message; without --node "
+                   "it is replayed for every recipient it was dead-lettered for. Messages whose "
+                   "expiry has passed are not replayed.",
+    .opts = s_dlq_change_rows,
+    .n_opts = CLIOPT_LEN(s_dlq_change_rows),
+    .rules = s_dlq_change_rules,
+    .n_rules = CLIOPT_LEN(s_dlq_change_rules),
+    .operands = "ID...",
+    .min_operands = 0,
+    .max_operands = WIRE_ADMIN_MAX_IDS,
+};
+
+static const cliopt_spec s_dlq_drop_spec = {
+    .synopsis = "--config OPS.ini [options] ID...\n--config OPS.ini [options] --all --node NODE_ID",
+    .description = "Deletes dead letters for good. An ID (from `dlq list`) names a message; "
+                   "without --node it is dropped for every recipient it was dead-lettered for.",
+    .opts = s_dlq_change_rows,
+    .n_opts = CLIOPT_LEN(s_dlq_change_rows),
+    .rules = s_dlq_change_rules,
+    .n_rules = CLIOPT_LEN(s_dlq_change_rules),
+    .operands = "ID...",
+    .min_operands = 0,
+    .max_operands = WIRE_ADMIN_MAX_IDS,
+};
 
 /* dlq replay and dlq drop. */
 static int s_dlq_change(int argc, char **argv, bool replay)
 {
-    static const struct option longs[] = {ADMINC_LONG_OPTIONS,
-                                          {"node", required_argument, NULL, OPT_NODE},
-                                          {"all", no_argument, NULL, OPT_ALL},
-                                          {NULL, 0, NULL, 0}};
-    const char *usage = replay ? s_dlq_replay_usage : s_dlq_drop_usage;
-    adminc_opts o = {.timeout_ms = 10000};
+    const cliopt_spec *spec = replay ? &s_dlq_replay_spec : &s_dlq_drop_spec;
+    s_opts o = {0};
+    cliopt_result res;
     wire_admin_request q = {.op = replay ? WIRE_ADMIN_DEAD_LETTER_REPLAY
                                          : WIRE_ADMIN_DEAD_LETTER_DROP};
-    int first, rc = s_parse(argc, argv, usage, longs, &o, s_dlq_change_apply, &q, &first);
+    int rc = cliopt_parse(spec, argc, argv, &o, &res);
     if (rc != CLI_OK)
         return s_exit(rc);
     const char *prog = argv[0];
-    size_t n = (size_t)(argc - first);
-    if (q.flag && (n || !q.node_id[0]))
+    int first = res.first_operand;
+    size_t n = (size_t)res.n_operands;
+    q.flag = o.flag;
+    if (o.node_id)
+        snprintf(q.node_id, sizeof q.node_id, "%s", o.node_id);
+    if (q.flag && n)
         return cli_usage(prog, "--all takes --node NODE_ID and no IDs");
     if (!q.flag && n == 0)
         return cli_usage(prog, "give dead letter IDs, or --all --node NODE_ID");
-    if (n > WIRE_ADMIN_MAX_IDS)
-        return cli_usage(prog, "at most %d IDs at once", WIRE_ADMIN_MAX_IDS);
     uint64_t ids[WIRE_ADMIN_MAX_IDS];
     for (size_t i = 0; i < n; i++)
         if (cli_parse_u64(argv[first + (int)i], 1, UINT64_MAX, &ids[i]) != 0)
@@ -364,11 +344,11 @@ static int s_dlq_change(int argc, char **argv, bool replay)
     q.ids = n ? ids : NULL;
     q.n_ids = n;
     json_t *m = NULL;
-    if ((rc = adminc_call(prog, &o, &q, &m)) != CLI_OK)
+    if ((rc = adminc_call(prog, &o.a, &q, &m)) != CLI_OK)
         return rc;
     json_t *nf = json_object_get(m, "not_found");
     size_t n_nf = json_array_size(nf);
-    if (o.json) {
+    if (o.a.json) {
         rc = cli_json_print(json_incref(m));
     } else {
         if (replay)
@@ -396,39 +376,39 @@ static int s_dlq_drop(int argc, char **argv)
     return s_dlq_change(argc, argv, false);
 }
 
-int cmd_dlq(int argc, char **argv)
-{
-    static const cli_command table[] = {
-        {"list", s_dlq_list, "list dead letters, newest first"},
-        {"replay", s_dlq_replay, "put dead letters back into their queue"},
-        {"drop", s_dlq_drop, "delete dead letters for good"},
-    };
-    return cli_dispatch(argc, argv, table, sizeof table / sizeof table[0],
-                        "The broker's dead letter queue, through its admin endpoint "
-                        "(operator certificates only).");
-}
+const char cmd_dlq_about[] = "The broker's dead letter queue, through its admin endpoint "
+                             "(operator certificates only).";
+
+const cli_command cmd_dlq_commands[] = {
+    {"list", s_dlq_list, "list dead letters, newest first", &s_dlq_list_spec, NULL, NULL},
+    {"replay", s_dlq_replay, "put dead letters back into their queue", &s_dlq_replay_spec, NULL,
+     NULL},
+    {"drop", s_dlq_drop, "delete dead letters for good", &s_dlq_drop_spec, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
 
 /* ---- reload ---- */
 
-static const char s_reload_usage[] =
-    "Usage: asylink reload --config OPS.ini [options]\n"
-    "\n"
-    "Makes the broker reload its trust directory (CA, node certificates,\n"
-    "revocation list) and policy, as SIGHUP does. On failure the broker keeps\n"
-    "what it had and the reason is printed. Sessions whose certificate is no\n"
-    "longer usable are closed.\n"
-    "\n" ADMINC_USAGE_OPTIONS;
+static const cliopt s_reload_rows[] = {ADMINC_ROWS(s_opts, a)};
+
+const cliopt_spec cmd_reload_spec = {
+    .description = "Makes the broker reload its trust directory (CA, node certificates, "
+                   "revocation list) and policy, as SIGHUP does. On failure the broker keeps "
+                   "what it had and the reason is printed. Sessions whose certificate is no "
+                   "longer usable are closed.",
+    .opts = s_reload_rows,
+    .n_opts = CLIOPT_LEN(s_reload_rows),
+};
 
 int cmd_reload(int argc, char **argv)
 {
-    static const struct option longs[] = {ADMINC_LONG_OPTIONS, {NULL, 0, NULL, 0}};
-    adminc_opts o = {.timeout_ms = 10000};
+    s_opts o = {0};
     wire_admin_request q = {.op = WIRE_ADMIN_RELOAD, .trust = true, .policy = true};
     json_t *m = NULL;
-    int rc = s_request(argc, argv, s_reload_usage, longs, NULL, &q, &o, &m);
+    int rc = s_request(&cmd_reload_spec, argc, argv, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
-    if (o.json)
+    if (o.a.json)
         return cli_json_print(m);
     printf("reloaded: %llu nodes, revocation list %llu (%llu revoked), %llu sessions closed\n",
            (unsigned long long)s_u64(m, "nodes"), (unsigned long long)s_u64(m, "crl_number"),

@@ -12,27 +12,19 @@
 #include "ca_dir.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 
-#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CA_DEFAULT_CA_DAYS 3650
-#define CA_DEFAULT_NODE_DAYS 365
 #define CA_MAX_DAYS 36500
 #define CA_MS_PER_DAY 86400000ull
-
-/* Every option of the ca subcommands; each subcommand accepts a subset. */
-enum {
-    OPT_DIR = 256, OPT_ID, OPT_NAME, OPT_DAYS, OPT_PASSFILE, OPT_ASK, OPT_JSON,
-    OPT_REQUEST, OPT_OUT, OPT_ROLES, OPT_NOT_BEFORE, OPT_FORCE,
-    OPT_SERIAL, OPT_CERT, OPT_REASON,
-};
 
 /* The options of one ca subcommand run. */
 typedef struct {
@@ -49,128 +41,63 @@ typedef struct {
     bool has_not_before;         /* --not-before given (sign) */
     uint64_t not_before_ms;      /* --not-before (sign) */
     bool force;                  /* --force (sign) */
-    bool has_serial;             /* --serial given (revoke) */
-    uint64_t serial;             /* --serial (revoke) */
+    uint64_t serial;             /* --serial (revoke), 0 = not given */
     const char *cert;            /* --cert (revoke) */
     const char *reason;          /* --reason (revoke) */
 } s_opts;
 
-static int s_init(int argc, char **argv);
-static int s_sign(int argc, char **argv);
-static int s_revoke(int argc, char **argv);
+/* ---- the rows the subcommands share ---- */
 
-static const cli_command s_subcommands[] = {
-    {"init", s_init, "make a new federation CA in a directory"},
-    {"sign", s_sign, "issue a certificate for a certificate request (.csr)"},
-    {"revoke", s_revoke, "revoke a certificate and re-sign the revocation list"},
-};
-
-int cmd_ca(int argc, char **argv)
-{
-    return cli_dispatch(argc, argv, s_subcommands,
-                        sizeof s_subcommands / sizeof s_subcommands[0],
-                        "The federation CA: an Ed25519 key, kept offline, that certifies\n"
-                        "every node and signs the revocation list. Its directory holds\n"
-                        "ca.key, ca.cert, serial, revoked.crl and issued.txt.");
-}
-
-/* ---- option parsing shared by the subcommands ---- */
-
-static int s_days(const char *prog, const char *arg, uint64_t *days)
-{
-    if (cli_parse_u64(arg, 1, CA_MAX_DAYS, days) == 0)
-        return CLI_OK;
-    return cli_usage(prog, "invalid --valid-days '%s' (1 to %d)", arg, CA_MAX_DAYS);
-}
-
-static int s_time(const char *prog, const char *arg, uint64_t *ms)
-{
-    if (cli_parse_time(arg, ms) == 0)
-        return CLI_OK;
-    return cli_usage(prog, "invalid date '%s' (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", arg);
-}
-
-static int s_serial(const char *prog, const char *arg, uint64_t *serial)
-{
-    if (cli_parse_u64(arg, 1, UINT64_MAX, serial) == 0)
-        return CLI_OK;
-    return cli_usage(prog, "invalid --serial '%s' (a positive number)", arg);
-}
-
-/* Applies one parsed option to o; returns an exit code or CLI_OK to go on. */
-static int s_apply(int opt, const char *prog, const char *usage, s_opts *o)
-{
-    switch (opt) {
-    case OPT_DIR: o->dir = optarg; break;
-    case OPT_ID: o->id = optarg; break;
-    case OPT_NAME: o->name = optarg; break;
-    case OPT_DAYS: return s_days(prog, optarg, &o->days);
-    case OPT_PASSFILE: o->passphrase_file = optarg; break;
-    case OPT_ASK: o->ask = true; break;
-    case OPT_JSON: o->json = true; break;
-    case OPT_REQUEST: o->request = optarg; break;
-    case OPT_OUT: o->out = optarg; break;
-    case OPT_ROLES: return cli_parse_roles(prog, optarg, &o->roles);
-    case OPT_NOT_BEFORE: o->has_not_before = true; return s_time(prog, optarg, &o->not_before_ms);
-    case OPT_FORCE: o->force = true; break;
-    case OPT_SERIAL: o->has_serial = true; return s_serial(prog, optarg, &o->serial);
-    case OPT_CERT: o->cert = optarg; break;
-    case OPT_REASON: o->reason = optarg; break;
-    default: return cli_getopt_common(opt, prog, usage);
+#define S_ROW_DIR(what)                                                                            \
+    {                                                                                              \
+        .name = "dir", .kind = CLIOPT_STRING, .metavar = "CADIR", .offset = offsetof(s_opts, dir), \
+        .flags = CLIOPT_REQUIRED, .help = what                                                     \
     }
-    return CLI_OK;
-}
-
-/* Parses argv with the subcommand's options; requires --dir and no operands. */
-static int s_parse(int argc, char **argv, const struct option *longopts, const char *usage,
-                   s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, usage, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->dir)
-        return cli_usage(prog, "--dir CADIR is required");
-    return CLI_OK;
-}
-
-#define S_OPT(name, has_arg, val) {name, has_arg, NULL, val}
-#define S_OPT_COMMON                                                             \
-    S_OPT("dir", required_argument, OPT_DIR),                                    \
-        S_OPT("passphrase-file", required_argument, OPT_PASSFILE),               \
-        S_OPT("json", no_argument, OPT_JSON), S_OPT("help", no_argument, 'h')
+#define S_ROW_DAYS(default_days, what)                                                             \
+    {                                                                                              \
+        .name = "valid-days", .kind = CLIOPT_UINT, .metavar = "N",                                 \
+        .offset = offsetof(s_opts, days), .min = 1, .max = CA_MAX_DAYS, .def = default_days,       \
+        .help = what                                                                               \
+    }
+#define S_ROW_CA_PASSPHRASE                                                                        \
+    CLIOPT_ROW_PASSPHRASE_FILE(s_opts, passphrase_file,                                            \
+                               "passphrase of ca.key (or ASYLINK_PASSPHRASE, or asked)")
 
 /* ---- ca init ---- */
 
-static const char s_init_usage[] =
-    "Usage: asylink ca init --dir CADIR --id ID --name NAME [options]\n"
-    "\n"
-    "Makes a new federation CA in CADIR (created with mode 0700): ca.key (mode\n"
-    "0600), the self-signed ca.cert (serial 1, role ca), revoked.crl (number 1,\n"
-    "empty), serial (next serial, 2) and issued.txt. Refuses to overwrite a CA.\n"
-    "\n"
-    "  --dir CADIR            the CA's directory\n"
-    "  --id ID                the CA's node id, e.g. ASYLINK.CA\n"
-    "  --name NAME            its display name\n"
-    "  --valid-days N         validity of the CA certificate (default 3650)\n"
-    "  --passphrase-file F    encrypt ca.key (Argon2id) with the first line of F\n"
-    "  --ask-passphrase       ask for that passphrase on the terminal\n"
-    "  --json                 print the result as JSON\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "The passphrase may also come from ASYLINK_PASSPHRASE. Keep CADIR offline.\n";
+static const cliopt s_init_rows[] = {
+    S_ROW_DIR("the CA's directory (made, mode 0700)"),
+    {.name = "id",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "ID",
+     .offset = offsetof(s_opts, id),
+     .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_node_id,
+     .expect = CLIOPT_EXPECT_NODE_ID,
+     .help = "the CA's node id, e.g. ASYLINK.CA"},
+    {.name = "name",
+     .kind = CLIOPT_STRING,
+     .metavar = "NAME",
+     .offset = offsetof(s_opts, name),
+     .flags = CLIOPT_REQUIRED,
+     .help = "its display name"},
+    S_ROW_DAYS("3650", "validity of the CA certificate in days"),
+    CLIOPT_ROW_PASSPHRASE_FILE(s_opts, passphrase_file,
+                               "encrypt ca.key (Argon2id) with the first line of FILE"),
+    {.name = "ask-passphrase",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, ask),
+     .help = "ask for that passphrase on the terminal"},
+    CLIOPT_ROW_JSON(s_opts, json),
+};
 
-static const struct option s_init_opts[] = {
-    S_OPT_COMMON,
-    S_OPT("id", required_argument, OPT_ID),
-    S_OPT("name", required_argument, OPT_NAME),
-    S_OPT("valid-days", required_argument, OPT_DAYS),
-    S_OPT("ask-passphrase", no_argument, OPT_ASK),
-    {NULL, 0, NULL, 0},
+static const cliopt_spec s_init_spec = {
+    .description = "Makes a new federation CA in CADIR: ca.key (mode 0600), the self-signed "
+                   "ca.cert (serial 1, role ca), revoked.crl (number 1, empty), serial (next "
+                   "serial, 2) and issued.txt. Refuses to overwrite a CA.",
+    .opts = s_init_rows,
+    .n_opts = CLIOPT_LEN(s_init_rows),
+    .notes = "The passphrase may also come from ASYLINK_PASSPHRASE. Keep CADIR offline.\n",
 };
 
 static int s_init_report(const s_opts *o, const ca_dir *d, bool encrypted)
@@ -194,14 +121,10 @@ static int s_init_report(const s_opts *o, const ca_dir *d, bool encrypted)
 
 static int s_init(int argc, char **argv)
 {
-    s_opts o = {.days = CA_DEFAULT_CA_DAYS};
-    int rc = s_parse(argc, argv, s_init_opts, s_init_usage, &o);
+    s_opts o = {0};
+    int rc = cliopt_parse(&s_init_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (!o.id || !o.name)
-        return cli_usage(argv[0], "--id and --name are required");
-    if (!node_id_valid(o.id))
-        return cli_usage(argv[0], "invalid node id '%s' (^[A-Z0-9][A-Z0-9._-]{1,63}$)", o.id);
     ca_dir_params p = {.node_id = o.id, .display_name = o.name};
     p.not_before_ms = clock_now_ms();
     if (cli_add_days(p.not_before_ms, o.days, &p.not_after_ms) != 0)
@@ -221,34 +144,45 @@ static int s_init(int argc, char **argv)
 
 /* ---- ca sign ---- */
 
-static const char s_sign_usage[] =
-    "Usage: asylink ca sign --dir CADIR --request FILE.csr [options]\n"
-    "\n"
-    "Checks the request's self-signature and issues a certificate with the\n"
-    "CA's next serial; records it in CADIR/issued.txt.\n"
-    "\n"
-    "  --dir CADIR            the CA's directory\n"
-    "  --request FILE         the certificate request (made by asylink keygen)\n"
-    "  --out FILE             where to write the certificate\n"
-    "                         (default: ID.cert beside the request)\n"
-    "  --roles ROLES          roles to grant (default: the requested ones)\n"
-    "  --valid-days N         validity in days (default 365; never past the CA's)\n"
-    "  --not-before DATE      start of validity, YYYY-MM-DD or\n"
-    "                         YYYY-MM-DDTHH:MM:SSZ, UTC (default: now)\n"
-    "  --passphrase-file F    passphrase of ca.key (or ASYLINK_PASSPHRASE, or asked)\n"
-    "  --force                overwrite an existing certificate file\n"
-    "  --json                 print the certificate as JSON\n"
-    "  -h, --help             show this help\n";
+static const cliopt s_sign_rows[] = {
+    S_ROW_DIR("the CA's directory"),
+    {.name = "request",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, request),
+     .flags = CLIOPT_REQUIRED,
+     .help = "the certificate request (made by asylink keygen)"},
+    {.name = "out",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, out),
+     .help = "where to write the certificate (default: ID.cert beside the request)"},
+    {.name = "roles",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "ROLES",
+     .offset = offsetof(s_opts, roles),
+     .parse = cliopt_parse_roles,
+     .expect = CLIOPT_EXPECT_ROLES,
+     .help = "roles to grant (default: the requested ones)"},
+    S_ROW_DAYS("365", "validity in days (never past the CA's)"),
+    {.name = "not-before",
+     .kind = CLIOPT_TIME,
+     .metavar = "DATE",
+     .offset = offsetof(s_opts, not_before_ms),
+     .help = "start of validity, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC (default: now)"},
+    S_ROW_CA_PASSPHRASE,
+    {.name = "force",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, force),
+     .help = "overwrite an existing certificate file"},
+    CLIOPT_ROW_JSON(s_opts, json),
+};
 
-static const struct option s_sign_opts[] = {
-    S_OPT_COMMON,
-    S_OPT("request", required_argument, OPT_REQUEST),
-    S_OPT("out", required_argument, OPT_OUT),
-    S_OPT("roles", required_argument, OPT_ROLES),
-    S_OPT("valid-days", required_argument, OPT_DAYS),
-    S_OPT("not-before", required_argument, OPT_NOT_BEFORE),
-    S_OPT("force", no_argument, OPT_FORCE),
-    {NULL, 0, NULL, 0},
+static const cliopt_spec s_sign_spec = {
+    .description = "Checks the request's self-signature and issues a certificate with the CA's "
+                   "next serial; records it in CADIR/issued.txt.",
+    .opts = s_sign_rows,
+    .n_opts = CLIOPT_LEN(s_sign_rows),
 };
 
 /* The default output: <node id>.cert in the request's directory. */
@@ -322,12 +256,12 @@ static int s_sign_request(const s_opts *o, ca_dir *d, const cert_request *req)
 
 static int s_sign(int argc, char **argv)
 {
-    s_opts o = {.days = CA_DEFAULT_NODE_DAYS};
-    int rc = s_parse(argc, argv, s_sign_opts, s_sign_usage, &o);
+    s_opts o = {0};
+    cliopt_result res;
+    int rc = cliopt_parse(&s_sign_spec, argc, argv, &o, &res);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (!o.request)
-        return cli_usage(argv[0], "--request FILE is required");
+    o.has_not_before = cliopt_given(&s_sign_spec, &res, "not-before");
     if (o.roles & CERT_ROLE_BIT(CERT_ROLE_CA))
         return cli_usage(argv[0], "the role ca belongs to the CA's own certificate only");
     cert_request *req = NULL;
@@ -345,28 +279,39 @@ static int s_sign(int argc, char **argv)
 
 /* ---- ca revoke ---- */
 
-static const char s_revoke_usage[] =
-    "Usage: asylink ca revoke --dir CADIR (--serial N | --cert FILE) [options]\n"
-    "\n"
-    "Adds a certificate to the CA's revocation list and re-signs it with the\n"
-    "next number. Then copy CADIR/revoked.crl to every trust directory's\n"
-    "revoked.crl; asylinkd picks it up on SIGHUP.\n"
-    "\n"
-    "  --dir CADIR            the CA's directory\n"
-    "  --serial N             serial of the certificate to revoke\n"
-    "  --cert FILE            or the certificate itself\n"
-    "  --reason TEXT          why (default \"unspecified\"), e.g. \"key compromise\",\n"
-    "                         \"superseded\", \"ceased operation\"\n"
-    "  --passphrase-file F    passphrase of ca.key (or ASYLINK_PASSPHRASE, or asked)\n"
-    "  --json                 print the result as JSON\n"
-    "  -h, --help             show this help\n";
+static const cliopt s_revoke_rows[] = {
+    S_ROW_DIR("the CA's directory"),
+    {.name = "serial",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_opts, serial),
+     .min = 1,
+     .help = "serial of the certificate to revoke"},
+    {.name = "cert",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, cert),
+     .help = "or the certificate itself"},
+    {.name = "reason",
+     .kind = CLIOPT_STRING,
+     .metavar = "TEXT",
+     .offset = offsetof(s_opts, reason),
+     .def = "unspecified",
+     .help = "why, e.g. \"key compromise\", \"superseded\", \"ceased operation\""},
+    S_ROW_CA_PASSPHRASE,
+    CLIOPT_ROW_JSON(s_opts, json),
+};
 
-static const struct option s_revoke_opts[] = {
-    S_OPT_COMMON,
-    S_OPT("serial", required_argument, OPT_SERIAL),
-    S_OPT("cert", required_argument, OPT_CERT),
-    S_OPT("reason", required_argument, OPT_REASON),
-    {NULL, 0, NULL, 0},
+static const cliopt_rule s_revoke_rules[] = {{CLIOPT_EXACTLY_ONE, "serial cert"}};
+
+static const cliopt_spec s_revoke_spec = {
+    .description = "Adds a certificate to the CA's revocation list and re-signs it with the "
+                   "next number. Then copy CADIR/revoked.crl to every trust directory's "
+                   "revoked.crl; asylinkd picks it up on SIGHUP.",
+    .opts = s_revoke_rows,
+    .n_opts = CLIOPT_LEN(s_revoke_rows),
+    .rules = s_revoke_rules,
+    .n_rules = CLIOPT_LEN(s_revoke_rules),
 };
 
 /* A reason fits a list entry and is one line of printable text. */
@@ -383,7 +328,7 @@ static bool s_reason_valid(const char *reason)
 /* The serial to revoke: --serial, or that of --cert (which this CA must have issued). */
 static int s_revoke_target(const s_opts *o, const ca_dir *d, uint64_t *serial)
 {
-    if (o->has_serial) {
+    if (o->serial) {
         *serial = o->serial;
         return CLI_OK;
     }
@@ -441,14 +386,27 @@ static int s_revoke_checked(const s_opts *o)
 
 static int s_revoke(int argc, char **argv)
 {
-    s_opts o = {.reason = "unspecified"};
-    int rc = s_parse(argc, argv, s_revoke_opts, s_revoke_usage, &o);
+    s_opts o = {0};
+    int rc = cliopt_parse(&s_revoke_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (o.has_serial == (o.cert != NULL))
-        return cli_usage(argv[0], "give exactly one of --serial N and --cert FILE");
     if (!s_reason_valid(o.reason))
         return cli_usage(argv[0], "--reason must be one line of at most %zu bytes",
                          sizeof ((crl_entry *)0)->reason - 1);
     return s_revoke_checked(&o);
 }
+
+/* ---- the subcommands ---- */
+
+const char cmd_ca_about[] = "The federation CA: an Ed25519 key, kept offline, that certifies\n"
+                            "every node and signs the revocation list. Its directory holds\n"
+                            "ca.key, ca.cert, serial, revoked.crl and issued.txt.";
+
+const cli_command cmd_ca_commands[] = {
+    {"init", s_init, "make a new federation CA in a directory", &s_init_spec, NULL, NULL},
+    {"sign", s_sign, "issue a certificate for a certificate request (.csr)", &s_sign_spec, NULL,
+     NULL},
+    {"revoke", s_revoke, "revoke a certificate and re-sign the revocation list", &s_revoke_spec,
+     NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -14,13 +14,14 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "file.h"
 #include "keys.h"
 #include "trust.h"
 
-#include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,8 +30,6 @@
 
 /* How much of a file show reads to find its armor label. */
 #define CERT_SNIFF_MAX (2u * CRL_FILE_MAX + 4096u)
-
-enum { OPT_JSON = 256, OPT_CA, OPT_TRUST, OPT_AT, OPT_KEY, OPT_PASSFILE };
 
 /* The options of one cert subcommand run. */
 typedef struct {
@@ -44,80 +43,39 @@ typedef struct {
     bool json;                   /* --json */
 } s_opts;
 
-static int s_show(int argc, char **argv);
-static int s_verify(int argc, char **argv);
-
-static const cli_command s_subcommands[] = {
-    {"show", s_show, "print a certificate, request or revocation list"},
-    {"verify", s_verify, "check a certificate against a trust directory"},
-};
-
-int cmd_cert(int argc, char **argv)
+/* Parses a subcommand's options and its one FILE operand into o. */
+static int s_parse(const cliopt_spec *spec, int argc, char **argv, s_opts *o)
 {
-    return cli_dispatch(argc, argv, s_subcommands,
-                        sizeof s_subcommands / sizeof s_subcommands[0],
-                        "Certificates bind a node id, name and roles to its keys, signed by\n"
-                        "the federation CA; requests (.csr) ask the CA for one; revocation\n"
-                        "lists (revoked.crl) name the certificates no longer to be trusted.");
-}
-
-/* ---- option parsing ---- */
-
-static int s_apply(int opt, const char *prog, const char *usage, s_opts *o)
-{
-    switch (opt) {
-    case OPT_JSON: o->json = true; break;
-    case OPT_CA: o->ca = optarg; break;
-    case OPT_TRUST: o->trust = optarg; break;
-    case OPT_KEY: o->key = optarg; break;
-    case OPT_PASSFILE: o->passphrase_file = optarg; break;
-    case OPT_AT:
-        o->has_at = true;
-        if (cli_parse_time(optarg, &o->at_ms) != 0)
-            return cli_usage(prog, "invalid --at '%s' (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)",
-                             optarg);
-        break;
-    default: return cli_getopt_common(opt, prog, usage);
+    cliopt_result res;
+    int rc = cliopt_parse(spec, argc, argv, o, &res);
+    if (rc == CLI_OK) {
+        o->file = argv[res.first_operand];
+        o->has_at = cliopt_given(spec, &res, "at");
     }
-    return CLI_OK;
-}
-
-/* Parses options and the one FILE operand. */
-static int s_parse(int argc, char **argv, const struct option *longopts, const char *usage,
-                   s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, usage, o)) != CLI_OK)
-            return rc;
-    if (optind >= argc)
-        return cli_usage(prog, "missing FILE");
-    if (optind + 1 < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind + 1]);
-    o->file = argv[optind];
-    return CLI_OK;
+    return rc;
 }
 
 /* ---- cert show ---- */
 
-static const char s_show_usage[] =
-    "Usage: asylink cert show FILE [--ca CA.cert] [--json]\n"
-    "\n"
-    "Prints a certificate (.cert), a certificate request (.csr) or, given the\n"
-    "CA certificate that signed it, a revocation list (.crl). Shows what the\n"
-    "file says; 'asylink cert verify' says whether to trust it.\n"
-    "\n"
-    "  --ca FILE      the CA certificate (needed for a revocation list)\n"
-    "  --json         print the fields as JSON\n"
-    "  -h, --help     show this help\n";
+static const cliopt s_show_rows[] = {
+    {.name = "ca",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, ca),
+     .help = "the CA certificate (needed for a revocation list)"},
+    CLIOPT_ROW_JSON(s_opts, json),
+};
 
-static const struct option s_show_opts[] = {
-    {"ca", required_argument, NULL, OPT_CA},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt_spec s_show_spec = {
+    .synopsis = "FILE [--ca CA.cert] [--json]",
+    .description = "Prints a certificate (.cert), a certificate request (.csr) or, given the CA "
+                   "certificate that signed it, a revocation list (.crl). Shows what the file "
+                   "says; 'asylink cert verify' says whether to trust it.",
+    .opts = s_show_rows,
+    .n_opts = CLIOPT_LEN(s_show_rows),
+    .operands = "FILE",
+    .min_operands = 1,
+    .max_operands = 1,
 };
 
 /* What kind of armored file path is, by its first BEGIN line's label. */
@@ -275,7 +233,7 @@ static int s_show_crl(const s_opts *o)
 static int s_show(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, s_show_opts, s_show_usage, &o);
+    int rc = s_parse(&s_show_spec, argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     char label[32];
@@ -295,30 +253,42 @@ static int s_show(int argc, char **argv)
 
 /* ---- cert verify ---- */
 
-static const char s_verify_usage[] =
-    "Usage: asylink cert verify FILE --trust DIR [--at DATE] [--key KEY] [--json]\n"
-    "\n"
-    "Checks that the certificate FILE may be used: issued and signed by the\n"
-    "CA of the trust directory DIR (DIR/ca.cert), not on DIR/revoked.crl, and\n"
-    "valid at the time given. Exit 0 if so, 1 if not.\n"
-    "\n"
-    "  --trust DIR            the trust directory (ca.cert, nodes/, revoked.crl)\n"
-    "  --at DATE              check at this UTC time instead of now: YYYY-MM-DD\n"
-    "                         or YYYY-MM-DDTHH:MM:SSZ\n"
-    "  --key KEY              also check that the secret key file KEY belongs to\n"
-    "                         the certificate (before deploying them together)\n"
-    "  --passphrase-file F    passphrase of KEY (or ASYLINK_PASSPHRASE, or asked)\n"
-    "  --json                 print the verdict as JSON (also on failure)\n"
-    "  -h, --help             show this help\n";
+static const cliopt s_verify_rows[] = {
+    {.name = "trust",
+     .kind = CLIOPT_STRING,
+     .metavar = "DIR",
+     .offset = offsetof(s_opts, trust),
+     .flags = CLIOPT_REQUIRED,
+     .help = "the trust directory (ca.cert, nodes/, revoked.crl)"},
+    {.name = "at",
+     .kind = CLIOPT_TIME,
+     .metavar = "DATE",
+     .offset = offsetof(s_opts, at_ms),
+     .help = "check at this UTC time instead of now: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"},
+    {.name = "key",
+     .kind = CLIOPT_STRING,
+     .metavar = "KEY",
+     .offset = offsetof(s_opts, key),
+     .help = "also check that the secret key file KEY belongs to the certificate (before "
+             "deploying them together)"},
+    CLIOPT_ROW_PASSPHRASE_FILE(s_opts, passphrase_file,
+                               "passphrase of KEY (or ASYLINK_PASSPHRASE, or asked)"),
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "print the verdict as JSON (also on failure)"},
+};
 
-static const struct option s_verify_opts[] = {
-    {"trust", required_argument, NULL, OPT_TRUST},
-    {"at", required_argument, NULL, OPT_AT},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt_spec s_verify_spec = {
+    .synopsis = "FILE --trust DIR [--at DATE] [--key KEY] [--json]",
+    .description = "Checks that the certificate FILE may be used: issued and signed by the CA "
+                   "of the trust directory DIR (DIR/ca.cert), not on DIR/revoked.crl, and valid "
+                   "at the time given. Exit 0 if so, 1 if not.",
+    .opts = s_verify_rows,
+    .n_opts = CLIOPT_LEN(s_verify_rows),
+    .operands = "FILE",
+    .min_operands = 1,
+    .max_operands = 1,
 };
 
 /* The outcome of a verification. */
@@ -429,11 +399,9 @@ static void s_check(const s_opts *o, trust **t, s_verdict *v)
 static int s_verify(int argc, char **argv)
 {
     s_opts o = {0};
-    int rc = s_parse(argc, argv, s_verify_opts, s_verify_usage, &o);
+    int rc = s_parse(&s_verify_spec, argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (!o.trust)
-        return cli_usage(argv[0], "--trust DIR is required");
     trust *t = NULL;
     s_verdict v = {0};
     s_check(&o, &t, &v);
@@ -442,3 +410,16 @@ static int s_verify(int argc, char **argv)
     trust_destroy(&t);
     return rc;
 }
+
+/* ---- the subcommands ---- */
+
+const char cmd_cert_about[] = "Certificates bind a node id, name and roles to its keys, signed by\n"
+                              "the federation CA; requests (.csr) ask the CA for one; revocation\n"
+                              "lists (revoked.crl) name the certificates no longer to be trusted.";
+
+const cli_command cmd_cert_commands[] = {
+    {"show", s_show, "print a certificate, request or revocation list", &s_show_spec, NULL, NULL},
+    {"verify", s_verify, "check a certificate against a trust directory", &s_verify_spec, NULL,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

@@ -7,101 +7,90 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "keys.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char s_usage[] =
-    "Usage: asylink keygen --id ID --name NAME --roles ROLES [options]\n"
-    "\n"
-    "Generates a node's key pairs and writes DIR/ID.key (secret, mode 0600) and\n"
-    "DIR/ID.csr (the certificate request to send to the federation CA).\n"
-    "\n"
-    "  --id ID                node id, e.g. DE, EUAA, BROKER.EU\n"
-    "                         (^[A-Z0-9][A-Z0-9._-]{1,63}$)\n"
-    "  --name NAME            display name, e.g. \"Bundesamt fuer Migration und Fluechtlinge\"\n"
-    "  --roles ROLES          comma-separated: member_state, agency, analyst,\n"
-    "                         operator, broker\n"
-    "  --out DIR              where to write the files (default: .; made if missing)\n"
-    "  --passphrase-file F    encrypt the key (Argon2id) with the first line of F\n"
-    "  --ask-passphrase       ask for the passphrase on the terminal\n"
-    "  --force                overwrite an existing ID.key and ID.csr\n"
-    "  --json                 print the result as JSON\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "The passphrase may also come from the environment variable ASYLINK_PASSPHRASE;\n"
-    "it is never taken from the command line. Without one, the key is stored\n"
-    "unencrypted: protect the file by other means.\n";
-
 /* The options of one keygen run. */
 typedef struct {
     const char *id;              /* --id */
     const char *name;            /* --name */
     uint32_t roles;              /* --roles, as a mask */
-    const char *out_dir;         /* --out */
+    const char *dir;             /* --dir */
     const char *passphrase_file; /* --passphrase-file */
     bool ask;                    /* --ask-passphrase */
     bool force;                  /* --force */
     bool json;                   /* --json */
 } s_opts;
 
-enum { OPT_ID = 256, OPT_NAME, OPT_ROLES, OPT_OUT, OPT_PASSFILE, OPT_ASK, OPT_FORCE, OPT_JSON };
-
-static const struct option s_long[] = {
-    {"id", required_argument, NULL, OPT_ID},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"roles", required_argument, NULL, OPT_ROLES},
-    {"out", required_argument, NULL, OPT_OUT},
-    {"passphrase-file", required_argument, NULL, OPT_PASSFILE},
-    {"ask-passphrase", no_argument, NULL, OPT_ASK},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt s_rows[] = {
+    {.name = "id",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "ID",
+     .offset = offsetof(s_opts, id),
+     .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_node_id,
+     .expect = CLIOPT_EXPECT_NODE_ID,
+     .help = "node id, e.g. DE, EUAA, BROKER.EU (^[A-Z0-9][A-Z0-9._-]{1,63}$)"},
+    {.name = "name",
+     .kind = CLIOPT_STRING,
+     .metavar = "NAME",
+     .offset = offsetof(s_opts, name),
+     .flags = CLIOPT_REQUIRED,
+     .help = "display name, e.g. \"Bundesamt fuer Migration und Fluechtlinge\""},
+    {.name = "roles",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "ROLES",
+     .offset = offsetof(s_opts, roles),
+     .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_roles,
+     .expect = CLIOPT_EXPECT_ROLES,
+     .help = "comma-separated: member_state, agency, analyst, operator, broker"},
+    {.name = "dir",
+     .kind = CLIOPT_STRING,
+     .metavar = "DIR",
+     .offset = offsetof(s_opts, dir),
+     .def = ".",
+     .help = "where to write the files (made, mode 0700, if missing)"},
+    CLIOPT_ROW_PASSPHRASE_FILE(s_opts, passphrase_file,
+                               "encrypt the key (Argon2id) with the first line of FILE"),
+    {.name = "ask-passphrase",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, ask),
+     .help = "ask for the passphrase on the terminal"},
+    {.name = "force",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, force),
+     .help = "overwrite an existing ID.key and ID.csr"},
+    CLIOPT_ROW_JSON(s_opts, json),
+    {.name = "out", .flags = CLIOPT_DEPRECATED, .alias_of = "dir"},
 };
 
-/* Applies one parsed option; returns an exit code or CLI_OK to go on. */
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    switch (opt) {
-    case OPT_ID: o->id = optarg; break;
-    case OPT_NAME: o->name = optarg; break;
-    case OPT_ROLES: return cli_parse_roles(prog, optarg, &o->roles);
-    case OPT_OUT: o->out_dir = optarg; break;
-    case OPT_PASSFILE: o->passphrase_file = optarg; break;
-    case OPT_ASK: o->ask = true; break;
-    case OPT_FORCE: o->force = true; break;
-    case OPT_JSON: o->json = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
+const cliopt_spec cmd_keygen_spec = {
+    .description = "Generates a node's key pairs and writes DIR/ID.key (secret, mode 0600) and "
+                   "DIR/ID.csr (the certificate request to send to the federation CA).",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .notes = "The passphrase may also come from the environment variable ASYLINK_PASSPHRASE;\n"
+             "it is never taken from the command line. Without one, the key is stored\n"
+             "unencrypted: protect the file by other means.\n",
+};
 
 static int s_parse(int argc, char **argv, s_opts *o)
 {
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->id || !o->name || !o->roles)
-        return cli_usage(prog, "--id, --name and --roles are required");
-    if (!node_id_valid(o->id))
-        return cli_usage(prog, "invalid node id '%s' (^[A-Z0-9][A-Z0-9._-]{1,63}$)", o->id);
-    if (o->roles & CERT_ROLE_BIT(CERT_ROLE_CA))
-        return cli_usage(prog, "the role ca is for 'asylink ca init' only");
-    return CLI_OK;
+    int rc = cliopt_parse(&cmd_keygen_spec, argc, argv, o, NULL);
+    if (rc == CLI_OK && (o->roles & CERT_ROLE_BIT(CERT_ROLE_CA)))
+        return cli_usage(argv[0], "the role ca is for 'asylink ca init' only");
+    return rc;
 }
 
 /* Makes the output directory if it is missing (mode 0700: it holds a secret). */
@@ -189,15 +178,15 @@ static int s_generate(const s_opts *o, const char *key_path, const char *csr_pat
 
 int cmd_keygen(int argc, char **argv)
 {
-    s_opts o = {.out_dir = "."};
+    s_opts o = {0};
     int rc = s_parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     char key_path[PATH_MAX], csr_path[PATH_MAX], *pass = NULL;
-    if (snprintf(key_path, sizeof key_path, "%s/%s.key", o.out_dir, o.id) >= PATH_MAX ||
-        snprintf(csr_path, sizeof csr_path, "%s/%s.csr", o.out_dir, o.id) >= PATH_MAX)
-        return cli_failf("%s: path too long", o.out_dir);
-    if (s_make_out_dir(o.out_dir) != CLI_OK || s_prepare_target(key_path, o.force) != CLI_OK ||
+    if (snprintf(key_path, sizeof key_path, "%s/%s.key", o.dir, o.id) >= PATH_MAX ||
+        snprintf(csr_path, sizeof csr_path, "%s/%s.csr", o.dir, o.id) >= PATH_MAX)
+        return cli_failf("%s: path too long", o.dir);
+    if (s_make_out_dir(o.dir) != CLI_OK || s_prepare_target(key_path, o.force) != CLI_OK ||
         s_prepare_target(csr_path, o.force) != CLI_OK)
         return CLI_FAIL;
     if (cli_passphrase_get(key_path, o.passphrase_file, o.ask, true, &pass) != CLI_OK)

@@ -6,108 +6,111 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "node.h"
 #include "pbjson.h"
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char s_usage[] =
-    "Usage: asylink publish --config NODE.ini --topic TOPIC --type TYPE\n"
-    "                       (--json FILE|- | --file FILE) [options]\n"
-    "\n"
-    "Signs (and for LIMITED encrypts) one message for a feed topic such as\n"
-    "stats.monthly.DE, sends it through the broker and prints its message id.\n"
-    "\n"
-    "  --config FILE          the node's configuration ([node] section)\n"
-    "  --topic TOPIC          dotted topic name\n"
-    "  --type TYPE            payload type, e.g. asylink.v1.MonthlyStatistics\n"
-    "  --json FILE|-          the payload as JSON, converted to TYPE; - reads stdin\n"
-    "  --file FILE            publish FILE's bytes as they are (content type TYPE)\n"
-    "  --class CLASS          PUBLIC (default) or LIMITED\n"
-    "  --expires DURATION     retention of this message: 90s, 30m, 12h, 7d\n"
-    "  --timeout SECONDS      how long to wait for the broker (default 30)\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: 0 the broker took it, 1 failed (or still in the outbox), 2 usage.\n";
 
 /* The options of one publish. */
 typedef struct {
     const char *config;       /* --config */
     const char *topic;        /* --topic */
     const char *type;         /* --type */
-    const char *json_file;    /* --json */
+    const char *payload_file; /* --payload */
     const char *raw_file;     /* --file */
-    asylink_classification cls; /* --class */
+    int cls;                  /* --class: an asylink_classification, 0 = PUBLIC */
     uint64_t expires_in_ms;   /* --expires, 0 = the broker's retention */
     uint64_t timeout_ms;      /* --timeout */
+    bool json;                /* --json */
 } s_opts;
 
-enum { OPT_CONFIG = 256, OPT_TOPIC, OPT_TYPE, OPT_JSON, OPT_FILE, OPT_CLASS, OPT_EXPIRES,
-       OPT_TIMEOUT };
+/* PUBLIC, LIMITED: 1 + index = asylink_classification (PERSONAL is never on feeds). */
+static const char *const s_classes[] = {"PUBLIC", "LIMITED", NULL};
 
-static const struct option s_long[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"topic", required_argument, NULL, OPT_TOPIC},
-    {"type", required_argument, NULL, OPT_TYPE},
-    {"json", required_argument, NULL, OPT_JSON},
-    {"file", required_argument, NULL, OPT_FILE},
-    {"class", required_argument, NULL, OPT_CLASS},
-    {"expires", required_argument, NULL, OPT_EXPIRES},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt s_rows[] = {
+    CLIOPT_ROW_CONFIG(s_opts, config),
+    {.name = "topic",
+     .kind = CLIOPT_STRING,
+     .metavar = "TOPIC",
+     .offset = offsetof(s_opts, topic),
+     .flags = CLIOPT_REQUIRED,
+     .help = "dotted topic name"},
+    {.name = "type",
+     .kind = CLIOPT_STRING,
+     .metavar = "TYPE",
+     .offset = offsetof(s_opts, type),
+     .flags = CLIOPT_REQUIRED,
+     .help = "payload type, e.g. asylink.v1.MonthlyStatistics"},
+    {.name = "payload",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE|-",
+     .offset = offsetof(s_opts, payload_file),
+     .help = "the payload as JSON, converted to TYPE; - reads stdin"},
+    {.name = "file",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, raw_file),
+     .help = "publish FILE's bytes as they are (content type TYPE)"},
+    {.name = "class",
+     .kind = CLIOPT_CHOICE,
+     .metavar = "CLASS",
+     .offset = offsetof(s_opts, cls),
+     .choices = s_classes,
+     .help = "PUBLIC (default) or LIMITED"},
+    {.name = "expires",
+     .kind = CLIOPT_DURATION,
+     .metavar = "DURATION",
+     .offset = offsetof(s_opts, expires_in_ms),
+     .min = 1,
+     .help = "retention of this message: 90s, 30m, 12h, 7d"},
+    CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "30"),
+    CLIOPT_ROW_JSON_OR_OLD_PAYLOAD(s_opts, json),
 };
 
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_CONFIG: o->config = optarg; break;
-    case OPT_TOPIC: o->topic = optarg; break;
-    case OPT_TYPE: o->type = optarg; break;
-    case OPT_JSON: o->json_file = optarg; break;
-    case OPT_FILE: o->raw_file = optarg; break;
-    case OPT_CLASS:
-        if (node_parse_class(optarg, &o->cls) != 0 || o->cls == ASYLINK_PERSONAL)
-            return cli_usage(prog, "invalid --class '%s' (PUBLIC or LIMITED)", optarg);
-        break;
-    case OPT_EXPIRES:
-        if (cli_parse_duration(optarg, &o->expires_in_ms) != 0 || o->expires_in_ms == 0)
-            return cli_usage(prog, "invalid --expires '%s' (e.g. 90s, 30m, 12h, 7d)", optarg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 1, 86400, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (1..86400 seconds)", optarg);
-        o->timeout_ms = secs * 1000u;
-        break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
+static const cliopt_rule s_rules[] = {{CLIOPT_EXACTLY_ONE, "payload file"}};
+
+const cliopt_spec cmd_publish_spec = {
+    .description = "Signs (and for LIMITED encrypts) one message for a feed topic such as "
+                   "stats.monthly.DE, sends it through the broker, waits until the broker has "
+                   "taken it and prints its message id.",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
+    .notes = "Exit status: 0 the broker took it, 1 failed (or still in the outbox), 2 usage.\n",
+};
 
 static int s_parse(int argc, char **argv, s_opts *o)
 {
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->config || !o->topic || !o->type)
-        return cli_usage(prog, "--config, --topic and --type are required");
-    if (!o->json_file == !o->raw_file)
-        return cli_usage(prog, "give exactly one of --json and --file");
-    if (o->json_file && !pbjson_known_type(o->type))
-        return cli_usage(prog, "unknown payload type '%s' for --json", o->type);
-    return CLI_OK;
+    int rc = cliopt_parse(&cmd_publish_spec, argc, argv, o, NULL);
+    if (rc == CLI_OK && o->payload_file && !pbjson_known_type(o->type))
+        return cli_usage(argv[0], "unknown payload type '%s' for --payload", o->type);
+    return rc;
+}
+
+/* Prints the message id, or with --json the outcome. */
+static int s_report(const s_opts *o, const uint8_t id[16], const node_outcome *res)
+{
+    char ids[37];
+    node_id_str(id, ids);
+    if (!o->json) {
+        printf("%s\n", ids);
+        return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+    }
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "message_id", ids, "topic", o->topic,
+                          "content_type", o->type, "state", res->state);
+    if (v && strcmp(res->state, "rejected") == 0)
+        json_object_set_new(
+            v, "error",
+            json_pack("{s:s, s:s}", "code", asylink_err_name(res->code), "reason", res->reason));
+    return cli_json_print(v);
 }
 
 static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
@@ -117,7 +120,7 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
     p.topic = o->topic;
     p.content_type = o->type;
     if (o->cls)
-        p.classification = o->cls;
+        p.classification = (asylink_classification)o->cls;
     p.expires_ms = o->expires_in_ms ? clock_now_ms() + o->expires_in_ms : 0;
     asylink_client *c = NULL;
     if (node_open("publish", o->config, &c) != CLI_OK)
@@ -139,9 +142,8 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
     asylink_client_close(&c);
     if (rc != ASYLINK_OK)
         return cli_fail("publish", rc);
-    char ids[37];
-    printf("%s\n", node_id_str(id, ids));
-    fflush(stdout);
+    if (s_report(o, id, &res) != CLI_OK)
+        return CLI_FAIL;
     if (strcmp(res.state, "rejected") == 0)
         return cli_fail_text("publish: rejected by the broker", res.code, "%s",
                              res.reason[0] ? res.reason : asylink_strerror(res.code));
@@ -153,13 +155,13 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
 
 int cmd_publish(int argc, char **argv)
 {
-    s_opts o = {.timeout_ms = 30000};
+    s_opts o = {0};
     int rc = s_parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     uint8_t *payload = NULL;
     size_t len = 0;
-    if (node_read_payload("publish", o.type, o.json_file, o.raw_file, &payload, &len) != CLI_OK)
+    if (node_read_payload("publish", o.type, o.payload_file, o.raw_file, &payload, &len) != CLI_OK)
         return CLI_FAIL;
     rc = s_publish(&o, payload, len);
     free(payload);

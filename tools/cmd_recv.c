@@ -6,85 +6,59 @@
  */
 #include "asylink/asylink.h"
 #include "cli.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "node.h"
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
-
-static const char s_usage[] =
-    "Usage: asylink recv --config NODE.ini [options]\n"
-    "\n"
-    "Prints the messages received by this node and acknowledges each one after\n"
-    "printing it. Payloads of asylink.v1 types are shown as JSON.\n"
-    "\n"
-    "  --config FILE          the node's configuration ([node] section)\n"
-    "  --count N              stop after N messages (default: no limit)\n"
-    "  --timeout SECONDS      stop after this long without a message (default 10)\n"
-    "  --json                 one JSON object per line: metadata and \"payload\"\n"
-    "                         (decoded, or base64 for other content types)\n"
-    "  --no-ack               do not acknowledge: the messages are shown again\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: 0 done, 1 failed or fewer than --count messages arrived, 2 usage.\n";
 
 /* The options of one recv. */
 typedef struct {
     const char *config; /* --config */
     uint64_t count;     /* --count, 0 = no limit */
-    uint64_t idle_ms;   /* --timeout */
+    uint64_t idle_ms;   /* --idle */
     bool json;          /* --json */
     bool no_ack;        /* --no-ack */
 } s_opts;
 
-enum { OPT_CONFIG = 256, OPT_COUNT, OPT_TIMEOUT, OPT_JSON, OPT_NO_ACK };
-
-static const struct option s_long[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"count", required_argument, NULL, OPT_COUNT},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"no-ack", no_argument, NULL, OPT_NO_ACK},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt s_rows[] = {
+    CLIOPT_ROW_CONFIG(s_opts, config),
+    {.name = "count",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_opts, count),
+     .min = 1,
+     .max = UINT32_MAX,
+     .help = "stop after N messages (default: no limit)"},
+    {.name = "idle",
+     .kind = CLIOPT_SECONDS,
+     .metavar = "SECONDS",
+     .offset = offsetof(s_opts, idle_ms),
+     .min = 0,
+     .max = 86400,
+     .def = "10",
+     .help = "stop after SECONDS without a new message"},
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "one JSON object per line: metadata and \"payload\" (decoded, or base64 for "
+             "other content types)"},
+    {.name = "no-ack",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, no_ack),
+     .help = "do not acknowledge: the messages are shown again"},
+    {.name = "timeout", .flags = CLIOPT_DEPRECATED, .alias_of = "idle"},
 };
 
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_CONFIG: o->config = optarg; break;
-    case OPT_COUNT:
-        if (cli_parse_u64(optarg, 1, UINT32_MAX, &o->count) != 0)
-            return cli_usage(prog, "invalid --count '%s' (a positive number)", optarg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 0, 86400, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (0..86400 seconds)", optarg);
-        o->idle_ms = secs * 1000u;
-        break;
-    case OPT_JSON: o->json = true; break;
-    case OPT_NO_ACK: o->no_ack = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
-
-static int s_parse(int argc, char **argv, s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->config)
-        return cli_usage(prog, "--config is required");
-    return CLI_OK;
-}
+const cliopt_spec cmd_recv_spec = {
+    .description = "Prints the messages received by this node and acknowledges each one after "
+                   "printing it. Payloads of asylink.v1 types are shown as JSON.",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .notes = "Exit status: 0 done, 1 failed or fewer than --count messages arrived, 2 usage.\n",
+};
 
 static int s_print(void *ctx, const asylink_message *m)
 {
@@ -97,8 +71,8 @@ static int s_print(void *ctx, const asylink_message *m)
 
 int cmd_recv(int argc, char **argv)
 {
-    s_opts o = {.idle_ms = 10000};
-    int rc = s_parse(argc, argv, &o);
+    s_opts o = {0};
+    int rc = cliopt_parse(&cmd_recv_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     asylink_client *c = NULL;

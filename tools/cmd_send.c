@@ -2,18 +2,19 @@
  * cmd_send.c — `asylink send`: sends one message from a node. The payload
  * is JSON converted to the protobuf type named by --type (pbjson), or a
  * file's raw bytes. The message is committed to the node's durable outbox;
- * the command then waits for the broker to take it (--wait: for Accepted
- * or Rejected, and reports which).
+ * the command then waits for the broker to take it (--wait SECONDS: for
+ * Accepted or Rejected, and reports which).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "node.h"
 #include "pbjson.h"
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,121 +22,119 @@
 
 #define SEND_MAX_RECIPIENTS 256
 
-static const char s_usage[] =
-    "Usage: asylink send --config NODE.ini --to ID[,ID...] --type TYPE\n"
-    "                    (--json FILE|- | --file FILE) [options]\n"
-    "\n"
-    "Signs, encrypts and sends one message from this node through the broker,\n"
-    "and prints its message id.\n"
-    "\n"
-    "  --config FILE          the node's configuration ([node] section)\n"
-    "  --to IDS               recipient node ids, comma-separated (e.g. FR,IT)\n"
-    "  --type TYPE            payload type, e.g. asylink.v1.InformationRequest\n"
-    "  --json FILE|-          the payload as JSON (proto field names or their\n"
-    "                         lowerCamelCase), converted to TYPE; - reads stdin\n"
-    "  --file FILE            send FILE's bytes as they are\n"
-    "  --content-type TYPE    content type of --file (default: --type)\n"
-    "  --class CLASS          PUBLIC, LIMITED or PERSONAL (default: PERSONAL for\n"
-    "                         InformationRequest/InformationReply, else LIMITED)\n"
-    "  --expires DURATION     nobody delivers it after this long: 90s, 30m, 12h, 7d\n"
-    "  --wait                 wait until the broker accepts or rejects it, and say which\n"
-    "  --timeout SECONDS      how long to wait for the broker (default 30)\n"
-    "  --json-output          print the result as JSON\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "Exit status: 0 sent (accepted with --wait), 1 failed or rejected, 2 usage.\n"
-    "Without --wait a message the broker has not taken within the timeout stays\n"
-    "in the outbox and is sent the next time a client opens the node's data_dir.\n";
-
 /* The options of one send. */
 typedef struct {
     const char *config;       /* --config */
-    char *to;                 /* --to, split in place */
+    const char *to;           /* --to */
     const char *type;         /* --type */
-    const char *json_file;    /* --json */
+    const char *payload_file; /* --payload */
     const char *raw_file;     /* --file */
     const char *content_type; /* --content-type */
-    asylink_classification cls; /* --class, 0 = by type */
+    int cls;                  /* --class: an asylink_classification, 0 = by type */
     uint64_t expires_in_ms;   /* --expires, 0 = never */
-    bool wait;                /* --wait */
+    uint64_t wait_ms;         /* --wait, 0 = do not wait for the outcome */
+    bool wait_old;            /* --wait without SECONDS (old): wait as long as --timeout */
     uint64_t timeout_ms;      /* --timeout */
-    bool json;                /* --json-output */
+    bool json;                /* --json */
 } s_opts;
 
-enum {
-    OPT_CONFIG = 256, OPT_TO, OPT_TYPE, OPT_JSON, OPT_FILE, OPT_CTYPE, OPT_CLASS, OPT_EXPIRES,
-    OPT_WAIT, OPT_TIMEOUT, OPT_JSON_OUT
+/* PUBLIC, LIMITED, PERSONAL: 1 + index = asylink_classification. */
+static const char *const s_classes[] = {"PUBLIC", "LIMITED", "PERSONAL", NULL};
+
+static const cliopt s_rows[] = {
+    CLIOPT_ROW_CONFIG(s_opts, config),
+    {.name = "to",
+     .kind = CLIOPT_STRING,
+     .metavar = "IDS",
+     .offset = offsetof(s_opts, to),
+     .flags = CLIOPT_REQUIRED,
+     .help = "recipient node ids, comma-separated (e.g. FR,IT)"},
+    {.name = "type",
+     .kind = CLIOPT_STRING,
+     .metavar = "TYPE",
+     .offset = offsetof(s_opts, type),
+     .help = "payload type, e.g. asylink.v1.InformationRequest"},
+    {.name = "payload",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE|-",
+     .offset = offsetof(s_opts, payload_file),
+     .help = "the payload as JSON (proto field names or their lowerCamelCase), converted to "
+             "TYPE; - reads stdin"},
+    {.name = "file",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, raw_file),
+     .help = "send FILE's bytes as they are"},
+    {.name = "content-type",
+     .kind = CLIOPT_STRING,
+     .metavar = "TYPE",
+     .offset = offsetof(s_opts, content_type),
+     .help = "content type of --file (default: --type)"},
+    {.name = "class",
+     .kind = CLIOPT_CHOICE,
+     .metavar = "CLASS",
+     .offset = offsetof(s_opts, cls),
+     .choices = s_classes,
+     .help = "PUBLIC, LIMITED or PERSONAL (default: PERSONAL for "
+             "InformationRequest/InformationReply, else LIMITED)"},
+    {.name = "expires",
+     .kind = CLIOPT_DURATION,
+     .metavar = "DURATION",
+     .offset = offsetof(s_opts, expires_in_ms),
+     .min = 1,
+     .help = "nobody delivers it after this long: 90s, 30m, 12h, 7d"},
+    {.name = "wait",
+     .kind = CLIOPT_SECONDS,
+     .metavar = "SECONDS",
+     .offset = offsetof(s_opts, wait_ms),
+     .min = 1,
+     .max = 86400,
+     .help = "wait up to SECONDS (instead of --timeout) until the broker accepts or rejects "
+             "it, and say which",
+     .old_without_value = "wait-old"},
+    CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "30"),
+    CLIOPT_ROW_JSON_OR_OLD_PAYLOAD(s_opts, json),
+    {.name = "wait-old",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, wait_old),
+     .flags = CLIOPT_HIDDEN,
+     .help = "--wait without SECONDS: wait as long as --timeout"},
+    CLIOPT_ROW_JSON_OUTPUT_OLD,
 };
 
-static const struct option s_long[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"to", required_argument, NULL, OPT_TO},
-    {"type", required_argument, NULL, OPT_TYPE},
-    {"json", required_argument, NULL, OPT_JSON},
-    {"file", required_argument, NULL, OPT_FILE},
-    {"content-type", required_argument, NULL, OPT_CTYPE},
-    {"class", required_argument, NULL, OPT_CLASS},
-    {"expires", required_argument, NULL, OPT_EXPIRES},
-    {"wait", no_argument, NULL, OPT_WAIT},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"json-output", no_argument, NULL, OPT_JSON_OUT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cliopt_rule s_rules[] = {
+    {CLIOPT_EXACTLY_ONE, "payload file"},      {CLIOPT_NEEDS, "payload type"},
+    {CLIOPT_EXCLUDES, "payload content-type"}, {CLIOPT_AT_LEAST_ONE, "type content-type"},
+    {CLIOPT_EXCLUDES, "wait timeout"},
 };
 
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_CONFIG: o->config = optarg; break;
-    case OPT_TO: o->to = optarg; break;
-    case OPT_TYPE: o->type = optarg; break;
-    case OPT_JSON: o->json_file = optarg; break;
-    case OPT_FILE: o->raw_file = optarg; break;
-    case OPT_CTYPE: o->content_type = optarg; break;
-    case OPT_CLASS:
-        if (node_parse_class(optarg, &o->cls) != 0)
-            return cli_usage(prog, "invalid --class '%s' (PUBLIC, LIMITED or PERSONAL)", optarg);
-        break;
-    case OPT_EXPIRES:
-        if (cli_parse_duration(optarg, &o->expires_in_ms) != 0 || o->expires_in_ms == 0)
-            return cli_usage(prog, "invalid --expires '%s' (e.g. 90s, 30m, 12h, 7d)", optarg);
-        break;
-    case OPT_WAIT: o->wait = true; break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 1, 86400, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (1..86400 seconds)", optarg);
-        o->timeout_ms = secs * 1000u;
-        break;
-    case OPT_JSON_OUT: o->json = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
+const cliopt_spec cmd_send_spec = {
+    .synopsis = "--config NODE.ini --to ID[,ID...] --type TYPE (--payload FILE|- | --file FILE) "
+                "[options]",
+    .description = "Signs, encrypts and sends one message from this node through the broker, and "
+                   "prints its message id.",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
+    .notes = "Exit status: 0 sent (accepted with --wait), 1 failed or rejected, 2 usage.\n"
+             "Without --wait a message the broker has not taken within the timeout stays\n"
+             "in the outbox and is sent the next time a client opens the node's data_dir.\n",
+};
 
 static int s_parse(int argc, char **argv, s_opts *o)
 {
     const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->config || !o->to)
-        return cli_usage(prog, "--config and --to are required");
-    if (!o->json_file == !o->raw_file)
-        return cli_usage(prog, "give exactly one of --json and --file");
-    if (o->json_file && !o->type)
-        return cli_usage(prog, "--json needs --type");
-    if (o->json_file && o->content_type)
-        return cli_usage(prog, "--content-type is for --file (JSON is sent as --type)");
-    if (o->raw_file && !o->content_type && !o->type)
-        return cli_usage(prog, "--file needs --content-type (or --type)");
-    if (o->json_file && !pbjson_known_type(o->type))
-        return cli_usage(prog, "unknown payload type '%s' for --json (an asylink.v1 message, "
-                               "e.g. asylink.v1.InformationRequest)", o->type);
+    int rc = cliopt_parse(&cmd_send_spec, argc, argv, o, NULL);
+    if (rc != CLI_OK)
+        return rc;
+    if (o->wait_old && !o->wait_ms)
+        o->wait_ms = o->timeout_ms;
+    if (o->payload_file && !pbjson_known_type(o->type))
+        return cli_usage(prog,
+                         "unknown payload type '%s' for --payload (an asylink.v1 message, "
+                         "e.g. asylink.v1.InformationRequest)",
+                         o->type);
     return CLI_OK;
 }
 
@@ -182,14 +181,14 @@ static int s_report(const s_opts *o, const char *ctype, asylink_classification c
             return CLI_FAIL;
     } else {
         printf("%s\n", ids);
-        if (o->wait)
+        if (o->wait_ms)
             printf("%s\n", res->state);
         fflush(stdout);
     }
     if (strcmp(res->state, "rejected") == 0)
         return cli_fail_text("send: rejected by the broker", res->code, "%s",
                              res->reason[0] ? res->reason : asylink_strerror(res->code));
-    if (strcmp(res->state, "pending") == 0 && o->wait)
+    if (strcmp(res->state, "pending") == 0 && o->wait_ms)
         return cli_fail_text("send", ASYLINK_E_TIMEOUT,
                              "no answer from the broker yet; the message stays in the outbox");
     if (strcmp(res->state, "pending") == 0)
@@ -207,7 +206,7 @@ static int s_send(const s_opts *o, const char **to, size_t n_to, const uint8_t *
     p.recipients = to;
     p.n_recipients = n_to;
     p.content_type = o->content_type ? o->content_type : o->type;
-    p.classification = o->cls ? o->cls : s_default_class(p.content_type);
+    p.classification = o->cls ? (asylink_classification)o->cls : s_default_class(p.content_type);
     p.expires_ms = o->expires_in_ms ? clock_now_ms() + o->expires_in_ms : 0;
     asylink_client *c = NULL;
     if (node_open("send", o->config, &c) != CLI_OK)
@@ -219,8 +218,8 @@ static int s_send(const s_opts *o, const char **to, size_t n_to, const uint8_t *
         return cli_fail("send", rc);
     }
     node_outcome res = {.state = "pending"};
-    if (o->wait)
-        node_wait_outcome(c, id, o->timeout_ms, &res);
+    if (o->wait_ms)
+        node_wait_outcome(c, id, o->wait_ms, &res);
     else if (node_flush(c, o->timeout_ms))
         res.state = "sent";
     asylink_client_close(&c);
@@ -229,7 +228,7 @@ static int s_send(const s_opts *o, const char **to, size_t n_to, const uint8_t *
 
 int cmd_send(int argc, char **argv)
 {
-    s_opts o = {.timeout_ms = 30000};
+    s_opts o = {0};
     int rc = s_parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
@@ -241,7 +240,7 @@ int cmd_send(int argc, char **argv)
         return rc;
     uint8_t *payload = NULL;
     size_t len = 0;
-    if (node_read_payload("send", o.type, o.json_file, o.raw_file, &payload, &len) != CLI_OK)
+    if (node_read_payload("send", o.type, o.payload_file, o.raw_file, &payload, &len) != CLI_OK)
         return CLI_FAIL;
     rc = s_send(&o, ids, n_ids, payload, len);
     free(payload);

@@ -6,49 +6,34 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "httpc.h"
 
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #define STATUS_MAX_BODY (4u * 1024 * 1024)
 
-static const char s_usage[] =
-    "Usage: asylink status [--http HOST:PORT] [options]\n"
-    "\n"
-    "Shows the state of a running broker: sessions, counters, store, and the\n"
-    "queue of every node, read from its operator HTTP listener (/status.json).\n"
-    "\n"
-    "  --http HOST:PORT       the broker's [http] listen address (default\n"
-    "                         127.0.0.1:7480; [::1]:7480 for IPv6)\n"
-    "  --timeout SECONDS      give up after this long (default 5)\n"
-    "  --json                 print the broker's JSON instead of tables\n"
-    "  -h, --help             show this help\n";
+/* Where the broker's HTTP listener is (from --http). */
+typedef struct {
+    char host[256]; /* name or address, without brackets */
+    char port[16];  /* decimal */
+} s_addr;
 
 /* The options of one status. */
 typedef struct {
-    char host[256];  /* from --http */
-    char port[16];   /* from --http */
-    int timeout_ms;  /* --timeout */
-    bool json;       /* --json */
+    s_addr http;         /* --http */
+    uint64_t timeout_ms; /* --timeout */
+    bool json;           /* --json */
 } s_opts;
 
-enum { OPT_HTTP = 256, OPT_TIMEOUT, OPT_JSON };
-
-static const struct option s_long[] = {
-    {"http", required_argument, NULL, OPT_HTTP},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* "host:port" or "[v6]:port" into o->host and o->port. */
-static int s_parse_addr(const char *s, s_opts *o)
+/* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
+static int s_parse_addr(const char *s, void *field)
 {
+    s_addr *a = field;
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || colon[1] == '\0')
         return -1;
@@ -61,45 +46,37 @@ static int s_parse_addr(const char *s, s_opts *o)
         hl -= 2;
     }
     uint64_t port;
-    if (hl >= sizeof o->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
+    if (hl >= sizeof a->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
         return -1;
-    memcpy(o->host, h, hl);
-    o->host[hl] = '\0';
-    snprintf(o->port, sizeof o->port, "%u", (unsigned)port);
+    memcpy(a->host, h, hl);
+    a->host[hl] = '\0';
+    snprintf(a->port, sizeof a->port, "%u", (unsigned)port);
     return 0;
 }
 
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_HTTP:
-        if (s_parse_addr(optarg, o) != 0)
-            return cli_usage(prog, "invalid --http '%s' (HOST:PORT, e.g. 127.0.0.1:7480)", optarg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 1, 300, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (1..300 seconds)", optarg);
-        o->timeout_ms = (int)secs * 1000;
-        break;
-    case OPT_JSON: o->json = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
+static const cliopt s_rows[] = {
+    {.name = "http",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "HOST:PORT",
+     .offset = offsetof(s_opts, http),
+     .parse = s_parse_addr,
+     .expect = "HOST:PORT, e.g. 127.0.0.1:7480",
+     .help = "the broker's [http] listen address (default: 127.0.0.1:7480; [::1]:7480 for "
+             "IPv6)"},
+    CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "5"),
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "print the broker's JSON instead of tables"},
+};
 
-static int s_parse(int argc, char **argv, s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    return CLI_OK;
-}
+const cliopt_spec cmd_status_spec = {
+    .synopsis = "[--http HOST:PORT] [options]",
+    .description = "Shows the state of a running broker: sessions, counters, store, and the "
+                   "queue of every node, read from its operator HTTP listener (/status.json).",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+};
 
 /* ---- the tables ---- */
 
@@ -154,15 +131,15 @@ static void s_print_nodes(const json_t *nodes)
 
 int cmd_status(int argc, char **argv)
 {
-    s_opts o = {.host = "127.0.0.1", .port = "7480", .timeout_ms = 5000};
-    int rc = s_parse(argc, argv, &o);
+    s_opts o = {.http = {.host = "127.0.0.1", .port = "7480"}};
+    int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     char ctx[320], err[256] = "";
-    snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.host, o.port);
+    snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);
     httpc_response r;
-    rc = httpc_get(o.host, o.port, "/status.json", o.timeout_ms, STATUS_MAX_BODY, &r, err,
-                   sizeof err);
+    rc = httpc_get(o.http.host, o.http.port, "/status.json", (int)o.timeout_ms, STATUS_MAX_BODY, &r,
+                   err, sizeof err);
     if (rc != ASYLINK_OK)
         return cli_fail_text(ctx, rc, "%s", err);
     if (r.status != 200) {

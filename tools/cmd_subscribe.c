@@ -17,13 +17,14 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cliopt.h"
 #include "commands.h"
 #include "node.h"
 #include "pbjson.h"
 
-#include <getopt.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,35 +33,93 @@
 #define SUB_COLUMN_MAX 128
 #define SUB_STATS_TYPE "asylink.v1.MonthlyStatistics"
 
-static const char s_usage[] =
-    "Usage: asylink subscribe --config NODE.ini --prefix PREFIX --name NAME [options]\n"
-    "\n"
-    "Opens (or resumes) the durable subscription NAME to the topics starting with\n"
-    "PREFIX (e.g. stats, stats.monthly.DE) and prints each feed message, then\n"
-    "acknowledges it: a later subscribe with the same NAME continues after it.\n"
-    "\n"
-    "  --config FILE          the node's configuration ([node] section)\n"
-    "  --prefix PREFIX        topic prefix\n"
-    "  --name NAME            durable subscription name ([A-Za-z0-9._-]{1,64})\n"
-    "  --start earliest|new   where a new subscription starts (default earliest)\n"
-    "  --count N              stop after N messages (default: no limit)\n"
-    "  --timeout SECONDS      stop after this long without a message (default 10)\n"
-    "  --format jsonl|csv     JSON lines (default: metadata and decoded payload)\n"
-    "                         or CSV (MonthlyStatistics: one row per citizenship)\n"
-    "  --no-ack               do not acknowledge (the cursor does not move)\n"
-    "  -h, --help             show this help\n";
-
 /* The options of one subscribe. */
 typedef struct {
-    const char *config; /* --config */
-    const char *prefix; /* --prefix */
-    const char *name;   /* --name */
-    asylink_start start; /* --start */
-    uint64_t count;     /* --count */
-    uint64_t idle_ms;   /* --timeout */
-    bool csv;           /* --format csv */
-    bool no_ack;        /* --no-ack */
+    const char *config;       /* --config */
+    const char *prefix;       /* --prefix */
+    const char *subscription; /* --subscription */
+    int start;                /* --start: an asylink_start (NEW 1, EARLIEST 2) */
+    uint64_t count;           /* --count */
+    uint64_t idle_ms;         /* --idle */
+    int format;               /* --format: 1 jsonl, 2 csv */
+    bool json;                /* --json: JSON lines */
+    bool no_ack;              /* --no-ack */
 } s_opts;
+
+/* 1 + index = asylink_start. */
+static const char *const s_starts[] = {"new", "earliest", NULL};
+/* 1 + index = S_FORMAT_*. */
+static const char *const s_formats[] = {"jsonl", "csv", NULL};
+enum { S_FORMAT_JSONL = 1, S_FORMAT_CSV = 2 };
+
+static const cliopt s_rows[] = {
+    CLIOPT_ROW_CONFIG(s_opts, config),
+    {.name = "prefix",
+     .kind = CLIOPT_STRING,
+     .metavar = "PREFIX",
+     .offset = offsetof(s_opts, prefix),
+     .flags = CLIOPT_REQUIRED,
+     .help = "topic prefix, e.g. stats or stats.monthly.DE"},
+    {.name = "subscription",
+     .kind = CLIOPT_STRING,
+     .metavar = "NAME",
+     .offset = offsetof(s_opts, subscription),
+     .flags = CLIOPT_REQUIRED,
+     .help = "durable subscription name ([A-Za-z0-9._-]{1,64})"},
+    {.name = "start",
+     .kind = CLIOPT_CHOICE,
+     .metavar = "earliest|new",
+     .offset = offsetof(s_opts, start),
+     .choices = s_starts,
+     .def = "earliest",
+     .help = "where a new subscription starts"},
+    {.name = "count",
+     .kind = CLIOPT_UINT,
+     .metavar = "N",
+     .offset = offsetof(s_opts, count),
+     .min = 1,
+     .max = UINT32_MAX,
+     .help = "stop after N messages (default: no limit)"},
+    {.name = "idle",
+     .kind = CLIOPT_SECONDS,
+     .metavar = "SECONDS",
+     .offset = offsetof(s_opts, idle_ms),
+     .min = 0,
+     .max = 86400,
+     .def = "10",
+     .help = "stop after SECONDS without a new message"},
+    {.name = "format",
+     .kind = CLIOPT_CHOICE,
+     .metavar = "jsonl|csv",
+     .offset = offsetof(s_opts, format),
+     .choices = s_formats,
+     .def = "jsonl",
+     .help = "JSON lines (metadata and decoded payload) or CSV (MonthlyStatistics: one row per "
+             "citizenship)"},
+    {.name = "json",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, json),
+     .help = "JSON lines, as --format jsonl"},
+    {.name = "no-ack",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, no_ack),
+     .help = "do not acknowledge (the cursor does not move)"},
+    {.name = "name", .flags = CLIOPT_DEPRECATED, .alias_of = "subscription"},
+    {.name = "timeout", .flags = CLIOPT_DEPRECATED, .alias_of = "idle"},
+};
+
+static const cliopt_rule s_rules[] = {{CLIOPT_AT_MOST_ONE, "json format"}};
+
+const cliopt_spec cmd_subscribe_spec = {
+    .description = "Opens (or resumes) the durable subscription NAME to the topics starting "
+                   "with PREFIX and prints each feed message, then acknowledges it: a later "
+                   "subscribe with the same NAME continues after it.",
+    .opts = s_rows,
+    .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
+    .notes = "Exit status: 0 done, 1 failed or fewer than --count messages arrived, 2 usage.\n",
+};
 
 /* CSV state: the columns of the type whose header was printed last. */
 typedef struct {
@@ -75,72 +134,6 @@ typedef struct {
     const s_opts *o;
     s_csv csv;
 } s_state;
-
-enum { OPT_CONFIG = 256, OPT_PREFIX, OPT_NAME, OPT_START, OPT_COUNT, OPT_TIMEOUT, OPT_FORMAT,
-       OPT_NO_ACK };
-
-static const struct option s_long[] = {
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"prefix", required_argument, NULL, OPT_PREFIX},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"start", required_argument, NULL, OPT_START},
-    {"count", required_argument, NULL, OPT_COUNT},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"no-ack", no_argument, NULL, OPT_NO_ACK},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int s_apply(int opt, const char *prog, s_opts *o)
-{
-    uint64_t secs;
-    switch (opt) {
-    case OPT_CONFIG: o->config = optarg; break;
-    case OPT_PREFIX: o->prefix = optarg; break;
-    case OPT_NAME: o->name = optarg; break;
-    case OPT_START:
-        if (strcmp(optarg, "earliest") == 0)
-            o->start = ASYLINK_START_EARLIEST;
-        else if (strcmp(optarg, "new") == 0)
-            o->start = ASYLINK_START_NEW;
-        else
-            return cli_usage(prog, "invalid --start '%s' (earliest or new)", optarg);
-        break;
-    case OPT_COUNT:
-        if (cli_parse_u64(optarg, 1, UINT32_MAX, &o->count) != 0)
-            return cli_usage(prog, "invalid --count '%s' (a positive number)", optarg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_u64(optarg, 0, 86400, &secs) != 0)
-            return cli_usage(prog, "invalid --timeout '%s' (0..86400 seconds)", optarg);
-        o->idle_ms = secs * 1000u;
-        break;
-    case OPT_FORMAT:
-        if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "jsonl") != 0)
-            return cli_usage(prog, "invalid --format '%s' (jsonl or csv)", optarg);
-        o->csv = strcmp(optarg, "csv") == 0;
-        break;
-    case OPT_NO_ACK: o->no_ack = true; break;
-    default: return cli_getopt_common(opt, prog, s_usage);
-    }
-    return CLI_OK;
-}
-
-static int s_parse(int argc, char **argv, s_opts *o)
-{
-    const char *prog = argv[0];
-    int opt, rc;
-    optind = 0;
-    while ((opt = getopt_long(argc, argv, "h", s_long, NULL)) != -1)
-        if ((rc = s_apply(opt, prog, o)) != CLI_OK)
-            return rc;
-    if (optind < argc)
-        return cli_usage(prog, "unexpected argument '%s'", argv[optind]);
-    if (!o->config || !o->prefix || !o->name)
-        return cli_usage(prog, "--config, --prefix and --name are required");
-    return CLI_OK;
-}
 
 /* ---- CSV ---- */
 
@@ -339,7 +332,7 @@ static int s_print_csv(s_csv *c, const asylink_message *m)
 static int s_print(void *ctx, const asylink_message *m)
 {
     s_state *st = ctx;
-    if (st->o->csv)
+    if (st->o->format == S_FORMAT_CSV)
         return s_print_csv(&st->csv, m);
     return node_json_line(node_message_json(m));
 }
@@ -353,7 +346,7 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
     uint64_t deadline = clock_now_ms() + wait_ms;
     int rc;
     for (;;) {
-        rc = asylink_subscribe(c, o->prefix, o->name, o->start, 0, 10000);
+        rc = asylink_subscribe(c, o->prefix, o->subscription, (asylink_start)o->start, 0, 10000);
         if (rc != ASYLINK_E_UNAVAILABLE || clock_now_ms() >= deadline)
             break;
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -362,14 +355,14 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
     if (rc == ASYLINK_OK)
         return CLI_OK;
     char ctx[512];
-    snprintf(ctx, sizeof ctx, "subscribe: %s as %s", o->prefix, o->name);
+    snprintf(ctx, sizeof ctx, "subscribe: %s as %s", o->prefix, o->subscription);
     return cli_fail(ctx, rc);
 }
 
 int cmd_subscribe(int argc, char **argv)
 {
-    s_opts o = {.start = ASYLINK_START_EARLIEST, .idle_ms = 10000};
-    int rc = s_parse(argc, argv, &o);
+    s_opts o = {0};
+    int rc = cliopt_parse(&cmd_subscribe_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     asylink_client *c = NULL;
@@ -378,7 +371,8 @@ int cmd_subscribe(int argc, char **argv)
     rc = s_subscribe(c, &o);
     s_state st = {.o = &o};
     node_recv_opts ro = {.count = o.count, .idle_ms = o.idle_ms, .ack = !o.no_ack,
-                         .prefix = o.prefix, .print = s_print, .ctx = &st};
+                         .prefix = o.prefix, .subscription = o.subscription, .print = s_print,
+                         .ctx = &st};
     if (rc == CLI_OK)
         rc = node_receive("subscribe", c, &ro);
     s_csv_clear(&st.csv);

@@ -122,9 +122,10 @@ json_t *node_message_json(const asylink_message *m)
     for (size_t i = 0; rcpt && i < asylink_message_recipient_count(m); i++)
         json_array_append_new(rcpt, json_string(asylink_message_recipient(m, i)));
     json_t *o = json_pack(
-        "{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:o, s:I, s:o, s:o, s:I}", "message_id",
+        "{s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:o, s:o, s:I}", "message_id",
         node_id_str(asylink_message_id(m), id), "sender", asylink_message_sender(m),
         "recipients", rcpt ? rcpt : json_array(), "topic", asylink_message_topic(m),
+        "subscription", asylink_message_subscription(m),
         "content_type", asylink_message_content_type(m), "classification",
         node_class_name(asylink_message_classification(m)), "created_ms",
         (json_int_t)asylink_message_created_ms(m), "created",
@@ -188,7 +189,15 @@ static bool s_wanted(const node_recv_opts *o, const asylink_message *m)
     const char *topic = asylink_message_topic(m);
     size_t n = strlen(o->prefix);
     /* whole dotted labels, as the broker matches: "stats" is not a prefix of "statsx" */
-    return topic && strncmp(topic, o->prefix, n) == 0 && (topic[n] == '\0' || topic[n] == '.');
+    bool under =
+        topic && strncmp(topic, o->prefix, n) == 0 && (topic[n] == '\0' || topic[n] == '.');
+    if (!under || !o->subscription)
+        return under;
+    /* Each subscription's copy is its own: only ours; a feed message the
+     * inbox holds without a subscription (received before it recorded
+     * them) goes to whichever subscription reads its topic first. */
+    const char *sub = asylink_message_subscription(m);
+    return strcmp(sub, o->subscription) == 0 || sub[0] == '\0';
 }
 
 /* Prints (and acks) one message; *printed counts those given to print(). */
@@ -202,7 +211,7 @@ static int s_take(const char *context, asylink_client *c, const node_recv_opts *
     (*printed)++;
     if (!o->ack)
         return CLI_OK;
-    int rc = asylink_ack(c, asylink_message_id(m));
+    int rc = asylink_ack_message(c, m);
     if (rc != ASYLINK_OK) {
         char id[UUID_STR_LEN], ctx[256];
         snprintf(ctx, sizeof ctx, "%s: ack %s", context, node_id_str(asylink_message_id(m), id));
@@ -278,10 +287,10 @@ static int s_read_input(const char *path, uint8_t **out, size_t *len)
     return file_read(path, NODE_MAX_INPUT, out, len); /* NUL-terminated too */
 }
 
-int node_read_payload(const char *context, const char *type, const char *json_file,
+int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len)
 {
-    const char *path = json_file ? json_file : raw_file;
+    const char *path = payload_file ? payload_file : raw_file;
     uint8_t *text = NULL;
     size_t n = 0;
     int rc = s_read_input(path, &text, &n);

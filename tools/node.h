@@ -51,6 +51,7 @@ const char *node_id_str(const uint8_t id[16], char buf[37]);
 
 /*
  * The JSON form of a message: message_id, sender, recipients, topic,
+ * subscription ("" for a direct message),
  * content_type, classification, created/expires (ms and ISO 8601),
  * correlation_id, size, and payload (decoded object for asylink.v1 types
  * with payload_encoding "json", else a base64 string with "base64").
@@ -67,6 +68,7 @@ typedef struct node_recv_opts {
     uint64_t idle_ms;      /* stop after this long without a message */
     bool ack;              /* acknowledge each message once it is printed */
     const char *prefix;    /* only feed messages whose topic starts with it; NULL = all */
+    const char *subscription; /* with prefix: only that subscription's copies; NULL = any */
     /* prints one message; returns CLI_OK or CLI_FAIL (which stops the loop) */
     int (*print)(void *ctx, const asylink_message *m);
     void *ctx;             /* passed to print */
@@ -75,7 +77,7 @@ typedef struct node_recv_opts {
 /*
  * Receives, prints and (if o->ack) acknowledges messages until o->count
  * were printed or none came for o->idle_ms. Messages print() is not given
- * (o->prefix) stay unacknowledged for another reader. Waits for the
+ * (o->prefix, o->subscription) stay unacknowledged for another reader. Waits for the
  * receipts of acknowledged messages to leave the outbox (bounded). Prints
  * its own errors; returns CLI_OK, or CLI_FAIL (ASYLINK_E_TIMEOUT when
  * fewer than o->count arrived).
@@ -83,11 +85,11 @@ typedef struct node_recv_opts {
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o);
 
 /*
- * Reads a payload: json_file ("-" = stdin) converted to type with pbjson,
- * or raw_file's bytes (exactly one of them is given). *out is malloc'd.
- * Prints its own error (context = the command); CLI_OK or CLI_FAIL.
+ * Reads a payload: payload_file (JSON, "-" = stdin) converted to type with
+ * pbjson, or raw_file's bytes (exactly one of them is given). *out is
+ * malloc'd. Prints its own error (context = the command); CLI_OK or CLI_FAIL.
  */
-int node_read_payload(const char *context, const char *type, const char *json_file,
+int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len);
 
 /* Writes value as one compact JSON line to stdout and releases it. CLI_OK or CLI_FAIL. */

@@ -38,6 +38,7 @@ from typing import Callable, List, NamedTuple, Optional, Sequence, Union
 __all__ = [
     "AsylinkError", "Client", "Event", "Message", "Receipt",
     "load", "version", "strerror", "err_name",
+    "RECEIPT_DELIVERED", "RECEIPT_REJECTED",
 ]
 
 # The library major version this binding was written for (asylink.h ABI).
@@ -52,6 +53,10 @@ EVENT_TYPES = {
 }
 
 LOG_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug"}
+
+# Receipt.status (asylink_receipt_status).
+RECEIPT_DELIVERED = 1   # the recipient's application took the message
+RECEIPT_REJECTED = 2    # the recipient refused it
 
 _OK = 0
 _E_TIMEOUT = 8
@@ -90,6 +95,16 @@ class _PublishParams(ctypes.Structure):
 
 # Where a new subscription starts (asylink_start).
 START_POSITIONS = {"new": 1, "earliest": 2, "sequence": 3, "time": 4}
+
+
+class _AckKey(ctypes.Structure):
+    """asylink_ack_key: what names one received message."""
+
+    _fields_ = [
+        ("message_id", ctypes.c_uint8 * 16),
+        ("sender", ctypes.c_char_p),
+        ("subscription", ctypes.c_char_p),
+    ]
 
 
 class _ReceiptInfo(ctypes.Structure):
@@ -131,6 +146,7 @@ class Message(NamedTuple):
     correlation_id: Optional[bytes] # 16-byte id of the message this answers, or None
     payload: bytes
     topic: str = ""                 # feed topic, "" for a direct message
+    subscription: str = ""          # the subscription a feed message came through, "" if direct
 
 
 class Event(NamedTuple):
@@ -149,7 +165,7 @@ class Receipt(NamedTuple):
 
     recipient: str
     acked_ms: int
-    status: int                     # 1 delivered, 2 rejected
+    status: int                     # RECEIPT_DELIVERED or RECEIPT_REJECTED
     envelope_digest: bytes          # 64 bytes
 
 
@@ -172,6 +188,8 @@ def _declare(lib):
         "asylink_recv": (c_int, [c_void_p, c_int, pp]),
         "asylink_ack": (c_int, [c_void_p, u8p]),
         "asylink_ack_many": (c_int, [c_void_p, u8p, c_size_t]),
+        "asylink_ack_keys": (c_int, [c_void_p, ctypes.POINTER(_AckKey), c_size_t]),
+        "asylink_message_subscription": (c_char_p, [c_void_p]),
         "asylink_reload_trust": (c_int, [c_void_p]),
         "asylink_message_id": (u8p, [c_void_p]),
         "asylink_message_sender": (c_char_p, [c_void_p]),
@@ -194,6 +212,11 @@ def _declare(lib):
         "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
                                      ctypes.POINTER(c_size_t)]),
         "asylink_receipt_wait": (c_int, [c_void_p, u8p, c_int]),
+        "asylink_receipt_export": (c_int, [c_void_p, u8p, c_char_p, ctypes.POINTER(u8p),
+                                           ctypes.POINTER(c_size_t)]),
+        "asylink_receipt_verify": (c_int, [c_void_p, c_char_p, c_size_t, u8p,
+                                           ctypes.POINTER(_ReceiptInfo)]),
+        "asylink_free": (None, [c_void_p]),
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
         "asylink_connected": (c_int, [c_void_p]),
@@ -449,12 +472,30 @@ class Client:
             correlation_id=_bytes_at(corr, 16) if corr else None,
             payload=_bytes_at(ptr, n.value),
             topic=_text(lib.asylink_message_topic(m)),
+            subscription=_text(lib.asylink_message_subscription(m)),
         )
 
-    def ack(self, message_id: bytes) -> None:
+    def ack(self, message: Union[Message, bytes]) -> None:
         """Done with a received message: never handed over again, and its
-        sender gets a signed receipt. Acking twice is fine."""
-        _check(self._lib.asylink_ack(self._c(), _id_arg(message_id)), "ack")
+        sender gets a signed receipt. Acking twice is fine.
+
+        message: the Message recv() returned (acknowledges exactly it: its
+        sender, id and subscription), or its 16-byte id alone, which raises
+        AsylinkError AMBIGUOUS while the id names several unacknowledged
+        messages (two senders used it, or a feed message came through
+        several subscriptions)."""
+        if isinstance(message, Message):
+            self._ack_keys([message], "ack")
+        else:
+            _check(self._lib.asylink_ack(self._c(), _id_arg(message)), "ack")
+
+    def _ack_keys(self, messages: Sequence[Message], what: str) -> None:
+        keys = (_AckKey * max(len(messages), 1))()
+        for k, m in zip(keys, messages):
+            k.message_id = (ctypes.c_uint8 * 16).from_buffer_copy(_id_arg(m.id))
+            k.sender = m.sender.encode()
+            k.subscription = m.subscription.encode()
+        _check(self._lib.asylink_ack_keys(self._c(), keys, len(messages)), what)
 
     def reload_trust(self) -> None:
         """Reloads the trust directory now (the client also does this by
@@ -462,10 +503,18 @@ class Client:
         revocation list older than the one in use."""
         _check(self._lib.asylink_reload_trust(self._c()), "reload_trust")
 
-    def ack_many(self, message_ids: Sequence[bytes]) -> None:
+    def ack_many(self, messages: Sequence[Union[Message, bytes]]) -> None:
         """Acknowledges up to 1,000 received messages at once, all or none:
-        one disk commit and one signed receipt set per sender."""
-        ids = list(message_ids)
+        one disk commit and one signed receipt set per sender. Give either
+        Messages (exact) or 16-byte ids (each must name one unacknowledged
+        message, else AsylinkError AMBIGUOUS), not a mix."""
+        items = list(messages)
+        if items and all(isinstance(m, Message) for m in items):
+            self._ack_keys(items, "ack_many")
+            return
+        if any(isinstance(m, Message) for m in items):
+            raise ValueError("ack_many takes Messages or message ids, not both")
+        ids = items
         for mid in ids:
             if not isinstance(mid, (bytes, bytearray)) or len(mid) != 16:
                 raise ValueError("a message id is 16 bytes")
@@ -519,6 +568,33 @@ class Client:
         return [Receipt(recipient=_text(r.recipient), acked_ms=r.acked_ms, status=r.status,
                         envelope_digest=bytes(r.envelope_digest))
                 for r in buf[:min(n.value, len(buf))]]
+
+    def receipt_export(self, message_id: bytes, recipient: str) -> bytes:
+        """The signed receipt envelope recipient sent for a message this client
+        sent, as evidence to keep (bytes; check it later with
+        receipt_verify()). Raises AsylinkError NOT_FOUND when there is none."""
+        env = ctypes.POINTER(ctypes.c_uint8)()
+        n = ctypes.c_size_t()
+        _check(self._lib.asylink_receipt_export(self._c(), _id_arg(message_id),
+                                                recipient.encode(), ctypes.byref(env),
+                                                ctypes.byref(n)), "receipt_export")
+        try:
+            return _bytes_at(env, n.value)
+        finally:
+            self._lib.asylink_free(env)  # the library's buffer, the library's allocator
+
+    def receipt_verify(self, evidence: bytes, message_id: Optional[bytes] = None) -> Receipt:
+        """Checks evidence from receipt_export() against this client's trust
+        and outbox and returns the receipt it holds for message_id (None:
+        the first one). Raises AsylinkError (BAD_SIGNATURE, TAMPERED,
+        NOT_FOUND, ...) when it does not prove that."""
+        evidence = bytes(evidence)
+        info = _ReceiptInfo()
+        idarg = _id_arg(message_id) if message_id is not None else None
+        _check(self._lib.asylink_receipt_verify(self._c(), evidence, len(evidence), idarg,
+                                                ctypes.byref(info)), "receipt_verify")
+        return Receipt(recipient=_text(info.recipient), acked_ms=info.acked_ms,
+                       status=info.status, envelope_digest=bytes(info.envelope_digest))
 
     # ---- integration with event loops ----
 

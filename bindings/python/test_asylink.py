@@ -115,8 +115,17 @@ class ExchangeTest(unittest.TestCase):
         self.assertTrue(self.de.receipt_wait(mid, WAIT_MS), "no receipt from FR")
         receipts = self.de.receipts(mid)
         self.assertEqual([r.recipient for r in receipts], ["FR"])
-        self.assertEqual(receipts[0].status, 1)
+        self.assertEqual(receipts[0].status, asylink.RECEIPT_DELIVERED)
         self.assertEqual(len(receipts[0].envelope_digest), 64)
+        evidence = self.de.receipt_export(mid, "FR")
+        proved = self.de.receipt_verify(evidence, mid)
+        self.assertEqual(proved, receipts[0])
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_verify(evidence[:-1] + bytes([evidence[-1] ^ 1]))
+        self.assertNotEqual(err.exception.name, "OK")
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.de.receipt_export(mid, "IT")
+        self.assertEqual(err.exception.name, "NOT_FOUND")
         self.assertTrue(self.de.connected())
         deadline = time.monotonic() + WAIT_MS / 1000
         while self.de.outbox_pending() and time.monotonic() < deadline:
@@ -211,6 +220,38 @@ class ExchangeTest(unittest.TestCase):
         self.assertEqual(cm.exception.name, "CLASSIFICATION")
         with self.assertRaises(ValueError):
             self.fr.subscribe("stats", name, start="yesterday")
+
+    def test_feed_two_subscriptions(self):
+        # Two subscriptions of FR over one topic: each gets the message, and
+        # each copy is acknowledged on its own (by the Message, not the id).
+        names = [f"py-twice-{os.getpid()}-{k}" for k in ("a", "b")]
+        for name in names:
+            self.fr.subscribe("stats.monthly", name, start="new", timeout_ms=WAIT_MS)
+        mid = self.de.publish("stats.monthly.DE", "asylink.test.Statistics", b"twice")
+        self.wait_event(self.de, "ACCEPTED", mid)
+        copies = []
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(copies) < 2 and time.monotonic() < deadline:
+            m = self.fr.recv(500)
+            if m is None:
+                continue
+            if m.id == mid and m.subscription in names:
+                copies.append(m)
+            else:
+                self.fr.ack(m)  # left over from another test
+        self.assertEqual(sorted(m.subscription for m in copies), sorted(names))
+        self.assertEqual({m.payload for m in copies}, {b"twice"})
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            self.fr.ack(mid)  # the id alone names both copies
+        self.assertEqual(cm.exception.name, "AMBIGUOUS")
+        self.fr.ack(copies[0])
+        self.fr.ack(mid)  # now it names one: copies[1]
+        self.fr.ack_many(copies)  # both done already: fine
+        with self.assertRaises(ValueError):
+            self.fr.ack_many([copies[0], mid])
+        self.assertIsNone(self.fr.recv(300), "acked copies must not come back")
+        for name in names:
+            self.fr.unsubscribe(name, delete_cursor=True)
 
     def test_second_client_on_same_data_dir_is_refused(self):
         with self.assertRaises(asylink.AsylinkError) as cm:

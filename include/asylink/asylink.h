@@ -8,9 +8,8 @@
  * This header is the only one applications include. It exposes no struct
  * fields and includes no header of ZeroMQ, libsodium, LMDB or protobuf-c.
  *
- * Error numbers are stable: a number once given keeps its meaning in every
- * later version, and the same numbers travel on the wire as reject codes
- * (asylink.v1.ErrorCode in proto/asylink/v1/broker.proto).
+ * The error codes, asylink_strerror() and the version are in errors.h,
+ * which this header includes (applications need not include it).
  */
 #ifndef ASYLINK_ASYLINK_H
 #define ASYLINK_ASYLINK_H
@@ -18,106 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h" /* ASYLINK_EXPORT, versions, error codes, asylink_strerror() */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#if defined(__GNUC__)
-#define ASYLINK_EXPORT __attribute__((visibility("default")))
-#else
-#define ASYLINK_EXPORT
-#endif
-
-/* Version of this header. asylink_version() gives the linked library's. */
-#define ASYLINK_VERSION_MAJOR 0
-#define ASYLINK_VERSION_MINOR 1
-#define ASYLINK_VERSION_PATCH 0
-#define ASYLINK_VERSION_STRING "0.1.0"
-/* Comparable version number: 0xMMmmpp. */
-#define ASYLINK_VERSION_NUMBER \
-    ((ASYLINK_VERSION_MAJOR << 16) | (ASYLINK_VERSION_MINOR << 8) | ASYLINK_VERSION_PATCH)
-
-/*
- * Error codes. 0 is success; every failure has its own stable number.
- * Grouped by tens: general, input format, identity and trust, message
- * checks, key files, broker, batch proofs.
- */
-typedef enum asylink_err {
-    ASYLINK_OK = 0,                    /* success */
-
-    ASYLINK_E_INVALID_ARG = 1,         /* a caller passed an invalid argument */
-    ASYLINK_E_NOMEM = 2,               /* out of memory */
-    ASYLINK_E_IO = 3,                  /* a file or system call failed (see errno) */
-    ASYLINK_E_INTERNAL = 4,            /* an internal invariant failed (a bug) */
-    ASYLINK_E_NOT_FOUND = 5,           /* a named file, node or item does not exist */
-    ASYLINK_E_EXISTS = 6,              /* refusing to overwrite something that exists */
-    ASYLINK_E_CONFIG = 7,              /* a configuration file or value is invalid */
-    ASYLINK_E_TIMEOUT = 8,             /* the operation timed out */
-
-    ASYLINK_E_MALFORMED = 10,          /* bytes are not a well-formed structure (bad protobuf, bad armor) */
-    ASYLINK_E_UNSUPPORTED_VERSION = 11,/* a format or protocol version this library does not speak */
-    ASYLINK_E_TOO_LARGE = 12,          /* a message, payload or file exceeds its size limit */
-    ASYLINK_E_BAD_FIELD = 13,          /* a field is missing, has the wrong length or an invalid value */
-    ASYLINK_E_STALE = 14,              /* older than the version already in use (e.g. a revocation list) */
-
-    ASYLINK_E_BAD_SIGNATURE = 20,      /* a signature does not verify over the signed bytes */
-    ASYLINK_E_UNKNOWN_SENDER = 21,     /* the signer has no certificate in the trust directory */
-    ASYLINK_E_REVOKED = 22,            /* the certificate's serial is on the revocation list */
-    ASYLINK_E_CERT_EXPIRED = 23,       /* the certificate's validity has ended */
-    ASYLINK_E_CERT_NOT_YET_VALID = 24, /* the certificate's validity has not begun */
-    ASYLINK_E_UNTRUSTED_ISSUER = 25,   /* signed by a key that is not the federation CA */
-    ASYLINK_E_BAD_NODE_ID = 26,        /* a node id does not match ^[A-Z0-9][A-Z0-9._-]{1,63}$ */
-    ASYLINK_E_ROLE = 27,               /* the certificate lacks the role the action needs */
-    ASYLINK_E_WRONG_KEY = 28,          /* a key does not match the certificate that names it */
-
-    ASYLINK_E_EXPIRED = 30,            /* the message's expiry time has passed */
-    ASYLINK_E_NOT_RECIPIENT = 31,      /* the reader is not among the message's readers */
-    ASYLINK_E_TAMPERED = 32,           /* signature valid but the ciphertext or key wrap does not open */
-    ASYLINK_E_KEYWRAP_MISMATCH = 33,   /* key wraps do not match the readers named in the header */
-    ASYLINK_E_CLASSIFICATION = 34,     /* classification not allowed here (e.g. PERSONAL unencrypted) */
-    ASYLINK_E_CLOCK_SKEW = 35,         /* created time too far from the verifier's clock */
-
-    ASYLINK_E_BAD_PASSPHRASE = 40,     /* the passphrase does not open the secret key file */
-    ASYLINK_E_KEY_PERMISSIONS = 41,    /* a secret key file is readable or writable by others */
-    ASYLINK_E_PASSPHRASE_REQUIRED = 42,/* the secret key file is encrypted and no passphrase was given */
-
-    ASYLINK_E_POLICY = 50,             /* policy forbids this sender, recipient or topic */
-    ASYLINK_E_UNKNOWN_RECIPIENT = 51,  /* a recipient node is not in the federation */
-    ASYLINK_E_DUPLICATE = 52,          /* (sender, message_id) was already accepted */
-    ASYLINK_E_STORE_FULL = 53,         /* the broker's store cannot take more data */
-    ASYLINK_E_FORGED_SENDER = 54,      /* envelope sender differs from the authenticated node */
-    ASYLINK_E_PROTOCOL = 55,           /* a command out of sequence or not allowed in this state */
-    ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */
-    ASYLINK_E_SHUTDOWN = 57,           /* the object is shutting down */
-
-    ASYLINK_E_BATCH_SIZE = 60,         /* a batch proof's size is 0 or above 1024 */
-    ASYLINK_E_BATCH_SINGLE = 61,       /* a batch proof with size 1 (a batch of one is a plain envelope) */
-    ASYLINK_E_BATCH_INDEX = 62,        /* a batch proof's index is not below its size */
-    ASYLINK_E_BATCH_PATH = 63,         /* a batch proof's path length is not the tree depth, or an element not 32 bytes */
-    ASYLINK_E_BATCH_SALT = 64,         /* a batch proof's salt is not 32 bytes */
-    ASYLINK_E_BATCH_DUPLICATE = 65,    /* a batch holds the same leaf twice */
-} asylink_err;
-
-/*
- * asylink_strerror — a short English description of an error code.
- * Returns a static string, valid forever; never NULL (unknown codes give
- * "unknown error"). Thread-safe.
- */
-ASYLINK_EXPORT const char *asylink_strerror(int err);
-
-/*
- * asylink_err_name — the code's symbolic name without prefix, e.g.
- * "BAD_SIGNATURE" for ASYLINK_E_BAD_SIGNATURE, "OK" for 0. Static string,
- * never NULL ("UNKNOWN" for unknown codes). Thread-safe.
- */
-ASYLINK_EXPORT const char *asylink_err_name(int err);
-
-/*
- * asylink_version — the linked library's version as "MAJOR.MINOR.PATCH".
- * Static string, never NULL. Thread-safe.
- */
-ASYLINK_EXPORT const char *asylink_version(void);
-
 
 /* ======================================================================
  * The client library: a national node's connection to the broker.
@@ -133,12 +37,61 @@ ASYLINK_EXPORT const char *asylink_version(void);
  * internally locked. The library never prints: install a log callback.
  * Ownership: "const char *" and "const void *" arguments are borrowed for
  * the call only; objects returned through "T **out" belong to the caller,
- * who frees them with the matching _free function.
+ * who frees them with the matching _free function; byte buffers the
+ * library allocates for the caller are freed with asylink_free().
+ *
+ * NULL arguments, one rule for every function:
+ *   - A handle (asylink_client *, asylink_message *, asylink_event *) may
+ *     always be NULL. A function returning an error code then returns
+ *     ASYLINK_E_INVALID_ARG (and sets its "T **out" to NULL); an accessor
+ *     returns NULL, 0, or -1 for asylink_fd(); asylink_client_close(),
+ *     asylink_message_free(), asylink_event_free() and asylink_free()
+ *     accept NULL (and a pointer to NULL) and do nothing.
+ *   - Any other pointer parameter is either documented "may be NULL"
+ *     (optional) or required. Required ones are declared ASYLINK_NONNULL:
+ *     the compiler warns about a NULL it can see, and the library does not
+ *     check them at run time (gcc would drop such checks anyway), so
+ *     passing NULL there is undefined behaviour.
+ *
+ * Results: every function that returns an error code is declared
+ * ASYLINK_NODISCARD (warn_unused_result); its comment lists every code it
+ * can return. Three groups of codes recur and are named once here:
+ *   key file codes: ASYLINK_E_NOT_FOUND, ASYLINK_E_IO,
+ *     ASYLINK_E_KEY_PERMISSIONS, ASYLINK_E_MALFORMED,
+ *     ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_PASSPHRASE_REQUIRED,
+ *     ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_NOMEM;
+ *   certificate file codes: ASYLINK_E_NOT_FOUND, ASYLINK_E_IO,
+ *     ASYLINK_E_TOO_LARGE, ASYLINK_E_MALFORMED, ASYLINK_E_UNSUPPORTED_VERSION,
+ *     ASYLINK_E_BAD_NODE_ID, ASYLINK_E_BAD_FIELD, ASYLINK_E_NOMEM;
+ *   trust directory codes: the certificate file codes (for ca.cert, the
+ *     nodes/ files are skipped when bad, and revoked.crl), plus
+ *     ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_ROLE
+ *     (ca.cert not a self-signed CA, revoked.crl not signed by it).
  * ====================================================================== */
+
+#if defined(__GNUC__)
+/* The result is an error code that must be looked at. */
+#define ASYLINK_NODISCARD __attribute__((warn_unused_result))
+/* The listed (1-based) pointer parameters must not be NULL. */
+#define ASYLINK_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define ASYLINK_NODISCARD
+#define ASYLINK_NONNULL(...)
+#endif
 
 typedef struct asylink_client asylink_client;
 typedef struct asylink_message asylink_message;
 typedef struct asylink_event asylink_event;
+
+/*
+ * Frees a buffer the library allocated for the caller (today the evidence
+ * of asylink_receipt_export()). Use it rather than free(): the library and
+ * the application may not share one allocator (static runtimes, Windows
+ * DLLs, bindings). Accepts NULL. Thread-safe.
+ */
+ASYLINK_EXPORT void asylink_free(void *p);
+
+/* ---- opening and closing ---- */
 
 /* Sensitivity of a message (numbers as asylink.v1.Classification). */
 typedef enum asylink_classification {
@@ -188,42 +141,59 @@ typedef struct asylink_options {
 } asylink_options;
 
 /* Fills o with defaults (everything zero or NULL but struct_size). Thread-safe. */
-ASYLINK_EXPORT void asylink_options_init(asylink_options *o);
+ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 
 /*
  * Opens a client: loads keys, certificates and trust, opens (creating)
  * the data directory, and starts the I/O thread, which connects in the
  * background (asylink_client_open does not wait for the broker). On
- * success *out is a new client (close it with asylink_client_close).
- * Errors: ASYLINK_E_INVALID_ARG (a required option missing), the codes of
- * loading the key (ASYLINK_E_NOT_FOUND, ASYLINK_E_KEY_PERMISSIONS,
- * ASYLINK_E_BAD_PASSPHRASE, ASYLINK_E_PASSPHRASE_REQUIRED, ASYLINK_E_MALFORMED),
- * certificates and trust (ASYLINK_E_WRONG_KEY when the key does not match
- * node_cert, ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ...), ASYLINK_E_STALE
- * (the trust directory's revocation list is older than one this node's data
- * directory has already used, or missing after one was used), ASYLINK_E_EXISTS
- * (data_dir in use by another client), ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * success *out is a new client (close it with asylink_client_close); on
+ * error *out is NULL and the reason is also logged.
+ * Errors: ASYLINK_E_INVALID_ARG (a required option missing, struct_size
+ * too small); the key file codes (key_file); the certificate file codes
+ * (node_cert, broker_cert); the trust directory codes (trust_dir);
+ * ASYLINK_E_WRONG_KEY (the key does not match node_cert); for node_cert and
+ * broker_cert against the trust directory ASYLINK_E_UNTRUSTED_ISSUER,
+ * ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED,
+ * ASYLINK_E_CERT_NOT_YET_VALID (also when the CA's own certificate is
+ * outside its validity); ASYLINK_E_ROLE (broker_cert lacks the broker role,
+ * or a certificate breaks the CA role rules); ASYLINK_E_STALE (the trust
+ * directory's revocation list is older than one this node's data
+ * directory has already used, or missing after one was used);
+ * ASYLINK_E_EXISTS (data_dir in use by another user's client);
+ * ASYLINK_E_UNSUPPORTED_VERSION (data_dir written by a newer library);
+ * ASYLINK_E_STORE_FULL; ASYLINK_E_IO; ASYLINK_E_NOMEM; ASYLINK_E_INTERNAL
+ * (libsodium cannot be initialised).
  */
-ASYLINK_EXPORT int asylink_client_open(const asylink_options *o, asylink_client **out);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *o,
+                                                         asylink_client **out)
+    ASYLINK_NONNULL(1, 2);
 
 /*
  * Opens a client from a node configuration file (INI):
  *   [node] broker_endpoint, broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
- *          durability (fsync|relaxed)
- * Relative paths are relative to the file. Errors as asylink_client_open,
- * plus ASYLINK_E_CONFIG for a bad file. log/log_ctx may be NULL.
+ *          durability (fsync|relaxed), admin_endpoint (for the CLI only)
+ * Relative paths are relative to the file. log and log_ctx may be NULL.
+ * Errors: those of asylink_client_open(), plus ASYLINK_E_CONFIG (the file
+ * cannot be read or holds a bad line, key or value; the reason is logged),
+ * and for key_passphrase_file ASYLINK_E_NOT_FOUND, ASYLINK_E_IO,
+ * ASYLINK_E_TOO_LARGE (over 4 KiB), ASYLINK_E_KEY_PERMISSIONS.
  */
-ASYLINK_EXPORT int asylink_client_open_config(const char *path, asylink_log_fn log,
-                                              void *log_ctx, asylink_client **out);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open_config(const char *path,
+                                                                asylink_log_fn log, void *log_ctx,
+                                                                asylink_client **out)
+    ASYLINK_NONNULL(1, 4);
 
 /*
  * Stops the I/O thread (sending Bye) and frees the client; sets *self_p to
  * NULL. Messages still in the outbox stay there and are sent by the next
- * client opened on the same data directory. Accepts NULL. Do not use the
- * client from other threads during or after this call.
+ * client opened on the same data directory. Accepts NULL and a pointer to
+ * NULL. Do not use the client from other threads during or after this call.
  */
 ASYLINK_EXPORT void asylink_client_close(asylink_client **self_p);
+
+/* ---- sending ---- */
 
 /* What to send. Initialise with asylink_send_params_init(). */
 typedef struct asylink_send_params {
@@ -236,25 +206,33 @@ typedef struct asylink_send_params {
     const uint8_t *correlation_id;    /* 16-byte id of the message this answers, or NULL */
 } asylink_send_params;
 
-ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p);
+/* Fills p with defaults (LIMITED, no recipients). Thread-safe. */
+ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NONNULL(1);
 
 /*
- * Signs and encrypts payload (len bytes) for the recipients, commits it to
- * the durable outbox and returns; the I/O thread delivers it to the broker
- * until it is Accepted. A later Rejected arrives as an event. The message
- * id is written to message_id_out (may be NULL). Thread-safe; concurrent
- * calls share one disk commit and one signature: the thread that commits
- * signs every message of the commit at once as a batch (each envelope
- * carries its own proof and is still checked on its own, PROTOCOL.md 4.10);
- * a message committed alone is signed alone.
- * Errors: ASYLINK_E_INVALID_ARG, ASYLINK_E_UNKNOWN_RECIPIENT (no usable
- * certificate in the trust directory), ASYLINK_E_REVOKED,
- * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CLASSIFICATION, ASYLINK_E_BAD_NODE_ID,
- * ASYLINK_E_BAD_FIELD, ASYLINK_E_TOO_LARGE, ASYLINK_E_IO, ASYLINK_E_NOMEM,
- * ASYLINK_E_SHUTDOWN.
+ * Signs and encrypts payload (len bytes; may be NULL when len is 0) for
+ * the recipients, commits it to the durable outbox and returns; the I/O
+ * thread delivers it to the broker until it is Accepted. A later Rejected
+ * arrives as an event. The message id is written to message_id_out (may
+ * be NULL). Thread-safe; concurrent calls share one disk commit and one
+ * signature: the thread that commits signs every message of the commit at
+ * once as a batch (each envelope carries its own proof and is still
+ * checked on its own, PROTOCOL.md 4.10); a message committed alone is
+ * signed alone.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
+ * NULL with len > 0, no recipients, an unknown classification);
+ * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
+ * than 256 recipients, payload over 32 MiB); ASYLINK_E_BAD_NODE_ID (a
+ * recipient is not a valid node id); ASYLINK_E_BAD_FIELD (a bad content
+ * type, a recipient named twice); ASYLINK_E_UNKNOWN_RECIPIENT (no
+ * certificate in the trust directory); ASYLINK_E_REVOKED,
+ * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID (no usable
+ * certificate for a recipient); ASYLINK_E_STORE_FULL (the disk holding the
+ * data directory is full); ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
-ASYLINK_EXPORT int asylink_send(asylink_client *c, const asylink_send_params *p,
-                                const void *payload, size_t len, uint8_t message_id_out[16]);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send(asylink_client *c, const asylink_send_params *p,
+                                                  const void *payload, size_t len,
+                                                  uint8_t message_id_out[16]) ASYLINK_NONNULL(2);
 
 /* Most messages, and most payload bytes in all, one asylink_send_many() call takes. */
 #define ASYLINK_SEND_MAX 1000
@@ -277,37 +255,96 @@ typedef struct asylink_send_item {
  * tree of their digests (a batch, PROTOCOL.md 4.10: every envelope carries
  * its own proof and remains standalone evidence), so a single-threaded
  * sender pays one fsync and one signature per call rather than one per
- * message, and the broker and the readers one verification. On ASYLINK_OK every item's message_id
- * is set and every result is ASYLINK_OK. On an error nothing is sent and every items[i].result is
- * set: the item's own outcome when sealing failed for some item (ASYLINK_OK for an item that would
- * have been sent alone), else the call's error. The items array is owned by the caller. Errors:
- * those of asylink_send() (the first failing item's), ASYLINK_E_TOO_LARGE (n or the payload bytes
- * over the limits), ASYLINK_E_STORE_FULL (the disk holding the data directory is full).
- * Thread-safe; concurrent calls share disk commits.
+ * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
+ * item's message_id is set and every result is ASYLINK_OK. On an error
+ * nothing is sent and every items[i].result is set: the item's own outcome
+ * when sealing failed for some item (ASYLINK_OK for an item that would
+ * have been sent alone), else the call's error. The items array is owned
+ * by the caller. Errors: those of asylink_send() (the first failing
+ * item's; ASYLINK_E_INVALID_ARG also for an item without params, or items
+ * NULL with n > 0), ASYLINK_E_TOO_LARGE (n or the payload bytes over the
+ * limits). Thread-safe; concurrent calls share disk commits.
  */
-ASYLINK_EXPORT int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send_many(asylink_client *c, asylink_send_item *items,
+                                                       size_t n);
+
+/* ---- receiving ---- */
 
 /*
  * Waits up to timeout_ms (0 = poll, -1 = forever) for the next received,
  * verified and decrypted message not yet handed over in this process and
  * not yet acknowledged. On success *out is a new message (free with
- * asylink_message_free). Errors: ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN,
- * ASYLINK_E_IO, ASYLINK_E_NOMEM; a stored message that no longer opens is
- * skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED event.
+ * asylink_message_free), else *out is NULL. A stored message that no
+ * longer opens is skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED
+ * event. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
+ * ASYLINK_E_SHUTDOWN, ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
+ *
+ * What is one message here: a direct message is (sender, message id), so
+ * two senders using the same id are two messages; a feed message is
+ * (sender, message id, subscription): one published message delivered
+ * through two of this node's subscriptions is handed over twice, once per
+ * subscription (asylink_message_subscription() says which), and each copy
+ * is acknowledged on its own, as each subscription's broker cursor is.
  */
-ASYLINK_EXPORT int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout_ms,
+                                                  asylink_message **out) ASYLINK_NONNULL(3);
 
 /*
- * The application is done with a received message: it is never handed
- * over again, and its sender gets a signed receipt (direct messages only:
- * a feed message is just marked done; no receipt either when the sender's
+ * The application is done with received message m (borrowed; it may be
+ * freed afterwards): it is never handed over again, and its sender gets a
+ * signed receipt (direct messages only: a feed message is just marked
+ * done, for m's subscription only; no receipt either when the sender's
  * certificate is not usable here, which is logged). Returns after the
  * acknowledgement is committed to disk (fsync under
- * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_NOT_FOUND (unknown id),
- * ASYLINK_E_INVALID_ARG, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe.
+ * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG (c or m NULL),
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe. This is the
+ * acknowledgement to use: it names exactly the message handed over.
  */
-ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_message(asylink_client *c,
+                                                         const asylink_message *m);
+
+/*
+ * What names one received message, for acknowledging it without its
+ * handle (e.g. from a binding, or from ids an application kept): its id,
+ * its sender and the subscription it came through (NULL or "" for a
+ * direct message), as asylink_message_id(), asylink_message_sender() and
+ * asylink_message_subscription() give them. Strings borrowed.
+ */
+typedef struct asylink_ack_key {
+    uint8_t message_id[16];
+    const char *sender;
+    const char *subscription;
+} asylink_ack_key;
+
+/*
+ * Acknowledges n received messages (0..ASYLINK_ACK_MAX) named by their
+ * full keys, all or nothing, as asylink_ack_many() does (one disk commit,
+ * one signed receipt set per sender). Repeated and already acknowledged
+ * keys are fine. Errors (nothing is then acknowledged):
+ * ASYLINK_E_INVALID_ARG (c NULL, keys NULL with n > 0, a key without
+ * sender, a subscription over 64 bytes), ASYLINK_E_TOO_LARGE
+ * (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (a key that was never
+ * received), ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_keys(asylink_client *c,
+                                                      const asylink_ack_key *keys, size_t n);
+
+/*
+ * Acknowledges the received message with this id when the id names one
+ * message: as asylink_ack_message() for it. The id alone is ambiguous when
+ * two senders used it, or when one feed message came through several
+ * subscriptions, and more than one of those is not acknowledged yet: then
+ * nothing is acknowledged and the call returns ASYLINK_E_AMBIGUOUS (use
+ * asylink_ack_message() or asylink_ack_keys()). Errors:
+ * ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_NOT_FOUND (an id this client
+ * never received), ASYLINK_E_AMBIGUOUS, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK (every message with the id
+ * acknowledged). Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_t message_id[16])
+    ASYLINK_NONNULL(2);
 
 /* Most message ids one asylink_ack_many() call takes. */
 #define ASYLINK_ACK_MAX 1000
@@ -319,32 +356,64 @@ ASYLINK_EXPORT int asylink_ack(asylink_client *c, const uint8_t message_id[16]);
  * receipt envelopes of one call are signed together as one batch, so a
  * consumer working through a batch pays one fsync and one signature per
  * call instead of one per message. message_ids is an array of n 16-byte
- * ids (borrowed); repeated and already acknowledged ids are fine. A sender
- * whose certificate is not usable here (unknown, revoked, expired) gets no
- * receipt (logged); any other failure to make a receipt fails the call.
- * Errors (nothing is then acknowledged): ASYLINK_E_INVALID_ARG (NULL with
- * n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (an
- * id that was never received), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Thread-safe; acknowledgements are serialised.
+ * ids (borrowed; may be NULL when n is 0); repeated and already
+ * acknowledged ids are fine; each id must name one message, as for
+ * asylink_ack(). A sender whose certificate is not usable here (unknown,
+ * revoked, expired) gets no receipt (logged); any other failure to make a
+ * receipt fails the call.
+ * Errors (nothing is then acknowledged): ASYLINK_E_INVALID_ARG (c NULL, or
+ * message_ids NULL with n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX),
+ * ASYLINK_E_NOT_FOUND (an id that was never received), ASYLINK_E_AMBIGUOUS
+ * (an id naming several unacknowledged messages: use asylink_ack_keys()),
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe;
+ * acknowledgements are serialised.
  */
-ASYLINK_EXPORT int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16],
-                                    size_t n);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_many(asylink_client *c,
+                                                      const uint8_t (*message_ids)[16], size_t n);
 
-/* Accessors; returned pointers are valid until asylink_message_free(). */
-ASYLINK_EXPORT const uint8_t *asylink_message_id(const asylink_message *m);   /* 16 bytes */
+/*
+ * ---- a received message ----
+ * Read-only accessors of a message from asylink_recv(). Returned pointers
+ * are valid until asylink_message_free(). For a NULL message every
+ * accessor returns NULL or 0. Safe from several threads at once (they do
+ * not change the message); asylink_message_free() must not race them.
+ */
+
+/* The 16-byte message id. */
+ASYLINK_EXPORT const uint8_t *asylink_message_id(const asylink_message *m);
+/* The sending node's id. */
 ASYLINK_EXPORT const char *asylink_message_sender(const asylink_message *m);
-ASYLINK_EXPORT size_t asylink_message_recipient_count(const asylink_message *m); /* 0 on feeds */
+/* The number of direct recipients (0 for a feed message). */
+ASYLINK_EXPORT size_t asylink_message_recipient_count(const asylink_message *m);
+/* Recipient i (0 <= i < count), else NULL. */
 ASYLINK_EXPORT const char *asylink_message_recipient(const asylink_message *m, size_t i);
+/* The feed topic, or "" for a direct message. */
+ASYLINK_EXPORT const char *asylink_message_topic(const asylink_message *m);
+/*
+ * The subscription a feed message came through, or "" for a direct
+ * message (and for a feed message received into a data directory before
+ * its inbox recorded subscriptions, client store schema 3: see
+ * docs/DESIGN-CHANGES.md).
+ */
+ASYLINK_EXPORT const char *asylink_message_subscription(const asylink_message *m);
+/* The content type, e.g. "asylink.v1.InformationRequest". */
 ASYLINK_EXPORT const char *asylink_message_content_type(const asylink_message *m);
 ASYLINK_EXPORT asylink_classification asylink_message_classification(const asylink_message *m);
+/* When the sender made it, Unix ms. */
 ASYLINK_EXPORT uint64_t asylink_message_created_ms(const asylink_message *m);
+/* After when nobody delivers it, Unix ms; 0 = never. */
 ASYLINK_EXPORT uint64_t asylink_message_expires_ms(const asylink_message *m);
 /* The 16-byte id this message answers, or NULL. */
 ASYLINK_EXPORT const uint8_t *asylink_message_correlation_id(const asylink_message *m);
-/* The decrypted payload and its length (payload may be non-NULL with len 0). */
+/*
+ * The decrypted payload; its length goes to *len (len may be NULL; *len
+ * is 0 for a NULL message). The payload may be non-NULL with length 0.
+ */
 ASYLINK_EXPORT const void *asylink_message_payload(const asylink_message *m, size_t *len);
 /* Wipes the payload and frees the message; sets *self_p to NULL. Accepts NULL. */
 ASYLINK_EXPORT void asylink_message_free(asylink_message **self_p);
+
+/* ---- events ---- */
 
 /* What happened to sent messages and to the connection. */
 typedef enum asylink_event_type {
@@ -358,74 +427,117 @@ typedef enum asylink_event_type {
 
 /*
  * Waits up to timeout_ms (0 = poll, -1 = forever) for the next event. On
- * success *out is a new event (free with asylink_event_free). Errors:
- * ASYLINK_E_TIMEOUT, ASYLINK_E_SHUTDOWN, ASYLINK_E_NOMEM.
+ * success *out is a new event (free with asylink_event_free), else *out
+ * is NULL. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
+ * ASYLINK_E_SHUTDOWN. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_next_event(asylink_client *c, int timeout_ms,
+                                                        asylink_event **out) ASYLINK_NONNULL(3);
+
+/*
+ * Accessors of an event from asylink_next_event(); returned pointers are
+ * valid until asylink_event_free(). For a NULL event they return 0 or
+ * NULL. Safe from several threads at once; asylink_event_free() must not
+ * race them.
+ */
+/* The event's type (0 for NULL). */
 ASYLINK_EXPORT asylink_event_type asylink_event_get_type(const asylink_event *e);
 /* The message concerned (16 bytes; zeros for connection events). */
 ASYLINK_EXPORT const uint8_t *asylink_event_message_id(const asylink_event *e);
 /* asylink_err code (REJECTED, RECEIVE_FAILED, DISCONNECTED), else 0. */
 ASYLINK_EXPORT int asylink_event_code(const asylink_event *e);
-/* Human reason, never NULL (may be ""). Valid until asylink_event_free(). */
+/* Human reason, never NULL for an event (may be ""). */
 ASYLINK_EXPORT const char *asylink_event_reason(const asylink_event *e);
-/* RECEIPT: the recipient who signed it; else "" . Valid until asylink_event_free(). */
+/* RECEIPT: the recipient who signed it; CONNECTED: the broker; else "". */
 ASYLINK_EXPORT const char *asylink_event_node(const asylink_event *e);
+/* Frees the event; sets *self_p to NULL. Accepts NULL. */
 ASYLINK_EXPORT void asylink_event_free(asylink_event **self_p);
+
+/* ---- receipts ---- */
+
+/* What a receipt says the recipient did (numbers as asylink.v1.ReceiptStatus). */
+typedef enum asylink_receipt_status {
+    ASYLINK_RECEIPT_DELIVERED = 1, /* its application took the message (asylink_ack) */
+    ASYLINK_RECEIPT_REJECTED = 2,  /* it refused the message (this library never sends it) */
+} asylink_receipt_status;
 
 /* One verified receipt for a sent message. */
 typedef struct asylink_receipt_info {
     char recipient[65];       /* node id that signed it */
     uint64_t acked_ms;        /* when its application acknowledged the message */
-    int status;               /* 1 delivered, 2 rejected */
+    int status;               /* an asylink_receipt_status */
     uint8_t envelope_digest[64]; /* digest of the sent envelope the receipt covers */
 } asylink_receipt_info;
 
 /*
- * Lists the receipts held for message_id: writes up to max into out and
- * the number held into *n (may exceed max). Errors: ASYLINK_E_NOT_FOUND
- * (not a message this client sent), ASYLINK_E_IO.
+ * Lists the receipts held for message_id: writes up to max into out (may
+ * be NULL when max is 0) and the number held into *n (may exceed max; 0 on
+ * error). Errors: ASYLINK_E_INVALID_ARG (c NULL, out NULL with max > 0),
+ * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_IO,
+ * ASYLINK_E_NOMEM. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_receipts(asylink_client *c, const uint8_t message_id[16],
-                                    asylink_receipt_info *out, size_t max, size_t *n);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipts(asylink_client *c,
+                                                      const uint8_t message_id[16],
+                                                      asylink_receipt_info *out, size_t max,
+                                                      size_t *n) ASYLINK_NONNULL(2, 5);
 
 /*
- * Waits up to timeout_ms (-1 = forever) until every recipient of
- * message_id has sent a receipt. ASYLINK_OK, ASYLINK_E_TIMEOUT,
- * ASYLINK_E_NOT_FOUND, ASYLINK_E_SHUTDOWN.
+ * Waits up to timeout_ms (0 = check once, -1 = forever) until every
+ * recipient of message_id has sent a receipt. Returns ASYLINK_OK when all
+ * have. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
+ * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_SHUTDOWN,
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16],
-                                        int timeout_ms);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_wait(asylink_client *c,
+                                                          const uint8_t message_id[16],
+                                                          int timeout_ms) ASYLINK_NONNULL(2);
 
 /*
- * The signed receipt envelope from recipient for message_id, as evidence
- * (*env malloc'd, caller frees with free()). asylink_receipt_verify()
- * checks such evidence later. Errors: ASYLINK_E_NOT_FOUND, ASYLINK_E_NOMEM.
+ * The signed receipt envelope from recipient for message_id, as evidence:
+ * *env is a new buffer of *len bytes, freed by the caller with
+ * asylink_free() (*env NULL and *len 0 on error). asylink_receipt_verify()
+ * checks such evidence later. Errors: ASYLINK_E_INVALID_ARG (c NULL, or
+ * recipient not a node id), ASYLINK_E_NOT_FOUND (no receipt from recipient
+ * for that message), ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16],
-                                          const char *recipient, uint8_t **env, size_t *len);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_export(asylink_client *c,
+                                                            const uint8_t message_id[16],
+                                                            const char *recipient, uint8_t **env,
+                                                            size_t *len)
+    ASYLINK_NONNULL(2, 3, 4, 5);
 
 /*
- * Verifies a receipt envelope (as exported) against this client's trust
- * directory and outbox: signed by a trusted recipient, addressed to this
- * node, and every receipt in it about a message this client sent to that
- * recipient, quoting that envelope's exact digest. One envelope may prove
- * several messages (see asylink_ack_many()): message_id (16 bytes, or NULL
- * for the first) selects the receipt whose details go into info (may be
- * NULL). Errors: the envelope codes (ASYLINK_E_BAD_SIGNATURE,
- * ASYLINK_E_UNKNOWN_SENDER, ...), ASYLINK_E_NOT_FOUND (not our message, or
- * message_id is not covered by this envelope), ASYLINK_E_TAMPERED (digest
- * or names do not match), ASYLINK_E_MALFORMED, ASYLINK_E_INVALID_ARG.
+ * Verifies a receipt envelope (as exported, len bytes) against this
+ * client's trust directory and outbox: signed by a trusted recipient,
+ * addressed to this node, and every receipt in it about a message this
+ * client sent to that recipient, quoting that envelope's exact digest. One
+ * envelope may prove several messages (see asylink_ack_many()): message_id
+ * (16 bytes, or NULL for the first) selects the receipt whose details go
+ * into info (may be NULL). Errors: ASYLINK_E_INVALID_ARG (c NULL);
+ * decoding the envelope: ASYLINK_E_TOO_LARGE, ASYLINK_E_MALFORMED (also: not
+ * a receipt set), ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_BAD_NODE_ID,
+ * ASYLINK_E_BAD_FIELD, ASYLINK_E_CLASSIFICATION, ASYLINK_E_KEYWRAP_MISMATCH;
+ * verifying it: ASYLINK_E_UNKNOWN_SENDER, ASYLINK_E_WRONG_KEY,
+ * ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID,
+ * ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_EXPIRED; opening it:
+ * ASYLINK_E_NOT_RECIPIENT, ASYLINK_E_TAMPERED (also: signer, addressee or
+ * digest do not match the sent message); ASYLINK_E_NOT_FOUND (not our
+ * message, or message_id is not covered by this envelope); ASYLINK_E_IO;
+ * ASYLINK_E_NOMEM. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
-                                          const uint8_t message_id[16],
-                                          asylink_receipt_info *info);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
+                                                            const uint8_t *env, size_t len,
+                                                            const uint8_t message_id[16],
+                                                            asylink_receipt_info *info)
+    ASYLINK_NONNULL(2);
+
+/* ---- state, trust and event loops ---- */
 
 /*
  * A file descriptor that is readable while asylink_recv() or
  * asylink_next_event() has something to return, for poll/epoll/select
- * loops. Owned by the client: do not read, write or close it. Valid until
- * asylink_client_close(). Thread-safe.
+ * loops; -1 for a NULL client. Owned by the client: do not read, write or
+ * close it. Valid until asylink_client_close(). Thread-safe.
  */
 ASYLINK_EXPORT int asylink_fd(asylink_client *c);
 
@@ -437,19 +549,24 @@ ASYLINK_EXPORT int asylink_fd(asylink_client *c);
  * about 5 seconds of a change to those files. A revocation list older
  * than the one in use, or than the newest this node's data directory has
  * recorded (for the same CA key), is refused (ASYLINK_E_STALE), as is a
- * directory that
- * does not load; the trust in use then stays, and the error is logged.
- * Errors: ASYLINK_E_STALE, ASYLINK_E_NOT_FOUND, ASYLINK_E_MALFORMED,
- * ASYLINK_E_UNTRUSTED_ISSUER, ASYLINK_E_IO, ASYLINK_E_NOMEM,
- * ASYLINK_E_INVALID_ARG. Thread-safe; calls in progress finish with the
- * trust they started with.
+ * directory that does not load; the trust in use then stays, and the
+ * error is logged. Errors: ASYLINK_E_INVALID_ARG (c NULL), the trust
+ * directory codes, ASYLINK_E_STALE, ASYLINK_E_STORE_FULL (recording the
+ * list's number). Thread-safe; calls in progress finish with the trust
+ * they started with.
  */
-ASYLINK_EXPORT int asylink_reload_trust(asylink_client *c);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
 
-/* Messages in the outbox not yet Accepted by the broker. Thread-safe. */
-ASYLINK_EXPORT int asylink_outbox_pending(asylink_client *c, uint64_t *count);
+/*
+ * Writes the number of messages in the outbox not yet Accepted by the
+ * broker (and receipts not yet handed to it) to *count (0 on error).
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_outbox_pending(asylink_client *c, uint64_t *count)
+    ASYLINK_NONNULL(2);
 
-/* True (1) while a session with the broker is open, else 0. Thread-safe. */
+/* 1 while a session with the broker is open, else 0 (also for NULL). Thread-safe. */
 ASYLINK_EXPORT int asylink_connected(asylink_client *c);
 
 /* ---- feeds (topics) ---- */
@@ -466,22 +583,31 @@ typedef struct asylink_publish_params {
     uint64_t expires_ms;                 /* absolute Unix ms; 0 = the broker's retention */
 } asylink_publish_params;
 
-ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p);
+/* Fills p with defaults (PUBLIC, no topic). Thread-safe. */
+ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLINK_NONNULL(1);
 
 /*
- * Signs (and for LIMITED encrypts) payload for a topic and commits it to
- * the outbox, like asylink_send(). For LIMITED the library asks the broker
- * for the topic's readers (a Directory), checks every certificate against
- * its own trust directory (the broker cannot substitute keys), leaves out
- * unusable ones and keeps the list for 60 s. Feed messages have no
- * recipients and get no receipts. Errors: as asylink_send(), plus
- * ASYLINK_E_CLASSIFICATION (PERSONAL), ASYLINK_E_UNAVAILABLE (LIMITED
- * while no session is open to ask the broker for the readers),
- * ASYLINK_E_TIMEOUT (no Directory answer within 10 s),
- * ASYLINK_E_UNKNOWN_RECIPIENT (LIMITED: no usable reader). Thread-safe.
+ * Signs (and for LIMITED encrypts) payload (may be NULL when len is 0) for
+ * a topic and commits it to the outbox, like asylink_send(). For LIMITED
+ * the library asks the broker for the topic's readers (a Directory),
+ * checks every certificate against its own trust directory (the broker
+ * cannot substitute keys), leaves out unusable ones and keeps the list for
+ * 60 s. Feed messages have no recipients and get no receipts.
+ * message_id_out may be NULL. Errors: ASYLINK_E_INVALID_ARG (c NULL,
+ * struct_size too small, topic or content_type NULL, payload NULL with
+ * len > 0, an unknown classification), ASYLINK_E_CLASSIFICATION (PERSONAL),
+ * ASYLINK_E_BAD_FIELD (a bad topic or content type), ASYLINK_E_TOO_LARGE
+ * (payload over 32 MiB), ASYLINK_E_SHUTDOWN; for LIMITED also
+ * ASYLINK_E_UNAVAILABLE (no session is open to ask the broker for the
+ * readers), ASYLINK_E_TIMEOUT (no Directory answer within 10 s), the
+ * broker's refusal code (e.g. ASYLINK_E_POLICY), ASYLINK_E_UNKNOWN_RECIPIENT
+ * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * Thread-safe.
  */
-ASYLINK_EXPORT int asylink_publish(asylink_client *c, const asylink_publish_params *p,
-                                   const void *payload, size_t len, uint8_t message_id_out[16]);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
+                                                     const asylink_publish_params *p,
+                                                     const void *payload, size_t len,
+                                                     uint8_t message_id_out[16]) ASYLINK_NONNULL(2);
 
 /* One message of asylink_publish_many(). */
 typedef struct asylink_publish_item {
@@ -496,13 +622,20 @@ typedef struct asylink_publish_item {
  * Publishes n feed messages (0..ASYLINK_SEND_MAX, payloads of at most
  * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing, as
  * asylink_send_many() does for direct messages: each is sealed as by
- * asylink_publish() (items may name different topics), all are committed
- * in one disk commit and signed with one signature (a batch, see
- * asylink_send_many()). Results and errors as asylink_send_many(), with
- * the per-item codes of asylink_publish(). The items array is owned by the
- * caller. Thread-safe.
+ * asylink_publish() (items may name different topics and kinds), all are
+ * committed in one disk commit and signed with one signature (a batch, see
+ * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
+ * item's message_id is set and every result is ASYLINK_OK. On an error
+ * nothing is published and every items[i].result is set: the item's own
+ * outcome when sealing failed for some item (ASYLINK_OK for an item that
+ * would have been published alone), else the call's error. The items
+ * array is owned by the caller. Errors: those of asylink_publish() (the
+ * first failing item's; ASYLINK_E_INVALID_ARG also for an item without
+ * params, or items NULL with n > 0), ASYLINK_E_TOO_LARGE (n or the payload
+ * bytes over the limits). Thread-safe; concurrent calls share disk commits.
  */
-ASYLINK_EXPORT int asylink_publish_many(asylink_client *c, asylink_publish_item *items, size_t n);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish_many(asylink_client *c,
+                                                          asylink_publish_item *items, size_t n);
 
 /* Where a new subscription starts (numbers as asylink.v1.StartPosition). */
 typedef enum asylink_start {
@@ -518,31 +651,38 @@ typedef enum asylink_start {
  * with the same name continues after the last acknowledged message. The
  * client re-subscribes by itself after reconnecting. Feed messages arrive
  * through asylink_recv() like direct ones (asylink_message_topic() names
- * the topic) and are acknowledged with asylink_ack() (no receipt is sent).
+ * the topic, asylink_message_subscription() the subscription) and are
+ * acknowledged with asylink_ack_message() (no receipt is sent). Every
+ * subscription gets every message under its prefix, independently of the
+ * node's other subscriptions: two subscriptions over one topic hand each
+ * message over twice, and each copy is acknowledged on its own.
  * Subscriptions live in this client's memory: subscribe again after
  * reopening a client. While no session is open the Subscribe is sent when
- * one opens, and this call waits for it. Errors: ASYLINK_E_INVALID_ARG,
- * ASYLINK_E_POLICY (the broker refused; forgotten), ASYLINK_E_TIMEOUT (a
- * session is open but no answer came within timeout_ms, -1 = forever),
- * ASYLINK_E_UNAVAILABLE (no session opened within timeout_ms, or the
- * broker does not serve feeds); after TIMEOUT and UNAVAILABLE without a
- * refusal the subscription stays remembered and is sent in the next
- * session. ASYLINK_E_SHUTDOWN. Thread-safe.
+ * one opens, and this call waits for it (timeout_ms, -1 = forever).
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, a bad prefix, name or start);
+ * the broker's refusal code, after which the subscription is forgotten
+ * (ASYLINK_E_POLICY, or e.g. ASYLINK_E_BAD_FIELD, ASYLINK_E_PROTOCOL);
+ * ASYLINK_E_TIMEOUT (a session is open but no answer came in time);
+ * ASYLINK_E_UNAVAILABLE (no session opened in time, or the broker does not
+ * serve feeds) -- after TIMEOUT and UNAVAILABLE without a refusal the
+ * subscription stays remembered and is sent in the next session;
+ * ASYLINK_E_NOT_FOUND (another thread unsubscribed the name meanwhile);
+ * ASYLINK_E_SHUTDOWN; ASYLINK_E_NOMEM. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_subscribe(asylink_client *c, const char *topic_prefix,
-                                     const char *name, asylink_start start,
-                                     uint64_t start_value, int timeout_ms);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_subscribe(asylink_client *c, const char *topic_prefix,
+                                                       const char *name, asylink_start start,
+                                                       uint64_t start_value, int timeout_ms)
+    ASYLINK_NONNULL(2, 3);
 
 /*
  * Stops a subscription in this client (delete_cursor nonzero: forget it at
  * the broker too, also for a name this client did not subscribe). Does not
  * wait for the broker; deliveries still in flight are handed back to it.
- * Errors: ASYLINK_E_INVALID_ARG, ASYLINK_E_NOMEM, ASYLINK_E_SHUTDOWN.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, a bad name), ASYLINK_E_NOMEM,
+ * ASYLINK_E_SHUTDOWN. Thread-safe.
  */
-ASYLINK_EXPORT int asylink_unsubscribe(asylink_client *c, const char *name, int delete_cursor);
-
-/* The message's topic, or "" for a direct message. Valid until asylink_message_free(). */
-ASYLINK_EXPORT const char *asylink_message_topic(const asylink_message *m);
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_unsubscribe(asylink_client *c, const char *name,
+                                                         int delete_cursor) ASYLINK_NONNULL(2);
 
 #ifdef __cplusplus
 }

@@ -71,7 +71,9 @@ mode_of() { stat -c %a "$1"; }
 
 echo "== help and usage"
 run --version;                   check "--version prints the version" 0 '^asylink [0-9]+\.[0-9]+\.[0-9]+$'
-for cmd in "" "keygen" "ca" "ca init" "ca sign" "ca revoke" "cert" "cert show" "cert verify"; do
+for cmd in "" "keygen" "ca" "ca init" "ca sign" "ca revoke" "cert" "cert show" "cert verify" \
+  "send" "recv" "publish" "subscribe" "status" "receipts" "nodes" "queues" "dlq" "dlq list" \
+  "dlq replay" "dlq drop" "reload"; do
   # shellcheck disable=SC2086 # split the command words on purpose
   run $cmd --help;               check "asylink $cmd --help exits 0" 0 'Usage: asylink'
 done
@@ -89,10 +91,16 @@ run ca init --dir x --id X1 --name x --valid-days 0
 check "--valid-days 0 exits 2" 2 "valid-days"
 run ca revoke --dir x --serial -1; check "negative --serial exits 2" 2 "serial"
 run keygen --id de --name x --roles member_state
-check "invalid node id exits 2" 2 "invalid node id"
+check "invalid node id exits 2" 2 "invalid --id 'de' \(a node id"
 run keygen --id DE --name x --roles king; check "unknown role exits 2" 2 "roles"
 run cert verify x.cert --trust t --at 2026-02-30; check "impossible --at date exits 2" 2 "invalid --at"
 run cert verify --trust t;       check "cert verify without FILE exits 2" 2 "missing FILE"
+run ca sign --request x.csr;     check "a missing required option exits 2" 2 "missing --dir CADIR"
+run ca revoke --dir x --serial 2 --cert x.cert
+check "a rule between options exits 2" 2 "give exactly one of --serial and --cert"
+run send --help;                 check "send --help shows the shared --timeout row" 0 \
+  "--timeout SECONDS +give up waiting for the broker after SECONDS in all"
+run send --help;                 check "send --help lists the old spellings" 0 "--json-output +now --json"
 
 echo "== CA and a node"
 run ca init --dir ca --id ASYLINK.CA --name "Test federation CA" --valid-days 3650
@@ -105,12 +113,23 @@ check_true "ca.key has mode 600" test "$(mode_of ca/ca.key)" = 600
 check_true "serial starts at 2" test "$(cat ca/serial)" = 2
 run ca init --dir ca --id ASYLINK.CA --name again; check "ca init refuses an existing CA" 1 "EXISTS"
 
-run keygen --id DE --name "Bundesamt für Migration und Flüchtlinge" --roles member_state --out keys
+run keygen --id DE --name "Bundesamt für Migration und Flüchtlinge" --roles member_state --dir keys
 check "keygen DE" 0 "DE.key"
+check_true "no warning with today's spellings" test ! -s err
 check_true "DE.key has mode 600" test "$(mode_of keys/DE.key)" = 600
 check_true "DE.csr written" test -s keys/DE.csr
-run keygen --id DE --name x --roles member_state --out keys
+run keygen --id DE --name x --roles member_state --dir keys
 check "keygen refuses to overwrite a key" 1 "EXISTS"
+
+echo "== old spellings (accepted for one release, with a warning)"
+run keygen --id PL --name x --roles member_state --out old-keys
+check "keygen --out DIR still works" 0 "old-keys/PL.key"
+check_true "keygen --out DIR wrote the key" test -s old-keys/PL.key
+check "keygen --out warns on stderr" 0 \
+  "asylink keygen: warning: --out is deprecated and will be removed in the next release; use --dir"
+check_true "the warning is on stderr only" bash -c '! grep -q deprecated out'
+run keygen --id PL --name x --roles member_state --dir other --out old-keys
+check "old and new spelling together: the last wins, still warned" 1 "EXISTS"
 run cert show keys/DE.key;       check "cert show refuses a secret key" 1 "never shows secret keys"
 run cert show keys/DE.csr --json
 check "cert show of a request" 0
@@ -140,7 +159,7 @@ check "cert verify --key with the matching key" 0 "key matches"
 echo "== passphrases"
 printf 'correct horse battery staple\n' > pass.txt
 printf 'wrong\n' > wrong.txt
-run keygen --id FR --name "OFPRA" --roles member_state --out keys --passphrase-file pass.txt
+run keygen --id FR --name "OFPRA" --roles member_state --dir keys --passphrase-file pass.txt
 check "keygen FR with a passphrase" 0 "passphrase-protected"
 check_true "FR.key has mode 600" test "$(mode_of keys/FR.key)" = 600
 run ca sign --dir ca --request keys/FR.csr --out FR.cert; check "ca sign FR" 0
@@ -153,7 +172,7 @@ check "right passphrase opens the key" 0 "key matches"
 run cert verify FR.cert --trust trust --key keys/DE.key
 check "another node's key is refused" 1 "WRONG_KEY"
 : > empty.txt
-run keygen --id IT --name x --roles member_state --out keys --passphrase-file empty.txt
+run keygen --id IT --name x --roles member_state --dir keys --passphrase-file empty.txt
 check "empty passphrase is refused" 1 "empty"
 cp keys/DE.key loose.key && chmod 644 loose.key
 run cert verify DE.cert --trust trust --key loose.key
@@ -176,7 +195,7 @@ run cert show garbage.cert;      check "cert show of garbage is MALFORMED" 1 "MA
 run cert verify missing.cert --trust trust; check "missing file is NOT_FOUND" 1 "NOT_FOUND"
 run cert verify DE.cert --trust no-such-dir; check "missing trust directory fails" 1 "NOT_FOUND"
 
-run keygen --id IT --name "Ministero dell'Interno" --roles member_state --out keys
+run keygen --id IT --name "Ministero dell'Interno" --roles member_state --dir keys
 run ca sign --dir ca --request keys/IT.csr --out IT.cert --valid-days 30
 check "ca sign IT for 30 days" 0
 later="$(date -u -d '+60 days' +%Y-%m-%d)"

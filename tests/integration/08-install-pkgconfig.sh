@@ -37,7 +37,8 @@ PREFIX="$T/prefix"
 if [[ $LIBDIR_REL = /* ]]; then LIBDIR=$LIBDIR_REL; else LIBDIR="$PREFIX/$LIBDIR_REL"; fi
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
 HEADER="$SOURCE_ROOT/include/asylink/asylink.h"
-header_version=$(sed -n 's/^#define ASYLINK_VERSION_STRING "\(.*\)"/\1/p' "$HEADER")
+ERRORS_HEADER="$SOURCE_ROOT/include/asylink/errors.h" # included by asylink.h
+header_version=$(sed -n 's/^#define ASYLINK_VERSION_STRING "\(.*\)"/\1/p' "$ERRORS_HEADER")
 
 # ---- install ----
 echo "== cmake --install $BUILD_DIR --prefix $PREFIX"
@@ -49,6 +50,7 @@ else
   summary
 fi
 check "header installed as include/asylink/asylink.h" test -f "$PREFIX/include/asylink/asylink.h"
+check "header installed as include/asylink/errors.h" test -f "$PREFIX/include/asylink/errors.h"
 check "libasylink.so installed in $LIBDIR_REL" test -f "$LIBDIR/libasylink.so"
 check "libasylink.so.0 (soname link) installed" test -e "$LIBDIR/libasylink.so.0"
 check "libasylink.a installed" test -f "$LIBDIR/libasylink.a"
@@ -60,9 +62,10 @@ check "no build-tree path in the installed CMake files" \
   bash -c "! grep -rqF '$BUILD_DIR' '$LIBDIR/cmake/asylink' '$LIBDIR/pkgconfig'"
 
 # ---- what the libraries export ----
-# The functions the header marks ASYLINK_EXPORT, one per line.
-grep -oE '^ASYLINK_EXPORT [^(]*\(' "$HEADER" | grep -oE '[a-z_0-9]+ *\($' | tr -d ' (' |
-  sort -u >"$T/api.txt"
+# The functions the headers mark ASYLINK_EXPORT, one per line.
+# (Declarations may span lines: each header is joined before matching.)
+cat "$HEADER" "$ERRORS_HEADER" | tr '\n' ' ' | grep -oE 'ASYLINK_EXPORT [^(;]*\(' |
+  grep -oE 'asylink_[a-z_0-9]+ *\($' | tr -d ' (' | sort -u >"$T/api.txt"
 nm -D --defined-only "$LIBDIR/libasylink.so" | awk 'NF >= 3 && $2 ~ /^[TDBRVW]$/ {print $3}' |
   sed 's/@.*//' | sort -u >"$T/so-symbols.txt"
 check_eq "libasylink.so exports nothing but asylink_*" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The node commands of the asylink CLI against a real broker: DE sends an
-# InformationRequest written as JSON (asylink send --wait), FR reads it
+# InformationRequest written as JSON (asylink send --payload --wait), FR reads it
 # decoded (asylink recv --json, and the human form), raw files travel as
 # base64, errors name the field; asylink status reads the broker's
 # /status.json (table and --json) and shows FR's queue; DE lists, exports
@@ -46,22 +46,23 @@ JSON
 
 echo "== send"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
-  --json "$T/request.json" --expires 7d --wait --timeout 30 >"$T/send1.out" 2>"$T/send1.err"
+  --payload "$T/request.json" --expires 7d --wait 30 >"$T/send1.out" 2>"$T/send1.err"
 check_eq "send --wait exits 0" "$?" 0
+check_eq "no warning with today's spellings" "$(cat "$T/send1.err")" ""
 ID1=$(sed -n 1p "$T/send1.out")
 check "send prints the message id ($ID1)" grep -qE '^[0-9a-f]{8}-[0-9a-f]{4}-7' "$T/send1.out"
 check_eq "send --wait reports the outcome" "$(sed -n 2p "$T/send1.out")" accepted
 
-"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest --json - \
-  --wait --json-output --timeout 30 <"$T/request.json" >"$T/send2.json" 2>"$T/send2.err"
-check_eq "send --json - (stdin) with --json-output exits 0" "$?" 0
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest --payload - \
+  --wait 30 --json <"$T/request.json" >"$T/send2.json" 2>"$T/send2.err"
+check_eq "send --payload - (stdin) with --json exits 0" "$?" 0
 check_eq "its JSON says accepted" "$(json_get "$T/send2.json" 'j["state"]')" accepted
 check_eq "InformationRequest goes as PERSONAL by default" \
   "$(json_get "$T/send2.json" 'j["classification"]')" PERSONAL
 
 printf 'plain bytes, not protobuf\n' >"$T/note.txt"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain \
-  --class LIMITED --wait --timeout 30 >"$T/send3.out" 2>"$T/send3.err"
+  --class LIMITED --wait 30 >"$T/send3.out" 2>"$T/send3.err"
 check_eq "send --file --content-type exits 0" "$?" 0
 
 echo "== status"
@@ -83,7 +84,7 @@ check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
 cat "$T/status.txt" | sed 's/^/      | /'
 
 echo "== recv"
-"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 30 >"$T/recv1.jsonl" 2>"$T/recv1.err"
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --idle 30 >"$T/recv1.jsonl" 2>"$T/recv1.err"
 check_eq "recv --json --count 1 exits 0" "$?" 0
 check_eq "one JSON line" "$(lines "$T/recv1.jsonl")" 1
 check_eq "its id is the first message's" "$(line_get "$T/recv1.jsonl" 1 'j["message_id"]')" "$ID1"
@@ -105,37 +106,37 @@ check_eq "payload decoded: uint64 given as a string" \
 check_eq "expiry set by --expires 7d (about 7 days after creation)" \
   "$(line_get "$T/recv1.jsonl" 1 'abs(j["expires_ms"]-j["created_ms"]-7*86400000) < 60000')" True
 
-"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 30 >"$T/recv2.txt" 2>"$T/recv2.err"
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --idle 30 >"$T/recv2.txt" 2>"$T/recv2.err"
 check_eq "human recv exits 0" "$?" 0
 check "human recv shows the content type" grep -qE '^content type +asylink.v1.InformationRequest' "$T/recv2.txt"
 check "human recv shows the payload as JSON" grep -q '"request_id": "DE-2026-000123"' "$T/recv2.txt"
 
-"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --timeout 30 >"$T/recv3.jsonl" 2>"$T/recv3.err"
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --idle 30 >"$T/recv3.jsonl" 2>"$T/recv3.err"
 check_eq "a raw file arrives as base64" \
   "$(line_get "$T/recv3.jsonl" 1 'j["payload_encoding"] + " " + __import__("base64").b64decode(j["payload"]).decode().strip()')" \
   "base64 plain bytes, not protobuf"
 check_eq "with its content type" "$(line_get "$T/recv3.jsonl" 1 'j["content_type"]')" text/plain
 
-"$ASYLINK" recv --config "$T/FR.ini" --count 1 --timeout 2 >"$T/recv4.out" 2>"$T/recv4.err"
+"$ASYLINK" recv --config "$T/FR.ini" --count 1 --idle 2 >"$T/recv4.out" 2>"$T/recv4.err"
 check_eq "acked messages are not shown again (recv --count 1 times out: exit 1)" "$?" 1
 check "the timeout is reported as TIMEOUT" grep -q '^asylink: recv: TIMEOUT: 0 of 1' "$T/recv4.err"
 
 echo "== receipts"
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --wait 30 --json-output >"$T/rc.json" 2>"$T/rc.err"
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --wait 30 --json >"$T/rc.json" 2>"$T/rc.err"
 check_eq "receipts --wait exits 0 once FR's receipt is in" "$?" 0
 check_eq "FR's receipt is listed" "$(json_get "$T/rc.json" 'j["receipts"][0]["recipient"]')" FR
 check_eq "as delivered" "$(json_get "$T/rc.json" 'j["receipts"][0]["status"]')" delivered
 check_eq "complete" "$(json_get "$T/rc.json" 'j["complete"]')" True
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" >"$T/rc.txt" 2>&1
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" >"$T/rc.txt" 2>&1
 check "human list shows FR delivered" grep -qE '^FR +delivered +20' "$T/rc.txt"
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --export FR --out "$T/evidence.bin" \
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --export FR --out "$T/evidence.bin" \
   >/dev/null 2>"$T/rc2.err"
 check_eq "export writes the evidence" "$?" 0
 check_eq "the evidence file is private (0600)" "$(stat -c %a "$T/evidence.bin")" 600
-"$ASYLINK" receipts --config "$T/DE.ini" --id "$ID1" --export FR --out "$T/evidence.bin" \
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --export FR --out "$T/evidence.bin" \
   >/dev/null 2>"$T/rc3.err"
 check_eq "export does not overwrite (exit 1)" "$?" 1
-"$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" --id "$ID1" >"$T/rv.out" 2>"$T/rv.err"
+"$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" --message "$ID1" >"$T/rv.out" 2>"$T/rv.err"
 check_eq "verify accepts the evidence" "$?" 0
 check "and names FR" grep -qE '^valid receipt: FR +delivered' "$T/rv.out"
 python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[len(b)//2]^=1; open(sys.argv[2],'wb').write(b)" \
@@ -143,13 +144,16 @@ python3 -c "import sys; b=bytearray(open(sys.argv[1],'rb').read()); b[len(b)//2]
 "$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/tampered.bin" >/dev/null 2>"$T/rv2.err"
 check_eq "a flipped bit is not valid evidence (exit 1)" "$?" 1
 "$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" \
-  --id 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rv3.err"
+  --message 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rv3.err"
 check_eq "valid evidence, but not for another message (exit 1)" "$?" 1
 check "... NOT_FOUND" grep -q 'NOT_FOUND' "$T/rv3.err"
-"$ASYLINK" receipts --config "$T/DE.ini" --id 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rc4.err"
+"$ASYLINK" receipts --config "$T/DE.ini" --message 01900000-0000-7000-8000-000000000000 >/dev/null 2>"$T/rc4.err"
 check_eq "receipts of a message DE never sent: exit 1" "$?" 1
-"$ASYLINK" receipts --config "$T/DE.ini" --id not-a-uuid >/dev/null 2>&1
-check_eq "a bad --id is a usage error" "$?" 2
+"$ASYLINK" receipts --config "$T/DE.ini" --message not-a-uuid >/dev/null 2>&1
+check_eq "a bad --message is a usage error" "$?" 2
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --export FR >/dev/null 2>"$T/rc5.err"
+check_eq "--export without --out is a usage error" "$?" 2
+check "... saying they go together" grep -q -- '--export and --out go together' "$T/rc5.err"
 
 echo "== feeds: publish, subscribe --format csv|jsonl"
 write_node_ini EUAA.ANALYSIS
@@ -166,14 +170,14 @@ cat >"$T/stats.json" <<'JSON'
  "data_provider": "BAMF", "notes": "first release, with a comma"}
 JSON
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
-  --json "$T/stats.json" --timeout 30 >"$T/pub.out" 2>"$T/pub.err"
+  --payload "$T/stats.json" --timeout 30 >"$T/pub.out" 2>"$T/pub.err"
 check_eq "publish exits 0" "$?" 0
 "$ASYLINK" publish --config "$T/DE.ini" --topic coi.SY --type asylink.v1.MonthlyStatistics \
-  --json "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
+  --payload "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
 check_eq "a publish the policy forbids (DE on coi.SY) exits 1" "$?" 1
 check "and says the broker rejected it" grep -q 'rejected by the broker.*POLICY' "$T/pub-denied.err"
-"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv --start earliest \
-  --count 1 --timeout 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
+  --start earliest --count 1 --idle 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
 check_eq "subscribe --format csv exits 0" "$?" 0
 check_eq "CSV: a header and one row per citizenship row plus the total" "$(lines "$T/sub.csv")" 4
 check "CSV header starts with the period and the row columns" \
@@ -183,13 +187,13 @@ check "CSV row of SY" grep -qE '^DE,2026,10,SY,5120,4870,250,310,1200,2300,' "$T
 check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn$' "$T/sub.csv"
 check "CSV row of the total (unset decisions read as zeros)" \
   grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,$' "$T/sub.csv"
-"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv \
-  --count 1 --timeout 2 --format csv >/dev/null 2>&1
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
+  --count 1 --idle 2 --format csv >/dev/null 2>&1
 check_eq "acked: the durable subscription does not show it again" "$?" 1
-# (another node: one node's inbox takes a message id once, whatever the subscription)
+# (another node follows the same topic with a subscription of its own)
 write_node_ini EUAA
-"$ASYLINK" subscribe --config "$T/EUAA.ini" --prefix stats.monthly --name cli-jsonl \
-  --count 1 --timeout 30 >"$T/sub.jsonl" 2>"$T/sub2.err"
+"$ASYLINK" subscribe --config "$T/EUAA.ini" --prefix stats.monthly --subscription cli-jsonl \
+  --count 1 --idle 30 --json >"$T/sub.jsonl" 2>"$T/sub2.err"
 check_eq "subscribe (jsonl) by EUAA exits 0" "$?" 0
 check_eq "jsonl: topic" "$(line_get "$T/sub.jsonl" 1 'j["topic"]')" stats.monthly.DE
 check_eq "jsonl: decoded payload" \
@@ -200,23 +204,26 @@ done
 
 echo "== LIMITED feed publish"
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --class LIMITED \
-  --type asylink.v1.MonthlyStatistics --json "$T/stats.json" --timeout 30 >"$T/pub-lim.out" 2>"$T/pub-lim.err"
+  --type asylink.v1.MonthlyStatistics --payload "$T/stats.json" --timeout 30 --json \
+  >"$T/pub-lim.json" 2>"$T/pub-lim.err"
 check_eq "publish --class LIMITED (encrypted to the Directory's readers) exits 0" "$?" 0
-"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --name cli-csv \
-  --count 1 --timeout 30 >"$T/sub-lim.jsonl" 2>"$T/sub-lim.err"
+check_eq "publish --json says accepted" "$(json_get "$T/pub-lim.json" 'j["state"]')" accepted
+check_eq "... for the topic" "$(json_get "$T/pub-lim.json" 'j["topic"]')" stats.monthly.DE
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
+  --count 1 --idle 30 >"$T/sub-lim.jsonl" 2>"$T/sub-lim.err"
 check_eq "the analyst reads the LIMITED message" "$(line_get "$T/sub-lim.jsonl" 1 'j["classification"]')" LIMITED
 
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
-  --json "$T/bad.json" >/dev/null 2>"$T/bad.err"
+  --payload "$T/bad.json" >/dev/null 2>"$T/bad.err"
 check_eq "an unknown JSON key fails (exit 1)" "$?" 1
 check "the error names the key" grep -q "^asylink: send: .*: BAD_FIELD: unknown field 'colour'" "$T/bad.err"
 echo '{"questions": [{"topic": 7.5}]}' >"$T/bad2.json"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
-  --json "$T/bad2.json" >/dev/null 2>"$T/bad2.err"
+  --payload "$T/bad2.json" >/dev/null 2>"$T/bad2.err"
 check "a wrong type names the field path" grep -q 'BAD_FIELD: questions\[0\].topic' "$T/bad2.err"
-"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.Nope --json "$T/bad.json" \
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.Nope --payload "$T/bad.json" \
   >/dev/null 2>&1
 check_eq "an unknown --type is a usage error (exit 2)" "$?" 2
 "$ASYLINK" recv --config "$T/FR.ini" --count 0 >/dev/null 2>&1
@@ -227,6 +234,49 @@ check "and says UNAVAILABLE" grep -q '^asylink: status: .*: UNAVAILABLE: ' "$T/s
 for cmd in send recv publish subscribe status receipts; do
   check "asylink $cmd --help" "$ASYLINK" "$cmd" --help
 done
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
+  --payload "$T/request.json" --wait 5 --timeout 5 >/dev/null 2>"$T/wt.err"
+check_eq "send --wait and --timeout together is a usage error" "$?" 2
+check "... saying so" grep -q -- '--wait does not go with --timeout' "$T/wt.err"
+
+echo "== old spellings (accepted for one release, with a warning on stderr)"
+# deprecated OLD NEW FILE: FILE holds the warning that --OLD is now --NEW.
+deprecated() {
+  check "$1 warns: now $2" grep -q -- "warning: $1 is deprecated and will be removed in the next release; use $2" "$3"
+}
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
+  --json "$T/request.json" --wait --json-output --timeout 30 >"$T/old-send.json" 2>"$T/old-send.err"
+check_eq "send --json FILE --wait --json-output --timeout 30 still works" "$?" 0
+check_eq "... and waits for the outcome (accepted)" "$(json_get "$T/old-send.json" 'j["state"]')" accepted
+deprecated "--json FILE|-" "--payload FILE|-" "$T/old-send.err"
+deprecated "--wait without SECONDS" "--wait SECONDS" "$T/old-send.err"
+deprecated "--json-output" "--json" "$T/old-send.err"
+OLD_ID=$(json_get "$T/old-send.json" 'j["message_id"]')
+check_eq "stdout holds only the result" "$(grep -c deprecated "$T/old-send.json")" 0
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest --json - \
+  --json-output <"$T/request.json" >"$T/old-send2.json" 2>"$T/old-send2.err"
+check_eq "send --json - (stdin, old) still works" "$?" 0
+deprecated "--json FILE|-" "--payload FILE|-" "$T/old-send2.err"
+"$ASYLINK" recv --config "$T/FR.ini" --json --count 2 --timeout 30 >"$T/old-recv.jsonl" 2>"$T/old-recv.err"
+check_eq "recv --timeout (old --idle) still works" "$?" 0
+check_eq "... and received both" "$(lines "$T/old-recv.jsonl")" 2
+deprecated "--timeout" "--idle" "$T/old-recv.err"
+"$ASYLINK" receipts --config "$T/DE.ini" --id "$OLD_ID" --wait 30 --json-output >"$T/old-rc.json" \
+  2>"$T/old-rc.err"
+check_eq "receipts --id --json-output still works" "$?" 0
+check_eq "... and lists FR's receipt" "$(json_get "$T/old-rc.json" 'j["receipts"][0]["recipient"]')" FR
+deprecated "--id" "--message" "$T/old-rc.err"
+deprecated "--json-output" "--json" "$T/old-rc.err"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --json "$T/stats.json" --timeout 30 >"$T/old-pub.out" 2>"$T/old-pub.err"
+check_eq "publish --json FILE (old --payload) still works" "$?" 0
+deprecated "--json FILE|-" "--payload FILE|-" "$T/old-pub.err"
+"$ASYLINK" subscribe --config "$T/EUAA.ini" --prefix stats.monthly --name cli-jsonl \
+  --count 1 --timeout 30 >"$T/old-sub.jsonl" 2>"$T/old-sub.err"
+check_eq "subscribe --name --timeout (old --subscription --idle) still works" "$?" 0
+check_eq "... and reads the message" "$(line_get "$T/old-sub.jsonl" 1 'j["topic"]')" stats.monthly.DE
+deprecated "--name" "--subscription" "$T/old-sub.err"
+deprecated "--timeout" "--idle" "$T/old-sub.err"
 
 for f in send1.err send2.err send3.err recv1.err recv2.err; do
   [[ -s $T/$f ]] && show "$T/$f"

@@ -24,10 +24,15 @@
  *   client_test --config NODE.ini publish --topic T --count N
  *               [--class PUBLIC|LIMITED|PERSONAL] [--wait-accepted] [--ids-out F]
  *               publish on a feed; prints publish_error=CODE when one fails
- *   client_test --config NODE.ini subscribe --prefix P --name N --count N
+ *   client_test --config NODE.ini ack --id UUID [--sender S [--name SUB]]
+ *               acknowledge a received message by id (asylink_ack) or by its
+ *               full key (asylink_ack_keys); prints ack=CODE
+ *   client_test --config NODE.ini subscribe --prefix P --name N[,N2...] --count N
  *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
- *               subscribe, then receive (and ack) N feed messages; prints
- *               subscribe_error=CODE when the subscription fails
+ *               subscribe (several names: several subscriptions to P), then
+ *               receive (and ack with asylink_ack_message) N feed messages of
+ *               those subscriptions (--ids-out: ids, or "name id" lines for
+ *               several names); prints subscribe_error=CODE when one fails
  *
  * Prints one summary line; exit 0 when the mode's expectation holds.
  */
@@ -52,7 +57,7 @@
 
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
-    const char *topic, *prefix, *name, *klass, *start;
+    const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
     const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
@@ -361,9 +366,11 @@ static int s_mode_receipt(const s_args *a)
         (rc = asylink_receipt_verify(s_client, last, last_len, ids[count - 1], &info_last)) != ASYLINK_OK)
         s_die("receipt verify", rc);
     printf("receipt from=%s status=%d verified=yes\n", info.recipient, info.status);
+    if (info.status != ASYLINK_RECEIPT_DELIVERED || info_last.status != ASYLINK_RECEIPT_DELIVERED)
+        s_die("receipt status", ASYLINK_E_BAD_FIELD);
     printf("receipts=%ld shared_evidence=%s\n", count,
            len == last_len && memcmp(env, last, len) == 0 ? "yes" : "no");
-    free(last);
+    asylink_free(last);
     /* Valid evidence says nothing about another message. */
     uint8_t other[16];
     memcpy(other, id, 16);
@@ -373,7 +380,7 @@ static int s_mode_receipt(const s_args *a)
     /* Tamper with the evidence: any flipped bit must fail verification. */
     env[len / 2] ^= 1;
     int tampered = asylink_receipt_verify(s_client, env, len, NULL, NULL);
-    free(env);
+    asylink_free(env);
     printf("tampered_receipt=%s\n", asylink_err_name(tampered));
     uint8_t *forged = NULL;
     size_t flen = 0;
@@ -432,6 +439,17 @@ static int s_mode_publish(const s_args *a)
     return failures == 0 && rc == 0 ? 0 : 1;
 }
 
+#define S_MAX_SUBS 8
+
+/* Index of sub in names[0..n), or -1. */
+static int s_sub_index(char names[][65], int n, const char *sub)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], sub) == 0)
+            return i;
+    return -1;
+}
+
 static int s_mode_subscribe(const s_args *a)
 {
     uint64_t deadline = s_deadline(a);
@@ -439,10 +457,20 @@ static int s_mode_subscribe(const s_args *a)
     if (a->start && strcmp(a->start, "new") == 0)
         start = ASYLINK_START_NEW;
     int wait_ms = a->timeout_s > 15 ? 15000 : (int)a->timeout_s * 1000;
-    int rc = asylink_subscribe(s_client, a->prefix, a->name, start, 0, wait_ms);
-    if (rc != ASYLINK_OK) {
-        printf("subscribe_error=%s\n", asylink_err_name(rc));
-        return 1;
+    /* --name A[,B...]: one subscription each, all to --prefix */
+    char names[S_MAX_SUBS][65];
+    int n_names = 0;
+    for (const char *p = a->name; p && *p && n_names < S_MAX_SUBS;) {
+        size_t len = strcspn(p, ",");
+        snprintf(names[n_names++], sizeof names[0], "%.*s", (int)(len < 64 ? len : 64), p);
+        p += len + (p[len] == ',');
+    }
+    for (int i = 0; i < n_names; i++) {
+        int rc = asylink_subscribe(s_client, a->prefix, names[i], start, 0, wait_ms);
+        if (rc != ASYLINK_OK) {
+            printf("subscribe_error=%s\n", asylink_err_name(rc));
+            return 1;
+        }
     }
     printf("subscribed name=%s prefix=%s\n", a->name, a->prefix);
     fflush(stdout);
@@ -450,11 +478,16 @@ static int s_mode_subscribe(const s_args *a)
     size_t plen = strlen(a->prefix);
     while (got < a->count && clock_now_ms() < deadline) {
         asylink_message *m = NULL;
-        rc = asylink_recv(s_client, 100, &m);
+        int rc = asylink_recv(s_client, 100, &m);
         if (rc == ASYLINK_E_TIMEOUT)
             continue;
         if (rc != ASYLINK_OK)
             s_die("recv", rc);
+        const char *sub = asylink_message_subscription(m);
+        if (s_sub_index(names, n_names, sub) < 0) {
+            asylink_message_free(&m); /* another subscription's copy: left for it */
+            continue;
+        }
         const char *topic = asylink_message_topic(m);
         size_t len = 0;
         const char *payload = asylink_message_payload(m, &len);
@@ -464,9 +497,17 @@ static int s_mode_subscribe(const s_args *a)
             bad++;
         if (asylink_message_classification(m) == ASYLINK_LIMITED)
             limited++;
-        s_write_id(asylink_message_id(m));
+        if (n_names > 1 && s_ids) { /* "subscription id" lines */
+            char buf[UUID_STR_LEN];
+            pthread_mutex_lock(&s_ids_lock);
+            fprintf(s_ids, "%s %s\n", sub, uuid_format(asylink_message_id(m), buf, sizeof buf));
+            fflush(s_ids);
+            pthread_mutex_unlock(&s_ids_lock);
+        } else {
+            s_write_id(asylink_message_id(m));
+        }
         got++;
-        if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK)
+        if (!a->no_ack && (rc = asylink_ack_message(s_client, m)) != ASYLINK_OK)
             s_die("ack", rc);
         asylink_message_free(&m);
     }
@@ -480,31 +521,21 @@ static int s_mode_subscribe(const s_args *a)
 
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"to", required_argument, NULL, 't'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"size", required_argument, NULL, 's'},
-                                         {"threads", required_argument, NULL, 'T'},
-                                         {"timeout", required_argument, NULL, 'o'},
-                                         {"ids-out", required_argument, NULL, 'i'},
-                                         {"forge-key", required_argument, NULL, 'k'},
-                                         {"forge-cert", required_argument, NULL, 'C'},
-                                         {"crash-after-send", no_argument, NULL, 1},
-                                         {"crash-after-recv", no_argument, NULL, 2},
-                                         {"no-ack", no_argument, NULL, 3},
-                                         {"wait-accepted", no_argument, NULL, 4},
-                                         {"expect-none", no_argument, NULL, 5},
-                                         {"topic", required_argument, NULL, 6},
-                                         {"prefix", required_argument, NULL, 7},
-                                         {"name", required_argument, NULL, 8},
-                                         {"class", required_argument, NULL, 9},
-                                         {"start", required_argument, NULL, 10},
-                                         {"ack-batch", required_argument, NULL, 11},
-                                         {"batch", required_argument, NULL, 12},
-                                         {"expect", required_argument, NULL, 13},
-                                         {"expect-refused", required_argument, NULL, 14},
-                                         {"crash-after-accepted", required_argument, NULL, 15},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"to", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'}, {"size", required_argument, NULL, 's'},
+        {"threads", required_argument, NULL, 'T'}, {"timeout", required_argument, NULL, 'o'},
+        {"ids-out", required_argument, NULL, 'i'}, {"forge-key", required_argument, NULL, 'k'},
+        {"forge-cert", required_argument, NULL, 'C'}, {"crash-after-send", no_argument, NULL, 1},
+        {"crash-after-recv", no_argument, NULL, 2}, {"no-ack", no_argument, NULL, 3},
+        {"wait-accepted", no_argument, NULL, 4}, {"expect-none", no_argument, NULL, 5},
+        {"topic", required_argument, NULL, 6}, {"prefix", required_argument, NULL, 7},
+        {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
+        {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
+        {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
+        {"expect-refused", required_argument, NULL, 14}, {"id", required_argument, NULL, 15},
+        {"sender", required_argument, NULL, 16},
+        {"crash-after-accepted", required_argument, NULL, 17}, {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
     a->timeout_s = 60;
@@ -538,7 +569,9 @@ static int s_parse(int argc, char **argv, s_args *a)
             a->expect[a->n_expect++] = optarg;
             break;
         case 14: a->expect_refused = strtol(optarg, NULL, 10); break;
-        case 15: a->crash_after_accepted = strtol(optarg, NULL, 10); break;
+        case 15: a->id = optarg; break;
+        case 16: a->sender = optarg; break;
+        case 17: a->crash_after_accepted = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
@@ -546,6 +579,30 @@ static int s_parse(int argc, char **argv, s_args *a)
         return -1;
     a->mode = argv[optind];
     return 0;
+}
+
+/*
+ * Acknowledges one received message without its handle: by --id alone
+ * (asylink_ack), or by --id, --sender and --name (the subscription; none
+ * for a direct message) with asylink_ack_keys. Prints ack=CODE; exit 0 on OK.
+ */
+static int s_mode_ack(const s_args *a)
+{
+    uint8_t id[16];
+    if (uuid_parse(a->id, id) != 0)
+        s_die("--id", ASYLINK_E_INVALID_ARG);
+    int rc;
+    if (a->sender) {
+        asylink_ack_key k = {.sender = a->sender, .subscription = a->name};
+        memcpy(k.message_id, id, 16);
+        rc = asylink_ack_keys(s_client, &k, 1);
+    } else {
+        rc = asylink_ack(s_client, id);
+    }
+    printf("ack=%s\n", asylink_err_name(rc));
+    if (rc == ASYLINK_OK)
+        s_flush(a); /* the receipt leaves before the client closes */
+    return rc == ASYLINK_OK ? 0 : 1;
 }
 
 /*
@@ -605,7 +662,7 @@ int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch [options]\n");
+        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch|ack [options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -628,6 +685,8 @@ int main(int argc, char **argv)
         code = s_mode_subscribe(&a);
     else if (strcmp(a.mode, "trust-watch") == 0 && a.n_expect > 0)
         code = s_mode_trust_watch(&a);
+    else if (strcmp(a.mode, "ack") == 0 && a.id)
+        code = s_mode_ack(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
     asylink_client_close(&s_client);

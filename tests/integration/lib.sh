@@ -171,7 +171,7 @@ make_federation() {
       </dev/null >/dev/null || exit 1
     for entry in "${FED_NODES[@]}" "XX|member_state|outsider"; do
       IFS='|' read -r id roles name <<<"$entry"
-      "$ASYLINK" keygen --id "$id" --name "$name" --roles "$roles" --out keys </dev/null >/dev/null &&
+      "$ASYLINK" keygen --id "$id" --name "$name" --roles "$roles" --dir keys </dev/null >/dev/null &&
         "$ASYLINK" ca sign --dir ca --request "keys/$id.csr" --out "certs/$id.cert" \
           --valid-days 30 </dev/null >/dev/null || exit 1
     done

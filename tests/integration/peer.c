@@ -7,6 +7,7 @@
  *
  *   asylink-peer send     --to FR,IT --count N [--size B] [--class C] [--rate R]
  *                         [--window W] [--ids-out F] [--sent-out F] [--content-type T]
+ *                         [--message-id UUID]
  *   asylink-peer recv     --count N [--window W] [--ids-out F] [--no-ack]
  *                         [--exit-after-recv K] [--any-payload]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
@@ -118,6 +119,7 @@ typedef struct {
     int start;                   /* --start: 1 new, 2 earliest */
     bool reset;                  /* --reset (subscribe) */
     bool class_set;              /* --class given */
+    const char *message_id;      /* --message-id: every message gets this id (send) */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -128,7 +130,8 @@ static void s_usage(FILE *out)
             "modes:\n"
             "  send         --to A,B --count N [--size BYTES] [--class LIMITED|PERSONAL|PUBLIC]\n"
             "               [--rate MSGS_PER_S] [--window N] [--ids-out F] [--sent-out F]\n"
-            "               [--content-type T]\n"
+            "               [--content-type T] [--message-id UUID]\n"
+            "               (--message-id: every message gets that id, for dedup tests)\n"
             "  recv         --count N [--window N] [--ids-out F] [--no-ack] [--exit-after-recv K]\n"
             "               [--any-payload]\n"
             "  exchange     send and recv in one session: send options plus --recv-count M\n"
@@ -194,34 +197,10 @@ static int s_parse_to(s_opts *o, const char *arg)
 }
 
 enum {
-    O_BROKER = 256,
-    O_BROKER_CERT,
-    O_KEY,
-    O_CERT,
-    O_TRUST,
-    O_TIMEOUT,
-    O_TO,
-    O_COUNT,
-    O_RECV_COUNT,
-    O_SIZE,
-    O_CLASS,
-    O_RATE,
-    O_WINDOW,
-    O_IDS_OUT,
-    O_SENT_OUT,
-    O_RECV_IDS_OUT,
-    O_CONTENT_TYPE,
-    O_NO_ACK,
-    O_EXIT_AFTER,
-    O_CASE,
-    O_OTHER,
-    O_HELP,
-    O_TOPIC,
-    O_PREFIX,
-    O_NAME,
-    O_START,
-    O_RESET,
-    O_ANY_PAYLOAD,
+    O_BROKER = 256, O_BROKER_CERT, O_KEY, O_CERT, O_TRUST, O_TIMEOUT, O_TO, O_COUNT,
+    O_RECV_COUNT, O_SIZE, O_CLASS, O_RATE, O_WINDOW, O_IDS_OUT, O_SENT_OUT, O_RECV_IDS_OUT,
+    O_CONTENT_TYPE, O_NO_ACK, O_EXIT_AFTER, O_CASE, O_OTHER, O_HELP, O_TOPIC, O_PREFIX,
+    O_NAME, O_START, O_RESET, O_MESSAGE_ID, O_ANY_PAYLOAD,
 };
 
 static const struct option s_long_opts[] = {
@@ -252,6 +231,7 @@ static const struct option s_long_opts[] = {
     {"name", required_argument, NULL, O_NAME},
     {"start", required_argument, NULL, O_START},
     {"reset", no_argument, NULL, O_RESET},
+    {"message-id", required_argument, NULL, O_MESSAGE_ID},
     {"any-payload", no_argument, NULL, O_ANY_PAYLOAD},
     {NULL, 0, NULL, 0},
 };
@@ -274,6 +254,7 @@ static int s_apply_opt(s_opts *o, int ch, const char *arg)
     case O_PREFIX: o->prefix = arg; return 0;
     case O_NAME: o->sub_name = arg; return 0;
     case O_RESET: o->reset = true; return 0;
+    case O_MESSAGE_ID: o->message_id = arg; return 0;
     case O_ANY_PAYLOAD: o->any_payload = true; return 0;
     case O_START:
         o->start = strcmp(arg, "new") == 0 ? 1 : strcmp(arg, "earliest") == 0 ? 2 : -1;
@@ -355,6 +336,8 @@ typedef struct {
     const char *node;            /* own node id (own->node_id) */
     uint64_t last_id_ms;         /* monotonic message ids */
     uint32_t id_counter;
+    bool fixed;                  /* --message-id: every message gets fixed_id */
+    uint8_t fixed_id[16];
 } s_ident;
 
 static int s_ident_load(const s_opts *o, s_ident *id)
@@ -381,6 +364,11 @@ static int s_ident_load(const s_opts *o, s_ident *id)
     }
     if (rc == ASYLINK_OK)
         rc = envelope_opener_new(id->keys, id->node, &id->opener);
+    if (rc == ASYLINK_OK && o->message_id) {
+        what = "--message-id";
+        id->fixed = uuid_parse(o->message_id, id->fixed_id) == 0;
+        rc = id->fixed ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
+    }
     if (rc != ASYLINK_OK)
         fprintf(stderr, "asylink-peer: %s: %s\n", what, asylink_err_name(rc));
     return rc;
@@ -399,6 +387,10 @@ static void s_ident_free(s_ident *id)
 /* A fresh UUIDv7, strictly greater than every earlier one of this run. */
 static void s_next_id(s_ident *id, uint8_t out[16])
 {
+    if (id->fixed) {
+        memcpy(out, id->fixed_id, 16);
+        return;
+    }
     uint64_t ms = clock_now_ms();
     if (ms <= id->last_id_ms) {
         ms = id->last_id_ms;

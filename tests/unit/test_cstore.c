@@ -144,18 +144,35 @@ static void t_out_add(tctx *t, unsigned n, const char *const *rcpt, size_t len)
     assert_null(txn);
 }
 
-/* Adds inbox entry n from sender in its own transaction; returns the code, *state the state. */
-static int t_in_add(tctx *t, unsigned n, const char *sender, size_t len, int *state)
+/* The inbox key of id from sender, through subscription sub (NULL: a direct message). */
+static cstore_in_key t_key(const uint8_t *id, const char *sender, const char *sub)
+{
+    return (cstore_in_key){.id = id, .sender = sender, .subscription = sub};
+}
+
+/*
+ * Adds inbox entry n from sender (through subscription sub, NULL for a
+ * direct message) in its own transaction; returns the code, *state the state.
+ */
+static int t_in_add_sub(tctx *t, unsigned n, const char *sender, const char *sub, size_t len,
+                        int *state)
 {
     uint8_t id[16];
     t_id(id, n);
     uint8_t *env = t_envelope(n, len);
     cstore_txn *txn = NULL;
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
-    int rc = cstore_inbox_add(txn, id, sender, 500 + n, 2000 + n, env, len, state);
+    cstore_in_key key = t_key(id, sender, sub);
+    int rc = cstore_inbox_add(txn, &key, 500 + n, 2000 + n, env, len, state);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     free(env);
     return rc;
+}
+
+/* Adds direct inbox entry n from sender; returns the code, *state the state. */
+static int t_in_add(tctx *t, unsigned n, const char *sender, size_t len, int *state)
+{
+    return t_in_add_sub(t, n, sender, NULL, len, state);
 }
 
 /* Sets outbox entry n's state in its own transaction; returns the code. */
@@ -170,16 +187,23 @@ static int t_out_state(tctx *t, unsigned n, int state, int code, const char *rea
     return rc;
 }
 
-/* Acks inbox entry n in its own transaction; returns the code. */
-static int t_in_ack(tctx *t, unsigned n)
+/* Acks inbox entry n from sender (through sub) in its own transaction; returns the code. */
+static int t_in_ack_sub(tctx *t, unsigned n, const char *sender, const char *sub)
 {
     uint8_t id[16];
     t_id(id, n);
     cstore_txn *txn = NULL;
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
-    int rc = cstore_inbox_ack(txn, id);
+    cstore_in_key key = t_key(id, sender, sub);
+    int rc = cstore_inbox_ack(txn, &key);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     return rc;
+}
+
+/* Acks direct inbox entry n from sender; returns the code. */
+static int t_in_ack(tctx *t, unsigned n, const char *sender)
+{
+    return t_in_ack_sub(t, n, sender, NULL);
 }
 
 /* The outbox's pending count. */
@@ -448,10 +472,19 @@ static void test_invalid_args(void **state)
     bad.digest = NULL;
     assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
     assert_int_equal(cstore_outbox_add(txn, NULL), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_inbox_add(txn, id, "", 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_inbox_add(txn, id, long_name, 1, 1, env, 4, NULL),
-                     ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_inbox_add(txn, id, "AT", 1, 1, env, 0, NULL), ASYLINK_E_INVALID_ARG);
+    cstore_in_key k = t_key(id, "", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    k = t_key(id, long_name, NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    k = t_key(id, NULL, NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    k = t_key(NULL, "AT", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    k = t_key(id, "AT", long_name); /* 65 bytes: one more than a subscription name may have */
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_add(txn, NULL, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
+    k = t_key(id, "AT", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 0, NULL), ASYLINK_E_INVALID_ARG);
     asylink_receipt_info info = {.recipient = "AT", .status = 3};
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
     info.status = 1;
@@ -493,6 +526,15 @@ static void test_invalid_args(void **state)
     assert_int_equal(cstore_inbox_pending_count(t->s, NULL), ASYLINK_E_INVALID_ARG);
     int st;
     assert_int_equal(cstore_inbox_state(t->s, NULL, &st), ASYLINK_E_INVALID_ARG);
+    k = t_key(NULL, "AT", NULL);
+    assert_int_equal(cstore_inbox_state(t->s, &k, &st), ASYLINK_E_INVALID_ARG);
+    cstore_in in;
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_E_INVALID_ARG);
+    size_t np = 9, na = 9;
+    assert_int_equal(cstore_inbox_find(t->s, NULL, NULL, 0, &np, &na), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(np + na, 0);
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 1, &np, &na), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 0, NULL, &na), ASYLINK_E_INVALID_ARG);
 }
 
 /* ---- inbox -------------------------------------------------------------- */
@@ -538,16 +580,18 @@ static void test_inbox(void **state)
     /* ack: gone from the pending order and from get, the tombstone stays */
     uint8_t id2[16];
     t_id(id2, 2);
-    assert_int_equal(cstore_inbox_get(t->s, id2, &in), ASYLINK_OK);
+    cstore_in_key k2 = t_key(id2, "BE", NULL);
+    assert_int_equal(cstore_inbox_get(t->s, &k2, &in), ASYLINK_OK);
     assert_int_equal(in.envelope_len, 60);
+    assert_string_equal(in.subscription, "");
     cstore_in_clear(&in);
-    assert_int_equal(t_in_ack(t, 2), ASYLINK_OK);
-    assert_int_equal(t_in_ack(t, 2), ASYLINK_OK); /* twice is fine */
+    assert_int_equal(t_in_ack(t, 2, "BE"), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 2, "BE"), ASYLINK_OK); /* twice is fine */
     assert_int_equal(t_in_pending(t), 2);
-    assert_int_equal(cstore_inbox_get(t->s, id2, &in), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_get(t->s, &k2, &in), ASYLINK_E_NOT_FOUND);
     assert_null(in.envelope);
     st = 0;
-    assert_int_equal(cstore_inbox_state(t->s, id2, &st), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_state(t->s, &k2, &st), ASYLINK_OK);
     assert_int_equal(st, CSTORE_IN_ACKED);
     st = 0;
     assert_int_equal(t_in_add(t, 2, "BE", 60, &st), ASYLINK_E_DUPLICATE);
@@ -569,14 +613,118 @@ static void test_inbox(void **state)
     /* unknown ids */
     uint8_t id9[16];
     t_id(id9, 9);
-    assert_int_equal(t_in_ack(t, 9), ASYLINK_E_NOT_FOUND);
-    assert_int_equal(cstore_inbox_state(t->s, id9, &st), ASYLINK_E_NOT_FOUND);
-    assert_int_equal(cstore_inbox_get(t->s, id9, &in), ASYLINK_E_NOT_FOUND);
+    cstore_in_key k9 = t_key(id9, "AT", NULL);
+    assert_int_equal(t_in_ack(t, 9, "AT"), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_state(t->s, &k9, &st), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_get(t->s, &k9, &in), ASYLINK_E_NOT_FOUND);
     st = 0;
     uint8_t id1[16];
     t_id(id1, 1);
-    assert_int_equal(cstore_inbox_state(t->s, id1, &st), ASYLINK_OK);
+    cstore_in_key k1 = t_key(id1, "AT", NULL);
+    assert_int_equal(cstore_inbox_state(t->s, &k1, &st), ASYLINK_OK);
     assert_int_equal(st, CSTORE_IN_PENDING);
+    /* the id from another sender, or through a subscription, is another entry */
+    k1.sender = "BE";
+    assert_int_equal(cstore_inbox_state(t->s, &k1, &st), ASYLINK_E_NOT_FOUND);
+    k1.sender = "AT";
+    k1.subscription = "stats";
+    assert_int_equal(cstore_inbox_state(t->s, &k1, &st), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_in_ack(t, 1, "BE"), ASYLINK_E_NOT_FOUND);
+}
+
+/* One message id from two senders: two entries (the key is sender and id), each acked alone. */
+static void test_inbox_two_senders(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    assert_int_equal(t_in_add(t, 1, "AT", 50, &st), ASYLINK_OK);
+    st = -1;
+    assert_int_equal(t_in_add(t, 1, "BE", 50, &st), ASYLINK_OK); /* not a duplicate */
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_pending(t), 2);
+    assert_int_equal(t_in_add(t, 1, "BE", 50, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(t_in_pending(t), 2);
+    assert_int_equal(t_in_ack(t, 1, "AT"), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 1);
+    cstore_in in;
+    assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_OK);
+    assert_string_equal(in.sender, "BE"); /* BE's message is still there */
+    assert_int_equal(in.seq, 2);
+    cstore_in_clear(&in);
+    assert_int_equal(t_in_add(t, 1, "AT", 50, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+}
+
+/*
+ * One feed message delivered through two subscriptions: two entries, each
+ * with its subscription, acknowledged one at a time; cstore_inbox_find
+ * lists every entry of the id.
+ */
+static void test_inbox_subscriptions(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    assert_int_equal(t_in_add_sub(t, 1, "EUAA", "stats-a", 40, &st), ASYLINK_OK);
+    assert_int_equal(t_in_add_sub(t, 1, "EUAA", "stats-b", 40, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_add_sub(t, 1, "EUAA", "stats-a", 40, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(t_in_add(t, 1, "EUAA", 40, &st), ASYLINK_OK); /* and as a direct message */
+    assert_int_equal(t_in_pending(t), 3);
+
+    cstore_in in;
+    const char *subs[] = {"stats-a", "stats-b", ""};
+    uint64_t after = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(cstore_inbox_next_pending(t->s, after, &in), ASYLINK_OK);
+        assert_string_equal(in.subscription, subs[i]);
+        assert_string_equal(in.sender, "EUAA");
+        assert_true(t_envelope_is(in.envelope, in.envelope_len, 1));
+        after = in.seq;
+        cstore_in_clear(&in);
+    }
+
+    uint8_t id[16];
+    t_id(id, 1);
+    cstore_in_ref refs[4];
+    size_t np = 0, na = 0;
+    assert_int_equal(cstore_inbox_find(t->s, id, refs, 4, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 3);
+    assert_int_equal(na, 0);
+    assert_int_equal(t_in_ack_sub(t, 1, "EUAA", "stats-a"), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_find(t->s, id, refs, 1, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 2); /* counted in full, one written */
+    assert_int_equal(na, 1);
+    assert_string_equal(refs[0].sender, "EUAA");
+    assert_true(strcmp(refs[0].subscription, "stats-b") == 0 || refs[0].subscription[0] == 0);
+    assert_int_equal(refs[0].state, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_pending(t), 2);
+    cstore_in_key kb = t_key(id, "EUAA", "stats-b");
+    assert_int_equal(cstore_inbox_get(t->s, &kb, &in), ASYLINK_OK); /* b's copy is untouched */
+    assert_string_equal(in.subscription, "stats-b");
+    cstore_in_clear(&in);
+    cstore_in_key ka = t_key(id, "EUAA", "stats-a");
+    assert_int_equal(cstore_inbox_state(t->s, &ka, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(t_in_add_sub(t, 1, "EUAA", "stats-a", 40, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+
+    /* the tombstone keeps sender and subscription, no envelope */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 1);
+    size_t len;
+    uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
+    assert_int_equal(len, 48 + 4 + 7);
+    assert_int_equal(rec[4], 7);
+    assert_memory_equal(rec + 48, "EUAAstats-a", 11);
+    free(rec);
+    t_open(t);
+    uint8_t other[16];
+    t_id(other, 2);
+    assert_int_equal(cstore_inbox_find(t->s, other, NULL, 0, &np, &na), ASYLINK_OK);
+    assert_int_equal(np + na, 0);
 }
 
 /* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
@@ -590,7 +738,8 @@ static void test_abort(void **state)
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     uint8_t id[16];
     t_id(id, 1);
-    assert_int_equal(cstore_inbox_ack(txn, id), ASYLINK_OK);
+    cstore_in_key k = t_key(id, "AT", NULL);
+    assert_int_equal(cstore_inbox_ack(txn, &k), ASYLINK_OK);
     assert_int_equal(t_out_add_txn(txn, 5, a, 10), ASYLINK_OK);
     cstore_abort(&txn);
     assert_null(txn);
@@ -789,7 +938,7 @@ static void test_persistence(void **state)
         assert_int_equal(t_in_add(t, n, "BE", 20, NULL), ASYLINK_OK);
     }
     assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_OK);
-    assert_int_equal(t_in_ack(t, 1), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 1, "BE"), ASYLINK_OK);
     t_receipt_put(t, 1, "AT", 1, 5, 1, 10);
     t_reopen(t);
 
@@ -823,7 +972,10 @@ static void test_persistence(void **state)
     t_raw_del(t, "outbox_id", id, 16);
     t_raw_del(t, "inbox", key, 8);
     t_raw_del(t, "inbox_pending", key, 8);
-    t_raw_del(t, "inbox_id", id, 16);
+    uint8_t ikey[16 + 3]; /* id "BE" '\0' (no subscription) */
+    memcpy(ikey, id, 16);
+    memcpy(ikey + 16, "BE", 3);
+    t_raw_del(t, "inbox_id", ikey, sizeof ikey);
     t_open(t);
     t_out_add(t, 4, a, 10);
     assert_int_equal(t_in_add(t, 4, "BE", 20, NULL), ASYLINK_OK);
@@ -1145,11 +1297,18 @@ static void test_corrupt_record(void **state)
 
     /* the inbox */
     int st = 0;
+    size_t np = 0, na = 0;
+    cstore_in_key k = t_key(id, "AT", NULL);
     t_id(id, 1);
-    assert_int_equal(cstore_inbox_state(t->s, id, &st), ASYLINK_E_IO);
-    assert_int_equal(cstore_inbox_get(t->s, id, &in), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_state(t->s, &k, &st), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 0, &np, &na), ASYLINK_E_IO);
     t_id(id, 2);
-    assert_int_equal(cstore_inbox_get(t->s, id, &in), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 0, &np, &na), ASYLINK_E_IO);
+    t_id(id, 3);
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 0, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 1);
     assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_E_IO);
     assert_int_equal(in.seq, 1);
     assert_int_equal(cstore_inbox_next_pending(t->s, 2, &in), ASYLINK_OK);
@@ -1177,9 +1336,9 @@ static void test_corrupt_record(void **state)
     t_id(id, 1);
     assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, NULL),
                      ASYLINK_E_IO);
-    assert_int_equal(cstore_inbox_ack(txn, id), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_ack(txn, &k), ASYLINK_E_IO);
     uint8_t e[4] = {1, 2, 3, 4};
-    assert_int_equal(cstore_inbox_add(txn, id, "AT", 1, 1, e, 4, &st), ASYLINK_E_IO);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, e, 4, &st), ASYLINK_E_IO);
     assert_int_equal(t_out_add_txn(txn, 6, ab, 10), ASYLINK_OK);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(t_out_pending(t), 7); /* 1..6 and the malformed key */
@@ -1201,11 +1360,145 @@ static void test_corrupt_meta(void **state)
     cstore_txn *txn = NULL;
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     assert_int_equal(t_out_add_txn(txn, 2, a, 10), ASYLINK_E_IO);
-    assert_int_equal(cstore_inbox_add(txn, (const uint8_t *)"0123456789abcdef", "AT", 1, 1,
-                                      (const uint8_t *)"x", 1, NULL),
+    cstore_in_key k = t_key((const uint8_t *)"0123456789abcdef", "AT", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, (const uint8_t *)"x", 1, NULL),
                      ASYLINK_OK); /* the inbox's own mark is fine */
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(t_in_pending(t), 1);
+}
+
+/* Whether db holds key (store closed). */
+static bool t_raw_has(tctx *t, const char *db, const void *key, size_t klen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, db, &env, &txn, &dbi);
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    t_raw_close(env, txn);
+    return rc == 0;
+}
+
+/*
+ * Plants inbox entry seq of a schema 2 store: the record as written then
+ * (the subscription byte was reserved, 0), the id index keyed by the id
+ * alone, the pending index if PENDING. envelope tag seq, len bytes (0 =
+ * an acked tombstone).
+ */
+static void t_plant_v2_entry(tctx *t, uint64_t seq, unsigned n, const char *sender, int state,
+                             size_t len)
+{
+    uint8_t id[16], key[8], rec[48 + 64 + 64];
+    t_id(id, n);
+    t_seq_key(key, seq);
+    size_t slen = strlen(sender);
+    memset(rec, 0, 48);
+    rec[0] = 1;
+    rec[1] = (uint8_t)state;
+    rec[2] = (uint8_t)slen;
+    rec[8] = (uint8_t)(500 + seq);
+    rec[9] = (uint8_t)((500 + seq) >> 8);
+    rec[16] = (uint8_t)seq;
+    memcpy(rec + 24, id, 16);
+    rec[40] = (uint8_t)len;
+    memcpy(rec + 48, sender, slen);
+    uint8_t *env = t_envelope((unsigned)seq, len);
+    memcpy(rec + 48 + slen, env, len);
+    free(env);
+    t_raw_put(t, "inbox", key, 8, rec, 48 + slen + len);
+    t_raw_put(t, "inbox_id", id, 16, key, 8);
+    if (state == CSTORE_IN_PENDING)
+        t_raw_put(t, "inbox_pending", key, 8, "", 0);
+}
+
+/*
+ * A schema 2 store (inbox keyed by message id alone) is upgraded in place:
+ * the index is rebuilt under (id, sender, subscription), old entries read
+ * as without a subscription, states and order are kept, a record that
+ * does not validate gets no index entry, and the upgrade runs once.
+ */
+static void test_upgrade_inbox_v2(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_close(&t->s);
+    t_plant_v2_entry(t, 1, 1, "AT", CSTORE_IN_PENDING, 30);   /* a direct message */
+    t_plant_v2_entry(t, 2, 2, "EUAA", CSTORE_IN_PENDING, 40); /* a feed message */
+    t_plant_v2_entry(t, 3, 3, "BE", CSTORE_IN_ACKED, 0);      /* an acked tombstone */
+    t_plant_v2_entry(t, 4, 4, "AT", 9, 20);                   /* unreadable: state 9 */
+    uint8_t hwm[8] = {4};
+    t_raw_put(t, "meta", "inbox_seq_hwm", strlen("inbox_seq_hwm"), hwm, 8);
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\2\0\0\0", 4);
+    t_open(t);
+    cstore_close(&t->s);
+    size_t len;
+    uint8_t *v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
+    assert_int_equal(v[0], 3);
+    free(v);
+    uint8_t id[16];
+    t_id(id, 1);
+    assert_false(t_raw_has(t, "inbox_id", id, 16)); /* the old key is gone */
+    uint8_t ikey[16 + 3];
+    memcpy(ikey, id, 16);
+    memcpy(ikey + 16, "AT", 3);
+    assert_true(t_raw_has(t, "inbox_id", ikey, sizeof ikey));
+    t_open(t);
+
+    cstore_in in;
+    cstore_in_key k = t_key(id, "AT", NULL);
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 1);
+    assert_int_equal(in.broker_seq, 501);
+    assert_string_equal(in.subscription, "");
+    assert_int_equal(in.envelope_len, 30);
+    assert_true(t_envelope_is(in.envelope, in.envelope_len, 1));
+    cstore_in_clear(&in);
+    uint8_t id2[16];
+    t_id(id2, 2);
+    k = t_key(id2, "EUAA", NULL); /* the feed message, stored without its subscription */
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_OK);
+    assert_int_equal(in.seq, 2);
+    assert_string_equal(in.subscription, "");
+    cstore_in_clear(&in);
+    uint8_t id3[16];
+    t_id(id3, 3);
+    k = t_key(id3, "BE", NULL);
+    int st = 0;
+    assert_int_equal(cstore_inbox_state(t->s, &k, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    uint8_t id4[16];
+    t_id(id4, 4);
+    size_t np = 9, na = 9;
+    assert_int_equal(cstore_inbox_find(t->s, id4, NULL, 0, &np, &na), ASYLINK_OK);
+    assert_int_equal(np + na, 0);
+    assert_int_equal(t_in_pending(t), 2);
+
+    /* deduplication goes on under the new keys */
+    assert_int_equal(t_in_add(t, 1, "AT", 30, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(t_in_add(t, 3, "BE", 30, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(t_in_add(t, 1, "IT", 30, &st), ASYLINK_OK); /* another sender, same id */
+    assert_int_equal(t_in_add_sub(t, 2, "EUAA", "stats", 40, &st), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 2, "EUAA"), ASYLINK_OK);
+    uint64_t after = 0, want[] = {1, 5, 6};
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(cstore_inbox_next_pending(t->s, after, &in), ASYLINK_OK);
+        assert_int_equal(in.seq, want[i]);
+        after = in.seq;
+        cstore_in_clear(&in);
+    }
+    assert_int_equal(cstore_inbox_next_pending(t->s, after, &in), ASYLINK_E_NOT_FOUND);
+
+    /* a second open does not upgrade again: what was written since stays */
+    t_reopen(t);
+    k = t_key(id, "IT", NULL);
+    assert_int_equal(cstore_inbox_state(t->s, &k, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    k = t_key(id2, "EUAA", "stats");
+    assert_int_equal(cstore_inbox_state(t->s, &k, &st), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 3);
 }
 
 static void test_schema_version(void **state)
@@ -1233,7 +1526,7 @@ static void test_schema_version(void **state)
     t_open(t);
     cstore_close(&t->s);
     v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
-    assert_int_equal(v[0], 2);
+    assert_int_equal(v[0], CSTORE_SCHEMA_VERSION);
     free(v);
 }
 
@@ -1245,6 +1538,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_two_senders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
@@ -1256,6 +1551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

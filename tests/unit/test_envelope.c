@@ -639,9 +639,10 @@ static void test_canonical_check_exact(void **state)
 }
 
 /*
- * Decoded fields that outgrow the envelope's arena (here 2,000 empty key
- * wraps, 2 bytes each on the wire) are malloc'd; they are checked as usual
- * and freed with the envelope (the sanitizer build catches a leak).
+ * 2,000 empty key wraps (2 bytes each on the wire) are refused by the
+ * pre-scan before anything is unpacked. 1,024 of them pass it and outgrow
+ * the envelope's arena: the rest is malloc'd, checked as usual and freed
+ * with the envelope (the sanitizer build catches a leak).
  */
 static void test_decode_outgrows_arena(void **state)
 {
@@ -673,6 +674,76 @@ static void test_decode_outgrows_arena(void **state)
     free(t.buf);
     m->keys = old;
     m->n_keys = n_old;
+    free(ptrs);
+    free(kw);
+    asylink__v1__envelope__free_unpacked(m, NULL);
+    free(b.buf);
+}
+
+/* Sets the Header version of m (the signature no longer matters here). */
+static void s_set_version(Asylink__V1__Envelope *m, uint32_t version)
+{
+    Asylink__V1__Header *h = asylink__v1__header__unpack(NULL, m->header.len, m->header.data);
+    assert_non_null(h);
+    h->version = version;
+    size_t len = asylink__v1__header__get_packed_size(h);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    asylink__v1__header__pack(h, buf);
+    asylink__v1__header__free_unpacked(h, NULL);
+    free(m->header.data);
+    m->header.data = buf;
+    m->header.len = len;
+}
+
+/*
+ * The pre-scan runs before protobuf-c unpacks anything, so too many key
+ * wraps are TOO_LARGE even when a later check (the header version) would
+ * also fail; up to the limit, the checks run in their usual order.
+ */
+static void test_prescan_first(void **state)
+{
+    fx_fed *f = *state;
+    s_bytes b = s_seal_fr_it(f);
+    Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len, b.buf);
+    assert_non_null(m);
+    s_set_version(m, 2);
+    size_t n_old = m->n_keys;
+    Asylink__V1__KeyWrap **old = m->keys;
+    Asylink__V1__KeyWrap *kw = calloc(ENVELOPE_MAX_READERS + 1, sizeof *kw);
+    Asylink__V1__KeyWrap **ptrs = calloc(ENVELOPE_MAX_READERS + 1, sizeof *ptrs);
+    assert_non_null(kw);
+    assert_non_null(ptrs);
+    for (size_t i = 0; i <= ENVELOPE_MAX_READERS; i++) {
+        asylink__v1__key_wrap__init(&kw[i]);
+        ptrs[i] = &kw[i];
+    }
+    m->keys = ptrs;
+    envelope *e = NULL;
+    const size_t counts[] = {ENVELOPE_MAX_READERS, ENVELOPE_MAX_READERS + 1};
+    const int codes[] = {ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_TOO_LARGE};
+    for (size_t k = 0; k < 2; k++) {
+        m->n_keys = counts[k];
+        s_bytes t = s_repack(m);
+        assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), codes[k]);
+        assert_null(e);
+        free(t.buf);
+    }
+    /* An unknown field inside the header bytes: MALFORMED before unpacking. */
+    m->keys = old;
+    m->n_keys = n_old;
+    s_set_version(m, 1);
+    uint8_t *h = malloc(m->header.len + 2);
+    assert_non_null(h);
+    memcpy(h, m->header.data, m->header.len);
+    h[m->header.len] = 0xf8; /* field 31, varint */
+    h[m->header.len + 1] = 0x01;
+    free(m->header.data);
+    m->header.data = h;
+    m->header.len += 2;
+    s_bytes t = s_repack(m);
+    assert_int_equal(envelope_decode(t.buf, t.len, 0, &e), ASYLINK_E_MALFORMED);
+    free(t.buf);
     free(ptrs);
     free(kw);
     asylink__v1__envelope__free_unpacked(m, NULL);
@@ -761,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_non_canonical_refused),
         cmocka_unit_test(test_canonical_check_exact),
         cmocka_unit_test(test_decode_outgrows_arena),
+        cmocka_unit_test(test_prescan_first),
         cmocka_unit_test(test_key_commitment),
         cmocka_unit_test(test_public_direct_recipients),
         cmocka_unit_test(test_names),

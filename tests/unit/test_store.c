@@ -979,19 +979,6 @@ static uint64_t t_feed1(tctx *t, unsigned idn, const char *topic, uint64_t expir
     return seq;
 }
 
-static void test_topic_under(void **state)
-{
-    (void)state;
-    assert_true(store_topic_under("stats", "stats"));
-    assert_true(store_topic_under("stats.monthly.DE", "stats"));
-    assert_true(store_topic_under("stats.monthly.DE", "stats.monthly"));
-    assert_false(store_topic_under("statsx", "stats"));
-    assert_false(store_topic_under("stats.monthlyx", "stats.monthly"));
-    assert_false(store_topic_under("stats", "stats.monthly"));
-    assert_true(store_topic_under("coi.SY", NULL));
-    assert_true(store_topic_under("coi.SY", ""));
-}
-
 static void test_feed_log(void **state)
 {
     tctx *t = *state;
@@ -1417,7 +1404,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
-        cmocka_unit_test(test_topic_under),
         cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_publish_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),

@@ -1,0 +1,200 @@
+/*
+ * events.c — what every file of the client library uses, and nothing of
+ * theirs: the log callback, the event queue and the application's fd
+ * (asylink_next_event(), asylink_fd()), waiting on the client's condition,
+ * and waking the I/O thread. The bottom of the client's files (see
+ * client_internal.h).
+ */
+#include "client_internal.h"
+
+#include "clock.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the log ---- */
+
+void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+{
+    if (!c->log || level > c->log_level)
+        return;
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char line[1024], ts[32];
+    uint64_t now = clock_now_ms();
+    clock_format_iso(now, ts, sizeof ts);
+    int n = snprintf(line, sizeof line, "ts=%s level=%s comp=libasylink msg=\"%s\"%s", ts,
+                     names[level], msg, fmt && *fmt ? " " : "");
+    if (n > 0 && (size_t)n < sizeof line && fmt && *fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    c->log(c->log_ctx, level, line);
+}
+
+/* ---- events and the application fd ---- */
+
+void client_update_readable(asylink_client *c)
+{
+    bool inbox = false;
+    if (!c->events_head) {
+        cstore_in m;
+        inbox = cstore_inbox_next_pending(c->store, c->recv_cursor, &m) == ASYLINK_OK;
+        if (inbox)
+            cstore_in_clear(&m);
+    }
+    bool want = c->events_head || inbox;
+    char b = 1;
+    if (want && !c->readable) {
+        if (write(c->notify_fd[1], &b, 1) == 1)
+            c->readable = true;
+    } else if (!want && c->readable) {
+        if (read(c->notify_fd[0], &b, 1) == 1)
+            c->readable = false;
+    }
+}
+
+client_event *client_event_new(asylink_event_type type, const uint8_t id[16], int code,
+                               const char *reason, const char *node)
+{
+    client_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->type = type;
+    if (id)
+        memcpy(e->message_id, id, 16);
+    e->code = code;
+    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
+    return e;
+}
+
+void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
+                       const char *reason, const char *node)
+{
+    client_event *e = client_event_new(type, id, code, reason, node);
+    if (e)
+        client_event_queue(c, e);
+}
+
+void client_event_queue(asylink_client *c, client_event *e)
+{
+    e->next = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->events_tail)
+        c->events_tail->next = e;
+    else
+        c->events_head = e;
+    c->events_tail = e;
+    client_update_readable(c);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- waiting ---- */
+
+void client_deadline(int timeout_ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline)
+{
+    if (timeout_ms == 0 || atomic_load(&c->stop))
+        return false;
+    if (timeout_ms < 0) {
+        pthread_cond_wait(&c->cond, &c->lock);
+        return true;
+    }
+    return pthread_cond_timedwait(&c->cond, &c->lock, deadline) == 0;
+}
+
+/* ---- the public event API ---- */
+
+int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
+{
+    *out = NULL;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
+    struct timespec deadline;
+    client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
+    pthread_mutex_lock(&c->lock);
+    while (!c->events_head) {
+        if (atomic_load(&c->stop)) {
+            pthread_mutex_unlock(&c->lock);
+            return ASYLINK_E_SHUTDOWN;
+        }
+        if (!client_wait(c, timeout_ms, &deadline) && !c->events_head) {
+            pthread_mutex_unlock(&c->lock);
+            return ASYLINK_E_TIMEOUT;
+        }
+    }
+    client_event *e = c->events_head;
+    c->events_head = e->next;
+    if (!c->events_head)
+        c->events_tail = NULL;
+    client_update_readable(c);
+    pthread_mutex_unlock(&c->lock);
+    e->next = NULL;
+    *out = (asylink_event *)e;
+    return ASYLINK_OK;
+}
+
+asylink_event_type asylink_event_get_type(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->type : 0;
+}
+
+const uint8_t *asylink_event_message_id(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->message_id : NULL;
+}
+
+int asylink_event_code(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->code : 0;
+}
+
+const char *asylink_event_reason(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->reason : NULL;
+}
+
+const char *asylink_event_node(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->node : NULL;
+}
+
+void asylink_event_free(asylink_event **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int asylink_fd(asylink_client *c)
+{
+    return c ? c->notify_fd[0] : -1;
+}
+
+/* ---- waking the I/O thread ---- */
+
+void client_wake_io(asylink_client *c)
+{
+    uint64_t one = 1;
+    if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
+        client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
+}
+

@@ -1,0 +1,154 @@
+/*
+ * test_lmdbkit.c — the LMDB kit both stores use (core/lmdbkit.h): error
+ * mapping, opening, put/delete, meta numbers, schema version, sequences,
+ * map size. On a real LMDB environment in a temporary directory.
+ */
+#include "fixture.h"
+
+#include "bytes.h"
+#include "lmdbkit.h"
+
+#include <errno.h>
+
+typedef struct {
+    char dir[64];
+    MDB_env *env;
+    MDB_dbi meta, seqs;
+    MDB_txn *txn; /* a write transaction */
+} s_env;
+
+static int s_setup(void **state)
+{
+    s_env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/asylink-lmdbkit-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    assert_int_equal(lmdbkit_env_open(&e->env, e->dir, MDB_NOSYNC, 4, 1u << 20), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(e->env, NULL, 0, &e->txn), MDB_SUCCESS);
+    const lmdbkit_db dbs[] = {{"meta", &e->meta}, {"seqs", &e->seqs}};
+    assert_int_equal(lmdbkit_dbs_open(e->txn, dbs, 2), MDB_SUCCESS);
+    *state = e;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_env *e = *state;
+    if (e->txn)
+        mdb_txn_abort(e->txn);
+    mdb_env_close(e->env);
+    fx_rmtree(e->dir);
+    free(e);
+    return 0;
+}
+
+static void test_err(void **state)
+{
+    (void)state;
+    assert_int_equal(lmdbkit_err(MDB_SUCCESS), ASYLINK_OK);
+    assert_int_equal(lmdbkit_err(MDB_NOTFOUND), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(lmdbkit_err(MDB_MAP_FULL), ASYLINK_E_STORE_FULL);
+    assert_int_equal(lmdbkit_err(MDB_VERSION_MISMATCH), ASYLINK_E_UNSUPPORTED_VERSION);
+    assert_int_equal(lmdbkit_err(ENOMEM), ASYLINK_E_NOMEM);
+    assert_int_equal(lmdbkit_err(MDB_CORRUPTED), ASYLINK_E_IO);
+    assert_int_equal(lmdbkit_err(MDB_INVALID), ASYLINK_E_IO);
+    assert_int_equal(lmdbkit_err(EIO), ASYLINK_E_IO);
+    assert_int_equal(lmdbkit_err(LMDBKIT_BAD_RECORD), ASYLINK_E_IO);
+}
+
+static void test_put_del_meta(void **state)
+{
+    s_env *e = *state;
+    bool deleted = true, found = true;
+    uint64_t v = 7;
+    assert_int_equal(lmdbkit_put(e->txn, e->seqs, "k", 1, "v", 1, 0), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_put(e->txn, e->seqs, "k", 1, "w", 1, MDB_NOOVERWRITE), MDB_KEYEXIST);
+    assert_int_equal(lmdbkit_del_if(e->txn, e->seqs, "k", 1, &deleted), MDB_SUCCESS);
+    assert_true(deleted);
+    assert_int_equal(lmdbkit_del_if(e->txn, e->seqs, "k", 1, &deleted), MDB_SUCCESS);
+    assert_false(deleted); /* absent is success */
+    assert_int_equal(lmdbkit_del_if(e->txn, e->seqs, "k", 1, NULL), MDB_SUCCESS);
+
+    assert_int_equal(lmdbkit_meta_get(e->txn, e->meta, "n", 8, &v, &found), MDB_SUCCESS);
+    assert_false(found);
+    assert_int_equal(v, 0);
+    assert_int_equal(lmdbkit_meta_put(e->txn, e->meta, "n", 0x0102030405ull, 8), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_meta_get(e->txn, e->meta, "n", 8, &v, NULL), MDB_SUCCESS);
+    assert_int_equal(v, 0x0102030405ull);
+    assert_int_equal(lmdbkit_meta_get(e->txn, e->meta, "n", 4, &v, &found), LMDBKIT_BAD_RECORD);
+}
+
+static void test_schema(void **state)
+{
+    s_env *e = *state;
+    uint32_t version = 99;
+    int code = -1;
+    /* new store: nothing stored */
+    assert_int_equal(lmdbkit_schema_get(e->txn, e->meta, 3, &version, &code), MDB_SUCCESS);
+    assert_int_equal(code, ASYLINK_OK);
+    assert_int_equal(version, 0);
+    assert_int_equal(lmdbkit_schema_set(e->txn, e->meta, 2), MDB_SUCCESS);
+    /* older: the caller migrates */
+    assert_int_equal(lmdbkit_schema_get(e->txn, e->meta, 3, &version, &code), MDB_SUCCESS);
+    assert_int_equal(code, ASYLINK_OK);
+    assert_int_equal(version, 2);
+    /* newer than this code knows */
+    assert_int_equal(lmdbkit_schema_get(e->txn, e->meta, 1, &version, &code), MDB_SUCCESS);
+    assert_int_equal(code, ASYLINK_E_UNSUPPORTED_VERSION);
+    /* a stored 0, or a value of the wrong size */
+    assert_int_equal(lmdbkit_schema_set(e->txn, e->meta, 0), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_schema_get(e->txn, e->meta, 3, &version, &code), MDB_SUCCESS);
+    assert_int_equal(code, ASYLINK_E_IO);
+    assert_int_equal(lmdbkit_meta_put(e->txn, e->meta, LMDBKIT_META_VERSION, 3, 8), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_schema_get(e->txn, e->meta, 3, &version, &code), MDB_SUCCESS);
+    assert_int_equal(code, ASYLINK_E_IO);
+}
+
+static void test_seq_last(void **state)
+{
+    s_env *e = *state;
+    uint64_t last = 99;
+    uint8_t key[8];
+    assert_int_equal(lmdbkit_seq_last(e->txn, e->seqs, e->meta, "hwm", &last), MDB_SUCCESS);
+    assert_int_equal(last, 0);
+    bytes_put_be64(key, 41);
+    assert_int_equal(lmdbkit_put(e->txn, e->seqs, key, 8, "", 0, 0), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_seq_last(e->txn, e->seqs, e->meta, "hwm", &last), MDB_SUCCESS);
+    assert_int_equal(last, 41);
+    /* the high-water mark wins when larger (entries above it were deleted) */
+    assert_int_equal(lmdbkit_meta_put(e->txn, e->meta, "hwm", 100, 8), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_seq_last(e->txn, e->seqs, e->meta, "hwm", &last), MDB_SUCCESS);
+    assert_int_equal(last, 100);
+    /* a key that is not 8 bytes, or a mark that is not, is corrupt */
+    assert_int_equal(lmdbkit_put(e->txn, e->seqs, "\xff\xff\xff", 3, "", 0, 0), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_seq_last(e->txn, e->seqs, e->meta, "hwm", &last), LMDBKIT_BAD_RECORD);
+    assert_int_equal(lmdbkit_meta_put(e->txn, e->meta, "bad", 1, 4), MDB_SUCCESS);
+    assert_int_equal(lmdbkit_seq_last(e->txn, e->meta, e->meta, "bad", &last), LMDBKIT_BAD_RECORD);
+}
+
+static void test_map(void **state)
+{
+    s_env *e = *state;
+    assert_int_equal(mdb_txn_commit(e->txn), MDB_SUCCESS);
+    e->txn = NULL;
+    size_t map = 0, used = 0, actual = 0;
+    assert_int_equal(lmdbkit_usage(e->env, &map, &used), MDB_SUCCESS);
+    assert_int_equal(map, 1u << 20); /* the initial map given to lmdbkit_env_open */
+    assert_true(used > 0 && used < map);
+    assert_int_equal(lmdbkit_map_set(e->env, 4u << 20, &actual), MDB_SUCCESS);
+    assert_int_equal(actual, 4u << 20);
+    assert_int_equal(lmdbkit_usage(e->env, &map, &used), MDB_SUCCESS);
+    assert_int_equal(map, 4u << 20);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err),
+        cmocka_unit_test_setup_teardown(test_put_del_meta, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_schema, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_seq_last, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_map, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
