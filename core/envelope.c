@@ -52,6 +52,7 @@ struct envelope {
     uint8_t signed_digest[ENVELOPE_DIGEST_LEN]; /* what the signature covers: digest,
                                                    or the batch statement (4.10) */
     uint8_t root[BATCH_HASH_LEN];               /* batch root (batched envelopes only) */
+    unsigned skipped;                           /* ENVELOPE_DECODE_NO_* left out */
     ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
     uint8_t *arena;              /* right after this struct */
     size_t arena_cap;            /* its bytes */
@@ -366,6 +367,12 @@ static int s_batch_statement(envelope *e)
 
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out)
 {
+    return envelope_decode_opt(buf, len, max_len, 0, out);
+}
+
+int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                        envelope **out)
+{
     *out = NULL;
     if (!buf && len)
         return ASYLINK_E_INVALID_ARG;
@@ -404,9 +411,15 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
         rc = s_check_batch_shape(e->pb->batch);
     if (rc != ASYLINK_OK)
         goto cleanup;
-    s_compute_digest(e);
-    memcpy(e->signed_digest, e->digest, sizeof e->digest);
-    if (e->pb->batch && (rc = s_batch_statement(e)) != ASYLINK_OK)
+    e->skipped = skip & ENVELOPE_DECODE_NO_DIGEST
+                     ? ENVELOPE_DECODE_NO_DIGEST | ENVELOPE_DECODE_NO_PROOF
+                     : skip & ENVELOPE_DECODE_NO_PROOF;
+    if (!(e->skipped & ENVELOPE_DECODE_NO_DIGEST)) {
+        s_compute_digest(e);
+        memcpy(e->signed_digest, e->digest, sizeof e->digest);
+    }
+    if (e->pb->batch && !(e->skipped & ENVELOPE_DECODE_NO_PROOF) &&
+        (rc = s_batch_statement(e)) != ASYLINK_OK)
         goto cleanup;
     *out = e;
     return ASYLINK_OK;
@@ -430,7 +443,10 @@ void envelope_destroy(envelope **self_p)
 }
 
 const envelope_header *envelope_header_of(const envelope *e) { return &e->hdr; }
-const uint8_t *envelope_digest(const envelope *e) { return e->digest; }
+const uint8_t *envelope_digest(const envelope *e)
+{
+    return e->skipped & ENVELOPE_DECODE_NO_DIGEST ? NULL : e->digest;
+}
 const uint8_t *envelope_signed_digest(const envelope *e)
 {
     return e->signed_digest;
@@ -469,6 +485,8 @@ void envelope_key_commitment(const uint8_t key[32], uint8_t out[ENVELOPE_COMMITM
 
 int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32])
 {
+    if (e->skipped)
+        return ASYLINK_E_INVALID_ARG; /* decoded without what the signature covers */
     return sig_verify_digest(sign_pk, e->signed_digest, e->pb->signature.data);
 }
 
@@ -496,6 +514,8 @@ int envelope_verify_cached(const envelope *e, const trust *t, rootcache *cache, 
 {
     if (sender_out)
         *sender_out = NULL;
+    if (e->skipped)
+        return ASYLINK_E_INVALID_ARG; /* decoded without what the signature covers */
     const cert *c = trust_find_serial(t, e->hdr.sender, e->hdr.sender_cert_serial);
     if (!c)
         return trust_find(t, e->hdr.sender) ? ASYLINK_E_WRONG_KEY : ASYLINK_E_UNKNOWN_SENDER;

@@ -112,12 +112,30 @@ int envelope_class_parse(const char *name);
  */
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out);
 
+/*
+ * What envelope_decode_opt() may leave out for bytes this node verified
+ * when they arrived and stored: every structural check (including a batch
+ * proof's shape) still runs, but not the hashing that only verification
+ * needs. envelope_verify*() refuse such an envelope (ASYLINK_E_INVALID_ARG).
+ */
+enum {
+    ENVELOPE_DECODE_NO_PROOF = 1,  /* no walk of a batch proof: no signed digest */
+    ENVELOPE_DECODE_NO_DIGEST = 2, /* nor the digest: envelope_digest() returns NULL */
+};
+
+/* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */
+int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                        envelope **out);
+
 void envelope_destroy(envelope **self_p);
 
 /* The header. Valid while e lives. */
 const envelope_header *envelope_header_of(const envelope *e);
 
-/* The envelope digest of PROTOCOL.md 4.5 (what receipts quote). Valid while e lives. */
+/*
+ * The envelope digest of PROTOCOL.md 4.5 (what receipts quote), or NULL if
+ * decoded with ENVELOPE_DECODE_NO_DIGEST. Valid while e lives.
+ */
 const uint8_t *envelope_digest(const envelope *e);
 
 /*

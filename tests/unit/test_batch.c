@@ -772,6 +772,45 @@ static void test_cache_forged_proof_fails(void **state)
     envelope_sealer_destroy(&s);
 }
 
+/* Decoding stored bytes without the hashing verification needs: no verify then. */
+static void test_decode_opt(void **state)
+{
+    fx_fed *f = *state;
+    envelope_sealer *s = s_sealer(f, "DE");
+    envelope_draft **d = s_drafts(f, s, 3, NULL);
+    assert_int_equal(envelope_sign(s, d, 3), ASYLINK_OK);
+    size_t len = 0;
+    const uint8_t *b = envelope_draft_bytes(d[1], &len);
+    envelope *full = NULL, *no_proof = NULL, *no_digest = NULL;
+    assert_int_equal(envelope_decode(b, len, 0, &full), ASYLINK_OK);
+    assert_int_equal(envelope_decode_opt(b, len, 0, ENVELOPE_DECODE_NO_PROOF, &no_proof),
+                     ASYLINK_OK);
+    assert_int_equal(envelope_decode_opt(b, len, 0, ENVELOPE_DECODE_NO_DIGEST, &no_digest),
+                     ASYLINK_OK);
+    assert_memory_equal(envelope_digest(no_proof), envelope_digest(full), 64);
+    assert_null(envelope_digest(no_digest));
+    uint64_t now = clock_now_ms();
+    assert_int_equal(envelope_verify(full, f->trust, now, NULL), ASYLINK_OK);
+    assert_int_equal(envelope_verify(no_proof, f->trust, now, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(envelope_verify(no_digest, f->trust, now, NULL), ASYLINK_E_INVALID_ARG);
+    /* The structure is still checked: a malformed proof is refused either way. */
+    Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, len, b);
+    pb->batch->size = 1;
+    size_t n = asylink__v1__envelope__get_packed_size(pb);
+    uint8_t *bad = malloc(n);
+    asylink__v1__envelope__pack(pb, bad);
+    envelope *x = NULL;
+    assert_int_equal(envelope_decode_opt(bad, n, 0, ENVELOPE_DECODE_NO_DIGEST, &x),
+                     ASYLINK_E_BATCH_SINGLE);
+    free(bad);
+    asylink__v1__envelope__free_unpacked(pb, NULL);
+    envelope_destroy(&full);
+    envelope_destroy(&no_proof);
+    envelope_destroy(&no_digest);
+    s_drafts_free(d, 3);
+    envelope_sealer_destroy(&s);
+}
+
 /* The largest batch: 1024 envelopes, one signature, one verification. */
 static void test_batch_1024(void **state)
 {
@@ -820,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_sign_refusals),
         cmocka_unit_test(test_proof_refusals),
         cmocka_unit_test(test_cache_forged_proof_fails),
+        cmocka_unit_test(test_decode_opt),
         cmocka_unit_test(test_batch_1024),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
