@@ -668,7 +668,8 @@ static void s_resize(ProtobufCBinaryData *f, size_t n)
 {
     uint8_t *b = calloc(1, n ? n : 1);
     assert_non_null(b);
-    memcpy(b, f->data, f->len < n ? f->len : n);
+    if (f->data)
+        memcpy(b, f->data, f->len < n ? f->len : n);
     free(f->data);
     *f = (ProtobufCBinaryData){n, b};
 }
