@@ -1541,6 +1541,15 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                self_cpu, o->batch);
         if (secs > 0 && o->verify_per_s > 0)
             printf(" x_verify_rate=%.2f", (double)n / secs / o->verify_per_s);
+        /* What the machine's cores would carry if they served only this run (broker and
+           clients together): the figure other work on a shared machine does not move. */
+        double cpu = broker_cpu + self_cpu;
+        if (n && cpu > 0) {
+            double bound = (double)ncpu * (double)n / cpu;
+            printf(" cpu_us_per_msg=%.1f cpu_bound_msgs_per_s=%.0f", cpu * 1e6 / (double)n, bound);
+            if (o->verify_per_s > 0)
+                printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+        }
     } else {
         double drain = n && r.last_deliver_ns > drain_t0 ? (double)(r.last_deliver_ns - drain_t0) / 1e9
                                                          : 0;

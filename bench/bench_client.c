@@ -507,6 +507,14 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
     if (o->verify_per_s > 0)
         printf(" x_verify_rate=%.2f", res.msgs_per_s / o->verify_per_s);
+    /* What the cores would carry if they served only this run (see bench_broker). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (got && cpu_b + cpu_s > 0) {
+        double bound = (double)(ncpu > 0 ? ncpu : 1) * (double)got / (cpu_b + cpu_s);
+        printf(" cpu_bound_msgs_per_s=%.0f", bound);
+        if (o->verify_per_s > 0)
+            printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+    }
     printf("\n");
     /* Where the time goes (p50/p99 ms): see s_times. */
     static const char *const stage[] = {"outbox_commit", "broker", "delivery_inbox", "ack",
