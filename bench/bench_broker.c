@@ -4,7 +4,7 @@
  *
  *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]
  *                [--messages N] [--size BYTES] [--verify-threads N]
- *                [--durability fsync|relaxed] [--keep DIR] [--batch N]
+ *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR] [--batch N]
  *                [--window N] [--producers N] [--rate MSGS_PER_S] [--seconds S]
  *
  * It builds its own federation in a temporary directory (CA, broker
@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -126,6 +127,7 @@ typedef struct {
     size_t size;
     int verify_threads;     /* 0 = broker default (one per core) */
     const char *durability;
+    const char *audit;      /* "on" / "off": the broker's [audit] enabled */
     const char *keep;       /* NULL = temporary directory, deleted at the end */
     uint32_t window;        /* unanswered Publishes per producer */
     int producers;          /* capacity workload */
@@ -141,7 +143,8 @@ static void s_usage(FILE *out)
     fprintf(out,
             "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
             "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
-            "                    [--durability fsync|relaxed] [--keep DIR] [--batch N]\n"
+            "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+            "                    [--batch N]\n"
             "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
             "                    [--latency-log FILE]\n\n"
             "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n\n"
@@ -172,10 +175,12 @@ static void s_parse(int argc, char **argv, s_opts *o)
         {"durability", required_argument, NULL, 'd'}, {"keep", required_argument, NULL, 'k'},
         {"window", required_argument, NULL, 'W'},    {"producers", required_argument, NULL, 'p'},
         {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 'S'},
-        {"latency-log", required_argument, NULL, 'L'}, {"batch", required_argument, NULL, 'B'},
+        {"latency-log", required_argument, NULL, 'L'}, {"audit", required_argument, NULL, 'A'},
+        {"batch", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = -1, .size = 1024, .durability = "fsync",
-                  .window = 1000, .producers = 4, .rate = 2000, .seconds = 10, .batch = 100};
+                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10,
+                  .batch = 100};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -192,6 +197,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'S': o->seconds = (double)s_num("seconds", optarg, 1, 3600); break;
         case 'L': o->latency_log = optarg; break;
         case 'B': o->batch = (size_t)s_num("batch", optarg, 1, BATCH_MAX); break;
+        case 'A': o->audit = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
         }
@@ -204,6 +210,8 @@ static void s_parse(int argc, char **argv, s_opts *o)
     }
     if (strcmp(o->durability, "fsync") != 0 && strcmp(o->durability, "relaxed") != 0)
         s_die("--durability: expected fsync or relaxed, got \"%s\"", o->durability);
+    if (strcmp(o->audit, "on") != 0 && strcmp(o->audit, "off") != 0)
+        s_die("--audit: expected on or off, got \"%s\"", o->audit);
     if (access(o->asylinkd, X_OK) != 0)
         s_die("--asylinkd %s: not an executable file", o->asylinkd);
 }
@@ -421,6 +429,8 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
              "admin_endpoint =\n\n"
              "[store]\n"
              "durability = %s\n\n"
+             "[audit]\n"
+             "enabled = %s\n\n"
              "[workers]\n"
              "verify_threads = %d\n\n"
              "[http]\n"
@@ -428,7 +438,7 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
              "[log]\n"
              "level = info\n",
              name, f->dir, f->dir, f->dir, b->data_dir, f->dir, o->durability,
-             o->verify_threads);
+             strcmp(o->audit, "on") == 0 ? "true" : "false", o->verify_threads);
     s_write_file(ini_path, ini);
 
     int pfd[2];
@@ -1564,7 +1574,7 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                (unsigned long long)disk_after_fill, (unsigned long long)mem.hwm, vt, o->durability,
                r.n_prods, r.window, broker_cpu);
     }
-    printf(" load1=%.2f", s_loadavg());
+    printf(" audit=%s load1=%.2f", o->audit, s_loadavg());
     if (rejected)
         printf(" rejected=%llu", (unsigned long long)rejected);
     if (dups)
