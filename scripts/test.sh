@@ -26,9 +26,10 @@ install_deps() {
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
-                curl pacemaker-cli-utils keepalived lmdb-utils
+                curl pacemaker-cli-utils keepalived python3-nacl lmdb-utils
                 jq) # jq: 20-broker-audit reads audit exports as an operator would;
-                    # lmdb-utils: mdb_stat and mdb_dump in 25-broker-diskfull and scripts/soak.sh
+                # python3-nacl: evidence_check.py and vectors.independent (batch signatures);
+                # lmdb-utils: mdb_stat and mdb_dump in 28-broker-diskfull and scripts/soak.sh
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive
