@@ -17,7 +17,8 @@
 # 2. A sending client's data directory (a 3 MiB tmpfs) fills while the
 #    broker is down: asylink_send() returns STORE_FULL (an error, not a
 #    silent drop); once the broker is back the outbox drains, sending works
-#    again, and every message whose send returned OK arrives, intact.
+#    again (sent_retention = 0: no envelope kept as evidence), and every
+#    message whose send returned OK arrives, intact.
 # 3. A receiving client's data directory (a 4 MiB tmpfs) fills with
 #    deliveries its application has not acknowledged: the library keeps the
 #    session and holds the deliveries (the broker counts no failed attempt,
@@ -142,6 +143,9 @@ check "the broker never exited by itself" kill -0 "$BROKER_PID"
 echo "== 2. a sending client's disk fills (broker down)"
 tmpfs_at "$T/node-EUAA2" 3m || { fail "mount a second tmpfs"; summary; }
 sed "s|data_dir = .*|data_dir = $T/node-EUAA2|" "$T/EUAA.ini" >"$T/EUAA2.ini"
+# Sent envelopes are not kept as evidence here (sent_retention = 0): what
+# the broker accepted leaves the outbox, so the disk frees up again.
+echo "sent_retention = 0" >>"$T/EUAA2.ini"
 stop_broker
 "$SOAK" --config "$T/EUAA2.ini" produce --to IT --tag EUAA.1 --log "$T/EUAA.plog" --count 1000 \
   --min-size 16384 --max-size 16384 --batch-max 1 --rate 0 --until-error --timeout 60 \
