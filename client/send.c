@@ -30,8 +30,7 @@ static int s_readers(const trust *t, const asylink_send_params *p, const cert **
     for (size_t i = 0; i < p->n_recipients; i++) {
         if (!p->recipients[i] || !node_id_valid(p->recipients[i]))
             return ASYLINK_E_BAD_NODE_ID;
-        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT,
-                              &readers[i]);
+        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT, &readers[i]);
         if (rc != ASYLINK_OK)
             return rc;
     }
@@ -52,10 +51,14 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
         client_trust_put(c, hold);
         return rc;
     }
-    envelope_params ep = {.recipients = p->recipients, .n_recipients = p->n_recipients,
-                          .readers = readers, .n_readers = p->n_recipients,
-                          .content_type = p->content_type, .classification = (int)p->classification,
-                          .expires_ms = p->expires_ms, .correlation_id = p->correlation_id,
+    envelope_params ep = {.recipients = p->recipients,
+                          .n_recipients = p->n_recipients,
+                          .readers = readers,
+                          .n_readers = p->n_recipients,
+                          .content_type = p->content_type,
+                          .classification = (int)p->classification,
+                          .expires_ms = p->expires_ms,
+                          .correlation_id = p->correlation_id,
                           .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
     rc = envelope_seal_draft(c->sealer, &ep, payload, len, out, id);
@@ -98,26 +101,20 @@ static int s_sign_batch(asylink_client *c, client_commit *batch)
     return rc;
 }
 
+/* cstore_write's operations: every queued sender's items. */
+static int s_fill_batch(cstore_txn *t, void *arg)
+{
+    int rc = ASYLINK_OK;
+    for (client_commit *q = arg; rc == ASYLINK_OK && q; q = q->next)
+        for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
+            rc = cstore_outbox_add(t, &q->items[i]);
+    return rc;
+}
+
 /* Commits every queued sender's item in one transaction (lock not held). */
 static int s_commit_batch(asylink_client *c, client_commit *batch)
 {
-    for (int attempt = 0; attempt < 8; attempt++) {
-        cstore_txn *t = NULL;
-        int rc = cstore_begin(c->store, &t);
-        for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
-            for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
-                rc = cstore_outbox_add(t, &q->items[i]);
-        if (rc != ASYLINK_OK) {
-            cstore_abort(&t);
-            if (rc == ASYLINK_E_STORE_FULL)
-                continue; /* the store grows its map when the transaction ends */
-            return rc;
-        }
-        rc = cstore_commit(&t);
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc; /* the store grew its map: try again */
-    }
-    return ASYLINK_E_STORE_FULL;
+    return cstore_write(c->store, s_fill_batch, batch);
 }
 
 int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
