@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "client_internal.h"
+#include "node_config.h"
 
 #include "clock.h"
 #include "config.h"
@@ -229,6 +230,10 @@ static const config_option s_node_options[] = {
     {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0, s_durability_names, "fsync or relaxed"},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0, NULL, "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not used by the library"},
 };
+
+/* The table for the manual page asylink-node.ini(5), generated from it (node_config.h). */
+const config_option *const client_node_options = s_node_options;
+const size_t client_node_options_len = sizeof s_node_options / sizeof s_node_options[0];
 
 int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_ctx,
                                asylink_client **out)
