@@ -128,9 +128,22 @@ if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-pc" "$T/hello
   check_eq "hello-pc loads the installed libasylink.so.0" \
     "$(LD_LIBRARY_PATH="$LIBDIR" ldd "$T/hello-pc" | awk '/libasylink/ {print $3}')" \
     "$LIBDIR/libasylink.so.0"
+  check_eq "without LD_LIBRARY_PATH it does not find the library (not a system prefix)" \
+    "$(env -u LD_LIBRARY_PATH ldd "$T/hello-pc" | awk '/libasylink/ {print $3}')" "not"
 else
   fail "cc hello.c \$(pkg-config --cflags --libs asylink)"
   show "$T/cc-hello.log"
+fi
+# README "Finding libasylink.so.0 at run time": an rpath instead of LD_LIBRARY_PATH.
+if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-rpath" "$T/hello.c" \
+  "${PC_FLAGS[@]}" -Wl,-rpath,"$LIBDIR" >"$T/cc-rpath.log" 2>&1; then
+  check_hello "hello-rpath (-Wl,-rpath, no LD_LIBRARY_PATH)" env -u LD_LIBRARY_PATH "$T/hello-rpath"
+  check_eq "hello-rpath loads the installed libasylink.so.0 by its rpath" \
+    "$(env -u LD_LIBRARY_PATH ldd "$T/hello-rpath" | awk '/libasylink/ {print $3}')" \
+    "$LIBDIR/libasylink.so.0"
+else
+  fail "cc hello.c \$(pkg-config --cflags --libs asylink) -Wl,-rpath,LIBDIR"
+  show "$T/cc-rpath.log"
 fi
 
 if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/national_node" \
