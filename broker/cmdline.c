@@ -16,6 +16,11 @@ const broker_cmdline_option broker_cmdline_options[] = {
     {"config", 'c', "FILE", "the broker configuration (asylinkd.ini(5))",
      "The broker's configuration file; required except with --print-example-config, "
      "--version and --help."},
+    {"standby", 0, NULL, "if another asylinkd holds data_dir, take over when it stops",
+     "If another asylinkd holds the data directory (an active/standby pair on shared storage), "
+     "wait for its lock instead of failing, answering /healthz as standby meanwhile, and take "
+     "over when it stops: trust and policy are reloaded, then the broker serves. [broker] "
+     "standby = true does the same (OPERATIONS.md section 9)."},
     {"check-config", 0, NULL, "load config, keys, trust and policy; then exit",
      "Loads and checks the configuration, the broker's secret key and certificate (they must "
      "match each other and node_id; the certificate must be issued by the trusted CA, valid, "
@@ -31,7 +36,7 @@ const broker_cmdline_option broker_cmdline_options[] = {
 const size_t broker_cmdline_options_len =
     sizeof broker_cmdline_options / sizeof broker_cmdline_options[0];
 
-const char broker_cmdline_synopsis[] = "--config FILE [--check-config]\n"
+const char broker_cmdline_synopsis[] = "--config FILE [--standby | --check-config]\n"
                                        "--print-example-config | --version | --help";
 
 const char broker_cmdline_description[] =
@@ -93,6 +98,10 @@ static int s_apply(const broker_cmdline_option *o, const char *value, broker_cmd
         out->config = value;
         return 0;
     }
+    if (strcmp(o->name, "standby") == 0) {
+        out->standby = true;
+        return 0;
+    }
     if (strcmp(o->name, "check-config") == 0)
         action = BROKER_CMDLINE_CHECK;
     else if (strcmp(o->name, "print-example-config") == 0)
@@ -138,6 +147,8 @@ int broker_cmdline_parse(int argc, char **argv, broker_cmdline *out)
     bool needs_config = out->action == BROKER_CMDLINE_RUN || out->action == BROKER_CMDLINE_CHECK;
     if (needs_config && !out->config)
         return s_usage_error("--config FILE is required");
+    if (out->standby && out->action != BROKER_CMDLINE_RUN)
+        return s_usage_error("--standby goes with running the broker only");
     return 0;
 }
 

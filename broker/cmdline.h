@@ -30,6 +30,7 @@ typedef enum broker_cmdline_action {
 typedef struct broker_cmdline {
     broker_cmdline_action action;
     const char *config; /* --config FILE, or NULL */
+    bool standby;       /* --standby: wait for a data_dir another asylinkd holds */
 } broker_cmdline;
 
 /* One option of asylinkd. */

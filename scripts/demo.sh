@@ -10,7 +10,8 @@
 #   3. France receives and acknowledges it (Germany gets a signed receipt)
 #      and answers; Germany receives the answer;
 #   4. the EU asylum agency (EUAA) publishes monthly asylum statistics on a
-#      feed, and an analyst's subscription prints them as CSV;
+#      feed, and an analyst's subscription prints them as CSV; six months of
+#      statistics are drawn as trends (examples/analyst/trends.py);
 #   5. the operator's status shows the queues.
 # Everything runs in a temporary directory and is stopped at the end.
 set -euo pipefail
@@ -27,7 +28,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends build-essential cmake pkg-config \
         libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
-        libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev >/dev/null
+        libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev python3-matplotlib >/dev/null
 fi
 
 say "building asylink"
@@ -117,6 +118,25 @@ say "4. EUAA publishes monthly asylum statistics on the feed stats.monthly.DE"
 say "   the analyst's subscription to 'stats' prints them as CSV (for a spreadsheet, pandas or R)"
 "$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats --subscription demo-analyst \
     --format csv --count 1
+
+say "   EUAA publishes six months of DE and FR statistics; the analyst draws the trends"
+for f in scripts/demo/stats/*.json; do
+    country=$(basename "$f" | cut -d- -f1)
+    "$ASYLINK" publish --config "$work/EUAA.ini" --topic "stats.monthly.$country" \
+        --type asylink.v1.MonthlyStatistics --payload "$f" >/dev/null
+done
+echo "published $(ls scripts/demo/stats/*.json | wc -l) monthly statistics (scripts/demo/stats/, demo figures)"
+"$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats.monthly \
+    --subscription demo-trends --start earliest --format csv \
+    --count $(($(ls scripts/demo/stats/*.json | wc -l) + 1)) >"$work/stats.csv" # and step 4's
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3 # Debian's, which has python3-matplotlib
+if "$py" -c "import matplotlib" 2>/dev/null; then
+    "$py" examples/analyst/trends.py "$work/stats.csv" --out "$build/trends.png"
+    echo "decisions and recognition rates by citizenship: $build/trends.png"
+else
+    echo "(python3-matplotlib is not installed: skipping examples/analyst/trends.py)"
+fi
 
 say "5. IT's system is offline: a request from DE waits for it in the broker's durable queue"
 sed 's/"FR"/"IT"/; s/DE-2026-004711/DE-2026-004712/' scripts/demo/information-request.json |
