@@ -19,8 +19,8 @@ const broker_cmdline_option broker_cmdline_options[] = {
     {"standby", 0, NULL, "if another asylinkd holds data_dir, take over when it stops",
      "If another asylinkd holds the data directory (an active/standby pair on shared storage), "
      "wait for its lock instead of failing, answering /healthz as standby meanwhile, and take "
-     "over when it stops: trust and policy are reloaded, then the broker serves. [broker] "
-     "standby = true does the same (OPERATIONS.md section 9)."},
+     "over when it stops: trust and policy are reloaded, then the broker serves. Without another "
+     "holder it simply runs. [broker] standby = true does the same (OPERATIONS.md section 9)."},
     {"check-config", 0, NULL, "load config, keys, trust and policy; then exit",
      "Loads and checks the configuration, the broker's secret key and certificate (they must "
      "match each other and node_id; the certificate must be issued by the trusted CA, valid, "
