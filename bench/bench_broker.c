@@ -4,17 +4,25 @@
  *
  *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]
  *                [--messages N] [--size BYTES] [--verify-threads N]
- *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR]
+ *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR] [--batch N]
  *                [--window N] [--producers N] [--rate MSGS_PER_S] [--seconds S]
  *
  * It builds its own federation in a temporary directory (CA, broker
  * BROKER.EU, 27 Member States AT..SK, consumer EUAA), writes the trust
  * directory, a policy (member_state -> agency, LIMITED) and a broker.ini,
  * and starts a fresh asylinkd for each workload. Clients speak the raw
- * protocol (core/wire.h) over DEALER + CURVE. Every envelope is sealed
+ * protocol (core/wire.h) over DEALER + CURVE (tests/support: testfed.h
+ * builds the federation, peerlink.h opens the sessions). Every envelope is sealed
  * before the clock starts, so the clients cost little and the broker is
  * what is measured; each message id carries the message's index in its
- * random bits, which the consumer uses to look up the send time.
+ * random bits, which the consumer uses to look up the send time. Envelopes
+ * are signed in batches of --batch (default 100: one signature per 100
+ * consecutive messages of a producer, PROTOCOL.md 4.10), as a sending
+ * library signs a group commit; --batch 1 signs each alone.
+ *
+ * First it prints the machine's yardsticks (yardstick.h): the Ed25519
+ * verification rate of one core and the fsync time; each result line
+ * carries its throughput as a multiple of that verification rate.
  *
  * One result line per workload goes to stdout; progress and errors to
  * stderr. Every wait is bounded; the exit status is non-zero when the
@@ -45,13 +53,17 @@
 #include <zmq.h>
 
 #include "asylink/asylink.h"
+#include "batch.h"
 #include "cert.h"
 #include "clock.h"
 #include "codec.h"
 #include "envelope.h"
 #include "keys.h"
+#include "peerlink.h"
+#include "testfed.h"
 #include "uuid.h"
 #include "wire.h"
+#include "yardstick.h"
 
 #define N_MS 27
 #define BROKER_ID "BROKER.EU"
@@ -125,6 +137,8 @@ typedef struct {
     double rate;            /* w2 */
     double seconds;         /* w2 */
     const char *latency_log; /* per-message "workload index send_ms latency_ms" lines */
+    size_t batch;           /* envelopes signed together (1 = each alone) */
+    double verify_per_s;    /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -133,8 +147,10 @@ static void s_usage(FILE *out)
             "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
             "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
             "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+            "                    [--batch N]\n"
             "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
             "                    [--latency-log FILE]\n\n"
+            "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n\n"
             "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
             "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
             "  w3        27 producers (one per Member State) -> 1 consumer\n"
@@ -163,9 +179,11 @@ static void s_parse(int argc, char **argv, s_opts *o)
         {"window", required_argument, NULL, 'W'},    {"producers", required_argument, NULL, 'p'},
         {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 'S'},
         {"latency-log", required_argument, NULL, 'L'}, {"audit", required_argument, NULL, 'A'},
+        {"batch", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = -1, .size = 1024, .durability = "fsync",
-                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10};
+                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10,
+                  .batch = 100};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -181,6 +199,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'r': o->rate = (double)s_num("rate", optarg, 1, 10000000); break;
         case 'S': o->seconds = (double)s_num("seconds", optarg, 1, 3600); break;
         case 'L': o->latency_log = optarg; break;
+        case 'B': o->batch = (size_t)s_num("batch", optarg, 1, BATCH_MAX); break;
         case 'A': o->audit = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
@@ -209,30 +228,6 @@ static void s_write_file(const char *path, const char *text)
         s_die("cannot write %s: %s", path, strerror(errno));
 }
 
-/* Deletes a directory tree (no symbolic links are followed). */
-static void s_rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            s_rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* Disk space used by the files directly in dir, KiB. */
 static uint64_t s_dir_kib(const char *dir)
 {
@@ -251,12 +246,12 @@ static uint64_t s_dir_kib(const char *dir)
     return kib;
 }
 
-/* ---- the federation ---- */
+/* ---- the federation (tests/support/testfed.h) ---- */
 
 typedef struct {
-    char dir[256];
-    keys_secret *ca_keys;
-    cert *ca;
+    testfed *t;         /* CA, nodes, trust directory; owns the keys and certs below */
+    const char *dir;    /* t->dir */
+    char keep_dir[256]; /* --keep, made absolute */
     keys_secret *broker_keys;
     cert *broker_cert;
     keys_secret *ms_keys[N_MS];
@@ -265,34 +260,18 @@ typedef struct {
     cert *euaa_cert;
 } s_fed;
 
-static cert *s_issue(s_fed *f, keys_secret *k, const char *id, uint64_t serial, int role)
+/* Adds node id with the role; the testfed printed why if it cannot. */
+static testfed_node *s_node(s_fed *f, const char *id, int role)
 {
-    uint64_t now = clock_now_ms();
-    cert_fields cf = {.serial = serial, .node_id = id, .display_name = id,
-                      .roles = CERT_ROLE_BIT(role), .sign_pk = k->sign_pk, .box_pk = k->box_pk,
-                      .not_before_ms = now - 3600000, .not_after_ms = now + 30ull * 86400000};
-    cert *c = NULL;
-    int rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &c);
-    if (rc != ASYLINK_OK)
-        s_die("cert_sign %s: %s", id, asylink_strerror(rc));
-    char path[512];
-    snprintf(path, sizeof path, "%s/trust/nodes/%s.cert", f->dir, id);
-    if ((rc = cert_save(c, path, 1)) != ASYLINK_OK)
-        s_die("cert_save %s: %s", path, asylink_strerror(rc));
-    return c;
-}
-
-static keys_secret *s_keys(void)
-{
-    keys_secret *k = NULL;
-    int rc = keys_generate(&k);
-    if (rc != ASYLINK_OK)
-        s_die("keys_generate: %s", asylink_strerror(rc));
-    return k;
+    testfed_node *n = NULL;
+    if (testfed_add(f->t, id, NULL, CERT_ROLE_BIT(role), &n) != ASYLINK_OK)
+        s_die("cannot add %s to the federation", id);
+    return n;
 }
 
 static void s_fed_init(s_fed *f, const s_opts *o)
 {
+    testfed_params p = {.ca_id = "BENCH.CA", .ca_name = "bench CA"};
     if (o->keep) {
         if (strlen(o->keep) > 120)
             s_die("--keep %s: path too long (config lines are limited)", o->keep);
@@ -306,41 +285,30 @@ static void s_fed_init(s_fed *f, const s_opts *o)
         char *abs = realpath(o->keep, NULL);
         if (!abs)
             s_die("--keep %s: %s", o->keep, strerror(errno));
-        snprintf(f->dir, sizeof f->dir, "%s", abs);
+        snprintf(f->keep_dir, sizeof f->keep_dir, "%s", abs);
         free(abs);
-    } else {
-        snprintf(f->dir, sizeof f->dir, "/tmp/asylink-bench-broker-XXXXXX");
-        if (!mkdtemp(f->dir))
-            s_die("mkdtemp: %s", strerror(errno));
+        p.dir = f->keep_dir;
     }
-    char path[512];
-    snprintf(path, sizeof path, "%s/trust", f->dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof path, "%s/trust/nodes", f->dir);
-    mkdir(path, 0700);
-
-    uint64_t now = clock_now_ms();
-    f->ca_keys = s_keys();
-    cert_fields cf = {.serial = 1, .node_id = "BENCH.CA", .display_name = "bench CA",
-                      .roles = CERT_ROLE_BIT(CERT_ROLE_CA), .sign_pk = f->ca_keys->sign_pk,
-                      .box_pk = f->ca_keys->box_pk, .not_before_ms = now - 3600000,
-                      .not_after_ms = now + 365ull * 86400000};
-    int rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &f->ca);
-    snprintf(path, sizeof path, "%s/trust/ca.cert", f->dir);
-    if (rc != ASYLINK_OK || (rc = cert_save(f->ca, path, 1)) != ASYLINK_OK)
-        s_die("CA: %s", asylink_strerror(rc));
-
-    f->broker_keys = s_keys();
-    f->broker_cert = s_issue(f, f->broker_keys, BROKER_ID, 2, CERT_ROLE_BROKER);
-    f->euaa_keys = s_keys();
-    f->euaa_cert = s_issue(f, f->euaa_keys, CONSUMER_ID, 3, CERT_ROLE_AGENCY);
+    if (testfed_new(&p, &f->t) != ASYLINK_OK)
+        s_die("cannot make the federation");
+    f->dir = f->t->dir;
+    testfed_node *n = s_node(f, BROKER_ID, CERT_ROLE_BROKER);
+    f->broker_keys = n->keys;
+    f->broker_cert = n->cert;
+    n = s_node(f, CONSUMER_ID, CERT_ROLE_AGENCY);
+    f->euaa_keys = n->keys;
+    f->euaa_cert = n->cert;
     for (int i = 0; i < N_MS; i++) {
-        f->ms_keys[i] = s_keys();
-        f->ms_cert[i] = s_issue(f, f->ms_keys[i], s_ms_ids[i], 10 + (uint64_t)i,
-                                CERT_ROLE_MEMBER_STATE);
+        n = s_node(f, s_ms_ids[i], CERT_ROLE_MEMBER_STATE);
+        f->ms_keys[i] = n->keys;
+        f->ms_cert[i] = n->cert;
     }
+    if (testfed_write_trust(f->t) != ASYLINK_OK)
+        s_die("cannot write the trust directory in %s", f->dir);
+    char path[512];
     snprintf(path, sizeof path, "%s/broker.key", f->dir);
-    if ((rc = keys_save(f->broker_keys, path, NULL, NULL, "bench broker")) != ASYLINK_OK)
+    int rc = keys_save(f->broker_keys, path, NULL, NULL, "bench broker");
+    if (rc != ASYLINK_OK)
         s_die("keys_save %s: %s", path, asylink_strerror(rc));
     snprintf(path, sizeof path, "%s/policy.ini", f->dir);
     s_write_file(path, "; bench_broker: Member States send LIMITED messages to the agency.\n"
@@ -350,18 +318,10 @@ static void s_fed_init(s_fed *f, const s_opts *o)
                        "member_state = LIMITED\n");
 }
 
+/* Frees the federation; its directory goes too unless --keep named it. */
 static void s_fed_free(s_fed *f)
 {
-    for (int i = 0; i < N_MS; i++) {
-        keys_destroy(&f->ms_keys[i]);
-        cert_destroy(&f->ms_cert[i]);
-    }
-    keys_destroy(&f->euaa_keys);
-    cert_destroy(&f->euaa_cert);
-    keys_destroy(&f->broker_keys);
-    cert_destroy(&f->broker_cert);
-    keys_destroy(&f->ca_keys);
-    cert_destroy(&f->ca);
+    testfed_destroy(&f->t);
 }
 
 /* ---- the broker process ---- */
@@ -399,7 +359,7 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
     snprintf(b->data_dir, sizeof b->data_dir, "%s/data-%s", f->dir, name);
     snprintf(b->log_path, sizeof b->log_path, "%s/asylinkd-%s.log", f->dir, name);
     snprintf(ini_path, sizeof ini_path, "%s/broker-%s.ini", f->dir, name);
-    s_rm_rf(b->data_dir);
+    testfed_rmtree(b->data_dir);
     snprintf(ini, sizeof ini,
              "; bench_broker: workload %s\n"
              "[broker]\n"
@@ -605,120 +565,37 @@ static void s_broker_stop(s_broker *b, char *how, size_t howlen)
 
 static void *s_ctx;
 
-/* Encodes and sends one single-frame command. 0 or -1. */
-static int s_send_cmd(void *sock, const wire_cmd *c)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (wire_encode(c, &buf, &len) != ASYLINK_OK)
-        return -1;
-    int rc = zmq_send(sock, buf, len, 0) == (int)len ? 0 : -1;
-    free(buf);
-    return rc;
-}
-
-/*
- * Receives one message without waiting: the command decoded into *c and,
- * if present, the second frame in env (initialised by the caller).
- * Returns 1 if a message was read, 0 if none was ready, -1 on a decode error.
- */
-static int s_recv_cmd(void *sock, wire_cmd *c, zmq_msg_t *env, bool *has_env)
-{
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    *has_env = false;
-    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
-        return 0;
-    }
-    bool more = zmq_msg_more(&m);
-    if (more && zmq_msg_recv(env, sock, 0) >= 0) {
-        *has_env = true;
-        more = zmq_msg_more(env);
-    }
-    while (more) { /* never expected: drop extra frames */
-        zmq_msg_t x;
-        zmq_msg_init(&x);
-        if (zmq_msg_recv(&x, sock, 0) < 0)
-            more = false;
-        else
-            more = zmq_msg_more(&x);
-        zmq_msg_close(&x);
-    }
-    int rc = wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), c);
-    zmq_msg_close(&m);
-    return rc == ASYLINK_OK ? 1 : -1;
-}
-
 /* Connects node_id with CURVE and opens a session: Hello -> Welcome. NULL on failure (s_fail). */
 static void *s_client_open(const s_fed *f, const char *endpoint, const keys_secret *k,
                            const char *node_id, uint32_t credit)
 {
-    void *s = zmq_socket(s_ctx, ZMQ_DEALER);
-    int zero = 0, linger = 1000, sndto = SEND_TIMEOUT_MS, rcvto = SEND_TIMEOUT_MS;
-    if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, f->broker_keys->box_pk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, k->box_pk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k->box_sk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero) != 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDTIMEO, &sndto, sizeof sndto) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVTIMEO, &rcvto, sizeof rcvto) != 0 ||
-        zmq_connect(s, endpoint) != 0) {
+    peerlink l;
+    peerlink_opts lo = {.ctx = s_ctx,
+                        .server_pk = f->broker_keys->box_pk,
+                        .keys = k,
+                        .linger_ms = 1000,
+                        .send_timeout_ms = SEND_TIMEOUT_MS};
+    if (peerlink_open(&l, endpoint, &lo) != 0) {
         s_fail("%s: socket setup: %s", node_id, zmq_strerror(zmq_errno()));
-        if (s)
-            zmq_close(s);
+        peerlink_close(&l, 0);
         return NULL;
     }
-    wire_cmd h = {.kind = WIRE_HELLO, .request_id = 1};
-    h.u.hello.protocol_version = WIRE_PROTOCOL_VERSION;
-    snprintf(h.u.hello.node_id, sizeof h.u.hello.node_id, "%s", node_id);
-    snprintf(h.u.hello.client_name, sizeof h.u.hello.client_name, "bench_broker");
-    snprintf(h.u.hello.client_version, sizeof h.u.hello.client_version, "%s", asylink_version());
-    h.u.hello.initial_credit_messages = credit;
-    h.u.hello.client_time_ms = clock_now_ms();
-    if (s_send_cmd(s, &h) != 0) {
-        s_fail("%s: cannot send Hello: %s", node_id, zmq_strerror(zmq_errno()));
-        zmq_close(s);
-        return NULL;
-    }
-    uint64_t deadline = s_now() + HELLO_TIMEOUT_MS * 1000000ull;
-    for (;;) {
-        uint64_t now = s_now();
-        if (now >= deadline) {
-            s_fail("%s: no Welcome from asylinkd at %s within %d s (broker not answering, or "
-                   "CURVE/ZAP refused the node)",
-                   node_id, endpoint, HELLO_TIMEOUT_MS / 1000);
-            break;
-        }
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        zmq_poll(&it, 1, (long)((deadline - now) / 1000000 + 1));
-        wire_cmd c;
-        zmq_msg_t env;
-        zmq_msg_init(&env);
-        bool has_env = false;
-        int rc = s_recv_cmd(s, &c, &env, &has_env);
-        zmq_msg_close(&env);
-        if (rc == 0)
-            continue;
-        if (rc < 0) {
-            wire_cmd_clear(&c);
-            s_fail("%s: undecodable answer to Hello", node_id);
-            break;
-        }
-        if (c.kind == WIRE_WELCOME) {
-            wire_cmd_clear(&c);
-            return s;
-        }
-        if (c.kind == WIRE_ERROR || c.kind == WIRE_BYE) {
-            s_fail("%s: Hello answered with %s %s: %s", node_id, wire_kind_name(c.kind),
-                   asylink_err_name(c.u.error.code), c.u.error.reason);
-            wire_cmd_clear(&c);
-            break;
-        }
-        wire_cmd_clear(&c);
-    }
-    zmq_close(s);
+    wire_cmd hello, c;
+    peerwire_hello(&hello, 1, node_id, "bench_broker", credit);
+    int rc = peerlink_hello(&l, &hello, clock_now_ms() + HELLO_TIMEOUT_MS, &c);
+    if (rc == 1)
+        s_fail("%s: Hello answered with %s %s: %s", node_id, wire_kind_name(c.kind),
+               asylink_err_name(c.u.error.code), c.u.error.reason);
+    else if (rc == -2)
+        s_fail("%s: undecodable answer to Hello", node_id);
+    else if (rc < 0)
+        s_fail("%s: no Welcome from asylinkd at %s within %d s (broker not answering, or "
+               "CURVE/ZAP refused the node)",
+               node_id, endpoint, HELLO_TIMEOUT_MS / 1000);
+    wire_cmd_clear(&c);
+    if (rc == 0)
+        return peerlink_detach(&l);
+    peerlink_close(&l, 1000);
     return NULL;
 }
 
@@ -728,7 +605,7 @@ static void s_client_close(void *s)
         return;
     wire_cmd bye = {.kind = WIRE_BYE};
     snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "bench done");
-    s_send_cmd(s, &bye);
+    peerwire_send(s, 0, &bye, NULL, 0);
     zmq_close(s);
 }
 
@@ -827,13 +704,49 @@ typedef struct {
     const uint8_t *payload;
 } s_seal_arg;
 
+/* Seals messages [from, to) of one producer and signs them as one batch. */
+static int s_seal_chunk(s_run *r, envelope_sealer *s, size_t from, size_t to,
+                        const uint8_t *payload)
+{
+    const s_fed *f = r->fed;
+    const char *rcpt[1] = {CONSUMER_ID};
+    const cert *readers[1] = {f->euaa_cert};
+    envelope_draft *d[BATCH_MAX] = {0};
+    size_t n = to - from;
+    int rc = ASYLINK_OK;
+    for (size_t k = 0; rc == ASYLINK_OK && k < n; k++) {
+        uint8_t id[16];
+        s_make_id(r, from + k, id);
+        envelope_params ep = {.recipients = rcpt, .n_recipients = 1, .readers = readers,
+                              .n_readers = 1, .content_type = "asylink.bench.v1",
+                              .classification = ENVELOPE_LIMITED, .message_id = id};
+        rc = envelope_seal_draft(s, &ep, payload, r->o->size, &d[k], NULL);
+    }
+    if (rc == ASYLINK_OK)
+        rc = envelope_sign(s, d, n);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = from + k, env_len = 0, cmd_len = 0;
+        uint8_t *env = rc == ASYLINK_OK ? envelope_draft_take(d[k], &env_len) : NULL, *cmd = NULL;
+        envelope_draft_destroy(&d[k]);
+        if (!env)
+            continue;
+        wire_cmd c = {.kind = WIRE_PUBLISH};
+        memcpy(c.u.publish.message_id, s_envelope_id(env, env_len), 16);
+        if (rc == ASYLINK_OK)
+            rc = wire_encode(&c, &cmd, &cmd_len);
+        r->msgs[i] = (s_msg){.env = env, .cmd = cmd, .env_len = (uint32_t)env_len,
+                             .cmd_len = (uint32_t)cmd_len};
+    }
+    return rc;
+}
+
+/* Seals this thread's share: batches of --batch consecutive messages of each producer. */
 static void *s_seal_thread(void *arg)
 {
     s_seal_arg *a = arg;
     s_run *r = a->r;
     const s_fed *f = r->fed;
-    const char *to[1] = {CONSUMER_ID};
-    const cert *readers[1] = {f->euaa_cert};
+    size_t chunk = 0, per = r->o->batch;
     for (size_t p = 0; p < r->n_prods && !atomic_load(&s_failed); p++) {
         int node = r->prods[p].node;
         envelope_sealer *s = NULL;
@@ -843,26 +756,14 @@ static void *s_seal_thread(void *arg)
             s_fail("envelope_sealer_new: %s", asylink_strerror(rc));
             break;
         }
-        for (size_t i = r->prods[p].start; i < r->prods[p].end; i++) {
-            if (i % (size_t)a->nt != (size_t)a->tid)
+        for (size_t i = r->prods[p].start; i < r->prods[p].end; i += per, chunk++) {
+            if (chunk % (size_t)a->nt != (size_t)a->tid)
                 continue;
-            uint8_t id[16];
-            s_make_id(r, i, id);
-            envelope_params ep = {.recipients = to, .n_recipients = 1, .readers = readers,
-                                  .n_readers = 1, .content_type = "asylink.bench.v1",
-                                  .classification = ENVELOPE_LIMITED, .message_id = id};
-            uint8_t *env = NULL, *cmd = NULL;
-            size_t env_len = 0, cmd_len = 0;
-            wire_cmd c = {.kind = WIRE_PUBLISH};
-            memcpy(c.u.publish.message_id, id, 16);
-            if ((rc = envelope_seal(s, &ep, a->payload, r->o->size, &env, &env_len, NULL)) ||
-                (rc = wire_encode(&c, &cmd, &cmd_len))) {
-                s_fail("sealing message %zu: %s", i, asylink_strerror(rc));
-                free(env);
+            size_t end = i + per < r->prods[p].end ? i + per : r->prods[p].end;
+            if ((rc = s_seal_chunk(r, s, i, end, a->payload)) != ASYLINK_OK) {
+                s_fail("sealing messages %zu..%zu: %s", i, end, asylink_strerror(rc));
                 break;
             }
-            r->msgs[i] = (s_msg){.env = env, .cmd = cmd, .env_len = (uint32_t)env_len,
-                                 .cmd_len = (uint32_t)cmd_len};
         }
         envelope_sealer_destroy(&s);
     }
@@ -897,8 +798,11 @@ static void s_seal_all(s_run *r)
     const uint8_t *id = s_envelope_id(r->msgs[0].env, r->msgs[0].env_len);
     if (!id || s_id_index(r, id) != 0)
         s_die("cannot find the message id in a sealed envelope (format changed?)");
-    fprintf(stderr, "bench_broker: %s: sealed %zu envelopes of %u bytes (payload %zu) in %.1f s\n",
-            r->name, r->total, r->msgs[0].env_len, r->o->size, (double)(s_now() - t0) / 1e9);
+    fprintf(stderr,
+            "bench_broker: %s: sealed %zu envelopes of %u bytes (payload %zu) in batches of %zu "
+            "in %.1f s\n",
+            r->name, r->total, r->msgs[0].env_len, r->o->size, r->o->batch,
+            (double)(s_now() - t0) / 1e9);
 }
 
 static void s_msgs_free(s_run *r)
@@ -963,14 +867,7 @@ static bool s_producer_on(s_producer *p, const wire_cmd *c)
         s_fail("%s: the broker said Bye: %s: %s", me, asylink_err_name(c->u.error.code),
                c->u.error.reason);
         return false;
-    case WIRE_HEARTBEAT:
-        if (!c->u.heartbeat.pong) {
-            wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c->request_id};
-            pong.u.heartbeat.pong = true;
-            pong.u.heartbeat.sent_ms = clock_now_ms();
-            s_send_cmd(p->sock, &pong);
-        }
-        return true;
+    case WIRE_HEARTBEAT: peerwire_pong(p->sock, 0, c); return true;
     default:
         return true;
     }
@@ -1035,20 +932,16 @@ static void *s_producer_thread(void *arg)
             s_producer *p = a->p[i];
             work += s_producer_send(p, &next_due);
             for (int k = 0; k < 4096; k++) { /* read what is there */
-                wire_cmd c;
-                zmq_msg_t env;
-                zmq_msg_init(&env);
-                bool has_env;
-                int rc = s_recv_cmd(p->sock, &c, &env, &has_env);
-                zmq_msg_close(&env);
-                if (rc == 0)
+                peerwire_in in;
+                int got = peerwire_recv(p->sock, &in);
+                if (got && in.decode_rc != ASYLINK_OK)
+                    s_fail("%s: undecodable command from the broker", s_ms_ids[p->node]);
+                else if (got)
+                    s_producer_on(p, &in.cmd);
+                peerwire_in_clear(&in);
+                if (!got)
                     break;
                 work++;
-                if (rc < 0)
-                    s_fail("%s: undecodable command from the broker", s_ms_ids[p->node]);
-                else
-                    s_producer_on(p, &c);
-                wire_cmd_clear(&c);
             }
             if (!s_producer_finished(p))
                 unfinished++;
@@ -1094,7 +987,7 @@ static void s_flush_acks(s_run *r, uint64_t *acks, size_t *n)
     wire_cmd c = {.kind = WIRE_ACK};
     c.u.ack.sequences = acks;
     c.u.ack.n_sequences = *n;
-    if (s_send_cmd(r->csock, &c) != 0)
+    if (peerwire_send(r->csock, 0, &c, NULL, 0) != 0)
         s_fail(CONSUMER_ID ": cannot send Ack: %s", zmq_strerror(zmq_errno()));
     *n = 0;
 }
@@ -1155,40 +1048,33 @@ static void *s_consumer_thread(void *arg)
             break;
         int got = 0;
         for (; got < 512; got++) {
-            wire_cmd c;
-            zmq_msg_t env;
-            zmq_msg_init(&env);
-            bool has_env;
-            int rc = s_recv_cmd(r->csock, &c, &env, &has_env);
-            if (rc == 0) {
-                zmq_msg_close(&env);
+            peerwire_in in;
+            if (!peerwire_recv(r->csock, &in)) {
+                peerwire_in_clear(&in);
                 break;
             }
+            const wire_cmd *c = &in.cmd;
             uint64_t now = s_now();
-            if (rc < 0) {
+            if (in.decode_rc != ASYLINK_OK) {
                 s_fail(CONSUMER_ID ": undecodable command from the broker");
-            } else if (c.kind == WIRE_DELIVER) {
-                s_on_deliver(r, c.u.deliver.sequence, has_env ? &env : NULL, now);
+            } else if (c->kind == WIRE_DELIVER) {
+                s_on_deliver(r, c->u.deliver.sequence, in.has_env ? &in.env : NULL, now);
                 if (n_acks == 0)
                     ack_since = now;
-                acks[n_acks++] = c.u.deliver.sequence;
+                acks[n_acks++] = c->u.deliver.sequence;
                 if (n_acks == ACK_BATCH)
                     s_flush_acks(r, acks, &n_acks);
-            } else if (c.kind == WIRE_ERROR || c.kind == WIRE_BYE) {
-                if (c.kind == WIRE_BYE || c.u.error.fatal)
-                    s_fail(CONSUMER_ID ": %s from the broker: %s: %s", wire_kind_name(c.kind),
-                           asylink_err_name(c.u.error.code), c.u.error.reason);
+            } else if (c->kind == WIRE_ERROR || c->kind == WIRE_BYE) {
+                if (c->kind == WIRE_BYE || c->u.error.fatal)
+                    s_fail(CONSUMER_ID ": %s from the broker: %s: %s", wire_kind_name(c->kind),
+                           asylink_err_name(c->u.error.code), c->u.error.reason);
                 else
                     fprintf(stderr, "bench_broker: " CONSUMER_ID ": Error: %s: %s\n",
-                            asylink_err_name(c.u.error.code), c.u.error.reason);
-            } else if (c.kind == WIRE_HEARTBEAT && !c.u.heartbeat.pong) {
-                wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c.request_id};
-                pong.u.heartbeat.pong = true;
-                pong.u.heartbeat.sent_ms = clock_now_ms();
-                s_send_cmd(r->csock, &pong);
+                            asylink_err_name(c->u.error.code), c->u.error.reason);
+            } else if (c->kind == WIRE_HEARTBEAT) {
+                peerwire_pong(r->csock, 0, c);
             }
-            wire_cmd_clear(&c);
-            zmq_msg_close(&env);
+            peerwire_in_clear(&in);
         }
         uint64_t now = s_now();
         if (n_acks && now - ack_since >= ACK_FLUSH_NS)
@@ -1504,7 +1390,19 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                o->durability, r.n_prods, r.window);
         if (sp->rate > 0)
             printf(" offered_per_s=%.0f", sp->rate);
-        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f", secs, broker_cpu, self_cpu);
+        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu", secs, broker_cpu,
+               self_cpu, o->batch);
+        if (secs > 0 && o->verify_per_s > 0)
+            printf(" x_verify_rate=%.2f", (double)n / secs / o->verify_per_s);
+        /* What the machine's cores would carry if they served only this run (broker and
+           clients together): the figure other work on a shared machine does not move. */
+        double cpu = broker_cpu + self_cpu;
+        if (n && cpu > 0) {
+            double bound = (double)ncpu * (double)n / cpu;
+            printf(" cpu_us_per_msg=%.1f cpu_bound_msgs_per_s=%.0f", cpu * 1e6 / (double)n, bound);
+            if (o->verify_per_s > 0)
+                printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+        }
     } else {
         double drain = n && r.last_deliver_ns > drain_t0 ? (double)(r.last_deliver_ns - drain_t0) / 1e9
                                                          : 0;
@@ -1550,49 +1448,6 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     return rejected || m.corrupt || m.unmatched ? 1 : 0;
 }
 
-/* Seconds on the monotonic clock. */
-static double s_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * The machine's yardsticks, so that figures from different machines and
- * hours compare: Ed25519 verifications per second on one core (what the
- * broker's workers do per message) and the time of one 4 KiB write +
- * fdatasync in the federation directory (what a group commit waits for).
- */
-static void s_yardsticks(const char *dir)
-{
-    uint8_t pk[32], sk[64], sig[64], msg[64] = {0};
-    crypto_sign_keypair(pk, sk);
-    crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
-    int n = 2000, bad = 0;
-    double t0 = s_mono();
-    for (int i = 0; i < n; i++)
-        bad += crypto_sign_verify_detached(sig, msg, sizeof msg, pk) != 0;
-    double verify_s = s_mono() - t0;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/fsync-probe", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    uint8_t page[4096] = {0};
-    int m = 50;
-    t0 = s_mono();
-    for (int i = 0; fd >= 0 && i < m; i++)
-        if (pwrite(fd, page, sizeof page, (off_t)i * (off_t)sizeof page) != (ssize_t)sizeof page ||
-            fdatasync(fd) != 0)
-            break;
-    double sync_s = s_mono() - t0;
-    if (fd >= 0)
-        close(fd);
-    unlink(path);
-    printf("yardstick ed25519_verify_per_s=%.0f fsync_ms=%.3f%s\n", verify_s > 0 ? n / verify_s : 0,
-           fd >= 0 ? sync_s * 1000 / m : -1.0, bad ? " verify_failed" : "");
-    fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
     s_opts o;
@@ -1621,7 +1476,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench_broker: federation in %s (%d CPUs, asylink %s, libzmq %d.%d.%d)\n", f.dir,
             (int)sysconf(_SC_NPROCESSORS_ONLN), asylink_version(), ZMQ_VERSION_MAJOR,
             ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
-    s_yardsticks(f.dir);
+    o.verify_per_s = yardstick_measure(f.dir).verify_per_s;
 
     size_t base = o.messages > 0 ? (size_t)o.messages : 100000;
     s_spec specs[5] = {
@@ -1654,11 +1509,8 @@ int main(int argc, char **argv)
         code |= s_run_workload(&o, &f, &specs[i]);
     }
     zmq_ctx_term(s_ctx);
-    if (o.keep) {
+    if (o.keep)
         fprintf(stderr, "bench_broker: kept %s\n", f.dir);
-    } else {
-        s_rm_rf(f.dir);
-    }
     s_fed_free(&f);
     return code;
 }

@@ -29,6 +29,7 @@ void asylink_options_init(asylink_options *o)
     o->struct_size = sizeof *o;
     o->durability = ASYLINK_DURABILITY_FSYNC;
     o->log_level = ASYLINK_LOG_INFO;
+    o->sent_retention_ms = ASYLINK_SENT_RETENTION_DEFAULT_MS;
 }
 
 int asylink_connected(asylink_client *c)
@@ -112,6 +113,11 @@ static int s_open(asylink_client *c, const asylink_options *o)
     c->receive_window = o->receive_window ? o->receive_window : CLIENT_DEFAULT_WINDOW;
     c->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : CLIENT_DEFAULT_RECONNECT_MIN;
     c->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms : CLIENT_DEFAULT_RECONNECT_MAX;
+    /* An application built against an older header has no such field: the default. */
+    c->sent_retention_ms =
+        o->struct_size >= offsetof(asylink_options, sent_retention_ms) + sizeof o->sent_retention_ms
+            ? o->sent_retention_ms
+            : ASYLINK_SENT_RETENTION_DEFAULT_MS;
     if (!c->data_dir)
         return ASYLINK_E_NOMEM;
     rc = s_load_identity(c, o);
@@ -221,6 +227,7 @@ typedef struct {
     char *trust_dir, *data_dir, *admin_endpoint;
     int64_t receive_window;
     int durability;
+    uint64_t sent_retention_ms;
 } s_node_config;
 
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
@@ -258,6 +265,10 @@ static const config_option s_node_options[] = {
      s_durability_names,
      "fsync: a send and every inbox commit reach the disk before they count; relaxed: survives "
      "a crash of the application, not a power cut."},
+    {"node", "sent_retention", CONFIG_DURATION, "30d", offsetof(s_node_config, sent_retention_ms),
+     0, 3650ll * 24 * 3600 * 1000, NULL,
+     "How long this node keeps its own sent envelopes after the broker accepted them, as "
+     "evidence (asylink evidence export); 0 = keep none."},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
      NULL,
      "The broker's admin endpoint, for the operator commands (asylink nodes, queues, dlq, "
@@ -329,6 +340,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     o.data_dir = nc.data_dir;
     o.receive_window = (uint32_t)nc.receive_window;
     o.durability = nc.durability ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    o.sent_retention_ms = nc.sent_retention_ms;
     o.log = log;
     o.log_ctx = log_ctx;
     if (rc == ASYLINK_OK)

@@ -26,11 +26,12 @@ install_deps() {
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
-                curl pacemaker-cli-utils keepalived
+                curl pacemaker-cli-utils keepalived python3-nacl
                 dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all
                 python3-setuptools python3-wheel python3-pip python3-venv
                 groff-base man-db systemd
-                jq) # jq: 20-broker-audit reads audit exports as an operator would
+                jq) # jq: 20-broker-audit reads audit exports as an operator would;
+                # python3-nacl: evidence_check.py and vectors.independent (batch signatures)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive
