@@ -99,6 +99,7 @@ void cstore_close(cstore **self_p);
 int cstore_begin(cstore *s, cstore_txn **out);
 /* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
 int cstore_commit(cstore_txn **t);
+void cstore_abort(cstore_txn **t);
 
 /*
  * Bytes new data (sends, deliveries) may still take in t's store: the free
@@ -110,7 +111,16 @@ int cstore_commit(cstore_txn **t);
  * 0 for a broken or NULL t.
  */
 uint64_t cstore_room(cstore_txn *t);
-void cstore_abort(cstore_txn **t);
+
+/*
+ * One write transaction with the retry the comment above asks for: begins,
+ * calls fill(t, arg) for the operations, commits; when the map was full
+ * (from fill or the commit) it starts again from the beginning, up to 8
+ * times (fill must therefore be repeatable). Returns fill's first other
+ * failure (the transaction then aborted), the commit's result, or
+ * ASYLINK_E_STORE_FULL when the map could not grow enough.
+ */
+int cstore_write(cstore *s, int (*fill)(cstore_txn *t, void *arg), void *arg);
 
 /*
  * Reads (everything below taking a cstore *) run in their own read

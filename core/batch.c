@@ -3,7 +3,7 @@
  */
 #include "batch.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <sodium.h>
 #include <stdbool.h>

@@ -9,7 +9,7 @@
  */
 #include "rootcache.h"
 
-#include "asylink/asylink.h"
+#include "asylink/errors.h"
 
 #include <pthread.h>
 #include <sodium.h>
