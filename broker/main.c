@@ -82,20 +82,21 @@ static int s_load_identity(const broker_config *c, keys_secret **keys, cert **ow
 {
     char *pass = s_read_passphrase(c->key_passphrase_file);
     if (c->key_passphrase_file && *c->key_passphrase_file && !pass) {
-        LOG_ERROR("main", "cannot read the key passphrase file", "path=%s", c->key_passphrase_file);
+        LOG_ERROR("main", "cannot read the key passphrase file", "path=%s",
+                  LOG_Q(c->key_passphrase_file));
         return ASYLINK_E_IO;
     }
     int rc = keys_load(c->key, pass, keys);
     if (pass)
         file_secret_free((uint8_t *)pass, strlen(pass));
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key,
+        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", LOG_Q(c->key),
                   asylink_err_name(rc));
         return rc;
     }
     rc = cert_load(c->cert, own);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker certificate", "path=%s code=%s", c->cert,
+        LOG_ERROR("main", "cannot load the broker certificate", "path=%s code=%s", LOG_Q(c->cert),
                   asylink_err_name(rc));
         return rc;
     }
@@ -220,15 +221,15 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
         LOG_ERROR("main",
                   rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
                                          : "cannot open the store",
-                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
+                  "data_dir=%s code=%s", LOG_Q(c->data_dir), asylink_err_name(rc));
         view_unref(&v);
         return rc;
     }
     char err[512];
     rc = view_remember_crl(v, st, err, sizeof err);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
-                  asylink_err_name(rc), err);
+        LOG_ERROR("main", "refusing the trust directory", "code=%s error=%s", asylink_err_name(rc),
+                  LOG_Q(err));
         store_close(&st);
         view_unref(&v);
         return rc;
@@ -246,7 +247,7 @@ static int s_serve(const broker_config *c, const keys_secret *keys, view *v)
         s_http_limits(c, &lim);
         rc = http_start(c->http_listen, &lim, m, &http, &http_port);
         if (rc != ASYLINK_OK)
-            LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
+            LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", LOG_Q(c->http_listen),
                       asylink_err_name(rc));
     }
     router *r = NULL;
@@ -331,7 +332,7 @@ int main(int argc, char **argv)
     if (s_load_identity(&c, &keys, &own) != ASYLINK_OK)
         goto cleanup;
     if (view_load(c.trust_dir, c.policy, NULL, &v, err, sizeof err) != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load trust and policy", "error=\"%s\"", err);
+        LOG_ERROR("main", "cannot load trust and policy", "error=%s", LOG_Q(err));
         goto cleanup;
     }
     if (s_check_own_cert(v, own) != ASYLINK_OK)

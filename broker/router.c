@@ -290,7 +290,7 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     if (rc != ASYLINK_OK) {
         r->stats.reload_failures++;
         LOG_ERROR("router", "reload failed; keeping the current trust and policy",
-                  "code=%s error=\"%s\"", asylink_err_name(rc), err);
+                  "code=%s error=%s", asylink_err_name(rc), LOG_Q(err));
         return rc;
     }
     view_unref(&r->view);
@@ -558,8 +558,9 @@ int router_new(router_options *o, store *st, view *v, router **out)
     *out = r;
     return ASYLINK_OK;
 fail:
-    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"", o->endpoint,
-              o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
+    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=%s",
+              LOG_Q(o->endpoint), LOG_Q(o->admin_endpoint ? o->admin_endpoint : ""),
+              LOG_Q(zmq_strerror(zmq_errno())));
     router_destroy(&r);
     return rc;
 }
@@ -606,8 +607,8 @@ static void s_drain(router *r)
 int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
     LOG_INFO("router", "serving", "endpoint=%s admin_endpoint=%s workers=%d durability=%s",
-             r->opt.bound_endpoint,
-             r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off",
+             LOG_Q(r->opt.bound_endpoint),
+             LOG_Q(r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off"),
              r->opt.verify_threads, r->opt.durable ? "fsync" : "relaxed");
     while (!*stop && !r->fatal) {
         s_turn(r, true, ROUTER_TICK_MS);

@@ -157,7 +157,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
         return rc;
     }
     client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s", c->own->node_id,
-               c->broker_endpoint);
+               CLIENT_Q(c->broker_endpoint));
     *out = c;
     return ASYLINK_OK;
 }

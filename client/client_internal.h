@@ -34,6 +34,7 @@
 #include "cstore.h"
 #include "envelope.h"
 #include "keys.h"
+#include "logfmt.h"
 #include "receipt.h"
 #include "trust.h"
 
@@ -162,9 +163,17 @@ struct asylink_client {
     atomic_bool connected;
 };
 
-/* Logs a logfmt line through the application's callback (if any). */
+/*
+ * Logs a logfmt line through the application's callback (if any): msg is
+ * a fixed sentence; fmt the key=value tail, where every value that is not
+ * a fixed word goes through CLIENT_Q() (the line stays valid logfmt
+ * regardless: see core/logfmt.h).
+ */
 void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* s as one logfmt value, for "%s" in client_log()'s tail (valid until the end of the block). */
+#define CLIENT_Q(s) logfmt_quote((char[256]){0}, 256, (s))
 
 /* Queues an event and makes asylink_fd() readable. */
 void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,

@@ -138,7 +138,7 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
         atomic_store(&c->connected, false);
         client_event_push(c, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
     }
-    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=\"%s\" code=%s", why,
+    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s", CLIENT_Q(why),
                asylink_err_name(code));
     s_close_socket(io);
     io->state = IO_IDLE;
@@ -323,7 +323,8 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     io->backoff_ms = c->reconnect_min_ms;
     atomic_store(&c->connected, true);
     s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
-    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s", cmd->u.welcome.broker_node_id);
+    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s",
+               CLIENT_Q(cmd->u.welcome.broker_node_id));
 }
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
@@ -557,7 +558,7 @@ static void s_on_subscribed(s_io *io, const wire_cmd *cmd)
     }
     pthread_mutex_unlock(&c->lock);
     client_log(c, ASYLINK_LOG_INFO, "subscribed", "subscription=%s prefix=%s created=%d next=%llu",
-               sd->subscription, sd->topic_prefix, sd->created,
+               CLIENT_Q(sd->subscription), CLIENT_Q(sd->topic_prefix), sd->created,
                (unsigned long long)sd->next_sequence);
 }
 
@@ -624,15 +625,16 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             s->failed = true;
             matched = true;
             pthread_cond_broadcast(&c->cond);
-            client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=\"%s\"",
-                       s->name, asylink_err_name(code), er->reason);
+            client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
+                       "subscription=%s code=%s reason=%s", s->name, asylink_err_name(code),
+                       CLIENT_Q(er->reason));
             break;
         }
     }
     client_req *r = matched ? NULL : s_req_by_request(c, cmd->request_id, 0);
     if (r) {
-        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=\"%s\"", r->kind,
-                   asylink_err_name(code), er->reason);
+        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=%s", r->kind,
+                   asylink_err_name(code), CLIENT_Q(er->reason));
         s_req_done(c, r, code);
         matched = true;
     }
@@ -683,8 +685,8 @@ static void s_send_requests(s_io *io)
 static void s_on_error(s_io *io, const wire_cmd *cmd)
 {
     const wire_error *er = &cmd->u.error;
-    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=\"%s\"",
-               asylink_err_name(er->code), er->fatal, er->reason);
+    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=%s",
+               asylink_err_name(er->code), er->fatal, CLIENT_Q(er->reason));
     if (er->code == ASYLINK_E_PROTOCOL && er->fatal && io->state == IO_OPEN) {
         /* The broker lost our session (it restarted) and answers "Hello
          * first", echoing whatever request it got: not a refusal of that
