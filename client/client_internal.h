@@ -7,6 +7,8 @@
  *
  *   events.c    the log callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
+ *   monitor.c   why no session is open: the connection attempts' failures
+ *               (ZeroMQ socket monitor), asylink_connect_failure_get()
  *   trustref.c  the trust directory in use: held references, reloads,
  *               client_verify()
  *   send.c      sealing and the outbox group commit (asylink_send*)
@@ -153,6 +155,8 @@ struct asylink_client {
     client_sub *subs;           /* feed subscriptions */
     client_req *reqs;           /* requests for the I/O thread */
     client_readers *readers;    /* reader cache of LIMITED feed publishing */
+    asylink_connect_failure failure; /* why no session is open (monitor.c) */
+    uint64_t sessions;               /* sessions opened since the open (Welcome received) */
     /* wake-ups */
     int notify_fd[2];           /* application side: readable while something is ready */
     int wake_fd;                /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -171,6 +175,10 @@ struct asylink_client {
  */
 void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* client_log() to a callback without a client (log may be NULL: nothing happens). */
+void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const char *msg,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* s as one logfmt value, for "%s" in client_log()'s tail (valid until the end of the block). */
 #define CLIENT_Q(s) logfmt_quote((char[256]){0}, 256, (s))
@@ -191,6 +199,12 @@ void client_update_readable(asylink_client *c);
 
 /* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread. */
 int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n);
+
+/*
+ * ASYLINK_OK, or ASYLINK_E_TOO_LARGE (logged with the size and the limit)
+ * for a payload over ENVELOPE_MAX_PAYLOAD or too many recipients.
+ */
+int client_check_size(asylink_client *c, size_t len, size_t n_recipients);
 
 /* Seals payload for the recipients (certificates from the trust directory). */
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
@@ -266,6 +280,57 @@ void client_req_free(client_req *r);
 
 /* Frees the feed state (subscriptions, requests, reader cache) at close. */
 void client_feeds_free(asylink_client *c);
+
+/* How long the I/O thread waits for Welcome after connecting. */
+#define CLIENT_HELLO_TIMEOUT_MS 5000
+
+/*
+ * What the I/O thread learnt about one connection attempt (its socket,
+ * from connect to Welcome), from the socket's monitor and the protocol.
+ * I/O thread only.
+ */
+typedef struct client_attempt {
+    char endpoint[256]; /* the broker address tried */
+    bool tcp_up;        /* a TCP connection is up */
+    bool handshake_ok;  /* the CURVE handshake succeeded on it */
+    int code;           /* the monitor's finding (ASYLINK_OK: none yet) */
+    char reason[512];   /* ... in words */
+} client_attempt;
+
+/* Starts the account of an attempt to endpoint. */
+void client_attempt_start(client_attempt *a, const char *endpoint);
+
+/*
+ * The attempt failed (no Welcome in time: ASYLINK_E_TIMEOUT; a fatal Error
+ * or Bye before Welcome: the broker's code and reason; no socket:
+ * ASYLINK_E_IO): records the most specific reason known, counting one
+ * failed attempt.
+ */
+void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const char *reason);
+
+/*
+ * Publishes why no session is open (code, human reason, the endpoint
+ * concerned) for asylink_connect_failure_get(); attempt counts one failed
+ * attempt. Logged once per change of reason. Takes the lock.
+ */
+void client_failure_record(asylink_client *c, int code, const char *reason, const char *endpoint,
+                           bool attempt);
+
+/* A session opened: the failure record is cleared and sessions counted. Takes the lock. */
+void client_failure_clear(asylink_client *c);
+
+/*
+ * Attaches a monitor to sock (before it connects): returns the PAIR
+ * socket to poll (ZMQ_POLLIN), or NULL when it cannot be made (the client
+ * then works without the monitor's detail).
+ */
+void *client_monitor_open(asylink_client *c, void *ctx, void *sock);
+
+/* Reads the waiting monitor events into the attempt (and publishes findings). */
+void client_monitor_read(asylink_client *c, void *mon, client_attempt *a);
+
+/* Detaches and closes the monitor of sock (NULL: already closed). Sets *mon to NULL. */
+void client_monitor_close(void *sock, void **mon);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

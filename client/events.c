@@ -19,14 +19,15 @@
 
 /* ---- the log ---- */
 
-void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+/* Builds the line and hands it to log (ap: the tail's arguments). */
+__attribute__((format(printf, 5, 0))) static void s_log_line(asylink_log_fn log, void *ctx,
+                                                             asylink_log_level level,
+                                                             const char *msg, const char *fmt,
+                                                             va_list ap)
 {
-    if (!c->log || level > c->log_level)
-        return;
     static const char *const names[] = {"error", "warn", "info", "debug"};
     char line[1024], ts[32], tail[1024] = "";
-    uint64_t now = clock_now_ms();
-    clock_format_iso(now, ts, sizeof ts);
+    clock_format_iso(clock_now_ms(), ts, sizeof ts);
     logfmt_buf b;
     logfmt_buf_init(&b, line, sizeof line - 1);
     logfmt_put(&b, "ts", ts);
@@ -34,15 +35,33 @@ void client_log(asylink_client *c, asylink_log_level level, const char *msg, con
     logfmt_put(&b, "comp", "libasylink");
     logfmt_put_quoted(&b, "msg", msg);
     if (fmt && *fmt) {
-        va_list ap;
-        va_start(ap, fmt);
         int n = vsnprintf(tail, sizeof tail, fmt, ap);
-        va_end(ap);
         logfmt_put_tail(&b, tail);
         if (n > 0 && (size_t)n >= sizeof tail)
             b.truncated = true;
     }
-    c->log(c->log_ctx, level, logfmt_buf_finish(&b));
+    log(ctx, level, logfmt_buf_finish(&b));
+}
+
+void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
+{
+    if (!c->log || level > c->log_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_log_line(c->log, c->log_ctx, level, msg, fmt, ap);
+    va_end(ap);
+}
+
+void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const char *msg,
+                   const char *fmt, ...)
+{
+    if (!log)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_log_line(log, ctx, level, msg, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- events and the application fd ---- */

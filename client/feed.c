@@ -272,6 +272,8 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
         return ASYLINK_E_BAD_FIELD;
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;
+    if (client_check_size(c, len, 0) != ASYLINK_OK)
+        return ASYLINK_E_TOO_LARGE;
     client_readers *readers = NULL;
     int rc = ASYLINK_OK;
     if (p->classification == ASYLINK_LIMITED) {

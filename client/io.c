@@ -36,7 +36,6 @@
 #include <zmq.h>
 
 #define IO_TICK_MS 50
-#define IO_HELLO_TIMEOUT_MS 5000
 #define IO_RESEND_MS 10000       /* republish what got no answer for this long */
 #define IO_RETRY_PAUSE_MS 500    /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
@@ -69,6 +68,8 @@ typedef struct {
 typedef struct {
     asylink_client *c;
     void *ctx, *sock;
+    void *mon;              /* the socket's monitor (monitor.c), or NULL */
+    client_attempt attempt; /* what this socket's connection attempt found */
     int state;
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
@@ -124,6 +125,7 @@ static void s_close_socket(s_io *io)
 {
     if (!io->sock)
         return;
+    client_monitor_close(io->sock, &io->mon);
     int linger = 0;
     zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(io->sock);
@@ -134,9 +136,19 @@ static void s_close_socket(s_io *io)
 static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 {
     asylink_client *c = io->c;
+    char what[512];
     if (io->state == IO_OPEN) {
         atomic_store(&c->connected, false);
         client_event_push(c, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
+        snprintf(what, sizeof what, "the session with the broker at %.200s ended: %.250s",
+                 io->attempt.endpoint, why);
+        client_failure_record(c, code, what, io->attempt.endpoint, false);
+    } else if (code == ASYLINK_E_TIMEOUT || code == ASYLINK_E_IO) {
+        client_attempt_failed(c, &io->attempt, code, why);
+    } else {
+        snprintf(what, sizeof what, "the broker at %.200s refused to open a session: %.250s",
+                 io->attempt.endpoint, why);
+        client_attempt_failed(c, &io->attempt, code, what);
     }
     client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s", CLIENT_Q(why),
                asylink_err_name(code));
@@ -152,6 +164,7 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 static int s_connect(s_io *io)
 {
     asylink_client *c = io->c;
+    client_attempt_start(&io->attempt, c->broker_endpoint);
     io->sock = zmq_socket(io->ctx, ZMQ_DEALER);
     if (!io->sock)
         return -1;
@@ -164,8 +177,12 @@ static int s_connect(s_io *io)
         zmq_setsockopt(io->sock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) != 0 ||
-        zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) != 0 ||
-        zmq_connect(io->sock, c->broker_endpoint) != 0) {
+        zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) != 0) {
+        s_close_socket(io);
+        return -1;
+    }
+    io->mon = client_monitor_open(c, io->ctx, io->sock); /* before connecting: every event */
+    if (zmq_connect(io->sock, c->broker_endpoint) != 0) {
         s_close_socket(io);
         return -1;
     }
@@ -322,6 +339,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     io->n_flight = 0;
     io->backoff_ms = c->reconnect_min_ms;
     atomic_store(&c->connected, true);
+    client_failure_clear(c);
     s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
     client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s",
                CLIENT_Q(cmd->u.welcome.broker_node_id));
@@ -813,12 +831,15 @@ static void s_pump(s_io *io)
         bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
         if (!skip && io->limits.max_envelope_bytes && o.envelope_len > io->limits.max_envelope_bytes) {
             /* The broker would drop the connection: refuse it here, for good. */
+            char why[160];
+            snprintf(why, sizeof why,
+                     "the envelope of %zu bytes is larger than the broker's limit "
+                     "(max_envelope_bytes = %llu)",
+                     o.envelope_len, (unsigned long long)io->limits.max_envelope_bytes);
             cstore_txn *t = s_txn(io);
             if (t)
-                cstore_outbox_set_state(t, o.id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
-                                        "larger than the broker's max_envelope_bytes");
-            s_later_event(io, ASYLINK_EVENT_REJECTED, o.id, ASYLINK_E_TOO_LARGE,
-                          "larger than the broker's max_envelope_bytes", NULL);
+                cstore_outbox_set_state(t, o.id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE, why);
+            s_later_event(io, ASYLINK_EVENT_REJECTED, o.id, ASYLINK_E_TOO_LARGE, why, NULL);
             skip = true;
         }
         int rc = skip ? 0 : s_send(io, &p, o.envelope, o.envelope_len);
@@ -845,7 +866,7 @@ static void s_timers(s_io *io)
             s_reset(io, "cannot create the socket", ASYLINK_E_IO, 0);
         return;
     }
-    if (io->state == IO_HELLO && io->now_ms - io->state_ms > IO_HELLO_TIMEOUT_MS) {
+    if (io->state == IO_HELLO && io->now_ms - io->state_ms > CLIENT_HELLO_TIMEOUT_MS) {
         s_reset(io, "no Welcome from the broker", ASYLINK_E_TIMEOUT, 0);
         return;
     }
@@ -894,11 +915,16 @@ void *client_io_main(void *arg)
     while (!atomic_load(&c->stop)) {
         io.now_ms = clock_now_ms();
         s_timers(&io);
-        zmq_pollitem_t items[2] = {{io.sock, 0, ZMQ_POLLIN, 0}, {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
-        int n = io.sock ? 2 : 1;
-        zmq_poll(io.sock ? items : items + 1, n, IO_TICK_MS);
+        zmq_pollitem_t items[3] = {{NULL, c->wake_fd, ZMQ_POLLIN, 0}};
+        int n = 1;
+        if (io.sock)
+            items[n++] = (zmq_pollitem_t){io.sock, 0, ZMQ_POLLIN, 0};
+        if (io.mon)
+            items[n++] = (zmq_pollitem_t){io.mon, 0, ZMQ_POLLIN, 0};
+        zmq_poll(items, n, IO_TICK_MS);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
+        client_monitor_read(c, io.mon, &io.attempt);
         s_read(&io);
         s_finish_turn(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {

@@ -127,6 +127,7 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
         return CLI_FAIL;
     uint8_t id[16];
     uint64_t deadline = clock_now_ms() + o->timeout_ms;
+    unsigned long mark = node_lib_mark();
     int rc;
     /* LIMITED asks the broker for the topic's readers: wait for the session. */
     while ((rc = asylink_publish(c, &p, payload, len, id)) == ASYLINK_E_UNAVAILABLE &&
@@ -139,14 +140,24 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
         uint64_t now = clock_now_ms();
         node_wait_outcome(c, id, deadline > now ? deadline - now : 0, &res);
     }
+    asylink_connect_failure f;
+    bool down =
+        (rc == ASYLINK_E_UNAVAILABLE || (rc == ASYLINK_OK && !strcmp(res.state, "pending"))) &&
+        node_broker_down(c, false, &f);
     asylink_client_close(&c);
+    if (down && rc != ASYLINK_OK)
+        return node_fail_broker("publish", &f, o->timeout_ms, "nothing was published");
     if (rc != ASYLINK_OK)
-        return cli_fail("publish", rc);
+        return node_fail("publish", rc, mark);
     if (s_report(o, id, &res) != CLI_OK)
         return CLI_FAIL;
     if (strcmp(res.state, "rejected") == 0)
         return cli_fail_text("publish: rejected by the broker", res.code, "%s",
                              res.reason[0] ? res.reason : asylink_strerror(res.code));
+    if (down)
+        return node_fail_broker(
+            "publish", &f, o->timeout_ms,
+            "the message stays in the outbox and goes once the broker takes it");
     if (strcmp(res.state, "pending") == 0)
         return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
                              "the broker has not taken it yet; it stays in the outbox");

@@ -344,6 +344,7 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
 {
     uint64_t wait_ms = o->idle_ms > 10000 ? o->idle_ms : 10000;
     uint64_t deadline = clock_now_ms() + wait_ms;
+    unsigned long mark = node_lib_mark();
     int rc;
     for (;;) {
         rc = asylink_subscribe(c, o->prefix, o->subscription, (asylink_start)o->start, 0, 10000);
@@ -356,7 +357,10 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
         return CLI_OK;
     char ctx[512];
     snprintf(ctx, sizeof ctx, "subscribe: %s as %s", o->prefix, o->subscription);
-    return cli_fail(ctx, rc);
+    asylink_connect_failure f;
+    if ((rc == ASYLINK_E_UNAVAILABLE || rc == ASYLINK_E_TIMEOUT) && node_broker_down(c, false, &f))
+        return node_fail_broker(ctx, &f, wait_ms, NULL);
+    return node_fail(ctx, rc, mark);
 }
 
 int cmd_subscribe(int argc, char **argv)

@@ -65,6 +65,12 @@ static void test_client_null(void **state)
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
+    asylink_connect_failure cf;
+    memset(&cf, 0x55, sizeof cf);
+    assert_int_equal(asylink_connect_failure_get(NULL, &cf), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cf.code, 0); /* zeroed */
+    assert_int_equal(cf.sessions, 0);
+    assert_string_equal(cf.reason, "");
     assert_int_equal(asylink_unsubscribe(NULL, "name", 1), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_subscribe(NULL, "stats", "name", ASYLINK_START_NEW, 0, 0),
                      ASYLINK_E_INVALID_ARG);
