@@ -292,6 +292,7 @@ void client_feeds_free(asylink_client *c);
 typedef struct client_attempt {
     char endpoint[256]; /* the broker address tried */
     bool tcp_up;        /* a TCP connection is up */
+    bool tcp_seen;      /* one was up at some point of this attempt */
     bool handshake_ok;  /* the CURVE handshake succeeded on it */
     int code;           /* the monitor's finding (ASYLINK_OK: none yet) */
     char reason[512];   /* ... in words */

@@ -99,11 +99,11 @@ static void s_on_event(asylink_client *c, client_attempt *a, uint16_t event, uin
     char why[sizeof a->reason];
     const char *ep = a->endpoint;
     switch (event) {
-    case ZMQ_EVENT_CONNECTED: a->tcp_up = true; return;
+    case ZMQ_EVENT_CONNECTED: a->tcp_up = a->tcp_seen = true; return;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: a->handshake_ok = true; return;
     case ZMQ_EVENT_CONNECT_RETRIED:
-        if (a->tcp_up)
-            return;
+        if (a->tcp_seen)
+            return; /* libzmq reconnecting after a connection we learnt more from */
         snprintf(why, sizeof why,
                  "cannot reach broker at %.200s: nothing accepts connections there (is asylinkd "
                  "running, and is broker_endpoint right?)",
@@ -157,7 +157,7 @@ void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const
     char why[sizeof a->reason];
     const char *ep = a->endpoint;
     int secs = CLIENT_HELLO_TIMEOUT_MS / 1000;
-    if (code == ASYLINK_E_TIMEOUT && !a->tcp_up) {
+    if (code == ASYLINK_E_TIMEOUT && !a->tcp_seen) {
         code = ASYLINK_E_UNAVAILABLE;
         snprintf(why, sizeof why,
                  "cannot reach broker at %.200s: no connection within %d s (is asylinkd running, "
