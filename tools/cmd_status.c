@@ -1,6 +1,7 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
- * operator HTTP listener ([http] listen in broker.ini) and shows it as a
+ * operator HTTP listener ([http] listen in broker.ini, given with --http or
+ * read from the broker's configuration with --config) and shows it as a
  * table, or as JSON with --json.
  */
 #include "asylink/asylink.h"
@@ -9,7 +10,9 @@
 #include "cliopt.h"
 #include "commands.h"
 #include "httpc.h"
+#include "inifile.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,9 +29,13 @@ typedef struct {
 /* The options of one status. */
 typedef struct {
     s_addr http;         /* --http */
+    const char *config;  /* --config: the broker's configuration */
     uint64_t timeout_ms; /* --timeout */
     bool json;           /* --json */
 } s_opts;
+
+/* The broker's HTTP listener when [http] listen is not set (broker/broker_config.c). */
+#define STATUS_DEFAULT_LISTEN "127.0.0.1:7480"
 
 /* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
 static int s_parse_addr(const char *s, void *field)
@@ -63,6 +70,12 @@ static const cliopt s_rows[] = {
      .expect = "HOST:PORT, e.g. 127.0.0.1:7480",
      .help = "the broker's [http] listen address (default: 127.0.0.1:7480; [::1]:7480 for "
              "IPv6)"},
+    {.name = "config",
+     .kind = CLIOPT_STRING,
+     .metavar = "BROKER.ini",
+     .offset = offsetof(s_opts, config),
+     .help = "the broker's configuration: its [http] listen is the address (0.0.0.0 is asked "
+             "on 127.0.0.1)"},
     CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "5"),
     {.name = "json",
      .kind = CLIOPT_FLAG,
@@ -70,13 +83,92 @@ static const cliopt s_rows[] = {
      .help = "print the broker's JSON instead of tables"},
 };
 
+static const cliopt_rule s_rules[] = {{CLIOPT_EXCLUDES, "config http"}};
+
 const cliopt_spec cmd_status_spec = {
-    .synopsis = "[--http HOST:PORT] [options]",
+    .synopsis = "[--http HOST:PORT | --config BROKER.ini] [options]",
     .description = "Shows the state of a running broker: sessions, counters, store, and the "
                    "queue of every node, read from its operator HTTP listener (/status.json).",
     .opts = s_rows,
     .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
 };
+
+/* ---- the address from the broker's configuration ---- */
+
+/* What s_find_listen reads. */
+typedef struct {
+    bool broker;      /* a [broker] section was seen */
+    bool node;        /* a [node] section was seen */
+    bool has_listen;  /* [http] listen was set */
+    char listen[300]; /* its value */
+} s_conf;
+
+static int s_on_section(inifile *f, void *ctx, const char *name)
+{
+    s_conf *c = ctx;
+    (void)f;
+    c->broker |= strcmp(name, "broker") == 0;
+    c->node |= strcmp(name, "node") == 0;
+    return 0;
+}
+
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *key, const char *value)
+{
+    s_conf *c = ctx;
+    (void)f;
+    if (strcmp(section, "http") == 0 && strcmp(key, "listen") == 0) {
+        c->has_listen = true;
+        snprintf(c->listen, sizeof c->listen, "%s", value);
+    }
+    return 0;
+}
+
+/* Sets o->http from [http] listen of the broker configuration o->config. */
+static int s_addr_from_config(s_opts *o)
+{
+    const char *path = o->config;
+    char ctx[1100];
+    snprintf(ctx, sizeof ctx, "status: %s", path);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "cannot open the broker configuration: %s",
+                             strerror(errno));
+    config_error err;
+    inifile f;
+    s_conf c = {0};
+    inifile_init(&f, path, &err);
+    int rc = inifile_read(&f, in, s_on_key, s_on_section, &c);
+    fclose(in);
+    if (rc != ASYLINK_OK) {
+        char line[800];
+        config_error_format(&err, line, sizeof line);
+        return cli_fail_text("status", rc, "%s", line);
+    }
+    if (!c.broker)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG,
+                             "not a broker configuration (no [broker] section%s): give asylinkd's "
+                             "configuration file",
+                             c.node ? "; this is a node's" : "");
+    const char *listen = c.has_listen ? c.listen : STATUS_DEFAULT_LISTEN;
+    if (!listen[0])
+        return cli_fail_text(ctx, ASYLINK_E_UNAVAILABLE,
+                             "the broker's HTTP listener is off ([http] listen is empty): set "
+                             "listen = %s there and restart asylinkd",
+                             STATUS_DEFAULT_LISTEN);
+    size_t n = strlen(listen);
+    if (n >= 2 && strcmp(listen + n - 2, ":0") == 0)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG,
+                             "[http] listen = %s takes any free port: give --http with the address "
+                             "asylinkd printed (\"http on ...\")",
+                             listen);
+    if (s_parse_addr(listen, &o->http) != 0)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "[http] listen = %s is not HOST:PORT", listen);
+    if (strcmp(o->http.host, "0.0.0.0") == 0) /* listening everywhere: ask on loopback */
+        snprintf(o->http.host, sizeof o->http.host, "127.0.0.1");
+    return CLI_OK;
+}
 
 /* ---- the tables ---- */
 
@@ -135,6 +227,8 @@ int cmd_status(int argc, char **argv)
     int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.config && s_addr_from_config(&o) != CLI_OK)
+        return CLI_FAIL;
     char ctx[320], err[256] = "";
     snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);
     httpc_response r;

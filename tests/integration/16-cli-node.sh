@@ -81,6 +81,21 @@ check_eq "human status exits 0" "$?" 0
 check "human status has the queue table header" grep -qE '^NODE +CONNECTED +WAITING' "$T/status.txt"
 check "human status has FR's row with 3 waiting" grep -qE '^FR +(yes|no) +3 ' "$T/status.txt"
 check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
+"$ASYLINK" status --config "$CONF" --json >"$T/status-conf.json" 2>"$T/status-conf.err"
+check_eq "status --config broker.ini finds the HTTP address itself (exit 0)" "$?" 0
+check_eq "... and reads the same broker" "$(json_get "$T/status-conf.json" 'j["broker_node_id"]')" BROKER.EU
+sed 's/^listen = .*/listen = 0.0.0.0:'"$HTTP_PORT"'/' "$CONF" >"$T/broker-any.ini"
+"$ASYLINK" status --config "$T/broker-any.ini" >/dev/null 2>&1
+check_eq "a listener on 0.0.0.0 is asked on loopback" "$?" 0
+sed 's/^listen = .*/listen =/' "$CONF" >"$T/broker-nohttp.ini"
+"$ASYLINK" status --config "$T/broker-nohttp.ini" >/dev/null 2>"$T/status-off.err"
+check_eq "status --config of a broker without HTTP fails (exit 1)" "$?" 1
+check "... saying the listener is off and what to set" grep -q 'HTTP listener is off (\[http\] listen is empty): set listen = ' "$T/status-off.err"
+"$ASYLINK" status --config "$T/FR.ini" >/dev/null 2>"$T/status-node.err"
+check_eq "status --config of a node configuration fails (exit 1)" "$?" 1
+check "... saying it is not the broker's" grep -q 'not a broker configuration' "$T/status-node.err"
+"$ASYLINK" status --config "$CONF" --http 127.0.0.1:1 >/dev/null 2>&1
+check_eq "--config and --http together are a usage error" "$?" 2
 cat "$T/status.txt" | sed 's/^/      | /'
 
 echo "== recv"
