@@ -275,6 +275,8 @@ int node_json_line(json_t *value)
 /* True if m is one node_receive() should hand to print(). */
 static bool s_wanted(const node_recv_opts *o, const asylink_message *m)
 {
+    if (o->content_type && strcmp(asylink_message_content_type(m), o->content_type) != 0)
+        return false;
     if (!o->prefix)
         return true;
     const char *topic = asylink_message_topic(m);

@@ -108,6 +108,7 @@ typedef struct node_recv_opts {
     bool ack;              /* acknowledge each message once it is printed */
     const char *prefix;    /* only feed messages whose topic starts with it; NULL = all */
     const char *subscription; /* with prefix: only that subscription's copies; NULL = any */
+    const char *content_type; /* only messages of this content type; NULL = any */
     /* prints one message; returns CLI_OK or CLI_FAIL (which stops the loop) */
     int (*print)(void *ctx, const asylink_message *m);
     void *ctx;             /* passed to print */
@@ -116,7 +117,8 @@ typedef struct node_recv_opts {
 /*
  * Receives, prints and (if o->ack) acknowledges messages until o->count
  * were printed or none came for o->idle_ms. Messages print() is not given
- * (o->prefix, o->subscription) stay unacknowledged for another reader. Waits for the
+ * (o->prefix, o->subscription, o->content_type) stay unacknowledged for
+ * another reader. Waits for the
  * receipts of acknowledged messages to leave the outbox (bounded). Prints
  * its own errors; returns CLI_OK, or CLI_FAIL: when no session with the
  * broker opened within o->idle_ms (at least NODE_CONNECT_GRACE_MS), with

@@ -199,9 +199,14 @@ check "CSV header starts with the period and the row columns" \
   grep -q '^reporting_country,year,month,citizenship,applications_total,first_time_applicants,' "$T/sub.csv"
 check "CSV header flattens the decisions" grep -q ',decisions_refugee_status,' "$T/sub.csv"
 check "CSV row of SY" grep -qE '^DE,2026,10,SY,5120,4870,250,310,1200,2300,' "$T/sub.csv"
-check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn$' "$T/sub.csv"
+check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn,' "$T/sub.csv"
 check "CSV row of the total (unset decisions read as zeros)" \
-  grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,$' "$T/sub.csv"
+  grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,,' "$T/sub.csv"
+PUB_ID=$(head -n 1 "$T/pub.out")
+check "CSV header ends with the provenance columns" \
+  grep -qE '^reporting_country,.*,suppressed,topic,message_id,sender,published$' "$T/sub.csv"
+check_eq "every CSV row carries its topic, message id, sender and publication time" \
+  "$(grep -cE ",stats\.monthly\.DE,$PUB_ID,DE,20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-9:.]+Z$" "$T/sub.csv")" 3
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
   --count 1 --idle 2 --format csv >/dev/null 2>&1
 check_eq "acked: the durable subscription does not show it again" "$?" 1
@@ -227,6 +232,27 @@ check_eq "... for the topic" "$(json_get "$T/pub-lim.json" 'j["topic"]')" stats.
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
   --count 1 --idle 30 >"$T/sub-lim.jsonl" 2>"$T/sub-lim.err"
 check_eq "the analyst reads the LIMITED message" "$(line_get "$T/sub-lim.jsonl" 1 'j["classification"]')" LIMITED
+
+echo "== subscribe --type: one content type, one CSV header"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --file "$T/note.txt" \
+  --type text/plain --timeout 30 >"$T/pub-text.out" 2>"$T/pub-text.err"
+check_eq "a text/plain feed message is published too" "$?" 0
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats.json" --timeout 30 >"$T/pub2.out" 2>"$T/pub2.err"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-types \
+  --start earliest --idle 3 --format csv >"$T/sub-mixed.csv" 2>/dev/null
+check_eq "without --type each change of type starts a new header" \
+  "$(grep -cE '^(reporting_country|topic),' "$T/sub-mixed.csv")" 3
+check "the other type's rows carry the provenance first" \
+  grep -qE "^topic,message_id,sender,published,created_ms,payload_base64\$" "$T/sub-mixed.csv"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-one-type \
+  --start earliest --idle 3 --format csv --type asylink.v1.MonthlyStatistics >"$T/sub-one.csv" 2>/dev/null
+check_eq "with --type asylink.v1.MonthlyStatistics: one header" "$(grep -c '^reporting_country,' "$T/sub-one.csv")" 1
+check_eq "... and only its rows (3 per message, 3 messages: PUBLIC, LIMITED, PUBLIC)" \
+  "$(lines "$T/sub-one.csv")" 10
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-one-type \
+  --idle 3 --json >"$T/sub-rest.jsonl" 2>/dev/null
+check_eq "the other type stayed for a later subscribe" "$(line_get "$T/sub-rest.jsonl" 1 'j["content_type"]')" text/plain
 
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
