@@ -191,6 +191,11 @@ check_eq "publish exits 0" "$?" 0
   --payload "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
 check_eq "a publish the policy forbids (DE on coi.SY) exits 1" "$?" 1
 check "and says the broker rejected it" grep -q 'rejected by the broker.*POLICY' "$T/pub-denied.err"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.FR --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats.json" --timeout 30 >/dev/null 2>"$T/pub-fr.err"
+check_eq "DE cannot publish on France's topic stats.monthly.FR (stats.monthly.{sender}): exit 1" "$?" 1
+check "... POLICY, naming DE and the topic" \
+  grep -q 'rejected by the broker: POLICY: policy forbids DE to publish PUBLIC messages on stats.monthly.FR' "$T/pub-fr.err"
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
   --start earliest --count 1 --idle 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
 check_eq "subscribe --format csv exits 0" "$?" 0
