@@ -120,7 +120,7 @@ static void s_on_event(asylink_client *c, client_attempt *a, uint16_t event, uin
                      "the broker at %.200s refused node %s: it does not know this node's "
                      "certificate (serial %llu), or holds it revoked or expired; its operator "
                      "adds the certificate to the broker's trust directory and reloads it "
-                     "(asylink admin reload, or SIGHUP)",
+                     "(asylink reload, or SIGHUP)",
                      ep, c->own->node_id, (unsigned long long)c->own->serial);
         return s_found(c, a, ASYLINK_E_REFUSED, why);
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
