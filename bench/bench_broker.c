@@ -4,7 +4,7 @@
  *
  *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]
  *                [--messages N] [--size BYTES] [--verify-threads N]
- *                [--durability fsync|relaxed] [--keep DIR]
+ *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR]
  *                [--window N] [--producers N] [--rate MSGS_PER_S] [--seconds S]
  *
  * It builds its own federation in a temporary directory (CA, broker
@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -117,6 +118,7 @@ typedef struct {
     size_t size;
     int verify_threads;     /* 0 = broker default (one per core) */
     const char *durability;
+    const char *audit;      /* "on" / "off": the broker's [audit] enabled */
     const char *keep;       /* NULL = temporary directory, deleted at the end */
     uint32_t window;        /* unanswered Publishes per producer */
     int producers;          /* capacity workload */
@@ -127,18 +129,17 @@ typedef struct {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
-            "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
-            "                    [--durability fsync|relaxed] [--keep DIR]\n"
-            "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
-            "                    [--latency-log FILE]\n\n"
-            "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
-            "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
-            "  w3        27 producers (one per Member State) -> 1 consumer\n"
-            "  capacity  as w1 with --producers (default 4) producer threads\n"
-            "  w6        1000000 messages queued for an offline consumer, then drained\n"
-            "  all       w1, w2, w3, capacity (w6 only when named)\n");
+    fprintf(out, "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
+                 "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
+                 "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+                 "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
+                 "                    [--latency-log FILE]\n\n"
+                 "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
+                 "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
+                 "  w3        27 producers (one per Member State) -> 1 consumer\n"
+                 "  capacity  as w1 with --producers (default 4) producer threads\n"
+                 "  w6        1000000 messages queued for an offline consumer, then drained\n"
+                 "  all       w1, w2, w3, capacity (w6 only when named)\n");
 }
 
 static long s_num(const char *name, const char *v, long min, long max)
@@ -153,17 +154,30 @@ static long s_num(const char *name, const char *v, long min, long max)
 
 static void s_parse(int argc, char **argv, s_opts *o)
 {
-    static const struct option opts[] = {
-        {"asylinkd", required_argument, NULL, 'a'},  {"workload", required_argument, NULL, 'w'},
-        {"messages", required_argument, NULL, 'n'},  {"size", required_argument, NULL, 's'},
-        {"verify-threads", required_argument, NULL, 't'},
-        {"durability", required_argument, NULL, 'd'}, {"keep", required_argument, NULL, 'k'},
-        {"window", required_argument, NULL, 'W'},    {"producers", required_argument, NULL, 'p'},
-        {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 'S'},
-        {"latency-log", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
-    *o = (s_opts){.workload = "all", .messages = -1, .size = 1024, .durability = "fsync",
-                  .window = 1000, .producers = 4, .rate = 2000, .seconds = 10};
+    static const struct option opts[] = {{"asylinkd", required_argument, NULL, 'a'},
+                                         {"workload", required_argument, NULL, 'w'},
+                                         {"messages", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 's'},
+                                         {"verify-threads", required_argument, NULL, 't'},
+                                         {"durability", required_argument, NULL, 'd'},
+                                         {"keep", required_argument, NULL, 'k'},
+                                         {"window", required_argument, NULL, 'W'},
+                                         {"producers", required_argument, NULL, 'p'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"seconds", required_argument, NULL, 'S'},
+                                         {"latency-log", required_argument, NULL, 'L'},
+                                         {"audit", required_argument, NULL, 'A'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    *o = (s_opts){.workload = "all",
+                  .messages = -1,
+                  .size = 1024,
+                  .durability = "fsync",
+                  .audit = "on",
+                  .window = 1000,
+                  .producers = 4,
+                  .rate = 2000,
+                  .seconds = 10};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -179,6 +193,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'r': o->rate = (double)s_num("rate", optarg, 1, 10000000); break;
         case 'S': o->seconds = (double)s_num("seconds", optarg, 1, 3600); break;
         case 'L': o->latency_log = optarg; break;
+        case 'A': o->audit = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
         }
@@ -191,6 +206,8 @@ static void s_parse(int argc, char **argv, s_opts *o)
     }
     if (strcmp(o->durability, "fsync") != 0 && strcmp(o->durability, "relaxed") != 0)
         s_die("--durability: expected fsync or relaxed, got \"%s\"", o->durability);
+    if (strcmp(o->audit, "on") != 0 && strcmp(o->audit, "off") != 0)
+        s_die("--audit: expected on or off, got \"%s\"", o->audit);
     if (access(o->asylinkd, X_OK) != 0)
         s_die("--asylinkd %s: not an executable file", o->asylinkd);
 }
@@ -408,6 +425,8 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
              "admin_endpoint =\n\n"
              "[store]\n"
              "durability = %s\n\n"
+             "[audit]\n"
+             "enabled = %s\n\n"
              "[workers]\n"
              "verify_threads = %d\n\n"
              "[http]\n"
@@ -415,7 +434,7 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
              "[log]\n"
              "level = info\n",
              name, f->dir, f->dir, f->dir, b->data_dir, f->dir, o->durability,
-             o->verify_threads);
+             strcmp(o->audit, "on") == 0 ? "true" : "false", o->verify_threads);
     s_write_file(ini_path, ini);
 
     int pfd[2];
@@ -1512,7 +1531,7 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                (unsigned long long)disk_after_fill, (unsigned long long)mem.hwm, vt, o->durability,
                r.n_prods, r.window, broker_cpu);
     }
-    printf(" load1=%.2f", s_loadavg());
+    printf(" audit=%s load1=%.2f", o->audit, s_loadavg());
     if (rejected)
         printf(" rejected=%llu", (unsigned long long)rejected);
     if (dups)
@@ -1543,6 +1562,49 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     return rejected || m.corrupt || m.unmatched ? 1 : 0;
 }
 
+/* Seconds on the monotonic clock. */
+static double s_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * The machine's yardsticks, so that figures from different machines and
+ * hours compare: Ed25519 verifications per second on one core (what the
+ * broker's workers do per message) and the time of one 4 KiB write +
+ * fdatasync in the federation directory (what a group commit waits for).
+ */
+static void s_yardsticks(const char *dir)
+{
+    uint8_t pk[32], sk[64], sig[64], msg[64] = {0};
+    crypto_sign_keypair(pk, sk);
+    crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
+    int n = 2000, bad = 0;
+    double t0 = s_mono();
+    for (int i = 0; i < n; i++)
+        bad += crypto_sign_verify_detached(sig, msg, sizeof msg, pk) != 0;
+    double verify_s = s_mono() - t0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/fsync-probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    uint8_t page[4096] = {0};
+    int m = 50;
+    t0 = s_mono();
+    for (int i = 0; fd >= 0 && i < m; i++)
+        if (pwrite(fd, page, sizeof page, (off_t)i * (off_t)sizeof page) != (ssize_t)sizeof page ||
+            fdatasync(fd) != 0)
+            break;
+    double sync_s = s_mono() - t0;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    printf("yardstick ed25519_verify_per_s=%.0f fsync_ms=%.3f%s\n", verify_s > 0 ? n / verify_s : 0,
+           fd >= 0 ? sync_s * 1000 / m : -1.0, bad ? " verify_failed" : "");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     s_opts o;
@@ -1571,6 +1633,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench_broker: federation in %s (%d CPUs, asylink %s, libzmq %d.%d.%d)\n", f.dir,
             (int)sysconf(_SC_NPROCESSORS_ONLN), asylink_version(), ZMQ_VERSION_MAJOR,
             ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
+    s_yardsticks(f.dir);
 
     size_t base = o.messages > 0 ? (size_t)o.messages : 100000;
     s_spec specs[5] = {

@@ -9,6 +9,7 @@
 #include "admin.h"
 
 #include "asylink/errors.h"
+#include "audit.h"
 #include "auth.h"
 #include "envelope.h"
 #include "file.h"
@@ -132,6 +133,9 @@ static int s_stats(const admin_env *e, s_answer *a)
          s_set_u64(o, "queued_messages", ss.queued) &&
          s_set_str(o, "durability", e->durable ? "full" : "relaxed") &&
          s_set_u64(o, "verify_workers", (uint64_t)e->verify_workers);
+    audit_head ah = {0};
+    if (ok && e->audit && audit_head_get(e->audit, &ah) == ASYLINK_OK)
+        ok = s_set_u64(o, "audit_last_seq", ah.last_seq);
     json_decref(codes);
     if (!ok) {
         json_decref(o);
@@ -579,6 +583,12 @@ static void s_run(const admin_env *e, const wire_admin_request *q, s_answer *a)
     case WIRE_ADMIN_DEAD_LETTER_REPLAY: s_dl_change_op(e, q, true, a); break;
     case WIRE_ADMIN_DEAD_LETTER_DROP: s_dl_change_op(e, q, false, a); break;
     case WIRE_ADMIN_RELOAD: s_reload_op(e, a); break;
+    case WIRE_ADMIN_AUDIT_TAIL:
+        a->code = admin_audit_tail(e, q, &a->body, a->reason, sizeof a->reason);
+        break;
+    case WIRE_ADMIN_AUDIT_VERIFY:
+        a->code = admin_audit_verify(e, q, &a->body, a->reason, sizeof a->reason);
+        break;
     default:
         s_fail(a, ASYLINK_E_UNSUPPORTED_VERSION,
                "admin request '%s' is not implemented by this broker (see docs/OPERATIONS.md)",
@@ -663,11 +673,40 @@ static int s_read(void *sock, zmq_msg_t *rid, zmq_msg_t *cmd, int *frames)
     return 0;
 }
 
+/* Records an operator request (or its refusal) in the audit trail. */
+static void s_audit_request(const admin_env *e, const char *who, uint64_t serial,
+                            const char *request, int code, const char *detail)
+{
+    if (!e->audit)
+        return;
+    char actor[AUDITCHAIN_NAME_MAX + 1], text[AUDITCHAIN_DETAIL_MAX + 1];
+    auditchain_clean_text(who, actor, sizeof actor);
+    auditchain_clean_text(detail, text, sizeof text);
+    auditchain_record r = {.kind = AUDIT_ADMIN,
+                           .time_ms = e->now_ms,
+                           .actor = actor[0] ? actor : NULL,
+                           .actor_cert_serial = serial,
+                           .request = request,
+                           .code = code,
+                           .detail = text};
+    audit_note(e->audit, &r);
+}
+
+/* The certificate serial ZAP bound the operator's connection to, 0 if none. */
+static uint64_t s_serial(zmq_msg_t *cmdm)
+{
+    const char *p = zmq_msg_gets(cmdm, AUTH_SERIAL_PROPERTY);
+    char *end = NULL;
+    unsigned long long n = p ? strtoull(p, &end, 10) : 0;
+    return p && *p && end && !*end ? (uint64_t)n : 0;
+}
+
 /* Answers one message from an operator. */
 static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg_t *cmdm,
                          int frames)
 {
     const char *who = frames >= 2 ? zmq_msg_gets(cmdm, "User-Id") : NULL;
+    uint64_t serial = frames >= 2 ? s_serial(cmdm) : 0;
     char quoted[80];
     log_quote(quoted, sizeof quoted, who ? who : "?");
     if (frames != 2) {
@@ -675,6 +714,7 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
                  frames);
         s_send_error(sock, rid, 0, ASYLINK_E_MALFORMED,
                      "an admin message is exactly one Command frame");
+        s_audit_request(e, who, serial, "?", ASYLINK_E_MALFORMED, "not one Command frame");
         return;
     }
     wire_cmd c;
@@ -684,12 +724,16 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
                  wire_kind_name(c.kind));
         s_send_error(sock, rid, c.request_id, ASYLINK_E_PROTOCOL,
                      "only AdminRequest is served on the admin endpoint");
+        s_audit_request(e, who, serial, "?", ASYLINK_E_PROTOCOL, wire_kind_name(c.kind));
     } else if (rc != ASYLINK_OK) {
         LOG_WARN("admin", "request refused", "operator=%s code=%s", quoted, asylink_err_name(rc));
         s_send_error(sock, rid, 0, rc, "admin request does not decode");
+        s_audit_request(e, who, serial, "?", rc, "admin request does not decode");
     } else {
         s_answer a = {.code = ASYLINK_OK};
+        audit_set_actor(e->audit, who, serial); /* the store changes it makes are the operator's */
         s_run(e, &c.u.admin, &a);
+        audit_set_actor(e->audit, NULL, 0);
         if (a.code == ASYLINK_OK)
             s_send_answer(sock, rid, c.request_id, c.u.admin.op, &a);
         else
@@ -702,6 +746,7 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
         else
             LOG_WARN("admin", "request failed", "operator=%s op=%s result=%s detail=%s", quoted,
                      wire_admin_op_name(c.u.admin.op), asylink_err_name(a.code), detail);
+        s_audit_request(e, who, serial, wire_admin_op_name(c.u.admin.op), a.code, a.reason);
         json_decref(a.body);
     }
     wire_cmd_clear(&c);

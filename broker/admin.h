@@ -7,12 +7,14 @@
  * an Error, echoing request_id.
  *
  * Served: stats, nodes, queues, dead_letters, dead_letter_replay,
- * dead_letter_drop, reload. Not implemented (answered
- * Error(UNSUPPORTED_VERSION) naming the member): topics, audit_tail,
- * audit_verify, purge.
+ * dead_letter_drop, reload, audit_tail, audit_verify (admin_audit.c). Not
+ * implemented (answered Error(UNSUPPORTED_VERSION) naming the member):
+ * topics, purge.
  *
  * Every request is logged with the operator's node id, the member and the
- * result; never payloads. Input is hostile: frames are capped at
+ * result, and recorded in the audit trail (an ADMIN record; the store
+ * changes a request makes carry the operator as their actor); never
+ * payloads. Input is hostile: frames are capped at
  * ADMIN_MAX_FRAME bytes by the socket, a turn answers at most
  * ADMIN_TURN_BUDGET requests, and sends never block (answers to a peer
  * that does not read are dropped).
@@ -23,6 +25,7 @@
 #ifndef ASYLINK_BROKER_ADMIN_H
 #define ASYLINK_BROKER_ADMIN_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +34,7 @@
 #include "session.h"
 #include "store.h"
 #include "trust.h"
+#include "wire.h"
 
 #define ADMIN_MAX_FRAME (64 * 1024) /* largest admin message the socket accepts */
 #define ADMIN_TURN_BUDGET 16        /* requests answered per router turn */
@@ -39,6 +43,11 @@
 #define ADMIN_MAX_WINDOW                                                                           \
     100000 /* most of offset + limit (dead letters are                                             \
               ordered newest first in memory) */
+#define ADMIN_AUDIT_TAIL_DEFAULT 20 /* audit events per tail answer when count is 0 */
+#define ADMIN_AUDIT_TAIL_MAX 1000   /* most audit events per tail answer */
+/* most entries one audit_verify checks (the router thread is busy meanwhile:
+   a few tenths of a second) */
+#define ADMIN_AUDIT_VERIFY_PAGE 100000
 
 /* What a reload reports (AdminReloadResponse). */
 typedef struct admin_reload_result {
@@ -64,6 +73,7 @@ typedef struct admin_env {
     int (*reload)(void *ctx, admin_reload_result *out, char *err, size_t errlen);
     /* dead letters of node were put back in its queue: deliver them */
     void (*replayed)(void *ctx, const char *node_id);
+    struct audit *audit; /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
     void *ctx;
 } admin_env;
 
@@ -76,5 +86,15 @@ void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32]
 
 /* Answers up to ADMIN_TURN_BUDGET pending requests without blocking. */
 void admin_handle_pending(void *sock, const admin_env *env);
+
+/*
+ * admin_audit.c: audit_tail and audit_verify. On ASYLINK_OK *body is the
+ * member's JSON (a new reference) and why a log detail; else why says
+ * what failed (the Error reason).
+ */
+int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
+                     size_t whylen);
+int admin_audit_verify(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
+                       size_t whylen);
 
 #endif

@@ -51,6 +51,10 @@ const config_option broker_config_options[] = {
      "ZeroMQ endpoint (tcp:// or ipc://) where nodes connect, with CURVE."},
     {"broker", "admin_endpoint", CONFIG_STRING, "tcp://127.0.0.1:7401", S_OFF(admin_endpoint), 0, 0,
      NULL, "ZeroMQ endpoint for operator commands (CURVE, operator role only); empty = off."},
+    {"broker", "standby", CONFIG_BOOL, "false", S_OFF(standby), 0, 0, NULL,
+     "true: if another asylinkd holds data_dir, stand by (HTTP up, /healthz \"standby\") and "
+     "take over the moment its lock is released, instead of refusing to start (as "
+     "--standby)."},
 
     /* [store] */
     {"store", "map_size", CONFIG_SIZE, "256MiB", S_OFF(map_size), S_MIB, 64 * S_TIB, NULL,
@@ -106,6 +110,20 @@ const config_option broker_config_options[] = {
      1024 * S_MIB, NULL,
      "Bytes of answers and deliveries queued towards one session that it has not read; past "
      "this the session is ended and its queued output dropped (deliveries stay stored)."},
+
+    /* [audit] */
+    {"audit", "enabled", CONFIG_BOOL, "true", S_OFF(audit_enabled), 0, 0, NULL,
+     "Keep the hash-chained audit trail (docs/OPERATIONS.md \"Audit trail\"). Turn it off "
+     "only to measure its cost: nothing records who sent what to whom then."},
+    {"audit", "checkpoint_entries", CONFIG_INT, "1000", S_OFF(audit_checkpoint_entries), 1,
+     10000000, NULL, "Sign a checkpoint of the audit chain after this many entries."},
+    {"audit", "checkpoint_interval", CONFIG_DURATION, "1m", S_OFF(audit_checkpoint_interval_ms),
+     S_SEC, S_DAY, NULL,
+     "... or at the latest this long after the first entry no checkpoint covers yet."},
+    {"audit", "retention", CONFIG_DURATION, "0", S_OFF(audit_retention_ms), 0, 100 * 366 * S_DAY,
+     NULL,
+     "Prune audit entries older than this (keeping a signed checkpoint as the anchor of what "
+     "remains); 0 = keep forever. Should be longer than any message's retention."},
 
     /* [workers] */
     {"workers", "verify_threads", CONFIG_INT, "0", S_OFF(verify_threads), 0, 64, NULL,

@@ -27,6 +27,7 @@
 #ifndef ASYLINK_BROKER_BROKER_CONFIG_H
 #define ASYLINK_BROKER_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,7 @@ typedef struct broker_config {
     char *policy;              /* access policy file (broker/policy.h) */
     char *endpoint;            /* ZeroMQ endpoint for nodes, e.g. tcp://127.0.0.1:7400 */
     char *admin_endpoint;      /* ZeroMQ endpoint for operators; "" = off */
+    bool standby;              /* wait for a data_dir held by another asylinkd */
     /* [store] */
     uint64_t map_size;          /* initial LMDB map size, bytes */
     uint64_t max_map_size;      /* the map never grows beyond this, bytes */
@@ -71,6 +73,11 @@ typedef struct broker_config {
     uint64_t handshake_timeout_ms;      /* a connection must finish ZMTP/CURVE within this */
     int64_t max_open_files;      /* RLIMIT_NOFILE raised to this at start (hard limit permitting) */
     uint64_t max_session_output; /* bytes queued towards one session before it is ended */
+    /* [audit] */
+    bool audit_enabled;                    /* keep the audit trail */
+    int64_t audit_checkpoint_entries;      /* sign after this many entries */
+    uint64_t audit_checkpoint_interval_ms; /* ... or this long after the first uncovered one */
+    uint64_t audit_retention_ms;           /* prune older entries; 0 = keep forever */
     /* [workers] */
     int64_t verify_threads; /* signature verification threads; 0 = one per core */
     /* [http] */

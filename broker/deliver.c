@@ -27,6 +27,7 @@ void deliver_session_end(router *r, session *s, const char *why)
 {
     LOG_INFO("router", "session closed", "node=%s reason=%s in_flight=%zu", s->node_id, LOG_Q(why),
              s->n_inflight);
+    notes_session(r, AUDIT_DISCONNECTED, s, why);
     for (size_t i = 0; !r->draining && i < s->n_inflight; i++)
         store_batch_retry(r->batch, s->node_id, s->inflight[i], r->now_ms, r->opt.max_deliveries,
                           ASYLINK_E_UNAVAILABLE,
@@ -99,6 +100,7 @@ static int s_deliver_direct(router *r, session *s)
         if (rc != S_DLV_MORE)
             return rc;
         s->cursor = e.seq;
+        notes_delivered(r, s, e.seq, e.attempts + 1, e.message_id, e.sender, len, NULL, NULL);
         if (session_inflight_add(s, e.seq, len) != 0)
             return S_DLV_STOP;
         s->delivered++;
@@ -136,6 +138,7 @@ static int s_feed_send(router *r, session *s, session_sub *sub, const store_feed
     int rc = s_send_deliver(r, s, &c, env, len);
     if (rc != S_DLV_MORE)
         return rc;
+    notes_delivered(r, s, e->seq, attempt, e->message_id, e->sender, len, sub->name, e->topic);
     s->delivered++;
     r->stats.delivered++;
     if (attempt > 1)
@@ -300,10 +303,12 @@ static void s_on_feed_acks(router *r, session *s, const wire_cmd *c)
         if (c->kind == WIRE_ACK) {
             session_sub_item_remove(s, sub, (size_t)k);
             r->stats.acked++;
+            notes_feed_ack(r, s, AUDIT_ACKED, sub->name, a->sequences[i], 0, NULL);
             continue;
         }
         session_feed_item *it = &sub->items[k];
         r->stats.nacked++;
+        notes_feed_ack(r, s, AUDIT_NACKED, sub->name, a->sequences[i], a->code, a->reason);
         if (it->retry_at_ms != 0)
             continue; /* already waiting */
         it->retry_at_ms = r->now_ms + s_backoff(r, it->attempts, a->retry_after_ms);

@@ -15,27 +15,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Rejects a Publish of s before the store, and notes it for the audit trail. */
+static void s_reject(router *r, session *s, const uint8_t id[16], int code, const char *reason,
+                     bool retryable)
+{
+    out_rejected(r, s, id, code, reason, retryable);
+    notes_rejected(r, s->node_id, s->cert_serial, id, code, reason);
+}
+
 void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
 {
     const uint8_t *id = c->u.publish.message_id;
     r->stats.published++;
     if (!env) {
-        out_rejected(r, s, id, ASYLINK_E_MALFORMED,
-                     "Publish needs the envelope as its second frame", false);
+        s_reject(r, s, id, ASYLINK_E_MALFORMED, "Publish needs the envelope as its second frame",
+                 false);
         return;
     }
     if (zmq_msg_size(env) > r->opt.max_envelope_bytes) {
-        out_rejected(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit", false);
+        s_reject(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit", false);
         return;
     }
     if (s->publishing >= r->opt.max_in_flight ||
         r->next_arrival - r->next_release >= ROUTER_REORDER_CAP) {
-        out_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight", true);
+        s_reject(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight", true);
         return;
     }
     verify_job *j = calloc(1, sizeof *j);
     if (!j) {
-        out_rejected(r, s, id, ASYLINK_E_NOMEM, "out of memory", true);
+        s_reject(r, s, id, ASYLINK_E_NOMEM, "out of memory", true);
         return;
     }
     j->arrival = r->next_arrival;
@@ -51,7 +59,7 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     j->max_recipients = r->opt.max_recipients;
     if (verify_pool_submit(r->pool, j) != ASYLINK_OK) {
         verify_job_destroy(&j);
-        out_rejected(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
+        s_reject(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
         return;
     }
     r->next_arrival++;
@@ -83,6 +91,7 @@ static void s_release(router *r, verify_job *j)
         if (s && s->publishing > 0)
             s->publishing--;
         out_rejected(r, s, j->message_id, j->code, j->reason, j->code == ASYLINK_E_NOMEM);
+        notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, j->code, j->reason);
         verify_job_destroy(&j);
         return;
     }
@@ -94,11 +103,16 @@ static void s_release(router *r, verify_job *j)
                        .topic = h->topic[0] ? h->topic : NULL,
                        .expires_ms = j->expires_ms,
                        .envelope = zmq_msg_data(&j->envelope),
-                       .envelope_len = zmq_msg_size(&j->envelope)};
+                       .envelope_len = zmq_msg_size(&j->envelope),
+                       .digest = envelope_digest(j->env),
+                       .classification = h->classification,
+                       .sender_cert_serial = h->sender_cert_serial};
     int idx = store_batch_publish(r->batch, &p);
     if (idx < 0 || s_pending_add(r, j, idx) != 0) {
         session *s = session_by_id(&r->sessions, j->session_id);
         out_rejected(r, s, j->message_id, ASYLINK_E_NOMEM, "out of memory", true);
+        notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, ASYLINK_E_NOMEM,
+                       "out of memory");
         verify_job_destroy(&j);
     }
 }
@@ -129,6 +143,9 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
     if (code != ASYLINK_OK) {
         out_rejected(r, s, j->message_id, code, asylink_strerror(code),
                      code == ASYLINK_E_STORE_FULL || code == ASYLINK_E_IO);
+        if (commit_rc != ASYLINK_OK) /* the store recorded its own refusals */
+            notes_rejected(r, j->node_id, envelope_header_of(j->env)->sender_cert_serial,
+                           j->message_id, code, "the group commit failed");
     } else {
         if (res->duplicate)
             r->stats.duplicates++;
@@ -151,8 +168,14 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
 void publish_commit(router *r)
 {
     size_t ops = store_batch_size(r->batch);
-    if (ops == 0)
+    if (ops == 0) {
+        int frc = audit_flush(r->audit, r->now_ms, false); /* notes of a turn with no change */
+        if (frc != ASYLINK_OK && frc != ASYLINK_E_STORE_FULL) {
+            LOG_ERROR("audit", "audit commit failed", "code=%s", asylink_err_name(frc));
+            r->fatal = true;
+        }
         return;
+    }
     uint64_t t0 = clock_mono_ns();
     int rc = store_batch_commit(r->batch, r->now_ms);
     uint64_t us = (clock_mono_ns() - t0) / 1000;

@@ -83,17 +83,21 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
     if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
         out_error(r, rid, rid_len, c->request_id, ASYLINK_E_UNSUPPORTED_VERSION,
                   "this broker speaks protocol version 1", true);
+        notes_auth_failed(r, user, ASYLINK_E_UNSUPPORTED_VERSION, "Hello: unsupported version");
         return;
     }
     if (strcmp(h->node_id, user) != 0) {
         out_error(r, rid, rid_len, c->request_id, ASYLINK_E_FORGED_SENDER,
                   "Hello node_id differs from the authenticated CURVE identity", true);
+        notes_auth_failed(r, user, ASYLINK_E_FORGED_SENDER,
+                          "Hello node_id differs from the authenticated CURVE identity");
         return;
     }
     const cert *nc = NULL;
     int rc = s_session_cert(r, user, serial, &nc);
     if (rc != ASYLINK_OK) {
         out_error(r, rid, rid_len, c->request_id, rc, asylink_strerror(rc), true);
+        notes_auth_failed(r, user, rc, "Hello: certificate not usable");
         return;
     }
     session *old = session_by_rid(&r->sessions, rid, rid_len);
@@ -119,6 +123,7 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
     out_send(r, rid, rid_len, &w);
     LOG_INFO("router", "session opened", "node=%s serial=%llu credit=%u", s->node_id,
              (unsigned long long)s->cert_serial, s->credit_messages);
+    notes_session(r, AUDIT_CONNECTED, s, NULL);
     publish_commit(r); /* attempts of a replaced session's deliveries are counted first */
     deliver_session(r, s);
 }
@@ -291,6 +296,7 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
         r->stats.reload_failures++;
         LOG_ERROR("router", "reload failed; keeping the current trust and policy",
                   "code=%s error=%s", asylink_err_name(rc), LOG_Q(err));
+        notes_reload(r, rc, err);
         return rc;
     }
     view_unref(&r->view);
@@ -312,6 +318,11 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     }
     LOG_INFO("router", "trust and policy reloaded", "nodes=%zu sessions=%zu",
              trust_count(view_trust(v)), r->sessions.n);
+    char detail[128];
+    const crl *cl = trust_crl(view_trust(v));
+    snprintf(detail, sizeof detail, "certificates=%zu crl=%llu sessions_dropped=%u",
+             trust_count(view_trust(v)), (unsigned long long)(cl ? cl->number : 0), dropped);
+    notes_reload(r, ASYLINK_OK, detail);
     if (res) {
         const trust *t = view_trust(v);
         const crl *l = trust_crl(t);
@@ -361,6 +372,7 @@ static void s_admin(router *r)
                    .verify_workers = r->opt.verify_threads,
                    .reload = s_admin_reload,
                    .replayed = s_admin_replayed,
+                   .audit = r->audit,
                    .ctx = r};
     admin_handle_pending(r->admin, &e);
 }
@@ -486,6 +498,12 @@ static void s_timers(router *r)
                      (unsigned long long)st.expired);
         r->stats.expired += st.expired;
         r->next_sweep_ms = r->now_ms + r->opt.sweep_interval_ms;
+        audit_prune(r->audit, r->now_ms, 10000, NULL);
+    }
+    int rc = audit_flush(r->audit, r->now_ms, false); /* a checkpoint due by time */
+    if (rc != ASYLINK_OK && rc != ASYLINK_E_STORE_FULL) {
+        LOG_ERROR("audit", "audit commit failed", "code=%s", asylink_err_name(rc));
+        r->fatal = true;
     }
     if (!r->opt.durable && r->now_ms >= r->next_sync_ms) {
         store_sync(r->store);
@@ -534,6 +552,7 @@ int router_new(router_options *o, store *st, view *v, router **out)
         return ASYLINK_E_NOMEM;
     }
     r->opt = *o;
+    r->audit = o->audit;
     r->started_ms = clock_now_ms();
     r->store = st;
     r->view = v;
@@ -610,6 +629,11 @@ int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
              LOG_Q(r->opt.bound_endpoint),
              LOG_Q(r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off"),
              r->opt.verify_threads, r->opt.durable ? "fsync" : "relaxed");
+    char detail[AUDITCHAIN_DETAIL_MAX + 1];
+    snprintf(detail, sizeof detail, "asylinkd %s endpoint=%s durability=%s", asylink_version(),
+             r->opt.bound_endpoint, r->opt.durable ? "fsync" : "relaxed");
+    r->now_ms = clock_now_ms();
+    notes_lifecycle(r, AUDIT_STARTED, detail);
     while (!*stop && !r->fatal) {
         s_turn(r, true, ROUTER_TICK_MS);
         if (*reload) {
@@ -619,6 +643,13 @@ int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
         s_timers(r);
     }
     s_drain(r);
+    r->now_ms = clock_now_ms();
+    snprintf(detail, sizeof detail, "%s accepted=%llu delivered=%llu",
+             r->fatal ? "store error" : "signal", (unsigned long long)r->stats.accepted,
+             (unsigned long long)r->stats.delivered);
+    notes_lifecycle(r, AUDIT_STOPPED, detail);
+    if (!r->fatal && audit_flush(r->audit, r->now_ms, true) != ASYLINK_OK)
+        LOG_ERROR("audit", "the stop record cannot be written", "node=%s", r->opt.node_id);
     LOG_INFO("router", "stopped", "accepted=%llu delivered=%llu",
              (unsigned long long)r->stats.accepted, (unsigned long long)r->stats.delivered);
     return r->fatal ? ASYLINK_E_IO : ASYLINK_OK;

@@ -50,6 +50,8 @@ typedef struct router_options {
     bool durable;
     uint64_t sync_interval_ms;  /* relaxed durability: env sync period */
     struct metrics *metrics;    /* snapshots for HTTP, published each second; may be NULL */
+    struct audit *audit;        /* audit trail (audit.h), borrowed; NULL = none */
+    uint64_t cert_serial;       /* serial of the broker's own certificate */
     char *bound_endpoint;       /* out: the endpoint actually bound (port 0 resolved), malloc'd */
     char *bound_admin_endpoint; /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;

@@ -14,6 +14,8 @@
  *   deliver.c  delivery within the session's credit (direct queue, then
  *              feeds), Ack / Nack, ending a session
  *   out.c      framing commands (and envelopes) out to a session
+ *   notes.c    audit notes of events that change nothing in the store
+ *              (audit.h); every file above may note
  *
  * Threading: all of it runs in the router thread (router.h).
  */
@@ -25,6 +27,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "router.h"
 #include "session.h"
@@ -70,6 +73,7 @@ struct router {
     uint64_t now_ms;
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t started_ms;
+    audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
     bool fatal;    /* a store error: stop */
     bool draining; /* shutting down: lost sessions are not the client's fault */
 };
@@ -152,5 +156,35 @@ void feeds_directory(router *r, session *s, const wire_cmd *c);
 
 /* After a policy reload: closes s's subscriptions the node may no longer read. */
 void feeds_recheck(router *r, session *s);
+
+/* ---- notes.c: audit notes (no-ops without an audit trail) ---- */
+
+/* A Publish refused before the store (checks, verification, commit failure). */
+void notes_rejected(router *r, const char *node, uint64_t serial, const uint8_t id[16], int code,
+                    const char *reason);
+
+/* A session opened (CONNECTED) or closed (DISCONNECTED, why). */
+void notes_session(router *r, int kind, const session *s, const char *why);
+
+/* A Hello refused (AUTH_FAILED): the node it claimed, the code, why. */
+void notes_auth_failed(router *r, const char *node, int code, const char *why);
+
+/*
+ * A delivery to s: store seq, attempt, the message (id, sender, size);
+ * subscription and topic for a feed delivery (NULL for direct).
+ */
+void notes_delivered(router *r, const session *s, uint64_t seq, uint32_t attempt,
+                     const uint8_t id[16], const char *sender, uint64_t size,
+                     const char *subscription, const char *topic);
+
+/* A feed delivery acknowledged (ACKED) or refused (NACKED, code, reason) by s. */
+void notes_feed_ack(router *r, const session *s, int kind, const char *subscription, uint64_t seq,
+                    int code, const char *reason);
+
+/* A reload of trust and policy: code (OK or why not) and a detail. */
+void notes_reload(router *r, int code, const char *detail);
+
+/* The broker started or stopped (kind), with a detail. */
+void notes_lifecycle(router *r, int kind, const char *detail);
 
 #endif

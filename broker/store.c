@@ -71,6 +71,7 @@
 #include "store.h"
 
 #include "bytes.h"
+#include "auditchain.h"
 #include "cert.h"
 #include "datadir.h"
 #include "lmdbkit.h"
@@ -105,7 +106,7 @@
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
-#define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
+#define S_ABORT (-29998)                /* an apply function aborts; the reason is in its context */
 
 /* The store. */
 struct store {
@@ -128,6 +129,7 @@ struct store {
     bool rd_shared;                  /* between store_read_begin() and store_read_end() */
     MDB_txn *rd_txn;                 /* the shared read transaction; NULL until a read opens it */
     MDB_cursor *rd_queue;            /* its queue cursor, kept for the next store_queue_next() */
+    store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
 };
 
 /* Kinds of batch operations. */
@@ -387,11 +389,18 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
         int rc = s_txn_begin(s, 0, &txn);
         if (rc != MDB_SUCCESS)
             return rc;
-        rc = apply(s, txn, arg);
+        bool audited = s->audit.begin != NULL; /* the audit hooks see every write (store.h) */
+        rc = audited ? s->audit.begin(s->audit.ctx, txn) : MDB_SUCCESS;
+        if (rc == MDB_SUCCESS)
+            rc = apply(s, txn, arg);
+        if (rc == MDB_SUCCESS && audited)
+            rc = s->audit.precommit(s->audit.ctx, txn);
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_commit(txn);
         else
             mdb_txn_abort(txn);
+        if (rc == MDB_SUCCESS && audited)
+            s->audit.committed(s->audit.ctx);
         if (rc != MDB_MAP_FULL || s_grow(s) != MDB_SUCCESS)
             return rc;
     }
@@ -524,7 +533,8 @@ int store_open(const store_options *o, store **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
+                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);
@@ -1052,6 +1062,85 @@ static int s_sub_set_cursor(store *s, MDB_txn *txn, const char *node, const char
     return s_put(txn, s->subs, key, klen, val, vlen);
 }
 
+/* ---- audit events (store.h, "audit hooks") ------------------------------- */
+
+/* What an operation's audit record says about its message, read before the change. */
+typedef struct s_audit_meta {
+    bool found;                      /* the message record exists */
+    uint8_t message_id[S_ID_LEN];    /* its id */
+    char sender[STORE_NAME_MAX + 1]; /* its sender */
+    uint64_t envelope_len;           /* its envelope's size */
+} s_audit_meta;
+
+/* Reads seq's message for its audit record (only when an audit trail listens). */
+static void s_audit_meta_read(store *s, MDB_txn *txn, uint64_t seq, s_audit_meta *m)
+{
+    MDB_val v;
+    msg_record r;
+    m->found = s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS;
+    if (!m->found)
+        return;
+    memcpy(m->message_id, r.message_id, S_ID_LEN);
+    memcpy(m->sender, r.sender, r.sender_len);
+    m->sender[r.sender_len] = 0;
+    m->envelope_len = r.envelope_len;
+}
+
+/* Hands ev (with m's message, if any) to the audit trail; an LMDB code. */
+static int s_audit_emit(store *s, MDB_txn *txn, store_audit_event *ev, const s_audit_meta *m)
+{
+    if (!s->audit.event)
+        return MDB_SUCCESS;
+    if (m && m->found) {
+        ev->message_id = m->message_id;
+        ev->sender = m->sender;
+        ev->envelope_len = m->envelope_len;
+    }
+    return s->audit.event(s->audit.ctx, txn, ev);
+}
+
+/* The audit event of a batch operation that changed the store (or a publish). */
+static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *op,
+                      const store_result *r, const s_audit_meta *m)
+{
+    store_audit_event ev = {.now_ms = b->now_ms,
+                            .result = r,
+                            .node = op->recipient,
+                            .seq = op->seq,
+                            .code = op->code,
+                            .reason = op->reason,
+                            .attempts = r->attempts};
+    switch (op->kind) {
+    case S_OP_PUBLISH:
+        ev.kind = r->code != ASYLINK_OK ? AUDIT_REJECTED
+                  : r->duplicate        ? AUDIT_DUPLICATE
+                                        : AUDIT_ACCEPTED;
+        ev.publish = &op->publish;
+        ev.node = NULL;
+        ev.seq = r->seq;
+        ev.code = r->code;
+        ev.reason = NULL;
+        return s_audit_emit(s, txn, &ev, NULL);
+    case S_OP_ACK:
+        ev.kind = AUDIT_ACKED;
+        ev.code = 0;
+        ev.reason = NULL;
+        break;
+    case S_OP_RETRY: ev.kind = r->dead ? AUDIT_DEAD_LETTERED : AUDIT_NACKED; break;
+    case S_OP_SUB_CURSOR:
+        ev.kind = AUDIT_CURSOR;
+        ev.name = op->name;
+        ev.count = op->seq;
+        ev.seq = 0;
+        ev.code = 0;
+        break;
+    default: ev.kind = AUDIT_DEAD_LETTERED; break;
+    }
+    if (r->code != ASYLINK_OK)
+        return MDB_SUCCESS; /* nothing changed: nothing to record */
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* Applies one operation; its outcome goes to r, a fatal LMDB code is returned. */
 static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, store_result *r)
 {
@@ -1063,6 +1152,9 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
+    s_audit_meta m = {0};
+    if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR)
+        s_audit_meta_read(s, txn, op->seq, &m);
     switch (op->kind) {
     case S_OP_PUBLISH: rc = s_publish(s, txn, b, &op->publish, r); break;
     case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq); break;
@@ -1075,7 +1167,7 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         r->dead = false;
         r->attempts = 0;
     }
-    return rc;
+    return rc == MDB_SUCCESS ? s_audit_op(s, txn, b, op, r, &m) : rc;
 }
 
 /* s_write() apply for a batch: every operation in order, then the high-water mark. */
@@ -1123,6 +1215,16 @@ typedef struct dlq_ctx {
     int code;              /* outcome */
 } dlq_ctx;
 
+/* The audit event of a dead letter replayed or dropped (when it was). */
+static int s_dlq_audit(store *s, MDB_txn *txn, const dlq_ctx *c, int kind, const s_audit_meta *m,
+                       int rc)
+{
+    if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
+        return rc;
+    store_audit_event ev = {.kind = kind, .node = c->recipient, .seq = c->seq};
+    return s_audit_emit(s, txn, &ev, m);
+}
+
 /* s_write() apply: dead letter back to the queue, attempts 0, due now. */
 static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
 {
@@ -1130,7 +1232,9 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
     uint8_t key[S_KEY_MAX], val[S_QUEUE_VALUE_LEN];
     MDB_val k, v, mv;
     msg_record r;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_record_get(s, txn, c->seq, &mv, &r);
@@ -1139,7 +1243,8 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
         rc = s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_REPLAYED, &m, rc);
 }
 
 /* s_write() apply: dead letter removed for good, the message released. */
@@ -1148,13 +1253,16 @@ static int s_drop_apply(store *s, MDB_txn *txn, void *arg)
     dlq_ctx *c = arg;
     uint8_t key[S_KEY_MAX];
     MDB_val k, v;
+    s_audit_meta m = {0};
     c->code = ASYLINK_OK;
+    s_audit_meta_read(s, txn, c->seq, &m);
     int rc = s_entry_get(txn, s->dlq, c->recipient, c->seq, key, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_release(s, txn, c->seq);
     if (rc == MDB_SUCCESS)
         rc = mdb_del(txn, s->dlq, &k, NULL);
-    return s_outcome(rc, &c->code);
+    rc = s_outcome(rc, &c->code);
+    return s_dlq_audit(s, txn, c, AUDIT_DLQ_DROPPED, &m, rc);
 }
 
 /* Runs a dead letter operation in its own write transaction. */
@@ -1225,6 +1333,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
         return rc;
     uint64_t expires_ms = r.expires_ms;
     size_t len = r.recipients_len;
+    s_audit_meta m = {0};
+    s_audit_meta_read(s, txn, seq, &m);
+    uint64_t before = stats->expired + stats->feed_expired;
     char *block = malloc(len); /* a copy: the writes below invalidate r's pointers */
     if (!block)
         return ENOMEM;
@@ -1240,7 +1351,9 @@ static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_st
     if (rc == MDB_SUCCESS)
         rc = s_message_delete(s, txn, seq, expires_ms);
     free(block);
-    return rc;
+    store_audit_event ev = {
+        .kind = AUDIT_EXPIRED, .seq = seq, .count = stats->expired + stats->feed_expired - before};
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, &m) : rc;
 }
 
 /* Expired messages first in the expiry index, while the budget lasts. */
@@ -1340,6 +1453,14 @@ static int s_sweep_apply(store *s, MDB_txn *txn, void *arg)
     int rc = s_sweep_expired(s, txn, c);
     if (rc == MDB_SUCCESS && c->used < c->budget && s->dedup_window_ms)
         rc = s_sweep_dedup(s, txn, c);
+    const store_sweep_stats *st = &c->stats;
+    store_audit_event ev = {.kind = AUDIT_SWEPT,
+                            .now_ms = c->now_ms,
+                            .count = st->expired,
+                            .count2 = st->feed_expired,
+                            .count3 = st->dedup_dropped};
+    if (rc == MDB_SUCCESS && (st->expired || st->feed_expired || st->dedup_dropped))
+        rc = s_audit_emit(s, txn, &ev, NULL);
     return rc;
 }
 
@@ -1393,6 +1514,9 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, 
     out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
@@ -1694,15 +1818,56 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     out->topic[v->mv_size] = 0;
     out->accepted_ms = r.accepted_ms;
     out->envelope_len = r.envelope_len;
+    memcpy(out->message_id, r.message_id, S_ID_LEN);
+    memcpy(out->sender, r.sender, r.sender_len);
+    out->sender[r.sender_len] = 0;
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any). */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any).
+ */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])
         return true;
     return topic_under_n(v->mv_data, v->mv_size, prefix, strlen(prefix));
+}
+
+/*
+ * Calls visit on each feed entry under prefix with seq > after, in order,
+ * until it returns nonzero (its value is then returned) or the feed ends
+ * (MDB_NOTFOUND). Returns an LMDB code otherwise.
+ */
+typedef int (*s_feed_visit)(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg);
+static int s_feed_walk(store *s, uint64_t after, const char *prefix, s_feed_visit visit, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int stop = s_feed_match(&v, prefix) ? visit(s, txn, &k, &v, arg) : 0;
+        if (stop) {
+            rc = stop;
+            break;
+        }
+    }
+    s_read_close(s, txn, cur);
+    return rc;
+}
+
+#define S_FEED_DONE 0x7fff0001 /* a visitor's "stop here, all is well" (no LMDB or errno value) */
+
+/* store_feed_next's visitor: fills the entry and stops. */
+static int s_feed_take(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    int rc = s_feed_fill(s, txn, k, v, arg);
+    return rc == MDB_SUCCESS ? S_FEED_DONE : rc;
 }
 
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)
@@ -1711,21 +1876,8 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
         return ASYLINK_E_INVALID_ARG;
     if (after_seq == UINT64_MAX)
         return ASYLINK_E_NOT_FOUND;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN];
-    bytes_put_be64(key, after_seq + 1);
-    MDB_val k = {sizeof key, key}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    if (rc == MDB_SUCCESS)
-        rc = s_feed_fill(s, txn, &k, &v, out);
-    s_read_close(s, txn, cur);
-    return s_err(rc);
+    int rc = s_feed_walk(s, after_seq, prefix, s_feed_take, out);
+    return s_err(rc == S_FEED_DONE ? MDB_SUCCESS : rc);
 }
 
 int store_feed_head(store *s, const char *prefix, uint64_t *seq)
@@ -1800,6 +1952,8 @@ typedef struct sub_ctx {
     size_t klen;
     const store_sub *sub; /* put: the value; NULL = delete */
     int code;             /* outcome */
+    const char *node;     /* for the audit event */
+    const char *name;     /* for the audit event */
 } sub_ctx;
 
 /* s_write() apply for store_sub_put() / store_sub_delete(). */
@@ -1807,13 +1961,21 @@ static int s_sub_apply(store *s, MDB_txn *txn, void *arg)
 {
     sub_ctx *c = arg;
     c->code = ASYLINK_OK;
+    store_audit_event ev = {.kind = c->sub ? AUDIT_SUBSCRIBED : AUDIT_UNSUBSCRIBED,
+                            .node = c->node,
+                            .name = c->name,
+                            .topic = c->sub ? c->sub->prefix : NULL,
+                            .count = c->sub ? c->sub->cursor : 0};
+    int rc;
     if (c->sub) {
         uint8_t val[S_SUB_VALUE_MIN + STORE_TOPIC_MAX];
         size_t vlen = s_sub_value(val, c->sub);
-        return s_put(txn, s->subs, c->key, c->klen, val, vlen);
+        rc = s_put(txn, s->subs, c->key, c->klen, val, vlen);
+    } else {
+        MDB_val k = {c->klen, (void *)c->key};
+        rc = s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
     }
-    MDB_val k = {c->klen, (void *)c->key};
-    return s_outcome(mdb_del(txn, s->subs, &k, NULL), &c->code);
+    return rc == MDB_SUCCESS && c->code == ASYLINK_OK ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_sub_put(store *s, const char *node, const char *name, const store_sub *sub)
@@ -1823,7 +1985,7 @@ int store_sub_put(store *s, const char *node, const char *name, const store_sub 
     size_t plen = sub ? strnlen(sub->prefix, STORE_TOPIC_MAX + 1) : 0;
     if (!s || !klen || plen == 0 || plen > STORE_TOPIC_MAX)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, sub, ASYLINK_OK};
+    sub_ctx c = {key, klen, sub, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -1834,7 +1996,7 @@ int store_sub_delete(store *s, const char *node, const char *name)
     size_t klen = s_sub_key(key, node, name);
     if (!s || !klen)
         return ASYLINK_E_INVALID_ARG;
-    sub_ctx c = {key, klen, NULL, ASYLINK_OK};
+    sub_ctx c = {key, klen, NULL, ASYLINK_OK, node, name};
     int rc = s_write(s, s_sub_apply, &c);
     return rc == MDB_SUCCESS ? c.code : s_err(rc);
 }
@@ -1885,28 +2047,30 @@ int store_sub_next(store *s, const char *after_node, const char *after_name, cha
     return s_err(rc);
 }
 
+/* store_feed_count_after's visitor: counts up to its cap. */
+typedef struct {
+    uint64_t n, cap;
+} s_feed_counter;
+
+static int s_feed_count(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    (void)s, (void)txn, (void)k, (void)v;
+    s_feed_counter *c = arg;
+    return ++c->n >= c->cap ? S_FEED_DONE : 0;
+}
+
 int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
                            uint64_t *count)
 {
     if (!s || !count)
         return ASYLINK_E_INVALID_ARG;
     *count = 0;
-    if (after == UINT64_MAX)
+    if (after == UINT64_MAX || cap == 0)
         return ASYLINK_OK;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN];
-    bytes_put_be64(key, after + 1);
-    MDB_val k = {sizeof key, key}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; rc == MDB_SUCCESS && *count < cap; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-        if (s_feed_match(&v, prefix))
-            (*count)++;
-    s_read_close(s, txn, cur);
-    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc);
+    s_feed_counter c = {0, cap};
+    int rc = s_feed_walk(s, after, prefix, s_feed_count, &c);
+    *count = c.n;
+    return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
 /* ---- the revocation list in use ------------------------------------------ */
@@ -1935,8 +2099,11 @@ typedef struct {
 static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
 {
     const crl_ctx *c = arg;
+    store_audit_event ev = {.kind = AUDIT_CRL_RECORDED, .count = c->number, .count2 = c->ca};
     int rc = s_meta_put(s, txn, S_META_CRL_CA, c->ca, 8);
-    return rc == MDB_SUCCESS ? s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8);
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
 int store_crl_put(store *s, uint64_t ca, uint64_t number)
@@ -1945,4 +2112,55 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number)
         return ASYLINK_E_INVALID_ARG;
     crl_ctx c = {ca, number};
     return s_err(s_write(s, s_crl_apply, &c));
+}
+
+/* ---- audit hooks and raw transactions (store.h) ---------------------------- */
+
+void store_set_audit(store *s, const store_audit_hooks *h)
+{
+    if (!s)
+        return;
+    if (h && h->begin && h->event && h->precommit && h->committed)
+        s->audit = *h;
+    else
+        memset(&s->audit, 0, sizeof s->audit);
+}
+
+void *store_env(store *s)
+{
+    return s ? s->env : NULL;
+}
+
+/* A caller's function run by s_write() or store_read(). */
+typedef struct raw_ctx {
+    int (*fn)(void *ctx, void *txn);
+    void *ctx;
+} raw_ctx;
+
+static int s_raw_apply(store *s, MDB_txn *txn, void *arg)
+{
+    (void)s;
+    const raw_ctx *c = arg;
+    return c->fn(c->ctx, txn);
+}
+
+int store_write(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    raw_ctx c = {fn, ctx};
+    return s_err(s_write(s, s_raw_apply, &c));
+}
+
+int store_read(store *s, int (*fn)(void *ctx, void *txn), void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = fn(ctx, txn);
+    s_rd_end(s, txn);
+    return s_err(rc);
 }

@@ -31,13 +31,16 @@
  *
  * A data directory has one owner: store_open() takes an exclusive lock on
  * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
- * holds it.
+ * holds it, or, for a standby broker (store_options.wait_stop), waits for
+ * it: the environment is opened only once the lock is ours, so two brokers
+ * never write one environment on one host.
  *
  * Threading: a store and its batches are used by one thread (the router).
  */
 #ifndef ASYLINK_BROKER_STORE_H
 #define ASYLINK_BROKER_STORE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +74,10 @@ typedef struct store_options {
     uint64_t max_map_size;    /* the map never grows beyond this */
     bool durable;             /* true: fsync every commit; false: relaxed */
     uint64_t dedup_window_ms; /* how long (sender, message_id) is remembered */
+    /* NULL: a data directory locked by another process is refused
+       (ASYLINK_E_EXISTS). Else store_open() waits for the lock (a standby
+       broker) until it is released or *wait_stop becomes non-zero. */
+    const volatile sig_atomic_t *wait_stop;
 } store_options;
 /*
  * Notes on the options: map_size must be > 0; max_map_size 0 means
@@ -86,7 +93,8 @@ typedef struct store_options {
 
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
- * (locked by another process, or by another store of this process);
+ * (locked by another process, or by another store of this process; never
+ * with wait_stop); ASYLINK_E_SHUTDOWN (wait_stop set while waiting);
  * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
  * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
@@ -116,6 +124,10 @@ typedef struct store_publish {
     uint64_t expires_ms;     /* 0 = never */
     const uint8_t *envelope; /* serialized envelope, stored as-is */
     size_t envelope_len;
+    /* For the audit trail only (not stored with the message): */
+    const uint8_t *digest;       /* 64-byte envelope signature digest, or NULL */
+    int classification;          /* enum envelope_class, 0 = unknown */
+    uint64_t sender_cert_serial; /* the sender's certificate serial, 0 = unknown */
 } store_publish;
 
 /* The outcome of one batch operation, valid after store_batch_commit(). */
@@ -208,6 +220,8 @@ typedef struct store_entry {
     uint64_t next_attempt_ms; /* not to be delivered before this */
     uint64_t accepted_ms;     /* when the broker accepted the message */
     uint64_t envelope_len;    /* size of the stored envelope */
+    uint8_t message_id[16];   /* the message's id (for the audit trail) */
+    char sender[STORE_NAME_MAX + 1]; /* its sender, NUL-terminated */
 } store_entry;
 
 /*
@@ -295,6 +309,8 @@ typedef struct store_feed_entry {
     char topic[STORE_TOPIC_MAX + 1]; /* topic it was published to */
     uint64_t accepted_ms;            /* acceptance time */
     uint64_t envelope_len;           /* size of the stored envelope */
+    uint8_t message_id[16];          /* the message's id (for the audit trail) */
+    char sender[STORE_NAME_MAX + 1]; /* its sender, NUL-terminated */
 } store_feed_entry;
 
 /*
@@ -383,5 +399,76 @@ int store_crl_get(store *s, uint64_t *ca, uint64_t *number);
 
 /* Records the revocation list in use (one durable write transaction). */
 int store_crl_put(store *s, uint64_t ca, uint64_t number);
+
+/* ---- audit hooks ----------------------------------------------------------
+ *
+ * The audit trail (audit.h) writes its records into the same LMDB
+ * transaction as the change each one records. The store calls the hooks
+ * from every write transaction it runs (batches, sweeps, dead letter
+ * replay and drop, subscription put and delete, the revocation list, and
+ * store_write()):
+ *   begin      the transaction starts, or starts again after the map grew
+ *              (what the hooks wrote in the lost attempt is gone);
+ *   event      one operation changed the store (or, for a publish, was
+ *              answered): ev says what; called after the change, inside
+ *              the transaction;
+ *   precommit  the operations are done, the commit follows;
+ *   committed  the commit succeeded.
+ * begin, event and precommit return an LMDB code; anything but 0 aborts
+ * the whole transaction (no change without its record), and the store
+ * reports it like any LMDB error (MDB_MAP_FULL grows the map and runs the
+ * transaction again). txn is the MDB_txn *.
+ * Threading: the hooks run in the store's thread.
+ */
+
+/* What changed, for the audit hooks. Pointers are valid during the call only. */
+typedef struct store_audit_event {
+    int kind;                     /* enum auditchain_kind (ACCEPTED, DUPLICATE, ACKED, ...) */
+    uint64_t now_ms;              /* time of the operation (batch / sweep time), 0 = unknown */
+    const store_publish *publish; /* ACCEPTED, DUPLICATE, REJECTED: the publish */
+    const store_result *result;   /* its outcome (seq, attempts, dead) when there is one */
+    const char *node;             /* recipient (ack, retry, dead letter, dlq ops) or subscriber */
+    const char *name;             /* subscription name (CURSOR, SUBSCRIBED, UNSUBSCRIBED) */
+    uint64_t seq;                 /* message sequence */
+    const uint8_t *message_id;    /* the message's id (16 bytes), or NULL if unknown */
+    const char *sender;           /* the message's sender, or NULL */
+    const char *topic;            /* feed topic or subscription prefix, or NULL */
+    uint64_t envelope_len;        /* size of the message's envelope */
+    int code;                     /* retry / dead letter / rejection code */
+    const char *reason;           /* their free text (hostile: clean it), or NULL */
+    uint32_t attempts;            /* attempts after the operation */
+    uint64_t count;               /* EXPIRED: queue entries removed; SWEPT: messages;
+                                     CURSOR: the cursor; CRL_RECORDED: the list number */
+    uint64_t count2;              /* SWEPT: feed entries; CRL_RECORDED: the CA tag */
+    uint64_t count3;              /* SWEPT: dedup entries dropped */
+} store_audit_event;
+
+typedef struct store_audit_hooks {
+    int (*begin)(void *ctx, void *txn);
+    int (*event)(void *ctx, void *txn, const store_audit_event *ev);
+    int (*precommit)(void *ctx, void *txn);
+    void (*committed)(void *ctx);
+    void *ctx;
+} store_audit_hooks;
+
+/* Installs (h copied) or removes (h NULL) the audit hooks. */
+void store_set_audit(store *s, const store_audit_hooks *h);
+
+/* The LMDB environment (an MDB_env *), for the audit trail's own databases. */
+void *store_env(store *s);
+
+/*
+ * Runs fn in a write transaction (with the hooks, map growth and retry of
+ * every store write) and commits it. fn returns an LMDB code. ASYLINK_OK,
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO (or E_NOT_FOUND / E_NOMEM from fn).
+ */
+int store_write(store *s, int (*fn)(void *ctx, void *txn), void *ctx);
+
+/*
+ * Runs fn in a read transaction (the shared one between store_read_begin()
+ * and store_read_end()). fn returns an LMDB code. ASYLINK_OK, E_NOT_FOUND,
+ * E_IO.
+ */
+int store_read(store *s, int (*fn)(void *ctx, void *txn), void *ctx);
 
 #endif

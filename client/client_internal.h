@@ -7,8 +7,8 @@
  *
  *   events.c    the log callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
- *   monitor.c   why no session is open: the connection attempts' failures
- *               (ZeroMQ socket monitor), asylink_connect_failure_get()
+ *   failure.c   why no session is open: what the connection attempts found
+ *               (socket monitor events, the protocol), asylink_connect_failure_get()
  *   trustref.c  the trust directory in use: held references, reloads,
  *               client_verify()
  *   send.c      sealing and the outbox group commit (asylink_send*)
@@ -40,6 +40,10 @@
 #include "receipt.h"
 #include "trust.h"
 
+/* Longest broker address, and most addresses in broker_endpoint. */
+#define CLIENT_ENDPOINT_MAX 255
+#define CLIENT_MAX_ENDPOINTS 16
+
 /* A queued event (singly linked). */
 typedef struct client_event {
     struct client_event *next;
@@ -48,14 +52,15 @@ typedef struct client_event {
     int code;
     char reason[256];
     char node[NODE_ID_MAX + 1];
+    char endpoint[CLIENT_ENDPOINT_MAX + 1]; /* broker address of the session it came from */
 } client_event;
 
 /* One asylink_send() or asylink_send_many() waiting for the group commit. */
 typedef struct client_commit {
     struct client_commit *next;
-    const cstore_out_new *items;   /* what to add to the outbox (borrowed) */
+    const cstore_out_new *items; /* what to add to the outbox (borrowed) */
     size_t n_items;
-    int rc;                        /* result, valid when done */
+    int rc; /* result, valid when done */
     bool done;
 } client_commit;
 
@@ -72,13 +77,13 @@ typedef struct client_sub {
     struct client_sub *next;
     char name[CLIENT_SUB_NAME_MAX + 1];
     char prefix[ENVELOPE_TOPIC_MAX + 1];
-    int start;                  /* asylink_start */
+    int start; /* asylink_start */
     uint64_t start_value;
-    uint64_t gen;               /* bumped by each asylink_subscribe() of this name */
-    uint64_t sent_session;      /* session the Subscribe went out in (0 = not yet) */
-    uint64_t request_id;        /* of that Subscribe */
-    int result;                 /* CLIENT_PENDING, ASYLINK_OK or the broker's code */
-    bool failed;                /* refused by the broker: not resent, deliveries ignored */
+    uint64_t gen;          /* bumped by each asylink_subscribe() of this name */
+    uint64_t sent_session; /* session the Subscribe went out in (0 = not yet) */
+    uint64_t request_id;   /* of that Subscribe */
+    int result;            /* CLIENT_PENDING, ASYLINK_OK or the broker's code */
+    bool failed;           /* refused by the broker: not resent, deliveries ignored */
 } client_sub;
 
 /* What an application thread asks the I/O thread to send. */
@@ -93,8 +98,8 @@ enum { CLIENT_REQ_DIRECTORY = 1, CLIENT_REQ_UNSUBSCRIBE = 2 };
 typedef struct client_req {
     struct client_req *next;
     int kind;
-    char topic[ENVELOPE_TOPIC_MAX + 1];   /* DIRECTORY: the topic */
-    char name[CLIENT_SUB_NAME_MAX + 1];   /* UNSUBSCRIBE: the subscription */
+    char topic[ENVELOPE_TOPIC_MAX + 1]; /* DIRECTORY: the topic */
+    char name[CLIENT_SUB_NAME_MAX + 1]; /* UNSUBSCRIBE: the subscription */
     bool delete_cursor;
     bool detached;
     uint64_t sent_session, request_id;
@@ -115,12 +120,14 @@ typedef struct client_readers {
     cert **certs;
     size_t n;
     uint64_t fetched_ms;
-    int refs;                   /* holders, the cache list included (lock) */
+    int refs; /* holders, the cache list included (lock) */
 } client_readers;
 
 struct asylink_client {
     /* configuration (strings owned) */
-    char *broker_endpoint, *data_dir;
+    char **endpoints;   /* broker addresses in order of preference (connection.c) */
+    size_t n_endpoints; /* 1..CLIENT_MAX_ENDPOINTS */
+    char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
     asylink_log_fn log;
@@ -132,34 +139,34 @@ struct asylink_client {
     cert *broker;
     /* trust: the holder in use, swapped by a reload (trustref.c) */
     char *trust_dir;
-    pthread_mutex_t trust_lock;   /* guards the trust pointer and holders' counts */
-    pthread_mutex_t reload_lock;  /* one reload at a time; guards trust_stamp */
+    pthread_mutex_t trust_lock;  /* guards the trust pointer and holders' counts */
+    pthread_mutex_t reload_lock; /* one reload at a time; guards trust_stamp */
     struct client_trust *trust;
-    uint64_t trust_stamp;         /* of the trust directory's files at the last load */
+    uint64_t trust_stamp; /* of the trust directory's files at the last load */
     /* crypto objects, each under its own lock */
     pthread_mutex_t seal_lock;
     envelope_sealer *sealer;
     pthread_mutex_t open_lock;
     envelope_opener *opener;
-    pthread_mutex_t ack_lock;     /* one asylink_ack_many() at a time (recv.c) */
+    pthread_mutex_t ack_lock; /* one asylink_ack_many() at a time (recv.c) */
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond;        /* new inbox entries, events, receipts, commits */
+    pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
-    uint64_t recv_cursor;       /* last inbox seq handed over in this process */
-    uint64_t inbox_version;     /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;     /* waiting senders (group commit) */
-    bool committing;            /* a leader is committing */
-    bool readable;              /* notify_fd holds a byte */
-    client_sub *subs;           /* feed subscriptions */
-    client_req *reqs;           /* requests for the I/O thread */
-    client_readers *readers;    /* reader cache of LIMITED feed publishing */
-    asylink_connect_failure failure; /* why no session is open (monitor.c) */
-    uint64_t sessions;               /* sessions opened since the open (Welcome received) */
+    uint64_t recv_cursor;            /* last inbox seq handed over in this process */
+    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;          /* waiting senders (group commit) */
+    bool committing;                 /* a leader is committing */
+    bool readable;                   /* notify_fd holds a byte */
+    client_sub *subs;                /* feed subscriptions */
+    client_req *reqs;                /* requests for the I/O thread */
+    client_readers *readers;         /* reader cache of LIMITED feed publishing */
+    asylink_connection conn;         /* where the I/O thread is (connection.c) */
+    asylink_connect_failure failure; /* why no session is open (failure.c) */
     /* wake-ups */
-    int notify_fd[2];           /* application side: readable while something is ready */
-    int wake_fd;                /* eventfd: wakes the I/O thread (new outbox entries) */
+    int notify_fd[2]; /* application side: readable while something is ready */
+    int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
     /* I/O thread */
     pthread_t io;
     bool io_started;
@@ -194,10 +201,37 @@ client_event *client_event_new(asylink_event_type type, const uint8_t id[16], in
 /* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
 void client_event_queue(asylink_client *c, client_event *e);
 
+/*
+ * Splits a broker_endpoint value into its addresses: separated by commas
+ * and/or white space, each tcp://HOST:PORT or ipc://PATH, at most
+ * CLIENT_MAX_ENDPOINTS, none twice. On success *out is a new array of *n
+ * strings (client_endpoints_free). ASYLINK_E_INVALID_ARG with err (errlen
+ * bytes, may be NULL/0) saying why, or ASYLINK_E_NOMEM.
+ */
+int client_endpoints_parse(const char *list, char ***out, size_t *n, char *err, size_t errlen);
+
+/* Frees what client_endpoints_parse() made (n strings) and NULLs *eps. Accepts NULL. */
+void client_endpoints_free(char ***eps, size_t n);
+
+/*
+ * The I/O thread's report of where it is: address index (in c->endpoints),
+ * the broker's node id (NULL = unchanged), whether a session is open, now.
+ * Updates c->conn (taking the lock) and rewrites data_dir/connection.
+ */
+void client_conn_set(asylink_client *c, size_t index, const char *broker, bool connected,
+                     uint64_t now_ms);
+
+/* At close: marks the connection file as no longer running. */
+void client_conn_closed(asylink_client *c, uint64_t now_ms);
+
+/* Reads data_dir/connection into *out (see connection.c). E_NOT_FOUND, E_MALFORMED, E_IO. */
+int client_conn_read_file(const char *data_dir, asylink_connection *out);
+
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 
-/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread. */
+/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread.
+ */
 int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n);
 
 /*
@@ -286,8 +320,8 @@ void client_feeds_free(asylink_client *c);
 
 /*
  * What the I/O thread learnt about one connection attempt (its socket,
- * from connect to Welcome), from the socket's monitor and the protocol.
- * I/O thread only.
+ * from connect to Welcome), from the socket's monitor (io.c) and the
+ * protocol. I/O thread only.
  */
 typedef struct client_attempt {
     char endpoint[256]; /* the broker address tried */
@@ -302,10 +336,10 @@ typedef struct client_attempt {
 void client_attempt_start(client_attempt *a, const char *endpoint);
 
 /*
- * The attempt failed (no Welcome in time: ASYLINK_E_TIMEOUT; a fatal Error
- * or Bye before Welcome: the broker's code and reason; no socket:
- * ASYLINK_E_IO): records the most specific reason known, counting one
- * failed attempt.
+ * The attempt failed (no Welcome in time: ASYLINK_E_TIMEOUT; the monitor
+ * ended it: ASYLINK_E_UNAVAILABLE; a fatal Error or Bye before Welcome:
+ * the broker's code and reason; no socket: ASYLINK_E_IO): records the most
+ * specific reason known, counting one failed attempt.
  */
 void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const char *reason);
 
@@ -317,21 +351,15 @@ void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const
 void client_failure_record(asylink_client *c, int code, const char *reason, const char *endpoint,
                            bool attempt);
 
-/* A session opened: the failure record is cleared and sessions counted. Takes the lock. */
+/* A session opened: the failure record is cleared. Takes the lock. */
 void client_failure_clear(asylink_client *c);
 
 /*
- * Attaches a monitor to sock (before it connects): returns the PAIR
- * socket to poll (ZMQ_POLLIN), or NULL when it cannot be made (the client
- * then works without the monitor's detail).
+ * What one ZeroMQ monitor event (ZMQ_EVENT_*, with its value) of the
+ * attempt's socket says: TCP connected, CURVE handshake done, or why the
+ * attempt fails (published at once). I/O thread.
  */
-void *client_monitor_open(asylink_client *c, void *ctx, void *sock);
-
-/* Reads the waiting monitor events into the attempt (and publishes findings). */
-void client_monitor_read(asylink_client *c, void *mon, client_attempt *a);
-
-/* Detaches and closes the monitor of sock (NULL: already closed). Sets *mon to NULL. */
-void client_monitor_close(void *sock, void **mon);
+void client_attempt_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

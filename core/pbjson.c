@@ -12,6 +12,7 @@
 #include "asylink/errors.h"
 
 #include "asylink/v1/asylum.pb-c.h"
+#include "asylink/v1/audit.pb-c.h"
 #include "asylink/v1/broker.pb-c.h"
 #include "asylink/v1/envelope.pb-c.h"
 
@@ -60,6 +61,8 @@ static const ProtobufCMessageDescriptor *const s_types[] = {
 /* Protocol types: converted like payload types, but not payload types (pbjson.h). */
 static const ProtobufCMessageDescriptor *const s_protocol_types[] = {
     &asylink__v1__admin_response__descriptor,
+    &asylink__v1__audit_record__descriptor,
+    &asylink__v1__audit_checkpoint__descriptor,
 };
 #define S_N_PROTOCOL_TYPES (sizeof s_protocol_types / sizeof s_protocol_types[0])
 

@@ -1,10 +1,11 @@
 /*
  * pbjson.h — generic JSON <-> protobuf for asylink's payload types, driven
  * by the protobuf-c descriptors of asylum.proto (and envelope.proto's
- * Receipt), so the CLI needs no code per payload type. One protocol type,
- * asylink.v1.AdminResponse, is converted the same way (the broker builds
- * its admin answers from JSON, the operator tool shows them); it is not a
- * payload type: pbjson_known_type() and the type list leave it out.
+ * Receipt), so the CLI needs no code per payload type. Three protocol
+ * types are converted the same way: asylink.v1.AdminResponse (the broker
+ * builds its admin answers from JSON, the operator tool shows them) and
+ * asylink.v1.AuditRecord / AuditCheckpoint (audit export); they are not
+ * payload types: pbjson_known_type() and the type list leave them out.
  *
  * The mapping follows the proto3 JSON conventions:
  *   - a message is an object; output keys are the proto field names

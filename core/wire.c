@@ -459,8 +459,13 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         return s_dec_dl_ids(m->dead_letter_drop->ids, m->dead_letter_drop->n_ids,
                             m->dead_letter_drop->node_id, m->dead_letter_drop->all, a);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_TAIL:
-    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_VERIFY:
+        a->limit = m->audit_tail->count;
+        a->seq_from = m->audit_tail->from_seq;
         return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_AUDIT_VERIFY:
+        a->seq_from = m->audit_verify->from_seq;
+        a->seq_to = m->audit_verify->to_seq;
+        return a->seq_to && a->seq_from > a->seq_to ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE:
         return s_dec_purge(m->purge);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_RELOAD:
@@ -959,10 +964,14 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         break;
     case WIRE_ADMIN_AUDIT_TAIL:
         asylink__v1__admin_audit_tail_request__init(&pb->a.audit_tail);
+        pb->a.audit_tail.count = a->limit;
+        pb->a.audit_tail.from_seq = a->seq_from;
         m->audit_tail = &pb->a.audit_tail;
         break;
     case WIRE_ADMIN_AUDIT_VERIFY:
         asylink__v1__admin_audit_verify_request__init(&pb->a.audit_verify);
+        pb->a.audit_verify.from_seq = a->seq_from;
+        pb->a.audit_verify.to_seq = a->seq_to;
         m->audit_verify = &pb->a.audit_verify;
         break;
     case WIRE_ADMIN_PURGE:

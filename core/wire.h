@@ -204,20 +204,22 @@ typedef enum wire_admin_op {
 
 /*
  * One AdminRequest, flattened: only the fields of op are meaningful. The
- * members this codec carries no fields for (topics, audit_tail,
- * audit_verify, purge) are still checked on decode (text, node ids, ids)
- * but only op is kept; wire_encode() sends them empty.
+ * members this codec carries no fields for (topics, purge) are still
+ * checked on decode (text, node ids, ids) but only op is kept;
+ * wire_encode() sends them empty.
  */
 typedef struct wire_admin_request {
     wire_admin_op op;
     char node_id[NODE_ID_MAX + 1]; /* queues, dead_letters, replay, drop; "" = all */
     bool flag;                     /* nodes: connected_only; queues: non_empty_only;
                                       replay, drop: all */
-    uint32_t limit;                /* dead_letters */
+    uint32_t limit;                /* dead_letters; audit_tail: count */
     uint64_t offset;               /* dead_letters */
     uint64_t *ids;                 /* replay, drop: owned by the cmd */
     size_t n_ids;
     bool trust, policy;            /* reload */
+    uint64_t seq_from;             /* audit_tail, audit_verify: from_seq */
+    uint64_t seq_to;               /* audit_verify: to_seq */
 } wire_admin_request;
 
 /* One command. Only the member named by kind is meaningful. */

@@ -10,7 +10,8 @@
 #   3. France receives and acknowledges it (Germany gets a signed receipt)
 #      and answers; Germany receives the answer;
 #   4. the EU asylum agency (EUAA) publishes monthly asylum statistics on a
-#      feed, and an analyst's subscription prints them as CSV;
+#      feed, and an analyst's subscription prints them as CSV; six months of
+#      statistics are drawn as trends (examples/analyst/trends.py);
 #   5. the operator's status shows the queues.
 # After each step one line says what happened and what it proves ("=> ...").
 # Colours only on a terminal (and never with NO_COLOR set or TERM=dumb).
@@ -40,7 +41,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -z "${ASYLINK-}" ]; 
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends build-essential cmake pkg-config \
         libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev \
-        libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev >/dev/null
+        libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev python3-matplotlib >/dev/null
 fi
 
 if [ -n "${ASYLINKD-}" ] && [ -n "${ASYLINK-}" ]; then
@@ -156,6 +157,29 @@ say "   the analyst's subscription to 'stats' prints them as CSV (for a spreadsh
     --format csv --count 1
 proves "the analyst read the feed as CSV" \
     "every row names its source (topic, message id, sender, publication time) and the signature checked"
+
+say "   EUAA publishes six months of DE and FR statistics; the analyst draws the trends"
+for f in scripts/demo/stats/*.json; do
+    country=$(basename "$f" | cut -d- -f1)
+    "$ASYLINK" publish --config "$work/EUAA.ini" --topic "stats.monthly.$country" \
+        --type asylink.v1.MonthlyStatistics --payload "$f" >/dev/null
+done
+echo "published $(ls scripts/demo/stats/*.json | wc -l) monthly statistics (scripts/demo/stats/, demo figures)"
+"$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats.monthly \
+    --subscription demo-trends --start earliest --format csv \
+    --count $(($(ls scripts/demo/stats/*.json | wc -l) + 1)) >"$work/stats.csv" # and step 4's
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3 # Debian's, which has python3-matplotlib
+if "$py" -c "import matplotlib" 2>/dev/null; then
+    "$py" examples/analyst/trends.py "$work/stats.csv" --out "$build/trends.png"
+    echo "decisions and recognition rates by citizenship: $build/trends.png"
+    proves "the analyst drew the trends from the feed" \
+        "each figure comes from a release its publisher signed, named in the CSV row"
+else
+    echo "(python3-matplotlib is not installed: skipping examples/analyst/trends.py)"
+    proves "the analyst has the releases as CSV in $work/stats.csv" \
+        "each row comes from a release its publisher signed, named in the row"
+fi
 
 say "5. IT's system is offline: a request from DE waits for it in the broker's durable queue"
 sed 's/"FR"/"IT"/; s/DE-2026-004711/DE-2026-004712/' scripts/demo/information-request.json |

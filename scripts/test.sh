@@ -25,7 +25,9 @@ install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev python3
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
-                chromium fonts-dejavu-core prometheus)
+                chromium fonts-dejavu-core prometheus python3-matplotlib
+                curl pacemaker-cli-utils keepalived
+                jq) # jq: 20-broker-audit reads audit exports as an operator would
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive

@@ -1,8 +1,10 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
  * operator HTTP listener ([http] listen in broker.ini, given with --http or
- * read from the broker's configuration with --config) and shows it as a
- * table, or as JSON with --json.
+ * read from the broker's configuration with --config BROKER.ini) and shows
+ * it as a table, or as JSON with --json. With --config NODE.ini it shows
+ * instead which broker address that node's client is on
+ * (asylink_connection_read).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -11,6 +13,7 @@
 #include "commands.h"
 #include "httpc.h"
 #include "inifile.h"
+#include "logfmt.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,9 +32,9 @@ typedef struct {
 /* The options of one status. */
 typedef struct {
     s_addr http;         /* --http */
-    const char *config;  /* --config: the broker's configuration */
     uint64_t timeout_ms; /* --timeout */
     bool json;           /* --json */
+    const char *config;  /* --config: the broker's or a node's configuration */
 } s_opts;
 
 /* The broker's HTTP listener when [http] listen is not set (broker/broker_config.c). */
@@ -70,30 +73,92 @@ static const cliopt s_rows[] = {
      .expect = "HOST:PORT, e.g. 127.0.0.1:7480",
      .help = "the broker's [http] listen address (default: 127.0.0.1:7480; [::1]:7480 for "
              "IPv6)"},
-    {.name = "config",
-     .kind = CLIOPT_STRING,
-     .metavar = "BROKER.ini",
-     .offset = offsetof(s_opts, config),
-     .help = "the broker's configuration: its [http] listen is the address (0.0.0.0 is asked "
-             "on 127.0.0.1)"},
     CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "5"),
     {.name = "json",
      .kind = CLIOPT_FLAG,
      .offset = offsetof(s_opts, json),
      .help = "print the broker's JSON instead of tables"},
+    {.name = "config",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, config),
+     .help = "the broker's configuration: ask the broker at its [http] listen (0.0.0.0 is "
+             "asked on 127.0.0.1); or a node's: show which broker address its client is on"},
 };
 
-static const cliopt_rule s_rules[] = {{CLIOPT_EXCLUDES, "config http"}};
+static const cliopt_rule s_rules[] = {
+    {CLIOPT_EXCLUDES, "config http"},
+};
 
 const cliopt_spec cmd_status_spec = {
-    .synopsis = "[--http HOST:PORT | --config BROKER.ini] [options]",
-    .description = "Shows the state of a running broker: sessions, counters, store, and the "
-                   "queue of every node, read from its operator HTTP listener (/status.json).",
+    .synopsis = "[--http HOST:PORT | --config BROKER.ini] [options]\n--config NODE.ini [--json]",
+    .description = "Shows the state of a running broker: its role (active, or standby for its "
+                   "data directory), sessions, counters, store, and the queue of every node, "
+                   "read from its operator HTTP listener (/status.json).\n\n"
+                   "With --config BROKER.ini: the same, asked at the broker's [http] listen. "
+                   "With --config NODE.ini: which broker address the client of that node "
+                   "configuration is on (its data_dir/connection file), and since when.",
     .opts = s_rows,
     .n_opts = CLIOPT_LEN(s_rows),
     .rules = s_rules,
     .n_rules = CLIOPT_LEN(s_rules),
 };
+
+/* ---- the tables ---- */
+
+static long long s_int(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *s_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+static void s_print_summary(const json_t *st)
+{
+    char started[32], snap[32];
+    const json_t *c = json_object_get(st, "counters");
+    const json_t *s = json_object_get(st, "store");
+    printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
+    printf("role            %s since %s\n", s_str(st, "role"),
+           clock_format_iso((uint64_t)s_int(st, "role_since_ms"), started, sizeof started));
+    printf("started         %s\n",
+           clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
+    printf("snapshot        %s\n",
+           clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
+    printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
+           s_int(st, "verify_workers"));
+    printf("sessions        %lld\n\n", s_int(st, "sessions"));
+    printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "ACCEPTED", "PUBLISHED",
+           "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETT.", "EXPIRED");
+    printf("%-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld\n\n",
+           s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
+           s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
+           s_int(c, "dead_lettered"), s_int(c, "expired"));
+    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes "
+           "used\n\n",
+           s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
+           s_int(s, "used_bytes"), s_int(s, "map_bytes"));
+}
+
+static void s_print_nodes(const json_t *nodes)
+{
+    printf("%-20s %-10s %10s %12s %10s %12s\n", "NODE", "CONNECTED", "WAITING", "BYTES",
+           "IN FLIGHT", "DEAD LETTERS");
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
+               json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
+               s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
+    }
+    if (json_array_size(nodes) == 0)
+        printf("(no node queues)\n");
+}
 
 /* ---- the address from the broker's configuration ---- */
 
@@ -125,16 +190,18 @@ static int s_on_key(inifile *f, void *ctx, const char *section, const char *key,
     return 0;
 }
 
-/* Sets o->http from [http] listen of the broker configuration o->config. */
-static int s_addr_from_config(s_opts *o)
+/*
+ * Sets o->http from [http] listen of the broker configuration o->config;
+ * *node is set instead when the file is a node's configuration.
+ */
+static int s_addr_from_config(s_opts *o, bool *node)
 {
     const char *path = o->config;
     char ctx[1100];
     snprintf(ctx, sizeof ctx, "status: %s", path);
     FILE *in = fopen(path, "r");
     if (!in)
-        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "cannot open the broker configuration: %s",
-                             strerror(errno));
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "cannot open it: %s", strerror(errno));
     config_error err;
     inifile f;
     s_conf c = {0};
@@ -146,11 +213,12 @@ static int s_addr_from_config(s_opts *o)
         config_error_format(&err, line, sizeof line);
         return cli_fail_text("status", rc, "%s", line);
     }
+    *node = c.node && !c.broker;
+    if (*node)
+        return CLI_OK;
     if (!c.broker)
         return cli_fail_text(ctx, ASYLINK_E_CONFIG,
-                             "not a broker configuration (no [broker] section%s): give asylinkd's "
-                             "configuration file",
-                             c.node ? "; this is a node's" : "");
+                             "neither a broker's configuration ([broker]) nor a node's ([node])");
     const char *listen = c.has_listen ? c.listen : STATUS_DEFAULT_LISTEN;
     if (!listen[0])
         return cli_fail_text(ctx, ASYLINK_E_UNAVAILABLE,
@@ -170,55 +238,44 @@ static int s_addr_from_config(s_opts *o)
     return CLI_OK;
 }
 
-/* ---- the tables ---- */
-
-static long long s_int(const json_t *o, const char *key)
+/* Keeps the library's error line (a bad node file) for the one error message. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
-    return (long long)json_integer_value(json_object_get(o, key));
+    char *last = ctx;
+    if (level == ASYLINK_LOG_ERROR)
+        snprintf(last, 1024, "%s", line);
 }
 
-static const char *s_str(const json_t *o, const char *key)
+/* `asylink status --config NODE.ini`: the node's broker address. */
+static int s_node_status(const s_opts *o)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "-";
-}
-
-static void s_print_summary(const json_t *st)
-{
-    char started[32], snap[32];
-    const json_t *c = json_object_get(st, "counters");
-    const json_t *s = json_object_get(st, "store");
-    printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
-    printf("started         %s\n",
-           clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
-    printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
-    printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
-           s_int(st, "verify_workers"));
-    printf("sessions        %lld\n\n", s_int(st, "sessions"));
-    printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "ACCEPTED", "PUBLISHED",
-           "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETT.", "EXPIRED");
-    printf("%-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld\n\n",
-           s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
-           s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
-           s_int(c, "dead_lettered"), s_int(c, "expired"));
-    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes used\n\n",
-           s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
-           s_int(s, "used_bytes"), s_int(s, "map_bytes"));
-}
-
-static void s_print_nodes(const json_t *nodes)
-{
-    printf("%-20s %-10s %10s %12s %10s %12s\n", "NODE", "CONNECTED", "WAITING", "BYTES",
-           "IN FLIGHT", "DEAD LETTERS");
-    size_t i;
-    json_t *n;
-    json_array_foreach(nodes, i, n) {
-        printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
-               json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
-               s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
-    }
-    if (json_array_size(nodes) == 0)
-        printf("(no node queues)\n");
+    char ctx[1100], since[32];
+    snprintf(ctx, sizeof ctx, "status: %s", o->config);
+    asylink_connection k;
+    char last[1024] = "", msg[1024];
+    int rc = asylink_connection_read(o->config, s_log, last, &k);
+    if (rc == ASYLINK_E_NOT_FOUND)
+        return cli_fail_text(ctx, rc, "no client has run on this node's data_dir yet");
+    if (rc != ASYLINK_OK && logfmt_get(last, "msg", msg, sizeof msg) > 0)
+        return cli_fail_text("status", rc, "%s", msg);
+    if (rc != ASYLINK_OK)
+        return cli_fail(ctx, rc);
+    clock_format_iso(k.since_ms, since, sizeof since);
+    if (o->json)
+        return cli_json_print(
+            json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}", "endpoint", k.endpoint,
+                      "index", (int)k.index, "endpoints", (int)k.n_endpoints, "broker", k.broker,
+                      "connected", k.connected, "running", k.running, "since_ms",
+                      (json_int_t)k.since_ms, "since", since, "sessions", (json_int_t)k.sessions));
+    printf("address         %s (%u of %u)\n", k.endpoint, k.index + 1, k.n_endpoints);
+    if (k.connected)
+        printf("state           connected to %s since %s\n", k.broker, since);
+    else
+        printf("state           %s since %s\n",
+               k.running ? "not connected (trying the addresses in turn)" : "no client running",
+               since);
+    printf("sessions        %llu\n", (unsigned long long)k.sessions);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
 }
 
 int cmd_status(int argc, char **argv)
@@ -227,8 +284,11 @@ int cmd_status(int argc, char **argv)
     int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (o.config && s_addr_from_config(&o) != CLI_OK)
+    bool node = false;
+    if (o.config && s_addr_from_config(&o, &node) != CLI_OK)
         return CLI_FAIL;
+    if (node)
+        return s_node_status(&o);
     char ctx[320], err[256] = "";
     snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);
     httpc_response r;

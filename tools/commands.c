@@ -31,6 +31,8 @@ static const cli_command s_commands[] = {
      cmd_dlq_commands, cmd_dlq_about},
     {"reload", cmd_reload, "make the broker reload trust and policy (admin endpoint)",
      &cmd_reload_spec, NULL, NULL},
+    {"audit", NULL, "tail, verify and export the broker's audit trail (admin endpoint or --data)",
+     NULL, cmd_audit_commands, cmd_audit_about},
     {"help", s_help, "show the help of a command: asylink help ca sign", NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
@@ -42,7 +44,8 @@ const cli_command cli_root = {
     .about = "asylink is the command line of the asylink secure message exchange of the\n"
              "Common European Asylum System: keys, the federation CA and certificates;\n"
              "sending, receiving and following feeds as a node; the broker's status and,\n"
-             "through its admin endpoint, nodes, queues, dead letters and reload.\n"
+             "through its admin endpoint, nodes, queues, dead letters, reload and the\n"
+             "audit trail.\n"
              "Options: --help (at every level), --version.",
 };
 

@@ -49,5 +49,7 @@ extern const cli_command cmd_dlq_commands[]; /* cmd_admin.c: list, replay, drop 
 extern const char cmd_dlq_about[];
 int cmd_reload(int argc, char **argv); /* cmd_admin.c */
 extern const cliopt_spec cmd_reload_spec;
+extern const cli_command cmd_audit_commands[]; /* cmd_audit.c: tail, verify, export */
+extern const char cmd_audit_about[];
 
 #endif

@@ -561,8 +561,13 @@ static void test_admin_request(void **state)
     (void)state;
     uint64_t ids[3] = {5, 1, 1ull << 40};
     for (int op = WIRE_ADMIN_STATS; op <= WIRE_ADMIN_RELOAD; op++) {
-        wire_admin_request a = {.op = (wire_admin_op)op, .flag = true, .limit = 7,
-                                .offset = 11, .trust = true};
+        wire_admin_request a = {.op = (wire_admin_op)op,
+                                .flag = true,
+                                .limit = 7,
+                                .offset = 11,
+                                .trust = true,
+                                .seq_from = 3,
+                                .seq_to = 1ull << 40};
         S_SET(a.node_id, "DE-BAMF");
         if (op == WIRE_ADMIN_DEAD_LETTER_REPLAY || op == WIRE_ADMIN_DEAD_LETTER_DROP) {
             a.flag = false;
@@ -599,6 +604,14 @@ static void test_admin_request(void **state)
         case WIRE_ADMIN_RELOAD:
             assert_true(c.u.admin.trust);
             assert_false(c.u.admin.policy);
+            break;
+        case WIRE_ADMIN_AUDIT_TAIL:
+            assert_int_equal(c.u.admin.limit, 7);
+            assert_int_equal(c.u.admin.seq_from, 3);
+            break;
+        case WIRE_ADMIN_AUDIT_VERIFY:
+            assert_int_equal(c.u.admin.seq_from, 3);
+            assert_int_equal(c.u.admin.seq_to, 1ull << 40);
             break;
         default: break;
         }
@@ -639,6 +652,9 @@ static void test_admin_request_refused(void **state)
     a = (wire_admin_request){.op = WIRE_ADMIN_QUEUES};
     S_SET(a.node_id, "de bamf");
     assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_NODE_ID);
+    /* audit_verify: from after to */
+    a = (wire_admin_request){.op = WIRE_ADMIN_AUDIT_VERIFY, .seq_from = 9, .seq_to = 8};
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
     Asylink__V1__AdminTopicsRequest tr = ASYLINK__V1__ADMIN_TOPICS_REQUEST__INIT;
     tr.prefix = "bad topic!";
     ar.request_case = ASYLINK__V1__ADMIN_REQUEST__REQUEST_TOPICS;

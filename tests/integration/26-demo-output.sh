@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 lib_init "$@"
 DEMO="$SOURCE_ROOT/scripts/demo.sh"
 
-ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" bash "$DEMO" >"$T/demo.out" 2>"$T/demo.err" </dev/null
+ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" BUILD_DIR="$T" bash "$DEMO" >"$T/demo.out" \
+  2>"$T/demo.err" </dev/null
 rc=$?
 check_eq "the demo succeeds" "$rc" 0
 [[ $rc == 0 ]] || { show "$T/demo.out"; show "$T/demo.err"; }
@@ -40,10 +41,10 @@ check "... and verified as evidence" grep -qE '^valid receipt: FR +delivered' "$
 check "the analyst's CSV carries the provenance" grep -q ',topic,message_id,sender,published$' "$T/demo.out"
 
 if command -v script >/dev/null; then
-  ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" TERM=xterm \
+  ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" BUILD_DIR="$T" TERM=xterm \
     script -qec "bash '$DEMO'" "$T/demo.tty" >/dev/null 2>&1 </dev/null
   check "on a terminal the headings are bold" grep -q $'\e\[1m== 1\.' "$T/demo.tty"
-  NO_COLOR=1 ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" TERM=xterm \
+  NO_COLOR=1 ASYLINKD="$ASYLINKD" ASYLINK="$ASYLINK" TMPDIR="$T" BUILD_DIR="$T" TERM=xterm \
     script -qec "bash '$DEMO'" "$T/demo.nocolor" >/dev/null 2>&1 </dev/null
   check_eq "NO_COLOR turns colours off on a terminal too" "$(grep -c $'\e\[' "$T/demo.nocolor")" 0
 fi

@@ -1,19 +1,18 @@
 /*
- * monitor.c — why no session with the broker is open: the I/O thread's
+ * failure.c — why no session with the broker is open: the I/O thread's
  * account of its failed connection attempts, for the application
  * (asylink_connect_failure_get()) and the log.
  *
- * Each socket the I/O thread connects gets a ZeroMQ monitor (an inproc
- * PAIR fed by libzmq), which tells what the socket alone knows: whether a
- * TCP connection was made (CONNECTED) or not (CONNECT_RETRIED), whether
- * the CURVE handshake succeeded, failed, or the broker's ZAP handler
- * denied our key (HANDSHAKE_FAILED_AUTH). The I/O thread adds what the
- * protocol says (no Welcome in time, a fatal Error or Bye before Welcome)
- * and what ends a session. The most specific finding of an attempt wins:
- * a refusal seen by the monitor is not overwritten by the Hello timeout
- * that follows it.
+ * The I/O thread's socket monitor (io.c) tells what the socket alone
+ * knows, event by event: whether a TCP connection was made (CONNECTED) or
+ * not (CONNECT_RETRIED), whether the CURVE handshake succeeded, failed, or
+ * the broker's ZAP handler denied our key (HANDSHAKE_FAILED_AUTH, status
+ * 400). The I/O thread adds what the protocol says (no Welcome in time, a
+ * fatal Error or Bye before Welcome) and what ends a session. The most
+ * specific finding of an attempt wins: a refusal seen by the monitor is
+ * not overwritten by the reset that follows it.
  *
- * Threads: the monitor functions run on the I/O thread; the record they
+ * Threads: the attempt functions run on the I/O thread; the record they
  * publish lives in the client under `lock` and is read by any thread.
  */
 #include "client_internal.h"
@@ -23,12 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
-
-/* The monitor events the I/O thread listens to. */
-#define S_EVENTS                                                                                   \
-    (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |                    \
-     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                             \
-     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
 /* ---- the shared record ---- */
 
@@ -57,7 +50,6 @@ void client_failure_clear(asylink_client *c)
 {
     pthread_mutex_lock(&c->lock);
     memset(&c->failure, 0, sizeof c->failure);
-    c->sessions++;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
@@ -70,8 +62,9 @@ int asylink_connect_failure_get(asylink_client *c, asylink_connect_failure *out)
     pthread_mutex_lock(&c->lock);
     *out = c->failure;
     if (!out->endpoint[0]) /* nothing failed yet: the address being tried */
-        snprintf(out->endpoint, sizeof out->endpoint, "%s", c->broker_endpoint);
-    out->sessions = c->sessions;
+        snprintf(out->endpoint, sizeof out->endpoint, "%s",
+                 c->conn.endpoint[0] ? c->conn.endpoint : c->endpoints[0]);
+    out->sessions = c->conn.sessions;
     out->connected = atomic_load(&c->connected) ? 1 : 0;
     pthread_mutex_unlock(&c->lock);
     return ASYLINK_OK;
@@ -94,7 +87,7 @@ static void s_found(asylink_client *c, client_attempt *a, int code, const char *
 }
 
 /* What one monitor event says about the attempt. */
-static void s_on_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value)
+void client_attempt_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value)
 {
     char why[sizeof a->reason];
     const char *ep = a->endpoint;
@@ -176,64 +169,4 @@ void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const
         snprintf(why, sizeof why, "%s", reason);
     }
     client_failure_record(c, code, why, ep, true);
-}
-
-/* ---- the monitor socket ---- */
-
-void *client_monitor_open(asylink_client *c, void *ctx, void *sock)
-{
-    static atomic_uint serial;
-    char name[96];
-    snprintf(name, sizeof name, "inproc://asylink-monitor-%p-%u", (void *)c,
-             atomic_fetch_add(&serial, 1));
-    if (zmq_socket_monitor(sock, name, S_EVENTS) != 0)
-        return NULL;
-    void *mon = zmq_socket(ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (mon && (zmq_setsockopt(mon, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-                zmq_connect(mon, name) != 0)) {
-        zmq_close(mon);
-        mon = NULL;
-    }
-    if (!mon)
-        zmq_socket_monitor(sock, NULL, 0);
-    return mon;
-}
-
-void client_monitor_read(asylink_client *c, void *mon, client_attempt *a)
-{
-    for (int i = 0; mon && i < 64; i++) {
-        zmq_msg_t ev;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            return;
-        }
-        /* frame 1: event (16 bits) and value (32 bits); frame 2: the endpoint (ours) */
-        bool more = zmq_msg_more(&ev);
-        if (zmq_msg_size(&ev) == 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&ev), 2);
-            memcpy(&value, (const uint8_t *)zmq_msg_data(&ev) + 2, 4);
-            s_on_event(c, a, event, value);
-        }
-        zmq_msg_close(&ev);
-        while (more) {
-            zmq_msg_t x;
-            zmq_msg_init(&x);
-            more = zmq_msg_recv(&x, mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&x);
-            zmq_msg_close(&x);
-        }
-    }
-}
-
-void client_monitor_close(void *sock, void **mon)
-{
-    if (!*mon)
-        return;
-    if (sock)
-        zmq_socket_monitor(sock, NULL, 0);
-    zmq_close(*mon);
-    *mon = NULL;
 }

@@ -1,0 +1,726 @@
+/*
+ * audit.c — asylinkd's audit trail (audit.h): the store hooks that write a
+ * record into the transaction of each change, notes for events without a
+ * change, checkpoints, pruning, reads and verification.
+ *
+ * State. `c` is the committed end of the chain (what a reader may rely
+ * on); `p` is the end inside the write transaction in progress, reset to
+ * `c` by every begin (a transaction may run again after the map grew) and
+ * copied to `c` when it commits.
+ */
+#include "audit.h"
+
+#include "asylink/errors.h"
+#include "bytes.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_SEQ_LEN 8
+
+/* The end of the chain. */
+typedef struct {
+    uint64_t seq;                      /* last entry; 0 = none */
+    uint8_t hash[AUDITCHAIN_HASH_LEN]; /* its entry hash */
+    uint64_t ckpt_seq;                 /* last checkpoint; 0 = none */
+    uint64_t uncovered_ms;             /* time of the first entry after it; 0 = none */
+} s_end;
+
+/* A noted event, encoded with seq 1 (patched when written). */
+typedef struct {
+    uint8_t *rec;
+    size_t len;
+} s_note;
+
+struct audit {
+    store *st;    /* borrowed */
+    MDB_dbi log;  /* audit */
+    MDB_dbi ckpt; /* audit_ckpt */
+    char node_id[AUDITCHAIN_NAME_MAX + 1];
+    uint64_t cert_serial;
+    const uint8_t *sign_sk, *sign_pk; /* borrowed */
+    uint64_t ckpt_entries, ckpt_interval_ms, retention_ms;
+    s_end c, p;          /* committed / in the transaction */
+    uint64_t txn_now_ms; /* clock when the transaction began */
+    s_note *notes;       /* waiting notes, oldest first */
+    size_t n_notes, cap_notes;
+    size_t notes_written; /* notes written by the transaction in progress */
+    uint64_t notes_dropped;
+    char actor[AUDITCHAIN_NAME_MAX + 1]; /* audit_set_actor(); "" = the broker */
+    uint64_t actor_serial;
+    bool force_ckpt; /* audit_flush(checkpoint): sign at this commit */
+    uint8_t *buf;    /* scratch for encoding */
+    size_t cap_buf;
+};
+
+/* ---- writing ---- */
+
+static uint8_t *s_scratch(audit *a, size_t n)
+{
+    if (n <= a->cap_buf)
+        return a->buf;
+    uint8_t *b = realloc(a->buf, n);
+    if (!b)
+        return NULL;
+    a->buf = b;
+    a->cap_buf = n;
+    return b;
+}
+
+/* Appends an encoded record (seq patched here) to the chain inside txn. */
+static int s_append(audit *a, MDB_txn *txn, uint8_t *rec, size_t len)
+{
+    uint64_t seq = a->p.seq + 1;
+    if (!auditchain_record_set_seq(rec, len, seq))
+        return EINVAL;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, seq);
+    MDB_val k = {sizeof key, key}, v = {AUDITCHAIN_HASH_LEN + len, NULL};
+    int rc = mdb_put(txn, a->log, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t *val = v.mv_data;
+    memcpy(val + AUDITCHAIN_HASH_LEN, rec, len);
+    auditchain_hash(a->p.hash, rec, len, val);
+    memcpy(a->p.hash, val, AUDITCHAIN_HASH_LEN);
+    a->p.seq = seq;
+    if (!a->p.uncovered_ms)
+        a->p.uncovered_ms = a->txn_now_ms ? a->txn_now_ms : 1;
+    return MDB_SUCCESS;
+}
+
+/* The detail of a record reduced because a field could not be recorded. */
+static const char s_unrecordable[] = "some fields of this event could not be recorded";
+
+/* Encodes r (seq set to a placeholder) into the scratch buffer and appends it. */
+static int s_append_record(audit *a, MDB_txn *txn, auditchain_record *r)
+{
+    r->seq = 1;
+    if (!r->time_ms)
+        r->time_ms = a->txn_now_ms;
+    size_t cap = auditchain_record_bound(r);
+    uint8_t *buf = s_scratch(a, cap);
+    if (!buf)
+        return ENOMEM;
+    size_t len = 0;
+    int rc = auditchain_record_encode(r, buf, cap, &len);
+    if (rc == ASYLINK_E_BAD_FIELD && r->detail != s_unrecordable) {
+        /* a field the record cannot hold (not expected: callers clean their text): the
+           change still gets a record, with what is certainly valid */
+        LOG_ERROR("audit", "record does not encode; recording it reduced", "kind=%s code=%s",
+                  auditchain_kind_name(r->kind), asylink_err_name(rc));
+        auditchain_record x = {.kind = r->kind,
+                               .time_ms = r->time_ms,
+                               .message_id = r->message_id,
+                               .store_seq = r->store_seq,
+                               .envelope_digest = r->envelope_digest,
+                               .code = r->code,
+                               .detail = s_unrecordable};
+        return s_append_record(a, txn, &x);
+    }
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("audit", "record does not encode", "kind=%s code=%s",
+                  auditchain_kind_name(r->kind), asylink_err_name(rc));
+        return EINVAL;
+    }
+    return s_append(a, txn, buf, len);
+}
+
+/* Signs and stores a checkpoint of the chain's end when one is due. */
+static int s_checkpoint(audit *a, MDB_txn *txn, uint64_t now_ms)
+{
+    if (a->p.seq == a->p.ckpt_seq)
+        return MDB_SUCCESS;
+    bool due = a->force_ckpt || a->p.seq - a->p.ckpt_seq >= a->ckpt_entries ||
+               (a->p.uncovered_ms && now_ms >= a->p.uncovered_ms + a->ckpt_interval_ms);
+    if (!due)
+        return MDB_SUCCESS;
+    auditchain_checkpoint c = {.seq = a->p.seq, .time_ms = now_ms, .cert_serial = a->cert_serial};
+    memcpy(c.entry_hash, a->p.hash, AUDITCHAIN_HASH_LEN);
+    snprintf(c.broker_node_id, sizeof c.broker_node_id, "%s", a->node_id);
+    uint8_t buf[AUDITCHAIN_CHECKPOINT_MAX], key[S_SEQ_LEN];
+    size_t len = 0;
+    if (auditchain_checkpoint_sign(&c, a->sign_sk, buf, sizeof buf, &len) != ASYLINK_OK)
+        return EINVAL;
+    bytes_put_be64(key, c.seq);
+    MDB_val k = {sizeof key, key}, v = {len, buf};
+    int rc = mdb_put(txn, a->ckpt, &k, &v, 0);
+    if (rc == MDB_SUCCESS) {
+        a->p.ckpt_seq = c.seq;
+        a->p.uncovered_ms = 0;
+    }
+    return rc;
+}
+
+/* ---- store hooks ---- */
+
+static int s_hook_begin(void *ctx, void *txn)
+{
+    audit *a = ctx;
+    a->p = a->c;
+    a->txn_now_ms = clock_now_ms();
+    a->notes_written = 0;
+    for (size_t i = 0; i < a->n_notes; i++) {
+        int rc = s_append(a, txn, a->notes[i].rec, a->notes[i].len);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        a->notes_written++;
+    }
+    return MDB_SUCCESS;
+}
+
+/* The actor of a change without one: the operator at work, else the broker. */
+static void s_default_actor(const audit *a, auditchain_record *r)
+{
+    r->actor = a->actor[0] ? a->actor : a->node_id;
+    r->actor_cert_serial = a->actor[0] ? a->actor_serial : a->cert_serial;
+}
+
+/* The record of a publish (accepted, duplicate or refused by the store). */
+static void s_publish_record(const store_audit_event *ev, auditchain_record *r)
+{
+    const store_publish *p = ev->publish;
+    r->actor = p->sender;
+    r->actor_cert_serial = p->sender_cert_serial;
+    r->message_id = p->message_id;
+    r->sender = p->sender;
+    r->recipients = p->recipients;
+    r->n_recipients = p->n_recipients;
+    r->topic = p->topic && p->topic[0] ? p->topic : NULL;
+    r->envelope_digest = p->digest;
+    r->envelope_size = p->envelope_len;
+    r->classification = p->classification;
+    r->store_seq = ev->result ? ev->result->seq : 0;
+    r->expires_ms = ev->kind == AUDIT_ACCEPTED ? p->expires_ms : 0;
+    r->code = ev->code;
+}
+
+static int s_hook_event(void *ctx, void *txn, const store_audit_event *ev)
+{
+    audit *a = ctx;
+    auditchain_record r;
+    memset(&r, 0, sizeof r);
+    char detail[AUDITCHAIN_DETAIL_MAX + 1] = "";
+    const char *one[1] = {ev->node};
+    r.kind = ev->kind;
+    r.time_ms = ev->now_ms;
+    if (ev->publish) {
+        s_publish_record(ev, &r);
+        return s_append_record(a, txn, &r);
+    }
+    r.message_id = ev->message_id;
+    r.sender = ev->sender;
+    r.envelope_size = ev->envelope_len;
+    r.store_seq = ev->seq;
+    r.attempt = ev->attempts;
+    r.code = ev->code;
+    r.count = ev->count;
+    r.subscription = ev->name;
+    r.topic = ev->topic && ev->topic[0] ? ev->topic : NULL;
+    if (ev->reason) {
+        auditchain_clean_text(ev->reason, detail, sizeof detail);
+        r.detail = detail;
+    }
+    switch (ev->kind) {
+    case AUDIT_ACKED:
+    case AUDIT_NACKED:
+    case AUDIT_DEAD_LETTERED:
+        r.actor = ev->node; /* the recipient acknowledged, refused or lost it */
+        r.recipients = one;
+        r.n_recipients = 1;
+        break;
+    case AUDIT_CURSOR:
+    case AUDIT_SUBSCRIBED:
+    case AUDIT_UNSUBSCRIBED: r.actor = ev->node; break;
+    case AUDIT_DLQ_REPLAYED:
+    case AUDIT_DLQ_DROPPED:
+        s_default_actor(a, &r);
+        r.recipients = one;
+        r.n_recipients = 1;
+        break;
+    case AUDIT_SWEPT:
+        s_default_actor(a, &r);
+        snprintf(detail, sizeof detail, "expired=%llu feed_expired=%llu dedup_dropped=%llu",
+                 (unsigned long long)ev->count, (unsigned long long)ev->count2,
+                 (unsigned long long)ev->count3);
+        r.detail = detail;
+        r.count = ev->count + ev->count2;
+        break;
+    case AUDIT_CRL_RECORDED:
+        s_default_actor(a, &r);
+        snprintf(detail, sizeof detail, "ca=%016llx", (unsigned long long)ev->count2);
+        r.detail = detail;
+        break;
+    default: s_default_actor(a, &r); break;
+    }
+    return s_append_record(a, txn, &r);
+}
+
+static int s_hook_precommit(void *ctx, void *txn)
+{
+    audit *a = ctx;
+    return s_checkpoint(a, txn, a->txn_now_ms);
+}
+
+static void s_hook_committed(void *ctx)
+{
+    audit *a = ctx;
+    a->c = a->p;
+    for (size_t i = 0; i < a->notes_written; i++)
+        free(a->notes[i].rec);
+    if (a->notes_written && a->n_notes > a->notes_written)
+        memmove(a->notes, a->notes + a->notes_written,
+                (a->n_notes - a->notes_written) * sizeof *a->notes);
+    a->n_notes -= a->notes_written;
+    a->notes_written = 0;
+}
+
+/* ---- notes ---- */
+
+void audit_note(audit *a, const auditchain_record *r)
+{
+    if (!a || !r)
+        return;
+    auditchain_record x = *r;
+    x.seq = 1;
+    if (!x.time_ms)
+        x.time_ms = clock_now_ms();
+    size_t cap = auditchain_record_bound(&x), len = 0;
+    uint8_t *rec = a->n_notes < AUDIT_MAX_NOTES ? malloc(cap ? cap : 1) : NULL;
+    if (a->n_notes == a->cap_notes && rec) {
+        size_t ncap = a->cap_notes ? 2 * a->cap_notes : 64;
+        s_note *n = realloc(a->notes, ncap * sizeof *n);
+        if (n) {
+            a->notes = n;
+            a->cap_notes = ncap;
+        } else {
+            free(rec);
+            rec = NULL;
+        }
+    }
+    int rc = rec ? auditchain_record_encode(&x, rec, cap, &len) : ASYLINK_E_NOMEM;
+    if (rc != ASYLINK_OK) {
+        free(rec);
+        if (a->notes_dropped++ % 1000 == 0)
+            LOG_ERROR("audit", "audit event lost", "kind=%s code=%s waiting=%zu lost=%llu",
+                      auditchain_kind_name(r->kind), asylink_err_name(rc), a->n_notes,
+                      (unsigned long long)a->notes_dropped);
+        return;
+    }
+    a->notes[a->n_notes].rec = rec;
+    a->notes[a->n_notes].len = len;
+    a->n_notes++;
+}
+
+bool audit_due(const audit *a, uint64_t now_ms)
+{
+    if (!a)
+        return false;
+    return a->n_notes > 0 ||
+           (a->c.uncovered_ms && now_ms >= a->c.uncovered_ms + a->ckpt_interval_ms);
+}
+
+static int s_nothing(void *ctx, void *txn)
+{
+    (void)ctx;
+    (void)txn;
+    return MDB_SUCCESS;
+}
+
+int audit_flush(audit *a, uint64_t now_ms, bool checkpoint)
+{
+    if (!a || (!audit_due(a, now_ms) && !(checkpoint && a->c.seq > a->c.ckpt_seq)))
+        return ASYLINK_OK;
+    a->force_ckpt = checkpoint;
+    int rc = store_write(a->st, s_nothing, NULL); /* the hooks write notes and the checkpoint */
+    a->force_ckpt = false;
+    return rc;
+}
+
+void audit_set_actor(audit *a, const char *node, uint64_t cert_serial)
+{
+    if (!a)
+        return;
+    snprintf(a->actor, sizeof a->actor, "%s", node ? node : "");
+    a->actor_serial = node ? cert_serial : 0;
+}
+
+/* ---- opening ---- */
+
+/* Reads the last key and value of dbi; MDB_NOTFOUND when empty. */
+static int s_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq, MDB_val *v)
+{
+    MDB_cursor *cur;
+    MDB_val k;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, v, MDB_LAST);
+    if (rc == MDB_SUCCESS && k.mv_size != S_SEQ_LEN)
+        rc = MDB_CORRUPTED;
+    if (rc == MDB_SUCCESS)
+        *seq = bytes_get_be64(k.mv_data);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* store_write() fn of audit_open(): databases and the end of the chain. */
+static int s_open_txn(void *ctx, void *txnp)
+{
+    audit *a = ctx;
+    MDB_txn *txn = txnp;
+    int rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &a->log);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "audit_ckpt", MDB_CREATE, &a->ckpt);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    memset(&a->c, 0, sizeof a->c);
+    MDB_val v;
+    rc = s_last(txn, a->log, &a->c.seq, &v);
+    if (rc == MDB_SUCCESS && v.mv_size <= AUDITCHAIN_HASH_LEN)
+        rc = MDB_CORRUPTED;
+    if (rc == MDB_SUCCESS)
+        memcpy(a->c.hash, v.mv_data, AUDITCHAIN_HASH_LEN);
+    if (rc == MDB_NOTFOUND)
+        rc = MDB_SUCCESS;
+    if (rc == MDB_SUCCESS)
+        rc = s_last(txn, a->ckpt, &a->c.ckpt_seq, &v);
+    if (rc == MDB_NOTFOUND)
+        rc = MDB_SUCCESS;
+    if (rc == MDB_SUCCESS && a->c.seq > a->c.ckpt_seq)
+        a->c.uncovered_ms = clock_now_ms(); /* sign the tail within an interval */
+    return rc;
+}
+
+int audit_open(store *st, const audit_options *o, audit **out)
+{
+    if (!out)
+        return ASYLINK_E_INVALID_ARG;
+    *out = NULL;
+    if (!st || !o || !o->broker_node_id || !o->sign_sk || !o->sign_pk || !o->checkpoint_entries ||
+        !o->checkpoint_interval_ms)
+        return ASYLINK_E_INVALID_ARG;
+    audit *a = calloc(1, sizeof *a);
+    if (!a)
+        return ASYLINK_E_NOMEM;
+    a->st = st;
+    snprintf(a->node_id, sizeof a->node_id, "%s", o->broker_node_id);
+    a->cert_serial = o->cert_serial;
+    a->sign_sk = o->sign_sk;
+    a->sign_pk = o->sign_pk;
+    a->ckpt_entries = o->checkpoint_entries;
+    a->ckpt_interval_ms = o->checkpoint_interval_ms;
+    a->retention_ms = o->retention_ms;
+    int rc = store_write(st, s_open_txn, a);
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("audit", "cannot open the audit log", "code=%s", asylink_err_name(rc));
+        audit_close(&a);
+        return rc;
+    }
+    a->p = a->c;
+    store_audit_hooks h = {s_hook_begin, s_hook_event, s_hook_precommit, s_hook_committed, a};
+    store_set_audit(st, &h);
+    *out = a;
+    return ASYLINK_OK;
+}
+
+void audit_close(audit **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    audit *a = *self_p;
+    store_set_audit(a->st, NULL);
+    for (size_t i = 0; i < a->n_notes; i++)
+        free(a->notes[i].rec);
+    free(a->notes);
+    free(a->buf);
+    free(a);
+    *self_p = NULL;
+}
+
+/* ---- pruning ---- */
+
+typedef struct {
+    audit *a;
+    uint64_t cutoff_ms; /* checkpoints signed before this may become the anchor */
+    size_t budget;
+    uint64_t removed;       /* entries removed */
+    uint64_t first, anchor; /* first entry removed, new anchor */
+} s_prune_ctx;
+
+/* The first checkpoint after entry `after` signed before cutoff; 0 if none. */
+static int s_prune_target(audit *a, MDB_txn *txn, uint64_t after, uint64_t cutoff, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    *seq = 0;
+    int rc = mdb_cursor_open(txn, a->ckpt, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    auditchain_checkpoint c;
+    if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN &&
+        auditchain_checkpoint_decode(v.mv_data, v.mv_size, &c, NULL) == ASYLINK_OK &&
+        c.seq == bytes_get_be64(k.mv_data) && c.time_ms < cutoff && c.seq < a->p.seq)
+        *seq = c.seq;
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* Deletes the keys of dbi below (or up to, inclusive) seq; counts them. */
+static int s_delete_upto(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, bool inclusive, uint64_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == MDB_SUCCESS) {
+        uint64_t s = k.mv_size == S_SEQ_LEN ? bytes_get_be64(k.mv_data) : 0;
+        if (s > seq || (s == seq && !inclusive))
+            break;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS)
+            break;
+        if (n)
+            (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* The first key of dbi, 0 if empty. */
+static int s_first(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    *seq = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN)
+        *seq = bytes_get_be64(k.mv_data);
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* store_write() fn of audit_prune(): whole checkpoint intervals, then the PRUNED record. */
+static int s_prune_txn(void *ctx, void *txnp)
+{
+    s_prune_ctx *c = ctx;
+    MDB_txn *txn = txnp;
+    audit *a = c->a;
+    c->removed = c->first = c->anchor = 0;
+    int rc = s_first(txn, a->log, &c->first);
+    while (rc == MDB_SUCCESS && c->first && c->removed < c->budget) {
+        uint64_t first = 0, target = 0;
+        rc = s_first(txn, a->log, &first);
+        if (rc == MDB_SUCCESS && first)
+            rc = s_prune_target(a, txn, first - 1, c->cutoff_ms, &target);
+        if (rc != MDB_SUCCESS || !target ||
+            (c->removed && target - first + 1 > c->budget - c->removed))
+            break;
+        rc = s_delete_upto(txn, a->log, target, true, &c->removed);
+        if (rc == MDB_SUCCESS)
+            rc = s_delete_upto(txn, a->ckpt, target, false, NULL);
+        if (rc == MDB_SUCCESS)
+            c->anchor = target;
+    }
+    if (rc != MDB_SUCCESS || !c->removed)
+        return rc;
+    char detail[AUDITCHAIN_DETAIL_MAX + 1];
+    snprintf(detail, sizeof detail, "entries %llu..%llu removed; anchor: checkpoint %llu",
+             (unsigned long long)c->first, (unsigned long long)c->anchor,
+             (unsigned long long)c->anchor);
+    auditchain_record r = {
+        .kind = AUDIT_PRUNED, .count = c->removed, .detail = detail, .anchor_seq = c->anchor};
+    s_default_actor(a, &r);
+    return s_append_record(a, txn, &r);
+}
+
+int audit_prune(audit *a, uint64_t now_ms, size_t budget, uint64_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!a || !a->retention_ms || now_ms <= a->retention_ms || budget == 0)
+        return ASYLINK_OK;
+    s_prune_ctx c = {.a = a, .cutoff_ms = now_ms - a->retention_ms, .budget = budget};
+    int rc = store_write(a->st, s_prune_txn, &c);
+    if (rc == ASYLINK_OK && c.removed) {
+        LOG_INFO("audit", "audit entries pruned", "removed=%llu anchor=%llu",
+                 (unsigned long long)c.removed, (unsigned long long)c.anchor);
+        if (removed)
+            *removed = c.removed;
+    }
+    return rc;
+}
+
+/* ---- reading ---- */
+
+typedef struct {
+    audit *a;
+    audit_head *h;
+} s_head_ctx;
+
+static int s_head_txn(void *ctx, void *txn)
+{
+    s_head_ctx *c = ctx;
+    return s_first(txn, c->a->log, &c->h->first_seq);
+}
+
+int audit_head_get(audit *a, audit_head *out)
+{
+    if (!a || !out)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    out->last_seq = a->c.seq;
+    memcpy(out->last_hash, a->c.hash, AUDITCHAIN_HASH_LEN);
+    out->last_checkpoint_seq = a->c.ckpt_seq;
+    out->notes_dropped = a->notes_dropped;
+    s_head_ctx c = {a, out};
+    return store_read(a->st, s_head_txn, &c);
+}
+
+typedef struct {
+    MDB_dbi dbi;
+    uint64_t from, to;
+    size_t limit;
+    audit_item_fn fn;
+    void *ctx;
+} s_walk_ctx;
+
+static int s_walk_txn(void *ctx, void *txn)
+{
+    s_walk_ctx *w = ctx;
+    MDB_cursor *cur;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, w->from);
+    MDB_val k = {sizeof key, key}, v;
+    int rc = mdb_cursor_open(txn, w->dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    size_t n = 0;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && n < w->limit) {
+        if (k.mv_size != S_SEQ_LEN) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint64_t seq = bytes_get_be64(k.mv_data);
+        if (w->to && seq > w->to)
+            break;
+        if (w->fn(w->ctx, seq, v.mv_data, v.mv_size) != 0)
+            break;
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int audit_read_entries(audit *a, uint64_t from_seq, uint64_t to_seq, size_t limit, audit_item_fn fn,
+                       void *ctx)
+{
+    if (!a || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    s_walk_ctx w = {a->log, from_seq, to_seq, limit, fn, ctx};
+    return store_read(a->st, s_walk_txn, &w);
+}
+
+int audit_read_checkpoints(audit *a, uint64_t from_seq, uint64_t to_seq, audit_item_fn fn,
+                           void *ctx)
+{
+    if (!a || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    s_walk_ctx w = {a->ckpt, from_seq, to_seq, SIZE_MAX, fn, ctx};
+    return store_read(a->st, s_walk_txn, &w);
+}
+
+/* ---- verification ---- */
+
+typedef struct {
+    audit *a;
+    const trust *t;
+    auditchain_verifier *v;
+    uint64_t fed;  /* entries fed */
+    uint64_t last; /* last entry fed */
+    uint8_t prev[AUDITCHAIN_HASH_LEN];
+    bool have_prev;
+} s_verify_ctx;
+
+static const uint8_t *s_key(void *ctx, const char *node, uint64_t serial)
+{
+    s_verify_ctx *c = ctx;
+    if (strcmp(node, c->a->node_id) == 0 && serial == c->a->cert_serial)
+        return c->a->sign_pk;
+    const cert *k = c->t ? trust_find_serial(c->t, node, serial) : NULL;
+    return k && cert_has_role(k, CERT_ROLE_BROKER) ? k->sign_pk : NULL;
+}
+
+static int s_feed_ckpt(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    s_verify_ctx *c = ctx;
+    auditchain_verifier_checkpoint(c->v, seq, val, len);
+    return 0;
+}
+
+static int s_feed_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    s_verify_ctx *c = ctx;
+    c->fed++;
+    c->last = seq;
+    return auditchain_verifier_entry(c->v, seq, val, len) ? 0 : 1;
+}
+
+static int s_prev_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    (void)seq;
+    s_verify_ctx *c = ctx;
+    if (len > AUDITCHAIN_HASH_LEN) {
+        memcpy(c->prev, val, AUDITCHAIN_HASH_LEN);
+        c->have_prev = true;
+    }
+    return 1;
+}
+
+int audit_verify(audit *a, const trust *t, uint64_t from_seq, uint64_t to_seq, size_t limit,
+                 auditchain_result *res, bool *more)
+{
+    if (!a || !res || !more || !limit)
+        return ASYLINK_E_INVALID_ARG;
+    memset(res, 0, sizeof *res);
+    *more = false;
+    audit_head h;
+    int rc = audit_head_get(a, &h);
+    if (rc != ASYLINK_OK)
+        return rc;
+    s_verify_ctx c = {.a = a, .t = t};
+    rc = auditchain_verifier_new(s_key, &c, &c.v);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint64_t from = from_seq > h.first_seq ? from_seq : h.first_seq;
+    uint64_t to = to_seq && to_seq < h.last_seq ? to_seq : h.last_seq;
+    if (from > h.first_seq && from > 1) { /* a page: start from the stored predecessor */
+        rc = audit_read_entries(a, from - 1, from - 1, 1, s_prev_entry, &c);
+        if (rc == ASYLINK_OK && c.have_prev)
+            auditchain_verifier_start_at(c.v, from, c.prev);
+    }
+    if (rc == ASYLINK_OK)
+        rc = audit_read_checkpoints(a, from > 1 ? from - 1 : 1, 0, s_feed_ckpt, &c);
+    if (rc == ASYLINK_OK && h.last_seq)
+        rc = audit_read_entries(a, from, to, limit, s_feed_entry, &c);
+    *more = rc == ASYLINK_OK && c.fed == limit && c.last < to;
+    auditchain_verifier_finish(c.v, !*more && to == h.last_seq, res);
+    if (!res->ok)
+        *more = false;
+    auditchain_verifier_destroy(&c.v);
+    return rc;
+}

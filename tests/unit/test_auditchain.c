@@ -1,0 +1,398 @@
+/*
+ * test_auditchain.c — audit records (canonical round trip, refusals), the
+ * chain hash (a known answer computed with Python's hashlib), signed
+ * checkpoints, text cleaning, and the verifier on good and broken chains:
+ * altered record, altered hash, missing entry, missing first entry,
+ * pruned log with a signed anchor, checkpoint mismatch, missing tail,
+ * forged and unknown-key checkpoints.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asylink/asylink.h"
+#include "auditchain.h"
+
+#define N_ENTRIES 40
+
+/* A built chain: values as stored (hash || record) and checkpoints. */
+typedef struct {
+    uint8_t *val[N_ENTRIES + 1];
+    size_t len[N_ENTRIES + 1];
+    uint8_t *ck[N_ENTRIES + 1]; /* checkpoint at seq, or NULL */
+    size_t ck_len[N_ENTRIES + 1];
+} chain;
+
+static uint8_t s_pk[32], s_sk[64];
+
+static const uint8_t *s_key(void *ctx, const char *node, uint64_t serial)
+{
+    (void)ctx;
+    return strcmp(node, "BROKER.EU") == 0 && serial == 7 ? s_pk : NULL;
+}
+
+static void s_record(auditchain_record *r, uint64_t seq, const char *const *rcpt)
+{
+    static const uint8_t id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static uint8_t digest[64];
+    memset(digest, 0xab, sizeof digest);
+    memset(r, 0, sizeof *r);
+    r->seq = seq;
+    r->time_ms = 1700000000000ull + seq;
+    r->kind = seq % 3 ? AUDIT_ACCEPTED : AUDIT_ACKED;
+    r->actor = "DE";
+    r->actor_cert_serial = 42;
+    r->message_id = id;
+    r->sender = "DE";
+    r->recipients = rcpt;
+    r->n_recipients = 2;
+    r->envelope_digest = digest;
+    r->envelope_size = 1024 + seq;
+    r->classification = 3;
+    r->store_seq = seq;
+    r->detail = "ok";
+}
+
+/* Builds a chain of N_ENTRIES entries with a checkpoint every 10. */
+static void s_build(chain *c)
+{
+    static const char *const rcpt[] = {"FR", "IT"};
+    uint8_t prev[32] = {0};
+    memset(c, 0, sizeof *c);
+    for (uint64_t seq = 1; seq <= N_ENTRIES; seq++) {
+        auditchain_record r;
+        s_record(&r, seq, rcpt);
+        size_t bound = auditchain_record_bound(&r);
+        c->val[seq] = malloc(32 + bound);
+        assert_non_null(c->val[seq]);
+        size_t len = 0;
+        assert_int_equal(auditchain_record_encode(&r, c->val[seq] + 32, bound, &len), ASYLINK_OK);
+        auditchain_hash(prev, c->val[seq] + 32, len, c->val[seq]);
+        memcpy(prev, c->val[seq], 32);
+        c->len[seq] = 32 + len;
+        if (seq % 10 == 0) {
+            auditchain_checkpoint ck = {
+                .seq = seq, .time_ms = 1700000000000ull + seq, .cert_serial = 7};
+            memcpy(ck.entry_hash, prev, 32);
+            snprintf(ck.broker_node_id, sizeof ck.broker_node_id, "BROKER.EU");
+            c->ck[seq] = malloc(AUDITCHAIN_CHECKPOINT_MAX);
+            assert_int_equal(auditchain_checkpoint_sign(&ck, s_sk, c->ck[seq],
+                                                        AUDITCHAIN_CHECKPOINT_MAX, &c->ck_len[seq]),
+                             ASYLINK_OK);
+        }
+    }
+}
+
+static void s_free(chain *c)
+{
+    for (size_t i = 0; i <= N_ENTRIES; i++) {
+        free(c->val[i]);
+        free(c->ck[i]);
+    }
+}
+
+/* Verifies entries from..to (skipping skip), the checkpoints from ckfrom on first. */
+static auditchain_result s_verify_ck(const chain *c, uint64_t from, uint64_t to, uint64_t skip,
+                                     uint64_t ckfrom)
+{
+    auditchain_verifier *v = NULL;
+    assert_int_equal(auditchain_verifier_new(s_key, NULL, &v), ASYLINK_OK);
+    for (uint64_t s = ckfrom; s <= N_ENTRIES; s++)
+        if (c->ck[s])
+            auditchain_verifier_checkpoint(v, s, c->ck[s], c->ck_len[s]);
+    for (uint64_t s = from; s <= to; s++)
+        if (s != skip && c->val[s] && !auditchain_verifier_entry(v, s, c->val[s], c->len[s]))
+            break;
+    auditchain_result res;
+    auditchain_verifier_finish(v, true, &res);
+    auditchain_verifier_destroy(&v);
+    return res;
+}
+
+/* Verifies entries from..to (skipping skip), every checkpoint first. */
+static auditchain_result s_verify(const chain *c, uint64_t from, uint64_t to, uint64_t skip)
+{
+    return s_verify_ck(c, from, to, skip, 1);
+}
+
+static void test_known_hash(void **state)
+{
+    (void)state;
+    /* seq 1 (fixed64), time 2, STARTED */
+    const uint8_t rec[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x02, 0x18, 0x0e};
+    uint8_t zero[32] = {0}, h[32];
+    char hex[65];
+    auditchain_hash(zero, rec, sizeof rec, h);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    assert_string_equal(hex, "c113b41efe9df26fc13609231c59bb1ae5531de5790064c77046258b6ce823eb");
+    auditchain_decoded *d = NULL;
+    assert_int_equal(auditchain_record_decode(rec, sizeof rec, &d), ASYLINK_OK);
+    assert_int_equal(auditchain_decoded_record(d)->kind, AUDIT_STARTED);
+    assert_string_equal(auditchain_kind_name(AUDIT_STARTED), "STARTED");
+    auditchain_decoded_destroy(&d);
+}
+
+static void test_record_round_trip(void **state)
+{
+    (void)state;
+    static const char *const rcpt[] = {"FR", "IT"};
+    auditchain_record r;
+    s_record(&r, 5, rcpt);
+    r.subscription = "sub-1";
+    r.request = "dead_letter_drop";
+    r.count = 9;
+    uint8_t buf[2048];
+    size_t len = 0;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_OK);
+    assert_true(len <= auditchain_record_bound(&r));
+    auditchain_decoded *d = NULL;
+    assert_int_equal(auditchain_record_decode(buf, len, &d), ASYLINK_OK);
+    const auditchain_record *g = auditchain_decoded_record(d);
+    assert_int_equal(g->seq, 5);
+    assert_int_equal(g->kind, r.kind);
+    assert_string_equal(g->actor, "DE");
+    assert_int_equal(g->n_recipients, 2);
+    assert_string_equal(g->recipients[1], "IT");
+    assert_memory_equal(g->message_id, r.message_id, 16);
+    assert_memory_equal(g->envelope_digest, r.envelope_digest, 64);
+    assert_int_equal(g->classification, 3);
+    assert_string_equal(g->subscription, "sub-1");
+    assert_string_equal(g->request, "dead_letter_drop");
+    assert_int_equal(g->count, 9);
+    assert_null(g->topic);
+    auditchain_decoded_destroy(&d);
+    /* too small a buffer, bad fields */
+    assert_int_equal(auditchain_record_encode(&r, buf, 10, &len), ASYLINK_E_TOO_LARGE);
+    r.seq = 0;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_E_BAD_FIELD);
+    r.seq = 1;
+    r.detail = "\xff\xfe";
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_E_BAD_FIELD);
+    r.detail = NULL;
+    r.kind = AUDIT_KIND_MAX + 1;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_E_BAD_FIELD);
+}
+
+static void test_record_refusals(void **state)
+{
+    (void)state;
+    auditchain_decoded *d = NULL;
+    /* fields out of order: time (2) before seq (1) */
+    const uint8_t swapped[] = {0x10, 0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x0e};
+    assert_int_equal(auditchain_record_decode(swapped, sizeof swapped, &d), ASYLINK_E_MALFORMED);
+    /* a default value written out (time 0) */
+    const uint8_t dflt[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00, 0x18, 0x0e};
+    assert_int_equal(auditchain_record_decode(dflt, sizeof dflt, &d), ASYLINK_E_MALFORMED);
+    /* unknown field 99 */
+    const uint8_t unknown[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x0e, 0x98, 0x06, 0x01};
+    /* seq as a varint (the wire type of a uint64) */
+    const uint8_t varint[] = {0x08, 0x01, 0x10, 0x02, 0x18, 0x0e};
+    assert_int_equal(auditchain_record_decode(varint, sizeof varint, &d), ASYLINK_E_MALFORMED);
+    assert_int_equal(auditchain_record_decode(unknown, sizeof unknown, &d), ASYLINK_E_MALFORMED);
+    /* message id of 3 bytes */
+    const uint8_t shortid[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x01, 0x32, 0x03, 1, 2, 3};
+    assert_int_equal(auditchain_record_decode(shortid, sizeof shortid, &d), ASYLINK_E_BAD_FIELD);
+    /* seq 0 */
+    const uint8_t noseq[] = {0x18, 0x01};
+    assert_int_equal(auditchain_record_decode(noseq, sizeof noseq, &d), ASYLINK_E_BAD_FIELD);
+    assert_int_equal(auditchain_record_decode(NULL, 0, &d), ASYLINK_E_MALFORMED);
+    const uint8_t junk[] = {0xff, 0xff, 0xff};
+    assert_int_equal(auditchain_record_decode(junk, sizeof junk, &d), ASYLINK_E_MALFORMED);
+    assert_null(d);
+}
+
+static void test_clean_text(void **state)
+{
+    (void)state;
+    char out[300];
+    auditchain_clean_text("plain", out, sizeof out);
+    assert_string_equal(out, "plain");
+    auditchain_clean_text("a\nb\x01\xff"
+                          "c",
+                          out, sizeof out);
+    assert_string_equal(out, "a?b??c");
+    auditchain_clean_text("caf\xc3\xa9", out, sizeof out);
+    assert_string_equal(out, "caf\xc3\xa9");
+    auditchain_clean_text("caf\xc3\xa9", out, 5); /* never cuts inside a character */
+    assert_string_equal(out, "caf");
+    char big[600];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    auditchain_clean_text(big, out, sizeof out);
+    assert_int_equal(strlen(out), AUDITCHAIN_DETAIL_MAX);
+    auditchain_clean_text(NULL, out, sizeof out);
+    assert_string_equal(out, "");
+}
+
+static void test_checkpoint(void **state)
+{
+    (void)state;
+    auditchain_checkpoint c = {.seq = 10, .time_ms = 99, .cert_serial = 7}, got;
+    memset(c.entry_hash, 0x5a, 32);
+    snprintf(c.broker_node_id, sizeof c.broker_node_id, "BROKER.EU");
+    uint8_t buf[AUDITCHAIN_CHECKPOINT_MAX], sig[64];
+    size_t len = 0;
+    assert_int_equal(auditchain_checkpoint_sign(&c, s_sk, buf, sizeof buf, &len), ASYLINK_OK);
+    assert_int_equal(auditchain_checkpoint_verify(buf, len, s_pk, &got), ASYLINK_OK);
+    assert_int_equal(got.seq, 10);
+    assert_memory_equal(got.entry_hash, c.entry_hash, 32);
+    assert_string_equal(got.broker_node_id, "BROKER.EU");
+    assert_int_equal(auditchain_checkpoint_decode(buf, len, &got, sig), ASYLINK_OK);
+    uint8_t other_pk[32], other_sk[64];
+    crypto_sign_keypair(other_pk, other_sk);
+    assert_int_equal(auditchain_checkpoint_verify(buf, len, other_pk, &got),
+                     ASYLINK_E_BAD_SIGNATURE);
+    for (size_t i = 0; i < len; i++) { /* any flipped byte: refused */
+        buf[i] ^= 0x01;
+        assert_int_not_equal(auditchain_checkpoint_verify(buf, len, s_pk, &got), ASYLINK_OK);
+        buf[i] ^= 0x01;
+    }
+    c.seq = 0;
+    assert_int_equal(auditchain_checkpoint_sign(&c, s_sk, buf, sizeof buf, &len),
+                     ASYLINK_E_BAD_FIELD);
+}
+
+static void test_verify_good(void **state)
+{
+    (void)state;
+    chain c;
+    s_build(&c);
+    auditchain_result r = s_verify(&c, 1, N_ENTRIES, 0);
+    assert_true(r.ok);
+    assert_int_equal(r.entries, N_ENTRIES);
+    assert_int_equal(r.checkpoints, N_ENTRIES / 10);
+    assert_int_equal(r.first_seq, 1);
+    assert_int_equal(r.last_seq, N_ENTRIES);
+    assert_int_equal(r.first_bad_seq, 0);
+    assert_memory_equal(r.head_hash, c.val[N_ENTRIES], 32);
+    s_free(&c);
+}
+
+static void test_verify_altered(void **state)
+{
+    (void)state;
+    chain c;
+    s_build(&c);
+    for (uint64_t seq = 1; seq <= N_ENTRIES; seq += 13) {
+        for (size_t off = 0; off < c.len[seq]; off += 7) { /* hash bytes and record bytes */
+            c.val[seq][off] ^= 0x20;
+            auditchain_result r = s_verify(&c, 1, N_ENTRIES, 0);
+            assert_false(r.ok);
+            assert_int_equal(r.first_bad_seq, seq);
+            c.val[seq][off] ^= 0x20;
+        }
+    }
+    assert_true(s_verify(&c, 1, N_ENTRIES, 0).ok);
+    s_free(&c);
+}
+
+static void test_verify_missing(void **state)
+{
+    (void)state;
+    chain c;
+    s_build(&c);
+    auditchain_result r = s_verify(&c, 1, N_ENTRIES, 17);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 17);
+    assert_non_null(strstr(r.reason, "missing"));
+    r = s_verify(&c, 1, N_ENTRIES, 1); /* the first: no anchor at 1 */
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 1);
+    r = s_verify(&c, 1, 35, 0); /* the tail cut below the checkpoint at 40 */
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 36);
+    r = s_verify(&c, 1, 40, 0);
+    assert_true(r.ok);
+    s_free(&c);
+}
+
+static void test_verify_pruned(void **state)
+{
+    (void)state;
+    chain c;
+    s_build(&c);
+    /* entries 1..20 and the checkpoint at 10 pruned; the checkpoint at 20 is the anchor */
+    auditchain_result r = s_verify_ck(&c, 21, N_ENTRIES, 0, 20);
+    assert_true(r.ok);
+    assert_int_equal(r.anchor_seq, 20);
+    assert_int_equal(r.first_seq, 21);
+    /* 21..23 removed too, which no checkpoint covers: 21 is missing (after the anchor at 20) */
+    r = s_verify_ck(&c, 24, N_ENTRIES, 0, 20);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 21);
+    /* 11..30 removed, checkpoint 10 left: the log should start after it */
+    r = s_verify_ck(&c, 31, N_ENTRIES, 0, 10);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 11);
+    s_free(&c);
+}
+
+static void test_verify_checkpoints(void **state)
+{
+    (void)state;
+    chain c;
+    s_build(&c);
+    /* entries 11..20 rewritten consistently (hashes recomputed): the checkpoint at 20 catches it */
+    uint8_t prev[32];
+    memcpy(prev, c.val[10], 32);
+    for (uint64_t seq = 11; seq <= N_ENTRIES; seq++) {
+        if (seq == 11)
+            c.val[seq][c.len[seq] - 1] ^= 0x01; /* last detail byte: 'k' -> 'j' */
+        auditchain_hash(prev, c.val[seq] + 32, c.len[seq] - 32, c.val[seq]);
+        memcpy(prev, c.val[seq], 32);
+    }
+    auditchain_result r = s_verify(&c, 1, N_ENTRIES, 0);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 20);
+    s_free(&c);
+    /* a forged checkpoint */
+    s_build(&c);
+    c.ck[30][c.ck_len[30] - 1] ^= 0x01;
+    r = s_verify(&c, 1, N_ENTRIES, 0);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 30);
+    assert_non_null(strstr(r.reason, "signature"));
+    s_free(&c);
+    /* no key for the signer */
+    s_build(&c);
+    auditchain_verifier *v = NULL;
+    assert_int_equal(auditchain_verifier_new(NULL, NULL, &v), ASYLINK_OK);
+    auditchain_verifier_checkpoint(v, 10, c.ck[10], c.ck_len[10]);
+    auditchain_verifier_finish(v, true, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 10);
+    auditchain_verifier_destroy(&v);
+    /* a page: start_at 11 with entry 10's hash */
+    assert_int_equal(auditchain_verifier_new(s_key, NULL, &v), ASYLINK_OK);
+    auditchain_verifier_start_at(v, 11, c.val[10]);
+    for (uint64_t s = 11; s <= 25; s++)
+        assert_true(auditchain_verifier_entry(v, s, c.val[s], c.len[s]));
+    auditchain_verifier_finish(v, false, &r);
+    assert_true(r.ok);
+    assert_int_equal(r.entries, 15);
+    assert_memory_equal(r.prev_hash, c.val[10], 32);
+    auditchain_verifier_destroy(&v);
+    s_free(&c);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    crypto_sign_keypair(s_pk, s_sk);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_hash),      cmocka_unit_test(test_record_round_trip),
+        cmocka_unit_test(test_record_refusals), cmocka_unit_test(test_clean_text),
+        cmocka_unit_test(test_checkpoint),      cmocka_unit_test(test_verify_good),
+        cmocka_unit_test(test_verify_altered),  cmocka_unit_test(test_verify_missing),
+        cmocka_unit_test(test_verify_pruned),   cmocka_unit_test(test_verify_checkpoints),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
