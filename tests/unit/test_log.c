@@ -312,8 +312,7 @@ static const char *const s_tricky[] = {
     "cr\rlf\r\n",
     "tab\there",
     "\x01\x02\x1f\x7f",
-    "Bundesamt f\xc3\xbcr Migration und Fl\xc3\xbc"
-    "chtlinge",
+    "Bundesamt f\303\274r Migration und Fl\303\274chtlinge", /* UTF-8 */
     "/var/lib/asylink/data dir/with spaces",
     "key= value",
     "\\x41 is not an escape here",
@@ -394,8 +393,7 @@ static void test_logfmt_parse(void **state)
         "a=\"\\x4\"",
         "a=x\"y",
         "a=\"\x01\"",
-        "a\x7f"
-        "=b",
+        "a\x7f=b",
         "a=b \"c\"=d",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
