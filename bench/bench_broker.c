@@ -132,17 +132,18 @@ typedef struct {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
-                 "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
-                 "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
-                 "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
-                 "                    [--latency-log FILE]\n\n"
-                 "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
-                 "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
-                 "  w3        27 producers (one per Member State) -> 1 consumer\n"
-                 "  capacity  as w1 with --producers (default 4) producer threads\n"
-                 "  w6        1000000 messages queued for an offline consumer, then drained\n"
-                 "  all       w1, w2, w3, capacity (w6 only when named)\n");
+    fprintf(out,
+            "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
+            "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
+            "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+            "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
+            "                    [--latency-log FILE]\n\n"
+            "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
+            "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
+            "  w3        27 producers (one per Member State) -> 1 consumer\n"
+            "  capacity  as w1 with --producers (default 4) producer threads\n"
+            "  w6        1000000 messages queued for an offline consumer, then drained\n"
+            "  all       w1, w2, w3, capacity (w6 only when named)\n");
 }
 
 static long s_num(const char *name, const char *v, long min, long max)
@@ -157,30 +158,17 @@ static long s_num(const char *name, const char *v, long min, long max)
 
 static void s_parse(int argc, char **argv, s_opts *o)
 {
-    static const struct option opts[] = {{"asylinkd", required_argument, NULL, 'a'},
-                                         {"workload", required_argument, NULL, 'w'},
-                                         {"messages", required_argument, NULL, 'n'},
-                                         {"size", required_argument, NULL, 's'},
-                                         {"verify-threads", required_argument, NULL, 't'},
-                                         {"durability", required_argument, NULL, 'd'},
-                                         {"keep", required_argument, NULL, 'k'},
-                                         {"window", required_argument, NULL, 'W'},
-                                         {"producers", required_argument, NULL, 'p'},
-                                         {"rate", required_argument, NULL, 'r'},
-                                         {"seconds", required_argument, NULL, 'S'},
-                                         {"latency-log", required_argument, NULL, 'L'},
-                                         {"audit", required_argument, NULL, 'A'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    *o = (s_opts){.workload = "all",
-                  .messages = -1,
-                  .size = 1024,
-                  .durability = "fsync",
-                  .audit = "on",
-                  .window = 1000,
-                  .producers = 4,
-                  .rate = 2000,
-                  .seconds = 10};
+    static const struct option opts[] = {
+        {"asylinkd", required_argument, NULL, 'a'},  {"workload", required_argument, NULL, 'w'},
+        {"messages", required_argument, NULL, 'n'},  {"size", required_argument, NULL, 's'},
+        {"verify-threads", required_argument, NULL, 't'},
+        {"durability", required_argument, NULL, 'd'}, {"keep", required_argument, NULL, 'k'},
+        {"window", required_argument, NULL, 'W'},    {"producers", required_argument, NULL, 'p'},
+        {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 'S'},
+        {"latency-log", required_argument, NULL, 'L'}, {"audit", required_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    *o = (s_opts){.workload = "all", .messages = -1, .size = 1024, .durability = "fsync",
+                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {

@@ -73,7 +73,7 @@ typedef struct admin_env {
     int (*reload)(void *ctx, admin_reload_result *out, char *err, size_t errlen);
     /* dead letters of node were put back in its queue: deliver them */
     void (*replayed)(void *ctx, const char *node_id);
-    struct audit *audit; /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
+    struct audit *audit;  /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
     void *ctx;
 } admin_env;
 

@@ -39,24 +39,23 @@ extern "C" {
  * checks, key files, broker.
  */
 typedef enum asylink_err {
-    ASYLINK_OK = 0, /* success */
+    ASYLINK_OK = 0,                    /* success */
 
-    ASYLINK_E_INVALID_ARG = 1, /* a caller passed an invalid argument */
-    ASYLINK_E_NOMEM = 2,       /* out of memory */
-    ASYLINK_E_IO = 3,          /* a file or system call failed (see errno) */
-    ASYLINK_E_INTERNAL = 4,    /* an internal invariant failed (a bug) */
-    ASYLINK_E_NOT_FOUND = 5,   /* a named file, node or item does not exist */
-    ASYLINK_E_EXISTS = 6,      /* refusing to overwrite something that exists */
-    ASYLINK_E_CONFIG = 7,      /* a configuration file or value is invalid */
-    ASYLINK_E_TIMEOUT = 8,     /* the operation timed out */
-    ASYLINK_E_AMBIGUOUS = 9,   /* a message id names several messages (use the full key) */
+    ASYLINK_E_INVALID_ARG = 1,         /* a caller passed an invalid argument */
+    ASYLINK_E_NOMEM = 2,               /* out of memory */
+    ASYLINK_E_IO = 3,                  /* a file or system call failed (see errno) */
+    ASYLINK_E_INTERNAL = 4,            /* an internal invariant failed (a bug) */
+    ASYLINK_E_NOT_FOUND = 5,           /* a named file, node or item does not exist */
+    ASYLINK_E_EXISTS = 6,              /* refusing to overwrite something that exists */
+    ASYLINK_E_CONFIG = 7,              /* a configuration file or value is invalid */
+    ASYLINK_E_TIMEOUT = 8,             /* the operation timed out */
+    ASYLINK_E_AMBIGUOUS = 9,           /* a message id names several messages (use the full key) */
 
-    ASYLINK_E_MALFORMED = 10, /* bytes are not a well-formed structure (bad protobuf, bad armor) */
-    ASYLINK_E_UNSUPPORTED_VERSION =
-        11,                   /* a format or protocol version this library does not speak */
-    ASYLINK_E_TOO_LARGE = 12, /* a message, payload or file exceeds its size limit */
-    ASYLINK_E_BAD_FIELD = 13, /* a field is missing, has the wrong length or an invalid value */
-    ASYLINK_E_STALE = 14,     /* older than the version already in use (e.g. a revocation list) */
+    ASYLINK_E_MALFORMED = 10,          /* bytes are not a well-formed structure (bad protobuf, bad armor) */
+    ASYLINK_E_UNSUPPORTED_VERSION = 11,/* a format or protocol version this library does not speak */
+    ASYLINK_E_TOO_LARGE = 12,          /* a message, payload or file exceeds its size limit */
+    ASYLINK_E_BAD_FIELD = 13,          /* a field is missing, has the wrong length or an invalid value */
+    ASYLINK_E_STALE = 14,              /* older than the version already in use (e.g. a revocation list) */
 
     ASYLINK_E_BAD_SIGNATURE = 20,      /* a signature does not verify over the signed bytes */
     ASYLINK_E_UNKNOWN_SENDER = 21,     /* the signer has no certificate in the trust directory */
@@ -68,27 +67,26 @@ typedef enum asylink_err {
     ASYLINK_E_ROLE = 27,               /* the certificate lacks the role the action needs */
     ASYLINK_E_WRONG_KEY = 28,          /* a key does not match the certificate that names it */
 
-    ASYLINK_E_EXPIRED = 30,       /* the message's expiry time has passed */
-    ASYLINK_E_NOT_RECIPIENT = 31, /* the reader is not among the message's readers */
-    ASYLINK_E_TAMPERED = 32,      /* signature valid but the ciphertext or key wrap does not open */
-    ASYLINK_E_KEYWRAP_MISMATCH = 33, /* key wraps do not match the readers named in the header */
-    ASYLINK_E_CLASSIFICATION = 34, /* classification not allowed here (e.g. PERSONAL unencrypted) */
-    ASYLINK_E_CLOCK_SKEW = 35,     /* created time too far from the verifier's clock */
+    ASYLINK_E_EXPIRED = 30,            /* the message's expiry time has passed */
+    ASYLINK_E_NOT_RECIPIENT = 31,      /* the reader is not among the message's readers */
+    ASYLINK_E_TAMPERED = 32,           /* signature valid but the ciphertext or key wrap does not open */
+    ASYLINK_E_KEYWRAP_MISMATCH = 33,   /* key wraps do not match the readers named in the header */
+    ASYLINK_E_CLASSIFICATION = 34,     /* classification not allowed here (e.g. PERSONAL unencrypted) */
+    ASYLINK_E_CLOCK_SKEW = 35,         /* created time too far from the verifier's clock */
 
-    ASYLINK_E_BAD_PASSPHRASE = 40,  /* the passphrase does not open the secret key file */
-    ASYLINK_E_KEY_PERMISSIONS = 41, /* a secret key file is readable or writable by others */
-    ASYLINK_E_PASSPHRASE_REQUIRED =
-        42, /* the secret key file is encrypted and no passphrase was given */
+    ASYLINK_E_BAD_PASSPHRASE = 40,     /* the passphrase does not open the secret key file */
+    ASYLINK_E_KEY_PERMISSIONS = 41,    /* a secret key file is readable or writable by others */
+    ASYLINK_E_PASSPHRASE_REQUIRED = 42,/* the secret key file is encrypted and no passphrase was given */
 
-    ASYLINK_E_POLICY = 50,            /* policy forbids this sender, recipient or topic */
-    ASYLINK_E_UNKNOWN_RECIPIENT = 51, /* a recipient node is not in the federation */
-    ASYLINK_E_DUPLICATE = 52,         /* (sender, message_id) was already accepted */
-    ASYLINK_E_STORE_FULL = 53,        /* the broker's store cannot take more data */
-    ASYLINK_E_FORGED_SENDER = 54,     /* envelope sender differs from the authenticated node */
-    ASYLINK_E_PROTOCOL = 55,          /* a command out of sequence or not allowed in this state */
-    ASYLINK_E_UNAVAILABLE = 56,       /* the broker or a needed service is not reachable */
-    ASYLINK_E_SHUTDOWN = 57,          /* the object is shutting down */
-    ASYLINK_E_REFUSED = 58, /* the broker refused this node's connection (CURVE handshake) */
+    ASYLINK_E_POLICY = 50,             /* policy forbids this sender, recipient or topic */
+    ASYLINK_E_UNKNOWN_RECIPIENT = 51,  /* a recipient node is not in the federation */
+    ASYLINK_E_DUPLICATE = 52,          /* (sender, message_id) was already accepted */
+    ASYLINK_E_STORE_FULL = 53,         /* the broker's store cannot take more data */
+    ASYLINK_E_FORGED_SENDER = 54,      /* envelope sender differs from the authenticated node */
+    ASYLINK_E_PROTOCOL = 55,           /* a command out of sequence or not allowed in this state */
+    ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */
+    ASYLINK_E_SHUTDOWN = 57,           /* the object is shutting down */
+    ASYLINK_E_REFUSED = 58,            /* the broker refused this node's connection (CURVE handshake) */
 } asylink_err;
 
 /*
