@@ -6,7 +6,7 @@
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
- *                [--client-relaxed] [--batch N]
+ *                [--client-relaxed] [--batch N] [--sent-retention SECONDS]
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
@@ -37,6 +37,7 @@ typedef struct {
     long batch;  /* 0: asylink_send/asylink_ack per message; N: send_many/ack_many of up to N */
     int no_ack;  /* measure without application acks (so without receipts) */
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
+    long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
 } s_opts;
 
 static char s_tmp[256];
@@ -129,6 +130,8 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.data_dir = data;
     opt.receive_window = 1000;
     opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    if (o->sent_retention >= 0)
+        opt.sent_retention_ms = (uint64_t)o->sent_retention * 1000u;
     asylink_client *c = NULL;
     int rc = asylink_client_open(&opt, &c);
     if (rc != ASYLINK_OK)
@@ -310,9 +313,10 @@ static int s_parse(int argc, char **argv, s_opts *o)
         {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
         {"no-ack", no_argument, NULL, 'A'}, {"client-relaxed", no_argument, NULL, 'R'},
         {"batch", required_argument, NULL, 'b'},
+        {"sent-retention", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
-                  .rate = 2000, .seconds = 10};
+                  .rate = 2000, .seconds = 10, .sent_retention = -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -327,6 +331,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
         case 'A': o->no_ack = 1; break;
         case 'R': o->relaxed = 1; break;
         case 'b': o->batch = strtol(optarg, NULL, 10); break;
+        case 'K': o->sent_retention = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
@@ -339,7 +344,7 @@ int main(int argc, char **argv)
     if (s_parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all] "
                         "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch N] [--no-ack] "
-                        "[--client-relaxed]\n");
+                        "[--client-relaxed] [--sent-retention SECONDS]\n");
         return 2;
     }
     snprintf(s_tmp, sizeof s_tmp, "/tmp/asylink-bench-client-XXXXXX");

@@ -130,6 +130,7 @@ struct asylink_client {
     char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
+    uint64_t sent_retention_ms;   /* keep sent envelopes this long after Accepted; 0 = none */
     asylink_log_fn log;
     void *log_ctx;
     asylink_log_level log_level;
@@ -265,6 +266,16 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
 
 /* The public view of a checked receipt. */
 void client_receipt_info(const receipt *r, asylink_receipt_info *info);
+
+/* How often the I/O thread removes sent envelopes past their retention (evidence.c). */
+#define CLIENT_SENT_SWEEP_MS 60000
+
+/*
+ * Removes the sent envelopes kept longer than the retention (all of them
+ * when it is 0), in bounded transactions of its own; errors are logged.
+ * Call with no write transaction of this thread open.
+ */
+void client_sent_sweep(asylink_client *c, uint64_t now_ms);
 
 /* How often the I/O thread looks for changes in the trust directory. */
 #define CLIENT_TRUST_CHECK_MS 5000

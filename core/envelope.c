@@ -837,6 +837,35 @@ static int s_decrypt(const envelope *e, const uint8_t *key, uint8_t **payload, s
     return ASYLINK_OK;
 }
 
+int envelope_open_key(envelope_opener *op, const envelope *e, uint8_t key[32])
+{
+    memset(key, 0, 32);
+    if (e->hdr.n_recipients > 0 && !s_header_names(e->hdr_pb, op->node_id))
+        return ASYLINK_E_NOT_RECIPIENT;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_E_BAD_FIELD; /* nothing to disclose: the body is the payload */
+    uint8_t secret[2 * KEY_LEN];
+    int rc = s_unwrap(op, e, secret);
+    if (rc == ASYLINK_OK)
+        memcpy(key, secret, KEY_LEN);
+    sodium_memzero(secret, sizeof secret);
+    return rc;
+}
+
+int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload,
+                           size_t *len)
+{
+    *payload = NULL;
+    *len = 0;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_E_BAD_FIELD;
+    uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
+    envelope_key_commitment(key, commitment);
+    if (sodium_memcmp(commitment, e->hdr_pb->key_commitment.data, ENVELOPE_COMMITMENT_LEN) != 0)
+        return ASYLINK_E_TAMPERED; /* not the key the signer committed to */
+    return s_decrypt(e, key, payload, len);
+}
+
 int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, size_t *len)
 {
     *payload = NULL;

@@ -207,6 +207,28 @@ void envelope_opener_destroy(envelope_opener **self_p);
  */
 int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, size_t *len);
 
+/*
+ * The content key K of an encrypted envelope this reader can open: the key
+ * wrap is opened and K checked against the header's key commitment, as by
+ * envelope_open(), and K (32 bytes) is written to key. Disclosing K lets a
+ * third party decrypt exactly this envelope (envelope_open_with_key), and
+ * nothing else. Returns ASYLINK_OK, ASYLINK_E_NOT_RECIPIENT,
+ * ASYLINK_E_TAMPERED, ASYLINK_E_BAD_FIELD (not encrypted). The caller wipes key.
+ */
+int envelope_open_key(envelope_opener *op, const envelope *e, uint8_t key[32]);
+
+/*
+ * Decrypts an encrypted envelope with a disclosed content key: key must be
+ * the one the signed header commits to (BLAKE2b-256 key commitment, so it
+ * pins down the one plaintext every reader saw) and must open the body
+ * with the header as associated data. *payload as envelope_open(). Returns
+ * ASYLINK_OK, ASYLINK_E_TAMPERED (another key, or a body that does not
+ * open), ASYLINK_E_BAD_FIELD (not encrypted), ASYLINK_E_NOMEM. Does not
+ * check the signature: call envelope_verify_signature() first.
+ */
+int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload,
+                           size_t *len);
+
 /* Wipes and frees a payload from envelope_open(). Accepts NULL. */
 void envelope_payload_free(uint8_t *payload, size_t len);
 

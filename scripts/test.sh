@@ -26,7 +26,7 @@ install_deps() {
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
-                curl pacemaker-cli-utils keepalived
+                curl pacemaker-cli-utils keepalived python3-nacl
                 jq) # jq: 20-broker-audit reads audit exports as an operator would
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"

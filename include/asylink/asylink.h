@@ -140,9 +140,19 @@ typedef struct asylink_options {
     asylink_log_fn log;             /* NULL = no logging */
     void *log_ctx;                  /* passed to log */
     asylink_log_level log_level;    /* most verbose level passed to log; default INFO */
+    uint64_t sent_retention_ms;     /* keep this node's own sent envelopes this long after the
+                                       broker accepted them, as evidence (asylink_evidence_export);
+                                       0 = keep none; default ASYLINK_SENT_RETENTION_DEFAULT_MS */
 } asylink_options;
 
-/* Fills o with defaults (everything zero or NULL but struct_size). Thread-safe. */
+/* How long a client keeps its sent envelopes unless told otherwise: 30 days. */
+#define ASYLINK_SENT_RETENTION_DEFAULT_MS (30ull * 24 * 3600 * 1000)
+
+/*
+ * Fills o with defaults: everything zero or NULL but struct_size,
+ * durability (FSYNC), log_level (INFO) and sent_retention_ms
+ * (ASYLINK_SENT_RETENTION_DEFAULT_MS). Thread-safe.
+ */
 ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 
 /*
@@ -198,7 +208,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *
  *   [node] broker_endpoint (one address or several, as broker_endpoint in
  *          asylink_options), broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
- *          durability (fsync|relaxed), admin_endpoint (for the CLI only)
+ *          durability (fsync|relaxed), sent_retention (a duration such as
+ *          30d; 0 = keep no sent envelopes), admin_endpoint (for the CLI only)
  * Relative paths are relative to the file. log and log_ctx may be NULL.
  * Errors: those of asylink_client_open(), plus ASYLINK_E_CONFIG (the file
  * cannot be read or holds a bad line, key or value; the reason is logged),
@@ -555,6 +566,35 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
                                                             const uint8_t message_id[16],
                                                             asylink_receipt_info *info)
     ASYLINK_NONNULL(2);
+
+/*
+ * Writes the evidence bundle of message_id, a direct message this client
+ * sent, to path (a new file, mode 0600, written atomically; an existing
+ * file is never overwritten): one ZIP file holding the sent envelope as
+ * kept (see sent_retention_ms), every signed receipt held for it with the
+ * receipt's content key (which opens that receipt envelope and nothing
+ * else), the certificates of the sender and of every recipient from this
+ * client's trust directory, its CA certificate and revocation list, and a
+ * manifest listing every file with its SHA-256, signed with this node's
+ * key. A third party checks it offline (`asylink evidence verify`, or any
+ * implementation of docs/PROTOCOL.md section 14). The payload stays
+ * encrypted: the bundle never holds plaintext. A bundle may lack receipts
+ * that have not arrived; its check then says so.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, path empty); ASYLINK_E_NOT_FOUND
+ * (not a message this client sent, its envelope is no longer kept, or a
+ * certificate a signature needs is not in the trust directory);
+ * ASYLINK_E_BAD_FIELD (a feed message, which has no receipts, or one sent
+ * under another node id); ASYLINK_E_TAMPERED (this node's key does not
+ * open a receipt it holds: the key was replaced since, or the kept receipt
+ * is damaged); ASYLINK_E_EXISTS (path exists); ASYLINK_E_TOO_LARGE (over
+ * the bundle's limits); ASYLINK_E_IO (the data directory, a damaged kept
+ * envelope or receipt, or writing path); ASYLINK_E_NOMEM;
+ * ASYLINK_E_INTERNAL (a bug). Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
+                                                             const uint8_t message_id[16],
+                                                             const char *path)
+    ASYLINK_NONNULL(2, 3);
 
 /* ---- state, trust and event loops ---- */
 

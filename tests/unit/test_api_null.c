@@ -62,6 +62,7 @@ static void test_client_null(void **state)
                      ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_receipt_verify(NULL, s_id, sizeof s_id, s_id, info),
                      ASYLINK_E_INVALID_ARG);
+    assert_int_equal(asylink_evidence_export(NULL, s_id, "case.zip"), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
