@@ -107,8 +107,8 @@ static void s_put_head(logfmt_buf *b, log_level lvl, const char *comp, const cha
 }
 
 /* Appends the formatted kv tail: the pairs that parse, the rest as rest="...". */
-__attribute__((format(printf, 2, 0)))
-static void s_put_tail(logfmt_buf *b, const char *kv_fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void s_put_tail(logfmt_buf *b, const char *kv_fmt,
+                                                             va_list ap)
 {
     char tail[LOG_LINE_MAX];
     if (!kv_fmt || !*kv_fmt)

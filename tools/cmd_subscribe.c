@@ -398,9 +398,13 @@ int cmd_subscribe(int argc, char **argv)
         return CLI_FAIL;
     rc = s_subscribe(c, &o);
     s_state st = {.o = &o};
-    node_recv_opts ro = {.count = o.count, .idle_ms = o.idle_ms, .ack = !o.no_ack,
-                         .prefix = o.prefix, .subscription = o.subscription,
-                         .content_type = o.type, .print = s_print,
+    node_recv_opts ro = {.count = o.count,
+                         .idle_ms = o.idle_ms,
+                         .ack = !o.no_ack,
+                         .prefix = o.prefix,
+                         .subscription = o.subscription,
+                         .content_type = o.type,
+                         .print = s_print,
                          .ctx = &st};
     if (rc == CLI_OK)
         rc = node_receive("subscribe", c, &ro);

@@ -382,19 +382,9 @@ static void test_logfmt_parse(void **state)
         "a=1  b=2", /* several spaces between pairs */
     };
     static const char *const bad[] = {
-        "a",
-        "=b",
-        "a=b=c",
-        "a=\"unterminated",
-        "a=\"x\"y",
-        "a=\"x\ny\"",
-        "a=b\nc=d",
-        "a=\"\\q\"",
-        "a=\"\\x4\"",
-        "a=x\"y",
-        "a=\"\x01\"",
-        "a\x7f=b",
-        "a=b \"c\"=d",
+        "a",          "=b",       "a=b=c",       "a=\"unterminated", "a=\"x\"y",
+        "a=\"x\ny\"", "a=b\nc=d", "a=\"\\q\"",   "a=\"\\x4\"",       "a=x\"y",
+        "a=\"\x01\"", "a\x7f=b",  "a=b \"c\"=d",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_true(logfmt_valid(good[i]));
