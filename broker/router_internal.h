@@ -72,6 +72,7 @@ struct router {
     auth_stats auth;
     uint64_t now_ms;
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
+    uint64_t next_release_ms; /* store_release_pages() */
     uint64_t started_ms;
     audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
     bool fatal;    /* a store error: stop */

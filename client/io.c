@@ -1045,6 +1045,10 @@ void *client_io_main(void *arg)
         s_drain_wake(c);
         s_read(&io); /* what the broker said before a loss counts */
         s_read_monitor(&io);
+        /* Publish what the outbox holds before this turn's commit (an fsync): those
+           envelopes are durable already, and the pump only moves forward from its
+           cursor, so nothing this turn answered is sent again. */
+        s_pump(&io);
         s_finish_turn(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
             /* Here, between turns, this thread holds no write transaction:

@@ -27,7 +27,8 @@ install_deps() {
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
                 curl pacemaker-cli-utils keepalived python3-nacl
-                jq) # jq: 20-broker-audit reads audit exports as an operator would
+                jq) # jq: 20-broker-audit reads audit exports as an operator would;
+                # python3-nacl: evidence_check.py and vectors.independent (batch signatures)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive

@@ -250,7 +250,11 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * the recipients, commits it to the durable outbox and returns; the I/O
  * thread delivers it to the broker until it is Accepted. A later Rejected
  * arrives as an event. The message id is written to message_id_out (may
- * be NULL). Thread-safe; concurrent calls share one disk commit.
+ * be NULL). Thread-safe; concurrent calls share one disk commit and one
+ * signature: the thread that commits signs every message of the commit at
+ * once as a batch (each envelope carries its own proof and is still
+ * checked on its own, PROTOCOL.md 4.10); a message committed alone is
+ * signed alone.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
  * NULL with len > 0, no recipients, an unknown classification);
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
@@ -283,8 +287,11 @@ typedef struct asylink_send_item {
  * Sends n messages (0..ASYLINK_SEND_MAX, payloads of at most
  * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing: each is
  * sealed as by asylink_send(), then all are committed to the outbox in one
- * disk commit, so a single-threaded sender pays one fsync per call rather
- * than one per message. items may be NULL when n is 0. On ASYLINK_OK every
+ * disk commit and signed with one Ed25519 signature over the root of a
+ * tree of their digests (a batch, PROTOCOL.md 4.10: every envelope carries
+ * its own proof and remains standalone evidence), so a single-threaded
+ * sender pays one fsync and one signature per call rather than one per
+ * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
  * nothing is sent and every items[i].result is set: the item's own outcome
  * when sealing failed for some item (ASYLINK_OK for an item that would
@@ -381,9 +388,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
 /*
  * Acknowledges n received messages (0..ASYLINK_ACK_MAX) at once, all or
  * nothing: one disk commit, and one signed receipt envelope per sender
- * covering all of that sender's messages in the call (a ReceiptSet), so a
+ * covering all of that sender's messages in the call (a ReceiptSet); the
+ * receipt envelopes of one call are signed together as one batch, so a
  * consumer working through a batch pays one fsync and one signature per
- * sender instead of one per message. message_ids is an array of n 16-byte
+ * call instead of one per message. message_ids is an array of n 16-byte
  * ids (borrowed; may be NULL when n is 0); repeated and already
  * acknowledged ids are fine; each id must name one message, as for
  * asylink_ack(). A sender whose certificate is not usable here (unknown,
@@ -763,6 +771,34 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
                                                      const asylink_publish_params *p,
                                                      const void *payload, size_t len,
                                                      uint8_t message_id_out[16]) ASYLINK_NONNULL(2);
+
+/* One message of asylink_publish_many(). */
+typedef struct asylink_publish_item {
+    const asylink_publish_params *params; /* topic and kind (borrowed; may be shared by items) */
+    const void *payload;                  /* len bytes (borrowed) */
+    size_t len;
+    uint8_t message_id[16]; /* out: the message id (valid when the call succeeds) */
+    int result;             /* out: ASYLINK_OK, or why this item cannot be sent */
+} asylink_publish_item;
+
+/*
+ * Publishes n feed messages (0..ASYLINK_SEND_MAX, payloads of at most
+ * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing, as
+ * asylink_send_many() does for direct messages: each is sealed as by
+ * asylink_publish() (items may name different topics and kinds), all are
+ * committed in one disk commit and signed with one signature (a batch, see
+ * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
+ * item's message_id is set and every result is ASYLINK_OK. On an error
+ * nothing is published and every items[i].result is set: the item's own
+ * outcome when sealing failed for some item (ASYLINK_OK for an item that
+ * would have been published alone), else the call's error. The items
+ * array is owned by the caller. Errors: those of asylink_publish() (the
+ * first failing item's; ASYLINK_E_INVALID_ARG also for an item without
+ * params, or items NULL with n > 0), ASYLINK_E_TOO_LARGE (n or the payload
+ * bytes over the limits). Thread-safe; concurrent calls share disk commits.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish_many(asylink_client *c,
+                                                          asylink_publish_item *items, size_t n);
 
 /* Where a new subscription starts (numbers as asylink.v1.StartPosition). */
 typedef enum asylink_start {

@@ -195,6 +195,25 @@ check "... REVOKED, with the reason" grep -q 'REVOKED: .*revoked on .*key compro
 "$PY" "$PYCHECK" "$T/case.zip" "$T/court/ca.cert" "$T/ca-copy/revoked.crl" >"$T/rev.py" 2>&1
 check_eq "... the Python checker agrees" "$?" 1
 
+echo "== a message signed in a batch (send_many of 5, one Ed25519 signature over a Merkle root)"
+ct --config "$T/DE.ini" send --to FR --count 5 --batch 5 --wait-accepted --ids-out "$T/batch.ids" \
+  --timeout 30 >"$T/batch-send.out" 2>&1
+check_eq "DE sends 5 as one batch" "$(wc -l <"$T/batch.ids" | tr -d ' ')" 5
+ct --config "$T/FR.ini" recv --count 5 --ack-batch 5 --timeout 30 >"$T/batch-recv.out" 2>&1
+check_eq "FR receives and acknowledges them" "$?" 0
+BID=$(sed -n 3p "$T/batch.ids")
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$BID" --wait 30 >/dev/null 2>&1
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$BID" --out "$T/batch.zip" >/dev/null 2>&1
+check_eq "the batched message's bundle is exported" "$?" 0
+check "its envelope carries a batch proof (Envelope.batch, field 5)" "$PY" -c "
+import sys, zipfile; sys.path.insert(0, '$LIB_DIR'); import evidence_check as e
+z = zipfile.ZipFile('$T/batch.zip'); env = e.envelope(z.read('message/envelope.bin'))
+sys.exit(0 if env['batch'] else 1)"
+"$ASYLINK" evidence verify "$T/batch.zip" --trust "$T/court" >"$T/batch-verify.out" 2>&1
+check_eq "asylink evidence verify accepts it" "$?" 0
+"$PY" "$PYCHECK" "$T/batch.zip" "$T/court/ca.cert" >"$T/batch.py" 2>&1
+check_eq "the Python checker walks the proof and accepts it" "$?" 0
+
 echo "== a recipient without a receipt; a node that keeps no sent envelopes"
 "$ASYLINK" send --config "$T/DE.ini" --to FR,IT --type asylink.v1.InformationRequest \
   --payload "$T/request.json" --wait 30 >"$T/send2.out" 2>"$T/send2.err"

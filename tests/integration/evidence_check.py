@@ -82,6 +82,44 @@ def digest(domain, *parts):
     return h.digest()
 
 
+# ---- batch proofs (PROTOCOL.md 4.10) ----
+
+def b2b(data, size):
+    return hashlib.blake2b(data, digest_size=size).digest()
+
+
+def split(n):
+    """RFC 9162: the largest power of two below n."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def signed_statement(env, member):
+    """What the signature covers: the digest, or the batch root statement."""
+    proof = env["batch"]
+    if proof is None:
+        return env["digest"]
+    p = fields(proof)
+    salt, size, index = one(p, 1, b""), one(p, 2, 0), one(p, 3, 0)
+    path = p.get(4, [])
+    if len(salt) != 32 or not 2 <= size <= 1024 or index >= size:
+        raise Invalid(member, "malformed batch proof")
+    sides, n, i = [], size, index  # top-down: True where the sibling is on the right
+    while n > 1:
+        k = split(n)
+        sides.append(i < k)
+        n, i = (k, i) if i < k else (n - k, i - k)
+    if len(path) != len(sides) or any(len(x) != 32 for x in path):
+        raise Invalid(member, "batch proof path of the wrong length")
+    h = b2b(b"asylink.batch-leaf.v1" + salt + index.to_bytes(4, "big") + env["digest"], 32)
+    for sibling, right in zip(path, reversed(sides)):
+        pair = h + sibling if right else sibling + h
+        h = b2b(b"asylink.batch-node.v1" + salt + pair, 32)
+    return b2b(b"asylink.batch.v1" + lp(salt) + size.to_bytes(4, "big") + h, 64)
+
+
 def ed25519_ok(pk, message, signature):
     try:
         VerifyKey(pk).verify(message, signature)
@@ -128,6 +166,7 @@ def envelope(raw):
     d = digest("asylink.envelope.v1", header, body,
                *[p for k in keys for p in (one(k, 1, b""), one(k, 2, b""))])
     return {"header": header, "body": body, "signature": one(f, 4, b""), "digest": d,
+            "batch": one(f, 5, None),
             "id": one(h, 2, b""), "sender": text(h, 3),
             "recipients": [r.decode() for r in h.get(4, [])], "content_type": text(h, 6),
             "classification": one(h, 7, 0), "created": one(h, 8, 0),
@@ -200,7 +239,7 @@ def check(path, ca_path, crl_path):
     env = envelope(files["message/envelope.bin"])
     c = signer(certs, env["sender"], env["serial"], env["created"], revoked, ca,
                "message/envelope.bin")
-    if not ed25519_ok(c["sign_pk"], env["digest"], env["signature"]):
+    if not ed25519_ok(c["sign_pk"], signed_statement(env, "message/envelope.bin"), env["signature"]):
         raise Invalid("message/envelope.bin", "the sender's signature does not verify")
     claims = {"message_id": uuid(env["id"]), "sender": env["sender"],
               "recipients": env["recipients"], "content_type": env["content_type"],
@@ -222,7 +261,7 @@ def check(path, ca_path, crl_path):
                 r["content_type"] != "asylink.v1.ReceiptSet":
             raise Invalid(name, "not a receipt from that recipient to the sender")
         rc = signer(certs, node, r["serial"], r["created"], revoked, ca, name)
-        if not ed25519_ok(rc["sign_pk"], r["digest"], r["signature"]):
+        if not ed25519_ok(rc["sign_pk"], signed_statement(r, name), r["signature"]):
             raise Invalid(name, "the recipient's signature does not verify")
         key = files[f"receipts/{node}.key"]
         commitment = hashlib.blake2b(b"asylink.key-commitment.v1" + key, digest_size=32).digest()

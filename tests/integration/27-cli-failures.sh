@@ -64,6 +64,12 @@ says "receipts --wait says it cannot reach the broker" "$T/rc.err" \
 check_eq "publish exits 1" "$?" 1
 says "publish says it cannot reach the broker" "$T/pub.err" \
   "^asylink: publish: UNAVAILABLE: cannot reach broker at $ADDR"
+printf '{"reporting_country": "DE"}\n{"reporting_country": "DE"}\n' >"$T/two.jsonl"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/two.jsonl" --lines --timeout 3 >/dev/null 2>"$T/pub-lines.err"
+check_eq "publish --lines exits 1" "$?" 1
+says "... saying it cannot reach the broker" "$T/pub-lines.err" \
+  "^asylink: publish: UNAVAILABLE: cannot reach broker at $ADDR"
 
 echo "== 2. the broker refuses the node"
 start_broker || exit 1
