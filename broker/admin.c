@@ -637,8 +637,8 @@ static void s_send_answer(void *sock, zmq_msg_t *rid, uint64_t request_id, wire_
     if (rc == ASYLINK_OK) {
         s_send_frame(sock, rid, frame, flen);
     } else {
-        LOG_ERROR("admin", "answer cannot be encoded", "op=%s code=%s error=\"%s\"",
-                  wire_admin_op_name(op), asylink_err_name(rc), err);
+        LOG_ERROR("admin", "answer cannot be encoded", "op=%s code=%s error=%s",
+                  wire_admin_op_name(op), asylink_err_name(rc), LOG_Q(err));
         a->code = rc;
         snprintf(a->reason, sizeof a->reason, "the answer cannot be encoded");
         s_send_error(sock, rid, request_id, rc, a->reason);

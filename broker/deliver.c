@@ -25,7 +25,7 @@ enum { S_DLV_MORE = 0, S_DLV_STOP, S_DLV_GONE, S_DLV_MISSING };
  */
 void deliver_session_end(router *r, session *s, const char *why)
 {
-    LOG_INFO("router", "session closed", "node=%s reason=\"%s\" in_flight=%zu", s->node_id, why,
+    LOG_INFO("router", "session closed", "node=%s reason=%s in_flight=%zu", s->node_id, LOG_Q(why),
              s->n_inflight);
     notes_session(r, AUDIT_DISCONNECTED, s, why);
     for (size_t i = 0; !r->draining && i < s->n_inflight; i++)

@@ -70,20 +70,21 @@ static int s_load_identity(const broker_config *c, keys_secret **keys, cert **ow
 {
     char *pass = s_read_passphrase(c->key_passphrase_file);
     if (c->key_passphrase_file && *c->key_passphrase_file && !pass) {
-        LOG_ERROR("main", "cannot read the key passphrase file", "path=%s", c->key_passphrase_file);
+        LOG_ERROR("main", "cannot read the key passphrase file", "path=%s",
+                  LOG_Q(c->key_passphrase_file));
         return ASYLINK_E_IO;
     }
     int rc = keys_load(c->key, pass, keys);
     if (pass)
         file_secret_free((uint8_t *)pass, strlen(pass));
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", c->key,
+        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", LOG_Q(c->key),
                   asylink_err_name(rc));
         return rc;
     }
     rc = cert_load(c->cert, own);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker certificate", "path=%s code=%s", c->cert,
+        LOG_ERROR("main", "cannot load the broker certificate", "path=%s code=%s", LOG_Q(c->cert),
                   asylink_err_name(rc));
         return rc;
     }
@@ -218,7 +219,7 @@ static void s_reload_view(const broker_config *c, view **v)
     view *fresh = NULL;
     if (view_load(c->trust_dir, c->policy, NULL, &fresh, err, sizeof err) != ASYLINK_OK) {
         LOG_WARN("main", "cannot reload trust and policy at takeover; using those loaded at start",
-                 "error=\"%s\"", err);
+                 "error=%s", LOG_Q(err));
         return;
     }
     view_unref(v);
@@ -242,17 +243,17 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
         LOG_INFO("main",
                  "standing by: the data directory is in use by another asylinkd; taking "
                  "over when its lock is released",
-                 "data_dir=%s", c->data_dir);
+                 "data_dir=%s", LOG_Q(c->data_dir));
         printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
         fflush(stdout);
         so = s_store_options(c, true);
         rc = store_open(&so, st);
         if (rc == ASYLINK_OK) {
             LOG_INFO("main", "taking over the data directory", "data_dir=%s waited_ms=%llu",
-                     c->data_dir, (unsigned long long)(clock_now_ms() - since));
+                     LOG_Q(c->data_dir), (unsigned long long)(clock_now_ms() - since));
             s_reload_view(c, v);
         } else if (rc == ASYLINK_E_SHUTDOWN) {
-            LOG_INFO("main", "stopped while standing by", "data_dir=%s", c->data_dir);
+            LOG_INFO("main", "stopped while standing by", "data_dir=%s", LOG_Q(c->data_dir));
             return rc;
         }
         if (m)
@@ -263,7 +264,7 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
                   rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd (start "
                                            "it with --standby to wait for it)"
                                          : "cannot open the store",
-                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
+                  "data_dir=%s code=%s", LOG_Q(c->data_dir), asylink_err_name(rc));
     return rc;
 }
 
@@ -275,7 +276,7 @@ static int s_start_http(const broker_config *c, metrics *m, http_server **http)
     s_http_limits(c, &lim);
     int rc = http_start(c->http_listen, &lim, m, http, &port);
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
+        LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", LOG_Q(c->http_listen),
                   asylink_err_name(rc));
         return rc;
     }
@@ -291,7 +292,7 @@ static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_
 {
     *out = NULL;
     if (!c->audit_enabled) {
-        LOG_WARN("main", "audit trail disabled", "config=%s", "[audit] enabled = false");
+        LOG_WARN("main", "audit trail disabled", "config=%s", LOG_Q("[audit] enabled = false"));
         return ASYLINK_OK;
     }
     audit_options ao = {.broker_node_id = c->node_id,
@@ -350,8 +351,8 @@ static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t ser
         rc = s_audit_open(c, keys, serial, st, &au);
     char err[512];
     if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
-        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
-                  asylink_err_name(rc), err);
+        LOG_ERROR("main", "refusing the trust directory", "code=%s error=%s", asylink_err_name(rc),
+                  LOG_Q(err));
     if (rc == ASYLINK_OK)
         rc = s_run_router(c, keys, serial, m, au, st, v);
     else
@@ -402,7 +403,7 @@ int main(int argc, char **argv)
     if (s_load_identity(&c, &keys, &own) != ASYLINK_OK)
         goto cleanup;
     if (view_load(c.trust_dir, c.policy, NULL, &v, err, sizeof err) != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load trust and policy", "error=\"%s\"", err);
+        LOG_ERROR("main", "cannot load trust and policy", "error=%s", LOG_Q(err));
         goto cleanup;
     }
     if (s_check_own_cert(v, own) != ASYLINK_OK)

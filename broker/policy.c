@@ -54,10 +54,12 @@ static const char *const s_limit_names[S_LIMIT_COUNT] = {
 
 /* One [publish] or [subscribe] rule. */
 typedef struct policy_rule {
-    char prefix[ENVELOPE_TOPIC_MAX + 1]; /* topic prefix, topic_valid() */
+    char prefix[ENVELOPE_TOPIC_MAX + 1]; /* topic prefix, topic_valid() but for {sender} */
     size_t len;                          /* strlen(prefix) */
     uint32_t roles;                      /* CERT_ROLE_BIT mask allowed, 0 = nobody */
     unsigned line;                       /* line of the file that set it */
+    size_t sender_at;                    /* [publish]: offset of POLICY_SENDER in prefix,
+                                            or SIZE_MAX for a rule about every publisher */
 } policy_rule;
 
 /* A growable list of rules; sorted longest prefix first after load. */
@@ -263,14 +265,48 @@ static int s_add_rule(s_load *st, policy_rules *rules, const char *sec, const ch
     return 0;
 }
 
+/*
+ * Where the label POLICY_SENDER stands in a [publish] key: its offset, SIZE_MAX
+ * if there is none, or -1 (as SIZE_MAX - 1) if it is there but not as one
+ * whole label, or twice. *shape gets the key with that label as "X", for
+ * topic_valid().
+ */
+static size_t s_sender_label(const char *key, char *shape, size_t len)
+{
+    const char *at = strstr(key, POLICY_SENDER);
+    size_t n = strlen(POLICY_SENDER);
+    snprintf(shape, len, "%s", key);
+    if (!at)
+        return SIZE_MAX;
+    size_t off = (size_t)(at - key);
+    bool whole = (off == 0 || key[off - 1] == '.') && (at[n] == '\0' || at[n] == '.');
+    if (!whole || strstr(at + n, POLICY_SENDER))
+        return SIZE_MAX - 1;
+    snprintf(shape, len, "%.*sX%s", (int)off, key, at + n);
+    return off;
+}
+
 /* [publish] or [subscribe] <topic prefix> = <roles> */
 static int s_on_topic_rule(s_load *st, s_section which, const char *key, const char *value)
 {
     const char *sec = s_section_names[which];
     policy_rules *rules = which == S_SEC_PUBLISH ? &st->p->publish : &st->p->subscribe;
-    char q[CONFIG_QUOTE_MAX * 4 + 8];
+    char q[CONFIG_QUOTE_MAX * 4 + 8], shape[ENVELOPE_TOPIC_MAX + 2];
     uint32_t roles;
-    if (!topic_valid(key)) {
+    size_t sender_at = s_sender_label(key, shape, sizeof shape);
+    if (sender_at != SIZE_MAX && which != S_SEC_PUBLISH) {
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "%s binds a topic to its publisher: only [publish] rules may use it",
+                     POLICY_SENDER);
+        return -1;
+    }
+    if (sender_at == SIZE_MAX - 1) {
+        inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
+                     "%s must be one whole label of the prefix, once (e.g. stats.monthly.%s)",
+                     POLICY_SENDER, POLICY_SENDER);
+        return -1;
+    }
+    if (!topic_valid(shape) || strlen(key) > ENVELOPE_TOPIC_MAX) {
         inifile_fail(&st->ini, ASYLINK_E_CONFIG, st->ini.line, sec, key,
                      "invalid topic prefix %s (dotted labels of A-Z a-z 0-9 _ -, at most %d bytes)",
                      config_quote(q, sizeof q, key, strlen(key)), ENVELOPE_TOPIC_MAX);
@@ -285,7 +321,10 @@ static int s_on_topic_rule(s_load *st, s_section which, const char *key, const c
     }
     if (s_parse_list(st, sec, key, value, true, &roles) != 0)
         return -1;
-    return s_add_rule(st, rules, sec, key, roles);
+    if (s_add_rule(st, rules, sec, key, roles) != 0)
+        return -1;
+    rules->v[rules->n - 1].sender_at = sender_at;
+    return 0;
 }
 
 /* [limits] personal_max_retention / max_retention = <duration> */
@@ -492,13 +531,55 @@ static bool s_allowed(const policy_rules *rules, uint32_t roles, const char *top
     return r && (r->roles & roles);
 }
 
-int policy_check_publish(const policy *p, uint32_t sender_roles, const char *topic,
-                         int classification)
+/*
+ * The prefix rule r stands for when sender publishes: r's own, or with
+ * {sender} replaced by the sender's node id. Its length, or 0 if it does
+ * not fit buf (then it matches no topic).
+ */
+static size_t s_rule_prefix(const policy_rule *r, const char *sender, char *buf, size_t len)
+{
+    if (r->sender_at == SIZE_MAX) {
+        snprintf(buf, len, "%s", r->prefix);
+        return r->len;
+    }
+    int n = snprintf(buf, len, "%.*s%s%s", (int)r->sender_at, r->prefix, sender,
+                     r->prefix + r->sender_at + strlen(POLICY_SENDER));
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+/*
+ * The deciding [publish] rule for sender on topic: the longest matching
+ * prefix, {sender} replaced; on equal length a rule naming the topic
+ * outright wins over a {sender} rule. NULL if none matches.
+ */
+static const policy_rule *s_publish_rule(const policy *p, const char *sender, const char *topic)
+{
+    const policy_rule *best = NULL;
+    size_t best_len = 0, tlen = strlen(topic);
+    char prefix[ENVELOPE_TOPIC_MAX + NODE_ID_MAX + 2];
+    for (size_t i = 0; i < p->publish.n; i++) {
+        const policy_rule *r = &p->publish.v[i];
+        if (r->sender_at != SIZE_MAX && !node_id_valid(sender))
+            continue;
+        size_t n = s_rule_prefix(r, sender, prefix, sizeof prefix);
+        if (n == 0 || n < best_len || !topic_under_n(topic, tlen, prefix, n))
+            continue;
+        if (n > best_len || (best->sender_at != SIZE_MAX && r->sender_at == SIZE_MAX)) {
+            best = r;
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+int policy_check_publish(const policy *p, uint32_t sender_roles, const char *sender,
+                         const char *topic, int classification)
 {
     if (!p || (classification != ENVELOPE_PUBLIC && classification != ENVELOPE_LIMITED) ||
         !topic_valid(topic))
         return ASYLINK_E_POLICY;
-    return s_allowed(&p->publish, sender_roles, topic) ? ASYLINK_OK : ASYLINK_E_POLICY;
+    const policy_rule *r = s_publish_rule(p, sender ? sender : "", topic);
+    return r && (r->roles & sender_roles) ? ASYLINK_OK : ASYLINK_E_POLICY;
 }
 
 bool policy_may_read(const policy *p, uint32_t reader_roles, const char *topic)

@@ -18,7 +18,8 @@
  *   agency = PUBLIC, LIMITED, PERSONAL
  *
  *   [publish]           ; <topic prefix> = <roles that may publish under it>
- *   stats.monthly = member_state, agency
+ *   stats.monthly = agency
+ *   stats.monthly.{sender} = member_state, agency   ; DE only on stats.monthly.DE
  *   coi = agency
  *
  *   [subscribe]         ; <topic prefix> = <roles that may read it>
@@ -37,7 +38,11 @@
  *                value is an error (write "none" if you mean it).
  *   class lists  comma-separated PUBLIC, LIMITED, PERSONAL (any case), or none.
  *   prefixes     a topic name as core/envelope.h topic_valid() accepts
- *                (dotted labels of A-Z a-z 0-9 _ -), case-sensitive.
+ *                (dotted labels of A-Z a-z 0-9 _ -), case-sensitive. In
+ *                [publish] one whole label may be {sender}: the rule then
+ *                stands, for each publisher, for the prefix with its node
+ *                id there ("stats.monthly.{sender}" is "stats.monthly.DE"
+ *                for DE, "stats.monthly.EUAA.ANALYSIS" for EUAA.ANALYSIS).
  *   durations    as core/config.h DURATION: "30d", "12h", "0".
  * A key given twice in one section is an error.
  *
@@ -55,7 +60,13 @@
  *                matching rule: denied.
  *   publish      the longest [publish] rule matching the topic lists one of
  *                the sender's roles, and the classification is PUBLIC or
- *                LIMITED: feeds never carry PERSONAL data.
+ *                LIMITED: feeds never carry PERSONAL data. A {sender} rule
+ *                matches with the publisher's id in place and counts with
+ *                that length; at equal length a rule naming the prefix
+ *                outright wins. So with "stats.monthly = agency" and
+ *                "stats.monthly.{sender} = member_state", DE publishes on
+ *                stats.monthly.DE but not on stats.monthly.FR (only the
+ *                agency rule matches there), and EUAA on either.
  *   read         (policy_may_read) the longest [subscribe] rule matching
  *                the topic lists one of the reader's roles.
  *   subscribe    a subscription prefix P is allowed only when the reader
@@ -92,6 +103,9 @@
 /* Most rules in [publish] or [subscribe] each. */
 #define POLICY_MAX_TOPIC_RULES 4096
 
+/* The label of a [publish] prefix that stands for the publisher's node id. */
+#define POLICY_SENDER "{sender}"
+
 typedef struct policy policy;
 
 /*
@@ -118,12 +132,13 @@ int policy_check_direct(const policy *p, uint32_t sender_roles, uint32_t recipie
                         int classification);
 
 /*
- * May a node with sender_roles publish an envelope of classification on
- * topic? PERSONAL, unknown classifications, an invalid or NULL topic:
- * ASYLINK_E_POLICY. Returns ASYLINK_OK or ASYLINK_E_POLICY.
+ * May node sender (its node id, for {sender} rules; NULL or an invalid id
+ * matches none of them) with sender_roles publish an envelope of
+ * classification on topic? PERSONAL, unknown classifications, an invalid
+ * or NULL topic: ASYLINK_E_POLICY. Returns ASYLINK_OK or ASYLINK_E_POLICY.
  */
-int policy_check_publish(const policy *p, uint32_t sender_roles, const char *topic,
-                         int classification);
+int policy_check_publish(const policy *p, uint32_t sender_roles, const char *sender,
+                         const char *topic, int classification);
 
 /*
  * May a node with reader_roles subscribe to topic_prefix (the whole-label

@@ -295,7 +295,7 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     if (rc != ASYLINK_OK) {
         r->stats.reload_failures++;
         LOG_ERROR("router", "reload failed; keeping the current trust and policy",
-                  "code=%s error=\"%s\"", asylink_err_name(rc), err);
+                  "code=%s error=%s", asylink_err_name(rc), LOG_Q(err));
         notes_reload(r, rc, err);
         return rc;
     }
@@ -581,8 +581,9 @@ int router_new(router_options *o, store *st, view *v, router **out)
     *out = r;
     return ASYLINK_OK;
 fail:
-    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=\"%s\"", o->endpoint,
-              o->admin_endpoint ? o->admin_endpoint : "", zmq_strerror(zmq_errno()));
+    LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=%s",
+              LOG_Q(o->endpoint), LOG_Q(o->admin_endpoint ? o->admin_endpoint : ""),
+              LOG_Q(zmq_strerror(zmq_errno())));
     router_destroy(&r);
     return rc;
 }
@@ -629,8 +630,8 @@ static void s_drain(router *r)
 int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
     LOG_INFO("router", "serving", "endpoint=%s admin_endpoint=%s workers=%d durability=%s",
-             r->opt.bound_endpoint,
-             r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off",
+             LOG_Q(r->opt.bound_endpoint),
+             LOG_Q(r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off"),
              r->opt.verify_threads, r->opt.durable ? "fsync" : "relaxed");
     char detail[AUDITCHAIN_DETAIL_MAX + 1];
     snprintf(detail, sizeof detail, "asylinkd %s endpoint=%s durability=%s", asylink_version(),

@@ -67,8 +67,8 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
     if (h->classification == ENVELOPE_PERSONAL)
         return s_fail(j, ASYLINK_E_CLASSIFICATION,
                       "PERSONAL messages are never published to feeds");
-    if (policy_check_publish(view_policy(j->view), sender->roles, h->topic, h->classification) !=
-        ASYLINK_OK) {
+    if (policy_check_publish(view_policy(j->view), sender->roles, sender->node_id, h->topic,
+                             h->classification) != ASYLINK_OK) {
         snprintf(why, sizeof why, "policy forbids %s to publish %s messages on %.64s", h->sender,
                  envelope_class_name(h->classification), h->topic);
         return s_fail(j, ASYLINK_E_POLICY, why);

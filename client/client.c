@@ -57,31 +57,138 @@ static char *s_dup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Which option of asylink_options (and its path) an open failed on, for the log. */
+typedef struct {
+    const char *option; /* "key_file", "node_cert", ... or NULL */
+    const char *path;
+} s_where;
+
 /* Loads keys, certificates and trust, and checks they belong together. */
-static int s_load_identity(asylink_client *c, const asylink_options *o)
+static int s_load_identity(asylink_client *c, const asylink_options *o, s_where *w)
 {
     trust *t = NULL;
-    int rc = keys_load(o->key_file, o->key_passphrase, &c->keys);
-    if (rc == ASYLINK_OK)
-        rc = cert_load(o->node_cert, &c->own);
-    if (rc == ASYLINK_OK)
-        rc = cert_load(o->broker_cert, &c->broker);
-    uint64_t stamp = client_trust_stamp(o->trust_dir);
-    if (rc == ASYLINK_OK)
-        rc = trust_load(o->trust_dir, &t);
-    if (rc == ASYLINK_OK && (rc = client_trust_init(c, o->trust_dir, t, stamp)) != ASYLINK_OK)
-        trust_destroy(&t);
-    if (rc != ASYLINK_OK)
+    int rc;
+    *w = (s_where){"key_file", o->key_file};
+    if ((rc = keys_load(o->key_file, o->key_passphrase, &c->keys)) != ASYLINK_OK)
         return rc;
+    *w = (s_where){"node_cert", o->node_cert};
+    if ((rc = cert_load(o->node_cert, &c->own)) != ASYLINK_OK)
+        return rc;
+    *w = (s_where){"broker_cert", o->broker_cert};
+    if ((rc = cert_load(o->broker_cert, &c->broker)) != ASYLINK_OK)
+        return rc;
+    *w = (s_where){"trust_dir", o->trust_dir};
+    uint64_t stamp = client_trust_stamp(o->trust_dir);
+    if ((rc = trust_load(o->trust_dir, &t)) != ASYLINK_OK)
+        return rc;
+    if ((rc = client_trust_init(c, o->trust_dir, t, stamp)) != ASYLINK_OK) {
+        trust_destroy(&t);
+        return rc;
+    }
+    *w = (s_where){"key_file", o->key_file};
     if (sodium_memcmp(c->own->sign_pk, c->keys->sign_pk, 32) != 0 ||
         sodium_memcmp(c->own->box_pk, c->keys->box_pk, 32) != 0)
         return ASYLINK_E_WRONG_KEY;
-    rc = trust_check(t, c->own, clock_now_ms());
-    if (rc == ASYLINK_OK)
-        rc = trust_check(t, c->broker, clock_now_ms());
-    if (rc == ASYLINK_OK && !cert_has_role(c->broker, CERT_ROLE_BROKER))
-        rc = ASYLINK_E_ROLE;
-    return rc;
+    *w = (s_where){"node_cert", o->node_cert};
+    if ((rc = trust_check(t, c->own, clock_now_ms())) != ASYLINK_OK)
+        return rc;
+    *w = (s_where){"broker_cert", o->broker_cert};
+    if ((rc = trust_check(t, c->broker, clock_now_ms())) != ASYLINK_OK)
+        return rc;
+    return cert_has_role(c->broker, CERT_ROLE_BROKER) ? ASYLINK_OK : ASYLINK_E_ROLE;
+}
+
+/* What a file named by an option is, in words. */
+static const char *s_what(const char *option)
+{
+    static const struct {
+        const char *option, *what;
+    } names[] = {{"key_file", "secret key file"},       {"node_cert", "node certificate"},
+                 {"broker_cert", "broker certificate"}, {"trust_dir", "trust directory"},
+                 {"data_dir", "data directory"},        {"key_passphrase_file", "passphrase file"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i].option, option) == 0)
+            return names[i].what;
+    return option;
+}
+
+/* Why an open failed on w, and what to do, in one sentence into buf. */
+static void s_open_reason(int rc, const s_where *w, const char *trust_dir, char *buf, size_t len)
+{
+    const char *what = s_what(w->option);
+    const char *p = w->path ? w->path : "";
+    switch (rc) {
+    case ASYLINK_E_NOT_FOUND:
+        if (strcmp(w->option, "trust_dir") == 0)
+            snprintf(buf, len,
+                     "trust directory %s has no ca.cert (or does not exist): copy the CA's "
+                     "ca.cert, revoked.crl and nodes/ there (%s in the node configuration)",
+                     p, w->option);
+        else
+            snprintf(buf, len, "%s %s does not exist (%s in the node configuration)", what, p,
+                     w->option);
+        return;
+    case ASYLINK_E_KEY_PERMISSIONS:
+        snprintf(buf, len,
+                 "%s %s must be a regular file of this user that no one else may read: "
+                 "chmod 600 %s",
+                 what, p, p);
+        return;
+    case ASYLINK_E_PASSPHRASE_REQUIRED:
+        snprintf(buf, len,
+                 "secret key file %s is encrypted: name a file holding its passphrase in "
+                 "key_passphrase_file",
+                 p);
+        return;
+    case ASYLINK_E_BAD_PASSPHRASE:
+        snprintf(buf, len, "the passphrase does not open secret key file %s (key_passphrase_file)",
+                 p);
+        return;
+    case ASYLINK_E_WRONG_KEY:
+        snprintf(buf, len,
+                 "secret key file %s is not the key of the node certificate "
+                 "(node_cert): they must come from the same asylink keygen",
+                 p);
+        return;
+    case ASYLINK_E_REVOKED:
+        snprintf(buf, len,
+                 "%s %s is revoked by the CA (revoked.crl in %s): ask the CA for a new "
+                 "certificate",
+                 what, p, trust_dir);
+        return;
+    case ASYLINK_E_CERT_EXPIRED:
+    case ASYLINK_E_CERT_NOT_YET_VALID:
+        snprintf(buf, len,
+                 "%s %s is %s (or the CA's is; check this machine's clock too): ask the "
+                 "CA for a new certificate",
+                 what, p, rc == ASYLINK_E_CERT_EXPIRED ? "expired" : "not valid yet");
+        return;
+    case ASYLINK_E_UNTRUSTED_ISSUER:
+    case ASYLINK_E_BAD_SIGNATURE:
+        snprintf(buf, len, "%s %s is not signed by the CA of trust directory %s", what, p,
+                 trust_dir);
+        return;
+    case ASYLINK_E_ROLE:
+        snprintf(buf, len, "%s %s %s", what, p,
+                 strcmp(w->option, "broker_cert") == 0
+                     ? "lacks the broker role: broker_cert must be the broker's certificate"
+                     : "breaks the CA's role rules");
+        return;
+    case ASYLINK_E_EXISTS:
+        snprintf(buf, len, "data directory %s is in use by another user's client", p);
+        return;
+    case ASYLINK_E_STALE:
+        snprintf(buf, len,
+                 "the revocation list in trust directory %s is older than one this node "
+                 "has already used: install the CA's latest revoked.crl there",
+                 p);
+        return;
+    case ASYLINK_E_UNSUPPORTED_VERSION:
+    case ASYLINK_E_MALFORMED:
+        snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc));
+        return;
+    default: snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc)); return;
+    }
 }
 
 static int s_make_fds(asylink_client *c)
@@ -100,13 +207,14 @@ static bool s_options_ok(const asylink_options *o)
            o->data_dir;
 }
 
-static int s_open(asylink_client *c, const asylink_options *o)
+static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
 {
     char err[300];
     int rc =
         client_endpoints_parse(o->broker_endpoint, &c->endpoints, &c->n_endpoints, err, sizeof err);
     if (rc == ASYLINK_E_INVALID_ARG)
-        client_log(c, ASYLINK_LOG_ERROR, "invalid broker_endpoint", "error=\"%s\"", err);
+        client_log(c, ASYLINK_LOG_ERROR, "invalid broker_endpoint", "code=INVALID_ARG error=%s",
+                   CLIENT_Q(err));
     if (rc != ASYLINK_OK)
         return rc;
     c->data_dir = s_dup(o->data_dir);
@@ -120,15 +228,23 @@ static int s_open(asylink_client *c, const asylink_options *o)
             : ASYLINK_SENT_RETENTION_DEFAULT_MS;
     if (!c->data_dir)
         return ASYLINK_E_NOMEM;
-    rc = s_load_identity(c, o);
-    if (rc == ASYLINK_OK)
-        rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, NULL, NULL, &c->sealer);
+    rc = s_load_identity(c, o, w);
+    if (rc != ASYLINK_OK)
+        return rc;
+    *w = (s_where){NULL, NULL};
+    rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, NULL, NULL, &c->sealer);
     if (rc == ASYLINK_OK)
         rc = envelope_opener_new(c->keys, c->own->node_id, &c->opener);
-    if (rc == ASYLINK_OK)
-        rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store);
-    if (rc == ASYLINK_OK)
-        rc = client_trust_remember(c);
+    if (rc != ASYLINK_OK)
+        return rc;
+    *w = (s_where){"data_dir", o->data_dir};
+    if ((rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store)) !=
+        ASYLINK_OK)
+        return rc;
+    *w = (s_where){"trust_dir", o->trust_dir};
+    if ((rc = client_trust_remember(c)) != ASYLINK_OK)
+        return rc;
+    *w = (s_where){NULL, NULL};
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
@@ -163,14 +279,19 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_condattr_destroy(&ca);
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
-    int rc = s_open(c, o);
+    s_where w = {NULL, NULL};
+    int rc = s_open(c, o, &w);
     if (rc != ASYLINK_OK) {
-        client_log(c, ASYLINK_LOG_ERROR, "cannot open the client", "code=%s", asylink_err_name(rc));
+        char why[1024] = "cannot open the client";
+        if (w.option)
+            s_open_reason(rc, &w, o->trust_dir, why, sizeof why);
+        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s", asylink_err_name(rc),
+                   w.option ? w.option : "-", CLIENT_Q(w.path ? w.path : ""));
         asylink_client_close(&c);
         return rc;
     }
     client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s addresses=%zu",
-               c->own->node_id, c->endpoints[0], c->n_endpoints);
+               c->own->node_id, CLIENT_Q(c->endpoints[0]), c->n_endpoints);
     *out = c;
     return ASYLINK_OK;
 }
@@ -300,11 +421,16 @@ static int s_node_config_load(const char *path, asylink_log_fn log, void *log_ct
         snprintf(err.section, sizeof err.section, "node");
         snprintf(err.key, sizeof err.key, "broker_endpoint");
     }
-    if (log) {
-        char line[600];
-        config_error_format(&err, line, sizeof line);
-        log(log_ctx, ASYLINK_LOG_ERROR, line);
-    }
+    char line[700], why[800];
+    config_error_format(&err, line, sizeof line);
+    if (access(path, F_OK) != 0)
+        snprintf(why, sizeof why,
+                 "node configuration %s: %s (give the node's .ini file, see "
+                 "examples/node.ini.example)",
+                 path, strerror(errno));
+    else
+        snprintf(why, sizeof why, "node configuration %s", line);
+    client_log_to(log, log_ctx, ASYLINK_LOG_ERROR, why, "code=CONFIG file=%s", CLIENT_Q(path));
     config_free(s_node_options, S_NODE_OPTIONS, nc);
     return ASYLINK_E_CONFIG;
 }
@@ -328,6 +454,13 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
         for (size_t i = 0; rc == ASYLINK_OK && i < pass_len; i++)
             if (pass[i] == '\n' || pass[i] == '\r')
                 pass[i] = 0;
+        if (rc != ASYLINK_OK) {
+            char why[1200];
+            s_where w = {"key_passphrase_file", nc.key_passphrase_file};
+            s_open_reason(rc, &w, nc.trust_dir, why, sizeof why);
+            client_log_to(log, log_ctx, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s",
+                          asylink_err_name(rc), w.option, CLIENT_Q(w.path));
+        }
     }
     asylink_options o;
     asylink_options_init(&o);

@@ -7,6 +7,8 @@
  *
  *   events.c    the log callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
+ *   failure.c   why no session is open: what the connection attempts found
+ *               (socket monitor events, the protocol), asylink_connect_failure_get()
  *   trustref.c  the trust directory in use: held references, reloads,
  *               client_verify()
  *   send.c      sealing and the outbox group commit (asylink_send*)
@@ -34,6 +36,7 @@
 #include "cstore.h"
 #include "envelope.h"
 #include "keys.h"
+#include "logfmt.h"
 #include "receipt.h"
 #include "trust.h"
 
@@ -159,15 +162,16 @@ struct asylink_client {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
-    uint64_t recv_cursor;    /* last inbox seq handed over in this process */
-    uint64_t inbox_version;  /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;  /* waiting senders (group commit) */
-    bool committing;         /* a leader is committing */
-    bool readable;           /* notify_fd holds a byte */
-    client_sub *subs;        /* feed subscriptions */
-    client_req *reqs;        /* requests for the I/O thread */
-    client_readers *readers; /* reader cache of LIMITED feed publishing */
-    asylink_connection conn; /* where the I/O thread is (connection.c) */
+    uint64_t recv_cursor;            /* last inbox seq handed over in this process */
+    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;          /* waiting senders (group commit) */
+    bool committing;                 /* a leader is committing */
+    bool readable;                   /* notify_fd holds a byte */
+    client_sub *subs;                /* feed subscriptions */
+    client_req *reqs;                /* requests for the I/O thread */
+    client_readers *readers;         /* reader cache of LIMITED feed publishing */
+    asylink_connection conn;         /* where the I/O thread is (connection.c) */
+    asylink_connect_failure failure; /* why no session is open (failure.c) */
     /* wake-ups */
     int notify_fd[2]; /* application side: readable while something is ready */
     int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -178,9 +182,21 @@ struct asylink_client {
     atomic_bool connected;
 };
 
-/* Logs a logfmt line through the application's callback (if any). */
+/*
+ * Logs a logfmt line through the application's callback (if any): msg is
+ * a fixed sentence; fmt the key=value tail, where every value that is not
+ * a fixed word goes through CLIENT_Q() (the line stays valid logfmt
+ * regardless: see core/logfmt.h).
+ */
 void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* client_log() to a callback without a client (log may be NULL: nothing happens). */
+void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const char *msg,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* s as one logfmt value, for "%s" in client_log()'s tail (valid until the end of the block). */
+#define CLIENT_Q(s) logfmt_quote((char[256]){0}, 256, (s))
 
 /* Queues an event and makes asylink_fd() readable. */
 void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
@@ -232,6 +248,12 @@ void client_update_readable(asylink_client *c);
  */
 int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
                          size_t n);
+
+/*
+ * ASYLINK_OK, or ASYLINK_E_TOO_LARGE (logged with the size and the limit)
+ * for a payload over ENVELOPE_MAX_PAYLOAD or too many recipients.
+ */
+int client_check_size(asylink_client *c, size_t len, size_t n_recipients);
 
 /*
  * The items of one asylink_send_many() or asylink_publish_many() call, as
@@ -343,6 +365,52 @@ void client_req_free(client_req *r);
 
 /* Frees the feed state (subscriptions, requests, reader cache) at close. */
 void client_feeds_free(asylink_client *c);
+
+/* How long the I/O thread waits for Welcome after connecting. */
+#define CLIENT_HELLO_TIMEOUT_MS 5000
+
+/*
+ * What the I/O thread learnt about one connection attempt (its socket,
+ * from connect to Welcome), from the socket's monitor (io.c) and the
+ * protocol. I/O thread only.
+ */
+typedef struct client_attempt {
+    char endpoint[256]; /* the broker address tried */
+    bool tcp_up;        /* a TCP connection is up */
+    bool tcp_seen;      /* one was up at some point of this attempt */
+    bool handshake_ok;  /* the CURVE handshake succeeded on it */
+    int code;           /* the monitor's finding (ASYLINK_OK: none yet) */
+    char reason[512];   /* ... in words */
+} client_attempt;
+
+/* Starts the account of an attempt to endpoint. */
+void client_attempt_start(client_attempt *a, const char *endpoint);
+
+/*
+ * The attempt failed (no Welcome in time: ASYLINK_E_TIMEOUT; the monitor
+ * ended it: ASYLINK_E_UNAVAILABLE; a fatal Error or Bye before Welcome:
+ * the broker's code and reason; no socket: ASYLINK_E_IO): records the most
+ * specific reason known, counting one failed attempt.
+ */
+void client_attempt_failed(asylink_client *c, client_attempt *a, int code, const char *reason);
+
+/*
+ * Publishes why no session is open (code, human reason, the endpoint
+ * concerned) for asylink_connect_failure_get(); attempt counts one failed
+ * attempt. Logged once per change of reason. Takes the lock.
+ */
+void client_failure_record(asylink_client *c, int code, const char *reason, const char *endpoint,
+                           bool attempt);
+
+/* A session opened: the failure record is cleared. Takes the lock. */
+void client_failure_clear(asylink_client *c);
+
+/*
+ * What one ZeroMQ monitor event (ZMQ_EVENT_*, with its value) of the
+ * attempt's socket says: TCP connected, CURVE handshake done, or why the
+ * attempt fails (published at once). I/O thread.
+ */
+void client_attempt_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

@@ -8,6 +8,7 @@
 #include "client_internal.h"
 
 #include "clock.h"
+#include "logfmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,23 +19,49 @@
 
 /* ---- the log ---- */
 
+/* Builds the line and hands it to log (ap: the tail's arguments). */
+__attribute__((format(printf, 5, 0))) static void s_log_line(asylink_log_fn log, void *ctx,
+                                                             asylink_log_level level,
+                                                             const char *msg, const char *fmt,
+                                                             va_list ap)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char line[1024], ts[32], tail[1024] = "";
+    clock_format_iso(clock_now_ms(), ts, sizeof ts);
+    logfmt_buf b;
+    logfmt_buf_init(&b, line, sizeof line - 1);
+    logfmt_put(&b, "ts", ts);
+    logfmt_put(&b, "level", names[level]);
+    logfmt_put(&b, "comp", "libasylink");
+    logfmt_put_quoted(&b, "msg", msg);
+    if (fmt && *fmt) {
+        int n = vsnprintf(tail, sizeof tail, fmt, ap);
+        logfmt_put_tail(&b, tail);
+        if (n > 0 && (size_t)n >= sizeof tail)
+            b.truncated = true;
+    }
+    log(ctx, level, logfmt_buf_finish(&b));
+}
+
 void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
 {
     if (!c->log || level > c->log_level)
         return;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char line[1024], ts[32];
-    uint64_t now = clock_now_ms();
-    clock_format_iso(now, ts, sizeof ts);
-    int n = snprintf(line, sizeof line, "ts=%s level=%s comp=libasylink msg=\"%s\"%s", ts,
-                     names[level], msg, fmt && *fmt ? " " : "");
-    if (n > 0 && (size_t)n < sizeof line && fmt && *fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    c->log(c->log_ctx, level, line);
+    va_list ap;
+    va_start(ap, fmt);
+    s_log_line(c->log, c->log_ctx, level, msg, fmt, ap);
+    va_end(ap);
+}
+
+void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const char *msg,
+                   const char *fmt, ...)
+{
+    if (!log)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_log_line(log, ctx, level, msg, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- events and the application fd ---- */

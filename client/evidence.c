@@ -57,7 +57,7 @@ static int s_stored(asylink_client *c, int rc, const char *what)
     if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM)
         return rc;
     client_log(c, ASYLINK_LOG_ERROR, "no evidence: a stored envelope is damaged", "what=%s code=%s",
-               what, asylink_err_name(rc));
+               CLIENT_Q(what), asylink_err_name(rc));
     return ASYLINK_E_IO;
 }
 

@@ -286,6 +286,8 @@ static int s_publish_one(asylink_client *c, const asylink_publish_params *p, con
     int rc = s_publish_params_check(p, payload, len);
     if (rc != ASYLINK_OK)
         return rc;
+    if (client_check_size(c, len, 0) != ASYLINK_OK)
+        return ASYLINK_E_TOO_LARGE;
     client_readers *readers = NULL;
     if (p->classification == ASYLINK_LIMITED) {
         rc = s_topic_readers(c, p->topic, &readers);

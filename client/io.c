@@ -44,7 +44,6 @@
 #include <zmq.h>
 
 #define IO_TICK_MS 50
-#define IO_HELLO_TIMEOUT_MS 5000
 #define IO_RESEND_MS 10000    /* republish what got no answer for this long */
 #define IO_RETRY_PAUSE_MS 500 /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
@@ -101,10 +100,11 @@ typedef struct {
 typedef struct {
     asylink_client *c;
     void *ctx, *sock;
-    void *mon;        /* PAIR socket receiving sock's monitor events, or NULL */
-    uint64_t mon_seq; /* numbers the monitor's inproc address */
-    size_t ep;        /* index of the address in use or tried next */
-    size_t tried;     /* addresses tried since the last Welcome */
+    void *mon;              /* PAIR socket receiving sock's monitor events, or NULL */
+    uint64_t mon_seq;       /* numbers the monitor's inproc address */
+    size_t ep;              /* index of the address in use or tried next */
+    size_t tried;           /* addresses tried since the last Welcome */
+    client_attempt attempt; /* what this socket's connection attempt found (failure.c) */
     int state;
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
@@ -241,10 +241,21 @@ static void s_session_lost(s_io *io, const char *why, int code)
 static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 {
     asylink_client *c = io->c;
-    if (io->state == IO_OPEN)
+    char what[512];
+    if (io->state == IO_OPEN) {
         s_session_lost(io, why, code);
-    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=\"%s\" code=%s endpoint=%s", why,
-               asylink_err_name(code), s_endpoint(io));
+        snprintf(what, sizeof what, "the session with the broker at %.200s ended: %.250s",
+                 s_endpoint(io), why);
+        client_failure_record(c, code, what, s_endpoint(io), false);
+    } else if (code == ASYLINK_E_TIMEOUT || code == ASYLINK_E_IO || code == ASYLINK_E_UNAVAILABLE) {
+        client_attempt_failed(c, &io->attempt, code, why);
+    } else { /* a fatal Error or a Bye before Welcome */
+        snprintf(what, sizeof what, "the broker at %.200s refused to open a session: %.250s",
+                 s_endpoint(io), why);
+        client_attempt_failed(c, &io->attempt, code, what);
+    }
+    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s endpoint=%s", CLIENT_Q(why),
+               asylink_err_name(code), CLIENT_Q(s_endpoint(io)));
     s_close_socket(io);
     io->state = IO_IDLE;
     io->n_flight = 0;
@@ -260,9 +271,11 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 }
 
 /* Monitor events that end an attempt or a session. */
-#define IO_MONITOR_EVENTS                                                                          \
+#define IO_MONITOR_END                                                                             \
     (ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |   \
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/* ... and those that only tell how far an attempt got (failure.c). */
+#define IO_MONITOR_EVENTS (IO_MONITOR_END | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
 
 /* Attaches a monitor to io->sock (before it connects). -1 on failure. */
 static int s_monitor(s_io *io)
@@ -278,11 +291,12 @@ static int s_monitor(s_io *io)
     return 0;
 }
 
-/* Reads one monitor event: its number, or 0 if none is waiting. */
-static uint16_t s_monitor_event(s_io *io)
+/* Reads one monitor event: its number (and *value), or 0 if none is waiting. */
+static uint16_t s_monitor_event(s_io *io, uint32_t *value)
 {
     zmq_msg_t m;
     zmq_msg_init(&m);
+    *value = 0;
     if (zmq_msg_recv(&m, io->mon, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&m);
         return 0;
@@ -290,7 +304,9 @@ static uint16_t s_monitor_event(s_io *io)
     uint16_t ev = 0;
     if (zmq_msg_size(&m) >= 2)
         memcpy(&ev, zmq_msg_data(&m), 2); /* event number, native byte order */
-    while (zmq_msg_more(&m)) {            /* the address frame */
+    if (zmq_msg_size(&m) >= 6)
+        memcpy(value, (const uint8_t *)zmq_msg_data(&m) + 2, 4); /* e.g. the ZAP status */
+    while (zmq_msg_more(&m)) {                                   /* the address frame */
         zmq_msg_close(&m);
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, io->mon, 0) < 0)
@@ -304,9 +320,12 @@ static uint16_t s_monitor_event(s_io *io)
 static void s_read_monitor(s_io *io)
 {
     while (io->mon) {
-        uint16_t ev = s_monitor_event(io);
+        uint32_t value;
+        uint16_t ev = s_monitor_event(io, &value);
         if (ev == 0)
             return;
+        if (io->state != IO_OPEN) /* why an attempt fails, for asylink_connect_failure_get() */
+            client_attempt_event(io->c, &io->attempt, ev, value);
         if (ev == ZMQ_EVENT_DISCONNECTED)
             return s_reset(io, "connection to the broker lost", ASYLINK_E_UNAVAILABLE, 0);
         if (ev == ZMQ_EVENT_CONNECT_RETRIED)
@@ -334,6 +353,7 @@ static void s_park(s_io *io, s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env
 static int s_connect(s_io *io)
 {
     asylink_client *c = io->c;
+    client_attempt_start(&io->attempt, s_endpoint(io));
     io->sock = zmq_socket(io->ctx, ZMQ_DEALER);
     if (!io->sock)
         return -1;
@@ -531,9 +551,10 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     io->tried = 0;
     atomic_store(&c->connected, true);
     client_conn_set(c, io->ep, cmd->u.welcome.broker_node_id, true, io->now_ms);
+    client_failure_clear(c);
     s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
     client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s endpoint=%s index=%zu",
-               cmd->u.welcome.broker_node_id, s_endpoint(io), io->ep);
+               CLIENT_Q(cmd->u.welcome.broker_node_id), CLIENT_Q(s_endpoint(io)), io->ep);
 }
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
@@ -712,7 +733,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         /* Nack to retry: frees the broker's window, keeps the cursor where it is. */
         s_send_acks(io, &seq, 1, WIRE_NACK, ASYLINK_E_NOT_FOUND, d->subscription, WIRE_NACK_RETRY);
         client_log(c, ASYLINK_LOG_DEBUG, "delivery for an unknown subscription handed back",
-                   "subscription=%s seq=%llu", d->subscription, (unsigned long long)seq);
+                   "subscription=%s seq=%llu", CLIENT_Q(d->subscription), (unsigned long long)seq);
         envelope_destroy(&e);
         return;
     }
@@ -803,7 +824,7 @@ static void s_on_subscribed(s_io *io, const wire_cmd *cmd)
     }
     pthread_mutex_unlock(&c->lock);
     client_log(c, ASYLINK_LOG_INFO, "subscribed", "subscription=%s prefix=%s created=%d next=%llu",
-               sd->subscription, sd->topic_prefix, sd->created,
+               CLIENT_Q(sd->subscription), CLIENT_Q(sd->topic_prefix), sd->created,
                (unsigned long long)sd->next_sequence);
 }
 
@@ -871,15 +892,15 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             matched = true;
             pthread_cond_broadcast(&c->cond);
             client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
-                       "subscription=%s code=%s reason=\"%s\"", s->name, asylink_err_name(code),
-                       er->reason);
+                       "subscription=%s code=%s reason=%s", s->name, asylink_err_name(code),
+                       CLIENT_Q(er->reason));
             break;
         }
     }
     client_req *r = matched ? NULL : s_req_by_request(c, cmd->request_id, 0);
     if (r) {
-        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=\"%s\"", r->kind,
-                   asylink_err_name(code), er->reason);
+        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=%s", r->kind,
+                   asylink_err_name(code), CLIENT_Q(er->reason));
         s_req_done(c, r, code);
         matched = true;
     }
@@ -932,8 +953,8 @@ static void s_send_requests(s_io *io)
 static void s_on_error(s_io *io, const wire_cmd *cmd)
 {
     const wire_error *er = &cmd->u.error;
-    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=\"%s\"",
-               asylink_err_name(er->code), er->fatal, er->reason);
+    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=%s",
+               asylink_err_name(er->code), er->fatal, CLIENT_Q(er->reason));
     if (er->code == ASYLINK_E_PROTOCOL && er->fatal && io->state == IO_OPEN) {
         /* The broker lost our session (it restarted) and answers "Hello
          * first", echoing whatever request it got: not a refusal of that
@@ -1127,7 +1148,7 @@ static void s_timers(s_io *io)
             s_reset(io, "cannot create the socket", ASYLINK_E_IO, 0);
         return;
     }
-    if (io->state == IO_HELLO && io->now_ms - io->state_ms > IO_HELLO_TIMEOUT_MS) {
+    if (io->state == IO_HELLO && io->now_ms - io->state_ms > CLIENT_HELLO_TIMEOUT_MS) {
         s_reset(io, "no Welcome from the broker", ASYLINK_E_TIMEOUT, 0);
         return;
     }

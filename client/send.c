@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "clock.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,18 +24,60 @@ void asylink_send_params_init(asylink_send_params *p)
     p->classification = ASYLINK_LIMITED;
 }
 
+/* Logs which recipient cannot be sent to, why, and where its certificate was looked for. */
+static void s_log_recipient(asylink_client *c, const char *id, int rc)
+{
+    char why[600];
+    if (rc == ASYLINK_E_BAD_NODE_ID)
+        snprintf(why, sizeof why,
+                 "recipient %.80s is not a valid node id (2 to 64 characters of A-Z 0-9 . _ -, "
+                 "starting with a letter or digit, e.g. FR)",
+                 CLIENT_Q(id ? id : ""));
+    else if (rc == ASYLINK_E_UNKNOWN_RECIPIENT)
+        snprintf(why, sizeof why,
+                 "unknown recipient %s: no certificate for it in %.300s/nodes (the CA issues one; "
+                 "copy it there, the client picks it up within 5 s)",
+                 id, c->trust_dir);
+    else
+        snprintf(why, sizeof why, "recipient %s has no usable certificate in %.300s/nodes: %s", id,
+                 c->trust_dir, asylink_strerror(rc));
+    client_log(c, ASYLINK_LOG_WARN, why, "code=%s recipient=%s", asylink_err_name(rc),
+               CLIENT_Q(id ? id : ""));
+}
+
 /* Certificates of the recipients, usable now (valid while t is held). */
-static int s_readers(const trust *t, const asylink_send_params *p, const cert **readers)
+static int s_readers(asylink_client *c, const trust *t, const asylink_send_params *p,
+                     const cert **readers)
 {
     uint64_t now = clock_now_ms();
     for (size_t i = 0; i < p->n_recipients; i++) {
-        if (!p->recipients[i] || !node_id_valid(p->recipients[i]))
-            return ASYLINK_E_BAD_NODE_ID;
-        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT, &readers[i]);
-        if (rc != ASYLINK_OK)
+        int rc = ASYLINK_E_BAD_NODE_ID;
+        if (p->recipients[i] && node_id_valid(p->recipients[i]))
+            rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT, &readers[i]);
+        if (rc != ASYLINK_OK) {
+            s_log_recipient(c, p->recipients[i], rc);
             return rc;
+        }
     }
     return ASYLINK_OK;
+}
+
+int client_check_size(asylink_client *c, size_t len, size_t n_recipients)
+{
+    char why[200];
+    if (len > ENVELOPE_MAX_PAYLOAD)
+        snprintf(why, sizeof why,
+                 "payload of %zu bytes is larger than the limit of %u bytes (32 MiB) a message "
+                 "may carry",
+                 len, ENVELOPE_MAX_PAYLOAD);
+    else if (n_recipients > ENVELOPE_MAX_RECIPIENTS)
+        snprintf(why, sizeof why, "%zu recipients: a message may have at most %d", n_recipients,
+                 ENVELOPE_MAX_RECIPIENTS);
+    else
+        return ASYLINK_OK;
+    client_log(c, ASYLINK_LOG_WARN, why, "code=TOO_LARGE size=%zu limit=%u recipients=%zu", len,
+               ENVELOPE_MAX_PAYLOAD, n_recipients);
+    return ASYLINK_E_TOO_LARGE;
 }
 
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
@@ -43,10 +86,10 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
     const cert *readers[ENVELOPE_MAX_RECIPIENTS];
     if (p->n_recipients == 0 || !p->recipients)
         return ASYLINK_E_INVALID_ARG;
-    if (p->n_recipients > ENVELOPE_MAX_RECIPIENTS)
+    if (client_check_size(c, len, p->n_recipients) != ASYLINK_OK)
         return ASYLINK_E_TOO_LARGE;
     client_trust *hold = NULL;
-    int rc = s_readers(client_trust_get(c, &hold), p, readers);
+    int rc = s_readers(c, client_trust_get(c, &hold), p, readers);
     if (rc != ASYLINK_OK) {
         client_trust_put(c, hold);
         return rc;

@@ -7,11 +7,16 @@
  *   ts=2026-11-27T15:09:42.123Z level=info comp=router msg="session opened" node=DE credit=100
  *
  * ts is UTC with milliseconds; msg is always quoted; the key=value tail is the
- * caller's printf format. Values that may hold spaces, '=', quotes or control
- * characters must go through log_quote(); control characters that still
- * reach the tail are escaped as \xHH so one event can never forge a second
- * line. A line is at most LOG_LINE_MAX bytes including its newline; longer
- * lines are cut and end in "...".
+ * caller's printf format. Every line is valid logfmt (core/logfmt.h): a
+ * value that is not a fixed word (a node id, an error name, a number) goes
+ * through LOG_Q() or log_quote(), which quote and escape it when needed:
+ *
+ *   LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", LOG_Q(path), name);
+ *
+ * A tail that still does not parse (a raw "%s" holding a space, a quote, an
+ * '=' or a line break) goes, escaped, into one pair rest="...": a value can
+ * never forge a key or a second line. A line is at most LOG_LINE_MAX bytes including its newline;
+ * a longer one is cut inside a value, which ends in "..." (and its quote).
  *
  * NEVER LOG PAYLOADS, KEYS OR OTHER SECRETS. Logs leave the security
  * boundary (journald, log shippers, support tickets): log identifiers,
@@ -101,9 +106,19 @@ void log_write(log_level lvl, const char *comp, const char *msg, const char *kv_
  * '\' and control characters escaped; otherwise copies it as it is. The
  * result is cut (ending in "..." and, if quoted, a closing quote) to fit
  * len bytes. NULL becomes "". Returns buf, for use as a printf argument.
- * buf must hold at least 8 bytes.
+ * buf must hold at least 8 bytes. (logfmt_quote() under another name.)
  */
 const char *log_quote(char *buf, size_t len, const char *s);
+
+/* Longest value LOG_Q() writes, in bytes, with its quotes and NUL. */
+#define LOG_Q_MAX 512
+
+/*
+ * s as one logfmt value (log_quote() into a buffer that lives until the end
+ * of the enclosing block, i.e. the LOG_* statement), for "%s" in a kv
+ * format. Evaluated only when the line is written.
+ */
+#define LOG_Q(s) log_quote((char[LOG_Q_MAX]){0}, LOG_Q_MAX, (s))
 
 /*
  * Logging macros: arguments are evaluated only when the level is enabled.

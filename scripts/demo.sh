@@ -13,6 +13,10 @@
 #      feed, and an analyst's subscription prints them as CSV; six months of
 #      statistics are drawn as trends (examples/analyst/trends.py);
 #   5. the operator's status shows the queues.
+# After each step one line says what happened and what it proves ("=> ...").
+# Colours only on a terminal (and never with NO_COLOR set or TERM=dumb).
+# ASYLINKD=<path> and ASYLINK=<path> in the environment use those binaries
+# instead of building (the test of this script does so).
 # Everything runs in a temporary directory and is stopped at the end.
 set -euo pipefail
 
@@ -20,9 +24,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD_DIR:-$root/build-demo}
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings and green results on a terminal only: a log file or a pipe
+# gets plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR-}" ] && [ "${TERM-dumb}" != dumb ]; then
+    bold=$(printf '\033[1m') green=$(printf '\033[32m') plain=$(printf '\033[0m')
+else
+    bold="" green="" plain=""
+fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+# proves WHAT-HAPPENED WHAT-IT-PROVES: the one line that sums a step up.
+proves() { printf '%s=> %s: %s%s\n' "$green" "$1" "$2" "$plain"; }
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -z "${ASYLINK-}" ]; then
     say "installing Debian packages"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -31,11 +44,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev python3-matplotlib >/dev/null
 fi
 
-say "building asylink"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DASYLINK_TESTS=OFF >/dev/null
-cmake --build "$build" -j"$(nproc)" --target asylinkd asylink >/dev/null
-ASYLINKD="$build/broker/asylinkd"
-ASYLINK="$build/tools/asylink"
+if [ -n "${ASYLINKD-}" ] && [ -n "${ASYLINK-}" ]; then
+    : # given by the caller
+else
+    say "building asylink"
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DASYLINK_TESTS=OFF >/dev/null
+    cmake --build "$build" -j"$(nproc)" --target asylinkd asylink >/dev/null
+    ASYLINKD="$build/broker/asylinkd"
+    ASYLINK="$build/tools/asylink"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/asylink-demo.XXXXXX")
 broker_pid=""
@@ -79,6 +96,8 @@ endpoint=$(sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$work/broker.out")
 http=$(sed -n 's/.*http on \([0-9.:]*\).*/\1/p' "$work/broker.out")
 [ -n "$endpoint" ] || { echo "asylinkd did not start"; cat "$work/broker.log"; exit 1; }
 cat "$work/broker.out"
+proves "the broker runs at $endpoint" \
+    "it admits only nodes whose CURVE keys the CA certified, and stores before it answers"
 
 node_ini() {
     cat >"$work/$1.ini" <<EOF
@@ -95,29 +114,49 @@ for n in DE FR EUAA EUAA.ANALYSIS; do node_ini "$n"; done
 
 say "1. DE (BAMF) sends an encrypted Dublin III Art. 34 information request to FR (OFPRA)"
 "$ASYLINK" send --config "$work/DE.ini" --to FR --type asylink.v1.InformationRequest \
-    --payload scripts/demo/information-request.json --wait 30
+    --payload scripts/demo/information-request.json --wait 30 | tee "$work/send1.out"
+request_id=$(head -n 1 "$work/send1.out")
+proves "the broker accepted request $request_id" \
+    "DE signed it and encrypted it for FR alone; it is on the broker's disk, so DE is done"
 
 say "2. the broker stored it, but only as ciphertext: the applicant reference is nowhere in its store"
 if grep -q "BAMF-8842-2026-PSEUDO" "$work"/data/*; then
     echo "the applicant reference appears in the broker's store: this must never happen"; exit 1
 fi
 echo "grep BAMF-8842-2026-PSEUDO $work/data/*: not found"
+proves "the applicant reference is not in the broker's store" \
+    "the broker relays personal data it cannot read"
 
 say "3. FR receives, verifies and decrypts it, and acknowledges it (DE gets FR's signed receipt)"
 "$ASYLINK" recv --config "$work/FR.ini" --count 1
+proves "FR read the request shown above" \
+    "its signature is DE's (checked against the CA) and only FR's key opened it"
+
+say "   DE holds FR's signed receipt"
+"$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --wait 30
+"$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --export FR \
+    --out "$work/receipt-FR.bin" >/dev/null
+"$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --verify "$work/receipt-FR.bin"
+proves "FR's receipt verifies (kept in $work/receipt-FR.bin)" \
+    "evidence, signed by FR, that FR's system took this very request, and when"
 
 say "   FR answers; DE receives the answer"
 "$ASYLINK" send --config "$work/FR.ini" --to DE --type asylink.v1.InformationReply \
     --payload scripts/demo/information-reply.json --wait 30
 "$ASYLINK" recv --config "$work/DE.ini" --count 1
+proves "DE read FR's reply" "the exchange works both ways, each message signed and sealed"
 
 say "4. EUAA publishes monthly asylum statistics on the feed stats.monthly.DE"
 "$ASYLINK" publish --config "$work/EUAA.ini" --topic stats.monthly.DE \
     --type asylink.v1.MonthlyStatistics --payload scripts/demo/monthly-statistics.json
 
+proves "the broker accepted the statistics" "EUAA signed them; the policy let the agency publish there"
+
 say "   the analyst's subscription to 'stats' prints them as CSV (for a spreadsheet, pandas or R)"
 "$ASYLINK" subscribe --config "$work/EUAA.ANALYSIS.ini" --prefix stats --subscription demo-analyst \
     --format csv --count 1
+proves "the analyst read the feed as CSV" \
+    "every row names its source (topic, message id, sender, publication time) and the signature checked"
 
 say "   EUAA publishes six months of DE and FR statistics; the analyst draws the trends"
 for f in scripts/demo/stats/*.json; do
@@ -134,8 +173,12 @@ py=python3
 if "$py" -c "import matplotlib" 2>/dev/null; then
     "$py" examples/analyst/trends.py "$work/stats.csv" --out "$build/trends.png"
     echo "decisions and recognition rates by citizenship: $build/trends.png"
+    proves "the analyst drew the trends from the feed" \
+        "each figure comes from a release its publisher signed, named in the CSV row"
 else
     echo "(python3-matplotlib is not installed: skipping examples/analyst/trends.py)"
+    proves "the analyst has the releases as CSV in $work/stats.csv" \
+        "each row comes from a release its publisher signed, named in the row"
 fi
 
 say "5. IT's system is offline: a request from DE waits for it in the broker's durable queue"
@@ -143,11 +186,15 @@ sed 's/"FR"/"IT"/; s/DE-2026-004711/DE-2026-004712/' scripts/demo/information-re
     "$ASYLINK" send --config "$work/DE.ini" --to IT --type asylink.v1.InformationRequest --payload - --wait 30
 sleep 2 # the status snapshot is refreshed every second
 
+proves "DE's request to IT is queued" "an offline system loses nothing; it gets its messages when it connects"
+
 say "   the operator's status (also at http://$http/status and /metrics)"
 "$ASYLINK" status --http "$http"
+proves "the status lists every queue" "operators see what waits for whom without reading any message"
 
 say "stopping the broker"
 kill -TERM "$broker_pid"
 wait "$broker_pid" && echo "asylinkd stopped cleanly"
 broker_pid=""
+proves "asylinkd stopped cleanly" "it finished what it had accepted before exiting"
 say "demo complete"

@@ -88,14 +88,14 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
         return cli_fail_text(prog, ASYLINK_E_CONFIG, "admin endpoint too long");
     memcpy(c->endpoint, ep, strlen(ep) + 1);
     const char *pass = *c->cfg.key_passphrase_file ? c->cfg.key_passphrase_file : NULL;
-    int rc = cli_keys_load(c->cfg.key_file, pass, &c->keys);
-    if (rc != ASYLINK_OK)
-        return cli_fail(c->cfg.key_file, rc);
+    if (cli_keys_open(c->cfg.key_file, pass, &c->keys) != CLI_OK)
+        return CLI_FAIL;
+    int rc;
     if ((rc = cert_load(c->cfg.broker_cert, &c->broker)) != ASYLINK_OK)
-        return cli_fail(c->cfg.broker_cert, rc);
+        return cli_fail_file(c->cfg.broker_cert, rc);
     cert *me = NULL;
     if ((rc = cert_load(c->cfg.node_cert, &me)) != ASYLINK_OK)
-        return cli_fail(c->cfg.node_cert, rc);
+        return cli_fail_file(c->cfg.node_cert, rc);
     bool same = sodium_memcmp(me->box_pk, c->keys->box_pk, 32) == 0;
     cert_destroy(&me);
     if (!same)

@@ -85,7 +85,7 @@ static int s_write_serial(const char *dir, uint64_t next)
         return CLI_FAIL;
     int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)next);
     int rc = file_write_atomic(path, text, (size_t)n, 0644, 0);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 int ca_dir_next_serial(const ca_dir *d, uint64_t *serial)
@@ -97,12 +97,12 @@ int ca_dir_next_serial(const ca_dir *d, uint64_t *serial)
     size_t len = 0;
     int rc = file_read(path, CA_SERIAL_FILE_MAX, &text, &len);
     if (rc != ASYLINK_OK)
-        return cli_fail(path, rc);
+        return cli_fail_file(path, rc);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
     int bad = cli_parse_u64((const char *)text, CA_FIRST_NODE_SERIAL, UINT64_MAX - 1, serial);
     free(text);
-    return bad ? cli_fail(path, ASYLINK_E_MALFORMED) : CLI_OK;
+    return bad ? cli_fail_file(path, ASYLINK_E_MALFORMED) : CLI_OK;
 }
 
 /* Appends one line to issued.txt and makes it durable. */
@@ -119,7 +119,7 @@ static int s_append_issued(const char *dir, const char *line)
     int ok = n == (ssize_t)len && fsync(fd) == 0;
     if (close(fd) != 0)
         ok = 0;
-    return ok ? CLI_OK : cli_fail(path, ASYLINK_E_IO);
+    return ok ? CLI_OK : cli_fail_file(path, ASYLINK_E_IO);
 }
 
 /* Records c, written to cert_path (as the operator named it), in issued.txt. */
@@ -194,13 +194,13 @@ static int s_save_key(const ca_dir *d, const char *passphrase)
              "keep it offline: whoever holds it can certify any node",
              d->ca->node_id);
     int rc = keys_save(d->keys, path, passphrase, NULL, comment);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 static int s_save_cert(const cert *c, const char *path, bool overwrite)
 {
     int rc = cert_save(c, path, overwrite ? 0 : 1);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 /* Signs and writes a revocation list; *out (may be NULL) receives it. */
@@ -218,7 +218,7 @@ static int s_write_crl(const ca_dir *d, uint64_t number, const crl_entry *entrie
         *out = l;
     else
         crl_destroy(&l);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 /* Writes every file of a new CA whose keys and certificate are in d. */
@@ -275,7 +275,7 @@ static int s_load_ca_cert(ca_dir *d)
     int rc = cert_load(path, &d->ca);
     if (rc == ASYLINK_OK)
         rc = cert_verify(d->ca, d->ca);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 static int s_load_ca_key(ca_dir *d, const char *passphrase_file)
@@ -283,9 +283,8 @@ static int s_load_ca_key(ca_dir *d, const char *passphrase_file)
     char path[PATH_MAX];
     if (ca_dir_file(d->path, "ca.key", path, sizeof path) != CLI_OK)
         return CLI_FAIL;
-    int rc = cli_keys_load(path, passphrase_file, &d->keys);
-    if (rc != ASYLINK_OK)
-        return cli_fail(path, rc);
+    if (cli_keys_open(path, passphrase_file, &d->keys) != CLI_OK)
+        return CLI_FAIL;
     if (sodium_memcmp(d->keys->sign_pk, d->ca->sign_pk, KEYS_PK_LEN) != 0)
         return cli_fail(path, ASYLINK_E_WRONG_KEY);
     return CLI_OK;
@@ -296,7 +295,7 @@ int ca_dir_open(const char *path, const char *passphrase_file, ca_dir **out)
     *out = NULL;
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return cli_fail(path, ASYLINK_E_NOT_FOUND);
+        return cli_fail_file(path, ASYLINK_E_NOT_FOUND);
     ca_dir *d = s_new(path);
     if (!d)
         return cli_fail(path, ASYLINK_E_NOMEM);
@@ -406,7 +405,7 @@ int ca_dir_revoke(ca_dir *d, uint64_t serial, const char *reason, bool *already,
         return CLI_FAIL;
     int rc = crl_load(path, d->ca, &old);
     if (rc != ASYLINK_OK)
-        return cli_fail(path, rc);
+        return cli_fail_file(path, rc);
     if (crl_find(old, serial)) {
         *already = true;
         if (out)

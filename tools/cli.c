@@ -87,6 +87,30 @@ int cli_fail_text(const char *context, int code, const char *fmt, ...)
     return CLI_FAIL;
 }
 
+int cli_fail_file(const char *path, int code)
+{
+    const char *fix = NULL;
+    switch (code) {
+    case ASYLINK_E_NOT_FOUND: fix = "no such file"; break;
+    case ASYLINK_E_KEY_PERMISSIONS:
+        return cli_fail_text(path, code,
+                             "a secret file must be a regular file of this user that no one else "
+                             "may read or write: chmod 600 %s",
+                             path);
+    case ASYLINK_E_PASSPHRASE_REQUIRED:
+        fix =
+            "the key file is encrypted: give --passphrase-file FILE, or set ASYLINK_PASSPHRASE, or "
+            "run on a terminal to be asked";
+        break;
+    case ASYLINK_E_BAD_PASSPHRASE: fix = "the passphrase does not open this key file"; break;
+    case ASYLINK_E_EXISTS: fix = "it exists already: not overwritten"; break;
+    case ASYLINK_E_IO: fix = "cannot read or write it (check its permissions and the disk)"; break;
+    case ASYLINK_E_MALFORMED: fix = "not a file of the expected kind, or damaged"; break;
+    default: break;
+    }
+    return fix ? cli_fail_text(path, code, "%s", fix) : cli_fail(path, code);
+}
+
 int cli_failf(const char *fmt, ...)
 {
     va_list ap;
@@ -318,10 +342,18 @@ int cli_keys_load(const char *path, const char *passphrase_file, keys_secret **o
     int enc = keys_file_is_encrypted(path);
     bool ask = isatty(STDIN_FILENO); /* else keys_load() says PASSPHRASE_REQUIRED */
     if (enc > 0 && cli_passphrase_get(path, passphrase_file, ask, false, &pass) != CLI_OK)
-        return ASYLINK_E_PASSPHRASE_REQUIRED;
+        return CLI_KEYS_REPORTED;
     int rc = keys_load(path, pass, out);
     cli_passphrase_free(&pass);
     return rc;
+}
+
+int cli_keys_open(const char *path, const char *passphrase_file, keys_secret **out)
+{
+    int rc = cli_keys_load(path, passphrase_file, out);
+    if (rc == ASYLINK_OK)
+        return CLI_OK;
+    return rc == CLI_KEYS_REPORTED ? CLI_FAIL : cli_fail_file(path, rc);
 }
 
 /* ---- output ---- */

@@ -60,6 +60,13 @@ int cli_fail(const char *context, int code);
 int cli_fail_text(const char *context, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Prints "asylink: <path>: <ERR_NAME>: <what is wrong with the file, and
+ * the fix>" to stderr (e.g. KEY_PERMISSIONS: "... chmod 600 <path>");
+ * returns CLI_FAIL. For errors about one file the command read or wrote.
+ */
+int cli_fail_file(const char *path, int code);
+
 /* Prints "asylink: <message>" to stderr; returns CLI_FAIL. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -109,15 +116,25 @@ int cli_passphrase_get(const char *context, const char *file, bool ask, bool con
 /* Wipes and frees a passphrase from cli_passphrase_get(); sets *p to NULL. */
 void cli_passphrase_free(char **p);
 
+/* cli_keys_load(): the passphrase could not be read, and why was printed already. */
+#define CLI_KEYS_REPORTED (-1)
+
 /*
  * Loads a secret key file. If it is encrypted, the passphrase comes from
  * passphrase_file / ASYLINK_PASSPHRASE / a prompt when stdin is a terminal,
  * as cli_passphrase_get(). Returns ASYLINK_OK or the codes of keys_load();
  * if the passphrase cannot be read, prints why and returns
- * ASYLINK_E_PASSPHRASE_REQUIRED. Prints nothing else: the caller reports
- * errors in its own context. Caller destroys *out with keys_destroy().
+ * CLI_KEYS_REPORTED. Prints nothing else: the caller reports errors in its
+ * own context (cli_fail_file), each once. Caller destroys *out with
+ * keys_destroy().
  */
 int cli_keys_load(const char *path, const char *passphrase_file, keys_secret **out);
+
+/*
+ * cli_keys_load() that reports its own errors (once, naming path and the
+ * fix): CLI_OK or CLI_FAIL.
+ */
+int cli_keys_open(const char *path, const char *passphrase_file, keys_secret **out);
 
 /* Writes value as indented JSON and a newline to stdout, then releases it. */
 int cli_json_print(json_t *value);

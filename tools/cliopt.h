@@ -12,7 +12,8 @@
  * page can be generated from it (every text a page needs is in the spec).
  *
  * Words every command uses in one sense only (README "Command line"):
- *   --config FILE     a node configuration file ([node] section)
+ *   --config FILE     a node configuration file ([node] section); for
+ *                     `asylink status`, the broker's (its [http] listen)
  *   --json            print the result as JSON (never an input)
  *   --payload FILE|-  the message payload as JSON, converted to --type
  *   --file FILE       a payload file sent as it is

@@ -339,7 +339,7 @@ static int s_revoke_target(const s_opts *o, const ca_dir *d, uint64_t *serial)
     if (rc == ASYLINK_OK)
         *serial = c->serial;
     cert_destroy(&c);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(o->cert, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(o->cert, rc);
 }
 
 static int s_revoke_report(const s_opts *o, const ca_dir *d, uint64_t serial, bool already,

@@ -117,7 +117,7 @@ static int s_show_cert(const s_opts *o)
     cert *c = NULL;
     int rc = cert_load(o->file, &c);
     if (rc != ASYLINK_OK)
-        return cli_fail(o->file, rc);
+        return cli_fail_file(o->file, rc);
     if (o->json) {
         rc = cli_json_print(cli_cert_json(c));
         cert_destroy(&c);
@@ -155,7 +155,7 @@ static int s_show_request(const s_opts *o)
     cert_request *r = NULL;
     int rc = cert_request_load(o->file, &r);
     if (rc != ASYLINK_OK)
-        return cli_fail(o->file, rc);
+        return cli_fail_file(o->file, rc);
     if (o->json) {
         rc = cli_json_print(s_request_json(r));
         cert_request_destroy(&r);
@@ -217,10 +217,10 @@ static int s_show_crl(const s_opts *o)
     crl *l = NULL;
     int rc = cert_load(o->ca, &ca);
     if (rc != ASYLINK_OK)
-        return cli_fail(o->ca, rc);
+        return cli_fail_file(o->ca, rc);
     rc = crl_load(o->file, ca, &l);
     if (rc != ASYLINK_OK)
-        rc = cli_fail(o->file, rc);
+        rc = cli_fail_file(o->file, rc);
     else if (o->json)
         rc = cli_json_print(s_crl_json(l));
     else
@@ -366,6 +366,8 @@ static int s_check_key(const s_opts *o, const cert *c)
 {
     keys_secret *k = NULL;
     int rc = cli_keys_load(o->key, o->passphrase_file, &k);
+    if (rc == CLI_KEYS_REPORTED)
+        rc = ASYLINK_E_PASSPHRASE_REQUIRED; /* why was printed; the verdict gives the code */
     if (rc == ASYLINK_OK && (sodium_memcmp(k->sign_pk, c->sign_pk, KEYS_PK_LEN) != 0 ||
                              sodium_memcmp(k->box_pk, c->box_pk, KEYS_PK_LEN) != 0))
         rc = ASYLINK_E_WRONG_KEY;

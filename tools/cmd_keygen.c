@@ -125,7 +125,7 @@ static int s_write_key(const keys_secret *k, const s_opts *o, const char *path,
              "keep it private: never send this file; the CA needs only %s.csr",
              o->id, o->name, o->id);
     int rc = keys_save(k, path, passphrase, NULL, comment);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 static int s_write_request(const keys_secret *k, const s_opts *o, const char *path)
@@ -136,7 +136,7 @@ static int s_write_request(const keys_secret *k, const s_opts *o, const char *pa
         return cli_fail(o->id, rc);
     rc = cert_request_save(req, path, 1);
     cert_request_destroy(&req);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
 }
 
 static int s_report(const s_opts *o, const keys_secret *k, const char *key_path,

@@ -146,6 +146,7 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
         return CLI_FAIL;
     uint8_t id[16];
     uint64_t deadline = clock_now_ms() + o->timeout_ms;
+    unsigned long mark = node_lib_mark();
     int rc;
     /* LIMITED asks the broker for the topic's readers: wait for the session. */
     while ((rc = asylink_publish(c, &p, payload, len, id)) == ASYLINK_E_UNAVAILABLE &&
@@ -158,14 +159,24 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
         uint64_t now = clock_now_ms();
         node_wait_outcome(c, id, deadline > now ? deadline - now : 0, &res);
     }
+    asylink_connect_failure f;
+    bool down =
+        (rc == ASYLINK_E_UNAVAILABLE || (rc == ASYLINK_OK && !strcmp(res.state, "pending"))) &&
+        node_broker_down(c, false, &f);
     asylink_client_close(&c);
+    if (down && rc != ASYLINK_OK)
+        return node_fail_broker("publish", &f, o->timeout_ms, "nothing was published");
     if (rc != ASYLINK_OK)
-        return cli_fail("publish", rc);
+        return node_fail("publish", rc, mark);
     if (s_report(o, id, &res) != CLI_OK)
         return CLI_FAIL;
     if (strcmp(res.state, "rejected") == 0)
         return cli_fail_text("publish: rejected by the broker", res.code, "%s",
                              res.reason[0] ? res.reason : asylink_strerror(res.code));
+    if (down)
+        return node_fail_broker(
+            "publish", &f, o->timeout_ms,
+            "the message stays in the outbox and goes once the broker takes it");
     if (strcmp(res.state, "pending") == 0)
         return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
                              "the broker has not taken it yet; it stays in the outbox");
@@ -256,7 +267,7 @@ static void s_wait_all(asylink_client *c, const asylink_publish_item *items, siz
 
 /* Prints every id (or outcome) in input order; CLI_OK if all were accepted. */
 static int s_report_all(const s_opts *o, const asylink_publish_item *items, size_t n,
-                        const node_outcome *res)
+                        const node_outcome *res, const asylink_connect_failure *down)
 {
     size_t rejected = 0, pending = 0;
     const node_outcome *first = NULL; /* the first rejection */
@@ -276,6 +287,9 @@ static int s_report_all(const s_opts *o, const asylink_publish_item *items, size
         return cli_fail_text("publish: rejected by the broker", first->code,
                              "%zu of %zu, the first: %s", rejected, n,
                              first->reason[0] ? first->reason : asylink_strerror(first->code));
+    if (pending && down)
+        return node_fail_broker("publish", down, o->timeout_ms,
+                                "the messages stay in the outbox and go once the broker takes them");
     if (pending)
         return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
                              "%zu of %zu not taken yet; they stay in the outbox", pending, n);
@@ -306,6 +320,7 @@ static int s_publish_lines(const s_opts *o, const s_payloads *pl)
     asylink_client *c = NULL;
     int rc = node_open("publish", o->config, &c) == CLI_OK ? ASYLINK_OK : -1;
     uint64_t deadline = clock_now_ms() + o->timeout_ms;
+    unsigned long mark = node_lib_mark();
     /* LIMITED asks the broker for the topic's readers: wait for the session. */
     while (rc == ASYLINK_OK &&
            (rc = asylink_publish_many(c, items, pl->n)) == ASYLINK_E_UNAVAILABLE &&
@@ -316,10 +331,17 @@ static int s_publish_lines(const s_opts *o, const s_payloads *pl)
     }
     if (rc == ASYLINK_OK)
         s_wait_all(c, items, pl->n, deadline, res);
+    bool pending = rc == ASYLINK_E_UNAVAILABLE;
+    for (size_t i = 0; rc == ASYLINK_OK && i < pl->n; i++)
+        pending |= strcmp(res[i].state, "pending") == 0;
+    asylink_connect_failure f;
+    bool down = rc != -1 && pending && node_broker_down(c, false, &f);
     asylink_client_close(&c);
-    int out = rc == -1        ? CLI_FAIL
-              : rc != ASYLINK_OK ? cli_fail("publish", rc)
-                                 : s_report_all(o, items, pl->n, res);
+    int out = rc == -1                   ? CLI_FAIL
+              : down && rc != ASYLINK_OK ? node_fail_broker("publish", &f, o->timeout_ms,
+                                                            "nothing was published")
+              : rc != ASYLINK_OK         ? node_fail("publish", rc, mark)
+                                         : s_report_all(o, items, pl->n, res, down ? &f : NULL);
     free(items);
     free(res);
     return out;

@@ -153,6 +153,10 @@ static int s_list(const s_opts *o, asylink_client *c)
         rc = CLI_OK;
     }
     free(r);
+    asylink_connect_failure f;
+    if (wait_rc == ASYLINK_E_TIMEOUT && node_broker_down(c, false, &f))
+        return node_fail_broker("receipts", &f, o->wait_ms,
+                                "receipts that reached the broker arrive once it is reachable");
     if (wait_rc == ASYLINK_E_TIMEOUT)
         return cli_fail_text("receipts", ASYLINK_E_TIMEOUT,
                              "not every recipient has sent its receipt yet");

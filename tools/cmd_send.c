@@ -165,7 +165,8 @@ static asylink_classification s_default_class(const char *type)
 }
 
 static int s_report(const s_opts *o, const char *ctype, asylink_classification cls,
-                    const uint8_t id[16], size_t size, const node_outcome *res)
+                    const uint8_t id[16], size_t size, const node_outcome *res,
+                    const asylink_connect_failure *down)
 {
     char ids[37];
     node_id_str(id, ids);
@@ -188,10 +189,18 @@ static int s_report(const s_opts *o, const char *ctype, asylink_classification c
     if (strcmp(res->state, "rejected") == 0)
         return cli_fail_text("send: rejected by the broker", res->code, "%s",
                              res->reason[0] ? res->reason : asylink_strerror(res->code));
-    if (strcmp(res->state, "pending") == 0 && o->wait_ms)
+    bool pending = strcmp(res->state, "pending") == 0;
+    if (pending && o->wait_ms && down)
+        return node_fail_broker(
+            "send", down, o->wait_ms,
+            "the message stays in the outbox and goes once the broker takes it");
+    if (pending && o->wait_ms)
         return cli_fail_text("send", ASYLINK_E_TIMEOUT,
                              "no answer from the broker yet; the message stays in the outbox");
-    if (strcmp(res->state, "pending") == 0)
+    if (pending && down && down->code != ASYLINK_OK)
+        cli_note("%s; the message stays in the outbox of %s and goes once the broker takes it",
+                 down->reason, o->config);
+    else if (pending)
         cli_note("the broker has not taken the message yet; it stays in the outbox of %s",
                  o->config);
     return CLI_OK;
@@ -212,18 +221,21 @@ static int s_send(const s_opts *o, const char **to, size_t n_to, const uint8_t *
     if (node_open("send", o->config, &c) != CLI_OK)
         return CLI_FAIL;
     uint8_t id[16];
+    unsigned long mark = node_lib_mark();
     int rc = asylink_send(c, &p, payload, len, id);
     if (rc != ASYLINK_OK) {
         asylink_client_close(&c);
-        return cli_fail("send", rc);
+        return node_fail("send", rc, mark);
     }
     node_outcome res = {.state = "pending"};
     if (o->wait_ms)
         node_wait_outcome(c, id, o->wait_ms, &res);
     else if (node_flush(c, o->timeout_ms))
         res.state = "sent";
+    asylink_connect_failure f;
+    bool down = strcmp(res.state, "pending") == 0 && node_broker_down(c, false, &f);
     asylink_client_close(&c);
-    return s_report(o, p.content_type, p.classification, id, len, &res);
+    return s_report(o, p.content_type, p.classification, id, len, &res, down ? &f : NULL);
 }
 
 int cmd_send(int argc, char **argv)

@@ -1,8 +1,10 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
- * operator HTTP listener ([http] listen in broker.ini) and shows it as a
- * table, or as JSON with --json. With --config NODE.ini it shows instead
- * which broker address that node's client is on (asylink_connection_read).
+ * operator HTTP listener ([http] listen in broker.ini, given with --http or
+ * read from the broker's configuration with --config BROKER.ini) and shows
+ * it as a table, or as JSON with --json. With --config NODE.ini it shows
+ * instead which broker address that node's client is on
+ * (asylink_connection_read).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -10,7 +12,10 @@
 #include "cliopt.h"
 #include "commands.h"
 #include "httpc.h"
+#include "inifile.h"
+#include "logfmt.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,8 +34,11 @@ typedef struct {
     s_addr http;         /* --http */
     uint64_t timeout_ms; /* --timeout */
     bool json;           /* --json */
-    const char *config;  /* --config: a node configuration */
+    const char *config;  /* --config: the broker's or a node's configuration */
 } s_opts;
+
+/* The broker's HTTP listener when [http] listen is not set (broker/broker_config.c). */
+#define STATUS_DEFAULT_LISTEN "127.0.0.1:7480"
 
 /* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
 static int s_parse_addr(const char *s, void *field)
@@ -74,7 +82,8 @@ static const cliopt s_rows[] = {
      .kind = CLIOPT_STRING,
      .metavar = "FILE",
      .offset = offsetof(s_opts, config),
-     .help = "a node configuration: show which broker address its client is on"},
+     .help = "the broker's configuration: ask the broker at its [http] listen (0.0.0.0 is "
+             "asked on 127.0.0.1); or a node's: show which broker address its client is on"},
 };
 
 static const cliopt_rule s_rules[] = {
@@ -82,12 +91,13 @@ static const cliopt_rule s_rules[] = {
 };
 
 const cliopt_spec cmd_status_spec = {
-    .synopsis = "[--http HOST:PORT] [options]\n--config NODE.ini [--json]",
+    .synopsis = "[--http HOST:PORT | --config BROKER.ini] [options]\n--config NODE.ini [--json]",
     .description = "Shows the state of a running broker: its role (active, or standby for its "
                    "data directory), sessions, counters, store, and the queue of every node, "
                    "read from its operator HTTP listener (/status.json).\n\n"
-                   "With --config: which broker address the client of that node configuration "
-                   "is on (its data_dir/connection file), and since when.",
+                   "With --config BROKER.ini: the same, asked at the broker's [http] listen. "
+                   "With --config NODE.ini: which broker address the client of that node "
+                   "configuration is on (its data_dir/connection file), and since when.",
     .opts = s_rows,
     .n_opts = CLIOPT_LEN(s_rows),
     .rules = s_rules,
@@ -150,12 +160,90 @@ static void s_print_nodes(const json_t *nodes)
         printf("(no node queues)\n");
 }
 
-/* Library log lines (a bad node file) go to stderr. */
+/* ---- the address from the broker's configuration ---- */
+
+/* What s_find_listen reads. */
+typedef struct {
+    bool broker;      /* a [broker] section was seen */
+    bool node;        /* a [node] section was seen */
+    bool has_listen;  /* [http] listen was set */
+    char listen[300]; /* its value */
+} s_conf;
+
+static int s_on_section(inifile *f, void *ctx, const char *name)
+{
+    s_conf *c = ctx;
+    (void)f;
+    c->broker |= strcmp(name, "broker") == 0;
+    c->node |= strcmp(name, "node") == 0;
+    return 0;
+}
+
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *key, const char *value)
+{
+    s_conf *c = ctx;
+    (void)f;
+    if (strcmp(section, "http") == 0 && strcmp(key, "listen") == 0) {
+        c->has_listen = true;
+        snprintf(c->listen, sizeof c->listen, "%s", value);
+    }
+    return 0;
+}
+
+/*
+ * Sets o->http from [http] listen of the broker configuration o->config;
+ * *node is set instead when the file is a node's configuration.
+ */
+static int s_addr_from_config(s_opts *o, bool *node)
+{
+    const char *path = o->config;
+    char ctx[1100];
+    snprintf(ctx, sizeof ctx, "status: %s", path);
+    FILE *in = fopen(path, "r");
+    if (!in)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "cannot open it: %s", strerror(errno));
+    config_error err;
+    inifile f;
+    s_conf c = {0};
+    inifile_init(&f, path, &err);
+    int rc = inifile_read(&f, in, s_on_key, s_on_section, &c);
+    fclose(in);
+    if (rc != ASYLINK_OK) {
+        char line[800];
+        config_error_format(&err, line, sizeof line);
+        return cli_fail_text("status", rc, "%s", line);
+    }
+    *node = c.node && !c.broker;
+    if (*node)
+        return CLI_OK;
+    if (!c.broker)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG,
+                             "neither a broker's configuration ([broker]) nor a node's ([node])");
+    const char *listen = c.has_listen ? c.listen : STATUS_DEFAULT_LISTEN;
+    if (!listen[0])
+        return cli_fail_text(ctx, ASYLINK_E_UNAVAILABLE,
+                             "the broker's HTTP listener is off ([http] listen is empty): set "
+                             "listen = %s there and restart asylinkd",
+                             STATUS_DEFAULT_LISTEN);
+    size_t n = strlen(listen);
+    if (n >= 2 && strcmp(listen + n - 2, ":0") == 0)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG,
+                             "[http] listen = %s takes any free port: give --http with the address "
+                             "asylinkd printed (\"http on ...\")",
+                             listen);
+    if (s_parse_addr(listen, &o->http) != 0)
+        return cli_fail_text(ctx, ASYLINK_E_CONFIG, "[http] listen = %s is not HOST:PORT", listen);
+    if (strcmp(o->http.host, "0.0.0.0") == 0) /* listening everywhere: ask on loopback */
+        snprintf(o->http.host, sizeof o->http.host, "127.0.0.1");
+    return CLI_OK;
+}
+
+/* Keeps the library's error line (a bad node file) for the one error message. */
 static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
-    (void)ctx;
+    char *last = ctx;
     if (level == ASYLINK_LOG_ERROR)
-        fprintf(stderr, "asylink: %s\n", line);
+        snprintf(last, 1024, "%s", line);
 }
 
 /* `asylink status --config NODE.ini`: the node's broker address. */
@@ -164,9 +252,12 @@ static int s_node_status(const s_opts *o)
     char ctx[1100], since[32];
     snprintf(ctx, sizeof ctx, "status: %s", o->config);
     asylink_connection k;
-    int rc = asylink_connection_read(o->config, s_log, NULL, &k);
+    char last[1024] = "", msg[1024];
+    int rc = asylink_connection_read(o->config, s_log, last, &k);
     if (rc == ASYLINK_E_NOT_FOUND)
         return cli_fail_text(ctx, rc, "no client has run on this node's data_dir yet");
+    if (rc != ASYLINK_OK && logfmt_get(last, "msg", msg, sizeof msg) > 0)
+        return cli_fail_text("status", rc, "%s", msg);
     if (rc != ASYLINK_OK)
         return cli_fail(ctx, rc);
     clock_format_iso(k.since_ms, since, sizeof since);
@@ -193,7 +284,10 @@ int cmd_status(int argc, char **argv)
     int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
-    if (o.config)
+    bool node = false;
+    if (o.config && s_addr_from_config(&o, &node) != CLI_OK)
+        return CLI_FAIL;
+    if (node)
         return s_node_status(&o);
     char ctx[320], err[256] = "";
     snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);

@@ -6,13 +6,16 @@
  *
  * CSV: MonthlyStatistics gives one row per citizenship row (and one for
  * its total): reporting_country, year, month, then every CitizenshipRow
- * column, nested decisions flattened as decisions_<field>. Other types
- * give one row per message: topic, message_id, sender, created_ms and the
- * payload's fields flattened the same way; repeated fields are joined with
- * ';' (lists of messages as JSON text); an unset nested message gives its
- * defaults (zeros), as proto3 reads it. Columns come from the type's
- * descriptor (pbjson_skeleton), so they are the same for every message; a
- * header line precedes the first row and every change of type.
+ * column, nested decisions flattened as decisions_<field>, then the
+ * provenance of the message: topic, message_id, sender, published (when
+ * the publisher signed it, ISO 8601 UTC). Other types give one row per
+ * message: the provenance, created_ms and the payload's fields flattened
+ * the same way; repeated fields are joined with ';' (lists of messages as
+ * JSON text); an unset nested message gives its defaults (zeros), as
+ * proto3 reads it. Columns come from the type's descriptor
+ * (pbjson_skeleton), so they are the same for every message of a type; a
+ * header line precedes the first row and every change of type, and
+ * --type keeps to one type (one header, one table).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -38,6 +41,7 @@ typedef struct {
     const char *config;       /* --config */
     const char *prefix;       /* --prefix */
     const char *subscription; /* --subscription */
+    const char *type;         /* --type: only this content type */
     int start;                /* --start: an asylink_start (NEW 1, EARLIEST 2) */
     uint64_t count;           /* --count */
     uint64_t idle_ms;         /* --idle */
@@ -95,7 +99,13 @@ static const cliopt s_rows[] = {
      .choices = s_formats,
      .def = "jsonl",
      .help = "JSON lines (metadata and decoded payload) or CSV (MonthlyStatistics: one row per "
-             "citizenship)"},
+             "citizenship; every row with its topic, message_id, sender and published time)"},
+    {.name = "type",
+     .kind = CLIOPT_STRING,
+     .metavar = "TYPE",
+     .offset = offsetof(s_opts, type),
+     .help = "only messages of this content type, e.g. asylink.v1.MonthlyStatistics (one CSV "
+             "table); others stay unacknowledged for a later subscribe"},
     {.name = "json",
      .kind = CLIOPT_FLAG,
      .offset = offsetof(s_opts, json),
@@ -226,9 +236,11 @@ static void s_csv_clear(s_csv *c)
     c->defaults = NULL;
 }
 
-/* The fixed columns before the payload's, by content type. */
+/* The fixed columns before the payload's, by content type, and the provenance. */
 static const char *const s_stats_lead[] = {"reporting_country", "year", "month"};
-static const char *const s_generic_lead[] = {"topic", "message_id", "sender", "created_ms"};
+static const char *const s_generic_lead[] = {"topic", "message_id", "sender", "published",
+                                             "created_ms"};
+static const char *const s_provenance[] = {"topic", "message_id", "sender", "published"};
 
 /* Sets the columns for type and prints its header line. */
 static int s_csv_header(s_csv *c, const char *type)
@@ -255,11 +267,14 @@ static int s_csv_header(s_csv *c, const char *type)
     }
     c->defaults = flat;
     const char *const *lead = stats ? s_stats_lead : s_generic_lead;
-    size_t n_lead = stats ? 3 : 4;
+    size_t n_lead =
+        stats ? sizeof s_stats_lead / sizeof *lead : sizeof s_generic_lead / sizeof *lead;
     for (size_t i = 0; i < n_lead; i++)
         s_cell(lead[i], i == 0);
     for (size_t i = 0; i < c->n_cols; i++)
         s_cell(c->cols[i] ? c->cols[i] : "", false);
+    for (size_t i = 0; stats && i < sizeof s_provenance / sizeof *s_provenance; i++)
+        s_cell(s_provenance[i], false);
     fputc('\n', stdout);
     return CLI_OK;
 }
@@ -274,24 +289,33 @@ static void s_csv_payload_cells(const s_csv *c, const json_t *obj)
         json_t *v = json_object_get(flat, col);
         s_value_cell(v ? v : json_object_get(c->defaults, col), false);
     }
-    fputc('\n', stdout);
     json_decref(flat);
 }
 
-static void s_csv_stats_row(const s_csv *c, const json_t *stats, const json_t *row)
+/* Prints the provenance cells of msg (node_message_json), s_provenance's columns. */
+static void s_provenance_cells(const json_t *msg, bool first)
 {
+    s_value_cell(json_object_get(msg, "topic"), first);
+    s_value_cell(json_object_get(msg, "message_id"), false);
+    s_value_cell(json_object_get(msg, "sender"), false);
+    s_value_cell(json_object_get(msg, "created"), false);
+}
+
+static void s_csv_stats_row(const s_csv *c, const json_t *msg, const json_t *row)
+{
+    const json_t *stats = json_object_get(msg, "payload");
     const json_t *period = json_object_get(stats, "period");
     s_value_cell(json_object_get(stats, "reporting_country"), true);
     s_value_cell(json_object_get(period, "year"), false);
     s_value_cell(json_object_get(period, "month"), false);
     s_csv_payload_cells(c, row);
+    s_provenance_cells(msg, false);
+    fputc('\n', stdout);
 }
 
 static void s_csv_generic_row(const s_csv *c, const json_t *msg)
 {
-    s_value_cell(json_object_get(msg, "topic"), true);
-    s_value_cell(json_object_get(msg, "message_id"), false);
-    s_value_cell(json_object_get(msg, "sender"), false);
+    s_provenance_cells(msg, true);
     s_value_cell(json_object_get(msg, "created_ms"), false);
     json_t *payload = json_object_get(msg, "payload");
     if (json_is_object(payload)) {
@@ -301,6 +325,7 @@ static void s_csv_generic_row(const s_csv *c, const json_t *msg)
         s_csv_payload_cells(c, wrap);
         json_decref(wrap);
     }
+    fputc('\n', stdout);
 }
 
 static int s_print_csv(s_csv *c, const asylink_message *m)
@@ -316,10 +341,9 @@ static int s_print_csv(s_csv *c, const asylink_message *m)
     if (rc == CLI_OK && strcmp(type, SUB_STATS_TYPE) == 0 && json_is_object(payload)) {
         json_t *row;
         size_t i;
-        json_array_foreach(json_object_get(payload, "rows"), i, row)
-            s_csv_stats_row(c, payload, row);
+        json_array_foreach(json_object_get(payload, "rows"), i, row) s_csv_stats_row(c, msg, row);
         if (json_is_object(json_object_get(payload, "total")))
-            s_csv_stats_row(c, payload, json_object_get(payload, "total"));
+            s_csv_stats_row(c, msg, json_object_get(payload, "total"));
     } else if (rc == CLI_OK) {
         s_csv_generic_row(c, msg);
     }
@@ -344,6 +368,7 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
 {
     uint64_t wait_ms = o->idle_ms > 10000 ? o->idle_ms : 10000;
     uint64_t deadline = clock_now_ms() + wait_ms;
+    unsigned long mark = node_lib_mark();
     int rc;
     for (;;) {
         rc = asylink_subscribe(c, o->prefix, o->subscription, (asylink_start)o->start, 0, 10000);
@@ -356,7 +381,10 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
         return CLI_OK;
     char ctx[512];
     snprintf(ctx, sizeof ctx, "subscribe: %s as %s", o->prefix, o->subscription);
-    return cli_fail(ctx, rc);
+    asylink_connect_failure f;
+    if ((rc == ASYLINK_E_UNAVAILABLE || rc == ASYLINK_E_TIMEOUT) && node_broker_down(c, false, &f))
+        return node_fail_broker(ctx, &f, wait_ms, NULL);
+    return node_fail(ctx, rc, mark);
 }
 
 int cmd_subscribe(int argc, char **argv)
@@ -370,8 +398,13 @@ int cmd_subscribe(int argc, char **argv)
         return CLI_FAIL;
     rc = s_subscribe(c, &o);
     s_state st = {.o = &o};
-    node_recv_opts ro = {.count = o.count, .idle_ms = o.idle_ms, .ack = !o.no_ack,
-                         .prefix = o.prefix, .subscription = o.subscription, .print = s_print,
+    node_recv_opts ro = {.count = o.count,
+                         .idle_ms = o.idle_ms,
+                         .ack = !o.no_ack,
+                         .prefix = o.prefix,
+                         .subscription = o.subscription,
+                         .content_type = o.type,
+                         .print = s_print,
                          .ctx = &st};
     if (rc == CLI_OK)
         rc = node_receive("subscribe", c, &ro);

@@ -6,34 +6,125 @@
 #include "cli.h"
 #include "clock.h"
 #include "file.h"
+#include "logfmt.h"
 #include "pbjson.h"
 #include "uuid.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define NODE_MAX_INPUT (64u * 1024 * 1024)
 
-/* Library log lines: only errors reach the operator; the rest is noise here. */
+/* ---- the library's complaints ---- */
+
+/*
+ * The latest line the library logged at WARN or ERROR: its msg names the
+ * file, node or key concerned and the fix, so a failing call is reported
+ * with it (node_fail) rather than with the bare code. The library logs
+ * from its I/O thread too, hence the lock.
+ */
+static struct {
+    pthread_mutex_t lock;
+    char line[1024];   /* the latest complaint (logfmt) */
+    unsigned long gen; /* complaints so far */
+    bool hold;         /* while opening: errors are reported by node_open, not printed */
+} s_lib = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The human part of a library line: its msg, or the line itself if it has none. */
+static const char *s_line_msg(const char *line, char *buf, size_t len)
+{
+    return logfmt_get(line, "msg", buf, len) >= 0 ? buf : line;
+}
+
+/*
+ * Library log lines: complaints are kept for node_fail(); errors reach the
+ * operator at once (but while opening, node_open() reports the one that
+ * made it fail, so nothing is said twice); the rest is noise here.
+ */
 static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
     (void)ctx;
-    if (level == ASYLINK_LOG_ERROR)
-        fprintf(stderr, "asylink: client: %s\n", line);
+    if (level > ASYLINK_LOG_WARN)
+        return;
+    pthread_mutex_lock(&s_lib.lock);
+    snprintf(s_lib.line, sizeof s_lib.line, "%s", line);
+    s_lib.gen++;
+    bool hold = s_lib.hold;
+    pthread_mutex_unlock(&s_lib.lock);
+    if (level == ASYLINK_LOG_ERROR && !hold) {
+        char msg[1024];
+        fprintf(stderr, "asylink: client: %s\n", s_line_msg(line, msg, sizeof msg));
+    }
+}
+
+unsigned long node_lib_mark(void)
+{
+    pthread_mutex_lock(&s_lib.lock);
+    unsigned long gen = s_lib.gen;
+    pthread_mutex_unlock(&s_lib.lock);
+    return gen;
+}
+
+int node_fail(const char *context, int rc, unsigned long mark)
+{
+    char line[sizeof s_lib.line], code[64], msg[1024];
+    pthread_mutex_lock(&s_lib.lock);
+    bool fresh = s_lib.gen != mark;
+    snprintf(line, sizeof line, "%s", s_lib.line);
+    pthread_mutex_unlock(&s_lib.lock);
+    /* The library's own words when it complained about this very failure. */
+    if (fresh && logfmt_get(line, "code", code, sizeof code) >= 0 &&
+        strcmp(code, asylink_err_name(rc)) == 0 && logfmt_get(line, "msg", msg, sizeof msg) > 0)
+        return cli_fail_text(context, rc, "%s", msg);
+    return cli_fail(context, rc);
 }
 
 int node_open(const char *context, const char *path, asylink_client **out)
 {
+    unsigned long mark = node_lib_mark();
+    pthread_mutex_lock(&s_lib.lock);
+    s_lib.hold = true;
+    pthread_mutex_unlock(&s_lib.lock);
     int rc = asylink_client_open_config(path, s_log, NULL, out);
+    pthread_mutex_lock(&s_lib.lock);
+    s_lib.hold = false;
+    pthread_mutex_unlock(&s_lib.lock);
     if (rc == ASYLINK_OK)
         return CLI_OK;
     char ctx[1024];
-    snprintf(ctx, sizeof ctx, "%s: %s", context, path);
-    return cli_fail(ctx, rc);
+    if (node_lib_mark() == mark) /* nothing said why: at least name the file */
+        snprintf(ctx, sizeof ctx, "%s: %s", context, path);
+    else
+        snprintf(ctx, sizeof ctx, "%s", context);
+    return node_fail(ctx, rc, mark);
+}
+
+/* ---- the broker out of reach ---- */
+
+bool node_broker_down(asylink_client *c, bool any_session, asylink_connect_failure *f)
+{
+    if (asylink_connect_failure_get(c, f) != ASYLINK_OK || f->connected)
+        return false;
+    return f->sessions == 0 || (!any_session && f->code != ASYLINK_OK);
+}
+
+int node_fail_broker(const char *context, const asylink_connect_failure *f, uint64_t waited_ms,
+                     const char *then)
+{
+    if (f->code != ASYLINK_OK)
+        return cli_fail_text(context,
+                             f->code == ASYLINK_E_TIMEOUT ? ASYLINK_E_UNAVAILABLE : f->code,
+                             "%s%s%s", f->reason, then ? "; " : "", then ? then : "");
+    return cli_fail_text(context, ASYLINK_E_UNAVAILABLE,
+                         "cannot reach broker at %s: no session opened within %llu s%s%s",
+                         f->endpoint, (unsigned long long)((waited_ms + 999) / 1000),
+                         then ? "; " : "", then ? then : "");
 }
 
 bool node_flush(asylink_client *c, uint64_t timeout_ms)
@@ -184,6 +275,8 @@ int node_json_line(json_t *value)
 /* True if m is one node_receive() should hand to print(). */
 static bool s_wanted(const node_recv_opts *o, const asylink_message *m)
 {
+    if (o->content_type && strcmp(asylink_message_content_type(m), o->content_type) != 0)
+        return false;
     if (!o->prefix)
         return true;
     const char *topic = asylink_message_topic(m);
@@ -220,19 +313,37 @@ static int s_take(const char *context, asylink_client *c, const node_recv_opts *
     return CLI_OK;
 }
 
+/* True once a session with the broker has opened since the client was opened. */
+static bool s_ever_connected(asylink_client *c)
+{
+    asylink_connect_failure f;
+    return asylink_connect_failure_get(c, &f) == ASYLINK_OK && f.sessions > 0;
+}
+
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o)
 {
-    uint64_t printed = 0;
+    uint64_t printed = 0, start = clock_now_ms();
     int rc = ASYLINK_OK, result = CLI_OK;
     uint64_t idle = o->idle_ms > INT32_MAX ? INT32_MAX : o->idle_ms;
+    /* The time allowed for the first session: --idle, but never less than the grace. */
+    uint64_t connect_by = start + (idle > NODE_CONNECT_GRACE_MS ? idle : NODE_CONNECT_GRACE_MS);
     while (result == CLI_OK && (o->count == 0 || printed < o->count)) {
         asylink_message *m = NULL;
-        rc = asylink_recv(c, (int)idle, &m);
+        uint64_t now = clock_now_ms(), wait = idle;
+        bool connected = s_ever_connected(c);
+        if (!connected) /* waiting for the first session: --idle counts from it */
+            wait = now >= connect_by ? 0 : connect_by - now < 100 ? connect_by - now : 100;
+        rc = asylink_recv(c, (int)wait, &m);
+        if (rc == ASYLINK_E_TIMEOUT && !connected && clock_now_ms() < connect_by)
+            continue;
         if (rc != ASYLINK_OK)
             break;
         result = s_take(context, c, o, m, &printed);
         asylink_message_free(&m);
     }
+    asylink_connect_failure f;
+    if (result == CLI_OK && rc == ASYLINK_E_TIMEOUT && node_broker_down(c, true, &f))
+        result = node_fail_broker(context, &f, clock_now_ms() - start, NULL);
     if (o->ack && printed > 0 && !node_flush(c, 10000))
         cli_note("%s: receipts not yet sent stay in the outbox", context);
     if (result != CLI_OK)
@@ -300,8 +411,20 @@ int node_read_payload(const char *context, const char *type, const char *payload
     uint8_t *text = NULL;
     size_t n = 0;
     int rc = s_read_input(path, &text, &n);
+    const char *name = strcmp(path, "-") == 0 ? "stdin" : path;
+    struct stat st;
+    if (rc == ASYLINK_E_TOO_LARGE && strcmp(path, "-") != 0 && stat(path, &st) == 0)
+        return cli_fail_text(context, rc,
+                             "%s is %lld bytes: larger than the limit of %u bytes "
+                             "(64 MiB) for a payload file",
+                             name, (long long)st.st_size, NODE_MAX_INPUT);
+    if (rc == ASYLINK_E_TOO_LARGE)
+        return cli_fail_text(context, rc,
+                             "%s holds more than the limit of %u bytes (64 MiB) for "
+                             "a payload",
+                             name, NODE_MAX_INPUT);
     if (rc != ASYLINK_OK)
-        return cli_fail(strcmp(path, "-") == 0 ? "stdin" : path, rc);
+        return cli_fail_file(name, rc);
     if (raw_file) {
         *out = text;
         *len = n;

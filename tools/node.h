@@ -18,10 +18,49 @@
 
 /*
  * Opens the client of the node configuration file path (see
- * asylink_client_open_config). The library's error log lines go to stderr.
- * Prints its own error (context = the command); returns CLI_OK or CLI_FAIL.
+ * asylink_client_open_config). The library's error log lines go to stderr
+ * (as "asylink: client: <what happened>"), except while opening: a failed
+ * open is reported once, in the library's words naming the file and the
+ * fix. Prints its own error (context = the command); returns CLI_OK or
+ * CLI_FAIL.
  */
 int node_open(const char *context, const char *path, asylink_client **out);
+
+/*
+ * A mark of the library's complaints (its WARN and ERROR log lines) so
+ * far, taken before a library call for node_fail().
+ */
+unsigned long node_lib_mark(void);
+
+/*
+ * Reports a failed library call: when the library complained about this
+ * very code since mark, in its words (they name the file, node or key and
+ * the fix: e.g. "unknown recipient XX: no certificate for it in
+ * /etc/asylink/trust/nodes ..."), else with the code's description.
+ * Prints "asylink: <context>: <ERR_NAME>: ..."; returns CLI_FAIL.
+ */
+int node_fail(const char *context, int rc, unsigned long mark);
+
+/* The shortest time a node command gives the broker to open a first session. */
+#define NODE_CONNECT_GRACE_MS 6000
+
+/*
+ * True if the broker is out of reach: no session is open and none opened
+ * since the client was opened, or (any_session false) none is open and the
+ * last attempt failed. *f gets the library's account
+ * (asylink_connect_failure_get).
+ */
+bool node_broker_down(asylink_client *c, bool any_session, asylink_connect_failure *f);
+
+/*
+ * Reports the broker out of reach, in the library's words ("cannot reach
+ * broker at tcp://...", "the broker at ... refused node DE: ..."), or, if
+ * no attempt has failed yet, that no session opened within waited_ms;
+ * then (may be NULL) is appended ("the message stays in the outbox").
+ * Returns CLI_FAIL.
+ */
+int node_fail_broker(const char *context, const asylink_connect_failure *f, uint64_t waited_ms,
+                     const char *then);
 
 /*
  * Waits up to timeout_ms for the outbox to be empty (messages and
@@ -69,6 +108,7 @@ typedef struct node_recv_opts {
     bool ack;              /* acknowledge each message once it is printed */
     const char *prefix;    /* only feed messages whose topic starts with it; NULL = all */
     const char *subscription; /* with prefix: only that subscription's copies; NULL = any */
+    const char *content_type; /* only messages of this content type; NULL = any */
     /* prints one message; returns CLI_OK or CLI_FAIL (which stops the loop) */
     int (*print)(void *ctx, const asylink_message *m);
     void *ctx;             /* passed to print */
@@ -77,10 +117,13 @@ typedef struct node_recv_opts {
 /*
  * Receives, prints and (if o->ack) acknowledges messages until o->count
  * were printed or none came for o->idle_ms. Messages print() is not given
- * (o->prefix, o->subscription) stay unacknowledged for another reader. Waits for the
+ * (o->prefix, o->subscription, o->content_type) stay unacknowledged for
+ * another reader. Waits for the
  * receipts of acknowledged messages to leave the outbox (bounded). Prints
- * its own errors; returns CLI_OK, or CLI_FAIL (ASYLINK_E_TIMEOUT when
- * fewer than o->count arrived).
+ * its own errors; returns CLI_OK, or CLI_FAIL: when no session with the
+ * broker opened within o->idle_ms (at least NODE_CONNECT_GRACE_MS), with
+ * why (node_fail_broker), even after printing messages the local inbox
+ * held; ASYLINK_E_TIMEOUT when fewer than o->count arrived.
  */
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o);
 

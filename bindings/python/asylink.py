@@ -133,6 +133,20 @@ class _Connection(ctypes.Structure):
     ]
 
 
+class _ConnectFailure(ctypes.Structure):
+    """asylink_connect_failure (a plain output struct, no struct_size)."""
+
+    _fields_ = [
+        ("code", ctypes.c_int),
+        ("reason", ctypes.c_char * 512),
+        ("endpoint", ctypes.c_char * 256),
+        ("at_ms", ctypes.c_uint64),
+        ("attempts", ctypes.c_uint32),
+        ("sessions", ctypes.c_uint64),
+        ("connected", ctypes.c_int),
+    ]
+
+
 class _AckKey(ctypes.Structure):
     """asylink_ack_key: what names one received message."""
 
@@ -231,6 +245,19 @@ class Connection(NamedTuple):
     sessions: int                   # sessions opened since the client was opened
 
 
+class ConnectFailure(NamedTuple):
+    """Why no session with the broker is open (asylink_connect_failure_get)."""
+
+    code: int                       # 0 when nothing failed since the last session
+    name: str                       # its name: "OK", "UNAVAILABLE", "REFUSED", "PROTOCOL", ...
+    reason: str                     # in words, naming the broker address and what to do
+    endpoint: str                   # the broker address concerned
+    at_ms: int                      # when it was found (Unix ms), 0 with "OK"
+    attempts: int                   # attempts failed since the last session opened
+    sessions: int                   # sessions opened since the client was opened
+    connected: bool
+
+
 class Receipt(NamedTuple):
     """A verified receipt for a sent message."""
 
@@ -281,6 +308,7 @@ def _declare(lib):
         "asylink_event_node": (c_char_p, [c_void_p]),
         "asylink_event_endpoint": (c_char_p, [c_void_p]),
         "asylink_connection_get": (c_int, [c_void_p, ctypes.POINTER(_Connection)]),
+        "asylink_connect_failure_get": (c_int, [c_void_p, ctypes.POINTER(_ConnectFailure)]),
         "asylink_event_free": (None, [pp]),
         "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
                                      ctypes.POINTER(c_size_t)]),
@@ -852,3 +880,15 @@ class Client:
         return Connection(endpoint=_text(k.endpoint), broker=_text(k.broker),
                           connected=bool(k.connected), since_ms=k.since_ms, index=k.index,
                           n_endpoints=k.n_endpoints, sessions=k.sessions)
+
+    def connect_failure(self) -> ConnectFailure:
+        """Why no session with the broker is open: cannot reach it
+        (UNAVAILABLE), it refused this node (REFUSED), the CURVE handshake
+        failed (PROTOCOL), ...; name "OK" when nothing failed since the last
+        session opened."""
+        f = _ConnectFailure()
+        _check(self._lib.asylink_connect_failure_get(self._c(), ctypes.byref(f)),
+               "connect_failure")
+        return ConnectFailure(code=f.code, name=err_name(f.code), reason=_text(f.reason),
+                              endpoint=_text(f.endpoint), at_ms=f.at_ms, attempts=f.attempts,
+                              sessions=f.sessions, connected=bool(f.connected))

@@ -152,6 +152,45 @@ class FindLibraryTest(unittest.TestCase):
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
+class UnreachableTest(unittest.TestCase):
+    """A broker address where nothing listens: the client says so."""
+
+    def test_cannot_reach(self):
+        import socket
+
+        with socket.socket() as s:  # a port that was free a moment ago
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with open(node_config("DE")) as f:
+            text = f.read()
+        lines = []
+        for line in text.splitlines():
+            key = line.split("=", 1)[0].strip()
+            if key == "broker_endpoint":
+                line = f"broker_endpoint = tcp://127.0.0.1:{port}"
+            elif key == "data_dir":
+                line = "data_dir = " + os.path.join(TEST_DIR, "node-DE-unreachable")
+            lines.append(line)
+        path = os.path.join(TEST_DIR, "DE-unreachable.ini")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        c = asylink.Client(path)
+        try:
+            deadline = time.monotonic() + WAIT_MS / 1000
+            f = c.connect_failure()
+            while f.name == "OK" and time.monotonic() < deadline:
+                time.sleep(0.05)
+                f = c.connect_failure()
+            self.assertEqual(f.name, "UNAVAILABLE")
+            self.assertIn(f"cannot reach broker at tcp://127.0.0.1:{port}", f.reason)
+            self.assertEqual(f.endpoint, f"tcp://127.0.0.1:{port}")
+            self.assertEqual((f.sessions, f.connected), (0, False))
+            self.assertGreater(f.at_ms, 0)
+        finally:
+            c.close()
+
+
+@unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
 class ExchangeTest(unittest.TestCase):
     """DE and FR through the broker."""
 
@@ -245,6 +284,10 @@ class ExchangeTest(unittest.TestCase):
         self.assertTrue(k.endpoint.startswith("tcp://127.0.0.1:"), k.endpoint)
         self.assertEqual((k.index, k.n_endpoints), (0, 1))
         self.assertGreaterEqual(k.sessions, 1)
+        f = self.de.connect_failure()
+        self.assertEqual((f.name, f.reason, f.attempts), ("OK", "", 0))
+        self.assertTrue(f.connected)
+        self.assertGreaterEqual(f.sessions, 1)
         deadline = time.monotonic() + WAIT_MS / 1000
         while self.de.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.05)

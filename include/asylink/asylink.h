@@ -691,6 +691,55 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connection_read(const char *config_
                                                              asylink_connection *out)
     ASYLINK_NONNULL(1, 4);
 
+/*
+ * Why no session with the broker is open, as far as the I/O thread knows
+ * (asylink_connect_failure_get()). The I/O thread keeps trying whatever
+ * happened (every address of broker_endpoint in turn); this only says what
+ * is in the way, e.g. for a command that must fail loudly when the broker
+ * cannot be reached. asylink_connection_get() says where the client is.
+ */
+typedef struct asylink_connect_failure {
+    int code;           /* ASYLINK_OK: no attempt has failed since the last session
+                           opened (or since the open); else why the latest failed:
+                           ASYLINK_E_UNAVAILABLE  no connection to the broker (nothing
+                                                  listens at the address, or it cannot be
+                                                  reached), or the connection was lost;
+                           ASYLINK_E_REFUSED      the broker denied this node's key in the
+                                                  CURVE handshake (its certificate unknown
+                                                  there, revoked or expired, or the broker
+                                                  has not reloaded its trust directory);
+                           ASYLINK_E_PROTOCOL     the CURVE handshake failed otherwise
+                                                  (broker_cert not the certificate of the
+                                                  broker at that address, or not an asylinkd);
+                           ASYLINK_E_TIMEOUT      connected, but no Welcome answered Hello
+                                                  within 5 s;
+                           the broker's code of a fatal Error or Bye (e.g.
+                           ASYLINK_E_REVOKED, ASYLINK_E_FORGED_SENDER,
+                           ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_SHUTDOWN), also one
+                           that ended an open session; ASYLINK_E_IO (no socket) */
+    char reason[512];   /* that failure in words, naming the address and what to do;
+                           "" with ASYLINK_OK */
+    char endpoint[256]; /* the broker address of that attempt (with ASYLINK_OK: the
+                           one being tried or in use) */
+    uint64_t at_ms;     /* when it was found, Unix ms; 0 with ASYLINK_OK */
+    uint32_t attempts;  /* connection attempts that failed since the last session
+                           opened (or since the open) */
+    uint64_t sessions;  /* sessions opened since asylink_client_open() (0: never
+                           connected yet) */
+    int connected;      /* 1 while a session is open (as asylink_connected()) */
+} asylink_connect_failure;
+
+/*
+ * Fills *out (required) with why no session with the broker is open: the
+ * latest failure since the last session opened, how many attempts failed,
+ * and how many sessions opened since the client was opened. A copy: it
+ * does not change afterwards. The same failures are logged at WARN, once
+ * per change of reason. Errors: ASYLINK_E_INVALID_ARG (c NULL; *out is
+ * then zeroed). Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connect_failure_get(asylink_client *c,
+                                                                 asylink_connect_failure *out)
+    ASYLINK_NONNULL(2);
 /* ---- feeds (topics) ---- */
 
 /* What to publish on a feed. Initialise with asylink_publish_params_init(). */

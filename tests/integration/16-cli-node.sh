@@ -81,6 +81,22 @@ check_eq "human status exits 0" "$?" 0
 check "human status has the queue table header" grep -qE '^NODE +CONNECTED +WAITING' "$T/status.txt"
 check "human status has FR's row with 3 waiting" grep -qE '^FR +(yes|no) +3 ' "$T/status.txt"
 check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
+"$ASYLINK" status --config "$CONF" --json >"$T/status-conf.json" 2>"$T/status-conf.err"
+check_eq "status --config broker.ini finds the HTTP address itself (exit 0)" "$?" 0
+check_eq "... and reads the same broker" "$(json_get "$T/status-conf.json" 'j["broker_node_id"]')" BROKER.EU
+sed 's/^listen = .*/listen = 0.0.0.0:'"$HTTP_PORT"'/' "$CONF" >"$T/broker-any.ini"
+"$ASYLINK" status --config "$T/broker-any.ini" >/dev/null 2>&1
+check_eq "a listener on 0.0.0.0 is asked on loopback" "$?" 0
+sed 's/^listen = .*/listen =/' "$CONF" >"$T/broker-nohttp.ini"
+"$ASYLINK" status --config "$T/broker-nohttp.ini" >/dev/null 2>"$T/status-off.err"
+check_eq "status --config of a broker without HTTP fails (exit 1)" "$?" 1
+check "... saying the listener is off and what to set" grep -q 'HTTP listener is off (\[http\] listen is empty): set listen = ' "$T/status-off.err"
+printf '[log]\nlevel = info\n' >"$T/neither.ini"
+"$ASYLINK" status --config "$T/neither.ini" >/dev/null 2>"$T/status-neither.err"
+check_eq "status --config of a file that is neither a broker's nor a node's fails (exit 1)" "$?" 1
+check "... saying so" grep -q "neither a broker's configuration" "$T/status-neither.err"
+"$ASYLINK" status --config "$CONF" --http 127.0.0.1:1 >/dev/null 2>&1
+check_eq "--config and --http together are a usage error" "$?" 2
 cat "$T/status.txt" | sed 's/^/      | /'
 
 echo "== recv"
@@ -176,6 +192,11 @@ check_eq "publish exits 0" "$?" 0
   --payload "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
 check_eq "a publish the policy forbids (DE on coi.SY) exits 1" "$?" 1
 check "and says the broker rejected it" grep -q 'rejected by the broker.*POLICY' "$T/pub-denied.err"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.FR --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats.json" --timeout 30 >/dev/null 2>"$T/pub-fr.err"
+check_eq "DE cannot publish on France's topic stats.monthly.FR (stats.monthly.{sender}): exit 1" "$?" 1
+check "... POLICY, naming DE and the topic" \
+  grep -q 'rejected by the broker: POLICY: policy forbids DE to publish PUBLIC messages on stats.monthly.FR' "$T/pub-fr.err"
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
   --start earliest --count 1 --idle 30 --format csv >"$T/sub.csv" 2>"$T/sub.err"
 check_eq "subscribe --format csv exits 0" "$?" 0
@@ -184,9 +205,14 @@ check "CSV header starts with the period and the row columns" \
   grep -q '^reporting_country,year,month,citizenship,applications_total,first_time_applicants,' "$T/sub.csv"
 check "CSV header flattens the decisions" grep -q ',decisions_refugee_status,' "$T/sub.csv"
 check "CSV row of SY" grep -qE '^DE,2026,10,SY,5120,4870,250,310,1200,2300,' "$T/sub.csv"
-check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn$' "$T/sub.csv"
+check "CSV row of AF lists its suppressed cells" grep -qE '^DE,2026,10,AF,3900,.*,unaccompanied_minors;withdrawn,' "$T/sub.csv"
 check "CSV row of the total (unset decisions read as zeros)" \
-  grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,$' "$T/sub.csv"
+  grep -qE '^DE,2026,10,TOTAL,9020,0,0,0,0,0,0,0,0,0,0,0,0,0,,' "$T/sub.csv"
+PUB_ID=$(head -n 1 "$T/pub.out")
+check "CSV header ends with the provenance columns" \
+  grep -qE '^reporting_country,.*,suppressed,topic,message_id,sender,published$' "$T/sub.csv"
+check_eq "every CSV row carries its topic, message id, sender and publication time" \
+  "$(grep -cE ",stats\.monthly\.DE,$PUB_ID,DE,20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-9:.]+Z$" "$T/sub.csv")" 3
 "$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
   --count 1 --idle 2 --format csv >/dev/null 2>&1
 check_eq "acked: the durable subscription does not show it again" "$?" 1
@@ -235,6 +261,27 @@ check "naming the line" grep -q 'line 5 as asylink.v1.MonthlyStatistics: .*colou
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
   --file "$T/months.jsonl" --lines >/dev/null 2>&1
 check_eq "--lines needs --payload (usage, exit 2)" "$?" 2
+
+echo "== subscribe --type: one content type, one CSV header"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --file "$T/note.txt" \
+  --type text/plain --timeout 30 >"$T/pub-text.out" 2>"$T/pub-text.err"
+check_eq "a text/plain feed message is published too" "$?" 0
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats.json" --timeout 30 >"$T/pub2.out" 2>"$T/pub2.err"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-types \
+  --start earliest --idle 3 --format csv >"$T/sub-mixed.csv" 2>/dev/null
+check_eq "without --type each change of type starts a new header" \
+  "$(grep -cE '^(reporting_country|topic),' "$T/sub-mixed.csv")" 3
+check "the other type's rows carry the provenance first" \
+  grep -qE "^topic,message_id,sender,published,created_ms,payload_base64\$" "$T/sub-mixed.csv"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-one-type \
+  --start earliest --idle 3 --format csv --type asylink.v1.MonthlyStatistics >"$T/sub-one.csv" 2>/dev/null
+check_eq "with --type asylink.v1.MonthlyStatistics: one header" "$(grep -c '^reporting_country,' "$T/sub-one.csv")" 1
+check_eq "... and only its rows (3 per message, 3 messages: PUBLIC, LIMITED, PUBLIC)" \
+  "$(lines "$T/sub-one.csv")" 10
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-one-type \
+  --idle 3 --json >"$T/sub-rest.jsonl" 2>/dev/null
+check_eq "the other type stayed for a later subscribe" "$(line_get "$T/sub-rest.jsonl" 1 'j["content_type"]')" text/plain
 
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"

@@ -66,6 +66,12 @@ static void test_client_null(void **state)
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
+    asylink_connect_failure cf;
+    memset(&cf, 0x55, sizeof cf);
+    assert_int_equal(asylink_connect_failure_get(NULL, &cf), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cf.code, 0); /* zeroed */
+    assert_int_equal(cf.sessions, 0);
+    assert_string_equal(cf.reason, "");
     asylink_connection k;
     memset(&k, 0x5a, sizeof k);
     assert_int_equal(asylink_connection_get(NULL, &k), ASYLINK_E_INVALID_ARG);

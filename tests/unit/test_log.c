@@ -1,7 +1,8 @@
 /*
  * test_log.c — logfmt lines: format, level filtering (arguments not
  * evaluated when off), quoting, sinks, the stderr default, truncation and
- * whole lines under concurrent logging.
+ * whole lines under concurrent logging; every line valid logfmt whatever
+ * its values hold, read back with the parser of core/logfmt.h.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "logfmt.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -169,9 +171,15 @@ static void test_msg_escaping(void **state)
     LOG_INFO("t", "say \"hi\"\\ now\nplease\t\x01", NULL);
     assert_string_equal(s_after_ts(s_cap.last),
                         "level=info comp=t msg=\"say \\\"hi\\\"\\\\ now\\nplease\\t\\x01\"");
-    /* Control characters in the tail cannot split the line. */
+    /* Control characters in a raw tail cannot split the line nor forge a key:
+       what does not parse goes, escaped, into rest="...". */
     LOG_INFO("t", "m", "v=%s", "a\nts=forged\r");
-    assert_string_equal(s_after_ts(s_cap.last), "level=info comp=t msg=\"m\" v=a\\nts=forged\\r");
+    assert_string_equal(s_after_ts(s_cap.last),
+                        "level=info comp=t msg=\"m\" rest=\"v=a\\nts=forged\\r\"");
+    /* ... and through LOG_Q() it is one quoted value. */
+    LOG_INFO("t", "m", "v=%s n=%d", LOG_Q("a\nts=forged\r"), 7);
+    assert_string_equal(s_after_ts(s_cap.last),
+                        "level=info comp=t msg=\"m\" v=\"a\\nts=forged\\r\" n=7");
     assert_int_equal(s_cap.bad, 0);
     /* A component that needs quotes gets them. */
     LOG_INFO("my comp", "m", NULL);
@@ -218,16 +226,23 @@ static void test_truncation(void **state)
     LOG_INFO("t", big, "after=1");
     n = strlen(s_cap.last);
     assert_true(n <= LOG_LINE_MAX - 1);
-    assert_string_equal(s_cap.last + n - 3, "...");
+    assert_string_equal(s_cap.last + n - 4, "...\""); /* the cut msg keeps its closing quote */
+    assert_true(logfmt_valid(s_cap.last));
     assert_null(strstr(s_cap.last, "after=1"));
 
     /* Escapes near the end are not split. */
     memset(big, '\x01', LOG_LINE_MAX);
     big[LOG_LINE_MAX] = '\0';
-    LOG_INFO("t", "m", "v=%s", big);
+    LOG_INFO("t", "m", "v=%s", LOG_Q(big));
     n = strlen(s_cap.last);
     assert_true(n <= LOG_LINE_MAX - 1);
-    assert_string_equal(s_cap.last + n - 7, "\\x01...");
+    assert_string_equal(s_cap.last + n - 8, "\\x01...\"");
+    assert_true(logfmt_valid(s_cap.last));
+    LOG_INFO("t", "m", "v=%s", big); /* raw: into rest="...", cut the same way */
+    n = strlen(s_cap.last);
+    assert_true(n <= LOG_LINE_MAX - 1);
+    assert_string_equal(s_cap.last + n - 8, "\\x01...\"");
+    assert_true(logfmt_valid(s_cap.last));
     assert_int_equal(s_cap.bad, 0);
 }
 
@@ -281,6 +296,148 @@ static void test_threads(void **state)
     assert_int_equal(s_cap.bad, 0);
 }
 
+/* Values that break naive logfmt writers. */
+static const char *const s_tricky[] = {
+    "",
+    " ",
+    "two words",
+    "a=b",
+    "=",
+    "\"",
+    "say \"hi\"",
+    "back\\slash",
+    "\\\"",
+    "trailing\\",
+    "line\nts=2026-01-01T00:00:00.000Z level=error msg=\"forged\"",
+    "cr\rlf\r\n",
+    "tab\there",
+    "\x01\x02\x1f\x7f",
+    "Bundesamt f\303\274r Migration und Fl\303\274chtlinge", /* UTF-8 */
+    "/var/lib/asylink/data dir/with spaces",
+    "key= value",
+    "\\x41 is not an escape here",
+    "...",
+    "\"\"\"",
+};
+
+/* Each tricky value through LOG_Q: the line parses and gives the value back. */
+static void test_tricky_values_read_back(void **state)
+{
+    for (size_t i = 0; i < sizeof s_tricky / sizeof s_tricky[0]; i++) {
+        LOG_WARN("auth", s_tricky[i], "path=%s node=DE n=%d error=%s", LOG_Q(s_tricky[i]), 5,
+                 LOG_Q(s_tricky[i]));
+        char got[512];
+        assert_true(logfmt_valid(s_cap.last));
+        assert_int_equal(logfmt_get(s_cap.last, "path", got, sizeof got), strlen(s_tricky[i]));
+        assert_string_equal(got, s_tricky[i]);
+        assert_int_equal(logfmt_get(s_cap.last, "msg", got, sizeof got), strlen(s_tricky[i]));
+        assert_string_equal(got, s_tricky[i]);
+        assert_int_equal(logfmt_get(s_cap.last, "error", got, sizeof got), strlen(s_tricky[i]));
+        assert_string_equal(got, s_tricky[i]);
+        assert_int_equal(logfmt_get(s_cap.last, "node", got, sizeof got), 2);
+        assert_string_equal(got, "DE");
+        assert_int_equal(logfmt_get(s_cap.last, "level", got, sizeof got), 4);
+        assert_string_equal(got, "warn");
+        assert_int_equal(logfmt_get(s_cap.last, "ts", got, sizeof got), 24);
+        /* the forged "level=error" inside a value is not a key of the line */
+        assert_int_equal(logfmt_get(s_cap.last, "rest", got, sizeof got), -1);
+    }
+    assert_int_equal(s_cap.bad, 0);
+}
+
+/* A raw "%s" (the mistake LOG_Q prevents) still gives a valid line, keeping the text. */
+static void test_raw_values_stay_valid(void **state)
+{
+    for (size_t i = 0; i < sizeof s_tricky / sizeof s_tricky[0]; i++) {
+        LOG_INFO("main", "cannot load", "node=DE path=%s code=IO", s_tricky[i]);
+        char got[512], want[600];
+        assert_true(logfmt_valid(s_cap.last));
+        /* either the tail parsed as it was meant, or all of it is in rest */
+        snprintf(want, sizeof want, "node=DE path=%s code=IO", s_tricky[i]);
+        if (logfmt_get(s_cap.last, "rest", got, sizeof got) >= 0) {
+            assert_string_equal(got, want);
+            assert_int_equal(logfmt_get(s_cap.last, "node", got, sizeof got), -1);
+        } else if (strspn(s_tricky[i], " ") == strlen(s_tricky[i])) {
+            /* blanks only: "path=  code=IO" is valid, with an empty path */
+            assert_int_equal(logfmt_get(s_cap.last, "path", got, sizeof got), 0);
+        } else {
+            assert_int_equal(logfmt_get(s_cap.last, "node", got, sizeof got), 2);
+            assert_true(logfmt_get(s_cap.last, "path", got, sizeof got) >= 0);
+            assert_string_equal(got, s_tricky[i]);
+        }
+    }
+}
+
+/* The reader: valid and invalid lines, pairs, escapes. */
+static void test_logfmt_parse(void **state)
+{
+    static const char *const good[] = {
+        "",
+        "a=b",
+        "a=",
+        "a=\"\" b=c",
+        "k=\"x\\\"y\\\\z\\n\\r\\t\\x7f\"",
+        "ts=2026-11-27T15:09:42.123Z level=info msg=\"a b\" node=DE",
+        "k=\xc3\xbc",
+        "a=1  b=2", /* several spaces between pairs */
+    };
+    static const char *const bad[] = {
+        "a",          "=b",       "a=b=c",       "a=\"unterminated", "a=\"x\"y",
+        "a=\"x\ny\"", "a=b\nc=d", "a=\"\\q\"",   "a=\"\\x4\"",       "a=x\"y",
+        "a=\"\x01\"", "a\x7f=b",  "a=b \"c\"=d",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(logfmt_valid(good[i]));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(logfmt_valid(bad[i]));
+
+    const char *p = "k=\"x\\\"y\" n=42";
+    logfmt_pair pair;
+    char v[16];
+    assert_int_equal(logfmt_next(&p, &pair), 1);
+    assert_int_equal(pair.key_len, 1);
+    assert_true(pair.quoted);
+    assert_int_equal(logfmt_unescape(&pair, v, sizeof v), 3);
+    assert_string_equal(v, "x\"y");
+    assert_int_equal(logfmt_next(&p, &pair), 1);
+    assert_false(pair.quoted);
+    assert_int_equal(logfmt_unescape(&pair, v, sizeof v), 2);
+    assert_int_equal(logfmt_next(&p, &pair), 0);
+    /* a value that does not fit the caller's buffer */
+    assert_int_equal(logfmt_unescape(&pair, v, 2), -1);
+    assert_int_equal(logfmt_get("a=1 b=\"\\x41\"", "b", v, sizeof v), 1);
+    assert_string_equal(v, "A");
+    assert_int_equal(logfmt_get("a=1", "b", v, sizeof v), -1);
+    assert_int_equal(logfmt_get("a=1 b c=2", "c", v, sizeof v), -1); /* invalid before it */
+}
+
+/* Lines cut at every length stay valid, whatever is being written where the cut falls. */
+static void test_cut_lines_stay_valid(void **state)
+{
+    static char v[LOG_LINE_MAX * 2];
+    static const char pattern[] = "a \"b\\\n\x01=\xc3\xbc";
+    for (size_t len = LOG_LINE_MAX - 300; len < LOG_LINE_MAX + 40; len += 1) {
+        for (size_t i = 0; i < len; i++)
+            v[i] = pattern[i % (sizeof pattern - 1)];
+        v[len] = '\0';
+        LOG_INFO("t", "m", "one=%s two=%s", LOG_Q(v), v);
+        assert_true(strlen(s_cap.last) <= LOG_LINE_MAX - 1);
+        assert_true(logfmt_valid(s_cap.last));
+        char buf[LOG_LINE_MAX];
+        LOG_INFO("t", v, "k=%s", v);
+        assert_true(logfmt_valid(s_cap.last));
+        assert_true(logfmt_get(s_cap.last, "level", buf, sizeof buf) == 4);
+        /* a small buffer for logfmt itself */
+        logfmt_buf b;
+        char small[40];
+        logfmt_buf_init(&b, small, sizeof small - 1);
+        logfmt_put(&b, "a", "x");
+        logfmt_put_tail(&b, v + (len % 50));
+        assert_true(logfmt_valid(logfmt_buf_finish(&b)));
+    }
+    assert_int_equal(s_cap.bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +450,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stderr_default, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_threads, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_tricky_values_read_back, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_values_stay_valid, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_logfmt_parse, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_lines_stay_valid, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,43 +142,52 @@ static void test_example_publish(void **state)
     const int classes[] = {ENVELOPE_PUBLIC, ENVELOPE_LIMITED};
     for (size_t i = 0; i < 2; i++) {
         int c = classes[i];
-        assert_int_equal(policy_check_publish(p, MS, "stats.monthly", c), ASYLINK_OK);
-        assert_int_equal(policy_check_publish(p, MS, "stats.monthly.DE", c), ASYLINK_OK);
-        assert_int_equal(policy_check_publish(p, AG, "stats.monthly.EU", c), ASYLINK_OK);
-        assert_int_equal(policy_check_publish(p, AG, "coi.SY", c), ASYLINK_OK);
-        assert_int_equal(policy_check_publish(p, AG, "coi", c), ASYLINK_OK);
-        assert_int_equal(policy_check_publish(p, AG, "analysis.trends", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DE", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, MS, "FR", "stats.monthly.FR", c), ASYLINK_OK);
+        /* A Member State publishes its own figures only ({sender} in the example). */
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.FR", c),
+                         ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.monthly.FR", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.monthly.EU", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi.SY", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi", c), ASYLINK_OK);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "analysis.trends", c), ASYLINK_OK);
         /* Member states publish statistics only, and only monthly ones. */
-        assert_int_equal(policy_check_publish(p, MS, "coi.SY", c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, MS, "analysis.trends", c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, MS, "stats", c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, MS, "stats.weekly.DE", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "coi.SY", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "analysis.trends", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats.weekly.DE", c), ASYLINK_E_POLICY);
         /* Whole labels only. */
-        assert_int_equal(policy_check_publish(p, MS, "stats.monthlyx", c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, AG, "coix.SY", c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, AG, "co", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthlyx", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "coix.SY", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", "co", c), ASYLINK_E_POLICY);
         /* Topics no rule covers, and roles that publish nothing. */
-        assert_int_equal(policy_check_publish(p, MS | AG, "relocation.pledges", c),
+        assert_int_equal(policy_check_publish(p, MS | AG, "DE", "relocation.pledges", c),
                          ASYLINK_E_POLICY);
         const uint32_t mute[] = {AN, OP, BR, CA, 0};
         for (size_t j = 0; j < 5; j++) {
-            assert_int_equal(policy_check_publish(p, mute[j], "stats.monthly.DE", c),
+            assert_int_equal(policy_check_publish(p, mute[j], "OPS", "stats.monthly.DE", c),
                              ASYLINK_E_POLICY);
-            assert_int_equal(policy_check_publish(p, mute[j], "coi.SY", c), ASYLINK_E_POLICY);
+            assert_int_equal(policy_check_publish(p, mute[j], "OPS", "coi.SY", c),
+                             ASYLINK_E_POLICY);
         }
     }
     /* Feeds never carry PERSONAL data, whoever publishes. */
-    assert_int_equal(policy_check_publish(p, AG, "coi.SY", ENVELOPE_PERSONAL), ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, MS | AG, "stats.monthly.DE", ENVELOPE_PERSONAL),
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi.SY", ENVELOPE_PERSONAL),
                      ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, AG, "coi.SY", 0), ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, AG, "coi.SY", 4), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS | AG, "DE", "stats.monthly.DE", ENVELOPE_PERSONAL),
+                     ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi.SY", 0), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi.SY", 4), ASYLINK_E_POLICY);
     /* Invalid topics. */
     const char *bad[] = {"", ".coi", "coi.", "coi..SY", "coi SY", "coi/SY", "coi.*", NULL};
     for (size_t i = 0; bad[i]; i++)
-        assert_int_equal(policy_check_publish(p, AG, bad[i], ENVELOPE_PUBLIC), ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, AG, NULL, ENVELOPE_PUBLIC), ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(NULL, AG, "coi", ENVELOPE_PUBLIC), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, AG, "EUAA", bad[i], ENVELOPE_PUBLIC),
+                         ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", NULL, ENVELOPE_PUBLIC), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(NULL, AG, "EUAA", "coi", ENVELOPE_PUBLIC),
+                     ASYLINK_E_POLICY);
     policy_destroy(&p);
 }
 
@@ -216,6 +225,64 @@ static void test_example_subscribe_and_read(void **state)
     policy_destroy(&p);
 }
 
+/* -------------------------------------------------- topics bound to their publisher -- */
+
+static void test_publish_bound_to_sender(void **state)
+{
+    policy *p = s_example();
+    const int c = ENVELOPE_PUBLIC;
+    /* DE publishes under stats.monthly.DE (and below), not under another's. */
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DE", c), ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DE.by_region", c),
+                     ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.FR", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DEX", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.D", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "IT", "stats.monthly.DE", c), ASYLINK_E_POLICY);
+    /* No sender, or not a node id: no {sender} rule applies. */
+    assert_int_equal(policy_check_publish(p, MS, NULL, "stats.monthly.DE", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "de", "stats.monthly.de", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "", "stats.monthly", c), ASYLINK_E_POLICY);
+    /* The agency's own rule is wider; its own topic works through both. */
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.monthly.DE", c), ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.monthly.EUAA", c), ASYLINK_OK);
+    policy_destroy(&p);
+
+    assert_int_equal(s_load_text("[publish]\n"
+                                 "analysis.{sender} = analyst\n"
+                                 "{sender}.outbox = member_state\n"
+                                 "stats.monthly.{sender} = member_state\n"
+                                 "stats.monthly.DE = none\n"
+                                 "stats.monthly.{sender}.draft = none\n",
+                                 &p),
+                     ASYLINK_OK);
+    /* A node id of several labels takes their place. */
+    assert_int_equal(policy_check_publish(p, AN, "EUAA.ANALYSIS", "analysis.EUAA.ANALYSIS", c),
+                     ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, AN, "EUAA.ANALYSIS", "analysis.EUAA", c),
+                     ASYLINK_E_POLICY);
+    /* {sender} first. */
+    assert_int_equal(policy_check_publish(p, MS, "FR", "FR.outbox.x", c), ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, MS, "FR", "DE.outbox", c), ASYLINK_E_POLICY);
+    /* At equal length the rule naming the prefix wins over the {sender} rule. */
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DE", c), ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "FR", "stats.monthly.FR", c), ASYLINK_OK);
+    /* A longer {sender} rule narrows a shorter one. */
+    assert_int_equal(policy_check_publish(p, MS, "FR", "stats.monthly.FR.draft", c),
+                     ASYLINK_E_POLICY);
+    assert_int_equal(policy_check_publish(p, MS, "FR", "stats.monthly.FR.final", c), ASYLINK_OK);
+    policy_destroy(&p);
+
+    /* {sender} only in [publish], as one whole label, once. */
+    s_expect_error("[subscribe]\nstats.{sender} = analyst\n", 2, "only [publish] rules");
+    s_expect_error("[publish]\nstats.{sender}x = member_state\n", 2, "one whole label");
+    s_expect_error("[publish]\nstats.x{sender} = member_state\n", 2, "one whole label");
+    s_expect_error("[publish]\n{sender}.{sender} = member_state\n", 2, "one whole label");
+    s_expect_error("[publish]\nstats.{sendr} = member_state\n", 2, "invalid topic prefix");
+    s_expect_error("[publish]\nstats.{sender} = member_state\nstats.{sender} = agency\n", 3,
+                   "duplicate key");
+}
+
 /* ------------------------------------------------------ prefix matching -- */
 
 static void test_longest_prefix(void **state)
@@ -234,21 +301,21 @@ static void test_longest_prefix(void **state)
                                  &p),
                      ASYLINK_OK);
     /* The longest matching rule alone decides, wider or narrower. */
-    assert_int_equal(policy_check_publish(p, MS, "stats.monthly.DE", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.monthly.DE", ENVELOPE_LIMITED),
                      ASYLINK_OK);
-    assert_int_equal(policy_check_publish(p, MS, "stats.internal", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.internal", ENVELOPE_LIMITED),
                      ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, MS, "stats.internal.x", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.internal.x", ENVELOPE_LIMITED),
                      ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, AG, "stats.internal.x", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.internal.x", ENVELOPE_LIMITED),
                      ASYLINK_OK);
-    assert_int_equal(policy_check_publish(p, MS, "stats.internal.open.x", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.internal.open.x", ENVELOPE_LIMITED),
                      ASYLINK_OK);
-    assert_int_equal(policy_check_publish(p, AG, "stats.internal.open", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.internal.open", ENVELOPE_LIMITED),
                      ASYLINK_E_POLICY);
-    assert_int_equal(policy_check_publish(p, AG, "stats.internalx", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "stats.internalx", ENVELOPE_LIMITED),
                      ASYLINK_OK); /* falls back to "stats": whole labels */
-    assert_int_equal(policy_check_publish(p, MS, "stats.internalx", ENVELOPE_LIMITED),
+    assert_int_equal(policy_check_publish(p, MS, "DE", "stats.internalx", ENVELOPE_LIMITED),
                      ASYLINK_OK);
 
     /* Reading follows the longest rule... */
@@ -285,7 +352,7 @@ static void test_empty_policy_denies_everything(void **state)
     const uint32_t all = MS | AG | AN | OP | BR | CA;
     for (int c = ENVELOPE_PUBLIC; c <= ENVELOPE_PERSONAL; c++) {
         assert_int_equal(policy_check_direct(p, all, all, c), ASYLINK_E_POLICY);
-        assert_int_equal(policy_check_publish(p, all, "stats", c), ASYLINK_E_POLICY);
+        assert_int_equal(policy_check_publish(p, all, "OPS", "stats", c), ASYLINK_E_POLICY);
     }
     assert_int_equal(policy_check_subscribe(p, all, "stats"), ASYLINK_E_POLICY);
     assert_false(policy_may_read(p, all, "stats"));
@@ -447,8 +514,8 @@ static void test_comments_and_blanks(void **state)
                                  "coi = analyst\r\n",
                                  &p),
                      ASYLINK_OK);
-    assert_int_equal(policy_check_publish(p, MS, "coi.SY", ENVELOPE_PUBLIC), ASYLINK_OK);
-    assert_int_equal(policy_check_publish(p, AG, "coi.SY", ENVELOPE_PUBLIC), ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, MS, "DE", "coi.SY", ENVELOPE_PUBLIC), ASYLINK_OK);
+    assert_int_equal(policy_check_publish(p, AG, "EUAA", "coi.SY", ENVELOPE_PUBLIC), ASYLINK_OK);
     assert_true(policy_may_read(p, AN, "coi.SY"));
     policy_destroy(&p);
 }
@@ -459,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_example_direct),
         cmocka_unit_test(test_example_publish),
         cmocka_unit_test(test_example_subscribe_and_read),
+        cmocka_unit_test(test_publish_bound_to_sender),
         cmocka_unit_test(test_longest_prefix),
         cmocka_unit_test(test_empty_policy_denies_everything),
         cmocka_unit_test(test_direct_needs_same_role_for_class),
