@@ -86,6 +86,7 @@ typedef enum asylink_err {
     ASYLINK_E_PROTOCOL = 55,           /* a command out of sequence or not allowed in this state */
     ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */
     ASYLINK_E_SHUTDOWN = 57,           /* the object is shutting down */
+    ASYLINK_E_PURGED = 58,             /* the message was erased on request; it is not accepted again */
 } asylink_err;
 
 /*
