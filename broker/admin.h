@@ -7,9 +7,16 @@
  * an Error, echoing request_id.
  *
  * Served: stats, nodes, queues, dead_letters, dead_letter_replay,
- * dead_letter_drop, reload, audit_tail, audit_verify (admin_audit.c). Not
- * implemented (answered Error(UNSUPPORTED_VERSION) naming the member):
- * topics, purge.
+ * dead_letter_drop, reload, audit_tail, audit_verify (admin_audit.c),
+ * topics (admin_topics.c), purge (admin_erasure.c), confirm and pending
+ * (four-eyes, approval.h).
+ *
+ * Four-eyes: with an approval table in the env, purge, dead_letter_drop
+ * and a dead_letter_replay that touches a PERSONAL message are held (the
+ * answer is the member's response with `pending` set) until an operator
+ * with another node id confirms them (confirm), which executes them and
+ * answers with their result; the one who asked cannot, and every step is
+ * an ADMIN record in the audit trail.
  *
  * Every request is logged with the operator's node id, the member and the
  * result, and recorded in the audit trail (an ADMIN record; the store
@@ -30,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "approval.h"
+#include "policy.h"
 #include "router_stats.h"
 #include "session.h"
 #include "store.h"
@@ -41,13 +50,14 @@
 #define ADMIN_DEFAULT_LIMIT 100     /* dead letters per page when limit is 0 */
 #define ADMIN_MAX_LIMIT 1000        /* most dead letters per page */
 #define ADMIN_MAX_WINDOW                                                                           \
-    100000 /* most of offset + limit (dead letters are                                             \
-              ordered newest first in memory) */
+    100000                          /* most of offset + limit (dead letters are                    \
+                                       ordered newest first in memory) */
 #define ADMIN_AUDIT_TAIL_DEFAULT 20 /* audit events per tail answer when count is 0 */
 #define ADMIN_AUDIT_TAIL_MAX 1000   /* most audit events per tail answer */
 /* most entries one audit_verify checks (the router thread is busy meanwhile:
    a few tenths of a second) */
 #define ADMIN_AUDIT_VERIFY_PAGE 100000
+#define ADMIN_TOPICS_MAX 1000 /* most topics in one topics answer (total counts them all) */
 
 /* What a reload reports (AdminReloadResponse). */
 typedef struct admin_reload_result {
@@ -73,7 +83,10 @@ typedef struct admin_env {
     int (*reload)(void *ctx, admin_reload_result *out, char *err, size_t errlen);
     /* dead letters of node were put back in its queue: deliver them */
     void (*replayed)(void *ctx, const char *node_id);
-    struct audit *audit;  /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
+    struct audit *audit;      /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
+    const policy *policy;     /* the policy in force (topic retention) */
+    uint64_t dedup_window_ms; /* store.dedup_window: how long a purge's tombstone lasts */
+    approval *approvals;      /* four-eyes: held requests; NULL = four-eyes off */
     void *ctx;
 } admin_env;
 
@@ -96,5 +109,30 @@ int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **b
                      size_t whylen);
 int admin_audit_verify(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
                        size_t whylen);
+
+/*
+ * admin_topics.c: topics (AdminTopicsResponse). Same contract as the audit
+ * members above.
+ */
+int admin_topics(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
+                 size_t whylen);
+
+/*
+ * admin_erasure.c: purge (AdminPurgeResponse) of q->node_id's message
+ * q->message_id. approved_by (may be NULL) says how four-eyes approved it; it
+ * goes into the PURGED audit record with the operator's reason and
+ * reference. why never holds the operator's free text (it is logged).
+ */
+int admin_purge(const admin_env *e, const wire_admin_request *q, const char *approved_by,
+                json_t **body, char *why, size_t whylen);
+
+/* A PendingRequest JSON object of a held request (a new reference), NULL when out of memory. */
+json_t *admin_pending_json(const approval_item *it);
+
+/*
+ * The summary of a held purge for the confirming operator: the message,
+ * the reason and the reference (answers only; never logged).
+ */
+void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap);
 
 #endif

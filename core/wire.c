@@ -147,8 +147,7 @@ static int s_roles_from_pb(const Asylink__V1__Role *roles, size_t n, uint32_t *m
 }
 
 /* Copies a repeated node id list (each non-empty and valid) into a new array. */
-static int s_copy_node_ids(char (**dst)[NODE_ID_MAX + 1], size_t *n_dst, char *const *src,
-                           size_t n)
+static int s_copy_node_ids(char (**dst)[NODE_ID_MAX + 1], size_t *n_dst, char *const *src, size_t n)
 {
     if (n > WIRE_MAX_DIRECTORY)
         return ASYLINK_E_BAD_FIELD;
@@ -205,7 +204,8 @@ static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
         (d == &asylink__v1__directory__descriptor && (id == 1 || id == 2)))
         return WIRE_MAX_DIRECTORY;
     if ((d == &asylink__v1__admin_dead_letter_replay_request__descriptor ||
-         d == &asylink__v1__admin_dead_letter_drop_request__descriptor) && id == 1)
+         d == &asylink__v1__admin_dead_letter_drop_request__descriptor) &&
+        id == 1)
         return WIRE_ADMIN_MAX_IDS;
     return 0;
 }
@@ -298,8 +298,7 @@ static int s_dec_deliver(const Asylink__V1__Deliver *m, wire_deliver *d)
 }
 
 /* The sequences and subscription shared by Ack and Nack. */
-static int s_dec_sequences(const uint64_t *seqs, size_t n, const char *subscription,
-                           wire_acks *a)
+static int s_dec_sequences(const uint64_t *seqs, size_t n, const char *subscription, wire_acks *a)
 {
     if (n == 0 || n > WIRE_MAX_SEQUENCES)
         return ASYLINK_E_BAD_FIELD;
@@ -420,26 +419,22 @@ static int s_dec_dl_ids(const uint64_t *ids, size_t n, const char *node_id, bool
     return ASYLINK_OK;
 }
 
-/* Checks the text of a purge request (the broker does not implement purge). */
-static int s_dec_purge(const Asylink__V1__AdminPurgeRequest *m)
+/* A purge request: sender and message id required, reason and reference short text. */
+static int s_dec_purge(const Asylink__V1__AdminPurgeRequest *m, wire_admin_request *a)
 {
-    char node[NODE_ID_MAX + 1], text[WIRE_REASON_MAX + 1];
-    uint8_t id[WIRE_ID_LEN];
-    int rc = s_copy_node_id(node, m->sender, true);
+    int rc = s_copy_node_id(a->node_id, m->sender, true);
     if (rc == ASYLINK_OK)
-        rc = s_copy_id16(id, m->message_id);
+        rc = s_copy_id16(a->message_id, m->message_id);
     if (rc == ASYLINK_OK)
-        rc = s_copy_text(text, sizeof text, m->reason);
-    return rc == ASYLINK_OK ? s_copy_text(text, sizeof text, m->reference) : rc;
+        rc = s_copy_text(a->reason, sizeof a->reason, m->reason);
+    return rc == ASYLINK_OK ? s_copy_text(a->reference, sizeof a->reference, m->reference) : rc;
 }
 
 static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a)
 {
-    char topic[256];
     a->op = (wire_admin_op)m->request_case;
     switch (m->request_case) {
-    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS:
-        return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS: return ASYLINK_OK;
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_NODES:
         a->flag = m->nodes->connected_only;
         return ASYLINK_OK;
@@ -447,7 +442,7 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         a->flag = m->queues->non_empty_only;
         return s_copy_node_id(a->node_id, m->queues->node_id, false);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_TOPICS:
-        return s_copy_topic(topic, m->topics->prefix);
+        return s_copy_topic(a->topic, m->topics->prefix);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_DEAD_LETTERS:
         a->limit = m->dead_letters->limit;
         a->offset = m->dead_letters->offset;
@@ -466,12 +461,16 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         a->seq_from = m->audit_verify->from_seq;
         a->seq_to = m->audit_verify->to_seq;
         return a->seq_to && a->seq_from > a->seq_to ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
-    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE:
-        return s_dec_purge(m->purge);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE: return s_dec_purge(m->purge, a);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_RELOAD:
         a->trust = m->reload->trust;
         a->policy = m->reload->policy;
         return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_CONFIRM:
+        a->seq_from = m->confirm->pending_id;
+        a->flag = m->confirm->cancel;
+        return a->seq_from ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PENDING: return ASYLINK_OK;
     default: /* no member set: well-formed protobuf, but a required field is missing */
         return ASYLINK_E_BAD_FIELD;
     }
@@ -481,22 +480,15 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
 static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
 {
     switch (m->body_case) {
-    case ASYLINK__V1__COMMAND__BODY_HELLO:
-        return s_dec_hello(m->hello, &cmd->u.hello);
-    case ASYLINK__V1__COMMAND__BODY_WELCOME:
-        return s_dec_welcome(m->welcome, &cmd->u.welcome);
+    case ASYLINK__V1__COMMAND__BODY_HELLO: return s_dec_hello(m->hello, &cmd->u.hello);
+    case ASYLINK__V1__COMMAND__BODY_WELCOME: return s_dec_welcome(m->welcome, &cmd->u.welcome);
     case ASYLINK__V1__COMMAND__BODY_PUBLISH:
         return s_copy_id16(cmd->u.publish.message_id, m->publish->message_id);
-    case ASYLINK__V1__COMMAND__BODY_ACCEPTED:
-        return s_dec_accepted(m->accepted, &cmd->u.accepted);
-    case ASYLINK__V1__COMMAND__BODY_REJECTED:
-        return s_dec_rejected(m->rejected, &cmd->u.rejected);
-    case ASYLINK__V1__COMMAND__BODY_DELIVER:
-        return s_dec_deliver(m->deliver, &cmd->u.deliver);
-    case ASYLINK__V1__COMMAND__BODY_ACK:
-        return s_dec_ack(m->ack, &cmd->u.ack);
-    case ASYLINK__V1__COMMAND__BODY_NACK:
-        return s_dec_nack(m->nack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_ACCEPTED: return s_dec_accepted(m->accepted, &cmd->u.accepted);
+    case ASYLINK__V1__COMMAND__BODY_REJECTED: return s_dec_rejected(m->rejected, &cmd->u.rejected);
+    case ASYLINK__V1__COMMAND__BODY_DELIVER: return s_dec_deliver(m->deliver, &cmd->u.deliver);
+    case ASYLINK__V1__COMMAND__BODY_ACK: return s_dec_ack(m->ack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_NACK: return s_dec_nack(m->nack, &cmd->u.ack);
     case ASYLINK__V1__COMMAND__BODY_CREDIT:
         cmd->u.credit.window_messages = m->credit->window_messages;
         cmd->u.credit.window_bytes = m->credit->window_bytes;
@@ -510,10 +502,8 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
         return s_dec_directory_request(m->directory_request, &cmd->u.directory_request);
     case ASYLINK__V1__COMMAND__BODY_DIRECTORY:
         return s_dec_directory(m->directory, &cmd->u.directory);
-    case ASYLINK__V1__COMMAND__BODY_ERROR:
-        return s_dec_error(m->error, &cmd->u.error);
-    case ASYLINK__V1__COMMAND__BODY_BYE:
-        return s_dec_bye(m->bye, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_ERROR: return s_dec_error(m->error, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_BYE: return s_dec_bye(m->bye, &cmd->u.error);
     case ASYLINK__V1__COMMAND__BODY_HEARTBEAT:
         cmd->u.heartbeat.pong = m->heartbeat->pong;
         cmd->u.heartbeat.sent_ms = m->heartbeat->sent_ms;
@@ -522,12 +512,10 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
         return s_dec_subscribed(m->subscribed, &cmd->u.subscribed);
     case ASYLINK__V1__COMMAND__BODY_UNSUBSCRIBED:
         cmd->u.unsubscribe.delete_cursor = m->unsubscribed->cursor_deleted;
-        return s_copy_subscription(cmd->u.unsubscribe.subscription,
-                                   m->unsubscribed->subscription);
+        return s_copy_subscription(cmd->u.unsubscribe.subscription, m->unsubscribed->subscription);
     case ASYLINK__V1__COMMAND__BODY_ADMIN_REQUEST:
         return s_dec_admin(m->admin_request, &cmd->u.admin);
-    default: /* not set, AdminResponse, or a future member */
-        return ASYLINK_E_MALFORMED;
+    default: /* not set, AdminResponse, or a future member */ return ASYLINK_E_MALFORMED;
     }
 }
 
@@ -601,11 +589,13 @@ typedef struct s_pb {
         Asylink__V1__AdminAuditVerifyRequest audit_verify;
         Asylink__V1__AdminPurgeRequest purge;
         Asylink__V1__AdminReloadRequest reload;
+        Asylink__V1__AdminConfirmRequest confirm;
+        Asylink__V1__AdminPendingRequest pending;
     } a;
     Asylink__V1__Limits limits;
     Asylink__V1__Role roles[CERT_ROLE_MAX];
-    char **strs;                /* malloc'd pointer array for repeated strings */
-    ProtobufCBinaryData *bins;  /* malloc'd array for repeated bytes */
+    char **strs;               /* malloc'd pointer array for repeated strings */
+    ProtobufCBinaryData *bins; /* malloc'd array for repeated bytes */
 } s_pb;
 
 /*
@@ -838,7 +828,7 @@ static int s_enc_directory_request(const wire_directory_request *d, s_pb *pb)
     asylink__v1__directory_request__init(m);
     pb->cmd.directory_request = m;
     m->topic = S_STR(d->topic);
-    int rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->node_ids, d->n_node_ids, pb);
+    int rc = s_enc_node_ids((const char(*)[NODE_ID_MAX + 1]) d->node_ids, d->n_node_ids, pb);
     m->node_ids = pb->strs;
     m->n_node_ids = pb->strs ? d->n_node_ids : 0;
     return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
@@ -876,8 +866,7 @@ static int s_enc_directory(const wire_directory *d, s_pb *pb)
     m->certificates = pb->bins;
     m->n_certificates = pb->bins ? d->n_certificates : 0;
     if (rc == ASYLINK_OK)
-        rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->unknown_node_ids, d->n_unknown,
-                            pb);
+        rc = s_enc_node_ids((const char(*)[NODE_ID_MAX + 1]) d->unknown_node_ids, d->n_unknown, pb);
     m->unknown_node_ids = pb->strs;
     m->n_unknown_node_ids = pb->strs ? d->n_unknown : 0;
     return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
@@ -912,7 +901,7 @@ static int s_enc_heartbeat(const wire_heartbeat *h, s_pb *pb)
     return ASYLINK_OK;
 }
 
-/* The member of an AdminRequest; the unimplemented ones are sent empty. */
+/* The member of an AdminRequest. */
 static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
 {
     Asylink__V1__AdminRequest *m = &pb->b.admin;
@@ -937,7 +926,10 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         break;
     case WIRE_ADMIN_TOPICS:
         asylink__v1__admin_topics_request__init(&pb->a.topics);
+        pb->a.topics.prefix = S_STR(a->topic);
         m->topics = &pb->a.topics;
+        if (!pb->a.topics.prefix)
+            return ASYLINK_E_INVALID_ARG;
         break;
     case WIRE_ADMIN_DEAD_LETTERS:
         asylink__v1__admin_dead_letters_request__init(&pb->a.dead_letters);
@@ -976,7 +968,24 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         break;
     case WIRE_ADMIN_PURGE:
         asylink__v1__admin_purge_request__init(&pb->a.purge);
+        pb->a.purge.sender = node;
+        pb->a.purge.message_id.data = (uint8_t *)a->message_id;
+        pb->a.purge.message_id.len = sizeof a->message_id;
+        pb->a.purge.reason = S_STR(a->reason);
+        pb->a.purge.reference = S_STR(a->reference);
         m->purge = &pb->a.purge;
+        if (!pb->a.purge.reason || !pb->a.purge.reference)
+            return ASYLINK_E_INVALID_ARG;
+        break;
+    case WIRE_ADMIN_CONFIRM:
+        asylink__v1__admin_confirm_request__init(&pb->a.confirm);
+        pb->a.confirm.pending_id = a->seq_from;
+        pb->a.confirm.cancel = a->flag;
+        m->confirm = &pb->a.confirm;
+        break;
+    case WIRE_ADMIN_PENDING:
+        asylink__v1__admin_pending_request__init(&pb->a.pending);
+        m->pending = &pb->a.pending;
         break;
     case WIRE_ADMIN_RELOAD:
         asylink__v1__admin_reload_request__init(&pb->a.reload);
@@ -984,8 +993,7 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         pb->a.reload.policy = a->policy;
         m->reload = &pb->a.reload;
         break;
-    default:
-        return ASYLINK_E_INVALID_ARG;
+    default: return ASYLINK_E_INVALID_ARG;
     }
     return ASYLINK_OK;
 }
@@ -1080,20 +1088,11 @@ void wire_cmd_clear(wire_cmd *cmd)
         return;
     switch (cmd->kind) {
     case WIRE_ACK:
-    case WIRE_NACK:
-        free(cmd->u.ack.sequences);
-        break;
-    case WIRE_DIRECTORY_REQUEST:
-        free(cmd->u.directory_request.node_ids);
-        break;
-    case WIRE_DIRECTORY:
-        s_directory_free(&cmd->u.directory);
-        break;
-    case WIRE_ADMIN_REQUEST:
-        free(cmd->u.admin.ids);
-        break;
-    default:
-        break;
+    case WIRE_NACK: free(cmd->u.ack.sequences); break;
+    case WIRE_DIRECTORY_REQUEST: free(cmd->u.directory_request.node_ids); break;
+    case WIRE_DIRECTORY: s_directory_free(&cmd->u.directory); break;
+    case WIRE_ADMIN_REQUEST: free(cmd->u.admin.ids); break;
+    default: break;
     }
     memset(cmd, 0, sizeof *cmd);
 }
@@ -1138,6 +1137,8 @@ const char *wire_admin_op_name(wire_admin_op op)
     case WIRE_ADMIN_AUDIT_VERIFY: return "audit_verify";
     case WIRE_ADMIN_PURGE: return "purge";
     case WIRE_ADMIN_RELOAD: return "reload";
+    case WIRE_ADMIN_CONFIRM: return "confirm";
+    case WIRE_ADMIN_PENDING: return "pending";
     default: return "unknown";
     }
 }
@@ -1172,7 +1173,7 @@ int wire_admin_response_frame(uint64_t request_id, const uint8_t *body, size_t b
     if (!buf)
         return ASYLINK_E_NOMEM;
     size_t n = 0;
-    if (request_id) { /* proto3: a zero request_id is not written */
+    if (request_id) {    /* proto3: a zero request_id is not written */
         buf[n++] = 0x08; /* field 1, varint */
         n += s_put_varint(buf + n, request_id);
     }

@@ -29,16 +29,26 @@ typedef struct {
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
 
 static const config_option s_options[] = {
-    {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL, "not used by the admin commands"},
-    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_config, broker_cert), 0, 0, NULL, "broker certificate (its key is the CURVE server key)"},
-    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_config, node_cert), 0, 0, NULL, "the operator's certificate (role operator)"},
-    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_config, key_file), 0, 0, NULL, "the operator's secret key file"},
-    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_config, key_passphrase_file), 0, 0, NULL, "file with the key passphrase"},
-    {"node", "trust_dir", CONFIG_PATH, "", offsetof(s_config, trust_dir), 0, 0, NULL, "not used by the admin commands"},
-    {"node", "data_dir", CONFIG_PATH, "", offsetof(s_config, data_dir), 0, 0, NULL, "not used by the admin commands"},
-    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_config, receive_window), 1, 100000, NULL, "not used by the admin commands"},
-    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_config, durability), 0, 0, s_durability_names, "not used by the admin commands"},
-    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL, "the broker's admin endpoint"},
+    {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL,
+     "not used by the admin commands"},
+    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_config, broker_cert), 0, 0, NULL,
+     "broker certificate (its key is the CURVE server key)"},
+    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_config, node_cert), 0, 0, NULL,
+     "the operator's certificate (role operator)"},
+    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_config, key_file), 0, 0, NULL,
+     "the operator's secret key file"},
+    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_config, key_passphrase_file), 0, 0,
+     NULL, "file with the key passphrase"},
+    {"node", "trust_dir", CONFIG_PATH, "", offsetof(s_config, trust_dir), 0, 0, NULL,
+     "not used by the admin commands"},
+    {"node", "data_dir", CONFIG_PATH, "", offsetof(s_config, data_dir), 0, 0, NULL,
+     "not used by the admin commands"},
+    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_config, receive_window), 1, 100000,
+     NULL, "not used by the admin commands"},
+    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_config, durability), 0, 0,
+     s_durability_names, "not used by the admin commands"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL,
+     "the broker's admin endpoint"},
 };
 #define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
 
@@ -81,7 +91,7 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
         config_error_format(&err, line, sizeof line);
         return cli_fail_text(prog, ASYLINK_E_CONFIG, "%s", line);
     }
-    const char *ep = o->endpoint ? o->endpoint
+    const char *ep = o->endpoint              ? o->endpoint
                      : *c->cfg.admin_endpoint ? c->cfg.admin_endpoint
                                               : ADMINC_DEFAULT_ENDPOINT;
     if (strlen(ep) >= sizeof c->endpoint)
@@ -165,8 +175,7 @@ static int s_answer(const char *prog, const uint8_t *buf, size_t len, const wire
         json_t *m = json_object_get(resp, wire_admin_op_name(req->u.admin.op));
         if (rid != req->request_id || !json_is_object(m)) {
             json_decref(resp);
-            return cli_fail_text(prog, ASYLINK_E_MALFORMED,
-                                 "the broker answered another request");
+            return cli_fail_text(prog, ASYLINK_E_MALFORMED, "the broker answered another request");
         }
         *member = json_incref(m);
         json_decref(resp);
@@ -217,4 +226,41 @@ int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request
         zmq_ctx_term(ctx);
     s_conn_clear(&c);
     return rc;
+}
+
+bool adminc_print_held(const json_t *member)
+{
+    const json_t *p = json_object_get(member, "pending");
+    if (!json_is_object(p))
+        return false;
+    json_int_t id = json_integer_value(json_object_get(p, "id"));
+    json_int_t until = json_integer_value(json_object_get(p, "expires_ms"));
+    char when[32];
+    printf("held for four-eyes as pending %lld until %s: nothing is done yet; another operator "
+           "confirms it with `asylink pending confirm %lld`\n",
+           (long long)id, until > 0 ? clock_format_iso((uint64_t)until, when, sizeof when) : "-",
+           (long long)id);
+    return true;
+}
+
+void adminc_print_purged(const json_t *m, const char *what)
+{
+    json_int_t until = json_integer_value(json_object_get(m, "tombstone_until_ms"));
+    json_int_t audit = json_integer_value(json_object_get(m, "audit_seq"));
+    char when[32];
+    if (json_is_true(json_object_get(m, "found")))
+        printf("purged %s: %lld queue entries, %lld dead letters, %lld feed entries, %lld envelope "
+               "bytes removed\n",
+               what, (long long)json_integer_value(json_object_get(m, "queue_entries")),
+               (long long)json_integer_value(json_object_get(m, "dead_letters")),
+               (long long)json_integer_value(json_object_get(m, "topic_entries")),
+               (long long)json_integer_value(json_object_get(m, "bytes_removed")));
+    else
+        printf("no stored copy of %s (acknowledged by every recipient, expired, purged before, or "
+               "never accepted): nothing removed\n",
+               what);
+    printf("a resend of it is refused (PURGED) %s%s\n", until > 0 ? "until " : "for good",
+           until > 0 ? clock_format_iso((uint64_t)until, when, sizeof when) : "");
+    if (audit > 0)
+        printf("audit record %lld\n", (long long)audit);
 }
