@@ -50,8 +50,8 @@
 #define ADMIN_DEFAULT_LIMIT 100     /* dead letters per page when limit is 0 */
 #define ADMIN_MAX_LIMIT 1000        /* most dead letters per page */
 #define ADMIN_MAX_WINDOW                                                                           \
-    100000                          /* most of offset + limit (dead letters are                    \
-                                       ordered newest first in memory) */
+    100000 /* most of offset + limit (dead letters are                                             \
+              ordered newest first in memory) */
 #define ADMIN_AUDIT_TAIL_DEFAULT 20 /* audit events per tail answer when count is 0 */
 #define ADMIN_AUDIT_TAIL_MAX 1000   /* most audit events per tail answer */
 /* most entries one audit_verify checks (the router thread is busy meanwhile:
@@ -83,8 +83,8 @@ typedef struct admin_env {
     int (*reload)(void *ctx, admin_reload_result *out, char *err, size_t errlen);
     /* dead letters of node were put back in its queue: deliver them */
     void (*replayed)(void *ctx, const char *node_id);
-    struct audit *audit;      /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
-    const policy *policy;     /* the policy in force (topic retention) */
+    struct audit *audit;  /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
+    const policy *policy; /* the policy in force (topic retention) */
     uint64_t dedup_window_ms; /* store.dedup_window: how long a purge's tombstone lasts */
     approval *approvals;      /* four-eyes: held requests; NULL = four-eyes off */
     void *ctx;

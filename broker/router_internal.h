@@ -74,10 +74,10 @@ struct router {
     uint64_t now_ms;
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t started_ms;
-    audit *audit;        /* the audit trail (borrowed from opt), NULL = none */
+    audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
     approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */
-    bool fatal;          /* a store error: stop */
-    bool draining;       /* shutting down: lost sessions are not the client's fault */
+    bool fatal;    /* a store error: stop */
+    bool draining; /* shutting down: lost sessions are not the client's fault */
 };
 
 /* ---- out.c: framing out (never blocks; a full or gone peer loses the frame) ---- */

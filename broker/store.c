@@ -110,7 +110,7 @@
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
-#define S_ABORT (-29998)                /* an apply function aborts; the reason is in its context */
+#define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
 
 /* The store. */
 struct store {

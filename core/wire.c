@@ -594,8 +594,8 @@ typedef struct s_pb {
     } a;
     Asylink__V1__Limits limits;
     Asylink__V1__Role roles[CERT_ROLE_MAX];
-    char **strs;               /* malloc'd pointer array for repeated strings */
-    ProtobufCBinaryData *bins; /* malloc'd array for repeated bytes */
+    char **strs;                /* malloc'd pointer array for repeated strings */
+    ProtobufCBinaryData *bins;  /* malloc'd array for repeated bytes */
 } s_pb;
 
 /*
@@ -828,7 +828,7 @@ static int s_enc_directory_request(const wire_directory_request *d, s_pb *pb)
     asylink__v1__directory_request__init(m);
     pb->cmd.directory_request = m;
     m->topic = S_STR(d->topic);
-    int rc = s_enc_node_ids((const char(*)[NODE_ID_MAX + 1]) d->node_ids, d->n_node_ids, pb);
+    int rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->node_ids, d->n_node_ids, pb);
     m->node_ids = pb->strs;
     m->n_node_ids = pb->strs ? d->n_node_ids : 0;
     return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
@@ -1173,7 +1173,7 @@ int wire_admin_response_frame(uint64_t request_id, const uint8_t *body, size_t b
     if (!buf)
         return ASYLINK_E_NOMEM;
     size_t n = 0;
-    if (request_id) {    /* proto3: a zero request_id is not written */
+    if (request_id) { /* proto3: a zero request_id is not written */
         buf[n++] = 0x08; /* field 1, varint */
         n += s_put_varint(buf + n, request_id);
     }

@@ -91,7 +91,7 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
         config_error_format(&err, line, sizeof line);
         return cli_fail_text(prog, ASYLINK_E_CONFIG, "%s", line);
     }
-    const char *ep = o->endpoint              ? o->endpoint
+    const char *ep = o->endpoint ? o->endpoint
                      : *c->cfg.admin_endpoint ? c->cfg.admin_endpoint
                                               : ADMINC_DEFAULT_ENDPOINT;
     if (strlen(ep) >= sizeof c->endpoint)

@@ -32,10 +32,10 @@
 
 /* One test's world: a temporary directory and a store in root/data. */
 typedef struct tctx {
-    char root[64];   /* mkdtemp directory, removed by the teardown */
-    char data[80];   /* root/data: the store's directory */
-    store_options o; /* options for (re)opening */
-    store *s;        /* the open store, or NULL */
+    char root[64];     /* mkdtemp directory, removed by the teardown */
+    char data[80];     /* root/data: the store's directory */
+    store_options o;   /* options for (re)opening */
+    store *s;          /* the open store, or NULL */
 } tctx;
 
 static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -636,8 +636,8 @@ static void test_dedup_window_sweep(void **state)
         assert_int_equal(store_sweep(t->s, 2600, 2, &sw), ASYLINK_OK);
         assert_int_equal(sw.dedup_dropped, 0);
     }
-    t_sweep_dedup_until(t, 3000, 2, 1, 6); /* id 0, accepted at 2000 */
-    t_sweep_dedup_until(t, 3500, 2, 5, 8); /* ids 100..104 */
+    t_sweep_dedup_until(t, 3000, 2, 1, 6);   /* id 0, accepted at 2000 */
+    t_sweep_dedup_until(t, 3500, 2, 5, 8);   /* ids 100..104 */
 }
 
 static void test_dedup_window_zero_keeps(void **state)
@@ -896,13 +896,13 @@ static void test_corrupt_record(void **state)
 
     size_t len;
     uint8_t *rec = t_raw_get_record(t, m1, &len);
-    t_raw_put_record(t, m1, rec, len - 1); /* truncated */
-    t_raw_put_record(t, m2, "garbage", 7); /* shorter than a header */
-    rec[4] = 0;                            /* n_pending 0 */
+    t_raw_put_record(t, m1, rec, len - 1);        /* truncated */
+    t_raw_put_record(t, m2, "garbage", 7);        /* shorter than a header */
+    rec[4] = 0;                                   /* n_pending 0 */
     rec[5] = rec[6] = rec[7] = 0;
     t_raw_put_record(t, m3, rec, len);
-    rec[4] = 2;           /* valid again, but ... */
-    rec[len - 101] = 'X'; /* ... the recipients' last NUL gone */
+    rec[4] = 2;                                   /* valid again, but ... */
+    rec[len - 101] = 'X';                         /* ... the recipients' last NUL gone */
     t_raw_put_record(t, m4, rec, len);
     free(rec);
 
