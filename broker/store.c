@@ -1836,8 +1836,7 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any).
- */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any). */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])

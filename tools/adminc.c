@@ -29,26 +29,16 @@ typedef struct {
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
 
 static const config_option s_options[] = {
-    {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL,
-     "not used by the admin commands"},
-    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_config, broker_cert), 0, 0, NULL,
-     "broker certificate (its key is the CURVE server key)"},
-    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_config, node_cert), 0, 0, NULL,
-     "the operator's certificate (role operator)"},
-    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_config, key_file), 0, 0, NULL,
-     "the operator's secret key file"},
-    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_config, key_passphrase_file), 0, 0,
-     NULL, "file with the key passphrase"},
-    {"node", "trust_dir", CONFIG_PATH, "", offsetof(s_config, trust_dir), 0, 0, NULL,
-     "not used by the admin commands"},
-    {"node", "data_dir", CONFIG_PATH, "", offsetof(s_config, data_dir), 0, 0, NULL,
-     "not used by the admin commands"},
-    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_config, receive_window), 1, 100000,
-     NULL, "not used by the admin commands"},
-    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_config, durability), 0, 0,
-     s_durability_names, "not used by the admin commands"},
-    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL,
-     "the broker's admin endpoint"},
+    {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_config, broker_cert), 0, 0, NULL, "broker certificate (its key is the CURVE server key)"},
+    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_config, node_cert), 0, 0, NULL, "the operator's certificate (role operator)"},
+    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_config, key_file), 0, 0, NULL, "the operator's secret key file"},
+    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_config, key_passphrase_file), 0, 0, NULL, "file with the key passphrase"},
+    {"node", "trust_dir", CONFIG_PATH, "", offsetof(s_config, trust_dir), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "data_dir", CONFIG_PATH, "", offsetof(s_config, data_dir), 0, 0, NULL, "not used by the admin commands"},
+    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_config, receive_window), 1, 100000, NULL, "not used by the admin commands"},
+    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_config, durability), 0, 0, s_durability_names, "not used by the admin commands"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL, "the broker's admin endpoint"},
 };
 #define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
 
@@ -175,7 +165,8 @@ static int s_answer(const char *prog, const uint8_t *buf, size_t len, const wire
         json_t *m = json_object_get(resp, wire_admin_op_name(req->u.admin.op));
         if (rid != req->request_id || !json_is_object(m)) {
             json_decref(resp);
-            return cli_fail_text(prog, ASYLINK_E_MALFORMED, "the broker answered another request");
+            return cli_fail_text(prog, ASYLINK_E_MALFORMED,
+                                 "the broker answered another request");
         }
         *member = json_incref(m);
         json_decref(resp);

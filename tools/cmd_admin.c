@@ -120,8 +120,7 @@ static void s_roles(const json_t *roles, char *buf, size_t len)
     size_t i, used = 0;
     json_t *r;
     buf[0] = 0;
-    json_array_foreach(roles, i, r)
-    {
+    json_array_foreach(roles, i, r) {
         const char *s = json_string_value(r);
         s = s && strncmp(s, "ROLE_", 5) == 0 ? s + 5 : (s ? s : "?");
         int n = snprintf(buf + used, len - used, "%s", used ? "," : "");
@@ -144,10 +143,9 @@ int cmd_nodes(int argc, char **argv)
         return cli_json_print(m);
     json_t *nodes = json_object_get(m, "nodes"), *n;
     size_t i;
-    printf("%-20s %-24s %8s %-9s %8s %9s %5s %s\n", "NODE", "ROLES", "SERIAL", "CONNECTED", "QUEUE",
-           "IN FLIGHT", "SUBS", "STATUS");
-    json_array_foreach(nodes, i, n)
-    {
+    printf("%-20s %-24s %8s %-9s %8s %9s %5s %s\n", "NODE", "ROLES", "SERIAL", "CONNECTED",
+           "QUEUE", "IN FLIGHT", "SUBS", "STATUS");
+    json_array_foreach(nodes, i, n) {
         char roles[128];
         s_roles(json_object_get(n, "roles"), roles, sizeof roles);
         bool revoked = json_is_true(json_object_get(n, "revoked"));
@@ -196,8 +194,7 @@ int cmd_queues(int argc, char **argv)
     size_t i;
     printf("%-20s %-9s %8s %12s %10s %9s %12s\n", "NODE", "CONNECTED", "WAITING", "BYTES",
            "OLDEST(s)", "IN FLIGHT", "DEAD LETTERS");
-    json_array_foreach(queues, i, n)
-    {
+    json_array_foreach(queues, i, n) {
         printf("%-20s %-9s %8llu %12llu %10llu %9llu %12llu\n", s_str(n, "node_id"),
                json_is_true(json_object_get(n, "connected")) ? "yes" : "no",
                (unsigned long long)s_u64(n, "depth"), (unsigned long long)s_u64(n, "size_bytes"),
@@ -245,10 +242,8 @@ static const char *s_uuid(const char *b64, char buf[37])
 {
     uint8_t id[16];
     size_t n = 0;
-    if (!b64 ||
-        sodium_base642bin(id, sizeof id, b64, strlen(b64), NULL, &n, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        n != 16)
+    if (!b64 || sodium_base642bin(id, sizeof id, b64, strlen(b64), NULL, &n, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0 || n != 16)
         return "-";
     return node_id_str(id, buf);
 }
@@ -265,17 +260,17 @@ static int s_dlq_list(int argc, char **argv)
         return cli_json_print(m);
     json_t *entries = json_object_get(m, "entries"), *e;
     size_t i;
-    printf("%-8s %-36s %-16s %-16s %-24s %8s %-16s %s\n", "ID", "MESSAGE ID", "SENDER", "RECIPIENT",
-           "DEAD-LETTERED", "ATTEMPTS", "CODE", "REASON");
-    json_array_foreach(entries, i, e)
-    {
+    printf("%-8s %-36s %-16s %-16s %-24s %8s %-16s %s\n", "ID", "MESSAGE ID", "SENDER",
+           "RECIPIENT", "DEAD-LETTERED", "ATTEMPTS", "CODE", "REASON");
+    json_array_foreach(entries, i, e) {
         char uuid[37], when[32];
-        printf(
-            "%-8llu %-36s %-16s %-16s %-24s %8llu %-16s %s\n", (unsigned long long)s_u64(e, "id"),
-            s_uuid(json_string_value(json_object_get(e, "message_id")), uuid), s_str(e, "sender"),
-            s_str(e, "recipient"), s_time(s_u64(e, "dead_lettered_ms"), when, sizeof when),
-            (unsigned long long)s_u64(e, "attempts"), s_enum(e, "code", "ERROR_CODE_"),
-            s_str(e, "reason"));
+        printf("%-8llu %-36s %-16s %-16s %-24s %8llu %-16s %s\n",
+               (unsigned long long)s_u64(e, "id"),
+               s_uuid(json_string_value(json_object_get(e, "message_id")), uuid),
+               s_str(e, "sender"), s_str(e, "recipient"),
+               s_time(s_u64(e, "dead_lettered_ms"), when, sizeof when),
+               (unsigned long long)s_u64(e, "attempts"), s_enum(e, "code", "ERROR_CODE_"),
+               s_str(e, "reason"));
     }
     printf("(%zu shown of %llu dead letters)\n", json_array_size(entries),
            (unsigned long long)s_u64(m, "total"));

@@ -55,11 +55,8 @@ static int setup(void **state)
     if (!mkdtemp(t->root))
         return -1;
     snprintf(t->data, sizeof t->data, "%s/data", t->root);
-    t->o = (store_options){.dir = t->data,
-                           .map_size = 4 * MIB,
-                           .max_map_size = 64 * MIB,
-                           .durable = true,
-                           .dedup_window_ms = HOUR_MS};
+    t->o = (store_options){.dir = t->data, .map_size = 4 * MIB, .max_map_size = 64 * MIB,
+                           .durable = true, .dedup_window_ms = HOUR_MS};
     *state = t;
     return 0;
 }
@@ -116,12 +113,8 @@ static store_publish t_pub(const char *sender, const uint8_t *id, const char *co
     size_t n = 0;
     while (rcpt[n])
         n++;
-    return (store_publish){.sender = sender,
-                           .message_id = id,
-                           .recipients = rcpt,
-                           .n_recipients = n,
-                           .expires_ms = expires_ms,
-                           .envelope = env,
+    return (store_publish){.sender = sender, .message_id = id, .recipients = rcpt,
+                           .n_recipients = n, .expires_ms = expires_ms, .envelope = env,
                            .envelope_len = len};
 }
 
@@ -161,8 +154,7 @@ static store_result t_op1(tctx *t, t_kind kind, const char *rcpt, uint64_t seq, 
         assert_int_equal(store_batch_ack(b, rcpt, seq), 0);
     else if (kind == T_RETRY)
         assert_int_equal(store_batch_retry(b, rcpt, seq, now_ms + 1000, max_attempts,
-                                           ASYLINK_E_UNAVAILABLE, reason),
-                         0);
+                                           ASYLINK_E_UNAVAILABLE, reason), 0);
     else
         assert_int_equal(store_batch_dead_letter(b, rcpt, seq, ASYLINK_E_POLICY, reason), 0);
     assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
@@ -231,8 +223,8 @@ static void test_publish_queue_order(void **state)
 {
     tctx *t = *state;
     t_open(t);
-    const char *abc[] = {"AT", "BE", "CY", NULL}, *ac[] = {"AT", "CY", NULL}, *b[] = {"BE", NULL},
-               *de[] = {"DE", NULL}, *def[] = {"DEF", NULL};
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *ac[] = {"AT", "CY", NULL},
+               *b[] = {"BE", NULL}, *de[] = {"DE", NULL}, *def[] = {"DEF", NULL};
     const char *const *rcpts[] = {abc, ac, b, abc, def, de};
     size_t lens[] = {100, 0, 3000, 17, 5, 6};
     uint8_t ids[6][16];
@@ -973,12 +965,8 @@ static uint64_t t_feed1(tctx *t, unsigned idn, const char *topic, uint64_t expir
     t_id(id, idn);
     uint8_t env[32];
     memset(env, (int)idn, sizeof env);
-    store_publish p = {.sender = "EUAA",
-                       .message_id = id,
-                       .topic = topic,
-                       .expires_ms = expires_ms,
-                       .envelope = env,
-                       .envelope_len = sizeof env};
+    store_publish p = {.sender = "EUAA", .message_id = id, .topic = topic,
+                       .expires_ms = expires_ms, .envelope = env, .envelope_len = sizeof env};
     store_batch *b = NULL;
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
     assert_int_equal(store_batch_publish(b, &p), 0);
@@ -1297,12 +1285,8 @@ static void test_feed_publish_invalid(void **state)
     uint8_t id[16];
     t_id(id, 7);
     const char *fr[] = {"FR"};
-    store_publish both = {.sender = "EUAA",
-                          .message_id = id,
-                          .recipients = fr,
-                          .n_recipients = 1,
-                          .topic = "coi.SY",
-                          .envelope = id,
+    store_publish both = {.sender = "EUAA", .message_id = id, .recipients = fr,
+                          .n_recipients = 1, .topic = "coi.SY", .envelope = id,
                           .envelope_len = 16};
     store_batch *b = NULL;
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
@@ -1314,11 +1298,8 @@ static void test_feed_publish_invalid(void **state)
     uint64_t seq = t_feed1(t, 8, "coi.SY", 0, 1000);
     t_id(id, 8);
     uint8_t env[32] = {0};
-    store_publish again = {.sender = "EUAA",
-                           .message_id = id,
-                           .topic = "coi.SY",
-                           .envelope = env,
-                           .envelope_len = sizeof env};
+    store_publish again = {.sender = "EUAA", .message_id = id, .topic = "coi.SY",
+                           .envelope = env, .envelope_len = sizeof env};
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
     assert_int_equal(store_batch_publish(b, &again), 0);
     assert_int_equal(store_batch_commit(b, 1100), ASYLINK_OK);

@@ -96,8 +96,7 @@ static void s_full(wire_kind kind, wire_cmd *c)
     c->request_id = 0x1234567890ull + (uint64_t)kind;
     switch (kind) {
     case WIRE_HELLO:
-        c->u.hello = (wire_hello){.protocol_version = 1,
-                                  .heartbeat_interval_ms = 5000,
+        c->u.hello = (wire_hello){.protocol_version = 1, .heartbeat_interval_ms = 5000,
                                   .initial_credit_messages = 64,
                                   .initial_credit_bytes = 1ull << 33,
                                   .client_time_ms = 1700000000123ull};
@@ -118,7 +117,9 @@ static void s_full(wire_kind kind, wire_cmd *c)
         S_SET(w->broker_version, "0.1.0");
         break;
     }
-    case WIRE_PUBLISH: s_fill_id(c->u.publish.message_id, 0x10); break;
+    case WIRE_PUBLISH:
+        s_fill_id(c->u.publish.message_id, 0x10);
+        break;
     case WIRE_ACCEPTED:
         s_fill_id(c->u.accepted.message_id, 0x20);
         c->u.accepted.duplicate = true;
@@ -133,8 +134,8 @@ static void s_full(wire_kind kind, wire_cmd *c)
         c->u.rejected.retryable = true;
         break;
     case WIRE_DELIVER:
-        c->u.deliver =
-            (wire_deliver){.sequence = 42, .attempt = 3, .accepted_ms = 1700000002000ull};
+        c->u.deliver = (wire_deliver){.sequence = 42, .attempt = 3,
+                                      .accepted_ms = 1700000002000ull};
         S_SET(c->u.deliver.subscription, "monthly-stats_1.a");
         S_SET(c->u.deliver.topic, "stats.monthly.DE");
         break;
@@ -185,7 +186,9 @@ static void s_full(wire_kind kind, wire_cmd *c)
         memset(c->u.directory_request.node_ids[2], 'Z', NODE_ID_MAX); /* longest id */
         S_SET(c->u.directory_request.topic, "stats.monthly.DE");
         break;
-    case WIRE_DIRECTORY: s_full_directory(&c->u.directory); break;
+    case WIRE_DIRECTORY:
+        s_full_directory(&c->u.directory);
+        break;
     case WIRE_ERROR:
         c->u.error.code = ASYLINK_E_PROTOCOL;
         S_SET(c->u.error.reason, "Publish before Hello");
@@ -200,7 +203,8 @@ static void s_full(wire_kind kind, wire_cmd *c)
         c->u.heartbeat.pong = true;
         c->u.heartbeat.sent_ms = 1700000003000ull;
         break;
-    default: fail_msg("no full command for kind %d", (int)kind);
+    default:
+        fail_msg("no full command for kind %d", (int)kind);
     }
 }
 
@@ -320,20 +324,17 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
     switch (a->kind) {
     case WIRE_HELLO: s_same_hello(&a->u.hello, &b->u.hello); break;
     case WIRE_WELCOME: s_same_welcome(&a->u.welcome, &b->u.welcome); break;
-    case WIRE_PUBLISH:
-    case WIRE_ACCEPTED:
-    case WIRE_REJECTED:
-    case WIRE_DELIVER: s_same_publishing(a, b); break;
-    case WIRE_ACK:
-    case WIRE_NACK: s_same_acks(&a->u.ack, &b->u.ack); break;
+    case WIRE_PUBLISH: case WIRE_ACCEPTED: case WIRE_REJECTED: case WIRE_DELIVER:
+        s_same_publishing(a, b);
+        break;
+    case WIRE_ACK: case WIRE_NACK: s_same_acks(&a->u.ack, &b->u.ack); break;
     case WIRE_CREDIT:
         assert_int_equal(a->u.credit.window_messages, b->u.credit.window_messages);
         assert_int_equal(a->u.credit.window_bytes, b->u.credit.window_bytes);
         break;
-    case WIRE_SUBSCRIBE:
-    case WIRE_SUBSCRIBED:
-    case WIRE_UNSUBSCRIBE:
-    case WIRE_UNSUBSCRIBED: s_same_feed(a, b); break;
+    case WIRE_SUBSCRIBE: case WIRE_SUBSCRIBED: case WIRE_UNSUBSCRIBE: case WIRE_UNSUBSCRIBED:
+        s_same_feed(a, b);
+        break;
     case WIRE_DIRECTORY_REQUEST:
         assert_int_equal(a->u.directory_request.n_node_ids, b->u.directory_request.n_node_ids);
         for (size_t i = 0; i < a->u.directory_request.n_node_ids; i++)
@@ -342,8 +343,7 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
         assert_string_equal(a->u.directory_request.topic, b->u.directory_request.topic);
         break;
     case WIRE_DIRECTORY: s_same_directory(&a->u.directory, &b->u.directory); break;
-    case WIRE_ERROR:
-    case WIRE_BYE:
+    case WIRE_ERROR: case WIRE_BYE:
         assert_int_equal(a->u.error.code, b->u.error.code);
         assert_string_equal(a->u.error.reason, b->u.error.reason);
         assert_int_equal(a->u.error.fatal, b->u.error.fatal);
@@ -353,7 +353,8 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
         assert_int_equal(a->u.heartbeat.pong, b->u.heartbeat.pong);
         assert_int_equal(a->u.heartbeat.sent_ms, b->u.heartbeat.sent_ms);
         break;
-    default: fail_msg("unexpected kind %d", (int)a->kind);
+    default:
+        fail_msg("unexpected kind %d", (int)a->kind);
     }
 }
 
@@ -643,8 +644,8 @@ static void test_admin_request_refused(void **state)
     assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
     /* replay: all with ids, neither ids nor all, all without node, too many ids */
     uint64_t ids[WIRE_ADMIN_MAX_IDS + 1] = {0};
-    wire_admin_request a = {
-        .op = WIRE_ADMIN_DEAD_LETTER_REPLAY, .flag = true, .ids = ids, .n_ids = 1};
+    wire_admin_request a = {.op = WIRE_ADMIN_DEAD_LETTER_REPLAY, .flag = true, .ids = ids,
+                            .n_ids = 1};
     S_SET(a.node_id, "DE-BAMF");
     assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
     a.flag = false;
@@ -770,8 +771,8 @@ static void test_too_large(void **state)
 }
 
 /* Encoded Ack {sequences [1, 2], subscription "s"} with request_id 7, by hand. */
-static const uint8_t s_ack_bytes[] = {0x08, 0x07, 0x42, 0x07, 0x0a, 0x02,
-                                      0x01, 0x02, 0x12, 0x01, 's'};
+static const uint8_t s_ack_bytes[] = {0x08, 0x07, 0x42, 0x07, 0x0a, 0x02, 0x01,
+                                      0x02, 0x12, 0x01, 's'};
 
 static int s_decode_hex(const uint8_t *b, size_t n)
 {
@@ -824,8 +825,8 @@ static void test_non_canonical(void **state)
     const uint8_t empty_str[] = {0x08, 0x07, 0x42, 0x05, 0x0a, 0x01, 0x01, 0x12, 0x00};
     assert_int_equal(s_decode_hex(empty_str, sizeof empty_str), ASYLINK_E_MALFORMED);
     /* a NUL inside a string: subscription "a\0b" */
-    const uint8_t nul_str[] = {0x08, 0x07, 0x42, 0x08, 0x0a, 0x01,
-                               0x01, 0x12, 0x03, 'a',  0x00, 'b'};
+    const uint8_t nul_str[] = {0x08, 0x07, 0x42, 0x08, 0x0a, 0x01, 0x01,
+                               0x12, 0x03, 'a', 0x00, 'b'};
     assert_int_equal(s_decode_hex(nul_str, sizeof nul_str), ASYLINK_E_MALFORMED);
     /* Heartbeat pong encoded as bool 2 */
     const uint8_t bool2[] = {0x8a, 0x01, 0x02, 0x08, 0x02};
@@ -884,14 +885,14 @@ static void test_expansion_refused(void **state)
     assert_int_equal(s_decode_hex(cut_record, sizeof cut_record), ASYLINK_E_MALFORMED);
     free(buf);
     /* Welcome with seven roles (one twice) */
-    const uint8_t roles7[] = {0x1a, 0x1b, 0x2a, 0x10, 0,  1,    2,    3, 4, 5, 6, 7, 8, 9, 10,
-                              11,   12,   13,   14,   15, 0x32, 0x07, 1, 2, 3, 4, 5, 6, 1};
+    const uint8_t roles7[] = {0x1a, 0x1b, 0x2a, 0x10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                              13, 14, 15, 0x32, 0x07, 1, 2, 3, 4, 5, 6, 1};
     assert_int_equal(s_decode_hex(roles7, sizeof roles7), ASYLINK_E_BAD_FIELD);
     /* unknown fields inside a body and inside Welcome.limits */
     const uint8_t hello_f9[] = {0x12, 0x06, 0x12, 0x02, 'D', 'E', 0x48, 0x01};
     assert_int_equal(s_decode_hex(hello_f9, sizeof hello_f9), ASYLINK_E_MALFORMED);
-    const uint8_t limits_f9[] = {0x1a, 0x16, 0x1a, 0x02, 0x48, 0x01, 0x2a, 0x10, 0,  1,  2,  3,
-                                 4,    5,    6,    7,    8,    9,    10,   11,   12, 13, 14, 15};
+    const uint8_t limits_f9[] = {0x1a, 0x16, 0x1a, 0x02, 0x48, 0x01, 0x2a, 0x10, 0, 1, 2, 3, 4,
+                                 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     assert_int_equal(s_decode_hex(limits_f9, sizeof limits_f9), ASYLINK_E_MALFORMED);
     /* wrong wire type, field number 0, two different bodies, a group */
     const uint8_t wrong_type[] = {0x0a, 0x01, 0x07, 0x8a, 0x01, 0x00};
@@ -994,22 +995,12 @@ static void test_text_rules(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "a\tb",
-        "a\rb",
-        "\x1b[31m",
-        "del\x7f",
-        "nel\xc2\x85",
-        "csi\xc2\x9b",
-        "\xff",
-        "\xc0\xaf" /* overlong */,
-        "\xed\xa0\x80" /* surrogate */,
-        "\xf4\x90\x80\x80",
-        "\xc3" /* cut */,
-        "\xe2\x82" /* cut */,
-        "\x80",
+        "a\tb", "a\rb", "\x1b[31m", "del\x7f", "nel\xc2\x85", "csi\xc2\x9b", "\xff",
+        "\xc0\xaf" /* overlong */, "\xed\xa0\x80" /* surrogate */, "\xf4\x90\x80\x80",
+        "\xc3" /* cut */, "\xe2\x82" /* cut */, "\x80",
     };
-    const char *good[] = {"libasylink",   "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac 1",
-                          "\xc2\xa0nbsp", "\xf0\x9f\x98\x80",  "a b!~"};
+    const char *good[] = {"libasylink", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac 1", "\xc2\xa0nbsp",
+                          "\xf0\x9f\x98\x80", "a b!~"};
     Asylink__V1__Hello h = ASYLINK__V1__HELLO__INIT;
     h.node_id = "DE";
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1198,8 +1189,8 @@ static void test_subscriptions_and_topics(void **state)
     for (size_t i = 0; i < 2 + 5 + 1; i++) {
         const char *v = i < 2 ? good_subs[i] : i < 7 ? bad_subs[i - 2] : sub65;
         int want = i < 2 ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
-        d.subscription = s.subscription = sd.subscription = u.subscription = ud.subscription =
-            a.subscription = n.subscription = (char *)v;
+        d.subscription = s.subscription = sd.subscription = u.subscription =
+            ud.subscription = a.subscription = n.subscription = (char *)v;
         assert_int_equal(s_try(S_CMD(DELIVER, deliver, &d)), want);
         assert_int_equal(s_try(S_CMD(SUBSCRIBE, subscribe, &s)), want);
         assert_int_equal(s_try(S_CMD(SUBSCRIBED, subscribed, &sd)), want);
@@ -1241,8 +1232,8 @@ static void test_sequences(void **state)
     size_t counts[] = {0, 1, WIRE_MAX_SEQUENCES, WIRE_MAX_SEQUENCES + 1};
     for (size_t i = 0; i < 4; i++) {
         a.n_sequences = n.n_sequences = counts[i];
-        int want =
-            counts[i] == 0 || counts[i] > WIRE_MAX_SEQUENCES ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
+        int want = counts[i] == 0 || counts[i] > WIRE_MAX_SEQUENCES ? ASYLINK_E_BAD_FIELD
+                                                                    : ASYLINK_OK;
         assert_int_equal(s_try(S_CMD(ACK, ack, &a)), want);
         assert_int_equal(s_try(S_CMD(NACK, nack, &n)), want);
     }
@@ -1279,7 +1270,8 @@ static void test_directory_request(void **state)
     dr.n_node_ids = WIRE_MAX_DIRECTORY;
     assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)), ASYLINK_OK);
     dr.n_node_ids = WIRE_MAX_DIRECTORY + 1;
-    assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)), ASYLINK_E_BAD_FIELD);
+    assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)),
+                     ASYLINK_E_BAD_FIELD);
     dr.n_node_ids = 3;
     const char *bad[] = {"", "fr", "F", "FR/IT"};
     for (size_t i = 0; i < 4; i++) {
