@@ -51,6 +51,10 @@ const config_option broker_config_options[] = {
      "ZeroMQ endpoint (tcp:// or ipc://) where nodes connect, with CURVE."},
     {"broker", "admin_endpoint", CONFIG_STRING, "tcp://127.0.0.1:7401", S_OFF(admin_endpoint), 0, 0,
      NULL, "ZeroMQ endpoint for operator commands (CURVE, operator role only); empty = off."},
+    {"broker", "standby", CONFIG_BOOL, "false", S_OFF(standby), 0, 0, NULL,
+     "true: if another asylinkd holds data_dir, stand by (HTTP up, /healthz \"standby\") and "
+     "take over the moment its lock is released, instead of refusing to start (as "
+     "--standby)."},
 
     /* [store] */
     {"store", "map_size", CONFIG_SIZE, "256MiB", S_OFF(map_size), S_MIB, 64 * S_TIB, NULL,

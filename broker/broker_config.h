@@ -51,6 +51,7 @@ typedef struct broker_config {
     char *policy;              /* access policy file (broker/policy.h) */
     char *endpoint;            /* ZeroMQ endpoint for nodes, e.g. tcp://127.0.0.1:7400 */
     char *admin_endpoint;      /* ZeroMQ endpoint for operators; "" = off */
+    bool standby;              /* wait for a data_dir held by another asylinkd */
     /* [store] */
     uint64_t map_size;          /* initial LMDB map size, bytes */
     uint64_t max_map_size;      /* the map never grows beyond this, bytes */

@@ -77,6 +77,18 @@ static char *s_copy(const char *s)
     return d;
 }
 
+/* 200 "ok" while snapshots are fresh; 503 "standby" or "stale" otherwise. */
+static enum MHD_Result s_healthz(struct MHD_Connection *c, metrics *m)
+{
+    const char *body = "ok\n";
+    if (metrics_get_role(m) == METRICS_ROLE_STANDBY)
+        body = "standby\n";
+    else if (metrics_age_ms(m, clock_now_ms()) >= HTTP_STALE_MS)
+        body = "stale\n";
+    unsigned status = body[0] == 'o' ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    return s_reply(c, status, s_copy(body), "text/plain");
+}
+
 /* The header is complete: the deadline no longer applies to this request. */
 static void s_mark_request(http_server *h, struct MHD_Connection *c)
 {
@@ -221,11 +233,8 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     if (strcmp(url, "/metrics") == 0)
         return s_reply(c, MHD_HTTP_OK, metrics_render_prometheus(h->metrics),
                        "text/plain; version=0.0.4; charset=utf-8");
-    if (strcmp(url, "/healthz") == 0) {
-        bool ok = metrics_age_ms(h->metrics, clock_now_ms()) < HTTP_STALE_MS;
-        return s_reply(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                       s_copy(ok ? "ok\n" : "stale\n"), "text/plain");
-    }
+    if (strcmp(url, "/healthz") == 0)
+        return s_healthz(c, h->metrics);
     if (strcmp(url, "/status.json") == 0)
         return s_reply(c, MHD_HTTP_OK, metrics_render_json(h->metrics), "application/json");
     if (strcmp(url, "/status") == 0 || strcmp(url, "/") == 0)

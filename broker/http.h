@@ -1,7 +1,9 @@
 /*
  * http.h — the operators' HTTP endpoint (libmicrohttpd, its own thread):
  *   GET /metrics      Prometheus text format
- *   GET /healthz      200 "ok" while the router publishes snapshots, else 503
+ *   GET /healthz      200 "ok" while the router publishes snapshots; 503
+ *                     "standby" while asylinkd --standby waits for the data
+ *                     directory, 503 "stale" when snapshots stopped
  *   GET /status       an HTML page for operators (refreshes every 5 s)
  *   GET /status.json  the same as JSON
  * Binds to loopback by default; serves metadata only.

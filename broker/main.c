@@ -2,6 +2,9 @@
  * main.c — asylinkd, the asylink broker.
  *
  *   asylinkd --config broker.ini      run
+ *   asylinkd --config broker.ini --standby
+ *                                     run, or if another asylinkd holds the
+ *                                     data directory, stand by for it
  *   asylinkd --config broker.ini --check-config
  *   asylinkd --print-example-config
  *   asylinkd --version | --help
@@ -50,12 +53,14 @@ static void s_usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: asylinkd --config FILE [--check-config]\n"
+        "usage: asylinkd --config FILE [--standby | --check-config]\n"
         "       asylinkd --print-example-config | --version | --help\n\n"
         "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
         "checks every signed envelope, stores it durably (LMDB, fsync before\n"
         "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
         "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
+        "      --standby             if another asylinkd holds data_dir, wait for it and take\n"
+        "                            over when it stops ([broker] standby = true does the same)\n"
         "      --check-config        load config, keys, trust and policy; then exit\n"
         "      --print-example-config  print an example configuration and exit\n"
         "  -V, --version             print the version and exit\n"
@@ -209,7 +214,97 @@ static void s_http_limits(const broker_config *c, http_limits *l)
     snprintf(l->exempt, sizeof l->exempt, "%s", c->http_exempt_address);
 }
 
-/* Opens the store and serves until a signal stops us. */
+/* Store options from the configuration; standby: wait for the lock until a stop signal. */
+static store_options s_store_options(const broker_config *c, bool standby)
+{
+    store_options so = {.dir = c->data_dir,
+                        .map_size = c->map_size,
+                        .max_map_size = c->max_map_size,
+                        .durable = c->durability == BROKER_DURABILITY_FSYNC,
+                        .dedup_window_ms = c->dedup_window_ms,
+                        .wait_stop = standby ? &s_stop : NULL};
+    return so;
+}
+
+/*
+ * The trust and policy as they are at takeover: a standby may have waited
+ * for days, and the active broker may have recorded a newer revocation
+ * list in the store meanwhile. If they no longer load, the ones loaded at
+ * start stay (logged), as a failed SIGHUP reload would leave them.
+ */
+static void s_reload_view(const broker_config *c, view **v)
+{
+    char err[512];
+    view *fresh = NULL;
+    if (view_load(c->trust_dir, c->policy, NULL, &fresh, err, sizeof err) != ASYLINK_OK) {
+        LOG_WARN("main", "cannot reload trust and policy at takeover; using those loaded at start",
+                 "error=\"%s\"", err);
+        return;
+    }
+    view_unref(v);
+    *v = fresh;
+    s_reload = 0; /* a SIGHUP while standing by is answered by this load */
+}
+
+/*
+ * Opens the store. With standby, a data directory held by another asylinkd
+ * is waited for (HTTP answers "standby" meanwhile) instead of refused; the
+ * flock stays the guard: the environment is opened only once it is ours.
+ */
+static int s_open_store(const broker_config *c, bool standby, metrics *m, view **v, store **st)
+{
+    store_options so = s_store_options(c, false);
+    int rc = store_open(&so, st);
+    if (rc == ASYLINK_E_EXISTS && standby) {
+        uint64_t since = clock_now_ms();
+        if (m)
+            metrics_set_role(m, METRICS_ROLE_STANDBY, c->node_id, since);
+        LOG_INFO("main",
+                 "standing by: the data directory is in use by another asylinkd; taking "
+                 "over when its lock is released",
+                 "data_dir=%s", c->data_dir);
+        printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
+        fflush(stdout);
+        so = s_store_options(c, true);
+        rc = store_open(&so, st);
+        if (rc == ASYLINK_OK) {
+            LOG_INFO("main", "taking over the data directory", "data_dir=%s waited_ms=%llu",
+                     c->data_dir, (unsigned long long)(clock_now_ms() - since));
+            s_reload_view(c, v);
+        } else if (rc == ASYLINK_E_SHUTDOWN) {
+            LOG_INFO("main", "stopped while standing by", "data_dir=%s", c->data_dir);
+            return rc;
+        }
+        if (m)
+            metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+    }
+    if (rc != ASYLINK_OK)
+        LOG_ERROR("main",
+                  rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd (start "
+                                           "it with --standby to wait for it)"
+                                         : "cannot open the store",
+                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
+    return rc;
+}
+
+/* Starts the HTTP server (before the store: a standby answers /healthz too). */
+static int s_start_http(const broker_config *c, metrics *m, http_server **http)
+{
+    uint16_t port = 0;
+    http_limits lim;
+    s_http_limits(c, &lim);
+    int rc = http_start(c->http_listen, &lim, m, http, &port);
+    if (rc != ASYLINK_OK) {
+        LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
+                  asylink_err_name(rc));
+        return rc;
+    }
+    printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
+           (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, port);
+    fflush(stdout);
+    return ASYLINK_OK;
+}
+
 /* Opens the audit trail in st unless [audit] enabled = false (*out stays NULL then). */
 static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_t serial, store *st,
                         audit **out)
@@ -229,67 +324,18 @@ static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_
     return audit_open(st, &ao, out);
 }
 
-static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v)
+/* Builds the router on the open store (it takes v, also on failure) and runs it. */
+static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_t serial,
+                        metrics *m, audit *au, store *st, view *v)
 {
-    store_options so = {.dir = c->data_dir,
-                        .map_size = c->map_size,
-                        .max_map_size = c->max_map_size,
-                        .durable = c->durability == BROKER_DURABILITY_FSYNC,
-                        .dedup_window_ms = c->dedup_window_ms};
-    store *st = NULL;
-    int rc = store_open(&so, &st);
-    if (rc != ASYLINK_OK) {
-        LOG_ERROR("main",
-                  rc == ASYLINK_E_EXISTS ? "data directory is in use by another asylinkd"
-                                         : "cannot open the store",
-                  "data_dir=%s code=%s", c->data_dir, asylink_err_name(rc));
-        view_unref(&v);
-        return rc;
-    }
-    audit *au = NULL;
-    rc = s_audit_open(c, keys, serial, st, &au);
-    if (rc != ASYLINK_OK) {
-        store_close(&st);
-        view_unref(&v);
-        return rc;
-    }
-    char err[512];
-    rc = view_remember_crl(v, st, err, sizeof err);
-    if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
-                  asylink_err_name(rc), err);
-        audit_close(&au);
-        store_close(&st);
-        view_unref(&v);
-        return rc;
-    }
     router_options o;
     s_router_options(c, keys, &o);
+    o.metrics = m;
     o.audit = au;
     o.cert_serial = serial;
-    /* Snapshots walk every queue: only made when someone can read them. */
-    bool serve_http = c->http_listen && *c->http_listen;
-    metrics *m = serve_http ? metrics_new() : NULL;
-    http_server *http = NULL;
-    uint16_t http_port = 0;
-    o.metrics = m;
-    if (m) {
-        http_limits lim;
-        s_http_limits(c, &lim);
-        rc = http_start(c->http_listen, &lim, m, &http, &http_port);
-        if (rc != ASYLINK_OK)
-            LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", c->http_listen,
-                      asylink_err_name(rc));
-    }
     router *r = NULL;
-    if (rc == ASYLINK_OK)
-        rc = router_new(&o, st, v, &r);
-    else
-        view_unref(&v);
+    int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
-        if (http)
-            printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
-                   (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, http_port);
         printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
         if (o.bound_admin_endpoint)
             printf("asylinkd %s admin on %s\n", asylink_version(), o.bound_admin_endpoint);
@@ -297,6 +343,39 @@ static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t ser
         rc = router_run(r, &s_stop, &s_reload);
     }
     router_destroy(&r);
+    return rc;
+}
+
+/*
+ * Serves until a signal stops us: HTTP, then the store (standing by for it
+ * if asked), the audit trail, then the router.
+ */
+static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v,
+                   bool standby)
+{
+    /* Snapshots walk every queue: only made when someone can read them. */
+    bool serve_http = c->http_listen && *c->http_listen;
+    metrics *m = serve_http ? metrics_new() : NULL;
+    http_server *http = NULL;
+    store *st = NULL;
+    audit *au = NULL;
+    int rc = serve_http && !m ? ASYLINK_E_NOMEM : ASYLINK_OK;
+    if (m) {
+        metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+        rc = s_start_http(c, m, &http);
+    }
+    if (rc == ASYLINK_OK)
+        rc = s_open_store(c, standby, m, &v, &st);
+    if (rc == ASYLINK_OK)
+        rc = s_audit_open(c, keys, serial, st, &au);
+    char err[512];
+    if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
+        LOG_ERROR("main", "refusing the trust directory", "code=%s error=\"%s\"",
+                  asylink_err_name(rc), err);
+    if (rc == ASYLINK_OK)
+        rc = s_run_router(c, keys, serial, m, au, st, v);
+    else
+        view_unref(&v);
     http_stop(&http);
     metrics_destroy(&m);
     audit_close(&au);
@@ -307,6 +386,7 @@ static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t ser
 typedef struct {
     const char *config;
     int check_only;
+    int standby; /* --standby */
 } s_args;
 
 /* Parses argv; returns -1 to continue, else an exit code. */
@@ -316,6 +396,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"print-example-config", no_argument, NULL, 'p'},
                                          {"version", no_argument, NULL, 'V'},
+                                         {"standby", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int ch;
@@ -323,6 +404,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         switch (ch) {
         case 'c': a->config = optarg; break;
         case 'k': a->check_only = 1; break;
+        case 's': a->standby = 1; break;
         case 'p':
             return config_write_example(stdout, broker_config_options, broker_config_options_len) ==
                            0
@@ -377,7 +459,8 @@ int main(int argc, char **argv)
     }
     s_signals();
     s_raise_nofile(&c);
-    code = s_serve(&c, keys, own->serial, v) == ASYLINK_OK ? 0 : 1;
+    int rc = s_serve(&c, keys, own->serial, v, a.standby || c.standby);
+    code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:
     view_unref(&v);

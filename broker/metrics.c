@@ -28,6 +28,9 @@ struct metrics {
     metrics_snapshot snap;       /* current; nodes owned */
     bool have;                   /* a snapshot was published */
     _Atomic uint64_t guard[METRICS_GUARD_COUNT];
+    metrics_role role;             /* active, or standing by for the data directory */
+    uint64_t role_since_ms;        /* when the role began (0 = not set: since start) */
+    char node_id[NODE_ID_MAX + 1]; /* this broker, for renderings before any snapshot */
 };
 
 void metrics_guard_add(metrics *m, metrics_guard which, uint64_t n)
@@ -83,6 +86,40 @@ uint64_t metrics_age_ms(metrics *m, uint64_t now_ms)
     uint64_t age = m->have ? now_ms - m->snap.taken_ms : UINT64_MAX;
     pthread_mutex_unlock(&m->lock);
     return age;
+}
+
+void metrics_set_role(metrics *m, metrics_role role, const char *node_id, uint64_t since_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    m->role = role;
+    m->role_since_ms = since_ms;
+    snprintf(m->node_id, sizeof m->node_id, "%s", node_id ? node_id : "");
+    pthread_mutex_unlock(&m->lock);
+}
+
+metrics_role metrics_get_role(metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    metrics_role r = m->role;
+    pthread_mutex_unlock(&m->lock);
+    return r;
+}
+
+static const char *s_role_name(metrics_role r)
+{
+    return r == METRICS_ROLE_STANDBY ? "standby" : "active";
+}
+
+/* The broker's node id: from the snapshot, else as set with the role. */
+static const char *s_node_id(const metrics *m)
+{
+    return m->have ? m->snap.broker_node_id : m->node_id;
+}
+
+/* The store's durability; "unknown" before the first snapshot (a standby has no store yet). */
+static const char *s_durability(const metrics *m)
+{
+    return !m->have ? "unknown" : m->snap.durable ? "fsync" : "relaxed";
 }
 
 /* A growing text buffer. */
@@ -281,6 +318,8 @@ char *metrics_render_prometheus(metrics *m)
     s_add(&t,
           "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
           m->have ? 1 : 0);
+    s_gauge(&t, "standby", "1 while standing by for the data directory (asylinkd --standby)",
+            m->role == METRICS_ROLE_STANDBY ? 1 : 0);
     s_prom_counters(&t, s);
     s_prom_guards(&t, m);
     s_prom_status(&t, s);
@@ -394,14 +433,13 @@ char *metrics_render_json(metrics *m)
     json_t *o = json_pack(
         "{s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
         "s:{s:I, s:I, s:I, s:I, s:I}}",
-        "broker_node_id", s->broker_node_id, "version", asylink_version(), "started_ms",
+        "broker_node_id", s_node_id(m), "version", asylink_version(), "started_ms",
         (json_int_t)s->started_ms, "snapshot_ms", (json_int_t)s->taken_ms, "durability",
-        s->durable ? "fsync" : "relaxed", "verify_workers", s->verify_workers, "sessions",
-        (int)s->sessions, "counters", "published", (json_int_t)r->published, "accepted",
-        (json_int_t)r->accepted, "duplicates", (json_int_t)r->duplicates, "rejected",
-        (json_int_t)r->rejected, "delivered", (json_int_t)r->delivered, "acked",
-        (json_int_t)r->acked, "nacked", (json_int_t)r->nacked, "dead_lettered",
-        (json_int_t)r->dead_lettered, "expired", (json_int_t)r->expired, "commits",
+        s_durability(m), "verify_workers", s->verify_workers, "sessions", (int)s->sessions,
+        "counters", "published", (json_int_t)r->published, "accepted", (json_int_t)r->accepted,
+        "duplicates", (json_int_t)r->duplicates, "rejected", (json_int_t)r->rejected, "delivered",
+        (json_int_t)r->delivered, "acked", (json_int_t)r->acked, "nacked", (json_int_t)r->nacked,
+        "dead_lettered", (json_int_t)r->dead_lettered, "expired", (json_int_t)r->expired, "commits",
         (json_int_t)r->commits, "store", "messages", (json_int_t)s->store.messages, "queued",
         (json_int_t)s->store.queued, "dead_letters", (json_int_t)s->store.dead_letters, "map_bytes",
         (json_int_t)s->store.map_size, "used_bytes", (json_int_t)s->store.used_bytes);
@@ -409,6 +447,8 @@ char *metrics_render_json(metrics *m)
         json_object_set_new(o, "nodes", s_json_nodes(s));
         json_object_set_new(o, "feeds", s_json_feeds(s));
         json_object_set_new(o, "activity", s_json_activity(m, s));
+        json_object_set_new(o, "role", json_string(s_role_name(m->role)));
+        json_object_set_new(o, "role_since_ms", json_integer((json_int_t)m->role_since_ms));
     }
     pthread_mutex_unlock(&m->lock);
     char *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -490,11 +530,10 @@ static void s_html_head(s_text *t, metrics *m, const metrics_snapshot *s)
     s_add(t,
           "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta "
           "http-equiv=\"refresh\" content=\"10\"><title>asylinkd %s status</title><style>%s"
-          "</style></head><body><h1>asylinkd %s &mdash; status</h1><p class=\"muted\">version "
+          "</style></head><body><h1>asylinkd %s &mdash; %s</h1><p class=\"muted\">version "
           "%s, durability %s, %d verify workers, snapshot %s (UTC)</p>",
-          s->broker_node_id, s_css, s->broker_node_id, asylink_version(),
-          s->durable ? "fsync" : "relaxed", s->verify_workers,
-          clock_format_iso(s->taken_ms, when, sizeof when));
+          s_node_id(m), s_css, s_node_id(m), s_role_name(m->role), asylink_version(),
+          s_durability(m), s->verify_workers, clock_format_iso(s->taken_ms, when, sizeof when));
     s_add(t,
           "<div class=\"tiles\"><div class=\"tile\">uptime<b>%s</b></div>"
           "<div class=\"tile\">sessions<b>%zu</b></div>"

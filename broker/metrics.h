@@ -65,6 +65,12 @@ typedef struct metrics_snapshot {
 
 typedef struct metrics metrics;
 
+/* What the broker is doing, shown by /healthz, /status.json and /metrics. */
+typedef enum metrics_role {
+    METRICS_ROLE_ACTIVE = 0,  /* owns the data directory and serves (the default) */
+    METRICS_ROLE_STANDBY = 1, /* waits for another asylinkd to release the data directory */
+} metrics_role;
+
 /*
  * Counters of the broker's defences against resource attacks, bumped by
  * the threads that see them (HTTP server, connection monitor, router) and
@@ -95,5 +101,14 @@ char *metrics_render_html(metrics *m);
 
 /* Milliseconds since the last snapshot (UINT64_MAX if none yet). */
 uint64_t metrics_age_ms(metrics *m, uint64_t now_ms);
+
+/*
+ * Sets the role (node_id: this broker's, copied; since_ms: when the role
+ * began). Any thread.
+ */
+void metrics_set_role(metrics *m, metrics_role role, const char *node_id, uint64_t since_ms);
+
+/* The current role. Any thread. */
+metrics_role metrics_get_role(metrics *m);
 
 #endif

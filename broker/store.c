@@ -110,7 +110,7 @@
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
-#define S_ABORT (-29998)      /* an apply function aborts; the reason is in its context */
+#define S_ABORT (-29998)                /* an apply function aborts; the reason is in its context */
 
 /* The store. */
 struct store {
@@ -538,7 +538,8 @@ int store_open(const store_options *o, store **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
+                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);
@@ -1836,12 +1837,50 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
     return MDB_SUCCESS;
 }
 
-/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any). */
+/* Whether feed value v (a topic, not NUL-terminated) passes the filter prefix (NULL or "" = any).
+ */
 static bool s_feed_match(const MDB_val *v, const char *prefix)
 {
     if (!prefix || !prefix[0])
         return true;
     return topic_under_n(v->mv_data, v->mv_size, prefix, strlen(prefix));
+}
+
+/*
+ * Calls visit on each feed entry under prefix with seq > after, in order,
+ * until it returns nonzero (its value is then returned) or the feed ends
+ * (MDB_NOTFOUND). Returns an LMDB code otherwise.
+ */
+typedef int (*s_feed_visit)(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg);
+static int s_feed_walk(store *s, uint64_t after, const char *prefix, s_feed_visit visit, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = s_read_open(s, s->feed, &txn, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, after + 1);
+    MDB_val k = {sizeof key, key}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int stop = s_feed_match(&v, prefix) ? visit(s, txn, &k, &v, arg) : 0;
+        if (stop) {
+            rc = stop;
+            break;
+        }
+    }
+    s_read_close(s, txn, cur);
+    return rc;
+}
+
+#define S_FEED_DONE 0x7fff0001 /* a visitor's "stop here, all is well" (no LMDB or errno value) */
+
+/* store_feed_next's visitor: fills the entry and stops. */
+static int s_feed_take(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    int rc = s_feed_fill(s, txn, k, v, arg);
+    return rc == MDB_SUCCESS ? S_FEED_DONE : rc;
 }
 
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out)
@@ -1850,21 +1889,25 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
         return ASYLINK_E_INVALID_ARG;
     if (after_seq == UINT64_MAX)
         return ASYLINK_E_NOT_FOUND;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
+    int rc = s_feed_walk(s, after_seq, prefix, s_feed_take, out);
+    return s_err(rc == S_FEED_DONE ? MDB_SUCCESS : rc);
+}
+
+/* A caller's function over feed entries (store_feed_walk). */
+typedef struct {
+    int (*fn)(void *ctx, const store_feed_entry *e);
+    void *ctx;
+} s_feed_caller;
+
+/* store_feed_walk's visitor: fills the entry and hands it to the caller. */
+static int s_feed_call(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    const s_feed_caller *c = arg;
+    store_feed_entry e;
+    int rc = s_feed_fill(s, txn, k, v, &e);
     if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN];
-    bytes_put_be64(key, after_seq + 1);
-    MDB_val k = {sizeof key, key}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && !s_feed_match(&v, prefix))
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    if (rc == MDB_SUCCESS)
-        rc = s_feed_fill(s, txn, &k, &v, out);
-    s_read_close(s, txn, cur);
-    return s_err(rc);
+        return rc;
+    return c->fn(c->ctx, &e) != 0 ? S_FEED_DONE : 0;
 }
 
 int store_feed_walk(store *s, const char *prefix, int (*fn)(void *ctx, const store_feed_entry *e),
@@ -1872,23 +1915,9 @@ int store_feed_walk(store *s, const char *prefix, int (*fn)(void *ctx, const sto
 {
     if (!s || !fn)
         return ASYLINK_E_INVALID_ARG;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    MDB_val k, v;
-    store_feed_entry e;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (!s_feed_match(&v, prefix))
-            continue;
-        rc = s_feed_fill(s, txn, &k, &v, &e);
-        if (rc != MDB_SUCCESS || fn(ctx, &e) != 0)
-            break;
-    }
-    s_read_close(s, txn, cur);
-    return rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+    s_feed_caller c = {fn, ctx};
+    int rc = s_feed_walk(s, 0, prefix, s_feed_call, &c);
+    return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
 int store_feed_head(store *s, const char *prefix, uint64_t *seq)
@@ -2058,28 +2087,30 @@ int store_sub_next(store *s, const char *after_node, const char *after_name, cha
     return s_err(rc);
 }
 
+/* store_feed_count_after's visitor: counts up to its cap. */
+typedef struct {
+    uint64_t n, cap;
+} s_feed_counter;
+
+static int s_feed_count(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    (void)s, (void)txn, (void)k, (void)v;
+    s_feed_counter *c = arg;
+    return ++c->n >= c->cap ? S_FEED_DONE : 0;
+}
+
 int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_t cap,
                            uint64_t *count)
 {
     if (!s || !count)
         return ASYLINK_E_INVALID_ARG;
     *count = 0;
-    if (after == UINT64_MAX)
+    if (after == UINT64_MAX || cap == 0)
         return ASYLINK_OK;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = s_read_open(s, s->feed, &txn, &cur);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    uint8_t key[S_SEQ_LEN];
-    bytes_put_be64(key, after + 1);
-    MDB_val k = {sizeof key, key}, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    for (; rc == MDB_SUCCESS && *count < cap; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-        if (s_feed_match(&v, prefix))
-            (*count)++;
-    s_read_close(s, txn, cur);
-    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc);
+    s_feed_counter c = {0, cap};
+    int rc = s_feed_walk(s, after, prefix, s_feed_count, &c);
+    *count = c.n;
+    return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
 }
 
 /* ---- erasure (store_purge) ------------------------------------------------ */

@@ -34,13 +34,16 @@
  *
  * A data directory has one owner: store_open() takes an exclusive lock on
  * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
- * holds it.
+ * holds it, or, for a standby broker (store_options.wait_stop), waits for
+ * it: the environment is opened only once the lock is ours, so two brokers
+ * never write one environment on one host.
  *
  * Threading: a store and its batches are used by one thread (the router).
  */
 #ifndef ASYLINK_BROKER_STORE_H
 #define ASYLINK_BROKER_STORE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,6 +81,10 @@ typedef struct store_options {
     uint64_t max_map_size;    /* the map never grows beyond this */
     bool durable;             /* true: fsync every commit; false: relaxed */
     uint64_t dedup_window_ms; /* how long (sender, message_id) is remembered */
+    /* NULL: a data directory locked by another process is refused
+       (ASYLINK_E_EXISTS). Else store_open() waits for the lock (a standby
+       broker) until it is released or *wait_stop becomes non-zero. */
+    const volatile sig_atomic_t *wait_stop;
 } store_options;
 /*
  * Notes on the options: map_size must be > 0; max_map_size 0 means
@@ -93,7 +100,8 @@ typedef struct store_options {
 
 /*
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
- * (locked by another process, or by another store of this process);
+ * (locked by another process, or by another store of this process; never
+ * with wait_stop); ASYLINK_E_SHUTDOWN (wait_stop set while waiting);
  * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
  * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);

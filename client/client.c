@@ -100,14 +100,20 @@ static bool s_options_ok(const asylink_options *o)
 
 static int s_open(asylink_client *c, const asylink_options *o)
 {
-    c->broker_endpoint = s_dup(o->broker_endpoint);
+    char err[300];
+    int rc =
+        client_endpoints_parse(o->broker_endpoint, &c->endpoints, &c->n_endpoints, err, sizeof err);
+    if (rc == ASYLINK_E_INVALID_ARG)
+        client_log(c, ASYLINK_LOG_ERROR, "invalid broker_endpoint", "error=\"%s\"", err);
+    if (rc != ASYLINK_OK)
+        return rc;
     c->data_dir = s_dup(o->data_dir);
     c->receive_window = o->receive_window ? o->receive_window : CLIENT_DEFAULT_WINDOW;
     c->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : CLIENT_DEFAULT_RECONNECT_MIN;
     c->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms : CLIENT_DEFAULT_RECONNECT_MAX;
-    if (!c->broker_endpoint || !c->data_dir)
+    if (!c->data_dir)
         return ASYLINK_E_NOMEM;
-    int rc = s_load_identity(c, o);
+    rc = s_load_identity(c, o);
     if (rc == ASYLINK_OK)
         rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, NULL, NULL, &c->sealer);
     if (rc == ASYLINK_OK)
@@ -156,8 +162,8 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
         asylink_client_close(&c);
         return rc;
     }
-    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s", c->own->node_id,
-               c->broker_endpoint);
+    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s addresses=%zu",
+               c->own->node_id, c->endpoints[0], c->n_endpoints);
     *out = c;
     return ASYLINK_OK;
 }
@@ -174,6 +180,7 @@ void asylink_client_close(asylink_client **self_p)
     if (c->io_started) {
         client_wake_io(c);
         pthread_join(c->io, NULL);
+        client_conn_closed(c, clock_now_ms());
     }
     while (c->events_head) {
         client_event *e = c->events_head;
@@ -200,7 +207,7 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->ack_lock);
     pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
-    free(c->broker_endpoint);
+    client_endpoints_free(&c->endpoints, c->n_endpoints);
     free(c->data_dir);
     free(c);
     *self_p = NULL;
@@ -218,38 +225,76 @@ typedef struct {
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
 
 static const config_option s_node_options[] = {
-    {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0, NULL, "broker endpoint, e.g. tcp://127.0.0.1:7400"},
-    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_node_config, broker_cert), 0, 0, NULL, "broker certificate (its key is the CURVE server key)"},
-    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_node_config, node_cert), 0, 0, NULL, "this node's certificate"},
-    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_node_config, key_file), 0, 0, NULL, "this node's secret key file (mode 0600)"},
-    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_node_config, key_passphrase_file), 0, 0, NULL, "file with the key passphrase; empty if the key is not encrypted"},
-    {"node", "trust_dir", CONFIG_PATH, NULL, offsetof(s_node_config, trust_dir), 0, 0, NULL, "trust directory"},
-    {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL, "outbox and inbox directory"},
-    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1, 100000, NULL, "deliveries in flight from the broker"},
-    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0, s_durability_names, "fsync or relaxed"},
-    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0, NULL, "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not used by the library"},
+    {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0,
+     NULL,
+     "broker address, e.g. tcp://127.0.0.1:7400; or several, in order, separated by commas (an "
+     "active/standby pair)"},
+    {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_node_config, broker_cert), 0, 0, NULL,
+     "broker certificate (its key is the CURVE server key)"},
+    {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_node_config, node_cert), 0, 0, NULL,
+     "this node's certificate"},
+    {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_node_config, key_file), 0, 0, NULL,
+     "this node's secret key file (mode 0600)"},
+    {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_node_config, key_passphrase_file),
+     0, 0, NULL, "file with the key passphrase; empty if the key is not encrypted"},
+    {"node", "trust_dir", CONFIG_PATH, NULL, offsetof(s_node_config, trust_dir), 0, 0, NULL,
+     "trust directory"},
+    {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL,
+     "outbox and inbox directory"},
+    {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1,
+     100000, NULL, "deliveries in flight from the broker"},
+    {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0,
+     s_durability_names, "fsync or relaxed"},
+    {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
+     NULL,
+     "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not "
+     "used by the library"},
 };
+#define S_NODE_OPTIONS (sizeof s_node_options / sizeof s_node_options[0])
+
+/* Loads a node configuration file into *nc (config_free it), logging a bad file. */
+static int s_node_config_load(const char *path, asylink_log_fn log, void *log_ctx,
+                              s_node_config *nc)
+{
+    memset(nc, 0, sizeof *nc);
+    config_error err;
+    if (!path)
+        return ASYLINK_E_INVALID_ARG;
+    if (config_load_file(path, s_node_options, S_NODE_OPTIONS, nc, &err) == 0) {
+        /* The address list is checked here so that a bad one is a configuration error. */
+        char **eps = NULL;
+        size_t n = 0;
+        int rc =
+            client_endpoints_parse(nc->broker_endpoint, &eps, &n, err.message, sizeof err.message);
+        client_endpoints_free(&eps, n);
+        if (rc == ASYLINK_OK)
+            return ASYLINK_OK;
+        if (rc != ASYLINK_E_INVALID_ARG)
+            return rc;
+        snprintf(err.file, sizeof err.file, "%s", path);
+        err.line = 0;
+        snprintf(err.section, sizeof err.section, "node");
+        snprintf(err.key, sizeof err.key, "broker_endpoint");
+    }
+    if (log) {
+        char line[600];
+        config_error_format(&err, line, sizeof line);
+        log(log_ctx, ASYLINK_LOG_ERROR, line);
+    }
+    config_free(s_node_options, S_NODE_OPTIONS, nc);
+    return ASYLINK_E_CONFIG;
+}
 
 int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_ctx,
                                asylink_client **out)
 {
     *out = NULL;
     s_node_config nc;
-    memset(&nc, 0, sizeof nc);
-    config_error err;
-    size_t n = sizeof s_node_options / sizeof s_node_options[0];
-    if (config_load_file(path, s_node_options, n, &nc, &err) != 0) {
-        if (log) {
-            char line[600];
-            config_error_format(&err, line, sizeof line);
-            log(log_ctx, ASYLINK_LOG_ERROR, line);
-        }
-        config_free(s_node_options, n, &nc);
-        return ASYLINK_E_CONFIG;
-    }
+    int rc = s_node_config_load(path, log, log_ctx, &nc);
+    if (rc != ASYLINK_OK)
+        return rc;
     uint8_t *pass = NULL;
     size_t pass_len = 0;
-    int rc = ASYLINK_OK;
     if (nc.key_passphrase_file && *nc.key_passphrase_file) {
         rc = file_read_private(nc.key_passphrase_file, 4096, &pass, &pass_len);
         for (size_t i = 0; rc == ASYLINK_OK && i < pass_len; i++)
@@ -272,6 +317,19 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     if (rc == ASYLINK_OK)
         rc = asylink_client_open(&o, out);
     file_secret_free(pass, pass_len);
-    config_free(s_node_options, n, &nc);
+    config_free(s_node_options, S_NODE_OPTIONS, &nc);
+    return rc;
+}
+
+int asylink_connection_read(const char *config_path, asylink_log_fn log, void *log_ctx,
+                            asylink_connection *out)
+{
+    memset(out, 0, sizeof *out);
+    s_node_config nc;
+    int rc = s_node_config_load(config_path, log, log_ctx, &nc);
+    if (rc != ASYLINK_OK)
+        return rc;
+    rc = client_conn_read_file(nc.data_dir, out);
+    config_free(s_node_options, S_NODE_OPTIONS, &nc);
     return rc;
 }

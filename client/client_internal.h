@@ -37,6 +37,10 @@
 #include "receipt.h"
 #include "trust.h"
 
+/* Longest broker address, and most addresses in broker_endpoint. */
+#define CLIENT_ENDPOINT_MAX 255
+#define CLIENT_MAX_ENDPOINTS 16
+
 /* A queued event (singly linked). */
 typedef struct client_event {
     struct client_event *next;
@@ -45,14 +49,15 @@ typedef struct client_event {
     int code;
     char reason[256];
     char node[NODE_ID_MAX + 1];
+    char endpoint[CLIENT_ENDPOINT_MAX + 1]; /* broker address of the session it came from */
 } client_event;
 
 /* One asylink_send() or asylink_send_many() waiting for the group commit. */
 typedef struct client_commit {
     struct client_commit *next;
-    const cstore_out_new *items;   /* what to add to the outbox (borrowed) */
+    const cstore_out_new *items; /* what to add to the outbox (borrowed) */
     size_t n_items;
-    int rc;                        /* result, valid when done */
+    int rc; /* result, valid when done */
     bool done;
 } client_commit;
 
@@ -69,13 +74,13 @@ typedef struct client_sub {
     struct client_sub *next;
     char name[CLIENT_SUB_NAME_MAX + 1];
     char prefix[ENVELOPE_TOPIC_MAX + 1];
-    int start;                  /* asylink_start */
+    int start; /* asylink_start */
     uint64_t start_value;
-    uint64_t gen;               /* bumped by each asylink_subscribe() of this name */
-    uint64_t sent_session;      /* session the Subscribe went out in (0 = not yet) */
-    uint64_t request_id;        /* of that Subscribe */
-    int result;                 /* CLIENT_PENDING, ASYLINK_OK or the broker's code */
-    bool failed;                /* refused by the broker: not resent, deliveries ignored */
+    uint64_t gen;          /* bumped by each asylink_subscribe() of this name */
+    uint64_t sent_session; /* session the Subscribe went out in (0 = not yet) */
+    uint64_t request_id;   /* of that Subscribe */
+    int result;            /* CLIENT_PENDING, ASYLINK_OK or the broker's code */
+    bool failed;           /* refused by the broker: not resent, deliveries ignored */
 } client_sub;
 
 /* What an application thread asks the I/O thread to send. */
@@ -90,8 +95,8 @@ enum { CLIENT_REQ_DIRECTORY = 1, CLIENT_REQ_UNSUBSCRIBE = 2 };
 typedef struct client_req {
     struct client_req *next;
     int kind;
-    char topic[ENVELOPE_TOPIC_MAX + 1];   /* DIRECTORY: the topic */
-    char name[CLIENT_SUB_NAME_MAX + 1];   /* UNSUBSCRIBE: the subscription */
+    char topic[ENVELOPE_TOPIC_MAX + 1]; /* DIRECTORY: the topic */
+    char name[CLIENT_SUB_NAME_MAX + 1]; /* UNSUBSCRIBE: the subscription */
     bool delete_cursor;
     bool detached;
     uint64_t sent_session, request_id;
@@ -112,12 +117,14 @@ typedef struct client_readers {
     cert **certs;
     size_t n;
     uint64_t fetched_ms;
-    int refs;                   /* holders, the cache list included (lock) */
+    int refs; /* holders, the cache list included (lock) */
 } client_readers;
 
 struct asylink_client {
     /* configuration (strings owned) */
-    char *broker_endpoint, *data_dir;
+    char **endpoints;   /* broker addresses in order of preference (connection.c) */
+    size_t n_endpoints; /* 1..CLIENT_MAX_ENDPOINTS */
+    char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
     asylink_log_fn log;
@@ -129,32 +136,33 @@ struct asylink_client {
     cert *broker;
     /* trust: the holder in use, swapped by a reload (trustref.c) */
     char *trust_dir;
-    pthread_mutex_t trust_lock;   /* guards the trust pointer and holders' counts */
-    pthread_mutex_t reload_lock;  /* one reload at a time; guards trust_stamp */
+    pthread_mutex_t trust_lock;  /* guards the trust pointer and holders' counts */
+    pthread_mutex_t reload_lock; /* one reload at a time; guards trust_stamp */
     struct client_trust *trust;
-    uint64_t trust_stamp;         /* of the trust directory's files at the last load */
+    uint64_t trust_stamp; /* of the trust directory's files at the last load */
     /* crypto objects, each under its own lock */
     pthread_mutex_t seal_lock;
     envelope_sealer *sealer;
     pthread_mutex_t open_lock;
     envelope_opener *opener;
-    pthread_mutex_t ack_lock;     /* one asylink_ack_many() at a time (recv.c) */
+    pthread_mutex_t ack_lock; /* one asylink_ack_many() at a time (recv.c) */
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond;        /* new inbox entries, events, receipts, commits */
+    pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
-    uint64_t recv_cursor;       /* last inbox seq handed over in this process */
-    uint64_t inbox_version;     /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;     /* waiting senders (group commit) */
-    bool committing;            /* a leader is committing */
-    bool readable;              /* notify_fd holds a byte */
-    client_sub *subs;           /* feed subscriptions */
-    client_req *reqs;           /* requests for the I/O thread */
-    client_readers *readers;    /* reader cache of LIMITED feed publishing */
+    uint64_t recv_cursor;    /* last inbox seq handed over in this process */
+    uint64_t inbox_version;  /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;  /* waiting senders (group commit) */
+    bool committing;         /* a leader is committing */
+    bool readable;           /* notify_fd holds a byte */
+    client_sub *subs;        /* feed subscriptions */
+    client_req *reqs;        /* requests for the I/O thread */
+    client_readers *readers; /* reader cache of LIMITED feed publishing */
+    asylink_connection conn; /* where the I/O thread is (connection.c) */
     /* wake-ups */
-    int notify_fd[2];           /* application side: readable while something is ready */
-    int wake_fd;                /* eventfd: wakes the I/O thread (new outbox entries) */
+    int notify_fd[2]; /* application side: readable while something is ready */
+    int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
     /* I/O thread */
     pthread_t io;
     bool io_started;
@@ -177,10 +185,37 @@ client_event *client_event_new(asylink_event_type type, const uint8_t id[16], in
 /* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
 void client_event_queue(asylink_client *c, client_event *e);
 
+/*
+ * Splits a broker_endpoint value into its addresses: separated by commas
+ * and/or white space, each tcp://HOST:PORT or ipc://PATH, at most
+ * CLIENT_MAX_ENDPOINTS, none twice. On success *out is a new array of *n
+ * strings (client_endpoints_free). ASYLINK_E_INVALID_ARG with err (errlen
+ * bytes, may be NULL/0) saying why, or ASYLINK_E_NOMEM.
+ */
+int client_endpoints_parse(const char *list, char ***out, size_t *n, char *err, size_t errlen);
+
+/* Frees what client_endpoints_parse() made (n strings) and NULLs *eps. Accepts NULL. */
+void client_endpoints_free(char ***eps, size_t n);
+
+/*
+ * The I/O thread's report of where it is: address index (in c->endpoints),
+ * the broker's node id (NULL = unchanged), whether a session is open, now.
+ * Updates c->conn (taking the lock) and rewrites data_dir/connection.
+ */
+void client_conn_set(asylink_client *c, size_t index, const char *broker, bool connected,
+                     uint64_t now_ms);
+
+/* At close: marks the connection file as no longer running. */
+void client_conn_closed(asylink_client *c, uint64_t now_ms);
+
+/* Reads data_dir/connection into *out (see connection.c). E_NOT_FOUND, E_MALFORMED, E_IO. */
+int client_conn_read_file(const char *data_dir, asylink_connection *out);
+
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 
-/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread. */
+/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread.
+ */
 int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n);
 
 /* Seals payload for the recipients (certificates from the trust directory). */

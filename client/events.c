@@ -176,6 +176,11 @@ const char *asylink_event_node(const asylink_event *e)
     return e ? ((const client_event *)e)->node : NULL;
 }
 
+const char *asylink_event_endpoint(const asylink_event *e)
+{
+    return e ? ((const client_event *)e)->endpoint : NULL;
+}
+
 void asylink_event_free(asylink_event **self_p)
 {
     if (!self_p || !*self_p)
@@ -197,4 +202,3 @@ void client_wake_io(asylink_client *c)
     if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
         client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
 }
-

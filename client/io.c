@@ -11,6 +11,14 @@
  * and the thread says Hello again on the same socket. Every pending message
  * is published again in each new session: the broker deduplicates.
  *
+ * Broker addresses: the socket connects to one address of the list at a
+ * time (c->endpoints[io->ep]). A monitor on it reports at once what ZeroMQ
+ * would otherwise hide behind its own silent reconnects: a refused
+ * connection, a failed CURVE handshake, a closed connection (the broker
+ * process died). Each of these, like a Hello or heartbeat timeout, ends
+ * the attempt or session and moves to the next address; the backoff
+ * doubles after each full round of the list without a session.
+ *
  * Feeds: in each session the thread sends Subscribe for every subscription
  * the application holds (after Welcome) and the requests application
  * threads queued (DirectoryRequest, Unsubscribe), matching the answers by
@@ -37,8 +45,8 @@
 
 #define IO_TICK_MS 50
 #define IO_HELLO_TIMEOUT_MS 5000
-#define IO_RESEND_MS 10000       /* republish what got no answer for this long */
-#define IO_RETRY_PAUSE_MS 500    /* pause before republishing after a retryable Rejected */
+#define IO_RESEND_MS 10000    /* republish what got no answer for this long */
+#define IO_RETRY_PAUSE_MS 500 /* pause before republishing after a retryable Rejected */
 #define IO_DEFAULT_HEARTBEAT 5000
 #define IO_READ_BUDGET 1024
 #define IO_MAX_WINDOW 1000
@@ -60,8 +68,8 @@ typedef struct {
 
 /* What a loop turn decided, applied after its transaction commits. */
 typedef struct {
-    client_event *events;          /* pushed after the commit */
-    s_ack *acks;                   /* broker sequences to Ack */
+    client_event *events; /* pushed after the commit */
+    s_ack *acks;          /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
 } s_turn;
@@ -69,6 +77,10 @@ typedef struct {
 typedef struct {
     asylink_client *c;
     void *ctx, *sock;
+    void *mon;        /* PAIR socket receiving sock's monitor events, or NULL */
+    uint64_t mon_seq; /* numbers the monitor's inproc address */
+    size_t ep;        /* index of the address in use or tried next */
+    size_t tried;     /* addresses tried since the last Welcome */
     int state;
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
@@ -76,14 +88,14 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor;           /* outbox seq published up to, this session */
-    uint64_t rescan_at_ms;         /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms;       /* when the trust directory was last looked at */
+    uint64_t out_cursor;     /* outbox seq published up to, this session */
+    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms; /* when the trust directory was last looked at */
     uint64_t request_id;
-    uint64_t session;              /* number of the current session (bumped at Welcome) */
-    uint64_t *ack_buf;             /* scratch for grouping acks per subscription */
+    uint64_t session;  /* number of the current session (bumped at Welcome) */
+    uint64_t *ack_buf; /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    cstore_txn *txn;               /* this turn's writes, begun lazily */
+    cstore_txn *txn; /* this turn's writes, begun lazily */
     s_turn turn;
 } s_io;
 
@@ -125,28 +137,127 @@ static void s_close_socket(s_io *io)
     if (!io->sock)
         return;
     int linger = 0;
+    if (io->mon) {
+        zmq_socket_monitor(io->sock, NULL, 0);
+        zmq_setsockopt(io->mon, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(io->mon);
+        io->mon = NULL;
+    }
     zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(io->sock);
     io->sock = NULL;
 }
 
-/* Ends the session; reconnects after delay_ms (0 = the jittered backoff). */
+/* The address of the current socket (or of the next attempt). */
+static const char *s_endpoint(const s_io *io)
+{
+    return io->c->endpoints[io->ep];
+}
+
+/* A new event carrying the current address (malloc'd; NULL when out of memory). */
+static client_event *s_event_new(const s_io *io, asylink_event_type type, const uint8_t id[16],
+                                 int code, const char *reason, const char *node)
+{
+    client_event *e = client_event_new(type, id, code, reason, node);
+    if (e)
+        snprintf(e->endpoint, sizeof e->endpoint, "%s", s_endpoint(io));
+    return e;
+}
+
+static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
+                          const char *reason, const char *node);
+
+/* The session is over (the socket may stay, see s_on_error): tell the application. */
+static void s_session_lost(s_io *io, const char *why, int code)
+{
+    asylink_client *c = io->c;
+    atomic_store(&c->connected, false);
+    client_conn_set(c, io->ep, NULL, false, io->now_ms);
+    s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
+}
+
+/*
+ * Ends the session or attempt and picks the next address. Reconnects after
+ * delay_ms (0 = the jittered backoff; a broker's reconnect_after is only
+ * used when there is no other address to go to).
+ */
 static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 {
     asylink_client *c = io->c;
-    if (io->state == IO_OPEN) {
-        atomic_store(&c->connected, false);
-        client_event_push(c, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
-    }
-    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=\"%s\" code=%s", why,
-               asylink_err_name(code));
+    if (io->state == IO_OPEN)
+        s_session_lost(io, why, code);
+    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=\"%s\" code=%s endpoint=%s", why,
+               asylink_err_name(code), s_endpoint(io));
     s_close_socket(io);
     io->state = IO_IDLE;
     io->n_flight = 0;
+    bool move = c->n_endpoints > 1;
+    io->ep = (io->ep + 1) % c->n_endpoints;
+    io->tried++;
     uint64_t jitter = randombytes_uniform((uint32_t)(io->backoff_ms / 2 + 1));
-    uint64_t delay = delay_ms ? delay_ms : io->backoff_ms / 2 + jitter;
+    uint64_t delay = delay_ms && !move ? delay_ms : io->backoff_ms / 2 + jitter;
     io->next_connect_ms = io->now_ms + delay;
-    io->backoff_ms = io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+    if (io->tried % c->n_endpoints == 0) /* a full round of the list without a session */
+        io->backoff_ms =
+            io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;
+}
+
+/* Monitor events that end an attempt or a session. */
+#define IO_MONITOR_EVENTS                                                                          \
+    (ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |   \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* Attaches a monitor to io->sock (before it connects). -1 on failure. */
+static int s_monitor(s_io *io)
+{
+    char addr[96];
+    snprintf(addr, sizeof addr, "inproc://asylink-io-monitor-%p-%llu", (void *)io,
+             (unsigned long long)++io->mon_seq);
+    if (zmq_socket_monitor(io->sock, addr, IO_MONITOR_EVENTS) != 0)
+        return -1;
+    io->mon = zmq_socket(io->ctx, ZMQ_PAIR);
+    if (!io->mon || zmq_connect(io->mon, addr) != 0)
+        return -1;
+    return 0;
+}
+
+/* Reads one monitor event: its number, or 0 if none is waiting. */
+static uint16_t s_monitor_event(s_io *io)
+{
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, io->mon, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m);
+        return 0;
+    }
+    uint16_t ev = 0;
+    if (zmq_msg_size(&m) >= 2)
+        memcpy(&ev, zmq_msg_data(&m), 2); /* event number, native byte order */
+    while (zmq_msg_more(&m)) {            /* the address frame */
+        zmq_msg_close(&m);
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, io->mon, 0) < 0)
+            break;
+    }
+    zmq_msg_close(&m);
+    return ev;
+}
+
+/* Acts on the socket's monitor: a refused, failed or closed connection moves on. */
+static void s_read_monitor(s_io *io)
+{
+    while (io->mon) {
+        uint16_t ev = s_monitor_event(io);
+        if (ev == 0)
+            return;
+        if (ev == ZMQ_EVENT_DISCONNECTED)
+            return s_reset(io, "connection to the broker lost", ASYLINK_E_UNAVAILABLE, 0);
+        if (ev == ZMQ_EVENT_CONNECT_RETRIED)
+            return s_reset(io, "cannot connect to the broker", ASYLINK_E_UNAVAILABLE, 0);
+        if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+            return s_reset(io, "CURVE handshake with the broker failed", ASYLINK_E_UNAVAILABLE, 0);
+    }
 }
 
 static int s_connect(s_io *io)
@@ -165,7 +276,7 @@ static int s_connect(s_io *io)
         zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl) != 0 ||
         zmq_setsockopt(io->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max) != 0 ||
-        zmq_connect(io->sock, c->broker_endpoint) != 0) {
+        s_monitor(io) != 0 || zmq_connect(io->sock, s_endpoint(io)) != 0) {
         s_close_socket(io);
         return -1;
     }
@@ -188,7 +299,7 @@ static cstore_txn *s_txn(s_io *io)
 static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
                           const char *reason, const char *node)
 {
-    client_event *e = client_event_new(type, id, code, reason, node);
+    client_event *e = s_event_new(io, type, id, code, reason, node);
     if (!e)
         return;
     e->next = io->turn.events;
@@ -321,9 +432,12 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     io->out_cursor = 0;
     io->n_flight = 0;
     io->backoff_ms = c->reconnect_min_ms;
+    io->tried = 0;
     atomic_store(&c->connected, true);
+    client_conn_set(c, io->ep, cmd->u.welcome.broker_node_id, true, io->now_ms);
     s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
-    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s", cmd->u.welcome.broker_node_id);
+    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s endpoint=%s index=%zu",
+               cmd->u.welcome.broker_node_id, s_endpoint(io), io->ep);
 }
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
@@ -391,7 +505,8 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
         client_receipt_info(&r[i], &infos[i]);
     }
     /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
-    if (t && cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
+    if (t &&
+        cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
         s_later_ack(io, seq, "");
         for (size_t i = 0; i < n; i++)
             s_later_event(io, ASYLINK_EVENT_RECEIPT, ids[i], 0, "", infos[i].recipient);
@@ -479,7 +594,8 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     }
     if (rc != ASYLINK_OK) {
         s_refuse(io, seq, d->subscription, e ? envelope_header_of(e)->message_id : NULL, rc,
-                 "delivered envelope failed verification", e ? envelope_header_of(e)->sender : NULL);
+                 "delivered envelope failed verification",
+                 e ? envelope_header_of(e)->sender : NULL);
         envelope_destroy(&e);
         return;
     }
@@ -494,8 +610,8 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     } else {
         /* One entry per (sender, id) and, for a feed, per subscription:
          * each subscription hands the message over and is acked alone. */
-        cstore_in_key key = {.id = h->message_id, .sender = h->sender,
-                             .subscription = d->subscription};
+        cstore_in_key key = {
+            .id = h->message_id, .sender = h->sender, .subscription = d->subscription};
         cstore_txn *t = s_txn(io);
         int state = 0;
         rc = t ? cstore_inbox_add(t, &key, seq, io->now_ms, env, len, &state) : ASYLINK_E_IO;
@@ -624,8 +740,9 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             s->failed = true;
             matched = true;
             pthread_cond_broadcast(&c->cond);
-            client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=\"%s\"",
-                       s->name, asylink_err_name(code), er->reason);
+            client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
+                       "subscription=%s code=%s reason=\"%s\"", s->name, asylink_err_name(code),
+                       er->reason);
             break;
         }
     }
@@ -666,10 +783,12 @@ static void s_send_requests(s_io *io)
         wire_cmd q = {.request_id = ++io->request_id};
         if (r->kind == CLIENT_REQ_DIRECTORY) {
             q.kind = WIRE_DIRECTORY_REQUEST;
-            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s", r->topic);
+            snprintf(q.u.directory_request.topic, sizeof q.u.directory_request.topic, "%s",
+                     r->topic);
         } else {
             q.kind = WIRE_UNSUBSCRIBE;
-            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s", r->name);
+            snprintf(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, "%s",
+                     r->name);
             q.u.unsubscribe.delete_cursor = r->delete_cursor;
         }
         if (s_send(io, &q, NULL, 0) != 0)
@@ -689,8 +808,7 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
         /* The broker lost our session (it restarted) and answers "Hello
          * first", echoing whatever request it got: not a refusal of that
          * request. Say Hello again; subscriptions are renewed on Welcome. */
-        atomic_store(&io->c->connected, false);
-        s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, er->code, er->reason, NULL);
+        s_session_lost(io, er->reason, er->code);
         s_send_hello(io);
         return;
     }
@@ -711,8 +829,7 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_on_welcome(io, cmd);
         return;
     case WIRE_ACCEPTED:
-    case WIRE_REJECTED:
-        return s_on_answer(io, cmd);
+    case WIRE_REJECTED: return s_on_answer(io, cmd);
     case WIRE_DELIVER:
         if (io->state == IO_OPEN)
             s_on_deliver(io, cmd, env, env_len);
@@ -725,19 +842,14 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
             s_send(io, &pong, NULL, 0);
         }
         return;
-    case WIRE_SUBSCRIBED:
-        return s_on_subscribed(io, cmd);
-    case WIRE_UNSUBSCRIBED:
-        return s_on_unsubscribed(io, cmd);
-    case WIRE_DIRECTORY:
-        return s_on_directory(io, cmd);
-    case WIRE_ERROR:
-        return s_on_error(io, cmd);
+    case WIRE_SUBSCRIBED: return s_on_subscribed(io, cmd);
+    case WIRE_UNSUBSCRIBED: return s_on_unsubscribed(io, cmd);
+    case WIRE_DIRECTORY: return s_on_directory(io, cmd);
+    case WIRE_ERROR: return s_on_error(io, cmd);
     case WIRE_BYE:
         return s_reset(io, cmd->u.error.reason[0] ? cmd->u.error.reason : "broker said Bye",
                        cmd->u.error.code, cmd->u.error.reconnect_after_ms);
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -809,7 +921,8 @@ static void s_pump(s_io *io)
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
         bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
-        if (!skip && io->limits.max_envelope_bytes && o.envelope_len > io->limits.max_envelope_bytes) {
+        if (!skip && io->limits.max_envelope_bytes &&
+            o.envelope_len > io->limits.max_envelope_bytes) {
             /* The broker would drop the connection: refuse it here, for good. */
             cstore_txn *t = s_txn(io);
             if (t)
@@ -849,8 +962,10 @@ static void s_timers(s_io *io)
     }
     if (io->state != IO_OPEN)
         return;
-    uint64_t hb = io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
-    uint64_t hb_timeout = io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    uint64_t hb =
+        io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
+    uint64_t hb_timeout =
+        io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
     if (io->now_ms - io->last_recv_ms > hb_timeout) {
         s_reset(io, "heartbeat timeout", ASYLINK_E_TIMEOUT, 0);
         return;
@@ -892,12 +1007,15 @@ void *client_io_main(void *arg)
     while (!atomic_load(&c->stop)) {
         io.now_ms = clock_now_ms();
         s_timers(&io);
-        zmq_pollitem_t items[2] = {{io.sock, 0, ZMQ_POLLIN, 0}, {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
-        int n = io.sock ? 2 : 1;
-        zmq_poll(io.sock ? items : items + 1, n, IO_TICK_MS);
+        zmq_pollitem_t items[3] = {{io.sock, 0, ZMQ_POLLIN, 0},
+                                   {io.mon, 0, ZMQ_POLLIN, 0},
+                                   {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
+        int n = io.sock ? 3 : 1;
+        zmq_poll(io.sock ? items : items + 2, n, IO_TICK_MS);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
-        s_read(&io);
+        s_read(&io); /* what the broker said before a loss counts */
+        s_read_monitor(&io);
         s_finish_turn(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
             /* Here, between turns, this thread holds no write transaction:

@@ -12,9 +12,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
+/* Creates dir if missing and opens (creating) dir/lock_name; the fd is not locked yet. */
+static int s_open_lock_file(const char *dir, const char *lock_name, int *fd)
 {
     *fd = -1;
     struct stat st;
@@ -27,15 +29,49 @@ int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
     if (!path)
         return ASYLINK_E_NOMEM;
     snprintf(path, len, "%s/%s", dir, lock_name);
-    int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(path);
-    if (lock < 0)
-        return ASYLINK_E_IO;
-    if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
-        int rc = errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+    return *fd < 0 ? ASYLINK_E_IO : ASYLINK_OK;
+}
+
+/* One non-blocking try: ASYLINK_OK, ASYLINK_E_EXISTS or ASYLINK_E_IO. */
+static int s_try_lock(int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return ASYLINK_OK;
+    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+}
+
+int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
+{
+    int lock = -1;
+    int rc = s_open_lock_file(dir, lock_name, &lock);
+    if (rc == ASYLINK_OK)
+        rc = s_try_lock(lock);
+    if (rc != ASYLINK_OK && lock >= 0)
         close(lock);
-        return rc;
+    *fd = rc == ASYLINK_OK ? lock : -1;
+    return rc;
+}
+
+int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
+                        int *fd)
+{
+    int lock = -1;
+    int rc = s_open_lock_file(dir, lock_name, &lock);
+    if (rc == ASYLINK_OK)
+        rc = s_try_lock(lock);
+    while (rc == ASYLINK_E_EXISTS) {
+        if (stop && *stop) {
+            rc = ASYLINK_E_SHUTDOWN;
+            break;
+        }
+        struct timespec ts = {0, DATADIR_WAIT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
+        rc = s_try_lock(lock);
     }
-    *fd = lock;
-    return ASYLINK_OK;
+    if (rc != ASYLINK_OK && lock >= 0)
+        close(lock);
+    *fd = rc == ASYLINK_OK ? lock : -1;
+    return rc;
 }

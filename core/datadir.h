@@ -3,10 +3,17 @@
  * with an exclusive flock on a lock file inside it, so a second broker or
  * client on the same directory is refused instead of corrupting it. flock
  * locks belong to the open file description, so a second open in the same
- * process conflicts too.
+ * process conflicts too. The kernel releases the lock when its holder
+ * exits, however it exits (kill -9 included): that is what lets a standby
+ * broker wait for it (datadir_wait_locked).
  */
 #ifndef ASYLINK_CORE_DATADIR_H
 #define ASYLINK_CORE_DATADIR_H
+
+#include <signal.h>
+
+/* How often datadir_wait_locked() tries the lock, in milliseconds. */
+#define DATADIR_WAIT_POLL_MS 10
 
 /*
  * Creates dir (mode 0700) if missing, checks it is a directory, and takes
@@ -15,5 +22,16 @@
  * ASYLINK_E_IO, ASYLINK_E_NOMEM.
  */
 int datadir_open_locked(const char *dir, const char *lock_name, int *fd);
+
+/*
+ * As datadir_open_locked(), but while another process holds the lock it
+ * tries again every DATADIR_WAIT_POLL_MS until it gets it, or until *stop
+ * (set by a signal handler) is non-zero: then ASYLINK_E_SHUTDOWN. Polling
+ * rather than a blocking flock() so that a signal arriving just before the
+ * call cannot leave the caller blocked for good. Other codes as
+ * datadir_open_locked(); never ASYLINK_E_EXISTS.
+ */
+int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
+                        int *fd);
 
 #endif

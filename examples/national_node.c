@@ -364,11 +364,13 @@ static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *s
     bool ours = st->sent && memcmp(id, st->sent_id, 16) == 0;
     switch (asylink_event_get_type(e)) {
     case ASYLINK_EVENT_CONNECTED:
-        printf("connected broker=%s\n", asylink_event_node(e));
+        printf("connected broker=%s endpoint=%s\n", asylink_event_node(e),
+               asylink_event_endpoint(e));
         break;
     case ASYLINK_EVENT_DISCONNECTED:
-        printf("disconnected code=%s reason=\"%s\"\n", asylink_err_name(asylink_event_code(e)),
-               asylink_event_reason(e));
+        printf("disconnected code=%s reason=\"%s\" endpoint=%s\n",
+               asylink_err_name(asylink_event_code(e)), asylink_event_reason(e),
+               asylink_event_endpoint(e));
         break;
     case ASYLINK_EVENT_ACCEPTED:
         printf("accepted id=%s\n", s_hex(id, hex));

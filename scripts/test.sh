@@ -26,8 +26,9 @@ install_deps() {
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
+                curl pacemaker-cli-utils keepalived
                 jq        # jq: 20-broker-audit reads audit exports as an operator would
-                lmdb-utils) # mdb_copy -c: 24-broker-erasure compacts the store to find erased bytes
+                lmdb-utils) # mdb_copy -c: 26-broker-erasure compacts the store to find erased bytes
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive

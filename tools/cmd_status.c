@@ -1,7 +1,8 @@
 /*
  * cmd_status.c — `asylink status`: reads the broker's /status.json from its
  * operator HTTP listener ([http] listen in broker.ini) and shows it as a
- * table, or as JSON with --json.
+ * table, or as JSON with --json. With --config NODE.ini it shows instead
+ * which broker address that node's client is on (asylink_connection_read).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -28,6 +29,7 @@ typedef struct {
     s_addr http;         /* --http */
     uint64_t timeout_ms; /* --timeout */
     bool json;           /* --json */
+    const char *config;  /* --config: a node configuration */
 } s_opts;
 
 /* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
@@ -68,14 +70,28 @@ static const cliopt s_rows[] = {
      .kind = CLIOPT_FLAG,
      .offset = offsetof(s_opts, json),
      .help = "print the broker's JSON instead of tables"},
+    {.name = "config",
+     .kind = CLIOPT_STRING,
+     .metavar = "FILE",
+     .offset = offsetof(s_opts, config),
+     .help = "a node configuration: show which broker address its client is on"},
+};
+
+static const cliopt_rule s_rules[] = {
+    {CLIOPT_EXCLUDES, "config http"},
 };
 
 const cliopt_spec cmd_status_spec = {
-    .synopsis = "[--http HOST:PORT] [options]",
-    .description = "Shows the state of a running broker: sessions, counters, store, and the "
-                   "queue of every node, read from its operator HTTP listener (/status.json).",
+    .synopsis = "[--http HOST:PORT] [options]\n--config NODE.ini [--json]",
+    .description = "Shows the state of a running broker: its role (active, or standby for its "
+                   "data directory), sessions, counters, store, and the queue of every node, "
+                   "read from its operator HTTP listener (/status.json).\n\n"
+                   "With --config: which broker address the client of that node configuration "
+                   "is on (its data_dir/connection file), and since when.",
     .opts = s_rows,
     .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
 };
 
 /* ---- the tables ---- */
@@ -97,9 +113,12 @@ static void s_print_summary(const json_t *st)
     const json_t *c = json_object_get(st, "counters");
     const json_t *s = json_object_get(st, "store");
     printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
+    printf("role            %s since %s\n", s_str(st, "role"),
+           clock_format_iso((uint64_t)s_int(st, "role_since_ms"), started, sizeof started));
     printf("started         %s\n",
            clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
-    printf("snapshot        %s\n", clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
+    printf("snapshot        %s\n",
+           clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
     printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
            s_int(st, "verify_workers"));
     printf("sessions        %lld\n\n", s_int(st, "sessions"));
@@ -109,7 +128,8 @@ static void s_print_summary(const json_t *st)
            s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
            s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
            s_int(c, "dead_lettered"), s_int(c, "expired"));
-    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes used\n\n",
+    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes "
+           "used\n\n",
            s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
            s_int(s, "used_bytes"), s_int(s, "map_bytes"));
 }
@@ -120,7 +140,8 @@ static void s_print_nodes(const json_t *nodes)
            "IN FLIGHT", "DEAD LETTERS");
     size_t i;
     json_t *n;
-    json_array_foreach(nodes, i, n) {
+    json_array_foreach(nodes, i, n)
+    {
         printf("%-20s %-10s %10lld %12lld %10lld %12lld\n", s_str(n, "node_id"),
                json_is_true(json_object_get(n, "connected")) ? "yes" : "no", s_int(n, "depth"),
                s_int(n, "bytes"), s_int(n, "in_flight"), s_int(n, "dead_letters"));
@@ -129,12 +150,51 @@ static void s_print_nodes(const json_t *nodes)
         printf("(no node queues)\n");
 }
 
+/* Library log lines (a bad node file) go to stderr. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)ctx;
+    if (level == ASYLINK_LOG_ERROR)
+        fprintf(stderr, "asylink: %s\n", line);
+}
+
+/* `asylink status --config NODE.ini`: the node's broker address. */
+static int s_node_status(const s_opts *o)
+{
+    char ctx[1100], since[32];
+    snprintf(ctx, sizeof ctx, "status: %s", o->config);
+    asylink_connection k;
+    int rc = asylink_connection_read(o->config, s_log, NULL, &k);
+    if (rc == ASYLINK_E_NOT_FOUND)
+        return cli_fail_text(ctx, rc, "no client has run on this node's data_dir yet");
+    if (rc != ASYLINK_OK)
+        return cli_fail(ctx, rc);
+    clock_format_iso(k.since_ms, since, sizeof since);
+    if (o->json)
+        return cli_json_print(
+            json_pack("{s:s, s:i, s:i, s:s, s:b, s:b, s:I, s:s, s:I}", "endpoint", k.endpoint,
+                      "index", (int)k.index, "endpoints", (int)k.n_endpoints, "broker", k.broker,
+                      "connected", k.connected, "running", k.running, "since_ms",
+                      (json_int_t)k.since_ms, "since", since, "sessions", (json_int_t)k.sessions));
+    printf("address         %s (%u of %u)\n", k.endpoint, k.index + 1, k.n_endpoints);
+    if (k.connected)
+        printf("state           connected to %s since %s\n", k.broker, since);
+    else
+        printf("state           %s since %s\n",
+               k.running ? "not connected (trying the addresses in turn)" : "no client running",
+               since);
+    printf("sessions        %llu\n", (unsigned long long)k.sessions);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}
+
 int cmd_status(int argc, char **argv)
 {
     s_opts o = {.http = {.host = "127.0.0.1", .port = "7480"}};
     int rc = cliopt_parse(&cmd_status_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.config)
+        return s_node_status(&o);
     char ctx[320], err[256] = "";
     snprintf(ctx, sizeof ctx, "status: http://%s:%s/status.json", o.http.host, o.http.port);
     httpc_response r;

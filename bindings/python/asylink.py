@@ -97,6 +97,21 @@ class _PublishParams(ctypes.Structure):
 START_POSITIONS = {"new": 1, "earliest": 2, "sequence": 3, "time": 4}
 
 
+class _Connection(ctypes.Structure):
+    """asylink_connection (a plain output struct, no struct_size)."""
+
+    _fields_ = [
+        ("endpoint", ctypes.c_char * 256),
+        ("broker", ctypes.c_char * 65),
+        ("connected", ctypes.c_int),
+        ("running", ctypes.c_int),
+        ("since_ms", ctypes.c_uint64),
+        ("index", ctypes.c_uint32),
+        ("n_endpoints", ctypes.c_uint32),
+        ("sessions", ctypes.c_uint64),
+    ]
+
+
 class _AckKey(ctypes.Structure):
     """asylink_ack_key: what names one received message."""
 
@@ -158,6 +173,19 @@ class Event(NamedTuple):
     code_name: str                  # its name, "OK" when 0
     reason: str
     node: str                       # RECEIPT: the recipient; CONNECTED: the broker
+    endpoint: str = ""              # broker address of the session it came through
+
+
+class Connection(NamedTuple):
+    """Where the client is connected, or was last (asylink_connection_get)."""
+
+    endpoint: str                   # broker address in use (one of broker_endpoint's)
+    broker: str                     # node id from the broker's Welcome, "" before any
+    connected: bool
+    since_ms: int                   # Unix ms the session opened (or ended)
+    index: int                      # position of endpoint in the list, from 0
+    n_endpoints: int
+    sessions: int                   # sessions opened since the client was opened
 
 
 class Receipt(NamedTuple):
@@ -208,6 +236,8 @@ def _declare(lib):
         "asylink_event_code": (c_int, [c_void_p]),
         "asylink_event_reason": (c_char_p, [c_void_p]),
         "asylink_event_node": (c_char_p, [c_void_p]),
+        "asylink_event_endpoint": (c_char_p, [c_void_p]),
+        "asylink_connection_get": (c_int, [c_void_p, ctypes.POINTER(_Connection)]),
         "asylink_event_free": (None, [pp]),
         "asylink_receipts": (c_int, [c_void_p, u8p, ctypes.POINTER(_ReceiptInfo), c_size_t,
                                      ctypes.POINTER(c_size_t)]),
@@ -539,7 +569,8 @@ class Client:
                          message_id=_bytes_at(lib.asylink_event_message_id(e), 16),
                          code=code, code_name=err_name(code),
                          reason=_text(lib.asylink_event_reason(e)),
-                         node=_text(lib.asylink_event_node(e)))
+                         node=_text(lib.asylink_event_node(e)),
+                         endpoint=_text(lib.asylink_event_endpoint(e)))
         finally:
             lib.asylink_event_free(ctypes.byref(e))
 
@@ -607,3 +638,12 @@ class Client:
     def connected(self) -> bool:
         """True while a session with the broker is open."""
         return bool(self._lib.asylink_connected(self._c()))
+
+    def connection(self) -> Connection:
+        """Which broker address the client is on (see broker_endpoint with
+        several addresses), and since when."""
+        k = _Connection()
+        _check(self._lib.asylink_connection_get(self._c(), ctypes.byref(k)), "connection")
+        return Connection(endpoint=_text(k.endpoint), broker=_text(k.broker),
+                          connected=bool(k.connected), since_ms=k.since_ms, index=k.index,
+                          n_endpoints=k.n_endpoints, sessions=k.sessions)

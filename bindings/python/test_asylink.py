@@ -127,6 +127,12 @@ class ExchangeTest(unittest.TestCase):
             self.de.receipt_export(mid, "IT")
         self.assertEqual(err.exception.name, "NOT_FOUND")
         self.assertTrue(self.de.connected())
+        k = self.de.connection()
+        self.assertTrue(k.connected)
+        self.assertEqual(k.broker, "BROKER.EU")
+        self.assertTrue(k.endpoint.startswith("tcp://127.0.0.1:"), k.endpoint)
+        self.assertEqual((k.index, k.n_endpoints), (0, 1))
+        self.assertGreaterEqual(k.sessions, 1)
         deadline = time.monotonic() + WAIT_MS / 1000
         while self.de.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.05)

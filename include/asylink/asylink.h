@@ -124,7 +124,9 @@ typedef enum asylink_durability {
 /* How to open a client. Initialise with asylink_options_init(). */
 typedef struct asylink_options {
     size_t struct_size;             /* sizeof(asylink_options), set by asylink_options_init */
-    const char *broker_endpoint;    /* e.g. "tcp://127.0.0.1:7400" (required) */
+    const char *broker_endpoint;    /* e.g. "tcp://127.0.0.1:7400" (required); may list
+                                       several addresses of one broker service in order,
+                                       separated by commas: see "Several broker addresses" */
     const char *broker_cert;        /* broker certificate file (required): its key is the CURVE server key */
     const char *node_cert;          /* this node's certificate file (required) */
     const char *key_file;           /* this node's secret key file, mode 0600 (required) */
@@ -144,13 +146,35 @@ typedef struct asylink_options {
 ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 
 /*
+ * Several broker addresses. broker_endpoint may name up to 16 addresses
+ * (tcp://HOST:PORT or ipc://PATH, separated by commas and/or spaces, none
+ * twice), e.g. "tcp://10.0.0.1:7400, tcp://10.0.0.2:7400": the brokers of
+ * one active/standby pair sharing one data directory and certificate (see
+ * asylinkd --standby), never independent brokers. The I/O thread starts
+ * with the first address; when a connection cannot be made (refused, the
+ * CURVE handshake fails, no Welcome within 5 s) or an open session is
+ * lost (the TCP connection closes, or the broker's heartbeats stop), it
+ * moves to the next address in the list, wrapping around. Each attempt
+ * waits a jittered delay from reconnect_min_ms; the delay doubles after
+ * every full round of the list without a session, up to reconnect_max_ms,
+ * and falls back to reconnect_min_ms once a session opens. A session that
+ * opens stays on its address until it is lost. Everything not yet
+ * Accepted is published again in the new session; the broker answers
+ * what it had already stored as a duplicate, so nothing is lost or
+ * doubled. Which address is in use: asylink_connection_get(), the
+ * CONNECTED and DISCONNECTED events (asylink_event_endpoint()), and
+ * `asylink status --config NODE.ini` (asylink_connection_read()).
+ */
+
+/*
  * Opens a client: loads keys, certificates and trust, opens (creating)
  * the data directory, and starts the I/O thread, which connects in the
  * background (asylink_client_open does not wait for the broker). On
  * success *out is a new client (close it with asylink_client_close); on
  * error *out is NULL and the reason is also logged.
  * Errors: ASYLINK_E_INVALID_ARG (a required option missing, struct_size
- * too small); the key file codes (key_file); the certificate file codes
+ * too small, or a broker_endpoint list that does not parse); the key file
+ * codes (key_file); the certificate file codes
  * (node_cert, broker_cert); the trust directory codes (trust_dir);
  * ASYLINK_E_WRONG_KEY (the key does not match node_cert); for node_cert and
  * broker_cert against the trust directory ASYLINK_E_UNTRUSTED_ISSUER,
@@ -171,7 +195,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *
 
 /*
  * Opens a client from a node configuration file (INI):
- *   [node] broker_endpoint, broker_cert, node_cert, key_file,
+ *   [node] broker_endpoint (one address or several, as broker_endpoint in
+ *          asylink_options), broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
  *          durability (fsync|relaxed), admin_endpoint (for the CLI only)
  * Relative paths are relative to the file. log and log_ctx may be NULL.
@@ -442,6 +467,14 @@ ASYLINK_EXPORT int asylink_event_code(const asylink_event *e);
 ASYLINK_EXPORT const char *asylink_event_reason(const asylink_event *e);
 /* RECEIPT: the recipient who signed it; CONNECTED: the broker; else "". */
 ASYLINK_EXPORT const char *asylink_event_node(const asylink_event *e);
+/*
+ * The broker address (one of broker_endpoint's) of the session the event
+ * came through: for CONNECTED the address now in use, for DISCONNECTED the
+ * one just lost, for ACCEPTED, REJECTED and RECEIPT the session that
+ * answered; "" for events made outside a session (a RECEIVE_FAILED found
+ * by asylink_recv()); NULL for a NULL event.
+ */
+ASYLINK_EXPORT const char *asylink_event_endpoint(const asylink_event *e);
 /* Frees the event; sets *self_p to NULL. Accepts NULL. */
 ASYLINK_EXPORT void asylink_event_free(asylink_event **self_p);
 
@@ -560,6 +593,47 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_outbox_pending(asylink_client *c, u
 
 /* 1 while a session with the broker is open, else 0 (also for NULL). Thread-safe. */
 ASYLINK_EXPORT int asylink_connected(asylink_client *c);
+
+/* Where a client is connected, or was last (see "Several broker addresses"). */
+typedef struct asylink_connection {
+    char endpoint[256];   /* address of the current or last session; before any, the
+                             address being tried ("" only when read from a file) */
+    char broker[65];      /* node id the broker gave in its Welcome; "" before any */
+    int connected;        /* 1 while that session is open */
+    int running;          /* 1 if the client holding the data directory runs (always 1
+                             from asylink_connection_get) */
+    uint64_t since_ms;    /* Unix ms when the session opened, or (connected 0) ended */
+    uint32_t index;       /* position of endpoint in the broker_endpoint list, from 0 */
+    uint32_t n_endpoints; /* addresses in the list */
+    uint64_t sessions;    /* sessions opened since the client was opened */
+} asylink_connection;
+
+/*
+ * Fills *out (required) with where this client's I/O thread is now.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL). Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connection_get(asylink_client *c,
+                                                            asylink_connection *out)
+    ASYLINK_NONNULL(2);
+
+/*
+ * Reads, from another process, where the client of a node configuration
+ * file is connected: the client writes data_dir/connection (mode 0600)
+ * each time a session opens or ends, and at close. running says whether
+ * the process that wrote it still runs on this host (if not, connected is
+ * 0 and the rest tells the last session). Does not open the client nor
+ * take its data directory. config_path and out are required; log and
+ * log_ctx may be NULL (log gets the reason of a bad configuration file).
+ * Errors: ASYLINK_E_CONFIG (the node file cannot be read or holds a bad
+ * line, key or value), ASYLINK_E_NOT_FOUND (no client has run on its
+ * data_dir yet), ASYLINK_E_MALFORMED (the connection file is not one
+ * libasylink wrote), ASYLINK_E_IO, ASYLINK_E_INVALID_ARG (a data_dir path
+ * too long), ASYLINK_E_NOMEM. Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connection_read(const char *config_path,
+                                                             asylink_log_fn log, void *log_ctx,
+                                                             asylink_connection *out)
+    ASYLINK_NONNULL(1, 4);
 
 /* ---- feeds (topics) ---- */
 

@@ -65,6 +65,11 @@ static void test_client_null(void **state)
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
+    asylink_connection k;
+    memset(&k, 0x5a, sizeof k);
+    assert_int_equal(asylink_connection_get(NULL, &k), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(k.endpoint[0], 0);
+    assert_int_equal(k.n_endpoints, 0);
     assert_int_equal(asylink_unsubscribe(NULL, "name", 1), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_subscribe(NULL, "stats", "name", ASYLINK_START_NEW, 0, 0),
                      ASYLINK_E_INVALID_ARG);
@@ -119,6 +124,7 @@ static void test_event_null(void **state)
     assert_int_equal(asylink_event_code(NULL), 0);
     assert_null(asylink_event_reason(NULL));
     assert_null(asylink_event_node(NULL));
+    assert_null(asylink_event_endpoint(NULL));
 }
 
 static void test_free_null(void **state)

@@ -33,13 +33,13 @@ static char s_path[PATH_MAX + 32];
 static char s_err[512];
 
 /* The required keys, for building test files. */
-#define S_REQUIRED                 \
-    "[broker]\n"                   \
-    "node_id = BROKER.EU\n"        \
-    "cert = broker.cert\n"         \
-    "key = broker.key\n"           \
-    "trust_dir = trust\n"          \
-    "data_dir = data\n"            \
+#define S_REQUIRED                                                                                 \
+    "[broker]\n"                                                                                   \
+    "node_id = BROKER.EU\n"                                                                        \
+    "cert = broker.cert\n"                                                                         \
+    "key = broker.key\n"                                                                           \
+    "trust_dir = trust\n"                                                                          \
+    "data_dir = data\n"                                                                            \
     "policy = policy.ini\n"
 
 static int s_group_setup(void **state)
@@ -96,8 +96,8 @@ static void test_example_loads(void **state)
 {
     broker_config c;
     char err[512] = "";
-    int rc = broker_config_load(ASYLINK_SOURCE_DIR "/certs-example/broker.ini", &c, err,
-                                sizeof err);
+    int rc =
+        broker_config_load(ASYLINK_SOURCE_DIR "/certs-example/broker.ini", &c, err, sizeof err);
     if (rc != ASYLINK_OK)
         fail_msg("certs-example/broker.ini: %s", err);
     assert_string_equal(c.node_id, "BROKER.EU");
@@ -152,6 +152,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.heartbeat_interval_ms, 5000);
     assert_int_equal(c.heartbeat_timeout_ms, 30000);
     assert_int_equal(c.verify_threads, 0);
+    assert_false(c.standby);
     assert_string_equal(c.endpoint, "tcp://127.0.0.1:7400");
     assert_string_equal(c.admin_endpoint, "tcp://127.0.0.1:7401");
     assert_string_equal(c.http_listen, "127.0.0.1:7480");
@@ -166,39 +167,40 @@ static void test_defaults(void **state)
 static void test_every_option_set(void **state)
 {
     broker_config c;
-    assert_int_equal(s_load_text(S_REQUIRED
-                                 "key_passphrase_file = /etc/asylink/pass\n"
-                                 "endpoint = tcp://*:7500\n"
-                                 "admin_endpoint =\n"
-                                 "[store]\n"
-                                 "map_size = 1GiB\n"
-                                 "max_map_size = 1GiB\n"
-                                 "durability = relaxed\n"
-                                 "sync_interval = 250ms\n"
-                                 "dedup_window = 30d\n"
-                                 "sweep_interval = 1m\n"
-                                 "[limits]\n"
-                                 "max_envelope_bytes = 4MiB\n"
-                                 "max_in_flight = 50\n"
-                                 "max_recipients = 1\n"
-                                 "max_ack_batch = 10\n"
-                                 "clock_skew_future = 0\n"
-                                 "max_deliveries = 3\n"
-                                 "redelivery_backoff = 2s\n"
-                                 "redelivery_backoff_max = 2s\n"
-                                 "heartbeat_interval = 1s\n"
-                                 "heartbeat_timeout = 2s\n"
-                                 "[workers]\n"
-                                 "verify_threads = 64\n"
-                                 "[http]\n"
-                                 "listen =\n"
-                                 "[log]\n"
-                                 "level = DEBUG\n",
+    assert_int_equal(s_load_text(S_REQUIRED "key_passphrase_file = /etc/asylink/pass\n"
+                                            "endpoint = tcp://*:7500\n"
+                                            "admin_endpoint =\n"
+                                            "standby = true\n"
+                                            "[store]\n"
+                                            "map_size = 1GiB\n"
+                                            "max_map_size = 1GiB\n"
+                                            "durability = relaxed\n"
+                                            "sync_interval = 250ms\n"
+                                            "dedup_window = 30d\n"
+                                            "sweep_interval = 1m\n"
+                                            "[limits]\n"
+                                            "max_envelope_bytes = 4MiB\n"
+                                            "max_in_flight = 50\n"
+                                            "max_recipients = 1\n"
+                                            "max_ack_batch = 10\n"
+                                            "clock_skew_future = 0\n"
+                                            "max_deliveries = 3\n"
+                                            "redelivery_backoff = 2s\n"
+                                            "redelivery_backoff_max = 2s\n"
+                                            "heartbeat_interval = 1s\n"
+                                            "heartbeat_timeout = 2s\n"
+                                            "[workers]\n"
+                                            "verify_threads = 64\n"
+                                            "[http]\n"
+                                            "listen =\n"
+                                            "[log]\n"
+                                            "level = DEBUG\n",
                                  &c),
                      ASYLINK_OK);
     assert_string_equal(c.key_passphrase_file, "/etc/asylink/pass");
     assert_string_equal(c.endpoint, "tcp://*:7500");
     assert_string_equal(c.admin_endpoint, "");
+    assert_true(c.standby);
     assert_int_equal(c.map_size, 1ull << 30);
     assert_int_equal(c.durability, BROKER_DURABILITY_RELAXED);
     assert_int_equal(c.sync_interval_ms, 250);
@@ -322,8 +324,7 @@ static void test_table_writers(void **state)
     broker_config c;
     config_error e;
     memset(&c, 0, sizeof c);
-    assert_int_equal(config_set_defaults(broker_config_options, broker_config_options_len, &c,
-                                         &e),
+    assert_int_equal(config_set_defaults(broker_config_options, broker_config_options_len, &c, &e),
                      0);
     broker_config_free(&c);
 
@@ -331,8 +332,7 @@ static void test_table_writers(void **state)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
-    assert_int_equal(config_write_example(f, broker_config_options, broker_config_options_len),
-                     0);
+    assert_int_equal(config_write_example(f, broker_config_options, broker_config_options_len), 0);
     fclose(f);
     assert_non_null(strstr(buf, "[broker]\n"));
     assert_non_null(strstr(buf, "\nnode_id =\n"));
@@ -343,8 +343,7 @@ static void test_table_writers(void **state)
     buf = NULL;
     f = open_memstream(&buf, &len);
     assert_non_null(f);
-    assert_int_equal(config_write_markdown(f, broker_config_options, broker_config_options_len),
-                     0);
+    assert_int_equal(config_write_markdown(f, broker_config_options, broker_config_options_len), 0);
     fclose(f);
     assert_non_null(strstr(buf, "| `broker.node_id` | string | *required* |"));
     assert_non_null(strstr(buf, "| `limits.max_recipients` | integer | `256` | 1 .. 256 |"));
@@ -354,14 +353,10 @@ static void test_table_writers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_loads),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_every_option_set),
-        cmocka_unit_test(test_required_missing),
-        cmocka_unit_test(test_table_errors_name_line),
-        cmocka_unit_test(test_cross_field_rules),
-        cmocka_unit_test(test_validate_directly),
-        cmocka_unit_test(test_table_writers),
+        cmocka_unit_test(test_example_loads),          cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_option_set),       cmocka_unit_test(test_required_missing),
+        cmocka_unit_test(test_table_errors_name_line), cmocka_unit_test(test_cross_field_rules),
+        cmocka_unit_test(test_validate_directly),      cmocka_unit_test(test_table_writers),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

@@ -16,11 +16,16 @@
 
 #include <ftw.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asylink/asylink.h"
@@ -32,10 +37,10 @@
 
 /* One test's world: a temporary directory and a store in root/data. */
 typedef struct tctx {
-    char root[64];     /* mkdtemp directory, removed by the teardown */
-    char data[80];     /* root/data: the store's directory */
-    store_options o;   /* options for (re)opening */
-    store *s;          /* the open store, or NULL */
+    char root[64];   /* mkdtemp directory, removed by the teardown */
+    char data[80];   /* root/data: the store's directory */
+    store_options o; /* options for (re)opening */
+    store *s;        /* the open store, or NULL */
 } tctx;
 
 static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -55,8 +60,11 @@ static int setup(void **state)
     if (!mkdtemp(t->root))
         return -1;
     snprintf(t->data, sizeof t->data, "%s/data", t->root);
-    t->o = (store_options){.dir = t->data, .map_size = 4 * MIB, .max_map_size = 64 * MIB,
-                           .durable = true, .dedup_window_ms = HOUR_MS};
+    t->o = (store_options){.dir = t->data,
+                           .map_size = 4 * MIB,
+                           .max_map_size = 64 * MIB,
+                           .durable = true,
+                           .dedup_window_ms = HOUR_MS};
     *state = t;
     return 0;
 }
@@ -113,8 +121,12 @@ static store_publish t_pub(const char *sender, const uint8_t *id, const char *co
     size_t n = 0;
     while (rcpt[n])
         n++;
-    return (store_publish){.sender = sender, .message_id = id, .recipients = rcpt,
-                           .n_recipients = n, .expires_ms = expires_ms, .envelope = env,
+    return (store_publish){.sender = sender,
+                           .message_id = id,
+                           .recipients = rcpt,
+                           .n_recipients = n,
+                           .expires_ms = expires_ms,
+                           .envelope = env,
                            .envelope_len = len};
 }
 
@@ -154,7 +166,8 @@ static store_result t_op1(tctx *t, t_kind kind, const char *rcpt, uint64_t seq, 
         assert_int_equal(store_batch_ack(b, rcpt, seq), 0);
     else if (kind == T_RETRY)
         assert_int_equal(store_batch_retry(b, rcpt, seq, now_ms + 1000, max_attempts,
-                                           ASYLINK_E_UNAVAILABLE, reason), 0);
+                                           ASYLINK_E_UNAVAILABLE, reason),
+                         0);
     else
         assert_int_equal(store_batch_dead_letter(b, rcpt, seq, ASYLINK_E_POLICY, reason), 0);
     assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
@@ -223,8 +236,8 @@ static void test_publish_queue_order(void **state)
 {
     tctx *t = *state;
     t_open(t);
-    const char *abc[] = {"AT", "BE", "CY", NULL}, *ac[] = {"AT", "CY", NULL},
-               *b[] = {"BE", NULL}, *de[] = {"DE", NULL}, *def[] = {"DEF", NULL};
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *ac[] = {"AT", "CY", NULL}, *b[] = {"BE", NULL},
+               *de[] = {"DE", NULL}, *def[] = {"DEF", NULL};
     const char *const *rcpts[] = {abc, ac, b, abc, def, de};
     size_t lens[] = {100, 0, 3000, 17, 5, 6};
     uint8_t ids[6][16];
@@ -628,8 +641,8 @@ static void test_dedup_window_sweep(void **state)
         assert_int_equal(store_sweep(t->s, 2600, 2, &sw), ASYLINK_OK);
         assert_int_equal(sw.dedup_dropped, 0);
     }
-    t_sweep_dedup_until(t, 3000, 2, 1, 6);   /* id 0, accepted at 2000 */
-    t_sweep_dedup_until(t, 3500, 2, 5, 8);   /* ids 100..104 */
+    t_sweep_dedup_until(t, 3000, 2, 1, 6); /* id 0, accepted at 2000 */
+    t_sweep_dedup_until(t, 3500, 2, 5, 8); /* ids 100..104 */
 }
 
 static void test_dedup_window_zero_keeps(void **state)
@@ -840,6 +853,88 @@ static void test_lock(void **state)
     t_open(t);
 }
 
+/* store_open() in a thread with wait_stop (a standby), for test_lock_wait. */
+typedef struct {
+    store_options o;
+    volatile sig_atomic_t stop;
+    store *s;
+    int rc;
+    atomic_bool done;
+} t_waiter;
+
+static void *t_wait_thread(void *arg)
+{
+    t_waiter *w = arg;
+    w->o.wait_stop = &w->stop;
+    w->rc = store_open(&w->o, &w->s);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/*
+ * A standby waits for the lock instead of being refused, and gets it the
+ * moment its holder dies (kill -9 here), with what the holder committed; a
+ * stop request ends the wait.
+ */
+static void test_lock_wait(void **state)
+{
+    tctx *t = *state;
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the active broker: stores one message, then dies when told */
+        close(ready[0]);
+        close(go[1]);
+        t_open(t);
+        const char *ab[] = {"AB", NULL};
+        t_publish1(t, "NL", 7, ab, 16, 0, 100);
+        char b = 'r';
+        if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(10);
+        raise(SIGKILL);
+    }
+    close(ready[1]); /* so a dead child is a read of 0, not a hang */
+    close(go[0]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+
+    t_waiter w = {.o = t->o, .stop = 1};
+    t_wait_thread(&w); /* stop already asked for: no waiting */
+    assert_int_equal(w.rc, ASYLINK_E_SHUTDOWN);
+    assert_null(w.s);
+
+    w = (t_waiter){.o = t->o};
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, t_wait_thread, &w), 0);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&w.done)); /* still standing by */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(w.rc, ASYLINK_OK);
+    t->s = w.s;
+    assert_int_equal(t_stats(t).messages, 1); /* what the dead holder committed */
+    uint64_t seqs[4];
+    assert_int_equal(t_queue(t, "AB", seqs, 4), 1);
+
+    /* A second standby, told to stop while it waits, gives up. */
+    w = (t_waiter){.o = t->o};
+    assert_int_equal(pthread_create(&tid, NULL, t_wait_thread, &w), 0);
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&w.done));
+    w.stop = 1;
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(w.rc, ASYLINK_E_SHUTDOWN);
+    assert_null(w.s);
+    close(ready[0]);
+    close(go[1]);
+}
+
 /* Replaces seq's record with len bytes of rec, directly with LMDB. */
 static void t_raw_put_record(tctx *t, uint64_t seq, const void *rec, size_t len)
 {
@@ -888,13 +983,13 @@ static void test_corrupt_record(void **state)
 
     size_t len;
     uint8_t *rec = t_raw_get_record(t, m1, &len);
-    t_raw_put_record(t, m1, rec, len - 1);        /* truncated */
-    t_raw_put_record(t, m2, "garbage", 7);        /* shorter than a header */
-    rec[4] = 0;                                   /* n_pending 0 */
+    t_raw_put_record(t, m1, rec, len - 1); /* truncated */
+    t_raw_put_record(t, m2, "garbage", 7); /* shorter than a header */
+    rec[4] = 0;                            /* n_pending 0 */
     rec[5] = rec[6] = rec[7] = 0;
     t_raw_put_record(t, m3, rec, len);
-    rec[4] = 2;                                   /* valid again, but ... */
-    rec[len - 101] = 'X';                         /* ... the recipients' last NUL gone */
+    rec[4] = 2;           /* valid again, but ... */
+    rec[len - 101] = 'X'; /* ... the recipients' last NUL gone */
     t_raw_put_record(t, m4, rec, len);
     free(rec);
 
@@ -965,8 +1060,12 @@ static uint64_t t_feed1(tctx *t, unsigned idn, const char *topic, uint64_t expir
     t_id(id, idn);
     uint8_t env[32];
     memset(env, (int)idn, sizeof env);
-    store_publish p = {.sender = "EUAA", .message_id = id, .topic = topic,
-                       .expires_ms = expires_ms, .envelope = env, .envelope_len = sizeof env};
+    store_publish p = {.sender = "EUAA",
+                       .message_id = id,
+                       .topic = topic,
+                       .expires_ms = expires_ms,
+                       .envelope = env,
+                       .envelope_len = sizeof env};
     store_batch *b = NULL;
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
     assert_int_equal(store_batch_publish(b, &p), 0);
@@ -1285,8 +1384,12 @@ static void test_feed_publish_invalid(void **state)
     uint8_t id[16];
     t_id(id, 7);
     const char *fr[] = {"FR"};
-    store_publish both = {.sender = "EUAA", .message_id = id, .recipients = fr,
-                          .n_recipients = 1, .topic = "coi.SY", .envelope = id,
+    store_publish both = {.sender = "EUAA",
+                          .message_id = id,
+                          .recipients = fr,
+                          .n_recipients = 1,
+                          .topic = "coi.SY",
+                          .envelope = id,
                           .envelope_len = 16};
     store_batch *b = NULL;
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
@@ -1298,8 +1401,11 @@ static void test_feed_publish_invalid(void **state)
     uint64_t seq = t_feed1(t, 8, "coi.SY", 0, 1000);
     t_id(id, 8);
     uint8_t env[32] = {0};
-    store_publish again = {.sender = "EUAA", .message_id = id, .topic = "coi.SY",
-                           .envelope = env, .envelope_len = sizeof env};
+    store_publish again = {.sender = "EUAA",
+                           .message_id = id,
+                           .topic = "coi.SY",
+                           .envelope = env,
+                           .envelope_len = sizeof env};
     assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
     assert_int_equal(store_batch_publish(b, &again), 0);
     assert_int_equal(store_batch_commit(b, 1100), ASYLINK_OK);
@@ -1625,6 +1731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grow_replays_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
