@@ -98,14 +98,14 @@
  *
  * Schema upgrades, in the write transaction that opens the store:
  *   1 -> 2  nothing to rewrite (old receipt values stay readable)
- *   3 -> 4  evidence_refs is built from the receipt values that cite
- *           evidence (version 2); inbox records may then be PURGED (state
- *           3, no envelope), which an older library would read as corrupt
  *   2 -> 3  inbox_id is emptied and rebuilt from the inbox records (keyed
  *           by id alone before). Old records have no subscription: a feed
  *           message received before the upgrade keeps one entry, keyed as
  *           if direct. A record that fails validation gets no index entry
  *           (it read as E_IO before and still does through next_pending).
+ *   3 -> 4  evidence_refs is built from the receipt values that cite
+ *           evidence (version 2); inbox records may then be PURGED (state
+ *           3, no envelope), which an older library would read as corrupt
  *
  * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
  * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
@@ -691,15 +691,15 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 static int s_dbs_open(cstore *s, MDB_txn *txn)
 {
     const lmdbkit_db dbs[] = {{"meta", &s->meta},
-                              {"outbox", &s->outbox},
-                              {"outbox_id", &s->outbox_id},
-                              {"outbox_pending", &s->outbox_pending},
-                              {"inbox", &s->inbox},
-                              {"inbox_id", &s->inbox_id},
-                              {"inbox_pending", &s->inbox_pending},
-                              {"receipts", &s->receipts},
-                              {"evidence", &s->evidence},
-                              {"evidence_refs", &s->evidence_refs}};
+               {"outbox", &s->outbox},
+               {"outbox_id", &s->outbox_id},
+               {"outbox_pending", &s->outbox_pending},
+               {"inbox", &s->inbox},
+               {"inbox_id", &s->inbox_id},
+               {"inbox_pending", &s->inbox_pending},
+               {"receipts", &s->receipts},
+               {"evidence", &s->evidence},
+               {"evidence_refs", &s->evidence_refs}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
