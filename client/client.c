@@ -28,6 +28,7 @@ void asylink_options_init(asylink_options *o)
     o->struct_size = sizeof *o;
     o->durability = ASYLINK_DURABILITY_FSYNC;
     o->log_level = ASYLINK_LOG_INFO;
+    o->metadata_retention_ms = ASYLINK_METADATA_RETENTION_DEFAULT_MS;
 }
 
 int asylink_connected(asylink_client *c)
@@ -111,6 +112,11 @@ static int s_open(asylink_client *c, const asylink_options *o)
     c->receive_window = o->receive_window ? o->receive_window : CLIENT_DEFAULT_WINDOW;
     c->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : CLIENT_DEFAULT_RECONNECT_MIN;
     c->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms : CLIENT_DEFAULT_RECONNECT_MAX;
+    /* An application built against an older header has no such field: the default. */
+    c->metadata_retention_ms = o->struct_size >= offsetof(asylink_options, metadata_retention_ms) +
+                                                     sizeof o->metadata_retention_ms
+                                   ? o->metadata_retention_ms
+                                   : ASYLINK_METADATA_RETENTION_DEFAULT_MS;
     if (!c->data_dir)
         return ASYLINK_E_NOMEM;
     rc = s_load_identity(c, o);
@@ -122,6 +128,8 @@ static int s_open(asylink_client *c, const asylink_options *o)
         rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store);
     if (rc == ASYLINK_OK)
         rc = client_trust_remember(c);
+    if (rc == ASYLINK_OK)
+        client_retention_sweep(c, clock_now_ms()); /* then the I/O thread, periodically */
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
@@ -220,6 +228,7 @@ typedef struct {
     char *trust_dir, *data_dir, *admin_endpoint;
     int64_t receive_window;
     int durability;
+    uint64_t metadata_retention_ms;
 } s_node_config;
 
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
@@ -245,6 +254,10 @@ static const config_option s_node_options[] = {
      100000, NULL, "deliveries in flight from the broker"},
     {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0,
      s_durability_names, "fsync or relaxed"},
+    {"node", "metadata_retention", CONFIG_DURATION, "365d",
+     offsetof(s_node_config, metadata_retention_ms), 0, 100ll * 366 * 24 * 3600 * 1000, NULL,
+     "how long the metadata of finished messages (ids, digests, receipts, tombstones) is kept; "
+     "0 = for ever"},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
      NULL,
      "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not "
@@ -312,6 +325,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     o.data_dir = nc.data_dir;
     o.receive_window = (uint32_t)nc.receive_window;
     o.durability = nc.durability ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    o.metadata_retention_ms = nc.metadata_retention_ms;
     o.log = log;
     o.log_ctx = log_ctx;
     if (rc == ASYLINK_OK)

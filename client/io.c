@@ -91,6 +91,7 @@ typedef struct {
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
+    uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
@@ -1001,6 +1002,7 @@ void *client_io_main(void *arg)
 {
     asylink_client *c = arg;
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
+    io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
     if (!io.ctx)
         return NULL;
@@ -1029,6 +1031,10 @@ void *client_io_main(void *arg)
             pthread_mutex_unlock(&c->seal_lock);
             if (rotated)
                 client_log(c, ASYLINK_LOG_INFO, "ephemeral sending key rotated", "age_h=%d", 24);
+        }
+        if (io.now_ms - io.retention_ms >= CLIENT_RETENTION_SWEEP_MS) {
+            io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */
+            client_retention_sweep(c, io.now_ms);
         }
         s_send_requests(&io);
         s_pump(&io);

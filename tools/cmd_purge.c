@@ -7,12 +7,17 @@
  * the purge with its reason and reference is recorded in the audit trail.
  * With four-eyes on, the broker holds the request for a second operator
  * (`asylink pending confirm`).
+ *
+ * On this node (--local, --config NODE.ini): the client library's
+ * asylink_purge() erases the node's own copies (the message it sent, the
+ * messages it received with that id) from its data directory.
  */
 #include "adminc.h"
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "cliopt.h"
 #include "commands.h"
+#include "node.h"
 #include "uuid.h"
 
 #include <stdbool.h>
@@ -27,6 +32,7 @@ typedef struct {
     const char *sender;    /* --sender */
     const char *reason;    /* --reason */
     const char *reference; /* --reference */
+    bool local;            /* --local */
 } s_opts;
 
 /* Free text for the audit trail: at most WIRE_REASON_MAX bytes (the broker refuses more). */
@@ -56,10 +62,10 @@ static const cliopt s_rows[] = {
      .kind = CLIOPT_CUSTOM,
      .metavar = "NODE_ID",
      .offset = offsetof(s_opts, sender),
-     .flags = CLIOPT_REQUIRED,
      .parse = cliopt_parse_node_id,
      .expect = CLIOPT_EXPECT_NODE_ID,
-     .help = "the node that sent it (message ids are unique per sender)"},
+     .help = "the node that sent it (message ids are unique per sender); required at the "
+             "broker; with --local, without it every copy with the id"},
     {.name = "reason",
      .kind = CLIOPT_CUSTOM,
      .metavar = "TEXT",
@@ -74,11 +80,17 @@ static const cliopt s_rows[] = {
      .parse = s_parse_text,
      .expect = "one line of at most 255 bytes",
      .help = "the case or ticket of the erasure request, recorded in the audit trail"},
+    {.name = "local",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, local),
+     .help = "erase this node's own copies (--config is then the node's configuration)"},
 };
+
+static const cliopt_rule s_rules[] = {{CLIOPT_EXCLUDES, "local admin reason reference"}};
 
 const cliopt_spec cmd_purge_spec = {
     .synopsis = "--config OPS.ini --id UUID --sender NODE_ID [--reason TEXT] [--reference TEXT] "
-                "[options]",
+                "[options]\n--local --config NODE.ini --id UUID [--sender NODE_ID] [--json]",
     .description =
         "Erases one message at the broker (erasure request, or a message sent to the wrong "
         "authority): it is removed from every recipient's queue, the dead letters, the feed log "
@@ -90,11 +102,43 @@ const cliopt_spec cmd_purge_spec = {
         "With four-eyes on ([admin] four_eyes), the broker holds the request until another "
         "operator confirms it (`asylink pending confirm ID`); nothing is erased before.\n\n"
         "Copies the recipients already received are theirs: each node erases its own with "
-        "the client library's asylink_purge(). The freed pages of the broker's LMDB file may "
-        "keep the bytes until they are reused; docs/OPERATIONS.md says how to compact.",
+        "--local (the client library's asylink_purge()): the message it sent (not sent any "
+        "more if the broker has not accepted it yet) and the messages it received with that "
+        "id (never handed over again); ids, digests, receipts and tombstones stay until the "
+        "node's metadata_retention. The freed pages of an LMDB file may keep the bytes until "
+        "they are reused; docs/OPERATIONS.md says how to compact.",
     .opts = s_rows,
     .n_opts = CLIOPT_LEN(s_rows),
+    .rules = s_rules,
+    .n_rules = CLIOPT_LEN(s_rules),
 };
+
+/* --local: the node's own copies, through the client library. */
+static int s_local(const char *prog, const s_opts *o)
+{
+    asylink_client *c = NULL;
+    int rc = node_open(prog, o->a.config, &c);
+    if (rc != CLI_OK)
+        return rc;
+    size_t n = 0;
+    char id[UUID_STR_LEN];
+    uuid_format(o->id.bytes, id, sizeof id);
+    int code = asylink_purge(c, o->id.bytes, o->sender, &n);
+    asylink_client_close(&c);
+    if (code != ASYLINK_OK)
+        return cli_fail_text(
+            prog, code, "%s%s%s: %s", id, o->sender ? " of " : "", o->sender ? o->sender : "",
+            code == ASYLINK_E_NOT_FOUND ? "this node never sent nor received such a message"
+                                        : asylink_strerror(code));
+    if (o->a.json)
+        return cli_json_print(json_pack("{s:s, s:s, s:I}", "message_id", id, "sender",
+                                        o->sender ? o->sender : "", "erased", (json_int_t)n));
+    if (n)
+        printf("purged %zu cop%s of message %s on this node\n", n, n == 1 ? "y" : "ies", id);
+    else
+        printf("message %s holds no content on this node (already purged, or acknowledged)\n", id);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}
 
 int cmd_purge(int argc, char **argv)
 {
@@ -102,6 +146,11 @@ int cmd_purge(int argc, char **argv)
     int rc = cliopt_parse(&cmd_purge_spec, argc, argv, &o, NULL);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.local)
+        return s_local(argv[0], &o);
+    if (!o.sender)
+        return cli_usage(argv[0], "--sender is required at the broker (message ids are unique per "
+                                  "sender)");
     wire_admin_request q = {.op = WIRE_ADMIN_PURGE};
     snprintf(q.node_id, sizeof q.node_id, "%s", o.sender);
     memcpy(q.message_id, o.id.bytes, sizeof q.message_id);

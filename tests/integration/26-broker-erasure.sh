@@ -18,7 +18,14 @@
 #     own request (POLICY); OPS2 confirms and the message goes; dlq drop is
 #     held and cancelled; a dlq replay of LIMITED messages runs at once, of
 #     a PERSONAL one is held until OPS2 confirms; a held request lapses
-#     (EXPIRED); every step is in the audit trail, which verifies.
+#     (EXPIRED); every step is in the audit trail, which verifies;
+#   - on the nodes (`asylink purge --local`, the library's asylink_purge()):
+#     a PUBLIC message DE published while the broker was down is erased from
+#     DE's outbox (gone from a compaction of DE's data directory) and never
+#     reaches the broker; the analyst's received, not yet acknowledged copy
+#     of a PUBLIC message is erased from its inbox and never handed over
+#     again; with [node] metadata_retention = 1s a sent message's record and
+#     its receipt are gone when DE next opens its data directory.
 #
 #   tests/integration/26-broker-erasure.sh ASYLINKD ASYLINK ASYLINK-PEER
 source "$(dirname "$0")/lib.sh"
@@ -187,6 +194,27 @@ check_eq "a member state cannot purge (no admin session)" "$?" 1
 stop_broker
 check_eq "the broker stops cleanly" "$?" 0
 
+echo "== a node erases a message it has not sent yet (broker down)"
+MARK2="outbox-marker-$RANDOM$RANDOM-beef"
+sed "s/$MARKER/$MARK2/" "$T/stats.json" >"$T/stats2.json"
+a publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats2.json" --timeout 2 --json >"$T/pub2.json" 2>"$T/pub2.err"
+check "with the broker down, the message stays in DE's outbox" grep -q 'it stays in the outbox' "$T/pub2.err"
+OUT_ID=$(jq -r .message_id "$T/pub2.json")
+check "its marker is in DE's data file" grep -qa "$MARK2" "$T/node-DE/data.mdb"
+a purge --local --config "$T/DE.ini" --id "$OUT_ID" >"$T/lpurge1.out" 2>"$T/lpurge1.err"
+check_eq "purge --local exits 0" "$?" 0
+check "it erased one copy" grep -q "purged 1 copy of message $OUT_ID on this node" "$T/lpurge1.out"
+mkdir -p "$T/de-copy" && mdb_copy -c "$T/node-DE" "$T/de-copy"
+check "the marker is gone from a compacted copy of DE's data directory" \
+  bash -c "! grep -qa '$MARK2' '$T/de-copy/data.mdb'"
+a purge --local --config "$T/DE.ini" --id "$OUT_ID" --json >"$T/lpurge2.json" 2>&1
+check_eq "purging it again erases nothing (exit 0)" "$(jq .erased "$T/lpurge2.json")" 0
+a purge --local --config "$T/DE.ini" --id "$UNKNOWN" >/dev/null 2>"$T/lpurge3.err"
+check "a message the node never had: NOT_FOUND" grep -q 'NOT_FOUND.*never sent nor received' "$T/lpurge3.err"
+a purge --local --config "$T/DE.ini" --id "$OUT_ID" --reason x >/dev/null 2>&1
+check_eq "--local with --reason is a usage error" "$?" 2
+
 echo "== four-eyes"
 sed -i 's|^\[http\]$|[admin]\nfour_eyes = true\nfour_eyes_timeout = 10s\n\n[http]|' "$CONF"
 start_broker || exit 1
@@ -265,6 +293,46 @@ check_eq "the replays of the confirmed request are OPS2's" \
   "$(jq -s '[.[] | select(.type=="record" and .kind_name=="DLQ_REPLAYED" and .actor=="OPS2")] | length' "$T/export2.jsonl")" 2
 a audit verify --config "$T/OPS.ini" >"$T/verify2.out" 2>&1
 check_eq "audit verify passes" "$?" 0
+
+echo "== a node erases a received copy"
+MARK3="inbox-marker-$RANDOM$RANDOM-cafe"
+sed "s/$MARKER/$MARK3/" "$T/stats.json" >"$T/stats3.json"
+a publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/stats3.json" --timeout 30 --json >"$T/pub3.json" 2>&1
+IN_ID=$(jq -r .message_id "$T/pub3.json")
+a subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription local-1 --start earliest \
+  --count 1 --idle 20 --no-ack --json >"$T/sub-in.jsonl" 2>"$T/sub-in.err"
+check_eq "the analyst receives it without acknowledging it" "$(jq -r .message_id "$T/sub-in.jsonl")" "$IN_ID"
+check "its marker is in the analyst's data file" grep -qa "$MARK3" "$T/node-EUAA.ANALYSIS/data.mdb"
+a purge --local --config "$T/EUAA.ANALYSIS.ini" --id "$IN_ID" --sender DE >"$T/lpurge4.out" 2>&1
+check "purge --local --sender DE erases the received copy" grep -q "purged 1 copy" "$T/lpurge4.out"
+mkdir -p "$T/an-copy" && mdb_copy -c "$T/node-EUAA.ANALYSIS" "$T/an-copy"
+check "the marker is gone from a compacted copy of the analyst's data directory" \
+  bash -c "! grep -qa '$MARK3' '$T/an-copy/data.mdb'"
+a subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription local-1 \
+  --count 1 --idle 3 --json >"$T/sub-in2.jsonl" 2>/dev/null
+check_eq "it is never handed over again" "$(lines "$T/sub-in2.jsonl")" 0
+a topics --config "$T/OPS.ini" --json >"$T/topics3.json" 2>&1
+check_eq "the broker got DE's later message only: the one purged in DE's outbox never left" \
+  "$(jq -c '[.topics[] | select(.topic=="stats.monthly.DE") | .messages]' "$T/topics3.json")" "[1]"
+a audit export --config "$T/OPS.ini" --out "$T/export3.jsonl" 2>/dev/null
+check_eq "the audit trail has no record of it" \
+  "$(jq -s "[.[] | select(.type==\"record\" and .message_uuid==\"$OUT_ID\")] | length" "$T/export3.jsonl")" 0
+
+echo "== retention of the node's metadata"
+echo "a note for FR" >"$T/note.txt"
+a send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain --wait 30 \
+  --json >"$T/send-r.json" 2>"$T/send-r.err"
+R_ID=$(jq -r .message_id "$T/send-r.json")
+node_ini FR
+a recv --config "$T/FR.ini" --idle 5 >/dev/null 2>&1 # everything waiting for FR, acknowledged
+a receipts --config "$T/DE.ini" --id "$R_ID" --wait 30 >"$T/rcpt.out" 2>&1
+check_eq "DE holds FR's receipt" "$?" 0
+echo "metadata_retention = 1s" >>"$T/DE.ini"
+sleep 2
+a receipts --config "$T/DE.ini" --id "$R_ID" >"$T/rcpt2.out" 2>"$T/rcpt2.err"
+check "after metadata_retention the record and its receipt are gone (NOT_FOUND)" \
+  grep -q NOT_FOUND "$T/rcpt2.err"
 
 stop_broker
 check_eq "the broker stops cleanly" "$?" 0
