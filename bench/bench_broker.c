@@ -11,7 +11,8 @@
  * BROKER.EU, 27 Member States AT..SK, consumer EUAA), writes the trust
  * directory, a policy (member_state -> agency, LIMITED) and a broker.ini,
  * and starts a fresh asylinkd for each workload. Clients speak the raw
- * protocol (core/wire.h) over DEALER + CURVE. Every envelope is sealed
+ * protocol (core/wire.h) over DEALER + CURVE (tests/support: testfed.h
+ * builds the federation, peerlink.h opens the sessions). Every envelope is sealed
  * before the clock starts, so the clients cost little and the broker is
  * what is measured; each message id carries the message's index in its
  * random bits, which the consumer uses to look up the send time.
@@ -50,6 +51,8 @@
 #include "codec.h"
 #include "envelope.h"
 #include "keys.h"
+#include "peerlink.h"
+#include "testfed.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -209,30 +212,6 @@ static void s_write_file(const char *path, const char *text)
         s_die("cannot write %s: %s", path, strerror(errno));
 }
 
-/* Deletes a directory tree (no symbolic links are followed). */
-static void s_rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            s_rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* Disk space used by the files directly in dir, KiB. */
 static uint64_t s_dir_kib(const char *dir)
 {
@@ -251,12 +230,12 @@ static uint64_t s_dir_kib(const char *dir)
     return kib;
 }
 
-/* ---- the federation ---- */
+/* ---- the federation (tests/support/testfed.h) ---- */
 
 typedef struct {
-    char dir[256];
-    keys_secret *ca_keys;
-    cert *ca;
+    testfed *t;         /* CA, nodes, trust directory; owns the keys and certs below */
+    const char *dir;    /* t->dir */
+    char keep_dir[256]; /* --keep, made absolute */
     keys_secret *broker_keys;
     cert *broker_cert;
     keys_secret *ms_keys[N_MS];
@@ -265,34 +244,18 @@ typedef struct {
     cert *euaa_cert;
 } s_fed;
 
-static cert *s_issue(s_fed *f, keys_secret *k, const char *id, uint64_t serial, int role)
+/* Adds node id with the role; the testfed printed why if it cannot. */
+static testfed_node *s_node(s_fed *f, const char *id, int role)
 {
-    uint64_t now = clock_now_ms();
-    cert_fields cf = {.serial = serial, .node_id = id, .display_name = id,
-                      .roles = CERT_ROLE_BIT(role), .sign_pk = k->sign_pk, .box_pk = k->box_pk,
-                      .not_before_ms = now - 3600000, .not_after_ms = now + 30ull * 86400000};
-    cert *c = NULL;
-    int rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &c);
-    if (rc != ASYLINK_OK)
-        s_die("cert_sign %s: %s", id, asylink_strerror(rc));
-    char path[512];
-    snprintf(path, sizeof path, "%s/trust/nodes/%s.cert", f->dir, id);
-    if ((rc = cert_save(c, path, 1)) != ASYLINK_OK)
-        s_die("cert_save %s: %s", path, asylink_strerror(rc));
-    return c;
-}
-
-static keys_secret *s_keys(void)
-{
-    keys_secret *k = NULL;
-    int rc = keys_generate(&k);
-    if (rc != ASYLINK_OK)
-        s_die("keys_generate: %s", asylink_strerror(rc));
-    return k;
+    testfed_node *n = NULL;
+    if (testfed_add(f->t, id, NULL, CERT_ROLE_BIT(role), &n) != ASYLINK_OK)
+        s_die("cannot add %s to the federation", id);
+    return n;
 }
 
 static void s_fed_init(s_fed *f, const s_opts *o)
 {
+    testfed_params p = {.ca_id = "BENCH.CA", .ca_name = "bench CA"};
     if (o->keep) {
         if (strlen(o->keep) > 120)
             s_die("--keep %s: path too long (config lines are limited)", o->keep);
@@ -306,41 +269,30 @@ static void s_fed_init(s_fed *f, const s_opts *o)
         char *abs = realpath(o->keep, NULL);
         if (!abs)
             s_die("--keep %s: %s", o->keep, strerror(errno));
-        snprintf(f->dir, sizeof f->dir, "%s", abs);
+        snprintf(f->keep_dir, sizeof f->keep_dir, "%s", abs);
         free(abs);
-    } else {
-        snprintf(f->dir, sizeof f->dir, "/tmp/asylink-bench-broker-XXXXXX");
-        if (!mkdtemp(f->dir))
-            s_die("mkdtemp: %s", strerror(errno));
+        p.dir = f->keep_dir;
     }
-    char path[512];
-    snprintf(path, sizeof path, "%s/trust", f->dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof path, "%s/trust/nodes", f->dir);
-    mkdir(path, 0700);
-
-    uint64_t now = clock_now_ms();
-    f->ca_keys = s_keys();
-    cert_fields cf = {.serial = 1, .node_id = "BENCH.CA", .display_name = "bench CA",
-                      .roles = CERT_ROLE_BIT(CERT_ROLE_CA), .sign_pk = f->ca_keys->sign_pk,
-                      .box_pk = f->ca_keys->box_pk, .not_before_ms = now - 3600000,
-                      .not_after_ms = now + 365ull * 86400000};
-    int rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &f->ca);
-    snprintf(path, sizeof path, "%s/trust/ca.cert", f->dir);
-    if (rc != ASYLINK_OK || (rc = cert_save(f->ca, path, 1)) != ASYLINK_OK)
-        s_die("CA: %s", asylink_strerror(rc));
-
-    f->broker_keys = s_keys();
-    f->broker_cert = s_issue(f, f->broker_keys, BROKER_ID, 2, CERT_ROLE_BROKER);
-    f->euaa_keys = s_keys();
-    f->euaa_cert = s_issue(f, f->euaa_keys, CONSUMER_ID, 3, CERT_ROLE_AGENCY);
+    if (testfed_new(&p, &f->t) != ASYLINK_OK)
+        s_die("cannot make the federation");
+    f->dir = f->t->dir;
+    testfed_node *n = s_node(f, BROKER_ID, CERT_ROLE_BROKER);
+    f->broker_keys = n->keys;
+    f->broker_cert = n->cert;
+    n = s_node(f, CONSUMER_ID, CERT_ROLE_AGENCY);
+    f->euaa_keys = n->keys;
+    f->euaa_cert = n->cert;
     for (int i = 0; i < N_MS; i++) {
-        f->ms_keys[i] = s_keys();
-        f->ms_cert[i] = s_issue(f, f->ms_keys[i], s_ms_ids[i], 10 + (uint64_t)i,
-                                CERT_ROLE_MEMBER_STATE);
+        n = s_node(f, s_ms_ids[i], CERT_ROLE_MEMBER_STATE);
+        f->ms_keys[i] = n->keys;
+        f->ms_cert[i] = n->cert;
     }
+    if (testfed_write_trust(f->t) != ASYLINK_OK)
+        s_die("cannot write the trust directory in %s", f->dir);
+    char path[512];
     snprintf(path, sizeof path, "%s/broker.key", f->dir);
-    if ((rc = keys_save(f->broker_keys, path, NULL, NULL, "bench broker")) != ASYLINK_OK)
+    int rc = keys_save(f->broker_keys, path, NULL, NULL, "bench broker");
+    if (rc != ASYLINK_OK)
         s_die("keys_save %s: %s", path, asylink_strerror(rc));
     snprintf(path, sizeof path, "%s/policy.ini", f->dir);
     s_write_file(path, "; bench_broker: Member States send LIMITED messages to the agency.\n"
@@ -350,18 +302,10 @@ static void s_fed_init(s_fed *f, const s_opts *o)
                        "member_state = LIMITED\n");
 }
 
+/* Frees the federation; its directory goes too unless --keep named it. */
 static void s_fed_free(s_fed *f)
 {
-    for (int i = 0; i < N_MS; i++) {
-        keys_destroy(&f->ms_keys[i]);
-        cert_destroy(&f->ms_cert[i]);
-    }
-    keys_destroy(&f->euaa_keys);
-    cert_destroy(&f->euaa_cert);
-    keys_destroy(&f->broker_keys);
-    cert_destroy(&f->broker_cert);
-    keys_destroy(&f->ca_keys);
-    cert_destroy(&f->ca);
+    testfed_destroy(&f->t);
 }
 
 /* ---- the broker process ---- */
@@ -399,7 +343,7 @@ static void s_broker_start(const s_fed *f, const s_opts *o, const char *name, s_
     snprintf(b->data_dir, sizeof b->data_dir, "%s/data-%s", f->dir, name);
     snprintf(b->log_path, sizeof b->log_path, "%s/asylinkd-%s.log", f->dir, name);
     snprintf(ini_path, sizeof ini_path, "%s/broker-%s.ini", f->dir, name);
-    s_rm_rf(b->data_dir);
+    testfed_rmtree(b->data_dir);
     snprintf(ini, sizeof ini,
              "; bench_broker: workload %s\n"
              "[broker]\n"
@@ -605,120 +549,37 @@ static void s_broker_stop(s_broker *b, char *how, size_t howlen)
 
 static void *s_ctx;
 
-/* Encodes and sends one single-frame command. 0 or -1. */
-static int s_send_cmd(void *sock, const wire_cmd *c)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (wire_encode(c, &buf, &len) != ASYLINK_OK)
-        return -1;
-    int rc = zmq_send(sock, buf, len, 0) == (int)len ? 0 : -1;
-    free(buf);
-    return rc;
-}
-
-/*
- * Receives one message without waiting: the command decoded into *c and,
- * if present, the second frame in env (initialised by the caller).
- * Returns 1 if a message was read, 0 if none was ready, -1 on a decode error.
- */
-static int s_recv_cmd(void *sock, wire_cmd *c, zmq_msg_t *env, bool *has_env)
-{
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    *has_env = false;
-    if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&m);
-        return 0;
-    }
-    bool more = zmq_msg_more(&m);
-    if (more && zmq_msg_recv(env, sock, 0) >= 0) {
-        *has_env = true;
-        more = zmq_msg_more(env);
-    }
-    while (more) { /* never expected: drop extra frames */
-        zmq_msg_t x;
-        zmq_msg_init(&x);
-        if (zmq_msg_recv(&x, sock, 0) < 0)
-            more = false;
-        else
-            more = zmq_msg_more(&x);
-        zmq_msg_close(&x);
-    }
-    int rc = wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), c);
-    zmq_msg_close(&m);
-    return rc == ASYLINK_OK ? 1 : -1;
-}
-
 /* Connects node_id with CURVE and opens a session: Hello -> Welcome. NULL on failure (s_fail). */
 static void *s_client_open(const s_fed *f, const char *endpoint, const keys_secret *k,
                            const char *node_id, uint32_t credit)
 {
-    void *s = zmq_socket(s_ctx, ZMQ_DEALER);
-    int zero = 0, linger = 1000, sndto = SEND_TIMEOUT_MS, rcvto = SEND_TIMEOUT_MS;
-    if (!s || zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, f->broker_keys->box_pk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, k->box_pk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k->box_sk, 32) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDHWM, &zero, sizeof zero) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVHWM, &zero, sizeof zero) != 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_SNDTIMEO, &sndto, sizeof sndto) != 0 ||
-        zmq_setsockopt(s, ZMQ_RCVTIMEO, &rcvto, sizeof rcvto) != 0 ||
-        zmq_connect(s, endpoint) != 0) {
+    peerlink l;
+    peerlink_opts lo = {.ctx = s_ctx,
+                        .server_pk = f->broker_keys->box_pk,
+                        .keys = k,
+                        .linger_ms = 1000,
+                        .send_timeout_ms = SEND_TIMEOUT_MS};
+    if (peerlink_open(&l, endpoint, &lo) != 0) {
         s_fail("%s: socket setup: %s", node_id, zmq_strerror(zmq_errno()));
-        if (s)
-            zmq_close(s);
+        peerlink_close(&l, 0);
         return NULL;
     }
-    wire_cmd h = {.kind = WIRE_HELLO, .request_id = 1};
-    h.u.hello.protocol_version = WIRE_PROTOCOL_VERSION;
-    snprintf(h.u.hello.node_id, sizeof h.u.hello.node_id, "%s", node_id);
-    snprintf(h.u.hello.client_name, sizeof h.u.hello.client_name, "bench_broker");
-    snprintf(h.u.hello.client_version, sizeof h.u.hello.client_version, "%s", asylink_version());
-    h.u.hello.initial_credit_messages = credit;
-    h.u.hello.client_time_ms = clock_now_ms();
-    if (s_send_cmd(s, &h) != 0) {
-        s_fail("%s: cannot send Hello: %s", node_id, zmq_strerror(zmq_errno()));
-        zmq_close(s);
-        return NULL;
-    }
-    uint64_t deadline = s_now() + HELLO_TIMEOUT_MS * 1000000ull;
-    for (;;) {
-        uint64_t now = s_now();
-        if (now >= deadline) {
-            s_fail("%s: no Welcome from asylinkd at %s within %d s (broker not answering, or "
-                   "CURVE/ZAP refused the node)",
-                   node_id, endpoint, HELLO_TIMEOUT_MS / 1000);
-            break;
-        }
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        zmq_poll(&it, 1, (long)((deadline - now) / 1000000 + 1));
-        wire_cmd c;
-        zmq_msg_t env;
-        zmq_msg_init(&env);
-        bool has_env = false;
-        int rc = s_recv_cmd(s, &c, &env, &has_env);
-        zmq_msg_close(&env);
-        if (rc == 0)
-            continue;
-        if (rc < 0) {
-            wire_cmd_clear(&c);
-            s_fail("%s: undecodable answer to Hello", node_id);
-            break;
-        }
-        if (c.kind == WIRE_WELCOME) {
-            wire_cmd_clear(&c);
-            return s;
-        }
-        if (c.kind == WIRE_ERROR || c.kind == WIRE_BYE) {
-            s_fail("%s: Hello answered with %s %s: %s", node_id, wire_kind_name(c.kind),
-                   asylink_err_name(c.u.error.code), c.u.error.reason);
-            wire_cmd_clear(&c);
-            break;
-        }
-        wire_cmd_clear(&c);
-    }
-    zmq_close(s);
+    wire_cmd hello, c;
+    peerwire_hello(&hello, 1, node_id, "bench_broker", credit);
+    int rc = peerlink_hello(&l, &hello, clock_now_ms() + HELLO_TIMEOUT_MS, &c);
+    if (rc == 1)
+        s_fail("%s: Hello answered with %s %s: %s", node_id, wire_kind_name(c.kind),
+               asylink_err_name(c.u.error.code), c.u.error.reason);
+    else if (rc == -2)
+        s_fail("%s: undecodable answer to Hello", node_id);
+    else if (rc < 0)
+        s_fail("%s: no Welcome from asylinkd at %s within %d s (broker not answering, or "
+               "CURVE/ZAP refused the node)",
+               node_id, endpoint, HELLO_TIMEOUT_MS / 1000);
+    wire_cmd_clear(&c);
+    if (rc == 0)
+        return peerlink_detach(&l);
+    peerlink_close(&l, 1000);
     return NULL;
 }
 
@@ -728,7 +589,7 @@ static void s_client_close(void *s)
         return;
     wire_cmd bye = {.kind = WIRE_BYE};
     snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "bench done");
-    s_send_cmd(s, &bye);
+    peerwire_send(s, 0, &bye, NULL, 0);
     zmq_close(s);
 }
 
@@ -963,14 +824,7 @@ static bool s_producer_on(s_producer *p, const wire_cmd *c)
         s_fail("%s: the broker said Bye: %s: %s", me, asylink_err_name(c->u.error.code),
                c->u.error.reason);
         return false;
-    case WIRE_HEARTBEAT:
-        if (!c->u.heartbeat.pong) {
-            wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c->request_id};
-            pong.u.heartbeat.pong = true;
-            pong.u.heartbeat.sent_ms = clock_now_ms();
-            s_send_cmd(p->sock, &pong);
-        }
-        return true;
+    case WIRE_HEARTBEAT: peerwire_pong(p->sock, 0, c); return true;
     default:
         return true;
     }
@@ -1035,20 +889,16 @@ static void *s_producer_thread(void *arg)
             s_producer *p = a->p[i];
             work += s_producer_send(p, &next_due);
             for (int k = 0; k < 4096; k++) { /* read what is there */
-                wire_cmd c;
-                zmq_msg_t env;
-                zmq_msg_init(&env);
-                bool has_env;
-                int rc = s_recv_cmd(p->sock, &c, &env, &has_env);
-                zmq_msg_close(&env);
-                if (rc == 0)
+                peerwire_in in;
+                int got = peerwire_recv(p->sock, &in);
+                if (got && in.decode_rc != ASYLINK_OK)
+                    s_fail("%s: undecodable command from the broker", s_ms_ids[p->node]);
+                else if (got)
+                    s_producer_on(p, &in.cmd);
+                peerwire_in_clear(&in);
+                if (!got)
                     break;
                 work++;
-                if (rc < 0)
-                    s_fail("%s: undecodable command from the broker", s_ms_ids[p->node]);
-                else
-                    s_producer_on(p, &c);
-                wire_cmd_clear(&c);
             }
             if (!s_producer_finished(p))
                 unfinished++;
@@ -1094,7 +944,7 @@ static void s_flush_acks(s_run *r, uint64_t *acks, size_t *n)
     wire_cmd c = {.kind = WIRE_ACK};
     c.u.ack.sequences = acks;
     c.u.ack.n_sequences = *n;
-    if (s_send_cmd(r->csock, &c) != 0)
+    if (peerwire_send(r->csock, 0, &c, NULL, 0) != 0)
         s_fail(CONSUMER_ID ": cannot send Ack: %s", zmq_strerror(zmq_errno()));
     *n = 0;
 }
@@ -1155,40 +1005,33 @@ static void *s_consumer_thread(void *arg)
             break;
         int got = 0;
         for (; got < 512; got++) {
-            wire_cmd c;
-            zmq_msg_t env;
-            zmq_msg_init(&env);
-            bool has_env;
-            int rc = s_recv_cmd(r->csock, &c, &env, &has_env);
-            if (rc == 0) {
-                zmq_msg_close(&env);
+            peerwire_in in;
+            if (!peerwire_recv(r->csock, &in)) {
+                peerwire_in_clear(&in);
                 break;
             }
+            const wire_cmd *c = &in.cmd;
             uint64_t now = s_now();
-            if (rc < 0) {
+            if (in.decode_rc != ASYLINK_OK) {
                 s_fail(CONSUMER_ID ": undecodable command from the broker");
-            } else if (c.kind == WIRE_DELIVER) {
-                s_on_deliver(r, c.u.deliver.sequence, has_env ? &env : NULL, now);
+            } else if (c->kind == WIRE_DELIVER) {
+                s_on_deliver(r, c->u.deliver.sequence, in.has_env ? &in.env : NULL, now);
                 if (n_acks == 0)
                     ack_since = now;
-                acks[n_acks++] = c.u.deliver.sequence;
+                acks[n_acks++] = c->u.deliver.sequence;
                 if (n_acks == ACK_BATCH)
                     s_flush_acks(r, acks, &n_acks);
-            } else if (c.kind == WIRE_ERROR || c.kind == WIRE_BYE) {
-                if (c.kind == WIRE_BYE || c.u.error.fatal)
-                    s_fail(CONSUMER_ID ": %s from the broker: %s: %s", wire_kind_name(c.kind),
-                           asylink_err_name(c.u.error.code), c.u.error.reason);
+            } else if (c->kind == WIRE_ERROR || c->kind == WIRE_BYE) {
+                if (c->kind == WIRE_BYE || c->u.error.fatal)
+                    s_fail(CONSUMER_ID ": %s from the broker: %s: %s", wire_kind_name(c->kind),
+                           asylink_err_name(c->u.error.code), c->u.error.reason);
                 else
                     fprintf(stderr, "bench_broker: " CONSUMER_ID ": Error: %s: %s\n",
-                            asylink_err_name(c.u.error.code), c.u.error.reason);
-            } else if (c.kind == WIRE_HEARTBEAT && !c.u.heartbeat.pong) {
-                wire_cmd pong = {.kind = WIRE_HEARTBEAT, .request_id = c.request_id};
-                pong.u.heartbeat.pong = true;
-                pong.u.heartbeat.sent_ms = clock_now_ms();
-                s_send_cmd(r->csock, &pong);
+                            asylink_err_name(c->u.error.code), c->u.error.reason);
+            } else if (c->kind == WIRE_HEARTBEAT) {
+                peerwire_pong(r->csock, 0, c);
             }
-            wire_cmd_clear(&c);
-            zmq_msg_close(&env);
+            peerwire_in_clear(&in);
         }
         uint64_t now = s_now();
         if (n_acks && now - ack_since >= ACK_FLUSH_NS)
@@ -1654,11 +1497,8 @@ int main(int argc, char **argv)
         code |= s_run_workload(&o, &f, &specs[i]);
     }
     zmq_ctx_term(s_ctx);
-    if (o.keep) {
+    if (o.keep)
         fprintf(stderr, "bench_broker: kept %s\n", f.dir);
-    } else {
-        s_rm_rf(f.dir);
-    }
     s_fed_free(&f);
     return code;
 }

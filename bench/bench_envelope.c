@@ -8,25 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include "asylink/asylink.h"
 #include "cert.h"
 #include "clock.h"
 #include "envelope.h"
 #include "keys.h"
+#include "testfed.h"
 #include "trust.h"
 
 #define NODES 28
 
 typedef struct {
-    keys_secret *ca_keys;
-    cert *ca;
-    keys_secret *keys[NODES];
-    cert *certs[NODES];
-    char ids[NODES][8];
-    trust *trust;
-    char dir[64];
+    testfed *t;               /* CA, nodes, trust directory (tests/support/testfed.h) */
+    keys_secret *keys[NODES]; /* borrowed from t */
+    cert *certs[NODES];       /* borrowed from t */
+    const char *ids[NODES];   /* borrowed from t */
+    trust *trust;             /* borrowed from t */
 } s_fed;
 
 static void s_die(const char *what, int rc)
@@ -37,36 +35,23 @@ static void s_die(const char *what, int rc)
 
 static void s_fed_init(s_fed *f)
 {
-    uint64_t now = clock_now_ms();
-    int rc = keys_generate(&f->ca_keys);
-    cert_fields cf = {.serial = 1, .node_id = "BENCH.CA", .display_name = "bench CA",
-                      .roles = CERT_ROLE_BIT(CERT_ROLE_CA), .sign_pk = f->ca_keys->sign_pk,
-                      .box_pk = f->ca_keys->box_pk, .not_before_ms = now - 60000,
-                      .not_after_ms = now + 86400000};
-    if (rc || (rc = cert_sign(f->ca_keys, "BENCH.CA", &cf, &f->ca)))
-        s_die("CA", rc);
-    snprintf(f->dir, sizeof f->dir, "/tmp/asylink-bench-XXXXXX");
-    if (!mkdtemp(f->dir))
-        s_die("mkdtemp", ASYLINK_E_IO);
-    char path[128];
-    snprintf(path, sizeof path, "%s/nodes", f->dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof path, "%s/ca.cert", f->dir);
-    cert_save(f->ca, path, 0);
+    testfed_params p = {.ca_id = "BENCH.CA", .ca_name = "bench CA"};
+    int rc = testfed_new(&p, &f->t);
+    if (rc)
+        s_die("federation", rc);
     for (int i = 0; i < NODES; i++) {
-        snprintf(f->ids[i], sizeof f->ids[i], "N%02d", i);
-        keys_generate(&f->keys[i]);
-        cert_fields nf = {.serial = (uint64_t)i + 2, .node_id = f->ids[i], .display_name = "n",
-                          .roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE),
-                          .sign_pk = f->keys[i]->sign_pk, .box_pk = f->keys[i]->box_pk,
-                          .not_before_ms = now - 60000, .not_after_ms = now + 86400000};
-        if ((rc = cert_sign(f->ca_keys, "BENCH.CA", &nf, &f->certs[i])))
+        char id[8];
+        testfed_node *n = NULL;
+        snprintf(id, sizeof id, "N%02d", i);
+        if ((rc = testfed_add(f->t, id, NULL, CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE), &n)))
             s_die("node cert", rc);
-        snprintf(path, sizeof path, "%s/nodes/%s.cert", f->dir, f->ids[i]);
-        cert_save(f->certs[i], path, 0);
+        f->keys[i] = n->keys;
+        f->certs[i] = n->cert;
+        f->ids[i] = n->id;
     }
-    if ((rc = trust_load(f->dir, &f->trust)))
+    if ((rc = testfed_write_trust(f->t)))
         s_die("trust", rc);
+    f->trust = f->t->trust;
 }
 
 /* One workload: n_rcpt recipients, len bytes, iters rounds. */
@@ -137,5 +122,6 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss=%ld KiB\n", ru.ru_maxrss);
+    testfed_destroy(&f.t);
     return 0;
 }

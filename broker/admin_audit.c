@@ -102,44 +102,27 @@ static int s_tail_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
     return 0;
 }
 
-/* The hash before entry seq: the stored hash of seq - 1, an anchor checkpoint's, or zeros. */
-typedef struct {
-    uint8_t *out;
-    bool found;
-} s_prev;
-
-static int s_prev_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
-{
-    (void)seq;
-    s_prev *p = ctx;
-    if (len > AUDITCHAIN_HASH_LEN) {
-        memcpy(p->out, val, AUDITCHAIN_HASH_LEN);
-        p->found = true;
-    }
-    return 1;
-}
-
+/* An anchor checkpoint's entry hash (the entry itself was pruned). */
 static int s_prev_ckpt(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
 {
     (void)seq;
-    s_prev *p = ctx;
+    uint8_t *out = ctx;
     auditchain_checkpoint c;
-    if (auditchain_checkpoint_decode(val, len, &c, NULL) == ASYLINK_OK) {
-        memcpy(p->out, c.entry_hash, AUDITCHAIN_HASH_LEN);
-        p->found = true;
-    }
+    if (auditchain_checkpoint_decode(val, len, &c, NULL) == ASYLINK_OK)
+        memcpy(out, c.entry_hash, AUDITCHAIN_HASH_LEN);
     return 1;
 }
 
+/* The hash before entry seq: the stored hash of seq - 1, an anchor checkpoint's, or zeros. */
 static void s_prev_hash(audit *a, uint64_t seq, uint8_t out[AUDITCHAIN_HASH_LEN])
 {
     memset(out, 0, AUDITCHAIN_HASH_LEN);
     if (seq <= 1)
         return;
-    s_prev p = {out, false};
-    audit_read_entries(a, seq - 1, seq - 1, 1, s_prev_entry, &p);
-    if (!p.found)
-        audit_read_checkpoints(a, seq - 1, seq - 1, s_prev_ckpt, &p);
+    bool found = false;
+    audit_entry_hash(a, seq - 1, out, &found);
+    if (!found)
+        audit_read_checkpoints(a, seq - 1, seq - 1, s_prev_ckpt, out);
 }
 
 /* AuditCheckpointInfo for each checkpoint in the page's range. */

@@ -670,6 +670,30 @@ int audit_read_checkpoints(audit *a, uint64_t from_seq, uint64_t to_seq, audit_i
     return store_read(a->st, s_walk_txn, &w);
 }
 
+typedef struct {
+    uint8_t *out;
+    bool found;
+} s_hash_ctx;
+
+static int s_hash_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    (void)seq;
+    s_hash_ctx *h = ctx;
+    if (len > AUDITCHAIN_HASH_LEN) { /* an entry is its chain hash, then the record */
+        memcpy(h->out, val, AUDITCHAIN_HASH_LEN);
+        h->found = true;
+    }
+    return 1;
+}
+
+int audit_entry_hash(audit *a, uint64_t seq, uint8_t out[AUDITCHAIN_HASH_LEN], bool *found)
+{
+    s_hash_ctx h = {out, false};
+    int rc = audit_read_entries(a, seq, seq, 1, s_hash_entry, &h);
+    *found = rc == ASYLINK_OK && h.found;
+    return rc;
+}
+
 /* ---- verification ---- */
 
 typedef struct {
@@ -706,17 +730,6 @@ static int s_feed_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
     return auditchain_verifier_entry(c->v, seq, val, len) ? 0 : 1;
 }
 
-static int s_prev_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
-{
-    (void)seq;
-    s_verify_ctx *c = ctx;
-    if (len > AUDITCHAIN_HASH_LEN) {
-        memcpy(c->prev, val, AUDITCHAIN_HASH_LEN);
-        c->have_prev = true;
-    }
-    return 1;
-}
-
 int audit_verify(audit *a, const trust *t, uint64_t from_seq, uint64_t to_seq, size_t limit,
                  auditchain_result *res, bool *more)
 {
@@ -735,7 +748,7 @@ int audit_verify(audit *a, const trust *t, uint64_t from_seq, uint64_t to_seq, s
     uint64_t from = from_seq > h.first_seq ? from_seq : h.first_seq;
     uint64_t to = to_seq && to_seq < h.last_seq ? to_seq : h.last_seq;
     if (from > h.first_seq && from > 1) { /* a page: start from the stored predecessor */
-        rc = audit_read_entries(a, from - 1, from - 1, 1, s_prev_entry, &c);
+        rc = audit_entry_hash(a, from - 1, c.prev, &c.have_prev);
         if (rc == ASYLINK_OK && c.have_prev)
             auditchain_verifier_start_at(c.v, from, c.prev);
     }

@@ -128,6 +128,13 @@ int audit_read_checkpoints(audit *a, uint64_t from_seq, uint64_t to_seq, audit_i
                            void *ctx);
 
 /*
+ * The chain hash stored with entry seq, into out; *found is false (out
+ * untouched) if there is no such entry (pruned, or not written yet).
+ * ASYLINK_OK or ASYLINK_E_IO.
+ */
+int audit_entry_hash(audit *a, uint64_t seq, uint8_t out[AUDITCHAIN_HASH_LEN], bool *found);
+
+/*
  * Verifies entries from_seq..to_seq (0, 0 = the whole log) and the
  * checkpoints among them, at most limit entries (then *more is set and the
  * range ends early). Checkpoint keys: this broker's own, or a broker

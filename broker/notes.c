@@ -116,25 +116,25 @@ void notes_feed_ack(router *r, const session *s, int kind, const char *subscript
     audit_note(r->audit, &x);
 }
 
-void notes_reload(router *r, int code, const char *detail)
-{
-    if (!r->audit)
-        return;
-    char d[AUDITCHAIN_DETAIL_MAX + 1];
-    auditchain_clean_text(detail, d, sizeof d);
-    auditchain_record x = s_base(r, AUDIT_RELOADED);
-    x.code = code;
-    x.detail = d;
-    audit_note(r->audit, &x);
-}
-
-void notes_lifecycle(router *r, int kind, const char *detail)
+/* A broker event of kind with a code (0 = none) and a free text detail. */
+static void s_note_text(router *r, int kind, int code, const char *detail)
 {
     if (!r->audit)
         return;
     char d[AUDITCHAIN_DETAIL_MAX + 1];
     auditchain_clean_text(detail, d, sizeof d);
     auditchain_record x = s_base(r, kind);
+    x.code = code;
     x.detail = d;
     audit_note(r->audit, &x);
+}
+
+void notes_reload(router *r, int code, const char *detail)
+{
+    s_note_text(r, AUDIT_RELOADED, code, detail);
+}
+
+void notes_lifecycle(router *r, int kind, const char *detail)
+{
+    s_note_text(r, kind, 0, detail);
 }

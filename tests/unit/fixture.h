@@ -1,7 +1,8 @@
 /*
  * fixture.h — a small federation for unit tests: a CA, node certificates
- * issued by it, a trust directory on disk, and helpers to seal, decode and
- * re-sign envelopes. Header-only: each test program includes it once.
+ * issued by it, a trust directory on disk (tests/support/testfed.h, with
+ * cmocka asserts), and helpers to seal and open envelopes. Header-only:
+ * each test program includes it once.
  */
 #ifndef ASYLINK_TEST_FIXTURE_H
 #define ASYLINK_TEST_FIXTURE_H
@@ -31,107 +32,57 @@
 #include "keys.h"
 #include "trust.h"
 
-#define FX_MAX_NODES 32
-#define FX_YEAR_MS (365ull * 24 * 3600 * 1000)
+#include "testfed.h"
 
-/* One node of the test federation. */
-typedef struct {
-    char id[NODE_ID_MAX + 1];
-    keys_secret *keys;
-    cert *cert;
-} fx_node;
+/* The federation is tests/support/testfed.h; here it fails the test instead of returning codes. */
+#define FX_MAX_NODES TESTFED_MAX_NODES
+#define FX_YEAR_MS TESTFED_YEAR_MS
 
-/* The test federation. */
-typedef struct {
-    char dir[256];        /* temporary directory holding trust/ */
-    char trust_dir[300];  /* dir/trust */
-    keys_secret *ca_keys;
-    cert *ca;
-    fx_node nodes[FX_MAX_NODES];
-    size_t n_nodes;
-    uint64_t next_serial;
-    trust *trust;
-} fx_fed;
-
-static inline int fx_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    return remove(path);
-}
+typedef testfed_node fx_node; /* id, keys, cert */
+typedef testfed fx_fed;       /* dir, trust_dir, ca_keys, ca, nodes, n_nodes, next_serial, trust */
 
 /* Removes a directory tree. */
 static inline void fx_rmtree(const char *dir)
 {
-    nftw(dir, fx_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(dir);
 }
 
 /* Issues a certificate for keys with explicit validity. */
 static inline cert *fx_issue(fx_fed *f, const char *id, uint32_t roles, const keys_secret *keys,
-                      uint64_t nb, uint64_t na)
+                             uint64_t nb, uint64_t na)
 {
-    cert_fields cf = {.serial = f->next_serial++, .node_id = id, .display_name = id,
-                      .roles = roles, .sign_pk = keys->sign_pk, .box_pk = keys->box_pk,
-                      .not_before_ms = nb, .not_after_ms = na};
     cert *c = NULL;
-    assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &c), ASYLINK_OK);
+    assert_int_equal(testfed_issue(f, id, NULL, roles, keys, nb, na, &c), ASYLINK_OK);
     return c;
 }
 
 /* Adds a node with fresh keys and a one-year certificate. */
 static inline fx_node *fx_add(fx_fed *f, const char *id, uint32_t roles)
 {
-    assert_true(f->n_nodes < FX_MAX_NODES);
-    fx_node *n = &f->nodes[f->n_nodes++];
-    snprintf(n->id, sizeof n->id, "%s", id);
-    assert_int_equal(keys_generate(&n->keys), ASYLINK_OK);
-    uint64_t now = clock_now_ms();
-    n->cert = fx_issue(f, id, roles, n->keys, now - 3600 * 1000, now + FX_YEAR_MS);
+    fx_node *n = NULL;
+    assert_int_equal(testfed_add(f, id, NULL, roles, &n), ASYLINK_OK);
     return n;
 }
 
 static inline fx_node *fx_node_by_id(fx_fed *f, const char *id)
 {
-    for (size_t i = 0; i < f->n_nodes; i++)
-        if (strcmp(f->nodes[i].id, id) == 0)
-            return &f->nodes[i];
-    fail_msg("no node %s", id);
-    return NULL;
+    fx_node *n = testfed_node_by_id(f, id);
+    if (!n)
+        fail_msg("no node %s", id);
+    return n;
 }
 
 /* Writes ca.cert and the node certificates and (re)loads the trust. */
 static inline void fx_write_trust(fx_fed *f)
 {
-    char path[512];
-    mkdir(f->trust_dir, 0700);
-    snprintf(path, sizeof path, "%s/nodes", f->trust_dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof path, "%s/ca.cert", f->trust_dir);
-    assert_int_equal(cert_save(f->ca, path, 0), ASYLINK_OK);
-    for (size_t i = 0; i < f->n_nodes; i++) {
-        snprintf(path, sizeof path, "%s/nodes/%s.cert", f->trust_dir, f->nodes[i].id);
-        assert_int_equal(cert_save(f->nodes[i].cert, path, 0), ASYLINK_OK);
-    }
-    trust_destroy(&f->trust);
-    assert_int_equal(trust_load(f->trust_dir, &f->trust), ASYLINK_OK);
+    assert_int_equal(testfed_write_trust(f), ASYLINK_OK);
 }
 
 /* A federation with a CA and the named member states (NULL-terminated). */
 static inline fx_fed *fx_new(const char *const *ids)
 {
-    assert_true(sodium_init() >= 0);
-    fx_fed *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/asylink-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->trust_dir, sizeof f->trust_dir, "%s/trust", f->dir);
-    assert_int_equal(keys_generate(&f->ca_keys), ASYLINK_OK);
-    uint64_t now = clock_now_ms();
-    cert_fields cf = {.serial = 1, .node_id = "TEST.CA", .display_name = "Test CA",
-                      .roles = CERT_ROLE_BIT(CERT_ROLE_CA), .sign_pk = f->ca_keys->sign_pk,
-                      .box_pk = f->ca_keys->box_pk, .not_before_ms = now - 3600 * 1000,
-                      .not_after_ms = now + 10 * FX_YEAR_MS};
-    assert_int_equal(cert_sign(f->ca_keys, "TEST.CA", &cf, &f->ca), ASYLINK_OK);
-    f->next_serial = 2;
+    fx_fed *f = NULL;
+    assert_int_equal(testfed_new(NULL, &f), ASYLINK_OK);
     for (size_t i = 0; ids && ids[i]; i++)
         fx_add(f, ids[i], CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE));
     fx_write_trust(f);
@@ -140,22 +91,12 @@ static inline fx_fed *fx_new(const char *const *ids)
 
 static inline void fx_free(fx_fed *f)
 {
-    if (!f)
-        return;
-    for (size_t i = 0; i < f->n_nodes; i++) {
-        keys_destroy(&f->nodes[i].keys);
-        cert_destroy(&f->nodes[i].cert);
-    }
-    keys_destroy(&f->ca_keys);
-    cert_destroy(&f->ca);
-    trust_destroy(&f->trust);
-    fx_rmtree(f->dir);
-    free(f);
+    testfed_destroy(&f);
 }
 
 /* Seals payload from `from` to the recipients (NULL-terminated ids). */
 static inline int fx_seal(fx_fed *f, const char *from, const char *const *to, int classification,
-                   const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len)
+                          const uint8_t *payload, size_t len, uint8_t **out, size_t *out_len)
 {
     fx_node *s = fx_node_by_id(f, from);
     const cert *readers[FX_MAX_NODES];
@@ -167,7 +108,9 @@ static inline int fx_seal(fx_fed *f, const char *from, const char *const *to, in
     envelope_sealer *sealer = NULL;
     assert_int_equal(envelope_sealer_new(s->keys, s->id, s->cert->serial, NULL, NULL, &sealer),
                      ASYLINK_OK);
-    envelope_params p = {.recipients = to, .n_recipients = n, .readers = readers,
+    envelope_params p = {.recipients = to,
+                         .n_recipients = n,
+                         .readers = readers,
                          .n_readers = classification == ENVELOPE_PUBLIC ? 0 : n,
                          .content_type = "asylink.v1.InformationRequest",
                          .classification = classification};
@@ -177,8 +120,8 @@ static inline int fx_seal(fx_fed *f, const char *from, const char *const *to, in
 }
 
 /* Decodes, verifies and opens buf as reader `as`; returns the first failing code. */
-static inline int fx_open(fx_fed *f, const char *as, const uint8_t *buf, size_t len, uint8_t **payload,
-                   size_t *plen)
+static inline int fx_open(fx_fed *f, const char *as, const uint8_t *buf, size_t len,
+                          uint8_t **payload, size_t *plen)
 {
     envelope *e = NULL;
     *payload = NULL;
