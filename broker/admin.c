@@ -961,8 +961,11 @@ static uint64_t s_serial(zmq_msg_t *cmdm)
     return p && *p && end && !*end ? (uint64_t)n : 0;
 }
 
-/* Answers one message from an operator. */
-static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg_t *cmdm,
+/*
+ * Answers one message from an operator. Returns true after a reload: the
+ * env's trust and policy may then be gone, and the turn must end.
+ */
+static bool s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg_t *cmdm,
                          int frames)
 {
     const char *who = frames >= 2 ? zmq_msg_gets(cmdm, "User-Id") : NULL;
@@ -975,9 +978,10 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
         s_send_error(sock, rid, 0, ASYLINK_E_MALFORMED,
                      "an admin message is exactly one Command frame");
         s_audit_request(e, who, serial, "?", ASYLINK_E_MALFORMED, "not one Command frame");
-        return;
+        return false;
     }
     wire_cmd c;
+    bool reloaded = false;
     int rc = wire_decode(zmq_msg_data(cmdm), zmq_msg_size(cmdm), &c);
     if (rc == ASYLINK_OK && c.kind != WIRE_ADMIN_REQUEST) {
         LOG_WARN("admin", "request refused", "operator=%s kind=%s code=PROTOCOL", quoted,
@@ -1009,8 +1013,10 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
                      wire_admin_op_name(c.u.admin.op), asylink_err_name(a.code), detail);
         s_audit_request(e, who, serial, wire_admin_op_name(c.u.admin.op), a.code, a.reason);
         json_decref(a.body);
+        reloaded = c.u.admin.op == WIRE_ADMIN_RELOAD;
     }
     wire_cmd_clear(&c);
+    return reloaded;
 }
 
 void admin_handle_pending(void *sock, const admin_env *e)
@@ -1021,12 +1027,11 @@ void admin_handle_pending(void *sock, const admin_env *e)
         zmq_msg_init(&cmd);
         int frames = 0;
         int rc = s_read(sock, &rid, &cmd, &frames);
-        if (rc == 0)
-            s_on_message(sock, e, &rid, &cmd, frames);
+        bool reloaded = rc == 0 && s_on_message(sock, e, &rid, &cmd, frames);
         zmq_msg_close(&rid);
         zmq_msg_close(&cmd);
-        if (rc != 0)
-            return;
+        if (rc != 0 || reloaded)
+            return; /* after a reload the next turn builds the env anew */
     }
 }
 

@@ -97,7 +97,10 @@ typedef struct admin_env {
  */
 void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32], char **bound);
 
-/* Answers up to ADMIN_TURN_BUDGET pending requests without blocking. */
+/*
+ * Answers up to ADMIN_TURN_BUDGET pending requests without blocking; stops
+ * after a reload (e->trust and e->policy belong to the view it replaced).
+ */
 void admin_handle_pending(void *sock, const admin_env *env);
 
 /*
