@@ -150,7 +150,7 @@ typedef struct s_op {
     uint64_t next_attempt_ms; /* retry: not before this */
     uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
     int code;                 /* retry, dead letter: why */
-    const char *reason;       /* retry, dead letter: free text, may be NULL */
+    const char *reason;       /* retry, dead letter: free text in names, or NULL */
 } s_op;
 
 /* A batch of operations for one write transaction. */
@@ -644,12 +644,19 @@ int store_batch_publish(store_batch *b, const store_publish *p)
     return (int)(b->n - 1);
 }
 
-/* Copies recipient (and name) into op; -1 on out of memory (the op is dropped). */
-static int s_op_names(store_batch *b, s_op *op, const char *recipient, const char *name)
+/*
+ * Copies recipient, name and reason (each may be NULL; the reason cut to
+ * STORE_REASON_MAX bytes, as the dead letter keeps it) into op: the caller's
+ * strings live in a command that is gone by the commit. -1 on out of
+ * memory (the op is dropped).
+ */
+static int s_op_names(store_batch *b, s_op *op, const char *recipient, const char *name,
+                      const char *reason)
 {
     size_t rlen = recipient ? strnlen(recipient, STORE_NAME_MAX + 1) : 0;
     size_t nlen = name ? strnlen(name, STORE_SUB_NAME_MAX + 1) : 0;
-    op->names = malloc(rlen + nlen + 2);
+    size_t wlen = reason ? strnlen(reason, STORE_REASON_MAX) : 0;
+    op->names = malloc(rlen + nlen + wlen + 3);
     if (!op->names) {
         b->n--;
         return -1;
@@ -658,15 +665,18 @@ static int s_op_names(store_batch *b, s_op *op, const char *recipient, const cha
     op->names[rlen] = 0;
     memcpy(op->names + rlen + 1, name ? name : "", nlen);
     op->names[rlen + 1 + nlen] = 0;
+    memcpy(op->names + rlen + nlen + 2, reason ? reason : "", wlen);
+    op->names[rlen + nlen + 2 + wlen] = 0;
     op->recipient = recipient ? op->names : NULL;
     op->name = name ? op->names + rlen + 1 : NULL;
+    op->reason = reason ? op->names + rlen + nlen + 2 : NULL;
     return 0;
 }
 
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, NULL) != 0)
         return -1;
     op->kind = S_OP_ACK;
     op->seq = seq;
@@ -676,7 +686,7 @@ int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
 int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, node, name) != 0)
+    if (!op || s_op_names(b, op, node, name, NULL) != 0)
         return -1;
     op->kind = S_OP_SUB_CURSOR;
     op->seq = cursor;
@@ -687,14 +697,13 @@ int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint6
                       uint32_t max_attempts, int code, const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, reason) != 0)
         return -1;
     op->kind = S_OP_RETRY;
     op->seq = seq;
     op->next_attempt_ms = next_attempt_ms;
     op->max_attempts = max_attempts;
     op->code = code;
-    op->reason = reason;
     return (int)(b->n - 1);
 }
 
@@ -702,12 +711,11 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
                             const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, reason) != 0)
         return -1;
     op->kind = S_OP_DEAD;
     op->seq = seq;
     op->code = code;
-    op->reason = reason;
     return (int)(b->n - 1);
 }
 

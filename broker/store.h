@@ -187,9 +187,10 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
  * subscription name. ASYLINK_E_NOT_FOUND in its result if the subscription
  * does not exist (e.g. deleted meanwhile).
  *
- * The recipient, node and name strings of ack, retry, dead_letter and
- * sub_cursor are copied when the operation is added (the caller's session
- * may end before the commit); a publish's pointers stay borrowed.
+ * The recipient, node, name and reason strings of ack, retry, dead_letter
+ * and sub_cursor are copied when the operation is added (the caller's
+ * session and command may be gone before the commit; a reason is cut to
+ * STORE_REASON_MAX bytes); a publish's pointers stay borrowed.
  */
 int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor);
 
