@@ -4,7 +4,7 @@
  *
  *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]
  *                [--messages N] [--size BYTES] [--verify-threads N]
- *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR]
+ *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR] [--batch N]
  *                [--window N] [--producers N] [--rate MSGS_PER_S] [--seconds S]
  *
  * It builds its own federation in a temporary directory (CA, broker
@@ -15,7 +15,14 @@
  * builds the federation, peerlink.h opens the sessions). Every envelope is sealed
  * before the clock starts, so the clients cost little and the broker is
  * what is measured; each message id carries the message's index in its
- * random bits, which the consumer uses to look up the send time.
+ * random bits, which the consumer uses to look up the send time. Envelopes
+ * are signed in batches of --batch (default 100: one signature per 100
+ * consecutive messages of a producer, PROTOCOL.md 4.10), as a sending
+ * library signs a group commit; --batch 1 signs each alone.
+ *
+ * First it prints the machine's yardsticks (yardstick.h): the Ed25519
+ * verification rate of one core and the fsync time; each result line
+ * carries its throughput as a multiple of that verification rate.
  *
  * One result line per workload goes to stdout; progress and errors to
  * stderr. Every wait is bounded; the exit status is non-zero when the
@@ -46,6 +53,7 @@
 #include <zmq.h>
 
 #include "asylink/asylink.h"
+#include "batch.h"
 #include "cert.h"
 #include "clock.h"
 #include "codec.h"
@@ -55,6 +63,7 @@
 #include "testfed.h"
 #include "uuid.h"
 #include "wire.h"
+#include "yardstick.h"
 
 #define N_MS 27
 #define BROKER_ID "BROKER.EU"
@@ -128,6 +137,8 @@ typedef struct {
     double rate;            /* w2 */
     double seconds;         /* w2 */
     const char *latency_log; /* per-message "workload index send_ms latency_ms" lines */
+    size_t batch;           /* envelopes signed together (1 = each alone) */
+    double verify_per_s;    /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -136,8 +147,10 @@ static void s_usage(FILE *out)
             "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
             "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
             "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+            "                    [--batch N]\n"
             "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
             "                    [--latency-log FILE]\n\n"
+            "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n\n"
             "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
             "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
             "  w3        27 producers (one per Member State) -> 1 consumer\n"
@@ -166,9 +179,11 @@ static void s_parse(int argc, char **argv, s_opts *o)
         {"window", required_argument, NULL, 'W'},    {"producers", required_argument, NULL, 'p'},
         {"rate", required_argument, NULL, 'r'},      {"seconds", required_argument, NULL, 'S'},
         {"latency-log", required_argument, NULL, 'L'}, {"audit", required_argument, NULL, 'A'},
+        {"batch", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = -1, .size = 1024, .durability = "fsync",
-                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10};
+                  .audit = "on", .window = 1000, .producers = 4, .rate = 2000, .seconds = 10,
+                  .batch = 100};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -184,6 +199,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'r': o->rate = (double)s_num("rate", optarg, 1, 10000000); break;
         case 'S': o->seconds = (double)s_num("seconds", optarg, 1, 3600); break;
         case 'L': o->latency_log = optarg; break;
+        case 'B': o->batch = (size_t)s_num("batch", optarg, 1, BATCH_MAX); break;
         case 'A': o->audit = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
@@ -688,13 +704,49 @@ typedef struct {
     const uint8_t *payload;
 } s_seal_arg;
 
+/* Seals messages [from, to) of one producer and signs them as one batch. */
+static int s_seal_chunk(s_run *r, envelope_sealer *s, size_t from, size_t to,
+                        const uint8_t *payload)
+{
+    const s_fed *f = r->fed;
+    const char *rcpt[1] = {CONSUMER_ID};
+    const cert *readers[1] = {f->euaa_cert};
+    envelope_draft *d[BATCH_MAX] = {0};
+    size_t n = to - from;
+    int rc = ASYLINK_OK;
+    for (size_t k = 0; rc == ASYLINK_OK && k < n; k++) {
+        uint8_t id[16];
+        s_make_id(r, from + k, id);
+        envelope_params ep = {.recipients = rcpt, .n_recipients = 1, .readers = readers,
+                              .n_readers = 1, .content_type = "asylink.bench.v1",
+                              .classification = ENVELOPE_LIMITED, .message_id = id};
+        rc = envelope_seal_draft(s, &ep, payload, r->o->size, &d[k], NULL);
+    }
+    if (rc == ASYLINK_OK)
+        rc = envelope_sign(s, d, n);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = from + k, env_len = 0, cmd_len = 0;
+        uint8_t *env = rc == ASYLINK_OK ? envelope_draft_take(d[k], &env_len) : NULL, *cmd = NULL;
+        envelope_draft_destroy(&d[k]);
+        if (!env)
+            continue;
+        wire_cmd c = {.kind = WIRE_PUBLISH};
+        memcpy(c.u.publish.message_id, s_envelope_id(env, env_len), 16);
+        if (rc == ASYLINK_OK)
+            rc = wire_encode(&c, &cmd, &cmd_len);
+        r->msgs[i] = (s_msg){.env = env, .cmd = cmd, .env_len = (uint32_t)env_len,
+                             .cmd_len = (uint32_t)cmd_len};
+    }
+    return rc;
+}
+
+/* Seals this thread's share: batches of --batch consecutive messages of each producer. */
 static void *s_seal_thread(void *arg)
 {
     s_seal_arg *a = arg;
     s_run *r = a->r;
     const s_fed *f = r->fed;
-    const char *to[1] = {CONSUMER_ID};
-    const cert *readers[1] = {f->euaa_cert};
+    size_t chunk = 0, per = r->o->batch;
     for (size_t p = 0; p < r->n_prods && !atomic_load(&s_failed); p++) {
         int node = r->prods[p].node;
         envelope_sealer *s = NULL;
@@ -704,26 +756,14 @@ static void *s_seal_thread(void *arg)
             s_fail("envelope_sealer_new: %s", asylink_strerror(rc));
             break;
         }
-        for (size_t i = r->prods[p].start; i < r->prods[p].end; i++) {
-            if (i % (size_t)a->nt != (size_t)a->tid)
+        for (size_t i = r->prods[p].start; i < r->prods[p].end; i += per, chunk++) {
+            if (chunk % (size_t)a->nt != (size_t)a->tid)
                 continue;
-            uint8_t id[16];
-            s_make_id(r, i, id);
-            envelope_params ep = {.recipients = to, .n_recipients = 1, .readers = readers,
-                                  .n_readers = 1, .content_type = "asylink.bench.v1",
-                                  .classification = ENVELOPE_LIMITED, .message_id = id};
-            uint8_t *env = NULL, *cmd = NULL;
-            size_t env_len = 0, cmd_len = 0;
-            wire_cmd c = {.kind = WIRE_PUBLISH};
-            memcpy(c.u.publish.message_id, id, 16);
-            if ((rc = envelope_seal(s, &ep, a->payload, r->o->size, &env, &env_len, NULL)) ||
-                (rc = wire_encode(&c, &cmd, &cmd_len))) {
-                s_fail("sealing message %zu: %s", i, asylink_strerror(rc));
-                free(env);
+            size_t end = i + per < r->prods[p].end ? i + per : r->prods[p].end;
+            if ((rc = s_seal_chunk(r, s, i, end, a->payload)) != ASYLINK_OK) {
+                s_fail("sealing messages %zu..%zu: %s", i, end, asylink_strerror(rc));
                 break;
             }
-            r->msgs[i] = (s_msg){.env = env, .cmd = cmd, .env_len = (uint32_t)env_len,
-                                 .cmd_len = (uint32_t)cmd_len};
         }
         envelope_sealer_destroy(&s);
     }
@@ -758,8 +798,11 @@ static void s_seal_all(s_run *r)
     const uint8_t *id = s_envelope_id(r->msgs[0].env, r->msgs[0].env_len);
     if (!id || s_id_index(r, id) != 0)
         s_die("cannot find the message id in a sealed envelope (format changed?)");
-    fprintf(stderr, "bench_broker: %s: sealed %zu envelopes of %u bytes (payload %zu) in %.1f s\n",
-            r->name, r->total, r->msgs[0].env_len, r->o->size, (double)(s_now() - t0) / 1e9);
+    fprintf(stderr,
+            "bench_broker: %s: sealed %zu envelopes of %u bytes (payload %zu) in batches of %zu "
+            "in %.1f s\n",
+            r->name, r->total, r->msgs[0].env_len, r->o->size, r->o->batch,
+            (double)(s_now() - t0) / 1e9);
 }
 
 static void s_msgs_free(s_run *r)
@@ -1347,7 +1390,19 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                o->durability, r.n_prods, r.window);
         if (sp->rate > 0)
             printf(" offered_per_s=%.0f", sp->rate);
-        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f", secs, broker_cpu, self_cpu);
+        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu", secs, broker_cpu,
+               self_cpu, o->batch);
+        if (secs > 0 && o->verify_per_s > 0)
+            printf(" x_verify_rate=%.2f", (double)n / secs / o->verify_per_s);
+        /* What the machine's cores would carry if they served only this run (broker and
+           clients together): the figure other work on a shared machine does not move. */
+        double cpu = broker_cpu + self_cpu;
+        if (n && cpu > 0) {
+            double bound = (double)ncpu * (double)n / cpu;
+            printf(" cpu_us_per_msg=%.1f cpu_bound_msgs_per_s=%.0f", cpu * 1e6 / (double)n, bound);
+            if (o->verify_per_s > 0)
+                printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+        }
     } else {
         double drain = n && r.last_deliver_ns > drain_t0 ? (double)(r.last_deliver_ns - drain_t0) / 1e9
                                                          : 0;
@@ -1393,49 +1448,6 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     return rejected || m.corrupt || m.unmatched ? 1 : 0;
 }
 
-/* Seconds on the monotonic clock. */
-static double s_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * The machine's yardsticks, so that figures from different machines and
- * hours compare: Ed25519 verifications per second on one core (what the
- * broker's workers do per message) and the time of one 4 KiB write +
- * fdatasync in the federation directory (what a group commit waits for).
- */
-static void s_yardsticks(const char *dir)
-{
-    uint8_t pk[32], sk[64], sig[64], msg[64] = {0};
-    crypto_sign_keypair(pk, sk);
-    crypto_sign_detached(sig, NULL, msg, sizeof msg, sk);
-    int n = 2000, bad = 0;
-    double t0 = s_mono();
-    for (int i = 0; i < n; i++)
-        bad += crypto_sign_verify_detached(sig, msg, sizeof msg, pk) != 0;
-    double verify_s = s_mono() - t0;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/fsync-probe", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    uint8_t page[4096] = {0};
-    int m = 50;
-    t0 = s_mono();
-    for (int i = 0; fd >= 0 && i < m; i++)
-        if (pwrite(fd, page, sizeof page, (off_t)i * (off_t)sizeof page) != (ssize_t)sizeof page ||
-            fdatasync(fd) != 0)
-            break;
-    double sync_s = s_mono() - t0;
-    if (fd >= 0)
-        close(fd);
-    unlink(path);
-    printf("yardstick ed25519_verify_per_s=%.0f fsync_ms=%.3f%s\n", verify_s > 0 ? n / verify_s : 0,
-           fd >= 0 ? sync_s * 1000 / m : -1.0, bad ? " verify_failed" : "");
-    fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
     s_opts o;
@@ -1464,7 +1476,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench_broker: federation in %s (%d CPUs, asylink %s, libzmq %d.%d.%d)\n", f.dir,
             (int)sysconf(_SC_NPROCESSORS_ONLN), asylink_version(), ZMQ_VERSION_MAJOR,
             ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
-    s_yardsticks(f.dir);
+    o.verify_per_s = yardstick_measure(f.dir).verify_per_s;
 
     size_t base = o.messages > 0 ? (size_t)o.messages : 100000;
     s_spec specs[5] = {

@@ -6,23 +6,37 @@
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
- *                [--client-relaxed] [--batch N]
+ *                [--client-relaxed] [--batch N] [--sent-retention SECONDS]
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
  * directory; producer DE and consumer FR run in this process, sharing the
  * machine's two cores with the broker. Latency is measured to
- * asylink_recv() returning from the send time carried in the payload: just
- * before asylink_send() in w1, the scheduled send time in w2 (so a sender
- * falling behind the offered rate shows as latency).
+ * asylink_recv() returning from the send time: just before asylink_send()
+ * in w1, the scheduled send time in w2 (so a sender falling behind the
+ * offered rate shows as latency); the payload carries the message's index.
+ *
+ * It prints the machine's yardsticks first (yardstick.h) and each w1
+ * throughput as a multiple of one core's Ed25519 verification rate. For w2
+ * it first runs the broker-only W2 (bench_broker next to this program,
+ * same rate and duration, pre-sealed envelopes) and reports the library's
+ * p99 as a multiple of that. A "stages" line per workload says where the
+ * time goes, p50/p99 of: outbox_commit (due -> asylink_send/send_many
+ * returned), broker (-> DE's ACCEPTED event), delivery_inbox (outbox
+ * commit -> FR's asylink_recv returned: broker, delivery, FR's verify and
+ * inbox commit), ack (-> FR's acknowledgement committed) and receipt (->
+ * DE's RECEIPT event).
  */
 #include "asylink/asylink.h"
+#include "yardstick.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +51,8 @@ typedef struct {
     long batch;  /* 0: asylink_send/asylink_ack per message; N: send_many/ack_many of up to N */
     int no_ack;  /* measure without application acks (so without receipts) */
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
+    long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
+    double verify_per_s; /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
 
 static char s_tmp[256];
@@ -129,6 +145,8 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.data_dir = data;
     opt.receive_window = 1000;
     opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    if (o->sent_retention >= 0)
+        opt.sent_retention_ms = (uint64_t)o->sent_retention * 1000u;
     asylink_client *c = NULL;
     int rc = asylink_client_open(&opt, &c);
     if (rc != ASYLINK_OK)
@@ -138,13 +156,70 @@ static asylink_client *s_open(const s_opts *o, const char *id)
 
 /* ---- the workload ---- */
 
+/*
+ * Per message, the moments it passed (ns, 0 = not seen): scheduled or
+ * sent (t0), asylink_send/send_many returned = committed to DE's outbox
+ * (t1), DE's ACCEPTED event = the broker committed it and DE recorded
+ * that (t2), FR's asylink_recv returned = verified, in FR's inbox and
+ * decrypted (t3), FR's acknowledgement committed (t4), DE's RECEIPT event
+ * (t5). Written by different threads, each field by one.
+ */
+typedef struct {
+    _Atomic uint64_t t0, t1, t2, t3, t4, t5;
+} s_times;
+
+/* Message ids -> indices (open addressing under a mutex: producers put, the event thread gets). */
+typedef struct {
+    pthread_mutex_t lock;
+    uint8_t (*ids)[16];
+    uint32_t *idx1; /* index + 1, 0 = empty */
+    size_t mask;
+} s_idmap;
+
+static void s_idmap_put(s_idmap *m, const uint8_t id[16], uint32_t idx)
+{
+    uint64_t h;
+    memcpy(&h, id + 8, 8);
+    pthread_mutex_lock(&m->lock);
+    size_t k = (size_t)h & m->mask;
+    while (m->idx1[k])
+        k = (k + 1) & m->mask;
+    memcpy(m->ids[k], id, 16);
+    m->idx1[k] = idx + 1;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static long s_idmap_get(s_idmap *m, const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id + 8, 8);
+    long found = -1;
+    pthread_mutex_lock(&m->lock);
+    for (size_t k = (size_t)h & m->mask; m->idx1[k]; k = (k + 1) & m->mask)
+        if (memcmp(m->ids[k], id, 16) == 0) {
+            found = (long)m->idx1[k] - 1;
+            break;
+        }
+    pthread_mutex_unlock(&m->lock);
+    return found;
+}
+
 typedef struct {
     asylink_client *c;
-    long count;
+    long first, count;   /* message indices [first, first + count) */
     long rate;           /* per thread; 0 = as fast as possible */
     size_t size;
     long batch;          /* 0 = asylink_send per message */
+    s_times *t;
+    s_idmap *ids;
 } s_producer;
+
+/* The payload carries the message's index (8 bytes). */
+static void s_stamp(uint8_t *payload, long idx)
+{
+    uint64_t v = (uint64_t)idx;
+    memcpy(payload, &v, 8);
+}
 
 /*
  * Sends p->count messages with asylink_send_many, at most p->batch per
@@ -169,14 +244,22 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
             now = s_now_ns();
         }
         size_t n = 0;
+        long first = i;
         for (; n < per && i < p->count && (!step || start + (uint64_t)i * step <= now); n++, i++) {
-            uint64_t t = step ? start + (uint64_t)i * step : now;
-            memcpy(payloads + n * size, &t, 8);
+            atomic_store(&p->t[p->first + i].t0, step ? start + (uint64_t)i * step : now);
+            s_stamp(payloads + n * size, p->first + i);
             items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
         }
+        for (size_t k = 0; k < n; k++) /* before the call: its Accepted may come at once */
+            memset(items[k].message_id, 0, 16);
         int rc = n ? asylink_send_many(p->c, items, n) : ASYLINK_OK;
         if (rc != ASYLINK_OK)
             s_die("send_many", rc);
+        uint64_t done = s_now_ns();
+        for (size_t k = 0; k < n; k++) {
+            atomic_store(&p->t[p->first + first + (long)k].t1, done);
+            s_idmap_put(p->ids, items[k].message_id, (uint32_t)(p->first + first + (long)k));
+        }
     }
     free(items);
     free(payloads);
@@ -185,7 +268,8 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
 static void *s_produce(void *arg)
 {
     s_producer *p = arg;
-    uint8_t *payload = calloc(1, p->size < 8 ? 8 : p->size);
+    size_t size = p->size < 8 ? 8 : p->size;
+    uint8_t *payload = calloc(1, size);
     const char *to[] = {"FR"};
     asylink_send_params sp;
     asylink_send_params_init(&sp);
@@ -208,12 +292,56 @@ static void *s_produce(void *arg)
             }
             t = due; /* latency from the scheduled time: a late send is not hidden */
         }
-        memcpy(payload, &t, 8);
-        int rc = asylink_send(p->c, &sp, payload, p->size < 8 ? 8 : p->size, NULL);
+        atomic_store(&p->t[p->first + i].t0, t);
+        s_stamp(payload, p->first + i);
+        uint8_t id[16];
+        int rc = asylink_send(p->c, &sp, payload, size, id);
         if (rc != ASYLINK_OK)
             s_die("send", rc);
+        atomic_store(&p->t[p->first + i].t1, s_now_ns());
+        s_idmap_put(p->ids, id, (uint32_t)(p->first + i));
     }
     free(payload);
+    return NULL;
+}
+
+/* DE's events: ACCEPTED and RECEIPT moments. */
+typedef struct {
+    asylink_client *c;
+    s_times *t;
+    s_idmap *ids;
+    atomic_int stop;
+    long accepted, receipts, unknown;
+} s_events;
+
+static void *s_event_thread(void *arg)
+{
+    s_events *ev = arg;
+    while (!atomic_load(&ev->stop)) {
+        asylink_event *e = NULL;
+        if (asylink_next_event(ev->c, 100, &e) != ASYLINK_OK)
+            continue;
+        uint64_t now = s_now_ns();
+        asylink_event_type type = asylink_event_get_type(e);
+        if (type == ASYLINK_EVENT_ACCEPTED || type == ASYLINK_EVENT_RECEIPT) {
+            long idx = -1;
+            /* The producer maps the id right after its call returns: wait for it briefly. */
+            for (int tries = 0; idx < 0 && tries < 2000; tries++) {
+                idx = s_idmap_get(ev->ids, asylink_event_message_id(e));
+                if (idx < 0) {
+                    struct timespec ts = {0, 50000};
+                    nanosleep(&ts, NULL);
+                }
+            }
+            if (idx < 0)
+                ev->unknown++;
+            else if (type == ASYLINK_EVENT_ACCEPTED && ++ev->accepted)
+                atomic_store(&ev->t[idx].t2, now);
+            else if (type == ASYLINK_EVENT_RECEIPT && ++ev->receipts)
+                atomic_store(&ev->t[idx].t5, now);
+        }
+        asylink_event_free(&e);
+    }
     return NULL;
 }
 
@@ -231,24 +359,85 @@ static double s_pct(const uint64_t *v, size_t n, double p)
     return (double)v[i] / 1e6;
 }
 
-static void s_run(const s_opts *o, const char *name, long total, long rate_total)
+/* p50 and p99 (ms) of the stage from field a to field b, over messages that passed both. */
+static void s_stage(const s_times *t, long n, size_t a, size_t b, double *p50, double *p99)
 {
+    uint64_t *v = calloc((size_t)n + 1, sizeof *v);
+    size_t m = 0;
+    for (long i = 0; v && i < n; i++) {
+        const _Atomic uint64_t *f = &t[i].t0;
+        uint64_t x = atomic_load(&f[a]), y = atomic_load(&f[b]);
+        if (x && y)
+            v[m++] = y > x ? y - x : 0;
+    }
+    qsort(v, m, sizeof *v, s_cmp);
+    *p50 = s_pct(v, m, 0.5);
+    *p99 = s_pct(v, m, 0.99);
+    free(v);
+}
+
+/* Result of one workload, for the summary. */
+typedef struct {
+    double msgs_per_s, p99_ms;
+} s_result;
+
+/* User + system CPU seconds of the broker process so far (from /proc). */
+static double s_broker_cpu_s(void)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)s_broker);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double s_self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
+{
+    double cpu_b0 = s_broker_cpu_s(), cpu_s0 = s_self_cpu_s();
     asylink_client *de = s_open(o, "DE"), *fr = s_open(o, "FR");
     long threads = o->threads > 0 ? o->threads : 1;
-    pthread_t tid[64];
+    pthread_t tid[64], evt;
     s_producer p[64];
+    s_times *t = calloc((size_t)total, sizeof *t);
+    size_t slots = 1024;
+    while (slots < 2 * (size_t)total)
+        slots *= 2;
+    s_idmap ids = {.lock = PTHREAD_MUTEX_INITIALIZER, .ids = calloc(slots, 16),
+                   .idx1 = calloc(slots, sizeof(uint32_t)), .mask = slots - 1};
     uint64_t *lat = calloc((size_t)total, sizeof *lat);
+    if (!t || !ids.ids || !ids.idx1 || !lat)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    s_events ev = {.c = de, .t = t, .ids = &ids};
+    pthread_create(&evt, NULL, s_event_thread, &ev);
     uint64_t t0 = s_now_ns();
+    long at = 0;
     for (long i = 0; i < threads && i < 64; i++) {
-        p[i] = (s_producer){.c = de, .count = total / threads + (i < total % threads),
-                            .rate = rate_total / threads, .size = (size_t)o->size,
-                            .batch = o->batch};
+        long n = total / threads + (i < total % threads);
+        p[i] = (s_producer){.c = de, .first = at, .count = n, .rate = rate_total / threads,
+                            .size = (size_t)o->size, .batch = o->batch, .t = t, .ids = &ids};
+        at += n;
         pthread_create(&tid[i], NULL, s_produce, &p[i]);
     }
     long got = 0;
     uint64_t deadline = t0 + 600ull * 1000000000ull;
     size_t per = o->batch > 0 ? (size_t)o->batch : 1, pending = 0;
     uint8_t(*acks)[16] = calloc(per, 16);
+    long *ack_idx = calloc(per, sizeof *ack_idx);
     while (got < total && s_now_ns() < deadline) {
         asylink_message *m = NULL;
         /* With batches: take what is ready, ack it all once nothing more is. */
@@ -256,49 +445,132 @@ static void s_run(const s_opts *o, const char *name, long total, long rate_total
         if (rc == ASYLINK_E_TIMEOUT) {
             if (pending && (rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
                 s_die("ack_many", rc);
+            for (size_t k = 0; k < pending; k++)
+                atomic_store(&t[ack_idx[k]].t4, s_now_ns());
             pending = 0;
             continue;
         }
         if (rc != ASYLINK_OK)
             s_die("recv", rc);
+        uint64_t now = s_now_ns();
         size_t len = 0;
         const uint8_t *pl = asylink_message_payload(m, &len);
-        uint64_t sent = 0;
+        uint64_t idx = UINT64_MAX;
         if (len >= 8)
-            memcpy(&sent, pl, 8);
-        lat[got++] = s_now_ns() - sent;
+            memcpy(&idx, pl, 8);
+        if (idx >= (uint64_t)total)
+            s_die("a payload without a message index", ASYLINK_E_TAMPERED);
+        atomic_store(&t[idx].t3, now);
+        lat[got++] = now - atomic_load(&t[idx].t0);
         if (!o->no_ack && o->batch > 0) {
+            ack_idx[pending] = (long)idx;
             memcpy(acks[pending++], asylink_message_id(m), 16);
             if (pending == per || got == total) {
                 if ((rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
                     s_die("ack_many", rc);
+                for (size_t k = 0; k < pending; k++)
+                    atomic_store(&t[ack_idx[k]].t4, s_now_ns());
                 pending = 0;
             }
-        } else if (!o->no_ack && (rc = asylink_ack(fr, asylink_message_id(m))) != ASYLINK_OK) {
-            s_die("ack", rc);
+        } else if (!o->no_ack) {
+            if ((rc = asylink_ack(fr, asylink_message_id(m))) != ASYLINK_OK)
+                s_die("ack", rc);
+            atomic_store(&t[idx].t4, s_now_ns());
         }
         asylink_message_free(&m);
     }
     free(acks);
+    free(ack_idx);
     uint64_t t1 = s_now_ns();
     for (long i = 0; i < threads && i < 64; i++)
         pthread_join(tid[i], NULL);
+    /* Receipts come back after the last delivery: give them a moment, not counted above. */
+    for (int w = 0; !o->no_ack && w < 100 && ev.receipts < got; w++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&ev.stop, 1);
+    pthread_join(evt, NULL);
     qsort(lat, (size_t)got, sizeof *lat, s_cmp);
     double secs = (double)(t1 - t0) / 1e9;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    s_result res = {.msgs_per_s = (double)got / secs, .p99_ms = s_pct(lat, (size_t)got, 0.99)};
     printf("workload=%s msgs=%ld size=%ld producer_threads=%ld offered_rate=%ld msgs_per_s=%.0f "
            "MB_per_s=%.2f p50_ms=%.2f p99_ms=%.2f p99.9_ms=%.2f broker_peak_rss_kib=%ld "
-           "client_process_peak_rss_kib=%ld broker_durability=fsync client_durability=%s acks=%s batch=%ld\n",
-           name, got, o->size, threads, rate_total, (double)got / secs,
-           (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5),
-           s_pct(lat, (size_t)got, 0.99), s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(),
-           ru.ru_maxrss, o->relaxed ? "relaxed" : "fsync",
+           "client_process_peak_rss_kib=%ld broker_durability=fsync client_durability=%s acks=%s "
+           "batch=%ld",
+           name, got, o->size, threads, rate_total, res.msgs_per_s,
+           (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5), res.p99_ms,
+           s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(), ru.ru_maxrss,
+           o->relaxed ? "relaxed" : "fsync",
            o->no_ack ? "none" : o->batch > 0 ? "ack_many+receipt_set" : "each+receipt", o->batch);
+    double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
+    printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
+           got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
+    if (o->verify_per_s > 0)
+        printf(" x_verify_rate=%.2f", res.msgs_per_s / o->verify_per_s);
+    /* What the cores would carry if they served only this run (see bench_broker). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (got && cpu_b + cpu_s > 0) {
+        double bound = (double)(ncpu > 0 ? ncpu : 1) * (double)got / (cpu_b + cpu_s);
+        printf(" cpu_bound_msgs_per_s=%.0f", bound);
+        if (o->verify_per_s > 0)
+            printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+    }
+    printf("\n");
+    /* Where the time goes (p50/p99 ms): see s_times. */
+    static const char *const stage[] = {"outbox_commit", "broker", "delivery_inbox", "ack",
+                                        "receipt"};
+    static const size_t from[] = {0, 1, 1, 3, 4}, to[] = {1, 2, 3, 4, 5};
+    printf("stages workload=%s", name);
+    for (size_t k = 0; k < 5; k++) {
+        double a = 0, b = 0;
+        s_stage(t, total, from[k], to[k], &a, &b);
+        printf(" %s_p50_ms=%.2f %s_p99_ms=%.2f", stage[k], a, stage[k], b);
+    }
+    printf(" accepted_events=%ld receipt_events=%ld\n", ev.accepted, ev.receipts);
     fflush(stdout);
     free(lat);
+    free(t);
+    free(ids.ids);
+    free(ids.idx1);
     asylink_client_close(&de);
     asylink_client_close(&fr);
+    return res;
+}
+
+/*
+ * The broker-only W2 of this run: bench_broker (next to this program) with
+ * the same rate and duration against the same asylinkd build. Its p99 (ms),
+ * or -1 if it could not run.
+ */
+static double s_broker_w2_p99(const s_opts *o, const char *self)
+{
+    char dir[512], cmd[2048], line[4096];
+    snprintf(dir, sizeof dir, "%s", self);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(cmd, sizeof cmd,
+             "'%s/bench_broker' --asylinkd '%s' --workload w2 --rate %ld --seconds %ld 2>/dev/null",
+             dir, o->asylinkd, o->rate, o->seconds);
+    FILE *f = popen(cmd, "r");
+    double p99 = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *at = strstr(line, "workload=w2 ");
+        char *q = at ? strstr(at, " p99_ms=") : NULL;
+        if (q)
+            p99 = strtod(q + 8, NULL);
+    }
+    if (f)
+        pclose(f);
+    printf("broker_only workload=w2 offered_rate=%ld p99_ms=%.3f (bench_broker, pre-sealed)\n",
+           o->rate, p99);
+    fflush(stdout);
+    return p99;
 }
 
 static int s_parse(int argc, char **argv, s_opts *o)
@@ -310,9 +582,10 @@ static int s_parse(int argc, char **argv, s_opts *o)
         {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
         {"no-ack", no_argument, NULL, 'A'}, {"client-relaxed", no_argument, NULL, 'R'},
         {"batch", required_argument, NULL, 'b'},
+        {"sent-retention", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
-                  .rate = 2000, .seconds = 10};
+                  .rate = 2000, .seconds = 10, .sent_retention = -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -327,9 +600,15 @@ static int s_parse(int argc, char **argv, s_opts *o)
         case 'A': o->no_ack = 1; break;
         case 'R': o->relaxed = 1; break;
         case 'b': o->batch = strtol(optarg, NULL, 10); break;
+        case 'K': o->sent_retention = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
+    static char certs[4096], asylinkd[4096]; /* absolute: the broker resolves from its ini */
+    if (o->certs && realpath(o->certs, certs))
+        o->certs = certs;
+    if (o->asylinkd && realpath(o->asylinkd, asylinkd))
+        o->asylinkd = asylinkd;
     return o->asylinkd && o->certs && o->messages > 0 && o->size >= 0 ? 0 : -1;
 }
 
@@ -339,20 +618,28 @@ int main(int argc, char **argv)
     if (s_parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all] "
                         "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch N] [--no-ack] "
-                        "[--client-relaxed]\n");
+                        "[--client-relaxed] [--sent-retention SECONDS]\n");
         return 2;
     }
     snprintf(s_tmp, sizeof s_tmp, "/tmp/asylink-bench-client-XXXXXX");
     if (!mkdtemp(s_tmp))
         s_die("mkdtemp", 0);
+    if (sodium_init() < 0)
+        s_die("sodium_init", ASYLINK_E_INTERNAL);
+    o.verify_per_s = yardstick_measure(s_tmp).verify_per_s;
+    bool w2 = strcmp(o.workload, "w2") == 0 || strcmp(o.workload, "all") == 0;
+    double broker_p99 = w2 ? s_broker_w2_p99(&o, argv[0]) : -1;
     s_start_broker(&o);
     if (strcmp(o.workload, "w1") == 0 || strcmp(o.workload, "all") == 0)
         s_run(&o, "w1-library", o.messages, 0);
-    if (strcmp(o.workload, "w2") == 0 || strcmp(o.workload, "all") == 0) {
+    if (w2) {
         long saved = o.threads;
         o.threads = 1;
-        s_run(&o, "w2-library", o.rate * o.seconds, o.rate);
+        s_result r = s_run(&o, "w2-library", o.rate * o.seconds, o.rate);
         o.threads = saved;
+        if (broker_p99 > 0)
+            printf("w2 p99_ratio_to_broker_only=%.2f (library %.3f ms, broker only %.3f ms)\n",
+                   r.p99_ms / broker_p99, r.p99_ms, broker_p99);
     }
     kill(s_broker, SIGTERM);
     waitpid(s_broker, NULL, 0);

@@ -494,6 +494,10 @@ static void s_timers(router *r)
     store_read_end(r->store);
     if (r->now_ms >= r->next_hb_check_ms)
         r->next_hb_check_ms = r->now_ms + 1000;
+    if (r->now_ms >= r->next_release_ms) {
+        r->next_release_ms = r->now_ms + 100;
+        store_release_pages(r->store); /* mapped store pages count in the RSS */
+    }
     if (r->now_ms >= r->next_sweep_ms) {
         store_sweep_stats st = {0};
         if (store_sweep(r->store, r->now_ms, 10000, &st) == ASYLINK_OK && st.expired)

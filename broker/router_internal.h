@@ -73,6 +73,7 @@ struct router {
     auth_stats auth;
     uint64_t now_ms;
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
+    uint64_t next_release_ms; /* store_release_pages() */
     uint64_t started_ms;
     audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
     approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */

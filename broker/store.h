@@ -119,6 +119,16 @@ void store_close(store **self_p);
  */
 int store_sync(store *s);
 
+/*
+ * Unmaps the store's pages from the broker's resident set (madvise
+ * MADV_DONTNEED on LMDB's read-only map): they stay in the kernel's page
+ * cache and fault back in on the next read. Every page a delivery or a
+ * lookup ever touched otherwise counts in the broker's RSS (deliveries
+ * read tens of MiB a second). Safe while readers run. The router calls
+ * it every 100 ms.
+ */
+void store_release_pages(store *s);
+
 /* What one Publish stores. Pointers are borrowed until the batch commits. */
 typedef struct store_publish {
     const char *sender;

@@ -94,7 +94,8 @@ static int s_checks(verify_job *j)
                      h->sender, j->node_id);
             return s_fail(j, ASYLINK_E_FORGED_SENDER, why);
         }
-        rc = envelope_verify(j->env, view_trust(j->view), j->now_ms, &sender);
+        rc = envelope_verify_cached(j->env, view_trust(j->view), view_rootcache(j->view), j->now_ms,
+                                    &sender);
     }
     if (rc != ASYLINK_OK) {
         snprintf(why, sizeof why, "envelope: %s", asylink_strerror(rc));

@@ -1,9 +1,12 @@
 /*
  * verify.h — the pool of threads that check Publishes.
  *
- * Ed25519 verification costs ~40 us per message, most of the broker's CPU,
+ * Ed25519 verification costs 50-90 us per message, most of the broker's CPU,
  * so it runs on worker threads while the router thread keeps reading the
- * socket and committing. The router submits jobs in arrival order (each
+ * socket and committing. The envelopes of a batch (PROTOCOL.md 4.10) share
+ * one signature: the workers share the view's verified-root cache, so the
+ * first envelope of a batch pays the verification and the others a hash
+ * walk. The router submits jobs in arrival order (each
  * with an arrival number); workers finish them in any order; the router
  * puts the results back in arrival order before the store sees them, so
  * per-sender FIFO holds.

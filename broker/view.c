@@ -14,6 +14,7 @@ struct view {
     atomic_int refs; /* holders: the router and in-flight jobs */
     trust *trust;    /* owned */
     policy *policy;  /* owned */
+    rootcache *roots; /* owned: batch statements verified under this trust */
 };
 
 int view_load(const char *trust_dir, const char *policy_path, const view *current, view **out,
@@ -34,6 +35,14 @@ int view_load(const char *trust_dir, const char *policy_path, const view *curren
     rc = policy_load(policy_path, &v->policy, perr, sizeof perr);
     if (rc != ASYLINK_OK) {
         snprintf(err, errlen, "%s", perr);
+        trust_destroy(&v->trust);
+        free(v);
+        return rc;
+    }
+    rc = rootcache_new(ROOTCACHE_DEFAULT_SIZE, &v->roots);
+    if (rc != ASYLINK_OK) {
+        snprintf(err, errlen, "verified-root cache: %s", asylink_strerror(rc));
+        policy_destroy(&v->policy);
         trust_destroy(&v->trust);
         free(v);
         return rc;
@@ -84,6 +93,7 @@ void view_unref(view **self_p)
         return;
     trust_destroy(&v->trust);
     policy_destroy(&v->policy);
+    rootcache_destroy(&v->roots);
     free(v);
 }
 
@@ -94,4 +104,8 @@ const trust *view_trust(const view *v)
 const policy *view_policy(const view *v)
 {
     return v->policy;
+}
+rootcache *view_rootcache(const view *v)
+{
+    return v->roots;
 }

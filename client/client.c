@@ -28,6 +28,7 @@ void asylink_options_init(asylink_options *o)
     o->struct_size = sizeof *o;
     o->durability = ASYLINK_DURABILITY_FSYNC;
     o->log_level = ASYLINK_LOG_INFO;
+    o->sent_retention_ms = ASYLINK_SENT_RETENTION_DEFAULT_MS;
     o->metadata_retention_ms = ASYLINK_METADATA_RETENTION_DEFAULT_MS;
 }
 
@@ -113,6 +114,10 @@ static int s_open(asylink_client *c, const asylink_options *o)
     c->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : CLIENT_DEFAULT_RECONNECT_MIN;
     c->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms : CLIENT_DEFAULT_RECONNECT_MAX;
     /* An application built against an older header has no such field: the default. */
+    c->sent_retention_ms =
+        o->struct_size >= offsetof(asylink_options, sent_retention_ms) + sizeof o->sent_retention_ms
+            ? o->sent_retention_ms
+            : ASYLINK_SENT_RETENTION_DEFAULT_MS;
     c->metadata_retention_ms = o->struct_size >= offsetof(asylink_options, metadata_retention_ms) +
                                                      sizeof o->metadata_retention_ms
                                    ? o->metadata_retention_ms
@@ -228,6 +233,7 @@ typedef struct {
     char *trust_dir, *data_dir, *admin_endpoint;
     int64_t receive_window;
     int durability;
+    uint64_t sent_retention_ms;
     uint64_t metadata_retention_ms;
 } s_node_config;
 
@@ -254,6 +260,10 @@ static const config_option s_node_options[] = {
      100000, NULL, "deliveries in flight from the broker"},
     {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0,
      s_durability_names, "fsync or relaxed"},
+    {"node", "sent_retention", CONFIG_DURATION, "30d", offsetof(s_node_config, sent_retention_ms),
+     0, 3650ll * 24 * 3600 * 1000, NULL,
+     "how long this node keeps its own sent envelopes after the broker accepted them, as "
+     "evidence (asylink evidence export); 0 = keep none"},
     {"node", "metadata_retention", CONFIG_DURATION, "365d",
      offsetof(s_node_config, metadata_retention_ms), 0, 100ll * 366 * 24 * 3600 * 1000, NULL,
      "how long the metadata of finished messages (ids, digests, receipts, tombstones) is kept; "
@@ -325,6 +335,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     o.data_dir = nc.data_dir;
     o.receive_window = (uint32_t)nc.receive_window;
     o.durability = nc.durability ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    o.sent_retention_ms = nc.sent_retention_ms;
     o.metadata_retention_ms = nc.metadata_retention_ms;
     o.log = log;
     o.log_ctx = log_ctx;

@@ -52,10 +52,15 @@ typedef struct client_event {
     char endpoint[CLIENT_ENDPOINT_MAX + 1]; /* broker address of the session it came from */
 } client_event;
 
-/* One asylink_send() or asylink_send_many() waiting for the group commit. */
+/*
+ * One asylink_send(), asylink_send_many(), asylink_publish() or
+ * asylink_publish_many() waiting for the group commit. The committer signs
+ * the drafts and points each item's envelope at its signed bytes.
+ */
 typedef struct client_commit {
     struct client_commit *next;
-    const cstore_out_new *items; /* what to add to the outbox (borrowed) */
+    cstore_out_new *items;         /* what to add to the outbox (borrowed) */
+    envelope_draft *const *drafts; /* items[i]'s sealed, unsigned envelope (borrowed) */
     size_t n_items;
     int rc; /* result, valid when done */
     bool done;
@@ -127,6 +132,7 @@ struct asylink_client {
     char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
+    uint64_t sent_retention_ms;   /* keep sent envelopes this long after Accepted; 0 = none */
     uint64_t metadata_retention_ms; /* finished messages' metadata is kept this long; 0 = ever */
     asylink_log_fn log;
     void *log_ctx;
@@ -215,13 +221,23 @@ int client_conn_read_file(const char *data_dir, asylink_connection *out);
 /* Re-evaluates whether asylink_fd() should be readable (lock held). */
 void client_update_readable(asylink_client *c);
 
-/* Adds n sealed envelopes to the outbox (all or none) via the group commit; wakes the I/O thread.
+/*
+ * Adds n (at most BATCH_MAX) sealed messages to the outbox (all or none)
+ * via the group commit and wakes the I/O thread. drafts[i] is items[i]'s
+ * unsigned envelope: the committer signs the whole commit (one call's
+ * drafts under one root) and sets items[i].envelope to the signed bytes,
+ * owned by the draft (the caller destroys the drafts afterwards).
+ * ASYLINK_E_TOO_LARGE for n > BATCH_MAX, the store's codes, E_NOMEM.
  */
-int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n);
+int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
+                         size_t n);
 
-/* Seals payload for the recipients (certificates from the trust directory). */
+/* Seals payload for the recipients (certificates from the trust directory) into a draft. */
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
-                uint8_t **env, size_t *env_len, uint8_t id[16], uint8_t digest[64]);
+                envelope_draft **out, uint8_t id[16], uint8_t digest[64]);
+
+/* Signs n drafts of this client's sealer: alone (n = 1) or as one batch (envelope_sign()). */
+int client_sign(asylink_client *c, envelope_draft *const *drafts, size_t n);
 
 /* Wakes the I/O thread. */
 void client_wake_io(asylink_client *c);
@@ -245,6 +261,15 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
 /* The public view of a checked receipt. */
 void client_receipt_info(const receipt *r, asylink_receipt_info *info);
 
+/* How often the I/O thread removes sent envelopes past their retention (evidence.c). */
+#define CLIENT_SENT_SWEEP_MS 60000
+
+/*
+ * Removes the sent envelopes kept longer than the retention (all of them
+ * when it is 0), in bounded transactions of its own; errors are logged.
+ * Call with no write transaction of this thread open.
+ */
+void client_sent_sweep(asylink_client *c, uint64_t now_ms);
 /* How often the I/O thread runs the retention sweep (erasure.c). */
 #define CLIENT_RETENTION_SWEEP_MS (10 * 60 * 1000)
 

@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * nine named databases, a map that grows when it fills. See cstore.h for
+ * twelve named databases, a map that grows when it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -29,6 +29,9 @@
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
  *                   "crl_number", "crl_ca"
+ *   sent            seq(8 BE)          the outbox seq of a sent message whose
+ *                                      envelope is kept as evidence
+ *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order
  *
  * Values. Integers little-endian unless said otherwise.
  *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
@@ -86,6 +89,15 @@
  *            evidence key (32 bytes)
  *
  * Evidence value: the signed receipt envelope, as received.
+ *
+ * Sent value (a copy of the envelope the outbox record drops at Accepted):
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   7  reserved, 0
+ *     8   8  kept_ms: when it was accepted (the retention counts from here)
+ *    16  16  message_id
+ *    32      the envelope, as sent (> 0 bytes)
+ * Adding these two databases needs no schema change: an older library
+ * ignores them (and keeps no envelopes).
  *
  * The lengths must add up to the value's size exactly and the states must
  * agree with the envelope lengths, so a truncated, padded or scribbled
@@ -162,7 +174,7 @@
 #define S_SUB_MAX CSTORE_SUB_MAX        /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                    /* nine now, room to grow */
+#define S_MAX_DBS 16                    /* twelve now, room to grow */
 #define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
@@ -193,6 +205,8 @@ struct cstore {
     MDB_dbi receipts;          /* message_id recipient -> receipt value */
     MDB_dbi evidence;          /* BLAKE2b-256 -> signed receipt envelope */
     MDB_dbi evidence_refs;     /* evidence key, id, recipient -> empty: who cites it */
+    MDB_dbi sent;              /* seq -> kept sent envelope */
+    MDB_dbi sent_time;         /* kept_ms seq -> empty: kept envelopes by age */
     int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
     bool gate_init;            /* gate and gate_cond are initialised */
     pthread_mutex_t gate;      /* guards the four fields below */
@@ -699,7 +713,9 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                {"inbox_pending", &s->inbox_pending},
                {"receipts", &s->receipts},
                {"evidence", &s->evidence},
-               {"evidence_refs", &s->evidence_refs}};
+               {"evidence_refs", &s->evidence_refs},
+               {"sent", &s->sent},
+               {"sent_time", &s->sent_time}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
@@ -1798,11 +1814,179 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
     return s_err(rc);
 }
 
+/* ---- sent envelopes kept as evidence -------------------------------------- */
+
+#define S_SENT_HEADER 32 /* sent value header */
+
+/* The sweep-order key kept_ms(8 BE) seq(8 BE). */
+static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const uint8_t *seq)
+{
+    bytes_put_be64(key, kept_ms);
+    memcpy(key + S_SEQ_LEN, seq, S_SEQ_LEN);
+}
+
+/* Validates a sent value for id; 0 or S_BAD_RECORD. */
+static int s_sent_parse(const MDB_val *v, const uint8_t *id, uint64_t *kept_ms)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size <= S_SENT_HEADER || p[0] != S_RECORD_VERSION ||
+        (id && memcmp(p + 16, id, S_ID_LEN) != 0))
+        return S_BAD_RECORD;
+    *kept_ms = bytes_get_le(p + 8, 8);
+    return MDB_SUCCESS;
+}
+
+/* Copies id's PENDING envelope into sent (a copy first: see s_out_rewrite). */
+static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
+{
+    cstore *s = t->s;
+    uint8_t key[S_SEQ_LEN], tkey[2 * S_SEQ_LEN];
+    out_record r;
+    int rc = s_out_find(t->txn, s, id, key, &r);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (r.state != CSTORE_OUT_PENDING)
+        return MDB_NOTFOUND; /* its envelope is gone already */
+    MDB_val k = {S_SEQ_LEN, key}, v;
+    if (mdb_get(t->txn, s->sent, &k, &v) == MDB_SUCCESS)
+        return MDB_SUCCESS; /* kept before */
+    size_t len = S_SENT_HEADER + r.envelope_len;
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        return S_NOMEM;
+    memset(buf, 0, S_SENT_HEADER);
+    buf[0] = S_RECORD_VERSION;
+    bytes_put_le(buf + 8, now_ms, 8);
+    memcpy(buf + 16, id, S_ID_LEN);
+    memcpy(buf + S_SENT_HEADER, r.envelope, r.envelope_len);
+    rc = s_put(t->txn, s->sent, key, S_SEQ_LEN, buf, len, 0);
+    free(buf);
+    s_sent_time_key(tkey, now_ms, key);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, s->sent_time, tkey, sizeof tkey, "", 0, 0);
+    return rc;
+}
+
+int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id)
+        return ASYLINK_E_INVALID_ARG;
+    return s_op_end(t, s_sent_keep(t, id, now_ms));
+}
+
+int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len, uint64_t *kept_ms)
+{
+    if (!env || !len || !kept_ms)
+        return ASYLINK_E_INVALID_ARG;
+    *env = NULL;
+    *len = 0;
+    *kept_ms = 0;
+    if (!s || !id)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {S_ID_LEN, (void *)id}, v;
+    rc = mdb_get(txn, s->outbox_id, &k, &v);
+    if (rc == MDB_SUCCESS && v.mv_size != S_SEQ_LEN)
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS) {
+        k = (MDB_val){S_SEQ_LEN, v.mv_data};
+        rc = mdb_get(txn, s->sent, &k, &v);
+    }
+    if (rc == MDB_SUCCESS)
+        rc = s_sent_parse(&v, id, kept_ms);
+    uint8_t *buf = rc == MDB_SUCCESS ? malloc(v.mv_size - S_SENT_HEADER) : NULL;
+    if (rc == MDB_SUCCESS && !buf)
+        rc = S_NOMEM;
+    if (rc == MDB_SUCCESS) {
+        memcpy(buf, (const uint8_t *)v.mv_data + S_SENT_HEADER, v.mv_size - S_SENT_HEADER);
+        *env = buf;
+        *len = v.mv_size - S_SENT_HEADER;
+    }
+    s_read_end(s, txn);
+    if (rc != MDB_SUCCESS)
+        *kept_ms = 0;
+    return s_err(rc);
+}
+
+/* Deletes kept envelopes by age while kept_ms <= cutoff, at most max. */
+static int s_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *removed)
+{
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(t->txn, t->s->sent_time, &cur);
+    MDB_val k, v;
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && *removed < max) {
+        if (k.mv_size != 2 * S_SEQ_LEN || v.mv_size != 0) {
+            rc = S_BAD_RECORD;
+            break;
+        }
+        if (bytes_get_be64(k.mv_data) > cutoff_ms)
+            break; /* the rest were kept later */
+        uint8_t seq[S_SEQ_LEN];
+        memcpy(seq, (const uint8_t *)k.mv_data + S_SEQ_LEN, S_SEQ_LEN);
+        rc = s_del_if(t->txn, t->s->sent, seq, S_SEQ_LEN);
+        if (rc == MDB_SUCCESS)
+            rc = mdb_cursor_del(cur, 0);
+        if (rc == MDB_SUCCESS) {
+            (*removed)++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); /* the oldest left */
+        }
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!removed)
+        return ASYLINK_E_INVALID_ARG;
+    return s_op_end(t, s_sent_sweep(t, cutoff_ms, max, removed));
+}
+
+int cstore_sent_count(cstore *s, uint64_t *count)
+{
+    return s_pending_count(s, s ? s->sent : 0, count);
+}
+
 /* ---- erasure and retention --------------------------------------------------- */
 
 #define S_PURGED_REASON "purged on this node before the broker accepted it"
 
-/* Erases the envelope of the outbox entry id (PENDING: refused, never sent). */
+/* Deletes the copy of outbox entry key kept as evidence (and its age entry); *gone says if. */
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], bool *gone)
+{
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    uint64_t kept_ms = 0;
+    *gone = false;
+    int rc = mdb_get(t->txn, t->s->sent, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    bool dated = s_sent_parse(&v, NULL, &kept_ms) == MDB_SUCCESS;
+    rc = mdb_del(t->txn, t->s->sent, &k, NULL);
+    uint8_t tkey[2 * S_SEQ_LEN];
+    s_sent_time_key(tkey, kept_ms, key);
+    if (rc == MDB_SUCCESS && dated)
+        rc = s_del_if(t->txn, t->s->sent_time, tkey, sizeof tkey);
+    *gone = rc == MDB_SUCCESS;
+    return rc;
+}
+
+/* Erases the envelope of the outbox entry id (PENDING: refused, never sent; else its kept copy). */
 static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *res)
 {
     uint8_t key[S_SEQ_LEN];
@@ -1813,8 +1997,12 @@ static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *re
     if (rc != MDB_SUCCESS)
         return rc;
     res->found++;
-    if (r.state != CSTORE_OUT_PENDING)
-        return MDB_SUCCESS; /* its envelope went at Accepted or Rejected */
+    if (r.state != CSTORE_OUT_PENDING) { /* its envelope went at Accepted; a copy may be kept */
+        bool gone = false;
+        rc = s_sent_drop(t, key, &gone);
+        res->erased += gone;
+        return rc;
+    }
     res->erased++;
     rc = s_out_rewrite(t, key, &r, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
     if (rc == MDB_SUCCESS)
@@ -2037,6 +2225,9 @@ static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t after,
             *done = true;
             break;
         }
+        MDB_val sv;
+        if (outbox && mdb_get(t->txn, t->s->sent, &k, &sv) == MDB_SUCCESS)
+            continue; /* its envelope is kept as evidence: sent_retention decides, then us */
         memcpy(key, k.mv_data, S_SEQ_LEN);
         *found = true;
         break;

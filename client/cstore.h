@@ -16,6 +16,9 @@
  *             that every subscription holds its own copy
  *   receipts  message_id(16) recipient -> receipt info + the signed receipt
  *             envelope (evidence)
+ *   sent      outbox seq -> a copy of a sent envelope kept as evidence
+ *             (from the broker's Accepted until cstore_sent_sweep removes it)
+ *   sent_time kept_ms seq: the same entries by age, for the sweep
  *   evidence_refs  which receipt cites which stored receipt envelope, so
  *             that an envelope goes with the last receipt citing it
  *   meta      "schema_version" -> u32
@@ -284,6 +287,36 @@ int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *o
 int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
                             uint8_t **env, size_t *len);
 
+/* ---- sent envelopes kept as evidence ---- */
+
+/*
+ * Keeps a copy of id's envelope as evidence, kept since now_ms. Call it in
+ * the transaction that marks the message ACCEPTED, before
+ * cstore_outbox_set_state() drops the envelope from the outbox record.
+ * Keeping it twice is ASYLINK_OK (the first copy stays). ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND (unknown id, or not PENDING: nothing left to copy),
+ * ASYLINK_E_NOMEM.
+ */
+int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms);
+
+/*
+ * The kept envelope of id (*env malloc'd, caller frees) and since when it
+ * is kept. ASYLINK_E_NOT_FOUND if not a sent message or its envelope is not
+ * kept (any more).
+ */
+int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
+                    uint64_t *kept_ms);
+
+/*
+ * Removes kept envelopes whose kept_ms <= cutoff_ms, oldest first, at most
+ * max in this transaction; *removed says how many. It touches nothing else:
+ * outbox records (with the digest and recipients receipts are checked
+ * against), pending envelopes (resent until Accepted) and receipts stay.
+ */
+int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *removed);
+
+/* Number of kept envelopes. */
+int cstore_sent_count(cstore *s, uint64_t *count);
 /* ---- erasure and retention ---- */
 
 /* What cstore_purge found. */
@@ -295,7 +328,8 @@ typedef struct cstore_purge_result {
 /*
  * Erases this node's copies of message id in t: with outbox, the entry
  * this node sent (a PENDING one becomes REJECTED with code
- * ASYLINK_E_PURGED and reason "purged on this node", so it is never sent);
+ * ASYLINK_E_PURGED and reason "purged on this node", so it is never sent;
+ * of an accepted one the copy kept as evidence goes, cstore_sent_keep());
  * and every inbox entry of id from sender (any sender if NULL), through
  * any subscription: its envelope goes and it becomes a PURGED tombstone,
  * which recognises a redelivery. Ids, digests, recipients and receipts
@@ -321,7 +355,8 @@ typedef struct cstore_sweep_stats {
  * their receipts and the receipt envelopes no other receipt cites; inbox
  * records no longer PENDING received at or before cutoff_ms. PENDING
  * entries (not yet accepted by the broker, or not yet acknowledged by the
- * application) are never touched. Each database is walked in arrival
+ * application) are never touched, nor a sent message whose envelope is
+ * still kept as evidence (cstore_sent_sweep() removes that first). Each database is walked in arrival
  * order and the walk stops at the first finished record newer than the
  * cutoff (or after max records examined in all: *more is then set, and
  * the caller runs another transaction). st (may be NULL) adds what was

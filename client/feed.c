@@ -242,9 +242,10 @@ static int s_topic_readers(asylink_client *c, const char *topic, client_readers 
 
 /* ---- publishing ---- */
 
+/* Seals a feed message into a draft (signed by the committer). */
 static int s_seal_topic(asylink_client *c, const asylink_publish_params *p,
                         const client_readers *readers, const void *payload, size_t len,
-                        uint8_t **env, size_t *env_len, uint8_t id[16], uint8_t digest[64])
+                        envelope_draft **out, uint8_t id[16], uint8_t digest[64])
 {
     envelope_params ep = {.topic = p->topic,
                           .readers = readers ? (const cert *const *)readers->certs : NULL,
@@ -254,15 +255,15 @@ static int s_seal_topic(asylink_client *c, const asylink_publish_params *p,
                           .expires_ms = p->expires_ms,
                           .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
-    int rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
+    int rc = envelope_seal_draft(c->sealer, &ep, payload, len, out, id);
     pthread_mutex_unlock(&c->seal_lock);
     return rc;
 }
 
-int asylink_publish(asylink_client *c, const asylink_publish_params *p, const void *payload,
-                    size_t len, uint8_t message_id_out[16])
+/* The checks of asylink_publish() on its parameters. */
+static int s_publish_params_check(const asylink_publish_params *p, const void *payload, size_t len)
 {
-    if (!c || p->struct_size < sizeof *p || (!payload && len) || !p->topic || !p->content_type)
+    if (!p || p->struct_size < sizeof *p || (!payload && len) || !p->topic || !p->content_type)
         return ASYLINK_E_INVALID_ARG;
     if (p->classification == ASYLINK_PERSONAL)
         return ASYLINK_E_CLASSIFICATION; /* never on feeds */
@@ -270,10 +271,22 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
         return ASYLINK_E_INVALID_ARG;
     if (!topic_valid(p->topic))
         return ASYLINK_E_BAD_FIELD;
-    if (atomic_load(&c->stop))
-        return ASYLINK_E_SHUTDOWN;
+    return ASYLINK_OK;
+}
+
+/*
+ * Seals one feed message into *draft and describes it in *item (no
+ * recipients: feed messages get no receipts); id and digest are item's
+ * storage. LIMITED asks for (or reuses) the topic's readers.
+ */
+static int s_publish_one(asylink_client *c, const asylink_publish_params *p, const void *payload,
+                         size_t len, cstore_out_new *item, envelope_draft **draft, uint8_t id[16],
+                         uint8_t digest[64])
+{
+    int rc = s_publish_params_check(p, payload, len);
+    if (rc != ASYLINK_OK)
+        return rc;
     client_readers *readers = NULL;
-    int rc = ASYLINK_OK;
     if (p->classification == ASYLINK_LIMITED) {
         rc = s_topic_readers(c, p->topic, &readers);
         if (rc == ASYLINK_OK && readers->n == 0)
@@ -285,23 +298,88 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
             return rc;
         }
     }
-    uint8_t *env = NULL, id[16], digest[64];
-    size_t env_len = 0;
-    rc = s_seal_topic(c, p, readers, payload, len, &env, &env_len, id, digest);
+    rc = s_seal_topic(c, p, readers, payload, len, draft, id, digest);
     if (readers) {
         pthread_mutex_lock(&c->lock);
         s_readers_release(readers);
         pthread_mutex_unlock(&c->lock);
     }
+    if (rc == ASYLINK_OK)
+        *item = (cstore_out_new){.id = id,
+                                 .recipients = NULL,
+                                 .n_recipients = 0,
+                                 .digest = digest,
+                                 .created_ms = clock_now_ms()};
+    return rc;
+}
+
+int asylink_publish(asylink_client *c, const asylink_publish_params *p, const void *payload,
+                    size_t len, uint8_t message_id_out[16])
+{
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_publish_params_check(p, payload, len);
     if (rc != ASYLINK_OK)
         return rc;
-    /* No recipients: feed messages get no receipts. */
-    cstore_out_new item = {.id = id, .recipients = NULL, .n_recipients = 0, .digest = digest,
-                           .created_ms = clock_now_ms(), .envelope = env, .envelope_len = env_len};
-    rc = client_outbox_commit(c, &item, 1);
-    free(env);
+    if (atomic_load(&c->stop))
+        return ASYLINK_E_SHUTDOWN;
+    uint8_t id[16], digest[64];
+    cstore_out_new item;
+    envelope_draft *draft = NULL;
+    rc = s_publish_one(c, p, payload, len, &item, &draft, id, digest);
+    if (rc == ASYLINK_OK)
+        rc = client_outbox_commit(c, &item, &draft, 1);
+    envelope_draft_destroy(&draft);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);
+    return rc;
+}
+
+/* Sets every item's result to rc and returns it (a failure before sealing). */
+static int s_all_failed(asylink_publish_item *items, size_t n, int rc)
+{
+    for (size_t i = 0; items && i < n; i++)
+        items[i].result = rc;
+    return rc;
+}
+
+int asylink_publish_many(asylink_client *c, asylink_publish_item *items, size_t n)
+{
+    if (!c || (!items && n))
+        return s_all_failed(items, n, ASYLINK_E_INVALID_ARG);
+    if (n > ASYLINK_SEND_MAX)
+        return s_all_failed(items, n, ASYLINK_E_TOO_LARGE);
+    if (atomic_load(&c->stop))
+        return s_all_failed(items, n, ASYLINK_E_SHUTDOWN);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].len > ASYLINK_SEND_MANY_MAX_BYTES - total)
+            return s_all_failed(items, n, ASYLINK_E_TOO_LARGE); /* bounded memory per call */
+        total += items[i].len;
+    }
+    if (n == 0)
+        return ASYLINK_OK;
+    cstore_out_new *outs = calloc(n, sizeof *outs);
+    envelope_draft **drafts = calloc(n, sizeof *drafts);
+    uint8_t(*digests)[64] = calloc(n, sizeof *digests);
+    int rc = outs && drafts && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
+    int first = ASYLINK_OK;
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
+        items[i].result = s_publish_one(c, items[i].params, items[i].payload, items[i].len,
+                                        &outs[i], &drafts[i], items[i].message_id, digests[i]);
+        if (items[i].result != ASYLINK_OK && first == ASYLINK_OK)
+            first = items[i].result; /* seal the rest too: report every item's fate */
+    }
+    if (rc == ASYLINK_OK)
+        rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, drafts, n);
+    for (size_t i = 0; outs && i < n; i++) {
+        envelope_draft_destroy(&drafts[i]);
+        if (rc != ASYLINK_OK && first == ASYLINK_OK)
+            items[i].result = rc; /* the commit failed: none of them is sent */
+    }
+    free(outs);
+    free(drafts);
+    free(digests);
     return rc;
 }
 

@@ -91,6 +91,7 @@ typedef struct {
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
+    uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
     uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
@@ -446,6 +447,13 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
     cstore_txn *t = s_txn(io);
     if (cmd->kind == WIRE_ACCEPTED) {
         s_flight_remove(io, cmd->u.accepted.message_id);
+        /* Evidence: a copy before the outbox drops it. NOT_FOUND: not pending any more. */
+        int kept = t && io->c->sent_retention_ms
+                       ? cstore_sent_keep(t, cmd->u.accepted.message_id, io->now_ms)
+                       : ASYLINK_OK;
+        if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
+            client_log(io->c, ASYLINK_LOG_WARN, "sent envelope not kept as evidence", "code=%s",
+                       asylink_err_name(kept));
         if (t)
             cstore_outbox_set_state(t, cmd->u.accepted.message_id, CSTORE_OUT_ACCEPTED, 0, "");
         s_later_event(io, ASYLINK_EVENT_ACCEPTED, cmd->u.accepted.message_id, 0,
@@ -1018,6 +1026,10 @@ void *client_io_main(void *arg)
         s_drain_wake(c);
         s_read(&io); /* what the broker said before a loss counts */
         s_read_monitor(&io);
+        /* Publish what the outbox holds before this turn's commit (an fsync): those
+           envelopes are durable already, and the pump only moves forward from its
+           cursor, so nothing this turn answered is sent again. */
+        s_pump(&io);
         s_finish_turn(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
             /* Here, between turns, this thread holds no write transaction:
@@ -1031,6 +1043,10 @@ void *client_io_main(void *arg)
             pthread_mutex_unlock(&c->seal_lock);
             if (rotated)
                 client_log(c, ASYLINK_LOG_INFO, "ephemeral sending key rotated", "age_h=%d", 24);
+        }
+        if (io.now_ms - io.sweep_ms >= CLIENT_SENT_SWEEP_MS) {
+            io.sweep_ms = io.now_ms; /* between turns too: the sweep has its own transactions */
+            client_sent_sweep(c, io.now_ms);
         }
         if (io.now_ms - io.retention_ms >= CLIENT_RETENTION_SWEEP_MS) {
             io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */

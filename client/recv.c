@@ -36,7 +36,8 @@ struct asylink_message {
 static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message **out)
 {
     envelope *e = NULL;
-    int rc = envelope_decode(in->envelope, in->envelope_len, 0, &e);
+    /* Verified when it arrived: opening needs neither the digest nor the batch walk. */
+    int rc = envelope_decode_opt(in->envelope, in->envelope_len, 0, ENVELOPE_DECODE_NO_DIGEST, &e);
     if (rc != ASYLINK_OK)
         return rc;
     asylink_message *m = calloc(1, sizeof *m);
@@ -202,7 +203,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         return rc;
     it->pending = true;
     envelope *e = NULL;
-    rc = envelope_decode(in.envelope, in.envelope_len, 0, &e);
+    /* Verified when it arrived: the receipt needs the digest, not the batch walk. */
+    rc = envelope_decode_opt(in.envelope, in.envelope_len, 0, ENVELOPE_DECODE_NO_PROOF, &e);
     if (rc == ASYLINK_E_NOMEM) {
         cstore_in_clear(&in);
         return rc;
@@ -225,9 +227,14 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     return ASYLINK_OK;
 }
 
-/* Seals one ReceiptSet envelope for receipts r[0..n) (all to one sender) into out. */
+/*
+ * Seals one ReceiptSet envelope for receipts r[0..n) (all to one sender)
+ * into *draft (signed later, with the call's other receipts) and describes
+ * it in out.
+ */
 static int s_seal_receipts(asylink_client *c, const s_ack_item *items, size_t n,
-                           cstore_out_new *out, uint8_t id[16], uint8_t digest[64])
+                           cstore_out_new *out, envelope_draft **draft, uint8_t id[16],
+                           uint8_t digest[64])
 {
     receipt *r = malloc(n * sizeof *r);
     if (!r)
@@ -247,23 +254,20 @@ static int s_seal_receipts(asylink_client *c, const s_ack_item *items, size_t n,
     p.content_type = RECEIPT_CONTENT_TYPE;
     p.classification = ASYLINK_LIMITED;
     p.correlation_id = n == 1 ? items[0].r.message_id : NULL;
-    uint8_t *env = NULL;
-    size_t env_len = 0;
-    rc = client_seal(c, &p, payload, len, &env, &env_len, id, digest);
+    rc = client_seal(c, &p, payload, len, draft, id, digest);
     free(payload);
     if (rc == ASYLINK_OK) {
         out->id = id;
         out->digest = digest;
         out->created_ms = clock_now_ms();
-        out->envelope = env;
-        out->envelope_len = env_len;
     }
     return rc;
 }
 
-/* The receipt envelopes of an ack: one per sender. */
+/* The receipt envelopes of an ack: one per sender, signed together. */
 typedef struct {
     cstore_out_new *items;
+    envelope_draft **drafts; /* items[i]'s envelope (owns the signed bytes) */
     uint8_t (*ids)[16];
     uint8_t (*digests)[64];
     const char **senders;
@@ -272,8 +276,9 @@ typedef struct {
 
 static void s_receipts_free(s_receipts *rs)
 {
-    for (size_t i = 0; i < rs->n; i++)
-        free((void *)rs->items[i].envelope);
+    for (size_t i = 0; rs->drafts && i < rs->n; i++)
+        envelope_draft_destroy(&rs->drafts[i]);
+    free(rs->drafts);
     free(rs->items);
     free(rs->ids);
     free(rs->digests);
@@ -289,18 +294,19 @@ static bool s_sender_unusable(int rc)
 
 /*
  * Seals a ReceiptSet per sender for the items that get receipts (sorted by
- * sender). A sender without a usable certificate gets none (logged); any
- * other failure (memory) fails the whole acknowledgement, so that no
- * message is acknowledged without the receipt it is owed.
+ * sender) and signs them together (one batch, PROTOCOL.md 4.10). A sender without a usable
+ * certificate gets none (logged); any other failure (memory) fails the whole acknowledgement, so
+ * that no message is acknowledged without the receipt it is owed.
  */
 static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n, s_receipts *rs)
 {
     memset(rs, 0, sizeof *rs);
     rs->items = calloc(n, sizeof *rs->items);
+    rs->drafts = calloc(n, sizeof *rs->drafts);
     rs->ids = calloc(n, sizeof *rs->ids);
     rs->digests = calloc(n, sizeof *rs->digests);
     rs->senders = calloc(n, sizeof *rs->senders);
-    if (!rs->items || !rs->ids || !rs->digests || !rs->senders)
+    if (!rs->items || !rs->drafts || !rs->ids || !rs->digests || !rs->senders)
         return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < n && items[i].receipt;) {
         size_t k = i;
@@ -311,7 +317,8 @@ static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n,
         rs->senders[rs->n] = items[i].r.sender;
         o->recipients = &rs->senders[rs->n];
         o->n_recipients = 1;
-        int rc = s_seal_receipts(c, items + i, k - i, o, rs->ids[rs->n], rs->digests[rs->n]);
+        int rc = s_seal_receipts(c, items + i, k - i, o, &rs->drafts[rs->n], rs->ids[rs->n],
+                                 rs->digests[rs->n]);
         if (rc == ASYLINK_OK)
             rs->n++;
         else if (s_sender_unusable(rc))
@@ -322,7 +329,12 @@ static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n,
             return rc;
         i = k;
     }
-    return ASYLINK_OK;
+    if (rs->n == 0)
+        return ASYLINK_OK;
+    int rc = client_sign(c, rs->drafts, rs->n); /* one signature for the whole call */
+    for (size_t i = 0; rc == ASYLINK_OK && i < rs->n; i++)
+        rs->items[i].envelope = envelope_draft_bytes(rs->drafts[i], &rs->items[i].envelope_len);
+    return rc;
 }
 
 /* Marks the entries acked and queues the receipts, in one transaction. */

@@ -2,9 +2,15 @@
  * send.c — sealing and the durable outbox: asylink_send() returns only
  * after the envelope is committed, and concurrent senders share commits
  * (the first waiting sender commits everything queued so far).
+ *
+ * Senders seal in their own threads but do not sign: the committer signs
+ * everything its commit holds at once, as batches of up to BATCH_MAX under
+ * one signature (PROTOCOL.md 4.10), just before the commit. One call's
+ * messages always share a root; a commit of one message signs it alone.
  */
 #include "client_internal.h"
 
+#include "batch.h"
 #include "clock.h"
 
 #include <stdlib.h>
@@ -33,7 +39,7 @@ static int s_readers(const trust *t, const asylink_send_params *p, const cert **
 }
 
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
-                uint8_t **env, size_t *env_len, uint8_t id[16], uint8_t digest[64])
+                envelope_draft **out, uint8_t id[16], uint8_t digest[64])
 {
     const cert *readers[ENVELOPE_MAX_RECIPIENTS];
     if (p->n_recipients == 0 || !p->recipients)
@@ -52,9 +58,43 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
                           .expires_ms = p->expires_ms, .correlation_id = p->correlation_id,
                           .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
-    rc = envelope_seal(c->sealer, &ep, payload, len, env, env_len, id);
+    rc = envelope_seal_draft(c->sealer, &ep, payload, len, out, id);
     pthread_mutex_unlock(&c->seal_lock);
     client_trust_put(c, hold);
+    return rc;
+}
+
+int client_sign(asylink_client *c, envelope_draft *const *drafts, size_t n)
+{
+    pthread_mutex_lock(&c->seal_lock);
+    int rc = envelope_sign(c->sealer, drafts, n);
+    pthread_mutex_unlock(&c->seal_lock);
+    return rc;
+}
+
+/*
+ * Signs the drafts of every queued sender, as few batches as possible
+ * without splitting a sender's items, and points each item at its signed
+ * envelope (lock not held).
+ */
+static int s_sign_batch(asylink_client *c, client_commit *batch)
+{
+    envelope_draft *chunk[BATCH_MAX];
+    size_t n = 0;
+    int rc = ASYLINK_OK;
+    for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next) {
+        if (n + q->n_items > BATCH_MAX) {
+            rc = client_sign(c, chunk, n);
+            n = 0;
+        }
+        for (size_t i = 0; i < q->n_items; i++)
+            chunk[n++] = q->drafts[i];
+    }
+    if (rc == ASYLINK_OK && n > 0)
+        rc = client_sign(c, chunk, n);
+    for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
+        for (size_t i = 0; i < q->n_items; i++)
+            q->items[i].envelope = envelope_draft_bytes(q->drafts[i], &q->items[i].envelope_len);
     return rc;
 }
 
@@ -80,9 +120,12 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
     return ASYLINK_E_STORE_FULL;
 }
 
-int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t n)
+int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
+                         size_t n)
 {
-    client_commit me = {.items = items, .n_items = n};
+    if (n > BATCH_MAX)
+        return ASYLINK_E_TOO_LARGE; /* one call's messages share one root */
+    client_commit me = {.items = items, .drafts = drafts, .n_items = n};
     pthread_mutex_lock(&c->lock);
     me.next = c->commits;
     c->commits = &me;
@@ -95,7 +138,9 @@ int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t 
         c->commits = NULL;
         c->committing = true;
         pthread_mutex_unlock(&c->lock);
-        int rc = s_commit_batch(c, batch);
+        int rc = s_sign_batch(c, batch);
+        if (rc == ASYLINK_OK)
+            rc = s_commit_batch(c, batch);
         pthread_mutex_lock(&c->lock);
         for (client_commit *q = batch; q;) {
             client_commit *next = q->next;
@@ -112,21 +157,24 @@ int client_outbox_commit(asylink_client *c, const cstore_out_new *items, size_t 
     return me.rc;
 }
 
-/* Seals one message into *item (its envelope malloc'd); id and digest are item's storage. */
+/*
+ * Seals one message into *draft and describes it in *item (its envelope
+ * comes when the committer signs); id and digest are item's storage.
+ */
 static int s_seal_one(asylink_client *c, const asylink_send_params *p, const void *payload,
-                      size_t len, cstore_out_new *item, uint8_t id[16], uint8_t digest[64])
+                      size_t len, cstore_out_new *item, envelope_draft **draft, uint8_t id[16],
+                      uint8_t digest[64])
 {
     if (!p || p->struct_size < sizeof *p || (!payload && len))
         return ASYLINK_E_INVALID_ARG;
-    uint8_t *env = NULL;
-    size_t env_len = 0;
-    int rc = client_seal(c, p, payload, len, &env, &env_len, id, digest);
+    int rc = client_seal(c, p, payload, len, draft, id, digest);
     if (rc != ASYLINK_OK)
         return rc;
-    *item = (cstore_out_new){.id = id, .recipients = p->recipients,
-                             .n_recipients = p->n_recipients, .digest = digest,
-                             .created_ms = clock_now_ms(), .envelope = env,
-                             .envelope_len = env_len};
+    *item = (cstore_out_new){.id = id,
+                             .recipients = p->recipients,
+                             .n_recipients = p->n_recipients,
+                             .digest = digest,
+                             .created_ms = clock_now_ms()};
     return ASYLINK_OK;
 }
 
@@ -139,11 +187,12 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
         return ASYLINK_E_SHUTDOWN;
     uint8_t id[16], digest[64];
     cstore_out_new item;
-    int rc = s_seal_one(c, p, payload, len, &item, id, digest);
+    envelope_draft *draft = NULL;
+    int rc = s_seal_one(c, p, payload, len, &item, &draft, id, digest);
     if (rc != ASYLINK_OK)
         return rc;
-    rc = client_outbox_commit(c, &item, 1);
-    free((void *)item.envelope);
+    rc = client_outbox_commit(c, &item, &draft, 1);
+    envelope_draft_destroy(&draft);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);
     return rc;
@@ -174,23 +223,25 @@ int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n)
         total += items[i].len;
     }
     cstore_out_new *outs = calloc(n, sizeof *outs);
+    envelope_draft **drafts = calloc(n, sizeof *drafts);
     uint8_t(*digests)[64] = calloc(n, sizeof *digests);
-    int rc = outs && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
+    int rc = outs && drafts && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
     int first = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
-        items[i].result = s_seal_one(c, items[i].params, items[i].payload, items[i].len,
-                                     &outs[i], items[i].message_id, digests[i]);
+        items[i].result = s_seal_one(c, items[i].params, items[i].payload, items[i].len, &outs[i],
+                                     &drafts[i], items[i].message_id, digests[i]);
         if (items[i].result != ASYLINK_OK && first == ASYLINK_OK)
             first = items[i].result; /* seal the rest too: report every item's fate */
     }
     if (rc == ASYLINK_OK)
-        rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, n);
+        rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, drafts, n);
     for (size_t i = 0; outs && i < n; i++) {
-        free((void *)outs[i].envelope);
+        envelope_draft_destroy(&drafts[i]);
         if (rc != ASYLINK_OK && first == ASYLINK_OK)
             items[i].result = rc; /* the commit failed: none of them is sent */
     }
     free(outs);
+    free(drafts);
     free(digests);
     return rc;
 }

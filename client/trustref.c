@@ -2,7 +2,9 @@
  * trustref.c — the client's trust directory, reloaded while it runs.
  *
  * The trust in use is an immutable trust object in a reference-counted
- * holder. Readers (sealing, verifying, Directory checks) take a reference
+ * holder, with the batch statements verified under it (a verified-root
+ * cache, PROTOCOL.md 4.10: a reload, hence any new revocation list, starts
+ * with an empty one). Readers (sealing, verifying, Directory checks) take a reference
  * for the duration of one operation; a reload builds a new object with
  * trust_reload() (which refuses a revocation list older than the one in
  * use) and swaps the holder, and the old object is freed when its last
@@ -28,20 +30,42 @@
 
 struct client_trust {
     trust *t;
-    int refs; /* readers + 1 while it is the one in use (under trust_lock) */
+    rootcache *roots; /* batch statements verified under t (locks itself) */
+    int refs;         /* readers + 1 while it is the one in use (under trust_lock) */
 };
+
+/* A holder for t (taken over), with an empty verified-root cache; NULL without memory. */
+static client_trust *s_holder_new(trust *t)
+{
+    client_trust *h = calloc(1, sizeof *h);
+    if (!h || rootcache_new(ROOTCACHE_DEFAULT_SIZE, &h->roots) != ASYLINK_OK) {
+        free(h);
+        return NULL;
+    }
+    h->t = t;
+    h->refs = 1;
+    return h;
+}
+
+static void s_holder_free(client_trust *h)
+{
+    trust_destroy(&h->t);
+    rootcache_destroy(&h->roots);
+    free(h);
+}
 
 int client_trust_init(asylink_client *c, const char *dir, trust *t, uint64_t stamp)
 {
-    c->trust = calloc(1, sizeof *c->trust);
+    c->trust = s_holder_new(t);
     c->trust_dir = strdup(dir);
     if (!c->trust || !c->trust_dir) {
-        free(c->trust);
-        c->trust = NULL;
+        if (c->trust) {
+            c->trust->t = NULL; /* on failure the caller still owns t */
+            s_holder_free(c->trust);
+            c->trust = NULL;
+        }
         return ASYLINK_E_NOMEM;
     }
-    c->trust->t = t;
-    c->trust->refs = 1;
     c->trust_stamp = stamp;
     return ASYLINK_OK;
 }
@@ -49,8 +73,7 @@ int client_trust_init(asylink_client *c, const char *dir, trust *t, uint64_t sta
 void client_trust_free(asylink_client *c)
 {
     if (c->trust) {
-        trust_destroy(&c->trust->t);
-        free(c->trust);
+        s_holder_free(c->trust);
         c->trust = NULL;
     }
     free(c->trust_dir);
@@ -73,16 +96,15 @@ void client_trust_put(asylink_client *c, client_trust *hold)
     pthread_mutex_lock(&c->trust_lock);
     bool last = --hold->refs == 0;
     pthread_mutex_unlock(&c->trust_lock);
-    if (last) {
-        trust_destroy(&hold->t);
-        free(hold);
-    }
+    if (last)
+        s_holder_free(hold);
 }
 
 int client_verify(asylink_client *c, const envelope *e, uint64_t now_ms)
 {
     client_trust *hold = NULL;
-    int rc = envelope_verify(e, client_trust_get(c, &hold), now_ms, NULL);
+    const trust *t = client_trust_get(c, &hold);
+    int rc = envelope_verify_cached(e, t, hold->roots, now_ms, NULL);
     client_trust_put(c, hold);
     return rc;
 }
@@ -196,7 +218,7 @@ int client_trust_refresh(asylink_client *c, bool force)
     client_trust_put(c, cur);
     if (rc == ASYLINK_OK)
         rc = s_remember_crl(c, fresh);
-    client_trust *holder = rc == ASYLINK_OK ? calloc(1, sizeof *holder) : NULL;
+    client_trust *holder = rc == ASYLINK_OK ? s_holder_new(fresh) : NULL;
     if (rc == ASYLINK_OK && !holder)
         rc = ASYLINK_E_NOMEM;
     if (rc != ASYLINK_OK) {
@@ -209,8 +231,6 @@ int client_trust_refresh(asylink_client *c, bool force)
         return rc;
     }
     s_check_own(c, fresh);
-    holder->t = fresh;
-    holder->refs = 1;
     pthread_mutex_lock(&c->trust_lock);
     client_trust *old = c->trust;
     c->trust = holder;

@@ -14,6 +14,7 @@
 
 #include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
+#include "batch.h"
 #include "clock.h"
 #include "codec.h"
 #include "sig.h"
@@ -40,12 +41,18 @@
 #define OPENER_CACHE_SLOTS 1024
 #define ARENA_SLACK 512 /* arena bytes: 1.5 x the input's length plus this */
 #define ARENA_ALIGN _Alignof(max_align_t)
+/* Bytes a draft keeps free for the signature (66) and the largest batch proof (383). */
+#define DRAFT_TAIL 512
 
 struct envelope {
     Asylink__V1__Envelope *pb;   /* decoded envelope */
     Asylink__V1__Header *hdr_pb; /* decoded header bytes */
     envelope_header hdr;         /* core's view of hdr_pb */
-    uint8_t digest[ENVELOPE_DIGEST_LEN]; /* signature digest */
+    uint8_t digest[ENVELOPE_DIGEST_LEN];        /* envelope digest (PROTOCOL.md 4.5) */
+    uint8_t signed_digest[ENVELOPE_DIGEST_LEN]; /* what the signature covers: digest,
+                                                   or the batch statement (4.10) */
+    uint8_t root[BATCH_HASH_LEN];               /* batch root (batched envelopes only) */
+    unsigned skipped;                           /* ENVELOPE_DECODE_NO_* left out */
     ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
     uint8_t *arena;              /* right after this struct */
     size_t arena_cap;            /* its bytes */
@@ -263,18 +270,24 @@ static int s_check_keys(envelope *e)
     return ASYLINK_OK;
 }
 
-/* Most elements of a repeated field: key wraps and recipients (more: TOO_LARGE). */
+/*
+ * Most elements of a repeated field: key wraps, recipients, batch path
+ * elements (more: TOO_LARGE). The path limit only bounds memory: a path
+ * longer than its tree's depth (at most 10) but within it is BATCH_PATH.
+ */
 static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
 {
     if (d == &asylink__v1__envelope__descriptor && id == 3)
         return ENVELOPE_MAX_READERS;
     if (d == &asylink__v1__header__descriptor && id == 4)
         return ENVELOPE_MAX_RECIPIENTS;
+    if (d == &asylink__v1__batch_proof__descriptor && id == 4)
+        return ENVELOPE_BATCH_PATH_SCAN_MAX;
     return 0;
 }
 
 static const codec_scan_rules s_scan_rules = {
-    .max_depth = 1, /* Envelope -> KeyWrap */
+    .max_depth = 1, /* Envelope -> KeyWrap, Envelope -> BatchProof */
     .too_many_code = ASYLINK_E_TOO_LARGE,
     .repeated_max = s_repeated_max,
 };
@@ -328,7 +341,37 @@ static void s_arena_free(void *data, void *ptr)
     free(ptr);
 }
 
+/* The proof's shape (PROTOCOL.md 4.7 checks 18 to 22). */
+static int s_check_batch_shape(const Asylink__V1__BatchProof *b)
+{
+    size_t lens[BATCH_MAX_DEPTH + 1]; /* more elements than any tree has: BATCH_PATH anyway */
+    size_t n = b->n_path <= BATCH_MAX_DEPTH ? b->n_path : BATCH_MAX_DEPTH + 1;
+    for (size_t i = 0; i < n; i++)
+        lens[i] = b->path[i].len;
+    return batch_check_shape(b->salt.len, b->size, b->index, n, lens);
+}
+
+/* Walks the proof to the root and computes the statement the signature covers. */
+static int s_batch_statement(envelope *e)
+{
+    const Asylink__V1__BatchProof *b = e->pb->batch;
+    const uint8_t *path[BATCH_MAX_DEPTH];
+    for (size_t i = 0; i < b->n_path; i++)
+        path[i] = b->path[i].data;
+    int rc =
+        batch_root_from_path(b->salt.data, b->size, b->index, e->digest, path, b->n_path, e->root);
+    if (rc == ASYLINK_OK)
+        batch_statement(b->salt.data, b->size, e->root, e->signed_digest);
+    return rc;
+}
+
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out)
+{
+    return envelope_decode_opt(buf, len, max_len, 0, out);
+}
+
+int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                        envelope **out)
 {
     *out = NULL;
     if (!buf && len)
@@ -364,9 +407,20 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
         rc = s_check_keys(e);
     if (rc == ASYLINK_OK && e->pb->signature.len != SIG_LEN)
         rc = ASYLINK_E_BAD_FIELD;
+    if (rc == ASYLINK_OK && e->pb->batch)
+        rc = s_check_batch_shape(e->pb->batch);
     if (rc != ASYLINK_OK)
         goto cleanup;
-    s_compute_digest(e);
+    e->skipped = skip & ENVELOPE_DECODE_NO_DIGEST
+                     ? ENVELOPE_DECODE_NO_DIGEST | ENVELOPE_DECODE_NO_PROOF
+                     : skip & ENVELOPE_DECODE_NO_PROOF;
+    if (!(e->skipped & ENVELOPE_DECODE_NO_DIGEST)) {
+        s_compute_digest(e);
+        memcpy(e->signed_digest, e->digest, sizeof e->digest);
+    }
+    if (e->pb->batch && !(e->skipped & ENVELOPE_DECODE_NO_PROOF) &&
+        (rc = s_batch_statement(e)) != ASYLINK_OK)
+        goto cleanup;
     *out = e;
     return ASYLINK_OK;
 cleanup:
@@ -389,7 +443,26 @@ void envelope_destroy(envelope **self_p)
 }
 
 const envelope_header *envelope_header_of(const envelope *e) { return &e->hdr; }
-const uint8_t *envelope_digest(const envelope *e) { return e->digest; }
+const uint8_t *envelope_digest(const envelope *e)
+{
+    return e->skipped & ENVELOPE_DECODE_NO_DIGEST ? NULL : e->digest;
+}
+const uint8_t *envelope_signed_digest(const envelope *e)
+{
+    return e->signed_digest;
+}
+uint32_t envelope_batch_size(const envelope *e)
+{
+    return e->pb->batch ? e->pb->batch->size : 0;
+}
+uint32_t envelope_batch_index(const envelope *e)
+{
+    return e->pb->batch ? e->pb->batch->index : 0;
+}
+const uint8_t *envelope_batch_root(const envelope *e)
+{
+    return e->pb->batch ? e->root : NULL;
+}
 size_t envelope_key_count(const envelope *e) { return e->pb->n_keys; }
 size_t envelope_body_len(const envelope *e) { return e->pb->body.len; }
 
@@ -412,21 +485,44 @@ void envelope_key_commitment(const uint8_t key[32], uint8_t out[ENVELOPE_COMMITM
 
 int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32])
 {
-    return sig_verify_digest(sign_pk, e->digest, e->pb->signature.data);
+    if (e->skipped)
+        return ASYLINK_E_INVALID_ARG; /* decoded without what the signature covers */
+    return sig_verify_digest(sign_pk, e->signed_digest, e->pb->signature.data);
+}
+
+/* The signature check, answered from the cache for a batch statement verified before. */
+static int s_verify_cached(const envelope *e, const uint8_t sign_pk[32], rootcache *cache)
+{
+    const uint8_t *sig = e->pb->signature.data;
+    bool batched = cache && e->pb->batch;
+    if (batched && rootcache_contains(cache, sign_pk, e->signed_digest, sig))
+        return ASYLINK_OK;
+    int rc = sig_verify_digest(sign_pk, e->signed_digest, sig);
+    if (rc == ASYLINK_OK && batched)
+        rootcache_put(cache, sign_pk, e->signed_digest, sig);
+    return rc;
 }
 
 int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
                     const cert **sender_out)
 {
+    return envelope_verify_cached(e, t, NULL, now_ms, sender_out);
+}
+
+int envelope_verify_cached(const envelope *e, const trust *t, rootcache *cache, uint64_t now_ms,
+                           const cert **sender_out)
+{
     if (sender_out)
         *sender_out = NULL;
+    if (e->skipped)
+        return ASYLINK_E_INVALID_ARG; /* decoded without what the signature covers */
     const cert *c = trust_find_serial(t, e->hdr.sender, e->hdr.sender_cert_serial);
     if (!c)
         return trust_find(t, e->hdr.sender) ? ASYLINK_E_WRONG_KEY : ASYLINK_E_UNKNOWN_SENDER;
     int rc = trust_usable(t, c, now_ms);
     if (rc != ASYLINK_OK)
         return rc;
-    rc = envelope_verify_signature(e, c->sign_pk);
+    rc = s_verify_cached(e, c->sign_pk, cache);
     if (rc != ASYLINK_OK)
         return rc;
     if (e->hdr.expires_ms != 0 && now_ms >= e->hdr.expires_ms)
@@ -598,6 +694,16 @@ static int s_pack_header(envelope_sealer *s, const envelope_params *p, size_t le
     return ASYLINK_OK;
 }
 
+/* A sealed, not yet signed envelope (envelope_seal_draft() .. envelope_sign()). */
+struct envelope_draft {
+    const envelope_sealer *sealer; /* that sealed it: its key signs */
+    uint8_t *buf;                  /* fields 1..3; once signed, the whole envelope */
+    size_t len;                    /* bytes used in buf (buf holds DRAFT_TAIL more) */
+    uint8_t digest[ENVELOPE_DIGEST_LEN];
+    uint8_t message_id[16];
+    bool is_signed;
+};
+
 /* Working state of one seal. */
 typedef struct {
     uint8_t *header;
@@ -649,27 +755,28 @@ static int s_wrap_keys(envelope_sealer *s, const envelope_params *p, s_seal *w, 
     return ASYLINK_OK;
 }
 
-/* Signs and serializes the envelope. */
-static int s_finish(envelope_sealer *s, s_seal *w, size_t n_keys, uint8_t *digest_out,
-                    uint8_t **out, size_t *out_len)
+/* Serializes fields 1..3 of the envelope into a new draft, with room for the rest. */
+static int s_make_draft(envelope_sealer *s, s_seal *w, size_t n_keys, const uint8_t id[16],
+                        envelope_draft **out)
 {
     Asylink__V1__Envelope env = ASYLINK__V1__ENVELOPE__INIT;
-    uint8_t sig[SIG_LEN];
     env.header = (ProtobufCBinaryData){w->header_len, w->header};
     env.body = (ProtobufCBinaryData){w->body_len, w->body};
     env.n_keys = n_keys;
     env.keys = w->wrap_ptrs;
+    envelope_draft *d = calloc(1, sizeof *d);
+    size_t len = asylink__v1__envelope__get_packed_size(&env);
+    if (!d || !(d->buf = malloc(len + DRAFT_TAIL))) {
+        free(d);
+        return ASYLINK_E_NOMEM;
+    }
+    d->sealer = s;
+    d->len = asylink__v1__envelope__pack(&env, d->buf);
+    memcpy(d->message_id, id, 16);
     envelope tmp = {.pb = &env};
     s_compute_digest(&tmp);
-    sig_sign_digest(s->keys->sign_sk, tmp.digest, sig);
-    if (digest_out)
-        memcpy(digest_out, tmp.digest, sizeof tmp.digest);
-    env.signature = (ProtobufCBinaryData){SIG_LEN, sig};
-    *out_len = asylink__v1__envelope__get_packed_size(&env);
-    *out = malloc(*out_len);
-    if (!*out)
-        return ASYLINK_E_NOMEM;
-    asylink__v1__envelope__pack(&env, *out);
+    memcpy(d->digest, tmp.digest, sizeof d->digest);
+    *out = d;
     return ASYLINK_OK;
 }
 
@@ -707,11 +814,10 @@ static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint
     return rc;
 }
 
-int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
-                  size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16])
+int envelope_seal_draft(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
+                        size_t len, envelope_draft **out, uint8_t message_id_out[16])
 {
     *out = NULL;
-    *out_len = 0;
     bool encrypt = false;
     if (!s || !p || (!payload && len))
         return ASYLINK_E_INVALID_ARG;
@@ -732,8 +838,10 @@ int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *p
     s_seal w = {0};
     rc = s_seal_parts(s, p, payload, len, encrypt, id, created_ms, &w);
     if (rc == ASYLINK_OK)
-        rc = s_finish(s, &w, encrypt ? (p->n_recipients ? p->n_recipients : p->n_readers) : 0,
-                      p->digest_out, out, out_len);
+        rc = s_make_draft(s, &w, encrypt ? (p->n_recipients ? p->n_recipients : p->n_readers) : 0,
+                          id, out);
+    if (rc == ASYLINK_OK && p->digest_out)
+        memcpy(p->digest_out, (*out)->digest, ENVELOPE_DIGEST_LEN);
     if (rc == ASYLINK_OK && message_id_out)
         memcpy(message_id_out, id, 16);
     sodium_memzero(w.secret_buf, sizeof w.secret_buf);
@@ -742,6 +850,149 @@ int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *p
     free(w.wraps);
     free(w.wrap_ptrs);
     free(w.wrapped);
+    return rc;
+}
+
+const uint8_t *envelope_draft_digest(const envelope_draft *d)
+{
+    return d->digest;
+}
+
+const uint8_t *envelope_draft_message_id(const envelope_draft *d)
+{
+    return d->message_id;
+}
+
+const uint8_t *envelope_draft_bytes(const envelope_draft *d, size_t *len)
+{
+    *len = d->is_signed ? d->len : 0;
+    return d->is_signed ? d->buf : NULL;
+}
+
+uint8_t *envelope_draft_take(envelope_draft *d, size_t *len)
+{
+    *len = 0;
+    if (!d->is_signed || !d->buf)
+        return NULL;
+    uint8_t *b = d->buf;
+    *len = d->len;
+    d->buf = NULL;
+    d->len = 0;
+    return b;
+}
+
+void envelope_draft_destroy(envelope_draft **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->buf);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Appends field 4 (signature) and, for a batch, field 5 (proof) to a draft. */
+static void s_append_tail(envelope_draft *d, const uint8_t sig[SIG_LEN],
+                          Asylink__V1__BatchProof *proof)
+{
+    Asylink__V1__Envelope tail = ASYLINK__V1__ENVELOPE__INIT;
+    tail.signature = (ProtobufCBinaryData){SIG_LEN, (uint8_t *)sig};
+    tail.batch = proof;
+    d->len += asylink__v1__envelope__pack(&tail, d->buf + d->len);
+    d->is_signed = true;
+}
+
+static int s_by_message_id(const void *a, const void *b)
+{
+    const envelope_draft *x = *(envelope_draft *const *)a, *y = *(envelope_draft *const *)b;
+    return memcmp(x->message_id, y->message_id, 16);
+}
+
+/* Refuses drafts of another sealer, signed ones, and two with one message id. */
+static int s_check_drafts(const envelope_sealer *s, envelope_draft *const *drafts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!drafts[i] || drafts[i]->sealer != s || drafts[i]->is_signed || !drafts[i]->buf)
+            return ASYLINK_E_INVALID_ARG;
+    envelope_draft **sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        return ASYLINK_E_NOMEM;
+    memcpy(sorted, drafts, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_by_message_id);
+    int rc = ASYLINK_OK;
+    for (size_t i = 1; i < n && rc == ASYLINK_OK; i++)
+        if (memcmp(sorted[i - 1]->message_id, sorted[i]->message_id, 16) == 0)
+            rc = ASYLINK_E_BATCH_DUPLICATE;
+    free(sorted);
+    return rc;
+}
+
+/* Signs n >= 2 drafts under one root (PROTOCOL.md 4.10). */
+static int s_sign_batch(envelope_sealer *s, envelope_draft *const *drafts, size_t n)
+{
+    uint8_t salt[BATCH_SALT_LEN], root[BATCH_HASH_LEN], statement[BATCH_STATEMENT_LEN];
+    uint8_t sig[SIG_LEN];
+    uint8_t(*digests)[BATCH_DIGEST_LEN] = malloc(n * sizeof *digests);
+    uint8_t *paths = malloc(n * BATCH_MAX_DEPTH * BATCH_HASH_LEN);
+    uint8_t *depths = malloc(n);
+    int rc = digests && paths && depths ? ASYLINK_OK : ASYLINK_E_NOMEM;
+    if (rc == ASYLINK_OK) {
+        for (size_t i = 0; i < n; i++)
+            memcpy(digests[i], drafts[i]->digest, BATCH_DIGEST_LEN);
+        s->rng(s->rng_ctx, salt, sizeof salt);
+        rc = batch_build(salt, (const uint8_t(*)[BATCH_DIGEST_LEN])digests, n, root, paths, depths);
+    }
+    if (rc == ASYLINK_OK) {
+        batch_statement(salt, (uint32_t)n, root, statement);
+        sig_sign_digest(s->keys->sign_sk, statement, sig);
+        for (size_t i = 0; i < n; i++) {
+            ProtobufCBinaryData path[BATCH_MAX_DEPTH];
+            for (size_t k = 0; k < depths[i]; k++)
+                path[k] = (ProtobufCBinaryData){BATCH_HASH_LEN,
+                                                paths + (i * BATCH_MAX_DEPTH + k) * BATCH_HASH_LEN};
+            Asylink__V1__BatchProof proof = ASYLINK__V1__BATCH_PROOF__INIT;
+            proof.salt = (ProtobufCBinaryData){BATCH_SALT_LEN, salt};
+            proof.size = (uint32_t)n;
+            proof.index = (uint32_t)i;
+            proof.n_path = depths[i];
+            proof.path = path;
+            s_append_tail(drafts[i], sig, &proof);
+        }
+    }
+    free(digests);
+    free(paths);
+    free(depths);
+    return rc;
+}
+
+int envelope_sign(envelope_sealer *s, envelope_draft *const *drafts, size_t n)
+{
+    if (!s || !drafts || n == 0)
+        return ASYLINK_E_INVALID_ARG;
+    if (n > BATCH_MAX)
+        return ASYLINK_E_TOO_LARGE;
+    int rc = s_check_drafts(s, drafts, n);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (n > 1)
+        return s_sign_batch(s, drafts, n);
+    uint8_t sig[SIG_LEN];
+    sig_sign_digest(s->keys->sign_sk, drafts[0]->digest, sig);
+    s_append_tail(drafts[0], sig, NULL);
+    return ASYLINK_OK;
+}
+
+int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload, size_t len,
+                  uint8_t **out, size_t *out_len, uint8_t message_id_out[16])
+{
+    *out = NULL;
+    *out_len = 0;
+    envelope_draft *d = NULL;
+    int rc = envelope_seal_draft(s, p, payload, len, &d, message_id_out);
+    if (rc == ASYLINK_OK)
+        rc = envelope_sign(s, &d, 1);
+    if (rc == ASYLINK_OK)
+        *out = envelope_draft_take(d, out_len);
+    envelope_draft_destroy(&d);
     return rc;
 }
 
@@ -835,6 +1086,35 @@ static int s_decrypt(const envelope *e, const uint8_t *key, uint8_t **payload, s
     *payload = pt;
     *len = (size_t)got;
     return ASYLINK_OK;
+}
+
+int envelope_open_key(envelope_opener *op, const envelope *e, uint8_t key[32])
+{
+    memset(key, 0, 32);
+    if (e->hdr.n_recipients > 0 && !s_header_names(e->hdr_pb, op->node_id))
+        return ASYLINK_E_NOT_RECIPIENT;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_E_BAD_FIELD; /* nothing to disclose: the body is the payload */
+    uint8_t secret[2 * KEY_LEN];
+    int rc = s_unwrap(op, e, secret);
+    if (rc == ASYLINK_OK)
+        memcpy(key, secret, KEY_LEN);
+    sodium_memzero(secret, sizeof secret);
+    return rc;
+}
+
+int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload,
+                           size_t *len)
+{
+    *payload = NULL;
+    *len = 0;
+    if (e->hdr.encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_E_BAD_FIELD;
+    uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
+    envelope_key_commitment(key, commitment);
+    if (sodium_memcmp(commitment, e->hdr_pb->key_commitment.data, ENVELOPE_COMMITMENT_LEN) != 0)
+        return ASYLINK_E_TAMPERED; /* not the key the signer committed to */
+    return s_decrypt(e, key, payload, len);
 }
 
 int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, size_t *len)

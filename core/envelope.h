@@ -7,19 +7,26 @@
  *   wrapped_key = nonce(24) || crypto_box_easy_afternm(K, nonce,
  *                 crypto_box_beforenm(reader X25519 pk, sender ephemeral sk))
  *   commitment  = BLAKE2b-256("asylink.key-commitment.v1" || K), in the header
- *   signature   = Ed25519(sender sk, BLAKE2b-512("asylink.envelope.v1" ||
- *                 lp(header) || lp(body) || for each key: lp(node_id) || lp(wrapped_key)))
+ *   digest      = BLAKE2b-512("asylink.envelope.v1" || lp(header) || lp(body) ||
+ *                 for each key: lp(node_id) || lp(wrapped_key))
+ *   signature   = Ed25519(sender sk, digest), or for an envelope of a batch
+ *                 (field 5 present) Ed25519(sender sk, batch statement): one
+ *                 signature over a Merkle root of 2..1024 envelope digests,
+ *                 each envelope carrying its own path (batch.h, PROTOCOL.md 4.10)
  *
  * Only canonical protobuf encodings are accepted (codec.h), so the bytes
  * every implementation parses are exactly the bytes that were signed.
  *
  * Checks run in a fixed order so every failure has one specific code:
  *   envelope_decode():  size (TOO_LARGE), the pre-scan of the raw bytes (codec_prescan():
- *     MALFORMED; more than ENVELOPE_MAX_RECIPIENTS recipients or ENVELOPE_MAX_READERS key
- *     wraps: TOO_LARGE), protobuf and canonical form (MALFORMED), header
+ *     MALFORMED; more than ENVELOPE_MAX_RECIPIENTS recipients, ENVELOPE_MAX_READERS key
+ *     wraps or ENVELOPE_BATCH_PATH_SCAN_MAX batch path elements: TOO_LARGE), protobuf and
+ *     canonical form (MALFORMED), header
  *     version (UNSUPPORTED_VERSION), node ids (BAD_NODE_ID), field shapes
  *     (BAD_FIELD), classification rules (CLASSIFICATION), key wraps against
- *     the named readers (KEYWRAP_MISMATCH);
+ *     the named readers (KEYWRAP_MISMATCH), signature length (BAD_FIELD), batch
+ *     proof shape (BATCH_SALT, BATCH_SINGLE, BATCH_SIZE, BATCH_INDEX, BATCH_PATH)
+ *     and its walk to the root (BATCH_DUPLICATE);
  *   envelope_verify():  sender certificate named by (sender, sender_cert_serial)
  *     (UNKNOWN_SENDER; WRONG_KEY if the node is known but not that serial;
  *     REVOKED, CERT_EXPIRED, CERT_NOT_YET_VALID), signature (BAD_SIGNATURE),
@@ -28,7 +35,8 @@
  *     and decrypt (TAMPERED).
  *
  * Threading: an envelope is immutable after decoding. A sealer or an opener
- * holds a key cache and must be used by one thread at a time.
+ * holds a key cache and must be used by one thread at a time; drafts of a
+ * sealer are signed under that sealer's lock too.
  */
 #ifndef ASYLINK_CORE_ENVELOPE_H
 #define ASYLINK_CORE_ENVELOPE_H
@@ -39,6 +47,7 @@
 
 #include "cert.h"
 #include "keys.h"
+#include "rootcache.h"
 #include "topic.h" /* topic_valid(), topic_under() */
 #include "trust.h"
 
@@ -53,6 +62,8 @@
 #define ENVELOPE_COMMITMENT_LEN 32
 #define ENVELOPE_COMMITMENT_DOMAIN "asylink.key-commitment.v1"
 #define ENVELOPE_DIGEST_LEN 64
+/* Most batch path elements decoding reads (more: TOO_LARGE before the BATCH_* checks). */
+#define ENVELOPE_BATCH_PATH_SCAN_MAX 64
 /* A sealer's ephemeral X25519 key is replaced at least this often. */
 #define ENVELOPE_EPHEMERAL_MAX_AGE_MS (24ull * 3600 * 1000)
 
@@ -101,13 +112,47 @@ int envelope_class_parse(const char *name);
  */
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **out);
 
+/*
+ * What envelope_decode_opt() may leave out for bytes this node verified
+ * when they arrived and stored: every structural check (including a batch
+ * proof's shape) still runs, but not the hashing that only verification
+ * needs. envelope_verify*() refuse such an envelope (ASYLINK_E_INVALID_ARG).
+ */
+enum {
+    ENVELOPE_DECODE_NO_PROOF = 1,  /* no walk of a batch proof: no signed digest */
+    ENVELOPE_DECODE_NO_DIGEST = 2, /* nor the digest: envelope_digest() returns NULL */
+};
+
+/* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */
+int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                        envelope **out);
+
 void envelope_destroy(envelope **self_p);
 
 /* The header. Valid while e lives. */
 const envelope_header *envelope_header_of(const envelope *e);
 
-/* The signature digest (also what receipts quote). Valid while e lives. */
+/*
+ * The envelope digest of PROTOCOL.md 4.5 (what receipts quote), or NULL if
+ * decoded with ENVELOPE_DECODE_NO_DIGEST. Valid while e lives.
+ */
 const uint8_t *envelope_digest(const envelope *e);
+
+/*
+ * What the signature covers: the envelope digest, or for a batched
+ * envelope the batch statement computed from its own proof. Valid while e
+ * lives.
+ */
+const uint8_t *envelope_signed_digest(const envelope *e);
+
+/* The batch size (2..1024), or 0 for an envelope signed on its own. */
+uint32_t envelope_batch_size(const envelope *e);
+
+/* The envelope's index in its batch (0 when not batched). */
+uint32_t envelope_batch_index(const envelope *e);
+
+/* The batch root its proof leads to (32 bytes), or NULL when not batched. Valid while e lives. */
+const uint8_t *envelope_batch_root(const envelope *e);
 
 /* BLAKE2b-256("asylink.key-commitment.v1" || key): the header's key_commitment. */
 void envelope_key_commitment(const uint8_t key[32], uint8_t out[ENVELOPE_COMMITMENT_LEN]);
@@ -119,7 +164,10 @@ const char *envelope_key_node(const envelope *e, size_t i);
 /* Body length in bytes. */
 size_t envelope_body_len(const envelope *e);
 
-/* ASYLINK_OK if the signature verifies under sign_pk, else E_BAD_SIGNATURE. */
+/*
+ * ASYLINK_OK if the signature verifies under sign_pk over
+ * envelope_signed_digest(), else E_BAD_SIGNATURE.
+ */
 int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32]);
 
 /*
@@ -129,6 +177,17 @@ int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32]);
  */
 int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
                     const cert **sender_out);
+
+/*
+ * envelope_verify() that answers the signature check of a batched envelope
+ * from cache (may be NULL) when the same signature of the same statement
+ * under the same key verified before, and records it there when it
+ * verifies now. Every other check runs as in envelope_verify(). The cache
+ * must belong to t's generation of the trust directory (emptied or
+ * replaced when trust is reloaded). Thread-safe if the cache is shared.
+ */
+int envelope_verify_cached(const envelope *e, const trust *t, rootcache *cache, uint64_t now_ms,
+                           const cert **sender_out);
 
 /* Random source: fills buf with n bytes. NULL means randombytes_buf. */
 typedef void (*envelope_rng)(void *ctx, uint8_t *buf, size_t n);
@@ -141,7 +200,8 @@ typedef struct envelope_sealer envelope_sealer;
  * random byte, in this order: 32 bytes ephemeral X25519 secret at creation
  * and at each rotation; per message: 10 bytes for the UUIDv7 (if no id is
  * given), 32 bytes content key, 24 bytes body nonce, then 24 bytes nonce per
- * key wrap in order. Returns ASYLINK_OK, ASYLINK_E_BAD_NODE_ID, E_NOMEM.
+ * key wrap in order; per batch of two or more (envelope_sign()): 32 bytes
+ * salt. Returns ASYLINK_OK, ASYLINK_E_BAD_NODE_ID, E_NOMEM.
  */
 int envelope_sealer_new(const keys_secret *keys, const char *node_id, uint64_t cert_serial,
                         envelope_rng rng, void *rng_ctx, envelope_sealer **out);
@@ -192,6 +252,44 @@ typedef struct envelope_params {
 int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
                   size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16]);
 
+/*
+ * Sealing in two steps, for batches (PROTOCOL.md 4.10): envelope_seal_draft()
+ * does everything envelope_seal() does but sign (same checks, codes and
+ * random draws) and returns a draft (caller destroys it); envelope_sign()
+ * then signs 1..BATCH_MAX drafts of this sealer at once. One draft is
+ * signed over its digest exactly as envelope_seal() would; two or more get
+ * one signature over their tree's root and a BatchProof each. p->digest_out
+ * receives the digest at draft time (it does not depend on the batch).
+ */
+typedef struct envelope_draft envelope_draft;
+
+int envelope_seal_draft(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
+                        size_t len, envelope_draft **out, uint8_t message_id_out[16]);
+
+/* The draft's envelope digest (64 bytes) and message id (16). Valid while d lives. */
+const uint8_t *envelope_draft_digest(const envelope_draft *d);
+const uint8_t *envelope_draft_message_id(const envelope_draft *d);
+
+/*
+ * Signs drafts[0..n) (all sealed by s, none signed yet) in the given
+ * order: n = 1 alone, n = 2..BATCH_MAX as one batch (draws the salt).
+ * Returns ASYLINK_OK, ASYLINK_E_INVALID_ARG (n = 0, a draft of another
+ * sealer or already signed), ASYLINK_E_TOO_LARGE (n > BATCH_MAX),
+ * ASYLINK_E_BATCH_DUPLICATE (two drafts with one message id), E_NOMEM; on
+ * failure no draft is signed.
+ */
+int envelope_sign(envelope_sealer *s, envelope_draft *const *drafts, size_t n);
+
+/* The serialized envelope of a signed draft (NULL before signing). Valid while d lives. */
+const uint8_t *envelope_draft_bytes(const envelope_draft *d, size_t *len);
+
+/* Moves the serialized envelope out of a signed draft (malloc'd, caller frees); NULL if unsigned.
+ */
+uint8_t *envelope_draft_take(envelope_draft *d, size_t *len);
+
+/* Frees a draft and nulls *self_p. Accepts NULL. */
+void envelope_draft_destroy(envelope_draft **self_p);
+
 typedef struct envelope_opener envelope_opener;
 
 /* An opener for reader node_id; keys borrowed, must outlive it. */
@@ -206,6 +304,28 @@ void envelope_opener_destroy(envelope_opener **self_p);
  * envelope_verify() first: open does not check the signature.
  */
 int envelope_open(envelope_opener *op, const envelope *e, uint8_t **payload, size_t *len);
+
+/*
+ * The content key K of an encrypted envelope this reader can open: the key
+ * wrap is opened and K checked against the header's key commitment, as by
+ * envelope_open(), and K (32 bytes) is written to key. Disclosing K lets a
+ * third party decrypt exactly this envelope (envelope_open_with_key), and
+ * nothing else. Returns ASYLINK_OK, ASYLINK_E_NOT_RECIPIENT,
+ * ASYLINK_E_TAMPERED, ASYLINK_E_BAD_FIELD (not encrypted). The caller wipes key.
+ */
+int envelope_open_key(envelope_opener *op, const envelope *e, uint8_t key[32]);
+
+/*
+ * Decrypts an encrypted envelope with a disclosed content key: key must be
+ * the one the signed header commits to (BLAKE2b-256 key commitment, so it
+ * pins down the one plaintext every reader saw) and must open the body
+ * with the header as associated data. *payload as envelope_open(). Returns
+ * ASYLINK_OK, ASYLINK_E_TAMPERED (another key, or a body that does not
+ * open), ASYLINK_E_BAD_FIELD (not encrypted), ASYLINK_E_NOMEM. Does not
+ * check the signature: call envelope_verify_signature() first.
+ */
+int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload,
+                           size_t *len);
 
 /* Wipes and frees a payload from envelope_open(). Accepts NULL. */
 void envelope_payload_free(uint8_t *payload, size_t len);

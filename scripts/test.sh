@@ -26,9 +26,10 @@ install_deps() {
                 libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
-                curl pacemaker-cli-utils keepalived
-                jq        # jq: 20-broker-audit reads audit exports as an operator would
-                lmdb-utils) # mdb_copy -c: 26-broker-erasure compacts the store to find erased bytes
+                curl pacemaker-cli-utils keepalived python3-nacl
+                lmdb-utils  # mdb_copy -c: 27-broker-erasure compacts stores to find erased bytes
+                jq) # jq: 20-broker-audit reads audit exports as an operator would;
+                # python3-nacl: evidence_check.py and vectors.independent (batch signatures)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive

@@ -1,7 +1,10 @@
 /*
  * cmd_publish.c — `asylink publish`: publishes one message on a feed topic
  * from a node, the payload written as JSON (converted with pbjson) or
- * taken from a file, and waits until the broker has taken it.
+ * taken from a file, and waits until the broker has taken it. With
+ * --lines the JSON input holds one payload per line: all of them are
+ * published with one asylink_publish_many() call (one commit, one
+ * signature over the batch, PROTOCOL.md 4.10).
  */
 #include "asylink/asylink.h"
 #include "cli.h"
@@ -29,6 +32,7 @@ typedef struct {
     uint64_t expires_in_ms;   /* --expires, 0 = the broker's retention */
     uint64_t timeout_ms;      /* --timeout */
     bool json;                /* --json */
+    bool lines;               /* --lines: one JSON payload per line */
 } s_opts;
 
 /* PUBLIC, LIMITED: 1 + index = asylink_classification (PERSONAL is never on feeds). */
@@ -70,11 +74,17 @@ static const cliopt s_rows[] = {
      .offset = offsetof(s_opts, expires_in_ms),
      .min = 1,
      .help = "retention of this message: 90s, 30m, 12h, 7d"},
+    {.name = "lines",
+     .kind = CLIOPT_FLAG,
+     .offset = offsetof(s_opts, lines),
+     .help = "--payload holds one JSON payload per line (JSON Lines, at most 1000): each is "
+             "its own message; all are committed at once and signed as one batch"},
     CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "30"),
     CLIOPT_ROW_JSON_OR_OLD_PAYLOAD(s_opts, json),
 };
 
-static const cliopt_rule s_rules[] = {{CLIOPT_EXACTLY_ONE, "payload file"}};
+static const cliopt_rule s_rules[] = {{CLIOPT_EXACTLY_ONE, "payload file"},
+                                      {CLIOPT_NEEDS, "lines payload"}};
 
 const cliopt_spec cmd_publish_spec = {
     .description = "Signs (and for LIMITED encrypts) one message for a feed topic such as "
@@ -84,7 +94,10 @@ const cliopt_spec cmd_publish_spec = {
     .n_opts = CLIOPT_LEN(s_rows),
     .rules = s_rules,
     .n_rules = CLIOPT_LEN(s_rules),
-    .notes = "Exit status: 0 the broker took it, 1 failed (or still in the outbox), 2 usage.\n",
+    .notes = "With --lines, one message id per line (with --json one JSON object per line), in "
+             "input order.\n"
+             "Exit status: 0 the broker took it (all of them), 1 failed (or still in the outbox), "
+             "2 usage.\n",
 };
 
 static int s_parse(int argc, char **argv, s_opts *o)
@@ -93,6 +106,18 @@ static int s_parse(int argc, char **argv, s_opts *o)
     if (rc == CLI_OK && o->payload_file && !pbjson_known_type(o->type))
         return cli_usage(argv[0], "unknown payload type '%s' for --payload", o->type);
     return rc;
+}
+
+/* The outcome as a JSON object. */
+static json_t *s_outcome_json(const s_opts *o, const char *ids, const node_outcome *res)
+{
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "message_id", ids, "topic", o->topic,
+                          "content_type", o->type, "state", res->state);
+    if (v && strcmp(res->state, "rejected") == 0)
+        json_object_set_new(
+            v, "error",
+            json_pack("{s:s, s:s}", "code", asylink_err_name(res->code), "reason", res->reason));
+    return v;
 }
 
 /* Prints the message id, or with --json the outcome. */
@@ -104,13 +129,7 @@ static int s_report(const s_opts *o, const uint8_t id[16], const node_outcome *r
         printf("%s\n", ids);
         return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
     }
-    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "message_id", ids, "topic", o->topic,
-                          "content_type", o->type, "state", res->state);
-    if (v && strcmp(res->state, "rejected") == 0)
-        json_object_set_new(
-            v, "error",
-            json_pack("{s:s, s:s}", "code", asylink_err_name(res->code), "reason", res->reason));
-    return cli_json_print(v);
+    return cli_json_print(s_outcome_json(o, ids, res));
 }
 
 static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
@@ -153,12 +172,182 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
     return CLI_OK;
 }
 
+/* ---- --lines: several messages, one batch ---- */
+
+/* The payloads of a JSON Lines input: one per non-blank line, converted to type. */
+typedef struct {
+    uint8_t **payloads;
+    size_t *lens;
+    size_t n;
+} s_payloads;
+
+static void s_payloads_free(s_payloads *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->payloads[i]);
+    free(p->payloads);
+    free(p->lens);
+}
+
+static bool s_blank(const char *line)
+{
+    for (; *line; line++)
+        if (*line != ' ' && *line != '\t' && *line != '\r')
+            return false;
+    return true;
+}
+
+/* Splits text into lines and converts each; prints its own error. */
+static int s_read_lines(const s_opts *o, char *text, s_payloads *out)
+{
+    out->payloads = calloc(ASYLINK_SEND_MAX, sizeof *out->payloads);
+    out->lens = calloc(ASYLINK_SEND_MAX, sizeof *out->lens);
+    if (!out->payloads || !out->lens)
+        return cli_fail("publish", ASYLINK_E_NOMEM);
+    size_t line_no = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line_no++;
+        if (s_blank(line))
+            continue;
+        if (out->n == ASYLINK_SEND_MAX)
+            return cli_fail_text("publish", ASYLINK_E_TOO_LARGE,
+                                 "more than %d messages in %s", ASYLINK_SEND_MAX, o->payload_file);
+        char err[512];
+        int rc = pbjson_from_json(o->type, line, &out->payloads[out->n], &out->lens[out->n], err,
+                                  sizeof err);
+        if (rc != ASYLINK_OK)
+            return cli_fail_text("publish", rc, "%s line %zu as %s: %s", o->payload_file,
+                                 line_no, o->type, err);
+        out->n++;
+    }
+    if (out->n == 0)
+        return cli_fail_text("publish", ASYLINK_E_INVALID_ARG, "no payload in %s",
+                             o->payload_file);
+    return CLI_OK;
+}
+
+/* Waits until every item has its Accepted or Rejected event (or the deadline). */
+static void s_wait_all(asylink_client *c, const asylink_publish_item *items, size_t n,
+                       uint64_t deadline, node_outcome *res)
+{
+    size_t open = n;
+    for (uint64_t now = clock_now_ms(); open > 0 && now < deadline; now = clock_now_ms()) {
+        asylink_event *e = NULL;
+        if (asylink_next_event(c, (int)(deadline - now), &e) != ASYLINK_OK)
+            return;
+        asylink_event_type t = asylink_event_get_type(e);
+        for (size_t i = 0; i < n && (t == ASYLINK_EVENT_ACCEPTED || t == ASYLINK_EVENT_REJECTED);
+             i++) {
+            if (strcmp(res[i].state, "pending") != 0 ||
+                memcmp(asylink_event_message_id(e), items[i].message_id, 16) != 0)
+                continue;
+            res[i].state = t == ASYLINK_EVENT_ACCEPTED ? "accepted" : "rejected";
+            res[i].code = asylink_event_code(e);
+            snprintf(res[i].reason, sizeof res[i].reason, "%s", asylink_event_reason(e));
+            open--;
+            break;
+        }
+        asylink_event_free(&e);
+    }
+}
+
+/* Prints every id (or outcome) in input order; CLI_OK if all were accepted. */
+static int s_report_all(const s_opts *o, const asylink_publish_item *items, size_t n,
+                        const node_outcome *res)
+{
+    size_t rejected = 0, pending = 0;
+    const node_outcome *first = NULL; /* the first rejection */
+    for (size_t i = 0; i < n; i++) {
+        char ids[37];
+        node_id_str(items[i].message_id, ids);
+        if (o->json ? node_json_line(s_outcome_json(o, ids, &res[i])) != CLI_OK
+                    : printf("%s\n", ids) < 0)
+            return cli_fail("stdout", ASYLINK_E_IO);
+        if (strcmp(res[i].state, "rejected") == 0 && rejected++ == 0)
+            first = &res[i];
+        pending += strcmp(res[i].state, "pending") == 0;
+    }
+    if (fflush(stdout) != 0)
+        return cli_fail("stdout", ASYLINK_E_IO);
+    if (first)
+        return cli_fail_text("publish: rejected by the broker", first->code,
+                             "%zu of %zu, the first: %s", rejected, n,
+                             first->reason[0] ? first->reason : asylink_strerror(first->code));
+    if (pending)
+        return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
+                             "%zu of %zu not taken yet; they stay in the outbox", pending, n);
+    return CLI_OK;
+}
+
+static int s_publish_lines(const s_opts *o, const s_payloads *pl)
+{
+    asylink_publish_params p;
+    asylink_publish_params_init(&p);
+    p.topic = o->topic;
+    p.content_type = o->type;
+    if (o->cls)
+        p.classification = (asylink_classification)o->cls;
+    p.expires_ms = o->expires_in_ms ? clock_now_ms() + o->expires_in_ms : 0;
+    asylink_publish_item *items = calloc(pl->n, sizeof *items);
+    node_outcome *res = calloc(pl->n, sizeof *res);
+    if (!items || !res) {
+        free(items);
+        free(res);
+        return cli_fail("publish", ASYLINK_E_NOMEM);
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        items[i] = (asylink_publish_item){.params = &p, .payload = pl->payloads[i],
+                                          .len = pl->lens[i]};
+        res[i].state = "pending";
+    }
+    asylink_client *c = NULL;
+    int rc = node_open("publish", o->config, &c) == CLI_OK ? ASYLINK_OK : -1;
+    uint64_t deadline = clock_now_ms() + o->timeout_ms;
+    /* LIMITED asks the broker for the topic's readers: wait for the session. */
+    while (rc == ASYLINK_OK &&
+           (rc = asylink_publish_many(c, items, pl->n)) == ASYLINK_E_UNAVAILABLE &&
+           clock_now_ms() < deadline) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        rc = ASYLINK_OK;
+    }
+    if (rc == ASYLINK_OK)
+        s_wait_all(c, items, pl->n, deadline, res);
+    asylink_client_close(&c);
+    int out = rc == -1        ? CLI_FAIL
+              : rc != ASYLINK_OK ? cli_fail("publish", rc)
+                                 : s_report_all(o, items, pl->n, res);
+    free(items);
+    free(res);
+    return out;
+}
+
+static int s_run_lines(const s_opts *o)
+{
+    uint8_t *text = NULL;
+    size_t n = 0;
+    if (node_read_input(o->payload_file, &text, &n) != CLI_OK)
+        return CLI_FAIL;
+    s_payloads pl = {0};
+    int rc = s_read_lines(o, (char *)text, &pl);
+    free(text);
+    if (rc == CLI_OK)
+        rc = s_publish_lines(o, &pl);
+    s_payloads_free(&pl);
+    return rc;
+}
+
 int cmd_publish(int argc, char **argv)
 {
     s_opts o = {0};
     int rc = s_parse(argc, argv, &o);
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
+    if (o.lines)
+        return s_run_lines(&o);
     uint8_t *payload = NULL;
     size_t len = 0;
     if (node_read_payload("publish", o.type, o.payload_file, o.raw_file, &payload, &len) != CLI_OK)

@@ -23,6 +23,8 @@ static const cli_command s_commands[] = {
      &cmd_status_spec, NULL, NULL},
     {"receipts", cmd_receipts, "list, export and verify the signed receipts of a sent message",
      &cmd_receipts_spec, NULL, NULL},
+    {"evidence", NULL, "export and verify a message's evidence bundle (offline check)", NULL,
+     cmd_evidence_commands, cmd_evidence_about},
     {"nodes", cmd_nodes, "list the federation's nodes as the broker sees them (admin endpoint)",
      &cmd_nodes_spec, NULL, NULL},
     {"queues", cmd_queues, "list the broker's direct queues (admin endpoint)", &cmd_queues_spec,
@@ -50,9 +52,10 @@ const cli_command cli_root = {
     .sub = s_commands,
     .about = "asylink is the command line of the asylink secure message exchange of the\n"
              "Common European Asylum System: keys, the federation CA and certificates;\n"
-             "sending, receiving and following feeds as a node; the broker's status and,\n"
-             "through its admin endpoint, nodes, queues, topics, dead letters, erasure\n"
-             "(purge, with four-eyes), reload and the audit trail.\n"
+             "sending, receiving and following feeds as a node, and evidence bundles of\n"
+             "what it sent; the broker's status and, through its admin endpoint, nodes,\n"
+             "queues, topics, dead letters, erasure (purge, with four-eyes), reload and\n"
+             "the audit trail.\n"
              "Options: --help (at every level), --version.",
 };
 

@@ -41,6 +41,9 @@ extern const cliopt_spec cmd_status_spec;
 int cmd_receipts(int argc, char **argv); /* cmd_receipts.c: list, export, verify */
 extern const cliopt_spec cmd_receipts_spec;
 
+extern const cli_command cmd_evidence_commands[]; /* cmd_evidence.c: export, verify */
+extern const char cmd_evidence_about[];
+
 int cmd_nodes(int argc, char **argv); /* cmd_admin.c */
 extern const cliopt_spec cmd_nodes_spec;
 int cmd_queues(int argc, char **argv); /* cmd_admin.c */

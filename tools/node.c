@@ -287,6 +287,12 @@ static int s_read_input(const char *path, uint8_t **out, size_t *len)
     return file_read(path, NODE_MAX_INPUT, out, len); /* NUL-terminated too */
 }
 
+int node_read_input(const char *path, uint8_t **out, size_t *len)
+{
+    int rc = s_read_input(path, out, len);
+    return rc == ASYLINK_OK ? CLI_OK : cli_fail(strcmp(path, "-") == 0 ? "stdin" : path, rc);
+}
+
 int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len)
 {

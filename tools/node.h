@@ -92,6 +92,12 @@ int node_receive(const char *context, asylink_client *c, const node_recv_opts *o
 int node_read_payload(const char *context, const char *type, const char *payload_file,
                       const char *raw_file, uint8_t **out, size_t *len);
 
+/*
+ * Reads a file ("-" = stdin) of at most 64 MiB into a
+ * malloc'd, NUL-terminated buffer. Prints its own error; CLI_OK or CLI_FAIL.
+ */
+int node_read_input(const char *path, uint8_t **out, size_t *len);
+
 /* Writes value as one compact JSON line to stdout and releases it. CLI_OK or CLI_FAIL. */
 int node_json_line(json_t *value);
 

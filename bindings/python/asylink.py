@@ -248,6 +248,7 @@ def _declare(lib):
         "asylink_receipt_verify": (c_int, [c_void_p, c_char_p, c_size_t, u8p,
                                            ctypes.POINTER(_ReceiptInfo)]),
         "asylink_free": (None, [c_void_p]),
+        "asylink_evidence_export": (c_int, [c_void_p, u8p, c_char_p]),
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
         "asylink_connected": (c_int, [c_void_p]),
@@ -640,6 +641,14 @@ class Client:
                                                 ctypes.byref(info)), "receipt_verify")
         return Receipt(recipient=_text(info.recipient), acked_ms=info.acked_ms,
                        status=info.status, envelope_digest=bytes(info.envelope_digest))
+
+    def evidence_export(self, message_id: bytes, path: str) -> None:
+        """asylink_evidence_export(): writes the evidence bundle of a message
+        this node sent to path (a new file, mode 0600, never overwritten):
+        envelope, signed receipts with their keys, certificates, CA,
+        revocation list and a signed manifest, for `asylink evidence verify`."""
+        _check(self._lib.asylink_evidence_export(self._c(), _id_arg(message_id),
+                                                  os.fsencode(path)), "evidence_export")
 
     # ---- integration with event loops ----
 

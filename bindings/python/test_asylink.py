@@ -17,6 +17,7 @@ import os
 import select
 import time
 import unittest
+import zipfile
 
 import asylink
 
@@ -140,6 +141,15 @@ class ExchangeTest(unittest.TestCase):
         with self.assertRaises(asylink.AsylinkError) as err:
             self.de.receipt_export(mid, "IT")
         self.assertEqual(err.exception.name, "NOT_FOUND")
+        bundle = os.path.join(TEST_DIR, f"case-{mid.hex()}.zip")
+        self.de.evidence_export(mid, bundle)
+        self.assertEqual(os.stat(bundle).st_mode & 0o777, 0o600)
+        with zipfile.ZipFile(bundle) as z:
+            self.assertIn("receipts/FR.bin", z.namelist())
+            self.assertIsNone(z.testzip())
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            self.de.evidence_export(mid, bundle)  # never overwritten
+        self.assertEqual(cm.exception.name, "EXISTS")
         self.assertTrue(self.de.connected())
         k = self.de.connection()
         self.assertTrue(k.connected)

@@ -140,6 +140,9 @@ typedef struct asylink_options {
     asylink_log_fn log;             /* NULL = no logging */
     void *log_ctx;                  /* passed to log */
     asylink_log_level log_level;    /* most verbose level passed to log; default INFO */
+    uint64_t sent_retention_ms;     /* keep this node's own sent envelopes this long after the
+                                       broker accepted them, as evidence (asylink_evidence_export);
+                                       0 = keep none; default ASYLINK_SENT_RETENTION_DEFAULT_MS */
     uint64_t metadata_retention_ms; /* how long the data directory keeps what is left of a
                                        finished message (sent: id, recipients, digest, state,
                                        receipts; received: the tombstone that makes delivery
@@ -147,12 +150,17 @@ typedef struct asylink_options {
                                        ASYLINK_METADATA_RETENTION_DEFAULT_MS. See "Retention" */
 } asylink_options;
 
+/* How long a client keeps its sent envelopes unless told otherwise: 30 days. */
+#define ASYLINK_SENT_RETENTION_DEFAULT_MS (30ull * 24 * 3600 * 1000)
+
 /* How long a client keeps finished messages' metadata unless told otherwise: 365 days. */
 #define ASYLINK_METADATA_RETENTION_DEFAULT_MS (365ull * 24 * 3600 * 1000)
 
 /*
- * Fills o with defaults: everything zero or NULL but struct_size and
- * metadata_retention_ms (ASYLINK_METADATA_RETENTION_DEFAULT_MS). Thread-safe.
+ * Fills o with defaults: everything zero or NULL but struct_size,
+ * durability (FSYNC), log_level (INFO), sent_retention_ms
+ * (ASYLINK_SENT_RETENTION_DEFAULT_MS) and metadata_retention_ms
+ * (ASYLINK_METADATA_RETENTION_DEFAULT_MS). Thread-safe.
  */
 ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 
@@ -209,8 +217,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *
  *   [node] broker_endpoint (one address or several, as broker_endpoint in
  *          asylink_options), broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
- *          durability (fsync|relaxed), metadata_retention (a duration such as
- *          365d; 0 = for ever), admin_endpoint (for the CLI only)
+ *          durability (fsync|relaxed), sent_retention (a duration such as
+ *          30d; 0 = keep no sent envelopes), metadata_retention (a duration
+ *          such as 365d; 0 = for ever), admin_endpoint (for the CLI only)
  * Relative paths are relative to the file. log and log_ctx may be NULL.
  * Errors: those of asylink_client_open(), plus ASYLINK_E_CONFIG (the file
  * cannot be read or holds a bad line, key or value; the reason is logged),
@@ -251,7 +260,11 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * the recipients, commits it to the durable outbox and returns; the I/O
  * thread delivers it to the broker until it is Accepted. A later Rejected
  * arrives as an event. The message id is written to message_id_out (may
- * be NULL). Thread-safe; concurrent calls share one disk commit.
+ * be NULL). Thread-safe; concurrent calls share one disk commit and one
+ * signature: the thread that commits signs every message of the commit at
+ * once as a batch (each envelope carries its own proof and is still
+ * checked on its own, PROTOCOL.md 4.10); a message committed alone is
+ * signed alone.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
  * NULL with len > 0, no recipients, an unknown classification);
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
@@ -284,8 +297,11 @@ typedef struct asylink_send_item {
  * Sends n messages (0..ASYLINK_SEND_MAX, payloads of at most
  * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing: each is
  * sealed as by asylink_send(), then all are committed to the outbox in one
- * disk commit, so a single-threaded sender pays one fsync per call rather
- * than one per message. items may be NULL when n is 0. On ASYLINK_OK every
+ * disk commit and signed with one Ed25519 signature over the root of a
+ * tree of their digests (a batch, PROTOCOL.md 4.10: every envelope carries
+ * its own proof and remains standalone evidence), so a single-threaded
+ * sender pays one fsync and one signature per call rather than one per
+ * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
  * nothing is sent and every items[i].result is set: the item's own outcome
  * when sealing failed for some item (ASYLINK_OK for an item that would
@@ -385,9 +401,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
 /*
  * Acknowledges n received messages (0..ASYLINK_ACK_MAX) at once, all or
  * nothing: one disk commit, and one signed receipt envelope per sender
- * covering all of that sender's messages in the call (a ReceiptSet), so a
+ * covering all of that sender's messages in the call (a ReceiptSet); the
+ * receipt envelopes of one call are signed together as one batch, so a
  * consumer working through a batch pays one fsync and one signature per
- * sender instead of one per message. message_ids is an array of n 16-byte
+ * call instead of one per message. message_ids is an array of n 16-byte
  * ids (borrowed; may be NULL when n is 0); repeated and already
  * acknowledged ids are fine; each id must name one message, as for
  * asylink_ack(). A sender whose certificate is not usable here (unknown,
@@ -571,6 +588,35 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
                                                             asylink_receipt_info *info)
     ASYLINK_NONNULL(2);
 
+/*
+ * Writes the evidence bundle of message_id, a direct message this client
+ * sent, to path (a new file, mode 0600, written atomically; an existing
+ * file is never overwritten): one ZIP file holding the sent envelope as
+ * kept (see sent_retention_ms), every signed receipt held for it with the
+ * receipt's content key (which opens that receipt envelope and nothing
+ * else), the certificates of the sender and of every recipient from this
+ * client's trust directory, its CA certificate and revocation list, and a
+ * manifest listing every file with its SHA-256, signed with this node's
+ * key. A third party checks it offline (`asylink evidence verify`, or any
+ * implementation of docs/PROTOCOL.md section 14). The payload stays
+ * encrypted: the bundle never holds plaintext. A bundle may lack receipts
+ * that have not arrived; its check then says so.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, path empty); ASYLINK_E_NOT_FOUND
+ * (not a message this client sent, its envelope is no longer kept, or a
+ * certificate a signature needs is not in the trust directory);
+ * ASYLINK_E_BAD_FIELD (a feed message, which has no receipts, or one sent
+ * under another node id); ASYLINK_E_TAMPERED (this node's key does not
+ * open a receipt it holds: the key was replaced since, or the kept receipt
+ * is damaged); ASYLINK_E_EXISTS (path exists); ASYLINK_E_TOO_LARGE (over
+ * the bundle's limits); ASYLINK_E_IO (the data directory, a damaged kept
+ * envelope or receipt, or writing path); ASYLINK_E_NOMEM;
+ * ASYLINK_E_INTERNAL (a bug). Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
+                                                             const uint8_t message_id[16],
+                                                             const char *path)
+    ASYLINK_NONNULL(2, 3);
+
 /* ---- erasure and retention ----
  *
  * Retention. What the data directory holds of a message after it is done
@@ -584,7 +630,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * bounded transactions. It never removes what exactly-once and receipts
  * still need: a message not yet accepted by the broker (it is resent), a
  * received message the application has not acknowledged, nor a sent
- * message's record while its receipts are kept (they go together). A
+ * message's record while its receipts are kept (they go together) or
+ * while its envelope is kept as evidence (sent_retention_ms). A
  * receipt arriving after its message was removed is dropped (logged), and
  * a redelivery after its tombstone was removed is handed over again: keep
  * the retention well above how long the broker may hold or redeliver a
@@ -599,7 +646,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * not accepted it yet, it is not sent any more (its outbox entry ends
  * refused with ASYLINK_E_PURGED); a copy already on its way may still be
  * accepted, and one the broker accepted is erased there by its operator
- * (`asylink purge`). With sender NULL or another node's id: every message received
+ * (`asylink purge`); the copy of its envelope kept as evidence goes too
+ * (asylink_evidence_export() then finds none). With sender NULL or another
+ * node's id: every message received
  * with that id from that sender (any sender if NULL), through any
  * subscription: its stored envelope is deleted, it is never handed over
  * again and a redelivery of it is dropped. A message asylink_recv()
@@ -737,6 +786,34 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
                                                      const asylink_publish_params *p,
                                                      const void *payload, size_t len,
                                                      uint8_t message_id_out[16]) ASYLINK_NONNULL(2);
+
+/* One message of asylink_publish_many(). */
+typedef struct asylink_publish_item {
+    const asylink_publish_params *params; /* topic and kind (borrowed; may be shared by items) */
+    const void *payload;                  /* len bytes (borrowed) */
+    size_t len;
+    uint8_t message_id[16]; /* out: the message id (valid when the call succeeds) */
+    int result;             /* out: ASYLINK_OK, or why this item cannot be sent */
+} asylink_publish_item;
+
+/*
+ * Publishes n feed messages (0..ASYLINK_SEND_MAX, payloads of at most
+ * ASYLINK_SEND_MANY_MAX_BYTES together) at once, all or nothing, as
+ * asylink_send_many() does for direct messages: each is sealed as by
+ * asylink_publish() (items may name different topics and kinds), all are
+ * committed in one disk commit and signed with one signature (a batch, see
+ * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
+ * item's message_id is set and every result is ASYLINK_OK. On an error
+ * nothing is published and every items[i].result is set: the item's own
+ * outcome when sealing failed for some item (ASYLINK_OK for an item that
+ * would have been published alone), else the call's error. The items
+ * array is owned by the caller. Errors: those of asylink_publish() (the
+ * first failing item's; ASYLINK_E_INVALID_ARG also for an item without
+ * params, or items NULL with n > 0), ASYLINK_E_TOO_LARGE (n or the payload
+ * bytes over the limits). Thread-safe; concurrent calls share disk commits.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish_many(asylink_client *c,
+                                                          asylink_publish_item *items, size_t n);
 
 /* Where a new subscription starts (numbers as asylink.v1.StartPosition). */
 typedef enum asylink_start {

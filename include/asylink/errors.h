@@ -36,7 +36,7 @@ extern "C" {
 /*
  * Error codes. 0 is success; every failure has its own stable number.
  * Grouped by tens: general, input format, identity and trust, message
- * checks, key files, broker.
+ * checks, key files, broker, batch proofs.
  */
 typedef enum asylink_err {
     ASYLINK_OK = 0,                    /* success */
@@ -87,6 +87,13 @@ typedef enum asylink_err {
     ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */
     ASYLINK_E_SHUTDOWN = 57,           /* the object is shutting down */
     ASYLINK_E_PURGED = 58,             /* the message was erased on request; it is not accepted again */
+
+    ASYLINK_E_BATCH_SIZE = 60,         /* a batch proof's size is 0 or above 1024 */
+    ASYLINK_E_BATCH_SINGLE = 61,       /* a batch proof with size 1 (a batch of one is a plain envelope) */
+    ASYLINK_E_BATCH_INDEX = 62,        /* a batch proof's index is not below its size */
+    ASYLINK_E_BATCH_PATH = 63,         /* a batch proof's path length is not the tree depth, or an element not 32 bytes */
+    ASYLINK_E_BATCH_SALT = 64,         /* a batch proof's salt is not 32 bytes */
+    ASYLINK_E_BATCH_DUPLICATE = 65,    /* a batch holds the same leaf twice */
 } asylink_err;
 
 /*

@@ -1,21 +1,49 @@
 /*
  * fuzz_envelope.c — libFuzzer target: envelope decode, verify, open.
  * Verification runs at a fixed time inside the vector certificates' validity.
+ * Batched envelopes (PROTOCOL.md 4.10; seeds from the batch vectors) are
+ * verified twice, with and without a verified-root cache that lives for the
+ * whole run: a cache may never turn a refusal into success or back.
  */
 #include "fuzz_world.h"
 
+#include "batch.h"
+#include "rootcache.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The batch fields decoding promised. */
+static void s_check_batch(const envelope *e)
+{
+    uint32_t n = envelope_batch_size(e);
+    if (n == 0) {
+        if (envelope_batch_root(e) ||
+            memcmp(envelope_signed_digest(e), envelope_digest(e), ENVELOPE_DIGEST_LEN) != 0)
+            abort(); /* a lone envelope is signed over its digest */
+        return;
+    }
+    if (n < 2 || n > BATCH_MAX || envelope_batch_index(e) >= n || !envelope_batch_root(e))
+        abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_world *w = fw_get();
+    static rootcache *cache;
+    if (!cache && rootcache_new(64, &cache) != ASYLINK_OK)
+        abort();
     envelope *e = NULL;
     if (envelope_decode(data, size, 0, &e) != ASYLINK_OK)
         return 0;
     const envelope_header *h = envelope_header_of(e);
     if (!h->sender || !h->content_type)
         abort(); /* decode promised a complete header */
-    if (envelope_verify(e, w->trust, 1795000000001ull, NULL) == ASYLINK_OK) {
+    s_check_batch(e);
+    int plain = envelope_verify(e, w->trust, 1795000000001ull, NULL);
+    if (envelope_verify_cached(e, w->trust, cache, 1795000000001ull, NULL) != plain ||
+        envelope_verify_cached(e, w->trust, cache, 1795000000001ull, NULL) != plain)
+        abort();
+    if (plain == ASYLINK_OK) {
         uint8_t *p = NULL;
         size_t n = 0;
         if (envelope_open(w->opener_fr, e, &p, &n) == ASYLINK_OK && n != h->payload_size)

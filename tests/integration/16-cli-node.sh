@@ -213,6 +213,29 @@ check_eq "... for the topic" "$(json_get "$T/pub-lim.json" 'j["topic"]')" stats.
   --count 1 --idle 30 >"$T/sub-lim.jsonl" 2>"$T/sub-lim.err"
 check_eq "the analyst reads the LIMITED message" "$(line_get "$T/sub-lim.jsonl" 1 'j["classification"]')" LIMITED
 
+echo "== several messages in one batch (publish --lines)"
+for m in 7 8 9; do
+  echo "{\"reporting_country\": \"DE\", \"period\": {\"year\": 2026, \"month\": $m}}"
+done >"$T/months.jsonl"
+echo >>"$T/months.jsonl" # a blank line is skipped
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/months.jsonl" --lines --json --timeout 30 >"$T/pub-lines.jsonl" 2>"$T/pub-lines.err"
+check_eq "publish --lines of three payloads exits 0" "$?" 0
+check_eq "one outcome line per payload" "$(lines "$T/pub-lines.jsonl")" 3
+check_eq "all three accepted" "$(grep -c '"state": *"accepted"' "$T/pub-lines.jsonl")" 3
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-csv \
+  --count 3 --idle 30 >"$T/sub-lines.jsonl" 2>"$T/sub-lines.err"
+check_eq "the analyst reads the three (each verified alone)" "$(lines "$T/sub-lines.jsonl")" 3
+check_eq "in order: month 9 last" "$(line_get "$T/sub-lines.jsonl" 3 'j["payload"]["period"]["month"]')" 9
+echo '{"reporting_country": "DE", "colour": "blue"}' >>"$T/months.jsonl"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/months.jsonl" --lines --timeout 30 >/dev/null 2>"$T/pub-lines-bad.err"
+check_eq "a bad line fails the whole publish (exit 1)" "$?" 1
+check "naming the line" grep -q 'line 5 as asylink.v1.MonthlyStatistics: .*colour' "$T/pub-lines-bad.err"
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --file "$T/months.jsonl" --lines >/dev/null 2>&1
+check_eq "--lines needs --payload (usage, exit 2)" "$?" 2
+
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \

@@ -5,7 +5,11 @@
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
- *               [--ids-out F]          --batch: asylink_send_many, N at a time
+ *               [--crash-after-accepted K] [--ids-out F]
+ *               --batch: asylink_send_many, N at a time (one signed batch each);
+ *               --crash-after-accepted: after the first call, kill -9 this process
+ *               once the broker accepted K of its messages (the rest of the
+ *               batch still in the outbox)
  *   client_test --config NODE.ini flush            wait until the outbox is empty
  *   client_test --config NODE.ini recv --count N [--no-ack] [--ack-batch N]
  *               [--crash-after-recv] [--ids-out F] [--expect-none] [--expect-refused N]
@@ -54,7 +58,7 @@
 typedef struct {
     const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
-    long count, size, threads, timeout_s, ack_batch, batch, expect_refused;
+    long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
     const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
     int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
@@ -111,6 +115,28 @@ typedef struct {
     long failures;
 } s_sender;
 
+/*
+ * Waits until the broker has accepted K more messages (the outbox, polled
+ * every millisecond, shrank by K since the call returned), then dies with
+ * the rest of the batch unsent or unanswered.
+ */
+static void s_crash_after_accepted(const s_args *a)
+{
+    uint64_t deadline = s_deadline(a), start = 0, pending = 0;
+    if (asylink_outbox_pending(s_client, &start) != ASYLINK_OK)
+        s_die("outbox_pending", ASYLINK_E_IO);
+    pending = start;
+    while (start - pending < (uint64_t)a->crash_after_accepted && clock_now_ms() < deadline) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+        if (asylink_outbox_pending(s_client, &pending) != ASYLINK_OK)
+            s_die("outbox_pending", ASYLINK_E_IO);
+    }
+    fprintf(stderr, "client_test: killed after %llu accepted, %llu pending\n",
+            (unsigned long long)(start - pending), (unsigned long long)pending);
+    raise(SIGKILL);
+}
+
 /* Sends the thread's messages with asylink_send_many(), a->batch at a time. */
 static void s_send_batches(s_sender *s, const asylink_send_params *p, uint8_t *payloads)
 {
@@ -135,6 +161,8 @@ static void s_send_batches(s_sender *s, const asylink_send_params *p, uint8_t *p
             s_write_id(items[k].message_id);
         if (s->a->crash_after_send)
             raise(SIGKILL); /* the whole batch must survive this */
+        if (s->a->crash_after_accepted > 0)
+            s_crash_after_accepted(s->a);
     }
     free(items);
 }
@@ -506,7 +534,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
         {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
         {"expect-refused", required_argument, NULL, 14}, {"id", required_argument, NULL, 15},
-        {"sender", required_argument, NULL, 16}, {NULL, 0, NULL, 0}};
+        {"sender", required_argument, NULL, 16},
+        {"crash-after-accepted", required_argument, NULL, 17}, {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
     a->timeout_s = 60;
@@ -542,6 +571,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 14: a->expect_refused = strtol(optarg, NULL, 10); break;
         case 15: a->id = optarg; break;
         case 16: a->sender = optarg; break;
+        case 17: a->crash_after_accepted = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }

@@ -10,7 +10,7 @@
  *                         [--window W] [--ids-out F] [--sent-out F] [--content-type T]
  *                         [--message-id UUID]
  *   asylink-peer recv     --count N [--window W] [--ids-out F] [--no-ack]
- *                         [--exit-after-recv K]
+ *                         [--exit-after-recv K] [--any-payload]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
  *   asylink-peer hostile  --case NAME [--to NODE] [--size B] [--other NODE] [--topic T]
  *   asylink-peer publish  --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]
@@ -90,6 +90,7 @@ typedef struct {
     const char *content_type; /* --content-type */
     bool no_ack;              /* --no-ack */
     long exit_after;          /* --exit-after-recv; 0 = off */
+    bool any_payload;         /* --any-payload */
     const char *hostile_case; /* --case */
     const char *other;        /* --other: node id to impersonate */
     const char *topic;        /* --topic (publish, hostile personal-topic) */
@@ -112,6 +113,7 @@ static void s_usage(FILE *out)
             "               [--content-type T] [--message-id UUID]\n"
             "               (--message-id: every message gets that id, for dedup tests)\n"
             "  recv         --count N [--window N] [--ids-out F] [--no-ack] [--exit-after-recv K]\n"
+            "               [--any-payload]\n"
             "  exchange     send and recv in one session: send options plus --recv-count M\n"
             "               [--recv-ids-out F]\n"
             "  hostile      --case NAME [--to NODE] [--size BYTES] [--other NODE]; cases:\n"
@@ -203,6 +205,7 @@ enum {
     O_START,
     O_RESET,
     O_MESSAGE_ID,
+    O_ANY_PAYLOAD,
 };
 
 static const struct option s_long_opts[] = {
@@ -234,6 +237,7 @@ static const struct option s_long_opts[] = {
     {"start", required_argument, NULL, O_START},
     {"reset", no_argument, NULL, O_RESET},
     {"message-id", required_argument, NULL, O_MESSAGE_ID},
+    {"any-payload", no_argument, NULL, O_ANY_PAYLOAD},
     {NULL, 0, NULL, 0},
 };
 
@@ -256,6 +260,7 @@ static int s_apply_opt(s_opts *o, int ch, const char *arg)
     case O_NAME: o->sub_name = arg; return 0;
     case O_RESET: o->reset = true; return 0;
     case O_MESSAGE_ID: o->message_id = arg; return 0;
+    case O_ANY_PAYLOAD: o->any_payload = true; return 0;
     case O_START:
         o->start = strcmp(arg, "new") == 0 ? 1 : strcmp(arg, "earliest") == 0 ? 2 : -1;
         if (o->start < 0)
@@ -361,6 +366,7 @@ static int s_recv_role(const s_opts *o, peerengine_recv *rx)
                             .window = o->window ? o->window : 100,
                             .no_ack = o->no_ack,
                             .exit_after = o->exit_after,
+                            .any_payload = o->any_payload,
                             .ids_out = exchange ? o->recv_ids_out : o->ids_out};
     if (strcmp(o->mode, "subscribe") == 0) {
         if (!o->prefix || !o->sub_name) {

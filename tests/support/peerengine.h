@@ -55,6 +55,8 @@ typedef struct {
     long window;          /* credit (Hello.initial_credit_messages) */
     bool no_ack;          /* never acknowledge (redelivery tests) */
     long exit_after;      /* stop after this many deliveries; 0 = off */
+    bool any_payload;     /* accept any payload (another sender's, e.g. libasylink's)
+                             instead of the bytes peernode derives from the message id */
     const char *ids_out;  /* file for the distinct ids received; NULL = none */
     const char *sub_name; /* a feed subscription; NULL = the direct queue */
     const char *prefix;   /* its topic prefix */

@@ -62,6 +62,7 @@ static void test_client_null(void **state)
                      ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_receipt_verify(NULL, s_id, sizeof s_id, s_id, info),
                      ASYLINK_E_INVALID_ARG);
+    assert_int_equal(asylink_evidence_export(NULL, s_id, "case.zip"), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
     n = 7;
     assert_int_equal(asylink_purge(NULL, s_id, NULL, &n), ASYLINK_E_INVALID_ARG);
@@ -98,6 +99,10 @@ static void test_client_null(void **state)
     pp.content_type = "text/plain";
     assert_int_equal(asylink_publish(NULL, &pp, "x", 1, id), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_publish(NULL, &pp, NULL, 0, NULL), ASYLINK_E_INVALID_ARG);
+    asylink_publish_item pitem = {.params = &pp, .payload = "x", .len = 1, .result = 99};
+    assert_int_equal(asylink_publish_many(NULL, &pitem, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(pitem.result, ASYLINK_E_INVALID_ARG);
+    assert_int_equal(asylink_publish_many(NULL, NULL, 0), ASYLINK_E_INVALID_ARG);
 }
 
 static void test_message_null(void **state)

@@ -1,6 +1,7 @@
 /*
  * test_vectors.c — known-answer vectors for certificates, requests,
- * revocation lists, envelopes, receipts, armor and secret key files
+ * revocation lists, envelopes, batches of envelopes and refused batch
+ * proofs, receipts, armor and secret key files
  * (tests/vectors/asylink-v1.json).
  *
  * Every random byte the sealer draws is listed in the file, so another
@@ -15,6 +16,8 @@
 #include <jansson.h>
 
 #include "armor.h"
+#include "asylink/v1/envelope.pb-c.h"
+#include "batch.h"
 #include "file.h"
 #include "receipt.h"
 #include "sig.h"
@@ -114,7 +117,7 @@ static uint64_t s_u64(const json_t *o, const char *key)
 /* ---- the random source: replays listed draws in order ---- */
 
 typedef struct {
-    uint8_t buf[4096];
+    uint8_t buf[16384]; /* a batch of 1024 unencrypted messages draws 10,304 bytes */
     size_t len, pos;
 } s_replay;
 
@@ -256,81 +259,114 @@ static void s_check_crl(s_world *w, json_t *r)
     crl_destroy(&l);
 }
 
-/* Rebuilds one envelope from its listed inputs and checks every output. */
-static void s_check_envelope(s_world *w, json_t *v)
-{
-    s_where = json_string_value(json_object_get(v, "name"));
-    s_node *from = s_find(w, json_string_value(json_object_get(v, "sender")));
-    json_t *rcpt = json_object_get(v, "recipients"), *rdrs = json_object_get(v, "readers");
+/* The inputs of one message (an envelope vector or a member of a batch vector). */
+typedef struct {
     const char *to[8];
     const cert *readers[8];
-    size_t nto = json_array_size(rcpt), nrd = json_array_size(rdrs);
-    for (size_t i = 0; i < nto; i++)
-        to[i] = json_string_value(json_array_get(rcpt, i));
-    for (size_t i = 0; i < nrd; i++)
-        readers[i] = s_find(w, json_string_value(json_array_get(rdrs, i)))->cert;
-    s_replay r = {0};
-    s_replay_add(&r, v, "ephemeral_sk");
-    s_replay_add(&r, v, "uuid_random");
-    s_replay_add(&r, v, "content_key");
-    s_replay_add(&r, v, "body_nonce");
+    size_t nto, nrd;
+    uint8_t *payload, *corr;
+    size_t plen, clen;
+    envelope_params p;
+} s_msg;
+
+static void s_msg_read(s_world *w, json_t *v, s_msg *m)
+{
+    json_t *rcpt = json_object_get(v, "recipients"), *rdrs = json_object_get(v, "readers");
+    memset(m, 0, sizeof *m);
+    m->nto = json_array_size(rcpt);
+    m->nrd = json_array_size(rdrs);
+    assert_true(m->nto <= 8 && m->nrd <= 8);
+    for (size_t i = 0; i < m->nto; i++)
+        m->to[i] = json_string_value(json_array_get(rcpt, i));
+    for (size_t i = 0; i < m->nrd; i++)
+        m->readers[i] = s_find(w, json_string_value(json_array_get(rdrs, i)))->cert;
+    m->payload = s_unhex(v, "payload", &m->plen);
+    m->corr = s_unhex(v, "correlation_id", &m->clen);
+    const char *topic = json_string_value(json_object_get(v, "topic"));
+    m->p = (envelope_params){.recipients = m->nto ? m->to : NULL,
+                             .n_recipients = m->nto,
+                             .topic = topic && *topic ? topic : NULL,
+                             .readers = m->readers,
+                             .n_readers = m->nrd,
+                             .content_type = json_string_value(json_object_get(v, "content_type")),
+                             .classification = envelope_class_parse(
+                                 json_string_value(json_object_get(v, "classification"))),
+                             .created_ms = s_u64(v, "created_ms"),
+                             .expires_ms = s_u64(v, "expires_ms"),
+                             .correlation_id = m->clen == 16 ? m->corr : NULL};
+}
+
+static void s_msg_free(s_msg *m)
+{
+    free(m->payload);
+    free(m->corr);
+}
+
+/* A message's own random draws, in sealing order (PROTOCOL.md 4.6). */
+static void s_replay_msg(s_replay *r, json_t *v)
+{
+    s_replay_add(r, v, "uuid_random");
+    s_replay_add(r, v, "content_key");
+    s_replay_add(r, v, "body_nonce");
     json_t *wn = json_object_get(v, "wrap_nonces");
     for (size_t i = 0; i < json_array_size(wn); i++) {
         json_t *tmp = json_pack("{sO}", "n", json_array_get(wn, i));
-        s_replay_add(&r, tmp, "n");
+        s_replay_add(r, tmp, "n");
         json_decref(tmp);
     }
-    size_t plen = 0, clen = 0;
-    uint8_t *payload = s_unhex(v, "payload", &plen);
-    uint8_t *corr = s_unhex(v, "correlation_id", &clen);
-    const char *topic = json_string_value(json_object_get(v, "topic"));
-    envelope_params p = {.recipients = nto ? to : NULL,
-                         .n_recipients = nto,
-                         .topic = topic && *topic ? topic : NULL,
-                         .readers = readers,
-                         .n_readers = nrd,
-                         .content_type = json_string_value(json_object_get(v, "content_type")),
-                         .classification = envelope_class_parse(
-                             json_string_value(json_object_get(v, "classification"))),
-                         .created_ms = s_u64(v, "created_ms"),
-                         .expires_ms = s_u64(v, "expires_ms"),
-                         .correlation_id = clen == 16 ? corr : NULL};
-    envelope_sealer *s = NULL;
-    uint8_t *out = NULL, id[16];
-    size_t out_len = 0;
-    assert_int_equal(
-        envelope_sealer_new(from->keys, from->id, from->cert->serial, s_replay_rng, &r, &s),
-        ASYLINK_OK);
-    assert_int_equal(envelope_seal(s, &p, payload, plen, &out, &out_len, id), ASYLINK_OK);
-    assert_int_equal(r.pos, r.len); /* every listed draw used */
-    s_expect_hex(v, "message_id", id, 16);
-    s_expect_hex(v, "envelope", out, out_len);
-    envelope *e = NULL;
-    assert_int_equal(envelope_decode(out, out_len, 0, &e), ASYLINK_OK);
-    s_expect_hex(v, "digest", envelope_digest(e), 64);
-    assert_int_equal(envelope_verify(e, w->trust, p.created_ms + 1, NULL), ASYLINK_OK);
+}
+
+/* Every node but the CA opens e exactly when it is one of the message's readers. */
+static void s_check_opens(s_world *w, const envelope *e, const s_msg *m)
+{
     for (size_t i = 1; i < w->n; i++) {
         envelope_opener *op = NULL;
         uint8_t *got = NULL;
         size_t got_len = 0;
         assert_int_equal(envelope_opener_new(w->nodes[i].keys, w->nodes[i].id, &op), ASYLINK_OK);
         int rc = envelope_open(op, e, &got, &got_len);
-        bool reader = nrd == 0;
-        for (size_t j = 0; j < nrd; j++)
-            reader |= strcmp(readers[j]->node_id, w->nodes[i].id) == 0;
+        bool reader = m->nrd == 0;
+        for (size_t j = 0; j < m->nrd; j++)
+            reader |= strcmp(m->readers[j]->node_id, w->nodes[i].id) == 0;
         assert_int_equal(rc, reader ? ASYLINK_OK : ASYLINK_E_NOT_RECIPIENT);
         if (reader) {
-            assert_int_equal(got_len, plen);
-            assert_memory_equal(got, payload, plen ? plen : 0);
+            assert_int_equal(got_len, m->plen);
+            assert_memory_equal(got, m->payload, m->plen ? m->plen : 0);
         }
         envelope_payload_free(got, got_len);
         envelope_opener_destroy(&op);
     }
+}
+
+/* Rebuilds one envelope from its listed inputs and checks every output. */
+static void s_check_envelope(s_world *w, json_t *v)
+{
+    s_where = json_string_value(json_object_get(v, "name"));
+    s_node *from = s_find(w, json_string_value(json_object_get(v, "sender")));
+    s_msg m;
+    s_msg_read(w, v, &m);
+    s_replay r = {0};
+    s_replay_add(&r, v, "ephemeral_sk");
+    s_replay_msg(&r, v);
+    envelope_sealer *s = NULL;
+    uint8_t *out = NULL, id[16];
+    size_t out_len = 0;
+    assert_int_equal(
+        envelope_sealer_new(from->keys, from->id, from->cert->serial, s_replay_rng, &r, &s),
+        ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &m.p, m.payload, m.plen, &out, &out_len, id), ASYLINK_OK);
+    assert_int_equal(r.pos, r.len); /* every listed draw used */
+    s_expect_hex(v, "message_id", id, 16);
+    s_expect_hex(v, "envelope", out, out_len);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(out, out_len, 0, &e), ASYLINK_OK);
+    s_expect_hex(v, "digest", envelope_digest(e), 64);
+    assert_int_equal(envelope_verify(e, w->trust, m.p.created_ms + 1, NULL), ASYLINK_OK);
+    s_check_opens(w, e, &m);
     envelope_destroy(&e);
     envelope_sealer_destroy(&s);
     free(out);
-    free(payload);
-    free(corr);
+    s_msg_free(&m);
 }
 
 /* ---- receipts (PROTOCOL.md 5) ---- */
@@ -436,6 +472,337 @@ static void s_check_receipt(s_world *w, json_t *root, json_t *v)
     free(back);
     free(set);
     free(r);
+}
+
+/* ---- batches (PROTOCOL.md 4.10) ---- */
+
+/* Records or compares an array of hex strings (n buffers of len bytes each). */
+static void s_expect_hex_list(const json_t *o, const char *key, const uint8_t *const *bufs,
+                              size_t n, size_t len)
+{
+    if (s_record) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, s_hex(bufs[i], len));
+        json_object_set_new((json_t *)o, key, a);
+        return;
+    }
+    json_t *a = json_object_get(o, key);
+    if (json_array_size(a) != n)
+        fail_msg("vector mismatch in %s of %s (%zu vs %zu elements)", key, s_where,
+                 json_array_size(a), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *tmp = json_pack("{sO}", "x", json_array_get(a, i));
+        s_expect_hex(tmp, "x", bufs[i], len);
+        json_decref(tmp);
+    }
+}
+
+/* The fields of a batch member that are inputs (everything but the outputs). */
+static const char *const s_msg_inputs[] = {
+    "index",        "recipients",  "topic",      "readers",        "classification",
+    "content_type", "created_ms",  "expires_ms", "correlation_id", "payload",
+    "uuid_random",  "content_key", "body_nonce", "wrap_nonces",    NULL};
+
+static json_t *s_gen_message(const char *batch, size_t index, const char *const *to,
+                             const char *topic, const char *const *readers, const char *cls,
+                             const char *ct, const uint8_t *payload, size_t plen, uint64_t expires,
+                             int with_corr);
+
+/*
+ * The full list of a batch's messages (a new reference): those listed, or,
+ * for a batch described by a "rule", every message generated by it (the
+ * listed ones are samples and must equal the generated ones).
+ */
+static json_t *s_batch_messages(json_t *v)
+{
+    json_t *rule = json_object_get(v, "rule"), *listed = json_object_get(v, "messages");
+    if (!rule)
+        return json_incref(listed);
+    size_t n = s_u64(rule, "count");
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char text[64];
+        int len = snprintf(text, sizeof text, "batch message %zu", i);
+        json_array_append_new(all, s_gen_message(s_str(v, "name"), i, NULL, s_str(rule, "topic"),
+                                                 NULL, s_str(rule, "classification"),
+                                                 s_str(rule, "content_type"), (const uint8_t *)text,
+                                                 (size_t)len, 0, 0));
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(listed, i, m)
+    {
+        json_t *g = json_array_get(all, s_u64(m, "index"));
+        for (size_t k = 0; s_msg_inputs[k]; k++)
+            if (!g || !json_equal(json_object_get(m, s_msg_inputs[k]),
+                                  json_object_get(g, s_msg_inputs[k])))
+                fail_msg("batch %s: listed message %zu input %s differs from the rule", s_where, i,
+                         s_msg_inputs[k]);
+    }
+    return all;
+}
+
+/* The listed message with this index, or NULL. */
+static json_t *s_listed(json_t *v, size_t index)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(v, "messages"), i,
+                       m) if (s_u64(m, "index") == index) return m;
+    return NULL;
+}
+
+/* The listed outputs of one member: ids, digest, leaf, path and the envelope itself. */
+static void s_check_member(json_t *m, const uint8_t *id, const envelope_draft *d, const uint8_t *b,
+                           size_t len)
+{
+    s_expect_hex(m, "message_id", id, 16);
+    s_expect_hex(m, "digest", envelope_draft_digest(d), 64);
+    Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, len, b);
+    assert_non_null(pb);
+    uint8_t leaf[BATCH_HASH_LEN];
+    const uint8_t *path[BATCH_MAX_DEPTH];
+    size_t n_path = pb->batch ? pb->batch->n_path : 0;
+    if (pb->batch) {
+        batch_leaf(pb->batch->salt.data, pb->batch->index, envelope_draft_digest(d), leaf);
+        for (size_t k = 0; k < n_path; k++)
+            path[k] = pb->batch->path[k].data;
+    }
+    s_expect_hex(m, "leaf", leaf, pb->batch ? BATCH_HASH_LEN : 0);
+    s_expect_hex_list(m, "path", path, n_path, BATCH_HASH_LEN);
+    s_expect_hex(m, "envelope", b, len);
+    asylink__v1__envelope__free_unpacked(pb, NULL);
+}
+
+/*
+ * One batch vector: every message sealed from its inputs (random draws in
+ * order: ephemeral key, each message's, then the salt), signed as one batch,
+ * and every envelope checked alone: decodes, verifies (through a verified-root
+ * cache, one miss for the batch), opens for exactly its readers.
+ */
+static void s_check_batch(s_world *w, json_t *v)
+{
+    s_where = s_str(v, "name");
+    s_node *from = s_find(w, s_str(v, "sender"));
+    json_t *msgs = s_batch_messages(v);
+    size_t n = json_array_size(msgs);
+    assert_int_equal(n, s_u64(v, "size"));
+    s_replay *r = calloc(1, sizeof *r);
+    s_msg *m = calloc(n, sizeof *m);
+    envelope_draft **d = calloc(n, sizeof *d);
+    uint8_t(*ids)[16] = calloc(n, 16);
+    assert_true(r && m && d && ids);
+    s_replay_add(r, v, "ephemeral_sk");
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(s_u64(json_array_get(msgs, i), "index"), i);
+        s_replay_msg(r, json_array_get(msgs, i));
+    }
+    s_replay_add(r, v, "salt");
+    envelope_sealer *s = NULL;
+    assert_int_equal(
+        envelope_sealer_new(from->keys, from->id, from->cert->serial, s_replay_rng, r, &s),
+        ASYLINK_OK);
+    for (size_t i = 0; i < n; i++) {
+        s_msg_read(w, json_array_get(msgs, i), &m[i]);
+        assert_int_equal(envelope_seal_draft(s, &m[i].p, m[i].payload, m[i].plen, &d[i], ids[i]),
+                         ASYLINK_OK);
+    }
+    assert_int_equal(envelope_sign(s, d, n), ASYLINK_OK);
+    assert_int_equal(r->pos, r->len); /* every listed draw used, the salt last */
+    rootcache *cache = NULL;
+    assert_int_equal(rootcache_new(16, &cache), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const uint8_t *b = envelope_draft_bytes(d[i], &len);
+        envelope *e = NULL;
+        assert_int_equal(envelope_decode(b, len, 0, &e), ASYLINK_OK);
+        assert_int_equal(envelope_verify_cached(e, w->trust, cache, m[i].p.created_ms + 1, NULL),
+                         ASYLINK_OK);
+        assert_int_equal(envelope_batch_size(e), n > 1 ? n : 0);
+        if (i == 0) {
+            const uint8_t *root = envelope_batch_root(e);
+            s_expect_hex(v, "root", root ? root : (const uint8_t *)"", root ? BATCH_HASH_LEN : 0);
+            s_expect_hex(v, "statement", envelope_signed_digest(e), 64);
+            Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, len, b);
+            s_expect_hex(v, "signature", pb->signature.data, pb->signature.len);
+            asylink__v1__envelope__free_unpacked(pb, NULL);
+        }
+        if (i < 8 || i + 8 >= n) /* opening all 1,024 adds nothing */
+            s_check_opens(w, e, &m[i]);
+        envelope_destroy(&e);
+        json_t *listed = s_listed(v, i);
+        if (listed)
+            s_check_member(listed, ids[i], d[i], b, len);
+    }
+    uint64_t misses = 0;
+    rootcache_stats(cache, NULL, NULL, &misses);
+    assert_int_equal(misses, n > 1 ? 1 : 0);
+    rootcache_destroy(&cache);
+    for (size_t i = 0; i < n; i++) {
+        envelope_draft_destroy(&d[i]);
+        s_msg_free(&m[i]);
+    }
+    envelope_sealer_destroy(&s);
+    json_decref(msgs);
+    free(ids);
+    free(d);
+    free(m);
+    free(r);
+}
+
+/* ---- batch refusals: one envelope of a batch, changed one way each ---- */
+
+static json_t *s_batch_member(json_t *root, const char *batch, size_t index)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(root, "batches"), i,
+                       v) if (strcmp(s_str(v, "name"), batch) == 0) return s_listed(v, index);
+    fail_msg("refusal names unknown batch %s", batch);
+    return NULL;
+}
+
+/* Replaces a bytes field with n bytes: the old ones, then zeros (freed by protobuf-c). */
+static void s_resize(ProtobufCBinaryData *f, size_t n)
+{
+    uint8_t *b = calloc(1, n ? n : 1);
+    assert_non_null(b);
+    if (f->data)
+        memcpy(b, f->data, f->len < n ? f->len : n);
+    free(f->data);
+    *f = (ProtobufCBinaryData){n, b};
+}
+
+/* Appends v as a varint; returns the bytes written. */
+static size_t s_varint(uint64_t v, uint8_t *out)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+/*
+ * The refusal named `what` applied to envelope pb (index 0 of its batch;
+ * other is the envelope at index 1). Returns false for a change that must
+ * be made on the bytes (index-0-written).
+ */
+static bool s_mutate(const char *what, Asylink__V1__Envelope *pb, Asylink__V1__Envelope *other,
+                     const uint8_t *digest)
+{
+    Asylink__V1__BatchProof *b = pb->batch;
+    if (strcmp(what, "salt-31-bytes") == 0)
+        s_resize(&b->salt, 31);
+    else if (strcmp(what, "salt-33-bytes") == 0)
+        s_resize(&b->salt, 33);
+    else if (strcmp(what, "size-1") == 0)
+        b->size = 1;
+    else if (strcmp(what, "size-0") == 0)
+        b->size = 0;
+    else if (strcmp(what, "size-1025") == 0)
+        b->size = 1025;
+    else if (strcmp(what, "index-equals-size") == 0)
+        b->index = b->size;
+    else if (strcmp(what, "path-one-short") == 0)
+        free(b->path[--b->n_path].data);
+    else if (strcmp(what, "path-one-long") == 0) {
+        ProtobufCBinaryData *p = realloc(b->path, (b->n_path + 1) * sizeof *p);
+        assert_non_null(p);
+        b->path = p;
+        p[b->n_path] = (ProtobufCBinaryData){0, NULL};
+        s_resize(&p[b->n_path++], BATCH_HASH_LEN);
+    } else if (strcmp(what, "path-element-31-bytes") == 0)
+        s_resize(&b->path[0], 31);
+    else if (strcmp(what, "path-own-leaf") == 0)
+        batch_leaf(b->salt.data, b->index, digest, b->path[0].data);
+    else if (strcmp(what, "path-element-changed") == 0)
+        b->path[0].data[0] ^= 0x01;
+    else if (strcmp(what, "index-changed") == 0)
+        b->index = 1;
+    else if (strcmp(what, "size-changed") == 0)
+        b->size = 6;
+    else if (strcmp(what, "salt-changed") == 0)
+        b->salt.data[0] ^= 0x01;
+    else if (strcmp(what, "proof-of-another-envelope") == 0) {
+        pb->batch = other->batch;
+        other->batch = b;
+    } else if (strcmp(what, "proof-removed") == 0) {
+        asylink__v1__batch_proof__free_unpacked(b, NULL);
+        pb->batch = NULL;
+    } else if (strcmp(what, "index-0-written") == 0)
+        return false;
+    else
+        fail_msg("unknown refusal %s", what);
+    return true;
+}
+
+/* Envelope pb with its proof written non-canonically: index 0 written out. */
+static uint8_t *s_index_zero_written(Asylink__V1__Envelope *pb, size_t *out_len)
+{
+    Asylink__V1__BatchProof *b = pb->batch;
+    assert_int_equal(b->index, 0);
+    size_t plen = asylink__v1__batch_proof__get_packed_size(b);
+    uint8_t *proof = malloc(plen);
+    asylink__v1__batch_proof__pack(b, proof);
+    pb->batch = NULL;
+    size_t head = asylink__v1__envelope__get_packed_size(pb);
+    uint8_t *out = malloc(head + plen + 16);
+    asylink__v1__envelope__pack(pb, out);
+    pb->batch = b;
+    /* proof = 0a 20 salt(32) 10 size ...: insert 18 00 after the size field */
+    size_t at = head, salt_end = 2 + BATCH_SALT_LEN, size_end = salt_end + 1;
+    while (proof[size_end] & 0x80)
+        size_end++;
+    size_end++;
+    out[at++] = 0x2a;
+    at += s_varint(plen + 2, out + at);
+    memcpy(out + at, proof, size_end);
+    at += size_end;
+    out[at++] = 0x18;
+    out[at++] = 0x00;
+    memcpy(out + at, proof + size_end, plen - size_end);
+    at += plen - size_end;
+    free(proof);
+    *out_len = at;
+    return out;
+}
+
+/* One refusal vector: the changed envelope, and the code decoding or verifying gives. */
+static void s_check_refusal(s_world *w, json_t *root, json_t *v)
+{
+    s_where = s_str(v, "name");
+    json_t *base = s_batch_member(root, s_str(v, "batch"), 0);
+    json_t *next = s_batch_member(root, s_str(v, "batch"), 1);
+    size_t len = 0, len1 = 0, dlen = 0, out_len = 0;
+    uint8_t *b = s_unhex(base, "envelope", &len), *b1 = s_unhex(next, "envelope", &len1);
+    uint8_t *digest = s_unhex(base, "digest", &dlen), *out = NULL;
+    Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, len, b);
+    Asylink__V1__Envelope *other = asylink__v1__envelope__unpack(NULL, len1, b1);
+    assert_true(pb && other && pb->batch);
+    if (s_mutate(s_str(v, "name"), pb, other, digest)) {
+        out_len = asylink__v1__envelope__get_packed_size(pb);
+        out = malloc(out_len);
+        asylink__v1__envelope__pack(pb, out);
+    } else {
+        out = s_index_zero_written(pb, &out_len);
+    }
+    s_expect_hex(v, "envelope", out, out_len);
+    envelope *e = NULL;
+    int rc = envelope_decode(out, out_len, 0, &e);
+    if (rc == ASYLINK_OK)
+        rc = envelope_verify(e, w->trust, s_u64(base, "created_ms") + 1, NULL);
+    envelope_destroy(&e);
+    s_expect_text(v, "result", asylink_err_name(rc));
+    asylink__v1__envelope__free_unpacked(pb, NULL);
+    asylink__v1__envelope__free_unpacked(other, NULL);
+    free(out);
+    free(b);
+    free(b1);
+    free(digest);
 }
 
 /* ---- armor (PROTOCOL.md 8) ---- */
@@ -579,6 +946,11 @@ static void s_check_all(json_t *root)
         assert_true(json_array_size(json_object_get(root, "armor_decode")) >= 10);
         assert_true(json_array_size(json_object_get(root, "secret_keys")) >= 2);
     }
+    assert_true(json_array_size(json_object_get(root, "batches")) >= 5);
+    json_array_foreach(json_object_get(root, "batches"), i, v) s_check_batch(&w, v);
+    if (!s_record)
+        assert_true(json_array_size(json_object_get(root, "batch_refusals")) >= 10);
+    json_array_foreach(json_object_get(root, "batch_refusals"), i, v) s_check_refusal(&w, root, v);
     json_array_foreach(json_object_get(root, "receipts"), i, v) s_check_receipt(&w, root, v);
     json_array_foreach(json_object_get(root, "armor"), i, v) s_check_armor(v);
     json_array_foreach(json_object_get(root, "armor_decode"), i, v) s_check_armor_decode(v);
@@ -615,20 +987,23 @@ static const char *const s_ids[][3] = {
     {"EUAA", "agency", "European Union Agency for Asylum"},
 };
 
-static json_t *s_gen_envelope(const char *name, const char *sender, const char *const *to,
-                              const char *topic, const char *const *readers, const char *cls,
-                              const char *ct, const uint8_t *payload, size_t plen, uint64_t expires,
-                              int with_corr)
+/*
+ * The inputs of one message, random draws seeded from labels under name;
+ * with an ephemeral key (an envelope vector) or without (a batch member,
+ * whose sealer's key belongs to the batch).
+ */
+static void s_gen_inputs(json_t *v, const char *name, const char *const *to, const char *topic,
+                         const char *const *readers, const char *cls, const char *ct,
+                         const uint8_t *payload, size_t plen, uint64_t expires, int with_corr,
+                         bool with_ephemeral)
 {
-    json_t *v = json_object(), *r = json_array(), *rd = json_array(), *wn = json_array();
+    json_t *r = json_array(), *rd = json_array(), *wn = json_array();
     char label[128];
     size_t nrd = 0;
     for (size_t i = 0; to && to[i]; i++)
         json_array_append_new(r, json_string(to[i]));
     for (size_t i = 0; readers && readers[i]; i++, nrd++)
         json_array_append_new(rd, json_string(readers[i]));
-    json_object_set_new(v, "name", json_string(name));
-    json_object_set_new(v, "sender", json_string(sender));
     json_object_set_new(v, "recipients", r);
     json_object_set_new(v, "topic", json_string(topic ? topic : ""));
     json_object_set_new(v, "readers", rd);
@@ -641,7 +1016,8 @@ static json_t *s_gen_envelope(const char *name, const char *sender, const char *
     json_object_set_new(v, "correlation_id", with_corr ? s_hex(corr, 16) : json_string(""));
     json_object_set_new(v, "payload", s_hex(payload, plen));
     snprintf(label, sizeof label, "%s/ephemeral_sk", name);
-    json_object_set_new(v, "ephemeral_sk", s_seed(label, 32));
+    if (with_ephemeral)
+        json_object_set_new(v, "ephemeral_sk", s_seed(label, 32));
     snprintf(label, sizeof label, "%s/uuid_random", name);
     json_object_set_new(v, "uuid_random", s_seed(label, 10));
     bool enc = strcmp(cls, "PUBLIC") != 0 || nrd > 0;
@@ -654,7 +1030,149 @@ static json_t *s_gen_envelope(const char *name, const char *sender, const char *
         json_array_append_new(wn, s_seed(label, 24));
     }
     json_object_set_new(v, "wrap_nonces", wn);
+}
+
+static json_t *s_gen_envelope(const char *name, const char *sender, const char *const *to,
+                              const char *topic, const char *const *readers, const char *cls,
+                              const char *ct, const uint8_t *payload, size_t plen, uint64_t expires,
+                              int with_corr)
+{
+    json_t *v = json_object();
+    json_object_set_new(v, "name", json_string(name));
+    json_object_set_new(v, "sender", json_string(sender));
+    s_gen_inputs(v, name, to, topic, readers, cls, ct, payload, plen, expires, with_corr, true);
     return v;
+}
+
+/* Member index of batch `batch`: its inputs seeded from "<batch>/<index>/..." labels. */
+static json_t *s_gen_message(const char *batch, size_t index, const char *const *to,
+                             const char *topic, const char *const *readers, const char *cls,
+                             const char *ct, const uint8_t *payload, size_t plen, uint64_t expires,
+                             int with_corr)
+{
+    json_t *v = json_object();
+    char label[128];
+    snprintf(label, sizeof label, "%s/%zu", batch, index);
+    json_object_set_new(v, "index", json_integer((json_int_t)index));
+    s_gen_inputs(v, label, to, topic, readers, cls, ct, payload, plen, expires, with_corr, false);
+    return v;
+}
+
+/* A batch vector from DE over messages (stolen); rule (stolen, may be NULL) describes them all. */
+static json_t *s_gen_batch(const char *name, size_t size, json_t *messages, json_t *rule)
+{
+    json_t *v = json_object();
+    char label[128];
+    json_object_set_new(v, "name", json_string(name));
+    json_object_set_new(v, "sender", json_string("DE"));
+    json_object_set_new(v, "size", json_integer((json_int_t)size));
+    snprintf(label, sizeof label, "%s/ephemeral_sk", name);
+    json_object_set_new(v, "ephemeral_sk", s_seed(label, 32));
+    snprintf(label, sizeof label, "%s/salt", name);
+    json_object_set_new(v, "salt", size > 1 ? s_seed(label, BATCH_SALT_LEN) : json_string(""));
+    if (rule)
+        json_object_set_new(v, "rule", rule);
+    json_object_set_new(v, "messages", messages);
+    return v;
+}
+
+/* Batches of 1, 2, 3, 5 (every message listed) and 1,024 (a rule and samples). */
+static json_t *s_gen_batches(void)
+{
+    const char *fr[] = {"FR", NULL}, *it[] = {"IT", NULL}, *fr_it[] = {"FR", "IT", NULL};
+    const char *fr_euaa[] = {"FR", "EUAA", NULL}, *euaa[] = {"EUAA", NULL};
+    const char *req = "Dublin III Art. 34 information request, case DE-2026-000124";
+    const char *rep = "reply to FR-2026-004711: the applicant was registered in DE";
+    const char *stats = "{\"country\":\"DE\",\"period\":\"2026-10\",\"applications\":12345}";
+    const char *ir = "asylink.v1.InformationRequest", *ms = "asylink.v1.MonthlyStatistics";
+    json_t *batches = json_array(), *m;
+
+    m = json_array();
+    json_array_append_new(m, s_gen_message("batch-1", 0, fr, NULL, fr, "LIMITED", ir,
+                                           (const uint8_t *)req, strlen(req), 0, 0));
+    json_array_append_new(batches, s_gen_batch("batch-1", 1, m, NULL));
+
+    m = json_array();
+    json_array_append_new(m, s_gen_message("batch-2", 0, fr, NULL, fr, "LIMITED", ir,
+                                           (const uint8_t *)req, strlen(req), 0, 0));
+    json_array_append_new(m, s_gen_message("batch-2", 1, it, NULL, it, "PERSONAL",
+                                           "asylink.v1.InformationReply", (const uint8_t *)rep,
+                                           strlen(rep), VEC_CREATED + 86400000, 1));
+    json_array_append_new(batches, s_gen_batch("batch-2", 2, m, NULL));
+
+    m = json_array();
+    json_array_append_new(m, s_gen_message("batch-3", 0, fr, NULL, fr, "LIMITED", ir,
+                                           (const uint8_t *)req, strlen(req), 0, 0));
+    json_array_append_new(m, s_gen_message("batch-3", 1, NULL, "stats.monthly.DE", NULL, "PUBLIC",
+                                           ms, (const uint8_t *)stats, strlen(stats), 0, 0));
+    json_array_append_new(m, s_gen_message("batch-3", 2, fr_it, NULL, fr_it, "LIMITED", ir,
+                                           (const uint8_t *)req, strlen(req), 0, 0));
+    json_array_append_new(batches, s_gen_batch("batch-3", 3, m, NULL));
+
+    m = json_array();
+    json_array_append_new(m, s_gen_message("batch-5", 0, fr, NULL, fr, "LIMITED", ir,
+                                           (const uint8_t *)req, strlen(req), 0, 0));
+    json_array_append_new(m, s_gen_message("batch-5", 1, it, NULL, it, "PERSONAL",
+                                           "asylink.v1.InformationReply", (const uint8_t *)rep,
+                                           strlen(rep), VEC_CREATED + 86400000, 1));
+    json_array_append_new(m, s_gen_message("batch-5", 2, NULL, "stats.monthly.DE", NULL, "PUBLIC",
+                                           ms, (const uint8_t *)stats, strlen(stats), 0, 0));
+    json_array_append_new(m,
+                          s_gen_message("batch-5", 3, NULL, "analysis.trends", fr_euaa, "LIMITED",
+                                        "asylink.v1.TrendAnalysis", (const uint8_t *)"", 0, 0, 0));
+    json_array_append_new(m, s_gen_message("batch-5", 4, euaa, NULL, euaa, "PUBLIC",
+                                           "asylink.v1.SupportRequest", (const uint8_t *)stats,
+                                           strlen(stats), 0, 0));
+    json_array_append_new(batches, s_gen_batch("batch-5", 5, m, NULL));
+
+    json_t *rule = json_object();
+    json_object_set_new(rule, "count", json_integer(BATCH_MAX));
+    json_object_set_new(rule, "topic", json_string("stats.batch.DE"));
+    json_object_set_new(rule, "classification", json_string("PUBLIC"));
+    json_object_set_new(rule, "content_type", json_string(ms));
+    json_object_set_new(rule, "message",
+                        json_string("message i (0..1023): topic, classification and content type "
+                                    "as here, no recipients or readers (signed only), created_ms "
+                                    "1795000000000, no expiry, no correlation id, payload the "
+                                    "ASCII text \"batch message <i>\" with i in decimal, "
+                                    "uuid_random seed(\"batch-1024/<i>/uuid_random\", 10)"));
+    const size_t samples[] = {0, 1, 2, 511, 512, 767, 1000, 1022, 1023};
+    m = json_array();
+    for (size_t k = 0; k < sizeof samples / sizeof samples[0]; k++) {
+        char text[64];
+        int len = snprintf(text, sizeof text, "batch message %zu", samples[k]);
+        json_array_append_new(m, s_gen_message("batch-1024", samples[k], NULL, "stats.batch.DE",
+                                               NULL, "PUBLIC", ms, (const uint8_t *)text,
+                                               (size_t)len, 0, 0));
+    }
+    json_array_append_new(batches, s_gen_batch("batch-1024", BATCH_MAX, m, rule));
+    return batches;
+}
+
+/* Refusals of PROTOCOL.md 4.10: message 0 of batch-5 changed one way each. */
+static json_t *s_gen_refusals(void)
+{
+    const char *names[] = {"salt-31-bytes",
+                           "salt-33-bytes",
+                           "size-1",
+                           "size-0",
+                           "size-1025",
+                           "index-equals-size",
+                           "path-one-short",
+                           "path-one-long",
+                           "path-element-31-bytes",
+                           "path-own-leaf",
+                           "index-0-written",
+                           "path-element-changed",
+                           "index-changed",
+                           "size-changed",
+                           "salt-changed",
+                           "proof-of-another-envelope",
+                           "proof-removed"};
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        json_array_append_new(a, json_pack("{ss ss}", "name", names[i], "batch", "batch-5"));
+    return a;
 }
 
 #define VEC_ACKED (VEC_CREATED + 60000) /* receipts: one minute after the messages */
@@ -877,6 +1395,7 @@ static void s_generate_more(json_t *root)
                                                   "payload does not match its content type"));
     json_array_append_new(receipts, s_gen_receipt("receipt-set-de-for-fr", "DE", "FR", rs));
     json_object_set_new(root, "receipts", receipts);
+    json_object_set_new(root, "batch_refusals", s_gen_refusals());
 
     json_t *armor = json_array();
     const char *c_cert[] = {"asylink certificate", "node DE, serial 2 (comments are never trusted)",
@@ -982,6 +1501,7 @@ static int s_generate(const char *path)
         envs, s_gen_envelope("limited-euaa-topic-de-fr", "EUAA", NULL, "analysis.trends", de_fr,
                              "LIMITED", "asylink.v1.TrendAnalysis", (const uint8_t *)"", 0, 0, 0));
     json_object_set_new(root, "envelopes", envs);
+    json_object_set_new(root, "batches", s_gen_batches());
     s_record = 1;
     s_check_all(root);
     s_generate_more(root);

@@ -1,0 +1,207 @@
+/*
+ * test_verify.c — the broker's Publish checks on batched envelopes
+ * (broker/verify.c, PROTOCOL.md 4.10 and 11.5): the verify workers share
+ * the view's verified-root cache (one Ed25519 verification per batch, from
+ * several threads at once), a forged proof under a cached root is still
+ * refused, and a reloaded view (here: with a revocation list) starts with an
+ * empty cache and refuses the revoked sender's batch.
+ */
+#include "fixture.h"
+
+#include "asylink/v1/envelope.pb-c.h"
+#include "verify.h"
+#include "view.h"
+
+#include <zmq.h>
+
+static const char *const s_ids[] = {"DE", "FR", "IT", NULL};
+static const char *const s_fr[] = {"FR", NULL};
+
+static const char *s_policy = ASYLINK_SOURCE_DIR "/certs-example/policy.ini";
+
+static view *s_view(fx_fed *f)
+{
+    view *v = NULL;
+    char err[512] = "";
+    int rc = view_load(f->trust_dir, s_policy, NULL, &v, err, sizeof err);
+    if (rc != ASYLINK_OK)
+        fail_msg("view_load: %s", err);
+    return v;
+}
+
+/* n envelopes from DE to FR, signed as one batch; bytes[i] malloc'd. */
+static void s_batch(fx_fed *f, size_t n, uint8_t **bytes, size_t *lens, uint8_t (*ids)[16])
+{
+    fx_node *de = fx_node_by_id(f, "DE");
+    const cert *fr[] = {fx_node_by_id(f, "FR")->cert};
+    envelope_sealer *s = NULL;
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s),
+                     ASYLINK_OK);
+    envelope_draft **d = calloc(n, sizeof *d);
+    envelope_params p = {.recipients = s_fr,
+                         .n_recipients = 1,
+                         .readers = fr,
+                         .n_readers = 1,
+                         .content_type = "asylink.v1.InformationRequest",
+                         .classification = ENVELOPE_LIMITED};
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(envelope_seal_draft(s, &p, (const uint8_t *)"case", 4, &d[i], ids[i]),
+                         ASYLINK_OK);
+    assert_int_equal(envelope_sign(s, d, n), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] = envelope_draft_take(d[i], &lens[i]);
+        envelope_draft_destroy(&d[i]);
+    }
+    free(d);
+    envelope_sealer_destroy(&s);
+}
+
+static verify_job *s_job(view *v, const uint8_t *env, size_t len, const uint8_t id[16])
+{
+    verify_job *j = calloc(1, sizeof *j);
+    assert_non_null(j);
+    snprintf(j->node_id, sizeof j->node_id, "DE");
+    memcpy(j->message_id, id, 16);
+    assert_int_equal(zmq_msg_init_size(&j->envelope, len), 0);
+    memcpy(zmq_msg_data(&j->envelope), env, len);
+    j->view = view_ref(v);
+    j->now_ms = clock_now_ms();
+    j->max_envelope_bytes = ENVELOPE_MAX_SIZE;
+    j->clock_skew_future_ms = 60000;
+    j->max_recipients = 256;
+    return j;
+}
+
+static int s_run(view *v, const uint8_t *env, size_t len, const uint8_t id[16])
+{
+    verify_job *j = s_job(v, env, len, id);
+    verify_job_run(j);
+    int rc = j->code;
+    verify_job_destroy(&j);
+    return rc;
+}
+
+/* A forged path and a changed body under a cached root: BAD_SIGNATURE; a revoked sender: REVOKED.
+ */
+static void test_cached_root_forgery_and_reload(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    uint8_t *b[5], ids[5][16];
+    size_t lens[5];
+    s_batch(f, 5, b, lens, ids);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(s_run(v, b[i], lens[i], ids[i]), ASYLINK_OK);
+    uint64_t hits = 0, misses = 0;
+    rootcache_stats(view_rootcache(v), NULL, &hits, &misses);
+    assert_int_equal(misses, 1);
+    assert_int_equal(hits, 4);
+    /* envelope 3 with the first path element changed */
+    Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, lens[3], b[3]);
+    pb->batch->path[0].data[0] ^= 0x80;
+    size_t flen = asylink__v1__envelope__get_packed_size(pb);
+    uint8_t *forged = malloc(flen);
+    asylink__v1__envelope__pack(pb, forged);
+    assert_int_equal(s_run(v, forged, flen, ids[3]), ASYLINK_E_BAD_SIGNATURE);
+    pb->batch->path[0].data[0] ^= 0x80;
+    /* envelope 3 with another body byte: its digest changes, the proof no longer leads to the root
+     */
+    pb->body.data[pb->body.len - 1] ^= 0x01;
+    asylink__v1__envelope__pack(pb, forged);
+    assert_int_equal(s_run(v, forged, flen, ids[3]), ASYLINK_E_BAD_SIGNATURE);
+    asylink__v1__envelope__free_unpacked(pb, NULL);
+    free(forged);
+    /* envelope 4 claiming the proof of envelope 2 */
+    Asylink__V1__Envelope *p2 = asylink__v1__envelope__unpack(NULL, lens[2], b[2]);
+    Asylink__V1__Envelope *p4 = asylink__v1__envelope__unpack(NULL, lens[4], b[4]);
+    Asylink__V1__BatchProof *tmp = p4->batch;
+    p4->batch = p2->batch;
+    flen = asylink__v1__envelope__get_packed_size(p4);
+    forged = malloc(flen);
+    asylink__v1__envelope__pack(p4, forged);
+    p4->batch = tmp;
+    assert_int_equal(s_run(v, forged, flen, ids[4]), ASYLINK_E_BAD_SIGNATURE);
+    free(forged);
+    asylink__v1__envelope__free_unpacked(p2, NULL);
+    asylink__v1__envelope__free_unpacked(p4, NULL);
+    /* Revoke DE and reload: the new view has an empty cache and refuses the batch. */
+    crl_entry e = {.serial = fx_node_by_id(f, "DE")->cert->serial, .revoked_ms = clock_now_ms()};
+    snprintf(e.reason, sizeof e.reason, "key compromise");
+    crl *l = NULL;
+    assert_int_equal(crl_sign(f->ca_keys, f->ca, 2, clock_now_ms(), &e, 1, &l), ASYLINK_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/revoked.crl", f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    view *fresh = NULL;
+    char err[512] = "";
+    assert_int_equal(view_load(f->trust_dir, s_policy, v, &fresh, err, sizeof err), ASYLINK_OK);
+    size_t entries = 99;
+    rootcache_stats(view_rootcache(fresh), &entries, NULL, NULL);
+    assert_int_equal(entries, 0);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(s_run(fresh, b[i], lens[i], ids[i]), ASYLINK_E_REVOKED);
+    /* the old view (jobs still holding it) keeps its own cache */
+    assert_int_equal(s_run(v, b[0], lens[0], ids[0]), ASYLINK_OK);
+    view_unref(&fresh);
+    view_unref(&v);
+    for (size_t i = 0; i < 5; i++)
+        free(b[i]);
+    fx_free(f);
+}
+
+/* Four workers verify one batch of 1,024 together: every envelope passes, few verifications. */
+static void test_pool_shares_cache(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    size_t n = 1024;
+    uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
+    size_t *lens = calloc(n, sizeof *lens);
+    s_batch(f, n, b, lens, ids);
+    void *ctx = zmq_ctx_new();
+    verify_pool *pool = NULL;
+    assert_int_equal(verify_pool_new(ctx, 4, &pool), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++) {
+        verify_job *j = s_job(v, b[i], lens[i], ids[i]);
+        j->arrival = i;
+        assert_int_equal(verify_pool_submit(pool, j), ASYLINK_OK);
+    }
+    size_t done = 0, ok = 0;
+    zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
+    for (int rounds = 0; done < n && rounds < 600; rounds++) {
+        zmq_poll(&item, 1, 100);
+        verify_job *j;
+        while ((j = verify_pool_take(pool)) != NULL) {
+            done++;
+            ok += j->code == ASYLINK_OK;
+            verify_job_destroy(&j);
+        }
+    }
+    assert_int_equal(done, n);
+    assert_int_equal(ok, n);
+    uint64_t hits = 0, misses = 0;
+    rootcache_stats(view_rootcache(v), NULL, &hits, &misses);
+    assert_int_equal(hits + misses, n);
+    assert_true(misses >= 1 && misses <= 4); /* at most one per worker racing the first */
+    verify_pool_destroy(&pool);
+    zmq_ctx_term(ctx);
+    view_unref(&v);
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
+    free(b);
+    free(ids);
+    free(lens);
+    fx_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cached_root_forgery_and_reload),
+        cmocka_unit_test(test_pool_shares_cache),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
