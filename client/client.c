@@ -133,8 +133,11 @@ static int s_open(asylink_client *c, const asylink_options *o)
         rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store);
     if (rc == ASYLINK_OK)
         rc = client_trust_remember(c);
-    if (rc == ASYLINK_OK)
-        client_retention_sweep(c, clock_now_ms()); /* then the I/O thread, periodically */
+    if (rc == ASYLINK_OK) { /* then the I/O thread, periodically; kept envelopes first */
+        uint64_t now = clock_now_ms();
+        client_sent_sweep(c, now);
+        client_retention_sweep(c, now);
+    }
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)

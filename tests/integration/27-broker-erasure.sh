@@ -25,7 +25,8 @@
 #     reaches the broker; the analyst's received, not yet acknowledged copy
 #     of a PUBLIC message is erased from its inbox and never handed over
 #     again; with [node] metadata_retention = 1s a sent message's record and
-#     its receipt are gone when DE next opens its data directory.
+#     its receipt stay while its envelope is kept as evidence (sent_retention)
+#     and are gone when DE next opens its data directory after that too.
 #
 #   tests/integration/27-broker-erasure.sh ASYLINKD ASYLINK ASYLINK-PEER
 source "$(dirname "$0")/lib.sh"
@@ -326,13 +327,19 @@ a send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/pla
 R_ID=$(jq -r .message_id "$T/send-r.json")
 node_ini FR
 a recv --config "$T/FR.ini" --idle 5 >/dev/null 2>&1 # everything waiting for FR, acknowledged
-a receipts --config "$T/DE.ini" --id "$R_ID" --wait 30 >"$T/rcpt.out" 2>&1
+a receipts --config "$T/DE.ini" --message "$R_ID" --wait 30 >"$T/rcpt.out" 2>&1
 check_eq "DE holds FR's receipt" "$?" 0
 echo "metadata_retention = 1s" >>"$T/DE.ini"
 sleep 2
-a receipts --config "$T/DE.ini" --id "$R_ID" >"$T/rcpt2.out" 2>"$T/rcpt2.err"
-check "after metadata_retention the record and its receipt are gone (NOT_FOUND)" \
-  grep -q NOT_FOUND "$T/rcpt2.err"
+a receipts --config "$T/DE.ini" --message "$R_ID" >"$T/rcpt2.out" 2>"$T/rcpt2.err"
+check_eq "past metadata_retention, but with its envelope kept as evidence (sent_retention 30d): kept" \
+  "$?" 0
+a evidence export --config "$T/DE.ini" --message "$R_ID" --out "$T/case.zip" >/dev/null 2>&1
+check "its evidence bundle can still be exported" test -s "$T/case.zip"
+echo "sent_retention = 1s" >>"$T/DE.ini"
+a receipts --config "$T/DE.ini" --message "$R_ID" >"$T/rcpt3.out" 2>"$T/rcpt3.err"
+check "once sent_retention has passed too, the record and its receipt are gone (NOT_FOUND)" \
+  grep -q NOT_FOUND "$T/rcpt3.err"
 
 stop_broker
 check_eq "the broker stops cleanly" "$?" 0
