@@ -1749,6 +1749,65 @@ static void test_retention_sweep(void **state)
     cstore_abort(&txn);
 }
 
+/* Accepts sent message n, keeping its envelope as evidence since kept_ms. */
+static void t_accept_keep(tctx *t, unsigned n, uint64_t kept_ms)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_sent_keep(txn, id, kept_ms), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+}
+
+/* A purge erases the envelope kept as evidence; the retention sweep waits for it. */
+static void test_purge_and_sweep_sent(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    t_out_add(t, 1, fr, 300);
+    t_out_add(t, 2, fr, 300);
+    t_accept_keep(t, 1, 5000);
+    t_accept_keep(t, 2, 5000);
+    uint64_t kept = 0;
+    assert_int_equal(cstore_sent_count(t->s, &kept), ASYLINK_OK);
+    assert_int_equal(kept, 2);
+
+    cstore_purge_result r = t_purge(t, 1, true, NULL);
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 1); /* the kept copy */
+    uint8_t id[16], *env = NULL;
+    size_t len = 0;
+    uint64_t kept_ms = 0;
+    t_id(id, 1);
+    assert_int_equal(cstore_sent_get(t->s, id, &env, &len, &kept_ms), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_sent_count(t->s, &kept), ASYLINK_OK);
+    assert_int_equal(kept, 1);
+    r = t_purge(t, 1, true, NULL);
+    assert_int_equal(r.erased, 0);
+
+    /* past the metadata retention: 1 goes; 2 waits while its envelope is kept */
+    bool more = true;
+    cstore_sweep_stats st = t_sweep(t, UINT64_MAX, 100, &more);
+    assert_int_equal(st.outbox, 1);
+    cstore_out out;
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_OK);
+    cstore_out_clear(&out);
+    cstore_txn *txn = NULL;
+    size_t removed = 0;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_sent_sweep(txn, 6000, 100, &removed), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(removed, 1);
+    st = t_sweep(t, UINT64_MAX, 100, &more);
+    assert_int_equal(st.outbox, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+}
+
 /* A replaced receipt's evidence goes with its last citation; a 3 -> 4 upgrade indexes them. */
 static void test_evidence_refs(void **state)
 {
@@ -1845,6 +1904,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
