@@ -94,9 +94,11 @@ int admin_purge(const admin_env *e, const wire_admin_request *q, const char *app
     int classification;
     s_message_meta(e, seq, digest, &have_digest, &classification);
     char reason[S_REASON_MAX];
-    snprintf(reason, sizeof reason, "reason: %s; reference: %s%s%s", q->reason[0] ? q->reason : "-",
-             q->reference[0] ? q->reference : "-", approved_by ? "; " : "",
-             approved_by ? approved_by : "");
+    /* who approved first: the audit record cuts its detail at 255 bytes, and the
+       operators' names matter more than the end of a long reason */
+    snprintf(reason, sizeof reason, "%s%sreason: %s; reference: %s",
+             approved_by ? approved_by : "", approved_by ? "; " : "",
+             q->reason[0] ? q->reason : "-", q->reference[0] ? q->reference : "-");
     store_purge_request r = {.sender = q->node_id,
                              .message_id = q->message_id,
                              .seq = seq,
