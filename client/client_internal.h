@@ -232,6 +232,29 @@ void client_update_readable(asylink_client *c);
 int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
                          size_t n);
 
+/*
+ * The items of one asylink_send_many() or asylink_publish_many() call, as
+ * client_seal_many() sees them: their payload sizes, where each result
+ * goes, and how one is sealed (into out and draft, digest filled).
+ */
+typedef struct client_many {
+    void *items;
+    size_t n;
+    size_t (*len)(const void *items, size_t i);
+    int *(*result)(void *items, size_t i);
+    int (*seal)(asylink_client *c, void *items, size_t i, cstore_out_new *out,
+                envelope_draft **draft, uint8_t digest[64]);
+} client_many;
+
+/*
+ * The body of both *_many calls: checks c, n (<= ASYLINK_SEND_MAX) and the
+ * payload bytes (<= ASYLINK_SEND_MANY_MAX_BYTES), seals every item
+ * (reporting each one's result), and commits all of them as one batch
+ * (one signed root) or none; every item's result is set. Returns the first
+ * failure, or the commit's result.
+ */
+int client_seal_many(asylink_client *c, const client_many *m);
+
 /* Seals payload for the recipients (certificates from the trust directory) into a draft. */
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
                 envelope_draft **out, uint8_t id[16], uint8_t digest[64]);

@@ -914,6 +914,26 @@ static int s_txn_end(cstore_txn **tp, bool commit)
     return s_err(rc);
 }
 
+int cstore_write(cstore *s, int (*fill)(cstore_txn *t, void *arg), void *arg)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        cstore_txn *t = NULL;
+        int rc = cstore_begin(s, &t);
+        if (rc == ASYLINK_OK)
+            rc = fill(t, arg);
+        if (rc != ASYLINK_OK) {
+            cstore_abort(&t);
+            if (rc == ASYLINK_E_STORE_FULL)
+                continue; /* the store grows its map when the transaction ends */
+            return rc;
+        }
+        rc = cstore_commit(&t);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
 int cstore_commit(cstore_txn **t)
 {
     if (!t || !*t)

@@ -116,6 +116,16 @@ int cstore_commit(cstore_txn **t);
 void cstore_abort(cstore_txn **t);
 
 /*
+ * One write transaction with the retry the comment above asks for: begins,
+ * calls fill(t, arg) for the operations, commits; when the map was full
+ * (from fill or the commit) it starts again from the beginning, up to 8
+ * times (fill must therefore be repeatable). Returns fill's first other
+ * failure (the transaction then aborted), the commit's result, or
+ * ASYLINK_E_STORE_FULL when the map could not grow enough.
+ */
+int cstore_write(cstore *s, int (*fill)(cstore_txn *t, void *arg), void *arg);
+
+/*
  * Reads (everything below taking a cstore *) run in their own read
  * transaction; a thread holding a write transaction may call them and sees
  * the last commit. A cstore_out / cstore_in is overwritten (not freed) and

@@ -335,52 +335,27 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
     return rc;
 }
 
-/* Sets every item's result to rc and returns it (a failure before sealing). */
-static int s_all_failed(asylink_publish_item *items, size_t n, int rc)
+static size_t s_publish_len(const void *items, size_t i)
 {
-    for (size_t i = 0; items && i < n; i++)
-        items[i].result = rc;
-    return rc;
+    return ((const asylink_publish_item *)items)[i].len;
+}
+
+static int *s_publish_result(void *items, size_t i)
+{
+    return &((asylink_publish_item *)items)[i].result;
+}
+
+static int s_publish_seal(asylink_client *c, void *items, size_t i, cstore_out_new *out,
+                          envelope_draft **draft, uint8_t digest[64])
+{
+    asylink_publish_item *it = &((asylink_publish_item *)items)[i];
+    return s_publish_one(c, it->params, it->payload, it->len, out, draft, it->message_id, digest);
 }
 
 int asylink_publish_many(asylink_client *c, asylink_publish_item *items, size_t n)
 {
-    if (!c || (!items && n))
-        return s_all_failed(items, n, ASYLINK_E_INVALID_ARG);
-    if (n > ASYLINK_SEND_MAX)
-        return s_all_failed(items, n, ASYLINK_E_TOO_LARGE);
-    if (atomic_load(&c->stop))
-        return s_all_failed(items, n, ASYLINK_E_SHUTDOWN);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].len > ASYLINK_SEND_MANY_MAX_BYTES - total)
-            return s_all_failed(items, n, ASYLINK_E_TOO_LARGE); /* bounded memory per call */
-        total += items[i].len;
-    }
-    if (n == 0)
-        return ASYLINK_OK;
-    cstore_out_new *outs = calloc(n, sizeof *outs);
-    envelope_draft **drafts = calloc(n, sizeof *drafts);
-    uint8_t(*digests)[64] = calloc(n, sizeof *digests);
-    int rc = outs && drafts && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
-    int first = ASYLINK_OK;
-    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
-        items[i].result = s_publish_one(c, items[i].params, items[i].payload, items[i].len,
-                                        &outs[i], &drafts[i], items[i].message_id, digests[i]);
-        if (items[i].result != ASYLINK_OK && first == ASYLINK_OK)
-            first = items[i].result; /* seal the rest too: report every item's fate */
-    }
-    if (rc == ASYLINK_OK)
-        rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, drafts, n);
-    for (size_t i = 0; outs && i < n; i++) {
-        envelope_draft_destroy(&drafts[i]);
-        if (rc != ASYLINK_OK && first == ASYLINK_OK)
-            items[i].result = rc; /* the commit failed: none of them is sent */
-    }
-    free(outs);
-    free(drafts);
-    free(digests);
-    return rc;
+    client_many m = {items, n, s_publish_len, s_publish_result, s_publish_seal};
+    return client_seal_many(c, &m);
 }
 
 /* ---- subscriptions ---- */

@@ -22,13 +22,13 @@ struct asylink_message {
     char (*recipients)[NODE_ID_MAX + 1];
     size_t n_recipients;
     char content_type[ENVELOPE_CONTENT_TYPE_MAX + 1];
-    char topic[ENVELOPE_TOPIC_MAX + 1]; /* "" for a direct message */
+    char topic[ENVELOPE_TOPIC_MAX + 1];    /* "" for a direct message */
     char subscription[CSTORE_SUB_MAX + 1]; /* the feed subscription it came through, or "" */
     asylink_classification classification;
     uint64_t created_ms, expires_ms;
     bool has_correlation;
     uint8_t correlation_id[16];
-    uint8_t *payload;  /* decrypted, wiped at free */
+    uint8_t *payload; /* decrypted, wiped at free */
     size_t len;
 };
 
@@ -131,9 +131,9 @@ typedef struct {
     uint8_t id[16];
     char sender[NODE_ID_MAX + 1];
     char sub[CSTORE_SUB_MAX + 1]; /* "" for a direct message */
-    bool pending;          /* in the inbox and not acknowledged yet */
-    bool receipt;          /* a direct message whose sender gets a receipt */
-    receipt r;             /* that receipt */
+    bool pending;                 /* in the inbox and not acknowledged yet */
+    bool receipt;                 /* a direct message whose sender gets a receipt */
+    receipt r;                    /* that receipt */
 } s_ack_item;
 
 /* Orders receipts by the sender they go to. */
@@ -197,7 +197,7 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
             rc = ASYLINK_E_PURGED; /* erased on this node (asylink_purge): no receipt */
         else if (rc == ASYLINK_OK && state != CSTORE_IN_ACKED)
             rc = ASYLINK_E_NOT_FOUND; /* pending but unreadable: cannot happen */
-        return rc; /* OK: acked before, nothing to do */
+        return rc;                    /* OK: acked before, nothing to do */
     }
     if (rc != ASYLINK_OK)
         return rc;
@@ -210,7 +210,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         return rc;
     }
     if (rc != ASYLINK_OK) /* verified when it arrived: the stored copy is damaged */
-        client_log(c, ASYLINK_LOG_WARN, "acknowledged without a receipt: stored envelope unreadable",
+        client_log(c, ASYLINK_LOG_WARN,
+                   "acknowledged without a receipt: stored envelope unreadable",
                    "sender=%s code=%s", in.sender, asylink_err_name(rc));
     if (rc == ASYLINK_OK) {
         const envelope_header *h = envelope_header_of(e);
@@ -337,31 +338,33 @@ static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n,
     return rc;
 }
 
-/* Marks the entries acked and queues the receipts, in one transaction. */
-static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n,
-                        const s_receipts *rs)
+/* What one acknowledgement transaction writes. */
+typedef struct {
+    const s_ack_item *items;
+    size_t n;
+    const s_receipts *rs;
+} s_ack_write;
+
+/* cstore_write's operations: mark the entries acked, queue the receipts. */
+static int s_fill_ack(cstore_txn *t, void *arg)
 {
-    for (int attempt = 0; attempt < 8; attempt++) {
-        cstore_txn *t = NULL;
-        int rc = cstore_begin(c->store, &t);
-        for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
-            cstore_in_key key = s_item_key(&items[i]);
-            if (items[i].pending)
-                rc = cstore_inbox_ack(t, &key);
-        }
-        for (size_t i = 0; rc == ASYLINK_OK && i < rs->n; i++)
-            rc = cstore_outbox_add(t, &rs->items[i]);
-        if (rc != ASYLINK_OK) {
-            cstore_abort(&t);
-            if (rc == ASYLINK_E_STORE_FULL)
-                continue; /* the store grows its map when the transaction ends */
-            return rc;
-        }
-        rc = cstore_commit(&t);
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc;
+    const s_ack_write *w = arg;
+    int rc = ASYLINK_OK;
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->n; i++) {
+        cstore_in_key key = s_item_key(&w->items[i]);
+        if (w->items[i].pending)
+            rc = cstore_inbox_ack(t, &key);
     }
-    return ASYLINK_E_STORE_FULL;
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
+        rc = cstore_outbox_add(t, &w->rs->items[i]);
+    return rc;
+}
+
+/* Marks the entries acked and queues the receipts, in one transaction. */
+static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n, const s_receipts *rs)
+{
+    s_ack_write w = {items, n, rs};
+    return cstore_write(c->store, s_fill_ack, &w);
 }
 
 /*

@@ -30,8 +30,7 @@ static int s_readers(const trust *t, const asylink_send_params *p, const cert **
     for (size_t i = 0; i < p->n_recipients; i++) {
         if (!p->recipients[i] || !node_id_valid(p->recipients[i]))
             return ASYLINK_E_BAD_NODE_ID;
-        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT,
-                              &readers[i]);
+        int rc = trust_lookup(t, p->recipients[i], now, ASYLINK_E_UNKNOWN_RECIPIENT, &readers[i]);
         if (rc != ASYLINK_OK)
             return rc;
     }
@@ -52,10 +51,14 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
         client_trust_put(c, hold);
         return rc;
     }
-    envelope_params ep = {.recipients = p->recipients, .n_recipients = p->n_recipients,
-                          .readers = readers, .n_readers = p->n_recipients,
-                          .content_type = p->content_type, .classification = (int)p->classification,
-                          .expires_ms = p->expires_ms, .correlation_id = p->correlation_id,
+    envelope_params ep = {.recipients = p->recipients,
+                          .n_recipients = p->n_recipients,
+                          .readers = readers,
+                          .n_readers = p->n_recipients,
+                          .content_type = p->content_type,
+                          .classification = (int)p->classification,
+                          .expires_ms = p->expires_ms,
+                          .correlation_id = p->correlation_id,
                           .digest_out = digest};
     pthread_mutex_lock(&c->seal_lock);
     rc = envelope_seal_draft(c->sealer, &ep, payload, len, out, id);
@@ -98,26 +101,20 @@ static int s_sign_batch(asylink_client *c, client_commit *batch)
     return rc;
 }
 
+/* cstore_write's operations: every queued sender's items. */
+static int s_fill_batch(cstore_txn *t, void *arg)
+{
+    int rc = ASYLINK_OK;
+    for (client_commit *q = arg; rc == ASYLINK_OK && q; q = q->next)
+        for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
+            rc = cstore_outbox_add(t, &q->items[i]);
+    return rc;
+}
+
 /* Commits every queued sender's item in one transaction (lock not held). */
 static int s_commit_batch(asylink_client *c, client_commit *batch)
 {
-    for (int attempt = 0; attempt < 8; attempt++) {
-        cstore_txn *t = NULL;
-        int rc = cstore_begin(c->store, &t);
-        for (client_commit *q = batch; rc == ASYLINK_OK && q; q = q->next)
-            for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
-                rc = cstore_outbox_add(t, &q->items[i]);
-        if (rc != ASYLINK_OK) {
-            cstore_abort(&t);
-            if (rc == ASYLINK_E_STORE_FULL)
-                continue; /* the store grows its map when the transaction ends */
-            return rc;
-        }
-        rc = cstore_commit(&t);
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc; /* the store grew its map: try again */
-    }
-    return ASYLINK_E_STORE_FULL;
+    return cstore_write(c->store, s_fill_batch, batch);
 }
 
 int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
@@ -199,49 +196,73 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
 }
 
 /* Sets every item's result to rc and returns it (a failure before sealing). */
-static int s_all_failed(asylink_send_item *items, size_t n, int rc)
+static int s_all_failed(const client_many *m, int rc)
 {
-    for (size_t i = 0; items && i < n; i++)
-        items[i].result = rc;
+    for (size_t i = 0; m->items && i < m->n; i++)
+        *m->result(m->items, i) = rc;
     return rc;
 }
 
-int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n)
+int client_seal_many(asylink_client *c, const client_many *m)
 {
-    if (!c || (!items && n))
-        return s_all_failed(items, n, ASYLINK_E_INVALID_ARG);
+    size_t n = m->n;
+    if (!c || (!m->items && n))
+        return s_all_failed(m, ASYLINK_E_INVALID_ARG);
     if (n > ASYLINK_SEND_MAX)
-        return s_all_failed(items, n, ASYLINK_E_TOO_LARGE);
+        return s_all_failed(m, ASYLINK_E_TOO_LARGE);
     if (atomic_load(&c->stop))
-        return s_all_failed(items, n, ASYLINK_E_SHUTDOWN);
-    if (n == 0)
-        return ASYLINK_OK;
+        return s_all_failed(m, ASYLINK_E_SHUTDOWN);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (items[i].len > ASYLINK_SEND_MANY_MAX_BYTES - total)
-            return s_all_failed(items, n, ASYLINK_E_TOO_LARGE); /* bounded memory per call */
-        total += items[i].len;
+        if (m->len(m->items, i) > ASYLINK_SEND_MANY_MAX_BYTES - total)
+            return s_all_failed(m, ASYLINK_E_TOO_LARGE); /* bounded memory per call */
+        total += m->len(m->items, i);
     }
+    if (n == 0)
+        return ASYLINK_OK;
     cstore_out_new *outs = calloc(n, sizeof *outs);
     envelope_draft **drafts = calloc(n, sizeof *drafts);
     uint8_t(*digests)[64] = calloc(n, sizeof *digests);
-    int rc = outs && drafts && digests ? ASYLINK_OK : s_all_failed(items, n, ASYLINK_E_NOMEM);
+    int rc = outs && drafts && digests ? ASYLINK_OK : s_all_failed(m, ASYLINK_E_NOMEM);
     int first = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
-        items[i].result = s_seal_one(c, items[i].params, items[i].payload, items[i].len, &outs[i],
-                                     &drafts[i], items[i].message_id, digests[i]);
-        if (items[i].result != ASYLINK_OK && first == ASYLINK_OK)
-            first = items[i].result; /* seal the rest too: report every item's fate */
+        int *res = m->result(m->items, i);
+        *res = m->seal(c, m->items, i, &outs[i], &drafts[i], digests[i]);
+        if (*res != ASYLINK_OK && first == ASYLINK_OK)
+            first = *res; /* seal the rest too: report every item's fate */
     }
     if (rc == ASYLINK_OK)
         rc = first != ASYLINK_OK ? first : client_outbox_commit(c, outs, drafts, n);
     for (size_t i = 0; outs && i < n; i++) {
         envelope_draft_destroy(&drafts[i]);
         if (rc != ASYLINK_OK && first == ASYLINK_OK)
-            items[i].result = rc; /* the commit failed: none of them is sent */
+            *m->result(m->items, i) = rc; /* the commit failed: none of them is sent */
     }
     free(outs);
     free(drafts);
     free(digests);
     return rc;
+}
+
+static size_t s_send_len(const void *items, size_t i)
+{
+    return ((const asylink_send_item *)items)[i].len;
+}
+
+static int *s_send_result(void *items, size_t i)
+{
+    return &((asylink_send_item *)items)[i].result;
+}
+
+static int s_send_seal(asylink_client *c, void *items, size_t i, cstore_out_new *out,
+                       envelope_draft **draft, uint8_t digest[64])
+{
+    asylink_send_item *it = &((asylink_send_item *)items)[i];
+    return s_seal_one(c, it->params, it->payload, it->len, out, draft, it->message_id, digest);
+}
+
+int asylink_send_many(asylink_client *c, asylink_send_item *items, size_t n)
+{
+    client_many m = {items, n, s_send_len, s_send_result, s_send_seal};
+    return client_seal_many(c, &m);
 }

@@ -10,6 +10,8 @@
 #include "batch.h"
 #include "rootcache.h"
 
+#include <string.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The batch fields decoding promised. */
