@@ -3,39 +3,29 @@
  * request (asylink_purge()) and, by retention, the metadata of finished
  * messages (client_retention_sweep(), run when the client opens and then
  * by the I/O thread). The bytes are cstore.h's (cstore_purge(),
- * cstore_retention_sweep()); this file adds the transactions, the retries
- * after the map grew, and the log lines.
+ * cstore_retention_sweep()); this file adds the transactions
+ * (cstore_write(), which retries after the map grew) and the log lines.
  */
 #include "client_internal.h"
 
-#include "clock.h"
 #include "uuid.h"
 
 #include <string.h>
 
-#define S_TRIES 8          /* a transaction that fills the map is tried again (the map grows) */
 #define S_SWEEP_BATCH 1000 /* records examined per sweep transaction */
 
-/* One purge transaction; ASYLINK_OK with *res filled. */
-static int s_purge_txn(asylink_client *c, const uint8_t *id, bool outbox, const char *sender,
-                       cstore_purge_result *res)
+/* A purge's arguments and result, for cstore_write(). */
+typedef struct {
+    const uint8_t *id;
+    bool outbox;
+    const char *sender;
+    cstore_purge_result res;
+} s_purge_arg;
+
+static int s_fill_purge(cstore_txn *t, void *arg)
 {
-    for (int attempt = 0; attempt < S_TRIES; attempt++) {
-        cstore_txn *t = NULL;
-        int rc = cstore_begin(c->store, &t);
-        if (rc == ASYLINK_OK)
-            rc = cstore_purge(t, id, outbox, sender, res);
-        if (rc != ASYLINK_OK) {
-            cstore_abort(&t);
-            if (rc == ASYLINK_E_STORE_FULL)
-                continue;
-            return rc;
-        }
-        rc = cstore_commit(&t);
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc;
-    }
-    return ASYLINK_E_STORE_FULL;
+    s_purge_arg *a = arg;
+    return cstore_purge(t, a->id, a->outbox, a->sender, &a->res);
 }
 
 int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *sender,
@@ -48,8 +38,9 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
     bool own = !sender || strcmp(sender, c->own->node_id) == 0;
     /* this node's own id as a sender: only the copy it sent (it never receives its own) */
     const char *from = sender && own ? c->own->node_id : sender;
-    cstore_purge_result res = {0, 0};
-    int rc = s_purge_txn(c, message_id, own, from, &res);
+    s_purge_arg pa = {.id = message_id, .outbox = own, .sender = from};
+    int rc = cstore_write(c->store, s_fill_purge, &pa);
+    const cstore_purge_result res = pa.res;
     char id[UUID_STR_LEN];
     uuid_format(message_id, id, sizeof id);
     if (rc != ASYLINK_OK) {
@@ -69,29 +60,18 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
     return ASYLINK_OK;
 }
 
-/* One sweep transaction; *more: records are left to examine. */
-static int s_sweep_txn(asylink_client *c, uint64_t cutoff_ms, cstore_sweep_stats *st, bool *more)
+/* One sweep transaction's arguments and result, for cstore_write(). */
+typedef struct {
+    uint64_t cutoff_ms;
+    cstore_sweep_stats st; /* this transaction's (repeated from zero on a retry) */
+    bool more;             /* records are left to examine */
+} s_sweep_arg;
+
+static int s_fill_sweep(cstore_txn *t, void *arg)
 {
-    for (int attempt = 0; attempt < S_TRIES; attempt++) {
-        cstore_sweep_stats got = {0};
-        cstore_txn *t = NULL;
-        int rc = cstore_begin(c->store, &t);
-        if (rc == ASYLINK_OK)
-            rc = cstore_retention_sweep(t, cutoff_ms, S_SWEEP_BATCH, &got, more);
-        if (rc == ASYLINK_OK)
-            rc = cstore_commit(&t);
-        else
-            cstore_abort(&t);
-        if (rc == ASYLINK_OK) {
-            st->outbox += got.outbox;
-            st->receipts += got.receipts;
-            st->evidence += got.evidence;
-            st->inbox += got.inbox;
-        }
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc;
-    }
-    return ASYLINK_E_STORE_FULL;
+    s_sweep_arg *a = arg;
+    memset(&a->st, 0, sizeof a->st);
+    return cstore_retention_sweep(t, a->cutoff_ms, S_SWEEP_BATCH, &a->st, &a->more);
 }
 
 void client_retention_sweep(asylink_client *c, uint64_t now_ms)
@@ -100,11 +80,18 @@ void client_retention_sweep(asylink_client *c, uint64_t now_ms)
         return; /* kept for ever, or nothing can be that old */
     uint64_t cutoff = now_ms - c->metadata_retention_ms;
     cstore_sweep_stats st = {0};
-    bool more = true;
+    s_sweep_arg a = {.cutoff_ms = cutoff, .more = true};
     int rc = ASYLINK_OK;
-    for (size_t n = 0; more && rc == ASYLINK_OK && n < CLIENT_RETENTION_SWEEP_MAX;
-         n += S_SWEEP_BATCH)
-        rc = s_sweep_txn(c, cutoff, &st, &more);
+    for (size_t n = 0; a.more && rc == ASYLINK_OK && n < CLIENT_RETENTION_SWEEP_MAX;
+         n += S_SWEEP_BATCH) {
+        rc = cstore_write(c->store, s_fill_sweep, &a);
+        if (rc == ASYLINK_OK) {
+            st.outbox += a.st.outbox;
+            st.receipts += a.st.receipts;
+            st.evidence += a.st.evidence;
+            st.inbox += a.st.inbox;
+        }
+    }
     if (rc != ASYLINK_OK)
         client_log(c, ASYLINK_LOG_ERROR, "retention sweep failed", "code=%s", asylink_err_name(rc));
     if (st.outbox || st.inbox)
