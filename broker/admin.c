@@ -60,15 +60,25 @@ static void s_detail(s_answer *a, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Sets key to a new JSON value; false when out of memory (v NULL or the set failed). */
-static bool s_set(json_t *o, const char *key, json_t *v)
+bool admin_json_set(json_t *o, const char *key, json_t *v)
 {
     return v && json_object_set_new(o, key, v) == 0;
 }
 
+bool admin_json_set_u64(json_t *o, const char *key, uint64_t v)
+{
+    return admin_json_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+}
+
+/* Short names for this file. */
+static bool s_set(json_t *o, const char *key, json_t *v)
+{
+    return admin_json_set(o, key, v);
+}
+
 static bool s_set_u64(json_t *o, const char *key, uint64_t v)
 {
-    return s_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+    return admin_json_set_u64(o, key, v);
 }
 
 static bool s_set_str(json_t *o, const char *key, const char *v)

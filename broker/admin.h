@@ -114,6 +114,14 @@ int admin_audit_verify(const admin_env *e, const wire_admin_request *q, json_t *
                        size_t whylen);
 
 /*
+ * JSON of the answers (admin.c), for the member files: sets key to a new
+ * value v (taken, also on failure); false when out of memory (v NULL or
+ * the set failed). _u64 caps at INT64_MAX (a JSON integer).
+ */
+bool admin_json_set(json_t *o, const char *key, json_t *v);
+bool admin_json_set_u64(json_t *o, const char *key, uint64_t v);
+
+/*
  * admin_topics.c: topics (AdminTopicsResponse). Same contract as the audit
  * members above.
  */

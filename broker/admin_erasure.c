@@ -24,16 +24,6 @@
 /* Room for the audit reason: the operator's reason and reference, and the approval. */
 #define S_REASON_MAX (3 * WIRE_REASON_MAX + 64)
 
-static bool s_set(json_t *o, const char *key, json_t *v)
-{
-    return v && json_object_set_new(o, key, v) == 0;
-}
-
-static bool s_set_u64(json_t *o, const char *key, uint64_t v)
-{
-    return s_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
-}
-
 /*
  * The digest and classification of the stored message seq, for the audit
  * record (unknown when it does not decode: the purge goes on).
@@ -63,12 +53,12 @@ static json_t *s_result_json(const admin_env *e, const store_purge_result *r, ui
 {
     uint64_t until = e->dedup_window_ms ? e->now_ms + e->dedup_window_ms : 0;
     json_t *o = json_object();
-    bool ok = o && s_set(o, "found", json_boolean(r->found)) &&
-              s_set_u64(o, "queue_entries", r->queue_entries) &&
-              s_set_u64(o, "topic_entries", r->feed_entries) &&
-              s_set_u64(o, "dead_letters", r->dead_letters) &&
-              s_set_u64(o, "bytes_removed", r->bytes_removed) &&
-              s_set_u64(o, "audit_seq", audit_seq) && s_set_u64(o, "tombstone_until_ms", until);
+    bool ok = o && admin_json_set(o, "found", json_boolean(r->found)) &&
+              admin_json_set_u64(o, "queue_entries", r->queue_entries) &&
+              admin_json_set_u64(o, "topic_entries", r->feed_entries) &&
+              admin_json_set_u64(o, "dead_letters", r->dead_letters) &&
+              admin_json_set_u64(o, "bytes_removed", r->bytes_removed) &&
+              admin_json_set_u64(o, "audit_seq", audit_seq) && admin_json_set_u64(o, "tombstone_until_ms", until);
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -139,13 +129,13 @@ void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap)
 json_t *admin_pending_json(const approval_item *it)
 {
     json_t *o = json_object();
-    bool ok = o && s_set_u64(o, "id", it->id) &&
-              s_set(o, "request", json_string(wire_admin_op_name(it->req.op))) &&
-              s_set(o, "operator", json_string(it->op_node)) &&
-              s_set_u64(o, "operator_cert_serial", it->op_serial) &&
-              s_set_u64(o, "created_ms", it->created_ms) &&
-              s_set_u64(o, "expires_ms", it->expires_ms) &&
-              s_set(o, "summary", json_string(it->summary));
+    bool ok = o && admin_json_set_u64(o, "id", it->id) &&
+              admin_json_set(o, "request", json_string(wire_admin_op_name(it->req.op))) &&
+              admin_json_set(o, "operator", json_string(it->op_node)) &&
+              admin_json_set_u64(o, "operator_cert_serial", it->op_serial) &&
+              admin_json_set_u64(o, "created_ms", it->created_ms) &&
+              admin_json_set_u64(o, "expires_ms", it->expires_ms) &&
+              admin_json_set(o, "summary", json_string(it->summary));
     if (!ok) {
         json_decref(o);
         return NULL;

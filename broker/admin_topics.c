@@ -33,16 +33,6 @@ typedef struct {
     bool failed; /* out of memory */
 } s_topics;
 
-static bool s_set(json_t *o, const char *key, json_t *v)
-{
-    return v && json_object_set_new(o, key, v) == 0;
-}
-
-static bool s_set_u64(json_t *o, const char *key, uint64_t v)
-{
-    return s_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
-}
-
 /* Index where name is or would go (binary search); *found says which. */
 static size_t s_find(const s_topics *t, const char *name, bool *found)
 {
@@ -133,11 +123,11 @@ static json_t *s_sub_json(const admin_env *e, const char *node, const char *name
     uint64_t next = 0, lag = s_after(x, sub->cursor, &next);
     const session *s = session_by_node(e->sessions, node);
     json_t *o = json_object();
-    bool ok = o && s_set(o, "node_id", json_string(node)) &&
-              s_set(o, "subscription", json_string(name)) &&
-              s_set(o, "topic_prefix", json_string(sub->prefix)) &&
-              s_set_u64(o, "next_sequence", next) && s_set_u64(o, "lag", lag) &&
-              s_set(o, "connected", json_boolean(s && session_sub_find(s, name)));
+    bool ok = o && admin_json_set(o, "node_id", json_string(node)) &&
+              admin_json_set(o, "subscription", json_string(name)) &&
+              admin_json_set(o, "topic_prefix", json_string(sub->prefix)) &&
+              admin_json_set_u64(o, "next_sequence", next) && admin_json_set_u64(o, "lag", lag) &&
+              admin_json_set(o, "connected", json_boolean(s && session_sub_find(s, name)));
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -173,12 +163,12 @@ static json_t *s_topic_json(const admin_env *e, const s_topic *x)
 {
     uint64_t retention = e->policy ? policy_retention_cap(e->policy, ENVELOPE_PUBLIC, 0, 0) : 0;
     json_t *o = json_object();
-    bool ok = o && s_set(o, "topic", json_string(x->name)) &&
-              s_set_u64(o, "messages", x->messages) && s_set_u64(o, "size_bytes", x->bytes) &&
-              s_set_u64(o, "first_sequence", x->messages ? x->seqs[0] : 0) &&
-              s_set_u64(o, "last_sequence", x->messages ? x->seqs[x->messages - 1] : 0) &&
-              s_set_u64(o, "oldest_ms", x->oldest_ms) && s_set_u64(o, "retention_ms", retention) &&
-              s_set(o, "subscriptions", x->subs ? json_incref(x->subs) : json_array());
+    bool ok = o && admin_json_set(o, "topic", json_string(x->name)) &&
+              admin_json_set_u64(o, "messages", x->messages) && admin_json_set_u64(o, "size_bytes", x->bytes) &&
+              admin_json_set_u64(o, "first_sequence", x->messages ? x->seqs[0] : 0) &&
+              admin_json_set_u64(o, "last_sequence", x->messages ? x->seqs[x->messages - 1] : 0) &&
+              admin_json_set_u64(o, "oldest_ms", x->oldest_ms) && admin_json_set_u64(o, "retention_ms", retention) &&
+              admin_json_set(o, "subscriptions", x->subs ? json_incref(x->subs) : json_array());
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -209,7 +199,7 @@ int admin_topics(const admin_env *e, const wire_admin_request *q, json_t **body,
     bool ok = o && arr;
     for (size_t i = 0; ok && i < t.n && i < ADMIN_TOPICS_MAX; i++)
         ok = json_array_append_new(arr, s_topic_json(e, &t.v[i])) == 0;
-    ok = ok && s_set(o, "topics", json_incref(arr)) && s_set_u64(o, "total", t.n);
+    ok = ok && admin_json_set(o, "topics", json_incref(arr)) && admin_json_set_u64(o, "total", t.n);
     json_decref(arr);
     size_t n = t.n;
     s_topics_free(&t);
