@@ -160,6 +160,19 @@ const config_option broker_config_options[] = {
 
 const size_t broker_config_options_len = CONFIG_TABLE_LEN(broker_config_options);
 
+const char broker_config_rules[] =
+    "broker.node_id is a valid node id, ^[A-Z0-9][A-Z0-9._-]{1,63}$, and the node id of the "
+    "broker's certificate, which must carry the role broker (checked at start and by "
+    "--check-config).\n"
+    "broker.endpoint is tcp://HOST:PORT or ipc://PATH; broker.admin_endpoint is empty (off) or "
+    "one of those, and differs from endpoint.\n"
+    "http.listen is empty (off) or IPV4-ADDRESS:PORT (port 0 picks a free port); "
+    "http.exempt_address is empty or an IPv4 address.\n"
+    "store.max_map_size is at least store.map_size.\n"
+    "limits.redelivery_backoff_max is at least limits.redelivery_backoff.\n"
+    "limits.heartbeat_timeout is at least twice limits.heartbeat_interval, so that one late "
+    "heartbeat does not drop a healthy session.";
+
 /* Fills err like config_error_format() for a rule between options. */
 __attribute__((format(printf, 6, 7))) static int s_invalid(char *err, size_t errlen,
                                                            const char *path, const char *section,

@@ -98,6 +98,13 @@ extern const config_option broker_config_options[];
 extern const size_t broker_config_options_len;
 
 /*
+ * The rules between options that broker_config_validate() checks, one per
+ * line, as the manual page asylinkd.ini(5) lists them (kept beside the
+ * code that checks them, in broker_config.c).
+ */
+extern const char broker_config_rules[];
+
+/*
  * Loads the INI file at path into *out: defaults, then the file, then
  * broker_config_validate(). *out is overwritten without being freed (pass a
  * fresh struct); on success the caller frees it with broker_config_free().

@@ -12,13 +12,15 @@
  * Logs logfmt lines to stderr (never payloads, keys or personal data).
  * SIGHUP reloads the trust directory, revocation list and policy; SIGTERM
  * and SIGINT drain and exit 0. Exit codes: 0 clean stop, 1 runtime
- * failure, 2 usage or configuration error.
+ * failure, 2 usage or configuration error. The options and these texts
+ * are declared in cmdline.c (they also make the manual page asylinkd(8)).
  */
 #include "asylink/errors.h"
 #include "broker_config.h"
 #include "audit.h"
 #include "cert.h"
 #include "clock.h"
+#include "cmdline.h"
 #include "file.h"
 #include "http.h"
 #include "keys.h"
@@ -28,7 +30,6 @@
 #include "store.h"
 #include "view.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdbool.h>
@@ -47,25 +48,6 @@ static void s_on_signal(int sig)
         s_reload = 1;
     else
         s_stop = 1;
-}
-
-static void s_usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: asylinkd --config FILE [--standby | --check-config]\n"
-        "       asylinkd --print-example-config | --version | --help\n\n"
-        "asylinkd is the asylink broker: it admits nodes by certificate (CURVE),\n"
-        "checks every signed envelope, stores it durably (LMDB, fsync before\n"
-        "Accepted) and delivers it to every recipient until each acknowledges it.\n\n"
-        "  -c, --config FILE         broker configuration (docs/OPERATIONS.md)\n"
-        "      --standby             if another asylinkd holds data_dir, wait for it and take\n"
-        "                            over when it stops ([broker] standby = true does the same)\n"
-        "      --check-config        load config, keys, trust and policy; then exit\n"
-        "      --print-example-config  print an example configuration and exit\n"
-        "  -V, --version             print the version and exit\n"
-        "  -h, --help                this help\n\n"
-        "Signals: SIGHUP reloads trust, revocation list and policy; SIGTERM drains and exits.\n");
 }
 
 /* Reads the first line of a passphrase file into secure memory. */
@@ -383,50 +365,26 @@ static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t ser
     return rc;
 }
 
-typedef struct {
-    const char *config;
-    int check_only;
-    int standby; /* --standby */
-} s_args;
-
-/* Parses argv; returns -1 to continue, else an exit code. */
-static int s_parse(int argc, char **argv, s_args *a)
+/* --print-example-config, --version, --help: the actions that need no configuration. */
+static int s_print(const broker_cmdline *cl)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"print-example-config", no_argument, NULL, 'p'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"standby", no_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c': a->config = optarg; break;
-        case 'k': a->check_only = 1; break;
-        case 's': a->standby = 1; break;
-        case 'p':
-            return config_write_example(stdout, broker_config_options, broker_config_options_len) ==
-                           0
-                       ? 0
-                       : 1;
-        case 'V': printf("asylinkd %s\n", asylink_version()); return 0;
-        case 'h': s_usage(stdout); return 0;
-        default: fprintf(stderr, "asylinkd: see asylinkd --help\n"); return 2;
-        }
+    switch (cl->action) {
+    case BROKER_CMDLINE_PRINT_EXAMPLE:
+        return config_write_example(stdout, broker_config_options, broker_config_options_len) == 0
+                   ? 0
+                   : 1;
+    case BROKER_CMDLINE_VERSION: printf("asylinkd %s\n", asylink_version()); return 0;
+    case BROKER_CMDLINE_HELP: broker_cmdline_usage(stdout); return 0;
+    default: return -1;
     }
-    if (optind < argc || !a->config) {
-        fprintf(stderr, "asylinkd: %s\nsee asylinkd --help\n",
-                a->config ? "unexpected argument" : "--config FILE is required");
-        return 2;
-    }
-    return -1;
 }
 
 int main(int argc, char **argv)
 {
-    s_args a = {0};
-    int code = s_parse(argc, argv, &a);
+    broker_cmdline cl;
+    int code = broker_cmdline_parse(argc, argv, &cl);
+    if (code == 0)
+        code = s_print(&cl);
     if (code >= 0)
         return code;
     if (sodium_init() < 0)
@@ -434,7 +392,7 @@ int main(int argc, char **argv)
     broker_config c;
     memset(&c, 0, sizeof c);
     char err[1024];
-    if (broker_config_load(a.config, &c, err, sizeof err) != ASYLINK_OK) {
+    if (broker_config_load(cl.config, &c, err, sizeof err) != ASYLINK_OK) {
         fprintf(stderr, "asylinkd: %s\n", err);
         return 2;
     }
@@ -451,7 +409,7 @@ int main(int argc, char **argv)
     }
     if (s_check_own_cert(v, own) != ASYLINK_OK)
         goto cleanup;
-    if (a.check_only) {
+    if (cl.action == BROKER_CMDLINE_CHECK) {
         printf("asylinkd: configuration OK (%s, %zu node certificates)\n", c.node_id,
                trust_count(view_trust(v)));
         code = 0;
@@ -459,7 +417,7 @@ int main(int argc, char **argv)
     }
     s_signals();
     s_raise_nofile(&c);
-    int rc = s_serve(&c, keys, own->serial, v, a.standby || c.standby);
+    int rc = s_serve(&c, keys, own->serial, v, cl.standby || c.standby);
     code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "client_internal.h"
+#include "node_config.h"
 
 #include "clock.h"
 #include "config.h"
@@ -245,36 +246,49 @@ static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
 static const config_option s_node_options[] = {
     {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0,
      NULL,
-     "broker address, e.g. tcp://127.0.0.1:7400; or several, in order, separated by commas (an "
-     "active/standby pair)"},
+     "The broker's endpoint as reachable from this node, e.g. tcp://broker.example.eu:7400; or "
+     "several, in order, separated by commas (an active/standby pair: the client tries the next "
+     "when one does not answer)."},
     {"node", "broker_cert", CONFIG_PATH, NULL, offsetof(s_node_config, broker_cert), 0, 0, NULL,
-     "broker certificate (its key is the CURVE server key)"},
+     "The broker's certificate; its X25519 key is the CURVE server key. It must verify against "
+     "trust_dir, be valid and carry the role broker."},
     {"node", "node_cert", CONFIG_PATH, NULL, offsetof(s_node_config, node_cert), 0, 0, NULL,
-     "this node's certificate"},
+     "This node's certificate; it must match key_file (else WRONG_KEY) and verify against "
+     "trust_dir."},
     {"node", "key_file", CONFIG_PATH, NULL, offsetof(s_node_config, key_file), 0, 0, NULL,
-     "this node's secret key file (mode 0600)"},
+     "This node's secret key file: mode 0600 and owned by the user running the node, else "
+     "refused (KEY_PERMISSIONS)."},
     {"node", "key_passphrase_file", CONFIG_PATH, "", offsetof(s_node_config, key_passphrase_file),
-     0, 0, NULL, "file with the key passphrase; empty if the key is not encrypted"},
+     0, 0, NULL,
+     "File whose first line is the passphrase of an encrypted key file (read with the key's "
+     "permission checks); empty = the key is not encrypted."},
     {"node", "trust_dir", CONFIG_PATH, NULL, offsetof(s_node_config, trust_dir), 0, 0, NULL,
-     "trust directory"},
+     "The federation's trust directory (ca.cert, nodes/*.cert, revoked.crl); a running client "
+     "reloads it within 5 s of a change, refusing an older revocation list."},
     {"node", "data_dir", CONFIG_PATH, NULL, offsetof(s_node_config, data_dir), 0, 0, NULL,
-     "outbox and inbox directory"},
+     "The node's durable outbox, inbox and receipts (LMDB), created with mode 0700; one client "
+     "at a time (a second one gets EXISTS). Back it up like case files."},
     {"node", "receive_window", CONFIG_INT, "256", offsetof(s_node_config, receive_window), 1,
-     100000, NULL, "deliveries in flight from the broker"},
+     100000, NULL,
+     "How many deliveries the broker may have in flight to this node (the credit of its "
+     "Hello)."},
     {"node", "durability", CONFIG_ENUM, "fsync", offsetof(s_node_config, durability), 0, 0,
-     s_durability_names, "fsync or relaxed"},
+     s_durability_names,
+     "fsync: a send and every inbox commit reach the disk before they count; relaxed: survives "
+     "a crash of the application, not a power cut."},
     {"node", "sent_retention", CONFIG_DURATION, "30d", offsetof(s_node_config, sent_retention_ms),
      0, 3650ll * 24 * 3600 * 1000, NULL,
-     "how long this node keeps its own sent envelopes after the broker accepted them, as "
-     "evidence (asylink evidence export); 0 = keep none"},
+     "How long this node keeps its own sent envelopes after the broker accepted them, as "
+     "evidence (asylink evidence export); 0 = keep none."},
     {"node", "metadata_retention", CONFIG_DURATION, "365d",
      offsetof(s_node_config, metadata_retention_ms), 0, 100ll * 366 * 24 * 3600 * 1000, NULL,
-     "how long the metadata of finished messages (ids, digests, receipts, tombstones) is kept; "
-     "0 = for ever"},
+     "How long what is left of a finished message is kept (sent: id, recipients, digest, "
+     "receipts; received: the tombstone that makes delivery exactly-once); 0 = for ever. Never "
+     "what is unsent, unacknowledged or kept as evidence."},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
      NULL,
-     "broker admin endpoint for the operator commands (asylink nodes, queues, dlq, reload); not "
-     "used by the library"},
+     "The broker's admin endpoint, for the operator commands (asylink nodes, queues, topics, "
+     "dlq, purge, pending, reload; empty = tcp://127.0.0.1:7401); the library ignores it."},
 };
 #define S_NODE_OPTIONS (sizeof s_node_options / sizeof s_node_options[0])
 
@@ -310,6 +324,10 @@ static int s_node_config_load(const char *path, asylink_log_fn log, void *log_ct
     config_free(s_node_options, S_NODE_OPTIONS, nc);
     return ASYLINK_E_CONFIG;
 }
+
+/* The table for the manual page asylink-node.ini(5), generated from it (node_config.h). */
+const config_option *const client_node_options = s_node_options;
+const size_t client_node_options_len = sizeof s_node_options / sizeof s_node_options[0];
 
 int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_ctx,
                                asylink_client **out)

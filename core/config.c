@@ -3,8 +3,8 @@
  *
  * inifile.c reads the file strictly, line by line, through libinih; everything
  * else is here: lookup in the table, strict parsing of each type, range
- * checks, and writing the example and the docs from the same table. Values in a file are hostile: every parser rejects
- * empty input, signs where none belong, overflow and trailing junk.
+ * checks, and writing the example and the docs from the same table. Values in a file are hostile:
+ * every parser rejects empty input, signs where none belong, overflow and trailing junk.
  */
 #include "config.h"
 
@@ -45,8 +45,14 @@ static const struct {
     uint64_t factor;    /* bytes per unit */
 } s_size_units[] = {
     {"B", 1},
-    {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
-    {"kB", 1000ull}, {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull},
+    {"KiB", 1ull << 10},
+    {"MiB", 1ull << 20},
+    {"GiB", 1ull << 30},
+    {"TiB", 1ull << 40},
+    {"kB", 1000ull},
+    {"KB", 1000ull},
+    {"MB", 1000000ull},
+    {"GB", 1000000000ull},
     {"TB", 1000000000000ull},
 };
 
@@ -103,8 +109,7 @@ const char *config_quote(char *buf, size_t len, const char *s, size_t n)
 }
 
 /* snprintf for messages, where cutting long text short is intended. */
-__attribute__((format(printf, 3, 4)))
-static void s_fmt(char *buf, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void s_fmt(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -125,9 +130,9 @@ void config_error_vset(config_error *err, const char *file, unsigned line, const
 }
 
 /* Fills *err (first error wins is the caller's business). */
-__attribute__((format(printf, 6, 7)))
-static void s_error(config_error *err, const char *file, unsigned line,
-                    const char *section, const char *key, const char *fmt, ...)
+__attribute__((format(printf, 6, 7))) static void s_error(config_error *err, const char *file,
+                                                          unsigned line, const char *section,
+                                                          const char *key, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -344,7 +349,7 @@ static bool s_has_range(const config_option *o)
 }
 
 /* Formats "min .. max" for the option into buf, "" if unbounded. */
-static const char *s_format_range(const config_option *o, char *buf, size_t len)
+const char *config_format_range(const config_option *o, char *buf, size_t len)
 {
     char lo[32], hi[32];
     if (!s_has_range(o)) {
@@ -357,7 +362,7 @@ static const char *s_format_range(const config_option *o, char *buf, size_t len)
 }
 
 /* Name of a type as shown in the example and the docs. */
-static const char *s_type_name(config_type t)
+const char *config_type_name(config_type t)
 {
     switch (t) {
     case CONFIG_STRING: return "string";
@@ -372,7 +377,7 @@ static const char *s_type_name(config_type t)
 }
 
 /* Writes the option's enum names as "a, b, c" into buf. */
-static const char *s_format_enum(const config_option *o, char *buf, size_t len)
+const char *config_format_enum(const config_option *o, char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -412,8 +417,8 @@ static char *s_join_path(const char *dir, const char *rel)
 }
 
 /* Parses a STRING or PATH value into a heap copy in v->str. */
-static int s_parse_text(const config_option *o, const char *text, const char *dir,
-                        config_value *v, char *msg, size_t msglen)
+static int s_parse_text(const config_option *o, const char *text, const char *dir, config_value *v,
+                        char *msg, size_t msglen)
 {
     if (s_has_control(text)) {
         snprintf(msg, msglen, "contains a control character");
@@ -444,15 +449,15 @@ static const char *s_expected(const config_option *o, char *buf, size_t len)
     case CONFIG_SIZE: return "a size like 512MiB";
     case CONFIG_DURATION: return "a duration like 30s";
     case CONFIG_ENUM:
-        snprintf(buf, len, "one of %s", s_format_enum(o, enums, sizeof enums));
+        snprintf(buf, len, "one of %s", config_format_enum(o, enums, sizeof enums));
         return buf;
     default: return "a value";
     }
 }
 
 /* Parses a non-text value; on error writes the reason into msg. */
-static int s_parse_scalar(const config_option *o, const char *text, config_value *v,
-                          char *msg, size_t msglen)
+static int s_parse_scalar(const config_option *o, const char *text, config_value *v, char *msg,
+                          size_t msglen)
 {
     const char *why = NULL;
     char enums[160];
@@ -470,7 +475,7 @@ static int s_parse_scalar(const config_option *o, const char *text, config_value
         break;
     case CONFIG_ENUM:
         if (s_parse_enum(o, text, &v->e) != 0) {
-            snprintf(msg, msglen, "expected one of %s", s_format_enum(o, enums, sizeof enums));
+            snprintf(msg, msglen, "expected one of %s", config_format_enum(o, enums, sizeof enums));
             return -1;
         }
         break;
@@ -487,8 +492,8 @@ static int s_parse_scalar(const config_option *o, const char *text, config_value
  * Parses text for option o (relative PATHs joined to dir unless dir is NULL)
  * and range-checks it. On error writes "<reason>, got \"<text>\"" into msg.
  */
-static int s_parse_value(const config_option *o, const char *text, const char *dir,
-                         config_value *v, char *msg, size_t msglen)
+static int s_parse_value(const config_option *o, const char *text, const char *dir, config_value *v,
+                         char *msg, size_t msglen)
 {
     char *unquoted = NULL, why[200], got[CONFIG_QUOTE_MAX * 4 + 8];
     size_t tl = strlen(text);
@@ -507,7 +512,7 @@ static int s_parse_value(const config_option *o, const char *text, const char *d
     if (r == 0 && s_check_range(o, v) != 0) {
         char range[80];
         snprintf(why, sizeof why, "must be in the range %s",
-                 s_format_range(o, range, sizeof range));
+                 config_format_range(o, range, sizeof range));
         r = -1;
     }
     if (r != 0) {
@@ -558,8 +563,7 @@ static bool s_section_known(const config_option *table, size_t n, const char *se
 
 /* ------------------------------------------------------ public: values -- */
 
-int config_set_defaults(const config_option *table, size_t n, void *target,
-                        config_error *err)
+int config_set_defaults(const config_option *table, size_t n, void *target, config_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         const config_option *o = &table[i];
@@ -575,9 +579,8 @@ int config_set_defaults(const config_option *table, size_t n, void *target,
     return 0;
 }
 
-int config_set(const config_option *table, size_t n, void *target,
-               const char *section, const char *key, const char *value,
-               config_error *err)
+int config_set(const config_option *table, size_t n, void *target, const char *section,
+               const char *key, const char *value, config_error *err)
 {
     if (!section || !key || !value) {
         s_error(err, "", 0, section, key, "missing section, key or value");
@@ -618,8 +621,7 @@ void config_free(const config_option *table, size_t n, void *target)
     inifile_fail(&(st)->ini, ASYLINK_E_CONFIG, (st)->ini.line, (section), (key), __VA_ARGS__)
 
 /* inifile handler: one key = value. 0 to go on, -1 on error. */
-static int s_on_key(inifile *f, void *ctx, const char *section, const char *name,
-                    const char *value)
+static int s_on_key(inifile *f, void *ctx, const char *section, const char *name, const char *value)
 {
     config_load_state *st = ctx;
     char msg[CONFIG_ERROR_MESSAGE_MAX];
@@ -651,8 +653,7 @@ static int s_on_key(inifile *f, void *ctx, const char *section, const char *name
 static char *s_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                      : strdup(".");
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!dir)
         return NULL;
     char *abs = realpath(dir, NULL);
@@ -688,8 +689,8 @@ static int s_finish(config_load_state *st)
     return 0;
 }
 
-int config_load_file(const char *path, const config_option *table, size_t n,
-                     void *target, config_error *err)
+int config_load_file(const char *path, const config_option *table, size_t n, void *target,
+                     config_error *err)
 {
     config_error local;
     config_load_state st;
@@ -739,11 +740,11 @@ static bool s_section_seen_before(const config_option *table, size_t i)
 static void s_write_example_option(FILE *out, const config_option *o)
 {
     char range[80], enums[160];
-    fprintf(out, "\n# %s\n# Type: %s", o->help ? o->help : "", s_type_name(o->type));
+    fprintf(out, "\n# %s\n# Type: %s", o->help ? o->help : "", config_type_name(o->type));
     if (o->type == CONFIG_ENUM)
-        fprintf(out, ", one of %s", s_format_enum(o, enums, sizeof enums));
+        fprintf(out, ", one of %s", config_format_enum(o, enums, sizeof enums));
     if (s_has_range(o))
-        fprintf(out, ", range %s", s_format_range(o, range, sizeof range));
+        fprintf(out, ", range %s", config_format_range(o, range, sizeof range));
     if (o->default_value)
         fprintf(out, ".\n#%s = %s\n", o->name, o->default_value);
     else
@@ -780,10 +781,10 @@ static void s_md_put(FILE *out, const char *text)
 static void s_write_markdown_row(FILE *out, const config_option *o)
 {
     char range[80], enums[160];
-    fprintf(out, "| `%s.%s` | %s", o->section, o->name, s_type_name(o->type));
+    fprintf(out, "| `%s.%s` | %s", o->section, o->name, config_type_name(o->type));
     if (o->type == CONFIG_ENUM) {
         fputs(": ", out);
-        s_md_put(out, s_format_enum(o, enums, sizeof enums));
+        s_md_put(out, config_format_enum(o, enums, sizeof enums));
     }
     fputs(" | ", out);
     if (!o->default_value) {
@@ -793,7 +794,7 @@ static void s_write_markdown_row(FILE *out, const config_option *o)
         s_md_put(out, *o->default_value ? o->default_value : "\"\"");
         fputc('`', out);
     }
-    fprintf(out, " | %s | ", s_format_range(o, range, sizeof range));
+    fprintf(out, " | %s | ", config_format_range(o, range, sizeof range));
     s_md_put(out, o->help);
     fputs(" |\n", out);
 }
@@ -801,7 +802,8 @@ static void s_write_markdown_row(FILE *out, const config_option *o)
 int config_write_markdown(FILE *out, const config_option *table, size_t n)
 {
     fputs("| Option | Type | Default | Range | Description |\n"
-          "|--------|------|---------|-------|-------------|\n", out);
+          "|--------|------|---------|-------|-------------|\n",
+          out);
     for (size_t i = 0; i < n; i++)
         s_write_markdown_row(out, &table[i]);
     return (fflush(out) != 0 || ferror(out)) ? -1 : 0;

@@ -64,15 +64,15 @@ typedef enum config_type {
 
 /* One row of an option table. Tables are static const data of the program. */
 typedef struct config_option {
-    const char *section;              /* INI section, e.g. "store" */
-    const char *name;                 /* key within the section, e.g. "map_size" */
-    config_type type;                 /* value syntax and storage type */
-    const char *default_value;        /* text form, parsed like file input; NULL = required */
-    size_t offset;                    /* offsetof() of the field in the caller's struct */
-    int64_t min;                      /* lowest allowed value for INT/SIZE/DURATION */
-    int64_t max;                      /* highest allowed value; min = max = 0: unbounded */
-    const char *const *enum_values;   /* NULL-terminated names, CONFIG_ENUM only */
-    const char *help;                 /* one-line description for example and docs */
+    const char *section;            /* INI section, e.g. "store" */
+    const char *name;               /* key within the section, e.g. "map_size" */
+    config_type type;               /* value syntax and storage type */
+    const char *default_value;      /* text form, parsed like file input; NULL = required */
+    size_t offset;                  /* offsetof() of the field in the caller's struct */
+    int64_t min;                    /* lowest allowed value for INT/SIZE/DURATION */
+    int64_t max;                    /* highest allowed value; min = max = 0: unbounded */
+    const char *const *enum_values; /* NULL-terminated names, CONFIG_ENUM only */
+    const char *help;               /* one-line description for example and docs */
 } config_option;
 
 /* Number of rows of a static option table. */
@@ -106,8 +106,7 @@ typedef struct config_error {
  * Returns -1 only if a default in the table is invalid (a programmer error;
  * err names the option).
  */
-int config_set_defaults(const config_option *table, size_t n, void *target,
-                        config_error *err);
+int config_set_defaults(const config_option *table, size_t n, void *target, config_error *err);
 
 /*
  * Applies the defaults, then reads the INI file at path into target.
@@ -118,8 +117,8 @@ int config_set_defaults(const config_option *table, size_t n, void *target,
  * first error by line. On error target holds a mix of defaults and values
  * from the file; the caller still owns it and frees it with config_free.
  */
-int config_load_file(const char *path, const config_option *table, size_t n,
-                     void *target, config_error *err);
+int config_load_file(const char *path, const config_option *table, size_t n, void *target,
+                     config_error *err);
 
 /*
  * Sets one option from text, e.g. a command-line override "store.map_size=1GiB"
@@ -127,9 +126,8 @@ int config_load_file(const char *path, const config_option *table, size_t n,
  * unknown option, bad or out-of-range value, empty value for a required
  * string. On error target is unchanged.
  */
-int config_set(const config_option *table, size_t n, void *target,
-               const char *section, const char *key, const char *value,
-               config_error *err);
+int config_set(const config_option *table, size_t n, void *target, const char *section,
+               const char *key, const char *value, config_error *err);
 
 /* Frees the strings of target and sets them to NULL. Safe to call twice. */
 void config_free(const config_option *table, size_t n, void *target);
@@ -149,6 +147,17 @@ int config_write_example(FILE *out, const config_option *table, size_t n);
 int config_write_markdown(FILE *out, const config_option *table, size_t n);
 
 /*
+ * The words the example and the reference use for an option, for other
+ * writers of its documentation (the manual pages): the type's name
+ * ("size"); "min .. max" in the type's own units ("1MiB .. 64TiB", "" when
+ * unbounded); the ENUM names joined by ", " ("fsync, relaxed"). The
+ * format functions write into buf (len > 0, text cut to fit) and return it.
+ */
+const char *config_type_name(config_type t);
+const char *config_format_range(const config_option *o, char *buf, size_t len);
+const char *config_format_enum(const config_option *o, char *buf, size_t len);
+
+/*
  * Formats e as one line into buf (always NUL-terminated if len > 0), e.g.
  * broker.ini:12: [store] map_size: expected a size like 512MiB, got "abc"
  * Parts that are empty in e are left out.
@@ -161,9 +170,9 @@ void config_error_format(const config_error *e, char *buf, size_t len);
  * fmt. For readers of other INI formats (inifile.h) and their checks.
  */
 __attribute__((format(printf, 6, 0))) void config_error_vset(config_error *err, const char *file,
-                                                              unsigned line, const char *section,
-                                                              const char *key, const char *fmt,
-                                                              va_list ap);
+                                                             unsigned line, const char *section,
+                                                             const char *key, const char *fmt,
+                                                             va_list ap);
 
 /*
  * Copies the first n bytes of src (fewer if a NUL comes first; NULL reads

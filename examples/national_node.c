@@ -32,11 +32,10 @@
  *   national_node --to FR --once de.ini  # DE: sends, exits once FR's receipt is in
  *
  * Output, one line per thing on stdout:
- *   sent id=<32 hex> to=FR content_type=... classification=PERSONAL size=N
- *   connected broker=BROKER.EU | disconnected code=NAME reason="..."
- *   accepted id=... | rejected id=... code=NAME reason="..."
- *   receipt id=... from=FR | delivered id=... (every recipient's receipt is in)
- *   received id=... from=DE content_type=... classification=... size=N
+ *   sent id=<8-4-4-4-12 hex, asylink_id_format()> to=FR content_type=... classification=PERSONAL
+ * size=N connected broker=BROKER.EU | disconnected code=NAME reason="..." accepted id=... |
+ * rejected id=... code=NAME reason="..." receipt id=... from=FR | delivered id=... (every
+ * recipient's receipt is in) received id=... from=DE content_type=... classification=... size=N
  *   acked id=...
  */
 #ifndef _POSIX_C_SOURCE
@@ -84,25 +83,25 @@ static const char s_usage[] =
 
 /* Command line. */
 typedef struct {
-    const char *config;         /* node configuration file */
-    const char *to;             /* recipient, or NULL: send nothing */
-    const char *payload_file;   /* payload to send instead of the example */
+    const char *config;       /* node configuration file */
+    const char *to;           /* recipient, or NULL: send nothing */
+    const char *payload_file; /* payload to send instead of the example */
     const char *content_type;
     asylink_classification classification;
-    bool once;                  /* exit when done (see --once) */
-    long expect;                /* messages to receive before --once is done */
-    long timeout_s;             /* 0 = no limit */
+    bool once;      /* exit when done (see --once) */
+    long expect;    /* messages to receive before --once is done */
+    long timeout_s; /* 0 = no limit */
     bool verbose;
 } s_args;
 
 /* What the loop is waiting for. */
 typedef struct {
-    bool sent;                  /* a message was sent: wait for its receipts */
+    bool sent; /* a message was sent: wait for its receipts */
     uint8_t sent_id[16];
-    bool delivered;             /* every recipient's receipt is in */
-    bool rejected;              /* the broker refused it */
-    long received;              /* messages received and acked */
-    int status;                 /* exit status so far */
+    bool delivered; /* every recipient's receipt is in */
+    bool rejected;  /* the broker refused it */
+    long received;  /* messages received and acked */
+    int status;     /* exit status so far */
 } s_state;
 
 static int s_signal_pipe[2] = {-1, -1};
@@ -148,17 +147,6 @@ static uint64_t s_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static const char *s_hex(const uint8_t id[16], char out[33])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[32] = 0;
-    return out;
 }
 
 static const char *s_classification_name(asylink_classification c)
@@ -347,9 +335,9 @@ static int s_send(asylink_client *c, const s_args *args, s_state *st)
                 asylink_strerror(rc), asylink_err_name(rc));
         return -1;
     }
-    char hex[33];
+    char hex[ASYLINK_ID_TEXT_LEN];
     printf("sent id=%s to=%s content_type=%s classification=%s size=%zu\n",
-           s_hex(st->sent_id, hex), args->to, args->content_type,
+           asylink_id_format(st->sent_id, hex), args->to, args->content_type,
            s_classification_name(args->classification), len);
     st->sent = true;
     return 0;
@@ -359,7 +347,7 @@ static int s_send(asylink_client *c, const s_args *args, s_state *st)
 
 static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *st)
 {
-    char hex[33];
+    char hex[ASYLINK_ID_TEXT_LEN];
     const uint8_t *id = asylink_event_message_id(e);
     bool ours = st->sent && memcmp(id, st->sent_id, 16) == 0;
     switch (asylink_event_get_type(e)) {
@@ -372,11 +360,9 @@ static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *s
                asylink_err_name(asylink_event_code(e)), asylink_event_reason(e),
                asylink_event_endpoint(e));
         break;
-    case ASYLINK_EVENT_ACCEPTED:
-        printf("accepted id=%s\n", s_hex(id, hex));
-        break;
+    case ASYLINK_EVENT_ACCEPTED: printf("accepted id=%s\n", asylink_id_format(id, hex)); break;
     case ASYLINK_EVENT_REJECTED:
-        printf("rejected id=%s code=%s reason=\"%s\"\n", s_hex(id, hex),
+        printf("rejected id=%s code=%s reason=\"%s\"\n", asylink_id_format(id, hex),
                asylink_err_name(asylink_event_code(e)), asylink_event_reason(e));
         if (ours) {
             st->rejected = true;
@@ -384,7 +370,7 @@ static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *s
         }
         break;
     case ASYLINK_EVENT_RECEIPT:
-        printf("receipt id=%s from=%s\n", s_hex(id, hex), asylink_event_node(e));
+        printf("receipt id=%s from=%s\n", asylink_id_format(id, hex), asylink_event_node(e));
         /* timeout 0: just asks whether every recipient's receipt is in */
         if (ours && !st->delivered && asylink_receipt_wait(c, st->sent_id, 0) == ASYLINK_OK) {
             st->delivered = true;
@@ -392,22 +378,21 @@ static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *s
         }
         break;
     case ASYLINK_EVENT_RECEIVE_FAILED:
-        printf("receive_failed id=%s from=%s code=%s\n", s_hex(id, hex), asylink_event_node(e),
-               asylink_err_name(asylink_event_code(e)));
+        printf("receive_failed id=%s from=%s code=%s\n", asylink_id_format(id, hex),
+               asylink_event_node(e), asylink_err_name(asylink_event_code(e)));
         break;
-    default: /* event types added by later library versions */
-        break;
+    default: /* event types added by later library versions */ break;
     }
 }
 
 /* Prints what arrived (never the payload itself) and acknowledges it. */
 static int s_handle_message(asylink_client *c, const asylink_message *m, s_state *st)
 {
-    char hex[33];
+    char hex[ASYLINK_ID_TEXT_LEN];
     size_t len = 0;
     (void)asylink_message_payload(m, &len); /* the application would process it here */
     printf("received id=%s from=%s content_type=%s classification=%s size=%zu\n",
-           s_hex(asylink_message_id(m), hex), asylink_message_sender(m),
+           asylink_id_format(asylink_message_id(m), hex), asylink_message_sender(m),
            asylink_message_content_type(m),
            s_classification_name(asylink_message_classification(m)), len);
     int rc = asylink_ack_message(c, m); /* exactly this message: its sender and id */

@@ -27,7 +27,10 @@ install_deps() {
                 liblmdb-dev libinih-dev libjansson-dev libmicrohttpd-dev libcmocka-dev
                 chromium fonts-dejavu-core prometheus python3-matplotlib
                 curl pacemaker-cli-utils keepalived python3-nacl
-                lmdb-utils  # mdb_copy -c: 27-broker-erasure compacts stores to find erased bytes
+                dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all
+                python3-setuptools python3-wheel python3-pip python3-venv
+                groff-base man-db systemd
+                lmdb-utils  # mdb_copy -c: 28-broker-erasure compacts stores to find erased bytes
                 jq) # jq: 20-broker-audit reads audit exports as an operator would;
                 # python3-nacl: evidence_check.py and vectors.independent (batch signatures)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -482,50 +482,103 @@ static void s_wrap(FILE *out, const char *text, size_t col, size_t indent)
     fputc('\n', out);
 }
 
-/* The synopsis made from the table: required rows, exactly-one groups, [options], operands. */
-static void s_print_synopsis(FILE *out, const char *prog, const cliopt_spec *spec)
+/* Appends printf output to buf (len bytes) at *used, cutting it short at the end. */
+__attribute__((format(printf, 4, 5))) static void s_append(char *buf, size_t len, size_t *used,
+                                                           const char *fmt, ...)
 {
-    fprintf(out, "Usage: %s", prog);
+    if (*used >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < len ? *used + (size_t)n : len;
+}
+
+/* The synopsis made from the table: required rows, exactly-one groups, [options], operands. */
+static void s_make_synopsis(const cliopt_spec *spec, char *buf, size_t len)
+{
+    size_t used = 0;
     bool optional = false;
+    buf[0] = '\0';
     for (size_t i = 0; i < spec->n_opts; i++) {
         const cliopt *r = &spec->opts[i];
-        if (r->flags & (CLIOPT_DEPRECATED | CLIOPT_HIDDEN))
+        if (!cliopt_row_listed(r))
             continue;
         if (r->flags & CLIOPT_REQUIRED)
-            fprintf(out, " --%s%s%s", r->name, r->metavar ? " " : "", r->metavar ? r->metavar : "");
+            s_append(buf, len, &used, "%s--%s%s%s", used ? " " : "", r->name, r->metavar ? " " : "",
+                     r->metavar ? r->metavar : "");
         else
             optional = true;
     }
     for (size_t k = 0; k < spec->n_rules; k++) {
         if (spec->rules[k].kind != CLIOPT_EXACTLY_ONE)
             continue;
-        fputs(" (", out);
+        s_append(buf, len, &used, "%s(", used ? " " : "");
         const char *p = spec->rules[k].names;
         for (bool first = true; *p; first = false) {
             size_t l = strcspn(p, " ");
             int i = s_find(spec, p, l);
             const char *mv = i >= 0 ? spec->opts[i].metavar : NULL;
-            fprintf(out, "%s--%.*s%s%s", first ? "" : " | ", (int)l, p, mv ? " " : "",
-                    mv ? mv : "");
+            s_append(buf, len, &used, "%s--%.*s%s%s", first ? "" : " | ", (int)l, p, mv ? " " : "",
+                     mv ? mv : "");
             p += l + (p[l] == ' ');
         }
-        fputc(')', out);
+        s_append(buf, len, &used, ")");
     }
     if (optional)
-        fputs(" [options]", out);
+        s_append(buf, len, &used, "%s[options]", used ? " " : "");
     if (spec->operands)
-        fprintf(out, spec->min_operands ? " %s" : " [%s]", spec->operands);
-    fputc('\n', out);
+        s_append(buf, len, &used, spec->min_operands ? "%s%s" : "%s[%s]", used ? " " : "",
+                 spec->operands);
+}
+
+bool cliopt_synopsis_line(const cliopt_spec *spec, size_t i, char *buf, size_t len)
+{
+    if (len == 0)
+        return false;
+    if (!spec->synopsis) {
+        if (i == 0)
+            s_make_synopsis(spec, buf, len);
+        return i == 0;
+    }
+    const char *p = spec->synopsis;
+    for (size_t k = 0; *p; k++) {
+        size_t l = strcspn(p, "\n");
+        if (k == i) {
+            snprintf(buf, len, "%.*s", (int)l, p);
+            return true;
+        }
+        p += l + (p[l] == '\n');
+    }
+    return false;
+}
+
+bool cliopt_row_listed(const cliopt *r)
+{
+    return !(r->flags & (CLIOPT_DEPRECATED | CLIOPT_HIDDEN));
+}
+
+const char *cliopt_row_label(const cliopt *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "--%s%s%s", r->name, r->metavar ? " " : "", r->metavar ? r->metavar : "");
+    return buf;
+}
+
+const char *cliopt_row_help(const cliopt *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s%s", r->help ? r->help : "",
+             r->flags & CLIOPT_REQUIRED ? " (required)" : "", r->def ? " (default: " : "",
+             r->def ? r->def : "", r->def ? ")" : "");
+    return buf;
 }
 
 static void s_print_option(FILE *out, const cliopt *r)
 {
-    char left[128], help[1024];
-    snprintf(left, sizeof left, "  --%s%s%s", r->name, r->metavar ? " " : "",
-             r->metavar ? r->metavar : "");
-    snprintf(help, sizeof help, "%s%s%s%s%s", r->help ? r->help : "",
-             r->flags & CLIOPT_REQUIRED ? " (required)" : "", r->def ? " (default: " : "",
-             r->def ? r->def : "", r->def ? ")" : "");
+    char left[136], label[128], help[1024];
+    snprintf(left, sizeof left, "  %s", cliopt_row_label(r, label, sizeof label));
+    cliopt_row_help(r, help, sizeof help);
     fputs(left, out);
     size_t col = strlen(left);
     if (col + 2 > S_HELP_COLUMN) {
@@ -538,30 +591,38 @@ static void s_print_option(FILE *out, const cliopt *r)
     s_wrap(out, help, col, S_HELP_COLUMN);
 }
 
+bool cliopt_old_spelling(const cliopt_spec *spec, size_t i, char *old, size_t old_len, char *now,
+                         size_t now_len)
+{
+    const cliopt *r = &spec->opts[i];
+    int to;
+    if ((r->flags & CLIOPT_DEPRECATED) && r->alias_of) {
+        to = s_find(spec, r->alias_of, strlen(r->alias_of));
+        const char *mv = to >= 0 ? spec->opts[to].metavar : NULL;
+        snprintf(old, old_len, "--%s%s%s", r->name, mv ? " " : "", mv ? mv : "");
+        snprintf(now, now_len, "--%s%s%s", r->alias_of, mv ? " " : "", mv ? mv : "");
+    } else if (r->old_with_value) {
+        to = s_find(spec, r->old_with_value, strlen(r->old_with_value));
+        const char *mv = to >= 0 ? spec->opts[to].metavar : "VALUE";
+        snprintf(old, old_len, "--%s %s", r->name, mv);
+        snprintf(now, now_len, "--%s %s", r->old_with_value, mv);
+    } else if (r->old_without_value) {
+        snprintf(old, old_len, "--%s (without %s)", r->name, r->metavar);
+        snprintf(now, now_len, "--%s %s", r->name, r->metavar);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* The old spellings of the table, one line each ("" if there are none). */
 static void s_print_old(FILE *out, const cliopt_spec *spec)
 {
     bool any = false;
     for (size_t i = 0; i < spec->n_opts; i++) {
-        const cliopt *r = &spec->opts[i];
         char left[128], right[128];
-        int to;
-        if ((r->flags & CLIOPT_DEPRECATED) && r->alias_of) {
-            to = s_find(spec, r->alias_of, strlen(r->alias_of));
-            const char *mv = to >= 0 ? spec->opts[to].metavar : NULL;
-            snprintf(left, sizeof left, "--%s%s%s", r->name, mv ? " " : "", mv ? mv : "");
-            snprintf(right, sizeof right, "--%s%s%s", r->alias_of, mv ? " " : "", mv ? mv : "");
-        } else if (r->old_with_value) {
-            to = s_find(spec, r->old_with_value, strlen(r->old_with_value));
-            const char *mv = to >= 0 ? spec->opts[to].metavar : "VALUE";
-            snprintf(left, sizeof left, "--%s %s", r->name, mv);
-            snprintf(right, sizeof right, "--%s %s", r->old_with_value, mv);
-        } else if (r->old_without_value) {
-            snprintf(left, sizeof left, "--%s (without %s)", r->name, r->metavar);
-            snprintf(right, sizeof right, "--%s %s", r->name, r->metavar);
-        } else {
+        if (!cliopt_old_spelling(spec, i, left, sizeof left, right, sizeof right))
             continue;
-        }
         if (!any)
             fputs("\nOld spellings, accepted with a warning until the next release:\n", out);
         any = true;
@@ -574,16 +635,9 @@ static void s_print_old(FILE *out, const cliopt_spec *spec)
 
 void cliopt_print_help(FILE *out, const char *prog, const cliopt_spec *spec)
 {
-    if (spec->synopsis) {
-        const char *p = spec->synopsis;
-        for (bool first = true; *p; first = false) {
-            size_t l = strcspn(p, "\n");
-            fprintf(out, "%s %s %.*s\n", first ? "Usage:" : "   or:", prog, (int)l, p);
-            p += l + (p[l] == '\n');
-        }
-    } else {
-        s_print_synopsis(out, prog, spec);
-    }
+    char line[1024];
+    for (size_t i = 0; cliopt_synopsis_line(spec, i, line, sizeof line); i++)
+        fprintf(out, "%s %s%s%s\n", i == 0 ? "Usage:" : "   or:", prog, *line ? " " : "", line);
     if (spec->description) {
         fputc('\n', out);
         for (const char *p = spec->description; *p;) {
@@ -604,7 +658,7 @@ void cliopt_print_help(FILE *out, const char *prog, const cliopt_spec *spec)
     }
     fputs("\nOptions:\n", out);
     for (size_t i = 0; i < spec->n_opts; i++)
-        if (!(spec->opts[i].flags & (CLIOPT_DEPRECATED | CLIOPT_HIDDEN)))
+        if (cliopt_row_listed(&spec->opts[i]))
             s_print_option(out, &spec->opts[i]);
     fprintf(out, "  %-*s show this help\n", S_HELP_COLUMN - 3, "-h, --help");
     if (spec->notes) {

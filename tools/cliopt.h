@@ -142,6 +142,30 @@ bool cliopt_given(const cliopt_spec *spec, const cliopt_result *res, const char 
 void cliopt_print_help(FILE *out, const char *prog, const cliopt_spec *spec);
 
 /*
+ * The pieces --help is made of, for other writers of the same text (the
+ * manual page and the shell completion generated from the tables):
+ *
+ * cliopt_synopsis_line(): writes usage form i (from 0) of the command,
+ * without "Usage:" and the command's name ("--config FILE (--payload
+ * FILE|- | --file FILE) [options]"), into buf (len > 0); false when there
+ * is no form i. A spec without synopsis has one form, made from the
+ * table (required rows, exactly-one rules, [options], operands).
+ * cliopt_row_listed(): true for a row --help lists (not deprecated or hidden).
+ * cliopt_row_label(): "--name METAVAR" (or "--name") into buf; returns buf.
+ * cliopt_row_help(): the help text with " (required)" and " (default: X)"
+ * as --help prints it, into buf; returns buf.
+ * cliopt_old_spelling(): if row i is an old spelling, writes it ("--json
+ * FILE") and what replaces it ("--payload FILE") and returns true.
+ * Texts longer than their buffer are cut.
+ */
+bool cliopt_synopsis_line(const cliopt_spec *spec, size_t i, char *buf, size_t len);
+bool cliopt_row_listed(const cliopt *r);
+const char *cliopt_row_label(const cliopt *r, char *buf, size_t len);
+const char *cliopt_row_help(const cliopt *r, char *buf, size_t len);
+bool cliopt_old_spelling(const cliopt_spec *spec, size_t i, char *old, size_t old_len, char *now,
+                         size_t now_len);
+
+/*
  * Checks a spec for programmer errors: duplicate or unknown names (rules,
  * alias_of, old_with_value, old_without_value), defaults that do not parse,
  * missing help or metavariables, CHOICE rows without choices, CUSTOM rows

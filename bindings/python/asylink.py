@@ -15,12 +15,25 @@ exceptions.
     with asylink.Client("fr.ini") as fr:
         m = fr.recv(10_000)          # None on timeout
         if m is not None:
-            handle(m.payload)
-            fr.ack(m.id)
+            print(m.id_text, m.payload_dict())   # the payload decoded, as the CLI shows it
+            fr.ack(m)
 
-Finding the library: the path given to Client(library=...) or load(), else
-the ASYLINK_LIBRARY environment variable, else ctypes.util.find_library
-("asylink"), i.e. an installed libasylink.so.
+Finding the library (load()): the path given to Client(library=...) or
+load(), else the ASYLINK_LIBRARY environment variable, else the
+libasylink.so.0 of the same installation as this module (a module in
+PREFIX/lib/python3/dist-packages or PREFIX/lib/python3.X/site-packages
+looks in PREFIX/lib/<multiarch>, PREFIX/lib and PREFIX/lib64), else
+libasylink.so.0 by its soname through the dynamic loader (the system's
+library directories, /etc/ld.so.conf.d, LD_LIBRARY_PATH), else
+ctypes.util.find_library("asylink"). An installed package needs no
+environment variable.
+
+Payloads of asylink's payload types ("asylink.v1.InformationRequest", ...)
+convert to and from JSON with the library's own converter, the one the
+asylink command line uses: Message.payload_json(), Message.payload_dict(),
+payload_to_json(), payload_from_json(); send() and publish() take a dict
+for such a type. Message ids print in the one form asylink uses
+everywhere (format_id(), Message.id_text): "0190a3f2-7c1e-7b3a-9f00-...".
 
 Threading: like the C client, a Client may be used from several threads;
 ctypes releases the GIL during every library call, so a thread blocked in
@@ -32,17 +45,22 @@ wiped; the C message (and its decrypted copy) is wiped and freed at once.
 
 import ctypes
 import ctypes.util
+import json
 import os
+import sysconfig
 from typing import Callable, List, NamedTuple, Optional, Sequence, Union
 
 __all__ = [
     "AsylinkError", "Client", "Event", "Message", "Receipt",
-    "load", "version", "strerror", "err_name",
+    "load", "library_path", "version", "strerror", "err_name",
+    "format_id", "parse_id", "payload_types", "payload_to_json", "payload_from_json",
     "RECEIPT_DELIVERED", "RECEIPT_REJECTED",
 ]
 
-# The library major version this binding was written for (asylink.h ABI).
+# The library major version this binding was written for (asylink.h ABI),
+# and its file name by soname.
 _ABI_MAJOR = 0
+_SONAME = f"libasylink.so.{_ABI_MAJOR}"
 
 CLASSIFICATIONS = {"PUBLIC": 1, "LIMITED": 2, "PERSONAL": 3}
 _CLASSIFICATION_NAMES = {v: k for k, v in CLASSIFICATIONS.items()}
@@ -60,6 +78,9 @@ RECEIPT_REJECTED = 2    # the recipient refused it
 
 _OK = 0
 _E_TIMEOUT = 8
+_E_BAD_FIELD = 13
+_JSON_PRETTY = 1  # ASYLINK_JSON_PRETTY
+_ID_TEXT_LEN = 37  # ASYLINK_ID_TEXT_LEN
 
 _LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p)
 
@@ -163,6 +184,23 @@ class Message(NamedTuple):
     topic: str = ""                 # feed topic, "" for a direct message
     subscription: str = ""          # the subscription a feed message came through, "" if direct
 
+    @property
+    def id_text(self) -> str:
+        """The message id as asylink prints it everywhere (format_id())."""
+        return format_id(self.id)
+
+    def payload_json(self, pretty: bool = False) -> str:
+        """The payload as JSON text (payload_to_json() of its content type),
+        exactly as `asylink recv --json` shows it. Raises AsylinkError
+        NOT_FOUND for a content type that is not an asylink payload type
+        (the payload is then the sender's own bytes), MALFORMED if the bytes
+        are not a message of that type."""
+        return payload_to_json(self.content_type, self.payload, pretty)
+
+    def payload_dict(self) -> dict:
+        """The payload decoded into a dict (json.loads of payload_json())."""
+        return json.loads(self.payload_json())
+
 
 class Event(NamedTuple):
     """Something that happened to a sent message or to the connection."""
@@ -174,6 +212,11 @@ class Event(NamedTuple):
     reason: str
     node: str                       # RECEIPT: the recipient; CONNECTED: the broker
     endpoint: str = ""              # broker address of the session it came through
+
+    @property
+    def message_id_text(self) -> str:
+        """The message id as asylink prints it everywhere (format_id())."""
+        return format_id(self.message_id)
 
 
 class Connection(NamedTuple):
@@ -258,6 +301,14 @@ def _declare(lib):
                                       c_int]),
         "asylink_unsubscribe": (c_int, [c_void_p, c_char_p, c_int]),
         "asylink_message_topic": (c_char_p, [c_void_p]),
+        "asylink_id_format": (c_char_p, [u8p, c_char_p]),
+        "asylink_id_parse": (c_int, [c_char_p, u8p]),
+        "asylink_payload_type_count": (c_size_t, []),
+        "asylink_payload_type_name": (c_char_p, [c_size_t]),
+        "asylink_payload_to_json": (c_int, [c_char_p, c_char_p, c_size_t, ctypes.c_uint,
+                                            ctypes.POINTER(c_void_p)]),
+        "asylink_payload_from_json": (c_int, [c_char_p, c_char_p, ctypes.POINTER(u8p),
+                                              ctypes.POINTER(c_size_t), c_char_p, c_size_t]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
@@ -265,25 +316,97 @@ def _declare(lib):
         fn.argtypes = argtypes
 
 
+def _own_installation_candidates() -> List[str]:
+    """libasylink.so.0 of the installation this module belongs to.
+
+    A module installed as PREFIX/lib/python3/dist-packages/asylink.py (a
+    Debian package) or PREFIX/lib/python3.X/site-packages/asylink.py
+    (pip --prefix, make install) names PREFIX/lib/<multiarch>, PREFIX/lib
+    and PREFIX/lib64: the library installed with it, also when the whole
+    tree was unpacked somewhere else. Nothing for other layouts (a source
+    tree, a virtual environment)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    site, pydir, libdir = (os.path.basename(here), os.path.basename(os.path.dirname(here)),
+                           os.path.dirname(os.path.dirname(here)))
+    if site not in ("dist-packages", "site-packages") or not pydir.startswith("python3"):
+        return []
+    if os.path.basename(libdir) not in ("lib", "lib64"):
+        return []
+    prefix = os.path.dirname(libdir)
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    dirs = [os.path.join(prefix, "lib", multiarch)] if multiarch else []
+    dirs += [os.path.join(prefix, "lib"), os.path.join(prefix, "lib64")]
+    return [os.path.join(d, _SONAME) for d in dirs]
+
+
+def _candidates(path: Optional[str]) -> List[str]:
+    """Where load() looks, in order (see the module's docstring)."""
+    if path:
+        return [path]
+    env = os.environ.get("ASYLINK_LIBRARY")
+    if env:
+        return [env]
+    found = [c for c in _own_installation_candidates() if os.path.exists(c)]
+    found.append(_SONAME)  # the dynamic loader's own search, by soname
+    by_name = ctypes.util.find_library("asylink")
+    if by_name:
+        found.append(by_name)
+    return found
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _file_of(lib, fallback: str) -> str:
+    """The file the dynamic loader really mapped for lib (dladdr)."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+        dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+        info = _DlInfo()
+        if dladdr(ctypes.cast(lib.asylink_version, ctypes.c_void_p), ctypes.byref(info)) and \
+                info.dli_fname:
+            return os.path.realpath(os.fsdecode(info.dli_fname))
+    except (AttributeError, OSError):
+        pass
+    return fallback
+
+
+_lib_path = None
+
+
 def load(path: Optional[str] = None):
     """Loads libasylink (once per process) and returns the ctypes handle.
 
-    path, else $ASYLINK_LIBRARY, else ctypes.util.find_library("asylink").
-    Raises OSError when it is not found or its major version differs from
-    the one this binding speaks."""
-    global _lib
+    path, else $ASYLINK_LIBRARY, else the library of this module's own
+    installation, else libasylink.so.0 through the dynamic loader, else
+    ctypes.util.find_library("asylink"). Raises OSError when it is not
+    found or its major version differs from the one this binding speaks."""
+    global _lib, _lib_path
     if _lib is not None:
         return _lib
-    path = path or os.environ.get("ASYLINK_LIBRARY") or ctypes.util.find_library("asylink")
-    if not path:
-        raise OSError("libasylink not found: install it, or set ASYLINK_LIBRARY to libasylink.so")
-    lib = ctypes.CDLL(path)
-    _declare(lib)
-    ver = lib.asylink_version().decode()
-    if int(ver.split(".")[0]) != _ABI_MAJOR:
-        raise OSError(f"{path} is libasylink {ver}; this binding needs {_ABI_MAJOR}.x")
-    _lib = lib
-    return lib
+    errors = []
+    for candidate in _candidates(path):
+        try:
+            lib = ctypes.CDLL(candidate)
+        except OSError as e:
+            errors.append(str(e))
+            continue
+        _declare(lib)
+        ver = lib.asylink_version().decode()
+        if int(ver.split(".")[0]) != _ABI_MAJOR:
+            raise OSError(f"{candidate} is libasylink {ver}; this binding needs {_ABI_MAJOR}.x")
+        _lib, _lib_path = lib, _file_of(lib, candidate)
+        return lib
+    raise OSError("libasylink not found (install libasylink0, or see the README of the "
+                  "binding for a library in another prefix): " + "; ".join(errors))
+
+
+def library_path() -> str:
+    """The file of the loaded libasylink (loading it first)."""
+    load()
+    return _lib_path
 
 
 def version() -> str:
@@ -301,6 +424,73 @@ def err_name(code: int) -> str:
     return load().asylink_err_name(code).decode()
 
 
+def format_id(message_id: bytes) -> str:
+    """A 16-byte message id as text, in the one form asylink prints ids
+    everywhere (asylink_id_format): 8-4-4-4-12 lowercase hex."""
+    out = ctypes.create_string_buffer(_ID_TEXT_LEN)
+    return load().asylink_id_format(_id_arg(message_id), out).decode()
+
+
+def parse_id(text: str) -> bytes:
+    """The 16 bytes of an id written as 8-4-4-4-12 hex or 32 hex digits
+    (asylink_id_parse). Raises ValueError for anything else."""
+    out = (ctypes.c_uint8 * 16)()
+    if load().asylink_id_parse(text.encode(), out) != _OK:
+        raise ValueError(f"not a message id: {text!r}")
+    return bytes(out)
+
+
+def payload_types() -> List[str]:
+    """The payload types the library converts to and from JSON."""
+    lib = load()
+    return [lib.asylink_payload_type_name(i).decode()
+            for i in range(lib.asylink_payload_type_count())]
+
+
+def payload_to_json(content_type: str, payload: bytes, pretty: bool = False) -> str:
+    """The payload (protobuf bytes of an asylink payload type) as JSON text,
+    by the library's converter (asylink_payload_to_json): proto field names,
+    every field, enums by name. Raises AsylinkError NOT_FOUND (not a payload
+    type) or MALFORMED (not a message of that type)."""
+    lib = load()
+    payload = bytes(payload)
+    out = ctypes.c_void_p()
+    _check(lib.asylink_payload_to_json(content_type.encode(), payload, len(payload),
+                                       _JSON_PRETTY if pretty else 0, ctypes.byref(out)),
+           f"payload_to_json {content_type}")
+    try:
+        return ctypes.string_at(out.value).decode("utf-8")
+    finally:
+        lib.asylink_free(out)
+
+
+def payload_from_json(content_type: str, value) -> bytes:
+    """The protobuf bytes of an asylink payload type from JSON: text, or a
+    dict (dumped with json.dumps first). Input keys may be the proto names
+    or their lowerCamelCase. Raises AsylinkError NOT_FOUND, MALFORMED or
+    BAD_FIELD; its context names the offending field's path."""
+    lib = load()
+    text = value if isinstance(value, str) else json.dumps(value)
+    out = ctypes.POINTER(ctypes.c_uint8)()
+    n = ctypes.c_size_t()
+    err = ctypes.create_string_buffer(512)
+    rc = lib.asylink_payload_from_json(content_type.encode(), text.encode(), ctypes.byref(out),
+                                       ctypes.byref(n), err, len(err))
+    if rc != _OK:
+        raise _error(rc, f"payload_from_json {content_type}: {_text(err.value)}")
+    try:
+        return _bytes_at(out, n.value)
+    finally:
+        lib.asylink_free(out)
+
+
+def _payload_bytes(content_type: str, payload) -> bytes:
+    """send()/publish(): bytes as they are; a dict converted for content_type."""
+    if isinstance(payload, dict):
+        return payload_from_json(content_type, payload)
+    return bytes(payload)
+
+
 def _error(code: int, context: str = "") -> AsylinkError:
     return AsylinkError(code, err_name(code), strerror(code), context)
 
@@ -310,8 +500,10 @@ def _check(code: int, context: str = "") -> None:
         raise _error(code, context)
 
 
-def _id_arg(message_id: bytes):
-    """A 16-byte id as a uint8_t * argument."""
+def _id_arg(message_id: Union[bytes, str]):
+    """A 16-byte id (or its text, as format_id() writes it) as a uint8_t * argument."""
+    if isinstance(message_id, str):
+        message_id = parse_id(message_id)
     if not isinstance(message_id, (bytes, bytearray)) or len(message_id) != 16:
         raise ValueError("a message id is 16 bytes")
     return (ctypes.c_uint8 * 16).from_buffer_copy(message_id)
@@ -389,7 +581,8 @@ class Client:
 
     # ---- sending ----
 
-    def send(self, recipients: Union[str, Sequence[str]], content_type: str, payload: bytes,
+    def send(self, recipients: Union[str, Sequence[str]], content_type: str,
+             payload: Union[bytes, dict],
              classification: str = "LIMITED", expires_ms: int = 0,
              correlation_id: Optional[bytes] = None) -> bytes:
         """Signs and encrypts payload for the recipients and commits it to the
@@ -399,12 +592,14 @@ class Client:
         recipients: a node id or a sequence of them; classification:
         "PUBLIC", "LIMITED" or "PERSONAL"; expires_ms: absolute Unix ms
         after which nobody delivers it, 0 = never; correlation_id: the
-        16-byte id of the message this answers."""
+        16-byte id of the message this answers. payload: bytes as they are,
+        or a dict for an asylink payload type (content_type), converted by
+        payload_from_json()."""
         if isinstance(recipients, str):
             recipients = [recipients]
         if classification not in CLASSIFICATIONS:
             raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
-        payload = bytes(payload)
+        payload = _payload_bytes(content_type, payload)
         names = (ctypes.c_char_p * max(len(recipients), 1))(*[r.encode() for r in recipients])
         # corr (like names) must stay alive until asylink_send returns
         corr = _id_arg(correlation_id) if correlation_id is not None else None
@@ -420,7 +615,7 @@ class Client:
                "send")
         return bytes(out)
 
-    def publish(self, topic: str, content_type: str, payload: bytes,
+    def publish(self, topic: str, content_type: str, payload: Union[bytes, dict],
                 classification: str = "PUBLIC", expires_ms: int = 0) -> bytes:
         """Signs payload for a feed topic (e.g. "stats.monthly.DE") and commits
         it to the outbox; returns the 16-byte message id. "PUBLIC" is signed
@@ -428,10 +623,11 @@ class Client:
         asks the broker for and checks against its own trust (needs an open
         session: AsylinkError UNAVAILABLE otherwise). "PERSONAL" is never
         allowed on feeds (AsylinkError CLASSIFICATION). Feed messages get no
-        receipts. expires_ms: absolute Unix ms, 0 = the broker's retention."""
+        receipts. expires_ms: absolute Unix ms, 0 = the broker's retention.
+        payload: bytes, or a dict for an asylink payload type (as send())."""
         if classification not in CLASSIFICATIONS:
             raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
-        payload = bytes(payload)
+        payload = _payload_bytes(content_type, payload)
         p = _PublishParams(struct_size=ctypes.sizeof(_PublishParams), topic=topic.encode(),
                            content_type=content_type.encode(),
                            classification=CLASSIFICATIONS[classification],

@@ -13,8 +13,14 @@ Without ASYLINK_TEST_DIR only the tests that need no broker run.
         python3 -m unittest -v test_asylink
 """
 
+import json
 import os
 import select
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import time
 import unittest
 import zipfile
@@ -47,6 +53,102 @@ class LibraryTest(unittest.TestCase):
         self.assertEqual(cm.exception.name, "CONFIG")
         self.assertEqual(cm.exception.code, 7)
         self.assertIn("CONFIG", str(cm.exception))
+
+
+class IdsAndJsonTest(unittest.TestCase):
+    """Ids as text and payloads as JSON: the library's own converters, no broker."""
+
+    ID = bytes.fromhex("0190a3f27c1e7b3a9f002c5d8e4b1a77")
+    STATS = {"reportingCountry": "DE", "period": {"year": 2026, "month": 10},
+             "rows": [{"citizenship": "SY", "applications_total": 5120,
+                       "decisions": {"refugee_status": 1200, "total": 4000}}],
+             "compiled_ms": "1793491200000"}
+
+    def test_format_and_parse_id(self):
+        self.assertEqual(asylink.format_id(self.ID), "0190a3f2-7c1e-7b3a-9f00-2c5d8e4b1a77")
+        self.assertEqual(asylink.parse_id("0190a3f2-7c1e-7b3a-9f00-2c5d8e4b1a77"), self.ID)
+        self.assertEqual(asylink.parse_id("0190A3F27C1E7B3A9F002C5D8E4B1A77"), self.ID)
+        for bad in ("", "0190a3f2-7c1e-7b3a-9f00-2c5d8e4b1a7", " " + asylink.format_id(self.ID),
+                    "0190a3f27-c1e-7b3a-9f00-2c5d8e4b1a77"):
+            with self.assertRaises(ValueError):
+                asylink.parse_id(bad)
+        # The standard library's UUID text is the same form.
+        import uuid
+        self.assertEqual(asylink.format_id(self.ID), str(uuid.UUID(bytes=self.ID)))
+
+    def test_payload_types(self):
+        types = asylink.payload_types()
+        self.assertIn("asylink.v1.InformationRequest", types)
+        self.assertIn("asylink.v1.MonthlyStatistics", types)
+        self.assertNotIn("asylink.v1.AdminResponse", types)
+
+    def test_payload_round_trip(self):
+        pb = asylink.payload_from_json("asylink.v1.MonthlyStatistics", self.STATS)
+        self.assertIsInstance(pb, bytes)
+        text = asylink.payload_to_json("asylink.v1.MonthlyStatistics", pb)
+        self.assertNotIn("\n", text)
+        d = json.loads(text)
+        self.assertEqual(d["reporting_country"], "DE")          # proto names on output
+        self.assertEqual(d["rows"][0]["decisions"]["total"], 4000)
+        self.assertEqual(d["compiled_ms"], 1793491200000)       # 64-bit as a number
+        self.assertEqual(d["rows"][0]["first_time_applicants"], 0)  # defaults listed
+        pretty = asylink.payload_to_json("asylink.v1.MonthlyStatistics", pb, pretty=True)
+        self.assertIn('\n  "reporting_country": "DE"', pretty)
+        self.assertEqual(json.loads(pretty), d)
+        self.assertEqual(asylink.payload_from_json("asylink.v1.MonthlyStatistics", text), pb)
+
+    def test_payload_errors_name_the_field(self):
+        bad = {"rows": [{}, {"decisions": {"total": "many"}}]}
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            asylink.payload_from_json("asylink.v1.MonthlyStatistics", bad)
+        self.assertEqual(cm.exception.name, "BAD_FIELD")
+        self.assertIn("rows[1].decisions.total", str(cm.exception))
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            asylink.payload_to_json("text/plain", b"hello")
+        self.assertEqual(cm.exception.name, "NOT_FOUND")
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            asylink.payload_to_json("asylink.v1.MonthlyStatistics", b"\xff" * 10)
+        self.assertEqual(cm.exception.name, "MALFORMED")
+
+
+@unittest.skipUnless(os.environ.get("ASYLINK_LIBRARY"), "needs ASYLINK_LIBRARY to copy")
+class FindLibraryTest(unittest.TestCase):
+    """An installed tree needs no environment variable: the module finds the
+    libasylink.so.0 of its own installation, wherever the tree was unpacked."""
+
+    def run_python(self, sys_path, code):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("ASYLINK_LIBRARY", "LD_LIBRARY_PATH", "PYTHONPATH")}
+        return subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {sys_path!r}); {code}"],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    def test_module_finds_the_library_of_its_installation(self):
+        with tempfile.TemporaryDirectory() as root:
+            multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+            libdir = os.path.join(root, "usr", "lib", multiarch)
+            site = os.path.join(root, "usr", "lib", "python3", "dist-packages")
+            os.makedirs(libdir)
+            os.makedirs(site)
+            shutil.copy(os.environ["ASYLINK_LIBRARY"], os.path.join(libdir, "libasylink.so.0"))
+            shutil.copy(asylink.__file__, site)
+            r = self.run_python(site, "import asylink; print(asylink.library_path()); "
+                                      "print(asylink.version())")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path, version = r.stdout.split()
+            self.assertEqual(path, os.path.realpath(os.path.join(libdir, "libasylink.so.0")))
+            self.assertEqual(version, asylink.version())
+
+    def test_explicit_library_wins(self):
+        self.assertEqual(asylink.library_path(),
+                         os.path.realpath(os.environ["ASYLINK_LIBRARY"]))
+
+    def test_missing_library_says_what_to_do(self):
+        with tempfile.TemporaryDirectory() as empty:
+            shutil.copy(asylink.__file__, empty)
+            r = self.run_python(empty, "import asylink; asylink.load()")
+            if r.returncode == 0:
+                self.skipTest("a libasylink.so.0 is installed on this system")
+            self.assertIn("libasylink not found", r.stderr)
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
@@ -162,6 +264,28 @@ class ExchangeTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual(self.de.outbox_pending(), 0)
         self.assertTrue(self.logs, "the log callback was never called")
+
+    def test_json_payload_and_id_text(self):
+        request = {"request_id": "DE-PY-JSON-1", "requesting_state": "DE",
+                   "requested_state": "FR", "legal_basis": "LEGAL_BASIS_DUBLIN_III_ART_34",
+                   "applicant": {"family_name": "Doe", "birth_year": 1990},
+                   "questions": [{"question_id": "Q1", "text": "Stage of the application?"}]}
+        mid = self.de.send("FR", "asylink.v1.InformationRequest", request,
+                           classification="PERSONAL")
+        e = self.wait_event(self.de, "ACCEPTED", mid)
+        self.assertEqual(e.message_id_text, asylink.format_id(mid))
+        m = self.recv_id(self.fr, mid)
+        self.assertEqual(m.id_text, asylink.format_id(mid))
+        self.assertRegex(m.id_text, r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                    r"[0-9a-f]{12}$")
+        d = m.payload_dict()
+        self.assertEqual(d["request_id"], "DE-PY-JSON-1")
+        self.assertEqual(d["legal_basis"], "LEGAL_BASIS_DUBLIN_III_ART_34")
+        self.assertEqual(d["applicant"]["birth_year"], 1990)
+        self.assertEqual(d["questions"][0]["text"], "Stage of the application?")
+        self.assertEqual(json.loads(m.payload_json(pretty=True)), d)
+        self.fr.ack(m.id_text)  # ids as text are taken too
+        self.assertTrue(self.de.receipt_wait(m.id_text, WAIT_MS))
 
     def test_reply_carries_correlation_id(self):
         ask = self.de.send(["FR"], "asylink.test.Question", b"q", classification="LIMITED")

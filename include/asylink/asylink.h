@@ -84,8 +84,9 @@ typedef struct asylink_message asylink_message;
 typedef struct asylink_event asylink_event;
 
 /*
- * Frees a buffer the library allocated for the caller (today the evidence
- * of asylink_receipt_export()). Use it rather than free(): the library and
+ * Frees a buffer the library allocated for the caller (the evidence of
+ * asylink_receipt_export(), the text and bytes of asylink_payload_to_json()
+ * and asylink_payload_from_json()). Use it rather than free(): the library and
  * the application may not share one allocator (static runtimes, Windows
  * DLLs, bindings). Accepts NULL. Thread-safe.
  */
@@ -861,6 +862,111 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_subscribe(asylink_client *c, const 
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_unsubscribe(asylink_client *c, const char *name,
                                                          int delete_cursor) ASYLINK_NONNULL(2);
+
+/* ======================================================================
+ * Message ids as text.
+ *
+ * A message id is 16 bytes (a UUIDv7). asylink writes it in one form
+ * everywhere -- the command line, the broker's logs and admin answers, the
+ * Python binding -- the 8-4-4-4-12 lowercase hex of RFC 9562:
+ * "0190a3f2-7c1e-7b3a-9f00-2c5d8e4b1a77". Applications that show or store
+ * ids as text should use these two functions to get the same form.
+ * Neither needs a client; both are thread-safe and keep no state.
+ * ====================================================================== */
+
+/* Bytes of an id's text form, with its terminating NUL. */
+#define ASYLINK_ID_TEXT_LEN 37
+
+/*
+ * Writes the 16-byte id as 36 characters of 8-4-4-4-12 lowercase hex and
+ * a NUL into out (ASYLINK_ID_TEXT_LEN bytes, owned by the caller).
+ * Returns out. Cannot fail.
+ */
+ASYLINK_EXPORT const char *asylink_id_format(const uint8_t id[16], char out[ASYLINK_ID_TEXT_LEN])
+    ASYLINK_NONNULL(1, 2);
+
+/*
+ * Parses an id written as 8-4-4-4-12 hex (dashes exactly there) or as 32
+ * hex digits without dashes; upper or lower case. Writes the 16 bytes to
+ * out only on success. Errors: ASYLINK_E_BAD_FIELD (anything else: another
+ * length, a misplaced dash, a non-hex character, surrounding blanks).
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_id_parse(const char *text, uint8_t out[16])
+    ASYLINK_NONNULL(1, 2);
+
+/* ======================================================================
+ * Payloads as JSON.
+ *
+ * The payload types of asylink's message catalogue -- every message of
+ * proto/asylink/v1/asylum.proto ("asylink.v1.InformationRequest",
+ * "asylink.v1.MonthlyStatistics", ...) and envelope.proto's
+ * "asylink.v1.Receipt" -- convert between their protobuf bytes (what
+ * asylink_send() sends and asylink_message_payload() gives) and JSON, by
+ * the same code the asylink command line uses (send --payload, recv
+ * --json, subscribe), so both give the same JSON for the same bytes.
+ *
+ * The mapping is proto3's JSON mapping: a message is an object; output
+ * keys are the .proto field names ("reporting_country"), input takes them
+ * or their lowerCamelCase JSON names ("reportingCountry"); 32-bit
+ * integers, bool and string as JSON numbers, true/false and strings;
+ * 64-bit integers as numbers (strings accepted on input; written as
+ * strings only above 2^63-1); float and double as numbers ("NaN",
+ * "Infinity", "-Infinity" as strings); enums by value name (numbers
+ * accepted on input); bytes as base64 (standard or URL-safe, padded or
+ * not, on input); repeated fields as arrays; null on input means the
+ * default. Output lists every field, defaults too, in field-number order;
+ * unset nested messages are left out.
+ *
+ * None of these functions needs a client; all are thread-safe and keep no
+ * state. Buffers they return belong to the caller, who frees them with
+ * asylink_free().
+ * ====================================================================== */
+
+/* The number of payload types this library converts. Thread-safe. */
+ASYLINK_EXPORT size_t asylink_payload_type_count(void);
+
+/*
+ * The full name of payload type i ("asylink.v1.MonthlyStatistics"), a
+ * static string; NULL when i >= asylink_payload_type_count(). Thread-safe.
+ */
+ASYLINK_EXPORT const char *asylink_payload_type_name(size_t i);
+
+/* Flags of asylink_payload_to_json(). */
+#define ASYLINK_JSON_PRETTY 1u /* indent by two spaces, one key per line (default: one line) */
+
+/*
+ * Converts a payload (len bytes; may be NULL when len is 0, the
+ * all-default message) of payload type content_type into JSON text: *json
+ * is a new NUL-terminated string (freed with asylink_free()), NULL on
+ * error. flags: 0 or ASYLINK_JSON_PRETTY. Errors: ASYLINK_E_INVALID_ARG
+ * (payload NULL with len > 0, an unknown flag); ASYLINK_E_NOT_FOUND
+ * (content_type is not a payload type, e.g. "text/plain": such payloads
+ * are the application's own bytes); ASYLINK_E_MALFORMED (the bytes are not
+ * a message of that type); ASYLINK_E_NOMEM.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_payload_to_json(const char *content_type,
+                                                             const void *payload, size_t len,
+                                                             unsigned flags, char **json)
+    ASYLINK_NONNULL(1, 5);
+
+/*
+ * Converts JSON text (NUL-terminated; one object) into the protobuf bytes
+ * of payload type content_type, ready for asylink_send() or
+ * asylink_publish(): *payload is a new buffer of *len bytes (freed with
+ * asylink_free(); non-NULL even when *len is 0, for an all-default
+ * message), NULL and 0 on error. On error, err (errlen bytes; may be NULL
+ * when errlen is 0) receives one line saying why, naming the JSON path of
+ * the offending field ("rows[2].decisions.total: expected an integer"),
+ * else "". Errors: ASYLINK_E_NOT_FOUND (content_type is not a payload
+ * type); ASYLINK_E_MALFORMED (not JSON, duplicate keys, or not an object);
+ * ASYLINK_E_BAD_FIELD (an unknown key, a value of the wrong type or out of
+ * range, an unknown enum name, bad base64); ASYLINK_E_NOMEM.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_payload_from_json(const char *content_type,
+                                                               const char *json, uint8_t **payload,
+                                                               size_t *len, char *err,
+                                                               size_t errlen)
+    ASYLINK_NONNULL(1, 2, 3, 4);
 
 #ifdef __cplusplus
 }

@@ -128,9 +128,22 @@ if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-pc" "$T/hello
   check_eq "hello-pc loads the installed libasylink.so.0" \
     "$(LD_LIBRARY_PATH="$LIBDIR" ldd "$T/hello-pc" | awk '/libasylink/ {print $3}')" \
     "$LIBDIR/libasylink.so.0"
+  check_eq "without LD_LIBRARY_PATH it does not find the library (not a system prefix)" \
+    "$(env -u LD_LIBRARY_PATH ldd "$T/hello-pc" | awk '/libasylink/ {print $3}')" "not"
 else
   fail "cc hello.c \$(pkg-config --cflags --libs asylink)"
   show "$T/cc-hello.log"
+fi
+# README "Finding libasylink.so.0 at run time": an rpath instead of LD_LIBRARY_PATH.
+if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-rpath" "$T/hello.c" \
+  "${PC_FLAGS[@]}" -Wl,-rpath,"$LIBDIR" >"$T/cc-rpath.log" 2>&1; then
+  check_hello "hello-rpath (-Wl,-rpath, no LD_LIBRARY_PATH)" env -u LD_LIBRARY_PATH "$T/hello-rpath"
+  check_eq "hello-rpath loads the installed libasylink.so.0 by its rpath" \
+    "$(env -u LD_LIBRARY_PATH ldd "$T/hello-rpath" | awk '/libasylink/ {print $3}')" \
+    "$LIBDIR/libasylink.so.0"
+else
+  fail "cc hello.c \$(pkg-config --cflags --libs asylink) -Wl,-rpath,LIBDIR"
+  show "$T/cc-rpath.log"
 fi
 
 if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/national_node" \
@@ -146,22 +159,37 @@ else
   show "$T/cc-node.log"
 fi
 
-echo "== static, with pkg-config"
-# libasylink.a and, dynamically, what Requires.private names (pkg-config
-# --static would also list libzmq's own private dependencies, which need
-# their static archives).
-mapfile -t pc_private < <("$PKG_CONFIG" --print-requires-private asylink | awk '{print $1}')
-read -r -a PC_PRIVATE_LIBS <<<"$("$PKG_CONFIG" --libs "${pc_private[@]}")"
-read -r -a PC_CFLAGS <<<"$("$PKG_CONFIG" --cflags asylink)"
+echo "== static, with pkg-config --static"
+# What the README promises: "cc app.c $(pkg-config --static --cflags --libs
+# asylink)" links. With libasylink.so installed the linker takes it (and the
+# private libraries are merely redundant); in a prefix holding only
+# libasylink.a, the same command links the archive, and Requires.private /
+# Libs.private must then name everything it needs (the system libraries
+# themselves linked shared, as Debian ships them).
+read -r -a PC_STATIC <<<"$("$PKG_CONFIG" --static --cflags --libs asylink)"
+check_eq "pkg-config --static --libs asylink names libzmq, jansson, libm and -pthread" \
+  "$(printf '%s\n' "${PC_STATIC[@]}" | grep -xE -- '-lzmq|-ljansson|-lm|-pthread' | sort -u | wc -l)" 4
+if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-pcs" "$T/hello.c" \
+  "${PC_STATIC[@]}" >"$T/cc-pcs.log" 2>&1; then
+  pass "cc hello.c \$(pkg-config --static --cflags --libs asylink) (libasylink.so present)"
+  check_hello hello-pcs env LD_LIBRARY_PATH="$LIBDIR" "$T/hello-pcs"
+else
+  fail "cc hello.c \$(pkg-config --static --cflags --libs asylink) (libasylink.so present)"
+  show "$T/cc-pcs.log"
+fi
+SPREFIX="$T/prefix-static"
+if [[ $LIBDIR_REL = /* ]]; then SLIBDIR=$LIBDIR_REL; else SLIBDIR="$SPREFIX/$LIBDIR_REL"; fi
+"$CMAKE" --install "$BUILD_DIR" --prefix "$SPREFIX" >"$T/install-static.log" 2>&1 &&
+  rm -f "$SLIBDIR"/libasylink.so*
+read -r -a PC_STATIC <<<"$(PKG_CONFIG_PATH="$SLIBDIR/pkgconfig" "$PKG_CONFIG" --static --cflags --libs asylink)"
 if "$CC" -std=c11 -Wall -Wextra -Werror "${EXTRA[@]}" -o "$T/hello-static" "$T/hello.c" \
-  "${PC_CFLAGS[@]}" "$LIBDIR/libasylink.a" "${PC_PRIVATE_LIBS[@]}" -pthread \
-  >"$T/cc-static.log" 2>&1; then
-  pass "cc hello.c libasylink.a \$(pkg-config --libs <Requires.private>)"
+  "${PC_STATIC[@]}" >"$T/cc-static.log" 2>&1; then
+  pass "cc hello.c \$(pkg-config --static --cflags --libs asylink) (only libasylink.a)"
   check_hello hello-static "$T/hello-static"
   check_eq "hello-static needs no libasylink.so" \
     "$(ldd "$T/hello-static" | grep -c libasylink)" 0
 else
-  fail "cc hello.c libasylink.a \$(pkg-config --libs <Requires.private>)"
+  fail "cc hello.c \$(pkg-config --static --cflags --libs asylink) (only libasylink.a)"
   show "$T/cc-static.log"
 fi
 

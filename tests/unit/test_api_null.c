@@ -173,12 +173,43 @@ static void test_no_handle(void **state)
     assert_string_equal(asylink_version(), ASYLINK_VERSION_STRING);
 }
 
+/*
+ * Ids and payload JSON (no handle): outputs cleared on error, the
+ * parameters documented "may be NULL" may be, an index past the end is NULL.
+ */
+static void test_ids_and_json(void **state)
+{
+    (void)state;
+    char text[ASYLINK_ID_TEXT_LEN];
+    uint8_t id[16] = {0};
+    char *json = S_DIRTY;
+    uint8_t *bytes = S_DIRTY;
+    size_t len = 7;
+
+    assert_string_equal(asylink_id_format(s_id, text), "01020300-0000-0000-0000-000000000000");
+    assert_int_equal(asylink_id_parse("", id), ASYLINK_E_BAD_FIELD);
+    assert_null(asylink_payload_type_name(asylink_payload_type_count()));
+    assert_int_equal(asylink_payload_to_json("asylink.v1.MonthlyStatistics", NULL, 5, 0, &json),
+                     ASYLINK_E_INVALID_ARG);
+    assert_null(json);
+    /* payload may be NULL with len 0: the all-default message. */
+    assert_int_equal(asylink_payload_to_json("asylink.v1.MonthlyStatistics", NULL, 0, 0, &json),
+                     ASYLINK_OK);
+    assert_non_null(json);
+    asylink_free(json);
+    /* err may be NULL with errlen 0. */
+    assert_int_equal(asylink_payload_from_json("asylink.v1.Nothing", "{}", &bytes, &len, NULL, 0),
+                     ASYLINK_E_NOT_FOUND);
+    assert_null(bytes);
+    assert_int_equal(len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_null), cmocka_unit_test(test_message_null),
         cmocka_unit_test(test_event_null),  cmocka_unit_test(test_free_null),
-        cmocka_unit_test(test_no_handle),
+        cmocka_unit_test(test_no_handle),   cmocka_unit_test(test_ids_and_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
