@@ -11,6 +11,7 @@
 #include "asylink/errors.h"
 #include "audit.h"
 #include "auth.h"
+#include "clock.h"
 #include "envelope.h"
 #include "file.h"
 #include "log.h"
@@ -48,15 +49,36 @@ static int s_fail(s_answer *a, int code, const char *fmt, ...)
     return code;
 }
 
-/* Sets key to a new JSON value; false when out of memory (v NULL or the set failed). */
-static bool s_set(json_t *o, const char *key, json_t *v)
+static void s_detail(s_answer *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Sets the log detail of a successful answer (cut to fit). */
+static void s_detail(s_answer *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->reason, sizeof a->reason, fmt, ap);
+    va_end(ap);
+}
+
+bool admin_json_set(json_t *o, const char *key, json_t *v)
 {
     return v && json_object_set_new(o, key, v) == 0;
 }
 
+bool admin_json_set_u64(json_t *o, const char *key, uint64_t v)
+{
+    return admin_json_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+}
+
+/* Short names for this file. */
+static bool s_set(json_t *o, const char *key, json_t *v)
+{
+    return admin_json_set(o, key, v);
+}
+
 static bool s_set_u64(json_t *o, const char *key, uint64_t v)
 {
-    return s_set(o, key, json_integer((json_int_t)(v > INT64_MAX ? INT64_MAX : v)));
+    return admin_json_set_u64(o, key, v);
 }
 
 static bool s_set_str(json_t *o, const char *key, const char *v)
@@ -470,6 +492,61 @@ static bool s_expired(const admin_env *e, uint64_t seq)
     return expired;
 }
 
+/* q's ids sorted (*ids) and a found flag for each (*found); both NULL without ids. */
+static int s_sorted_ids(const wire_admin_request *q, uint64_t **ids, bool **found)
+{
+    *ids = NULL;
+    *found = NULL;
+    if (!q->n_ids)
+        return ASYLINK_OK;
+    *ids = malloc(q->n_ids * sizeof **ids);
+    *found = calloc(q->n_ids, sizeof **found);
+    if (!*ids || !*found) {
+        free(*ids);
+        free(*found);
+        *ids = NULL;
+        *found = NULL;
+        return ASYLINK_E_NOMEM;
+    }
+    memcpy(*ids, q->ids, q->n_ids * sizeof **ids);
+    qsort(*ids, q->n_ids, sizeof **ids, s_cmp_u64);
+    return ASYLINK_OK;
+}
+
+/* True if the message of seq is PERSONAL, or cannot be read (four-eyes errs on the safe side). */
+static bool s_personal(const admin_env *e, uint64_t seq)
+{
+    uint8_t *env = NULL;
+    size_t len = 0;
+    envelope *ev = NULL;
+    bool personal = true;
+    if (store_message_get(e->store, seq, &env, &len) == ASYLINK_OK &&
+        envelope_decode(env, len, 0, &ev) == ASYLINK_OK)
+        personal = envelope_header_of(ev)->classification == ENVELOPE_PERSONAL;
+    envelope_destroy(&ev);
+    free(env);
+    return personal;
+}
+
+/* How many dead letters a replay names (*n) and how many of them hold PERSONAL messages. */
+static int s_replay_personal(const admin_env *e, const wire_admin_request *q, size_t *n,
+                             size_t *n_personal)
+{
+    uint64_t *ids = NULL;
+    bool *found = NULL;
+    s_target *t = NULL;
+    *n = *n_personal = 0;
+    int rc = s_sorted_ids(q, &ids, &found);
+    if (rc == ASYLINK_OK)
+        rc = s_targets(e, q, ids, found, &t, n);
+    for (size_t i = 0; rc == ASYLINK_OK && i < *n; i++)
+        *n_personal += s_personal(e, t[i].seq);
+    free(ids);
+    free(found);
+    free(t);
+    return rc;
+}
+
 /* dead_letter_replay (replay true) and dead_letter_drop. */
 static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool replay, s_answer *a)
 {
@@ -477,17 +554,8 @@ static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool 
     bool *found = NULL;
     s_target *t = NULL;
     size_t n = 0;
-    if (q->n_ids) {
-        ids = malloc(q->n_ids * sizeof *ids);
-        found = calloc(q->n_ids, sizeof *found);
-        if (!ids || !found) {
-            free(ids);
-            free(found);
-            return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
-        }
-        memcpy(ids, q->ids, q->n_ids * sizeof *ids);
-        qsort(ids, q->n_ids, sizeof *ids, s_cmp_u64);
-    }
+    if (s_sorted_ids(q, &ids, &found) != ASYLINK_OK)
+        return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
     int rc = s_targets(e, q, ids, found, &t, &n);
     uint64_t done = 0, expired = 0;
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
@@ -570,18 +638,220 @@ static int s_reload_op(const admin_env *e, s_answer *a)
     return ASYLINK_OK;
 }
 
+/* ---- four-eyes: destructive requests held for a second operator ---- */
+
+/* Who sent the request: the node id and certificate serial ZAP bound the connection to. */
+typedef struct {
+    const char *who; /* NULL if unknown */
+    uint64_t serial;
+} s_caller;
+
+/* The ids of a drop or replay, for a summary: "5, 7, 9" (cut with "..." when long). */
+static void s_ids_text(const wire_admin_request *q, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < q->n_ids && used + 24 < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%llu", i ? ", " : "",
+                                 (unsigned long long)q->ids[i]);
+    if (used + 24 >= cap && cap > 4)
+        snprintf(out + cap - 4, 4, "...");
+}
+
+/*
+ * Whether four-eyes holds q, with the summary the confirming operator
+ * reads. A replay is held only when one of its dead letters is PERSONAL.
+ */
+static bool s_needs_second(const admin_env *e, const wire_admin_request *q, char *summary,
+                           size_t cap, s_answer *a)
+{
+    char ids[160];
+    s_ids_text(q, ids, sizeof ids);
+    const char *node = q->node_id[0] ? q->node_id : "every recipient";
+    if (q->op == WIRE_ADMIN_PURGE) {
+        admin_purge_summary(q, summary, cap);
+        return true;
+    }
+    if (q->op == WIRE_ADMIN_DEAD_LETTER_DROP) {
+        if (q->flag)
+            snprintf(summary, cap, "drop every dead letter of %s", node);
+        else
+            snprintf(summary, cap, "drop dead letters %s of %s", ids, node);
+        return true;
+    }
+    size_t n = 0, personal = 0;
+    int rc = s_replay_personal(e, q, &n, &personal);
+    if (rc != ASYLINK_OK) {
+        s_fail(a, rc, "the dead letters cannot be read");
+        return false;
+    }
+    if (q->flag)
+        snprintf(summary, cap, "replay every dead letter of %s: %zu, %zu PERSONAL", node, n,
+                 personal);
+    else
+        snprintf(summary, cap, "replay dead letters %s of %s: %zu, %zu PERSONAL", ids, node, n,
+                 personal);
+    return personal > 0;
+}
+
+/* Holds q for a second operator: the member's answer with only `pending` set. */
+static int s_hold(const admin_env *e, const wire_admin_request *q, const s_caller *c,
+                  const char *summary, s_answer *a)
+{
+    const approval_item *it = NULL;
+    int rc = approval_hold(e->approvals, q, c->who, c->serial, e->now_ms, summary, &it);
+    if (rc == ASYLINK_E_UNAVAILABLE)
+        return s_fail(a, rc,
+                      "four-eyes: %d requests already wait for confirmation; confirm or cancel "
+                      "some first (asylink pending list)",
+                      APPROVAL_MAX);
+    if (rc != ASYLINK_OK)
+        return s_fail(a, rc, "the request cannot be held: %s", asylink_strerror(rc));
+    json_t *o = json_object();
+    if (!o || !s_set(o, "pending", admin_pending_json(it))) {
+        json_decref(o);
+        return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
+    }
+    char until[32];
+    s_detail(a, "held as pending %llu until %s: another operator must confirm it",
+             (unsigned long long)it->id, clock_format_iso(it->expires_ms, until, sizeof until));
+    a->body = o;
+    return ASYLINK_OK;
+}
+
+/* Executes a destructive request; approved_by (may be NULL) says who approved it. */
+static void s_exec(const admin_env *e, const wire_admin_request *q, const char *approved_by,
+                   s_answer *a)
+{
+    switch (q->op) {
+    case WIRE_ADMIN_PURGE:
+        a->code = admin_purge(e, q, approved_by, &a->body, a->reason, sizeof a->reason);
+        break;
+    case WIRE_ADMIN_DEAD_LETTER_REPLAY: s_dl_change_op(e, q, true, a); break;
+    default: s_dl_change_op(e, q, false, a); break;
+    }
+}
+
+/* purge, dead_letter_drop, dead_letter_replay: held when four-eyes asks for it, else done. */
+static void s_destructive(const admin_env *e, const wire_admin_request *q, const s_caller *c,
+                          s_answer *a)
+{
+    char summary[APPROVAL_SUMMARY_MAX + 1] = "";
+    if (e->approvals && c->who) {
+        bool held = s_needs_second(e, q, summary, sizeof summary, a);
+        if (a->code != ASYLINK_OK)
+            return;
+        if (held) {
+            s_hold(e, q, c, summary, a);
+            return;
+        }
+    } else if (e->approvals) {
+        s_fail(a, ASYLINK_E_PROTOCOL, "four-eyes: the operator's identity is unknown");
+        return;
+    }
+    s_exec(e, q, NULL, a);
+}
+
+/* confirm: executes (or cancels) a held request; not the asking operator's own. */
+static int s_confirm_op(const admin_env *e, const wire_admin_request *q, const s_caller *c,
+                        s_answer *a)
+{
+    unsigned long long id = (unsigned long long)q->seq_from;
+    char when[32];
+    if (!e->approvals)
+        return s_fail(a, ASYLINK_E_NOT_FOUND, "four-eyes is off on this broker: nothing is held");
+    const approval_item *it = NULL;
+    int rc = approval_get(e->approvals, q->seq_from, e->now_ms, &it);
+    if (rc == ASYLINK_E_NOT_FOUND)
+        return s_fail(a, rc,
+                      "no request %llu waits for confirmation (never held, already confirmed "
+                      "or cancelled, or lapsed long ago)",
+                      id);
+    if (rc == ASYLINK_E_EXPIRED && !q->flag)
+        return s_fail(a, rc, "request %llu lapsed unconfirmed at %s: ask again", id,
+                      clock_format_iso(it->expires_ms, when, sizeof when));
+    if (!q->flag && (!c->who || strcmp(c->who, it->op_node) == 0))
+        return s_fail(a, ASYLINK_E_POLICY,
+                      "four-eyes: %s asked for request %llu and cannot confirm it; another "
+                      "operator must",
+                      it->op_node, id);
+    approval_item item;
+    approval_take(e->approvals, q->seq_from, &item);
+    json_t *o = json_object();
+    bool ok = o && s_set(o, "request", admin_pending_json(&item));
+    s_answer inner = {.code = ASYLINK_OK};
+    if (ok && q->flag) {
+        ok = s_set(o, "cancelled", json_boolean(true));
+        s_detail(a, "pending %llu (%s asked by %s) cancelled", id, wire_admin_op_name(item.req.op),
+                 item.op_node);
+    } else if (ok) {
+        char note[2 * NODE_ID_MAX + 128];
+        snprintf(note, sizeof note,
+                 "four-eyes: asked by %s (certificate %llu) as pending %llu, confirmed by %s "
+                 "(certificate %llu)",
+                 item.op_node, (unsigned long long)item.op_serial, id, c->who,
+                 (unsigned long long)c->serial);
+        s_exec(e, &item.req, note, &inner);
+        ok = inner.code != ASYLINK_OK ||
+             s_set(o, wire_admin_op_name(item.req.op), json_incref(inner.body));
+        s_detail(a, "pending %llu (%s asked by %s) confirmed: %s", id,
+                 wire_admin_op_name(item.req.op), item.op_node, inner.reason);
+    }
+    json_decref(inner.body);
+    approval_item_clear(&item);
+    if (inner.code != ASYLINK_OK) {
+        json_decref(o);
+        return s_fail(a, inner.code, "confirmed pending %llu, which then failed: %s", id,
+                      inner.reason);
+    }
+    if (!ok) {
+        json_decref(o);
+        return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
+    }
+    a->body = o;
+    return ASYLINK_OK;
+}
+
+/* pending: the held requests, oldest first. */
+static int s_pending_op(const admin_env *e, s_answer *a)
+{
+    json_t *o = json_object(), *arr = json_array();
+    size_t n = approval_count(e->approvals, e->now_ms);
+    bool ok = o && arr;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = json_array_append_new(
+                 arr, admin_pending_json(approval_at(e->approvals, i, e->now_ms))) == 0;
+    ok = ok && s_set(o, "requests", json_incref(arr)) &&
+         s_set(o, "four_eyes", json_boolean(e->approvals != NULL)) &&
+         s_set_u64(o, "confirm_within_ms", approval_within_ms(e->approvals));
+    json_decref(arr);
+    if (!ok) {
+        json_decref(o);
+        return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
+    }
+    snprintf(a->reason, sizeof a->reason, "pending=%zu", n);
+    a->body = o;
+    return ASYLINK_OK;
+}
+
 /* ---- dispatch and transport ---- */
 
-/* Runs one request into a. */
-static void s_run(const admin_env *e, const wire_admin_request *q, s_answer *a)
+/* Runs one request of caller c into a. */
+static void s_run(const admin_env *e, const wire_admin_request *q, const s_caller *c, s_answer *a)
 {
     switch (q->op) {
     case WIRE_ADMIN_STATS: s_stats(e, a); break;
     case WIRE_ADMIN_NODES: s_nodes_op(e, q, a); break;
     case WIRE_ADMIN_QUEUES: s_queues_op(e, q, a); break;
     case WIRE_ADMIN_DEAD_LETTERS: s_dead_letters_op(e, q, a); break;
-    case WIRE_ADMIN_DEAD_LETTER_REPLAY: s_dl_change_op(e, q, true, a); break;
-    case WIRE_ADMIN_DEAD_LETTER_DROP: s_dl_change_op(e, q, false, a); break;
+    case WIRE_ADMIN_DEAD_LETTER_REPLAY:
+    case WIRE_ADMIN_DEAD_LETTER_DROP:
+    case WIRE_ADMIN_PURGE: s_destructive(e, q, c, a); break;
+    case WIRE_ADMIN_CONFIRM: s_confirm_op(e, q, c, a); break;
+    case WIRE_ADMIN_PENDING: s_pending_op(e, a); break;
+    case WIRE_ADMIN_TOPICS:
+        a->code = admin_topics(e, q, &a->body, a->reason, sizeof a->reason);
+        break;
     case WIRE_ADMIN_RELOAD: s_reload_op(e, a); break;
     case WIRE_ADMIN_AUDIT_TAIL:
         a->code = admin_audit_tail(e, q, &a->body, a->reason, sizeof a->reason);
@@ -701,8 +971,11 @@ static uint64_t s_serial(zmq_msg_t *cmdm)
     return p && *p && end && !*end ? (uint64_t)n : 0;
 }
 
-/* Answers one message from an operator. */
-static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg_t *cmdm,
+/*
+ * Answers one message from an operator. Returns true after a reload: the
+ * env's trust and policy may then be gone, and the turn must end.
+ */
+static bool s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg_t *cmdm,
                          int frames)
 {
     const char *who = frames >= 2 ? zmq_msg_gets(cmdm, "User-Id") : NULL;
@@ -715,9 +988,10 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
         s_send_error(sock, rid, 0, ASYLINK_E_MALFORMED,
                      "an admin message is exactly one Command frame");
         s_audit_request(e, who, serial, "?", ASYLINK_E_MALFORMED, "not one Command frame");
-        return;
+        return false;
     }
     wire_cmd c;
+    bool reloaded = false;
     int rc = wire_decode(zmq_msg_data(cmdm), zmq_msg_size(cmdm), &c);
     if (rc == ASYLINK_OK && c.kind != WIRE_ADMIN_REQUEST) {
         LOG_WARN("admin", "request refused", "operator=%s kind=%s code=PROTOCOL", quoted,
@@ -731,8 +1005,9 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
         s_audit_request(e, who, serial, "?", rc, "admin request does not decode");
     } else {
         s_answer a = {.code = ASYLINK_OK};
+        s_caller caller = {who, serial};
         audit_set_actor(e->audit, who, serial); /* the store changes it makes are the operator's */
-        s_run(e, &c.u.admin, &a);
+        s_run(e, &c.u.admin, &caller, &a);
         audit_set_actor(e->audit, NULL, 0);
         if (a.code == ASYLINK_OK)
             s_send_answer(sock, rid, c.request_id, c.u.admin.op, &a);
@@ -748,8 +1023,10 @@ static void s_on_message(void *sock, const admin_env *e, zmq_msg_t *rid, zmq_msg
                      wire_admin_op_name(c.u.admin.op), asylink_err_name(a.code), detail);
         s_audit_request(e, who, serial, wire_admin_op_name(c.u.admin.op), a.code, a.reason);
         json_decref(a.body);
+        reloaded = c.u.admin.op == WIRE_ADMIN_RELOAD;
     }
     wire_cmd_clear(&c);
+    return reloaded;
 }
 
 void admin_handle_pending(void *sock, const admin_env *e)
@@ -760,12 +1037,11 @@ void admin_handle_pending(void *sock, const admin_env *e)
         zmq_msg_init(&cmd);
         int frames = 0;
         int rc = s_read(sock, &rid, &cmd, &frames);
-        if (rc == 0)
-            s_on_message(sock, e, &rid, &cmd, frames);
+        bool reloaded = rc == 0 && s_on_message(sock, e, &rid, &cmd, frames);
         zmq_msg_close(&rid);
         zmq_msg_close(&cmd);
-        if (rc != 0)
-            return;
+        if (rc != 0 || reloaded)
+            return; /* after a reload the next turn builds the env anew */
     }
 }
 

@@ -7,9 +7,16 @@
  * an Error, echoing request_id.
  *
  * Served: stats, nodes, queues, dead_letters, dead_letter_replay,
- * dead_letter_drop, reload, audit_tail, audit_verify (admin_audit.c). Not
- * implemented (answered Error(UNSUPPORTED_VERSION) naming the member):
- * topics, purge.
+ * dead_letter_drop, reload, audit_tail, audit_verify (admin_audit.c),
+ * topics (admin_topics.c), purge (admin_erasure.c), confirm and pending
+ * (four-eyes, approval.h).
+ *
+ * Four-eyes: with an approval table in the env, purge, dead_letter_drop
+ * and a dead_letter_replay that touches a PERSONAL message are held (the
+ * answer is the member's response with `pending` set) until an operator
+ * with another node id confirms them (confirm), which executes them and
+ * answers with their result; the one who asked cannot, and every step is
+ * an ADMIN record in the audit trail.
  *
  * Every request is logged with the operator's node id, the member and the
  * result, and recorded in the audit trail (an ADMIN record; the store
@@ -30,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "approval.h"
+#include "policy.h"
 #include "router_stats.h"
 #include "session.h"
 #include "store.h"
@@ -48,6 +57,7 @@
 /* most entries one audit_verify checks (the router thread is busy meanwhile:
    a few tenths of a second) */
 #define ADMIN_AUDIT_VERIFY_PAGE 100000
+#define ADMIN_TOPICS_MAX 1000 /* most topics in one topics answer (total counts them all) */
 
 /* What a reload reports (AdminReloadResponse). */
 typedef struct admin_reload_result {
@@ -74,6 +84,9 @@ typedef struct admin_env {
     /* dead letters of node were put back in its queue: deliver them */
     void (*replayed)(void *ctx, const char *node_id);
     struct audit *audit;  /* the audit trail, NULL = none (audit_* answer UNAVAILABLE) */
+    const policy *policy; /* the policy in force (topic retention) */
+    uint64_t dedup_window_ms; /* store.dedup_window: how long a purge's tombstone lasts */
+    approval *approvals;      /* four-eyes: held requests; NULL = four-eyes off */
     void *ctx;
 } admin_env;
 
@@ -84,7 +97,10 @@ typedef struct admin_env {
  */
 void *admin_socket_new(void *ctx, const char *endpoint, const uint8_t box_sk[32], char **bound);
 
-/* Answers up to ADMIN_TURN_BUDGET pending requests without blocking. */
+/*
+ * Answers up to ADMIN_TURN_BUDGET pending requests without blocking; stops
+ * after a reload (e->trust and e->policy belong to the view it replaced).
+ */
 void admin_handle_pending(void *sock, const admin_env *env);
 
 /*
@@ -96,5 +112,38 @@ int admin_audit_tail(const admin_env *e, const wire_admin_request *q, json_t **b
                      size_t whylen);
 int admin_audit_verify(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
                        size_t whylen);
+
+/*
+ * JSON of the answers (admin.c), for the member files: sets key to a new
+ * value v (taken, also on failure); false when out of memory (v NULL or
+ * the set failed). _u64 caps at INT64_MAX (a JSON integer).
+ */
+bool admin_json_set(json_t *o, const char *key, json_t *v);
+bool admin_json_set_u64(json_t *o, const char *key, uint64_t v);
+
+/*
+ * admin_topics.c: topics (AdminTopicsResponse). Same contract as the audit
+ * members above.
+ */
+int admin_topics(const admin_env *e, const wire_admin_request *q, json_t **body, char *why,
+                 size_t whylen);
+
+/*
+ * admin_erasure.c: purge (AdminPurgeResponse) of q->node_id's message
+ * q->message_id. approved_by (may be NULL) says how four-eyes approved it; it
+ * goes into the PURGED audit record with the operator's reason and
+ * reference. why never holds the operator's free text (it is logged).
+ */
+int admin_purge(const admin_env *e, const wire_admin_request *q, const char *approved_by,
+                json_t **body, char *why, size_t whylen);
+
+/* A PendingRequest JSON object of a held request (a new reference), NULL when out of memory. */
+json_t *admin_pending_json(const approval_item *it);
+
+/*
+ * The summary of a held purge for the confirming operator: the message,
+ * the reason and the reference (answers only; never logged).
+ */
+void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap);
 
 #endif

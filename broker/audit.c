@@ -200,6 +200,31 @@ static void s_publish_record(const store_audit_event *ev, auditchain_record *r)
     r->code = ev->code;
 }
 
+/*
+ * The record of a purge: the operator (audit_set_actor()) erased the
+ * message; its metadata stays (recipients, digest, classification, size)
+ * with the counts of what was removed and the operator's reason.
+ */
+static void s_purged_record(const audit *a, const store_audit_event *ev, auditchain_record *r,
+                            char *detail, size_t cap)
+{
+    char why[AUDITCHAIN_DETAIL_MAX + 1] = "", text[2 * AUDITCHAIN_DETAIL_MAX];
+    s_default_actor(a, r);
+    r->recipients = ev->recipients;
+    r->n_recipients =
+        ev->n_recipients > AUDITCHAIN_MAX_RECIPIENTS ? AUDITCHAIN_MAX_RECIPIENTS : ev->n_recipients;
+    r->envelope_digest = ev->digest;
+    r->classification = ev->classification;
+    r->count = ev->count + ev->count2 + ev->count3;
+    if (ev->reason)
+        auditchain_clean_text(ev->reason, why, sizeof why);
+    snprintf(text, sizeof text, "queue=%llu dead_letters=%llu feed=%llu%s%s",
+             (unsigned long long)ev->count, (unsigned long long)ev->count2,
+             (unsigned long long)ev->count3, why[0] ? "; " : "", why);
+    auditchain_clean_text(text, detail, cap); /* cut between characters */
+    r->detail = detail;
+}
+
 static int s_hook_event(void *ctx, void *txn, const store_audit_event *ev)
 {
     audit *a = ctx;
@@ -251,6 +276,7 @@ static int s_hook_event(void *ctx, void *txn, const store_audit_event *ev)
         r.detail = detail;
         r.count = ev->count + ev->count2;
         break;
+    case AUDIT_PURGED: s_purged_record(a, ev, &r, detail, sizeof detail); break;
     case AUDIT_CRL_RECORDED:
         s_default_actor(a, &r);
         snprintf(detail, sizeof detail, "ca=%016llx", (unsigned long long)ev->count2);

@@ -125,6 +125,13 @@ const config_option broker_config_options[] = {
      "Prune audit entries older than this (keeping a signed checkpoint as the anchor of what "
      "remains); 0 = keep forever. Should be longer than any message's retention."},
 
+    /* [admin] */
+    {"admin", "four_eyes", CONFIG_BOOL, "false", S_OFF(four_eyes), 0, 0, NULL,
+     "Four-eyes: purge, dlq drop and a dlq replay of PERSONAL messages are held until an "
+     "operator other than the one who asked confirms them (asylink pending confirm)."},
+    {"admin", "four_eyes_timeout", CONFIG_DURATION, "15m", S_OFF(four_eyes_timeout_ms), 10 * S_SEC,
+     S_DAY, NULL, "A held request lapses if it is not confirmed within this."},
+
     /* [workers] */
     {"workers", "verify_threads", CONFIG_INT, "0", S_OFF(verify_threads), 0, 64, NULL,
      "Threads verifying signatures; 0 = one per CPU core."},

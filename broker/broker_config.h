@@ -78,6 +78,9 @@ typedef struct broker_config {
     int64_t audit_checkpoint_entries;      /* sign after this many entries */
     uint64_t audit_checkpoint_interval_ms; /* ... or this long after the first uncovered one */
     uint64_t audit_retention_ms;           /* prune older entries; 0 = keep forever */
+    /* [admin] */
+    bool four_eyes;                /* purge, dlq drop, PERSONAL dlq replay need a second operator */
+    uint64_t four_eyes_timeout_ms; /* a held request lapses unconfirmed after this */
     /* [workers] */
     int64_t verify_threads; /* signature verification threads; 0 = one per core */
     /* [http] */

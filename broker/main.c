@@ -141,6 +141,8 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
     o->sweep_interval_ms = c->sweep_interval_ms;
+    o->dedup_window_ms = c->dedup_window_ms;
+    o->four_eyes_timeout_ms = c->four_eyes ? c->four_eyes_timeout_ms : 0;
     o->durable = c->durability == BROKER_DURABILITY_FSYNC;
     o->sync_interval_ms = c->sync_interval_ms;
 }

@@ -373,6 +373,9 @@ static void s_admin(router *r)
                    .reload = s_admin_reload,
                    .replayed = s_admin_replayed,
                    .audit = r->audit,
+                   .policy = view_policy(r->view),
+                   .dedup_window_ms = r->opt.dedup_window_ms,
+                   .approvals = r->approvals,
                    .ctx = r};
     admin_handle_pending(r->admin, &e);
 }
@@ -563,7 +566,9 @@ int router_new(router_options *o, store *st, view *v, router **out)
     r->ctx = zmq_ctx_new();
     r->reorder = calloc(ROUTER_REORDER_CAP, sizeof *r->reorder);
     int rc = ASYLINK_E_NOMEM;
-    if (!r->ctx || !r->reorder || store_batch_new(st, &r->batch) != ASYLINK_OK)
+    if (!r->ctx || !r->reorder || store_batch_new(st, &r->batch) != ASYLINK_OK ||
+        (o->four_eyes_timeout_ms &&
+         approval_new(o->four_eyes_timeout_ms, &r->approvals) != ASYLINK_OK))
         goto fail;
     rc = ASYLINK_E_IO;
     r->zap = auth_socket_new(r->ctx);
@@ -695,6 +700,7 @@ void router_destroy(router **self_p)
     if (r->ctx)
         zmq_ctx_term(r->ctx);
     view_unref(&r->view);
+    approval_destroy(&r->approvals);
     free(r->opt.bound_endpoint);
     free(r->opt.bound_admin_endpoint);
     free(r);

@@ -47,6 +47,9 @@ typedef struct router_options {
     uint64_t max_map_size;         /* store.max_map_size, for the status page */
     int verify_threads;            /* >= 1 */
     uint64_t sweep_interval_ms;
+    uint64_t dedup_window_ms;      /* store.dedup_window (a purge's tombstone lasts this long) */
+    uint64_t four_eyes_timeout_ms; /* [admin] four_eyes: held requests lapse after this;
+                                      0 = four-eyes off */
     bool durable;
     uint64_t sync_interval_ms;  /* relaxed durability: env sync period */
     struct metrics *metrics;    /* snapshots for HTTP, published each second; may be NULL */

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "approval.h"
 #include "audit.h"
 #include "auth.h"
 #include "router.h"
@@ -75,6 +76,7 @@ struct router {
     uint64_t next_release_ms; /* store_release_pages() */
     uint64_t started_ms;
     audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
+    approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */
     bool fatal;    /* a store error: stop */
     bool full;     /* the last publishes were refused STORE_FULL (logged once) */
     bool draining; /* shutting down: lost sessions are not the client's fault */

@@ -23,6 +23,9 @@
  *   meta crl_ca          u64  first 8 bytes of that list's CA key (the number
  *                             counts per CA)
  *   dedup                u64 seq, u64 accepted_ms                  (16 bytes)
+ *                        or, a tombstone of a purged message:
+ *                        u64 seq, u64 accepted_ms, u64 purged_ms   (24 bytes;
+ *                        seq and accepted_ms 0 if nothing was stored)
  *   queue                u32 attempts, u32 reserved 0, u64 next_attempt_ms (16)
  *   dlq                  u32 code (int32), u32 attempts, u64 dead_ms,
  *                        reason bytes (0..STORE_REASON_MAX, no NUL)
@@ -97,6 +100,7 @@
 #define S_QUEUE_VALUE_LEN 16
 #define S_DLQ_VALUE_MIN 16
 #define S_DEDUP_VALUE_LEN 16
+#define S_DEDUP_TOMB_LEN 24 /* a tombstone: seq, accepted_ms, purged_ms */
 #define S_EXPIRY_KEY_LEN 16
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
 #define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
@@ -150,7 +154,7 @@ typedef struct s_op {
     uint64_t next_attempt_ms; /* retry: not before this */
     uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
     int code;                 /* retry, dead letter: why */
-    const char *reason;       /* retry, dead letter: free text, may be NULL */
+    const char *reason;       /* retry, dead letter: free text in names, or NULL */
 } s_op;
 
 /* A batch of operations for one write transaction. */
@@ -504,7 +508,8 @@ static int s_schema_check(store *s, MDB_txn *txn, schema_ctx *c)
     int rc = lmdbkit_schema_get(txn, s->meta, STORE_SCHEMA_VERSION, &version, &c->code);
     if (rc != MDB_SUCCESS || c->code != ASYLINK_OK)
         return rc != MDB_SUCCESS ? rc : S_ABORT;
-    /* New, or migration 1 -> 2: the feed and subs databases were just created empty. */
+    /* New, or migration 1 -> 2 (the feed and subs databases were just created empty)
+       or 2 -> 3 (no tombstones yet): only the version changes. */
     if (version != STORE_SCHEMA_VERSION)
         return lmdbkit_schema_set(txn, s->meta, STORE_SCHEMA_VERSION);
     return MDB_SUCCESS;
@@ -702,12 +707,19 @@ int store_batch_publish(store_batch *b, const store_publish *p)
     return (int)(b->n - 1);
 }
 
-/* Copies recipient (and name) into op; -1 on out of memory (the op is dropped). */
-static int s_op_names(store_batch *b, s_op *op, const char *recipient, const char *name)
+/*
+ * Copies recipient, name and reason (each may be NULL; the reason cut to
+ * STORE_REASON_MAX bytes, as the dead letter keeps it) into op: the caller's
+ * strings live in a command that is gone by the commit. -1 on out of
+ * memory (the op is dropped).
+ */
+static int s_op_names(store_batch *b, s_op *op, const char *recipient, const char *name,
+                      const char *reason)
 {
     size_t rlen = recipient ? strnlen(recipient, STORE_NAME_MAX + 1) : 0;
     size_t nlen = name ? strnlen(name, STORE_SUB_NAME_MAX + 1) : 0;
-    op->names = malloc(rlen + nlen + 2);
+    size_t wlen = reason ? strnlen(reason, STORE_REASON_MAX) : 0;
+    op->names = malloc(rlen + nlen + wlen + 3);
     if (!op->names) {
         b->n--;
         return -1;
@@ -716,15 +728,18 @@ static int s_op_names(store_batch *b, s_op *op, const char *recipient, const cha
     op->names[rlen] = 0;
     memcpy(op->names + rlen + 1, name ? name : "", nlen);
     op->names[rlen + 1 + nlen] = 0;
+    memcpy(op->names + rlen + nlen + 2, reason ? reason : "", wlen);
+    op->names[rlen + nlen + 2 + wlen] = 0;
     op->recipient = recipient ? op->names : NULL;
     op->name = name ? op->names + rlen + 1 : NULL;
+    op->reason = reason ? op->names + rlen + nlen + 2 : NULL;
     return 0;
 }
 
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, NULL) != 0)
         return -1;
     op->kind = S_OP_ACK;
     op->seq = seq;
@@ -734,7 +749,7 @@ int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq)
 int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, node, name) != 0)
+    if (!op || s_op_names(b, op, node, name, NULL) != 0)
         return -1;
     op->kind = S_OP_SUB_CURSOR;
     op->seq = cursor;
@@ -745,14 +760,13 @@ int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint6
                       uint32_t max_attempts, int code, const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, reason) != 0)
         return -1;
     op->kind = S_OP_RETRY;
     op->seq = seq;
     op->next_attempt_ms = next_attempt_ms;
     op->max_attempts = max_attempts;
     op->code = code;
-    op->reason = reason;
     return (int)(b->n - 1);
 }
 
@@ -760,12 +774,11 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
                             const char *reason)
 {
     s_op *op = s_batch_add(b);
-    if (!op || s_op_names(b, op, recipient, NULL) != 0)
+    if (!op || s_op_names(b, op, recipient, NULL, reason) != 0)
         return -1;
     op->kind = S_OP_DEAD;
     op->seq = seq;
     op->code = code;
-    op->reason = reason;
     return (int)(b->n - 1);
 }
 
@@ -809,9 +822,13 @@ static int s_publish_check(const store_publish *p, size_t *sender_len, size_t *r
     return ASYLINK_OK;
 }
 
-/* Fills a duplicate's result from its dedup value. */
+/* Fills a duplicate's result from its dedup value; a tombstone refuses the publish. */
 static int s_publish_duplicate(const MDB_val *v, store_result *r)
 {
+    if (v->mv_size == S_DEDUP_TOMB_LEN) {
+        r->code = ASYLINK_E_PURGED; /* erased on request: never stored again */
+        return MDB_SUCCESS;
+    }
     if (v->mv_size != S_DEDUP_VALUE_LEN)
         return S_BAD_RECORD;
     r->duplicate = true;
@@ -1486,13 +1503,17 @@ static int s_sweep_expired(store *s, MDB_txn *txn, sweep_ctx *c)
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
-/* Whether a dedup value is older than the window (a malformed one is kept). */
+/*
+ * Whether a dedup value is older than the window: from acceptance, or for
+ * a tombstone from the purge (a malformed one is kept).
+ */
 static bool s_dedup_stale(const MDB_val *v, uint64_t now_ms, uint64_t window_ms)
 {
-    if (v->mv_size != S_DEDUP_VALUE_LEN)
+    if (v->mv_size != S_DEDUP_VALUE_LEN && v->mv_size != S_DEDUP_TOMB_LEN)
         return false;
-    uint64_t accepted_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);
-    return accepted_ms <= now_ms && now_ms - accepted_ms >= window_ms;
+    size_t off = v->mv_size == S_DEDUP_TOMB_LEN ? 16 : 8;
+    uint64_t since_ms = bytes_get_le((const uint8_t *)v->mv_data + off, 8);
+    return since_ms <= now_ms && now_ms - since_ms >= window_ms;
 }
 
 /* Positions cur on the first dedup key after the saved cursor. */
@@ -1980,6 +2001,33 @@ int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed
     return s_err(rc == S_FEED_DONE ? MDB_SUCCESS : rc);
 }
 
+/* A caller's function over feed entries (store_feed_walk). */
+typedef struct {
+    int (*fn)(void *ctx, const store_feed_entry *e);
+    void *ctx;
+} s_feed_caller;
+
+/* store_feed_walk's visitor: fills the entry and hands it to the caller. */
+static int s_feed_call(store *s, MDB_txn *txn, MDB_val *k, MDB_val *v, void *arg)
+{
+    const s_feed_caller *c = arg;
+    store_feed_entry e;
+    int rc = s_feed_fill(s, txn, k, v, &e);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    return c->fn(c->ctx, &e) != 0 ? S_FEED_DONE : 0;
+}
+
+int store_feed_walk(store *s, const char *prefix, int (*fn)(void *ctx, const store_feed_entry *e),
+                    void *ctx)
+{
+    if (!s || !fn)
+        return ASYLINK_E_INVALID_ARG;
+    s_feed_caller c = {fn, ctx};
+    int rc = s_feed_walk(s, 0, prefix, s_feed_call, &c);
+    return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
 int store_feed_head(store *s, const char *prefix, uint64_t *seq)
 {
     if (!s || !seq)
@@ -2171,6 +2219,241 @@ int store_feed_count_after(store *s, uint64_t after, const char *prefix, uint64_
     int rc = s_feed_walk(s, after, prefix, s_feed_count, &c);
     *count = c.n;
     return rc == S_FEED_DONE || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+/* ---- erasure (store_purge) ------------------------------------------------ */
+
+/* Writes the dedup key sender '\0' message_id into key (S_KEY_MAX bytes); its length, 0 if invalid.
+ */
+static size_t s_dedup_key(uint8_t *key, const char *sender, const uint8_t *message_id)
+{
+    size_t len = s_name_len(sender);
+    if (!len || !message_id)
+        return 0;
+    memcpy(key, sender, len);
+    key[len] = 0;
+    memcpy(key + len + 1, message_id, S_ID_LEN);
+    return len + 1 + S_ID_LEN;
+}
+
+/* Whether record r is the message (sender, message_id). */
+static bool s_record_is(const msg_record *r, const char *sender, const uint8_t *message_id)
+{
+    size_t len = strlen(sender);
+    return r->sender_len == len && memcmp(r->sender, sender, len) == 0 &&
+           memcmp(r->message_id, message_id, S_ID_LEN) == 0;
+}
+
+/* The message (sender, id) by scanning every record; MDB_NOTFOUND if none (corrupt ones skipped).
+ */
+static int s_find_scan(store *s, MDB_txn *txn, const char *sender, const uint8_t *id, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    msg_record r;
+    int rc = mdb_cursor_open(txn, s->msgs, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size == S_SEQ_LEN && s_record_parse(&v, &r) == MDB_SUCCESS &&
+            s_record_is(&r, sender, id)) {
+            *seq = bytes_get_be64(k.mv_data);
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* The message (sender, id): through the dedup index, else by a scan. */
+static int s_find(store *s, MDB_txn *txn, const char *sender, const uint8_t *id, uint64_t *seq)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k = {s_dedup_key(key, sender, id), key}, v, mv;
+    msg_record r;
+    int rc = mdb_get(txn, s->dedup, &k, &v);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return rc;
+    if (rc == MDB_SUCCESS && v.mv_size >= 8) {
+        uint64_t cand = bytes_get_le(v.mv_data, 8);
+        if (cand && s_record_get(s, txn, cand, &mv, &r) == MDB_SUCCESS &&
+            s_record_is(&r, sender, id)) {
+            *seq = cand;
+            return MDB_SUCCESS;
+        }
+    }
+    return s_find_scan(s, txn, sender, id, seq);
+}
+
+int store_message_find(store *s, const char *sender, const uint8_t *message_id, uint64_t *seq)
+{
+    uint8_t key[S_KEY_MAX];
+    if (!s || !seq || !s_dedup_key(key, sender, message_id))
+        return ASYLINK_E_INVALID_ARG;
+    *seq = 0;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    rc = s_find(s, txn, sender, message_id, seq);
+    s_rd_end(s, txn);
+    return s_err(rc);
+}
+
+/* State of one purge; reset by every (re)run of its transaction. */
+typedef struct purge_ctx {
+    const store_purge_request *q;
+    uint64_t now_ms;
+    int code;                /* ASYLINK_OK, or E_IO: a corrupt record, nothing done */
+    store_purge_result res;  /* what was removed */
+    char *block;             /* copy of the record's recipients block */
+    const char **recipients; /* pointers into block, for the audit event */
+    size_t n_recipients;
+    char topic[STORE_TOPIC_MAX + 1]; /* its feed topic, "" for a direct message */
+    uint64_t seq, accepted_ms;       /* the removed message, for the tombstone; 0 = none */
+} purge_ctx;
+
+/* Copies the recipients block of r into c (with pointers to each id). */
+static int s_purge_keep_recipients(purge_ctx *c, const msg_record *r)
+{
+    c->block = malloc(r->recipients_len + 1);
+    c->recipients = calloc(r->n_recipients + 1, sizeof *c->recipients);
+    if (!c->block || !c->recipients)
+        return ENOMEM;
+    memcpy(c->block, r->recipients, r->recipients_len);
+    for (size_t off = 0; off < r->recipients_len; off += strlen(c->block + off) + 1)
+        c->recipients[c->n_recipients++] = c->block + off;
+    return MDB_SUCCESS;
+}
+
+/* Removes every queue entry and dead letter of seq for the kept recipients. */
+static int s_purge_entries(store *s, MDB_txn *txn, purge_ctx *c, uint64_t seq)
+{
+    for (size_t i = 0; i < c->n_recipients; i++) {
+        uint8_t key[S_KEY_MAX];
+        size_t klen = s_name_seq_key(key, c->recipients[i], seq);
+        bool queued = false, dead = false;
+        int rc = s_del_if(txn, s->queue, key, klen, &queued);
+        if (rc == MDB_SUCCESS)
+            rc = s_del_if(txn, s->dlq, key, klen, &dead);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        c->res.queue_entries += queued;
+        c->res.dead_letters += dead;
+    }
+    return MDB_SUCCESS;
+}
+
+/* Removes the feed entry of seq (a feed message), keeping its topic for the audit event. */
+static int s_purge_feed(store *s, MDB_txn *txn, purge_ctx *c, uint64_t seq)
+{
+    uint8_t fkey[S_SEQ_LEN];
+    bytes_put_be64(fkey, seq);
+    MDB_val k = {sizeof fkey, fkey}, v;
+    int rc = mdb_get(txn, s->feed, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    size_t len = v.mv_size < STORE_TOPIC_MAX ? v.mv_size : STORE_TOPIC_MAX;
+    memcpy(c->topic, v.mv_data, len);
+    c->topic[len] = 0;
+    rc = mdb_del(txn, s->feed, &k, NULL);
+    c->res.feed_entries += rc == MDB_SUCCESS;
+    return rc;
+}
+
+/* Removes message seq everywhere if its record is q's message. */
+static int s_purge_message(store *s, MDB_txn *txn, purge_ctx *c)
+{
+    const store_purge_request *q = c->q;
+    MDB_val v;
+    msg_record r;
+    int rc = q->seq ? s_record_get(s, txn, q->seq, &v, &r) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && !s_record_is(&r, q->sender, q->message_id)))
+        return MDB_SUCCESS; /* nothing stored (any more): only the tombstone */
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint64_t expires_ms = r.expires_ms;
+    c->seq = q->seq;
+    c->accepted_ms = r.accepted_ms;
+    c->res.found = true;
+    c->res.bytes_removed = r.envelope_len;
+    rc = s_purge_keep_recipients(c, &r); /* before the writes invalidate r */
+    if (rc == MDB_SUCCESS)
+        rc = s_purge_entries(s, txn, c, q->seq);
+    if (rc == MDB_SUCCESS)
+        rc = s_purge_feed(s, txn, c, q->seq);
+    if (rc == MDB_SUCCESS)
+        rc = s_message_delete(s, txn, q->seq, expires_ms);
+    return rc;
+}
+
+/* Frees what a (possibly rerun) purge transaction kept and zeroes its results. */
+static void s_purge_reset(purge_ctx *c)
+{
+    free(c->block);
+    free(c->recipients);
+    c->block = NULL;
+    c->recipients = NULL;
+    c->n_recipients = 0;
+    c->topic[0] = 0;
+    c->seq = c->accepted_ms = 0;
+    c->code = ASYLINK_OK;
+    memset(&c->res, 0, sizeof c->res);
+}
+
+/* s_write() apply for store_purge(): the message, the tombstone, the audit event. */
+static int s_purge_apply(store *s, MDB_txn *txn, void *arg)
+{
+    purge_ctx *c = arg;
+    const store_purge_request *q = c->q;
+    s_purge_reset(c);
+    int rc = s_purge_message(s, txn, c);
+    if (rc == S_BAD_RECORD) { /* checked before any write: nothing changed */
+        c->code = ASYLINK_E_IO;
+        return MDB_SUCCESS;
+    }
+    uint8_t key[S_KEY_MAX], val[S_DEDUP_TOMB_LEN];
+    size_t klen = s_dedup_key(key, q->sender, q->message_id);
+    bytes_put_le(val, c->seq, 8);
+    bytes_put_le(val + 8, c->accepted_ms, 8);
+    bytes_put_le(val + 16, c->now_ms, 8);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(txn, s->dedup, key, klen, val, sizeof val);
+    store_audit_event ev = {.kind = AUDIT_PURGED,
+                            .now_ms = c->now_ms,
+                            .seq = c->seq,
+                            .message_id = q->message_id,
+                            .sender = q->sender,
+                            .topic = c->topic[0] ? c->topic : NULL,
+                            .envelope_len = c->res.bytes_removed,
+                            .recipients = c->recipients,
+                            .n_recipients = c->n_recipients,
+                            .digest = q->digest,
+                            .classification = q->classification,
+                            .reason = q->reason,
+                            .count = c->res.queue_entries,
+                            .count2 = c->res.dead_letters,
+                            .count3 = c->res.feed_entries};
+    return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, NULL) : rc;
+}
+
+int store_purge(store *s, const store_purge_request *q, uint64_t now_ms, store_purge_result *out)
+{
+    uint8_t key[S_KEY_MAX];
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!s || !q || !out || !s_dedup_key(key, q->sender, q->message_id))
+        return ASYLINK_E_INVALID_ARG;
+    purge_ctx c = {.q = q, .now_ms = now_ms};
+    int rc = s_write(s, s_purge_apply, &c);
+    int code = rc == MDB_SUCCESS ? c.code : s_err(rc);
+    if (code == ASYLINK_OK)
+        *out = c.res;
+    s_purge_reset(&c);
+    return code;
 }
 
 /* ---- the revocation list in use ------------------------------------------ */

@@ -9,7 +9,10 @@
  *            with its sender, message id, recipients, expiry and the number
  *            of recipients that have not acknowledged it yet
  *   dedup    sender '\0' message_id(16) -> seq, accepted_ms; kept for
- *            dedup_window_ms after acceptance, also after the message is gone
+ *            dedup_window_ms after acceptance, also after the message is gone.
+ *            A purged message's entry is a tombstone (seq, accepted_ms,
+ *            purged_ms), kept for dedup_window_ms after the purge: a resend
+ *            of that (sender, message_id) is refused with ASYLINK_E_PURGED
  *   queue    recipient '\0' seq (u64 BE) -> attempts, next_attempt_ms:
  *            per-recipient FIFO in acceptance order
  *   dlq      recipient '\0' seq (u64 BE) -> code, attempts, dead_ms, reason
@@ -55,8 +58,12 @@
  * recipients (feed messages). A version 1 store is upgraded on open (the
  * new databases start empty; nothing else changes); a version 1 asylinkd
  * refuses a version 2 store.
+ * Version 3 added tombstones (24-byte dedup values, store_purge()). A
+ * version 1 or 2 store is upgraded on open (nothing changes: it has no
+ * tombstones); an older asylinkd refuses a version 3 store, whose
+ * tombstones it could not read.
  */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Longest subscription name, in bytes (as WIRE_NAME_MAX). */
 #define STORE_SUB_NAME_MAX 64
@@ -195,9 +202,10 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
  * subscription name. ASYLINK_E_NOT_FOUND in its result if the subscription
  * does not exist (e.g. deleted meanwhile).
  *
- * The recipient, node and name strings of ack, retry, dead_letter and
- * sub_cursor are copied when the operation is added (the caller's session
- * may end before the commit); a publish's pointers stay borrowed.
+ * The recipient, node, name and reason strings of ack, retry, dead_letter
+ * and sub_cursor are copied when the operation is added (the caller's
+ * session and command may be gone before the commit; a reason is cut to
+ * STORE_REASON_MAX bytes); a publish's pointers stay borrowed.
  */
 int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, uint64_t cursor);
 
@@ -318,6 +326,54 @@ typedef struct store_sweep_stats {
  */
 int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *stats);
 
+/* ---- erasure (admin purge) ---- */
+
+/*
+ * The sequence of the stored message (sender, message_id): looked up in
+ * the dedup index, else (a message older than the dedup window, or a
+ * tombstone's) found by scanning every message record, O(messages).
+ * ASYLINK_OK with *seq set; ASYLINK_E_NOT_FOUND (not stored: never
+ * accepted, acknowledged by every recipient, expired, or purged);
+ * ASYLINK_E_INVALID_ARG; ASYLINK_E_IO.
+ */
+int store_message_find(store *s, const char *sender, const uint8_t *message_id, uint64_t *seq);
+
+/* What one purge removes and records. Pointers borrowed for the call. */
+typedef struct store_purge_request {
+    const char *sender;        /* the message's sender */
+    const uint8_t *message_id; /* its id, 16 bytes */
+    uint64_t seq;              /* its sequence (store_message_find()); 0 = none is stored:
+                                  only the tombstone is written */
+    /* For the audit record only: */
+    const uint8_t *digest; /* the envelope's 64-byte signature digest, or NULL */
+    int classification;    /* enum envelope_class, 0 = unknown */
+    const char *reason;    /* why (operator's reason, reference, approval), or NULL */
+} store_purge_request;
+
+/* What a purge did. */
+typedef struct store_purge_result {
+    bool found;             /* a stored message was removed */
+    uint32_t queue_entries; /* direct queue entries removed */
+    uint32_t dead_letters;  /* dead letters removed */
+    uint32_t feed_entries;  /* feed log entries removed */
+    uint64_t bytes_removed; /* envelope bytes removed */
+} store_purge_result;
+
+/*
+ * Erases a message, in one write transaction: its record (envelope
+ * included), every queue entry, dead letter, feed entry and expiry index
+ * entry of q->seq (if its record is q's sender and id; else nothing of
+ * it), and writes the tombstone of (sender, message_id) with purged_ms =
+ * now_ms, so that a resend is refused ASYLINK_E_PURGED for dedup_window_ms
+ * (forever with a window of 0). The audit hooks get one AUDIT_PURGED event
+ * (count: queue entries, count2: dead letters, count3: feed entries) in
+ * the same transaction. Purging again only renews the tombstone.
+ * ASYLINK_OK (*out filled); ASYLINK_E_INVALID_ARG; ASYLINK_E_STORE_FULL;
+ * ASYLINK_E_IO (also a stored record that fails validation: nothing
+ * changes).
+ */
+int store_purge(store *s, const store_purge_request *q, uint64_t now_ms, store_purge_result *out);
+
 /* ---- feeds ---- */
 
 /* One entry of the feed log. */
@@ -332,11 +388,19 @@ typedef struct store_feed_entry {
 
 /*
  * The first feed entry with seq > after_seq whose topic is under prefix
- * (core/topic.h topic_under(); NULL or "" = any: no filter). ASYLINK_OK with *out filled, ASYLINK_E_NOT_FOUND at
- * the end, ASYLINK_E_IO if an entry or its message record is corrupt.
- * Walks the log in one read transaction (O(entries skipped)).
+ * (core/topic.h topic_under(); NULL or "" = any: no filter). ASYLINK_OK with *out filled,
+ * ASYLINK_E_NOT_FOUND at the end, ASYLINK_E_IO if an entry or its message record is corrupt. Walks
+ * the log in one read transaction (O(entries skipped)).
  */
 int store_feed_next(store *s, uint64_t after_seq, const char *prefix, store_feed_entry *out);
+
+/*
+ * Calls fn for every feed entry whose topic is under prefix (NULL or "" =
+ * all), in seq order, within one read transaction; fn returns nonzero to
+ * stop. ASYLINK_OK, ASYLINK_E_INVALID_ARG, ASYLINK_E_IO (a corrupt entry).
+ */
+int store_feed_walk(store *s, const char *prefix, int (*fn)(void *ctx, const store_feed_entry *e),
+                    void *ctx);
 
 /*
  * The last feed seq whose topic is under prefix (NULL or "" = the last
@@ -422,7 +486,7 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number);
  * The audit trail (audit.h) writes its records into the same LMDB
  * transaction as the change each one records. The store calls the hooks
  * from every write transaction it runs (batches, sweeps, dead letter
- * replay and drop, subscription put and delete, the revocation list, and
+ * replay and drop, purges, subscription put and delete, the revocation list, and
  * store_write()):
  *   begin      the transaction starts, or starts again after the map grew
  *              (what the hooks wrote in the lost attempt is gone);
@@ -451,13 +515,19 @@ typedef struct store_audit_event {
     const char *sender;           /* the message's sender, or NULL */
     const char *topic;            /* feed topic or subscription prefix, or NULL */
     uint64_t envelope_len;        /* size of the message's envelope */
+    const char *const *recipients; /* PURGED: the message's direct recipients */
+    size_t n_recipients;
+    const uint8_t *digest;        /* PURGED: envelope digest (64 bytes), or NULL */
+    int classification;           /* PURGED: enum envelope_class, 0 = unknown */
     int code;                     /* retry / dead letter / rejection code */
     const char *reason;           /* their free text (hostile: clean it), or NULL */
     uint32_t attempts;            /* attempts after the operation */
     uint64_t count;               /* EXPIRED: queue entries removed; SWEPT: messages;
-                                     CURSOR: the cursor; CRL_RECORDED: the list number */
-    uint64_t count2;              /* SWEPT: feed entries; CRL_RECORDED: the CA tag */
-    uint64_t count3;              /* SWEPT: dedup entries dropped */
+                                     CURSOR: the cursor; CRL_RECORDED: the list number;
+                                     PURGED: queue entries removed */
+    uint64_t count2;              /* SWEPT: feed entries; CRL_RECORDED: the CA tag;
+                                     PURGED: dead letters removed */
+    uint64_t count3;              /* SWEPT: dedup entries dropped; PURGED: feed entries */
 } store_audit_event;
 
 typedef struct store_audit_hooks {

@@ -30,6 +30,7 @@ void asylink_options_init(asylink_options *o)
     o->durability = ASYLINK_DURABILITY_FSYNC;
     o->log_level = ASYLINK_LOG_INFO;
     o->sent_retention_ms = ASYLINK_SENT_RETENTION_DEFAULT_MS;
+    o->metadata_retention_ms = ASYLINK_METADATA_RETENTION_DEFAULT_MS;
 }
 
 int asylink_connected(asylink_client *c)
@@ -226,6 +227,10 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         o->struct_size >= offsetof(asylink_options, sent_retention_ms) + sizeof o->sent_retention_ms
             ? o->sent_retention_ms
             : ASYLINK_SENT_RETENTION_DEFAULT_MS;
+    c->metadata_retention_ms = o->struct_size >= offsetof(asylink_options, metadata_retention_ms) +
+                                                     sizeof o->metadata_retention_ms
+                                   ? o->metadata_retention_ms
+                                   : ASYLINK_METADATA_RETENTION_DEFAULT_MS;
     if (!c->data_dir)
         return ASYLINK_E_NOMEM;
     rc = s_load_identity(c, o, w);
@@ -245,6 +250,9 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     if ((rc = client_trust_remember(c)) != ASYLINK_OK)
         return rc;
     *w = (s_where){NULL, NULL};
+    uint64_t now = clock_now_ms(); /* then the I/O thread, periodically; kept envelopes first */
+    client_sent_sweep(c, now);
+    client_retention_sweep(c, now);
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
@@ -349,6 +357,7 @@ typedef struct {
     int64_t receive_window;
     int durability;
     uint64_t sent_retention_ms;
+    uint64_t metadata_retention_ms;
 } s_node_config;
 
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
@@ -390,10 +399,15 @@ static const config_option s_node_options[] = {
      0, 3650ll * 24 * 3600 * 1000, NULL,
      "How long this node keeps its own sent envelopes after the broker accepted them, as "
      "evidence (asylink evidence export); 0 = keep none."},
+    {"node", "metadata_retention", CONFIG_DURATION, "365d",
+     offsetof(s_node_config, metadata_retention_ms), 0, 100ll * 366 * 24 * 3600 * 1000, NULL,
+     "How long what is left of a finished message is kept (sent: id, recipients, digest, "
+     "receipts; received: the tombstone that makes delivery exactly-once); 0 = for ever. Never "
+     "what is unsent, unacknowledged or kept as evidence."},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_node_config, admin_endpoint), 0, 0,
      NULL,
-     "The broker's admin endpoint, for the operator commands (asylink nodes, queues, dlq, "
-     "reload; empty = tcp://127.0.0.1:7401); the library ignores it."},
+     "The broker's admin endpoint, for the operator commands (asylink nodes, queues, topics, "
+     "dlq, purge, pending, reload; empty = tcp://127.0.0.1:7401); the library ignores it."},
 };
 #define S_NODE_OPTIONS (sizeof s_node_options / sizeof s_node_options[0])
 
@@ -474,6 +488,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     o.receive_window = (uint32_t)nc.receive_window;
     o.durability = nc.durability ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
     o.sent_retention_ms = nc.sent_retention_ms;
+    o.metadata_retention_ms = nc.metadata_retention_ms;
     o.log = log;
     o.log_ctx = log_ctx;
     if (rc == ASYLINK_OK)

@@ -138,6 +138,7 @@ struct asylink_client {
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
     uint64_t sent_retention_ms;   /* keep sent envelopes this long after Accepted; 0 = none */
+    uint64_t metadata_retention_ms; /* finished messages' metadata is kept this long; 0 = ever */
     asylink_log_fn log;
     void *log_ctx;
     asylink_log_level log_level;
@@ -316,6 +317,18 @@ void client_receipt_info(const receipt *r, asylink_receipt_info *info);
  * Call with no write transaction of this thread open.
  */
 void client_sent_sweep(asylink_client *c, uint64_t now_ms);
+/* How often the I/O thread runs the retention sweep (erasure.c). */
+#define CLIENT_RETENTION_SWEEP_MS (10 * 60 * 1000)
+
+/*
+ * Removes the metadata of finished messages older than the client's
+ * metadata retention (asylink.h "Retention"), in bounded transactions of
+ * its own, at most about CLIENT_RETENTION_SWEEP_MAX records per call;
+ * what it removed and any error are logged. Call with no write
+ * transaction of this thread open.
+ */
+#define CLIENT_RETENTION_SWEEP_MAX 100000
+void client_retention_sweep(asylink_client *c, uint64_t now_ms);
 
 /* How often the I/O thread looks for changes in the trust directory. */
 #define CLIENT_TRUST_CHECK_MS 5000

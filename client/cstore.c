@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * eleven named databases, a map that grows when it fills. See cstore.h for
+ * twelve named databases, a map that grows when it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -23,6 +23,10 @@
  *   evidence        BLAKE2b-256 of a signed receipt envelope (32): one
  *                   receipt envelope covers many messages (a ReceiptSet)
  *                   and is stored once, however many receipts cite it
+ *   evidence_refs   evidence key(32) message_id(16) recipient(1..64): one
+ *                   per receipt value that cites the evidence entry (empty
+ *                   value), so that the retention sweep deletes an
+ *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
  *                   "crl_number", "crl_ca"
  *   sent            seq(8 BE)          the outbox seq of a sent message whose
@@ -111,6 +115,9 @@
  *           message received before the upgrade keeps one entry, keyed as
  *           if direct. A record that fails validation gets no index entry
  *           (it read as E_IO before and still does through next_pending).
+ *   3 -> 4  evidence_refs is built from the receipt values that cite
+ *           evidence (version 2); inbox records may then be PURGED (state
+ *           3, no envelope), which an older library would read as corrupt
  *
  * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
  * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
@@ -167,7 +174,7 @@
 #define S_SUB_MAX CSTORE_SUB_MAX        /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                    /* eleven now, room to grow */
+#define S_MAX_DBS 16                    /* twelve now, room to grow */
 #define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
@@ -197,6 +204,7 @@ struct cstore {
     MDB_dbi inbox_pending;     /* seq -> empty, PENDING inbox entries */
     MDB_dbi receipts;          /* message_id recipient -> receipt value */
     MDB_dbi evidence;          /* BLAKE2b-256 -> signed receipt envelope */
+    MDB_dbi evidence_refs;     /* evidence key, id, recipient -> empty: who cites it */
     MDB_dbi sent;              /* seq -> kept sent envelope */
     MDB_dbi sent_time;         /* kept_ms seq -> empty: kept envelopes by age */
     int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
@@ -375,7 +383,7 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     r->sender = (const char *)p + S_IN_HEADER;
     r->sub = r->sender + r->sender_len;
     r->envelope = (const uint8_t *)r->sub + r->sub_len;
-    if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_ACKED ||
+    if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_PURGED ||
         (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
         memchr(r->sender, 0, r->sender_len) != NULL || memchr(r->sub, 0, r->sub_len) != NULL)
         return S_BAD_RECORD;
@@ -705,6 +713,7 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                {"inbox_pending", &s->inbox_pending},
                {"receipts", &s->receipts},
                {"evidence", &s->evidence},
+               {"evidence_refs", &s->evidence_refs},
                {"sent", &s->sent},
                {"sent_time", &s->sent_time}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
@@ -742,6 +751,9 @@ static int s_upgrade_inbox_keys(cstore *s, MDB_txn *txn)
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
+/* Declared here, defined with the receipts below. */
+static int s_upgrade_evidence_refs(cstore *s, MDB_txn *txn);
+
 /*
  * Checks (or, in a new store, writes) the schema version. Returns an LMDB
  * code; *code gets ASYLINK_E_UNSUPPORTED_VERSION or ASYLINK_E_IO for a
@@ -755,6 +767,8 @@ static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
         return rc;
     if (version != 0 && version < 3)
         rc = s_upgrade_inbox_keys(s, txn); /* 2 -> 3 (1 -> 2 rewrites nothing) */
+    if (rc == MDB_SUCCESS && version != 0 && version < 4)
+        rc = s_upgrade_evidence_refs(s, txn); /* 3 -> 4 */
     if (rc == MDB_SUCCESS)
         rc = lmdbkit_schema_set(txn, s->meta, CSTORE_SCHEMA_VERSION); /* new, or upgraded */
     return rc;
@@ -1463,8 +1477,8 @@ static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
     uint8_t key[S_SEQ_LEN];
     in_record r;
     int rc = s_in_find(t->txn, t->s, ikey, ikey_len, key, &r);
-    if (rc != MDB_SUCCESS || r.state == CSTORE_IN_ACKED)
-        return rc;
+    if (rc != MDB_SUCCESS || r.state != CSTORE_IN_PENDING)
+        return rc; /* acked before, or purged (which stays purged) */
     in_record n = r;
     n.state = CSTORE_IN_ACKED;
     n.envelope_len = 0;
@@ -1595,6 +1609,101 @@ static size_t s_rcpt_key(uint8_t key[S_RCPT_KEY_MAX], const uint8_t *id, const c
     return S_ID_LEN + len;
 }
 
+#define S_REF_KEY_MAX (S_EVIDENCE_KEY + S_RCPT_KEY_MAX)
+
+/* The evidence_refs key of receipt key rkey (id recipient) citing evidence key ekey. */
+static size_t s_ref_key(uint8_t ref[S_REF_KEY_MAX], const uint8_t *ekey, const uint8_t *rkey,
+                        size_t rkey_len)
+{
+    memcpy(ref, ekey, S_EVIDENCE_KEY);
+    memcpy(ref + S_EVIDENCE_KEY, rkey, rkey_len);
+    return S_EVIDENCE_KEY + rkey_len;
+}
+
+/* Deletes evidence entry ekey if no receipt cites it any more; *gone (may be NULL) says if. */
+static int s_evidence_gc(cstore_txn *t, const uint8_t *ekey, bool *gone)
+{
+    MDB_cursor *cur;
+    MDB_val k = {S_EVIDENCE_KEY, (void *)ekey}, v;
+    if (gone)
+        *gone = false;
+    int rc = mdb_cursor_open(t->txn, t->s->evidence_refs, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    bool cited = rc == MDB_SUCCESS && k.mv_size > S_EVIDENCE_KEY &&
+                 memcmp(k.mv_data, ekey, S_EVIDENCE_KEY) == 0;
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return rc;
+    if (cited)
+        return MDB_SUCCESS;
+    uint8_t key[S_EVIDENCE_KEY];
+    memcpy(key, ekey, sizeof key); /* ekey may point into a page the delete frees */
+    MDB_val dk = {sizeof key, key};
+    rc = mdb_del(t->txn, t->s->evidence, &dk, NULL);
+    if (rc == MDB_SUCCESS && gone)
+        *gone = true;
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/*
+ * Forgets what the stored receipt under rkey cites (its evidence_refs
+ * entry, and the evidence if that was its last citation), unless it cites
+ * keep (the evidence a replacement cites). *gone counts envelopes deleted.
+ */
+static int s_rcpt_unref(cstore_txn *t, const uint8_t *rkey, size_t rkey_len, const uint8_t *keep,
+                        size_t *gone)
+{
+    MDB_val k = {rkey_len, (void *)rkey}, v;
+    rcpt_record r;
+    int rc = mdb_get(t->txn, t->s->receipts, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (s_rcpt_parse(&v, &r) != MDB_SUCCESS || !r.evidence ||
+        (keep && memcmp(r.evidence, keep, S_EVIDENCE_KEY) == 0))
+        return MDB_SUCCESS; /* cites nothing (inline, or corrupt: its replacement fixes it) */
+    uint8_t ekey[S_EVIDENCE_KEY], ref[S_REF_KEY_MAX];
+    memcpy(ekey, r.evidence, sizeof ekey);
+    size_t len = s_ref_key(ref, ekey, rkey, rkey_len);
+    bool deleted = false;
+    rc = s_del_if(t->txn, t->s->evidence_refs, ref, len);
+    if (rc == MDB_SUCCESS)
+        rc = s_evidence_gc(t, ekey, &deleted);
+    if (gone)
+        *gone += deleted;
+    return rc;
+}
+
+/* Schema 3 -> 4: one evidence_refs entry per receipt value citing evidence. */
+static int s_upgrade_evidence_refs(cstore *s, MDB_txn *txn)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->receipts, &cur);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rcpt_record r;
+        char recipient[S_NAME_MAX + 1];
+        if (s_rcpt_key_parse(&k, recipient) != MDB_SUCCESS || s_rcpt_parse(&v, &r) != MDB_SUCCESS ||
+            !r.evidence)
+            continue; /* inline or corrupt: nothing to index */
+        uint8_t ref[S_REF_KEY_MAX];
+        size_t len = s_ref_key(ref, r.evidence, k.mv_data, k.mv_size);
+        int put = s_put(txn, s->evidence_refs, ref, len, "", 0, 0);
+        if (put != MDB_SUCCESS) {
+            rc = put;
+            break;
+        }
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
 int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
                             const asylink_receipt_info *infos, size_t n,
                             const uint8_t *envelope, size_t envelope_len)
@@ -1618,11 +1727,18 @@ int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
     if (lrc == MDB_KEYEXIST)
         lrc = MDB_SUCCESS; /* the same bytes, stored by an earlier receipt */
     for (size_t i = 0; lrc == MDB_SUCCESS && i < n; i++) {
-        k = (MDB_val){s_rcpt_key(key, ids[i], infos[i].recipient), key};
+        size_t klen = s_rcpt_key(key, ids[i], infos[i].recipient);
+        uint8_t ref[S_REF_KEY_MAX];
+        lrc = s_rcpt_unref(t, key, klen, ekey, NULL); /* a replaced receipt's evidence */
+        k = (MDB_val){klen, key};
         v = (MDB_val){S_RCPT_HEADER + S_EVIDENCE_KEY, NULL};
-        lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
+        if (lrc == MDB_SUCCESS)
+            lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
         if (lrc == MDB_SUCCESS)
             s_rcpt_value(v.mv_data, &infos[i], ekey);
+        if (lrc == MDB_SUCCESS)
+            lrc =
+                s_put(t->txn, t->s->evidence_refs, ref, s_ref_key(ref, ekey, key, klen), "", 0, 0);
     }
     return s_op_end(t, lrc);
 }
@@ -1880,4 +1996,329 @@ int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *rem
 int cstore_sent_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->sent : 0, count);
+}
+
+/* ---- erasure and retention --------------------------------------------------- */
+
+#define S_PURGED_REASON "purged on this node before the broker accepted it"
+
+/* Deletes the copy of outbox entry key kept as evidence (and its age entry); *gone says if. */
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], bool *gone)
+{
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    uint64_t kept_ms = 0;
+    *gone = false;
+    int rc = mdb_get(t->txn, t->s->sent, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    bool dated = s_sent_parse(&v, NULL, &kept_ms) == MDB_SUCCESS;
+    rc = mdb_del(t->txn, t->s->sent, &k, NULL);
+    uint8_t tkey[2 * S_SEQ_LEN];
+    s_sent_time_key(tkey, kept_ms, key);
+    if (rc == MDB_SUCCESS && dated)
+        rc = s_del_if(t->txn, t->s->sent_time, tkey, sizeof tkey);
+    *gone = rc == MDB_SUCCESS;
+    return rc;
+}
+
+/* Erases the envelope of the outbox entry id (PENDING: refused, never sent; else its kept copy). */
+static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *res)
+{
+    uint8_t key[S_SEQ_LEN];
+    out_record r;
+    int rc = s_out_find(t->txn, t->s, id, key, &r);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    res->found++;
+    if (r.state != CSTORE_OUT_PENDING) { /* its envelope went at Accepted; a copy may be kept */
+        bool gone = false;
+        rc = s_sent_drop(t, key, &gone);
+        res->erased += gone;
+        return rc;
+    }
+    res->erased++;
+    rc = s_out_rewrite(t, key, &r, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
+    if (rc == MDB_SUCCESS)
+        rc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+    return rc;
+}
+
+/* Makes the inbox record under key (r, as read) a PURGED tombstone. */
+static int s_purge_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r,
+                          cstore_purge_result *res)
+{
+    res->found++;
+    if (r->state == CSTORE_IN_PURGED)
+        return MDB_SUCCESS;
+    res->erased += r->envelope_len > 0;
+    in_record n = *r;
+    n.state = CSTORE_IN_PURGED;
+    n.envelope_len = 0;
+    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX]; /* a copy: r points into the page */
+    s_in_encode(buf, &n);
+    int rc =
+        s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
+    if (rc == MDB_SUCCESS)
+        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
+    return rc;
+}
+
+/*
+ * The inbox entries of id from sender (NULL = any): their seq keys, at
+ * most max (*n counts them all). Read before any write, so that a corrupt
+ * one stops the purge before it changes anything.
+ */
+static int s_purge_in_find(cstore_txn *t, const uint8_t *id, const char *sender,
+                           uint8_t (*keys)[S_SEQ_LEN], size_t max, size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k = {S_ID_LEN, (void *)id}, v;
+    size_t sender_len = sender ? strlen(sender) : 0;
+    *n = 0;
+    int rc = mdb_cursor_open(t->txn, t->s->inbox_id, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == MDB_SUCCESS && k.mv_size > S_ID_LEN && memcmp(k.mv_data, id, S_ID_LEN) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *ks = (const char *)k.mv_data + S_ID_LEN;
+        if (sender && (k.mv_size < S_ID_LEN + sender_len + 1 ||
+                       memcmp(ks, sender, sender_len) != 0 || ks[sender_len] != 0))
+            continue;
+        uint8_t key[S_SEQ_LEN];
+        in_record r;
+        rc = s_in_resolve(t->txn, t->s, &k, &v, key, &r);
+        if (rc != MDB_SUCCESS)
+            break;
+        if (*n < max)
+            memcpy(keys[*n], key, S_SEQ_LEN);
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? MDB_SUCCESS : rc;
+}
+
+/* Purges every inbox entry of id from sender (NULL = any). */
+static int s_purge_in(cstore_txn *t, const uint8_t *id, const char *sender,
+                      cstore_purge_result *res)
+{
+    size_t n = 0;
+    int rc = s_purge_in_find(t, id, sender, NULL, 0, &n);
+    if (rc != MDB_SUCCESS || n == 0)
+        return rc;
+    uint8_t(*keys)[S_SEQ_LEN] = malloc(n * sizeof *keys);
+    if (!keys)
+        return S_NOMEM;
+    rc = s_purge_in_find(t, id, sender, keys, n, &n);
+    for (size_t i = 0; rc == MDB_SUCCESS && i < n; i++) {
+        MDB_val v;
+        in_record r;
+        rc = s_record_get(t->txn, t->s->inbox, keys[i], &v);
+        if (rc == MDB_SUCCESS)
+            rc = s_in_parse(&v, &r);
+        if (rc == MDB_SUCCESS)
+            rc = s_purge_in_one(t, keys[i], &r, res);
+    }
+    free(keys);
+    return rc;
+}
+
+int cstore_purge(cstore_txn *t, const uint8_t id[16], bool outbox, const char *sender,
+                 cstore_purge_result *out)
+{
+    cstore_purge_result res = {0, 0};
+    if (out)
+        *out = res;
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id || (sender && !s_name_len(sender)))
+        return ASYLINK_E_INVALID_ARG;
+    int lrc = outbox ? s_purge_out(t, id, &res) : MDB_SUCCESS;
+    if (lrc == MDB_SUCCESS)
+        lrc = s_purge_in(t, id, sender, &res);
+    if (lrc == MDB_SUCCESS && out)
+        *out = res;
+    return s_op_end(t, lrc);
+}
+
+/* Deletes every receipt of id (and the envelopes only they cited). */
+static int s_sweep_receipts(cstore_txn *t, const uint8_t *id, cstore_sweep_stats *st)
+{
+    for (;;) {
+        MDB_cursor *cur;
+        MDB_val k = {S_ID_LEN, (void *)id}, v;
+        int rc = mdb_cursor_open(t->txn, t->s->receipts, &cur);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        uint8_t key[S_RCPT_KEY_MAX];
+        size_t len = 0;
+        if (rc == MDB_SUCCESS && k.mv_size > S_ID_LEN && k.mv_size <= S_RCPT_KEY_MAX &&
+            memcmp(k.mv_data, id, S_ID_LEN) == 0) {
+            len = k.mv_size;
+            memcpy(key, k.mv_data, len);
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+            return rc;
+        if (!len)
+            return MDB_SUCCESS; /* no receipt of id left */
+        rc = s_rcpt_unref(t, key, len, NULL, &st->evidence);
+        if (rc == MDB_SUCCESS)
+            rc = s_del_if(t->txn, t->s->receipts, key, len);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        st->receipts++;
+    }
+}
+
+/* Deletes the id index entry idkey (idlen bytes) if it points at seq key. */
+static int s_index_del_if_at(MDB_txn *txn, MDB_dbi index, const void *idkey, size_t idlen,
+                             const uint8_t key[S_SEQ_LEN])
+{
+    MDB_val k = {idlen, (void *)idkey}, v;
+    int rc = mdb_get(txn, index, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (v.mv_size != S_SEQ_LEN || memcmp(v.mv_data, key, S_SEQ_LEN) != 0)
+        return MDB_SUCCESS; /* the index names another entry: not ours to delete */
+    return mdb_del(txn, index, &k, NULL);
+}
+
+/* A sweep's walk over one database. */
+typedef struct {
+    uint64_t cutoff_ms;
+    size_t max, used;
+    cstore_sweep_stats *st;
+} s_sweep;
+
+/* Removes one finished outbox record (key k, record r) with its index entry and receipts. */
+static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                           s_sweep *w)
+{
+    uint8_t id[S_ID_LEN];
+    memcpy(id, r->id, S_ID_LEN); /* r points into a page the deletes may free */
+    int rc = s_sweep_receipts(t, id, w->st);
+    if (rc == MDB_SUCCESS)
+        rc = s_index_del_if_at(t->txn, t->s->outbox_id, id, S_ID_LEN, key);
+    MDB_val k = {S_SEQ_LEN, (void *)key};
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(t->txn, t->s->outbox, &k, NULL);
+    if (rc == MDB_SUCCESS)
+        w->st->outbox++;
+    return rc;
+}
+
+/* Removes one inbox tombstone (key k, record r) with its index entry. */
+static int s_sweep_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r,
+                          s_sweep *w)
+{
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ilen = s_in_key_of_record(ikey, r); /* copied out of the page first */
+    int rc = s_index_del_if_at(t->txn, t->s->inbox_id, ikey, ilen, key);
+    MDB_val k = {S_SEQ_LEN, (void *)key};
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(t->txn, t->s->inbox, &k, NULL);
+    if (rc == MDB_SUCCESS)
+        w->st->inbox++;
+    return rc;
+}
+
+/*
+ * The first finished record of dbi with seq > after, into key (*found).
+ * PENDING records and records that fail validation (left for the
+ * operator) are stepped over. *done: the walk ended (the end of dbi, or a
+ * finished record newer than the cutoff: arrival order is time order).
+ */
+static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t after, s_sweep *w,
+                        uint8_t key[S_SEQ_LEN], bool *found, bool *done)
+{
+    MDB_cursor *cur;
+    *found = false;
+    int rc = mdb_cursor_open(t->txn, dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    uint8_t from[S_SEQ_LEN];
+    bytes_put_be64(from, after + 1);
+    MDB_val k = {S_SEQ_LEN, from}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS && w->used < w->max;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        w->used++;
+        out_record o;
+        in_record i;
+        if (k.mv_size != S_SEQ_LEN ||
+            (outbox ? s_out_parse(&v, &o) : s_in_parse(&v, &i)) != MDB_SUCCESS)
+            continue; /* corrupt: not ours to delete */
+        if (outbox ? o.state == CSTORE_OUT_PENDING : i.state == CSTORE_IN_PENDING)
+            continue;
+        if ((outbox ? o.created_ms : i.received_ms) > w->cutoff_ms) {
+            *done = true;
+            break;
+        }
+        MDB_val sv;
+        if (outbox && mdb_get(t->txn, t->s->sent, &k, &sv) == MDB_SUCCESS)
+            continue; /* its envelope is kept as evidence: sent_retention decides, then us */
+        memcpy(key, k.mv_data, S_SEQ_LEN);
+        *found = true;
+        break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND) {
+        *done = true;
+        rc = MDB_SUCCESS;
+    }
+    return rc;
+}
+
+/* Sweeps one database (the outbox or the inbox) in seq order. */
+static int s_sweep_db(cstore_txn *t, bool outbox, s_sweep *w, bool *done)
+{
+    MDB_dbi dbi = outbox ? t->s->outbox : t->s->inbox;
+    uint64_t after = 0;
+    *done = false;
+    while (!*done && w->used < w->max) {
+        uint8_t key[S_SEQ_LEN];
+        bool found = false;
+        int rc = s_sweep_next(t, dbi, outbox, after, w, key, &found, done);
+        if (rc != MDB_SUCCESS || !found)
+            return rc;
+        MDB_val v;
+        out_record o;
+        in_record i;
+        rc = s_record_get(t->txn, dbi, key, &v);
+        if (rc == MDB_SUCCESS)
+            rc = outbox ? s_out_parse(&v, &o) : s_in_parse(&v, &i);
+        if (rc == MDB_SUCCESS)
+            rc = outbox ? s_sweep_out_one(t, key, &o, w) : s_sweep_in_one(t, key, &i, w);
+        if (rc != MDB_SUCCESS)
+            return rc;
+        after = bytes_get_be64(key);
+    }
+    return MDB_SUCCESS;
+}
+
+int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore_sweep_stats *st,
+                           bool *more)
+{
+    if (more)
+        *more = false;
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    cstore_sweep_stats local = {0};
+    s_sweep w = {.cutoff_ms = cutoff_ms, .max = max, .st = st ? st : &local};
+    bool out_done = false, in_done = false;
+    int lrc = s_sweep_db(t, true, &w, &out_done);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_sweep_db(t, false, &w, &in_done);
+    if (more)
+        *more = lrc == MDB_SUCCESS && (!out_done || !in_done);
+    return s_op_end(t, lrc == S_BAD_RECORD ? EIO : lrc); /* deletes may have happened */
 }

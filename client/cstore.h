@@ -19,7 +19,15 @@
  *   sent      outbox seq -> a copy of a sent envelope kept as evidence
  *             (from the broker's Accepted until cstore_sent_sweep removes it)
  *   sent_time kept_ms seq: the same entries by age, for the sweep
+ *   evidence_refs  which receipt cites which stored receipt envelope, so
+ *             that an envelope goes with the last receipt citing it
  *   meta      "schema_version" -> u32
+ *
+ * Erasure and retention (cstore_purge, cstore_retention_sweep): a purge
+ * erases a message's envelope on this node and keeps its metadata as a
+ * tombstone; the retention sweep removes the metadata of finished
+ * messages (never a PENDING entry) once they are older than the node's
+ * retention.
  *
  * Envelopes are stored as received (still encrypted); nothing decrypted is
  * written to disk.
@@ -51,8 +59,12 @@
  * version 1 or 2 store is upgraded in place when opened: inbox_id is
  * rebuilt from the inbox records, which stay as they are and read as
  * entries without a subscription (cstore.c).
+ * 4: inbox records may be PURGED (tombstones of erased messages) and the
+ * evidence_refs database indexes the receipts citing each stored receipt
+ * envelope. A version 1 to 3 store is upgraded in place when opened: the
+ * index is built from the receipts.
  */
-#define CSTORE_SCHEMA_VERSION 3
+#define CSTORE_SCHEMA_VERSION 4
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
@@ -69,8 +81,10 @@ enum cstore_out_state {
 
 /* Inbox states. */
 enum cstore_in_state {
-    CSTORE_IN_PENDING = 1,    /* stored, not yet acknowledged by the application */
-    CSTORE_IN_ACKED = 2,      /* acknowledged: never handed over again */
+    CSTORE_IN_PENDING = 1, /* stored, not yet acknowledged by the application */
+    CSTORE_IN_ACKED = 2,   /* acknowledged: never handed over again */
+    CSTORE_IN_PURGED = 3,  /* erased on this node (cstore_purge): a tombstone, never handed
+                              over (a redelivery is recognised and dropped) */
 };
 
 /*
@@ -233,7 +247,8 @@ int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out);
 
 /*
  * Marks an entry ACKED and drops its envelope (keeping the tombstone).
- * ASYLINK_OK (also if already acked), ASYLINK_E_NOT_FOUND.
+ * ASYLINK_OK (also if already acked, or purged: it then stays PURGED),
+ * ASYLINK_E_NOT_FOUND.
  */
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key);
 
@@ -323,5 +338,54 @@ int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *rem
 
 /* Number of kept envelopes. */
 int cstore_sent_count(cstore *s, uint64_t *count);
+/* ---- erasure and retention ---- */
+
+/* What cstore_purge found. */
+typedef struct cstore_purge_result {
+    size_t found;  /* entries holding the message: the outbox entry, inbox entries */
+    size_t erased; /* of those, the ones whose envelope was erased now (the others had none) */
+} cstore_purge_result;
+
+/*
+ * Erases this node's copies of message id in t: with outbox, the entry
+ * this node sent (a PENDING one becomes REJECTED with code
+ * ASYLINK_E_PURGED and reason "purged on this node", so it is never sent;
+ * of an accepted one the copy kept as evidence goes, cstore_sent_keep());
+ * and every inbox entry of id from sender (any sender if NULL), through
+ * any subscription: its envelope goes and it becomes a PURGED tombstone,
+ * which recognises a redelivery. Ids, digests, recipients and receipts
+ * stay (they hold no payload) until the retention sweep. *out (may be
+ * NULL) says what was found. ASYLINK_OK (also when nothing matched:
+ * found 0), ASYLINK_E_INVALID_ARG, ASYLINK_E_IO (a corrupt entry: nothing
+ * changed by it), ASYLINK_E_NOMEM, and the transaction's errors.
+ */
+int cstore_purge(cstore_txn *t, const uint8_t id[16], bool outbox, const char *sender,
+                 cstore_purge_result *out);
+
+/* What one retention sweep removed. */
+typedef struct cstore_sweep_stats {
+    size_t outbox;   /* finished outbox records (with their id index entries) */
+    size_t receipts; /* receipts of those messages */
+    size_t evidence; /* receipt envelopes no receipt cites any more */
+    size_t inbox;    /* inbox tombstones (ACKED or PURGED, with their id index entries) */
+} cstore_sweep_stats;
+
+/*
+ * Removes, in t, the metadata of finished messages older than cutoff_ms:
+ * outbox records no longer PENDING created at or before cutoff_ms, with
+ * their receipts and the receipt envelopes no other receipt cites; inbox
+ * records no longer PENDING received at or before cutoff_ms. PENDING
+ * entries (not yet accepted by the broker, or not yet acknowledged by the
+ * application) are never touched, nor a sent message whose envelope is
+ * still kept as evidence (cstore_sent_sweep() removes that first). Each database is walked in arrival
+ * order and the walk stops at the first finished record newer than the
+ * cutoff (or after max records examined in all: *more is then set, and
+ * the caller runs another transaction). st (may be NULL) adds what was
+ * removed. A record that fails validation is left in place and stepped
+ * over. ASYLINK_OK, ASYLINK_E_INVALID_ARG, and the transaction's errors
+ * (ASYLINK_E_IO also for an index that names the wrong record).
+ */
+int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore_sweep_stats *st,
+                           bool *more);
 
 #endif

@@ -116,6 +116,7 @@ typedef struct {
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
     uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
+    uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
@@ -1193,6 +1194,7 @@ void *client_io_main(void *arg)
 {
     asylink_client *c = arg;
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
+    io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
     if (!io.ctx)
         return NULL;
@@ -1230,6 +1232,10 @@ void *client_io_main(void *arg)
         if (io.now_ms - io.sweep_ms >= CLIENT_SENT_SWEEP_MS) {
             io.sweep_ms = io.now_ms; /* between turns too: the sweep has its own transactions */
             client_sent_sweep(c, io.now_ms);
+        }
+        if (io.now_ms - io.retention_ms >= CLIENT_RETENTION_SWEEP_MS) {
+            io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */
+            client_retention_sweep(c, io.now_ms);
         }
         s_send_requests(&io);
         s_pump(&io);

@@ -193,7 +193,9 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     if (rc == ASYLINK_E_NOT_FOUND) {
         int state = 0;
         rc = cstore_inbox_state(c->store, &key, &state);
-        if (rc == ASYLINK_OK && state != CSTORE_IN_ACKED)
+        if (rc == ASYLINK_OK && state == CSTORE_IN_PURGED)
+            rc = ASYLINK_E_PURGED; /* erased on this node (asylink_purge): no receipt */
+        else if (rc == ASYLINK_OK && state != CSTORE_IN_ACKED)
             rc = ASYLINK_E_NOT_FOUND; /* pending but unreadable: cannot happen */
         return rc;                    /* OK: acked before, nothing to do */
     }

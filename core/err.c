@@ -59,6 +59,7 @@ static const s_err_row s_errors[] = {
     {ASYLINK_E_UNAVAILABLE, "UNAVAILABLE", "service unavailable"},
     {ASYLINK_E_SHUTDOWN, "SHUTDOWN", "shutting down"},
     {ASYLINK_E_REFUSED, "REFUSED", "the broker refused this node's connection"},
+    {ASYLINK_E_PURGED, "PURGED", "message erased on request; it is not accepted again"},
     {ASYLINK_E_BATCH_SIZE, "BATCH_SIZE", "batch size outside 2..1024"},
     {ASYLINK_E_BATCH_SINGLE, "BATCH_SINGLE", "batch proof for a batch of one"},
     {ASYLINK_E_BATCH_INDEX, "BATCH_INDEX", "batch index not below the batch size"},

@@ -420,22 +420,19 @@ static int s_dec_dl_ids(const uint64_t *ids, size_t n, const char *node_id, bool
     return ASYLINK_OK;
 }
 
-/* Checks the text of a purge request (the broker does not implement purge). */
-static int s_dec_purge(const Asylink__V1__AdminPurgeRequest *m)
+/* A purge request: sender and message id required, reason and reference short text. */
+static int s_dec_purge(const Asylink__V1__AdminPurgeRequest *m, wire_admin_request *a)
 {
-    char node[NODE_ID_MAX + 1], text[WIRE_REASON_MAX + 1];
-    uint8_t id[WIRE_ID_LEN];
-    int rc = s_copy_node_id(node, m->sender, true);
+    int rc = s_copy_node_id(a->node_id, m->sender, true);
     if (rc == ASYLINK_OK)
-        rc = s_copy_id16(id, m->message_id);
+        rc = s_copy_id16(a->message_id, m->message_id);
     if (rc == ASYLINK_OK)
-        rc = s_copy_text(text, sizeof text, m->reason);
-    return rc == ASYLINK_OK ? s_copy_text(text, sizeof text, m->reference) : rc;
+        rc = s_copy_text(a->reason, sizeof a->reason, m->reason);
+    return rc == ASYLINK_OK ? s_copy_text(a->reference, sizeof a->reference, m->reference) : rc;
 }
 
 static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a)
 {
-    char topic[256];
     a->op = (wire_admin_op)m->request_case;
     switch (m->request_case) {
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS:
@@ -447,7 +444,7 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         a->flag = m->queues->non_empty_only;
         return s_copy_node_id(a->node_id, m->queues->node_id, false);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_TOPICS:
-        return s_copy_topic(topic, m->topics->prefix);
+        return s_copy_topic(a->topic, m->topics->prefix);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_DEAD_LETTERS:
         a->limit = m->dead_letters->limit;
         a->offset = m->dead_letters->offset;
@@ -466,12 +463,16 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
         a->seq_from = m->audit_verify->from_seq;
         a->seq_to = m->audit_verify->to_seq;
         return a->seq_to && a->seq_from > a->seq_to ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
-    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE:
-        return s_dec_purge(m->purge);
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PURGE: return s_dec_purge(m->purge, a);
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_RELOAD:
         a->trust = m->reload->trust;
         a->policy = m->reload->policy;
         return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_CONFIRM:
+        a->seq_from = m->confirm->pending_id;
+        a->flag = m->confirm->cancel;
+        return a->seq_from ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_PENDING: return ASYLINK_OK;
     default: /* no member set: well-formed protobuf, but a required field is missing */
         return ASYLINK_E_BAD_FIELD;
     }
@@ -601,6 +602,8 @@ typedef struct s_pb {
         Asylink__V1__AdminAuditVerifyRequest audit_verify;
         Asylink__V1__AdminPurgeRequest purge;
         Asylink__V1__AdminReloadRequest reload;
+        Asylink__V1__AdminConfirmRequest confirm;
+        Asylink__V1__AdminPendingRequest pending;
     } a;
     Asylink__V1__Limits limits;
     Asylink__V1__Role roles[CERT_ROLE_MAX];
@@ -912,7 +915,7 @@ static int s_enc_heartbeat(const wire_heartbeat *h, s_pb *pb)
     return ASYLINK_OK;
 }
 
-/* The member of an AdminRequest; the unimplemented ones are sent empty. */
+/* The member of an AdminRequest. */
 static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
 {
     Asylink__V1__AdminRequest *m = &pb->b.admin;
@@ -937,7 +940,10 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         break;
     case WIRE_ADMIN_TOPICS:
         asylink__v1__admin_topics_request__init(&pb->a.topics);
+        pb->a.topics.prefix = S_STR(a->topic);
         m->topics = &pb->a.topics;
+        if (!pb->a.topics.prefix)
+            return ASYLINK_E_INVALID_ARG;
         break;
     case WIRE_ADMIN_DEAD_LETTERS:
         asylink__v1__admin_dead_letters_request__init(&pb->a.dead_letters);
@@ -976,7 +982,24 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         break;
     case WIRE_ADMIN_PURGE:
         asylink__v1__admin_purge_request__init(&pb->a.purge);
+        pb->a.purge.sender = node;
+        pb->a.purge.message_id.data = (uint8_t *)a->message_id;
+        pb->a.purge.message_id.len = sizeof a->message_id;
+        pb->a.purge.reason = S_STR(a->reason);
+        pb->a.purge.reference = S_STR(a->reference);
         m->purge = &pb->a.purge;
+        if (!pb->a.purge.reason || !pb->a.purge.reference)
+            return ASYLINK_E_INVALID_ARG;
+        break;
+    case WIRE_ADMIN_CONFIRM:
+        asylink__v1__admin_confirm_request__init(&pb->a.confirm);
+        pb->a.confirm.pending_id = a->seq_from;
+        pb->a.confirm.cancel = a->flag;
+        m->confirm = &pb->a.confirm;
+        break;
+    case WIRE_ADMIN_PENDING:
+        asylink__v1__admin_pending_request__init(&pb->a.pending);
+        m->pending = &pb->a.pending;
         break;
     case WIRE_ADMIN_RELOAD:
         asylink__v1__admin_reload_request__init(&pb->a.reload);
@@ -1138,6 +1161,8 @@ const char *wire_admin_op_name(wire_admin_op op)
     case WIRE_ADMIN_AUDIT_VERIFY: return "audit_verify";
     case WIRE_ADMIN_PURGE: return "purge";
     case WIRE_ADMIN_RELOAD: return "reload";
+    case WIRE_ADMIN_CONFIRM: return "confirm";
+    case WIRE_ADMIN_PENDING: return "pending";
     default: return "unknown";
     }
 }

@@ -200,26 +200,32 @@ typedef enum wire_admin_op {
     WIRE_ADMIN_AUDIT_VERIFY = 9,
     WIRE_ADMIN_PURGE = 10,
     WIRE_ADMIN_RELOAD = 11,
+    WIRE_ADMIN_CONFIRM = 12,
+    WIRE_ADMIN_PENDING = 13,
 } wire_admin_op;
 
 /*
- * One AdminRequest, flattened: only the fields of op are meaningful. The
- * members this codec carries no fields for (topics, purge) are still
- * checked on decode (text, node ids, ids) but only op is kept;
- * wire_encode() sends them empty.
+ * One AdminRequest, flattened: only the fields of op are meaningful.
+ * Decoding checks every field (node ids, text, lengths): purge needs a
+ * sender and a 16-byte message id, confirm a pending_id.
  */
 typedef struct wire_admin_request {
     wire_admin_op op;
-    char node_id[NODE_ID_MAX + 1]; /* queues, dead_letters, replay, drop; "" = all */
+    char node_id[NODE_ID_MAX + 1]; /* queues, dead_letters, replay, drop; "" = all;
+                                      purge: the message's sender (required) */
     bool flag;                     /* nodes: connected_only; queues: non_empty_only;
-                                      replay, drop: all */
+                                      replay, drop: all; confirm: cancel */
     uint32_t limit;                /* dead_letters; audit_tail: count */
     uint64_t offset;               /* dead_letters */
     uint64_t *ids;                 /* replay, drop: owned by the cmd */
     size_t n_ids;
     bool trust, policy;            /* reload */
-    uint64_t seq_from;             /* audit_tail, audit_verify: from_seq */
+    uint64_t seq_from;             /* audit_tail, audit_verify: from_seq; confirm: pending_id */
     uint64_t seq_to;               /* audit_verify: to_seq */
+    char topic[256];               /* topics: prefix; "" = all */
+    uint8_t message_id[16];        /* purge */
+    char reason[WIRE_REASON_MAX + 1];    /* purge: why (text, at most WIRE_REASON_MAX bytes) */
+    char reference[WIRE_REASON_MAX + 1]; /* purge: case or ticket reference */
 } wire_admin_request;
 
 /* One command. Only the member named by kind is meaningful. */

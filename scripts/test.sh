@@ -30,6 +30,7 @@ install_deps() {
                 dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all
                 python3-setuptools python3-wheel python3-pip python3-venv
                 groff-base man-db systemd
+                lmdb-utils  # mdb_copy -c: 28-broker-erasure compacts stores to find erased bytes
                 jq) # jq: 20-broker-audit reads audit exports as an operator would;
                 # python3-nacl: evidence_check.py and vectors.independent (batch signatures);
                 # lmdb-utils: mdb_stat and mdb_dump in 28-broker-diskfull and scripts/soak.sh

@@ -218,3 +218,40 @@ int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request
     s_conn_clear(&c);
     return rc;
 }
+
+bool adminc_print_held(const json_t *member)
+{
+    const json_t *p = json_object_get(member, "pending");
+    if (!json_is_object(p))
+        return false;
+    json_int_t id = json_integer_value(json_object_get(p, "id"));
+    json_int_t until = json_integer_value(json_object_get(p, "expires_ms"));
+    char when[32];
+    printf("held for four-eyes as pending %lld until %s: nothing is done yet; another operator "
+           "confirms it with `asylink pending confirm %lld`\n",
+           (long long)id, until > 0 ? clock_format_iso((uint64_t)until, when, sizeof when) : "-",
+           (long long)id);
+    return true;
+}
+
+void adminc_print_purged(const json_t *m, const char *what)
+{
+    json_int_t until = json_integer_value(json_object_get(m, "tombstone_until_ms"));
+    json_int_t audit = json_integer_value(json_object_get(m, "audit_seq"));
+    char when[32];
+    if (json_is_true(json_object_get(m, "found")))
+        printf("purged %s: %lld queue entries, %lld dead letters, %lld feed entries, %lld envelope "
+               "bytes removed\n",
+               what, (long long)json_integer_value(json_object_get(m, "queue_entries")),
+               (long long)json_integer_value(json_object_get(m, "dead_letters")),
+               (long long)json_integer_value(json_object_get(m, "topic_entries")),
+               (long long)json_integer_value(json_object_get(m, "bytes_removed")));
+    else
+        printf("no stored copy of %s (acknowledged by every recipient, expired, purged before, or "
+               "never accepted): nothing removed\n",
+               what);
+    printf("a resend of it is refused (PURGED) %s%s\n", until > 0 ? "until " : "for good",
+           until > 0 ? clock_format_iso((uint64_t)until, when, sizeof when) : "");
+    if (audit > 0)
+        printf("audit record %lld\n", (long long)audit);
+}

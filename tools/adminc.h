@@ -64,4 +64,14 @@ int adminc_parse_endpoint(const char *text, void *field);
 int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request *q,
                 json_t **member);
 
+/*
+ * If member (a purge, dead_letter_drop or dead_letter_replay answer) has
+ * `pending` set — the broker holds the request for a second operator
+ * (four-eyes) — prints that to stdout and returns true; else false.
+ */
+bool adminc_print_held(const json_t *member);
+
+/* Prints the result of a purge done (an AdminPurgeResponse) about what (a message's name). */
+void adminc_print_purged(const json_t *m, const char *what);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * cmd_admin.c — the operator commands that use the broker's admin endpoint
- * (adminc.h): `asylink nodes`, `asylink queues`, `asylink dlq list|replay|drop`
- * and `asylink reload`. Human tables by default, the broker's answer as
+ * (adminc.h): `asylink nodes`, `asylink queues`, `asylink topics`,
+ * `asylink dlq list|replay|drop`, `asylink pending list|confirm|cancel`
+ * (four-eyes) and `asylink reload`. Human tables by default, the broker's answer as
  * JSON with --json.
  */
 #include "adminc.h"
@@ -11,6 +12,7 @@
 #include "cliopt.h"
 #include "commands.h"
 #include "node.h"
+#include "topic.h"
 
 #include <sodium.h>
 #include <stdbool.h>
@@ -292,7 +294,10 @@ static const cliopt_spec s_dlq_replay_spec = {
     .description = "Puts dead letters back into their recipient's queue for a fresh round of "
                    "delivery attempts. An ID (from `dlq list`) names a message; without --node "
                    "it is replayed for every recipient it was dead-lettered for. Messages whose "
-                   "expiry has passed are not replayed.",
+                   "expiry has passed are not replayed.\n\n"
+                   "With four-eyes on ([admin] four_eyes), a replay that touches a PERSONAL "
+                   "message is held until another operator confirms it (`asylink pending "
+                   "confirm ID`).",
     .opts = s_dlq_change_rows,
     .n_opts = CLIOPT_LEN(s_dlq_change_rows),
     .rules = s_dlq_change_rules,
@@ -305,7 +310,9 @@ static const cliopt_spec s_dlq_replay_spec = {
 static const cliopt_spec s_dlq_drop_spec = {
     .synopsis = "--config OPS.ini [options] ID...\n--config OPS.ini [options] --all --node NODE_ID",
     .description = "Deletes dead letters for good. An ID (from `dlq list`) names a message; "
-                   "without --node it is dropped for every recipient it was dead-lettered for.",
+                   "without --node it is dropped for every recipient it was dead-lettered for.\n\n"
+                   "With four-eyes on ([admin] four_eyes), the broker holds the request until "
+                   "another operator confirms it (`asylink pending confirm ID`).",
     .opts = s_dlq_change_rows,
     .n_opts = CLIOPT_LEN(s_dlq_change_rows),
     .rules = s_dlq_change_rules,
@@ -314,6 +321,8 @@ static const cliopt_spec s_dlq_drop_spec = {
     .min_operands = 0,
     .max_operands = WIRE_ADMIN_MAX_IDS,
 };
+
+static void s_dlq_result(const json_t *m, bool replay);
 
 /* dlq replay and dlq drop. */
 static int s_dlq_change(int argc, char **argv, bool replay)
@@ -350,12 +359,10 @@ static int s_dlq_change(int argc, char **argv, bool replay)
     size_t n_nf = json_array_size(nf);
     if (o.a.json) {
         rc = cli_json_print(json_incref(m));
+    } else if (adminc_print_held(m)) {
+        rc = s_done(CLI_OK);
     } else {
-        if (replay)
-            printf("replayed %llu dead letters (%llu not replayed: expired)\n",
-                   (unsigned long long)s_u64(m, "replayed"), (unsigned long long)s_u64(m, "expired"));
-        else
-            printf("dropped %llu dead letters\n", (unsigned long long)s_u64(m, "dropped"));
+        s_dlq_result(m, replay);
         rc = s_done(CLI_OK);
     }
     for (size_t i = 0; i < n_nf; i++)
@@ -364,6 +371,16 @@ static int s_dlq_change(int argc, char **argv, bool replay)
                            q.node_id[0] ? " for " : "", q.node_id);
     json_decref(m);
     return rc;
+}
+
+/* The result line of a replay or drop answer (also a confirmed one). */
+static void s_dlq_result(const json_t *m, bool replay)
+{
+    if (replay)
+        printf("replayed %llu dead letters (%llu not replayed: expired)\n",
+               (unsigned long long)s_u64(m, "replayed"), (unsigned long long)s_u64(m, "expired"));
+    else
+        printf("dropped %llu dead letters\n", (unsigned long long)s_u64(m, "dropped"));
 }
 
 static int s_dlq_replay(int argc, char **argv)
@@ -418,3 +435,211 @@ int cmd_reload(int argc, char **argv)
     json_decref(m);
     return s_done(CLI_OK);
 }
+
+/* ---- topics ---- */
+
+/* The options of topics. */
+typedef struct {
+    adminc_opts a;      /* --config, --admin, --timeout, --json */
+    const char *prefix; /* --prefix */
+} s_topics_opts;
+
+static int s_parse_prefix(const char *text, void *field)
+{
+    if (!topic_valid(text))
+        return -1;
+    *(const char **)field = text;
+    return 0;
+}
+
+static const cliopt s_topics_rows[] = {
+    ADMINC_ROWS(s_topics_opts, a),
+    {.name = "prefix",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "PREFIX",
+     .offset = offsetof(s_topics_opts, prefix),
+     .parse = s_parse_prefix,
+     .expect = "a dotted topic prefix such as stats.monthly",
+     .help = "only topics under this dotted prefix"},
+};
+
+const cliopt_spec cmd_topics_spec = {
+    .description = "Lists the broker's feed topics: messages and envelope bytes retained, first "
+                   "and last sequence, the oldest message's age, the retention from the policy, "
+                   "and every durable subscription that reads the topic with how many of its "
+                   "messages it has not acknowledged (lag).",
+    .opts = s_topics_rows,
+    .n_opts = CLIOPT_LEN(s_topics_rows),
+};
+
+int cmd_topics(int argc, char **argv)
+{
+    s_topics_opts o = {0};
+    int rc = cliopt_parse(&cmd_topics_spec, argc, argv, &o, NULL);
+    if (rc != CLI_OK)
+        return s_exit(rc);
+    wire_admin_request q = {.op = WIRE_ADMIN_TOPICS};
+    if (o.prefix)
+        snprintf(q.topic, sizeof q.topic, "%s", o.prefix);
+    json_t *m = NULL;
+    if ((rc = adminc_call(argv[0], &o.a, &q, &m)) != CLI_OK)
+        return rc;
+    if (o.a.json)
+        return cli_json_print(m);
+    json_t *topics = json_object_get(m, "topics"), *t, *sub;
+    size_t i, k;
+    printf("%-32s %8s %12s %10s %10s %-24s %s\n", "TOPIC", "MESSAGES", "BYTES", "FIRST", "LAST",
+           "OLDEST", "SUBSCRIPTIONS");
+    json_array_foreach(topics, i, t)
+    {
+        char when[32];
+        json_t *subs = json_object_get(t, "subscriptions");
+        printf("%-32s %8llu %12llu %10llu %10llu %-24s %zu\n", s_str(t, "topic"),
+               (unsigned long long)s_u64(t, "messages"), (unsigned long long)s_u64(t, "size_bytes"),
+               (unsigned long long)s_u64(t, "first_sequence"),
+               (unsigned long long)s_u64(t, "last_sequence"),
+               s_time(s_u64(t, "oldest_ms"), when, sizeof when), json_array_size(subs));
+        json_array_foreach(subs, k, sub)
+        {
+            printf("    subscription %s/%s (prefix %s): lag %llu, %s\n", s_str(sub, "node_id"),
+                   s_str(sub, "subscription"), s_str(sub, "topic_prefix"),
+                   (unsigned long long)s_u64(sub, "lag"),
+                   json_is_true(json_object_get(sub, "connected")) ? "connected" : "not connected");
+        }
+    }
+    printf("(%zu shown of %llu topics)\n", json_array_size(topics),
+           (unsigned long long)s_u64(m, "total"));
+    json_decref(m);
+    return s_done(CLI_OK);
+}
+
+/* ---- pending (four-eyes) ---- */
+
+static const cliopt s_pending_list_rows[] = {ADMINC_ROWS(s_opts, a)};
+
+static const cliopt_spec s_pending_list_spec = {
+    .description = "Lists the destructive requests the broker holds for a second operator "
+                   "(four-eyes, [admin] four_eyes): purge, dlq drop, and dlq replay of PERSONAL "
+                   "messages. Each waits until another operator confirms it or it lapses.",
+    .opts = s_pending_list_rows,
+    .n_opts = CLIOPT_LEN(s_pending_list_rows),
+};
+
+static int s_pending_list(int argc, char **argv)
+{
+    s_opts o = {0};
+    wire_admin_request q = {.op = WIRE_ADMIN_PENDING};
+    json_t *m = NULL;
+    int rc = s_request(&s_pending_list_spec, argc, argv, &q, &o, &m);
+    if (rc != CLI_OK)
+        return s_exit(rc);
+    if (o.a.json)
+        return cli_json_print(m);
+    if (!json_is_true(json_object_get(m, "four_eyes")))
+        printf("four-eyes is off on this broker: nothing is held\n");
+    json_t *reqs = json_object_get(m, "requests"), *r;
+    size_t i;
+    printf("%-6s %-20s %-16s %-24s %s\n", "ID", "REQUEST", "OPERATOR", "EXPIRES", "SUMMARY");
+    json_array_foreach(reqs, i, r)
+    {
+        char when[32];
+        printf("%-6llu %-20s %-16s %-24s %s\n", (unsigned long long)s_u64(r, "id"),
+               s_str(r, "request"), s_str(r, "operator"),
+               s_time(s_u64(r, "expires_ms"), when, sizeof when), s_str(r, "summary"));
+    }
+    printf("(%zu waiting)\n", json_array_size(reqs));
+    json_decref(m);
+    return s_done(CLI_OK);
+}
+
+static const cliopt s_pending_change_rows[] = {ADMINC_ROWS(s_opts, a)};
+
+static const cliopt_spec s_pending_confirm_spec = {
+    .synopsis = "--config OPS.ini [options] ID",
+    .description = "Confirms a request another operator made, which the broker held for "
+                   "four-eyes (ID from `asylink pending list`, or from the answer to the "
+                   "request): the broker executes it now and the result is printed. The "
+                   "operator who asked cannot confirm it (POLICY); a lapsed request is EXPIRED.",
+    .opts = s_pending_change_rows,
+    .n_opts = CLIOPT_LEN(s_pending_change_rows),
+    .operands = "ID",
+    .min_operands = 1,
+    .max_operands = 1,
+};
+
+static const cliopt_spec s_pending_cancel_spec = {
+    .synopsis = "--config OPS.ini [options] ID",
+    .description = "Withdraws a held request (any operator may, also the one who asked); it is "
+                   "never executed.",
+    .opts = s_pending_change_rows,
+    .n_opts = CLIOPT_LEN(s_pending_change_rows),
+    .operands = "ID",
+    .min_operands = 1,
+    .max_operands = 1,
+};
+
+/* Prints what a confirmed request did. */
+static void s_confirmed_print(const json_t *m)
+{
+    const json_t *req = json_object_get(m, "request"), *x;
+    printf("confirmed pending %llu (%s asked by %s)\n", (unsigned long long)s_u64(req, "id"),
+           s_str(req, "request"), s_str(req, "operator"));
+    if ((x = json_object_get(m, "purge")) != NULL)
+        adminc_print_purged(x, "the message");
+    else if ((x = json_object_get(m, "dead_letter_drop")) != NULL)
+        s_dlq_result(x, false);
+    else if ((x = json_object_get(m, "dead_letter_replay")) != NULL)
+        s_dlq_result(x, true);
+}
+
+/* pending confirm (cancel false) and pending cancel. */
+static int s_pending_change(int argc, char **argv, bool cancel)
+{
+    s_opts o = {0};
+    cliopt_result res;
+    const cliopt_spec *spec = cancel ? &s_pending_cancel_spec : &s_pending_confirm_spec;
+    int rc = cliopt_parse(spec, argc, argv, &o, &res);
+    if (rc != CLI_OK)
+        return s_exit(rc);
+    wire_admin_request q = {.op = WIRE_ADMIN_CONFIRM, .flag = cancel};
+    if (cli_parse_u64(argv[res.first_operand], 1, UINT64_MAX, &q.seq_from) != 0)
+        return cli_usage(argv[0], "invalid ID '%s' (a number from `asylink pending list`)",
+                         argv[res.first_operand]);
+    json_t *m = NULL;
+    if ((rc = adminc_call(argv[0], &o.a, &q, &m)) != CLI_OK)
+        return rc;
+    if (o.a.json)
+        return cli_json_print(m);
+    if (cancel) {
+        const json_t *req = json_object_get(m, "request");
+        printf("cancelled pending %llu (%s asked by %s)\n", (unsigned long long)s_u64(req, "id"),
+               s_str(req, "request"), s_str(req, "operator"));
+    } else {
+        s_confirmed_print(m);
+    }
+    json_decref(m);
+    return s_done(CLI_OK);
+}
+
+static int s_pending_confirm(int argc, char **argv)
+{
+    return s_pending_change(argc, argv, false);
+}
+
+static int s_pending_cancel(int argc, char **argv)
+{
+    return s_pending_change(argc, argv, true);
+}
+
+const char cmd_pending_about[] =
+    "Four-eyes: the destructive requests the broker holds until a second operator confirms "
+    "them ([admin] four_eyes in broker.ini), through its admin endpoint.";
+
+const cli_command cmd_pending_commands[] = {
+    {"list", s_pending_list, "list the requests waiting for a second operator",
+     &s_pending_list_spec, NULL, NULL},
+    {"confirm", s_pending_confirm, "confirm (execute) another operator's held request",
+     &s_pending_confirm_spec, NULL, NULL},
+    {"cancel", s_pending_cancel, "withdraw a held request", &s_pending_cancel_spec, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};

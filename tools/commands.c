@@ -29,8 +29,15 @@ static const cli_command s_commands[] = {
      &cmd_nodes_spec, NULL, NULL},
     {"queues", cmd_queues, "list the broker's direct queues (admin endpoint)", &cmd_queues_spec,
      NULL, NULL},
+    {"topics", cmd_topics, "list the broker's feed topics and their subscriptions (admin endpoint)",
+     &cmd_topics_spec, NULL, NULL},
     {"dlq", NULL, "list, replay and drop the broker's dead letters (admin endpoint)", NULL,
      cmd_dlq_commands, cmd_dlq_about},
+    {"purge", cmd_purge,
+     "erase a message at the broker (admin endpoint) or from this node's own store (--local)",
+     &cmd_purge_spec, NULL, NULL},
+    {"pending", NULL, "four-eyes: list, confirm and cancel held operator requests (admin endpoint)",
+     NULL, cmd_pending_commands, cmd_pending_about},
     {"reload", cmd_reload, "make the broker reload trust and policy (admin endpoint)",
      &cmd_reload_spec, NULL, NULL},
     {"audit", NULL, "tail, verify and export the broker's audit trail (admin endpoint or --data)",
@@ -47,7 +54,8 @@ const cli_command cli_root = {
              "Common European Asylum System: keys, the federation CA and certificates;\n"
              "sending, receiving and following feeds as a node, and evidence bundles of\n"
              "what it sent; the broker's status and, through its admin endpoint, nodes,\n"
-             "queues, dead letters, reload and the audit trail.\n"
+             "queues, topics, dead letters, erasure (purge, with four-eyes), reload and\n"
+             "the audit trail.\n"
              "Options: --help (at every level), --version.",
 };
 

@@ -50,6 +50,12 @@ int cmd_queues(int argc, char **argv); /* cmd_admin.c */
 extern const cliopt_spec cmd_queues_spec;
 extern const cli_command cmd_dlq_commands[]; /* cmd_admin.c: list, replay, drop */
 extern const char cmd_dlq_about[];
+int cmd_topics(int argc, char **argv); /* cmd_admin.c */
+extern const cliopt_spec cmd_topics_spec;
+extern const cli_command cmd_pending_commands[]; /* cmd_admin.c: list, confirm, cancel */
+extern const char cmd_pending_about[];
+int cmd_purge(int argc, char **argv); /* cmd_purge.c */
+extern const cliopt_spec cmd_purge_spec;
 int cmd_reload(int argc, char **argv); /* cmd_admin.c */
 extern const cliopt_spec cmd_reload_spec;
 extern const cli_command cmd_audit_commands[]; /* cmd_audit.c: tail, verify, export */

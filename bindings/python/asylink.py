@@ -289,6 +289,7 @@ def _declare(lib):
         "asylink_ack_keys": (c_int, [c_void_p, ctypes.POINTER(_AckKey), c_size_t]),
         "asylink_message_subscription": (c_char_p, [c_void_p]),
         "asylink_reload_trust": (c_int, [c_void_p]),
+        "asylink_purge": (c_int, [c_void_p, u8p, c_char_p, ctypes.POINTER(c_size_t)]),
         "asylink_message_id": (u8p, [c_void_p]),
         "asylink_message_sender": (c_char_p, [c_void_p]),
         "asylink_message_recipient_count": (c_size_t, [c_void_p]),
@@ -743,6 +744,19 @@ class Client:
             self._ack_keys([message], "ack")
         else:
             _check(self._lib.asylink_ack(self._c(), _id_arg(message)), "ack")
+
+    def purge(self, message_id: bytes, sender: Optional[str] = None) -> int:
+        """Erases this node's own copies of a message (asylink_purge()): the
+        one it sent (never sent if the broker has not accepted it yet) when
+        sender is None or this node, and the ones it received from sender
+        (any sender if None), never handed over again. Returns how many
+        copies' content was erased now (0 when purged before); raises
+        AsylinkError NOT_FOUND if the node never had that message."""
+        n = ctypes.c_size_t(0)
+        _check(self._lib.asylink_purge(self._c(), _id_arg(message_id),
+                                       sender.encode() if sender else None, ctypes.byref(n)),
+               "purge")
+        return n.value
 
     def _ack_keys(self, messages: Sequence[Message], what: str) -> None:
         keys = (_AckKey * max(len(messages), 1))()

@@ -228,6 +228,20 @@ class ExchangeTest(unittest.TestCase):
             client.ack(m.id)
         self.fail(f"message {message_id.hex()} never arrived")
 
+    def test_purge(self):
+        mid = self.de.send("FR", "application/json", b'{"erase": "me"}', classification="PERSONAL")
+        self.wait_event(self.de, "ACCEPTED", mid)
+        m = self.recv_id(self.fr, mid)
+        self.assertEqual(self.fr.purge(mid, "DE"), 1)
+        self.assertEqual(self.fr.purge(mid), 0)  # purged before: nothing left to erase
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.fr.ack(m)
+        self.assertEqual(err.exception.name, "PURGED")
+        self.assertIsNone(self.fr.recv(300), "a purged message must not be handed over")
+        with self.assertRaises(asylink.AsylinkError) as err:
+            self.fr.purge(bytes(16))
+        self.assertEqual(err.exception.name, "NOT_FOUND")
+
     def test_send_receive_ack_receipt(self):
         payload = b'{"request_id": "DE-PY-1"}\x00\xff binary too'
         before = int(time.time() * 1000)

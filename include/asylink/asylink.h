@@ -147,15 +147,24 @@ typedef struct asylink_options {
     uint64_t sent_retention_ms;     /* keep this node's own sent envelopes this long after the
                                        broker accepted them, as evidence (asylink_evidence_export);
                                        0 = keep none; default ASYLINK_SENT_RETENTION_DEFAULT_MS */
+    uint64_t metadata_retention_ms; /* how long the data directory keeps what is left of a
+                                       finished message (sent: id, recipients, digest, state,
+                                       receipts; received: the tombstone that makes delivery
+                                       exactly-once); 0 = for ever; default
+                                       ASYLINK_METADATA_RETENTION_DEFAULT_MS. See "Retention" */
 } asylink_options;
 
 /* How long a client keeps its sent envelopes unless told otherwise: 30 days. */
 #define ASYLINK_SENT_RETENTION_DEFAULT_MS (30ull * 24 * 3600 * 1000)
 
+/* How long a client keeps finished messages' metadata unless told otherwise: 365 days. */
+#define ASYLINK_METADATA_RETENTION_DEFAULT_MS (365ull * 24 * 3600 * 1000)
+
 /*
  * Fills o with defaults: everything zero or NULL but struct_size,
- * durability (FSYNC), log_level (INFO) and sent_retention_ms
- * (ASYLINK_SENT_RETENTION_DEFAULT_MS). Thread-safe.
+ * durability (FSYNC), log_level (INFO), sent_retention_ms
+ * (ASYLINK_SENT_RETENTION_DEFAULT_MS) and metadata_retention_ms
+ * (ASYLINK_METADATA_RETENTION_DEFAULT_MS). Thread-safe.
  */
 ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 
@@ -213,7 +222,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *
  *          asylink_options), broker_cert, node_cert, key_file,
  *          key_passphrase_file, trust_dir, data_dir, receive_window,
  *          durability (fsync|relaxed), sent_retention (a duration such as
- *          30d; 0 = keep no sent envelopes), admin_endpoint (for the CLI only)
+ *          30d; 0 = keep no sent envelopes), metadata_retention (a duration
+ *          such as 365d; 0 = for ever), admin_endpoint (for the CLI only)
  * Relative paths are relative to the file. log and log_ctx may be NULL.
  * Errors: those of asylink_client_open(), plus ASYLINK_E_CONFIG (the file
  * cannot be read or holds a bad line, key or value; the reason is logged),
@@ -341,7 +351,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * certificate is not usable here, which is logged). Returns after the
  * acknowledgement is committed to disk (fsync under
  * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG (c or m NULL),
- * ASYLINK_E_NOT_FOUND, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_PURGED (erased on this node with
+ * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
  * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe. This is the
  * acknowledgement to use: it names exactly the message handed over.
  */
@@ -369,7 +380,8 @@ typedef struct asylink_ack_key {
  * ASYLINK_E_INVALID_ARG (c NULL, keys NULL with n > 0, a key without
  * sender, a subscription over 64 bytes), ASYLINK_E_TOO_LARGE
  * (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (a key that was never
- * received), ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * received), ASYLINK_E_PURGED (a key purged on this node),
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
  * Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_keys(asylink_client *c,
@@ -385,7 +397,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_keys(asylink_client *c,
  * ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_NOT_FOUND (an id this client
  * never received), ASYLINK_E_AMBIGUOUS, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
  * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK (every message with the id
- * acknowledged). Thread-safe.
+ * acknowledged, or purged with asylink_purge(): nothing to do, no receipt).
+ * Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_t message_id[16])
     ASYLINK_NONNULL(2);
@@ -611,6 +624,57 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
                                                              const uint8_t message_id[16],
                                                              const char *path)
     ASYLINK_NONNULL(2, 3);
+
+/* ---- erasure and retention ----
+ *
+ * Retention. What the data directory holds of a message after it is done
+ * with is metadata, no payload: for a sent message its id, recipients,
+ * envelope digest, state and the recipients' signed receipts; for a
+ * received one a tombstone (id, sender, subscription, broker sequence,
+ * time) that recognises a redelivery, so that the application sees it
+ * once. The I/O thread removes both once they are older than
+ * metadata_retention_ms (counted from sending, or from receipt): when the
+ * client opens and then every CLIENT_RETENTION_SWEEP_MS (10 minutes), in
+ * bounded transactions. It never removes what exactly-once and receipts
+ * still need: a message not yet accepted by the broker (it is resent), a
+ * received message the application has not acknowledged, nor a sent
+ * message's record while its receipts are kept (they go together) or
+ * while its envelope is kept as evidence (sent_retention_ms). A
+ * receipt arriving after its message was removed is dropped (logged), and
+ * a redelivery after its tombstone was removed is handed over again: keep
+ * the retention well above how long the broker may hold or redeliver a
+ * message (its policy's max_retention, 90 days by default, plus the
+ * longest a node stays offline) and as long as receipts must be shown.
+ */
+
+/*
+ * Erases this node's own copies of message_id (an erasure request, or a
+ * message sent to the wrong authority), in one disk commit. With sender
+ * NULL or this node's id: the message this node sent. If the broker has
+ * not accepted it yet, it is not sent any more (its outbox entry ends
+ * refused with ASYLINK_E_PURGED); a copy already on its way may still be
+ * accepted, and one the broker accepted is erased there by its operator
+ * (`asylink purge`); the copy of its envelope kept as evidence goes too
+ * (asylink_evidence_export() then finds none). With sender NULL or another
+ * node's id: every message received
+ * with that id from that sender (any sender if NULL), through any
+ * subscription: its stored envelope is deleted, it is never handed over
+ * again and a redelivery of it is dropped. A message asylink_recv()
+ * already handed over is the application's copy; acknowledging it later
+ * fails with ASYLINK_E_PURGED and sends no receipt. What stays is the
+ * metadata described under "Retention", until the retention sweep. The
+ * freed LMDB pages of the data directory may keep the bytes until they
+ * are reused (docs/OPERATIONS.md says how to compact a data directory).
+ * *n_purged (may be NULL) gets the number of copies whose content was
+ * erased by this call. sender may be NULL. Errors: ASYLINK_E_INVALID_ARG
+ * (c NULL, sender not a node id), ASYLINK_E_NOT_FOUND (this node never
+ * sent nor received message_id from sender), ASYLINK_E_STORE_FULL,
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM. Purging again is ASYLINK_OK with
+ * *n_purged 0. Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_purge(asylink_client *c, const uint8_t message_id[16],
+                                                   const char *sender, size_t *n_purged)
+    ASYLINK_NONNULL(2);
 
 /* ---- state, trust and event loops ---- */
 

@@ -87,6 +87,7 @@ typedef enum asylink_err {
     ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */
     ASYLINK_E_SHUTDOWN = 57,           /* the object is shutting down */
     ASYLINK_E_REFUSED = 58,            /* the broker refused this node's connection (CURVE handshake) */
+    ASYLINK_E_PURGED = 59,             /* the message was erased on request; it is not accepted again */
 
     ASYLINK_E_BATCH_SIZE = 60,         /* a batch proof's size is 0 or above 1024 */
     ASYLINK_E_BATCH_SINGLE = 61,       /* a batch proof with size 1 (a batch of one is a plain envelope) */

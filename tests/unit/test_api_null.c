@@ -64,6 +64,10 @@ static void test_client_null(void **state)
                      ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_evidence_export(NULL, s_id, "case.zip"), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_reload_trust(NULL), ASYLINK_E_INVALID_ARG);
+    n = 7;
+    assert_int_equal(asylink_purge(NULL, s_id, NULL, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(asylink_purge(NULL, s_id, "FR", NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
     asylink_connect_failure cf;

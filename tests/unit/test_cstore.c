@@ -1434,7 +1434,7 @@ static void test_upgrade_inbox_v2(void **state)
     cstore_close(&t->s);
     size_t len;
     uint8_t *v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
-    assert_int_equal(v[0], 3);
+    assert_int_equal(v[0], CSTORE_SCHEMA_VERSION);
     free(v);
     uint8_t id[16];
     t_id(id, 1);
@@ -1501,6 +1501,356 @@ static void test_upgrade_inbox_v2(void **state)
     assert_int_equal(t_in_pending(t), 3);
 }
 
+/* ---- erasure and retention ---- */
+
+/* Number of entries in db (store closed). */
+static uint64_t t_raw_count(tctx *t, const char *db)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, db, &env, &txn, &dbi);
+    MDB_stat st;
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    t_raw_close(env, txn);
+    return st.ms_entries;
+}
+
+/* Purges id n (outbox too if outbox) of sender in its own transaction. */
+static cstore_purge_result t_purge(tctx *t, unsigned n, bool outbox, const char *sender)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_txn *txn = NULL;
+    cstore_purge_result r = {99, 99};
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_purge(txn, id, outbox, sender, &r), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    return r;
+}
+
+/* The state of inbox entry n of sender (0 if unknown). */
+static int t_in_state(tctx *t, unsigned n, const char *sender, const char *sub)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_in_key k = t_key(id, sender, sub);
+    int st = 0;
+    int rc = cstore_inbox_state(t->s, &k, &st);
+    assert_true(rc == ASYLINK_OK || rc == ASYLINK_E_NOT_FOUND);
+    return st;
+}
+
+static void test_purge(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    t_out_add(t, 1, fr, 500); /* pending */
+    t_out_add(t, 2, fr, 600);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    int st = 0;
+    assert_int_equal(t_in_add(t, 10, "DE", 300, &st), ASYLINK_OK);
+    assert_int_equal(t_in_add(t, 10, "IT", 310, &st), ASYLINK_OK); /* another sender, same id */
+    assert_int_equal(t_in_add_sub(t, 11, "EUAA", "stats", 320, &st), ASYLINK_OK);
+    assert_int_equal(t_in_ack_sub(t, 11, "EUAA", "stats"), ASYLINK_OK);
+
+    /* a PENDING sent message: refused PURGED, its envelope gone, never sent */
+    cstore_purge_result r = t_purge(t, 1, true, NULL);
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 1);
+    uint8_t id[16];
+    t_id(id, 1);
+    cstore_out out;
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_OK);
+    assert_int_equal(out.state, CSTORE_OUT_REJECTED);
+    assert_int_equal(out.code, ASYLINK_E_PURGED);
+    assert_string_equal(out.reason, "purged on this node before the broker accepted it");
+    assert_null(out.envelope);
+    assert_int_equal(out.digest[0], 1); /* the metadata stays */
+    cstore_out_clear(&out);
+    assert_int_equal(t_out_pending(t), 0);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &out), ASYLINK_E_NOT_FOUND);
+    /* an accepted one holds no envelope: found, nothing to erase */
+    r = t_purge(t, 2, true, NULL);
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 0);
+
+    /* received copies: only DE's, then every sender's */
+    r = t_purge(t, 10, false, "DE");
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 1);
+    assert_int_equal(t_in_state(t, 10, "DE", NULL), CSTORE_IN_PURGED);
+    assert_int_equal(t_in_state(t, 10, "IT", NULL), CSTORE_IN_PENDING);
+    cstore_in in;
+    t_id(id, 10);
+    cstore_in_key k = t_key(id, "DE", NULL);
+    assert_int_equal(cstore_inbox_get(t->s, &k, &in), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_in_pending(t), 1);
+    r = t_purge(t, 10, false, NULL);
+    assert_int_equal(r.found, 2);
+    assert_int_equal(r.erased, 1);
+    assert_int_equal(t_in_pending(t), 0);
+    assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_E_NOT_FOUND);
+    /* an acked feed copy had no envelope left: found, becomes PURGED all the same */
+    r = t_purge(t, 11, false, NULL);
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 0);
+    assert_int_equal(t_in_state(t, 11, "EUAA", "stats"), CSTORE_IN_PURGED);
+
+    /* the tombstone recognises a redelivery; an ack leaves it purged */
+    assert_int_equal(t_in_add(t, 10, "DE", 300, &st), ASYLINK_E_DUPLICATE);
+    assert_int_equal(st, CSTORE_IN_PURGED);
+    assert_int_equal(t_in_ack(t, 10, "DE"), ASYLINK_OK);
+    assert_int_equal(t_in_state(t, 10, "DE", NULL), CSTORE_IN_PURGED);
+    size_t np = 9, na = 9;
+    assert_int_equal(cstore_inbox_find(t->s, id, NULL, 0, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 0);
+    assert_int_equal(na, 2);
+
+    /* nothing by that id; hostile arguments */
+    r = t_purge(t, 77, true, NULL);
+    assert_int_equal(r.found, 0);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_purge(txn, NULL, true, NULL, &r), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_purge(txn, id, true, "", &r), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_purge(NULL, id, true, NULL, &r), ASYLINK_E_INVALID_ARG);
+
+    /* it all survives a reopen */
+    t_reopen(t);
+    assert_int_equal(t_in_state(t, 10, "IT", NULL), CSTORE_IN_PURGED);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_OK);
+    assert_int_equal(out.code, ASYLINK_E_PURGED);
+    cstore_out_clear(&out);
+}
+
+/* Receipts from FR for sent messages first..first+n-1, all in one envelope (tag). */
+static void t_receipts(tctx *t, unsigned first, unsigned n, unsigned tag)
+{
+    uint8_t ids[4][16];
+    asylink_receipt_info infos[4];
+    assert_true(n <= 4);
+    for (unsigned i = 0; i < n; i++) {
+        t_id(ids[i], first + i);
+        infos[i] = (asylink_receipt_info){.acked_ms = 700 + i, .status = 1};
+        snprintf(infos[i].recipient, sizeof infos[i].recipient, "FR");
+    }
+    uint8_t *env = t_envelope(tag, 200);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_receipt_put_many(txn, (const uint8_t(*)[16])ids, infos, n, env, 200),
+                     ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    free(env);
+}
+
+/* One retention sweep at cutoff_ms with budget max; its stats, *more. */
+static cstore_sweep_stats t_sweep(tctx *t, uint64_t cutoff_ms, size_t max, bool *more)
+{
+    cstore_sweep_stats st = {0};
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_retention_sweep(txn, cutoff_ms, max, &st, more), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    return st;
+}
+
+static void test_retention_sweep(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    for (unsigned n = 1; n <= 4; n++) /* created at 1000 + n */
+        t_out_add(t, n, fr, 100);
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 4, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, "no"), ASYLINK_OK);
+    t_receipts(t, 1, 2, 50); /* one envelope proves 1 and 2 */
+    int st = 0;
+    for (unsigned n = 20; n <= 23; n++) /* received at 2000 + n */
+        assert_int_equal(t_in_add(t, n, "DE", 80, &st), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 20, "DE"), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 23, "DE"), ASYLINK_OK);
+    t_purge(t, 22, false, NULL);
+
+    /* cutoff 1001: only sent message 1 and its receipt; the envelope is 2's evidence too */
+    bool more = true;
+    cstore_sweep_stats s1 = t_sweep(t, 1001, 100, &more);
+    assert_false(more);
+    assert_int_equal(s1.outbox, 1);
+    assert_int_equal(s1.receipts, 1);
+    assert_int_equal(s1.evidence, 0);
+    assert_int_equal(s1.inbox, 0);
+    uint8_t id[16];
+    cstore_out out;
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+    size_t n = 9;
+    assert_int_equal(cstore_receipt_list(t->s, id, NULL, 0, &n), ASYLINK_OK);
+    assert_int_equal(n, 0);
+    t_id(id, 2);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(cstore_receipt_envelope(t->s, id, "FR", &env, &len), ASYLINK_OK);
+    assert_true(t_envelope_is(env, len, 50));
+    free(env);
+
+    /* cutoff 2022: every finished entry up to then; PENDING ones (3, 21) never */
+    cstore_sweep_stats s2 = t_sweep(t, 2022, 100, &more);
+    assert_false(more);
+    assert_int_equal(s2.outbox, 2);   /* 2 accepted, 4 rejected */
+    assert_int_equal(s2.receipts, 1); /* 2's */
+    assert_int_equal(s2.evidence, 1); /* the envelope no receipt cites any more */
+    assert_int_equal(s2.inbox, 2);    /* 20 acked, 22 purged; 23 is newer */
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &out), ASYLINK_OK);
+    t_id(id, 3);
+    assert_memory_equal(out.id, id, 16);
+    cstore_out_clear(&out);
+    assert_int_equal(t_out_pending(t), 1);
+    assert_int_equal(t_in_pending(t), 1);
+    assert_int_equal(t_in_state(t, 20, "DE", NULL), 0);
+    assert_int_equal(t_in_state(t, 21, "DE", NULL), CSTORE_IN_PENDING);
+    assert_int_equal(t_in_state(t, 22, "DE", NULL), 0);
+    assert_int_equal(t_in_state(t, 23, "DE", NULL), CSTORE_IN_ACKED);
+    /* past the retention the tombstone is gone: the same id counts as new again */
+    assert_int_equal(t_in_add(t, 20, "DE", 80, &st), ASYLINK_OK);
+    cstore_close(&t->s);
+    assert_int_equal(t_raw_count(t, "evidence"), 0);
+    assert_int_equal(t_raw_count(t, "evidence_refs"), 0);
+    assert_int_equal(t_raw_count(t, "receipts"), 0);
+    assert_int_equal(t_raw_count(t, "outbox"), 1);
+    assert_int_equal(t_raw_count(t, "outbox_id"), 1);
+    assert_int_equal(t_raw_count(t, "inbox_id"), 3);
+    t_open(t);
+
+    /* a small budget: several transactions */
+    for (unsigned k = 30; k < 40; k++)
+        t_out_add(t, k, fr, 10);
+    for (unsigned k = 30; k < 40; k++)
+        assert_int_equal(t_out_state(t, k, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    size_t swept = 0;
+    int rounds = 0;
+    do {
+        swept += t_sweep(t, UINT64_MAX, 3, &more).outbox;
+        rounds++;
+    } while (more && rounds < 50);
+    assert_false(more);
+    assert_int_equal(swept, 10);
+    assert_true(rounds >= 4);
+    assert_int_equal(t_out_pending(t), 1); /* 3 is still pending */
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_retention_sweep(NULL, 0, 1, NULL, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_retention_sweep(txn, UINT64_MAX, 0, NULL, &more), ASYLINK_OK);
+    assert_true(more); /* a budget of 0 does nothing */
+    cstore_abort(&txn);
+}
+
+/* Accepts sent message n, keeping its envelope as evidence since kept_ms. */
+static void t_accept_keep(tctx *t, unsigned n, uint64_t kept_ms)
+{
+    uint8_t id[16];
+    t_id(id, n);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_sent_keep(txn, id, kept_ms), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+}
+
+/* A purge erases the envelope kept as evidence; the retention sweep waits for it. */
+static void test_purge_and_sweep_sent(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    t_out_add(t, 1, fr, 300);
+    t_out_add(t, 2, fr, 300);
+    t_accept_keep(t, 1, 5000);
+    t_accept_keep(t, 2, 5000);
+    uint64_t kept = 0;
+    assert_int_equal(cstore_sent_count(t->s, &kept), ASYLINK_OK);
+    assert_int_equal(kept, 2);
+
+    cstore_purge_result r = t_purge(t, 1, true, NULL);
+    assert_int_equal(r.found, 1);
+    assert_int_equal(r.erased, 1); /* the kept copy */
+    uint8_t id[16], *env = NULL;
+    size_t len = 0;
+    uint64_t kept_ms = 0;
+    t_id(id, 1);
+    assert_int_equal(cstore_sent_get(t->s, id, &env, &len, &kept_ms), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_sent_count(t->s, &kept), ASYLINK_OK);
+    assert_int_equal(kept, 1);
+    r = t_purge(t, 1, true, NULL);
+    assert_int_equal(r.erased, 0);
+
+    /* past the metadata retention: 1 goes; 2 waits while its envelope is kept */
+    bool more = true;
+    cstore_sweep_stats st = t_sweep(t, UINT64_MAX, 100, &more);
+    assert_int_equal(st.outbox, 1);
+    cstore_out out;
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_OK);
+    cstore_out_clear(&out);
+    cstore_txn *txn = NULL;
+    size_t removed = 0;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_sent_sweep(txn, 6000, 100, &removed), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(removed, 1);
+    st = t_sweep(t, UINT64_MAX, 100, &more);
+    assert_int_equal(st.outbox, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+}
+
+/* A replaced receipt's evidence goes with its last citation; a 3 -> 4 upgrade indexes them. */
+static void test_evidence_refs(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    t_out_add(t, 1, fr, 100);
+    t_out_add(t, 2, fr, 100);
+    t_receipts(t, 1, 2, 60);
+    t_receipts(t, 1, 1, 61); /* 1's receipt again, in another envelope: 60 stays (2 cites it) */
+    cstore_close(&t->s);
+    assert_int_equal(t_raw_count(t, "evidence"), 2);
+    assert_int_equal(t_raw_count(t, "evidence_refs"), 2);
+    t_open(t);
+    t_receipts(t, 2, 1, 62); /* 2's replaced too: nothing cites 60 any more */
+    cstore_close(&t->s);
+    assert_int_equal(t_raw_count(t, "evidence"), 2);
+    assert_int_equal(t_raw_count(t, "evidence_refs"), 2);
+
+    /* a schema 3 store had no index: the upgrade builds it */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "evidence_refs", &env, &txn, &dbi);
+    assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+    t_raw_close(env, txn);
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\3\0\0\0", 4);
+    t_open(t);
+    cstore_close(&t->s);
+    assert_int_equal(t_raw_count(t, "evidence_refs"), 2);
+    t_open(t);
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    bool more = true;
+    cstore_sweep_stats s = t_sweep(t, UINT64_MAX, 100, &more);
+    assert_int_equal(s.outbox, 2);
+    assert_int_equal(s.receipts, 2);
+    assert_int_equal(s.evidence, 2);
+    cstore_close(&t->s);
+    assert_int_equal(t_raw_count(t, "evidence"), 0);
+    t_open(t);
+}
+
 static void test_schema_version(void **state)
 {
     tctx *t = *state;
@@ -1551,6 +1901,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

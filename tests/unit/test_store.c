@@ -1207,6 +1207,230 @@ static void test_feed_log(void **state)
     assert_int_equal(t_stats(t).feed, 0);
 }
 
+/* ---- purge ---- */
+
+/* What the audit hooks saw of the last PURGED event (test_purge). */
+typedef struct t_audit {
+    int purged; /* PURGED events */
+    int events; /* all events */
+    uint64_t seq, count, count2, count3, envelope_len;
+    char sender[STORE_NAME_MAX + 1];
+    char topic[STORE_TOPIC_MAX + 1];
+    char reason[256];
+    char recipients[128]; /* comma-separated */
+    uint8_t digest[64];
+    bool has_digest;
+    int classification;
+} t_audit;
+
+static int t_hook_ok(void *ctx, void *txn)
+{
+    (void)ctx;
+    (void)txn;
+    return 0;
+}
+
+static void t_hook_done(void *ctx)
+{
+    (void)ctx;
+}
+
+static int t_hook_event(void *ctx, void *txn, const store_audit_event *ev)
+{
+    (void)txn;
+    t_audit *a = ctx;
+    a->events++;
+    if (ev->kind != 8 /* AUDIT_PURGED */)
+        return 0;
+    a->purged++;
+    a->seq = ev->seq;
+    a->count = ev->count;
+    a->count2 = ev->count2;
+    a->count3 = ev->count3;
+    a->envelope_len = ev->envelope_len;
+    snprintf(a->sender, sizeof a->sender, "%s", ev->sender ? ev->sender : "");
+    snprintf(a->topic, sizeof a->topic, "%s", ev->topic ? ev->topic : "");
+    snprintf(a->reason, sizeof a->reason, "%s", ev->reason ? ev->reason : "");
+    a->recipients[0] = 0;
+    for (size_t i = 0; i < ev->n_recipients; i++) {
+        size_t used = strlen(a->recipients);
+        snprintf(a->recipients + used, sizeof a->recipients - used, "%s%s", i ? "," : "",
+                 ev->recipients[i]);
+    }
+    a->has_digest = ev->digest != NULL;
+    if (ev->digest)
+        memcpy(a->digest, ev->digest, 64);
+    a->classification = ev->classification;
+    return 0;
+}
+
+/* Publishes (sender, id n) to rcpt in its own batch at now_ms; its result. */
+static store_result t_publish_again(tctx *t, const char *sender, unsigned idn,
+                                    const char *const *rcpt, uint64_t now_ms)
+{
+    uint8_t id[16];
+    t_id(id, idn);
+    store_publish p = t_pub(sender, id, rcpt, (const uint8_t *)"again", 5, 0);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(b, &p), 0);
+    assert_int_equal(store_batch_commit(b, now_ms), ASYLINK_OK);
+    store_result r = *store_batch_result(b, 0);
+    store_batch_destroy(&b);
+    return r;
+}
+
+static void test_purge(void **state)
+{
+    tctx *t = *state;
+    t->o.dedup_window_ms = 1000;
+    t_open(t);
+    t_audit au = {0};
+    store_audit_hooks h = {t_hook_ok, t_hook_event, t_hook_ok, t_hook_done, &au};
+    store_set_audit(t->s, &h);
+    const char *abc[] = {"AT", "BE", "CY", NULL}, *a[] = {"AT", NULL};
+    uint64_t m1 = t_publish1(t, "DE", 1, abc, 300, 0, 1000);
+    uint64_t keep = t_publish1(t, "DE", 2, a, 40, 0, 1000);
+    uint64_t f1 = t_feed1(t, 3, "stats.monthly.DE", 0, 1000);
+    assert_true(t_op1(t, T_DEAD, "BE", m1, 1100, 0, "refused").dead);
+    assert_int_equal(t_op1(t, T_ACK, "CY", m1, 1100, 0, NULL).code, ASYLINK_OK);
+
+    /* found through the dedup index */
+    uint8_t id1[16], id2[16], id3[16], id9[16], digest[64];
+    t_id(id1, 1), t_id(id2, 2), t_id(id3, 3), t_id(id9, 9);
+    memset(digest, 0xd5, sizeof digest);
+    uint64_t seq = 0;
+    assert_int_equal(store_message_find(t->s, "DE", id1, &seq), ASYLINK_OK);
+    assert_int_equal(seq, m1);
+    assert_int_equal(store_message_find(t->s, "FR", id1, &seq), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_message_find(t->s, "", id1, &seq), ASYLINK_E_INVALID_ARG);
+
+    /* purge m1: AT's queue entry, BE's dead letter, the record; AUDIT_PURGED in the txn */
+    store_purge_request q = {.sender = "DE",
+                             .message_id = id1,
+                             .seq = m1,
+                             .digest = digest,
+                             .classification = 3,
+                             .reason = "erasure request #12"};
+    store_purge_result res;
+    assert_int_equal(store_purge(t->s, &q, 1200, &res), ASYLINK_OK);
+    assert_true(res.found);
+    assert_int_equal(res.queue_entries, 1);
+    assert_int_equal(res.dead_letters, 1);
+    assert_int_equal(res.feed_entries, 0);
+    assert_int_equal(res.bytes_removed, 300);
+    assert_int_equal(au.purged, 1);
+    assert_int_equal(au.seq, m1);
+    assert_int_equal(au.count, 1), assert_int_equal(au.count2, 1), assert_int_equal(au.count3, 0);
+    assert_int_equal(au.envelope_len, 300);
+    assert_string_equal(au.sender, "DE");
+    assert_string_equal(au.recipients, "AT,BE,CY");
+    assert_string_equal(au.reason, "erasure request #12");
+    assert_true(au.has_digest);
+    assert_memory_equal(au.digest, digest, 64);
+    assert_int_equal(au.classification, 3);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    assert_int_equal(store_message_get(t->s, m1, &env, &len), ASYLINK_E_NOT_FOUND);
+    uint64_t qs[4];
+    assert_int_equal(t_queue(t, "AT", qs, 4), 1); /* only the other message */
+    assert_int_equal(qs[0], keep);
+    uint64_t dl = 9;
+    assert_int_equal(store_dead_letter_count(t->s, NULL, &dl), ASYLINK_OK);
+    assert_int_equal(dl, 0);
+    t_check_envelope(t, keep, 2, 40);
+    assert_int_equal(store_message_find(t->s, "DE", id1, &seq), ASYLINK_E_NOT_FOUND);
+
+    /* the tombstone refuses a resend (a duplicate no more), also after a reopen */
+    assert_int_equal(t_publish_again(t, "DE", 1, abc, 1300).code, ASYLINK_E_PURGED);
+    t_reopen(t);
+    store_set_audit(t->s, &h);
+    assert_int_equal(t_publish_again(t, "DE", 1, abc, 1400).code, ASYLINK_E_PURGED);
+    /* ... until the window has passed since the purge (not since the acceptance) */
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 2150, 100, &sw), ASYLINK_OK); /* 1000 + window: others go */
+    assert_int_equal(t_publish_again(t, "DE", 1, abc, 2150).code, ASYLINK_E_PURGED);
+    assert_int_equal(store_sweep(t->s, 2200, 100, &sw), ASYLINK_OK);
+    store_result again = t_publish_again(t, "DE", 1, abc, 2200);
+    assert_int_equal(again.code, ASYLINK_OK);
+    assert_false(again.duplicate);
+
+    /* a feed message: its feed entry goes, its topic is in the event */
+    assert_int_equal(store_message_find(t->s, "EUAA", id3, &seq), ASYLINK_OK); /* by scan */
+    assert_int_equal(seq, f1);
+    q = (store_purge_request){.sender = "EUAA", .message_id = id3, .seq = f1};
+    assert_int_equal(store_purge(t->s, &q, 2300, &res), ASYLINK_OK);
+    assert_true(res.found);
+    assert_int_equal(res.feed_entries, 1);
+    assert_int_equal(res.bytes_removed, 32);
+    assert_string_equal(au.topic, "stats.monthly.DE");
+    assert_string_equal(au.recipients, "");
+    assert_false(au.has_digest);
+    store_feed_entry fe;
+    assert_int_equal(store_feed_next(t->s, 0, NULL, &fe), ASYLINK_E_NOT_FOUND);
+
+    /* a message older than the dedup window is found by a scan */
+    assert_int_equal(store_message_find(t->s, "DE", id2, &seq), ASYLINK_OK);
+    assert_int_equal(seq, keep);
+
+    /* nothing stored: only a tombstone, which a later first publish meets */
+    q = (store_purge_request){.sender = "IT", .message_id = id9, .seq = 0};
+    assert_int_equal(store_purge(t->s, &q, 2400, &res), ASYLINK_OK);
+    assert_false(res.found);
+    assert_int_equal(res.bytes_removed, 0);
+    assert_int_equal(au.purged, 3);
+    assert_int_equal(au.seq, 0);
+    assert_int_equal(t_publish_again(t, "IT", 9, a, 2500).code, ASYLINK_E_PURGED);
+
+    /* a seq that is not the named message removes nothing of it */
+    q = (store_purge_request){.sender = "FR", .message_id = id2, .seq = keep};
+    assert_int_equal(store_purge(t->s, &q, 2500, &res), ASYLINK_OK);
+    assert_false(res.found);
+    t_check_envelope(t, keep, 2, 40);
+
+    /* hostile arguments */
+    q = (store_purge_request){.sender = "", .message_id = id2};
+    assert_int_equal(store_purge(t->s, &q, 2500, &res), ASYLINK_E_INVALID_ARG);
+    q = (store_purge_request){.sender = "DE", .message_id = NULL};
+    assert_int_equal(store_purge(t->s, &q, 2500, &res), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_purge(t->s, NULL, 2500, &res), ASYLINK_E_INVALID_ARG);
+    store_set_audit(t->s, NULL);
+}
+
+/* store_feed_walk: counts the entries it is given; stops after `stop`. */
+typedef struct {
+    int n;
+    int stop;
+    uint64_t last;
+} t_walk;
+
+static int t_walk_fn(void *ctx, const store_feed_entry *e)
+{
+    t_walk *w = ctx;
+    assert_true(e->seq > w->last);
+    w->last = e->seq;
+    return ++w->n == w->stop;
+}
+
+static void test_feed_walk(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    t_feed1(t, 1, "stats.monthly.DE", 0, 1000);
+    t_feed1(t, 2, "coi.SY", 0, 1000);
+    t_feed1(t, 3, "stats.monthly.FR", 0, 1000);
+    t_walk w = {0};
+    assert_int_equal(store_feed_walk(t->s, NULL, t_walk_fn, &w), ASYLINK_OK);
+    assert_int_equal(w.n, 3);
+    w = (t_walk){0};
+    assert_int_equal(store_feed_walk(t->s, "stats", t_walk_fn, &w), ASYLINK_OK);
+    assert_int_equal(w.n, 2);
+    w = (t_walk){.stop = 1};
+    assert_int_equal(store_feed_walk(t->s, "", t_walk_fn, &w), ASYLINK_OK);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(store_feed_walk(t->s, NULL, NULL, &w), ASYLINK_E_INVALID_ARG);
+}
+
 static void test_feed_publish_invalid(void **state)
 {
     tctx *t = *state;
@@ -1569,6 +1793,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feed_publish_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feed_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_reads, setup, teardown),

@@ -387,10 +387,11 @@ static int s_try(const Asylink__V1__Command *m)
 }
 
 /* Command wrapping one body: S_CMD(HELLO, hello, &h). */
-#define S_CMD(CASE, member, body)                                                      \
-    (&(Asylink__V1__Command){                                                          \
-        .base = PROTOBUF_C_MESSAGE_INIT(&asylink__v1__command__descriptor),            \
-        .request_id = 7, .body_case = ASYLINK__V1__COMMAND__BODY_##CASE, .member = (body)})
+#define S_CMD(CASE, member, body)                                                                  \
+    (&(Asylink__V1__Command){.base = PROTOBUF_C_MESSAGE_INIT(&asylink__v1__command__descriptor),   \
+                             .request_id = 7,                                                      \
+                             .body_case = ASYLINK__V1__COMMAND__BODY_##CASE,                       \
+                             .member = (body)})
 
 /* A NUL-terminated string of n copies of ch; caller frees. */
 static char *s_rep(char ch, size_t n)
@@ -560,7 +561,7 @@ static void test_admin_request(void **state)
 {
     (void)state;
     uint64_t ids[3] = {5, 1, 1ull << 40};
-    for (int op = WIRE_ADMIN_STATS; op <= WIRE_ADMIN_RELOAD; op++) {
+    for (int op = WIRE_ADMIN_STATS; op <= WIRE_ADMIN_PENDING; op++) {
         wire_admin_request a = {.op = (wire_admin_op)op,
                                 .flag = true,
                                 .limit = 7,
@@ -569,6 +570,11 @@ static void test_admin_request(void **state)
                                 .seq_from = 3,
                                 .seq_to = 1ull << 40};
         S_SET(a.node_id, "DE-BAMF");
+        S_SET(a.topic, "stats.monthly");
+        S_SET(a.reason, "erasure request (Art. 17)");
+        S_SET(a.reference, "DPO-2024/17");
+        for (int i = 0; i < 16; i++)
+            a.message_id[i] = (uint8_t)(0xa0 + i);
         if (op == WIRE_ADMIN_DEAD_LETTER_REPLAY || op == WIRE_ADMIN_DEAD_LETTER_DROP) {
             a.flag = false;
             a.ids = ids;
@@ -576,10 +582,6 @@ static void test_admin_request(void **state)
         }
         wire_cmd c;
         int rc = s_admin_round(&a, &c);
-        if (op == WIRE_ADMIN_PURGE) { /* sent empty: no sender, so it does not decode */
-            assert_int_equal(rc, ASYLINK_E_BAD_NODE_ID);
-            continue;
-        }
         assert_int_equal(rc, ASYLINK_OK);
         assert_int_equal(c.kind, WIRE_ADMIN_REQUEST);
         assert_int_equal(c.request_id, 9);
@@ -612,6 +614,17 @@ static void test_admin_request(void **state)
         case WIRE_ADMIN_AUDIT_VERIFY:
             assert_int_equal(c.u.admin.seq_from, 3);
             assert_int_equal(c.u.admin.seq_to, 1ull << 40);
+            break;
+        case WIRE_ADMIN_TOPICS: assert_string_equal(c.u.admin.topic, "stats.monthly"); break;
+        case WIRE_ADMIN_PURGE:
+            assert_string_equal(c.u.admin.node_id, "DE-BAMF");
+            assert_memory_equal(c.u.admin.message_id, a.message_id, 16);
+            assert_string_equal(c.u.admin.reason, "erasure request (Art. 17)");
+            assert_string_equal(c.u.admin.reference, "DPO-2024/17");
+            break;
+        case WIRE_ADMIN_CONFIRM:
+            assert_int_equal(c.u.admin.seq_from, 3);
+            assert_true(c.u.admin.flag);
             break;
         default: break;
         }
@@ -673,8 +686,19 @@ static void test_admin_request_refused(void **state)
     assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
     pr.reason = "erasure request";
     assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_OK);
+    pr.sender = ""; /* the sender is required */
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_NODE_ID);
+    pr.sender = "DE-BAMF";
+    char long_ref[WIRE_REASON_MAX + 2];
+    memset(long_ref, 'r', sizeof long_ref - 1);
+    long_ref[sizeof long_ref - 1] = 0;
+    pr.reference = long_ref; /* longer than WIRE_REASON_MAX: refused, not cut */
+    assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
+    /* confirm needs a pending id */
+    a = (wire_admin_request){.op = WIRE_ADMIN_CONFIRM};
+    assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
     /* an unknown op does not encode */
-    a = (wire_admin_request){.op = (wire_admin_op)12};
+    a = (wire_admin_request){.op = (wire_admin_op)14};
     assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_INVALID_ARG);
 }
 
