@@ -30,10 +30,10 @@ install_deps() {
                 dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all
                 python3-setuptools python3-wheel python3-pip python3-venv
                 groff-base man-db systemd
-                lmdb-utils  # mdb_copy -c: 28-broker-erasure compacts stores to find erased bytes
-                jq) # jq: 20-broker-audit reads audit exports as an operator would;
+                lmdb-utils  # mdb_copy -c: 27-ops-erasure compacts stores to find erased bytes
+                jq) # jq: 25-ops-audit reads audit exports as an operator would;
                 # python3-nacl: evidence_check.py and vectors.independent (batch signatures);
-                # lmdb-utils: mdb_stat and mdb_dump in 28-broker-diskfull and scripts/soak.sh
+                # lmdb-utils: mdb_stat and mdb_dump in 08-broker-diskfull and scripts/soak.sh
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing Debian packages"
         export DEBIAN_FRONTEND=noninteractive

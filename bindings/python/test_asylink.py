@@ -4,7 +4,7 @@ Environment:
   ASYLINK_LIBRARY   path of libasylink.so
   ASYLINK_TEST_DIR  a directory with DE.ini and FR.ini: node configurations
                     of two member states that may exchange messages through
-                    a running broker (tests/integration/07-python-binding.sh
+                    a running broker (tests/integration/30-python-binding.sh
                     makes all of this)
 
 Without ASYLINK_TEST_DIR only the tests that need no broker run.

@@ -1,6 +1,6 @@
 /*
  * audit_tamper.c — test helper that damages a (stopped) broker's audit log
- * the way an attacker with file access would, for 20-broker-audit:
+ * the way an attacker with file access would, for 25-ops-audit:
  *
  *   audit-tamper DATA_DIR flip SEQ     flips one byte in the middle of the
  *                                      stored record of entry SEQ, by

@@ -1,6 +1,6 @@
 /*
  * failover_client.c — a producer or consumer node built on the public
- * libasylink API only, for the broker failover test (24-broker-failover):
+ * libasylink API only, for the broker failover test (07-broker-failover):
  * it runs until SIGTERM while the test kills brokers under it, and records
  * what the test checks afterwards.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 09-broker-resources.sh — resource attacks do not take the broker down
+# 06-broker-resources.sh — resource attacks do not take the broker down
 # (issue 9: slowloris on HTTP, a flood of bare TCP connections):
 #   - asylinkd started with a soft descriptor limit of 1024 raises it;
 #   - 80 slowloris connections from 127.0.0.2: at most 16 are held (the
@@ -13,7 +13,7 @@
 #     the broker closes them all after the handshake timeout;
 #   - /metrics counts what was refused and cut.
 #
-#   tests/integration/09-broker-resources.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/06-broker-resources.sh ASYLINKD ASYLINK ASYLINK-PEER
 # shellcheck disable=SC2119,SC2154
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 28-broker-diskfull.sh — full disks under load, on real small file systems
+# 08-broker-diskfull.sh — full disks under load, on real small file systems
 # (tmpfs mounted for the test; skipped, exit 77, only where mounting is
 # impossible: not root, or no CAP_SYS_ADMIN):
 #
@@ -25,7 +25,7 @@
 #    nothing goes to the dead letters); as the application acknowledges,
 #    everything is stored and handed over, each message once.
 #
-#   tests/integration/28-broker-diskfull.sh ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT
+#   tests/integration/08-broker-diskfull.sh ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT
 # shellcheck disable=SC2119,SC2154
 # In a mount namespace of its own where possible: the tmpfs mounts vanish
 # with the test's processes even if it is killed before its cleanup runs.

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# 22-analyst-trends.sh — the analyst's example (issue 13): EUAA publishes
+# 23-cli-analyst-trends.sh — the analyst's example (issue 13): EUAA publishes
 # six months of statistics for DE and FR (scripts/demo/stats/*.json, the
 # demo's feed), the analyst's durable subscription prints them as CSV, and
 # examples/analyst/trends.py draws decisions and recognition rates by
 # citizenship into a PNG; the PNG is checked (signature, size, dimensions)
 # and the figures the script computed are checked against the JSON sources.
 #
-#   tests/integration/22-analyst-trends.sh ASYLINKD ASYLINK ASYLINK-PEER CLIENT_TEST
+#   tests/integration/23-cli-analyst-trends.sh ASYLINKD ASYLINK ASYLINK-PEER CLIENT_TEST
 # shellcheck disable=SC2154
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"

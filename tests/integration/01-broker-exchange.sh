@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# 02-broker-exchange.sh — messages both ways through a real asylinkd: DE and
+# 01-broker-exchange.sh — messages both ways through a real asylinkd: DE and
 # FR each send 200 to the other while receiving in the same session; IT,
 # connected all along, is no recipient and receives nothing; then one
 # envelope to two recipients (FR,IT) reaches both, and PERSONAL and PUBLIC
 # messages travel as well as LIMITED ones.
 #
-#   tests/integration/02-broker-exchange.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/01-broker-exchange.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
 # Prints one line per check and ends with "N passed, M failed".
 # shellcheck disable=SC2119,SC2154 # helpers with optional arguments; PID_<name> set by peer_bg

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# 08-install-pkgconfig.sh — installs this build into a temporary prefix and
+# 31-install-pkgconfig.sh — installs this build into a temporary prefix and
 # builds programs against the INSTALLED library, as a national system's
 # developers would: with pkg-config (shared and static) and with CMake's
 # find_package(asylink). With a broker at hand, the installed example
 # examples/national_node.c then exchanges a message DE -> FR.
 #
-#   08-install-pkgconfig.sh CMAKE BUILD_DIR LIBDIR PKG_CONFIG [ASYLINKD ASYLINK ASYLINK-PEER]
+#   31-install-pkgconfig.sh CMAKE BUILD_DIR LIBDIR PKG_CONFIG [ASYLINKD ASYLINK ASYLINK-PEER]
 #
 # LIBDIR is CMAKE_INSTALL_LIBDIR (lib, lib64, lib/x86_64-linux-gnu).
 # Environment: CC (default cc); EXTRA_CFLAGS for every program built here

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 04-broker-crash.sh — a broker crash loses nothing that was Accepted: DE
+# 03-broker-crash.sh — a broker crash loses nothing that was Accepted: DE
 # streams 20,000 small messages to FR (who receives meanwhile); 1-3 s in (at
 # random) the broker is killed with SIGKILL and restarted on the same data
 # directory and port; both peers reconnect by themselves, DE resends what
@@ -8,7 +8,7 @@
 # every message accepted, FR in per-sender order. Then the same with a
 # graceful restart (SIGTERM: drain, Bye SHUTDOWN) in the middle of a stream.
 #
-#   tests/integration/04-broker-crash.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/03-broker-crash.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
 # Prints one line per check and ends with "N passed, M failed".
 # shellcheck disable=SC2119,SC2154 # helpers with optional arguments; PID_<name> set by peer_bg

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 06-broker-feeds.sh — topic feeds end to end: EUAA publishes 50 PUBLIC
+# 05-broker-feeds.sh — topic feeds end to end: EUAA publishes 50 PUBLIC
 # messages to coi.SY, then 100 to stats.monthly.DE and 10 LIMITED ones to
 # analysis.trends (key wrapped to EUAA.ANALYSIS); the analyst subscribes by
 # prefix and gets exactly the matching messages, in order; a durable cursor
@@ -8,7 +8,7 @@
 # member state publishing to coi, a subscription to a prefix the analyst
 # may not read, and a PERSONAL envelope on a topic.
 #
-#   tests/integration/06-broker-feeds.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/05-broker-feeds.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
 # Prints one line per check and ends with "N passed, M failed".
 # shellcheck disable=SC2119,SC2154 # helpers with optional arguments; PID_<name> set by peer_bg

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# 03-broker-offline.sh — a recipient that is offline loses nothing: DE sends
+# 02-broker-offline.sh — a recipient that is offline loses nothing: DE sends
 # 1,000 messages while FR is not connected; the broker is restarted
 # (SIGTERM) in between; FR connects later, takes 300 without acknowledging
 # them and disconnects, then connects again and gets all 1,000 in order;
 # after that its queue is empty.
 #
-#   tests/integration/03-broker-offline.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/02-broker-offline.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
 # Prints one line per check and ends with "N passed, M failed".
 # shellcheck disable=SC2119,SC2154 # helpers with optional arguments; PID_<name> set by peer_bg

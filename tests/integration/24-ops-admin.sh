@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 18-broker-admin.sh — the broker's operator admin endpoint and the CLI
+# 24-ops-admin.sh — the broker's operator admin endpoint and the CLI
 # commands that use it: a member-state certificate is refused there (ZAP,
 # domain asylink-admin); OPS lists nodes and queues; messages that FR never
 # acknowledges are dead-lettered (max_deliveries = 1) and show in
@@ -9,7 +9,7 @@
 # state; stats and topics answer; hostile bytes on the admin socket are answered or cut off and the
 # broker keeps serving both endpoints.
 #
-#   tests/integration/18-broker-admin.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/24-ops-admin.sh ASYLINKD ASYLINK ASYLINK-PEER
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"
 make_federation || exit 1

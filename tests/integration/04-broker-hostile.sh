@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 05-broker-hostile.sh — bad input never crashes the broker nor disturbs
+# 04-broker-hostile.sh — bad input never crashes the broker nor disturbs
 # other sessions, and every broker check answers with its own code:
 #   - an honest DE -> FR stream of 500 runs while IT (an admitted node) sends
 #     every kind of bad command and envelope; each gets its expected answer,
@@ -13,7 +13,7 @@
 #     messages to FR are refused; restarted with the older revocation list the
 #     broker refuses to start (it remembers the newest list it used).
 #
-#   tests/integration/05-broker-hostile.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/04-broker-hostile.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
 # Prints one line per check and ends with "N passed, M failed".
 # shellcheck disable=SC2119,SC2154 # helpers with optional arguments; PID_<name> set by peer_bg

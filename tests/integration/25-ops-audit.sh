@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 20-broker-audit.sh — the broker's hash-chained audit trail, end to end:
+# 25-ops-audit.sh — the broker's hash-chained audit trail, end to end:
 #   - mixed traffic (direct messages acked, dead letters, an operator's
 #     dlq drop, a duplicate, a bad signature, sessions) leaves one record
 #     per event: ACCEPTED for exactly the messages DE saw Accepted, ACKED
@@ -15,12 +15,12 @@
 #   - retention prunes old entries behind a signed checkpoint and what
 #     remains still verifies.
 #
-#   tests/integration/20-broker-audit.sh ASYLINKD ASYLINK ASYLINK-PEER AUDIT-TAMPER
+#   tests/integration/25-ops-audit.sh ASYLINKD ASYLINK ASYLINK-PEER AUDIT-TAMPER
 # shellcheck disable=SC2154 # PID_<name> set by peer_bg
 TAMPER=${4-}
 [[ -n $TAMPER && -x $TAMPER ]] && TAMPER="$(cd "$(dirname "$TAMPER")" && pwd)/$(basename "$TAMPER")"
 source "$(dirname "$0")/lib.sh"
-command -v jq >/dev/null || { echo "20-broker-audit needs jq (scripts/test.sh install_deps)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "25-ops-audit needs jq (scripts/test.sh install_deps)" >&2; exit 1; }
 lib_init "${@:1:3}"
 [[ -x $TAMPER ]] || { echo "usage: $0 ASYLINKD ASYLINK PEER AUDIT-TAMPER" >&2; exit 2; }
 

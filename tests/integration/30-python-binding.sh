@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# 07-python-binding.sh — the Python binding (bindings/python) against a real
+# 30-python-binding.sh — the Python binding (bindings/python) against a real
 # broker: DE sends to FR, FR receives and acks, DE gets the receipt
 # (bindings/python/test_asylink.py does the work; this script sets up).
 #
-#   07-python-binding.sh ASYLINKD ASYLINK ASYLINK-PEER LIBASYLINK.SO [PYTHON3]
+#   30-python-binding.sh ASYLINKD ASYLINK ASYLINK-PEER LIBASYLINK.SO [PYTHON3]
 #
 # The broker runs with the example federation (certs-example/) copied into
 # a temporary directory, on a loopback ephemeral port; DE.ini and FR.ini

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 21-http-status.sh — what operators see (issue 13): after real traffic
+# 26-ops-http-status.sh — what operators see (issue 13): after real traffic
 # (messages waiting for FR, a policy rejection, a durable feed subscription
 # that lags), /status.json, /metrics and the /status page show queue depth
 # and the age of the oldest message, certificate expiry, feed lag, rejections
@@ -9,7 +9,7 @@
 # and contrib/grafana/asylink.json exists in the live /metrics, and promtool
 # accepts the rules.
 #
-#   tests/integration/21-http-status.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/26-ops-http-status.sh ASYLINKD ASYLINK ASYLINK-PEER
 # shellcheck disable=SC2119,SC2154
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 28-broker-erasure.sh — erasure at the broker, through real processes:
+# 27-ops-erasure.sh — erasure at the broker, through real processes:
 #   - DE publishes a PUBLIC statistics message whose payload carries a marker
 #     (signed only: the marker is in clear in the store); `grep` finds it in
 #     the LMDB data file and in an `mdb_copy -c` compaction of it;
@@ -28,11 +28,11 @@
 #     its receipt stay while its envelope is kept as evidence (sent_retention)
 #     and are gone when DE next opens its data directory after that too.
 #
-#   tests/integration/28-broker-erasure.sh ASYLINKD ASYLINK ASYLINK-PEER
+#   tests/integration/27-ops-erasure.sh ASYLINKD ASYLINK ASYLINK-PEER
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"
-command -v mdb_copy >/dev/null || { echo "28-broker-erasure needs mdb_copy (lmdb-utils)" >&2; exit 1; }
-command -v jq >/dev/null || { echo "28-broker-erasure needs jq" >&2; exit 1; }
+command -v mdb_copy >/dev/null || { echo "27-ops-erasure needs mdb_copy (lmdb-utils)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "27-ops-erasure needs jq" >&2; exit 1; }
 make_federation || exit 1
 
 # A second operator certificate, for four-eyes.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 27-debian-packages.sh — the Debian packages, as an IT department installs
+# 32-debian-packages.sh — the Debian packages, as an IT department installs
 # them: `dpkg-buildpackage -b -us -uc` on a copy of the source builds
 # asylinkd, asylink, libasylink0, libasylink-dev and python3-asylink; each
 # .deb is unpacked into one fresh directory tree; and a message goes through
@@ -14,7 +14,7 @@
 # systemd-analyze when present), man pages, bash completion, and building a
 # program against libasylink-dev with pkg-config.
 #
-#   27-debian-packages.sh
+#   32-debian-packages.sh
 #
 # How the packages are installed, and why: `dpkg-deb -x` of each .deb into
 # a temporary root ($T/root), as an unprivileged user could. `dpkg --root`

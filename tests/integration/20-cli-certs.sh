@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# 01-cli-certs.sh — the `asylink` tool's key, CA and certificate commands,
+# 20-cli-certs.sh — the `asylink` tool's key, CA and certificate commands,
 # end to end: keygen, ca init/sign/revoke, cert show/verify, their failure
 # codes, exit statuses, JSON output and --help.
 #
-#   tests/integration/01-cli-certs.sh path/to/asylink
+#   tests/integration/20-cli-certs.sh path/to/asylink
 #
 # Works in a temporary directory removed on exit. Prints one line per
 # check and ends with "N passed, M failed"; exits 1 if any check failed.
