@@ -157,7 +157,7 @@ static void test_pool_shares_cache(void **state)
     (void)state;
     fx_fed *f = fx_new(s_ids);
     view *v = s_view(f);
-    size_t n = 1024;
+    size_t n = 1000; /* not a multiple of VERIFY_CHUNK: the last chunk goes by the flush */
     uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
     size_t *lens = calloc(n, sizeof *lens);
     s_batch(f, n, b, lens, ids);
@@ -167,8 +167,9 @@ static void test_pool_shares_cache(void **state)
     for (size_t i = 0; i < n; i++) {
         verify_job *j = s_job(v, b[i], lens[i], ids[i]);
         j->arrival = i;
-        assert_int_equal(verify_pool_submit(pool, j), ASYLINK_OK);
+        verify_pool_submit(pool, j);
     }
+    verify_pool_flush(pool);
     size_t done = 0, ok = 0;
     zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
     for (int rounds = 0; done < n && rounds < 600; rounds++) {
@@ -197,11 +198,55 @@ static void test_pool_shares_cache(void **state)
     fx_free(f);
 }
 
+/* A partial chunk waits for the flush; the pool's destruction frees what is still out. */
+static void test_pool_chunks(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    size_t n = VERIFY_CHUNK + 3;
+    uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
+    size_t *lens = calloc(n, sizeof *lens);
+    s_batch(f, n, b, lens, ids);
+    void *ctx = zmq_ctx_new();
+    verify_pool *pool = NULL;
+    assert_int_equal(verify_pool_new(ctx, 1, &pool), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++)
+        verify_pool_submit(pool, s_job(v, b[i], lens[i], ids[i]));
+    /* the full chunk comes back; the 3 submitted after it do not, before a flush */
+    size_t done = 0;
+    zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
+    for (int rounds = 0; done < VERIFY_CHUNK && rounds < 100; rounds++) {
+        zmq_poll(&item, 1, 100);
+        verify_job *j;
+        while ((j = verify_pool_take(pool)) != NULL) {
+            assert_int_equal(j->code, ASYLINK_OK);
+            done++;
+            verify_job_destroy(&j);
+        }
+    }
+    assert_int_equal(done, VERIFY_CHUNK);
+    zmq_poll(&item, 1, 200);
+    assert_null(verify_pool_take(pool));
+    /* destroyed with 3 jobs not flushed: destroy sends, joins and frees them (ASan) */
+    verify_pool_destroy(&pool);
+    assert_null(pool);
+    zmq_ctx_term(ctx);
+    view_unref(&v);
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
+    free(b);
+    free(ids);
+    free(lens);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_root_forgery_and_reload),
         cmocka_unit_test(test_pool_shares_cache),
+        cmocka_unit_test(test_pool_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
