@@ -83,13 +83,13 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
 }
 
 /* Every check, in the order of docs/PROTOCOL.md; returns the first failure. */
-static int s_checks(verify_job *j)
+static int s_checks(verify_job *j, batch_cache *cache)
 {
     const uint8_t *data = zmq_msg_data(&j->envelope);
     size_t len = zmq_msg_size(&j->envelope);
     const cert *sender = NULL;
     char why[160];
-    int rc = envelope_decode(data, len, j->max_envelope_bytes, &j->env);
+    int rc = envelope_decode_cached(data, len, j->max_envelope_bytes, cache, &j->env);
     if (rc == ASYLINK_OK) {
         const envelope_header *h = envelope_header_of(j->env);
         if (memcmp(h->message_id, j->message_id, 16) != 0)
@@ -132,7 +132,12 @@ static int s_checks(verify_job *j)
 
 void verify_job_run(verify_job *j)
 {
-    (void)s_checks(j);
+    (void)s_checks(j, NULL);
+}
+
+void verify_job_run_cached(verify_job *j, batch_cache *cache)
+{
+    (void)s_checks(j, cache);
 }
 
 void verify_job_destroy(verify_job **self_p)
@@ -168,6 +173,8 @@ static void *s_worker(void *arg)
 {
     verify_pool *p = arg;
     void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
+    batch_cache *cache = NULL;     /* this worker's: the nodes of the batch it verifies */
+    (void)batch_cache_new(&cache); /* without one, every proof is walked in full */
     if (!in || !out || zmq_connect(in, JOBS_ENDPOINT) != 0 || zmq_connect(out, DONE_ENDPOINT) != 0)
         goto done;
     for (;;) {
@@ -181,12 +188,13 @@ static void *s_worker(void *arg)
         if (n == 0)
             break;
         for (int i = 0; i < n; i++)
-            verify_job_run(jobs[i]);
+            verify_job_run_cached(jobs[i], cache);
         if (s_send_chunk(out, jobs, (size_t)n) != 0)
             for (int i = 0; i < n; i++)
                 verify_job_destroy(&jobs[i]);
     }
 done:
+    batch_cache_destroy(&cache);
     if (in)
         zmq_close(in);
     if (out)

@@ -6,7 +6,9 @@
  * socket and committing. The envelopes of a batch (PROTOCOL.md 4.10) share
  * one signature: the workers share the view's verified-root cache, so the
  * first envelope of a batch pays the verification and the others a hash
- * walk. The router submits jobs in arrival order (each
+ * walk, which each worker shortens with its own cache of the batch's
+ * nodes (batch.h batch_cache: a walk stops at a known node whose known
+ * siblings the proof repeats). The router submits jobs in arrival order (each
  * with an arrival number); workers finish them in any order; the router
  * puts the results back in arrival order before the store sees them, so
  * per-sender FIFO holds.
@@ -51,8 +53,11 @@ typedef struct verify_job {
     struct verify_job *next_failed; /* pool-internal: list of jobs that could not be sent */
 } verify_job;
 
-/* Runs every check on one job (what a worker does); public for tests. */
+/* Runs every check on one job; public for tests. */
 void verify_job_run(verify_job *j);
+
+/* The same with a batch walk cache (batch.h; NULL: none), what a worker does with its own. */
+void verify_job_run_cached(verify_job *j, batch_cache *cache);
 
 /* Frees a job and what it owns. Accepts NULL. */
 void verify_job_destroy(verify_job **self_p);
