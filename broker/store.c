@@ -1766,7 +1766,12 @@ int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_
 
 int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
 {
-    if (!env || !len)
+    return store_message_get_room(s, seq, 0, env, len);
+}
+
+int store_message_get_room(store *s, uint64_t seq, size_t room, uint8_t **env, size_t *len)
+{
+    if (!env || !len || room > SIZE_MAX / 2)
         return ASYLINK_E_INVALID_ARG;
     *env = NULL;
     *len = 0;
@@ -1779,12 +1784,13 @@ int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
     MDB_val v;
     msg_record r;
     rc = s_record_get(s, txn, seq, &v, &r);
-    uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len ? r.envelope_len : 1) : NULL;
+    uint8_t *buf =
+        rc == MDB_SUCCESS ? malloc(room + r.envelope_len ? room + r.envelope_len : 1) : NULL;
     if (rc == MDB_SUCCESS && !buf)
         rc = ENOMEM;
     if (rc == MDB_SUCCESS) {
         if (r.envelope_len)
-            memcpy(buf, r.envelope, r.envelope_len);
+            memcpy(buf + room, r.envelope, r.envelope_len);
         *env = buf;
         *len = r.envelope_len;
     }
