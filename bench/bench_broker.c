@@ -79,8 +79,8 @@
  * answers in a round, with more than half its window still out, naps
  * NAP_NS before the next round instead of waking for every single answer
  * (as a throughput client batches; each wake-up costs two context switches). */
-#define NAP_BELOW 64
-#define NAP_NS 200000ull
+#define NAP_BELOW 256
+#define NAP_NS 500000ull
 #define CONSUMER_CREDIT 1000
 
 static const char *const s_ms_ids[N_MS] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES",
