@@ -323,6 +323,7 @@ void asylink_client_close(asylink_client **self_p)
         c->events_head = e->next;
         free(e);
     }
+    client_early_clear(&c->early);
     client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);

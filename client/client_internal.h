@@ -5,6 +5,7 @@
  * The files stack one way: each calls only the ones listed before it (and
  * cstore.c, the durable outbox and inbox, which knows no client):
  *
+ *   early.c     deliveries handed over before their inbox commit's fsync
  *   events.c    the log callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
  *   failure.c   why no session is open: what the connection attempts found
@@ -60,6 +61,13 @@ typedef struct client_event {
  * asylink_publish_many() waiting for the group commit. The committer signs
  * the drafts and points each item's envelope at its signed bytes.
  */
+/* Deliveries offered before their commit (early.c); the entries are opaque. */
+typedef struct client_early client_early;
+typedef struct client_early_list {
+    client_early *head, *tail;
+    size_t bytes; /* envelope bytes held */
+} client_early_list;
+
 typedef struct client_commit {
     struct client_commit *next;
     cstore_out_new *items;         /* what to add to the outbox (borrowed) */
@@ -137,7 +145,7 @@ struct asylink_client {
     char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
-    uint64_t sent_retention_ms;   /* keep sent envelopes this long after Accepted; 0 = none */
+    uint64_t sent_retention_ms;     /* keep sent envelopes this long after Accepted; 0 = none */
     uint64_t metadata_retention_ms; /* finished messages' metadata is kept this long; 0 = ever */
     asylink_log_fn log;
     void *log_ctx;
@@ -164,6 +172,9 @@ struct asylink_client {
     pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
     uint64_t recv_cursor;            /* last inbox seq handed over in this process */
+    client_early_list early;         /* the committing turn's new entries (early.c) */
+    uint64_t early_turn;             /* turns settled so far */
+    int early_failed;                /* the last settled turn's commit failed with this */
     uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
     client_commit *commits;          /* waiting senders (group commit) */
     bool committing;                 /* a leader is committing */
@@ -182,6 +193,51 @@ struct asylink_client {
     atomic_bool stop;
     atomic_bool connected;
 };
+
+/* ---- early.c: hand-over before the inbox commit is on disk ---- */
+
+/* Largest envelope handed over early, and most bytes offered per turn. */
+#define CLIENT_EARLY_MAX_ENVELOPE (256u * 1024u)
+#define CLIENT_EARLY_MAX_TURN (8u * 1024u * 1024u)
+
+/*
+ * Appends a copy of a new inbox entry (seq assigned in the I/O thread's
+ * uncommitted turn) to l. ASYLINK_E_TOO_LARGE past the limits above (the
+ * entry is then handed over after the commit only), E_NOMEM.
+ */
+int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t seq,
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len);
+
+/* Frees l's entries. */
+void client_early_clear(client_early_list *l);
+
+/*
+ * I/O thread, just before committing the turn whose entries l holds: makes
+ * them available to asylink_recv() (l is taken over and emptied). Takes the lock.
+ */
+void client_early_offer(asylink_client *c, client_early_list *l);
+
+/*
+ * I/O thread, after that commit (rc its result): drops the offered entries;
+ * on failure the ones handed over come again once stored. Takes the lock.
+ */
+void client_early_settle(asylink_client *c, int rc);
+
+/* Whether an offered entry is above the recv cursor (lock held). */
+bool client_early_ready(const asylink_client *c);
+
+/*
+ * The first offered entry above the recv cursor, copied into *out (the
+ * cursor moves to it). ASYLINK_E_NOT_FOUND, E_NOMEM. Lock held.
+ */
+int client_early_take(asylink_client *c, cstore_in *out);
+
+/*
+ * Before reading the inbox to acknowledge or erase: waits until the turn
+ * whose entries were handed over early is committed. ASYLINK_OK, or that
+ * commit's error (the entries are not stored yet). Takes the lock.
+ */
+int client_early_wait(asylink_client *c);
 
 /*
  * Logs a logfmt line through the application's callback (if any): msg is

@@ -90,11 +90,12 @@ typedef struct {
     s_ack *acks;          /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
-    s_held_list held; /* this turn's deliveries waiting for the commit */
-    bool hold;        /* the delivery being handled wrote to the store */
-    bool park;        /* ... or was not stored: no room */
-    uint64_t room;    /* bytes deliveries may still take this turn ... */
-    bool room_known;  /* ... once the first has asked */
+    s_held_list held;        /* this turn's deliveries waiting for the commit */
+    client_early_list early; /* this turn's new inbox entries, offered before the commit */
+    bool hold;               /* the delivery being handled wrote to the store */
+    bool park;               /* ... or was not stored: no room */
+    uint64_t room;           /* bytes deliveries may still take this turn ... */
+    bool room_known;         /* ... once the first has asked */
 } s_turn;
 
 typedef struct {
@@ -477,7 +478,10 @@ static void s_finish_turn(s_io *io)
 {
     asylink_client *c = io->c;
     if (io->txn) {
+        /* What this turn stored may be handed over while the commit's fsync runs. */
+        client_early_offer(c, &io->turn.early);
         int rc = cstore_commit(&io->txn);
+        client_early_settle(c, rc);
         if (rc == ASYLINK_E_STORE_FULL && io->state == IO_OPEN && !io->turn.held.lost) {
             /* The disk is full: keep the session (its deliveries stay ours,
              * no failed attempt is counted), store them again in a while,
@@ -771,6 +775,11 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
             s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)
             io->turn.inbox_changed = true;
+        /* Offered to asylink_recv() before the commit (early.c); not near a full disk. A copy
+           that does not fit there is handed over after the commit, as every one was before. */
+        if (rc == ASYLINK_OK && !io->store_full)
+            (void)client_early_add(&io->turn.early, &key, cstore_inbox_added_seq(t), seq,
+                                   io->now_ms, env, len);
     }
     envelope_destroy(&e);
 }
@@ -1247,6 +1256,7 @@ void *client_io_main(void *arg)
     }
     if (io.txn)
         cstore_abort(&io.txn);
+    client_early_clear(&io.turn.early);
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);

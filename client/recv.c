@@ -72,12 +72,18 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
     return ASYLINK_OK;
 }
 
-/* The next pending entry after the cursor, or E_NOT_FOUND (lock held). */
+/*
+ * The next pending entry after the cursor, or E_NOT_FOUND (lock held): the
+ * committed inbox first, then the entries the I/O thread is committing
+ * (early.c), whose sequence numbers are above every committed one.
+ */
 static int s_next_entry(asylink_client *c, cstore_in *in)
 {
     int rc = cstore_inbox_next_pending(c->store, c->recv_cursor, in);
     if (rc == ASYLINK_OK)
         c->recv_cursor = in->seq;
+    else if (rc == ASYLINK_E_NOT_FOUND)
+        rc = client_early_take(c, in);
     return rc;
 }
 
@@ -114,9 +120,10 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
             return ASYLINK_E_SHUTDOWN;
         }
         if (!client_wait(c, timeout_ms, &deadline)) {
+            uint64_t cursor = c->recv_cursor;
             rc = s_next_entry(c, &in);
             if (rc == ASYLINK_OK) { /* arrived just at the deadline */
-                c->recv_cursor = in.seq - 1;
+                c->recv_cursor = cursor;
                 cstore_in_clear(&in);
                 continue;
             }
@@ -376,7 +383,10 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
     uint64_t now = clock_now_ms();
     size_t m = 0;
-    int rc = ASYLINK_OK;
+    /* A message handed over before its inbox commit is acknowledged after it. */
+    int rc = client_early_wait(c);
+    if (rc != ASYLINK_OK)
+        return rc;
     /* One acknowledgement at a time: two threads acking the same message
        must not both find it pending and both send a receipt. */
     pthread_mutex_lock(&c->ack_lock);
