@@ -175,6 +175,8 @@ struct asylink_client {
     client_early_list early;         /* the committing turn's new entries (early.c) */
     uint64_t early_turn;             /* turns settled so far */
     int early_failed;                /* the last settled turn's commit failed with this */
+    uint64_t owed_count;             /* receipts owed, not yet sealed (recv.c) */
+    uint64_t owed_since_ms;          /* when the oldest of them was owed; 0 = due now */
     uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
     client_commit *commits;          /* waiting senders (group commit) */
     bool committing;                 /* a leader is committing */
@@ -342,6 +344,31 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
 /* Signs n drafts of this client's sealer: alone (n = 1) or as one batch (envelope_sign()). */
 int client_sign(asylink_client *c, envelope_draft *const *drafts, size_t n);
 
+/*
+ * Receipts are sealed by the I/O thread, not in asylink_ack*(): every
+ * acknowledgement's receipts are recorded (owed) in its commit, and those
+ * owed to one sender within CLIENT_RECEIPT_LINGER_MS (or, under load, the
+ * first CLIENT_RECEIPT_FLUSH_AT) go out as one ReceiptSet, all sets of a
+ * flush under one signature: one Ed25519 signature and, at the broker and
+ * the sender, one verification per flush instead of per acknowledgement.
+ */
+#define CLIENT_RECEIPT_LINGER_MS 10
+#define CLIENT_RECEIPT_FLUSH_AT 256
+
+/*
+ * Whether owed receipts are due for sealing now; if some are owed but not
+ * due, *wait_ms is how long until they are (else UINT64_MAX). Takes the lock.
+ */
+bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms);
+
+/*
+ * Seals the oldest owed receipts (up to RECEIPT_SET_MAX) into ReceiptSet
+ * envelopes, one per sender, signed as one batch, and moves them from the
+ * owed records into the outbox in one transaction. Call with no write
+ * transaction of this thread open. Errors are logged and retried later.
+ */
+int client_receipts_flush(asylink_client *c);
+
 /* Wakes the I/O thread. */
 void client_wake_io(asylink_client *c);
 
@@ -354,7 +381,9 @@ void client_deadline(int timeout_ms, struct timespec *ts);
 /*
  * Checks a verified receipt envelope e against the outbox: a ReceiptSet
  * payload signed by a recipient of our messages, every entry quoting the
- * digest of an envelope we sent to that recipient (all or nothing). On
+ * digest of an envelope we sent to that recipient (an entry that does not
+ * match refuses the whole set; entries for messages no longer held here are
+ * skipped, and a set of nothing else is ASYLINK_E_NOT_FOUND). On
  * success *out is a malloc'd array of *n receipts (caller frees). Codes:
  * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD,
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and envelope_open()'s.

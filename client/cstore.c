@@ -28,7 +28,10 @@
  *                   value), so that the retention sweep deletes an
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
- *                   "crl_number", "crl_ca"
+ *                   "owed_seq_hwm", "crl_number", "crl_ca"
+ *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
+ *                   the order of acknowledgement, until the I/O thread seals
+ *                   them into ReceiptSet envelopes in the outbox (schema 5)
  *   sent            seq(8 BE)          the outbox seq of a sent message whose
  *                                      envelope is kept as evidence
  *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order
@@ -75,6 +78,16 @@
  *    48      sender (sender_len bytes, no NUL)
  *            subscription (subscription_len bytes, no NUL)
  *            envelope (envelope_len bytes, still encrypted)
+ *
+ * Owed receipt (receipts_owed), a fixed 96-byte header then the sender:
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   1  status (RECEIPT_DELIVERED or RECEIPT_REJECTED)
+ *     2   1  sender_len (1..64)
+ *     3   5  reserved, 0
+ *     8   8  acked_ms
+ *    16  16  message_id
+ *    32  64  envelope digest
+ *    96      sender (sender_len bytes, no NUL): the receipt's addressee
  *
  * Receipt value, a fixed 88-byte header then the evidence or its key:
  *     0   1  record version: 1 = the envelope follows inline (stores
@@ -205,6 +218,7 @@ struct cstore {
     MDB_dbi receipts;         /* message_id recipient -> receipt value */
     MDB_dbi evidence;         /* BLAKE2b-256 -> signed receipt envelope */
     MDB_dbi evidence_refs;    /* evidence key, id, recipient -> empty: who cites it */
+    MDB_dbi receipts_owed;    /* seq -> receipt to seal (acknowledged, not yet sealed) */
     MDB_dbi sent;             /* seq -> kept sent envelope */
     MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
     int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
@@ -219,13 +233,14 @@ struct cstore {
 
 /* A write transaction. */
 struct cstore_txn {
-    cstore *s;         /* the store (borrowed) */
-    MDB_txn *txn;      /* the LMDB write transaction */
-    size_t map_size;   /* the map size when it began: a MAP_FULL grows from it */
-    int error;         /* first fatal LMDB code; then the txn can only end */
-    uint64_t out_next; /* next outbox seq in this txn; 0 = not loaded yet */
-    uint64_t in_next;  /* next inbox seq in this txn; 0 = not loaded yet */
-    uint64_t in_last;  /* seq of the last entry cstore_inbox_add() stored; 0 = none */
+    cstore *s;          /* the store (borrowed) */
+    MDB_txn *txn;       /* the LMDB write transaction */
+    size_t map_size;    /* the map size when it began: a MAP_FULL grows from it */
+    int error;          /* first fatal LMDB code; then the txn can only end */
+    uint64_t out_next;  /* next outbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_next;   /* next inbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_last;   /* seq of the last entry cstore_inbox_add() stored; 0 = none */
+    uint64_t owed_next; /* next owed-receipt seq in this txn; 0 = not loaded yet */
 };
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
@@ -713,6 +728,7 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                               {"receipts", &s->receipts},
                               {"evidence", &s->evidence},
                               {"evidence_refs", &s->evidence_refs},
+                              {"receipts_owed", &s->receipts_owed},
                               {"sent", &s->sent},
                               {"sent_time", &s->sent_time}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
@@ -2331,4 +2347,101 @@ int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore
     if (more)
         *more = lrc == MDB_SUCCESS && (!out_done || !in_done);
     return s_op_end(t, lrc == S_BAD_RECORD ? EIO : lrc); /* deletes may have happened */
+}
+
+/* ---- receipts owed -------------------------------------------------------- */
+
+#define S_OWED_HEADER 96
+#define S_META_OWED_HWM "owed_seq_hwm"
+
+int cstore_owed_add(cstore_txn *t, const receipt *r)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    size_t slen = r ? strnlen(r->sender, sizeof r->sender) : 0;
+    if (!r || slen == 0 || slen > NODE_ID_MAX ||
+        (r->status != RECEIPT_DELIVERED && r->status != RECEIPT_REJECTED))
+        return ASYLINK_E_INVALID_ARG;
+    uint64_t seq = 0;
+    int lrc = s_seq_next(t, t->s->receipts_owed, S_META_OWED_HWM, &t->owed_next, &seq);
+    uint8_t key[S_SEQ_LEN], v[S_OWED_HEADER + NODE_ID_MAX] = {0};
+    bytes_put_be64(key, seq);
+    v[0] = S_RECORD_VERSION;
+    v[1] = (uint8_t)r->status;
+    v[2] = (uint8_t)slen;
+    bytes_put_le(v + 8, r->acked_ms, 8);
+    memcpy(v + 16, r->message_id, 16);
+    memcpy(v + 32, r->envelope_digest, 64);
+    memcpy(v + S_OWED_HEADER, r->sender, slen);
+    if (lrc == MDB_SUCCESS)
+        lrc =
+            s_put(t->txn, t->s->receipts_owed, key, S_SEQ_LEN, v, S_OWED_HEADER + slen, MDB_APPEND);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_meta_put(t->txn, t->s->meta, S_META_OWED_HWM, seq, 8);
+    if (lrc == MDB_SUCCESS)
+        t->owed_next = seq + 1;
+    return s_op_end(t, lrc);
+}
+
+/* Parses one owed record into out; S_BAD_RECORD if it does not validate. */
+static int s_owed_parse(const MDB_val *k, const MDB_val *v, cstore_owed *out)
+{
+    const uint8_t *b = v->mv_data;
+    if (k->mv_size != S_SEQ_LEN || v->mv_size < S_OWED_HEADER + 1 || b[0] != S_RECORD_VERSION ||
+        b[2] == 0 || b[2] > NODE_ID_MAX || v->mv_size != S_OWED_HEADER + (size_t)b[2] ||
+        (b[1] != RECEIPT_DELIVERED && b[1] != RECEIPT_REJECTED))
+        return S_BAD_RECORD;
+    memset(out, 0, sizeof *out);
+    out->seq = bytes_get_be64(k->mv_data);
+    out->r.status = b[1];
+    out->r.acked_ms = bytes_get_le(b + 8, 8);
+    memcpy(out->r.message_id, b + 16, 16);
+    memcpy(out->r.envelope_digest, b + 32, 64);
+    memcpy(out->r.sender, b + S_OWED_HEADER, b[2]);
+    return MDB_SUCCESS;
+}
+
+int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_t *damaged)
+{
+    if (!n || !damaged || (!out && max))
+        return ASYLINK_E_INVALID_ARG;
+    *n = 0;
+    *damaged = 0;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    rc = mdb_cursor_open(txn, s->receipts_owed, &cur);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS && *n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (s_owed_parse(&k, &v, &out[*n]) == MDB_SUCCESS)
+            (*n)++;
+        else if (k.mv_size == S_SEQ_LEN && *damaged == 0)
+            *damaged = bytes_get_be64(k.mv_data); /* the caller deletes it */
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    s_read_end(s, txn);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+int cstore_owed_del(cstore_txn *t, uint64_t seq)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, seq);
+    return s_op_end(t, s_del_if(t->txn, t->s->receipts_owed, key, S_SEQ_LEN));
+}
+
+int cstore_owed_count(cstore *s, uint64_t *count)
+{
+    return s_pending_count(s, s ? s->receipts_owed : 0, count);
 }

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "asylink/asylink.h"
+#include "receipt.h"
 
 /*
  * 2: receipts cite shared evidence (receipt value version 2, database
@@ -63,8 +64,10 @@
  * evidence_refs database indexes the receipts citing each stored receipt
  * envelope. A version 1 to 3 store is upgraded in place when opened: the
  * index is built from the receipts.
+ * 5: the receipts_owed database (receipts of acknowledged messages not yet
+ * sealed). A version 1 to 4 store gets it, empty, when opened.
  */
-#define CSTORE_SCHEMA_VERSION 4
+#define CSTORE_SCHEMA_VERSION 5
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
@@ -388,5 +391,33 @@ typedef struct cstore_sweep_stats {
  */
 int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore_sweep_stats *st,
                            bool *more);
+
+/* ---- receipts owed ---- */
+
+/*
+ * An acknowledged direct message's receipt, recorded in the acknowledging
+ * transaction and sealed later (with others to the same sender, as one
+ * ReceiptSet) by the I/O thread: committed with the acknowledgement, the
+ * obligation survives a crash.
+ */
+typedef struct cstore_owed {
+    uint64_t seq; /* order of acknowledgement */
+    receipt r;    /* message_id, envelope_digest, sender, acked_ms, status (no recipient) */
+} cstore_owed;
+
+/* Records r (sender 1..64 bytes, a known status). ASYLINK_E_INVALID_ARG, the store's codes. */
+int cstore_owed_add(cstore_txn *t, const receipt *r);
+
+/*
+ * The oldest owed receipts, at most max, into out[0..*n). *damaged: the seq
+ * of a record that does not validate (0: none), to be deleted.
+ */
+int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_t *damaged);
+
+/* Deletes one owed receipt (nothing if absent). */
+int cstore_owed_del(cstore_txn *t, uint64_t seq);
+
+/* How many receipts are owed. */
+int cstore_owed_count(cstore *s, uint64_t *count);
 
 #endif

@@ -1214,7 +1214,10 @@ void *client_io_main(void *arg)
                                    {io.mon, 0, ZMQ_POLLIN, 0},
                                    {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
         int n = io.sock ? 3 : 1;
-        zmq_poll(io.sock ? items : items + 2, n, IO_TICK_MS);
+        uint64_t owed_wait = UINT64_MAX;
+        bool owed_due = client_receipts_due(c, io.now_ms, &owed_wait);
+        long tick = owed_due ? 0 : owed_wait < IO_TICK_MS ? (long)owed_wait : IO_TICK_MS;
+        zmq_poll(io.sock ? items : items + 2, n, tick);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
         s_read(&io); /* what the broker said before a loss counts */
@@ -1246,9 +1249,17 @@ void *client_io_main(void *arg)
             io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */
             client_retention_sweep(c, io.now_ms);
         }
+        /* Between turns: the flush has its own transaction. */
+        if (client_receipts_due(c, io.now_ms, &owed_wait))
+            (void)client_receipts_flush(c); /* logged; retried after the linger */
         s_send_requests(&io);
         s_pump(&io);
     }
+    /* Receipts owed are sealed into the outbox now rather than at the next open. */
+    uint64_t owed_wait;
+    if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
+        client_receipts_flush(c) == ASYLINK_OK)
+        s_pump(&io);
     if (io.state == IO_OPEN) {
         wire_cmd bye = {.kind = WIRE_BYE};
         snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
