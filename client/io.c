@@ -51,6 +51,11 @@
 #define IO_MAX_WINDOW 1000
 #define IO_FULL_RETRY_MS 1000  /* local store full: store held deliveries again after this */
 #define IO_FULL_RETRY_BATCH 16 /* held deliveries stored again per turn */
+/* Accepted answers are recorded with the turn's other writes, or after this long or this many
+   on their own (each commit is an fsync; losing them to a crash only means a republish, which the
+   broker answers as a duplicate). */
+#define IO_ACCEPT_LINGER_MS 10
+#define IO_ACCEPT_FLUSH_AT 1000
 
 enum { IO_IDLE, IO_HELLO, IO_OPEN };
 
@@ -59,6 +64,12 @@ typedef struct {
     uint8_t id[16];
     uint64_t sent_ms;
 } s_flight;
+
+/* An Accepted answer not yet recorded in the outbox. */
+typedef struct {
+    uint8_t id[16];
+    bool duplicate;
+} s_accept;
 
 /* A delivery to acknowledge: its sequence and subscription ("" = direct queue). */
 typedef struct {
@@ -113,11 +124,15 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor;     /* outbox seq published up to, this session */
-    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms; /* when the trust directory was last looked at */
-    uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
-    uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
+    uint64_t out_cursor; /* outbox seq published up to, this session */
+    uint64_t pumped_max; /* highest outbox seq ever published by this thread */
+    s_accept *accepted;  /* Accepted answers to record (IO_ACCEPT_LINGER_MS) */
+    size_t n_accepted, cap_accepted;
+    uint64_t accepted_since_ms; /* when the oldest of them came */
+    uint64_t rescan_at_ms;      /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms;    /* when the trust directory was last looked at */
+    uint64_t sweep_ms;          /* when kept sent envelopes were last swept */
+    uint64_t retention_ms;      /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
@@ -473,10 +488,81 @@ static void s_push_events(s_io *io)
     }
 }
 
+/* Records one Accepted answer in the turn's transaction; the event follows the commit. */
+static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
+{
+    cstore_txn *t = s_txn(io);
+    /* Evidence: a copy before the outbox drops it. NOT_FOUND: not pending any more. */
+    int kept = t && io->c->sent_retention_ms ? cstore_sent_keep(t, id, io->now_ms) : ASYLINK_OK;
+    if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
+        client_log(io->c, ASYLINK_LOG_WARN, "sent envelope not kept as evidence", "code=%s",
+                   asylink_err_name(kept));
+    if (t)
+        cstore_outbox_set_state(t, id, CSTORE_OUT_ACCEPTED, 0, "");
+    s_later_event(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
+}
+
+/* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
+static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
+{
+    if (io->n_accepted == io->cap_accepted) {
+        size_t cap = io->cap_accepted ? 2 * io->cap_accepted : 64;
+        s_accept *a = realloc(io->accepted, cap * sizeof *a);
+        if (!a)
+            return false;
+        io->accepted = a;
+        io->cap_accepted = cap;
+    }
+    if (io->n_accepted == 0)
+        io->accepted_since_ms = io->now_ms;
+    memcpy(io->accepted[io->n_accepted].id, id, 16);
+    io->accepted[io->n_accepted].duplicate = duplicate;
+    io->n_accepted++;
+    return true;
+}
+
+/* Whether an Accepted answer for id waits to be recorded. */
+static bool s_accept_has(const s_io *io, const uint8_t id[16])
+{
+    for (size_t i = 0; i < io->n_accepted; i++)
+        if (memcmp(io->accepted[i].id, id, 16) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Records the Accepted answers kept so far when the turn writes anyway, when
+ * the oldest has waited IO_ACCEPT_LINGER_MS, when IO_ACCEPT_FLUSH_AT are
+ * kept, or (force) when the thread stops.
+ */
+static void s_accepted_flush(s_io *io, bool force)
+{
+    if (!io->n_accepted)
+        return;
+    if (!force && !io->txn && io->n_accepted < IO_ACCEPT_FLUSH_AT &&
+        io->now_ms < io->accepted_since_ms + IO_ACCEPT_LINGER_MS)
+        return;
+    for (size_t i = 0; i < io->n_accepted; i++)
+        s_record_accepted(io, io->accepted[i].id, io->accepted[i].duplicate);
+    io->n_accepted = 0;
+}
+
+/* How long the poll may wait for the Accepted answers kept (ms). */
+static long s_accepted_wait(const s_io *io, long tick)
+{
+    if (!io->n_accepted)
+        return tick;
+    uint64_t due = io->accepted_since_ms + IO_ACCEPT_LINGER_MS;
+    return io->now_ms >= due                 ? 0
+           : (long)(due - io->now_ms) < tick ? (long)(due - io->now_ms)
+                                             : tick;
+}
+
 /* Commits the turn's writes, then acks deliveries and tells the application. */
 static void s_finish_turn(s_io *io)
 {
     asylink_client *c = io->c;
+    s_accepted_flush(io, false);
     if (io->txn) {
         /* What this turn stored may be handed over while the commit's fsync runs. */
         client_early_offer(c, &io->turn.early);
@@ -564,22 +650,14 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
 {
-    cstore_txn *t = s_txn(io);
     if (cmd->kind == WIRE_ACCEPTED) {
         s_flight_remove(io, cmd->u.accepted.message_id);
-        /* Evidence: a copy before the outbox drops it. NOT_FOUND: not pending any more. */
-        int kept = t && io->c->sent_retention_ms
-                       ? cstore_sent_keep(t, cmd->u.accepted.message_id, io->now_ms)
-                       : ASYLINK_OK;
-        if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
-            client_log(io->c, ASYLINK_LOG_WARN, "sent envelope not kept as evidence", "code=%s",
-                       asylink_err_name(kept));
-        if (t)
-            cstore_outbox_set_state(t, cmd->u.accepted.message_id, CSTORE_OUT_ACCEPTED, 0, "");
-        s_later_event(io, ASYLINK_EVENT_ACCEPTED, cmd->u.accepted.message_id, 0,
-                      cmd->u.accepted.duplicate ? "duplicate" : "", NULL);
+        if (s_accept_later(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate))
+            return;
+        s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate);
         return;
     }
+    cstore_txn *t = s_txn(io);
     const wire_rejected *r = &cmd->u.rejected;
     if (!r->has_message_id)
         return;
@@ -1122,7 +1200,10 @@ static void s_pump(s_io *io)
             return;
         wire_cmd p = {.kind = WIRE_PUBLISH};
         memcpy(p.u.publish.message_id, o.id, 16);
-        bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
+        /* Published before (a rescan) and still awaiting its answer, or answered but not
+           recorded yet: not again. Entries above pumped_max were never published. */
+        bool skip = !o.envelope ||
+                    (o.seq <= io->pumped_max && (s_flight_has(io, o.id) || s_accept_has(io, o.id)));
         if (!skip && io->limits.max_envelope_bytes &&
             o.envelope_len > io->limits.max_envelope_bytes) {
             /* The broker would drop the connection: refuse it here, for good. */
@@ -1139,6 +1220,8 @@ static void s_pump(s_io *io)
             io->out_cursor = o.seq;
             if (!skip)
                 s_flight_add(io, o.id);
+            if (!skip && o.seq > io->pumped_max)
+                io->pumped_max = o.seq;
         }
         cstore_out_clear(&o);
         if (rc != 0)
@@ -1217,6 +1300,7 @@ void *client_io_main(void *arg)
         uint64_t owed_wait = UINT64_MAX;
         bool owed_due = client_receipts_due(c, io.now_ms, &owed_wait);
         long tick = owed_due ? 0 : owed_wait < IO_TICK_MS ? (long)owed_wait : IO_TICK_MS;
+        tick = s_accepted_wait(&io, tick);
         zmq_poll(io.sock ? items : items + 2, n, tick);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
@@ -1255,7 +1339,10 @@ void *client_io_main(void *arg)
         s_send_requests(&io);
         s_pump(&io);
     }
-    /* Receipts owed are sealed into the outbox now rather than at the next open. */
+    /* Accepted answers kept are recorded, receipts owed sealed, now rather than at the next open.
+     */
+    s_accepted_flush(&io, true);
+    s_finish_turn(&io);
     uint64_t owed_wait;
     if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
         client_receipts_flush(c) == ASYLINK_OK)
@@ -1271,6 +1358,7 @@ void *client_io_main(void *arg)
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
+    free(io.accepted);
     free(io.turn.acks);
     free(io.ack_buf);
     s_held_clear(&io.turn.held);
