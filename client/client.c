@@ -263,8 +263,11 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         c->owed_count = 1; /* unknown: the I/O thread looks */
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
+    c->io_writes = rc == ASYLINK_OK;
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
         rc = ASYLINK_E_IO;
+    if (rc != ASYLINK_OK)
+        c->io_writes = false;
     if (rc == ASYLINK_OK)
         c->io_started = true;
     return rc;

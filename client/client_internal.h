@@ -61,6 +61,15 @@ typedef struct client_event {
  * asylink_publish_many() waiting for the group commit. The committer signs
  * the drafts and points each item's envelope at its signed bytes.
  */
+/* A write an application thread hands to the I/O thread (client_io_write). */
+typedef struct client_write {
+    struct client_write *next;
+    int (*fill)(cstore_txn *t, void *arg);
+    void *arg;
+    int rc;
+    bool done;
+} client_write;
+
 /* Deliveries offered before their commit (early.c); the entries are opaque. */
 typedef struct client_early client_early;
 typedef struct client_early_list {
@@ -171,21 +180,23 @@ struct asylink_client {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
-    uint64_t recv_cursor;            /* last inbox seq handed over in this process */
-    client_early_list early;         /* the committing turn's new entries (early.c) */
-    uint64_t early_turn;             /* turns settled so far */
-    int early_failed;                /* the last settled turn's commit failed with this */
-    uint64_t owed_count;             /* receipts owed, not yet sealed (recv.c) */
-    uint64_t owed_since_ms;          /* when the oldest of them was owed; 0 = due now */
-    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;          /* waiting senders (group commit) */
-    bool committing;                 /* a leader is committing */
-    bool readable;                   /* notify_fd holds a byte */
-    client_sub *subs;                /* feed subscriptions */
-    client_req *reqs;                /* requests for the I/O thread */
-    client_readers *readers;         /* reader cache of LIMITED feed publishing */
-    asylink_connection conn;         /* where the I/O thread is (connection.c) */
-    asylink_connect_failure failure; /* why no session is open (failure.c) */
+    uint64_t recv_cursor;               /* last inbox seq handed over in this process */
+    client_early_list early;            /* the committing turn's new entries (early.c) */
+    uint64_t early_turn;                /* turns settled so far */
+    int early_failed;                   /* the last settled turn's commit failed with this */
+    uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
+    client_write *writes, *writes_tail; /* for the I/O thread's next commit (io.c) */
+    bool io_writes;                     /* the I/O thread takes writes (false once it stops) */
+    uint64_t owed_since_ms;             /* when the oldest of them was owed; 0 = due now */
+    uint64_t inbox_version;             /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;             /* waiting senders (group commit) */
+    bool committing;                    /* a leader is committing */
+    bool readable;                      /* notify_fd holds a byte */
+    client_sub *subs;                   /* feed subscriptions */
+    client_req *reqs;                   /* requests for the I/O thread */
+    client_readers *readers;            /* reader cache of LIMITED feed publishing */
+    asylink_connection conn;            /* where the I/O thread is (connection.c) */
+    asylink_connect_failure failure;    /* why no session is open (failure.c) */
     /* wake-ups */
     int notify_fd[2]; /* application side: readable while something is ready */
     int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -509,6 +520,17 @@ void client_failure_clear(asylink_client *c);
  * attempt fails (published at once). I/O thread.
  */
 void client_attempt_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value);
+
+/*
+ * Runs fill(t, arg) in the I/O thread's next commit, together with that
+ * turn's deliveries (one fsync for both, and no wait for the store's write
+ * lock behind the I/O thread), in a nested transaction: all of fill's
+ * writes or none. Waits for the commit. When the I/O thread does not run,
+ * or its commit could not take the write (the store full, a failed
+ * commit), the write is done here with cstore_write(). Returns fill's code
+ * or the commit's. Call with no transaction open and no lock held.
+ */
+int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), void *arg);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

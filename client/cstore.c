@@ -2445,3 +2445,31 @@ int cstore_owed_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->receipts_owed : 0, count);
 }
+
+int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *arg)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    cstore_txn saved = *t;
+    MDB_txn *child = NULL;
+    int lrc = mdb_txn_begin(t->s->env, t->txn, 0, &child);
+    if (lrc != MDB_SUCCESS)
+        return s_err(lrc); /* t unchanged */
+    t->txn = child;
+    rc = fill(t, arg);
+    if (rc == ASYLINK_OK && t->error == MDB_SUCCESS) {
+        lrc = mdb_txn_commit(child); /* into the parent: no disk write */
+        if (lrc == MDB_SUCCESS) {
+            t->txn = saved.txn;
+            return ASYLINK_OK;
+        }
+        rc = s_err(lrc); /* the child is freed by the failed commit */
+    } else {
+        if (rc == ASYLINK_OK)
+            rc = s_err(t->error);
+        mdb_txn_abort(child);
+    }
+    *t = saved; /* the parent as it was, sequence counters included */
+    return rc;
+}

@@ -116,6 +116,13 @@ void cstore_close(cstore **self_p);
 int cstore_begin(cstore *s, cstore_txn **out);
 /* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
 int cstore_commit(cstore_txn **t);
+
+/*
+ * Runs fill(t, arg) in a nested transaction of t: its writes join t when it
+ * returns ASYLINK_OK, else they vanish and t is as before (still usable).
+ * Returns fill's code, or the nesting's own (E_NOMEM, E_STORE_FULL, E_IO).
+ */
+int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *arg);
 void cstore_abort(cstore_txn **t);
 
 /*

@@ -229,3 +229,28 @@ void client_wake_io(asylink_client *c)
     if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
         client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
 }
+
+int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), void *arg)
+{
+    client_write w = {.fill = fill, .arg = arg};
+    pthread_mutex_lock(&c->lock);
+    if (!c->io_writes) {
+        pthread_mutex_unlock(&c->lock);
+        return cstore_write(c->store, fill, arg);
+    }
+    if (c->writes_tail)
+        c->writes_tail->next = &w;
+    else
+        c->writes = &w;
+    c->writes_tail = &w;
+    pthread_mutex_unlock(&c->lock);
+    client_wake_io(c);
+    pthread_mutex_lock(&c->lock);
+    while (!w.done)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    /* Not written (nothing of it is stored): again on its own, where the store grows if full. */
+    if (w.rc == ASYLINK_E_STORE_FULL || w.rc == ASYLINK_E_IO)
+        return cstore_write(c->store, fill, arg);
+    return w.rc;
+}

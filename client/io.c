@@ -558,16 +558,62 @@ static long s_accepted_wait(const s_io *io, long tick)
                                              : tick;
 }
 
+/* Takes the writes handed over so far (lock not held). */
+static client_write *s_take_writes(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    client_write *ws = c->writes;
+    c->writes = c->writes_tail = NULL;
+    pthread_mutex_unlock(&c->lock);
+    return ws;
+}
+
+/* Tells the writers of ws how they ended: rc for those the commit carried. */
+static void s_writes_done(asylink_client *c, client_write *ws, int rc)
+{
+    if (!ws)
+        return;
+    pthread_mutex_lock(&c->lock);
+    while (ws) {
+        client_write *next = ws->next; /* ws lives on its writer's stack */
+        if (ws->rc == ASYLINK_OK)
+            ws->rc = rc;
+        ws->done = true;
+        ws = next;
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The thread stops: writers write themselves from now on, and those waiting do (E_IO). */
+static void s_writes_stop(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->io_writes = false;
+    pthread_mutex_unlock(&c->lock);
+    client_write *ws = s_take_writes(c);
+    for (client_write *w = ws; w; w = w->next)
+        w->rc = ASYLINK_E_IO;
+    s_writes_done(c, ws, ASYLINK_E_IO);
+}
+
 /* Commits the turn's writes, then acks deliveries and tells the application. */
 static void s_finish_turn(s_io *io)
 {
     asylink_client *c = io->c;
     s_accepted_flush(io, false);
+    client_write *ws = s_take_writes(c);
+    for (client_write *w = ws; w; w = w->next) {
+        cstore_txn *t = s_txn(io);
+        w->rc = t ? cstore_nested(t, w->fill, w->arg) : ASYLINK_E_IO;
+    }
+    int commit_rc = ASYLINK_OK;
     if (io->txn) {
         /* What this turn stored may be handed over while the commit's fsync runs. */
         client_early_offer(c, &io->turn.early);
         int rc = cstore_commit(&io->txn);
         client_early_settle(c, rc);
+        commit_rc = rc;
         if (rc == ASYLINK_E_STORE_FULL && io->state == IO_OPEN && !io->turn.held.lost) {
             /* The disk is full: keep the session (its deliveries stay ours,
              * no failed attempt is counted), store them again in a while,
@@ -598,6 +644,7 @@ static void s_finish_turn(s_io *io)
             client_log(c, ASYLINK_LOG_INFO, "local store has room again", "held=0");
         }
     }
+    s_writes_done(c, ws, commit_rc);
     s_held_clear(&io->turn.held);
     io->turn.room_known = false;
     if (io->turn.n_acks && io->state == IO_OPEN)
@@ -1288,8 +1335,10 @@ void *client_io_main(void *arg)
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
     io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
-    if (!io.ctx)
+    if (!io.ctx) {
+        s_writes_stop(c);
         return NULL;
+    }
     while (!atomic_load(&c->stop)) {
         io.now_ms = clock_now_ms();
         s_timers(&io);
@@ -1343,6 +1392,7 @@ void *client_io_main(void *arg)
      */
     s_accepted_flush(&io, true);
     s_finish_turn(&io);
+    s_writes_stop(c);
     uint64_t owed_wait;
     if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
         client_receipts_flush(c) == ASYLINK_OK)

@@ -394,7 +394,7 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         owed += items[i].pending && items[i].receipt;
     if (rc == ASYLINK_OK) {
         s_ack_write w = {items, m};
-        rc = cstore_write(c->store, s_fill_ack, &w);
+        rc = client_io_write(c, s_fill_ack, &w); /* with the I/O thread's next commit */
     }
     pthread_mutex_unlock(&c->ack_lock);
     if (rc == ASYLINK_OK && owed) {
