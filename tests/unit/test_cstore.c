@@ -1851,6 +1851,133 @@ static void test_evidence_refs(void **state)
     t_open(t);
 }
 
+/* A receipt owed for message n to sender. */
+static receipt t_owed_receipt(unsigned n, const char *sender)
+{
+    receipt r = {.acked_ms = 7000 + n, .status = RECEIPT_DELIVERED};
+    t_id(r.message_id, n);
+    memset(r.envelope_digest, (int)n, 64);
+    snprintf(r.sender, sizeof r.sender, "%s", sender);
+    return r;
+}
+
+/* Receipts owed: recorded in order, listed oldest first, deleted one by one, kept across reopen. */
+static void test_owed(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    receipt a = t_owed_receipt(1, "DE"), b = t_owed_receipt(2, "PL"), c = t_owed_receipt(3, "DE");
+    assert_int_equal(cstore_owed_add(txn, &a), ASYLINK_OK);
+    assert_int_equal(cstore_owed_add(txn, &b), ASYLINK_OK);
+    assert_int_equal(cstore_owed_add(txn, &c), ASYLINK_OK);
+    receipt bad = a;
+    bad.sender[0] = 0;
+    assert_int_equal(cstore_owed_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad = a;
+    bad.status = 9;
+    assert_int_equal(cstore_owed_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    t_reopen(t);
+    uint64_t count = 0, damaged = 1;
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 3);
+    cstore_owed o[4];
+    size_t n = 0;
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(damaged, 0);
+    assert_true(o[0].seq < o[1].seq && o[1].seq < o[2].seq);
+    assert_memory_equal(o[0].r.message_id, a.message_id, 16);
+    assert_memory_equal(o[1].r.envelope_digest, b.envelope_digest, 64);
+    assert_string_equal(o[1].r.sender, "PL");
+    assert_int_equal(o[2].r.acked_ms, c.acked_ms);
+    assert_int_equal(o[2].r.status, RECEIPT_DELIVERED);
+    /* at most max */
+    assert_int_equal(cstore_owed_list(t->s, o, 2, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    /* deleting: the rest stays in order; a new one comes after every earlier one */
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, o[0].seq), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, o[0].seq), ASYLINK_OK); /* absent: nothing */
+    receipt d = t_owed_receipt(4, "FR");
+    assert_int_equal(cstore_owed_add(txn, &d), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    uint64_t first_deleted = o[0].seq;
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(o[0].r.sender, "PL");
+    assert_string_equal(o[2].r.sender, "FR");
+    assert_true(o[2].seq > first_deleted + 2);
+    /* a damaged record is reported (to be deleted), the good ones still listed */
+    cstore_close(&t->s);
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 99}, junk[5] = {1, 1, 1, 1, 1};
+    t_raw_put(t, "receipts_owed", key, 8, junk, sizeof junk);
+    t_open(t);
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(damaged, 99);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, damaged), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 3);
+}
+
+/* Writes entry 41 to the inbox, then fails if arg says so. */
+static int t_fill_maybe(cstore_txn *txn, void *arg)
+{
+    uint8_t id[16];
+    t_id(id, 41);
+    uint8_t env[4] = {1, 2, 3, 4};
+    cstore_in_key key = t_key(id, "DE", NULL);
+    int rc = cstore_inbox_add(txn, &key, 1, 1, env, sizeof env, NULL);
+    receipt r = t_owed_receipt(41, "DE");
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_add(txn, &r);
+    return rc == ASYLINK_OK && *(int *)arg ? ASYLINK_E_NOT_FOUND : rc;
+}
+
+/* A nested write joins its transaction whole, or leaves it as it was. */
+static void test_nested(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_txn *txn = NULL;
+    int fail = 1;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    uint8_t id[16];
+    t_id(id, 40);
+    uint8_t env[4] = {9, 9, 9, 9};
+    cstore_in_key key = t_key(id, "PL", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &key, 1, 1, env, sizeof env, NULL), ASYLINK_OK);
+    uint64_t before = cstore_inbox_added_seq(txn);
+    assert_int_equal(cstore_nested(txn, t_fill_maybe, &fail), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_added_seq(txn), before); /* the counters are back too */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    int st = 0;
+    cstore_in_key k41 = t_key((uint8_t[16]){0}, "DE", NULL);
+    uint8_t id41[16];
+    t_id(id41, 41);
+    k41.id = id41;
+    assert_int_equal(cstore_inbox_state(t->s, &k41, &st), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_state(t->s, &key, &st), ASYLINK_OK);
+    uint64_t count = 9;
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 0);
+    /* succeeding: its writes commit with the transaction, sequence numbers continuing */
+    fail = 0;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_nested(txn, t_fill_maybe, &fail), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_added_seq(txn), before + 1);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_state(t->s, &k41, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 1);
+}
+
 static void test_schema_version(void **state)
 {
     tctx *t = *state;
@@ -1901,6 +2028,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),
