@@ -1445,6 +1445,17 @@ static int s_take_in(const MDB_val *v, uint64_t seq, void *out)
     return rc == MDB_SUCCESS ? s_in_fill(out, seq, &r) : rc;
 }
 
+bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq)
+{
+    MDB_txn *txn;
+    if (!s || after_seq == UINT64_MAX || s_read_begin(s, &txn) != MDB_SUCCESS)
+        return false;
+    uint8_t key[S_SEQ_LEN] = {0};
+    int rc = s_pending_next(txn, s->inbox_pending, after_seq, key);
+    s_read_end(s, txn);
+    return rc == MDB_SUCCESS;
+}
+
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
 {
     if (!out)

@@ -252,6 +252,9 @@ void cstore_in_clear(cstore_in *m);
  */
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out);
 
+/* Whether a PENDING entry with seq > after_seq exists (nothing copied; false on errors). */
+bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq);
+
 /* An entry's state by key. ASYLINK_E_NOT_FOUND if unknown. */
 int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state);
 

@@ -69,12 +69,8 @@ void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const
 void client_update_readable(asylink_client *c)
 {
     bool inbox = client_early_ready(c);
-    if (!c->events_head && !inbox) {
-        cstore_in m;
-        inbox = cstore_inbox_next_pending(c->store, c->recv_cursor, &m) == ASYLINK_OK;
-        if (inbox)
-            cstore_in_clear(&m);
-    }
+    if (!c->events_head && !inbox)
+        inbox = cstore_inbox_pending_after(c->store, c->recv_cursor);
     bool want = c->events_head || inbox;
     char b = 1;
     if (want && !c->readable) {
