@@ -230,7 +230,8 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
 {
     client_write w = {.fill = fill, .arg = arg};
     pthread_mutex_lock(&c->lock);
-    if (!c->io_writes) {
+    /* (From the I/O thread itself, e.g. inside a log callback: it cannot wait for itself.) */
+    if (!c->io_writes || pthread_equal(pthread_self(), c->io)) {
         pthread_mutex_unlock(&c->lock);
         return cstore_write(c->store, fill, arg);
     }
