@@ -298,6 +298,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_condattr_destroy(&ca);
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
+    c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
     s_where w = {NULL, NULL};
     int rc = s_open(c, o, &w);
     if (rc != ASYLINK_OK) {
@@ -335,6 +336,7 @@ void asylink_client_close(asylink_client **self_p)
         free(e);
     }
     client_early_clear(&c->early);
+    free(c->handed);
     client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);

@@ -70,6 +70,23 @@ typedef struct client_write {
     bool done;
 } client_write;
 
+/*
+ * What an acknowledgement needs of a message handed over from memory,
+ * remembered at hand-over (the envelope digest the I/O thread computed when
+ * it verified it), so that acknowledging it reads no envelope and computes
+ * no digest (early.c). A small table indexed by the message id; a newer
+ * message takes an older one's slot (its acknowledgement then reads the store).
+ */
+typedef struct client_handed {
+    bool used;
+    bool feed;
+    uint8_t id[16];
+    char sender[NODE_ID_MAX + 1];
+    char sub[CSTORE_SUB_MAX + 1];
+    uint8_t digest[64];
+} client_handed;
+#define CLIENT_HANDED_SLOTS 4096
+
 /* Deliveries offered before their commit (early.c); the entries are opaque. */
 typedef struct client_early client_early;
 typedef struct client_early_list {
@@ -184,6 +201,8 @@ struct asylink_client {
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_failed;                   /* the last settled turn's commit failed with this */
+    client_handed *handed;              /* CLIENT_HANDED_SLOTS, or NULL (no memory: unused) */
+    client_handed last_taken;           /* what client_early_take() took last */
     uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
     client_write *writes, *writes_tail; /* for the I/O thread's next commit (io.c) */
     bool io_writes;                     /* the I/O thread takes writes (false once it stops) */
@@ -219,7 +238,8 @@ struct asylink_client {
  * entry is then handed over after the commit only), E_NOMEM.
  */
 int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t seq,
-                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len);
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len,
+                     const uint8_t digest[64], bool feed);
 
 /* Frees l's entries. */
 void client_early_clear(client_early_list *l);
@@ -244,6 +264,13 @@ bool client_early_ready(const asylink_client *c);
  * cursor moves to it). ASYLINK_E_NOT_FOUND, E_NOMEM. Lock held.
  */
 int client_early_take(asylink_client *c, cstore_in *out);
+
+/* Remembers the entry recv just took from the offered ones (lock held). */
+void client_handed_put(asylink_client *c, const client_handed *h);
+
+/* The remembered entry of (id, sender, sub) into *out; false if none (lock held). */
+bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char *sender,
+                       const char *sub, client_handed *out);
 
 /*
  * Before reading the inbox to acknowledge or erase: waits until the turn

@@ -32,12 +32,15 @@ struct client_early {
     char sender[NODE_ID_MAX + 1];
     char sub[CSTORE_SUB_MAX + 1];
     uint64_t broker_seq, received_ms;
+    uint8_t digest[64]; /* computed when verified */
+    bool feed;
     size_t len;
     uint8_t envelope[];
 };
 
 int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t seq,
-                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len)
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len,
+                     const uint8_t digest[64], bool feed)
 {
     if (len > CLIENT_EARLY_MAX_ENVELOPE || l->bytes + len > CLIENT_EARLY_MAX_TURN)
         return ASYLINK_E_TOO_LARGE; /* stored and handed over after the commit, as before */
@@ -45,7 +48,8 @@ int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t se
     if (!e)
         return ASYLINK_E_NOMEM;
     *e = (client_early){
-        .seq = seq, .broker_seq = broker_seq, .received_ms = received_ms, .len = len};
+        .seq = seq, .broker_seq = broker_seq, .received_ms = received_ms, .feed = feed, .len = len};
+    memcpy(e->digest, digest, 64);
     memcpy(e->id, key->id, 16);
     snprintf(e->sender, sizeof e->sender, "%s", key->sender);
     snprintf(e->sub, sizeof e->sub, "%s", key->subscription ? key->subscription : "");
@@ -137,7 +141,39 @@ int client_early_take(asylink_client *c, cstore_in *out)
     out->broker_seq = e->broker_seq;
     out->received_ms = e->received_ms;
     c->recv_cursor = e->seq;
+    client_handed *h = &c->last_taken;
+    *h = (client_handed){.used = true, .feed = e->feed};
+    memcpy(h->id, e->id, 16);
+    memcpy(h->sender, e->sender, sizeof h->sender);
+    memcpy(h->sub, e->sub, sizeof h->sub);
+    memcpy(h->digest, e->digest, 64);
     return ASYLINK_OK;
+}
+
+static size_t s_slot(const uint8_t id[16])
+{
+    uint32_t x;
+    memcpy(&x, id + 12, 4); /* a UUIDv7's random bits */
+    return x & (CLIENT_HANDED_SLOTS - 1);
+}
+
+void client_handed_put(asylink_client *c, const client_handed *h)
+{
+    if (c->handed && h->used)
+        c->handed[s_slot(h->id)] = *h;
+}
+
+bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char *sender,
+                       const char *sub, client_handed *out)
+{
+    if (!c->handed)
+        return false;
+    const client_handed *h = &c->handed[s_slot(id)];
+    if (!h->used || memcmp(h->id, id, 16) != 0 || strcmp(h->sender, sender) != 0 ||
+        strcmp(h->sub, sub ? sub : "") != 0)
+        return false;
+    *out = *h;
+    return true;
 }
 
 int client_early_wait(asylink_client *c)

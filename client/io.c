@@ -904,7 +904,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
            that does not fit there is handed over after the commit, as every one was before. */
         if (rc == ASYLINK_OK && !io->store_full)
             (void)client_early_add(&io->turn.early, &key, cstore_inbox_added_seq(t), seq,
-                                   io->now_ms, env, len);
+                                   io->now_ms, env, len, envelope_digest(e), feed);
     }
     envelope_destroy(&e);
 }
