@@ -92,6 +92,7 @@ typedef struct client_early client_early;
 typedef struct client_early_list {
     client_early *head, *tail;
     size_t bytes; /* envelope bytes held */
+    bool closed;  /* an entry was not taken: none after it is (the cursor must not skip it) */
 } client_early_list;
 
 typedef struct client_commit {

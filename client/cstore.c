@@ -660,6 +660,23 @@ static int s_grow(cstore *s, size_t seen_size, bool adopt)
     return rc;
 }
 
+/*
+ * Grows the map ahead of need, before a write transaction begins, once its
+ * used pages reach three quarters of it: a commit failing with MAP_FULL
+ * fails the whole transaction (the I/O thread's turn of deliveries and
+ * acknowledgements with it), where growing first costs nothing.
+ */
+static void s_grow_ahead(cstore *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != MDB_SUCCESS || mdb_env_stat(s->env, &st) != MDB_SUCCESS)
+        return;
+    size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize, map = info.me_mapsize;
+    if (used >= map - map / 4)
+        (void)s_grow(s, map, false); /* a failure shows at the commit, as before */
+}
+
 /* Opens a read transaction (through the gate). */
 static int s_read_begin(cstore *s, MDB_txn **txn)
 {
@@ -888,6 +905,7 @@ int cstore_begin(cstore *s, cstore_txn **out)
     if (!t)
         return ASYLINK_E_NOMEM;
     t->s = s;
+    s_grow_ahead(s);
     int rc = MDB_MAP_RESIZED;
     for (int attempt = 0; attempt < S_BEGIN_TRIES && rc == MDB_MAP_RESIZED; attempt++) {
         rc = s_gate_enter(s, true, &t->map_size);

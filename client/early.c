@@ -42,11 +42,16 @@ int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t se
                      uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len,
                      const uint8_t digest[64], bool feed)
 {
-    if (len > CLIENT_EARLY_MAX_ENVELOPE || l->bytes + len > CLIENT_EARLY_MAX_TURN)
-        return ASYLINK_E_TOO_LARGE; /* stored and handed over after the commit, as before */
-    client_early *e = malloc(sizeof *e + len);
-    if (!e)
-        return ASYLINK_E_NOMEM;
+    /* Once one entry is not offered, none after it is: recv's cursor must not pass it. */
+    if (l->closed)
+        return ASYLINK_E_TOO_LARGE;
+    client_early *e = len <= CLIENT_EARLY_MAX_ENVELOPE && l->bytes + len <= CLIENT_EARLY_MAX_TURN
+                          ? malloc(sizeof *e + len)
+                          : NULL;
+    if (!e) {
+        l->closed = true; /* stored and handed over after the commit, as before */
+        return len <= CLIENT_EARLY_MAX_ENVELOPE ? ASYLINK_E_NOMEM : ASYLINK_E_TOO_LARGE;
+    }
     *e = (client_early){
         .seq = seq, .broker_seq = broker_seq, .received_ms = received_ms, .feed = feed, .len = len};
     memcpy(e->digest, digest, 64);
@@ -72,12 +77,15 @@ void client_early_clear(client_early_list *l)
     }
     l->tail = NULL;
     l->bytes = 0;
+    l->closed = false;
 }
 
 void client_early_offer(asylink_client *c, client_early_list *l)
 {
-    if (!l->head)
+    if (!l->head) {
+        l->closed = false; /* the next turn offers again */
         return;
+    }
     pthread_mutex_lock(&c->lock);
     client_early_clear(&c->early); /* settled before: empty */
     c->early = *l;
