@@ -153,19 +153,31 @@ static void s_held_clear(s_held_list *l)
     l->lost = false;
 }
 
+/*
+ * The growable array items (n used, *cap allocated elements of size bytes)
+ * with room for one more: items itself or its reallocation (doubling, first
+ * elements at first); NULL when out of memory (items is then unchanged).
+ */
+static void *s_room(void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t c = *cap ? 2 * *cap : first;
+    void *p = realloc(items, c * size);
+    if (p)
+        *cap = c;
+    return p;
+}
+
 /* Keeps a Deliver and its envelope frame (moved from env) in l. */
 static void s_held_add(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        s_held *h = realloc(l->items, cap * sizeof *h);
-        if (!h) {
-            l->lost = true; /* a full store then ends the session: the broker redelivers */
-            return;
-        }
-        l->items = h;
-        l->cap = cap;
+    s_held *items = s_room(l->items, l->n, &l->cap, sizeof *l->items, 64);
+    if (!items) {
+        l->lost = true; /* a full store then ends the session: the broker redelivers */
+        return;
     }
+    l->items = items;
     s_held *h = &l->items[l->n++];
     h->cmd = *cmd;
     zmq_msg_init(&h->env);
@@ -417,14 +429,10 @@ static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16
 static void s_later_ack(s_io *io, uint64_t seq, const char *sub)
 {
     s_turn *t = &io->turn;
-    if (t->n_acks == t->cap_acks) {
-        size_t cap = t->cap_acks ? 2 * t->cap_acks : 256;
-        s_ack *a = realloc(t->acks, cap * sizeof *a);
-        if (!a)
-            return;
-        t->acks = a;
-        t->cap_acks = cap;
-    }
+    s_ack *acks = s_room(t->acks, t->n_acks, &t->cap_acks, sizeof *t->acks, 256);
+    if (!acks)
+        return;
+    t->acks = acks;
     t->acks[t->n_acks].seq = seq;
     snprintf(t->acks[t->n_acks].sub, sizeof t->acks[t->n_acks].sub, "%s", sub ? sub : "");
     t->acks[t->n_acks].sent = false;
@@ -505,14 +513,10 @@ static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
 /* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
 static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
 {
-    if (io->n_accepted == io->cap_accepted) {
-        size_t cap = io->cap_accepted ? 2 * io->cap_accepted : 64;
-        s_accept *a = realloc(io->accepted, cap * sizeof *a);
-        if (!a)
-            return false;
-        io->accepted = a;
-        io->cap_accepted = cap;
-    }
+    s_accept *acc = s_room(io->accepted, io->n_accepted, &io->cap_accepted, sizeof *acc, 64);
+    if (!acc)
+        return false;
+    io->accepted = acc;
     if (io->n_accepted == 0)
         io->accepted_since_ms = io->now_ms;
     memcpy(io->accepted[io->n_accepted].id, id, 16);
@@ -1217,14 +1221,10 @@ static void s_retry_parked(s_io *io)
 
 static int s_flight_add(s_io *io, const uint8_t id[16])
 {
-    if (io->n_flight == io->cap_flight) {
-        size_t cap = io->cap_flight ? 2 * io->cap_flight : 256;
-        s_flight *f = realloc(io->flight, cap * sizeof *f);
-        if (!f)
-            return -1;
-        io->flight = f;
-        io->cap_flight = cap;
-    }
+    s_flight *f = s_room(io->flight, io->n_flight, &io->cap_flight, sizeof *f, 256);
+    if (!f)
+        return -1;
+    io->flight = f;
     memcpy(io->flight[io->n_flight].id, id, 16);
     io->flight[io->n_flight].sent_ms = io->now_ms;
     io->n_flight++;
