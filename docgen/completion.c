@@ -101,8 +101,8 @@ static int s_walk(FILE *out, const char *path, const cli_command *c,
         return -1;
     for (const cli_command *s = c->sub; s && s->name; s++) {
         char sub[S_NAME_MAX];
-        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? " " : "", s->name);
-        if (s_walk(out, sub, s, fn) != 0)
+        int n = snprintf(sub, sizeof sub, "%s%s%s", path, *path ? " " : "", s->name);
+        if (n < 0 || (size_t)n >= sizeof sub || s_walk(out, sub, s, fn) != 0)
             return -1;
     }
     return 0;
