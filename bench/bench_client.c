@@ -125,6 +125,16 @@ static long s_broker_peak_kib(void)
     return kib;
 }
 
+/* BENCH_CLIENT_LOG=1 (or debug): the clients' log lines on stderr, with a monotonic time. */
+static void s_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)level;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "%ld.%03ld %s %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, (const char *)ctx,
+            line);
+}
+
 static asylink_client *s_open(const s_opts *o, const char *id)
 {
     int relaxed = o->relaxed;
@@ -145,6 +155,12 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.data_dir = data;
     opt.receive_window = 1000;
     opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    const char *log = getenv("BENCH_CLIENT_LOG");
+    if (log && *log && strcmp(log, "0") != 0) {
+        opt.log = s_log;
+        opt.log_ctx = (void *)id;
+        opt.log_level = strcmp(log, "debug") == 0 ? ASYLINK_LOG_DEBUG : ASYLINK_LOG_INFO;
+    }
     if (o->sent_retention >= 0)
         opt.sent_retention_ms = (uint64_t)o->sent_retention * 1000u;
     asylink_client *c = NULL;

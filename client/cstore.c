@@ -893,6 +893,18 @@ int cstore_begin(cstore *s, cstore_txn **out)
     return ASYLINK_OK;
 }
 
+/*
+ * True when the map (of map_size, as a transaction saw it) is more than
+ * half used: time to grow it before a write runs out of room.
+ */
+static bool s_map_tight(cstore *s, size_t map_size)
+{
+    size_t size, used;
+    if (lmdbkit_usage(s->env, &size, &used) != MDB_SUCCESS || size != map_size)
+        return false; /* grown by another thread meanwhile */
+    return used > map_size / 2 && s_map_next(map_size) != 0;
+}
+
 /* Ends t (committing if asked and healthy), grows the map after a MAP_FULL; an asylink_err. */
 static int s_txn_end(cstore_txn **tp, bool commit)
 {
@@ -910,6 +922,10 @@ static int s_txn_end(cstore_txn **tp, bool commit)
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
             rc = grown;
+    } else if (commit && rc == MDB_SUCCESS && s_map_tight(s, t->map_size)) {
+        /* Grown ahead, between transactions: a write that hits MDB_MAP_FULL
+         * is lost work (the I/O thread's whole turn, retried a second later). */
+        s_grow(s, t->map_size, false); /* a failure leaves the map as it was, or marks broken */
     }
     free(t);
     *tp = NULL;
