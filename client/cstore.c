@@ -915,6 +915,8 @@ static int s_txn_end(cstore_txn **tp, bool commit)
         rc = mdb_txn_commit(t->txn);
     else
         mdb_txn_abort(t->txn);
+    /* Looked at while this transaction still counts as open: no grow moves the map now. */
+    bool tight = commit && rc == MDB_SUCCESS && s_map_tight(s, t->map_size);
     s_gate_leave(s);
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
@@ -922,7 +924,7 @@ static int s_txn_end(cstore_txn **tp, bool commit)
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
             rc = grown;
-    } else if (commit && rc == MDB_SUCCESS && s_map_tight(s, t->map_size)) {
+    } else if (tight) {
         /* Grown ahead, between transactions: a write that hits MDB_MAP_FULL
          * is lost work (the I/O thread's whole turn, retried a second later). */
         s_grow(s, t->map_size, false); /* a failure leaves the map as it was, or marks broken */
