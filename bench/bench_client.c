@@ -414,6 +414,21 @@ static double s_broker_cpu_s(void)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Bytes a process has caused to be written to storage so far (/proc/PID/io write_bytes), or 0. */
+static double s_write_bytes(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *f = fopen(path, "r");
+    double v = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "write_bytes:", 12) == 0)
+            v = strtod(line + 12, NULL);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 static double s_self_cpu_s(void)
 {
     struct rusage ru;
@@ -425,6 +440,7 @@ static double s_self_cpu_s(void)
 static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
 {
     double cpu_b0 = s_broker_cpu_s(), cpu_s0 = s_self_cpu_s();
+    double wr_b0 = s_write_bytes(s_broker), wr_s0 = s_write_bytes(getpid());
     asylink_client *de = s_open(o, "DE"), *fr = s_open(o, "FR");
     long threads = o->threads > 0 ? o->threads : 1;
     pthread_t tid[64], evt;
@@ -524,6 +540,9 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
     printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
            got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
+    double wr_b = s_write_bytes(s_broker) - wr_b0, wr_s = s_write_bytes(getpid()) - wr_s0;
+    printf(" broker_write_kib_per_msg=%.1f clients_write_kib_per_msg=%.1f",
+           got ? wr_b / 1024 / (double)got : 0, got ? wr_s / 1024 / (double)got : 0);
     if (o->verify_per_s > 0)
         printf(" x_verify_rate=%.2f", res.msgs_per_s / o->verify_per_s);
     /* What the cores would carry if they served only this run (see bench_broker). */

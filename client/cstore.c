@@ -1891,34 +1891,62 @@ static int s_sent_parse(const MDB_val *v, const uint8_t *id, uint64_t *kept_ms)
     return MDB_SUCCESS;
 }
 
-/* Copies id's PENDING envelope into sent (a copy first: see s_out_rewrite). */
+/*
+ * The sent value for record r (under key) kept since now_ms, built in a
+ * malloc'd *buf (a copy: r points into a page a later put may replace).
+ * MDB_NOTFOUND if r is not PENDING (its envelope is gone already) or was
+ * kept before (*buf stays NULL), S_NOMEM.
+ */
+static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                        uint64_t now_ms, uint8_t **buf, size_t *len)
+{
+    *buf = NULL;
+    if (r->state != CSTORE_OUT_PENDING)
+        return MDB_NOTFOUND;
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    if (mdb_get(t->txn, t->s->sent, &k, &v) == MDB_SUCCESS)
+        return MDB_NOTFOUND; /* kept before: the first copy stays */
+    *len = S_SENT_HEADER + r->envelope_len;
+    *buf = malloc(*len);
+    if (!*buf)
+        return S_NOMEM;
+    memset(*buf, 0, S_SENT_HEADER);
+    (*buf)[0] = S_RECORD_VERSION;
+    bytes_put_le(*buf + 8, now_ms, 8);
+    memcpy(*buf + 16, r->id, S_ID_LEN);
+    memcpy(*buf + S_SENT_HEADER, r->envelope, r->envelope_len);
+    return MDB_SUCCESS;
+}
+
+/* Stores a value built by s_sent_value() under key, and its age index entry. */
+static int s_sent_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const uint8_t *buf, size_t len,
+                      uint64_t now_ms)
+{
+    uint8_t tkey[2 * S_SEQ_LEN];
+    int rc = s_put(t->txn, t->s->sent, key, S_SEQ_LEN, buf, len, 0);
+    s_sent_time_key(tkey, now_ms, key);
+    if (rc == MDB_SUCCESS)
+        rc = s_put(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0, 0);
+    return rc;
+}
+
+/* Copies id's PENDING envelope into sent. */
 static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
 {
-    cstore *s = t->s;
-    uint8_t key[S_SEQ_LEN], tkey[2 * S_SEQ_LEN];
+    uint8_t key[S_SEQ_LEN], *buf = NULL;
+    size_t len = 0;
     out_record r;
-    int rc = s_out_find(t->txn, s, id, key, &r);
+    int rc = s_out_find(t->txn, t->s, id, key, &r);
     if (rc != MDB_SUCCESS)
         return rc;
     if (r.state != CSTORE_OUT_PENDING)
         return MDB_NOTFOUND; /* its envelope is gone already */
-    MDB_val k = {S_SEQ_LEN, key}, v;
-    if (mdb_get(t->txn, s->sent, &k, &v) == MDB_SUCCESS)
+    rc = s_sent_value(t, key, &r, now_ms, &buf, &len);
+    if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS; /* kept before */
-    size_t len = S_SENT_HEADER + r.envelope_len;
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return S_NOMEM;
-    memset(buf, 0, S_SENT_HEADER);
-    buf[0] = S_RECORD_VERSION;
-    bytes_put_le(buf + 8, now_ms, 8);
-    memcpy(buf + 16, id, S_ID_LEN);
-    memcpy(buf + S_SENT_HEADER, r.envelope, r.envelope_len);
-    rc = s_put(t->txn, s->sent, key, S_SEQ_LEN, buf, len, 0);
-    free(buf);
-    s_sent_time_key(tkey, now_ms, key);
     if (rc == MDB_SUCCESS)
-        rc = s_put(t->txn, s->sent_time, tkey, sizeof tkey, "", 0, 0);
+        rc = s_sent_put(t, key, buf, len, now_ms);
+    free(buf);
     return rc;
 }
 
@@ -1930,6 +1958,33 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms)
     if (!id)
         return ASYLINK_E_INVALID_ARG;
     return s_op_end(t, s_sent_keep(t, id, now_ms));
+}
+
+int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SEQ_LEN], *buf = NULL;
+    size_t len = 0;
+    out_record r;
+    int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    /* The copy is built before the rewrite replaces the page r points into. */
+    if (lrc == MDB_SUCCESS && keep) {
+        lrc = s_sent_value(t, key, &r, now_ms, &buf, &len);
+        if (lrc == MDB_NOTFOUND)
+            lrc = MDB_SUCCESS; /* not PENDING (nothing to copy), or kept before */
+    }
+    if (lrc == MDB_SUCCESS)
+        lrc = s_out_rewrite(t, key, &r, CSTORE_OUT_ACCEPTED, 0, "");
+    if (lrc == MDB_SUCCESS && buf)
+        lrc = s_sent_put(t, key, buf, len, now_ms);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+    free(buf);
+    return s_op_end(t, lrc);
 }
 
 int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len, uint64_t *kept_ms)

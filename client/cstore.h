@@ -321,6 +321,15 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms);
 
 /*
+ * The broker accepted id: cstore_sent_keep() (if keep) and
+ * cstore_outbox_set_state(ACCEPTED) in one look-up of the record. A
+ * message that is no longer PENDING only gets its state set. ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_NOMEM (nothing changed), or
+ * the store's error.
+ */
+int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms);
+
+/*
  * The kept envelope of id (*env malloc'd, caller frees) and since when it
  * is kept. ASYLINK_E_NOT_FOUND if not a sent message or its envelope is not
  * kept (any more).

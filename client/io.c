@@ -563,15 +563,13 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
     cstore_txn *t = s_txn(io);
     if (cmd->kind == WIRE_ACCEPTED) {
         s_flight_remove(io, cmd->u.accepted.message_id);
-        /* Evidence: a copy before the outbox drops it. NOT_FOUND: not pending any more. */
-        int kept = t && io->c->sent_retention_ms
-                       ? cstore_sent_keep(t, cmd->u.accepted.message_id, io->now_ms)
-                       : ASYLINK_OK;
+        /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
+        int kept = t ? cstore_outbox_accept(t, cmd->u.accepted.message_id,
+                                            io->c->sent_retention_ms != 0, io->now_ms)
+                     : ASYLINK_OK;
         if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
-            client_log(io->c, ASYLINK_LOG_WARN, "sent envelope not kept as evidence", "code=%s",
-                       asylink_err_name(kept));
-        if (t)
-            cstore_outbox_set_state(t, cmd->u.accepted.message_id, CSTORE_OUT_ACCEPTED, 0, "");
+            client_log(io->c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
+                       "code=%s", asylink_err_name(kept));
         s_later_event(io, ASYLINK_EVENT_ACCEPTED, cmd->u.accepted.message_id, 0,
                       cmd->u.accepted.duplicate ? "duplicate" : "", NULL);
         return;
