@@ -1266,6 +1266,46 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     return s_err(rc);
 }
 
+/* Whether name is one of r's recipients. */
+static bool s_out_has_recipient(const out_record *r, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = r->recipients;
+    for (uint32_t i = 0; i < r->n_recipients; i++) {
+        size_t l = strlen(p); /* validated: each NUL-terminated inside the block */
+        if (l == len && memcmp(p, name, len) == 0)
+            return true;
+        p += l + 1;
+    }
+    return false;
+}
+
+int cstore_outbox_check_claims(cstore *s, const cstore_out_claim *claims, size_t n)
+{
+    if (!s || (!claims && n))
+        return ASYLINK_E_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!claims[i].id || !claims[i].digest || !claims[i].recipient)
+            return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    int result = ASYLINK_OK;
+    for (size_t i = 0; result == ASYLINK_OK && i < n; i++) {
+        uint8_t key[S_SEQ_LEN];
+        out_record r;
+        rc = s_out_find(txn, s, claims[i].id, key, &r);
+        if (rc != MDB_SUCCESS)
+            result = s_err(rc);
+        else if (!s_out_has_recipient(&r, claims[i].recipient) ||
+                 sodium_memcmp(r.digest, claims[i].digest, S_DIGEST_LEN) != 0)
+            result = ASYLINK_E_TAMPERED;
+    }
+    s_read_end(s, txn);
+    return result;
+}
+
 /* Counts a pending index in a read transaction; an asylink_err. */
 static int s_pending_count(cstore *s, MDB_dbi pending, uint64_t *count)
 {
@@ -1918,15 +1958,27 @@ static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_r
     return MDB_SUCCESS;
 }
 
+/*
+ * Puts a new key that usually sorts last (a sequence, a time): appended
+ * when it does (LMDB then fills pages instead of splitting them in half,
+ * which would write two pages for each ~2 KiB envelope), else a plain put.
+ */
+static int s_put_mostly_last(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                             const void *val, size_t vlen)
+{
+    int rc = s_put(txn, dbi, key, klen, val, vlen, MDB_APPEND); /* changes nothing if not last */
+    return rc == MDB_KEYEXIST ? s_put(txn, dbi, key, klen, val, vlen, 0) : rc;
+}
+
 /* Stores a value built by s_sent_value() under key, and its age index entry. */
 static int s_sent_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const uint8_t *buf, size_t len,
                       uint64_t now_ms)
 {
     uint8_t tkey[2 * S_SEQ_LEN];
-    int rc = s_put(t->txn, t->s->sent, key, S_SEQ_LEN, buf, len, 0);
+    int rc = s_put_mostly_last(t->txn, t->s->sent, key, S_SEQ_LEN, buf, len);
     s_sent_time_key(tkey, now_ms, key);
     if (rc == MDB_SUCCESS)
-        rc = s_put(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0, 0);
+        rc = s_put_mostly_last(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0);
     return rc;
 }
 

@@ -186,6 +186,22 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out);
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 
+/* What a receipt claims about one sent message (all borrowed). */
+typedef struct cstore_out_claim {
+    const uint8_t *id;     /* 16 bytes */
+    const uint8_t *digest; /* 64 bytes: the envelope digest the receipt quotes */
+    const char *recipient; /* who signed the receipt */
+} cstore_out_claim;
+
+/*
+ * Checks n claims against the outbox in one read transaction: each id is
+ * a message sent to that recipient with that envelope digest (compared in
+ * constant time). ASYLINK_OK if all hold; else the first failure:
+ * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_TAMPERED (not a recipient
+ * of it, or another digest), ASYLINK_E_IO, ASYLINK_E_INVALID_ARG.
+ */
+int cstore_outbox_check_claims(cstore *s, const cstore_out_claim *claims, size_t n);
+
 /* Marks a message ACCEPTED or REJECTED (dropping its envelope bytes). E_NOT_FOUND if unknown. */
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
                             const char *reason);

@@ -547,26 +547,24 @@ void asylink_message_free(asylink_message **self_p)
 
 /* ---- receipts ---- */
 
-static bool s_is_recipient(const cstore_out *o, const char *node)
+/*
+ * Checks decrypted receipts against the messages they claim to cover: the
+ * signer must be the recipient and we the addressee, and each message one
+ * we sent to that recipient, with the digest quoted (one store look-up).
+ */
+static int s_receipts_match(asylink_client *c, const envelope_header *h, const receipt *r, size_t n)
 {
-    for (size_t i = 0; i < o->n_recipients; i++)
-        if (strcmp(o->recipients[i], node) == 0)
-            return true;
-    return false;
-}
-
-/* Checks one decrypted receipt against the message it claims to cover. */
-static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r)
-{
-    if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
-        return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
-    cstore_out o;
-    int rc = cstore_outbox_get(c->store, r->message_id, &o);
-    if (rc != ASYLINK_OK)
-        return rc;
-    if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
-        rc = ASYLINK_E_TAMPERED;
-    cstore_out_clear(&o);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r[i].recipient, h->sender) != 0 || strcmp(r[i].sender, c->own->node_id) != 0)
+            return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
+    cstore_out_claim *claims = malloc((n ? n : 1) * sizeof *claims);
+    if (!claims)
+        return ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        claims[i] = (cstore_out_claim){
+            .id = r[i].message_id, .digest = r[i].envelope_digest, .recipient = r[i].recipient};
+    int rc = cstore_outbox_check_claims(c->store, claims, n);
+    free(claims);
     return rc;
 }
 
@@ -597,8 +595,8 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
     size_t count = 0;
     rc = receipt_set_decode(payload, len, &r, &count);
     envelope_payload_free(payload, len);
-    for (size_t i = 0; rc == ASYLINK_OK && i < count; i++)
-        rc = s_receipt_matches(c, h, &r[i]); /* all or nothing */
+    if (rc == ASYLINK_OK)
+        rc = s_receipts_match(c, h, r, count); /* all or nothing */
     if (rc != ASYLINK_OK) {
         free(r);
         return rc;
