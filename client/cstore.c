@@ -1246,6 +1246,46 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
     return s_next_pending(s, s->outbox_pending, s->outbox, after_seq, s_take_out, out, &out->seq);
 }
 
+int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                    size_t *n)
+{
+    if (!n)
+        return ASYLINK_E_INVALID_ARG;
+    *n = 0;
+    if (!out || max == 0)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint64_t after = after_seq;
+    while (*n < max && after != UINT64_MAX) {
+        cstore_out *o = &out[*n];
+        memset(o, 0, sizeof *o);
+        uint8_t key[S_SEQ_LEN] = {0};
+        MDB_val v;
+        rc = s_pending_next(txn, s->outbox_pending, after, key);
+        if (rc == MDB_SUCCESS)
+            rc = s_record_get(txn, s->outbox, key, &v);
+        if (rc == MDB_SUCCESS)
+            rc = s_take_out(&v, bytes_get_be64(key), o);
+        if (rc != MDB_SUCCESS) {
+            if (rc == S_BAD_RECORD)
+                o->seq = bytes_get_be64(key); /* lets the caller step over it */
+            break;
+        }
+        after = o->seq;
+        (*n)++;
+    }
+    s_read_end(s, txn);
+    return *n > 0 ? ASYLINK_OK : s_err(rc);
+}
+
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
 {
     if (!out)

@@ -183,6 +183,17 @@ void cstore_out_clear(cstore_out *m);
  */
 int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out);
 
+/*
+ * Up to max PENDING messages with seq > after_seq, in order, read in one
+ * transaction into out[0..*n) (each to be cstore_out_clear'ed). ASYLINK_OK
+ * with *n >= 1, E_NOT_FOUND at the end (*n = 0), or the error of the first
+ * entry (E_IO for a corrupt one, with out[0].seq naming it as in
+ * cstore_outbox_next_pending); an entry that fails after others ends the
+ * batch before it, so the next call reports it.
+ */
+int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                    size_t *n);
+
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 

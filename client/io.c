@@ -1103,33 +1103,51 @@ static bool s_flight_has(const s_io *io, const uint8_t id[16])
     return false;
 }
 
+/* Publishes o unless it is in flight (or too large: refused for good); -1 at the high-water mark.
+ */
+static int s_publish(s_io *io, const cstore_out *o)
+{
+    wire_cmd p = {.kind = WIRE_PUBLISH};
+    memcpy(p.u.publish.message_id, o->id, 16);
+    bool skip = !o->envelope || s_flight_has(io, o->id); /* still awaiting its answer */
+    if (!skip && io->limits.max_envelope_bytes && o->envelope_len > io->limits.max_envelope_bytes) {
+        /* The broker would drop the connection: refuse it here, for good. */
+        cstore_txn *t = s_txn(io);
+        if (t)
+            cstore_outbox_set_state(t, o->id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
+                                    "larger than the broker's max_envelope_bytes");
+        s_later_event(io, ASYLINK_EVENT_REJECTED, o->id, ASYLINK_E_TOO_LARGE,
+                      "larger than the broker's max_envelope_bytes", NULL);
+        skip = true;
+    }
+    int rc = skip ? 0 : s_send(io, &p, o->envelope, o->envelope_len);
+    if (rc == 0) {
+        io->out_cursor = o->seq;
+        if (!skip)
+            s_flight_add(io, o->id);
+    }
+    return rc;
+}
+
+#define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
+
 static void s_pump(s_io *io)
 {
+    cstore_out batch[IO_PUMP_BATCH];
     while (io->state == IO_OPEN && io->n_flight < io->window) {
-        cstore_out o;
-        if (cstore_outbox_next_pending(io->c->store, io->out_cursor, &o) != ASYLINK_OK)
+        size_t room = io->window - io->n_flight, n = 0;
+        if (cstore_outbox_next_pending_many(io->c->store, io->out_cursor, batch,
+                                            room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH,
+                                            &n) != ASYLINK_OK)
             return;
-        wire_cmd p = {.kind = WIRE_PUBLISH};
-        memcpy(p.u.publish.message_id, o.id, 16);
-        bool skip = !o.envelope || s_flight_has(io, o.id); /* still awaiting its answer */
-        if (!skip && io->limits.max_envelope_bytes &&
-            o.envelope_len > io->limits.max_envelope_bytes) {
-            /* The broker would drop the connection: refuse it here, for good. */
-            cstore_txn *t = s_txn(io);
-            if (t)
-                cstore_outbox_set_state(t, o.id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
-                                        "larger than the broker's max_envelope_bytes");
-            s_later_event(io, ASYLINK_EVENT_REJECTED, o.id, ASYLINK_E_TOO_LARGE,
-                          "larger than the broker's max_envelope_bytes", NULL);
-            skip = true;
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0 && io->state == IO_OPEN)
+                rc = s_publish(io, &batch[i]);
+            else
+                rc = -1; /* the rest waits for the next turn */
+            cstore_out_clear(&batch[i]);
         }
-        int rc = skip ? 0 : s_send(io, &p, o.envelope, o.envelope_len);
-        if (rc == 0) {
-            io->out_cursor = o.seq;
-            if (!skip)
-                s_flight_add(io, o.id);
-        }
-        cstore_out_clear(&o);
         if (rc != 0)
             return; /* high-water mark: try again next turn */
     }

@@ -262,6 +262,40 @@ static void test_check_claims(void **state)
     assert_int_equal(cstore_outbox_check_claims(t->s, NULL, 1), ASYLINK_E_INVALID_ARG);
 }
 
+/* cstore_outbox_next_pending_many(): the pending ones in order, a batch at a time. */
+static void test_pending_many(void **state)
+{
+    tctx *t = *state;
+    for (int i = 1; i <= 5; i++)
+        t_send(t, i, 10 * (size_t)i);
+    t_accept(t, 2, 100, true);
+    cstore_out o[4];
+    size_t n = 9;
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(o[0].id[15], 1);
+    assert_int_equal(o[1].id[15], 3); /* 2 is accepted: not pending */
+    assert_int_equal(o[1].envelope_len, 30);
+    assert_int_equal(o[1].envelope[0], 3);
+    uint64_t after = o[1].seq;
+    cstore_out_clear(&o[0]);
+    cstore_out_clear(&o[1]);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, after, o, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(o[0].id[15], 4);
+    assert_int_equal(o[1].id[15], 5);
+    assert_true(o[0].seq > after && o[1].seq > o[0].seq);
+    after = o[1].seq;
+    cstore_out_clear(&o[0]);
+    cstore_out_clear(&o[1]);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, after, o, 4, &n), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(n, 0);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 0, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, NULL, 4, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(NULL, 0, o, 4, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 4, NULL), ASYLINK_E_INVALID_ARG);
+}
+
 static void test_keep_twice(void **state)
 {
     tctx *t = *state;
@@ -361,6 +395,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),
     };
