@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * twelve named databases, a map that grows when it fills. See cstore.h for
+ * twelve named databases, a map that grows before it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -126,7 +126,10 @@
  * usable; any other code breaks the transaction: later operations fail with
  * it and the commit aborts and returns it.
  *
- * Map growth. LMDB can only change the map size while no transaction of
+ * Map growth. A commit that leaves the map more than half used grows it
+ * right away (a write that hits MDB_MAP_FULL loses its whole transaction:
+ * for the I/O thread a turn of answers and deliveries, retried a second
+ * later). LMDB can only change the map size while no transaction of
  * this process is open (the map may move). A gate counts open transactions
  * (read and write); a thread that hit MDB_MAP_FULL grows the map when its
  * transaction ends: it announces itself (new write transactions then wait),

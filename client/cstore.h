@@ -98,10 +98,11 @@ void cstore_close(cstore **self_p);
 
 /*
  * Write transactions. cstore_begin: ASYLINK_OK, E_INVALID_ARG, E_NOMEM,
- * E_IO. The map (64 MiB at first) grows by itself: ASYLINK_E_STORE_FULL,
- * from an operation (LMDB allocates pages as it writes, so this is where
- * the map usually fills) or from cstore_commit, means this transaction is
- * lost. End it (cstore_abort, or cstore_commit, which then returns
+ * E_IO. The map (64 MiB at first) grows by itself: ahead of need, after a
+ * commit that leaves it more than half used, and otherwise when a write
+ * finds it full. ASYLINK_E_STORE_FULL, from an operation (LMDB allocates
+ * pages as it writes, so this is where the map fills) or from
+ * cstore_commit, means this transaction is lost. End it (cstore_abort, or cstore_commit, which then returns
  * E_STORE_FULL); the map grows as it ends, and the caller retries the
  * whole transaction from cstore_begin (once is normally enough; a bound
  * of a few attempts is wise).
