@@ -217,7 +217,7 @@ static client_event *s_event_new(const s_io *io, asylink_event_type type, const 
 {
     client_event *e = client_event_new(type, id, code, reason, node);
     if (e)
-        snprintf(e->endpoint, sizeof e->endpoint, "%s", s_endpoint(io));
+        client_copy_str(e->endpoint, sizeof e->endpoint, s_endpoint(io));
     return e;
 }
 
@@ -455,7 +455,7 @@ static void s_send_turn_acks(s_io *io)
     }
 }
 
-/* Reverses the turn's event list into arrival order and pushes it. */
+/* Reverses the turn's event list into arrival order and pushes it (one wake-up). */
 static void s_push_events(s_io *io)
 {
     client_event *rev = NULL;
@@ -465,11 +465,7 @@ static void s_push_events(s_io *io)
         e->next = rev;
         rev = e;
     }
-    while (rev) {
-        client_event *e = rev;
-        rev = e->next;
-        client_event_queue(io->c, e);
-    }
+    client_event_queue_list(io->c, rev);
 }
 
 /* Commits the turn's writes, then acks deliveries and tells the application. */
