@@ -82,10 +82,11 @@ static void s_start_broker(const s_opts *o)
     FILE *f = fopen(path, "w");
     if (!f)
         s_die("broker.ini", 0);
-    fprintf(f, "[broker]\nnode_id = BROKER.EU\ncert = %s/trust/nodes/BROKER.EU.cert\n"
-               "key = %s/keys/BROKER.EU.key\ntrust_dir = %s/trust\ndata_dir = %s/data\n"
-               "policy = %s/policy.ini\nendpoint = tcp://127.0.0.1:*\nadmin_endpoint =\n"
-               "[http]\nlisten =\n[log]\nlevel = warn\n",
+    fprintf(f,
+            "[broker]\nnode_id = BROKER.EU\ncert = %s/trust/nodes/BROKER.EU.cert\n"
+            "key = %s/keys/BROKER.EU.key\ntrust_dir = %s/trust\ndata_dir = %s/data\n"
+            "policy = %s/policy.ini\nendpoint = tcp://127.0.0.1:*\nadmin_endpoint =\n"
+            "[http]\nlisten =\n[log]\nlevel = warn\n",
             o->certs, o->certs, o->certs, s_tmp, o->certs);
     fclose(f);
     int pfd[2];
@@ -125,14 +126,17 @@ static long s_broker_peak_kib(void)
     return kib;
 }
 
-/* BENCH_CLIENT_LOG=1 (or debug): the clients' log lines on stderr, with a monotonic time. */
+/*
+ * A library log line on stderr (info and above: reconnects, republishing, store trouble), with
+ * a monotonic time (s.ms) to line it up with a stall; BENCH_CLIENT_LOG=debug adds debug lines.
+ */
 static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
     (void)level;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fprintf(stderr, "%ld.%03ld %s %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, (const char *)ctx,
-            line);
+    fprintf(stderr, "bench_client: %ld.%03ld %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000,
+            (const char *)ctx, line);
 }
 
 static asylink_client *s_open(const s_opts *o, const char *id)
@@ -154,13 +158,13 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.trust_dir = trust;
     opt.data_dir = data;
     opt.receive_window = 1000;
+    opt.log = s_log; /* the library's notices go to stderr, prefixed with the node */
+    opt.log_ctx = (void *)id;
+    opt.log_level = ASYLINK_LOG_INFO;
     opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
     const char *log = getenv("BENCH_CLIENT_LOG");
-    if (log && *log && strcmp(log, "0") != 0) {
-        opt.log = s_log;
-        opt.log_ctx = (void *)id;
-        opt.log_level = strcmp(log, "debug") == 0 ? ASYLINK_LOG_DEBUG : ASYLINK_LOG_INFO;
-    }
+    if (log && strcmp(log, "debug") == 0)
+        opt.log_level = ASYLINK_LOG_DEBUG;
     if (o->sent_retention >= 0)
         opt.sent_retention_ms = (uint64_t)o->sent_retention * 1000u;
     asylink_client *c = NULL;
@@ -222,10 +226,10 @@ static long s_idmap_get(s_idmap *m, const uint8_t id[16])
 
 typedef struct {
     asylink_client *c;
-    long first, count;   /* message indices [first, first + count) */
-    long rate;           /* per thread; 0 = as fast as possible */
+    long first, count; /* message indices [first, first + count) */
+    long rate;         /* per thread; 0 = as fast as possible */
     size_t size;
-    long batch;          /* 0 = asylink_send per message */
+    long batch; /* 0 = asylink_send per message */
     s_times *t;
     s_idmap *ids;
 } s_producer;
@@ -255,7 +259,8 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
     for (long i = 0; i < p->count;) {
         uint64_t now = s_now_ns(), due = start + (uint64_t)i * step;
         if (step && due > now) {
-            struct timespec ts = {(time_t)((due - now) / 1000000000ull), (long)((due - now) % 1000000000ull)};
+            struct timespec ts = {(time_t)((due - now) / 1000000000ull),
+                                  (long)((due - now) % 1000000000ull)};
             nanosleep(&ts, NULL);
             now = s_now_ns();
         }
@@ -264,7 +269,8 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
         for (; n < per && i < p->count && (!step || start + (uint64_t)i * step <= now); n++, i++) {
             atomic_store(&p->t[p->first + i].t0, step ? start + (uint64_t)i * step : now);
             s_stamp(payloads + n * size, p->first + i);
-            items[n] = (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
+            items[n] =
+                (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
         }
         for (size_t k = 0; k < n; k++) /* before the call: its Accepted may come at once */
             memset(items[k].message_id, 0, 16);
@@ -303,7 +309,8 @@ static void *s_produce(void *arg)
         if (p->rate > 0) {
             uint64_t due = start + (uint64_t)i * 1000000000ull / (uint64_t)p->rate;
             if (due > t) {
-                struct timespec ts = {(time_t)((due - t) / 1000000000ull), (long)((due - t) % 1000000000ull)};
+                struct timespec ts = {(time_t)((due - t) / 1000000000ull),
+                                      (long)((due - t) % 1000000000ull)};
                 nanosleep(&ts, NULL);
             }
             t = due; /* latency from the scheduled time: a late send is not hidden */
@@ -449,8 +456,10 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     size_t slots = 1024;
     while (slots < 2 * (size_t)total)
         slots *= 2;
-    s_idmap ids = {.lock = PTHREAD_MUTEX_INITIALIZER, .ids = calloc(slots, 16),
-                   .idx1 = calloc(slots, sizeof(uint32_t)), .mask = slots - 1};
+    s_idmap ids = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                   .ids = calloc(slots, 16),
+                   .idx1 = calloc(slots, sizeof(uint32_t)),
+                   .mask = slots - 1};
     uint64_t *lat = calloc((size_t)total, sizeof *lat);
     if (!t || !ids.ids || !ids.idx1 || !lat)
         s_die("calloc", ASYLINK_E_NOMEM);
@@ -460,8 +469,14 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     long at = 0;
     for (long i = 0; i < threads && i < 64; i++) {
         long n = total / threads + (i < total % threads);
-        p[i] = (s_producer){.c = de, .first = at, .count = n, .rate = rate_total / threads,
-                            .size = (size_t)o->size, .batch = o->batch, .t = t, .ids = &ids};
+        p[i] = (s_producer){.c = de,
+                            .first = at,
+                            .count = n,
+                            .rate = rate_total / threads,
+                            .size = (size_t)o->size,
+                            .batch = o->batch,
+                            .t = t,
+                            .ids = &ids};
         at += n;
         pthread_create(&tid[i], NULL, s_produce, &p[i]);
     }
@@ -475,7 +490,8 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
         /* With batches: take what is ready, ack it all once nothing more is. */
         int rc = asylink_recv(fr, pending ? 0 : 1000, &m);
         if (rc == ASYLINK_E_TIMEOUT) {
-            if (pending && (rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
+            if (pending &&
+                (rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
                 s_die("ack_many", rc);
             for (size_t k = 0; k < pending; k++)
                 atomic_store(&t[ack_idx[k]].t4, s_now_ns());
@@ -536,7 +552,10 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5), res.p99_ms,
            s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(), ru.ru_maxrss,
            o->relaxed ? "relaxed" : "fsync",
-           o->no_ack ? "none" : o->batch > 0 ? "ack_many+receipt_set" : "each+receipt", o->batch);
+           o->no_ack      ? "none"
+           : o->batch > 0 ? "ack_many+receipt_set"
+                          : "each+receipt",
+           o->batch);
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
     printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
            got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
@@ -610,17 +629,26 @@ static double s_broker_w2_p99(const s_opts *o, const char *self)
 
 static int s_parse(int argc, char **argv, s_opts *o)
 {
-    static const struct option opts[] = {
-        {"asylinkd", required_argument, NULL, 'a'}, {"certs", required_argument, NULL, 'c'},
-        {"workload", required_argument, NULL, 'w'}, {"messages", required_argument, NULL, 'n'},
-        {"size", required_argument, NULL, 's'}, {"threads", required_argument, NULL, 't'},
-        {"rate", required_argument, NULL, 'r'}, {"seconds", required_argument, NULL, 'S'},
-        {"no-ack", no_argument, NULL, 'A'}, {"client-relaxed", no_argument, NULL, 'R'},
-        {"batch", required_argument, NULL, 'b'},
-        {"sent-retention", required_argument, NULL, 'K'},
-        {NULL, 0, NULL, 0}};
-    *o = (s_opts){.workload = "all", .messages = 100000, .size = 1024, .threads = 4,
-                  .rate = 2000, .seconds = 10, .sent_retention = -1};
+    static const struct option opts[] = {{"asylinkd", required_argument, NULL, 'a'},
+                                         {"certs", required_argument, NULL, 'c'},
+                                         {"workload", required_argument, NULL, 'w'},
+                                         {"messages", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 's'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"seconds", required_argument, NULL, 'S'},
+                                         {"no-ack", no_argument, NULL, 'A'},
+                                         {"client-relaxed", no_argument, NULL, 'R'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"sent-retention", required_argument, NULL, 'K'},
+                                         {NULL, 0, NULL, 0}};
+    *o = (s_opts){.workload = "all",
+                  .messages = 100000,
+                  .size = 1024,
+                  .threads = 4,
+                  .rate = 2000,
+                  .seconds = 10,
+                  .sent_retention = -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -652,7 +680,8 @@ int main(int argc, char **argv)
     s_opts o;
     if (s_parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all] "
-                        "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch N] [--no-ack] "
+                        "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch "
+                        "N] [--no-ack] "
                         "[--client-relaxed] [--sent-retention SECONDS]\n");
         return 2;
     }

@@ -31,11 +31,13 @@ typedef struct {
     uint64_t uncovered_ms;             /* time of the first entry after it; 0 = none */
 } s_end;
 
-/* A noted event, encoded with seq 1 (patched when written). */
+/* A noted event, encoded with seq 1 (patched when written), at off in notes_buf. */
 typedef struct {
-    uint8_t *rec;
+    size_t off;
     size_t len;
 } s_note;
+
+#define S_NOTES_BUF_KEEP (1024 * 1024) /* an emptied notes buffer larger than this is freed */
 
 struct audit {
     store *st;    /* borrowed */
@@ -49,6 +51,8 @@ struct audit {
     uint64_t txn_now_ms; /* clock when the transaction began */
     s_note *notes;       /* waiting notes, oldest first */
     size_t n_notes, cap_notes;
+    uint8_t *notes_buf; /* their encodings, one after the other (no allocation per note) */
+    size_t notes_len, notes_cap;
     size_t notes_written; /* notes written by the transaction in progress */
     uint64_t notes_dropped;
     char actor[AUDITCHAIN_NAME_MAX + 1]; /* audit_set_actor(); "" = the broker */
@@ -59,6 +63,8 @@ struct audit {
 };
 
 /* ---- writing ---- */
+
+#define S_SCRATCH_MIN 4096 /* the encoding scratch holds at least this (records are ~100 bytes) */
 
 static uint8_t *s_scratch(audit *a, size_t n)
 {
@@ -103,12 +109,20 @@ static int s_append_record(audit *a, MDB_txn *txn, auditchain_record *r)
     r->seq = 1;
     if (!r->time_ms)
         r->time_ms = a->txn_now_ms;
-    size_t cap = auditchain_record_bound(r);
-    uint8_t *buf = s_scratch(a, cap);
+    /* Encoded into the scratch as it is (records are small); sized by their
+       bound only when one does not fit, so most records are sized once, not twice. */
+    uint8_t *buf = s_scratch(a, S_SCRATCH_MIN);
     if (!buf)
         return ENOMEM;
     size_t len = 0;
-    int rc = auditchain_record_encode(r, buf, cap, &len);
+    int rc = auditchain_record_encode(r, buf, a->cap_buf, &len);
+    size_t need = rc == ASYLINK_E_TOO_LARGE ? auditchain_record_bound(r) : 0;
+    if (need > a->cap_buf) {
+        buf = s_scratch(a, need);
+        if (!buf)
+            return ENOMEM;
+        rc = auditchain_record_encode(r, buf, a->cap_buf, &len);
+    }
     if (rc == ASYLINK_E_BAD_FIELD && r->detail != s_unrecordable) {
         /* a field the record cannot hold (not expected: callers clean their text): the
            change still gets a record, with what is certainly valid */
@@ -166,7 +180,7 @@ static int s_hook_begin(void *ctx, void *txn)
     a->txn_now_ms = clock_now_ms();
     a->notes_written = 0;
     for (size_t i = 0; i < a->n_notes; i++) {
-        int rc = s_append(a, txn, a->notes[i].rec, a->notes[i].len);
+        int rc = s_append(a, txn, a->notes_buf + a->notes[i].off, a->notes[i].len);
         if (rc != MDB_SUCCESS)
             return rc;
         a->notes_written++;
@@ -297,16 +311,59 @@ static void s_hook_committed(void *ctx)
 {
     audit *a = ctx;
     a->c = a->p;
-    for (size_t i = 0; i < a->notes_written; i++)
-        free(a->notes[i].rec);
-    if (a->notes_written && a->n_notes > a->notes_written)
+    if (a->notes_written && a->n_notes > a->notes_written) {
+        size_t from = a->notes[a->notes_written].off;
+        memmove(a->notes_buf, a->notes_buf + from, a->notes_len - from);
+        a->notes_len -= from;
         memmove(a->notes, a->notes + a->notes_written,
                 (a->n_notes - a->notes_written) * sizeof *a->notes);
+        for (size_t i = 0; i < a->n_notes - a->notes_written; i++)
+            a->notes[i].off -= from;
+    }
     a->n_notes -= a->notes_written;
     a->notes_written = 0;
+    if (a->n_notes == 0) {
+        a->notes_len = 0;
+        if (a->notes_cap > S_NOTES_BUF_KEEP) { /* a burst is over: give its memory back */
+            free(a->notes_buf);
+            a->notes_buf = NULL;
+            a->notes_cap = 0;
+        }
+    }
 }
 
 /* ---- notes ---- */
+
+/*
+ * Room for one more note and for r's encoding in notes_buf (sized: by r's
+ * bound; else S_SCRATCH_MIN, what any usual record takes): ASYLINK_OK or
+ * ASYLINK_E_NOMEM.
+ */
+static int s_notes_room(audit *a, const auditchain_record *r, bool sized)
+{
+    if (a->n_notes == a->cap_notes) {
+        size_t ncap = a->cap_notes ? 2 * a->cap_notes : 64;
+        s_note *n = realloc(a->notes, ncap * sizeof *n);
+        if (!n)
+            return ASYLINK_E_NOMEM;
+        a->notes = n;
+        a->cap_notes = ncap;
+    }
+    size_t need = sized ? auditchain_record_bound(r) : S_SCRATCH_MIN;
+    if (need < S_SCRATCH_MIN)
+        need = S_SCRATCH_MIN;
+    if (a->notes_cap - a->notes_len >= need)
+        return ASYLINK_OK;
+    size_t cap = a->notes_cap ? a->notes_cap : 16384;
+    while (cap - a->notes_len < need)
+        cap *= 2;
+    uint8_t *b = realloc(a->notes_buf, cap);
+    if (!b)
+        return ASYLINK_E_NOMEM;
+    a->notes_buf = b;
+    a->notes_cap = cap;
+    return ASYLINK_OK;
+}
 
 void audit_note(audit *a, const auditchain_record *r)
 {
@@ -316,30 +373,26 @@ void audit_note(audit *a, const auditchain_record *r)
     x.seq = 1;
     if (!x.time_ms)
         x.time_ms = clock_now_ms();
-    size_t cap = auditchain_record_bound(&x), len = 0;
-    uint8_t *rec = a->n_notes < AUDIT_MAX_NOTES ? malloc(cap ? cap : 1) : NULL;
-    if (a->n_notes == a->cap_notes && rec) {
-        size_t ncap = a->cap_notes ? 2 * a->cap_notes : 64;
-        s_note *n = realloc(a->notes, ncap * sizeof *n);
-        if (n) {
-            a->notes = n;
-            a->cap_notes = ncap;
-        } else {
-            free(rec);
-            rec = NULL;
-        }
+    size_t len = 0;
+    int rc = ASYLINK_E_NOMEM;
+    for (int sized = 0; sized < 2 && a->n_notes < AUDIT_MAX_NOTES; sized++) {
+        rc = s_notes_room(a, &x, sized);
+        if (rc == ASYLINK_OK)
+            rc = auditchain_record_encode(&x, a->notes_buf + a->notes_len,
+                                          a->notes_cap - a->notes_len, &len);
+        if (rc != ASYLINK_E_TOO_LARGE)
+            break;
     }
-    int rc = rec ? auditchain_record_encode(&x, rec, cap, &len) : ASYLINK_E_NOMEM;
     if (rc != ASYLINK_OK) {
-        free(rec);
         if (a->notes_dropped++ % 1000 == 0)
             LOG_ERROR("audit", "audit event lost", "kind=%s code=%s waiting=%zu lost=%llu",
                       auditchain_kind_name(r->kind), asylink_err_name(rc), a->n_notes,
                       (unsigned long long)a->notes_dropped);
         return;
     }
-    a->notes[a->n_notes].rec = rec;
+    a->notes[a->n_notes].off = a->notes_len;
     a->notes[a->n_notes].len = len;
+    a->notes_len += len;
     a->n_notes++;
 }
 
@@ -461,9 +514,8 @@ void audit_close(audit **self_p)
         return;
     audit *a = *self_p;
     store_set_audit(a->st, NULL);
-    for (size_t i = 0; i < a->n_notes; i++)
-        free(a->notes[i].rec);
     free(a->notes);
+    free(a->notes_buf);
     free(a->buf);
     free(a);
     *self_p = NULL;

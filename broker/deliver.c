@@ -88,7 +88,7 @@ static int s_deliver_direct(router *r, session *s)
             return S_DLV_STOP;
         uint8_t *env = NULL;
         size_t len = 0;
-        if (store_message_get(r->store, e.seq, &env, &len) != ASYLINK_OK) {
+        if (store_message_get_room(r->store, e.seq, OUT_FRAME_ROOM, &env, &len) != ASYLINK_OK) {
             s->cursor = e.seq; /* swept meanwhile */
             continue;
         }
@@ -127,7 +127,7 @@ static int s_feed_send(router *r, session *s, session_sub *sub, const store_feed
 {
     uint8_t *env = NULL;
     size_t len = 0;
-    if (store_message_get(r->store, e->seq, &env, &len) != ASYLINK_OK)
+    if (store_message_get_room(r->store, e->seq, OUT_FRAME_ROOM, &env, &len) != ASYLINK_OK)
         return S_DLV_MISSING; /* expired and swept meanwhile: the caller skips it */
     wire_cmd c = {.kind = WIRE_DELIVER};
     c.u.deliver.sequence = e->seq;

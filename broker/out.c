@@ -21,36 +21,50 @@ typedef struct {
     uint64_t len;
 } s_charge;
 
-/* Frees a zero-copy frame's buffer once libzmq is done with it (any thread). */
+_Static_assert(sizeof(s_charge) <= OUT_FRAME_ROOM, "a frame's account fits before its data");
+
+/* Frees a zero-copy frame's block (its account, then its data) once libzmq is done (any thread). */
 static void s_free_frame(void *data, void *hint)
 {
+    (void)data; /* inside the block */
     s_charge *c = hint;
-    if (c) {
-        if (c->output)
-            session_output_release(c->output, c->len);
-        free(c);
-    }
-    free(data);
+    if (c->output)
+        session_output_release(c->output, c->len);
+    free(c);
 }
 
 /*
- * Makes m a zero-copy frame of data (malloc'd, taken in every case) charged
- * to o (may be NULL). 0, or -1 (ENOMEM).
+ * Makes m a zero-copy frame of the len bytes at block + OUT_FRAME_ROOM
+ * (block malloc'd, taken in every case; its head holds the account)
+ * charged to o (may be NULL). 0, or -1 (ENOMEM).
  */
-static int s_frame(zmq_msg_t *m, uint8_t *data, size_t len, session_output *o)
+static int s_frame(zmq_msg_t *m, uint8_t *block, size_t len, session_output *o)
 {
-    s_charge *c = malloc(sizeof *c);
-    if (!c || zmq_msg_init_data(m, data, len, s_free_frame, c) != 0) {
-        free(c);
-        free(data);
+    s_charge *c = (s_charge *)(void *)block;
+    c->output = o;
+    c->len = len;
+    if (zmq_msg_init_data(m, block + OUT_FRAME_ROOM, len, s_free_frame, c) != 0) {
+        free(block);
         errno = ENOMEM;
         return -1;
     }
-    c->output = o;
-    c->len = len;
     if (o)
         session_output_hold(o, len);
     return 0;
+}
+
+/* Encodes cmd into a frame block (OUT_FRAME_ROOM bytes, then the command): ASYLINK_OK or E_NOMEM.
+ */
+static int s_encode(const wire_cmd *cmd, uint8_t **block, size_t *len)
+{
+    uint8_t *buf = NULL;
+    if (wire_encode(cmd, &buf, len) != ASYLINK_OK)
+        return ASYLINK_E_NOMEM;
+    *block = malloc(OUT_FRAME_ROOM + *len);
+    if (*block)
+        memcpy(*block + OUT_FRAME_ROOM, buf, *len);
+    free(buf);
+    return *block ? ASYLINK_OK : ASYLINK_E_NOMEM;
 }
 
 /*
@@ -92,7 +106,7 @@ static int s_send(router *r, const uint8_t *rid, size_t rid_len, session *s, con
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    if (wire_encode(cmd, &buf, &len) != ASYLINK_OK) {
+    if (s_encode(cmd, &buf, &len) != ASYLINK_OK) {
         free(env);
         errno = ENOMEM;
         return -1;
@@ -139,9 +153,9 @@ int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd)
     return s_send(r, rid, rid_len, session_by_rid(&r->sessions, rid, rid_len), cmd, NULL, 0);
 }
 
-int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *env, size_t len)
+int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *block, size_t len)
 {
-    return s_send(r, s->rid, s->rid_len, s, cmd, env, len);
+    return s_send(r, s->rid, s->rid_len, s, cmd, block, len);
 }
 
 void out_error(router *r, const uint8_t *rid, size_t rid_len, uint64_t request_id, int code,

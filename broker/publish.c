@@ -15,6 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Copies the node id src into dst (cap bytes, NUL-terminated; cut if longer). */
+static void s_copy_id(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 /* Rejects a Publish of s before the store, and notes it for the audit trail. */
 static void s_reject(router *r, session *s, const uint8_t id[16], int code, const char *reason,
                      bool retryable)
@@ -48,7 +56,7 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     }
     j->arrival = r->next_arrival;
     j->session_id = s->id;
-    snprintf(j->node_id, sizeof j->node_id, "%s", s->node_id);
+    s_copy_id(j->node_id, sizeof j->node_id, s->node_id);
     memcpy(j->message_id, id, 16);
     zmq_msg_init(&j->envelope);
     zmq_msg_move(&j->envelope, env);
@@ -57,11 +65,7 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     j->max_envelope_bytes = r->opt.max_envelope_bytes;
     j->clock_skew_future_ms = r->opt.clock_skew_future_ms;
     j->max_recipients = r->opt.max_recipients;
-    if (verify_pool_submit(r->pool, j) != ASYLINK_OK) {
-        verify_job_destroy(&j);
-        s_reject(r, s, id, ASYLINK_E_UNAVAILABLE, "verification unavailable", true);
-        return;
-    }
+    verify_pool_submit(r->pool, j); /* a failure comes back as a refused job */
     r->next_arrival++;
     s->publishing++;
 }
@@ -90,7 +94,8 @@ static void s_release(router *r, verify_job *j)
         session *s = session_by_id(&r->sessions, j->session_id);
         if (s && s->publishing > 0)
             s->publishing--;
-        out_rejected(r, s, j->message_id, j->code, j->reason, j->code == ASYLINK_E_NOMEM);
+        out_rejected(r, s, j->message_id, j->code, j->reason,
+                     j->code == ASYLINK_E_NOMEM || j->code == ASYLINK_E_UNAVAILABLE);
         notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, j->code, j->reason);
         verify_job_destroy(&j);
         return;
@@ -215,7 +220,7 @@ void publish_commit(router *r)
         char recipients[ENVELOPE_MAX_RECIPIENTS][NODE_ID_MAX + 1];
         size_t nr = fresh ? h->n_recipients : 0;
         for (size_t k = 0; k < nr; k++)
-            snprintf(recipients[k], sizeof recipients[k], "%s", h->recipients[k]);
+            s_copy_id(recipients[k], sizeof recipients[k], h->recipients[k]);
         s_answer(r, j, rc, res);
         for (size_t k = 0; k < nr; k++)
             deliver_node(r, recipients[k]);

@@ -610,6 +610,7 @@ static void s_turn(router *r, bool reading, long wait_ms)
     store_read_begin(r->store); /* the turn's deliveries share a read transaction */
     if (reading && (items[0].revents & ZMQ_POLLIN))
         s_read(r);
+    verify_pool_flush(r->pool); /* the Publishes just read */
     publish_collect(r);
     publish_commit(r);
     store_read_end(r->store);

@@ -75,11 +75,11 @@ struct router {
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t next_release_ms; /* store_release_pages() */
     uint64_t started_ms;
-    audit *audit;  /* the audit trail (borrowed from opt), NULL = none */
+    audit *audit;        /* the audit trail (borrowed from opt), NULL = none */
     approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */
-    bool fatal;    /* a store error: stop */
-    bool full;     /* the last publishes were refused STORE_FULL (logged once) */
-    bool draining; /* shutting down: lost sessions are not the client's fault */
+    bool fatal;          /* a store error: stop */
+    bool full;           /* the last publishes were refused STORE_FULL (logged once) */
+    bool draining;       /* shutting down: lost sessions are not the client's fault */
 };
 
 /* ---- out.c: framing out (never blocks; a full or gone peer loses the frame) ---- */
@@ -98,13 +98,17 @@ struct router {
  */
 int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd);
 
+/* Bytes a frame's block holds before its data (out.c's account of it). */
+#define OUT_FRAME_ROOM 16
+
 /*
- * Sends cmd with env (len bytes, malloc'd) as its zero-copy second frame to
- * s; takes env in every case (libzmq frees it once written out). 0, or -1
- * with errno as out_send(); EAGAIN also when s's queued output is at the
- * bound (the delivery waits).
+ * Sends cmd with an envelope as its zero-copy second frame to s: block is
+ * malloc'd, OUT_FRAME_ROOM bytes then the envelope's len bytes
+ * (store_message_get_room()); takes block in every case (libzmq frees it
+ * once written out). 0, or -1 with errno as out_send(); EAGAIN also when
+ * s's queued output is at the bound (the delivery waits).
  */
-int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *env, size_t len);
+int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *block, size_t len);
 
 /* Sends Error(code, reason) and counts a protocol error. */
 void out_error(router *r, const uint8_t *rid, size_t rid_len, uint64_t request_id, int code,

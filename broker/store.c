@@ -891,20 +891,18 @@ typedef struct publish_lens {
     size_t recipients; /* recipients block bytes */
 } publish_lens;
 
-/* Stores a new message: record, queue entries, dedup entry (key dkey), expiry entry. */
+/*
+ * Stores a new message whose dedup entry is written: record, queue entries,
+ * expiry entry, feed entry.
+ */
 static int s_publish_new(store *s, MDB_txn *txn, store_batch *b, const store_publish *p,
-                         const publish_lens *lens, const MDB_val *dkey, store_result *r)
+                         const publish_lens *lens, store_result *r)
 {
     size_t sender_len = lens->sender, recipients_len = lens->recipients;
     uint64_t seq = b->next_seq;
     int rc = s_msgs_append(s, txn, p, seq, sender_len, recipients_len, b->now_ms);
     if (rc == MDB_SUCCESS)
         rc = s_queue_all(s, txn, p, seq);
-    uint8_t dval[S_DEDUP_VALUE_LEN];
-    bytes_put_le(dval, seq, 8);
-    bytes_put_le(dval + 8, b->now_ms, 8);
-    if (rc == MDB_SUCCESS)
-        rc = s_put(txn, s->dedup, dkey->mv_data, dkey->mv_size, dval, sizeof dval);
     if (rc == MDB_SUCCESS)
         rc = s_expiry_put(s, txn, p->expires_ms, seq);
     if (rc == MDB_SUCCESS && p->topic && p->topic[0]) {
@@ -933,13 +931,18 @@ static int s_publish(store *s, MDB_txn *txn, store_batch *b, const store_publish
     memcpy(key, p->sender, sender_len);
     key[sender_len] = 0;
     memcpy(key + sender_len + 1, p->message_id, S_ID_LEN);
-    MDB_val k = {sender_len + 1 + S_ID_LEN, key}, v;
-    int rc = mdb_get(txn, s->dedup, &k, &v);
-    if (rc == MDB_SUCCESS)
+    /* The dedup entry goes first, only if there is none (one lookup, not a get
+       and a put); any failure after it fails the whole transaction. */
+    uint8_t dval[S_DEDUP_VALUE_LEN];
+    bytes_put_le(dval, b->next_seq, 8);
+    bytes_put_le(dval + 8, b->now_ms, 8);
+    MDB_val k = {sender_len + 1 + S_ID_LEN, key}, v = {sizeof dval, dval};
+    int rc = mdb_put(txn, s->dedup, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) /* v: the stored entry */
         return s_publish_duplicate(&v, r);
-    if (rc != MDB_NOTFOUND)
+    if (rc != MDB_SUCCESS)
         return rc;
-    return s_publish_new(s, txn, b, p, &lens, &k, r);
+    return s_publish_new(s, txn, b, p, &lens, r);
 }
 
 /* Deletes seq's record and its expiry index entry. */
@@ -970,6 +973,15 @@ static int s_record_set_pending(store *s, MDB_txn *txn, uint64_t seq, const MDB_
     return rc;
 }
 
+/* One recipient is done with seq (its record v, r as read): n_pending - 1, or the message goes. */
+static int s_release_read(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
+                          const msg_record *r)
+{
+    if (r->n_pending > 1)
+        return s_record_set_pending(s, txn, seq, v, r->n_pending - 1);
+    return s_message_delete(s, txn, seq, r->expires_ms);
+}
+
 /*
  * One recipient is done with seq: n_pending - 1, or the message goes when
  * none is left. S_BAD_RECORD (nothing changed) if the record is invalid; a
@@ -984,9 +996,7 @@ static int s_release(store *s, MDB_txn *txn, uint64_t seq)
         return MDB_SUCCESS;
     if (rc != MDB_SUCCESS)
         return rc;
-    if (r.n_pending > 1)
-        return s_record_set_pending(s, txn, seq, &v, r.n_pending - 1);
-    return s_message_delete(s, txn, seq, r.expires_ms);
+    return s_release_read(s, txn, seq, &v, &r);
 }
 
 /* Looks up recipient's entry seq in dbi (queue or dlq); the key goes to key/k. */
@@ -998,19 +1008,6 @@ static int s_entry_get(MDB_txn *txn, MDB_dbi dbi, const char *recipient, uint64_
     if (!k->mv_size)
         return EINVAL;
     return mdb_get(txn, dbi, k, v);
-}
-
-/* Ack: drop recipient's queue entry seq and release the message. */
-static int s_ack(store *s, MDB_txn *txn, const char *recipient, uint64_t seq)
-{
-    uint8_t key[S_KEY_MAX];
-    MDB_val k, v;
-    int rc = s_entry_get(txn, s->queue, recipient, seq, key, &k, &v);
-    if (rc == MDB_SUCCESS)
-        rc = s_release(s, txn, seq);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_del(txn, s->queue, &k, NULL);
-    return rc;
 }
 
 /* Reads the attempts of a queue value; S_BAD_RECORD if malformed. */
@@ -1152,18 +1149,50 @@ typedef struct s_audit_meta {
     uint64_t envelope_len;           /* its envelope's size */
 } s_audit_meta;
 
+/* Copies what the audit record names of a message record r into m. */
+static void s_audit_meta_fill(const msg_record *r, s_audit_meta *m)
+{
+    m->found = true;
+    memcpy(m->message_id, r->message_id, S_ID_LEN);
+    memcpy(m->sender, r->sender, r->sender_len);
+    m->sender[r->sender_len] = 0;
+    m->envelope_len = r->envelope_len;
+}
+
 /* Reads seq's message for its audit record (only when an audit trail listens). */
 static void s_audit_meta_read(store *s, MDB_txn *txn, uint64_t seq, s_audit_meta *m)
 {
     MDB_val v;
     msg_record r;
-    m->found = s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS;
-    if (!m->found)
-        return;
-    memcpy(m->message_id, r.message_id, S_ID_LEN);
-    memcpy(m->sender, r.sender, r.sender_len);
-    m->sender[r.sender_len] = 0;
-    m->envelope_len = r.envelope_len;
+    m->found = false;
+    if (s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS)
+        s_audit_meta_fill(&r, m);
+}
+
+/*
+ * Ack: drops recipient's queue entry seq and releases the message, reading
+ * its record once, for the release and for the audit record (m, when an
+ * audit trail listens).
+ */
+static int s_ack(store *s, MDB_txn *txn, const char *recipient, uint64_t seq, s_audit_meta *m)
+{
+    uint8_t key[S_KEY_MAX];
+    MDB_val k, qv, v;
+    msg_record r;
+    int rc = s_entry_get(txn, s->queue, recipient, seq, key, &k, &qv);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = s_record_get(s, txn, seq, &v, &r);
+    if (rc == MDB_SUCCESS) {
+        if (s->audit.event)
+            s_audit_meta_fill(&r, m);
+        rc = s_release_read(s, txn, seq, &v, &r);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = MDB_SUCCESS; /* a missing record is left alone (s_release) */
+    }
+    if (rc == MDB_SUCCESS)
+        rc = mdb_del(txn, s->queue, &k, NULL);
+    return rc;
 }
 
 /* Hands ev (with m's message, if any) to the audit trail; an LMDB code. */
@@ -1233,8 +1262,8 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         return MDB_SUCCESS;
     }
     s_audit_meta m = {0};
-    if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR)
-        s_audit_meta_read(s, txn, op->seq, &m);
+    if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR && op->kind != S_OP_ACK)
+        s_audit_meta_read(s, txn, op->seq, &m); /* an ack reads it itself */
     switch (op->kind) {
     case S_OP_PUBLISH: {
         /* Near a full disk the reserve is kept for acks, which free space. */
@@ -1247,7 +1276,7 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         rc = s_publish(s, txn, b, &op->publish, r);
         break;
     }
-    case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq); break;
+    case S_OP_ACK: rc = s_ack(s, txn, op->recipient, op->seq, &m); break;
     case S_OP_RETRY: rc = s_retry(s, txn, op, b->now_ms, r); break;
     case S_OP_SUB_CURSOR: rc = s_sub_set_cursor(s, txn, op->recipient, op->name, op->seq); break;
     default: rc = s_dead_letter(s, txn, op, b->now_ms, r); break;
@@ -1737,7 +1766,12 @@ int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_
 
 int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
 {
-    if (!env || !len)
+    return store_message_get_room(s, seq, 0, env, len);
+}
+
+int store_message_get_room(store *s, uint64_t seq, size_t room, uint8_t **env, size_t *len)
+{
+    if (!env || !len || room > SIZE_MAX / 2)
         return ASYLINK_E_INVALID_ARG;
     *env = NULL;
     *len = 0;
@@ -1750,12 +1784,13 @@ int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len)
     MDB_val v;
     msg_record r;
     rc = s_record_get(s, txn, seq, &v, &r);
-    uint8_t *buf = rc == MDB_SUCCESS ? malloc(r.envelope_len ? r.envelope_len : 1) : NULL;
+    uint8_t *buf =
+        rc == MDB_SUCCESS ? malloc(room + r.envelope_len ? room + r.envelope_len : 1) : NULL;
     if (rc == MDB_SUCCESS && !buf)
         rc = ENOMEM;
     if (rc == MDB_SUCCESS) {
         if (r.envelope_len)
-            memcpy(buf, r.envelope, r.envelope_len);
+            memcpy(buf + room, r.envelope, r.envelope_len);
         *env = buf;
         *len = r.envelope_len;
     }

@@ -240,12 +240,12 @@ void store_read_end(store *s);
 
 /* One entry of a recipient's queue. */
 typedef struct store_entry {
-    uint64_t seq;             /* message sequence */
-    uint32_t attempts;        /* failed attempts so far */
-    uint64_t next_attempt_ms; /* not to be delivered before this */
-    uint64_t accepted_ms;     /* when the broker accepted the message */
-    uint64_t envelope_len;    /* size of the stored envelope */
-    uint8_t message_id[16];   /* the message's id (for the audit trail) */
+    uint64_t seq;                    /* message sequence */
+    uint32_t attempts;               /* failed attempts so far */
+    uint64_t next_attempt_ms;        /* not to be delivered before this */
+    uint64_t accepted_ms;            /* when the broker accepted the message */
+    uint64_t envelope_len;           /* size of the stored envelope */
+    uint8_t message_id[16];          /* the message's id (for the audit trail) */
     char sender[STORE_NAME_MAX + 1]; /* its sender, NUL-terminated */
 } store_entry;
 
@@ -262,6 +262,13 @@ int store_queue_next(store *s, const char *recipient, uint64_t after_seq, store_
  * caller frees). ASYLINK_OK, ASYLINK_E_NOT_FOUND, ASYLINK_E_NOMEM, E_IO.
  */
 int store_message_get(store *s, uint64_t seq, uint8_t **env, size_t *len);
+
+/*
+ * store_message_get() into a new malloc'd block with room bytes first (the
+ * caller's, e.g. a frame header): the envelope is at *block + room. The
+ * caller frees *block.
+ */
+int store_message_get_room(store *s, uint64_t seq, size_t room, uint8_t **block, size_t *len);
 
 /*
  * Counts of a recipient's queue: entries and envelope bytes. Walks the
@@ -504,30 +511,30 @@ int store_crl_put(store *s, uint64_t ca, uint64_t number);
 
 /* What changed, for the audit hooks. Pointers are valid during the call only. */
 typedef struct store_audit_event {
-    int kind;                     /* enum auditchain_kind (ACCEPTED, DUPLICATE, ACKED, ...) */
-    uint64_t now_ms;              /* time of the operation (batch / sweep time), 0 = unknown */
-    const store_publish *publish; /* ACCEPTED, DUPLICATE, REJECTED: the publish */
-    const store_result *result;   /* its outcome (seq, attempts, dead) when there is one */
-    const char *node;             /* recipient (ack, retry, dead letter, dlq ops) or subscriber */
-    const char *name;             /* subscription name (CURSOR, SUBSCRIBED, UNSUBSCRIBED) */
-    uint64_t seq;                 /* message sequence */
-    const uint8_t *message_id;    /* the message's id (16 bytes), or NULL if unknown */
-    const char *sender;           /* the message's sender, or NULL */
-    const char *topic;            /* feed topic or subscription prefix, or NULL */
-    uint64_t envelope_len;        /* size of the message's envelope */
+    int kind;                      /* enum auditchain_kind (ACCEPTED, DUPLICATE, ACKED, ...) */
+    uint64_t now_ms;               /* time of the operation (batch / sweep time), 0 = unknown */
+    const store_publish *publish;  /* ACCEPTED, DUPLICATE, REJECTED: the publish */
+    const store_result *result;    /* its outcome (seq, attempts, dead) when there is one */
+    const char *node;              /* recipient (ack, retry, dead letter, dlq ops) or subscriber */
+    const char *name;              /* subscription name (CURSOR, SUBSCRIBED, UNSUBSCRIBED) */
+    uint64_t seq;                  /* message sequence */
+    const uint8_t *message_id;     /* the message's id (16 bytes), or NULL if unknown */
+    const char *sender;            /* the message's sender, or NULL */
+    const char *topic;             /* feed topic or subscription prefix, or NULL */
+    uint64_t envelope_len;         /* size of the message's envelope */
     const char *const *recipients; /* PURGED: the message's direct recipients */
     size_t n_recipients;
-    const uint8_t *digest;        /* PURGED: envelope digest (64 bytes), or NULL */
-    int classification;           /* PURGED: enum envelope_class, 0 = unknown */
-    int code;                     /* retry / dead letter / rejection code */
-    const char *reason;           /* their free text (hostile: clean it), or NULL */
-    uint32_t attempts;            /* attempts after the operation */
-    uint64_t count;               /* EXPIRED: queue entries removed; SWEPT: messages;
-                                     CURSOR: the cursor; CRL_RECORDED: the list number;
-                                     PURGED: queue entries removed */
-    uint64_t count2;              /* SWEPT: feed entries; CRL_RECORDED: the CA tag;
-                                     PURGED: dead letters removed */
-    uint64_t count3;              /* SWEPT: dedup entries dropped; PURGED: feed entries */
+    const uint8_t *digest; /* PURGED: envelope digest (64 bytes), or NULL */
+    int classification;    /* PURGED: enum envelope_class, 0 = unknown */
+    int code;              /* retry / dead letter / rejection code */
+    const char *reason;    /* their free text (hostile: clean it), or NULL */
+    uint32_t attempts;     /* attempts after the operation */
+    uint64_t count;        /* EXPIRED: queue entries removed; SWEPT: messages;
+                              CURSOR: the cursor; CRL_RECORDED: the list number;
+                              PURGED: queue entries removed */
+    uint64_t count2;       /* SWEPT: feed entries; CRL_RECORDED: the CA tag;
+                              PURGED: dead letters removed */
+    uint64_t count3;       /* SWEPT: dedup entries dropped; PURGED: feed entries */
 } store_audit_event;
 
 typedef struct store_audit_hooks {

@@ -21,6 +21,12 @@ struct verify_pool {
     void *done; /* PULL, router side */
     pthread_t *threads;
     int n_threads;
+    /* router side: */
+    verify_job *out[VERIFY_CHUNK]; /* jobs submitted, not sent yet */
+    size_t n_out;
+    verify_job *in[VERIFY_CHUNK]; /* a finished chunk being taken */
+    size_t n_in, next_in;
+    verify_job *failed; /* jobs whose chunk could not be sent (list by ->next_failed) */
 };
 
 /* Records why the job failed; returns the code. */
@@ -77,13 +83,13 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
 }
 
 /* Every check, in the order of docs/PROTOCOL.md; returns the first failure. */
-static int s_checks(verify_job *j)
+static int s_checks(verify_job *j, batch_cache *cache)
 {
     const uint8_t *data = zmq_msg_data(&j->envelope);
     size_t len = zmq_msg_size(&j->envelope);
     const cert *sender = NULL;
     char why[160];
-    int rc = envelope_decode(data, len, j->max_envelope_bytes, &j->env);
+    int rc = envelope_decode_cached(data, len, j->max_envelope_bytes, cache, &j->env);
     if (rc == ASYLINK_OK) {
         const envelope_header *h = envelope_header_of(j->env);
         if (memcmp(h->message_id, j->message_id, 16) != 0)
@@ -126,7 +132,12 @@ static int s_checks(verify_job *j)
 
 void verify_job_run(verify_job *j)
 {
-    (void)s_checks(j);
+    (void)s_checks(j, NULL);
+}
+
+void verify_job_run_cached(verify_job *j, batch_cache *cache)
+{
+    (void)s_checks(j, cache);
 }
 
 void verify_job_destroy(verify_job **self_p)
@@ -141,41 +152,49 @@ void verify_job_destroy(verify_job **self_p)
     *self_p = NULL;
 }
 
-/* Sends or receives one pointer as a frame. */
-static int s_send_ptr(void *sock, void *ptr)
+/* Sends a chunk of n job pointers (n == 0: the stop message) as one frame. */
+static int s_send_chunk(void *sock, verify_job *const *jobs, size_t n)
 {
-    return zmq_send(sock, &ptr, sizeof ptr, 0) == (int)sizeof ptr ? 0 : -1;
+    size_t len = n * sizeof *jobs;
+    return zmq_send(sock, n ? (const void *)jobs : "", len, 0) == (int)len ? 0 : -1;
 }
 
-static void *s_recv_ptr(void *sock, int flags, int *ok)
+/* Receives a chunk into jobs[VERIFY_CHUNK]; its count, or -1 (nothing, or an error). */
+static int s_recv_chunk(void *sock, int flags, verify_job **jobs)
 {
-    void *ptr = NULL;
-    *ok = zmq_recv(sock, &ptr, sizeof ptr, flags) == (int)sizeof ptr;
-    return ptr;
+    int len = zmq_recv(sock, jobs, VERIFY_CHUNK * sizeof *jobs, flags);
+    if (len < 0 || len > (int)(VERIFY_CHUNK * sizeof *jobs) || len % (int)sizeof *jobs)
+        return -1;
+    return len / (int)sizeof *jobs;
 }
 
-/* A worker: PULL jobs, run them, PUSH them back; a NULL job means stop. */
+/* A worker: PULL chunks of jobs, run them, PUSH each chunk back; an empty chunk means stop. */
 static void *s_worker(void *arg)
 {
     verify_pool *p = arg;
     void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
+    batch_cache *cache = NULL;     /* this worker's: the nodes of the batch it verifies */
+    (void)batch_cache_new(&cache); /* without one, every proof is walked in full */
     if (!in || !out || zmq_connect(in, JOBS_ENDPOINT) != 0 || zmq_connect(out, DONE_ENDPOINT) != 0)
         goto done;
     for (;;) {
-        int ok = 0;
-        verify_job *j = s_recv_ptr(in, 0, &ok);
-        if (!ok) {
+        verify_job *jobs[VERIFY_CHUNK];
+        int n = s_recv_chunk(in, 0, jobs);
+        if (n < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
         }
-        if (!j)
+        if (n == 0)
             break;
-        verify_job_run(j);
-        if (s_send_ptr(out, j) != 0)
-            verify_job_destroy(&j);
+        for (int i = 0; i < n; i++)
+            verify_job_run_cached(jobs[i], cache);
+        if (s_send_chunk(out, jobs, (size_t)n) != 0)
+            for (int i = 0; i < n; i++)
+                verify_job_destroy(&jobs[i]);
     }
 done:
+    batch_cache_destroy(&cache);
     if (in)
         zmq_close(in);
     if (out)
@@ -217,8 +236,9 @@ void verify_pool_destroy(verify_pool **self_p)
     if (!self_p || !*self_p)
         return;
     verify_pool *p = *self_p;
+    verify_pool_flush(p);
     for (int i = 0; i < p->n_threads; i++)
-        s_send_ptr(p->jobs, NULL);
+        s_send_chunk(p->jobs, NULL, 0);
     for (int i = 0; i < p->n_threads; i++)
         pthread_join(p->threads[i], NULL);
     verify_job *j;
@@ -236,9 +256,28 @@ void verify_pool_destroy(verify_pool **self_p)
     *self_p = NULL;
 }
 
-int verify_pool_submit(verify_pool *p, verify_job *job)
+void verify_pool_submit(verify_pool *p, verify_job *job)
 {
-    return s_send_ptr(p->jobs, job) == 0 ? ASYLINK_OK : ASYLINK_E_IO;
+    p->out[p->n_out++] = job;
+    if (p->n_out == VERIFY_CHUNK)
+        verify_pool_flush(p);
+}
+
+void verify_pool_flush(verify_pool *p)
+{
+    if (!p->n_out)
+        return;
+    if (s_send_chunk(p->jobs, p->out, p->n_out) != 0) {
+        /* not expected (inproc, no high-water mark): the jobs come back refused */
+        for (size_t i = 0; i < p->n_out; i++) {
+            verify_job *j = p->out[i];
+            j->code = ASYLINK_E_UNAVAILABLE;
+            snprintf(j->reason, sizeof j->reason, "verification unavailable");
+            j->next_failed = p->failed;
+            p->failed = j;
+        }
+    }
+    p->n_out = 0;
 }
 
 void *verify_pool_socket(verify_pool *p)
@@ -248,7 +287,18 @@ void *verify_pool_socket(verify_pool *p)
 
 verify_job *verify_pool_take(verify_pool *p)
 {
-    int ok = 0;
-    verify_job *j = s_recv_ptr(p->done, ZMQ_DONTWAIT, &ok);
-    return ok ? j : NULL;
+    if (p->failed) {
+        verify_job *j = p->failed;
+        p->failed = j->next_failed;
+        j->next_failed = NULL;
+        return j;
+    }
+    if (p->next_in == p->n_in) {
+        int n = s_recv_chunk(p->done, ZMQ_DONTWAIT, p->in);
+        if (n <= 0)
+            return NULL;
+        p->n_in = (size_t)n;
+        p->next_in = 0;
+    }
+    return p->in[p->next_in++];
 }

@@ -6,14 +6,18 @@
  * socket and committing. The envelopes of a batch (PROTOCOL.md 4.10) share
  * one signature: the workers share the view's verified-root cache, so the
  * first envelope of a batch pays the verification and the others a hash
- * walk. The router submits jobs in arrival order (each
+ * walk, which each worker shortens with its own cache of the batch's
+ * nodes (batch.h batch_cache: a walk stops at a known node whose known
+ * siblings the proof repeats). The router submits jobs in arrival order (each
  * with an arrival number); workers finish them in any order; the router
  * puts the results back in arrival order before the store sees them, so
  * per-sender FIFO holds.
  *
- * Jobs travel as pointers over inproc PUSH/PULL sockets; a job is owned by
- * whoever holds the pointer: the router until submit, a worker until it
- * sends the result, the router again after verify_pool_take().
+ * Jobs travel as pointers over inproc PUSH/PULL sockets, up to
+ * VERIFY_CHUNK of them in one frame (one hand-off and one wake-up per
+ * chunk, not per job); a job is owned by whoever holds the pointer: the
+ * pool from submit, a worker until it sends the result, the router again
+ * after verify_pool_take().
  */
 #ifndef ASYLINK_BROKER_VERIFY_H
 #define ASYLINK_BROKER_VERIFY_H
@@ -25,6 +29,8 @@
 #include "cert.h"
 #include "envelope.h"
 #include "view.h"
+
+#define VERIFY_CHUNK 16 /* jobs handed to a worker at once */
 
 /* One Publish to check. */
 typedef struct verify_job {
@@ -40,14 +46,18 @@ typedef struct verify_job {
     uint64_t clock_skew_future_ms; /* how far created_ms may be ahead */
     uint32_t max_recipients;       /* most direct recipients accepted */
     /* set by the worker */
-    int code;            /* ASYLINK_OK or why it is rejected */
-    char reason[160];    /* human reason, never payload data */
-    envelope *env;       /* decoded envelope (when code is OK) */
-    uint64_t expires_ms; /* expiry the store keeps (policy caps applied) */
+    int code;                       /* ASYLINK_OK or why it is rejected */
+    char reason[160];               /* human reason, never payload data */
+    envelope *env;                  /* decoded envelope (when code is OK) */
+    uint64_t expires_ms;            /* expiry the store keeps (policy caps applied) */
+    struct verify_job *next_failed; /* pool-internal: list of jobs that could not be sent */
 } verify_job;
 
-/* Runs every check on one job (what a worker does); public for tests. */
+/* Runs every check on one job; public for tests. */
 void verify_job_run(verify_job *j);
+
+/* The same with a batch walk cache (batch.h; NULL: none), what a worker does with its own. */
+void verify_job_run_cached(verify_job *j, batch_cache *cache);
 
 /* Frees a job and what it owns. Accepts NULL. */
 void verify_job_destroy(verify_job **self_p);
@@ -60,8 +70,17 @@ int verify_pool_new(void *ctx, int n, verify_pool **out);
 /* Stops and joins the workers; jobs still queued are destroyed. Accepts NULL. */
 void verify_pool_destroy(verify_pool **self_p);
 
-/* Hands a job to the workers (takes ownership). ASYLINK_OK or ASYLINK_E_IO. */
-int verify_pool_submit(verify_pool *p, verify_job *job);
+/*
+ * Hands a job to the workers (takes ownership). Jobs go out in chunks of
+ * VERIFY_CHUNK; call verify_pool_flush() once the jobs at hand are
+ * submitted (the router: after each read of its socket). A chunk that
+ * cannot be sent comes back from verify_pool_take() with code
+ * ASYLINK_E_UNAVAILABLE.
+ */
+void verify_pool_submit(verify_pool *p, verify_job *job);
+
+/* Sends the jobs submitted and not sent yet. */
+void verify_pool_flush(verify_pool *p);
 
 /* The socket to poll for finished jobs (ZMQ_POLLIN). */
 void *verify_pool_socket(verify_pool *p);

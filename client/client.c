@@ -43,7 +43,12 @@ int asylink_outbox_pending(asylink_client *c, uint64_t *count)
     *count = 0;
     if (!c)
         return ASYLINK_E_INVALID_ARG;
-    return cstore_outbox_pending_count(c->store, count);
+    uint64_t owed = 0; /* receipts not yet sealed count as not yet handed over */
+    int rc = cstore_outbox_pending_count(c->store, count);
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_count(c->store, &owed);
+    *count = rc == ASYLINK_OK ? *count + owed : 0;
+    return rc;
 }
 
 void asylink_free(void *p)
@@ -253,10 +258,16 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     uint64_t now = clock_now_ms(); /* then the I/O thread, periodically; kept envelopes first */
     client_sent_sweep(c, now);
     client_retention_sweep(c, now);
+    /* Receipts owed when the last client stopped are due at once (owed_since_ms 0). */
+    if (cstore_owed_count(c->store, &c->owed_count) != ASYLINK_OK)
+        c->owed_count = 1; /* unknown: the I/O thread looks */
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
+    c->io_writes = rc == ASYLINK_OK;
     if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
         rc = ASYLINK_E_IO;
+    if (rc != ASYLINK_OK)
+        c->io_writes = false;
     if (rc == ASYLINK_OK)
         c->io_started = true;
     return rc;
@@ -287,6 +298,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_condattr_destroy(&ca);
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
+    c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
     s_where w = {NULL, NULL};
     int rc = s_open(c, o, &w);
     if (rc != ASYLINK_OK) {
@@ -323,6 +335,8 @@ void asylink_client_close(asylink_client **self_p)
         c->events_head = e->next;
         free(e);
     }
+    client_early_clear(&c->early);
+    free(c->handed);
     client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);

@@ -5,6 +5,7 @@
  * The files stack one way: each calls only the ones listed before it (and
  * cstore.c, the durable outbox and inbox, which knows no client):
  *
+ *   early.c     deliveries handed over before their inbox commit's fsync
  *   events.c    the log callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
  *   failure.c   why no session is open: what the connection attempts found
@@ -60,6 +61,40 @@ typedef struct client_event {
  * asylink_publish_many() waiting for the group commit. The committer signs
  * the drafts and points each item's envelope at its signed bytes.
  */
+/* A write an application thread hands to the I/O thread (client_io_write). */
+typedef struct client_write {
+    struct client_write *next;
+    int (*fill)(cstore_txn *t, void *arg);
+    void *arg;
+    int rc;
+    bool done;
+} client_write;
+
+/*
+ * What an acknowledgement needs of a message handed over from memory,
+ * remembered at hand-over (the envelope digest the I/O thread computed when
+ * it verified it), so that acknowledging it reads no envelope and computes
+ * no digest (early.c). A small table indexed by the message id; a newer
+ * message takes an older one's slot (its acknowledgement then reads the store).
+ */
+typedef struct client_handed {
+    bool used;
+    bool feed;
+    uint8_t id[16];
+    char sender[NODE_ID_MAX + 1];
+    char sub[CSTORE_SUB_MAX + 1];
+    uint8_t digest[64];
+} client_handed;
+#define CLIENT_HANDED_SLOTS 4096
+
+/* Deliveries offered before their commit (early.c); the entries are opaque. */
+typedef struct client_early client_early;
+typedef struct client_early_list {
+    client_early *head, *tail;
+    size_t bytes; /* envelope bytes held */
+    bool closed;  /* an entry was not taken: none after it is (the cursor must not skip it) */
+} client_early_list;
+
 typedef struct client_commit {
     struct client_commit *next;
     cstore_out_new *items;         /* what to add to the outbox (borrowed) */
@@ -137,7 +172,7 @@ struct asylink_client {
     char *data_dir;
     uint32_t receive_window;
     uint32_t reconnect_min_ms, reconnect_max_ms;
-    uint64_t sent_retention_ms;   /* keep sent envelopes this long after Accepted; 0 = none */
+    uint64_t sent_retention_ms;     /* keep sent envelopes this long after Accepted; 0 = none */
     uint64_t metadata_retention_ms; /* finished messages' metadata is kept this long; 0 = ever */
     asylink_log_fn log;
     void *log_ctx;
@@ -163,16 +198,25 @@ struct asylink_client {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
     client_event *events_head, *events_tail;
-    uint64_t recv_cursor;            /* last inbox seq handed over in this process */
-    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;          /* waiting senders (group commit) */
-    bool committing;                 /* a leader is committing */
-    bool readable;                   /* notify_fd holds a byte */
-    client_sub *subs;                /* feed subscriptions */
-    client_req *reqs;                /* requests for the I/O thread */
-    client_readers *readers;         /* reader cache of LIMITED feed publishing */
-    asylink_connection conn;         /* where the I/O thread is (connection.c) */
-    asylink_connect_failure failure; /* why no session is open (failure.c) */
+    uint64_t recv_cursor;               /* last inbox seq handed over in this process */
+    client_early_list early;            /* the committing turn's new entries (early.c) */
+    uint64_t early_turn;                /* turns settled so far */
+    int early_failed;                   /* the last settled turn's commit failed with this */
+    client_handed *handed;              /* CLIENT_HANDED_SLOTS, or NULL (no memory: unused) */
+    client_handed last_taken;           /* what client_early_take() took last */
+    uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
+    client_write *writes, *writes_tail; /* for the I/O thread's next commit (io.c) */
+    bool io_writes;                     /* the I/O thread takes writes (false once it stops) */
+    uint64_t owed_since_ms;             /* when the oldest of them was owed; 0 = due now */
+    uint64_t inbox_version;             /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;             /* waiting senders (group commit) */
+    bool committing;                    /* a leader is committing */
+    bool readable;                      /* notify_fd holds a byte */
+    client_sub *subs;                   /* feed subscriptions */
+    client_req *reqs;                   /* requests for the I/O thread */
+    client_readers *readers;            /* reader cache of LIMITED feed publishing */
+    asylink_connection conn;            /* where the I/O thread is (connection.c) */
+    asylink_connect_failure failure;    /* why no session is open (failure.c) */
     /* wake-ups */
     int notify_fd[2]; /* application side: readable while something is ready */
     int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -182,6 +226,59 @@ struct asylink_client {
     atomic_bool stop;
     atomic_bool connected;
 };
+
+/* ---- early.c: hand-over before the inbox commit is on disk ---- */
+
+/* Largest envelope handed over early, and most bytes offered per turn. */
+#define CLIENT_EARLY_MAX_ENVELOPE (256u * 1024u)
+#define CLIENT_EARLY_MAX_TURN (8u * 1024u * 1024u)
+
+/*
+ * Appends a copy of a new inbox entry (seq assigned in the I/O thread's
+ * uncommitted turn) to l. ASYLINK_E_TOO_LARGE past the limits above (the
+ * entry is then handed over after the commit only), E_NOMEM.
+ */
+int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t seq,
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len,
+                     const uint8_t digest[64], bool feed);
+
+/* Frees l's entries. */
+void client_early_clear(client_early_list *l);
+
+/*
+ * I/O thread, just before committing the turn whose entries l holds: makes
+ * them available to asylink_recv() (l is taken over and emptied). Takes the lock.
+ */
+void client_early_offer(asylink_client *c, client_early_list *l);
+
+/*
+ * I/O thread, after that commit (rc its result): drops the offered entries;
+ * on failure the ones handed over come again once stored. Takes the lock.
+ */
+void client_early_settle(asylink_client *c, int rc);
+
+/* Whether an offered entry is above the recv cursor (lock held). */
+bool client_early_ready(const asylink_client *c);
+
+/*
+ * The first offered entry above the recv cursor, copied into *out (the
+ * cursor moves to it). ASYLINK_E_NOT_FOUND, E_NOMEM. Lock held.
+ */
+int client_early_take(asylink_client *c, cstore_in *out);
+
+/* Remembers the entry recv just took from the offered ones (lock held). */
+void client_handed_put(asylink_client *c, const client_handed *h);
+
+/* The remembered entry of (id, sender, sub) into *out; false if none (lock held). */
+bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char *sender,
+                       const char *sub, client_handed *out);
+
+/*
+ * Before reading the inbox to acknowledge or erase: waits until the turn
+ * whose entries were handed over early is committed. ASYLINK_OK, or that
+ * commit's error (the entries are not stored yet). Takes the lock.
+ */
+int client_early_wait(asylink_client *c);
 
 /*
  * Logs a logfmt line through the application's callback (if any): msg is
@@ -292,6 +389,31 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
 /* Signs n drafts of this client's sealer: alone (n = 1) or as one batch (envelope_sign()). */
 int client_sign(asylink_client *c, envelope_draft *const *drafts, size_t n);
 
+/*
+ * Receipts are sealed by the I/O thread, not in asylink_ack*(): every
+ * acknowledgement's receipts are recorded (owed) in its commit, and those
+ * owed to one sender within CLIENT_RECEIPT_LINGER_MS (or, under load, the
+ * first CLIENT_RECEIPT_FLUSH_AT) go out as one ReceiptSet, all sets of a
+ * flush under one signature: one Ed25519 signature and, at the broker and
+ * the sender, one verification per flush instead of per acknowledgement.
+ */
+#define CLIENT_RECEIPT_LINGER_MS 10
+#define CLIENT_RECEIPT_FLUSH_AT 256
+
+/*
+ * Whether owed receipts are due for sealing now; if some are owed but not
+ * due, *wait_ms is how long until they are (else UINT64_MAX). Takes the lock.
+ */
+bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms);
+
+/*
+ * Seals the oldest owed receipts (up to RECEIPT_SET_MAX) into ReceiptSet
+ * envelopes, one per sender, signed as one batch, and moves them from the
+ * owed records into the outbox in one transaction. Call with no write
+ * transaction of this thread open. Errors are logged and retried later.
+ */
+int client_receipts_flush(asylink_client *c);
+
 /* Wakes the I/O thread. */
 void client_wake_io(asylink_client *c);
 
@@ -304,7 +426,9 @@ void client_deadline(int timeout_ms, struct timespec *ts);
 /*
  * Checks a verified receipt envelope e against the outbox: a ReceiptSet
  * payload signed by a recipient of our messages, every entry quoting the
- * digest of an envelope we sent to that recipient (all or nothing). On
+ * digest of an envelope we sent to that recipient (an entry that does not
+ * match refuses the whole set; entries for messages no longer held here are
+ * skipped, and a set of nothing else is ASYLINK_E_NOT_FOUND). On
  * success *out is a malloc'd array of *n receipts (caller frees). Codes:
  * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD,
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and envelope_open()'s.
@@ -430,6 +554,17 @@ void client_failure_clear(asylink_client *c);
  * attempt fails (published at once). I/O thread.
  */
 void client_attempt_event(asylink_client *c, client_attempt *a, uint16_t event, uint32_t value);
+
+/*
+ * Runs fill(t, arg) in the I/O thread's next commit, together with that
+ * turn's deliveries (one fsync for both, and no wait for the store's write
+ * lock behind the I/O thread), in a nested transaction: all of fill's
+ * writes or none. Waits for the commit. When the I/O thread does not run,
+ * or its commit could not take the write (the store full, a failed
+ * commit), the write is done here with cstore_write(). Returns fill's code
+ * or the commit's. Call with no transaction open and no lock held.
+ */
+int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), void *arg);
 
 /* The I/O thread's body. */
 void *client_io_main(void *arg);

@@ -28,7 +28,10 @@
  *                   value), so that the retention sweep deletes an
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
- *                   "crl_number", "crl_ca"
+ *                   "owed_seq_hwm", "crl_number", "crl_ca"
+ *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
+ *                   the order of acknowledgement, until the I/O thread seals
+ *                   them into ReceiptSet envelopes in the outbox (schema 5)
  *   sent            seq(8 BE)          the outbox seq of a sent message whose
  *                                      envelope is kept as evidence
  *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order
@@ -75,6 +78,16 @@
  *    48      sender (sender_len bytes, no NUL)
  *            subscription (subscription_len bytes, no NUL)
  *            envelope (envelope_len bytes, still encrypted)
+ *
+ * Owed receipt (receipts_owed), a fixed 96-byte header then the sender:
+ *     0   1  record version (S_RECORD_VERSION)
+ *     1   1  status (RECEIPT_DELIVERED or RECEIPT_REJECTED)
+ *     2   1  sender_len (1..64)
+ *     3   5  reserved, 0
+ *     8   8  acked_ms
+ *    16  16  message_id
+ *    32  64  envelope digest
+ *    96      sender (sender_len bytes, no NUL): the receipt's addressee
  *
  * Receipt value, a fixed 88-byte header then the evidence or its key:
  *     0   1  record version: 1 = the envelope follows inline (stores
@@ -126,11 +139,11 @@
  * usable; any other code breaks the transaction: later operations fail with
  * it and the commit aborts and returns it.
  *
- * Map growth. A commit that leaves the map more than half used grows it
- * right away (a write that hits MDB_MAP_FULL loses its whole transaction:
- * for the I/O thread a turn of answers and deliveries, retried a second
- * later). LMDB can only change the map size while no transaction of
- * this process is open (the map may move). A gate counts open transactions
+ * Map growth. A write transaction that would begin with the map three
+ * quarters used grows it first (a write that hits MDB_MAP_FULL loses its
+ * whole transaction: for the I/O thread a turn of answers and deliveries,
+ * retried a second later). LMDB can only change the map size while no
+ * transaction of this process is open (the map may move). A gate counts open transactions
  * (read and write); a thread that hit MDB_MAP_FULL grows the map when its
  * transaction ends: it announces itself (new write transactions then wait),
  * waits until no transaction is open, grows, and lets everyone go on. Read
@@ -162,25 +175,25 @@
 #include <unistd.h>
 
 #define S_RECORD_VERSION 1
-#define S_ID_LEN 16                     /* message id bytes */
-#define S_SEQ_LEN 8                     /* sequence bytes in keys */
-#define S_DIGEST_LEN 64                 /* envelope digest bytes */
-#define S_NAME_MAX 64                   /* node id bytes, without NUL */
-#define S_REASON_MAX 255                /* reject reason bytes, without NUL */
-#define S_OUT_HEADER 112                /* outbox record header */
-#define S_IN_HEADER 48                  /* inbox record header */
-#define S_RCPT_HEADER 88                /* receipt value header */
-#define S_RCPT_INLINE 1                 /* receipt value version: envelope inline */
-#define S_RCPT_BY_KEY 2                 /* receipt value version: evidence key */
-#define S_EVIDENCE_KEY 32               /* BLAKE2b-256 of the receipt envelope */
+#define S_ID_LEN 16       /* message id bytes */
+#define S_SEQ_LEN 8       /* sequence bytes in keys */
+#define S_DIGEST_LEN 64   /* envelope digest bytes */
+#define S_NAME_MAX 64     /* node id bytes, without NUL */
+#define S_REASON_MAX 255  /* reject reason bytes, without NUL */
+#define S_OUT_HEADER 112  /* outbox record header */
+#define S_IN_HEADER 48    /* inbox record header */
+#define S_RCPT_HEADER 88  /* receipt value header */
+#define S_RCPT_INLINE 1   /* receipt value version: envelope inline */
+#define S_RCPT_BY_KEY 2   /* receipt value version: evidence key */
+#define S_EVIDENCE_KEY 32 /* BLAKE2b-256 of the receipt envelope */
 #define S_RCPT_KEY_MAX (S_ID_LEN + S_NAME_MAX)
-#define S_SUB_MAX CSTORE_SUB_MAX        /* subscription name bytes, without NUL */
+#define S_SUB_MAX CSTORE_SUB_MAX /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
-#define S_VALUE_MAX 0xffffffffu         /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                    /* twelve now, room to grow */
-#define S_MAP_START ((size_t)64 << 20)  /* initial map: 64 MiB */
-#define S_MAP_STEP ((size_t)1 << 30)    /* the map doubles up to 1 GiB, then grows by 1 GiB */
-#define S_BEGIN_TRIES 4                 /* write begins retried after MDB_MAP_RESIZED */
+#define S_VALUE_MAX 0xffffffffu        /* largest LMDB value (32-bit node size) */
+#define S_MAX_DBS 16                   /* twelve now, room to grow */
+#define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
+#define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
+#define S_BEGIN_TRIES 4                /* write begins retried after MDB_MAP_RESIZED */
 #define S_LOCK_NAME "asylink-client.lock"
 #define S_META_OUT_HWM "outbox_seq_hwm"
 #define S_META_IN_HWM "inbox_seq_hwm"
@@ -189,35 +202,36 @@
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: ASYLINK_E_IO */
-#define S_EXISTS (-29998)     /* outbox id already there: ASYLINK_E_EXISTS */
-#define S_DUPLICATE (-29997)  /* inbox id already there: ASYLINK_E_DUPLICATE */
-#define S_NOMEM (-29996)      /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
+#define S_EXISTS (-29998)               /* outbox id already there: ASYLINK_E_EXISTS */
+#define S_DUPLICATE (-29997)            /* inbox id already there: ASYLINK_E_DUPLICATE */
+#define S_NOMEM (-29996) /* our own malloc failed, nothing written: ASYLINK_E_NOMEM */
 
 /* The store. */
 struct cstore {
-    MDB_env *env;              /* the LMDB environment in dir */
-    bool env_open;             /* mdb_env_open succeeded */
-    bool durable;              /* fsync each commit (else MDB_NOSYNC, synced at close) */
-    MDB_dbi meta;              /* schema version, sequence high-water marks */
-    MDB_dbi outbox;            /* seq -> outbox record */
-    MDB_dbi outbox_id;         /* message_id -> seq */
-    MDB_dbi outbox_pending;    /* seq -> empty, PENDING outbox entries */
-    MDB_dbi inbox;             /* seq -> inbox record */
-    MDB_dbi inbox_id;          /* message_id -> seq */
-    MDB_dbi inbox_pending;     /* seq -> empty, PENDING inbox entries */
-    MDB_dbi receipts;          /* message_id recipient -> receipt value */
-    MDB_dbi evidence;          /* BLAKE2b-256 -> signed receipt envelope */
-    MDB_dbi evidence_refs;     /* evidence key, id, recipient -> empty: who cites it */
-    MDB_dbi sent;              /* seq -> kept sent envelope */
-    MDB_dbi sent_time;         /* kept_ms seq -> empty: kept envelopes by age */
-    int lock_fd;               /* dir/asylink-client.lock, flock'd while open; -1 if none */
-    bool gate_init;            /* gate and gate_cond are initialised */
-    pthread_mutex_t gate;      /* guards the four fields below */
-    pthread_cond_t gate_cond;  /* broadcast when active drops to 0 and when a grow ends */
-    unsigned active;           /* transactions (read or write) open or opening */
-    unsigned growers;          /* threads waiting to grow the map; new write txns wait */
-    size_t map_size;           /* current map size */
-    bool broken;               /* a failed grow left the map unusable: everything fails */
+    MDB_env *env;             /* the LMDB environment in dir */
+    bool env_open;            /* mdb_env_open succeeded */
+    bool durable;             /* fsync each commit (else MDB_NOSYNC, synced at close) */
+    MDB_dbi meta;             /* schema version, sequence high-water marks */
+    MDB_dbi outbox;           /* seq -> outbox record */
+    MDB_dbi outbox_id;        /* message_id -> seq */
+    MDB_dbi outbox_pending;   /* seq -> empty, PENDING outbox entries */
+    MDB_dbi inbox;            /* seq -> inbox record */
+    MDB_dbi inbox_id;         /* message_id -> seq */
+    MDB_dbi inbox_pending;    /* seq -> empty, PENDING inbox entries */
+    MDB_dbi receipts;         /* message_id recipient -> receipt value */
+    MDB_dbi evidence;         /* BLAKE2b-256 -> signed receipt envelope */
+    MDB_dbi evidence_refs;    /* evidence key, id, recipient -> empty: who cites it */
+    MDB_dbi receipts_owed;    /* seq -> receipt to seal (acknowledged, not yet sealed) */
+    MDB_dbi sent;             /* seq -> kept sent envelope */
+    MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
+    int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
+    bool gate_init;           /* gate and gate_cond are initialised */
+    pthread_mutex_t gate;     /* guards the four fields below */
+    pthread_cond_t gate_cond; /* broadcast when active drops to 0 and when a grow ends */
+    unsigned active;          /* transactions (read or write) open or opening */
+    unsigned growers;         /* threads waiting to grow the map; new write txns wait */
+    size_t map_size;          /* current map size */
+    bool broken;              /* a failed grow left the map unusable: everything fails */
 };
 
 /* A write transaction. */
@@ -228,46 +242,48 @@ struct cstore_txn {
     int error;          /* first fatal LMDB code; then the txn can only end */
     uint64_t out_next;  /* next outbox seq in this txn; 0 = not loaded yet */
     uint64_t in_next;   /* next inbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_last;   /* seq of the last entry cstore_inbox_add() stored; 0 = none */
+    uint64_t owed_next; /* next owed-receipt seq in this txn; 0 = not loaded yet */
 };
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
 typedef struct out_record {
-    int state;                 /* enum cstore_out_state */
-    int code;                  /* REJECTED: why */
-    uint64_t created_ms;       /* when it was sent */
-    const uint8_t *id;         /* 16 bytes */
-    const uint8_t *digest;     /* 64 bytes */
-    const char *reason;        /* reason_len bytes, not NUL-terminated */
-    size_t reason_len;         /* 0..S_REASON_MAX */
-    uint32_t n_recipients;     /* >= 1 */
-    const char *recipients;    /* ids each followed by '\0' */
-    size_t recipients_len;     /* bytes of the recipients block */
-    const uint8_t *envelope;   /* envelope bytes */
-    size_t envelope_len;       /* their number; 0 unless PENDING */
+    int state;               /* enum cstore_out_state */
+    int code;                /* REJECTED: why */
+    uint64_t created_ms;     /* when it was sent */
+    const uint8_t *id;       /* 16 bytes */
+    const uint8_t *digest;   /* 64 bytes */
+    const char *reason;      /* reason_len bytes, not NUL-terminated */
+    size_t reason_len;       /* 0..S_REASON_MAX */
+    uint32_t n_recipients;   /* >= 1 */
+    const char *recipients;  /* ids each followed by '\0' */
+    size_t recipients_len;   /* bytes of the recipients block */
+    const uint8_t *envelope; /* envelope bytes */
+    size_t envelope_len;     /* their number; 0 unless PENDING */
 } out_record;
 
 /* An inbox record decoded in place (pointers valid as for out_record). */
 typedef struct in_record {
-    int state;                 /* enum cstore_in_state */
-    uint64_t broker_seq;       /* the broker's sequence */
-    uint64_t received_ms;      /* when it was stored */
-    const uint8_t *id;         /* 16 bytes */
-    const char *sender;        /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;         /* 1..S_NAME_MAX */
-    const char *sub;           /* subscription: sub_len bytes, not NUL-terminated */
-    size_t sub_len;            /* 0..S_SUB_MAX; 0 = direct */
-    const uint8_t *envelope;   /* envelope bytes */
-    size_t envelope_len;       /* their number; 0 once ACKED */
+    int state;               /* enum cstore_in_state */
+    uint64_t broker_seq;     /* the broker's sequence */
+    uint64_t received_ms;    /* when it was stored */
+    const uint8_t *id;       /* 16 bytes */
+    const char *sender;      /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;       /* 1..S_NAME_MAX */
+    const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
+    size_t sub_len;          /* 0..S_SUB_MAX; 0 = direct */
+    const uint8_t *envelope; /* envelope bytes */
+    size_t envelope_len;     /* their number; 0 once ACKED */
 } in_record;
 
 /* A receipt value decoded in place. */
 typedef struct rcpt_record {
-    int status;                /* 1 delivered, 2 rejected */
-    uint64_t acked_ms;         /* when the recipient's application acked */
-    const uint8_t *digest;     /* 64 bytes */
-    const uint8_t *envelope;   /* the signed receipt envelope (inline), or NULL */
-    size_t envelope_len;       /* > 0 when inline */
-    const uint8_t *evidence;   /* the evidence key (32 bytes), or NULL */
+    int status;              /* 1 delivered, 2 rejected */
+    uint64_t acked_ms;       /* when the recipient's application acked */
+    const uint8_t *digest;   /* 64 bytes */
+    const uint8_t *envelope; /* the signed receipt envelope (inline), or NULL */
+    size_t envelope_len;     /* > 0 when inline */
+    const uint8_t *evidence; /* the evidence key (32 bytes), or NULL */
 } rcpt_record;
 
 /* ---- byte encodings ---------------------------------------------------- */
@@ -541,8 +557,7 @@ static uint64_t s_skip_seq(const MDB_val *k)
  * The first seq key > after_seq in a pending index into key; NOTFOUND at
  * the end; S_BAD_RECORD for a malformed entry (key then holds s_skip_seq).
  */
-static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq,
-                          uint8_t key[S_SEQ_LEN])
+static int s_pending_next(MDB_txn *txn, MDB_dbi pending, uint64_t after_seq, uint8_t key[S_SEQ_LEN])
 {
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, pending, &cur);
@@ -648,6 +663,31 @@ static int s_grow(cstore *s, size_t seen_size, bool adopt)
     return rc;
 }
 
+/*
+ * Grows the map ahead of need, before a write transaction begins, once its
+ * used pages reach three quarters of it: a commit failing with MAP_FULL
+ * fails the whole transaction (the I/O thread's turn of deliveries and
+ * acknowledgements with it), where growing first costs nothing.
+ */
+static void s_grow_ahead(cstore *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    /* Read while counted as a reader: LMDB's meta pages are in the map, which
+       another thread's grow may be moving otherwise (seen as a segfault). */
+    if (s_gate_enter(s, false, NULL) != MDB_SUCCESS)
+        return;
+    int rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(s->env, &st);
+    s_gate_leave(s);
+    if (rc != MDB_SUCCESS)
+        return;
+    size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize, map = info.me_mapsize;
+    if (used >= map - map / 4)
+        (void)s_grow(s, map, false); /* a failure shows at the commit, as before */
+}
+
 /* Opens a read transaction (through the gate). */
 static int s_read_begin(cstore *s, MDB_txn **txn)
 {
@@ -673,7 +713,6 @@ static void s_read_end(cstore *s, MDB_txn *txn)
 }
 
 /* ---- opening ------------------------------------------------------------ */
-
 
 /*
  * Gives a reopened store room: a map of at least S_MAP_START with as much
@@ -708,17 +747,18 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 static int s_dbs_open(cstore *s, MDB_txn *txn)
 {
     const lmdbkit_db dbs[] = {{"meta", &s->meta},
-               {"outbox", &s->outbox},
-               {"outbox_id", &s->outbox_id},
-               {"outbox_pending", &s->outbox_pending},
-               {"inbox", &s->inbox},
-               {"inbox_id", &s->inbox_id},
-               {"inbox_pending", &s->inbox_pending},
-               {"receipts", &s->receipts},
-               {"evidence", &s->evidence},
-               {"evidence_refs", &s->evidence_refs},
-               {"sent", &s->sent},
-               {"sent_time", &s->sent_time}};
+                              {"outbox", &s->outbox},
+                              {"outbox_id", &s->outbox_id},
+                              {"outbox_pending", &s->outbox_pending},
+                              {"inbox", &s->inbox},
+                              {"inbox_id", &s->inbox_id},
+                              {"inbox_pending", &s->inbox_pending},
+                              {"receipts", &s->receipts},
+                              {"evidence", &s->evidence},
+                              {"evidence_refs", &s->evidence_refs},
+                              {"receipts_owed", &s->receipts_owed},
+                              {"sent", &s->sent},
+                              {"sent_time", &s->sent_time}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
@@ -876,6 +916,7 @@ int cstore_begin(cstore *s, cstore_txn **out)
     if (!t)
         return ASYLINK_E_NOMEM;
     t->s = s;
+    s_grow_ahead(s);
     int rc = MDB_MAP_RESIZED;
     for (int attempt = 0; attempt < S_BEGIN_TRIES && rc == MDB_MAP_RESIZED; attempt++) {
         rc = s_gate_enter(s, true, &t->map_size);
@@ -896,18 +937,6 @@ int cstore_begin(cstore *s, cstore_txn **out)
     return ASYLINK_OK;
 }
 
-/*
- * True when the map (of map_size, as a transaction saw it) is more than
- * half used: time to grow it before a write runs out of room.
- */
-static bool s_map_tight(cstore *s, size_t map_size)
-{
-    size_t size, used;
-    if (lmdbkit_usage(s->env, &size, &used) != MDB_SUCCESS || size != map_size)
-        return false; /* grown by another thread meanwhile */
-    return used > map_size / 2 && s_map_next(map_size) != 0;
-}
-
 /* Ends t (committing if asked and healthy), grows the map after a MAP_FULL; an asylink_err. */
 static int s_txn_end(cstore_txn **tp, bool commit)
 {
@@ -918,8 +947,6 @@ static int s_txn_end(cstore_txn **tp, bool commit)
         rc = mdb_txn_commit(t->txn);
     else
         mdb_txn_abort(t->txn);
-    /* Looked at while this transaction still counts as open: no grow moves the map now. */
-    bool tight = commit && rc == MDB_SUCCESS && s_map_tight(s, t->map_size);
     s_gate_leave(s);
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
@@ -927,10 +954,6 @@ static int s_txn_end(cstore_txn **tp, bool commit)
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
             rc = grown;
-    } else if (tight) {
-        /* Grown ahead, between transactions: a write that hits MDB_MAP_FULL
-         * is lost work (the I/O thread's whole turn, retried a second later). */
-        s_grow(s, t->map_size, false); /* a failure leaves the map as it was, or marks broken */
     }
     free(t);
     *tp = NULL;
@@ -1002,11 +1025,8 @@ static int s_op_end(cstore_txn *t, int rc)
     case S_BAD_RECORD:
     case S_EXISTS:
     case S_DUPLICATE:
-    case S_NOMEM:
-        break;
-    default:
-        t->error = rc;
-        break;
+    case S_NOMEM: break;
+    default: t->error = rc; break;
     }
     return s_err(rc);
 }
@@ -1055,9 +1075,13 @@ static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
 /* Writes a new outbox record for m into p (exactly its encoded size). */
 static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
 {
-    out_record r = {.state = CSTORE_OUT_PENDING, .created_ms = m->created_ms, .id = m->id,
-                    .digest = m->digest, .n_recipients = (uint32_t)m->n_recipients,
-                    .recipients_len = recipients_len, .envelope_len = m->envelope_len};
+    out_record r = {.state = CSTORE_OUT_PENDING,
+                    .created_ms = m->created_ms,
+                    .id = m->id,
+                    .digest = m->digest,
+                    .n_recipients = (uint32_t)m->n_recipients,
+                    .recipients_len = recipients_len,
+                    .envelope_len = m->envelope_len};
     s_out_header(p, &r);
     uint8_t *q = p + S_OUT_HEADER;
     for (size_t i = 0; i < m->n_recipients; i++) {
@@ -1309,46 +1333,6 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     return s_err(rc);
 }
 
-/* Whether name is one of r's recipients. */
-static bool s_out_has_recipient(const out_record *r, const char *name)
-{
-    size_t len = strlen(name);
-    const char *p = r->recipients;
-    for (uint32_t i = 0; i < r->n_recipients; i++) {
-        size_t l = strlen(p); /* validated: each NUL-terminated inside the block */
-        if (l == len && memcmp(p, name, len) == 0)
-            return true;
-        p += l + 1;
-    }
-    return false;
-}
-
-int cstore_outbox_check_claims(cstore *s, const cstore_out_claim *claims, size_t n)
-{
-    if (!s || (!claims && n))
-        return ASYLINK_E_INVALID_ARG;
-    for (size_t i = 0; i < n; i++)
-        if (!claims[i].id || !claims[i].digest || !claims[i].recipient)
-            return ASYLINK_E_INVALID_ARG;
-    MDB_txn *txn;
-    int rc = s_read_begin(s, &txn);
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    int result = ASYLINK_OK;
-    for (size_t i = 0; result == ASYLINK_OK && i < n; i++) {
-        uint8_t key[S_SEQ_LEN];
-        out_record r;
-        rc = s_out_find(txn, s, claims[i].id, key, &r);
-        if (rc != MDB_SUCCESS)
-            result = s_err(rc);
-        else if (!s_out_has_recipient(&r, claims[i].recipient) ||
-                 sodium_memcmp(r.digest, claims[i].digest, S_DIGEST_LEN) != 0)
-            result = ASYLINK_E_TAMPERED;
-    }
-    s_read_end(s, txn);
-    return result;
-}
-
 /* Counts a pending index in a read transaction; an asylink_err. */
 static int s_pending_count(cstore *s, MDB_dbi pending, uint64_t *count)
 {
@@ -1450,6 +1434,7 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         rc = s_meta_put(t->txn, s->meta, S_META_IN_HWM, seq, 8);
     if (rc == MDB_SUCCESS) {
         t->in_next = seq + 1;
+        t->in_last = seq;
         *state = CSTORE_IN_PENDING;
     }
     return rc;
@@ -1468,11 +1453,15 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
     uint8_t ikey[S_IN_KEY_MAX];
     if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0)
         return ASYLINK_E_INVALID_ARG;
-    in_record r = {.state = CSTORE_IN_PENDING, .broker_seq = broker_seq,
-                   .received_ms = received_ms, .id = key->id, .sender = key->sender,
+    in_record r = {.state = CSTORE_IN_PENDING,
+                   .broker_seq = broker_seq,
+                   .received_ms = received_ms,
+                   .id = key->id,
+                   .sender = key->sender,
                    .sender_len = strlen(key->sender),
                    .sub = key->subscription ? key->subscription : "",
-                   .envelope = envelope, .envelope_len = envelope_len};
+                   .envelope = envelope,
+                   .envelope_len = envelope_len};
     r.sub_len = strlen(r.sub);
     if (envelope_len > S_VALUE_MAX - S_IN_HEADER - r.sender_len - r.sub_len)
         return ASYLINK_E_TOO_LARGE;
@@ -1480,6 +1469,11 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
     if (state_out)
         *state_out = state;
     return rc;
+}
+
+uint64_t cstore_inbox_added_seq(const cstore_txn *t)
+{
+    return t && t->in_last ? t->in_last : 0;
 }
 
 void cstore_in_clear(cstore_in *m)
@@ -1518,6 +1512,17 @@ static int s_take_in(const MDB_val *v, uint64_t seq, void *out)
     if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
         rc = S_BAD_RECORD;
     return rc == MDB_SUCCESS ? s_in_fill(out, seq, &r) : rc;
+}
+
+bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq)
+{
+    MDB_txn *txn;
+    if (!s || after_seq == UINT64_MAX || s_read_begin(s, &txn) != MDB_SUCCESS)
+        return false;
+    uint8_t key[S_SEQ_LEN] = {0};
+    int rc = s_pending_next(txn, s->inbox_pending, after_seq, key);
+    s_read_end(s, txn);
+    return rc == MDB_SUCCESS;
 }
 
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
@@ -1806,8 +1811,8 @@ static int s_upgrade_evidence_refs(cstore *s, MDB_txn *txn)
 }
 
 int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
-                            const asylink_receipt_info *infos, size_t n,
-                            const uint8_t *envelope, size_t envelope_len)
+                            const asylink_receipt_info *infos, size_t n, const uint8_t *envelope,
+                            size_t envelope_len)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
@@ -1871,8 +1876,8 @@ static int s_rcpt_fill(const MDB_val *k, const MDB_val *v, asylink_receipt_info 
 }
 
 /* Walks id's receipts under cur, filling up to max into out; *n counts them all. */
-static int s_rcpt_walk(MDB_cursor *cur, const uint8_t *id, asylink_receipt_info *out,
-                       size_t max, size_t *n)
+static int s_rcpt_walk(MDB_cursor *cur, const uint8_t *id, asylink_receipt_info *out, size_t max,
+                       size_t *n)
 {
     MDB_val k = {S_ID_LEN, (void *)id}, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -1910,8 +1915,8 @@ int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *o
     return s_err(rc);
 }
 
-int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
-                            uint8_t **env, size_t *len)
+int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient, uint8_t **env,
+                            size_t *len)
 {
     if (!env || !len)
         return ASYLINK_E_INVALID_ARG;
@@ -2489,4 +2494,129 @@ int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore
     if (more)
         *more = lrc == MDB_SUCCESS && (!out_done || !in_done);
     return s_op_end(t, lrc == S_BAD_RECORD ? EIO : lrc); /* deletes may have happened */
+}
+
+/* ---- receipts owed -------------------------------------------------------- */
+
+#define S_OWED_HEADER 96
+#define S_META_OWED_HWM "owed_seq_hwm"
+
+int cstore_owed_add(cstore_txn *t, const receipt *r)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    size_t slen = r ? strnlen(r->sender, sizeof r->sender) : 0;
+    if (!r || slen == 0 || slen > NODE_ID_MAX ||
+        (r->status != RECEIPT_DELIVERED && r->status != RECEIPT_REJECTED))
+        return ASYLINK_E_INVALID_ARG;
+    uint64_t seq = 0;
+    int lrc = s_seq_next(t, t->s->receipts_owed, S_META_OWED_HWM, &t->owed_next, &seq);
+    uint8_t key[S_SEQ_LEN], v[S_OWED_HEADER + NODE_ID_MAX] = {0};
+    bytes_put_be64(key, seq);
+    v[0] = S_RECORD_VERSION;
+    v[1] = (uint8_t)r->status;
+    v[2] = (uint8_t)slen;
+    bytes_put_le(v + 8, r->acked_ms, 8);
+    memcpy(v + 16, r->message_id, 16);
+    memcpy(v + 32, r->envelope_digest, 64);
+    memcpy(v + S_OWED_HEADER, r->sender, slen);
+    if (lrc == MDB_SUCCESS)
+        lrc =
+            s_put(t->txn, t->s->receipts_owed, key, S_SEQ_LEN, v, S_OWED_HEADER + slen, MDB_APPEND);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_meta_put(t->txn, t->s->meta, S_META_OWED_HWM, seq, 8);
+    if (lrc == MDB_SUCCESS)
+        t->owed_next = seq + 1;
+    return s_op_end(t, lrc);
+}
+
+/* Parses one owed record into out; S_BAD_RECORD if it does not validate. */
+static int s_owed_parse(const MDB_val *k, const MDB_val *v, cstore_owed *out)
+{
+    const uint8_t *b = v->mv_data;
+    if (k->mv_size != S_SEQ_LEN || v->mv_size < S_OWED_HEADER + 1 || b[0] != S_RECORD_VERSION ||
+        b[2] == 0 || b[2] > NODE_ID_MAX || v->mv_size != S_OWED_HEADER + (size_t)b[2] ||
+        (b[1] != RECEIPT_DELIVERED && b[1] != RECEIPT_REJECTED))
+        return S_BAD_RECORD;
+    memset(out, 0, sizeof *out);
+    out->seq = bytes_get_be64(k->mv_data);
+    out->r.status = b[1];
+    out->r.acked_ms = bytes_get_le(b + 8, 8);
+    memcpy(out->r.message_id, b + 16, 16);
+    memcpy(out->r.envelope_digest, b + 32, 64);
+    memcpy(out->r.sender, b + S_OWED_HEADER, b[2]);
+    return MDB_SUCCESS;
+}
+
+int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_t *damaged)
+{
+    if (!n || !damaged || (!out && max))
+        return ASYLINK_E_INVALID_ARG;
+    *n = 0;
+    *damaged = 0;
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    rc = mdb_cursor_open(txn, s->receipts_owed, &cur);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS && *n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (s_owed_parse(&k, &v, &out[*n]) == MDB_SUCCESS)
+            (*n)++;
+        else if (k.mv_size == S_SEQ_LEN && *damaged == 0)
+            *damaged = bytes_get_be64(k.mv_data); /* the caller deletes it */
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    s_read_end(s, txn);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? ASYLINK_OK : s_err(rc);
+}
+
+int cstore_owed_del(cstore_txn *t, uint64_t seq)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, seq);
+    return s_op_end(t, s_del_if(t->txn, t->s->receipts_owed, key, S_SEQ_LEN));
+}
+
+int cstore_owed_count(cstore *s, uint64_t *count)
+{
+    return s_pending_count(s, s ? s->receipts_owed : 0, count);
+}
+
+int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *arg)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    cstore_txn saved = *t;
+    MDB_txn *child = NULL;
+    int lrc = mdb_txn_begin(t->s->env, t->txn, 0, &child);
+    if (lrc != MDB_SUCCESS)
+        return s_err(lrc); /* t unchanged */
+    t->txn = child;
+    rc = fill(t, arg);
+    if (rc == ASYLINK_OK && t->error == MDB_SUCCESS) {
+        lrc = mdb_txn_commit(child); /* into the parent: no disk write */
+        if (lrc == MDB_SUCCESS) {
+            t->txn = saved.txn;
+            return ASYLINK_OK;
+        }
+        rc = s_err(lrc); /* the child is freed by the failed commit */
+    } else {
+        if (rc == ASYLINK_OK)
+            rc = s_err(t->error);
+        mdb_txn_abort(child);
+    }
+    *t = saved; /* the parent as it was, sequence counters included */
+    return rc;
 }

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "asylink/asylink.h"
+#include "receipt.h"
 
 /*
  * 2: receipts cite shared evidence (receipt value version 2, database
@@ -63,8 +64,10 @@
  * evidence_refs database indexes the receipts citing each stored receipt
  * envelope. A version 1 to 3 store is upgraded in place when opened: the
  * index is built from the receipts.
+ * 5: the receipts_owed database (receipts of acknowledged messages not yet
+ * sealed). A version 1 to 4 store gets it, empty, when opened.
  */
-#define CSTORE_SCHEMA_VERSION 4
+#define CSTORE_SCHEMA_VERSION 5
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
@@ -74,9 +77,9 @@ typedef struct cstore_txn cstore_txn;
 
 /* Outbox states. */
 enum cstore_out_state {
-    CSTORE_OUT_PENDING = 1,   /* waiting for the broker's Accepted */
-    CSTORE_OUT_ACCEPTED = 2,  /* stored by the broker */
-    CSTORE_OUT_REJECTED = 3,  /* refused by the broker (code, reason) */
+    CSTORE_OUT_PENDING = 1,  /* waiting for the broker's Accepted */
+    CSTORE_OUT_ACCEPTED = 2, /* stored by the broker */
+    CSTORE_OUT_REJECTED = 3, /* refused by the broker (code, reason) */
 };
 
 /* Inbox states. */
@@ -98,22 +101,27 @@ void cstore_close(cstore **self_p);
 
 /*
  * Write transactions. cstore_begin: ASYLINK_OK, E_INVALID_ARG, E_NOMEM,
- * E_IO. The map (64 MiB at first) grows by itself: ahead of need, after a
- * commit that leaves it more than half used, and otherwise when a write
- * finds it full. ASYLINK_E_STORE_FULL, from an operation (LMDB allocates
+ * E_IO. The map (64 MiB at first) grows by itself: ahead of need, when a
+ * write transaction would begin with it three quarters used, and
+ * otherwise when a write finds it full. ASYLINK_E_STORE_FULL, from an operation (LMDB allocates
  * pages as it writes, so this is where the map fills) or from
- * cstore_commit, means this transaction is lost. End it (cstore_abort, or cstore_commit, which then returns
- * E_STORE_FULL); the map grows as it ends, and the caller retries the
- * whole transaction from cstore_begin (once is normally enough; a bound
- * of a few attempts is wise).
- * Operation results E_INVALID_ARG, E_TOO_LARGE, E_NOT_FOUND, E_EXISTS,
- * E_DUPLICATE, E_NOMEM and E_IO (a corrupt stored record) change nothing
- * and leave the transaction usable; after any other failure every later
- * operation and the commit return that failure.
+ * cstore_commit, means this transaction is lost. End it (cstore_abort, or cstore_commit, which then
+ * returns E_STORE_FULL); the map grows as it ends, and the caller retries the whole transaction
+ * from cstore_begin (once is normally enough; a bound of a few attempts is wise). Operation results
+ * E_INVALID_ARG, E_TOO_LARGE, E_NOT_FOUND, E_EXISTS, E_DUPLICATE, E_NOMEM and E_IO (a corrupt
+ * stored record) change nothing and leave the transaction usable; after any other failure every
+ * later operation and the commit return that failure.
  */
 int cstore_begin(cstore *s, cstore_txn **out);
 /* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
 int cstore_commit(cstore_txn **t);
+
+/*
+ * Runs fill(t, arg) in a nested transaction of t: its writes join t when it
+ * returns ASYLINK_OK, else they vanish and t is as before (still usable).
+ * Returns fill's code, or the nesting's own (E_NOMEM, E_STORE_FULL, E_IO).
+ */
+int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *arg);
 void cstore_abort(cstore_txn **t);
 
 /*
@@ -149,10 +157,10 @@ int cstore_write(cstore *s, int (*fill)(cstore_txn *t, void *arg), void *arg);
 
 /* A message to remember as sent. Pointers borrowed for the call. */
 typedef struct cstore_out_new {
-    const uint8_t *id;                 /* 16 bytes */
-    const char *const *recipients;     /* may be NULL with n_recipients 0 (feed message) */
+    const uint8_t *id;             /* 16 bytes */
+    const char *const *recipients; /* may be NULL with n_recipients 0 (feed message) */
     size_t n_recipients;
-    const uint8_t *digest;             /* 64-byte envelope signature digest */
+    const uint8_t *digest; /* 64-byte envelope signature digest */
     uint64_t created_ms;
     const uint8_t *envelope;
     size_t envelope_len;
@@ -165,14 +173,14 @@ int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m);
 typedef struct cstore_out {
     uint64_t seq;
     uint8_t id[16];
-    int state;                         /* enum cstore_out_state */
-    int code;                          /* Rejected: asylink_err */
-    char reason[256];                  /* Rejected: reason */
+    int state;        /* enum cstore_out_state */
+    int code;         /* Rejected: asylink_err */
+    char reason[256]; /* Rejected: reason */
     uint64_t created_ms;
     char (*recipients)[65];
     size_t n_recipients;
     uint8_t digest[64];
-    uint8_t *envelope;                 /* NULL once accepted/rejected */
+    uint8_t *envelope; /* NULL once accepted/rejected */
     size_t envelope_len;
 } cstore_out;
 
@@ -198,22 +206,6 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 
-/* What a receipt claims about one sent message (all borrowed). */
-typedef struct cstore_out_claim {
-    const uint8_t *id;     /* 16 bytes */
-    const uint8_t *digest; /* 64 bytes: the envelope digest the receipt quotes */
-    const char *recipient; /* who signed the receipt */
-} cstore_out_claim;
-
-/*
- * Checks n claims against the outbox in one read transaction: each id is
- * a message sent to that recipient with that envelope digest (compared in
- * constant time). ASYLINK_OK if all hold; else the first failure:
- * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_TAMPERED (not a recipient
- * of it, or another digest), ASYLINK_E_IO, ASYLINK_E_INVALID_ARG.
- */
-int cstore_outbox_check_claims(cstore *s, const cstore_out_claim *claims, size_t n);
-
 /* Marks a message ACCEPTED or REJECTED (dropping its envelope bytes). E_NOT_FOUND if unknown. */
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
                             const char *reason);
@@ -230,9 +222,9 @@ int cstore_outbox_pending_count(cstore *s, uint64_t *count);
  * message delivered through two subscriptions is two entries.
  */
 typedef struct cstore_in_key {
-    const uint8_t *id;                 /* 16 bytes */
-    const char *sender;                /* node id, 1..64 bytes */
-    const char *subscription;          /* 0..CSTORE_SUB_MAX bytes; NULL = "" (direct) */
+    const uint8_t *id;        /* 16 bytes */
+    const char *sender;       /* node id, 1..64 bytes */
+    const char *subscription; /* 0..CSTORE_SUB_MAX bytes; NULL = "" (direct) */
 } cstore_in_key;
 
 /*
@@ -246,16 +238,19 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                      uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
                      int *state_out);
 
+/* The inbox seq the last successful cstore_inbox_add() of t assigned (0: none yet). */
+uint64_t cstore_inbox_added_seq(const cstore_txn *t);
+
 typedef struct cstore_in {
-    uint64_t seq;                      /* inbox order */
+    uint64_t seq; /* inbox order */
     uint8_t id[16];
-    int state;                         /* enum cstore_in_state */
+    int state; /* enum cstore_in_state */
     char sender[65];
     char subscription[CSTORE_SUB_MAX + 1]; /* "" for a direct message (and for a feed
                                               message stored before schema 3) */
     uint64_t broker_seq;
     uint64_t received_ms;
-    uint8_t *envelope;                 /* malloc'd; NULL for acked tombstones */
+    uint8_t *envelope; /* malloc'd; NULL for acked tombstones */
     size_t envelope_len;
 } cstore_in;
 
@@ -266,6 +261,9 @@ void cstore_in_clear(cstore_in *m);
  * On E_IO (a corrupt entry) out->seq still names the entry, as for the outbox.
  */
 int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out);
+
+/* Whether a PENDING entry with seq > after_seq exists (nothing copied; false on errors). */
+bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq);
 
 /* An entry's state by key. ASYLINK_E_NOT_FOUND if unknown. */
 int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state);
@@ -282,8 +280,8 @@ int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key);
 
 /* An entry found by message id alone (cstore_inbox_find). */
 typedef struct cstore_in_ref {
-    uint64_t seq;                      /* inbox order */
-    int state;                         /* enum cstore_in_state */
+    uint64_t seq; /* inbox order */
+    int state;    /* enum cstore_in_state */
     char sender[65];
     char subscription[CSTORE_SUB_MAX + 1];
 } cstore_in_ref;
@@ -321,8 +319,8 @@ int cstore_crl_put(cstore_txn *t, uint64_t ca, uint64_t number);
  * written if an argument is invalid (E_INVALID_ARG).
  */
 int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
-                            const asylink_receipt_info *infos, size_t n,
-                            const uint8_t *envelope, size_t envelope_len);
+                            const asylink_receipt_info *infos, size_t n, const uint8_t *envelope,
+                            size_t envelope_len);
 
 /* Stores (or replaces) recipient's receipt for id with its evidence envelope. */
 int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receipt_info *info,
@@ -333,8 +331,8 @@ int cstore_receipt_list(cstore *s, const uint8_t id[16], asylink_receipt_info *o
                         size_t *n);
 
 /* The evidence envelope of recipient's receipt for id (malloc'd). E_NOT_FOUND. */
-int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient,
-                            uint8_t **env, size_t *len);
+int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipient, uint8_t **env,
+                            size_t *len);
 
 /* ---- sent envelopes kept as evidence ---- */
 
@@ -362,8 +360,7 @@ int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_
  * is kept. ASYLINK_E_NOT_FOUND if not a sent message or its envelope is not
  * kept (any more).
  */
-int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
-                    uint64_t *kept_ms);
+int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len, uint64_t *kept_ms);
 
 /*
  * Removes kept envelopes whose kept_ms <= cutoff_ms, oldest first, at most
@@ -414,15 +411,42 @@ typedef struct cstore_sweep_stats {
  * records no longer PENDING received at or before cutoff_ms. PENDING
  * entries (not yet accepted by the broker, or not yet acknowledged by the
  * application) are never touched, nor a sent message whose envelope is
- * still kept as evidence (cstore_sent_sweep() removes that first). Each database is walked in arrival
- * order and the walk stops at the first finished record newer than the
- * cutoff (or after max records examined in all: *more is then set, and
- * the caller runs another transaction). st (may be NULL) adds what was
- * removed. A record that fails validation is left in place and stepped
- * over. ASYLINK_OK, ASYLINK_E_INVALID_ARG, and the transaction's errors
- * (ASYLINK_E_IO also for an index that names the wrong record).
+ * still kept as evidence (cstore_sent_sweep() removes that first). Each database is walked in
+ * arrival order and the walk stops at the first finished record newer than the cutoff (or after max
+ * records examined in all: *more is then set, and the caller runs another transaction). st (may be
+ * NULL) adds what was removed. A record that fails validation is left in place and stepped over.
+ * ASYLINK_OK, ASYLINK_E_INVALID_ARG, and the transaction's errors (ASYLINK_E_IO also for an index
+ * that names the wrong record).
  */
 int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore_sweep_stats *st,
                            bool *more);
+
+/* ---- receipts owed ---- */
+
+/*
+ * An acknowledged direct message's receipt, recorded in the acknowledging
+ * transaction and sealed later (with others to the same sender, as one
+ * ReceiptSet) by the I/O thread: committed with the acknowledgement, the
+ * obligation survives a crash.
+ */
+typedef struct cstore_owed {
+    uint64_t seq; /* order of acknowledgement */
+    receipt r;    /* message_id, envelope_digest, sender, acked_ms, status (no recipient) */
+} cstore_owed;
+
+/* Records r (sender 1..64 bytes, a known status). ASYLINK_E_INVALID_ARG, the store's codes. */
+int cstore_owed_add(cstore_txn *t, const receipt *r);
+
+/*
+ * The oldest owed receipts, at most max, into out[0..*n). *damaged: the seq
+ * of a record that does not validate (0: none), to be deleted.
+ */
+int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_t *damaged);
+
+/* Deletes one owed receipt (nothing if absent). */
+int cstore_owed_del(cstore_txn *t, uint64_t seq);
+
+/* How many receipts are owed. */
+int cstore_owed_count(cstore *s, uint64_t *count);
 
 #endif

@@ -68,13 +68,9 @@ void client_log_to(asylink_log_fn log, void *ctx, asylink_log_level level, const
 
 void client_update_readable(asylink_client *c)
 {
-    bool inbox = false;
-    if (!c->events_head) {
-        cstore_in m;
-        inbox = cstore_inbox_next_pending(c->store, c->recv_cursor, &m) == ASYLINK_OK;
-        if (inbox)
-            cstore_in_clear(&m);
-    }
+    bool inbox = client_early_ready(c);
+    if (!c->events_head && !inbox)
+        inbox = cstore_inbox_pending_after(c->store, c->recv_cursor);
     bool want = c->events_head || inbox;
     char b = 1;
     if (want && !c->readable) {
@@ -248,4 +244,30 @@ void client_wake_io(asylink_client *c)
     uint64_t one = 1;
     if (write(c->wake_fd, &one, sizeof one) != (ssize_t)sizeof one)
         client_log(c, ASYLINK_LOG_WARN, "cannot wake the I/O thread", "errno=%d", errno);
+}
+
+int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), void *arg)
+{
+    client_write w = {.fill = fill, .arg = arg};
+    pthread_mutex_lock(&c->lock);
+    /* (From the I/O thread itself, e.g. inside a log callback: it cannot wait for itself.) */
+    if (!c->io_writes || pthread_equal(pthread_self(), c->io)) {
+        pthread_mutex_unlock(&c->lock);
+        return cstore_write(c->store, fill, arg);
+    }
+    if (c->writes_tail)
+        c->writes_tail->next = &w;
+    else
+        c->writes = &w;
+    c->writes_tail = &w;
+    pthread_mutex_unlock(&c->lock);
+    client_wake_io(c);
+    pthread_mutex_lock(&c->lock);
+    while (!w.done)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    /* Not written (nothing of it is stored): again on its own, where the store grows if full. */
+    if (w.rc == ASYLINK_E_STORE_FULL || w.rc == ASYLINK_E_IO)
+        return cstore_write(c->store, fill, arg);
+    return w.rc;
 }

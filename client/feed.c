@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FEED_READERS_TTL_MS 60000   /* reader lists are cached this long */
+#define FEED_READERS_TTL_MS 60000 /* reader lists are cached this long */
 #define FEED_DIRECTORY_TIMEOUT_MS 10000
 
 void asylink_publish_params_init(asylink_publish_params *p)

@@ -51,6 +51,11 @@
 #define IO_MAX_WINDOW 1000
 #define IO_FULL_RETRY_MS 1000  /* local store full: store held deliveries again after this */
 #define IO_FULL_RETRY_BATCH 16 /* held deliveries stored again per turn */
+/* Accepted answers are recorded with the turn's other writes, or after this long or this many
+   on their own (each commit is an fsync; losing them to a crash only means a republish, which the
+   broker answers as a duplicate). */
+#define IO_ACCEPT_LINGER_MS 10
+#define IO_ACCEPT_FLUSH_AT 1000
 
 enum { IO_IDLE, IO_HELLO, IO_OPEN };
 
@@ -59,6 +64,12 @@ typedef struct {
     uint8_t id[16];
     uint64_t sent_ms;
 } s_flight;
+
+/* An Accepted answer not yet recorded in the outbox. */
+typedef struct {
+    uint8_t id[16];
+    bool duplicate;
+} s_accept;
 
 /* A delivery to acknowledge: its sequence and subscription ("" = direct queue). */
 typedef struct {
@@ -90,11 +101,12 @@ typedef struct {
     s_ack *acks;          /* broker sequences to Ack */
     size_t n_acks, cap_acks;
     bool inbox_changed, receipts_changed;
-    s_held_list held; /* this turn's deliveries waiting for the commit */
-    bool hold;        /* the delivery being handled wrote to the store */
-    bool park;        /* ... or was not stored: no room */
-    uint64_t room;    /* bytes deliveries may still take this turn ... */
-    bool room_known;  /* ... once the first has asked */
+    s_held_list held;        /* this turn's deliveries waiting for the commit */
+    client_early_list early; /* this turn's new inbox entries, offered before the commit */
+    bool hold;               /* the delivery being handled wrote to the store */
+    bool park;               /* ... or was not stored: no room */
+    uint64_t room;           /* bytes deliveries may still take this turn ... */
+    bool room_known;         /* ... once the first has asked */
 } s_turn;
 
 typedef struct {
@@ -112,11 +124,15 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor;     /* outbox seq published up to, this session */
-    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms; /* when the trust directory was last looked at */
-    uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
-    uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
+    uint64_t out_cursor; /* outbox seq published up to, this session */
+    uint64_t pumped_max; /* highest outbox seq ever published by this thread */
+    s_accept *accepted;  /* Accepted answers to record (IO_ACCEPT_LINGER_MS) */
+    size_t n_accepted, cap_accepted;
+    uint64_t accepted_since_ms; /* when the oldest of them came */
+    uint64_t rescan_at_ms;      /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms;    /* when the trust directory was last looked at */
+    uint64_t sweep_ms;          /* when kept sent envelopes were last swept */
+    uint64_t retention_ms;      /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
@@ -468,12 +484,131 @@ static void s_push_events(s_io *io)
     client_event_queue_list(io->c, rev);
 }
 
+/* Records one Accepted answer in the turn's transaction; the event follows the commit. */
+static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
+{
+    cstore_txn *t = s_txn(io);
+    /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
+    int kept =
+        t ? cstore_outbox_accept(t, id, io->c->sent_retention_ms != 0, io->now_ms) : ASYLINK_OK;
+    if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
+        client_log(io->c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
+                   "code=%s", asylink_err_name(kept));
+    s_later_event(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
+}
+
+/* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
+static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
+{
+    if (io->n_accepted == io->cap_accepted) {
+        size_t cap = io->cap_accepted ? 2 * io->cap_accepted : 64;
+        s_accept *a = realloc(io->accepted, cap * sizeof *a);
+        if (!a)
+            return false;
+        io->accepted = a;
+        io->cap_accepted = cap;
+    }
+    if (io->n_accepted == 0)
+        io->accepted_since_ms = io->now_ms;
+    memcpy(io->accepted[io->n_accepted].id, id, 16);
+    io->accepted[io->n_accepted].duplicate = duplicate;
+    io->n_accepted++;
+    return true;
+}
+
+/* Whether an Accepted answer for id waits to be recorded. */
+static bool s_accept_has(const s_io *io, const uint8_t id[16])
+{
+    for (size_t i = 0; i < io->n_accepted; i++)
+        if (memcmp(io->accepted[i].id, id, 16) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Records the Accepted answers kept so far when the turn writes anyway, when
+ * the oldest has waited IO_ACCEPT_LINGER_MS, when IO_ACCEPT_FLUSH_AT are
+ * kept, or (force) when the thread stops.
+ */
+static void s_accepted_flush(s_io *io, bool force)
+{
+    if (!io->n_accepted)
+        return;
+    if (!force && !io->txn && io->n_accepted < IO_ACCEPT_FLUSH_AT &&
+        io->now_ms < io->accepted_since_ms + IO_ACCEPT_LINGER_MS)
+        return;
+    for (size_t i = 0; i < io->n_accepted; i++)
+        s_record_accepted(io, io->accepted[i].id, io->accepted[i].duplicate);
+    io->n_accepted = 0;
+}
+
+/* How long the poll may wait for the Accepted answers kept (ms). */
+static long s_accepted_wait(const s_io *io, long tick)
+{
+    if (!io->n_accepted)
+        return tick;
+    uint64_t due = io->accepted_since_ms + IO_ACCEPT_LINGER_MS;
+    return io->now_ms >= due                 ? 0
+           : (long)(due - io->now_ms) < tick ? (long)(due - io->now_ms)
+                                             : tick;
+}
+
+/* Takes the writes handed over so far (lock not held). */
+static client_write *s_take_writes(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    client_write *ws = c->writes;
+    c->writes = c->writes_tail = NULL;
+    pthread_mutex_unlock(&c->lock);
+    return ws;
+}
+
+/* Tells the writers of ws how they ended: rc for those the commit carried. */
+static void s_writes_done(asylink_client *c, client_write *ws, int rc)
+{
+    if (!ws)
+        return;
+    pthread_mutex_lock(&c->lock);
+    while (ws) {
+        client_write *next = ws->next; /* ws lives on its writer's stack */
+        if (ws->rc == ASYLINK_OK)
+            ws->rc = rc;
+        ws->done = true;
+        ws = next;
+    }
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The thread stops: writers write themselves from now on, and those waiting do (E_IO). */
+static void s_writes_stop(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->io_writes = false;
+    pthread_mutex_unlock(&c->lock);
+    client_write *ws = s_take_writes(c);
+    for (client_write *w = ws; w; w = w->next)
+        w->rc = ASYLINK_E_IO;
+    s_writes_done(c, ws, ASYLINK_E_IO);
+}
+
 /* Commits the turn's writes, then acks deliveries and tells the application. */
 static void s_finish_turn(s_io *io)
 {
     asylink_client *c = io->c;
+    s_accepted_flush(io, false);
+    client_write *ws = s_take_writes(c);
+    for (client_write *w = ws; w; w = w->next) {
+        cstore_txn *t = s_txn(io);
+        w->rc = t ? cstore_nested(t, w->fill, w->arg) : ASYLINK_E_IO;
+    }
+    int commit_rc = ASYLINK_OK;
     if (io->txn) {
+        /* What this turn stored may be handed over while the commit's fsync runs. */
+        client_early_offer(c, &io->turn.early);
         int rc = cstore_commit(&io->txn);
+        client_early_settle(c, rc);
+        commit_rc = rc;
         if (rc == ASYLINK_E_STORE_FULL && io->state == IO_OPEN && !io->turn.held.lost) {
             /* The disk is full: keep the session (its deliveries stay ours,
              * no failed attempt is counted), store them again in a while,
@@ -504,6 +639,7 @@ static void s_finish_turn(s_io *io)
             client_log(c, ASYLINK_LOG_INFO, "local store has room again", "held=0");
         }
     }
+    s_writes_done(c, ws, commit_rc);
     s_held_clear(&io->turn.held);
     io->turn.room_known = false;
     if (io->turn.n_acks && io->state == IO_OPEN)
@@ -556,20 +692,14 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
 {
-    cstore_txn *t = s_txn(io);
     if (cmd->kind == WIRE_ACCEPTED) {
         s_flight_remove(io, cmd->u.accepted.message_id);
-        /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
-        int kept = t ? cstore_outbox_accept(t, cmd->u.accepted.message_id,
-                                            io->c->sent_retention_ms != 0, io->now_ms)
-                     : ASYLINK_OK;
-        if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
-            client_log(io->c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
-                       "code=%s", asylink_err_name(kept));
-        s_later_event(io, ASYLINK_EVENT_ACCEPTED, cmd->u.accepted.message_id, 0,
-                      cmd->u.accepted.duplicate ? "duplicate" : "", NULL);
+        if (s_accept_later(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate))
+            return;
+        s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate);
         return;
     }
+    cstore_txn *t = s_txn(io);
     const wire_rejected *r = &cmd->u.rejected;
     if (!r->has_message_id)
         return;
@@ -765,6 +895,11 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
             s_later_ack(io, seq, d->subscription);
         if (rc == ASYLINK_OK)
             io->turn.inbox_changed = true;
+        /* Offered to asylink_recv() before the commit (early.c); not near a full disk. A copy
+           that does not fit there is handed over after the commit, as every one was before. */
+        if (rc == ASYLINK_OK && !io->store_full)
+            (void)client_early_add(&io->turn.early, &key, cstore_inbox_added_seq(t), seq,
+                                   io->now_ms, env, len, envelope_digest(e), feed);
     }
     envelope_destroy(&e);
 }
@@ -1105,7 +1240,10 @@ static int s_publish(s_io *io, const cstore_out *o)
 {
     wire_cmd p = {.kind = WIRE_PUBLISH};
     memcpy(p.u.publish.message_id, o->id, 16);
-    bool skip = !o->envelope || s_flight_has(io, o->id); /* still awaiting its answer */
+    /* Published before (a rescan) and still awaiting its answer, or answered but not
+       recorded yet: not again. Entries above pumped_max were never published. */
+    bool skip = !o->envelope ||
+                (o->seq <= io->pumped_max && (s_flight_has(io, o->id) || s_accept_has(io, o->id)));
     if (!skip && io->limits.max_envelope_bytes && o->envelope_len > io->limits.max_envelope_bytes) {
         /* The broker would drop the connection: refuse it here, for good. */
         cstore_txn *t = s_txn(io);
@@ -1121,6 +1259,8 @@ static int s_publish(s_io *io, const cstore_out *o)
         io->out_cursor = o->seq;
         if (!skip)
             s_flight_add(io, o->id);
+        if (!skip && o->seq > io->pumped_max)
+            io->pumped_max = o->seq;
     }
     return rc;
 }
@@ -1208,8 +1348,10 @@ void *client_io_main(void *arg)
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
     io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
-    if (!io.ctx)
+    if (!io.ctx) {
+        s_writes_stop(c);
         return NULL;
+    }
     while (!atomic_load(&c->stop)) {
         io.now_ms = clock_now_ms();
         s_timers(&io);
@@ -1217,7 +1359,11 @@ void *client_io_main(void *arg)
                                    {io.mon, 0, ZMQ_POLLIN, 0},
                                    {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
         int n = io.sock ? 3 : 1;
-        zmq_poll(io.sock ? items : items + 2, n, IO_TICK_MS);
+        uint64_t owed_wait = UINT64_MAX;
+        bool owed_due = client_receipts_due(c, io.now_ms, &owed_wait);
+        long tick = owed_due ? 0 : owed_wait < IO_TICK_MS ? (long)owed_wait : IO_TICK_MS;
+        tick = s_accepted_wait(&io, tick);
+        zmq_poll(io.sock ? items : items + 2, n, tick);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
         s_read(&io); /* what the broker said before a loss counts */
@@ -1249,9 +1395,21 @@ void *client_io_main(void *arg)
             io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */
             client_retention_sweep(c, io.now_ms);
         }
+        /* Between turns: the flush has its own transaction. */
+        if (client_receipts_due(c, io.now_ms, &owed_wait))
+            (void)client_receipts_flush(c); /* logged; retried after the linger */
         s_send_requests(&io);
         s_pump(&io);
     }
+    /* Accepted answers kept are recorded, receipts owed sealed, now rather than at the next open.
+     */
+    s_accepted_flush(&io, true);
+    s_finish_turn(&io);
+    s_writes_stop(c);
+    uint64_t owed_wait;
+    if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
+        client_receipts_flush(c) == ASYLINK_OK)
+        s_pump(&io);
     if (io.state == IO_OPEN) {
         wire_cmd bye = {.kind = WIRE_BYE};
         snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
@@ -1259,9 +1417,11 @@ void *client_io_main(void *arg)
     }
     if (io.txn)
         cstore_abort(&io.txn);
+    client_early_clear(&io.turn.early);
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
+    free(io.accepted);
     free(io.turn.acks);
     free(io.ack_buf);
     s_held_clear(&io.turn.held);

@@ -72,12 +72,19 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
     return ASYLINK_OK;
 }
 
-/* The next pending entry after the cursor, or E_NOT_FOUND (lock held). */
+/*
+ * The next pending entry after the cursor, or E_NOT_FOUND (lock held): the
+ * committed inbox first, then the entries the I/O thread is committing
+ * (early.c), whose sequence numbers are above every committed one.
+ */
 static int s_next_entry(asylink_client *c, cstore_in *in)
 {
+    c->last_taken.used = false;
     int rc = cstore_inbox_next_pending(c->store, c->recv_cursor, in);
     if (rc == ASYLINK_OK)
         c->recv_cursor = in->seq;
+    else if (rc == ASYLINK_E_NOT_FOUND)
+        rc = client_early_take(c, in);
     return rc;
 }
 
@@ -93,6 +100,7 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
         cstore_in in;
         int rc = s_next_entry(c, &in);
         if (rc == ASYLINK_OK) {
+            client_handed_put(c, &c->last_taken); /* its digest, for the acknowledgement */
             client_update_readable(c);
             pthread_mutex_unlock(&c->lock);
             rc = s_open_entry(c, &in, out);
@@ -114,9 +122,10 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
             return ASYLINK_E_SHUTDOWN;
         }
         if (!client_wait(c, timeout_ms, &deadline)) {
+            uint64_t cursor = c->recv_cursor;
             rc = s_next_entry(c, &in);
             if (rc == ASYLINK_OK) { /* arrived just at the deadline */
-                c->recv_cursor = in.seq - 1;
+                c->recv_cursor = cursor;
                 cstore_in_clear(&in);
                 continue;
             }
@@ -135,15 +144,6 @@ typedef struct {
     bool receipt;                 /* a direct message whose sender gets a receipt */
     receipt r;                    /* that receipt */
 } s_ack_item;
-
-/* Orders receipts by the sender they go to. */
-static int s_by_sender(const void *a, const void *b)
-{
-    const s_ack_item *x = a, *y = b;
-    if (x->receipt != y->receipt)
-        return x->receipt ? -1 : 1;
-    return strcmp(x->r.sender, y->r.sender);
-}
 
 /* The inbox key of an item (pointing into it). */
 static cstore_in_key s_item_key(const s_ack_item *it)
@@ -184,10 +184,32 @@ static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
     return ASYLINK_OK;
 }
 
+/* The receipt of a pending entry, from what its hand-over remembered. */
+static void s_ack_from_handed(asylink_client *c, s_ack_item *it, const client_handed *h,
+                              uint64_t now)
+{
+    it->pending = true;
+    it->receipt = !h->feed; /* feed messages get no receipts */
+    it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
+    memcpy(it->r.message_id, h->id, 16);
+    memcpy(it->r.envelope_digest, h->digest, 64);
+    snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
+    snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+}
+
 /* Looks up one key: pending (with its receipt prepared), already acked, or unknown. */
 static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
 {
     cstore_in_key key = s_item_key(it);
+    client_handed hd;
+    pthread_mutex_lock(&c->lock);
+    bool known = client_handed_get(c, it->id, it->sender, it->sub, &hd);
+    pthread_mutex_unlock(&c->lock);
+    int st = 0;
+    if (known && cstore_inbox_state(c->store, &key, &st) == ASYLINK_OK && st == CSTORE_IN_PENDING) {
+        s_ack_from_handed(c, it, &hd, now); /* no envelope read, no digest computed */
+        return ASYLINK_OK;
+    }
     cstore_in in;
     int rc = cstore_inbox_get(c->store, &key, &in);
     if (rc == ASYLINK_E_NOT_FOUND) {
@@ -343,43 +365,41 @@ static int s_make_receipts(asylink_client *c, const s_ack_item *items, size_t n,
 typedef struct {
     const s_ack_item *items;
     size_t n;
-    const s_receipts *rs;
 } s_ack_write;
 
-/* cstore_write's operations: mark the entries acked, queue the receipts. */
+/* cstore_write's operations: mark the entries acked, record the receipts owed. */
 static int s_fill_ack(cstore_txn *t, void *arg)
 {
     const s_ack_write *w = arg;
     int rc = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < w->n; i++) {
+        if (!w->items[i].pending)
+            continue;
         cstore_in_key key = s_item_key(&w->items[i]);
-        if (w->items[i].pending)
-            rc = cstore_inbox_ack(t, &key);
+        rc = cstore_inbox_ack(t, &key);
+        if (rc == ASYLINK_OK && w->items[i].receipt)
+            rc = cstore_owed_add(t, &w->items[i].r);
     }
-    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
-        rc = cstore_outbox_add(t, &w->rs->items[i]);
     return rc;
-}
-
-/* Marks the entries acked and queues the receipts, in one transaction. */
-static int s_ack_commit(asylink_client *c, const s_ack_item *items, size_t n, const s_receipts *rs)
-{
-    s_ack_write w = {items, n, rs};
-    return cstore_write(c->store, s_fill_ack, &w);
 }
 
 /*
  * Acknowledges items[0..n): each holds a full key, or (by_id) only a
  * message id, completed here with s_ack_resolve. Repeated keys count once.
- * All or nothing; takes over nothing (items stays the caller's).
+ * All or nothing; takes over nothing (items stays the caller's). The
+ * receipts are owed from the commit on and sealed by the I/O thread
+ * (client_receipts_flush).
  */
 static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
     uint64_t now = clock_now_ms();
     size_t m = 0;
-    int rc = ASYLINK_OK;
+    /* A message handed over before its inbox commit is acknowledged after it. */
+    int rc = client_early_wait(c);
+    if (rc != ASYLINK_OK)
+        return rc;
     /* One acknowledgement at a time: two threads acking the same message
-       must not both find it pending and both send a receipt. */
+       must not both find it pending and both owe a receipt. */
     pthread_mutex_lock(&c->ack_lock);
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
         bool skip = false;
@@ -394,19 +414,111 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         rc = s_ack_prepare(c, &items[m], now);
         m++;
     }
-    if (rc != ASYLINK_OK) {
-        pthread_mutex_unlock(&c->ack_lock);
-        return rc; /* nothing acknowledged */
+    size_t owed = 0;
+    for (size_t i = 0; i < m; i++)
+        owed += items[i].pending && items[i].receipt;
+    if (rc == ASYLINK_OK) {
+        s_ack_write w = {items, m};
+        rc = client_io_write(c, s_fill_ack, &w); /* with the I/O thread's next commit */
     }
-    qsort(items, m, sizeof *items, s_by_sender);
-    s_receipts rs;
-    rc = s_make_receipts(c, items, m, &rs);
-    if (rc == ASYLINK_OK)
-        rc = s_ack_commit(c, items, m, &rs);
     pthread_mutex_unlock(&c->ack_lock);
-    if (rc == ASYLINK_OK && rs.n)
+    if (rc == ASYLINK_OK && owed) {
+        pthread_mutex_lock(&c->lock);
+        if (c->owed_count == 0)
+            c->owed_since_ms = now;
+        c->owed_count += owed;
+        pthread_mutex_unlock(&c->lock);
         client_wake_io(c);
-    s_receipts_free(&rs);
+    }
+    return rc;
+}
+
+/* Orders owed receipts by the sender they go to, then by acknowledgement. */
+static int s_owed_by_sender(const void *a, const void *b)
+{
+    const s_ack_item *x = a, *y = b;
+    int d = strcmp(x->r.sender, y->r.sender);
+    return d ? d : (x->r.acked_ms > y->r.acked_ms) - (x->r.acked_ms < y->r.acked_ms);
+}
+
+/* What one flush transaction writes. */
+typedef struct {
+    const cstore_owed *owed;
+    size_t n;
+    uint64_t damaged;
+    const s_receipts *rs;
+} s_flush_write;
+
+/* cstore_write's operations: queue the sealed receipts, drop what they settle. */
+static int s_fill_flush(cstore_txn *t, void *arg)
+{
+    const s_flush_write *w = arg;
+    int rc = ASYLINK_OK;
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
+        rc = cstore_outbox_add(t, &w->rs->items[i]);
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->n; i++)
+        rc = cstore_owed_del(t, w->owed[i].seq);
+    if (rc == ASYLINK_OK && w->damaged)
+        rc = cstore_owed_del(t, w->damaged);
+    return rc;
+}
+
+bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    bool due = false;
+    *wait_ms = UINT64_MAX;
+    if (c->owed_count >= CLIENT_RECEIPT_FLUSH_AT ||
+        (c->owed_count && now_ms >= c->owed_since_ms + CLIENT_RECEIPT_LINGER_MS))
+        due = true;
+    else if (c->owed_count)
+        *wait_ms = c->owed_since_ms + CLIENT_RECEIPT_LINGER_MS - now_ms;
+    pthread_mutex_unlock(&c->lock);
+    return due;
+}
+
+int client_receipts_flush(asylink_client *c)
+{
+    enum { MAX = RECEIPT_SET_MAX };
+    cstore_owed *owed = malloc(MAX * sizeof *owed);
+    s_ack_item *items = malloc(MAX * sizeof *items);
+    size_t n = 0;
+    uint64_t damaged = 0, left = 0;
+    int rc = owed && items ? cstore_owed_list(c->store, owed, MAX, &n, &damaged) : ASYLINK_E_NOMEM;
+    s_receipts rs = {0};
+    if (rc == ASYLINK_OK && (n || damaged)) {
+        for (size_t i = 0; i < n; i++) {
+            items[i] = (s_ack_item){.pending = true, .receipt = true, .r = owed[i].r};
+            snprintf(items[i].r.recipient, sizeof items[i].r.recipient, "%s", c->own->node_id);
+        }
+        if (damaged)
+            client_log(c, ASYLINK_LOG_WARN, "an owed receipt record is damaged: dropped",
+                       "seq=%llu", (unsigned long long)damaged);
+        qsort(items, n, sizeof *items, s_owed_by_sender);
+        if (n) /* one signature for the whole flush */
+            rc = s_make_receipts(c, items, n, &rs);
+        if (rc == ASYLINK_OK) {
+            s_flush_write w = {owed, n, damaged, &rs};
+            rc = cstore_write(c->store, s_fill_flush, &w);
+        }
+        s_receipts_free(&rs);
+    }
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_count(c->store, &left);
+    pthread_mutex_lock(&c->lock);
+    if (rc == ASYLINK_OK) {
+        c->owed_count = left;
+        if (left)
+            c->owed_since_ms = 0; /* more than one flush held: the rest is due at once */
+    } else {
+        c->owed_since_ms = clock_now_ms() + 1000; /* try again in a second */
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (rc != ASYLINK_OK)
+        client_log(c, ASYLINK_LOG_WARN, "receipts not sealed yet, retrying", "owed=%zu code=%s", n,
+                   asylink_err_name(rc));
+    free(owed);
+    free(items);
     return rc;
 }
 
@@ -547,24 +659,26 @@ void asylink_message_free(asylink_message **self_p)
 
 /* ---- receipts ---- */
 
-/*
- * Checks decrypted receipts against the messages they claim to cover: the
- * signer must be the recipient and we the addressee, and each message one
- * we sent to that recipient, with the digest quoted (one store look-up).
- */
-static int s_receipts_match(asylink_client *c, const envelope_header *h, const receipt *r, size_t n)
+static bool s_is_recipient(const cstore_out *o, const char *node)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(r[i].recipient, h->sender) != 0 || strcmp(r[i].sender, c->own->node_id) != 0)
-            return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
-    cstore_out_claim *claims = malloc((n ? n : 1) * sizeof *claims);
-    if (!claims)
-        return ASYLINK_E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        claims[i] = (cstore_out_claim){
-            .id = r[i].message_id, .digest = r[i].envelope_digest, .recipient = r[i].recipient};
-    int rc = cstore_outbox_check_claims(c->store, claims, n);
-    free(claims);
+    for (size_t i = 0; i < o->n_recipients; i++)
+        if (strcmp(o->recipients[i], node) == 0)
+            return true;
+    return false;
+}
+
+/* Checks one decrypted receipt against the message it claims to cover. */
+static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r)
+{
+    if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
+        return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
+    cstore_out o;
+    int rc = cstore_outbox_get(c->store, r->message_id, &o);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
+        rc = ASYLINK_E_TAMPERED;
+    cstore_out_clear(&o);
     return rc;
 }
 
@@ -595,14 +709,30 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
     size_t count = 0;
     rc = receipt_set_decode(payload, len, &r, &count);
     envelope_payload_free(payload, len);
-    if (rc == ASYLINK_OK)
-        rc = s_receipts_match(c, h, r, count); /* all or nothing */
+    /* A set is refused whole when an entry does not match; an entry for a message
+       this node no longer holds (erased, or past the metadata retention) is skipped,
+       so that one receipt set covering several acknowledgements is not lost with it. */
+    size_t kept = 0, unknown = 0;
+    for (size_t i = 0; rc == ASYLINK_OK && i < count; i++) {
+        int m = s_receipt_matches(c, h, &r[i]);
+        if (m == ASYLINK_OK)
+            r[kept++] = r[i];
+        else if (m == ASYLINK_E_NOT_FOUND)
+            unknown++;
+        else
+            rc = m;
+    }
+    if (rc == ASYLINK_OK && kept == 0)
+        rc = ASYLINK_E_NOT_FOUND;
     if (rc != ASYLINK_OK) {
         free(r);
         return rc;
     }
+    if (unknown)
+        client_log(c, ASYLINK_LOG_INFO, "receipts for messages no longer held here skipped",
+                   "signer=%s skipped=%zu kept=%zu", h->sender, unknown, kept);
     *out = r;
-    *n = count;
+    *n = kept;
     return ASYLINK_OK;
 }
 

@@ -103,20 +103,107 @@ size_t auditchain_record_bound(const auditchain_record *r)
     return asylink__v1__audit_record__get_packed_size(&m);
 }
 
+/*
+ * The record's protobuf encoding written directly (what
+ * asylink__v1__audit_record__pack() writes for a checked record, byte for
+ * byte: fields in number order, zero and empty ones left out; the broker
+ * writes three records per message, and the generic packer sized and
+ * packed each one). test_auditchain compares the two.
+ */
+typedef struct {
+    uint8_t *p, *end;
+    bool full; /* something did not fit */
+} s_out;
+
+static void s_put_bytes(s_out *o, const void *b, size_t n)
+{
+    if (o->full || (size_t)(o->end - o->p) < n) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p, b, n);
+    o->p += n;
+}
+
+static void s_put_varint(s_out *o, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    s_put_bytes(o, b, n);
+}
+
+/* A varint field (uint64, uint32 or a non-negative enum); nothing for 0. */
+static void s_field_varint(s_out *o, unsigned field, uint64_t v)
+{
+    if (!v)
+        return;
+    s_put_varint(o, (uint64_t)field << 3);
+    s_put_varint(o, v);
+}
+
+/* A length-delimited field of n bytes; nothing for none (unless always). */
+static void s_field_bytes(s_out *o, unsigned field, const void *b, size_t n, bool always)
+{
+    if (!n && !always)
+        return;
+    s_put_varint(o, (uint64_t)field << 3 | 2);
+    s_put_varint(o, n);
+    s_put_bytes(o, b, n);
+}
+
+static void s_field_str(s_out *o, unsigned field, const char *str)
+{
+    if (str && str[0])
+        s_field_bytes(o, field, str, strlen(str), false);
+}
+
+static void s_record_write(const auditchain_record *r, s_out *o)
+{
+    uint8_t seq[9] = {0x09};
+    bytes_put_le(seq + 1, r->seq, 8);
+    s_put_bytes(o, seq, sizeof seq);
+    s_field_varint(o, 2, r->time_ms);
+    s_field_varint(o, 3, (uint64_t)r->kind);
+    s_field_str(o, 4, r->actor);
+    s_field_varint(o, 5, r->actor_cert_serial);
+    if (r->message_id)
+        s_field_bytes(o, 6, r->message_id, S_ID_LEN, false);
+    s_field_str(o, 7, r->sender);
+    for (size_t i = 0; i < r->n_recipients; i++)
+        s_field_bytes(o, 8, r->recipients[i], strlen(r->recipients[i]), true);
+    s_field_str(o, 9, r->topic);
+    if (r->envelope_digest)
+        s_field_bytes(o, 10, r->envelope_digest, S_DIGEST_LEN, false);
+    s_field_varint(o, 11, r->envelope_size);
+    s_field_varint(o, 12, (uint64_t)r->classification);
+    s_field_varint(o, 13, r->store_seq);
+    s_field_varint(o, 14, r->attempt);
+    s_field_varint(o, 15, (uint64_t)r->code);
+    s_field_str(o, 16, r->detail);
+    s_field_str(o, 17, r->subscription);
+    s_field_varint(o, 18, r->count);
+    s_field_str(o, 19, r->request);
+    s_field_varint(o, 20, r->expires_ms);
+    s_field_varint(o, 21, r->anchor_seq);
+}
+
 int auditchain_record_encode(const auditchain_record *r, uint8_t *buf, size_t cap, size_t *len)
 {
     if (!r || !buf || !len)
         return ASYLINK_E_INVALID_ARG;
     *len = 0;
-    int rc = s_record_check(r);
+    int rc = s_record_check(r); /* kind, code and classification non-negative, text bounded */
     if (rc != ASYLINK_OK)
         return rc;
-    Asylink__V1__AuditRecord m;
-    s_record_to_pb(r, &m);
-    size_t n = asylink__v1__audit_record__get_packed_size(&m);
-    if (n > cap || n > AUDITCHAIN_RECORD_MAX)
+    s_out o = {.p = buf, .end = buf + (cap < AUDITCHAIN_RECORD_MAX ? cap : AUDITCHAIN_RECORD_MAX)};
+    s_record_write(r, &o);
+    if (o.full)
         return ASYLINK_E_TOO_LARGE;
-    *len = asylink__v1__audit_record__pack(&m, buf);
+    *len = (size_t)(o.p - buf);
     return ASYLINK_OK;
 }
 

@@ -69,6 +69,35 @@ int batch_root_from_path(const uint8_t salt[BATCH_SALT_LEN], uint32_t size, uint
                          size_t n_path, uint8_t root[BATCH_HASH_LEN]);
 
 /*
+ * The nodes of the last few batches' trees met in earlier walks (a verify
+ * worker's, one per thread; not shared), by (salt, size). A walk through a
+ * node already known, whose remaining path elements are the known
+ * siblings, would hash exactly the known nodes up to the known root: it
+ * stops there and compares instead of hashing. Every known node of a tree
+ * was computed by a full walk that reached the root the tree holds; a walk
+ * reaching another root (another batch with the same salt and size) starts
+ * that tree afresh. A proof that differs anywhere from the known nodes
+ * takes the full walk: the result is always what batch_root_from_path()
+ * gives.
+ */
+typedef struct batch_cache batch_cache;
+
+/* A new empty cache (its trees take 33 bytes per node once used): ASYLINK_OK or E_NOMEM. */
+int batch_cache_new(batch_cache **out);
+
+/* Frees it. Accepts NULL. */
+void batch_cache_destroy(batch_cache **self_p);
+
+/*
+ * batch_root_from_path() with a cache (NULL: none): same results, fewer
+ * hashes when the batch's nodes are known; learns the nodes of a full walk.
+ */
+int batch_root_from_path_cached(batch_cache *c, const uint8_t salt[BATCH_SALT_LEN], uint32_t size,
+                                uint32_t index, const uint8_t digest[BATCH_DIGEST_LEN],
+                                const uint8_t *const *path, size_t n_path,
+                                uint8_t root[BATCH_HASH_LEN]);
+
+/*
  * Builds the tree over n digests (2..BATCH_MAX, each BATCH_DIGEST_LEN
  * bytes): writes the root, and for leaf i its path (batch_depth(n, i)
  * hashes, bottom-up) to paths + i * BATCH_MAX_DEPTH * BATCH_HASH_LEN, with

@@ -45,19 +45,19 @@
 #define DRAFT_TAIL 512
 
 struct envelope {
-    Asylink__V1__Envelope *pb;   /* decoded envelope */
-    Asylink__V1__Header *hdr_pb; /* decoded header bytes */
-    envelope_header hdr;         /* core's view of hdr_pb */
+    Asylink__V1__Envelope *pb;                  /* decoded envelope */
+    Asylink__V1__Header *hdr_pb;                /* decoded header bytes */
+    envelope_header hdr;                        /* core's view of hdr_pb */
     uint8_t digest[ENVELOPE_DIGEST_LEN];        /* envelope digest (PROTOCOL.md 4.5) */
     uint8_t signed_digest[ENVELOPE_DIGEST_LEN]; /* what the signature covers: digest,
                                                    or the batch statement (4.10) */
     uint8_t root[BATCH_HASH_LEN];               /* batch root (batched envelopes only) */
     unsigned skipped;                           /* ENVELOPE_DECODE_NO_* left out */
-    ProtobufCAllocator alloc;    /* s_arena_alloc / s_arena_free on this envelope */
-    uint8_t *arena;              /* right after this struct */
-    size_t arena_cap;            /* its bytes */
-    size_t arena_used;           /* bytes handed out, with alignment */
-    size_t n_outside;            /* live allocations that did not fit the arena */
+    ProtobufCAllocator alloc;                   /* s_arena_alloc / s_arena_free on this envelope */
+    uint8_t *arena;                             /* right after this struct */
+    size_t arena_cap;                           /* its bytes */
+    size_t arena_used;                          /* bytes handed out, with alignment */
+    size_t n_outside;                           /* live allocations that did not fit the arena */
 };
 
 /* ---- the beforenm cache: direct-mapped, keyed by a public key ---- */
@@ -352,14 +352,14 @@ static int s_check_batch_shape(const Asylink__V1__BatchProof *b)
 }
 
 /* Walks the proof to the root and computes the statement the signature covers. */
-static int s_batch_statement(envelope *e)
+static int s_batch_statement(envelope *e, batch_cache *cache)
 {
     const Asylink__V1__BatchProof *b = e->pb->batch;
     const uint8_t *path[BATCH_MAX_DEPTH];
     for (size_t i = 0; i < b->n_path; i++)
         path[i] = b->path[i].data;
-    int rc =
-        batch_root_from_path(b->salt.data, b->size, b->index, e->digest, path, b->n_path, e->root);
+    int rc = batch_root_from_path_cached(cache, b->salt.data, b->size, b->index, e->digest, path,
+                                         b->n_path, e->root);
     if (rc == ASYLINK_OK)
         batch_statement(b->salt.data, b->size, e->root, e->signed_digest);
     return rc;
@@ -370,8 +370,23 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
     return envelope_decode_opt(buf, len, max_len, 0, out);
 }
 
+static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                    batch_cache *cache, envelope **out);
+
 int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
                         envelope **out)
+{
+    return s_decode(buf, len, max_len, skip, NULL, out);
+}
+
+int envelope_decode_cached(const uint8_t *buf, size_t len, size_t max_len, batch_cache *cache,
+                           envelope **out)
+{
+    return s_decode(buf, len, max_len, 0, cache, out);
+}
+
+static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
+                    batch_cache *cache, envelope **out)
 {
     *out = NULL;
     if (!buf && len)
@@ -422,7 +437,7 @@ int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned
         memcpy(e->signed_digest, e->digest, sizeof e->digest);
     }
     if (e->pb->batch && !(e->skipped & ENVELOPE_DECODE_NO_PROOF) &&
-        (rc = s_batch_statement(e)) != ASYLINK_OK)
+        (rc = s_batch_statement(e, cache)) != ASYLINK_OK)
         goto cleanup;
     *out = e;
     return ASYLINK_OK;
@@ -445,7 +460,10 @@ void envelope_destroy(envelope **self_p)
     *self_p = NULL;
 }
 
-const envelope_header *envelope_header_of(const envelope *e) { return &e->hdr; }
+const envelope_header *envelope_header_of(const envelope *e)
+{
+    return &e->hdr;
+}
 const uint8_t *envelope_digest(const envelope *e)
 {
     return e->skipped & ENVELOPE_DECODE_NO_DIGEST ? NULL : e->digest;
@@ -466,8 +484,14 @@ const uint8_t *envelope_batch_root(const envelope *e)
 {
     return e->pb->batch ? e->root : NULL;
 }
-size_t envelope_key_count(const envelope *e) { return e->pb->n_keys; }
-size_t envelope_body_len(const envelope *e) { return e->pb->body.len; }
+size_t envelope_key_count(const envelope *e)
+{
+    return e->pb->n_keys;
+}
+size_t envelope_body_len(const envelope *e)
+{
+    return e->pb->body.len;
+}
 
 const char *envelope_key_node(const envelope *e, size_t i)
 {
@@ -506,8 +530,7 @@ static int s_verify_cached(const envelope *e, const uint8_t sign_pk[32], rootcac
     return rc;
 }
 
-int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
-                    const cert **sender_out)
+int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms, const cert **sender_out)
 {
     return envelope_verify_cached(e, t, NULL, now_ms, sender_out);
 }
@@ -538,12 +561,12 @@ int envelope_verify_cached(const envelope *e, const trust *t, rootcache *cache, 
 /* ---- sealing ---- */
 
 struct envelope_sealer {
-    const keys_secret *keys;      /* borrowed long-term keys */
+    const keys_secret *keys; /* borrowed long-term keys */
     char node_id[NODE_ID_MAX + 1];
     uint64_t cert_serial;
-    uint8_t *eph;                 /* sodium_malloc: secret(32) || public(32) */
-    uint64_t eph_created_ms;      /* for daily rotation */
-    s_cache *cache;               /* reader box_pk -> beforenm(reader, eph sk) */
+    uint8_t *eph;            /* sodium_malloc: secret(32) || public(32) */
+    uint64_t eph_created_ms; /* for daily rotation */
+    s_cache *cache;          /* reader box_pk -> beforenm(reader, eph sk) */
     envelope_rng rng;
     void *rng_ctx;
 };
@@ -715,8 +738,8 @@ typedef struct {
     size_t body_len;
     Asylink__V1__KeyWrap *wraps;
     Asylink__V1__KeyWrap **wrap_ptrs;
-    uint8_t *wrapped;   /* n * 72 bytes */
-    uint8_t *secret;    /* NULL, or secret_buf once encrypting */
+    uint8_t *wrapped;                /* n * 72 bytes */
+    uint8_t *secret;                 /* NULL, or secret_buf once encrypting */
     uint8_t secret_buf[2 * KEY_LEN]; /* content key K || shared key; wiped at the end */
 } s_seal;
 
@@ -727,9 +750,8 @@ static int s_encrypt_body(envelope_sealer *s, s_seal *w, const uint8_t *payload,
     if (!w->body)
         return ASYLINK_E_NOMEM;
     s->rng(s->rng_ctx, w->body, NONCE_LEN);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(w->body + NONCE_LEN, NULL, payload, len,
-                                               w->header, w->header_len, NULL, w->body,
-                                               w->secret);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(w->body + NONCE_LEN, NULL, payload, len, w->header,
+                                               w->header_len, NULL, w->body, w->secret);
     return ASYLINK_OK;
 }
 
@@ -801,15 +823,13 @@ static int s_seal_parts(envelope_sealer *s, const envelope_params *p, const uint
 {
     uint8_t commitment[ENVELOPE_COMMITMENT_LEN];
     if (!encrypt) {
-        int rc = s_pack_header(s, p, len, false, id, created_ms, NULL, &w->header,
-                               &w->header_len);
+        int rc = s_pack_header(s, p, len, false, id, created_ms, NULL, &w->header, &w->header_len);
         return rc == ASYLINK_OK ? s_plain_body(w, payload, len) : rc;
     }
     w->secret = w->secret_buf;
     s->rng(s->rng_ctx, w->secret, KEY_LEN);
     envelope_key_commitment(w->secret, commitment);
-    int rc = s_pack_header(s, p, len, true, id, created_ms, commitment, &w->header,
-                           &w->header_len);
+    int rc = s_pack_header(s, p, len, true, id, created_ms, commitment, &w->header, &w->header_len);
     if (rc == ASYLINK_OK)
         rc = s_encrypt_body(s, w, payload, len);
     if (rc == ASYLINK_OK)
@@ -1002,9 +1022,9 @@ int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *p
 /* ---- opening ---- */
 
 struct envelope_opener {
-    const keys_secret *keys;      /* borrowed reader keys */
+    const keys_secret *keys; /* borrowed reader keys */
     char node_id[NODE_ID_MAX + 1];
-    s_cache *cache;               /* sender ephemeral pk -> beforenm(eph pk, our sk) */
+    s_cache *cache; /* sender ephemeral pk -> beforenm(eph pk, our sk) */
 };
 
 int envelope_opener_new(const keys_secret *keys, const char *node_id, envelope_opener **out)
@@ -1106,8 +1126,7 @@ int envelope_open_key(envelope_opener *op, const envelope *e, uint8_t key[32])
     return rc;
 }
 
-int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload,
-                           size_t *len)
+int envelope_open_with_key(const envelope *e, const uint8_t key[32], uint8_t **payload, size_t *len)
 {
     *payload = NULL;
     *len = 0;

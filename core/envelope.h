@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "cert.h"
 #include "keys.h"
 #include "rootcache.h"
@@ -52,7 +53,7 @@
 #include "trust.h"
 
 #define ENVELOPE_VERSION 1
-#define ENVELOPE_MAX_PAYLOAD (32u * 1024u * 1024u)      /* hard limit of this implementation */
+#define ENVELOPE_MAX_PAYLOAD (32u * 1024u * 1024u) /* hard limit of this implementation */
 #define ENVELOPE_MAX_SIZE (ENVELOPE_MAX_PAYLOAD + 1024u * 1024u)
 #define ENVELOPE_MAX_RECIPIENTS 256
 #define ENVELOPE_MAX_READERS 1024
@@ -85,14 +86,14 @@ typedef struct envelope_header {
     const char *sender;
     const char *const *recipients; /* direct recipients, n_recipients of them */
     size_t n_recipients;
-    const char *topic;             /* "" for a direct message */
+    const char *topic; /* "" for a direct message */
     const char *content_type;
-    int classification;            /* enum envelope_class */
+    int classification; /* enum envelope_class */
     uint64_t created_ms;
-    uint64_t expires_ms;           /* 0 = never */
+    uint64_t expires_ms; /* 0 = never */
     bool has_correlation;
     uint8_t correlation_id[16];
-    int encryption;                /* enum envelope_encryption */
+    int encryption; /* enum envelope_encryption */
     uint64_t payload_size;
     uint8_t sender_ephemeral_pk[32];
     uint64_t sender_cert_serial;
@@ -129,6 +130,15 @@ enum {
 /* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */
 int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
                         envelope **out);
+
+/*
+ * envelope_decode() walking a batch proof with the caller's walk cache
+ * (batch.h; NULL: none): the same results, fewer hashes for the envelopes
+ * of a batch whose nodes the cache has met. The cache is the caller's
+ * thread's alone.
+ */
+int envelope_decode_cached(const uint8_t *buf, size_t len, size_t max_len, batch_cache *cache,
+                           envelope **out);
 
 void envelope_destroy(envelope **self_p);
 
@@ -178,8 +188,7 @@ int envelope_verify_signature(const envelope *e, const uint8_t sign_pk[32]);
  * comment for the codes). On success *sender_out (may be NULL) is the
  * sender's certificate, valid while t lives.
  */
-int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms,
-                    const cert **sender_out);
+int envelope_verify(const envelope *e, const trust *t, uint64_t now_ms, const cert **sender_out);
 
 /*
  * envelope_verify() that answers the signature check of a batched envelope
@@ -228,9 +237,9 @@ const uint8_t *envelope_sealer_ephemeral_pk(const envelope_sealer *s);
 typedef struct envelope_params {
     const char *const *recipients; /* direct recipients, or NULL with a topic */
     size_t n_recipients;
-    const char *topic;             /* feed topic, or NULL for direct */
-    const cert *const *readers;    /* certificates to wrap the key to; for a direct
-                                      message exactly the recipients' (any order) */
+    const char *topic;          /* feed topic, or NULL for direct */
+    const cert *const *readers; /* certificates to wrap the key to; for a direct
+                                   message exactly the recipients' (any order) */
     size_t n_readers;
     const char *content_type;      /* required, <= 128 bytes */
     int classification;            /* enum envelope_class */
@@ -252,8 +261,8 @@ typedef struct envelope_params {
  * Duplicate recipients or readers are ASYLINK_E_BAD_FIELD; more than
  * ENVELOPE_MAX_RECIPIENTS / _READERS are ASYLINK_E_TOO_LARGE (as on decode).
  */
-int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload,
-                  size_t len, uint8_t **out, size_t *out_len, uint8_t message_id_out[16]);
+int envelope_seal(envelope_sealer *s, const envelope_params *p, const uint8_t *payload, size_t len,
+                  uint8_t **out, size_t *out_len, uint8_t message_id_out[16]);
 
 /*
  * Sealing in two steps, for batches (PROTOCOL.md 4.10): envelope_seal_draft()

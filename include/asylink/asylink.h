@@ -327,7 +327,13 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send_many(asylink_client *c, asylin
 /*
  * Waits up to timeout_ms (0 = poll, -1 = forever) for the next received,
  * verified and decrypted message not yet handed over in this process and
- * not yet acknowledged. On success *out is a new message (free with
+ * not yet acknowledged. A message is handed over as soon as the I/O thread
+ * has verified it and written it into its inbox transaction, while that
+ * transaction's commit (an fsync) is still running; the broker is
+ * acknowledged only after the commit, so a crash before it loses nothing
+ * (the broker delivers again and the message is handed over again, as after
+ * any crash), and a commit that fails (the disk full) hands it over again
+ * once it is stored. On success *out is a new message (free with
  * asylink_message_free), else *out is NULL. A stored message that no
  * longer opens is skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED
  * event. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
@@ -348,8 +354,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * freed afterwards): it is never handed over again, and its sender gets a
  * signed receipt (direct messages only: a feed message is just marked
  * done, for m's subscription only; no receipt either when the sender's
- * certificate is not usable here, which is logged). Returns after the
- * acknowledgement is committed to disk (fsync under
+ * certificate is not usable here, which is logged), sealed within 10 ms
+ * with the other receipts owed to that sender (see asylink_ack_many()).
+ * Returns after the acknowledgement is committed to disk (fsync under
  * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG (c or m NULL),
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_PURGED (erased on this node with
  * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
@@ -408,11 +415,13 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
 
 /*
  * Acknowledges n received messages (0..ASYLINK_ACK_MAX) at once, all or
- * nothing: one disk commit, and one signed receipt envelope per sender
- * covering all of that sender's messages in the call (a ReceiptSet); the
- * receipt envelopes of one call are signed together as one batch, so a
- * consumer working through a batch pays one fsync and one signature per
- * call instead of one per message. message_ids is an array of n 16-byte
+ * nothing, in one disk commit (shared with the I/O thread's next commit of
+ * deliveries). The receipts are owed from that commit on (a crash does not
+ * lose them) and sealed by the I/O thread within 10 ms: every receipt owed
+ * to one sender in that time goes in one signed receipt envelope (a
+ * ReceiptSet), all envelopes of a flush signed together as one batch, so a
+ * consumer pays one fsync per call and one signature per flush instead of
+ * one of each per message. message_ids is an array of n 16-byte
  * ids (borrowed; may be NULL when n is 0); repeated and already
  * acknowledged ids are fine; each id must name one message, as for
  * asylink_ack(). A sender whose certificate is not usable here (unknown,
@@ -422,7 +431,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
  * message_ids NULL with n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX),
  * ASYLINK_E_NOT_FOUND (an id that was never received), ASYLINK_E_AMBIGUOUS
  * (an id naming several unacknowledged messages: use asylink_ack_keys()),
- * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe;
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM; for a message
+ * handed over before its own inbox commit finished (see asylink_recv())
+ * and that commit failing, that commit's error (ASYLINK_E_STORE_FULL,
+ * ASYLINK_E_IO): the message is handed over again once stored. Thread-safe;
  * acknowledgements are serialised.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_many(asylink_client *c,
@@ -704,7 +716,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
 
 /*
  * Writes the number of messages in the outbox not yet Accepted by the
- * broker (and receipts not yet handed to it) to *count (0 on error).
+ * broker (and receipts not yet handed to it, including receipts owed and
+ * not yet sealed) to *count (0 on error).
  * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_IO, ASYLINK_E_NOMEM.
  * Thread-safe.
  */

@@ -3,7 +3,9 @@
  * Verification runs at a fixed time inside the vector certificates' validity.
  * Batched envelopes (PROTOCOL.md 4.10; seeds from the batch vectors) are
  * verified twice, with and without a verified-root cache that lives for the
- * whole run: a cache may never turn a refusal into success or back.
+ * whole run: a cache may never turn a refusal into success or back. They are
+ * also decoded through a batch walk cache that lives for the whole run (as a
+ * broker verify worker's): the same code and the same signed digest.
  */
 #include "fuzz_world.h"
 
@@ -32,10 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_world *w = fw_get();
     static rootcache *cache;
+    static batch_cache *walks;
     if (!cache && rootcache_new(64, &cache) != ASYLINK_OK)
         abort();
-    envelope *e = NULL;
-    if (envelope_decode(data, size, 0, &e) != ASYLINK_OK)
+    if (!walks && batch_cache_new(&walks) != ASYLINK_OK)
+        abort();
+    envelope *e = NULL, *ew = NULL;
+    int rc = envelope_decode(data, size, 0, &e);
+    if (envelope_decode_cached(data, size, 0, walks, &ew) != rc ||
+        (rc == ASYLINK_OK &&
+         memcmp(envelope_signed_digest(e), envelope_signed_digest(ew), ENVELOPE_DIGEST_LEN) != 0))
+        abort(); /* the walk cache never changes a decode */
+    envelope_destroy(&ew);
+    if (rc != ASYLINK_OK)
         return 0;
     const envelope_header *h = envelope_header_of(e);
     if (!h->sender || !h->content_type)

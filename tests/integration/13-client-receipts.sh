@@ -40,6 +40,22 @@ check_eq "batched receipt mode succeeded" "$rc" 0
 wait_pid "$FR_PID" 30
 check_eq "FR handed over 25" "$(field "$T/fr2.out" received)" 25
 
+# Receipts are owed in the acknowledging commit and sealed by the I/O thread
+# a moment later: FR is killed -9 right after acknowledging 3 messages, with
+# the receipts still owed in its store; the next FR client seals and sends them.
+ct --config "$T/DE.ini" send --to FR --count 3 --wait-accepted --ids-out "$T/owed.ids" \
+  --timeout 30 >"$T/owed-send.out" 2>&1
+check_eq "DE sent 3 more" "$(wc -l <"$T/owed.ids")" 3
+ct --config "$T/FR.ini" recv --count 3 --ack-batch 3 --crash-after-ack --timeout 60 \
+  >"$T/owed-recv.out" 2>&1
+check_eq "FR acknowledged them and was killed (SIGKILL)" "$?" 137
+owed=$(mdb_stat -s receipts_owed "$T/node-FR" 2>/dev/null | awk '/Entries:/ {print $2}')
+check_eq "FR's store holds the 3 receipts owed" "$owed" 3
+ct --config "$T/FR.ini" flush --timeout 30 >"$T/owed-flush.out" 2>&1
+check_eq "the next FR client sealed and sent them (outbox and owed receipts empty)" "$?" 0
+ct --config "$T/DE.ini" receipts --ids-in "$T/owed.ids" --timeout 30 >"$T/owed-rcpt.out" 2>&1
+check_eq "DE holds FR's receipts of all 3" "$(field "$T/owed-rcpt.out" receipts)" 3
+
 # A node following the old envelope.proto comment sends its receipt as
 # content type asylink.v1.Receipt. FR's library must not hand it to the
 # application: it refuses it (Nack DEAD_LETTER, RECEIVE_FAILED BAD_FIELD)

@@ -12,9 +12,15 @@
  *               batch still in the outbox)
  *   client_test --config NODE.ini flush            wait until the outbox is empty
  *   client_test --config NODE.ini recv --count N [--no-ack] [--ack-batch N]
- *               [--crash-after-recv] [--ids-out F] [--expect-none] [--expect-refused N]
+ *               [--crash-after-recv] [--crash-after-ack] [--ids-out F] [--expect-none]
+ *               [--expect-refused N]
+ *               --crash-after-ack: kill -9 this process as soon as the last
+ *               acknowledgement returned (its receipts owed, not yet sealed)
  *               --ack-batch: asylink_ack_many, N at a time; --expect-refused: also
  *               wait for N ASYLINK_EVENT_RECEIVE_FAILED events (prints their codes)
+ *   client_test --config NODE.ini receipts --ids-in F
+ *               wait until every recipient of each message in F (one id per
+ *               line) has sent its receipt; prints receipts=N
  *   client_test --config NODE.ini receipt --to FR [--count N] --forge-key K --forge-cert C
  *               send N messages, wait for FR's receipts, verify them, then
  *               check that a receipt forged by another node is refused
@@ -56,12 +62,12 @@
 #include "uuid.h"
 
 typedef struct {
-    const char *config, *mode, *to, *ids_out, *forge_key, *forge_cert;
+    const char *config, *mode, *to, *ids_out, *ids_in, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
-    const char *expect[8];  /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
+    const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
-    int crash_after_send, crash_after_recv, no_ack, wait_accepted, expect_none;
+    int crash_after_send, crash_after_recv, crash_after_ack, no_ack, wait_accepted, expect_none;
 } s_args;
 
 static asylink_client *s_client;
@@ -92,7 +98,10 @@ static void s_write_id(const uint8_t id[16])
     pthread_mutex_unlock(&s_ids_lock);
 }
 
-static uint64_t s_deadline(const s_args *a) { return clock_now_ms() + (uint64_t)a->timeout_s * 1000; }
+static uint64_t s_deadline(const s_args *a)
+{
+    return clock_now_ms() + (uint64_t)a->timeout_s * 1000;
+}
 
 /* Splits "FR,IT" into recipients pointing into buf (the caller's, one per thread). */
 static size_t s_split(const char *list, char *buf, size_t buf_len, const char **out, size_t max)
@@ -148,8 +157,8 @@ static void s_send_batches(s_sender *s, const asylink_send_params *p, uint8_t *p
         size_t n = 0;
         for (; n < per && i < s->count; n++, i++) {
             snprintf((char *)payloads + n * size, size, "request %ld", i);
-            items[n] = (asylink_send_item){.params = p, .payload = payloads + n * size,
-                                           .len = (size_t)s->a->size};
+            items[n] = (asylink_send_item){
+                .params = p, .payload = payloads + n * size, .len = (size_t)s->a->size};
         }
         int rc = asylink_send_many(s_client, items, n);
         if (rc != ASYLINK_OK) {
@@ -219,6 +228,34 @@ static int s_flush(const s_args *a)
     return 1;
 }
 
+/* Waits for the receipts of every message listed in a->ids_in. */
+static int s_mode_receipts(const s_args *a)
+{
+    FILE *f = fopen(a->ids_in, "r");
+    if (!f)
+        s_die("ids-in", ASYLINK_E_NOT_FOUND);
+    char line[128];
+    long n = 0, ok = 0;
+    uint64_t deadline = s_deadline(a);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        uint8_t id[16];
+        if (asylink_id_parse(line, id) != ASYLINK_OK)
+            continue;
+        n++;
+        uint64_t now = clock_now_ms();
+        int left = now < deadline ? (int)(deadline - now) : 0;
+        int rc = asylink_receipt_wait(s_client, id, left);
+        if (rc == ASYLINK_OK)
+            ok++;
+        else
+            fprintf(stderr, "client_test: receipt of %s: %s\n", line, asylink_err_name(rc));
+    }
+    fclose(f);
+    printf("receipts=%ld of=%ld\n", ok, n);
+    return n > 0 && ok == n ? 0 : 1;
+}
+
 static int s_mode_send(const s_args *a)
 {
     long threads = a->threads > 0 ? a->threads : 1;
@@ -278,17 +315,22 @@ static int s_mode_recv(const s_args *a)
         if (a->ack_batch > 0 && !a->no_ack) {
             memcpy(batch[n_batch++], asylink_message_id(m), 16);
             if (n_batch == (size_t)a->ack_batch || got == a->count) {
-                if ((rc = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) != ASYLINK_OK)
+                if ((rc = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) !=
+                    ASYLINK_OK)
                     s_die("ack_many", rc);
                 n_batch = 0;
             }
-        } else if (!a->no_ack && (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK) {
+        } else if (!a->no_ack &&
+                   (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK) {
             s_die("ack", rc);
         }
         asylink_message_free(&m);
     }
-    if (n_batch && (rc_end = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) != ASYLINK_OK)
+    if (n_batch &&
+        (rc_end = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) != ASYLINK_OK)
         s_die("ack_many", rc_end);
+    if (a->crash_after_ack && got > 0 && !a->no_ack)
+        raise(SIGKILL); /* acknowledged: the receipts are owed, sealed only after a linger */
     free(batch);
     printf("received=%ld\n", got);
     if (a->expect_refused > 0)
@@ -307,7 +349,8 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
     keys_secret *k = NULL;
     cert *c = NULL;
     envelope_sealer *s = NULL;
-    if (keys_load(a->forge_key, NULL, &k) != ASYLINK_OK || cert_load(a->forge_cert, &c) != ASYLINK_OK)
+    if (keys_load(a->forge_key, NULL, &k) != ASYLINK_OK ||
+        cert_load(a->forge_cert, &c) != ASYLINK_OK)
         return 1;
     receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
     memcpy(r.message_id, msg_id, 16);
@@ -318,8 +361,12 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
     receipt_set_encode(&r, 1, &payload, &plen);
     const char *rcpt[] = {to};
     const cert *readers[] = {c}; /* wrapped to itself: only the signature matters here */
-    envelope_params p = {.recipients = rcpt, .n_recipients = 1, .readers = readers, .n_readers = 0,
-                         .content_type = RECEIPT_CONTENT_TYPE, .classification = ENVELOPE_PUBLIC};
+    envelope_params p = {.recipients = rcpt,
+                         .n_recipients = 1,
+                         .readers = readers,
+                         .n_readers = 0,
+                         .content_type = RECEIPT_CONTENT_TYPE,
+                         .classification = ENVELOPE_PUBLIC};
     envelope_sealer_new(k, c->node_id, c->serial, NULL, NULL, &s);
     int rc = envelope_seal(s, &p, payload, plen, env, len, NULL);
     envelope_sealer_destroy(&s);
@@ -362,8 +409,10 @@ static int s_mode_receipt(const s_args *a)
     asylink_receipt_info info, info_last;
     if ((rc = asylink_receipt_export(s_client, id, to[0], &env, &len)) != ASYLINK_OK ||
         (rc = asylink_receipt_verify(s_client, env, len, id, &info)) != ASYLINK_OK ||
-        (rc = asylink_receipt_export(s_client, ids[count - 1], to[0], &last, &last_len)) != ASYLINK_OK ||
-        (rc = asylink_receipt_verify(s_client, last, last_len, ids[count - 1], &info_last)) != ASYLINK_OK)
+        (rc = asylink_receipt_export(s_client, ids[count - 1], to[0], &last, &last_len)) !=
+            ASYLINK_OK ||
+        (rc = asylink_receipt_verify(s_client, last, last_len, ids[count - 1], &info_last)) !=
+            ASYLINK_OK)
         s_die("receipt verify", rc);
     printf("receipt from=%s status=%d verified=yes\n", info.recipient, info.status);
     if (info.status != ASYLINK_RECEIPT_DELIVERED || info_last.status != ASYLINK_RECEIPT_DELIVERED)
@@ -521,21 +570,35 @@ static int s_mode_subscribe(const s_args *a)
 
 static int s_parse(int argc, char **argv, s_args *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"to", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'}, {"size", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 'T'}, {"timeout", required_argument, NULL, 'o'},
-        {"ids-out", required_argument, NULL, 'i'}, {"forge-key", required_argument, NULL, 'k'},
-        {"forge-cert", required_argument, NULL, 'C'}, {"crash-after-send", no_argument, NULL, 1},
-        {"crash-after-recv", no_argument, NULL, 2}, {"no-ack", no_argument, NULL, 3},
-        {"wait-accepted", no_argument, NULL, 4}, {"expect-none", no_argument, NULL, 5},
-        {"topic", required_argument, NULL, 6}, {"prefix", required_argument, NULL, 7},
-        {"name", required_argument, NULL, 8}, {"class", required_argument, NULL, 9},
-        {"start", required_argument, NULL, 10}, {"ack-batch", required_argument, NULL, 11},
-        {"batch", required_argument, NULL, 12}, {"expect", required_argument, NULL, 13},
-        {"expect-refused", required_argument, NULL, 14}, {"id", required_argument, NULL, 15},
-        {"sender", required_argument, NULL, 16},
-        {"crash-after-accepted", required_argument, NULL, 17}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 's'},
+                                         {"threads", required_argument, NULL, 'T'},
+                                         {"timeout", required_argument, NULL, 'o'},
+                                         {"ids-out", required_argument, NULL, 'i'},
+                                         {"forge-key", required_argument, NULL, 'k'},
+                                         {"forge-cert", required_argument, NULL, 'C'},
+                                         {"crash-after-send", no_argument, NULL, 1},
+                                         {"crash-after-recv", no_argument, NULL, 2},
+                                         {"no-ack", no_argument, NULL, 3},
+                                         {"wait-accepted", no_argument, NULL, 4},
+                                         {"expect-none", no_argument, NULL, 5},
+                                         {"topic", required_argument, NULL, 6},
+                                         {"prefix", required_argument, NULL, 7},
+                                         {"name", required_argument, NULL, 8},
+                                         {"class", required_argument, NULL, 9},
+                                         {"start", required_argument, NULL, 10},
+                                         {"ack-batch", required_argument, NULL, 11},
+                                         {"batch", required_argument, NULL, 12},
+                                         {"expect", required_argument, NULL, 13},
+                                         {"expect-refused", required_argument, NULL, 14},
+                                         {"id", required_argument, NULL, 15},
+                                         {"sender", required_argument, NULL, 16},
+                                         {"crash-after-accepted", required_argument, NULL, 17},
+                                         {"crash-after-ack", no_argument, NULL, 18},
+                                         {"ids-in", required_argument, NULL, 19},
+                                         {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
     a->timeout_s = 60;
@@ -572,6 +635,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 15: a->id = optarg; break;
         case 16: a->sender = optarg; break;
         case 17: a->crash_after_accepted = strtol(optarg, NULL, 10); break;
+        case 18: a->crash_after_ack = 1; break;
+        case 19: a->ids_in = optarg; break;
         default: return -1;
         }
     }
@@ -662,7 +727,9 @@ int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr, "usage: client_test --config NODE.ini send|flush|recv|receipt|publish|subscribe|trust-watch|ack [options]\n");
+        fprintf(stderr,
+                "usage: client_test --config NODE.ini "
+                "send|flush|recv|receipts|receipt|publish|subscribe|trust-watch|ack [options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -675,6 +742,8 @@ int main(int argc, char **argv)
         code = s_mode_send(&a);
     else if (strcmp(a.mode, "flush") == 0)
         code = s_flush(&a);
+    else if (strcmp(a.mode, "receipts") == 0 && a.ids_in)
+        code = s_mode_receipts(&a);
     else if (strcmp(a.mode, "recv") == 0)
         code = s_mode_recv(&a);
     else if (strcmp(a.mode, "receipt") == 0 && a.to && a.forge_key && a.forge_cert)

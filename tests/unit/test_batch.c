@@ -194,6 +194,170 @@ static void test_duplicate_leaf(void **state)
                      ASYLINK_E_BATCH_DUPLICATE);
 }
 
+/* ---- the walk cache ---- */
+
+/* A tree of n random leaves under salt: digests, root, paths, depths (malloc'd). */
+typedef struct {
+    uint32_t n;
+    uint8_t (*d)[64];
+    uint8_t root[32];
+    uint8_t *paths, *depths;
+} s_tree;
+
+static void s_tree_new(s_tree *t, const uint8_t salt[32], uint32_t n)
+{
+    t->n = n;
+    t->d = malloc((size_t)n * 64);
+    t->paths = malloc((size_t)n * BATCH_MAX_DEPTH * 32);
+    t->depths = malloc(n);
+    assert_true(t->d && t->paths && t->depths);
+    s_random_digests(t->d, n);
+    assert_int_equal(batch_build(salt, (const uint8_t(*)[64])t->d, n, t->root, t->paths, t->depths),
+                     ASYLINK_OK);
+}
+
+static void s_tree_free(s_tree *t)
+{
+    free(t->d);
+    free(t->paths);
+    free(t->depths);
+}
+
+/* The cached and the plain walk of (index, digest, path) agree: code and root. */
+static void s_walk_agrees(batch_cache *c, const uint8_t salt[32], uint32_t n, uint32_t i,
+                          const uint8_t *digest, const uint8_t *const *path, size_t depth,
+                          const uint8_t *want_root)
+{
+    uint8_t plain[32] = {0}, cached[32] = {0};
+    int rc = batch_root_from_path(salt, n, i, digest, path, depth, plain);
+    assert_int_equal(batch_root_from_path_cached(c, salt, n, i, digest, path, depth, cached), rc);
+    if (rc == ASYLINK_OK)
+        assert_memory_equal(cached, plain, 32);
+    if (want_root) {
+        assert_int_equal(rc, ASYLINK_OK);
+        assert_memory_equal(cached, want_root, 32);
+    }
+}
+
+/* The valid proof of leaf i into path[]. */
+static void s_path_of(const s_tree *t, uint32_t i, const uint8_t **path)
+{
+    for (size_t k = 0; k < t->depths[i]; k++)
+        path[k] = t->paths + ((size_t)i * BATCH_MAX_DEPTH + k) * 32;
+}
+
+/*
+ * A verify worker's walk cache never changes a result: valid proofs in any
+ * order give the root, and every forgery (a changed path element at any
+ * level, another digest, another position, a sibling equal to our node,
+ * another batch with the same salt and size) gives what the plain walk
+ * gives, however many of the batch's nodes the cache knows.
+ */
+static void test_walk_cache_same_results(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {2, 3, 5, 7, 64, 100, 257, 1024};
+    batch_cache *c = NULL;
+    assert_int_equal(batch_cache_new(&c), ASYLINK_OK);
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+        uint32_t n = sizes[z];
+        uint8_t salt[32];
+        randombytes_buf(salt, sizeof salt);
+        s_tree a, b;
+        s_tree_new(&a, salt, n);
+        s_tree_new(&b, salt, n); /* another batch under the same salt and size */
+        for (uint32_t round = 0; round < 3 * n + 20; round++) {
+            uint32_t i = randombytes_uniform(n);
+            const s_tree *t = randombytes_uniform(8) == 0 ? &b : &a;
+            const uint8_t *path[BATCH_MAX_DEPTH];
+            uint8_t forged[BATCH_MAX_DEPTH][32], digest[64];
+            size_t depth = t->depths[i];
+            s_path_of(t, i, path);
+            memcpy(digest, t->d[i], 64);
+            switch (randombytes_uniform(6)) {
+            case 0: /* valid */
+                s_walk_agrees(c, salt, n, i, digest, path, depth, t->root);
+                continue;
+            case 1: { /* one path element changed */
+                size_t k = randombytes_uniform((uint32_t)depth);
+                memcpy(forged[k], path[k], 32);
+                forged[k][randombytes_uniform(32)] ^= (uint8_t)(1u << randombytes_uniform(8));
+                path[k] = forged[k];
+                break;
+            }
+            case 2: /* another digest */ digest[randombytes_uniform(64)] ^= 0x01; break;
+            case 3: { /* the proof claimed for another position of the same depth */
+                uint32_t j = (i + 1 + randombytes_uniform(n - 1)) % n;
+                if (t->depths[j] != depth)
+                    continue;
+                s_walk_agrees(c, salt, n, j, digest, path, depth, NULL);
+                continue;
+            }
+            case 4: { /* a path element replaced by another leaf's element of that level */
+                uint32_t j = randombytes_uniform(n);
+                size_t k = randombytes_uniform((uint32_t)depth);
+                if (k < t->depths[j])
+                    path[k] = t->paths + ((size_t)j * BATCH_MAX_DEPTH + k) * 32;
+                break;
+            }
+            default: { /* the sibling equal to our node at some level */
+                uint8_t h[32];
+                batch_leaf(salt, i, digest, h);
+                memcpy(forged[0], h, 32);
+                path[0] = forged[0];
+                break;
+            }
+            }
+            s_walk_agrees(c, salt, n, i, digest, path, depth, NULL);
+        }
+        /* after all that, every valid proof of a and of b still leads to its own root */
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *path[BATCH_MAX_DEPTH];
+            s_path_of(&a, i, path);
+            s_walk_agrees(c, salt, n, i, a.d[i], path, a.depths[i], a.root);
+            s_path_of(&b, n - 1 - i, path);
+            s_walk_agrees(c, salt, n, n - 1 - i, b.d[n - 1 - i], path, b.depths[n - 1 - i], b.root);
+        }
+        s_tree_free(&a);
+        s_tree_free(&b);
+    }
+    /* ten batches of different salts and sizes interleaved (more than the cache keeps) */
+    {
+        uint8_t salts[10][32];
+        s_tree t[10];
+        for (uint32_t k = 0; k < 10; k++) {
+            randombytes_buf(salts[k], 32);
+            s_tree_new(&t[k], salts[k], 90 + k);
+        }
+        for (int round = 0; round < 4000; round++) {
+            uint32_t k = randombytes_uniform(10), i = randombytes_uniform(t[k].n);
+            const uint8_t *path[BATCH_MAX_DEPTH];
+            uint8_t forged[32];
+            s_path_of(&t[k], i, path);
+            bool forge = randombytes_uniform(4) == 0;
+            if (forge) {
+                size_t lvl = randombytes_uniform(t[k].depths[i]);
+                memcpy(forged, path[lvl], 32);
+                forged[randombytes_uniform(32)] ^= 0x10;
+                path[lvl] = forged;
+            }
+            s_walk_agrees(c, salts[k], t[k].n, i, t[k].d[i], path, t[k].depths[i],
+                          forge ? NULL : t[k].root);
+        }
+        for (uint32_t k = 0; k < 10; k++)
+            s_tree_free(&t[k]);
+    }
+    /* a shape it does not know is walked plainly, never indexed */
+    uint8_t salt[32] = {0}, d[64] = {0}, root[32];
+    assert_int_equal(batch_root_from_path_cached(c, salt, 0, 0, d, NULL, 0, root),
+                     batch_root_from_path(salt, 0, 0, d, NULL, 0, root));
+    assert_int_equal(batch_root_from_path_cached(c, salt, 2, 5, d, NULL, 0, root),
+                     batch_root_from_path(salt, 2, 5, d, NULL, 0, root));
+    batch_cache_destroy(&c);
+    assert_null(c);
+    batch_cache_destroy(NULL);
+}
+
 /* ---- the verified-root cache ---- */
 
 static void s_key(uint8_t pk[32], uint8_t st[64], uint8_t sig[64], unsigned i)
@@ -853,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_tree_shape),
         cmocka_unit_test(test_shape_refusals),
         cmocka_unit_test(test_duplicate_leaf),
+        cmocka_unit_test(test_walk_cache_same_results),
         cmocka_unit_test(test_rootcache_lru),
         cmocka_unit_test(test_rootcache_threads),
         cmocka_unit_test(test_batch_envelopes_verify_alone),

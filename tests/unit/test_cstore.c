@@ -33,10 +33,10 @@
 
 /* One test's world: a temporary directory and a store in root/data. */
 typedef struct tctx {
-    char root[64];  /* mkdtemp directory, removed by the teardown */
-    char data[80];  /* root/data: the store's directory */
-    bool durable;   /* for (re)opening */
-    cstore *s;      /* the open store, or NULL */
+    char root[64]; /* mkdtemp directory, removed by the teardown */
+    char data[80]; /* root/data: the store's directory */
+    bool durable;  /* for (re)opening */
+    cstore *s;     /* the open store, or NULL */
 } tctx;
 
 static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -127,8 +127,13 @@ static int t_out_add_txn(cstore_txn *t, unsigned n, const char *const *rcpt, siz
     while (rcpt[nr])
         nr++;
     uint8_t *env = t_envelope(n, len);
-    cstore_out_new m = {.id = id, .recipients = rcpt, .n_recipients = nr, .digest = digest,
-                        .created_ms = 1000 + n, .envelope = env, .envelope_len = len};
+    cstore_out_new m = {.id = id,
+                        .recipients = rcpt,
+                        .n_recipients = nr,
+                        .digest = digest,
+                        .created_ms = 1000 + n,
+                        .envelope = env,
+                        .envelope_len = len};
     int rc = cstore_outbox_add(t, &m);
     free(env);
     return rc;
@@ -393,8 +398,7 @@ static void test_outbox_reason_truncated(void **state)
     memset(reason, 'x', sizeof reason);
     memcpy(reason + 254, "\xc3\xa9", 2); /* an 'é' across the 255-byte limit */
     reason[sizeof reason - 1] = 0;
-    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, reason),
-                     ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, reason), ASYLINK_OK);
     cstore_out o;
     uint8_t id[16];
     t_id(id, 1);
@@ -412,7 +416,7 @@ static void test_outbox_duplicate(void **state)
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     assert_int_equal(t_out_add_txn(txn, 1, a, 10), ASYLINK_OK);
     assert_int_equal(t_out_add_txn(txn, 1, a, 20), ASYLINK_E_EXISTS); /* same txn */
-    assert_int_equal(t_out_add_txn(txn, 2, a, 10), ASYLINK_OK);        /* txn still usable */
+    assert_int_equal(t_out_add_txn(txn, 2, a, 10), ASYLINK_OK);       /* txn still usable */
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     assert_int_equal(t_out_add_txn(txn, 1, a, 30), ASYLINK_E_EXISTS); /* committed one */
@@ -452,8 +456,12 @@ static void test_invalid_args(void **state)
     memset(long_name, 'A', sizeof long_name);
     long_name[65] = 0;
     const char *ok[] = {"AT"}, *empty[] = {""}, *toolong[] = {long_name}, *null[] = {NULL};
-    cstore_out_new m = {.id = id, .recipients = ok, .n_recipients = 1, .digest = digest,
-                        .envelope = env, .envelope_len = sizeof env};
+    cstore_out_new m = {.id = id,
+                        .recipients = ok,
+                        .n_recipients = 1,
+                        .digest = digest,
+                        .envelope = env,
+                        .envelope_len = sizeof env};
     cstore_txn *txn = NULL;
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     cstore_out_new bad = m;
@@ -752,8 +760,8 @@ static void test_abort(void **state)
 
 /* ---- receipts ----------------------------------------------------------- */
 
-static void t_receipt_put(tctx *t, unsigned n, const char *recipient, int status,
-                          uint64_t acked_ms, unsigned tag, size_t len)
+static void t_receipt_put(tctx *t, unsigned n, const char *recipient, int status, uint64_t acked_ms,
+                          unsigned tag, size_t len)
 {
     uint8_t id[16];
     t_id(id, n);
@@ -888,13 +896,19 @@ static void test_receipt_sets(void **state)
     assert_null(got);
     /* a store written before receipt sets held the envelope inline (value version 1) */
     uint8_t old[88 + 5] = {1};
-    old[4] = 1;                 /* status delivered */
-    old[80] = 5;                /* envelope length */
-    memcpy(old + 88, "\x0a\x03" "abc", 5);
+    old[4] = 1;  /* status delivered */
+    old[80] = 5; /* envelope length */
+    memcpy(old + 88,
+           "\x0a\x03"
+           "abc",
+           5);
     t_raw_put(t, "receipts", key, sizeof key, old, sizeof old);
     assert_int_equal(cstore_receipt_envelope(t->s, ids[0], "FR", &got, &len), ASYLINK_OK);
     assert_int_equal(len, 5);
-    assert_memory_equal(got, "\x0a\x03" "abc", 5);
+    assert_memory_equal(got,
+                        "\x0a\x03"
+                        "abc",
+                        5);
     free(got);
     old[80] = 6; /* a length that does not add up */
     t_raw_put(t, "receipts", key, sizeof key, old, sizeof old);
@@ -1063,6 +1077,41 @@ static int t_out_add_retry(cstore *s, unsigned n, size_t len, unsigned *full)
     return ASYLINK_E_STORE_FULL;
 }
 
+/* Adds entries first..first+count-1 in ONE transaction, retrying on STORE_FULL. */
+static int t_out_add_many_retry(cstore *s, unsigned first, unsigned count, size_t len,
+                                unsigned *full)
+{
+    static const char *const a[] = {"AT", NULL};
+    for (int attempt = 0; attempt < 16; attempt++) {
+        cstore_txn *txn = NULL;
+        int rc = cstore_begin(s, &txn);
+        if (rc != ASYLINK_OK)
+            return rc;
+        for (unsigned n = first; rc == ASYLINK_OK && n < first + count; n++)
+            rc = t_out_add_txn(txn, n, a, len);
+        rc = rc == ASYLINK_OK ? cstore_commit(&txn) : (cstore_abort(&txn), rc);
+        if (rc != ASYLINK_E_STORE_FULL)
+            return rc;
+        (*full)++;
+    }
+    return ASYLINK_E_STORE_FULL;
+}
+
+/* One transaction larger than the room left: its commit fails, the map grows, it fits again. */
+static void test_map_full_commit(void **state)
+{
+    tctx *t = *state;
+    t->durable = false;
+    t_open(t);
+    unsigned full = 0;
+    for (unsigned n = 1; n <= 40; n++) /* 40 MiB of 64: below 3/4, no growth ahead */
+        assert_int_equal(t_out_add_retry(t->s, n, MIB, &full), ASYLINK_OK);
+    assert_int_equal(full, 0);
+    assert_int_equal(t_out_add_many_retry(t->s, 41, 30, MIB, &full), ASYLINK_OK);
+    assert_true(full >= 1); /* 70 MiB do not fit in 64: that commit failed once */
+    assert_int_equal(t_out_pending(t), 70);
+}
+
 static void test_map_growth(void **state)
 {
     tctx *t = *state;
@@ -1072,7 +1121,9 @@ static void test_map_growth(void **state)
     unsigned full = 0;
     for (unsigned n = 1; n <= count; n++)
         assert_int_equal(t_out_add_retry(t->s, n, MIB, &full), ASYLINK_OK);
-    assert_int_equal(full, 0); /* 100 MiB do not fit in the first 64 MiB: grown ahead */
+    /* 100 MiB do not fit in the first 64 MiB: the map grew, ahead of need (a
+       write begins with a larger map once 3/4 are used), so no commit failed */
+    assert_int_equal(full, 0);
     char path[128];
     struct stat st;
     snprintf(path, sizeof path, "%s/data.mdb", t->data);
@@ -1095,22 +1146,6 @@ static void test_map_growth(void **state)
     full = 0;
     assert_int_equal(t_out_add_retry(t->s, count + 1, MIB, &full), ASYLINK_OK);
     assert_int_equal(full, 0);
-}
-
-/* One write larger than the whole map: MDB_MAP_FULL, the map grows, the retry fits. */
-static void test_map_full_grows(void **state)
-{
-    tctx *t = *state;
-    t->durable = false;
-    t_open(t);
-    unsigned full = 0;
-    assert_int_equal(t_out_add_retry(t->s, 1, 70 * MIB, &full), ASYLINK_OK);
-    assert_true(full >= 1);
-    cstore_out o;
-    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
-    assert_int_equal(o.envelope_len, 70 * MIB);
-    assert_true(t_envelope_is(o.envelope, o.envelope_len, 1));
-    cstore_out_clear(&o);
 }
 
 /* ---- concurrency ---------------------------------------------------------- */
@@ -1210,11 +1245,13 @@ static void test_concurrent(void **state)
         assert_int_equal(c.writer_rc[i], ASYLINK_OK);
     assert_int_equal(c.read_errors, 0);
     assert_true(c.reads >= T_WRITERS * T_PER_WRITER); /* at least the final walk */
-    char path[128]; /* the map grew under load (ahead of need, or after a MAP_FULL) */
+    /* the map grew under load (80 MiB in a 64 MiB map), ahead of need: no commit failed */
+    char path[128];
     struct stat st;
     snprintf(path, sizeof path, "%s/data.mdb", t->data);
     assert_int_equal(stat(path, &st), 0);
     assert_true((uint64_t)st.st_size > 64u * MIB);
+    assert_int_equal(c.full, 0);
 
     /* all 2000 present, each once, seqs 1..2000 */
     const unsigned total = T_WRITERS * T_PER_WRITER;
@@ -1284,7 +1321,7 @@ static void test_corrupt_record(void **state)
     t_seq_key(key, 99); /* inbox: a pending entry without a record */
     t_raw_put(t, "inbox_pending", key, 8, "", 0);
     t_raw_put(t, "outbox_pending", "\0\0\1", 3, "", 0); /* a malformed key, after seq 5 */
-    uint8_t rkey[18]; /* receipt of id 1: cut short */
+    uint8_t rkey[18];                                   /* receipt of id 1: cut short */
     t_id(rkey, 1);
     memcpy(rkey + 16, "AT", 2);
     t_raw_put(t, "receipts", rkey, 18, "short", 5);
@@ -1354,8 +1391,7 @@ static void test_corrupt_record(void **state)
     cstore_txn *txn = NULL;
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     t_id(id, 1);
-    assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, NULL),
-                     ASYLINK_E_IO);
+    assert_int_equal(cstore_outbox_set_state(txn, id, CSTORE_OUT_ACCEPTED, 0, NULL), ASYLINK_E_IO);
     assert_int_equal(cstore_inbox_ack(txn, &k), ASYLINK_E_IO);
     uint8_t e[4] = {1, 2, 3, 4};
     assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, e, 4, &st), ASYLINK_E_IO);
@@ -1871,6 +1907,133 @@ static void test_evidence_refs(void **state)
     t_open(t);
 }
 
+/* A receipt owed for message n to sender. */
+static receipt t_owed_receipt(unsigned n, const char *sender)
+{
+    receipt r = {.acked_ms = 7000 + n, .status = RECEIPT_DELIVERED};
+    t_id(r.message_id, n);
+    memset(r.envelope_digest, (int)n, 64);
+    snprintf(r.sender, sizeof r.sender, "%s", sender);
+    return r;
+}
+
+/* Receipts owed: recorded in order, listed oldest first, deleted one by one, kept across reopen. */
+static void test_owed(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    receipt a = t_owed_receipt(1, "DE"), b = t_owed_receipt(2, "PL"), c = t_owed_receipt(3, "DE");
+    assert_int_equal(cstore_owed_add(txn, &a), ASYLINK_OK);
+    assert_int_equal(cstore_owed_add(txn, &b), ASYLINK_OK);
+    assert_int_equal(cstore_owed_add(txn, &c), ASYLINK_OK);
+    receipt bad = a;
+    bad.sender[0] = 0;
+    assert_int_equal(cstore_owed_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    bad = a;
+    bad.status = 9;
+    assert_int_equal(cstore_owed_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    t_reopen(t);
+    uint64_t count = 0, damaged = 1;
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 3);
+    cstore_owed o[4];
+    size_t n = 0;
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(damaged, 0);
+    assert_true(o[0].seq < o[1].seq && o[1].seq < o[2].seq);
+    assert_memory_equal(o[0].r.message_id, a.message_id, 16);
+    assert_memory_equal(o[1].r.envelope_digest, b.envelope_digest, 64);
+    assert_string_equal(o[1].r.sender, "PL");
+    assert_int_equal(o[2].r.acked_ms, c.acked_ms);
+    assert_int_equal(o[2].r.status, RECEIPT_DELIVERED);
+    /* at most max */
+    assert_int_equal(cstore_owed_list(t->s, o, 2, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    /* deleting: the rest stays in order; a new one comes after every earlier one */
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, o[0].seq), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, o[0].seq), ASYLINK_OK); /* absent: nothing */
+    receipt d = t_owed_receipt(4, "FR");
+    assert_int_equal(cstore_owed_add(txn, &d), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    uint64_t first_deleted = o[0].seq;
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(o[0].r.sender, "PL");
+    assert_string_equal(o[2].r.sender, "FR");
+    assert_true(o[2].seq > first_deleted + 2);
+    /* a damaged record is reported (to be deleted), the good ones still listed */
+    cstore_close(&t->s);
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 99}, junk[5] = {1, 1, 1, 1, 1};
+    t_raw_put(t, "receipts_owed", key, 8, junk, sizeof junk);
+    t_open(t);
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(damaged, 99);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, damaged), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 3);
+}
+
+/* Writes entry 41 to the inbox, then fails if arg says so. */
+static int t_fill_maybe(cstore_txn *txn, void *arg)
+{
+    uint8_t id[16];
+    t_id(id, 41);
+    uint8_t env[4] = {1, 2, 3, 4};
+    cstore_in_key key = t_key(id, "DE", NULL);
+    int rc = cstore_inbox_add(txn, &key, 1, 1, env, sizeof env, NULL);
+    receipt r = t_owed_receipt(41, "DE");
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_add(txn, &r);
+    return rc == ASYLINK_OK && *(int *)arg ? ASYLINK_E_NOT_FOUND : rc;
+}
+
+/* A nested write joins its transaction whole, or leaves it as it was. */
+static void test_nested(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_txn *txn = NULL;
+    int fail = 1;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    uint8_t id[16];
+    t_id(id, 40);
+    uint8_t env[4] = {9, 9, 9, 9};
+    cstore_in_key key = t_key(id, "PL", NULL);
+    assert_int_equal(cstore_inbox_add(txn, &key, 1, 1, env, sizeof env, NULL), ASYLINK_OK);
+    uint64_t before = cstore_inbox_added_seq(txn);
+    assert_int_equal(cstore_nested(txn, t_fill_maybe, &fail), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_added_seq(txn), before); /* the counters are back too */
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    int st = 0;
+    cstore_in_key k41 = t_key((uint8_t[16]){0}, "DE", NULL);
+    uint8_t id41[16];
+    t_id(id41, 41);
+    k41.id = id41;
+    assert_int_equal(cstore_inbox_state(t->s, &k41, &st), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_inbox_state(t->s, &key, &st), ASYLINK_OK);
+    uint64_t count = 9;
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 0);
+    /* succeeding: its writes commit with the transaction, sequence numbers continuing */
+    fail = 0;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_nested(txn, t_fill_maybe, &fail), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_added_seq(txn), before + 1);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_state(t->s, &k41, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
+    assert_int_equal(count, 1);
+}
+
 static void test_schema_version(void **state)
 {
     tctx *t = *state;
@@ -1917,11 +2080,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_map_full_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),

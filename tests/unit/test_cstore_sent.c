@@ -232,36 +232,6 @@ static void test_accept_in_one(void **state)
     assert_int_equal(n, 0);
 }
 
-/* cstore_outbox_check_claims(): what a receipt set claims, checked in one read. */
-static void test_check_claims(void **state)
-{
-    tctx *t = *state;
-    t_send(t, 1, 100);
-    t_send(t, 2, 100);
-    t_accept(t, 2, 5000, true); /* pending or accepted: both are messages we sent */
-    uint8_t id1[16], id2[16], id9[16], d1[64], d2[64];
-    t_id(id1, 1);
-    t_id(id2, 2);
-    t_id(id9, 9);
-    memset(d1, 1, sizeof d1);
-    memset(d2, 2, sizeof d2);
-    cstore_out_claim ok[] = {{id1, d1, "FR"}, {id2, d2, "FR"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, ok, 2), ASYLINK_OK);
-    assert_int_equal(cstore_outbox_check_claims(t->s, ok, 0), ASYLINK_OK);
-    cstore_out_claim wrong_digest[] = {{id1, d1, "FR"}, {id2, d1, "FR"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, wrong_digest, 2), ASYLINK_E_TAMPERED);
-    cstore_out_claim not_recipient[] = {{id1, d1, "F"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, not_recipient, 1), ASYLINK_E_TAMPERED);
-    cstore_out_claim longer_name[] = {{id1, d1, "FRX"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, longer_name, 1), ASYLINK_E_TAMPERED);
-    cstore_out_claim unknown[] = {{id1, d1, "FR"}, {id9, d1, "FR"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, unknown, 2), ASYLINK_E_NOT_FOUND);
-    cstore_out_claim bad[] = {{id1, NULL, "FR"}};
-    assert_int_equal(cstore_outbox_check_claims(t->s, bad, 1), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_outbox_check_claims(NULL, ok, 1), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_outbox_check_claims(t->s, NULL, 1), ASYLINK_E_INVALID_ARG);
-}
-
 /* cstore_outbox_next_pending_many(): the pending ones in order, a batch at a time. */
 static void test_pending_many(void **state)
 {
@@ -394,7 +364,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_check_claims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),

@@ -72,20 +72,34 @@ static verify_job *s_job(view *v, const uint8_t *env, size_t len, const uint8_t 
     return j;
 }
 
+/* The walk cache s_run() checks with, as a worker does (NULL: none). */
+static batch_cache *s_walks;
+
 static int s_run(view *v, const uint8_t *env, size_t len, const uint8_t id[16])
 {
     verify_job *j = s_job(v, env, len, id);
-    verify_job_run(j);
+    verify_job_run_cached(j, s_walks);
     int rc = j->code;
     verify_job_destroy(&j);
+    if (s_walks) { /* the worker's answer is the plain one */
+        j = s_job(v, env, len, id);
+        verify_job_run(j);
+        assert_int_equal(j->code, rc);
+        verify_job_destroy(&j);
+    }
     return rc;
 }
 
-/* A forged path and a changed body under a cached root: BAD_SIGNATURE; a revoked sender: REVOKED.
+/*
+ * A forged path and a changed body under a cached root: BAD_SIGNATURE; a
+ * revoked sender: REVOKED. Run twice: without a walk cache, and with one
+ * that knows the batch's nodes (state: 1).
  */
-static void test_cached_root_forgery_and_reload(void **state)
+static void s_forgery_and_reload(bool walk_cache)
 {
-    (void)state;
+    assert_int_equal(batch_cache_new(&s_walks), ASYLINK_OK);
+    if (!walk_cache)
+        batch_cache_destroy(&s_walks);
     fx_fed *f = fx_new(s_ids);
     view *v = s_view(f);
     uint8_t *b[5], ids[5][16];
@@ -96,15 +110,17 @@ static void test_cached_root_forgery_and_reload(void **state)
     uint64_t hits = 0, misses = 0;
     rootcache_stats(view_rootcache(v), NULL, &hits, &misses);
     assert_int_equal(misses, 1);
-    assert_int_equal(hits, 4);
-    /* envelope 3 with the first path element changed */
+    assert_int_equal(hits, walk_cache ? 4 + 5 : 4); /* s_run() checks twice with a walk cache */
+    /* envelope 3 with a path element changed, at each level */
     Asylink__V1__Envelope *pb = asylink__v1__envelope__unpack(NULL, lens[3], b[3]);
-    pb->batch->path[0].data[0] ^= 0x80;
     size_t flen = asylink__v1__envelope__get_packed_size(pb);
     uint8_t *forged = malloc(flen);
-    asylink__v1__envelope__pack(pb, forged);
-    assert_int_equal(s_run(v, forged, flen, ids[3]), ASYLINK_E_BAD_SIGNATURE);
-    pb->batch->path[0].data[0] ^= 0x80;
+    for (size_t k = 0; k < pb->batch->n_path; k++) {
+        pb->batch->path[k].data[0] ^= 0x80;
+        asylink__v1__envelope__pack(pb, forged);
+        assert_int_equal(s_run(v, forged, flen, ids[3]), ASYLINK_E_BAD_SIGNATURE);
+        pb->batch->path[k].data[0] ^= 0x80;
+    }
     /* envelope 3 with another body byte: its digest changes, the proof no longer leads to the root
      */
     pb->body.data[pb->body.len - 1] ^= 0x01;
@@ -149,6 +165,14 @@ static void test_cached_root_forgery_and_reload(void **state)
     for (size_t i = 0; i < 5; i++)
         free(b[i]);
     fx_free(f);
+    batch_cache_destroy(&s_walks);
+}
+
+static void test_cached_root_forgery_and_reload(void **state)
+{
+    (void)state;
+    s_forgery_and_reload(false);
+    s_forgery_and_reload(true);
 }
 
 /* Four workers verify one batch of 1,024 together: every envelope passes, few verifications. */
@@ -157,7 +181,7 @@ static void test_pool_shares_cache(void **state)
     (void)state;
     fx_fed *f = fx_new(s_ids);
     view *v = s_view(f);
-    size_t n = 1024;
+    size_t n = 1000; /* not a multiple of VERIFY_CHUNK: the last chunk goes by the flush */
     uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
     size_t *lens = calloc(n, sizeof *lens);
     s_batch(f, n, b, lens, ids);
@@ -167,8 +191,9 @@ static void test_pool_shares_cache(void **state)
     for (size_t i = 0; i < n; i++) {
         verify_job *j = s_job(v, b[i], lens[i], ids[i]);
         j->arrival = i;
-        assert_int_equal(verify_pool_submit(pool, j), ASYLINK_OK);
+        verify_pool_submit(pool, j);
     }
+    verify_pool_flush(pool);
     size_t done = 0, ok = 0;
     zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
     for (int rounds = 0; done < n && rounds < 600; rounds++) {
@@ -197,11 +222,55 @@ static void test_pool_shares_cache(void **state)
     fx_free(f);
 }
 
+/* A partial chunk waits for the flush; the pool's destruction frees what is still out. */
+static void test_pool_chunks(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    size_t n = VERIFY_CHUNK + 3;
+    uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
+    size_t *lens = calloc(n, sizeof *lens);
+    s_batch(f, n, b, lens, ids);
+    void *ctx = zmq_ctx_new();
+    verify_pool *pool = NULL;
+    assert_int_equal(verify_pool_new(ctx, 1, &pool), ASYLINK_OK);
+    for (size_t i = 0; i < n; i++)
+        verify_pool_submit(pool, s_job(v, b[i], lens[i], ids[i]));
+    /* the full chunk comes back; the 3 submitted after it do not, before a flush */
+    size_t done = 0;
+    zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
+    for (int rounds = 0; done < VERIFY_CHUNK && rounds < 100; rounds++) {
+        zmq_poll(&item, 1, 100);
+        verify_job *j;
+        while ((j = verify_pool_take(pool)) != NULL) {
+            assert_int_equal(j->code, ASYLINK_OK);
+            done++;
+            verify_job_destroy(&j);
+        }
+    }
+    assert_int_equal(done, VERIFY_CHUNK);
+    zmq_poll(&item, 1, 200);
+    assert_null(verify_pool_take(pool));
+    /* destroyed with 3 jobs not flushed: destroy sends, joins and frees them (ASan) */
+    verify_pool_destroy(&pool);
+    assert_null(pool);
+    zmq_ctx_term(ctx);
+    view_unref(&v);
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
+    free(b);
+    free(ids);
+    free(lens);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_root_forgery_and_reload),
         cmocka_unit_test(test_pool_shares_cache),
+        cmocka_unit_test(test_pool_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,201 @@
+/*
+ * early.c — messages handed over before their inbox commit is on disk.
+ *
+ * The I/O thread stores each verified delivery in its turn's write
+ * transaction and, before committing it (an fsync), offers the new
+ * entries here: asylink_recv() may hand them over at once, from memory,
+ * instead of after the fsync. What the library promises does not change
+ * (asylink.h): a message is handed over until it is acknowledged, never
+ * after. The broker is acknowledged only after the commit, so a crash
+ * before it loses nothing (the broker delivers again and the message is
+ * handed over again, as after any crash); an acknowledgement of a message
+ * handed over early waits for that commit (client_early_wait); a commit
+ * that fails puts the cursor back, so the message is handed over again
+ * once it is stored.
+ *
+ * One turn's entries at a time (the I/O thread offers, commits, settles,
+ * and only then reads again). Inbox sequence numbers increase, and a turn's
+ * are above every committed one, so recv's cursor (the last inbox seq
+ * handed over in this process) covers both sources: the store first, then
+ * these, each taken only above the cursor.
+ */
+#include "client_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct client_early {
+    client_early *next;
+    uint64_t seq; /* inbox order, assigned in the uncommitted turn */
+    uint8_t id[16];
+    char sender[NODE_ID_MAX + 1];
+    char sub[CSTORE_SUB_MAX + 1];
+    uint64_t broker_seq, received_ms;
+    uint8_t digest[64]; /* computed when verified */
+    bool feed;
+    size_t len;
+    uint8_t envelope[];
+};
+
+int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t seq,
+                     uint64_t broker_seq, uint64_t received_ms, const uint8_t *env, size_t len,
+                     const uint8_t digest[64], bool feed)
+{
+    /* Once one entry is not offered, none after it is: recv's cursor must not pass it. */
+    if (l->closed)
+        return ASYLINK_E_TOO_LARGE;
+    client_early *e = len <= CLIENT_EARLY_MAX_ENVELOPE && l->bytes + len <= CLIENT_EARLY_MAX_TURN
+                          ? malloc(sizeof *e + len)
+                          : NULL;
+    if (!e) {
+        l->closed = true; /* stored and handed over after the commit, as before */
+        return len <= CLIENT_EARLY_MAX_ENVELOPE ? ASYLINK_E_NOMEM : ASYLINK_E_TOO_LARGE;
+    }
+    *e = (client_early){
+        .seq = seq, .broker_seq = broker_seq, .received_ms = received_ms, .feed = feed, .len = len};
+    memcpy(e->digest, digest, 64);
+    memcpy(e->id, key->id, 16);
+    snprintf(e->sender, sizeof e->sender, "%s", key->sender);
+    snprintf(e->sub, sizeof e->sub, "%s", key->subscription ? key->subscription : "");
+    memcpy(e->envelope, env, len);
+    if (l->tail)
+        l->tail->next = e;
+    else
+        l->head = e;
+    l->tail = e;
+    l->bytes += len;
+    return ASYLINK_OK;
+}
+
+void client_early_clear(client_early_list *l)
+{
+    while (l->head) {
+        client_early *e = l->head;
+        l->head = e->next;
+        free(e);
+    }
+    l->tail = NULL;
+    l->bytes = 0;
+    l->closed = false;
+}
+
+void client_early_offer(asylink_client *c, client_early_list *l)
+{
+    if (!l->head) {
+        l->closed = false; /* the next turn offers again */
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    client_early_clear(&c->early); /* settled before: empty */
+    c->early = *l;
+    *l = (client_early_list){0};
+    client_update_readable(c);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void client_early_settle(asylink_client *c, int rc)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->early.head) {
+        if (rc != ASYLINK_OK) {
+            /* Not stored: its sequence numbers will name other entries, and what was
+               handed over early comes again once stored. */
+            if (c->recv_cursor >= c->early.head->seq)
+                c->recv_cursor = c->early.head->seq - 1;
+            c->early_failed = rc;
+        } else {
+            c->early_failed = ASYLINK_OK;
+        }
+        client_early_clear(&c->early);
+        c->early_turn++;
+        client_update_readable(c);
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The first offered entry above the cursor (lock held), or NULL. */
+static const client_early *s_next(const asylink_client *c)
+{
+    for (const client_early *e = c->early.head; e; e = e->next)
+        if (e->seq > c->recv_cursor)
+            return e;
+    return NULL;
+}
+
+bool client_early_ready(const asylink_client *c)
+{
+    return s_next(c) != NULL;
+}
+
+int client_early_take(asylink_client *c, cstore_in *out)
+{
+    const client_early *e = s_next(c);
+    if (!e)
+        return ASYLINK_E_NOT_FOUND;
+    memset(out, 0, sizeof *out);
+    out->envelope = malloc(e->len);
+    if (!out->envelope)
+        return ASYLINK_E_NOMEM;
+    memcpy(out->envelope, e->envelope, e->len);
+    out->envelope_len = e->len;
+    out->seq = e->seq;
+    memcpy(out->id, e->id, 16);
+    out->state = CSTORE_IN_PENDING;
+    snprintf(out->sender, sizeof out->sender, "%s", e->sender);
+    snprintf(out->subscription, sizeof out->subscription, "%s", e->sub);
+    out->broker_seq = e->broker_seq;
+    out->received_ms = e->received_ms;
+    c->recv_cursor = e->seq;
+    client_handed *h = &c->last_taken;
+    *h = (client_handed){.used = true, .feed = e->feed};
+    memcpy(h->id, e->id, 16);
+    memcpy(h->sender, e->sender, sizeof h->sender);
+    memcpy(h->sub, e->sub, sizeof h->sub);
+    memcpy(h->digest, e->digest, 64);
+    return ASYLINK_OK;
+}
+
+static size_t s_slot(const uint8_t id[16])
+{
+    uint32_t x;
+    memcpy(&x, id + 12, 4); /* a UUIDv7's random bits */
+    return x & (CLIENT_HANDED_SLOTS - 1);
+}
+
+void client_handed_put(asylink_client *c, const client_handed *h)
+{
+    if (c->handed && h->used)
+        c->handed[s_slot(h->id)] = *h;
+}
+
+bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char *sender,
+                       const char *sub, client_handed *out)
+{
+    if (!c->handed)
+        return false;
+    const client_handed *h = &c->handed[s_slot(id)];
+    if (!h->used || memcmp(h->id, id, 16) != 0 || strcmp(h->sender, sender) != 0 ||
+        strcmp(h->sub, sub ? sub : "") != 0)
+        return false;
+    *out = *h;
+    return true;
+}
+
+int client_early_wait(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    uint64_t turn = c->early_turn;
+    bool waited = false;
+    /* Only when something of the pending turn was handed over already. */
+    while (c->early.head && c->early.head->seq <= c->recv_cursor && c->early_turn == turn &&
+           !atomic_load(&c->stop)) {
+        pthread_cond_wait(&c->cond, &c->lock);
+        waited = true;
+    }
+    int rc = waited ? c->early_failed : ASYLINK_OK;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
