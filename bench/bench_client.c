@@ -126,11 +126,17 @@ static long s_broker_peak_kib(void)
     return kib;
 }
 
-/* A library log line on stderr (info and above: reconnects, republishing, store trouble). */
+/*
+ * A library log line on stderr (info and above: reconnects, republishing, store trouble), with
+ * a monotonic time (s.ms) to line it up with a stall; BENCH_CLIENT_LOG=debug adds debug lines.
+ */
 static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
     (void)level;
-    fprintf(stderr, "bench_client: %s: %s\n", (const char *)ctx, line);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fprintf(stderr, "bench_client: %ld.%03ld %s: %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000,
+            (const char *)ctx, line);
 }
 
 static asylink_client *s_open(const s_opts *o, const char *id)
@@ -156,6 +162,9 @@ static asylink_client *s_open(const s_opts *o, const char *id)
     opt.log_ctx = (void *)id;
     opt.log_level = ASYLINK_LOG_INFO;
     opt.durability = relaxed ? ASYLINK_DURABILITY_RELAXED : ASYLINK_DURABILITY_FSYNC;
+    const char *log = getenv("BENCH_CLIENT_LOG");
+    if (log && strcmp(log, "debug") == 0)
+        opt.log_level = ASYLINK_LOG_DEBUG;
     if (o->sent_retention >= 0)
         opt.sent_retention_ms = (uint64_t)o->sent_retention * 1000u;
     asylink_client *c = NULL;
@@ -412,6 +421,21 @@ static double s_broker_cpu_s(void)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Bytes a process has caused to be written to storage so far (/proc/PID/io write_bytes), or 0. */
+static double s_write_bytes(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *f = fopen(path, "r");
+    double v = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "write_bytes:", 12) == 0)
+            v = strtod(line + 12, NULL);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 static double s_self_cpu_s(void)
 {
     struct rusage ru;
@@ -423,6 +447,7 @@ static double s_self_cpu_s(void)
 static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
 {
     double cpu_b0 = s_broker_cpu_s(), cpu_s0 = s_self_cpu_s();
+    double wr_b0 = s_write_bytes(s_broker), wr_s0 = s_write_bytes(getpid());
     asylink_client *de = s_open(o, "DE"), *fr = s_open(o, "FR");
     long threads = o->threads > 0 ? o->threads : 1;
     pthread_t tid[64], evt;
@@ -534,6 +559,9 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
     printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
            got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
+    double wr_b = s_write_bytes(s_broker) - wr_b0, wr_s = s_write_bytes(getpid()) - wr_s0;
+    printf(" broker_write_kib_per_msg=%.1f clients_write_kib_per_msg=%.1f",
+           got ? wr_b / 1024 / (double)got : 0, got ? wr_s / 1024 / (double)got : 0);
     if (o->verify_per_s > 0)
         printf(" x_verify_rate=%.2f", res.msgs_per_s / o->verify_per_s);
     /* What the cores would carry if they served only this run (see bench_broker). */

@@ -307,6 +307,12 @@ client_event *client_event_new(asylink_event_type type, const uint8_t id[16], in
 /* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
 void client_event_queue(asylink_client *c, client_event *e);
 
+/* Queues the list head (linked by next, in order; taken) at once: one lock, one wake-up. */
+void client_event_queue_list(asylink_client *c, client_event *head);
+
+/* Copies src (NULL = "") into dst of size bytes, cut to fit and NUL-terminated. */
+void client_copy_str(char *dst, size_t size, const char *src);
+
 /*
  * Splits a broker_endpoint value into its addresses: separated by commas
  * and/or white space, each tcp://HOST:PORT or ipc://PATH, at most

@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * twelve named databases, a map that grows when it fills. See cstore.h for
+ * twelve named databases, a map that grows before it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -139,8 +139,11 @@
  * usable; any other code breaks the transaction: later operations fail with
  * it and the commit aborts and returns it.
  *
- * Map growth. LMDB can only change the map size while no transaction of
- * this process is open (the map may move). A gate counts open transactions
+ * Map growth. A write transaction that would begin with the map three
+ * quarters used grows it first (a write that hits MDB_MAP_FULL loses its
+ * whole transaction: for the I/O thread a turn of answers and deliveries,
+ * retried a second later). LMDB can only change the map size while no
+ * transaction of this process is open (the map may move). A gate counts open transactions
  * (read and write); a thread that hit MDB_MAP_FULL grows the map when its
  * transaction ends: it announces itself (new write transactions then wait),
  * waits until no transaction is open, grows, and lets everyone go on. Read
@@ -670,7 +673,15 @@ static void s_grow_ahead(cstore *s)
 {
     MDB_envinfo info;
     MDB_stat st;
-    if (mdb_env_info(s->env, &info) != MDB_SUCCESS || mdb_env_stat(s->env, &st) != MDB_SUCCESS)
+    /* Read while counted as a reader: LMDB's meta pages are in the map, which
+       another thread's grow may be moving otherwise (seen as a segfault). */
+    if (s_gate_enter(s, false, NULL) != MDB_SUCCESS)
+        return;
+    int rc = mdb_env_info(s->env, &info);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_env_stat(s->env, &st);
+    s_gate_leave(s);
+    if (rc != MDB_SUCCESS)
         return;
     size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize, map = info.me_mapsize;
     if (used >= map - map / 4)
@@ -1260,6 +1271,46 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
     if (!s)
         return ASYLINK_E_INVALID_ARG;
     return s_next_pending(s, s->outbox_pending, s->outbox, after_seq, s_take_out, out, &out->seq);
+}
+
+int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                    size_t *n)
+{
+    if (!n)
+        return ASYLINK_E_INVALID_ARG;
+    *n = 0;
+    if (!out || max == 0)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    if (after_seq == UINT64_MAX)
+        return ASYLINK_E_NOT_FOUND;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint64_t after = after_seq;
+    while (*n < max && after != UINT64_MAX) {
+        cstore_out *o = &out[*n];
+        memset(o, 0, sizeof *o);
+        uint8_t key[S_SEQ_LEN] = {0};
+        MDB_val v;
+        rc = s_pending_next(txn, s->outbox_pending, after, key);
+        if (rc == MDB_SUCCESS)
+            rc = s_record_get(txn, s->outbox, key, &v);
+        if (rc == MDB_SUCCESS)
+            rc = s_take_out(&v, bytes_get_be64(key), o);
+        if (rc != MDB_SUCCESS) {
+            if (rc == S_BAD_RECORD)
+                o->seq = bytes_get_be64(key); /* lets the caller step over it */
+            break;
+        }
+        after = o->seq;
+        (*n)++;
+    }
+    s_read_end(s, txn);
+    return *n > 0 ? ASYLINK_OK : s_err(rc);
 }
 
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
@@ -1928,34 +1979,74 @@ static int s_sent_parse(const MDB_val *v, const uint8_t *id, uint64_t *kept_ms)
     return MDB_SUCCESS;
 }
 
-/* Copies id's PENDING envelope into sent (a copy first: see s_out_rewrite). */
+/*
+ * The sent value for record r (under key) kept since now_ms, built in a
+ * malloc'd *buf (a copy: r points into a page a later put may replace).
+ * MDB_NOTFOUND if r is not PENDING (its envelope is gone already) or was
+ * kept before (*buf stays NULL), S_NOMEM.
+ */
+static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                        uint64_t now_ms, uint8_t **buf, size_t *len)
+{
+    *buf = NULL;
+    if (r->state != CSTORE_OUT_PENDING)
+        return MDB_NOTFOUND;
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    if (mdb_get(t->txn, t->s->sent, &k, &v) == MDB_SUCCESS)
+        return MDB_NOTFOUND; /* kept before: the first copy stays */
+    *len = S_SENT_HEADER + r->envelope_len;
+    *buf = malloc(*len);
+    if (!*buf)
+        return S_NOMEM;
+    memset(*buf, 0, S_SENT_HEADER);
+    (*buf)[0] = S_RECORD_VERSION;
+    bytes_put_le(*buf + 8, now_ms, 8);
+    memcpy(*buf + 16, r->id, S_ID_LEN);
+    memcpy(*buf + S_SENT_HEADER, r->envelope, r->envelope_len);
+    return MDB_SUCCESS;
+}
+
+/*
+ * Puts a new key that usually sorts last (a sequence, a time): appended
+ * when it does (LMDB then fills pages instead of splitting them in half,
+ * which would write two pages for each ~2 KiB envelope), else a plain put.
+ */
+static int s_put_mostly_last(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                             const void *val, size_t vlen)
+{
+    int rc = s_put(txn, dbi, key, klen, val, vlen, MDB_APPEND); /* changes nothing if not last */
+    return rc == MDB_KEYEXIST ? s_put(txn, dbi, key, klen, val, vlen, 0) : rc;
+}
+
+/* Stores a value built by s_sent_value() under key, and its age index entry. */
+static int s_sent_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const uint8_t *buf, size_t len,
+                      uint64_t now_ms)
+{
+    uint8_t tkey[2 * S_SEQ_LEN];
+    int rc = s_put_mostly_last(t->txn, t->s->sent, key, S_SEQ_LEN, buf, len);
+    s_sent_time_key(tkey, now_ms, key);
+    if (rc == MDB_SUCCESS)
+        rc = s_put_mostly_last(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0);
+    return rc;
+}
+
+/* Copies id's PENDING envelope into sent. */
 static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
 {
-    cstore *s = t->s;
-    uint8_t key[S_SEQ_LEN], tkey[2 * S_SEQ_LEN];
+    uint8_t key[S_SEQ_LEN], *buf = NULL;
+    size_t len = 0;
     out_record r;
-    int rc = s_out_find(t->txn, s, id, key, &r);
+    int rc = s_out_find(t->txn, t->s, id, key, &r);
     if (rc != MDB_SUCCESS)
         return rc;
     if (r.state != CSTORE_OUT_PENDING)
         return MDB_NOTFOUND; /* its envelope is gone already */
-    MDB_val k = {S_SEQ_LEN, key}, v;
-    if (mdb_get(t->txn, s->sent, &k, &v) == MDB_SUCCESS)
+    rc = s_sent_value(t, key, &r, now_ms, &buf, &len);
+    if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS; /* kept before */
-    size_t len = S_SENT_HEADER + r.envelope_len;
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return S_NOMEM;
-    memset(buf, 0, S_SENT_HEADER);
-    buf[0] = S_RECORD_VERSION;
-    bytes_put_le(buf + 8, now_ms, 8);
-    memcpy(buf + 16, id, S_ID_LEN);
-    memcpy(buf + S_SENT_HEADER, r.envelope, r.envelope_len);
-    rc = s_put(t->txn, s->sent, key, S_SEQ_LEN, buf, len, 0);
-    free(buf);
-    s_sent_time_key(tkey, now_ms, key);
     if (rc == MDB_SUCCESS)
-        rc = s_put(t->txn, s->sent_time, tkey, sizeof tkey, "", 0, 0);
+        rc = s_sent_put(t, key, buf, len, now_ms);
+    free(buf);
     return rc;
 }
 
@@ -1967,6 +2058,33 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms)
     if (!id)
         return ASYLINK_E_INVALID_ARG;
     return s_op_end(t, s_sent_keep(t, id, now_ms));
+}
+
+int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SEQ_LEN], *buf = NULL;
+    size_t len = 0;
+    out_record r;
+    int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    /* The copy is built before the rewrite replaces the page r points into. */
+    if (lrc == MDB_SUCCESS && keep) {
+        lrc = s_sent_value(t, key, &r, now_ms, &buf, &len);
+        if (lrc == MDB_NOTFOUND)
+            lrc = MDB_SUCCESS; /* not PENDING (nothing to copy), or kept before */
+    }
+    if (lrc == MDB_SUCCESS)
+        lrc = s_out_rewrite(t, key, &r, CSTORE_OUT_ACCEPTED, 0, "");
+    if (lrc == MDB_SUCCESS && buf)
+        lrc = s_sent_put(t, key, buf, len, now_ms);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+    free(buf);
+    return s_op_end(t, lrc);
 }
 
 int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len, uint64_t *kept_ms)

@@ -101,17 +101,16 @@ void cstore_close(cstore **self_p);
 
 /*
  * Write transactions. cstore_begin: ASYLINK_OK, E_INVALID_ARG, E_NOMEM,
- * E_IO. The map (64 MiB at first) grows by itself: ASYLINK_E_STORE_FULL,
- * from an operation (LMDB allocates pages as it writes, so this is where
- * the map usually fills) or from cstore_commit, means this transaction is
- * lost. End it (cstore_abort, or cstore_commit, which then returns
- * E_STORE_FULL); the map grows as it ends, and the caller retries the
- * whole transaction from cstore_begin (once is normally enough; a bound
- * of a few attempts is wise).
- * Operation results E_INVALID_ARG, E_TOO_LARGE, E_NOT_FOUND, E_EXISTS,
- * E_DUPLICATE, E_NOMEM and E_IO (a corrupt stored record) change nothing
- * and leave the transaction usable; after any other failure every later
- * operation and the commit return that failure.
+ * E_IO. The map (64 MiB at first) grows by itself: ahead of need, when a
+ * write transaction would begin with it three quarters used, and
+ * otherwise when a write finds it full. ASYLINK_E_STORE_FULL, from an operation (LMDB allocates
+ * pages as it writes, so this is where the map fills) or from
+ * cstore_commit, means this transaction is lost. End it (cstore_abort, or cstore_commit, which then
+ * returns E_STORE_FULL); the map grows as it ends, and the caller retries the whole transaction
+ * from cstore_begin (once is normally enough; a bound of a few attempts is wise). Operation results
+ * E_INVALID_ARG, E_TOO_LARGE, E_NOT_FOUND, E_EXISTS, E_DUPLICATE, E_NOMEM and E_IO (a corrupt
+ * stored record) change nothing and leave the transaction usable; after any other failure every
+ * later operation and the commit return that failure.
  */
 int cstore_begin(cstore *s, cstore_txn **out);
 /* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
@@ -192,6 +191,17 @@ void cstore_out_clear(cstore_out *m);
  * On E_IO (a corrupt entry) out->seq still names the entry, so the caller can step over it.
  */
 int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out);
+
+/*
+ * Up to max PENDING messages with seq > after_seq, in order, read in one
+ * transaction into out[0..*n) (each to be cstore_out_clear'ed). ASYLINK_OK
+ * with *n >= 1, E_NOT_FOUND at the end (*n = 0), or the error of the first
+ * entry (E_IO for a corrupt one, with out[0].seq naming it as in
+ * cstore_outbox_next_pending); an entry that fails after others ends the
+ * batch before it, so the next call reports it.
+ */
+int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                    size_t *n);
 
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
@@ -335,6 +345,15 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
  * ASYLINK_E_NOMEM.
  */
 int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms);
+
+/*
+ * The broker accepted id: cstore_sent_keep() (if keep) and
+ * cstore_outbox_set_state(ACCEPTED) in one look-up of the record. A
+ * message that is no longer PENDING only gets its state set. ASYLINK_OK,
+ * ASYLINK_E_NOT_FOUND (unknown id), ASYLINK_E_NOMEM (nothing changed), or
+ * the store's error.
+ */
+int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms);
 
 /*
  * The kept envelope of id (*env malloc'd, caller frees) and since when it

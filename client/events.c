@@ -92,9 +92,19 @@ client_event *client_event_new(asylink_event_type type, const uint8_t id[16], in
     if (id)
         memcpy(e->message_id, id, 16);
     e->code = code;
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    snprintf(e->node, sizeof e->node, "%s", node ? node : "");
+    client_copy_str(e->reason, sizeof e->reason, reason);
+    client_copy_str(e->node, sizeof e->node, node);
     return e;
+}
+
+void client_copy_str(char *dst, size_t size, const char *src)
+{
+    if (size == 0)
+        return;
+    size_t len = src ? strnlen(src, size - 1) : 0;
+    if (len)
+        memcpy(dst, src, len);
+    dst[len] = 0;
 }
 
 void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t id[16], int code,
@@ -108,12 +118,22 @@ void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t
 void client_event_queue(asylink_client *c, client_event *e)
 {
     e->next = NULL;
+    client_event_queue_list(c, e);
+}
+
+void client_event_queue_list(asylink_client *c, client_event *head)
+{
+    if (!head)
+        return;
+    client_event *tail = head;
+    while (tail->next)
+        tail = tail->next;
     pthread_mutex_lock(&c->lock);
     if (c->events_tail)
-        c->events_tail->next = e;
+        c->events_tail->next = head;
     else
-        c->events_head = e;
-    c->events_tail = e;
+        c->events_head = head;
+    c->events_tail = tail;
     client_update_readable(c);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);

@@ -245,7 +245,7 @@ static client_event *s_event_new(const s_io *io, asylink_event_type type, const 
 {
     client_event *e = client_event_new(type, id, code, reason, node);
     if (e)
-        snprintf(e->endpoint, sizeof e->endpoint, "%s", s_endpoint(io));
+        client_copy_str(e->endpoint, sizeof e->endpoint, s_endpoint(io));
     return e;
 }
 
@@ -479,7 +479,7 @@ static void s_send_turn_acks(s_io *io)
     }
 }
 
-/* Reverses the turn's event list into arrival order and pushes it. */
+/* Reverses the turn's event list into arrival order and pushes it (one wake-up). */
 static void s_push_events(s_io *io)
 {
     client_event *rev = NULL;
@@ -489,24 +489,19 @@ static void s_push_events(s_io *io)
         e->next = rev;
         rev = e;
     }
-    while (rev) {
-        client_event *e = rev;
-        rev = e->next;
-        client_event_queue(io->c, e);
-    }
+    client_event_queue_list(io->c, rev);
 }
 
 /* Records one Accepted answer in the turn's transaction; the event follows the commit. */
 static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
 {
     cstore_txn *t = s_txn(io);
-    /* Evidence: a copy before the outbox drops it. NOT_FOUND: not pending any more. */
-    int kept = t && io->c->sent_retention_ms ? cstore_sent_keep(t, id, io->now_ms) : ASYLINK_OK;
+    /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
+    int kept =
+        t ? cstore_outbox_accept(t, id, io->c->sent_retention_ms != 0, io->now_ms) : ASYLINK_OK;
     if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
-        client_log(io->c, ASYLINK_LOG_WARN, "sent envelope not kept as evidence", "code=%s",
-                   asylink_err_name(kept));
-    if (t)
-        cstore_outbox_set_state(t, id, CSTORE_OUT_ACCEPTED, 0, "");
+        client_log(io->c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
+                   "code=%s", asylink_err_name(kept));
     s_later_event(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
 }
 
@@ -1239,38 +1234,56 @@ static bool s_flight_has(const s_io *io, const uint8_t id[16])
     return false;
 }
 
+/* Publishes o unless it is in flight (or too large: refused for good); -1 at the high-water mark.
+ */
+static int s_publish(s_io *io, const cstore_out *o)
+{
+    wire_cmd p = {.kind = WIRE_PUBLISH};
+    memcpy(p.u.publish.message_id, o->id, 16);
+    /* Published before (a rescan) and still awaiting its answer, or answered but not
+       recorded yet: not again. Entries above pumped_max were never published. */
+    bool skip = !o->envelope ||
+                (o->seq <= io->pumped_max && (s_flight_has(io, o->id) || s_accept_has(io, o->id)));
+    if (!skip && io->limits.max_envelope_bytes && o->envelope_len > io->limits.max_envelope_bytes) {
+        /* The broker would drop the connection: refuse it here, for good. */
+        cstore_txn *t = s_txn(io);
+        if (t)
+            cstore_outbox_set_state(t, o->id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
+                                    "larger than the broker's max_envelope_bytes");
+        s_later_event(io, ASYLINK_EVENT_REJECTED, o->id, ASYLINK_E_TOO_LARGE,
+                      "larger than the broker's max_envelope_bytes", NULL);
+        skip = true;
+    }
+    int rc = skip ? 0 : s_send(io, &p, o->envelope, o->envelope_len);
+    if (rc == 0) {
+        io->out_cursor = o->seq;
+        if (!skip)
+            s_flight_add(io, o->id);
+        if (!skip && o->seq > io->pumped_max)
+            io->pumped_max = o->seq;
+    }
+    return rc;
+}
+
+#define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
+
 static void s_pump(s_io *io)
 {
+    cstore_out batch[IO_PUMP_BATCH];
     while (io->state == IO_OPEN && io->n_flight < io->window) {
-        cstore_out o;
-        if (cstore_outbox_next_pending(io->c->store, io->out_cursor, &o) != ASYLINK_OK)
+        size_t room = io->window - io->n_flight, n = 0;
+        if (cstore_outbox_next_pending_many(io->c->store, io->out_cursor, batch,
+                                            room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH,
+                                            &n) != ASYLINK_OK)
             return;
-        wire_cmd p = {.kind = WIRE_PUBLISH};
-        memcpy(p.u.publish.message_id, o.id, 16);
-        /* Published before (a rescan) and still awaiting its answer, or answered but not
-           recorded yet: not again. Entries above pumped_max were never published. */
-        bool skip = !o.envelope ||
-                    (o.seq <= io->pumped_max && (s_flight_has(io, o.id) || s_accept_has(io, o.id)));
-        if (!skip && io->limits.max_envelope_bytes &&
-            o.envelope_len > io->limits.max_envelope_bytes) {
-            /* The broker would drop the connection: refuse it here, for good. */
-            cstore_txn *t = s_txn(io);
-            if (t)
-                cstore_outbox_set_state(t, o.id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
-                                        "larger than the broker's max_envelope_bytes");
-            s_later_event(io, ASYLINK_EVENT_REJECTED, o.id, ASYLINK_E_TOO_LARGE,
-                          "larger than the broker's max_envelope_bytes", NULL);
-            skip = true;
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0 && io->state == IO_OPEN)
+                rc = s_publish(io, &batch[i]);
+            else
+                rc = -1; /* the rest waits for the next turn */
+            cstore_out_clear(&batch[i]);
         }
-        int rc = skip ? 0 : s_send(io, &p, o.envelope, o.envelope_len);
-        if (rc == 0) {
-            io->out_cursor = o.seq;
-            if (!skip)
-                s_flight_add(io, o.id);
-            if (!skip && o.seq > io->pumped_max)
-                io->pumped_max = o.seq;
-        }
-        cstore_out_clear(&o);
         if (rc != 0)
             return; /* high-water mark: try again next turn */
     }

@@ -226,7 +226,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     it->pending = true;
     envelope *e = NULL;
     /* Verified when it arrived: the receipt needs the digest, not the batch walk. */
-    rc = envelope_decode_opt(in.envelope, in.envelope_len, 0, ENVELOPE_DECODE_NO_PROOF, &e);
+    rc = envelope_decode_opt(in.envelope, in.envelope_len, 0,
+                             ENVELOPE_DECODE_NO_PROOF | ENVELOPE_DECODE_STORED, &e);
     if (rc == ASYLINK_E_NOMEM) {
         cstore_in_clear(&in);
         return rc;

@@ -409,10 +409,13 @@ static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned ski
         (ProtobufCAllocator){.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = e};
     rc = ASYLINK_E_MALFORMED;
     e->pb = asylink__v1__envelope__unpack(&e->alloc, len, buf);
-    if (!e->pb || e->pb->header.len == 0 || !codec_is_canonical(&e->pb->base, buf, len))
+    bool stored = skip & ENVELOPE_DECODE_STORED; /* canonical when it arrived */
+    if (!e->pb || e->pb->header.len == 0 ||
+        (!stored && !codec_is_canonical(&e->pb->base, buf, len)))
         goto cleanup;
     e->hdr_pb = asylink__v1__header__unpack(&e->alloc, e->pb->header.len, e->pb->header.data);
-    if (!e->hdr_pb || !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len))
+    if (!e->hdr_pb ||
+        (!stored && !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len)))
         goto cleanup;
     rc = s_header_fields(e);
     if (rc == ASYLINK_OK)
@@ -428,6 +431,7 @@ static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned ski
     e->skipped = skip & ENVELOPE_DECODE_NO_DIGEST
                      ? ENVELOPE_DECODE_NO_DIGEST | ENVELOPE_DECODE_NO_PROOF
                      : skip & ENVELOPE_DECODE_NO_PROOF;
+    e->skipped |= skip & ENVELOPE_DECODE_STORED;
     if (!(e->skipped & ENVELOPE_DECODE_NO_DIGEST)) {
         s_compute_digest(e);
         memcpy(e->signed_digest, e->digest, sizeof e->digest);

@@ -122,6 +122,9 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_len, envelope **o
 enum {
     ENVELOPE_DECODE_NO_PROOF = 1,  /* no walk of a batch proof: no signed digest */
     ENVELOPE_DECODE_NO_DIGEST = 2, /* nor the digest: envelope_digest() returns NULL */
+    /* nor the canonical-encoding check (a re-encoding compared with buf): the
+     * bytes are the ones this node checked when they arrived */
+    ENVELOPE_DECODE_STORED = 4,
 };
 
 /* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */

@@ -179,6 +179,93 @@ static void test_keep_and_get(void **state)
     assert_int_equal(cstore_sent_get(t->s, id, NULL, &len, &at), ASYLINK_E_INVALID_ARG);
 }
 
+/* cstore_outbox_accept(): what cstore_sent_keep() + cstore_outbox_set_state() do, in one call. */
+static void test_accept_in_one(void **state)
+{
+    tctx *t = *state;
+    t_send(t, 1, 500);
+    t_send(t, 2, 70000); /* on overflow pages */
+    t_send(t, 3, 10);
+    t_send(t, 4, 20);
+    uint8_t id[16];
+    cstore_txn *x = NULL;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_accept(x, id, true, 5000), ASYLINK_OK);
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_accept(x, id, true, 6000), ASYLINK_OK);
+    t_id(id, 3);
+    assert_int_equal(cstore_outbox_accept(x, id, false, 7000), ASYLINK_OK); /* retention 0 */
+    t_id(id, 1); /* a duplicate Accepted: the first copy and its time stay */
+    assert_int_equal(cstore_outbox_accept(x, id, true, 8000), ASYLINK_OK);
+    t_id(id, 77);
+    assert_int_equal(cstore_outbox_accept(x, id, true, 8000), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_outbox_accept(x, NULL, true, 8000), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_accept(NULL, id, true, 8000), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_true(t_kept(t, 1, 500, 5000));
+    assert_true(t_kept(t, 2, 70000, 6000));
+    assert_false(t_kept(t, 3, 10, 0));
+    uint64_t n = 0;
+    assert_int_equal(cstore_sent_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    for (int i = 1; i <= 3; i++) { /* ACCEPTED, envelope dropped, metadata intact */
+        cstore_out o;
+        t_id(id, i);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+        assert_int_equal(o.state, CSTORE_OUT_ACCEPTED);
+        assert_null(o.envelope);
+        assert_int_equal(o.digest[0], i);
+        assert_string_equal(o.recipients[0], "FR");
+        cstore_out_clear(&o);
+    }
+    /* only 4 is still pending, and the pump finds only it */
+    assert_int_equal(cstore_outbox_pending_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    cstore_out o;
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
+    assert_int_equal(o.id[15], 4);
+    cstore_out_clear(&o);
+    /* one age entry per copy: the sweep removes both and leaves nothing behind */
+    assert_int_equal(t_sweep(t, UINT64_MAX, 10), 2);
+    assert_int_equal(cstore_sent_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 0);
+}
+
+/* cstore_outbox_next_pending_many(): the pending ones in order, a batch at a time. */
+static void test_pending_many(void **state)
+{
+    tctx *t = *state;
+    for (int i = 1; i <= 5; i++)
+        t_send(t, i, 10 * (size_t)i);
+    t_accept(t, 2, 100, true);
+    cstore_out o[4];
+    size_t n = 9;
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(o[0].id[15], 1);
+    assert_int_equal(o[1].id[15], 3); /* 2 is accepted: not pending */
+    assert_int_equal(o[1].envelope_len, 30);
+    assert_int_equal(o[1].envelope[0], 3);
+    uint64_t after = o[1].seq;
+    cstore_out_clear(&o[0]);
+    cstore_out_clear(&o[1]);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, after, o, 4, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(o[0].id[15], 4);
+    assert_int_equal(o[1].id[15], 5);
+    assert_true(o[0].seq > after && o[1].seq > o[0].seq);
+    after = o[1].seq;
+    cstore_out_clear(&o[0]);
+    cstore_out_clear(&o[1]);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, after, o, 4, &n), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(n, 0);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 0, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, NULL, 4, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(NULL, 0, o, 4, &n), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_next_pending_many(t->s, 0, o, 4, NULL), ASYLINK_E_INVALID_ARG);
+}
+
 static void test_keep_twice(void **state)
 {
     tctx *t = *state;
@@ -276,6 +363,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_keep_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),
     };
