@@ -88,7 +88,7 @@ static const char *s_str(const json_t *o, const char *key)
     const char *v = json_string_value(json_object_get(o, key));
     if (!v)
         fail_msg("vector field %s missing", key);
-    return v;
+    return v ? v : ""; /* (fail_msg does not return; the compiler does not know) */
 }
 
 /* The lines of a "comments" array joined with '\n' (armor_encode's form), or NULL. */
