@@ -28,7 +28,7 @@
  *                   value), so that the retention sweep deletes an
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
- *                   "owed_seq_hwm", "crl_number", "crl_ca"
+ *                   "crl_number", "crl_ca"
  *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
  *                   the order of acknowledgement, until the I/O thread seals
  *                   them into ReceiptSet envelopes in the outbox (schema 5)
@@ -38,9 +38,13 @@
  *
  * Values. Integers little-endian unless said otherwise.
  *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
- *   meta *_seq_hwm        u64: highest sequence ever given out, so that
- *                         sequences keep increasing across reopen even if
- *                         entries are ever deleted
+ *   meta *_seq_hwm        u64: at least the highest outbox / inbox sequence
+ *                         ever given out, so that sequences keep increasing
+ *                         even if entries are deleted: written before the
+ *                         retention sweep deletes (the only deletes of
+ *                         records), not at every add (a page less per
+ *                         commit); the next sequence is above both it and
+ *                         the last key
  *   meta crl_number       u64: highest revocation-list number this node used
  *   meta crl_ca           u64: first 8 bytes of the signing CA's key (the
  *                         number counts per CA)
@@ -1116,8 +1120,6 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->outbox_pending, key, S_SEQ_LEN, "", 0, 0);
     if (rc == MDB_SUCCESS)
-        rc = s_meta_put(t->txn, s->meta, S_META_OUT_HWM, seq, 8);
-    if (rc == MDB_SUCCESS)
         t->out_next = seq + 1;
     return rc;
 }
@@ -1430,8 +1432,6 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         rc = s_put(t->txn, s->inbox_id, ikey, ikey_len, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->inbox_pending, key, S_SEQ_LEN, "", 0, 0);
-    if (rc == MDB_SUCCESS)
-        rc = s_meta_put(t->txn, s->meta, S_META_IN_HWM, seq, 8);
     if (rc == MDB_SUCCESS) {
         t->in_next = seq + 1;
         t->in_last = seq;
@@ -2372,6 +2372,18 @@ typedef struct {
     cstore_sweep_stats *st;
 } s_sweep;
 
+/* Records dbi's highest sequence so far (its last key, or the mark if higher) as its mark. */
+static int s_hwm_raise(cstore_txn *t, MDB_dbi dbi, const char *name)
+{
+    uint64_t last = 0, mark = 0;
+    int rc = lmdbkit_seq_last(t->txn, dbi, t->s->meta, name, &last);
+    if (rc == MDB_SUCCESS)
+        rc = lmdbkit_meta_get(t->txn, t->s->meta, name, 8, &mark, NULL);
+    if (rc == MDB_SUCCESS && last > mark)
+        rc = s_meta_put(t->txn, t->s->meta, name, last, 8);
+    return rc;
+}
+
 /* Removes one finished outbox record (key k, record r) with its index entry and receipts. */
 static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
                            s_sweep *w)
@@ -2488,7 +2500,12 @@ int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore
     cstore_sweep_stats local = {0};
     s_sweep w = {.cutoff_ms = cutoff_ms, .max = max, .st = st ? st : &local};
     bool out_done = false, in_done = false;
-    int lrc = s_sweep_db(t, true, &w, &out_done);
+    /* The sequences given out so far stay given out, whatever is deleted now. */
+    int lrc = s_hwm_raise(t, t->s->outbox, S_META_OUT_HWM);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_hwm_raise(t, t->s->inbox, S_META_IN_HWM);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_sweep_db(t, true, &w, &out_done);
     if (lrc == MDB_SUCCESS)
         lrc = s_sweep_db(t, false, &w, &in_done);
     if (more)
@@ -2499,6 +2516,8 @@ int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore
 /* ---- receipts owed -------------------------------------------------------- */
 
 #define S_OWED_HEADER 96
+/* Never written: an owed receipt's number only orders them, and one is deleted only by the
+   flush that sealed it, so reusing the number of one deleted is harmless. */
 #define S_META_OWED_HWM "owed_seq_hwm"
 
 int cstore_owed_add(cstore_txn *t, const receipt *r)
@@ -2524,8 +2543,6 @@ int cstore_owed_add(cstore_txn *t, const receipt *r)
     if (lrc == MDB_SUCCESS)
         lrc =
             s_put(t->txn, t->s->receipts_owed, key, S_SEQ_LEN, v, S_OWED_HEADER + slen, MDB_APPEND);
-    if (lrc == MDB_SUCCESS)
-        lrc = s_meta_put(t->txn, t->s->meta, S_META_OWED_HWM, seq, 8);
     if (lrc == MDB_SUCCESS)
         t->owed_next = seq + 1;
     return s_op_end(t, lrc);
