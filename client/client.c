@@ -337,6 +337,7 @@ void asylink_client_close(asylink_client **self_p)
     }
     client_early_clear(&c->early);
     free(c->handed);
+    free(c->accepted);
     client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);

@@ -61,6 +61,13 @@ typedef struct client_event {
  * asylink_publish_many() waiting for the group commit. The committer signs
  * the drafts and points each item's envelope at its signed bytes.
  */
+/* An Accepted answer not yet recorded in the outbox (the I/O thread keeps it, a commit records it).
+ */
+typedef struct client_accept {
+    uint8_t id[16];
+    bool duplicate;
+} client_accept;
+
 /* A write an application thread hands to the I/O thread (client_io_write). */
 typedef struct client_write {
     struct client_write *next;
@@ -202,6 +209,9 @@ struct asylink_client {
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_failed;                   /* the last settled turn's commit failed with this */
+    client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
+    size_t n_accepted, cap_accepted;    /* ... */
+    uint64_t accepted_since_ms;         /* when the oldest of them came */
     client_handed *handed;              /* CLIENT_HANDED_SLOTS, or NULL (no memory: unused) */
     client_handed last_taken;           /* what client_early_take() took last */
     uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
@@ -413,6 +423,23 @@ bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms);
  * transaction of this thread open. Errors are logged and retried later.
  */
 int client_receipts_flush(asylink_client *c);
+
+/*
+ * Accepted answers are recorded in the outbox lazily: by the next senders'
+ * group commit (which happens anyway), by the I/O thread's next commit, or
+ * by the I/O thread on its own after IO_ACCEPT_LINGER_MS. Their
+ * ASYLINK_EVENT_ACCEPTED events follow the commit that records them.
+ */
+
+/* Takes the kept Accepted answers (*out malloc'd, caller frees; their count). Takes the lock. */
+size_t client_accepted_take(asylink_client *c, client_accept **out);
+
+/* Puts answers taken back in front (their commit failed); frees a. Takes the lock. */
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n);
+
+/* Records answers a[0..n) in t (evidence copy and state), logging what fails. */
+void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accept *a, size_t n,
+                            uint64_t now_ms);
 
 /* Wakes the I/O thread. */
 void client_wake_io(asylink_client *c);

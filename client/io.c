@@ -65,12 +65,6 @@ typedef struct {
     uint64_t sent_ms;
 } s_flight;
 
-/* An Accepted answer not yet recorded in the outbox. */
-typedef struct {
-    uint8_t id[16];
-    bool duplicate;
-} s_accept;
-
 /* A delivery to acknowledge: its sequence and subscription ("" = direct queue). */
 typedef struct {
     uint64_t seq;
@@ -124,15 +118,12 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
-    uint64_t out_cursor; /* outbox seq published up to, this session */
-    uint64_t pumped_max; /* highest outbox seq ever published by this thread */
-    s_accept *accepted;  /* Accepted answers to record (IO_ACCEPT_LINGER_MS) */
-    size_t n_accepted, cap_accepted;
-    uint64_t accepted_since_ms; /* when the oldest of them came */
-    uint64_t rescan_at_ms;      /* republish pending messages then (retryable rejects); 0 = none */
-    uint64_t trust_check_ms;    /* when the trust directory was last looked at */
-    uint64_t sweep_ms;          /* when kept sent envelopes were last swept */
-    uint64_t retention_ms;      /* when the retention sweep last ran (erasure.c) */
+    uint64_t out_cursor;     /* outbox seq published up to, this session */
+    uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
+    uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
+    uint64_t trust_check_ms; /* when the trust directory was last looked at */
+    uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
+    uint64_t retention_ms;   /* when the retention sweep last ran (erasure.c) */
     uint64_t request_id;
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
@@ -496,37 +487,41 @@ static void s_push_events(s_io *io)
 static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
 {
     cstore_txn *t = s_txn(io);
-    /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
-    int kept =
-        t ? cstore_outbox_accept(t, id, io->c->sent_retention_ms != 0, io->now_ms) : ASYLINK_OK;
-    if (kept != ASYLINK_OK && kept != ASYLINK_E_NOT_FOUND)
-        client_log(io->c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
-                   "code=%s", asylink_err_name(kept));
+    client_accept a = {.duplicate = duplicate};
+    memcpy(a.id, id, 16);
+    if (t)
+        client_accepted_record(io->c, t, &a, 1, io->now_ms);
     s_later_event(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
 }
 
 /* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
 static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
 {
-    s_accept *acc = s_room(io->accepted, io->n_accepted, &io->cap_accepted, sizeof *acc, 64);
-    if (!acc)
-        return false;
-    io->accepted = acc;
-    if (io->n_accepted == 0)
-        io->accepted_since_ms = io->now_ms;
-    memcpy(io->accepted[io->n_accepted].id, id, 16);
-    io->accepted[io->n_accepted].duplicate = duplicate;
-    io->n_accepted++;
-    return true;
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    client_accept *acc = s_room(c->accepted, c->n_accepted, &c->cap_accepted, sizeof *acc, 64);
+    if (acc) {
+        c->accepted = acc;
+        if (c->n_accepted == 0)
+            c->accepted_since_ms = io->now_ms;
+        memcpy(acc[c->n_accepted].id, id, 16);
+        acc[c->n_accepted].duplicate = duplicate;
+        c->n_accepted++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return acc != NULL;
 }
 
 /* Whether an Accepted answer for id waits to be recorded. */
-static bool s_accept_has(const s_io *io, const uint8_t id[16])
+static bool s_accept_has(s_io *io, const uint8_t id[16])
 {
-    for (size_t i = 0; i < io->n_accepted; i++)
-        if (memcmp(io->accepted[i].id, id, 16) == 0)
-            return true;
-    return false;
+    asylink_client *c = io->c;
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_accepted && !found; i++)
+        found = memcmp(c->accepted[i].id, id, 16) == 0;
+    pthread_mutex_unlock(&c->lock);
+    return found;
 }
 
 /*
@@ -536,22 +531,31 @@ static bool s_accept_has(const s_io *io, const uint8_t id[16])
  */
 static void s_accepted_flush(s_io *io, bool force)
 {
-    if (!io->n_accepted)
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    bool due = c->n_accepted && (force || io->txn || c->n_accepted >= IO_ACCEPT_FLUSH_AT ||
+                                 io->now_ms >= c->accepted_since_ms + IO_ACCEPT_LINGER_MS);
+    pthread_mutex_unlock(&c->lock);
+    if (!due)
         return;
-    if (!force && !io->txn && io->n_accepted < IO_ACCEPT_FLUSH_AT &&
-        io->now_ms < io->accepted_since_ms + IO_ACCEPT_LINGER_MS)
-        return;
-    for (size_t i = 0; i < io->n_accepted; i++)
-        s_record_accepted(io, io->accepted[i].id, io->accepted[i].duplicate);
-    io->n_accepted = 0;
+    client_accept *acc = NULL;
+    size_t n = client_accepted_take(c, &acc);
+    for (size_t i = 0; i < n; i++)
+        s_record_accepted(io, acc[i].id, acc[i].duplicate);
+    free(acc);
 }
 
 /* How long the poll may wait for the Accepted answers kept (ms). */
-static long s_accepted_wait(const s_io *io, long tick)
+static long s_accepted_wait(s_io *io, long tick)
 {
-    if (!io->n_accepted)
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_accepted;
+    uint64_t since = c->accepted_since_ms;
+    pthread_mutex_unlock(&c->lock);
+    if (!n)
         return tick;
-    uint64_t due = io->accepted_since_ms + IO_ACCEPT_LINGER_MS;
+    uint64_t due = since + IO_ACCEPT_LINGER_MS;
     return io->now_ms >= due                 ? 0
            : (long)(due - io->now_ms) < tick ? (long)(due - io->now_ms)
                                              : tick;
@@ -1421,7 +1425,6 @@ void *client_io_main(void *arg)
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
-    free(io.accepted);
     free(io.turn.acks);
     free(io.ack_buf);
     s_held_clear(&io.turn.held);

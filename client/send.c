@@ -144,26 +144,96 @@ static int s_sign_batch(asylink_client *c, client_commit *batch)
     return rc;
 }
 
-/* cstore_write's operations: every queued sender's items. */
+size_t client_accepted_take(asylink_client *c, client_accept **out)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n_accepted;
+    *out = c->accepted;
+    c->accepted = NULL;
+    c->n_accepted = c->cap_accepted = 0;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    client_accept *all = n ? realloc(a, (n + c->n_accepted) * sizeof *all) : NULL;
+    if (all) {
+        if (c->n_accepted)
+            memcpy(all + n, c->accepted, c->n_accepted * sizeof *all);
+        free(c->accepted);
+        c->accepted = all;
+        c->n_accepted += n;
+        c->cap_accepted = c->n_accepted;
+        if (!c->accepted_since_ms)
+            c->accepted_since_ms = clock_now_ms();
+        a = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(a); /* (no memory: not recorded now; a republish is answered as a duplicate) */
+}
+
+void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accept *a, size_t n,
+                            uint64_t now_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
+        int rc = cstore_outbox_accept(t, a[i].id, c->sent_retention_ms != 0, now_ms);
+        if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND)
+            client_log(c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
+                       "code=%s", asylink_err_name(rc));
+    }
+}
+
+/* What the senders' group commit writes: their items, and the Accepted answers kept. */
+typedef struct {
+    asylink_client *c;
+    client_commit *batch;
+    const client_accept *accepted;
+    size_t n_accepted;
+} s_commit_write;
+
+/* cstore_write's operations: every queued sender's items, then the Accepted answers. */
 static int s_fill_batch(cstore_txn *t, void *arg)
 {
+    const s_commit_write *w = arg;
     uint64_t need = 0; /* near a full disk the reserve stays for acks */
-    for (client_commit *q = arg; q; q = q->next)
+    for (client_commit *q = w->batch; q; q = q->next)
         for (size_t i = 0; i < q->n_items; i++)
             need += q->items[i].envelope_len + CLIENT_PAGE_SLACK;
     if (cstore_room(t) < need)
         return ASYLINK_E_STORE_FULL;
     int rc = ASYLINK_OK;
-    for (client_commit *q = arg; rc == ASYLINK_OK && q; q = q->next)
+    for (client_commit *q = w->batch; rc == ASYLINK_OK && q; q = q->next)
         for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
             rc = cstore_outbox_add(t, &q->items[i]);
+    if (rc == ASYLINK_OK)
+        client_accepted_record(w->c, t, w->accepted, w->n_accepted, clock_now_ms());
     return rc;
 }
 
-/* Commits every queued sender's item in one transaction (lock not held). */
+/*
+ * Commits every queued sender's item in one transaction, with the Accepted
+ * answers the I/O thread kept (a commit they would otherwise need of their
+ * own, holding the store's write lock in front of the next sender), and
+ * then tells the application about those (lock not held).
+ */
 static int s_commit_batch(asylink_client *c, client_commit *batch)
 {
-    return cstore_write(c->store, s_fill_batch, batch);
+    client_accept *acc = NULL;
+    size_t n = client_accepted_take(c, &acc);
+    s_commit_write w = {c, batch, acc, n};
+    int rc = cstore_write(c->store, s_fill_batch, &w);
+    if (rc != ASYLINK_OK) {
+        client_accepted_put_back(c, acc, n);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        client_event_push(c, ASYLINK_EVENT_ACCEPTED, acc[i].id, 0,
+                          acc[i].duplicate ? "duplicate" : "", NULL);
+    free(acc);
+    return rc;
 }
 
 int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draft *const *drafts,
