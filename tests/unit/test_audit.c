@@ -8,7 +8,7 @@
  * anchor; a byte changed in a stored entry is named by audit_verify.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 
 #include <stdarg.h>
@@ -17,7 +17,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@
 #include "asylink/errors.h"
 #include "audit.h"
 #include "store.h"
+#include "testfed.h"
 
 #define MIB (1024ull * 1024)
 
@@ -40,14 +40,6 @@ typedef struct {
     audit_options ao;
     uint8_t pk[32], sk[64];
 } tctx;
-
-static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static void t_open(tctx *t)
 {
@@ -90,7 +82,7 @@ static int teardown(void **state)
 {
     tctx *t = *state;
     t_close(t);
-    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(t->root);
     free(t);
     return 0;
 }

@@ -6,7 +6,7 @@
  * stale files.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 
 #include <stdarg.h>
@@ -15,7 +15,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include "asylink/asylink.h"
 #include "client_internal.h"
+#include "testfed.h"
 
 /* ---- the address list ---- */
 
@@ -132,14 +132,6 @@ typedef struct {
     char dir[64];
 } tdir;
 
-static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     tdir *t = calloc(1, sizeof *t);
@@ -155,7 +147,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     tdir *t = *state;
-    nftw(t->dir, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(t->dir);
     free(t);
     return 0;
 }

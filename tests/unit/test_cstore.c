@@ -6,7 +6,7 @@
  * its own temporary directory, removed after.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 
 #include <stdarg.h>
@@ -15,7 +15,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include "asylink/asylink.h"
 #include "cstore.h"
+#include "testfed.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -38,14 +38,6 @@ typedef struct tctx {
     bool durable;  /* for (re)opening */
     cstore *s;     /* the open store, or NULL */
 } tctx;
-
-static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -65,7 +57,7 @@ static int teardown(void **state)
 {
     tctx *t = *state;
     cstore_close(&t->s);
-    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(t->root);
     free(t);
     return 0;
 }

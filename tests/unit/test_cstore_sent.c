@@ -7,7 +7,7 @@
  * A separate file from test_cstore.c so the two evolve independently.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 
 #include <stdarg.h>
@@ -16,7 +16,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +23,13 @@
 
 #include "asylink/asylink.h"
 #include "cstore.h"
+#include "testfed.h"
 
 typedef struct {
     char root[64];
     char data[80];
     cstore *s;
 } tctx;
-
-static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -55,7 +47,7 @@ static int teardown(void **state)
 {
     tctx *t = *state;
     cstore_close(&t->s);
-    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(t->root);
     free(t);
     return 0;
 }

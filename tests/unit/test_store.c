@@ -5,7 +5,7 @@
  * envelopes. Every test gets its own temporary directory, removed after.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE /* mkdtemp */
 #endif
 
 #include <stdarg.h>
@@ -14,7 +14,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 
 #include "asylink/asylink.h"
 #include "store.h"
+#include "testfed.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * 1024)
@@ -42,14 +42,6 @@ typedef struct tctx {
     store_options o; /* options for (re)opening */
     store *s;        /* the open store, or NULL */
 } tctx;
-
-static int t_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -73,7 +65,7 @@ static int teardown(void **state)
 {
     tctx *t = *state;
     store_close(&t->s);
-    nftw(t->root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    testfed_rmtree(t->root);
     free(t);
     return 0;
 }
