@@ -101,6 +101,24 @@ json_t *node_message_json(const asylink_message *m);
 /* Prints the human form of a message (metadata, decoded payload) to stdout. */
 void node_message_print(const asylink_message *m);
 
+/*
+ * --count N and --idle SECONDS of the receiving commands (recv, subscribe):
+ * the two ends of node_receive()'s loop, one meaning in both.
+ */
+#define NODE_ROWS_COUNT_IDLE(type, count_field, idle_field)                                        \
+    {.name = "count",                                                                              \
+     .kind = CLIOPT_UINT,                                                                          \
+     .metavar = "N",                                                                               \
+     .offset = offsetof(type, count_field),                                                        \
+     .min = 1,                                                                                     \
+     .max = UINT32_MAX,                                                                            \
+     .help = "stop after N messages (default: no limit)"},                                         \
+    {                                                                                              \
+        .name = "idle", .kind = CLIOPT_SECONDS, .metavar = "SECONDS",                              \
+        .offset = offsetof(type, idle_field), .min = 0, .max = 86400, .def = "10",                 \
+        .help = "stop after SECONDS without a new message"                                         \
+    }
+
 /* How node_receive() takes messages. */
 typedef struct node_recv_opts {
     uint64_t count;        /* stop after this many printed messages; 0 = no limit */
