@@ -73,7 +73,7 @@
 #define START_TIMEOUT_MS 15000  /* asylinkd prints its endpoint */
 #define STOP_TIMEOUT_MS 10000   /* SIGTERM -> exit, then SIGKILL */
 #define SEND_TIMEOUT_MS 10000   /* a blocking send (HWM reached) */
-#define ACK_BATCH 100           /* sequences per Ack */
+#define ACK_BATCH 500           /* sequences per Ack */
 #define ACK_FLUSH_NS 1000000ull /* or every 1 ms */
 /* Closed loop (no --rate): a client thread that found fewer than NAP_BELOW
  * answers in a round, with more than half its window still out, naps
@@ -147,6 +147,7 @@ typedef struct {
     double seconds;          /* w2 */
     const char *latency_log; /* per-message "workload index send_ms latency_ms" lines */
     size_t batch;            /* envelopes signed together (1 = each alone) */
+    size_t pack;             /* Publishes per Packed frame (1 = protocol version 1, no packing) */
     double verify_per_s;     /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
 
@@ -155,10 +156,12 @@ static void s_usage(FILE *out)
     fprintf(out, "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
                  "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
                  "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
-                 "                    [--batch N]\n"
+                 "                    [--batch N] [--pack N]\n"
                  "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
                  "                    [--latency-log FILE]\n\n"
-                 "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n\n"
+                 "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n"
+                 "  --pack N   Publishes per frame, 1..1024 (default 100): sessions speak protocol\n"
+                 "             version 2 (Packed frames, PROTOCOL.md 11.2.1); 1 = version 1\n\n"
                  "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
                  "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
                  "  w3        27 producers (one per Member State) -> 1 consumer\n"
@@ -193,6 +196,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
                                          {"latency-log", required_argument, NULL, 'L'},
                                          {"audit", required_argument, NULL, 'A'},
                                          {"batch", required_argument, NULL, 'B'},
+                                         {"pack", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all",
@@ -204,7 +208,8 @@ static void s_parse(int argc, char **argv, s_opts *o)
                   .producers = 4,
                   .rate = 2000,
                   .seconds = 10,
-                  .batch = 100};
+                  .batch = 100,
+                  .pack = 100};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
@@ -221,6 +226,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'S': o->seconds = (double)s_num("seconds", optarg, 1, 3600); break;
         case 'L': o->latency_log = optarg; break;
         case 'B': o->batch = (size_t)s_num("batch", optarg, 1, BATCH_MAX); break;
+        case 'P': o->pack = (size_t)s_num("pack", optarg, 1, WIRE_MAX_PACKED); break;
         case 'A': o->audit = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
@@ -587,7 +593,7 @@ static void *s_ctx;
 
 /* Connects node_id with CURVE and opens a session: Hello -> Welcome. NULL on failure (s_fail). */
 static void *s_client_open(const s_fed *f, const char *endpoint, const keys_secret *k,
-                           const char *node_id, uint32_t credit)
+                           const char *node_id, uint32_t credit, bool packed)
 {
     peerlink l;
     peerlink_opts lo = {.ctx = s_ctx,
@@ -602,6 +608,8 @@ static void *s_client_open(const s_fed *f, const char *endpoint, const keys_secr
     }
     wire_cmd hello, c;
     peerwire_hello(&hello, 1, node_id, "bench_broker", credit);
+    if (packed)
+        hello.u.hello.protocol_version = WIRE_PROTOCOL_PACKED;
     int rc = peerlink_hello(&l, &hello, clock_now_ms() + HELLO_TIMEOUT_MS, &c);
     if (rc == 1)
         s_fail("%s: Hello answered with %s %s: %s", node_id, wire_kind_name(c.kind),
@@ -655,6 +663,8 @@ typedef struct {
     uint32_t inflight;
     uint64_t accepted, rejected, duplicates;
     uint64_t first_send_ns, last_answer_ns;
+    peerwire_reader rd; /* Packed answers being read */
+    wire_packer pk;     /* Publishes being packed */
 } s_producer;
 
 struct s_run {
@@ -913,6 +923,35 @@ static void s_env_sent(void *data, void *hint)
     atomic_fetch_sub((atomic_llong *)hint, 1);
 }
 
+/* libzmq is done with a Packed frame's block (any thread). */
+static void s_block_free(void *data, void *hint)
+{
+    (void)data;
+    free(hint);
+}
+
+/* Sends the Publishes packed so far as one Packed frame; false on failure (s_fail). */
+static bool s_pack_flush(s_producer *p)
+{
+    size_t off = 0, len = 0;
+    uint8_t *block = wire_packer_finish(&p->pk, &off, &len);
+    if (!block)
+        return true;
+    zmq_msg_t m;
+    if (zmq_msg_init_data(&m, block + off, len, s_block_free, block) != 0) {
+        free(block);
+        s_fail("%s: out of memory", s_ms_ids[p->node]);
+        return false;
+    }
+    if (zmq_msg_send(&m, p->sock, 0) != (int)len) {
+        zmq_msg_close(&m);
+        s_fail("%s: Packed Publishes not sent within %d s: %s", s_ms_ids[p->node],
+               SEND_TIMEOUT_MS / 1000, zmq_strerror(zmq_errno()));
+        return false;
+    }
+    return true;
+}
+
 static size_t s_producer_send(s_producer *p, uint64_t *next_due)
 {
     s_run *r = p->run;
@@ -936,6 +975,19 @@ static size_t s_producer_send(s_producer *p, uint64_t *next_due)
         atomic_store_explicit(&r->sent_ns[p->next], stamp, memory_order_release);
         if (!p->first_send_ns)
             p->first_send_ns = now;
+        if (r->o->pack > 1) { /* into the Packed frame, sent when full or below */
+            if (wire_packer_add(&p->pk, m->cmd, m->cmd_len, m->env, m->env_len) != ASYLINK_OK) {
+                s_fail("%s: out of memory", s_ms_ids[p->node]);
+                return sent;
+            }
+            p->next++;
+            p->inflight++;
+            sent++;
+            if (p->pk.items >= r->o->pack && !s_pack_flush(p))
+                return sent;
+            now = s_now();
+            continue;
+        }
         /* the envelope goes zero-copy; s_msgs_free() waits until libzmq let go of it */
         zmq_msg_t env;
         atomic_fetch_add(&r->env_frames, 1);
@@ -956,6 +1008,8 @@ static size_t s_producer_send(s_producer *p, uint64_t *next_due)
         sent++;
         now = s_now();
     }
+    if (p->pk.items)
+        s_pack_flush(p);
     return sent;
 }
 
@@ -981,7 +1035,7 @@ static void *s_producer_thread(void *arg)
             work += s_producer_send(p, &next_due);
             for (int k = 0; k < 4096; k++) { /* read what is there */
                 peerwire_in in;
-                int got = peerwire_recv(p->sock, &in);
+                int got = peerwire_read(p->sock, &p->rd, &in);
                 if (got && in.decode_rc != ASYLINK_OK)
                     s_fail("%s: undecodable command from the broker", s_ms_ids[p->node]);
                 else if (got)
@@ -1096,13 +1150,14 @@ static void *s_consumer_thread(void *arg)
         s_sleep_ns(50000);
     uint64_t last_progress = s_now();
     zmq_pollitem_t it = {r->csock, 0, ZMQ_POLLIN, 0};
+    peerwire_reader rd = {0};
     while (!atomic_load(&s_failed)) {
         if (r->n_recs + atomic_load(&r->rejected) >= r->total)
             break;
         int got = 0;
         for (; got < 512; got++) {
             peerwire_in in;
-            if (!peerwire_recv(r->csock, &in)) {
+            if (!peerwire_read(r->csock, &rd, &in)) {
                 peerwire_in_clear(&in);
                 break;
             }
@@ -1154,6 +1209,7 @@ static void *s_consumer_thread(void *arg)
         zmq_poll(&it, 1, wait_ms);
     }
     s_flush_acks(r, acks, &n_acks);
+    peerwire_reader_close(&rd);
     atomic_store(&r->consumer_done, 1);
     return NULL;
 }
@@ -1283,7 +1339,8 @@ static void s_start_producers(s_run *r, const s_broker *b, pthread_t *th, s_prod
     for (size_t i = 0; i < r->n_prods && !atomic_load(&s_failed); i++) {
         s_producer *p = &r->prods[i];
         p->sock =
-            s_client_open(r->fed, b->endpoint, r->fed->ms_keys[p->node], s_ms_ids[p->node], 0);
+            s_client_open(r->fed, b->endpoint, r->fed->ms_keys[p->node], s_ms_ids[p->node], 0,
+                          r->o->pack > 1);
     }
     if (atomic_load(&s_failed))
         return;
@@ -1367,7 +1424,7 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     uint64_t disk_after_fill = 0;
 
     if (!sp->backlog) {
-        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT);
+        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
         if (r.csock) {
             if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)
                 s_die("pthread_create: %s", strerror(errno));
@@ -1405,7 +1462,7 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                 (unsigned long long)after_fill.anon, (unsigned long long)after_fill.file,
                 (unsigned long long)after_fill.hwm, (unsigned long long)disk_after_fill);
         drain_t0 = s_now();
-        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT);
+        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
         if (!r.csock)
             s_fail_exit(&r, &b, f, o);
         if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)
@@ -1419,8 +1476,11 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
 
     double broker_cpu = s_broker_cpu(&b) - cpu0, self_cpu = s_self_cpu() - self0;
     s_mem mem = s_broker_mem(&b);
-    for (size_t i = 0; i < r.n_prods; i++)
+    for (size_t i = 0; i < r.n_prods; i++) {
         s_client_close(r.prods[i].sock);
+        peerwire_reader_close(&r.prods[i].rd);
+        wire_packer_free(&r.prods[i].pk);
+    }
     s_client_close(r.csock);
     char how[128];
     s_broker_stop(&b, how, sizeof how);
@@ -1455,8 +1515,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                r.n_prods, r.window);
         if (sp->rate > 0)
             printf(" offered_per_s=%.0f", sp->rate);
-        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu", secs, broker_cpu,
-               self_cpu, o->batch);
+        printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu pack=%zu", secs,
+               broker_cpu, self_cpu, o->batch, o->pack);
         if (secs > 0 && o->verify_per_s > 0)
             printf(" x_verify_rate=%.2f", (double)n / secs / o->verify_per_s);
         /* What the machine's cores would carry if they served only this run (broker and

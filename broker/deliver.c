@@ -28,6 +28,7 @@ void deliver_session_end(router *r, session *s, const char *why)
     LOG_INFO("router", "session closed", "node=%s reason=%s in_flight=%zu", s->node_id, LOG_Q(why),
              s->n_inflight);
     notes_session(r, AUDIT_DISCONNECTED, s, why);
+    out_flush(r, s); /* its answers still reach a connection that stays (a new Hello) */
     for (size_t i = 0; !r->draining && i < s->n_inflight; i++)
         store_batch_retry(r->batch, s->node_id, s->inflight[i], r->now_ms, r->opt.max_deliveries,
                           ASYLINK_E_UNAVAILABLE,

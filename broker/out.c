@@ -34,16 +34,16 @@ static void s_free_frame(void *data, void *hint)
 }
 
 /*
- * Makes m a zero-copy frame of the len bytes at block + OUT_FRAME_ROOM
- * (block malloc'd, taken in every case; its head holds the account)
- * charged to o (may be NULL). 0, or -1 (ENOMEM).
+ * Makes m a zero-copy frame of the len bytes at data, inside block (malloc'd,
+ * taken in every case; its head holds the account) charged to o (may be
+ * NULL). 0, or -1 (ENOMEM).
  */
-static int s_frame(zmq_msg_t *m, uint8_t *block, size_t len, session_output *o)
+static int s_frame_at(zmq_msg_t *m, uint8_t *block, uint8_t *data, size_t len, session_output *o)
 {
     s_charge *c = (s_charge *)(void *)block;
     c->output = o;
     c->len = len;
-    if (zmq_msg_init_data(m, block + OUT_FRAME_ROOM, len, s_free_frame, c) != 0) {
+    if (zmq_msg_init_data(m, data, len, s_free_frame, c) != 0) {
         free(block);
         errno = ENOMEM;
         return -1;
@@ -51,6 +51,12 @@ static int s_frame(zmq_msg_t *m, uint8_t *block, size_t len, session_output *o)
     if (o)
         session_output_hold(o, len);
     return 0;
+}
+
+/* s_frame_at() for the len bytes at block + OUT_FRAME_ROOM. */
+static int s_frame(zmq_msg_t *m, uint8_t *block, size_t len, session_output *o)
+{
+    return s_frame_at(m, block, block + OUT_FRAME_ROOM, len, o);
 }
 
 /* Encodes cmd into a frame block (OUT_FRAME_ROOM bytes, then the command): ASYLINK_OK or E_NOMEM.
@@ -81,7 +87,7 @@ static int s_admit(router *r, session *s, uint64_t len, bool delivery)
         errno = ENOBUFS;
         return -1;
     }
-    uint64_t queued = atomic_load(&s->output->queued);
+    uint64_t queued = atomic_load(&s->output->queued) + s->pack_held;
     uint64_t bound = r->opt.max_session_output;
     if (delivery) {
         if (queued && queued + len > bound) {
@@ -100,12 +106,100 @@ static int s_admit(router *r, session *s, uint64_t len, bool delivery)
     return -1;
 }
 
+/* Whether the broker packs this kind for a session of protocol version 2 (PROTOCOL.md 11.2.1). */
+static bool s_packable(wire_kind kind)
+{
+    return kind == WIRE_ACCEPTED || kind == WIRE_REJECTED || kind == WIRE_DELIVER;
+}
+
+int out_flush(router *r, session *s)
+{
+    (void)r;
+    if (!s->pack.items)
+        return 0;
+    /* The routing id first: at the high-water mark it fails here, with the
+     * pack kept whole for the next turn (its deliveries are in flight). */
+    if (zmq_send(r->sock, s->rid, s->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    size_t off = 0, len = 0;
+    uint8_t *block = wire_packer_finish(&s->pack, &off, &len);
+    s->pack_held = 0;
+    zmq_msg_t m;
+    if (s_frame_at(&m, block, block + off, len, s->output) != 0) {
+        zmq_send(r->sock, "", 0, ZMQ_DONTWAIT); /* end the message begun above */
+        return -1;
+    }
+    int rc = zmq_msg_send(&m, r->sock, 0) < 0 ? -1 : 0;
+    int err = zmq_errno();
+    zmq_msg_close(&m);
+    errno = err;
+    return rc;
+}
+
+void out_flush_all(router *r)
+{
+    for (size_t i = r->sessions.n; i-- > 0;) {
+        if (i >= r->sessions.n) /* ending a session moved the table */
+            continue;
+        session *s = r->sessions.items[i];
+        if (!s->pack.items || out_flush(r, s) == 0)
+            continue;
+        if (errno == EHOSTUNREACH)
+            deliver_session_end(r, s, "peer gone");
+        else
+            s->blocked = true; /* tried again next turn */
+    }
+}
+
+/* Adds [cmd][env?] to s's pack (s speaks version 2); takes env. 0, or -1 with errno. */
+static int s_pack(router *r, session *s, const uint8_t *buf, size_t len, uint8_t *env,
+                  size_t env_len)
+{
+    if (s_admit(r, s, len + env_len, env != NULL) != 0) {
+        int err = errno;
+        free(env);
+        errno = err;
+        return -1;
+    }
+    int rc = wire_packer_add(&s->pack, buf, len, env ? env + OUT_FRAME_ROOM : NULL, env_len);
+    free(env);
+    if (rc != ASYLINK_OK) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s->pack_held += len + env_len;
+    if (s->pack.items >= WIRE_MAX_PACKED || wire_packer_frame_len(&s->pack) >= WIRE_PACK_BYTES) {
+        if (out_flush(r, s) != 0 && errno != EHOSTUNREACH)
+            s->blocked = true; /* kept; the next turn sends it */
+    }
+    return 0;
+}
+
 /* Sends [rid][cmd][env?] without blocking, charging s (may be NULL). */
 static int s_send(router *r, const uint8_t *rid, size_t rid_len, session *s, const wire_cmd *cmd,
                   uint8_t *env, size_t env_len)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
+    if (s && s->packed && s_packable(cmd->kind) &&
+        wire_packer_frame_len(&s->pack) + env_len < WIRE_PACK_BYTES) {
+        if (wire_encode(cmd, &buf, &len) != ASYLINK_OK) {
+            free(env);
+            errno = ENOMEM;
+            return -1;
+        }
+        int rc = s_pack(r, s, buf, len, env, env_len);
+        int err = errno;
+        free(buf);
+        errno = err;
+        return rc;
+    }
+    if (s && s->pack.items && out_flush(r, s) != 0) { /* what is packed goes first */
+        int err = errno;
+        free(env);
+        errno = err;
+        return -1;
+    }
     if (s_encode(cmd, &buf, &len) != ASYLINK_OK) {
         free(env);
         errno = ENOMEM;

@@ -36,7 +36,7 @@ static void s_fill_welcome(router *r, const session *s, wire_cmd *w)
 {
     w->kind = WIRE_WELCOME;
     wire_welcome *o = &w->u.welcome;
-    o->protocol_version = WIRE_PROTOCOL_VERSION;
+    o->protocol_version = s->packed ? WIRE_PROTOCOL_PACKED : WIRE_PROTOCOL_VERSION;
     snprintf(o->broker_node_id, sizeof o->broker_node_id, "%s", r->opt.node_id);
     o->limits.max_envelope_bytes = r->opt.max_envelope_bytes;
     o->limits.max_in_flight = r->opt.max_in_flight;
@@ -80,9 +80,9 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
                        const char *serial, const wire_cmd *c)
 {
     const wire_hello *h = &c->u.hello;
-    if (h->protocol_version != WIRE_PROTOCOL_VERSION) {
+    if (h->protocol_version != WIRE_PROTOCOL_VERSION && h->protocol_version != WIRE_PROTOCOL_PACKED) {
         out_error(r, rid, rid_len, c->request_id, ASYLINK_E_UNSUPPORTED_VERSION,
-                  "this broker speaks protocol version 1", true);
+                  "this broker speaks protocol versions 1 and 2", true);
         notes_auth_failed(r, user, ASYLINK_E_UNSUPPORTED_VERSION, "Hello: unsupported version");
         return;
     }
@@ -117,12 +117,14 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
     snprintf(s->client_version, sizeof s->client_version, "%s", h->client_version);
     s->credit_messages = h->initial_credit_messages;
     s->credit_bytes = h->initial_credit_bytes;
+    s->packed = h->protocol_version == WIRE_PROTOCOL_PACKED;
+    wire_packer_init(&s->pack, OUT_FRAME_ROOM);
     r->stats.sessions_opened++;
     wire_cmd w = {.request_id = c->request_id};
     s_fill_welcome(r, s, &w);
     out_send(r, rid, rid_len, &w);
-    LOG_INFO("router", "session opened", "node=%s serial=%llu credit=%u", s->node_id,
-             (unsigned long long)s->cert_serial, s->credit_messages);
+    LOG_INFO("router", "session opened", "node=%s serial=%llu credit=%u protocol=%u", s->node_id,
+             (unsigned long long)s->cert_serial, s->credit_messages, h->protocol_version);
     notes_session(r, AUDIT_CONNECTED, s, NULL);
     publish_commit(r); /* attempts of a replaced session's deliveries are counted first */
     deliver_session(r, s);
@@ -201,32 +203,103 @@ static int s_read_message(router *r, zmq_msg_t *rid, zmq_msg_t *cmd, zmq_msg_t *
     return 0;
 }
 
-static void s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t *env, bool has_env,
+/*
+ * One message of protocol version 1: its command frame cmd (decoded into
+ * c, decode_rc) and env (NULL if none). `extra`: frames beyond the second.
+ */
+static void s_on_command(router *r, const uint8_t *rid, size_t rid_len, session *s,
+                         zmq_msg_t *cmdm, int decode_rc, const wire_cmd *c, zmq_msg_t *env,
                          int extra)
+{
+    if (decode_rc != ASYLINK_OK) {
+        out_error(r, rid, rid_len, 0, decode_rc, "command frame does not decode", false);
+    } else if (extra > 0) {
+        out_error(r, rid, rid_len, c->request_id, ASYLINK_E_PROTOCOL, "too many frames", false);
+    } else if (env && c->kind != WIRE_PUBLISH) {
+        out_error(r, rid, rid_len, c->request_id, ASYLINK_E_PROTOCOL,
+                  "only Publish carries a second frame", false);
+    } else if (c->kind == WIRE_HELLO && !cmdm) {
+        out_error(r, rid, rid_len, c->request_id, ASYLINK_E_PROTOCOL,
+                  "Hello is not allowed in a Packed frame", false);
+    } else if (c->kind == WIRE_HELLO) {
+        const char *user = zmq_msg_gets(cmdm, "User-Id");
+        s_on_hello(r, rid, rid_len, user ? user : "", zmq_msg_gets(cmdm, AUTH_SERIAL_PROPERTY), c);
+    } else if (!s) {
+        out_error(r, rid, rid_len, c->request_id, ASYLINK_E_PROTOCOL, "Hello first", true);
+    } else {
+        s_on_session_cmd(r, s, c, env);
+    }
+}
+
+/*
+ * A Packed frame (protocol version 2, PROTOCOL.md 11.2.1): checked whole,
+ * then each item handled as the message of version 1 it carries.
+ */
+static size_t s_on_packed(router *r, const uint8_t *rid, size_t rid_len, session *s,
+                          const zmq_msg_t *cmdm, bool has_env, int extra)
+{
+    wire_unpacker u;
+    size_t n = 0;
+    int rc = wire_unpack_begin(&u, zmq_msg_data((zmq_msg_t *)cmdm), zmq_msg_size((zmq_msg_t *)cmdm),
+                               &n);
+    if (rc != ASYLINK_OK) {
+        out_error(r, rid, rid_len, 0, rc, "Packed frame does not decode", false);
+        return 1;
+    }
+    if (extra > 0 || has_env) {
+        out_error(r, rid, rid_len, 0, ASYLINK_E_PROTOCOL, "a Packed frame comes alone", false);
+        return 1;
+    }
+    if (!s) {
+        out_error(r, rid, rid_len, 0, ASYLINK_E_PROTOCOL, "Hello first", true);
+        return 1;
+    }
+    if (!s->packed) {
+        out_error(r, rid, rid_len, 0, ASYLINK_E_PROTOCOL,
+                  "Packed frames need protocol version 2 (Hello.protocol_version)", false);
+        return 1;
+    }
+    uint64_t id = s->id;
+    wire_item it;
+    while (wire_unpack_next(&u, &it)) {
+        wire_cmd c;
+        int drc = wire_decode(it.cmd, it.cmd_len, &c);
+        zmq_msg_t env;
+        bool has = it.env_len > 0;
+        if (has && (zmq_msg_init_size(&env, it.env_len) != 0)) {
+            out_error(r, rid, rid_len, c.request_id, ASYLINK_E_NOMEM, "out of memory", false);
+            wire_cmd_clear(&c);
+            continue;
+        }
+        if (has)
+            memcpy(zmq_msg_data(&env), it.env, it.env_len);
+        s_on_command(r, rid, rid_len, s, NULL, drc, &c, has ? &env : NULL, 0);
+        if (has)
+            zmq_msg_close(&env);
+        wire_cmd_clear(&c);
+        s = session_by_rid(&r->sessions, rid, rid_len); /* a Bye ends it: the rest is refused */
+        if (!s || s->id != id)
+            s = NULL;
+    }
+    return n;
+}
+
+/* Handles one message read from the socket; returns the commands it held. */
+static size_t s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t *env,
+                           bool has_env, int extra)
 {
     const uint8_t *rid = zmq_msg_data(ridm);
     size_t rid_len = zmq_msg_size(ridm);
-    const char *user = zmq_msg_gets(cmdm, "User-Id");
     session *s = session_by_rid(&r->sessions, rid, rid_len);
     if (s)
         s->last_recv_ms = r->now_ms;
+    if (wire_is_packed(zmq_msg_data(cmdm), zmq_msg_size(cmdm)))
+        return s_on_packed(r, rid, rid_len, s, cmdm, has_env, extra);
     wire_cmd c;
     int rc = wire_decode(zmq_msg_data(cmdm), zmq_msg_size(cmdm), &c);
-    if (rc != ASYLINK_OK) {
-        out_error(r, rid, rid_len, 0, rc, "command frame does not decode", false);
-    } else if (extra > 0) {
-        out_error(r, rid, rid_len, c.request_id, ASYLINK_E_PROTOCOL, "too many frames", false);
-    } else if (has_env && c.kind != WIRE_PUBLISH) {
-        out_error(r, rid, rid_len, c.request_id, ASYLINK_E_PROTOCOL,
-                  "only Publish carries a second frame", false);
-    } else if (c.kind == WIRE_HELLO) {
-        s_on_hello(r, rid, rid_len, user ? user : "", zmq_msg_gets(cmdm, AUTH_SERIAL_PROPERTY), &c);
-    } else if (!s) {
-        out_error(r, rid, rid_len, c.request_id, ASYLINK_E_PROTOCOL, "Hello first", true);
-    } else {
-        s_on_session_cmd(r, s, &c, has_env ? env : NULL);
-    }
+    s_on_command(r, rid, rid_len, s, cmdm, rc, &c, has_env ? env : NULL, extra);
     wire_cmd_clear(&c);
+    return 1;
 }
 
 /* Reads up to the budget of messages. */
@@ -257,9 +330,10 @@ static void s_end_overflowed(router *r, session *s)
     deliver_session_end(r, s, "unread output passed limits.max_session_output");
 }
 
+/* Reads messages until ROUTER_READ_BUDGET commands (a Packed frame's items each count). */
 static void s_read(router *r)
 {
-    for (int i = 0; i < ROUTER_READ_BUDGET; i++) {
+    for (size_t done = 0; done < ROUTER_READ_BUDGET;) {
         zmq_msg_t rid, cmd, env;
         zmq_msg_init(&rid);
         zmq_msg_init(&cmd);
@@ -269,8 +343,7 @@ static void s_read(router *r)
         int rc = s_read_message(r, &rid, &cmd, &env, &has_env, &extra);
         if (rc == 0) {
             r->now_ms = clock_now_ms();
-            if (!s_muted(r, &rid))
-                s_on_message(r, &rid, &cmd, &env, has_env, extra);
+            done += s_muted(r, &rid) ? 1 : s_on_message(r, &rid, &cmd, &env, has_env, extra);
         }
         zmq_msg_close(&rid);
         zmq_msg_close(&cmd);
@@ -610,10 +683,12 @@ static void s_turn(router *r, bool reading, long wait_ms)
     store_read_begin(r->store); /* the turn's deliveries share a read transaction */
     if (reading && (items[0].revents & ZMQ_POLLIN))
         s_read(r);
+    out_flush_all(r); /* deliveries the Acks just read made room for: not behind the commit */
     verify_pool_flush(r->pool); /* the Publishes just read */
     publish_collect(r);
     publish_commit(r);
     store_read_end(r->store);
+    out_flush_all(r);
     if (items[3].revents & ZMQ_POLLIN)
         conn_monitor_handle(r->monitor);
     if (r->admin && (items[4].revents & ZMQ_POLLIN))
@@ -651,6 +726,7 @@ int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
             s_reload(r);
         }
         s_timers(r);
+        out_flush_all(r);
     }
     s_drain(r);
     r->now_ms = clock_now_ms();

@@ -110,6 +110,21 @@ int out_send(router *r, const uint8_t *rid, size_t rid_len, const wire_cmd *cmd)
  */
 int out_envelope(router *r, session *s, const wire_cmd *cmd, uint8_t *block, size_t len);
 
+/*
+ * Sends what is packed for s (a session of protocol version 2: Accepted,
+ * Rejected and Deliver go into one Packed frame per turn, PROTOCOL.md
+ * 11.2.1) as one frame. 0 (also when nothing is packed), or -1 with errno
+ * as out_send(); at EAGAIN the pack is kept whole.
+ */
+int out_flush(router *r, session *s);
+
+/*
+ * out_flush() for every session, at the end of a turn: a session whose
+ * peer is gone is ended; one at its high-water mark is blocked and tried
+ * again next turn.
+ */
+void out_flush_all(router *r);
+
 /* Sends Error(code, reason) and counts a protocol error. */
 void out_error(router *r, const uint8_t *rid, size_t rid_len, uint64_t request_id, int code,
                const char *reason, bool fatal);

@@ -213,6 +213,7 @@ void session_close(session_table *t, session *s)
             session_sub_remove(s, s->subs[s->n_subs - 1]);
         free(s->inflight);
         free(s->inflight_len);
+        wire_packer_free(&s->pack);
         session_output_release(s->output, 0);
         free(s);
         return;

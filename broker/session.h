@@ -93,6 +93,9 @@ typedef struct session {
     uint64_t feed_inflight_bytes;    /* their envelope bytes */
     uint64_t since_ms, last_recv_ms; /* session start, last command */
     uint64_t published, delivered;   /* counters */
+    bool packed;                     /* protocol version 2: answers and deliveries packed */
+    wire_packer pack;                /* what this turn packed for it (out.c) */
+    uint64_t pack_held;              /* its bytes, counted against the output bound */
 } session;
 
 /* True if seq is in flight in s. */

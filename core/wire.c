@@ -527,7 +527,8 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
                                    m->unsubscribed->subscription);
     case ASYLINK__V1__COMMAND__BODY_ADMIN_REQUEST:
         return s_dec_admin(m->admin_request, &cmd->u.admin);
-    default: /* not set, AdminResponse, or a future member */
+    default: /* not set, AdminResponse, a Packed (never with a request_id, and
+                read by wire_unpack_begin, not here), or a future member */
         return ASYLINK_E_MALFORMED;
     }
 }
@@ -1246,4 +1247,196 @@ int wire_admin_response_body(const uint8_t *buf, size_t len, uint64_t *request_i
     *body = f.data;
     *body_len = f.len;
     return ASYLINK_OK;
+}
+
+/* ---- Packed frames ---- */
+
+#define S_PACKED_FIELD 22 /* Command.packed */
+#define S_PACK_HEAD 16    /* head space for Packed's tag and length */
+
+static size_t s_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Reads a shortest-form varint (canonical); false otherwise. */
+static bool s_varint_canonical(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *start = *p;
+    if (!codec_varint(p, end, v))
+        return false;
+    return (size_t)(*p - start) == s_varint_len(*v);
+}
+
+/* Reads a length-delimited field with one-byte tag `tag` at *p; false on anything else. */
+static bool s_bytes_field(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **data,
+                          size_t *len)
+{
+    uint64_t n = 0;
+    if (*p >= end || **p != tag)
+        return false;
+    ++*p;
+    if (!s_varint_canonical(p, end, &n) || n > (uint64_t)(end - *p))
+        return false;
+    *data = *p;
+    *len = (size_t)n;
+    *p += n;
+    return true;
+}
+
+bool wire_is_packed(const uint8_t *buf, size_t len)
+{
+    return buf && len >= 2 && buf[0] == (uint8_t)((S_PACKED_FIELD << 3) | 2 | 0x80) &&
+           buf[1] == (uint8_t)(S_PACKED_FIELD >> 4);
+}
+
+/* Checks one item (its bytes); fills it. */
+static bool s_item(const uint8_t *p, const uint8_t *end, wire_item *it)
+{
+    *it = (wire_item){0};
+    if (!s_bytes_field(&p, end, 0x0a, &it->cmd, &it->cmd_len) || it->cmd_len == 0)
+        return false;
+    if (p < end && (!s_bytes_field(&p, end, 0x12, &it->env, &it->env_len) || it->env_len == 0))
+        return false;
+    return p == end;
+}
+
+int wire_unpack_begin(wire_unpacker *u, const uint8_t *buf, size_t len, size_t *n_items)
+{
+    if (!u || !n_items || (!buf && len))
+        return ASYLINK_E_INVALID_ARG;
+    *u = (wire_unpacker){0};
+    *n_items = 0;
+    if (len > WIRE_MAX_COMMAND)
+        return ASYLINK_E_TOO_LARGE;
+    if (!wire_is_packed(buf, len))
+        return ASYLINK_E_MALFORMED;
+    const uint8_t *p = buf + 2, *end = buf + len, *body = NULL;
+    size_t body_len = 0;
+    uint64_t n = 0;
+    if (!s_varint_canonical(&p, end, &n) || n != (uint64_t)(end - p))
+        return ASYLINK_E_MALFORMED; /* Packed is the only field, and the last */
+    body = p;
+    body_len = (size_t)n;
+    size_t items = 0;
+    for (const uint8_t *q = body; q < body + body_len;) {
+        const uint8_t *data = NULL;
+        size_t dlen = 0;
+        wire_item it;
+        if (!s_bytes_field(&q, body + body_len, 0x0a, &data, &dlen) || !s_item(data, data + dlen, &it))
+            return ASYLINK_E_MALFORMED;
+        if (++items > WIRE_MAX_PACKED)
+            return ASYLINK_E_BAD_FIELD;
+    }
+    if (items == 0)
+        return ASYLINK_E_BAD_FIELD;
+    u->p = body;
+    u->end = body + body_len;
+    *n_items = items;
+    return ASYLINK_OK;
+}
+
+bool wire_unpack_next(wire_unpacker *u, wire_item *it)
+{
+    const uint8_t *data = NULL;
+    size_t dlen = 0;
+    if (!u || !it || !u->p || u->p >= u->end)
+        return false;
+    if (!s_bytes_field(&u->p, u->end, 0x0a, &data, &dlen) || !s_item(data, data + dlen, it)) {
+        u->p = u->end; /* not after a successful wire_unpack_begin(): stop */
+        return false;
+    }
+    return true;
+}
+
+void wire_packer_init(wire_packer *p, size_t room)
+{
+    *p = (wire_packer){.room = room, .len = room + S_PACK_HEAD};
+}
+
+int wire_packer_add(wire_packer *p, const uint8_t *cmd, size_t cmd_len, const uint8_t *env,
+                    size_t env_len)
+{
+    if (!p || !cmd || cmd_len == 0 || (!env && env_len))
+        return ASYLINK_E_INVALID_ARG;
+    size_t inner = 1 + s_varint_len(cmd_len) + cmd_len;
+    if (env_len)
+        inner += 1 + s_varint_len(env_len) + env_len;
+    size_t need = 1 + s_varint_len(inner) + inner;
+    if (p->len < p->room + S_PACK_HEAD)
+        p->len = p->room + S_PACK_HEAD; /* a zeroed packer used without init */
+    if (p->cap - p->len < need || !p->buf) {
+        size_t cap = p->cap ? p->cap : 4096;
+        while (cap < p->len + need)
+            cap *= 2;
+        uint8_t *b = realloc(p->buf, cap);
+        if (!b)
+            return ASYLINK_E_NOMEM;
+        p->buf = b;
+        p->cap = cap;
+    }
+    uint8_t *w = p->buf + p->len;
+    *w++ = 0x0a;
+    w += s_put_varint(w, inner);
+    *w++ = 0x0a;
+    w += s_put_varint(w, cmd_len);
+    memcpy(w, cmd, cmd_len);
+    w += cmd_len;
+    if (env_len) {
+        *w++ = 0x12;
+        w += s_put_varint(w, env_len);
+        memcpy(w, env, env_len);
+        w += env_len;
+    }
+    p->len = (size_t)(w - p->buf);
+    p->items++;
+    return ASYLINK_OK;
+}
+
+int wire_packer_add_cmd(wire_packer *p, const wire_cmd *c, const uint8_t *env, size_t env_len)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = wire_encode(c, &buf, &len);
+    if (rc == ASYLINK_OK)
+        rc = wire_packer_add(p, buf, len, env, env_len);
+    free(buf);
+    return rc;
+}
+
+size_t wire_packer_frame_len(const wire_packer *p)
+{
+    if (!p || !p->items)
+        return 0;
+    size_t body = p->len - p->room - S_PACK_HEAD;
+    return 2 + s_varint_len(body) + body;
+}
+
+uint8_t *wire_packer_finish(wire_packer *p, size_t *off, size_t *len)
+{
+    if (!p || !off || !len || !p->items)
+        return NULL;
+    size_t body = p->len - p->room - S_PACK_HEAD;
+    uint8_t head[S_PACK_HEAD];
+    size_t n = s_put_varint(head, (S_PACKED_FIELD << 3) | 2);
+    n += s_put_varint(head + n, body);
+    *off = p->room + S_PACK_HEAD - n;
+    memcpy(p->buf + *off, head, n);
+    *len = n + body;
+    uint8_t *block = p->buf;
+    wire_packer_init(p, p->room);
+    return block;
+}
+
+void wire_packer_free(wire_packer *p)
+{
+    if (!p)
+        return;
+    free(p->buf);
+    wire_packer_init(p, p->room);
 }

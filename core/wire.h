@@ -22,7 +22,10 @@
 
 #include "cert.h"
 
-#define WIRE_PROTOCOL_VERSION 1
+#define WIRE_PROTOCOL_VERSION 1 /* the version every peer speaks */
+#define WIRE_PROTOCOL_PACKED 2  /* version 1 plus Packed frames (PROTOCOL.md 11.2.1) */
+#define WIRE_MAX_PACKED 1024    /* most items in one Packed frame */
+#define WIRE_PACK_BYTES (4u * 1024u * 1024u) /* senders close a Packed frame at this size */
 #define WIRE_REASON_MAX 255      /* human reasons are cut to this many bytes */
 #define WIRE_NAME_MAX 64         /* client names, versions, subscription names */
 #define WIRE_MAX_SEQUENCES 4096  /* most sequences in one Ack / Nack */
@@ -292,6 +295,82 @@ int wire_admin_response_body(const uint8_t *buf, size_t len, uint64_t *request_i
 
 /* Name of an admin op ("stats", "dead_letter_replay", ...), "unknown" otherwise. */
 const char *wire_admin_op_name(wire_admin_op op);
+
+/* ---- Packed frames (protocol version 2, PROTOCOL.md 11.2.1) ---- */
+
+/* One item of a Packed frame: a command frame and the optional envelope frame, inside the frame. */
+typedef struct wire_item {
+    const uint8_t *cmd;
+    size_t cmd_len; /* >= 1 */
+    const uint8_t *env;
+    size_t env_len; /* 0: no envelope frame */
+} wire_item;
+
+/* Walks the items of a checked Packed frame. */
+typedef struct wire_unpacker {
+    const uint8_t *p, *end;
+} wire_unpacker;
+
+/*
+ * Whether buf begins as a Packed frame does (Command.packed's tag, no
+ * request_id). Cheap; wire_unpack_begin() checks the rest.
+ */
+bool wire_is_packed(const uint8_t *buf, size_t len);
+
+/*
+ * Checks the whole Packed frame buf (len bytes) before anything in it is
+ * used: canonical framing (Command with only `packed`, its items with a
+ * non-empty command and an optional non-empty envelope, fields in order,
+ * shortest varints, nothing else), 1 .. WIRE_MAX_PACKED items. The items'
+ * commands are not decoded here (wire_decode each). On success *u walks
+ * the items (slices into buf, which must outlive the walk) and *n_items
+ * says how many. ASYLINK_OK; ASYLINK_E_MALFORMED; ASYLINK_E_TOO_LARGE
+ * (over WIRE_MAX_COMMAND); ASYLINK_E_BAD_FIELD (no item, or more than
+ * WIRE_MAX_PACKED).
+ */
+int wire_unpack_begin(wire_unpacker *u, const uint8_t *buf, size_t len, size_t *n_items);
+
+/* The next item of a walk wire_unpack_begin() started; false after the last. */
+bool wire_unpack_next(wire_unpacker *u, wire_item *it);
+
+/*
+ * Builds one Packed frame in a malloc'd block that keeps `room` bytes in
+ * front of the frame for the caller (e.g. the broker's frame account).
+ * Zero-initialize, then wire_packer_init(). Not thread-safe; one owner.
+ */
+typedef struct wire_packer {
+    uint8_t *buf;  /* the block: room, then head space, then the items */
+    size_t cap;    /* bytes allocated */
+    size_t len;    /* bytes used, from the start of the block */
+    size_t room;   /* caller's bytes in front */
+    size_t items;  /* items added */
+} wire_packer;
+
+void wire_packer_init(wire_packer *p, size_t room);
+
+/*
+ * Adds one item: the command bytes (cmd_len >= 1) and the envelope (NULL,
+ * 0 for none). ASYLINK_OK; ASYLINK_E_INVALID_ARG; ASYLINK_E_NOMEM. The
+ * caller keeps to WIRE_MAX_PACKED items and about WIRE_PACK_BYTES.
+ */
+int wire_packer_add(wire_packer *p, const uint8_t *cmd, size_t cmd_len, const uint8_t *env,
+                    size_t env_len);
+
+/* Encodes c and adds it with env (may be NULL): as wire_encode() and wire_packer_add(). */
+int wire_packer_add_cmd(wire_packer *p, const wire_cmd *c, const uint8_t *env, size_t env_len);
+
+/* The size of the frame wire_packer_finish() would make now (0 when empty). */
+size_t wire_packer_frame_len(const wire_packer *p);
+
+/*
+ * Finishes the frame: returns the block (the caller frees it; NULL if no
+ * item was added), the frame at block + *off, *len bytes, *off >= room.
+ * The packer is empty again (and may be reused).
+ */
+uint8_t *wire_packer_finish(wire_packer *p, size_t *off, size_t *len);
+
+/* Frees the packer's block. Accepts a zeroed packer. */
+void wire_packer_free(wire_packer *p);
 
 /* Frees what a decoded command owns (arrays) and zeroes it. Accepts NULL. */
 void wire_cmd_clear(wire_cmd *cmd);

@@ -87,6 +87,69 @@ int peerwire_recv(void *sock, peerwire_in *in)
     return 1;
 }
 
+/* The next item of rd's Packed frame into *in; 0 after the last (rd is closed then). */
+static int s_next_item(peerwire_reader *rd, peerwire_in *in)
+{
+    wire_item it;
+    if (!wire_unpack_next(&rd->u, &it)) {
+        peerwire_reader_close(rd);
+        return 0;
+    }
+    memset(in, 0, sizeof *in);
+    zmq_msg_init(&in->env);
+    in->decode_rc = wire_decode(it.cmd, it.cmd_len, &in->cmd);
+    if (it.env_len && zmq_msg_init_size(&in->env, it.env_len) == 0) {
+        memcpy(zmq_msg_data(&in->env), it.env, it.env_len);
+        in->has_env = true;
+    }
+    return 1;
+}
+
+int peerwire_read(void *sock, peerwire_reader *rd, peerwire_in *in)
+{
+    if (rd->active && s_next_item(rd, in))
+        return 1;
+    memset(in, 0, sizeof *in);
+    zmq_msg_init(&in->env);
+    zmq_msg_init(&rd->frame);
+    if (zmq_msg_recv(&rd->frame, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&rd->frame);
+        return 0;
+    }
+    const uint8_t *data = zmq_msg_data(&rd->frame);
+    size_t len = zmq_msg_size(&rd->frame);
+    bool more = zmq_msg_more(&rd->frame);
+    if (!wire_is_packed(data, len)) {
+        in->decode_rc = wire_decode(data, len, &in->cmd);
+        zmq_msg_close(&rd->frame);
+        if (more && zmq_msg_recv(&in->env, sock, 0) >= 0) {
+            in->has_env = true;
+            more = zmq_msg_more(&in->env);
+        }
+        s_drop_rest(sock, more);
+        return 1;
+    }
+    s_drop_rest(sock, more);
+    size_t n = 0;
+    in->decode_rc = wire_unpack_begin(&rd->u, data, len, &n);
+    if (in->decode_rc != ASYLINK_OK) {
+        zmq_msg_close(&rd->frame);
+        return 1;
+    }
+    rd->active = true;
+    if (s_next_item(rd, in))
+        return 1;
+    in->decode_rc = ASYLINK_E_MALFORMED; /* never: wire_unpack_begin counted an item */
+    return 1;
+}
+
+void peerwire_reader_close(peerwire_reader *rd)
+{
+    if (rd->active)
+        zmq_msg_close(&rd->frame);
+    rd->active = false;
+}
+
 void peerwire_in_clear(peerwire_in *in)
 {
     wire_cmd_clear(&in->cmd);

@@ -53,6 +53,23 @@ int peerwire_send(void *sock, int flags, const wire_cmd *c, const uint8_t *env, 
 int peerwire_recv(void *sock, peerwire_in *in);
 void peerwire_in_clear(peerwire_in *in);
 
+/*
+ * Reads messages of a session of protocol version 2: as peerwire_recv(),
+ * but a Packed frame (PROTOCOL.md 11.2.1) is split, its items returned one
+ * per call (the envelope copied into in->env). A Packed frame that does
+ * not check comes back as one message with decode_rc set. State: one
+ * reader per socket and thread; zero-initialize, then peerwire_reader_close()
+ * when done.
+ */
+typedef struct peerwire_reader {
+    zmq_msg_t frame;  /* the Packed frame being walked */
+    wire_unpacker u;
+    bool active;
+} peerwire_reader;
+
+int peerwire_read(void *sock, peerwire_reader *rd, peerwire_in *in);
+void peerwire_reader_close(peerwire_reader *rd);
+
 /* Fills *c with a Hello (this protocol version and library version). */
 void peerwire_hello(wire_cmd *c, uint64_t request_id, const char *node_id, const char *client_name,
                     uint32_t initial_credit);
