@@ -133,6 +133,15 @@ typedef struct {
     s_held_list parked;       /* deliveries not stored: the local store was full */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
+    uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
+                                 WIRE_PROTOCOL_VERSION once the broker refused that */
+    uint64_t hello_request;   /* request_id of the last Hello */
+    uint32_t protocol;        /* the session's version (Welcome): 2 = Packed frames */
+    wire_packer pack;         /* version 2: this pump pass's Publishes, not yet sent */
+    s_flight *packed;         /* their message ids: in flight once the frame is queued */
+    size_t n_packed, cap_packed;
+    uint64_t pack_cursor; /* out_cursor once the frame is queued */
+    uint64_t pack_max;    /* highest outbox seq in the frame */
 } s_io;
 
 /* Closes every held delivery of l. */
@@ -195,7 +204,10 @@ static int s_send(s_io *io, wire_cmd *cmd, const uint8_t *env, size_t env_len)
 static void s_send_hello(s_io *io)
 {
     wire_cmd h = {.kind = WIRE_HELLO, .request_id = ++io->request_id};
-    h.u.hello.protocol_version = WIRE_PROTOCOL_VERSION;
+    if (io->hello_version != WIRE_PROTOCOL_VERSION)
+        io->hello_version = WIRE_PROTOCOL_PACKED;
+    h.u.hello.protocol_version = io->hello_version;
+    io->hello_request = h.request_id;
     snprintf(h.u.hello.node_id, sizeof h.u.hello.node_id, "%s", io->c->own->node_id);
     snprintf(h.u.hello.client_name, sizeof h.u.hello.client_name, "libasylink");
     snprintf(h.u.hello.client_version, sizeof h.u.hello.client_version, "%s", asylink_version());
@@ -395,6 +407,8 @@ static int s_connect(s_io *io)
     io->state_ms = io->now_ms;
     io->last_recv_ms = io->now_ms;
     io->request_id++;
+    io->hello_version = WIRE_PROTOCOL_PACKED; /* a new connection offers version 2 again */
+    io->protocol = WIRE_PROTOCOL_VERSION;
     return 0;
 }
 
@@ -685,6 +699,11 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
         io->window = IO_MAX_WINDOW;
     io->state = IO_OPEN;
     io->state_ms = io->now_ms;
+    /* Version 2 only when we offered it and the broker says so; anything else is version 1. */
+    io->protocol = io->hello_version == WIRE_PROTOCOL_PACKED &&
+                           cmd->u.welcome.protocol_version == WIRE_PROTOCOL_PACKED
+                       ? WIRE_PROTOCOL_PACKED
+                       : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
     io->n_flight = 0;
@@ -694,8 +713,9 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     client_conn_set(c, io->ep, cmd->u.welcome.broker_node_id, true, io->now_ms);
     client_failure_clear(c);
     s_later_event(io, ASYLINK_EVENT_CONNECTED, NULL, 0, "", cmd->u.welcome.broker_node_id);
-    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s endpoint=%s index=%zu",
-               CLIENT_Q(cmd->u.welcome.broker_node_id), CLIENT_Q(s_endpoint(io)), io->ep);
+    client_log(c, ASYLINK_LOG_INFO, "session opened", "broker=%s endpoint=%s index=%zu protocol=%u",
+               CLIENT_Q(cmd->u.welcome.broker_node_id), CLIENT_Q(s_endpoint(io)), io->ep,
+               io->protocol);
 }
 
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
@@ -1091,6 +1111,15 @@ static void s_send_requests(s_io *io)
 static void s_on_error(s_io *io, const wire_cmd *cmd)
 {
     const wire_error *er = &cmd->u.error;
+    if (er->code == ASYLINK_E_UNSUPPORTED_VERSION && er->fatal && io->state == IO_HELLO &&
+        io->hello_version == WIRE_PROTOCOL_PACKED && cmd->request_id == io->hello_request) {
+        /* A broker of version 1 only: say Hello again with version 1, on this connection. */
+        client_log(io->c, ASYLINK_LOG_INFO, "broker refused protocol version 2: using version 1",
+                   "endpoint=%s", CLIENT_Q(s_endpoint(io)));
+        io->hello_version = WIRE_PROTOCOL_VERSION;
+        s_send_hello(io);
+        return;
+    }
     client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=%s",
                asylink_err_name(er->code), er->fatal, CLIENT_Q(er->reason));
     if (er->code == ASYLINK_E_PROTOCOL && er->fatal && io->state == IO_OPEN) {
@@ -1142,6 +1171,72 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
     }
 }
 
+/*
+ * Handles one message of version 1: its command bytes and envelope (NULL
+ * if none). envm is the envelope's own frame, moved into the held or
+ * parked list when the delivery must be kept; NULL for an item of a Packed
+ * frame, whose envelope is then copied into a frame of its own.
+ */
+static void s_handle(s_io *io, const uint8_t *buf, size_t len, const uint8_t *env, size_t env_len,
+                     bool has_env, zmq_msg_t *envm)
+{
+    wire_cmd cmd;
+    if (wire_decode(buf, len, &cmd) != ASYLINK_OK) {
+        wire_cmd_clear(&cmd);
+        return;
+    }
+    if (!envm && (cmd.kind == WIRE_HELLO || cmd.kind == WIRE_WELCOME)) {
+        wire_cmd_clear(&cmd); /* never inside a Packed frame */
+        return;
+    }
+    io->turn.hold = io->turn.park = false;
+    s_dispatch(io, &cmd, has_env ? env : NULL, has_env ? env_len : 0);
+    bool keep = cmd.kind == WIRE_DELIVER && has_env && (io->turn.hold || io->turn.park);
+    zmq_msg_t copy;
+    zmq_msg_t *m = envm;
+    if (keep && !envm) {
+        m = zmq_msg_init_size(&copy, env_len) == 0 ? &copy : NULL;
+        if (m)
+            memcpy(zmq_msg_data(m), env, env_len);
+    }
+    if (keep && !m) { /* no memory for the copy: as when the list cannot grow (s_held_add) */
+        if (io->turn.hold)
+            io->turn.held.lost = true;
+        else
+            s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
+    } else if (keep && io->turn.hold) {
+        s_held_add(&io->turn.held, &cmd, m);
+    } else if (keep) {
+        s_park(io, &io->parked, &cmd, m);
+    }
+    if (m == &copy)
+        zmq_msg_close(&copy);
+    wire_cmd_clear(&cmd);
+}
+
+/*
+ * A Packed frame (protocol version 2): checked whole first, then each item
+ * handled as the message of version 1 it carries, in order. A frame that
+ * fails the check, comes with more frames or on a session of version 1 is
+ * ignored (and logged), like a command that does not decode.
+ */
+static void s_read_packed(s_io *io, const uint8_t *buf, size_t len, bool has_env)
+{
+    wire_unpacker u;
+    size_t n = 0;
+    int rc = has_env ? ASYLINK_E_PROTOCOL : wire_unpack_begin(&u, buf, len, &n);
+    if (rc == ASYLINK_OK && io->protocol != WIRE_PROTOCOL_PACKED)
+        rc = ASYLINK_E_PROTOCOL;
+    if (rc != ASYLINK_OK) {
+        client_log(io->c, ASYLINK_LOG_WARN, "packed frame ignored", "code=%s bytes=%zu",
+                   asylink_err_name(rc), len);
+        return;
+    }
+    wire_item it;
+    while (io->sock && wire_unpack_next(&u, &it)) /* a reset ends the rest, as for plain frames */
+        s_handle(io, it.cmd, it.cmd_len, it.env, it.env_len, it.env_len > 0, NULL);
+}
+
 /* Reads and handles every waiting message (up to the budget). */
 static void s_read(s_io *io)
 {
@@ -1165,18 +1260,15 @@ static void s_read(s_io *io)
                 break;
         }
         io->last_recv_ms = io->now_ms;
-        wire_cmd cmd;
-        if (wire_decode(zmq_msg_data(&cmdm), zmq_msg_size(&cmdm), &cmd) == ASYLINK_OK) {
-            io->turn.hold = io->turn.park = false;
-            s_dispatch(io, &cmd, has_env ? zmq_msg_data(&envm) : NULL,
-                       has_env ? zmq_msg_size(&envm) : 0);
-            if (cmd.kind == WIRE_DELIVER && has_env && io->turn.hold)
-                s_held_add(&io->turn.held, &cmd, &envm);
-            else if (cmd.kind == WIRE_DELIVER && has_env && io->turn.park)
-                s_park(io, &io->parked, &cmd, &envm);
-        }
-        wire_cmd_clear(&cmd);
-        zmq_msg_close(&cmdm);
+        const uint8_t *data = zmq_msg_data(&cmdm);
+        size_t size = zmq_msg_size(&cmdm);
+        if (wire_is_packed(data, size))
+            s_read_packed(io, data, size, has_env);
+        else
+            s_handle(io, data, size, has_env ? zmq_msg_data(&envm) : NULL,
+                     has_env ? zmq_msg_size(&envm) : 0, has_env, &envm);
+        zmq_msg_close(&cmdm); /* nothing kept points into it: the inbox, early.c and the
+                                 held lists copy */
         zmq_msg_close(&envm);
     }
 }
@@ -1238,26 +1330,92 @@ static bool s_flight_has(const s_io *io, const uint8_t id[16])
     return false;
 }
 
+#define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
+/* Bounds for the size check before an item is added to a Packed frame: an item's tags and
+   length varints, and the frame's own head. */
+#define IO_PACK_ITEM_OVERHEAD 33
+#define IO_PACK_HEAD 12
+
+/* The largest Packed frame sent: WIRE_PACK_BYTES, and never above the broker's max_envelope_bytes.
+ */
+static size_t s_pack_limit(const s_io *io)
+{
+    uint64_t lim = WIRE_PACK_BYTES;
+    if (io->limits.max_envelope_bytes && io->limits.max_envelope_bytes < lim)
+        lim = io->limits.max_envelope_bytes;
+    return (size_t)lim;
+}
+
+static void s_free_block(void *data, void *hint)
+{
+    (void)data;
+    free(hint);
+}
+
+/*
+ * Sends the Publishes packed so far as one frame. Only once it is queued
+ * do they count as sent (in flight, out_cursor, pumped_max); if it cannot
+ * be (the high-water mark), nothing of it does and the next turn packs
+ * them again from the same cursor. 0 (also when nothing is packed) or -1.
+ */
+static int s_pack_flush(s_io *io)
+{
+    if (!io->pack.items)
+        return 0;
+    size_t off = 0, len = 0, n = io->n_packed;
+    uint8_t *block = wire_packer_finish(&io->pack, &off, &len);
+    io->n_packed = 0;
+    zmq_msg_t m;
+    if (!block || !io->sock || io->state != IO_OPEN ||
+        zmq_msg_init_data(&m, block + off, len, s_free_block, block) != 0) {
+        free(block);
+        return -1;
+    }
+    if (zmq_msg_send(&m, io->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&m); /* frees the block */
+        return -1;
+    }
+    io->last_send_ms = io->now_ms;
+    for (size_t i = 0; i < n; i++)
+        s_flight_add(io, io->packed[i].id);
+    io->out_cursor = io->pack_cursor;
+    if (io->pack_max > io->pumped_max)
+        io->pumped_max = io->pack_max;
+    io->pack_max = 0;
+    return 0;
+}
+
+/* Whether o is not to be published now: no envelope, or published and not yet answered. */
+static bool s_publish_skip(s_io *io, const cstore_out *o)
+{
+    /* Published before (a rescan) and still awaiting its answer, or answered but not
+       recorded yet: not again. Entries above pumped_max were never published. */
+    return !o->envelope ||
+           (o->seq <= io->pumped_max && (s_flight_has(io, o->id) || s_accept_has(io, o->id)));
+}
+
+/* Whether o is larger than the broker takes: then refused here, for good. */
+static bool s_publish_too_large(s_io *io, const cstore_out *o)
+{
+    if (!io->limits.max_envelope_bytes || o->envelope_len <= io->limits.max_envelope_bytes)
+        return false;
+    /* The broker would drop the connection: refuse it here, for good. */
+    cstore_txn *t = s_txn(io);
+    if (t)
+        cstore_outbox_set_state(t, o->id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
+                                "larger than the broker's max_envelope_bytes");
+    s_later_event(io, ASYLINK_EVENT_REJECTED, o->id, ASYLINK_E_TOO_LARGE,
+                  "larger than the broker's max_envelope_bytes", NULL);
+    return true;
+}
+
 /* Publishes o unless it is in flight (or too large: refused for good); -1 at the high-water mark.
  */
 static int s_publish(s_io *io, const cstore_out *o)
 {
     wire_cmd p = {.kind = WIRE_PUBLISH};
     memcpy(p.u.publish.message_id, o->id, 16);
-    /* Published before (a rescan) and still awaiting its answer, or answered but not
-       recorded yet: not again. Entries above pumped_max were never published. */
-    bool skip = !o->envelope ||
-                (o->seq <= io->pumped_max && (s_flight_has(io, o->id) || s_accept_has(io, o->id)));
-    if (!skip && io->limits.max_envelope_bytes && o->envelope_len > io->limits.max_envelope_bytes) {
-        /* The broker would drop the connection: refuse it here, for good. */
-        cstore_txn *t = s_txn(io);
-        if (t)
-            cstore_outbox_set_state(t, o->id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
-                                    "larger than the broker's max_envelope_bytes");
-        s_later_event(io, ASYLINK_EVENT_REJECTED, o->id, ASYLINK_E_TOO_LARGE,
-                      "larger than the broker's max_envelope_bytes", NULL);
-        skip = true;
-    }
+    bool skip = s_publish_skip(io, o) || s_publish_too_large(io, o);
     int rc = skip ? 0 : s_send(io, &p, o->envelope, o->envelope_len);
     if (rc == 0) {
         io->out_cursor = o->seq;
@@ -1269,28 +1427,90 @@ static int s_publish(s_io *io, const cstore_out *o)
     return rc;
 }
 
-#define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
+/*
+ * s_publish for a session of version 2: adds o's Publish to the pass's
+ * Packed frame, which is sent once it holds WIRE_MAX_PACKED items or
+ * reaches s_pack_limit(), and at the end of the pass. An envelope too
+ * large to pack goes alone, as in version 1; one too large for the broker
+ * is refused after what is packed went out (the cursor passes it at once).
+ * 0, or -1: a frame could not be queued (or no memory), the rest waits.
+ */
+static int s_pack_publish(s_io *io, const cstore_out *o)
+{
+    if (s_publish_skip(io, o)) {
+        if (io->pack.items)
+            io->pack_cursor = o->seq; /* passed when the frame is queued */
+        else
+            io->out_cursor = o->seq;
+        return 0;
+    }
+    if (io->limits.max_envelope_bytes && o->envelope_len > io->limits.max_envelope_bytes) {
+        if (s_pack_flush(io) != 0)
+            return -1;
+        s_publish_too_large(io, o);
+        io->out_cursor = o->seq;
+        return 0;
+    }
+    wire_cmd p = {.kind = WIRE_PUBLISH};
+    memcpy(p.u.publish.message_id, o->id, 16);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (wire_encode(&p, &buf, &len) != ASYLINK_OK)
+        return -1;
+    size_t lim = s_pack_limit(io), need = len + o->envelope_len + IO_PACK_ITEM_OVERHEAD;
+    bool alone = IO_PACK_HEAD + need > lim;
+    int rc = 0;
+    if (io->pack.items && (alone || wire_packer_frame_len(&io->pack) + need > lim))
+        rc = s_pack_flush(io); /* full, or this one goes alone: what is packed goes first */
+    if (rc == 0 && alone) {
+        free(buf);
+        return s_publish(io, o); /* too large to pack: alone, as in version 1 */
+    }
+    s_flight *f = rc == 0 ? s_room(io->packed, io->n_packed, &io->cap_packed, sizeof *f, 64) : NULL;
+    if (f)
+        io->packed = f;
+    if (!f || wire_packer_add(&io->pack, buf, len, o->envelope, o->envelope_len) != ASYLINK_OK) {
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    memcpy(io->packed[io->n_packed++].id, o->id, 16);
+    io->pack_cursor = o->seq;
+    if (o->seq > io->pack_max)
+        io->pack_max = o->seq;
+    if (io->pack.items >= WIRE_MAX_PACKED || wire_packer_frame_len(&io->pack) >= lim)
+        return s_pack_flush(io);
+    return 0;
+}
 
+/*
+ * Publishes pending outbox messages while the window has room. In a
+ * session of version 2 the pass's Publishes go out packed (s_pack_publish),
+ * the last frame at the end of the pass.
+ */
 static void s_pump(s_io *io)
 {
     cstore_out batch[IO_PUMP_BATCH];
-    while (io->state == IO_OPEN && io->n_flight < io->window) {
-        size_t room = io->window - io->n_flight, n = 0;
-        if (cstore_outbox_next_pending_many(io->c->store, io->out_cursor, batch,
+    bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
+    while (io->state == IO_OPEN && io->n_flight + io->n_packed < io->window) {
+        size_t room = io->window - io->n_flight - io->n_packed, n = 0;
+        uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
+        if (cstore_outbox_next_pending_many(io->c->store, after, batch,
                                             room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH,
                                             &n) != ASYLINK_OK)
-            return;
+            break;
         int rc = 0;
         for (size_t i = 0; i < n; i++) {
             if (rc == 0 && io->state == IO_OPEN)
-                rc = s_publish(io, &batch[i]);
+                rc = packed ? s_pack_publish(io, &batch[i]) : s_publish(io, &batch[i]);
             else
                 rc = -1; /* the rest waits for the next turn */
             cstore_out_clear(&batch[i]);
         }
         if (rc != 0)
-            return; /* high-water mark: try again next turn */
+            break; /* high-water mark: try again next turn */
     }
+    (void)s_pack_flush(io); /* at the high-water mark: from the same cursor next turn */
 }
 
 /* ---- timers ---- */
@@ -1425,6 +1645,8 @@ void *client_io_main(void *arg)
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
+    free(io.packed);
+    wire_packer_free(&io.pack);
     free(io.turn.acks);
     free(io.ack_buf);
     s_held_clear(&io.turn.held);
