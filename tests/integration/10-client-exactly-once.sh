@@ -20,6 +20,12 @@ check "after the restart FR gets the same message again (and acks it)" same_ids 
 check "after the ack it is never handed over again" \
   ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
 
+# libasylink speaks protocol version 2 (Packed frames, PROTOCOL.md 11.11):
+# every session of both nodes with this broker opened with it.
+check "DE's sessions opened with protocol version 2" grep -qE 'session opened" node=DE .*protocol=2' "$BROKER_LOG"
+check "FR's sessions opened with protocol version 2" grep -qE 'session opened" node=FR .*protocol=2' "$BROKER_LOG"
+check_eq "no session opened with version 1" "$(grep -c 'session opened" .*protocol=1' "$BROKER_LOG")" 0
+
 kill9_broker
 start_broker || exit 1
 check "not even after a broker crash and restart" \

@@ -80,4 +80,9 @@ check "FR: exactly the messages DE sent" same_ids "$T/fr.ids" "$T/sent.ids"
 check "FR: the message of the crash came again, once" subset "$T/fr-crash.ids" "$T/fr2.ids"
 ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3 >/dev/null
 check_eq "FR: nothing left" "$?" 0
+# Both libasylink nodes published and received through Packed frames (protocol version 2)
+# with the restarted broker too; only the asylink-peer IT speaks version 1.
+check "DE's sessions opened with protocol version 2" grep -qE 'session opened" node=DE .*protocol=2' "$BROKER_LOG"
+check "FR's sessions opened with protocol version 2" grep -qE 'session opened" node=FR .*protocol=2' "$BROKER_LOG"
+check_eq "no libasylink session opened with version 1" "$(grep -cE 'session opened" node=(DE|FR) .*protocol=1' "$BROKER_LOG")" 0
 summary
