@@ -153,21 +153,22 @@ typedef struct {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
-                 "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
-                 "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
-                 "                    [--batch N] [--pack N]\n"
-                 "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
-                 "                    [--latency-log FILE]\n\n"
-                 "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n"
-                 "  --pack N   Publishes per frame, 1..1024 (default 100): sessions speak protocol\n"
-                 "             version 2 (Packed frames, PROTOCOL.md 11.2.1); 1 = version 1\n\n"
-                 "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
-                 "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
-                 "  w3        27 producers (one per Member State) -> 1 consumer\n"
-                 "  capacity  as w1 with --producers (default 4) producer threads\n"
-                 "  w6        1000000 messages queued for an offline consumer, then drained\n"
-                 "  all       w1, w2, w3, capacity (w6 only when named)\n");
+    fprintf(out,
+            "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
+            "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
+            "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
+            "                    [--batch N] [--pack N]\n"
+            "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
+            "                    [--latency-log FILE]\n\n"
+            "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n"
+            "  --pack N   Publishes per frame, 1..1024 (default 100): sessions speak protocol\n"
+            "             version 2 (Packed frames, PROTOCOL.md 11.2.1); 1 = version 1\n\n"
+            "  w1        1 producer -> 1 consumer, 100000 messages, window 1000\n"
+            "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
+            "  w3        27 producers (one per Member State) -> 1 consumer\n"
+            "  capacity  as w1 with --producers (default 4) producer threads\n"
+            "  w6        1000000 messages queued for an offline consumer, then drained\n"
+            "  all       w1, w2, w3, capacity (w6 only when named)\n");
 }
 
 static long s_num(const char *name, const char *v, long min, long max)
@@ -1338,9 +1339,8 @@ static void s_start_producers(s_run *r, const s_broker *b, pthread_t *th, s_prod
 {
     for (size_t i = 0; i < r->n_prods && !atomic_load(&s_failed); i++) {
         s_producer *p = &r->prods[i];
-        p->sock =
-            s_client_open(r->fed, b->endpoint, r->fed->ms_keys[p->node], s_ms_ids[p->node], 0,
-                          r->o->pack > 1);
+        p->sock = s_client_open(r->fed, b->endpoint, r->fed->ms_keys[p->node], s_ms_ids[p->node], 0,
+                                r->o->pack > 1);
     }
     if (atomic_load(&s_failed))
         return;
@@ -1424,7 +1424,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     uint64_t disk_after_fill = 0;
 
     if (!sp->backlog) {
-        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
+        r.csock =
+            s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
         if (r.csock) {
             if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)
                 s_die("pthread_create: %s", strerror(errno));
@@ -1462,7 +1463,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                 (unsigned long long)after_fill.anon, (unsigned long long)after_fill.file,
                 (unsigned long long)after_fill.hwm, (unsigned long long)disk_after_fill);
         drain_t0 = s_now();
-        r.csock = s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
+        r.csock =
+            s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
         if (!r.csock)
             s_fail_exit(&r, &b, f, o);
         if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)

@@ -331,9 +331,9 @@ void deliver_acks(router *r, session *s, const wire_cmd *c)
         s_on_feed_acks(r, s, c);
         return;
     }
+    session_inflight_remove_many(s, a->sequences, a->n_sequences);
     for (size_t i = 0; i < a->n_sequences; i++) {
         uint64_t seq = a->sequences[i];
-        session_inflight_remove(s, seq);
         if (c->kind == WIRE_ACK) {
             store_batch_ack(r->batch, s->node_id, seq);
             r->stats.acked++;

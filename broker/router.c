@@ -80,7 +80,8 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
                        const char *serial, const wire_cmd *c)
 {
     const wire_hello *h = &c->u.hello;
-    if (h->protocol_version != WIRE_PROTOCOL_VERSION && h->protocol_version != WIRE_PROTOCOL_PACKED) {
+    if (h->protocol_version != WIRE_PROTOCOL_VERSION &&
+        h->protocol_version != WIRE_PROTOCOL_PACKED) {
         out_error(r, rid, rid_len, c->request_id, ASYLINK_E_UNSUPPORTED_VERSION,
                   "this broker speaks protocol versions 1 and 2", true);
         notes_auth_failed(r, user, ASYLINK_E_UNSUPPORTED_VERSION, "Hello: unsupported version");
@@ -207,9 +208,8 @@ static int s_read_message(router *r, zmq_msg_t *rid, zmq_msg_t *cmd, zmq_msg_t *
  * One message of protocol version 1: its command frame cmd (decoded into
  * c, decode_rc) and env (NULL if none). `extra`: frames beyond the second.
  */
-static void s_on_command(router *r, const uint8_t *rid, size_t rid_len, session *s,
-                         zmq_msg_t *cmdm, int decode_rc, const wire_cmd *c, zmq_msg_t *env,
-                         int extra)
+static void s_on_command(router *r, const uint8_t *rid, size_t rid_len, session *s, zmq_msg_t *cmdm,
+                         int decode_rc, const wire_cmd *c, zmq_msg_t *env, int extra)
 {
     if (decode_rc != ASYLINK_OK) {
         out_error(r, rid, rid_len, 0, decode_rc, "command frame does not decode", false);
@@ -240,8 +240,8 @@ static size_t s_on_packed(router *r, const uint8_t *rid, size_t rid_len, session
 {
     wire_unpacker u;
     size_t n = 0;
-    int rc = wire_unpack_begin(&u, zmq_msg_data((zmq_msg_t *)cmdm), zmq_msg_size((zmq_msg_t *)cmdm),
-                               &n);
+    int rc =
+        wire_unpack_begin(&u, zmq_msg_data((zmq_msg_t *)cmdm), zmq_msg_size((zmq_msg_t *)cmdm), &n);
     if (rc != ASYLINK_OK) {
         out_error(r, rid, rid_len, 0, rc, "Packed frame does not decode", false);
         return 1;

@@ -64,6 +64,34 @@ bool session_inflight_remove(session *s, uint64_t seq)
     return true;
 }
 
+size_t session_inflight_remove_many(session *s, const uint64_t *seqs, size_t n)
+{
+    if (n == 1)
+        return session_inflight_remove(s, seqs[0]) ? 1 : 0;
+    /* mark (length UINT64_MAX: no envelope is that long), then close the gaps in one pass */
+    size_t removed = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = s_lower(s, seqs[k]);
+        if (i >= s->n_inflight || s->inflight[i] != seqs[k] || s->inflight_len[i] == UINT64_MAX)
+            continue;
+        s->inflight_bytes -= s->inflight_len[i];
+        s->inflight_len[i] = UINT64_MAX;
+        removed++;
+    }
+    if (!removed)
+        return 0;
+    size_t w = 0;
+    for (size_t i = 0; i < s->n_inflight; i++) {
+        if (s->inflight_len[i] == UINT64_MAX)
+            continue;
+        s->inflight[w] = s->inflight[i];
+        s->inflight_len[w] = s->inflight_len[i];
+        w++;
+    }
+    s->n_inflight = w;
+    return removed;
+}
+
 void session_output_hold(session_output *o, uint64_t len)
 {
     atomic_fetch_add(&o->refs, 1);

@@ -107,6 +107,12 @@ int session_inflight_add(session *s, uint64_t seq, uint64_t len);
 /* Removes seq from the in-flight set; false if it was not there. */
 bool session_inflight_remove(session *s, uint64_t seq);
 
+/*
+ * Removes every one of the n seqs that is in flight (an Ack's sequences),
+ * moving the rest once instead of once per sequence. Returns how many were.
+ */
+size_t session_inflight_remove_many(session *s, const uint64_t *seqs, size_t n);
+
 /* The open subscription called name, or NULL. */
 session_sub *session_sub_find(const session *s, const char *name);
 

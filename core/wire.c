@@ -147,8 +147,7 @@ static int s_roles_from_pb(const Asylink__V1__Role *roles, size_t n, uint32_t *m
 }
 
 /* Copies a repeated node id list (each non-empty and valid) into a new array. */
-static int s_copy_node_ids(char (**dst)[NODE_ID_MAX + 1], size_t *n_dst, char *const *src,
-                           size_t n)
+static int s_copy_node_ids(char (**dst)[NODE_ID_MAX + 1], size_t *n_dst, char *const *src, size_t n)
 {
     if (n > WIRE_MAX_DIRECTORY)
         return ASYLINK_E_BAD_FIELD;
@@ -205,7 +204,8 @@ static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
         (d == &asylink__v1__directory__descriptor && (id == 1 || id == 2)))
         return WIRE_MAX_DIRECTORY;
     if ((d == &asylink__v1__admin_dead_letter_replay_request__descriptor ||
-         d == &asylink__v1__admin_dead_letter_drop_request__descriptor) && id == 1)
+         d == &asylink__v1__admin_dead_letter_drop_request__descriptor) &&
+        id == 1)
         return WIRE_ADMIN_MAX_IDS;
     return 0;
 }
@@ -298,8 +298,7 @@ static int s_dec_deliver(const Asylink__V1__Deliver *m, wire_deliver *d)
 }
 
 /* The sequences and subscription shared by Ack and Nack. */
-static int s_dec_sequences(const uint64_t *seqs, size_t n, const char *subscription,
-                           wire_acks *a)
+static int s_dec_sequences(const uint64_t *seqs, size_t n, const char *subscription, wire_acks *a)
 {
     if (n == 0 || n > WIRE_MAX_SEQUENCES)
         return ASYLINK_E_BAD_FIELD;
@@ -435,8 +434,7 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
 {
     a->op = (wire_admin_op)m->request_case;
     switch (m->request_case) {
-    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS:
-        return ASYLINK_OK;
+    case ASYLINK__V1__ADMIN_REQUEST__REQUEST_STATS: return ASYLINK_OK;
     case ASYLINK__V1__ADMIN_REQUEST__REQUEST_NODES:
         a->flag = m->nodes->connected_only;
         return ASYLINK_OK;
@@ -482,22 +480,15 @@ static int s_dec_admin(const Asylink__V1__AdminRequest *m, wire_admin_request *a
 static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
 {
     switch (m->body_case) {
-    case ASYLINK__V1__COMMAND__BODY_HELLO:
-        return s_dec_hello(m->hello, &cmd->u.hello);
-    case ASYLINK__V1__COMMAND__BODY_WELCOME:
-        return s_dec_welcome(m->welcome, &cmd->u.welcome);
+    case ASYLINK__V1__COMMAND__BODY_HELLO: return s_dec_hello(m->hello, &cmd->u.hello);
+    case ASYLINK__V1__COMMAND__BODY_WELCOME: return s_dec_welcome(m->welcome, &cmd->u.welcome);
     case ASYLINK__V1__COMMAND__BODY_PUBLISH:
         return s_copy_id16(cmd->u.publish.message_id, m->publish->message_id);
-    case ASYLINK__V1__COMMAND__BODY_ACCEPTED:
-        return s_dec_accepted(m->accepted, &cmd->u.accepted);
-    case ASYLINK__V1__COMMAND__BODY_REJECTED:
-        return s_dec_rejected(m->rejected, &cmd->u.rejected);
-    case ASYLINK__V1__COMMAND__BODY_DELIVER:
-        return s_dec_deliver(m->deliver, &cmd->u.deliver);
-    case ASYLINK__V1__COMMAND__BODY_ACK:
-        return s_dec_ack(m->ack, &cmd->u.ack);
-    case ASYLINK__V1__COMMAND__BODY_NACK:
-        return s_dec_nack(m->nack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_ACCEPTED: return s_dec_accepted(m->accepted, &cmd->u.accepted);
+    case ASYLINK__V1__COMMAND__BODY_REJECTED: return s_dec_rejected(m->rejected, &cmd->u.rejected);
+    case ASYLINK__V1__COMMAND__BODY_DELIVER: return s_dec_deliver(m->deliver, &cmd->u.deliver);
+    case ASYLINK__V1__COMMAND__BODY_ACK: return s_dec_ack(m->ack, &cmd->u.ack);
+    case ASYLINK__V1__COMMAND__BODY_NACK: return s_dec_nack(m->nack, &cmd->u.ack);
     case ASYLINK__V1__COMMAND__BODY_CREDIT:
         cmd->u.credit.window_messages = m->credit->window_messages;
         cmd->u.credit.window_bytes = m->credit->window_bytes;
@@ -511,10 +502,8 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
         return s_dec_directory_request(m->directory_request, &cmd->u.directory_request);
     case ASYLINK__V1__COMMAND__BODY_DIRECTORY:
         return s_dec_directory(m->directory, &cmd->u.directory);
-    case ASYLINK__V1__COMMAND__BODY_ERROR:
-        return s_dec_error(m->error, &cmd->u.error);
-    case ASYLINK__V1__COMMAND__BODY_BYE:
-        return s_dec_bye(m->bye, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_ERROR: return s_dec_error(m->error, &cmd->u.error);
+    case ASYLINK__V1__COMMAND__BODY_BYE: return s_dec_bye(m->bye, &cmd->u.error);
     case ASYLINK__V1__COMMAND__BODY_HEARTBEAT:
         cmd->u.heartbeat.pong = m->heartbeat->pong;
         cmd->u.heartbeat.sent_ms = m->heartbeat->sent_ms;
@@ -523,8 +512,7 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
         return s_dec_subscribed(m->subscribed, &cmd->u.subscribed);
     case ASYLINK__V1__COMMAND__BODY_UNSUBSCRIBED:
         cmd->u.unsubscribe.delete_cursor = m->unsubscribed->cursor_deleted;
-        return s_copy_subscription(cmd->u.unsubscribe.subscription,
-                                   m->unsubscribed->subscription);
+        return s_copy_subscription(cmd->u.unsubscribe.subscription, m->unsubscribed->subscription);
     case ASYLINK__V1__COMMAND__BODY_ADMIN_REQUEST:
         return s_dec_admin(m->admin_request, &cmd->u.admin);
     default: /* not set, AdminResponse, a Packed (never with a request_id, and
@@ -608,8 +596,8 @@ typedef struct s_pb {
     } a;
     Asylink__V1__Limits limits;
     Asylink__V1__Role roles[CERT_ROLE_MAX];
-    char **strs;                /* malloc'd pointer array for repeated strings */
-    ProtobufCBinaryData *bins;  /* malloc'd array for repeated bytes */
+    char **strs;               /* malloc'd pointer array for repeated strings */
+    ProtobufCBinaryData *bins; /* malloc'd array for repeated bytes */
 } s_pb;
 
 /*
@@ -842,7 +830,7 @@ static int s_enc_directory_request(const wire_directory_request *d, s_pb *pb)
     asylink__v1__directory_request__init(m);
     pb->cmd.directory_request = m;
     m->topic = S_STR(d->topic);
-    int rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->node_ids, d->n_node_ids, pb);
+    int rc = s_enc_node_ids((const char(*)[NODE_ID_MAX + 1]) d->node_ids, d->n_node_ids, pb);
     m->node_ids = pb->strs;
     m->n_node_ids = pb->strs ? d->n_node_ids : 0;
     return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
@@ -880,8 +868,7 @@ static int s_enc_directory(const wire_directory *d, s_pb *pb)
     m->certificates = pb->bins;
     m->n_certificates = pb->bins ? d->n_certificates : 0;
     if (rc == ASYLINK_OK)
-        rc = s_enc_node_ids((const char (*)[NODE_ID_MAX + 1])d->unknown_node_ids, d->n_unknown,
-                            pb);
+        rc = s_enc_node_ids((const char(*)[NODE_ID_MAX + 1]) d->unknown_node_ids, d->n_unknown, pb);
     m->unknown_node_ids = pb->strs;
     m->n_unknown_node_ids = pb->strs ? d->n_unknown : 0;
     return rc == ASYLINK_OK && !m->topic ? ASYLINK_E_INVALID_ARG : rc;
@@ -1008,8 +995,7 @@ static int s_enc_admin_member(const wire_admin_request *a, s_pb *pb)
         pb->a.reload.policy = a->policy;
         m->reload = &pb->a.reload;
         break;
-    default:
-        return ASYLINK_E_INVALID_ARG;
+    default: return ASYLINK_E_INVALID_ARG;
     }
     return ASYLINK_OK;
 }
@@ -1104,20 +1090,11 @@ void wire_cmd_clear(wire_cmd *cmd)
         return;
     switch (cmd->kind) {
     case WIRE_ACK:
-    case WIRE_NACK:
-        free(cmd->u.ack.sequences);
-        break;
-    case WIRE_DIRECTORY_REQUEST:
-        free(cmd->u.directory_request.node_ids);
-        break;
-    case WIRE_DIRECTORY:
-        s_directory_free(&cmd->u.directory);
-        break;
-    case WIRE_ADMIN_REQUEST:
-        free(cmd->u.admin.ids);
-        break;
-    default:
-        break;
+    case WIRE_NACK: free(cmd->u.ack.sequences); break;
+    case WIRE_DIRECTORY_REQUEST: free(cmd->u.directory_request.node_ids); break;
+    case WIRE_DIRECTORY: s_directory_free(&cmd->u.directory); break;
+    case WIRE_ADMIN_REQUEST: free(cmd->u.admin.ids); break;
+    default: break;
     }
     memset(cmd, 0, sizeof *cmd);
 }
@@ -1198,7 +1175,7 @@ int wire_admin_response_frame(uint64_t request_id, const uint8_t *body, size_t b
     if (!buf)
         return ASYLINK_E_NOMEM;
     size_t n = 0;
-    if (request_id) { /* proto3: a zero request_id is not written */
+    if (request_id) {    /* proto3: a zero request_id is not written */
         buf[n++] = 0x08; /* field 1, varint */
         n += s_put_varint(buf + n, request_id);
     }
@@ -1328,7 +1305,8 @@ int wire_unpack_begin(wire_unpacker *u, const uint8_t *buf, size_t len, size_t *
         const uint8_t *data = NULL;
         size_t dlen = 0;
         wire_item it;
-        if (!s_bytes_field(&q, body + body_len, 0x0a, &data, &dlen) || !s_item(data, data + dlen, &it))
+        if (!s_bytes_field(&q, body + body_len, 0x0a, &data, &dlen) ||
+            !s_item(data, data + dlen, &it))
             return ASYLINK_E_MALFORMED;
         if (++items > WIRE_MAX_PACKED)
             return ASYLINK_E_BAD_FIELD;

@@ -22,16 +22,16 @@
 
 #include "cert.h"
 
-#define WIRE_PROTOCOL_VERSION 1 /* the version every peer speaks */
-#define WIRE_PROTOCOL_PACKED 2  /* version 1 plus Packed frames (PROTOCOL.md 11.2.1) */
-#define WIRE_MAX_PACKED 1024    /* most items in one Packed frame */
+#define WIRE_PROTOCOL_VERSION 1              /* the version every peer speaks */
+#define WIRE_PROTOCOL_PACKED 2               /* version 1 plus Packed frames (PROTOCOL.md 11.2.1) */
+#define WIRE_MAX_PACKED 1024                 /* most items in one Packed frame */
 #define WIRE_PACK_BYTES (4u * 1024u * 1024u) /* senders close a Packed frame at this size */
-#define WIRE_REASON_MAX 255      /* human reasons are cut to this many bytes */
-#define WIRE_NAME_MAX 64         /* client names, versions, subscription names */
-#define WIRE_MAX_SEQUENCES 4096  /* most sequences in one Ack / Nack */
-#define WIRE_MAX_DIRECTORY 4096  /* most certificates / node ids in a Directory */
+#define WIRE_REASON_MAX 255                  /* human reasons are cut to this many bytes */
+#define WIRE_NAME_MAX 64                     /* client names, versions, subscription names */
+#define WIRE_MAX_SEQUENCES 4096              /* most sequences in one Ack / Nack */
+#define WIRE_MAX_DIRECTORY 4096              /* most certificates / node ids in a Directory */
 #define WIRE_MAX_COMMAND (64u * 1024u * 1024u) /* largest Command frame accepted */
-#define WIRE_ADMIN_MAX_IDS 1000  /* most dead letter ids in one replay / drop request */
+#define WIRE_ADMIN_MAX_IDS 1000 /* most dead letter ids in one replay / drop request */
 
 /* The command kinds; numbers are the oneof field numbers of Command.body. */
 typedef enum wire_kind {
@@ -52,7 +52,7 @@ typedef enum wire_kind {
     WIRE_ERROR = 15,
     WIRE_BYE = 16,
     WIRE_HEARTBEAT = 17,
-    WIRE_ADMIN_REQUEST = 18,     /* decoded and encoded; AdminResponse: see below */
+    WIRE_ADMIN_REQUEST = 18, /* decoded and encoded; AdminResponse: see below */
     WIRE_SUBSCRIBED = 20,
     WIRE_UNSUBSCRIBED = 21,
 } wire_kind;
@@ -86,7 +86,7 @@ typedef struct wire_welcome {
     wire_limits limits;
     uint64_t server_time_ms;
     uint8_t session_id[16];
-    uint32_t roles;              /* CERT_ROLE_BIT mask */
+    uint32_t roles; /* CERT_ROLE_BIT mask */
     uint64_t client_cert_serial;
     char broker_version[WIRE_NAME_MAX + 1];
 } wire_welcome;
@@ -103,9 +103,9 @@ typedef struct wire_accepted {
 } wire_accepted;
 
 typedef struct wire_rejected {
-    uint8_t message_id[16];      /* zero if unknown */
+    uint8_t message_id[16]; /* zero if unknown */
     bool has_message_id;
-    int code;                    /* asylink_err */
+    int code; /* asylink_err */
     char reason[WIRE_REASON_MAX + 1];
     bool retryable;
 } wire_rejected;
@@ -123,10 +123,10 @@ typedef struct wire_acks {
     uint64_t *sequences;
     size_t n_sequences;
     char subscription[WIRE_NAME_MAX + 1];
-    int disposition;             /* Nack: 1 retry (also for 0), 2 dead letter */
-    int code;                    /* Nack: asylink_err */
+    int disposition; /* Nack: 1 retry (also for 0), 2 dead letter */
+    int code;        /* Nack: asylink_err */
     char reason[WIRE_REASON_MAX + 1];
-    uint32_t retry_after_ms;     /* Nack */
+    uint32_t retry_after_ms; /* Nack */
 } wire_acks;
 
 #define WIRE_NACK_RETRY 1
@@ -140,7 +140,7 @@ typedef struct wire_credit {
 typedef struct wire_subscribe {
     char topic_prefix[256];
     char subscription[WIRE_NAME_MAX + 1];
-    int start;                   /* 1 new, 2 earliest, 3 sequence, 4 time (0 = new) */
+    int start; /* 1 new, 2 earliest, 3 sequence, 4 time (0 = new) */
     uint64_t start_value;
     bool reset;
 } wire_subscribe;
@@ -155,7 +155,7 @@ typedef struct wire_subscribed {
 
 typedef struct wire_unsubscribe {
     char subscription[WIRE_NAME_MAX + 1];
-    bool delete_cursor;          /* Unsubscribe: delete; Unsubscribed: deleted */
+    bool delete_cursor; /* Unsubscribe: delete; Unsubscribed: deleted */
 } wire_unsubscribe;
 
 /* DirectoryRequest: node ids and/or a topic. Arrays owned by the cmd. */
@@ -178,7 +178,7 @@ typedef struct wire_directory {
 } wire_directory;
 
 typedef struct wire_error {
-    int code;                    /* asylink_err */
+    int code; /* asylink_err */
     char reason[WIRE_REASON_MAX + 1];
     bool fatal;                  /* Error: session ends */
     uint32_t reconnect_after_ms; /* Bye */
@@ -222,12 +222,12 @@ typedef struct wire_admin_request {
     uint64_t offset;               /* dead_letters */
     uint64_t *ids;                 /* replay, drop: owned by the cmd */
     size_t n_ids;
-    bool trust, policy;            /* reload */
-    uint64_t seq_from;             /* audit_tail, audit_verify: from_seq; confirm: pending_id */
-    uint64_t seq_to;               /* audit_verify: to_seq */
-    char topic[256];               /* topics: prefix; "" = all */
-    uint8_t message_id[16];        /* purge */
-    char reason[WIRE_REASON_MAX + 1];    /* purge: why (text, at most WIRE_REASON_MAX bytes) */
+    bool trust, policy;               /* reload */
+    uint64_t seq_from;                /* audit_tail, audit_verify: from_seq; confirm: pending_id */
+    uint64_t seq_to;                  /* audit_verify: to_seq */
+    char topic[256];                  /* topics: prefix; "" = all */
+    uint8_t message_id[16];           /* purge */
+    char reason[WIRE_REASON_MAX + 1]; /* purge: why (text, at most WIRE_REASON_MAX bytes) */
     char reference[WIRE_REASON_MAX + 1]; /* purge: case or ticket reference */
 } wire_admin_request;
 
@@ -242,14 +242,14 @@ typedef struct wire_cmd {
         wire_accepted accepted;
         wire_rejected rejected;
         wire_deliver deliver;
-        wire_acks ack;           /* WIRE_ACK and WIRE_NACK */
+        wire_acks ack; /* WIRE_ACK and WIRE_NACK */
         wire_credit credit;
         wire_subscribe subscribe;
         wire_subscribed subscribed;
         wire_unsubscribe unsubscribe; /* WIRE_UNSUBSCRIBE and WIRE_UNSUBSCRIBED */
         wire_directory_request directory_request;
         wire_directory directory;
-        wire_error error;        /* WIRE_ERROR and WIRE_BYE */
+        wire_error error; /* WIRE_ERROR and WIRE_BYE */
         wire_heartbeat heartbeat;
         wire_admin_request admin;
     } u;
@@ -339,11 +339,11 @@ bool wire_unpack_next(wire_unpacker *u, wire_item *it);
  * Zero-initialize, then wire_packer_init(). Not thread-safe; one owner.
  */
 typedef struct wire_packer {
-    uint8_t *buf;  /* the block: room, then head space, then the items */
-    size_t cap;    /* bytes allocated */
-    size_t len;    /* bytes used, from the start of the block */
-    size_t room;   /* caller's bytes in front */
-    size_t items;  /* items added */
+    uint8_t *buf; /* the block: room, then head space, then the items */
+    size_t cap;   /* bytes allocated */
+    size_t len;   /* bytes used, from the start of the block */
+    size_t room;  /* caller's bytes in front */
+    size_t items; /* items added */
 } wire_packer;
 
 void wire_packer_init(wire_packer *p, size_t room);

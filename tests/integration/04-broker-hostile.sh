@@ -55,6 +55,12 @@ CASES=(
   "extra-frame|ERROR PROTOCOL"
   "garbage-envelope|REJECTED MALFORMED"
   "big-ack|ERROR BAD_FIELD"
+  "packed-publish|ACCEPTED"
+  "packed-v1|ERROR PROTOCOL"
+  "packed-hello|ERROR PROTOCOL"
+  "packed-nested|ERROR MALFORMED"
+  "packed-truncated|ERROR MALFORMED"
+  "packed-badcmd|ERROR MALFORMED"
 )
 before_hostile=$(lines "$T/de.ids")
 for entry in "${CASES[@]}"; do
@@ -98,9 +104,9 @@ check_eq "FR: no bad deliveries" "$(field "$T/fr.out" bad)" 0
 check_eq "FR: in order" "$(field "$T/fr.out" out_of_order)" 0
 check "FR received exactly what DE got accepted" same_set "$T/de.ids" "$T/fr.ids"
 
-echo "== only accepted input was stored (EUAA: maxsize and replay, once)"
-peer EUAA recv --count 2 --timeout 10 >"$T/euaa.out" 2>"$T/euaa.err"
-check_eq "EUAA received the 2 accepted messages" "$(field "$T/euaa.out" distinct)" 2
+echo "== only accepted input was stored (EUAA: maxsize, replay once, packed-publish)"
+peer EUAA recv --count 3 --timeout 10 >"$T/euaa.out" 2>"$T/euaa.err"
+check_eq "EUAA received the 3 accepted messages" "$(field "$T/euaa.out" distinct)" 3
 check_eq "EUAA: they verify and open" "$(field "$T/euaa.out" bad)" 0
 peer EUAA recv --count 1 --timeout 2 >"$T/euaa2.out" 2>&1
 check_eq "nothing else was stored for EUAA" "$(field "$T/euaa2.out" received)" 0

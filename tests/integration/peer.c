@@ -121,6 +121,8 @@ static void s_usage(FILE *out)
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
             "               extra-frame garbage-envelope big-ack personal-topic\n"
+            "               packed-publish packed-v1 packed-hello packed-nested\n"
+            "               packed-truncated packed-badcmd\n"
             "               dir-toomany dir-flood [--count N]\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
@@ -755,6 +757,51 @@ static int s_h_directory_case(s_hostile *h, const char *name)
     return PEER_DONE;
 }
 
+/*
+ * The Packed frame cases (protocol version 2, PROTOCOL.md 11.2.1); the
+ * session said version 2 except for packed-v1. cmd / env: a valid Publish.
+ */
+static int s_h_packed_send(s_hostile *h, const char *name, const uint8_t *cmd, size_t cmd_len,
+                           const uint8_t *env, size_t env_len)
+{
+    wire_packer p;
+    wire_packer_init(&p, 0);
+    int rc = ASYLINK_OK;
+    if (strcmp(name, "packed-hello") == 0) {
+        wire_cmd hello;
+        peerwire_hello(&hello, 7, h->id->node, "asylink-peer", 0);
+        rc = wire_packer_add_cmd(&p, &hello, NULL, 0);
+    } else if (strcmp(name, "packed-nested") == 0) { /* a Packed inside a Packed */
+        wire_packer inner;
+        wire_packer_init(&inner, 0);
+        size_t off = 0, len = 0;
+        rc = wire_packer_add(&inner, cmd, cmd_len, env, env_len);
+        uint8_t *b = rc == ASYLINK_OK ? wire_packer_finish(&inner, &off, &len) : NULL;
+        rc = b ? wire_packer_add(&p, b + off, len, NULL, 0) : ASYLINK_E_NOMEM;
+        free(b);
+        wire_packer_free(&inner);
+    } else if (strcmp(name, "packed-badcmd") == 0) { /* frames well, the command does not decode */
+        uint8_t *bad = malloc(cmd_len);
+        if (bad) {
+            memcpy(bad, cmd, cmd_len);
+            bad[1] ^= 0x7f; /* Publish's length */
+            rc = wire_packer_add(&p, bad, cmd_len, env, env_len);
+        }
+        free(bad);
+        rc = bad ? rc : ASYLINK_E_NOMEM;
+    } else { /* packed-v1, packed-publish, packed-truncated: one valid Publish */
+        rc = wire_packer_add(&p, cmd, cmd_len, env, env_len);
+    }
+    size_t off = 0, len = 0;
+    uint8_t *block = rc == ASYLINK_OK ? wire_packer_finish(&p, &off, &len) : NULL;
+    if (block && strcmp(name, "packed-truncated") == 0)
+        len--; /* the framing itself is broken: nothing of it runs */
+    int sent = block ? peerlink_send_raw(&h->link, block + off, len, NULL, 0, false, false) : -1;
+    free(block);
+    wire_packer_free(&p);
+    return sent;
+}
+
 /* The cases that send a bad frame sequence rather than a bad envelope. */
 static int s_h_frames_case(s_hostile *h, const char *name)
 {
@@ -783,6 +830,8 @@ static int s_h_frames_case(s_hostile *h, const char *name)
         if (big)
             sent = peerlink_send_raw(&h->link, cmd, cmd_len, big, PEER_BIGFRAME, true, false);
         free(big);
+    } else if (strncmp(name, "packed-", 7) == 0) {
+        sent = s_h_packed_send(h, name, cmd, cmd_len, env, env_len);
     } else if (strcmp(name, "big-ack") == 0) {
         size_t n = (h->limits.max_ack_batch ? h->limits.max_ack_batch : 1000) + 1;
         wire_cmd a = {.kind = WIRE_ACK};
@@ -850,7 +899,7 @@ static int s_h_hello_case(s_hostile *h, const char *name)
         const char *other = h->o->other ? h->o->other : strcmp(h->id->node, "DE") ? "DE" : "FR";
         rc = s_hello_wait(h, other, WIRE_PROTOCOL_VERSION, &answer);
     } else if (strcmp(name, "bad-version") == 0) {
-        rc = s_hello_wait(h, h->id->node, WIRE_PROTOCOL_VERSION + 1, &answer);
+        rc = s_hello_wait(h, h->id->node, WIRE_PROTOCOL_PACKED + 1, &answer);
     } else {
         return -1;
     }
@@ -880,7 +929,14 @@ static int s_run_hostile(const s_opts *o, peernode *id)
     if (rc != -1)
         goto cleanup;
     wire_cmd answer = {0};
-    int hr = s_hello_wait(&h, id->node, WIRE_PROTOCOL_VERSION, &answer);
+    bool v2 = strncmp(name, "packed-", 7) == 0 && strcmp(name, "packed-v1") != 0;
+    int hr = s_hello_wait(&h, id->node, v2 ? WIRE_PROTOCOL_PACKED : WIRE_PROTOCOL_VERSION, &answer);
+    if (hr == 0 && answer.u.welcome.protocol_version != (v2 ? 2u : 1u)) {
+        printf("WELCOME-VERSION %u\n", answer.u.welcome.protocol_version);
+        wire_cmd_clear(&answer);
+        rc = PEER_NOT_DONE;
+        goto cleanup;
+    }
     if (hr != 0) {
         if (hr > 0) {
             printf("HELLO-FAILED ");

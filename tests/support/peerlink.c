@@ -70,6 +70,7 @@ int peerlink_open(peerlink *l, const char *endpoint, const peerlink_opts *o)
 
 void peerlink_close(peerlink *l, int linger_ms)
 {
+    peerwire_reader_close(&l->rd);
     if (l->sock) {
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
         if (l->mon)
@@ -86,6 +87,7 @@ void peerlink_close(peerlink *l, int linger_ms)
 void *peerlink_detach(peerlink *l)
 {
     void *sock = l->sock;
+    peerwire_reader_close(&l->rd); /* a Packed frame not read to its end is dropped */
     memset(l, 0, sizeof *l);
     return sock;
 }
@@ -167,7 +169,7 @@ int peerlink_recv(peerlink *l, long wait_ms, peerwire_in *in)
     }
     if (l->mon)
         s_events(l);
-    return peerwire_recv(l->sock, in);
+    return peerwire_read(l->sock, &l->rd, in);
 }
 
 int peerlink_hello(peerlink *l, const wire_cmd *hello, uint64_t deadline_ms, wire_cmd *answer)

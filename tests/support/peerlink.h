@@ -48,6 +48,7 @@ typedef struct {
     int last_fail_status;  /* value of the last HANDSHAKE_FAILED_AUTH (ZAP status) */
     bool reconnected;      /* a handshake succeeded after the first; the owner clears it */
     uint64_t last_send_ms; /* clock_now_ms() of the last send (heartbeats) */
+    peerwire_reader rd;    /* a Packed frame being read (protocol version 2) */
 } peerlink;
 
 /* Connects to endpoint; 0, or -1 with *l safe to peerlink_close. */

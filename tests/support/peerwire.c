@@ -121,6 +121,12 @@ int peerwire_read(void *sock, peerwire_reader *rd, peerwire_in *in)
     bool more = zmq_msg_more(&rd->frame);
     if (!wire_is_packed(data, len)) {
         in->decode_rc = wire_decode(data, len, &in->cmd);
+        uint64_t rid;
+        const uint8_t *body;
+        size_t body_len;
+        in->admin_response =
+            in->decode_rc != ASYLINK_OK &&
+            wire_admin_response_body(data, len, &rid, &body, &body_len) == ASYLINK_OK;
         zmq_msg_close(&rd->frame);
         if (more && zmq_msg_recv(&in->env, sock, 0) >= 0) {
             in->has_env = true;

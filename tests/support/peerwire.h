@@ -62,7 +62,7 @@ void peerwire_in_clear(peerwire_in *in);
  * when done.
  */
 typedef struct peerwire_reader {
-    zmq_msg_t frame;  /* the Packed frame being walked */
+    zmq_msg_t frame; /* the Packed frame being walked */
     wire_unpacker u;
     bool active;
 } peerwire_reader;

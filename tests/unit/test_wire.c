@@ -25,10 +25,10 @@
 #include "wire.h"
 
 static const wire_kind s_kinds[] = {
-    WIRE_HELLO,     WIRE_WELCOME,     WIRE_PUBLISH,    WIRE_ACCEPTED,
-    WIRE_REJECTED,  WIRE_DELIVER,     WIRE_ACK,        WIRE_NACK,
-    WIRE_CREDIT,    WIRE_SUBSCRIBE,   WIRE_UNSUBSCRIBE, WIRE_DIRECTORY_REQUEST,
-    WIRE_DIRECTORY, WIRE_ERROR,       WIRE_BYE,        WIRE_HEARTBEAT,
+    WIRE_HELLO,      WIRE_WELCOME,      WIRE_PUBLISH,     WIRE_ACCEPTED,
+    WIRE_REJECTED,   WIRE_DELIVER,      WIRE_ACK,         WIRE_NACK,
+    WIRE_CREDIT,     WIRE_SUBSCRIBE,    WIRE_UNSUBSCRIBE, WIRE_DIRECTORY_REQUEST,
+    WIRE_DIRECTORY,  WIRE_ERROR,        WIRE_BYE,         WIRE_HEARTBEAT,
     WIRE_SUBSCRIBED, WIRE_UNSUBSCRIBED,
 };
 #define N_KINDS (sizeof s_kinds / sizeof s_kinds[0])
@@ -96,7 +96,8 @@ static void s_full(wire_kind kind, wire_cmd *c)
     c->request_id = 0x1234567890ull + (uint64_t)kind;
     switch (kind) {
     case WIRE_HELLO:
-        c->u.hello = (wire_hello){.protocol_version = 1, .heartbeat_interval_ms = 5000,
+        c->u.hello = (wire_hello){.protocol_version = 1,
+                                  .heartbeat_interval_ms = 5000,
                                   .initial_credit_messages = 64,
                                   .initial_credit_bytes = 1ull << 33,
                                   .client_time_ms = 1700000000123ull};
@@ -117,9 +118,7 @@ static void s_full(wire_kind kind, wire_cmd *c)
         S_SET(w->broker_version, "0.1.0");
         break;
     }
-    case WIRE_PUBLISH:
-        s_fill_id(c->u.publish.message_id, 0x10);
-        break;
+    case WIRE_PUBLISH: s_fill_id(c->u.publish.message_id, 0x10); break;
     case WIRE_ACCEPTED:
         s_fill_id(c->u.accepted.message_id, 0x20);
         c->u.accepted.duplicate = true;
@@ -134,8 +133,8 @@ static void s_full(wire_kind kind, wire_cmd *c)
         c->u.rejected.retryable = true;
         break;
     case WIRE_DELIVER:
-        c->u.deliver = (wire_deliver){.sequence = 42, .attempt = 3,
-                                      .accepted_ms = 1700000002000ull};
+        c->u.deliver =
+            (wire_deliver){.sequence = 42, .attempt = 3, .accepted_ms = 1700000002000ull};
         S_SET(c->u.deliver.subscription, "monthly-stats_1.a");
         S_SET(c->u.deliver.topic, "stats.monthly.DE");
         break;
@@ -186,9 +185,7 @@ static void s_full(wire_kind kind, wire_cmd *c)
         memset(c->u.directory_request.node_ids[2], 'Z', NODE_ID_MAX); /* longest id */
         S_SET(c->u.directory_request.topic, "stats.monthly.DE");
         break;
-    case WIRE_DIRECTORY:
-        s_full_directory(&c->u.directory);
-        break;
+    case WIRE_DIRECTORY: s_full_directory(&c->u.directory); break;
     case WIRE_ERROR:
         c->u.error.code = ASYLINK_E_PROTOCOL;
         S_SET(c->u.error.reason, "Publish before Hello");
@@ -203,8 +200,7 @@ static void s_full(wire_kind kind, wire_cmd *c)
         c->u.heartbeat.pong = true;
         c->u.heartbeat.sent_ms = 1700000003000ull;
         break;
-    default:
-        fail_msg("no full command for kind %d", (int)kind);
+    default: fail_msg("no full command for kind %d", (int)kind);
     }
 }
 
@@ -324,17 +320,20 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
     switch (a->kind) {
     case WIRE_HELLO: s_same_hello(&a->u.hello, &b->u.hello); break;
     case WIRE_WELCOME: s_same_welcome(&a->u.welcome, &b->u.welcome); break;
-    case WIRE_PUBLISH: case WIRE_ACCEPTED: case WIRE_REJECTED: case WIRE_DELIVER:
-        s_same_publishing(a, b);
-        break;
-    case WIRE_ACK: case WIRE_NACK: s_same_acks(&a->u.ack, &b->u.ack); break;
+    case WIRE_PUBLISH:
+    case WIRE_ACCEPTED:
+    case WIRE_REJECTED:
+    case WIRE_DELIVER: s_same_publishing(a, b); break;
+    case WIRE_ACK:
+    case WIRE_NACK: s_same_acks(&a->u.ack, &b->u.ack); break;
     case WIRE_CREDIT:
         assert_int_equal(a->u.credit.window_messages, b->u.credit.window_messages);
         assert_int_equal(a->u.credit.window_bytes, b->u.credit.window_bytes);
         break;
-    case WIRE_SUBSCRIBE: case WIRE_SUBSCRIBED: case WIRE_UNSUBSCRIBE: case WIRE_UNSUBSCRIBED:
-        s_same_feed(a, b);
-        break;
+    case WIRE_SUBSCRIBE:
+    case WIRE_SUBSCRIBED:
+    case WIRE_UNSUBSCRIBE:
+    case WIRE_UNSUBSCRIBED: s_same_feed(a, b); break;
     case WIRE_DIRECTORY_REQUEST:
         assert_int_equal(a->u.directory_request.n_node_ids, b->u.directory_request.n_node_ids);
         for (size_t i = 0; i < a->u.directory_request.n_node_ids; i++)
@@ -343,7 +342,8 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
         assert_string_equal(a->u.directory_request.topic, b->u.directory_request.topic);
         break;
     case WIRE_DIRECTORY: s_same_directory(&a->u.directory, &b->u.directory); break;
-    case WIRE_ERROR: case WIRE_BYE:
+    case WIRE_ERROR:
+    case WIRE_BYE:
         assert_int_equal(a->u.error.code, b->u.error.code);
         assert_string_equal(a->u.error.reason, b->u.error.reason);
         assert_int_equal(a->u.error.fatal, b->u.error.fatal);
@@ -353,8 +353,7 @@ static void s_same(const wire_cmd *a, const wire_cmd *b)
         assert_int_equal(a->u.heartbeat.pong, b->u.heartbeat.pong);
         assert_int_equal(a->u.heartbeat.sent_ms, b->u.heartbeat.sent_ms);
         break;
-    default:
-        fail_msg("unexpected kind %d", (int)a->kind);
+    default: fail_msg("unexpected kind %d", (int)a->kind);
     }
 }
 
@@ -644,8 +643,8 @@ static void test_admin_request_refused(void **state)
     assert_int_equal(s_try(S_CMD(ADMIN_REQUEST, admin_request, &ar)), ASYLINK_E_BAD_FIELD);
     /* replay: all with ids, neither ids nor all, all without node, too many ids */
     uint64_t ids[WIRE_ADMIN_MAX_IDS + 1] = {0};
-    wire_admin_request a = {.op = WIRE_ADMIN_DEAD_LETTER_REPLAY, .flag = true, .ids = ids,
-                            .n_ids = 1};
+    wire_admin_request a = {
+        .op = WIRE_ADMIN_DEAD_LETTER_REPLAY, .flag = true, .ids = ids, .n_ids = 1};
     S_SET(a.node_id, "DE-BAMF");
     assert_int_equal(s_admin_round(&a, &c), ASYLINK_E_BAD_FIELD);
     a.flag = false;
@@ -771,8 +770,8 @@ static void test_too_large(void **state)
 }
 
 /* Encoded Ack {sequences [1, 2], subscription "s"} with request_id 7, by hand. */
-static const uint8_t s_ack_bytes[] = {0x08, 0x07, 0x42, 0x07, 0x0a, 0x02, 0x01,
-                                      0x02, 0x12, 0x01, 's'};
+static const uint8_t s_ack_bytes[] = {0x08, 0x07, 0x42, 0x07, 0x0a, 0x02,
+                                      0x01, 0x02, 0x12, 0x01, 's'};
 
 static int s_decode_hex(const uint8_t *b, size_t n)
 {
@@ -825,8 +824,8 @@ static void test_non_canonical(void **state)
     const uint8_t empty_str[] = {0x08, 0x07, 0x42, 0x05, 0x0a, 0x01, 0x01, 0x12, 0x00};
     assert_int_equal(s_decode_hex(empty_str, sizeof empty_str), ASYLINK_E_MALFORMED);
     /* a NUL inside a string: subscription "a\0b" */
-    const uint8_t nul_str[] = {0x08, 0x07, 0x42, 0x08, 0x0a, 0x01, 0x01,
-                               0x12, 0x03, 'a', 0x00, 'b'};
+    const uint8_t nul_str[] = {0x08, 0x07, 0x42, 0x08, 0x0a, 0x01,
+                               0x01, 0x12, 0x03, 'a',  0x00, 'b'};
     assert_int_equal(s_decode_hex(nul_str, sizeof nul_str), ASYLINK_E_MALFORMED);
     /* Heartbeat pong encoded as bool 2 */
     const uint8_t bool2[] = {0x8a, 0x01, 0x02, 0x08, 0x02};
@@ -885,14 +884,14 @@ static void test_expansion_refused(void **state)
     assert_int_equal(s_decode_hex(cut_record, sizeof cut_record), ASYLINK_E_MALFORMED);
     free(buf);
     /* Welcome with seven roles (one twice) */
-    const uint8_t roles7[] = {0x1a, 0x1b, 0x2a, 0x10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                              13, 14, 15, 0x32, 0x07, 1, 2, 3, 4, 5, 6, 1};
+    const uint8_t roles7[] = {0x1a, 0x1b, 0x2a, 0x10, 0,  1,    2,    3, 4, 5, 6, 7, 8, 9, 10,
+                              11,   12,   13,   14,   15, 0x32, 0x07, 1, 2, 3, 4, 5, 6, 1};
     assert_int_equal(s_decode_hex(roles7, sizeof roles7), ASYLINK_E_BAD_FIELD);
     /* unknown fields inside a body and inside Welcome.limits */
     const uint8_t hello_f9[] = {0x12, 0x06, 0x12, 0x02, 'D', 'E', 0x48, 0x01};
     assert_int_equal(s_decode_hex(hello_f9, sizeof hello_f9), ASYLINK_E_MALFORMED);
-    const uint8_t limits_f9[] = {0x1a, 0x16, 0x1a, 0x02, 0x48, 0x01, 0x2a, 0x10, 0, 1, 2, 3, 4,
-                                 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const uint8_t limits_f9[] = {0x1a, 0x16, 0x1a, 0x02, 0x48, 0x01, 0x2a, 0x10, 0,  1,  2,  3,
+                                 4,    5,    6,    7,    8,    9,    10,   11,   12, 13, 14, 15};
     assert_int_equal(s_decode_hex(limits_f9, sizeof limits_f9), ASYLINK_E_MALFORMED);
     /* wrong wire type, field number 0, two different bodies, a group */
     const uint8_t wrong_type[] = {0x0a, 0x01, 0x07, 0x8a, 0x01, 0x00};
@@ -995,12 +994,22 @@ static void test_text_rules(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "a\tb", "a\rb", "\x1b[31m", "del\x7f", "nel\xc2\x85", "csi\xc2\x9b", "\xff",
-        "\xc0\xaf" /* overlong */, "\xed\xa0\x80" /* surrogate */, "\xf4\x90\x80\x80",
-        "\xc3" /* cut */, "\xe2\x82" /* cut */, "\x80",
+        "a\tb",
+        "a\rb",
+        "\x1b[31m",
+        "del\x7f",
+        "nel\xc2\x85",
+        "csi\xc2\x9b",
+        "\xff",
+        "\xc0\xaf" /* overlong */,
+        "\xed\xa0\x80" /* surrogate */,
+        "\xf4\x90\x80\x80",
+        "\xc3" /* cut */,
+        "\xe2\x82" /* cut */,
+        "\x80",
     };
-    const char *good[] = {"libasylink", "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac 1", "\xc2\xa0nbsp",
-                          "\xf0\x9f\x98\x80", "a b!~"};
+    const char *good[] = {"libasylink",   "\xc3\xa9t\xc3\xa9", "\xe2\x82\xac 1",
+                          "\xc2\xa0nbsp", "\xf0\x9f\x98\x80",  "a b!~"};
     Asylink__V1__Hello h = ASYLINK__V1__HELLO__INIT;
     h.node_id = "DE";
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1189,8 +1198,8 @@ static void test_subscriptions_and_topics(void **state)
     for (size_t i = 0; i < 2 + 5 + 1; i++) {
         const char *v = i < 2 ? good_subs[i] : i < 7 ? bad_subs[i - 2] : sub65;
         int want = i < 2 ? ASYLINK_OK : ASYLINK_E_BAD_FIELD;
-        d.subscription = s.subscription = sd.subscription = u.subscription =
-            ud.subscription = a.subscription = n.subscription = (char *)v;
+        d.subscription = s.subscription = sd.subscription = u.subscription = ud.subscription =
+            a.subscription = n.subscription = (char *)v;
         assert_int_equal(s_try(S_CMD(DELIVER, deliver, &d)), want);
         assert_int_equal(s_try(S_CMD(SUBSCRIBE, subscribe, &s)), want);
         assert_int_equal(s_try(S_CMD(SUBSCRIBED, subscribed, &sd)), want);
@@ -1232,8 +1241,8 @@ static void test_sequences(void **state)
     size_t counts[] = {0, 1, WIRE_MAX_SEQUENCES, WIRE_MAX_SEQUENCES + 1};
     for (size_t i = 0; i < 4; i++) {
         a.n_sequences = n.n_sequences = counts[i];
-        int want = counts[i] == 0 || counts[i] > WIRE_MAX_SEQUENCES ? ASYLINK_E_BAD_FIELD
-                                                                    : ASYLINK_OK;
+        int want =
+            counts[i] == 0 || counts[i] > WIRE_MAX_SEQUENCES ? ASYLINK_E_BAD_FIELD : ASYLINK_OK;
         assert_int_equal(s_try(S_CMD(ACK, ack, &a)), want);
         assert_int_equal(s_try(S_CMD(NACK, nack, &n)), want);
     }
@@ -1270,8 +1279,7 @@ static void test_directory_request(void **state)
     dr.n_node_ids = WIRE_MAX_DIRECTORY;
     assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)), ASYLINK_OK);
     dr.n_node_ids = WIRE_MAX_DIRECTORY + 1;
-    assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)),
-                     ASYLINK_E_BAD_FIELD);
+    assert_int_equal(s_try(S_CMD(DIRECTORY_REQUEST, directory_request, &dr)), ASYLINK_E_BAD_FIELD);
     dr.n_node_ids = 3;
     const char *bad[] = {"", "fr", "F", "FR/IT"};
     for (size_t i = 0; i < 4; i++) {
@@ -1455,6 +1463,198 @@ static void test_random_mutations(void **state)
     assert_true(decoded > 1000); /* the stability check above is not vacuous */
 }
 
+/* ---- Packed frames (protocol version 2) ---- */
+
+/* Builds a Packed frame of the given raw body (the bytes after Packed's tag and length). */
+static size_t s_packed_raw(uint8_t *out, const uint8_t *body, size_t body_len)
+{
+    size_t n = 0;
+    out[n++] = 0xb2;
+    out[n++] = 0x01;
+    size_t v = body_len;
+    do {
+        out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    memcpy(out + n, body, body_len);
+    return n + body_len;
+}
+
+static void test_packed_round_trip(void **state)
+{
+    (void)state;
+    wire_packer p;
+    wire_packer_init(&p, 16);
+    assert_int_equal(wire_packer_frame_len(&p), 0);
+    wire_cmd pub = {.kind = WIRE_PUBLISH};
+    memset(pub.u.publish.message_id, 0x11, 16);
+    uint64_t seqs[] = {7, 9, 300};
+    wire_cmd ack = {.kind = WIRE_ACK};
+    ack.u.ack.sequences = seqs;
+    ack.u.ack.n_sequences = 3;
+    static const uint8_t env[] = "an envelope's bytes, opaque to the framing";
+    uint8_t big[200];
+    memset(big, 0xab, sizeof big); /* a length that needs a two-byte varint */
+    assert_int_equal(wire_packer_add_cmd(&p, &pub, env, sizeof env), ASYLINK_OK);
+    assert_int_equal(wire_packer_add_cmd(&p, &ack, NULL, 0), ASYLINK_OK);
+    assert_int_equal(wire_packer_add_cmd(&p, &pub, big, sizeof big), ASYLINK_OK);
+    assert_int_equal(p.items, 3);
+    size_t expect = wire_packer_frame_len(&p), off = 0, len = 0;
+    uint8_t *block = wire_packer_finish(&p, &off, &len);
+    assert_non_null(block);
+    assert_int_equal(len, expect);
+    assert_true(off >= 16);
+    assert_int_equal(p.items, 0); /* empty again */
+    const uint8_t *f = block + off;
+    assert_true(wire_is_packed(f, len));
+
+    /* protobuf-c reads the same frame as a canonical Command with only `packed` */
+    Asylink__V1__Command *m = asylink__v1__command__unpack(NULL, len, f);
+    assert_non_null(m);
+    assert_int_equal(m->body_case, ASYLINK__V1__COMMAND__BODY_PACKED);
+    assert_int_equal(m->request_id, 0);
+    assert_int_equal(m->packed->n_items, 3);
+    assert_true(codec_is_canonical(&m->base, f, len));
+    asylink__v1__command__free_unpacked(m, NULL);
+
+    /* wire_decode does not take a Packed frame: it is split first */
+    wire_cmd c;
+    assert_int_equal(wire_decode(f, len, &c), ASYLINK_E_MALFORMED);
+    wire_cmd_clear(&c);
+
+    wire_unpacker u;
+    size_t n = 0;
+    assert_int_equal(wire_unpack_begin(&u, f, len, &n), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    wire_item it;
+    assert_true(wire_unpack_next(&u, &it));
+    assert_int_equal(wire_decode(it.cmd, it.cmd_len, &c), ASYLINK_OK);
+    assert_int_equal(c.kind, WIRE_PUBLISH);
+    assert_memory_equal(c.u.publish.message_id, pub.u.publish.message_id, 16);
+    assert_int_equal(it.env_len, sizeof env);
+    assert_memory_equal(it.env, env, sizeof env);
+    wire_cmd_clear(&c);
+    assert_true(wire_unpack_next(&u, &it));
+    assert_int_equal(wire_decode(it.cmd, it.cmd_len, &c), ASYLINK_OK);
+    assert_int_equal(c.kind, WIRE_ACK);
+    assert_int_equal(c.u.ack.n_sequences, 3);
+    assert_int_equal(c.u.ack.sequences[2], 300);
+    assert_null(it.env);
+    assert_int_equal(it.env_len, 0);
+    wire_cmd_clear(&c);
+    assert_true(wire_unpack_next(&u, &it));
+    assert_int_equal(it.env_len, sizeof big);
+    assert_memory_equal(it.env, big, sizeof big);
+    assert_false(wire_unpack_next(&u, &it));
+    free(block);
+    assert_null(wire_packer_finish(&p, &off, &len)); /* nothing packed */
+    wire_packer_free(&p);
+
+    /* a plain command is not a Packed frame */
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    assert_int_equal(wire_encode(&ack, &plain, &plain_len), ASYLINK_OK);
+    assert_false(wire_is_packed(plain, plain_len));
+    assert_int_equal(wire_unpack_begin(&u, plain, plain_len, &n), ASYLINK_E_MALFORMED);
+    free(plain);
+}
+
+static void test_packed_refused(void **state)
+{
+    (void)state;
+    uint8_t f[64];
+    wire_unpacker u;
+    size_t n = 99;
+    /* the smallest valid item: 0a 03 (item) 0a 01 'x' (command) */
+    static const uint8_t ok_item[] = {0x0a, 0x03, 0x0a, 0x01, 'x'};
+    size_t len = s_packed_raw(f, ok_item, sizeof ok_item);
+    assert_int_equal(wire_unpack_begin(&u, f, len, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+
+    struct {
+        const char *what;
+        uint8_t body[16];
+        size_t len;
+        int code;
+    } cases[] = {
+        {"no item", {0}, 0, ASYLINK_E_BAD_FIELD},
+        {"empty command", {0x0a, 0x02, 0x0a, 0x00}, 4, ASYLINK_E_MALFORMED},
+        {"item without command", {0x0a, 0x03, 0x12, 0x01, 'e'}, 5, ASYLINK_E_MALFORMED},
+        {"empty envelope", {0x0a, 0x05, 0x0a, 0x01, 'x', 0x12, 0x00}, 7, ASYLINK_E_MALFORMED},
+        {"envelope before command",
+         {0x0a, 0x06, 0x12, 0x01, 'e', 0x0a, 0x01, 'x'},
+         8,
+         ASYLINK_E_MALFORMED},
+        {"unknown field in an item",
+         {0x0a, 0x05, 0x0a, 0x01, 'x', 0x18, 0x01},
+         7,
+         ASYLINK_E_MALFORMED},
+        {"unknown field in Packed",
+         {0x0a, 0x03, 0x0a, 0x01, 'x', 0x10, 0x01},
+         7,
+         ASYLINK_E_MALFORMED},
+        {"padded item length", {0x0a, 0x83, 0x00, 0x0a, 0x01, 'x'}, 6, ASYLINK_E_MALFORMED},
+        {"padded command length", {0x0a, 0x04, 0x0a, 0x81, 0x00, 'x'}, 6, ASYLINK_E_MALFORMED},
+        {"item past its end", {0x0a, 0x09, 0x0a, 0x01, 'x'}, 5, ASYLINK_E_MALFORMED},
+        {"command past its item", {0x0a, 0x03, 0x0a, 0x05, 'x'}, 5, ASYLINK_E_MALFORMED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = s_packed_raw(f, cases[i].body, cases[i].len);
+        int rc = wire_unpack_begin(&u, f, len, &n);
+        if (rc != cases[i].code)
+            fail_msg("%s: got %d, expected %d", cases[i].what, rc, cases[i].code);
+        assert_int_equal(n, 0);
+        assert_false(wire_unpack_next(&u, &(wire_item){0}));
+    }
+
+    /* Packed's own length: padded, too short, too long, trailing bytes */
+    uint8_t padded[] = {0xb2, 0x01, 0x85, 0x00, 0x0a, 0x03, 0x0a, 0x01, 'x'};
+    assert_int_equal(wire_unpack_begin(&u, padded, sizeof padded, &n), ASYLINK_E_MALFORMED);
+    len = s_packed_raw(f, ok_item, sizeof ok_item);
+    f[2]--; /* says one byte less than follows */
+    assert_int_equal(wire_unpack_begin(&u, f, len, &n), ASYLINK_E_MALFORMED);
+    f[2] += 2; /* one byte more */
+    assert_int_equal(wire_unpack_begin(&u, f, len, &n), ASYLINK_E_MALFORMED);
+    /* a request_id in front: not a Packed frame (the broker then refuses it as a command) */
+    uint8_t with_id[sizeof f + 2] = {0x08, 0x05};
+    len = s_packed_raw(with_id + 2, ok_item, sizeof ok_item);
+    assert_false(wire_is_packed(with_id, len + 2));
+    assert_int_equal(wire_unpack_begin(&u, with_id, len + 2, &n), ASYLINK_E_MALFORMED);
+    wire_cmd c;
+    assert_int_not_equal(wire_decode(with_id, len + 2, &c), ASYLINK_OK);
+    wire_cmd_clear(&c);
+    /* every truncation of a valid frame is refused */
+    len = s_packed_raw(f, ok_item, sizeof ok_item);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_not_equal(wire_unpack_begin(&u, f, cut, &n), ASYLINK_OK);
+    assert_int_equal(wire_unpack_begin(&u, NULL, 0, &n), ASYLINK_E_MALFORMED);
+}
+
+static void test_packed_item_limit(void **state)
+{
+    (void)state;
+    wire_packer p;
+    wire_packer_init(&p, 0);
+    static const uint8_t cmd[] = {0x7a, 0x00}; /* any bytes: the framing does not decode them */
+    for (size_t i = 0; i < WIRE_MAX_PACKED; i++)
+        assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, NULL, 0), ASYLINK_OK);
+    size_t off = 0, len = 0, n = 0;
+    uint8_t *block = wire_packer_finish(&p, &off, &len);
+    wire_unpacker u;
+    assert_int_equal(wire_unpack_begin(&u, block + off, len, &n), ASYLINK_OK);
+    assert_int_equal(n, WIRE_MAX_PACKED);
+    free(block);
+    for (size_t i = 0; i < WIRE_MAX_PACKED + 1; i++)
+        assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, NULL, 0), ASYLINK_OK);
+    block = wire_packer_finish(&p, &off, &len);
+    assert_int_equal(wire_unpack_begin(&u, block + off, len, &n), ASYLINK_E_BAD_FIELD);
+    assert_int_equal(n, 0);
+    free(block);
+    assert_int_equal(wire_packer_add(&p, NULL, 1, NULL, 0), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(wire_packer_add(&p, cmd, 0, NULL, 0), ASYLINK_E_INVALID_ARG);
+    wire_packer_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1484,6 +1684,9 @@ int main(void)
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_random_mutations),
+        cmocka_unit_test(test_packed_round_trip),
+        cmocka_unit_test(test_packed_refused),
+        cmocka_unit_test(test_packed_item_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
