@@ -68,12 +68,15 @@
 #define N_MS 27
 #define BROKER_ID "BROKER.EU"
 #define CONSUMER_ID "EUAA"
-#define HELLO_TIMEOUT_MS 10000  /* CURVE handshake + Hello -> Welcome */
-#define STALL_TIMEOUT_MS 20000  /* no progress at all: the broker is not answering */
-#define START_TIMEOUT_MS 15000  /* asylinkd prints its endpoint */
-#define STOP_TIMEOUT_MS 10000   /* SIGTERM -> exit, then SIGKILL */
-#define SEND_TIMEOUT_MS 10000   /* a blocking send (HWM reached) */
-#define ACK_BATCH 500           /* sequences per Ack */
+#define HELLO_TIMEOUT_MS 10000 /* CURVE handshake + Hello -> Welcome */
+#define STALL_TIMEOUT_MS 20000 /* no progress at all: the broker is not answering */
+#define START_TIMEOUT_MS 15000 /* asylinkd prints its endpoint */
+#define STOP_TIMEOUT_MS 10000  /* SIGTERM -> exit, then SIGKILL */
+#define SEND_TIMEOUT_MS 10000  /* a blocking send (HWM reached) */
+/* Sequences per Ack: as many as the broker takes (max_ack_batch 1000). ZeroMQ reads
+ * connections round robin, a frame each, and producers pack 100 Publishes per frame:
+ * a consumer acking 100 at a time fell behind four of them (PROTOCOL.md 11.2.1). */
+#define ACK_BATCH 1000
 #define ACK_FLUSH_NS 1000000ull /* or every 1 ms */
 /* Closed loop (no --rate): a client thread that found fewer than NAP_BELOW
  * answers in a round, with more than half its window still out, naps
@@ -81,7 +84,7 @@
  * (as a throughput client batches; each wake-up costs two context switches). */
 #define NAP_BELOW 256
 #define NAP_NS 500000ull
-#define CONSUMER_CREDIT 1000
+#define CONSUMER_CREDIT 2000 /* two Acks' worth in flight */
 
 static const char *const s_ms_ids[N_MS] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES",
                                            "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
