@@ -7,6 +7,13 @@
  * on); `p` is the end inside the write transaction in progress, reset to
  * `c` by every begin (a transaction may run again after the map grew) and
  * copied to `c` when it commits.
+ *
+ * Threads. The store hooks run in the thread of the write: the router's,
+ * or the broker's committer while the router goes on (store.h,
+ * store_batch_commit_detached()). The router adds notes meanwhile, so the
+ * notes and `c` are under `lock`; `p`, the scratch and the rest belong to
+ * the write in progress (one at a time: the router's writes wait for the
+ * committer's).
  */
 #include "audit.h"
 
@@ -17,6 +24,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +48,10 @@ typedef struct {
 #define S_NOTES_BUF_KEEP (1024 * 1024) /* an emptied notes buffer larger than this is freed */
 
 struct audit {
-    store *st;    /* borrowed */
-    MDB_dbi log;  /* audit */
-    MDB_dbi ckpt; /* audit_ckpt */
+    pthread_mutex_t lock; /* the notes, c and notes_dropped (see Threads above) */
+    store *st;            /* borrowed */
+    MDB_dbi log;          /* audit */
+    MDB_dbi ckpt;         /* audit_ckpt */
     char node_id[AUDITCHAIN_NAME_MAX + 1];
     uint64_t cert_serial;
     const uint8_t *sign_sk, *sign_pk; /* borrowed */
@@ -176,16 +185,18 @@ static int s_checkpoint(audit *a, MDB_txn *txn, uint64_t now_ms)
 static int s_hook_begin(void *ctx, void *txn)
 {
     audit *a = ctx;
+    pthread_mutex_lock(&a->lock); /* the router may be adding notes: they wait for the copy */
     a->p = a->c;
     a->txn_now_ms = clock_now_ms();
     a->notes_written = 0;
-    for (size_t i = 0; i < a->n_notes; i++) {
-        int rc = s_append(a, txn, a->notes_buf + a->notes[i].off, a->notes[i].len);
-        if (rc != MDB_SUCCESS)
-            return rc;
-        a->notes_written++;
+    int rc = MDB_SUCCESS;
+    for (size_t i = 0; i < a->n_notes && rc == MDB_SUCCESS; i++) {
+        rc = s_append(a, txn, a->notes_buf + a->notes[i].off, a->notes[i].len);
+        if (rc == MDB_SUCCESS)
+            a->notes_written++;
     }
-    return MDB_SUCCESS;
+    pthread_mutex_unlock(&a->lock);
+    return rc;
 }
 
 /* The actor of a change without one: the operator at work, else the broker. */
@@ -310,6 +321,7 @@ static int s_hook_precommit(void *ctx, void *txn)
 static void s_hook_committed(void *ctx)
 {
     audit *a = ctx;
+    pthread_mutex_lock(&a->lock);
     a->c = a->p;
     if (a->notes_written && a->n_notes > a->notes_written) {
         size_t from = a->notes[a->notes_written].off;
@@ -330,6 +342,7 @@ static void s_hook_committed(void *ctx)
             a->notes_cap = 0;
         }
     }
+    pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- notes ---- */
@@ -375,6 +388,7 @@ void audit_note(audit *a, const auditchain_record *r)
         x.time_ms = clock_now_ms();
     size_t len = 0;
     int rc = ASYLINK_E_NOMEM;
+    pthread_mutex_lock(&a->lock);
     for (int sized = 0; sized < 2 && a->n_notes < AUDIT_MAX_NOTES; sized++) {
         rc = s_notes_room(a, &x, sized);
         if (rc == ASYLINK_OK)
@@ -388,20 +402,35 @@ void audit_note(audit *a, const auditchain_record *r)
             LOG_ERROR("audit", "audit event lost", "kind=%s code=%s waiting=%zu lost=%llu",
                       auditchain_kind_name(r->kind), asylink_err_name(rc), a->n_notes,
                       (unsigned long long)a->notes_dropped);
+        pthread_mutex_unlock(&a->lock);
         return;
     }
     a->notes[a->n_notes].off = a->notes_len;
     a->notes[a->n_notes].len = len;
     a->notes_len += len;
     a->n_notes++;
+    pthread_mutex_unlock(&a->lock);
 }
 
 bool audit_due(const audit *a, uint64_t now_ms)
 {
     if (!a)
         return false;
-    return a->n_notes > 0 ||
-           (a->c.uncovered_ms && now_ms >= a->c.uncovered_ms + a->ckpt_interval_ms);
+    audit *m = (audit *)a; /* the lock only */
+    pthread_mutex_lock(&m->lock);
+    bool due =
+        a->n_notes > 0 || (a->c.uncovered_ms && now_ms >= a->c.uncovered_ms + a->ckpt_interval_ms);
+    pthread_mutex_unlock(&m->lock);
+    return due;
+}
+
+/* Whether the chain has entries after its last checkpoint. */
+static bool s_uncovered(audit *a)
+{
+    pthread_mutex_lock(&a->lock);
+    bool u = a->c.seq > a->c.ckpt_seq;
+    pthread_mutex_unlock(&a->lock);
+    return u;
 }
 
 static int s_nothing(void *ctx, void *txn)
@@ -413,7 +442,7 @@ static int s_nothing(void *ctx, void *txn)
 
 int audit_flush(audit *a, uint64_t now_ms, bool checkpoint)
 {
-    if (!a || (!audit_due(a, now_ms) && !(checkpoint && a->c.seq > a->c.ckpt_seq)))
+    if (!a || (!audit_due(a, now_ms) && !(checkpoint && s_uncovered(a))))
         return ASYLINK_OK;
     a->force_ckpt = checkpoint;
     int rc = store_write(a->st, s_nothing, NULL); /* the hooks write notes and the checkpoint */
@@ -487,6 +516,10 @@ int audit_open(store *st, const audit_options *o, audit **out)
     audit *a = calloc(1, sizeof *a);
     if (!a)
         return ASYLINK_E_NOMEM;
+    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        free(a);
+        return ASYLINK_E_NOMEM;
+    }
     a->st = st;
     snprintf(a->node_id, sizeof a->node_id, "%s", o->broker_node_id);
     a->cert_serial = o->cert_serial;
@@ -517,6 +550,7 @@ void audit_close(audit **self_p)
     free(a->notes);
     free(a->notes_buf);
     free(a->buf);
+    pthread_mutex_destroy(&a->lock);
     free(a);
     *self_p = NULL;
 }
@@ -659,10 +693,12 @@ int audit_head_get(audit *a, audit_head *out)
     if (!a || !out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&a->lock);
     out->last_seq = a->c.seq;
     memcpy(out->last_hash, a->c.hash, AUDITCHAIN_HASH_LEN);
     out->last_checkpoint_seq = a->c.ckpt_seq;
     out->notes_dropped = a->notes_dropped;
+    pthread_mutex_unlock(&a->lock);
     s_head_ctx c = {a, out};
     return store_read(a->st, s_head_txn, &c);
 }

@@ -6,6 +6,8 @@
  */
 #include "router_internal.h"
 
+#include "commit.h"
+
 #include "asylink/errors.h"
 #include "clock.h"
 #include "envelope.h"
@@ -169,21 +171,39 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
     verify_job_destroy(&j);
 }
 
-/* Commits the turn's batch, answers its Publishes, delivers what is new. */
-void publish_commit(router *r)
+/*
+ * Moves the turn's batch and its Publishes to the flight slot (to be
+ * committed) and starts an empty batch. -1 (fatal) if out of memory.
+ */
+static int s_take(router *r)
 {
-    size_t ops = store_batch_size(r->batch);
-    if (ops == 0) {
-        int frc = audit_flush(r->audit, r->now_ms, false); /* notes of a turn with no change */
-        if (frc != ASYLINK_OK && frc != ASYLINK_E_STORE_FULL) {
-            LOG_ERROR("audit", "audit commit failed", "code=%s", asylink_err_name(frc));
-            r->fatal = true;
-        }
-        return;
+    store_batch *next = NULL;
+    if (store_batch_new(r->store, &next) != ASYLINK_OK) {
+        r->fatal = true;
+        return -1;
     }
-    uint64_t t0 = clock_mono_ns();
-    int rc = store_batch_commit(r->batch, r->now_ms);
-    uint64_t us = (clock_mono_ns() - t0) / 1000;
+    r->flight = r->batch;
+    r->batch = next;
+    router_pending *p = r->flight_pending;
+    size_t cap = r->cap_flight;
+    r->flight_pending = r->pending;
+    r->cap_flight = r->cap_pending;
+    r->n_flight = r->n_pending;
+    r->pending = p;
+    r->cap_pending = cap;
+    r->n_pending = 0;
+    r->flight_now_ms = r->now_ms;
+    return 0;
+}
+
+/*
+ * The flight batch was committed (rc, in us microseconds): counts it,
+ * answers its Publishes, delivers what is new, frees it. Operations the
+ * deliveries record go to the next batch (r->batch).
+ */
+static void s_done(router *r, int rc, uint64_t us)
+{
+    size_t ops = store_batch_size(r->flight);
     size_t b = 0;
     while (b < ROUTER_COMMIT_BUCKETS - 1 && us > router_commit_bounds_us[b])
         b++;
@@ -195,12 +215,12 @@ void publish_commit(router *r)
         LOG_ERROR("store", "commit failed", "code=%s ops=%zu", asylink_err_name(rc), ops);
         r->fatal = true;
     }
-    size_t n = r->n_pending;
+    size_t n = r->n_flight;
     /* Full (the publishes refused, retryable) or not: logged when it changes. */
     bool full = rc == ASYLINK_E_STORE_FULL;
     for (size_t i = 0; i < n && !full; i++)
-        full =
-            store_batch_result(r->batch, (size_t)r->pending[i].index)->code == ASYLINK_E_STORE_FULL;
+        full = store_batch_result(r->flight, (size_t)r->flight_pending[i].index)->code ==
+               ASYLINK_E_STORE_FULL;
     if (rc == ASYLINK_E_STORE_FULL || (n && full != r->full)) {
         if (full && !r->full)
             LOG_ERROR("store", "store full: publishes refused until space is freed",
@@ -209,11 +229,11 @@ void publish_commit(router *r)
             LOG_INFO("store", "store accepts publishes again", "ops=%zu", ops);
         r->full = full;
     }
-    r->n_pending = 0;
+    r->n_flight = 0;
     bool fed = false; /* a new feed message: wake the subscribers */
     for (size_t i = 0; i < n; i++) {
-        verify_job *j = r->pending[i].job;
-        const store_result *res = store_batch_result(r->batch, (size_t)r->pending[i].index);
+        verify_job *j = r->flight_pending[i].job;
+        const store_result *res = store_batch_result(r->flight, (size_t)r->flight_pending[i].index);
         bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
         const envelope_header *h = envelope_header_of(j->env);
         fed |= fresh && h->topic[0];
@@ -227,15 +247,11 @@ void publish_commit(router *r)
     }
 
     for (size_t i = 0; i < ops; i++) {
-        const store_result *res = store_batch_result(r->batch, i);
+        const store_result *res = store_batch_result(r->flight, i);
         if (rc == ASYLINK_OK && res->dead)
             r->stats.dead_lettered++;
     }
-    store_batch_destroy(&r->batch);
-    if (store_batch_new(r->store, &r->batch) != ASYLINK_OK) {
-        r->fatal = true;
-        return;
-    }
+    store_batch_destroy(&r->flight);
     for (size_t i = r->sessions.n; fed && i-- > 0;) {
         if (i >= r->sessions.n) /* a delivery ended a session */
             continue;
@@ -243,4 +259,76 @@ void publish_commit(router *r)
         if (s->n_subs && deliver_window_open(s))
             deliver_session(r, s);
     }
+}
+
+/*
+ * Collects the committer's finished commit (waiting for it if wait) and
+ * answers it. A commit that needed the map grown runs again here, in the
+ * router thread, with no transaction open anywhere.
+ */
+static void s_settle(router *r, bool wait)
+{
+    if (!r->committer || !committer_busy(r->committer))
+        return;
+    int rc = ASYLINK_OK;
+    bool retry = false;
+    uint64_t us = 0;
+    if (!committer_collect(r->committer, wait, &rc, &retry, &us))
+        return;
+    if (retry) {
+        uint64_t t0 = clock_mono_ns();
+        rc = store_batch_commit(r->flight, r->flight_now_ms);
+        us += (clock_mono_ns() - t0) / 1000;
+    }
+    store_read_refresh(r->store); /* the deliveries below must see the commit */
+    s_done(r, rc, us);
+}
+
+void publish_settle(router *r)
+{
+    s_settle(r, true);
+}
+
+/* Writes the audit notes of a turn with nothing to commit. */
+static void s_flush_notes(router *r)
+{
+    int frc = audit_flush(r->audit, r->now_ms, false);
+    if (frc != ASYLINK_OK && frc != ASYLINK_E_STORE_FULL) {
+        LOG_ERROR("audit", "audit commit failed", "code=%s", asylink_err_name(frc));
+        r->fatal = true;
+    }
+}
+
+void publish_pipeline(router *r, bool flush_notes)
+{
+    if (!r->committer) {
+        if (flush_notes || store_batch_size(r->batch) > 0)
+            publish_commit(r);
+        return;
+    }
+    s_settle(r, false);
+    if (r->fatal || committer_busy(r->committer))
+        return; /* the batch grows meanwhile: it is the next group */
+    if (store_batch_size(r->batch) == 0) {
+        if (flush_notes)
+            s_flush_notes(r);
+        return;
+    }
+    if (s_take(r) == 0)
+        committer_start(r->committer, r->flight, r->flight_now_ms);
+}
+
+/* Commits the turn's batch now, answers its Publishes, delivers what is new. */
+void publish_commit(router *r)
+{
+    s_settle(r, true); /* the group in flight first: commits stay in order */
+    if (store_batch_size(r->batch) == 0) {
+        s_flush_notes(r);
+        return;
+    }
+    if (s_take(r) != 0)
+        return;
+    uint64_t t0 = clock_mono_ns();
+    int rc = store_batch_commit(r->flight, r->flight_now_ms);
+    s_done(r, rc, (clock_mono_ns() - t0) / 1000);
 }

@@ -9,6 +9,7 @@
 #include "asylink/errors.h"
 #include "auth.h"
 #include "clock.h"
+#include "commit.h"
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -433,6 +434,7 @@ static void s_admin_replayed(void *ctx, const char *node_id)
 /* Answers pending operator requests. */
 static void s_admin(router *r)
 {
+    publish_commit(r); /* the operator sees (and changes) a store with all the router was told */
     admin_env e = {.broker_node_id = r->opt.node_id,
                    .policy_path = r->opt.policy_path,
                    .store = r->store,
@@ -545,6 +547,15 @@ static void s_timers(router *r)
         s_publish_metrics(r);
         r->next_metrics_ms = r->now_ms + 1000;
     }
+    for (size_t i = 0; r->committer && i < r->sessions.n; i++) {
+        const session *s = r->sessions.items[i];
+        if (s->retry_at_ms && r->now_ms >= s->retry_at_ms) {
+            /* a rescan from the queue's start must not find what is acknowledged
+               (or retried) but not committed yet: commit it first */
+            publish_commit(r);
+            break;
+        }
+    }
     store_read_begin(r->store);
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];
@@ -623,6 +634,14 @@ static int s_socket_setup(router *r)
     return r->opt.bound_endpoint ? 0 : -1;
 }
 
+/* The store's write barrier: a write waits for the commit in flight. */
+static void s_barrier(void *ctx)
+{
+    router *r = ctx;
+    if (r->committer)
+        committer_wait(r->committer);
+}
+
 int router_new(router_options *o, store *st, view *v, router **out)
 {
     *out = NULL;
@@ -654,6 +673,12 @@ int router_new(router_options *o, store *st, view *v, router **out)
         goto fail;
     if (verify_pool_new(r->ctx, o->verify_threads, &r->pool) != ASYLINK_OK)
         goto fail;
+    if (o->durable) { /* relaxed commits are quick: they stay in the turn */
+        rc = committer_new(&r->committer);
+        if (rc != ASYLINK_OK)
+            goto fail;
+        store_set_write_barrier(st, s_barrier, r);
+    }
     o->bound_endpoint = r->opt.bound_endpoint;
     o->bound_admin_endpoint = r->opt.bound_admin_endpoint;
     *out = r;
@@ -666,7 +691,10 @@ fail:
     return rc;
 }
 
-/* One turn of the loop; wait_ms is the poll timeout. */
+/*
+ * One turn of the loop; wait_ms is the poll timeout (a finished commit
+ * ends the wait too: the committer's eventfd is polled).
+ */
 static void s_turn(router *r, bool reading, long wait_ms)
 {
     zmq_pollitem_t items[] = {
@@ -674,24 +702,29 @@ static void s_turn(router *r, bool reading, long wait_ms)
         {r->zap, 0, ZMQ_POLLIN, 0},
         {verify_pool_socket(r->pool), 0, ZMQ_POLLIN, 0},
         {conn_monitor_socket(r->monitor), 0, ZMQ_POLLIN, 0},
+        {NULL, r->committer ? committer_fd(r->committer) : -1, r->committer ? ZMQ_POLLIN : 0, 0},
         {r->admin, 0, r->admin && reading ? ZMQ_POLLIN : 0, 0},
     };
-    zmq_poll(items, r->admin ? 5 : 4, wait_ms);
+    zmq_poll(items, r->admin ? 6 : 5, wait_ms);
     r->now_ms = clock_now_ms();
     if (items[1].revents & ZMQ_POLLIN)
         auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth);
     store_read_begin(r->store); /* the turn's deliveries share a read transaction */
+    if (r->committer) {         /* a finished group: its answers first, then the next group goes */
+        publish_collect(r);
+        publish_pipeline(r, false);
+    }
     if (reading && (items[0].revents & ZMQ_POLLIN))
         s_read(r);
     out_flush_all(r); /* deliveries the Acks just read made room for: not behind the commit */
     verify_pool_flush(r->pool); /* the Publishes just read */
     publish_collect(r);
-    publish_commit(r);
+    publish_pipeline(r, true);
     store_read_end(r->store);
     out_flush_all(r);
     if (items[3].revents & ZMQ_POLLIN)
         conn_monitor_handle(r->monitor);
-    if (r->admin && (items[4].revents & ZMQ_POLLIN))
+    if (r->admin && (items[5].revents & ZMQ_POLLIN))
         s_admin(r);
 }
 
@@ -702,6 +735,10 @@ static void s_drain(router *r)
     r->draining = true;
     while (r->next_release < r->next_arrival && clock_now_ms() < deadline && !r->fatal)
         s_turn(r, false, 50);
+    if (r->fatal)
+        publish_settle(r); /* the group in flight is answered; nothing more is written */
+    else
+        publish_commit(r); /* the group in flight and what is left, answered before Bye */
     for (size_t i = r->sessions.n; i-- > 0;) {
         out_bye(r, r->sessions.items[i], ASYLINK_E_SHUTDOWN, "broker shutting down");
         deliver_session_end(r, r->sessions.items[i], "broker shutdown");
@@ -758,6 +795,13 @@ void router_destroy(router **self_p)
     if (!self_p || !*self_p)
         return;
     router *r = *self_p;
+    committer_destroy(&r->committer); /* after the commit it runs, if any */
+    if (r->store)
+        store_set_write_barrier(r->store, NULL, NULL);
+    for (size_t i = 0; i < r->n_flight; i++)
+        verify_job_destroy(&r->flight_pending[i].job);
+    free(r->flight_pending);
+    store_batch_destroy(&r->flight);
     verify_pool_destroy(&r->pool);
     for (size_t i = 0; r->reorder && i < ROUTER_REORDER_CAP; i++)
         verify_job_destroy(&r->reorder[i]);

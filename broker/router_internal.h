@@ -17,7 +17,9 @@
  *   notes.c    audit notes of events that change nothing in the store
  *              (audit.h); every file above may note
  *
- * Threading: all of it runs in the router thread (router.h).
+ * Threading: all of it runs in the router thread (router.h), except the
+ * store commit of a group, which the committer thread runs (commit.h)
+ * while the router reads, delivers and records the next group.
  */
 #ifndef ASYLINK_BROKER_ROUTER_INTERNAL_H
 #define ASYLINK_BROKER_ROUTER_INTERNAL_H
@@ -66,9 +68,14 @@ struct router {
     session_table sessions;
     verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
     uint64_t next_arrival, next_release;
-    store_batch *batch;      /* this turn's operations */
+    store_batch *batch;      /* this turn's operations (the next group while one is in flight) */
     router_pending *pending; /* publishes in batch */
     size_t n_pending, cap_pending;
+    struct committer *committer;    /* pipelined group commit (commit.h); NULL: in the turn */
+    store_batch *flight;            /* the group being committed, NULL if none */
+    router_pending *flight_pending; /* publishes in flight */
+    size_t n_flight, cap_flight;
+    uint64_t flight_now_ms; /* the time it was handed over */
     router_stats stats;
     auth_stats auth;
     uint64_t now_ms;
@@ -166,8 +173,25 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env);
 /* Takes verified Publishes and adds them to the turn's batch in arrival order. */
 void publish_collect(router *r);
 
-/* Commits the turn's batch, answers its Publishes, delivers what is new. */
+/*
+ * Commits the turn's batch now, in this thread (after the group in flight,
+ * which it waits for), answers its Publishes, delivers what is new; with
+ * nothing to commit, writes the audit notes due. For every step that must
+ * see the store with all it was told so far (a new session, a
+ * subscription opened or closed, an operator request, a cursor reset).
+ */
 void publish_commit(router *r);
+
+/*
+ * The turn's pipelined group commit (durable store; without a committer it
+ * is publish_commit(), notes only if flush_notes): answers a finished
+ * commit, then, if none is in flight, hands the batch to the committer.
+ * Its Publishes are answered by a later call, once it is fsync'd.
+ */
+void publish_pipeline(router *r, bool flush_notes);
+
+/* Waits for the commit in flight, if any, and answers it. */
+void publish_settle(router *r);
 
 /* ---- feeds.c: Subscribe, Unsubscribe, Directory ---- */
 

@@ -69,7 +69,8 @@
  * s_read_open(), which hand out the shared read transaction while reads are
  * shared; s_txn_begin() ends it before any write transaction.
  *
- * Threading: one thread uses a store and its batches (see store.h).
+ * Threading: one thread uses a store and its batches, except a batch
+ * committed by store_batch_commit_detached() in another thread (see store.h).
  */
 #include "store.h"
 
@@ -113,6 +114,7 @@
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
 #define S_ABORT (-29998)                /* an apply function aborts; the reason is in its context */
+#define S_RETRY_SYNC (-29997) /* a detached commit needs the map changed: retry it attached */
 
 /* The store. */
 struct store {
@@ -138,6 +140,8 @@ struct store {
     uintptr_t map_lo, map_hi;        /* LMDB's map of the data file (store_release_pages()) */
     uint64_t map_seen_size;          /* the map size when it was looked up */
     store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
+    void (*barrier)(void *ctx);      /* store_set_write_barrier(); NULL = none */
+    void *barrier_ctx;
 };
 
 /* Kinds of batch operations. */
@@ -371,18 +375,32 @@ static void s_shared_drop(store *s)
     s->rd_txn = NULL;
 }
 
-/*
- * Begins a transaction. A write first ends the shared read transaction: one
- * thread may hold only one transaction, and the reads after the write must
- * see it.
- */
-static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
+/* Waits for a detached commit in progress (store_set_write_barrier()). */
+static void s_barrier(store *s)
 {
-    if (!(flags & MDB_RDONLY))
+    if (s->barrier)
+        s->barrier(s->barrier_ctx);
+}
+
+/*
+ * Begins a transaction. A write first waits for a detached commit and ends
+ * the shared read transaction: one thread may hold only one transaction,
+ * and the reads after the write must see it. A detached write (another
+ * thread: store_batch_commit_detached()) does neither, and cannot adopt a
+ * resized map (that needs no transaction open in the process).
+ */
+static int s_txn_begin_ex(store *s, unsigned flags, MDB_txn **txn, bool detached)
+{
+    if (!(flags & MDB_RDONLY) && !detached) {
+        s_barrier(s);
         s_shared_drop(s);
+    }
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc != MDB_MAP_RESIZED)
         return rc;
+    if (detached)
+        return S_RETRY_SYNC;
+    s_barrier(s);
     size_t size; /* another process grew the map: adopt its size */
     rc = lmdbkit_map_set(s->env, 0, &size);
     if (rc == MDB_SUCCESS) {
@@ -390,6 +408,11 @@ static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
         rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
     return rc;
+}
+
+static int s_txn_begin(store *s, unsigned flags, MDB_txn **txn)
+{
+    return s_txn_begin_ex(s, flags, txn, false);
 }
 
 /* Doubles the map, up to max_map_size; MDB_MAP_FULL if already there. */
@@ -409,13 +432,14 @@ static int s_grow(store *s)
  * Runs apply in a write transaction and commits it. On MDB_MAP_FULL (from
  * apply or from the commit) the transaction is gone, the map doubles and
  * apply runs again from the start, so apply must reset its own state. Returns
- * an LMDB code; MDB_MAP_FULL means the map is at max_map_size.
+ * an LMDB code; MDB_MAP_FULL means the map is at max_map_size. Detached (in
+ * the committer thread), the map is never changed: S_RETRY_SYNC instead.
  */
-static int s_write(store *s, s_apply_fn apply, void *arg)
+static int s_write_ex(store *s, s_apply_fn apply, void *arg, bool detached)
 {
     for (;;) {
         MDB_txn *txn = NULL;
-        int rc = s_txn_begin(s, 0, &txn);
+        int rc = s_txn_begin_ex(s, 0, &txn, detached);
         if (rc != MDB_SUCCESS)
             return rc;
         bool audited = s->audit.begin != NULL; /* the audit hooks see every write (store.h) */
@@ -432,9 +456,16 @@ static int s_write(store *s, s_apply_fn apply, void *arg)
             s->audit.committed(s->audit.ctx);
         if (rc == EIO && datadir_full(s->lock_fd))
             rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
+        if (rc == MDB_MAP_FULL && detached)
+            return S_RETRY_SYNC;
         if (rc != MDB_MAP_FULL || s_grow(s) != MDB_SUCCESS)
             return rc;
     }
+}
+
+static int s_write(store *s, s_apply_fn apply, void *arg)
+{
+    return s_write_ex(s, apply, arg, false);
 }
 
 /* ---- opening ----------------------------------------------------------- */
@@ -1316,7 +1347,8 @@ static bool s_batch_mixed(const store_batch *b)
     return publish && other;
 }
 
-int store_batch_commit(store_batch *b, uint64_t now_ms)
+/* store_batch_commit(), or detached (see store_batch_commit_detached()). */
+static int s_batch_commit(store_batch *b, uint64_t now_ms, bool detached)
 {
     if (!b || b->committed)
         return ASYLINK_E_INVALID_ARG;
@@ -1327,18 +1359,21 @@ int store_batch_commit(store_batch *b, uint64_t now_ms)
     b->room_start = UINT64_MAX;
     for (size_t i = 0; i < b->n; i++) {
         if (b->ops[i].kind == S_OP_PUBLISH) {
-            s_shared_drop(s);
+            if (!detached)
+                s_shared_drop(s);
             b->room_start = s_room(s);
             break;
         }
     }
-    int rc = b->n ? s_write(s, s_batch_apply, b) : MDB_SUCCESS;
-    if (s_err(rc) == ASYLINK_E_STORE_FULL && s_batch_mixed(b)) {
+    int rc = b->n ? s_write_ex(s, s_batch_apply, b, detached) : MDB_SUCCESS;
+    if (rc != S_RETRY_SYNC && s_err(rc) == ASYLINK_E_STORE_FULL && s_batch_mixed(b)) {
         /* Full: the acks, retries and cursor moves still go in (acks free
          * space), the publishes get STORE_FULL and are retried by their senders. */
         b->no_publish = true;
-        rc = s_write(s, s_batch_apply, b);
+        rc = s_write_ex(s, s_batch_apply, b, detached);
     }
+    if (rc == S_RETRY_SYNC)
+        return S_RETRY_SYNC; /* nothing applied; the results are filled by the retry */
     if (rc != MDB_SUCCESS) {
         int code = s_err(rc);
         for (size_t i = 0; i < b->n; i++) {
@@ -1350,6 +1385,29 @@ int store_batch_commit(store_batch *b, uint64_t now_ms)
     s->next_seq = b->next_seq;
     b->committed = true;
     return ASYLINK_OK;
+}
+
+int store_batch_commit(store_batch *b, uint64_t now_ms)
+{
+    return s_batch_commit(b, now_ms, false);
+}
+
+int store_batch_commit_detached(store_batch *b, uint64_t now_ms, bool *retry)
+{
+    *retry = false;
+    int rc = s_batch_commit(b, now_ms, true);
+    if (rc != S_RETRY_SYNC)
+        return rc;
+    *retry = true;
+    return ASYLINK_E_UNAVAILABLE;
+}
+
+void store_set_write_barrier(store *s, void (*fn)(void *ctx), void *ctx)
+{
+    if (!s)
+        return;
+    s->barrier = fn;
+    s->barrier_ctx = fn ? ctx : NULL;
 }
 
 /* ---- dead letter replay and drop ---------------------------------------- */
@@ -1730,6 +1788,12 @@ void store_read_begin(store *s)
 {
     if (s)
         s->rd_shared = true;
+}
+
+void store_read_refresh(store *s)
+{
+    if (s)
+        s_shared_drop(s);
 }
 
 void store_read_end(store *s)

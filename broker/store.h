@@ -43,7 +43,12 @@
  * it: the environment is opened only once the lock is ours, so two brokers
  * never write one environment on one host.
  *
- * Threading: a store and its batches are used by one thread (the router).
+ * Threading: a store and its batches are used by one thread (the router),
+ * with one exception: a batch may be committed in another thread by
+ * store_batch_commit_detached() while the router thread keeps reading
+ * (read transactions only) and recording the next batch; every other write
+ * of the router thread first calls the write barrier, which waits for that
+ * commit (store_set_write_barrier()).
  */
 #ifndef ASYLINK_BROKER_STORE_H
 #define ASYLINK_BROKER_STORE_H
@@ -222,6 +227,28 @@ int store_batch_sub_cursor(store_batch *b, const char *node, const char *name, u
  */
 int store_batch_commit(store_batch *b, uint64_t now_ms);
 
+/*
+ * store_batch_commit() from another thread (the broker's committer, while
+ * the store's own thread goes on reading and recording the next batch).
+ * It leaves the shared read transaction alone and never changes the map
+ * size (LMDB allows that only with no transaction open in the process):
+ * when the batch needs the map grown or a resized map adopted, it applies
+ * nothing, sets *retry and returns ASYLINK_E_UNAVAILABLE; the store's own
+ * thread then calls store_batch_commit() on the same batch. Otherwise
+ * *retry is false and the outcome is store_batch_commit()'s exactly. At
+ * most one detached commit runs at a time, and the store's thread makes no
+ * write meanwhile (its write barrier waits; store_set_write_barrier()).
+ */
+int store_batch_commit_detached(store_batch *b, uint64_t now_ms, bool *retry);
+
+/*
+ * The write barrier: fn(ctx) is called in the store's thread before each
+ * of its write transactions (and before adopting a map another process
+ * grew) and must return only when no detached commit is running. NULL
+ * removes it.
+ */
+void store_set_write_barrier(store *s, void (*fn)(void *ctx), void *ctx);
+
 /* The result of operation i. Valid while b lives. */
 const store_result *store_batch_result(const store_batch *b, size_t i);
 
@@ -237,6 +264,12 @@ const store_result *store_batch_result(const store_batch *b, size_t i);
  */
 void store_read_begin(store *s);
 void store_read_end(store *s);
+
+/*
+ * Ends the shared read transaction, if one is open, without ending shared
+ * reads: the next read sees every commit made so far (a detached one too).
+ */
+void store_read_refresh(store *s);
 
 /* One entry of a recipient's queue. */
 typedef struct store_entry {
