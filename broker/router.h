@@ -7,13 +7,16 @@
  *
  * One loop turn: poll; answer ZAP requests; read up to a bounded number of
  * commands; collect verified Publishes in arrival order; commit everything
- * the turn produced (publishes, acks, retries) in one store transaction;
- * only then send Accepted / Rejected; deliver within each session's
- * credit (the turn's store reads share one read transaction, see
- * store_read_begin()); run due timers (heartbeats, redelivery, sweep, reload).
+ * the turns produced (publishes, acks, retries) in one store transaction
+ * (durable: on the committer thread while the next turns go on, one
+ * commit at a time; see publish_pipeline()); only once it returned send
+ * Accepted / Rejected; deliver within each session's credit (the turn's
+ * store reads share one read transaction, see store_read_begin()); run due
+ * timers (heartbeats, redelivery, sweep, reload).
  *
  * Threading: everything here runs in the thread that calls router_run(),
- * except the checks, which run on the verify pool.
+ * except the checks, which run on the verify pool, and the group commits
+ * of a durable store, which run on the committer (commit.h).
  */
 #ifndef ASYLINK_BROKER_ROUTER_H
 #define ASYLINK_BROKER_ROUTER_H
