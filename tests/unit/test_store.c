@@ -1703,6 +1703,109 @@ static void test_shared_reads(void **state)
     store_read_end(NULL);
 }
 
+/* A detached commit in another thread (the broker's committer). */
+typedef struct t_detached {
+    store_batch *b;
+    uint64_t now_ms;
+    int rc;
+    bool retry;
+} t_detached;
+
+static void *t_detached_thread(void *arg)
+{
+    t_detached *d = arg;
+    d->rc = store_batch_commit_detached(d->b, d->now_ms, &d->retry);
+    return NULL;
+}
+
+static void t_detached_run(t_detached *d)
+{
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, t_detached_thread, d), 0);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+}
+
+static void t_count_barrier(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+static void test_detached_commit(void **state)
+{
+    tctx *t = *state;
+    t->o.map_size = 1 * MIB;
+    t->o.max_map_size = 16 * MIB;
+    t_open(t);
+    int barriers = 0;
+    store_set_write_barrier(t->s, t_count_barrier, &barriers);
+    const char *at[] = {"AT", NULL};
+    uint64_t s1 = t_publish1(t, "NL", 1, at, 40, 0, 1000);
+    assert_int_equal(barriers, 1); /* a write of the store's own thread waits first */
+
+    /* committed in another thread while this one keeps its shared read open */
+    store_read_begin(t->s);
+    uint64_t seqs[16];
+    assert_int_equal(t_queue(t, "AT", seqs, 16), 1);
+    uint8_t id[16];
+    t_id(id, 2);
+    uint8_t *env = t_envelope(2, 30);
+    store_publish p = t_pub("NL", id, at, env, 30, 0);
+    t_detached d = {.now_ms = 1100};
+    assert_int_equal(store_batch_new(t->s, &d.b), ASYLINK_OK);
+    assert_int_equal(store_batch_publish(d.b, &p), 0);
+    assert_int_equal(store_batch_ack(d.b, "AT", s1), 1);
+    t_detached_run(&d);
+    assert_int_equal(d.rc, ASYLINK_OK);
+    assert_false(d.retry);
+    assert_int_equal(barriers, 1); /* not called from the committer's thread */
+    uint64_t s2 = store_batch_result(d.b, 0)->seq;
+    assert_int_equal(s2, s1 + 1);
+    assert_int_equal(store_batch_result(d.b, 1)->code, ASYLINK_OK);
+    store_batch_destroy(&d.b);
+    free(env);
+    assert_int_equal(t_queue(t, "AT", seqs, 16), 1); /* the shared snapshot is untouched */
+    assert_int_equal(seqs[0], s1);
+    store_read_refresh(t->s); /* a fresh one sees the commit */
+    assert_int_equal(t_queue(t, "AT", seqs, 16), 1);
+    assert_int_equal(seqs[0], s2);
+    store_read_end(t->s);
+
+    /* a group that needs the map grown: nothing applied, retried in this thread */
+    const size_t len = 256 * KIB;
+    uint8_t ids[8][16];
+    uint8_t *envs[8];
+    d = (t_detached){.now_ms = 1200};
+    assert_int_equal(store_batch_new(t->s, &d.b), ASYLINK_OK);
+    for (unsigned i = 0; i < 8; i++) {
+        t_id(ids[i], 10 + i);
+        envs[i] = t_envelope(10 + i, len);
+        store_publish q = t_pub("NL", ids[i], at, envs[i], len, 0);
+        assert_int_equal(store_batch_publish(d.b, &q), (int)i);
+    }
+    uint64_t map_before = t_stats(t).map_size;
+    t_detached_run(&d);
+    assert_true(d.retry);
+    assert_int_equal(d.rc, ASYLINK_E_UNAVAILABLE);
+    assert_int_equal(t_stats(t).map_size, map_before); /* the committer never resizes */
+    assert_int_equal(t_stats(t).messages, 1);
+    assert_int_equal(store_batch_commit(d.b, 1200), ASYLINK_OK);
+    assert_true(t_stats(t).map_size > map_before);
+    for (unsigned i = 0; i < 8; i++) {
+        assert_int_equal(store_batch_result(d.b, i)->code, ASYLINK_OK);
+        assert_int_equal(store_batch_result(d.b, i)->seq, s2 + 1 + i); /* none lost */
+        t_check_envelope(t, s2 + 1 + i, 10 + i, len);
+        free(envs[i]);
+    }
+    store_batch_destroy(&d.b);
+    assert_int_equal(t_queue(t, "AT", seqs, 16), 9);
+    store_set_write_barrier(t->s, NULL, NULL);
+    assert_int_equal(store_sub_delete(t->s, "NL", "none"), ASYLINK_E_NOT_FOUND);
+    assert_true(barriers >= 3); /* the retry's write waited; none after removal */
+    int seen = barriers;
+    t_publish1(t, "NL", 30, at, 10, 0, 1300);
+    assert_int_equal(barriers, seen);
+}
+
 static void test_invalid_input(void **state)
 {
     tctx *t = *state;
@@ -1790,6 +1893,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_big_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detached_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
