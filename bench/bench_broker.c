@@ -363,6 +363,7 @@ typedef struct {
     char endpoint[64];
     char data_dir[512];
     char log_path[512];
+    uint64_t peak_anon, peak_file; /* KiB, the largest RssAnon / RssFile seen every 20 ms */
 } s_broker;
 
 static void s_broker_log_tail(const s_broker *b)
@@ -1322,6 +1323,9 @@ static bool s_watch(s_run *r, s_broker *b, bool (*done)(s_run *))
                    WIFEXITED(st) ? "exit status" : "signal",
                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
         }
+        s_mem m = s_broker_mem(b); /* what the peak is made of: heap or mapped store */
+        b->peak_anon = m.anon > b->peak_anon ? m.anon : b->peak_anon;
+        b->peak_file = m.file > b->peak_file ? m.file : b->peak_file;
         s_sleep_ns(20000000);
     }
     return !atomic_load(&s_failed);
@@ -1520,6 +1524,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                r.n_prods, r.window);
         if (sp->rate > 0)
             printf(" offered_per_s=%.0f", sp->rate);
+        printf(" broker_peak_anon_kib=%llu broker_peak_file_kib=%llu",
+               (unsigned long long)b.peak_anon, (unsigned long long)b.peak_file);
         printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu pack=%zu", secs,
                broker_cpu, self_cpu, o->batch, o->pack);
         if (secs > 0 && o->verify_per_s > 0)

@@ -1655,6 +1655,117 @@ static void test_packed_item_limit(void **state)
     wire_packer_free(&p);
 }
 
+/* A random 64-bit value, often 0 or small (every varint length gets exercised). */
+static uint64_t s_rand_u64(void)
+{
+    uint64_t v = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+    switch (rand() % 4) {
+    case 0: return 0;
+    case 1: return v & 0x7f;
+    case 2: return v >> (rand() % 64);
+    default: return v;
+    }
+}
+
+/* Accepted and Deliver have a direct encoder: byte for byte what protobuf-c writes. */
+static void test_fast_encoders_match_protobuf_c(void **state)
+{
+    (void)state;
+    srand(4242);
+    for (int i = 0; i < 2000; i++) {
+        wire_cmd c = {.kind = i % 2 ? WIRE_DELIVER : WIRE_ACCEPTED, .request_id = s_rand_u64()};
+        Asylink__V1__Command m = ASYLINK__V1__COMMAND__INIT;
+        Asylink__V1__Accepted a = ASYLINK__V1__ACCEPTED__INIT;
+        Asylink__V1__Deliver d = ASYLINK__V1__DELIVER__INIT;
+        m.request_id = c.request_id;
+        if (c.kind == WIRE_ACCEPTED) {
+            for (int k = 0; k < 16; k++)
+                c.u.accepted.message_id[k] = (uint8_t)rand();
+            c.u.accepted.duplicate = rand() % 2;
+            c.u.accepted.store_sequence = s_rand_u64();
+            c.u.accepted.accepted_ms = s_rand_u64();
+            a.message_id = (ProtobufCBinaryData){16, c.u.accepted.message_id};
+            a.duplicate = c.u.accepted.duplicate;
+            a.store_sequence = c.u.accepted.store_sequence;
+            a.accepted_ms = c.u.accepted.accepted_ms;
+            m.body_case = ASYLINK__V1__COMMAND__BODY_ACCEPTED;
+            m.accepted = &a;
+        } else {
+            c.u.deliver.sequence = s_rand_u64();
+            c.u.deliver.attempt = (uint32_t)s_rand_u64();
+            c.u.deliver.accepted_ms = s_rand_u64();
+            size_t ls = (size_t)(rand() % 3 ? 0 : rand() % WIRE_NAME_MAX + 1);
+            size_t lt = (size_t)(rand() % 3 ? 0 : rand() % 255 + 1);
+            for (size_t k = 0; k < ls; k++)
+                c.u.deliver.subscription[k] = (char)('a' + rand() % 26);
+            for (size_t k = 0; k < lt; k++)
+                c.u.deliver.topic[k] = (char)('a' + rand() % 26);
+            d.sequence = c.u.deliver.sequence;
+            d.attempt = c.u.deliver.attempt;
+            d.accepted_ms = c.u.deliver.accepted_ms;
+            d.subscription = c.u.deliver.subscription;
+            d.topic = c.u.deliver.topic;
+            m.body_case = ASYLINK__V1__COMMAND__BODY_DELIVER;
+            m.deliver = &d;
+        }
+        size_t want_len = asylink__v1__command__get_packed_size(&m);
+        uint8_t *want = malloc(want_len), *got = NULL;
+        size_t got_len = 0;
+        assert_non_null(want);
+        assert_int_equal(asylink__v1__command__pack(&m, want), want_len);
+        assert_int_equal(wire_encode(&c, &got, &got_len), ASYLINK_OK);
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, want_len);
+        wire_cmd back;
+        assert_int_equal(wire_decode(got, got_len, &back), ASYLINK_OK);
+        assert_int_equal(back.kind, c.kind);
+        assert_int_equal(back.request_id, c.request_id);
+        wire_cmd_clear(&back);
+        free(want);
+        free(got);
+    }
+    /* a string that is not NUL-terminated in its buffer is refused, as by the general path */
+    wire_cmd bad = {.kind = WIRE_DELIVER};
+    memset(bad.u.deliver.topic, 'x', sizeof bad.u.deliver.topic);
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(wire_encode(&bad, &out, &out_len), ASYLINK_E_INVALID_ARG);
+    assert_null(out);
+}
+
+/* The Publish every message carries has one canonical form, read without protobuf-c. */
+static void test_publish_fast_decode(void **state)
+{
+    (void)state;
+    uint8_t id[16];
+    for (int k = 0; k < 16; k++)
+        id[k] = (uint8_t)(0xa0 + k);
+    Asylink__V1__Command m = ASYLINK__V1__COMMAND__INIT;
+    Asylink__V1__Publish p = ASYLINK__V1__PUBLISH__INIT;
+    p.message_id = (ProtobufCBinaryData){16, id};
+    m.body_case = ASYLINK__V1__COMMAND__BODY_PUBLISH;
+    m.publish = &p;
+    uint8_t buf[64];
+    size_t n = asylink__v1__command__pack(&m, buf);
+    assert_int_equal(n, 20); /* the form the fast path takes */
+    wire_cmd c;
+    assert_int_equal(wire_decode(buf, n, &c), ASYLINK_OK);
+    assert_int_equal(c.kind, WIRE_PUBLISH);
+    assert_int_equal(c.request_id, 0);
+    assert_memory_equal(c.u.publish.message_id, id, 16);
+    /* the same Publish with a request_id takes the general path and agrees */
+    m.request_id = 300;
+    n = asylink__v1__command__pack(&m, buf);
+    assert_int_equal(wire_decode(buf, n, &c), ASYLINK_OK);
+    assert_int_equal(c.kind, WIRE_PUBLISH);
+    assert_int_equal(c.request_id, 300);
+    assert_memory_equal(c.u.publish.message_id, id, 16);
+    /* 20 bytes that only look alike: a 15-byte id with a trailing field is refused */
+    static const uint8_t odd[20] = {0x22, 0x12, 0x0a, 0x0f, 1,  2,  3,  4,  5,  6,
+                                    7,    8,    9,    10,   11, 12, 13, 14, 15, 0x10};
+    assert_int_not_equal(wire_decode(odd, sizeof odd, &c), ASYLINK_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1687,6 +1798,8 @@ int main(void)
         cmocka_unit_test(test_packed_round_trip),
         cmocka_unit_test(test_packed_refused),
         cmocka_unit_test(test_packed_item_limit),
+        cmocka_unit_test(test_fast_encoders_match_protobuf_c),
+        cmocka_unit_test(test_publish_fast_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
