@@ -27,9 +27,11 @@
 #include <zmq.h>
 
 #define ROUTER_READ_BUDGET 512 /* commands read per turn before committing */
-#define ROUTER_TICK_MS 100     /* poll timeout: timer resolution */
-#define ROUTER_DRAIN_MS 5000   /* how long shutdown waits for the workers */
-#define ROUTER_HWM 10000       /* ZeroMQ high-water marks, messages */
+/* Publishes the next group takes (being verified or verified) while one is in flight */
+#define ROUTER_GROUP_CAP 512
+#define ROUTER_TICK_MS 100   /* poll timeout: timer resolution */
+#define ROUTER_DRAIN_MS 5000 /* how long shutdown waits for the workers */
+#define ROUTER_HWM 10000     /* ZeroMQ high-water marks, messages */
 
 /* ---- Hello: a session opens ---- */
 
@@ -332,9 +334,11 @@ static void s_end_overflowed(router *r, session *s)
 }
 
 /* Reads messages until ROUTER_READ_BUDGET commands (a Packed frame's items each count). */
+static bool s_group_full(router *r);
+
 static void s_read(router *r)
 {
-    for (size_t done = 0; done < ROUTER_READ_BUDGET;) {
+    for (size_t done = 0; done < ROUTER_READ_BUDGET && !s_group_full(r);) {
         zmq_msg_t rid, cmd, env;
         zmq_msg_init(&rid);
         zmq_msg_init(&cmd);
@@ -591,7 +595,10 @@ static void s_timers(router *r)
         r->next_sweep_ms = r->now_ms + r->opt.sweep_interval_ms;
         audit_prune(r->audit, r->now_ms, 10000, NULL);
     }
-    int rc = audit_flush(r->audit, r->now_ms, false); /* a checkpoint due by time */
+    /* a checkpoint due by time; while a group is in flight or waiting, the
+       notes and the checkpoint ride its commit (a flush here would wait for it) */
+    bool grouped = r->committer && (committer_busy(r->committer) || store_batch_size(r->batch) > 0);
+    int rc = grouped ? ASYLINK_OK : audit_flush(r->audit, r->now_ms, false);
     if (rc != ASYLINK_OK && rc != ASYLINK_E_STORE_FULL) {
         LOG_ERROR("audit", "audit commit failed", "code=%s", asylink_err_name(rc));
         r->fatal = true;
@@ -692,13 +699,25 @@ fail:
 }
 
 /*
+ * Whether the next group is full while one is in flight: the loop stops
+ * reading clients until the commit returns (back-pressure; it bounds the
+ * memory of a group, LMDB's dirty pages, and the commit's time).
+ */
+static bool s_group_full(router *r)
+{
+    return r->committer && r->next_arrival - r->next_release + r->n_pending >= ROUTER_GROUP_CAP &&
+           committer_busy(r->committer);
+}
+
+/*
  * One turn of the loop; wait_ms is the poll timeout (a finished commit
  * ends the wait too: the committer's eventfd is polled).
  */
 static void s_turn(router *r, bool reading, long wait_ms)
 {
+    bool poll_in = reading && !s_group_full(r);
     zmq_pollitem_t items[] = {
-        {r->sock, 0, reading ? ZMQ_POLLIN : 0, 0},
+        {r->sock, 0, poll_in ? ZMQ_POLLIN : 0, 0},
         {r->zap, 0, ZMQ_POLLIN, 0},
         {verify_pool_socket(r->pool), 0, ZMQ_POLLIN, 0},
         {conn_monitor_socket(r->monitor), 0, ZMQ_POLLIN, 0},
@@ -714,8 +733,8 @@ static void s_turn(router *r, bool reading, long wait_ms)
         publish_collect(r);
         publish_pipeline(r, false);
     }
-    if (reading && (items[0].revents & ZMQ_POLLIN))
-        s_read(r);
+    if (reading && !s_group_full(r) && (!poll_in || (items[0].revents & ZMQ_POLLIN)))
+        s_read(r);    /* (not polled: the group in flight was full, it may have gone now) */
     out_flush_all(r); /* deliveries the Acks just read made room for: not behind the commit */
     verify_pool_flush(r->pool); /* the Publishes just read */
     publish_collect(r);
@@ -773,8 +792,9 @@ int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
     notes_lifecycle(r, AUDIT_STOPPED, detail);
     if (!r->fatal && audit_flush(r->audit, r->now_ms, true) != ASYLINK_OK)
         LOG_ERROR("audit", "the stop record cannot be written", "node=%s", r->opt.node_id);
-    LOG_INFO("router", "stopped", "accepted=%llu delivered=%llu",
-             (unsigned long long)r->stats.accepted, (unsigned long long)r->stats.delivered);
+    LOG_INFO("router", "stopped", "accepted=%llu delivered=%llu commits=%llu commit_ops=%llu",
+             (unsigned long long)r->stats.accepted, (unsigned long long)r->stats.delivered,
+             (unsigned long long)r->stats.commits, (unsigned long long)r->stats.commit_ops);
     return r->fatal ? ASYLINK_E_IO : ASYLINK_OK;
 }
 
