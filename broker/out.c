@@ -114,7 +114,6 @@ static bool s_packable(wire_kind kind)
 
 int out_flush(router *r, session *s)
 {
-    (void)r;
     if (!s->pack.items)
         return 0;
     /* The routing id first: at the high-water mark it fails here, with the

@@ -59,6 +59,29 @@ static void s_drop_rest(void *sock, bool more)
     }
 }
 
+/*
+ * Fills *in from the command frame just read (cmd, taken and closed) and the
+ * envelope frame after it, if any; drops frames beyond the second.
+ */
+static void s_plain(void *sock, zmq_msg_t *cmd, peerwire_in *in)
+{
+    const uint8_t *data = zmq_msg_data(cmd);
+    size_t len = zmq_msg_size(cmd);
+    in->decode_rc = wire_decode(data, len, &in->cmd);
+    uint64_t rid;
+    const uint8_t *body;
+    size_t body_len;
+    in->admin_response = in->decode_rc != ASYLINK_OK &&
+                         wire_admin_response_body(data, len, &rid, &body, &body_len) == ASYLINK_OK;
+    bool more = zmq_msg_more(cmd);
+    zmq_msg_close(cmd);
+    if (more && zmq_msg_recv(&in->env, sock, 0) >= 0) {
+        in->has_env = true;
+        more = zmq_msg_more(&in->env);
+    }
+    s_drop_rest(sock, more);
+}
+
 int peerwire_recv(void *sock, peerwire_in *in)
 {
     memset(in, 0, sizeof *in);
@@ -69,21 +92,7 @@ int peerwire_recv(void *sock, peerwire_in *in)
         zmq_msg_close(&cmd);
         return 0;
     }
-    in->decode_rc = wire_decode(zmq_msg_data(&cmd), zmq_msg_size(&cmd), &in->cmd);
-    if (in->decode_rc != ASYLINK_OK) {
-        uint64_t rid;
-        const uint8_t *body;
-        size_t body_len;
-        in->admin_response = wire_admin_response_body(zmq_msg_data(&cmd), zmq_msg_size(&cmd), &rid,
-                                                      &body, &body_len) == ASYLINK_OK;
-    }
-    bool more = zmq_msg_more(&cmd);
-    zmq_msg_close(&cmd);
-    if (more && zmq_msg_recv(&in->env, sock, 0) >= 0) {
-        in->has_env = true;
-        more = zmq_msg_more(&in->env);
-    }
-    s_drop_rest(sock, more);
+    s_plain(sock, &cmd, in);
     return 1;
 }
 
@@ -118,24 +127,11 @@ int peerwire_read(void *sock, peerwire_reader *rd, peerwire_in *in)
     }
     const uint8_t *data = zmq_msg_data(&rd->frame);
     size_t len = zmq_msg_size(&rd->frame);
-    bool more = zmq_msg_more(&rd->frame);
     if (!wire_is_packed(data, len)) {
-        in->decode_rc = wire_decode(data, len, &in->cmd);
-        uint64_t rid;
-        const uint8_t *body;
-        size_t body_len;
-        in->admin_response =
-            in->decode_rc != ASYLINK_OK &&
-            wire_admin_response_body(data, len, &rid, &body, &body_len) == ASYLINK_OK;
-        zmq_msg_close(&rd->frame);
-        if (more && zmq_msg_recv(&in->env, sock, 0) >= 0) {
-            in->has_env = true;
-            more = zmq_msg_more(&in->env);
-        }
-        s_drop_rest(sock, more);
+        s_plain(sock, &rd->frame, in);
         return 1;
     }
-    s_drop_rest(sock, more);
+    s_drop_rest(sock, zmq_msg_more(&rd->frame));
     size_t n = 0;
     in->decode_rc = wire_unpack_begin(&rd->u, data, len, &n);
     if (in->decode_rc != ASYLINK_OK) {

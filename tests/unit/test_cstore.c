@@ -1050,24 +1050,6 @@ static void test_lock(void **state)
 
 /* ---- map growth ---------------------------------------------------------- */
 
-/* Adds outbox entry n in its own transaction, retrying on STORE_FULL; counts the retries. */
-static int t_out_add_retry(cstore *s, unsigned n, size_t len, unsigned *full)
-{
-    static const char *const a[] = {"AT", NULL};
-    for (int attempt = 0; attempt < 16; attempt++) {
-        cstore_txn *txn = NULL;
-        int rc = cstore_begin(s, &txn);
-        if (rc != ASYLINK_OK)
-            return rc;
-        rc = t_out_add_txn(txn, n, a, len);
-        rc = rc == ASYLINK_OK ? cstore_commit(&txn) : (cstore_abort(&txn), rc);
-        if (rc != ASYLINK_E_STORE_FULL)
-            return rc;
-        (*full)++;
-    }
-    return ASYLINK_E_STORE_FULL;
-}
-
 /* Adds entries first..first+count-1 in ONE transaction, retrying on STORE_FULL. */
 static int t_out_add_many_retry(cstore *s, unsigned first, unsigned count, size_t len,
                                 unsigned *full)
@@ -1086,6 +1068,12 @@ static int t_out_add_many_retry(cstore *s, unsigned first, unsigned count, size_
         (*full)++;
     }
     return ASYLINK_E_STORE_FULL;
+}
+
+/* Adds outbox entry n in its own transaction, retrying on STORE_FULL; counts the retries. */
+static int t_out_add_retry(cstore *s, unsigned n, size_t len, unsigned *full)
+{
+    return t_out_add_many_retry(s, n, 1, len, full);
 }
 
 /* One transaction larger than the room left: its commit fails, the map grows, it fits again. */

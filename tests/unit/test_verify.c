@@ -175,6 +175,20 @@ static void test_cached_root_forgery_and_reload(void **state)
     s_forgery_and_reload(true);
 }
 
+/* Frees what a pool test built: its view, the n envelopes and their ids and lengths, the
+ * federation. */
+static void s_batch_free(fx_fed *f, view **v, uint8_t **b, uint8_t (*ids)[16], size_t *lens,
+                         size_t n)
+{
+    view_unref(v);
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
+    free(b);
+    free(ids);
+    free(lens);
+    fx_free(f);
+}
+
 /* Four workers verify one batch of 1,024 together: every envelope passes, few verifications. */
 static void test_pool_shares_cache(void **state)
 {
@@ -213,13 +227,7 @@ static void test_pool_shares_cache(void **state)
     assert_true(misses >= 1 && misses <= 4); /* at most one per worker racing the first */
     verify_pool_destroy(&pool);
     zmq_ctx_term(ctx);
-    view_unref(&v);
-    for (size_t i = 0; i < n; i++)
-        free(b[i]);
-    free(b);
-    free(ids);
-    free(lens);
-    fx_free(f);
+    s_batch_free(f, &v, b, ids, lens, n);
 }
 
 /* A partial chunk waits for the flush; the pool's destruction frees what is still out. */
@@ -256,13 +264,7 @@ static void test_pool_chunks(void **state)
     verify_pool_destroy(&pool);
     assert_null(pool);
     zmq_ctx_term(ctx);
-    view_unref(&v);
-    for (size_t i = 0; i < n; i++)
-        free(b[i]);
-    free(b);
-    free(ids);
-    free(lens);
-    fx_free(f);
+    s_batch_free(f, &v, b, ids, lens, n);
 }
 
 int main(void)
