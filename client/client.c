@@ -295,6 +295,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_cond_init(&c->cond, &ca);
+    pthread_cond_init(&c->commit_cond, &ca);
     pthread_condattr_destroy(&ca);
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
@@ -358,6 +359,7 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->ack_lock);
     pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
+    pthread_cond_destroy(&c->commit_cond);
     client_endpoints_free(&c->endpoints, c->n_endpoints);
     free(c->data_dir);
     free(c);

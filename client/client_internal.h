@@ -217,16 +217,20 @@ struct asylink_client {
     uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
     client_write *writes, *writes_tail; /* for the I/O thread's next commit (io.c) */
     bool io_writes;                     /* the I/O thread takes writes (false once it stops) */
-    uint64_t owed_since_ms;             /* when the oldest of them was owed; 0 = due now */
-    uint64_t inbox_version;             /* bumped by the I/O thread after inbox commits */
-    client_commit *commits;             /* waiting senders (group commit) */
-    bool committing;                    /* a leader is committing */
-    bool readable;                      /* notify_fd holds a byte */
-    client_sub *subs;                   /* feed subscriptions */
-    client_req *reqs;                   /* requests for the I/O thread */
-    client_readers *readers;            /* reader cache of LIMITED feed publishing */
-    asylink_connection conn;            /* where the I/O thread is (connection.c) */
-    asylink_connect_failure failure;    /* why no session is open (failure.c) */
+    pthread_cond_t commit_cond;         /* wakes the I/O thread's committer (io.c), and waiters
+                                           for it */
+    pthread_t io_commit;                /* the committer thread, while io_commit_on */
+    bool io_commit_on;
+    uint64_t owed_since_ms;          /* when the oldest of them was owed; 0 = due now */
+    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
+    client_commit *commits;          /* waiting senders (group commit) */
+    bool committing;                 /* a leader is committing */
+    bool readable;                   /* notify_fd holds a byte */
+    client_sub *subs;                /* feed subscriptions */
+    client_req *reqs;                /* requests for the I/O thread */
+    client_readers *readers;         /* reader cache of LIMITED feed publishing */
+    asylink_connection conn;         /* where the I/O thread is (connection.c) */
+    asylink_connect_failure failure; /* why no session is open (failure.c) */
     /* wake-ups */
     int notify_fd[2]; /* application side: readable while something is ready */
     int wake_fd;      /* eventfd: wakes the I/O thread (new outbox entries) */
@@ -423,6 +427,19 @@ bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms);
  * transaction of this thread open. Errors are logged and retried later.
  */
 int client_receipts_flush(asylink_client *c);
+
+/*
+ * client_receipts_flush in three steps, for a caller that writes them in a
+ * transaction of its own (the I/O thread's committer): _begin lists the
+ * receipts owed and seals them (no transaction of the caller's open; *out
+ * always set unless out of memory); _fill writes them in t (a cstore_nested
+ * fill); _end, after the commit with rc the outcome (the commit's, else
+ * _fill's), counts what is left, logs and frees f (NULL is fine).
+ */
+typedef struct client_flush client_flush;
+int client_receipts_flush_begin(asylink_client *c, client_flush **out);
+int client_receipts_flush_fill(cstore_txn *t, void *arg);
+void client_receipts_flush_end(asylink_client *c, client_flush *f, int rc);
 
 /*
  * Accepted answers are recorded in the outbox lazily: by the next senders'

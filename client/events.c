@@ -250,8 +250,10 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
 {
     client_write w = {.fill = fill, .arg = arg};
     pthread_mutex_lock(&c->lock);
-    /* (From the I/O thread itself, e.g. inside a log callback: it cannot wait for itself.) */
-    if (!c->io_writes || pthread_equal(pthread_self(), c->io)) {
+    /* (From the I/O thread or its committer, e.g. inside a log callback: neither can wait for
+       itself.) */
+    if (!c->io_writes || pthread_equal(pthread_self(), c->io) ||
+        (c->io_commit_on && pthread_equal(pthread_self(), c->io_commit))) {
         pthread_mutex_unlock(&c->lock);
         return cstore_write(c->store, fill, arg);
     }
@@ -260,8 +262,11 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
     else
         c->writes = &w;
     c->writes_tail = &w;
+    bool committer = c->io_commit_on;
+    pthread_cond_broadcast(&c->commit_cond); /* the committer takes it with its next commit */
     pthread_mutex_unlock(&c->lock);
-    client_wake_io(c);
+    if (!committer)
+        client_wake_io(c); /* (the I/O thread commits itself) */
     pthread_mutex_lock(&c->lock);
     while (!w.done)
         pthread_cond_wait(&c->cond, &c->lock);

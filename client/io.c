@@ -65,18 +65,10 @@ typedef struct {
     uint64_t sent_ms;
 } s_flight;
 
-/* A delivery to acknowledge: its sequence and subscription ("" = direct queue). */
-typedef struct {
-    uint64_t seq;
-    char sub[CLIENT_SUB_NAME_MAX + 1];
-    bool sent;
-} s_ack;
-
 /*
- * A delivery whose Ack waits for the turn's commit, kept (zero-copy) until
- * then: if the local store is full, it is stored again later instead of
- * ending the session (which would count a failed delivery attempt at the
- * broker and, repeated, dead-letter the message).
+ * A delivery kept (zero-copy) while the local store is full, to be stored
+ * again later instead of ending the session (which would count a failed
+ * delivery attempt at the broker and, repeated, dead-letter the message).
  */
 typedef struct {
     wire_cmd cmd;  /* the Deliver (no owned pointers) */
@@ -89,19 +81,49 @@ typedef struct {
     bool lost; /* one could not be kept (no memory) */
 } s_held_list;
 
-/* What a loop turn decided, applied after its transaction commits. */
+/* What a loop turn decided that needs the store: applied by the committer, in order. */
+enum { OP_EVENT, OP_ACCEPT, OP_REJECT, OP_DELIVER, OP_RECEIPT };
+
 typedef struct {
-    client_event *events; /* pushed after the commit */
-    s_ack *acks;          /* broker sequences to Ack */
-    size_t n_acks, cap_acks;
-    bool inbox_changed, receipts_changed;
-    s_held_list held;        /* this turn's deliveries waiting for the commit */
-    client_early_list early; /* this turn's new inbox entries, offered before the commit */
-    bool hold;               /* the delivery being handled wrote to the store */
-    bool park;               /* ... or was not stored: no room */
-    uint64_t room;           /* bytes deliveries may still take this turn ... */
-    bool room_known;         /* ... once the first has asked */
-} s_turn;
+    int kind;
+    client_event *ev; /* pushed after the commit: OP_EVENT always, ACCEPT and REJECT when it
+                         succeeded, RECEIPT (a list) when the receipts were stored */
+    uint8_t id[16];   /* ACCEPT, REJECT, DELIVER: the message */
+    bool duplicate;   /* ACCEPT */
+    int code;         /* REJECT */
+    char reason[WIRE_REASON_MAX + 1]; /* REJECT */
+    wire_cmd cmd;                     /* DELIVER, RECEIPT: the Deliver (no owned pointers) */
+    zmq_msg_t env;                    /* ... its envelope frame (owned) */
+    char sender[NODE_ID_MAX + 1];     /* DELIVER: the inbox key, with cmd's subscription */
+    uint8_t digest[64];               /* DELIVER: the envelope digest (for early hand-over) */
+    bool feed;                        /* DELIVER */
+    uint64_t now_ms;                  /* DELIVER: when it was received */
+    uint8_t (*ids)[16];               /* RECEIPT: the messages (malloc'd) ... */
+    asylink_receipt_info *infos;      /* ... and their receipts (malloc'd) */
+    size_t n;
+    /* What the committer made of it (read by the I/O thread once collected). */
+    bool ack;  /* stored (or a duplicate): Ack it */
+    bool hold; /* written in the transaction: kept again if the commit finds the store full */
+    bool park; /* not written: no room, stored again later */
+} s_op;
+
+/*
+ * One loop turn's operations. The I/O thread fills it (io->open), submits
+ * it at the end of the turn and goes on reading; the committer applies
+ * every submitted turn in one transaction, offers the new inbox entries,
+ * commits (fsync), settles, pushes the events, and hands the turns back;
+ * the I/O thread then Acks what was stored (s_collect).
+ */
+typedef struct s_cturn {
+    struct s_cturn *next;
+    s_op *ops;
+    size_t n, cap;
+    uint64_t session; /* the session its deliveries came in: Acks go out only in it */
+    bool store_full;  /* near a full disk: nothing of it handed over before the commit */
+    bool db;          /* an operation writes */
+    int rc;           /* the commit's result (committer) */
+    bool wrote;       /* its batch had a write transaction (committer) */
+} s_cturn;
 
 typedef struct {
     asylink_client *c;
@@ -128,8 +150,7 @@ typedef struct {
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    cstore_txn *txn; /* this turn's writes, begun lazily */
-    s_turn turn;
+    s_cturn *open;            /* this turn's operations, not yet submitted */
     s_held_list parked;       /* deliveries not stored: the local store was full */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
@@ -142,6 +163,17 @@ typedef struct {
     size_t n_packed, cap_packed;
     uint64_t pack_cursor; /* out_cursor once the frame is queued */
     uint64_t pack_max;    /* highest outbox seq in the frame */
+    /* Shared with the committer thread, under c->lock (c->commit_cond signals changes). */
+    s_cturn *sub_head, *sub_tail;   /* submitted turns, not yet taken by the committer */
+    s_cturn *done_head, *done_tail; /* committed turns, not yet collected */
+    bool cm_busy;                   /* the committer is applying and committing a batch */
+    bool cm_stop;                   /* the committer ends once nothing is left */
+    bool cm_accept;                 /* record the Accepted answers kept, now */
+    int cm_flush;                   /* receipts owed: 0, 1 = seal them now, 2 = being sealed */
+    client_accept *cm_acc;          /* Accepted answers the committer is recording ... */
+    size_t cm_n_acc;                /* ... (not to be published again meanwhile) */
+    bool cm_started;                /* the committer thread runs (else the I/O thread commits) */
+    pthread_t cm;
 } s_io;
 
 /* Closes every held delivery of l. */
@@ -368,20 +400,6 @@ static void s_read_monitor(s_io *io)
     }
 }
 
-/* Parks a delivery that found no room in the local store: stored again in a while. */
-static void s_park(s_io *io, s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
-{
-    if (!io->store_full)
-        client_log(io->c, ASYLINK_LOG_WARN, "local store full: deliveries held, retrying",
-                   "held=%zu", l->n + 1);
-    io->store_full = true;
-    s_held_add(l, cmd, env);
-    if (io->parked_retry_ms <= io->now_ms)
-        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
-    if (l->lost)
-        s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
-}
-
 static int s_connect(s_io *io)
 {
     asylink_client *c = io->c;
@@ -412,36 +430,70 @@ static int s_connect(s_io *io)
     return 0;
 }
 
-/* ---- the turn's transaction and effects ---- */
+/* ---- the turn's operations ---- */
 
-static cstore_txn *s_txn(s_io *io)
+/* A new operation of kind in this turn (zeroed); NULL when out of memory. */
+static s_op *s_op_add(s_io *io, int kind)
 {
-    if (!io->txn && cstore_begin(io->c->store, &io->txn) != ASYLINK_OK)
-        io->txn = NULL;
-    return io->txn;
+    if (!io->open && !(io->open = calloc(1, sizeof *io->open)))
+        return NULL;
+    s_cturn *u = io->open;
+    s_op *ops = s_room(u->ops, u->n, &u->cap, sizeof *u->ops, 16);
+    if (!ops)
+        return NULL;
+    u->ops = ops;
+    s_op *op = &u->ops[u->n++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    zmq_msg_init(&op->env);
+    if (kind != OP_EVENT)
+        u->db = true;
+    return op;
+}
+
+/* Frees a collected turn: its frames, receipts and the events nobody took. */
+static void s_cturn_free(s_cturn *u)
+{
+    if (!u)
+        return;
+    for (size_t i = 0; i < u->n; i++) {
+        s_op *op = &u->ops[i];
+        zmq_msg_close(&op->env);
+        free(op->ids);
+        free(op->infos);
+        while (op->ev) {
+            client_event *e = op->ev;
+            op->ev = e->next;
+            free(e);
+        }
+    }
+    free(u->ops);
+    free(u);
 }
 
 static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16], int code,
                           const char *reason, const char *node)
 {
     client_event *e = s_event_new(io, type, id, code, reason, node);
-    if (!e)
-        return;
-    e->next = io->turn.events;
-    io->turn.events = e;
+    s_op *op = e ? s_op_add(io, OP_EVENT) : NULL;
+    if (op)
+        op->ev = e;
+    else
+        free(e);
 }
 
-static void s_later_ack(s_io *io, uint64_t seq, const char *sub)
+/* Takes over the envelope of a delivery: moved from envm, or copied (a Packed item). -1: no memory.
+ */
+static int s_op_take_env(s_op *op, zmq_msg_t *envm, const uint8_t *env, size_t len)
 {
-    s_turn *t = &io->turn;
-    s_ack *acks = s_room(t->acks, t->n_acks, &t->cap_acks, sizeof *t->acks, 256);
-    if (!acks)
-        return;
-    t->acks = acks;
-    t->acks[t->n_acks].seq = seq;
-    snprintf(t->acks[t->n_acks].sub, sizeof t->acks[t->n_acks].sub, "%s", sub ? sub : "");
-    t->acks[t->n_acks].sent = false;
-    t->n_acks++;
+    if (envm)
+        return zmq_msg_move(&op->env, envm) == 0 ? 0 : -1;
+    if (zmq_msg_close(&op->env) != 0 || zmq_msg_init_size(&op->env, len) != 0) {
+        zmq_msg_init(&op->env);
+        return -1;
+    }
+    memcpy(zmq_msg_data(&op->env), env, len);
+    return 0;
 }
 
 static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int code,
@@ -459,53 +511,60 @@ static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int 
     }
 }
 
-/* Sends the turn's Acks, one group per subscription (direct queue: ""). */
-static void s_send_turn_acks(s_io *io)
+/* The subscription an operation's delivery came by ("" = direct queue). */
+static const char *s_op_sub(const s_op *op)
 {
-    s_turn *t = &io->turn;
-    if (io->cap_ack_buf < t->n_acks) {
-        uint64_t *b = realloc(io->ack_buf, t->n_acks * sizeof *b);
+    return op->kind == OP_DELIVER ? op->cmd.u.deliver.subscription : "";
+}
+
+/* Sends the Acks of a committed turn, one group per subscription (direct queue: ""). */
+static void s_send_turn_acks(s_io *io, s_cturn *u)
+{
+    if (io->cap_ack_buf < u->n) {
+        uint64_t *b = realloc(io->ack_buf, u->n * sizeof *b);
         if (!b)
             return; /* not acked now: the broker redelivers, the inbox deduplicates */
         io->ack_buf = b;
-        io->cap_ack_buf = t->n_acks;
+        io->cap_ack_buf = u->n;
     }
-    for (size_t i = 0; i < t->n_acks; i++) {
-        if (t->acks[i].sent)
-            continue; /* went out with an earlier group */
+    for (size_t i = 0; i < u->n; i++) {
+        if (!u->ops[i].ack)
+            continue; /* went out with an earlier group, or nothing to ack */
         size_t n = 0;
-        for (size_t k = i; k < t->n_acks; k++) {
-            if (t->acks[k].sent || strcmp(t->acks[k].sub, t->acks[i].sub) != 0)
+        const char *sub = s_op_sub(&u->ops[i]);
+        for (size_t k = i; k < u->n; k++) {
+            if (!u->ops[k].ack || strcmp(s_op_sub(&u->ops[k]), sub) != 0)
                 continue;
-            io->ack_buf[n++] = t->acks[k].seq;
-            t->acks[k].sent = true;
+            io->ack_buf[n++] = u->ops[k].cmd.u.deliver.sequence;
+            if (k > i)
+                u->ops[k].ack = false;
         }
-        s_send_acks(io, io->ack_buf, n, WIRE_ACK, 0, t->acks[i].sub, 0);
+        s_send_acks(io, io->ack_buf, n, WIRE_ACK, 0, sub, 0);
+        u->ops[i].ack = false;
     }
 }
 
-/* Reverses the turn's event list into arrival order and pushes it (one wake-up). */
-static void s_push_events(s_io *io)
-{
-    client_event *rev = NULL;
-    while (io->turn.events) {
-        client_event *e = io->turn.events;
-        io->turn.events = e->next;
-        e->next = rev;
-        rev = e;
-    }
-    client_event_queue_list(io->c, rev);
-}
-
-/* Records one Accepted answer in the turn's transaction; the event follows the commit. */
+/* Records one Accepted answer with the turn's writes; the event follows the commit. */
 static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
 {
-    cstore_txn *t = s_txn(io);
-    client_accept a = {.duplicate = duplicate};
-    memcpy(a.id, id, 16);
-    if (t)
-        client_accepted_record(io->c, t, &a, 1, io->now_ms);
-    s_later_event(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
+    s_op *op = s_op_add(io, OP_ACCEPT);
+    if (!op)
+        return; /* not recorded: a republish is answered as a duplicate */
+    memcpy(op->id, id, 16);
+    op->duplicate = duplicate;
+    op->ev = s_event_new(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
+}
+
+/* Records a refusal for good (the outbox entry REJECTED); the event follows the commit. */
+static void s_later_reject(s_io *io, const uint8_t id[16], int code, const char *reason)
+{
+    s_op *op = s_op_add(io, OP_REJECT);
+    if (!op)
+        return; /* not recorded: still pending, published again in the next session */
+    memcpy(op->id, id, 16);
+    op->code = code;
+    snprintf(op->reason, sizeof op->reason, "%s", reason ? reason : "");
+    op->ev = s_event_new(io, ASYLINK_EVENT_REJECTED, id, code, reason, NULL);
 }
 
 /* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
@@ -526,7 +585,7 @@ static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
     return acc != NULL;
 }
 
-/* Whether an Accepted answer for id waits to be recorded. */
+/* Whether an Accepted answer for id waits to be recorded (or is being recorded). */
 static bool s_accept_has(s_io *io, const uint8_t id[16])
 {
     asylink_client *c = io->c;
@@ -534,29 +593,30 @@ static bool s_accept_has(s_io *io, const uint8_t id[16])
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n_accepted && !found; i++)
         found = memcmp(c->accepted[i].id, id, 16) == 0;
+    for (size_t i = 0; i < io->cm_n_acc && !found; i++)
+        found = memcmp(io->cm_acc[i].id, id, 16) == 0;
     pthread_mutex_unlock(&c->lock);
     return found;
 }
 
 /*
- * Records the Accepted answers kept so far when the turn writes anyway, when
- * the oldest has waited IO_ACCEPT_LINGER_MS, when IO_ACCEPT_FLUSH_AT are
- * kept, or (force) when the thread stops.
+ * Has the committer record the Accepted answers kept so far when the oldest
+ * has waited IO_ACCEPT_LINGER_MS, when IO_ACCEPT_FLUSH_AT are kept, or
+ * (force) when the thread stops. (Any commit of the committer records them
+ * too, and so does the senders' group commit.)
  */
 static void s_accepted_flush(s_io *io, bool force)
 {
     asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
-    bool due = c->n_accepted && (force || io->txn || c->n_accepted >= IO_ACCEPT_FLUSH_AT ||
-                                 io->now_ms >= c->accepted_since_ms + IO_ACCEPT_LINGER_MS);
+    bool due = c->n_accepted && !io->cm_accept &&
+               (force || c->n_accepted >= IO_ACCEPT_FLUSH_AT ||
+                io->now_ms >= c->accepted_since_ms + IO_ACCEPT_LINGER_MS);
+    if (due) {
+        io->cm_accept = true;
+        pthread_cond_broadcast(&c->commit_cond);
+    }
     pthread_mutex_unlock(&c->lock);
-    if (!due)
-        return;
-    client_accept *acc = NULL;
-    size_t n = client_accepted_take(c, &acc);
-    for (size_t i = 0; i < n; i++)
-        s_record_accepted(io, acc[i].id, acc[i].duplicate);
-    free(acc);
 }
 
 /* How long the poll may wait for the Accepted answers kept (ms). */
@@ -564,7 +624,7 @@ static long s_accepted_wait(s_io *io, long tick)
 {
     asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
-    size_t n = c->n_accepted;
+    size_t n = io->cm_accept ? 0 : c->n_accepted; /* asked for already: the committer's */
     uint64_t since = c->accepted_since_ms;
     pthread_mutex_unlock(&c->lock);
     if (!n)
@@ -575,14 +635,29 @@ static long s_accepted_wait(s_io *io, long tick)
                                              : tick;
 }
 
-/* Takes the writes handed over so far (lock not held). */
-static client_write *s_take_writes(asylink_client *c)
+/*
+ * Has the committer seal the receipts owed once they are due (at most one
+ * flush asked for or running at a time). Returns how long the poll may wait
+ * for them (ms).
+ */
+static long s_receipts_ask(s_io *io, long tick)
 {
+    asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
-    client_write *ws = c->writes;
-    c->writes = c->writes_tail = NULL;
+    bool asked = io->cm_flush != 0;
     pthread_mutex_unlock(&c->lock);
-    return ws;
+    if (asked)
+        return tick; /* the committer's now; it wakes us when done */
+    uint64_t wait = UINT64_MAX;
+    if (client_receipts_due(c, io->now_ms, &wait)) {
+        pthread_mutex_lock(&c->lock);
+        if (io->cm_flush == 0)
+            io->cm_flush = 1;
+        pthread_cond_broadcast(&c->commit_cond);
+        pthread_mutex_unlock(&c->lock);
+        return tick;
+    }
+    return wait < (uint64_t)tick ? (long)wait : tick;
 }
 
 /* Tells the writers of ws how they ended: rc for those the commit carried. */
@@ -607,75 +682,373 @@ static void s_writes_stop(asylink_client *c)
 {
     pthread_mutex_lock(&c->lock);
     c->io_writes = false;
+    client_write *ws = c->writes;
+    c->writes = c->writes_tail = NULL;
     pthread_mutex_unlock(&c->lock);
-    client_write *ws = s_take_writes(c);
     for (client_write *w = ws; w; w = w->next)
         w->rc = ASYLINK_E_IO;
     s_writes_done(c, ws, ASYLINK_E_IO);
 }
 
-/* Commits the turn's writes, then acks deliveries and tells the application. */
-static void s_finish_turn(s_io *io)
+/* ---- the committer: applies and commits the submitted turns ---- */
+
+/* What one batch's transaction has room for (cstore_room, asked once). */
+typedef struct {
+    cstore_txn *t;
+    uint64_t room;
+    bool known;
+} s_batch_room;
+
+/* Whether a delivery of len bytes may be stored: near a full disk the reserve stays for acks. */
+static bool s_room_for(s_batch_room *r, size_t len)
+{
+    if (!r->known)
+        r->room = cstore_room(r->t);
+    r->known = true;
+    uint64_t need = (uint64_t)len + CLIENT_PAGE_SLACK;
+    if (r->room < need)
+        return false;
+    r->room -= need;
+    return true;
+}
+
+/* Applies one operation in t (NULL: no transaction could be begun). */
+static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room *r,
+                    client_early_list *early, bool *changed)
+{
+    cstore_txn *t = r->t;
+    const uint8_t *env = zmq_msg_data(&op->env);
+    size_t len = zmq_msg_size(&op->env);
+    switch (op->kind) {
+    case OP_ACCEPT:
+        if (t) {
+            client_accept a = {.duplicate = op->duplicate};
+            memcpy(a.id, op->id, 16);
+            client_accepted_record(c, t, &a, 1, clock_now_ms());
+        }
+        return;
+    case OP_REJECT:
+        if (t)
+            cstore_outbox_set_state(t, op->id, CSTORE_OUT_REJECTED, op->code, op->reason);
+        return;
+    case OP_RECEIPT:
+        if (!t)
+            return; /* not stored, not acked: the broker redelivers it */
+        if (!s_room_for(r, len)) {
+            op->park = true;
+            return;
+        }
+        op->hold = true;
+        op->ack = cstore_receipt_put_many(t, (const uint8_t(*)[16])op->ids, op->infos, op->n, env,
+                                          len) == ASYLINK_OK;
+        *changed = *changed || op->ack;
+        return;
+    case OP_DELIVER: {
+        if (!t)
+            return;
+        if (!s_room_for(r, len)) {
+            op->park = true; /* no room: stored later, not acked now */
+            return;
+        }
+        cstore_in_key key = {
+            .id = op->id, .sender = op->sender, .subscription = op->cmd.u.deliver.subscription};
+        int state = 0;
+        int rc =
+            cstore_inbox_add(t, &key, op->cmd.u.deliver.sequence, op->now_ms, env, len, &state);
+        op->hold = true; /* a full store fails the commit: kept to store again */
+        op->ack = rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE;
+        *changed = *changed || rc == ASYLINK_OK;
+        /* Offered to asylink_recv() before the commit (early.c); not near a full disk. A copy
+           that does not fit there is handed over after the commit, as every one was before. */
+        if (rc == ASYLINK_OK && !u->store_full)
+            (void)client_early_add(early, &key, cstore_inbox_added_seq(t),
+                                   op->cmd.u.deliver.sequence, op->now_ms, env, len, op->digest,
+                                   op->feed);
+        return;
+    }
+    default: return;
+    }
+}
+
+/* Appends list (linked by next) to *head / *tail. */
+static void s_events_append(client_event **head, client_event **tail, client_event *list)
+{
+    while (list) {
+        client_event *e = list;
+        list = e->next;
+        e->next = NULL;
+        if (*tail)
+            (*tail)->next = e;
+        else
+            *head = e;
+        *tail = e;
+    }
+}
+
+/*
+ * One commit: the Accepted answers kept, the submitted turns' operations in
+ * order, the application's writes (nested: each all or nothing) and, when
+ * asked, the receipts owed, in one transaction. The new inbox entries are
+ * offered to asylink_recv() before the commit and settled after it; the
+ * writers, the events and the readers learn the outcome after it.
+ */
+static void s_commit_batch(s_io *io, s_cturn *batch, client_write *ws, bool flush, bool accept)
 {
     asylink_client *c = io->c;
-    s_accepted_flush(io, false);
-    client_write *ws = s_take_writes(c);
-    for (client_write *w = ws; w; w = w->next) {
-        cstore_txn *t = s_txn(io);
-        w->rc = t ? cstore_nested(t, w->fill, w->arg) : ASYLINK_E_IO;
-    }
-    int commit_rc = ASYLINK_OK;
-    if (io->txn) {
-        /* What this turn stored may be handed over while the commit's fsync runs. */
-        client_early_offer(c, &io->turn.early);
-        int rc = cstore_commit(&io->txn);
-        client_early_settle(c, rc);
-        commit_rc = rc;
-        if (rc == ASYLINK_E_STORE_FULL && io->state == IO_OPEN && !io->turn.held.lost) {
-            /* The disk is full: keep the session (its deliveries stay ours,
-             * no failed attempt is counted), store them again in a while,
-             * and ask for the answers to our publishes again. */
-            if (!io->store_full)
-                client_log(c, ASYLINK_LOG_WARN, "local store full: deliveries held, retrying",
-                           "held=%zu", io->turn.held.n + io->parked.n);
-            io->store_full = true;
-            s_held_list l = io->turn.held; /* first again, in their order */
-            io->turn.held = io->parked;
-            io->parked = l;
-            for (size_t i = 0; i < io->turn.held.n; i++)
-                s_held_add(&io->parked, &io->turn.held.items[i].cmd, &io->turn.held.items[i].env);
-            if (io->parked.lost) /* one not kept: the broker must redeliver */
-                s_reset(io, "local store full", rc, 0);
-            io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
-            if (io->rescan_at_ms == 0)
-                io->rescan_at_ms = io->now_ms + IO_FULL_RETRY_MS;
-            io->turn.n_acks = 0;
-            io->turn.inbox_changed = io->turn.receipts_changed = false;
-        } else if (rc != ASYLINK_OK) {
-            /* Nothing of this turn is stored: the broker redelivers. */
-            io->turn.n_acks = 0;
-            io->turn.inbox_changed = io->turn.receipts_changed = false;
-            s_reset(io, "local store commit failed", rc, 0);
-        } else if (io->store_full && io->parked.n == 0) {
-            io->store_full = false;
-            client_log(c, ASYLINK_LOG_INFO, "local store has room again", "held=0");
-        }
-    }
-    s_writes_done(c, ws, commit_rc);
-    s_held_clear(&io->turn.held);
-    io->turn.room_known = false;
-    if (io->turn.n_acks && io->state == IO_OPEN)
-        s_send_turn_acks(io);
-    io->turn.n_acks = 0;
-    if (io->turn.inbox_changed || io->turn.receipts_changed) {
+    client_flush *fl = NULL;
+    int flush_rc = flush ? client_receipts_flush_begin(c, &fl) : ASYLINK_OK;
+    bool db = ws || fl || accept;
+    for (s_cturn *u = batch; u; u = u->next)
+        db = db || u->db;
+    int rc = ASYLINK_OK;
+    s_batch_room r = {0};
+    if (db)
+        rc = cstore_begin(c->store, &r.t);
+    bool wrote = r.t != NULL;
+    /* The Accepted answers kept ride any commit (each would otherwise cost one). */
+    if (r.t) {
         pthread_mutex_lock(&c->lock);
+        io->cm_acc = c->accepted;
+        io->cm_n_acc = c->n_accepted;
+        c->accepted = NULL;
+        c->n_accepted = c->cap_accepted = 0;
+        pthread_mutex_unlock(&c->lock);
+        client_accepted_record(c, r.t, io->cm_acc, io->cm_n_acc, clock_now_ms());
+    }
+    client_early_list early = {0};
+    bool changed = false;
+    for (s_cturn *u = batch; u; u = u->next)
+        for (size_t i = 0; i < u->n; i++)
+            s_apply(c, u, &u->ops[i], &r, &early, &changed);
+    for (client_write *w = ws; w; w = w->next)
+        w->rc = r.t ? cstore_nested(r.t, w->fill, w->arg) : ASYLINK_E_IO;
+    if (fl && r.t)
+        flush_rc = cstore_nested(r.t, client_receipts_flush_fill, fl);
+    if (r.t) {
+        /* What this batch stored may be handed over while the commit's fsync runs. */
+        client_early_offer(c, &early);
+        rc = cstore_commit(&r.t);
+        client_early_settle(c, rc);
+    }
+    client_early_clear(&early); /* (empty unless no transaction took it) */
+    if (flush)
+        client_receipts_flush_end(c, fl, rc != ASYLINK_OK ? rc : flush_rc);
+    s_writes_done(c, ws, rc);
+    /* Accepted answers: told once recorded; put back when the commit failed. */
+    pthread_mutex_lock(&c->lock);
+    client_accept *acc = io->cm_acc;
+    size_t n_acc = io->cm_n_acc;
+    io->cm_acc = NULL;
+    io->cm_n_acc = 0;
+    if (changed && rc == ASYLINK_OK) {
         c->inbox_version++;
         client_update_readable(c);
         pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
     }
-    io->turn.inbox_changed = io->turn.receipts_changed = false;
-    s_push_events(io);
+    pthread_mutex_unlock(&c->lock);
+    client_event *head = NULL, *tail = NULL;
+    if (rc == ASYLINK_OK) {
+        for (size_t i = 0; i < n_acc; i++)
+            s_events_append(&head, &tail,
+                            client_event_new(ASYLINK_EVENT_ACCEPTED, acc[i].id, 0,
+                                             acc[i].duplicate ? "duplicate" : "", NULL));
+        free(acc);
+    } else if (acc) {
+        client_accepted_put_back(c, acc, n_acc);
+    }
+    /* The turns' events, in the order they happened. */
+    for (s_cturn *u = batch; u; u = u->next) {
+        for (size_t i = 0; i < u->n; i++) {
+            s_op *op = &u->ops[i];
+            bool tell = op->kind == OP_EVENT ||
+                        (rc == ASYLINK_OK && (op->kind == OP_ACCEPT || op->kind == OP_REJECT ||
+                                              (op->kind == OP_RECEIPT && op->ack)));
+            if (tell) {
+                s_events_append(&head, &tail, op->ev);
+                op->ev = NULL;
+            }
+        }
+        u->rc = rc;
+        u->wrote = wrote;
+    }
+    client_event_queue_list(c, head);
+}
+
+/*
+ * One step of the committer (lock held): takes what waits (submitted turns,
+ * the application's writes, a receipts flush, the Accepted answers), commits
+ * it with the lock released, and hands the turns back. False if nothing waited.
+ */
+static bool s_commit_step(s_io *io)
+{
+    asylink_client *c = io->c;
+    bool flush = io->cm_flush == 1, accept = io->cm_accept;
+    if (!io->sub_head && !c->writes && !flush && !accept)
+        return false;
+    s_cturn *batch = io->sub_head;
+    io->sub_head = io->sub_tail = NULL;
+    client_write *ws = c->writes;
+    c->writes = c->writes_tail = NULL;
+    if (flush)
+        io->cm_flush = 2;
+    io->cm_accept = false;
+    io->cm_busy = true;
+    pthread_mutex_unlock(&c->lock);
+    s_commit_batch(io, batch, ws, flush, accept);
+    pthread_mutex_lock(&c->lock);
+    if (flush)
+        io->cm_flush = 0;
+    while (batch) {
+        s_cturn *u = batch;
+        batch = u->next;
+        u->next = NULL;
+        if (io->done_tail)
+            io->done_tail->next = u;
+        else
+            io->done_head = u;
+        io->done_tail = u;
+    }
+    io->cm_busy = false;
+    pthread_cond_broadcast(&c->commit_cond);
+    return true;
+}
+
+/* The committer thread: commits while the I/O thread reads, verifies and publishes. */
+static void *s_committer_main(void *arg)
+{
+    s_io *io = arg;
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        if (s_commit_step(io)) {
+            pthread_mutex_unlock(&c->lock);
+            client_wake_io(c); /* the I/O thread Acks what is stored */
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (io->cm_stop)
+            break;
+        pthread_cond_wait(&c->commit_cond, &c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* Submits this turn's operations to the committer (or commits them here, without one). */
+static void s_submit(s_io *io)
+{
+    asylink_client *c = io->c;
+    s_cturn *u = io->open;
+    io->open = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (u && u->n) {
+        u->session = io->session;
+        u->store_full = io->store_full;
+        if (io->sub_tail)
+            io->sub_tail->next = u;
+        else
+            io->sub_head = u;
+        io->sub_tail = u;
+        u = NULL;
+    }
+    if (io->cm_started)
+        pthread_cond_broadcast(&c->commit_cond);
+    else
+        while (s_commit_step(io))
+            ;
+    pthread_mutex_unlock(&c->lock);
+    s_cturn_free(u); /* (an empty one) */
+}
+
+/*
+ * Keeps the deliveries of u that found no room (and, held, those its failed
+ * commit had written) in front of the parked ones, in their order: stored
+ * again in a while.
+ */
+static void s_park_front(s_io *io, s_cturn *u, bool held)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < u->n; i++)
+        n += u->ops[i].park || (held && u->ops[i].hold);
+    if (n == 0)
+        return;
+    if (!io->store_full)
+        client_log(io->c, ASYLINK_LOG_WARN, "local store full: deliveries held, retrying",
+                   "held=%zu", n + io->parked.n);
+    io->store_full = true;
+    s_held_list l = {0};
+    for (size_t i = 0; i < u->n; i++)
+        if (u->ops[i].park || (held && u->ops[i].hold))
+            s_held_add(&l, &u->ops[i].cmd, &u->ops[i].env);
+    for (size_t i = 0; i < io->parked.n; i++)
+        s_held_add(&l, &io->parked.items[i].cmd, &io->parked.items[i].env);
+    s_held_clear(&io->parked);
+    free(io->parked.items);
+    io->parked = l;
+    if (io->parked_retry_ms <= io->now_ms)
+        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
+    if (io->parked.lost) /* one not kept: the broker must redeliver */
+        s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
+}
+
+/* A committed turn: Acks what it stored, keeps what found no room. */
+static void s_collect_turn(s_io *io, s_cturn *u)
+{
+    asylink_client *c = io->c;
+    bool mine = u->session == io->session && io->state == IO_OPEN;
+    if (u->rc == ASYLINK_E_STORE_FULL && mine) {
+        /* The disk is full: keep the session (its deliveries stay ours, no failed attempt is
+         * counted), store them again in a while, and ask for the answers to our publishes
+         * again. */
+        s_park_front(io, u, true);
+        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
+        if (io->rescan_at_ms == 0)
+            io->rescan_at_ms = io->now_ms + IO_FULL_RETRY_MS;
+        return;
+    }
+    if (u->rc != ASYLINK_OK) {
+        /* Nothing of this turn is stored: the broker redelivers. */
+        if (mine)
+            s_reset(io, "local store commit failed", u->rc, 0);
+        return;
+    }
+    if (mine)
+        s_park_front(io, u, false);
+    if (u->wrote && io->store_full && io->parked.n == 0) {
+        io->store_full = false;
+        client_log(c, ASYLINK_LOG_INFO, "local store has room again", "held=0");
+    }
+    if (mine)
+        s_send_turn_acks(io, u);
+}
+
+/* Collects the turns the committer is done with, in order. */
+static void s_collect(s_io *io)
+{
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    s_cturn *u = io->done_head;
+    io->done_head = io->done_tail = NULL;
+    pthread_mutex_unlock(&c->lock);
+    while (u) {
+        s_cturn *next = u->next;
+        s_collect_turn(io, u);
+        s_cturn_free(u);
+        u = next;
+    }
+}
+
+/* Waits until everything submitted and asked for is committed, then collects it. */
+static void s_drain(s_io *io)
+{
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    while (io->cm_started && (io->sub_head || io->cm_busy || io->cm_flush || io->cm_accept))
+        pthread_cond_wait(&c->commit_cond, &c->lock);
+    while (!io->cm_started && s_commit_step(io))
+        ;
+    pthread_mutex_unlock(&c->lock);
+    s_collect(io);
 }
 
 /* ---- handling commands ---- */
@@ -727,7 +1100,6 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
         s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate);
         return;
     }
-    cstore_txn *t = s_txn(io);
     const wire_rejected *r = &cmd->u.rejected;
     if (!r->has_message_id)
         return;
@@ -738,9 +1110,7 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
             io->rescan_at_ms = io->now_ms + IO_RETRY_PAUSE_MS;
         return;
     }
-    if (t)
-        cstore_outbox_set_state(t, r->message_id, CSTORE_OUT_REJECTED, r->code, r->reason);
-    s_later_event(io, ASYLINK_EVENT_REJECTED, r->message_id, r->code, r->reason, NULL);
+    s_later_reject(io, r->message_id, r->code, r->reason);
 }
 
 /* A delivery that cannot be used: dead-letter it at the broker and say why. */
@@ -759,24 +1129,10 @@ static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id,
                (unsigned long long)seq, asylink_err_name(code));
 }
 
-/*
- * Whether a delivery of len bytes may be stored in this turn: near a full
- * disk the reserve stays for acknowledgements (cstore_room). Counts it.
- */
-static bool s_room_for(s_io *io, cstore_txn *t, size_t len)
+static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const uint8_t *env,
+                         size_t len, zmq_msg_t *envm)
 {
-    if (!io->turn.room_known)
-        io->turn.room = cstore_room(t);
-    io->turn.room_known = true;
-    uint64_t need = (uint64_t)len + CLIENT_PAGE_SLACK;
-    if (io->turn.room < need)
-        return false;
-    io->turn.room -= need;
-    return true;
-}
-
-static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_t *env, size_t len)
-{
+    uint64_t seq = cmd->u.deliver.sequence;
     const envelope_header *h = envelope_header_of(e);
     receipt *r = NULL;
     size_t n = 0;
@@ -790,28 +1146,37 @@ static void s_on_receipt(s_io *io, uint64_t seq, const envelope *e, const uint8_
     if (rc != ASYLINK_OK)
         return s_refuse(io, seq, "", h->message_id, rc, "receipt does not match a sent message",
                         h->sender);
-    uint8_t(*ids)[16] = malloc(n * sizeof *ids);
-    asylink_receipt_info *infos = malloc(n * sizeof *infos);
-    cstore_txn *t = ids && infos ? s_txn(io) : NULL;
-    for (size_t i = 0; t && i < n; i++) {
-        memcpy(ids[i], r[i].message_id, 16);
-        client_receipt_info(&r[i], &infos[i]);
+    /* Stored by the committer; acked and told once committed. Not kept (no memory): not
+       acked, so the broker redelivers it. */
+    s_op *op = s_op_add(io, OP_RECEIPT);
+    if (op) {
+        op->cmd = *cmd;
+        op->ids = malloc(n * sizeof *op->ids);
+        op->infos = malloc(n * sizeof *op->infos);
+        op->n = op->ids && op->infos ? n : 0;
     }
-    if (t && !s_room_for(io, t, len)) {
-        io->turn.park = true; /* no room: stored later */
-        t = NULL;
+    if (!op || !op->n || s_op_take_env(op, envm, env, len) != 0) {
+        if (op)
+            op->kind = OP_EVENT; /* nothing to store (its frames are freed with the turn) */
+        free(r);
+        return;
     }
-    /* Not stored (no memory, store trouble): not acked, so the broker redelivers it. */
-    io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
-    if (t &&
-        cstore_receipt_put_many(t, (const uint8_t(*)[16])ids, infos, n, env, len) == ASYLINK_OK) {
-        s_later_ack(io, seq, "");
-        for (size_t i = 0; i < n; i++)
-            s_later_event(io, ASYLINK_EVENT_RECEIPT, ids[i], 0, "", infos[i].recipient);
-        io->turn.receipts_changed = true;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(op->ids[i], r[i].message_id, 16);
+        client_receipt_info(&r[i], &op->infos[i]);
     }
-    free(ids);
-    free(infos);
+    client_event *tail = NULL; /* the RECEIPT events, in order */
+    for (size_t i = 0; i < n; i++) {
+        client_event *ev =
+            s_event_new(io, ASYLINK_EVENT_RECEIPT, op->ids[i], 0, "", op->infos[i].recipient);
+        if (!ev)
+            continue;
+        if (tail)
+            tail->next = ev;
+        else
+            op->ev = ev;
+        tail = ev;
+    }
     free(r);
 }
 
@@ -868,7 +1233,13 @@ static int s_check_feed(s_io *io, const wire_deliver *d, const envelope *e)
     return ASYLINK_OK;
 }
 
-static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t len)
+/*
+ * A Deliver: verified here, stored by the committer. envm is the envelope's
+ * own frame (moved into the operation), NULL when env points into a Packed
+ * frame (copied).
+ */
+static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t len,
+                         zmq_msg_t *envm)
 {
     asylink_client *c = io->c;
     const wire_deliver *d = &cmd->u.deliver;
@@ -899,7 +1270,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     }
     const envelope_header *h = envelope_header_of(e);
     if (!feed && strcmp(h->content_type, RECEIPT_CONTENT_TYPE) == 0) {
-        s_on_receipt(io, seq, e, env, len);
+        s_on_receipt(io, cmd, e, env, len, envm);
     } else if (!feed && strcmp(h->content_type, RECEIPT_SINGLE_CONTENT_TYPE) == 0) {
         /* A receipt under the wrong name: neither a receipt nor application data. */
         s_refuse(io, seq, "", h->message_id, ASYLINK_E_BAD_FIELD,
@@ -907,27 +1278,22 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
                  h->sender);
     } else {
         /* One entry per (sender, id) and, for a feed, per subscription:
-         * each subscription hands the message over and is acked alone. */
-        cstore_in_key key = {
-            .id = h->message_id, .sender = h->sender, .subscription = d->subscription};
-        cstore_txn *t = s_txn(io);
-        int state = 0;
-        if (t && !s_room_for(io, t, len)) {
-            io->turn.park = true; /* no room: stored later, not acked now */
+         * each subscription hands the message over and is acked alone.
+         * Stored by the committer (s_apply), acked after its commit. */
+        s_op *op = s_op_add(io, OP_DELIVER);
+        if (!op || s_op_take_env(op, envm, env, len) != 0) {
+            if (op)
+                op->kind = OP_EVENT; /* nothing to store */
+            s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
             envelope_destroy(&e);
             return;
         }
-        rc = t ? cstore_inbox_add(t, &key, seq, io->now_ms, env, len, &state) : ASYLINK_E_IO;
-        io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
-        if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
-            s_later_ack(io, seq, d->subscription);
-        if (rc == ASYLINK_OK)
-            io->turn.inbox_changed = true;
-        /* Offered to asylink_recv() before the commit (early.c); not near a full disk. A copy
-           that does not fit there is handed over after the commit, as every one was before. */
-        if (rc == ASYLINK_OK && !io->store_full)
-            (void)client_early_add(&io->turn.early, &key, cstore_inbox_added_seq(t), seq,
-                                   io->now_ms, env, len, envelope_digest(e), feed);
+        op->cmd = *cmd;
+        memcpy(op->id, h->message_id, 16);
+        snprintf(op->sender, sizeof op->sender, "%s", h->sender);
+        memcpy(op->digest, envelope_digest(e), 64);
+        op->feed = feed;
+        op->now_ms = io->now_ms;
     }
     envelope_destroy(&e);
 }
@@ -1139,7 +1505,8 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
         s_reset(io, er->reason, er->code, 0);
 }
 
-static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t env_len)
+static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t env_len,
+                       zmq_msg_t *envm)
 {
     switch (cmd->kind) {
     case WIRE_WELCOME:
@@ -1150,7 +1517,7 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
     case WIRE_REJECTED: return s_on_answer(io, cmd);
     case WIRE_DELIVER:
         if (io->state == IO_OPEN)
-            s_on_deliver(io, cmd, env, env_len);
+            s_on_deliver(io, cmd, env, env_len, envm);
         return;
     case WIRE_HEARTBEAT:
         if (!cmd->u.heartbeat.pong) {
@@ -1173,8 +1540,8 @@ static void s_dispatch(s_io *io, const wire_cmd *cmd, const uint8_t *env, size_t
 
 /*
  * Handles one message of version 1: its command bytes and envelope (NULL
- * if none). envm is the envelope's own frame, moved into the held or
- * parked list when the delivery must be kept; NULL for an item of a Packed
+ * if none). envm is the envelope's own frame, moved into the turn's
+ * operation when a delivery is to be stored; NULL for an item of a Packed
  * frame, whose envelope is then copied into a frame of its own.
  */
 static void s_handle(s_io *io, const uint8_t *buf, size_t len, const uint8_t *env, size_t env_len,
@@ -1189,28 +1556,7 @@ static void s_handle(s_io *io, const uint8_t *buf, size_t len, const uint8_t *en
         wire_cmd_clear(&cmd); /* never inside a Packed frame */
         return;
     }
-    io->turn.hold = io->turn.park = false;
-    s_dispatch(io, &cmd, has_env ? env : NULL, has_env ? env_len : 0);
-    bool keep = cmd.kind == WIRE_DELIVER && has_env && (io->turn.hold || io->turn.park);
-    zmq_msg_t copy;
-    zmq_msg_t *m = envm;
-    if (keep && !envm) {
-        m = zmq_msg_init_size(&copy, env_len) == 0 ? &copy : NULL;
-        if (m)
-            memcpy(zmq_msg_data(m), env, env_len);
-    }
-    if (keep && !m) { /* no memory for the copy: as when the list cannot grow (s_held_add) */
-        if (io->turn.hold)
-            io->turn.held.lost = true;
-        else
-            s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
-    } else if (keep && io->turn.hold) {
-        s_held_add(&io->turn.held, &cmd, m);
-    } else if (keep) {
-        s_park(io, &io->parked, &cmd, m);
-    }
-    if (m == &copy)
-        zmq_msg_close(&copy);
+    s_dispatch(io, &cmd, has_env ? env : NULL, has_env ? env_len : 0, envm);
     wire_cmd_clear(&cmd);
 }
 
@@ -1275,37 +1621,24 @@ static void s_read(s_io *io)
 
 /*
  * Stores the deliveries held because the local store was full, once it is
- * time: a few per turn, so that they go in as space frees up; the turn's
- * commit failing again puts them back in front.
+ * time: a few per turn, so that they go in as space frees up; those that
+ * still find no room come back in front when their turn is collected.
  */
 static void s_retry_parked(s_io *io)
 {
     if (!io->parked.n || io->state != IO_OPEN || io->now_ms < io->parked_retry_ms)
         return;
     size_t k = io->parked.n < IO_FULL_RETRY_BATCH ? io->parked.n : IO_FULL_RETRY_BATCH;
-    s_held_list again = {0}; /* still no room: back in front, in order */
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < k && io->state == IO_OPEN; i++) {
         s_held *h = &io->parked.items[i];
-        io->turn.hold = io->turn.park = false;
-        s_on_deliver(io, &h->cmd, zmq_msg_data(&h->env), zmq_msg_size(&h->env));
-        if (io->turn.hold)
-            s_held_add(&io->turn.held, &h->cmd, &h->env);
-        else if (io->turn.park)
-            s_held_add(&again, &h->cmd, &h->env);
-        zmq_msg_close(&h->env);
+        s_on_deliver(io, &h->cmd, zmq_msg_data(&h->env), zmq_msg_size(&h->env), &h->env);
     }
+    for (size_t i = 0; i < k && i < io->parked.n; i++)
+        zmq_msg_close(&io->parked.items[i].env); /* moved into the turn, or dropped */
+    if (k > io->parked.n)
+        k = io->parked.n; /* (a reset in between cleared the list) */
     io->parked.n -= k;
     memmove(io->parked.items, io->parked.items + k, io->parked.n * sizeof *io->parked.items);
-    for (size_t i = 0; i < io->parked.n; i++)
-        s_held_add(&again, &io->parked.items[i].cmd, &io->parked.items[i].env);
-    bool lost = again.lost;
-    s_held_clear(&io->parked);
-    free(io->parked.items);
-    io->parked = again;
-    if (again.n && io->parked_retry_ms <= io->now_ms)
-        io->parked_retry_ms = io->now_ms + IO_FULL_RETRY_MS;
-    if (lost)
-        s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
 }
 
 /* ---- publishing the outbox ---- */
@@ -1400,12 +1733,7 @@ static bool s_publish_too_large(s_io *io, const cstore_out *o)
     if (!io->limits.max_envelope_bytes || o->envelope_len <= io->limits.max_envelope_bytes)
         return false;
     /* The broker would drop the connection: refuse it here, for good. */
-    cstore_txn *t = s_txn(io);
-    if (t)
-        cstore_outbox_set_state(t, o->id, CSTORE_OUT_REJECTED, ASYLINK_E_TOO_LARGE,
-                                "larger than the broker's max_envelope_bytes");
-    s_later_event(io, ASYLINK_EVENT_REJECTED, o->id, ASYLINK_E_TOO_LARGE,
-                  "larger than the broker's max_envelope_bytes", NULL);
+    s_later_reject(io, o->id, ASYLINK_E_TOO_LARGE, "larger than the broker's max_envelope_bytes");
     return true;
 }
 
@@ -1566,6 +1894,41 @@ static void s_drain_wake(asylink_client *c)
         ;
 }
 
+/* Starts the committer thread; without it (no thread) the I/O thread commits each turn itself. */
+static void s_committer_start(s_io *io)
+{
+    asylink_client *c = io->c;
+    pthread_mutex_lock(&c->lock);
+    io->cm_started = pthread_create(&io->cm, NULL, s_committer_main, io) == 0;
+    if (io->cm_started) {
+        c->io_commit = io->cm;
+        c->io_commit_on = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!io->cm_started)
+        client_log(c, ASYLINK_LOG_WARN, "no committer thread: the I/O thread commits each turn",
+                   "errno=%d", errno);
+}
+
+/* Commits what is left and ends the committer thread. */
+static void s_committer_stop(s_io *io)
+{
+    asylink_client *c = io->c;
+    s_drain(io);
+    if (!io->cm_started)
+        return;
+    pthread_mutex_lock(&c->lock);
+    io->cm_stop = true;
+    pthread_cond_broadcast(&c->commit_cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(io->cm, NULL);
+    pthread_mutex_lock(&c->lock);
+    io->cm_started = false;
+    c->io_commit_on = false;
+    pthread_mutex_unlock(&c->lock);
+    s_drain(io); /* what came in meanwhile, here */
+}
+
 void *client_io_main(void *arg)
 {
     asylink_client *c = arg;
@@ -1576,6 +1939,7 @@ void *client_io_main(void *arg)
         s_writes_stop(c);
         return NULL;
     }
+    s_committer_start(&io);
     while (!atomic_load(&c->stop)) {
         io.now_ms = clock_now_ms();
         s_timers(&io);
@@ -1583,24 +1947,24 @@ void *client_io_main(void *arg)
                                    {io.mon, 0, ZMQ_POLLIN, 0},
                                    {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
         int n = io.sock ? 3 : 1;
-        uint64_t owed_wait = UINT64_MAX;
-        bool owed_due = client_receipts_due(c, io.now_ms, &owed_wait);
-        long tick = owed_due ? 0 : owed_wait < IO_TICK_MS ? (long)owed_wait : IO_TICK_MS;
+        long tick = s_receipts_ask(&io, IO_TICK_MS);
         tick = s_accepted_wait(&io, tick);
         zmq_poll(io.sock ? items : items + 2, n, tick);
         io.now_ms = clock_now_ms();
         s_drain_wake(c);
-        s_read(&io); /* what the broker said before a loss counts */
+        s_collect(&io); /* Acks of what the committer stored */
+        s_read(&io);    /* what the broker said before a loss counts */
         s_read_monitor(&io);
         s_retry_parked(&io);
-        /* Publish what the outbox holds before this turn's commit (an fsync): those
-           envelopes are durable already, and the pump only moves forward from its
-           cursor, so nothing this turn answered is sent again. */
+        /* Publish what the outbox holds: those envelopes are durable already, and the pump
+           only moves forward from its cursor, so nothing answered is sent again. */
         s_pump(&io);
-        s_finish_turn(&io);
+        /* The turn's writes go to the committer; this thread goes on reading meanwhile. */
+        s_accepted_flush(&io, false);
+        s_submit(&io);
         if (io.now_ms - io.trust_check_ms >= CLIENT_TRUST_CHECK_MS) {
-            /* Here, between turns, this thread holds no write transaction:
-               the reload may record the revocation list number. */
+            /* This thread holds no write transaction (the committer does): the reload may
+               record the revocation list number (its own transaction). */
             io.trust_check_ms = io.now_ms;
             client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
             /* A client that seals rarely must not keep one ephemeral secret for days. */
@@ -1612,23 +1976,21 @@ void *client_io_main(void *arg)
                 client_log(c, ASYLINK_LOG_INFO, "ephemeral sending key rotated", "age_h=%d", 24);
         }
         if (io.now_ms - io.sweep_ms >= CLIENT_SENT_SWEEP_MS) {
-            io.sweep_ms = io.now_ms; /* between turns too: the sweep has its own transactions */
+            io.sweep_ms = io.now_ms; /* the sweep has its own transactions */
             client_sent_sweep(c, io.now_ms);
         }
         if (io.now_ms - io.retention_ms >= CLIENT_RETENTION_SWEEP_MS) {
-            io.retention_ms = io.now_ms; /* between turns: the sweep has its own transactions */
+            io.retention_ms = io.now_ms; /* the sweep has its own transactions */
             client_retention_sweep(c, io.now_ms);
         }
-        /* Between turns: the flush has its own transaction. */
-        if (client_receipts_due(c, io.now_ms, &owed_wait))
-            (void)client_receipts_flush(c); /* logged; retried after the linger */
         s_send_requests(&io);
         s_pump(&io);
     }
     /* Accepted answers kept are recorded, receipts owed sealed, now rather than at the next open.
      */
     s_accepted_flush(&io, true);
-    s_finish_turn(&io);
+    s_submit(&io);
+    s_committer_stop(&io);
     s_writes_stop(c);
     uint64_t owed_wait;
     if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
@@ -1639,25 +2001,15 @@ void *client_io_main(void *arg)
         snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
         s_send(&io, &bye, NULL, 0);
     }
-    if (io.txn)
-        cstore_abort(&io.txn);
-    client_early_clear(&io.turn.early);
+    s_cturn_free(io.open);
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
     free(io.packed);
     wire_packer_free(&io.pack);
-    free(io.turn.acks);
     free(io.ack_buf);
-    s_held_clear(&io.turn.held);
-    free(io.turn.held.items);
     s_held_clear(&io.parked);
     free(io.parked.items);
-    while (io.turn.events) {
-        client_event *e = io.turn.events;
-        io.turn.events = e->next;
-        free(e);
-    }
     atomic_store(&c->connected, false);
     return NULL;
 }

@@ -477,32 +477,60 @@ bool client_receipts_due(asylink_client *c, uint64_t now_ms, uint64_t *wait_ms)
     return due;
 }
 
-int client_receipts_flush(asylink_client *c)
+/* One flush: the owed receipts listed, and their sealed sets. */
+struct client_flush {
+    cstore_owed *owed;
+    s_ack_item *items;
+    size_t n;
+    uint64_t damaged;
+    s_receipts rs;
+    s_flush_write w;
+    int rc; /* what _begin found */
+};
+
+int client_receipts_flush_begin(asylink_client *c, client_flush **out)
 {
     enum { MAX = RECEIPT_SET_MAX };
-    cstore_owed *owed = malloc(MAX * sizeof *owed);
-    s_ack_item *items = malloc(MAX * sizeof *items);
-    size_t n = 0;
-    uint64_t damaged = 0, left = 0;
-    int rc = owed && items ? cstore_owed_list(c->store, owed, MAX, &n, &damaged) : ASYLINK_E_NOMEM;
-    s_receipts rs = {0};
-    if (rc == ASYLINK_OK && (n || damaged)) {
-        for (size_t i = 0; i < n; i++) {
-            items[i] = (s_ack_item){.pending = true, .receipt = true, .r = owed[i].r};
-            snprintf(items[i].r.recipient, sizeof items[i].r.recipient, "%s", c->own->node_id);
+    client_flush *f = calloc(1, sizeof *f);
+    *out = f;
+    if (!f)
+        return ASYLINK_E_NOMEM;
+    f->owed = malloc(MAX * sizeof *f->owed);
+    f->items = malloc(MAX * sizeof *f->items);
+    int rc = f->owed && f->items ? cstore_owed_list(c->store, f->owed, MAX, &f->n, &f->damaged)
+                                 : ASYLINK_E_NOMEM;
+    if (rc == ASYLINK_OK && (f->n || f->damaged)) {
+        for (size_t i = 0; i < f->n; i++) {
+            f->items[i] = (s_ack_item){.pending = true, .receipt = true, .r = f->owed[i].r};
+            snprintf(f->items[i].r.recipient, sizeof f->items[i].r.recipient, "%s",
+                     c->own->node_id);
         }
-        if (damaged)
+        if (f->damaged)
             client_log(c, ASYLINK_LOG_WARN, "an owed receipt record is damaged: dropped",
-                       "seq=%llu", (unsigned long long)damaged);
-        qsort(items, n, sizeof *items, s_owed_by_sender);
-        if (n) /* one signature for the whole flush */
-            rc = s_make_receipts(c, items, n, &rs);
-        if (rc == ASYLINK_OK) {
-            s_flush_write w = {owed, n, damaged, &rs};
-            rc = cstore_write(c->store, s_fill_flush, &w);
-        }
-        s_receipts_free(&rs);
+                       "seq=%llu", (unsigned long long)f->damaged);
+        qsort(f->items, f->n, sizeof *f->items, s_owed_by_sender);
+        if (f->n) /* one signature for the whole flush */
+            rc = s_make_receipts(c, f->items, f->n, &f->rs);
     }
+    if (rc != ASYLINK_OK)
+        f->n = f->damaged = 0; /* nothing to write */
+    f->w = (s_flush_write){f->owed, f->n, f->damaged, &f->rs};
+    f->rc = rc;
+    return rc;
+}
+
+int client_receipts_flush_fill(cstore_txn *t, void *arg)
+{
+    client_flush *f = arg;
+    if (f->rc != ASYLINK_OK || (!f->n && !f->damaged))
+        return f->rc;
+    return s_fill_flush(t, &f->w);
+}
+
+void client_receipts_flush_end(asylink_client *c, client_flush *f, int rc)
+{
+    uint64_t left = 0;
+    size_t n = f ? f->n : 0;
     if (rc == ASYLINK_OK)
         rc = cstore_owed_count(c->store, &left);
     pthread_mutex_lock(&c->lock);
@@ -517,8 +545,21 @@ int client_receipts_flush(asylink_client *c)
     if (rc != ASYLINK_OK)
         client_log(c, ASYLINK_LOG_WARN, "receipts not sealed yet, retrying", "owed=%zu code=%s", n,
                    asylink_err_name(rc));
-    free(owed);
-    free(items);
+    if (!f)
+        return;
+    s_receipts_free(&f->rs);
+    free(f->owed);
+    free(f->items);
+    free(f);
+}
+
+int client_receipts_flush(asylink_client *c)
+{
+    client_flush *f = NULL;
+    int rc = client_receipts_flush_begin(c, &f);
+    if (rc == ASYLINK_OK && (f->n || f->damaged))
+        rc = cstore_write(c->store, client_receipts_flush_fill, f);
+    client_receipts_flush_end(c, f, rc);
     return rc;
 }
 
