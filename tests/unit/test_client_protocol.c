@@ -11,12 +11,26 @@
  *   frame; a Packed frame that does not check is ignored; Accepted and
  *   Deliver packed by the broker are handled item by item (the deliveries
  *   stored and acknowledged).
+ *
+ * And the I/O thread's pipelined commits (DESIGN-CHANGES 37), with a
+ * durable store that the test reads behind the client's back (a second,
+ * read-only LMDB environment without locks: it sees what the client has
+ * committed, nothing of a transaction in progress):
+ *
+ * - every Ack the client sends names deliveries already committed in its
+ *   inbox, while deliveries keep arriving during the commits; each is
+ *   handed over once, in the order delivered;
+ * - asylink_ack_many() returns only once the entries are committed as
+ *   acknowledged; the receipt it owes is committed to the outbox before
+ *   it is published.
  */
 #include "fixture.h"
 
+#include <lmdb.h>
 #include <pthread.h>
 #include <zmq.h>
 
+#include "cstore.h"
 #include "wire.h"
 
 #define T_WAIT_MS 10000
@@ -78,7 +92,7 @@ static void t_wait_log(t_world *w, const char *a, const char *b)
     fail_msg("no log line with \"%s\" and \"%s\"; log:\n%s", a, b ? b : "", w->log);
 }
 
-static int setup(void **state)
+static int s_setup(void **state, asylink_durability durability)
 {
     t_world *w = calloc(1, sizeof *w);
     assert_non_null(w);
@@ -115,13 +129,23 @@ static int setup(void **state)
     o.key_file = w->key_file;
     o.trust_dir = w->f->trust_dir;
     o.data_dir = w->data_dir;
-    o.durability = ASYLINK_DURABILITY_RELAXED;
+    o.durability = durability;
     o.log = t_log;
     o.log_ctx = w;
     o.log_level = ASYLINK_LOG_INFO;
     assert_int_equal(asylink_client_open(&o, &w->c), ASYLINK_OK);
     *state = w;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return s_setup(state, ASYLINK_DURABILITY_RELAXED);
+}
+
+static int setup_durable(void **state)
+{
+    return s_setup(state, ASYLINK_DURABILITY_FSYNC);
 }
 
 static int teardown(void **state)
@@ -430,11 +454,247 @@ static void test_speaks_version_2(void **state)
     wire_packer_free(&pk);
 }
 
+/* ---- pipelined commits ---- */
+
+/* The client's store, read-only and without locks: what is committed, nothing in progress. */
+static MDB_env *t_peek_open(t_world *w)
+{
+    MDB_env *env = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, w->data_dir, MDB_RDONLY | MDB_NOLOCK, 0600), 0);
+    return env;
+}
+
+/*
+ * In the committed store: 1 if db holds a key starting with the 16 bytes of
+ * id (inbox_id, outbox_id), else 0; *value (if not NULL) gets the first
+ * byte of the record it names in rec_db (its state for an inbox record:
+ * byte 1), or -1.
+ */
+static int t_peek_id(MDB_env *env, const char *db, const uint8_t id[16], const char *rec_db,
+                     int *state)
+{
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi, rec;
+    MDB_cursor *cur = NULL;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    MDB_val k = {16, (void *)id}, v = {0, NULL};
+    int found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= 16 &&
+                memcmp(k.mv_data, id, 16) == 0;
+    if (state)
+        *state = -1;
+    if (found && state && rec_db) {
+        assert_int_equal(mdb_dbi_open(txn, rec_db, 0, &rec), 0);
+        MDB_val rk = v, rv;
+        if (mdb_get(txn, rec, &rk, &rv) == 0 && rv.mv_size > 1)
+            *state = ((const uint8_t *)rv.mv_data)[1];
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return found;
+}
+
+/* Opens a session of version 2. */
+static void t_open_session(t_world *w)
+{
+    uint64_t hello = t_hello(w, WIRE_PROTOCOL_PACKED);
+    t_welcome(w, hello, WIRE_PROTOCOL_PACKED);
+    t_event(w, ASYLINK_EVENT_CONNECTED, NULL);
+}
+
+#define T_PIPE_FRAMES 8
+#define T_PIPE_PER 8
+#define T_PIPE_N (T_PIPE_FRAMES * T_PIPE_PER)
+#define T_PIPE_SEQ0 1000
+
+/* FR's deliveries to DE: sealed, their ids, sent as Packed frames a little apart. */
+typedef struct {
+    uint8_t *env[T_PIPE_N];
+    size_t env_len[T_PIPE_N];
+    uint8_t id[T_PIPE_N][16];
+} t_pipe;
+
+static void t_pipe_seal(t_world *w, t_pipe *p)
+{
+    const char *to[] = {"DE", NULL};
+    for (size_t i = 0; i < T_PIPE_N; i++) {
+        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"pipe", 4,
+                                 &p->env[i], &p->env_len[i]),
+                         ASYLINK_OK);
+        envelope *e = NULL;
+        assert_int_equal(envelope_decode(p->env[i], p->env_len[i], 0, &e), ASYLINK_OK);
+        memcpy(p->id[i], envelope_header_of(e)->message_id, 16);
+        envelope_destroy(&e);
+    }
+}
+
+static void t_pipe_free(t_pipe *p)
+{
+    for (size_t i = 0; i < T_PIPE_N; i++)
+        free(p->env[i]);
+}
+
+/* Sends frame f of the deliveries (T_PIPE_PER items, sequences T_PIPE_SEQ0 + index). */
+static void t_pipe_send(t_world *w, const t_pipe *p, size_t f)
+{
+    wire_packer pk;
+    wire_packer_init(&pk, 0);
+    for (size_t i = f * T_PIPE_PER; i < (f + 1) * T_PIPE_PER; i++) {
+        wire_cmd d = {.kind = WIRE_DELIVER};
+        d.u.deliver.sequence = T_PIPE_SEQ0 + i;
+        d.u.deliver.attempt = 1;
+        d.u.deliver.accepted_ms = clock_now_ms();
+        assert_int_equal(wire_packer_add_cmd(&pk, &d, p->env[i], p->env_len[i]), ASYLINK_OK);
+    }
+    size_t off = 0, len = 0;
+    uint8_t *block = wire_packer_finish(&pk, &off, &len);
+    assert_non_null(block);
+    t_send_frame(w, block + off, len, NULL, 0);
+    free(block);
+    wire_packer_free(&pk);
+}
+
+/* Checks the Publishes of a Packed frame against the committed outbox; counts them. */
+static void t_pipe_publishes(MDB_env *peek, const uint8_t *d, size_t len, size_t *publishes)
+{
+    wire_unpacker u;
+    size_t items = 0;
+    wire_item item;
+    assert_int_equal(wire_unpack_begin(&u, d, len, &items), ASYLINK_OK);
+    while (wire_unpack_next(&u, &item)) {
+        wire_cmd c;
+        assert_int_equal(wire_decode(item.cmd, item.cmd_len, &c), ASYLINK_OK);
+        if (c.kind == WIRE_PUBLISH) {
+            if (!t_peek_id(peek, "outbox_id", c.u.publish.message_id, NULL, NULL))
+                fail_msg("a message published before its outbox commit");
+            (*publishes)++;
+        }
+        wire_cmd_clear(&c);
+    }
+}
+
+/*
+ * Reads what the client sends (up to wait_ms) and checks every Ack against
+ * the committed inbox: each sequence once, each entry already there; and
+ * every Publish against the committed outbox.
+ */
+static void t_pipe_acks(t_world *w, MDB_env *peek, const t_pipe *p, bool acked[T_PIPE_N],
+                        size_t *n_acked, size_t *publishes, int wait_ms)
+{
+    zmq_pollitem_t it = {w->router, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, wait_ms) == 1) {
+        zmq_msg_t parts[T_PARTS];
+        int n = t_recv(w, parts);
+        wire_cmd cmd = {0};
+        const uint8_t *d = zmq_msg_data(&parts[0]);
+        if (wire_is_packed(d, zmq_msg_size(&parts[0])))
+            t_pipe_publishes(peek, d, zmq_msg_size(&parts[0]), publishes);
+        else if (wire_decode(d, zmq_msg_size(&parts[0]), &cmd) == ASYLINK_OK &&
+                 cmd.kind == WIRE_ACK) {
+            for (size_t k = 0; k < cmd.u.ack.n_sequences; k++) {
+                uint64_t s = cmd.u.ack.sequences[k];
+                assert_true(s >= T_PIPE_SEQ0 && s < T_PIPE_SEQ0 + T_PIPE_N);
+                size_t i = (size_t)(s - T_PIPE_SEQ0);
+                assert_false(acked[i]); /* acked once */
+                if (!t_peek_id(peek, "inbox_id", p->id[i], NULL, NULL))
+                    fail_msg("delivery %llu acked before its inbox commit", (unsigned long long)s);
+                acked[i] = true;
+                (*n_acked)++;
+            }
+        }
+        wire_cmd_clear(&cmd);
+        t_close(parts, n);
+    }
+}
+
+/* Every Ack follows the commit that stored its deliveries, while more keep arriving. */
+static void test_acks_follow_their_commit(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    MDB_env *peek = t_peek_open(w);
+    t_pipe p;
+    t_pipe_seal(w, &p);
+    bool acked[T_PIPE_N] = {false};
+    size_t n_acked = 0, publishes = 0;
+    for (size_t f = 0; f < T_PIPE_FRAMES; f++) {
+        t_pipe_send(w, &p, f);
+        t_pipe_acks(w, peek, &p, acked, &n_acked, &publishes, 1); /* about one commit apart */
+    }
+    for (int i = 0; i < 100 && n_acked < T_PIPE_N; i++)
+        t_pipe_acks(w, peek, &p, acked, &n_acked, &publishes, 100);
+    assert_int_equal(n_acked, T_PIPE_N);
+    /* Handed over once each, in the order delivered. */
+    for (size_t i = 0; i < T_PIPE_N; i++) {
+        asylink_message *m = NULL;
+        assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+        assert_memory_equal(asylink_message_id(m), p.id[i], 16);
+        asylink_message_free(&m);
+    }
+    asylink_message *m = NULL;
+    assert_int_equal(asylink_recv(w->c, 200, &m), ASYLINK_E_TIMEOUT);
+    mdb_env_close(peek);
+    t_pipe_free(&p);
+}
+
+/*
+ * asylink_ack_many() returns once the entries are committed as acknowledged
+ * (taken from memory before their inbox commit, acknowledged while the
+ * I/O thread's commits go on); the receipt owed is in the committed outbox
+ * before its Publish leaves.
+ */
+static void test_ack_returns_after_its_commit(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    MDB_env *peek = t_peek_open(w);
+    t_pipe p;
+    t_pipe_seal(w, &p);
+    bool acked[T_PIPE_N] = {false};
+    size_t n_acked = 0, receipts = 0, got = 0;
+    for (size_t f = 0; f < T_PIPE_FRAMES || got < T_PIPE_N; f++) {
+        if (f < T_PIPE_FRAMES)
+            t_pipe_send(w, &p, f);
+        /* Take and acknowledge what is there while the next frames arrive. */
+        uint8_t ids[T_PIPE_N][16];
+        size_t n = 0;
+        asylink_message *m = NULL;
+        while (got < T_PIPE_N && asylink_recv(w->c, n ? 0 : T_WAIT_MS, &m) == ASYLINK_OK) {
+            assert_memory_equal(asylink_message_id(m), p.id[got], 16);
+            memcpy(ids[n++], asylink_message_id(m), 16);
+            got++;
+            asylink_message_free(&m);
+        }
+        assert_true(n > 0);
+        assert_int_equal(asylink_ack_many(w->c, (const uint8_t(*)[16])ids, n), ASYLINK_OK);
+        for (size_t i = 0; i < n; i++) {
+            int st = -1;
+            assert_int_equal(t_peek_id(peek, "inbox_id", ids[i], "inbox", &st), 1);
+            if (st != CSTORE_IN_ACKED)
+                fail_msg("asylink_ack_many() returned before its commit (state %d)", st);
+        }
+        t_pipe_acks(w, peek, &p, acked, &n_acked, &receipts, 0);
+    }
+    assert_int_equal(got, T_PIPE_N);
+    /* The receipt sets to FR: each Publish names an envelope already in the committed outbox. */
+    for (int i = 0; i < 100 && receipts == 0; i++)
+        t_pipe_acks(w, peek, &p, acked, &n_acked, &receipts, 50);
+    assert_int_equal(n_acked, T_PIPE_N);
+    assert_true(receipts >= 1);
+    mdb_env_close(peek);
+    t_pipe_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_falls_back_to_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_speaks_version_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acks_follow_their_commit, setup_durable, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
