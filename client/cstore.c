@@ -739,7 +739,9 @@ static int s_map_fit(cstore *s)
 /* Creates and opens the LMDB environment. */
 static int s_env_open(cstore *s, const char *dir, bool durable)
 {
-    unsigned flags = MDB_NOTLS | (durable ? 0 : MDB_NOSYNC);
+    /* Durable: the data pages are fsync'd by every commit, the meta page by cstore_commit (or,
+       after cstore_commit_unsynced, by the next commit's data fsync or cstore_sync). */
+    unsigned flags = MDB_NOTLS | (durable ? MDB_NOMETASYNC : MDB_NOSYNC);
     int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
@@ -893,8 +895,8 @@ void cstore_close(cstore **self_p)
     if (!self_p || !*self_p)
         return;
     cstore *s = *self_p;
-    if (s->env_open && !s->durable && !s->broken)
-        mdb_env_sync(s->env, 1); /* relaxed commits reach the disk at least here */
+    if (s->env_open && !s->broken)
+        mdb_env_sync(s->env, 1); /* relaxed commits (and an unsynced meta page) reach the disk */
     if (s->env)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
@@ -941,17 +943,37 @@ int cstore_begin(cstore *s, cstore_txn **out)
     return ASYLINK_OK;
 }
 
-/* Ends t (committing if asked and healthy), grows the map after a MAP_FULL; an asylink_err. */
-static int s_txn_end(cstore_txn **tp, bool commit)
+/*
+ * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
+ * an asylink_err. sync: in a durable store the commit is on disk when this
+ * returns (the meta page's fdatasync); else only its data pages are (LMDB
+ * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
+ * not NULL): the commit wrote (and fsync'd) data pages after every meta page
+ * written before it began, so that an unsynced meta page of an earlier
+ * commit is on disk too.
+ */
+static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
 {
     cstore_txn *t = *tp;
     cstore *s = t->s;
     int rc = t->error;
-    if (commit && rc == MDB_SUCCESS)
+    size_t id = 0;
+    if (wrote)
+        *wrote = false;
+    if (commit && rc == MDB_SUCCESS) {
+        id = mdb_txn_id(t->txn);
         rc = mdb_txn_commit(t->txn);
-    else
+    } else {
         mdb_txn_abort(t->txn);
+    }
+    MDB_envinfo info;
+    /* An empty transaction commits without writing or syncing anything: then no txn id is
+       used. (A later one than ours, of another thread, synced its data pages as well.) */
+    if (rc == MDB_SUCCESS && commit && wrote)
+        *wrote = mdb_env_info(s->env, &info) == MDB_SUCCESS && info.me_last_txnid >= id;
     s_gate_leave(s);
+    if (rc == MDB_SUCCESS && commit && sync && s->durable)
+        rc = mdb_env_sync(s->env, 1);
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
     if (rc == MDB_MAP_FULL) {
@@ -988,13 +1010,32 @@ int cstore_commit(cstore_txn **t)
 {
     if (!t || !*t)
         return ASYLINK_E_INVALID_ARG;
-    return s_txn_end(t, true);
+    return s_txn_end(t, true, true, NULL);
+}
+
+int cstore_commit_unsynced(cstore_txn **t, bool *wrote)
+{
+    if (!t || !*t)
+        return ASYLINK_E_INVALID_ARG;
+    return s_txn_end(t, true, false, wrote);
+}
+
+int cstore_sync(cstore *s)
+{
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    return s->durable ? s_err(mdb_env_sync(s->env, 1)) : ASYLINK_OK;
+}
+
+bool cstore_durable(const cstore *s)
+{
+    return s && s->durable;
 }
 
 void cstore_abort(cstore_txn **t)
 {
     if (t && *t)
-        s_txn_end(t, false);
+        s_txn_end(t, false, false, NULL);
 }
 
 uint64_t cstore_room(cstore_txn *t)

@@ -117,6 +117,27 @@ int cstore_begin(cstore *s, cstore_txn **out);
 int cstore_commit(cstore_txn **t);
 
 /*
+ * Commits like cstore_commit, but in a durable store returns once the data
+ * pages are fsync'd and the meta page that makes the commit current is
+ * written, not yet synced: the commit is visible to every reader and
+ * survives a crash of the process, and is on disk (survives a power loss)
+ * once the next commit of any thread that wrote (*wrote true: it fsync'd its
+ * data pages after that meta page) or cstore_sync() has returned. LMDB's
+ * MDB_NOMETASYNC: a power loss before that can only undo this last commit,
+ * never corrupt the store. *wrote: this commit wrote data pages (an empty
+ * transaction writes nothing). For the I/O thread's committer (io.c), which
+ * reports nothing of a commit before it is on disk. Relaxed store: as
+ * cstore_commit.
+ */
+int cstore_commit_unsynced(cstore_txn **t, bool *wrote);
+
+/* Puts every commit so far on disk (fdatasync; nothing in a relaxed store). ASYLINK_OK / E_IO. */
+int cstore_sync(cstore *s);
+
+/* Whether commits are fsync'd (cstore_open's durable). */
+bool cstore_durable(const cstore *s);
+
+/*
  * Runs fill(t, arg) in a nested transaction of t: its writes join t when it
  * returns ASYLINK_OK, else they vanish and t is as before (still usable).
  * Returns fill's code, or the nesting's own (E_NOMEM, E_STORE_FULL, E_IO).

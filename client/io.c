@@ -785,62 +785,89 @@ static void s_events_append(client_event **head, client_event **tail, client_eve
     }
 }
 
+/* A batch committed (visible), whose outcome is told once it is on disk (s_batch_finish). */
+typedef struct {
+    s_cturn *turns;     /* the submitted turns it applied */
+    client_write *ws;   /* the application's writes it carried */
+    bool accept;        /* recording the Accepted answers kept was asked for */
+    bool flush;         /* a receipts flush was asked for ... */
+    client_flush *fl;   /* ... and prepared */
+    int flush_rc;       /* ... its own outcome */
+    client_accept *acc; /* the Accepted answers it recorded */
+    size_t n_acc;       /* ... */
+    bool changed;       /* the inbox or the receipts changed */
+    bool began;         /* a write transaction was begun */
+    bool wrote;         /* its commit wrote and fsync'd data pages */
+    int rc;             /* the commit's result */
+} s_batch;
+
 /*
- * One commit: the Accepted answers kept, the submitted turns' operations in
- * order, the application's writes (nested: each all or nothing) and, when
- * asked, the receipts owed, in one transaction. The new inbox entries are
- * offered to asylink_recv() before the commit and settled after it; the
- * writers, the events and the readers learn the outcome after it.
+ * Applies a batch: the Accepted answers kept, the submitted turns'
+ * operations in order, the application's writes (nested: each all or
+ * nothing) and, when asked, the receipts owed, in one transaction. The new
+ * inbox entries are offered to asylink_recv() before the commit and settled
+ * after it. sync: the commit is on disk when this returns; else only
+ * visible (cstore_commit_unsynced), and the caller tells nothing of it
+ * before a later commit that wrote or cstore_sync() has put it on disk.
  */
-static void s_commit_batch(s_io *io, s_cturn *batch, client_write *ws, bool flush, bool accept)
+static void s_batch_commit(s_io *io, s_batch *b, bool sync)
 {
     asylink_client *c = io->c;
-    client_flush *fl = NULL;
-    int flush_rc = flush ? client_receipts_flush_begin(c, &fl) : ASYLINK_OK;
-    bool db = ws || fl || accept;
-    for (s_cturn *u = batch; u; u = u->next)
+    b->flush_rc = b->flush ? client_receipts_flush_begin(c, &b->fl) : ASYLINK_OK;
+    bool db = b->ws || b->fl || b->accept;
+    for (s_cturn *u = b->turns; u; u = u->next)
         db = db || u->db;
-    int rc = ASYLINK_OK;
+    b->rc = ASYLINK_OK;
     s_batch_room r = {0};
     if (db)
-        rc = cstore_begin(c->store, &r.t);
-    bool wrote = r.t != NULL;
+        b->rc = cstore_begin(c->store, &r.t);
+    b->began = r.t != NULL;
     /* The Accepted answers kept ride any commit (each would otherwise cost one). */
     if (r.t) {
         pthread_mutex_lock(&c->lock);
-        io->cm_acc = c->accepted;
-        io->cm_n_acc = c->n_accepted;
+        io->cm_acc = b->acc = c->accepted;
+        io->cm_n_acc = b->n_acc = c->n_accepted;
         c->accepted = NULL;
         c->n_accepted = c->cap_accepted = 0;
         pthread_mutex_unlock(&c->lock);
-        client_accepted_record(c, r.t, io->cm_acc, io->cm_n_acc, clock_now_ms());
+        client_accepted_record(c, r.t, b->acc, b->n_acc, clock_now_ms());
     }
     client_early_list early = {0};
-    bool changed = false;
-    for (s_cturn *u = batch; u; u = u->next)
+    for (s_cturn *u = b->turns; u; u = u->next)
         for (size_t i = 0; i < u->n; i++)
-            s_apply(c, u, &u->ops[i], &r, &early, &changed);
-    for (client_write *w = ws; w; w = w->next)
+            s_apply(c, u, &u->ops[i], &r, &early, &b->changed);
+    for (client_write *w = b->ws; w; w = w->next)
         w->rc = r.t ? cstore_nested(r.t, w->fill, w->arg) : ASYLINK_E_IO;
-    if (fl && r.t)
-        flush_rc = cstore_nested(r.t, client_receipts_flush_fill, fl);
+    if (b->fl && r.t)
+        b->flush_rc = cstore_nested(r.t, client_receipts_flush_fill, b->fl);
     if (r.t) {
         /* What this batch stored may be handed over while the commit's fsync runs. */
         client_early_offer(c, &early);
-        rc = cstore_commit(&r.t);
-        client_early_settle(c, rc);
+        b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        /* Committed and visible: an acknowledgement may find the entries (it rides a later
+           commit, on disk only after this one). */
+        client_early_settle(c, b->rc);
     }
     client_early_clear(&early); /* (empty unless no transaction took it) */
-    if (flush)
-        client_receipts_flush_end(c, fl, rc != ASYLINK_OK ? rc : flush_rc);
-    s_writes_done(c, ws, rc);
-    /* Accepted answers: told once recorded; put back when the commit failed. */
     pthread_mutex_lock(&c->lock);
-    client_accept *acc = io->cm_acc;
-    size_t n_acc = io->cm_n_acc;
-    io->cm_acc = NULL;
+    io->cm_acc = NULL; /* recorded and visible now (or put back below) */
     io->cm_n_acc = 0;
-    if (changed && rc == ASYLINK_OK) {
+    pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Tells a batch's outcome once it is on disk (rc: its commit's result, or
+ * the fdatasync's that put it there): the writers, the Accepted answers,
+ * the readers, the events; its turns go back to the I/O thread for the Acks.
+ */
+static void s_batch_finish(s_io *io, s_batch *b, int rc)
+{
+    asylink_client *c = io->c;
+    if (b->flush)
+        client_receipts_flush_end(c, b->fl, rc != ASYLINK_OK ? rc : b->flush_rc);
+    s_writes_done(c, b->ws, rc);
+    pthread_mutex_lock(&c->lock);
+    if (b->changed && rc == ASYLINK_OK) {
         c->inbox_version++;
         client_update_readable(c);
         pthread_cond_broadcast(&c->cond);
@@ -848,16 +875,16 @@ static void s_commit_batch(s_io *io, s_cturn *batch, client_write *ws, bool flus
     pthread_mutex_unlock(&c->lock);
     client_event *head = NULL, *tail = NULL;
     if (rc == ASYLINK_OK) {
-        for (size_t i = 0; i < n_acc; i++)
+        for (size_t i = 0; i < b->n_acc; i++)
             s_events_append(&head, &tail,
-                            client_event_new(ASYLINK_EVENT_ACCEPTED, acc[i].id, 0,
-                                             acc[i].duplicate ? "duplicate" : "", NULL));
-        free(acc);
-    } else if (acc) {
-        client_accepted_put_back(c, acc, n_acc);
+                            client_event_new(ASYLINK_EVENT_ACCEPTED, b->acc[i].id, 0,
+                                             b->acc[i].duplicate ? "duplicate" : "", NULL));
+        free(b->acc);
+    } else if (b->acc) {
+        client_accepted_put_back(c, b->acc, b->n_acc); /* recorded by a later commit */
     }
     /* The turns' events, in the order they happened. */
-    for (s_cturn *u = batch; u; u = u->next) {
+    for (s_cturn *u = b->turns; u; u = u->next) {
         for (size_t i = 0; i < u->n; i++) {
             s_op *op = &u->ops[i];
             bool tell = op->kind == OP_EVENT ||
@@ -869,38 +896,13 @@ static void s_commit_batch(s_io *io, s_cturn *batch, client_write *ws, bool flus
             }
         }
         u->rc = rc;
-        u->wrote = wrote;
+        u->wrote = b->began;
     }
     client_event_queue_list(c, head);
-}
-
-/*
- * One step of the committer (lock held): takes what waits (submitted turns,
- * the application's writes, a receipts flush, the Accepted answers), commits
- * it with the lock released, and hands the turns back. False if nothing waited.
- */
-static bool s_commit_step(s_io *io)
-{
-    asylink_client *c = io->c;
-    bool flush = io->cm_flush == 1, accept = io->cm_accept;
-    if (!io->sub_head && !c->writes && !flush && !accept)
-        return false;
-    s_cturn *batch = io->sub_head;
-    io->sub_head = io->sub_tail = NULL;
-    client_write *ws = c->writes;
-    c->writes = c->writes_tail = NULL;
-    if (flush)
-        io->cm_flush = 2;
-    io->cm_accept = false;
-    io->cm_busy = true;
-    pthread_mutex_unlock(&c->lock);
-    s_commit_batch(io, batch, ws, flush, accept);
     pthread_mutex_lock(&c->lock);
-    if (flush)
-        io->cm_flush = 0;
-    while (batch) {
-        s_cturn *u = batch;
-        batch = u->next;
+    while (b->turns) {
+        s_cturn *u = b->turns;
+        b->turns = u->next;
         u->next = NULL;
         if (io->done_tail)
             io->done_tail->next = u;
@@ -908,22 +910,96 @@ static bool s_commit_step(s_io *io)
             io->done_head = u;
         io->done_tail = u;
     }
-    io->cm_busy = false;
-    pthread_cond_broadcast(&c->commit_cond);
-    return true;
+    pthread_mutex_unlock(&c->lock);
+    *b = (s_batch){0};
 }
 
-/* The committer thread: commits while the I/O thread reads, verifies and publishes. */
+/* Whether work waits for the committer (lock held). */
+static bool s_commit_wanted(const s_io *io)
+{
+    return io->sub_head || io->c->writes || io->cm_flush == 1 || io->cm_accept;
+}
+
+/* Takes the waiting work into b (lock held). */
+static void s_commit_take(s_io *io, s_batch *b)
+{
+    asylink_client *c = io->c;
+    *b = (s_batch){.turns = io->sub_head,
+                   .ws = c->writes,
+                   .flush = io->cm_flush == 1,
+                   .accept = io->cm_accept};
+    io->cm_accept = false;
+    io->sub_head = io->sub_tail = NULL;
+    c->writes = c->writes_tail = NULL;
+    if (b->flush)
+        io->cm_flush = 2;
+}
+
+/* After a batch is told (lock held): a flush it carried is over; waiters may look again. */
+static void s_commit_told(s_io *io, const s_batch *b)
+{
+    if (b->flush)
+        io->cm_flush = 0;
+    pthread_cond_broadcast(&io->c->commit_cond);
+}
+
+/*
+ * The committer thread: applies and commits the waiting work while the I/O
+ * thread reads, verifies and publishes. In a durable store a batch's commit
+ * leaves its meta page unsynced (cstore_commit_unsynced): the next batch's
+ * commit, which fsyncs its data pages, puts it on disk, and only then is the
+ * earlier batch told (one fdatasync per batch instead of two); with nothing
+ * waiting, cstore_sync() does it at once.
+ */
 static void *s_committer_main(void *arg)
 {
     s_io *io = arg;
     asylink_client *c = io->c;
+    bool defer = cstore_durable(c->store);
+    s_batch pend = {0}, cur = {0}; /* pend: committed, not yet on disk */
+    bool have_pend = false;
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        if (s_commit_step(io)) {
+        if (s_commit_wanted(io)) {
+            s_commit_take(io, &cur);
+            io->cm_busy = true;
             pthread_mutex_unlock(&c->lock);
-            client_wake_io(c); /* the I/O thread Acks what is stored */
+            s_batch_commit(io, &cur, !defer);
+            if (have_pend) {
+                /* cur's data fsync came after pend's meta page: pend is on disk. */
+                int rc = cur.wrote ? ASYLINK_OK : cstore_sync(c->store);
+                bool flush = pend.flush;
+                s_batch_finish(io, &pend, pend.rc != ASYLINK_OK ? pend.rc : rc);
+                pthread_mutex_lock(&c->lock);
+                s_commit_told(io, &(s_batch){.flush = flush});
+                pthread_mutex_unlock(&c->lock);
+                have_pend = false;
+            }
+            if (defer && cur.rc == ASYLINK_OK && cur.wrote) {
+                pend = cur; /* told after the next commit, or the sync below */
+                have_pend = true;
+            } else {
+                bool flush = cur.flush;
+                s_batch_finish(io, &cur, cur.rc);
+                pthread_mutex_lock(&c->lock);
+                s_commit_told(io, &(s_batch){.flush = flush});
+                pthread_mutex_unlock(&c->lock);
+            }
+            client_wake_io(c); /* the I/O thread Acks what is on disk */
             pthread_mutex_lock(&c->lock);
+            io->cm_busy = have_pend;
+            continue;
+        }
+        if (have_pend) {
+            pthread_mutex_unlock(&c->lock);
+            int rc = cstore_sync(c->store);
+            bool flush = pend.flush;
+            s_batch_finish(io, &pend, rc);
+            have_pend = false;
+            client_wake_io(c);
+            pthread_mutex_lock(&c->lock);
+            s_commit_told(io, &(s_batch){.flush = flush});
+            io->cm_busy = false;
             continue;
         }
         if (io->cm_stop)
@@ -932,6 +1008,22 @@ static void *s_committer_main(void *arg)
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
+}
+
+/* Without a committer thread: commits the waiting work here, on disk at once (lock held). */
+static void s_commit_here(s_io *io)
+{
+    asylink_client *c = io->c;
+    while (s_commit_wanted(io)) {
+        s_batch b;
+        s_commit_take(io, &b);
+        pthread_mutex_unlock(&c->lock);
+        s_batch_commit(io, &b, true);
+        bool flush = b.flush;
+        s_batch_finish(io, &b, b.rc);
+        pthread_mutex_lock(&c->lock);
+        s_commit_told(io, &(s_batch){.flush = flush});
+    }
 }
 
 /* Submits this turn's operations to the committer (or commits them here, without one). */
@@ -954,8 +1046,7 @@ static void s_submit(s_io *io)
     if (io->cm_started)
         pthread_cond_broadcast(&c->commit_cond);
     else
-        while (s_commit_step(io))
-            ;
+        s_commit_here(io);
     pthread_mutex_unlock(&c->lock);
     s_cturn_free(u); /* (an empty one) */
 }
@@ -1045,8 +1136,8 @@ static void s_drain(s_io *io)
     pthread_mutex_lock(&c->lock);
     while (io->cm_started && (io->sub_head || io->cm_busy || io->cm_flush || io->cm_accept))
         pthread_cond_wait(&c->commit_cond, &c->lock);
-    while (!io->cm_started && s_commit_step(io))
-        ;
+    if (!io->cm_started)
+        s_commit_here(io);
     pthread_mutex_unlock(&c->lock);
     s_collect(io);
 }

@@ -224,7 +224,7 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
     client_accept *acc = NULL;
     size_t n = client_accepted_take(c, &acc);
     s_commit_write w = {c, batch, acc, n};
-    int rc = cstore_write(c->store, s_fill_batch, &w);
+    int rc = client_io_write(c, s_fill_batch, &w); /* with the I/O thread's committer */
     if (rc != ASYLINK_OK) {
         client_accepted_put_back(c, acc, n);
         return rc;
