@@ -1025,6 +1025,49 @@ static void t_child_open(tctx *t, int want)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/*
+ * cstore_commit_unsynced (the I/O thread's committer): visible at once,
+ * *wrote says whether its data pages were fsync'd (an empty transaction
+ * writes nothing), and cstore_sync() / a later commit put it on disk; what
+ * it committed is there after a reopen. Relaxed stores too.
+ */
+static void test_unsynced_commit(void **state)
+{
+    tctx *t = *state;
+    for (int round = 0; round < 2; round++) {
+        t->durable = round == 0;
+        t_open(t);
+        assert_true(cstore_durable(t->s) == t->durable);
+        const char *a[] = {"AT", NULL};
+        unsigned base = 10 * (unsigned)round;
+        cstore_txn *txn = NULL;
+        bool wrote = false;
+        assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+        assert_int_equal(t_out_add_txn(txn, base + 1, a, 10), ASYLINK_OK);
+        assert_int_equal(cstore_commit_unsynced(&txn, &wrote), ASYLINK_OK);
+        assert_null(txn);
+        assert_true(wrote);
+        assert_int_equal(t_out_pending(t), 1); /* visible to readers at once */
+        /* An empty transaction writes (and syncs) nothing. */
+        assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+        assert_int_equal(cstore_commit_unsynced(&txn, &wrote), ASYLINK_OK);
+        assert_false(wrote);
+        assert_int_equal(cstore_sync(t->s), ASYLINK_OK);
+        /* A later commit of another kind (cstore_commit) and one more unsynced. */
+        t_out_add(t, base + 2, a, 10);
+        assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+        assert_int_equal(t_out_add_txn(txn, base + 3, a, 10), ASYLINK_OK);
+        assert_int_equal(cstore_commit_unsynced(&txn, &wrote), ASYLINK_OK);
+        assert_true(wrote);
+        t_reopen(t);
+        assert_int_equal(t_out_pending(t), 3);
+        assert_int_equal(cstore_sync(NULL), ASYLINK_E_INVALID_ARG);
+        assert_int_equal(cstore_commit_unsynced(NULL, &wrote), ASYLINK_E_INVALID_ARG);
+        cstore_close(&t->s);
+        testfed_rmtree(t->data);
+    }
+}
+
 static void test_lock(void **state)
 {
     tctx *t = *state;
@@ -2057,6 +2100,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crl_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsynced_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full_commit, setup, teardown),
