@@ -988,6 +988,7 @@ static void *s_committer_main(void *arg)
             client_wake_io(c); /* the I/O thread Acks what is on disk */
             pthread_mutex_lock(&c->lock);
             io->cm_busy = have_pend;
+            pthread_cond_broadcast(&c->commit_cond); /* s_drain() waits for !cm_busy */
             continue;
         }
         if (have_pend) {
@@ -998,8 +999,8 @@ static void *s_committer_main(void *arg)
             have_pend = false;
             client_wake_io(c);
             pthread_mutex_lock(&c->lock);
-            s_commit_told(io, &(s_batch){.flush = flush});
             io->cm_busy = false;
+            s_commit_told(io, &(s_batch){.flush = flush});
             continue;
         }
         if (io->cm_stop)
