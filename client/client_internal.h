@@ -260,13 +260,14 @@ int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t se
 void client_early_clear(client_early_list *l);
 
 /*
- * I/O thread, just before committing the turn whose entries l holds: makes
- * them available to asylink_recv() (l is taken over and emptied). Takes the lock.
+ * The I/O thread's committer, just before committing the batch whose entries
+ * l holds: makes them available to asylink_recv() (l is taken over and
+ * emptied). Takes the lock.
  */
 void client_early_offer(asylink_client *c, client_early_list *l);
 
 /*
- * I/O thread, after that commit (rc its result): drops the offered entries;
+ * The committer, after that commit (rc its result): drops the offered entries;
  * on failure the ones handed over come again once stored. Takes the lock.
  */
 void client_early_settle(asylink_client *c, int rc);

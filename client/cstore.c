@@ -156,6 +156,16 @@
  * deadlocking against the grower. MDB_MAP_FULL mostly comes from a put
  * (LMDB allocates pages as it writes), sometimes from the commit.
  *
+ * Durability. A durable store is opened with MDB_NOMETASYNC: LMDB fsyncs
+ * the data pages in every commit but only writes the meta page that makes
+ * the commit current. cstore_commit() then fsyncs once more, so it returns
+ * with the commit on disk, as before; cstore_commit_unsynced() (the I/O
+ * thread's committer) does not: its commit is on disk once the next commit
+ * that wrote (its data fsync covers the file) or cstore_sync() returned. A
+ * power loss before that can undo only that last commit: LMDB never
+ * overwrites the pages of the previous meta page's tree before a later
+ * commit, so the store stays intact.
+ *
  * Threading: any thread may read or run write transactions; LMDB
  * serialises writers, the gate serialises growth. A transaction belongs to
  * the thread that began it.

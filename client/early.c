@@ -1,9 +1,9 @@
 /*
  * early.c — messages handed over before their inbox commit is on disk.
  *
- * The I/O thread stores each verified delivery in its turn's write
- * transaction and, before committing it (an fsync), offers the new
- * entries here: asylink_recv() may hand them over at once, from memory,
+ * The I/O thread's committer (io.c) stores each verified delivery in its
+ * batch's write transaction and, before committing it (an fsync), offers
+ * the new entries here: asylink_recv() may hand them over at once, from memory,
  * instead of after the fsync. What the library promises does not change
  * (asylink.h): a message is handed over until it is acknowledged, never
  * after. The broker is acknowledged only after the commit, so a crash
@@ -13,8 +13,9 @@
  * that fails puts the cursor back, so the message is handed over again
  * once it is stored.
  *
- * One turn's entries at a time (the I/O thread offers, commits, settles,
- * and only then reads again). Inbox sequence numbers increase, and a turn's
+ * One batch's entries at a time (the committer offers, commits, settles,
+ * and only then applies the next batch; settled once the commit is visible,
+ * as an acknowledgement rides a later commit, on disk after this one). Inbox sequence numbers increase, and a turn's
  * are above every committed one, so recv's cursor (the last inbox seq
  * handed over in this process) covers both sources: the store first, then
  * these, each taken only above the cursor.

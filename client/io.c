@@ -4,8 +4,9 @@
  * States: IDLE (no socket; reconnect after a jittered, doubling delay) ->
  * HELLO (socket connected, Hello sent) -> OPEN (Welcome received). In
  * OPEN it publishes the outbox's pending messages (at most `window` without
- * an answer), stores deliveries in the inbox and acknowledges them to the
- * broker once committed, answers heartbeats and checks receipts. Anything
+ * an answer), verifies deliveries and receipts, has them stored and
+ * acknowledges them to the broker once that commit is on disk, answers
+ * heartbeats. Anything
  * that breaks the session (timeout, Bye, fatal Error) closes the socket and
  * returns to IDLE; after a broker restart the broker answers "Hello first",
  * and the thread says Hello again on the same socket. Every pending message
@@ -28,6 +29,16 @@
  * keys an entry by (sender, message id, subscription): a redelivery
  * through the same subscription is recognised, while the copy another
  * subscription of ours delivers is an entry of its own.
+ *
+ * Commits: the I/O thread opens no write transaction. What a turn decides
+ * that needs the store is an operation of the turn (s_op); the turn is
+ * submitted to the committer thread (s_committer_main), which applies every
+ * submitted turn, the application's writes handed over (client_io_write:
+ * acknowledgements, the senders' outbox commits), the Accepted answers kept
+ * and the owed receipts in one transaction, while this thread reads on.
+ * A batch is told (writers, events; its turns back here for the Acks,
+ * s_collect) only once on disk: in a durable store after the next batch's
+ * commit fsync'd its data pages, or after cstore_sync() (DESIGN-CHANGES 37).
  */
 #include "client_internal.h"
 
