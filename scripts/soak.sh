@@ -15,13 +15,14 @@
 #     message left (mdb_stat, when lmdb-utils is installed).
 #
 #   scripts/soak.sh [--kills N] [--seed S] [--max-seconds T] [--rate R]
-#                   [ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT]
+#                   [--clients-only] [ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT]
 #
 #   --kills N        SIGKILLs in all (default 100), about half of them the broker
 #   --seed S         seed of the random choices (default: random; printed)
 #   --max-seconds T  bound of the kill phase (default 60 + 4 s per kill);
 #                    the run fails if the kills do not fit in it
 #   --rate R         messages per second of each producer (default 40)
+#   --clients-only   every SIGKILL hits a client process, never the broker
 # Without the four programs they are taken from $BUILD_DIR (default build/).
 #
 # Everything runs on 127.0.0.1 (one ephemeral port) in a temporary
@@ -44,6 +45,7 @@ kills=100
 seed=""
 max_seconds=""
 rate=40
+clients_only=0
 args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -51,6 +53,7 @@ while [[ $# -gt 0 ]]; do
   --seed) seed=$2; shift 2 ;;
   --max-seconds) max_seconds=$2; shift 2 ;;
   --rate) rate=$2; shift 2 ;;
+  --clients-only) clients_only=1; shift ;;
   -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
   -*) echo "soak.sh: unknown option $1" >&2; exit 2 ;;
   *) args+=("$1"); shift ;;
@@ -65,7 +68,7 @@ if [[ ${#args[@]} -eq 0 ]]; then
         "$b/tests/integration/soak_client")
 fi
 if [[ ${#args[@]} -ne 4 || ! -x ${args[3]} ]]; then
-  echo "usage: scripts/soak.sh [--kills N] [--seed S] [--max-seconds T] [--rate R] [ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT]" >&2
+  echo "usage: scripts/soak.sh [--kills N] [--seed S] [--max-seconds T] [--rate R] [--clients-only] [ASYLINKD ASYLINK ASYLINK-PEER SOAK_CLIENT]" >&2
   echo "(build first: cmake -S . -B build && cmake --build build)" >&2
   exit 2
 fi
@@ -158,7 +161,7 @@ while [[ $done_kills -lt $kills && $SECONDS -lt $deadline ]]; do
     show "$BROKER_LOG" "broker stderr"
     start_broker || { fail "the broker restarts"; summary; }
   fi
-  if [[ $((RANDOM % 2)) -eq 0 ]]; then
+  if [[ $clients_only -eq 0 && $((RANDOM % 2)) -eq 0 ]]; then
     kill9 "$BROKER_PID"
     BROKER_PID=""
     broker_kills=$((broker_kills + 1))
