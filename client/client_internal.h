@@ -66,6 +66,7 @@ typedef struct client_event {
 typedef struct client_accept {
     uint8_t id[16];
     bool duplicate;
+    size_t ep; /* index of the broker address it came through (the event names it) */
 } client_accept;
 
 /* A write an application thread hands to the I/O thread (client_io_write). */
@@ -321,6 +322,10 @@ client_event *client_event_new(asylink_event_type type, const uint8_t id[16], in
 
 /* Queues e (malloc'd; taken) and makes asylink_fd() readable. */
 void client_event_queue(asylink_client *c, client_event *e);
+
+/* The ASYLINK_EVENT_ACCEPTED event of a recorded answer, naming its broker address; NULL: no
+ * memory. */
+client_event *client_accepted_event(const asylink_client *c, const client_accept *a);
 
 /* Queues the list head (linked by next, in order; taken) at once: one lock, one wake-up. */
 void client_event_queue_list(asylink_client *c, client_event *head);

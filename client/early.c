@@ -15,10 +15,10 @@
  *
  * One batch's entries at a time (the committer offers, commits, settles,
  * and only then applies the next batch; settled once the commit is visible,
- * as an acknowledgement rides a later commit, on disk after this one). Inbox sequence numbers increase, and a turn's
- * are above every committed one, so recv's cursor (the last inbox seq
- * handed over in this process) covers both sources: the store first, then
- * these, each taken only above the cursor.
+ * as an acknowledgement rides a later commit, on disk after this one). Inbox sequence numbers
+ * increase, and a turn's are above every committed one, so recv's cursor (the last inbox seq handed
+ * over in this process) covers both sources: the store first, then these, each taken only above the
+ * cursor.
  */
 #include "client_internal.h"
 

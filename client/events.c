@@ -115,6 +115,15 @@ void client_event_push(asylink_client *c, asylink_event_type type, const uint8_t
         client_event_queue(c, e);
 }
 
+client_event *client_accepted_event(const asylink_client *c, const client_accept *a)
+{
+    client_event *e =
+        client_event_new(ASYLINK_EVENT_ACCEPTED, a->id, 0, a->duplicate ? "duplicate" : "", NULL);
+    if (e && a->ep < c->n_endpoints)
+        client_copy_str(e->endpoint, sizeof e->endpoint, c->endpoints[a->ep]);
+    return e;
+}
+
 void client_event_queue(asylink_client *c, client_event *e)
 {
     e->next = NULL;

@@ -590,6 +590,7 @@ static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
             c->accepted_since_ms = io->now_ms;
         memcpy(acc[c->n_accepted].id, id, 16);
         acc[c->n_accepted].duplicate = duplicate;
+        acc[c->n_accepted].ep = io->ep;
         c->n_accepted++;
     }
     pthread_mutex_unlock(&c->lock);
@@ -887,9 +888,7 @@ static void s_batch_finish(s_io *io, s_batch *b, int rc)
     client_event *head = NULL, *tail = NULL;
     if (rc == ASYLINK_OK) {
         for (size_t i = 0; i < b->n_acc; i++)
-            s_events_append(&head, &tail,
-                            client_event_new(ASYLINK_EVENT_ACCEPTED, b->acc[i].id, 0,
-                                             b->acc[i].duplicate ? "duplicate" : "", NULL));
+            s_events_append(&head, &tail, client_accepted_event(c, &b->acc[i]));
         free(b->acc);
     } else if (b->acc) {
         client_accepted_put_back(c, b->acc, b->n_acc); /* recorded by a later commit */

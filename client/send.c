@@ -229,9 +229,11 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
         client_accepted_put_back(c, acc, n);
         return rc;
     }
-    for (size_t i = 0; i < n; i++)
-        client_event_push(c, ASYLINK_EVENT_ACCEPTED, acc[i].id, 0,
-                          acc[i].duplicate ? "duplicate" : "", NULL);
+    for (size_t i = 0; i < n; i++) {
+        client_event *e = client_accepted_event(c, &acc[i]);
+        if (e)
+            client_event_queue(c, e);
+    }
     free(acc);
     return rc;
 }
