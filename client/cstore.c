@@ -184,7 +184,11 @@
 #define S_DIGEST_LEN 64   /* envelope digest bytes */
 #define S_NAME_MAX 64     /* node id bytes, without NUL */
 #define S_REASON_MAX 255  /* reject reason bytes, without NUL */
-#define S_OUT_HEADER 112  /* outbox record header */
+#define S_OUT_HEADER 112  /* outbox record header, record version 1 */
+#define S_OUT_V2 2        /* outbox record version 2: the envelope lives in sent */
+#define S_OUT_HEADER2 128 /* outbox record header, record version 2 */
+#define S_OUT_KEPT 1      /* version 2 flags: the envelope in sent is kept as evidence */
+#define S_SENT_HEADER 32  /* sent value header */
 #define S_IN_HEADER 48    /* inbox record header */
 #define S_RCPT_HEADER 88  /* receipt value header */
 #define S_RCPT_INLINE 1   /* receipt value version: envelope inline */
@@ -252,6 +256,7 @@ struct cstore_txn {
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
 typedef struct out_record {
+    int version;             /* record version: 1 (envelope inline) or S_OUT_V2 (in sent) */
     int state;               /* enum cstore_out_state */
     int code;                /* REJECTED: why */
     uint64_t created_ms;     /* when it was sent */
@@ -262,8 +267,10 @@ typedef struct out_record {
     uint32_t n_recipients;   /* >= 1 */
     const char *recipients;  /* ids each followed by '\0' */
     size_t recipients_len;   /* bytes of the recipients block */
-    const uint8_t *envelope; /* envelope bytes */
-    size_t envelope_len;     /* their number; 0 unless PENDING */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in sent); 0 unless PENDING */
+    bool kept;               /* version 2: the envelope in sent is kept as evidence */
+    uint64_t kept_ms;        /* version 2: since when (0 unless kept) */
 } out_record;
 
 /* An inbox record decoded in place (pointers valid as for out_record). */
@@ -317,11 +324,18 @@ static size_t s_reason_len(const char *reason)
 
 /* ---- records ------------------------------------------------------------ */
 
-/* Writes an outbox header for r (whose blocks follow, written by the caller). */
-static void s_out_header(uint8_t *p, const out_record *r)
+/* Header bytes of an outbox record of version (1 or S_OUT_V2). */
+static size_t s_out_header_len(int version)
 {
-    memset(p, 0, S_OUT_HEADER);
-    p[0] = S_RECORD_VERSION;
+    return version == S_OUT_V2 ? S_OUT_HEADER2 : S_OUT_HEADER;
+}
+
+/* Writes an outbox header for r (whose blocks follow, written by the caller); its length. */
+static size_t s_out_header(uint8_t *p, const out_record *r)
+{
+    size_t hlen = s_out_header_len(r->version);
+    memset(p, 0, hlen);
+    p[0] = (uint8_t)(r->version == S_OUT_V2 ? S_OUT_V2 : S_RECORD_VERSION);
     p[1] = (uint8_t)r->state;
     bytes_put_le(p + 2, r->reason_len, 2);
     bytes_put_le(p + 4, (uint32_t)r->code, 4);
@@ -331,15 +345,35 @@ static void s_out_header(uint8_t *p, const out_record *r)
     bytes_put_le(p + 96, r->n_recipients, 4);
     bytes_put_le(p + 100, r->recipients_len, 4);
     bytes_put_le(p + 104, r->envelope_len, 8);
+    if (r->version == S_OUT_V2) {
+        bytes_put_le(p + 112, r->kept ? r->kept_ms : 0, 8);
+        p[120] = r->kept ? S_OUT_KEPT : 0;
+    }
+    return hlen;
 }
 
 /* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
 static int s_out_parse(const MDB_val *v, out_record *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_OUT_HEADER || p[0] != S_RECORD_VERSION)
+    if (v->mv_size < S_OUT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2))
         return S_BAD_RECORD;
-    size_t rest = v->mv_size - S_OUT_HEADER;
+    r->version = p[0];
+    size_t hlen = s_out_header_len(r->version);
+    if (v->mv_size < hlen)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - hlen;
+    r->kept = false;
+    r->kept_ms = 0;
+    if (r->version == S_OUT_V2) {
+        r->kept_ms = bytes_get_le(p + 112, 8);
+        r->kept = p[120] == S_OUT_KEPT;
+        for (size_t i = 121; i < S_OUT_HEADER2; i++)
+            if (p[i])
+                return S_BAD_RECORD;
+        if ((p[120] & ~S_OUT_KEPT) || (!r->kept && r->kept_ms))
+            return S_BAD_RECORD;
+    }
     r->state = p[1];
     r->reason_len = (size_t)bytes_get_le(p + 2, 2);
     r->code = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
@@ -349,14 +383,16 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     r->n_recipients = (uint32_t)bytes_get_le(p + 96, 4);
     r->recipients_len = (size_t)bytes_get_le(p + 100, 4);
     uint64_t envelope_len = bytes_get_le(p + 104, 8);
+    /* version 1: the envelope follows; version 2: it is in sent (nothing follows) */
+    uint64_t inline_len = r->version == S_OUT_V2 ? 0 : envelope_len;
     if (r->reason_len > S_REASON_MAX || r->reason_len > rest ||
         r->recipients_len > rest - r->reason_len ||
-        envelope_len != rest - r->reason_len - r->recipients_len)
+        inline_len != rest - r->reason_len - r->recipients_len || envelope_len > S_VALUE_MAX)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
-    r->reason = (const char *)p + S_OUT_HEADER;
+    r->reason = (const char *)p + hlen;
     r->recipients = r->reason + r->reason_len;
-    r->envelope = (const uint8_t *)r->recipients + r->recipients_len;
+    r->envelope = r->version == S_OUT_V2 ? NULL : (const uint8_t *)r->recipients + r->recipients_len;
     if (r->state < CSTORE_OUT_PENDING || r->state > CSTORE_OUT_REJECTED ||
         (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
         memchr(r->reason, 0, r->reason_len) != NULL ||
@@ -1070,33 +1106,63 @@ static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
             return ASYLINK_E_INVALID_ARG;
         *recipients_len += len + 1;
     }
-    uint64_t fixed = S_OUT_HEADER + (uint64_t)*recipients_len;
-    if (fixed > S_VALUE_MAX || m->envelope_len > S_VALUE_MAX - fixed)
+    uint64_t fixed = S_OUT_HEADER2 + (uint64_t)*recipients_len;
+    if (fixed > S_VALUE_MAX || m->envelope_len > S_VALUE_MAX - S_SENT_HEADER)
         return ASYLINK_E_TOO_LARGE;
     return ASYLINK_OK;
 }
 
-/* Writes a new outbox record for m into p (exactly its encoded size). */
+/* Writes a new (version 2) outbox record for m into p (exactly its encoded size). */
 static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
 {
-    out_record r = {.state = CSTORE_OUT_PENDING,
+    out_record r = {.version = S_OUT_V2,
+                    .state = CSTORE_OUT_PENDING,
                     .created_ms = m->created_ms,
                     .id = m->id,
                     .digest = m->digest,
                     .n_recipients = (uint32_t)m->n_recipients,
                     .recipients_len = recipients_len,
                     .envelope_len = m->envelope_len};
-    s_out_header(p, &r);
-    uint8_t *q = p + S_OUT_HEADER;
+    uint8_t *q = p + s_out_header(p, &r);
     for (size_t i = 0; i < m->n_recipients; i++) {
         size_t len = strlen(m->recipients[i]) + 1;
         memcpy(q, m->recipients[i], len);
         q += len;
     }
-    memcpy(q, m->envelope, m->envelope_len);
 }
 
-/* Stores m under a new seq: record, id index, pending index, high-water mark. */
+/* Writes the sent value header of outbox entry id (version: 1 a copy, S_OUT_V2 the only one). */
+static void s_sent_header(uint8_t *p, int version, uint64_t kept_ms, const uint8_t *id)
+{
+    memset(p, 0, S_SENT_HEADER);
+    p[0] = (uint8_t)version;
+    bytes_put_le(p + 8, kept_ms, 8);
+    memcpy(p + 16, id, S_ID_LEN);
+}
+
+/*
+ * Puts key -> a value of len bytes reserved in *data: appended when key
+ * sorts last (LMDB then fills pages instead of splitting them in half,
+ * which would write two pages for each ~2 KiB envelope), else a plain put.
+ */
+static int s_reserve_mostly_last(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[S_SEQ_LEN],
+                                 size_t len, uint8_t **data)
+{
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v = {len, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND | MDB_RESERVE); /* nothing if not last */
+    if (rc == MDB_KEYEXIST) {
+        v = (MDB_val){len, NULL};
+        rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    }
+    *data = rc == MDB_SUCCESS ? v.mv_data : NULL;
+    return rc;
+}
+
+/*
+ * Stores m under a new seq: the record (version 2, without the envelope),
+ * the envelope in sent under the same seq (stored once: it stays there as
+ * the evidence copy when the broker accepts it), id index, pending index.
+ */
 static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipients_len)
 {
     cstore *s = t->s;
@@ -1111,10 +1177,17 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
     uint8_t key[S_SEQ_LEN];
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {S_OUT_HEADER + recipients_len + m->envelope_len, NULL};
+    MDB_val rv = {S_OUT_HEADER2 + recipients_len, NULL};
     rc = mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_out_encode_new(rv.mv_data, m, recipients_len);
+    uint8_t *sv = NULL;
+    if (rc == MDB_SUCCESS)
+        rc = s_reserve_mostly_last(t->txn, s->sent, key, S_SENT_HEADER + m->envelope_len, &sv);
+    if (rc == MDB_SUCCESS) {
+        s_sent_header(sv, S_OUT_V2, 0, m->id);
+        memcpy(sv + S_SENT_HEADER, m->envelope, m->envelope_len);
+    }
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->outbox_id, m->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
@@ -1146,7 +1219,10 @@ static int s_out_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_
     return rc;
 }
 
-/* Rewrites r (as read, under key) with a new state and no envelope. */
+/*
+ * Rewrites r (as read, under key; its version, kept and kept_ms as given
+ * in r) with a new state, and no envelope once not PENDING.
+ */
 static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
                          int state, int code, const char *reason)
 {
@@ -1154,18 +1230,28 @@ static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_
     n.state = state;
     n.code = code;
     n.reason_len = s_reason_len(reason);
-    n.envelope_len = 0;
-    size_t len = S_OUT_HEADER + n.reason_len + n.recipients_len;
-    uint8_t *buf = malloc(len); /* a copy: r points into the page the put replaces */
-    if (!buf)
+    if (state != CSTORE_OUT_PENDING)
+        n.envelope_len = 0;
+    else if (n.version != S_OUT_V2)
+        return S_BAD_RECORD; /* a version 1 record keeps its envelope inline: not rewritten */
+    size_t hlen = s_out_header_len(n.version), len = hlen + n.reason_len + n.recipients_len;
+    uint8_t small[512], *buf = len <= sizeof small ? small : malloc(len);
+    if (!buf) /* a copy: r points into the page the put replaces */
         return S_NOMEM;
     s_out_header(buf, &n);
     if (n.reason_len)
-        memcpy(buf + S_OUT_HEADER, reason, n.reason_len);
-    memcpy(buf + S_OUT_HEADER + n.reason_len, r->recipients, r->recipients_len);
+        memcpy(buf + hlen, reason, n.reason_len);
+    memcpy(buf + hlen + n.reason_len, r->recipients, r->recipients_len);
     int rc = s_put(t->txn, t->s->outbox, key, S_SEQ_LEN, buf, len, 0);
-    free(buf);
+    if (buf != small)
+        free(buf);
     return rc;
+}
+
+/* Deletes the envelope of a version 2 PENDING record under key that is not kept. */
+static int s_out_drop_envelope(cstore_txn *t, const uint8_t key[S_SEQ_LEN])
+{
+    return s_del_if(t->txn, t->s->sent, key, S_SEQ_LEN);
 }
 
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
@@ -1179,8 +1265,13 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
     uint8_t key[S_SEQ_LEN];
     out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    /* version 2: an envelope not kept as evidence goes with the PENDING state */
+    bool drop = lrc == MDB_SUCCESS && r.version == S_OUT_V2 && r.state == CSTORE_OUT_PENDING &&
+                !r.kept;
     if (lrc == MDB_SUCCESS)
         lrc = s_out_rewrite(t, key, &r, state, code, reason);
+    if (lrc == MDB_SUCCESS && drop)
+        lrc = s_out_drop_envelope(t, key);
     if (lrc == MDB_SUCCESS)
         lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
     return s_op_end(t, lrc);
@@ -1195,12 +1286,40 @@ void cstore_out_clear(cstore_out *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Copies r into out (recipients and envelope malloc'd). */
-static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
+/*
+ * The envelope of record r under key while it is PENDING (*env NULL
+ * otherwise): inline (version 1) or its sent value (version 2), which must
+ * be there, name r's id and have r's envelope length.
+ */
+static int s_out_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
+                          const out_record *r, const uint8_t **env)
 {
+    *env = NULL;
+    if (r->state != CSTORE_OUT_PENDING || r->version != S_OUT_V2) {
+        *env = r->envelope;
+        return MDB_SUCCESS;
+    }
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    int rc = mdb_get(txn, s->sent, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return S_BAD_RECORD;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size != S_SENT_HEADER + r->envelope_len || p[0] != S_OUT_V2 ||
+        memcmp(p + 16, r->id, S_ID_LEN) != 0)
+        return S_BAD_RECORD;
+    *env = p + S_SENT_HEADER;
+    return MDB_SUCCESS;
+}
+
+/* Copies r (with env, its envelope_len bytes, or NULL) into out (recipients and envelope malloc'd). */
+static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r, const uint8_t *env)
+{
+    size_t env_len = env ? r->envelope_len : 0;
     out->recipients = calloc(r->n_recipients ? r->n_recipients : 1, sizeof *out->recipients);
-    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
-    if (!out->recipients || (r->envelope_len && !out->envelope)) {
+    out->envelope = env_len ? malloc(env_len) : NULL;
+    if (!out->recipients || (env_len && !out->envelope)) {
         cstore_out_clear(out);
         return S_NOMEM;
     }
@@ -1219,9 +1338,9 @@ static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
     }
     out->n_recipients = r->n_recipients;
     memcpy(out->digest, r->digest, S_DIGEST_LEN);
-    if (r->envelope_len)
-        memcpy(out->envelope, r->envelope, r->envelope_len);
-    out->envelope_len = r->envelope_len;
+    if (env_len)
+        memcpy(out->envelope, env, env_len);
+    out->envelope_len = env_len;
     return MDB_SUCCESS;
 }
 
@@ -1256,13 +1375,18 @@ static int s_next_pending(cstore *s, MDB_dbi pending, MDB_dbi dbi, uint64_t afte
     return s_err(rc);
 }
 
-static int s_take_out(const MDB_val *v, uint64_t seq, void *out)
+/* The PENDING record (key, v) with its envelope into out. */
+static int s_take_out(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                      cstore_out *out)
 {
     out_record r;
+    const uint8_t *env = NULL;
     int rc = s_out_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
         rc = S_BAD_RECORD;
-    return rc == MDB_SUCCESS ? s_out_fill(out, seq, &r) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_out_envelope(txn, s, key, &r, &env);
+    return rc == MDB_SUCCESS ? s_out_fill(out, bytes_get_be64(key), &r, env) : rc;
 }
 
 int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
@@ -1270,9 +1394,8 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
     if (!out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
-    return s_next_pending(s, s->outbox_pending, s->outbox, after_seq, s_take_out, out, &out->seq);
+    size_t n = 0;
+    return cstore_outbox_next_pending_many(s, after_seq, out, 1, &n);
 }
 
 int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
@@ -1302,7 +1425,7 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
         if (rc == MDB_SUCCESS)
             rc = s_record_get(txn, s->outbox, key, &v);
         if (rc == MDB_SUCCESS)
-            rc = s_take_out(&v, bytes_get_be64(key), o);
+            rc = s_take_out(txn, s, key, &v, o);
         if (rc != MDB_SUCCESS) {
             if (rc == S_BAD_RECORD)
                 o->seq = bytes_get_be64(key); /* lets the caller step over it */
@@ -1328,9 +1451,12 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
         return s_err(rc);
     uint8_t key[S_SEQ_LEN];
     out_record r;
+    const uint8_t *env = NULL;
     rc = s_out_find(txn, s, id, key, &r);
     if (rc == MDB_SUCCESS)
-        rc = s_out_fill(out, bytes_get_be64(key), &r);
+        rc = s_out_envelope(txn, s, key, &r, &env);
+    if (rc == MDB_SUCCESS)
+        rc = s_out_fill(out, bytes_get_be64(key), &r, env);
     s_read_end(s, txn);
     return s_err(rc);
 }
@@ -1959,7 +2085,6 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 
 /* ---- sent envelopes kept as evidence -------------------------------------- */
 
-#define S_SENT_HEADER 32 /* sent value header */
 
 /* The sweep-order key kept_ms(8 BE) seq(8 BE). */
 static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const uint8_t *seq)
@@ -1968,13 +2093,18 @@ static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const 
     memcpy(key + S_SEQ_LEN, seq, S_SEQ_LEN);
 }
 
-/* Validates a sent value for id; 0 or S_BAD_RECORD. */
-static int s_sent_parse(const MDB_val *v, const uint8_t *id, uint64_t *kept_ms)
+/*
+ * Validates a sent value for id; 0 or S_BAD_RECORD. *version: 1 (a copy,
+ * kept since *kept_ms) or S_OUT_V2 (the envelope of a version 2 outbox
+ * record, whose header says whether and since when it is kept; *kept_ms 0).
+ */
+static int s_sent_parse(const MDB_val *v, const uint8_t *id, int *version, uint64_t *kept_ms)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size <= S_SENT_HEADER || p[0] != S_RECORD_VERSION ||
+    if (v->mv_size <= S_SENT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2) ||
         (id && memcmp(p + 16, id, S_ID_LEN) != 0))
         return S_BAD_RECORD;
+    *version = p[0];
     *kept_ms = bytes_get_le(p + 8, 8);
     return MDB_SUCCESS;
 }
@@ -1998,10 +2128,7 @@ static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_r
     *buf = malloc(*len);
     if (!*buf)
         return S_NOMEM;
-    memset(*buf, 0, S_SENT_HEADER);
-    (*buf)[0] = S_RECORD_VERSION;
-    bytes_put_le(*buf + 8, now_ms, 8);
-    memcpy(*buf + 16, r->id, S_ID_LEN);
+    s_sent_header(*buf, S_RECORD_VERSION, now_ms, r->id);
     memcpy(*buf + S_SENT_HEADER, r->envelope, r->envelope_len);
     return MDB_SUCCESS;
 }
@@ -2030,7 +2157,30 @@ static int s_sent_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const uint8_t
     return rc;
 }
 
-/* Copies id's PENDING envelope into sent. */
+/* The age index entry of the envelope of a version 2 record under key, kept since kept_ms. */
+static int s_sent_time_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], uint64_t kept_ms)
+{
+    uint8_t tkey[2 * S_SEQ_LEN];
+    s_sent_time_key(tkey, kept_ms, key);
+    return s_put_mostly_last(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0);
+}
+
+/*
+ * Keeps the envelope of record r (under key, version 2) as evidence since
+ * now_ms, giving it the state state: the record is rewritten (kept, kept_ms),
+ * the envelope in sent stays where it is and gets its age index entry.
+ */
+static int s_out_keep_v2(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                         int state, uint64_t now_ms)
+{
+    out_record n = *r;
+    n.kept = true;
+    n.kept_ms = now_ms;
+    int rc = s_out_rewrite(t, key, &n, state, n.code, "");
+    return rc == MDB_SUCCESS ? s_sent_time_put(t, key, now_ms) : rc;
+}
+
+/* Copies id's PENDING envelope into sent (version 2: marks the one there kept). */
 static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
 {
     uint8_t key[S_SEQ_LEN], *buf = NULL;
@@ -2041,6 +2191,8 @@ static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
         return rc;
     if (r.state != CSTORE_OUT_PENDING)
         return MDB_NOTFOUND; /* its envelope is gone already */
+    if (r.version == S_OUT_V2)
+        return r.kept ? MDB_SUCCESS : s_out_keep_v2(t, key, &r, CSTORE_OUT_PENDING, now_ms);
     rc = s_sent_value(t, key, &r, now_ms, &buf, &len);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS; /* kept before */
@@ -2071,7 +2223,20 @@ int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_
     size_t len = 0;
     out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
-    /* The copy is built before the rewrite replaces the page r points into. */
+    if (lrc == MDB_SUCCESS && r.version == S_OUT_V2) {
+        /* the envelope stays in sent as the copy kept, or goes */
+        bool pending = r.state == CSTORE_OUT_PENDING;
+        if (pending && keep && !r.kept)
+            lrc = s_out_keep_v2(t, key, &r, CSTORE_OUT_ACCEPTED, now_ms);
+        else
+            lrc = s_out_rewrite(t, key, &r, CSTORE_OUT_ACCEPTED, 0, "");
+        if (lrc == MDB_SUCCESS && pending && !keep && !r.kept)
+            lrc = s_out_drop_envelope(t, key);
+        if (lrc == MDB_SUCCESS)
+            lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+        return s_op_end(t, lrc);
+    }
+    /* Version 1: the copy is built before the rewrite replaces the page r points into. */
     if (lrc == MDB_SUCCESS && keep) {
         lrc = s_sent_value(t, key, &r, now_ms, &buf, &len);
         if (lrc == MDB_NOTFOUND)
@@ -2104,12 +2269,26 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
     rc = mdb_get(txn, s->outbox_id, &k, &v);
     if (rc == MDB_SUCCESS && v.mv_size != S_SEQ_LEN)
         rc = S_BAD_RECORD;
+    uint8_t key[S_SEQ_LEN];
+    int version = 0;
     if (rc == MDB_SUCCESS) {
-        k = (MDB_val){S_SEQ_LEN, v.mv_data};
+        memcpy(key, v.mv_data, S_SEQ_LEN);
+        k = (MDB_val){S_SEQ_LEN, key};
         rc = mdb_get(txn, s->sent, &k, &v);
     }
     if (rc == MDB_SUCCESS)
-        rc = s_sent_parse(&v, id, kept_ms);
+        rc = s_sent_parse(&v, id, &version, kept_ms);
+    if (rc == MDB_SUCCESS && version == S_OUT_V2) { /* kept only if its record says so */
+        MDB_val rv;
+        out_record r;
+        rc = s_record_get(txn, s->outbox, key, &rv);
+        if (rc == MDB_SUCCESS)
+            rc = s_out_parse(&rv, &r);
+        if (rc == MDB_SUCCESS && !r.kept)
+            rc = MDB_NOTFOUND;
+        if (rc == MDB_SUCCESS)
+            *kept_ms = r.kept_ms;
+    }
     uint8_t *buf = rc == MDB_SUCCESS ? malloc(v.mv_size - S_SENT_HEADER) : NULL;
     if (rc == MDB_SUCCESS && !buf)
         rc = S_NOMEM;
@@ -2122,6 +2301,18 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
     if (rc != MDB_SUCCESS)
         *kept_ms = 0;
     return s_err(rc);
+}
+
+/* Whether the envelope in sent under seq is that of a PENDING version 2 outbox record. */
+static bool s_sent_of_pending(cstore_txn *t, const uint8_t seq[S_SEQ_LEN])
+{
+    MDB_val k = {S_SEQ_LEN, (void *)seq}, v;
+    out_record r;
+    if (mdb_get(t->txn, t->s->sent, &k, &v) != MDB_SUCCESS || v.mv_size < 1 ||
+        ((const uint8_t *)v.mv_data)[0] != S_OUT_V2)
+        return false;
+    return mdb_get(t->txn, t->s->outbox, &k, &v) == MDB_SUCCESS &&
+           s_out_parse(&v, &r) == MDB_SUCCESS && r.state == CSTORE_OUT_PENDING;
 }
 
 /* Deletes kept envelopes by age while kept_ms <= cutoff, at most max. */
@@ -2141,12 +2332,16 @@ static int s_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *r
             break; /* the rest were kept later */
         uint8_t seq[S_SEQ_LEN];
         memcpy(seq, (const uint8_t *)k.mv_data + S_SEQ_LEN, S_SEQ_LEN);
+        if (s_sent_of_pending(t, seq)) { /* the only copy, needed to resend: it stays */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
         rc = s_del_if(t->txn, t->s->sent, seq, S_SEQ_LEN);
         if (rc == MDB_SUCCESS)
             rc = mdb_cursor_del(cur, 0);
         if (rc == MDB_SUCCESS) {
             (*removed)++;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); /* the oldest left */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* after a delete: the one that followed */
         }
     }
     if (cur)
@@ -2168,25 +2363,35 @@ int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *rem
 
 int cstore_sent_count(cstore *s, uint64_t *count)
 {
-    return s_pending_count(s, s ? s->sent : 0, count);
+    /* one age entry per kept envelope (sent also holds those of version 2 PENDING records) */
+    return s_pending_count(s, s ? s->sent_time : 0, count);
 }
 
 /* ---- erasure and retention --------------------------------------------------- */
 
 #define S_PURGED_REASON "purged on this node before the broker accepted it"
 
-/* Deletes the copy of outbox entry key kept as evidence (and its age entry); *gone says if. */
-static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], bool *gone)
+/*
+ * Deletes the envelope of outbox entry key (record r) kept as evidence, or
+ * a version 2 record's (and its age entry); *gone says if.
+ */
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                       bool *gone)
 {
     MDB_val k = {S_SEQ_LEN, (void *)key}, v;
     uint64_t kept_ms = 0;
+    int version = 0;
     *gone = false;
     int rc = mdb_get(t->txn, t->s->sent, &k, &v);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS;
     if (rc != MDB_SUCCESS)
         return rc;
-    bool dated = s_sent_parse(&v, NULL, &kept_ms) == MDB_SUCCESS;
+    bool dated = s_sent_parse(&v, NULL, &version, &kept_ms) == MDB_SUCCESS;
+    if (dated && version == S_OUT_V2) { /* the record says whether and since when it is kept */
+        dated = r->version == S_OUT_V2 && r->kept;
+        kept_ms = r->kept_ms;
+    }
     rc = mdb_del(t->txn, t->s->sent, &k, NULL);
     uint8_t tkey[2 * S_SEQ_LEN];
     s_sent_time_key(tkey, kept_ms, key);
@@ -2209,12 +2414,18 @@ static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *re
     res->found++;
     if (r.state != CSTORE_OUT_PENDING) { /* its envelope went at Accepted; a copy may be kept */
         bool gone = false;
-        rc = s_sent_drop(t, key, &gone);
+        rc = s_sent_drop(t, key, &r, &gone);
         res->erased += gone;
         return rc;
     }
     res->erased++;
-    rc = s_out_rewrite(t, key, &r, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
+    out_record n = r; /* version 2: the envelope in sent goes, kept or not */
+    n.kept = false;
+    n.kept_ms = 0;
+    bool gone = false;
+    rc = s_out_rewrite(t, key, &n, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
+    if (rc == MDB_SUCCESS && r.version == S_OUT_V2)
+        rc = s_sent_drop(t, key, &r, &gone);
     if (rc == MDB_SUCCESS)
         rc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
     return rc;

@@ -66,8 +66,13 @@
  * index is built from the receipts.
  * 5: the receipts_owed database (receipts of acknowledged messages not yet
  * sealed). A version 1 to 4 store gets it, empty, when opened.
+ * 6: outbox records may be of record version 2, whose envelope is stored
+ * once, in the sent database (the evidence copy kept from Accepted on),
+ * not in the record. Records of version 1 stay as they are and are read
+ * and handled as before; an older library refuses the store (its schema
+ * is newer), since it would read version 2 records as corrupt.
  */
-#define CSTORE_SCHEMA_VERSION 5
+#define CSTORE_SCHEMA_VERSION 6
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
