@@ -189,7 +189,11 @@
 #define S_OUT_HEADER2 128 /* outbox record header, record version 2 */
 #define S_OUT_KEPT 1      /* version 2 flags: the envelope in sent is kept as evidence */
 #define S_SENT_HEADER 32  /* sent value header */
-#define S_IN_HEADER 48    /* inbox record header */
+#define S_IN_HEADER 48    /* inbox record header, record version 1 */
+#define S_IN_V2 2         /* inbox record version 2: the envelope lives in inbox_env */
+#define S_IN_HEADER2 112  /* inbox record header, record version 2 */
+#define S_IN_DIGEST 1     /* version 2 flags: the header holds the envelope's digest */
+#define S_IN_TOPIC 2      /* version 2 flags: the envelope has a topic (a feed message) */
 #define S_RCPT_HEADER 88  /* receipt value header */
 #define S_RCPT_INLINE 1   /* receipt value version: envelope inline */
 #define S_RCPT_BY_KEY 2   /* receipt value version: evidence key */
@@ -232,6 +236,7 @@ struct cstore {
     MDB_dbi receipts_owed;    /* seq -> receipt to seal (acknowledged, not yet sealed) */
     MDB_dbi sent;             /* seq -> kept sent envelope */
     MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
+    MDB_dbi inbox_env;        /* seq -> envelope of a PENDING version 2 inbox record */
     int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
     bool gate_init;           /* gate and gate_cond are initialised */
     pthread_mutex_t gate;     /* guards the four fields below */
@@ -275,6 +280,7 @@ typedef struct out_record {
 
 /* An inbox record decoded in place (pointers valid as for out_record). */
 typedef struct in_record {
+    int version;             /* record version: 1 (envelope inline) or S_IN_V2 (in inbox_env) */
     int state;               /* enum cstore_in_state */
     uint64_t broker_seq;     /* the broker's sequence */
     uint64_t received_ms;    /* when it was stored */
@@ -283,8 +289,10 @@ typedef struct in_record {
     size_t sender_len;       /* 1..S_NAME_MAX */
     const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
     size_t sub_len;          /* 0..S_SUB_MAX; 0 = direct */
-    const uint8_t *envelope; /* envelope bytes */
-    size_t envelope_len;     /* their number; 0 once ACKED */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in inbox_env); 0 once ACKED */
+    int flags;               /* version 2: S_IN_DIGEST, S_IN_TOPIC */
+    const uint8_t *digest;   /* version 2 with S_IN_DIGEST: 64 bytes, else NULL */
 } in_record;
 
 /* A receipt value decoded in place. */
@@ -392,7 +400,8 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     r->envelope_len = (size_t)envelope_len;
     r->reason = (const char *)p + hlen;
     r->recipients = r->reason + r->reason_len;
-    r->envelope = r->version == S_OUT_V2 ? NULL : (const uint8_t *)r->recipients + r->recipients_len;
+    r->envelope =
+        r->version == S_OUT_V2 ? NULL : (const uint8_t *)r->recipients + r->recipients_len;
     if (r->state < CSTORE_OUT_PENDING || r->state > CSTORE_OUT_REJECTED ||
         (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
         memchr(r->reason, 0, r->reason_len) != NULL ||
@@ -401,11 +410,25 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     return MDB_SUCCESS;
 }
 
-/* Writes an inbox record for r into p (exactly its encoded size). */
+/* Header bytes of an inbox record of version (1 or S_IN_V2). */
+static size_t s_in_header_len(int version)
+{
+    return version == S_IN_V2 ? S_IN_HEADER2 : S_IN_HEADER;
+}
+
+/* Encoded bytes of inbox record r. */
+static size_t s_in_size(const in_record *r)
+{
+    return s_in_header_len(r->version) + r->sender_len + r->sub_len +
+           (r->version == S_IN_V2 ? 0 : r->envelope_len);
+}
+
+/* Writes an inbox record for r into p (exactly s_in_size(r) bytes). */
 static void s_in_encode(uint8_t *p, const in_record *r)
 {
-    memset(p, 0, S_IN_HEADER);
-    p[0] = S_RECORD_VERSION;
+    size_t hlen = s_in_header_len(r->version);
+    memset(p, 0, hlen);
+    p[0] = (uint8_t)(r->version == S_IN_V2 ? S_IN_V2 : S_RECORD_VERSION);
     p[1] = (uint8_t)r->state;
     bytes_put_le(p + 2, r->sender_len, 2);
     p[4] = (uint8_t)r->sub_len;
@@ -413,20 +436,33 @@ static void s_in_encode(uint8_t *p, const in_record *r)
     bytes_put_le(p + 16, r->received_ms, 8);
     memcpy(p + 24, r->id, S_ID_LEN);
     bytes_put_le(p + 40, r->envelope_len, 8);
-    memcpy(p + S_IN_HEADER, r->sender, r->sender_len);
+    if (r->version == S_IN_V2) {
+        p[5] = (uint8_t)r->flags;
+        if (r->flags & S_IN_DIGEST)
+            memmove(p + S_IN_HEADER, r->digest, S_DIGEST_LEN); /* may be a copy of p's own */
+    }
+    memmove(p + hlen, r->sender, r->sender_len);
     if (r->sub_len)
-        memcpy(p + S_IN_HEADER + r->sender_len, r->sub, r->sub_len);
-    if (r->envelope_len)
-        memcpy(p + S_IN_HEADER + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
+        memmove(p + hlen + r->sender_len, r->sub, r->sub_len);
+    if (r->envelope_len && r->version != S_IN_V2)
+        memcpy(p + hlen + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
 }
 
 /* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
 static int s_in_parse(const MDB_val *v, in_record *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_IN_HEADER || p[0] != S_RECORD_VERSION)
+    if (v->mv_size < S_IN_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_IN_V2))
         return S_BAD_RECORD;
-    size_t rest = v->mv_size - S_IN_HEADER;
+    r->version = p[0];
+    size_t hlen = s_in_header_len(r->version);
+    if (v->mv_size < hlen)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - hlen;
+    r->flags = r->version == S_IN_V2 ? p[5] : 0;
+    r->digest = (r->flags & S_IN_DIGEST) ? p + S_IN_HEADER : NULL;
+    if (r->flags & ~(S_IN_DIGEST | S_IN_TOPIC))
+        return S_BAD_RECORD;
     r->state = p[1];
     r->sender_len = (size_t)bytes_get_le(p + 2, 2);
     r->sub_len = p[4];
@@ -434,14 +470,16 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     r->received_ms = bytes_get_le(p + 16, 8);
     r->id = p + 24;
     uint64_t envelope_len = bytes_get_le(p + 40, 8);
-    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX || p[5] ||
-        p[6] || p[7] || r->sender_len + r->sub_len > rest ||
-        envelope_len != rest - r->sender_len - r->sub_len)
+    /* version 1: the envelope follows; version 2: it is in inbox_env (nothing follows) */
+    uint64_t inline_len = r->version == S_IN_V2 ? 0 : envelope_len;
+    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX ||
+        (r->version != S_IN_V2 && p[5]) || p[6] || p[7] || r->sender_len + r->sub_len > rest ||
+        inline_len != rest - r->sender_len - r->sub_len || envelope_len > S_VALUE_MAX)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
-    r->sender = (const char *)p + S_IN_HEADER;
+    r->sender = (const char *)p + hlen;
     r->sub = r->sender + r->sender_len;
-    r->envelope = (const uint8_t *)r->sub + r->sub_len;
+    r->envelope = r->version == S_IN_V2 ? NULL : (const uint8_t *)r->sub + r->sub_len;
     if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_PURGED ||
         (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
         memchr(r->sender, 0, r->sender_len) != NULL || memchr(r->sub, 0, r->sub_len) != NULL)
@@ -798,7 +836,8 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                               {"evidence_refs", &s->evidence_refs},
                               {"receipts_owed", &s->receipts_owed},
                               {"sent", &s->sent},
-                              {"sent_time", &s->sent_time}};
+                              {"sent_time", &s->sent_time},
+                              {"inbox_env", &s->inbox_env}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
@@ -1266,8 +1305,8 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
     out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
     /* version 2: an envelope not kept as evidence goes with the PENDING state */
-    bool drop = lrc == MDB_SUCCESS && r.version == S_OUT_V2 && r.state == CSTORE_OUT_PENDING &&
-                !r.kept;
+    bool drop =
+        lrc == MDB_SUCCESS && r.version == S_OUT_V2 && r.state == CSTORE_OUT_PENDING && !r.kept;
     if (lrc == MDB_SUCCESS)
         lrc = s_out_rewrite(t, key, &r, state, code, reason);
     if (lrc == MDB_SUCCESS && drop)
@@ -1313,7 +1352,8 @@ static int s_out_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
     return MDB_SUCCESS;
 }
 
-/* Copies r (with env, its envelope_len bytes, or NULL) into out (recipients and envelope malloc'd). */
+/* Copies r (with env, its envelope_len bytes, or NULL) into out (recipients and envelope malloc'd).
+ */
 static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r, const uint8_t *env)
 {
     size_t env_len = env ? r->envelope_len : 0;
@@ -1344,8 +1384,9 @@ static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r, const 
     return MDB_SUCCESS;
 }
 
-/* Decodes a pending record (seq, v) into a caller's output; an LMDB code or S_BAD_RECORD. */
-typedef int (*s_take_fn)(const MDB_val *v, uint64_t seq, void *out);
+/* Decodes a pending record (key, v) into a caller's output; an LMDB code or S_BAD_RECORD. */
+typedef int (*s_take_fn)(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                         void *out);
 
 /*
  * The first PENDING record after after_seq, found through the pending index
@@ -1368,7 +1409,7 @@ static int s_next_pending(cstore *s, MDB_dbi pending, MDB_dbi dbi, uint64_t afte
     if (rc == MDB_SUCCESS)
         rc = s_record_get(txn, dbi, key, &v);
     if (rc == MDB_SUCCESS)
-        rc = take(&v, bytes_get_be64(key), out);
+        rc = take(txn, s, key, &v, out);
     s_read_end(s, txn);
     if (rc == S_BAD_RECORD)
         *seq = bytes_get_be64(key); /* lets the caller step over it */
@@ -1550,10 +1591,15 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         return rc;
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {S_IN_HEADER + r->sender_len + r->sub_len + r->envelope_len, NULL};
+    MDB_val rv = {s_in_size(r), NULL};
     rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_in_encode(rv.mv_data, r);
+    uint8_t *ev = NULL;
+    if (rc == MDB_SUCCESS && r->version == S_IN_V2)
+        rc = s_reserve_mostly_last(t->txn, s->inbox_env, key, r->envelope_len, &ev);
+    if (ev)
+        memcpy(ev, r->envelope, r->envelope_len);
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->inbox_id, ikey, ikey_len, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
@@ -1570,6 +1616,15 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                      uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
                      int *state_out)
 {
+    cstore_in_extra none = {NULL, false};
+    return cstore_inbox_add_extra(t, key, broker_seq, received_ms, envelope, envelope_len, &none,
+                                  state_out);
+}
+
+int cstore_inbox_add_extra(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                           uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                           const cstore_in_extra *extra, int *state_out)
+{
     int state = 0;
     if (state_out)
         *state_out = 0;
@@ -1577,9 +1632,12 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
     if (rc != ASYLINK_OK)
         return rc;
     uint8_t ikey[S_IN_KEY_MAX];
-    if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0)
+    if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0 || !extra)
         return ASYLINK_E_INVALID_ARG;
-    in_record r = {.state = CSTORE_IN_PENDING,
+    in_record r = {.version = S_IN_V2,
+                   .flags = (extra->digest ? S_IN_DIGEST : 0) | (extra->topic ? S_IN_TOPIC : 0),
+                   .digest = extra->digest,
+                   .state = CSTORE_IN_PENDING,
                    .broker_seq = broker_seq,
                    .received_ms = received_ms,
                    .id = key->id,
@@ -1589,7 +1647,7 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                    .envelope = envelope,
                    .envelope_len = envelope_len};
     r.sub_len = strlen(r.sub);
-    if (envelope_len > S_VALUE_MAX - S_IN_HEADER - r.sender_len - r.sub_len)
+    if (envelope_len > S_VALUE_MAX)
         return ASYLINK_E_TOO_LARGE;
     rc = s_op_end(t, s_inbox_add(t, &r, &state));
     if (state_out)
@@ -1610,11 +1668,34 @@ void cstore_in_clear(cstore_in *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Copies r into out (envelope malloc'd). */
-static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
+/*
+ * The envelope of inbox record r under key while it is PENDING (*env NULL
+ * otherwise): inline (version 1) or in inbox_env (version 2), which must
+ * hold exactly r's envelope length.
+ */
+static int s_in_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const in_record *r,
+                         const uint8_t **env)
 {
-    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
-    if (r->envelope_len && !out->envelope)
+    *env = NULL;
+    if (r->state != CSTORE_IN_PENDING || r->version != S_IN_V2) {
+        *env = r->envelope;
+        return MDB_SUCCESS;
+    }
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    int rc = mdb_get(txn, s->inbox_env, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && v.mv_size != r->envelope_len))
+        return S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        *env = v.mv_data;
+    return rc;
+}
+
+/* Copies r with env (its envelope_len bytes, or NULL: none copied) into out (envelope malloc'd). */
+static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r, const uint8_t *env)
+{
+    size_t env_len = env ? r->envelope_len : 0;
+    out->envelope = env_len ? malloc(env_len) : NULL;
+    if (env_len && !out->envelope)
         return S_NOMEM;
     out->seq = seq;
     memcpy(out->id, r->id, S_ID_LEN);
@@ -1625,19 +1706,27 @@ static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
     out->subscription[r->sub_len] = 0;
     out->broker_seq = r->broker_seq;
     out->received_ms = r->received_ms;
-    if (r->envelope_len)
-        memcpy(out->envelope, r->envelope, r->envelope_len);
-    out->envelope_len = r->envelope_len;
+    if (env_len)
+        memcpy(out->envelope, env, env_len);
+    out->envelope_len = env_len;
+    out->has_digest = r->digest != NULL;
+    if (r->digest)
+        memcpy(out->digest, r->digest, S_DIGEST_LEN);
+    out->topic = (r->flags & S_IN_TOPIC) != 0;
     return MDB_SUCCESS;
 }
 
-static int s_take_in(const MDB_val *v, uint64_t seq, void *out)
+static int s_take_in(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                     void *out)
 {
     in_record r;
+    const uint8_t *env = NULL;
     int rc = s_in_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
         rc = S_BAD_RECORD;
-    return rc == MDB_SUCCESS ? s_in_fill(out, seq, &r) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_in_envelope(txn, s, key, &r, &env);
+    return rc == MDB_SUCCESS ? s_in_fill(out, bytes_get_be64(key), &r, env) : rc;
 }
 
 bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq)
@@ -1661,8 +1750,12 @@ int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
     return s_next_pending(s, s->inbox_pending, s->inbox, after_seq, s_take_in, out, &out->seq);
 }
 
-/* Reads a key's inbox entry: its state, and (if out) the PENDING entry itself. */
-static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state, cstore_in *out)
+/*
+ * Reads a key's inbox entry: its state, and (if out) the PENDING entry
+ * itself, with its envelope if with_env.
+ */
+static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state, cstore_in *out,
+                     bool with_env)
 {
     MDB_txn *txn;
     int rc = s_read_begin(s, &txn);
@@ -1673,8 +1766,13 @@ static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state
     rc = s_in_find(txn, s, ikey, ikey_len, key, &r);
     if (rc == MDB_SUCCESS && state)
         *state = r.state;
+    const uint8_t *env = NULL;
+    if (rc == MDB_SUCCESS && out && r.state != CSTORE_IN_PENDING)
+        rc = MDB_NOTFOUND;
+    if (rc == MDB_SUCCESS && out && with_env)
+        rc = s_in_envelope(txn, s, key, &r, &env);
     if (rc == MDB_SUCCESS && out)
-        rc = r.state == CSTORE_IN_PENDING ? s_in_fill(out, bytes_get_be64(key), &r) : MDB_NOTFOUND;
+        rc = s_in_fill(out, bytes_get_be64(key), &r, env);
     s_read_end(s, txn);
     return rc;
 }
@@ -1688,7 +1786,7 @@ int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state)
     size_t ikey_len = s_in_key_of(ikey, key);
     if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, ikey, ikey_len, state, NULL));
+    return s_err(s_in_read(s, ikey, ikey_len, state, NULL, false));
 }
 
 int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out)
@@ -1700,7 +1798,44 @@ int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out)
     size_t ikey_len = s_in_key_of(ikey, key);
     if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, ikey, ikey_len, NULL, out));
+    return s_err(s_in_read(s, ikey, ikey_len, NULL, out, true));
+}
+
+int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in *out)
+{
+    if (!out || !state)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    *state = 0;
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!s || !ikey_len)
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_in_read(s, ikey, ikey_len, state, out, false);
+    return rc == MDB_NOTFOUND && *state ? ASYLINK_OK : s_err(rc); /* not PENDING: *state says */
+}
+
+/*
+ * Makes the inbox record under key (r, as read) a tombstone of state: no
+ * envelope (version 2: its inbox_env entry deleted; pages whose entries
+ * all go in one transaction are freed, not written), out of the pending
+ * index.
+ */
+static int s_in_finish(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r, int state)
+{
+    in_record n = *r;
+    bool had_env = r->version == S_IN_V2 && r->envelope_len > 0;
+    n.state = state;
+    n.envelope_len = 0;
+    /* a copy: r points into the page the put replaces */
+    uint8_t buf[S_IN_HEADER2 + S_NAME_MAX + S_SUB_MAX];
+    s_in_encode(buf, &n);
+    int rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, s_in_size(&n), 0);
+    if (rc == MDB_SUCCESS && had_env)
+        rc = s_del_if(t->txn, t->s->inbox_env, key, S_SEQ_LEN);
+    if (rc == MDB_SUCCESS)
+        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
+    return rc;
 }
 
 /* Acks a key's entry: the record becomes a tombstone, the pending index entry goes. */
@@ -1711,16 +1846,7 @@ static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
     int rc = s_in_find(t->txn, t->s, ikey, ikey_len, key, &r);
     if (rc != MDB_SUCCESS || r.state != CSTORE_IN_PENDING)
         return rc; /* acked before, or purged (which stays purged) */
-    in_record n = r;
-    n.state = CSTORE_IN_ACKED;
-    n.envelope_len = 0;
-    /* a copy: r points into the page the put replaces */
-    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX];
-    s_in_encode(buf, &n);
-    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
-    if (rc == MDB_SUCCESS)
-        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
-    return rc;
+    return s_in_finish(t, key, &r, CSTORE_IN_ACKED);
 }
 
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key)
@@ -2085,7 +2211,6 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 
 /* ---- sent envelopes kept as evidence -------------------------------------- */
 
-
 /* The sweep-order key kept_ms(8 BE) seq(8 BE). */
 static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const uint8_t *seq)
 {
@@ -2375,8 +2500,7 @@ int cstore_sent_count(cstore *s, uint64_t *count)
  * Deletes the envelope of outbox entry key (record r) kept as evidence, or
  * a version 2 record's (and its age entry); *gone says if.
  */
-static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
-                       bool *gone)
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r, bool *gone)
 {
     MDB_val k = {S_SEQ_LEN, (void *)key}, v;
     uint64_t kept_ms = 0;
@@ -2439,16 +2563,7 @@ static int s_purge_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_
     if (r->state == CSTORE_IN_PURGED)
         return MDB_SUCCESS;
     res->erased += r->envelope_len > 0;
-    in_record n = *r;
-    n.state = CSTORE_IN_PURGED;
-    n.envelope_len = 0;
-    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX]; /* a copy: r points into the page */
-    s_in_encode(buf, &n);
-    int rc =
-        s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
-    if (rc == MDB_SUCCESS)
-        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
-    return rc;
+    return s_in_finish(t, key, r, CSTORE_IN_PURGED);
 }
 
 /*

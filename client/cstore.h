@@ -243,6 +243,22 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                      uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
                      int *state_out);
 
+/* What the receiver knows of an envelope it verified, stored with it (borrowed for the call). */
+typedef struct cstore_in_extra {
+    const uint8_t *digest; /* the envelope's digest (64 bytes), or NULL */
+    bool topic;            /* the envelope has a topic (a feed message: no receipt) */
+} cstore_in_extra;
+
+/*
+ * cstore_inbox_add() that also stores extra (cstore_inbox_add stores no
+ * digest), so that an acknowledgement needs neither the envelope nor its
+ * decoding (cstore_inbox_peek). Same results; ASYLINK_E_INVALID_ARG if
+ * extra is NULL.
+ */
+int cstore_inbox_add_extra(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                           uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                           const cstore_in_extra *extra, int *state_out);
+
 /* The inbox seq the last successful cstore_inbox_add() of t assigned (0: none yet). */
 uint64_t cstore_inbox_added_seq(const cstore_txn *t);
 
@@ -255,8 +271,11 @@ typedef struct cstore_in {
                                               message stored before schema 3) */
     uint64_t broker_seq;
     uint64_t received_ms;
-    uint8_t *envelope; /* malloc'd; NULL for acked tombstones */
+    uint8_t *envelope; /* malloc'd; NULL for acked tombstones (and from cstore_inbox_peek) */
     size_t envelope_len;
+    bool has_digest; /* digest holds the envelope's digest (stored by cstore_inbox_add_extra) */
+    uint8_t digest[64];
+    bool topic; /* the envelope has a topic (cstore_inbox_add_extra's extra->topic) */
 } cstore_in;
 
 void cstore_in_clear(cstore_in *m);
@@ -275,6 +294,14 @@ int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state);
 
 /* A PENDING entry by key, envelope included. ASYLINK_E_NOT_FOUND if unknown or acked. */
 int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out);
+
+/*
+ * An entry by key in one read: *state, and for a PENDING one out (without
+ * the envelope: out->envelope NULL, envelope_len 0; nothing to free).
+ * ASYLINK_OK (*state says which; out is filled only when PENDING),
+ * ASYLINK_E_NOT_FOUND if unknown, E_INVALID_ARG, E_IO.
+ */
+int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in *out);
 
 /*
  * Marks an entry ACKED and drops its envelope (keeping the tombstone).

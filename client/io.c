@@ -917,7 +917,9 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
             envelope_destroy(&e);
             return;
         }
-        rc = t ? cstore_inbox_add(t, &key, seq, io->now_ms, env, len, &state) : ASYLINK_E_IO;
+        cstore_in_extra extra = {envelope_digest(e), h->topic && h->topic[0]};
+        rc = t ? cstore_inbox_add_extra(t, &key, seq, io->now_ms, env, len, &extra, &state)
+               : ASYLINK_E_IO;
         io->turn.hold = t != NULL; /* a full store fails the commit: kept to store again */
         if (rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE)
             s_later_ack(io, seq, d->subscription);

@@ -206,12 +206,27 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     bool known = client_handed_get(c, it->id, it->sender, it->sub, &hd);
     pthread_mutex_unlock(&c->lock);
     int st = 0;
-    if (known && cstore_inbox_state(c->store, &key, &st) == ASYLINK_OK && st == CSTORE_IN_PENDING) {
-        s_ack_from_handed(c, it, &hd, now); /* no envelope read, no digest computed */
+    cstore_in in;
+    int rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && known) {
+        s_ack_from_handed(c, it, &hd, now); /* no digest computed */
         return ASYLINK_OK;
     }
-    cstore_in in;
-    int rc = cstore_inbox_get(c->store, &key, &in);
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && in.has_digest) {
+        /* stored with its digest when it arrived (verified then) */
+        it->pending = true;
+        it->receipt = !in.topic; /* feed messages get no receipts */
+        it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
+        memcpy(it->r.message_id, in.id, 16);
+        memcpy(it->r.envelope_digest, in.digest, 64);
+        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
+        snprintf(it->r.sender, sizeof it->r.sender, "%s", in.sender);
+        return ASYLINK_OK;
+    }
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING)
+        rc = cstore_inbox_get(c->store, &key, &in); /* stored without its digest: decoded */
+    else if (rc == ASYLINK_OK)
+        rc = ASYLINK_E_NOT_FOUND; /* acknowledged or purged: as below */
     if (rc == ASYLINK_E_NOT_FOUND) {
         int state = 0;
         rc = cstore_inbox_state(c->store, &key, &state);

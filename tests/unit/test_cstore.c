@@ -606,7 +606,7 @@ static void test_inbox(void **state)
     t_seq_key(key, 2);
     size_t len;
     uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
-    assert_int_equal(len, 48 + 2);
+    assert_int_equal(len, 112 + 2);
     free(rec);
     t_open(t);
 
@@ -716,9 +716,9 @@ static void test_inbox_subscriptions(void **state)
     t_seq_key(key, 1);
     size_t len;
     uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
-    assert_int_equal(len, 48 + 4 + 7);
+    assert_int_equal(len, 112 + 4 + 7);
     assert_int_equal(rec[4], 7);
-    assert_memory_equal(rec + 48, "EUAAstats-a", 11);
+    assert_memory_equal(rec + 112, "EUAAstats-a", 11);
     free(rec);
     t_open(t);
     uint8_t other[16];
