@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #define S_PAGE 4096
 
@@ -57,6 +59,26 @@ void client_rng_free(client_rng **rng_p)
     *rng_p = NULL;
 }
 
+/*
+ * Fills the page with one getrandom(2) call (libsodium's randombytes_buf()
+ * asks for 256 bytes per call), falling back to randombytes_buf().
+ */
+static void s_refill(s_page *p)
+{
+    size_t got = 0;
+    while (got < sizeof p->bytes) {
+        ssize_t n = getrandom(p->bytes + got, sizeof p->bytes - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            randombytes_buf(p->bytes + got, sizeof p->bytes - got);
+            break;
+        }
+        got += (size_t)n;
+    }
+    p->left = sizeof p->bytes;
+}
+
 void client_rng_fill(void *ctx, uint8_t *buf, size_t n)
 {
     client_rng *r = ctx;
@@ -66,10 +88,8 @@ void client_rng_fill(void *ctx, uint8_t *buf, size_t n)
         return;
     }
     while (n > 0) {
-        if (p->left == 0 || p->left > sizeof p->bytes) { /* empty (or scribbled): refill */
-            randombytes_buf(p->bytes, sizeof p->bytes);
-            p->left = sizeof p->bytes;
-        }
+        if (p->left == 0 || p->left > sizeof p->bytes) /* empty (or scribbled): refill */
+            s_refill(p);
         size_t at = sizeof p->bytes - p->left, take = n < p->left ? n : p->left;
         memcpy(buf, p->bytes + at, take);
         sodium_memzero(p->bytes + at, take);

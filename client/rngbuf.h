@@ -4,8 +4,9 @@
  *
  * libsodium's randombytes_buf() is one getrandom(2) system call per call;
  * sealing takes four per message (the UUIDv7's 10 bytes, the content key,
- * the body nonce, a nonce per key wrap: PROTOCOL.md 4.6). A client_rng
- * fills a buffer of about 4 KiB with one randombytes_buf() call and hands
+ * the body nonce, a nonce per key wrap: PROTOCOL.md 4.6), and asks for at
+ * most 256 bytes per call. A client_rng fills a buffer of about 4 KiB with
+ * one getrandom(2) call (the kernel's generator, as libsodium's) and hands
  * its bytes out in order, each exactly once: the sealer gets the same kind
  * of bytes in the same order (the known-answer vectors use their own
  * source and are not affected).
