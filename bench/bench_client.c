@@ -714,8 +714,8 @@ int main(int argc, char **argv)
     }
     kill(s_broker, SIGTERM);
     waitpid(s_broker, NULL, 0);
-    if (getenv("BENCH_CLIENT_KEEP")) { /* temporary */
-        fprintf(stderr, "kept %s\n", s_tmp);
+    if (getenv("BENCH_CLIENT_KEEP")) { /* the stores stay, for mdb_stat (bench/README.md) */
+        fprintf(stderr, "bench_client: kept %s\n", s_tmp);
         return 0;
     }
     char cmd[400];

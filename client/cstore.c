@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * twelve named databases, a map that grows before it fills. See cstore.h for
+ * thirteen named databases, a map that grows before it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -32,9 +32,15 @@
  *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
  *                   the order of acknowledgement, until the I/O thread seals
  *                   them into ReceiptSet envelopes in the outbox (schema 5)
- *   sent            seq(8 BE)          the outbox seq of a sent message whose
- *                                      envelope is kept as evidence
- *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order
+ *   sent            seq(8 BE)          the outbox seq of a sent message: its
+ *                                      envelope, stored once (record version
+ *                                      2: from the add on, kept as evidence
+ *                                      once accepted; version 1: a copy made
+ *                                      at Accepted)
+ *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order,
+ *                                      one per envelope kept as evidence
+ *   inbox_env       seq(8 BE)          the envelope of a PENDING inbox record
+ *                                      of version 2 (schema 6)
  *
  * Values. Integers little-endian unless said otherwise.
  *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
@@ -51,9 +57,11 @@
  *   outbox_id, inbox_id   seq(8 BE), the key of the entry
  *   *_pending             empty
  *
- * Outbox record, a fixed 112-byte header then three blocks:
+ * Outbox record. Version 1 (written before schema 6, still read): a fixed
+ * 112-byte header then three blocks; version 2 (written now): a 128-byte
+ * header, then reason and recipients only:
  *   off len
- *     0   1  record version (S_RECORD_VERSION)
+ *     0   1  record version (1, or S_OUT_V2 = 2)
  *     1   1  state (enum cstore_out_state)
  *     2   2  reason_len (0..255)
  *     4   4  code (int32; REJECTED: why)
@@ -63,25 +71,52 @@
  *    96   4  n_recipients (0 for a feed message: no receipts)
  *   100   4  recipients_len: bytes of the recipients block
  *   104   8  envelope_len: > 0 while PENDING, 0 once ACCEPTED or REJECTED
- *   112      reason (reason_len bytes, no NUL)
+ *            (version 2: the length of the envelope in sent)
+ *   version 2 only:
+ *   112   8  kept_ms: since when the envelope in sent is kept as evidence
+ *            (0 unless kept)
+ *   120   1  flags: 1 = kept (the envelope in sent is the evidence copy,
+ *            with a sent_time entry; sent_retention decides)
+ *   121   7  reserved, 0
+ *   112/128  reason (reason_len bytes, no NUL)
  *            recipients (each id of 1..64 bytes followed by '\0')
- *            envelope (envelope_len bytes, stored as-is)
+ *            version 1 only: envelope (envelope_len bytes, stored as-is)
+ * A version 2 record's envelope is its sent value (same seq key) from the
+ * add on: written once, published from there while PENDING, left in place
+ * when the broker accepts it and it is to be kept (kept, kept_ms and a
+ * sent_time entry are set in the same transaction), deleted when it is
+ * accepted and not kept, rejected (unless kept before) or purged. A kept
+ * envelope of a record still PENDING (cstore_sent_keep) is never swept:
+ * it is the only copy, needed to resend.
  *
- * Inbox record, a fixed 48-byte header then three blocks:
- *     0   1  record version (S_RECORD_VERSION)
+ * Inbox record. Version 1 (written before schema 6, still read): a fixed
+ * 48-byte header then three blocks; version 2 (written now): a 112-byte
+ * header, then sender and subscription only:
+ *     0   1  record version (1, or S_IN_V2 = 2)
  *     1   1  state (enum cstore_in_state)
  *     2   2  sender_len (1..64)
  *     4   1  subscription_len (0..64; 0 = a direct message). Schema 3;
  *            before, this byte was reserved and 0, so every older record
  *            reads as one without a subscription
- *     5   3  reserved, 0
+ *     5   1  version 1: reserved, 0; version 2: flags: 1 = the digest
+ *            below is the envelope's, 2 = the envelope has a topic (a
+ *            feed message: no receipt)
+ *     6   2  reserved, 0
  *     8   8  broker_seq
  *    16   8  received_ms
  *    24  16  message_id
  *    40   8  envelope_len: > 0 while PENDING, 0 once ACKED (tombstone)
- *    48      sender (sender_len bytes, no NUL)
+ *            (version 2: the length of the envelope in inbox_env)
+ *   version 2 only:
+ *    48  64  the envelope's digest (zeros unless flag 1): an
+ *            acknowledgement builds its receipt from the record alone
+ *   48/112   sender (sender_len bytes, no NUL)
  *            subscription (subscription_len bytes, no NUL)
- *            envelope (envelope_len bytes, still encrypted)
+ *            version 1 only: envelope (envelope_len bytes, still encrypted)
+ * A version 2 record's envelope (still encrypted) is its inbox_env value
+ * (same seq key) while PENDING and is deleted at the ack or purge: only
+ * the small record is rewritten, and a page of inbox_env whose envelopes
+ * are all acknowledged in one transaction is freed, not written again.
  *
  * Owed receipt (receipts_owed), a fixed 96-byte header then the sender:
  *     0   1  record version (S_RECORD_VERSION)
@@ -107,14 +142,14 @@
  *
  * Evidence value: the signed receipt envelope, as received.
  *
- * Sent value (a copy of the envelope the outbox record drops at Accepted):
- *     0   1  record version (S_RECORD_VERSION)
+ * Sent value:
+ *     0   1  1: a copy of the envelope a version 1 outbox record dropped at
+ *            Accepted; 2 (S_OUT_V2): the envelope of a version 2 record
  *     1   7  reserved, 0
- *     8   8  kept_ms: when it was accepted (the retention counts from here)
+ *     8   8  version 1: kept_ms, when it was accepted (the retention counts
+ *            from here); version 2: 0 (the record holds kept and kept_ms)
  *    16  16  message_id
  *    32      the envelope, as sent (> 0 bytes)
- * Adding these two databases needs no schema change: an older library
- * ignores them (and keeps no envelopes).
  *
  * The lengths must add up to the value's size exactly and the states must
  * agree with the envelope lengths, so a truncated, padded or scribbled
@@ -135,6 +170,13 @@
  *   3 -> 4  evidence_refs is built from the receipt values that cite
  *           evidence (version 2); inbox records may then be PURGED (state
  *           3, no envelope), which an older library would read as corrupt
+ *   4 -> 5  receipts_owed, created empty
+ *   5 -> 6  nothing to rewrite: records of version 1 stay as they are and
+ *           are read, published, accepted (the copy into sent), acked and
+ *           swept as before; new records are of version 2 (envelopes in
+ *           sent and inbox_env). A library of schema 5 refuses a schema 6
+ *           store (ASYLINK_E_UNSUPPORTED_VERSION): it would read version 2
+ *           records as corrupt
  *
  * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
  * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
@@ -202,7 +244,7 @@
 #define S_SUB_MAX CSTORE_SUB_MAX /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu        /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                   /* twelve now, room to grow */
+#define S_MAX_DBS 16                   /* thirteen now, room to grow */
 #define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                /* write begins retried after MDB_MAP_RESIZED */

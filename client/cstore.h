@@ -3,21 +3,25 @@
  * the client's data directory.
  *
  *   outbox    seq (u64 BE) -> sent message: id, state, created_ms,
- *             recipients, envelope digest, envelope bytes (dropped once
- *             Accepted or Rejected; the rest is kept for receipts)
+ *             recipients, envelope digest (kept for receipts); the envelope
+ *             bytes are in sent (schema 6; inline in older records), gone
+ *             once Rejected, or Accepted and not kept as evidence
  *   outbox_id message_id(16) -> seq
  *   inbox     seq (u64 BE) -> received message: id, state, sender,
- *             subscription, broker sequence, received_ms, envelope bytes
- *             (dropped at ack: the entry stays as a tombstone so a
- *             redelivery is recognised)
+ *             subscription, broker sequence, received_ms, envelope digest;
+ *             the envelope bytes are in inbox_env (schema 6; inline in
+ *             older records), dropped at ack: the entry stays as a
+ *             tombstone so a redelivery is recognised
  *   inbox_id  message_id(16) sender '\0' subscription -> seq: one entry
  *             per (sender, message id) for a direct message, and per
  *             (sender, message id, subscription) for a feed message, so
  *             that every subscription holds its own copy
  *   receipts  message_id(16) recipient -> receipt info + the signed receipt
  *             envelope (evidence)
- *   sent      outbox seq -> a copy of a sent envelope kept as evidence
- *             (from the broker's Accepted until cstore_sent_sweep removes it)
+ *   sent      outbox seq -> a sent envelope, stored once: while PENDING
+ *             the one published, then the one kept as evidence (from the
+ *             broker's Accepted until cstore_sent_sweep removes it)
+ *   inbox_env inbox seq -> the envelope of a PENDING inbox entry
  *   sent_time kept_ms seq: the same entries by age, for the sweep
  *   evidence_refs  which receipt cites which stored receipt envelope, so
  *             that an envelope goes with the last receipt citing it
@@ -68,9 +72,11 @@
  * sealed). A version 1 to 4 store gets it, empty, when opened.
  * 6: outbox records may be of record version 2, whose envelope is stored
  * once, in the sent database (the evidence copy kept from Accepted on),
- * not in the record. Records of version 1 stay as they are and are read
- * and handled as before; an older library refuses the store (its schema
- * is newer), since it would read version 2 records as corrupt.
+ * not in the record; inbox records may be of record version 2, whose
+ * envelope is in the inbox_env database (deleted at the ack) and which
+ * carry the envelope's digest. Records of version 1 stay as they are and
+ * are read and handled as before; an older library refuses the store (its
+ * schema is newer), since it would read version 2 records as corrupt.
  */
 #define CSTORE_SCHEMA_VERSION 6
 
@@ -369,10 +375,13 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 /* ---- sent envelopes kept as evidence ---- */
 
 /*
- * Keeps a copy of id's envelope as evidence, kept since now_ms. Call it in
- * the transaction that marks the message ACCEPTED, before
- * cstore_outbox_set_state() drops the envelope from the outbox record.
- * Keeping it twice is ASYLINK_OK (the first copy stays). ASYLINK_OK,
+ * Keeps id's envelope as evidence, kept since now_ms (a record of schema 6
+ * is marked kept, its envelope in sent stays where it is; an older one's is
+ * copied there). Call it in the transaction that marks the message
+ * ACCEPTED, before cstore_outbox_set_state(), which otherwise drops the
+ * envelope. While the message is still PENDING the kept envelope is not
+ * swept (it is the one resent). Keeping it twice is ASYLINK_OK (the first
+ * time stays). ASYLINK_OK,
  * ASYLINK_E_NOT_FOUND (unknown id, or not PENDING: nothing left to copy),
  * ASYLINK_E_NOMEM.
  */
