@@ -32,6 +32,7 @@
 #include "client_internal.h"
 
 #include "clock.h"
+#include "flightix.h"
 #include "receipt.h"
 #include "wire.h"
 
@@ -118,6 +119,7 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
+    flightix flight_ix;      /* flight's entries by message id (flightix.h) */
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
@@ -143,6 +145,13 @@ typedef struct {
     uint64_t pack_cursor; /* out_cursor once the frame is queued */
     uint64_t pack_max;    /* highest outbox seq in the frame */
 } s_io;
+
+/* Nothing in flight any more. */
+static void s_flight_clear(s_io *io)
+{
+    io->n_flight = 0;
+    flightix_clear(&io->flight_ix);
+}
 
 /* Closes every held delivery of l. */
 static void s_held_clear(s_held_list *l)
@@ -290,7 +299,7 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
                asylink_err_name(code), CLIENT_Q(s_endpoint(io)));
     s_close_socket(io);
     io->state = IO_IDLE;
-    io->n_flight = 0;
+    s_flight_clear(io);
     bool move = c->n_endpoints > 1;
     io->ep = (io->ep + 1) % c->n_endpoints;
     io->tried++;
@@ -682,12 +691,9 @@ static void s_finish_turn(s_io *io)
 
 static void s_flight_remove(s_io *io, const uint8_t id[16])
 {
-    for (size_t i = 0; i < io->n_flight; i++) {
-        if (memcmp(io->flight[i].id, id, 16) == 0) {
-            io->flight[i] = io->flight[--io->n_flight];
-            return;
-        }
-    }
+    size_t i = flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id);
+    if (i != SIZE_MAX)
+        flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
 }
 
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
@@ -706,7 +712,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
-    io->n_flight = 0;
+    s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
     atomic_store(&c->connected, true);
@@ -1321,15 +1327,17 @@ static int s_flight_add(s_io *io, const uint8_t id[16])
     memcpy(io->flight[io->n_flight].id, id, 16);
     io->flight[io->n_flight].sent_ms = io->now_ms;
     io->n_flight++;
+    if (flightix_add(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight) != 0) {
+        io->n_flight--; /* no memory: not tracked, as when the array cannot grow */
+        return -1;
+    }
     return 0;
 }
 
 static bool s_flight_has(const s_io *io, const uint8_t id[16])
 {
-    for (size_t i = 0; i < io->n_flight; i++)
-        if (memcmp(io->flight[i].id, id, 16) == 0)
-            return true;
-    return false;
+    return flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id) !=
+           SIZE_MAX;
 }
 
 #define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
@@ -1554,7 +1562,7 @@ static void s_timers(s_io *io)
         if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
             client_log(c, ASYLINK_LOG_INFO, "republishing unanswered messages", "count=%zu",
                        io->n_flight);
-            io->n_flight = 0;
+            s_flight_clear(io);
             io->out_cursor = 0;
             break;
         }
@@ -1647,6 +1655,7 @@ void *client_io_main(void *arg)
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
+    flightix_free(&io.flight_ix);
     free(io.packed);
     wire_packer_free(&io.pack);
     free(io.turn.acks);
