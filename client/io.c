@@ -31,6 +31,7 @@
  */
 #include "client_internal.h"
 
+#include "batch.h"
 #include "clock.h"
 #include "flightix.h"
 #include "receipt.h"
@@ -120,6 +121,7 @@ typedef struct {
     s_flight *flight;
     size_t n_flight, cap_flight;
     flightix flight_ix;      /* flight's entries by message id (flightix.h) */
+    batch_cache *proofs;     /* batch proof nodes met in deliveries (batch.h); NULL: none */
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
@@ -881,7 +883,8 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     uint64_t seq = d->sequence;
     bool feed = d->subscription[0] != 0;
     envelope *e = NULL;
-    int rc = env ? envelope_decode(env, len, 0, &e) : ASYLINK_E_MALFORMED;
+    /* a batch's envelopes share most of their proof: the walk reuses nodes met before */
+    int rc = env ? envelope_decode_cached(env, len, 0, io->proofs, &e) : ASYLINK_E_MALFORMED;
     if (rc == ASYLINK_OK)
         rc = client_verify(c, e, io->now_ms);
     if (rc == ASYLINK_OK && feed)
@@ -1580,7 +1583,8 @@ void *client_io_main(void *arg)
 {
     asylink_client *c = arg;
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
-    io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
+    (void)batch_cache_new(&io.proofs); /* without one, every proof is walked in full */
+    io.retention_ms = clock_now_ms();  /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
     if (!io.ctx) {
         s_writes_stop(c);
@@ -1656,6 +1660,7 @@ void *client_io_main(void *arg)
     zmq_ctx_term(io.ctx);
     free(io.flight);
     flightix_free(&io.flight_ix);
+    batch_cache_destroy(&io.proofs);
     free(io.packed);
     wire_packer_free(&io.pack);
     free(io.turn.acks);
