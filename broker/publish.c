@@ -102,16 +102,16 @@ static void s_release(router *r, verify_job *j)
         verify_job_destroy(&j);
         return;
     }
-    const envelope_header *h = envelope_header_of(j->env);
-    store_publish p = {.sender = h->sender,
-                       .message_id = h->message_id,
+    const verify_summary *h = j->sum;
+    store_publish p = {.sender = j->node_id, /* the signed sender (verify.c checked) */
+                       .message_id = j->message_id,
                        .recipients = h->recipients,
                        .n_recipients = h->n_recipients,
                        .topic = h->topic[0] ? h->topic : NULL,
                        .expires_ms = j->expires_ms,
                        .envelope = zmq_msg_data(&j->envelope),
                        .envelope_len = zmq_msg_size(&j->envelope),
-                       .digest = envelope_digest(j->env),
+                       .digest = h->digest,
                        .classification = h->classification,
                        .sender_cert_serial = h->sender_cert_serial};
     int idx = store_batch_publish(r->batch, &p);
@@ -151,8 +151,8 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
         out_rejected(r, s, j->message_id, code, asylink_strerror(code),
                      code == ASYLINK_E_STORE_FULL || code == ASYLINK_E_IO);
         if (commit_rc != ASYLINK_OK) /* the store recorded its own refusals */
-            notes_rejected(r, j->node_id, envelope_header_of(j->env)->sender_cert_serial,
-                           j->message_id, code, "the group commit failed");
+            notes_rejected(r, j->node_id, j->sum->sender_cert_serial, j->message_id, code,
+                           "the group commit failed");
     } else {
         if (res->duplicate)
             r->stats.duplicates++;
@@ -235,7 +235,7 @@ static void s_done(router *r, int rc, uint64_t us)
         verify_job *j = r->flight_pending[i].job;
         const store_result *res = store_batch_result(r->flight, (size_t)r->flight_pending[i].index);
         bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
-        const envelope_header *h = envelope_header_of(j->env);
+        const verify_summary *h = j->sum;
         fed |= fresh && h->topic[0];
         char recipients[ENVELOPE_MAX_RECIPIENTS][NODE_ID_MAX + 1];
         size_t nr = fresh ? h->n_recipients : 0;

@@ -28,7 +28,7 @@
 
 #define ROUTER_READ_BUDGET 512 /* commands read per turn before committing */
 /* Publishes the next group takes (being verified or verified) while one is in flight */
-#define ROUTER_GROUP_CAP 512
+#define ROUTER_GROUP_CAP 1024
 #define ROUTER_TICK_MS 100   /* poll timeout: timer resolution */
 #define ROUTER_DRAIN_MS 5000 /* how long shutdown waits for the workers */
 #define ROUTER_HWM 10000     /* ZeroMQ high-water marks, messages */
@@ -583,8 +583,8 @@ static void s_timers(router *r)
     if (r->now_ms >= r->next_hb_check_ms)
         r->next_hb_check_ms = r->now_ms + 1000;
     if (r->now_ms >= r->next_release_ms) {
-        r->next_release_ms = r->now_ms + 100;
-        store_release_pages(r->store); /* mapped store pages count in the RSS */
+        r->next_release_ms = r->now_ms + 10; /* the kernel maps pages around each read */
+        store_release_pages(r->store);       /* mapped store pages count in the RSS */
     }
     if (r->now_ms >= r->next_sweep_ms) {
         store_sweep_stats st = {0};

@@ -82,16 +82,46 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
     return ASYLINK_OK;
 }
 
-/* Every check, in the order of docs/PROTOCOL.md; returns the first failure. */
-static int s_checks(verify_job *j, batch_cache *cache)
+/* The fields the router keeps of e (verify_summary), in one allocation; NULL: out of memory. */
+static verify_summary *s_summary(const envelope *e)
+{
+    const envelope_header *h = envelope_header_of(e);
+    size_t tlen = strlen(h->topic) + 1, names = tlen;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        names += strlen(h->recipients[i]) + 1;
+    size_t ptrs = h->n_recipients * sizeof(char *);
+    verify_summary *m = malloc(sizeof *m + ptrs + names);
+    if (!m)
+        return NULL;
+    const char **rs = (const char **)(void *)(m + 1);
+    char *at = (char *)(m + 1) + ptrs;
+    memcpy(m->digest, envelope_digest(e), sizeof m->digest);
+    m->classification = h->classification;
+    m->sender_cert_serial = h->sender_cert_serial;
+    m->n_recipients = h->n_recipients;
+    m->recipients = rs;
+    memcpy(at, h->topic, tlen);
+    m->topic = at;
+    at += tlen;
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        size_t n = strlen(h->recipients[i]) + 1;
+        memcpy(at, h->recipients[i], n);
+        rs[i] = at;
+        at += n;
+    }
+    return m;
+}
+
+/* Every check of an envelope decoded into *e, in the order of docs/PROTOCOL.md. */
+static int s_check_envelope(verify_job *j, batch_cache *cache, envelope **e)
 {
     const uint8_t *data = zmq_msg_data(&j->envelope);
     size_t len = zmq_msg_size(&j->envelope);
     const cert *sender = NULL;
     char why[160];
-    int rc = envelope_decode_cached(data, len, j->max_envelope_bytes, cache, &j->env);
+    int rc = envelope_decode_cached(data, len, j->max_envelope_bytes, cache, e);
     if (rc == ASYLINK_OK) {
-        const envelope_header *h = envelope_header_of(j->env);
+        const envelope_header *h = envelope_header_of(*e);
         if (memcmp(h->message_id, j->message_id, 16) != 0)
             return s_fail(j, ASYLINK_E_BAD_FIELD,
                           "Publish message_id differs from the signed header");
@@ -100,14 +130,14 @@ static int s_checks(verify_job *j, batch_cache *cache)
                      h->sender, j->node_id);
             return s_fail(j, ASYLINK_E_FORGED_SENDER, why);
         }
-        rc = envelope_verify_cached(j->env, view_trust(j->view), view_rootcache(j->view), j->now_ms,
+        rc = envelope_verify_cached(*e, view_trust(j->view), view_rootcache(j->view), j->now_ms,
                                     &sender);
     }
     if (rc != ASYLINK_OK) {
         snprintf(why, sizeof why, "envelope: %s", asylink_strerror(rc));
         return s_fail(j, rc, why);
     }
-    const envelope_header *h = envelope_header_of(j->env);
+    const envelope_header *h = envelope_header_of(*e);
     if (h->created_ms > j->now_ms + j->clock_skew_future_ms)
         return s_fail(j, ASYLINK_E_CLOCK_SKEW, "created_ms is ahead of the broker clock");
     if (h->topic[0]) {
@@ -130,14 +160,23 @@ static int s_checks(verify_job *j, batch_cache *cache)
     return s_fail(j, ASYLINK_OK, "");
 }
 
+/* Every check; the decoded envelope is freed here, what the router needs kept in j->sum. */
+static void s_checks(verify_job *j, batch_cache *cache)
+{
+    envelope *e = NULL;
+    if (s_check_envelope(j, cache, &e) == ASYLINK_OK && !(j->sum = s_summary(e)))
+        s_fail(j, ASYLINK_E_NOMEM, "out of memory");
+    envelope_destroy(&e);
+}
+
 void verify_job_run(verify_job *j)
 {
-    (void)s_checks(j, NULL);
+    s_checks(j, NULL);
 }
 
 void verify_job_run_cached(verify_job *j, batch_cache *cache)
 {
-    (void)s_checks(j, cache);
+    s_checks(j, cache);
 }
 
 void verify_job_destroy(verify_job **self_p)
@@ -146,7 +185,7 @@ void verify_job_destroy(verify_job **self_p)
         return;
     verify_job *j = *self_p;
     zmq_msg_close(&j->envelope);
-    envelope_destroy(&j->env);
+    free(j->sum);
     view_unref(&j->view);
     free(j);
     *self_p = NULL;

@@ -267,12 +267,51 @@ static void test_pool_chunks(void **state)
     s_batch_free(f, &v, b, ids, lens, n);
 }
 
+/*
+ * A checked Publish keeps a summary of its envelope (the decoded form is
+ * freed by the worker): digest, recipients, topic, classification and
+ * serial equal what a decode of the same bytes gives; a refused one keeps
+ * none.
+ */
+static void test_summary(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    uint8_t **b = calloc(2, sizeof *b), (*ids)[16] = calloc(2, 16);
+    size_t *lens = calloc(2, sizeof *lens);
+    s_batch(f, 2, b, lens, ids);
+    verify_job *j = s_job(v, b[1], lens[1], ids[1]);
+    verify_job_run(j);
+    assert_int_equal(j->code, ASYLINK_OK);
+    assert_non_null(j->sum);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(b[1], lens[1], 0, &e), ASYLINK_OK);
+    const envelope_header *h = envelope_header_of(e);
+    assert_memory_equal(j->sum->digest, envelope_digest(e), ENVELOPE_DIGEST_LEN);
+    assert_int_equal(j->sum->n_recipients, 1);
+    assert_string_equal(j->sum->recipients[0], "FR");
+    assert_string_equal(j->sum->topic, "");
+    assert_int_equal(j->sum->classification, ENVELOPE_LIMITED);
+    assert_int_equal(j->sum->sender_cert_serial, h->sender_cert_serial);
+    assert_true(j->sum->sender_cert_serial != 0);
+    envelope_destroy(&e);
+    verify_job_destroy(&j);
+    j = s_job(v, b[1], lens[1], ids[0]); /* the Publish names another message id */
+    verify_job_run(j);
+    assert_int_equal(j->code, ASYLINK_E_BAD_FIELD);
+    assert_null(j->sum);
+    verify_job_destroy(&j);
+    s_batch_free(f, &v, b, ids, lens, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_root_forgery_and_reload),
         cmocka_unit_test(test_pool_shares_cache),
         cmocka_unit_test(test_pool_chunks),
+        cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
