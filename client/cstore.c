@@ -1544,6 +1544,46 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     return s_err(rc);
 }
 
+/* Whether name is one of r's recipients. */
+static bool s_out_has_recipient(const out_record *r, const char *name)
+{
+    const char *p = r->recipients; /* validated: n_recipients names, each NUL-terminated */
+    for (uint32_t i = 0; i < r->n_recipients; i++) {
+        size_t len = strlen(p);
+        if (strcmp(p, name) == 0)
+            return true;
+        p += len + 1;
+    }
+    return false;
+}
+
+int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n)
+{
+    if (!s || (!m && n))
+        return ASYLINK_E_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!m[i].id || !m[i].recipient || !m[i].digest)
+            return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t key[S_SEQ_LEN];
+        out_record r;
+        int lrc = s_out_find(txn, s, m[i].id, key, &r);
+        if (lrc == MDB_SUCCESS)
+            m[i].rc = s_out_has_recipient(&r, m[i].recipient) &&
+                              sodium_memcmp(r.digest, m[i].digest, S_DIGEST_LEN) == 0
+                          ? ASYLINK_OK
+                          : ASYLINK_E_TAMPERED;
+        else
+            m[i].rc = s_err(lrc);
+    }
+    s_read_end(s, txn);
+    return ASYLINK_OK;
+}
+
 /* Counts a pending index in a read transaction; an asylink_err. */
 static int s_pending_count(cstore *s, MDB_dbi pending, uint64_t *count)
 {

@@ -217,6 +217,24 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 
+/* A receipt to check against the sent message it covers (cstore_outbox_match_many). */
+typedef struct cstore_out_match {
+    const uint8_t *id;     /* 16 bytes: the message */
+    const char *recipient; /* who acknowledged it */
+    const uint8_t *digest; /* 64 bytes: the envelope digest the receipt covers */
+    int rc;                /* out: ASYLINK_OK (sent to recipient, with this digest),
+                              E_TAMPERED (sent, but not to recipient or with another
+                              digest), E_NOT_FOUND (not in the outbox), E_IO (damaged) */
+} cstore_out_match;
+
+/*
+ * Checks m[0..n) against the outbox in one read transaction, without
+ * copying the records (what cstore_outbox_get() and a comparison of
+ * recipients and digest would find, for each). ASYLINK_OK (each m[i].rc
+ * set), E_INVALID_ARG, or the read's failure (no rc set).
+ */
+int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n);
+
 /* Marks a message ACCEPTED or REJECTED (dropping its envelope bytes). E_NOT_FOUND if unknown. */
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
                             const char *reason);

@@ -674,26 +674,27 @@ void asylink_message_free(asylink_message **self_p)
 
 /* ---- receipts ---- */
 
-static bool s_is_recipient(const cstore_out *o, const char *node)
+/* Whether a decrypted receipt is signed by its recipient and addressed to us. */
+static bool s_receipt_ours(asylink_client *c, const envelope_header *h, const receipt *r)
 {
-    for (size_t i = 0; i < o->n_recipients; i++)
-        if (strcmp(o->recipients[i], node) == 0)
-            return true;
-    return false;
+    return strcmp(r->recipient, h->sender) == 0 && strcmp(r->sender, c->own->node_id) == 0;
 }
 
-/* Checks one decrypted receipt against the message it claims to cover. */
-static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r)
+/*
+ * Checks receipts r[0..n) against the messages they claim to cover: into
+ * res[i] ASYLINK_OK, E_TAMPERED (signer not the recipient, not addressed to
+ * us, or not what was sent), E_NOT_FOUND (no such sent message), E_IO.
+ */
+static int s_receipts_match(asylink_client *c, const envelope_header *h, const receipt *r, size_t n,
+                            cstore_out_match *res)
 {
-    if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
-        return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
-    cstore_out o;
-    int rc = cstore_outbox_get(c->store, r->message_id, &o);
-    if (rc != ASYLINK_OK)
-        return rc;
-    if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
-        rc = ASYLINK_E_TAMPERED;
-    cstore_out_clear(&o);
+    for (size_t i = 0; i < n; i++)
+        res[i] = (cstore_out_match){
+            .id = r[i].message_id, .recipient = r[i].recipient, .digest = r[i].envelope_digest};
+    int rc = cstore_outbox_match_many(c->store, res, n); /* one read for the whole set */
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++)
+        if (!s_receipt_ours(c, h, &r[i]))
+            res[i].rc = ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
     return rc;
 }
 
@@ -728,8 +729,11 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
        this node no longer holds (erased, or past the metadata retention) is skipped,
        so that one receipt set covering several acknowledgements is not lost with it. */
     size_t kept = 0, unknown = 0;
+    cstore_out_match *res = rc == ASYLINK_OK ? calloc(count ? count : 1, sizeof *res) : NULL;
+    if (rc == ASYLINK_OK)
+        rc = res ? s_receipts_match(c, h, r, count, res) : ASYLINK_E_NOMEM;
     for (size_t i = 0; rc == ASYLINK_OK && i < count; i++) {
-        int m = s_receipt_matches(c, h, &r[i]);
+        int m = res[i].rc;
         if (m == ASYLINK_OK)
             r[kept++] = r[i];
         else if (m == ASYLINK_E_NOT_FOUND)
@@ -737,6 +741,7 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
         else
             rc = m;
     }
+    free(res);
     if (rc == ASYLINK_OK && kept == 0)
         rc = ASYLINK_E_NOT_FOUND;
     if (rc != ASYLINK_OK) {

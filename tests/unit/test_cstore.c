@@ -2251,6 +2251,57 @@ static void test_record_versions(void **state)
     t_open(t);
 }
 
+/* cstore_outbox_match_many(): receipts checked against the outbox in one read. */
+static void test_outbox_match_many(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"FR", "IT", NULL};
+    t_out_add(t, 1, to, 100);
+    t_out_add(t, 2, to, 100);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    uint8_t id1[16], id2[16], id9[16], d1[64], d2[64], bad[64];
+    t_id(id1, 1);
+    t_id(id2, 2);
+    t_id(id9, 9);
+    memset(d1, 1, sizeof d1); /* t_out_add's digest of message n: bytes n */
+    memset(d2, 2, sizeof d2);
+    memset(bad, 2, sizeof bad);
+    bad[63] ^= 1;
+    cstore_out_match m[] = {
+        {.id = id1, .recipient = "FR", .digest = d1, .rc = -1}, /* pending: still checked */
+        {.id = id2, .recipient = "IT", .digest = d2, .rc = -1},
+        {.id = id2, .recipient = "BE", .digest = d2, .rc = -1},  /* not a recipient */
+        {.id = id2, .recipient = "FR", .digest = bad, .rc = -1}, /* another envelope */
+        {.id = id9, .recipient = "FR", .digest = d1, .rc = -1},  /* never sent */
+    };
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 5), ASYLINK_OK);
+    assert_int_equal(m[0].rc, ASYLINK_OK);
+    assert_int_equal(m[1].rc, ASYLINK_OK);
+    assert_int_equal(m[2].rc, ASYLINK_E_TAMPERED);
+    assert_int_equal(m[3].rc, ASYLINK_E_TAMPERED);
+    assert_int_equal(m[4].rc, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_outbox_match_many(t->s, NULL, 0), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_match_many(t->s, NULL, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_match_many(NULL, m, 1), ASYLINK_E_INVALID_ARG);
+    m[0].recipient = NULL;
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 1), ASYLINK_E_INVALID_ARG);
+    m[0].recipient = "FR";
+    /* a damaged record: E_IO for it, the others still answered */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 2);
+    size_t len;
+    uint8_t *rec = t_raw_get(t, "outbox", key, 8, &len);
+    t_raw_put(t, "outbox", key, 8, rec, len - 1);
+    free(rec);
+    t_open(t);
+    m[1].rc = m[0].rc = -1;
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 2), ASYLINK_OK);
+    assert_int_equal(m[0].rc, ASYLINK_OK);
+    assert_int_equal(m[1].rc, ASYLINK_E_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2281,6 +2332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_match_many, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
