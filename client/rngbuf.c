@@ -37,7 +37,8 @@ int client_rng_new(client_rng **out)
 #ifdef MADV_DONTDUMP
         (void)madvise(p, S_PAGE, MADV_DONTDUMP); /* best effort */
 #endif
-        r->page = p; /* zero-filled: empty */
+        (void)mlock(p, S_PAGE); /* kept off swap where the OS allows, as sodium_malloc's */
+        r->page = p;            /* zero-filled: empty */
     } else if (p != MAP_FAILED) {
         munmap(p, S_PAGE);
     }
@@ -53,6 +54,7 @@ void client_rng_free(client_rng **rng_p)
     client_rng *r = *rng_p;
     if (r->page) {
         sodium_memzero(r->page, S_PAGE);
+        (void)munlock(r->page, S_PAGE);
         munmap(r->page, S_PAGE);
     }
     free(r);

@@ -14,7 +14,8 @@
  * The buffer is a page of its own, mapped with MADV_WIPEONFORK (a child
  * process after fork() sees it zeroed, i.e. empty, and draws fresh bytes:
  * parent and child never hand out the same bytes) and MADV_DONTDUMP (not
- * in core dumps); bytes handed out are wiped from it at once. Where the
+ * in core dumps), locked against swapping where the OS allows; bytes
+ * handed out are wiped from it at once. Where the
  * kernel lacks MADV_WIPEONFORK the rng is unbuffered: every draw is a
  * randombytes_buf() call, as without it.
  *
