@@ -714,6 +714,10 @@ int main(int argc, char **argv)
     }
     kill(s_broker, SIGTERM);
     waitpid(s_broker, NULL, 0);
+    if (getenv("BENCH_CLIENT_KEEP")) { /* the stores stay, for mdb_stat (bench/README.md) */
+        fprintf(stderr, "bench_client: kept %s\n", s_tmp);
+        return 0;
+    }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_tmp);
     return system(cmd) == 0 ? 0 : 1;

@@ -242,7 +242,10 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     if (rc != ASYLINK_OK)
         return rc;
     *w = (s_where){NULL, NULL};
-    rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, NULL, NULL, &c->sealer);
+    rc = client_rng_new(&c->rng);
+    if (rc == ASYLINK_OK) /* its random bytes drawn a page at a time (rngbuf.h) */
+        rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, client_rng_fill, c->rng,
+                                 &c->sealer);
     if (rc == ASYLINK_OK)
         rc = envelope_opener_new(c->keys, c->own->node_id, &c->opener);
     if (rc != ASYLINK_OK)
@@ -342,6 +345,7 @@ void asylink_client_close(asylink_client **self_p)
     client_feeds_free(c);
     cstore_close(&c->store);
     envelope_sealer_destroy(&c->sealer);
+    client_rng_free(&c->rng); /* after the sealer that draws from it */
     envelope_opener_destroy(&c->opener);
     client_trust_free(c);
     cert_destroy(&c->broker);

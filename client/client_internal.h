@@ -39,6 +39,7 @@
 #include "keys.h"
 #include "logfmt.h"
 #include "receipt.h"
+#include "rngbuf.h"
 #include "trust.h"
 
 /* Longest broker address, and most addresses in broker_endpoint. */
@@ -198,6 +199,7 @@ struct asylink_client {
     /* crypto objects, each under its own lock */
     pthread_mutex_t seal_lock;
     envelope_sealer *sealer;
+    client_rng *rng; /* the sealer's random bytes (under seal_lock, as the sealer) */
     pthread_mutex_t open_lock;
     envelope_opener *opener;
     pthread_mutex_t ack_lock; /* one asylink_ack_many() at a time (recv.c) */

@@ -1,6 +1,6 @@
 /*
  * cstore.c — the client library's durable state: one LMDB environment,
- * twelve named databases, a map that grows before it fills. See cstore.h for
+ * thirteen named databases, a map that grows before it fills. See cstore.h for
  * the model; this file fixes the bytes.
  *
  * Keys. Sequences are 8 bytes big-endian so that LMDB's bytewise order is
@@ -32,9 +32,15 @@
  *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
  *                   the order of acknowledgement, until the I/O thread seals
  *                   them into ReceiptSet envelopes in the outbox (schema 5)
- *   sent            seq(8 BE)          the outbox seq of a sent message whose
- *                                      envelope is kept as evidence
- *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order
+ *   sent            seq(8 BE)          the outbox seq of a sent message: its
+ *                                      envelope, stored once (record version
+ *                                      2: from the add on, kept as evidence
+ *                                      once accepted; version 1: a copy made
+ *                                      at Accepted)
+ *   sent_time       kept_ms(8 BE) seq(8 BE), empty value: the sweep's order,
+ *                                      one per envelope kept as evidence
+ *   inbox_env       seq(8 BE)          the envelope of a PENDING inbox record
+ *                                      of version 2 (schema 6)
  *
  * Values. Integers little-endian unless said otherwise.
  *   meta schema_version   u32 (CSTORE_SCHEMA_VERSION)
@@ -51,9 +57,11 @@
  *   outbox_id, inbox_id   seq(8 BE), the key of the entry
  *   *_pending             empty
  *
- * Outbox record, a fixed 112-byte header then three blocks:
+ * Outbox record. Version 1 (written before schema 6, still read): a fixed
+ * 112-byte header then three blocks; version 2 (written now): a 128-byte
+ * header, then reason and recipients only:
  *   off len
- *     0   1  record version (S_RECORD_VERSION)
+ *     0   1  record version (1, or S_OUT_V2 = 2)
  *     1   1  state (enum cstore_out_state)
  *     2   2  reason_len (0..255)
  *     4   4  code (int32; REJECTED: why)
@@ -63,25 +71,52 @@
  *    96   4  n_recipients (0 for a feed message: no receipts)
  *   100   4  recipients_len: bytes of the recipients block
  *   104   8  envelope_len: > 0 while PENDING, 0 once ACCEPTED or REJECTED
- *   112      reason (reason_len bytes, no NUL)
+ *            (version 2: the length of the envelope in sent)
+ *   version 2 only:
+ *   112   8  kept_ms: since when the envelope in sent is kept as evidence
+ *            (0 unless kept)
+ *   120   1  flags: 1 = kept (the envelope in sent is the evidence copy,
+ *            with a sent_time entry; sent_retention decides)
+ *   121   7  reserved, 0
+ *   112/128  reason (reason_len bytes, no NUL)
  *            recipients (each id of 1..64 bytes followed by '\0')
- *            envelope (envelope_len bytes, stored as-is)
+ *            version 1 only: envelope (envelope_len bytes, stored as-is)
+ * A version 2 record's envelope is its sent value (same seq key) from the
+ * add on: written once, published from there while PENDING, left in place
+ * when the broker accepts it and it is to be kept (kept, kept_ms and a
+ * sent_time entry are set in the same transaction), deleted when it is
+ * accepted and not kept, rejected (unless kept before) or purged. A kept
+ * envelope of a record still PENDING (cstore_sent_keep) is never swept:
+ * it is the only copy, needed to resend.
  *
- * Inbox record, a fixed 48-byte header then three blocks:
- *     0   1  record version (S_RECORD_VERSION)
+ * Inbox record. Version 1 (written before schema 6, still read): a fixed
+ * 48-byte header then three blocks; version 2 (written now): a 112-byte
+ * header, then sender and subscription only:
+ *     0   1  record version (1, or S_IN_V2 = 2)
  *     1   1  state (enum cstore_in_state)
  *     2   2  sender_len (1..64)
  *     4   1  subscription_len (0..64; 0 = a direct message). Schema 3;
  *            before, this byte was reserved and 0, so every older record
  *            reads as one without a subscription
- *     5   3  reserved, 0
+ *     5   1  version 1: reserved, 0; version 2: flags: 1 = the digest
+ *            below is the envelope's, 2 = the envelope has a topic (a
+ *            feed message: no receipt)
+ *     6   2  reserved, 0
  *     8   8  broker_seq
  *    16   8  received_ms
  *    24  16  message_id
  *    40   8  envelope_len: > 0 while PENDING, 0 once ACKED (tombstone)
- *    48      sender (sender_len bytes, no NUL)
+ *            (version 2: the length of the envelope in inbox_env)
+ *   version 2 only:
+ *    48  64  the envelope's digest (zeros unless flag 1): an
+ *            acknowledgement builds its receipt from the record alone
+ *   48/112   sender (sender_len bytes, no NUL)
  *            subscription (subscription_len bytes, no NUL)
- *            envelope (envelope_len bytes, still encrypted)
+ *            version 1 only: envelope (envelope_len bytes, still encrypted)
+ * A version 2 record's envelope (still encrypted) is its inbox_env value
+ * (same seq key) while PENDING and is deleted at the ack or purge: only
+ * the small record is rewritten, and a page of inbox_env whose envelopes
+ * are all acknowledged in one transaction is freed, not written again.
  *
  * Owed receipt (receipts_owed), a fixed 96-byte header then the sender:
  *     0   1  record version (S_RECORD_VERSION)
@@ -107,14 +142,14 @@
  *
  * Evidence value: the signed receipt envelope, as received.
  *
- * Sent value (a copy of the envelope the outbox record drops at Accepted):
- *     0   1  record version (S_RECORD_VERSION)
+ * Sent value:
+ *     0   1  1: a copy of the envelope a version 1 outbox record dropped at
+ *            Accepted; 2 (S_OUT_V2): the envelope of a version 2 record
  *     1   7  reserved, 0
- *     8   8  kept_ms: when it was accepted (the retention counts from here)
+ *     8   8  version 1: kept_ms, when it was accepted (the retention counts
+ *            from here); version 2: 0 (the record holds kept and kept_ms)
  *    16  16  message_id
  *    32      the envelope, as sent (> 0 bytes)
- * Adding these two databases needs no schema change: an older library
- * ignores them (and keeps no envelopes).
  *
  * The lengths must add up to the value's size exactly and the states must
  * agree with the envelope lengths, so a truncated, padded or scribbled
@@ -135,6 +170,13 @@
  *   3 -> 4  evidence_refs is built from the receipt values that cite
  *           evidence (version 2); inbox records may then be PURGED (state
  *           3, no envelope), which an older library would read as corrupt
+ *   4 -> 5  receipts_owed, created empty
+ *   5 -> 6  nothing to rewrite: records of version 1 stay as they are and
+ *           are read, published, accepted (the copy into sent), acked and
+ *           swept as before; new records are of version 2 (envelopes in
+ *           sent and inbox_env). A library of schema 5 refuses a schema 6
+ *           store (ASYLINK_E_UNSUPPORTED_VERSION): it would read version 2
+ *           records as corrupt
  *
  * Error plumbing: internal helpers return LMDB codes (0, MDB_*, errno) or
  * the S_* codes below. NOTFOUND, S_BAD_RECORD, S_EXISTS, S_DUPLICATE and
@@ -194,8 +236,16 @@
 #define S_DIGEST_LEN 64   /* envelope digest bytes */
 #define S_NAME_MAX 64     /* node id bytes, without NUL */
 #define S_REASON_MAX 255  /* reject reason bytes, without NUL */
-#define S_OUT_HEADER 112  /* outbox record header */
-#define S_IN_HEADER 48    /* inbox record header */
+#define S_OUT_HEADER 112  /* outbox record header, record version 1 */
+#define S_OUT_V2 2        /* outbox record version 2: the envelope lives in sent */
+#define S_OUT_HEADER2 128 /* outbox record header, record version 2 */
+#define S_OUT_KEPT 1      /* version 2 flags: the envelope in sent is kept as evidence */
+#define S_SENT_HEADER 32  /* sent value header */
+#define S_IN_HEADER 48    /* inbox record header, record version 1 */
+#define S_IN_V2 2         /* inbox record version 2: the envelope lives in inbox_env */
+#define S_IN_HEADER2 112  /* inbox record header, record version 2 */
+#define S_IN_DIGEST 1     /* version 2 flags: the header holds the envelope's digest */
+#define S_IN_TOPIC 2      /* version 2 flags: the envelope has a topic (a feed message) */
 #define S_RCPT_HEADER 88  /* receipt value header */
 #define S_RCPT_INLINE 1   /* receipt value version: envelope inline */
 #define S_RCPT_BY_KEY 2   /* receipt value version: evidence key */
@@ -204,7 +254,7 @@
 #define S_SUB_MAX CSTORE_SUB_MAX /* subscription name bytes, without NUL */
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu        /* largest LMDB value (32-bit node size) */
-#define S_MAX_DBS 16                   /* twelve now, room to grow */
+#define S_MAX_DBS 16                   /* thirteen now, room to grow */
 #define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                /* write begins retried after MDB_MAP_RESIZED */
@@ -238,6 +288,7 @@ struct cstore {
     MDB_dbi receipts_owed;    /* seq -> receipt to seal (acknowledged, not yet sealed) */
     MDB_dbi sent;             /* seq -> kept sent envelope */
     MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
+    MDB_dbi inbox_env;        /* seq -> envelope of a PENDING version 2 inbox record */
     int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
     bool gate_init;           /* gate and gate_cond are initialised */
     pthread_mutex_t gate;     /* guards the four fields below */
@@ -262,6 +313,7 @@ struct cstore_txn {
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
 typedef struct out_record {
+    int version;             /* record version: 1 (envelope inline) or S_OUT_V2 (in sent) */
     int state;               /* enum cstore_out_state */
     int code;                /* REJECTED: why */
     uint64_t created_ms;     /* when it was sent */
@@ -272,12 +324,15 @@ typedef struct out_record {
     uint32_t n_recipients;   /* >= 1 */
     const char *recipients;  /* ids each followed by '\0' */
     size_t recipients_len;   /* bytes of the recipients block */
-    const uint8_t *envelope; /* envelope bytes */
-    size_t envelope_len;     /* their number; 0 unless PENDING */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in sent); 0 unless PENDING */
+    bool kept;               /* version 2: the envelope in sent is kept as evidence */
+    uint64_t kept_ms;        /* version 2: since when (0 unless kept) */
 } out_record;
 
 /* An inbox record decoded in place (pointers valid as for out_record). */
 typedef struct in_record {
+    int version;             /* record version: 1 (envelope inline) or S_IN_V2 (in inbox_env) */
     int state;               /* enum cstore_in_state */
     uint64_t broker_seq;     /* the broker's sequence */
     uint64_t received_ms;    /* when it was stored */
@@ -286,8 +341,10 @@ typedef struct in_record {
     size_t sender_len;       /* 1..S_NAME_MAX */
     const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
     size_t sub_len;          /* 0..S_SUB_MAX; 0 = direct */
-    const uint8_t *envelope; /* envelope bytes */
-    size_t envelope_len;     /* their number; 0 once ACKED */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in inbox_env); 0 once ACKED */
+    int flags;               /* version 2: S_IN_DIGEST, S_IN_TOPIC */
+    const uint8_t *digest;   /* version 2 with S_IN_DIGEST: 64 bytes, else NULL */
 } in_record;
 
 /* A receipt value decoded in place. */
@@ -327,11 +384,18 @@ static size_t s_reason_len(const char *reason)
 
 /* ---- records ------------------------------------------------------------ */
 
-/* Writes an outbox header for r (whose blocks follow, written by the caller). */
-static void s_out_header(uint8_t *p, const out_record *r)
+/* Header bytes of an outbox record of version (1 or S_OUT_V2). */
+static size_t s_out_header_len(int version)
 {
-    memset(p, 0, S_OUT_HEADER);
-    p[0] = S_RECORD_VERSION;
+    return version == S_OUT_V2 ? S_OUT_HEADER2 : S_OUT_HEADER;
+}
+
+/* Writes an outbox header for r (whose blocks follow, written by the caller); its length. */
+static size_t s_out_header(uint8_t *p, const out_record *r)
+{
+    size_t hlen = s_out_header_len(r->version);
+    memset(p, 0, hlen);
+    p[0] = (uint8_t)(r->version == S_OUT_V2 ? S_OUT_V2 : S_RECORD_VERSION);
     p[1] = (uint8_t)r->state;
     bytes_put_le(p + 2, r->reason_len, 2);
     bytes_put_le(p + 4, (uint32_t)r->code, 4);
@@ -341,15 +405,35 @@ static void s_out_header(uint8_t *p, const out_record *r)
     bytes_put_le(p + 96, r->n_recipients, 4);
     bytes_put_le(p + 100, r->recipients_len, 4);
     bytes_put_le(p + 104, r->envelope_len, 8);
+    if (r->version == S_OUT_V2) {
+        bytes_put_le(p + 112, r->kept ? r->kept_ms : 0, 8);
+        p[120] = r->kept ? S_OUT_KEPT : 0;
+    }
+    return hlen;
 }
 
 /* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
 static int s_out_parse(const MDB_val *v, out_record *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_OUT_HEADER || p[0] != S_RECORD_VERSION)
+    if (v->mv_size < S_OUT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2))
         return S_BAD_RECORD;
-    size_t rest = v->mv_size - S_OUT_HEADER;
+    r->version = p[0];
+    size_t hlen = s_out_header_len(r->version);
+    if (v->mv_size < hlen)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - hlen;
+    r->kept = false;
+    r->kept_ms = 0;
+    if (r->version == S_OUT_V2) {
+        r->kept_ms = bytes_get_le(p + 112, 8);
+        r->kept = p[120] == S_OUT_KEPT;
+        for (size_t i = 121; i < S_OUT_HEADER2; i++)
+            if (p[i])
+                return S_BAD_RECORD;
+        if ((p[120] & ~S_OUT_KEPT) || (!r->kept && r->kept_ms))
+            return S_BAD_RECORD;
+    }
     r->state = p[1];
     r->reason_len = (size_t)bytes_get_le(p + 2, 2);
     r->code = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
@@ -359,14 +443,17 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     r->n_recipients = (uint32_t)bytes_get_le(p + 96, 4);
     r->recipients_len = (size_t)bytes_get_le(p + 100, 4);
     uint64_t envelope_len = bytes_get_le(p + 104, 8);
+    /* version 1: the envelope follows; version 2: it is in sent (nothing follows) */
+    uint64_t inline_len = r->version == S_OUT_V2 ? 0 : envelope_len;
     if (r->reason_len > S_REASON_MAX || r->reason_len > rest ||
         r->recipients_len > rest - r->reason_len ||
-        envelope_len != rest - r->reason_len - r->recipients_len)
+        inline_len != rest - r->reason_len - r->recipients_len || envelope_len > S_VALUE_MAX)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
-    r->reason = (const char *)p + S_OUT_HEADER;
+    r->reason = (const char *)p + hlen;
     r->recipients = r->reason + r->reason_len;
-    r->envelope = (const uint8_t *)r->recipients + r->recipients_len;
+    r->envelope =
+        r->version == S_OUT_V2 ? NULL : (const uint8_t *)r->recipients + r->recipients_len;
     if (r->state < CSTORE_OUT_PENDING || r->state > CSTORE_OUT_REJECTED ||
         (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
         memchr(r->reason, 0, r->reason_len) != NULL ||
@@ -375,11 +462,25 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     return MDB_SUCCESS;
 }
 
-/* Writes an inbox record for r into p (exactly its encoded size). */
+/* Header bytes of an inbox record of version (1 or S_IN_V2). */
+static size_t s_in_header_len(int version)
+{
+    return version == S_IN_V2 ? S_IN_HEADER2 : S_IN_HEADER;
+}
+
+/* Encoded bytes of inbox record r. */
+static size_t s_in_size(const in_record *r)
+{
+    return s_in_header_len(r->version) + r->sender_len + r->sub_len +
+           (r->version == S_IN_V2 ? 0 : r->envelope_len);
+}
+
+/* Writes an inbox record for r into p (exactly s_in_size(r) bytes). */
 static void s_in_encode(uint8_t *p, const in_record *r)
 {
-    memset(p, 0, S_IN_HEADER);
-    p[0] = S_RECORD_VERSION;
+    size_t hlen = s_in_header_len(r->version);
+    memset(p, 0, hlen);
+    p[0] = (uint8_t)(r->version == S_IN_V2 ? S_IN_V2 : S_RECORD_VERSION);
     p[1] = (uint8_t)r->state;
     bytes_put_le(p + 2, r->sender_len, 2);
     p[4] = (uint8_t)r->sub_len;
@@ -387,20 +488,33 @@ static void s_in_encode(uint8_t *p, const in_record *r)
     bytes_put_le(p + 16, r->received_ms, 8);
     memcpy(p + 24, r->id, S_ID_LEN);
     bytes_put_le(p + 40, r->envelope_len, 8);
-    memcpy(p + S_IN_HEADER, r->sender, r->sender_len);
+    if (r->version == S_IN_V2) {
+        p[5] = (uint8_t)r->flags;
+        if (r->flags & S_IN_DIGEST)
+            memmove(p + S_IN_HEADER, r->digest, S_DIGEST_LEN); /* may be a copy of p's own */
+    }
+    memmove(p + hlen, r->sender, r->sender_len);
     if (r->sub_len)
-        memcpy(p + S_IN_HEADER + r->sender_len, r->sub, r->sub_len);
-    if (r->envelope_len)
-        memcpy(p + S_IN_HEADER + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
+        memmove(p + hlen + r->sender_len, r->sub, r->sub_len);
+    if (r->envelope_len && r->version != S_IN_V2)
+        memcpy(p + hlen + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
 }
 
 /* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
 static int s_in_parse(const MDB_val *v, in_record *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_IN_HEADER || p[0] != S_RECORD_VERSION)
+    if (v->mv_size < S_IN_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_IN_V2))
         return S_BAD_RECORD;
-    size_t rest = v->mv_size - S_IN_HEADER;
+    r->version = p[0];
+    size_t hlen = s_in_header_len(r->version);
+    if (v->mv_size < hlen)
+        return S_BAD_RECORD;
+    size_t rest = v->mv_size - hlen;
+    r->flags = r->version == S_IN_V2 ? p[5] : 0;
+    r->digest = (r->flags & S_IN_DIGEST) ? p + S_IN_HEADER : NULL;
+    if (r->flags & ~(S_IN_DIGEST | S_IN_TOPIC))
+        return S_BAD_RECORD;
     r->state = p[1];
     r->sender_len = (size_t)bytes_get_le(p + 2, 2);
     r->sub_len = p[4];
@@ -408,14 +522,16 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     r->received_ms = bytes_get_le(p + 16, 8);
     r->id = p + 24;
     uint64_t envelope_len = bytes_get_le(p + 40, 8);
-    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX || p[5] ||
-        p[6] || p[7] || r->sender_len + r->sub_len > rest ||
-        envelope_len != rest - r->sender_len - r->sub_len)
+    /* version 1: the envelope follows; version 2: it is in inbox_env (nothing follows) */
+    uint64_t inline_len = r->version == S_IN_V2 ? 0 : envelope_len;
+    if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX ||
+        (r->version != S_IN_V2 && p[5]) || p[6] || p[7] || r->sender_len + r->sub_len > rest ||
+        inline_len != rest - r->sender_len - r->sub_len || envelope_len > S_VALUE_MAX)
         return S_BAD_RECORD;
     r->envelope_len = (size_t)envelope_len;
-    r->sender = (const char *)p + S_IN_HEADER;
+    r->sender = (const char *)p + hlen;
     r->sub = r->sender + r->sender_len;
-    r->envelope = (const uint8_t *)r->sub + r->sub_len;
+    r->envelope = r->version == S_IN_V2 ? NULL : (const uint8_t *)r->sub + r->sub_len;
     if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_PURGED ||
         (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
         memchr(r->sender, 0, r->sender_len) != NULL || memchr(r->sub, 0, r->sub_len) != NULL)
@@ -774,7 +890,8 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                               {"evidence_refs", &s->evidence_refs},
                               {"receipts_owed", &s->receipts_owed},
                               {"sent", &s->sent},
-                              {"sent_time", &s->sent_time}};
+                              {"sent_time", &s->sent_time},
+                              {"inbox_env", &s->inbox_env}};
     return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
 }
 
@@ -1121,33 +1238,63 @@ static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
             return ASYLINK_E_INVALID_ARG;
         *recipients_len += len + 1;
     }
-    uint64_t fixed = S_OUT_HEADER + (uint64_t)*recipients_len;
-    if (fixed > S_VALUE_MAX || m->envelope_len > S_VALUE_MAX - fixed)
+    uint64_t fixed = S_OUT_HEADER2 + (uint64_t)*recipients_len;
+    if (fixed > S_VALUE_MAX || m->envelope_len > S_VALUE_MAX - S_SENT_HEADER)
         return ASYLINK_E_TOO_LARGE;
     return ASYLINK_OK;
 }
 
-/* Writes a new outbox record for m into p (exactly its encoded size). */
+/* Writes a new (version 2) outbox record for m into p (exactly its encoded size). */
 static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
 {
-    out_record r = {.state = CSTORE_OUT_PENDING,
+    out_record r = {.version = S_OUT_V2,
+                    .state = CSTORE_OUT_PENDING,
                     .created_ms = m->created_ms,
                     .id = m->id,
                     .digest = m->digest,
                     .n_recipients = (uint32_t)m->n_recipients,
                     .recipients_len = recipients_len,
                     .envelope_len = m->envelope_len};
-    s_out_header(p, &r);
-    uint8_t *q = p + S_OUT_HEADER;
+    uint8_t *q = p + s_out_header(p, &r);
     for (size_t i = 0; i < m->n_recipients; i++) {
         size_t len = strlen(m->recipients[i]) + 1;
         memcpy(q, m->recipients[i], len);
         q += len;
     }
-    memcpy(q, m->envelope, m->envelope_len);
 }
 
-/* Stores m under a new seq: record, id index, pending index, high-water mark. */
+/* Writes the sent value header of outbox entry id (version: 1 a copy, S_OUT_V2 the only one). */
+static void s_sent_header(uint8_t *p, int version, uint64_t kept_ms, const uint8_t *id)
+{
+    memset(p, 0, S_SENT_HEADER);
+    p[0] = (uint8_t)version;
+    bytes_put_le(p + 8, kept_ms, 8);
+    memcpy(p + 16, id, S_ID_LEN);
+}
+
+/*
+ * Puts key -> a value of len bytes reserved in *data: appended when key
+ * sorts last (LMDB then fills pages instead of splitting them in half,
+ * which would write two pages for each ~2 KiB envelope), else a plain put.
+ */
+static int s_reserve_mostly_last(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[S_SEQ_LEN],
+                                 size_t len, uint8_t **data)
+{
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v = {len, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND | MDB_RESERVE); /* nothing if not last */
+    if (rc == MDB_KEYEXIST) {
+        v = (MDB_val){len, NULL};
+        rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    }
+    *data = rc == MDB_SUCCESS ? v.mv_data : NULL;
+    return rc;
+}
+
+/*
+ * Stores m under a new seq: the record (version 2, without the envelope),
+ * the envelope in sent under the same seq (stored once: it stays there as
+ * the evidence copy when the broker accepts it), id index, pending index.
+ */
 static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipients_len)
 {
     cstore *s = t->s;
@@ -1162,10 +1309,17 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
     uint8_t key[S_SEQ_LEN];
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {S_OUT_HEADER + recipients_len + m->envelope_len, NULL};
+    MDB_val rv = {S_OUT_HEADER2 + recipients_len, NULL};
     rc = mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_out_encode_new(rv.mv_data, m, recipients_len);
+    uint8_t *sv = NULL;
+    if (rc == MDB_SUCCESS)
+        rc = s_reserve_mostly_last(t->txn, s->sent, key, S_SENT_HEADER + m->envelope_len, &sv);
+    if (rc == MDB_SUCCESS) {
+        s_sent_header(sv, S_OUT_V2, 0, m->id);
+        memcpy(sv + S_SENT_HEADER, m->envelope, m->envelope_len);
+    }
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->outbox_id, m->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
@@ -1197,7 +1351,10 @@ static int s_out_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_
     return rc;
 }
 
-/* Rewrites r (as read, under key) with a new state and no envelope. */
+/*
+ * Rewrites r (as read, under key; its version, kept and kept_ms as given
+ * in r) with a new state, and no envelope once not PENDING.
+ */
 static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
                          int state, int code, const char *reason)
 {
@@ -1205,18 +1362,28 @@ static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_
     n.state = state;
     n.code = code;
     n.reason_len = s_reason_len(reason);
-    n.envelope_len = 0;
-    size_t len = S_OUT_HEADER + n.reason_len + n.recipients_len;
-    uint8_t *buf = malloc(len); /* a copy: r points into the page the put replaces */
-    if (!buf)
+    if (state != CSTORE_OUT_PENDING)
+        n.envelope_len = 0;
+    else if (n.version != S_OUT_V2)
+        return S_BAD_RECORD; /* a version 1 record keeps its envelope inline: not rewritten */
+    size_t hlen = s_out_header_len(n.version), len = hlen + n.reason_len + n.recipients_len;
+    uint8_t small[512], *buf = len <= sizeof small ? small : malloc(len);
+    if (!buf) /* a copy: r points into the page the put replaces */
         return S_NOMEM;
     s_out_header(buf, &n);
     if (n.reason_len)
-        memcpy(buf + S_OUT_HEADER, reason, n.reason_len);
-    memcpy(buf + S_OUT_HEADER + n.reason_len, r->recipients, r->recipients_len);
+        memcpy(buf + hlen, reason, n.reason_len);
+    memcpy(buf + hlen + n.reason_len, r->recipients, r->recipients_len);
     int rc = s_put(t->txn, t->s->outbox, key, S_SEQ_LEN, buf, len, 0);
-    free(buf);
+    if (buf != small)
+        free(buf);
     return rc;
+}
+
+/* Deletes the envelope of a version 2 PENDING record under key that is not kept. */
+static int s_out_drop_envelope(cstore_txn *t, const uint8_t key[S_SEQ_LEN])
+{
+    return s_del_if(t->txn, t->s->sent, key, S_SEQ_LEN);
 }
 
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
@@ -1230,8 +1397,13 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
     uint8_t key[S_SEQ_LEN];
     out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    /* version 2: an envelope not kept as evidence goes with the PENDING state */
+    bool drop =
+        lrc == MDB_SUCCESS && r.version == S_OUT_V2 && r.state == CSTORE_OUT_PENDING && !r.kept;
     if (lrc == MDB_SUCCESS)
         lrc = s_out_rewrite(t, key, &r, state, code, reason);
+    if (lrc == MDB_SUCCESS && drop)
+        lrc = s_out_drop_envelope(t, key);
     if (lrc == MDB_SUCCESS)
         lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
     return s_op_end(t, lrc);
@@ -1246,12 +1418,41 @@ void cstore_out_clear(cstore_out *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Copies r into out (recipients and envelope malloc'd). */
-static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
+/*
+ * The envelope of record r under key while it is PENDING (*env NULL
+ * otherwise): inline (version 1) or its sent value (version 2), which must
+ * be there, name r's id and have r's envelope length.
+ */
+static int s_out_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
+                          const out_record *r, const uint8_t **env)
 {
+    *env = NULL;
+    if (r->state != CSTORE_OUT_PENDING || r->version != S_OUT_V2) {
+        *env = r->envelope;
+        return MDB_SUCCESS;
+    }
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    int rc = mdb_get(txn, s->sent, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return S_BAD_RECORD;
+    if (rc != MDB_SUCCESS)
+        return rc;
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size != S_SENT_HEADER + r->envelope_len || p[0] != S_OUT_V2 ||
+        memcmp(p + 16, r->id, S_ID_LEN) != 0)
+        return S_BAD_RECORD;
+    *env = p + S_SENT_HEADER;
+    return MDB_SUCCESS;
+}
+
+/* Copies r (with env, its envelope_len bytes, or NULL) into out (recipients and envelope malloc'd).
+ */
+static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r, const uint8_t *env)
+{
+    size_t env_len = env ? r->envelope_len : 0;
     out->recipients = calloc(r->n_recipients ? r->n_recipients : 1, sizeof *out->recipients);
-    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
-    if (!out->recipients || (r->envelope_len && !out->envelope)) {
+    out->envelope = env_len ? malloc(env_len) : NULL;
+    if (!out->recipients || (env_len && !out->envelope)) {
         cstore_out_clear(out);
         return S_NOMEM;
     }
@@ -1270,14 +1471,15 @@ static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r)
     }
     out->n_recipients = r->n_recipients;
     memcpy(out->digest, r->digest, S_DIGEST_LEN);
-    if (r->envelope_len)
-        memcpy(out->envelope, r->envelope, r->envelope_len);
-    out->envelope_len = r->envelope_len;
+    if (env_len)
+        memcpy(out->envelope, env, env_len);
+    out->envelope_len = env_len;
     return MDB_SUCCESS;
 }
 
-/* Decodes a pending record (seq, v) into a caller's output; an LMDB code or S_BAD_RECORD. */
-typedef int (*s_take_fn)(const MDB_val *v, uint64_t seq, void *out);
+/* Decodes a pending record (key, v) into a caller's output; an LMDB code or S_BAD_RECORD. */
+typedef int (*s_take_fn)(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                         void *out);
 
 /*
  * The first PENDING record after after_seq, found through the pending index
@@ -1300,20 +1502,25 @@ static int s_next_pending(cstore *s, MDB_dbi pending, MDB_dbi dbi, uint64_t afte
     if (rc == MDB_SUCCESS)
         rc = s_record_get(txn, dbi, key, &v);
     if (rc == MDB_SUCCESS)
-        rc = take(&v, bytes_get_be64(key), out);
+        rc = take(txn, s, key, &v, out);
     s_read_end(s, txn);
     if (rc == S_BAD_RECORD)
         *seq = bytes_get_be64(key); /* lets the caller step over it */
     return s_err(rc);
 }
 
-static int s_take_out(const MDB_val *v, uint64_t seq, void *out)
+/* The PENDING record (key, v) with its envelope into out. */
+static int s_take_out(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                      cstore_out *out)
 {
     out_record r;
+    const uint8_t *env = NULL;
     int rc = s_out_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
         rc = S_BAD_RECORD;
-    return rc == MDB_SUCCESS ? s_out_fill(out, seq, &r) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_out_envelope(txn, s, key, &r, &env);
+    return rc == MDB_SUCCESS ? s_out_fill(out, bytes_get_be64(key), &r, env) : rc;
 }
 
 int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
@@ -1321,9 +1528,8 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
     if (!out)
         return ASYLINK_E_INVALID_ARG;
     memset(out, 0, sizeof *out);
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
-    return s_next_pending(s, s->outbox_pending, s->outbox, after_seq, s_take_out, out, &out->seq);
+    size_t n = 0;
+    return cstore_outbox_next_pending_many(s, after_seq, out, 1, &n);
 }
 
 int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
@@ -1353,7 +1559,7 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
         if (rc == MDB_SUCCESS)
             rc = s_record_get(txn, s->outbox, key, &v);
         if (rc == MDB_SUCCESS)
-            rc = s_take_out(&v, bytes_get_be64(key), o);
+            rc = s_take_out(txn, s, key, &v, o);
         if (rc != MDB_SUCCESS) {
             if (rc == S_BAD_RECORD)
                 o->seq = bytes_get_be64(key); /* lets the caller step over it */
@@ -1379,11 +1585,54 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
         return s_err(rc);
     uint8_t key[S_SEQ_LEN];
     out_record r;
+    const uint8_t *env = NULL;
     rc = s_out_find(txn, s, id, key, &r);
     if (rc == MDB_SUCCESS)
-        rc = s_out_fill(out, bytes_get_be64(key), &r);
+        rc = s_out_envelope(txn, s, key, &r, &env);
+    if (rc == MDB_SUCCESS)
+        rc = s_out_fill(out, bytes_get_be64(key), &r, env);
     s_read_end(s, txn);
     return s_err(rc);
+}
+
+/* Whether name is one of r's recipients. */
+static bool s_out_has_recipient(const out_record *r, const char *name)
+{
+    const char *p = r->recipients; /* validated: n_recipients names, each NUL-terminated */
+    for (uint32_t i = 0; i < r->n_recipients; i++) {
+        size_t len = strlen(p);
+        if (strcmp(p, name) == 0)
+            return true;
+        p += len + 1;
+    }
+    return false;
+}
+
+int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n)
+{
+    if (!s || (!m && n))
+        return ASYLINK_E_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!m[i].id || !m[i].recipient || !m[i].digest)
+            return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t key[S_SEQ_LEN];
+        out_record r;
+        int lrc = s_out_find(txn, s, m[i].id, key, &r);
+        if (lrc == MDB_SUCCESS)
+            m[i].rc = s_out_has_recipient(&r, m[i].recipient) &&
+                              sodium_memcmp(r.digest, m[i].digest, S_DIGEST_LEN) == 0
+                          ? ASYLINK_OK
+                          : ASYLINK_E_TAMPERED;
+        else
+            m[i].rc = s_err(lrc);
+    }
+    s_read_end(s, txn);
+    return ASYLINK_OK;
 }
 
 /* Counts a pending index in a read transaction; an asylink_err. */
@@ -1475,10 +1724,15 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         return rc;
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {S_IN_HEADER + r->sender_len + r->sub_len + r->envelope_len, NULL};
+    MDB_val rv = {s_in_size(r), NULL};
     rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_in_encode(rv.mv_data, r);
+    uint8_t *ev = NULL;
+    if (rc == MDB_SUCCESS && r->version == S_IN_V2)
+        rc = s_reserve_mostly_last(t->txn, s->inbox_env, key, r->envelope_len, &ev);
+    if (ev)
+        memcpy(ev, r->envelope, r->envelope_len);
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->inbox_id, ikey, ikey_len, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
@@ -1495,6 +1749,15 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                      uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
                      int *state_out)
 {
+    cstore_in_extra none = {NULL, false};
+    return cstore_inbox_add_extra(t, key, broker_seq, received_ms, envelope, envelope_len, &none,
+                                  state_out);
+}
+
+int cstore_inbox_add_extra(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                           uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                           const cstore_in_extra *extra, int *state_out)
+{
     int state = 0;
     if (state_out)
         *state_out = 0;
@@ -1502,9 +1765,12 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
     if (rc != ASYLINK_OK)
         return rc;
     uint8_t ikey[S_IN_KEY_MAX];
-    if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0)
+    if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0 || !extra)
         return ASYLINK_E_INVALID_ARG;
-    in_record r = {.state = CSTORE_IN_PENDING,
+    in_record r = {.version = S_IN_V2,
+                   .flags = (extra->digest ? S_IN_DIGEST : 0) | (extra->topic ? S_IN_TOPIC : 0),
+                   .digest = extra->digest,
+                   .state = CSTORE_IN_PENDING,
                    .broker_seq = broker_seq,
                    .received_ms = received_ms,
                    .id = key->id,
@@ -1514,7 +1780,7 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                    .envelope = envelope,
                    .envelope_len = envelope_len};
     r.sub_len = strlen(r.sub);
-    if (envelope_len > S_VALUE_MAX - S_IN_HEADER - r.sender_len - r.sub_len)
+    if (envelope_len > S_VALUE_MAX)
         return ASYLINK_E_TOO_LARGE;
     rc = s_op_end(t, s_inbox_add(t, &r, &state));
     if (state_out)
@@ -1535,11 +1801,34 @@ void cstore_in_clear(cstore_in *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Copies r into out (envelope malloc'd). */
-static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
+/*
+ * The envelope of inbox record r under key while it is PENDING (*env NULL
+ * otherwise): inline (version 1) or in inbox_env (version 2), which must
+ * hold exactly r's envelope length.
+ */
+static int s_in_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const in_record *r,
+                         const uint8_t **env)
 {
-    out->envelope = r->envelope_len ? malloc(r->envelope_len) : NULL;
-    if (r->envelope_len && !out->envelope)
+    *env = NULL;
+    if (r->state != CSTORE_IN_PENDING || r->version != S_IN_V2) {
+        *env = r->envelope;
+        return MDB_SUCCESS;
+    }
+    MDB_val k = {S_SEQ_LEN, (void *)key}, v;
+    int rc = mdb_get(txn, s->inbox_env, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && v.mv_size != r->envelope_len))
+        return S_BAD_RECORD;
+    if (rc == MDB_SUCCESS)
+        *env = v.mv_data;
+    return rc;
+}
+
+/* Copies r with env (its envelope_len bytes, or NULL: none copied) into out (envelope malloc'd). */
+static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r, const uint8_t *env)
+{
+    size_t env_len = env ? r->envelope_len : 0;
+    out->envelope = env_len ? malloc(env_len) : NULL;
+    if (env_len && !out->envelope)
         return S_NOMEM;
     out->seq = seq;
     memcpy(out->id, r->id, S_ID_LEN);
@@ -1550,19 +1839,27 @@ static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r)
     out->subscription[r->sub_len] = 0;
     out->broker_seq = r->broker_seq;
     out->received_ms = r->received_ms;
-    if (r->envelope_len)
-        memcpy(out->envelope, r->envelope, r->envelope_len);
-    out->envelope_len = r->envelope_len;
+    if (env_len)
+        memcpy(out->envelope, env, env_len);
+    out->envelope_len = env_len;
+    out->has_digest = r->digest != NULL;
+    if (r->digest)
+        memcpy(out->digest, r->digest, S_DIGEST_LEN);
+    out->topic = (r->flags & S_IN_TOPIC) != 0;
     return MDB_SUCCESS;
 }
 
-static int s_take_in(const MDB_val *v, uint64_t seq, void *out)
+static int s_take_in(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
+                     void *out)
 {
     in_record r;
+    const uint8_t *env = NULL;
     int rc = s_in_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
         rc = S_BAD_RECORD;
-    return rc == MDB_SUCCESS ? s_in_fill(out, seq, &r) : rc;
+    if (rc == MDB_SUCCESS)
+        rc = s_in_envelope(txn, s, key, &r, &env);
+    return rc == MDB_SUCCESS ? s_in_fill(out, bytes_get_be64(key), &r, env) : rc;
 }
 
 bool cstore_inbox_pending_after(cstore *s, uint64_t after_seq)
@@ -1586,8 +1883,12 @@ int cstore_inbox_next_pending(cstore *s, uint64_t after_seq, cstore_in *out)
     return s_next_pending(s, s->inbox_pending, s->inbox, after_seq, s_take_in, out, &out->seq);
 }
 
-/* Reads a key's inbox entry: its state, and (if out) the PENDING entry itself. */
-static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state, cstore_in *out)
+/*
+ * Reads a key's inbox entry: its state, and (if out) the PENDING entry
+ * itself, with its envelope if with_env.
+ */
+static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state, cstore_in *out,
+                     bool with_env)
 {
     MDB_txn *txn;
     int rc = s_read_begin(s, &txn);
@@ -1598,8 +1899,13 @@ static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state
     rc = s_in_find(txn, s, ikey, ikey_len, key, &r);
     if (rc == MDB_SUCCESS && state)
         *state = r.state;
+    const uint8_t *env = NULL;
+    if (rc == MDB_SUCCESS && out && r.state != CSTORE_IN_PENDING)
+        rc = MDB_NOTFOUND;
+    if (rc == MDB_SUCCESS && out && with_env)
+        rc = s_in_envelope(txn, s, key, &r, &env);
     if (rc == MDB_SUCCESS && out)
-        rc = r.state == CSTORE_IN_PENDING ? s_in_fill(out, bytes_get_be64(key), &r) : MDB_NOTFOUND;
+        rc = s_in_fill(out, bytes_get_be64(key), &r, env);
     s_read_end(s, txn);
     return rc;
 }
@@ -1613,7 +1919,7 @@ int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state)
     size_t ikey_len = s_in_key_of(ikey, key);
     if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, ikey, ikey_len, state, NULL));
+    return s_err(s_in_read(s, ikey, ikey_len, state, NULL, false));
 }
 
 int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out)
@@ -1625,7 +1931,44 @@ int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out)
     size_t ikey_len = s_in_key_of(ikey, key);
     if (!s || !ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_err(s_in_read(s, ikey, ikey_len, NULL, out));
+    return s_err(s_in_read(s, ikey, ikey_len, NULL, out, true));
+}
+
+int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in *out)
+{
+    if (!out || !state)
+        return ASYLINK_E_INVALID_ARG;
+    memset(out, 0, sizeof *out);
+    *state = 0;
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!s || !ikey_len)
+        return ASYLINK_E_INVALID_ARG;
+    int rc = s_in_read(s, ikey, ikey_len, state, out, false);
+    return rc == MDB_NOTFOUND && *state ? ASYLINK_OK : s_err(rc); /* not PENDING: *state says */
+}
+
+/*
+ * Makes the inbox record under key (r, as read) a tombstone of state: no
+ * envelope (version 2: its inbox_env entry deleted; pages whose entries
+ * all go in one transaction are freed, not written), out of the pending
+ * index.
+ */
+static int s_in_finish(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r, int state)
+{
+    in_record n = *r;
+    bool had_env = r->version == S_IN_V2 && r->envelope_len > 0;
+    n.state = state;
+    n.envelope_len = 0;
+    /* a copy: r points into the page the put replaces */
+    uint8_t buf[S_IN_HEADER2 + S_NAME_MAX + S_SUB_MAX];
+    s_in_encode(buf, &n);
+    int rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, s_in_size(&n), 0);
+    if (rc == MDB_SUCCESS && had_env)
+        rc = s_del_if(t->txn, t->s->inbox_env, key, S_SEQ_LEN);
+    if (rc == MDB_SUCCESS)
+        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
+    return rc;
 }
 
 /* Acks a key's entry: the record becomes a tombstone, the pending index entry goes. */
@@ -1636,16 +1979,7 @@ static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
     int rc = s_in_find(t->txn, t->s, ikey, ikey_len, key, &r);
     if (rc != MDB_SUCCESS || r.state != CSTORE_IN_PENDING)
         return rc; /* acked before, or purged (which stays purged) */
-    in_record n = r;
-    n.state = CSTORE_IN_ACKED;
-    n.envelope_len = 0;
-    /* a copy: r points into the page the put replaces */
-    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX];
-    s_in_encode(buf, &n);
-    rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
-    if (rc == MDB_SUCCESS)
-        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
-    return rc;
+    return s_in_finish(t, key, &r, CSTORE_IN_ACKED);
 }
 
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key)
@@ -2010,8 +2344,6 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 
 /* ---- sent envelopes kept as evidence -------------------------------------- */
 
-#define S_SENT_HEADER 32 /* sent value header */
-
 /* The sweep-order key kept_ms(8 BE) seq(8 BE). */
 static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const uint8_t *seq)
 {
@@ -2019,13 +2351,18 @@ static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const 
     memcpy(key + S_SEQ_LEN, seq, S_SEQ_LEN);
 }
 
-/* Validates a sent value for id; 0 or S_BAD_RECORD. */
-static int s_sent_parse(const MDB_val *v, const uint8_t *id, uint64_t *kept_ms)
+/*
+ * Validates a sent value for id; 0 or S_BAD_RECORD. *version: 1 (a copy,
+ * kept since *kept_ms) or S_OUT_V2 (the envelope of a version 2 outbox
+ * record, whose header says whether and since when it is kept; *kept_ms 0).
+ */
+static int s_sent_parse(const MDB_val *v, const uint8_t *id, int *version, uint64_t *kept_ms)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size <= S_SENT_HEADER || p[0] != S_RECORD_VERSION ||
+    if (v->mv_size <= S_SENT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2) ||
         (id && memcmp(p + 16, id, S_ID_LEN) != 0))
         return S_BAD_RECORD;
+    *version = p[0];
     *kept_ms = bytes_get_le(p + 8, 8);
     return MDB_SUCCESS;
 }
@@ -2049,10 +2386,7 @@ static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_r
     *buf = malloc(*len);
     if (!*buf)
         return S_NOMEM;
-    memset(*buf, 0, S_SENT_HEADER);
-    (*buf)[0] = S_RECORD_VERSION;
-    bytes_put_le(*buf + 8, now_ms, 8);
-    memcpy(*buf + 16, r->id, S_ID_LEN);
+    s_sent_header(*buf, S_RECORD_VERSION, now_ms, r->id);
     memcpy(*buf + S_SENT_HEADER, r->envelope, r->envelope_len);
     return MDB_SUCCESS;
 }
@@ -2081,7 +2415,30 @@ static int s_sent_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const uint8_t
     return rc;
 }
 
-/* Copies id's PENDING envelope into sent. */
+/* The age index entry of the envelope of a version 2 record under key, kept since kept_ms. */
+static int s_sent_time_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], uint64_t kept_ms)
+{
+    uint8_t tkey[2 * S_SEQ_LEN];
+    s_sent_time_key(tkey, kept_ms, key);
+    return s_put_mostly_last(t->txn, t->s->sent_time, tkey, sizeof tkey, "", 0);
+}
+
+/*
+ * Keeps the envelope of record r (under key, version 2) as evidence since
+ * now_ms, giving it the state state: the record is rewritten (kept, kept_ms),
+ * the envelope in sent stays where it is and gets its age index entry.
+ */
+static int s_out_keep_v2(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+                         int state, uint64_t now_ms)
+{
+    out_record n = *r;
+    n.kept = true;
+    n.kept_ms = now_ms;
+    int rc = s_out_rewrite(t, key, &n, state, n.code, "");
+    return rc == MDB_SUCCESS ? s_sent_time_put(t, key, now_ms) : rc;
+}
+
+/* Copies id's PENDING envelope into sent (version 2: marks the one there kept). */
 static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
 {
     uint8_t key[S_SEQ_LEN], *buf = NULL;
@@ -2092,6 +2449,8 @@ static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
         return rc;
     if (r.state != CSTORE_OUT_PENDING)
         return MDB_NOTFOUND; /* its envelope is gone already */
+    if (r.version == S_OUT_V2)
+        return r.kept ? MDB_SUCCESS : s_out_keep_v2(t, key, &r, CSTORE_OUT_PENDING, now_ms);
     rc = s_sent_value(t, key, &r, now_ms, &buf, &len);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS; /* kept before */
@@ -2122,7 +2481,20 @@ int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_
     size_t len = 0;
     out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
-    /* The copy is built before the rewrite replaces the page r points into. */
+    if (lrc == MDB_SUCCESS && r.version == S_OUT_V2) {
+        /* the envelope stays in sent as the copy kept, or goes */
+        bool pending = r.state == CSTORE_OUT_PENDING;
+        if (pending && keep && !r.kept)
+            lrc = s_out_keep_v2(t, key, &r, CSTORE_OUT_ACCEPTED, now_ms);
+        else
+            lrc = s_out_rewrite(t, key, &r, CSTORE_OUT_ACCEPTED, 0, "");
+        if (lrc == MDB_SUCCESS && pending && !keep && !r.kept)
+            lrc = s_out_drop_envelope(t, key);
+        if (lrc == MDB_SUCCESS)
+            lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+        return s_op_end(t, lrc);
+    }
+    /* Version 1: the copy is built before the rewrite replaces the page r points into. */
     if (lrc == MDB_SUCCESS && keep) {
         lrc = s_sent_value(t, key, &r, now_ms, &buf, &len);
         if (lrc == MDB_NOTFOUND)
@@ -2155,12 +2527,26 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
     rc = mdb_get(txn, s->outbox_id, &k, &v);
     if (rc == MDB_SUCCESS && v.mv_size != S_SEQ_LEN)
         rc = S_BAD_RECORD;
+    uint8_t key[S_SEQ_LEN];
+    int version = 0;
     if (rc == MDB_SUCCESS) {
-        k = (MDB_val){S_SEQ_LEN, v.mv_data};
+        memcpy(key, v.mv_data, S_SEQ_LEN);
+        k = (MDB_val){S_SEQ_LEN, key};
         rc = mdb_get(txn, s->sent, &k, &v);
     }
     if (rc == MDB_SUCCESS)
-        rc = s_sent_parse(&v, id, kept_ms);
+        rc = s_sent_parse(&v, id, &version, kept_ms);
+    if (rc == MDB_SUCCESS && version == S_OUT_V2) { /* kept only if its record says so */
+        MDB_val rv;
+        out_record r;
+        rc = s_record_get(txn, s->outbox, key, &rv);
+        if (rc == MDB_SUCCESS)
+            rc = s_out_parse(&rv, &r);
+        if (rc == MDB_SUCCESS && !r.kept)
+            rc = MDB_NOTFOUND;
+        if (rc == MDB_SUCCESS)
+            *kept_ms = r.kept_ms;
+    }
     uint8_t *buf = rc == MDB_SUCCESS ? malloc(v.mv_size - S_SENT_HEADER) : NULL;
     if (rc == MDB_SUCCESS && !buf)
         rc = S_NOMEM;
@@ -2173,6 +2559,18 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
     if (rc != MDB_SUCCESS)
         *kept_ms = 0;
     return s_err(rc);
+}
+
+/* Whether the envelope in sent under seq is that of a PENDING version 2 outbox record. */
+static bool s_sent_of_pending(cstore_txn *t, const uint8_t seq[S_SEQ_LEN])
+{
+    MDB_val k = {S_SEQ_LEN, (void *)seq}, v;
+    out_record r;
+    if (mdb_get(t->txn, t->s->sent, &k, &v) != MDB_SUCCESS || v.mv_size < 1 ||
+        ((const uint8_t *)v.mv_data)[0] != S_OUT_V2)
+        return false;
+    return mdb_get(t->txn, t->s->outbox, &k, &v) == MDB_SUCCESS &&
+           s_out_parse(&v, &r) == MDB_SUCCESS && r.state == CSTORE_OUT_PENDING;
 }
 
 /* Deletes kept envelopes by age while kept_ms <= cutoff, at most max. */
@@ -2192,12 +2590,16 @@ static int s_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *r
             break; /* the rest were kept later */
         uint8_t seq[S_SEQ_LEN];
         memcpy(seq, (const uint8_t *)k.mv_data + S_SEQ_LEN, S_SEQ_LEN);
+        if (s_sent_of_pending(t, seq)) { /* the only copy, needed to resend: it stays */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
         rc = s_del_if(t->txn, t->s->sent, seq, S_SEQ_LEN);
         if (rc == MDB_SUCCESS)
             rc = mdb_cursor_del(cur, 0);
         if (rc == MDB_SUCCESS) {
             (*removed)++;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); /* the oldest left */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* after a delete: the one that followed */
         }
     }
     if (cur)
@@ -2219,25 +2621,34 @@ int cstore_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *rem
 
 int cstore_sent_count(cstore *s, uint64_t *count)
 {
-    return s_pending_count(s, s ? s->sent : 0, count);
+    /* one age entry per kept envelope (sent also holds those of version 2 PENDING records) */
+    return s_pending_count(s, s ? s->sent_time : 0, count);
 }
 
 /* ---- erasure and retention --------------------------------------------------- */
 
 #define S_PURGED_REASON "purged on this node before the broker accepted it"
 
-/* Deletes the copy of outbox entry key kept as evidence (and its age entry); *gone says if. */
-static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], bool *gone)
+/*
+ * Deletes the envelope of outbox entry key (record r) kept as evidence, or
+ * a version 2 record's (and its age entry); *gone says if.
+ */
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r, bool *gone)
 {
     MDB_val k = {S_SEQ_LEN, (void *)key}, v;
     uint64_t kept_ms = 0;
+    int version = 0;
     *gone = false;
     int rc = mdb_get(t->txn, t->s->sent, &k, &v);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS;
     if (rc != MDB_SUCCESS)
         return rc;
-    bool dated = s_sent_parse(&v, NULL, &kept_ms) == MDB_SUCCESS;
+    bool dated = s_sent_parse(&v, NULL, &version, &kept_ms) == MDB_SUCCESS;
+    if (dated && version == S_OUT_V2) { /* the record says whether and since when it is kept */
+        dated = r->version == S_OUT_V2 && r->kept;
+        kept_ms = r->kept_ms;
+    }
     rc = mdb_del(t->txn, t->s->sent, &k, NULL);
     uint8_t tkey[2 * S_SEQ_LEN];
     s_sent_time_key(tkey, kept_ms, key);
@@ -2260,12 +2671,18 @@ static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *re
     res->found++;
     if (r.state != CSTORE_OUT_PENDING) { /* its envelope went at Accepted; a copy may be kept */
         bool gone = false;
-        rc = s_sent_drop(t, key, &gone);
+        rc = s_sent_drop(t, key, &r, &gone);
         res->erased += gone;
         return rc;
     }
     res->erased++;
-    rc = s_out_rewrite(t, key, &r, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
+    out_record n = r; /* version 2: the envelope in sent goes, kept or not */
+    n.kept = false;
+    n.kept_ms = 0;
+    bool gone = false;
+    rc = s_out_rewrite(t, key, &n, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED, S_PURGED_REASON);
+    if (rc == MDB_SUCCESS && r.version == S_OUT_V2)
+        rc = s_sent_drop(t, key, &r, &gone);
     if (rc == MDB_SUCCESS)
         rc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
     return rc;
@@ -2279,16 +2696,7 @@ static int s_purge_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_
     if (r->state == CSTORE_IN_PURGED)
         return MDB_SUCCESS;
     res->erased += r->envelope_len > 0;
-    in_record n = *r;
-    n.state = CSTORE_IN_PURGED;
-    n.envelope_len = 0;
-    uint8_t buf[S_IN_HEADER + S_NAME_MAX + S_SUB_MAX]; /* a copy: r points into the page */
-    s_in_encode(buf, &n);
-    int rc =
-        s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, S_IN_HEADER + n.sender_len + n.sub_len, 0);
-    if (rc == MDB_SUCCESS)
-        rc = s_del_if(t->txn, t->s->inbox_pending, key, S_SEQ_LEN);
-    return rc;
+    return s_in_finish(t, key, r, CSTORE_IN_PURGED);
 }
 
 /*

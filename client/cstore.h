@@ -3,21 +3,25 @@
  * the client's data directory.
  *
  *   outbox    seq (u64 BE) -> sent message: id, state, created_ms,
- *             recipients, envelope digest, envelope bytes (dropped once
- *             Accepted or Rejected; the rest is kept for receipts)
+ *             recipients, envelope digest (kept for receipts); the envelope
+ *             bytes are in sent (schema 6; inline in older records), gone
+ *             once Rejected, or Accepted and not kept as evidence
  *   outbox_id message_id(16) -> seq
  *   inbox     seq (u64 BE) -> received message: id, state, sender,
- *             subscription, broker sequence, received_ms, envelope bytes
- *             (dropped at ack: the entry stays as a tombstone so a
- *             redelivery is recognised)
+ *             subscription, broker sequence, received_ms, envelope digest;
+ *             the envelope bytes are in inbox_env (schema 6; inline in
+ *             older records), dropped at ack: the entry stays as a
+ *             tombstone so a redelivery is recognised
  *   inbox_id  message_id(16) sender '\0' subscription -> seq: one entry
  *             per (sender, message id) for a direct message, and per
  *             (sender, message id, subscription) for a feed message, so
  *             that every subscription holds its own copy
  *   receipts  message_id(16) recipient -> receipt info + the signed receipt
  *             envelope (evidence)
- *   sent      outbox seq -> a copy of a sent envelope kept as evidence
- *             (from the broker's Accepted until cstore_sent_sweep removes it)
+ *   sent      outbox seq -> a sent envelope, stored once: while PENDING
+ *             the one published, then the one kept as evidence (from the
+ *             broker's Accepted until cstore_sent_sweep removes it)
+ *   inbox_env inbox seq -> the envelope of a PENDING inbox entry
  *   sent_time kept_ms seq: the same entries by age, for the sweep
  *   evidence_refs  which receipt cites which stored receipt envelope, so
  *             that an envelope goes with the last receipt citing it
@@ -66,8 +70,15 @@
  * index is built from the receipts.
  * 5: the receipts_owed database (receipts of acknowledged messages not yet
  * sealed). A version 1 to 4 store gets it, empty, when opened.
+ * 6: outbox records may be of record version 2, whose envelope is stored
+ * once, in the sent database (the evidence copy kept from Accepted on),
+ * not in the record; inbox records may be of record version 2, whose
+ * envelope is in the inbox_env database (deleted at the ack) and which
+ * carry the envelope's digest. Records of version 1 stay as they are and
+ * are read and handled as before; an older library refuses the store (its
+ * schema is newer), since it would read version 2 records as corrupt.
  */
-#define CSTORE_SCHEMA_VERSION 5
+#define CSTORE_SCHEMA_VERSION 6
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
@@ -227,6 +238,24 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 
+/* A receipt to check against the sent message it covers (cstore_outbox_match_many). */
+typedef struct cstore_out_match {
+    const uint8_t *id;     /* 16 bytes: the message */
+    const char *recipient; /* who acknowledged it */
+    const uint8_t *digest; /* 64 bytes: the envelope digest the receipt covers */
+    int rc;                /* out: ASYLINK_OK (sent to recipient, with this digest),
+                              E_TAMPERED (sent, but not to recipient or with another
+                              digest), E_NOT_FOUND (not in the outbox), E_IO (damaged) */
+} cstore_out_match;
+
+/*
+ * Checks m[0..n) against the outbox in one read transaction, without
+ * copying the records (what cstore_outbox_get() and a comparison of
+ * recipients and digest would find, for each). ASYLINK_OK (each m[i].rc
+ * set), E_INVALID_ARG, or the read's failure (no rc set).
+ */
+int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n);
+
 /* Marks a message ACCEPTED or REJECTED (dropping its envelope bytes). E_NOT_FOUND if unknown. */
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
                             const char *reason);
@@ -259,6 +288,22 @@ int cstore_inbox_add(cstore_txn *t, const cstore_in_key *key, uint64_t broker_se
                      uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
                      int *state_out);
 
+/* What the receiver knows of an envelope it verified, stored with it (borrowed for the call). */
+typedef struct cstore_in_extra {
+    const uint8_t *digest; /* the envelope's digest (64 bytes), or NULL */
+    bool topic;            /* the envelope has a topic (a feed message: no receipt) */
+} cstore_in_extra;
+
+/*
+ * cstore_inbox_add() that also stores extra (cstore_inbox_add stores no
+ * digest), so that an acknowledgement needs neither the envelope nor its
+ * decoding (cstore_inbox_peek). Same results; ASYLINK_E_INVALID_ARG if
+ * extra is NULL.
+ */
+int cstore_inbox_add_extra(cstore_txn *t, const cstore_in_key *key, uint64_t broker_seq,
+                           uint64_t received_ms, const uint8_t *envelope, size_t envelope_len,
+                           const cstore_in_extra *extra, int *state_out);
+
 /* The inbox seq the last successful cstore_inbox_add() of t assigned (0: none yet). */
 uint64_t cstore_inbox_added_seq(const cstore_txn *t);
 
@@ -271,8 +316,11 @@ typedef struct cstore_in {
                                               message stored before schema 3) */
     uint64_t broker_seq;
     uint64_t received_ms;
-    uint8_t *envelope; /* malloc'd; NULL for acked tombstones */
+    uint8_t *envelope; /* malloc'd; NULL for acked tombstones (and from cstore_inbox_peek) */
     size_t envelope_len;
+    bool has_digest; /* digest holds the envelope's digest (stored by cstore_inbox_add_extra) */
+    uint8_t digest[64];
+    bool topic; /* the envelope has a topic (cstore_inbox_add_extra's extra->topic) */
 } cstore_in;
 
 void cstore_in_clear(cstore_in *m);
@@ -291,6 +339,14 @@ int cstore_inbox_state(cstore *s, const cstore_in_key *key, int *state);
 
 /* A PENDING entry by key, envelope included. ASYLINK_E_NOT_FOUND if unknown or acked. */
 int cstore_inbox_get(cstore *s, const cstore_in_key *key, cstore_in *out);
+
+/*
+ * An entry by key in one read: *state, and for a PENDING one out (without
+ * the envelope: out->envelope NULL, envelope_len 0; nothing to free).
+ * ASYLINK_OK (*state says which; out is filled only when PENDING),
+ * ASYLINK_E_NOT_FOUND if unknown, E_INVALID_ARG, E_IO.
+ */
+int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in *out);
 
 /*
  * Marks an entry ACKED and drops its envelope (keeping the tombstone).
@@ -358,10 +414,13 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
 /* ---- sent envelopes kept as evidence ---- */
 
 /*
- * Keeps a copy of id's envelope as evidence, kept since now_ms. Call it in
- * the transaction that marks the message ACCEPTED, before
- * cstore_outbox_set_state() drops the envelope from the outbox record.
- * Keeping it twice is ASYLINK_OK (the first copy stays). ASYLINK_OK,
+ * Keeps id's envelope as evidence, kept since now_ms (a record of schema 6
+ * is marked kept, its envelope in sent stays where it is; an older one's is
+ * copied there). Call it in the transaction that marks the message
+ * ACCEPTED, before cstore_outbox_set_state(), which otherwise drops the
+ * envelope. While the message is still PENDING the kept envelope is not
+ * swept (it is the one resent). Keeping it twice is ASYLINK_OK (the first
+ * time stays). ASYLINK_OK,
  * ASYLINK_E_NOT_FOUND (unknown id, or not PENDING: nothing left to copy),
  * ASYLINK_E_NOMEM.
  */

@@ -42,7 +42,9 @@
  */
 #include "client_internal.h"
 
+#include "batch.h"
 #include "clock.h"
+#include "flightix.h"
 #include "receipt.h"
 #include "wire.h"
 
@@ -108,6 +110,7 @@ typedef struct {
     char sender[NODE_ID_MAX + 1];     /* DELIVER: the inbox key, with cmd's subscription */
     uint8_t digest[64];               /* DELIVER: the envelope digest (for early hand-over) */
     bool feed;                        /* DELIVER */
+    bool topic;                       /* DELIVER: the envelope has a topic (no receipt) */
     uint64_t now_ms;                  /* DELIVER: when it was received */
     uint8_t (*ids)[16];               /* RECEIPT: the messages (malloc'd) ... */
     asylink_receipt_info *infos;      /* ... and their receipts (malloc'd) */
@@ -151,6 +154,8 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
+    flightix flight_ix;      /* flight's entries by message id (flightix.h) */
+    batch_cache *proofs;     /* batch proof nodes met in deliveries (batch.h); NULL: none */
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
@@ -186,6 +191,13 @@ typedef struct {
     bool cm_started;                /* the committer thread runs (else the I/O thread commits) */
     pthread_t cm;
 } s_io;
+
+/* Nothing in flight any more. */
+static void s_flight_clear(s_io *io)
+{
+    io->n_flight = 0;
+    flightix_clear(&io->flight_ix);
+}
 
 /* Closes every held delivery of l. */
 static void s_held_clear(s_held_list *l)
@@ -333,7 +345,7 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
                asylink_err_name(code), CLIENT_Q(s_endpoint(io)));
     s_close_socket(io);
     io->state = IO_IDLE;
-    io->n_flight = 0;
+    s_flight_clear(io);
     bool move = c->n_endpoints > 1;
     io->ep = (io->ep + 1) % c->n_endpoints;
     io->tried++;
@@ -765,8 +777,9 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
         cstore_in_key key = {
             .id = op->id, .sender = op->sender, .subscription = op->cmd.u.deliver.subscription};
         int state = 0;
-        int rc =
-            cstore_inbox_add(t, &key, op->cmd.u.deliver.sequence, op->now_ms, env, len, &state);
+        cstore_in_extra extra = {op->digest, op->topic};
+        int rc = cstore_inbox_add_extra(t, &key, op->cmd.u.deliver.sequence, op->now_ms, env, len,
+                                        &extra, &state);
         op->hold = true; /* a full store fails the commit: kept to store again */
         op->ack = rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE;
         *changed = *changed || rc == ASYLINK_OK;
@@ -1157,12 +1170,9 @@ static void s_drain(s_io *io)
 
 static void s_flight_remove(s_io *io, const uint8_t id[16])
 {
-    for (size_t i = 0; i < io->n_flight; i++) {
-        if (memcmp(io->flight[i].id, id, 16) == 0) {
-            io->flight[i] = io->flight[--io->n_flight];
-            return;
-        }
-    }
+    size_t i = flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id);
+    if (i != SIZE_MAX)
+        flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
 }
 
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
@@ -1181,7 +1191,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
-    io->n_flight = 0;
+    s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
     atomic_store(&c->connected, true);
@@ -1348,7 +1358,8 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
     uint64_t seq = d->sequence;
     bool feed = d->subscription[0] != 0;
     envelope *e = NULL;
-    int rc = env ? envelope_decode(env, len, 0, &e) : ASYLINK_E_MALFORMED;
+    /* a batch's envelopes share most of their proof: the walk reuses nodes met before */
+    int rc = env ? envelope_decode_cached(env, len, 0, io->proofs, &e) : ASYLINK_E_MALFORMED;
     if (rc == ASYLINK_OK)
         rc = client_verify(c, e, io->now_ms);
     if (rc == ASYLINK_OK && feed)
@@ -1395,6 +1406,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         snprintf(op->sender, sizeof op->sender, "%s", h->sender);
         memcpy(op->digest, envelope_digest(e), 64);
         op->feed = feed;
+        op->topic = h->topic && h->topic[0];
         op->now_ms = io->now_ms;
     }
     envelope_destroy(&e);
@@ -1754,15 +1766,17 @@ static int s_flight_add(s_io *io, const uint8_t id[16])
     memcpy(io->flight[io->n_flight].id, id, 16);
     io->flight[io->n_flight].sent_ms = io->now_ms;
     io->n_flight++;
+    if (flightix_add(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight) != 0) {
+        io->n_flight--; /* no memory: not tracked, as when the array cannot grow */
+        return -1;
+    }
     return 0;
 }
 
 static bool s_flight_has(const s_io *io, const uint8_t id[16])
 {
-    for (size_t i = 0; i < io->n_flight; i++)
-        if (memcmp(io->flight[i].id, id, 16) == 0)
-            return true;
-    return false;
+    return flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id) !=
+           SIZE_MAX;
 }
 
 #define IO_PUMP_BATCH 32 /* pending messages read from the outbox at a time */
@@ -1982,7 +1996,7 @@ static void s_timers(s_io *io)
         if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
             client_log(c, ASYLINK_LOG_INFO, "republishing unanswered messages", "count=%zu",
                        io->n_flight);
-            io->n_flight = 0;
+            s_flight_clear(io);
             io->out_cursor = 0;
             break;
         }
@@ -2035,7 +2049,8 @@ void *client_io_main(void *arg)
 {
     asylink_client *c = arg;
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
-    io.retention_ms = clock_now_ms(); /* asylink_client_open() swept */
+    (void)batch_cache_new(&io.proofs); /* without one, every proof is walked in full */
+    io.retention_ms = clock_now_ms();  /* asylink_client_open() swept */
     io.ctx = zmq_ctx_new();
     if (!io.ctx) {
         s_writes_stop(c);
@@ -2107,6 +2122,8 @@ void *client_io_main(void *arg)
     s_close_socket(&io);
     zmq_ctx_term(io.ctx);
     free(io.flight);
+    flightix_free(&io.flight_ix);
+    batch_cache_destroy(&io.proofs);
     free(io.packed);
     wire_packer_free(&io.pack);
     free(io.ack_buf);

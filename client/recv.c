@@ -206,12 +206,27 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     bool known = client_handed_get(c, it->id, it->sender, it->sub, &hd);
     pthread_mutex_unlock(&c->lock);
     int st = 0;
-    if (known && cstore_inbox_state(c->store, &key, &st) == ASYLINK_OK && st == CSTORE_IN_PENDING) {
-        s_ack_from_handed(c, it, &hd, now); /* no envelope read, no digest computed */
+    cstore_in in;
+    int rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && known) {
+        s_ack_from_handed(c, it, &hd, now); /* no digest computed */
         return ASYLINK_OK;
     }
-    cstore_in in;
-    int rc = cstore_inbox_get(c->store, &key, &in);
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && in.has_digest) {
+        /* stored with its digest when it arrived (verified then) */
+        it->pending = true;
+        it->receipt = !in.topic; /* feed messages get no receipts */
+        it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
+        memcpy(it->r.message_id, in.id, 16);
+        memcpy(it->r.envelope_digest, in.digest, 64);
+        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
+        snprintf(it->r.sender, sizeof it->r.sender, "%s", in.sender);
+        return ASYLINK_OK;
+    }
+    if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING)
+        rc = cstore_inbox_get(c->store, &key, &in); /* stored without its digest: decoded */
+    else if (rc == ASYLINK_OK)
+        rc = ASYLINK_E_NOT_FOUND; /* acknowledged or purged: as below */
     if (rc == ASYLINK_E_NOT_FOUND) {
         int state = 0;
         rc = cstore_inbox_state(c->store, &key, &state);
@@ -700,26 +715,27 @@ void asylink_message_free(asylink_message **self_p)
 
 /* ---- receipts ---- */
 
-static bool s_is_recipient(const cstore_out *o, const char *node)
+/* Whether a decrypted receipt is signed by its recipient and addressed to us. */
+static bool s_receipt_ours(asylink_client *c, const envelope_header *h, const receipt *r)
 {
-    for (size_t i = 0; i < o->n_recipients; i++)
-        if (strcmp(o->recipients[i], node) == 0)
-            return true;
-    return false;
+    return strcmp(r->recipient, h->sender) == 0 && strcmp(r->sender, c->own->node_id) == 0;
 }
 
-/* Checks one decrypted receipt against the message it claims to cover. */
-static int s_receipt_matches(asylink_client *c, const envelope_header *h, const receipt *r)
+/*
+ * Checks receipts r[0..n) against the messages they claim to cover: into
+ * res[i] ASYLINK_OK, E_TAMPERED (signer not the recipient, not addressed to
+ * us, or not what was sent), E_NOT_FOUND (no such sent message), E_IO.
+ */
+static int s_receipts_match(asylink_client *c, const envelope_header *h, const receipt *r, size_t n,
+                            cstore_out_match *res)
 {
-    if (strcmp(r->recipient, h->sender) != 0 || strcmp(r->sender, c->own->node_id) != 0)
-        return ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
-    cstore_out o;
-    int rc = cstore_outbox_get(c->store, r->message_id, &o);
-    if (rc != ASYLINK_OK)
-        return rc;
-    if (!s_is_recipient(&o, r->recipient) || sodium_memcmp(o.digest, r->envelope_digest, 64) != 0)
-        rc = ASYLINK_E_TAMPERED;
-    cstore_out_clear(&o);
+    for (size_t i = 0; i < n; i++)
+        res[i] = (cstore_out_match){
+            .id = r[i].message_id, .recipient = r[i].recipient, .digest = r[i].envelope_digest};
+    int rc = cstore_outbox_match_many(c->store, res, n); /* one read for the whole set */
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++)
+        if (!s_receipt_ours(c, h, &r[i]))
+            res[i].rc = ASYLINK_E_TAMPERED; /* signer must be the recipient, addressee us */
     return rc;
 }
 
@@ -754,8 +770,11 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
        this node no longer holds (erased, or past the metadata retention) is skipped,
        so that one receipt set covering several acknowledgements is not lost with it. */
     size_t kept = 0, unknown = 0;
+    cstore_out_match *res = rc == ASYLINK_OK ? calloc(count ? count : 1, sizeof *res) : NULL;
+    if (rc == ASYLINK_OK)
+        rc = res ? s_receipts_match(c, h, r, count, res) : ASYLINK_E_NOMEM;
     for (size_t i = 0; rc == ASYLINK_OK && i < count; i++) {
-        int m = s_receipt_matches(c, h, &r[i]);
+        int m = res[i].rc;
         if (m == ASYLINK_OK)
             r[kept++] = r[i];
         else if (m == ASYLINK_E_NOT_FOUND)
@@ -763,6 +782,7 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
         else
             rc = m;
     }
+    free(res);
     if (rc == ASYLINK_OK && kept == 0)
         rc = ASYLINK_E_NOT_FOUND;
     if (rc != ASYLINK_OK) {

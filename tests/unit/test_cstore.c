@@ -606,7 +606,7 @@ static void test_inbox(void **state)
     t_seq_key(key, 2);
     size_t len;
     uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
-    assert_int_equal(len, 48 + 2);
+    assert_int_equal(len, 112 + 2);
     free(rec);
     t_open(t);
 
@@ -716,9 +716,9 @@ static void test_inbox_subscriptions(void **state)
     t_seq_key(key, 1);
     size_t len;
     uint8_t *rec = t_raw_get(t, "inbox", key, 8, &len);
-    assert_int_equal(len, 48 + 4 + 7);
+    assert_int_equal(len, 112 + 4 + 7);
     assert_int_equal(rec[4], 7);
-    assert_memory_equal(rec + 48, "EUAAstats-a", 11);
+    assert_memory_equal(rec + 112, "EUAAstats-a", 11);
     free(rec);
     t_open(t);
     uint8_t other[16];
@@ -2085,6 +2085,266 @@ static void test_schema_version(void **state)
     free(v);
 }
 
+/*
+ * Plants outbox entry seq of a schema 5 store: a record of version 1 with
+ * its envelope inline (PENDING) or none (accepted), id and pending index.
+ */
+static void t_plant_out_v1(tctx *t, uint64_t seq, unsigned n, int state, size_t len)
+{
+    uint8_t id[16], key[8], rec[112 + 3 + 200];
+    t_id(id, n);
+    t_seq_key(key, seq);
+    memset(rec, 0, 112);
+    rec[0] = 1;
+    rec[1] = (uint8_t)state;
+    rec[8] = (uint8_t)n; /* created_ms */
+    memcpy(rec + 16, id, 16);
+    memset(rec + 32, (int)n, 64); /* digest */
+    rec[96] = 1;                  /* one recipient */
+    rec[100] = 3;                 /* "FR\0" */
+    rec[104] = (uint8_t)len;
+    memcpy(rec + 112, "FR", 3);
+    uint8_t *env = t_envelope(n, len);
+    memcpy(rec + 115, env, len);
+    free(env);
+    t_raw_put(t, "outbox", key, 8, rec, 115 + len);
+    t_raw_put(t, "outbox_id", id, 16, key, 8);
+    if (state == CSTORE_OUT_PENDING)
+        t_raw_put(t, "outbox_pending", key, 8, "", 0);
+}
+
+/*
+ * Schema 6 stores each envelope once: a new outbox record (version 2)
+ * holds no envelope, which is in sent from the start and stays there as
+ * the copy kept at Accepted (not written a second time); a new inbox record
+ * (version 2) keeps its envelope in inbox_env, deleted at the ack, and the
+ * envelope's digest. A schema 5 store with version 1 records opens, is
+ * marked 6, and its records are read and finished as before (inline
+ * envelopes, a copy into sent at Accepted).
+ */
+static void test_record_versions(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_close(&t->s);
+    t_plant_out_v1(t, 1, 1, CSTORE_OUT_PENDING, 150);
+    t_plant_out_v1(t, 2, 2, CSTORE_OUT_ACCEPTED, 0);
+    t_plant_v2_entry(t, 1, 7, "AT", CSTORE_IN_PENDING, 60); /* an inbox record of version 1 */
+    uint8_t id7[16], ikey7[16 + 3], key1[8];
+    t_id(id7, 7);
+    memcpy(ikey7, id7, 16);
+    memcpy(ikey7 + 16, "AT", 3);
+    t_seq_key(key1, 1);
+    t_raw_put(t, "inbox_id", ikey7, sizeof ikey7, key1, 8); /* keyed as in schema 3 and later */
+    uint8_t hwm[8] = {2};
+    t_raw_put(t, "meta", "outbox_seq_hwm", strlen("outbox_seq_hwm"), hwm, 8);
+    t_raw_put(t, "meta", "schema_version", strlen("schema_version"), "\5\0\0\0", 4);
+    t_open(t);
+    cstore_close(&t->s);
+    size_t len;
+    uint8_t *v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
+    assert_int_equal(v[0], 6);
+    free(v);
+    t_open(t);
+
+    /* the old PENDING record: its envelope inline, published from there */
+    cstore_out o;
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 1);
+    assert_int_equal(o.envelope_len, 150);
+    assert_true(t_envelope_is(o.envelope, o.envelope_len, 1));
+    cstore_out_clear(&o);
+    /* a new one after it: version 2, record without envelope, envelope in sent */
+    const char *fr[] = {"FR", NULL};
+    t_out_add(t, 3, fr, 300);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 1, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 3);
+    assert_int_equal(o.envelope_len, 300);
+    assert_true(t_envelope_is(o.envelope, o.envelope_len, 3));
+    cstore_out_clear(&o);
+    uint8_t id[16];
+    t_id(id, 3);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+    assert_int_equal(o.envelope_len, 300);
+    cstore_out_clear(&o);
+    uint8_t *env = NULL;
+    uint64_t kept = 9;
+    assert_int_equal(cstore_sent_get(t->s, id, &env, &len, &kept), ASYLINK_E_NOT_FOUND);
+    uint64_t n = 9;
+    assert_int_equal(cstore_sent_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 0); /* nothing kept yet: the pending envelope is not a kept copy */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 3);
+    v = t_raw_get(t, "outbox", key, 8, &len);
+    assert_int_equal(v[0], 2);
+    assert_int_equal(len, 128 + 3); /* header and "FR\0": no envelope */
+    free(v);
+    v = t_raw_get(t, "sent", key, 8, &len);
+    assert_int_equal(v[0], 2);
+    assert_int_equal(len, 32 + 300);
+    assert_true(t_envelope_is(v + 32, 300, 3));
+    free(v);
+    t_open(t);
+
+    /* both accepted and kept: the old one copied into sent, the new one left where it is */
+    cstore_txn *x = NULL;
+    uint8_t id1[16];
+    t_id(id1, 1);
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_accept(x, id1, true, 5000), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_accept(x, id, true, 6000), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_sent_get(t->s, id1, &env, &len, &kept), ASYLINK_OK);
+    assert_int_equal(len, 150);
+    assert_true(t_envelope_is(env, len, 1));
+    assert_int_equal(kept, 5000);
+    free(env);
+    assert_int_equal(cstore_sent_get(t->s, id, &env, &len, &kept), ASYLINK_OK);
+    assert_int_equal(len, 300);
+    assert_true(t_envelope_is(env, len, 3));
+    assert_int_equal(kept, 6000);
+    free(env);
+    assert_int_equal(cstore_sent_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 2);
+    /* accepted without keeping: the envelope goes with the PENDING state */
+    t_out_add(t, 4, fr, 100);
+    uint8_t id4[16];
+    t_id(id4, 4);
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_accept(x, id4, false, 7000), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(cstore_sent_get(t->s, id4, &env, &len, &kept), ASYLINK_E_NOT_FOUND);
+    /* rejected: likewise */
+    t_out_add(t, 5, fr, 100);
+    assert_int_equal(t_out_state(t, 5, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, "no"), ASYLINK_OK);
+    cstore_close(&t->s);
+    t_seq_key(key, 4);
+    assert_false(t_raw_has(t, "sent", key, 8));
+    t_seq_key(key, 5);
+    assert_false(t_raw_has(t, "sent", key, 8));
+    t_seq_key(key, 3);
+    assert_true(t_raw_has(t, "sent", key, 8));
+    t_open(t);
+    /* the sweep takes the kept envelopes by age, old and new alike */
+    size_t removed = 0;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_sent_sweep(x, UINT64_MAX, 10, &removed), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(removed, 2);
+    assert_int_equal(cstore_sent_get(t->s, id, &env, &len, &kept), ASYLINK_E_NOT_FOUND);
+
+    /* the old inbox record: read and acked as before (a tombstone of version 1) */
+    cstore_in in;
+    cstore_in_key k7 = t_key(id7, "AT", NULL);
+    assert_int_equal(cstore_inbox_get(t->s, &k7, &in), ASYLINK_OK);
+    assert_int_equal(in.envelope_len, 60);
+    assert_false(in.has_digest);
+    cstore_in_clear(&in);
+    assert_int_equal(t_in_ack(t, 7, "AT"), ASYLINK_OK);
+    /* a new one: version 2, its digest kept, its envelope in inbox_env until the ack */
+    uint8_t id8[16], digest[64];
+    t_id(id8, 8);
+    memset(digest, 0x5a, sizeof digest);
+    uint8_t *e8 = t_envelope(8, 200);
+    cstore_in_key k8 = t_key(id8, "BE", NULL);
+    cstore_in_extra extra = {digest, false};
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_add_extra(x, &k8, 9, 9, e8, 200, NULL, NULL),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_add_extra(x, &k8, 9, 9, e8, 200, &extra, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    free(e8);
+    int st = 0;
+    assert_int_equal(cstore_inbox_peek(t->s, &k8, &st, &in), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING);
+    assert_null(in.envelope);
+    assert_true(in.has_digest);
+    assert_memory_equal(in.digest, digest, 64);
+    assert_false(in.topic);
+    assert_string_equal(in.sender, "BE");
+    assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_OK);
+    assert_int_equal(in.envelope_len, 200);
+    assert_true(t_envelope_is(in.envelope, in.envelope_len, 8));
+    uint64_t seq8 = in.seq;
+    cstore_in_clear(&in);
+    cstore_close(&t->s);
+    t_seq_key(key, seq8);
+    v = t_raw_get(t, "inbox", key, 8, &len);
+    assert_int_equal(v[0], 2);
+    assert_int_equal(len, 112 + 2);
+    free(v);
+    assert_true(t_raw_has(t, "inbox_env", key, 8));
+    t_open(t);
+    assert_int_equal(t_in_ack(t, 8, "BE"), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_peek(t->s, &k8, &st, &in), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    uint8_t id9[16];
+    t_id(id9, 9);
+    cstore_in_key k9 = t_key(id9, "BE", NULL);
+    assert_int_equal(cstore_inbox_peek(t->s, &k9, &st, &in), ASYLINK_E_NOT_FOUND);
+    cstore_close(&t->s);
+    assert_false(t_raw_has(t, "inbox_env", key, 8));
+    t_seq_key(key, 1);
+    v = t_raw_get(t, "inbox", key, 8, &len);
+    assert_int_equal(v[0], 1); /* the old one's tombstone stays of version 1 */
+    assert_int_equal(len, 48 + 2);
+    free(v);
+    t_open(t);
+}
+
+/* cstore_outbox_match_many(): receipts checked against the outbox in one read. */
+static void test_outbox_match_many(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"FR", "IT", NULL};
+    t_out_add(t, 1, to, 100);
+    t_out_add(t, 2, to, 100);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    uint8_t id1[16], id2[16], id9[16], d1[64], d2[64], bad[64];
+    t_id(id1, 1);
+    t_id(id2, 2);
+    t_id(id9, 9);
+    memset(d1, 1, sizeof d1); /* t_out_add's digest of message n: bytes n */
+    memset(d2, 2, sizeof d2);
+    memset(bad, 2, sizeof bad);
+    bad[63] ^= 1;
+    cstore_out_match m[] = {
+        {.id = id1, .recipient = "FR", .digest = d1, .rc = -1}, /* pending: still checked */
+        {.id = id2, .recipient = "IT", .digest = d2, .rc = -1},
+        {.id = id2, .recipient = "BE", .digest = d2, .rc = -1},  /* not a recipient */
+        {.id = id2, .recipient = "FR", .digest = bad, .rc = -1}, /* another envelope */
+        {.id = id9, .recipient = "FR", .digest = d1, .rc = -1},  /* never sent */
+    };
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 5), ASYLINK_OK);
+    assert_int_equal(m[0].rc, ASYLINK_OK);
+    assert_int_equal(m[1].rc, ASYLINK_OK);
+    assert_int_equal(m[2].rc, ASYLINK_E_TAMPERED);
+    assert_int_equal(m[3].rc, ASYLINK_E_TAMPERED);
+    assert_int_equal(m[4].rc, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_outbox_match_many(t->s, NULL, 0), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_match_many(t->s, NULL, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_match_many(NULL, m, 1), ASYLINK_E_INVALID_ARG);
+    m[0].recipient = NULL;
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 1), ASYLINK_E_INVALID_ARG);
+    m[0].recipient = "FR";
+    /* a damaged record: E_IO for it, the others still answered */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 2);
+    size_t len;
+    uint8_t *rec = t_raw_get(t, "outbox", key, 8, &len);
+    t_raw_put(t, "outbox", key, 8, rec, len - 1);
+    free(rec);
+    t_open(t);
+    m[1].rc = m[0].rc = -1;
+    assert_int_equal(cstore_outbox_match_many(t->s, m, 2), ASYLINK_OK);
+    assert_int_equal(m[0].rc, ASYLINK_OK);
+    assert_int_equal(m[1].rc, ASYLINK_E_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2115,6 +2375,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_match_many, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,7 +270,20 @@ static void test_keep_twice(void **state)
     assert_int_equal(cstore_sent_keep(x, id, 2000), ASYLINK_OK); /* the first copy stays */
     assert_int_equal(cstore_commit(&x), ASYLINK_OK);
     assert_true(t_kept(t, 1, 100, 1000));
-    /* one copy, one age entry: a sweep at 1000 removes it and nothing is left behind */
+    /* still PENDING: the kept envelope is the only one (stored once), needed to resend, so
+       the sweep leaves it */
+    assert_int_equal(t_sweep(t, UINT64_MAX, 10), 0);
+    cstore_out o;
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
+    assert_int_equal(o.envelope_len, 100);
+    assert_int_equal(o.envelope[0], 1);
+    cstore_out_clear(&o);
+    /* accepted: kept since the first keep; one envelope, one age entry: a sweep at 1000
+       removes it and nothing is left behind */
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_set_state(x, id, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_true(t_kept(t, 1, 100, 1000));
     assert_int_equal(t_sweep(t, 1000, 10), 1);
     uint64_t n = 9;
     assert_int_equal(cstore_sent_count(t->s, &n), ASYLINK_OK);
