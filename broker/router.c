@@ -583,7 +583,7 @@ static void s_timers(router *r)
     if (r->now_ms >= r->next_hb_check_ms)
         r->next_hb_check_ms = r->now_ms + 1000;
     if (r->now_ms >= r->next_release_ms) {
-        r->next_release_ms = r->now_ms + 10; /* the kernel maps pages around each read */
+        r->next_release_ms = r->now_ms + 2; /* the kernel maps pages around each read */
         store_release_pages(r->store);       /* mapped store pages count in the RSS */
     }
     if (r->now_ms >= r->next_sweep_ms) {

@@ -135,7 +135,7 @@ int store_sync(store *s);
  * cache and fault back in on the next read. Every page a delivery or a
  * lookup ever touched otherwise counts in the broker's RSS (deliveries
  * read tens of MiB a second). Safe while readers run. The router calls
- * it every 10 ms (the kernel maps up to 16 pages around each one read).
+ * it every 2 ms (the kernel maps up to 16 pages around each one read).
  */
 void store_release_pages(store *s);
 
