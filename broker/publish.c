@@ -196,14 +196,33 @@ static int s_take(router *r)
     return 0;
 }
 
-/*
- * The flight batch was committed (rc, in us microseconds): counts it,
- * answers its Publishes, delivers what is new, frees it. Operations the
- * deliveries record go to the next batch (r->batch).
- */
-static void s_done(router *r, int rc, uint64_t us)
+/* A committed group taken out of the flight slot, to be answered (s_done). */
+typedef struct {
+    store_batch *batch;
+    router_pending *pending;
+    size_t n, cap;
+} s_group;
+
+/* Empties the flight slot into g (its pending array goes with it). */
+static void s_flight_take(router *r, s_group *g)
 {
-    size_t ops = store_batch_size(r->flight);
+    g->batch = r->flight;
+    g->pending = r->flight_pending;
+    g->n = r->n_flight;
+    g->cap = r->cap_flight;
+    r->flight = NULL;
+    r->flight_pending = NULL;
+    r->n_flight = r->cap_flight = 0;
+}
+
+/*
+ * Group g was committed (rc, in us microseconds): counts it, answers its
+ * Publishes, delivers what is new, frees it. Operations the deliveries
+ * record go to the batch being built (r->batch).
+ */
+static void s_done(router *r, s_group *g, int rc, uint64_t us)
+{
+    size_t ops = store_batch_size(g->batch);
     size_t b = 0;
     while (b < ROUTER_COMMIT_BUCKETS - 1 && us > router_commit_bounds_us[b])
         b++;
@@ -215,12 +234,12 @@ static void s_done(router *r, int rc, uint64_t us)
         LOG_ERROR("store", "commit failed", "code=%s ops=%zu", asylink_err_name(rc), ops);
         r->fatal = true;
     }
-    size_t n = r->n_flight;
+    size_t n = g->n;
     /* Full (the publishes refused, retryable) or not: logged when it changes. */
     bool full = rc == ASYLINK_E_STORE_FULL;
     for (size_t i = 0; i < n && !full; i++)
-        full = store_batch_result(r->flight, (size_t)r->flight_pending[i].index)->code ==
-               ASYLINK_E_STORE_FULL;
+        full =
+            store_batch_result(g->batch, (size_t)g->pending[i].index)->code == ASYLINK_E_STORE_FULL;
     if (rc == ASYLINK_E_STORE_FULL || (n && full != r->full)) {
         if (full && !r->full)
             LOG_ERROR("store", "store full: publishes refused until space is freed",
@@ -229,11 +248,10 @@ static void s_done(router *r, int rc, uint64_t us)
             LOG_INFO("store", "store accepts publishes again", "ops=%zu", ops);
         r->full = full;
     }
-    r->n_flight = 0;
     bool fed = false; /* a new feed message: wake the subscribers */
     for (size_t i = 0; i < n; i++) {
-        verify_job *j = r->flight_pending[i].job;
-        const store_result *res = store_batch_result(r->flight, (size_t)r->flight_pending[i].index);
+        verify_job *j = g->pending[i].job;
+        const store_result *res = store_batch_result(g->batch, (size_t)g->pending[i].index);
         bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
         const verify_summary *h = j->sum;
         fed |= fresh && h->topic[0];
@@ -247,11 +265,18 @@ static void s_done(router *r, int rc, uint64_t us)
     }
 
     for (size_t i = 0; i < ops; i++) {
-        const store_result *res = store_batch_result(r->flight, i);
+        const store_result *res = store_batch_result(g->batch, i);
         if (rc == ASYLINK_OK && res->dead)
             r->stats.dead_lettered++;
     }
-    store_batch_destroy(&r->flight);
+    store_batch_destroy(&g->batch);
+    if (!r->pending) { /* the next group took the empty array: this one is reused */
+        r->pending = g->pending;
+        r->cap_pending = g->cap;
+    } else {
+        free(g->pending);
+    }
+    g->pending = NULL;
     for (size_t i = r->sessions.n; fed && i-- > 0;) {
         if (i >= r->sessions.n) /* a delivery ended a session */
             continue;
@@ -261,10 +286,15 @@ static void s_done(router *r, int rc, uint64_t us)
     }
 }
 
+static void s_start(router *r);
+
 /*
  * Collects the committer's finished commit (waiting for it if wait) and
  * answers it. A commit that needed the map grown runs again here, in the
- * router thread, with no transaction open anywhere.
+ * router thread, with no transaction open anywhere. Unless wait (the
+ * caller commits next, in this thread), the next group goes to the
+ * committer before the answers and deliveries of this one are made: the
+ * committer does not idle while the router answers.
  */
 static void s_settle(router *r, bool wait)
 {
@@ -281,7 +311,11 @@ static void s_settle(router *r, bool wait)
         us += (clock_mono_ns() - t0) / 1000;
     }
     store_read_refresh(r->store); /* the deliveries below must see the commit */
-    s_done(r, rc, us);
+    s_group g;
+    s_flight_take(r, &g);
+    if (!wait && (rc == ASYLINK_OK || rc == ASYLINK_E_STORE_FULL))
+        s_start(r); /* (a failed commit is fatal: nothing more is written) */
+    s_done(r, &g, rc, us);
 }
 
 void publish_settle(router *r)
@@ -314,7 +348,13 @@ void publish_pipeline(router *r, bool flush_notes)
             s_flush_notes(r);
         return;
     }
-    if (s_take(r) == 0)
+    s_start(r);
+}
+
+/* Hands the batch (if any) to the idle committer as the next group. */
+static void s_start(router *r)
+{
+    if (!r->fatal && store_batch_size(r->batch) > 0 && s_take(r) == 0)
         committer_start(r->committer, r->flight, r->flight_now_ms);
 }
 
@@ -330,5 +370,8 @@ void publish_commit(router *r)
         return;
     uint64_t t0 = clock_mono_ns();
     int rc = store_batch_commit(r->flight, r->flight_now_ms);
-    s_done(r, rc, (clock_mono_ns() - t0) / 1000);
+    uint64_t us = (clock_mono_ns() - t0) / 1000;
+    s_group g;
+    s_flight_take(r, &g);
+    s_done(r, &g, rc, us);
 }
