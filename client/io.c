@@ -41,6 +41,7 @@
  * commit fsync'd its data pages, or after cstore_sync() (DESIGN-CHANGES 37).
  */
 #include "client_internal.h"
+#include "bytes.h"
 
 #include "batch.h"
 #include "clock.h"
@@ -527,7 +528,7 @@ static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int 
         wire_cmd a = {.kind = kind};
         a.u.ack.sequences = (uint64_t *)seqs + i;
         a.u.ack.n_sequences = n - i < batch ? n - i : batch;
-        snprintf(a.u.ack.subscription, sizeof a.u.ack.subscription, "%s", sub ? sub : "");
+        bytes_str_copy(a.u.ack.subscription, sizeof a.u.ack.subscription, sub ? sub : "");
         a.u.ack.disposition = disposition;
         a.u.ack.code = code;
         s_send(io, &a, NULL, 0);
@@ -586,7 +587,7 @@ static void s_later_reject(s_io *io, const uint8_t id[16], int code, const char 
         return; /* not recorded: still pending, published again in the next session */
     memcpy(op->id, id, 16);
     op->code = code;
-    snprintf(op->reason, sizeof op->reason, "%s", reason ? reason : "");
+    bytes_str_copy(op->reason, sizeof op->reason, reason ? reason : "");
     op->ev = s_event_new(io, ASYLINK_EVENT_REJECTED, id, code, reason, NULL);
 }
 
@@ -1403,7 +1404,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         }
         op->cmd = *cmd;
         memcpy(op->id, h->message_id, 16);
-        snprintf(op->sender, sizeof op->sender, "%s", h->sender);
+        bytes_str_copy(op->sender, sizeof op->sender, h->sender);
         memcpy(op->digest, envelope_digest(e), 64);
         op->feed = feed;
         op->topic = h->topic && h->topic[0];

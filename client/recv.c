@@ -3,6 +3,7 @@
  * acknowledgements with signed receipts, and the receipts a sender holds.
  */
 #include "client_internal.h"
+#include "bytes.h"
 
 #include "clock.h"
 #include "receipt.h"
@@ -51,13 +52,13 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
     rc = envelope_open(c->opener, e, &m->payload, &m->len);
     pthread_mutex_unlock(&c->open_lock);
     memcpy(m->id, h->message_id, 16);
-    snprintf(m->sender, sizeof m->sender, "%s", h->sender);
+    bytes_str_copy(m->sender, sizeof m->sender, h->sender);
     for (size_t i = 0; i < h->n_recipients; i++)
-        snprintf(m->recipients[i], sizeof m->recipients[i], "%s", h->recipients[i]);
+        bytes_str_copy(m->recipients[i], sizeof m->recipients[i], h->recipients[i]);
     m->n_recipients = h->n_recipients;
-    snprintf(m->content_type, sizeof m->content_type, "%s", h->content_type);
-    snprintf(m->topic, sizeof m->topic, "%s", h->topic ? h->topic : "");
-    snprintf(m->subscription, sizeof m->subscription, "%s", in->subscription);
+    bytes_str_copy(m->content_type, sizeof m->content_type, h->content_type);
+    bytes_str_copy(m->topic, sizeof m->topic, h->topic ? h->topic : "");
+    bytes_str_copy(m->subscription, sizeof m->subscription, in->subscription);
     m->classification = (asylink_classification)h->classification;
     m->created_ms = h->created_ms;
     m->expires_ms = h->expires_ms;
@@ -179,8 +180,8 @@ static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
         *skip = acked > 0;
         return acked > 0 ? ASYLINK_OK : ASYLINK_E_NOT_FOUND;
     }
-    snprintf(it->sender, sizeof it->sender, "%s", ref.sender);
-    snprintf(it->sub, sizeof it->sub, "%s", ref.subscription);
+    bytes_str_copy(it->sender, sizeof it->sender, ref.sender);
+    bytes_str_copy(it->sub, sizeof it->sub, ref.subscription);
     return ASYLINK_OK;
 }
 
@@ -193,8 +194,8 @@ static void s_ack_from_handed(asylink_client *c, s_ack_item *it, const client_ha
     it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
     memcpy(it->r.message_id, h->id, 16);
     memcpy(it->r.envelope_digest, h->digest, 64);
-    snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-    snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+    bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+    bytes_str_copy(it->r.sender, sizeof it->r.sender, h->sender);
 }
 
 /* Looks up one key: pending (with its receipt prepared), already acked, or unknown. */
@@ -219,8 +220,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
         memcpy(it->r.message_id, in.id, 16);
         memcpy(it->r.envelope_digest, in.digest, 64);
-        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-        snprintf(it->r.sender, sizeof it->r.sender, "%s", in.sender);
+        bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+        bytes_str_copy(it->r.sender, sizeof it->r.sender, in.sender);
         return ASYLINK_OK;
     }
     if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING)
@@ -258,8 +259,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
         memcpy(it->r.message_id, h->message_id, 16);
         memcpy(it->r.envelope_digest, envelope_digest(e), 64);
-        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-        snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+        bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+        bytes_str_copy(it->r.sender, sizeof it->r.sender, h->sender);
     }
     envelope_destroy(&e);
     cstore_in_clear(&in);
@@ -517,8 +518,8 @@ int client_receipts_flush_begin(asylink_client *c, client_flush **out)
     if (rc == ASYLINK_OK && (f->n || f->damaged)) {
         for (size_t i = 0; i < f->n; i++) {
             f->items[i] = (s_ack_item){.pending = true, .receipt = true, .r = f->owed[i].r};
-            snprintf(f->items[i].r.recipient, sizeof f->items[i].r.recipient, "%s",
-                     c->own->node_id);
+            bytes_str_copy(f->items[i].r.recipient, sizeof f->items[i].r.recipient,
+                           c->own->node_id);
         }
         if (f->damaged)
             client_log(c, ASYLINK_LOG_WARN, "an owed receipt record is damaged: dropped",
@@ -620,9 +621,9 @@ int asylink_ack_keys(asylink_client *c, const asylink_ack_key *keys, size_t n)
         return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         memcpy(items[i].id, keys[i].message_id, 16);
-        snprintf(items[i].sender, sizeof items[i].sender, "%s", keys[i].sender);
-        snprintf(items[i].sub, sizeof items[i].sub, "%s",
-                 keys[i].subscription ? keys[i].subscription : "");
+        bytes_str_copy(items[i].sender, sizeof items[i].sender, keys[i].sender);
+        bytes_str_copy(items[i].sub, sizeof items[i].sub,
+                       keys[i].subscription ? keys[i].subscription : "");
     }
     int rc = s_ack_run(c, items, n, false);
     free(items);
@@ -742,7 +743,7 @@ static int s_receipts_match(asylink_client *c, const envelope_header *h, const r
 void client_receipt_info(const receipt *r, asylink_receipt_info *info)
 {
     memset(info, 0, sizeof *info);
-    snprintf(info->recipient, sizeof info->recipient, "%s", r->recipient);
+    bytes_str_copy(info->recipient, sizeof info->recipient, r->recipient);
     info->acked_ms = r->acked_ms;
     info->status = r->status;
     memcpy(info->envelope_digest, r->envelope_digest, 64);

@@ -2,6 +2,7 @@
  * receipt.c — ReceiptSet payload codec.
  */
 #include "receipt.h"
+#include "bytes.h"
 
 #include "asylink/errors.h"
 #include "asylink/v1/envelope.pb-c.h"
@@ -101,9 +102,9 @@ static int s_copy(const Asylink__V1__Receipt *m, receipt *out)
         return ASYLINK_E_BAD_FIELD;
     memcpy(out->message_id, m->message_id.data, 16);
     memcpy(out->envelope_digest, m->envelope_digest.data, 64);
-    snprintf(out->recipient, sizeof out->recipient, "%s", m->recipient);
-    snprintf(out->sender, sizeof out->sender, "%s", m->sender);
-    snprintf(out->reason, sizeof out->reason, "%s", m->reason);
+    bytes_str_copy(out->recipient, sizeof out->recipient, m->recipient);
+    bytes_str_copy(out->sender, sizeof out->sender, m->sender);
+    bytes_str_copy(out->reason, sizeof out->reason, m->reason);
     out->acked_ms = m->acked_ms;
     out->status = (int)m->status;
     return ASYLINK_OK;

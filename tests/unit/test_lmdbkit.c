@@ -178,10 +178,32 @@ static void test_map(void **state)
     assert_int_equal(map, 4u << 20);
 }
 
+/* bytes_str_copy() copies and cuts exactly as snprintf(dst, cap, "%s", src) does. */
+static void test_str_copy(void **state)
+{
+    (void)state;
+    const char *srcs[] = {"", "FR", "exactly7", "a longer node name", "123456789"};
+    size_t caps[] = {1, 2, 8, 9, 10, 64};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        for (size_t k = 0; k < sizeof caps / sizeof *caps; k++) {
+            char a[64], b[64];
+            memset(a, 'x', sizeof a);
+            memset(b, 'x', sizeof b);
+            bytes_str_copy(a, caps[k], srcs[i]);
+            snprintf(b, caps[k], "%s", srcs[i]);
+            assert_memory_equal(a, b, sizeof a); /* nothing written past the cut either */
+        }
+    }
+    char same[16] = "self";
+    bytes_str_copy(same, sizeof same, same); /* the same buffer: unchanged */
+    assert_string_equal(same, "self");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err),
+        cmocka_unit_test(test_str_copy),
         cmocka_unit_test_setup_teardown(test_put_del_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_schema, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_seq_last, s_setup, s_teardown),
