@@ -37,8 +37,10 @@ struct asylink_message {
 static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message **out)
 {
     envelope *e = NULL;
-    /* Verified when it arrived: opening needs neither the digest nor the batch walk. */
-    int rc = envelope_decode_opt(in->envelope, in->envelope_len, 0, ENVELOPE_DECODE_NO_DIGEST, &e);
+    /* Verified when it arrived (the store and the early list hold only such bytes): opening
+       needs neither the digest, nor the batch walk, nor the canonical re-encoding. */
+    int rc = envelope_decode_opt(in->envelope, in->envelope_len, 0,
+                                 ENVELOPE_DECODE_NO_DIGEST | ENVELOPE_DECODE_STORED, &e);
     if (rc != ASYLINK_OK)
         return rc;
     asylink_message *m = calloc(1, sizeof *m);
