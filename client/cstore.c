@@ -2020,6 +2020,10 @@ static int s_in_walk(MDB_txn *txn, cstore *s, MDB_cursor *cur, const uint8_t *id
             o->sender[r.sender_len] = 0;
             memcpy(o->subscription, r.sub, r.sub_len);
             o->subscription[r.sub_len] = 0;
+            o->has_digest = r.digest != NULL;
+            o->topic = (r.flags & S_IN_TOPIC) != 0;
+            if (r.digest)
+                memcpy(o->digest, r.digest, sizeof o->digest);
         }
         (*n_pending)++;
     }

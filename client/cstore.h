@@ -361,13 +361,18 @@ typedef struct cstore_in_ref {
     int state;    /* enum cstore_in_state */
     char sender[65];
     char subscription[CSTORE_SUB_MAX + 1];
+    bool has_digest;    /* digest holds the envelope's digest (as cstore_in.has_digest) */
+    bool topic;         /* the record says the envelope has a topic (a feed message) */
+    uint8_t digest[64]; /* with has_digest */
 } cstore_in_ref;
 
 /*
  * Every entry holding message id (from any sender, through any
  * subscription), in key order: the PENDING ones are written to out (up to
- * max; out may be NULL with max 0), *n_pending counts all PENDING ones and
- * *n_acked the ACKED ones. ASYLINK_OK (also for none), E_INVALID_ARG,
+ * max; with what their record says of the envelope, so an acknowledgement
+ * needs no second look-up: cstore_inbox_peek), *n_pending counts all
+ * PENDING ones and *n_acked the ACKED ones; out may be NULL with max 0.
+ * ASYLINK_OK (also for none), E_INVALID_ARG,
  * E_IO (a corrupt entry), E_NOMEM.
  */
 int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_t max,

@@ -144,6 +144,9 @@ typedef struct {
     char sender[NODE_ID_MAX + 1];
     char sub[CSTORE_SUB_MAX + 1]; /* "" for a direct message */
     bool pending;                 /* in the inbox and not acknowledged yet */
+    bool resolved;                /* found PENDING by id alone, its record read then: */
+    bool has_digest, topic;       /* ... what it says (cstore_in_ref) */
+    uint8_t digest[64];           /* ... */
     bool receipt;                 /* a direct message whose sender gets a receipt */
     receipt r;                    /* that receipt */
 } s_ack_item;
@@ -184,6 +187,10 @@ static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
     }
     bytes_str_copy(it->sender, sizeof it->sender, ref.sender);
     bytes_str_copy(it->sub, sizeof it->sub, ref.subscription);
+    it->resolved = true;
+    it->has_digest = ref.has_digest;
+    it->topic = ref.topic;
+    memcpy(it->digest, ref.digest, sizeof it->digest);
     return ASYLINK_OK;
 }
 
@@ -210,7 +217,20 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     pthread_mutex_unlock(&c->lock);
     int st = 0;
     cstore_in in;
-    int rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    int rc;
+    if (it->resolved) {
+        /* Found PENDING by id just now, under the ack lock: its record was read then. */
+        memset(&in, 0, sizeof in);
+        st = CSTORE_IN_PENDING;
+        in.has_digest = it->has_digest;
+        in.topic = it->topic;
+        memcpy(in.digest, it->digest, sizeof in.digest);
+        memcpy(in.id, it->id, sizeof in.id);
+        bytes_str_copy(in.sender, sizeof in.sender, it->sender);
+        rc = ASYLINK_OK;
+    } else {
+        rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    }
     if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && known) {
         s_ack_from_handed(c, it, &hd, now); /* no digest computed */
         return ASYLINK_OK;

@@ -2242,6 +2242,8 @@ static void test_record_versions(void **state)
     assert_int_equal(in.envelope_len, 60);
     assert_false(in.has_digest);
     cstore_in_clear(&in);
+    cstore_in_ref ref;
+    size_t np = 0, na = 0;
     assert_int_equal(t_in_ack(t, 7, "AT"), ASYLINK_OK);
     /* a new one: version 2, its digest kept, its envelope in inbox_env until the ack */
     uint8_t id8[16], digest[64];
@@ -2264,6 +2266,12 @@ static void test_record_versions(void **state)
     assert_memory_equal(in.digest, digest, 64);
     assert_false(in.topic);
     assert_string_equal(in.sender, "BE");
+    assert_int_equal(cstore_inbox_find(t->s, id8, &ref, 1, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 1);
+    assert_true(ref.has_digest);
+    assert_memory_equal(ref.digest, digest, 64);
+    assert_false(ref.topic);
+    assert_string_equal(ref.sender, "BE");
     assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_OK);
     assert_int_equal(in.envelope_len, 200);
     assert_true(t_envelope_is(in.envelope, in.envelope_len, 8));
@@ -2284,6 +2292,21 @@ static void test_record_versions(void **state)
     t_id(id9, 9);
     cstore_in_key k9 = t_key(id9, "BE", NULL);
     assert_int_equal(cstore_inbox_peek(t->s, &k9, &st, &in), ASYLINK_E_NOT_FOUND);
+    /* a feed message's record says so to a look-up by id, too */
+    uint8_t id10[16];
+    t_id(id10, 10);
+    uint8_t *e10 = t_envelope(10, 90);
+    cstore_in_key k10 = t_key(id10, "BE", "feed-a");
+    cstore_in_extra fextra = {digest, true};
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_add_extra(x, &k10, 10, 10, e10, 90, &fextra, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    free(e10);
+    assert_int_equal(cstore_inbox_find(t->s, id10, &ref, 1, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 1);
+    assert_true(ref.has_digest);
+    assert_true(ref.topic);
+    assert_string_equal(ref.subscription, "feed-a");
     cstore_close(&t->s);
     assert_false(t_raw_has(t, "inbox_env", key, 8));
     t_seq_key(key, 1);
