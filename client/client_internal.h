@@ -206,7 +206,10 @@ struct asylink_client {
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
+    pthread_cond_t cond;      /* new inbox entries, receipts, commits, requests answered */
+    pthread_cond_t ev_cond;   /* new events (asylink_next_event waits on it alone) */
+    pthread_cond_t done_cond; /* writes done, outbox group commits done (their writers wait
+                                 on it alone): neither wakes the other waiters */
     client_event *events_head, *events_tail;
     uint64_t recv_cursor;               /* last inbox seq handed over in this process */
     client_early_list early;            /* the committing turn's new entries (early.c) */
@@ -471,6 +474,10 @@ void client_wake_io(asylink_client *c);
 
 /* Waits on c->cond (lock held) until deadline (timeout_ms < 0: forever); false on timeout. */
 bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline);
+
+/* client_wait() on cond (one of c's, used with c->lock). */
+bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,
+                    const struct timespec *deadline);
 
 /* Deadline timeout_ms from now (for client_wait). */
 void client_deadline(int timeout_ms, struct timespec *ts);

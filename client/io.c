@@ -698,7 +698,7 @@ static void s_writes_done(asylink_client *c, client_write *ws, int rc)
         ws->done = true;
         ws = next;
     }
-    pthread_cond_broadcast(&c->cond);
+    pthread_cond_broadcast(&c->done_cond); /* only the writers wait for it */
     pthread_mutex_unlock(&c->lock);
 }
 

@@ -249,7 +249,7 @@ int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draf
     c->commits = &me;
     while (!me.done) {
         if (c->committing) {
-            pthread_cond_wait(&c->cond, &c->lock);
+            pthread_cond_wait(&c->done_cond, &c->lock);
             continue;
         }
         client_commit *batch = c->commits;
@@ -267,7 +267,7 @@ int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draf
             q = next;
         }
         c->committing = false;
-        pthread_cond_broadcast(&c->cond);
+        pthread_cond_broadcast(&c->done_cond); /* only the senders waiting here wait for it */
     }
     pthread_mutex_unlock(&c->lock);
     if (me.rc == ASYLINK_OK)
