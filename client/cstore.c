@@ -892,7 +892,12 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
                               {"sent", &s->sent},
                               {"sent_time", &s->sent_time},
                               {"inbox_env", &s->inbox_env}};
-    return lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
+    int rc = lmdbkit_dbs_open(txn, dbs, sizeof dbs / sizeof dbs[0]);
+    /* The default key order, compared without a memcmp() call each (about 300 comparisons
+       per message sent and received). */
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == MDB_SUCCESS; i++)
+        rc = mdb_set_compare(txn, *dbs[i].dbi, lmdbkit_cmp_bytes);
+    return rc;
 }
 
 /*
