@@ -2062,6 +2062,30 @@ int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_
     return s_err(rc);
 }
 
+int cstore_inbox_find_many(cstore *s, const uint8_t (*ids)[16], size_t n, cstore_in_ref *out,
+                           size_t *n_pending, size_t *n_acked, int *rcs)
+{
+    if (!s || (n && (!ids || !out || !n_pending || !n_acked || !rcs)))
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(txn, s->inbox_id, &cur);
+    for (size_t i = 0; i < n && rc == MDB_SUCCESS; i++) {
+        n_pending[i] = n_acked[i] = 0;
+        int lrc = s_in_walk(txn, s, cur, ids[i], &out[i], 1, &n_pending[i], &n_acked[i]);
+        if (lrc != MDB_SUCCESS)
+            n_pending[i] = n_acked[i] = 0;
+        rcs[i] = s_err(lrc);
+    }
+    if (rc == MDB_SUCCESS)
+        mdb_cursor_close(cur);
+    s_read_end(s, txn);
+    return s_err(rc);
+}
+
 int cstore_inbox_pending_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->inbox_pending : 0, count);

@@ -378,6 +378,17 @@ typedef struct cstore_in_ref {
 int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_t max,
                       size_t *n_pending, size_t *n_acked);
 
+/*
+ * cstore_inbox_find() with max 1 for ids[0..n) in one read transaction:
+ * for each id i, out[i] (its first PENDING entry, when n_pending[i] > 0),
+ * n_pending[i], n_acked[i] and rcs[i], the id's own result (ASYLINK_OK, or
+ * E_IO for a corrupt entry, whose counts are then 0). Returns ASYLINK_OK
+ * once every id was looked up, E_INVALID_ARG, or E_IO / E_NOMEM when the
+ * transaction could not be had (nothing looked up).
+ */
+int cstore_inbox_find_many(cstore *s, const uint8_t (*ids)[16], size_t n, cstore_in_ref *out,
+                           size_t *n_pending, size_t *n_acked, int *rcs);
+
 /* Number of PENDING inbox entries. */
 int cstore_inbox_pending_count(cstore *s, uint64_t *count);
 

@@ -171,12 +171,19 @@ static bool s_same_key(const s_ack_item *a, const s_ack_item *b)
  * are unacknowledged (two senders, or one feed message through several
  * subscriptions), ASYLINK_E_NOT_FOUND when none has it.
  */
-static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
-{
+/* What cstore_inbox_find*() found for an id: rc, the counts, the first PENDING entry. */
+typedef struct {
+    int rc;
+    size_t pending, acked;
     cstore_in_ref ref;
-    size_t pending = 0, acked = 0;
+} s_found;
+
+static int s_ack_resolve(s_ack_item *it, const s_found *f, bool *skip)
+{
+    const cstore_in_ref ref = f->ref;
+    size_t pending = f->pending, acked = f->acked;
     *skip = false;
-    int rc = cstore_inbox_find(c->store, it->id, &ref, 1, &pending, &acked);
+    int rc = f->rc;
     if (rc != ASYLINK_OK)
         return rc;
     if (pending > 1)
@@ -428,6 +435,37 @@ static int s_fill_ack(cstore_txn *t, void *arg)
  * receipts are owed from the commit on and sealed by the I/O thread
  * (client_receipts_flush).
  */
+/*
+ * Looks every item's id up in one read transaction (cstore_inbox_find_many);
+ * *found is malloc'd, n long.
+ */
+static int s_ack_find(asylink_client *c, const s_ack_item *items, size_t n, s_found **found)
+{
+    s_found *f = calloc(n, sizeof *f);
+    uint8_t(*ids)[16] = malloc(n * sizeof *ids);
+    cstore_in_ref *refs = malloc(n * sizeof *refs);
+    size_t *np = malloc(n * sizeof *np), *na = malloc(n * sizeof *na);
+    int *rcs = malloc(n * sizeof *rcs);
+    int rc = f && ids && refs && np && na && rcs ? ASYLINK_OK : ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++)
+        memcpy(ids[i], items[i].id, 16);
+    if (rc == ASYLINK_OK)
+        rc = cstore_inbox_find_many(c->store, (const uint8_t(*)[16])ids, n, refs, np, na, rcs);
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++)
+        f[i] = (s_found){.rc = rcs[i], .pending = np[i], .acked = na[i], .ref = refs[i]};
+    free(ids);
+    free(refs);
+    free(np);
+    free(na);
+    free(rcs);
+    if (rc != ASYLINK_OK) {
+        free(f);
+        f = NULL;
+    }
+    *found = f;
+    return rc;
+}
+
 static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
     uint64_t now = clock_now_ms();
@@ -439,10 +477,14 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
     /* One acknowledgement at a time: two threads acking the same message
        must not both find it pending and both owe a receipt. */
     pthread_mutex_lock(&c->ack_lock);
+    s_found *found = NULL; /* by id: every id looked up at once (nothing is written before the
+                              commit below, so each finds what a look-up of its own would) */
+    if (by_id)
+        rc = s_ack_find(c, items, n, &found);
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
         bool skip = false;
         if (by_id)
-            rc = s_ack_resolve(c, &items[i], &skip);
+            rc = s_ack_resolve(&items[i], &found[i], &skip);
         for (size_t k = 0; k < m && rc == ASYLINK_OK && !skip; k++)
             skip = s_same_key(&items[k], &items[i]);
         if (rc != ASYLINK_OK || skip)
@@ -452,6 +494,7 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         rc = s_ack_prepare(c, &items[m], now);
         m++;
     }
+    free(found);
     size_t owed = 0;
     for (size_t i = 0; i < m; i++)
         owed += items[i].pending && items[i].receipt;

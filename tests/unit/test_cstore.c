@@ -725,6 +725,37 @@ static void test_inbox_subscriptions(void **state)
     t_id(other, 2);
     assert_int_equal(cstore_inbox_find(t->s, other, NULL, 0, &np, &na), ASYLINK_OK);
     assert_int_equal(np + na, 0);
+
+    /* several ids in one read: each as cstore_inbox_find() with max 1 finds it */
+    assert_int_equal(t_in_add(t, 3, "EUAA", 40, &st), ASYLINK_OK);
+    uint8_t ids[4][16];
+    t_id(ids[0], 1); /* two PENDING, one ACKED */
+    t_id(ids[1], 2); /* unknown */
+    t_id(ids[2], 3); /* one PENDING */
+    t_id(ids[3], 1); /* the same id again */
+    cstore_in_ref many[4];
+    size_t mp[4], ma[4];
+    int rcs[4];
+    assert_int_equal(cstore_inbox_find_many(t->s, (const uint8_t(*)[16])ids, 4, many, mp, ma, rcs),
+                     ASYLINK_OK);
+    for (unsigned i = 0; i < 4; i++) {
+        cstore_in_ref one;
+        assert_int_equal(rcs[i], cstore_inbox_find(t->s, ids[i], &one, 1, &np, &na));
+        assert_int_equal(mp[i], np);
+        assert_int_equal(ma[i], na);
+        if (np) {
+            assert_int_equal(many[i].seq, one.seq);
+            assert_string_equal(many[i].sender, one.sender);
+            assert_string_equal(many[i].subscription, one.subscription);
+        }
+    }
+    assert_int_equal(mp[0], 2);
+    assert_int_equal(ma[0], 1);
+    assert_int_equal(mp[1] + ma[1], 0);
+    assert_int_equal(mp[2], 1);
+    assert_int_equal(cstore_inbox_find_many(t->s, NULL, 1, many, mp, ma, rcs),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_find_many(t->s, NULL, 0, NULL, NULL, NULL, NULL), ASYLINK_OK);
 }
 
 /* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
