@@ -1987,6 +1987,35 @@ static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
     return s_in_finish(t, key, &r, CSTORE_IN_ACKED);
 }
 
+/* s_inbox_ack() trying seq first: its record is the entry when it holds ikey (keys are unique). */
+static int s_inbox_ack_at(cstore_txn *t, const uint8_t *ikey, size_t ikey_len, uint64_t seq)
+{
+    uint8_t key[S_SEQ_LEN], own[S_IN_KEY_MAX];
+    bytes_put_be64(key, seq);
+    MDB_val v;
+    in_record r;
+    int rc = s_record_get(t->txn, t->s->inbox, key, &v);
+    if (rc == MDB_SUCCESS)
+        rc = s_in_parse(&v, &r);
+    if (rc == MDB_SUCCESS && s_in_key_of_record(own, &r) == ikey_len &&
+        memcmp(own, ikey, ikey_len) == 0)
+        return r.state == CSTORE_IN_PENDING ? s_in_finish(t, key, &r, CSTORE_IN_ACKED)
+                                            : MDB_SUCCESS;
+    return s_inbox_ack(t, ikey, ikey_len); /* not that entry: by its key */
+}
+
+int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t ikey[S_IN_KEY_MAX];
+    size_t ikey_len = s_in_key_of(ikey, key);
+    if (!ikey_len)
+        return ASYLINK_E_INVALID_ARG;
+    return s_op_end(t, s_inbox_ack_at(t, ikey, ikey_len, seq));
+}
+
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key)
 {
     int rc = s_op_check(t);

@@ -355,6 +355,14 @@ int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in
  */
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key);
 
+/*
+ * cstore_inbox_ack() given the entry's inbox seq as well (as found by
+ * cstore_inbox_find): its record is read directly, without the id index,
+ * when it holds key; otherwise (another entry's seq, none) key is looked up
+ * as by cstore_inbox_ack(). The same results.
+ */
+int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq);
+
 /* An entry found by message id alone (cstore_inbox_find). */
 typedef struct cstore_in_ref {
     uint64_t seq; /* inbox order */

@@ -145,6 +145,7 @@ typedef struct {
     char sub[CSTORE_SUB_MAX + 1]; /* "" for a direct message */
     bool pending;                 /* in the inbox and not acknowledged yet */
     bool resolved;                /* found PENDING by id alone, its record read then: */
+    uint64_t seq;                 /* ... its inbox seq */
     bool has_digest, topic;       /* ... what it says (cstore_in_ref) */
     uint8_t digest[64];           /* ... */
     bool receipt;                 /* a direct message whose sender gets a receipt */
@@ -195,6 +196,7 @@ static int s_ack_resolve(s_ack_item *it, const s_found *f, bool *skip)
     bytes_str_copy(it->sender, sizeof it->sender, ref.sender);
     bytes_str_copy(it->sub, sizeof it->sub, ref.subscription);
     it->resolved = true;
+    it->seq = ref.seq;
     it->has_digest = ref.has_digest;
     it->topic = ref.topic;
     memcpy(it->digest, ref.digest, sizeof it->digest);
@@ -421,7 +423,9 @@ static int s_fill_ack(cstore_txn *t, void *arg)
         if (!w->items[i].pending)
             continue;
         cstore_in_key key = s_item_key(&w->items[i]);
-        rc = cstore_inbox_ack(t, &key);
+        /* found by id just before: its record is read by seq, not through the id index */
+        rc = w->items[i].resolved ? cstore_inbox_ack_at(t, &key, w->items[i].seq)
+                                  : cstore_inbox_ack(t, &key);
         if (rc == ASYLINK_OK && w->items[i].receipt)
             rc = cstore_owed_add(t, &w->items[i].r);
     }

@@ -758,6 +758,46 @@ static void test_inbox_subscriptions(void **state)
     assert_int_equal(cstore_inbox_find_many(t->s, NULL, 0, NULL, NULL, NULL, NULL), ASYLINK_OK);
 }
 
+/* cstore_inbox_ack_at(): the entry at seq when it holds the key, else the key's entry. */
+static void test_inbox_ack_at(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    for (unsigned i = 1; i <= 3; i++)
+        assert_int_equal(t_in_add(t, i, "AT", 40, &st), ASYLINK_OK);
+    uint8_t id[4][16];
+    uint64_t seq[4] = {0};
+    for (unsigned i = 1; i <= 3; i++) {
+        t_id(id[i], i);
+        cstore_in_ref ref;
+        size_t np = 0, na = 0;
+        assert_int_equal(cstore_inbox_find(t->s, id[i], &ref, 1, &np, &na), ASYLINK_OK);
+        assert_int_equal(np, 1);
+        seq[i] = ref.seq;
+    }
+    cstore_in_key k1 = t_key(id[1], "AT", NULL), k2 = t_key(id[2], "AT", NULL),
+                  k3 = t_key(id[3], "AT", NULL), wrong = t_key(id[3], "BE", NULL);
+    cstore_txn *x = NULL;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_ack_at(x, &k1, seq[1]), ASYLINK_OK); /* its own seq */
+    assert_int_equal(cstore_inbox_ack_at(x, &k1, seq[1]), ASYLINK_OK); /* acked before */
+    assert_int_equal(cstore_inbox_ack_at(x, &k2, seq[3]), ASYLINK_OK); /* another's seq */
+    assert_int_equal(cstore_inbox_ack_at(x, &wrong, seq[3]), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_state(t->s, &k1, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(cstore_inbox_state(t->s, &k2, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(cstore_inbox_state(t->s, &k3, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING); /* the hinted seq's entry is not someone else's ack */
+    assert_int_equal(t_in_pending(t), 1);
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_ack_at(x, &k3, 999999), ASYLINK_OK); /* no such seq */
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 0);
+}
+
 /* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
 static void test_abort(void **state)
 {
@@ -2409,6 +2449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_two_senders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_ack_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),
