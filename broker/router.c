@@ -29,6 +29,9 @@
 #define ROUTER_READ_BUDGET 512 /* commands read per turn before committing */
 /* Publishes the next group takes (being verified or verified) while one is in flight */
 #define ROUTER_GROUP_CAP 1024
+/* Resident KiB of mapped files (shared libraries, 7-9 MiB, and the store's pages
+   read through LMDB's map) above which the store's pages are unmapped */
+#define ROUTER_MAPPED_BUDGET_KIB (16 * 1024)
 #define ROUTER_TICK_MS 100   /* poll timeout: timer resolution */
 #define ROUTER_DRAIN_MS 5000 /* how long shutdown waits for the workers */
 #define ROUTER_HWM 10000     /* ZeroMQ high-water marks, messages */
@@ -584,7 +587,7 @@ static void s_timers(router *r)
         r->next_hb_check_ms = r->now_ms + 1000;
     if (r->now_ms >= r->next_release_ms) {
         r->next_release_ms = r->now_ms + 2; /* the kernel maps pages around each read */
-        store_release_pages(r->store);       /* mapped store pages count in the RSS */
+        store_release_pages(r->store, ROUTER_MAPPED_BUDGET_KIB); /* they count in the RSS */
     }
     if (r->now_ms >= r->next_sweep_ms) {
         store_sweep_stats st = {0};

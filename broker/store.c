@@ -139,6 +139,7 @@ struct store {
     MDB_cursor *rd_queue;            /* its queue cursor, kept for the next store_queue_next() */
     uintptr_t map_lo, map_hi;        /* LMDB's map of the data file (store_release_pages()) */
     uint64_t map_seen_size;          /* the map size when it was looked up */
+    int statm_fd;                    /* /proc/self/statm (store_release_pages()), -1 until opened */
     store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
     void (*barrier)(void *ctx);      /* store_set_write_barrier(); NULL = none */
     void *barrier_ctx;
@@ -597,6 +598,7 @@ int store_open(const store_options *o, store **out)
     if (!s)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
+    s->statm_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
     int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
                           : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
@@ -625,6 +627,8 @@ void store_close(store **self_p)
         mdb_env_close(s->env);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
+    if (s->statm_fd >= 0)
+        close(s->statm_fd);
     free(s);
     *self_p = NULL;
 }
@@ -659,10 +663,33 @@ static void s_find_map(store *s, uint64_t map_size)
         fclose(maps);
 }
 
-void store_release_pages(store *s)
+/*
+ * KiB of mapped files resident in this process (RssFile + RssShmem: the
+ * third field of /proc/self/statm, in pages), read through a descriptor
+ * kept open; UINT64_MAX when unknown.
+ */
+static uint64_t s_file_resident_kib(store *s)
+{
+    if (s->statm_fd < 0)
+        s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char buf[160];
+    ssize_t n = s->statm_fd >= 0 ? pread(s->statm_fd, buf, sizeof buf - 1, 0) : -1;
+    unsigned long long size = 0, resident = 0, shared = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    if (n <= 0 || page <= 0)
+        return UINT64_MAX;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+        return UINT64_MAX;
+    return (uint64_t)shared * (uint64_t)(page / 1024);
+}
+
+void store_release_pages(store *s, uint64_t budget_kib)
 {
     MDB_envinfo info;
-    if (!s || mdb_env_info(s->env, &info) != MDB_SUCCESS)
+    if (!s || (budget_kib && s_file_resident_kib(s) <= budget_kib))
+        return;
+    if (mdb_env_info(s->env, &info) != MDB_SUCCESS)
         return;
     if (info.me_mapsize != s->map_seen_size) /* opened or grown: mapped elsewhere */
         s_find_map(s, info.me_mapsize);

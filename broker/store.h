@@ -131,13 +131,18 @@ int store_sync(store *s);
 
 /*
  * Unmaps the store's pages from the broker's resident set (madvise
- * MADV_DONTNEED on LMDB's read-only map): they stay in the kernel's page
- * cache and fault back in on the next read. Every page a delivery or a
- * lookup ever touched otherwise counts in the broker's RSS (deliveries
- * read tens of MiB a second). Safe while readers run. The router calls
- * it every 2 ms (the kernel maps up to 16 pages around each one read).
+ * MADV_DONTNEED on LMDB's read-only map) when the process's resident
+ * pages of mapped files (shared libraries included: /proc/self/statm)
+ * exceed budget_kib, or always when budget_kib is 0 or that count cannot
+ * be read. The pages stay in the kernel's page cache and fault back in on
+ * the next read. Every page a delivery or a lookup ever touched otherwise
+ * counts in the broker's RSS (deliveries read tens of MiB a second, and
+ * the kernel maps up to 16 pages around each one read). Safe while
+ * readers run. The router calls it every 2 ms with ROUTER_MAPPED_BUDGET_KIB:
+ * unmapping only over the budget spares the re-faults of the hot pages
+ * (B-tree roots and branches) that unmapping every time cost.
  */
-void store_release_pages(store *s);
+void store_release_pages(store *s, uint64_t budget_kib);
 
 /* What one Publish stores. Pointers are borrowed until the batch commits. */
 typedef struct store_publish {

@@ -252,3 +252,190 @@ int codec_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
         return ASYLINK_E_INVALID_ARG;
     return s_prescan(d, buf, len, rules, 0);
 }
+
+/* ------------------------------------------------------- one-pass decoder -- */
+
+typedef struct {
+    const codec_scan_rules *rules;
+    codec_alloc_fn alloc;
+    void *ctx;
+} s_fast;
+
+/*
+ * A varint in its shortest form (what protobuf-c writes): more than one
+ * byte only if the last is not zero; ten bytes only if the value needs
+ * them (the tenth byte is then 1).
+ */
+static bool s_varint_shortest(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *start = *p;
+    if (!codec_varint(p, end, v))
+        return false;
+    size_t n = (size_t)(*p - start);
+    return n == 1 || (start[n - 1] != 0 && (n < 10 || start[9] == 1));
+}
+
+/* A length-delimited payload at *p: its bytes, moved past. */
+static bool s_fast_len(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *n)
+{
+    uint64_t v;
+    if (!s_varint_shortest(p, end, &v) || v > (uint64_t)(end - *p))
+        return false;
+    *data = *p;
+    *n = (size_t)v;
+    *p += v;
+    return true;
+}
+
+static bool s_fast_msg(const s_fast *f, const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                       size_t len, int depth, ProtobufCMessage **out);
+
+/* A string, bytes or message element (n bytes at data) into *slot; empty allowed. */
+static bool s_fast_element(const s_fast *f, const ProtobufCFieldDescriptor *fd, const uint8_t *data,
+                           size_t n, int depth, void *slot)
+{
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        if (memchr(data, 0, n))
+            return false; /* protobuf-c would cut it: not canonical */
+        char *s = f->alloc(f->ctx, n + 1);
+        if (!s)
+            return false;
+        memcpy(s, data, n);
+        s[n] = '\0';
+        *(char **)slot = s;
+        return true;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        *(ProtobufCBinaryData *)slot =
+            (ProtobufCBinaryData){.len = n, .data = n ? (uint8_t *)data : NULL};
+        return true;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return s_fast_msg(f, fd->descriptor, data, n, depth + 1, (ProtobufCMessage **)slot);
+    default: return false;
+    }
+}
+
+/* A single (proto3, implicit presence) varint field: present only if not the default. */
+static bool s_fast_scalar(const ProtobufCFieldDescriptor *fd, uint64_t v, void *member)
+{
+    switch (fd->type) {
+    case PROTOBUF_C_TYPE_UINT32:
+        if (v == 0 || v > UINT32_MAX)
+            return false;
+        *(uint32_t *)member = (uint32_t)v;
+        return true;
+    case PROTOBUF_C_TYPE_UINT64:
+        if (v == 0)
+            return false;
+        *(uint64_t *)member = v;
+        return true;
+    case PROTOBUF_C_TYPE_ENUM:
+        if (v == 0 || v > INT32_MAX)
+            return false;
+        *(int *)member = (int)v;
+        return true;
+    case PROTOBUF_C_TYPE_BOOL:
+        if (v != 1)
+            return false;
+        *(protobuf_c_boolean *)member = 1;
+        return true;
+    default: return false;
+    }
+}
+
+/* The contiguous run of a repeated field starting with the tag at *p. */
+static bool s_fast_repeated(const s_fast *f, const ProtobufCMessageDescriptor *d,
+                            const ProtobufCFieldDescriptor *fd, uint64_t tag, const uint8_t **p,
+                            const uint8_t *end, int depth, void *msg)
+{
+    const uint8_t *q = *p, *data;
+    size_t n = 0, len;
+    uint64_t t;
+    for (const uint8_t *at = q; at < end; n++) { /* count first: one array */
+        const uint8_t *next = at;
+        if (!s_varint_shortest(&next, end, &t) || t != tag)
+            break;
+        if (!s_fast_len(&next, end, &data, &len))
+            return false;
+        at = next;
+    }
+    if (n == 0 || n > f->rules->repeated_max(d, fd->id))
+        return false;
+    size_t elem = fd->type == PROTOBUF_C_TYPE_BYTES ? sizeof(ProtobufCBinaryData) : sizeof(void *);
+    uint8_t *arr = f->alloc(f->ctx, n * elem);
+    if (!arr)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        (void)s_varint_shortest(&q, end, &t); /* as counted above */
+        (void)s_fast_len(&q, end, &data, &len);
+        if (!s_fast_element(f, fd, data, len, depth, arr + i * elem))
+            return false;
+    }
+    *(size_t *)((char *)msg + fd->quantifier_offset) = n;
+    *(void **)((char *)msg + fd->offset) = arr;
+    *p = q;
+    return true;
+}
+
+/* One message of type d from buf[0..len): fields strictly in the descriptor's (number) order. */
+static bool s_fast_msg(const s_fast *f, const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                       size_t len, int depth, ProtobufCMessage **out)
+{
+    if (depth > f->rules->max_depth || d->n_fields > CODEC_SCAN_FIELDS)
+        return false;
+    ProtobufCMessage *m = f->alloc(f->ctx, d->sizeof_message);
+    if (!m)
+        return false;
+    protobuf_c_message_init(d, m);
+    const uint8_t *p = buf, *end = buf + len;
+    unsigned next = 0; /* index of the first field that may still come */
+    while (p < end) {
+        const uint8_t *at = p, *data;
+        uint64_t tag, v;
+        size_t n;
+        if (!s_varint_shortest(&p, end, &tag))
+            return false;
+        while (next < d->n_fields && d->fields[next].id < (tag >> 3))
+            next++;
+        if (next == d->n_fields || d->fields[next].id != (tag >> 3))
+            return false; /* unknown, repeated out of its run, or out of order */
+        const ProtobufCFieldDescriptor *fd = &d->fields[next++];
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_PACKED) ||
+            (fd->label != PROTOBUF_C_LABEL_NONE && fd->label != PROTOBUF_C_LABEL_REPEATED) ||
+            (tag & 7) != s_wire_type(fd) || (f->rules->allowed && !f->rules->allowed(d, fd)))
+            return false;
+        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) { /* a message member, the first one set */
+            uint32_t *which = (uint32_t *)((char *)m + fd->quantifier_offset);
+            if (fd->type != PROTOBUF_C_TYPE_MESSAGE || *which)
+                return false;
+            *which = fd->id;
+        }
+        void *member = (char *)m + fd->offset;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            p = at;
+            if ((tag & 7) != 2 || !s_fast_repeated(f, d, fd, tag, &p, end, depth, m))
+                return false;
+        } else if ((tag & 7) == 0) {
+            if (!s_varint_shortest(&p, end, &v) || !s_fast_scalar(fd, v, member))
+                return false;
+        } else if ((tag & 7) != 2 || !s_fast_len(&p, end, &data, &n) ||
+                   (n == 0 && fd->type != PROTOBUF_C_TYPE_MESSAGE) ||
+                   !s_fast_element(f, fd, data, n, depth, member)) {
+            return false; /* an empty string or bytes field is the default: never written */
+        }
+    }
+    *out = m;
+    return true;
+}
+
+ProtobufCMessage *codec_unpack_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                                         size_t len, const codec_scan_rules *rules,
+                                         codec_alloc_fn alloc, void *ctx)
+{
+    ProtobufCMessage *m = NULL;
+    if (!d || !rules || !rules->repeated_max || !alloc || (!buf && len))
+        return NULL;
+    s_fast f = {.rules = rules, .alloc = alloc, .ctx = ctx};
+    return s_fast_msg(&f, d, buf, len, 0, &m) ? m : NULL;
+}

@@ -82,4 +82,30 @@ typedef struct codec_scan_rules {
 int codec_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
                   const codec_scan_rules *rules);
 
+/*
+ * The one-pass decoder: unpacks buf (len bytes) as a message of type d
+ * only if buf is canonical and passes the pre-scan under rules, in one walk
+ * over the bytes, with every struct, array and string taken from
+ * alloc(ctx, size) (which returns NULL when it has no room; nothing is
+ * ever freed one by one). Bytes fields point into buf: the caller keeps
+ * buf alive as long as the message. It takes only what protobuf-c's
+ * unpack followed by codec_is_canonical() accepts, and then decodes the
+ * same fields: the proto3 field types asylink's signed structures use
+ * (uint32, uint64, enum, bool, string, bytes, nested messages; repeated
+ * strings, bytes and messages; a oneof of messages), fields in number
+ * order, defaults omitted,
+ * shortest varints, no NUL in strings, no unknown fields.
+ *
+ * NULL means "not taken", never an error code: anything else, including
+ * every hostile or merely unusual input and a full allocator, goes to the
+ * general path (codec_prescan(), protobuf-c, codec_is_canonical()), which
+ * gives its exact error code. test_codec checks over mutated inputs that
+ * a taken message is what the general path decodes.
+ */
+typedef void *(*codec_alloc_fn)(void *ctx, size_t size);
+
+ProtobufCMessage *codec_unpack_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                                         size_t len, const codec_scan_rules *rules,
+                                         codec_alloc_fn alloc, void *ctx);
+
 #endif

@@ -341,6 +341,48 @@ static void s_arena_free(void *data, void *ptr)
     free(ptr);
 }
 
+/* The arena's bump allocation without the malloc fallback: NULL when full. */
+static void *s_arena_take(void *data, size_t size)
+{
+    envelope *e = data;
+    size_t at = (e->arena_used + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (at > e->arena_cap || size > e->arena_cap - at)
+        return NULL;
+    e->arena_used = at + size;
+    S_UNPOISON(e->arena + at, size);
+    return e->arena + at;
+}
+
+/*
+ * The one pass (codec_unpack_canonical()): a copy of the input in the
+ * arena, the Envelope and its Header decoded from it, bytes fields
+ * pointing into the copy. False when it is not taken (the arena is then
+ * empty again): the general path decides.
+ */
+static bool s_unpack_fast(envelope *e, const uint8_t *buf, size_t len)
+{
+    uint8_t *copy = s_arena_take(e, len ? len : 1);
+    if (!copy)
+        return false;
+    if (len)
+        memcpy(copy, buf, len);
+    ProtobufCMessage *m = codec_unpack_canonical(&asylink__v1__envelope__descriptor, copy, len,
+                                                 &s_scan_rules, s_arena_take, e);
+    Asylink__V1__Envelope *pb = (Asylink__V1__Envelope *)m;
+    ProtobufCMessage *h = NULL;
+    if (pb && pb->header.len)
+        h = codec_unpack_canonical(&asylink__v1__header__descriptor, pb->header.data,
+                                   pb->header.len, &s_scan_rules, s_arena_take, e);
+    if (!h) {
+        e->arena_used = 0;
+        S_POISON(e->arena, e->arena_cap);
+        return false;
+    }
+    e->pb = pb;
+    e->hdr_pb = (Asylink__V1__Header *)h;
+    return true;
+}
+
 /* The proof's shape (PROTOCOL.md 4.7 checks 18 to 22). */
 static int s_check_batch_shape(const Asylink__V1__BatchProof *b)
 {
@@ -385,6 +427,27 @@ int envelope_decode_cached(const uint8_t *buf, size_t len, size_t max_len, batch
     return s_decode(buf, len, max_len, 0, cache, out);
 }
 
+/*
+ * The general path: pre-scan, protobuf-c into the arena, canonical checks
+ * (skipped for ENVELOPE_DECODE_STORED: canonical when it arrived).
+ */
+static int s_unpack_general(envelope *e, const uint8_t *buf, size_t len, unsigned skip)
+{
+    int rc = s_prescan(buf, len);
+    if (rc != ASYLINK_OK)
+        return rc;
+    bool stored = skip & ENVELOPE_DECODE_STORED;
+    e->pb = asylink__v1__envelope__unpack(&e->alloc, len, buf);
+    if (!e->pb || e->pb->header.len == 0 ||
+        (!stored && !codec_is_canonical(&e->pb->base, buf, len)))
+        return ASYLINK_E_MALFORMED;
+    e->hdr_pb = asylink__v1__header__unpack(&e->alloc, e->pb->header.len, e->pb->header.data);
+    if (!e->hdr_pb ||
+        (!stored && !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len)))
+        return ASYLINK_E_MALFORMED;
+    return ASYLINK_OK;
+}
+
 static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
                     batch_cache *cache, envelope **out)
 {
@@ -393,9 +456,6 @@ static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned ski
         return ASYLINK_E_INVALID_ARG;
     if (len > (max_len ? max_len : ENVELOPE_MAX_SIZE))
         return ASYLINK_E_TOO_LARGE;
-    int rc = s_prescan(buf, len);
-    if (rc != ASYLINK_OK)
-        return rc;
     size_t head = (sizeof(envelope) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     size_t cap = len + len / 2 + ARENA_SLACK; /* a 1.4 KB envelope decodes into ~1.9 KB */
     envelope *e = malloc(head + cap);
@@ -407,15 +467,9 @@ static int s_decode(const uint8_t *buf, size_t len, size_t max_len, unsigned ski
     S_POISON(e->arena, e->arena_cap);
     e->alloc =
         (ProtobufCAllocator){.alloc = s_arena_alloc, .free = s_arena_free, .allocator_data = e};
-    rc = ASYLINK_E_MALFORMED;
-    e->pb = asylink__v1__envelope__unpack(&e->alloc, len, buf);
-    bool stored = skip & ENVELOPE_DECODE_STORED; /* canonical when it arrived */
-    if (!e->pb || e->pb->header.len == 0 ||
-        (!stored && !codec_is_canonical(&e->pb->base, buf, len)))
-        goto cleanup;
-    e->hdr_pb = asylink__v1__header__unpack(&e->alloc, e->pb->header.len, e->pb->header.data);
-    if (!e->hdr_pb ||
-        (!stored && !codec_is_canonical(&e->hdr_pb->base, e->pb->header.data, e->pb->header.len)))
+    int rc = ASYLINK_OK;
+    if (((skip & ENVELOPE_DECODE_GENERAL) || !s_unpack_fast(e, buf, len)) &&
+        (rc = s_unpack_general(e, buf, len, skip)) != ASYLINK_OK)
         goto cleanup;
     rc = s_header_fields(e);
     if (rc == ASYLINK_OK)

@@ -125,6 +125,10 @@ enum {
     /* nor the canonical-encoding check (a re-encoding compared with buf): the
      * bytes are the ones this node checked when they arrived */
     ENVELOPE_DECODE_STORED = 4,
+    /* not a skip: decode through the general path only (pre-scan, protobuf-c,
+     * canonical checks), never the one pass (codec_unpack_canonical); for
+     * tests and fuzzers that check the two give the same result */
+    ENVELOPE_DECODE_GENERAL = 8,
 };
 
 /* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */

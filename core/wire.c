@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "envelope.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,7 +524,35 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
     }
 }
 
+/* The one pass's arena: on wire_decode's stack; full means "the general path". */
+typedef struct {
+    _Alignas(max_align_t) uint8_t buf[1024];
+    size_t used;
+} s_stack;
+
+static void *s_stack_alloc(void *ctx, size_t size)
+{
+    s_stack *st = ctx;
+    size_t at = (st->used + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
+    if (at > sizeof st->buf || size > sizeof st->buf - at)
+        return NULL;
+    st->used = at + size;
+    return st->buf + at;
+}
+
+static int s_decode(const uint8_t *buf, size_t len, wire_cmd *cmd, bool fast);
+
 int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
+{
+    return s_decode(buf, len, cmd, true);
+}
+
+int wire_decode_general(const uint8_t *buf, size_t len, wire_cmd *cmd)
+{
+    return s_decode(buf, len, cmd, false);
+}
+
+static int s_decode(const uint8_t *buf, size_t len, wire_cmd *cmd, bool fast)
 {
     if (!cmd)
         return ASYLINK_E_INVALID_ARG;
@@ -535,10 +564,26 @@ int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
     /* The command of every message published: Publish{message_id} without a request_id
      * has exactly this canonical form (22 12 0a 10 + 16 bytes); what the full path below
      * would give it, without protobuf-c. */
-    if (len == 20 && buf[0] == 0x22 && buf[1] == 0x12 && buf[2] == 0x0a && buf[3] == 0x10) {
+    if (fast && len == 20 && buf[0] == 0x22 && buf[1] == 0x12 && buf[2] == 0x0a && buf[3] == 0x10) {
         cmd->kind = WIRE_PUBLISH;
         memcpy(cmd->u.publish.message_id, buf + 4, 16);
         return ASYLINK_OK;
+    }
+    /* Accepted, Deliver and the other small commands in one pass on the stack
+     * (codec_unpack_canonical); the rest, and anything it does not take, below. */
+    s_stack st;
+    st.used = 0;
+    Asylink__V1__Command *one = NULL;
+    if (fast)
+        one = (Asylink__V1__Command *)codec_unpack_canonical(
+            &asylink__v1__command__descriptor, buf, len, &s_scan_rules, s_stack_alloc, &st);
+    if (one) {
+        cmd->kind = (wire_kind)one->body_case;
+        cmd->request_id = one->request_id;
+        int frc = s_dec_body(one, cmd);
+        if (frc != ASYLINK_OK)
+            wire_cmd_clear(cmd);
+        return frc;
     }
     int rc = codec_prescan(&asylink__v1__command__descriptor, buf, len, &s_scan_rules);
     if (rc != ASYLINK_OK)

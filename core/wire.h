@@ -266,6 +266,14 @@ typedef struct wire_cmd {
 int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd);
 
 /*
+ * wire_decode() through its general path only (pre-scan, protobuf-c,
+ * canonical check), without the fast paths for Publish and the one pass
+ * (codec_unpack_canonical): the same result by design. For tests and
+ * fuzzers that check so.
+ */
+int wire_decode_general(const uint8_t *buf, size_t len, wire_cmd *cmd);
+
+/*
  * Encodes cmd into a new malloc'd buffer (*out, caller frees). Strings are
  * taken up to their NUL. Returns ASYLINK_OK, ASYLINK_E_INVALID_ARG (unknown
  * kind), ASYLINK_E_NOMEM.

@@ -4,6 +4,8 @@
  *
  * Checks, beyond "no crash, no leak, no over-read":
  *   - a failed decode leaves a zeroed command;
+ *   - the general path alone (wire_decode_general) gives the same code and,
+ *     when it decodes, a command that encodes to the same bytes;
  *   - MALFORMED only for what plain protobuf-c plus the canonical check
  *     (codec.h) refuse too, OK only for what they accept: wire.c's pre-scan
  *     must not refuse more than the checks it runs ahead of;
@@ -45,8 +47,21 @@ static void s_encode(const wire_cmd *c, uint8_t **buf, size_t *len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    wire_cmd c, again;
+    wire_cmd c, again, general;
     int rc = wire_decode(data, size, &c);
+    if (wire_decode_general(data, size, &general) != rc)
+        abort(); /* the fast paths and the one pass never change a result */
+    if (rc == ASYLINK_OK) {
+        uint8_t *a = NULL, *b = NULL;
+        size_t la = 0, lb = 0;
+        s_encode(&c, &a, &la);
+        s_encode(&general, &b, &lb);
+        if (la != lb || memcmp(a, b, la) != 0)
+            abort();
+        free(a);
+        free(b);
+    }
+    wire_cmd_clear(&general);
     if ((rc == ASYLINK_E_MALFORMED || rc == ASYLINK_OK) &&
         (rc == ASYLINK_E_MALFORMED) != s_reference_malformed(data, size))
         abort();

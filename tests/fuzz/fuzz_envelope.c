@@ -6,10 +6,16 @@
  * whole run: a cache may never turn a refusal into success or back. They are
  * also decoded through a batch walk cache that lives for the whole run (as a
  * broker verify worker's): the same code and the same signed digest.
+ * Every input also goes through the one-pass decoder (codec_unpack_canonical)
+ * and the general path it stands in for, as an Envelope and as a Header:
+ * the one pass takes exactly what the general path accepts, and what it
+ * takes re-serializes to the input.
  */
 #include "fuzz_world.h"
 
+#include "asylink/v1/envelope.pb-c.h"
 #include "batch.h"
+#include "codec.h"
 #include "rootcache.h"
 
 #include <string.h>
@@ -30,8 +36,57 @@ static void s_check_batch(const envelope *e)
         abort();
 }
 
+static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
+{
+    if (d == &asylink__v1__envelope__descriptor && id == 3)
+        return ENVELOPE_MAX_READERS;
+    if (d == &asylink__v1__header__descriptor && id == 4)
+        return ENVELOPE_MAX_RECIPIENTS;
+    if (d == &asylink__v1__batch_proof__descriptor && id == 4)
+        return ENVELOPE_BATCH_PATH_SCAN_MAX;
+    return 0;
+}
+
+static const codec_scan_rules s_rules = {
+    .max_depth = 1, .too_many_code = ASYLINK_E_TOO_LARGE, .repeated_max = s_repeated_max};
+
+typedef struct {
+    uint8_t *buf;
+    size_t cap, used;
+} s_bump;
+
+static void *s_bump_alloc(void *ctx, size_t n)
+{
+    s_bump *b = ctx;
+    size_t at = (b->used + 15) & ~(size_t)15;
+    if (at > b->cap || n > b->cap - at)
+        return NULL;
+    b->used = at + n;
+    return b->buf + at;
+}
+
+/* The one pass and the general path agree on data as a message of type d. */
+static void s_check_one_pass(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size)
+{
+    s_bump b = {.cap = 64 * size + 4096};
+    if (!(b.buf = malloc(b.cap)))
+        abort();
+    ProtobufCMessage *fast = codec_unpack_canonical(d, data, size, &s_rules, s_bump_alloc, &b);
+    ProtobufCMessage *m = NULL;
+    bool general = codec_prescan(d, data, size, &s_rules) == ASYLINK_OK &&
+                   (m = protobuf_c_message_unpack(d, NULL, size, data)) != NULL &&
+                   codec_is_canonical(m, data, size);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    if ((fast != NULL) != general || (fast && !codec_is_canonical(fast, data, size)))
+        abort();
+    free(b.buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    s_check_one_pass(&asylink__v1__envelope__descriptor, data, size);
+    s_check_one_pass(&asylink__v1__header__descriptor, data, size);
     fuzz_world *w = fw_get();
     static rootcache *cache;
     static batch_cache *walks;
@@ -39,8 +94,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (!walks && batch_cache_new(&walks) != ASYLINK_OK)
         abort();
-    envelope *e = NULL, *ew = NULL;
+    envelope *e = NULL, *ew = NULL, *eg = NULL;
     int rc = envelope_decode(data, size, 0, &e);
+    if (envelope_decode_opt(data, size, 0, ENVELOPE_DECODE_GENERAL, &eg) != rc ||
+        (rc == ASYLINK_OK &&
+         (memcmp(envelope_digest(e), envelope_digest(eg), ENVELOPE_DIGEST_LEN) != 0 ||
+          memcmp(envelope_signed_digest(e), envelope_signed_digest(eg), ENVELOPE_DIGEST_LEN) != 0)))
+        abort(); /* the one pass never changes a decode */
+    envelope_destroy(&eg);
     if (envelope_decode_cached(data, size, 0, walks, &ew) != rc ||
         (rc == ASYLINK_OK &&
          memcmp(envelope_signed_digest(e), envelope_signed_digest(ew), ENVELOPE_DIGEST_LEN) != 0))

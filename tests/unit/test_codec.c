@@ -1,6 +1,8 @@
 /*
  * test_codec.c — the raw protobuf reader and the pre-scan (core/codec.h)
- * that wire.c and envelope.c run before protobuf-c unpacks hostile bytes.
+ * that wire.c and envelope.c run before protobuf-c unpacks hostile bytes,
+ * and the one-pass decoder (codec_unpack_canonical) against the general
+ * path it stands in for, over an envelope and thousands of mutations of it.
  * (Canonical form is tested through its users, test_envelope and test_wire.)
  */
 #include "fixture.h"
@@ -115,12 +117,299 @@ static void test_prescan(void **state)
     assert_int_equal(codec_prescan(env, S("\x0a\x00"), &flat), ASYLINK_OK); /* bytes, no nesting */
 }
 
+/* ---- the one-pass decoder ---- */
+
+typedef struct {
+    uint8_t buf[64 * 1024];
+    size_t used;
+} s_bump;
+
+static void *s_bump_alloc(void *ctx, size_t n)
+{
+    s_bump *b = ctx;
+    size_t at = (b->used + 15) & ~(size_t)15;
+    if (at > sizeof b->buf || n > sizeof b->buf - at)
+        return NULL;
+    b->used = at + n;
+    return b->buf + at;
+}
+
+static size_t s_envelope_max(const ProtobufCMessageDescriptor *d, unsigned id)
+{
+    if (d == &asylink__v1__envelope__descriptor && id == 3)
+        return 4;
+    if (d == &asylink__v1__header__descriptor && id == 4)
+        return 4;
+    if (d == &asylink__v1__batch_proof__descriptor && id == 4)
+        return 11;
+    return 0;
+}
+
+static const codec_scan_rules s_env_rules = {
+    .max_depth = 1, .too_many_code = ASYLINK_E_TOO_LARGE, .repeated_max = s_envelope_max};
+
+/* Packs m into a new buffer. */
+static uint8_t *s_pack(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *out = malloc(*len ? *len : 1);
+    assert_non_null(out);
+    assert_int_equal(protobuf_c_message_pack(m, out), *len);
+    return out;
+}
+
+/* A header with every field set, recipients repeated. */
+static uint8_t *s_header_bytes(size_t *len)
+{
+    Asylink__V1__Header h = ASYLINK__V1__HEADER__INIT;
+    uint8_t id[16], corr[16], epk[32], commit[32];
+    memset(id, 0x11, sizeof id);
+    memset(corr, 0x22, sizeof corr);
+    memset(epk, 0x33, sizeof epk);
+    memset(commit, 0x44, sizeof commit);
+    char *recipients[] = {"FR", "IT", "EUAA"};
+    h.version = 1;
+    h.message_id = (ProtobufCBinaryData){16, id};
+    h.sender = "DE";
+    h.n_recipients = 3;
+    h.recipients = recipients;
+    h.content_type = "asylink.v1.CaseInformationRequest";
+    h.classification = ASYLINK__V1__CLASSIFICATION__CLASSIFICATION_PERSONAL;
+    h.created_ms = 1764950400123;
+    h.expires_ms = 1764950400123 + 86400000;
+    h.correlation_id = (ProtobufCBinaryData){16, corr};
+    h.encryption = ASYLINK__V1__ENCRYPTION__ENCRYPTION_XCHACHA20POLY1305;
+    h.payload_size = 300;
+    h.sender_ephemeral_pk = (ProtobufCBinaryData){32, epk};
+    h.sender_cert_serial = 70000;
+    h.key_commitment = (ProtobufCBinaryData){32, commit};
+    return s_pack(&h.base, len);
+}
+
+/* An envelope with keys and a batch proof around s_header_bytes(). */
+static uint8_t *s_envelope_bytes(size_t *len)
+{
+    size_t hlen = 0;
+    uint8_t *hdr = s_header_bytes(&hlen);
+    uint8_t body[340], wrapped[3][72], sig[64], salt[32], path[3][32];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (uint8_t)(i * 7);
+    memset(wrapped, 0x55, sizeof wrapped);
+    memset(sig, 0x66, sizeof sig);
+    memset(salt, 0x77, sizeof salt);
+    memset(path, 0x88, sizeof path);
+    Asylink__V1__KeyWrap k[3] = {ASYLINK__V1__KEY_WRAP__INIT, ASYLINK__V1__KEY_WRAP__INIT,
+                                 ASYLINK__V1__KEY_WRAP__INIT};
+    Asylink__V1__KeyWrap *keys[3] = {&k[0], &k[1], &k[2]};
+    const char *ids[3] = {"FR", "IT", "EUAA"};
+    for (int i = 0; i < 3; i++) {
+        k[i].node_id = (char *)ids[i];
+        k[i].wrapped_key = (ProtobufCBinaryData){72, wrapped[i]};
+    }
+    ProtobufCBinaryData p[3] = {{32, path[0]}, {32, path[1]}, {32, path[2]}};
+    Asylink__V1__BatchProof b = ASYLINK__V1__BATCH_PROOF__INIT;
+    b.salt = (ProtobufCBinaryData){32, salt};
+    b.size = 5;
+    b.index = 4;
+    b.n_path = 3;
+    b.path = p;
+    Asylink__V1__Envelope e = ASYLINK__V1__ENVELOPE__INIT;
+    e.header = (ProtobufCBinaryData){hlen, hdr};
+    e.body = (ProtobufCBinaryData){sizeof body, body};
+    e.n_keys = 3;
+    e.keys = keys;
+    e.signature = (ProtobufCBinaryData){64, sig};
+    e.batch = &b;
+    uint8_t *out = s_pack(&e.base, len);
+    free(hdr);
+    return out;
+}
+
+/* What the general path makes of buf: true if it accepts it (pre-scan, unpack, canonical). */
+static bool s_general_accepts(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
+{
+    if (codec_prescan(d, buf, len, &s_env_rules) != ASYLINK_OK)
+        return false;
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
+    bool ok = m && codec_is_canonical(m, buf, len);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return ok;
+}
+
+/*
+ * The two paths agree on buf: the one pass takes exactly what the general
+ * path accepts, and what it takes re-serializes to buf (the general path's
+ * decode of buf is the one message that does). Returns whether taken.
+ */
+static bool s_agree(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
+{
+    static s_bump b;
+    b.used = 0;
+    ProtobufCMessage *m = codec_unpack_canonical(d, buf, len, &s_env_rules, s_bump_alloc, &b);
+    bool general = s_general_accepts(d, buf, len);
+    assert_int_equal(m != NULL, general);
+    if (m) {
+        assert_true(codec_is_canonical(m, buf, len));
+        size_t n = 0;
+        uint8_t *again = s_pack(m, &n);
+        assert_int_equal(n, len);
+        assert_memory_equal(again, buf, len);
+        free(again);
+    }
+    return m != NULL;
+}
+
+static void test_unpack_canonical_fields(void **state)
+{
+    (void)state;
+    size_t len = 0;
+    uint8_t *env = s_envelope_bytes(&len);
+    s_bump b = {.used = 0};
+    ProtobufCMessage *m = codec_unpack_canonical(&asylink__v1__envelope__descriptor, env, len,
+                                                 &s_env_rules, s_bump_alloc, &b);
+    assert_non_null(m);
+    Asylink__V1__Envelope *e = (Asylink__V1__Envelope *)m;
+    assert_int_equal(e->n_keys, 3);
+    assert_string_equal(e->keys[2]->node_id, "EUAA");
+    assert_int_equal(e->keys[1]->wrapped_key.len, 72);
+    assert_int_equal(e->body.len, 340);
+    assert_true(e->body.data > env && e->body.data < env + len); /* points into the input */
+    assert_non_null(e->batch);
+    assert_int_equal(e->batch->size, 5);
+    assert_int_equal(e->batch->index, 4);
+    assert_int_equal(e->batch->n_path, 3);
+    Asylink__V1__Header *h = (Asylink__V1__Header *)codec_unpack_canonical(
+        &asylink__v1__header__descriptor, e->header.data, e->header.len, &s_env_rules, s_bump_alloc,
+        &b);
+    assert_non_null(h);
+    assert_string_equal(h->sender, "DE");
+    assert_int_equal(h->n_recipients, 3);
+    assert_string_equal(h->recipients[1], "IT");
+    assert_int_equal(h->classification, ASYLINK__V1__CLASSIFICATION__CLASSIFICATION_PERSONAL);
+    assert_int_equal(h->created_ms, 1764950400123);
+    assert_int_equal(h->sender_cert_serial, 70000);
+    assert_string_equal(h->topic, ""); /* absent: the default */
+    assert_true(s_agree(&asylink__v1__envelope__descriptor, env, len));
+    assert_true(s_agree(&asylink__v1__header__descriptor, e->header.data, e->header.len));
+    /* a full allocator: not taken */
+    s_bump tiny = {.used = sizeof tiny.buf - 64};
+    assert_null(codec_unpack_canonical(&asylink__v1__envelope__descriptor, env, len, &s_env_rules,
+                                       s_bump_alloc, &tiny));
+    free(env);
+
+    /* Each of these the general path refuses or reads differently: not taken. */
+    const ProtobufCMessageDescriptor *hd = &asylink__v1__header__descriptor;
+    struct {
+        const char *bytes;
+        size_t len;
+    } refused[] = {
+        {"\x08\x00", 2},         /* a default written */
+        {"\x08\x81\x00", 3},     /* a padded varint */
+        {"\x88\x00\x01", 3},     /* a padded tag */
+        {"\x08\x01\x08\x01", 4}, /* twice */
+        {"\x1a\x02"
+         "DE\x08\x01",
+         6},             /* out of order */
+        {"\x1a\x00", 2}, /* an empty string written */
+        {"\x1a\x02"
+         "D\x00",
+         4},                             /* a NUL in a string */
+        {"\x08\x80\x80\x80\x80\x10", 6}, /* uint32 over 32 bits */
+        {"\x38\x80\x80\x80\x80\x08", 6}, /* an enum over INT32_MAX */
+        {"\xf8\x01\x01", 3},             /* unknown */
+        {"\x0a\x01x", 3},                /* wrong wire type */
+        {"\x22\x01"
+         "a\x22\x01"
+         "b\x22\x01"
+         "c\x22\x01"
+         "d\x22\x01"
+         "e",
+         15}, /* 5 > 4 */
+        {"\x22\x01"
+         "a\x2a\x01"
+         "t\x22\x01"
+         "b",
+         9},               /* a repeated field split */
+        {"\x12\x05xy", 4}, /* cut */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_false(s_agree(hd, (const uint8_t *)refused[i].bytes, refused[i].len));
+    assert_true(s_agree(hd,
+                        (const uint8_t *)"\x22\x00\x22\x01"
+                                         "b",
+                        5)); /* empty element */
+    assert_true(s_agree(hd, NULL, 0));
+    /* an empty nested message is written when set */
+    assert_true(s_agree(&asylink__v1__envelope__descriptor, (const uint8_t *)"\x2a\x00", 2));
+    assert_true(s_agree(&asylink__v1__envelope__descriptor, (const uint8_t *)"\x1a\x00", 2));
+    /* nesting deeper than the rules allow */
+    codec_scan_rules flat = s_env_rules;
+    flat.max_depth = 0;
+    assert_null(codec_unpack_canonical(&asylink__v1__envelope__descriptor,
+                                       (const uint8_t *)"\x2a\x00", 2, &flat, s_bump_alloc, &b));
+}
+
+/* Thousands of mutations of a real envelope and header: the two paths agree on each. */
+static void test_unpack_canonical_mutations(void **state)
+{
+    (void)state;
+    size_t len = 0, hlen = 0;
+    uint8_t *env = s_envelope_bytes(&len), *hdr = s_header_bytes(&hlen);
+    uint8_t *buf = malloc(len + 16);
+    assert_non_null(buf);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    size_t taken = 0, tried = 0;
+    for (int round = 0; round < 2; round++) {
+        const uint8_t *src = round ? hdr : env;
+        size_t n = round ? hlen : len;
+        const ProtobufCMessageDescriptor *d =
+            round ? &asylink__v1__header__descriptor : &asylink__v1__envelope__descriptor;
+        for (size_t i = 0; i < n; i++) { /* every byte: bumped, zeroed, dropped */
+            for (int how = 0; how < 3; how++) {
+                memcpy(buf, src, n);
+                size_t m = n;
+                if (how == 0)
+                    buf[i]++;
+                else if (how == 1)
+                    buf[i] = 0;
+                else
+                    memmove(buf + i, buf + i + 1, --m - i);
+                taken += s_agree(d, buf, m);
+                tried++;
+            }
+        }
+        for (int k = 0; k < 3000; k++) { /* random bytes at random places, or a cut */
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            memcpy(buf, src, n);
+            size_t m = n;
+            if (x % 5 == 0)
+                m = (size_t)(x >> 8) % n;
+            else
+                for (int j = 0; j < 1 + (int)(x % 3); j++)
+                    buf[(x >> (8 + 8 * j)) % n] = (uint8_t)(x >> (40 + j));
+            taken += s_agree(d, buf, m);
+            tried++;
+        }
+    }
+    /* byte changes inside bytes fields keep the message canonical: many are taken */
+    assert_true(taken > tried / 4);
+    assert_true(taken < tried);
+    free(buf);
+    free(env);
+    free(hdr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_varint),
         cmocka_unit_test(test_next_field_and_find),
         cmocka_unit_test(test_prescan),
+        cmocka_unit_test(test_unpack_canonical_fields),
+        cmocka_unit_test(test_unpack_canonical_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

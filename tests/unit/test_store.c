@@ -1864,6 +1864,58 @@ static void test_invalid_input(void **state)
     store_close(NULL);
 }
 
+/* RssFile of this process, in KiB (/proc/self/status). */
+static uint64_t t_rss_file_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %llu kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* Read pages stay mapped under the budget and are unmapped over it (or with none). */
+static void test_release_pages(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *const to[] = {"FR", NULL};
+    uint64_t seqs[160];
+    for (unsigned i = 0; i < 160; i++)
+        seqs[i] = t_publish1(t, "DE", 9000 + i, to, 32 * 1024, 0, 1000 + i);
+    for (unsigned i = 0; i < 160; i++) { /* 5 MiB read through LMDB's map */
+        uint8_t *env = NULL;
+        size_t len = 0;
+        assert_int_equal(store_message_get(t->s, seqs[i], &env, &len), ASYLINK_OK);
+        assert_int_equal(len, 32 * 1024);
+        free(env);
+    }
+    uint64_t mapped = t_rss_file_kib();
+    store_release_pages(t->s, UINT64_MAX); /* under the budget: kept */
+    uint64_t kept = t_rss_file_kib();
+    assert_true(kept + 1024 > mapped);
+    store_release_pages(t->s, 1024); /* over it: unmapped */
+    uint64_t released = t_rss_file_kib();
+    print_message("RssFile %llu KiB read, %llu kept, %llu after the release\n",
+                  (unsigned long long)mapped, (unsigned long long)kept,
+                  (unsigned long long)released);
+    assert_true(released + 4 * 1024 < kept);
+    for (unsigned i = 0; i < 160; i++) { /* still readable: they fault back in */
+        uint8_t *env = NULL;
+        size_t len = 0;
+        assert_int_equal(store_message_get(t->s, seqs[i], &env, &len), ASYLINK_OK);
+        free(env);
+    }
+    assert_true(t_rss_file_kib() > released + 4 * 1024);
+    store_release_pages(t->s, 0); /* no budget: always */
+    assert_true(t_rss_file_kib() + 4 * 1024 < kept);
+    store_release_pages(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1895,6 +1947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shared_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detached_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
