@@ -292,6 +292,11 @@ static const codec_scan_rules s_scan_rules = {
     .repeated_max = s_repeated_max,
 };
 
+const struct codec_scan_rules *envelope_scan_rules(void)
+{
+    return &s_scan_rules;
+}
+
 /*
  * Pre-scans the Envelope and the Header bytes in it before protobuf-c
  * unpacks either (codec_prescan()): a hostile envelope of empty key wraps

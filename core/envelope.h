@@ -131,6 +131,14 @@ enum {
     ENVELOPE_DECODE_GENERAL = 8,
 };
 
+/*
+ * The limits envelope_decode() pre-scans an Envelope and its Header with
+ * (codec_prescan(), codec.h): for tests and fuzzers that run the general
+ * path themselves. Static; never NULL.
+ */
+struct codec_scan_rules;
+const struct codec_scan_rules *envelope_scan_rules(void);
+
 /* envelope_decode() leaving out what skip (ENVELOPE_DECODE_NO_* bits) names. */
 int envelope_decode_opt(const uint8_t *buf, size_t len, size_t max_len, unsigned skip,
                         envelope **out);

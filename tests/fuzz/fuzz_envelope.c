@@ -36,20 +36,6 @@ static void s_check_batch(const envelope *e)
         abort();
 }
 
-static size_t s_repeated_max(const ProtobufCMessageDescriptor *d, unsigned id)
-{
-    if (d == &asylink__v1__envelope__descriptor && id == 3)
-        return ENVELOPE_MAX_READERS;
-    if (d == &asylink__v1__header__descriptor && id == 4)
-        return ENVELOPE_MAX_RECIPIENTS;
-    if (d == &asylink__v1__batch_proof__descriptor && id == 4)
-        return ENVELOPE_BATCH_PATH_SCAN_MAX;
-    return 0;
-}
-
-static const codec_scan_rules s_rules = {
-    .max_depth = 1, .too_many_code = ASYLINK_E_TOO_LARGE, .repeated_max = s_repeated_max};
-
 typedef struct {
     uint8_t *buf;
     size_t cap, used;
@@ -71,9 +57,10 @@ static void s_check_one_pass(const ProtobufCMessageDescriptor *d, const uint8_t 
     s_bump b = {.cap = 64 * size + 4096};
     if (!(b.buf = malloc(b.cap)))
         abort();
-    ProtobufCMessage *fast = codec_unpack_canonical(d, data, size, &s_rules, s_bump_alloc, &b);
+    ProtobufCMessage *fast =
+        codec_unpack_canonical(d, data, size, envelope_scan_rules(), s_bump_alloc, &b);
     ProtobufCMessage *m = NULL;
-    bool general = codec_prescan(d, data, size, &s_rules) == ASYLINK_OK &&
+    bool general = codec_prescan(d, data, size, envelope_scan_rules()) == ASYLINK_OK &&
                    (m = protobuf_c_message_unpack(d, NULL, size, data)) != NULL &&
                    codec_is_canonical(m, data, size);
     if (m)

@@ -8,9 +8,10 @@
 #include "codec.h"
 #include "sig.h"
 
-static const char *const s_ms27[] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE",   "GR", "ES",
-                                     "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU",   "LV", "MT",
-                                     "NL", "PL", "PT", "RO", "SE", "SI", "SK", "EUAA", NULL};
+static const char *const s_ms27[] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "GR",
+                                     "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU",
+                                     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+                                     "EUAA", NULL};
 static const char *const s_fr_it[] = {"FR", "IT", NULL};
 static const char *const s_fr[] = {"FR", NULL};
 
@@ -83,8 +84,8 @@ static void test_fr_it_not_euaa(void **state)
     const uint8_t msg[] = "Dublin III Art. 34 request, case ref DE-2026-000123";
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_PERSONAL, msg, sizeof msg, &env, &env_len),
-                     ASYLINK_OK);
+    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_PERSONAL, msg, sizeof msg, &env,
+                             &env_len), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
     assert_memory_equal(got, msg, sizeof msg);
     envelope_payload_free(got, got_len);
@@ -108,8 +109,8 @@ static s_bytes s_seal_fr_it(fx_fed *f)
 {
     const uint8_t msg[] = "statistics for 2026-10";
     s_bytes b = {0};
-    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_LIMITED, msg, sizeof msg, &b.buf, &b.len),
-                     ASYLINK_OK);
+    assert_int_equal(fx_seal(f, "DE", s_fr_it, ENVELOPE_LIMITED, msg, sizeof msg, &b.buf,
+                             &b.len), ASYLINK_OK);
     return b;
 }
 
@@ -149,26 +150,10 @@ static void s_flip_header(Asylink__V1__Envelope *m, fx_fed *f)
     p[0] ^= 0x01;
 }
 
-static void s_flip_body(Asylink__V1__Envelope *m, fx_fed *f)
-{
-    (void)f;
-    m->body.data[30] ^= 0x10;
-}
-static void s_flip_key0(Asylink__V1__Envelope *m, fx_fed *f)
-{
-    (void)f;
-    m->keys[0]->wrapped_key.data[40] ^= 1;
-}
-static void s_flip_key1(Asylink__V1__Envelope *m, fx_fed *f)
-{
-    (void)f;
-    m->keys[1]->wrapped_key.data[5] ^= 1;
-}
-static void s_flip_sig(Asylink__V1__Envelope *m, fx_fed *f)
-{
-    (void)f;
-    m->signature.data[63] ^= 0x80;
-}
+static void s_flip_body(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->body.data[30] ^= 0x10; }
+static void s_flip_key0(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->keys[0]->wrapped_key.data[40] ^= 1; }
+static void s_flip_key1(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->keys[1]->wrapped_key.data[5] ^= 1; }
+static void s_flip_sig(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; m->signature.data[63] ^= 0x80; }
 
 static void s_swap_wraps(Asylink__V1__Envelope *m, fx_fed *f)
 {
@@ -202,44 +187,16 @@ static void s_cut_keys(Asylink__V1__Envelope *m, size_t n)
         asylink__v1__key_wrap__free_unpacked(m->keys[--m->n_keys], NULL);
 }
 
-static void s_drop_keywrap(Asylink__V1__Envelope *m, fx_fed *f)
-{
-    (void)f;
-    s_cut_keys(m, 1);
-}
+static void s_drop_keywrap(Asylink__V1__Envelope *m, fx_fed *f) { (void)f; s_cut_keys(m, 1); }
 
-static void test_tamper_header(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_flip_header), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_body(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_flip_body), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_keywrap_0(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_flip_key0), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_keywrap_1(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_flip_key1), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_signature(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_flip_sig), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_swapped_keywraps(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_swap_wraps), ASYLINK_E_BAD_SIGNATURE);
-}
-static void test_tamper_recipient_removed(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_drop_recipient), ASYLINK_E_KEYWRAP_MISMATCH);
-}
-static void test_tamper_keywrap_removed(void **s)
-{
-    assert_int_equal(s_tamper(*s, s_drop_keywrap), ASYLINK_E_KEYWRAP_MISMATCH);
-}
+static void test_tamper_header(void **s) { assert_int_equal(s_tamper(*s, s_flip_header), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_body(void **s) { assert_int_equal(s_tamper(*s, s_flip_body), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_keywrap_0(void **s) { assert_int_equal(s_tamper(*s, s_flip_key0), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_keywrap_1(void **s) { assert_int_equal(s_tamper(*s, s_flip_key1), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_signature(void **s) { assert_int_equal(s_tamper(*s, s_flip_sig), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_swapped_keywraps(void **s) { assert_int_equal(s_tamper(*s, s_swap_wraps), ASYLINK_E_BAD_SIGNATURE); }
+static void test_tamper_recipient_removed(void **s) { assert_int_equal(s_tamper(*s, s_drop_recipient), ASYLINK_E_KEYWRAP_MISMATCH); }
+static void test_tamper_keywrap_removed(void **s) { assert_int_equal(s_tamper(*s, s_drop_keywrap), ASYLINK_E_KEYWRAP_MISMATCH); }
 
 /* Re-signs m with node `who`'s key after a change, as a malicious sender could. */
 static void s_resign(Asylink__V1__Envelope *m, const keys_secret *k)
@@ -426,25 +383,19 @@ static void test_unknown_sender_and_wrong_serial(void **state)
     fx_node *ghost = fx_add(f, "XX", CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE));
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(
-        fx_seal(f, "XX", s_fr, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env, &env_len),
-        ASYLINK_OK);
+    assert_int_equal(fx_seal(f, "XX", s_fr, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env,
+                             &env_len), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_UNKNOWN_SENDER);
     free(env);
     /* DE signing under a serial that is not its current certificate's. */
     fx_node *de = fx_node_by_id(f, "DE");
     envelope_sealer *s = NULL;
     const cert *readers[] = {fx_node_by_id(f, "FR")->cert};
-    envelope_params p = {.recipients = s_fr,
-                         .n_recipients = 1,
-                         .readers = readers,
-                         .n_readers = 1,
-                         .content_type = "t",
-                         .classification = ENVELOPE_LIMITED};
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "t", .classification = ENVELOPE_LIMITED};
     assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial + 100, NULL, NULL, &s),
                      ASYLINK_OK);
-    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_WRONG_KEY);
     envelope_sealer_destroy(&s);
     free(env);
@@ -463,17 +414,12 @@ static void test_seal_reports_digest(void **state)
     uint8_t digest[ENVELOPE_DIGEST_LEN], zero[ENVELOPE_DIGEST_LEN] = {0}, *env = NULL;
     size_t env_len = 0;
     memset(digest, 0, sizeof digest);
-    envelope_params p = {.recipients = s_fr,
-                         .n_recipients = 1,
-                         .readers = readers,
-                         .n_readers = 1,
-                         .content_type = "t",
-                         .classification = ENVELOPE_LIMITED,
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "t", .classification = ENVELOPE_LIMITED,
                          .digest_out = digest};
     assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s),
                      ASYLINK_OK);
-    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
     assert_memory_not_equal(digest, zero, sizeof digest);
     envelope *e = NULL;
     assert_int_equal(envelope_decode(env, env_len, 0, &e), ASYLINK_OK);
@@ -490,20 +436,14 @@ static void test_expired_message(void **state)
     envelope_sealer *s = NULL;
     const cert *readers[] = {fx_node_by_id(f, "FR")->cert};
     uint64_t now = clock_now_ms();
-    envelope_params p = {.recipients = s_fr,
-                         .n_recipients = 1,
-                         .readers = readers,
-                         .n_readers = 1,
-                         .content_type = "asylink.v1.SupportRequest",
-                         .classification = ENVELOPE_LIMITED,
-                         .created_ms = now - 10000,
+    envelope_params p = {.recipients = s_fr, .n_recipients = 1, .readers = readers,
+                         .n_readers = 1, .content_type = "asylink.v1.SupportRequest",
+                         .classification = ENVELOPE_LIMITED, .created_ms = now - 10000,
                          .expires_ms = now - 1};
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s),
-                     ASYLINK_OK);
-    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s), ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"x", 1, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_E_EXPIRED);
     envelope_sealer_destroy(&s);
     free(env);
@@ -516,14 +456,11 @@ static void test_classification_rules(void **state)
     envelope_sealer *s = NULL;
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_sealer_new(de->keys, "DE", de->cert->serial, NULL, NULL, &s), ASYLINK_OK);
     /* PUBLIC feed, signed only: opens for anyone, readable in the clear. */
-    envelope_params pub = {.topic = "stats.monthly.DE",
-                           .content_type = "asylink.v1.MonthlyStatistics",
+    envelope_params pub = {.topic = "stats.monthly.DE", .content_type = "asylink.v1.MonthlyStatistics",
                            .classification = ENVELOPE_PUBLIC};
-    assert_int_equal(envelope_seal(s, &pub, (const uint8_t *)"open data", 9, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &pub, (const uint8_t *)"open data", 9, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "EUAA", env, env_len, &got, &got_len), ASYLINK_OK);
     assert_memory_equal(got, "open data", 9);
     envelope_payload_free(got, got_len);
@@ -540,18 +477,13 @@ static void test_classification_rules(void **state)
                      ASYLINK_E_KEYWRAP_MISMATCH);
     /* Readers that differ from the recipients are refused. */
     const cert *wrong[] = {fx_node_by_id(f, "IT")->cert};
-    envelope_params mism = {.recipients = s_fr,
-                            .n_recipients = 1,
-                            .readers = wrong,
-                            .n_readers = 1,
-                            .content_type = "t",
-                            .classification = ENVELOPE_LIMITED};
+    envelope_params mism = {.recipients = s_fr, .n_recipients = 1, .readers = wrong, .n_readers = 1,
+                            .content_type = "t", .classification = ENVELOPE_LIMITED};
     assert_int_equal(envelope_seal(s, &mism, (const uint8_t *)"x", 1, &env, &env_len, NULL),
                      ASYLINK_E_KEYWRAP_MISMATCH);
     /* Oversized payloads are refused before anything is read. */
     assert_int_equal(envelope_seal(s, &pub, (const uint8_t *)"x", ENVELOPE_MAX_PAYLOAD + 1, &env,
-                                   &env_len, NULL),
-                     ASYLINK_E_TOO_LARGE);
+                                   &env_len, NULL), ASYLINK_E_TOO_LARGE);
     envelope_sealer_destroy(&s);
 }
 
@@ -585,17 +517,13 @@ static void test_topic_readers(void **state)
     fx_node *euaa = fx_node_by_id(f, "EUAA");
     envelope_sealer *s = NULL;
     const cert *readers[] = {fx_node_by_id(f, "DE")->cert, fx_node_by_id(f, "FR")->cert};
-    envelope_params p = {.topic = "analysis.trends",
-                         .readers = readers,
-                         .n_readers = 2,
+    envelope_params p = {.topic = "analysis.trends", .readers = readers, .n_readers = 2,
                          .content_type = "asylink.v1.TrendAnalysis",
                          .classification = ENVELOPE_LIMITED};
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(envelope_sealer_new(euaa->keys, "EUAA", euaa->cert->serial, NULL, NULL, &s),
-                     ASYLINK_OK);
-    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_sealer_new(euaa->keys, "EUAA", euaa->cert->serial, NULL, NULL, &s), ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "DE", env, env_len, &got, &got_len), ASYLINK_OK);
     envelope_payload_free(got, got_len);
     assert_int_equal(fx_open(f, "IT", env, env_len, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
@@ -613,8 +541,7 @@ static void test_topic_readers(void **state)
     assert_true(envelope_sealer_rotate_if_older(s, now + 60001 + 5000, 60000));
     assert_memory_not_equal(before, envelope_sealer_ephemeral_pk(s), 32);
     free(env);
-    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL),
-                     ASYLINK_OK);
+    assert_int_equal(envelope_seal(s, &p, (const uint8_t *)"trend", 5, &env, &env_len, NULL), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
     envelope_payload_free(got, got_len);
     envelope_sealer_destroy(&s);
@@ -636,18 +563,12 @@ static void test_non_canonical_refused(void **state)
     /* A NUL smuggled into a key wrap's node id ("FR\0X" reads as "FR" in C). */
     Asylink__V1__Envelope *m = asylink__v1__envelope__unpack(NULL, b.len, b.buf);
     s_bytes t = s_repack(m);
-    uint8_t *p = memmem(t.buf, t.len,
-                        "\x0a\x02"
-                        "FR",
-                        4);
+    uint8_t *p = memmem(t.buf, t.len, "\x0a\x02" "FR", 4);
     assert_non_null(p);
     size_t off = (size_t)(p - t.buf);
     uint8_t *nul = malloc(t.len + 2);
     memcpy(nul, t.buf, off);
-    memcpy(nul + off,
-           "\x0a\x04"
-           "FR\0X",
-           6);
+    memcpy(nul + off, "\x0a\x04" "FR\0X", 6);
     memcpy(nul + off + 6, t.buf + off + 4, t.len - off - 4);
     /* the enclosing KeyWrap length grows by 2 */
     assert_int_equal(nul[off - 1], 0x4e); /* tag+len+"FR" (4) + tag+len+wrap (74) */
@@ -655,10 +576,7 @@ static void test_non_canonical_refused(void **state)
     assert_int_equal(envelope_decode(nul, t.len + 2, 0, &e), ASYLINK_E_MALFORMED);
     free(nul);
     /* An unknown field inside a nested KeyWrap (protobuf-c would re-emit it). */
-    p = memmem(t.buf, t.len,
-               "\x0a\x02"
-               "FR",
-               4);
+    p = memmem(t.buf, t.len, "\x0a\x02" "FR", 4);
     off = (size_t)(p - t.buf);
     uint8_t *nested = malloc(t.len + 2);
     memcpy(nested, t.buf, off);
@@ -887,17 +805,15 @@ static void test_public_direct_recipients(void **state)
     fx_fed *f = *state;
     uint8_t *env = NULL, *got = NULL;
     size_t env_len = 0, got_len = 0;
-    assert_int_equal(
-        fx_seal(f, "DE", s_fr, ENVELOPE_PUBLIC, (const uint8_t *)"hi", 2, &env, &env_len),
-        ASYLINK_OK);
+    assert_int_equal(fx_seal(f, "DE", s_fr, ENVELOPE_PUBLIC, (const uint8_t *)"hi", 2, &env,
+                             &env_len), ASYLINK_OK);
     assert_int_equal(fx_open(f, "FR", env, env_len, &got, &got_len), ASYLINK_OK);
     envelope_payload_free(got, got_len);
     assert_int_equal(fx_open(f, "IT", env, env_len, &got, &got_len), ASYLINK_E_NOT_RECIPIENT);
     free(env);
     const char *dup[] = {"FR", "FR", NULL};
-    assert_int_equal(
-        fx_seal(f, "DE", dup, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env, &env_len),
-        ASYLINK_E_BAD_FIELD);
+    assert_int_equal(fx_seal(f, "DE", dup, ENVELOPE_LIMITED, (const uint8_t *)"x", 1, &env,
+                             &env_len), ASYLINK_E_BAD_FIELD);
 }
 
 static void test_names(void **state)
