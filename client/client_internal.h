@@ -67,7 +67,8 @@ typedef struct client_event {
 typedef struct client_accept {
     uint8_t id[16];
     bool duplicate;
-    size_t ep; /* index of the broker address it came through (the event names it) */
+    size_t ep;    /* index of the broker address it came through (the event names it) */
+    uint64_t seq; /* its outbox seq as the I/O thread published it; 0 = not known */
 } client_accept;
 
 /* A write an application thread hands to the I/O thread (client_io_write). */

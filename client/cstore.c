@@ -2532,7 +2532,27 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms)
     return s_op_end(t, s_sent_keep(t, id, now_ms));
 }
 
+/* s_out_find() trying seq first (0: none): its record is id's when it holds id (ids are unique). */
+static int s_out_find_at(MDB_txn *txn, cstore *s, const uint8_t *id, uint64_t seq,
+                         uint8_t key[S_SEQ_LEN], out_record *r)
+{
+    if (seq) {
+        MDB_val v;
+        bytes_put_be64(key, seq);
+        if (s_record_get(txn, s->outbox, key, &v) == MDB_SUCCESS && s_out_parse(&v, r) == 0 &&
+            memcmp(r->id, id, S_ID_LEN) == 0)
+            return MDB_SUCCESS;
+    }
+    return s_out_find(txn, s, id, key, r); /* not that entry: through the id index */
+}
+
 int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms)
+{
+    return cstore_outbox_accept_at(t, id, 0, keep, now_ms);
+}
+
+int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, bool keep,
+                            uint64_t now_ms)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
@@ -2542,7 +2562,7 @@ int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_
     uint8_t key[S_SEQ_LEN], *buf = NULL;
     size_t len = 0;
     out_record r;
-    int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    int lrc = s_out_find_at(t->txn, t->s, id, seq, key, &r);
     if (lrc == MDB_SUCCESS && r.version == S_OUT_V2) {
         /* the envelope stays in sent as the copy kept, or goes */
         bool pending = r.state == CSTORE_OUT_PENDING;

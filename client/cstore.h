@@ -460,6 +460,15 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms);
 int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms);
 
 /*
+ * cstore_outbox_accept() given the entry's outbox seq as well (seq 0: not
+ * known): its record is read directly, without the id index, when it holds
+ * id; otherwise id is looked up as by cstore_outbox_accept(). The same
+ * results.
+ */
+int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, bool keep,
+                            uint64_t now_ms);
+
+/*
  * The kept envelope of id (*env malloc'd, caller frees) and since when it
  * is kept. ASYLINK_E_NOT_FOUND if not a sent message or its envelope is not
  * kept (any more).

@@ -179,7 +179,7 @@ void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accep
 {
     for (size_t i = 0; i < n; i++) {
         /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
-        int rc = cstore_outbox_accept(t, a[i].id, c->sent_retention_ms != 0, now_ms);
+        int rc = cstore_outbox_accept_at(t, a[i].id, a[i].seq, c->sent_retention_ms != 0, now_ms);
         if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND)
             client_log(c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
                        "code=%s", asylink_err_name(rc));
