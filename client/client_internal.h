@@ -213,6 +213,7 @@ struct asylink_client {
                                  on it alone): neither wakes the other waiters */
     client_event *events_head, *events_tail;
     uint64_t recv_cursor;               /* last inbox seq handed over in this process */
+    uint64_t inbox_stored;              /* highest inbox seq committed by this process (io.c) */
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_failed;                   /* the last settled turn's commit failed with this */
@@ -253,6 +254,9 @@ struct asylink_client {
 /* Largest envelope handed over early, and most bytes offered per turn. */
 #define CLIENT_EARLY_MAX_ENVELOPE (256u * 1024u)
 #define CLIENT_EARLY_MAX_TURN (8u * 1024u * 1024u)
+/* A turn's entries are not offered early while the reader has more than this many committed
+   entries left to take: it reaches the turn's only after they are committed (io.c). */
+#define CLIENT_EARLY_BEHIND 1000u
 
 /*
  * Appends a copy of a new inbox entry (seq assigned in the I/O thread's

@@ -862,7 +862,12 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         pthread_mutex_unlock(&c->lock);
         client_accepted_record(c, r.t, b->acc, b->n_acc, clock_now_ms());
     }
-    client_early_list early = {0};
+    /* A reader far behind takes this batch's entries after their commit anyway: copies for an
+       early hand-over would go unused (stored and handed over after the commit, as before). */
+    pthread_mutex_lock(&c->lock);
+    bool behind = c->inbox_stored > c->recv_cursor + CLIENT_EARLY_BEHIND;
+    pthread_mutex_unlock(&c->lock);
+    client_early_list early = {.closed = behind};
     for (s_cturn *u = b->turns; u; u = u->next)
         for (size_t i = 0; i < u->n; i++)
             s_apply(c, u, &u->ops[i], &r, &early, &b->changed);
@@ -872,8 +877,15 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         b->flush_rc = cstore_nested(r.t, client_receipts_flush_fill, b->fl);
     if (r.t) {
         /* What this batch stored may be handed over while the commit's fsync runs. */
+        uint64_t added = cstore_inbox_added_seq(r.t);
         client_early_offer(c, &early);
         b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        if (b->rc == ASYLINK_OK && added) {
+            pthread_mutex_lock(&c->lock);
+            if (added > c->inbox_stored)
+                c->inbox_stored = added;
+            pthread_mutex_unlock(&c->lock);
+        }
         /* Committed and visible: an acknowledgement may find the entries (it rides a later
            commit, on disk only after this one). */
         client_early_settle(c, b->rc);
