@@ -3146,6 +3146,30 @@ int cstore_owed_del(cstore_txn *t, uint64_t seq)
     return s_op_end(t, s_del_if(t->txn, t->s->receipts_owed, key, S_SEQ_LEN));
 }
 
+int cstore_owed_del_many(cstore_txn *t, const cstore_owed *owed, size_t n)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!owed && n)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_cursor *cur = NULL;
+    int lrc = n ? mdb_cursor_open(t->txn, t->s->receipts_owed, &cur) : MDB_SUCCESS;
+    for (size_t i = 0; i < n && lrc == MDB_SUCCESS; i++) {
+        uint8_t key[S_SEQ_LEN];
+        bytes_put_be64(key, owed[i].seq);
+        MDB_val k = {S_SEQ_LEN, key}, v;
+        lrc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        if (lrc == MDB_SUCCESS)
+            lrc = mdb_cursor_del(cur, 0);
+        else if (lrc == MDB_NOTFOUND)
+            lrc = MDB_SUCCESS; /* gone already, as for cstore_owed_del() */
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return s_op_end(t, lrc);
+}
+
 int cstore_owed_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->receipts_owed : 0, count);

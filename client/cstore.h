@@ -559,6 +559,13 @@ int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_
 /* Deletes one owed receipt (nothing if absent). */
 int cstore_owed_del(cstore_txn *t, uint64_t seq);
 
+/*
+ * cstore_owed_del() of owed[0..n).seq through one cursor: a key on the leaf
+ * page the cursor is on is found without a search from the root (the owed
+ * entries sealed together are neighbours). The same results.
+ */
+int cstore_owed_del_many(cstore_txn *t, const cstore_owed *owed, size_t n);
+
 /* How many receipts are owed. */
 int cstore_owed_count(cstore *s, uint64_t *count);
 

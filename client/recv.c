@@ -541,8 +541,8 @@ static int s_fill_flush(cstore_txn *t, void *arg)
     int rc = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
         rc = cstore_outbox_add(t, &w->rs->items[i]);
-    for (size_t i = 0; rc == ASYLINK_OK && i < w->n; i++)
-        rc = cstore_owed_del(t, w->owed[i].seq);
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_del_many(t, w->owed, w->n);
     if (rc == ASYLINK_OK && w->damaged)
         rc = cstore_owed_del(t, w->damaged);
     return rc;

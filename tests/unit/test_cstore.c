@@ -2072,6 +2072,24 @@ static void test_owed(void **state)
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
     assert_int_equal(count, 3);
+    /* several at once, through one cursor: those named go (absent ones are nothing), the rest
+       stays */
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    cstore_owed gone[3] = {o[0], o[2], o[0]}; /* a repeated seq: absent the second time */
+    gone[1].seq = o[2].seq;
+    cstore_owed absent = o[0];
+    absent.seq = 12345;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, gone, 3), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, &absent, 1), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, NULL, 0), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, NULL, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    cstore_owed left[4];
+    assert_int_equal(cstore_owed_list(t->s, left, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(left[0].seq, o[1].seq);
 }
 
 /* Writes entry 41 to the inbox, then fails if arg says so. */
