@@ -299,6 +299,8 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     pthread_condattr_init(&ca);
     pthread_cond_init(&c->cond, &ca);
     pthread_cond_init(&c->commit_cond, &ca);
+    pthread_cond_init(&c->ev_cond, &ca);
+    pthread_cond_init(&c->done_cond, &ca);
     pthread_condattr_destroy(&ca);
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
@@ -328,6 +330,8 @@ void asylink_client_close(asylink_client **self_p)
     atomic_store(&c->stop, true);
     pthread_mutex_lock(&c->lock);
     pthread_cond_broadcast(&c->cond);
+    pthread_cond_broadcast(&c->ev_cond);
+    pthread_cond_broadcast(&c->done_cond);
     pthread_mutex_unlock(&c->lock);
     if (c->io_started) {
         client_wake_io(c);
@@ -364,6 +368,8 @@ void asylink_client_close(asylink_client **self_p)
     pthread_mutex_destroy(&c->reload_lock);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->commit_cond);
+    pthread_cond_destroy(&c->ev_cond);
+    pthread_cond_destroy(&c->done_cond);
     client_endpoints_free(&c->endpoints, c->n_endpoints);
     free(c->data_dir);
     free(c);

@@ -67,7 +67,8 @@ typedef struct client_event {
 typedef struct client_accept {
     uint8_t id[16];
     bool duplicate;
-    size_t ep; /* index of the broker address it came through (the event names it) */
+    size_t ep;    /* index of the broker address it came through (the event names it) */
+    uint64_t seq; /* its outbox seq as the I/O thread published it; 0 = not known */
 } client_accept;
 
 /* A write an application thread hands to the I/O thread (client_io_write). */
@@ -206,9 +207,13 @@ struct asylink_client {
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* new inbox entries, events, receipts, commits */
+    pthread_cond_t cond;      /* new inbox entries, receipts, commits, requests answered */
+    pthread_cond_t ev_cond;   /* new events (asylink_next_event waits on it alone) */
+    pthread_cond_t done_cond; /* writes done, outbox group commits done (their writers wait
+                                 on it alone): neither wakes the other waiters */
     client_event *events_head, *events_tail;
     uint64_t recv_cursor;               /* last inbox seq handed over in this process */
+    uint64_t inbox_stored;              /* highest inbox seq committed by this process (io.c) */
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_failed;                   /* the last settled turn's commit failed with this */
@@ -249,6 +254,9 @@ struct asylink_client {
 /* Largest envelope handed over early, and most bytes offered per turn. */
 #define CLIENT_EARLY_MAX_ENVELOPE (256u * 1024u)
 #define CLIENT_EARLY_MAX_TURN (8u * 1024u * 1024u)
+/* A turn's entries are not offered early while the reader has more than this many committed
+   entries left to take: it reaches the turn's only after they are committed (io.c). */
+#define CLIENT_EARLY_BEHIND 1000u
 
 /*
  * Appends a copy of a new inbox entry (seq assigned in the I/O thread's
@@ -471,6 +479,10 @@ void client_wake_io(asylink_client *c);
 
 /* Waits on c->cond (lock held) until deadline (timeout_ms < 0: forever); false on timeout. */
 bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline);
+
+/* client_wait() on cond (one of c's, used with c->lock). */
+bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,
+                    const struct timespec *deadline);
 
 /* Deadline timeout_ms from now (for client_wait). */
 void client_deadline(int timeout_ms, struct timespec *ts);

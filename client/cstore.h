@@ -355,23 +355,47 @@ int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in
  */
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key);
 
+/*
+ * cstore_inbox_ack() given the entry's inbox seq as well (as found by
+ * cstore_inbox_find): its record is read directly, without the id index,
+ * when it holds key; otherwise (another entry's seq, none) key is looked up
+ * as by cstore_inbox_ack(). The same results.
+ */
+int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq);
+
 /* An entry found by message id alone (cstore_inbox_find). */
 typedef struct cstore_in_ref {
     uint64_t seq; /* inbox order */
     int state;    /* enum cstore_in_state */
     char sender[65];
     char subscription[CSTORE_SUB_MAX + 1];
+    bool has_digest;    /* digest holds the envelope's digest (as cstore_in.has_digest) */
+    bool topic;         /* the record says the envelope has a topic (a feed message) */
+    uint8_t digest[64]; /* with has_digest */
 } cstore_in_ref;
 
 /*
  * Every entry holding message id (from any sender, through any
  * subscription), in key order: the PENDING ones are written to out (up to
- * max; out may be NULL with max 0), *n_pending counts all PENDING ones and
- * *n_acked the ACKED ones. ASYLINK_OK (also for none), E_INVALID_ARG,
+ * max; with what their record says of the envelope, so an acknowledgement
+ * needs no second look-up: cstore_inbox_peek), *n_pending counts all
+ * PENDING ones and *n_acked the ACKED ones; out may be NULL with max 0.
+ * ASYLINK_OK (also for none), E_INVALID_ARG,
  * E_IO (a corrupt entry), E_NOMEM.
  */
 int cstore_inbox_find(cstore *s, const uint8_t id[16], cstore_in_ref *out, size_t max,
                       size_t *n_pending, size_t *n_acked);
+
+/*
+ * cstore_inbox_find() with max 1 for ids[0..n) in one read transaction:
+ * for each id i, out[i] (its first PENDING entry, when n_pending[i] > 0),
+ * n_pending[i], n_acked[i] and rcs[i], the id's own result (ASYLINK_OK, or
+ * E_IO for a corrupt entry, whose counts are then 0). Returns ASYLINK_OK
+ * once every id was looked up, E_INVALID_ARG, or E_IO / E_NOMEM when the
+ * transaction could not be had (nothing looked up).
+ */
+int cstore_inbox_find_many(cstore *s, const uint8_t (*ids)[16], size_t n, cstore_in_ref *out,
+                           size_t *n_pending, size_t *n_acked, int *rcs);
 
 /* Number of PENDING inbox entries. */
 int cstore_inbox_pending_count(cstore *s, uint64_t *count);
@@ -434,6 +458,15 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms);
  * the store's error.
  */
 int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms);
+
+/*
+ * cstore_outbox_accept() given the entry's outbox seq as well (seq 0: not
+ * known): its record is read directly, without the id index, when it holds
+ * id; otherwise id is looked up as by cstore_outbox_accept(). The same
+ * results.
+ */
+int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, bool keep,
+                            uint64_t now_ms);
 
 /*
  * The kept envelope of id (*env malloc'd, caller frees) and since when it
@@ -525,6 +558,13 @@ int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_
 
 /* Deletes one owed receipt (nothing if absent). */
 int cstore_owed_del(cstore_txn *t, uint64_t seq);
+
+/*
+ * cstore_owed_del() of owed[0..n).seq through one cursor: a key on the leaf
+ * page the cursor is on is found without a search from the root (the owed
+ * entries sealed together are neighbours). The same results.
+ */
+int cstore_owed_del_many(cstore_txn *t, const cstore_owed *owed, size_t n);
 
 /* How many receipts are owed. */
 int cstore_owed_count(cstore *s, uint64_t *count);

@@ -21,6 +21,7 @@
  * cursor.
  */
 #include "client_internal.h"
+#include "bytes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +58,8 @@ int client_early_add(client_early_list *l, const cstore_in_key *key, uint64_t se
         .seq = seq, .broker_seq = broker_seq, .received_ms = received_ms, .feed = feed, .len = len};
     memcpy(e->digest, digest, 64);
     memcpy(e->id, key->id, 16);
-    snprintf(e->sender, sizeof e->sender, "%s", key->sender);
-    snprintf(e->sub, sizeof e->sub, "%s", key->subscription ? key->subscription : "");
+    bytes_str_copy(e->sender, sizeof e->sender, key->sender);
+    bytes_str_copy(e->sub, sizeof e->sub, key->subscription ? key->subscription : "");
     memcpy(e->envelope, env, len);
     if (l->tail)
         l->tail->next = e;
@@ -145,8 +146,8 @@ int client_early_take(asylink_client *c, cstore_in *out)
     out->seq = e->seq;
     memcpy(out->id, e->id, 16);
     out->state = CSTORE_IN_PENDING;
-    snprintf(out->sender, sizeof out->sender, "%s", e->sender);
-    snprintf(out->subscription, sizeof out->subscription, "%s", e->sub);
+    bytes_str_copy(out->sender, sizeof out->sender, e->sender);
+    bytes_str_copy(out->subscription, sizeof out->subscription, e->sub);
     out->broker_seq = e->broker_seq;
     out->received_ms = e->received_ms;
     c->recv_cursor = e->seq;

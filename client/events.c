@@ -144,7 +144,7 @@ void client_event_queue_list(asylink_client *c, client_event *head)
         c->events_head = head;
     c->events_tail = tail;
     client_update_readable(c);
-    pthread_cond_broadcast(&c->cond);
+    pthread_cond_broadcast(&c->ev_cond); /* only asylink_next_event() waits for events */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -161,15 +161,21 @@ void client_deadline(int timeout_ms, struct timespec *ts)
     }
 }
 
-bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline)
+bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,
+                    const struct timespec *deadline)
 {
     if (timeout_ms == 0 || atomic_load(&c->stop))
         return false;
     if (timeout_ms < 0) {
-        pthread_cond_wait(&c->cond, &c->lock);
+        pthread_cond_wait(cond, &c->lock);
         return true;
     }
-    return pthread_cond_timedwait(&c->cond, &c->lock, deadline) == 0;
+    return pthread_cond_timedwait(cond, &c->lock, deadline) == 0;
+}
+
+bool client_wait(asylink_client *c, int timeout_ms, const struct timespec *deadline)
+{
+    return client_wait_on(c, &c->cond, timeout_ms, deadline);
 }
 
 /* ---- the public event API ---- */
@@ -187,7 +193,7 @@ int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
             pthread_mutex_unlock(&c->lock);
             return ASYLINK_E_SHUTDOWN;
         }
-        if (!client_wait(c, timeout_ms, &deadline) && !c->events_head) {
+        if (!client_wait_on(c, &c->ev_cond, timeout_ms, &deadline) && !c->events_head) {
             pthread_mutex_unlock(&c->lock);
             return ASYLINK_E_TIMEOUT;
         }
@@ -278,7 +284,7 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
         client_wake_io(c); /* (the I/O thread commits itself) */
     pthread_mutex_lock(&c->lock);
     while (!w.done)
-        pthread_cond_wait(&c->cond, &c->lock);
+        pthread_cond_wait(&c->done_cond, &c->lock);
     pthread_mutex_unlock(&c->lock);
     /* Not written (nothing of it is stored): again on its own, where the store grows if full. */
     if (w.rc == ASYLINK_E_STORE_FULL || w.rc == ASYLINK_E_IO)

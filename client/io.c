@@ -41,6 +41,7 @@
  * commit fsync'd its data pages, or after cstore_sync() (DESIGN-CHANGES 37).
  */
 #include "client_internal.h"
+#include "bytes.h"
 
 #include "batch.h"
 #include "clock.h"
@@ -76,6 +77,7 @@ enum { IO_IDLE, IO_HELLO, IO_OPEN };
 typedef struct {
     uint8_t id[16];
     uint64_t sent_ms;
+    uint64_t seq; /* its outbox seq */
 } s_flight;
 
 /*
@@ -103,6 +105,7 @@ typedef struct {
                          succeeded, RECEIPT (a list) when the receipts were stored */
     uint8_t id[16];   /* ACCEPT, REJECT, DELIVER: the message */
     bool duplicate;   /* ACCEPT */
+    uint64_t out_seq; /* ACCEPT: its outbox seq, 0 = not known */
     int code;         /* REJECT */
     char reason[WIRE_REASON_MAX + 1]; /* REJECT */
     wire_cmd cmd;                     /* DELIVER, RECEIPT: the Deliver (no owned pointers) */
@@ -527,7 +530,7 @@ static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int 
         wire_cmd a = {.kind = kind};
         a.u.ack.sequences = (uint64_t *)seqs + i;
         a.u.ack.n_sequences = n - i < batch ? n - i : batch;
-        snprintf(a.u.ack.subscription, sizeof a.u.ack.subscription, "%s", sub ? sub : "");
+        bytes_str_copy(a.u.ack.subscription, sizeof a.u.ack.subscription, sub ? sub : "");
         a.u.ack.disposition = disposition;
         a.u.ack.code = code;
         s_send(io, &a, NULL, 0);
@@ -568,13 +571,14 @@ static void s_send_turn_acks(s_io *io, s_cturn *u)
 }
 
 /* Records one Accepted answer with the turn's writes; the event follows the commit. */
-static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate)
+static void s_record_accepted(s_io *io, const uint8_t id[16], bool duplicate, uint64_t seq)
 {
     s_op *op = s_op_add(io, OP_ACCEPT);
     if (!op)
         return; /* not recorded: a republish is answered as a duplicate */
     memcpy(op->id, id, 16);
     op->duplicate = duplicate;
+    op->out_seq = seq;
     op->ev = s_event_new(io, ASYLINK_EVENT_ACCEPTED, id, 0, duplicate ? "duplicate" : "", NULL);
 }
 
@@ -586,12 +590,12 @@ static void s_later_reject(s_io *io, const uint8_t id[16], int code, const char 
         return; /* not recorded: still pending, published again in the next session */
     memcpy(op->id, id, 16);
     op->code = code;
-    snprintf(op->reason, sizeof op->reason, "%s", reason ? reason : "");
+    bytes_str_copy(op->reason, sizeof op->reason, reason ? reason : "");
     op->ev = s_event_new(io, ASYLINK_EVENT_REJECTED, id, code, reason, NULL);
 }
 
 /* Keeps an Accepted answer to record later; false if it cannot (no memory: record it now). */
-static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
+static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate, uint64_t seq)
 {
     asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
@@ -603,6 +607,7 @@ static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate)
         memcpy(acc[c->n_accepted].id, id, 16);
         acc[c->n_accepted].duplicate = duplicate;
         acc[c->n_accepted].ep = io->ep;
+        acc[c->n_accepted].seq = seq;
         c->n_accepted++;
     }
     pthread_mutex_unlock(&c->lock);
@@ -697,7 +702,7 @@ static void s_writes_done(asylink_client *c, client_write *ws, int rc)
         ws->done = true;
         ws = next;
     }
-    pthread_cond_broadcast(&c->cond);
+    pthread_cond_broadcast(&c->done_cond); /* only the writers wait for it */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -746,7 +751,7 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
     switch (op->kind) {
     case OP_ACCEPT:
         if (t) {
-            client_accept a = {.duplicate = op->duplicate};
+            client_accept a = {.duplicate = op->duplicate, .seq = op->out_seq};
             memcpy(a.id, op->id, 16);
             client_accepted_record(c, t, &a, 1, clock_now_ms());
         }
@@ -857,7 +862,12 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         pthread_mutex_unlock(&c->lock);
         client_accepted_record(c, r.t, b->acc, b->n_acc, clock_now_ms());
     }
-    client_early_list early = {0};
+    /* A reader far behind takes this batch's entries after their commit anyway: copies for an
+       early hand-over would go unused (stored and handed over after the commit, as before). */
+    pthread_mutex_lock(&c->lock);
+    bool behind = c->inbox_stored > c->recv_cursor + CLIENT_EARLY_BEHIND;
+    pthread_mutex_unlock(&c->lock);
+    client_early_list early = {.closed = behind};
     for (s_cturn *u = b->turns; u; u = u->next)
         for (size_t i = 0; i < u->n; i++)
             s_apply(c, u, &u->ops[i], &r, &early, &b->changed);
@@ -867,8 +877,15 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         b->flush_rc = cstore_nested(r.t, client_receipts_flush_fill, b->fl);
     if (r.t) {
         /* What this batch stored may be handed over while the commit's fsync runs. */
+        uint64_t added = cstore_inbox_added_seq(r.t);
         client_early_offer(c, &early);
         b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        if (b->rc == ASYLINK_OK && added) {
+            pthread_mutex_lock(&c->lock);
+            if (added > c->inbox_stored)
+                c->inbox_stored = added;
+            pthread_mutex_unlock(&c->lock);
+        }
         /* Committed and visible: an acknowledgement may find the entries (it rides a later
            commit, on disk only after this one). */
         client_early_settle(c, b->rc);
@@ -1168,11 +1185,15 @@ static void s_drain(s_io *io)
 
 /* ---- handling commands ---- */
 
-static void s_flight_remove(s_io *io, const uint8_t id[16])
+/* Drops id from the in-flight set; its outbox seq, or 0 if it was not in flight. */
+static uint64_t s_flight_remove(s_io *io, const uint8_t id[16])
 {
     size_t i = flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id);
-    if (i != SIZE_MAX)
-        flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
+    if (i == SIZE_MAX)
+        return 0;
+    uint64_t seq = io->flight[i].seq;
+    flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
+    return seq;
 }
 
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
@@ -1206,10 +1227,10 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
 {
     if (cmd->kind == WIRE_ACCEPTED) {
-        s_flight_remove(io, cmd->u.accepted.message_id);
-        if (s_accept_later(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate))
+        uint64_t seq = s_flight_remove(io, cmd->u.accepted.message_id);
+        if (s_accept_later(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate, seq))
             return;
-        s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate);
+        s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate, seq);
         return;
     }
     const wire_rejected *r = &cmd->u.rejected;
@@ -1403,7 +1424,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         }
         op->cmd = *cmd;
         memcpy(op->id, h->message_id, 16);
-        snprintf(op->sender, sizeof op->sender, "%s", h->sender);
+        bytes_str_copy(op->sender, sizeof op->sender, h->sender);
         memcpy(op->digest, envelope_digest(e), 64);
         op->feed = feed;
         op->topic = h->topic && h->topic[0];
@@ -1757,7 +1778,7 @@ static void s_retry_parked(s_io *io)
 
 /* ---- publishing the outbox ---- */
 
-static int s_flight_add(s_io *io, const uint8_t id[16])
+static int s_flight_add(s_io *io, const uint8_t id[16], uint64_t seq)
 {
     s_flight *f = s_room(io->flight, io->n_flight, &io->cap_flight, sizeof *f, 256);
     if (!f)
@@ -1765,6 +1786,7 @@ static int s_flight_add(s_io *io, const uint8_t id[16])
     io->flight = f;
     memcpy(io->flight[io->n_flight].id, id, 16);
     io->flight[io->n_flight].sent_ms = io->now_ms;
+    io->flight[io->n_flight].seq = seq;
     io->n_flight++;
     if (flightix_add(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight) != 0) {
         io->n_flight--; /* no memory: not tracked, as when the array cannot grow */
@@ -1826,7 +1848,7 @@ static int s_pack_flush(s_io *io)
     }
     io->last_send_ms = io->now_ms;
     for (size_t i = 0; i < n; i++)
-        s_flight_add(io, io->packed[i].id);
+        s_flight_add(io, io->packed[i].id, io->packed[i].seq);
     io->out_cursor = io->pack_cursor;
     if (io->pack_max > io->pumped_max)
         io->pumped_max = io->pack_max;
@@ -1864,7 +1886,7 @@ static int s_publish(s_io *io, const cstore_out *o)
     if (rc == 0) {
         io->out_cursor = o->seq;
         if (!skip)
-            s_flight_add(io, o->id);
+            s_flight_add(io, o->id, o->seq);
         if (!skip && o->seq > io->pumped_max)
             io->pumped_max = o->seq;
     }
@@ -1918,6 +1940,7 @@ static int s_pack_publish(s_io *io, const cstore_out *o)
         return -1;
     }
     free(buf);
+    io->packed[io->n_packed].seq = o->seq;
     memcpy(io->packed[io->n_packed++].id, o->id, 16);
     io->pack_cursor = o->seq;
     if (o->seq > io->pack_max)

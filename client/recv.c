@@ -3,6 +3,7 @@
  * acknowledgements with signed receipts, and the receipts a sender holds.
  */
 #include "client_internal.h"
+#include "bytes.h"
 
 #include "clock.h"
 #include "receipt.h"
@@ -36,8 +37,10 @@ struct asylink_message {
 static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message **out)
 {
     envelope *e = NULL;
-    /* Verified when it arrived: opening needs neither the digest nor the batch walk. */
-    int rc = envelope_decode_opt(in->envelope, in->envelope_len, 0, ENVELOPE_DECODE_NO_DIGEST, &e);
+    /* Verified when it arrived (the store and the early list hold only such bytes): opening
+       needs neither the digest, nor the batch walk, nor the canonical re-encoding. */
+    int rc = envelope_decode_opt(in->envelope, in->envelope_len, 0,
+                                 ENVELOPE_DECODE_NO_DIGEST | ENVELOPE_DECODE_STORED, &e);
     if (rc != ASYLINK_OK)
         return rc;
     asylink_message *m = calloc(1, sizeof *m);
@@ -51,13 +54,13 @@ static int s_open_entry(asylink_client *c, const cstore_in *in, asylink_message 
     rc = envelope_open(c->opener, e, &m->payload, &m->len);
     pthread_mutex_unlock(&c->open_lock);
     memcpy(m->id, h->message_id, 16);
-    snprintf(m->sender, sizeof m->sender, "%s", h->sender);
+    bytes_str_copy(m->sender, sizeof m->sender, h->sender);
     for (size_t i = 0; i < h->n_recipients; i++)
-        snprintf(m->recipients[i], sizeof m->recipients[i], "%s", h->recipients[i]);
+        bytes_str_copy(m->recipients[i], sizeof m->recipients[i], h->recipients[i]);
     m->n_recipients = h->n_recipients;
-    snprintf(m->content_type, sizeof m->content_type, "%s", h->content_type);
-    snprintf(m->topic, sizeof m->topic, "%s", h->topic ? h->topic : "");
-    snprintf(m->subscription, sizeof m->subscription, "%s", in->subscription);
+    bytes_str_copy(m->content_type, sizeof m->content_type, h->content_type);
+    bytes_str_copy(m->topic, sizeof m->topic, h->topic ? h->topic : "");
+    bytes_str_copy(m->subscription, sizeof m->subscription, in->subscription);
     m->classification = (asylink_classification)h->classification;
     m->created_ms = h->created_ms;
     m->expires_ms = h->expires_ms;
@@ -141,6 +144,10 @@ typedef struct {
     char sender[NODE_ID_MAX + 1];
     char sub[CSTORE_SUB_MAX + 1]; /* "" for a direct message */
     bool pending;                 /* in the inbox and not acknowledged yet */
+    bool resolved;                /* found PENDING by id alone, its record read then: */
+    uint64_t seq;                 /* ... its inbox seq */
+    bool has_digest, topic;       /* ... what it says (cstore_in_ref) */
+    uint8_t digest[64];           /* ... */
     bool receipt;                 /* a direct message whose sender gets a receipt */
     receipt r;                    /* that receipt */
 } s_ack_item;
@@ -165,12 +172,19 @@ static bool s_same_key(const s_ack_item *a, const s_ack_item *b)
  * are unacknowledged (two senders, or one feed message through several
  * subscriptions), ASYLINK_E_NOT_FOUND when none has it.
  */
-static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
-{
+/* What cstore_inbox_find*() found for an id: rc, the counts, the first PENDING entry. */
+typedef struct {
+    int rc;
+    size_t pending, acked;
     cstore_in_ref ref;
-    size_t pending = 0, acked = 0;
+} s_found;
+
+static int s_ack_resolve(s_ack_item *it, const s_found *f, bool *skip)
+{
+    const cstore_in_ref ref = f->ref;
+    size_t pending = f->pending, acked = f->acked;
     *skip = false;
-    int rc = cstore_inbox_find(c->store, it->id, &ref, 1, &pending, &acked);
+    int rc = f->rc;
     if (rc != ASYLINK_OK)
         return rc;
     if (pending > 1)
@@ -179,8 +193,13 @@ static int s_ack_resolve(asylink_client *c, s_ack_item *it, bool *skip)
         *skip = acked > 0;
         return acked > 0 ? ASYLINK_OK : ASYLINK_E_NOT_FOUND;
     }
-    snprintf(it->sender, sizeof it->sender, "%s", ref.sender);
-    snprintf(it->sub, sizeof it->sub, "%s", ref.subscription);
+    bytes_str_copy(it->sender, sizeof it->sender, ref.sender);
+    bytes_str_copy(it->sub, sizeof it->sub, ref.subscription);
+    it->resolved = true;
+    it->seq = ref.seq;
+    it->has_digest = ref.has_digest;
+    it->topic = ref.topic;
+    memcpy(it->digest, ref.digest, sizeof it->digest);
     return ASYLINK_OK;
 }
 
@@ -193,8 +212,8 @@ static void s_ack_from_handed(asylink_client *c, s_ack_item *it, const client_ha
     it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
     memcpy(it->r.message_id, h->id, 16);
     memcpy(it->r.envelope_digest, h->digest, 64);
-    snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-    snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+    bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+    bytes_str_copy(it->r.sender, sizeof it->r.sender, h->sender);
 }
 
 /* Looks up one key: pending (with its receipt prepared), already acked, or unknown. */
@@ -207,7 +226,20 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
     pthread_mutex_unlock(&c->lock);
     int st = 0;
     cstore_in in;
-    int rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    int rc;
+    if (it->resolved) {
+        /* Found PENDING by id just now, under the ack lock: its record was read then. */
+        memset(&in, 0, sizeof in);
+        st = CSTORE_IN_PENDING;
+        in.has_digest = it->has_digest;
+        in.topic = it->topic;
+        memcpy(in.digest, it->digest, sizeof in.digest);
+        memcpy(in.id, it->id, sizeof in.id);
+        bytes_str_copy(in.sender, sizeof in.sender, it->sender);
+        rc = ASYLINK_OK;
+    } else {
+        rc = cstore_inbox_peek(c->store, &key, &st, &in); /* no envelope read */
+    }
     if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING && known) {
         s_ack_from_handed(c, it, &hd, now); /* no digest computed */
         return ASYLINK_OK;
@@ -219,8 +251,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
         memcpy(it->r.message_id, in.id, 16);
         memcpy(it->r.envelope_digest, in.digest, 64);
-        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-        snprintf(it->r.sender, sizeof it->r.sender, "%s", in.sender);
+        bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+        bytes_str_copy(it->r.sender, sizeof it->r.sender, in.sender);
         return ASYLINK_OK;
     }
     if (rc == ASYLINK_OK && st == CSTORE_IN_PENDING)
@@ -258,8 +290,8 @@ static int s_ack_prepare(asylink_client *c, s_ack_item *it, uint64_t now)
         it->r = (receipt){.acked_ms = now, .status = RECEIPT_DELIVERED};
         memcpy(it->r.message_id, h->message_id, 16);
         memcpy(it->r.envelope_digest, envelope_digest(e), 64);
-        snprintf(it->r.recipient, sizeof it->r.recipient, "%s", c->own->node_id);
-        snprintf(it->r.sender, sizeof it->r.sender, "%s", h->sender);
+        bytes_str_copy(it->r.recipient, sizeof it->r.recipient, c->own->node_id);
+        bytes_str_copy(it->r.sender, sizeof it->r.sender, h->sender);
     }
     envelope_destroy(&e);
     cstore_in_clear(&in);
@@ -391,7 +423,9 @@ static int s_fill_ack(cstore_txn *t, void *arg)
         if (!w->items[i].pending)
             continue;
         cstore_in_key key = s_item_key(&w->items[i]);
-        rc = cstore_inbox_ack(t, &key);
+        /* found by id just before: its record is read by seq, not through the id index */
+        rc = w->items[i].resolved ? cstore_inbox_ack_at(t, &key, w->items[i].seq)
+                                  : cstore_inbox_ack(t, &key);
         if (rc == ASYLINK_OK && w->items[i].receipt)
             rc = cstore_owed_add(t, &w->items[i].r);
     }
@@ -405,6 +439,37 @@ static int s_fill_ack(cstore_txn *t, void *arg)
  * receipts are owed from the commit on and sealed by the I/O thread
  * (client_receipts_flush).
  */
+/*
+ * Looks every item's id up in one read transaction (cstore_inbox_find_many);
+ * *found is malloc'd, n long.
+ */
+static int s_ack_find(asylink_client *c, const s_ack_item *items, size_t n, s_found **found)
+{
+    s_found *f = calloc(n, sizeof *f);
+    uint8_t(*ids)[16] = malloc(n * sizeof *ids);
+    cstore_in_ref *refs = malloc(n * sizeof *refs);
+    size_t *np = malloc(n * sizeof *np), *na = malloc(n * sizeof *na);
+    int *rcs = malloc(n * sizeof *rcs);
+    int rc = f && ids && refs && np && na && rcs ? ASYLINK_OK : ASYLINK_E_NOMEM;
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++)
+        memcpy(ids[i], items[i].id, 16);
+    if (rc == ASYLINK_OK)
+        rc = cstore_inbox_find_many(c->store, (const uint8_t(*)[16])ids, n, refs, np, na, rcs);
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++)
+        f[i] = (s_found){.rc = rcs[i], .pending = np[i], .acked = na[i], .ref = refs[i]};
+    free(ids);
+    free(refs);
+    free(np);
+    free(na);
+    free(rcs);
+    if (rc != ASYLINK_OK) {
+        free(f);
+        f = NULL;
+    }
+    *found = f;
+    return rc;
+}
+
 static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
     uint64_t now = clock_now_ms();
@@ -416,10 +481,14 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
     /* One acknowledgement at a time: two threads acking the same message
        must not both find it pending and both owe a receipt. */
     pthread_mutex_lock(&c->ack_lock);
+    s_found *found = NULL; /* by id: every id looked up at once (nothing is written before the
+                              commit below, so each finds what a look-up of its own would) */
+    if (by_id)
+        rc = s_ack_find(c, items, n, &found);
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
         bool skip = false;
         if (by_id)
-            rc = s_ack_resolve(c, &items[i], &skip);
+            rc = s_ack_resolve(&items[i], &found[i], &skip);
         for (size_t k = 0; k < m && rc == ASYLINK_OK && !skip; k++)
             skip = s_same_key(&items[k], &items[i]);
         if (rc != ASYLINK_OK || skip)
@@ -429,6 +498,7 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         rc = s_ack_prepare(c, &items[m], now);
         m++;
     }
+    free(found);
     size_t owed = 0;
     for (size_t i = 0; i < m; i++)
         owed += items[i].pending && items[i].receipt;
@@ -471,8 +541,8 @@ static int s_fill_flush(cstore_txn *t, void *arg)
     int rc = ASYLINK_OK;
     for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
         rc = cstore_outbox_add(t, &w->rs->items[i]);
-    for (size_t i = 0; rc == ASYLINK_OK && i < w->n; i++)
-        rc = cstore_owed_del(t, w->owed[i].seq);
+    if (rc == ASYLINK_OK)
+        rc = cstore_owed_del_many(t, w->owed, w->n);
     if (rc == ASYLINK_OK && w->damaged)
         rc = cstore_owed_del(t, w->damaged);
     return rc;
@@ -517,8 +587,8 @@ int client_receipts_flush_begin(asylink_client *c, client_flush **out)
     if (rc == ASYLINK_OK && (f->n || f->damaged)) {
         for (size_t i = 0; i < f->n; i++) {
             f->items[i] = (s_ack_item){.pending = true, .receipt = true, .r = f->owed[i].r};
-            snprintf(f->items[i].r.recipient, sizeof f->items[i].r.recipient, "%s",
-                     c->own->node_id);
+            bytes_str_copy(f->items[i].r.recipient, sizeof f->items[i].r.recipient,
+                           c->own->node_id);
         }
         if (f->damaged)
             client_log(c, ASYLINK_LOG_WARN, "an owed receipt record is damaged: dropped",
@@ -620,9 +690,9 @@ int asylink_ack_keys(asylink_client *c, const asylink_ack_key *keys, size_t n)
         return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         memcpy(items[i].id, keys[i].message_id, 16);
-        snprintf(items[i].sender, sizeof items[i].sender, "%s", keys[i].sender);
-        snprintf(items[i].sub, sizeof items[i].sub, "%s",
-                 keys[i].subscription ? keys[i].subscription : "");
+        bytes_str_copy(items[i].sender, sizeof items[i].sender, keys[i].sender);
+        bytes_str_copy(items[i].sub, sizeof items[i].sub,
+                       keys[i].subscription ? keys[i].subscription : "");
     }
     int rc = s_ack_run(c, items, n, false);
     free(items);
@@ -742,7 +812,7 @@ static int s_receipts_match(asylink_client *c, const envelope_header *h, const r
 void client_receipt_info(const receipt *r, asylink_receipt_info *info)
 {
     memset(info, 0, sizeof *info);
-    snprintf(info->recipient, sizeof info->recipient, "%s", r->recipient);
+    bytes_str_copy(info->recipient, sizeof info->recipient, r->recipient);
     info->acked_ms = r->acked_ms;
     info->status = r->status;
     memcpy(info->envelope_digest, r->envelope_digest, 64);

@@ -179,7 +179,7 @@ void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accep
 {
     for (size_t i = 0; i < n; i++) {
         /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
-        int rc = cstore_outbox_accept(t, a[i].id, c->sent_retention_ms != 0, now_ms);
+        int rc = cstore_outbox_accept_at(t, a[i].id, a[i].seq, c->sent_retention_ms != 0, now_ms);
         if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND)
             client_log(c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
                        "code=%s", asylink_err_name(rc));
@@ -249,7 +249,7 @@ int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draf
     c->commits = &me;
     while (!me.done) {
         if (c->committing) {
-            pthread_cond_wait(&c->cond, &c->lock);
+            pthread_cond_wait(&c->done_cond, &c->lock);
             continue;
         }
         client_commit *batch = c->commits;
@@ -267,7 +267,7 @@ int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draf
             q = next;
         }
         c->committing = false;
-        pthread_cond_broadcast(&c->cond);
+        pthread_cond_broadcast(&c->done_cond); /* only the senders waiting here wait for it */
     }
     pthread_mutex_unlock(&c->lock);
     if (me.rc == ASYLINK_OK)

@@ -11,6 +11,18 @@
 #include <stdint.h>
 #include <string.h>
 
+/*
+ * Copies the string src into dst of cap bytes (cap > 0), cut to cap - 1
+ * bytes and always terminated: what snprintf(dst, cap, "%s", src) does,
+ * without the formatting machinery (hot paths copy node ids and names).
+ */
+static inline void bytes_str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memmove(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Stores v little-endian in n bytes (n <= 8). */
 static inline void bytes_put_le(uint8_t *p, uint64_t v, size_t n)
 {

@@ -78,6 +78,40 @@ int lmdbkit_dbs_open(MDB_txn *txn, const lmdbkit_db *dbs, size_t n)
     return MDB_SUCCESS;
 }
 
+/* The first differing word of two decides as memcmp() would: the words read big-endian. */
+static inline int s_cmp_word(const uint8_t *p, const uint8_t *q)
+{
+    uint64_t x, y;
+    memcpy(&x, p, 8);
+    memcpy(&y, q, 8);
+    if (x == y)
+        return 0;
+    x = bytes_get_be64(p);
+    y = bytes_get_be64(q);
+    return x < y ? -1 : 1;
+}
+
+int lmdbkit_cmp_bytes(const MDB_val *a, const MDB_val *b)
+{
+    const uint8_t *p = a->mv_data, *q = b->mv_data;
+    size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+    int d = 0;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= n && !d; i += 8)
+            d = s_cmp_word(p + i, q + i);
+        /* The tail as the last eight bytes: those before it are equal already. */
+        if (!d && i < n)
+            d = s_cmp_word(p + n - 8, q + n - 8);
+    } else {
+        for (size_t i = 0; i < n && !d; i++)
+            d = p[i] < q[i] ? -1 : p[i] > q[i];
+    }
+    if (d)
+        return d;
+    return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
 int lmdbkit_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                 size_t vlen, unsigned flags)
 {

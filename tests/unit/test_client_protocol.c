@@ -688,6 +688,80 @@ static void test_ack_returns_after_its_commit(void **state)
     t_pipe_free(&p);
 }
 
+/*
+ * A reader far behind (more than CLIENT_EARLY_BEHIND committed entries not
+ * taken yet) gets the next turns' entries after their commit, not copied
+ * for an early hand-over: still each once, in the order delivered, and the
+ * later ones too once it has caught up.
+ */
+#define T_BEHIND_N 1200
+#define T_BEHIND_PER 50
+static void test_reader_far_behind(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    const char *to[] = {"DE", NULL};
+    uint8_t **env = calloc(T_BEHIND_N, sizeof *env);
+    size_t *env_len = calloc(T_BEHIND_N, sizeof *env_len);
+    uint8_t(*ids)[16] = calloc(T_BEHIND_N, sizeof *ids);
+    assert_true(env && env_len && ids);
+    for (size_t i = 0; i < T_BEHIND_N; i++) {
+        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"far", 3,
+                                 &env[i], &env_len[i]),
+                         ASYLINK_OK);
+        envelope *e = NULL;
+        assert_int_equal(envelope_decode(env[i], env_len[i], 0, &e), ASYLINK_OK);
+        memcpy(ids[i], envelope_header_of(e)->message_id, 16);
+        envelope_destroy(&e);
+    }
+    size_t acked = 0;
+    for (size_t f = 0; f * T_BEHIND_PER < T_BEHIND_N; f++) {
+        wire_packer pk;
+        wire_packer_init(&pk, 0);
+        for (size_t i = f * T_BEHIND_PER; i < (f + 1) * T_BEHIND_PER; i++) {
+            wire_cmd d = {.kind = WIRE_DELIVER};
+            d.u.deliver.sequence = 5000 + i;
+            d.u.deliver.attempt = 1;
+            d.u.deliver.accepted_ms = clock_now_ms();
+            assert_int_equal(wire_packer_add_cmd(&pk, &d, env[i], env_len[i]), ASYLINK_OK);
+        }
+        size_t off = 0, len = 0;
+        uint8_t *block = wire_packer_finish(&pk, &off, &len);
+        assert_non_null(block);
+        t_send_frame(w, block + off, len, NULL, 0);
+        free(block);
+        wire_packer_free(&pk);
+        /* Each frame acknowledged (committed) before the next: the reader falls behind. */
+        for (int tries = 0; tries < 200 && acked < (f + 1) * T_BEHIND_PER; tries++) {
+            zmq_pollitem_t it = {w->router, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 50) != 1)
+                continue;
+            zmq_msg_t parts[T_PARTS];
+            int n = t_recv(w, parts);
+            wire_cmd cmd = {0};
+            const uint8_t *d = zmq_msg_data(&parts[0]);
+            if (wire_decode(d, zmq_msg_size(&parts[0]), &cmd) == ASYLINK_OK && cmd.kind == WIRE_ACK)
+                acked += cmd.u.ack.n_sequences;
+            wire_cmd_clear(&cmd);
+            t_close(parts, n);
+        }
+        assert_int_equal(acked, (f + 1) * T_BEHIND_PER);
+    }
+    for (size_t i = 0; i < T_BEHIND_N; i++) {
+        asylink_message *m = NULL;
+        assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+        assert_memory_equal(asylink_message_id(m), ids[i], 16);
+        asylink_message_free(&m);
+    }
+    asylink_message *m = NULL;
+    assert_int_equal(asylink_recv(w->c, 200, &m), ASYLINK_E_TIMEOUT);
+    for (size_t i = 0; i < T_BEHIND_N; i++)
+        free(env[i]);
+    free(env);
+    free(env_len);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_speaks_version_2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_follow_their_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_far_behind, setup_durable, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

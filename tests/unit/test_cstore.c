@@ -725,6 +725,77 @@ static void test_inbox_subscriptions(void **state)
     t_id(other, 2);
     assert_int_equal(cstore_inbox_find(t->s, other, NULL, 0, &np, &na), ASYLINK_OK);
     assert_int_equal(np + na, 0);
+
+    /* several ids in one read: each as cstore_inbox_find() with max 1 finds it */
+    assert_int_equal(t_in_add(t, 3, "EUAA", 40, &st), ASYLINK_OK);
+    uint8_t ids[4][16];
+    t_id(ids[0], 1); /* two PENDING, one ACKED */
+    t_id(ids[1], 2); /* unknown */
+    t_id(ids[2], 3); /* one PENDING */
+    t_id(ids[3], 1); /* the same id again */
+    cstore_in_ref many[4];
+    size_t mp[4], ma[4];
+    int rcs[4];
+    assert_int_equal(cstore_inbox_find_many(t->s, (const uint8_t(*)[16])ids, 4, many, mp, ma, rcs),
+                     ASYLINK_OK);
+    for (unsigned i = 0; i < 4; i++) {
+        cstore_in_ref one;
+        assert_int_equal(rcs[i], cstore_inbox_find(t->s, ids[i], &one, 1, &np, &na));
+        assert_int_equal(mp[i], np);
+        assert_int_equal(ma[i], na);
+        if (np) {
+            assert_int_equal(many[i].seq, one.seq);
+            assert_string_equal(many[i].sender, one.sender);
+            assert_string_equal(many[i].subscription, one.subscription);
+        }
+    }
+    assert_int_equal(mp[0], 2);
+    assert_int_equal(ma[0], 1);
+    assert_int_equal(mp[1] + ma[1], 0);
+    assert_int_equal(mp[2], 1);
+    assert_int_equal(cstore_inbox_find_many(t->s, NULL, 1, many, mp, ma, rcs),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_inbox_find_many(t->s, NULL, 0, NULL, NULL, NULL, NULL), ASYLINK_OK);
+}
+
+/* cstore_inbox_ack_at(): the entry at seq when it holds the key, else the key's entry. */
+static void test_inbox_ack_at(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    int st = -1;
+    for (unsigned i = 1; i <= 3; i++)
+        assert_int_equal(t_in_add(t, i, "AT", 40, &st), ASYLINK_OK);
+    uint8_t id[4][16];
+    uint64_t seq[4] = {0};
+    for (unsigned i = 1; i <= 3; i++) {
+        t_id(id[i], i);
+        cstore_in_ref ref;
+        size_t np = 0, na = 0;
+        assert_int_equal(cstore_inbox_find(t->s, id[i], &ref, 1, &np, &na), ASYLINK_OK);
+        assert_int_equal(np, 1);
+        seq[i] = ref.seq;
+    }
+    cstore_in_key k1 = t_key(id[1], "AT", NULL), k2 = t_key(id[2], "AT", NULL),
+                  k3 = t_key(id[3], "AT", NULL), wrong = t_key(id[3], "BE", NULL);
+    cstore_txn *x = NULL;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_ack_at(x, &k1, seq[1]), ASYLINK_OK); /* its own seq */
+    assert_int_equal(cstore_inbox_ack_at(x, &k1, seq[1]), ASYLINK_OK); /* acked before */
+    assert_int_equal(cstore_inbox_ack_at(x, &k2, seq[3]), ASYLINK_OK); /* another's seq */
+    assert_int_equal(cstore_inbox_ack_at(x, &wrong, seq[3]), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_state(t->s, &k1, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(cstore_inbox_state(t->s, &k2, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_ACKED);
+    assert_int_equal(cstore_inbox_state(t->s, &k3, &st), ASYLINK_OK);
+    assert_int_equal(st, CSTORE_IN_PENDING); /* the hinted seq's entry is not someone else's ack */
+    assert_int_equal(t_in_pending(t), 1);
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_ack_at(x, &k3, 999999), ASYLINK_OK); /* no such seq */
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(t_in_pending(t), 0);
 }
 
 /* An ack and an outbox add in one transaction, the second failing: abort keeps neither. */
@@ -2001,6 +2072,24 @@ static void test_owed(void **state)
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
     assert_int_equal(count, 3);
+    /* several at once, through one cursor: those named go (absent ones are nothing), the rest
+       stays */
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    cstore_owed gone[3] = {o[0], o[2], o[0]}; /* a repeated seq: absent the second time */
+    gone[1].seq = o[2].seq;
+    cstore_owed absent = o[0];
+    absent.seq = 12345;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, gone, 3), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, &absent, 1), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, NULL, 0), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del_many(txn, NULL, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    cstore_owed left[4];
+    assert_int_equal(cstore_owed_list(t->s, left, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(left[0].seq, o[1].seq);
 }
 
 /* Writes entry 41 to the inbox, then fails if arg says so. */
@@ -2242,6 +2331,8 @@ static void test_record_versions(void **state)
     assert_int_equal(in.envelope_len, 60);
     assert_false(in.has_digest);
     cstore_in_clear(&in);
+    cstore_in_ref ref;
+    size_t np = 0, na = 0;
     assert_int_equal(t_in_ack(t, 7, "AT"), ASYLINK_OK);
     /* a new one: version 2, its digest kept, its envelope in inbox_env until the ack */
     uint8_t id8[16], digest[64];
@@ -2264,6 +2355,12 @@ static void test_record_versions(void **state)
     assert_memory_equal(in.digest, digest, 64);
     assert_false(in.topic);
     assert_string_equal(in.sender, "BE");
+    assert_int_equal(cstore_inbox_find(t->s, id8, &ref, 1, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 1);
+    assert_true(ref.has_digest);
+    assert_memory_equal(ref.digest, digest, 64);
+    assert_false(ref.topic);
+    assert_string_equal(ref.sender, "BE");
     assert_int_equal(cstore_inbox_next_pending(t->s, 0, &in), ASYLINK_OK);
     assert_int_equal(in.envelope_len, 200);
     assert_true(t_envelope_is(in.envelope, in.envelope_len, 8));
@@ -2284,6 +2381,21 @@ static void test_record_versions(void **state)
     t_id(id9, 9);
     cstore_in_key k9 = t_key(id9, "BE", NULL);
     assert_int_equal(cstore_inbox_peek(t->s, &k9, &st, &in), ASYLINK_E_NOT_FOUND);
+    /* a feed message's record says so to a look-up by id, too */
+    uint8_t id10[16];
+    t_id(id10, 10);
+    uint8_t *e10 = t_envelope(10, 90);
+    cstore_in_key k10 = t_key(id10, "BE", "feed-a");
+    cstore_in_extra fextra = {digest, true};
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    assert_int_equal(cstore_inbox_add_extra(x, &k10, 10, 10, e10, 90, &fextra, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    free(e10);
+    assert_int_equal(cstore_inbox_find(t->s, id10, &ref, 1, &np, &na), ASYLINK_OK);
+    assert_int_equal(np, 1);
+    assert_true(ref.has_digest);
+    assert_true(ref.topic);
+    assert_string_equal(ref.subscription, "feed-a");
     cstore_close(&t->s);
     assert_false(t_raw_has(t, "inbox_env", key, 8));
     t_seq_key(key, 1);
@@ -2355,6 +2467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_two_senders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_subscriptions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox_ack_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_sets, setup, teardown),

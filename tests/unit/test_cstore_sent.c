@@ -171,6 +171,48 @@ static void test_keep_and_get(void **state)
     assert_int_equal(cstore_sent_get(t->s, id, NULL, &len, &at), ASYLINK_E_INVALID_ARG);
 }
 
+/* cstore_outbox_accept_at(): the record at seq when it holds the id, else the id's own. */
+static void test_accept_at(void **state)
+{
+    tctx *t = *state;
+    uint64_t seq[5] = {0};
+    uint8_t id[16];
+    for (unsigned i = 1; i <= 4; i++) {
+        t_send(t, i, 300);
+        cstore_out o;
+        t_id(id, i);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+        seq[i] = o.seq;
+        cstore_out_clear(&o);
+    }
+    cstore_txn *x = NULL;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[1], true, 5000), ASYLINK_OK); /* its own */
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 6000), ASYLINK_OK); /* 3's */
+    t_id(id, 4);
+    assert_int_equal(cstore_outbox_accept_at(x, id, 999999, false, 7000), ASYLINK_OK); /* none */
+    t_id(id, 77);
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 8000), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_true(t_kept(t, 1, 300, 5000));
+    assert_true(t_kept(t, 2, 300, 6000));
+    assert_false(t_kept(t, 4, 300, 0));
+    const int want[5] = {0, CSTORE_OUT_ACCEPTED, CSTORE_OUT_ACCEPTED, CSTORE_OUT_PENDING,
+                         CSTORE_OUT_ACCEPTED};
+    for (unsigned i = 1; i <= 4; i++) { /* 3 was only named by seq: untouched */
+        cstore_out o;
+        t_id(id, i);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+        assert_int_equal(o.state, want[i]);
+        cstore_out_clear(&o);
+    }
+    uint64_t n = 0;
+    assert_int_equal(cstore_outbox_pending_count(t->s, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+}
+
 /* cstore_outbox_accept(): what cstore_sent_keep() + cstore_outbox_set_state() do, in one call. */
 static void test_accept_in_one(void **state)
 {
@@ -369,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),

@@ -178,10 +178,77 @@ static void test_map(void **state)
     assert_int_equal(map, 4u << 20);
 }
 
+/* bytes_str_copy() copies and cuts exactly as snprintf(dst, cap, "%s", src) does. */
+static void test_str_copy(void **state)
+{
+    (void)state;
+    const char *srcs[] = {"", "FR", "exactly7", "a longer node name", "123456789"};
+    size_t caps[] = {1, 2, 8, 9, 10, 64};
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        for (size_t k = 0; k < sizeof caps / sizeof *caps; k++) {
+            char a[64], b[64];
+            memset(a, 'x', sizeof a);
+            memset(b, 'x', sizeof b);
+            bytes_str_copy(a, caps[k], srcs[i]);
+            snprintf(b, caps[k], "%s", srcs[i]);
+            assert_memory_equal(a, b, sizeof a); /* nothing written past the cut either */
+        }
+    }
+    char same[16] = "self";
+    bytes_str_copy(same, sizeof same, same); /* the same buffer: unchanged */
+    assert_string_equal(same, "self");
+}
+
+/* The reference: LMDB's default order (mdb_cmp_memn), by sign. */
+static int t_cmp_memn(const MDB_val *a, const MDB_val *b)
+{
+    size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+    int d = n ? memcmp(a->mv_data, b->mv_data, n) : 0;
+    if (d)
+        return d < 0 ? -1 : 1;
+    return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
+/* lmdbkit_cmp_bytes() orders keys exactly as LMDB's default does. */
+static void test_cmp_bytes(void **state)
+{
+    (void)state;
+    uint8_t x[40], y[40];
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200000; round++) {
+        size_t la = 0, lb = 0;
+        for (size_t i = 0; i < sizeof x; i++) {
+            seed = seed * 1103515245u + 12345u;
+            x[i] = (uint8_t)(seed >> 16);
+            y[i] = x[i]; /* mostly shared prefixes: the words that decide are late */
+        }
+        seed = seed * 1103515245u + 12345u;
+        la = (seed >> 8) % (sizeof x + 1);
+        lb = (seed >> 16) % 3 == 0 ? la : (seed >> 20) % (sizeof y + 1);
+        seed = seed * 1103515245u + 12345u;
+        if (lb && (seed >> 8) % 4 != 0) /* one byte differs, anywhere, either way */
+            y[(seed >> 12) % lb] ^= (uint8_t)(1u << ((seed >> 24) % 8));
+        MDB_val a = {la, x}, b = {lb, y};
+        assert_int_equal(lmdbkit_cmp_bytes(&a, &b), t_cmp_memn(&a, &b));
+        assert_int_equal(lmdbkit_cmp_bytes(&b, &a), t_cmp_memn(&b, &a));
+    }
+    /* big-endian sequence keys: numeric order */
+    uint8_t k1[8], k2[8];
+    bytes_put_be64(k1, 0x00000000000000ffull);
+    bytes_put_be64(k2, 0x0000000000000100ull);
+    MDB_val a = {8, k1}, b = {8, k2}, e = {0, k1};
+    assert_int_equal(lmdbkit_cmp_bytes(&a, &b), -1);
+    assert_int_equal(lmdbkit_cmp_bytes(&b, &a), 1);
+    assert_int_equal(lmdbkit_cmp_bytes(&a, &a), 0);
+    assert_int_equal(lmdbkit_cmp_bytes(&e, &a), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err),
+        cmocka_unit_test(test_str_copy),
+        cmocka_unit_test(test_cmp_bytes),
         cmocka_unit_test_setup_teardown(test_put_del_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_schema, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_seq_last, s_setup, s_teardown),
