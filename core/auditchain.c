@@ -127,6 +127,13 @@ static void s_put_bytes(s_out *o, const void *b, size_t n)
 
 static void s_put_varint(s_out *o, uint64_t v)
 {
+    if (!o->full && o->end - o->p >= 10) { /* room for any varint: written in place */
+        do {
+            *o->p++ = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            v >>= 7;
+        } while (v);
+        return;
+    }
     uint8_t b[10];
     size_t n = 0;
     do {
