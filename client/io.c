@@ -160,6 +160,7 @@ typedef struct {
     flightix flight_ix;      /* flight's entries by message id (flightix.h) */
     batch_cache *proofs;     /* batch proof nodes met in deliveries (batch.h); NULL: none */
     uint64_t out_cursor;     /* outbox seq published up to, this session */
+    uint64_t bad_logged;     /* highest unreadable outbox entry logged (s_pump) */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
@@ -1951,6 +1952,26 @@ static int s_pack_publish(s_io *io, const cstore_out *o)
 }
 
 /*
+ * An outbox entry whose record does not read back (the store names its
+ * seq): the cursor passes it, so the entries after it still go out. It
+ * stays pending in the store (what message it was cannot be told); logged
+ * as an error the first time the pump meets it, without any content.
+ */
+static void s_pump_step_over(s_io *io, uint64_t seq)
+{
+    if (seq > io->bad_logged) {
+        client_log(io->c, ASYLINK_LOG_ERROR,
+                   "outbox entry unreadable (local store damaged): not sent, skipped",
+                   "seq=%llu code=%s", (unsigned long long)seq, asylink_err_name(ASYLINK_E_IO));
+        io->bad_logged = seq;
+    }
+    if (io->pack.items)
+        io->pack_cursor = seq; /* passed when the frame is queued */
+    else
+        io->out_cursor = seq;
+}
+
+/*
  * Publishes pending outbox messages while the window has room. In a
  * session of version 2 the pass's Publishes go out packed (s_pack_publish),
  * the last frame at the end of the pass.
@@ -1964,8 +1985,13 @@ static void s_pump(s_io *io)
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
         if (cstore_outbox_next_pending_many(io->c->store, after, batch,
                                             room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH,
-                                            &n) != ASYLINK_OK)
+                                            &n) != ASYLINK_OK) {
+            if (n == 0 && batch[0].seq > after) { /* an unreadable record, named by its seq */
+                s_pump_step_over(io, batch[0].seq);
+                continue;
+            }
             break;
+        }
         int rc = 0;
         for (size_t i = 0; i < n; i++) {
             if (rc == 0 && io->state == IO_OPEN)

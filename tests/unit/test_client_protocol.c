@@ -92,6 +92,24 @@ static void t_wait_log(t_world *w, const char *a, const char *b)
     fail_msg("no log line with \"%s\" and \"%s\"; log:\n%s", a, b ? b : "", w->log);
 }
 
+/* Opens DE's client on w's store and keys, connecting to endpoint. */
+static void t_client_open(t_world *w, const char *endpoint, asylink_durability durability)
+{
+    asylink_options o;
+    asylink_options_init(&o);
+    o.broker_endpoint = endpoint;
+    o.broker_cert = w->broker_cert;
+    o.node_cert = w->node_cert;
+    o.key_file = w->key_file;
+    o.trust_dir = w->f->trust_dir;
+    o.data_dir = w->data_dir;
+    o.durability = durability;
+    o.log = t_log;
+    o.log_ctx = w;
+    o.log_level = ASYLINK_LOG_INFO;
+    assert_int_equal(asylink_client_open(&o, &w->c), ASYLINK_OK);
+}
+
 static int s_setup(void **state, asylink_durability durability)
 {
     t_world *w = calloc(1, sizeof *w);
@@ -121,19 +139,7 @@ static int s_setup(void **state, asylink_durability durability)
     assert_int_equal(zmq_bind(w->router, "tcp://127.0.0.1:*"), 0);
     size_t len = sizeof w->endpoint;
     assert_int_equal(zmq_getsockopt(w->router, ZMQ_LAST_ENDPOINT, w->endpoint, &len), 0);
-    asylink_options o;
-    asylink_options_init(&o);
-    o.broker_endpoint = w->endpoint;
-    o.broker_cert = w->broker_cert;
-    o.node_cert = w->node_cert;
-    o.key_file = w->key_file;
-    o.trust_dir = w->f->trust_dir;
-    o.data_dir = w->data_dir;
-    o.durability = durability;
-    o.log = t_log;
-    o.log_ctx = w;
-    o.log_level = ASYLINK_LOG_INFO;
-    assert_int_equal(asylink_client_open(&o, &w->c), ASYLINK_OK);
+    t_client_open(w, w->endpoint, durability);
     *state = w;
     return 0;
 }
@@ -762,6 +768,94 @@ static void test_reader_far_behind(void **state)
     free(ids);
 }
 
+/* ---- an unreadable outbox entry ---- */
+
+/* With the client closed: the outbox record of message id overwritten with bytes no record has. */
+static void t_damage_outbox(t_world *w, const uint8_t id[16])
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi ids, recs;
+    MDB_cursor *cur = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, w->data_dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox_id", 0, &ids), 0);
+    assert_int_equal(mdb_dbi_open(txn, "outbox", 0, &recs), 0);
+    assert_int_equal(mdb_cursor_open(txn, ids, &cur), 0);
+    MDB_val k = {16, (void *)id}, v = {0, NULL};
+    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), 0);
+    assert_true(k.mv_size >= 16 && memcmp(k.mv_data, id, 16) == 0);
+    uint8_t seq_key[64];
+    assert_true(v.mv_size <= sizeof seq_key);
+    memcpy(seq_key, v.mv_data, v.mv_size);
+    MDB_val rk = {v.mv_size, seq_key}, rv;
+    assert_int_equal(mdb_get(txn, recs, &rk, &rv), 0); /* the record it names exists */
+    uint8_t junk[24];
+    memset(junk, 0xee, sizeof junk);
+    MDB_val jv = {sizeof junk, junk};
+    assert_int_equal(mdb_put(txn, recs, &rk, &jv, 0), 0);
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* Discards whatever reached the test broker (a closed client's unanswered Hello). */
+static void t_drain(t_world *w)
+{
+    zmq_pollitem_t it = {w->router, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 300) == 1) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        assert_true(zmq_msg_recv(&m, w->router, 0) >= 0);
+        zmq_msg_close(&m);
+    }
+}
+
+/*
+ * An outbox entry whose record does not read back (a damaged store) is
+ * stepped over with an error logged: the messages after it still go out
+ * (the pump used to stop there for good).
+ */
+static void test_pump_steps_over_unreadable_entry(void **state)
+{
+    t_world *w = *state;
+    asylink_client_close(&w->c);
+    t_drain(w);
+    t_client_open(w, "tcp://127.0.0.1:1", ASYLINK_DURABILITY_FSYNC); /* no broker there */
+    uint8_t ids[3][16];
+    t_send_messages(w, 3, ids);
+    asylink_client_close(&w->c);
+    t_damage_outbox(w, ids[1]);
+    t_client_open(w, w->endpoint, ASYLINK_DURABILITY_FSYNC);
+    t_open_session(w);
+    t_wait_log(w, "outbox entry unreadable", "code=IO");
+
+    zmq_msg_t parts[T_PARTS];
+    int n = 0;
+    wire_cmd cmd;
+    t_next(w, parts, &n, &cmd);
+    assert_int_equal(cmd.kind, WIRE_NONE); /* one Packed frame with the two readable ones */
+    wire_unpacker u;
+    size_t items = 0;
+    assert_int_equal(
+        wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
+        ASYLINK_OK);
+    assert_int_equal(items, 2);
+    const size_t expect[2] = {0, 2};
+    for (size_t i = 0; i < 2; i++) {
+        wire_item it;
+        wire_cmd p;
+        assert_true(wire_unpack_next(&u, &it));
+        assert_int_equal(wire_decode(it.cmd, it.cmd_len, &p), ASYLINK_OK);
+        assert_int_equal(p.kind, WIRE_PUBLISH);
+        assert_memory_equal(p.u.publish.message_id, ids[expect[i]], 16);
+        wire_cmd_clear(&p);
+    }
+    t_close(parts, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +863,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_speaks_version_2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_follow_their_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
+        cmocka_unit_test_setup_teardown(test_pump_steps_over_unreadable_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_far_behind, setup_durable, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
