@@ -2004,7 +2004,8 @@ static int s_inbox_ack_at(cstore_txn *t, const uint8_t *ikey, size_t ikey_len, u
     return s_inbox_ack(t, ikey, ikey_len); /* not that entry: by its key */
 }
 
-int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq)
+/* The acknowledgement of key: tried at seq first when at_seq, else by its key. */
+static int s_inbox_ack_op(cstore_txn *t, const cstore_in_key *key, bool at_seq, uint64_t seq)
 {
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
@@ -2013,19 +2014,18 @@ int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq)
     size_t ikey_len = s_in_key_of(ikey, key);
     if (!ikey_len)
         return ASYLINK_E_INVALID_ARG;
-    return s_op_end(t, s_inbox_ack_at(t, ikey, ikey_len, seq));
+    return s_op_end(t, at_seq ? s_inbox_ack_at(t, ikey, ikey_len, seq)
+                              : s_inbox_ack(t, ikey, ikey_len));
+}
+
+int cstore_inbox_ack_at(cstore_txn *t, const cstore_in_key *key, uint64_t seq)
+{
+    return s_inbox_ack_op(t, key, true, seq);
 }
 
 int cstore_inbox_ack(cstore_txn *t, const cstore_in_key *key)
 {
-    int rc = s_op_check(t);
-    if (rc != ASYLINK_OK)
-        return rc;
-    uint8_t ikey[S_IN_KEY_MAX];
-    size_t ikey_len = s_in_key_of(ikey, key);
-    if (!ikey_len)
-        return ASYLINK_E_INVALID_ARG;
-    return s_op_end(t, s_inbox_ack(t, ikey, ikey_len));
+    return s_inbox_ack_op(t, key, false, 0);
 }
 
 /* Walks the inbox_id entries of id from cur on; see cstore_inbox_find. */

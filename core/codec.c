@@ -6,6 +6,7 @@
 
 #include "asylink/errors.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,17 @@ int codec_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
 }
 
 /* ------------------------------------------------------- one-pass decoder -- */
+
+void *codec_arena_alloc(void *ctx, size_t size)
+{
+    codec_arena *a = ctx;
+    size_t align = _Alignof(max_align_t);
+    size_t at = (a->used + align - 1) & ~(align - 1);
+    if (at > a->cap || size > a->cap - at)
+        return NULL;
+    a->used = at + size;
+    return a->base + at;
+}
 
 typedef struct {
     const codec_scan_rules *rules;

@@ -104,6 +104,16 @@ int codec_prescan(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_
  */
 typedef void *(*codec_alloc_fn)(void *ctx, size_t size);
 
+/* A bump arena over the caller's memory (base aligned for any type), for codec_unpack_canonical().
+ */
+typedef struct codec_arena {
+    uint8_t *base;
+    size_t cap, used;
+} codec_arena;
+
+/* A codec_alloc_fn on a codec_arena (ctx): aligned for any type; NULL when it is full. */
+void *codec_arena_alloc(void *ctx, size_t size);
+
 ProtobufCMessage *codec_unpack_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
                                          size_t len, const codec_scan_rules *rules,
                                          codec_alloc_fn alloc, void *ctx);

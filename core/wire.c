@@ -524,22 +524,6 @@ static int s_dec_body(const Asylink__V1__Command *m, wire_cmd *cmd)
     }
 }
 
-/* The one pass's arena: on wire_decode's stack; full means "the general path". */
-typedef struct {
-    _Alignas(max_align_t) uint8_t buf[1024];
-    size_t used;
-} s_stack;
-
-static void *s_stack_alloc(void *ctx, size_t size)
-{
-    s_stack *st = ctx;
-    size_t at = (st->used + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
-    if (at > sizeof st->buf || size > sizeof st->buf - at)
-        return NULL;
-    st->used = at + size;
-    return st->buf + at;
-}
-
 static int s_decode(const uint8_t *buf, size_t len, wire_cmd *cmd, bool fast);
 
 int wire_decode(const uint8_t *buf, size_t len, wire_cmd *cmd)
@@ -571,12 +555,12 @@ static int s_decode(const uint8_t *buf, size_t len, wire_cmd *cmd, bool fast)
     }
     /* Accepted, Deliver and the other small commands in one pass on the stack
      * (codec_unpack_canonical); the rest, and anything it does not take, below. */
-    s_stack st;
-    st.used = 0;
+    _Alignas(max_align_t) uint8_t stack[1024]; /* the one pass's arena: full = general path */
+    codec_arena arena = {.base = stack, .cap = sizeof stack};
     Asylink__V1__Command *one = NULL;
     if (fast)
         one = (Asylink__V1__Command *)codec_unpack_canonical(
-            &asylink__v1__command__descriptor, buf, len, &s_scan_rules, s_stack_alloc, &st);
+            &asylink__v1__command__descriptor, buf, len, &s_scan_rules, codec_arena_alloc, &arena);
     if (one) {
         cmd->kind = (wire_kind)one->body_case;
         cmd->request_id = one->request_id;

@@ -36,29 +36,14 @@ static void s_check_batch(const envelope *e)
         abort();
 }
 
-typedef struct {
-    uint8_t *buf;
-    size_t cap, used;
-} s_bump;
-
-static void *s_bump_alloc(void *ctx, size_t n)
-{
-    s_bump *b = ctx;
-    size_t at = (b->used + 15) & ~(size_t)15;
-    if (at > b->cap || n > b->cap - at)
-        return NULL;
-    b->used = at + n;
-    return b->buf + at;
-}
-
 /* The one pass and the general path agree on data as a message of type d. */
 static void s_check_one_pass(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t size)
 {
-    s_bump b = {.cap = 64 * size + 4096};
-    if (!(b.buf = malloc(b.cap)))
+    codec_arena b = {.cap = 64 * size + 4096};
+    if (!(b.base = malloc(b.cap))) /* malloc's alignment suits any type */
         abort();
     ProtobufCMessage *fast =
-        codec_unpack_canonical(d, data, size, envelope_scan_rules(), s_bump_alloc, &b);
+        codec_unpack_canonical(d, data, size, envelope_scan_rules(), codec_arena_alloc, &b);
     ProtobufCMessage *m = NULL;
     bool general = codec_prescan(d, data, size, envelope_scan_rules()) == ASYLINK_OK &&
                    (m = protobuf_c_message_unpack(d, NULL, size, data)) != NULL &&
@@ -67,7 +52,7 @@ static void s_check_one_pass(const ProtobufCMessageDescriptor *d, const uint8_t 
         protobuf_c_message_free_unpacked(m, NULL);
     if ((fast != NULL) != general || (fast && !codec_is_canonical(fast, data, size)))
         abort();
-    free(b.buf);
+    free(b.base);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -119,20 +119,7 @@ static void test_prescan(void **state)
 
 /* ---- the one-pass decoder ---- */
 
-typedef struct {
-    uint8_t buf[64 * 1024];
-    size_t used;
-} s_bump;
-
-static void *s_bump_alloc(void *ctx, size_t n)
-{
-    s_bump *b = ctx;
-    size_t at = (b->used + 15) & ~(size_t)15;
-    if (at > sizeof b->buf || n > sizeof b->buf - at)
-        return NULL;
-    b->used = at + n;
-    return b->buf + at;
-}
+static _Alignas(max_align_t) uint8_t s_mem[64 * 1024], s_mem_agree[64 * 1024];
 
 static size_t s_envelope_max(const ProtobufCMessageDescriptor *d, unsigned id)
 {
@@ -244,9 +231,8 @@ static bool s_general_accepts(const ProtobufCMessageDescriptor *d, const uint8_t
  */
 static bool s_agree(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len)
 {
-    static s_bump b;
-    b.used = 0;
-    ProtobufCMessage *m = codec_unpack_canonical(d, buf, len, &s_env_rules, s_bump_alloc, &b);
+    codec_arena b = {.base = s_mem_agree, .cap = sizeof s_mem_agree};
+    ProtobufCMessage *m = codec_unpack_canonical(d, buf, len, &s_env_rules, codec_arena_alloc, &b);
     bool general = s_general_accepts(d, buf, len);
     assert_int_equal(m != NULL, general);
     if (m) {
@@ -265,9 +251,9 @@ static void test_unpack_canonical_fields(void **state)
     (void)state;
     size_t len = 0;
     uint8_t *env = s_envelope_bytes(&len);
-    s_bump b = {.used = 0};
+    codec_arena b = {.base = s_mem, .cap = sizeof s_mem};
     ProtobufCMessage *m = codec_unpack_canonical(&asylink__v1__envelope__descriptor, env, len,
-                                                 &s_env_rules, s_bump_alloc, &b);
+                                                 &s_env_rules, codec_arena_alloc, &b);
     assert_non_null(m);
     Asylink__V1__Envelope *e = (Asylink__V1__Envelope *)m;
     assert_int_equal(e->n_keys, 3);
@@ -280,8 +266,8 @@ static void test_unpack_canonical_fields(void **state)
     assert_int_equal(e->batch->index, 4);
     assert_int_equal(e->batch->n_path, 3);
     Asylink__V1__Header *h = (Asylink__V1__Header *)codec_unpack_canonical(
-        &asylink__v1__header__descriptor, e->header.data, e->header.len, &s_env_rules, s_bump_alloc,
-        &b);
+        &asylink__v1__header__descriptor, e->header.data, e->header.len, &s_env_rules,
+        codec_arena_alloc, &b);
     assert_non_null(h);
     assert_string_equal(h->sender, "DE");
     assert_int_equal(h->n_recipients, 3);
@@ -293,9 +279,9 @@ static void test_unpack_canonical_fields(void **state)
     assert_true(s_agree(&asylink__v1__envelope__descriptor, env, len));
     assert_true(s_agree(&asylink__v1__header__descriptor, e->header.data, e->header.len));
     /* a full allocator: not taken */
-    s_bump tiny = {.used = sizeof tiny.buf - 64};
+    codec_arena tiny = {.base = s_mem, .cap = sizeof s_mem, .used = sizeof s_mem - 64};
     assert_null(codec_unpack_canonical(&asylink__v1__envelope__descriptor, env, len, &s_env_rules,
-                                       s_bump_alloc, &tiny));
+                                       codec_arena_alloc, &tiny));
     free(env);
 
     /* Each of these the general path refuses or reads differently: not taken. */
@@ -347,7 +333,8 @@ static void test_unpack_canonical_fields(void **state)
     codec_scan_rules flat = s_env_rules;
     flat.max_depth = 0;
     assert_null(codec_unpack_canonical(&asylink__v1__envelope__descriptor,
-                                       (const uint8_t *)"\x2a\x00", 2, &flat, s_bump_alloc, &b));
+                                       (const uint8_t *)"\x2a\x00", 2, &flat, codec_arena_alloc,
+                                       &b));
 }
 
 /* Thousands of mutations of a real envelope and header: the two paths agree on each. */
