@@ -343,9 +343,13 @@ static bool s_fast_scalar(const ProtobufCFieldDescriptor *fd, uint64_t v, void *
         *(uint64_t *)member = v;
         return true;
     case PROTOBUF_C_TYPE_ENUM:
-        if (v == 0 || v > INT32_MAX)
+        /* An enum is an int32: a negative one is written sign-extended to
+         * 64 bits (ten bytes), which protobuf-c reads back by its low 32 bits
+         * and writes again the same way; any other value over INT32_MAX does
+         * not re-serialize to itself. */
+        if (v == 0 || (v > INT32_MAX && v < (uint64_t)INT64_C(-2147483648)))
             return false;
-        *(int *)member = (int)v;
+        *(int *)member = (int)(int32_t)(uint32_t)v;
         return true;
     case PROTOBUF_C_TYPE_BOOL:
         if (v != 1)

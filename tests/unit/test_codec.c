@@ -303,6 +303,8 @@ static void test_unpack_canonical_fields(void **state)
          4},                             /* a NUL in a string */
         {"\x08\x80\x80\x80\x80\x10", 6}, /* uint32 over 32 bits */
         {"\x38\x80\x80\x80\x80\x08", 6}, /* an enum over INT32_MAX */
+        {"\x38\x85\x80\x80\x80\xf0\xff\xff\xff\xff\x01", 11}, /* 5 + high bits */
+        {"\x38\xff\xff\xff\xff\x07\x80\x80\x80\x80\x01", 11}, /* INT32_MAX + 2^63 */
         {"\xf8\x01\x01", 3},             /* unknown */
         {"\x0a\x01x", 3},                /* wrong wire type */
         {"\x22\x01"
@@ -326,6 +328,19 @@ static void test_unpack_canonical_fields(void **state)
                                          "b",
                         5)); /* empty element */
     assert_true(s_agree(hd, NULL, 0));
+    /* a negative enum is written sign-extended, ten bytes: taken as the int32
+     * protobuf-c reads (found by fuzz_envelope in CI) */
+    codec_arena nb = {.base = s_mem, .cap = sizeof s_mem};
+    const uint8_t neg[] = {0x38, 0xff, 0xbf, 0x80, 0xbc, 0xf9, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_true(s_agree(hd, neg, sizeof neg));
+    Asylink__V1__Header *nh = (Asylink__V1__Header *)codec_unpack_canonical(
+        hd, neg, sizeof neg, &s_env_rules, codec_arena_alloc, &nb);
+    assert_non_null(nh);
+    assert_true((int)nh->classification == -1753210881);
+    const uint8_t minus1[] = {0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_true(s_agree(hd, minus1, sizeof minus1));
+    const uint8_t int_min[] = {0x38, 0x80, 0x80, 0x80, 0x80, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x01};
+    assert_true(s_agree(hd, int_min, sizeof int_min));
     /* an empty nested message is written when set */
     assert_true(s_agree(&asylink__v1__envelope__descriptor, (const uint8_t *)"\x2a\x00", 2));
     assert_true(s_agree(&asylink__v1__envelope__descriptor, (const uint8_t *)"\x1a\x00", 2));
