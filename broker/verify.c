@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOBS_ENDPOINT "inproc://asylink-verify-jobs"
 #define DONE_ENDPOINT "inproc://asylink-verify-done"
@@ -21,6 +22,9 @@ struct verify_pool {
     void *done; /* PULL, router side */
     pthread_t *threads;
     int n_threads;
+    pthread_mutex_t lock; /* guards exited */
+    pthread_cond_t exited_cond;
+    int exited; /* workers that have left their loop */
     /* router side: */
     verify_job *out[VERIFY_CHUNK]; /* jobs submitted, not sent yet */
     size_t n_out;
@@ -192,10 +196,10 @@ void verify_job_destroy(verify_job **self_p)
 }
 
 /* Sends a chunk of n job pointers (n == 0: the stop message) as one frame. */
-static int s_send_chunk(void *sock, verify_job *const *jobs, size_t n)
+static int s_send_chunk(void *sock, verify_job *const *jobs, size_t n, int flags)
 {
     size_t len = n * sizeof *jobs;
-    return zmq_send(sock, n ? (const void *)jobs : "", len, 0) == (int)len ? 0 : -1;
+    return zmq_send(sock, n ? (const void *)jobs : "", len, flags) == (int)len ? 0 : -1;
 }
 
 /* Receives a chunk into jobs[VERIFY_CHUNK]; its count, or -1 (nothing, or an error). */
@@ -228,7 +232,7 @@ static void *s_worker(void *arg)
             break;
         for (int i = 0; i < n; i++)
             verify_job_run_cached(jobs[i], cache);
-        if (s_send_chunk(out, jobs, (size_t)n) != 0)
+        if (s_send_chunk(out, jobs, (size_t)n, 0) != 0)
             for (int i = 0; i < n; i++)
                 verify_job_destroy(&jobs[i]);
     }
@@ -238,7 +242,43 @@ done:
         zmq_close(in);
     if (out)
         zmq_close(out);
+    pthread_mutex_lock(&p->lock);
+    p->exited++;
+    pthread_cond_signal(&p->exited_cond);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/*
+ * Stops every worker. PUSH hands each stop message to the next pipe it
+ * knows, and a worker whose connection the router's socket has not taken in
+ * yet (a thread that started late; ZeroMQ also looks at new connections only
+ * now and then) gets none while another gets two: so stops are sent until
+ * every worker has said it left, one per worker still running each round.
+ * Extra stops die with the pipes of workers that are gone; a stop finding
+ * no connected worker at all is not waited for.
+ */
+static void s_stop_workers(verify_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->exited < p->n_threads) {
+        int running = p->n_threads - p->exited;
+        pthread_mutex_unlock(&p->lock);
+        for (int i = 0; i < running; i++) /* no worker connected: none now, retried */
+            s_send_chunk(p->jobs, NULL, 0, ZMQ_DONTWAIT);
+        pthread_mutex_lock(&p->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 5 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (p->exited < p->n_threads && p->n_threads - p->exited == running &&
+               pthread_cond_timedwait(&p->exited_cond, &p->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
 int verify_pool_new(void *ctx, int n, verify_pool **out)
@@ -248,6 +288,8 @@ int verify_pool_new(void *ctx, int n, verify_pool **out)
     if (!p)
         return ASYLINK_E_NOMEM;
     p->ctx = ctx;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->exited_cond, NULL);
     p->jobs = zmq_socket(ctx, ZMQ_PUSH);
     p->done = zmq_socket(ctx, ZMQ_PULL);
     p->threads = calloc((size_t)(n > 0 ? n : 1), sizeof *p->threads);
@@ -276,8 +318,7 @@ void verify_pool_destroy(verify_pool **self_p)
         return;
     verify_pool *p = *self_p;
     verify_pool_flush(p);
-    for (int i = 0; i < p->n_threads; i++)
-        s_send_chunk(p->jobs, NULL, 0);
+    s_stop_workers(p);
     for (int i = 0; i < p->n_threads; i++)
         pthread_join(p->threads[i], NULL);
     verify_job *j;
@@ -291,6 +332,8 @@ void verify_pool_destroy(verify_pool **self_p)
     if (p->done)
         zmq_close(p->done);
     free(p->threads);
+    pthread_cond_destroy(&p->exited_cond);
+    pthread_mutex_destroy(&p->lock);
     free(p);
     *self_p = NULL;
 }
@@ -306,7 +349,7 @@ void verify_pool_flush(verify_pool *p)
 {
     if (!p->n_out)
         return;
-    if (s_send_chunk(p->jobs, p->out, p->n_out) != 0) {
+    if (s_send_chunk(p->jobs, p->out, p->n_out, 0) != 0) {
         /* not expected (inproc, no high-water mark): the jobs come back refused */
         for (size_t i = 0; i < p->n_out; i++) {
             verify_job *j = p->out[i];

@@ -230,6 +230,24 @@ static void test_pool_shares_cache(void **state)
     s_batch_free(f, &v, b, ids, lens, n);
 }
 
+/*
+ * A pool destroyed right after it was made: its workers may not have
+ * connected yet, and each must still get its stop (once, destruction hung
+ * on a worker the stop messages had missed).
+ */
+static void test_pool_stops_late_workers(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 300; round++) {
+        void *ctx = zmq_ctx_new(); /* its inproc names are free again only once closed */
+        verify_pool *pool = NULL;
+        assert_int_equal(verify_pool_new(ctx, 4, &pool), ASYLINK_OK);
+        verify_pool_destroy(&pool);
+        assert_null(pool);
+        zmq_ctx_term(ctx);
+    }
+}
+
 /* A partial chunk waits for the flush; the pool's destruction frees what is still out. */
 static void test_pool_chunks(void **state)
 {
@@ -310,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_root_forgery_and_reload),
         cmocka_unit_test(test_pool_shares_cache),
+        cmocka_unit_test(test_pool_stops_late_workers),
         cmocka_unit_test(test_pool_chunks),
         cmocka_unit_test(test_summary),
     };
