@@ -43,6 +43,7 @@ int asylink_outbox_pending(asylink_client *c, uint64_t *count)
     *count = 0;
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     uint64_t owed = 0; /* receipts not yet sealed count as not yet handed over */
     int rc = cstore_outbox_pending_count(c->store, count);
     if (rc == ASYLINK_OK)
@@ -267,7 +268,7 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     if (rc == ASYLINK_OK)
         rc = s_make_fds(c);
     c->io_writes = rc == ASYLINK_OK;
-    if (rc == ASYLINK_OK && pthread_create(&c->io, NULL, client_io_main, c) != 0)
+    if (rc == ASYLINK_OK && client_thread_create(&c->io, client_io_main, c) != 0)
         rc = ASYLINK_E_IO;
     if (rc != ASYLINK_OK)
         c->io_writes = false;
@@ -276,57 +277,9 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     return rc;
 }
 
-int asylink_client_open(const asylink_options *o, asylink_client **out)
+/* Stops the I/O thread and frees c (asylink_client_close(), and a failed open). */
+static void s_close(asylink_client *c)
 {
-    *out = NULL;
-    if (!s_options_ok(o))
-        return ASYLINK_E_INVALID_ARG;
-    if (sodium_init() < 0)
-        return ASYLINK_E_INTERNAL;
-    asylink_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return ASYLINK_E_NOMEM;
-    c->log = o->log;
-    c->log_ctx = o->log_ctx;
-    c->log_level = o->log_level;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_init(&c->seal_lock, NULL);
-    pthread_mutex_init(&c->open_lock, NULL);
-    pthread_mutex_init(&c->trust_lock, NULL);
-    pthread_mutex_init(&c->ack_lock, NULL);
-    pthread_mutex_init(&c->reload_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_cond_init(&c->cond, &ca);
-    pthread_cond_init(&c->commit_cond, &ca);
-    pthread_cond_init(&c->ev_cond, &ca);
-    pthread_cond_init(&c->done_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    c->wake_fd = -1;
-    c->notify_fd[0] = c->notify_fd[1] = -1;
-    c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
-    s_where w = {NULL, NULL};
-    int rc = s_open(c, o, &w);
-    if (rc != ASYLINK_OK) {
-        char why[1024] = "cannot open the client";
-        if (w.option)
-            s_open_reason(rc, &w, o->trust_dir, why, sizeof why);
-        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s", asylink_err_name(rc),
-                   w.option ? w.option : "-", CLIENT_Q(w.path ? w.path : ""));
-        asylink_client_close(&c);
-        return rc;
-    }
-    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s addresses=%zu",
-               c->own->node_id, CLIENT_Q(c->endpoints[0]), c->n_endpoints);
-    *out = c;
-    return ASYLINK_OK;
-}
-
-void asylink_client_close(asylink_client **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    asylink_client *c = *self_p;
     atomic_store(&c->stop, true);
     pthread_mutex_lock(&c->lock);
     pthread_cond_broadcast(&c->cond);
@@ -373,6 +326,63 @@ void asylink_client_close(asylink_client **self_p)
     client_endpoints_free(&c->endpoints, c->n_endpoints);
     free(c->data_dir);
     free(c);
+}
+
+int asylink_client_open(const asylink_options *o, asylink_client **out)
+{
+    *out = NULL;
+    if (!s_options_ok(o))
+        return ASYLINK_E_INVALID_ARG;
+    if (sodium_init() < 0)
+        return ASYLINK_E_INTERNAL;
+    asylink_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return ASYLINK_E_NOMEM;
+    c->log = o->log;
+    c->log_ctx = o->log_ctx;
+    c->log_level = o->log_level;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->seal_lock, NULL);
+    pthread_mutex_init(&c->open_lock, NULL);
+    pthread_mutex_init(&c->trust_lock, NULL);
+    pthread_mutex_init(&c->ack_lock, NULL);
+    pthread_mutex_init(&c->reload_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_cond_init(&c->commit_cond, &ca);
+    pthread_cond_init(&c->ev_cond, &ca);
+    pthread_cond_init(&c->done_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    c->wake_fd = -1;
+    c->notify_fd[0] = c->notify_fd[1] = -1;
+    c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
+    s_where w = {NULL, NULL};
+    int rc = s_open(c, o, &w);
+    if (rc != ASYLINK_OK) {
+        char why[1024] = "cannot open the client";
+        if (w.option)
+            s_open_reason(rc, &w, o->trust_dir, why, sizeof why);
+        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s", asylink_err_name(rc),
+                   w.option ? w.option : "-", CLIENT_Q(w.path ? w.path : ""));
+        s_close(c); /* (not published yet: also when opened inside a log callback) */
+        return rc;
+    }
+    client_log(c, ASYLINK_LOG_INFO, "client opened", "node=%s broker=%s addresses=%zu",
+               c->own->node_id, CLIENT_Q(c->endpoints[0]), c->n_endpoints);
+    *out = c;
+    return ASYLINK_OK;
+}
+
+void asylink_client_close(asylink_client **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    /* On a library thread this would join itself or free what the thread still uses; inside
+       the log callback it would free the client under the call that is logging. */
+    if (client_reentered())
+        return;
+    s_close(*self_p);
     *self_p = NULL;
 }
 

@@ -20,9 +20,13 @@
  *   client.c    asylink_client_open / _close (and from a config file)
  *
  * Threads: the application's threads call the public functions; one I/O
- * thread owns the ZeroMQ socket. Shared state is guarded by `lock`; the
- * sealer and opener by their own mutexes; the trust reference by
- * trust_lock; the store serialises itself.
+ * thread owns the ZeroMQ socket and starts the committer thread (io.c).
+ * Shared state is guarded by `lock`; the sealer and opener by their own
+ * mutexes; the trust reference by trust_lock; the store serialises itself.
+ * Every thread the library starts is started by client_thread_create(),
+ * which marks it: a public function that could wait for the library's
+ * threads or write the store refuses to run on one, or inside the log
+ * callback on any thread (client_reentered(), ASYLINK_E_REENTRANT).
  */
 #ifndef ASYLINK_CLIENT_INTERNAL_H
 #define ASYLINK_CLIENT_INTERNAL_H
@@ -248,6 +252,32 @@ struct asylink_client {
     atomic_bool stop;
     atomic_bool connected;
 };
+
+/* ---- events.c: the library's threads and re-entry ---- */
+
+/*
+ * Starts a library thread running body(arg), as pthread_create() with
+ * default attributes (its result: 0 or an errno value; ENOMEM if the start
+ * cannot be allocated). The thread is marked as the library's before body
+ * runs. Every thread the library starts goes through here.
+ */
+int client_thread_create(pthread_t *t, void *(*body)(void *), void *arg);
+
+/*
+ * Whether the calling thread is one the library started, or is inside the
+ * application's log callback (on any thread): a public function that could
+ * wait for the library's threads (the I/O thread, its committer), join
+ * them or take the store's write lock would deadlock there, and returns
+ * ASYLINK_E_REENTRANT instead (CLIENT_REFUSE_REENTRY).
+ */
+bool client_reentered(void);
+
+/* The first statement of such a public function (after its NULL checks). */
+#define CLIENT_REFUSE_REENTRY()                                                                    \
+    do {                                                                                           \
+        if (client_reentered())                                                                    \
+            return ASYLINK_E_REENTRANT;                                                            \
+    } while (0)
 
 /* ---- early.c: hand-over before the inbox commit is on disk ---- */
 

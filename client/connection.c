@@ -224,6 +224,7 @@ int asylink_connection_get(asylink_client *c, asylink_connection *out)
     memset(out, 0, sizeof *out);
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     pthread_mutex_lock(&c->lock);
     *out = c->conn;
     out->running = 1;

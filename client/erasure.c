@@ -35,6 +35,7 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
         *n_purged = 0;
     if (!c || (sender && !node_id_valid(sender)))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     bool own = !sender || strcmp(sender, c->own->node_id) == 0;
     /* this node's own id as a sender: only the copy it sent (it never receives its own) */
     const char *from = sender && own ? c->own->node_id : sender;

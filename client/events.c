@@ -17,6 +17,44 @@
 #include <string.h>
 #include <unistd.h>
 
+/* ---- the library's threads, and re-entry from the log callback ---- */
+
+/* Set once, first thing, on every thread the library starts (client_thread_create). */
+static _Thread_local bool s_library_thread;
+/* How many log callbacks are running on this thread (the application's own threads too). */
+static _Thread_local unsigned s_in_log;
+
+/* What client_thread_create() hands its thread: the body and its argument. */
+typedef struct {
+    void *(*body)(void *);
+    void *arg;
+} s_thread_start;
+
+static void *s_thread_main(void *p)
+{
+    s_thread_start start = *(s_thread_start *)p;
+    free(p);
+    s_library_thread = true;
+    return start.body(start.arg);
+}
+
+int client_thread_create(pthread_t *t, void *(*body)(void *), void *arg)
+{
+    s_thread_start *start = malloc(sizeof *start);
+    if (!start)
+        return ENOMEM;
+    *start = (s_thread_start){body, arg};
+    int rc = pthread_create(t, NULL, s_thread_main, start);
+    if (rc != 0)
+        free(start);
+    return rc;
+}
+
+bool client_reentered(void)
+{
+    return s_library_thread || s_in_log > 0;
+}
+
 /* ---- the log ---- */
 
 /* Builds the line and hands it to log (ap: the tail's arguments). */
@@ -40,7 +78,9 @@ __attribute__((format(printf, 5, 0))) static void s_log_line(asylink_log_fn log,
         if (n > 0 && (size_t)n >= sizeof tail)
             b.truncated = true;
     }
+    s_in_log++; /* the callback must not call back into a client (client_reentered) */
     log(ctx, level, logfmt_buf_finish(&b));
+    s_in_log--;
 }
 
 void client_log(asylink_client *c, asylink_log_level level, const char *msg, const char *fmt, ...)
@@ -185,6 +225,7 @@ int asylink_next_event(asylink_client *c, int timeout_ms, asylink_event **out)
     *out = NULL;
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);

@@ -242,6 +242,7 @@ int asylink_evidence_export(asylink_client *c, const uint8_t message_id[16], con
 {
     if (!c || !*path)
         return ASYLINK_E_INVALID_ARG; /* message_id and path are ASYLINK_NONNULL */
+    CLIENT_REFUSE_REENTRY();
     s_export x;
     memset(&x, 0, sizeof x);
     uint8_t *zip = NULL;

@@ -59,6 +59,7 @@ int asylink_connect_failure_get(asylink_client *c, asylink_connect_failure *out)
     memset(out, 0, sizeof *out);
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     pthread_mutex_lock(&c->lock);
     *out = c->failure;
     if (!out->endpoint[0]) /* nothing failed yet: the address being tried */

@@ -320,6 +320,7 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
 {
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     int rc = s_publish_params_check(p, payload, len);
     if (rc != ASYLINK_OK)
         return rc;
@@ -400,6 +401,7 @@ int asylink_subscribe(asylink_client *c, const char *topic_prefix, const char *n
     if (!c || !topic_valid(topic_prefix) || !s_sub_name_valid(name) || start < ASYLINK_START_NEW ||
         start > ASYLINK_START_TIME)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;
     struct timespec deadline;
@@ -467,6 +469,7 @@ int asylink_unsubscribe(asylink_client *c, const char *name, int delete_cursor)
 {
     if (!c || !s_sub_name_valid(name))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;
     pthread_mutex_lock(&c->lock);

@@ -2064,7 +2064,7 @@ static void s_committer_start(s_io *io)
 {
     asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
-    io->cm_started = pthread_create(&io->cm, NULL, s_committer_main, io) == 0;
+    io->cm_started = client_thread_create(&io->cm, s_committer_main, io) == 0;
     if (io->cm_started) {
         c->io_commit = io->cm;
         c->io_commit_on = true;

@@ -96,6 +96,7 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
     *out = NULL;
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -652,6 +653,7 @@ int asylink_ack_many(asylink_client *c, const uint8_t (*message_ids)[16], size_t
 {
     if (!c || (!message_ids && n))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     if (n > ASYLINK_ACK_MAX)
         return ASYLINK_E_TOO_LARGE;
     if (n == 0)
@@ -675,6 +677,7 @@ int asylink_ack_keys(asylink_client *c, const asylink_ack_key *keys, size_t n)
 {
     if (!c || (!keys && n))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     if (n > ASYLINK_ACK_MAX)
         return ASYLINK_E_TOO_LARGE;
     if (n == 0)
@@ -873,6 +876,7 @@ int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_re
     *n = 0;
     if (!c || (max && !out))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     cstore_out o;
     int rc = cstore_outbox_get(c->store, message_id, &o);
     if (rc != ASYLINK_OK)
@@ -907,6 +911,7 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
 {
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
@@ -936,6 +941,7 @@ int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], cons
     *len = 0;
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     return cstore_receipt_envelope(c->store, message_id, recipient, env, len);
 }
 
@@ -944,6 +950,7 @@ int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
 {
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     envelope *e = NULL;
     receipt *r = NULL;
     size_t n = 0;

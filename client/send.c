@@ -301,6 +301,7 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
 {
     if (!c || p->struct_size < sizeof *p || (!payload && len))
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     if (atomic_load(&c->stop))
         return ASYLINK_E_SHUTDOWN;
     uint8_t id[16], digest[64];
@@ -329,6 +330,8 @@ int client_seal_many(asylink_client *c, const client_many *m)
     size_t n = m->n;
     if (!c || (!m->items && n))
         return s_all_failed(m, ASYLINK_E_INVALID_ARG);
+    if (client_reentered())
+        return s_all_failed(m, ASYLINK_E_REENTRANT);
     if (n > ASYLINK_SEND_MAX)
         return s_all_failed(m, ASYLINK_E_TOO_LARGE);
     if (atomic_load(&c->stop))

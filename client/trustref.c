@@ -246,5 +246,6 @@ int asylink_reload_trust(asylink_client *c)
 {
     if (!c)
         return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
     return client_trust_refresh(c, true);
 }

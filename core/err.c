@@ -66,6 +66,8 @@ static const s_err_row s_errors[] = {
     {ASYLINK_E_BATCH_PATH, "BATCH_PATH", "batch path does not fit the tree"},
     {ASYLINK_E_BATCH_SALT, "BATCH_SALT", "batch salt is not 32 bytes"},
     {ASYLINK_E_BATCH_DUPLICATE, "BATCH_DUPLICATE", "duplicate leaf in a batch"},
+    {ASYLINK_E_REENTRANT, "REENTRANT",
+     "called from a library thread, e.g. inside the log callback: not allowed there"},
 };
 
 static const s_err_row *s_find(int err)

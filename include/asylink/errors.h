@@ -36,7 +36,7 @@ extern "C" {
 /*
  * Error codes. 0 is success; every failure has its own stable number.
  * Grouped by tens: general, input format, identity and trust, message
- * checks, key files, broker, batch proofs.
+ * checks, key files, broker, batch proofs, use of the library.
  */
 typedef enum asylink_err {
     ASYLINK_OK = 0,                    /* success */
@@ -95,6 +95,8 @@ typedef enum asylink_err {
     ASYLINK_E_BATCH_PATH = 63,         /* a batch proof's path length is not the tree depth, or an element not 32 bytes */
     ASYLINK_E_BATCH_SALT = 64,         /* a batch proof's salt is not 32 bytes */
     ASYLINK_E_BATCH_DUPLICATE = 65,    /* a batch holds the same leaf twice */
+
+    ASYLINK_E_REENTRANT = 70,          /* called on a library thread or inside the log callback */
 } asylink_err;
 
 /*
