@@ -2166,6 +2166,9 @@ void *client_io_main(void *arg)
         wire_cmd bye = {.kind = WIRE_BYE};
         snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
         s_send(&io, &bye, NULL, 0);
+        client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s endpoint=%s",
+                   CLIENT_Q("client closing"), asylink_err_name(ASYLINK_E_SHUTDOWN),
+                   CLIENT_Q(s_endpoint(&io)));
     }
     s_cturn_free(io.open);
     s_close_socket(&io);

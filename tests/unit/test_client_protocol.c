@@ -23,6 +23,13 @@
  * - asylink_ack_many() returns only once the entries are committed as
  *   acknowledged; the receipt it owes is committed to the outbox before
  *   it is published.
+ *
+ * And a log callback that calls back into the client: on the I/O thread,
+ * the committer thread, and the application's own thread inside a call
+ * that logs, every client function that could wait for the library's
+ * threads or write the store answers ASYLINK_E_REENTRANT at once and
+ * asylink_client_close() leaves the client open, while the same calls
+ * from the application's thread work.
  */
 #include "fixture.h"
 
@@ -30,8 +37,11 @@
 #include <pthread.h>
 #include <zmq.h>
 
+#include "client_internal.h" /* the client's I/O and committer threads */
 #include "cstore.h"
 #include "wire.h"
+
+#include <stdatomic.h>
 
 #define T_WAIT_MS 10000
 #define T_PARTS 4
@@ -47,12 +57,28 @@ typedef struct {
     size_t log_len;
     uint8_t rid[256]; /* routing id of the client's connection */
     size_t rid_len;
+    /* A log callback that calls back into the client (test_log_callback_cannot_reenter). */
+    atomic_bool probing;   /* while set, every log line runs t_probe() first */
+    pthread_t probed[8];   /* the distinct threads it ran on (under lock) */
+    size_t n_probed;       /* ... */
+    size_t probes;         /* how many times it ran (under lock) */
+    char probe_wrong[512]; /* the first call that was not refused, or "" (under lock) */
 } t_world;
+
+static void t_probe(t_world *w);
+
+/* Set while t_probe() runs on this thread: a call it makes that logs does not probe again. */
+static _Thread_local bool t_in_probe;
 
 static void t_log(void *ctx, asylink_log_level level, const char *line)
 {
     (void)level;
     t_world *w = ctx;
+    if (atomic_load(&w->probing) && !t_in_probe) {
+        t_in_probe = true;
+        t_probe(w);
+        t_in_probe = false;
+    }
     pthread_mutex_lock(&w->lock);
     size_t n = strlen(line);
     if (w->log_len + n + 2 < sizeof w->log) {
@@ -768,6 +794,270 @@ static void test_reader_far_behind(void **state)
     free(ids);
 }
 
+/* ---- a log callback that calls back into the client ---- */
+
+/* One call of t_probe(): its name and what it returned. */
+typedef struct {
+    const char *name;
+    int rc;
+} t_call;
+
+/*
+ * Run inside the log callback: every client function that could wait for
+ * the library's threads or write the store, each of which must answer
+ * ASYLINK_E_REENTRANT at once (the waits are bounded, 1 s, should one not
+ * be refused); asylink_client_close() must leave the client open; the
+ * accessors asylink_fd() and asylink_connected() still answer. Records the
+ * thread and the first call that was not refused.
+ */
+static void t_probe(t_world *w)
+{
+    asylink_client *c = w->c;
+    const char *to[] = {"FR"};
+    asylink_send_params sp;
+    asylink_send_params_init(&sp);
+    sp.recipients = to;
+    sp.n_recipients = 1;
+    sp.content_type = "asylink.v1.InformationRequest";
+    asylink_send_item si = {.params = &sp, .payload = "x", .len = 1};
+    asylink_publish_params pp;
+    asylink_publish_params_init(&pp);
+    pp.topic = "stats.monthly.DE";
+    pp.content_type = "asylink.v1.MonthlyStatistics";
+    asylink_publish_item pi = {.params = &pp, .payload = "x", .len = 1};
+    uint8_t id[16] = {1, 2, 3};
+    asylink_ack_key key = {.sender = "FR"};
+    memcpy(key.message_id, id, 16);
+    asylink_message *m = NULL;
+    asylink_event *e = NULL;
+    uint8_t *env = NULL;
+    size_t len = 0, n = 0;
+    uint64_t count = 0;
+    asylink_receipt_info info;
+    asylink_connection conn;
+    asylink_connect_failure fail;
+    char path[600];
+    snprintf(path, sizeof path, "%s/evidence.zip", w->f->dir);
+    t_call calls[] = {
+        {"asylink_send", asylink_send(c, &sp, "x", 1, NULL)},
+        {"asylink_send_many", asylink_send_many(c, &si, 1)},
+        {"asylink_send_many item", si.result},
+        {"asylink_publish", asylink_publish(c, &pp, "x", 1, NULL)},
+        {"asylink_publish_many", asylink_publish_many(c, &pi, 1)},
+        {"asylink_subscribe", asylink_subscribe(c, "stats", "probe", ASYLINK_START_NEW, 0, 1000)},
+        {"asylink_unsubscribe", asylink_unsubscribe(c, "probe", 1)},
+        {"asylink_recv", asylink_recv(c, 1000, &m)},
+        {"asylink_ack", asylink_ack(c, id)},
+        {"asylink_ack_many", asylink_ack_many(c, (const uint8_t(*)[16])id, 1)},
+        {"asylink_ack_keys", asylink_ack_keys(c, &key, 1)},
+        {"asylink_next_event", asylink_next_event(c, 1000, &e)},
+        {"asylink_receipts", asylink_receipts(c, id, NULL, 0, &n)},
+        {"asylink_receipt_wait", asylink_receipt_wait(c, id, 1000)},
+        {"asylink_receipt_export", asylink_receipt_export(c, id, "FR", &env, &len)},
+        {"asylink_receipt_verify", asylink_receipt_verify(c, id, sizeof id, NULL, &info)},
+        {"asylink_evidence_export", asylink_evidence_export(c, id, path)},
+        {"asylink_purge", asylink_purge(c, id, "FR", &n)},
+        {"asylink_reload_trust", asylink_reload_trust(c)},
+        {"asylink_outbox_pending", asylink_outbox_pending(c, &count)},
+        {"asylink_connection_get", asylink_connection_get(c, &conn)},
+        {"asylink_connect_failure_get", asylink_connect_failure_get(c, &fail)},
+    };
+    char wrong[512] = "";
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0] && !wrong[0]; i++)
+        if (calls[i].rc != ASYLINK_E_REENTRANT)
+            snprintf(wrong, sizeof wrong, "%s returned %s", calls[i].name,
+                     asylink_err_name(calls[i].rc));
+    if (!wrong[0] && (m || e || env))
+        snprintf(wrong, sizeof wrong, "a refused call handed something over");
+    asylink_message_free(&m);
+    asylink_event_free(&e);
+    asylink_free(env);
+    asylink_client *copy = c;
+    asylink_client_close(&copy);
+    if (!wrong[0] && copy != c)
+        snprintf(wrong, sizeof wrong, "asylink_client_close() closed the client");
+    if (!wrong[0] && (asylink_fd(c) < 0 || asylink_connected(c) < 0))
+        snprintf(wrong, sizeof wrong, "asylink_fd() or asylink_connected() refused");
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&w->lock);
+    w->probes++;
+    bool seen = false;
+    for (size_t i = 0; i < w->n_probed; i++)
+        seen = seen || pthread_equal(w->probed[i], self);
+    if (!seen && w->n_probed < sizeof w->probed / sizeof w->probed[0])
+        w->probed[w->n_probed++] = self;
+    if (wrong[0] && !w->probe_wrong[0])
+        snprintf(w->probe_wrong, sizeof w->probe_wrong, "%s", wrong);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Whether t_probe() ran on thread t. */
+static bool t_probed_on(t_world *w, pthread_t t)
+{
+    bool seen = false;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->n_probed; i++)
+        seen = seen || pthread_equal(w->probed[i], t);
+    pthread_mutex_unlock(&w->lock);
+    return seen;
+}
+
+/* Fails with the first call t_probe() saw not refused, if any. */
+static void t_probes_refused(t_world *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool ok = w->probe_wrong[0] == 0;
+    pthread_mutex_unlock(&w->lock);
+    if (!ok)
+        fail_msg("inside the log callback: %s", w->probe_wrong);
+}
+
+/* Delivers FR's envelopes env[0..n) (sequences 61..) and waits for the client's Ack of all. */
+static void t_deliver(t_world *w, uint8_t **env, const size_t *env_len, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        wire_cmd d = {.kind = WIRE_DELIVER};
+        d.u.deliver.sequence = 61 + i;
+        d.u.deliver.attempt = 1;
+        d.u.deliver.accepted_ms = clock_now_ms();
+        t_send(w, &d, env[i], env_len[i]);
+    }
+    size_t acked = 0;
+    while (acked < n) {
+        zmq_msg_t parts[T_PARTS];
+        int k = 0;
+        wire_cmd cmd;
+        t_next(w, parts, &k, &cmd);
+        if (cmd.kind == WIRE_ACK)
+            acked += cmd.u.ack.n_sequences;
+        wire_cmd_clear(&cmd);
+        t_close(parts, k);
+    }
+}
+
+/*
+ * A log callback that calls back into the client gets ASYLINK_E_REENTRANT
+ * from every function that could deadlock there, on each of the library's
+ * threads and on the application's own thread inside a call that logs, and
+ * nothing hangs; the application's thread keeps using the client.
+ */
+static void test_log_callback_cannot_reenter(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    const char *to[] = {"DE", NULL};
+    uint8_t *env[2] = {NULL, NULL};
+    size_t env_len[2] = {0, 0};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"hi", 2,
+                                 &env[i], &env_len[i]),
+                         ASYLINK_OK);
+    t_deliver(w, env, env_len, 2);
+    asylink_message *m[2] = {NULL, NULL};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m[i]), ASYLINK_OK);
+    /* FR leaves the trust directory: the receipts owed to it are not sealed, which the
+       committer thread logs when it flushes them. */
+    char fr[700];
+    snprintf(fr, sizeof fr, "%s/nodes/FR.cert", w->f->trust_dir);
+    assert_int_equal(unlink(fr), 0);
+    assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
+
+    atomic_store(&w->probing, true);
+    /* The committer: acknowledging m[0] owes FR a receipt it cannot seal. */
+    assert_int_equal(asylink_ack_message(w->c, m[0]), ASYLINK_OK);
+    t_wait_log(w, "no receipt sent: the sender is not usable", "sender=FR");
+    /* The I/O thread: a Packed frame cut short, which does not check. */
+    wire_packer pk;
+    wire_packer_init(&pk, 0);
+    wire_cmd acc = {.kind = WIRE_ACCEPTED};
+    acc.u.accepted.store_sequence = 1;
+    assert_int_equal(wire_packer_add_cmd(&pk, &acc, NULL, 0), ASYLINK_OK);
+    size_t off = 0, len = 0;
+    uint8_t *block = wire_packer_finish(&pk, &off, &len);
+    assert_non_null(block);
+    t_send_frame(w, block + off, len - 1, NULL, 0);
+    free(block);
+    wire_packer_free(&pk);
+    t_wait_log(w, "packed frame ignored", "code=");
+    /* The application's thread, inside asylink_send() logging an unknown recipient. */
+    const char *fr_only[] = {"FR"};
+    asylink_send_params p;
+    asylink_send_params_init(&p);
+    p.recipients = fr_only;
+    p.n_recipients = 1;
+    p.content_type = "asylink.v1.InformationRequest";
+    assert_int_equal(asylink_send(w->c, &p, "x", 1, NULL), ASYLINK_E_UNKNOWN_RECIPIENT);
+    atomic_store(&w->probing, false);
+
+    t_probes_refused(w);
+    pthread_mutex_lock(&w->c->lock);
+    assert_true(w->c->io_commit_on);
+    pthread_t committer = w->c->io_commit;
+    pthread_mutex_unlock(&w->c->lock);
+    if (!t_probed_on(w, committer))
+        fail_msg("the callback never ran on the committer thread");
+    if (!t_probed_on(w, w->c->io))
+        fail_msg("the callback never ran on the I/O thread");
+    if (!t_probed_on(w, pthread_self()))
+        fail_msg("the callback never ran on the application's thread");
+
+    /* The application's thread: the same calls work. */
+    assert_int_equal(asylink_ack(w->c, asylink_message_id(m[1])), ASYLINK_OK);
+    asylink_event *e = NULL;
+    assert_int_equal(asylink_next_event(w->c, 0, &e), ASYLINK_E_TIMEOUT);
+    fx_write_trust(w->f); /* FR back */
+    assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
+    uint8_t id[16];
+    assert_int_equal(asylink_send(w->c, &p, "x", 1, id), ASYLINK_OK);
+    zmq_msg_t parts[T_PARTS];
+    int n = 0;
+    wire_cmd cmd;
+    bool published = false;
+    while (!published) { /* its Publish, packed; answered Accepted */
+        t_next(w, parts, &n, &cmd);
+        if (cmd.kind == WIRE_NONE) {
+            wire_unpacker u;
+            size_t items = 0;
+            wire_item it;
+            assert_int_equal(
+                wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
+                ASYLINK_OK);
+            while (wire_unpack_next(&u, &it)) {
+                wire_cmd pub;
+                assert_int_equal(wire_decode(it.cmd, it.cmd_len, &pub), ASYLINK_OK);
+                published = published || (pub.kind == WIRE_PUBLISH &&
+                                          memcmp(pub.u.publish.message_id, id, 16) == 0);
+                wire_cmd_clear(&pub);
+            }
+        }
+        wire_cmd_clear(&cmd);
+        t_close(parts, n);
+    }
+    wire_cmd a = {.kind = WIRE_ACCEPTED};
+    memcpy(a.u.accepted.message_id, id, 16);
+    a.u.accepted.store_sequence = 1;
+    a.u.accepted.accepted_ms = clock_now_ms();
+    t_send(w, &a, NULL, 0);
+    uint8_t got[16];
+    t_event(w, ASYLINK_EVENT_ACCEPTED, got);
+    assert_memory_equal(got, id, 16);
+
+    /* Closing: the I/O thread logs the session's end while it stops; the callback's calls are
+       refused there too, and the application's close completes. */
+    size_t before = w->probes;
+    atomic_store(&w->probing, true);
+    asylink_client_close(&w->c);
+    atomic_store(&w->probing, false);
+    assert_null(w->c);
+    assert_true(w->probes > before);
+    t_probes_refused(w);
+    for (size_t i = 0; i < 2; i++) {
+        asylink_message_free(&m[i]);
+        free(env[i]);
+    }
+}
+
 /* ---- an unreadable outbox entry ---- */
 
 /* With the client closed: the outbox record of message id overwritten with bytes no record has. */
@@ -865,6 +1155,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_pump_steps_over_unreadable_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_far_behind, setup_durable, teardown),
+        cmocka_unit_test_setup_teardown(test_log_callback_cannot_reenter, setup_durable, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
