@@ -78,6 +78,7 @@ RECEIPT_REJECTED = 2    # the recipient refused it
 
 _OK = 0
 _E_TIMEOUT = 8
+_E_REENTRANT = 70
 _E_BAD_FIELD = 13
 _JSON_PRETTY = 1  # ASYLINK_JSON_PRETTY
 _ID_TEXT_LEN = 37  # ASYLINK_ID_TEXT_LEN
@@ -555,7 +556,11 @@ class Client:
 
     log: None, or a callable(level: str, line: str) that receives the
     library's logfmt lines ("error", "warn", "info", "debug"); it is
-    called from the library's I/O thread.
+    called from the library's threads (the I/O thread, its committer) and
+    from the calling thread inside a method that logs. It must not call
+    the client's methods: there they raise AsylinkError REENTRANT
+    (closing too, and the client stays open) instead of deadlocking;
+    hand the work to another thread.
     library: path of libasylink.so (see load()).
     """
 
@@ -584,9 +589,12 @@ class Client:
     def close(self) -> None:
         """Stops the I/O thread and frees the client (idempotent). Messages
         not yet accepted stay in the outbox for the next client on the same
-        data directory."""
+        data directory. Inside the log callback it raises AsylinkError
+        REENTRANT and the client stays open."""
         if getattr(self, "_handle", None):
             self._lib.asylink_client_close(ctypes.byref(self._handle))
+            if self._handle:  # not closed: called inside the log callback
+                raise _error(_E_REENTRANT, "close")
         self._handle = None
 
     @property
@@ -600,7 +608,10 @@ class Client:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except AsylinkError:  # collected inside a log callback: the library keeps it
+            pass
 
     def _c(self):
         if not self._handle:

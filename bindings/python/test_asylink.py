@@ -44,6 +44,7 @@ class LibraryTest(unittest.TestCase):
     def test_error_names(self):
         self.assertEqual(asylink.err_name(0), "OK")
         self.assertEqual(asylink.err_name(51), "UNKNOWN_RECIPIENT")
+        self.assertEqual(asylink.err_name(70), "REENTRANT")
         self.assertEqual(asylink.err_name(9999), "UNKNOWN")
         self.assertTrue(asylink.strerror(8))
 
@@ -449,6 +450,49 @@ class ExchangeTest(unittest.TestCase):
         self.assertIsNone(self.fr.recv(300), "acked copies must not come back")
         for name in names:
             self.fr.unsubscribe(name, delete_cursor=True)
+
+    def test_log_callback_cannot_call_back(self):
+        """Client methods called inside the log callback (on the library's
+        threads, or on this one inside a method that logs) raise REENTRANT
+        at once, close() too, and the client keeps working from here."""
+        self.de.close()
+        got, holder = [], []
+
+        def log(_level, _line):
+            if not holder:
+                return
+            c = holder[0]
+            for name, call in (("send", lambda: c.send("FR", "text/plain", b"x")),
+                               ("ack", lambda: c.ack(bytes(16))),
+                               ("recv", lambda: c.recv(1000)),
+                               ("next_event", lambda: c.next_event(1000)),
+                               ("outbox_pending", c.outbox_pending),
+                               ("close", c.close)):
+                try:
+                    call()
+                    got.append((name, "OK"))
+                except asylink.AsylinkError as e:
+                    got.append((name, e.name))
+
+        self.de = asylink.Client(node_config("DE"), log=log)
+        holder.append(self.de)
+        with self.assertRaises(asylink.AsylinkError) as cm:  # logged here, inside send()
+            self.de.send("XX", "text/plain", b"x")
+        self.assertEqual(cm.exception.name, "UNKNOWN_RECIPIENT")
+        self.assertTrue(got, "the log callback was never called")
+        self.assertEqual({rc for _, rc in got}, {"REENTRANT"}, got)
+        self.assertFalse(self.de.closed)
+        mid = self.de.send("FR", "text/plain", b"after the callback")
+        self.wait_event(self.de, "ACCEPTED", mid)
+        self.recv_id(self.fr, mid)
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not self.de.connected() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        n = len(got)
+        self.de.close()  # the I/O thread logs the session's end meanwhile
+        self.assertTrue(self.de.closed)
+        self.assertGreater(len(got), n)
+        self.assertEqual({rc for _, rc in got}, {"REENTRANT"}, got)
 
     def test_second_client_on_same_data_dir_is_refused(self):
         with self.assertRaises(asylink.AsylinkError) as cm:

@@ -36,8 +36,14 @@ extern "C" {
  * acknowledgements), deliveries are held in memory (at most receive_window
  * of them) and stored, then acknowledged to the broker, once there is room.
  *
- * Threading: every function may be called from any thread; a client is
- * internally locked. The library never prints: install a log callback.
+ * Threading: every function may be called from any of the application's
+ * threads; a client is internally locked. The library never prints:
+ * install a log callback. The library's own threads (the I/O thread, its
+ * committer) call that callback; there, and inside the callback on any
+ * thread, a function taking an asylink_client * would wait for those
+ * threads or the store they hold and deadlock, so it does nothing and
+ * returns ASYLINK_E_REENTRANT instead (see asylink_log_fn for the few that
+ * are allowed).
  * Ownership: "const char *" and "const void *" arguments are borrowed for
  * the call only; objects returned through "T **out" belong to the caller,
  * who frees them with the matching _free function; byte buffers the
@@ -114,8 +120,20 @@ typedef enum asylink_log_level {
 
 /*
  * Log callback: one logfmt line without newline (never payloads, keys or
- * personal data). Called from library threads; must not call back into
- * the client.
+ * personal data), borrowed for the call. Called from the library's threads
+ * (the client's I/O thread and its committer thread), and from the
+ * application's thread inside a call that logs (e.g. asylink_send() naming
+ * an unknown recipient); keep it short and non-blocking, e.g. write the
+ * line or queue it. It must not call back into a client: on a library
+ * thread, and inside the callback on any thread, every function taking an
+ * asylink_client * (of this client or another) returns ASYLINK_E_REENTRANT
+ * at once and does nothing, instead of deadlocking (waiting for the thread
+ * it runs on, or for the store's write lock that thread holds); and
+ * asylink_client_close() leaves the client open and *self_p unchanged.
+ * Allowed there: asylink_fd() and asylink_connected() (they read only),
+ * and the functions that take no open client (asylink_strerror(), the
+ * message and event accessors, asylink_id_format(), the payload JSON
+ * functions, ...). Hand work to an application thread instead.
  */
 typedef void (*asylink_log_fn)(void *ctx, asylink_log_level level, const char *line);
 
@@ -240,6 +258,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open_config(const char *path
  * NULL. Messages still in the outbox stay there and are sent by the next
  * client opened on the same data directory. Accepts NULL and a pointer to
  * NULL. Do not use the client from other threads during or after this call.
+ * On a library thread or inside the log callback it does nothing: the
+ * client stays open and *self_p unchanged (it would join the thread it
+ * runs on; see asylink_log_fn).
  */
 ASYLINK_EXPORT void asylink_client_close(asylink_client **self_p);
 
@@ -280,8 +301,9 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * certificate for a recipient); ASYLINK_E_STORE_FULL (the disk holding the
  * data directory is full: less than 2 MiB, kept for acknowledgements, would
  * be left; nothing was stored, the message is not sent); ASYLINK_E_IO;
- * ASYLINK_E_NOMEM. A broker answering STORE_FULL is not an error of this
- * call: the message stays in the outbox and is published again until the
+ * ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
+ * inside the log callback: nothing sent). A broker answering STORE_FULL is
+ * not an error of this call: the message stays in the outbox and is published again until the
  * broker has room.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send(asylink_client *c, const asylink_send_params *p,
@@ -337,7 +359,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send_many(asylink_client *c, asylin
  * asylink_message_free), else *out is NULL. A stored message that no
  * longer opens is skipped and reported as an ASYLINK_EVENT_RECEIVE_FAILED
  * event. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
- * ASYLINK_E_SHUTDOWN, ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
+ * ASYLINK_E_SHUTDOWN, ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT
+ * (a library thread or the log callback). Thread-safe.
  *
  * What is one message here: a direct message is (sender, message id), so
  * two senders using the same id are two messages; a feed message is
@@ -360,7 +383,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG (c or m NULL),
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_PURGED (erased on this node with
  * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK. Thread-safe. This is the
+ * ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or the log
+ * callback: nothing acknowledged). Acking twice is ASYLINK_OK. Thread-safe. This is the
  * acknowledgement to use: it names exactly the message handed over.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_message(asylink_client *c,
@@ -388,8 +412,8 @@ typedef struct asylink_ack_key {
  * sender, a subscription over 64 bytes), ASYLINK_E_TOO_LARGE
  * (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (a key that was never
  * received), ASYLINK_E_PURGED (a key purged on this node),
- * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
- * Thread-safe.
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT
+ * (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_keys(asylink_client *c,
                                                       const asylink_ack_key *keys, size_t n);
@@ -403,7 +427,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_keys(asylink_client *c,
  * asylink_ack_message() or asylink_ack_keys()). Errors:
  * ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_NOT_FOUND (an id this client
  * never received), ASYLINK_E_AMBIGUOUS, ASYLINK_E_STORE_FULL, ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Acking twice is ASYLINK_OK (every message with the id
+ * ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Acking twice is ASYLINK_OK (every message with the id
  * acknowledged, or purged with asylink_purge(): nothing to do, no receipt).
  * Thread-safe.
  */
@@ -431,7 +456,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
  * message_ids NULL with n > 0), ASYLINK_E_TOO_LARGE (n > ASYLINK_ACK_MAX),
  * ASYLINK_E_NOT_FOUND (an id that was never received), ASYLINK_E_AMBIGUOUS
  * (an id naming several unacknowledged messages: use asylink_ack_keys()),
- * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM; for a message
+ * ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT
+ * (a library thread or the log callback); for a message
  * handed over before its own inbox commit finished (see asylink_recv())
  * and that commit failing, that commit's error (ASYLINK_E_STORE_FULL,
  * ASYLINK_E_IO): the message is handed over again once stored. Thread-safe;
@@ -498,7 +524,8 @@ typedef enum asylink_event_type {
  * Waits up to timeout_ms (0 = poll, -1 = forever) for the next event. On
  * success *out is a new event (free with asylink_event_free), else *out
  * is NULL. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
- * ASYLINK_E_SHUTDOWN. Thread-safe.
+ * ASYLINK_E_SHUTDOWN, ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_next_event(asylink_client *c, int timeout_ms,
                                                         asylink_event **out) ASYLINK_NONNULL(3);
@@ -551,7 +578,8 @@ typedef struct asylink_receipt_info {
  * be NULL when max is 0) and the number held into *n (may exceed max; 0 on
  * error). Errors: ASYLINK_E_INVALID_ARG (c NULL, out NULL with max > 0),
  * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_IO,
- * ASYLINK_E_NOMEM. Thread-safe.
+ * ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipts(asylink_client *c,
                                                       const uint8_t message_id[16],
@@ -563,7 +591,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipts(asylink_client *c,
  * recipient of message_id has sent a receipt. Returns ASYLINK_OK when all
  * have. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
  * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_SHUTDOWN,
- * ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or
+ * the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_wait(asylink_client *c,
                                                           const uint8_t message_id[16],
@@ -575,7 +604,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_wait(asylink_client *c,
  * asylink_free() (*env NULL and *len 0 on error). asylink_receipt_verify()
  * checks such evidence later. Errors: ASYLINK_E_INVALID_ARG (c NULL, or
  * recipient not a node id), ASYLINK_E_NOT_FOUND (no receipt from recipient
- * for that message), ASYLINK_E_IO, ASYLINK_E_NOMEM. Thread-safe.
+ * for that message), ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a
+ * library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_export(asylink_client *c,
                                                             const uint8_t message_id[16],
@@ -600,7 +630,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_export(asylink_client *c,
  * ASYLINK_E_NOT_RECIPIENT, ASYLINK_E_TAMPERED (also: signer, addressee or
  * digest do not match the sent message); ASYLINK_E_NOT_FOUND (not our
  * message, or message_id is not covered by this envelope); ASYLINK_E_IO;
- * ASYLINK_E_NOMEM. Thread-safe.
+ * ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
                                                             const uint8_t *env, size_t len,
@@ -630,7 +661,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * is damaged); ASYLINK_E_EXISTS (path exists); ASYLINK_E_TOO_LARGE (over
  * the bundle's limits); ASYLINK_E_IO (the data directory, a damaged kept
  * envelope or receipt, or writing path); ASYLINK_E_NOMEM;
- * ASYLINK_E_INTERNAL (a bug). Thread-safe.
+ * ASYLINK_E_INTERNAL (a bug); ASYLINK_E_REENTRANT (a library thread or the
+ * log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
                                                              const uint8_t message_id[16],
@@ -681,7 +713,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
  * erased by this call. sender may be NULL. Errors: ASYLINK_E_INVALID_ARG
  * (c NULL, sender not a node id), ASYLINK_E_NOT_FOUND (this node never
  * sent nor received message_id from sender), ASYLINK_E_STORE_FULL,
- * ASYLINK_E_IO, ASYLINK_E_NOMEM. Purging again is ASYLINK_OK with
+ * ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or
+ * the log callback). Purging again is ASYLINK_OK with
  * *n_purged 0. Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_purge(asylink_client *c, const uint8_t message_id[16],
@@ -694,7 +727,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_purge(asylink_client *c, const uint
  * A file descriptor that is readable while asylink_recv() or
  * asylink_next_event() has something to return, for poll/epoll/select
  * loops; -1 for a NULL client. Owned by the client: do not read, write or
- * close it. Valid until asylink_client_close(). Thread-safe.
+ * close it. Valid until asylink_client_close(). Thread-safe; allowed inside
+ * the log callback.
  */
 ASYLINK_EXPORT int asylink_fd(asylink_client *c);
 
@@ -709,8 +743,9 @@ ASYLINK_EXPORT int asylink_fd(asylink_client *c);
  * directory that does not load; the trust in use then stays, and the
  * error is logged. Errors: ASYLINK_E_INVALID_ARG (c NULL), the trust
  * directory codes, ASYLINK_E_STALE, ASYLINK_E_STORE_FULL (recording the
- * list's number). Thread-safe; calls in progress finish with the trust
- * they started with.
+ * list's number), ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Thread-safe; calls in progress finish with the trust they
+ * started with.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
 
@@ -718,13 +753,16 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
  * Writes the number of messages in the outbox not yet Accepted by the
  * broker (and receipts not yet handed to it, including receipts owed and
  * not yet sealed) to *count (0 on error).
- * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_IO, ASYLINK_E_NOMEM.
- * Thread-safe.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_IO, ASYLINK_E_NOMEM,
+ * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_outbox_pending(asylink_client *c, uint64_t *count)
     ASYLINK_NONNULL(2);
 
-/* 1 while a session with the broker is open, else 0 (also for NULL). Thread-safe. */
+/*
+ * 1 while a session with the broker is open, else 0 (also for NULL).
+ * Thread-safe; allowed inside the log callback.
+ */
 ASYLINK_EXPORT int asylink_connected(asylink_client *c);
 
 /* Where a client is connected, or was last (see "Several broker addresses"). */
@@ -743,7 +781,8 @@ typedef struct asylink_connection {
 
 /*
  * Fills *out (required) with where this client's I/O thread is now.
- * Errors: ASYLINK_E_INVALID_ARG (c NULL). Thread-safe.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_REENTRANT (a library
+ * thread or the log callback; *out is then zeroed). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connection_get(asylink_client *c,
                                                             asylink_connection *out)
@@ -811,8 +850,9 @@ typedef struct asylink_connect_failure {
  * latest failure since the last session opened, how many attempts failed,
  * and how many sessions opened since the client was opened. A copy: it
  * does not change afterwards. The same failures are logged at WARN, once
- * per change of reason. Errors: ASYLINK_E_INVALID_ARG (c NULL; *out is
- * then zeroed). Thread-safe.
+ * per change of reason. Errors: ASYLINK_E_INVALID_ARG (c NULL),
+ * ASYLINK_E_REENTRANT (a library thread or the log callback); *out is then
+ * zeroed. Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connect_failure_get(asylink_client *c,
                                                                  asylink_connect_failure *out)
@@ -849,8 +889,8 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * ASYLINK_E_UNAVAILABLE (no session is open to ask the broker for the
  * readers), ASYLINK_E_TIMEOUT (no Directory answer within 10 s), the
  * broker's refusal code (e.g. ASYLINK_E_POLICY), ASYLINK_E_UNKNOWN_RECIPIENT
- * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM.
- * Thread-safe.
+ * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM;
+ * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
                                                      const asylink_publish_params *p,
@@ -915,7 +955,8 @@ typedef enum asylink_start {
  * serve feeds) -- after TIMEOUT and UNAVAILABLE without a refusal the
  * subscription stays remembered and is sent in the next session;
  * ASYLINK_E_NOT_FOUND (another thread unsubscribed the name meanwhile);
- * ASYLINK_E_SHUTDOWN; ASYLINK_E_NOMEM. Thread-safe.
+ * ASYLINK_E_SHUTDOWN; ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (a library
+ * thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_subscribe(asylink_client *c, const char *topic_prefix,
                                                        const char *name, asylink_start start,
@@ -927,7 +968,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_subscribe(asylink_client *c, const 
  * the broker too, also for a name this client did not subscribe). Does not
  * wait for the broker; deliveries still in flight are handed back to it.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, a bad name), ASYLINK_E_NOMEM,
- * ASYLINK_E_SHUTDOWN. Thread-safe.
+ * ASYLINK_E_SHUTDOWN, ASYLINK_E_REENTRANT (a library thread or the log
+ * callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_unsubscribe(asylink_client *c, const char *name,
                                                          int delete_cursor) ASYLINK_NONNULL(2);
