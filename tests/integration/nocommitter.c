@@ -23,10 +23,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                          void *(*start)(void *), void *arg);
-int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                          void *(*start)(void *), void *arg);
+int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg);
+int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg);
 
 static _Thread_local bool t_io_thread; /* this thread runs client_io_main */
 
@@ -36,8 +36,8 @@ static void *s_io_trampoline(void *arg)
     return client_io_main(arg);
 }
 
-int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                          void *(*start)(void *), void *arg)
+int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
+                          void *arg)
 {
     if (t_io_thread) {
         fprintf(stderr, "nocommitter: refused the I/O thread's pthread_create (EAGAIN)\n");
