@@ -4,17 +4,26 @@
  * differ by 2x and more) can be compared as ratios: the Ed25519
  * verification rate of one core (the cost the broker and readers pay per
  * signature) and the time of a 4 KiB write + fdatasync (what every durable
- * commit waits for). Header-only; used by bench_broker and bench_client.
+ * commit waits for); and, because the verification rate alone does not
+ * follow what the kernel costs on a given day (on one VM the broker's CPU
+ * per message rose by half within two hours at the same verification
+ * rate), two kernel-bound ones: a thread wake-up round trip (what every
+ * hand-off between the library's and the broker's threads pays) and a
+ * 4 KiB pwrite of a new page into the page cache (what every page a commit
+ * writes pays before its fdatasync). Header-only; used by bench_broker and
+ * bench_client.
  */
 #ifndef ASYLINK_BENCH_YARDSTICK_H
 #define ASYLINK_BENCH_YARDSTICK_H
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +31,8 @@ typedef struct {
     double verify_per_s;      /* Ed25519 verifications per second of this thread's CPU time */
     double verify_per_wall_s; /* the same per second of wall time (less on a busy machine) */
     double fsync_mean_ms, fsync_p50_ms, fsync_p99_ms; /* 4 KiB pwrite + fdatasync */
+    double wakeup_rtt_p50_us, wakeup_rtt_p99_us;      /* two threads, a pipe each way */
+    double pwrite_p50_us;                             /* 4 KiB into a new page, no sync */
 } yardstick;
 
 static inline double yardstick_now_s(void)
@@ -44,11 +55,88 @@ static inline int yardstick_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The other end of the wake-up round trip: echoes each byte from fds[0] to fds[1]. */
+static inline void *yardstick_echo(void *arg)
+{
+    const int *fds = arg;
+    char b;
+    while (read(fds[0], &b, 1) == 1 && b != 'q')
+        if (write(fds[1], &b, 1) != 1)
+            break;
+    return NULL;
+}
+
+/* Median and p99 of n samples (sorted in place). */
+static inline void yardstick_p50_p99(double *v, int n, double *p50, double *p99)
+{
+    if (n <= 0)
+        return;
+    qsort(v, (size_t)n, sizeof v[0], yardstick_cmp);
+    *p50 = v[n / 2];
+    *p99 = v[(size_t)((n - 1) * 0.99)];
+}
+
+/* The two kernel-bound yardsticks (about 0.1 s); zero where they could not run. */
+static inline void yardstick_kernel(yardstick *y, const char *dir)
+{
+    enum { N = 2000 };
+    double *us = malloc(N * sizeof *us);
+    if (!us)
+        return;
+    int to[2], from[2], n = 0;
+    if (pipe(to) == 0) {
+        if (pipe(from) == 0) {
+            int echo_fds[2] = {to[0], from[1]};
+            pthread_t t;
+            if (pthread_create(&t, NULL, yardstick_echo, echo_fds) == 0) {
+                char b = 'x';
+                for (; n < N; n++) {
+                    double s = yardstick_now_s();
+                    if (write(to[1], &b, 1) != 1 || read(from[0], &b, 1) != 1)
+                        break;
+                    us[n] = (yardstick_now_s() - s) * 1e6;
+                }
+                b = 'q';
+                if (write(to[1], &b, 1) == 1)
+                    pthread_join(t, NULL);
+                else
+                    pthread_detach(t);
+            }
+            close(from[0]);
+            close(from[1]);
+        }
+        close(to[0]);
+        close(to[1]);
+    }
+    if (n == N)
+        yardstick_p50_p99(us, n, &y->wakeup_rtt_p50_us, &y->wakeup_rtt_p99_us);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/pwrite-probe", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    uint8_t page[4096];
+    memset(page, 0x5a, sizeof page);
+    n = 0;
+    for (; fd >= 0 && n < N; n++) {
+        double s = yardstick_now_s();
+        if (pwrite(fd, page, sizeof page, (off_t)n * (off_t)sizeof page) != (ssize_t)sizeof page)
+            break;
+        us[n] = (yardstick_now_s() - s) * 1e6;
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    double p99 = 0;
+    if (n == N)
+        yardstick_p50_p99(us, n, &y->pwrite_p50_us, &p99);
+    free(us);
+}
+
 /*
  * Measures the yardsticks (about 1 s: 3,000 verifications, 200 synced
  * writes in dir) and prints one line "yardstick ed25519_verify_per_s=N
  * ed25519_verify_per_wall_s=W fsync_ms=MEAN fsync_p50_ms=P50
- * fsync_p99_ms=P99" to stdout. The verification rate is counted against
+ * fsync_p99_ms=P99 wakeup_rtt_p50_us=R wakeup_rtt_p99_us=R99
+ * pwrite_4k_p50_us=W" to stdout. The verification rate is counted against
  * this thread's CPU time, so that it measures the core and not how busy
  * the machine is: a shared machine gives a run less than whole cores, and
  * the wall-clock rate (also printed) then falls with it.
@@ -91,9 +179,12 @@ static inline yardstick yardstick_measure(const char *dir)
         y.fsync_p50_ms = ms[done / 2];
         y.fsync_p99_ms = ms[(size_t)((done - 1) * 0.99)];
     }
+    yardstick_kernel(&y, dir);
     printf("yardstick ed25519_verify_per_s=%.0f ed25519_verify_per_wall_s=%.0f fsync_ms=%.3f "
-           "fsync_p50_ms=%.3f fsync_p99_ms=%.3f%s\n",
+           "fsync_p50_ms=%.3f fsync_p99_ms=%.3f wakeup_rtt_p50_us=%.1f wakeup_rtt_p99_us=%.1f "
+           "pwrite_4k_p50_us=%.1f%s\n",
            y.verify_per_s, y.verify_per_wall_s, y.fsync_mean_ms, y.fsync_p50_ms, y.fsync_p99_ms,
+           y.wakeup_rtt_p50_us, y.wakeup_rtt_p99_us, y.pwrite_p50_us,
            done < M ? " fsync_failed" : "");
     fflush(stdout);
     return y;
