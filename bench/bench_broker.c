@@ -162,7 +162,8 @@ static void s_usage(FILE *out)
             "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
             "                    [--batch N] [--pack N]\n"
             "                    [--window N] [--producers N] [--rate N] [--seconds S]\n"
-            "                    [--latency-log FILE]\n\n"
+            "                    [--latency-log FILE]\n"
+            "       bench_broker --help\n\n"
             "  --batch N  envelopes signed together, 1..1024 (default 100; 1 = each alone)\n"
             "  --pack N   Publishes per frame, 1..1024 (default 100): sessions speak protocol\n"
             "             version 2 (Packed frames, PROTOCOL.md 11.2.1); 1 = version 1\n\n"
@@ -171,7 +172,10 @@ static void s_usage(FILE *out)
             "  w3        27 producers (one per Member State) -> 1 consumer\n"
             "  capacity  as w1 with --producers (default 4) producer threads\n"
             "  w6        1000000 messages queued for an offline consumer, then drained\n"
-            "  all       w1, w2, w3, capacity (w6 only when named)\n");
+            "  all       w1, w2, w3, capacity (w6 only when named)\n\n"
+            "Defaults: --messages 100000 (w6: 1000000), --size 1024, --verify-threads 0 (one\n"
+            "per core), --durability fsync, --audit on, --window 1000, --producers 4,\n"
+            "--rate 2000, --seconds 10. See bench/README.md.\n");
 }
 
 static long s_num(const char *name, const char *v, long min, long max)

@@ -7,6 +7,7 @@
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
  *                [--client-relaxed] [--batch N] [--sent-retention SECONDS]
+ *   bench_client --help          (s_usage: every option, its range and default)
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
  * trust/, policy.ini). The broker runs with its data in a temporary
@@ -653,7 +654,55 @@ static double s_broker_w2_p99(const s_opts *o, const char *self)
     return p99;
 }
 
-static int s_parse(int argc, char **argv, s_opts *o)
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]\n"
+            "                    [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n"
+            "                    [--batch N] [--no-ack] [--client-relaxed]\n"
+            "                    [--sent-retention SECONDS]\n\n"
+            "W1 and W2 through libasylink: producer DE and consumer FR in this process,\n"
+            "a fresh asylinkd (PATH) on loopback; DIR is a federation laid out like\n"
+            "certs-example/ (keys/*.key mode 0600). See bench/README.md.\n\n"
+            "  --asylinkd PATH        the broker to start (required)\n"
+            "  --certs DIR            the federation: keys/, trust/, policy.ini (required)\n"
+            "  --workload W           w1: as fast as possible; w2: --rate msgs/s for --seconds\n"
+            "                         from one thread (first the broker-only W2 of bench_broker,\n"
+            "                         found next to this program); all: both (default)\n"
+            "  --messages N           messages in w1, 1..50000000 (default 100000)\n"
+            "  --size B               payload bytes, 0..33554432 (default 1024; at least the\n"
+            "                         8 bytes of the message index are sent)\n"
+            "  --threads T            producer threads in w1, 1..64 (default 4; w2 uses one)\n"
+            "  --rate R               w2's offered messages/s, 1..10000000 (default 2000)\n"
+            "  --seconds S            w2's duration, 1..3600 (default 10)\n"
+            "  --batch N              0: asylink_send/asylink_ack per message (default);\n"
+            "                         1..%d: asylink_send_many and asylink_ack_many of up to N\n"
+            "  --no-ack               the consumer does not acknowledge (no receipts)\n"
+            "  --client-relaxed       client stores without fsync (durability relaxed)\n"
+            "  --sent-retention S     seconds the producer keeps sent envelopes, 0..315360000\n"
+            "                         (default: the library's, 30 days; 0 = keep none)\n"
+            "  -h, --help             this text\n\n"
+            "The clients' log lines (info and above) go to stderr; BENCH_CLIENT_LOG=debug\n"
+            "adds debug lines. BENCH_CLIENT_KEEP=1 keeps the run's temporary directory.\n",
+            ASYLINK_SEND_MAX);
+}
+
+/* An option's value: an integer in min..max, or usage error (exit 2). */
+static long s_num(const char *name, const char *v, long min, long max)
+{
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max) {
+        fprintf(stderr, "bench_client: --%s: expected an integer %ld..%ld, got \"%s\"\n", name, min,
+                max, v);
+        exit(2);
+    }
+    return n;
+}
+
+/* Parses the command line into o; --help exits 0, a usage error exits 2. */
+static void s_parse(int argc, char **argv, s_opts *o)
 {
     static const struct option opts[] = {{"asylinkd", required_argument, NULL, 'a'},
                                          {"certs", required_argument, NULL, 'c'},
@@ -667,6 +716,7 @@ static int s_parse(int argc, char **argv, s_opts *o)
                                          {"client-relaxed", no_argument, NULL, 'R'},
                                          {"batch", required_argument, NULL, 'b'},
                                          {"sent-retention", required_argument, NULL, 'K'},
+                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all",
                   .messages = 100000,
@@ -676,41 +726,47 @@ static int s_parse(int argc, char **argv, s_opts *o)
                   .seconds = 10,
                   .sent_retention = -1};
     int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
         case 'a': o->asylinkd = optarg; break;
         case 'c': o->certs = optarg; break;
         case 'w': o->workload = optarg; break;
-        case 'n': o->messages = strtol(optarg, NULL, 10); break;
-        case 's': o->size = strtol(optarg, NULL, 10); break;
-        case 't': o->threads = strtol(optarg, NULL, 10); break;
-        case 'r': o->rate = strtol(optarg, NULL, 10); break;
-        case 'S': o->seconds = strtol(optarg, NULL, 10); break;
+        case 'n': o->messages = s_num("messages", optarg, 1, 50000000); break;
+        case 's': o->size = s_num("size", optarg, 0, 32L * 1024 * 1024); break;
+        case 't': o->threads = s_num("threads", optarg, 1, 64); break;
+        case 'r': o->rate = s_num("rate", optarg, 1, 10000000); break;
+        case 'S': o->seconds = s_num("seconds", optarg, 1, 3600); break;
         case 'A': o->no_ack = 1; break;
         case 'R': o->relaxed = 1; break;
-        case 'b': o->batch = strtol(optarg, NULL, 10); break;
-        case 'K': o->sent_retention = strtol(optarg, NULL, 10); break;
-        default: return -1;
+        case 'b': o->batch = s_num("batch", optarg, 0, ASYLINK_SEND_MAX); break;
+        case 'K': o->sent_retention = s_num("sent-retention", optarg, 0, 315360000); break;
+        case 'h': s_usage(stdout); exit(0);
+        default: s_usage(stderr); exit(2);
         }
     }
+    const char *bad = optind < argc  ? "unexpected argument"
+                      : !o->asylinkd ? "--asylinkd PATH is required"
+                      : !o->certs    ? "--certs DIR is required"
+                      : strcmp(o->workload, "w1") != 0 && strcmp(o->workload, "w2") != 0 &&
+                              strcmp(o->workload, "all") != 0
+                          ? "--workload: expected w1, w2 or all"
+                          : NULL;
+    if (bad) {
+        fprintf(stderr, "bench_client: %s\n", bad);
+        s_usage(stderr);
+        exit(2);
+    }
     static char certs[4096], asylinkd[4096]; /* absolute: the broker resolves from its ini */
-    if (o->certs && realpath(o->certs, certs))
+    if (realpath(o->certs, certs))
         o->certs = certs;
-    if (o->asylinkd && realpath(o->asylinkd, asylinkd))
+    if (realpath(o->asylinkd, asylinkd))
         o->asylinkd = asylinkd;
-    return o->asylinkd && o->certs && o->messages > 0 && o->size >= 0 ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
     s_opts o;
-    if (s_parse(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all] "
-                        "[--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--batch "
-                        "N] [--no-ack] "
-                        "[--client-relaxed] [--sent-retention SECONDS]\n");
-        return 2;
-    }
+    s_parse(argc, argv, &o);
     snprintf(s_tmp, sizeof s_tmp, "/tmp/asylink-bench-client-XXXXXX");
     if (!mkdtemp(s_tmp))
         s_die("mkdtemp", 0);

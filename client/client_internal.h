@@ -263,6 +263,9 @@ struct asylink_client {
  */
 int client_thread_create(pthread_t *t, void *(*body)(void *), void *arg);
 
+/* Whether the calling thread is one the library started (client_thread_create). */
+bool client_library_thread(void);
+
 /*
  * Whether the calling thread is one the library started, or is inside the
  * application's log callback (on any thread): a public function that could

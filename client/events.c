@@ -50,6 +50,11 @@ int client_thread_create(pthread_t *t, void *(*body)(void *), void *arg)
     return rc;
 }
 
+bool client_library_thread(void)
+{
+    return s_library_thread;
+}
+
 bool client_reentered(void)
 {
     return s_library_thread || s_in_log > 0;

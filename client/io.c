@@ -2064,7 +2064,8 @@ static void s_committer_start(s_io *io)
 {
     asylink_client *c = io->c;
     pthread_mutex_lock(&c->lock);
-    io->cm_started = client_thread_create(&io->cm, s_committer_main, io) == 0;
+    int rc = client_thread_create(&io->cm, s_committer_main, io); /* an error number, not errno */
+    io->cm_started = rc == 0;
     if (io->cm_started) {
         c->io_commit = io->cm;
         c->io_commit_on = true;
@@ -2072,7 +2073,7 @@ static void s_committer_start(s_io *io)
     pthread_mutex_unlock(&c->lock);
     if (!io->cm_started)
         client_log(c, ASYLINK_LOG_WARN, "no committer thread: the I/O thread commits each turn",
-                   "errno=%d", errno);
+                   "errno=%d", rc);
 }
 
 /* Commits what is left and ends the committer thread. */
