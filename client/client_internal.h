@@ -6,7 +6,8 @@
  * cstore.c, the durable outbox and inbox, which knows no client):
  *
  *   early.c     deliveries handed over before their inbox commit's fsync
- *   events.c    the log callback, the event queue and asylink_fd(),
+ *   events.c    the library's threads (marked) and re-entry, the log
+ *               callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
  *   failure.c   why no session is open: what the connection attempts found
  *               (socket monitor events, the protocol), asylink_connect_failure_get()

@@ -1,9 +1,10 @@
 /*
  * events.c — what every file of the client library uses, and nothing of
- * theirs: the log callback, the event queue and the application's fd
- * (asylink_next_event(), asylink_fd()), waiting on the client's condition,
- * and waking the I/O thread. The bottom of the client's files (see
- * client_internal.h).
+ * theirs: starting (and marking) the library's threads and refusing
+ * re-entry from them or from the log callback, the log callback, the event
+ * queue and the application's fd (asylink_next_event(), asylink_fd()),
+ * waiting on the client's condition, and waking the I/O thread. The
+ * bottom of the client's files (see client_internal.h).
  */
 #include "client_internal.h"
 
