@@ -39,39 +39,36 @@ ctw() {
   ctw_wait "$name" "$limit"
 }
 
+# One round: FR receives COUNT (with RECV_ARGS) while DE sends them (with SEND_ARGS); each is
+# accepted, handed over exactly once, and its receipt comes back; nothing is handed over again.
+round() {
+  local n=$1 count=$2 what=$3 send_args=$4 recv_args=$5
+  # shellcheck disable=SC2086  # the argument lists are meant to split
+  ctw_bg "fr$n" --config "$T/FR.ini" recv --count "$count" $recv_args --ids-out "$T/got$n.ids" \
+    --timeout 60
+  # shellcheck disable=SC2086
+  ctw "de$n" 90 --config "$T/DE.ini" send --to FR --count "$count" $send_args --wait-accepted \
+    --ids-out "$T/sent$n.ids" --timeout 60
+  check_eq "DE sent $count $what, all accepted" "$?" 0
+  ctw_wait "fr$n" 90
+  check_eq "FR received and acked $count" "$?" 0
+  check_eq "FR handed over $count" "$(field "$T/fr$n.out" received)" "$count"
+  check_eq "$count distinct ids sent" "$(sort -u "$T/sent$n.ids" | wc -l | tr -d ' ')" "$count"
+  check_eq "each handed over once ($count lines, $count distinct)" \
+    "$(lines "$T/got$n.ids")/$(sort -u "$T/got$n.ids" | wc -l | tr -d ' ')" "$count/$count"
+  check "the ones DE sent" same_ids "$T/got$n.ids" "$T/sent$n.ids"
+  ctw "de${n}r" 90 --config "$T/DE.ini" receipts --ids-in "$T/sent$n.ids" --timeout 60
+  check_eq "DE got FR's receipts of all $count" "$(field "$T/de${n}r.out" receipts)" "$count"
+  ctw "fr${n}n" 30 --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
+  check_eq "nothing is handed over again" "$?" 0
+}
+
 # --- fsync'd stores: FR receives and acks one by one while DE sends 200 from two threads.
-ctw_bg fr1 --config "$T/FR.ini" recv --count 200 --ids-out "$T/got1.ids" --timeout 60
-ctw de1 90 --config "$T/DE.ini" send --to FR --count 200 --threads 2 --wait-accepted \
-  --ids-out "$T/sent1.ids" --timeout 60
-check_eq "DE sent 200 from two threads, all accepted" "$?" 0
-ctw_wait fr1 90
-check_eq "FR received and acked 200" "$?" 0
-check_eq "FR handed over 200" "$(field "$T/fr1.out" received)" 200
-check_eq "200 distinct ids sent" "$(sort -u "$T/sent1.ids" | wc -l | tr -d ' ')" 200
-check_eq "each handed over once (200 lines, 200 distinct)" \
-  "$(lines "$T/got1.ids")/$(sort -u "$T/got1.ids" | wc -l | tr -d ' ')" 200/200
-check "the ones DE sent" same_ids "$T/got1.ids" "$T/sent1.ids"
-ctw de1r 90 --config "$T/DE.ini" receipts --ids-in "$T/sent1.ids" --timeout 60
-check_eq "DE got FR's receipts of all 200" "$(field "$T/de1r.out" receipts)" 200
-ctw fr1n 30 --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
-check_eq "nothing is handed over again" "$?" 0
+round 1 200 "from two threads" "--threads 2" ""
 
 # --- relaxed stores: signed batches of 10 sent, acked 10 at a time (asylink_ack_many).
 for id in DE FR; do echo "durability = relaxed" >>"$T/$id.ini"; done
-ctw_bg fr2 --config "$T/FR.ini" recv --count 100 --ack-batch 10 --ids-out "$T/got2.ids" \
-  --timeout 60
-ctw de2 90 --config "$T/DE.ini" send --to FR --count 100 --batch 10 --wait-accepted \
-  --ids-out "$T/sent2.ids" --timeout 60
-check_eq "DE sent 100 in batches of 10, all accepted" "$?" 0
-ctw_wait fr2 90
-check_eq "FR received and acked 100 (10 at a time)" "$?" 0
-check_eq "each handed over once (100 lines, 100 distinct)" \
-  "$(lines "$T/got2.ids")/$(sort -u "$T/got2.ids" | wc -l | tr -d ' ')" 100/100
-check "the ones DE sent" same_ids "$T/got2.ids" "$T/sent2.ids"
-ctw de2r 90 --config "$T/DE.ini" receipts --ids-in "$T/sent2.ids" --timeout 60
-check_eq "DE got FR's receipts of all 100" "$(field "$T/de2r.out" receipts)" 100
-ctw fr2n 30 --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
-check_eq "nothing is handed over again" "$?" 0
+round 2 100 "in batches of 10" "--batch 10" "--ack-batch 10"
 
 # --- closing: nothing left to send or seal on either side.
 ctw def 60 --config "$T/DE.ini" flush --timeout 30

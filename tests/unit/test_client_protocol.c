@@ -376,6 +376,16 @@ static void test_falls_back_to_version_1(void **state)
     }
 }
 
+/* Seals n LIMITED envelopes "hi" from FR to DE into env[0..n) (malloc'd). */
+static void t_seal_from_fr(t_world *w, uint8_t **env, size_t *env_len, size_t n)
+{
+    const char *to[] = {"DE", NULL};
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"hi", 2,
+                                 &env[i], &env_len[i]),
+                         ASYLINK_OK);
+}
+
 /* A broker of version 2: Publishes go packed, packed answers and deliveries are handled. */
 static void test_speaks_version_2(void **state)
 {
@@ -441,13 +451,9 @@ static void test_speaks_version_2(void **state)
     }
 
     /* Two deliveries from FR in one Packed frame: stored, then acknowledged (plain Ack). */
-    const char *to[] = {"DE", NULL};
     uint8_t *env[2] = {NULL, NULL};
     size_t env_len[2] = {0, 0};
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"hi", 2,
-                                 &env[i], &env_len[i]),
-                         ASYLINK_OK);
+    t_seal_from_fr(w, env, env_len, 2);
     for (size_t i = 0; i < 2; i++) {
         wire_cmd d = {.kind = WIRE_DELIVER};
         d.u.deliver.sequence = 41 + i;
@@ -945,13 +951,9 @@ static void test_log_callback_cannot_reenter(void **state)
 {
     t_world *w = *state;
     t_open_session(w);
-    const char *to[] = {"DE", NULL};
     uint8_t *env[2] = {NULL, NULL};
     size_t env_len[2] = {0, 0};
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(fx_seal(w->f, "FR", to, ENVELOPE_LIMITED, (const uint8_t *)"hi", 2,
-                                 &env[i], &env_len[i]),
-                         ASYLINK_OK);
+    t_seal_from_fr(w, env, env_len, 2);
     t_deliver(w, env, env_len, 2);
     asylink_message *m[2] = {NULL, NULL};
     for (size_t i = 0; i < 2; i++)
