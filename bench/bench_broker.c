@@ -178,13 +178,25 @@ static void s_usage(FILE *out)
             "--rate 2000, --seconds 10. See bench/README.md.\n");
 }
 
+/* A command-line mistake: the message on stderr, exit status 2 (as an unknown option). */
+__attribute__((format(printf, 1, 2), noreturn)) static void s_bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench_broker: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (bench_broker --help)\n");
+    va_end(ap);
+    exit(2);
+}
+
 static long s_num(const char *name, const char *v, long min, long max)
 {
     char *end = NULL;
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno || !end || *end || n < min || n > max)
-        s_die("--%s: expected an integer %ld..%ld, got \"%s\"", name, min, max, v);
+        s_bad_usage("--%s: expected an integer %ld..%ld, got \"%s\"", name, min, max, v);
     return n;
 }
 
@@ -247,11 +259,11 @@ static void s_parse(int argc, char **argv, s_opts *o)
         exit(2);
     }
     if (strcmp(o->durability, "fsync") != 0 && strcmp(o->durability, "relaxed") != 0)
-        s_die("--durability: expected fsync or relaxed, got \"%s\"", o->durability);
+        s_bad_usage("--durability: expected fsync or relaxed, got \"%s\"", o->durability);
     if (strcmp(o->audit, "on") != 0 && strcmp(o->audit, "off") != 0)
-        s_die("--audit: expected on or off, got \"%s\"", o->audit);
+        s_bad_usage("--audit: expected on or off, got \"%s\"", o->audit);
     if (access(o->asylinkd, X_OK) != 0)
-        s_die("--asylinkd %s: not an executable file", o->asylinkd);
+        s_bad_usage("--asylinkd %s: not an executable file", o->asylinkd);
 }
 
 /* ---- files ---- */
@@ -1606,7 +1618,8 @@ int main(int argc, char **argv)
             if (strcmp(o.workload, names[i]) == 0)
                 want[i] = found = true;
         if (!found)
-            s_die("--workload: expected w1, w2, w3, capacity, w6 or all, got \"%s\"", o.workload);
+            s_bad_usage("--workload: expected w1, w2, w3, capacity, w6 or all, got \"%s\"",
+                        o.workload);
     }
     s_ctx = zmq_ctx_new();
     if (!s_ctx)

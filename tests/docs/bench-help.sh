@@ -39,6 +39,16 @@ for b in "$@"; do
   else
     fail "$name --no-such-option: exit $rc, stdout $(wc -c <"$T/uout") bytes"
   fi
+  # A value out of range is a command-line mistake too (exit 2), for those taking --messages.
+  if grep -q '{"messages",' "$SRC/bench/$name.c"; then
+    timeout 10 "$b" --asylinkd /bin/true --certs "$T" --messages 0 >"$T/vout" 2>"$T/verr"
+    rc=$?
+    if [[ $rc -eq 2 && ! -s $T/vout ]] && grep -q -- "--messages" "$T/verr"; then
+      pass "$name --messages 0: refused on stderr, exit 2"
+    else
+      fail "$name --messages 0: exit $rc, stderr: $(head -c 200 "$T/verr")"
+    fi
+  fi
   # The long options of its getopt table, each named in the usage.
   timeout 10 "$b" --help >"$T/out" 2>/dev/null
   opts=$(grep -oE '\{"[a-z][a-z0-9-]*", *(required|no|optional)_argument' "$SRC/bench/$name.c" |
