@@ -69,6 +69,8 @@
    on their own (each commit is an fsync; losing them to a crash only means a republish, which the
    broker answers as a duplicate). */
 #define IO_ACCEPT_LINGER_MS 10
+/* On close, how long the socket's last messages (Publishes, Bye) may take to leave (ms). */
+#define IO_CLOSE_LINGER_MS 1000
 #define IO_ACCEPT_FLUSH_AT 1000
 
 enum { IO_IDLE, IO_HELLO, IO_OPEN };
@@ -279,7 +281,12 @@ static void s_send_hello(s_io *io)
 
 /* ---- connection ---- */
 
-static void s_close_socket(s_io *io)
+/*
+ * Closes the socket: what it still queues is dropped after linger_ms
+ * (0 when a session is given up: the outbox sends it again; on close, a
+ * short bound so that the last Publishes and the Bye leave).
+ */
+static void s_close_socket_linger(s_io *io, int linger_ms)
 {
     if (!io->sock)
         return;
@@ -290,9 +297,14 @@ static void s_close_socket(s_io *io)
         zmq_close(io->mon);
         io->mon = NULL;
     }
-    zmq_setsockopt(io->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(io->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
     zmq_close(io->sock);
     io->sock = NULL;
+}
+
+static void s_close_socket(s_io *io)
+{
+    s_close_socket_linger(io, 0);
 }
 
 /* The address of the current socket (or of the next attempt). */
@@ -2172,7 +2184,11 @@ void *client_io_main(void *arg)
                    CLIENT_Q(s_endpoint(&io)));
     }
     s_cturn_free(io.open);
-    s_close_socket(&io);
+    /* The receipts sealed and the Publishes pumped just now, and the Bye, are still queued in
+       the socket: they leave within IO_CLOSE_LINGER_MS (zmq_ctx_term waits for them) instead
+       of being dropped, which left the receipts to the next open and the session to the
+       broker's heartbeat timeout. */
+    s_close_socket_linger(&io, IO_CLOSE_LINGER_MS);
     zmq_ctx_term(io.ctx);
     free(io.flight);
     flightix_free(&io.flight_ix);

@@ -255,7 +255,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open_config(const char *path
 
 /*
  * Stops the I/O thread (sending Bye) and frees the client; sets *self_p to
- * NULL. Messages still in the outbox stay there and are sent by the next
+ * NULL. Receipts owed are sealed and, with what the outbox holds, published
+ * once more; the call waits at most 1 s for those last frames and the Bye
+ * to leave. Messages still in the outbox stay there and are sent by the next
  * client opened on the same data directory. Accepts NULL and a pointer to
  * NULL. Do not use the client from other threads during or after this call.
  * On a library thread or inside the log callback it does nothing: the
