@@ -110,15 +110,22 @@ __attribute__((format(printf, 1, 2))) static void s_fail(const char *fmt, ...)
     pthread_mutex_unlock(&s_fail_mu);
 }
 
+/* "bench_broker: MESSAGE[TAIL]" on stderr, then exit(status). */
+__attribute__((format(printf, 3, 0), noreturn)) static void s_vexit(int status, const char *tail,
+                                                                    const char *fmt, va_list ap)
+{
+    fprintf(stderr, "bench_broker: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "%s\n", tail);
+    exit(status);
+}
+
+/* A run that cannot go on: exit status 1. */
 __attribute__((format(printf, 1, 2), noreturn)) static void s_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bench_broker: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
+    s_vexit(1, "", fmt, ap);
 }
 
 static uint64_t s_now(void)
@@ -183,11 +190,7 @@ __attribute__((format(printf, 1, 2), noreturn)) static void s_bad_usage(const ch
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "bench_broker: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (bench_broker --help)\n");
-    va_end(ap);
-    exit(2);
+    s_vexit(2, " (bench_broker --help)", fmt, ap);
 }
 
 static long s_num(const char *name, const char *v, long min, long max)

@@ -204,12 +204,7 @@ static void *s_watch(void *arg)
             metrics_guard_add(h->metrics, METRICS_HTTP_REQUEST_TIMEOUT, 1);
         }
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += HTTP_WATCH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        clock_deadline_in(HTTP_WATCH_MS, &until);
         pthread_cond_timedwait(&h->wake, &h->lock, &until);
     }
     pthread_mutex_unlock(&h->lock);

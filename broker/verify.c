@@ -268,12 +268,7 @@ static void s_stop_workers(verify_pool *p)
             s_send_chunk(p->jobs, NULL, 0, ZMQ_DONTWAIT);
         pthread_mutex_lock(&p->lock);
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 5 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        clock_deadline_in(5, &until);
         while (p->exited < p->n_threads && p->n_threads - p->exited == running &&
                pthread_cond_timedwait(&p->exited_cond, &p->lock, &until) == 0)
             ;

@@ -198,13 +198,7 @@ void client_event_queue_list(asylink_client *c, client_event *head)
 
 void client_deadline(int timeout_ms, struct timespec *ts)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    clock_deadline_in(timeout_ms, ts);
 }
 
 bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,

@@ -298,15 +298,21 @@ static void t_event(t_world *w, asylink_event_type type, uint8_t id[16])
     asylink_event_free(&e);
 }
 
+/* Parameters of an information request to FR (static recipients). */
+static void t_params_to_fr(asylink_send_params *p)
+{
+    static const char *to[] = {"FR"};
+    asylink_send_params_init(p);
+    p->recipients = to;
+    p->n_recipients = 1;
+    p->content_type = "asylink.v1.InformationRequest";
+}
+
 /* Sends n messages to FR; their ids in ids[]. */
 static void t_send_messages(t_world *w, size_t n, uint8_t (*ids)[16])
 {
-    const char *to[] = {"FR"};
     asylink_send_params p;
-    asylink_send_params_init(&p);
-    p.recipients = to;
-    p.n_recipients = 1;
-    p.content_type = "asylink.v1.InformationRequest";
+    t_params_to_fr(&p);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(asylink_send(w->c, &p, "hello", 5, ids[i]), ASYLINK_OK);
 }
@@ -819,12 +825,8 @@ typedef struct {
 static void t_probe(t_world *w)
 {
     asylink_client *c = w->c;
-    const char *to[] = {"FR"};
     asylink_send_params sp;
-    asylink_send_params_init(&sp);
-    sp.recipients = to;
-    sp.n_recipients = 1;
-    sp.content_type = "asylink.v1.InformationRequest";
+    t_params_to_fr(&sp);
     asylink_send_item si = {.params = &sp, .payload = "x", .len = 1};
     asylink_publish_params pp;
     asylink_publish_params_init(&pp);
