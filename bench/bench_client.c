@@ -28,6 +28,7 @@
  * inbox commit), ack (-> FR's acknowledgement committed) and receipt (->
  * DE's RECEIPT event).
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "asylink/asylink.h"
 #include "yardstick.h"
 
@@ -309,6 +310,7 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
 
 static void *s_produce(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "bench-produce");
     s_producer *p = arg;
     size_t size = p->size < 8 ? 8 : p->size;
     uint8_t *payload = calloc(1, size);
@@ -359,6 +361,7 @@ typedef struct {
 
 static void *s_event_thread(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "bench-events");
     s_events *ev = arg;
     while (!atomic_load(&ev->stop)) {
         asylink_event *e = NULL;
@@ -471,6 +474,20 @@ static double s_self_cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Acknowledges ids[0..n) (none: nothing) and notes when, for each. */
+static void s_ack_pending(asylink_client *fr, uint8_t (*ids)[16], const long *idx, size_t n,
+                          s_times *t)
+{
+    if (!n)
+        return;
+    int rc = asylink_ack_many(fr, (const uint8_t(*)[16])ids, n);
+    if (rc != ASYLINK_OK)
+        s_die("ack_many", rc);
+    uint64_t now = s_now_ns();
+    for (size_t k = 0; k < n; k++)
+        atomic_store(&t[idx[k]].t4, now);
+}
+
 static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
 {
     double cpu_b0 = s_broker_cpu_s(), cpu_s0 = s_self_cpu_s();
@@ -517,11 +534,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
         /* With batches: take what is ready, ack it all once nothing more is. */
         int rc = asylink_recv(fr, pending ? 0 : 1000, &m);
         if (rc == ASYLINK_E_TIMEOUT) {
-            if (pending &&
-                (rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
-                s_die("ack_many", rc);
-            for (size_t k = 0; k < pending; k++)
-                atomic_store(&t[ack_idx[k]].t4, s_now_ns());
+            s_ack_pending(fr, acks, ack_idx, pending, t);
             pending = 0;
             continue;
         }
@@ -541,10 +554,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
             ack_idx[pending] = (long)idx;
             memcpy(acks[pending++], asylink_message_id(m), 16);
             if (pending == per || got == total) {
-                if ((rc = asylink_ack_many(fr, (const uint8_t(*)[16])acks, pending)) != ASYLINK_OK)
-                    s_die("ack_many", rc);
-                for (size_t k = 0; k < pending; k++)
-                    atomic_store(&t[ack_idx[k]].t4, s_now_ns());
+                s_ack_pending(fr, acks, ack_idx, pending, t);
                 pending = 0;
             }
         } else if (!o->no_ack) {

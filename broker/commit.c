@@ -6,6 +6,7 @@
 
 #include "asylink/errors.h"
 #include "clock.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@ struct committer {
 
 static void *s_main(void *arg)
 {
+    thread_name("asylinkd-commit");
     committer *c = arg;
     pthread_mutex_lock(&c->lock);
     for (;;) {

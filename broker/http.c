@@ -5,6 +5,7 @@
 
 #include "asylink/errors.h"
 #include "clock.h"
+#include "thread.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -191,6 +192,7 @@ static enum MHD_Result s_accept(void *cls, const struct sockaddr *addr, socklen_
  */
 static void *s_watch(void *arg)
 {
+    thread_name("asylinkd-watch");
     http_server *h = arg;
     uint64_t limit_ms = (uint64_t)h->lim.request_timeout_s * 1000;
     pthread_mutex_lock(&h->lock);

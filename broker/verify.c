@@ -6,6 +6,7 @@
 #include "asylink/errors.h"
 #include "clock.h"
 #include "policy.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -214,6 +215,7 @@ static int s_recv_chunk(void *sock, int flags, verify_job **jobs)
 /* A worker: PULL chunks of jobs, run them, PUSH each chunk back; an empty chunk means stop. */
 static void *s_worker(void *arg)
 {
+    thread_name("asylinkd-verify");
     verify_pool *p = arg;
     void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
     batch_cache *cache = NULL;     /* this worker's: the nodes of the batch it verifies */

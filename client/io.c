@@ -47,6 +47,7 @@
 #include "clock.h"
 #include "flightix.h"
 #include "receipt.h"
+#include "thread.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -1006,6 +1007,7 @@ static void s_commit_told(s_io *io, const s_batch *b)
  */
 static void *s_committer_main(void *arg)
 {
+    thread_name("asylink-commit");
     s_io *io = arg;
     asylink_client *c = io->c;
     bool defer = cstore_durable(c->store);
@@ -2109,6 +2111,7 @@ static void s_committer_stop(s_io *io)
 
 void *client_io_main(void *arg)
 {
+    thread_name("asylink-io");
     asylink_client *c = arg;
     s_io io = {.c = c, .backoff_ms = c->reconnect_min_ms};
     (void)batch_cache_new(&io.proofs); /* without one, every proof is walked in full */

@@ -23,6 +23,18 @@ ct --config "$T/DE.ini" send --to FR --count 1000 --threads 4 --batch 25 --wait-
 check_eq "4 threads sent 40 batches without an error" "$(field "$T/de2.out" failures)" 0
 ct --config "$T/FR.ini" recv --count 1000 --ack-batch 64 --ids-out "$T/got2.ids" --timeout 120 >/dev/null
 check "batches arrive exactly once each" same_ids "$T/got2.ids" "$T/sent2.ids"
-ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3 >"$T/fr3.out"
+# libasylink names its threads (core/thread.h), for top -H, ps -L, perf and gdb.
+"$CLIENT_TEST" --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3 >"$T/fr3.out" &
+FR3=$!
+PIDS+=("$FR3")
+names=""
+for _ in $(seq 1 50); do
+  names=$(cat /proc/"$FR3"/task/*/comm 2>/dev/null | sort -u | tr '\n' ' ')
+  [[ $names == *asylink-commit* ]] && break
+  sleep 0.05
+done
+check "the client has a thread named asylink-io" grep -qw asylink-io <<<"$names"
+check "the client has a thread named asylink-commit" grep -qw asylink-commit <<<"$names"
+wait_pid "$FR3" 20
 check_eq "nothing handed over again after ack_many" "$(field "$T/fr3.out" received)" 0
 summary
