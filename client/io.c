@@ -2178,14 +2178,18 @@ void *client_io_main(void *arg)
     if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
         client_receipts_flush(c) == ASYLINK_OK)
         s_pump(&io);
-    if (io.state == IO_OPEN) {
+    /* Bye also when the Welcome has not come yet: the Hello is out (s_connect is always followed
+       by it), so the broker opens a session on it and would otherwise hold that session, and
+       any deliveries sent to it, until its heartbeat timeout. */
+    if (io.state == IO_OPEN || io.state == IO_HELLO) {
         wire_cmd bye = {.kind = WIRE_BYE};
         snprintf(bye.u.error.reason, sizeof bye.u.error.reason, "client closing");
         s_send(&io, &bye, NULL, 0);
+    }
+    if (io.state == IO_OPEN)
         client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s endpoint=%s",
                    CLIENT_Q("client closing"), asylink_err_name(ASYLINK_E_SHUTDOWN),
                    CLIENT_Q(s_endpoint(&io)));
-    }
     s_cturn_free(io.open);
     /* The receipts sealed and the Publishes pumped just now, and the Bye, are still queued in
        the socket: they leave within IO_CLOSE_LINGER_MS (zmq_ctx_term waits for them) instead

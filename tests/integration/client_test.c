@@ -1,7 +1,8 @@
 /*
  * client_test.c — a node program built on the public libasylink API only
  * (plus core/ for forging a receipt), for the client library's integration
- * tests. Every mode is bounded by --timeout.
+ * tests. Every mode is bounded by --timeout. --hold-us N (any mode): pause
+ * N microseconds between opening the client and the mode (close races).
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
@@ -65,6 +66,7 @@ typedef struct {
     const char *config, *mode, *to, *ids_out, *ids_in, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
+    long hold_us; /* --hold-us: pause after open, before the mode */
     const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
     int crash_after_send, crash_after_recv, crash_after_ack, no_ack, wait_accepted, expect_none;
@@ -598,6 +600,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"crash-after-accepted", required_argument, NULL, 17},
                                          {"crash-after-ack", no_argument, NULL, 18},
                                          {"ids-in", required_argument, NULL, 19},
+                                         {"hold-us", required_argument, NULL, 20},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -637,10 +640,12 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 17: a->crash_after_accepted = strtol(optarg, NULL, 10); break;
         case 18: a->crash_after_ack = 1; break;
         case 19: a->ids_in = optarg; break;
+        case 20: a->hold_us = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
-    if (optind >= argc || !a->config || a->count < 0 || a->size < 0 || a->timeout_s <= 0)
+    if (optind >= argc || !a->config || a->count < 0 || a->size < 0 || a->timeout_s <= 0 ||
+        a->hold_us < 0 || a->hold_us > 10 * 1000 * 1000)
         return -1;
     a->mode = argv[optind];
     return 0;
@@ -737,6 +742,10 @@ int main(int argc, char **argv)
     int rc = asylink_client_open_config(a.config, s_log, NULL, &s_client);
     if (rc != ASYLINK_OK)
         s_die("open", rc);
+    if (a.hold_us > 0) { /* --hold-us: a pause between open and the mode (close races) */
+        struct timespec hold = {a.hold_us / 1000000, (a.hold_us % 1000000) * 1000};
+        nanosleep(&hold, NULL);
+    }
     int code = 2;
     if (strcmp(a.mode, "send") == 0 && a.to)
         code = s_mode_send(&a);
