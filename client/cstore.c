@@ -1657,6 +1657,32 @@ static int s_pending_count(cstore *s, MDB_dbi pending, uint64_t *count)
     return s_err(rc);
 }
 
+int cstore_outbox_set_aside(cstore_txn *t, uint64_t seq)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint8_t key[S_SEQ_LEN];
+    bytes_put_be64(key, seq);
+    MDB_val k = {sizeof key, key}, v;
+    int lrc = mdb_get(t->txn, t->s->outbox_pending, &k, &v);
+    if (lrc == MDB_NOTFOUND)
+        return ASYLINK_OK; /* not pending (any more) */
+    if (lrc == MDB_SUCCESS)
+        lrc = s_record_get(t->txn, t->s->outbox, key, &v);
+    if (lrc == MDB_SUCCESS) {
+        cstore_out o;
+        memset(&o, 0, sizeof o);
+        lrc = s_take_out(t->txn, t->s, key, &v, &o);
+        cstore_out_clear(&o);
+        if (lrc == MDB_SUCCESS)
+            return ASYLINK_OK; /* it reads back: nothing to set aside */
+    }
+    if (lrc == S_BAD_RECORD) /* as cstore_outbox_next_pending_many() finds it */
+        lrc = s_del_if(t->txn, t->s->outbox_pending, key, sizeof key);
+    return s_op_end(t, lrc);
+}
+
 int cstore_outbox_pending_count(cstore *s, uint64_t *count)
 {
     return s_pending_count(s, s ? s->outbox_pending : 0, count);

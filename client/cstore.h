@@ -260,6 +260,15 @@ int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n);
 int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int code,
                             const char *reason);
 
+/*
+ * Takes the outbox entry under seq out of the PENDING ones when it does not
+ * read back (its record or its envelope damaged: what the pump steps over):
+ * it is never sent and no longer counted by cstore_outbox_pending_count();
+ * the damaged record stays where it is. ASYLINK_OK, also when seq is not
+ * pending or reads back after all (then nothing changes); the store's errors.
+ */
+int cstore_outbox_set_aside(cstore_txn *t, uint64_t seq);
+
 /* Number of PENDING messages. */
 int cstore_outbox_pending_count(cstore *s, uint64_t *count);
 

@@ -100,7 +100,7 @@ typedef struct {
 } s_held_list;
 
 /* What a loop turn decided that needs the store: applied by the committer, in order. */
-enum { OP_EVENT, OP_ACCEPT, OP_REJECT, OP_DELIVER, OP_RECEIPT };
+enum { OP_EVENT, OP_ACCEPT, OP_REJECT, OP_DELIVER, OP_RECEIPT, OP_SET_ASIDE };
 
 typedef struct {
     int kind;
@@ -108,7 +108,7 @@ typedef struct {
                          succeeded, RECEIPT (a list) when the receipts were stored */
     uint8_t id[16];   /* ACCEPT, REJECT, DELIVER: the message */
     bool duplicate;   /* ACCEPT */
-    uint64_t out_seq; /* ACCEPT: its outbox seq, 0 = not known */
+    uint64_t out_seq; /* ACCEPT: its outbox seq, 0 = not known; SET_ASIDE: the damaged entry */
     int code;         /* REJECT */
     char reason[WIRE_REASON_MAX + 1]; /* REJECT */
     wire_cmd cmd;                     /* DELIVER, RECEIPT: the Deliver (no owned pointers) */
@@ -773,6 +773,10 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
     case OP_REJECT:
         if (t)
             cstore_outbox_set_state(t, op->id, CSTORE_OUT_REJECTED, op->code, op->reason);
+        return;
+    case OP_SET_ASIDE:
+        if (t) /* (failing: still pending, met and set aside again in a later session) */
+            (void)cstore_outbox_set_aside(t, op->out_seq);
         return;
     case OP_RECEIPT:
         if (!t)
@@ -1967,17 +1971,22 @@ static int s_pack_publish(s_io *io, const cstore_out *o)
 
 /*
  * An outbox entry whose record does not read back (the store names its
- * seq): the cursor passes it, so the entries after it still go out. It
- * stays pending in the store (what message it was cannot be told); logged
- * as an error the first time the pump meets it, without any content.
+ * seq): the cursor passes it, so the entries after it still go out. What
+ * message it was cannot be told; it is logged as an error, without any
+ * content, and set aside by the committer (cstore_outbox_set_aside: no
+ * longer pending, so asylink_outbox_pending() can reach 0 and no later
+ * session meets it again; the damaged record stays for inspection).
  */
 static void s_pump_step_over(s_io *io, uint64_t seq)
 {
     if (seq > io->bad_logged) {
         client_log(io->c, ASYLINK_LOG_ERROR,
-                   "outbox entry unreadable (local store damaged): not sent, skipped",
+                   "outbox entry unreadable (local store damaged): not sent, set aside",
                    "seq=%llu code=%s", (unsigned long long)seq, asylink_err_name(ASYLINK_E_IO));
         io->bad_logged = seq;
+        s_op *op = s_op_add(io, OP_SET_ASIDE);
+        if (op)
+            op->out_seq = seq; /* (no memory: met and set aside again in a later session) */
     }
     if (io->pack.items)
         io->pack_cursor = seq; /* passed when the frame is queued */

@@ -754,7 +754,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
 /*
  * Writes the number of messages in the outbox not yet Accepted by the
  * broker (and receipts not yet handed to it, including receipts owed and
- * not yet sealed) to *count (0 on error).
+ * not yet sealed) to *count (0 on error). An outbox entry that no longer
+ * reads back (a damaged data directory) is logged as an error, never sent
+ * and, once the I/O thread met it, no longer counted.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_IO, ASYLINK_E_NOMEM,
  * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */

@@ -1123,8 +1123,19 @@ static void test_pump_steps_over_unreadable_entry(void **state)
     asylink_client_close(&w->c);
     t_damage_outbox(w, ids[1]);
     t_client_open(w, w->endpoint, ASYLINK_DURABILITY_FSYNC);
+    uint64_t pending = 0;
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 3); /* the damaged one too, until the I/O thread meets it */
     t_open_session(w);
     t_wait_log(w, "outbox entry unreadable", "code=IO");
+    /* ... which sets it aside: the two readable ones stay pending (no Accepted yet) */
+    for (int i = 0; i < 200 && asylink_outbox_pending(w->c, &pending) == ASYLINK_OK &&
+                    pending != 2;
+         i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(pending, 2);
 
     zmq_msg_t parts[T_PARTS];
     int n = 0;

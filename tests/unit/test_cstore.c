@@ -1495,6 +1495,21 @@ static void test_corrupt_record(void **state)
     assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
     assert_int_equal(o.seq, 6);
     cstore_out_clear(&o);
+
+    /* entries that do not read back are set aside (no longer pending, the record stays); one
+       that reads back, and one not pending, are left as they are */
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    for (unsigned sq = 1; sq <= 4; sq++)
+        assert_int_equal(cstore_outbox_set_aside(txn, sq), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_set_aside(txn, 77), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    assert_int_equal(t_out_pending(t), 4); /* 2, 5, 6 and the malformed key */
+    assert_int_equal(cstore_outbox_next_pending(t->s, 0, &o), ASYLINK_OK);
+    assert_int_equal(o.seq, 2);
+    cstore_out_clear(&o);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_IO); /* still there, damaged */
+    assert_int_equal(cstore_outbox_set_aside(NULL, 1), ASYLINK_E_INVALID_ARG);
 }
 
 static void test_corrupt_meta(void **state)
