@@ -775,7 +775,7 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
             cstore_outbox_set_state(t, op->id, CSTORE_OUT_REJECTED, op->code, op->reason);
         return;
     case OP_SET_ASIDE:
-        if (t) /* (failing: still pending, met and set aside again in a later session) */
+        if (t) /* (failing: still pending; the next client opened on the store sets it aside) */
             (void)cstore_outbox_set_aside(t, op->out_seq);
         return;
     case OP_RECEIPT:
@@ -1986,7 +1986,7 @@ static void s_pump_step_over(s_io *io, uint64_t seq)
         io->bad_logged = seq;
         s_op *op = s_op_add(io, OP_SET_ASIDE);
         if (op)
-            op->out_seq = seq; /* (no memory: met and set aside again in a later session) */
+            op->out_seq = seq; /* (no memory: the next client opened on the store does) */
     }
     if (io->pack.items)
         io->pack_cursor = seq; /* passed when the frame is queued */
