@@ -42,9 +42,8 @@ check_eq "DE's accepted ids are $N lines" "$(lines "$T/de.sent")" $N
 sleep 0.5 # a stray delivery to IT would be on its way by now
 # The broker's threads are named, for top -H, ps -L, perf and gdb (core/thread.h;
 # 14-client-threads checks libasylink's).
-threads() { cat /proc/"$1"/task/*/comm 2>/dev/null | sort -u | tr '\n' ' '; }
 for name in asylinkd-commit asylinkd-verify; do
-  check "the broker has a thread named $name" grep -qw -- "$name" <<<"$(threads "$BROKER_PID")"
+  check "the broker has a thread named $name" grep -qw -- "$name" <<<"$(thread_names "$BROKER_PID")"
 done
 kill -TERM "$PID_it" 2>/dev/null
 wait_pid "$PID_it" 10; it_rc=$?

@@ -29,7 +29,7 @@ FR3=$!
 PIDS+=("$FR3")
 names=""
 for _ in $(seq 1 50); do
-  names=$(cat /proc/"$FR3"/task/*/comm 2>/dev/null | sort -u | tr '\n' ' ')
+  names=$(thread_names "$FR3")
   [[ $names == *asylink-commit* ]] && break
   sleep 0.05
 done

@@ -137,6 +137,9 @@ wait_for() {
 # lines FILE: number of lines (0 if missing).
 lines() { if [[ -f $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
+# thread_names PID: the names of PID's threads (core/thread.h names ours), one line, sorted.
+thread_names() { cat /proc/"$1"/task/*/comm 2>/dev/null | sort -u | tr '\n' ' '; }
+
 # field FILE NAME: the value of NAME=... on the last line of FILE holding it.
 field() {
   grep -oE "(^| )$2=[^ ]*" "$1" 2>/dev/null | tail -n 1 | sed "s/^ *$2=//"

@@ -985,12 +985,8 @@ static void test_log_callback_cannot_reenter(void **state)
     wire_packer_free(&pk);
     t_wait_log(w, "packed frame ignored", "code=");
     /* The application's thread, inside asylink_send() logging an unknown recipient. */
-    const char *fr_only[] = {"FR"};
     asylink_send_params p;
-    asylink_send_params_init(&p);
-    p.recipients = fr_only;
-    p.n_recipients = 1;
-    p.content_type = "asylink.v1.InformationRequest";
+    t_params_to_fr(&p);
     assert_int_equal(asylink_send(w->c, &p, "x", 1, NULL), ASYLINK_E_UNKNOWN_RECIPIENT);
     atomic_store(&w->probing, false);
 
