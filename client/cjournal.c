@@ -23,7 +23,7 @@
 #define S_VERSION 1
 #define S_HEAD_FIXED 64
 #define S_REC_MAGIC 0x4a524543u
-#define S_EXTEND ((uint64_t)1 << 20) /* files grow by zero-filled MiB, then are reused */
+#define S_EXTEND ((uint64_t)64 << 10) /* files grow by zero-filled 64 KiB, then are reused */
 #define S_PSIZE_MIN 512
 #define S_PSIZE_MAX 65536
 
@@ -499,6 +499,11 @@ void cjournal_forget(cjournal *j)
 
 void cjournal_buf_reset(cjournal_buf *b)
 {
+    if (b->cap > CJOURNAL_BUF_KEEP) { /* a large transaction's memory is not kept */
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
     b->len = CJOURNAL_REC_HEAD;
     b->nops = 0;
 }

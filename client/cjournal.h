@@ -124,7 +124,8 @@ typedef struct cjournal_buf {
     uint32_t nops;
 } cjournal_buf;
 
-/* Empties b (keeping its memory). */
+/* Empties b (keeping its memory, up to CJOURNAL_BUF_KEEP bytes). */
+#define CJOURNAL_BUF_KEEP ((size_t)4 << 20)
 void cjournal_buf_reset(cjournal_buf *b);
 /* Frees b's memory. */
 void cjournal_buf_free(cjournal_buf *b);

@@ -261,6 +261,7 @@
 #define S_JIDX 64                      /* dbi values the journal's index table covers */
 #define S_CKPT_BYTES ((uint64_t)8 << 20) /* a checkpoint after this many journal bytes */
 #define S_CKPT_MS 100                  /* or this long after the first record since the last */
+#define S_LOW_SPACE (4 * S_CKPT_BYTES) /* below this much free disk, a checkpoint per commit */
 #define S_LMDB_MAGIC 0xbeefc0deu       /* LMDB's meta page magic (page header is 16 bytes) */
 #define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
@@ -884,6 +885,7 @@ static void s_mark_broken(cstore *s)
 
 /* Declared here, defined with the journal below. */
 static void s_journal_grew(cstore *s, uint64_t bytes);
+static int s_checkpoint_held(cstore *s, bool trim);
 
 /*
  * Lets a transaction start: counts it as open. Writers wait while a grow is
@@ -1229,7 +1231,19 @@ static int s_checkpoint(cstore *s, bool force, bool trim)
         cstore_abort(&t);
         return ASYLINK_OK;
     }
-    rc = mdb_env_sync(s->env, 1);
+    rc = s_checkpoint_held(s, trim);
+    cstore_abort(&t);
+    return s_err(rc);
+}
+
+/*
+ * The part of a checkpoint done with writers held: by s_checkpoint(), or by
+ * a commit before it appends its own record (its transaction, not yet
+ * committed, is not part of the checkpoint). An LMDB code or errno.
+ */
+static int s_checkpoint_held(cstore *s, bool trim)
+{
+    int rc = mdb_env_sync(s->env, 1);
     MDB_envinfo info;
     if (rc == MDB_SUCCESS)
         rc = mdb_env_info(s->env, &info);
@@ -1252,8 +1266,7 @@ static int s_checkpoint(cstore *s, bool force, bool trim)
             rc = EIO;
         }
     }
-    cstore_abort(&t);
-    return s_err(rc);
+    return rc;
 }
 
 /* A commit appended a record (bytes since the checkpoint): the checkpoint thread's cue. */
@@ -1570,9 +1583,16 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     bool logged = false;
     uint64_t jbytes = 0;
     if (commit && rc == MDB_SUCCESS && s->jlog && s->jb.nops > 0) {
-        /* The journal first: once its record is on disk the commit is. */
+        /* The journal first: once its record is on disk the commit is. With little room left
+           on the disk, a checkpoint first, its files trimmed (the journal and LMDB's unreusable
+           pages stay small); and again if the record does not fit. */
         s_jres_flush(s);
-        rc = cjournal_append(s->journal, &s->jb);
+        if (datadir_free_bytes(s->lock_fd) < S_LOW_SPACE)
+            rc = s_checkpoint_held(s, true);
+        if (rc == MDB_SUCCESS)
+            rc = cjournal_append(s->journal, &s->jb);
+        if (rc == ENOSPC && s_checkpoint_held(s, true) == MDB_SUCCESS)
+            rc = cjournal_append(s->journal, &s->jb);
         logged = rc == 0;
         jbytes = logged ? cjournal_bytes(s->journal) : 0; /* read under LMDB's write lock */
     }
