@@ -215,10 +215,8 @@
 #include "cstore.h"
 
 #include "bytes.h"
-#include "cjournal.h"
 #include "datadir.h"
 #include "lmdbkit.h"
-#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -230,7 +228,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define S_RECORD_VERSION 1
@@ -258,11 +255,6 @@
 #define S_IN_KEY_MAX (S_ID_LEN + S_NAME_MAX + 1 + S_SUB_MAX)
 #define S_VALUE_MAX 0xffffffffu        /* largest LMDB value (32-bit node size) */
 #define S_MAX_DBS 16                   /* thirteen now, room to grow */
-#define S_JIDX 64                      /* dbi values the journal's index table covers */
-#define S_CKPT_BYTES ((uint64_t)8 << 20) /* a checkpoint after this many journal bytes */
-#define S_CKPT_MS 100                  /* or this long after the first record since the last */
-#define S_LOW_SPACE (4 * S_CKPT_BYTES) /* below this much free disk, a checkpoint per commit */
-#define S_LMDB_MAGIC 0xbeefc0deu       /* LMDB's meta page magic (page header is 16 bytes) */
 #define S_MAP_START ((size_t)64 << 20) /* initial map: 64 MiB */
 #define S_MAP_STEP ((size_t)1 << 30)   /* the map doubles up to 1 GiB, then grows by 1 GiB */
 #define S_BEGIN_TRIES 4                /* write begins retried after MDB_MAP_RESIZED */
@@ -305,25 +297,6 @@ struct cstore {
     unsigned growers;         /* threads waiting to grow the map; new write txns wait */
     size_t map_size;          /* current map size */
     bool broken;              /* a failed grow left the map unusable: everything fails */
-    /* The journal (durable stores; cjournal.h, "Durability" above). */
-    cjournal *journal;        /* NULL: LMDB syncs its own commits */
-    bool jlog;                /* commits append their operations to the journal */
-    cjournal_buf jb;          /* the open write transaction's operations (one writer) */
-    const void *jres_ptr;     /* a reserved value not yet copied into jb, or NULL */
-    size_t jres_off, jres_len;
-    uint64_t jbytes;          /* journal bytes since the checkpoint (atomic) */
-    MDB_txn *pin;             /* read transaction holding the checkpoint's snapshot */
-    int data_fd;              /* LMDB's data file (its meta pages), -1 if unknown */
-    uint32_t psize;           /* LMDB's page size */
-    uint8_t jidx[S_JIDX];     /* dbi -> the journal's database index (0xff: none) */
-    MDB_dbi jdbi[S_MAX_DBS];  /* the journal's database index -> dbi */
-    unsigned jndb;            /* databases indexed */
-    bool ck_started;          /* the checkpoint thread runs */
-    bool ck_stop, ck_want;    /* under ck_lock: stop; a checkpoint is due */
-    unsigned ck_ms;           /* checkpoint delay after the first record (S_CKPT_MS) */
-    pthread_t ck_thread;
-    pthread_mutex_t ck_lock;
-    pthread_cond_t ck_cond;
 };
 
 /* A write transaction. */
@@ -649,145 +622,17 @@ static int s_err(int rc)
     }
 }
 
-/* ---- the journal's view of writes ------------------------------------------ */
-
-/*
- * Every write of a durable store goes through these four: with the journal
- * on, each operation is also appended to the transaction's record (jb)
- * before LMDB does it (its key or value may point into a page the operation
- * changes) and taken back if LMDB refuses it. A reserved value (MDB_RESERVE)
- * is copied into the record when the next operation starts or the
- * transaction commits: by then the caller has filled it. The store of a
- * transaction is the environment's user context.
- */
-static cstore *s_of(MDB_txn *txn)
-{
-    return mdb_env_get_userctx(mdb_txn_env(txn));
-}
-
-static void s_jres_flush(cstore *s)
-{
-    if (s->jres_ptr) {
-        memcpy(s->jb.data + s->jres_off, s->jres_ptr, s->jres_len);
-        s->jres_ptr = NULL;
-    }
-}
-
-/* A place in jb, to take an operation back. */
-typedef struct s_jmark {
-    size_t len;
-    uint32_t nops;
-} s_jmark;
-
-/* Appends op to jb; 0, or an errno that breaks the transaction. */
-static int s_jlog(cstore *s, int op, MDB_dbi dbi, const MDB_val *k, const MDB_val *v,
-                  size_t *val_off, s_jmark *m)
-{
-    s_jres_flush(s);
-    m->len = s->jb.len;
-    m->nops = s->jb.nops;
-    unsigned db = dbi < S_JIDX ? s->jidx[dbi] : 0xff;
-    if (db == 0xff)
-        return EINVAL; /* a database the journal does not know: never written unlogged */
-    if (!cjournal_buf_op(&s->jb, op, db, k ? k->mv_data : NULL, k ? k->mv_size : 0,
-                         v ? v->mv_data : NULL, v ? v->mv_size : 0, val_off))
-        return ENOMEM;
-    return MDB_SUCCESS;
-}
-
-static void s_jundo(cstore *s, const s_jmark *m)
-{
-    s->jb.len = m->len;
-    s->jb.nops = m->nops;
-}
-
-static int s_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
-{
-    cstore *s = s_of(txn);
-    if (!s->jlog)
-        return mdb_put(txn, dbi, k, v, flags);
-    bool reserve = (flags & MDB_RESERVE) != 0;
-    MDB_val lv = reserve ? (MDB_val){v->mv_size, NULL} : *v;
-    s_jmark m;
-    size_t off = 0;
-    int rc = s_jlog(s, CJOURNAL_PUT, dbi, k, &lv, &off, &m);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_put(txn, dbi, k, v, flags);
-    if (rc != MDB_SUCCESS) {
-        s_jundo(s, &m);
-        return rc;
-    }
-    if (reserve) {
-        s->jres_ptr = v->mv_data;
-        s->jres_off = off;
-        s->jres_len = v->mv_size;
-    }
-    return rc;
-}
-
-static int s_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *k)
-{
-    cstore *s = s_of(txn);
-    if (!s->jlog)
-        return mdb_del(txn, dbi, k, NULL);
-    s_jmark m;
-    int rc = s_jlog(s, CJOURNAL_DEL, dbi, k, NULL, NULL, &m);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_del(txn, dbi, k, NULL);
-    if (rc != MDB_SUCCESS)
-        s_jundo(s, &m);
-    return rc;
-}
-
-static int s_mdb_cursor_del(MDB_cursor *cur)
-{
-    cstore *s = s_of(mdb_cursor_txn(cur));
-    if (!s->jlog)
-        return mdb_cursor_del(cur, 0);
-    MDB_val k, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-    s_jmark m;
-    if (rc == MDB_SUCCESS)
-        rc = s_jlog(s, CJOURNAL_DEL, mdb_cursor_dbi(cur), &k, NULL, NULL, &m);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_cursor_del(cur, 0);
-    if (rc != MDB_SUCCESS)
-        s_jundo(s, &m);
-    return rc;
-}
-
-static int s_mdb_drop(MDB_txn *txn, MDB_dbi dbi)
-{
-    cstore *s = s_of(txn);
-    if (!s->jlog)
-        return mdb_drop(txn, dbi, 0);
-    s_jmark m;
-    int rc = s_jlog(s, CJOURNAL_DROP, dbi, NULL, NULL, NULL, &m);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_drop(txn, dbi, 0);
-    if (rc != MDB_SUCCESS)
-        s_jundo(s, &m);
-    return rc;
-}
-
 /* Puts key -> value into dbi with flags. */
 static int s_put(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen, const void *val,
                  size_t vlen, unsigned flags)
 {
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    return s_mdb_put(txn, dbi, &k, &v, flags);
+    return lmdbkit_put(txn, dbi, key, klen, val, vlen, flags);
 }
 
 /* Deletes key from dbi if present. */
 static int s_del_if(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
 {
-    MDB_val k = {len, (void *)key};
-    int rc = s_mdb_del(txn, dbi, &k);
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    return lmdbkit_del_if(txn, dbi, key, len, NULL);
 }
 
 /* Reads a little-endian meta number of exactly len bytes (0 if absent); *found may be NULL. */
@@ -800,9 +645,7 @@ static int s_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, size_t len, 
 /* Writes a little-endian meta number of len bytes. */
 static int s_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v, size_t len)
 {
-    uint8_t buf[8];
-    bytes_put_le(buf, v, len);
-    return s_put(txn, meta, name, strlen(name), buf, len, 0);
+    return lmdbkit_meta_put(txn, meta, name, v, len);
 }
 
 /* The record under seq key in dbi; an index entry without its record is corrupt. */
@@ -873,19 +716,6 @@ static int s_count(MDB_txn *txn, MDB_dbi dbi, uint64_t *count)
 }
 
 /* ---- the gate and map growth ------------------------------------------- */
-
-/* Marks the store broken: every later transaction fails with EIO. */
-static void s_mark_broken(cstore *s)
-{
-    pthread_mutex_lock(&s->gate);
-    s->broken = true;
-    pthread_cond_broadcast(&s->gate_cond);
-    pthread_mutex_unlock(&s->gate);
-}
-
-/* Declared here, defined with the journal below. */
-static void s_journal_grew(cstore *s, uint64_t bytes);
-static int s_checkpoint_held(cstore *s, bool trim);
 
 /*
  * Lets a transaction start: counts it as open. Writers wait while a grow is
@@ -1037,11 +867,9 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
 {
     /* Durable: the data pages are fsync'd by every commit, the meta page by cstore_commit (or,
        after cstore_commit_unsynced, by the next commit's data fsync or cstore_sync). */
-    unsigned flags = MDB_NOTLS | (durable && !s->journal ? MDB_NOMETASYNC : MDB_NOSYNC);
+    unsigned flags = MDB_NOTLS | (durable ? MDB_NOMETASYNC : MDB_NOSYNC);
     int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_set_userctx(s->env, s);
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
     return s_err(rc);
@@ -1069,16 +897,6 @@ static int s_dbs_open(cstore *s, MDB_txn *txn)
        per message sent and received). */
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == MDB_SUCCESS; i++)
         rc = mdb_set_compare(txn, *dbs[i].dbi, lmdbkit_cmp_bytes);
-    /* The journal names a database by its place in this list (never reordered: add at the end). */
-    memset(s->jidx, 0xff, sizeof s->jidx);
-    s->jndb = 0;
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && rc == MDB_SUCCESS; i++) {
-        if (*dbs[i].dbi >= S_JIDX || i >= S_MAX_DBS)
-            return EINVAL;
-        s->jidx[*dbs[i].dbi] = (uint8_t)i;
-        s->jdbi[i] = *dbs[i].dbi;
-        s->jndb = (unsigned)i + 1;
-    }
     return rc;
 }
 
@@ -1091,7 +909,7 @@ static int s_upgrade_inbox_keys(cstore *s, MDB_txn *txn)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
-    int rc = s_mdb_drop(txn, s->inbox_id);
+    int rc = mdb_drop(txn, s->inbox_id, 0);
     if (rc == MDB_SUCCESS)
         rc = mdb_cursor_open(txn, s->inbox, &cur);
     if (rc == MDB_SUCCESS)
@@ -1133,7 +951,7 @@ static int s_schema_check(cstore *s, MDB_txn *txn, int *code)
     if (rc == MDB_SUCCESS && version != 0 && version < 4)
         rc = s_upgrade_evidence_refs(s, txn); /* 3 -> 4 */
     if (rc == MDB_SUCCESS)
-        rc = s_meta_put(txn, s->meta, LMDBKIT_META_VERSION, CSTORE_SCHEMA_VERSION, 4); /* new, or upgraded */
+        rc = lmdbkit_schema_set(txn, s->meta, CSTORE_SCHEMA_VERSION); /* new, or upgraded */
     return rc;
 }
 
@@ -1174,284 +992,6 @@ static int s_gate_init(cstore *s)
     return ASYLINK_OK;
 }
 
-/* ---- the journal ---------------------------------------------------------- */
-
-/* Reads LMDB's two meta pages into *out (malloc'd, 2 * psize bytes); checks they are meta pages. */
-static int s_read_metas(cstore *s, uint8_t **out)
-{
-    size_t n = 2 * (size_t)s->psize;
-    uint8_t *buf = malloc(n);
-    if (!buf)
-        return ENOMEM;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(s->data_fd, buf + got, n - got, (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(buf);
-            return r < 0 ? errno : EIO;
-        }
-        got += (size_t)r;
-    }
-    uint32_t m0, m1;
-    memcpy(&m0, buf + 16, 4);
-    memcpy(&m1, buf + s->psize + 16, 4);
-    if (m0 != S_LMDB_MAGIC || m1 != S_LMDB_MAGIC) {
-        free(buf);
-        return EIO; /* not where LMDB keeps them: no checkpoint can be taken */
-    }
-    *out = buf;
-    return MDB_SUCCESS;
-}
-
-/*
- * A checkpoint: LMDB's file synced, its meta pages copied into a new
- * journal generation, the pin moved to the snapshot they describe. The
- * long sync runs while writers go on; the short one, the copy and the new
- * header with writers held (an empty write transaction), so that no commit
- * falls between them. Unless force, nothing is done without records. trim:
- * then both journal files are cut down to their headers, still with
- * writers held (no record of the old generations is left in them).
- */
-static int s_checkpoint(cstore *s, bool force, bool trim)
-{
-    int rc = s_gate_enter(s, false, NULL);
-    if (rc == MDB_SUCCESS) {
-        rc = mdb_env_sync(s->env, 1);
-        s_gate_leave(s);
-    }
-    if (rc != MDB_SUCCESS)
-        return s_err(rc);
-    cstore_txn *t = NULL;
-    int arc = cstore_begin(s, &t);
-    if (arc != ASYLINK_OK)
-        return arc;
-    if (!force && cjournal_bytes(s->journal) == 0) {
-        cstore_abort(&t);
-        return ASYLINK_OK;
-    }
-    rc = s_checkpoint_held(s, trim);
-    cstore_abort(&t);
-    return s_err(rc);
-}
-
-/*
- * The part of a checkpoint done with writers held: by s_checkpoint(), or by
- * a commit before it appends its own record (its transaction, not yet
- * committed, is not part of the checkpoint). An LMDB code or errno.
- */
-static int s_checkpoint_held(cstore *s, bool trim)
-{
-    int rc = mdb_env_sync(s->env, 1);
-    MDB_envinfo info;
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_info(s->env, &info);
-    uint8_t *metas = NULL;
-    if (rc == MDB_SUCCESS)
-        rc = s_read_metas(s, &metas);
-    if (rc == MDB_SUCCESS)
-        rc = cjournal_checkpoint(s->journal, info.me_last_txnid, metas, s->psize);
-    free(metas);
-    if (rc == MDB_SUCCESS && trim)
-        rc = cjournal_trim(s->journal);
-    if (rc == MDB_SUCCESS) {
-        __atomic_store_n(&s->jbytes, 0, __ATOMIC_RELAXED);
-        mdb_txn_reset(s->pin);
-        if (mdb_txn_renew(s->pin) != MDB_SUCCESS) {
-            /* Unpinned, later commits could reuse the checkpoint's pages: stop here. */
-            mdb_txn_abort(s->pin);
-            s->pin = NULL;
-            s_mark_broken(s);
-            rc = EIO;
-        }
-    }
-    return rc;
-}
-
-/* A commit appended a record (bytes since the checkpoint): the checkpoint thread's cue. */
-static void s_journal_grew(cstore *s, uint64_t bytes)
-{
-    __atomic_store_n(&s->jbytes, bytes, __ATOMIC_RELAXED);
-    if (!s->ck_started)
-        return;
-    pthread_mutex_lock(&s->ck_lock);
-    if (!s->ck_want || bytes >= S_CKPT_BYTES) {
-        s->ck_want = true;
-        pthread_cond_signal(&s->ck_cond);
-    }
-    pthread_mutex_unlock(&s->ck_lock);
-}
-
-/*
- * The checkpoint thread: S_CKPT_MS after the first record since the last
- * checkpoint, or at once past S_CKPT_BYTES, takes the next one. A failed
- * checkpoint leaves the journal as it was (the next one tries again).
- */
-static void *s_ck_main(void *arg)
-{
-    thread_name("asylink-ckpt");
-    cstore *s = arg;
-    pthread_mutex_lock(&s->ck_lock);
-    while (!s->ck_stop) {
-        if (!s->ck_want) {
-            pthread_cond_wait(&s->ck_cond, &s->ck_lock);
-            continue;
-        }
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        unsigned ms = s->ck_ms;
-        dl.tv_sec += ms / 1000;
-        dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-        dl.tv_sec += dl.tv_nsec / 1000000000L;
-        dl.tv_nsec %= 1000000000L;
-        while (!s->ck_stop && __atomic_load_n(&s->jbytes, __ATOMIC_RELAXED) < S_CKPT_BYTES &&
-               pthread_cond_timedwait(&s->ck_cond, &s->ck_lock, &dl) != ETIMEDOUT)
-            ;
-        if (s->ck_stop)
-            break;
-        s->ck_want = false;
-        pthread_mutex_unlock(&s->ck_lock);
-        (void)s_checkpoint(s, false, false);
-        pthread_mutex_lock(&s->ck_lock);
-    }
-    pthread_mutex_unlock(&s->ck_lock);
-    return NULL;
-}
-
-/*
- * Before LMDB opens the file: reads the journal; if its generation has
- * records (the last process did not close the store), puts LMDB's meta
- * pages back as they were at the checkpoint. The records are replayed by
- * s_journal_start(). The checkpoint's pages are intact: the process that
- * wrote the records held them pinned.
- */
-static int s_journal_open(cstore *s, const char *dir)
-{
-    const char *why = NULL;
-    int rc = cjournal_open(dir, &s->journal, &why);
-    if (rc != ASYLINK_OK || !cjournal_has_records(s->journal))
-        return rc;
-    uint32_t psize = 0;
-    uint64_t txnid = 0;
-    const uint8_t *metas = cjournal_metas(s->journal, &psize, &txnid);
-    uint32_t m0, m1;
-    memcpy(&m0, metas + 16, 4);
-    memcpy(&m1, metas + psize + 16, 4);
-    if (m0 != S_LMDB_MAGIC || m1 != S_LMDB_MAGIC)
-        return ASYLINK_E_IO;
-    size_t n = strlen(dir) + sizeof "/data.mdb";
-    char *path = malloc(n);
-    if (!path)
-        return ASYLINK_E_NOMEM;
-    snprintf(path, n, "%s/data.mdb", dir);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    free(path);
-    if (fd < 0)
-        return ASYLINK_E_IO; /* records without the store they belong to */
-    size_t len = 2 * (size_t)psize, done = 0;
-    while (done < len) {
-        ssize_t w = pwrite(fd, metas + done, len - done, (off_t)done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    rc = done == len && fdatasync(fd) == 0 ? ASYLINK_OK : ASYLINK_E_IO;
-    close(fd);
-    return rc;
-}
-
-/* Replays the journal's records in one transaction (cstore_write's fill). */
-static int s_replay_fill(cstore_txn *t, void *arg)
-{
-    (void)arg;
-    cstore *s = t->s;
-    size_t pos = 0;
-    const uint8_t *payload;
-    size_t len;
-    uint32_t nops;
-    while (cjournal_next_record(s->journal, &pos, &payload, &len, &nops) == 1) {
-        size_t off = 0;
-        cjournal_op op;
-        int more;
-        uint32_t seen = 0;
-        while ((more = cjournal_next_op(payload, len, &off, &op)) == 1) {
-            if (op.db >= s->jndb)
-                return ASYLINK_E_IO;
-            MDB_dbi dbi = s->jdbi[op.db];
-            MDB_val k = {op.klen, (void *)op.key}, v = {op.vlen, (void *)op.val};
-            int rc;
-            if (op.op == CJOURNAL_PUT)
-                rc = mdb_put(t->txn, dbi, &k, &v, 0);
-            else if (op.op == CJOURNAL_DEL)
-                rc = mdb_del(t->txn, dbi, &k, NULL);
-            else
-                rc = mdb_drop(t->txn, dbi, 0);
-            if (rc == MDB_NOTFOUND && op.op == CJOURNAL_DEL)
-                rc = MDB_SUCCESS;
-            if (rc != MDB_SUCCESS) {
-                t->error = rc;
-                return s_err(rc);
-            }
-            seen++;
-        }
-        if (more < 0 || seen != nops)
-            return ASYLINK_E_IO; /* a record that passed its checksum but does not decode */
-    }
-    return ASYLINK_OK;
-}
-
-/*
- * After the schema: replays the records (if any) on top of the restored
- * checkpoint, takes a checkpoint (the store as it is now becomes the base),
- * then turns the journal on and starts the checkpoint thread.
- */
-static int s_journal_start(cstore *s)
-{
-    int rc = ASYLINK_OK;
-    if (cjournal_has_records(s->journal))
-        rc = cstore_write(s, s_replay_fill, NULL);
-    if (rc == ASYLINK_OK)
-        rc = s_checkpoint(s, true, false);
-    if (rc != ASYLINK_OK)
-        return rc;
-    cjournal_forget(s->journal);
-    s->jlog = true;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return ASYLINK_E_NOMEM;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int e = pthread_mutex_init(&s->ck_lock, NULL);
-    if (e == 0 && (e = pthread_cond_init(&s->ck_cond, &ca)) != 0)
-        pthread_mutex_destroy(&s->ck_lock);
-    pthread_condattr_destroy(&ca);
-    if (e != 0)
-        return ASYLINK_E_NOMEM;
-    if (pthread_create(&s->ck_thread, NULL, s_ck_main, s) != 0) {
-        pthread_cond_destroy(&s->ck_cond);
-        pthread_mutex_destroy(&s->ck_lock);
-        return ASYLINK_E_NOMEM;
-    }
-    s->ck_started = true;
-    return ASYLINK_OK;
-}
-
-/* After LMDB opened the environment: its data file, page size, and the pin at its snapshot. */
-static int s_journal_pin(cstore *s)
-{
-    MDB_stat st;
-    int rc = mdb_env_get_fd(s->env, &s->data_fd);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_env_stat(s->env, &st);
-    if (rc == MDB_SUCCESS) {
-        s->psize = st.ms_psize;
-        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->pin);
-    }
-    return s_err(rc);
-}
-
 int cstore_open(const char *dir, bool durable, cstore **out)
 {
     if (!out)
@@ -1463,8 +1003,6 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     if (!s)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
-    s->data_fd = -1;
-    s->ck_ms = S_CKPT_MS;
     s->durable = durable;
     int rc = s_gate_init(s);
     /* The lock is taken before LMDB opens the environment, so LMDB never
@@ -1472,16 +1010,10 @@ int cstore_open(const char *dir, bool durable, cstore **out)
      * would break). */
     if (rc == ASYLINK_OK)
         rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd);
-    if (rc == ASYLINK_OK && durable)
-        rc = s_journal_open(s, dir);
     if (rc == ASYLINK_OK)
         rc = s_env_open(s, dir, durable);
-    if (rc == ASYLINK_OK && s->journal)
-        rc = s_journal_pin(s);
     if (rc == ASYLINK_OK)
         rc = s_schema_open(s);
-    if (rc == ASYLINK_OK && s->journal)
-        rc = s_journal_start(s);
     if (rc == ASYLINK_OK) {
         *out = s;
         s = NULL;
@@ -1495,26 +1027,10 @@ void cstore_close(cstore **self_p)
     if (!self_p || !*self_p)
         return;
     cstore *s = *self_p;
-    if (s->ck_started) {
-        pthread_mutex_lock(&s->ck_lock);
-        s->ck_stop = true;
-        pthread_cond_signal(&s->ck_cond);
-        pthread_mutex_unlock(&s->ck_lock);
-        pthread_join(s->ck_thread, NULL);
-        pthread_cond_destroy(&s->ck_cond);
-        pthread_mutex_destroy(&s->ck_lock);
-    }
-    /* A last checkpoint leaves no records to replay, and the journal's files only headers. */
-    if (s->jlog && !s->broken)
-        (void)s_checkpoint(s, true, true);
-    if (s->pin)
-        mdb_txn_abort(s->pin);
     if (s->env_open && !s->broken)
         mdb_env_sync(s->env, 1); /* relaxed commits (and an unsynced meta page) reach the disk */
     if (s->env)
         mdb_env_close(s->env);
-    cjournal_close(&s->journal);
-    cjournal_buf_free(&s->jb);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
     if (s->gate_init) {
@@ -1555,10 +1071,6 @@ int cstore_begin(cstore *s, cstore_txn **out)
         free(t);
         return s_err(rc);
     }
-    if (s->jlog) {
-        cjournal_buf_reset(&s->jb); /* ours now: LMDB lets one write transaction in at a time */
-        s->jres_ptr = NULL;
-    }
     *out = t;
     return ASYLINK_OK;
 }
@@ -1580,39 +1092,19 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     size_t id = 0;
     if (wrote)
         *wrote = false;
-    bool logged = false;
-    uint64_t jbytes = 0;
-    if (commit && rc == MDB_SUCCESS && s->jlog && s->jb.nops > 0) {
-        /* The journal first: once its record is on disk the commit is. With little room left
-           on the disk, a checkpoint first, its files trimmed (the journal and LMDB's unreusable
-           pages stay small); and again if the record does not fit. */
-        s_jres_flush(s);
-        if (datadir_free_bytes(s->lock_fd) < S_LOW_SPACE)
-            rc = s_checkpoint_held(s, true);
-        if (rc == MDB_SUCCESS)
-            rc = cjournal_append(s->journal, &s->jb);
-        if (rc == ENOSPC && s_checkpoint_held(s, true) == MDB_SUCCESS)
-            rc = cjournal_append(s->journal, &s->jb);
-        logged = rc == 0;
-        jbytes = logged ? cjournal_bytes(s->journal) : 0; /* read under LMDB's write lock */
-    }
     if (commit && rc == MDB_SUCCESS) {
         id = mdb_txn_id(t->txn);
         rc = mdb_txn_commit(t->txn);
-        if (rc != MDB_SUCCESS && logged && cjournal_revoke_last(s->journal) != 0)
-            s_mark_broken(s); /* a record of a commit that did not happen could not be taken back */
     } else {
         mdb_txn_abort(t->txn);
     }
-    if (logged && rc == MDB_SUCCESS)
-        s_journal_grew(s, jbytes);
     MDB_envinfo info;
     /* An empty transaction commits without writing or syncing anything: then no txn id is
        used. (A later one than ours, of another thread, synced its data pages as well.) */
     if (rc == MDB_SUCCESS && commit && wrote)
-        *wrote = logged || (mdb_env_info(s->env, &info) == MDB_SUCCESS && info.me_last_txnid >= id);
+        *wrote = mdb_env_info(s->env, &info) == MDB_SUCCESS && info.me_last_txnid >= id;
     s_gate_leave(s);
-    if (rc == MDB_SUCCESS && commit && sync && s->durable && !s->journal)
+    if (rc == MDB_SUCCESS && commit && sync && s->durable)
         rc = mdb_env_sync(s->env, 1);
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
@@ -1664,41 +1156,12 @@ int cstore_sync(cstore *s)
 {
     if (!s)
         return ASYLINK_E_INVALID_ARG;
-    /* With the journal every commit was on disk when it returned. */
-    return s->durable && !s->journal ? s_err(mdb_env_sync(s->env, 1)) : ASYLINK_OK;
+    return s->durable ? s_err(mdb_env_sync(s->env, 1)) : ASYLINK_OK;
 }
 
 bool cstore_durable(const cstore *s)
 {
     return s && s->durable;
-}
-
-bool cstore_journaled(const cstore *s)
-{
-    return s && s->journal;
-}
-
-void cstore_set_checkpoint_ms(cstore *s, unsigned ms)
-{
-    if (!s || !s->ck_started)
-        return;
-    pthread_mutex_lock(&s->ck_lock);
-    s->ck_ms = ms;
-    pthread_mutex_unlock(&s->ck_lock);
-}
-
-int cstore_checkpoint(cstore *s)
-{
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
-    return s->jlog ? s_checkpoint(s, false, false) : ASYLINK_OK;
-}
-
-int cstore_scrub(cstore *s)
-{
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
-    return s->jlog ? s_checkpoint(s, true, true) : ASYLINK_OK;
 }
 
 void cstore_abort(cstore_txn **t)
@@ -1823,10 +1286,10 @@ static int s_reserve_mostly_last(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[S_
                                  size_t len, uint8_t **data)
 {
     MDB_val k = {S_SEQ_LEN, (void *)key}, v = {len, NULL};
-    int rc = s_mdb_put(txn, dbi, &k, &v, MDB_APPEND | MDB_RESERVE); /* nothing if not last */
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND | MDB_RESERVE); /* nothing if not last */
     if (rc == MDB_KEYEXIST) {
         v = (MDB_val){len, NULL};
-        rc = s_mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+        rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
     }
     *data = rc == MDB_SUCCESS ? v.mv_data : NULL;
     return rc;
@@ -1852,7 +1315,7 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
     MDB_val rv = {S_OUT_HEADER2 + recipients_len, NULL};
-    rc = s_mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
+    rc = mdb_put(t->txn, s->outbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_out_encode_new(rv.mv_data, m, recipients_len);
     uint8_t *sv = NULL;
@@ -2293,7 +1756,7 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
     MDB_val rv = {s_in_size(r), NULL};
-    rc = s_mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
+    rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
         s_in_encode(rv.mv_data, r);
     uint8_t *ev = NULL;
@@ -2757,7 +2220,7 @@ static int s_evidence_gc(cstore_txn *t, const uint8_t *ekey, bool *gone)
     uint8_t key[S_EVIDENCE_KEY];
     memcpy(key, ekey, sizeof key); /* ekey may point into a page the delete frees */
     MDB_val dk = {sizeof key, key};
-    rc = s_mdb_del(t->txn, t->s->evidence, &dk);
+    rc = mdb_del(t->txn, t->s->evidence, &dk, NULL);
     if (rc == MDB_SUCCESS && gone)
         *gone = true;
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
@@ -2839,7 +2302,7 @@ int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
     uint8_t ekey[S_EVIDENCE_KEY];
     crypto_generichash(ekey, sizeof ekey, envelope, envelope_len, NULL, 0);
     MDB_val k = {sizeof ekey, ekey}, v = {envelope_len, (void *)envelope};
-    int lrc = s_mdb_put(t->txn, t->s->evidence, &k, &v, MDB_NOOVERWRITE);
+    int lrc = mdb_put(t->txn, t->s->evidence, &k, &v, MDB_NOOVERWRITE);
     if (lrc == MDB_KEYEXIST)
         lrc = MDB_SUCCESS; /* the same bytes, stored by an earlier receipt */
     for (size_t i = 0; lrc == MDB_SUCCESS && i < n; i++) {
@@ -2849,7 +2312,7 @@ int cstore_receipt_put_many(cstore_txn *t, const uint8_t (*ids)[16],
         k = (MDB_val){klen, key};
         v = (MDB_val){S_RCPT_HEADER + S_EVIDENCE_KEY, NULL};
         if (lrc == MDB_SUCCESS)
-            lrc = s_mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
+            lrc = mdb_put(t->txn, t->s->receipts, &k, &v, MDB_RESERVE);
         if (lrc == MDB_SUCCESS)
             s_rcpt_value(v.mv_data, &infos[i], ekey);
         if (lrc == MDB_SUCCESS)
@@ -3241,7 +2704,7 @@ static int s_sent_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, size_t *r
         }
         rc = s_del_if(t->txn, t->s->sent, seq, S_SEQ_LEN);
         if (rc == MDB_SUCCESS)
-            rc = s_mdb_cursor_del(cur);
+            rc = mdb_cursor_del(cur, 0);
         if (rc == MDB_SUCCESS) {
             (*removed)++;
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* after a delete: the one that followed */
@@ -3294,7 +2757,7 @@ static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_re
         dated = r->version == S_OUT_V2 && r->kept;
         kept_ms = r->kept_ms;
     }
-    rc = s_mdb_del(t->txn, t->s->sent, &k);
+    rc = mdb_del(t->txn, t->s->sent, &k, NULL);
     uint8_t tkey[2 * S_SEQ_LEN];
     s_sent_time_key(tkey, kept_ms, key);
     if (rc == MDB_SUCCESS && dated)
@@ -3466,7 +2929,7 @@ static int s_index_del_if_at(MDB_txn *txn, MDB_dbi index, const void *idkey, siz
         return rc;
     if (v.mv_size != S_SEQ_LEN || memcmp(v.mv_data, key, S_SEQ_LEN) != 0)
         return MDB_SUCCESS; /* the index names another entry: not ours to delete */
-    return s_mdb_del(txn, index, &k);
+    return mdb_del(txn, index, &k, NULL);
 }
 
 /* A sweep's walk over one database. */
@@ -3499,7 +2962,7 @@ static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const ou
         rc = s_index_del_if_at(t->txn, t->s->outbox_id, id, S_ID_LEN, key);
     MDB_val k = {S_SEQ_LEN, (void *)key};
     if (rc == MDB_SUCCESS)
-        rc = s_mdb_del(t->txn, t->s->outbox, &k);
+        rc = mdb_del(t->txn, t->s->outbox, &k, NULL);
     if (rc == MDB_SUCCESS)
         w->st->outbox++;
     return rc;
@@ -3514,7 +2977,7 @@ static int s_sweep_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_
     int rc = s_index_del_if_at(t->txn, t->s->inbox_id, ikey, ilen, key);
     MDB_val k = {S_SEQ_LEN, (void *)key};
     if (rc == MDB_SUCCESS)
-        rc = s_mdb_del(t->txn, t->s->inbox, &k);
+        rc = mdb_del(t->txn, t->s->inbox, &k, NULL);
     if (rc == MDB_SUCCESS)
         w->st->inbox++;
     return rc;
@@ -3724,7 +3187,7 @@ int cstore_owed_del_many(cstore_txn *t, const cstore_owed *owed, size_t n)
         MDB_val k = {S_SEQ_LEN, key}, v;
         lrc = mdb_cursor_get(cur, &k, &v, MDB_SET);
         if (lrc == MDB_SUCCESS)
-            lrc = s_mdb_cursor_del(cur);
+            lrc = mdb_cursor_del(cur, 0);
         else if (lrc == MDB_NOTFOUND)
             lrc = MDB_SUCCESS; /* gone already, as for cstore_owed_del() */
     }
@@ -3744,10 +3207,6 @@ int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *ar
     if (rc != ASYLINK_OK)
         return rc;
     cstore_txn saved = *t;
-    cstore *s = t->s;
-    if (s->jlog)
-        s_jres_flush(s);
-    s_jmark jsaved = {s->jb.len, s->jb.nops}; /* the child's operations go if it does */
     MDB_txn *child = NULL;
     int lrc = mdb_txn_begin(t->s->env, t->txn, 0, &child);
     if (lrc != MDB_SUCCESS)
@@ -3755,8 +3214,6 @@ int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *ar
     t->txn = child;
     rc = fill(t, arg);
     if (rc == ASYLINK_OK && t->error == MDB_SUCCESS) {
-        if (s->jlog)
-            s_jres_flush(s);
         lrc = mdb_txn_commit(child); /* into the parent: no disk write */
         if (lrc == MDB_SUCCESS) {
             t->txn = saved.txn;
@@ -3769,9 +3226,5 @@ int cstore_nested(cstore_txn *t, int (*fill)(cstore_txn *t, void *arg), void *ar
         mdb_txn_abort(child);
     }
     *t = saved; /* the parent as it was, sequence counters included */
-    if (s->jlog) {
-        s->jres_ptr = NULL;
-        s_jundo(s, &jsaved);
-    }
     return rc;
 }

@@ -77,13 +77,8 @@
  * carry the envelope's digest. Records of version 1 stay as they are and
  * are read and handled as before; an older library refuses the store (its
  * schema is newer), since it would read version 2 records as corrupt.
- * 7: a durable store has a journal (cjournal.h) in front of LMDB, which
- * commits without syncing; after a crash the journal's records are the
- * newest commits. Nothing in LMDB changes: a version 6 store is opened as
- * it is. An older library refuses the store, since it would open it without
- * replaying the journal (and lose the commits since the last checkpoint).
  */
-#define CSTORE_SCHEMA_VERSION 7
+#define CSTORE_SCHEMA_VERSION 6
 
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
@@ -143,47 +138,15 @@ int cstore_commit(cstore_txn **t);
  * never corrupt the store. *wrote: this commit wrote data pages (an empty
  * transaction writes nothing). For the I/O thread's committer (io.c), which
  * reports nothing of a commit before it is on disk. Relaxed store: as
- * cstore_commit. Journaled store (cstore_journaled): as cstore_commit, on
- * disk when it returns (*wrote: it appended a record).
+ * cstore_commit.
  */
 int cstore_commit_unsynced(cstore_txn **t, bool *wrote);
 
-/*
- * Puts every commit so far on disk (fdatasync; nothing in a relaxed or a
- * journaled store, whose commits are on disk when they return).
- * ASYLINK_OK / E_IO.
- */
+/* Puts every commit so far on disk (fdatasync; nothing in a relaxed store). ASYLINK_OK / E_IO. */
 int cstore_sync(cstore *s);
 
 /* Whether commits are fsync'd (cstore_open's durable). */
 bool cstore_durable(const cstore *s);
-
-/*
- * Whether the store commits through its journal (every durable store:
- * cjournal.h): a commit appends one record to the journal and fdatasyncs
- * it, LMDB commits without syncing, and a checkpoint thread
- * ("asylink-ckpt") syncs LMDB's file every 100 ms of journal activity (or
- * 8 MiB of records). cstore_open() replays the records a crash left.
- */
-bool cstore_journaled(const cstore *s);
-
-/* Sets how long after its first record a journal generation is checkpointed (tests). */
-void cstore_set_checkpoint_ms(cstore *s, unsigned ms);
-
-/*
- * Takes a checkpoint now if the journal has records (nothing without a
- * journal): LMDB's file synced, a new journal generation begun.
- * ASYLINK_OK / E_IO / E_NOMEM.
- */
-int cstore_checkpoint(cstore *s);
-
-/*
- * A checkpoint that also cuts both journal files down to their headers:
- * no record written before it (an envelope just erased, for one) is left
- * in them. For cstore_purge()'s callers. ASYLINK_OK (nothing without a
- * journal) / E_IO / E_NOMEM.
- */
-int cstore_scrub(cstore *s);
 
 /*
  * Runs fill(t, arg) in a nested transaction of t: its writes join t when it

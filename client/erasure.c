@@ -54,12 +54,6 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
     client_log(c, ASYLINK_LOG_INFO, "message purged on this node",
                "id=%s sender=%s copies=%zu erased=%zu", id, sender ? sender : "*", res.found,
                res.erased);
-    /* The erased envelope's bytes out of the store's journal files too (cstore_scrub). */
-    int src = res.erased ? cstore_scrub(c->store) : ASYLINK_OK;
-    if (src != ASYLINK_OK)
-        client_log(c, ASYLINK_LOG_WARN, "journal not scrubbed after a purge",
-                   "id=%s code=%s hint=\"its records go as the journal is rewritten or the client "
-                   "closes\"", id, asylink_err_name(src));
     pthread_mutex_lock(&c->lock);
     pthread_cond_broadcast(&c->cond); /* a waiter may have been waiting for what went */
     pthread_mutex_unlock(&c->lock);

@@ -1014,7 +1014,7 @@ static void *s_committer_main(void *arg)
     thread_name("asylink-commit");
     s_io *io = arg;
     asylink_client *c = io->c;
-    bool defer = cstore_durable(c->store) && !cstore_journaled(c->store); /* else on disk at once */
+    bool defer = cstore_durable(c->store);
     s_batch pend = {0}, cur = {0}; /* pend: committed, not yet on disk */
     bool have_pend = false;
     pthread_mutex_lock(&c->lock);

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include "asylink/asylink.h"
-#include "cjournal.h"
 #include "cstore.h"
 #include "testfed.h"
 
@@ -2224,8 +2223,8 @@ static void t_plant_out_v1(tctx *t, uint64_t seq, unsigned n, int state, size_t 
  * the copy kept at Accepted (not written a second time); a new inbox record
  * (version 2) keeps its envelope in inbox_env, deleted at the ack, and the
  * envelope's digest. A schema 5 store with version 1 records opens, is
- * marked current (6 then, 7 since the journal), and its records are read
- * and finished as before (inline envelopes, a copy into sent at Accepted).
+ * marked 6, and its records are read and finished as before (inline
+ * envelopes, a copy into sent at Accepted).
  */
 static void test_record_versions(void **state)
 {
@@ -2248,7 +2247,7 @@ static void test_record_versions(void **state)
     cstore_close(&t->s);
     size_t len;
     uint8_t *v = t_raw_get(t, "meta", "schema_version", strlen("schema_version"), &len);
-    assert_int_equal(v[0], CSTORE_SCHEMA_VERSION);
+    assert_int_equal(v[0], 6);
     free(v);
     t_open(t);
 
@@ -2473,299 +2472,6 @@ static void test_outbox_match_many(void **state)
     assert_int_equal(m[1].rc, ASYLINK_E_IO);
 }
 
-
-/* ---- the journal (cjournal.h): crashes and power losses ------------------- */
-
-static const char *const t_jrcpt[] = {"FR", NULL};
-
-/* The envelope length of journal test entry n. */
-static size_t t_jlen(unsigned n)
-{
-    return 200 + (n * 37u) % 1500;
-}
-
-/*
- * Commits entries first..first+n-1 into s, one transaction each; every
- * third one accepted (its envelope and pending index deleted) in the next
- * transaction with the next entry. Returns 0 or a small number naming the
- * step that failed (for a child's exit status).
- */
-static int t_jwrite(cstore *s, unsigned first, unsigned n)
-{
-    for (unsigned i = first; i < first + n; i++) {
-        cstore_txn *txn = NULL;
-        if (cstore_begin(s, &txn) != ASYLINK_OK)
-            return 3;
-        if (t_out_add_txn(txn, i, t_jrcpt, t_jlen(i)) != ASYLINK_OK)
-            return 4;
-        if (i > first && (i - 1) % 3 == 0) {
-            uint8_t id[16];
-            t_id(id, i - 1);
-            if (cstore_outbox_accept(txn, id, false, 9000) != ASYLINK_OK)
-                return 5;
-        }
-        if (cstore_commit(&txn) != ASYLINK_OK)
-            return 6;
-    }
-    return 0;
-}
-
-/*
- * Checks entries first..first+n-1 as t_jwrite() left them (the last one
- * never accepted); returns how many of them are pending.
- */
-static uint64_t t_jcheck(tctx *t, unsigned first, unsigned n)
-{
-    uint64_t pending = 0;
-    for (unsigned i = first; i < first + n; i++) {
-        uint8_t id[16];
-        t_id(id, i);
-        cstore_out o;
-        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
-        if (i % 3 == 0 && i < first + n - 1) { /* accepted with the next entry's commit */
-            assert_int_equal(o.state, CSTORE_OUT_ACCEPTED);
-            assert_null(o.envelope);
-        } else {
-            assert_int_equal(o.state, CSTORE_OUT_PENDING);
-            assert_int_equal(o.envelope_len, t_jlen(i));
-            assert_true(t_envelope_is(o.envelope, o.envelope_len, i));
-            pending++;
-        }
-        cstore_out_clear(&o);
-    }
-    return pending;
-}
-
-/* Asserts the store has n pending outbox entries. */
-static void t_jpending(tctx *t, uint64_t n)
-{
-    uint64_t count = 0;
-    assert_int_equal(cstore_outbox_pending_count(t->s, &count), ASYLINK_OK);
-    assert_int_equal(count, n);
-}
-
-/* Copies file from to to. */
-static void t_copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-    assert_non_null(in);
-    assert_non_null(out);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        assert_int_equal(fwrite(buf, 1, n, out), n);
-    fclose(in);
-    assert_int_equal(fclose(out), 0);
-}
-
-/*
- * A child process opens the store (whose open takes a checkpoint), and if
- * ready_fd >= 0 says so and waits for a byte on go_fd; then commits n
- * entries from first and exits without closing the store: what a kill -9
- * leaves (LMDB's pages and the journal in the page cache, nothing synced
- * since the checkpoint but the journal). Waits for it; asserts it exited 0.
- */
-static void t_jchild(tctx *t, unsigned first, unsigned n, void (*between)(tctx *t))
-{
-    int ready[2], go[2];
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(go), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        cstore *s = NULL;
-        if (cstore_open(t->data, true, &s) != ASYLINK_OK || !cstore_journaled(s))
-            _exit(2);
-        cstore_set_checkpoint_ms(s, 600000); /* none but the open's during the child's life */
-        char c = 'r';
-        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
-            _exit(7);
-        _exit(t_jwrite(s, first, n));
-    }
-    char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    if (between)
-        between(t);
-    c = 'g';
-    assert_int_equal(write(go[1], &c, 1), 1);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    close(ready[0]);
-    close(ready[1]);
-    close(go[0]);
-    close(go[1]);
-}
-
-/*
- * A process that dies without closing the store: the next open replays
- * the journal's records on top of the checkpoint. 600 commits after the
- * checkpoint, with deletes: without the checkpoint's pages pinned, LMDB
- * would have reused them and the restored checkpoint would read garbage.
- */
-static void test_journal_kill(void **state)
-{
-    tctx *t = *state;
-    t_open(t);
-    assert_true(cstore_journaled(t->s));
-    assert_int_equal(t_jwrite(t->s, 1, 30), 0);
-    cstore_close(&t->s);
-    t_jchild(t, 31, 600, NULL);
-    t_open(t);
-    t_jpending(t, t_jcheck(t, 1, 30) + t_jcheck(t, 31, 600));
-    /* and the store goes on: more commits, a clean close, a reopen */
-    assert_int_equal(t_jwrite(t->s, 700, 20), 0);
-    t_reopen(t);
-    t_jpending(t, t_jcheck(t, 1, 30) + t_jcheck(t, 31, 600) + t_jcheck(t, 700, 20));
-}
-
-/* The data file as the checkpoint left it (copied while the child waits). */
-static char t_snapshot[128];
-
-static void t_take_snapshot(tctx *t)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", t->data);
-    snprintf(t_snapshot, sizeof t_snapshot, "%s/snapshot.mdb", t->root);
-    t_copy_file(path, t_snapshot);
-}
-
-/*
- * A power loss: none of LMDB's unsynced writes since the checkpoint reached
- * the disk (the data file as it was at the checkpoint), or only its meta
- * pages did (they then name pages that never arrived). Either way the
- * journal brings every commit back.
- */
-static void test_journal_power_loss(void **state)
-{
-    tctx *t = *state;
-    t_open(t);
-    assert_int_equal(t_jwrite(t->s, 1, 40), 0);
-    cstore_close(&t->s);
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", t->data);
-
-    /* nothing of LMDB's since the checkpoint on disk */
-    t_jchild(t, 41, 300, t_take_snapshot);
-    t_copy_file(t_snapshot, path);
-    t_open(t);
-    t_jpending(t, t_jcheck(t, 1, 40) + t_jcheck(t, 41, 300));
-    cstore_close(&t->s);
-
-    /* only LMDB's newer meta pages on disk: the checkpoint's data with them */
-    t_jchild(t, 400, 300, t_take_snapshot);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    uint8_t metas[2 * 65536];
-    long psize = sysconf(_SC_PAGESIZE);
-    assert_true(psize > 0 && psize <= 65536);
-    assert_int_equal(fread(metas, 1, 2 * (size_t)psize, f), 2 * (size_t)psize);
-    fclose(f);
-    t_copy_file(t_snapshot, path);
-    f = fopen(path, "r+b");
-    assert_non_null(f);
-    assert_int_equal(fwrite(metas, 1, 2 * (size_t)psize, f), 2 * (size_t)psize);
-    assert_int_equal(fclose(f), 0);
-    t_open(t);
-    t_jpending(t, t_jcheck(t, 1, 40) + t_jcheck(t, 41, 300) + t_jcheck(t, 400, 300));
-}
-
-/*
- * A torn last record (the power went while it was written, so its commit
- * never returned): the records before it are replayed, it is not.
- */
-static void test_journal_torn_tail(void **state)
-{
-    tctx *t = *state;
-    t_open(t);
-    cstore_close(&t->s);
-    t_jchild(t, 1, 20, NULL);
-    cjournal *j = NULL;
-    const char *why = NULL;
-    assert_int_equal(cjournal_open(t->data, &j, &why), ASYLINK_OK);
-    assert_true(cjournal_has_records(j));
-    uint64_t end = 0;
-    const char *name = cjournal_records_end(j, &end);
-    assert_non_null(name);
-    cjournal_close(&j);
-    char path[160];
-    snprintf(path, sizeof path, "%s/%s", t->data, name);
-    FILE *f = fopen(path, "r+b");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, (long)end - 9, SEEK_SET), 0); /* into the last record's tail */
-    int c = fgetc(f);
-    assert_int_equal(fseek(f, (long)end - 9, SEEK_SET), 0);
-    fputc(c ^ 0x5a, f);
-    assert_int_equal(fclose(f), 0);
-    t_open(t);
-    t_jpending(t, t_jcheck(t, 1, 19)); /* 20's commit is gone */
-    uint8_t id[16];
-    t_id(id, 20);
-    cstore_out o;
-    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_E_NOT_FOUND);
-}
-
-/* The size of the store's journal file i. */
-static off_t t_jsize(tctx *t, int i)
-{
-    char path[160];
-    snprintf(path, sizeof path, "%s/%s", t->data, i ? CJOURNAL_NAME1 : CJOURNAL_NAME0);
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    return st.st_size;
-}
-
-/*
- * cstore_scrub (after a purge): with the store open, both journal files are
- * cut to their headers, so no record written before it is left; the store
- * goes on writing and reads everything back.
- */
-static void test_journal_scrub(void **state)
-{
-    tctx *t = *state;
-    t_open(t);
-    cstore_set_checkpoint_ms(t->s, 600000);
-    assert_int_equal(t_jwrite(t->s, 1, 40), 0);
-    assert_int_equal(cstore_checkpoint(t->s), ASYLINK_OK); /* records in both files */
-    assert_int_equal(t_jwrite(t->s, 41, 40), 0);
-    off_t before = t_jsize(t, 0) + t_jsize(t, 1);
-    assert_int_equal(cstore_scrub(t->s), ASYLINK_OK);
-    off_t after = t_jsize(t, 0) + t_jsize(t, 1);
-    assert_true(before > after);
-    assert_true(t_jsize(t, 0) <= 3 * 65536 + 4096 && t_jsize(t, 1) <= 3 * 65536 + 4096);
-    assert_int_equal(t_jwrite(t->s, 81, 10), 0);
-    t_reopen(t);
-    t_jpending(t, t_jcheck(t, 1, 40) + t_jcheck(t, 41, 40) + t_jcheck(t, 81, 10));
-}
-
-/* A clean close leaves no records, and the journal's files only their headers. */
-static void test_journal_clean_close(void **state)
-{
-    tctx *t = *state;
-    t_open(t);
-    assert_int_equal(t_jwrite(t->s, 1, 50), 0);
-    cstore_close(&t->s);
-    cjournal *j = NULL;
-    const char *why = NULL;
-    assert_int_equal(cjournal_open(t->data, &j, &why), ASYLINK_OK);
-    assert_false(cjournal_has_records(j));
-    cjournal_close(&j);
-    for (int i = 0; i < 2; i++) {
-        char path[160];
-        snprintf(path, sizeof path, "%s/%s", t->data, i ? CJOURNAL_NAME1 : CJOURNAL_NAME0);
-        struct stat st;
-        assert_int_equal(stat(path, &st), 0);
-        assert_true(st.st_size <= 3 * 65536 + 4096);
-        assert_int_equal(st.st_mode & 0777, 0600);
-    }
-    /* a relaxed store has none */
-    t->durable = false;
-    t_open(t);
-    assert_false(cstore_journaled(t->s));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2798,11 +2504,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_versions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_kill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_power_loss, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_torn_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_clean_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_match_many, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
