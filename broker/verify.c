@@ -216,6 +216,9 @@ static int s_recv_chunk(void *sock, int flags, verify_job **jobs)
 static void *s_worker(void *arg)
 {
     thread_name("asylinkd-verify");
+    /* The workers share out what the single threads (router, committer, ZeroMQ's I/O) cannot:
+       when the cores are all busy those go first (DESIGN-CHANGES 26, eighth session). */
+    thread_lower_priority(VERIFY_NICE_STEPS);
     verify_pool *p = arg;
     void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
     batch_cache *cache = NULL;     /* this worker's: the nodes of the batch it verifies */

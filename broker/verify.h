@@ -31,6 +31,7 @@
 #include "view.h"
 
 #define VERIFY_CHUNK 16 /* jobs handed to a worker at once */
+#define VERIFY_NICE_STEPS 5 /* the workers' nice value above the broker's (thread_lower_priority) */
 
 /*
  * What the router needs of a checked envelope once the worker has freed its

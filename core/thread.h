@@ -11,4 +11,13 @@
  */
 void thread_name(const char *name);
 
+/*
+ * Lowers the calling thread's scheduling priority by steps nice levels
+ * (1..19; relative to the process's, at most 19). Linux keeps a nice value
+ * per thread; elsewhere, or when refused, nothing changes. For threads whose
+ * work is parallel and may wait (the broker's verify workers), so that the
+ * pipeline's single threads get a core first when both are busy.
+ */
+void thread_lower_priority(int steps);
+
 #endif

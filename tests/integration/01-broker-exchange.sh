@@ -45,6 +45,16 @@ sleep 0.5 # a stray delivery to IT would be on its way by now
 for name in asylinkd-commit asylinkd-verify; do
   check "the broker has a thread named $name" grep -qw -- "$name" <<<"$(thread_names "$BROKER_PID")"
 done
+# The verify workers yield to the single threads when the cores are busy: nice 5 above the
+# broker's (VERIFY_NICE_STEPS, at most 19); the committer keeps the broker's.
+base_nice=$(thread_nice "$BROKER_PID" asylinkd | awk '{print $1}')
+want_nice=$((base_nice + 5 > 19 ? 19 : base_nice + 5))
+check_eq "the committer runs at the broker's nice value" \
+  "$(thread_nice "$BROKER_PID" asylinkd-commit | tr -d ' ')" "$base_nice"
+check_eq "every verify worker runs at nice $want_nice" \
+  "$(thread_nice "$BROKER_PID" asylinkd-verify | tr ' ' '\n' | grep -c "^$want_nice\$")" \
+  "$(thread_nice "$BROKER_PID" asylinkd-verify | wc -w)"
+check "the broker has verify workers" test "$(thread_nice "$BROKER_PID" asylinkd-verify | wc -w)" -ge 1
 kill -TERM "$PID_it" 2>/dev/null
 wait_pid "$PID_it" 10; it_rc=$?
 check_eq "IT (no recipient) received nothing" "$(field "$T/it.out" received)" 0

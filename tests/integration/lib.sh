@@ -139,6 +139,15 @@ lines() { if [[ -f $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 
 # thread_names PID: the names of PID's threads (core/thread.h names ours), one line, sorted.
 thread_names() { cat /proc/"$1"/task/*/comm 2>/dev/null | sort -u | tr '\n' ' '; }
+# thread_nice PID NAME: the nice values of PID's threads named NAME, sorted, one line
+# (field 19 of /proc/PID/task/TID/stat, counted after the name's closing parenthesis).
+thread_nice() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] || continue
+    sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $17}'
+  done | sort -n | tr '\n' ' '
+}
 
 # field FILE NAME: the value of NAME=... on the last line of FILE holding it.
 field() {
