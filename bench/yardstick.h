@@ -144,12 +144,12 @@ static inline void yardstick_kernel(yardstick *y, const char *dir)
  * this thread's CPU time, so that it measures the core and not how busy
  * the machine is: a shared machine gives a run less than whole cores, and
  * the wall-clock rate (also printed) then falls with it. It is the fastest
- * of YARDSTICK_VERIFY_BLOCKS blocks of 300: on a virtual machine the
- * thread's CPU time also runs while the hypervisor has taken the core away
- * (steal), and a single block of 3,000 read 15-20k instead of 24k in about
- * one run in ten (2026-12-06), which made that run's ratios a third too
- * high. The fastest block is what the core does; the median and the
- * slowest are printed beside it, so a disturbed yardstick shows.
+ * of YARDSTICK_VERIFY_BLOCKS blocks of 300: on the project's shared VM a
+ * single block of 3,000 read 15-20k instead of 24k in about one run in ten
+ * (2026-12-06; the kernel counted almost no steal time, so the core itself
+ * ran slower for a while), which made that run's ratios a third too high.
+ * The fastest block is what the core does; the median and the slowest are
+ * printed beside it, so a yardstick disturbed throughout still shows.
  */
 #define YARDSTICK_VERIFY_BLOCKS 10
 static inline yardstick yardstick_measure(const char *dir)
