@@ -217,7 +217,7 @@ static void *s_worker(void *arg)
 {
     thread_name("asylinkd-verify");
     /* The workers share out what the single threads (router, committer, ZeroMQ's I/O) cannot:
-       when the cores are all busy those go first (DESIGN-CHANGES 26, eighth session). */
+       when the cores are all busy those go first (DESIGN-CHANGES 42). */
     thread_lower_priority(VERIFY_NICE_STEPS);
     verify_pool *p = arg;
     void *in = zmq_socket(p->ctx, ZMQ_PULL), *out = zmq_socket(p->ctx, ZMQ_PUSH);
