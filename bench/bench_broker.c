@@ -1547,16 +1547,20 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                (unsigned long long)b.peak_anon, (unsigned long long)b.peak_file);
         printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu pack=%zu", secs,
                broker_cpu, self_cpu, o->batch, o->pack);
-        if (secs > 0 && o->verify_per_s > 0)
-            printf(" x_verify_rate=%.2f", (double)n / secs / o->verify_per_s);
+        /* The ratios are to the faster of the verify rate measured before the runs and
+           the one measured now (yardstick_verify_base()). */
+        double after = 0, base = yardstick_verify_base(o->verify_per_s, &after);
+        printf(" ed25519_verify_after_per_s=%.0f ed25519_verify_base_per_s=%.0f", after, base);
+        if (secs > 0 && base > 0)
+            printf(" x_verify_rate=%.2f", (double)n / secs / base);
         /* What the machine's cores would carry if they served only this run (broker and
            clients together): the figure other work on a shared machine does not move. */
         double cpu = broker_cpu + self_cpu;
         if (n && cpu > 0) {
             double bound = (double)ncpu * (double)n / cpu;
             printf(" cpu_us_per_msg=%.1f cpu_bound_msgs_per_s=%.0f", cpu * 1e6 / (double)n, bound);
-            if (o->verify_per_s > 0)
-                printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+            if (base > 0)
+                printf(" cpu_bound_x_verify_rate=%.2f", bound / base);
         }
     } else {
         double drain =

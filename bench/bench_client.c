@@ -599,15 +599,19 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     double wr_b = s_write_bytes(s_broker) - wr_b0, wr_s = s_write_bytes(getpid()) - wr_s0;
     printf(" broker_write_kib_per_msg=%.1f clients_write_kib_per_msg=%.1f",
            got ? wr_b / 1024 / (double)got : 0, got ? wr_s / 1024 / (double)got : 0);
-    if (o->verify_per_s > 0)
-        printf(" x_verify_rate=%.2f", res.msgs_per_s / o->verify_per_s);
+    /* The ratios are to the faster of the verify rate measured before the runs and the
+       one measured now (yardstick_verify_base()). */
+    double after = 0, base = yardstick_verify_base(o->verify_per_s, &after);
+    printf(" ed25519_verify_after_per_s=%.0f ed25519_verify_base_per_s=%.0f", after, base);
+    if (base > 0)
+        printf(" x_verify_rate=%.2f", res.msgs_per_s / base);
     /* What the cores would carry if they served only this run (see bench_broker). */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (got && cpu_b + cpu_s > 0) {
         double bound = (double)(ncpu > 0 ? ncpu : 1) * (double)got / (cpu_b + cpu_s);
         printf(" cpu_bound_msgs_per_s=%.0f", bound);
-        if (o->verify_per_s > 0)
-            printf(" cpu_bound_x_verify_rate=%.2f", bound / o->verify_per_s);
+        if (base > 0)
+            printf(" cpu_bound_x_verify_rate=%.2f", bound / base);
     }
     printf("\n");
     /* Where the time goes (p50/p99 ms): see s_times. */

@@ -2,7 +2,8 @@
  * test_yardstick.c — the benchmarks' yardsticks (bench/yardstick.h): the
  * verification rate is the fastest of its blocks, printed with the median
  * and the slowest beside it, and the line carries every field the results
- * in bench/README.md are read from.
+ * in bench/README.md are read from; the rate a run's ratios are taken
+ * against is the faster of the readings before and after it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp */
@@ -70,8 +71,25 @@ static void test_measure(void **state)
     testfed_rmtree(dir);
 }
 
+static void test_verify_base(void **state)
+{
+    (void)state;
+    assert_int_equal(sodium_init() >= 0, 1);
+    double after = 0;
+    /* a reading before the run far below the core's rate: the one after it is taken */
+    double base = yardstick_verify_base(1.0, &after);
+    assert_true(after > 1.0);
+    assert_true(base == after);
+    /* a reading before the run above anything the core does: it is kept */
+    double high = 1e12;
+    base = yardstick_verify_base(high, &after);
+    assert_true(after > 0 && after < high);
+    assert_true(base == high);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_measure)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_measure),
+                                       cmocka_unit_test(test_verify_base)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
