@@ -1547,10 +1547,7 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                (unsigned long long)b.peak_anon, (unsigned long long)b.peak_file);
         printf(" seconds=%.2f broker_cpu_s=%.2f bench_cpu_s=%.2f batch=%zu pack=%zu", secs,
                broker_cpu, self_cpu, o->batch, o->pack);
-        /* The ratios are to the faster of the verify rate measured before the runs and
-           the one measured now (yardstick_verify_base()). */
-        double after = 0, base = yardstick_verify_base(o->verify_per_s, &after);
-        printf(" ed25519_verify_after_per_s=%.0f ed25519_verify_base_per_s=%.0f", after, base);
+        double base = yardstick_print_base(o->verify_per_s); /* the ratios' verify rate */
         if (secs > 0 && base > 0)
             printf(" x_verify_rate=%.2f", (double)n / secs / base);
         /* What the machine's cores would carry if they served only this run (broker and

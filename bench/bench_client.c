@@ -599,10 +599,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     double wr_b = s_write_bytes(s_broker) - wr_b0, wr_s = s_write_bytes(getpid()) - wr_s0;
     printf(" broker_write_kib_per_msg=%.1f clients_write_kib_per_msg=%.1f",
            got ? wr_b / 1024 / (double)got : 0, got ? wr_s / 1024 / (double)got : 0);
-    /* The ratios are to the faster of the verify rate measured before the runs and the
-       one measured now (yardstick_verify_base()). */
-    double after = 0, base = yardstick_verify_base(o->verify_per_s, &after);
-    printf(" ed25519_verify_after_per_s=%.0f ed25519_verify_base_per_s=%.0f", after, base);
+    double base = yardstick_print_base(o->verify_per_s); /* the ratios' verify rate */
     if (base > 0)
         printf(" x_verify_rate=%.2f", res.msgs_per_s / base);
     /* What the cores would carry if they served only this run (see bench_broker). */
