@@ -54,6 +54,8 @@ typedef struct {
     int no_ack;  /* measure without application acks (so without receipts) */
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
     long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
+    long ack_threads;    /* w1 with batches: threads acknowledging what the receiving thread hands them */
+    long in_flight;      /* w1: most messages sent and not yet acknowledged; 0 = no limit */
     double verify_per_s; /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
 
@@ -246,8 +248,43 @@ static long s_idmap_get(s_idmap *m, const uint8_t id[16])
     return -1;
 }
 
+/*
+ * The producers' window (--in-flight): a producer sends a batch only while
+ * the messages sent and not yet acknowledged by the consumer stay within
+ * the limit (DESIGN.md 11: W1 keeps up to 1,000 unacknowledged in flight).
+ */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    long limit; /* 0 = none */
+    long sent;  /* messages the producers have begun to send */
+    long done;  /* messages the consumer acknowledged (or received, without acks) */
+    long most;  /* the largest sent - done seen */
+} s_window;
+
+/* Waits until n more messages fit in the window, and counts them as sent. */
+static void s_window_take(s_window *w, long n)
+{
+    pthread_mutex_lock(&w->lock);
+    while (w->limit > 0 && w->sent + n - w->done > w->limit && w->sent > w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    w->sent += n;
+    if (w->sent - w->done > w->most)
+        w->most = w->sent - w->done;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void s_window_done(s_window *w, long n)
+{
+    pthread_mutex_lock(&w->lock);
+    w->done += n;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
 typedef struct {
     asylink_client *c;
+    s_window *win;
     long first, count; /* message indices [first, first + count) */
     long rate;         /* per thread; 0 = as fast as possible */
     size_t size;
@@ -296,6 +333,8 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
         }
         for (size_t k = 0; k < n; k++) /* before the call: its Accepted may come at once */
             memset(items[k].message_id, 0, 16);
+        if (n)
+            s_window_take(p->win, (long)n);
         int rc = n ? asylink_send_many(p->c, items, n) : ASYLINK_OK;
         if (rc != ASYLINK_OK)
             s_die("send_many", rc);
@@ -488,6 +527,85 @@ static void s_ack_pending(asylink_client *fr, uint8_t (*ids)[16], const long *id
         atomic_store(&t[idx[k]].t4, now);
 }
 
+/*
+ * The consumer's acknowledgements on threads of their own (--ack-threads):
+ * the receiving thread queues each batch of ids and goes on receiving while
+ * an ack thread's asylink_ack_many() waits for its commit. Several batches
+ * in flight share FR's commits, as the library's concurrent calls do.
+ */
+typedef struct {
+    uint8_t (*ids)[16];
+    long *idx;
+    size_t n;
+} s_ackjob;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    s_ackjob *q;      /* ring of cap jobs */
+    size_t cap, head, count;
+    int stop;
+    asylink_client *fr;
+    s_times *t;
+    s_window *win;
+} s_ackq;
+
+static void *s_ack_thread(void *arg)
+{
+    (void)pthread_setname_np(pthread_self(), "bench-ack");
+    s_ackq *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (!q->count && !q->stop)
+            pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->count)
+            break;
+        s_ackjob j = q->q[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+        pthread_cond_broadcast(&q->cond); /* room for the receiver */
+        pthread_mutex_unlock(&q->lock);
+        s_ack_pending(q->fr, j.ids, j.idx, j.n, q->t);
+        s_window_done(q->win, (long)j.n);
+        free(j.ids);
+        free(j.idx);
+        pthread_mutex_lock(&q->lock);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* Hands ids[0..n) to the ack threads (copies them); waits while the queue is full. */
+static void s_ackq_push(s_ackq *q, uint8_t (*ids)[16], const long *idx, size_t n)
+{
+    if (!n)
+        return;
+    s_ackjob j = {.ids = malloc(n * 16), .idx = malloc(n * sizeof *idx), .n = n};
+    if (!j.ids || !j.idx)
+        s_die("malloc", ASYLINK_E_NOMEM);
+    memcpy(j.ids, ids, n * 16);
+    memcpy(j.idx, idx, n * sizeof *idx);
+    pthread_mutex_lock(&q->lock);
+    while (q->count == q->cap)
+        pthread_cond_wait(&q->cond, &q->lock);
+    q->q[(q->head + q->count) % q->cap] = j;
+    q->count++;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* The receiving thread's batch of acknowledgements: queued for the ack threads, or made here. */
+static void s_consumer_ack(s_ackq *q, long ackers, uint8_t (*ids)[16], const long *idx, size_t n)
+{
+    if (ackers > 0) {
+        s_ackq_push(q, ids, idx, n);
+        return;
+    }
+    s_ack_pending(q->fr, ids, idx, n, q->t);
+    if (n)
+        s_window_done(q->win, (long)n);
+}
+
 static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
 {
     double cpu_b0 = s_broker_cpu_s(), cpu_s0 = s_self_cpu_s();
@@ -507,6 +625,23 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     uint64_t *lat = calloc((size_t)total, sizeof *lat);
     if (!t || !ids.ids || !ids.idx1 || !lat)
         s_die("calloc", ASYLINK_E_NOMEM);
+    s_window win = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                    .cond = PTHREAD_COND_INITIALIZER,
+                    .limit = rate_total > 0 ? 0 : o->in_flight};
+    /* Acknowledging threads (w1 with batches and acks): the receiving thread only receives. */
+    long ackers = !o->no_ack && o->batch > 0 && rate_total == 0 ? o->ack_threads : 0;
+    pthread_t ack_tid[16];
+    s_ackq aq = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                 .cond = PTHREAD_COND_INITIALIZER,
+                 .cap = 64,
+                 .fr = fr,
+                 .t = t,
+                 .win = &win};
+    aq.q = calloc(aq.cap, sizeof *aq.q);
+    if (!aq.q)
+        s_die("calloc", ASYLINK_E_NOMEM);
+    for (long i = 0; i < ackers && i < 16; i++)
+        pthread_create(&ack_tid[i], NULL, s_ack_thread, &aq);
     s_events ev = {.c = de, .t = t, .ids = &ids};
     pthread_create(&evt, NULL, s_event_thread, &ev);
     uint64_t t0 = s_now_ns();
@@ -514,6 +649,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     for (long i = 0; i < threads && i < 64; i++) {
         long n = total / threads + (i < total % threads);
         p[i] = (s_producer){.c = de,
+                            .win = &win,
                             .first = at,
                             .count = n,
                             .rate = rate_total / threads,
@@ -534,7 +670,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
         /* With batches: take what is ready, ack it all once nothing more is. */
         int rc = asylink_recv(fr, pending ? 0 : 1000, &m);
         if (rc == ASYLINK_E_TIMEOUT) {
-            s_ack_pending(fr, acks, ack_idx, pending, t);
+            s_consumer_ack(&aq, ackers, acks, ack_idx, pending);
             pending = 0;
             continue;
         }
@@ -554,19 +690,29 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
             ack_idx[pending] = (long)idx;
             memcpy(acks[pending++], asylink_message_id(m), 16);
             if (pending == per || got == total) {
-                s_ack_pending(fr, acks, ack_idx, pending, t);
+                s_consumer_ack(&aq, ackers, acks, ack_idx, pending);
                 pending = 0;
             }
         } else if (!o->no_ack) {
             if ((rc = asylink_ack(fr, asylink_message_id(m))) != ASYLINK_OK)
                 s_die("ack", rc);
             atomic_store(&t[idx].t4, s_now_ns());
+            s_window_done(&win, 1);
+        } else {
+            s_window_done(&win, 1); /* without acks the window counts deliveries */
         }
         asylink_message_free(&m);
     }
+    uint64_t t1 = s_now_ns();
+    pthread_mutex_lock(&aq.lock);
+    aq.stop = 1;
+    pthread_cond_broadcast(&aq.cond);
+    pthread_mutex_unlock(&aq.lock);
+    for (long i = 0; i < ackers && i < 16; i++)
+        pthread_join(ack_tid[i], NULL);
+    free(aq.q);
     free(acks);
     free(ack_idx);
-    uint64_t t1 = s_now_ns();
     for (long i = 0; i < threads && i < 64; i++)
         pthread_join(tid[i], NULL);
     /* Receipts come back after the last delivery: give them a moment, not counted above. */
@@ -593,6 +739,9 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            : o->batch > 0 ? "ack_many+receipt_set"
                           : "each+receipt",
            o->batch);
+    if (win.limit > 0 || ackers > 0)
+        printf(" ack_threads=%ld in_flight_limit=%ld in_flight_max=%ld", ackers, win.limit,
+               win.most);
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
     printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
            got ? cpu_b * 1e6 / (double)got : 0, got ? cpu_s * 1e6 / (double)got : 0);
@@ -671,7 +820,7 @@ static void s_usage(FILE *out)
             "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]\n"
             "                    [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n"
             "                    [--batch N] [--no-ack] [--client-relaxed]\n"
-            "                    [--sent-retention SECONDS]\n\n"
+            "                    [--sent-retention SECONDS] [--ack-threads K] [--in-flight M]\n\n"
             "W1 and W2 through libasylink: producer DE and consumer FR in this process,\n"
             "a fresh asylinkd (PATH) on loopback; DIR is a federation laid out like\n"
             "certs-example/ (keys/*.key mode 0600). See bench/README.md.\n\n"
@@ -692,6 +841,12 @@ static void s_usage(FILE *out)
             "  --client-relaxed       client stores without fsync (durability relaxed)\n"
             "  --sent-retention S     seconds the producer keeps sent envelopes, 0..315360000\n"
             "                         (default: the library's, 30 days; 0 = keep none)\n"
+            "  --ack-threads K        w1 with --batch: 0 (default): the receiving thread calls\n"
+            "                         asylink_ack_many itself; 1..16: it hands each batch to K\n"
+            "                         acknowledging threads and goes on receiving\n"
+            "  --in-flight M          w1 with --batch: at most M messages sent and not yet\n"
+            "                         acknowledged (received, with --no-ack), 0..50000000\n"
+            "                         (default 0: no limit; DESIGN.md's W1 allows 1,000)\n"
             "  -h, --help             this text\n\n"
             "The clients' log lines (info and above) go to stderr; BENCH_CLIENT_LOG=debug\n"
             "adds debug lines. BENCH_CLIENT_KEEP=1 keeps the run's temporary directory.\n",
@@ -727,6 +882,8 @@ static void s_parse(int argc, char **argv, s_opts *o)
                                          {"client-relaxed", no_argument, NULL, 'R'},
                                          {"batch", required_argument, NULL, 'b'},
                                          {"sent-retention", required_argument, NULL, 'K'},
+                                         {"ack-threads", required_argument, NULL, 'Q'},
+                                         {"in-flight", required_argument, NULL, 'F'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     *o = (s_opts){.workload = "all",
@@ -751,6 +908,8 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'R': o->relaxed = 1; break;
         case 'b': o->batch = s_num("batch", optarg, 0, ASYLINK_SEND_MAX); break;
         case 'K': o->sent_retention = s_num("sent-retention", optarg, 0, 315360000); break;
+        case 'Q': o->ack_threads = s_num("ack-threads", optarg, 0, 16); break;
+        case 'F': o->in_flight = s_num("in-flight", optarg, 0, 50000000); break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
         }
