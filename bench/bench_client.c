@@ -54,7 +54,7 @@ typedef struct {
     int no_ack;  /* measure without application acks (so without receipts) */
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
     long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
-    long ack_threads;    /* w1 with batches: threads acknowledging what the receiving thread hands them */
+    long ack_threads;    /* w1 with batches: threads acknowledging the receiver's batches */
     long in_flight;      /* w1: most messages sent and not yet acknowledged; 0 = no limit */
     double verify_per_s; /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
@@ -271,6 +271,15 @@ static void s_window_take(s_window *w, long n)
     w->sent += n;
     if (w->sent - w->done > w->most)
         w->most = w->sent - w->done;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Lifts the limit: producers waiting in s_window_take() go on. */
+static void s_window_open(s_window *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->limit = 0;
+    pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -542,7 +551,7 @@ typedef struct {
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    s_ackjob *q;      /* ring of cap jobs */
+    s_ackjob *q; /* ring of cap jobs */
     size_t cap, head, count;
     int stop;
     asylink_client *fr;
@@ -625,9 +634,9 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     uint64_t *lat = calloc((size_t)total, sizeof *lat);
     if (!t || !ids.ids || !ids.idx1 || !lat)
         s_die("calloc", ASYLINK_E_NOMEM);
-    s_window win = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                    .cond = PTHREAD_COND_INITIALIZER,
-                    .limit = rate_total > 0 ? 0 : o->in_flight};
+    long in_flight = rate_total > 0 ? 0 : o->in_flight; /* w1 only */
+    s_window win = {
+        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .limit = in_flight};
     /* Acknowledging threads (w1 with batches and acks): the receiving thread only receives. */
     long ackers = !o->no_ack && o->batch > 0 && rate_total == 0 ? o->ack_threads : 0;
     pthread_t ack_tid[16];
@@ -704,6 +713,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
         asylink_message_free(&m);
     }
     uint64_t t1 = s_now_ns();
+    s_window_open(&win); /* a consumer that gave up (deadline): no producer left waiting */
     pthread_mutex_lock(&aq.lock);
     aq.stop = 1;
     pthread_cond_broadcast(&aq.cond);
@@ -739,8 +749,8 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            : o->batch > 0 ? "ack_many+receipt_set"
                           : "each+receipt",
            o->batch);
-    if (win.limit > 0 || ackers > 0)
-        printf(" ack_threads=%ld in_flight_limit=%ld in_flight_max=%ld", ackers, win.limit,
+    if (in_flight > 0 || ackers > 0)
+        printf(" ack_threads=%ld in_flight_limit=%ld in_flight_max=%ld", ackers, in_flight,
                win.most);
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
     printf(" seconds=%.2f broker_cpu_us_per_msg=%.1f clients_cpu_us_per_msg=%.1f", secs,
