@@ -254,6 +254,7 @@ static long s_idmap_get(s_idmap *m, const uint8_t id[16])
  * the limit (DESIGN.md 11: W1 keeps up to 1,000 unacknowledged in flight).
  */
 typedef struct {
+    bool on; /* counting at all (a limit or ack threads); set before any thread starts */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     long limit; /* 0 = none */
@@ -265,6 +266,8 @@ typedef struct {
 /* Waits until n more messages fit in the window, and counts them as sent. */
 static void s_window_take(s_window *w, long n)
 {
+    if (!w->on)
+        return;
     pthread_mutex_lock(&w->lock);
     while (w->limit > 0 && w->sent + n - w->done > w->limit && w->sent > w->done)
         pthread_cond_wait(&w->cond, &w->lock);
@@ -285,6 +288,8 @@ static void s_window_open(s_window *w)
 
 static void s_window_done(s_window *w, long n)
 {
+    if (!w->on || !n)
+        return;
     pthread_mutex_lock(&w->lock);
     w->done += n;
     pthread_cond_broadcast(&w->cond);
@@ -559,6 +564,13 @@ typedef struct {
     s_window *win;
 } s_ackq;
 
+/* Acknowledges ids[0..n) and counts them out of the producers' window. */
+static void s_ackq_ack(s_ackq *q, uint8_t (*ids)[16], const long *idx, size_t n)
+{
+    s_ack_pending(q->fr, ids, idx, n, q->t);
+    s_window_done(q->win, (long)n);
+}
+
 static void *s_ack_thread(void *arg)
 {
     (void)pthread_setname_np(pthread_self(), "bench-ack");
@@ -574,8 +586,7 @@ static void *s_ack_thread(void *arg)
         q->count--;
         pthread_cond_broadcast(&q->cond); /* room for the receiver */
         pthread_mutex_unlock(&q->lock);
-        s_ack_pending(q->fr, j.ids, j.idx, j.n, q->t);
-        s_window_done(q->win, (long)j.n);
+        s_ackq_ack(q, j.ids, j.idx, j.n);
         free(j.ids);
         free(j.idx);
         pthread_mutex_lock(&q->lock);
@@ -606,13 +617,10 @@ static void s_ackq_push(s_ackq *q, uint8_t (*ids)[16], const long *idx, size_t n
 /* The receiving thread's batch of acknowledgements: queued for the ack threads, or made here. */
 static void s_consumer_ack(s_ackq *q, long ackers, uint8_t (*ids)[16], const long *idx, size_t n)
 {
-    if (ackers > 0) {
+    if (ackers > 0)
         s_ackq_push(q, ids, idx, n);
-        return;
-    }
-    s_ack_pending(q->fr, ids, idx, n, q->t);
-    if (n)
-        s_window_done(q->win, (long)n);
+    else
+        s_ackq_ack(q, ids, idx, n);
 }
 
 static s_result s_run(const s_opts *o, const char *name, long total, long rate_total)
@@ -635,10 +643,12 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     if (!t || !ids.ids || !ids.idx1 || !lat)
         s_die("calloc", ASYLINK_E_NOMEM);
     long in_flight = rate_total > 0 ? 0 : o->in_flight; /* w1 only */
-    s_window win = {
-        .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .limit = in_flight};
     /* Acknowledging threads (w1 with batches and acks): the receiving thread only receives. */
     long ackers = !o->no_ack && o->batch > 0 && rate_total == 0 ? o->ack_threads : 0;
+    s_window win = {.on = in_flight > 0 || ackers > 0, /* else no lock taken per message */
+                    .lock = PTHREAD_MUTEX_INITIALIZER,
+                    .cond = PTHREAD_COND_INITIALIZER,
+                    .limit = in_flight};
     pthread_t ack_tid[16];
     s_ackq aq = {.lock = PTHREAD_MUTEX_INITIALIZER,
                  .cond = PTHREAD_COND_INITIALIZER,
@@ -646,8 +656,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
                  .fr = fr,
                  .t = t,
                  .win = &win};
-    aq.q = calloc(aq.cap, sizeof *aq.q);
-    if (!aq.q)
+    if (ackers > 0 && !(aq.q = calloc(aq.cap, sizeof *aq.q)))
         s_die("calloc", ASYLINK_E_NOMEM);
     for (long i = 0; i < ackers && i < 16; i++)
         pthread_create(&ack_tid[i], NULL, s_ack_thread, &aq);
@@ -749,7 +758,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            : o->batch > 0 ? "ack_many+receipt_set"
                           : "each+receipt",
            o->batch);
-    if (in_flight > 0 || ackers > 0)
+    if (win.on)
         printf(" ack_threads=%ld in_flight_limit=%ld in_flight_max=%ld", ackers, in_flight,
                win.most);
     double cpu_b = s_broker_cpu_s() - cpu_b0, cpu_s = s_self_cpu_s() - cpu_s0;
