@@ -5,7 +5,8 @@
  * The files stack one way: each calls only the ones listed before it (and
  * cstore.c, the durable outbox and inbox, which knows no client):
  *
- *   early.c     deliveries handed over before their inbox commit's fsync
+ *   early.c     deliveries handed over before their inbox commit's fsync,
+ *               outbox entries published before their outbox commit's
  *   events.c    the library's threads (marked) and re-entry, the log
  *               callback, the event queue and asylink_fd(),
  *               waiting on `cond` (client_wait), waking the I/O thread
@@ -101,6 +102,13 @@ typedef struct client_handed {
     uint8_t digest[64];
 } client_handed;
 #define CLIENT_HANDED_SLOTS 4096
+
+/* Outbox entries published before their commit is on disk (early.c); the entries are opaque. */
+typedef struct client_early_out client_early_out;
+typedef struct client_early_out_list {
+    client_early_out *head, *tail;
+    size_t n, bytes;
+} client_early_out_list;
 
 /* Deliveries offered before their commit (early.c); the entries are opaque. */
 typedef struct client_early client_early;
@@ -222,6 +230,9 @@ struct asylink_client {
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_failed;                   /* the last settled turn's commit failed with this */
+    client_early_out_list early_out;    /* new outbox entries to publish before their commit */
+    bool early_out_committing;          /* ... whose commit is not visible yet */
+    bool early_out_failed;              /* a commit with entries published early failed */
     client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
     size_t n_accepted, cap_accepted;    /* ... */
     uint64_t accepted_since_ms;         /* when the oldest of them came */
@@ -325,6 +336,65 @@ bool client_early_ready(const asylink_client *c);
  * cursor moves to it). ASYLINK_E_NOT_FOUND, E_NOMEM. Lock held.
  */
 int client_early_take(asylink_client *c, cstore_in *out);
+
+/* ---- early.c: outbox entries published before their commit is on disk ---- */
+
+/* Most entries and bytes one commit publishes early; the rest goes out after the commit. */
+#define CLIENT_EARLY_OUT_MAX 1000u
+#define CLIENT_EARLY_OUT_BYTES (8u * 1024u * 1024u)
+
+/*
+ * The committer collects into l (NULL: stops) what the writes it applies on
+ * this thread add to the outbox: client_early_out_note() appends to the list
+ * of the calling thread only, so a write applied elsewhere (no I/O thread)
+ * notes nothing.
+ */
+void client_early_out_collect(client_early_out_list *l);
+
+/*
+ * A write's fill, after cstore_outbox_add(): a copy of the new entry for the
+ * I/O thread, if this thread collects (else nothing). Past the limits above,
+ * or without memory, the entry and every later one of the batch are left to
+ * the pump (published once committed).
+ */
+void client_early_out_note(uint64_t seq, const uint8_t id[16], const uint8_t *env, size_t len);
+
+/* Moves from's entries to the end of to. */
+void client_early_out_append(client_early_out_list *to, client_early_out_list *from);
+
+/* Frees l's entries. */
+void client_early_out_clear(client_early_out_list *l);
+
+/*
+ * The committer, just before committing the batch whose new outbox entries
+ * l holds: hands them to the I/O thread (l is emptied) and marks a commit
+ * with early entries as running. Takes the lock.
+ */
+void client_early_out_offer(asylink_client *c, client_early_out_list *l);
+
+/*
+ * The committer, after that commit (rc its result, the commit visible):
+ * clears the mark; on failure drops what the I/O thread has not taken and
+ * notes the failure (the seqs will name other entries). Takes the lock.
+ */
+void client_early_out_settle(asylink_client *c, int rc);
+
+/*
+ * The I/O thread: takes the offered entries into *l (in seq order) and
+ * whether a commit with early entries failed since the last take. Takes the
+ * lock.
+ */
+void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *failed);
+
+/* The next entry of l and its fields (NULL at the end). */
+const client_early_out *client_early_out_first(const client_early_out_list *l);
+const client_early_out *client_early_out_next(const client_early_out *e);
+void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
+                          const uint8_t **env, size_t *len);
+
+/* Whether a commit whose entries may have been published early is not visible yet (takes the
+   lock): a receipt for such an entry waits for it. */
+bool client_early_out_pending(asylink_client *c);
 
 /* Remembers the entry recv just took from the offered ones (lock held). */
 void client_handed_put(asylink_client *c, const client_handed *h);
@@ -526,12 +596,14 @@ void client_deadline(int timeout_ms, struct timespec *ts);
  * payload signed by a recipient of our messages, every entry quoting the
  * digest of an envelope we sent to that recipient (an entry that does not
  * match refuses the whole set; entries for messages no longer held here are
- * skipped, and a set of nothing else is ASYLINK_E_NOT_FOUND). On
- * success *out is a malloc'd array of *n receipts (caller frees). Codes:
- * ASYLINK_OK, ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD,
- * ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and envelope_open()'s.
+ * skipped and counted in *skipped (may be NULL), and a set of nothing else
+ * is ASYLINK_E_NOT_FOUND). On success *out is a malloc'd array of *n
+ * receipts (caller frees). Codes: ASYLINK_OK, ASYLINK_E_MALFORMED,
+ * ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD, ASYLINK_E_NOT_FOUND,
+ * ASYLINK_E_TAMPERED, and envelope_open()'s.
  */
-int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n);
+int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n,
+                         size_t *skipped);
 
 /* The public view of a checked receipt. */
 void client_receipt_info(const receipt *r, asylink_receipt_info *info);

@@ -1300,7 +1300,8 @@ static int s_reserve_mostly_last(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[S_
  * the envelope in sent under the same seq (stored once: it stays there as
  * the evidence copy when the broker accepts it), id index, pending index.
  */
-static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipients_len)
+static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipients_len,
+                        uint64_t *seq_out)
 {
     cstore *s = t->s;
     MDB_val k = {S_ID_LEN, (void *)m->id}, v;
@@ -1329,18 +1330,21 @@ static int s_outbox_add(cstore_txn *t, const cstore_out_new *m, size_t recipient
         rc = s_put(t->txn, s->outbox_id, m->id, S_ID_LEN, key, S_SEQ_LEN, MDB_NOOVERWRITE);
     if (rc == MDB_SUCCESS)
         rc = s_put(t->txn, s->outbox_pending, key, S_SEQ_LEN, "", 0, 0);
-    if (rc == MDB_SUCCESS)
+    if (rc == MDB_SUCCESS) {
         t->out_next = seq + 1;
+        if (seq_out)
+            *seq_out = seq;
+    }
     return rc;
 }
 
-int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m)
+int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m, uint64_t *seq)
 {
     int rc = s_op_check(t);
     size_t recipients_len;
     if (rc == ASYLINK_OK)
         rc = s_out_new_check(m, &recipients_len);
-    return rc == ASYLINK_OK ? s_op_end(t, s_outbox_add(t, m, recipients_len)) : rc;
+    return rc == ASYLINK_OK ? s_op_end(t, s_outbox_add(t, m, recipients_len, seq)) : rc;
 }
 
 /* id's outbox record (validated, its id checked) and its seq key. */

@@ -198,8 +198,9 @@ typedef struct cstore_out_new {
     size_t envelope_len;
 } cstore_out_new;
 
-/* Adds a PENDING message. ASYLINK_E_EXISTS if the id is already there. */
-int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m);
+/* Adds a PENDING message; its outbox seq into *seq (may be NULL). ASYLINK_E_EXISTS if the id is
+   already there. */
+int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m, uint64_t *seq);
 
 /* A stored sent message (read side). Strings and buffers malloc'd; free with cstore_out_clear. */
 typedef struct cstore_out {

@@ -1,5 +1,7 @@
 /*
- * early.c — messages handed over before their inbox commit is on disk.
+ * early.c — messages handed over before their inbox commit is on disk, and
+ * messages published before their outbox commit is (the second half of the
+ * file).
  *
  * The I/O thread's committer (io.c) stores each verified delivery in its
  * batch's write transaction and, before committing it (an fsync), offers
@@ -200,4 +202,146 @@ int client_early_wait(asylink_client *c)
     int rc = waited ? c->early_failed : ASYLINK_OK;
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+/* ---- outbox entries published before their commit is on disk ----
+ *
+ * The committer applies a sender's write (send.c: the group commit; recv.c:
+ * receipt sets) in its batch's transaction; each new outbox entry is noted
+ * here with a copy of its envelope, and before the commit (an fsync) the
+ * batch's entries go to the I/O thread, which publishes them at once
+ * instead of after the commit (io.c, s_early_publish). The broker's
+ * Accepted answer is recorded by a later commit, as always; a receipt for
+ * an entry whose commit is not visible yet waits for it
+ * (client_early_out_pending). What a crash before the commit leaves: the
+ * broker may hold a message the outbox does not, and asylink_send() had not
+ * returned; what a failed commit leaves: asylink_send() returns the error
+ * and the message may have reached the broker (asylink.h,
+ * DESIGN-CHANGES 43).
+ */
+
+struct client_early_out {
+    client_early_out *next;
+    uint64_t seq;
+    uint8_t id[16];
+    size_t len;
+    uint8_t envelope[];
+};
+
+/* The committer's list while it applies writes (NULL on every other thread). */
+static _Thread_local client_early_out_list *s_collecting;
+static _Thread_local bool s_collect_closed; /* an entry was left out: no later one goes */
+
+void client_early_out_collect(client_early_out_list *l)
+{
+    s_collecting = l;
+    s_collect_closed = false;
+}
+
+void client_early_out_note(uint64_t seq, const uint8_t id[16], const uint8_t *env, size_t len)
+{
+    client_early_out_list *l = s_collecting;
+    if (!l || s_collect_closed)
+        return;
+    client_early_out *e = l->n < CLIENT_EARLY_OUT_MAX && len <= CLIENT_EARLY_OUT_BYTES &&
+                                  l->bytes + len <= CLIENT_EARLY_OUT_BYTES && env && len
+                              ? malloc(sizeof *e + len)
+                              : NULL;
+    if (!e) {
+        /* Published in seq order only: once one waits for the commit, the rest does too. */
+        s_collect_closed = true;
+        return;
+    }
+    *e = (client_early_out){.seq = seq, .len = len};
+    memcpy(e->id, id, 16);
+    memcpy(e->envelope, env, len);
+    if (l->tail)
+        l->tail->next = e;
+    else
+        l->head = e;
+    l->tail = e;
+    l->n++;
+    l->bytes += len;
+}
+
+void client_early_out_append(client_early_out_list *to, client_early_out_list *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    to->n += from->n;
+    to->bytes += from->bytes;
+    *from = (client_early_out_list){0};
+}
+
+void client_early_out_clear(client_early_out_list *l)
+{
+    while (l->head) {
+        client_early_out *e = l->head;
+        l->head = e->next;
+        free(e);
+    }
+    *l = (client_early_out_list){0};
+}
+
+void client_early_out_offer(asylink_client *c, client_early_out_list *l)
+{
+    if (!l->head)
+        return;
+    pthread_mutex_lock(&c->lock);
+    client_early_out_append(&c->early_out, l);
+    c->early_out_committing = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void client_early_out_settle(asylink_client *c, int rc)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->early_out_committing && rc != ASYLINK_OK) {
+        client_early_out_clear(&c->early_out); /* not published: they were not stored */
+        c->early_out_failed = true;
+    }
+    c->early_out_committing = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *failed)
+{
+    pthread_mutex_lock(&c->lock);
+    *l = c->early_out;
+    c->early_out = (client_early_out_list){0};
+    *failed = c->early_out_failed;
+    c->early_out_failed = false;
+    pthread_mutex_unlock(&c->lock);
+}
+
+const client_early_out *client_early_out_first(const client_early_out_list *l)
+{
+    return l->head;
+}
+
+const client_early_out *client_early_out_next(const client_early_out *e)
+{
+    return e->next;
+}
+
+void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
+                          const uint8_t **env, size_t *len)
+{
+    *seq = e->seq;
+    *id = e->id;
+    *env = e->envelope;
+    *len = e->len;
+}
+
+bool client_early_out_pending(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool pending = c->early_out_committing;
+    pthread_mutex_unlock(&c->lock);
+    return pending;
 }

@@ -165,6 +165,8 @@ typedef struct {
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t bad_logged;     /* highest unreadable outbox entry logged (s_pump) */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
+    bool caught_up;          /* the pump's last pass found nothing pending after its cursor, and
+                                every offered entry since was published (s_early_publish) */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
     uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
@@ -175,6 +177,7 @@ typedef struct {
     size_t cap_ack_buf;
     s_cturn *open;            /* this turn's operations, not yet submitted */
     s_held_list parked;       /* deliveries not stored: the local store was full */
+    s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -244,6 +247,22 @@ static void s_held_add(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
     h->cmd = *cmd;
     zmq_msg_init(&h->env);
     zmq_msg_move(&h->env, env);
+}
+
+/* s_held_add, for a frame of its own (envm) or an item of a Packed frame (copied). */
+static void s_held_keep(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *envm, const uint8_t *env,
+                        size_t len)
+{
+    zmq_msg_t copy;
+    if (!envm) {
+        if (zmq_msg_init_size(&copy, len) != 0)
+            return; /* not acknowledged: the broker delivers it again in the next session */
+        memcpy(zmq_msg_data(&copy), env, len);
+        envm = &copy;
+    }
+    s_held_add(l, cmd, envm);
+    if (envm == &copy)
+        zmq_msg_close(&copy); /* (moved, or not kept) */
 }
 
 /* ---- sending ---- */
@@ -335,6 +354,7 @@ static void s_session_lost(s_io *io, const char *why, int code)
     client_conn_set(c, io->ep, NULL, false, io->now_ms);
     s_later_event(io, ASYLINK_EVENT_DISCONNECTED, NULL, code, why, NULL);
     s_held_clear(&io->parked); /* the broker redelivers them in the next session */
+    s_held_clear(&io->waiting);
 }
 
 /*
@@ -889,15 +909,34 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     for (s_cturn *u = b->turns; u; u = u->next)
         for (size_t i = 0; i < u->n; i++)
             s_apply(c, u, &u->ops[i], &r, &early, &b->changed);
-    for (client_write *w = b->ws; w; w = w->next)
+    /* The outbox entries the writes add are published while the commit's fsync runs. */
+    client_early_out_list pub = {0}, one = {0};
+    for (client_write *w = b->ws; w; w = w->next) {
+        client_early_out_collect(&one);
         w->rc = r.t ? cstore_nested(r.t, w->fill, w->arg) : ASYLINK_E_IO;
-    if (b->fl && r.t)
+        client_early_out_collect(NULL);
+        if (w->rc == ASYLINK_OK)
+            client_early_out_append(&pub, &one);
+        client_early_out_clear(&one); /* (a write that failed added nothing) */
+    }
+    if (b->fl && r.t) {
+        client_early_out_collect(&one);
         b->flush_rc = cstore_nested(r.t, client_receipts_flush_fill, b->fl);
+        client_early_out_collect(NULL);
+        if (b->flush_rc == ASYLINK_OK)
+            client_early_out_append(&pub, &one);
+        client_early_out_clear(&one);
+    }
     if (r.t) {
         /* What this batch stored may be handed over while the commit's fsync runs. */
         uint64_t added = cstore_inbox_added_seq(r.t);
         client_early_offer(c, &early);
+        if (pub.head) {
+            client_early_out_offer(c, &pub);
+            client_wake_io(c);
+        }
         b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        client_early_out_settle(c, b->rc);
         if (b->rc == ASYLINK_OK && added) {
             pthread_mutex_lock(&c->lock);
             if (added > c->inbox_stored)
@@ -909,6 +948,7 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         client_early_settle(c, b->rc);
     }
     client_early_clear(&early); /* (empty unless no transaction took it) */
+    client_early_out_clear(&pub);
     pthread_mutex_lock(&c->lock);
     io->cm_acc = NULL; /* recorded and visible now (or put back below) */
     io->cm_n_acc = 0;
@@ -1231,6 +1271,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
+    io->caught_up = false;
     s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
@@ -1287,8 +1328,16 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
     uint64_t seq = cmd->u.deliver.sequence;
     const envelope_header *h = envelope_header_of(e);
     receipt *r = NULL;
-    size_t n = 0;
-    int rc = client_receipt_check(io->c, e, &r, &n);
+    size_t n = 0, unknown = 0;
+    bool early = client_early_out_pending(io->c); /* before the store is read */
+    int rc = client_receipt_check(io->c, e, &r, &n, &unknown);
+    if (early && (unknown || rc == ASYLINK_E_NOT_FOUND)) {
+        /* It may name a message published before its commit (s_early_publish): checked
+           again once that commit is visible (s_retry_waiting). */
+        free(r);
+        s_held_keep(&io->waiting, cmd, envm, env, len);
+        return;
+    }
     if (rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_IO) {
         /* Our trouble, not the receipt's: leave it unacknowledged, the broker redelivers it. */
         client_log(io->c, ASYLINK_LOG_WARN, "receipt not checked now", "sender=%s code=%s",
@@ -1795,6 +1844,22 @@ static void s_retry_parked(s_io *io)
     memmove(io->parked.items, io->parked.items + k, io->parked.n * sizeof *io->parked.items);
 }
 
+/* The receipts that waited for an outbox commit, checked again once it is visible. */
+static void s_retry_waiting(s_io *io)
+{
+    if (!io->waiting.n || io->state != IO_OPEN || client_early_out_pending(io->c))
+        return;
+    s_held_list l = io->waiting; /* a receipt may wait again (another commit began) */
+    io->waiting = (s_held_list){0};
+    for (size_t i = 0; i < l.n; i++) {
+        if (io->state == IO_OPEN)
+            s_on_deliver(io, &l.items[i].cmd, zmq_msg_data(&l.items[i].env),
+                         zmq_msg_size(&l.items[i].env), &l.items[i].env);
+        zmq_msg_close(&l.items[i].env); /* moved into the turn, or dropped */
+    }
+    free(l.items);
+}
+
 /* ---- publishing the outbox ---- */
 
 static int s_flight_add(s_io *io, const uint8_t id[16], uint64_t seq)
@@ -1995,24 +2060,68 @@ static void s_pump_step_over(s_io *io, uint64_t seq)
 }
 
 /*
- * Publishes pending outbox messages while the window has room. In a
- * session of version 2 the pass's Publishes go out packed (s_pack_publish),
- * the last frame at the end of the pass.
+ * Publishes the new outbox entries the committer offered before their
+ * commit's fsync (early.c), in seq order, as long as each continues the
+ * pump's cursor and the window has room: the first that does not, and
+ * those after it, are left to the pump, which reads them from the store
+ * once committed. After a failed commit of such entries the pump starts
+ * again from the first pending entry (their seqs will name other entries;
+ * what is in flight is skipped as on every rescan).
+ */
+static void s_early_publish(s_io *io, bool packed)
+{
+    client_early_out_list l;
+    bool failed;
+    client_early_out_take(io->c, &l, &failed);
+    if (failed) {
+        io->out_cursor = 0;
+        io->caught_up = false;
+    }
+    for (const client_early_out *e = client_early_out_first(&l); e; e = client_early_out_next(e)) {
+        cstore_out o = {0};
+        const uint8_t *id, *env;
+        client_early_out_get(e, &o.seq, &id, &env, &o.envelope_len);
+        uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
+        /* Next in seq order: right after the cursor, or anywhere after it when nothing
+           pending lies in between (the committed entries between are not pending). */
+        bool next = o.seq == after + 1 || (io->caught_up && o.seq > after);
+        if (io->state != IO_OPEN || !next || io->n_flight + io->n_packed >= io->window) {
+            io->caught_up = false; /* this one is left to the pump */
+            break;
+        }
+        memcpy(o.id, id, 16);
+        o.envelope = (uint8_t *)env; /* only read */
+        if ((packed ? s_pack_publish(io, &o) : s_publish(io, &o)) != 0) {
+            io->caught_up = false;
+            break;
+        }
+    }
+    client_early_out_clear(&l);
+}
+
+/*
+ * Publishes pending outbox messages while the window has room: first those
+ * offered before their commit (s_early_publish), then what the store holds.
+ * In a session of version 2 the pass's Publishes go out packed
+ * (s_pack_publish), the last frame at the end of the pass.
  */
 static void s_pump(s_io *io)
 {
     cstore_out batch[IO_PUMP_BATCH];
     bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
+    s_early_publish(io, packed);
+    bool caught_up = false;
     while (io->state == IO_OPEN && io->n_flight + io->n_packed < io->window) {
         size_t room = io->window - io->n_flight - io->n_packed, n = 0;
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
-        if (cstore_outbox_next_pending_many(io->c->store, after, batch,
-                                            room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH,
-                                            &n) != ASYLINK_OK) {
+        int rc_next = cstore_outbox_next_pending_many(
+            io->c->store, after, batch, room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH, &n);
+        if (rc_next != ASYLINK_OK) {
             if (n == 0 && batch[0].seq > after) { /* an unreadable record, named by its seq */
                 s_pump_step_over(io, batch[0].seq);
                 continue;
             }
+            caught_up = n == 0 && rc_next == ASYLINK_E_NOT_FOUND; /* nothing pending after it */
             break;
         }
         int rc = 0;
@@ -2026,7 +2135,8 @@ static void s_pump(s_io *io)
         if (rc != 0)
             break; /* high-water mark: try again next turn */
     }
-    (void)s_pack_flush(io); /* at the high-water mark: from the same cursor next turn */
+    /* At the high-water mark: from the same cursor next turn. */
+    io->caught_up = s_pack_flush(io) == 0 && caught_up;
 }
 
 /* ---- timers ---- */
@@ -2063,6 +2173,7 @@ static void s_timers(s_io *io)
     if (io->rescan_at_ms && io->now_ms >= io->rescan_at_ms) {
         io->rescan_at_ms = 0;
         io->out_cursor = 0; /* s_pump skips what is still in flight */
+        io->caught_up = false;
     }
     for (size_t i = 0; i < io->n_flight; i++) {
         if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
@@ -2070,6 +2181,7 @@ static void s_timers(s_io *io)
                        io->n_flight);
             s_flight_clear(io);
             io->out_cursor = 0;
+            io->caught_up = false;
             break;
         }
     }
@@ -2147,6 +2259,7 @@ void *client_io_main(void *arg)
         s_read(&io);    /* what the broker said before a loss counts */
         s_read_monitor(&io);
         s_retry_parked(&io);
+        s_retry_waiting(&io);
         /* Publish what the outbox holds: those envelopes are durable already, and the pump
            only moves forward from its cursor, so nothing answered is sent again. */
         s_pump(&io);
@@ -2214,6 +2327,8 @@ void *client_io_main(void *arg)
     free(io.ack_buf);
     s_held_clear(&io.parked);
     free(io.parked.items);
+    s_held_clear(&io.waiting);
+    free(io.waiting.items);
     atomic_store(&c->connected, false);
     return NULL;
 }

@@ -540,8 +540,13 @@ static int s_fill_flush(cstore_txn *t, void *arg)
 {
     const s_flush_write *w = arg;
     int rc = ASYLINK_OK;
-    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
-        rc = cstore_outbox_add(t, &w->rs->items[i]);
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++) {
+        uint64_t seq = 0;
+        rc = cstore_outbox_add(t, &w->rs->items[i], &seq);
+        if (rc == ASYLINK_OK) /* published before the commit's fsync (early.c) */
+            client_early_out_note(seq, w->rs->items[i].id, w->rs->items[i].envelope,
+                                  w->rs->items[i].envelope_len);
+    }
     if (rc == ASYLINK_OK)
         rc = cstore_owed_del_many(t, w->owed, w->n);
     if (rc == ASYLINK_OK && w->damaged)
@@ -821,10 +826,13 @@ void client_receipt_info(const receipt *r, asylink_receipt_info *info)
     memcpy(info->envelope_digest, r->envelope_digest, 64);
 }
 
-int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n)
+int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n,
+                         size_t *skipped)
 {
     *out = NULL;
     *n = 0;
+    if (skipped)
+        *skipped = 0;
     const envelope_header *h = envelope_header_of(e);
     if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) != 0)
         return ASYLINK_E_MALFORMED;
@@ -856,6 +864,8 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
             rc = m;
     }
     free(res);
+    if (skipped)
+        *skipped = unknown;
     if (rc == ASYLINK_OK && kept == 0)
         rc = ASYLINK_E_NOT_FOUND;
     if (rc != ASYLINK_OK) {
@@ -958,7 +968,7 @@ int asylink_receipt_verify(asylink_client *c, const uint8_t *env, size_t len,
     if (rc == ASYLINK_OK)
         rc = client_verify(c, e, clock_now_ms());
     if (rc == ASYLINK_OK)
-        rc = client_receipt_check(c, e, &r, &n);
+        rc = client_receipt_check(c, e, &r, &n, NULL);
     size_t at = 0;
     if (rc == ASYLINK_OK && message_id) {
         while (at < n && memcmp(r[at].message_id, message_id, 16) != 0)

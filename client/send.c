@@ -206,8 +206,13 @@ static int s_fill_batch(cstore_txn *t, void *arg)
         return ASYLINK_E_STORE_FULL;
     int rc = ASYLINK_OK;
     for (client_commit *q = w->batch; rc == ASYLINK_OK && q; q = q->next)
-        for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++)
-            rc = cstore_outbox_add(t, &q->items[i]);
+        for (size_t i = 0; rc == ASYLINK_OK && i < q->n_items; i++) {
+            uint64_t seq = 0;
+            rc = cstore_outbox_add(t, &q->items[i], &seq);
+            if (rc == ASYLINK_OK) /* published before the commit's fsync (early.c) */
+                client_early_out_note(seq, q->items[i].id, q->items[i].envelope,
+                                      q->items[i].envelope_len);
+        }
     if (rc == ASYLINK_OK)
         client_accepted_record(w->c, t, w->accepted, w->n_accepted, clock_now_ms());
     return rc;

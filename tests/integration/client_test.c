@@ -275,8 +275,9 @@ static int s_mode_send(const s_args *a)
     }
     uint64_t t1 = clock_now_ms();
     int rc = a->wait_accepted ? s_flush(a) : 0;
-    printf("sent=%ld failures=%ld threads=%ld send_ms=%llu\n", a->count - failures, failures,
-           threads, (unsigned long long)(t1 - t0));
+    printf("sent=%ld failures=%ld threads=%ld send_ms=%llu returned_at_ms=%llu\n",
+           a->count - failures, failures, threads, (unsigned long long)(t1 - t0),
+           (unsigned long long)t1);
     return failures == 0 && rc == 0 ? 0 : 1;
 }
 
@@ -289,6 +290,7 @@ static int s_mode_recv(const s_args *a)
     size_t n_batch = 0;
     int rc_end = ASYLINK_OK;
     long refused = 0;
+    uint64_t first_ms = 0; /* when the first message was handed over (epoch ms) */
     char codes[256] = "";
     if (!batch)
         s_die("calloc", ASYLINK_E_NOMEM);
@@ -311,7 +313,8 @@ static int s_mode_recv(const s_args *a)
         if (rc != ASYLINK_OK)
             s_die("recv", rc);
         s_write_id(asylink_message_id(m));
-        got++;
+        if (got++ == 0)
+            first_ms = clock_now_ms();
         if (a->crash_after_recv)
             raise(SIGKILL); /* handed over, not acknowledged */
         if (a->ack_batch > 0 && !a->no_ack) {
@@ -334,7 +337,7 @@ static int s_mode_recv(const s_args *a)
     if (a->crash_after_ack && got > 0 && !a->no_ack)
         raise(SIGKILL); /* acknowledged: the receipts are owed, sealed only after a linger */
     free(batch);
-    printf("received=%ld\n", got);
+    printf("received=%ld first_at_ms=%llu\n", got, (unsigned long long)first_ms);
     if (a->expect_refused > 0)
         printf("refused=%ld refused_codes=%s\n", refused, codes[0] ? codes : "-");
     if (refused < a->expect_refused)

@@ -126,7 +126,7 @@ static int t_out_add_txn(cstore_txn *t, unsigned n, const char *const *rcpt, siz
                         .created_ms = 1000 + n,
                         .envelope = env,
                         .envelope_len = len};
-    int rc = cstore_outbox_add(t, &m);
+    int rc = cstore_outbox_add(t, &m, NULL);
     free(env);
     return rc;
 }
@@ -458,20 +458,20 @@ static void test_invalid_args(void **state)
     assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
     cstore_out_new bad = m;
     bad.envelope_len = 0;
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
     bad = m;
     bad.recipients = NULL; /* recipients missing */
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
     bad.recipients = empty;
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
     bad.recipients = toolong;
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
     bad.recipients = null;
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
     bad = m;
     bad.digest = NULL;
-    assert_int_equal(cstore_outbox_add(txn, &bad), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_outbox_add(txn, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, &bad, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(txn, NULL, NULL), ASYLINK_E_INVALID_ARG);
     cstore_in_key k = t_key(id, "", NULL);
     assert_int_equal(cstore_inbox_add(txn, &k, 1, 1, env, 4, NULL), ASYLINK_E_INVALID_ARG);
     k = t_key(id, long_name, NULL);
@@ -491,16 +491,16 @@ static void test_invalid_args(void **state)
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 0), ASYLINK_E_INVALID_ARG);
     info.recipient[0] = 0;
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_outbox_add(txn, &m), ASYLINK_OK); /* nothing broke the txn */
+    assert_int_equal(cstore_outbox_add(txn, &m, NULL), ASYLINK_OK); /* nothing broke the txn */
     /* A feed message has no recipients (and gets no receipts). */
     uint8_t feed_id[16] = {2};
     cstore_out_new feed = m;
     feed.id = feed_id;
     feed.recipients = NULL;
     feed.n_recipients = 0;
-    assert_int_equal(cstore_outbox_add(txn, &feed), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_add(txn, &feed, NULL), ASYLINK_OK);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
-    assert_int_equal(cstore_outbox_add(NULL, &m), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_add(NULL, &m, NULL), ASYLINK_E_INVALID_ARG);
     cstore_out fo;
     assert_int_equal(cstore_outbox_get(t->s, feed_id, &fo), ASYLINK_OK);
     assert_int_equal(fo.n_recipients, 0);

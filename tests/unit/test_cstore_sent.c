@@ -77,7 +77,7 @@ static void t_send(tctx *t, int n, size_t len)
                         .envelope_len = len};
     cstore_txn *x = NULL;
     assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
-    assert_int_equal(cstore_outbox_add(x, &m), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_add(x, &m, NULL), ASYLINK_OK);
     assert_int_equal(cstore_commit(&x), ASYLINK_OK);
     free(env);
 }
