@@ -285,7 +285,12 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
 /*
  * Signs and encrypts payload (len bytes; may be NULL when len is 0) for
  * the recipients, commits it to the durable outbox and returns; the I/O
- * thread delivers it to the broker until it is Accepted. A later Rejected
+ * thread delivers it to the broker until it is Accepted. The I/O thread
+ * publishes it already while that commit's fsync runs (DESIGN-CHANGES 43):
+ * by the time this call returns the broker may have it, and after a crash
+ * before the return it may arrive although the call never returned (the
+ * outcome of an unfinished call is unknown, as for any network request).
+ * A later Rejected
  * arrives as an event. The message id is written to message_id_out (may
  * be NULL). Thread-safe; concurrent calls share one disk commit and one
  * signature: the thread that commits signs every message of the commit at
@@ -302,8 +307,10 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID (no usable
  * certificate for a recipient); ASYLINK_E_STORE_FULL (the disk holding the
  * data directory is full: less than 2 MiB, kept for acknowledgements, would
- * be left; nothing was stored, the message is not sent); ASYLINK_E_IO;
- * ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
+ * be left; nothing was stored, the message is not sent); ASYLINK_E_IO (the
+ * outbox commit failed: the message is not stored here and is not
+ * published again, but the broker may have received it while the commit
+ * ran); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
  * inside the log callback: nothing sent). A broker answering STORE_FULL is
  * not an error of this call: the message stays in the outbox and is published again until the
  * broker has room.
@@ -335,7 +342,9 @@ typedef struct asylink_send_item {
  * sender pays one fsync and one signature per call rather than one per
  * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
- * nothing is sent and every items[i].result is set: the item's own outcome
+ * nothing is stored (after ASYLINK_E_IO from the commit the broker may have
+ * received the messages, as for asylink_send()) and every items[i].result
+ * is set: the item's own outcome
  * when sealing failed for some item (ASYLINK_OK for an item that would
  * have been sent alone), else the call's error. The items array is owned
  * by the caller. Errors: those of asylink_send() (the first failing
