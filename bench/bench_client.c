@@ -6,6 +6,7 @@
  *
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
+ *                [--w2-threads T]
  *                [--client-relaxed] [--batch N] [--sent-retention SECONDS]
  *   bench_client --help          (s_usage: every option, its range and default)
  *
@@ -55,6 +56,7 @@ typedef struct {
     int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
     long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
     long ack_threads;    /* w1 with batches: threads acknowledging the receiver's batches */
+    long w2_threads;     /* w2: application threads sharing the one schedule (default 1) */
     long in_flight;      /* w1: most messages sent and not yet acknowledged; 0 = no limit */
     double verify_per_s; /* the yardstick: one core's Ed25519 verifications per second */
 } s_opts;
@@ -228,11 +230,12 @@ static void s_idmap_put(s_idmap *m, const uint8_t id[16], uint32_t idx)
 }
 
 /* Puts the ids of items[0..n), under indices first, first + 1, ... */
-static void s_idmap_put_items(s_idmap *m, const asylink_send_item *items, size_t n, uint32_t first)
+static void s_idmap_put_items(s_idmap *m, const asylink_send_item *items, size_t n, uint32_t first,
+                              uint32_t stride)
 {
     pthread_mutex_lock(&m->lock);
     for (size_t i = 0; i < n; i++)
-        s_idmap_put_locked(m, items[i].message_id, first + (uint32_t)i);
+        s_idmap_put_locked(m, items[i].message_id, first + (uint32_t)i * stride);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -299,8 +302,10 @@ static void s_window_done(s_window *w, long n)
 typedef struct {
     asylink_client *c;
     s_window *win;
-    long first, count; /* message indices [first, first + count) */
-    long rate;         /* per thread; 0 = as fast as possible */
+    long first, count; /* message indices first, first + stride, ... (count of them) */
+    long stride;       /* 1 in w1 (a range of its own), the thread count in w2 (interleaved) */
+    uint64_t start;    /* w2: the schedule's start, common to every thread */
+    uint64_t step;     /* w2: ns between two messages of the schedule (all threads); 0 = w1 */
     size_t size;
     long batch; /* 0 = asylink_send per message */
     s_times *t;
@@ -321,6 +326,17 @@ static void s_stamp(uint8_t *payload, long idx)
  * scheduled time has come, each stamped with its scheduled time, so a late
  * send counts as latency.
  */
+/* The message index of a producer's i-th message, and (w2) when it is due. */
+static long s_index(const s_producer *p, long i)
+{
+    return p->first + i * p->stride;
+}
+
+static uint64_t s_due(const s_producer *p, long i)
+{
+    return p->start + (uint64_t)s_index(p, i) * p->step;
+}
+
 static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
 {
     size_t size = p->size < 8 ? 8 : p->size, per = (size_t)p->batch;
@@ -328,9 +344,9 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
     asylink_send_item *items = calloc(per, sizeof *items);
     if (!payloads || !items)
         s_die("calloc", ASYLINK_E_NOMEM);
-    uint64_t start = s_now_ns(), step = p->rate > 0 ? 1000000000ull / (uint64_t)p->rate : 0;
+    uint64_t step = p->step;
     for (long i = 0; i < p->count;) {
-        uint64_t now = s_now_ns(), due = start + (uint64_t)i * step;
+        uint64_t now = s_now_ns(), due = s_due(p, i);
         if (step && due > now) {
             struct timespec ts = {(time_t)((due - now) / 1000000000ull),
                                   (long)((due - now) % 1000000000ull)};
@@ -339,9 +355,9 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
         }
         size_t n = 0;
         long first = i;
-        for (; n < per && i < p->count && (!step || start + (uint64_t)i * step <= now); n++, i++) {
-            atomic_store(&p->t[p->first + i].t0, step ? start + (uint64_t)i * step : now);
-            s_stamp(payloads + n * size, p->first + i);
+        for (; n < per && i < p->count && (!step || s_due(p, i) <= now); n++, i++) {
+            atomic_store(&p->t[s_index(p, i)].t0, step ? s_due(p, i) : now);
+            s_stamp(payloads + n * size, s_index(p, i));
             items[n] =
                 (asylink_send_item){.params = sp, .payload = payloads + n * size, .len = size};
         }
@@ -354,8 +370,8 @@ static void s_produce_batches(s_producer *p, const asylink_send_params *sp)
             s_die("send_many", rc);
         uint64_t done = s_now_ns();
         for (size_t k = 0; k < n; k++)
-            atomic_store(&p->t[p->first + first + (long)k].t1, done);
-        s_idmap_put_items(p->ids, items, n, (uint32_t)(p->first + first));
+            atomic_store(&p->t[s_index(p, first + (long)k)].t1, done);
+        s_idmap_put_items(p->ids, items, n, (uint32_t)s_index(p, first), (uint32_t)p->stride);
     }
     free(items);
     free(payloads);
@@ -378,11 +394,10 @@ static void *s_produce(void *arg)
         free(payload);
         return NULL;
     }
-    uint64_t start = s_now_ns();
     for (long i = 0; i < p->count; i++) {
         uint64_t t = s_now_ns();
-        if (p->rate > 0) {
-            uint64_t due = start + (uint64_t)i * 1000000000ull / (uint64_t)p->rate;
+        if (p->step > 0) {
+            uint64_t due = s_due(p, i);
             if (due > t) {
                 struct timespec ts = {(time_t)((due - t) / 1000000000ull),
                                       (long)((due - t) % 1000000000ull)};
@@ -390,14 +405,14 @@ static void *s_produce(void *arg)
             }
             t = due; /* latency from the scheduled time: a late send is not hidden */
         }
-        atomic_store(&p->t[p->first + i].t0, t);
-        s_stamp(payload, p->first + i);
+        atomic_store(&p->t[s_index(p, i)].t0, t);
+        s_stamp(payload, s_index(p, i));
         uint8_t id[16];
         int rc = asylink_send(p->c, &sp, payload, size, id);
         if (rc != ASYLINK_OK)
             s_die("send", rc);
-        atomic_store(&p->t[p->first + i].t1, s_now_ns());
-        s_idmap_put(p->ids, id, (uint32_t)(p->first + i));
+        atomic_store(&p->t[s_index(p, i)].t1, s_now_ns());
+        s_idmap_put(p->ids, id, (uint32_t)s_index(p, i));
     }
     free(payload);
     return NULL;
@@ -666,11 +681,14 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     long at = 0;
     for (long i = 0; i < threads && i < 64; i++) {
         long n = total / threads + (i < total % threads);
+        /* w1: a range of its own each; w2: one schedule, message k sent by thread k % threads. */
         p[i] = (s_producer){.c = de,
                             .win = &win,
-                            .first = at,
+                            .first = rate_total > 0 ? i : at,
                             .count = n,
-                            .rate = rate_total / threads,
+                            .stride = rate_total > 0 ? threads : 1,
+                            .start = t0,
+                            .step = rate_total > 0 ? 1000000000ull / (uint64_t)rate_total : 0,
                             .size = (size_t)o->size,
                             .batch = o->batch,
                             .t = t,
@@ -835,41 +853,45 @@ static double s_broker_w2_p99(const s_opts *o, const char *self)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]\n"
-            "                    [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n"
-            "                    [--batch N] [--no-ack] [--client-relaxed]\n"
-            "                    [--sent-retention SECONDS] [--ack-threads K] [--in-flight M]\n\n"
-            "W1 and W2 through libasylink: producer DE and consumer FR in this process,\n"
-            "a fresh asylinkd (PATH) on loopback; DIR is a federation laid out like\n"
-            "certs-example/ (keys/*.key mode 0600). See bench/README.md.\n\n"
-            "  --asylinkd PATH        the broker to start (required)\n"
-            "  --certs DIR            the federation: keys/, trust/, policy.ini (required)\n"
-            "  --workload W           w1: as fast as possible; w2: --rate msgs/s for --seconds\n"
-            "                         from one thread (first the broker-only W2 of bench_broker,\n"
-            "                         found next to this program); all: both (default)\n"
-            "  --messages N           messages in w1, 1..50000000 (default 100000)\n"
-            "  --size B               payload bytes, 0..33554432 (default 1024; at least the\n"
-            "                         8 bytes of the message index are sent)\n"
-            "  --threads T            producer threads in w1, 1..64 (default 4; w2 uses one)\n"
-            "  --rate R               w2's offered messages/s, 1..10000000 (default 2000)\n"
-            "  --seconds S            w2's duration, 1..3600 (default 10)\n"
-            "  --batch N              0: asylink_send/asylink_ack per message (default);\n"
-            "                         1..%d: asylink_send_many and asylink_ack_many of up to N\n"
-            "  --no-ack               the consumer does not acknowledge (no receipts)\n"
-            "  --client-relaxed       client stores without fsync (durability relaxed)\n"
-            "  --sent-retention S     seconds the producer keeps sent envelopes, 0..315360000\n"
-            "                         (default: the library's, 30 days; 0 = keep none)\n"
-            "  --ack-threads K        w1 with --batch: 0 (default): the receiving thread calls\n"
-            "                         asylink_ack_many itself; 1..16: it hands each batch to K\n"
-            "                         acknowledging threads and goes on receiving\n"
-            "  --in-flight M          w1 with --batch: at most M messages sent and not yet\n"
-            "                         acknowledged (received, with --no-ack), 0..50000000\n"
-            "                         (default 0: no limit; DESIGN.md's W1 allows 1,000)\n"
-            "  -h, --help             this text\n\n"
-            "The clients' log lines (info and above) go to stderr; BENCH_CLIENT_LOG=debug\n"
-            "adds debug lines. BENCH_CLIENT_KEEP=1 keeps the run's temporary directory.\n",
-            ASYLINK_SEND_MAX);
+    fprintf(
+        out,
+        "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]\n"
+        "                    [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n"
+        "                    [--batch N] [--no-ack] [--client-relaxed]\n"
+        "                    [--sent-retention SECONDS] [--ack-threads K] [--in-flight M]\n"
+        "                    [--w2-threads T]\n\n"
+        "W1 and W2 through libasylink: producer DE and consumer FR in this process,\n"
+        "a fresh asylinkd (PATH) on loopback; DIR is a federation laid out like\n"
+        "certs-example/ (keys/*.key mode 0600). See bench/README.md.\n\n"
+        "  --asylinkd PATH        the broker to start (required)\n"
+        "  --certs DIR            the federation: keys/, trust/, policy.ini (required)\n"
+        "  --workload W           w1: as fast as possible; w2: --rate msgs/s for --seconds\n"
+        "                         from --w2-threads (first the broker-only W2 of bench_broker,\n"
+        "                         found next to this program); all: both (default)\n"
+        "  --messages N           messages in w1, 1..50000000 (default 100000)\n"
+        "  --size B               payload bytes, 0..33554432 (default 1024; at least the\n"
+        "                         8 bytes of the message index are sent)\n"
+        "  --threads T            producer threads in w1, 1..64 (default 4)\n"
+        "  --w2-threads T         w2: application threads sending, 1..64 (default 1); the\n"
+        "                         schedule stays one: message k is sent by thread k %% T\n"
+        "  --rate R               w2's offered messages/s, 1..10000000 (default 2000)\n"
+        "  --seconds S            w2's duration, 1..3600 (default 10)\n"
+        "  --batch N              0: asylink_send/asylink_ack per message (default);\n"
+        "                         1..%d: asylink_send_many and asylink_ack_many of up to N\n"
+        "  --no-ack               the consumer does not acknowledge (no receipts)\n"
+        "  --client-relaxed       client stores without fsync (durability relaxed)\n"
+        "  --sent-retention S     seconds the producer keeps sent envelopes, 0..315360000\n"
+        "                         (default: the library's, 30 days; 0 = keep none)\n"
+        "  --ack-threads K        w1 with --batch: 0 (default): the receiving thread calls\n"
+        "                         asylink_ack_many itself; 1..16: it hands each batch to K\n"
+        "                         acknowledging threads and goes on receiving\n"
+        "  --in-flight M          w1 with --batch: at most M messages sent and not yet\n"
+        "                         acknowledged (received, with --no-ack), 0..50000000\n"
+        "                         (default 0: no limit; DESIGN.md's W1 allows 1,000)\n"
+        "  -h, --help             this text\n\n"
+        "The clients' log lines (info and above) go to stderr; BENCH_CLIENT_LOG=debug\n"
+        "adds debug lines. BENCH_CLIENT_KEEP=1 keeps the run's temporary directory.\n",
+        ASYLINK_SEND_MAX);
 }
 
 /* An option's value: an integer in min..max, or usage error (exit 2). */
@@ -902,6 +924,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
                                          {"batch", required_argument, NULL, 'b'},
                                          {"sent-retention", required_argument, NULL, 'K'},
                                          {"ack-threads", required_argument, NULL, 'Q'},
+                                         {"w2-threads", required_argument, NULL, 'W'},
                                          {"in-flight", required_argument, NULL, 'F'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -910,6 +933,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
                   .size = 1024,
                   .threads = 4,
                   .rate = 2000,
+                  .w2_threads = 1,
                   .seconds = 10,
                   .sent_retention = -1};
     int ch;
@@ -928,6 +952,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'b': o->batch = s_num("batch", optarg, 0, ASYLINK_SEND_MAX); break;
         case 'K': o->sent_retention = s_num("sent-retention", optarg, 0, 315360000); break;
         case 'Q': o->ack_threads = s_num("ack-threads", optarg, 0, 16); break;
+        case 'W': o->w2_threads = s_num("w2-threads", optarg, 1, 64); break;
         case 'F': o->in_flight = s_num("in-flight", optarg, 0, 50000000); break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); exit(2);
@@ -969,7 +994,7 @@ int main(int argc, char **argv)
         s_run(&o, "w1-library", o.messages, 0);
     if (w2) {
         long saved = o.threads;
-        o.threads = 1;
+        o.threads = o.w2_threads;
         s_result r = s_run(&o, "w2-library", o.rate * o.seconds, o.rate);
         o.threads = saved;
         if (broker_p99 > 0)

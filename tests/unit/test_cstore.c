@@ -491,18 +491,23 @@ static void test_invalid_args(void **state)
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 0), ASYLINK_E_INVALID_ARG);
     info.recipient[0] = 0;
     assert_int_equal(cstore_receipt_put(txn, id, &info, env, 4), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(cstore_outbox_add(txn, &m, NULL), ASYLINK_OK); /* nothing broke the txn */
+    uint64_t seq_m = 0, seq_feed = 0;
+    assert_int_equal(cstore_outbox_add(txn, &m, &seq_m), ASYLINK_OK); /* nothing broke the txn */
     /* A feed message has no recipients (and gets no receipts). */
     uint8_t feed_id[16] = {2};
     cstore_out_new feed = m;
     feed.id = feed_id;
     feed.recipients = NULL;
     feed.n_recipients = 0;
-    assert_int_equal(cstore_outbox_add(txn, &feed, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_outbox_add(txn, &feed, &seq_feed), ASYLINK_OK);
+    /* The seqs given out (early publishing names entries by them): increasing, and the store's. */
+    assert_true(seq_m > 0);
+    assert_int_equal(seq_feed, seq_m + 1);
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_outbox_add(NULL, &m, NULL), ASYLINK_E_INVALID_ARG);
     cstore_out fo;
     assert_int_equal(cstore_outbox_get(t->s, feed_id, &fo), ASYLINK_OK);
+    assert_int_equal(fo.seq, seq_feed);
     assert_int_equal(fo.n_recipients, 0);
     assert_int_equal(fo.envelope_len, sizeof env);
     cstore_out_clear(&fo);
