@@ -655,7 +655,8 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
                    .idx1 = calloc(slots, sizeof(_Atomic uint32_t)),
                    .mask = slots - 1};
     uint64_t *lat = calloc((size_t)total, sizeof *lat);
-    if (!t || !ids.ids || !ids.idx1 || !lat)
+    uint8_t *seen = calloc((size_t)total, 1);
+    if (!t || !ids.ids || !ids.idx1 || !lat || !seen)
         s_die("calloc", ASYLINK_E_NOMEM);
     long in_flight = rate_total > 0 ? 0 : o->in_flight; /* w1 only */
     /* Acknowledging threads (w1 with batches and acks): the receiving thread only receives. */
@@ -720,6 +721,8 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
             memcpy(&idx, pl, 8);
         if (idx >= (uint64_t)total)
             s_die("a payload without a message index", ASYLINK_E_TAMPERED);
+        if (seen[idx]++) /* each index is sent once: by one producer, once */
+            s_die("a message index handed over twice", ASYLINK_E_TAMPERED);
         atomic_store(&t[idx].t3, now);
         lat[got++] = now - atomic_load(&t[idx].t0);
         if (!o->no_ack && o->batch > 0) {
@@ -810,6 +813,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
     printf(" accepted_events=%ld receipt_events=%ld\n", ev.accepted, ev.receipts);
     fflush(stdout);
     free(lat);
+    free(seen);
     free(t);
     free(ids.ids);
     free(ids.idx1);

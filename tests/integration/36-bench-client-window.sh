@@ -4,7 +4,8 @@
 # more than M messages sent and not yet acknowledged (received, with
 # --no-ack), and with --ack-threads K the receiving thread hands its batches
 # to K acknowledging threads; either way every message is delivered once,
-# Accepted and, with acks, receipted. Nothing is timed: the figures of the
+# Accepted and, with acks, receipted; w2's schedule sent from several threads
+# (--w2-threads) hands every message over once. Nothing is timed: the figures of the
 # result line are only read for counts. The program starts its own asylinkd
 # on a loopback ephemeral port and stops it; each run is bounded by timeout.
 set -uo pipefail
@@ -52,6 +53,22 @@ if [[ $most =~ ^[0-9]+$ ]] && ((most > 0 && most <= 200)); then
 else
   fail "in_flight_max '$most', wanted 1..200"
 fi
+
+# w2's one schedule from three application threads (--w2-threads): message k by thread k mod 3,
+# each index handed over once (bench_client dies on a repeated index), all Accepted and receipted.
+if timeout 180 "$BENCH" --asylinkd "$ASYLINKD" --certs "$T/certs" --workload w2 --rate 300 \
+  --seconds 2 --batch 8 --w2-threads 3 >"$T/w2.out" 2>"$T/w2.err"; then
+  pass "w2 from three threads ends (exit 0)"
+else
+  fail "w2 from three threads: exit $?: $(tail -3 "$T/w2.err")"
+fi
+w2line=$(grep '^workload=w2-library' "$T/w2.out")
+[[ $w2line == *" msgs=600 "* && $w2line == *" producer_threads=3 "* ]] &&
+  pass "w2: 600 messages handed over, sent by 3 threads" || fail "w2 result line: '$w2line'"
+for f in accepted_events receipt_events; do
+  v=$(grep '^stages workload=w2' "$T/w2.out" | grep -oE "$f=[0-9]+" | cut -d= -f2)
+  [[ $v == 600 ]] && pass "w2 $f=600" || fail "w2 $f: '$v', wanted 600"
+done
 
 # Without acks the window counts deliveries: 100 at most.
 if run noack --messages 500 --batch 50 --threads 2 --no-ack --in-flight 100; then
