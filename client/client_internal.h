@@ -233,6 +233,7 @@ struct asylink_client {
     client_early_out_list early_out;    /* new outbox entries to publish before their commit */
     bool early_out_committing;          /* ... whose commit is not visible yet */
     bool early_out_failed;              /* a commit with entries published early failed */
+    uint64_t early_out_settled;         /* commits with early entries settled so far */
     client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
     size_t n_accepted, cap_accepted;    /* ... */
     uint64_t accepted_since_ms;         /* when the oldest of them came */
@@ -339,15 +340,15 @@ int client_early_take(asylink_client *c, cstore_in *out);
 
 /* ---- early.c: outbox entries published before their commit is on disk ---- */
 
-/* Most entries and bytes one commit publishes early; the rest goes out after the commit. */
+/* Most entries and bytes one batch (commit) publishes early; the rest goes out after it. */
 #define CLIENT_EARLY_OUT_MAX 1000u
 #define CLIENT_EARLY_OUT_BYTES (8u * 1024u * 1024u)
 
 /*
- * The committer collects into l (NULL: stops) what the writes it applies on
- * this thread add to the outbox: client_early_out_note() appends to the list
- * of the calling thread only, so a write applied elsewhere (no I/O thread)
- * notes nothing.
+ * The committer collects into l (NULL: stops) what the writes of one batch
+ * add to the outbox: client_early_out_note() appends to the list of the
+ * calling thread only, so a write applied elsewhere (no I/O thread) notes
+ * nothing. The limits above count from here.
  */
 void client_early_out_collect(client_early_out_list *l);
 
@@ -358,6 +359,9 @@ void client_early_out_collect(client_early_out_list *l);
  * the pump (published once committed).
  */
 void client_early_out_note(uint64_t seq, const uint8_t id[16], const uint8_t *env, size_t len);
+
+/* Frees the entries l got after mark (a copy of l taken before), making l mark again. */
+void client_early_out_truncate(client_early_out_list *l, const client_early_out_list *mark);
 
 /* Moves from's entries to the end of to. */
 void client_early_out_append(client_early_out_list *to, client_early_out_list *from);
@@ -392,9 +396,9 @@ const client_early_out *client_early_out_next(const client_early_out *e);
 void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
                           const uint8_t **env, size_t *len);
 
-/* Whether a commit whose entries may have been published early is not visible yet (takes the
-   lock): a receipt for such an entry waits for it. */
-bool client_early_out_pending(asylink_client *c);
+/* Whether a commit whose entries may have been published early is not visible yet, and how many
+   such commits have settled so far (takes the lock): a receipt for such an entry waits for it. */
+bool client_early_out_pending(asylink_client *c, uint64_t *settled);
 
 /* Remembers the entry recv just took from the offered ones (lock held). */
 void client_handed_put(asylink_client *c, const client_handed *h);

@@ -1544,6 +1544,14 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out)
 int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
                                     size_t *n)
 {
+    return cstore_outbox_next_pending_top(s, after_seq, out, max, n, NULL);
+}
+
+int cstore_outbox_next_pending_top(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                   size_t *n, uint64_t *top)
+{
+    if (top)
+        *top = 0;
     if (!n)
         return ASYLINK_E_INVALID_ARG;
     *n = 0;
@@ -1577,6 +1585,9 @@ int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *o
         after = o->seq;
         (*n)++;
     }
+    if (*n == 0 && rc == MDB_NOTFOUND && top &&
+        lmdbkit_seq_last(txn, s->outbox, s->meta, S_META_OUT_HWM, top) != MDB_SUCCESS)
+        *top = 0;
     s_read_end(s, txn);
     return *n > 0 ? ASYLINK_OK : s_err(rc);
 }

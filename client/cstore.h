@@ -236,6 +236,15 @@ int cstore_outbox_next_pending(cstore *s, uint64_t after_seq, cstore_out *out);
 int cstore_outbox_next_pending_many(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
                                     size_t *n);
 
+/*
+ * cstore_outbox_next_pending_many(), and at the end (E_NOT_FOUND, nothing
+ * pending after after_seq) *top (may be NULL) = the highest outbox seq
+ * given out so far, read in the same transaction: no entry up to it is
+ * pending, the next entry added gets a higher one. 0 otherwise.
+ */
+int cstore_outbox_next_pending_top(cstore *s, uint64_t after_seq, cstore_out *out, size_t max,
+                                   size_t *n, uint64_t *top);
+
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 

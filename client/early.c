@@ -215,9 +215,11 @@ int client_early_wait(asylink_client *c)
  * an entry whose commit is not visible yet waits for it
  * (client_early_out_pending). What a crash before the commit leaves: the
  * broker may hold a message the outbox does not, and asylink_send() had not
- * returned; what a failed commit leaves: asylink_send() returns the error
- * and the message may have reached the broker (asylink.h,
- * DESIGN-CHANGES 43).
+ * returned; what a failed commit leaves: the writer tries once more on its
+ * own (client_io_write), and if that fails too asylink_send() returns the
+ * error while the message may have reached the broker (asylink.h,
+ * DESIGN-CHANGES 43). Only the entry right after the pump's cursor goes out
+ * early (s_early_publish), so the outbox order holds.
  */
 
 struct client_early_out {
@@ -278,6 +280,21 @@ void client_early_out_append(client_early_out_list *to, client_early_out_list *f
     *from = (client_early_out_list){0};
 }
 
+void client_early_out_truncate(client_early_out_list *l, const client_early_out_list *mark)
+{
+    client_early_out *e = mark->tail ? mark->tail->next : l->head;
+    while (e) {
+        client_early_out *next = e->next;
+        free(e);
+        e = next;
+    }
+    *l = *mark;
+    if (l->tail)
+        l->tail->next = NULL;
+    else
+        l->head = NULL;
+}
+
 void client_early_out_clear(client_early_out_list *l)
 {
     while (l->head) {
@@ -302,9 +319,11 @@ void client_early_out_settle(asylink_client *c, int rc)
 {
     pthread_mutex_lock(&c->lock);
     if (c->early_out_committing && rc != ASYLINK_OK) {
-        client_early_out_clear(&c->early_out); /* not published: they were not stored */
+        client_early_out_clear(&c->early_out); /* not taken yet: not to be published now */
         c->early_out_failed = true;
     }
+    if (c->early_out_committing)
+        c->early_out_settled++;
     c->early_out_committing = false;
     pthread_mutex_unlock(&c->lock);
 }
@@ -338,10 +357,11 @@ void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_
     *len = e->len;
 }
 
-bool client_early_out_pending(asylink_client *c)
+bool client_early_out_pending(asylink_client *c, uint64_t *settled)
 {
     pthread_mutex_lock(&c->lock);
     bool pending = c->early_out_committing;
+    *settled = c->early_out_settled;
     pthread_mutex_unlock(&c->lock);
     return pending;
 }

@@ -165,8 +165,6 @@ typedef struct {
     uint64_t out_cursor;     /* outbox seq published up to, this session */
     uint64_t bad_logged;     /* highest unreadable outbox entry logged (s_pump) */
     uint64_t pumped_max;     /* highest outbox seq ever published by this thread */
-    bool caught_up;          /* the pump's last pass found nothing pending after its cursor, and
-                                every offered entry since was published (s_early_publish) */
     uint64_t rescan_at_ms;   /* republish pending messages then (retryable rejects); 0 = none */
     uint64_t trust_check_ms; /* when the trust directory was last looked at */
     uint64_t sweep_ms;       /* when kept sent envelopes were last swept */
@@ -178,6 +176,8 @@ typedef struct {
     s_cturn *open;            /* this turn's operations, not yet submitted */
     s_held_list parked;       /* deliveries not stored: the local store was full */
     s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
+    uint64_t waiting_settled; /* ... held while the commit after this many settled ran */
+    bool rechecking;          /* s_retry_waiting: a receipt is checked for good, not held */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -249,20 +249,23 @@ static void s_held_add(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
     zmq_msg_move(&h->env, env);
 }
 
-/* s_held_add, for a frame of its own (envm) or an item of a Packed frame (copied). */
-static void s_held_keep(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *envm, const uint8_t *env,
-                        size_t len)
+/* s_held_add, for a frame of its own (envm) or an item of a Packed frame (copied); -1: not kept
+   (no memory). */
+static int s_held_keep(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *envm, const uint8_t *env,
+                       size_t len)
 {
     zmq_msg_t copy;
     if (!envm) {
         if (zmq_msg_init_size(&copy, len) != 0)
-            return; /* not acknowledged: the broker delivers it again in the next session */
+            return -1;
         memcpy(zmq_msg_data(&copy), env, len);
         envm = &copy;
     }
+    size_t before = l->n;
     s_held_add(l, cmd, envm);
     if (envm == &copy)
         zmq_msg_close(&copy); /* (moved, or not kept) */
+    return l->n > before ? 0 : -1;
 }
 
 /* ---- sending ---- */
@@ -909,24 +912,23 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     for (s_cturn *u = b->turns; u; u = u->next)
         for (size_t i = 0; i < u->n; i++)
             s_apply(c, u, &u->ops[i], &r, &early, &b->changed);
-    /* The outbox entries the writes add are published while the commit's fsync runs. */
-    client_early_out_list pub = {0}, one = {0};
+    /* The outbox entries the writes add are published while the commit's fsync runs; a write
+       that fails added nothing (its nested transaction is undone), nor do its notes stay. */
+    client_early_out_list pub = {0};
+    client_early_out_collect(&pub);
     for (client_write *w = b->ws; w; w = w->next) {
-        client_early_out_collect(&one);
+        client_early_out_list mark = pub;
         w->rc = r.t ? cstore_nested(r.t, w->fill, w->arg) : ASYLINK_E_IO;
-        client_early_out_collect(NULL);
-        if (w->rc == ASYLINK_OK)
-            client_early_out_append(&pub, &one);
-        client_early_out_clear(&one); /* (a write that failed added nothing) */
+        if (w->rc != ASYLINK_OK)
+            client_early_out_truncate(&pub, &mark);
     }
     if (b->fl && r.t) {
-        client_early_out_collect(&one);
+        client_early_out_list mark = pub;
         b->flush_rc = cstore_nested(r.t, client_receipts_flush_fill, b->fl);
-        client_early_out_collect(NULL);
-        if (b->flush_rc == ASYLINK_OK)
-            client_early_out_append(&pub, &one);
-        client_early_out_clear(&one);
+        if (b->flush_rc != ASYLINK_OK)
+            client_early_out_truncate(&pub, &mark);
     }
+    client_early_out_collect(NULL);
     if (r.t) {
         /* What this batch stored may be handed over while the commit's fsync runs. */
         uint64_t added = cstore_inbox_added_seq(r.t);
@@ -1271,7 +1273,6 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
-    io->caught_up = false;
     s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
@@ -1329,13 +1330,18 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
     const envelope_header *h = envelope_header_of(e);
     receipt *r = NULL;
     size_t n = 0, unknown = 0;
-    bool early = client_early_out_pending(io->c); /* before the store is read */
+    uint64_t settled = 0;
+    bool early = client_early_out_pending(io->c, &settled); /* before the store is read */
     int rc = client_receipt_check(io->c, e, &r, &n, &unknown);
-    if (early && (unknown || rc == ASYLINK_E_NOT_FOUND)) {
+    if (early && !io->rechecking && (unknown || rc == ASYLINK_E_NOT_FOUND)) {
         /* It may name a message published before its commit (s_early_publish): checked
-           again once that commit is visible (s_retry_waiting). */
+           again, for good, once that commit has settled (s_retry_waiting). */
         free(r);
-        s_held_keep(&io->waiting, cmd, envm, env, len);
+        if (s_held_keep(&io->waiting, cmd, envm, env, len) != 0) {
+            s_reset(io, "out of memory holding a receipt", ASYLINK_E_NOMEM, 0);
+            return; /* the broker delivers it again in the next session */
+        }
+        io->waiting_settled = settled;
         return;
     }
     if (rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_IO) {
@@ -1844,19 +1850,29 @@ static void s_retry_parked(s_io *io)
     memmove(io->parked.items, io->parked.items + k, io->parked.n * sizeof *io->parked.items);
 }
 
-/* The receipts that waited for an outbox commit, checked again once it is visible. */
+/*
+ * The receipts that waited for an outbox commit, checked again for good
+ * once the commit running when the last of them came has settled (another
+ * may be running by then: a message it names is visible anyway).
+ */
 static void s_retry_waiting(s_io *io)
 {
-    if (!io->waiting.n || io->state != IO_OPEN || client_early_out_pending(io->c))
+    uint64_t settled = 0;
+    if (!io->waiting.n || io->state != IO_OPEN)
         return;
-    s_held_list l = io->waiting; /* a receipt may wait again (another commit began) */
+    (void)client_early_out_pending(io->c, &settled);
+    if (settled == io->waiting_settled)
+        return;
+    s_held_list l = io->waiting;
     io->waiting = (s_held_list){0};
+    io->rechecking = true;
     for (size_t i = 0; i < l.n; i++) {
         if (io->state == IO_OPEN)
             s_on_deliver(io, &l.items[i].cmd, zmq_msg_data(&l.items[i].env),
                          zmq_msg_size(&l.items[i].env), &l.items[i].env);
         zmq_msg_close(&l.items[i].env); /* moved into the turn, or dropped */
     }
+    io->rechecking = false;
     free(l.items);
 }
 
@@ -2073,28 +2089,21 @@ static void s_early_publish(s_io *io, bool packed)
     client_early_out_list l;
     bool failed;
     client_early_out_take(io->c, &l, &failed);
-    if (failed) {
+    if (failed)
         io->out_cursor = 0;
-        io->caught_up = false;
-    }
     for (const client_early_out *e = client_early_out_first(&l); e; e = client_early_out_next(e)) {
         cstore_out o = {0};
         const uint8_t *id, *env;
         client_early_out_get(e, &o.seq, &id, &env, &o.envelope_len);
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
-        /* Next in seq order: right after the cursor, or anywhere after it when nothing
-           pending lies in between (the committed entries between are not pending). */
-        bool next = o.seq == after + 1 || (io->caught_up && o.seq > after);
-        if (io->state != IO_OPEN || !next || io->n_flight + io->n_packed >= io->window) {
-            io->caught_up = false; /* this one is left to the pump */
+        /* Only the entry right after the cursor: the pump moved it past every seq given out
+           before (s_pump), so nothing pending lies in between. */
+        if (io->state != IO_OPEN || o.seq != after + 1 || io->n_flight + io->n_packed >= io->window)
             break;
-        }
         memcpy(o.id, id, 16);
         o.envelope = (uint8_t *)env; /* only read */
-        if ((packed ? s_pack_publish(io, &o) : s_publish(io, &o)) != 0) {
-            io->caught_up = false;
+        if ((packed ? s_pack_publish(io, &o) : s_publish(io, &o)) != 0)
             break;
-        }
     }
     client_early_out_clear(&l);
 }
@@ -2110,18 +2119,25 @@ static void s_pump(s_io *io)
     cstore_out batch[IO_PUMP_BATCH];
     bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
     s_early_publish(io, packed);
-    bool caught_up = false;
     while (io->state == IO_OPEN && io->n_flight + io->n_packed < io->window) {
         size_t room = io->window - io->n_flight - io->n_packed, n = 0;
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
-        int rc_next = cstore_outbox_next_pending_many(
-            io->c->store, after, batch, room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH, &n);
+        uint64_t top = 0;
+        int rc_next = cstore_outbox_next_pending_top(
+            io->c->store, after, batch, room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH, &n, &top);
         if (rc_next != ASYLINK_OK) {
             if (n == 0 && batch[0].seq > after) { /* an unreadable record, named by its seq */
                 s_pump_step_over(io, batch[0].seq);
                 continue;
             }
-            caught_up = n == 0 && rc_next == ASYLINK_E_NOT_FOUND; /* nothing pending after it */
+            /* Nothing pending after the cursor: it passes every seq given out so far, so that
+               the next entry added (published early, s_early_publish) is right after it. */
+            if (n == 0 && rc_next == ASYLINK_E_NOT_FOUND && top > after) {
+                if (io->pack.items)
+                    io->pack_cursor = top; /* passed when the frame is queued */
+                else
+                    io->out_cursor = top;
+            }
             break;
         }
         int rc = 0;
@@ -2135,8 +2151,7 @@ static void s_pump(s_io *io)
         if (rc != 0)
             break; /* high-water mark: try again next turn */
     }
-    /* At the high-water mark: from the same cursor next turn. */
-    io->caught_up = s_pack_flush(io) == 0 && caught_up;
+    (void)s_pack_flush(io); /* at the high-water mark: from the same cursor next turn */
 }
 
 /* ---- timers ---- */
@@ -2173,7 +2188,6 @@ static void s_timers(s_io *io)
     if (io->rescan_at_ms && io->now_ms >= io->rescan_at_ms) {
         io->rescan_at_ms = 0;
         io->out_cursor = 0; /* s_pump skips what is still in flight */
-        io->caught_up = false;
     }
     for (size_t i = 0; i < io->n_flight; i++) {
         if (io->now_ms - io->flight[i].sent_ms > IO_RESEND_MS) {
@@ -2181,7 +2195,6 @@ static void s_timers(s_io *io)
                        io->n_flight);
             s_flight_clear(io);
             io->out_cursor = 0;
-            io->caught_up = false;
             break;
         }
     }
@@ -2260,8 +2273,9 @@ void *client_io_main(void *arg)
         s_read_monitor(&io);
         s_retry_parked(&io);
         s_retry_waiting(&io);
-        /* Publish what the outbox holds: those envelopes are durable already, and the pump
-           only moves forward from its cursor, so nothing answered is sent again. */
+        /* Publish what the outbox holds (and what the committer offered before its commit,
+           s_early_publish); the pump only moves forward from its cursor, so nothing answered
+           is sent again. */
         s_pump(&io);
         /* The turn's writes go to the committer; this thread goes on reading meanwhile. */
         s_accepted_flush(&io, false);
@@ -2296,6 +2310,9 @@ void *client_io_main(void *arg)
     s_submit(&io);
     s_committer_stop(&io);
     s_writes_stop(c);
+    pthread_mutex_lock(&c->lock);
+    client_early_out_clear(&c->early_out); /* offered, not published: stored, sent next open */
+    pthread_mutex_unlock(&c->lock);
     uint64_t owed_wait;
     if (!client_receipts_due(c, UINT64_MAX - CLIENT_RECEIPT_LINGER_MS, &owed_wait) ||
         client_receipts_flush(c) == ASYLINK_OK)

@@ -285,12 +285,14 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
 /*
  * Signs and encrypts payload (len bytes; may be NULL when len is 0) for
  * the recipients, commits it to the durable outbox and returns; the I/O
- * thread delivers it to the broker until it is Accepted. The I/O thread
- * publishes it already while that commit's fsync runs (DESIGN-CHANGES 43):
- * by the time this call returns the broker may have it, and after a crash
- * before the return it may arrive although the call never returned (the
- * outcome of an unfinished call is unknown, as for any network request).
- * A later Rejected
+ * thread delivers it to the broker until it is Accepted. When the message
+ * is next in outbox order and the session has room, the I/O thread
+ * publishes it while that commit's fsync runs (DESIGN-CHANGES 43): by the
+ * time this call returns the broker may have it, and after a crash before
+ * the return it may arrive although the call never returned (the outcome
+ * of an unfinished call is unknown, as for any network request); its
+ * ASYLINK_EVENT_ACCEPTED or _REJECTED event may then come for an id this
+ * call did not return. A later Rejected
  * arrives as an event. The message id is written to message_id_out (may
  * be NULL). Thread-safe; concurrent calls share one disk commit and one
  * signature: the thread that commits signs every message of the commit at
@@ -307,9 +309,10 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID (no usable
  * certificate for a recipient); ASYLINK_E_STORE_FULL (the disk holding the
  * data directory is full: less than 2 MiB, kept for acknowledgements, would
- * be left; nothing was stored, the message is not sent); ASYLINK_E_IO (the
- * outbox commit failed: the message is not stored here and is not
- * published again, but the broker may have received it while the commit
+ * be left; nothing was stored and the message is not sent, unless the disk
+ * filled up during the commit itself: then as for ASYLINK_E_IO); ASYLINK_E_IO
+ * (the outbox commit failed, and a second attempt too: the message may not
+ * be stored here, and the broker may have received it while the commit
  * ran); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
  * inside the log callback: nothing sent). A broker answering STORE_FULL is
  * not an error of this call: the message stays in the outbox and is published again until the
@@ -342,8 +345,9 @@ typedef struct asylink_send_item {
  * sender pays one fsync and one signature per call rather than one per
  * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
- * nothing is stored (after ASYLINK_E_IO from the commit the broker may have
- * received the messages, as for asylink_send()) and every items[i].result
+ * nothing is stored (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the
+ * commit the broker may have received the messages, as for asylink_send())
+ * and every items[i].result
  * is set: the item's own outcome
  * when sealing failed for some item (ASYLINK_OK for an item that would
  * have been sent alone), else the call's error. The items array is owned
@@ -902,7 +906,9 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * ASYLINK_E_UNAVAILABLE (no session is open to ask the broker for the
  * readers), ASYLINK_E_TIMEOUT (no Directory answer within 10 s), the
  * broker's refusal code (e.g. ASYLINK_E_POLICY), ASYLINK_E_UNKNOWN_RECIPIENT
- * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO, ASYLINK_E_NOMEM;
+ * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO (both as for
+ * asylink_send(): the message is published while its commit runs, so after
+ * a commit that failed the broker may have it), ASYLINK_E_NOMEM;
  * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
@@ -927,7 +933,9 @@ typedef struct asylink_publish_item {
  * committed in one disk commit and signed with one signature (a batch, see
  * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
- * nothing is published and every items[i].result is set: the item's own
+ * nothing is stored (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the
+ * commit the broker may have received the messages, as for asylink_send())
+ * and every items[i].result is set: the item's own
  * outcome when sealing failed for some item (ASYLINK_OK for an item that
  * would have been published alone), else the call's error. The items
  * array is owned by the caller. Errors: those of asylink_publish() (the

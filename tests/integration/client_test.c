@@ -3,6 +3,8 @@
  * (plus core/ for forging a receipt), for the client library's integration
  * tests. Every mode is bounded by --timeout. --hold-us N (any mode): pause
  * N microseconds between opening the client and the mode (close races).
+ * --wait-connected (any mode): then wait for the session with the broker
+ * (and, linked with slowsync.c, slow its store's flushes from there on).
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
@@ -66,11 +68,15 @@ typedef struct {
     const char *config, *mode, *to, *ids_out, *ids_in, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
-    long hold_us; /* --hold-us: pause after open, before the mode */
+    long hold_us;          /* --hold-us: pause after open, before the mode */
+    int wait_connected;    /* --wait-connected: then wait for a session */
     const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
     int crash_after_send, crash_after_recv, crash_after_ack, no_ack, wait_accepted, expect_none;
 } s_args;
+
+/* Defined by slowsync.c in client_test_slowsync only (37-client-early-publish.sh). */
+__attribute__((weak)) void slowsync_arm(void);
 
 static asylink_client *s_client;
 static FILE *s_ids;
@@ -604,6 +610,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"crash-after-ack", no_argument, NULL, 18},
                                          {"ids-in", required_argument, NULL, 19},
                                          {"hold-us", required_argument, NULL, 20},
+                                         {"wait-connected", no_argument, NULL, 21},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -644,6 +651,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 18: a->crash_after_ack = 1; break;
         case 19: a->ids_in = optarg; break;
         case 20: a->hold_us = strtol(optarg, NULL, 10); break;
+        case 21: a->wait_connected = 1; break;
         default: return -1;
         }
     }
@@ -748,6 +756,12 @@ int main(int argc, char **argv)
     if (a.hold_us > 0) { /* --hold-us: a pause between open and the mode (close races) */
         struct timespec hold = {a.hold_us / 1000000, (a.hold_us % 1000000) * 1000};
         nanosleep(&hold, NULL);
+    }
+    if (a.wait_connected) { /* --wait-connected: a session first (and slowsync.c armed) */
+        if (s_wait_connected(s_deadline(&a)) != 0)
+            s_die("wait-connected", ASYLINK_E_TIMEOUT);
+        if (slowsync_arm)
+            slowsync_arm();
     }
     int code = 2;
     if (strcmp(a.mode, "send") == 0 && a.to)

@@ -10,16 +10,18 @@
  *   ASYLINK_TEST_SLOW_SYNC_PATH  a directory; fdatasync() of a file whose
  *                                path starts with it sleeps first ...
  *   ASYLINK_TEST_SLOW_SYNC_MS    ... this many milliseconds (1..60000),
- *   ASYLINK_TEST_SLOW_SYNC_AFTER_MS  once this long has passed since the
- *                                program started (default 0: always), so
- *                                that the store opens and the session
- *                                starts at the disk's own pace
+ *                                once client_test has called slowsync_arm()
+ *                                (--wait-connected: after its session with
+ *                                the broker opened), so that the store opens
+ *                                and the session starts at the disk's own pace
  *
  * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr. Any
  * other fdatasync() goes straight to the system call.
  */
 #define _GNU_SOURCE
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,29 +31,23 @@
 
 __attribute__((visibility("default"))) int fdatasync(int fd); /* the project builds hidden */
 
-static struct timespec s_start;
+static atomic_bool s_armed;
 
-__attribute__((constructor)) static void s_started(void)
-{
-    clock_gettime(CLOCK_MONOTONIC, &s_start);
-}
+/* client_test calls it (a weak reference there) once it is connected. */
+void slowsync_arm(void);
 
-/* Milliseconds since the program started. */
-static long s_elapsed_ms(void)
+void slowsync_arm(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(now.tv_sec - s_start.tv_sec) * 1000 + (now.tv_nsec - s_start.tv_nsec) / 1000000;
+    atomic_store(&s_armed, true);
+    fprintf(stderr, "slowsync: armed\n");
 }
 
 int fdatasync(int fd)
 {
     const char *dir = getenv("ASYLINK_TEST_SLOW_SYNC_PATH");
     const char *ms_s = getenv("ASYLINK_TEST_SLOW_SYNC_MS");
-    const char *after_s = getenv("ASYLINK_TEST_SLOW_SYNC_AFTER_MS");
     long ms = ms_s ? strtol(ms_s, NULL, 10) : 0;
-    long after = after_s ? strtol(after_s, NULL, 10) : 0;
-    if (dir && dir[0] && ms > 0 && ms <= 60000 && s_elapsed_ms() >= after) {
+    if (atomic_load(&s_armed) && dir && dir[0] && ms > 0 && ms <= 60000) {
         char link[64], path[PATH_MAX];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, path, sizeof path - 1);
