@@ -1344,6 +1344,16 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
         io->waiting_settled = settled;
         return;
     }
+    if (rc == ASYLINK_E_NOT_FOUND && unknown > 0) {
+        /* Every entry names a message not held here: erased, past its retention, or never
+           stored (published while a crash interrupted its commit, DESIGN-CHANGES 43). Nothing
+           to keep and nothing wrong: acknowledged and dropped, not dead-lettered. */
+        client_log(io->c, ASYLINK_LOG_INFO, "receipts for messages not held here dropped",
+                   "signer=%s skipped=%zu", h->sender, unknown);
+        s_send_acks(io, &seq, 1, WIRE_ACK, 0, "", 0);
+        free(r);
+        return;
+    }
     if (rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_IO) {
         /* Our trouble, not the receipt's: leave it unacknowledged, the broker redelivers it. */
         client_log(io->c, ASYLINK_LOG_WARN, "receipt not checked now", "sender=%s code=%s",
