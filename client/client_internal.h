@@ -234,6 +234,7 @@ struct asylink_client {
     bool early_out_committing;          /* ... whose commit is not visible yet */
     bool early_out_failed;              /* a commit with entries published early failed */
     uint64_t early_out_settled;         /* commits with early entries settled so far */
+    uint64_t early_out_failures;        /* ... of which failed */
     client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
     size_t n_accepted, cap_accepted;    /* ... */
     uint64_t accepted_since_ms;         /* when the oldest of them came */
@@ -395,6 +396,10 @@ const client_early_out *client_early_out_first(const client_early_out_list *l);
 const client_early_out *client_early_out_next(const client_early_out *e);
 void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
                           const uint8_t **env, size_t *len);
+
+/* Whether a commit with entries published early failed since the last take (the flag stays for
+   client_early_out_take), and how many such commits failed so far (may be NULL). Takes the lock. */
+bool client_early_out_failed(asylink_client *c, uint64_t *failures);
 
 /* Whether a commit whose entries may have been published early is not visible yet, and how many
    such commits have settled so far (takes the lock): a receipt for such an entry waits for it. */

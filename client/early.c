@@ -206,9 +206,11 @@ int client_early_wait(asylink_client *c)
 
 /* ---- outbox entries published before their commit is on disk ----
  *
- * The committer applies a sender's write (send.c: the group commit; recv.c:
- * receipt sets) in its batch's transaction; each new outbox entry is noted
- * here with a copy of its envelope, and before the commit (an fsync) the
+ * The committer applies a sender's write (send.c: the group commit) in its
+ * batch's transaction; each new outbox entry is noted
+ * here with a copy of its envelope (not the receipt sets recv.c seals: a
+ * failed commit leaves their receipts owed, sealed again into sets of
+ * other ids), and before the commit (an fsync) the
  * batch's entries go to the I/O thread, which publishes them at once
  * instead of after the commit (io.c, s_early_publish). The broker's
  * Accepted answer is recorded by a later commit, as always; a receipt for
@@ -321,6 +323,7 @@ void client_early_out_settle(asylink_client *c, int rc)
     if (c->early_out_committing && rc != ASYLINK_OK) {
         client_early_out_clear(&c->early_out); /* not taken yet: not to be published now */
         c->early_out_failed = true;
+        c->early_out_failures++;
     }
     if (c->early_out_committing)
         c->early_out_settled++;
@@ -355,6 +358,16 @@ void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_
     *id = e->id;
     *env = e->envelope;
     *len = e->len;
+}
+
+bool client_early_out_failed(asylink_client *c, uint64_t *failures)
+{
+    pthread_mutex_lock(&c->lock);
+    bool failed = c->early_out_failed;
+    if (failures)
+        *failures = c->early_out_failures;
+    pthread_mutex_unlock(&c->lock);
+    return failed;
 }
 
 bool client_early_out_pending(asylink_client *c, uint64_t *settled)

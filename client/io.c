@@ -178,6 +178,7 @@ typedef struct {
     s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
     uint64_t waiting_settled; /* ... held while the commit after this many settled ran */
     bool rechecking;          /* s_retry_waiting: a receipt is checked for good, not held */
+    uint64_t failures_seen;   /* client_early_out_failed()'s count when the session opened */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -1273,6 +1274,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
+    (void)client_early_out_failed(c, &io->failures_seen);
     s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
@@ -1345,13 +1347,25 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
         return;
     }
     if (rc == ASYLINK_E_NOT_FOUND && unknown > 0) {
+        uint64_t failures = 0;
+        (void)client_early_out_failed(io->c, &failures);
+        free(r);
+        if (failures != io->failures_seen) {
+            /* A commit with early entries failed in this session: the writer's own second
+               attempt may store the message yet. Not acknowledged: delivered again in the next
+               session, when that is settled. */
+            client_log(io->c, ASYLINK_LOG_WARN, "receipt for a message not stored yet kept back",
+                       "signer=%s skipped=%zu", h->sender, unknown);
+            return;
+        }
         /* Every entry names a message not held here: erased, past its retention, or never
            stored (published while a crash interrupted its commit, DESIGN-CHANGES 43). Nothing
-           to keep and nothing wrong: acknowledged and dropped, not dead-lettered. */
-        client_log(io->c, ASYLINK_LOG_INFO, "receipts for messages not held here dropped",
-                   "signer=%s skipped=%zu", h->sender, unknown);
+           to keep: acknowledged and dropped (the application is told), not dead-lettered. */
         s_send_acks(io, &seq, 1, WIRE_ACK, 0, "", 0);
-        free(r);
+        s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, h->message_id, ASYLINK_E_NOT_FOUND,
+                      "receipts for messages not held here: dropped", h->sender);
+        client_log(io->c, ASYLINK_LOG_WARN, "receipts for messages not held here dropped",
+                   "signer=%s skipped=%zu", h->sender, unknown);
         return;
     }
     if (rc == ASYLINK_E_NOMEM || rc == ASYLINK_E_IO) {
@@ -2135,6 +2149,13 @@ static void s_pump(s_io *io)
         uint64_t top = 0;
         int rc_next = cstore_outbox_next_pending_top(
             io->c->store, after, batch, room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH, &n, &top);
+        if (client_early_out_failed(io->c, NULL)) {
+            /* A commit whose entries went out early failed: this read may hold other entries
+               under their seqs. The next pass starts again from the first (s_early_publish). */
+            for (size_t i = 0; i < n; i++)
+                cstore_out_clear(&batch[i]);
+            break;
+        }
         if (rc_next != ASYLINK_OK) {
             if (n == 0 && batch[0].seq > after) { /* an unreadable record, named by its seq */
                 s_pump_step_over(io, batch[0].seq);

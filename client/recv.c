@@ -540,13 +540,10 @@ static int s_fill_flush(cstore_txn *t, void *arg)
 {
     const s_flush_write *w = arg;
     int rc = ASYLINK_OK;
-    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++) {
-        uint64_t seq = 0;
-        rc = cstore_outbox_add(t, &w->rs->items[i], &seq);
-        if (rc == ASYLINK_OK) /* published before the commit's fsync (early.c) */
-            client_early_out_note(seq, w->rs->items[i].id, w->rs->items[i].envelope,
-                                  w->rs->items[i].envelope_len);
-    }
+    /* Not published before the commit (early.c): a commit that failed after its receipt sets
+       went out would leave the receipts owed, sealed again into new sets, received twice. */
+    for (size_t i = 0; rc == ASYLINK_OK && i < w->rs->n; i++)
+        rc = cstore_outbox_add(t, &w->rs->items[i], NULL);
     if (rc == ASYLINK_OK)
         rc = cstore_owed_del_many(t, w->owed, w->n);
     if (rc == ASYLINK_OK && w->damaged)
