@@ -103,8 +103,15 @@ typedef struct client_handed {
 } client_handed;
 #define CLIENT_HANDED_SLOTS 4096
 
-/* Outbox entries published before their commit is on disk (early.c); the entries are opaque. */
-typedef struct client_early_out client_early_out;
+/* An outbox entry to publish before its commit is on disk (early.c), a copy of its envelope. */
+typedef struct client_early_out {
+    struct client_early_out *next;
+    uint64_t seq;
+    uint8_t id[16];
+    size_t len;
+    uint8_t envelope[];
+} client_early_out;
+
 typedef struct client_early_out_list {
     client_early_out *head, *tail;
     size_t n, bytes;
@@ -364,9 +371,6 @@ void client_early_out_note(uint64_t seq, const uint8_t id[16], const uint8_t *en
 /* Frees the entries l got after mark (a copy of l taken before), making l mark again. */
 void client_early_out_truncate(client_early_out_list *l, const client_early_out_list *mark);
 
-/* Moves from's entries to the end of to. */
-void client_early_out_append(client_early_out_list *to, client_early_out_list *from);
-
 /* Frees l's entries. */
 void client_early_out_clear(client_early_out_list *l);
 
@@ -390,12 +394,6 @@ void client_early_out_settle(asylink_client *c, int rc);
  * lock.
  */
 void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *failed);
-
-/* The next entry of l and its fields (NULL at the end). */
-const client_early_out *client_early_out_first(const client_early_out_list *l);
-const client_early_out *client_early_out_next(const client_early_out *e);
-void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
-                          const uint8_t **env, size_t *len);
 
 /* Whether a commit with entries published early failed since the last take (the flag stays for
    client_early_out_take), and how many such commits failed so far (may be NULL). Takes the lock. */

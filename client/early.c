@@ -224,14 +224,6 @@ int client_early_wait(asylink_client *c)
  * early (s_early_publish), so the outbox order holds.
  */
 
-struct client_early_out {
-    client_early_out *next;
-    uint64_t seq;
-    uint8_t id[16];
-    size_t len;
-    uint8_t envelope[];
-};
-
 /* The committer's list while it applies writes (NULL on every other thread). */
 static _Thread_local client_early_out_list *s_collecting;
 static _Thread_local bool s_collect_closed; /* an entry was left out: no later one goes */
@@ -268,7 +260,8 @@ void client_early_out_note(uint64_t seq, const uint8_t id[16], const uint8_t *en
     l->bytes += len;
 }
 
-void client_early_out_append(client_early_out_list *to, client_early_out_list *from)
+/* Moves from's entries to the end of to. */
+static void s_out_append(client_early_out_list *to, client_early_out_list *from)
 {
     if (!from->head)
         return;
@@ -312,7 +305,7 @@ void client_early_out_offer(asylink_client *c, client_early_out_list *l)
     if (!l->head)
         return;
     pthread_mutex_lock(&c->lock);
-    client_early_out_append(&c->early_out, l);
+    s_out_append(&c->early_out, l);
     c->early_out_committing = true;
     pthread_mutex_unlock(&c->lock);
 }
@@ -339,25 +332,6 @@ void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *fa
     *failed = c->early_out_failed;
     c->early_out_failed = false;
     pthread_mutex_unlock(&c->lock);
-}
-
-const client_early_out *client_early_out_first(const client_early_out_list *l)
-{
-    return l->head;
-}
-
-const client_early_out *client_early_out_next(const client_early_out *e)
-{
-    return e->next;
-}
-
-void client_early_out_get(const client_early_out *e, uint64_t *seq, const uint8_t **id,
-                          const uint8_t **env, size_t *len)
-{
-    *seq = e->seq;
-    *id = e->id;
-    *env = e->envelope;
-    *len = e->len;
 }
 
 bool client_early_out_failed(asylink_client *c, uint64_t *failures)

@@ -250,22 +250,33 @@ static void s_held_add(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *env)
     zmq_msg_move(&h->env, env);
 }
 
-/* s_held_add, for a frame of its own (envm) or an item of a Packed frame (copied); -1: not kept
-   (no memory). */
+/*
+ * Takes a delivery's envelope into dst (an initialised message): its own
+ * frame envm moved (zero-copy), or, for an item of a Packed frame (envm
+ * NULL), a copy of env. 0, or -1 (no memory; dst is then empty).
+ */
+static int s_msg_take(zmq_msg_t *dst, zmq_msg_t *envm, const uint8_t *env, size_t len)
+{
+    if (envm)
+        return zmq_msg_move(dst, envm) == 0 ? 0 : -1;
+    if (zmq_msg_close(dst) != 0 || zmq_msg_init_size(dst, len) != 0) {
+        zmq_msg_init(dst);
+        return -1;
+    }
+    memcpy(zmq_msg_data(dst), env, len);
+    return 0;
+}
+
+/* s_held_add for a delivery's envelope as s_msg_take() takes it; -1: not kept (no memory). */
 static int s_held_keep(s_held_list *l, const wire_cmd *cmd, zmq_msg_t *envm, const uint8_t *env,
                        size_t len)
 {
-    zmq_msg_t copy;
-    if (!envm) {
-        if (zmq_msg_init_size(&copy, len) != 0)
-            return -1;
-        memcpy(zmq_msg_data(&copy), env, len);
-        envm = &copy;
-    }
+    zmq_msg_t m;
+    zmq_msg_init(&m);
     size_t before = l->n;
-    s_held_add(l, cmd, envm);
-    if (envm == &copy)
-        zmq_msg_close(&copy); /* (moved, or not kept) */
+    if (s_msg_take(&m, envm, env, len) == 0)
+        s_held_add(l, cmd, &m);
+    zmq_msg_close(&m); /* (moved into l, or not kept) */
     return l->n > before ? 0 : -1;
 }
 
@@ -544,20 +555,6 @@ static void s_later_event(s_io *io, asylink_event_type type, const uint8_t id[16
         op->ev = e;
     else
         free(e);
-}
-
-/* Takes over the envelope of a delivery: moved from envm, or copied (a Packed item). -1: no memory.
- */
-static int s_op_take_env(s_op *op, zmq_msg_t *envm, const uint8_t *env, size_t len)
-{
-    if (envm)
-        return zmq_msg_move(&op->env, envm) == 0 ? 0 : -1;
-    if (zmq_msg_close(&op->env) != 0 || zmq_msg_init_size(&op->env, len) != 0) {
-        zmq_msg_init(&op->env);
-        return -1;
-    }
-    memcpy(zmq_msg_data(&op->env), env, len);
-    return 0;
 }
 
 static void s_send_acks(s_io *io, const uint64_t *seqs, size_t n, int kind, int code,
@@ -1386,7 +1383,7 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
         op->infos = malloc(n * sizeof *op->infos);
         op->n = op->ids && op->infos ? n : 0;
     }
-    if (!op || !op->n || s_op_take_env(op, envm, env, len) != 0) {
+    if (!op || !op->n || s_msg_take(&op->env, envm, env, len) != 0) {
         if (op)
             op->kind = OP_EVENT; /* nothing to store (its frames are freed with the turn) */
         free(r);
@@ -1513,7 +1510,7 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
          * each subscription hands the message over and is acked alone.
          * Stored by the committer (s_apply), acked after its commit. */
         s_op *op = s_op_add(io, OP_DELIVER);
-        if (!op || s_op_take_env(op, envm, env, len) != 0) {
+        if (!op || s_msg_take(&op->env, envm, env, len) != 0) {
             if (op)
                 op->kind = OP_EVENT; /* nothing to store */
             s_reset(io, "out of memory holding deliveries", ASYLINK_E_NOMEM, 0);
@@ -2115,17 +2112,14 @@ static void s_early_publish(s_io *io, bool packed)
     client_early_out_take(io->c, &l, &failed);
     if (failed)
         io->out_cursor = 0;
-    for (const client_early_out *e = client_early_out_first(&l); e; e = client_early_out_next(e)) {
-        cstore_out o = {0};
-        const uint8_t *id, *env;
-        client_early_out_get(e, &o.seq, &id, &env, &o.envelope_len);
+    for (client_early_out *e = l.head; e; e = e->next) {
+        cstore_out o = {.seq = e->seq, .envelope = e->envelope, .envelope_len = e->len};
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
         /* Only the entry right after the cursor: the pump moved it past every seq given out
            before (s_pump), so nothing pending lies in between. */
         if (io->state != IO_OPEN || o.seq != after + 1 || io->n_flight + io->n_packed >= io->window)
             break;
-        memcpy(o.id, id, 16);
-        o.envelope = (uint8_t *)env; /* only read */
+        memcpy(o.id, e->id, 16);
         if ((packed ? s_pack_publish(io, &o) : s_publish(io, &o)) != 0)
             break;
     }
