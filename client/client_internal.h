@@ -84,6 +84,7 @@ typedef struct client_write {
     void *arg;
     int rc;
     bool done;
+    bool retrying; /* counted in writes_retrying: its writer tries once more on its own */
 } client_write;
 
 /*
@@ -241,7 +242,6 @@ struct asylink_client {
     bool early_out_committing;          /* ... whose commit is not visible yet */
     bool early_out_failed;              /* a commit with entries published early failed */
     uint64_t early_out_settled;         /* commits with early entries settled so far */
-    uint64_t early_out_failures;        /* ... of which failed */
     client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
     size_t n_accepted, cap_accepted;    /* ... */
     uint64_t accepted_since_ms;         /* when the oldest of them came */
@@ -249,6 +249,9 @@ struct asylink_client {
     client_handed last_taken;           /* what client_early_take() took last */
     uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
     client_write *writes, *writes_tail; /* for the I/O thread's next commit (io.c) */
+    uint64_t writes_retrying;           /* writers whose write failed there, trying again on
+                                           their own (client_io_write) ... */
+    uint64_t writes_retried;            /* ... and how many such second attempts ended */
     bool io_writes;                     /* the I/O thread takes writes (false once it stops) */
     pthread_cond_t commit_cond;         /* wakes the I/O thread's committer (io.c), and waiters
                                            for it */
@@ -396,8 +399,8 @@ void client_early_out_settle(asylink_client *c, int rc);
 void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *failed);
 
 /* Whether a commit with entries published early failed since the last take (the flag stays for
-   client_early_out_take), and how many such commits failed so far (may be NULL). Takes the lock. */
-bool client_early_out_failed(asylink_client *c, uint64_t *failures);
+   client_early_out_take). Takes the lock. */
+bool client_early_out_failed(asylink_client *c);
 
 /* Whether a commit whose entries may have been published early is not visible yet, and how many
    such commits have settled so far (takes the lock): a receipt for such an entry waits for it. */

@@ -316,7 +316,6 @@ void client_early_out_settle(asylink_client *c, int rc)
     if (c->early_out_committing && rc != ASYLINK_OK) {
         client_early_out_clear(&c->early_out); /* not taken yet: not to be published now */
         c->early_out_failed = true;
-        c->early_out_failures++;
     }
     if (c->early_out_committing)
         c->early_out_settled++;
@@ -334,12 +333,10 @@ void client_early_out_take(asylink_client *c, client_early_out_list *l, bool *fa
     pthread_mutex_unlock(&c->lock);
 }
 
-bool client_early_out_failed(asylink_client *c, uint64_t *failures)
+bool client_early_out_failed(asylink_client *c)
 {
     pthread_mutex_lock(&c->lock);
     bool failed = c->early_out_failed;
-    if (failures)
-        *failures = c->early_out_failures;
     pthread_mutex_unlock(&c->lock);
     return failed;
 }

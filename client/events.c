@@ -328,7 +328,17 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
         pthread_cond_wait(&c->done_cond, &c->lock);
     pthread_mutex_unlock(&c->lock);
     /* Not written (nothing of it is stored): again on its own, where the store grows if full. */
-    if (w.rc == ASYLINK_E_STORE_FULL || w.rc == ASYLINK_E_IO)
-        return cstore_write(c->store, fill, arg);
-    return w.rc;
+    if (w.rc != ASYLINK_E_STORE_FULL && w.rc != ASYLINK_E_IO)
+        return w.rc;
+    int rc = cstore_write(c->store, fill, arg);
+    if (w.retrying) {
+        /* Decided: a receipt naming what this write published early is checked again now (io.c,
+           s_retry_waiting). */
+        pthread_mutex_lock(&c->lock);
+        c->writes_retrying--;
+        c->writes_retried++;
+        pthread_mutex_unlock(&c->lock);
+        client_wake_io(c);
+    }
+    return rc;
 }

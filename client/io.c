@@ -178,7 +178,7 @@ typedef struct {
     s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
     uint64_t waiting_settled; /* ... held while the commit after this many settled ran */
     bool rechecking;          /* s_retry_waiting: a receipt is checked for good, not held */
-    uint64_t failures_seen;   /* client_early_out_failed()'s count when the session opened */
+    uint64_t waiting_retried; /* ... or while writers retried, this many retries having ended */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -725,11 +725,40 @@ static long s_receipts_ask(s_io *io, long tick)
 }
 
 /* Tells the writers of ws how they ended: rc for those the commit carried. */
+/*
+ * Counts the writes of ws that fail with rc (or failed on their own) such
+ * that their writers try once more themselves (client_io_write): until
+ * those attempts end, a receipt naming a message none of them stored is
+ * kept, not dropped (s_on_receipt). Counted before a failed commit with
+ * early entries is settled, so that no receipt is judged in between (lock held).
+ */
+static void s_writes_retrying(asylink_client *c, client_write *ws, int rc)
+{
+    for (; ws; ws = ws->next) {
+        int end = ws->rc == ASYLINK_OK ? rc : ws->rc;
+        if (!ws->retrying && (end == ASYLINK_E_IO || end == ASYLINK_E_STORE_FULL)) {
+            ws->retrying = true;
+            c->writes_retrying++;
+        }
+    }
+}
+
+/* Whether writers are trying again on their own; *retried: how many such attempts ended. */
+static bool s_writes_pending_retry(asylink_client *c, uint64_t *retried)
+{
+    pthread_mutex_lock(&c->lock);
+    bool pending = c->writes_retrying > 0;
+    *retried = c->writes_retried;
+    pthread_mutex_unlock(&c->lock);
+    return pending;
+}
+
 static void s_writes_done(asylink_client *c, client_write *ws, int rc)
 {
     if (!ws)
         return;
     pthread_mutex_lock(&c->lock);
+    s_writes_retrying(c, ws, rc);
     while (ws) {
         client_write *next = ws->next; /* ws lives on its writer's stack */
         if (ws->rc == ASYLINK_OK)
@@ -936,6 +965,11 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
             client_wake_io(c);
         }
         b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        if (b->rc != ASYLINK_OK) {
+            pthread_mutex_lock(&c->lock);
+            s_writes_retrying(c, b->ws, b->rc);
+            pthread_mutex_unlock(&c->lock);
+        }
         client_early_out_settle(c, b->rc);
         if (b->rc == ASYLINK_OK && added) {
             pthread_mutex_lock(&c->lock);
@@ -1271,7 +1305,6 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                        : WIRE_PROTOCOL_VERSION;
     io->session++;
     io->out_cursor = 0;
-    (void)client_early_out_failed(c, &io->failures_seen);
     s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
@@ -1329,32 +1362,35 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
     const envelope_header *h = envelope_header_of(e);
     receipt *r = NULL;
     size_t n = 0, unknown = 0;
-    uint64_t settled = 0;
-    bool early = client_early_out_pending(io->c, &settled); /* before the store is read */
+    uint64_t settled = 0, retried = 0;
+    /* Both read before the store is: a commit or retry that ends after it is seen as running. */
+    bool early = client_early_out_pending(io->c, &settled);
+    bool retrying = s_writes_pending_retry(io->c, &retried);
     int rc = client_receipt_check(io->c, e, &r, &n, &unknown);
-    if (early && !io->rechecking && (unknown || rc == ASYLINK_E_NOT_FOUND)) {
-        /* It may name a message published before its commit (s_early_publish): checked
-           again, for good, once that commit has settled (s_retry_waiting). */
+    if ((unknown || rc == ASYLINK_E_NOT_FOUND) && ((early && !io->rechecking) || retrying)) {
+        /* It may name a message published before its commit (s_early_publish), which that
+           commit, or the writer's own second attempt after it failed, may store yet: kept,
+           unacknowledged, and checked again once the commit has settled or every such attempt
+           has ended (s_retry_waiting). The marks are those of the oldest receipt held, so that
+           none waits for a later change than its own. */
         free(r);
+        bool first = io->waiting.n == 0;
         if (s_held_keep(&io->waiting, cmd, envm, env, len) != 0) {
             s_reset(io, "out of memory holding a receipt", ASYLINK_E_NOMEM, 0);
             return; /* the broker delivers it again in the next session */
         }
-        io->waiting_settled = settled;
+        if (first) {
+            io->waiting_settled = settled;
+            io->waiting_retried = retried;
+        }
+        if (retrying)
+            client_log(io->c, ASYLINK_LOG_WARN,
+                       "receipt for a message not stored yet kept until its writer's retry ended",
+                       "signer=%s skipped=%zu", h->sender, unknown);
         return;
     }
     if (rc == ASYLINK_E_NOT_FOUND && unknown > 0) {
-        uint64_t failures = 0;
-        (void)client_early_out_failed(io->c, &failures);
         free(r);
-        if (failures != io->failures_seen) {
-            /* A commit with early entries failed in this session: the writer's own second
-               attempt may store the message yet. Not acknowledged: delivered again in the next
-               session, when that is settled. */
-            client_log(io->c, ASYLINK_LOG_WARN, "receipt for a message not stored yet kept back",
-                       "signer=%s skipped=%zu", h->sender, unknown);
-            return;
-        }
         /* Every entry names a message not held here: erased, past its retention, or never
            stored (published while a crash interrupted its commit, DESIGN-CHANGES 43). Nothing
            to keep: acknowledged and dropped (the application is told), not dead-lettered. */
@@ -1878,11 +1914,13 @@ static void s_retry_parked(s_io *io)
  */
 static void s_retry_waiting(s_io *io)
 {
-    uint64_t settled = 0;
+    uint64_t settled = 0, retried = 0;
     if (!io->waiting.n || io->state != IO_OPEN)
         return;
     (void)client_early_out_pending(io->c, &settled);
-    if (settled == io->waiting_settled)
+    bool retrying = s_writes_pending_retry(io->c, &retried);
+    /* Once a commit settled since, or every retry ended and one did since. */
+    if (settled == io->waiting_settled && (retrying || retried == io->waiting_retried))
         return;
     s_held_list l = io->waiting;
     io->waiting = (s_held_list){0};
@@ -2143,7 +2181,7 @@ static void s_pump(s_io *io)
         uint64_t top = 0;
         int rc_next = cstore_outbox_next_pending_top(
             io->c->store, after, batch, room < IO_PUMP_BATCH ? room : IO_PUMP_BATCH, &n, &top);
-        if (client_early_out_failed(io->c, NULL)) {
+        if (client_early_out_failed(io->c)) {
             /* A commit whose entries went out early failed: this read may hold other entries
                under their seqs. The next pass starts again from the first (s_early_publish). */
             for (size_t i = 0; i < n; i++)

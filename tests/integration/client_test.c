@@ -8,15 +8,19 @@
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
+ *               [--wait-receipts]
  *               [--crash-after-accepted K] [--ids-out F]
  *               --batch: asylink_send_many, N at a time (one signed batch each);
+ *               --wait-receipts (with --ids-out): then wait for every receipt
  *               --crash-after-accepted: after the first call, kill -9 this process
  *               once the broker accepted K of its messages (the rest of the
  *               batch still in the outbox)
  *   client_test --config NODE.ini flush            wait until the outbox is empty
  *   client_test --config NODE.ini recv --count N [--no-ack] [--ack-batch N]
  *               [--crash-after-recv] [--crash-after-ack] [--ids-out F] [--expect-none]
- *               [--expect-refused N]
+ *               [--expect-refused N] [--ack-failures-ok]
+ *               --ack-failures-ok: an acknowledgement that fails is reported and
+ *               not counted (the library hands the message over again)
  *               --crash-after-ack: kill -9 this process as soon as the last
  *               acknowledgement returned (its receipts owed, not yet sealed)
  *               --ack-batch: asylink_ack_many, N at a time; --expect-refused: also
@@ -73,6 +77,9 @@ typedef struct {
     const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
     int crash_after_send, crash_after_recv, crash_after_ack, no_ack, wait_accepted, expect_none;
+    int ack_failures_ok; /* recv: an acknowledgement that fails is not fatal (the message comes
+                            again) */
+    int wait_receipts;   /* send: then wait for the receipts of what was sent (needs --ids-out) */
 } s_args;
 
 /* Defined by slowsync.c in client_test_slowsync only (37-client-early-publish.sh). */
@@ -281,10 +288,24 @@ static int s_mode_send(const s_args *a)
     }
     uint64_t t1 = clock_now_ms();
     int rc = a->wait_accepted ? s_flush(a) : 0;
+    if (a->wait_receipts && a->ids_out && failures == 0 && rc == 0) {
+        s_args r = *a; /* the ids written so far, flushed line by line */
+        r.ids_in = a->ids_out;
+        rc = s_mode_receipts(&r);
+    }
     printf("sent=%ld failures=%ld threads=%ld send_ms=%llu returned_at_ms=%llu\n",
            a->count - failures, failures, threads, (unsigned long long)(t1 - t0),
            (unsigned long long)t1);
     return failures == 0 && rc == 0 ? 0 : 1;
+}
+
+/* --ack-failures-ok: n messages whose acknowledgement failed; they are handed over again. */
+static long s_ack_failed(int rc, long n, long *failed)
+{
+    fprintf(stderr, "client_test: acknowledgement of %ld failed: %s (handed over again)\n", n,
+            asylink_err_name(rc));
+    *failed += n;
+    return n;
 }
 
 static int s_mode_recv(const s_args *a)
@@ -295,7 +316,7 @@ static int s_mode_recv(const s_args *a)
     uint8_t(*batch)[16] = calloc(a->ack_batch > 0 ? (size_t)a->ack_batch : 1, 16);
     size_t n_batch = 0;
     int rc_end = ASYLINK_OK;
-    long refused = 0;
+    long refused = 0, ack_failed = 0;
     uint64_t first_ms = 0; /* when the first message was handed over (epoch ms) */
     char codes[256] = "";
     if (!batch)
@@ -326,14 +347,18 @@ static int s_mode_recv(const s_args *a)
         if (a->ack_batch > 0 && !a->no_ack) {
             memcpy(batch[n_batch++], asylink_message_id(m), 16);
             if (n_batch == (size_t)a->ack_batch || got == a->count) {
-                if ((rc = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch)) !=
-                    ASYLINK_OK)
+                rc = asylink_ack_many(s_client, (const uint8_t(*)[16])batch, n_batch);
+                if (rc != ASYLINK_OK && !a->ack_failures_ok)
                     s_die("ack_many", rc);
+                if (rc != ASYLINK_OK)
+                    got -= s_ack_failed(rc, (long)n_batch, &ack_failed);
                 n_batch = 0;
             }
         } else if (!a->no_ack &&
                    (rc = asylink_ack(s_client, asylink_message_id(m))) != ASYLINK_OK) {
-            s_die("ack", rc);
+            if (!a->ack_failures_ok)
+                s_die("ack", rc);
+            got -= s_ack_failed(rc, 1, &ack_failed);
         }
         asylink_message_free(&m);
     }
@@ -343,7 +368,8 @@ static int s_mode_recv(const s_args *a)
     if (a->crash_after_ack && got > 0 && !a->no_ack)
         raise(SIGKILL); /* acknowledged: the receipts are owed, sealed only after a linger */
     free(batch);
-    printf("received=%ld first_at_ms=%llu\n", got, (unsigned long long)first_ms);
+    printf("received=%ld first_at_ms=%llu ack_failed=%ld\n", got, (unsigned long long)first_ms,
+           ack_failed);
     if (a->expect_refused > 0)
         printf("refused=%ld refused_codes=%s\n", refused, codes[0] ? codes : "-");
     if (refused < a->expect_refused)
@@ -611,6 +637,8 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"ids-in", required_argument, NULL, 19},
                                          {"hold-us", required_argument, NULL, 20},
                                          {"wait-connected", no_argument, NULL, 21},
+                                         {"ack-failures-ok", no_argument, NULL, 22},
+                                         {"wait-receipts", no_argument, NULL, 23},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -652,6 +680,8 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 19: a->ids_in = optarg; break;
         case 20: a->hold_us = strtol(optarg, NULL, 10); break;
         case 21: a->wait_connected = 1; break;
+        case 22: a->ack_failures_ok = 1; break;
+        case 23: a->wait_receipts = 1; break;
         default: return -1;
         }
     }

@@ -2,7 +2,10 @@
  * slowsync.c — linked into client_test_slowsync (client_test.c): makes
  * every fdatasync() of files under one directory take longer, so that a
  * test can tell what the library does while its outbox commit's flush
- * runs (37-client-early-publish.sh; DESIGN-CHANGES 43). No hook in the
+ * runs (37-client-early-publish.sh; DESIGN-CHANGES 43), and can make the
+ * first few of them fail, so that it can tell what the library does when
+ * such a commit fails after its messages left early or were handed over
+ * early (38-client-commit-failure.sh). No hook in the
  * library: this program's own fdatasync() interposes on the C library's
  * for LMDB (liblmdb.so calls it through its PLT; a symbol of the
  * executable exported with --export-dynamic-symbol, CMakeLists.txt).
@@ -15,16 +18,27 @@
  *                                the broker opened), so that the store opens
  *                                and the session starts at the disk's own pace
  *
- * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr. Any
- * other fdatasync() goes straight to the system call.
+ *   ASYLINK_TEST_FAIL_SYNC       N (1..1000): the first N of those flushes once
+ *                                armed (after their delay) return -1 with errno
+ *                                EIO instead of flushing, as a failing disk's
+ *                                would; LMDB then fails and undoes that commit
+ *   ASYLINK_TEST_FAIL_SYNC_THREAD  if set, only flushes called by a thread of
+ *                                this name fail (and count), e.g. asylink-commit
+ *                                (the library's committer), not a sweep's
+ *
+ * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr, each
+ * failed one "slowsync: failed fd=N". Any other fdatasync() goes straight
+ * to the system call.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +46,7 @@
 __attribute__((visibility("default"))) int fdatasync(int fd); /* the project builds hidden */
 
 static atomic_bool s_armed;
+static atomic_long s_failed; /* flushes failed so far */
 
 /* client_test calls it (a weak reference there) once it is connected. */
 void slowsync_arm(void);
@@ -42,23 +57,41 @@ void slowsync_arm(void)
     fprintf(stderr, "slowsync: armed\n");
 }
 
+/* Whether fd is a file under dir. */
+static bool s_under(int fd, const char *dir)
+{
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0)
+        return false;
+    path[n] = '\0';
+    return strncmp(path, dir, strlen(dir)) == 0;
+}
+
 int fdatasync(int fd)
 {
     const char *dir = getenv("ASYLINK_TEST_SLOW_SYNC_PATH");
     const char *ms_s = getenv("ASYLINK_TEST_SLOW_SYNC_MS");
+    const char *fail_s = getenv("ASYLINK_TEST_FAIL_SYNC");
     long ms = ms_s ? strtol(ms_s, NULL, 10) : 0;
-    if (atomic_load(&s_armed) && dir && dir[0] && ms > 0 && ms <= 60000) {
-        char link[64], path[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(link, path, sizeof path - 1);
-        if (n > 0) {
-            path[n] = '\0';
-            if (strncmp(path, dir, strlen(dir)) == 0) {
-                fprintf(stderr, "slowsync: delayed fd=%d ms=%ld\n", fd, ms);
-                struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-                while (nanosleep(&ts, &ts) != 0)
-                    ;
-            }
+    long fail = fail_s ? strtol(fail_s, NULL, 10) : 0;
+    if (atomic_load(&s_armed) && dir && dir[0] && s_under(fd, dir)) {
+        if (ms > 0 && ms <= 60000) {
+            fprintf(stderr, "slowsync: delayed fd=%d ms=%ld\n", fd, ms);
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0)
+                ;
+        }
+        const char *only = getenv("ASYLINK_TEST_FAIL_SYNC_THREAD");
+        char name[17] = "";
+        if (only && only[0])
+            (void)prctl(PR_GET_NAME, name, 0, 0, 0);
+        if (fail > 0 && fail <= 1000 && (!only || !only[0] || strcmp(name, only) == 0) &&
+            atomic_fetch_add(&s_failed, 1) < fail) {
+            fprintf(stderr, "slowsync: failed fd=%d\n", fd);
+            errno = EIO;
+            return -1;
         }
     }
     return (int)syscall(SYS_fdatasync, fd);

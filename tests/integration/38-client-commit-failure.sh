@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# A commit that fails after what it carried already left: the sender's
+# outbox commit whose messages were published while its flush ran
+# (DESIGN-CHANGES 43), and the recipient's inbox commit whose message was
+# handed over while its flush ran (DESIGN-CHANGES 37). The flushes of one
+# node's data directory are slowed and the first one or two of them fail
+# with EIO (client_test_slowsync, slowsync.c), as a failing disk's would.
+#
+#   1. DE's commit fails once: the writer's second attempt stores the
+#      message, asylink_send() succeeds; FR has it once; FR's receipt, which
+#      comes while that attempt runs, is kept and taken once it ended.
+#   2. DE's commit fails twice (a batch of three): asylink_send_many()
+#      fails, although the three left early (asylink.h: IO does not mean
+#      "not sent"); FR has each once; DE's next message goes through and
+#      FR's receipts for the three, which name nothing DE holds, are
+#      dropped with a warning, not dead-lettered.
+#   3. FR's inbox commit fails after the message was handed over: its
+#      acknowledgement fails, the message is handed over again once
+#      stored, acknowledged then, and DE gets exactly one receipt.
+#
+#   38-client-commit-failure.sh ASYLINKD ASYLINK ASYLINK-PEER CLIENT_TEST CLIENT_TEST_SLOWSYNC
+source "$(dirname "$0")/client_lib.sh"
+SLOW="$(cd "$(dirname "$5")" && pwd)/$(basename "$5")"
+client_init "$@"
+start_broker || exit 1
+write_node_ini DE
+write_node_ini FR
+DELAY=800 # ms per flush of the failing node's store, once armed
+
+# failing NODE FAILS ARGS...: NODE's client_test_slowsync; once connected its flushes take
+# DELAY ms and the first FAILS of them fail.
+failing() {
+  local node=$1 fails=$2
+  shift 2
+  ASYLINK_TEST_SLOW_SYNC_PATH="$T/node-$node" ASYLINK_TEST_SLOW_SYNC_MS=$DELAY \
+    ASYLINK_TEST_FAIL_SYNC=$fails "$SLOW" --config "$T/$node.ini" --wait-connected "$@"
+}
+
+# Both nodes have their stores before the timed parts.
+ct --config "$T/DE.ini" flush --timeout 30 >/dev/null
+ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 2 >/dev/null
+
+# 1. One failed flush on DE: the second attempt stores the message.
+ct --config "$T/FR.ini" --wait-connected recv --count 1 --ids-out "$T/got1.ids" --timeout 60 \
+  >"$T/fr1.out" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+sleep 1
+failing DE 1 send --to FR --count 1 --ids-out "$T/sent1.ids" --wait-receipts --timeout 60 \
+  >"$T/de1.out" 2>"$T/de1.err"
+check_eq "1: DE's send succeeded (its second attempt), and its receipt came" "$?" 0
+check "1: DE's first flush failed" grep -q 'slowsync: failed' "$T/de1.err"
+wait "$FR_PID"
+check "1: FR received DE's message" same_ids "$T/got1.ids" "$T/sent1.ids"
+returned=$(grep -o 'returned_at_ms=[0-9]*' "$T/de1.out" | cut -d= -f2)
+received=$(grep -o 'first_at_ms=[0-9]*' "$T/fr1.out" | cut -d= -f2)
+check "1: it left during the failing flush, before the send returned" \
+  test -n "$returned" -a -n "$received" -a "${received:-0}" -lt "${returned:-0}"
+check "1: FR's receipt, which came while the second attempt ran, was kept for it" \
+  grep -q "kept until its writer's retry ended" "$T/de1.err"
+check "1: ... and taken in the same session once it ended" grep -q 'receipts=1 of=1' "$T/de1.out"
+check "1: DE has FR's receipt" ct --config "$T/DE.ini" receipts --ids-in "$T/sent1.ids" --timeout 30
+check "1: DE's outbox drains" ct --config "$T/DE.ini" flush --timeout 30
+check "1: FR does not get the message twice" \
+  ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
+
+# 2. Two failed flushes on DE: asylink_send_many fails, its three messages left already.
+: >"$T/got2.ids"
+ct --config "$T/FR.ini" --wait-connected recv --count 3 --ids-out "$T/got2.ids" --timeout 60 \
+  >"$T/fr2.out" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+sleep 1
+failing DE 2 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
+  >"$T/de2.out" 2>"$T/de2.err"
+check_eq "2: DE's send_many failed (both attempts)" "$?" 1
+check "2: ... with IO" grep -q 'send_many: IO' "$T/de2.err"
+check_eq "2: no id was returned" "$(lines "$T/sent2.ids")" 0
+check_eq "2: both flushes failed" "$(grep -c 'slowsync: failed' "$T/de2.err")" 2
+wait "$FR_PID"
+check_eq "2: FR received the three messages that left early" "$(sort -u "$T/got2.ids" | wc -l)" 3
+ct --config "$T/DE.ini" send --to FR --count 1 --wait-accepted --ids-out "$T/sent3.ids" \
+  --timeout 60 >/dev/null 2>"$T/de3.err"
+check_eq "2: DE's next message is sent" "$(lines "$T/sent3.ids")" 1
+check "2: FR receives it, and none of the three again" bash -c \
+  "'$CLIENT_TEST' --config '$T/FR.ini' recv --count 2 --ids-out '$T/got3.ids' --timeout 5 >/dev/null 2>&1; cmp -s <(sort '$T/got3.ids') <(sort '$T/sent3.ids')"
+check "2: DE has FR's receipt for it" \
+  ct --config "$T/DE.ini" receipts --ids-in "$T/sent3.ids" --timeout 30 2>>"$T/de3.err"
+check "2: FR's receipts for the three were dropped with a warning" \
+  grep -q 'receipts for messages not held here dropped' "$T/de3.err" "$T/de2.err"
+check "2: DE's outbox drains (nothing of the failed batch is left in it)" \
+  ct --config "$T/DE.ini" flush --timeout 30
+
+# 3. One failed flush on FR's committer after the message was handed over (not another
+#    thread's: the library sweeps its store when it starts, in its I/O thread).
+: >"$T/got4.ids"
+ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit \
+  failing FR 1 recv --count 1 --ack-failures-ok --ids-out "$T/got4.ids" --timeout 60 \
+  >"$T/fr4.out" 2>"$T/fr4.err" &
+FR_PID=$!
+PIDS+=("$FR_PID")
+wait_for "$T/fr4.err" 'slowsync: armed' 20
+ct --config "$T/DE.ini" send --to FR --count 1 --wait-accepted --ids-out "$T/sent4.ids" \
+  --timeout 60 >/dev/null
+wait "$FR_PID"
+check_eq "3: FR received and acknowledged the message" "$?" 0
+check "3: FR's flush failed" grep -q 'slowsync: failed' "$T/fr4.err"
+check "3: its first acknowledgement failed" grep -q 'ack_failed=1' "$T/fr4.out"
+check_eq "3: it was handed over again once stored (twice in all)" "$(lines "$T/got4.ids")" 2
+check "3: ... the message DE sent" same_ids "$T/got4.ids" "$T/sent4.ids"
+check "3: DE has FR's receipt" ct --config "$T/DE.ini" receipts --ids-in "$T/sent4.ids" --timeout 30
+check "3: FR does not get it again" ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
+summary
