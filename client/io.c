@@ -176,9 +176,15 @@ typedef struct {
     s_cturn *open;            /* this turn's operations, not yet submitted */
     s_held_list parked;       /* deliveries not stored: the local store was full */
     s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
-    uint64_t waiting_settled; /* ... held while the commit after this many settled ran */
-    bool rechecking;          /* s_retry_waiting: a receipt is checked for good, not held */
+    uint64_t waiting_settled; /* the oldest of them held while the commit after this many
+                                 settled ran ... */
     uint64_t waiting_retried; /* ... or while writers retried, this many retries having ended */
+    uint64_t waiting_newest;  /* the newest held while the commit after this many settled ran */
+    bool rechecking;          /* s_retry_waiting runs */
+    bool recheck_final;       /* ... after every commit running at a hold settled: such a
+                                 commit holds a receipt no longer */
+    bool retry_logged;        /* a receipt held for a writer's retry was logged (until none
+                                 runs) */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -724,23 +730,26 @@ static long s_receipts_ask(s_io *io, long tick)
     return wait < (uint64_t)tick ? (long)wait : tick;
 }
 
-/* Tells the writers of ws how they ended: rc for those the commit carried. */
 /*
- * Counts the writes of ws that fail with rc (or failed on their own) such
- * that their writers try once more themselves (client_io_write): until
- * those attempts end, a receipt naming a message none of them stored is
- * kept, not dropped (s_on_receipt). Counted before a failed commit with
- * early entries is settled, so that no receipt is judged in between (lock held).
+ * A commit whose new outbox entries went out early failed with rc: counts
+ * the writes it carried that their writers will try once more themselves
+ * (client_io_write: on IO or STORE_FULL; a write that failed on its own
+ * added nothing). Until those attempts end, a receipt naming a message the
+ * outbox does not hold is kept, not dropped (s_on_receipt). Counted before
+ * the commit is settled, so that no receipt is judged in between.
  */
 static void s_writes_retrying(asylink_client *c, client_write *ws, int rc)
 {
+    if (rc != ASYLINK_E_IO && rc != ASYLINK_E_STORE_FULL)
+        return;
+    pthread_mutex_lock(&c->lock);
     for (; ws; ws = ws->next) {
-        int end = ws->rc == ASYLINK_OK ? rc : ws->rc;
-        if (!ws->retrying && (end == ASYLINK_E_IO || end == ASYLINK_E_STORE_FULL)) {
+        if (ws->rc == ASYLINK_OK && !ws->retrying) {
             ws->retrying = true;
             c->writes_retrying++;
         }
     }
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Whether writers are trying again on their own; *retried: how many such attempts ended. */
@@ -753,12 +762,12 @@ static bool s_writes_pending_retry(asylink_client *c, uint64_t *retried)
     return pending;
 }
 
+/* Tells the writers of ws how they ended: rc for those the commit carried. */
 static void s_writes_done(asylink_client *c, client_write *ws, int rc)
 {
     if (!ws)
         return;
     pthread_mutex_lock(&c->lock);
-    s_writes_retrying(c, ws, rc);
     while (ws) {
         client_write *next = ws->next; /* ws lives on its writer's stack */
         if (ws->rc == ASYLINK_OK)
@@ -960,16 +969,14 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         /* What this batch stored may be handed over while the commit's fsync runs. */
         uint64_t added = cstore_inbox_added_seq(r.t);
         client_early_offer(c, &early);
-        if (pub.head) {
+        bool out = pub.head != NULL;
+        if (out) {
             client_early_out_offer(c, &pub);
             client_wake_io(c);
         }
         b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
-        if (b->rc != ASYLINK_OK) {
-            pthread_mutex_lock(&c->lock);
+        if (out && b->rc != ASYLINK_OK)
             s_writes_retrying(c, b->ws, b->rc);
-            pthread_mutex_unlock(&c->lock);
-        }
         client_early_out_settle(c, b->rc);
         if (b->rc == ASYLINK_OK && added) {
             pthread_mutex_lock(&c->lock);
@@ -1367,12 +1374,13 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
     bool early = client_early_out_pending(io->c, &settled);
     bool retrying = s_writes_pending_retry(io->c, &retried);
     int rc = client_receipt_check(io->c, e, &r, &n, &unknown);
-    if ((unknown || rc == ASYLINK_E_NOT_FOUND) && ((early && !io->rechecking) || retrying)) {
+    if ((unknown || rc == ASYLINK_E_NOT_FOUND) && ((early && !io->recheck_final) || retrying)) {
         /* It may name a message published before its commit (s_early_publish), which that
            commit, or the writer's own second attempt after it failed, may store yet: kept,
-           unacknowledged, and checked again once the commit has settled or every such attempt
-           has ended (s_retry_waiting). The marks are those of the oldest receipt held, so that
-           none waits for a later change than its own. */
+           unacknowledged, and checked again once a commit has settled or every such attempt
+           has ended (s_retry_waiting); for good (as to the commit) once every commit running
+           when one of them was held has settled. The oldest's marks start a check, so that
+           none waits for a later change than its own; the newest's makes it final. */
         free(r);
         bool first = io->waiting.n == 0;
         if (s_held_keep(&io->waiting, cmd, envm, env, len) != 0) {
@@ -1383,10 +1391,13 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
             io->waiting_settled = settled;
             io->waiting_retried = retried;
         }
-        if (retrying)
+        io->waiting_newest = settled;
+        if (retrying && !io->retry_logged) { /* once while retries run, not at each check */
+            io->retry_logged = true;
             client_log(io->c, ASYLINK_LOG_WARN,
                        "receipt for a message not stored yet kept until its writer's retry ended",
                        "signer=%s skipped=%zu", h->sender, unknown);
+        }
         return;
     }
     if (rc == ASYLINK_E_NOT_FOUND && unknown > 0) {
@@ -1919,19 +1930,21 @@ static void s_retry_waiting(s_io *io)
         return;
     (void)client_early_out_pending(io->c, &settled);
     bool retrying = s_writes_pending_retry(io->c, &retried);
+    io->retry_logged = io->retry_logged && retrying;
     /* Once a commit settled since, or every retry ended and one did since. */
     if (settled == io->waiting_settled && (retrying || retried == io->waiting_retried))
         return;
     s_held_list l = io->waiting;
     io->waiting = (s_held_list){0};
     io->rechecking = true;
+    io->recheck_final = settled != io->waiting_newest;
     for (size_t i = 0; i < l.n; i++) {
         if (io->state == IO_OPEN)
             s_on_deliver(io, &l.items[i].cmd, zmq_msg_data(&l.items[i].env),
                          zmq_msg_size(&l.items[i].env), &l.items[i].env);
         zmq_msg_close(&l.items[i].env); /* moved into the turn, or dropped */
     }
-    io->rechecking = false;
+    io->rechecking = io->recheck_final = false;
     free(l.items);
 }
 

@@ -8,7 +8,8 @@
 #
 #   1. DE's commit fails once: the writer's second attempt stores the
 #      message, asylink_send() succeeds; FR has it once; FR's receipt, which
-#      comes while that attempt runs, is kept and taken once it ended.
+#      comes while the failing commit or that attempt runs, is kept and
+#      taken once the attempt ended, in the same session.
 #   2. DE's commit fails twice (a batch of three): asylink_send_many()
 #      fails, although the three left early (asylink.h: IO does not mean
 #      "not sent"); FR has each once; DE's next message goes through and
@@ -41,12 +42,13 @@ ct --config "$T/DE.ini" flush --timeout 30 >/dev/null
 ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 2 >/dev/null
 
 # 1. One failed flush on DE: the second attempt stores the message.
-ct --config "$T/FR.ini" --wait-connected recv --count 1 --ids-out "$T/got1.ids" --timeout 60 \
-  >"$T/fr1.out" 2>&1 &
+# (FR runs the same program without a failing flush: it says "slowsync: armed" once connected.)
+"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 1 --ids-out "$T/got1.ids" \
+  --timeout 60 >"$T/fr1.out" 2>&1 &
 FR_PID=$!
 PIDS+=("$FR_PID")
-sleep 1
-failing DE 1 send --to FR --count 1 --ids-out "$T/sent1.ids" --wait-receipts --timeout 60 \
+wait_for "$T/fr1.out" 'slowsync: armed' 20
+ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit failing DE 1 send --to FR --count 1 --ids-out "$T/sent1.ids" --wait-receipts --timeout 60 \
   >"$T/de1.out" 2>"$T/de1.err"
 check_eq "1: DE's send succeeded (its second attempt), and its receipt came" "$?" 0
 check "1: DE's first flush failed" grep -q 'slowsync: failed' "$T/de1.err"
@@ -66,12 +68,15 @@ check "1: FR does not get the message twice" \
 
 # 2. Two failed flushes on DE: asylink_send_many fails, its three messages left already.
 : >"$T/got2.ids"
-ct --config "$T/FR.ini" --wait-connected recv --count 3 --ids-out "$T/got2.ids" --timeout 60 \
-  >"$T/fr2.out" 2>&1 &
+# (The first attempt is the committer's, the second the application thread's: client_test's
+# main thread, whose name is the program's, cut to 15 bytes.)
+"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 3 --ids-out "$T/got2.ids" \
+  --timeout 60 >"$T/fr2.out" 2>&1 &
 FR_PID=$!
 PIDS+=("$FR_PID")
-sleep 1
-failing DE 2 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
+wait_for "$T/fr2.out" 'slowsync: armed' 20
+main_thread=$(basename "$SLOW" | cut -c1-15)
+ASYLINK_TEST_FAIL_SYNC_THREAD="asylink-commit,$main_thread" failing DE 2 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
   >"$T/de2.out" 2>"$T/de2.err"
 check_eq "2: DE's send_many failed (both attempts)" "$?" 1
 check "2: ... with IO" grep -q 'send_many: IO' "$T/de2.err"

@@ -23,8 +23,9 @@
  *                                EIO instead of flushing, as a failing disk's
  *                                would; LMDB then fails and undoes that commit
  *   ASYLINK_TEST_FAIL_SYNC_THREAD  if set, only flushes called by a thread of
- *                                this name fail (and count), e.g. asylink-commit
- *                                (the library's committer), not a sweep's
+ *                                one of these names (comma-separated) fail and
+ *                                count, e.g. asylink-commit (the library's
+ *                                committer), not a sweep's in its I/O thread
  *
  * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr, each
  * failed one "slowsync: failed fd=N". Any other fdatasync() goes straight
@@ -69,6 +70,23 @@ static bool s_under(int fd, const char *dir)
     return strncmp(path, dir, strlen(dir)) == 0;
 }
 
+/* Whether the calling thread's name is in list (comma-separated); an unset or empty list: yes. */
+static bool s_thread_listed(const char *list)
+{
+    char name[17] = "";
+    if (!list || !list[0])
+        return true;
+    (void)prctl(PR_GET_NAME, name, 0, 0, 0);
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, n) == 0)
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 int fdatasync(int fd)
 {
     const char *dir = getenv("ASYLINK_TEST_SLOW_SYNC_PATH");
@@ -83,11 +101,7 @@ int fdatasync(int fd)
             while (nanosleep(&ts, &ts) != 0)
                 ;
         }
-        const char *only = getenv("ASYLINK_TEST_FAIL_SYNC_THREAD");
-        char name[17] = "";
-        if (only && only[0])
-            (void)prctl(PR_GET_NAME, name, 0, 0, 0);
-        if (fail > 0 && fail <= 1000 && (!only || !only[0] || strcmp(name, only) == 0) &&
+        if (fail > 0 && fail <= 1000 && s_thread_listed(getenv("ASYLINK_TEST_FAIL_SYNC_THREAD")) &&
             atomic_fetch_add(&s_failed, 1) < fail) {
             fprintf(stderr, "slowsync: failed fd=%d\n", fd);
             errno = EIO;
