@@ -85,6 +85,7 @@ typedef struct client_write {
     int rc;
     bool done;
     bool retrying; /* counted in writes_retrying: its writer tries once more on its own */
+    bool applied;  /* failed (rc) after its commit succeeded: stored, not to be written again */
 } client_write;
 
 /*

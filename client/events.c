@@ -327,8 +327,10 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
     while (!w.done)
         pthread_cond_wait(&c->done_cond, &c->lock);
     pthread_mutex_unlock(&c->lock);
-    /* Not written (nothing of it is stored): again on its own, where the store grows if full. */
-    if (w.rc != ASYLINK_E_STORE_FULL && w.rc != ASYLINK_E_IO)
+    /* Not written (nothing of it is stored): again on its own, where the store grows if full.
+       Written but its flush failed (applied): not again, it is in the store; IO says that it
+       may not be on disk. */
+    if (w.applied || (w.rc != ASYLINK_E_STORE_FULL && w.rc != ASYLINK_E_IO))
         return w.rc;
     int rc = cstore_write(c->store, fill, arg);
     if (w.retrying) {

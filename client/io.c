@@ -762,16 +762,22 @@ static bool s_writes_pending_retry(asylink_client *c, uint64_t *retried)
     return pending;
 }
 
-/* Tells the writers of ws how they ended: rc for those the commit carried. */
-static void s_writes_done(asylink_client *c, client_write *ws, int rc)
+/*
+ * Tells the writers of ws how they ended: rc for those the commit carried.
+ * visible: the commit succeeded and only a flush failed: what they wrote is
+ * in the store, so they do not write it again (client_io_write).
+ */
+static void s_writes_done(asylink_client *c, client_write *ws, int rc, bool visible)
 {
     if (!ws)
         return;
     pthread_mutex_lock(&c->lock);
     while (ws) {
         client_write *next = ws->next; /* ws lives on its writer's stack */
-        if (ws->rc == ASYLINK_OK)
+        if (ws->rc == ASYLINK_OK) {
             ws->rc = rc;
+            ws->applied = visible && rc != ASYLINK_OK;
+        }
         ws->done = true;
         ws = next;
     }
@@ -789,7 +795,7 @@ static void s_writes_stop(asylink_client *c)
     pthread_mutex_unlock(&c->lock);
     for (client_write *w = ws; w; w = w->next)
         w->rc = ASYLINK_E_IO;
-    s_writes_done(c, ws, ASYLINK_E_IO);
+    s_writes_done(c, ws, ASYLINK_E_IO, false);
 }
 
 /* ---- the committer: applies and commits the submitted turns ---- */
@@ -905,7 +911,8 @@ typedef struct {
     bool changed;       /* the inbox or the receipts changed */
     bool began;         /* a write transaction was begun */
     bool wrote;         /* its commit wrote and fsync'd data pages */
-    int rc;             /* the commit's result */
+    bool visible;       /* its commit succeeded: what it wrote is in the store (on disk or not) */
+    int rc;             /* the commit's result (with sync: and the flush's) */
 } s_batch;
 
 /*
@@ -974,7 +981,9 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
             client_early_out_offer(c, &pub);
             client_wake_io(c);
         }
-        b->rc = sync ? cstore_commit(&r.t) : cstore_commit_unsynced(&r.t, &b->wrote);
+        b->rc =
+            cstore_commit_unsynced(&r.t, &b->wrote); /* with sync, the meta page's flush below */
+        b->visible = b->rc == ASYLINK_OK;
         if (out && b->rc != ASYLINK_OK)
             s_writes_retrying(c, b->ws, b->rc);
         client_early_out_settle(c, b->rc);
@@ -987,6 +996,8 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
         /* Committed and visible: an acknowledgement may find the entries (it rides a later
            commit, on disk only after this one). */
         client_early_settle(c, b->rc);
+        if (sync && b->visible)
+            b->rc = cstore_sync(c->store);
     }
     client_early_clear(&early); /* (empty unless no transaction took it) */
     client_early_out_clear(&pub);
@@ -1006,7 +1017,7 @@ static void s_batch_finish(s_io *io, s_batch *b, int rc)
     asylink_client *c = io->c;
     if (b->flush)
         client_receipts_flush_end(c, b->fl, rc != ASYLINK_OK ? rc : b->flush_rc);
-    s_writes_done(c, b->ws, rc);
+    s_writes_done(c, b->ws, rc, b->visible);
     pthread_mutex_lock(&c->lock);
     if (b->changed && rc == ASYLINK_OK) {
         c->inbox_version++;

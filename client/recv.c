@@ -508,7 +508,9 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         rc = client_io_write(c, s_fill_ack, &w); /* with the I/O thread's next commit */
     }
     pthread_mutex_unlock(&c->ack_lock);
-    if (rc == ASYLINK_OK && owed) {
+    /* (IO: perhaps stored, only its flush failing, client_io_write: the flush recounts from the
+       store what is owed.) */
+    if ((rc == ASYLINK_OK || rc == ASYLINK_E_IO) && owed) {
         pthread_mutex_lock(&c->lock);
         if (c->owed_count == 0)
             c->owed_since_ms = now;

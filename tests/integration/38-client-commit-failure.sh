@@ -18,6 +18,9 @@
 #   3. FR's inbox commit fails after the message was handed over: its
 #      acknowledgement fails, the message is handed over again once
 #      stored, acknowledged then, and DE gets exactly one receipt.
+#   4. DE's commit is visible but its meta page's flush fails: asylink_send()
+#      says IO and does not store the message a second time; it goes out
+#      once.
 #
 #   38-client-commit-failure.sh ASYLINKD ASYLINK ASYLINK-PEER CLIENT_TEST CLIENT_TEST_SLOWSYNC
 source "$(dirname "$0")/client_lib.sh"
@@ -115,4 +118,24 @@ check_eq "3: it was handed over again once stored (twice in all)" "$(lines "$T/g
 check "3: ... the message DE sent" same_ids "$T/got4.ids" "$T/sent4.ids"
 check "3: DE has FR's receipt" ct --config "$T/DE.ini" receipts --ids-in "$T/sent4.ids" --timeout 30
 check "3: FR does not get it again" ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
+
+# 4. DE's commit is visible but the flush of its meta page fails (the committer's second flush:
+#    its data pages' passed): the message is in the outbox and goes out, asylink_send() says IO
+#    ("may have been sent") and does not add it a second time.
+: >"$T/got5.ids"
+"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 2 --ids-out "$T/got5.ids" \
+  --timeout 15 >"$T/fr5.out" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+wait_for "$T/fr5.out" 'slowsync: armed' 20
+ASYLINK_TEST_SLOW_SYNC_PATH="$T/node-DE" ASYLINK_TEST_FAIL_SYNC=1 ASYLINK_TEST_FAIL_SYNC_SKIP=1 \
+  ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit "$SLOW" --config "$T/DE.ini" --wait-connected \
+  send --to FR --count 1 --ids-out "$T/sent5.ids" --timeout 60 >"$T/de5.out" 2>"$T/de5.err"
+check_eq "4: DE's send failed" "$?" 1
+check "4: ... with IO (not added again: EXISTS)" grep -q 'send: IO' "$T/de5.err"
+check_eq "4: one flush failed" "$(grep -c 'slowsync: failed' "$T/de5.err")" 1
+check "4: DE's outbox drains (the entry was stored and went out)" \
+  ct --config "$T/DE.ini" flush --timeout 30
+wait "$FR_PID"
+check_eq "4: FR received the message once" "$(lines "$T/got5.ids")" 1
 summary

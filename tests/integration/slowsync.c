@@ -22,6 +22,7 @@
  *                                armed (after their delay) return -1 with errno
  *                                EIO instead of flushing, as a failing disk's
  *                                would; LMDB then fails and undoes that commit
+ *   ASYLINK_TEST_FAIL_SYNC_SKIP  K (0..1000): ... after the first K of them passed
  *   ASYLINK_TEST_FAIL_SYNC_THREAD  if set, only flushes called by a thread of
  *                                one of these names (comma-separated) fail and
  *                                count, e.g. asylink-commit (the library's
@@ -47,7 +48,7 @@
 __attribute__((visibility("default"))) int fdatasync(int fd); /* the project builds hidden */
 
 static atomic_bool s_armed;
-static atomic_long s_failed; /* flushes failed so far */
+static atomic_long s_failed; /* flushes counted so far (skipped, failed or after) */
 
 /* client_test calls it (a weak reference there) once it is connected. */
 void slowsync_arm(void);
@@ -101,8 +102,12 @@ int fdatasync(int fd)
             while (nanosleep(&ts, &ts) != 0)
                 ;
         }
+        const char *skip_s = getenv("ASYLINK_TEST_FAIL_SYNC_SKIP");
+        long skip = skip_s ? strtol(skip_s, NULL, 10) : 0, k = 0;
+        if (skip < 0 || skip > 1000)
+            skip = 0;
         if (fail > 0 && fail <= 1000 && s_thread_listed(getenv("ASYLINK_TEST_FAIL_SYNC_THREAD")) &&
-            atomic_fetch_add(&s_failed, 1) < fail) {
+            (k = atomic_fetch_add(&s_failed, 1)) >= skip && k < skip + fail) {
             fprintf(stderr, "slowsync: failed fd=%d\n", fd);
             errno = EIO;
             return -1;
