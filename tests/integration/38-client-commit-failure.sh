@@ -40,17 +40,22 @@ failing() {
     ASYLINK_TEST_FAIL_SYNC=$fails "$SLOW" --config "$T/$node.ini" --wait-connected "$@"
 }
 
+# fr_recv N IDS OUT TIMEOUT: FR receives N messages in the background (FR_PID), from the same
+# program without a failing flush, which says "slowsync: armed" once connected: returns then.
+fr_recv() {
+  "$SLOW" --config "$T/FR.ini" --wait-connected recv --count "$1" --ids-out "$2" --timeout "$4" \
+    >"$3" 2>&1 &
+  FR_PID=$!
+  PIDS+=("$FR_PID")
+  wait_for "$3" 'slowsync: armed' 20
+}
+
 # Both nodes have their stores before the timed parts.
 ct --config "$T/DE.ini" flush --timeout 30 >/dev/null
 ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 2 >/dev/null
 
 # 1. One failed flush on DE: the second attempt stores the message.
-# (FR runs the same program without a failing flush: it says "slowsync: armed" once connected.)
-"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 1 --ids-out "$T/got1.ids" \
-  --timeout 60 >"$T/fr1.out" 2>&1 &
-FR_PID=$!
-PIDS+=("$FR_PID")
-wait_for "$T/fr1.out" 'slowsync: armed' 20
+fr_recv 1 "$T/got1.ids" "$T/fr1.out" 60
 ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit failing DE 1 send --to FR --count 1 --ids-out "$T/sent1.ids" --wait-receipts --timeout 60 \
   >"$T/de1.out" 2>"$T/de1.err"
 check_eq "1: DE's send succeeded (its second attempt), and its receipt came" "$?" 0
@@ -73,11 +78,7 @@ check "1: FR does not get the message twice" \
 : >"$T/got2.ids"
 # (The first attempt is the committer's, the second the application thread's: client_test's
 # main thread, whose name is the program's, cut to 15 bytes.)
-"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 3 --ids-out "$T/got2.ids" \
-  --timeout 60 >"$T/fr2.out" 2>&1 &
-FR_PID=$!
-PIDS+=("$FR_PID")
-wait_for "$T/fr2.out" 'slowsync: armed' 20
+fr_recv 3 "$T/got2.ids" "$T/fr2.out" 60
 main_thread=$(basename "$SLOW" | cut -c1-15)
 ASYLINK_TEST_FAIL_SYNC_THREAD="asylink-commit,$main_thread" failing DE 2 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
   >"$T/de2.out" 2>"$T/de2.err"
@@ -123,11 +124,7 @@ check "3: FR does not get it again" ct --config "$T/FR.ini" recv --count 1 --exp
 #    its data pages' passed): the message is in the outbox and goes out, asylink_send() says IO
 #    ("may have been sent") and does not add it a second time.
 : >"$T/got5.ids"
-"$SLOW" --config "$T/FR.ini" --wait-connected recv --count 2 --ids-out "$T/got5.ids" \
-  --timeout 15 >"$T/fr5.out" 2>&1 &
-FR_PID=$!
-PIDS+=("$FR_PID")
-wait_for "$T/fr5.out" 'slowsync: armed' 20
+fr_recv 2 "$T/got5.ids" "$T/fr5.out" 15
 ASYLINK_TEST_SLOW_SYNC_PATH="$T/node-DE" ASYLINK_TEST_FAIL_SYNC=1 ASYLINK_TEST_FAIL_SYNC_SKIP=1 \
   ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit "$SLOW" --config "$T/DE.ini" --wait-connected \
   send --to FR --count 1 --ids-out "$T/sent5.ids" --timeout 60 >"$T/de5.out" 2>"$T/de5.err"
