@@ -28,7 +28,9 @@
  *                   value), so that the retention sweep deletes an
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
- *                   "crl_number", "crl_ca"
+ *                   "crl_number", "crl_ca", "flush_failures" (counted by the
+ *                   I/O thread's committer: a commit after a failed flush
+ *                   writes it, so that a fresh meta page reaches the disk)
  *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
  *                   the order of acknowledgement, until the I/O thread seals
  *                   them into ReceiptSet envelopes in the outbox (schema 5)
@@ -263,6 +265,7 @@
 #define S_META_IN_HWM "inbox_seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
+#define S_META_FLUSH_FAILURES "flush_failures"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: ASYLINK_E_IO */
@@ -1206,6 +1209,19 @@ static int s_op_end(cstore_txn *t, int rc)
     default: t->error = rc; break;
     }
     return s_err(rc);
+}
+
+int cstore_mark_flush_failed(cstore_txn *t)
+{
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    uint64_t n = 0;
+    bool found = false;
+    rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, &found);
+    if (rc == MDB_SUCCESS)
+        rc = s_meta_put(t->txn, t->s->meta, S_META_FLUSH_FAILURES, n + 1, 8);
+    return s_op_end(t, rc);
 }
 
 /*

@@ -145,6 +145,15 @@ int cstore_commit_unsynced(cstore_txn **t, bool *wrote);
 /* Puts every commit so far on disk (fdatasync; nothing in a relaxed store). ASYLINK_OK / E_IO. */
 int cstore_sync(cstore *s);
 
+/*
+ * Counts a failed flush in the meta database ("flush_failures"): the
+ * transaction then writes a page and its commit a fresh meta page, which
+ * a later flush puts on disk, whatever the kernel kept of the pages whose
+ * write-back failed. Errors: those of a put (ASYLINK_E_STORE_FULL,
+ * ASYLINK_E_IO, ...).
+ */
+int cstore_mark_flush_failed(cstore_txn *t);
+
 /* Whether commits are fsync'd (cstore_open's durable). */
 bool cstore_durable(const cstore *s);
 

@@ -330,7 +330,9 @@ int client_io_write(asylink_client *c, int (*fill)(cstore_txn *t, void *arg), vo
     /* Not written (nothing of it is stored): again on its own, where the store grows if full.
        Written but its flush failed (applied): not again, it is in the store; IO says that it
        may not be on disk. */
-    if (w.applied || (w.rc != ASYLINK_E_STORE_FULL && w.rc != ASYLINK_E_IO))
+    if (w.applied)
+        return ASYLINK_E_IO; /* (a flush's ENOSPC reads as STORE_FULL: the write is stored) */
+    if (w.rc != ASYLINK_E_STORE_FULL && w.rc != ASYLINK_E_IO)
         return w.rc;
     int rc = cstore_write(c->store, fill, arg);
     if (w.retrying) {

@@ -314,8 +314,8 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * (the outbox commit failed, and a second attempt too: the message may not
  * be stored here, and the broker may have received it while the commit
  * ran; or the commit succeeded and only its flush to disk failed: then the
- * message is in the outbox and is sent, but may not survive a power loss,
- * and the message id is not returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
+ * message is in the outbox and is sent, but may not survive a power loss
+ * before a later commit is on disk, and the message id is not returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
  * inside the log callback: nothing sent). A broker answering STORE_FULL is
  * not an error of this call: the message stays in the outbox and is published again until the
  * broker has room.
@@ -347,10 +347,10 @@ typedef struct asylink_send_item {
  * sender pays one fsync and one signature per call rather than one per
  * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
- * nothing is stored (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the
- * commit the broker may have received the messages, and after an
- * ASYLINK_E_IO whose commit succeeded but whose flush failed they are
- * stored and sent, as for asylink_send())
+ * nothing is stored, except after an ASYLINK_E_IO whose commit succeeded
+ * and whose flush failed: then they are stored and sent, perhaps not on
+ * disk (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
+ * broker may have received the messages, as for asylink_send())
  * and every items[i].result
  * is set: the item's own outcome
  * when sealing failed for some item (ASYLINK_OK for an item that would
@@ -403,7 +403,7 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_PURGED (erased on this node with
  * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO
  * (not stored; or stored and only its flush to disk failed: then it holds
- * until a power loss), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
+ * unless the power fails before a later commit is on disk), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
  * thread or the log callback: nothing acknowledged). Acking twice is
  * ASYLINK_OK. Thread-safe. This is the
  * acknowledgement to use: it names exactly the message handed over.
@@ -941,10 +941,10 @@ typedef struct asylink_publish_item {
  * committed in one disk commit and signed with one signature (a batch, see
  * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
- * nothing is stored (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the
- * commit the broker may have received the messages, and after an
- * ASYLINK_E_IO whose commit succeeded but whose flush failed they are
- * stored and sent, as for asylink_send())
+ * nothing is stored, except after an ASYLINK_E_IO whose commit succeeded
+ * and whose flush failed: then they are stored and sent, perhaps not on
+ * disk (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
+ * broker may have received the messages, as for asylink_send())
  * and every items[i].result is set: the item's own
  * outcome when sealing failed for some item (ASYLINK_OK for an item that
  * would have been published alone), else the call's error. The items
