@@ -1128,9 +1128,11 @@ static void *s_committer_main(void *arg)
             io->cm_busy = true;
             pthread_mutex_unlock(&c->lock);
             s_batch_commit(io, &cur, !defer);
+            int covered = ASYLINK_OK; /* what a cur that wrote nothing stands on */
             if (have_pend) {
                 /* cur's data fsync came after pend's meta page: pend is on disk. */
                 int rc = cur.wrote ? ASYLINK_OK : cstore_sync(c->store);
+                covered = rc;
                 bool flush = pend.flush;
                 s_batch_finish(io, &pend, pend.rc != ASYLINK_OK ? pend.rc : rc);
                 pthread_mutex_lock(&c->lock);
@@ -1142,8 +1144,13 @@ static void *s_committer_main(void *arg)
                 pend = cur; /* told after the next commit, or the sync below */
                 have_pend = true;
             } else {
+                /* A cur that wrote nothing (an acknowledgement done twice) is no more on disk
+                   than pend: told pend's failed flush too, as stored (visible). */
                 bool flush = cur.flush;
-                s_batch_finish(io, &cur, cur.rc);
+                s_batch_finish(io, &cur,
+                               cur.rc != ASYLINK_OK ? cur.rc
+                               : cur.visible        ? covered
+                                                    : ASYLINK_OK);
                 pthread_mutex_lock(&c->lock);
                 s_commit_told(io, &(s_batch){.flush = flush});
                 pthread_mutex_unlock(&c->lock);
