@@ -1130,8 +1130,12 @@ static void *s_committer_main(void *arg)
             s_batch_commit(io, &cur, !defer);
             int covered = ASYLINK_OK; /* what a cur that wrote nothing stands on */
             if (have_pend) {
-                /* cur's data fsync came after pend's meta page: pend is on disk. */
-                int rc = cur.wrote ? ASYLINK_OK : cstore_sync(c->store);
+                /* cur's data fsync came after pend's meta page: pend is on disk. If that fsync
+                   failed (IO), pend's meta page may be lost, and a sync now would not say so
+                   (the kernel reports a write-back error once): pend is told the failure. */
+                int rc = cur.wrote                             ? ASYLINK_OK
+                         : cur.began && cur.rc == ASYLINK_E_IO ? ASYLINK_E_IO
+                                                               : cstore_sync(c->store);
                 covered = rc;
                 bool flush = pend.flush;
                 s_batch_finish(io, &pend, pend.rc != ASYLINK_OK ? pend.rc : rc);
