@@ -1216,9 +1216,8 @@ int cstore_mark_flush_failed(cstore_txn *t)
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
         return rc;
-    uint64_t n = 0;
-    bool found = false;
-    rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, &found);
+    uint64_t n = 0; /* (0 when absent) */
+    rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, NULL);
     if (rc == MDB_SUCCESS)
         rc = s_meta_put(t->txn, t->s->meta, S_META_FLUSH_FAILURES, n + 1, 8);
     return s_op_end(t, rc);

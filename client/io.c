@@ -989,8 +989,8 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
             client_early_out_offer(c, &pub);
             client_wake_io(c);
         }
-        b->rc =
-            cstore_commit_unsynced(&r.t, &b->wrote); /* with sync, the meta page's flush below */
+        /* (With sync, the meta page's flush follows once the early lists are settled.) */
+        b->rc = cstore_commit_unsynced(&r.t, &b->wrote);
         b->visible = b->rc == ASYLINK_OK;
         if (out && b->rc != ASYLINK_OK)
             s_writes_retrying(c, b->ws, b->rc);
