@@ -28,9 +28,9 @@
  *                   value), so that the retention sweep deletes an
  *                   envelope with the last receipt citing it
  *   meta            "schema_version", "outbox_seq_hwm", "inbox_seq_hwm",
- *                   "crl_number", "crl_ca", "flush_failures" (counted by the
- *                   I/O thread's committer: a commit after a failed flush
- *                   writes it, so that a fresh meta page reaches the disk)
+ *                   "crl_number", "crl_ca", "flush_failures" (counted by
+ *                   every commit after a failed flush, whatever thread's,
+ *                   until one is on disk: below, "Durability")
  *   receipts_owed   seq(8 BE): receipts owed for acknowledged messages, in
  *                   the order of acknowledgement, until the I/O thread seals
  *                   them into ReceiptSet envelopes in the outbox (schema 5)
@@ -210,6 +210,17 @@
  * overwrites the pages of the previous meta page's tree before a later
  * commit, so the store stays intact.
  *
+ * A failed flush (a commit's, or cstore_sync's, on any thread) may have
+ * let the kernel drop pages it could not write, and reports the error
+ * once: a later flush says OK. So from the failure on, every commit
+ * counts it ("flush_failures" in meta) and thereby writes: a commit that
+ * would have written nothing (an acknowledgement done twice) cannot be
+ * told OK without a flush, and a fresh meta page reaches the disk. Once
+ * such a commit is on disk (its own sync, a later commit's data flush or
+ * cstore_sync), commits write only what they change again. The store
+ * counts failures (flush_gen) and the last failure a counting commit on
+ * disk answered (flush_ok_gen); failures while that commit ran stay.
+ *
  * Threading: any thread may read or run write transactions; LMDB
  * serialises writers, the gate serialises growth. A transaction belongs to
  * the thread that began it.
@@ -225,6 +236,7 @@
 #include <lmdb.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +312,10 @@ struct cstore {
     unsigned growers;         /* threads waiting to grow the map; new write txns wait */
     size_t map_size;          /* current map size */
     bool broken;              /* a failed grow left the map unusable: everything fails */
+    _Atomic uint64_t flush_gen;    /* failed flushes (commits' and syncs') so far */
+    _Atomic uint64_t flush_ok_gen; /* the failures a counting commit on disk answered */
+    _Atomic uint64_t mark_pending; /* flush_gen a counting commit answers once its meta page is
+                                      on disk (committed unsynced), else 0 */
 };
 
 /* A write transaction. */
@@ -1087,14 +1103,68 @@ int cstore_begin(cstore *s, cstore_txn **out)
  * written before it began, so that an unsynced meta page of an earlier
  * commit is on disk too.
  */
+/* Raises flush_ok_gen to gen (never lowers it): the failures up to gen are answered. */
+static void s_flush_answered(cstore *s, uint64_t gen)
+{
+    uint64_t ok = atomic_load(&s->flush_ok_gen);
+    while (ok < gen && !atomic_compare_exchange_weak(&s->flush_ok_gen, &ok, gen))
+        ;
+}
+
+/* Counts a failed flush (or a commit that failed on its way to one). */
+static void s_flush_failed(cstore *s)
+{
+    atomic_fetch_add(&s->flush_gen, 1);
+}
+
+/* A flush succeeded that put the meta page of the counting commit cover (0: none) on disk. */
+static void s_flush_covered(cstore *s, uint64_t cover)
+{
+    if (!cover)
+        return;
+    s_flush_answered(s, cover);
+    atomic_compare_exchange_strong(&s->mark_pending, &cover, 0);
+}
+
+/* Counts the failed flushes in t's meta database: t then writes (cstore.h, "Durability"). */
+static int s_mark_flush_failed(cstore_txn *t)
+{
+    uint64_t n = 0; /* (0 when absent) */
+    int rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, NULL);
+    return rc == MDB_SUCCESS ? s_meta_put(t->txn, t->s->meta, S_META_FLUSH_FAILURES, n + 1, 8) : rc;
+}
+
+/*
+ * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
+ * an asylink_err. sync: in a durable store the commit is on disk when this
+ * returns (the meta page's fdatasync); else only its data pages are (LMDB
+ * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
+ * not NULL): the commit wrote (and fsync'd) data pages after every meta page
+ * written before it began, so that an unsynced meta page of an earlier
+ * commit is on disk too. After a failed flush a durable store's commits
+ * count it and so write (above, "Durability").
+ */
 static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
 {
     cstore_txn *t = *tp;
     cstore *s = t->s;
     int rc = t->error;
     size_t id = 0;
+    bool flushing = commit && rc == MDB_SUCCESS && s->durable;
+    uint64_t cover = 0, mark = 0;
     if (wrote)
         *wrote = false;
+    if (flushing) {
+        /* An earlier counting commit's meta page was written before this transaction began:
+           this commit's data flush puts it on disk. */
+        cover = atomic_load(&s->mark_pending);
+        uint64_t gen = atomic_load(&s->flush_gen);
+        if (gen != atomic_load(&s->flush_ok_gen)) {
+            rc = s_mark_flush_failed(t);
+            mark = rc == MDB_SUCCESS ? gen : 0;
+            flushing = rc == MDB_SUCCESS;
+        }
+    }
     if (commit && rc == MDB_SUCCESS) {
         id = mdb_txn_id(t->txn);
         rc = mdb_txn_commit(t->txn);
@@ -1104,11 +1174,23 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     MDB_envinfo info;
     /* An empty transaction commits without writing or syncing anything: then no txn id is
        used. (A later one than ours, of another thread, synced its data pages as well.) */
-    if (rc == MDB_SUCCESS && commit && wrote)
-        *wrote = mdb_env_info(s->env, &info) == MDB_SUCCESS && info.me_last_txnid >= id;
+    bool data = rc == MDB_SUCCESS && commit && mdb_env_info(s->env, &info) == MDB_SUCCESS &&
+                info.me_last_txnid >= id;
+    if (wrote)
+        *wrote = data;
     s_gate_leave(s);
     if (rc == MDB_SUCCESS && commit && sync && s->durable)
         rc = mdb_env_sync(s->env, 1);
+    if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL) {
+        s_flush_failed(s); /* (a MAP_FULL is found before anything is written) */
+    } else if (flushing && rc == MDB_SUCCESS) {
+        if (data)
+            s_flush_covered(s, cover);
+        if (mark && sync)
+            s_flush_answered(s, mark);
+        else if (mark && data)
+            atomic_store(&s->mark_pending, mark);
+    }
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
     if (rc == MDB_MAP_FULL) {
@@ -1159,9 +1241,31 @@ int cstore_sync(cstore *s)
 {
     if (!s)
         return ASYLINK_E_INVALID_ARG;
-    return s->durable ? s_err(mdb_env_sync(s->env, 1)) : ASYLINK_OK;
+    if (!s->durable)
+        return ASYLINK_OK;
+    uint64_t cover = atomic_load(&s->mark_pending); /* written before this flush begins */
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc == MDB_SUCCESS)
+        s_flush_covered(s, cover);
+    else
+        s_flush_failed(s);
+    return s_err(rc);
 }
 
+int cstore_flush_failures(cstore *s, uint64_t *count, bool *unanswered)
+{
+    if (!s || !count || !unanswered)
+        return ASYLINK_E_INVALID_ARG;
+    *count = 0;
+    *unanswered = atomic_load(&s->flush_gen) != atomic_load(&s->flush_ok_gen);
+    MDB_txn *r = NULL;
+    int rc = s_read_begin(s, &r);
+    if (rc == MDB_SUCCESS) {
+        rc = s_meta_get(r, s->meta, S_META_FLUSH_FAILURES, 8, count, NULL);
+        s_read_end(s, r);
+    }
+    return s_err(rc);
+}
 bool cstore_durable(const cstore *s)
 {
     return s && s->durable;
@@ -1209,18 +1313,6 @@ static int s_op_end(cstore_txn *t, int rc)
     default: t->error = rc; break;
     }
     return s_err(rc);
-}
-
-int cstore_mark_flush_failed(cstore_txn *t)
-{
-    int rc = s_op_check(t);
-    if (rc != ASYLINK_OK)
-        return rc;
-    uint64_t n = 0; /* (0 when absent) */
-    rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, NULL);
-    if (rc == MDB_SUCCESS)
-        rc = s_meta_put(t->txn, t->s->meta, S_META_FLUSH_FAILURES, n + 1, 8);
-    return s_op_end(t, rc);
 }
 
 /*

@@ -146,13 +146,13 @@ int cstore_commit_unsynced(cstore_txn **t, bool *wrote);
 int cstore_sync(cstore *s);
 
 /*
- * Counts a failed flush in the meta database ("flush_failures"): the
- * transaction then writes a page and its commit a fresh meta page, which
- * a later flush puts on disk, whatever the kernel kept of the pages whose
- * write-back failed. Errors: those of a put (ASYLINK_E_STORE_FULL,
- * ASYLINK_E_IO, ...).
+ * The failed flushes of a durable store: *count those its commits counted
+ * on disk or in memory ("flush_failures", cstore.c "Durability": after a
+ * failed flush of any thread, each commit counts it, and so writes, until
+ * one of them is on disk), *unanswered whether a failure is not yet
+ * followed by such a commit on disk. ASYLINK_OK, E_INVALID_ARG, E_IO.
  */
-int cstore_mark_flush_failed(cstore_txn *t);
+int cstore_flush_failures(cstore *s, uint64_t *count, bool *unanswered);
 
 /* Whether commits are fsync'd (cstore_open's durable). */
 bool cstore_durable(const cstore *s);

@@ -185,8 +185,6 @@ typedef struct {
                                  commit holds a receipt no longer */
     bool retry_logged;        /* a receipt held for a writer's retry was logged (until none
                                  runs) */
-    bool unflushed;           /* committer: a commit's flush failed; until a later commit that
-                                 wrote is on disk, each commit writes (s_batch_commit) */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -914,7 +912,6 @@ typedef struct {
     bool began;         /* a write transaction was begun */
     bool wrote;         /* its commit wrote and fsync'd data pages */
     bool visible;       /* its commit succeeded: what it wrote is in the store (on disk or not) */
-    bool marked;        /* it counted an earlier failed flush (cstore_mark_flush_failed) */
     int rc;             /* the commit's result (with sync: and the flush's) */
 } s_batch;
 
@@ -939,11 +936,6 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     if (db)
         b->rc = cstore_begin(c->store, &r.t);
     b->began = r.t != NULL;
-    /* After a failed flush the kernel may have dropped pages it could not write: a commit that
-       writes and whose meta page is then flushed makes everything before it durable again; one
-       that wrote nothing would be told OK with no flush (an acknowledgement done twice). */
-    if (r.t && io->unflushed)
-        b->marked = cstore_mark_flush_failed(r.t) == ASYLINK_OK;
     /* The Accepted answers kept ride any commit (each would otherwise cost one). */
     if (r.t) {
         pthread_mutex_lock(&c->lock);
@@ -1023,10 +1015,6 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
 static void s_batch_finish(s_io *io, s_batch *b, int rc)
 {
     asylink_client *c = io->c;
-    if (b->visible && rc != ASYLINK_OK)
-        io->unflushed = true; /* committed, not flushed: the next commits write (s_batch_commit) */
-    else if (b->marked && rc == ASYLINK_OK)
-        io->unflushed = false; /* a commit that wrote after it is on disk */
     if (b->flush)
         client_receipts_flush_end(c, b->fl, rc != ASYLINK_OK ? rc : b->flush_rc);
     s_writes_done(c, b->ws, rc, b->visible);

@@ -28,6 +28,9 @@
  *                                count, e.g. asylink-commit (the library's
  *                                committer), not a sweep's in its I/O thread
  *
+ * test_cstore_flush.c links it too (the unit test of the client store's
+ * answer to a failed flush), arming it and counting from 0 for each case.
+ *
  * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr, each
  * failed one "slowsync: failed fd=N". Any other fdatasync() goes straight
  * to the system call.
@@ -52,6 +55,13 @@ static atomic_long s_failed; /* flushes counted so far (skipped, failed or after
 
 /* client_test calls it (a weak reference there) once it is connected. */
 void slowsync_arm(void);
+/* Counts the flushes from 0 again (test_cstore_flush.c, between its cases). */
+void slowsync_reset(void);
+
+void slowsync_reset(void)
+{
+    atomic_store(&s_failed, 0);
+}
 
 void slowsync_arm(void)
 {
