@@ -287,31 +287,31 @@
 
 /* The store. */
 struct cstore {
-    MDB_env *env;             /* the LMDB environment in dir */
-    bool env_open;            /* mdb_env_open succeeded */
-    bool durable;             /* fsync each commit (else MDB_NOSYNC, synced at close) */
-    MDB_dbi meta;             /* schema version, sequence high-water marks */
-    MDB_dbi outbox;           /* seq -> outbox record */
-    MDB_dbi outbox_id;        /* message_id -> seq */
-    MDB_dbi outbox_pending;   /* seq -> empty, PENDING outbox entries */
-    MDB_dbi inbox;            /* seq -> inbox record */
-    MDB_dbi inbox_id;         /* message_id -> seq */
-    MDB_dbi inbox_pending;    /* seq -> empty, PENDING inbox entries */
-    MDB_dbi receipts;         /* message_id recipient -> receipt value */
-    MDB_dbi evidence;         /* BLAKE2b-256 -> signed receipt envelope */
-    MDB_dbi evidence_refs;    /* evidence key, id, recipient -> empty: who cites it */
-    MDB_dbi receipts_owed;    /* seq -> receipt to seal (acknowledged, not yet sealed) */
-    MDB_dbi sent;             /* seq -> kept sent envelope */
-    MDB_dbi sent_time;        /* kept_ms seq -> empty: kept envelopes by age */
-    MDB_dbi inbox_env;        /* seq -> envelope of a PENDING version 2 inbox record */
-    int lock_fd;              /* dir/asylink-client.lock, flock'd while open; -1 if none */
-    bool gate_init;           /* gate and gate_cond are initialised */
-    pthread_mutex_t gate;     /* guards the four fields below */
-    pthread_cond_t gate_cond; /* broadcast when active drops to 0 and when a grow ends */
-    unsigned active;          /* transactions (read or write) open or opening */
-    unsigned growers;         /* threads waiting to grow the map; new write txns wait */
-    size_t map_size;          /* current map size */
-    bool broken;              /* a failed grow left the map unusable: everything fails */
+    MDB_env *env;                  /* the LMDB environment in dir */
+    bool env_open;                 /* mdb_env_open succeeded */
+    bool durable;                  /* fsync each commit (else MDB_NOSYNC, synced at close) */
+    MDB_dbi meta;                  /* schema version, sequence high-water marks */
+    MDB_dbi outbox;                /* seq -> outbox record */
+    MDB_dbi outbox_id;             /* message_id -> seq */
+    MDB_dbi outbox_pending;        /* seq -> empty, PENDING outbox entries */
+    MDB_dbi inbox;                 /* seq -> inbox record */
+    MDB_dbi inbox_id;              /* message_id -> seq */
+    MDB_dbi inbox_pending;         /* seq -> empty, PENDING inbox entries */
+    MDB_dbi receipts;              /* message_id recipient -> receipt value */
+    MDB_dbi evidence;              /* BLAKE2b-256 -> signed receipt envelope */
+    MDB_dbi evidence_refs;         /* evidence key, id, recipient -> empty: who cites it */
+    MDB_dbi receipts_owed;         /* seq -> receipt to seal (acknowledged, not yet sealed) */
+    MDB_dbi sent;                  /* seq -> kept sent envelope */
+    MDB_dbi sent_time;             /* kept_ms seq -> empty: kept envelopes by age */
+    MDB_dbi inbox_env;             /* seq -> envelope of a PENDING version 2 inbox record */
+    int lock_fd;                   /* dir/asylink-client.lock, flock'd while open; -1 if none */
+    bool gate_init;                /* gate and gate_cond are initialised */
+    pthread_mutex_t gate;          /* guards the four fields below */
+    pthread_cond_t gate_cond;      /* broadcast when active drops to 0 and when a grow ends */
+    unsigned active;               /* transactions (read or write) open or opening */
+    unsigned growers;              /* threads waiting to grow the map; new write txns wait */
+    size_t map_size;               /* current map size */
+    bool broken;                   /* a failed grow left the map unusable: everything fails */
     _Atomic uint64_t flush_gen;    /* failed flushes (commits' and syncs') so far */
     _Atomic uint64_t flush_ok_gen; /* the failures a counting commit on disk answered */
     _Atomic uint64_t mark_pending; /* flush_gen a counting commit answers once its meta page is

@@ -218,8 +218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_threads_failed_commit_is_counted, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_other_threads_failed_sync_is_counted, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_other_threads_failed_sync_is_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relaxed_store_counts_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
