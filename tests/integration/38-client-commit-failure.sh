@@ -77,10 +77,12 @@ check "1: FR does not get the message twice" \
 # 2. Two failed flushes on DE: asylink_send_many fails, its three messages left already.
 : >"$T/got2.ids"
 # (The first attempt is the committer's, the second the application thread's: client_test's
-# main thread, whose name is the program's, cut to 15 bytes.)
+# main thread, whose name is the program's, cut to 15 bytes. Each fails its first flush: the
+# committer's commits after its failure write and flush too, and must not take the second.)
 fr_recv 3 "$T/got2.ids" "$T/fr2.out" 60
 main_thread=$(basename "$SLOW" | cut -c1-15)
-ASYLINK_TEST_FAIL_SYNC_THREAD="asylink-commit,$main_thread" failing DE 2 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
+ASYLINK_TEST_FAIL_SYNC_THREAD="asylink-commit,$main_thread" ASYLINK_TEST_FAIL_SYNC_EACH=1 \
+  failing DE 1 send --to FR --count 3 --batch 3 --ids-out "$T/sent2.ids" --timeout 60 \
   >"$T/de2.out" 2>"$T/de2.err"
 check_eq "2: DE's send_many failed (both attempts)" "$?" 1
 check "2: ... with IO" grep -q 'send_many: IO' "$T/de2.err"

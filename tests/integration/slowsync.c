@@ -27,17 +27,24 @@
  *                                one of these names (comma-separated) fail and
  *                                count, e.g. asylink-commit (the library's
  *                                committer), not a sweep's in its I/O thread
+ *   ASYLINK_TEST_FAIL_SYNC_EACH  if 1, each thread name counts its own
+ *                                flushes: the first N of every listed name fail (a
+ *                                committer's commits after a failure flush
+ *                                too, cstore.c "Durability", and would
+ *                                otherwise take a failure meant for another
+ *                                thread)
  *
  * test_cstore_flush.c links it too (the unit test of the client store's
  * answer to a failed flush), arming it and counting from 0 for each case.
  *
  * Each delayed flush prints "slowsync: delayed fd=N ms=M" on stderr, each
- * failed one "slowsync: failed fd=N". Any other fdatasync() goes straight
+ * failed one "slowsync: failed fd=N thread=NAME". Any other fdatasync() goes straight
  * to the system call.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +59,12 @@ __attribute__((visibility("default"))) int fdatasync(int fd); /* the project bui
 
 static atomic_bool s_armed;
 static atomic_long s_failed; /* flushes counted so far (skipped, failed or after) */
+static pthread_mutex_t s_names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char name[17];
+    long count;
+} s_names[16];           /* flushes counted by thread name (ASYLINK_TEST_FAIL_SYNC_EACH) */
+static size_t s_n_names; /* ... entries used */
 
 /* client_test calls it (a weak reference there) once it is connected. */
 void slowsync_arm(void);
@@ -61,8 +74,33 @@ void slowsync_reset(void);
 void slowsync_reset(void)
 {
     atomic_store(&s_failed, 0);
+    pthread_mutex_lock(&s_names_lock);
+    s_n_names = 0;
+    pthread_mutex_unlock(&s_names_lock);
 }
 
+/* The next count of the flushes of the calling thread's name (each) or of all threads'. */
+static long s_next_count(bool each)
+{
+    if (!each)
+        return atomic_fetch_add(&s_failed, 1);
+    char name[17] = "";
+    (void)prctl(PR_GET_NAME, name, 0, 0, 0);
+    pthread_mutex_lock(&s_names_lock);
+    size_t i = 0;
+    while (i < s_n_names && strcmp(s_names[i].name, name) != 0)
+        i++;
+    long k = LONG_MAX; /* (a name beyond the table's: never fails) */
+    if (i == s_n_names && i < sizeof s_names / sizeof s_names[0]) {
+        snprintf(s_names[i].name, sizeof s_names[i].name, "%s", name);
+        s_names[i].count = 0;
+        s_n_names++;
+    }
+    if (i < s_n_names)
+        k = s_names[i].count++;
+    pthread_mutex_unlock(&s_names_lock);
+    return k;
+}
 void slowsync_arm(void)
 {
     atomic_store(&s_armed, true);
@@ -116,9 +154,13 @@ int fdatasync(int fd)
         long skip = skip_s ? strtol(skip_s, NULL, 10) : 0, k = 0;
         if (skip < 0 || skip > 1000)
             skip = 0;
+        const char *each_s = getenv("ASYLINK_TEST_FAIL_SYNC_EACH");
+        bool each = each_s && strcmp(each_s, "1") == 0;
         if (fail > 0 && fail <= 1000 && s_thread_listed(getenv("ASYLINK_TEST_FAIL_SYNC_THREAD")) &&
-            (k = atomic_fetch_add(&s_failed, 1)) >= skip && k < skip + fail) {
-            fprintf(stderr, "slowsync: failed fd=%d\n", fd);
+            (k = s_next_count(each)) >= skip && k < skip + fail) {
+            char name[17] = "";
+            (void)prctl(PR_GET_NAME, name, 0, 0, 0);
+            fprintf(stderr, "slowsync: failed fd=%d thread=%s\n", fd, name);
             errno = EIO;
             return -1;
         }
