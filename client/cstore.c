@@ -221,6 +221,16 @@
  * counts failures (flush_gen) and the last failure a counting commit on
  * disk answered (flush_ok_gen); failures while that commit ran stay.
  *
+ * A count does not bring back the pages the kernel dropped: a commit
+ * rewrites only the pages it changes. So a failed flush (EIO, not a full
+ * disk) first has the whole store written again (s_rewrite): once no
+ * transaction is open, LMDB copies what this process maps (the page cache,
+ * which kept what the disk may have lost) into data.mdb.rewrite, which is
+ * flushed and renamed over data.mdb (the directory flushed too), and LMDB
+ * reopens on it. That answers every failure before it. If it fails (the
+ * disk is failing, or full), the old file stays and commits go on counting;
+ * the next failure tries again.
+ *
  * Threading: any thread may read or run write transactions; LMDB
  * serialises writers, the gate serialises growth. A transaction belongs to
  * the thread that began it.
@@ -240,6 +250,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -316,6 +327,11 @@ struct cstore {
     _Atomic uint64_t flush_ok_gen; /* the failures a counting commit on disk answered */
     _Atomic uint64_t mark_pending; /* flush_gen a counting commit answers once its meta page is
                                       on disk (committed unsynced), else 0 */
+    char *dir;                     /* the store's directory (for a rewrite) */
+    _Atomic uint64_t rewrite_gen;  /* flush_gen the last rewrite was for (written, gate held) */
+    _Atomic uint64_t settled;      /* failures whose rewrite (or none) is over */
+    _Atomic uint64_t rewrites;     /* rewrites that put the store on disk again */
+    _Atomic int rewrite_error;     /* the last rewrite's failure (an asylink_err), else 0 */
 };
 
 /* A write transaction. */
@@ -1023,7 +1039,8 @@ int cstore_open(const char *dir, bool durable, cstore **out)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
     s->durable = durable;
-    int rc = s_gate_init(s);
+    s->dir = strdup(dir);
+    int rc = s->dir ? s_gate_init(s) : ASYLINK_E_NOMEM;
     /* The lock is taken before LMDB opens the environment, so LMDB never
      * sees one environment opened twice in a process (its POSIX locks
      * would break). */
@@ -1056,6 +1073,7 @@ void cstore_close(cstore **self_p)
         pthread_cond_destroy(&s->gate_cond);
         pthread_mutex_destroy(&s->gate);
     }
+    free(s->dir);
     free(s);
     *self_p = NULL;
 }
@@ -1094,15 +1112,6 @@ int cstore_begin(cstore *s, cstore_txn **out)
     return ASYLINK_OK;
 }
 
-/*
- * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
- * an asylink_err. sync: in a durable store the commit is on disk when this
- * returns (the meta page's fdatasync); else only its data pages are (LMDB
- * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
- * not NULL): the commit wrote (and fsync'd) data pages after every meta page
- * written before it began, so that an unsynced meta page of an earlier
- * commit is on disk too.
- */
 /* Raises flush_ok_gen to gen (never lowers it): the failures up to gen are answered. */
 static void s_flush_answered(cstore *s, uint64_t gen)
 {
@@ -1132,6 +1141,112 @@ static int s_mark_flush_failed(cstore_txn *t)
     uint64_t n = 0; /* (0 when absent) */
     int rc = s_meta_get(t->txn, t->s->meta, S_META_FLUSH_FAILURES, 8, &n, NULL);
     return rc == MDB_SUCCESS ? s_meta_put(t->txn, t->s->meta, S_META_FLUSH_FAILURES, n + 1, 8) : rc;
+}
+
+/* mdb_env_sync() counted as a reader: a rewrite (below) does not close the environment meanwhile.
+ */
+static int s_env_sync(cstore *s)
+{
+    int rc = s_gate_enter(s, false, NULL);
+    if (rc == MDB_SUCCESS) {
+        rc = mdb_env_sync(s->env, 1);
+        s_gate_leave(s);
+    }
+    return rc;
+}
+
+/* Flushes directory dir (a rename in it). An LMDB/errno code. */
+static int s_dir_sync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno ? errno : EIO;
+    int rc = fsync(fd) == 0 ? MDB_SUCCESS : (errno ? errno : EIO);
+    close(fd);
+    return rc;
+}
+
+/* Opens LMDB on s->dir again (after a rewrite), with the map and databases as before. */
+static int s_env_reopen(cstore *s)
+{
+    unsigned flags = MDB_NOTLS | (s->durable ? MDB_NOMETASYNC : MDB_NOSYNC);
+    int rc = lmdbkit_env_open(&s->env, s->dir, flags, S_MAX_DBS, s->map_size);
+    s->env_open = rc == MDB_SUCCESS;
+    size_t used;
+    if (rc == MDB_SUCCESS)
+        rc = lmdbkit_usage(s->env, &s->map_size, &used);
+    MDB_txn *txn = NULL;
+    if (rc == MDB_SUCCESS)
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == MDB_SUCCESS)
+        rc = s_dbs_open(s, txn); /* (the handles are numbered in the same order as before) */
+    if (txn && rc == MDB_SUCCESS)
+        rc = mdb_txn_commit(txn);
+    else if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Writes the store into a new file and puts it in place (gate held, nothing open). */
+static int s_rewrite_file(cstore *s)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->dir) >= sizeof path ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s/data.mdb.rewrite", s->dir) >= sizeof tmp)
+        return ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno ? errno : EIO;
+    int rc = mdb_env_copyfd2(s->env, fd, 0); /* the last commit's tree, as mapped */
+    if (rc == MDB_SUCCESS && fdatasync(fd) != 0)
+        rc = errno ? errno : EIO;
+    if (close(fd) != 0 && rc == MDB_SUCCESS)
+        rc = errno ? errno : EIO;
+    if (rc == MDB_SUCCESS) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        s->env_open = false;
+        if (rename(tmp, path) != 0)
+            rc = errno ? errno : EIO;
+        if (rc == MDB_SUCCESS)
+            rc = s_dir_sync(s->dir);
+        int opened = s_env_reopen(s); /* on the new file, or the old one if the rename failed */
+        if (opened != MDB_SUCCESS) {
+            s->broken = true; /* no environment: everything fails from now on */
+            rc = opened;
+        }
+    }
+    if (rc != MDB_SUCCESS)
+        unlink(tmp);
+    return rc;
+}
+
+/*
+ * After a failed flush (cstore.c, "Durability"): rewrites the store once no
+ * transaction is open, unless a rewrite since that failure ran already.
+ * Answers the failures before it if it succeeds.
+ */
+static void s_rewrite(cstore *s)
+{
+    pthread_mutex_lock(&s->gate);
+    s->growers++;
+    while (s->active > 0)
+        pthread_cond_wait(&s->gate_cond, &s->gate);
+    uint64_t gen = atomic_load(&s->flush_gen);
+    if (!s->broken && s->durable && gen > atomic_load(&s->rewrite_gen)) {
+        /* once per failure: a failing disk is not copied over and over */
+        atomic_store(&s->rewrite_gen, gen);
+        int rc = s_rewrite_file(s);
+        atomic_store(&s->rewrite_error, rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc));
+        if (rc == MDB_SUCCESS) {
+            atomic_fetch_add(&s->rewrites, 1);
+            atomic_store(&s->mark_pending, 0);
+            s_flush_answered(s, gen);
+        }
+    }
+    s->growers--;
+    pthread_cond_broadcast(&s->gate_cond);
+    pthread_mutex_unlock(&s->gate);
 }
 
 /*
@@ -1180,9 +1295,12 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
         *wrote = data;
     s_gate_leave(s);
     if (rc == MDB_SUCCESS && commit && sync && s->durable)
-        rc = mdb_env_sync(s->env, 1);
+        rc = s_env_sync(s);
     if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL) {
         s_flush_failed(s); /* (a MAP_FULL is found before anything is written) */
+        if (rc == EIO && !datadir_full(s->lock_fd))
+            s_rewrite(s); /* pages the kernel could not write may be lost: all of them again */
+        atomic_fetch_add(&s->settled, 1);
     } else if (flushing && rc == MDB_SUCCESS) {
         if (data)
             s_flush_covered(s, cover);
@@ -1244,24 +1362,36 @@ int cstore_sync(cstore *s)
     if (!s->durable)
         return ASYLINK_OK;
     uint64_t cover = atomic_load(&s->mark_pending); /* written before this flush begins */
-    int rc = mdb_env_sync(s->env, 1);
-    if (rc == MDB_SUCCESS)
+    int rc = s_env_sync(s);
+    if (rc == MDB_SUCCESS) {
         s_flush_covered(s, cover);
-    else
+    } else {
         s_flush_failed(s);
+        if (rc == EIO && !datadir_full(s->lock_fd))
+            s_rewrite(s);
+        atomic_fetch_add(&s->settled, 1);
+    }
     return s_err(rc);
 }
 
-int cstore_flush_failures(cstore *s, uint64_t *count, bool *unanswered)
+uint64_t cstore_flush_failures(cstore *s)
 {
-    if (!s || !count || !unanswered)
+    return s ? atomic_load(&s->settled) : 0;
+}
+
+int cstore_flush_state(cstore *s, cstore_flush_info *out)
+{
+    if (!s || !out)
         return ASYLINK_E_INVALID_ARG;
-    *count = 0;
-    *unanswered = atomic_load(&s->flush_gen) != atomic_load(&s->flush_ok_gen);
+    *out = (cstore_flush_info){.failures = atomic_load(&s->flush_gen),
+                               .rewrites = atomic_load(&s->rewrites),
+                               .rewrite_error = atomic_load(&s->rewrite_error)};
+    out->unanswered = out->failures != atomic_load(&s->flush_ok_gen);
+    out->rewrite_tried = atomic_load(&s->rewrite_gen) == out->failures;
     MDB_txn *r = NULL;
     int rc = s_read_begin(s, &r);
     if (rc == MDB_SUCCESS) {
-        rc = s_meta_get(r, s->meta, S_META_FLUSH_FAILURES, 8, count, NULL);
+        rc = s_meta_get(r, s->meta, S_META_FLUSH_FAILURES, 8, &out->counted, NULL);
         s_read_end(s, r);
     }
     return s_err(rc);

@@ -145,14 +145,31 @@ int cstore_commit_unsynced(cstore_txn **t, bool *wrote);
 /* Puts every commit so far on disk (fdatasync; nothing in a relaxed store). ASYLINK_OK / E_IO. */
 int cstore_sync(cstore *s);
 
+/* What a durable store went through after failed flushes (cstore.c, "Durability"). */
+typedef struct {
+    uint64_t failures;  /* failed flushes (commits' and syncs') in this process */
+    uint64_t counted;   /* "flush_failures" in the meta database: commits that counted one */
+    uint64_t rewrites;  /* times the whole store was written again after one */
+    int rewrite_error;  /* the last rewrite's failure (an asylink_err), else ASYLINK_OK */
+    bool rewrite_tried; /* a rewrite was tried after the last failure (not after a full disk's) */
+    bool unanswered;    /* a failure not yet followed by a rewrite or a counting commit on disk */
+} cstore_flush_info;
+
 /*
- * The failed flushes of a durable store: *count those its commits counted
- * on disk or in memory ("flush_failures", cstore.c "Durability": after a
- * failed flush of any thread, each commit counts it, and so writes, until
- * one of them is on disk), *unanswered whether a failure is not yet
- * followed by such a commit on disk. ASYLINK_OK, E_INVALID_ARG, E_IO.
+ * After a failed flush of any thread (EIO, not a full disk), the store is
+ * written again whole from what this process maps, once no transaction is
+ * open; if that fails, every commit counts the failure ("flush_failures")
+ * and so writes, until one of them is on disk. *out: where that stands.
+ * ASYLINK_OK, E_INVALID_ARG, E_IO.
  */
-int cstore_flush_failures(cstore *s, uint64_t *count, bool *unanswered);
+int cstore_flush_state(cstore *s, cstore_flush_info *out);
+
+/*
+ * The failed flushes whose handling is over (the rewrite tried, or none to
+ * try), without reading the store: a change says cstore_flush_state() has
+ * something new to tell. 0 for NULL.
+ */
+uint64_t cstore_flush_failures(cstore *s);
 
 /* Whether commits are fsync'd (cstore_open's durable). */
 bool cstore_durable(const cstore *s);

@@ -185,6 +185,7 @@ typedef struct {
                                  commit holds a receipt no longer */
     bool retry_logged;        /* a receipt held for a writer's retry was logged (until none
                                  runs) */
+    uint64_t flush_reported;  /* the store's failed flushes logged so far (s_flush_report) */
     uint64_t parked_retry_ms; /* when to store them again */
     bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
     uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
@@ -2253,6 +2254,38 @@ static void s_pump(s_io *io)
     (void)s_pack_flush(io); /* at the high-water mark: from the same cursor next turn */
 }
 
+/*
+ * Logs, once per failed flush of the local store (any thread's), what the
+ * store did about it (cstore.h, cstore_flush_state): written again whole,
+ * or, if that failed too, counting in every commit until one is on disk.
+ */
+static void s_flush_report(s_io *io)
+{
+    asylink_client *c = io->c;
+    uint64_t failures = cstore_flush_failures(c->store);
+    if (failures == io->flush_reported)
+        return;
+    io->flush_reported = failures;
+    cstore_flush_info f;
+    if (cstore_flush_state(c->store, &f) != ASYLINK_OK)
+        return; /* the next turn tries again: failures is remembered, the state is not */
+    if (!f.unanswered)
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "a flush of the local store failed: the store was written again whole",
+                   "failures=%llu rewrites=%llu", (unsigned long long)f.failures,
+                   (unsigned long long)f.rewrites);
+    else if (f.rewrite_tried)
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "a flush of the local store failed and so did writing it again: each commit "
+                   "counts the failure until one is on disk; check the disk",
+                   "failures=%llu rewrites=%llu code=%s", (unsigned long long)f.failures,
+                   (unsigned long long)f.rewrites, asylink_err_name(f.rewrite_error));
+    else
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "a write of the local store failed: each commit counts it until one is on disk",
+                   "failures=%llu", (unsigned long long)f.failures);
+}
+
 /* ---- timers ---- */
 
 static void s_timers(s_io *io)
@@ -2372,6 +2405,7 @@ void *client_io_main(void *arg)
         s_read_monitor(&io);
         s_retry_parked(&io);
         s_retry_waiting(&io);
+        s_flush_report(&io);
         /* Publish what the outbox holds (and what the committer offered before its commit,
            s_early_publish); the pump only moves forward from its cursor, so nothing answered
            is sent again. */

@@ -1,11 +1,13 @@
 /*
  * test_cstore_flush.c — the client store after a failed flush (cstore.c,
- * "Durability"): whatever thread's commit or cstore_sync() failed, the
- * following commits count the failure in the meta database ("flush_failures")
- * and so write, even when they change nothing else, until one of them is on
- * disk; after that, a commit that changes nothing writes nothing again. The
- * flushes fail through the fdatasync() of tests/integration/slowsync.c,
- * linked into this program, for the threads of one name only.
+ * "Durability"): whatever thread's commit or cstore_sync() failed, the store
+ * is written again whole into a new file (what the kernel could not write
+ * is there again); if that fails too, the following commits count the
+ * failure in the meta database ("flush_failures") and so write, even when
+ * they change nothing else, until one of them is on disk; after that, a
+ * commit that changes nothing writes nothing again. The flushes fail through
+ * the fdatasync() of tests/integration/slowsync.c, linked into this program,
+ * for the threads of one name only.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp, pthread_setname_np */
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "asylink/asylink.h"
 #include "cstore.h"
@@ -68,12 +71,45 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The count on record and whether a failure is unanswered. */
-static uint64_t t_count(tctx *t, bool *unanswered)
+/* Where the store stands after failed flushes. */
+static cstore_flush_info t_state(tctx *t)
 {
-    uint64_t n = 99;
-    assert_int_equal(cstore_flush_failures(t->s, &n, unanswered), ASYLINK_OK);
-    return n;
+    cstore_flush_info f;
+    memset(&f, 0xee, sizeof f);
+    assert_int_equal(cstore_flush_state(t->s, &f), ASYLINK_OK);
+    return f;
+}
+
+/* The data file's inode number (a rewrite puts a new file in place). */
+static ino_t t_inode(tctx *t)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", t->data);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* Whether the file the rewrite writes first is there. */
+static bool t_rewrite_left(tctx *t)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb.rewrite", t->data);
+    return stat(path, &st) == 0;
+}
+
+/* Whether outbox entry b (t_fill_add's) is stored and pending. */
+static bool t_has(tctx *t, uint8_t b)
+{
+    uint8_t id[16];
+    memset(id, b, sizeof id);
+    cstore_out o;
+    memset(&o, 0, sizeof o);
+    int rc = cstore_outbox_get(t->s, id, &o);
+    bool found = rc == ASYLINK_OK && o.state == CSTORE_OUT_PENDING && o.envelope_len == 300;
+    cstore_out_clear(&o);
+    return found;
 }
 
 /* cstore_write's operations: one outbox entry, made from the id byte in arg. */
@@ -131,94 +167,132 @@ static int t_on_failing_thread(tctx *t, bool sync_only)
 static void test_no_failure_writes_nothing(void **state)
 {
     tctx *t = *state;
-    bool unanswered = true, wrote = true;
+    bool wrote = true;
     assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
     assert_false(wrote);
     assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
-    assert_int_equal(t_count(t, &unanswered), 0);
-    assert_false(unanswered);
+    cstore_flush_info f = t_state(t);
+    assert_true(f.failures == 0 && f.counted == 0 && f.rewrites == 0 && !f.unanswered);
+    assert_int_equal(cstore_flush_failures(t->s), 0);
+    assert_int_equal(f.rewrite_error, ASYLINK_OK);
 }
 
 /*
- * Another thread's commit fails in its flush: this thread's next commit,
- * which changes nothing, counts it (and so writes and flushes); once it is
- * on disk the failure is answered and the commit after it writes nothing.
+ * Another thread's commit fails in its flush: the store is written again
+ * whole (a new data file), which answers the failure; what was committed
+ * before is there, also after a reopen, and a commit that changes nothing
+ * writes nothing again.
  */
-static void test_other_threads_failed_commit_is_counted(void **state)
+static void test_failed_commit_rewrites_the_store(void **state)
 {
     tctx *t = *state;
-    bool unanswered = false, wrote = false;
+    uint8_t b = 0x11;
+    assert_int_equal(cstore_write(t->s, t_fill_add, &b), ASYLINK_OK);
+    ino_t before = t_inode(t);
+    assert_int_equal(t_on_failing_thread(t, false), ASYLINK_E_IO); /* adds 0x42: undone */
+    cstore_flush_info f = t_state(t);
+    assert_true(f.failures == 1 && f.rewrites == 1 && !f.unanswered && f.counted == 0);
+    assert_true(f.rewrite_tried);
+    assert_int_equal(f.rewrite_error, ASYLINK_OK);
+    assert_true(t_inode(t) != before);
+    assert_false(t_rewrite_left(t));
+    assert_int_equal(cstore_flush_failures(t->s), 1); /* settled: the rewrite is over */
+    assert_true(t_has(t, 0x11));
+    assert_false(t_has(t, 0x42));
+    bool wrote = true;
+    assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
+    assert_false(wrote);
+    b = 0x42; /* the failed write again, now stored */
+    assert_int_equal(cstore_write(t->s, t_fill_add, &b), ASYLINK_OK);
+    cstore_close(&t->s);
+    assert_int_equal(cstore_open(t->data, true, &t->s), ASYLINK_OK);
+    assert_true(t_has(t, 0x11) && t_has(t, 0x42));
+}
+
+/* Another thread's cstore_sync() fails: the same rewrite answers it. */
+static void test_failed_sync_rewrites_the_store(void **state)
+{
+    tctx *t = *state;
+    uint8_t b = 0x12;
+    bool wrote = false;
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(t_fill_add(txn, &b), ASYLINK_OK);
+    assert_int_equal(cstore_commit_unsynced(&txn, &wrote), ASYLINK_OK); /* meta page unsynced */
+    ino_t before = t_inode(t);
+    assert_int_equal(t_on_failing_thread(t, true), ASYLINK_E_IO);
+    cstore_flush_info f = t_state(t);
+    assert_true(f.failures == 1 && f.rewrites == 1 && !f.unanswered);
+    assert_true(t_inode(t) != before);
+    assert_true(t_has(t, 0x12));
+}
+
+/*
+ * The rewrite fails too (its own flush): the old file stays, the failure
+ * is unanswered, and every commit of any thread counts it (and so writes,
+ * even one that changes nothing) until one is on disk: an unsynced one once
+ * cstore_sync() or the next commit's data flush put its meta page there.
+ */
+static void test_failed_rewrite_leaves_counting_commits(void **state)
+{
+    tctx *t = *state;
+    setenv("ASYLINK_TEST_FAIL_SYNC", "2", 1); /* the commit's flush and the rewrite's */
+    ino_t before = t_inode(t);
     assert_int_equal(t_on_failing_thread(t, false), ASYLINK_E_IO);
-    assert_int_equal(t_count(t, &unanswered), 0);
-    assert_true(unanswered);
+    cstore_flush_info f = t_state(t);
+    assert_true(f.failures == 1 && f.rewrites == 0 && f.unanswered && f.counted == 0);
+    assert_true(f.rewrite_tried);
+    assert_int_equal(f.rewrite_error, ASYLINK_E_IO);
+    assert_true(t_inode(t) == before);
+    assert_false(t_rewrite_left(t));
+    bool wrote = false;
     assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
     assert_true(wrote); /* it wrote: the count */
-    assert_int_equal(t_count(t, &unanswered), 1);
-    assert_true(unanswered); /* its meta page is not on disk yet */
+    f = t_state(t);
+    assert_true(f.counted == 1 && f.unanswered); /* its meta page is not on disk yet */
     assert_int_equal(cstore_sync(t->s), ASYLINK_OK);
-    assert_int_equal(t_count(t, &unanswered), 1);
-    assert_false(unanswered);
+    f = t_state(t);
+    assert_true(f.counted == 1 && !f.unanswered);
     assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
     assert_false(wrote);
-    assert_int_equal(t_count(t, &unanswered), 1);
-    /* The entry of the failed commit is not there; a new write of it succeeds. */
-    uint8_t b = 0x42;
-    assert_int_equal(cstore_write(t->s, t_fill_add, &b), ASYLINK_OK);
-}
-
-/*
- * Another thread's cstore_sync() fails: the next commit (synced at once)
- * counts it; the one after it does not. A second failure while the first is
- * unanswered is counted by the same kind of commit, once per commit.
- */
-static void test_other_threads_failed_sync_is_counted(void **state)
-{
-    tctx *t = *state;
-    bool unanswered = false, wrote = false;
-    assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
-    assert_int_equal(t_on_failing_thread(t, true), ASYLINK_E_IO);
-    assert_true(t_count(t, &unanswered) == 0 && unanswered);
-    assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
-    assert_int_equal(t_count(t, &unanswered), 1);
-    assert_false(unanswered);
-    assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
-    assert_int_equal(t_count(t, &unanswered), 1);
-    /* Unsynced commits: each counts while the failure is unanswered; the second one's data
-       flush puts the first one's meta page on disk, and that answers it. */
+    /* Once more: two unsynced counting commits, the second's data flush answers the first. */
     slowsync_reset();
     assert_int_equal(t_on_failing_thread(t, true), ASYLINK_E_IO);
+    assert_true(t_state(t).unanswered);
     assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
     assert_true(wrote);
-    assert_true(t_count(t, &unanswered) == 2 && unanswered);
+    f = t_state(t);
+    assert_true(f.counted == 2 && f.unanswered);
     assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
     assert_true(wrote);
-    assert_true(t_count(t, &unanswered) == 3 && !unanswered);
-    assert_int_equal(t_empty_commit(t, false, &wrote), ASYLINK_OK);
-    assert_false(wrote);
-    assert_int_equal(t_count(t, &unanswered), 3);
+    f = t_state(t);
+    assert_true(f.counted == 3 && !f.unanswered && f.failures == 2 && f.rewrites == 0);
+    assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
+    assert_int_equal(t_state(t).counted, 3);
 }
 
-/* A relaxed store (no flushes) counts nothing. */
+/* A relaxed store (no flushes) counts nothing and rewrites nothing. */
 static void test_relaxed_store_counts_nothing(void **state)
 {
     tctx *t = *state;
     cstore_close(&t->s);
     assert_int_equal(cstore_open(t->data, false, &t->s), ASYLINK_OK);
-    bool unanswered = true;
     assert_int_equal(t_on_failing_thread(t, false), ASYLINK_OK);
     assert_int_equal(t_empty_commit(t, true, NULL), ASYLINK_OK);
-    assert_int_equal(t_count(t, &unanswered), 0);
-    assert_false(unanswered);
-    assert_int_equal(cstore_flush_failures(NULL, NULL, NULL), ASYLINK_E_INVALID_ARG);
+    cstore_flush_info f = t_state(t);
+    assert_true(f.counted == 0 && f.rewrites == 0 && !f.unanswered);
+    assert_int_equal(cstore_flush_state(NULL, &f), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_flush_state(t->s, NULL), ASYLINK_E_INVALID_ARG);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_failure_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_other_threads_failed_commit_is_counted, setup,
+        cmocka_unit_test_setup_teardown(test_failed_commit_rewrites_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_sync_rewrites_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_rewrite_leaves_counting_commits, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_other_threads_failed_sync_is_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relaxed_store_counts_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
