@@ -228,8 +228,15 @@
  * which kept what the disk may have lost) into data.mdb.rewrite, which is
  * flushed and renamed over data.mdb (the directory flushed too), and LMDB
  * reopens on it. That answers every failure before it. If it fails (the
- * disk is failing, or full), the old file stays and commits go on counting;
- * the next failure tries again.
+ * disk is failing, or has no room for a second copy), the old file stays
+ * and commits go on counting. At most one rewrite per
+ * CSTORE_REWRITE_INTERVAL_MS, whatever its outcome: a dying disk fails
+ * every flush, and each rewrite holds every transaction back while it
+ * copies. What a failure means for a commit told after it: a commit is on
+ * disk only if no flush failed since it began, or a rewrite answered the
+ * failures since (cstore_flush_clean_since); cstore_commit() returns
+ * ASYLINK_E_IO otherwise, and the I/O thread's committer tells its batches
+ * so.
  *
  * Threading: any thread may read or run write transactions; LMDB
  * serialises writers, the gate serialises growth. A transaction belongs to
@@ -238,6 +245,7 @@
 #include "cstore.h"
 
 #include "bytes.h"
+#include "clock.h"
 #include "datadir.h"
 #include "lmdbkit.h"
 
@@ -298,40 +306,43 @@
 
 /* The store. */
 struct cstore {
-    MDB_env *env;                  /* the LMDB environment in dir */
-    bool env_open;                 /* mdb_env_open succeeded */
-    bool durable;                  /* fsync each commit (else MDB_NOSYNC, synced at close) */
-    MDB_dbi meta;                  /* schema version, sequence high-water marks */
-    MDB_dbi outbox;                /* seq -> outbox record */
-    MDB_dbi outbox_id;             /* message_id -> seq */
-    MDB_dbi outbox_pending;        /* seq -> empty, PENDING outbox entries */
-    MDB_dbi inbox;                 /* seq -> inbox record */
-    MDB_dbi inbox_id;              /* message_id -> seq */
-    MDB_dbi inbox_pending;         /* seq -> empty, PENDING inbox entries */
-    MDB_dbi receipts;              /* message_id recipient -> receipt value */
-    MDB_dbi evidence;              /* BLAKE2b-256 -> signed receipt envelope */
-    MDB_dbi evidence_refs;         /* evidence key, id, recipient -> empty: who cites it */
-    MDB_dbi receipts_owed;         /* seq -> receipt to seal (acknowledged, not yet sealed) */
-    MDB_dbi sent;                  /* seq -> kept sent envelope */
-    MDB_dbi sent_time;             /* kept_ms seq -> empty: kept envelopes by age */
-    MDB_dbi inbox_env;             /* seq -> envelope of a PENDING version 2 inbox record */
-    int lock_fd;                   /* dir/asylink-client.lock, flock'd while open; -1 if none */
-    bool gate_init;                /* gate and gate_cond are initialised */
-    pthread_mutex_t gate;          /* guards the four fields below */
-    pthread_cond_t gate_cond;      /* broadcast when active drops to 0 and when a grow ends */
-    unsigned active;               /* transactions (read or write) open or opening */
-    unsigned growers;              /* threads waiting to grow the map; new write txns wait */
-    size_t map_size;               /* current map size */
-    bool broken;                   /* a failed grow left the map unusable: everything fails */
-    _Atomic uint64_t flush_gen;    /* failed flushes (commits' and syncs') so far */
-    _Atomic uint64_t flush_ok_gen; /* the failures a counting commit on disk answered */
-    _Atomic uint64_t mark_pending; /* flush_gen a counting commit answers once its meta page is
-                                      on disk (committed unsynced), else 0 */
-    char *dir;                     /* the store's directory (for a rewrite) */
-    _Atomic uint64_t rewrite_gen;  /* flush_gen the last rewrite was for (written, gate held) */
-    _Atomic uint64_t settled;      /* failures whose rewrite (or none) is over */
-    _Atomic uint64_t rewrites;     /* rewrites that put the store on disk again */
-    _Atomic int rewrite_error;     /* the last rewrite's failure (an asylink_err), else 0 */
+    MDB_env *env;                    /* the LMDB environment in dir */
+    bool env_open;                   /* mdb_env_open succeeded */
+    bool durable;                    /* fsync each commit (else MDB_NOSYNC, synced at close) */
+    MDB_dbi meta;                    /* schema version, sequence high-water marks */
+    MDB_dbi outbox;                  /* seq -> outbox record */
+    MDB_dbi outbox_id;               /* message_id -> seq */
+    MDB_dbi outbox_pending;          /* seq -> empty, PENDING outbox entries */
+    MDB_dbi inbox;                   /* seq -> inbox record */
+    MDB_dbi inbox_id;                /* message_id -> seq */
+    MDB_dbi inbox_pending;           /* seq -> empty, PENDING inbox entries */
+    MDB_dbi receipts;                /* message_id recipient -> receipt value */
+    MDB_dbi evidence;                /* BLAKE2b-256 -> signed receipt envelope */
+    MDB_dbi evidence_refs;           /* evidence key, id, recipient -> empty: who cites it */
+    MDB_dbi receipts_owed;           /* seq -> receipt to seal (acknowledged, not yet sealed) */
+    MDB_dbi sent;                    /* seq -> kept sent envelope */
+    MDB_dbi sent_time;               /* kept_ms seq -> empty: kept envelopes by age */
+    MDB_dbi inbox_env;               /* seq -> envelope of a PENDING version 2 inbox record */
+    int lock_fd;                     /* dir/asylink-client.lock, flock'd while open; -1 if none */
+    bool gate_init;                  /* gate and gate_cond are initialised */
+    pthread_mutex_t gate;            /* guards the four fields below */
+    pthread_cond_t gate_cond;        /* broadcast when active drops to 0 and when a grow ends */
+    unsigned active;                 /* transactions (read or write) open or opening */
+    unsigned growers;                /* threads waiting to grow the map; new write txns wait */
+    size_t map_size;                 /* current map size */
+    bool broken;                     /* a failed grow left the map unusable: everything fails */
+    _Atomic uint64_t flush_gen;      /* failed flushes (commits' and syncs') so far */
+    _Atomic uint64_t flush_ok_gen;   /* the failures a counting commit on disk answered */
+    _Atomic uint64_t mark_pending;   /* flush_gen a counting commit answers once its meta page is
+                                        on disk (committed unsynced), else 0 */
+    char *dir;                       /* the store's directory (for a rewrite) */
+    _Atomic uint64_t rewrite_gen;    /* flush_gen the last rewrite was for (written, gate held) */
+    _Atomic uint64_t settled;        /* failures whose rewrite (or none) is over */
+    _Atomic uint64_t rewrites;       /* rewrites that put the store on disk again */
+    _Atomic uint64_t rewrite_ok_gen; /* flush_gen the last successful rewrite answered */
+    uint64_t rewrite_after_ms;       /* no rewrite before (gate held): one per interval */
+    uint64_t rewrite_interval_ms;    /* CSTORE_REWRITE_INTERVAL_MS (tests: less) */
+    _Atomic int rewrite_error;       /* the last rewrite's failure (an asylink_err), else 0 */
 };
 
 /* A write transaction. */
@@ -1014,6 +1025,14 @@ static int s_schema_open(cstore *s)
     return ASYLINK_E_STORE_FULL;
 }
 
+/* Removes what a rewrite cut short by a crash left (as large as the store; never in use). */
+static void s_rewrite_leftover(const char *dir)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb.rewrite", dir) < sizeof path)
+        (void)unlink(path);
+}
+
 /* Initialises the gate. */
 static int s_gate_init(cstore *s)
 {
@@ -1040,12 +1059,15 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     s->lock_fd = -1;
     s->durable = durable;
     s->dir = strdup(dir);
+    s->rewrite_interval_ms = CSTORE_REWRITE_INTERVAL_MS;
     int rc = s->dir ? s_gate_init(s) : ASYLINK_E_NOMEM;
     /* The lock is taken before LMDB opens the environment, so LMDB never
      * sees one environment opened twice in a process (its POSIX locks
      * would break). */
     if (rc == ASYLINK_OK)
         rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd);
+    if (rc == ASYLINK_OK)
+        s_rewrite_leftover(dir);
     if (rc == ASYLINK_OK)
         rc = s_env_open(s, dir, durable);
     if (rc == ASYLINK_OK)
@@ -1187,6 +1209,19 @@ static int s_env_reopen(cstore *s)
     return rc;
 }
 
+/* Whether the file system has room for a second copy of the store and the reserve beside it. */
+static int s_rewrite_room(cstore *s)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->dir) >= sizeof path)
+        return ENAMETOOLONG;
+    if (stat(path, &st) != 0)
+        return errno ? errno : EIO;
+    uint64_t need = (uint64_t)st.st_size + DATADIR_RESERVE_BYTES;
+    return datadir_free_bytes(s->lock_fd) >= need ? MDB_SUCCESS : ENOSPC;
+}
+
 /* Writes the store into a new file and puts it in place (gate held, nothing open). */
 static int s_rewrite_file(cstore *s)
 {
@@ -1232,15 +1267,19 @@ static void s_rewrite(cstore *s)
     s->growers++;
     while (s->active > 0)
         pthread_cond_wait(&s->gate_cond, &s->gate);
-    uint64_t gen = atomic_load(&s->flush_gen);
-    if (!s->broken && s->durable && gen > atomic_load(&s->rewrite_gen)) {
-        /* once per failure: a failing disk is not copied over and over */
+    uint64_t gen = atomic_load(&s->flush_gen), now = clock_now_ms();
+    if (!s->broken && s->durable && gen > atomic_load(&s->rewrite_gen) &&
+        now >= s->rewrite_after_ms) {
         atomic_store(&s->rewrite_gen, gen);
-        int rc = s_rewrite_file(s);
+        s->rewrite_after_ms = now + s->rewrite_interval_ms;
+        int rc = s_rewrite_room(s);
+        if (rc == MDB_SUCCESS)
+            rc = s_rewrite_file(s);
         atomic_store(&s->rewrite_error, rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc));
         if (rc == MDB_SUCCESS) {
             atomic_fetch_add(&s->rewrites, 1);
             atomic_store(&s->mark_pending, 0);
+            atomic_store(&s->rewrite_ok_gen, gen);
             s_flush_answered(s, gen);
         }
     }
@@ -1248,7 +1287,6 @@ static void s_rewrite(cstore *s)
     pthread_cond_broadcast(&s->gate_cond);
     pthread_mutex_unlock(&s->gate);
 }
-
 /*
  * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
  * an asylink_err. sync: in a durable store the commit is on disk when this
@@ -1266,7 +1304,7 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     int rc = t->error;
     size_t id = 0;
     bool flushing = commit && rc == MDB_SUCCESS && s->durable;
-    uint64_t cover = 0, mark = 0;
+    uint64_t cover = 0, mark = 0, began = 0;
     if (wrote)
         *wrote = false;
     if (flushing) {
@@ -1274,6 +1312,7 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
            this commit's data flush puts it on disk. */
         cover = atomic_load(&s->mark_pending);
         uint64_t gen = atomic_load(&s->flush_gen);
+        began = gen;
         if (gen != atomic_load(&s->flush_ok_gen)) {
             rc = s_mark_flush_failed(t);
             mark = rc == MDB_SUCCESS ? gen : 0;
@@ -1296,6 +1335,9 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     s_gate_leave(s);
     if (rc == MDB_SUCCESS && commit && sync && s->durable)
         rc = s_env_sync(s);
+    /* Another thread's flush failed meanwhile: this commit's pages may be among those the
+       kernel dropped, unless a rewrite since put everything on disk. */
+    bool unclean = flushing && rc == MDB_SUCCESS && sync && !cstore_flush_clean_since(s, began);
     if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL) {
         s_flush_failed(s); /* (a MAP_FULL is found before anything is written) */
         if (rc == EIO && !datadir_full(s->lock_fd))
@@ -1311,6 +1353,8 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     }
     if (rc == EIO && datadir_full(s->lock_fd))
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
+    if (unclean)
+        rc = EIO; /* committed, perhaps not on disk (cstore.h) */
     if (rc == MDB_MAP_FULL) {
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
@@ -1372,6 +1416,27 @@ int cstore_sync(cstore *s)
         atomic_fetch_add(&s->settled, 1);
     }
     return s_err(rc);
+}
+
+uint64_t cstore_flush_mark(cstore *s)
+{
+    return s ? atomic_load(&s->flush_gen) : 0;
+}
+
+bool cstore_flush_clean_since(cstore *s, uint64_t mark)
+{
+    if (!s)
+        return false;
+    uint64_t gen = atomic_load(&s->flush_gen);
+    return gen == mark || atomic_load(&s->rewrite_ok_gen) == gen;
+}
+
+void cstore_set_rewrite_interval(cstore *s, uint64_t ms)
+{
+    pthread_mutex_lock(&s->gate);
+    s->rewrite_interval_ms = ms;
+    s->rewrite_after_ms = 0;
+    pthread_mutex_unlock(&s->gate);
 }
 
 uint64_t cstore_flush_failures(cstore *s)

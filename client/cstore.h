@@ -124,7 +124,12 @@ void cstore_close(cstore **self_p);
  * later operation and the commit return that failure.
  */
 int cstore_begin(cstore *s, cstore_txn **out);
-/* Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO / E_STORE_FULL. */
+/*
+ * Commits (fsync when durable). Frees the txn either way. ASYLINK_OK / E_IO /
+ * E_STORE_FULL. E_IO also when the commit succeeded but another thread's
+ * flush failed meanwhile (cstore_flush_clean_since): visible, perhaps not on
+ * disk.
+ */
 int cstore_commit(cstore_txn **t);
 
 /*
@@ -158,11 +163,34 @@ typedef struct {
 /*
  * After a failed flush of any thread (EIO, not a full disk), the store is
  * written again whole from what this process maps, once no transaction is
- * open; if that fails, every commit counts the failure ("flush_failures")
- * and so writes, until one of them is on disk. *out: where that stands.
+ * open (at most once per CSTORE_REWRITE_INTERVAL_MS, and only with room
+ * for the copy); otherwise every commit counts the failure
+ * ("flush_failures") and so writes, until one of them is on disk. *out:
+ * where that stands (its counters also when reading the store fails).
  * ASYLINK_OK, E_INVALID_ARG, E_IO.
  */
 int cstore_flush_state(cstore *s, cstore_flush_info *out);
+
+/* At most one rewrite after failed flushes per this many milliseconds. */
+#define CSTORE_REWRITE_INTERVAL_MS 30000
+
+/* Tests only: the interval between rewrites (0: one per failure), from now on. */
+void cstore_set_rewrite_interval(cstore *s, uint64_t ms);
+
+/*
+ * The failed flushes so far, as a mark for cstore_flush_clean_since(). Taken
+ * before a commit begins, it says later whether a flush failed since (of
+ * any thread: the kernel may then have dropped pages of that commit, and a
+ * later flush would say OK). 0 for NULL.
+ */
+uint64_t cstore_flush_mark(cstore *s);
+
+/*
+ * Whether nothing since mark (cstore_flush_mark) can have kept a commit
+ * begun after it from the disk: no flush failed since, or a rewrite of the
+ * whole store answered every failure. False for NULL.
+ */
+bool cstore_flush_clean_since(cstore *s, uint64_t mark);
 
 /*
  * The failed flushes whose handling is over (the rewrite tried, or none to

@@ -173,27 +173,28 @@ typedef struct {
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    s_cturn *open;            /* this turn's operations, not yet submitted */
-    s_held_list parked;       /* deliveries not stored: the local store was full */
-    s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
-    uint64_t waiting_settled; /* the oldest of them held while the commit after this many
-                                 settled ran ... */
-    uint64_t waiting_retried; /* ... or while writers retried, this many retries having ended */
-    uint64_t waiting_newest;  /* the newest held while the commit after this many settled ran */
-    bool rechecking;          /* s_retry_waiting runs */
-    bool recheck_final;       /* ... after every commit running at a hold settled: such a
-                                 commit holds a receipt no longer */
-    bool retry_logged;        /* a receipt held for a writer's retry was logged (until none
-                                 runs) */
-    uint64_t flush_reported;  /* the store's failed flushes logged so far (s_flush_report) */
-    uint64_t parked_retry_ms; /* when to store them again */
-    bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
-    uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
-                                 WIRE_PROTOCOL_VERSION once the broker refused that */
-    uint64_t hello_request;   /* request_id of the last Hello */
-    uint32_t protocol;        /* the session's version (Welcome): 2 = Packed frames */
-    wire_packer pack;         /* version 2: this pump pass's Publishes, not yet sent */
-    s_flight *packed;         /* their message ids: in flight once the frame is queued */
+    s_cturn *open;              /* this turn's operations, not yet submitted */
+    s_held_list parked;         /* deliveries not stored: the local store was full */
+    s_held_list waiting;        /* receipts naming a message whose commit is not visible yet */
+    uint64_t waiting_settled;   /* the oldest of them held while the commit after this many
+                                   settled ran ... */
+    uint64_t waiting_retried;   /* ... or while writers retried, this many retries having ended */
+    uint64_t waiting_newest;    /* the newest held while the commit after this many settled ran */
+    bool rechecking;            /* s_retry_waiting runs */
+    bool recheck_final;         /* ... after every commit running at a hold settled: such a
+                                   commit holds a receipt no longer */
+    bool retry_logged;          /* a receipt held for a writer's retry was logged (until none
+                                   runs) */
+    uint64_t flush_reported;    /* the store's failed flushes logged so far (s_flush_report) */
+    uint64_t rewrites_reported; /* ... and its rewrites */
+    uint64_t parked_retry_ms;   /* when to store them again */
+    bool store_full;            /* the last commit failed with STORE_FULL (logged once) */
+    uint32_t hello_version;     /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
+                                   WIRE_PROTOCOL_VERSION once the broker refused that */
+    uint64_t hello_request;     /* request_id of the last Hello */
+    uint32_t protocol;          /* the session's version (Welcome): 2 = Packed frames */
+    wire_packer pack;           /* version 2: this pump pass's Publishes, not yet sent */
+    s_flight *packed;           /* their message ids: in flight once the frame is queued */
     size_t n_packed, cap_packed;
     uint64_t pack_cursor; /* out_cursor once the frame is queued */
     uint64_t pack_max;    /* highest outbox seq in the frame */
@@ -901,19 +902,20 @@ static void s_events_append(client_event **head, client_event **tail, client_eve
 
 /* A batch committed (visible), whose outcome is told once it is on disk (s_batch_finish). */
 typedef struct {
-    s_cturn *turns;     /* the submitted turns it applied */
-    client_write *ws;   /* the application's writes it carried */
-    bool accept;        /* recording the Accepted answers kept was asked for */
-    bool flush;         /* a receipts flush was asked for ... */
-    client_flush *fl;   /* ... and prepared */
-    int flush_rc;       /* ... its own outcome */
-    client_accept *acc; /* the Accepted answers it recorded */
-    size_t n_acc;       /* ... */
-    bool changed;       /* the inbox or the receipts changed */
-    bool began;         /* a write transaction was begun */
-    bool wrote;         /* its commit wrote and fsync'd data pages */
-    bool visible;       /* its commit succeeded: what it wrote is in the store (on disk or not) */
-    int rc;             /* the commit's result (with sync: and the flush's) */
+    s_cturn *turns;      /* the submitted turns it applied */
+    client_write *ws;    /* the application's writes it carried */
+    bool accept;         /* recording the Accepted answers kept was asked for */
+    bool flush;          /* a receipts flush was asked for ... */
+    client_flush *fl;    /* ... and prepared */
+    int flush_rc;        /* ... its own outcome */
+    client_accept *acc;  /* the Accepted answers it recorded */
+    size_t n_acc;        /* ... */
+    bool changed;        /* the inbox or the receipts changed */
+    bool began;          /* a write transaction was begun */
+    bool wrote;          /* its commit wrote and fsync'd data pages */
+    bool visible;        /* its commit succeeded: what it wrote is in the store (on disk or not) */
+    uint64_t flush_mark; /* the store's failed flushes before its commit (cstore_flush_mark) */
+    int rc;              /* the commit's result (with sync: and the flush's) */
 } s_batch;
 
 /*
@@ -983,6 +985,7 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
             client_wake_io(c);
         }
         /* (With sync, the meta page's flush follows once the early lists are settled.) */
+        b->flush_mark = cstore_flush_mark(c->store);
         b->rc = cstore_commit_unsynced(&r.t, &b->wrote);
         b->visible = b->rc == ASYLINK_OK;
         if (out && b->rc != ASYLINK_OK)
@@ -1016,6 +1019,10 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
 static void s_batch_finish(s_io *io, s_batch *b, int rc)
 {
     asylink_client *c = io->c;
+    /* A flush of any thread failed since its commit began: the kernel may have dropped its
+       pages, and the flush that put it "on disk" said OK all the same (cstore.h). */
+    if (rc == ASYLINK_OK && b->began && !cstore_flush_clean_since(c->store, b->flush_mark))
+        rc = ASYLINK_E_IO;
     if (b->flush)
         client_receipts_flush_end(c, b->fl, rc != ASYLINK_OK ? rc : b->flush_rc);
     s_writes_done(c, b->ws, rc, b->visible);
@@ -2267,9 +2274,16 @@ static void s_flush_report(s_io *io)
         return;
     io->flush_reported = failures;
     cstore_flush_info f;
-    if (cstore_flush_state(c->store, &f) != ASYLINK_OK)
-        return; /* the next turn tries again: failures is remembered, the state is not */
-    if (!f.unanswered)
+    int rc = cstore_flush_state(c->store, &f); /* (its counters also when it fails) */
+    bool rewritten = f.rewrites > io->rewrites_reported && f.rewrite_error == ASYLINK_OK;
+    io->rewrites_reported = f.rewrites;
+    if (rc != ASYLINK_OK)
+        client_log(c, ASYLINK_LOG_ERROR,
+                   "a flush of the local store failed and the store cannot be read any more: "
+                   "restart the application on a sound disk",
+                   "failures=%llu rewrites=%llu code=%s", (unsigned long long)f.failures,
+                   (unsigned long long)f.rewrites, asylink_err_name(rc));
+    else if (rewritten)
         client_log(c, ASYLINK_LOG_ERROR,
                    "a flush of the local store failed: the store was written again whole",
                    "failures=%llu rewrites=%llu", (unsigned long long)f.failures,
@@ -2282,8 +2296,10 @@ static void s_flush_report(s_io *io)
                    (unsigned long long)f.rewrites, asylink_err_name(f.rewrite_error));
     else
         client_log(c, ASYLINK_LOG_ERROR,
-                   "a write of the local store failed: each commit counts it until one is on disk",
-                   "failures=%llu", (unsigned long long)f.failures);
+                   "a flush of the local store failed: each commit counts it until one is on "
+                   "disk; check the disk",
+                   "failures=%llu rewrites=%llu", (unsigned long long)f.failures,
+                   (unsigned long long)f.rewrites);
 }
 
 /* ---- timers ---- */

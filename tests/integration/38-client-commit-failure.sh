@@ -145,6 +145,6 @@ check "4: ... the second the one DE was told of" grep -q -f "$T/sent5.ids" "$T/g
 # process maps), so that nothing the kernel may have dropped is missing on disk; it said so.
 check "4: the store was written again whole after the failed flush" \
   grep -q 'the store was written again whole.*failures=1 rewrites=1' "$T/de5.err"
-check "4: ... and reads back (both messages in DE's outbox, accepted)" \
+check "4: ... and the rewritten file opens in LMDB's own tools, its outbox not empty" \
   bash -c "mdb_stat -s outbox '$T/node-DE' | grep -q 'Entries: [1-9]'"
 summary

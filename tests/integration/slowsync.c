@@ -27,6 +27,8 @@
  *                                one of these names (comma-separated) fail and
  *                                count, e.g. asylink-commit (the library's
  *                                committer), not a sweep's in its I/O thread
+ *   ASYLINK_TEST_FAIL_SYNC_EXACT if 1, ASYLINK_TEST_SLOW_SYNC_PATH names one
+ *                                file, not a directory: only its flushes count
  *   ASYLINK_TEST_FAIL_SYNC_EACH  if 1, each thread name counts its own
  *                                flushes: the first N of every listed name fail (a
  *                                committer's commits after a failure flush
@@ -107,8 +109,8 @@ void slowsync_arm(void)
     fprintf(stderr, "slowsync: armed\n");
 }
 
-/* Whether fd is a file under dir. */
-static bool s_under(int fd, const char *dir)
+/* Whether fd is a file under dir (or, exact, the file of that path). */
+static bool s_under(int fd, const char *dir, bool exact)
 {
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -116,7 +118,7 @@ static bool s_under(int fd, const char *dir)
     if (n <= 0)
         return false;
     path[n] = '\0';
-    return strncmp(path, dir, strlen(dir)) == 0;
+    return exact ? strcmp(path, dir) == 0 : strncmp(path, dir, strlen(dir)) == 0;
 }
 
 /* Whether the calling thread's name is in list (comma-separated); an unset or empty list: yes. */
@@ -143,7 +145,8 @@ int fdatasync(int fd)
     const char *fail_s = getenv("ASYLINK_TEST_FAIL_SYNC");
     long ms = ms_s ? strtol(ms_s, NULL, 10) : 0;
     long fail = fail_s ? strtol(fail_s, NULL, 10) : 0;
-    if (atomic_load(&s_armed) && dir && dir[0] && s_under(fd, dir)) {
+    const char *exact = getenv("ASYLINK_TEST_FAIL_SYNC_EXACT");
+    if (atomic_load(&s_armed) && dir && dir[0] && s_under(fd, dir, exact && !strcmp(exact, "1"))) {
         if (ms > 0 && ms <= 60000) {
             fprintf(stderr, "slowsync: delayed fd=%d ms=%ld\n", fd, ms);
             struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -20,10 +20,12 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "asylink/asylink.h"
 #include "cstore.h"
@@ -51,6 +53,7 @@ static int setup(void **state)
     snprintf(t->data, sizeof t->data, "%s/data", t->root);
     if (cstore_open(t->data, true, &t->s) != ASYLINK_OK)
         return -1;
+    cstore_set_rewrite_interval(t->s, 0); /* a rewrite after each failure (the last case: not) */
     /* Only this store's flushes, and only those of FAILING_THREAD, fail: the first one. */
     setenv("ASYLINK_TEST_SLOW_SYNC_PATH", t->root, 1);
     setenv("ASYLINK_TEST_FAIL_SYNC", "1", 1);
@@ -65,6 +68,7 @@ static int teardown(void **state)
 {
     tctx *t = *state;
     unsetenv("ASYLINK_TEST_FAIL_SYNC");
+    unsetenv("ASYLINK_TEST_FAIL_SYNC_EXACT");
     cstore_close(&t->s);
     testfed_rmtree(t->root);
     free(t);
@@ -271,6 +275,133 @@ static void test_failed_rewrite_leaves_counting_commits(void **state)
     assert_int_equal(t_state(t).counted, 3);
 }
 
+/*
+ * A dying disk fails every flush: the store is not copied again for each
+ * failure (at most once per CSTORE_REWRITE_INTERVAL_MS), nor when the file
+ * system has no room for the copy; and what a rewrite cut short by a crash
+ * left is removed when the store opens.
+ */
+static void test_failing_disk_is_not_copied_over_and_over(void **state)
+{
+    tctx *t = *state;
+    cstore_set_rewrite_interval(t->s, CSTORE_REWRITE_INTERVAL_MS);
+    setenv("ASYLINK_TEST_FAIL_SYNC", "1000", 1);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(t_on_failing_thread(t, true), ASYLINK_E_IO);
+        cstore_flush_info f = t_state(t);
+        assert_true(f.failures == (uint64_t)i + 1 && f.rewrites == 0 && f.unanswered);
+        assert_true(f.rewrite_tried == (i == 0)); /* tried once, and it failed too */
+        assert_int_equal(f.rewrite_error, ASYLINK_E_IO);
+        assert_false(t_rewrite_left(t));
+    }
+    /* A leftover of a rewrite cut short goes when the store opens. */
+    unsetenv("ASYLINK_TEST_FAIL_SYNC");
+    cstore_close(&t->s);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb.rewrite", t->data);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("cut short", fp);
+    fclose(fp);
+    assert_int_equal(cstore_open(t->data, true, &t->s), ASYLINK_OK);
+    assert_false(t_rewrite_left(t));
+}
+
+/* Several threads at once while the flushes of data.mdb by one of them fail, each rewrite
+   (closing and reopening LMDB) succeeding: nothing written is lost, nothing crashes. */
+typedef struct {
+    tctx *t;
+    unsigned tag;
+    atomic_bool *stop;
+    long done;
+    bool ok[100];      /* writers: entry i was written (told OK) */
+    atomic_bool wrong; /* a check failed on this thread (cmocka asserts on the main thread) */
+} t_worker;
+
+static void *t_writer_main(void *arg)
+{
+    t_worker *w = arg;
+    for (unsigned i = 0; !atomic_load(w->stop) && i < 100; i++) {
+        uint8_t id = (uint8_t)((w->tag - 1) * 100 + i); /* 0..199: not the failing thread's 0xff */
+        if (cstore_write(w->t->s, t_fill_add, &id) == ASYLINK_OK) {
+            w->ok[i] = true;
+            if (!t_has(w->t, id))
+                atomic_store(&w->wrong, true);
+            w->done++;
+        }
+    }
+    return NULL;
+}
+
+static void *t_reader_main(void *arg)
+{
+    t_worker *w = arg;
+    while (!atomic_load(w->stop)) {
+        uint64_t n;
+        cstore_flush_info f;
+        if (cstore_outbox_pending_count(w->t->s, &n) != ASYLINK_OK ||
+            cstore_flush_state(w->t->s, &f) != ASYLINK_OK)
+            atomic_store(&w->wrong, true);
+        w->done++;
+    }
+    return NULL;
+}
+
+static void *t_failer_main(void *arg)
+{
+    t_worker *w = arg;
+    pthread_setname_np(pthread_self(), FAILING_THREAD);
+    while (!atomic_load(w->stop)) {
+        uint8_t id = 0xff;
+        int rc = w->done % 2 ? cstore_sync(w->t->s) : cstore_write(w->t->s, t_fill_add, &id);
+        if (rc != ASYLINK_E_IO)
+            atomic_store(&w->wrong, true);
+        w->done++;
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void test_rewrites_beside_other_threads(void **state)
+{
+    tctx *t = *state;
+    char file[128];
+    snprintf(file, sizeof file, "%s/data.mdb", t->data);
+    setenv("ASYLINK_TEST_SLOW_SYNC_PATH", file, 1);
+    setenv("ASYLINK_TEST_FAIL_SYNC_EXACT", "1", 1); /* data.mdb's flushes, not the copy's */
+    setenv("ASYLINK_TEST_FAIL_SYNC", "1000", 1);
+    atomic_bool stop = false;
+    static t_worker w[5];
+    unsigned tags[5] = {1, 2, 0, 0, 0};
+    void *(*mains[5])(void *) = {t_writer_main, t_writer_main, t_reader_main, t_reader_main,
+                                 t_failer_main};
+    pthread_t th[5];
+    for (int i = 0; i < 5; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].t = t;
+        w[i].tag = tags[i];
+        w[i].stop = &stop;
+        assert_int_equal(pthread_create(&th[i], NULL, mains[i], &w[i]), 0);
+    }
+    for (int i = 0; i < 100 && t_state(t).rewrites < 20; i++)
+        usleep(20000);
+    atomic_store(&stop, true);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_false(atomic_load(&w[i].wrong));
+    }
+    cstore_flush_info f = t_state(t);
+    assert_true(f.rewrites >= 5 && f.failures >= f.rewrites);
+    assert_true(w[0].done > 0 && w[1].done > 0 && w[2].done > 0 && w[3].done > 0);
+    unsetenv("ASYLINK_TEST_FAIL_SYNC");
+    cstore_close(&t->s);
+    assert_int_equal(cstore_open(t->data, true, &t->s), ASYLINK_OK);
+    for (int k = 0; k < 2; k++) /* every entry a writer was told of is there */
+        for (unsigned i = 0; i < 100; i++)
+            if (w[k].ok[i])
+                assert_true(t_has(t, (uint8_t)((w[k].tag - 1) * 100 + i)));
+}
+
 /* A relaxed store (no flushes) counts nothing and rewrites nothing. */
 static void test_relaxed_store_counts_nothing(void **state)
 {
@@ -293,6 +424,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_sync_rewrites_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_rewrite_leaves_counting_commits, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_failing_disk_is_not_copied_over_and_over, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rewrites_beside_other_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relaxed_store_counts_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
