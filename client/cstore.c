@@ -232,8 +232,9 @@
  * and commits go on counting. At most one rewrite per
  * CSTORE_REWRITE_INTERVAL_MS, whatever its outcome: a dying disk fails
  * every flush, and each rewrite holds every transaction back while it
- * copies. What a failure means for a commit told after it: a commit is on
- * disk only if no flush failed since it began, or a rewrite answered the
+ * copies; a failure meanwhile is rewritten by the first commit or sync
+ * after the interval (s_rewrite_due), not forgotten. What a failure means for a commit told after
+ * it: a commit is on disk only if no flush failed since it began, or a rewrite answered the
  * failures since (cstore_flush_clean_since); cstore_commit() returns
  * ASYLINK_E_IO otherwise, and the I/O thread's committer tells its batches
  * so.
@@ -337,24 +338,26 @@ struct cstore {
                                         on disk (committed unsynced), else 0 */
     char *dir;                       /* the store's directory (for a rewrite) */
     _Atomic uint64_t rewrite_gen;    /* flush_gen the last rewrite was for (written, gate held) */
-    _Atomic uint64_t settled;        /* failures whose rewrite (or none) is over */
+    _Atomic uint64_t events;         /* failures handled and rewrites tried (cstore_flush_events) */
     _Atomic uint64_t rewrites;       /* rewrites that put the store on disk again */
     _Atomic uint64_t rewrite_ok_gen; /* flush_gen the last successful rewrite answered */
-    uint64_t rewrite_after_ms;       /* no rewrite before (gate held): one per interval */
-    uint64_t rewrite_interval_ms;    /* CSTORE_REWRITE_INTERVAL_MS (tests: less) */
-    _Atomic int rewrite_error;       /* the last rewrite's failure (an asylink_err), else 0 */
+    _Atomic uint64_t rewrite_after_ms; /* no rewrite before (monotonic ms): one per interval */
+    bool rewriting;                    /* a rewrite is under way (gate held) */
+    uint64_t rewrite_interval_ms;      /* CSTORE_REWRITE_INTERVAL_MS (tests: less) */
+    _Atomic int rewrite_error;         /* the last rewrite's failure (an asylink_err), else 0 */
 };
 
 /* A write transaction. */
 struct cstore_txn {
-    cstore *s;          /* the store (borrowed) */
-    MDB_txn *txn;       /* the LMDB write transaction */
-    size_t map_size;    /* the map size when it began: a MAP_FULL grows from it */
-    int error;          /* first fatal LMDB code; then the txn can only end */
-    uint64_t out_next;  /* next outbox seq in this txn; 0 = not loaded yet */
-    uint64_t in_next;   /* next inbox seq in this txn; 0 = not loaded yet */
-    uint64_t in_last;   /* seq of the last entry cstore_inbox_add() stored; 0 = none */
-    uint64_t owed_next; /* next owed-receipt seq in this txn; 0 = not loaded yet */
+    cstore *s;           /* the store (borrowed) */
+    MDB_txn *txn;        /* the LMDB write transaction */
+    size_t map_size;     /* the map size when it began: a MAP_FULL grows from it */
+    int error;           /* first fatal LMDB code; then the txn can only end */
+    uint64_t out_next;   /* next outbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_next;    /* next inbox seq in this txn; 0 = not loaded yet */
+    uint64_t in_last;    /* seq of the last entry cstore_inbox_add() stored; 0 = none */
+    uint64_t owed_next;  /* next owed-receipt seq in this txn; 0 = not loaded yet */
+    uint64_t flush_mark; /* the store's failed flushes when it began (cstore_flush_mark) */
 };
 
 /* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
@@ -1130,6 +1133,7 @@ int cstore_begin(cstore *s, cstore_txn **out)
         free(t);
         return s_err(rc);
     }
+    t->flush_mark = atomic_load(&s->flush_gen); /* (LMDB may spill pages before the commit) */
     *out = t;
     return ASYLINK_OK;
 }
@@ -1261,42 +1265,66 @@ static int s_rewrite_file(cstore *s)
  * transaction is open, unless a rewrite since that failure ran already.
  * Answers the failures before it if it succeeds.
  */
+static uint64_t s_mono_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
+
+/* Whether a rewrite is due: a failure no rewrite answered, and the interval since the last one
+   passed. (Read without the gate: s_rewrite looks again under it.) */
+static bool s_rewrite_due(cstore *s)
+{
+    uint64_t gen = atomic_load(&s->flush_gen);
+    return s->durable && gen != atomic_load(&s->rewrite_ok_gen) &&
+           s_mono_ms() >= atomic_load(&s->rewrite_after_ms);
+}
+
 static void s_rewrite(cstore *s)
 {
     pthread_mutex_lock(&s->gate);
-    s->growers++;
-    while (s->active > 0)
-        pthread_cond_wait(&s->gate_cond, &s->gate);
-    uint64_t gen = atomic_load(&s->flush_gen), now = clock_now_ms();
-    if (!s->broken && s->durable && gen > atomic_load(&s->rewrite_gen) &&
-        now >= s->rewrite_after_ms) {
-        atomic_store(&s->rewrite_gen, gen);
-        s->rewrite_after_ms = now + s->rewrite_interval_ms;
-        int rc = s_rewrite_room(s);
-        if (rc == MDB_SUCCESS)
-            rc = s_rewrite_file(s);
-        atomic_store(&s->rewrite_error, rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc));
-        if (rc == MDB_SUCCESS) {
-            atomic_fetch_add(&s->rewrites, 1);
-            atomic_store(&s->mark_pending, 0);
-            atomic_store(&s->rewrite_ok_gen, gen);
-            s_flush_answered(s, gen);
-        }
+    if (s->broken || s->rewriting || !s_rewrite_due(s)) {
+        /* answered, not yet, or another thread's rewrite (which copies what is committed once
+           every transaction ended) is under way: nothing is held back */
+        pthread_mutex_unlock(&s->gate);
+        return;
     }
-    s->growers--;
-    pthread_cond_broadcast(&s->gate_cond);
+    s->rewriting = true;
+    /* Once per interval whatever comes of it (a dying disk fails every flush, and a copy holds
+       every transaction back); a failure meanwhile waits for the next commit after it. */
+    atomic_store(&s->rewrite_after_ms, s_mono_ms() + s->rewrite_interval_ms);
+    uint64_t gen = atomic_load(&s->flush_gen);
+    atomic_store(&s->rewrite_gen, gen);
+    int rc = s_rewrite_room(s); /* (before holding everyone back for nothing) */
+    if (rc == MDB_SUCCESS) {
+        s->growers++;
+        while (s->active > 0)
+            pthread_cond_wait(&s->gate_cond, &s->gate);
+        gen = atomic_load(&s->flush_gen); /* (the copy answers what failed until now) */
+        atomic_store(&s->rewrite_gen, gen);
+        rc = s->broken ? EIO : s_rewrite_file(s);
+        s->growers--;
+        pthread_cond_broadcast(&s->gate_cond);
+    }
+    atomic_store(&s->rewrite_error, rc == MDB_SUCCESS ? ASYLINK_OK : s_err(rc));
+    if (rc == MDB_SUCCESS) {
+        atomic_fetch_add(&s->rewrites, 1);
+        atomic_store(&s->mark_pending, 0);
+        atomic_store(&s->rewrite_ok_gen, gen);
+        s_flush_answered(s, gen);
+    }
+    atomic_fetch_add(&s->events, 1);
+    s->rewriting = false;
     pthread_mutex_unlock(&s->gate);
-}
-/*
- * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
- * an asylink_err. sync: in a durable store the commit is on disk when this
- * returns (the meta page's fdatasync); else only its data pages are (LMDB
- * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
- * not NULL): the commit wrote (and fsync'd) data pages after every meta page
- * written before it began, so that an unsynced meta page of an earlier
- * commit is on disk too. After a failed flush a durable store's commits
- * count it and so write (above, "Durability").
- */
+} /*
+   * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
+   * an asylink_err. sync: in a durable store the commit is on disk when this
+   * returns (the meta page's fdatasync); else only its data pages are (LMDB
+   * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
+   * not NULL): the commit wrote (and fsync'd) data pages after every meta page
+   * written before it began, so that an unsynced meta page of an earlier
+   * commit is on disk too. After a failed flush a durable store's commits
+   * count it and so write (above, "Durability").
+   */
 static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
 {
     cstore_txn *t = *tp;
@@ -1312,7 +1340,7 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
            this commit's data flush puts it on disk. */
         cover = atomic_load(&s->mark_pending);
         uint64_t gen = atomic_load(&s->flush_gen);
-        began = gen;
+        began = t->flush_mark;
         if (gen != atomic_load(&s->flush_ok_gen)) {
             rc = s_mark_flush_failed(t);
             mark = rc == MDB_SUCCESS ? gen : 0;
@@ -1338,11 +1366,11 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     /* Another thread's flush failed meanwhile: this commit's pages may be among those the
        kernel dropped, unless a rewrite since put everything on disk. */
     bool unclean = flushing && rc == MDB_SUCCESS && sync && !cstore_flush_clean_since(s, began);
-    if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL) {
-        s_flush_failed(s); /* (a MAP_FULL is found before anything is written) */
-        if (rc == EIO && !datadir_full(s->lock_fd))
-            s_rewrite(s); /* pages the kernel could not write may be lost: all of them again */
-        atomic_fetch_add(&s->settled, 1);
+    /* (A MAP_FULL is found before anything is written; a full disk's write cut short leaves
+       nothing the kernel would drop: STORE_FULL, as before.) */
+    if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL && !datadir_full(s->lock_fd)) {
+        s_flush_failed(s);
+        atomic_fetch_add(&s->events, 1);
     } else if (flushing && rc == MDB_SUCCESS) {
         if (data)
             s_flush_covered(s, cover);
@@ -1355,6 +1383,8 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
     if (unclean)
         rc = EIO; /* committed, perhaps not on disk (cstore.h) */
+    if (s_rewrite_due(s))
+        s_rewrite(s); /* pages the kernel could not write may be lost: all of them again */
     if (rc == MDB_MAP_FULL) {
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
@@ -1409,12 +1439,12 @@ int cstore_sync(cstore *s)
     int rc = s_env_sync(s);
     if (rc == MDB_SUCCESS) {
         s_flush_covered(s, cover);
-    } else {
+    } else if (!datadir_full(s->lock_fd)) {
         s_flush_failed(s);
-        if (rc == EIO && !datadir_full(s->lock_fd))
-            s_rewrite(s);
-        atomic_fetch_add(&s->settled, 1);
+        atomic_fetch_add(&s->events, 1);
     }
+    if (s_rewrite_due(s))
+        s_rewrite(s);
     return s_err(rc);
 }
 
@@ -1435,13 +1465,13 @@ void cstore_set_rewrite_interval(cstore *s, uint64_t ms)
 {
     pthread_mutex_lock(&s->gate);
     s->rewrite_interval_ms = ms;
-    s->rewrite_after_ms = 0;
+    atomic_store(&s->rewrite_after_ms, 0);
     pthread_mutex_unlock(&s->gate);
 }
 
-uint64_t cstore_flush_failures(cstore *s)
+uint64_t cstore_flush_events(cstore *s)
 {
-    return s ? atomic_load(&s->settled) : 0;
+    return s ? atomic_load(&s->events) : 0;
 }
 
 int cstore_flush_state(cstore *s, cstore_flush_info *out)
@@ -1453,6 +1483,7 @@ int cstore_flush_state(cstore *s, cstore_flush_info *out)
                                .rewrite_error = atomic_load(&s->rewrite_error)};
     out->unanswered = out->failures != atomic_load(&s->flush_ok_gen);
     out->rewrite_tried = atomic_load(&s->rewrite_gen) == out->failures;
+    out->rewritten = out->failures != 0 && atomic_load(&s->rewrite_ok_gen) == out->failures;
     MDB_txn *r = NULL;
     int rc = s_read_begin(s, &r);
     if (rc == MDB_SUCCESS) {

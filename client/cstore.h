@@ -156,7 +156,8 @@ typedef struct {
     uint64_t counted;   /* "flush_failures" in the meta database: commits that counted one */
     uint64_t rewrites;  /* times the whole store was written again after one */
     int rewrite_error;  /* the last rewrite's failure (an asylink_err), else ASYLINK_OK */
-    bool rewrite_tried; /* a rewrite was tried after the last failure (not after a full disk's) */
+    bool rewrite_tried; /* a rewrite was tried after the last failure */
+    bool rewritten;     /* ... and succeeded: every failure so far is answered by a rewrite */
     bool unanswered;    /* a failure not yet followed by a rewrite or a counting commit on disk */
 } cstore_flush_info;
 
@@ -193,11 +194,11 @@ uint64_t cstore_flush_mark(cstore *s);
 bool cstore_flush_clean_since(cstore *s, uint64_t mark);
 
 /*
- * The failed flushes whose handling is over (the rewrite tried, or none to
- * try), without reading the store: a change says cstore_flush_state() has
- * something new to tell. 0 for NULL.
+ * Counts what cstore_flush_state() can tell of (failures handled, rewrites
+ * tried), without reading the store: a change says it has something new.
+ * 0 for NULL.
  */
-uint64_t cstore_flush_failures(cstore *s);
+uint64_t cstore_flush_events(cstore *s);
 
 /* Whether commits are fsync'd (cstore_open's durable). */
 bool cstore_durable(const cstore *s);

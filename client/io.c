@@ -939,6 +939,7 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     if (db)
         b->rc = cstore_begin(c->store, &r.t);
     b->began = r.t != NULL;
+    b->flush_mark = cstore_flush_mark(c->store); /* (taken once the transaction is open) */
     /* The Accepted answers kept ride any commit (each would otherwise cost one). */
     if (r.t) {
         pthread_mutex_lock(&c->lock);
@@ -985,7 +986,6 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
             client_wake_io(c);
         }
         /* (With sync, the meta page's flush follows once the early lists are settled.) */
-        b->flush_mark = cstore_flush_mark(c->store);
         b->rc = cstore_commit_unsynced(&r.t, &b->wrote);
         b->visible = b->rc == ASYLINK_OK;
         if (out && b->rc != ASYLINK_OK)
@@ -2269,35 +2269,35 @@ static void s_pump(s_io *io)
 static void s_flush_report(s_io *io)
 {
     asylink_client *c = io->c;
-    uint64_t failures = cstore_flush_failures(c->store);
-    if (failures == io->flush_reported)
+    uint64_t events = cstore_flush_events(c->store);
+    if (events == io->flush_reported)
         return;
-    io->flush_reported = failures;
+    io->flush_reported = events;
     cstore_flush_info f;
     int rc = cstore_flush_state(c->store, &f); /* (its counters also when it fails) */
-    bool rewritten = f.rewrites > io->rewrites_reported && f.rewrite_error == ASYLINK_OK;
-    io->rewrites_reported = f.rewrites;
     if (rc != ASYLINK_OK)
         client_log(c, ASYLINK_LOG_ERROR,
                    "a flush of the local store failed and the store cannot be read any more: "
                    "restart the application on a sound disk",
                    "failures=%llu rewrites=%llu code=%s", (unsigned long long)f.failures,
                    (unsigned long long)f.rewrites, asylink_err_name(rc));
-    else if (rewritten)
+    else if (f.rewritten)
         client_log(c, ASYLINK_LOG_ERROR,
                    "a flush of the local store failed: the store was written again whole",
                    "failures=%llu rewrites=%llu", (unsigned long long)f.failures,
                    (unsigned long long)f.rewrites);
-    else if (f.rewrite_tried)
+    else if (f.rewrite_tried && f.rewrite_error != ASYLINK_OK)
         client_log(c, ASYLINK_LOG_ERROR,
                    "a flush of the local store failed and so did writing it again: each commit "
-                   "counts the failure until one is on disk; check the disk",
+                   "counts the failure until one is on disk, and the store is written again "
+                   "every 30 s until that succeeds; check the disk",
                    "failures=%llu rewrites=%llu code=%s", (unsigned long long)f.failures,
                    (unsigned long long)f.rewrites, asylink_err_name(f.rewrite_error));
     else
         client_log(c, ASYLINK_LOG_ERROR,
-                   "a flush of the local store failed: each commit counts it until one is on "
-                   "disk; check the disk",
+                   "a flush of the local store failed: it is written again whole once 30 s "
+                   "have passed since the last time; meanwhile each commit counts the failure; "
+                   "check the disk",
                    "failures=%llu rewrites=%llu", (unsigned long long)f.failures,
                    (unsigned long long)f.rewrites);
 }

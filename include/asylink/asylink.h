@@ -313,9 +313,11 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * filled up during the commit itself: then as for ASYLINK_E_IO); ASYLINK_E_IO
  * (the outbox commit failed, and a second attempt too: the message may not
  * be stored here, and the broker may have received it while the commit
- * ran; or the commit succeeded and only its flush to disk failed: then the
- * message is in the outbox and is sent, but may not survive a power loss
- * before a later commit is on disk, and the message id is not returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
+ * ran; or the commit succeeded and its flush to disk, or another flush of
+ * the local store meanwhile, failed: then the message is in the outbox and
+ * is sent, but may not survive a power loss until the library has written
+ * the store again whole (it does so at once, and logs it), and the message
+ * id is not returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
  * inside the log callback: nothing sent). A broker answering STORE_FULL is
  * not an error of this call: the message stays in the outbox and is published again until the
  * broker has room.
@@ -348,8 +350,8 @@ typedef struct asylink_send_item {
  * message, and the broker and the readers one verification. items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
  * nothing is stored, except after an ASYLINK_E_IO whose commit succeeded
- * and whose flush failed: then they are stored and sent, perhaps not on
- * disk (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
+ * and a flush of the local store failed (its own or another): then they
+ * are stored and sent, perhaps not on disk (see asylink_send()) (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
  * broker may have received the messages, as for asylink_send())
  * and every items[i].result
  * is set: the item's own outcome
@@ -402,8 +404,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * ASYLINK_DURABILITY_FSYNC). Errors: ASYLINK_E_INVALID_ARG (c or m NULL),
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_PURGED (erased on this node with
  * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO
- * (not stored; or stored and only its flush to disk failed: then it holds
- * unless the power fails before a later commit is on disk), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
+ * (not stored; or stored and a flush of the local store failed, its own or
+ * another: then it holds unless the power fails before the library has
+ * written the store again whole, which it does at once and logs), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
  * thread or the log callback: nothing acknowledged). Acking twice is
  * ASYLINK_OK. Thread-safe. This is the
  * acknowledgement to use: it names exactly the message handed over.
@@ -429,7 +432,7 @@ typedef struct asylink_ack_key {
  * full keys, all or nothing, as asylink_ack_many() does (one disk commit,
  * one signed receipt set per sender). Repeated and already acknowledged
  * keys are fine. Errors (nothing is then acknowledged, but for an
- * ASYLINK_E_IO whose flush alone failed: see asylink_ack_message()):
+ * ASYLINK_E_IO whose commit succeeded: see asylink_ack_message()):
  * ASYLINK_E_INVALID_ARG (c NULL, keys NULL with n > 0, a key without
  * sender, a subscription over 64 bytes), ASYLINK_E_TOO_LARGE
  * (n > ASYLINK_ACK_MAX), ASYLINK_E_NOT_FOUND (a key that was never
@@ -942,8 +945,8 @@ typedef struct asylink_publish_item {
  * asylink_send_many()). items may be NULL when n is 0. On ASYLINK_OK every
  * item's message_id is set and every result is ASYLINK_OK. On an error
  * nothing is stored, except after an ASYLINK_E_IO whose commit succeeded
- * and whose flush failed: then they are stored and sent, perhaps not on
- * disk (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
+ * and a flush of the local store failed (its own or another): then they
+ * are stored and sent, perhaps not on disk (see asylink_send()) (after ASYLINK_E_IO or ASYLINK_E_STORE_FULL from the commit the
  * broker may have received the messages, as for asylink_send())
  * and every items[i].result is set: the item's own
  * outcome when sealing failed for some item (ASYLINK_OK for an item that
