@@ -49,7 +49,8 @@ static void test_draws_are_fresh(void **state)
     for (size_t n = 1; n < 300; n += 37) {
         memset(big, 0, sizeof big);
         client_rng_fill(r, big, n);
-        assert_memory_not_equal(big, zero, n < 32 ? n : 32);
+        if (n >= 16) /* (a single random byte is zero once in 256 runs: that failed CI once) */
+            assert_memory_not_equal(big, zero, n < 32 ? n : 32);
     }
     memset(big, 0, sizeof big);
     client_rng_fill(r, big, sizeof big);
