@@ -1236,7 +1236,9 @@ static int s_rewrite_file(cstore *s)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return errno ? errno : EIO;
-    int rc = mdb_env_copyfd2(s->env, fd, 0); /* the last commit's tree, as mapped */
+    /* The last commit's tree as mapped, compacted: the free pages (which may hold what an
+       erasure removed, OPERATIONS.md 10.4) are not carried over. */
+    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     if (rc == MDB_SUCCESS && fdatasync(fd) != 0)
         rc = errno ? errno : EIO;
     if (close(fd) != 0 && rc == MDB_SUCCESS)

@@ -214,6 +214,64 @@ static void test_failed_commit_rewrites_the_store(void **state)
     assert_true(t_has(t, 0x11) && t_has(t, 0x42));
 }
 
+/* Whether the store's data file holds the bytes m (len). */
+static bool t_file_holds(tctx *t, const char *m, size_t len)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", t->data);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    static uint8_t buf[8 << 20];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    return memmem(buf, n, m, len) != NULL;
+}
+
+/* cstore_write's operations: outbox entry 0x21 with an envelope full of a marker. */
+static int t_fill_marker(cstore_txn *txn, void *arg)
+{
+    const char *marker = arg;
+    uint8_t id[16], digest[64], env[3000];
+    memset(id, 0x21, sizeof id);
+    memset(digest, 7, sizeof digest);
+    for (size_t i = 0; i + 16 <= sizeof env; i += 16)
+        memcpy(env + i, marker, 16);
+    const char *rcpt[] = {"FR"};
+    cstore_out_new m = {.id = id,
+                        .recipients = rcpt,
+                        .n_recipients = 1,
+                        .digest = digest,
+                        .created_ms = 1000,
+                        .envelope = env,
+                        .envelope_len = sizeof env};
+    return cstore_outbox_add(txn, &m, NULL);
+}
+
+/* cstore_write's operations: entry 0x21 accepted, its envelope not kept (freed pages). */
+static int t_fill_drop(cstore_txn *txn, void *arg)
+{
+    (void)arg;
+    uint8_t id[16];
+    memset(id, 0x21, sizeof id);
+    return cstore_outbox_accept(txn, id, false, 2000);
+}
+
+/*
+ * The rewrite copies the live pages only: bytes in freed pages (what an
+ * erasure or an acceptance dropped) are not carried into the new file.
+ */
+static void test_rewrite_leaves_freed_pages_behind(void **state)
+{
+    tctx *t = *state;
+    static const char marker[17] = "FREED-PAGE-MARK!";
+    assert_int_equal(cstore_write(t->s, t_fill_marker, (void *)marker), ASYLINK_OK);
+    assert_int_equal(cstore_write(t->s, t_fill_drop, NULL), ASYLINK_OK);
+    assert_true(t_file_holds(t, marker, 16)); /* still there, in a free page */
+    assert_int_equal(t_on_failing_thread(t, true), ASYLINK_E_IO);
+    assert_int_equal(t_state(t).rewrites, 1);
+    assert_false(t_file_holds(t, marker, 16));
+}
+
 /* Another thread's cstore_sync() fails: the same rewrite answers it. */
 static void test_failed_sync_rewrites_the_store(void **state)
 {
@@ -452,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_rewrites_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_sync_rewrites_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_leaves_freed_pages_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_rewrite_leaves_counting_commits, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_disk_is_not_copied_over_and_over, setup,
