@@ -1264,8 +1264,9 @@ static int s_rewrite_file(cstore *s)
 
 /*
  * After a failed flush (cstore.c, "Durability"): rewrites the store once no
- * transaction is open, unless a rewrite since that failure ran already.
- * Answers the failures before it if it succeeds.
+ * transaction is open, unless a rewrite since that failure ran already or
+ * the interval has not passed. Answers the failures before it if it
+ * succeeds. Whether it tried (the caller counts an event for the report).
  */
 static uint64_t s_mono_ms(void)
 {
@@ -1281,14 +1282,14 @@ static bool s_rewrite_due(cstore *s)
            s_mono_ms() >= atomic_load(&s->rewrite_after_ms);
 }
 
-static void s_rewrite(cstore *s)
+static bool s_rewrite(cstore *s)
 {
     pthread_mutex_lock(&s->gate);
     if (s->broken || s->rewriting || !s_rewrite_due(s)) {
         /* answered, not yet, or another thread's rewrite (which copies what is committed once
            every transaction ended) is under way: nothing is held back */
         pthread_mutex_unlock(&s->gate);
-        return;
+        return false;
     }
     s->rewriting = true;
     /* Once per interval whatever comes of it (a dying disk fails every flush, and a copy holds
@@ -1314,9 +1315,9 @@ static void s_rewrite(cstore *s)
         atomic_store(&s->rewrite_ok_gen, gen);
         s_flush_answered(s, gen);
     }
-    atomic_fetch_add(&s->events, 1);
     s->rewriting = false;
     pthread_mutex_unlock(&s->gate);
+    return true;
 } /*
    * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
    * an asylink_err. sync: in a durable store the commit is on disk when this
@@ -1370,9 +1371,9 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
     bool unclean = flushing && rc == MDB_SUCCESS && sync && !cstore_flush_clean_since(s, began);
     /* (A MAP_FULL is found before anything is written; a full disk's write cut short leaves
        nothing the kernel would drop: STORE_FULL, as before.) */
-    if (flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL && !datadir_full(s->lock_fd)) {
+    bool failed = flushing && rc != MDB_SUCCESS && rc != MDB_MAP_FULL && !datadir_full(s->lock_fd);
+    if (failed) {
         s_flush_failed(s);
-        atomic_fetch_add(&s->events, 1);
     } else if (flushing && rc == MDB_SUCCESS) {
         if (data)
             s_flush_covered(s, cover);
@@ -1385,8 +1386,10 @@ static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
         rc = ENOSPC; /* LMDB's word for a write cut short by a full disk */
     if (unclean)
         rc = EIO; /* committed, perhaps not on disk (cstore.h) */
-    if (s_rewrite_due(s))
-        s_rewrite(s); /* pages the kernel could not write may be lost: all of them again */
+    /* Pages the kernel could not write may be lost: all of them again. */
+    bool rewrote = s_rewrite_due(s) && s_rewrite(s);
+    if (failed || rewrote)
+        atomic_fetch_add(&s->events, 1); /* (once its rewrite, if any, is over: one report) */
     if (rc == MDB_MAP_FULL) {
         int grown = s_grow(s, t->map_size, false);
         if (grown != MDB_SUCCESS && grown != MDB_MAP_FULL)
@@ -1439,14 +1442,14 @@ int cstore_sync(cstore *s)
         return ASYLINK_OK;
     uint64_t cover = atomic_load(&s->mark_pending); /* written before this flush begins */
     int rc = s_env_sync(s);
-    if (rc == MDB_SUCCESS) {
+    bool failed = rc != MDB_SUCCESS && !datadir_full(s->lock_fd);
+    if (rc == MDB_SUCCESS)
         s_flush_covered(s, cover);
-    } else if (!datadir_full(s->lock_fd)) {
+    else if (failed)
         s_flush_failed(s);
-        atomic_fetch_add(&s->events, 1);
-    }
-    if (s_rewrite_due(s))
-        s_rewrite(s);
+    bool rewrote = s_rewrite_due(s) && s_rewrite(s);
+    if (failed || rewrote)
+        atomic_fetch_add(&s->events, 1); /* (once its rewrite, if any, is over: one report) */
     return s_err(rc);
 }
 

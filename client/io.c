@@ -2458,6 +2458,7 @@ void *client_io_main(void *arg)
     s_accepted_flush(&io, true);
     s_submit(&io);
     s_committer_stop(&io);
+    s_flush_report(&io); /* what the last commits went through, before the application closes */
     s_writes_stop(c);
     pthread_mutex_lock(&c->lock);
     client_early_out_clear(&c->early_out); /* offered, not published: stored, sent next open */
