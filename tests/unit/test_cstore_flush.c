@@ -116,13 +116,12 @@ static bool t_has(tctx *t, uint8_t b)
     return found;
 }
 
-/* cstore_write's operations: one outbox entry, made from the id byte in arg. */
-static int t_fill_add(cstore_txn *txn, void *arg)
+/* Adds outbox entry b (every id byte b) to FR with envelope env (len bytes). */
+static int t_add(cstore_txn *txn, uint8_t b, const uint8_t *env, size_t len)
 {
-    uint8_t id[16], digest[64], env[300];
-    memset(id, *(const uint8_t *)arg, sizeof id);
+    uint8_t id[16], digest[64];
+    memset(id, b, sizeof id);
     memset(digest, 7, sizeof digest);
-    memset(env, 9, sizeof env);
     const char *rcpt[] = {"FR"};
     cstore_out_new m = {.id = id,
                         .recipients = rcpt,
@@ -130,8 +129,16 @@ static int t_fill_add(cstore_txn *txn, void *arg)
                         .digest = digest,
                         .created_ms = 1000,
                         .envelope = env,
-                        .envelope_len = sizeof env};
+                        .envelope_len = len};
     return cstore_outbox_add(txn, &m, NULL);
+}
+
+/* cstore_write's operations: one outbox entry, made from the id byte in arg. */
+static int t_fill_add(cstore_txn *txn, void *arg)
+{
+    uint8_t env[300];
+    memset(env, 9, sizeof env);
+    return t_add(txn, *(const uint8_t *)arg, env, sizeof env);
 }
 
 /* Commits a transaction that changes nothing: sync, or unsynced (then *wrote). */
@@ -231,20 +238,10 @@ static bool t_file_holds(tctx *t, const char *m, size_t len)
 static int t_fill_marker(cstore_txn *txn, void *arg)
 {
     const char *marker = arg;
-    uint8_t id[16], digest[64], env[3000];
-    memset(id, 0x21, sizeof id);
-    memset(digest, 7, sizeof digest);
+    uint8_t env[3000];
     for (size_t i = 0; i + 16 <= sizeof env; i += 16)
         memcpy(env + i, marker, 16);
-    const char *rcpt[] = {"FR"};
-    cstore_out_new m = {.id = id,
-                        .recipients = rcpt,
-                        .n_recipients = 1,
-                        .digest = digest,
-                        .created_ms = 1000,
-                        .envelope = env,
-                        .envelope_len = sizeof env};
-    return cstore_outbox_add(txn, &m, NULL);
+    return t_add(txn, 0x21, env, sizeof env);
 }
 
 /* cstore_write's operations: entry 0x21 accepted, its envelope not kept (freed pages). */
