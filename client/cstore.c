@@ -222,7 +222,7 @@
  * disk answered (flush_ok_gen); failures while that commit ran stay.
  *
  * A count does not bring back the pages the kernel dropped: a commit
- * rewrites only the pages it changes. So a failed flush (EIO, not a full
+ * rewrites only the pages it changes. So a failed flush (an I/O error, not a full
  * disk) first has the whole store written again (s_rewrite): once no
  * transaction is open, LMDB copies what this process maps (the page cache,
  * which kept what the disk may have lost) into data.mdb.rewrite, which is

@@ -162,7 +162,7 @@ typedef struct {
 } cstore_flush_info;
 
 /*
- * After a failed flush of any thread (EIO, not a full disk), the store is
+ * After a failed flush of any thread (an I/O error, not a full disk), the store is
  * written again whole from what this process maps, once no transaction is
  * open (at most once per CSTORE_REWRITE_INTERVAL_MS, and only with room
  * for the copy); otherwise every commit counts the failure
