@@ -252,6 +252,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -259,7 +260,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -911,13 +911,17 @@ static int s_map_fit(cstore *s)
     return want > s->map_size ? s_map_set(s, want) : MDB_SUCCESS;
 }
 
+/* Durable: the data pages are fsync'd by every commit, the meta page by cstore_commit (or, after
+   cstore_commit_unsynced, by the next commit's data fsync or cstore_sync). */
+static unsigned s_env_flags(bool durable)
+{
+    return MDB_NOTLS | (durable ? MDB_NOMETASYNC : MDB_NOSYNC);
+}
+
 /* Creates and opens the LMDB environment. */
 static int s_env_open(cstore *s, const char *dir, bool durable)
 {
-    /* Durable: the data pages are fsync'd by every commit, the meta page by cstore_commit (or,
-       after cstore_commit_unsynced, by the next commit's data fsync or cstore_sync). */
-    unsigned flags = MDB_NOTLS | (durable ? MDB_NOMETASYNC : MDB_NOSYNC);
-    int rc = lmdbkit_env_open(&s->env, dir, flags, S_MAX_DBS, S_MAP_START);
+    int rc = lmdbkit_env_open(&s->env, dir, s_env_flags(durable), S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
@@ -1028,11 +1032,20 @@ static int s_schema_open(cstore *s)
     return ASYLINK_E_STORE_FULL;
 }
 
+#define S_DATA_FILE "data.mdb"            /* LMDB's data file in the store's directory */
+#define S_REWRITE_FILE "data.mdb.rewrite" /* a rewrite's copy, until renamed over it */
+
+/* dir/name into path (PATH_MAX bytes); false if it does not fit. */
+static bool s_path(char *path, const char *dir, const char *name)
+{
+    return (size_t)snprintf(path, PATH_MAX, "%s/%s", dir, name) < PATH_MAX;
+}
+
 /* Removes what a rewrite cut short by a crash left (as large as the store; never in use). */
 static void s_rewrite_leftover(const char *dir)
 {
     char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb.rewrite", dir) < sizeof path)
+    if (s_path(path, dir, S_REWRITE_FILE))
         (void)unlink(path);
 }
 
@@ -1195,8 +1208,7 @@ static int s_dir_sync(const char *dir)
 /* Opens LMDB on s->dir again (after a rewrite), with the map and databases as before. */
 static int s_env_reopen(cstore *s)
 {
-    unsigned flags = MDB_NOTLS | (s->durable ? MDB_NOMETASYNC : MDB_NOSYNC);
-    int rc = lmdbkit_env_open(&s->env, s->dir, flags, S_MAX_DBS, s->map_size);
+    int rc = lmdbkit_env_open(&s->env, s->dir, s_env_flags(s->durable), S_MAX_DBS, s->map_size);
     s->env_open = rc == MDB_SUCCESS;
     size_t used;
     if (rc == MDB_SUCCESS)
@@ -1218,7 +1230,7 @@ static int s_rewrite_room(cstore *s)
 {
     char path[PATH_MAX];
     struct stat st;
-    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->dir) >= sizeof path)
+    if (!s_path(path, s->dir, S_DATA_FILE))
         return ENAMETOOLONG;
     if (stat(path, &st) != 0)
         return errno ? errno : EIO;
@@ -1230,8 +1242,7 @@ static int s_rewrite_room(cstore *s)
 static int s_rewrite_file(cstore *s)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", s->dir) >= sizeof path ||
-        (size_t)snprintf(tmp, sizeof tmp, "%s/data.mdb.rewrite", s->dir) >= sizeof tmp)
+    if (!s_path(path, s->dir, S_DATA_FILE) || !s_path(tmp, s->dir, S_REWRITE_FILE))
         return ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -1262,12 +1273,7 @@ static int s_rewrite_file(cstore *s)
     return rc;
 }
 
-/*
- * After a failed flush (cstore.c, "Durability"): rewrites the store once no
- * transaction is open, unless a rewrite since that failure ran already or
- * the interval has not passed. Answers the failures before it if it
- * succeeds. Whether it tried (the caller counts an event for the report).
- */
+/* Monotonic milliseconds (the rewrite interval does not follow the wall clock's steps). */
 static uint64_t s_mono_ms(void)
 {
     return clock_mono_ns() / 1000000u;
@@ -1282,6 +1288,12 @@ static bool s_rewrite_due(cstore *s)
            s_mono_ms() >= atomic_load(&s->rewrite_after_ms);
 }
 
+/*
+ * After a failed flush (cstore.c, "Durability"): rewrites the store once no
+ * transaction is open, unless a rewrite since that failure ran already or
+ * the interval has not passed. Answers the failures before it if it
+ * succeeds. Whether it tried (the caller counts an event for the report).
+ */
 static bool s_rewrite(cstore *s)
 {
     pthread_mutex_lock(&s->gate);
@@ -1318,16 +1330,18 @@ static bool s_rewrite(cstore *s)
     s->rewriting = false;
     pthread_mutex_unlock(&s->gate);
     return true;
-} /*
-   * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
-   * an asylink_err. sync: in a durable store the commit is on disk when this
-   * returns (the meta page's fdatasync); else only its data pages are (LMDB
-   * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
-   * not NULL): the commit wrote (and fsync'd) data pages after every meta page
-   * written before it began, so that an unsynced meta page of an earlier
-   * commit is on disk too. After a failed flush a durable store's commits
-   * count it and so write (above, "Durability").
-   */
+}
+
+/*
+ * Ends t (committing if asked and healthy), grows the map after a MAP_FULL;
+ * an asylink_err. sync: in a durable store the commit is on disk when this
+ * returns (the meta page's fdatasync); else only its data pages are (LMDB
+ * with MDB_NOMETASYNC: its meta page is written, not synced). *wrote (if
+ * not NULL): the commit wrote (and fsync'd) data pages after every meta page
+ * written before it began, so that an unsynced meta page of an earlier
+ * commit is on disk too. After a failed flush a durable store's commits
+ * count it and so write, and a rewrite follows (above, "Durability").
+ */
 static int s_txn_end(cstore_txn **tp, bool commit, bool sync, bool *wrote)
 {
     cstore_txn *t = *tp;
@@ -1497,6 +1511,7 @@ int cstore_flush_state(cstore *s, cstore_flush_info *out)
     }
     return s_err(rc);
 }
+
 bool cstore_durable(const cstore *s)
 {
     return s && s->durable;

@@ -173,28 +173,27 @@ typedef struct {
     uint64_t session;  /* number of the current session (bumped at Welcome) */
     uint64_t *ack_buf; /* scratch for grouping acks per subscription */
     size_t cap_ack_buf;
-    s_cturn *open;              /* this turn's operations, not yet submitted */
-    s_held_list parked;         /* deliveries not stored: the local store was full */
-    s_held_list waiting;        /* receipts naming a message whose commit is not visible yet */
-    uint64_t waiting_settled;   /* the oldest of them held while the commit after this many
-                                   settled ran ... */
-    uint64_t waiting_retried;   /* ... or while writers retried, this many retries having ended */
-    uint64_t waiting_newest;    /* the newest held while the commit after this many settled ran */
-    bool rechecking;            /* s_retry_waiting runs */
-    bool recheck_final;         /* ... after every commit running at a hold settled: such a
-                                   commit holds a receipt no longer */
-    bool retry_logged;          /* a receipt held for a writer's retry was logged (until none
-                                   runs) */
-    uint64_t flush_reported;    /* the store's failed flushes logged so far (s_flush_report) */
-    uint64_t rewrites_reported; /* ... and its rewrites */
-    uint64_t parked_retry_ms;   /* when to store them again */
-    bool store_full;            /* the last commit failed with STORE_FULL (logged once) */
-    uint32_t hello_version;     /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
-                                   WIRE_PROTOCOL_VERSION once the broker refused that */
-    uint64_t hello_request;     /* request_id of the last Hello */
-    uint32_t protocol;          /* the session's version (Welcome): 2 = Packed frames */
-    wire_packer pack;           /* version 2: this pump pass's Publishes, not yet sent */
-    s_flight *packed;           /* their message ids: in flight once the frame is queued */
+    s_cturn *open;            /* this turn's operations, not yet submitted */
+    s_held_list parked;       /* deliveries not stored: the local store was full */
+    s_held_list waiting;      /* receipts naming a message whose commit is not visible yet */
+    uint64_t waiting_settled; /* the oldest of them held while the commit after this many
+                                 settled ran ... */
+    uint64_t waiting_retried; /* ... or while writers retried, this many retries having ended */
+    uint64_t waiting_newest;  /* the newest held while the commit after this many settled ran */
+    bool rechecking;          /* s_retry_waiting runs */
+    bool recheck_final;       /* ... after every commit running at a hold settled: such a
+                                 commit holds a receipt no longer */
+    bool retry_logged;        /* a receipt held for a writer's retry was logged (until none
+                                 runs) */
+    uint64_t flush_reported;  /* cstore_flush_events() logged so far (s_flush_report) */
+    uint64_t parked_retry_ms; /* when to store them again */
+    bool store_full;          /* the last commit failed with STORE_FULL (logged once) */
+    uint32_t hello_version;   /* what this connection's Hello offers: WIRE_PROTOCOL_PACKED, or
+                                 WIRE_PROTOCOL_VERSION once the broker refused that */
+    uint64_t hello_request;   /* request_id of the last Hello */
+    uint32_t protocol;        /* the session's version (Welcome): 2 = Packed frames */
+    wire_packer pack;         /* version 2: this pump pass's Publishes, not yet sent */
+    s_flight *packed;         /* their message ids: in flight once the frame is queued */
     size_t n_packed, cap_packed;
     uint64_t pack_cursor; /* out_cursor once the frame is queued */
     uint64_t pack_max;    /* highest outbox seq in the frame */
@@ -2262,9 +2261,10 @@ static void s_pump(s_io *io)
 }
 
 /*
- * Logs, once per failed flush of the local store (any thread's), what the
- * store did about it (cstore.h, cstore_flush_state): written again whole,
- * or, if that failed too, counting in every commit until one is on disk.
+ * Logs, once per failed flush of the local store (any thread's) or later
+ * rewrite, what the store did about it (cstore.h, cstore_flush_state):
+ * written again whole; the rewrite failed too, or waits for its interval
+ * (every commit counts the failure meanwhile); or the store is unreadable.
  */
 static void s_flush_report(s_io *io)
 {
