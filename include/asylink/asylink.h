@@ -316,8 +316,10 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * ran; or the commit succeeded and its flush to disk, or another flush of
  * the local store meanwhile, failed: then the message is in the outbox and
  * is sent, but may not survive a power loss until the library has written
- * the store again whole (it does so at once, and logs it), and the message
- * id is not returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
+ * the store again whole: at once or, if it last did so less than 30 s
+ * before, at the first commit once 30 s have passed; it needs free space
+ * for a copy of the store and logs what it did), and the message id is not
+ * returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
  * inside the log callback: nothing sent). A broker answering STORE_FULL is
  * not an error of this call: the message stays in the outbox and is published again until the
  * broker has room.
@@ -406,7 +408,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_recv(asylink_client *c, int timeout
  * asylink_purge() meanwhile: no receipt), ASYLINK_E_STORE_FULL, ASYLINK_E_IO
  * (not stored; or stored and a flush of the local store failed, its own or
  * another: then it holds unless the power fails before the library has
- * written the store again whole, which it does at once and logs), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
+ * written the store again whole, which it does as for asylink_send() and
+ * logs), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library
  * thread or the log callback: nothing acknowledged). Acking twice is
  * ASYLINK_OK. Thread-safe. This is the
  * acknowledgement to use: it names exactly the message handed over.
