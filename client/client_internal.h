@@ -120,6 +120,9 @@ typedef struct client_early_out_list {
 } client_early_out_list;
 
 /* Deliveries offered before their commit (early.c); the entries are opaque. */
+/* Turns whose commit results client_early_wait() can still read (early.c). */
+#define CLIENT_EARLY_RESULTS 64u
+
 typedef struct client_early client_early;
 typedef struct client_early_list {
     client_early *head, *tail;
@@ -238,7 +241,7 @@ struct asylink_client {
     uint64_t inbox_stored;              /* highest inbox seq committed by this process (io.c) */
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
-    int early_failed;                   /* the last settled turn's commit failed with this */
+    int early_rc[CLIENT_EARLY_RESULTS]; /* turn k's commit result at k % CLIENT_EARLY_RESULTS */
     client_early_out_list early_out;    /* new outbox entries to publish before their commit */
     bool early_out_committing;          /* ... whose commit is not visible yet */
     bool early_out_failed;              /* a commit with entries published early failed */
@@ -415,11 +418,14 @@ bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char
                        const char *sub, client_handed *out);
 
 /*
- * Before reading the inbox to acknowledge or erase: waits until the turn
- * whose entries were handed over early is committed. ASYLINK_OK, or that
- * commit's error (the entries are not stored yet). Takes the lock.
+ * Before reading the inbox to acknowledge or erase the messages with the n
+ * ids (the first at ids, each stride bytes after the one before): waits
+ * until the turn being committed is, if it handed one of them over early.
+ * ASYLINK_OK (also when none was: nothing waited for), or that turn's
+ * commit error (its entries are not stored; they are handed over again
+ * once they are). Takes the lock.
  */
-int client_early_wait(asylink_client *c);
+int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size_t n);
 
 /*
  * Logs a logfmt line through the application's callback (if any): msg is

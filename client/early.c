@@ -108,10 +108,8 @@ void client_early_settle(asylink_client *c, int rc)
                handed over early comes again once stored. */
             if (c->recv_cursor >= c->early.head->seq)
                 c->recv_cursor = c->early.head->seq - 1;
-            c->early_failed = rc;
-        } else {
-            c->early_failed = ASYLINK_OK;
         }
+        c->early_rc[c->early_turn % CLIENT_EARLY_RESULTS] = rc; /* this turn's, for its waiters */
         client_early_clear(&c->early);
         c->early_turn++;
         client_update_readable(c);
@@ -188,18 +186,34 @@ bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char
     return true;
 }
 
-int client_early_wait(asylink_client *c)
+/* Whether the pending turn handed over an entry with one of the n ids (lock held). */
+static bool s_handed_any(const asylink_client *c, const uint8_t *ids, size_t stride, size_t n)
+{
+    for (const client_early *e = c->early.head; e && e->seq <= c->recv_cursor; e = e->next)
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(e->id, ids + i * stride, 16) == 0)
+                return true;
+    return false;
+}
+
+int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size_t n)
 {
     pthread_mutex_lock(&c->lock);
-    uint64_t turn = c->early_turn;
+    uint64_t turn = c->early_turn; /* the pending turn's number once settled */
     bool waited = false;
-    /* Only when something of the pending turn was handed over already. */
-    while (c->early.head && c->early.head->seq <= c->recv_cursor && c->early_turn == turn &&
+    /* Only for a message of the pending turn that was handed over already: another turn's
+       outcome says nothing of this acknowledgement's messages. */
+    while (c->early.head && c->early_turn == turn && s_handed_any(c, ids, stride, n) &&
            !atomic_load(&c->stop)) {
         pthread_cond_wait(&c->cond, &c->lock);
         waited = true;
     }
-    int rc = waited ? c->early_failed : ASYLINK_OK;
+    /* That turn's own outcome, kept for the last CLIENT_EARLY_RESULTS turns: a waiter waking
+       after more turns settled (never seen) cannot tell, and says IO (acknowledge again). */
+    int rc = !waited || c->early_turn == turn ? ASYLINK_OK
+             : c->early_turn - turn <= CLIENT_EARLY_RESULTS
+                 ? c->early_rc[turn % CLIENT_EARLY_RESULTS]
+                 : ASYLINK_E_IO;
     pthread_mutex_unlock(&c->lock);
     return rc;
 }

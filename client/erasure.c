@@ -40,7 +40,7 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
     /* this node's own id as a sender: only the copy it sent (it never receives its own) */
     const char *from = sender && own ? c->own->node_id : sender;
     s_purge_arg pa = {.id = message_id, .outbox = own, .sender = from};
-    (void)client_early_wait(c); /* a copy handed over early is in the store first */
+    (void)client_early_wait(c, message_id, 16, 1); /* a copy handed over early is stored first */
     int rc = cstore_write(c->store, s_fill_purge, &pa);
     const cstore_purge_result res = pa.res;
     char id[UUID_STR_LEN];

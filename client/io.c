@@ -873,8 +873,12 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
         op->ack = rc == ASYLINK_OK || rc == ASYLINK_E_DUPLICATE;
         *changed = *changed || rc == ASYLINK_OK;
         /* Offered to asylink_recv() before the commit (early.c); not near a full disk. A copy
-           that does not fit there is handed over after the commit, as every one was before. */
-        if (rc == ASYLINK_OK && !u->store_full)
+           that does not fit there is handed over after the commit, as every one was before.
+           One not offered closes the list: recv's cursor must not pass it (a batch may carry
+           a turn submitted near a full disk before one submitted after). */
+        if (rc == ASYLINK_OK && u->store_full)
+            early->closed = true;
+        else if (rc == ASYLINK_OK)
             (void)client_early_add(early, &key, cstore_inbox_added_seq(t),
                                    op->cmd.u.deliver.sequence, op->now_ms, env, len, op->digest,
                                    op->feed);

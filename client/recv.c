@@ -102,15 +102,25 @@ int asylink_recv(asylink_client *c, int timeout_ms, asylink_message **out)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         cstore_in in;
+        uint64_t before = c->recv_cursor;
         int rc = s_next_entry(c, &in);
         if (rc == ASYLINK_OK) {
             client_handed_put(c, &c->last_taken); /* its digest, for the acknowledgement */
             client_update_readable(c);
             pthread_mutex_unlock(&c->lock);
             rc = s_open_entry(c, &in, out);
-            if (rc != ASYLINK_OK)
+            if (rc == ASYLINK_E_NOMEM) {
+                /* Not handed over: the next call takes it again (unless another thread's
+                   recv has taken a later one meanwhile: then after a restart). */
+                pthread_mutex_lock(&c->lock);
+                if (c->recv_cursor == in.seq)
+                    c->recv_cursor = before;
+                client_update_readable(c);
+                pthread_mutex_unlock(&c->lock);
+            } else if (rc != ASYLINK_OK) {
                 client_event_push(c, ASYLINK_EVENT_RECEIVE_FAILED, in.id, rc,
                                   "a stored message does not open", in.sender);
+            }
             cstore_in_clear(&in);
             if (rc == ASYLINK_OK || rc == ASYLINK_E_NOMEM)
                 return rc;
@@ -471,14 +481,44 @@ static int s_ack_find(asylink_client *c, const s_ack_item *items, size_t n, s_fo
     return rc;
 }
 
+/*
+ * An acknowledgement that failed because a message it names was handed over
+ * early and its commit failed (that message comes again once stored):
+ * nothing was acknowledged, so the call's other messages, stored and
+ * handed over before, are handed over again too (recv's cursor goes back
+ * below the first of them), as after a restart. Otherwise an application
+ * acknowledging them together again would find the failed one missing
+ * until it is stored again, and would not be given the others again.
+ */
+static void s_ack_rewind(asylink_client *c, const s_ack_item *items, size_t n)
+{
+    s_found *found = NULL;
+    if (s_ack_find(c, items, n, &found) != ASYLINK_OK)
+        return;
+    uint64_t first = UINT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (found[i].rc == ASYLINK_OK && found[i].pending > 0 && found[i].ref.seq < first)
+            first = found[i].ref.seq;
+    free(found);
+    pthread_mutex_lock(&c->lock);
+    if (first != UINT64_MAX && c->recv_cursor >= first) {
+        c->recv_cursor = first - 1;
+        client_update_readable(c);
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
 {
     uint64_t now = clock_now_ms();
     size_t m = 0;
     /* A message handed over before its inbox commit is acknowledged after it. */
-    int rc = client_early_wait(c);
-    if (rc != ASYLINK_OK)
+    int rc = n ? client_early_wait(c, items[0].id, sizeof items[0], n) : ASYLINK_OK;
+    if (rc != ASYLINK_OK) {
+        s_ack_rewind(c, items, n);
         return rc;
+    }
     /* One acknowledgement at a time: two threads acking the same message
        must not both find it pending and both owe a receipt. */
     pthread_mutex_lock(&c->ack_lock);

@@ -21,6 +21,10 @@
 #   4. DE's commit is visible but its meta page's flush fails: asylink_send()
 #      says IO and does not store the message a second time; it goes out
 #      once, and DE's next commit writes a page of its own.
+#   5. FR acknowledges two messages together, the first stored, the second
+#      handed over while its inbox commit runs, which fails: nothing is
+#      acknowledged, and both are handed over again (the first, stored all
+#      along, too), so that acknowledging them again succeeds.
 #
 #   38-client-commit-failure.sh ASYLINKD ASYLINK ASYLINK-PEER CLIENT_TEST CLIENT_TEST_SLOWSYNC
 source "$(dirname "$0")/client_lib.sh"
@@ -147,4 +151,35 @@ check "4: the store was written again whole after the failed flush" \
   grep -q 'the store was written again whole.*failures=1 rewrites=1' "$T/de5.err"
 check "4: ... and the rewritten file opens in LMDB's own tools, its outbox not empty" \
   bash -c "mdb_stat -s outbox '$T/node-DE' | grep -q 'Entries: [1-9]'"
+
+# 5. A is in FR's inbox, handed over once and not acknowledged (an earlier process). FR's next
+#    process is given A, then B, whose inbox commit (that process's committer's first flush)
+#    fails while B is handed over; FR acknowledges A and B in one asylink_ack_many(), which waits
+#    for B's commit and fails with its IO (all or nothing). B comes again once stored; A, stored
+#    all along, is handed over again too (before the fourteenth session it was not, in that
+#    process, and an application acknowledging both again found B missing and was never given A
+#    again).
+ct --config "$T/DE.ini" send --to FR --count 1 --wait-accepted --ids-out "$T/sent6.ids" \
+  --timeout 60 >/dev/null
+check "5: FR has A, not acknowledged" \
+  ct --config "$T/FR.ini" recv --count 1 --no-ack --ids-out "$T/got6a.ids" --timeout 30
+: >"$T/got6.ids"
+ASYLINK_TEST_FAIL_SYNC_THREAD=asylink-commit \
+  failing FR 1 recv --count 2 --ack-batch 2 --ack-failures-ok --ids-out "$T/got6.ids" \
+  --timeout 30 >"$T/fr6.out" 2>"$T/fr6.err" &
+FR_PID=$!
+PIDS+=("$FR_PID")
+wait_for "$T/fr6.err" 'slowsync: armed' 20
+ct --config "$T/DE.ini" send --to FR --count 1 --wait-accepted --ids-out "$T/sent6b.ids" \
+  --timeout 60 >/dev/null
+cat "$T/sent6b.ids" >>"$T/sent6.ids"
+wait "$FR_PID"
+check_eq "5: FR received and acknowledged both" "$?" 0
+check_eq "5: one of FR's flushes failed" "$(grep -c 'slowsync: failed' "$T/fr6.err")" 1
+check "5: the acknowledgement of both failed once" grep -q 'ack_failed=2' "$T/fr6.out"
+check_eq "5: each was handed over twice" "$(sort "$T/got6.ids" | uniq -c | awk '$1 == 2' | wc -l)" 2
+check "5: ... the two DE sent" same_ids "$T/got6.ids" "$T/sent6.ids"
+check "5: DE has FR's receipts for both" \
+  ct --config "$T/DE.ini" receipts --ids-in "$T/sent6.ids" --timeout 30
+check "5: FR does not get them again" ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
 summary
