@@ -225,7 +225,8 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * or a certificate breaks the CA role rules); ASYLINK_E_STALE (the trust
  * directory's revocation list is older than one this node's data
  * directory has already used, or missing after one was used);
- * ASYLINK_E_EXISTS (data_dir in use by another user's client);
+ * ASYLINK_E_EXISTS (data_dir in use by another client, in this process or
+ * another);
  * ASYLINK_E_UNSUPPORTED_VERSION (data_dir written by a newer library);
  * ASYLINK_E_STORE_FULL; ASYLINK_E_IO; ASYLINK_E_NOMEM; ASYLINK_E_INTERNAL
  * (libsodium cannot be initialised).
@@ -274,7 +275,11 @@ typedef struct asylink_send_params {
     const char *const *recipients;    /* node ids (required, 1..256, no duplicates) */
     size_t n_recipients;
     const char *content_type;         /* e.g. "asylink.v1.InformationRequest" (required) */
-    asylink_classification classification; /* default ASYLINK_LIMITED */
+    /* default ASYLINK_LIMITED, whatever the content type: set ASYLINK_PERSONAL for the types
+       that carry personal data (asylink.v1.InformationRequest and InformationReply, as
+       asylum.proto requires and `asylink send` does by default); the library does not raise it,
+       and personal_max_retention applies to PERSONAL messages only */
+    asylink_classification classification;
     uint64_t expires_ms;              /* absolute Unix ms after which nobody delivers it; 0 = never */
     const uint8_t *correlation_id;    /* 16-byte id of the message this answers, or NULL */
 } asylink_send_params;
