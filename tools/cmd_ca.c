@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CA_MAX_DAYS 36500
 #define CA_MS_PER_DAY 86400000ull
@@ -246,6 +247,14 @@ static int s_sign_request(const s_opts *o, ca_dir *d, const cert_request *req)
         return CLI_FAIL;
     if (s_validity(o, d->ca, &nb, &na) != CLI_OK)
         return CLI_FAIL;
+    /* Checked before a serial is taken: a certificate that cannot be written is not issued. */
+    char dir[PATH_MAX];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s", out);
+    const char *parent = dirname(dir);
+    if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_failf("%s: the directory %s does not exist (create it first: mkdir -p %s)", out,
+                         parent, parent);
     uint32_t roles = o->roles ? o->roles : req->roles;
     int rc = ca_dir_issue(d, req, roles, nb, na, out, o->force, &c);
     if (rc == CLI_OK)

@@ -135,6 +135,10 @@ run cert show keys/DE.csr --json
 check "cert show of a request" 0
 check_true "request JSON has the node id" json_has 'd["kind"] == "request" and d["node_id"] == "DE"'
 
+run ca sign --dir ca --request keys/DE.csr --out missing/nodes/DE.cert
+check "ca sign into a directory that does not exist says so" 1 \
+  "the directory missing/nodes does not exist .create it first: mkdir -p missing/nodes."
+check_true "... and takes no serial" test "$(cat ca/serial)" = 2
 run ca sign --dir ca --request keys/DE.csr --out DE.cert
 check "ca sign DE" 0 "serial 2"
 check_true "serial moved on to 3" test "$(cat ca/serial)" = 3
