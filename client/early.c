@@ -186,24 +186,44 @@ bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char
     return true;
 }
 
-/* Whether the pending turn handed over an entry with one of the n ids (lock held). */
-static bool s_handed_any(const asylink_client *c, const uint8_t *ids, size_t stride, size_t n)
+static int s_id_cmp(const void *a, const void *b)
 {
-    for (const client_early *e = c->early.head; e && e->seq <= c->recv_cursor; e = e->next)
-        for (size_t i = 0; i < n; i++)
+    return memcmp(a, b, 16);
+}
+
+/*
+ * Whether the pending turn handed over an entry with one of the n ids
+ * (lock held). sorted: the ids in order, 16 bytes each (NULL: compared one
+ * by one, at ids every stride bytes). A turn may hold a thousand entries
+ * and an acknowledgement a thousand ids: one binary search per entry.
+ */
+static bool s_handed_any(const asylink_client *c, const uint8_t (*sorted)[16], const uint8_t *ids,
+                         size_t stride, size_t n)
+{
+    for (const client_early *e = c->early.head; e && e->seq <= c->recv_cursor; e = e->next) {
+        if (sorted && bsearch(e->id, sorted, n, 16, s_id_cmp))
+            return true;
+        for (size_t i = 0; !sorted && i < n; i++)
             if (memcmp(e->id, ids + i * stride, 16) == 0)
                 return true;
+    }
     return false;
 }
 
 int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size_t n)
 {
+    uint8_t(*sorted)[16] = n > 8 ? malloc(n * 16) : NULL; /* (without it: one by one) */
+    for (size_t i = 0; sorted && i < n; i++)
+        memcpy(sorted[i], ids + i * stride, 16);
+    if (sorted)
+        qsort(sorted, n, 16, s_id_cmp);
     pthread_mutex_lock(&c->lock);
     uint64_t turn = c->early_turn; /* the pending turn's number once settled */
     bool waited = false;
     /* Only for a message of the pending turn that was handed over already: another turn's
        outcome says nothing of this acknowledgement's messages. */
-    while (c->early.head && c->early_turn == turn && s_handed_any(c, ids, stride, n) &&
+    while (c->early.head && c->early.head->seq <= c->recv_cursor && c->early_turn == turn &&
+           s_handed_any(c, (const uint8_t(*)[16])sorted, ids, stride, n) &&
            !atomic_load(&c->stop)) {
         pthread_cond_wait(&c->cond, &c->lock);
         waited = true;
@@ -215,6 +235,7 @@ int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size
                  ? c->early_rc[turn % CLIENT_EARLY_RESULTS]
                  : ASYLINK_E_IO;
     pthread_mutex_unlock(&c->lock);
+    free(sorted);
     return rc;
 }
 
