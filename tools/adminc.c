@@ -97,10 +97,26 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
     if ((rc = cert_load(c->cfg.node_cert, &me)) != ASYLINK_OK)
         return cli_fail_file(c->cfg.node_cert, rc);
     bool same = sodium_memcmp(me->box_pk, c->keys->box_pk, 32) == 0;
+    bool is_operator = cert_has_role(me, CERT_ROLE_OPERATOR);
+    char id[NODE_ID_MAX + 1], roles[128];
+    snprintf(id, sizeof id, "%s", me->node_id);
+    cert_roles_format(me->roles, roles, sizeof roles);
     cert_destroy(&me);
     if (!same)
         return cli_fail_text(c->cfg.node_cert, ASYLINK_E_WRONG_KEY,
                              "the certificate is not the one of key_file");
+    /*
+     * The broker's ZAP handler refuses any other certificate at the admin
+     * endpoint without a word back, which the CLI could only tell from a
+     * broker that is down by waiting out --timeout: say it now instead.
+     */
+    if (!is_operator)
+        return cli_fail_text(prog, ASYLINK_E_ROLE,
+                             "%s's certificate %s has the role%s %s, not operator: the admin "
+                             "commands need an operator's certificate (node_cert and key_file of "
+                             "a node with the operator role; OPERATIONS.md section 12)",
+                             id, c->cfg.node_cert, strchr(roles, ',') ? "s" : "",
+                             *roles ? roles : "(none)");
     return CLI_OK;
 }
 

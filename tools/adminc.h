@@ -59,7 +59,8 @@ int adminc_parse_endpoint(const char *text, void *field);
  * *member is the answer's member object (e.g. the AdminNodesResponse for
  * a nodes request) in pbjson's form (a new reference). Prints its own
  * errors (context = prog): the broker's Error, a timeout, configuration
- * or key problems. Returns CLI_OK or CLI_FAIL.
+ * or key problems, a node_cert without the operator role (ROLE, checked
+ * before connecting). Returns CLI_OK or CLI_FAIL.
  */
 int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request *q,
                 json_t **member);
