@@ -65,6 +65,29 @@ static char *s_read_passphrase(const char *path)
     return (char *)buf;
 }
 
+/* What to do about keys_load()'s error rc for [broker] key ("" if nothing to say). */
+static void s_key_hint(const broker_config *c, int rc, char *buf, size_t len)
+{
+    switch (rc) {
+    case ASYLINK_E_KEY_PERMISSIONS:
+        snprintf(buf, len,
+                 "the key file must be a regular file of the user asylinkd runs as that no one "
+                 "else may read: chmod 600 %s",
+                 c->key);
+        break;
+    case ASYLINK_E_PASSPHRASE_REQUIRED:
+        snprintf(buf, len,
+                 "the key file is encrypted: name a file holding its passphrase in "
+                 "[broker] key_passphrase_file");
+        break;
+    case ASYLINK_E_BAD_PASSPHRASE:
+        snprintf(buf, len, "key_passphrase_file does not hold this key file's passphrase");
+        break;
+    case ASYLINK_E_NOT_FOUND: snprintf(buf, len, "no such file ([broker] key)"); break;
+    default: buf[0] = 0; break;
+    }
+}
+
 /* Loads the broker's keys and certificate and checks they belong together. */
 static int s_load_identity(const broker_config *c, keys_secret **keys, cert **own)
 {
@@ -78,8 +101,15 @@ static int s_load_identity(const broker_config *c, keys_secret **keys, cert **ow
     if (pass)
         file_secret_free((uint8_t *)pass, strlen(pass));
     if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", LOG_Q(c->key),
-                  asylink_err_name(rc));
+        /* The same fix the library and the CLI name for a node's key. */
+        char hint[LOG_Q_MAX];
+        s_key_hint(c, rc, hint, sizeof hint);
+        if (*hint)
+            LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s hint=%s",
+                      LOG_Q(c->key), asylink_err_name(rc), LOG_Q(hint));
+        else
+            LOG_ERROR("main", "cannot load the broker key", "path=%s code=%s", LOG_Q(c->key),
+                      asylink_err_name(rc));
         return rc;
     }
     rc = cert_load(c->cert, own);

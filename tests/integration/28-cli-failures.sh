@@ -8,8 +8,9 @@
 #      it holds revoked (IT, whose own trust directory is older), a client
 #      holding another broker's certificate: each says so, not TIMEOUT;
 #   3. client errors name the file, node or key and the fix, once: missing
-#      certificate, key file mode, unknown recipient, invalid node id,
-#      missing configuration, a payload over the limit;
+#      certificate, key file mode (and the broker's own key's: its log line
+#      says chmod 600 too), unknown recipient, invalid node id, missing
+#      configuration, a payload over the limit;
 #   4. the broker's log lines stay valid logfmt with a path holding spaces,
 #      quotes and '=' (a strict parser reads the path back).
 source "$(dirname "$0")/client_lib.sh"
@@ -131,6 +132,15 @@ sed "s#^key_file = .*#key_file = $T/DE-open.key#" "$T/DE.ini" >"$T/DE-mode.ini"
 check_eq "a key file others may read: exit 1" "$?" 1
 says "... names the file and says chmod 600" "$T/e2.err" \
   "^asylink: send: KEY_PERMISSIONS: secret key file $T/DE-open.key .*chmod 600 $T/DE-open.key\$"
+
+# The broker's own key: its log line names the same fix as the CLI's.
+cp "$FED/keys/BROKER.EU.key" "$T/broker-open.key"
+chmod 644 "$T/broker-open.key"
+sed "s#^key = .*#key = $T/broker-open.key#" "$CONF" >"$T/broker-mode.ini"
+"$ASYLINKD" --config "$T/broker-mode.ini" --check-config >/dev/null 2>"$T/e2b.err" </dev/null
+check_eq "asylinkd --check-config with a key others may read: exit 2 (configuration)" "$?" 2
+check "... logs KEY_PERMISSIONS with the hint chmod 600 FILE" grep -qE -- \
+  "msg=\"cannot load the broker key\" path=$T/broker-open.key code=KEY_PERMISSIONS hint=\".*chmod 600 $T/broker-open.key\"\$" "$T/e2b.err"
 
 "$ASYLINK" send --config "$T/DE.ini" --to FR,NL --file "$T/note.txt" --content-type text/plain \
   >/dev/null 2>"$T/e3.err"
