@@ -42,6 +42,14 @@
 static volatile sig_atomic_t s_stop;
 static volatile sig_atomic_t s_reload;
 
+/*
+ * The HTTP port bound but not yet announced on stdout (0: none, or
+ * announced). HTTP starts before the store so that a standby answers
+ * /healthz, but scripts and OPERATIONS.md section 2 take the "http on" line
+ * for "ready": it waits until the store is ours (s_announce_http).
+ */
+static uint16_t s_http_port;
+
 static void s_on_signal(int sig)
 {
     if (sig == SIGHUP)
@@ -259,6 +267,17 @@ static void s_reload_view(const broker_config *c, view **v)
     s_reload = 0; /* a SIGHUP while standing by is answered by this load */
 }
 
+/* Prints the "http on" line once, if HTTP is on. */
+static void s_announce_http(const broker_config *c)
+{
+    if (!s_http_port)
+        return;
+    printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
+           (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, s_http_port);
+    fflush(stdout);
+    s_http_port = 0;
+}
+
 /*
  * Opens the store. With standby, a data directory held by another asylinkd
  * is waited for (HTTP answers "standby" meanwhile) instead of refused; the
@@ -276,6 +295,7 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
                  "standing by: the data directory is in use by another asylinkd; taking "
                  "over when its lock is released",
                  "data_dir=%s", LOG_Q(c->data_dir));
+        s_announce_http(c); /* a standby is ready to answer /healthz now */
         printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
         fflush(stdout);
         so = s_store_options(c, true);
@@ -300,7 +320,10 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
     return rc;
 }
 
-/* Starts the HTTP server (before the store: a standby answers /healthz too). */
+/*
+ * Starts the HTTP server (before the store: a standby answers /healthz too);
+ * its line is printed later, by s_announce_http().
+ */
 static int s_start_http(const broker_config *c, metrics *m, http_server **http)
 {
     uint16_t port = 0;
@@ -312,9 +335,7 @@ static int s_start_http(const broker_config *c, metrics *m, http_server **http)
                   asylink_err_name(rc));
         return rc;
     }
-    printf("asylinkd %s http on %.*s:%u\n", asylink_version(),
-           (int)(strrchr(c->http_listen, ':') - c->http_listen), c->http_listen, port);
-    fflush(stdout);
+    s_http_port = port;
     return ASYLINK_OK;
 }
 
@@ -349,6 +370,7 @@ static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_
     router *r = NULL;
     int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
+        s_announce_http(c);
         printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
         if (o.bound_admin_endpoint)
             printf("asylinkd %s admin on %s\n", asylink_version(), o.bound_admin_endpoint);

@@ -6,7 +6,8 @@
 #     the stream completes untouched, and only what was Accepted is stored;
 #   - a CURVE key without a certificate in the trust directory (XX) is never
 #     admitted;
-#   - a second broker on the same data directory refuses to start;
+#   - a second broker on the same data directory refuses to start, printing
+#     no ready line on stdout (HTTP on: it binds before the lock);
 #   - revocation mid-session: FR is connected and receiving; its certificate
 #     is revoked, the list copied into the trust directory and the broker sent
 #     SIGHUP; FR's session ends with REVOKED, FR can no longer connect, and
@@ -84,12 +85,16 @@ check_eq "XX gets no Welcome" "$got" "NO_ANSWER"
 check "the broker refused XX's connection" grep -q 'msg="connection refused".*code=UNKNOWN_SENDER' "$BROKER_LOG"
 
 echo "== a second broker on the same data directory"
-"$ASYLINKD" --config "$CONF" >"$T/second.out" 2>"$T/second.err" </dev/null &
+# With HTTP on: its "http on" line means ready, so it must not print it
+# when the lock then refuses it.
+sed 's|^listen =$|listen = 127.0.0.1:0|' "$CONF" >"$T/second.ini"
+"$ASYLINKD" --config "$T/second.ini" >"$T/second.out" 2>"$T/second.err" </dev/null &
 second=$!
 PIDS+=("$second")
 wait_pid "$second" 15; rc=$?
 if [[ $rc -ne 0 && $rc -ne 124 ]]; then pass "second broker exits non-zero ($rc)"; else fail "second broker exits non-zero (got $rc)"; fi
 check "second broker says the data directory is in use" grep -qi 'data directory.*in use' "$T/second.err"
+check "second broker printed no ready line (http on, listening on)" test ! -s "$T/second.out"
 check "first broker still running" kill -0 "$BROKER_PID"
 
 echo "== the honest stream completes"
