@@ -69,20 +69,46 @@ int cli_dispatch(int argc, char **argv, const cli_command *group)
 
 /* ---- messages ---- */
 
+/*
+ * A handler's argv[0] is its full name ("asylink dlq replay", for usage
+ * lines), and commands pass it as the context: the line already starts
+ * with "asylink: ", so the context is the command alone ("dlq replay").
+ */
+static const char *s_command_context(const char *context)
+{
+    return strncmp(context, "asylink ", 8) == 0 && context[8] ? context + 8 : context;
+}
+
+/* "asylink: <context>: <ERR_NAME>: <text>" with the context as given (a path, say). */
+static int s_vfail(const char *context, int code, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "asylink: %s: %s: ", context, asylink_err_name(code));
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+static int s_fail_path(const char *path, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int s_fail_path(const char *path, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(path, code, fmt, ap);
+    va_end(ap);
+    return CLI_FAIL;
+}
+
 int cli_fail(const char *context, int code)
 {
-    fprintf(stderr, "asylink: %s: %s: %s\n", context, asylink_err_name(code),
-            asylink_strerror(code));
-    return CLI_FAIL;
+    return cli_fail_text(context, code, "%s", asylink_strerror(code));
 }
 
 int cli_fail_text(const char *context, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "asylink: %s: %s: ", context, asylink_err_name(code));
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    s_vfail(s_command_context(context), code, fmt, ap);
     va_end(ap);
     return CLI_FAIL;
 }
@@ -93,10 +119,10 @@ int cli_fail_file(const char *path, int code)
     switch (code) {
     case ASYLINK_E_NOT_FOUND: fix = "no such file"; break;
     case ASYLINK_E_KEY_PERMISSIONS:
-        return cli_fail_text(path, code,
-                             "a secret file must be a regular file of this user that no one else "
-                             "may read or write: chmod 600 %s",
-                             path);
+        return s_fail_path(path, code,
+                           "a secret file must be a regular file of this user that no one else "
+                           "may read or write: chmod 600 %s",
+                           path);
     case ASYLINK_E_PASSPHRASE_REQUIRED:
         fix =
             "the key file is encrypted: give --passphrase-file FILE, or set ASYLINK_PASSPHRASE, or "
@@ -108,7 +134,7 @@ int cli_fail_file(const char *path, int code)
     case ASYLINK_E_MALFORMED: fix = "not a file of the expected kind, or damaged"; break;
     default: break;
     }
-    return fix ? cli_fail_text(path, code, "%s", fix) : cli_fail(path, code);
+    return s_fail_path(path, code, "%s", fix ? fix : asylink_strerror(code));
 }
 
 int cli_failf(const char *fmt, ...)

@@ -53,10 +53,15 @@ struct cli_command {
  */
 int cli_dispatch(int argc, char **argv, const cli_command *group);
 
-/* Prints "asylink: <context>: <ERR_NAME>: <strerror>" to stderr; returns CLI_FAIL. */
+/*
+ * Prints "asylink: <context>: <ERR_NAME>: <strerror>" to stderr; returns
+ * CLI_FAIL. A context that is a handler's full name ("asylink nodes") is
+ * printed without its leading "asylink " (asylink: nodes: ...).
+ */
 int cli_fail(const char *context, int code);
 
-/* Prints "asylink: <context>: <ERR_NAME>: <text>" to stderr; returns CLI_FAIL. */
+/* Prints "asylink: <context>: <ERR_NAME>: <text>" to stderr (context as cli_fail); returns
+ * CLI_FAIL. */
 int cli_fail_text(const char *context, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

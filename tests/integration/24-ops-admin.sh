@@ -48,7 +48,7 @@ a nodes --config "$T/DE.ini" --timeout 8 >"$T/de-nodes.out" 2>"$T/de-nodes.err"
 check_eq "DE (member_state) is refused by the CLI: exit 1" "$?" 1
 check "at once, not after --timeout 8" test $(($(date +%s) - t0)) -lt 4
 check "the CLI says why (ROLE, DE's role, operator needed)" \
-  grep -q "nodes: ROLE: DE's certificate .*DE.cert has the role member_state, not operator: the admin commands need an operator's certificate" "$T/de-nodes.err"
+  grep -q "^asylink: nodes: ROLE: DE's certificate .*DE.cert has the role member_state, not operator: the admin commands need an operator's certificate" "$T/de-nodes.err"
 check "once" test "$(wc -l <"$T/de-nodes.err")" -eq 1
 check "without asking the broker" bash -c "! grep -q 'node=DE' '$BROKER_LOG'"
 got=$(peer DE connect-only --broker "$ADMIN" --timeout 2 2>/dev/null)
@@ -123,7 +123,8 @@ a dlq list --config "$T/OPS.ini" --node FR --json >"$T/dlq2.json" 2>&1
 check_eq "one dead letter is left" "$(json_get "$T/dlq2.json" 'j["total"]')" 1
 a dlq replay --config "$T/OPS.ini" --json "$ID2" >"$T/replay-nf.json" 2>"$T/replay-nf.err"
 check_eq "replaying the dropped one exits 1" "$?" 1
-check "NOT_FOUND naming the id" grep -q "NOT_FOUND: no dead letter with ID $ID2" "$T/replay-nf.err"
+check "NOT_FOUND naming the id, the command named once" \
+  grep -q "^asylink: dlq replay: NOT_FOUND: no dead letter with ID $ID2\$" "$T/replay-nf.err"
 check_eq "and --json lists it under not_found" "$(json_get "$T/replay-nf.json" 'j["not_found"]')" "[$ID2]"
 a dlq drop --config "$T/OPS.ini" --all >/dev/null 2>"$T/drop-usage.err"
 check_eq "dlq drop --all without --node is a usage error" "$?" 2
@@ -184,8 +185,10 @@ a dlq replay --config "$T/OPS.ini" notanumber >/dev/null 2>&1
 check_eq "dlq replay with a bad ID: exit 2" "$?" 2
 a dlq --help >"$T/dlq-help.out" 2>&1
 check "dlq --help lists list, replay, drop" grep -q replay "$T/dlq-help.out"
-a reload --config "$T/OPS.ini" --admin "tcp://127.0.0.1:1" --timeout 1 >/dev/null 2>&1
+a reload --config "$T/OPS.ini" --admin "tcp://127.0.0.1:1" --timeout 1 >/dev/null 2>"$T/dead.err"
 check_eq "reload against a dead endpoint: exit 1" "$?" 1
+check "asylink: reload: TIMEOUT: (the program named once, as OPERATIONS.md section 12)" \
+  grep -q "^asylink: reload: TIMEOUT: no answer from tcp://127.0.0.1:1 " "$T/dead.err"
 
 stop_broker
 check_eq "the broker stops cleanly" "$?" 0
