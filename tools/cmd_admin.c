@@ -294,7 +294,9 @@ static const cliopt_spec s_dlq_replay_spec = {
     .description = "Puts dead letters back into their recipient's queue for a fresh round of "
                    "delivery attempts. An ID (from `dlq list`) names a message; without --node "
                    "it is replayed for every recipient it was dead-lettered for. Messages whose "
-                   "expiry has passed are not replayed.\n\n"
+                   "expiry has passed are not replayed. Prints how many were replayed and why "
+                   "others were not (expired, not found); an ID not found is also an error "
+                   "(NOT_FOUND, exit 1).\n\n"
                    "With four-eyes on ([admin] four_eyes), a replay that touches a PERSONAL "
                    "message is held until another operator confirms it (`asylink pending "
                    "confirm ID`).",
@@ -373,14 +375,26 @@ static int s_dlq_change(int argc, char **argv, bool replay)
     return rc;
 }
 
-/* The result line of a replay or drop answer (also a confirmed one). */
+/*
+ * The result line of a replay or drop answer (also a confirmed one), with
+ * why some were not, only the reasons that apply: "replayed 2 dead letters
+ * (1 not replayed: expired; 1 not found)". Each id not found is also an
+ * error line (NOT_FOUND) on stderr.
+ */
 static void s_dlq_result(const json_t *m, bool replay)
 {
-    if (replay)
-        printf("replayed %llu dead letters (%llu not replayed: expired)\n",
-               (unsigned long long)s_u64(m, "replayed"), (unsigned long long)s_u64(m, "expired"));
-    else
-        printf("dropped %llu dead letters\n", (unsigned long long)s_u64(m, "dropped"));
+    uint64_t done = s_u64(m, replay ? "replayed" : "dropped");
+    uint64_t expired = replay ? s_u64(m, "expired") : 0;
+    size_t not_found = json_array_size(json_object_get(m, "not_found"));
+    printf("%s %llu dead letters", replay ? "replayed" : "dropped", (unsigned long long)done);
+    if (expired && not_found)
+        printf(" (%llu not replayed: expired; %zu not found)", (unsigned long long)expired,
+               not_found);
+    else if (expired)
+        printf(" (%llu not replayed: expired)", (unsigned long long)expired);
+    else if (not_found)
+        printf(" (%zu not found)", not_found);
+    putchar('\n');
 }
 
 static int s_dlq_replay(int argc, char **argv)

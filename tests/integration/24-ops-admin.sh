@@ -126,6 +126,9 @@ check_eq "replaying the dropped one exits 1" "$?" 1
 check "NOT_FOUND naming the id, the command named once" \
   grep -q "^asylink: dlq replay: NOT_FOUND: no dead letter with ID $ID2\$" "$T/replay-nf.err"
 check_eq "and --json lists it under not_found" "$(json_get "$T/replay-nf.json" 'j["not_found"]')" "[$ID2]"
+a dlq replay --config "$T/OPS.ini" "$ID2" >"$T/replay-nf.out" 2>/dev/null
+check_eq "the count line says why none was replayed: not found, not expired" \
+  "$(cat "$T/replay-nf.out")" "replayed 0 dead letters (1 not found)"
 a dlq drop --config "$T/OPS.ini" --all >/dev/null 2>"$T/drop-usage.err"
 check_eq "dlq drop --all without --node is a usage error" "$?" 2
 a dlq drop --config "$T/OPS.ini" --all --node FR >"$T/drop-all.out" 2>&1
