@@ -153,6 +153,7 @@ typedef struct {
     size_t ep;              /* index of the address in use or tried next */
     size_t tried;           /* addresses tried since the last Welcome */
     client_attempt attempt; /* what this socket's connection attempt found (failure.c) */
+    uint64_t failed_attempts; /* attempts that failed since the last Welcome (or the start) */
     int state;
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
@@ -380,6 +381,20 @@ static void s_session_lost(s_io *io, const char *why, int code)
 }
 
 /*
+ * Logs an attempt that opened no session: not "session ended", there was
+ * none. While the broker stays out of reach the attempts repeat with every
+ * backoff, so they are DEBUG: client_failure_record() has already logged
+ * why at WARN, once per new reason ("no session with the broker").
+ */
+static void s_log_failed_attempt(s_io *io, const char *why, int code)
+{
+    io->failed_attempts++;
+    client_log(io->c, ASYLINK_LOG_DEBUG, "connection attempt failed",
+               "reason=%s code=%s endpoint=%s attempts=%llu", CLIENT_Q(why), asylink_err_name(code),
+               CLIENT_Q(s_endpoint(io)), (unsigned long long)io->failed_attempts);
+}
+
+/*
  * Ends the session or attempt and picks the next address. Reconnects after
  * delay_ms (0 = the jittered backoff; a broker's reconnect_after is only
  * used when there is no other address to go to).
@@ -400,8 +415,11 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
                  s_endpoint(io), why);
         client_attempt_failed(c, &io->attempt, code, what);
     }
-    client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s endpoint=%s", CLIENT_Q(why),
-               asylink_err_name(code), CLIENT_Q(s_endpoint(io)));
+    if (io->state == IO_OPEN)
+        client_log(c, ASYLINK_LOG_INFO, "session ended", "reason=%s code=%s endpoint=%s",
+                   CLIENT_Q(why), asylink_err_name(code), CLIENT_Q(s_endpoint(io)));
+    else
+        s_log_failed_attempt(io, why, code);
     s_close_socket(io);
     io->state = IO_IDLE;
     s_flight_clear(io);
@@ -1349,6 +1367,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     s_flight_clear(io);
     io->backoff_ms = c->reconnect_min_ms;
     io->tried = 0;
+    io->failed_attempts = 0;
     atomic_store(&c->connected, true);
     client_conn_set(c, io->ep, cmd->u.welcome.broker_node_id, true, io->now_ms);
     client_failure_clear(c);

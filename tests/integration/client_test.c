@@ -5,6 +5,8 @@
  * N microseconds between opening the client and the mode (close races).
  * --wait-connected (any mode): then wait for the session with the broker
  * (and, linked with slowsync.c, slow its store's flushes from there on).
+ * --log-info (any mode): the library's INFO lines on stderr too (else WARN
+ * and ERROR only).
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
@@ -95,10 +97,12 @@ static void s_die(const char *what, int rc)
     exit(1);
 }
 
+static bool s_log_info; /* --log-info */
+
 static void s_log(void *ctx, asylink_log_level level, const char *line)
 {
     (void)ctx;
-    if (level <= ASYLINK_LOG_WARN)
+    if (level <= (s_log_info ? ASYLINK_LOG_INFO : ASYLINK_LOG_WARN))
         fprintf(stderr, "%s\n", line);
 }
 
@@ -639,6 +643,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"wait-connected", no_argument, NULL, 21},
                                          {"ack-failures-ok", no_argument, NULL, 22},
                                          {"wait-receipts", no_argument, NULL, 23},
+                                         {"log-info", no_argument, NULL, 24},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -682,6 +687,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 21: a->wait_connected = 1; break;
         case 22: a->ack_failures_ok = 1; break;
         case 23: a->wait_receipts = 1; break;
+        case 24: s_log_info = true; break;
         default: return -1;
         }
     }
