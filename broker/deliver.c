@@ -40,7 +40,7 @@ void deliver_session_end(router *r, session *s, const char *why)
 /* Deliveries in flight, direct and feed, against the message window. */
 bool deliver_window_open(const session *s)
 {
-    return !s->blocked && s->n_inflight + s->feed_inflight < s->credit_messages;
+    return !s->blocked && !s->gone && s->n_inflight + s->feed_inflight < s->credit_messages;
 }
 
 /* Whether len more bytes fit the byte window (one envelope always fits an empty window). */
@@ -53,15 +53,17 @@ static bool s_bytes_fit(const session *s, uint64_t len)
 
 /*
  * Sends Deliver c with env (len bytes, taken) to s. S_DLV_MORE if sent;
- * S_DLV_GONE if the peer is gone (s is ended); S_DLV_STOP if it cannot
- * take more now (s is blocked until the next timer turn).
+ * S_DLV_GONE if the peer is gone (s is marked, and ended in the timer turn:
+ * deliveries run deep inside other work, a Hello's or a Subscribe's commit
+ * among them, whose callers go on using s); S_DLV_STOP if it cannot take
+ * more now (s is blocked until the next timer turn).
  */
 static int s_send_deliver(router *r, session *s, const wire_cmd *c, uint8_t *env, size_t len)
 {
     if (out_envelope(r, s, c, env, len) == 0)
         return S_DLV_MORE;
     if (errno == EHOSTUNREACH) {
-        deliver_session_end(r, s, "peer gone");
+        s->gone = true;
         return S_DLV_GONE;
     }
     s->blocked = true;

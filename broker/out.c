@@ -144,7 +144,7 @@ void out_flush_all(router *r)
         if (!s->pack.items || out_flush(r, s) == 0)
             continue;
         if (errno == EHOSTUNREACH)
-            deliver_session_end(r, s, "peer gone");
+            s->gone = true; /* ended in the timer turn, as a failed delivery's (deliver.c) */
         else
             s->blocked = true; /* tried again next turn */
     }

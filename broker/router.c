@@ -575,6 +575,10 @@ static void s_timers(router *r)
             s_end_overflowed(r, s);
             continue;
         }
+        if (s->gone) { /* a send to it found its connection gone (deliver.c, out.c) */
+            deliver_session_end(r, s, "peer gone");
+            continue;
+        }
         if (s->retry_at_ms && r->now_ms >= s->retry_at_ms) {
             s->retry_at_ms = 0;
             s->cursor = 0;

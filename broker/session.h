@@ -84,6 +84,7 @@ typedef struct session {
     uint64_t retry_at_ms;                /* earliest skipped next_attempt, 0 = none */
     bool blocked;                        /* last send hit the high-water mark */
     bool overflow;                       /* unread output passed the bound: end it */
+    bool gone;                           /* its connection is gone: ended in the timer turn */
     session_output *output;              /* what ZeroMQ still holds for it */
     uint32_t publishing;                 /* Publishes being verified */
     session_sub *subs[SESSION_MAX_SUBS]; /* open feed subscriptions */

@@ -123,7 +123,7 @@ static void s_usage(FILE *out)
             "               extra-frame garbage-envelope big-ack personal-topic\n"
             "               packed-publish packed-v1 packed-hello packed-nested\n"
             "               packed-truncated packed-badcmd\n"
-            "               dir-toomany dir-flood [--count N]\n"
+            "               dir-toomany dir-flood hello-vanish [--count N]\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -885,6 +885,29 @@ static int s_h_hello_case(s_hostile *h, const char *name)
     if (strcmp(name, "raw-garbage") == 0 || strcmp(name, "raw-bigframe") == 0 ||
         strcmp(name, "admin-stats") == 0 || strcmp(name, "admin-topics") == 0)
         return s_h_raw_case(h, name);
+    if (strcmp(name, "hello-vanish") == 0) {
+        /* Hello, then the connection goes at once, --count times: the broker reads the Hello
+           of a connection ZeroMQ already dropped (sends to it fail with EHOSTUNREACH) */
+        long n = h->o->count > 0 ? h->o->count : 1;
+        for (long i = 0; i < n && !s_interrupted; i++) {
+            if (i > 0 && s_hostile_open(h, false) != 0)
+                return PEER_NOT_DONE;
+            for (int k = 0; k < 200 && h->link.handshakes == 0; k++) {
+                peerwire_in in; /* the CURVE handshake first, so that the Hello is read */
+                peerlink_recv(&h->link, 5, &in);
+                peerwire_in_clear(&in);
+            }
+            wire_cmd c;
+            peerwire_hello(&c, 1, h->id->node, "asylink-peer", 100000);
+            peerlink_send(&h->link, &c, NULL, 0);
+            peerlink_close(&h->link, 200); /* the Hello leaves, then the connection closes */
+            memset(&h->link, 0, sizeof h->link);
+        }
+        if (s_hostile_open(h, false) != 0) /* (closed by the caller) */
+            return PEER_NOT_DONE;
+        printf("VANISHED %ld\n", n);
+        return PEER_DONE;
+    }
     if (strcmp(name, "no-hello") == 0) {
         uint8_t *env = NULL, id[16];
         size_t env_len = 0;
