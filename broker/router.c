@@ -386,8 +386,10 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     uint32_t dropped = 0;
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];
-        const cert *c = NULL;
-        rc = trust_lookup(view_trust(v), s->node_id, r->now_ms, ASYLINK_E_UNKNOWN_SENDER, &c);
+        /* The certificate the session is bound to, not any of the node's: after a rekey the
+           node has a new one, and the old, revoked, must not keep its session. */
+        const cert *c = trust_find_serial(view_trust(v), s->node_id, s->cert_serial);
+        rc = c ? trust_usable(view_trust(v), c, r->now_ms) : ASYLINK_E_UNKNOWN_SENDER;
         if (rc == ASYLINK_OK) {
             feeds_recheck(r, s);
             continue;

@@ -6,7 +6,11 @@
 #     inside the Hello's own commit. The broker keeps serving (before the
 #     fourteenth session it went on using the session it had just freed:
 #     AddressSanitizer's heap-use-after-free, a SIGSEGV without it), DE's
-#     stream completes, and FR, connecting properly, gets every message once.
+#     stream completes, and FR, connecting properly, gets every message once;
+#   - FR is rekeyed (SECURITY.md 5: a new key and certificate, the old one
+#     revoked, SIGHUP) while a session with its old key is open: that session
+#     ends with REVOKED although FR has a usable certificate, and FR's new
+#     messages reach FR's new key.
 #
 #   tests/integration/39-broker-session-races.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
@@ -46,4 +50,31 @@ check_eq "FR recv exits 0" "$?" 0
 check_eq "FR: $N distinct" "$(field "$T/fr.out" distinct)" $N
 check "FR received exactly what DE got accepted" same_set "$T/de.ids" "$T/fr.ids"
 check "the broker is still running" kill -0 "$BROKER_PID"
+
+echo "== FR is rekeyed and its old certificate revoked while a session with the old key is open"
+# SECURITY.md 5: a new key and certificate, the old serial revoked, SIGHUP. The session bound to
+# the revoked certificate ends although FR has a usable certificate (before the fourteenth
+# session it stayed, and took FR's new messages, which it cannot open).
+peer_bg old FR recv --count 1000000 --ids-out "$T/old.ids" --timeout 60
+wait_for "$T/old.out" 'event=welcome' 10 || fail "FR's session with its old key opened"
+(cd "$FED" && "$ASYLINK" keygen --id FR --name "FR rekeyed" --roles member_state --dir keys2 &&
+  "$ASYLINK" ca sign --dir ca --request keys2/FR.csr --out keys2/FR2.cert &&
+  "$ASYLINK" ca revoke --dir ca --cert trust/nodes/FR.cert --reason "key compromise") \
+  </dev/null >"$T/rekey.out" 2>&1
+check_eq "FR has a new key and certificate, its old certificate is revoked" "$?" 0
+cp "$FED/ca/revoked.crl" "$FED/trust/revoked.crl"
+cp "$FED/keys2/FR2.cert" "$FED/trust/nodes/FR2.cert"
+kill -HUP "$BROKER_PID"
+wait_pid "$PID_old" 15
+check_eq "the session with the old key ends for good (exit 3)" "$?" 3
+check "... with REVOKED" grep -qE '^event=(error|bye) node=FR code=REVOKED' "$T/old.out"
+peer DE send --to FR --count 5 --ids-out "$T/post.ids" >"$T/post.out" 2>&1
+check_eq "DE's 5 messages to FR (its new certificate) are accepted" \
+  "$(field "$T/post.out" accepted)" 5
+"$PEER" recv --broker "$ENDPOINT" --broker-cert "$FED/trust/nodes/BROKER.EU.cert" \
+  --key "$FED/keys2/FR.key" --cert "$FED/keys2/FR2.cert" --trust "$FED/trust" --count 5 \
+  --ids-out "$T/new.ids" --timeout 30 >"$T/new.out" 2>"$T/new.err"
+check_eq "FR with its new key gets them, and opens them" \
+  "$(field "$T/new.out" distinct)/$(field "$T/new.out" bad)" "5/0"
+check "... the five DE sent" same_set "$T/post.ids" "$T/new.ids"
 summary
