@@ -100,6 +100,16 @@ static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char
                           "Hello node_id differs from the authenticated CURVE identity");
         return;
     }
+    /* A routing id of the client's choosing (ZMQ_ROUTING_ID, PROTOCOL.md 11.1) could be taken
+       by another node's connection once this one is gone, while its session lasts: only the
+       ids ZeroMQ generates (a zero byte, then four) are admitted. */
+    if (rid_len != 5 || rid[0] != 0) {
+        out_error(r, rid, rid_len, c->request_id, ASYLINK_E_PROTOCOL,
+                  "a connection with a routing id of its own (ZMQ_ROUTING_ID) is not admitted",
+                  true);
+        notes_auth_failed(r, user, ASYLINK_E_PROTOCOL, "Hello: routing id chosen by the client");
+        return;
+    }
     const cert *nc = NULL;
     int rc = s_session_cert(r, user, serial, &nc);
     if (rc != ASYLINK_OK) {
@@ -290,6 +300,25 @@ static size_t s_on_packed(router *r, const uint8_t *rid, size_t rid_len, session
     return n;
 }
 
+/*
+ * Whether msg came from the node and certificate session s was opened by.
+ * A routing id names a connection, and a client may choose its own
+ * (ZMQ_ROUTING_ID): once a node's connection is gone, another node may
+ * connect with the same id while the broker still holds the first
+ * session (until its heartbeat timeout). Its messages must not act on it.
+ */
+static bool s_same_peer(const session *s, zmq_msg_t *msg)
+{
+    const char *user = zmq_msg_gets(msg, "User-Id");
+    const char *serial = zmq_msg_gets(msg, AUTH_SERIAL_PROPERTY);
+    if (!user || strcmp(user, s->node_id) != 0)
+        return false;
+    char *end = NULL;
+    unsigned long long n = serial && *serial ? strtoull(serial, &end, 10) : 0;
+    /* (no serial from ZAP: the session was bound by node id, s_session_cert) */
+    return !n || *end || n == s->cert_serial;
+}
+
 /* Handles one message read from the socket; returns the commands it held. */
 static size_t s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_t *env,
                            bool has_env, int extra)
@@ -297,6 +326,13 @@ static size_t s_on_message(router *r, zmq_msg_t *ridm, zmq_msg_t *cmdm, zmq_msg_
     const uint8_t *rid = zmq_msg_data(ridm);
     size_t rid_len = zmq_msg_size(ridm);
     session *s = session_by_rid(&r->sessions, rid, rid_len);
+    if (s && !s_same_peer(s, cmdm)) {
+        /* Another connection has the session's routing id: the session's own is gone (a
+           ROUTER admits no duplicate id), so it ends now, not at its heartbeat timeout, and
+           this connection's commands are answered "Hello first". */
+        deliver_session_end(r, s, "another connection took its routing id");
+        s = NULL;
+    }
     if (s)
         s->last_recv_ms = r->now_ms;
     if (wire_is_packed(zmq_msg_data(cmdm), zmq_msg_size(cmdm)))

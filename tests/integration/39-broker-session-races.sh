@@ -7,6 +7,10 @@
 #     fourteenth session it went on using the session it had just freed:
 #     AddressSanitizer's heap-use-after-free, a SIGSEGV without it), DE's
 #     stream completes, and FR, connecting properly, gets every message once;
+#   - a Hello from a connection with a routing id of its own is refused;
+#     another node connecting under the routing id of FR's session (FR's
+#     connection gone, its session not yet timed out) ends that session and
+#     gets nothing of FR's;
 #   - FR is rekeyed (SECURITY.md 5: a new key and certificate, the old one
 #     revoked, SIGHUP) while a session with its old key is open: that session
 #     ends with REVOKED although FR has a usable certificate, and FR's new
@@ -50,6 +54,32 @@ check_eq "FR recv exits 0" "$?" 0
 check_eq "FR: $N distinct" "$(field "$T/fr.out" distinct)" $N
 check "FR received exactly what DE got accepted" same_set "$T/de.ids" "$T/fr.ids"
 check "the broker is still running" kill -0 "$BROKER_PID"
+
+echo "== routing ids chosen by the client"
+# A client may choose its routing id (ZMQ_ROUTING_ID); another node's connection could then take
+# it once the first is gone, while the broker still holds its session (until the heartbeat
+# timeout). Such a Hello is refused (PROTOCOL.md 11.1); an id of ZeroMQ's own form (a zero byte,
+# then four), which a client can still choose, is admitted, and then another node's connection
+# under it ends that session at its first command and gets nothing of it (before the fourteenth
+# session FR's session took DE's commands: DE received and acknowledged FR's messages).
+got=$(ASYLINK_PEER_ROUTING_ID=fr-client peer FR connect-only --timeout 5 2>"$T/rid.err")
+check_eq "a Hello from a connection with a routing id of its own is refused" "$got" \
+  "ERROR PROTOCOL"
+ASYLINK_PEER_ROUTING_ID=hex:0066726b31 peer_bg frk FR recv --count 1000000 --timeout 60
+wait_for "$T/frk.out" 'event=welcome' 10 || fail "FR's session (routing id 00 66 72 6b 31) opened"
+kill -KILL "$PID_frk"
+sleep 0.5
+ASYLINK_PEER_ROUTING_ID=hex:0066726b31 peer_bg hij DE hostile --case no-hello-credit --timeout 5
+sleep 1
+peer IT send --to FR --count 5 --ids-out "$T/it.ids" >"$T/it.out" 2>&1
+check_eq "IT's 5 messages to FR are accepted" "$(field "$T/it.out" accepted)" 5
+wait_pid "$PID_hij" 15
+check_eq "DE, under the routing id of FR's session, gets none of them" "$(cat "$T/hij.out")" \
+  "DELIVERIES 0"
+check "the broker ended FR's session at DE's first command" \
+  grep -q 'reason="another connection took its routing id"' "$BROKER_LOG"
+peer FR recv --count 5 --ids-out "$T/fr5.ids" --timeout 30 >"$T/fr5.out" 2>&1
+check "FR, connecting again, gets all 5" same_set "$T/it.ids" "$T/fr5.ids"
 
 echo "== FR is rekeyed and its old certificate revoked while a session with the old key is open"
 # SECURITY.md 5: a new key and certificate, the old serial revoked, SIGHUP. The session bound to

@@ -123,7 +123,7 @@ static void s_usage(FILE *out)
             "               extra-frame garbage-envelope big-ack personal-topic\n"
             "               packed-publish packed-v1 packed-hello packed-nested\n"
             "               packed-truncated packed-badcmd\n"
-            "               dir-toomany dir-flood hello-vanish [--count N]\n"
+            "               dir-toomany dir-flood hello-vanish [--count N] no-hello-credit\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -885,6 +885,34 @@ static int s_h_hello_case(s_hostile *h, const char *name)
     if (strcmp(name, "raw-garbage") == 0 || strcmp(name, "raw-bigframe") == 0 ||
         strcmp(name, "admin-stats") == 0 || strcmp(name, "admin-topics") == 0)
         return s_h_raw_case(h, name);
+    if (strcmp(name, "no-hello-credit") == 0) {
+        /* Credit, and an Ack for every delivery, without a Hello: until its timeout, prints
+           DELIVERIES N (0 from a broker that keeps sessions to their own node) */
+        for (int k = 0; k < 200 && h->link.handshakes == 0; k++) {
+            peerwire_in in;
+            peerlink_recv(&h->link, 5, &in);
+            peerwire_in_clear(&in);
+        }
+        wire_cmd c = {.kind = WIRE_CREDIT};
+        c.u.credit.window_messages = 1000;
+        peerlink_send(&h->link, &c, NULL, 0);
+        long n = 0;
+        while (clock_now_ms() < h->deadline_ms && !s_interrupted) {
+            peerwire_in in;
+            if (peerlink_recv(&h->link, 50, &in) == 1 && in.decode_rc == ASYLINK_OK &&
+                in.cmd.kind == WIRE_DELIVER) {
+                n++;
+                uint64_t seq = in.cmd.u.deliver.sequence;
+                wire_cmd a = {.kind = WIRE_ACK};
+                a.u.ack.sequences = &seq;
+                a.u.ack.n_sequences = 1;
+                peerlink_send(&h->link, &a, NULL, 0);
+            }
+            peerwire_in_clear(&in);
+        }
+        printf("DELIVERIES %ld\n", n);
+        return PEER_DONE;
+    }
     if (strcmp(name, "hello-vanish") == 0) {
         /* Hello, then the connection goes at once, --count times: the broker reads the Hello
            of a connection ZeroMQ already dropped (sends to it fail with EHOSTUNREACH) */

@@ -4,6 +4,7 @@
 #include "peerlink.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "asylink/asylink.h"
@@ -59,6 +60,18 @@ int peerlink_open(peerlink *l, const char *endpoint, const peerlink_opts *o)
         l->own_ctx = l->ctx != NULL;
     }
     l->sock = l->ctx ? zmq_socket(l->ctx, ZMQ_DEALER) : NULL;
+    /* A routing id of the test's choosing (the broker must not trust one: 39-broker-...). */
+    const char *rid = getenv("ASYLINK_PEER_ROUTING_ID"); /* text, or hex:HEX for any bytes */
+    uint8_t bin[255];
+    size_t n = 0;
+    if (rid && strncmp(rid, "hex:", 4) == 0)
+        for (const char *p = rid + 4; p[0] && p[1] && n < sizeof bin; p += 2)
+            bin[n++] = (uint8_t)strtoul((char[3]){p[0], p[1], 0}, NULL, 16);
+    else if (rid)
+        n = strlen(rid) < sizeof bin ? strlen(rid) : 0;
+    if (l->sock && n)
+        (void)zmq_setsockopt(l->sock, ZMQ_ROUTING_ID, strncmp(rid, "hex:", 4) ? rid : (char *)bin,
+                             n);
     if (!l->sock || s_options(l, o) != 0 || (o->monitor && s_monitor(l) != 0))
         return -1;
     if (zmq_connect(l->sock, endpoint) != 0) {
