@@ -32,9 +32,10 @@
 /* Resident KiB of mapped files (shared libraries, 7-9 MiB, and the store's pages
    read through LMDB's map) above which the store's pages are unmapped */
 #define ROUTER_MAPPED_BUDGET_KIB (16 * 1024)
-#define ROUTER_TICK_MS 100   /* poll timeout: timer resolution */
-#define ROUTER_DRAIN_MS 5000 /* how long shutdown waits for the workers */
-#define ROUTER_HWM 10000     /* ZeroMQ high-water marks, messages */
+#define ROUTER_TICK_MS 100         /* poll timeout: timer resolution */
+#define ROUTER_DRAIN_MS 5000       /* how long shutdown waits for the workers */
+#define ROUTER_SWEEP_BEHIND_MS 100 /* the next sweep when the last one ran out of budget */
+#define ROUTER_HWM 10000           /* ZeroMQ high-water marks, messages */
 
 /* ---- Hello: a session opens ---- */
 
@@ -637,7 +638,12 @@ static void s_timers(router *r)
             LOG_INFO("store", "expired messages swept", "entries=%llu",
                      (unsigned long long)st.expired);
         r->stats.expired += st.expired;
-        r->next_sweep_ms = r->now_ms + r->opt.sweep_interval_ms;
+        /* Behind (the budget ran out): again soon, not after a whole interval, or above about
+           1,000 publishes a second the dedup entries would come faster than they go. */
+        uint64_t next = st.more && r->opt.sweep_interval_ms > ROUTER_SWEEP_BEHIND_MS
+                            ? ROUTER_SWEEP_BEHIND_MS
+                            : r->opt.sweep_interval_ms;
+        r->next_sweep_ms = r->now_ms + next;
         audit_prune(r->audit, r->now_ms, 10000, NULL);
     }
     /* a checkpoint due by time; while a group is in flight or waiting, the

@@ -1721,6 +1721,7 @@ int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *sta
         return s_err(rc);
     memcpy(s->dedup_cursor, c.cursor, c.cursor_len);
     s->dedup_cursor_len = c.cursor_len;
+    c.stats.more = c.used >= c.budget;
     if (stats)
         *stats = c.stats;
     return ASYLINK_OK;

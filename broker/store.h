@@ -359,6 +359,7 @@ typedef struct store_sweep_stats {
     uint64_t expired;       /* queue entries dropped because their message expired */
     uint64_t feed_expired;  /* feed entries (with their message) dropped on expiry */
     uint64_t dedup_dropped; /* dedup entries older than the window */
+    bool more;              /* the budget ran out: more may be due (sweep again soon) */
 } store_sweep_stats;
 
 /*

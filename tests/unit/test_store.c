@@ -558,6 +558,7 @@ static void test_expiry_sweep(void **state)
     /* budget 1: the oldest expiry first (m1: AT's queue entry and BE's dead letter) */
     assert_int_equal(store_sweep(t->s, 1150, 1, &sw), ASYLINK_OK);
     assert_int_equal(sw.expired, 1);
+    assert_true(sw.more); /* the budget ran out: the router sweeps again soon */
     uint8_t *env = NULL;
     size_t len;
     assert_int_equal(store_message_get(t->s, m1, &env, &len), ASYLINK_E_NOT_FOUND);
@@ -566,6 +567,7 @@ static void test_expiry_sweep(void **state)
 
     assert_int_equal(store_sweep(t->s, 1150, 100, &sw), ASYLINK_OK);
     assert_int_equal(sw.expired, 1); /* m4 */
+    assert_false(sw.more);
     assert_int_equal(store_message_get(t->s, m4, &env, &len), ASYLINK_E_NOT_FOUND);
     t_check_envelope(t, m2, 2, 10);
 
