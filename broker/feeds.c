@@ -165,6 +165,21 @@ void feeds_subscribe(router *r, session *s, const wire_cmd *c)
         out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_POLICY, why, false);
         return;
     }
+    uint64_t stored = 0;
+    if (created && (rc = store_sub_count(r->store, s->node_id, &stored)) != ASYLINK_OK) {
+        out_error(r, s->rid, s->rid_len, c->request_id, rc, "cannot count the subscriptions",
+                  false);
+        return;
+    }
+    if (created && stored >= FEEDS_MAX_STORED_SUBS) {
+        /* Each stored cursor costs the router a walk of the feed log per metrics turn. */
+        snprintf(why, sizeof why,
+                 "%s has %llu stored subscriptions, the most a node may keep: delete one "
+                 "(Unsubscribe with delete_cursor)",
+                 s->node_id, (unsigned long long)stored);
+        out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_TOO_LARGE, why, false);
+        return;
+    }
     if (created || q->reset) {
         snprintf(sub.prefix, sizeof sub.prefix, "%s", q->topic_prefix);
         sub.cursor = start;

@@ -39,8 +39,9 @@
 #include "view.h"
 #include "wire.h"
 
-#define ROUTER_REORDER_CAP 16384 /* Publishes being verified, all sessions */
-#define ROUTER_MUTED_CAP 64      /* connections ignored after their session overflowed */
+#define ROUTER_REORDER_CAP 16384  /* Publishes being verified, all sessions */
+#define ROUTER_MUTED_CAP 64       /* connections ignored after their session overflowed */
+#define FEEDS_MAX_STORED_SUBS 256 /* stored subscriptions (cursors) one node may keep */
 
 /* A connection whose session was ended for not reading: its input is ignored. */
 typedef struct {

@@ -11,6 +11,7 @@
 #     another node connecting under the routing id of FR's session (FR's
 #     connection gone, its session not yet timed out) ends that session and
 #     gets nothing of FR's;
+#   - a node keeps at most 256 stored subscriptions;
 #   - FR is rekeyed (SECURITY.md 5: a new key and certificate, the old one
 #     revoked, SIGHUP) while a session with its old key is open: that session
 #     ends with REVOKED although FR has a usable certificate, and FR's new
@@ -80,6 +81,16 @@ check "the broker ended FR's session at DE's first command" \
   grep -q 'reason="another connection took its routing id"' "$BROKER_LOG"
 peer FR recv --count 5 --ids-out "$T/fr5.ids" --timeout 30 >"$T/fr5.out" 2>&1
 check "FR, connecting again, gets all 5" same_set "$T/it.ids" "$T/fr5.ids"
+
+echo "== durable subscriptions one node may keep"
+# Each stored cursor costs the router a walk of the feed log per metrics turn: one node opening
+# and closing thousands of named subscriptions stalled the router (before the fourteenth session).
+got=$(peer EUAA.ANALYSIS hostile --case sub-churn --count 260 --topic stats --timeout 60 \
+  2>"$T/churn.err")
+check_eq "260 named subscriptions, each closed again: 256 stored, then TOO_LARGE" "$got" \
+  "SUBSCRIBED 256 REFUSED 4"
+check "... saying how to free one" grep -q 'TOO_LARGE: .*delete one (Unsubscribe with delete_cursor)' \
+  "$T/churn.err"
 
 echo "== FR is rekeyed and its old certificate revoked while a session with the old key is open"
 # SECURITY.md 5: a new key and certificate, the old serial revoked, SIGHUP. The session bound to

@@ -124,6 +124,7 @@ static void s_usage(FILE *out)
             "               packed-publish packed-v1 packed-hello packed-nested\n"
             "               packed-truncated packed-badcmd\n"
             "               dir-toomany dir-flood hello-vanish [--count N] no-hello-credit\n"
+            "               sub-churn [--count N] [--topic PREFIX]\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -1000,6 +1001,40 @@ static int s_run_hostile(const s_opts *o, peernode *id)
         goto cleanup;
     }
     wire_cmd_clear(&answer);
+    if (strcmp(name, "sub-churn") == 0) {
+        /* --count durable subscriptions (sub0, sub1, ...; --topic, default "stats"), each closed
+           again without deleting its cursor: prints SUBSCRIBED n REFUSED m */
+        long n = o->count > 0 ? o->count : 1, subscribed = 0, refused = 0;
+        for (long i = 0; i < n && clock_now_ms() < h.deadline_ms; i++) {
+            wire_cmd c = {.kind = WIRE_SUBSCRIBE, .request_id = (uint64_t)i + 10};
+            snprintf(c.u.subscribe.subscription, sizeof c.u.subscribe.subscription, "sub%ld", i);
+            snprintf(c.u.subscribe.topic_prefix, sizeof c.u.subscribe.topic_prefix, "%s",
+                     o->topic ? o->topic : "stats");
+            wire_cmd u = {.kind = WIRE_UNSUBSCRIBE, .request_id = (uint64_t)i + 10};
+            snprintf(u.u.unsubscribe.subscription, sizeof u.u.unsubscribe.subscription, "sub%ld",
+                     i);
+            if (peerlink_send(&h.link, &c, NULL, 0) != 0)
+                break;
+            for (bool answered = false; !answered && clock_now_ms() < h.deadline_ms;) {
+                peerwire_in in;
+                if (peerlink_recv(&h.link, 50, &in) == 1 && in.decode_rc == ASYLINK_OK &&
+                    in.cmd.request_id == (uint64_t)i + 10) {
+                    answered = in.cmd.kind == WIRE_SUBSCRIBED || in.cmd.kind == WIRE_ERROR;
+                    subscribed += in.cmd.kind == WIRE_SUBSCRIBED;
+                    refused += in.cmd.kind == WIRE_ERROR;
+                    if (in.cmd.kind == WIRE_ERROR)
+                        fprintf(stderr, "asylink-peer: sub%ld: %s: %s\n", i,
+                                asylink_err_name(in.cmd.u.error.code), in.cmd.u.error.reason);
+                }
+                peerwire_in_clear(&in);
+            }
+            if (peerlink_send(&h.link, &u, NULL, 0) != 0)
+                break;
+        }
+        printf("SUBSCRIBED %ld REFUSED %ld\n", subscribed, refused);
+        rc = subscribed + refused == n ? PEER_DONE : PEER_NOT_DONE;
+        goto cleanup;
+    }
     if (strcmp(name, "replay") == 0)
         rc = s_h_replay(&h);
     else if ((rc = s_h_publish_case(&h, name)) == -1 && (rc = s_h_directory_case(&h, name)) == -1)
