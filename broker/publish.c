@@ -73,7 +73,8 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
 }
 
 /* Remembers j (operation index in the batch) for the commit to answer. */
-static int s_pending_add(router *r, verify_job *j, int index)
+/* Room for one more pending Publish; -1 when out of memory. */
+static int s_pending_room(router *r)
 {
     if (r->n_pending == r->cap_pending) {
         size_t cap = r->cap_pending ? 2 * r->cap_pending : 256;
@@ -83,10 +84,15 @@ static int s_pending_add(router *r, verify_job *j, int index)
         r->pending = p;
         r->cap_pending = cap;
     }
+    return 0;
+}
+
+/* Records j as the batch's operation index (s_pending_room() made room). */
+static void s_pending_add(router *r, verify_job *j, int index)
+{
     r->pending[r->n_pending].job = j;
     r->pending[r->n_pending].index = index;
     r->n_pending++;
-    return 0;
 }
 
 /* Releases one checked Publish: into the batch, or Rejected. */
@@ -114,9 +120,15 @@ static void s_release(router *r, verify_job *j)
                        .digest = h->digest,
                        .classification = h->classification,
                        .sender_cert_serial = h->sender_cert_serial};
-    int idx = store_batch_publish(r->batch, &p);
-    if (idx < 0 || s_pending_add(r, j, idx) != 0) {
+    /* Room first: once in the batch, its commit reads the job's envelope and recipients, so the
+       job must stay (a failure after store_batch_publish() destroyed it under the batch). */
+    int idx = s_pending_room(r) == 0 ? store_batch_publish(r->batch, &p) : -1;
+    if (idx >= 0) {
+        s_pending_add(r, j, idx);
+    } else {
         session *s = session_by_id(&r->sessions, j->session_id);
+        if (s && s->publishing > 0)
+            s->publishing--; /* as for any other refusal above */
         out_rejected(r, s, j->message_id, ASYLINK_E_NOMEM, "out of memory", true);
         notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, ASYLINK_E_NOMEM,
                        "out of memory");
