@@ -4,7 +4,9 @@
  * tests. Every mode is bounded by --timeout. --hold-us N (any mode): pause
  * N microseconds between opening the client and the mode (close races).
  * --wait-connected (any mode): then wait for the session with the broker
- * (and, linked with slowsync.c, slow its store's flushes from there on).
+ * (and, linked with slowsync.c, slow its store's flushes from there on;
+ * --settle-ms N: only N ms after the session opened, so that what the
+ * library commits when it starts is not counted).
  * --log-info (any mode): the library's INFO lines on stderr too (else WARN
  * and ERROR only).
  *
@@ -75,6 +77,7 @@ typedef struct {
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
     long hold_us;          /* --hold-us: pause after open, before the mode */
+    long settle_ms;        /* --settle-ms: pause after the session opened, before arming */
     int wait_connected;    /* --wait-connected: then wait for a session */
     const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
@@ -640,6 +643,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"crash-after-ack", no_argument, NULL, 18},
                                          {"ids-in", required_argument, NULL, 19},
                                          {"hold-us", required_argument, NULL, 20},
+                                         {"settle-ms", required_argument, NULL, 25},
                                          {"wait-connected", no_argument, NULL, 21},
                                          {"ack-failures-ok", no_argument, NULL, 22},
                                          {"wait-receipts", no_argument, NULL, 23},
@@ -688,11 +692,13 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 22: a->ack_failures_ok = 1; break;
         case 23: a->wait_receipts = 1; break;
         case 24: s_log_info = true; break;
+        case 25: a->settle_ms = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
     if (optind >= argc || !a->config || a->count < 0 || a->size < 0 || a->timeout_s <= 0 ||
-        a->hold_us < 0 || a->hold_us > 10 * 1000 * 1000)
+        a->hold_us < 0 || a->hold_us > 10 * 1000 * 1000 || a->settle_ms < 0 ||
+        a->settle_ms > 60 * 1000)
         return -1;
     a->mode = argv[optind];
     return 0;
@@ -796,6 +802,9 @@ int main(int argc, char **argv)
     if (a.wait_connected) { /* --wait-connected: a session first (and slowsync.c armed) */
         if (s_wait_connected(s_deadline(&a)) != 0)
             s_die("wait-connected", ASYLINK_E_TIMEOUT);
+        struct timespec settle = {a.settle_ms / 1000, (a.settle_ms % 1000) * 1000000};
+        if (a.settle_ms > 0)
+            nanosleep(&settle, NULL);
         if (slowsync_arm)
             slowsync_arm();
     }
