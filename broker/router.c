@@ -64,23 +64,37 @@ static void s_fill_welcome(router *r, const session *s, wire_cmd *w)
  * The certificate a session is bound to: the one whose CURVE key ZAP
  * admitted (its serial travels as connection metadata), checked again now.
  */
+/* The certificate serial ZAP attached to a message (AUTH_SERIAL_PROPERTY); 0 if none. */
+static uint64_t s_zap_serial(const char *serial)
+{
+    char *end = NULL;
+    unsigned long long n = serial && *serial ? strtoull(serial, &end, 10) : 0;
+    return n && !*end ? (uint64_t)n : 0;
+}
+
+/* node's certificate with serial in t, if usable now: ASYLINK_OK, or why not (*out NULL). */
+static int s_cert_usable(const trust *t, const char *node, uint64_t serial, uint64_t now_ms,
+                         const cert **out)
+{
+    *out = trust_find_serial(t, node, serial);
+    if (!*out)
+        return ASYLINK_E_UNKNOWN_SENDER; /* gone from the trust directory since */
+    int rc = trust_usable(t, *out, now_ms);
+    if (rc != ASYLINK_OK)
+        *out = NULL;
+    return rc;
+}
+
 static int s_session_cert(router *r, const char *user, const char *serial, const cert **out)
 {
     const trust *t = view_trust(r->view);
-    char *end = NULL;
-    unsigned long long n = serial ? strtoull(serial, &end, 10) : 0;
-    if (!serial || !*serial || *end || n == 0) {
+    uint64_t n = s_zap_serial(serial);
+    if (n == 0) {
         LOG_WARN("router", "no certificate serial from ZAP; binding the current certificate",
                  "node=%s", user);
         return trust_lookup(t, user, r->now_ms, ASYLINK_E_UNKNOWN_SENDER, out);
     }
-    *out = trust_find_serial(t, user, n);
-    if (!*out)
-        return ASYLINK_E_UNKNOWN_SENDER; /* gone from the trust directory since */
-    int rc = trust_usable(t, *out, r->now_ms);
-    if (rc != ASYLINK_OK)
-        *out = NULL;
-    return rc;
+    return s_cert_usable(t, user, n, r->now_ms, out);
 }
 
 static void s_on_hello(router *r, const uint8_t *rid, size_t rid_len, const char *user,
@@ -311,13 +325,10 @@ static size_t s_on_packed(router *r, const uint8_t *rid, size_t rid_len, session
 static bool s_same_peer(const session *s, zmq_msg_t *msg)
 {
     const char *user = zmq_msg_gets(msg, "User-Id");
-    const char *serial = zmq_msg_gets(msg, AUTH_SERIAL_PROPERTY);
     if (!user || strcmp(user, s->node_id) != 0)
         return false;
-    char *end = NULL;
-    unsigned long long n = serial && *serial ? strtoull(serial, &end, 10) : 0;
-    /* (no serial from ZAP: the session was bound by node id, s_session_cert) */
-    return !n || *end || n == s->cert_serial;
+    uint64_t n = s_zap_serial(zmq_msg_gets(msg, AUTH_SERIAL_PROPERTY));
+    return !n || n == s->cert_serial; /* (no serial: bound by node id, s_session_cert) */
 }
 
 /* Handles one message read from the socket; returns the commands it held. */
@@ -425,8 +436,8 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
         session *s = r->sessions.items[i];
         /* The certificate the session is bound to, not any of the node's: after a rekey the
            node has a new one, and the old, revoked, must not keep its session. */
-        const cert *c = trust_find_serial(view_trust(v), s->node_id, s->cert_serial);
-        rc = c ? trust_usable(view_trust(v), c, r->now_ms) : ASYLINK_E_UNKNOWN_SENDER;
+        const cert *c = NULL;
+        rc = s_cert_usable(view_trust(v), s->node_id, s->cert_serial, r->now_ms, &c);
         if (rc == ASYLINK_OK) {
             feeds_recheck(r, s);
             continue;

@@ -119,10 +119,10 @@ typedef struct client_early_out_list {
     size_t n, bytes;
 } client_early_out_list;
 
-/* Deliveries offered before their commit (early.c); the entries are opaque. */
 /* Turns whose commit results client_early_wait() can still read (early.c). */
 #define CLIENT_EARLY_RESULTS 64u
 
+/* Deliveries offered before their commit (early.c); the entries are opaque. */
 typedef struct client_early client_early;
 typedef struct client_early_list {
     client_early *head, *tail;

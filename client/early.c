@@ -212,6 +212,12 @@ static bool s_handed_any(const asylink_client *c, const uint8_t (*sorted)[16], c
 
 int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size_t n)
 {
+    /* Mostly nothing handed over is still being committed: no copy, no sort then. */
+    pthread_mutex_lock(&c->lock);
+    bool pending = c->early.head && c->early.head->seq <= c->recv_cursor;
+    pthread_mutex_unlock(&c->lock);
+    if (!pending)
+        return ASYLINK_OK;
     uint8_t(*sorted)[16] = n > 8 ? malloc(n * 16) : NULL; /* (without it: one by one) */
     for (size_t i = 0; sorted && i < n; i++)
         memcpy(sorted[i], ids + i * stride, 16);
