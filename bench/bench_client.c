@@ -389,6 +389,7 @@ static void *s_produce(void *arg)
     sp.recipients = to;
     sp.n_recipients = 1;
     sp.content_type = "asylink.v1.InformationRequest";
+    sp.classification = ASYLINK_PERSONAL; /* what information requests are (asylum.proto) */
     if (p->batch > 0) {
         s_produce_batches(p, &sp);
         free(payload);

@@ -145,6 +145,11 @@ static int s_check_envelope(verify_job *j, batch_cache *cache, envelope **e)
     const envelope_header *h = envelope_header_of(*e);
     if (h->created_ms > j->now_ms + j->clock_skew_future_ms)
         return s_fail(j, ASYLINK_E_CLOCK_SKEW, "created_ms is ahead of the broker clock");
+    if (h->classification != ENVELOPE_PERSONAL && envelope_type_personal(h->content_type)) {
+        snprintf(why, sizeof why, "%s carries personal data and must travel as PERSONAL",
+                 h->content_type);
+        return s_fail(j, ASYLINK_E_CLASSIFICATION, why);
+    }
     if (h->topic[0]) {
         rc = s_check_topic(j, h, sender);
         if (rc != ASYLINK_OK)

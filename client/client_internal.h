@@ -509,6 +509,11 @@ int client_outbox_commit(asylink_client *c, cstore_out_new *items, envelope_draf
  * for a payload over ENVELOPE_MAX_PAYLOAD or too many recipients.
  */
 int client_check_size(asylink_client *c, size_t len, size_t n_recipients);
+/*
+ * ASYLINK_OK, or ASYLINK_E_CLASSIFICATION (logged with what to do) when
+ * content_type carries personal data and classification is not PERSONAL.
+ */
+int client_check_class(asylink_client *c, const char *content_type, int classification);
 
 /*
  * The items of one asylink_send_many() or asylink_publish_many() call, as

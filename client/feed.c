@@ -288,6 +288,9 @@ static int s_publish_one(asylink_client *c, const asylink_publish_params *p, con
         return rc;
     if (client_check_size(c, len, 0) != ASYLINK_OK)
         return ASYLINK_E_TOO_LARGE;
+    rc = client_check_class(c, p->content_type, (int)p->classification);
+    if (rc != ASYLINK_OK)
+        return rc;
     client_readers *readers = NULL;
     if (p->classification == ASYLINK_LIMITED) {
         rc = s_topic_readers(c, p->topic, &readers);

@@ -80,6 +80,20 @@ int client_check_size(asylink_client *c, size_t len, size_t n_recipients)
     return ASYLINK_E_TOO_LARGE;
 }
 
+int client_check_class(asylink_client *c, const char *content_type, int classification)
+{
+    if ((classification != ASYLINK_PUBLIC && classification != ASYLINK_LIMITED) ||
+        !envelope_type_personal(content_type))
+        return ASYLINK_OK; /* PERSONAL, or an unknown classification the sealer refuses */
+    char why[240];
+    snprintf(why, sizeof why,
+             "%s carries personal data and must travel as ASYLINK_PERSONAL (asylum.proto); set "
+             "the classification: nothing was sent",
+             content_type);
+    client_log(c, ASYLINK_LOG_WARN, why, "code=CLASSIFICATION content_type=%s", content_type);
+    return ASYLINK_E_CLASSIFICATION;
+}
+
 int client_seal(asylink_client *c, const asylink_send_params *p, const void *payload, size_t len,
                 envelope_draft **out, uint8_t id[16], uint8_t digest[64])
 {
@@ -88,8 +102,11 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
         return ASYLINK_E_INVALID_ARG;
     if (client_check_size(c, len, p->n_recipients) != ASYLINK_OK)
         return ASYLINK_E_TOO_LARGE;
+    int rc = client_check_class(c, p->content_type, (int)p->classification);
+    if (rc != ASYLINK_OK)
+        return rc;
     client_trust *hold = NULL;
-    int rc = s_readers(c, client_trust_get(c, &hold), p, readers);
+    rc = s_readers(c, client_trust_get(c, &hold), p, readers);
     if (rc != ASYLINK_OK) {
         client_trust_put(c, hold);
         return rc;

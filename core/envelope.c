@@ -136,6 +136,12 @@ int envelope_class_parse(const char *name)
     return -1;
 }
 
+bool envelope_type_personal(const char *content_type)
+{
+    return content_type && (strcmp(content_type, "asylink.v1.InformationRequest") == 0 ||
+                            strcmp(content_type, "asylink.v1.InformationReply") == 0);
+}
+
 static bool s_content_type_valid(const char *ct)
 {
     size_t n = ct ? strlen(ct) : 0;

@@ -106,6 +106,14 @@ const char *envelope_class_name(int classification);
 int envelope_class_parse(const char *name);
 
 /*
+ * True when content_type names a payload that carries personal data
+ * (asylink.v1.InformationRequest, asylink.v1.InformationReply; NULL: false).
+ * asylum.proto requires such messages to travel as PERSONAL: the library
+ * refuses to send them otherwise and the broker refuses them (PROTOCOL.md 3.1).
+ */
+bool envelope_type_personal(const char *content_type);
+
+/*
  * Decodes buf (len bytes; rejected above max_len, 0 = ENVELOPE_MAX_SIZE) and
  * checks its structure; see the file comment for the codes. The envelope
  * keeps its own copy of nothing but the decoded fields; buf may be freed.

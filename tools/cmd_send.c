@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "cliopt.h"
 #include "commands.h"
+#include "envelope.h"
 #include "node.h"
 #include "pbjson.h"
 
@@ -76,7 +77,7 @@ static const cliopt s_rows[] = {
      .offset = offsetof(s_opts, cls),
      .choices = s_classes,
      .help = "PUBLIC, LIMITED or PERSONAL (default: PERSONAL for "
-             "InformationRequest/InformationReply, else LIMITED)"},
+             "InformationRequest/InformationReply, which must be PERSONAL; else LIMITED)"},
     {.name = "expires",
      .kind = CLIOPT_DURATION,
      .metavar = "DURATION",
@@ -158,10 +159,7 @@ static int s_split_to(const char *prog, char *to, const char **ids, size_t *n)
 /* Personal-data payload types must travel as PERSONAL (asylum.proto). */
 static asylink_classification s_default_class(const char *type)
 {
-    if (strcmp(type, "asylink.v1.InformationRequest") == 0 ||
-        strcmp(type, "asylink.v1.InformationReply") == 0)
-        return ASYLINK_PERSONAL;
-    return ASYLINK_LIMITED;
+    return envelope_type_personal(type) ? ASYLINK_PERSONAL : ASYLINK_LIMITED;
 }
 
 static int s_report(const s_opts *o, const char *ctype, asylink_classification cls,

@@ -63,6 +63,8 @@ _ABI_MAJOR = 0
 _SONAME = f"libasylink.so.{_ABI_MAJOR}"
 
 CLASSIFICATIONS = {"PUBLIC": 1, "LIMITED": 2, "PERSONAL": 3}
+# payload types that carry personal data: they travel as PERSONAL (asylum.proto)
+PERSONAL_TYPES = ("asylink.v1.InformationRequest", "asylink.v1.InformationReply")
 _CLASSIFICATION_NAMES = {v: k for k, v in CLASSIFICATIONS.items()}
 
 EVENT_TYPES = {
@@ -622,20 +624,25 @@ class Client:
 
     def send(self, recipients: Union[str, Sequence[str]], content_type: str,
              payload: Union[bytes, dict],
-             classification: str = "LIMITED", expires_ms: int = 0,
+             classification: Optional[str] = None, expires_ms: int = 0,
              correlation_id: Optional[bytes] = None) -> bytes:
         """Signs and encrypts payload for the recipients and commits it to the
         durable outbox; returns the 16-byte message id. Acceptance by the
         broker arrives later as an ACCEPTED (or REJECTED) event.
 
         recipients: a node id or a sequence of them; classification:
-        "PUBLIC", "LIMITED" or "PERSONAL"; expires_ms: absolute Unix ms
+        "PUBLIC", "LIMITED" or "PERSONAL" (default: "PERSONAL" for the
+        personal-data types asylink.v1.InformationRequest and
+        InformationReply, which the library refuses as anything else, as
+        `asylink send` does; "LIMITED" for the others); expires_ms: absolute Unix ms
         after which nobody delivers it, 0 = never; correlation_id: the
         16-byte id of the message this answers. payload: bytes as they are,
         or a dict for an asylink payload type (content_type), converted by
         payload_from_json()."""
         if isinstance(recipients, str):
             recipients = [recipients]
+        if classification is None:
+            classification = "PERSONAL" if content_type in PERSONAL_TYPES else "LIMITED"
         if classification not in CLASSIFICATIONS:
             raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
         payload = _payload_bytes(content_type, payload)

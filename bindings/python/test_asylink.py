@@ -314,14 +314,18 @@ class ExchangeTest(unittest.TestCase):
                    "requested_state": "FR", "legal_basis": "LEGAL_BASIS_DUBLIN_III_ART_34",
                    "applicant": {"family_name": "Doe", "birth_year": 1990},
                    "questions": [{"question_id": "Q1", "text": "Stage of the application?"}]}
-        mid = self.de.send("FR", "asylink.v1.InformationRequest", request,
-                           classification="PERSONAL")
+        with self.assertRaises(asylink.AsylinkError) as cm:  # personal data: PERSONAL only
+            self.de.send("FR", "asylink.v1.InformationRequest", request,
+                         classification="LIMITED")
+        self.assertEqual(cm.exception.name, "CLASSIFICATION")
+        mid = self.de.send("FR", "asylink.v1.InformationRequest", request)  # PERSONAL by default
         e = self.wait_event(self.de, "ACCEPTED", mid)
         self.assertEqual(e.message_id_text, asylink.format_id(mid))
         m = self.recv_id(self.fr, mid)
         self.assertEqual(m.id_text, asylink.format_id(mid))
         self.assertRegex(m.id_text, r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                                     r"[0-9a-f]{12}$")
+        self.assertEqual(m.classification, "PERSONAL")
         d = m.payload_dict()
         self.assertEqual(d["request_id"], "DE-PY-JSON-1")
         self.assertEqual(d["legal_basis"], "LEGAL_BASIS_DUBLIN_III_ART_34")

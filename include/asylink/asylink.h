@@ -275,10 +275,10 @@ typedef struct asylink_send_params {
     const char *const *recipients;    /* node ids (required, 1..256, no duplicates) */
     size_t n_recipients;
     const char *content_type;         /* e.g. "asylink.v1.InformationRequest" (required) */
-    /* default ASYLINK_LIMITED, whatever the content type: set ASYLINK_PERSONAL for the types
-       that carry personal data (asylink.v1.InformationRequest and InformationReply, as
-       asylum.proto requires and `asylink send` does by default); the library does not raise it,
-       and personal_max_retention applies to PERSONAL messages only */
+    /* default ASYLINK_LIMITED: the types that carry personal data (asylink.v1.InformationRequest
+       and InformationReply) must be ASYLINK_PERSONAL, as asylum.proto requires and
+       `asylink send` sets by default; sent as anything else the library refuses them
+       (ASYLINK_E_CLASSIFICATION) and so does the broker (PROTOCOL.md 3.1) */
     asylink_classification classification;
     uint64_t expires_ms;              /* absolute Unix ms after which nobody delivers it; 0 = never */
     const uint8_t *correlation_id;    /* 16-byte id of the message this answers, or NULL */
@@ -306,6 +306,9 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * signed alone.
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
  * NULL with len > 0, no recipients, an unknown classification);
+ * ASYLINK_E_CLASSIFICATION (a personal-data content type,
+ * asylink.v1.InformationRequest or InformationReply, not sent as
+ * ASYLINK_PERSONAL: nothing sent, the reason logged);
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
  * than 256 recipients, payload over 32 MiB); ASYLINK_E_BAD_NODE_ID (a
  * recipient is not a valid node id); ASYLINK_E_BAD_FIELD (a bad content
@@ -921,8 +924,9 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * 60 s. Feed messages have no recipients and get no receipts.
  * message_id_out may be NULL. Errors: ASYLINK_E_INVALID_ARG (c NULL,
  * struct_size too small, topic or content_type NULL, payload NULL with
- * len > 0, an unknown classification), ASYLINK_E_CLASSIFICATION (PERSONAL),
- * ASYLINK_E_BAD_FIELD (a bad topic or content type), ASYLINK_E_TOO_LARGE
+ * len > 0, an unknown classification), ASYLINK_E_CLASSIFICATION (PERSONAL,
+ * or a personal-data content type: asylink.v1.InformationRequest or
+ * InformationReply), ASYLINK_E_BAD_FIELD (a bad topic or content type), ASYLINK_E_TOO_LARGE
  * (payload over 32 MiB), ASYLINK_E_SHUTDOWN; for LIMITED also
  * ASYLINK_E_UNAVAILABLE (no session is open to ask the broker for the
  * readers), ASYLINK_E_TIMEOUT (no Directory answer within 10 s), the

@@ -48,6 +48,7 @@ CASES=(
   "expired|REJECTED EXPIRED"
   "future|REJECTED CLOCK_SKEW"
   "policy|REJECTED POLICY"
+  "personal-as-limited|REJECTED CLASSIFICATION"
   "no-hello|ERROR PROTOCOL"
   "hello-wrong-id|ERROR FORGED_SENDER"
   "bad-version|ERROR UNSUPPORTED_VERSION"

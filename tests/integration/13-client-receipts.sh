@@ -63,7 +63,7 @@ check_eq "DE holds FR's receipts of all 3" "$(field "$T/owed-rcpt.out" receipts)
 peer DE send --to FR --count 1 --content-type asylink.v1.Receipt --ids-out "$T/bare.ids" \
   --timeout 30 >"$T/bare.out" 2>"$T/bare.err"
 check_eq "the broker accepted DE's asylink.v1.Receipt envelope" "$(field "$T/bare.out" accepted)" 1
-peer DE send --to FR --count 1 --content-type asylink.v1.InformationRequest \
+peer DE send --to FR --count 1 --content-type asylink.v1.InformationRequest --class PERSONAL \
   --ids-out "$T/plain.ids" --timeout 30 >"$T/plain.out" 2>"$T/plain.err"
 check_eq "and the ordinary message after it" "$(field "$T/plain.out" accepted)" 1
 ct --config "$T/FR.ini" recv --count 1 --expect-refused 1 --ids-out "$T/fr3.ids" \

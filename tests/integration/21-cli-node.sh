@@ -60,6 +60,13 @@ check_eq "its JSON says accepted" "$(json_get "$T/send2.json" 'j["state"]')" acc
 check_eq "InformationRequest goes as PERSONAL by default" \
   "$(json_get "$T/send2.json" 'j["classification"]')" PERSONAL
 
+"$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest --class LIMITED \
+  --payload "$T/request.json" --wait 30 >"$T/send-limited.out" 2>"$T/send-limited.err"
+check_eq "an InformationRequest sent --class LIMITED is refused (exit 1)" "$?" 1
+check "with CLASSIFICATION and what to do" \
+  grep -q "CLASSIFICATION.*must travel as ASYLINK_PERSONAL" "$T/send-limited.err"
+check_eq "and nothing is printed on stdout" "$(cat "$T/send-limited.out")" ""
+
 printf 'plain bytes, not protobuf\n' >"$T/note.txt"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain \
   --class LIMITED --wait 30 >"$T/send3.out" 2>"$T/send3.err"

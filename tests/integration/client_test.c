@@ -435,6 +435,7 @@ static int s_mode_receipt(const s_args *a)
     p.recipients = to;
     p.n_recipients = n;
     p.content_type = "asylink.v1.InformationRequest";
+    p.classification = ASYLINK_PERSONAL;
     long count = a->count > 0 ? a->count : 1;
     uint8_t(*ids)[16] = calloc((size_t)count, 16);
     if (!ids)

@@ -121,8 +121,8 @@ static void s_usage(FILE *out)
             "               bad-signature replay unknown-recipient expired future policy\n"
             "               no-hello hello-wrong-id bad-version wrong-id no-envelope\n"
             "               extra-frame garbage-envelope big-ack personal-topic\n"
-            "               packed-publish packed-v1 packed-hello packed-nested\n"
-            "               packed-truncated packed-badcmd\n"
+            "               personal-as-limited packed-publish packed-v1 packed-hello\n"
+            "               packed-nested packed-truncated packed-badcmd\n"
             "               dir-toomany dir-flood hello-vanish [--count N] no-hello-credit\n"
             "               sub-churn [--count N] [--topic PREFIX]\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
@@ -647,6 +647,13 @@ static int s_h_publish_case(s_hostile *h, const char *name)
     } else if (strcmp(name, "policy") == 0) {
         const char *analyst[] = {"EUAA.ANALYSIS"};
         sp = (peernode_seal_spec){.to = analyst, .n_to = 1, .classification = ENVELOPE_PERSONAL};
+        rc = s_h_seal(h, &sp, size, &env, &env_len, id);
+    } else if (strcmp(name, "personal-as-limited") == 0) {
+        /* personal data (asylum.proto) sent LIMITED: refused whoever may receive LIMITED */
+        sp = (peernode_seal_spec){.to = h->to,
+                                  .n_to = h->n_to,
+                                  .classification = ENVELOPE_LIMITED,
+                                  .content_type = "asylink.v1.InformationRequest"};
         rc = s_h_seal(h, &sp, size, &env, &env_len, id);
     } else if (strcmp(name, "personal-topic") == 0) {
         /* A LIMITED feed envelope whose header then says PERSONAL (not re-signed). */

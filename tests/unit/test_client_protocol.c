@@ -307,6 +307,7 @@ static void t_params_to_fr(asylink_send_params *p)
     p->recipients = to;
     p->n_recipients = 1;
     p->content_type = "asylink.v1.InformationRequest";
+    p->classification = ASYLINK_PERSONAL; /* personal data: asylum.proto */
 }
 
 /* Sends n messages to FR; their ids in ids[]. */
@@ -1167,11 +1168,50 @@ static void test_pump_steps_over_unreadable_entry(void **state)
     t_close(parts, n);
 }
 
+/*
+ * InformationRequest and InformationReply carry personal data and travel as
+ * PERSONAL (asylum.proto): sent LIMITED or PUBLIC, published on a feed, or
+ * inside asylink_send_many(), the library refuses them with CLASSIFICATION,
+ * says what to do, and stores nothing; sent PERSONAL they go.
+ */
+static void test_personal_types_refused(void **state)
+{
+    t_world *w = *state;
+    asylink_send_params p;
+    t_params_to_fr(&p);
+    p.classification = ASYLINK_LIMITED;
+    assert_int_equal(asylink_send(w->c, &p, "case", 4, NULL), ASYLINK_E_CLASSIFICATION);
+    assert_true(t_logged(w, "asylink.v1.InformationRequest carries personal data",
+                         "must travel as ASYLINK_PERSONAL"));
+    p.content_type = "asylink.v1.InformationReply";
+    p.classification = ASYLINK_PUBLIC;
+    assert_int_equal(asylink_send(w->c, &p, "case", 4, NULL), ASYLINK_E_CLASSIFICATION);
+    asylink_send_params ok;
+    t_params_to_fr(&ok);
+    asylink_send_item items[2] = {{.params = &ok, .payload = "a", .len = 1},
+                                  {.params = &p, .payload = "b", .len = 1}};
+    assert_int_equal(asylink_send_many(w->c, items, 2), ASYLINK_E_CLASSIFICATION);
+    assert_int_equal(items[1].result, ASYLINK_E_CLASSIFICATION);
+    asylink_publish_params pp;
+    asylink_publish_params_init(&pp);
+    pp.topic = "stats.monthly.DE";
+    pp.content_type = "asylink.v1.InformationRequest";
+    assert_int_equal(asylink_publish(w->c, &pp, "x", 1, NULL), ASYLINK_E_CLASSIFICATION);
+    uint64_t pending = 99;
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 0);
+    p.classification = ASYLINK_PERSONAL;
+    assert_int_equal(asylink_send(w->c, &p, "case", 4, NULL), ASYLINK_OK);
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_falls_back_to_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_speaks_version_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_personal_types_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_follow_their_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_pump_steps_over_unreadable_entry, setup, teardown),

@@ -29,8 +29,9 @@ static view *s_view(fx_fed *f)
     return v;
 }
 
-/* n envelopes from DE to FR, signed as one batch; bytes[i] malloc'd. */
-static void s_batch(fx_fed *f, size_t n, uint8_t **bytes, size_t *lens, uint8_t (*ids)[16])
+/* n envelopes of type ctype and classification cls from DE to FR, signed as one batch. */
+static void s_batch_of(fx_fed *f, const char *ctype, int cls, size_t n, uint8_t **bytes,
+                       size_t *lens, uint8_t (*ids)[16])
 {
     fx_node *de = fx_node_by_id(f, "DE");
     const cert *fr[] = {fx_node_by_id(f, "FR")->cert};
@@ -42,8 +43,8 @@ static void s_batch(fx_fed *f, size_t n, uint8_t **bytes, size_t *lens, uint8_t 
                          .n_recipients = 1,
                          .readers = fr,
                          .n_readers = 1,
-                         .content_type = "asylink.v1.InformationRequest",
-                         .classification = ENVELOPE_LIMITED};
+                         .content_type = ctype,
+                         .classification = cls};
     for (size_t i = 0; i < n; i++)
         assert_int_equal(envelope_seal_draft(s, &p, (const uint8_t *)"case", 4, &d[i], ids[i]),
                          ASYLINK_OK);
@@ -54,6 +55,12 @@ static void s_batch(fx_fed *f, size_t n, uint8_t **bytes, size_t *lens, uint8_t 
     }
     free(d);
     envelope_sealer_destroy(&s);
+}
+
+/* n envelopes from DE to FR, signed as one batch; bytes[i] malloc'd. */
+static void s_batch(fx_fed *f, size_t n, uint8_t **bytes, size_t *lens, uint8_t (*ids)[16])
+{
+    s_batch_of(f, "asylink.v1.SupportRequest", ENVELOPE_LIMITED, n, bytes, lens, ids);
 }
 
 static verify_job *s_job(view *v, const uint8_t *env, size_t len, const uint8_t id[16])
@@ -323,6 +330,46 @@ static void test_summary(void **state)
     s_batch_free(f, &v, b, ids, lens, 2);
 }
 
+/*
+ * A payload type that carries personal data (asylum.proto) travels as
+ * PERSONAL: an InformationRequest or InformationReply sent LIMITED or
+ * PUBLIC is refused with CLASSIFICATION; sent PERSONAL it passes, and a
+ * LIMITED SupportRequest (s_batch) passes too.
+ */
+static void test_personal_types(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"asylink.v1.InformationRequest",
+                                        "asylink.v1.InformationReply"};
+    static const int classes[] = {ENVELOPE_PUBLIC, ENVELOPE_LIMITED, ENVELOPE_PERSONAL};
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    for (size_t t = 0; t < 2; t++)
+        for (size_t k = 0; k < 3; k++) {
+            uint8_t *b[1], ids[1][16];
+            size_t lens[1];
+            s_batch_of(f, types[t], classes[k], 1, b, lens, ids);
+            verify_job *j = s_job(v, b[0], lens[0], ids[0]);
+            verify_job_run(j);
+            if (classes[k] == ENVELOPE_PERSONAL) {
+                assert_int_equal(j->code, ASYLINK_OK);
+            } else {
+                assert_int_equal(j->code, ASYLINK_E_CLASSIFICATION);
+                assert_non_null(strstr(j->reason, "must travel as PERSONAL"));
+                assert_null(j->sum);
+            }
+            verify_job_destroy(&j);
+            free(b[0]);
+        }
+    uint8_t *b[1], ids[1][16];
+    size_t lens[1];
+    s_batch(f, 1, b, lens, ids);
+    assert_int_equal(s_run(v, b[0], lens[0], ids[0]), ASYLINK_OK);
+    free(b[0]);
+    view_unref(&v);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_pool_stops_late_workers),
         cmocka_unit_test(test_pool_chunks),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_personal_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
