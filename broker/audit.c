@@ -833,6 +833,7 @@ int audit_verify(audit *a, const trust *t, uint64_t from_seq, uint64_t to_seq, s
     rc = auditchain_verifier_new(s_key, &c, &c.v);
     if (rc != ASYLINK_OK)
         return rc;
+    auditchain_verifier_log_first(c.v, h.first_seq); /* a page may start later */
     uint64_t from = from_seq > h.first_seq ? from_seq : h.first_seq;
     uint64_t to = to_seq && to_seq < h.last_seq ? to_seq : h.last_seq;
     if (from > h.first_seq && from > 1) { /* a page: start from the stored predecessor */

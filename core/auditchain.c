@@ -519,6 +519,7 @@ struct auditchain_verifier {
     uint8_t prev[AUDITCHAIN_HASH_LEN]; /* hash of entry expect - 1 */
     uint64_t pruned_anchor;            /* anchor named by the last PRUNED record (0 = none) */
     uint64_t pruned_at;                /* that record's seq */
+    uint64_t log_first;                /* the log's first entry (a page: set by the caller) */
     bool failed;                       /* the result is final */
     auditchain_result res;             /* what has been found */
 };
@@ -631,6 +632,12 @@ static const s_ckpt *s_ckpt_at(const auditchain_verifier *v, uint64_t seq)
         return NULL;
     s_ckpt key = {.seq = seq};
     return bsearch(&key, v->ckpts, v->n_ckpts, sizeof *v->ckpts, s_cmp_ckpt);
+}
+
+void auditchain_verifier_log_first(auditchain_verifier *v, uint64_t first_seq)
+{
+    if (v)
+        v->log_first = first_seq;
 }
 
 void auditchain_verifier_start_at(auditchain_verifier *v, uint64_t from_seq,
@@ -773,13 +780,15 @@ void auditchain_verifier_finish(auditchain_verifier *v, bool complete, auditchai
                    (unsigned long long)(last + 1), (unsigned long long)last_ck,
                    (unsigned long long)last);
     }
+    /* where the log starts, not where this walk did (a page starts later) */
+    uint64_t first = v->log_first ? v->log_first : v->res.first_seq;
     if (!v->failed && complete && v->pruned_anchor && v->res.entries &&
-        v->res.first_seq > v->pruned_anchor + 1)
+        first > v->pruned_anchor + 1)
         s_fail(v, v->pruned_anchor + 1,
                "entry %llu is missing: the last pruning (entry %llu) kept the log from entry "
                "%llu, but it starts at %llu",
                (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->pruned_at,
-               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->res.first_seq);
+               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)first);
     if (!v->failed)
         v->res.ok = true;
     *out = v->res;

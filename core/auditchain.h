@@ -229,6 +229,15 @@ void auditchain_verifier_start_at(auditchain_verifier *v, uint64_t from_seq,
                                   const uint8_t prev[AUDITCHAIN_HASH_LEN]);
 
 /*
+ * The seq of the log's first stored entry, for a walk that covers only a
+ * page of the log (auditchain_verifier_start_at()): the end check of the
+ * last PRUNED record walked (PROTOCOL.md 13.6 step 4) compares its anchor
+ * with where the log starts, not with where the page does. Without this
+ * call the first entry fed is taken as the log's first.
+ */
+void auditchain_verifier_log_first(auditchain_verifier *v, uint64_t first_seq);
+
+/*
  * Feeds the next stored entry (key seq, value = entry_hash || record), in
  * ascending key order. Returns false once the chain is broken (stop
  * feeding; the result names the entry).
