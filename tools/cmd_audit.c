@@ -526,10 +526,21 @@ static int s_prev_ckpt(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
     return 1;
 }
 
+/* The seq of the first stored entry walked (ctx: uint64_t). */
+static int s_first_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    (void)val;
+    (void)len;
+    *(uint64_t *)ctx = seq;
+    return 1;
+}
+
 /* Prints entries after p->last offline (at most limit), with checkpoints when JSON. */
 static int s_off_print(s_ctx *c, s_print *p, uint64_t to, size_t limit)
 {
     uint64_t from = p->last + 1;
+    if (!p->have_prev) /* the first entry printed: a pruned log starts after its anchor */
+        s_off_walk(c, c->log, from, 0, 1, s_first_entry, &from);
     if (!p->have_prev && from > 1) {
         s_off_walk(c, c->log, from - 1, from - 1, 1, s_prev_entry, p);
         if (!p->have_prev)
