@@ -520,6 +520,7 @@ struct auditchain_verifier {
     uint64_t pruned_anchor;            /* anchor named by the last PRUNED record (0 = none) */
     uint64_t pruned_at;                /* that record's seq */
     uint64_t log_first;                /* the log's first entry (a page: set by the caller) */
+    bool whole;                        /* the walk began at the log's first entry */
     bool failed;                       /* the result is final */
     auditchain_result res;             /* what has been found */
 };
@@ -656,6 +657,7 @@ void auditchain_verifier_start_at(auditchain_verifier *v, uint64_t from_seq,
 static bool s_start(auditchain_verifier *v, uint64_t first)
 {
     v->started = true;
+    v->whole = true;
     s_sort(v);
     v->expect = first;
     if (first == 1) {
@@ -789,6 +791,13 @@ void auditchain_verifier_finish(auditchain_verifier *v, bool complete, auditchai
                "%llu, but it starts at %llu",
                (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->pruned_at,
                (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)first);
+    /* a pruning leaves its PRUNED record after the anchor (13.5): a log that starts
+       after a checkpoint without one was cut, not pruned */
+    if (!v->failed && complete && v->whole && v->res.anchor_seq && !v->pruned_anchor)
+        s_fail(v, 1,
+               "entries 1..%llu are missing: the log starts after the signed checkpoint of "
+               "entry %llu, but no PRUNED record says they were pruned",
+               (unsigned long long)v->res.anchor_seq, (unsigned long long)v->res.anchor_seq);
     if (!v->failed)
         v->res.ok = true;
     *out = v->res;

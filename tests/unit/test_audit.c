@@ -383,6 +383,47 @@ static void test_prune_then_paged_verify(void **state)
     assert_int_equal(r.first_bad_seq, 21);
 }
 
+/* store_write() fn: deletes entries 1..20 and checkpoint 10, keeping checkpoint 20. */
+static int t_cut_front(void *ctx, void *txnp)
+{
+    (void)ctx;
+    MDB_txn *txn = txnp;
+    MDB_dbi log, ck;
+    int rc = mdb_dbi_open(txn, "audit", 0, &log);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "audit_ckpt", 0, &ck);
+    for (uint8_t seq = 1; rc == MDB_SUCCESS && seq <= 20; seq++) {
+        uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, seq};
+        MDB_val k = {8, key};
+        rc = mdb_del(txn, log, &k, NULL);
+        if (rc == MDB_SUCCESS && seq == 10)
+            rc = mdb_del(txn, ck, &k, NULL);
+    }
+    return rc;
+}
+
+static void test_cut_front_without_pruning(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    for (int i = 0; i < 35; i++) { /* checkpoints at 10, 20, 30; never pruned */
+        auditchain_record r = {.kind = AUDIT_STARTED};
+        audit_note(t->a, &r);
+        assert_int_equal(audit_flush(t->a, 0, false), ASYLINK_OK);
+    }
+    t_verify_ok(t);
+    /* an attacker removes the oldest entries up to a checkpoint, and the checkpoints
+       before it: checkpoint 20 looks like a pruning's anchor, but no PRUNED record
+       says the log was pruned */
+    store_set_audit(t->s, NULL);
+    assert_int_equal(store_write(t->s, t_cut_front, NULL), ASYLINK_OK);
+    auditchain_result r;
+    bool more;
+    assert_int_equal(audit_verify(t->a, NULL, 0, 0, 1000, &r, &more), ASYLINK_OK);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 1);
+}
+
 /* store_write() fn: flips a byte of entry 3's record. */
 static int t_tamper(void *ctx, void *txnp)
 {
@@ -437,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_then_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_then_paged_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cut_front_without_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_names_entry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,8 +61,9 @@ static void s_record(auditchain_record *r, uint64_t seq, const char *const *rcpt
     r->detail = "ok";
 }
 
-/* Builds a chain of N_ENTRIES entries with a checkpoint every 10. */
-static void s_build(chain *c)
+/* Builds a chain of N_ENTRIES entries with a checkpoint every 10, entry pruned_at (0 = none) a
+   PRUNED record naming anchor. */
+static void s_build_ex(chain *c, uint64_t pruned_at, uint64_t anchor)
 {
     static const char *const rcpt[] = {"FR", "IT"};
     uint8_t prev[32] = {0};
@@ -70,6 +71,10 @@ static void s_build(chain *c)
     for (uint64_t seq = 1; seq <= N_ENTRIES; seq++) {
         auditchain_record r;
         s_record(&r, seq, rcpt);
+        if (seq == pruned_at) {
+            r.kind = AUDIT_PRUNED;
+            r.anchor_seq = anchor;
+        }
         size_t bound = auditchain_record_bound(&r);
         c->val[seq] = malloc(32 + bound);
         assert_non_null(c->val[seq]);
@@ -89,6 +94,12 @@ static void s_build(chain *c)
                              ASYLINK_OK);
         }
     }
+}
+
+/* The same without a PRUNED record. */
+static void s_build(chain *c)
+{
+    s_build_ex(c, 0, 0);
 }
 
 static void s_free(chain *c)
@@ -422,8 +433,9 @@ static void test_verify_pruned(void **state)
 {
     (void)state;
     chain c;
-    s_build(&c);
-    /* entries 1..20 and the checkpoint at 10 pruned; the checkpoint at 20 is the anchor */
+    s_build_ex(&c, 35, 20);
+    /* entries 1..20 and the checkpoint at 10 pruned; the checkpoint at 20 is the anchor, and
+       the PRUNED record at 35 says so */
     auditchain_result r = s_verify_ck(&c, 21, N_ENTRIES, 0, 20);
     assert_true(r.ok);
     assert_int_equal(r.anchor_seq, 20);
@@ -436,6 +448,13 @@ static void test_verify_pruned(void **state)
     r = s_verify_ck(&c, 31, N_ENTRIES, 0, 10);
     assert_false(r.ok);
     assert_int_equal(r.first_bad_seq, 11);
+    s_free(&c);
+    /* the same cut without a PRUNED record: nothing was pruned, the oldest entries were removed */
+    s_build(&c);
+    r = s_verify_ck(&c, 21, N_ENTRIES, 0, 20);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 1);
+    assert_non_null(strstr(r.reason, "no PRUNED record"));
     s_free(&c);
 }
 
