@@ -268,6 +268,8 @@ int asylink_evidence_export(asylink_client *c, const uint8_t message_id[16], con
     else
         client_log(c, ASYLINK_LOG_WARN, "evidence not exported", "message_id=%s code=%s", id,
                    asylink_err_name(rc));
+    if (zip)
+        sodium_memzero(zip, len); /* it carries the disclosed content keys */
     free(zip);
     s_export_free(&x);
     return rc;

@@ -25,6 +25,7 @@
 #include "uuid.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_PAGE 1000      /* entries per online page */
 #define S_FOLLOW_MS 1000 /* --follow polls this often */
@@ -767,9 +769,15 @@ static int s_export(int argc, char **argv)
         return s_exit(&c, rc);
     s_print p = {.c = &c, .f = stdout, .json = true, .last = c.from ? c.from - 1 : 0};
     if (c.out) {
-        FILE *f = fopen(c.out, "wx");
-        if (!f)
-            return s_exit(&c, cli_failf("%s: %s", c.out, strerror(errno)));
+        /* 0600: the log names nodes, messages and operators' reasons */
+        int fd = open(c.out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return s_exit(&c, cli_failf("%s: %s", c.out, strerror(e)));
+        }
         p.f = f;
     }
     if (c.data) {

@@ -86,6 +86,7 @@ a audit tail --config "$T/OPS.ini" --count 5 >"$T/tail.out" 2>"$T/tail.err"
 check_eq "audit tail --count 5 prints 5 lines" "$(lines "$T/tail.out")" 5
 a audit export --config "$T/OPS.ini" --out "$T/export.jsonl" 2>"$T/export.err"
 check_eq "audit export exits 0" "$?" 0
+check_eq "the export file is the operator's alone (0600)" "$(stat -c %a "$T/export.jsonl")" 600
 check "every line is JSON (jq)" jq -e . "$T/export.jsonl" >/dev/null
 LAST=$(jq -s '[.[] | select(.type=="record")] | last | .seq' "$T/export.jsonl")
 check_eq "the export holds every entry 1..$LAST" \
