@@ -292,30 +292,33 @@ static void test_prune(void **state)
     t_verify_ok(t);
 }
 
-/* store_write() fn: deletes entries and checkpoints 21..30 except checkpoint 30, and checkpoint 20.
- */
+/* What t_cut() removes: entries from..to and the checkpoint at ckpt. */
+typedef struct {
+    uint8_t from, to, ckpt;
+} t_cut_spec;
+
+/* store_write() fn: removes what ctx (a t_cut_spec) says, as an attacker with the files could. */
 static int t_cut(void *ctx, void *txnp)
 {
-    (void)ctx;
+    const t_cut_spec *c = ctx;
     MDB_txn *txn = txnp;
     MDB_dbi log, ck;
     int rc = mdb_dbi_open(txn, "audit", 0, &log);
     if (rc == MDB_SUCCESS)
         rc = mdb_dbi_open(txn, "audit_ckpt", 0, &ck);
-    for (uint8_t seq = 20; rc == MDB_SUCCESS && seq <= 30; seq++) {
-        uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, seq};
+    for (unsigned seq = c->from; rc == MDB_SUCCESS && seq <= c->to; seq++) {
+        uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, (uint8_t)seq};
         MDB_val k = {8, key};
-        if (seq > 20)
-            rc = mdb_del(txn, log, &k, NULL);
-        if (rc == MDB_SUCCESS && seq == 20)
-            rc = mdb_del(txn, ck, &k, NULL);
+        rc = mdb_del(txn, log, &k, NULL);
     }
-    return rc;
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, c->ckpt};
+    MDB_val k = {8, key};
+    return rc == MDB_SUCCESS ? mdb_del(txn, ck, &k, NULL) : rc;
 }
 
-static void test_prune_then_cut(void **state)
+/* A log of 35 entries with a retention, pruned: 1..20 removed, PRUNED record 36. */
+static void t_log_pruned(tctx *t)
 {
-    tctx *t = *state;
     t->ao.retention_ms = 1000;
     t_open(t);
     for (int i = 0; i < 35; i++) {
@@ -326,11 +329,17 @@ static void test_prune_then_cut(void **state)
     uint64_t removed = 0;
     assert_int_equal(audit_prune(t->a, UINT64_C(1) << 52, 25, &removed), ASYLINK_OK);
     assert_int_equal(removed, 20);
+}
+
+static void test_prune_then_cut(void **state)
+{
+    tctx *t = *state;
+    t_log_pruned(t);
     t_verify_ok(t);
     /* an attacker removes 21..30 and the anchor at 20: checkpoint 30 would look like an
        anchor, but the PRUNED record says the log starts at 21 */
     store_set_audit(t->s, NULL);
-    assert_int_equal(store_write(t->s, t_cut, NULL), ASYLINK_OK);
+    assert_int_equal(store_write(t->s, t_cut, &(t_cut_spec){21, 30, 20}), ASYLINK_OK);
     auditchain_result r;
     bool more;
     assert_int_equal(audit_verify(t->a, NULL, 0, 0, 1000, &r, &more), ASYLINK_OK);
@@ -357,16 +366,7 @@ static void t_verify_paged(tctx *t, size_t limit, auditchain_result *r)
 static void test_prune_then_paged_verify(void **state)
 {
     tctx *t = *state;
-    t->ao.retention_ms = 1000;
-    t_open(t);
-    for (int i = 0; i < 35; i++) {
-        auditchain_record r = {.kind = AUDIT_STARTED};
-        audit_note(t->a, &r);
-        assert_int_equal(audit_flush(t->a, 0, false), ASYLINK_OK);
-    }
-    uint64_t removed = 0;
-    assert_int_equal(audit_prune(t->a, UINT64_C(1) << 52, 25, &removed), ASYLINK_OK);
-    assert_int_equal(removed, 20); /* 21..35, then the PRUNED record (36) naming anchor 20 */
+    t_log_pruned(t); /* 21..35, then the PRUNED record (36) naming anchor 20 */
     t_verify_ok(t);
     /* the PRUNED record in the last page, which starts well after the anchor: intact */
     auditchain_result r;
@@ -377,29 +377,10 @@ static void test_prune_then_paged_verify(void **state)
     assert_int_equal(r.last_seq, 36);
     /* and an attacker's cut is still caught when the log is checked in pages */
     store_set_audit(t->s, NULL);
-    assert_int_equal(store_write(t->s, t_cut, NULL), ASYLINK_OK);
+    assert_int_equal(store_write(t->s, t_cut, &(t_cut_spec){21, 30, 20}), ASYLINK_OK);
     t_verify_paged(t, 5, &r);
     assert_false(r.ok);
     assert_int_equal(r.first_bad_seq, 21);
-}
-
-/* store_write() fn: deletes entries 1..20 and checkpoint 10, keeping checkpoint 20. */
-static int t_cut_front(void *ctx, void *txnp)
-{
-    (void)ctx;
-    MDB_txn *txn = txnp;
-    MDB_dbi log, ck;
-    int rc = mdb_dbi_open(txn, "audit", 0, &log);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_dbi_open(txn, "audit_ckpt", 0, &ck);
-    for (uint8_t seq = 1; rc == MDB_SUCCESS && seq <= 20; seq++) {
-        uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, seq};
-        MDB_val k = {8, key};
-        rc = mdb_del(txn, log, &k, NULL);
-        if (rc == MDB_SUCCESS && seq == 10)
-            rc = mdb_del(txn, ck, &k, NULL);
-    }
-    return rc;
 }
 
 static void test_cut_front_without_pruning(void **state)
@@ -416,7 +397,7 @@ static void test_cut_front_without_pruning(void **state)
        before it: checkpoint 20 looks like a pruning's anchor, but no PRUNED record
        says the log was pruned */
     store_set_audit(t->s, NULL);
-    assert_int_equal(store_write(t->s, t_cut_front, NULL), ASYLINK_OK);
+    assert_int_equal(store_write(t->s, t_cut, &(t_cut_spec){1, 20, 10}), ASYLINK_OK);
     auditchain_result r;
     bool more;
     assert_int_equal(audit_verify(t->a, NULL, 0, 0, 1000, &r, &more), ASYLINK_OK);
