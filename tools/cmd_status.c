@@ -40,21 +40,21 @@ typedef struct {
 /* The broker's HTTP listener when [http] listen is not set (broker/broker_config.c). */
 #define STATUS_DEFAULT_LISTEN "127.0.0.1:7480"
 
-/* "host:port" or "[v6]:port" into an s_addr; 0 or -1. */
+/*
+ * "host:port" into an s_addr; 0 or -1. asylinkd's HTTP listener is IPv4
+ * only (broker/http.c), so an IPv6 host ("[::1]:7480", or a bare "::1" with
+ * colons before the port) is refused here rather than tried and never
+ * answered.
+ */
 static int s_parse_addr(const char *s, void *field)
 {
     s_addr *a = field;
     const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || colon[1] == '\0')
+    if (!colon || colon == s || colon[1] == '\0' || s[0] == '[' ||
+        memchr(s, ':', (size_t)(colon - s)))
         return -1;
     const char *h = s;
     size_t hl = (size_t)(colon - s);
-    if (h[0] == '[') {
-        if (hl < 3 || h[hl - 1] != ']')
-            return -1;
-        h++;
-        hl -= 2;
-    }
     uint64_t port;
     if (hl >= sizeof a->host || cli_parse_u64(colon + 1, 1, 65535, &port) != 0)
         return -1;
@@ -70,9 +70,10 @@ static const cliopt s_rows[] = {
      .metavar = "HOST:PORT",
      .offset = offsetof(s_opts, http),
      .parse = s_parse_addr,
-     .expect = "HOST:PORT, e.g. 127.0.0.1:7480",
-     .help = "the broker's [http] listen address (default: 127.0.0.1:7480; [::1]:7480 for "
-             "IPv6)"},
+     .expect = "HOST:PORT with an IPv4 address or a host name, e.g. 127.0.0.1:7480; the "
+               "broker's HTTP listener is IPv4 only",
+     .help = "the broker's [http] listen address, IPv4 only like the listener (default: "
+             "127.0.0.1:7480)"},
     CLIOPT_ROW_TIMEOUT(s_opts, timeout_ms, "5"),
     {.name = "json",
      .kind = CLIOPT_FLAG,

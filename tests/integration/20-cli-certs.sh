@@ -101,6 +101,11 @@ check "a rule between options exits 2" 2 "give exactly one of --serial and --cer
 run send --help;                 check "send --help shows the shared --timeout row" 0 \
   "--timeout SECONDS +give up waiting for the broker after SECONDS in all"
 run send --help;                 check "send --help lists the old spellings" 0 "--json-output +now --json"
+# asylinkd's HTTP listener is IPv4 only (broker/http.c): status must not suggest IPv6.
+run status --help;               check "status --help says --http is IPv4 only" 0 "IPv4 only"
+check_true "status --help names no IPv6 address" bash -c '! grep -q "::" out'
+run status --http '[::1]:7480';  check "status --http with an IPv6 address exits 2" 2 \
+  "invalid --http '\[::1\]:7480' \(HOST:PORT with an IPv4 address.*IPv4 only"
 
 echo "== CA and a node"
 run ca init --dir ca --id ASYLINK.CA --name "Test federation CA" --valid-days 3650
