@@ -248,6 +248,20 @@ static json_t *s_queue_info(const admin_env *e, const char *node, uint64_t depth
     return o;
 }
 
+/*
+ * Whether the list of every queue shows node's (depth known): every member
+ * node; an internal node (cert_is_internal: the broker, an operator) only
+ * while something waits in its queue or dead letters, as the status page
+ * and /metrics (router.c).
+ */
+static bool s_lists_queue(const admin_env *e, const cert *c, uint64_t depth)
+{
+    uint64_t dead = 0;
+    if (!cert_is_internal(c) || depth > 0)
+        return true;
+    return store_dead_letter_count(e->store, c->node_id, &dead) != ASYLINK_OK || dead > 0;
+}
+
 static int s_queues_op(const admin_env *e, const wire_admin_request *q, s_answer *a)
 {
     if (q->node_id[0] && !trust_find(e->trust, q->node_id))
@@ -267,7 +281,7 @@ static int s_queues_op(const admin_env *e, const wire_admin_request *q, s_answer
             json_decref(o);
             return s_fail(a, ASYLINK_E_IO, "the queue of %s cannot be read", node);
         }
-        if (q->flag && depth == 0)
+        if ((q->flag && depth == 0) || (!q->node_id[0] && !s_lists_queue(e, v[i], depth)))
             continue;
         ok = json_array_append_new(arr, s_queue_info(e, node, depth, bytes)) == 0;
     }

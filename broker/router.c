@@ -564,12 +564,14 @@ static void s_metrics_feeds(router *r, metrics_snapshot *snap)
     }
 }
 
-/* Member nodes only: the status page and /metrics show no internal rows. */
-static bool s_is_member(const cert *c)
+/*
+ * Whether the status page and /metrics show node row n of c: every member
+ * node; an internal node (cert_is_internal: the broker, an operator) only
+ * while something waits in its queue or dead letters, as asylink queues.
+ */
+static bool s_shows_node(const cert *c, const metrics_node *n)
 {
-    uint32_t internal = CERT_ROLE_BIT(CERT_ROLE_BROKER) | CERT_ROLE_BIT(CERT_ROLE_OPERATOR) |
-                        CERT_ROLE_BIT(CERT_ROLE_CA);
-    return (c->roles & ~internal) != 0;
+    return !cert_is_internal(c) || n->depth > 0 || n->dead_letters > 0;
 }
 
 static void s_publish_metrics(router *r)
@@ -588,8 +590,11 @@ static void s_publish_metrics(router *r)
     snap.nodes = calloc(trust_count(t) + 1, sizeof *snap.nodes);
     for (size_t i = 0; snap.nodes && i < trust_count(t); i++) {
         const cert *c = trust_at(t, i);
-        if (c == trust_find(t, c->node_id) && s_is_member(c))
-            s_metrics_node(r, c, &snap.nodes[snap.n_nodes++]);
+        if (c != trust_find(t, c->node_id))
+            continue;
+        s_metrics_node(r, c, &snap.nodes[snap.n_nodes]);
+        if (s_shows_node(c, &snap.nodes[snap.n_nodes]))
+            snap.n_nodes++;
     }
     s_metrics_feeds(r, &snap);
     store_read_end(r->store);

@@ -89,6 +89,13 @@ bool cert_has_role(const cert *c, int role)
     return role >= 1 && role <= CERT_ROLE_MAX && (c->roles & CERT_ROLE_BIT(role));
 }
 
+bool cert_is_internal(const cert *c)
+{
+    uint32_t internal = CERT_ROLE_BIT(CERT_ROLE_BROKER) | CERT_ROLE_BIT(CERT_ROLE_OPERATOR) |
+                        CERT_ROLE_BIT(CERT_ROLE_CA);
+    return (c->roles & ~internal) == 0;
+}
+
 bool cert_may_read_feeds(const cert *c)
 {
     const uint32_t readers = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE) |

@@ -121,6 +121,15 @@ int cert_check_time(const cert *c, uint64_t now_ms);
 bool cert_has_role(const cert *c, int role);
 
 /*
+ * True if c is one of the federation's internal nodes: its only roles are
+ * broker, operator and/or ca, none of the member roles that exchange
+ * messages. The broker's queue views (asylink queues, /status.json,
+ * /metrics) leave such a node out while its queue and dead letters are
+ * empty.
+ */
+bool cert_is_internal(const cert *c);
+
+/*
  * May this node be a reader of a LIMITED feed message? Only nodes whose
  * roles are all among member_state, agency and analyst: a certificate with
  * the broker, operator or CA role never gets a topic's content key, so a

@@ -174,8 +174,11 @@ static const cliopt s_queues_rows[] = {
 };
 
 const cliopt_spec cmd_queues_spec = {
-    .description = "Lists the direct queue of every node: messages waiting, bytes, age of the "
-                   "oldest, deliveries in flight, dead letters.",
+    .description = "Lists the direct queue of every member node: messages waiting, bytes, age of "
+                   "the oldest, deliveries in flight, dead letters. Internal nodes (only the "
+                   "broker, operator or ca role) are listed only while something waits in their "
+                   "queue or dead letters, as on the broker's /status and /metrics; --node shows "
+                   "one anyway.",
     .opts = s_queues_rows,
     .n_opts = CLIOPT_LEN(s_queues_rows),
 };

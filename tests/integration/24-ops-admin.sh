@@ -82,6 +82,12 @@ check_eq "queues --node FR: $N waiting" "$(json_get "$T/q.json" 'j["queues"][0][
 a queues --config "$T/OPS.ini" --non-empty >"$T/q.out" 2>&1
 check_eq "queues --non-empty shows only FR" "$(grep -cE '^[A-Z]' "$T/q.out")" 2
 check "its row" grep -qE "^FR +no +$N " "$T/q.out"
+a queues --config "$T/OPS.ini" --json >"$T/q-all.json" 2>&1
+check_eq "queues lists the member nodes only, as /status.json and /metrics (26-ops-http-status)" \
+  "$(json_get "$T/q-all.json" '",".join(n["node_id"] for n in j["queues"])')" "DE,EUAA,EUAA.ANALYSIS,FR,IT"
+a queues --config "$T/OPS.ini" --node OPS --json >"$T/q-ops.json" 2>&1
+check_eq "queues --node OPS still answers the internal node's (empty) row" \
+  "$(json_get "$T/q-ops.json" '[(n["node_id"], n["depth"]) for n in j["queues"]]')" "[('OPS', 0)]"
 a queues --config "$T/OPS.ini" --node NOBODY >/dev/null 2>"$T/q-nf.err"
 check_eq "queues --node of an unknown node exits 1" "$?" 1
 check "with NOT_FOUND" grep -q NOT_FOUND "$T/q-nf.err"
@@ -150,6 +156,18 @@ check "and says why" grep -q 'reload failed, the old trust and policy stay' "$T/
 cp "$T/policy.good" "$T/policy.ini"
 a reload --config "$T/OPS.ini" --json >"$T/reload.json" 2>&1
 check_eq "reload --json after the fix" "$(json_get "$T/reload.json" 'j["nodes"]')" 7
+
+echo "== an internal node's queue shows once it holds something"
+sed -i 's/^member_state = member_state, agency$/member_state = member_state, agency, operator/' \
+  "$T/policy.ini"
+a reload --config "$T/OPS.ini" >/dev/null 2>&1
+peer DE send --to OPS --count 1 --ids-out "$T/de-ops.ids" --timeout 30 >/dev/null 2>&1
+check_eq "a policy letting member states reach the operator: DE sent OPS 1" "$(lines "$T/de-ops.ids")" 1
+a queues --config "$T/OPS.ini" --non-empty --json >"$T/q-ops2.json" 2>&1
+check_eq "queues now lists OPS with its waiting message" \
+  "$(json_get "$T/q-ops2.json" '[n["depth"] for n in j["queues"] if n["node_id"]=="OPS"]')" "[1]"
+cp "$T/policy.good" "$T/policy.ini"
+a reload --config "$T/OPS.ini" >/dev/null 2>&1
 
 echo "== hostile input on the admin socket"
 CASES=(

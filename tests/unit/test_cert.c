@@ -67,6 +67,15 @@ static void test_roles(void **state)
     c.roles = 0;
     assert_false(cert_may_read_feeds(&c));
     assert_false(cert_may_read_feeds(NULL));
+    /* Internal nodes (left out of the queue views): only broker, operator, CA roles. */
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_OPERATOR);
+    assert_true(cert_is_internal(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_BROKER) | CERT_ROLE_BIT(CERT_ROLE_OPERATOR);
+    assert_true(cert_is_internal(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_OPERATOR) | CERT_ROLE_BIT(CERT_ROLE_ANALYST);
+    assert_false(cert_is_internal(&c));
+    c.roles = CERT_ROLE_BIT(CERT_ROLE_MEMBER_STATE);
+    assert_false(cert_is_internal(&c));
 }
 
 static void test_issue_and_verify(void **state)
