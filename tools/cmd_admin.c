@@ -9,6 +9,7 @@
 #include "asylink/asylink.h"
 #include "cli.h"
 #include "clock.h"
+#include "cert.h"
 #include "cliopt.h"
 #include "commands.h"
 #include "node.h"
@@ -19,6 +20,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* The options of an admin command: the shared ones and the command's own. */
 typedef struct {
@@ -114,7 +116,32 @@ const cliopt_spec cmd_nodes_spec = {
     .n_opts = CLIOPT_LEN(s_nodes_rows),
 };
 
-/* "member_state,operator" from a roles array of "ROLE_X" names. */
+/*
+ * The role words of certificates and docs ("member_state") for the
+ * protobuf enum names the answer carries ("ROLE_MEMBER_STATE"), in place
+ * in every node's roles array, so that --json and the table say the same.
+ * A value that is no known role is kept as it came.
+ */
+static void s_role_words(json_t *nodes)
+{
+    size_t i, j;
+    json_t *n, *r;
+    json_array_foreach(nodes, i, n)
+    {
+        json_array_foreach(json_object_get(n, "roles"), j, r)
+        {
+            const char *s = json_string_value(r);
+            for (int role = 1; s && strncmp(s, "ROLE_", 5) == 0 && role <= CERT_ROLE_MAX; role++)
+                if (strcasecmp(s + 5, cert_role_name(role)) == 0) {
+                    json_array_set_new(json_object_get(n, "roles"), j,
+                                       json_string(cert_role_name(role)));
+                    break;
+                }
+        }
+    }
+}
+
+/* "member_state,operator" from a roles array (after s_role_words). */
 static void s_roles(const json_t *roles, char *buf, size_t len)
 {
     size_t i, used = 0;
@@ -122,12 +149,8 @@ static void s_roles(const json_t *roles, char *buf, size_t len)
     buf[0] = 0;
     json_array_foreach(roles, i, r) {
         const char *s = json_string_value(r);
-        s = s && strncmp(s, "ROLE_", 5) == 0 ? s + 5 : (s ? s : "?");
-        int n = snprintf(buf + used, len - used, "%s", used ? "," : "");
-        for (const char *p = s; n >= 0 && used + (size_t)n + 1 < len && *p; p++)
-            buf[used + (size_t)n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        used += n > 0 ? (size_t)n : 0;
-        buf[used] = 0;
+        int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", s ? s : "?");
+        used = n < 0 ? used : used + (size_t)n < len ? used + (size_t)n : len - 1;
     }
 }
 
@@ -139,9 +162,10 @@ int cmd_nodes(int argc, char **argv)
     int rc = s_request(&cmd_nodes_spec, argc, argv, &q, &o, &m);
     if (rc != CLI_OK)
         return s_exit(rc);
+    json_t *nodes = json_object_get(m, "nodes"), *n;
+    s_role_words(nodes);
     if (o.a.json)
         return cli_json_print(m);
-    json_t *nodes = json_object_get(m, "nodes"), *n;
     size_t i;
     printf("%-20s %-24s %8s %-9s %8s %9s %5s %s\n", "NODE", "ROLES", "SERIAL", "CONNECTED",
            "QUEUE", "IN FLIGHT", "SUBS", "STATUS");

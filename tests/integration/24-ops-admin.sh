@@ -66,8 +66,12 @@ check_eq "it lists the 7 nodes of the trust directory" \
   "$(json_get "$T/nodes.json" 'len(j["nodes"])')" 7
 check_eq "sorted by node id" "$(json_get "$T/nodes.json" '",".join(n["node_id"] for n in j["nodes"])')" \
   "BROKER.EU,DE,EUAA,EUAA.ANALYSIS,FR,IT,OPS"
-check_eq "with roles" "$(json_get "$T/nodes.json" '[n["roles"] for n in j["nodes"] if n["node_id"]=="OPS"][0]')" \
-  "['ROLE_OPERATOR']"
+check_eq "with roles, in the words of the table and the docs" \
+  "$(json_get "$T/nodes.json" '[n["roles"] for n in j["nodes"] if n["node_id"]=="OPS"][0]')" \
+  "['operator']"
+check_eq "every role a role word (member_state, not ROLE_MEMBER_STATE)" \
+  "$(json_get "$T/nodes.json" 'sorted({r for n in j["nodes"] for r in n["roles"]})')" \
+  "['agency', 'analyst', 'broker', 'member_state', 'operator']"
 a nodes --config "$T/OPS.ini" >"$T/nodes.out" 2>&1
 check "the human table has a row per node" grep -qE '^FR +member_state' "$T/nodes.out"
 a nodes --config "$T/OPS.ini" --connected --json >"$T/nodes-c.json" 2>&1
