@@ -6,7 +6,9 @@
  * The configuration is a node configuration file ([node]: broker_cert,
  * node_cert, key_file, key_passphrase_file, trust_dir; the other client
  * keys are accepted and ignored) with an optional admin_endpoint
- * (default ADMINC_DEFAULT_ENDPOINT); --admin overrides it.
+ * (default ADMINC_DEFAULT_ENDPOINT); --admin overrides it. With trust_dir,
+ * node_cert is checked against its CA and revocation list before
+ * connecting; its validity period always is.
  *
  * Threading: as cli.h, single-threaded.
  */
@@ -59,8 +61,12 @@ int adminc_parse_endpoint(const char *text, void *field);
  * *member is the answer's member object (e.g. the AdminNodesResponse for
  * a nodes request) in pbjson's form (a new reference). Prints its own
  * errors (context = prog): the broker's Error, a timeout, configuration
- * or key problems, a node_cert without the operator role (ROLE, checked
- * before connecting). Returns CLI_OK or CLI_FAIL.
+ * or key problems; checked before connecting, a node_cert without the
+ * operator role (ROLE), outside its validity period (CERT_EXPIRED,
+ * CERT_NOT_YET_VALID) or, with trust_dir, revoked or not of its CA
+ * (REVOKED, UNTRUSTED_ISSUER, BAD_SIGNATURE); seen on the socket monitor,
+ * a ZAP refusal (REFUSED, or UNAVAILABLE for a ZAP status 300/500) and a
+ * failed CURVE handshake (PROTOCOL). Returns CLI_OK or CLI_FAIL.
  */
 int adminc_call(const char *prog, const adminc_opts *o, const wire_admin_request *q,
                 json_t **member);

@@ -59,6 +59,47 @@ check_eq "OPS cannot open a client session there (Hello is not an AdminRequest)"
 got=$(peer OPS connect-only --timeout 5 2>/dev/null)
 check_eq "OPS still opens a session at the client endpoint" "$got" WELCOME
 
+echo "== operator certificates the broker does not admit fail at once, saying why"
+# new_ops ID [ca sign options]: a key and operator certificate ID signed by
+# the federation's CA but not in the broker's trust directory, and $T/ID.ini.
+new_ops() {
+  local id=$1
+  shift
+  (cd "$FED" && "$ASYLINK" keygen --id "$id" --name "$id" --roles operator --dir keys &&
+    "$ASYLINK" ca sign --dir ca --request "keys/$id.csr" --out "certs/$id.cert" "$@") \
+    </dev/null >/dev/null 2>&1
+  ops_ini "$id"
+  sed -i "s#^node_cert = .*#node_cert = $FED/certs/$id.cert#" "$T/$id.ini"
+}
+new_ops OPS2 --valid-days 30
+t0=$(date +%s)
+a nodes --config "$T/OPS2.ini" --timeout 8 >/dev/null 2>"$T/ops2.err"
+check_eq "an operator certificate unknown to the broker: exit 1" "$?" 1
+check "at once (the ZAP refusal seen by the socket monitor), not after --timeout 8" \
+  test $(($(date +%s) - t0)) -lt 4
+check "REFUSED, naming the certificate and the fix" grep -qE \
+  "^asylink: nodes: REFUSED: the broker at $ADMIN refused OPS2's certificate $FED/certs/OPS2.cert \(serial [0-9]+\): .*trust directory.*SIGHUP\$" \
+  "$T/ops2.err"
+check "once" test "$(wc -l <"$T/ops2.err")" -eq 1
+
+new_ops OPS3 --valid-days 1 --not-before 2020-01-01
+a nodes --config "$T/OPS3.ini" --timeout 8 >/dev/null 2>"$T/ops3.err"
+check_eq "an expired operator certificate: exit 1" "$?" 1
+check "CERT_EXPIRED from the CLI itself, with the date and the fix" grep -q \
+  "^asylink: nodes: CERT_EXPIRED: OPS3's certificate $FED/certs/OPS3.cert (serial [0-9]*) expired on 2020-01-02T00:00:00Z, .*ask the CA for a new operator certificate" \
+  "$T/ops3.err"
+check "without asking the broker" bash -c "! grep -q 'OPS3' '$BROKER_LOG'"
+
+new_ops OPS4 --valid-days 30
+"$ASYLINK" ca revoke --dir "$FED/ca" --cert "$FED/certs/OPS4.cert" --reason test </dev/null >/dev/null 2>&1
+mkdir -p "$T/trust-ops4" && cp -R "$FED/trust/." "$T/trust-ops4/" && cp "$FED/ca/revoked.crl" "$T/trust-ops4/"
+sed -i "s#^trust_dir = .*#trust_dir = $T/trust-ops4#" "$T/OPS4.ini"
+a nodes --config "$T/OPS4.ini" --timeout 8 >/dev/null 2>"$T/ops4.err"
+check_eq "a revoked operator certificate (trust_dir has the new revocation list): exit 1" "$?" 1
+check "REVOKED from the CLI itself, naming the trust directory" grep -q \
+  "^asylink: nodes: REVOKED: OPS4's certificate $FED/certs/OPS4.cert (serial [0-9]*) is revoked by the revocation list of trust directory $T/trust-ops4" \
+  "$T/ops4.err"
+
 echo "== nodes and queues"
 a nodes --config "$T/OPS.ini" --json >"$T/nodes.json" 2>"$T/nodes.err"
 check_eq "nodes --json exits 0" "$?" 0
