@@ -395,9 +395,20 @@ typedef struct {
     int durability;
     uint64_t sent_retention_ms;
     uint64_t metadata_retention_ms;
+    int log_level; /* [log] level: an asylink_log_level */
 } s_node_config;
 
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
+
+/*
+ * [log] level's words, indexed by asylink_log_level; the broker's [log]
+ * level takes the same ones (core/log.c, not linked into the library: it
+ * keeps the broker's process-wide log state).
+ */
+static const char *const s_log_level_names[] = {"error", "warn", "info", "debug", NULL};
+_Static_assert(ASYLINK_LOG_ERROR == 0 && ASYLINK_LOG_WARN == 1 && ASYLINK_LOG_INFO == 2 &&
+                   ASYLINK_LOG_DEBUG == 3,
+               "s_log_level_names is indexed by asylink_log_level");
 
 static const config_option s_node_options[] = {
     {"node", "broker_endpoint", CONFIG_STRING, NULL, offsetof(s_node_config, broker_endpoint), 0, 0,
@@ -445,6 +456,11 @@ static const config_option s_node_options[] = {
      NULL,
      "The broker's admin endpoint, for the operator commands (asylink nodes, queues, topics, "
      "dlq, purge, pending, reload; empty = tcp://127.0.0.1:7401); the library ignores it."},
+    {"log", "level", CONFIG_ENUM, "info", offsetof(s_node_config, log_level), 0, 0,
+     s_log_level_names,
+     "The most verbose level passed to the log callback (asylink_options.log_level): error, "
+     "warn, info or debug. The asylink command line words its errors from the library's "
+     "warnings: keep warn or more there."},
 };
 #define S_NODE_OPTIONS (sizeof s_node_options / sizeof s_node_options[0])
 
@@ -528,6 +544,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     o.metadata_retention_ms = nc.metadata_retention_ms;
     o.log = log;
     o.log_ctx = log_ctx;
+    o.log_level = (asylink_log_level)nc.log_level;
     if (rc == ASYLINK_OK)
         rc = asylink_client_open(&o, out);
     file_secret_free(pass, pass_len);

@@ -243,9 +243,14 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_client_open(const asylink_options *
  *          durability (fsync|relaxed), sent_retention (a duration such as
  *          30d; 0 = keep no sent envelopes), metadata_retention (a duration
  *          such as 365d; 0 = for ever), admin_endpoint (for the CLI only)
+ *   [log]  level (error|warn|info|debug, default info): log_level of
+ *          asylink_options, the most verbose level passed to log
  * Relative paths are relative to the file. log and log_ctx may be NULL.
+ * The function is thread-safe; the client it opens is as asylink_client_open's.
  * Errors: those of asylink_client_open(), plus ASYLINK_E_CONFIG (the file
- * cannot be read or holds a bad line, key or value; the reason is logged),
+ * cannot be read or holds a bad line, key or value, e.g. a [log] level
+ * other than those four words; the reason is logged, naming the file,
+ * line, key and the values it takes),
  * and for key_passphrase_file ASYLINK_E_NOT_FOUND, ASYLINK_E_IO,
  * ASYLINK_E_TOO_LARGE (over 4 KiB), ASYLINK_E_KEY_PERMISSIONS.
  */

@@ -8,6 +8,16 @@ client_init "$@"
 write_node_ini DE
 write_node_ini FR
 
+# [log] level in the node file (asylink_client_open_config) bounds what
+# reaches the log callback: "client opened" is INFO.
+write_node_ini IT
+ct --config "$T/IT.ini" flush --timeout 10 --log-info >/dev/null 2>"$T/it-info.err"
+check "without [log] level the callback gets INFO lines" grep -q 'msg="client opened"' "$T/it-info.err"
+printf '\n[log]\nlevel = warn\n' >>"$T/IT.ini"
+ct --config "$T/IT.ini" flush --timeout 10 --log-info >/dev/null 2>"$T/it-warn.err"
+check_eq "with [log] level = warn it opens all the same" "$?" 0
+check "... and gets no INFO line" bash -c "! grep -q 'level=info' '$T/it-warn.err'"
+
 DOWN_SINCE=$(date +%s)
 ct --config "$T/DE.ini" send --to FR --count 1000 --wait-accepted --ids-out "$T/sent.ids" --timeout 120 \
   --log-info >"$T/de.out" 2>"$T/de.err" &

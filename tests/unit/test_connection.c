@@ -325,6 +325,43 @@ static void test_read_through_node_file(void **state)
     assert_null(c);
 }
 
+/* Keeps the last line logged. */
+static void s_keep_line(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)level;
+    snprintf(ctx, 1024, "%s", line);
+}
+
+/* [log] level takes the four level words; anything else is a configuration error. */
+static void test_node_file_log_level(void **state)
+{
+    tdir *t = *state;
+    static const char *const good[] = {"error", "warn", "info", "debug"};
+    char ini[128], body[1024], line[1024] = "";
+    snprintf(ini, sizeof ini, "%s/node.ini", t->dir);
+    asylink_connection got;
+    for (size_t i = 0; i <= sizeof good / sizeof good[0]; i++) {
+        const char *level = i < sizeof good / sizeof good[0] ? good[i] : "verbose";
+        int n = snprintf(body, sizeof body,
+                         "[node]\nbroker_endpoint = tcp://127.0.0.1:7400\nbroker_cert = b.cert\n"
+                         "node_cert = n.cert\nkey_file = n.key\ntrust_dir = trust\ndata_dir = %s\n"
+                         "[log]\nlevel = %s\n",
+                         t->dir, level);
+        FILE *f = fopen(ini, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(body, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+        int want = i < sizeof good / sizeof good[0] ? ASYLINK_E_NOT_FOUND : ASYLINK_E_CONFIG;
+        assert_int_equal(asylink_connection_read(ini, s_keep_line, line, &got), want);
+    }
+    /* the error names the key and the words it takes */
+    assert_non_null(strstr(line, "level"));
+    assert_non_null(strstr(line, "error, warn, info, debug"));
+    asylink_client *c = NULL;
+    assert_int_equal(asylink_client_open_config(ini, NULL, NULL, &c), ASYLINK_E_CONFIG);
+    assert_null(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -335,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_writer_is_not_connected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_through_node_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_file_log_level, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
