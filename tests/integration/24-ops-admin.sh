@@ -59,6 +59,26 @@ check_eq "OPS cannot open a client session there (Hello is not an AdminRequest)"
 got=$(peer OPS connect-only --timeout 5 2>/dev/null)
 check_eq "OPS still opens a session at the client endpoint" "$got" WELCOME
 
+echo "== certs-example/OPS.ini"
+# It names certs-example's operator certificate and key, which belong together,
+# and works as shipped (relative paths) in a directory laid out as certs-example.
+EX="$SOURCE_ROOT/certs-example"
+ini_get() { sed -n "s#^$1 = ##p" "$EX/OPS.ini"; }
+check_eq "OPS.ini: node_cert is the operator OPS's certificate" "$(ini_get node_cert)" trust/nodes/OPS.cert
+check_eq "OPS.ini: key_file is OPS's key" "$(ini_get key_file)" keys/OPS.key
+check_eq "OPS.ini: admin_endpoint is broker.ini's" "$(ini_get admin_endpoint)" \
+  "$(sed -n 's#^admin_endpoint = ##p' "$EX/broker.ini")"
+mkdir -p "$T/ex"
+cp "$EX/keys/OPS.key" "$T/ex/OPS.key" && chmod 600 "$T/ex/OPS.key"
+check "certs-example's OPS certificate, key and trust directory agree" \
+  "$ASYLINK" cert verify "$EX/$(ini_get node_cert)" --trust "$EX/$(ini_get trust_dir)" --key "$T/ex/OPS.key"
+check "... and the certificate has the role operator" \
+  bash -c "'$ASYLINK' cert show '$EX/$(ini_get node_cert)' | grep -qE '^roles +operator\$'"
+cp "$EX/OPS.ini" "$FED/OPS.ini"
+a nodes --config "$FED/OPS.ini" --admin "$ADMIN" --json >"$T/ex-nodes.json" 2>"$T/ex-nodes.err"
+check_eq "OPS.ini as shipped, beside this federation's keys/ and trust/: nodes answers" \
+  "$(json_get "$T/ex-nodes.json" 'len(j["nodes"])')" 7
+
 echo "== operator certificates the broker does not admit fail at once, saying why"
 # new_ops ID [ca sign options]: a key and operator certificate ID signed by
 # the federation's CA but not in the broker's trust directory, and $T/ID.ini.
