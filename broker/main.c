@@ -78,15 +78,10 @@ static void s_key_hint(const broker_config *c, int rc, char *buf, size_t len)
 {
     switch (rc) {
     case ASYLINK_E_KEY_PERMISSIONS:
-        snprintf(buf, len,
-                 "the key file must be a regular file of the user asylinkd runs as that no one "
-                 "else may read: chmod 600 %s",
-                 c->key);
-        break;
     case ASYLINK_E_PASSPHRASE_REQUIRED:
-        snprintf(buf, len,
-                 "the key file is encrypted: name a file holding its passphrase in "
-                 "[broker] key_passphrase_file");
+        keys_file_hint(rc, "the key file", c->key,
+                       "name a file holding its passphrase in [broker] key_passphrase_file", buf,
+                       len);
         break;
     case ASYLINK_E_BAD_PASSPHRASE:
         snprintf(buf, len, "key_passphrase_file does not hold this key file's passphrase");

@@ -136,17 +136,13 @@ static void s_open_reason(int rc, const s_where *w, const char *trust_dir, char 
                      w->option);
         return;
     case ASYLINK_E_KEY_PERMISSIONS:
-        snprintf(buf, len,
-                 "%s %s must be a regular file of this user that no one else may read: "
-                 "chmod 600 %s",
-                 what, p, p);
+    case ASYLINK_E_PASSPHRASE_REQUIRED: {
+        char subject[1100];
+        snprintf(subject, sizeof subject, "%s %s", what, p);
+        keys_file_hint(rc, subject, p, "name a file holding its passphrase in key_passphrase_file",
+                       buf, len);
         return;
-    case ASYLINK_E_PASSPHRASE_REQUIRED:
-        snprintf(buf, len,
-                 "secret key file %s is encrypted: name a file holding its passphrase in "
-                 "key_passphrase_file",
-                 p);
-        return;
+    }
     case ASYLINK_E_BAD_PASSPHRASE:
         snprintf(buf, len, "the passphrase does not open secret key file %s (key_passphrase_file)",
                  p);

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,4 +265,19 @@ int keys_file_is_encrypted(const char *path)
     int enc = len > 8 && memcmp(blob, KEYS_MAGIC, 8) == 0 ? blob[8] != KEYS_KDF_NONE : -1;
     file_secret_free(blob, len);
     return enc;
+}
+
+const char *keys_file_hint(int rc, const char *subject, const char *path,
+                           const char *passphrase_how, char *buf, size_t len)
+{
+    if (rc == ASYLINK_E_KEY_PERMISSIONS)
+        snprintf(buf, len,
+                 "%s must be a regular file, not a symbolic link, owned by the user running this "
+                 "program and closed to everyone else: chmod 600 %s",
+                 subject, path);
+    else if (rc == ASYLINK_E_PASSPHRASE_REQUIRED)
+        snprintf(buf, len, "%s is encrypted: %s", subject, passphrase_how);
+    else if (len)
+        buf[0] = 0;
+    return buf;
 }

@@ -99,6 +99,19 @@ int keys_encode(const keys_secret *keys, const char *passphrase, const keys_kdf_
 int keys_load(const char *path, const char *passphrase, keys_secret **out);
 
 /*
+ * What to do about a secret file that keys_load() or file_read_private()
+ * refused with rc, in one sentence into buf (len bytes, always
+ * terminated); returns buf. subject names the file as the sentence's
+ * subject ("secret key file /etc/asylink/DE.key", "the key file").
+ * ASYLINK_E_KEY_PERMISSIONS: what the file must be, and "chmod 600 path";
+ * ASYLINK_E_PASSPHRASE_REQUIRED: that it is encrypted, then
+ * passphrase_how, the caller's own way to give a passphrase. Any other
+ * code: "". The one wording of the library, the CLI and the broker.
+ */
+const char *keys_file_hint(int rc, const char *subject, const char *path,
+                           const char *passphrase_how, char *buf, size_t len);
+
+/*
  * Decodes the text of a secret key file already in memory (len bytes);
  * codes as keys_load() without the file and permission ones.
  */

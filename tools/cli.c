@@ -113,20 +113,21 @@ int cli_fail_text(const char *context, int code, const char *fmt, ...)
     return CLI_FAIL;
 }
 
+/* The CLI's ways to give a key file's passphrase (cli_keys_load). */
+#define S_PASSPHRASE_HOW                                                                           \
+    "give --passphrase-file FILE, or set ASYLINK_PASSPHRASE, or run on a terminal to be asked"
+
 int cli_fail_file(const char *path, int code)
 {
     const char *fix = NULL;
+    char hint[2400];
     switch (code) {
     case ASYLINK_E_NOT_FOUND: fix = "no such file"; break;
     case ASYLINK_E_KEY_PERMISSIONS:
-        return s_fail_path(path, code,
-                           "a secret file must be a regular file of this user that no one else "
-                           "may read or write: chmod 600 %s",
-                           path);
     case ASYLINK_E_PASSPHRASE_REQUIRED:
-        fix =
-            "the key file is encrypted: give --passphrase-file FILE, or set ASYLINK_PASSPHRASE, or "
-            "run on a terminal to be asked";
+        fix = keys_file_hint(code,
+                             code == ASYLINK_E_KEY_PERMISSIONS ? "a secret file" : "the key file",
+                             path, S_PASSPHRASE_HOW, hint, sizeof hint);
         break;
     case ASYLINK_E_BAD_PASSPHRASE: fix = "the passphrase does not open this key file"; break;
     case ASYLINK_E_EXISTS: fix = "it exists already: not overwritten"; break;

@@ -130,8 +130,15 @@ sed "s#^key_file = .*#key_file = $T/DE-open.key#" "$T/DE.ini" >"$T/DE-mode.ini"
 "$ASYLINK" send --config "$T/DE-mode.ini" --to FR --file "$T/note.txt" --content-type text/plain \
   >/dev/null 2>"$T/e2.err"
 check_eq "a key file others may read: exit 1" "$?" 1
+# One wording (keys_file_hint) in the library, the CLI and the broker.
+KEYS_HINT="must be a regular file, not a symbolic link, owned by the user running this program and closed to everyone else: chmod 600"
 says "... names the file and says chmod 600" "$T/e2.err" \
-  "^asylink: send: KEY_PERMISSIONS: secret key file $T/DE-open.key .*chmod 600 $T/DE-open.key\$"
+  "^asylink: send: KEY_PERMISSIONS: secret key file $T/DE-open.key $KEYS_HINT $T/DE-open.key\$"
+printf '[node]\nbroker_cert = %s\nnode_cert = %s\nkey_file = %s\n' "$FED/trust/nodes/BROKER.EU.cert" \
+  "$FED/trust/nodes/DE.cert" "$T/DE-open.key" >"$T/admin-open.ini"
+"$ASYLINK" nodes --config "$T/admin-open.ini" >/dev/null 2>"$T/e2c.err"
+check_eq "the CLI's own key loading (an admin command): exit 1" "$?" 1
+says "... in the same words" "$T/e2c.err" "KEY_PERMISSIONS: a secret file $KEYS_HINT $T/DE-open.key\$"
 
 # The broker's own key: its log line names the same fix as the CLI's.
 cp "$FED/keys/BROKER.EU.key" "$T/broker-open.key"
@@ -139,8 +146,8 @@ chmod 644 "$T/broker-open.key"
 sed "s#^key = .*#key = $T/broker-open.key#" "$CONF" >"$T/broker-mode.ini"
 "$ASYLINKD" --config "$T/broker-mode.ini" --check-config >/dev/null 2>"$T/e2b.err" </dev/null
 check_eq "asylinkd --check-config with a key others may read: exit 2 (configuration)" "$?" 2
-check "... logs KEY_PERMISSIONS with the hint chmod 600 FILE" grep -qE -- \
-  "msg=\"cannot load the broker key\" path=$T/broker-open.key code=KEY_PERMISSIONS hint=\".*chmod 600 $T/broker-open.key\"\$" "$T/e2b.err"
+check "... logs KEY_PERMISSIONS with the same hint" grep -qE -- \
+  "msg=\"cannot load the broker key\" path=$T/broker-open.key code=KEY_PERMISSIONS hint=\"the key file $KEYS_HINT $T/broker-open.key\"\$" "$T/e2b.err"
 
 "$ASYLINK" send --config "$T/DE.ini" --to FR,NL --file "$T/note.txt" --content-type text/plain \
   >/dev/null 2>"$T/e3.err"

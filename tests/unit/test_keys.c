@@ -177,6 +177,26 @@ static void test_from_seeds_deterministic(void **state)
     keys_destroy(&b);
 }
 
+/* The one wording of the permission and passphrase advice, with the caller's parts. */
+static void test_file_hint(void **state)
+{
+    (void)state;
+    char buf[512];
+    assert_string_equal(keys_file_hint(ASYLINK_E_KEY_PERMISSIONS, "the key file", "/k/B.key",
+                                       "unused", buf, sizeof buf),
+                        "the key file must be a regular file, not a symbolic link, owned by the "
+                        "user running this program and closed to everyone else: chmod 600 "
+                        "/k/B.key");
+    assert_string_equal(keys_file_hint(ASYLINK_E_PASSPHRASE_REQUIRED, "the key file", "/k/B.key",
+                                       "set it in X", buf, sizeof buf),
+                        "the key file is encrypted: set it in X");
+    assert_string_equal(keys_file_hint(ASYLINK_E_IO, "s", "p", "h", buf, sizeof buf), "");
+    char small[16];
+    assert_int_equal(
+        strlen(keys_file_hint(ASYLINK_E_KEY_PERMISSIONS, "s", "p", "h", small, sizeof small)),
+        sizeof small - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_cost_bounds),
         cmocka_unit_test(test_from_seeds_deterministic),
+        cmocka_unit_test(test_file_hint),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
