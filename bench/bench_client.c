@@ -7,7 +7,7 @@
  *   bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]
  *                [--messages N] [--size B] [--threads T] [--rate R] [--seconds S] [--no-ack]
  *                [--w2-threads T]
- *                [--client-relaxed] [--batch N] [--sent-retention SECONDS]
+ *                [--client-relaxed[=DE|FR]] [--batch N] [--sent-retention SECONDS]
  *   bench_client --help          (s_usage: every option, its range and default)
  *
  * DIR is an example federation laid out like certs-example/ (keys/,
@@ -53,7 +53,8 @@ typedef struct {
     long messages, size, threads, rate, seconds;
     long batch;  /* 0: asylink_send/asylink_ack per message; N: send_many/ack_many of up to N */
     int no_ack;  /* measure without application acks (so without receipts) */
-    int relaxed; /* client stores without fsync (survive app crashes, not power loss) */
+    int relaxed; /* client stores without fsync (survive app crashes, not power loss): 0 none,
+                    1 both, 2 DE's only, 3 FR's only (the upper bound of any change on one side) */
     long sent_retention; /* seconds the producer keeps sent envelopes; -1 = the library's default */
     long ack_threads;    /* w1 with batches: threads acknowledging the receiver's batches */
     long w2_threads;     /* w2: application threads sharing the one schedule (default 1) */
@@ -147,7 +148,8 @@ static void s_log(void *ctx, asylink_log_level level, const char *line)
 
 static asylink_client *s_open(const s_opts *o, const char *id)
 {
-    int relaxed = o->relaxed;
+    bool relaxed = o->relaxed == 1 || (o->relaxed == 2 && strcmp(id, "DE") == 0) ||
+                   (o->relaxed == 3 && strcmp(id, "FR") == 0);
     char cert[512], key[512], trust[512], data[512];
     snprintf(cert, sizeof cert, "%s/trust/nodes/%s.cert", o->certs, id);
     snprintf(key, sizeof key, "%s/keys/%s.key", o->certs, id);
@@ -775,7 +777,7 @@ static s_result s_run(const s_opts *o, const char *name, long total, long rate_t
            name, got, o->size, threads, rate_total, res.msgs_per_s,
            (double)got * (double)o->size / secs / 1e6, s_pct(lat, (size_t)got, 0.5), res.p99_ms,
            s_pct(lat, (size_t)got, 0.999), s_broker_peak_kib(), ru.ru_maxrss,
-           o->relaxed ? "relaxed" : "fsync",
+           (const char *[]){"fsync", "relaxed", "relaxed-DE", "relaxed-FR"}[o->relaxed],
            o->no_ack      ? "none"
            : o->batch > 0 ? "ack_many+receipt_set"
                           : "each+receipt",
@@ -862,7 +864,7 @@ static void s_usage(FILE *out)
         out,
         "usage: bench_client --asylinkd PATH --certs DIR [--workload w1|w2|all]\n"
         "                    [--messages N] [--size B] [--threads T] [--rate R] [--seconds S]\n"
-        "                    [--batch N] [--no-ack] [--client-relaxed]\n"
+        "                    [--batch N] [--no-ack] [--client-relaxed[=DE|FR]]\n"
         "                    [--sent-retention SECONDS] [--ack-threads K] [--in-flight M]\n"
         "                    [--w2-threads T]\n\n"
         "W1 and W2 through libasylink: producer DE and consumer FR in this process,\n"
@@ -884,7 +886,8 @@ static void s_usage(FILE *out)
         "  --batch N              0: asylink_send/asylink_ack per message (default);\n"
         "                         1..%d: asylink_send_many and asylink_ack_many of up to N\n"
         "  --no-ack               the consumer does not acknowledge (no receipts)\n"
-        "  --client-relaxed       client stores without fsync (durability relaxed)\n"
+        "  --client-relaxed[=DE|FR]  client stores without fsync (durability relaxed):\n"
+        "                         both, or only DE's (the producer) or FR's (the consumer)\n"
         "  --sent-retention S     seconds the producer keeps sent envelopes, 0..315360000\n"
         "                         (default: the library's, 30 days; 0 = keep none)\n"
         "  --ack-threads K        w1 with --batch: 0 (default): the receiving thread calls\n"
@@ -925,7 +928,7 @@ static void s_parse(int argc, char **argv, s_opts *o)
                                          {"rate", required_argument, NULL, 'r'},
                                          {"seconds", required_argument, NULL, 'S'},
                                          {"no-ack", no_argument, NULL, 'A'},
-                                         {"client-relaxed", no_argument, NULL, 'R'},
+                                         {"client-relaxed", optional_argument, NULL, 'R'},
                                          {"batch", required_argument, NULL, 'b'},
                                          {"sent-retention", required_argument, NULL, 'K'},
                                          {"ack-threads", required_argument, NULL, 'Q'},
@@ -953,7 +956,17 @@ static void s_parse(int argc, char **argv, s_opts *o)
         case 'r': o->rate = s_num("rate", optarg, 1, 10000000); break;
         case 'S': o->seconds = s_num("seconds", optarg, 1, 3600); break;
         case 'A': o->no_ack = 1; break;
-        case 'R': o->relaxed = 1; break;
+        case 'R':
+            o->relaxed = !optarg                     ? 1
+                         : strcmp(optarg, "DE") == 0 ? 2
+                         : strcmp(optarg, "FR") == 0 ? 3
+                                                     : -1;
+            if (o->relaxed < 0) {
+                fprintf(stderr, "bench_client: --client-relaxed: expected DE or FR, got \"%s\"\n",
+                        optarg);
+                exit(2);
+            }
+            break;
         case 'b': o->batch = s_num("batch", optarg, 0, ASYLINK_SEND_MAX); break;
         case 'K': o->sent_retention = s_num("sent-retention", optarg, 0, 315360000); break;
         case 'Q': o->ack_threads = s_num("ack-threads", optarg, 0, 16); break;
