@@ -28,6 +28,11 @@
 #include <zmq.h>
 
 #define S_POLICY_MAX (4u * 1024u * 1024u) /* policy files larger than this are not hashed */
+/* Room for any whole four-eyes summary (a purge's reason and reference are up to
+   WIRE_REASON_MAX bytes each): approval_hold() then cuts it to APPROVAL_SUMMARY_MAX on a
+   character boundary, where snprintf() into a smaller buffer could split a UTF-8
+   character and leave a summary no JSON answer can carry. */
+#define S_SUMMARY_ROOM (2 * WIRE_REASON_MAX + APPROVAL_SUMMARY_MAX + 1)
 
 /* The answer to one request: a JSON AdminResponse member, or an error. */
 typedef struct {
@@ -750,7 +755,7 @@ static void s_exec(const admin_env *e, const wire_admin_request *q, const char *
 static void s_destructive(const admin_env *e, const wire_admin_request *q, const s_caller *c,
                           s_answer *a)
 {
-    char summary[APPROVAL_SUMMARY_MAX + 1] = "";
+    char summary[S_SUMMARY_ROOM] = "";
     if (e->approvals && c->who) {
         bool held = s_needs_second(e, q, summary, sizeof summary, a);
         if (a->code != ASYLINK_OK)

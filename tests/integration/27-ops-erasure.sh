@@ -18,7 +18,9 @@
 #     own request (POLICY); OPS2 confirms and the message goes; dlq drop is
 #     held and cancelled; a dlq replay of LIMITED messages runs at once, of
 #     a PERSONAL one is held until OPS2 confirms; a held request lapses
-#     (EXPIRED); every step is in the audit trail, which verifies;
+#     (EXPIRED); a purge whose long reason is not ASCII is held with its
+#     summary cut on a character boundary, listed and cancelled; every step
+#     is in the audit trail, which verifies;
 #   - on the nodes (`asylink purge --local`, the library's asylink_purge()):
 #     a PUBLIC message DE published while the broker was down is erased from
 #     DE's outbox (gone from a compaction of DE's data directory) and never
@@ -277,6 +279,19 @@ a pending list --config "$T/OPS2.ini" --json >"$T/plist2.json" 2>&1
 check_eq "a request not confirmed within 10 s is no longer listed" "$(jq '.requests | length' "$T/plist2.json")" 0
 a pending confirm --config "$T/OPS2.ini" "$PL" >/dev/null 2>"$T/lapsed.err"
 check "its late confirmation is EXPIRED" grep -q 'EXPIRED.*lapsed unconfirmed' "$T/lapsed.err"
+
+# A reason of 120 two-byte characters: the summary is cut at 255 bytes, never inside a character.
+LONG=$(printf '\xc3\xa4%.0s' $(seq 120))
+a purge --config "$T/OPS.ini" --id "$UNKNOWN" --sender IT --reason "$LONG" --json \
+  >"$T/held-utf8.json" 2>"$T/held-utf8.err"
+check_eq "a purge with a long non-ASCII reason is held: exit 0" "$?" 0
+PU=$(jq .pending.id "$T/held-utf8.json")
+check_eq "its summary ends on a whole character" \
+  "$(jq '.pending.summary | startswith("purge message") and endswith("\u00e4")' "$T/held-utf8.json")" true
+a pending list --config "$T/OPS2.ini" --json >"$T/plist3.json" 2>&1
+check_eq "pending list still answers, with it" "$(jq -c '[.requests[].id]' "$T/plist3.json")" "[$PU]"
+a pending cancel --config "$T/OPS.ini" "$PU" >"$T/cancel-utf8.out" 2>&1
+check "it can be cancelled" grep -q "cancelled pending $PU" "$T/cancel-utf8.out"
 
 a audit export --config "$T/OPS.ini" --out "$T/export2.jsonl" 2>/dev/null
 check_eq "PURGED records: feed, queued, dead letter, unknown, four-eyes" "$(count_kind "$T/export2.jsonl" PURGED)" 5
