@@ -1338,14 +1338,15 @@ static void s_drain(s_io *io)
 /* ---- handling commands ---- */
 
 /* Drops id from the in-flight set; its outbox seq, or 0 if it was not in flight. */
-static uint64_t s_flight_remove(s_io *io, const uint8_t id[16])
+/* Takes id out of the in-flight table (*seq its outbox seq); false if it is not in flight. */
+static bool s_flight_take(s_io *io, const uint8_t id[16], uint64_t *seq)
 {
     size_t i = flightix_find(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight, id);
     if (i == SIZE_MAX)
-        return 0;
-    uint64_t seq = io->flight[i].seq;
+        return false;
+    *seq = io->flight[i].seq;
     flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
-    return seq;
+    return true;
 }
 
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
@@ -1377,10 +1378,27 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
                io->protocol);
 }
 
+/*
+ * An answer naming a message not in flight in this session (never published
+ * in it, or answered already): a broker may not answer what it was not
+ * sent, nor answer twice. Ignored, so that it neither marks an unsent
+ * message accepted (it would never go out) nor turns a final state into
+ * another; a message left pending goes out again in the next session, where
+ * a broker that has it answers Accepted{duplicate}. (A message whose
+ * flight entry could not be kept, for want of memory, is such a message.)
+ */
+static void s_answer_ignored(s_io *io, const wire_cmd *cmd)
+{
+    client_log(io->c, ASYLINK_LOG_WARN, "answer for a message not in flight ignored",
+               "kind=%s code=%s", wire_kind_name(cmd->kind), asylink_err_name(ASYLINK_E_PROTOCOL));
+}
+
 static void s_on_answer(s_io *io, const wire_cmd *cmd)
 {
+    uint64_t seq = 0;
     if (cmd->kind == WIRE_ACCEPTED) {
-        uint64_t seq = s_flight_remove(io, cmd->u.accepted.message_id);
+        if (!s_flight_take(io, cmd->u.accepted.message_id, &seq))
+            return s_answer_ignored(io, cmd);
         if (s_accept_later(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate, seq))
             return;
         s_record_accepted(io, cmd->u.accepted.message_id, cmd->u.accepted.duplicate, seq);
@@ -1389,7 +1407,8 @@ static void s_on_answer(s_io *io, const wire_cmd *cmd)
     const wire_rejected *r = &cmd->u.rejected;
     if (!r->has_message_id)
         return;
-    s_flight_remove(io, r->message_id);
+    if (!s_flight_take(io, r->message_id, &seq))
+        return s_answer_ignored(io, cmd);
     if (r->retryable) {
         /* Stays pending; publish it again after a short pause. */
         if (io->rescan_at_ms == 0)

@@ -1206,12 +1206,83 @@ static void test_personal_types_refused(void **state)
     assert_int_equal(pending, 1);
 }
 
+/* Expects the next two messages to be plain Publishes of ids[0] and ids[1], in that order. */
+static void t_expect_publishes(t_world *w, uint8_t (*ids)[16])
+{
+    for (size_t i = 0; i < 2; i++) {
+        zmq_msg_t parts[T_PARTS];
+        int n = 0;
+        wire_cmd cmd;
+        t_next(w, parts, &n, &cmd);
+        assert_int_equal(cmd.kind, WIRE_PUBLISH);
+        assert_memory_equal(cmd.u.publish.message_id, ids[i], 16);
+        wire_cmd_clear(&cmd);
+        t_close(parts, n);
+    }
+}
+
+/* A broker's Accepted or Rejected for id (Rejected: POLICY, not retryable). */
+static void t_answer(t_world *w, wire_kind kind, const uint8_t id[16])
+{
+    wire_cmd a = {.kind = kind};
+    if (kind == WIRE_ACCEPTED) {
+        memcpy(a.u.accepted.message_id, id, 16);
+        a.u.accepted.store_sequence = 1;
+        a.u.accepted.accepted_ms = clock_now_ms();
+    } else {
+        a.u.rejected.has_message_id = true;
+        memcpy(a.u.rejected.message_id, id, 16);
+        a.u.rejected.code = ASYLINK_E_POLICY;
+        snprintf(a.u.rejected.reason, sizeof a.u.rejected.reason, "forged");
+    }
+    t_send(w, &a, NULL, 0);
+}
+
+/*
+ * A hostile broker answers what it was not sent: an Accepted and a Rejected
+ * for two messages waiting in the outbox before the session opened, and a
+ * Rejected for a message it accepted before. Each is ignored (and logged):
+ * both messages are published once the session opens and stay pending, and
+ * the accepted one is not turned into a rejected one.
+ */
+static void test_answers_not_in_flight_ignored(void **state)
+{
+    t_world *w = *state;
+    uint64_t hello = t_hello(w, WIRE_PROTOCOL_PACKED);
+    uint8_t ids[2][16];
+    t_send_messages(w, 2, ids);
+    t_answer(w, WIRE_ACCEPTED, ids[0]);
+    t_answer(w, WIRE_REJECTED, ids[1]);
+    t_wait_log(w, "answer for a message not in flight ignored", "kind=Accepted");
+    t_wait_log(w, "answer for a message not in flight ignored", "kind=Rejected");
+    t_welcome(w, hello, WIRE_PROTOCOL_VERSION);
+    t_event(w, ASYLINK_EVENT_CONNECTED, NULL);
+    t_expect_publishes(w, ids);
+    uint64_t pending = 0;
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 2);
+
+    t_answer(w, WIRE_ACCEPTED, ids[0]); /* the real answer */
+    uint8_t id[16];
+    t_event(w, ASYLINK_EVENT_ACCEPTED, id);
+    assert_memory_equal(id, ids[0], 16);
+    t_answer(w, WIRE_REJECTED, ids[0]); /* answered already: ignored */
+    t_answer(w, WIRE_ACCEPTED, ids[1]);
+    t_event(w, ASYLINK_EVENT_ACCEPTED, id); /* not REJECTED for ids[0] */
+    assert_memory_equal(id, ids[1], 16);
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 0);
+    asylink_event *e = NULL;
+    assert_int_equal(asylink_next_event(w->c, 200, &e), ASYLINK_E_TIMEOUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_falls_back_to_version_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_speaks_version_2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_personal_types_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answers_not_in_flight_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acks_follow_their_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_ack_returns_after_its_commit, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_pump_steps_over_unreadable_entry, setup, teardown),
