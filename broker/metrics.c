@@ -204,25 +204,6 @@ static void s_prom_counters(s_text *t, const metrics_snapshot *s)
                   (unsigned long long)r->rejected_by_code[c]);
 }
 
-static void s_prom_nodes(s_text *t, const metrics_snapshot *s)
-{
-    s_add(t, "# HELP asylink_queue_depth messages waiting per recipient\n"
-             "# TYPE asylink_queue_depth gauge\n");
-    for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(t, "asylink_queue_depth{node=\"%s\"} %llu\n", s->nodes[i].node_id,
-              (unsigned long long)s->nodes[i].depth);
-    s_add(t, "# HELP asylink_queue_bytes envelope bytes waiting per recipient\n"
-             "# TYPE asylink_queue_bytes gauge\n");
-    for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(t, "asylink_queue_bytes{node=\"%s\"} %llu\n", s->nodes[i].node_id,
-              (unsigned long long)s->nodes[i].bytes);
-    s_add(t, "# HELP asylink_node_connected 1 when the node has a session\n"
-             "# TYPE asylink_node_connected gauge\n");
-    for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(t, "asylink_node_connected{node=\"%s\"} %d\n", s->nodes[i].node_id,
-              s->nodes[i].connected ? 1 : 0);
-}
-
 /* Writes v into a label value, escaping backslash, quote and newline. */
 static void s_label(s_text *t, const char *v)
 {
@@ -233,6 +214,36 @@ static void s_label(s_text *t, const char *v)
             s_add(t, "\\n");
         else
             s_add(t, "%c", *v);
+    }
+}
+
+/* One line "asylink_<name>{node="<id>"} " of a per-node series (the value follows). */
+static void s_node_series(s_text *t, const char *name, const char *node_id)
+{
+    s_add(t, "asylink_%s{node=\"", name);
+    s_label(t, node_id);
+    s_add(t, "\"} ");
+}
+
+static void s_prom_nodes(s_text *t, const metrics_snapshot *s)
+{
+    s_add(t, "# HELP asylink_queue_depth messages waiting per recipient\n"
+             "# TYPE asylink_queue_depth gauge\n");
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        s_node_series(t, "queue_depth", s->nodes[i].node_id);
+        s_add(t, "%llu\n", (unsigned long long)s->nodes[i].depth);
+    }
+    s_add(t, "# HELP asylink_queue_bytes envelope bytes waiting per recipient\n"
+             "# TYPE asylink_queue_bytes gauge\n");
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        s_node_series(t, "queue_bytes", s->nodes[i].node_id);
+        s_add(t, "%llu\n", (unsigned long long)s->nodes[i].bytes);
+    }
+    s_add(t, "# HELP asylink_node_connected 1 when the node has a session\n"
+             "# TYPE asylink_node_connected gauge\n");
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        s_node_series(t, "node_connected", s->nodes[i].node_id);
+        s_add(t, "%d\n", s->nodes[i].connected ? 1 : 0);
     }
 }
 
@@ -252,19 +263,23 @@ static void s_prom_status(s_text *t, const metrics_snapshot *s)
     for (size_t i = 0; i < s->n_nodes; i++) {
         const metrics_node *n = &s->nodes[i];
         uint64_t age = n->oldest_ms && n->oldest_ms < s->taken_ms ? s->taken_ms - n->oldest_ms : 0;
-        s_add(t, "asylink_queue_oldest_age_seconds{node=\"%s\"} %.3f\n", n->node_id,
-              (double)age / 1000.0);
+        s_node_series(t, "queue_oldest_age_seconds", n->node_id);
+        s_add(t, "%.3f\n", (double)age / 1000.0);
     }
     s_add(t, "# HELP asylink_cert_expiry_seconds seconds until the node's certificate expires "
              "(negative: expired)\n# TYPE asylink_cert_expiry_seconds gauge\n");
-    for (size_t i = 0; i < s->n_nodes; i++)
-        s_add(t, "asylink_cert_expiry_seconds{node=\"%s\"} %lld\n", s->nodes[i].node_id,
+    for (size_t i = 0; i < s->n_nodes; i++) {
+        s_node_series(t, "cert_expiry_seconds", s->nodes[i].node_id);
+        s_add(t, "%lld\n",
               ((long long)s->nodes[i].cert_not_after_ms - (long long)s->taken_ms) / 1000);
+    }
     s_add(t, "# HELP asylink_feed_lag_messages feed messages not yet acknowledged by a durable "
              "subscription (counted up to 100000)\n# TYPE asylink_feed_lag_messages gauge\n");
     for (size_t i = 0; i < s->n_feeds; i++) {
         const metrics_feed *f = &s->feeds[i];
-        s_add(t, "asylink_feed_lag_messages{node=\"%s\",subscription=\"", f->node_id);
+        s_add(t, "asylink_feed_lag_messages{node=\"");
+        s_label(t, f->node_id);
+        s_add(t, "\",subscription=\"");
         s_label(t, f->name);
         s_add(t, "\",prefix=\"");
         s_label(t, f->prefix);
@@ -553,6 +568,25 @@ static void s_html_head(s_text *t, metrics *m, const metrics_snapshot *s)
     s_html_chart(t, m, s->taken_ms);
 }
 
+/*
+ * Writes v as HTML text (& < > " ' escaped). Node ids, subscription names
+ * and topic prefixes are restricted to characters that need none today;
+ * the page does not rely on it.
+ */
+static void s_html_text(s_text *t, const char *v)
+{
+    for (; *v; v++) {
+        switch (*v) {
+        case '&': s_add(t, "&amp;"); break;
+        case '<': s_add(t, "&lt;"); break;
+        case '>': s_add(t, "&gt;"); break;
+        case '"': s_add(t, "&quot;"); break;
+        case '\'': s_add(t, "&#39;"); break;
+        default: s_add(t, "%c", *v);
+        }
+    }
+}
+
 static void s_html_queues(s_text *t, const metrics_snapshot *s)
 {
     char age[32], left[32];
@@ -566,11 +600,13 @@ static void s_html_queues(s_text *t, const metrics_snapshot *s)
         bool expired = n->cert_not_after_ms <= s->taken_ms;
         uint64_t remain = expired ? 0 : n->cert_not_after_ms - s->taken_ms;
         const char *cls = expired ? "bad" : remain < 30ull * 86400000 ? "warn" : "";
+        s_add(t, "<tr><td>");
+        s_html_text(t, n->node_id);
         s_add(t,
-              "<tr><td>%s</td><td class=\"%s\">%s</td><td>%llu</td><td>%llu</td>"
+              "</td><td class=\"%s\">%s</td><td>%llu</td><td>%llu</td>"
               "<td class=\"%s\">%s</td><td>%u</td><td class=\"%s\">%llu</td>"
               "<td class=\"%s\">%s</td></tr>",
-              n->node_id, n->connected ? "ok" : "muted", n->connected ? "yes" : "no",
+              n->connected ? "ok" : "muted", n->connected ? "yes" : "no",
               (unsigned long long)n->depth, (unsigned long long)n->bytes,
               oldest > 3600000 ? "warn" : "", n->oldest_ms ? s_human(oldest, age, sizeof age) : "-",
               n->in_flight, n->dead_letters ? "warn" : "", (unsigned long long)n->dead_letters, cls,
@@ -591,12 +627,15 @@ static void s_html_feeds(s_text *t, const metrics_snapshot *s)
              "<th>open</th><th>lag (messages)</th></tr>");
     for (size_t i = 0; i < s->n_feeds; i++) {
         const metrics_feed *f = &s->feeds[i];
-        s_add(t,
-              "<tr><td>%s</td><td class=\"t\">%s</td><td class=\"t\">%s</td>"
-              "<td class=\"%s\">%s</td><td class=\"%s\">%s%llu</td></tr>",
-              f->node_id, f->name, f->prefix, f->open ? "ok" : "muted", f->open ? "yes" : "no",
-              f->lag >= 1000 ? "warn" : "", f->lag_capped ? "&ge; " : "",
-              (unsigned long long)f->lag);
+        s_add(t, "<tr><td>");
+        s_html_text(t, f->node_id);
+        s_add(t, "</td><td class=\"t\">");
+        s_html_text(t, f->name);
+        s_add(t, "</td><td class=\"t\">");
+        s_html_text(t, f->prefix);
+        s_add(t, "</td><td class=\"%s\">%s</td><td class=\"%s\">%s%llu</td></tr>",
+              f->open ? "ok" : "muted", f->open ? "yes" : "no", f->lag >= 1000 ? "warn" : "",
+              f->lag_capped ? "&ge; " : "", (unsigned long long)f->lag);
     }
     s_add(t, "</table>");
 }
@@ -623,9 +662,9 @@ static void s_html_rejections(s_text *t, const metrics_snapshot *s)
     uint64_t n = r->n_recent < ROUTER_RECENT_REJECTIONS ? r->n_recent : ROUTER_RECENT_REJECTIONS;
     for (uint64_t i = 0; i < n; i++) {
         const router_rejection *x = &r->recent[(r->n_recent - 1 - i) % ROUTER_RECENT_REJECTIONS];
-        s_add(t, "<tr><td>%s</td><td class=\"t\">%s</td><td class=\"t\">%s</td></tr>",
-              clock_format_iso(x->at_ms, when, sizeof when), x->node_id[0] ? x->node_id : "-",
-              asylink_err_name(x->code));
+        s_add(t, "<tr><td>%s</td><td class=\"t\">", clock_format_iso(x->at_ms, when, sizeof when));
+        s_html_text(t, x->node_id[0] ? x->node_id : "-");
+        s_add(t, "</td><td class=\"t\">%s</td></tr>", asylink_err_name(x->code));
     }
     s_add(t, "</table>");
 }
