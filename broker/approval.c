@@ -104,8 +104,14 @@ int approval_hold(approval *a, const wire_admin_request *q, const char *op_node,
     if (!a || !q || !op_node || !out || (q->n_ids && !q->ids))
         return ASYLINK_E_INVALID_ARG;
     s_forget(a, now_ms);
+    for (size_t i = 0; a->n == APPROVAL_MAX && i < a->n; i++) {
+        if (s_lapsed(&a->items[i], now_ms)) { /* kept only to answer EXPIRED: make room */
+            free(a->items[i].req.ids);
+            s_remove(a, i);
+        }
+    }
     if (a->n == APPROVAL_MAX)
-        return ASYLINK_E_UNAVAILABLE;
+        return ASYLINK_E_UNAVAILABLE; /* every one of them is waiting (pending list shows them) */
     approval_item *it = &a->items[a->n];
     memset(it, 0, sizeof *it);
     it->req = *q;
