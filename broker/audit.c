@@ -30,6 +30,9 @@
 #include <string.h>
 
 #define S_SEQ_LEN 8
+/* audit_meta key: the seq of the log's last PRUNED record (be64; 0 = none), written in the
+   pruning's transaction, so that a page of a long log can tell a pruning from a cut */
+#define S_LAST_PRUNED "last_pruned"
 
 /* The end of the chain. */
 typedef struct {
@@ -52,6 +55,7 @@ struct audit {
     store *st;            /* borrowed */
     MDB_dbi log;          /* audit */
     MDB_dbi ckpt;         /* audit_ckpt */
+    MDB_dbi meta;         /* audit_meta: S_LAST_PRUNED */
     char node_id[AUDITCHAIN_NAME_MAX + 1];
     uint64_t cert_serial;
     const uint8_t *sign_sk, *sign_pk; /* borrowed */
@@ -477,6 +481,82 @@ static int s_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq, MDB_val *v)
     return rc;
 }
 
+/* The first key of dbi, 0 if empty. */
+static int s_first(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    *seq = 0;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN)
+        *seq = bytes_get_be64(k.mv_data);
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* Writes seq as the log's last PRUNED record. */
+static int s_last_pruned_put(audit *a, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t val[S_SEQ_LEN];
+    bytes_put_be64(val, seq);
+    MDB_val k = {sizeof S_LAST_PRUNED - 1, (void *)S_LAST_PRUNED}, v = {sizeof val, val};
+    return mdb_put(txn, a->meta, &k, &v, 0);
+}
+
+/* The log's last PRUNED record as the store names it (0: none); MDB_NOTFOUND: not recorded. */
+static int s_last_pruned_get(audit *a, MDB_txn *txn, uint64_t *seq)
+{
+    MDB_val k = {sizeof S_LAST_PRUNED - 1, (void *)S_LAST_PRUNED}, v;
+    *seq = 0;
+    int rc = mdb_get(txn, a->meta, &k, &v);
+    if (rc == MDB_SUCCESS && v.mv_size != S_SEQ_LEN)
+        rc = MDB_CORRUPTED;
+    if (rc == MDB_SUCCESS)
+        *seq = bytes_get_be64(v.mv_data);
+    return rc;
+}
+
+/*
+ * A store written before audit_meta, with a log that starts after entry 1:
+ * finds its last PRUNED record once, walking back from the end (none: 0,
+ * and its verify will say the front was cut).
+ */
+static int s_last_pruned_init(audit *a, MDB_txn *txn)
+{
+    uint64_t seq = 0, first = 0, scanned = 0;
+    int rc = s_last_pruned_get(a, txn, &seq);
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    rc = s_first(txn, a->log, &first);
+    if (rc != MDB_SUCCESS || first <= 1)
+        return rc;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    rc = mdb_cursor_open(txn, a->log, &cur);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == MDB_SUCCESS && !seq;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+        auditchain_decoded *d = NULL;
+        scanned++;
+        if (k.mv_size == S_SEQ_LEN && v.mv_size > AUDITCHAIN_HASH_LEN &&
+            auditchain_record_decode((const uint8_t *)v.mv_data + AUDITCHAIN_HASH_LEN,
+                                     v.mv_size - AUDITCHAIN_HASH_LEN, &d) == ASYLINK_OK &&
+            auditchain_decoded_record(d)->kind == AUDIT_PRUNED)
+            seq = bytes_get_be64(k.mv_data);
+        auditchain_decoded_destroy(&d);
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+        return rc;
+    LOG_INFO("audit", "audit log: its last pruning record located (once, for this store)",
+             "entry=%llu scanned=%llu", (unsigned long long)seq, (unsigned long long)scanned);
+    return s_last_pruned_put(a, txn, seq);
+}
+
 /* store_write() fn of audit_open(): databases and the end of the chain. */
 static int s_open_txn(void *ctx, void *txnp)
 {
@@ -485,6 +565,10 @@ static int s_open_txn(void *ctx, void *txnp)
     int rc = mdb_dbi_open(txn, "audit", MDB_CREATE, &a->log);
     if (rc == MDB_SUCCESS)
         rc = mdb_dbi_open(txn, "audit_ckpt", MDB_CREATE, &a->ckpt);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_dbi_open(txn, "audit_meta", MDB_CREATE, &a->meta);
+    if (rc == MDB_SUCCESS)
+        rc = s_last_pruned_init(a, txn);
     if (rc != MDB_SUCCESS)
         return rc;
     memset(&a->c, 0, sizeof a->c);
@@ -608,22 +692,6 @@ static int s_delete_upto(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, bool inclusive
     return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
-/* The first key of dbi, 0 if empty. */
-static int s_first(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    *seq = 0;
-    int rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc != MDB_SUCCESS)
-        return rc;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    if (rc == MDB_SUCCESS && k.mv_size == S_SEQ_LEN)
-        *seq = bytes_get_be64(k.mv_data);
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
-}
-
 /* store_write() fn of audit_prune(): whole checkpoint intervals, then the PRUNED record. */
 static int s_prune_txn(void *ctx, void *txnp)
 {
@@ -655,7 +723,8 @@ static int s_prune_txn(void *ctx, void *txnp)
     auditchain_record r = {
         .kind = AUDIT_PRUNED, .count = c->removed, .detail = detail, .anchor_seq = c->anchor};
     s_default_actor(a, &r);
-    return s_append_record(a, txn, &r);
+    rc = s_append_record(a, txn, &r);
+    return rc == MDB_SUCCESS ? s_last_pruned_put(a, txn, a->p.seq) : rc;
 }
 
 int audit_prune(audit *a, uint64_t now_ms, size_t budget, uint64_t *removed)
@@ -685,7 +754,10 @@ typedef struct {
 static int s_head_txn(void *ctx, void *txn)
 {
     s_head_ctx *c = ctx;
-    return s_first(txn, c->a->log, &c->h->first_seq);
+    int rc = s_first(txn, c->a->log, &c->h->first_seq);
+    if (rc == MDB_SUCCESS)
+        rc = s_last_pruned_get(c->a, txn, &c->h->last_pruned_seq);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
 int audit_head_get(audit *a, audit_head *out)
@@ -834,6 +906,8 @@ int audit_verify(audit *a, const trust *t, uint64_t from_seq, uint64_t to_seq, s
     if (rc != ASYLINK_OK)
         return rc;
     auditchain_verifier_log_first(c.v, h.first_seq); /* a page may start later */
+    if (h.first_seq > 1) /* pruned, or cut: the store names its last pruning */
+        auditchain_verifier_last_pruned(c.v, h.last_pruned_seq);
     uint64_t from = from_seq > h.first_seq ? from_seq : h.first_seq;
     uint64_t to = to_seq && to_seq < h.last_seq ? to_seq : h.last_seq;
     if (from > h.first_seq && from > 1) { /* a page: start from the stored predecessor */

@@ -108,6 +108,7 @@ typedef struct audit_head {
     uint8_t last_hash[AUDITCHAIN_HASH_LEN]; /* its entry hash */
     uint64_t last_checkpoint_seq;           /* newest checkpoint; 0 = none */
     uint64_t notes_dropped;                 /* notes lost since start (AUDIT_MAX_NOTES) */
+    uint64_t last_pruned_seq;               /* the log's last PRUNED record; 0 = none */
 } audit_head;
 
 /* Fills *out. ASYLINK_OK or ASYLINK_E_IO. */

@@ -520,6 +520,8 @@ struct auditchain_verifier {
     uint64_t pruned_anchor;            /* anchor named by the last PRUNED record (0 = none) */
     uint64_t pruned_at;                /* that record's seq */
     uint64_t log_first;                /* the log's first entry (a page: set by the caller) */
+    uint64_t last_pruned;              /* the store's last PRUNED record (set by the caller) */
+    bool last_pruned_set;              /* auditchain_verifier_last_pruned() was called */
     bool whole;                        /* the walk began at the log's first entry */
     bool failed;                       /* the result is final */
     auditchain_result res;             /* what has been found */
@@ -639,6 +641,14 @@ void auditchain_verifier_log_first(auditchain_verifier *v, uint64_t first_seq)
 {
     if (v)
         v->log_first = first_seq;
+}
+
+void auditchain_verifier_last_pruned(auditchain_verifier *v, uint64_t seq)
+{
+    if (v) {
+        v->last_pruned = seq;
+        v->last_pruned_set = true;
+    }
 }
 
 void auditchain_verifier_start_at(auditchain_verifier *v, uint64_t from_seq,
@@ -767,6 +777,36 @@ bool auditchain_verifier_entry(auditchain_verifier *v, uint64_t key_seq, const u
     return true;
 }
 
+/*
+ * The checks of auditchain_verifier_last_pruned() for a log starting at
+ * first (> 1): the page holding the named record checks it, the last page
+ * that one is named at all and lies within the log.
+ */
+static void s_check_last_pruned(auditchain_verifier *v, bool complete, uint64_t first)
+{
+    uint64_t at = v->last_pruned;
+    bool walked = v->res.entries && v->res.first_seq <= at && at <= v->res.last_seq;
+    if (!at && complete)
+        s_fail(v, 1,
+               "entries 1..%llu are missing: the log starts at %llu, but the store records no "
+               "pruning",
+               (unsigned long long)(first - 1), (unsigned long long)first);
+    else if (walked && v->pruned_at != at)
+        s_fail(v, at, "entry %llu: the store names it the log's last PRUNED record, but it is not",
+               (unsigned long long)at);
+    else if (walked && first > v->pruned_anchor + 1)
+        s_fail(v, v->pruned_anchor + 1,
+               "entry %llu is missing: the last pruning (entry %llu) kept the log from entry "
+               "%llu, but it starts at %llu",
+               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)at,
+               (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)first);
+    else if (complete && at && v->res.entries && at > v->res.last_seq)
+        s_fail(v, at,
+               "entry %llu is missing: the store names it the log's last PRUNED record, but the "
+               "log ends at %llu",
+               (unsigned long long)at, (unsigned long long)v->res.last_seq);
+}
+
 void auditchain_verifier_finish(auditchain_verifier *v, bool complete, auditchain_result *out)
 {
     if (!v || !out)
@@ -791,6 +831,9 @@ void auditchain_verifier_finish(auditchain_verifier *v, bool complete, auditchai
                "%llu, but it starts at %llu",
                (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)v->pruned_at,
                (unsigned long long)(v->pruned_anchor + 1), (unsigned long long)first);
+    /* a page of a log that starts after entry 1: the store names its last PRUNED record */
+    if (!v->failed && v->last_pruned_set && first > 1)
+        s_check_last_pruned(v, complete, first);
     /* a pruning leaves its PRUNED record after the anchor (13.5): a log that starts
        after a checkpoint without one was cut, not pruned */
     if (!v->failed && complete && v->whole && v->res.anchor_seq && !v->pruned_anchor)

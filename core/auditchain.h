@@ -238,6 +238,18 @@ void auditchain_verifier_start_at(auditchain_verifier *v, uint64_t from_seq,
 void auditchain_verifier_log_first(auditchain_verifier *v, uint64_t first_seq);
 
 /*
+ * For a walk over a page of a log that starts after entry 1 (the broker
+ * checks a long log in pages): seq is the entry the store names as the
+ * log's last PRUNED record (0: it records none). The page that walks seq
+ * checks that it is the last PRUNED record walked and that its anchor is
+ * where the log starts (auditchain_verifier_log_first()); the last page
+ * (complete) fails a log that starts after entry 1 with none recorded, or
+ * with one beyond its end. Without this call a page cannot tell a pruned
+ * log from one whose oldest entries were cut.
+ */
+void auditchain_verifier_last_pruned(auditchain_verifier *v, uint64_t seq);
+
+/*
  * Feeds the next stored entry (key seq, value = entry_hash || record), in
  * ascending key order. Returns false once the chain is broken (stop
  * feeding; the result names the entry).

@@ -403,6 +403,77 @@ static void test_cut_front_without_pruning(void **state)
     assert_int_equal(audit_verify(t->a, NULL, 0, 0, 1000, &r, &more), ASYLINK_OK);
     assert_false(r.ok);
     assert_int_equal(r.first_bad_seq, 1);
+    /* and in pages (a long log): the store records no pruning, so the last page says so */
+    t_verify_paged(t, 5, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 1);
+    assert_non_null(strstr(r.reason, "records no pruning"));
+    /* the same after a restart (the store's record of its last pruning is looked for once) */
+    t_close(t);
+    t_open(t);
+    t_verify_paged(t, 5, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 1);
+}
+
+/* store_write() fn: sets (ctx: the seq, or NULL: deletes) the audit's record of its last pruning.
+ */
+static int t_last_pruned(void *ctx, void *txnp)
+{
+    MDB_txn *txn = txnp;
+    MDB_dbi meta;
+    MDB_val k = {11, "last_pruned"};
+    int rc = mdb_dbi_open(txn, "audit_meta", 0, &meta);
+    if (rc != MDB_SUCCESS)
+        return rc;
+    if (!ctx) {
+        rc = mdb_del(txn, meta, &k, NULL);
+        return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    }
+    uint8_t val[8] = {0, 0, 0, 0, 0, 0, 0, *(const uint8_t *)ctx};
+    MDB_val v = {8, val};
+    return mdb_put(txn, meta, &k, &v, 0);
+}
+
+/*
+ * Checked in pages, a pruned log relies on the store's record of its last
+ * PRUNED record: a store from before that record finds it once at open; a
+ * record pointing elsewhere, or a cut beyond the pruning, is caught in
+ * pages as in one walk.
+ */
+static void test_last_pruned_in_pages(void **state)
+{
+    tctx *t = *state;
+    t_log_pruned(t); /* entries 21..35, PRUNED record 36 naming anchor 20 */
+    auditchain_result r;
+    t_verify_paged(t, 5, &r);
+    assert_true(r.ok);
+    /* a store written before the record: found at the next open */
+    store_set_audit(t->s, NULL);
+    assert_int_equal(store_write(t->s, t_last_pruned, NULL), ASYLINK_OK);
+    t_close(t);
+    t_open(t);
+    t_verify_paged(t, 5, &r);
+    if (!r.ok)
+        fprintf(stderr, "paged verify: %s\n", r.reason);
+    assert_true(r.ok);
+    /* the record pointing at an entry that is not a PRUNED record */
+    store_set_audit(t->s, NULL);
+    assert_int_equal(store_write(t->s, t_last_pruned, &(uint8_t){33}), ASYLINK_OK);
+    t_verify_paged(t, 5, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 33);
+    /* ... or beyond the log's end */
+    assert_int_equal(store_write(t->s, t_last_pruned, &(uint8_t){90}), ASYLINK_OK);
+    t_verify_paged(t, 5, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 90);
+    /* the right record, but entries cut beyond the pruning's anchor (21..30 and checkpoint 20) */
+    assert_int_equal(store_write(t->s, t_last_pruned, &(uint8_t){36}), ASYLINK_OK);
+    assert_int_equal(store_write(t->s, t_cut, &(t_cut_spec){21, 30, 20}), ASYLINK_OK);
+    t_verify_paged(t, 5, &r);
+    assert_false(r.ok);
+    assert_int_equal(r.first_bad_seq, 21);
 }
 
 /* store_write() fn: flips a byte of entry 3's record. */
@@ -460,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_then_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_then_paged_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_front_without_pruning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_pruned_in_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_names_entry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
