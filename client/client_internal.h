@@ -269,6 +269,7 @@ struct asylink_client {
     client_sub *subs;                /* feed subscriptions */
     client_req *reqs;                /* requests for the I/O thread */
     client_readers *readers;         /* reader cache of LIMITED feed publishing */
+    uint64_t readers_gen;            /* trust reloads (older reader lists are not cached) */
     asylink_connection conn;         /* where the I/O thread is (connection.c) */
     asylink_connect_failure failure; /* why no session is open (failure.c) */
     /* wake-ups */
@@ -700,6 +701,13 @@ void client_req_free(client_req *r);
 
 /* Frees the feed state (subscriptions, requests, reader cache) at close. */
 void client_feeds_free(asylink_client *c);
+
+/*
+ * Forgets the reader cache of LIMITED publishing after a trust reload: its
+ * lists were checked under the previous trust (a reader revoked since must
+ * not get the next message's key). Takes the client lock.
+ */
+void client_readers_forget(asylink_client *c);
 
 /* How long the I/O thread waits for Welcome after connecting. */
 #define CLIENT_HELLO_TIMEOUT_MS 5000

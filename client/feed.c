@@ -74,6 +74,18 @@ void client_feeds_free(asylink_client *c)
     }
 }
 
+void client_readers_forget(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->readers_gen++;
+    while (c->readers) {
+        client_readers *r = c->readers;
+        c->readers = r->next;
+        s_readers_release(r); /* a publish holding it finishes with it */
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Unlinks r from the request list (lock held). */
 static void s_req_unlink(asylink_client *c, client_req *r)
 {
@@ -203,6 +215,7 @@ static int s_topic_readers(asylink_client *c, const char *topic, client_readers 
             return ASYLINK_OK;
         }
     }
+    uint64_t gen = c->readers_gen;
     pthread_mutex_unlock(&c->lock);
     if (!atomic_load(&c->connected))
         return ASYLINK_E_UNAVAILABLE;
@@ -225,6 +238,12 @@ static int s_topic_readers(asylink_client *c, const char *topic, client_readers 
     }
     fresh->refs = 2; /* the cache and the caller */
     pthread_mutex_lock(&c->lock);
+    if (c->readers_gen != gen) { /* checked under a trust since replaced: this call's only */
+        fresh->refs = 1;
+        pthread_mutex_unlock(&c->lock);
+        *out = fresh;
+        return ASYLINK_OK;
+    }
     for (client_readers **pp = &c->readers; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->topic, topic) == 0) {
             client_readers *old = *pp;

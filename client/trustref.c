@@ -236,6 +236,7 @@ int client_trust_refresh(asylink_client *c, bool force)
     c->trust = holder;
     pthread_mutex_unlock(&c->trust_lock);
     client_trust_put(c, old); /* freed once its last reader is done */
+    client_readers_forget(c); /* checked under the old trust */
     c->trust_stamp = stamp;
     pthread_mutex_unlock(&c->reload_lock);
     client_log(c, ASYLINK_LOG_INFO, "trust directory reloaded", "nodes=%zu", trust_count(fresh));

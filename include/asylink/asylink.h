@@ -926,7 +926,7 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * the library asks the broker for the topic's readers (a Directory),
  * checks every certificate against its own trust directory (the broker
  * cannot substitute keys), leaves out unusable ones and keeps the list for
- * 60 s. Feed messages have no recipients and get no receipts.
+ * 60 s (a trust reload forgets it). Feed messages have no recipients and get no receipts.
  * message_id_out may be NULL. Errors: ASYLINK_E_INVALID_ARG (c NULL,
  * struct_size too small, topic or content_type NULL, payload NULL with
  * len > 0, an unknown classification), ASYLINK_E_CLASSIFICATION (PERSONAL,

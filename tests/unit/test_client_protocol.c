@@ -1276,6 +1276,142 @@ static void test_answers_not_in_flight_ignored(void **state)
     assert_int_equal(asylink_next_event(w->c, 200, &e), ASYLINK_E_TIMEOUT);
 }
 
+/* A LIMITED publish on its own thread (it waits for the Directory the test broker answers). */
+typedef struct {
+    t_world *w;
+    int rc;
+} t_publisher;
+
+static void *t_publish_limited(void *arg)
+{
+    t_publisher *p = arg;
+    asylink_publish_params pp;
+    asylink_publish_params_init(&pp);
+    pp.topic = "stats.monthly.DE";
+    pp.content_type = "application/json";
+    pp.classification = ASYLINK_LIMITED;
+    p->rc = asylink_publish(p->w->c, &pp, "{}", 2, NULL);
+    return NULL;
+}
+
+/* Expects a DirectoryRequest for the topic and answers it with the certificates of ids. */
+static void t_answer_directory(t_world *w, const char *const *ids)
+{
+    zmq_msg_t parts[T_PARTS];
+    int n = 0;
+    wire_cmd cmd;
+    t_next(w, parts, &n, &cmd);
+    if (cmd.kind == WIRE_NONE) { /* a Packed frame of one item */
+        wire_unpacker u;
+        size_t items = 0;
+        wire_item item;
+        assert_int_equal(
+            wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
+            ASYLINK_OK);
+        assert_true(wire_unpack_next(&u, &item));
+        assert_int_equal(wire_decode(item.cmd, item.cmd_len, &cmd), ASYLINK_OK);
+    }
+    assert_int_equal(cmd.kind, WIRE_DIRECTORY_REQUEST);
+    assert_string_equal(cmd.u.directory_request.topic, "stats.monthly.DE");
+    uint64_t request_id = cmd.request_id;
+    wire_cmd_clear(&cmd);
+    t_close(parts, n);
+    uint8_t *certs[FX_MAX_NODES];
+    size_t lens[FX_MAX_NODES], k = 0;
+    for (; ids[k]; k++) {
+        const cert *x = fx_node_by_id(w->f, ids[k])->cert;
+        certs[k] = x->raw;
+        lens[k] = x->raw_len;
+    }
+    wire_cmd d = {.kind = WIRE_DIRECTORY, .request_id = request_id};
+    d.u.directory.certificates = certs;
+    d.u.directory.certificate_lens = lens;
+    d.u.directory.n_certificates = k;
+    snprintf(d.u.directory.topic, sizeof d.u.directory.topic, "stats.monthly.DE");
+    t_send(w, &d, NULL, 0);
+}
+
+/* The envelope of the next Publish (plain or the first of a Packed frame), malloc'd. */
+static uint8_t *t_next_publish(t_world *w, size_t *len)
+{
+    zmq_msg_t parts[T_PARTS];
+    int n = 0;
+    wire_cmd cmd;
+    t_next(w, parts, &n, &cmd);
+    uint8_t *env = NULL;
+    if (cmd.kind == WIRE_NONE) {
+        wire_unpacker u;
+        size_t items = 0;
+        wire_item item;
+        assert_int_equal(
+            wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
+            ASYLINK_OK);
+        assert_true(wire_unpack_next(&u, &item));
+        assert_int_equal(wire_decode(item.cmd, item.cmd_len, &cmd), ASYLINK_OK);
+        assert_int_equal(cmd.kind, WIRE_PUBLISH);
+        env = malloc(item.env_len);
+        assert_non_null(env);
+        memcpy(env, item.env, item.env_len);
+        *len = item.env_len;
+    } else {
+        assert_int_equal(cmd.kind, WIRE_PUBLISH);
+        assert_int_equal(n, 2);
+        *len = zmq_msg_size(&parts[1]);
+        env = malloc(*len);
+        assert_non_null(env);
+        memcpy(env, zmq_msg_data(&parts[1]), *len);
+    }
+    wire_cmd_clear(&cmd);
+    t_close(parts, n);
+    return env;
+}
+
+/*
+ * The readers of a LIMITED feed message after a trust reload revoked one:
+ * the reader list cached for the topic (60 s) was checked under the old
+ * trust, so a reload must drop it and the next publish ask for the readers
+ * again; the revoked node gets no key wrap (asylink_reload_trust(): revoked
+ * certificates stop being used for sending).
+ */
+static void test_limited_readers_after_trust_reload(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    const char *readers[] = {"DE", "FR", NULL};
+    t_publisher pub = {w, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, t_publish_limited, &pub), 0);
+    t_answer_directory(w, readers);
+    size_t len = 0;
+    uint8_t *env = t_next_publish(w, &len), *payload = NULL;
+    size_t plen = 0;
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pub.rc, ASYLINK_OK);
+    assert_int_equal(fx_open(w->f, "FR", env, len, &payload, &plen), ASYLINK_OK);
+    free(payload);
+    free(env);
+
+    /* FR's certificate is revoked; the client reloads its trust directory. */
+    crl_entry e = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
+    crl *l = NULL;
+    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &e, 1, &l), ASYLINK_OK);
+    char path[700];
+    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
+
+    pub.rc = -1;
+    assert_int_equal(pthread_create(&th, NULL, t_publish_limited, &pub), 0);
+    t_answer_directory(w, readers); /* asked again: the broker still names FR */
+    env = t_next_publish(w, &len);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(pub.rc, ASYLINK_OK);
+    assert_int_not_equal(fx_open(w->f, "FR", env, len, &payload, &plen), ASYLINK_OK);
+    assert_null(payload);
+    free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1288,6 +1424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pump_steps_over_unreadable_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_far_behind, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_log_callback_cannot_reenter, setup_durable, teardown),
+        cmocka_unit_test_setup_teardown(test_limited_readers_after_trust_reload, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
