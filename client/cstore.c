@@ -3352,12 +3352,13 @@ static int s_sweep_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_
 }
 
 /*
- * The first finished record of dbi with seq > after, into key (*found).
+ * The first finished record of dbi with seq > *after, into key (*found).
  * PENDING records and records that fail validation (left for the
- * operator) are stepped over. *done: the walk ended (the end of dbi, or a
- * finished record newer than the cutoff: arrival order is time order).
+ * operator) are stepped over. *after: the last record examined. *done: the
+ * walk ended (the end of dbi, or a finished record newer than the cutoff:
+ * arrival order is time order).
  */
-static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t after, s_sweep *w,
+static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t *after, s_sweep *w,
                         uint8_t key[S_SEQ_LEN], bool *found, bool *done)
 {
     MDB_cursor *cur;
@@ -3366,11 +3367,13 @@ static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t after,
     if (rc != MDB_SUCCESS)
         return rc;
     uint8_t from[S_SEQ_LEN];
-    bytes_put_be64(from, after + 1);
+    bytes_put_be64(from, *after + 1);
     MDB_val k = {S_SEQ_LEN, from}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == MDB_SUCCESS && w->used < w->max;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         w->used++;
+        if (k.mv_size == S_SEQ_LEN)
+            *after = bytes_get_be64(k.mv_data);
         out_record o;
         in_record i;
         if (k.mv_size != S_SEQ_LEN ||
@@ -3397,11 +3400,10 @@ static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t after,
     return rc;
 }
 
-/* Sweeps one database (the outbox or the inbox) in seq order. */
-static int s_sweep_db(cstore_txn *t, bool outbox, s_sweep *w, bool *done)
+/* Sweeps one database (the outbox or the inbox) in seq order after *after (then the last seen). */
+static int s_sweep_db(cstore_txn *t, bool outbox, s_sweep *w, uint64_t *after, bool *done)
 {
     MDB_dbi dbi = outbox ? t->s->outbox : t->s->inbox;
-    uint64_t after = 0;
     *done = false;
     while (!*done && w->used < w->max) {
         uint8_t key[S_SEQ_LEN];
@@ -3419,9 +3421,40 @@ static int s_sweep_db(cstore_txn *t, bool outbox, s_sweep *w, bool *done)
             rc = outbox ? s_sweep_out_one(t, key, &o, w) : s_sweep_in_one(t, key, &i, w);
         if (rc != MDB_SUCCESS)
             return rc;
-        after = bytes_get_be64(key);
     }
     return MDB_SUCCESS;
+}
+
+/*
+ * Where the sweep goes on: the last outbox and inbox records examined by
+ * the sweep transactions so far (S_SWEEP_DONE: the outbox walk has ended),
+ * so that records it must keep (PENDING, kept as evidence, damaged) are not
+ * examined again by every transaction, the budget spent on them before
+ * reaching the finished records behind. Both go back to 0 once both walks
+ * have ended: the next sweep starts over.
+ */
+#define S_META_SWEEP_OUT "sweep_out_after"
+#define S_META_SWEEP_IN "sweep_in_after"
+#define S_SWEEP_DONE UINT64_MAX
+
+/* Reads where the sweep goes on. */
+static int s_sweep_pos_get(cstore_txn *t, uint64_t *out_after, uint64_t *in_after)
+{
+    int rc = s_meta_get(t->txn, t->s->meta, S_META_SWEEP_OUT, 8, out_after, NULL);
+    return rc == MDB_SUCCESS ? s_meta_get(t->txn, t->s->meta, S_META_SWEEP_IN, 8, in_after, NULL)
+                             : rc;
+}
+
+/* Records where the next sweep transaction goes on (was: the values read at the start). */
+static int s_sweep_pos_put(cstore_txn *t, uint64_t out_was, uint64_t out_after, uint64_t in_was,
+                           uint64_t in_after)
+{
+    int rc = MDB_SUCCESS;
+    if (out_after != out_was)
+        rc = s_meta_put(t->txn, t->s->meta, S_META_SWEEP_OUT, out_after, 8);
+    if (rc == MDB_SUCCESS && in_after != in_was)
+        rc = s_meta_put(t->txn, t->s->meta, S_META_SWEEP_IN, in_after, 8);
+    return rc;
 }
 
 int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore_sweep_stats *st,
@@ -3439,10 +3472,21 @@ int cstore_retention_sweep(cstore_txn *t, uint64_t cutoff_ms, size_t max, cstore
     int lrc = s_hwm_raise(t, t->s->outbox, S_META_OUT_HWM);
     if (lrc == MDB_SUCCESS)
         lrc = s_hwm_raise(t, t->s->inbox, S_META_IN_HWM);
+    uint64_t out_was = 0, in_was = 0;
     if (lrc == MDB_SUCCESS)
-        lrc = s_sweep_db(t, true, &w, &out_done);
+        lrc = s_sweep_pos_get(t, &out_was, &in_was);
+    uint64_t out_after = out_was, in_after = in_was;
+    out_done = out_was == S_SWEEP_DONE;
+    if (lrc == MDB_SUCCESS && !out_done)
+        lrc = s_sweep_db(t, true, &w, &out_after, &out_done);
     if (lrc == MDB_SUCCESS)
-        lrc = s_sweep_db(t, false, &w, &in_done);
+        lrc = s_sweep_db(t, false, &w, &in_after, &in_done);
+    if (out_done && in_done)
+        out_after = in_after = 0; /* a full pass: the next sweep starts over */
+    else if (out_done)
+        out_after = S_SWEEP_DONE;
+    if (lrc == MDB_SUCCESS)
+        lrc = s_sweep_pos_put(t, out_was, out_after, in_was, in_after);
     if (more)
         *more = lrc == MDB_SUCCESS && (!out_done || !in_done);
     return s_op_end(t, lrc == S_BAD_RECORD ? EIO : lrc); /* deletes may have happened */

@@ -600,7 +600,9 @@ typedef struct cstore_sweep_stats {
  * application) are never touched, nor a sent message whose envelope is
  * still kept as evidence (cstore_sent_sweep() removes that first). Each database is walked in
  * arrival order and the walk stops at the first finished record newer than the cutoff (or after max
- * records examined in all: *more is then set, and the caller runs another transaction). st (may be
+ * records examined in all: *more is then set, and the caller runs another transaction, which goes
+ * on after the last record examined: the store records where, so records that stay are not
+ * examined again until both walks have ended and the next sweep starts over). st (may be
  * NULL) adds what was removed. A record that fails validation is left in place and stepped over.
  * ASYLINK_OK, ASYLINK_E_INVALID_ARG, and the transaction's errors (ASYLINK_E_IO also for an index
  * that names the wrong record).

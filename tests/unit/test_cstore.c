@@ -1918,6 +1918,58 @@ static void test_retention_sweep(void **state)
     cstore_abort(&txn);
 }
 
+/*
+ * More old entries that must stay (unacknowledged, or not yet accepted)
+ * than one sweep transaction examines, in front of finished ones: the
+ * sweeps that follow (as client_retention_sweep() runs them, until *more
+ * is clear) go on after them instead of examining them again each time,
+ * so the finished ones behind them go too.
+ */
+static void test_retention_sweep_past_pending(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *fr[] = {"FR", NULL};
+    int st = 0;
+    for (unsigned n = 1; n <= 5; n++) /* PENDING: never swept */
+        t_out_add(t, n, fr, 10);
+    t_out_add(t, 6, fr, 10);
+    assert_int_equal(t_out_state(t, 6, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    for (unsigned n = 20; n <= 24; n++) /* not acknowledged: never swept */
+        assert_int_equal(t_in_add(t, n, "DE", 10, &st), ASYLINK_OK);
+    assert_int_equal(t_in_add(t, 25, "DE", 10, &st), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 25, "DE"), ASYLINK_OK);
+    bool more = true;
+    cstore_sweep_stats sum = {0};
+    for (int rounds = 0; more && rounds < 20; rounds++) {
+        cstore_sweep_stats s = t_sweep(t, UINT64_MAX, 3, &more);
+        sum.outbox += s.outbox;
+        sum.inbox += s.inbox;
+    }
+    assert_false(more);
+    assert_int_equal(sum.outbox, 1);
+    assert_int_equal(sum.inbox, 1);
+    uint8_t id[16];
+    cstore_out out;
+    t_id(id, 6);
+    assert_int_equal(cstore_outbox_get(t->s, id, &out), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(t_in_state(t, 25, "DE", NULL), 0);
+    assert_int_equal(t_out_pending(t), 5);
+    assert_int_equal(t_in_pending(t), 5);
+    /* a later sweep starts over: what became finished meanwhile goes too */
+    assert_int_equal(t_out_state(t, 1, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(t_in_ack(t, 20, "DE"), ASYLINK_OK);
+    more = true;
+    sum = (cstore_sweep_stats){0};
+    for (int rounds = 0; more && rounds < 20; rounds++) {
+        cstore_sweep_stats s = t_sweep(t, UINT64_MAX, 3, &more);
+        sum.outbox += s.outbox;
+        sum.inbox += s.inbox;
+    }
+    assert_int_equal(sum.outbox, 1);
+    assert_int_equal(sum.inbox, 1);
+}
+
 /* Accepts sent message n, keeping its envelope as evidence since kept_ms. */
 static void t_accept_keep(tctx *t, unsigned n, uint64_t kept_ms)
 {
@@ -2505,6 +2557,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_sweep_past_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_and_sweep_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
