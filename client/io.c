@@ -1546,20 +1546,19 @@ static bool s_readable_by_me(const envelope *e, const char *me)
     return false;
 }
 
-/* Does a feed delivery fit our subscriptions? 1 yes, 0 not one of ours, -1 wrong topic. */
+/*
+ * Does a feed delivery fit the subscription it came by? 1 yes, 0 not one of
+ * ours, -1 a topic outside that subscription's prefix (another
+ * subscription's prefix does not count: the message would be stored and
+ * handed over once more, as this subscription's).
+ */
 static int s_feed_fits(asylink_client *c, const char *sub, const char *topic)
 {
     int fits = 0;
     pthread_mutex_lock(&c->lock);
-    for (client_sub *s = c->subs; s; s = s->next)
+    for (client_sub *s = c->subs; s && !fits; s = s->next)
         if (strcmp(s->name, sub) == 0 && !s->failed)
-            fits = 1;
-    if (fits) {
-        fits = -1;
-        for (client_sub *s = c->subs; s; s = s->next)
-            if (!s->failed && topic_under(topic, s->prefix))
-                fits = 1;
-    }
+            fits = topic_under(topic, s->prefix) ? 1 : -1;
     pthread_mutex_unlock(&c->lock);
     return fits;
 }

@@ -1412,6 +1412,52 @@ static void test_limited_readers_after_trust_reload(void **state)
     free(env);
 }
 
+/* A PUBLIC feed message of topic from FR (signed only), malloc'd into *env. */
+static void t_seal_feed(t_world *w, const char *topic, uint8_t **env, size_t *len)
+{
+    fx_node *fr = fx_node_by_id(w->f, "FR");
+    envelope_sealer *sealer = NULL;
+    assert_int_equal(envelope_sealer_new(fr->keys, fr->id, fr->cert->serial, NULL, NULL, &sealer),
+                     ASYLINK_OK);
+    envelope_params p = {
+        .topic = topic, .content_type = "application/json", .classification = ENVELOPE_PUBLIC};
+    assert_int_equal(envelope_seal(sealer, &p, (const uint8_t *)"{}", 2, env, len, NULL),
+                     ASYLINK_OK);
+    envelope_sealer_destroy(&sealer);
+}
+
+/*
+ * A broker delivers through subscription "stats" a message of a topic only
+ * another subscription ("coi") covers: it is refused (POLICY), not stored
+ * under "stats" and handed over as that subscription's (the same message
+ * would reach the application once per subscription that claims it).
+ */
+static void test_feed_topic_checked_per_subscription(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    /* timeout 0: remembered and sent, not waited for (the test broker does not answer) */
+    assert_int_equal(asylink_subscribe(w->c, "stats", "stats", ASYLINK_START_NEW, 0, 0),
+                     ASYLINK_E_TIMEOUT);
+    assert_int_equal(asylink_subscribe(w->c, "coi", "coi", ASYLINK_START_NEW, 0, 0),
+                     ASYLINK_E_TIMEOUT);
+    uint8_t *env = NULL;
+    size_t len = 0;
+    t_seal_feed(w, "coi.syria", &env, &len);
+    wire_cmd d = {.kind = WIRE_DELIVER};
+    d.u.deliver.sequence = 7;
+    d.u.deliver.attempt = 1;
+    d.u.deliver.accepted_ms = clock_now_ms();
+    snprintf(d.u.deliver.subscription, sizeof d.u.deliver.subscription, "stats");
+    snprintf(d.u.deliver.topic, sizeof d.u.deliver.topic, "coi.syria");
+    t_send(w, &d, env, len);
+    free(env);
+    t_wait_log(w, "delivery refused", "code=POLICY");
+    asylink_message *m = NULL;
+    assert_int_equal(asylink_recv(w->c, 300, &m), ASYLINK_E_TIMEOUT);
+    asylink_message_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1425,6 +1471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_far_behind, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_log_callback_cannot_reenter, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_limited_readers_after_trust_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feed_topic_checked_per_subscription, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
