@@ -228,7 +228,7 @@ struct asylink_client {
     client_rng *rng; /* the sealer's random bytes (under seal_lock, as the sealer) */
     pthread_mutex_t open_lock;
     envelope_opener *opener;
-    pthread_mutex_t ack_lock; /* one asylink_ack_many() at a time (recv.c) */
+    pthread_mutex_t ack_lock; /* one asylink_ack_many() or asylink_purge() at a time */
     cstore *store;
     /* shared state under lock */
     pthread_mutex_t lock;

@@ -41,7 +41,11 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
     const char *from = sender && own ? c->own->node_id : sender;
     s_purge_arg pa = {.id = message_id, .outbox = own, .sender = from};
     (void)client_early_wait(c, message_id, 16, 1); /* a copy handed over early is stored first */
+    /* Not between an acknowledgement's look-up and its commit (recv.c s_ack_run): that
+       acknowledgement would owe a DELIVERED receipt for a message erased meanwhile. */
+    pthread_mutex_lock(&c->ack_lock);
     int rc = cstore_write(c->store, s_fill_purge, &pa);
+    pthread_mutex_unlock(&c->ack_lock);
     const cstore_purge_result res = pa.res;
     char id[UUID_STR_LEN];
     uuid_format(message_id, id, sizeof id);
