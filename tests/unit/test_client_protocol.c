@@ -1294,23 +1294,35 @@ static void *t_publish_limited(void *arg)
     return NULL;
 }
 
+/*
+ * The next command (t_next); of a Packed frame, its first item, decoded into
+ * *cmd and given whole in *item (may be NULL; item->cmd NULL for a plain
+ * command), valid until parts are closed.
+ */
+static void t_next_one(t_world *w, zmq_msg_t *parts, int *n, wire_cmd *cmd, wire_item *item)
+{
+    t_next(w, parts, n, cmd);
+    wire_item it = {0};
+    if (cmd->kind == WIRE_NONE) {
+        wire_unpacker u;
+        size_t items = 0;
+        assert_int_equal(
+            wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
+            ASYLINK_OK);
+        assert_true(wire_unpack_next(&u, &it));
+        assert_int_equal(wire_decode(it.cmd, it.cmd_len, cmd), ASYLINK_OK);
+    }
+    if (item)
+        *item = it;
+}
+
 /* Expects a DirectoryRequest for the topic and answers it with the certificates of ids. */
 static void t_answer_directory(t_world *w, const char *const *ids)
 {
     zmq_msg_t parts[T_PARTS];
     int n = 0;
     wire_cmd cmd;
-    t_next(w, parts, &n, &cmd);
-    if (cmd.kind == WIRE_NONE) { /* a Packed frame of one item */
-        wire_unpacker u;
-        size_t items = 0;
-        wire_item item;
-        assert_int_equal(
-            wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
-            ASYLINK_OK);
-        assert_true(wire_unpack_next(&u, &item));
-        assert_int_equal(wire_decode(item.cmd, item.cmd_len, &cmd), ASYLINK_OK);
-    }
+    t_next_one(w, parts, &n, &cmd, NULL);
     assert_int_equal(cmd.kind, WIRE_DIRECTORY_REQUEST);
     assert_string_equal(cmd.u.directory_request.topic, "stats.monthly.DE");
     uint64_t request_id = cmd.request_id;
@@ -1337,30 +1349,18 @@ static uint8_t *t_next_publish(t_world *w, size_t *len)
     zmq_msg_t parts[T_PARTS];
     int n = 0;
     wire_cmd cmd;
-    t_next(w, parts, &n, &cmd);
-    uint8_t *env = NULL;
-    if (cmd.kind == WIRE_NONE) {
-        wire_unpacker u;
-        size_t items = 0;
-        wire_item item;
-        assert_int_equal(
-            wire_unpack_begin(&u, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &items),
-            ASYLINK_OK);
-        assert_true(wire_unpack_next(&u, &item));
-        assert_int_equal(wire_decode(item.cmd, item.cmd_len, &cmd), ASYLINK_OK);
-        assert_int_equal(cmd.kind, WIRE_PUBLISH);
-        env = malloc(item.env_len);
-        assert_non_null(env);
-        memcpy(env, item.env, item.env_len);
-        *len = item.env_len;
-    } else {
-        assert_int_equal(cmd.kind, WIRE_PUBLISH);
+    wire_item item;
+    t_next_one(w, parts, &n, &cmd, &item);
+    assert_int_equal(cmd.kind, WIRE_PUBLISH);
+    if (!item.cmd) { /* a plain Publish: command frame and envelope */
         assert_int_equal(n, 2);
-        *len = zmq_msg_size(&parts[1]);
-        env = malloc(*len);
-        assert_non_null(env);
-        memcpy(env, zmq_msg_data(&parts[1]), *len);
+        item.env = zmq_msg_data(&parts[1]);
+        item.env_len = zmq_msg_size(&parts[1]);
     }
+    *len = item.env_len;
+    uint8_t *env = malloc(*len);
+    assert_non_null(env);
+    memcpy(env, item.env, *len);
     wire_cmd_clear(&cmd);
     t_close(parts, n);
     return env;
