@@ -16,8 +16,18 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Creates dir if missing and opens (creating) dir/lock_name; the fd is not locked yet. */
-static int s_open_lock_file(const char *dir, const char *lock_name, int *fd)
+/* dir/lock_name, malloc'd; NULL when out of memory. */
+static char *s_lock_path(const char *dir, const char *lock_name)
+{
+    size_t len = strlen(dir) + strlen(lock_name) + 2;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s", dir, lock_name);
+    return path;
+}
+
+/* Creates dir if missing and opens (creating) path in it; the fd is not locked yet. */
+static int s_open_lock_file(const char *dir, const char *path, int *fd)
 {
     *fd = -1;
     struct stat st;
@@ -25,56 +35,91 @@ static int s_open_lock_file(const char *dir, const char *lock_name, int *fd)
         return ASYLINK_E_IO;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ASYLINK_E_IO;
-    size_t len = strlen(dir) + strlen(lock_name) + 2;
-    char *path = malloc(len);
-    if (!path)
-        return ASYLINK_E_NOMEM;
-    snprintf(path, len, "%s/%s", dir, lock_name);
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    free(path);
     return *fd < 0 ? ASYLINK_E_IO : ASYLINK_OK;
 }
 
-/* One non-blocking try: ASYLINK_OK, ASYLINK_E_EXISTS or ASYLINK_E_IO. */
-static int s_try_lock(int fd)
+/*
+ * Whether path still names the file fd has open. A lock on a file that was
+ * unlinked, or whose directory was moved aside or replaced since it was
+ * opened, guards nothing at path any more: another process may hold the
+ * lock of the file path names now.
+ */
+static bool s_still_at(int fd, const char *path)
 {
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-        return ASYLINK_OK;
-    return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+    struct stat held, named;
+    return fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev &&
+           held.st_ino == named.st_ino;
 }
 
-int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
+/*
+ * One non-blocking try: ASYLINK_OK (fd locked and still at path),
+ * ASYLINK_E_EXISTS or ASYLINK_E_IO. *moved: the lock was had but path now
+ * names another file (fd is unlocked again; open path anew).
+ */
+static int s_try_lock(int fd, const char *path, bool *moved)
 {
-    int lock = -1;
-    int rc = s_open_lock_file(dir, lock_name, &lock);
-    if (rc == ASYLINK_OK)
-        rc = s_try_lock(lock);
+    *moved = false;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+    if (s_still_at(fd, path))
+        return ASYLINK_OK;
+    flock(fd, LOCK_UN);
+    *moved = true;
+    return ASYLINK_E_EXISTS;
+}
+
+/*
+ * Takes the lock on dir/lock_name, trying every DATADIR_WAIT_POLL_MS while
+ * another process holds it if stop is non-NULL (until *stop), else once
+ * (a lock file replaced under us is opened anew a few times).
+ */
+static int s_lock(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
+                  int *fd)
+{
+    *fd = -1;
+    char *path = s_lock_path(dir, lock_name);
+    if (!path)
+        return ASYLINK_E_NOMEM;
+    int lock = -1, reopens = 0;
+    bool moved = true;
+    int rc = ASYLINK_E_EXISTS;
+    for (;;) {
+        if (moved) {
+            if (lock >= 0)
+                close(lock);
+            if ((rc = s_open_lock_file(dir, path, &lock)) != ASYLINK_OK)
+                break;
+            reopens++;
+        }
+        rc = s_try_lock(lock, path, &moved);
+        if (rc != ASYLINK_E_EXISTS || (!stop && (!moved || reopens >= 3)))
+            break;
+        if (stop && *stop) {
+            rc = ASYLINK_E_SHUTDOWN;
+            break;
+        }
+        if (stop) {
+            struct timespec ts = {0, DATADIR_WAIT_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
+        }
+    }
+    free(path);
     if (rc != ASYLINK_OK && lock >= 0)
         close(lock);
     *fd = rc == ASYLINK_OK ? lock : -1;
     return rc;
+}
+
+int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
+{
+    return s_lock(dir, lock_name, NULL, fd);
 }
 
 int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
                         int *fd)
 {
-    int lock = -1;
-    int rc = s_open_lock_file(dir, lock_name, &lock);
-    if (rc == ASYLINK_OK)
-        rc = s_try_lock(lock);
-    while (rc == ASYLINK_E_EXISTS) {
-        if (stop && *stop) {
-            rc = ASYLINK_E_SHUTDOWN;
-            break;
-        }
-        struct timespec ts = {0, DATADIR_WAIT_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
-        rc = s_try_lock(lock);
-    }
-    if (rc != ASYLINK_OK && lock >= 0)
-        close(lock);
-    *fd = rc == ASYLINK_OK ? lock : -1;
-    return rc;
+    return s_lock(dir, lock_name, stop, fd);
 }
 
 uint64_t datadir_free_bytes(int fd)

@@ -5,7 +5,12 @@
  * locks belong to the open file description, so a second open in the same
  * process conflicts too. The kernel releases the lock when its holder
  * exits, however it exits (kill -9 included): that is what lets a standby
- * broker wait for it (datadir_wait_locked).
+ * broker wait for it (datadir_wait_locked). A lock counts only while
+ * dir/lock_name still names the locked file: one got on a lock file that
+ * was unlinked, or whose directory was moved aside or replaced, since it
+ * was opened is dropped and the file path names now is opened and tried
+ * instead (else a standby waiting on a moved directory's lock would open
+ * the store another process holds at the path).
  */
 #ifndef ASYLINK_CORE_DATADIR_H
 #define ASYLINK_CORE_DATADIR_H

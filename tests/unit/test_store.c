@@ -983,6 +983,36 @@ static void test_lock_wait(void **state)
     close(go[1]);
 }
 
+/*
+ * A standby waits on the lock file it opened; if the data directory is
+ * moved aside and another asylinkd starts on a new one at the same path
+ * meanwhile, the lock the old holder releases guards nothing: the standby
+ * must not open the store at that path while the new holder runs, and
+ * gets it once that one is gone.
+ */
+static void test_lock_wait_replaced_dir(void **state)
+{
+    tctx *t = *state;
+    t_open(t); /* the active broker */
+    t_waiter w = {.o = t->o};
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, t_wait_thread, &w), 0);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the standby has opened the old lock file */
+    char old[96];
+    snprintf(old, sizeof old, "%s/data.old", t->root);
+    assert_int_equal(rename(t->data, old), 0);
+    store *fresh = NULL; /* another asylinkd on a new directory at the same path */
+    assert_int_equal(store_open(&t->o, &fresh), ASYLINK_OK);
+    store_close(&t->s); /* the old active stops: its lock is released */
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&w.done)); /* still standing by: the path's lock is held */
+    store_close(&fresh);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(w.rc, ASYLINK_OK); /* takes over the directory now at the path */
+    t->s = w.s;
+}
+
 /* Replaces seq's record with len bytes of rec, directly with LMDB. */
 static void t_raw_put_record(tctx *t, uint64_t seq, const void *rec, size_t len)
 {
@@ -1936,6 +1966,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grow_replays_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_wait_replaced_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
