@@ -8,6 +8,10 @@
  * (mode 0600, temporary file and rename, not fsync'd) by the I/O thread
  * whenever a session opens or ends, and by asylink_client_close():
  *   pid=4242                       the writing process; 0 once closed
+ *   start=123456                   its start time (clock ticks after boot,
+ *                                  /proc/PID/stat), so that another process
+ *                                  given the same PID later is not taken for
+ *                                  it; 0 once closed or when unknown
  *   endpoint=tcp://10.0.0.2:7400   the address of the current or last session
  *   index=1                        its position in the list, from 0
  *   endpoints=2                    addresses in the list
@@ -160,6 +164,39 @@ static bool s_path(const char *dir, const char *name, char *buf, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
+/*
+ * The start time of process pid in clock ticks after boot (field 22 of
+ * /proc/PID/stat), which a PID reused by a later process does not share;
+ * 0 when it cannot be read.
+ */
+static uint64_t s_start_time(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field <= 21; field++) { /* after ')' comes field 3 (the state) */
+        p += strspn(p, " ");
+        p += strcspn(p, " ");
+    }
+    uint64_t start = 0;
+    p += strspn(p, " ");
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (!errno && end != p && (*end == ' ' || *end == '\0'))
+        start = v;
+    return start;
+}
+
 /* Writes the file from a copy of the state (no lock held: file I/O). */
 static void s_write_file(asylink_client *c, const asylink_connection *k, long pid)
 {
@@ -168,9 +205,10 @@ static void s_write_file(asylink_client *c, const asylink_connection *k, long pi
         !s_path(c->data_dir, CONN_FILE ".tmp", tmp, sizeof tmp))
         return;
     int len = snprintf(body, sizeof body,
-                       "pid=%ld\nendpoint=%s\nindex=%u\nendpoints=%u\nbroker=%s\nconnected=%d\n"
-                       "since_ms=%llu\nsessions=%llu\n",
-                       pid, k->endpoint, k->index, k->n_endpoints, k->broker, k->connected,
+                       "pid=%ld\nstart=%llu\nendpoint=%s\nindex=%u\nendpoints=%u\nbroker=%s\n"
+                       "connected=%d\nsince_ms=%llu\nsessions=%llu\n",
+                       pid, (unsigned long long)(pid ? s_start_time(pid) : 0), k->endpoint,
+                       k->index, k->n_endpoints, k->broker, k->connected,
                        (unsigned long long)k->since_ms, (unsigned long long)k->sessions);
     if (len < 0 || (size_t)len >= sizeof body)
         return;
@@ -264,7 +302,7 @@ static bool s_text(const char *v, char *dst, size_t cap)
 }
 
 /* Applies one "key=value" line. false if the key is unknown or the value bad. */
-static bool s_apply_line(char *line, asylink_connection *out, uint64_t *pid)
+static bool s_apply_line(char *line, asylink_connection *out, uint64_t *pid, uint64_t *start)
 {
     char *eq = strchr(line, '=');
     if (!eq)
@@ -279,6 +317,8 @@ static bool s_apply_line(char *line, asylink_connection *out, uint64_t *pid)
         ok = s_text(v, out->broker, sizeof out->broker);
     else if (strcmp(k, "pid") == 0)
         ok = s_u64(v, INT32_MAX, pid);
+    else if (strcmp(k, "start") == 0)
+        ok = s_u64(v, UINT64_MAX, start);
     else if (strcmp(k, "index") == 0 && (ok = s_u64(v, CLIENT_MAX_ENDPOINTS - 1, &index)))
         out->index = (uint32_t)index;
     else if (strcmp(k, "endpoints") == 0 && (ok = s_u64(v, CLIENT_MAX_ENDPOINTS, &count)))
@@ -292,10 +332,18 @@ static bool s_apply_line(char *line, asylink_connection *out, uint64_t *pid)
     return ok;
 }
 
-/* True if pid names a process on this host (alive, maybe not ours to signal). */
-static bool s_alive(uint64_t pid)
+/*
+ * True if pid names a process on this host (alive, maybe not ours to
+ * signal) that started at start: the PID of a client that died may have
+ * gone to another process since. start 0 (a file of an older library), or
+ * a start time that cannot be read, trusts the PID alone.
+ */
+static bool s_alive(uint64_t pid, uint64_t start)
 {
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    if (pid == 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM))
+        return false;
+    uint64_t now = start ? s_start_time((long)pid) : 0;
+    return now == 0 || now == start;
 }
 
 int client_conn_read_file(const char *data_dir, asylink_connection *out)
@@ -310,20 +358,20 @@ int client_conn_read_file(const char *data_dir, asylink_connection *out)
     if (rc != ASYLINK_OK)
         return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
     char *text = (char *)buf; /* NUL-terminated by file_read */
-    uint64_t pid = 0;
+    uint64_t pid = 0, start = 0;
     bool ok = strlen(text) == len; /* no NUL inside */
     for (char *line = text, *next; ok && line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        ok = *line == '\0' || s_apply_line(line, out, &pid);
+        ok = *line == '\0' || s_apply_line(line, out, &pid, &start);
     }
     free(text);
     if (!ok || !out->endpoint[0] || out->index >= out->n_endpoints) {
         memset(out, 0, sizeof *out);
         return ASYLINK_E_MALFORMED;
     }
-    out->running = s_alive(pid) ? 1 : 0;
+    out->running = s_alive(pid, start) ? 1 : 0;
     if (!out->running)
         out->connected = 0; /* a dead process holds no session */
     return ASYLINK_OK;

@@ -838,8 +838,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_connection_get(asylink_client *c,
  * Reads, from another process, where the client of a node configuration
  * file is connected: the client writes data_dir/connection (mode 0600)
  * each time a session opens or ends, and at close. running says whether
- * the process that wrote it still runs on this host (if not, connected is
- * 0 and the rest tells the last session). Does not open the client nor
+ * the process that wrote it still runs on this host, by its process id
+ * and start time (another process given a dead client's id later does not
+ * count; files of older versions give the id alone); if not, connected is
+ * 0 and the rest tells the last session. Does not open the client nor
  * take its data directory. config_path and out are required; log and
  * log_ctx may be NULL (log gets the reason of a bad configuration file).
  * Errors: ASYLINK_E_CONFIG (the node file cannot be read or holds a bad

@@ -382,6 +382,32 @@ check_eq "... and reads the message" "$(line_get "$T/old-sub.jsonl" 1 'j["topic"
 deprecated "--name" "--subscription" "$T/old-sub.err"
 deprecated "--timeout" "--idle" "$T/old-sub.err"
 
+echo "== status --config NODE.ini after a crash (its PID reused)"
+write_node_ini IT
+"$CLIENT_TEST" --config "$T/IT.ini" recv --count 1 --timeout 60 >/dev/null 2>&1 &
+IT_PID=$!
+PIDS+=("$IT_PID")
+wait_for "$T/node-IT/connection" 'connected=1' 20
+"$ASYLINK" status --config "$T/IT.ini" >"$T/status-it.out" 2>&1
+check "status --config names IT's session while it runs" grep -q '^state *connected to BROKER.EU' \
+  "$T/status-it.out"
+kill -KILL "$IT_PID"
+wait "$IT_PID" 2>/dev/null
+"$ASYLINK" status --config "$T/IT.ini" >"$T/status-it.out" 2>&1
+check "after kill -9: no client running" grep -q 'no client running' "$T/status-it.out"
+# The kernel gives the dead client's PID to another process: a sleep here.
+sleep 60 </dev/null >/dev/null 2>&1 &
+REUSED=$!
+PIDS+=("$REUSED")
+sed -i "s/^pid=.*/pid=$REUSED/" "$T/node-IT/connection"
+"$ASYLINK" status --config "$T/IT.ini" >"$T/status-it.out" 2>&1
+check "with its PID reused by another process: still no client running" \
+  grep -q 'no client running' "$T/status-it.out"
+"$ASYLINK" status --config "$T/IT.ini" --json >"$T/status-it.json" 2>&1
+check_eq "  (--json: running false)" "$(json_get "$T/status-it.json" 'j["running"]')" False
+check_eq "  (--json: connected false)" "$(json_get "$T/status-it.json" 'j["connected"]')" False
+kill -TERM "$REUSED"
+
 for f in send1.err send2.err send3.err recv1.err recv2.err; do
   [[ -s $T/$f ]] && show "$T/$f"
 done

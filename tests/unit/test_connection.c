@@ -202,6 +202,14 @@ static void test_written_file_reads_back(void **state)
     snprintf(path, sizeof path, "%s/connection", t->dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    char text[512] = "";
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    const char *start = strstr(text, "\nstart="); /* this process's start time, known */
+    assert_non_null(start);
+    assert_true(start[7] >= '1' && start[7] <= '9');
 
     /* lost, then a second session on the first address */
     client_conn_set(&k.c, 1, NULL, false, 2000);
@@ -242,6 +250,31 @@ static void test_dead_writer_is_not_connected(void **state)
     t_write(t, body, (size_t)n);
     asylink_connection got;
     assert_int_equal(client_conn_read_file(t->dir, &got), ASYLINK_OK);
+    assert_int_equal(got.running, 0);
+    assert_int_equal(got.connected, 0);
+    assert_string_equal(got.broker, "BROKER.EU");
+}
+
+/* A file whose process died and whose PID went to another process: not running. */
+static void test_reused_pid_is_not_running(void **state)
+{
+    tdir *t = *state;
+    pid_t child = fork(); /* alive, but not the process that wrote the file */
+    assert_true(child >= 0);
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "pid=%d\nstart=1\nendpoint=tcp://127.0.0.1:7400\nindex=0\nendpoints=1\n"
+                     "broker=BROKER.EU\nconnected=1\nsince_ms=5\nsessions=1\n",
+                     (int)child);
+    t_write(t, body, (size_t)n);
+    asylink_connection got;
+    assert_int_equal(client_conn_read_file(t->dir, &got), ASYLINK_OK);
+    kill(child, SIGKILL);
+    assert_int_equal(waitpid(child, NULL, 0), child);
     assert_int_equal(got.running, 0);
     assert_int_equal(got.connected, 0);
     assert_string_equal(got.broker, "BROKER.EU");
@@ -370,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_bad_lists_refused),
         cmocka_unit_test_setup_teardown(test_written_file_reads_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_writer_is_not_connected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reused_pid_is_not_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_through_node_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_file_log_level, setup, teardown),
