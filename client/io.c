@@ -1337,7 +1337,6 @@ static void s_drain(s_io *io)
 
 /* ---- handling commands ---- */
 
-/* Drops id from the in-flight set; its outbox seq, or 0 if it was not in flight. */
 /* Takes id out of the in-flight table (*seq its outbox seq); false if it is not in flight. */
 static bool s_flight_take(s_io *io, const uint8_t id[16], uint64_t *seq)
 {

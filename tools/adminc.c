@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "config.h"
 #include "keys.h"
+#include "log.h" /* log_level_names: [log] level, as broker.ini */
 #include "pbjson.h"
 #include "trust.h"
 
@@ -30,7 +31,6 @@ typedef struct {
 } s_config;
 
 static const char *const s_durability_names[] = {"fsync", "relaxed", NULL};
-static const char *const s_log_level_names[] = {"error", "warn", "info", "debug", NULL};
 
 static const config_option s_options[] = {
     {"node", "broker_endpoint", CONFIG_STRING, "", offsetof(s_config, broker_endpoint), 0, 0, NULL,
@@ -53,7 +53,7 @@ static const config_option s_options[] = {
      s_durability_names, "not used by the admin commands"},
     {"node", "admin_endpoint", CONFIG_STRING, "", offsetof(s_config, admin_endpoint), 0, 0, NULL,
      "the broker's admin endpoint"},
-    {"log", "level", CONFIG_ENUM, "info", offsetof(s_config, log_level), 0, 0, s_log_level_names,
+    {"log", "level", CONFIG_ENUM, "info", offsetof(s_config, log_level), 0, 0, log_level_names,
      "not used by the admin commands"},
 };
 #define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
