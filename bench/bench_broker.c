@@ -2,7 +2,7 @@
  * bench_broker.c — asylinkd measured end to end on loopback (DESIGN section
  * 11). A program, never a timed test: CI does not run it.
  *
- *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]
+ *   bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w4|w5|w6|all]
  *                [--messages N] [--size BYTES] [--verify-threads N]
  *                [--durability fsync|relaxed] [--audit on|off] [--keep DIR] [--batch N]
  *                [--window N] [--producers N] [--rate MSGS_PER_S] [--seconds S]
@@ -85,6 +85,13 @@
 #define NAP_BELOW 256
 #define NAP_NS 500000ull
 #define CONSUMER_CREDIT 2000 /* two Acks' worth in flight */
+/* Envelope bytes a producer keeps unanswered, as libasylink does (PROTOCOL.md 11.11; the
+   broker's limits.max_in_flight_bytes refuses more): one message is always sent. */
+#define PRODUCER_WINDOW_BYTES (16u * 1024u * 1024u)
+#define FEED_SUB "bench"                /* w4: each subscriber's durable subscription */
+#define FEED_READERS 10                 /* w4: subscribers (DESIGN section 11) */
+#define LARGE_MESSAGES 200              /* w5: messages ... */
+#define LARGE_SIZE (4u * 1024u * 1024u) /* ... of 4 MiB */
 
 static const char *const s_ms_ids[N_MS] = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES",
                                            "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
@@ -164,7 +171,7 @@ typedef struct {
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w6|all]\n"
+            "usage: bench_broker --asylinkd PATH [--workload w1|w2|w3|capacity|w4|w5|w6|all]\n"
             "                    [--messages N] [--size BYTES] [--verify-threads N]\n"
             "                    [--durability fsync|relaxed] [--audit on|off] [--keep DIR]\n"
             "                    [--batch N] [--pack N]\n"
@@ -178,10 +185,12 @@ static void s_usage(FILE *out)
             "  w2        2000 msgs/s offered for 10 s (paced), latency\n"
             "  w3        27 producers (one per Member State) -> 1 consumer\n"
             "  capacity  as w1 with --producers (default 4) producer threads\n"
+            "  w4        1 publisher -> 10 subscribers on one feed topic (PUBLIC, signed)\n"
+            "  w5        200 messages of 4 MiB (--size does not apply), 1 producer -> 1 consumer\n"
             "  w6        1000000 messages queued for an offline consumer, then drained\n"
-            "  all       w1, w2, w3, capacity (w6 only when named)\n\n"
-            "Defaults: --messages 100000 (w6: 1000000), --size 1024, --verify-threads 0 (one\n"
-            "per core), --durability fsync, --audit on, --window 1000, --producers 4,\n"
+            "  all       w1, w2, w3, capacity, w4, w5 (w6 only when named)\n\n"
+            "Defaults: --messages 100000 (w5: 200, w6: 1000000), --size 1024, --verify-threads 0\n"
+            "(one per core), --durability fsync, --audit on, --window 1000, --producers 4,\n"
             "--rate 2000, --seconds 10. See bench/README.md.\n");
 }
 
@@ -360,11 +369,17 @@ static void s_fed_init(s_fed *f, const s_opts *o)
     if (rc != ASYLINK_OK)
         s_die("keys_save %s: %s", path, asylink_strerror(rc));
     snprintf(path, sizeof path, "%s/policy.ini", f->dir);
-    s_write_file(path, "; bench_broker: Member States send LIMITED messages to the agency.\n"
+    s_write_file(path, "; bench_broker: Member States send LIMITED messages to the agency\n"
+                       "; and publish their own monthly figures, which Member States and\n"
+                       "; the agency read (w4).\n"
                        "[direct]\n"
                        "member_state = agency\n\n"
                        "[classification]\n"
-                       "member_state = LIMITED\n");
+                       "member_state = LIMITED\n\n"
+                       "[publish]\n"
+                       "stats.monthly.{sender} = member_state\n\n"
+                       "[subscribe]\n"
+                       "stats = member_state, agency\n");
 }
 
 /* Frees the federation; its directory goes too unless --keep named it. */
@@ -685,16 +700,37 @@ typedef struct {
     void *sock;
     size_t start, end, next; /* message index range; next to send */
     uint32_t inflight;
+    uint64_t inflight_bytes; /* their envelope bytes */
     uint64_t accepted, rejected, duplicates;
     uint64_t first_send_ns, last_answer_ns;
     peerwire_reader rd; /* Packed answers being read */
     wire_packer pk;     /* Publishes being packed */
 } s_producer;
 
+/* One receiving node: EUAA's direct queue, or (w4) one subscriber of the feed. */
+typedef struct {
+    s_run *run;
+    const char *id; /* node id */
+    const keys_secret *keys;
+    bool feed; /* reads its subscription (FEED_SUB), not its direct queue */
+    void *sock;
+    pthread_t th;
+    bool started;
+    /* one record per delivered sequence, matched to messages after the run */
+    s_rec *recs;
+    size_t n_recs, cap_recs;
+    uint64_t *seq_set; /* sequences delivered (open addressing, 0 = empty) */
+    size_t seq_mask;
+    uint64_t redeliveries, first_deliver_ns, last_deliver_ns;
+    atomic_int done;
+} s_consumer;
+
 struct s_run {
     const s_opts *o;
     const s_fed *fed;
     const char *name;
+    const char *topic; /* w4: the feed's topic; NULL = direct messages to EUAA */
+    size_t size;       /* payload bytes per message */
     size_t total;
     s_msg *msgs;
     _Atomic uint64_t *sent_ns; /* send (or, paced, scheduled) time per message */
@@ -708,14 +744,8 @@ struct s_run {
     uint64_t t0_ns;
     atomic_ullong rejected;
     uint64_t *acc_seq; /* store sequence from each message's Accepted, 0 = none */
-    /* consumer: one record per delivered sequence, matched to messages after the run */
-    void *csock;
-    s_rec *recs;
-    size_t n_recs, cap_recs;
-    uint64_t *seq_set; /* sequences delivered (open addressing, 0 = empty) */
-    size_t seq_mask;
-    uint64_t redeliveries, first_deliver_ns, last_deliver_ns;
-    atomic_int consumer_done;
+    s_consumer *cons;  /* the receiving nodes */
+    size_t n_cons;
     atomic_llong env_frames; /* envelopes sent zero-copy that libzmq still holds */
     atomic_int producers_done;
 };
@@ -779,7 +809,12 @@ static int s_seal_chunk(s_run *r, envelope_sealer *s, size_t from, size_t to,
                               .content_type = "asylink.bench.v1",
                               .classification = ENVELOPE_LIMITED,
                               .message_id = id};
-        rc = envelope_seal_draft(s, &ep, payload, r->o->size, &d[k], NULL);
+        if (r->topic) /* a feed of published figures: PUBLIC, signed, for every reader */
+            ep = (envelope_params){.topic = r->topic,
+                                   .content_type = "asylink.bench.v1",
+                                   .classification = ENVELOPE_PUBLIC,
+                                   .message_id = id};
+        rc = envelope_seal_draft(s, &ep, payload, r->size, &d[k], NULL);
     }
     if (rc == ASYLINK_OK)
         rc = envelope_sign(s, d, n);
@@ -837,10 +872,10 @@ static void s_seal_all(s_run *r)
     int nt = ncpu > 0 ? (int)ncpu : 1;
     if (nt > 16)
         nt = 16;
-    uint8_t *payload = malloc(r->o->size);
+    uint8_t *payload = malloc(r->size);
     if (!payload)
         s_die("out of memory");
-    randombytes_buf(payload, r->o->size);
+    randombytes_buf(payload, r->size);
     pthread_t th[16];
     s_seal_arg args[16];
     for (int t = 0; t < nt; t++) {
@@ -860,7 +895,7 @@ static void s_seal_all(s_run *r)
     fprintf(stderr,
             "bench_broker: %s: sealed %zu envelopes of %u bytes (payload %zu) in batches of %zu "
             "in %.1f s\n",
-            r->name, r->total, r->msgs[0].env_len, r->o->size, r->o->batch,
+            r->name, r->total, r->msgs[0].env_len, r->size, r->o->batch,
             (double)(s_now() - t0) / 1e9);
 }
 
@@ -895,6 +930,16 @@ static bool s_producer_finished(const s_producer *p)
     return p->accepted + p->rejected >= p->end - p->start;
 }
 
+/* The message id was answered: it no longer counts against the window. */
+static void s_producer_answered(s_producer *p, const uint8_t id[16])
+{
+    size_t idx = s_id_index(p->run, id);
+    if (p->inflight)
+        p->inflight--;
+    if (idx >= p->start && idx < p->end && p->run->msgs[idx].env_len <= p->inflight_bytes)
+        p->inflight_bytes -= p->run->msgs[idx].env_len;
+}
+
 /* Handles what the broker sent to a producer; returns false on a fatal answer. */
 static bool s_producer_on(s_producer *p, const wire_cmd *c)
 {
@@ -905,16 +950,14 @@ static bool s_producer_on(s_producer *p, const wire_cmd *c)
         size_t idx = s_id_index(r, c->u.accepted.message_id);
         if (idx >= p->start && idx < p->end)
             r->acc_seq[idx] = c->u.accepted.store_sequence;
-        if (p->inflight)
-            p->inflight--;
+        s_producer_answered(p, c->u.accepted.message_id);
         p->accepted++;
         if (c->u.accepted.duplicate)
             p->duplicates++;
         return true;
     }
     case WIRE_REJECTED:
-        if (p->inflight)
-            p->inflight--;
+        s_producer_answered(p, c->u.rejected.message_id);
         if (p->rejected++ == 0)
             fprintf(stderr, "bench_broker: %s: %s: Publish Rejected %s (%s)%s\n", r->name, me,
                     asylink_err_name(c->u.rejected.code), c->u.rejected.reason,
@@ -939,7 +982,6 @@ static bool s_producer_on(s_producer *p, const wire_cmd *c)
     }
 }
 
-/* Sends what the window (and, paced, the clock) allows. Returns messages sent. */
 /* libzmq is done with an envelope it was given zero-copy (any thread). */
 static void s_env_sent(void *data, void *hint)
 {
@@ -976,12 +1018,22 @@ static bool s_pack_flush(s_producer *p)
     return true;
 }
 
+/* Whether p has a next message and the window room for it (messages and bytes). */
+static bool s_producer_room(const s_producer *p)
+{
+    const s_run *r = p->run;
+    if (p->next >= p->end || p->inflight >= r->window)
+        return false;
+    return !p->inflight || p->inflight_bytes + r->msgs[p->next].env_len <= PRODUCER_WINDOW_BYTES;
+}
+
+/* Sends what the window (and, paced, the clock) allows. Returns messages sent. */
 static size_t s_producer_send(s_producer *p, uint64_t *next_due)
 {
     s_run *r = p->run;
     size_t sent = 0;
     uint64_t now = s_now();
-    while (p->next < p->end && p->inflight < r->window) {
+    while (s_producer_room(p)) {
         uint64_t stamp = now;
         if (r->rate > 0) {
             /* Open loop: message k is due at t0 + k / (rate per producer); latency counts
@@ -999,11 +1051,20 @@ static size_t s_producer_send(s_producer *p, uint64_t *next_due)
         atomic_store_explicit(&r->sent_ns[p->next], stamp, memory_order_release);
         if (!p->first_send_ns)
             p->first_send_ns = now;
-        if (r->o->pack > 1) { /* into the Packed frame, sent when full or below */
+        /* Packed frames close at 4 MiB; a larger message goes alone (PROTOCOL.md 11.2.1). */
+        bool alone = (size_t)m->env_len + m->cmd_len + 64 > WIRE_PACK_BYTES;
+        if (r->o->pack > 1 && !alone && p->pk.items &&
+            wire_packer_frame_len(&p->pk) + m->env_len + m->cmd_len + 64 > WIRE_PACK_BYTES &&
+            !s_pack_flush(p))
+            return sent;
+        if (p->pk.items && alone && !s_pack_flush(p)) /* keep the order */
+            return sent;
+        if (r->o->pack > 1 && !alone) { /* into the Packed frame, sent when full or below */
             if (wire_packer_add(&p->pk, m->cmd, m->cmd_len, m->env, m->env_len) != ASYLINK_OK) {
                 s_fail("%s: out of memory", s_ms_ids[p->node]);
                 return sent;
             }
+            p->inflight_bytes += m->env_len;
             p->next++;
             p->inflight++;
             sent++;
@@ -1027,6 +1088,7 @@ static size_t s_producer_send(s_producer *p, uint64_t *next_due)
                    SEND_TIMEOUT_MS / 1000, zmq_strerror(zmq_errno()));
             return sent;
         }
+        p->inflight_bytes += m->env_len;
         p->next++;
         p->inflight++;
         sent++;
@@ -1109,38 +1171,41 @@ static void *s_producer_thread(void *arg)
     return NULL;
 }
 
-/* ---- consumer thread ---- */
+/* ---- consumer threads ---- */
 
-static void s_flush_acks(s_run *r, uint64_t *acks, size_t *n)
+static void s_flush_acks(s_consumer *cn, uint64_t *acks, size_t *n)
 {
     if (!*n)
         return;
     wire_cmd c = {.kind = WIRE_ACK};
     c.u.ack.sequences = acks;
     c.u.ack.n_sequences = *n;
-    if (peerwire_send(r->csock, 0, &c, NULL, 0) != 0)
-        s_fail(CONSUMER_ID ": cannot send Ack: %s", zmq_strerror(zmq_errno()));
+    if (cn->feed)
+        snprintf(c.u.ack.subscription, sizeof c.u.ack.subscription, "%s", FEED_SUB);
+    if (peerwire_send(cn->sock, 0, &c, NULL, 0) != 0)
+        s_fail("%s: cannot send Ack: %s", cn->id, zmq_strerror(zmq_errno()));
     *n = 0;
 }
 
 /* Adds seq to the delivered set; false if it was there already. */
-static bool s_seq_insert(s_run *r, uint64_t seq)
+static bool s_seq_insert(s_consumer *cn, uint64_t seq)
 {
-    size_t i = (size_t)(seq * 0x9e3779b97f4a7c15ull) & r->seq_mask;
-    while (r->seq_set[i]) {
-        if (r->seq_set[i] == seq)
+    size_t i = (size_t)(seq * 0x9e3779b97f4a7c15ull) & cn->seq_mask;
+    while (cn->seq_set[i]) {
+        if (cn->seq_set[i] == seq)
             return false;
-        i = (i + 1) & r->seq_mask;
+        i = (i + 1) & cn->seq_mask;
     }
-    r->seq_set[i] = seq;
+    cn->seq_set[i] = seq;
     return true;
 }
 
 /* Records one Deliver: which message its envelope claims to be, and whether the bytes match. */
-static void s_on_deliver(s_run *r, uint64_t seq, zmq_msg_t *env, uint64_t now)
+static void s_on_deliver(s_consumer *cn, uint64_t seq, zmq_msg_t *env, uint64_t now)
 {
-    if (!s_seq_insert(r, seq)) {
-        r->redeliveries++;
+    s_run *r = cn->run;
+    if (!s_seq_insert(cn, seq)) {
+        cn->redeliveries++;
         return;
     }
     s_rec rec = {.seq = seq, .recv_ns = now, .idx_env = UINT32_MAX};
@@ -1154,63 +1219,64 @@ static void s_on_deliver(s_run *r, uint64_t seq, zmq_msg_t *env, uint64_t now)
             rec.env_ok = len == r->msgs[idx].env_len && memcmp(data, r->msgs[idx].env, len) == 0;
         }
     }
-    if (r->n_recs == r->cap_recs) { /* never: one record per message */
-        s_fail(CONSUMER_ID ": more distinct sequences delivered than messages sent");
+    if (cn->n_recs == cn->cap_recs) { /* never: one record per message */
+        s_fail("%s: more distinct sequences delivered than messages sent", cn->id);
         return;
     }
-    r->recs[r->n_recs++] = rec;
-    if (!r->first_deliver_ns)
-        r->first_deliver_ns = now;
-    r->last_deliver_ns = now;
+    cn->recs[cn->n_recs++] = rec;
+    if (!cn->first_deliver_ns)
+        cn->first_deliver_ns = now;
+    cn->last_deliver_ns = now;
 }
 
 static void *s_consumer_thread(void *arg)
 {
-    s_run *r = arg;
+    s_consumer *cn = arg;
+    s_run *r = cn->run;
     uint64_t acks[ACK_BATCH];
     size_t n_acks = 0;
     uint64_t ack_since = 0;
     while (!atomic_load(&r->go) && !atomic_load(&s_failed))
         s_sleep_ns(50000);
     uint64_t last_progress = s_now();
-    zmq_pollitem_t it = {r->csock, 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t it = {cn->sock, 0, ZMQ_POLLIN, 0};
     peerwire_reader rd = {0};
     while (!atomic_load(&s_failed)) {
-        if (r->n_recs + atomic_load(&r->rejected) >= r->total)
+        if (cn->n_recs + atomic_load(&r->rejected) >= r->total)
             break;
         int got = 0;
         for (; got < 512; got++) {
             peerwire_in in;
-            if (!peerwire_read(r->csock, &rd, &in)) {
+            if (!peerwire_read(cn->sock, &rd, &in)) {
                 peerwire_in_clear(&in);
                 break;
             }
             const wire_cmd *c = &in.cmd;
             uint64_t now = s_now();
             if (in.decode_rc != ASYLINK_OK) {
-                s_fail(CONSUMER_ID ": undecodable command from the broker");
+                s_fail("%s: undecodable command from the broker", cn->id);
             } else if (c->kind == WIRE_DELIVER) {
-                s_on_deliver(r, c->u.deliver.sequence, in.has_env ? &in.env : NULL, now);
+                s_on_deliver(cn, c->u.deliver.sequence, in.has_env ? &in.env : NULL, now);
                 if (n_acks == 0)
                     ack_since = now;
                 acks[n_acks++] = c->u.deliver.sequence;
                 if (n_acks == ACK_BATCH)
-                    s_flush_acks(r, acks, &n_acks);
+                    s_flush_acks(cn, acks, &n_acks);
             } else if (c->kind == WIRE_ERROR || c->kind == WIRE_BYE) {
                 if (c->kind == WIRE_BYE || c->u.error.fatal)
-                    s_fail(CONSUMER_ID ": %s from the broker: %s: %s", wire_kind_name(c->kind),
+                    s_fail("%s: %s from the broker: %s: %s", cn->id, wire_kind_name(c->kind),
                            asylink_err_name(c->u.error.code), c->u.error.reason);
                 else
-                    fprintf(stderr, "bench_broker: " CONSUMER_ID ": Error: %s: %s\n",
+                    fprintf(stderr, "bench_broker: %s: Error: %s: %s\n", cn->id,
                             asylink_err_name(c->u.error.code), c->u.error.reason);
             } else if (c->kind == WIRE_HEARTBEAT) {
-                peerwire_pong(r->csock, 0, c);
+                peerwire_pong(cn->sock, 0, c);
             }
             peerwire_in_clear(&in);
         }
         uint64_t now = s_now();
         if (n_acks && now - ack_since >= ACK_FLUSH_NS)
-            s_flush_acks(r, acks, &n_acks);
+            s_flush_acks(cn, acks, &n_acks);
         if (got) {
             last_progress = now;
             if (r->rate == 0 && got < NAP_BELOW)
@@ -1218,8 +1284,8 @@ static void *s_consumer_thread(void *arg)
             continue;
         }
         if (now - last_progress > STALL_TIMEOUT_MS * 1000000ull) {
-            s_fail(CONSUMER_ID ": no delivery for %d s (%zu of %zu received, %llu rejected)",
-                   STALL_TIMEOUT_MS / 1000, r->n_recs, r->total,
+            s_fail("%s: no delivery for %d s (%zu of %zu received, %llu rejected)", cn->id,
+                   STALL_TIMEOUT_MS / 1000, cn->n_recs, r->total,
                    (unsigned long long)atomic_load(&r->rejected));
             break;
         }
@@ -1232,10 +1298,69 @@ static void *s_consumer_thread(void *arg)
         }
         zmq_poll(&it, 1, wait_ms);
     }
-    s_flush_acks(r, acks, &n_acks);
+    s_flush_acks(cn, acks, &n_acks);
     peerwire_reader_close(&rd);
-    atomic_store(&r->consumer_done, 1);
+    atomic_store(&cn->done, 1);
     return NULL;
+}
+
+/*
+ * Opens cn's session and, for a feed reader, its durable subscription to
+ * the run's topic (start NEW: only what is published from now on), waiting
+ * for Subscribed. False (s_fail) on failure.
+ */
+static bool s_consumer_open(s_consumer *cn, const s_broker *b)
+{
+    s_run *r = cn->run;
+    cn->sock =
+        s_client_open(r->fed, b->endpoint, cn->keys, cn->id, CONSUMER_CREDIT, r->o->pack > 1);
+    if (!cn->sock || !cn->feed)
+        return cn->sock != NULL;
+    wire_cmd c = {.kind = WIRE_SUBSCRIBE, .request_id = 2};
+    snprintf(c.u.subscribe.topic_prefix, sizeof c.u.subscribe.topic_prefix, "%s", r->topic);
+    snprintf(c.u.subscribe.subscription, sizeof c.u.subscribe.subscription, "%s", FEED_SUB);
+    c.u.subscribe.start = 1; /* NEW */
+    if (peerwire_send(cn->sock, 0, &c, NULL, 0) != 0) {
+        s_fail("%s: cannot send Subscribe: %s", cn->id, zmq_strerror(zmq_errno()));
+        return false;
+    }
+    peerwire_reader rd = {0};
+    bool ok = false;
+    for (uint64_t deadline = s_now() + HELLO_TIMEOUT_MS * 1000000ull;
+         !ok && !atomic_load(&s_failed) && s_now() < deadline;) {
+        peerwire_in in;
+        if (!peerwire_read(cn->sock, &rd, &in)) {
+            peerwire_in_clear(&in);
+            zmq_pollitem_t it = {cn->sock, 0, ZMQ_POLLIN, 0};
+            zmq_poll(&it, 1, 100);
+            continue;
+        }
+        if (in.decode_rc != ASYLINK_OK)
+            s_fail("%s: undecodable answer to Subscribe", cn->id);
+        else if (in.cmd.kind == WIRE_SUBSCRIBED)
+            ok = true;
+        else if (in.cmd.kind == WIRE_ERROR || in.cmd.kind == WIRE_BYE)
+            s_fail("%s: Subscribe %s answered with %s: %s", cn->id, r->topic,
+                   asylink_err_name(in.cmd.u.error.code), in.cmd.u.error.reason);
+        else if (in.cmd.kind == WIRE_HEARTBEAT)
+            peerwire_pong(cn->sock, 0, &in.cmd);
+        peerwire_in_clear(&in);
+    }
+    peerwire_reader_close(&rd);
+    if (!ok && !atomic_load(&s_failed))
+        s_fail("%s: no Subscribed within %d s", cn->id, HELLO_TIMEOUT_MS / 1000);
+    return ok;
+}
+
+/* Opens cn and starts its thread (waiting for r->go); false (s_fail) on failure. */
+static bool s_consumer_start(s_consumer *cn, const s_broker *b)
+{
+    if (!s_consumer_open(cn, b))
+        return false;
+    if (pthread_create(&cn->th, NULL, s_consumer_thread, cn) != 0)
+        s_die("pthread_create: %s", strerror(errno));
+    cn->started = true;
+    return true;
 }
 
 /* ---- a workload ---- */
@@ -1247,7 +1372,9 @@ typedef struct {
     int n_prod_threads;
     uint32_t window;
     double rate;
-    bool backlog; /* w6: fill with the consumer offline, then drain */
+    bool backlog;      /* w6: fill with the consumer offline, then drain */
+    const char *topic; /* w4: published on this topic to FEED_READERS subscribers */
+    size_t size;       /* payload bytes; 0 = --size */
 } s_spec;
 
 static int s_cmp_u64(const void *a, const void *b)
@@ -1289,13 +1416,17 @@ static int s_cmp_seq(const void *a, const void *b)
 /*
  * Names the message of every delivery by its sequence (the store sequence
  * the producer's Accepted reported, which is also the Deliver sequence of a
- * direct message) and checks the envelope bytes against it.
+ * direct or feed message) and checks the envelope bytes against it; the
+ * latencies of every consumer together.
  */
 static s_match s_match_run(s_run *r, FILE *log, uint64_t t0)
 {
     s_match m = {0};
+    size_t n_recs = 0;
+    for (size_t c = 0; c < r->n_cons; c++)
+        n_recs += r->cons[c].n_recs;
     s_seq_idx *map = calloc(r->total ? r->total : 1, sizeof *map);
-    m.lat_ns = calloc(r->n_recs ? r->n_recs : 1, sizeof *m.lat_ns);
+    m.lat_ns = calloc(n_recs ? n_recs : 1, sizeof *m.lat_ns);
     if (!map || !m.lat_ns)
         s_die("out of memory");
     size_t n_map = 0;
@@ -1303,29 +1434,31 @@ static s_match s_match_run(s_run *r, FILE *log, uint64_t t0)
         if (r->acc_seq[i])
             map[n_map++] = (s_seq_idx){r->acc_seq[i], (uint32_t)i};
     qsort(map, n_map, sizeof *map, s_cmp_seq);
-    for (size_t k = 0; k < r->n_recs; k++) {
-        const s_rec *rec = &r->recs[k];
-        s_seq_idx key = {rec->seq, 0};
-        const s_seq_idx *hit = bsearch(&key, map, n_map, sizeof *map, s_cmp_seq);
-        uint32_t idx = UINT32_MAX;
-        if (hit) {
-            idx = hit->idx;
-            if (!rec->env_ok || rec->idx_env != idx)
-                m.corrupt++;
-        } else {
-            m.unmatched++;
-            idx = rec->env_ok ? rec->idx_env : UINT32_MAX;
+    for (size_t c = 0; c < r->n_cons; c++) {
+        for (size_t k = 0; k < r->cons[c].n_recs; k++) {
+            const s_rec *rec = &r->cons[c].recs[k];
+            s_seq_idx key = {rec->seq, 0};
+            const s_seq_idx *hit = bsearch(&key, map, n_map, sizeof *map, s_cmp_seq);
+            uint32_t idx = UINT32_MAX;
+            if (hit) {
+                idx = hit->idx;
+                if (!rec->env_ok || rec->idx_env != idx)
+                    m.corrupt++;
+            } else {
+                m.unmatched++;
+                idx = rec->env_ok ? rec->idx_env : UINT32_MAX;
+            }
+            if (idx == UINT32_MAX)
+                continue;
+            uint64_t sent = atomic_load(&r->sent_ns[idx]);
+            if (!sent)
+                continue;
+            uint64_t lat = rec->recv_ns > sent ? rec->recv_ns - sent : 0;
+            m.lat_ns[m.n_lat++] = lat;
+            if (log)
+                fprintf(log, "%s %u %.3f %.3f\n", r->name, idx,
+                        sent > t0 ? (double)(sent - t0) / 1e6 : 0.0, (double)lat / 1e6);
         }
-        if (idx == UINT32_MAX)
-            continue;
-        uint64_t sent = atomic_load(&r->sent_ns[idx]);
-        if (!sent)
-            continue;
-        uint64_t lat = rec->recv_ns > sent ? rec->recv_ns - sent : 0;
-        m.lat_ns[m.n_lat++] = lat;
-        if (log)
-            fprintf(log, "%s %u %.3f %.3f\n", r->name, idx,
-                    sent > t0 ? (double)(sent - t0) / 1e6 : 0.0, (double)lat / 1e6);
     }
     free(map);
     qsort(m.lat_ns, m.n_lat, sizeof *m.lat_ns, s_cmp_u64);
@@ -1357,7 +1490,12 @@ static bool s_prods_done(s_run *r)
 
 static bool s_all_done(s_run *r)
 {
-    return s_prods_done(r) && (!r->csock || atomic_load(&r->consumer_done));
+    if (!s_prods_done(r))
+        return false;
+    for (size_t c = 0; c < r->n_cons; c++)
+        if (r->cons[c].started && !atomic_load(&r->cons[c].done))
+            return false;
+    return true;
 }
 
 /* Opens the producers' sessions and starts their threads (waiting for r->go). */
@@ -1394,9 +1532,11 @@ static void s_fail_exit(s_run *r, s_broker *b, const s_fed *f, const s_opts *o)
                 s_ms_ids[p->node], p->next - p->start, p->end - p->start,
                 (unsigned long long)p->accepted, (unsigned long long)p->rejected, p->inflight);
     }
-    if (r->csock)
-        fprintf(stderr, "  consumer " CONSUMER_ID ": received %zu of %zu (redelivered %llu)\n",
-                r->n_recs, r->total, (unsigned long long)r->redeliveries);
+    for (size_t c = 0; c < r->n_cons; c++)
+        if (r->cons[c].sock)
+            fprintf(stderr, "  consumer %s: received %zu of %zu (redelivered %llu)\n",
+                    r->cons[c].id, r->cons[c].n_recs, r->total,
+                    (unsigned long long)r->cons[c].redeliveries);
     s_broker_log_tail(b);
     s_broker_stop(b, how, sizeof how);
     fprintf(stderr, "bench_broker: asylinkd stopped (%s); files kept in %s\n", how, f->dir);
@@ -1409,6 +1549,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     s_run r = {.o = o,
                .fed = f,
                .name = sp->name,
+               .topic = sp->topic,
+               .size = sp->size ? sp->size : o->size,
                .total = sp->total,
                .window = sp->window,
                .rate = sp->rate,
@@ -1418,18 +1560,30 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     r.msgs = calloc(r.total, sizeof *r.msgs);
     r.sent_ns = calloc(r.total, sizeof *r.sent_ns);
     r.acc_seq = calloc(r.total, sizeof *r.acc_seq);
-    r.recs = calloc(r.total, sizeof *r.recs);
-    r.cap_recs = r.total;
-    size_t slots = 1024;
-    while (slots < 2 * r.total)
-        slots *= 2;
-    r.seq_set = calloc(slots, sizeof *r.seq_set);
-    r.seq_mask = slots - 1;
+    r.n_cons = sp->topic ? FEED_READERS : 1;
+    r.cons = calloc(r.n_cons, sizeof *r.cons);
     r.prods = calloc(r.n_prods, sizeof *r.prods);
     pthread_t *th = calloc((size_t)r.n_prod_threads, sizeof *th);
     s_prod_arg *args = calloc((size_t)r.n_prod_threads, sizeof *args);
-    if (!r.msgs || !r.sent_ns || !r.acc_seq || !r.recs || !r.seq_set || !r.prods || !th || !args)
+    if (!r.msgs || !r.sent_ns || !r.acc_seq || !r.cons || !r.prods || !th || !args)
         s_die("out of memory for %zu messages", r.total);
+    size_t slots = 1024;
+    while (slots < 2 * r.total)
+        slots *= 2;
+    for (size_t c = 0; c < r.n_cons; c++) {
+        s_consumer *cn = &r.cons[c];
+        /* direct: EUAA; a feed: EUAA and Member States after the publisher (AT) */
+        *cn = (s_consumer){.run = &r,
+                           .id = c == 0 ? CONSUMER_ID : s_ms_ids[c],
+                           .keys = c == 0 ? f->euaa_keys : f->ms_keys[c],
+                           .feed = sp->topic != NULL,
+                           .cap_recs = r.total,
+                           .seq_mask = slots - 1};
+        cn->recs = calloc(r.total, sizeof *cn->recs);
+        cn->seq_set = calloc(slots, sizeof *cn->seq_set);
+        if (!cn->recs || !cn->seq_set)
+            s_die("out of memory for %zu messages", r.total);
+    }
     size_t per = r.total / r.n_prods, extra = r.total % r.n_prods, at = 0;
     for (size_t i = 0; i < r.n_prods; i++) {
         size_t n = per + (i < extra);
@@ -1442,22 +1596,14 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     s_broker b;
     s_broker_start(f, o, sp->name, &b);
     fprintf(stderr, "bench_broker: %s: asylinkd pid %d at %s\n", sp->name, (int)b.pid, b.endpoint);
-    pthread_t cth;
-    bool consumer_started = false;
     double cpu0 = s_broker_cpu(&b), self0 = s_self_cpu();
     uint64_t fill_ns = 0, drain_t0 = 0;
     s_mem after_fill = {0};
     uint64_t disk_after_fill = 0;
 
-    if (!sp->backlog) {
-        r.csock =
-            s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
-        if (r.csock) {
-            if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)
-                s_die("pthread_create: %s", strerror(errno));
-            consumer_started = true;
-        }
-    }
+    for (size_t c = 0; !sp->backlog && c < r.n_cons; c++)
+        if (!s_consumer_start(&r.cons[c], &b))
+            break;
     if (!atomic_load(&s_failed))
         s_start_producers(&r, &b, th, args);
     if (atomic_load(&s_failed))
@@ -1489,18 +1635,14 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                 (unsigned long long)after_fill.anon, (unsigned long long)after_fill.file,
                 (unsigned long long)after_fill.hwm, (unsigned long long)disk_after_fill);
         drain_t0 = s_now();
-        r.csock =
-            s_client_open(f, b.endpoint, f->euaa_keys, CONSUMER_ID, CONSUMER_CREDIT, o->pack > 1);
-        if (!r.csock)
+        if (!s_consumer_start(&r.cons[0], &b))
             s_fail_exit(&r, &b, f, o);
-        if (pthread_create(&cth, NULL, s_consumer_thread, &r) != 0)
-            s_die("pthread_create: %s", strerror(errno));
-        consumer_started = true;
         if (!s_watch(&r, &b, s_all_done))
             s_fail_exit(&r, &b, f, o);
     }
-    if (consumer_started)
-        pthread_join(cth, NULL);
+    for (size_t c = 0; c < r.n_cons; c++)
+        if (r.cons[c].started)
+            pthread_join(r.cons[c].th, NULL);
 
     double broker_cpu = s_broker_cpu(&b) - cpu0, self_cpu = s_self_cpu() - self0;
     s_mem mem = s_broker_mem(&b);
@@ -1509,7 +1651,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
         peerwire_reader_close(&r.prods[i].rd);
         wire_packer_free(&r.prods[i].pk);
     }
-    s_client_close(r.csock);
+    for (size_t c = 0; c < r.n_cons; c++)
+        s_client_close(r.cons[c].sock);
     char how[128];
     s_broker_stop(&b, how, sizeof how);
 
@@ -1528,19 +1671,30 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     s_match m = s_match_run(&r, log, first);
     if (log)
         fclose(log);
-    size_t n = r.n_recs, nl = m.n_lat; /* distinct messages delivered; latencies known */
+    /* distinct messages every consumer got; their deliveries; latencies known */
+    size_t n = SIZE_MAX, deliveries = 0, nl = m.n_lat;
+    uint64_t last_deliver = 0, redeliveries = 0;
+    for (size_t c = 0; c < r.n_cons; c++) {
+        const s_consumer *cn = &r.cons[c];
+        n = cn->n_recs < n ? cn->n_recs : n;
+        deliveries += cn->n_recs;
+        redeliveries += cn->redeliveries;
+        last_deliver = cn->last_deliver_ns > last_deliver ? cn->last_deliver_ns : last_deliver;
+    }
     uint64_t *lat = m.lat_ns;
     if (!sp->backlog) {
-        double secs =
-            n && r.last_deliver_ns > first ? (double)(r.last_deliver_ns - first) / 1e9 : 0;
+        double secs = n && last_deliver > first ? (double)(last_deliver - first) / 1e9 : 0;
         printf("workload=%s msgs=%zu size=%zu msgs_per_s=%.0f MB_per_s=%.2f p50_ms=%.3f "
                "p99_ms=%.3f p99.9_ms=%.3f broker_peak_rss_kib=%llu verify_threads=%d "
                "durability=%s producers=%zu window=%u",
-               sp->name, n, o->size, secs > 0 ? (double)n / secs : 0,
-               secs > 0 ? (double)n * (double)o->size / secs / 1e6 : 0,
+               sp->name, n, r.size, secs > 0 ? (double)n / secs : 0,
+               secs > 0 ? (double)n * (double)r.size / secs / 1e6 : 0,
                nl ? s_pct(lat, nl, 0.50) : 0, nl ? s_pct(lat, nl, 0.99) : 0,
                nl ? s_pct(lat, nl, 0.999) : 0, (unsigned long long)mem.hwm, vt, o->durability,
                r.n_prods, r.window);
+        if (sp->topic) /* every subscriber got every message: n each */
+            printf(" topic=%s subscribers=%zu deliveries=%zu deliveries_per_s=%.0f", sp->topic,
+                   r.n_cons, deliveries, secs > 0 ? (double)deliveries / secs : 0);
         if (sp->rate > 0)
             printf(" offered_per_s=%.0f", sp->rate);
         printf(" broker_peak_anon_kib=%llu broker_peak_file_kib=%llu",
@@ -1560,15 +1714,14 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
                 printf(" cpu_bound_x_verify_rate=%.2f", bound / base);
         }
     } else {
-        double drain =
-            n && r.last_deliver_ns > drain_t0 ? (double)(r.last_deliver_ns - drain_t0) / 1e9 : 0;
+        double drain = n && last_deliver > drain_t0 ? (double)(last_deliver - drain_t0) / 1e9 : 0;
         printf("workload=%s msgs=%zu size=%zu fill_msgs_per_s=%.0f drain_msgs_per_s=%.0f "
                "drain_MB_per_s=%.2f broker_rss_after_fill_kib=%llu broker_anon_after_fill_kib=%llu "
                "store_disk_after_fill_kib=%llu broker_peak_rss_kib=%llu verify_threads=%d "
                "durability=%s producers=%zu window=%u broker_cpu_s=%.2f",
-               sp->name, n, o->size, fill_ns ? (double)r.total / ((double)fill_ns / 1e9) : 0,
+               sp->name, n, r.size, fill_ns ? (double)r.total / ((double)fill_ns / 1e9) : 0,
                drain > 0 ? (double)n / drain : 0,
-               drain > 0 ? (double)n * (double)o->size / drain / 1e6 : 0,
+               drain > 0 ? (double)n * (double)r.size / drain / 1e6 : 0,
                (unsigned long long)after_fill.rss, (unsigned long long)after_fill.anon,
                (unsigned long long)disk_after_fill, (unsigned long long)mem.hwm, vt, o->durability,
                r.n_prods, r.window, broker_cpu);
@@ -1578,8 +1731,8 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
         printf(" rejected=%llu", (unsigned long long)rejected);
     if (dups)
         printf(" duplicates=%llu", (unsigned long long)dups);
-    if (r.redeliveries)
-        printf(" redeliveries=%llu", (unsigned long long)r.redeliveries);
+    if (redeliveries)
+        printf(" redeliveries=%llu", (unsigned long long)redeliveries);
     if (m.corrupt)
         printf(" corrupt_deliveries=%llu", (unsigned long long)m.corrupt);
     if (m.unmatched)
@@ -1592,8 +1745,11 @@ static int s_run_workload(const s_opts *o, const s_fed *f, const s_spec *sp)
     free((void *)r.sent_ns);
     free(m.lat_ns);
     free(r.acc_seq);
-    free(r.recs);
-    free(r.seq_set);
+    for (size_t c = 0; c < r.n_cons; c++) {
+        free(r.cons[c].recs);
+        free(r.cons[c].seq_set);
+    }
+    free(r.cons);
     free(r.prods);
     free(th);
     free(args);
@@ -1612,17 +1768,20 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         s_die("sodium_init failed");
     signal(SIGPIPE, SIG_IGN);
-    const char *names[] = {"w1", "w2", "w3", "capacity", "w6"};
-    bool want[5] = {0};
+    enum { N_WORKLOADS = 7 };
+    const char *names[N_WORKLOADS] = {"w1", "w2", "w3", "capacity", "w4", "w5", "w6"};
+    bool want[N_WORKLOADS] = {0};
     if (strcmp(o.workload, "all") == 0) {
-        want[0] = want[1] = want[2] = want[3] = true;
+        for (int i = 0; i < 6; i++) /* w6 only when named */
+            want[i] = true;
     } else {
         bool found = false;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < N_WORKLOADS; i++)
             if (strcmp(o.workload, names[i]) == 0)
                 want[i] = found = true;
         if (!found)
-            s_bad_usage("--workload: expected w1, w2, w3, capacity, w6 or all, got \"%s\"",
+            s_bad_usage("--workload: expected w1, w2, w3, capacity, w4, w5, w6 or all, got "
+                        "\"%s\"",
                         o.workload);
     }
     s_ctx = zmq_ctx_new();
@@ -1637,7 +1796,7 @@ int main(int argc, char **argv)
     o.verify_per_s = yardstick_measure(f.dir).verify_per_s;
 
     size_t base = o.messages > 0 ? (size_t)o.messages : 100000;
-    s_spec specs[5] = {
+    s_spec specs[N_WORKLOADS] = {
         {.name = "w1", .total = base, .n_prods = 1, .n_prod_threads = 1, .window = o.window},
         {.name = "w2",
          .total = (size_t)(o.rate * o.seconds),
@@ -1656,6 +1815,19 @@ int main(int argc, char **argv)
          .n_prods = (size_t)o.producers,
          .n_prod_threads = o.producers,
          .window = o.window},
+        /* One Member State publishes its monthly figures; ten nodes read the feed. */
+        {.name = "w4",
+         .total = base,
+         .n_prods = 1,
+         .n_prod_threads = 1,
+         .window = o.window,
+         .topic = "stats.monthly.AT"},
+        {.name = "w5",
+         .total = o.messages > 0 ? (size_t)o.messages : LARGE_MESSAGES,
+         .n_prods = 1,
+         .n_prod_threads = 1,
+         .window = o.window,
+         .size = LARGE_SIZE},
         {.name = "w6",
          .total = o.messages > 0 ? (size_t)o.messages : 1000000,
          .n_prods = 2,
@@ -1664,7 +1836,7 @@ int main(int argc, char **argv)
          .backlog = true},
     };
     int code = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_WORKLOADS; i++) {
         if (!want[i])
             continue;
         if (specs[i].total < specs[i].n_prods)
@@ -1672,12 +1844,13 @@ int main(int argc, char **argv)
         if (specs[i].total > 0xffffffffu)
             s_die("too many messages");
         /* Every envelope is sealed in advance and kept: refuse what cannot fit. */
-        double need = (double)specs[i].total * ((double)o.size + 600.0);
+        size_t size = specs[i].size ? specs[i].size : o.size;
+        double need = (double)specs[i].total * ((double)size + 600.0);
         double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
         if (phys > 0 && need > 0.6 * phys)
             s_die("%s: %zu pre-sealed envelopes of %zu bytes need about %.0f MiB, more than "
                   "60%% of this machine's memory; use fewer --messages or a smaller --size",
-                  specs[i].name, specs[i].total, o.size, need / 1048576.0);
+                  specs[i].name, specs[i].total, size, need / 1048576.0);
         code |= s_run_workload(&o, &f, &specs[i]);
     }
     zmq_ctx_term(s_ctx);

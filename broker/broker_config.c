@@ -81,6 +81,16 @@ const config_option broker_config_options[] = {
     {"limits", "max_in_flight", CONFIG_INT, "1000", S_OFF(max_in_flight), 1, 1000000, NULL,
      "Most Publishes of one session awaiting Accepted or Rejected (more are refused "
      "UNAVAILABLE, retryable); the delivery credit is the node's own (Hello)."},
+    {"limits", "max_in_flight_bytes", CONFIG_SIZE, "16MiB", S_OFF(max_in_flight_bytes), 64 * 1024,
+     64 * 1024 * S_MIB, NULL,
+     "Envelope bytes of one session's Publishes awaiting Accepted or Rejected; a Publish past "
+     "this is refused UNAVAILABLE, retryable (one is always taken while the session has none "
+     "unanswered, so an envelope of max_envelope_bytes still passes)."},
+    {"limits", "max_transit_bytes", CONFIG_SIZE, "48MiB", S_OFF(max_transit_bytes), 64 * 1024,
+     64 * 1024 * S_MIB, NULL,
+     "Envelope bytes of all sessions' Publishes being verified or committed: the bound on the "
+     "broker's memory for messages on their way into the store; a Publish past this is refused "
+     "UNAVAILABLE, retryable (one is always taken while none is in transit)."},
     {"limits", "max_recipients", CONFIG_INT, "256", S_OFF(max_recipients), 1,
      ENVELOPE_MAX_RECIPIENTS, NULL, "Most direct recipients of one envelope."},
     {"limits", "max_ack_batch", CONFIG_INT, "1000", S_OFF(max_ack_batch), 1, 4096, NULL,

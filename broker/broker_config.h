@@ -62,6 +62,8 @@ typedef struct broker_config {
     /* [limits] */
     uint64_t max_envelope_bytes;        /* largest envelope accepted, bytes */
     int64_t max_in_flight;              /* unacknowledged messages per session */
+    uint64_t max_in_flight_bytes;       /* their envelope bytes, per session */
+    uint64_t max_transit_bytes;         /* envelope bytes of all unanswered Publishes */
     int64_t max_recipients;             /* direct recipients per envelope */
     int64_t max_ack_batch;              /* sequences per Ack/Nack command */
     uint64_t clock_skew_future_ms;      /* created_ms may be this far ahead of now */

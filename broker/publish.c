@@ -33,6 +33,37 @@ static void s_reject(router *r, session *s, const uint8_t id[16], int code, cons
     notes_rejected(r, s->node_id, s->cert_serial, id, code, reason);
 }
 
+/*
+ * Whether a Publish of len envelope bytes finds room: the session's
+ * unanswered Publishes (count and bytes) and the bytes of every session's
+ * (being verified or committed) are bounded. A Publish is always taken
+ * while its session, or the whole broker, has none unanswered, so that an
+ * envelope of any allowed size passes.
+ */
+static const char *s_no_room(const router *r, const session *s, size_t len)
+{
+    if (s->publishing >= r->opt.max_in_flight ||
+        r->next_arrival - r->next_release >= ROUTER_REORDER_CAP)
+        return "too many publishes in flight";
+    if (s->publishing && s->publishing_bytes + len > r->opt.max_in_flight_bytes)
+        return "too many bytes in flight for this session (max_in_flight_bytes)";
+    if (r->transit_bytes && r->transit_bytes + len > r->opt.max_transit_bytes)
+        return "too many bytes in transit (max_transit_bytes)";
+    return NULL;
+}
+
+/* A Publish of j's session (s, if still open) is answered: it no longer counts. */
+static void s_publish_done(router *r, session *s, const verify_job *j)
+{
+    size_t len = zmq_msg_size((zmq_msg_t *)&j->envelope);
+    r->transit_bytes -= len <= r->transit_bytes ? len : r->transit_bytes;
+    if (!s)
+        return;
+    if (s->publishing > 0)
+        s->publishing--;
+    s->publishing_bytes -= len <= s->publishing_bytes ? len : s->publishing_bytes;
+}
+
 void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
 {
     const uint8_t *id = c->u.publish.message_id;
@@ -46,9 +77,9 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
         s_reject(r, s, id, ASYLINK_E_TOO_LARGE, "envelope larger than the limit", false);
         return;
     }
-    if (s->publishing >= r->opt.max_in_flight ||
-        r->next_arrival - r->next_release >= ROUTER_REORDER_CAP) {
-        s_reject(r, s, id, ASYLINK_E_UNAVAILABLE, "too many publishes in flight", true);
+    const char *full = s_no_room(r, s, zmq_msg_size(env));
+    if (full) {
+        s_reject(r, s, id, ASYLINK_E_UNAVAILABLE, full, true);
         return;
     }
     verify_job *j = calloc(1, sizeof *j);
@@ -62,6 +93,7 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     memcpy(j->message_id, id, 16);
     zmq_msg_init(&j->envelope);
     zmq_msg_move(&j->envelope, env);
+    size_t len = zmq_msg_size(&j->envelope);
     j->view = view_ref(r->view);
     j->now_ms = r->now_ms;
     j->max_envelope_bytes = r->opt.max_envelope_bytes;
@@ -70,6 +102,8 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     verify_pool_submit(r->pool, j); /* a failure comes back as a refused job */
     r->next_arrival++;
     s->publishing++;
+    s->publishing_bytes += len;
+    r->transit_bytes += len;
 }
 
 /* Remembers j (operation index in the batch) for the commit to answer. */
@@ -100,8 +134,7 @@ static void s_release(router *r, verify_job *j)
 {
     if (j->code != ASYLINK_OK) {
         session *s = session_by_id(&r->sessions, j->session_id);
-        if (s && s->publishing > 0)
-            s->publishing--;
+        s_publish_done(r, s, j);
         out_rejected(r, s, j->message_id, j->code, j->reason,
                      j->code == ASYLINK_E_NOMEM || j->code == ASYLINK_E_UNAVAILABLE);
         notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, j->code, j->reason);
@@ -127,8 +160,7 @@ static void s_release(router *r, verify_job *j)
         s_pending_add(r, j, idx);
     } else {
         session *s = session_by_id(&r->sessions, j->session_id);
-        if (s && s->publishing > 0)
-            s->publishing--; /* as for any other refusal above */
+        s_publish_done(r, s, j); /* as for any other refusal above */
         out_rejected(r, s, j->message_id, ASYLINK_E_NOMEM, "out of memory", true);
         notes_rejected(r, j->node_id, s ? s->cert_serial : 0, j->message_id, ASYLINK_E_NOMEM,
                        "out of memory");
@@ -156,8 +188,7 @@ void publish_collect(router *r)
 static void s_answer(router *r, verify_job *j, int commit_rc, const store_result *res)
 {
     session *s = session_by_id(&r->sessions, j->session_id);
-    if (s && s->publishing > 0)
-        s->publishing--;
+    s_publish_done(r, s, j);
     int code = commit_rc != ASYLINK_OK ? commit_rc : res->code;
     if (code != ASYLINK_OK) {
         out_rejected(r, s, j->message_id, code, asylink_strerror(code),

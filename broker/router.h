@@ -38,7 +38,9 @@ typedef struct router_options {
     const char *trust_dir;      /* reloaded on SIGHUP */
     const char *policy_path;    /* reloaded on SIGHUP */
     uint64_t max_envelope_bytes;
-    uint32_t max_in_flight; /* Publishes being verified per session */
+    uint32_t max_in_flight;       /* Publishes being verified per session */
+    uint64_t max_in_flight_bytes; /* their envelope bytes, per session */
+    uint64_t max_transit_bytes;   /* envelope bytes of every session's unanswered Publishes */
     uint32_t max_recipients;
     uint32_t max_ack_batch;
     uint64_t clock_skew_future_ms;

@@ -69,6 +69,7 @@ struct router {
     session_table sessions;
     verify_job **reorder; /* ring by arrival % ROUTER_REORDER_CAP */
     uint64_t next_arrival, next_release;
+    uint64_t transit_bytes;  /* envelope bytes of every session's unanswered Publishes */
     store_batch *batch;      /* this turn's operations (the next group while one is in flight) */
     router_pending *pending; /* publishes in batch */
     size_t n_pending, cap_pending;

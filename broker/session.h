@@ -86,7 +86,8 @@ typedef struct session {
     bool overflow;                       /* unread output passed the bound: end it */
     bool gone;                           /* its connection is gone: ended in the timer turn */
     session_output *output;              /* what ZeroMQ still holds for it */
-    uint32_t publishing;                 /* Publishes being verified */
+    uint32_t publishing;                 /* Publishes being verified or committed */
+    uint64_t publishing_bytes;           /* their envelope bytes */
     session_sub *subs[SESSION_MAX_SUBS]; /* open feed subscriptions */
     size_t n_subs;
     size_t sub_rr;                   /* round robin start among subs */

@@ -64,6 +64,11 @@
 #define IO_DEFAULT_HEARTBEAT 5000
 #define IO_READ_BUDGET 1024
 #define IO_MAX_WINDOW 1000
+/* Envelope bytes of the Publishes in flight: a broker refuses more than its
+   limits.max_in_flight_bytes per session (16 MiB by default, PROTOCOL.md 11.11) and large
+   messages would otherwise sit in ZeroMQ's queues here and at the broker, 1,000 of them at a
+   time. One message is always sent, whatever its size. */
+#define IO_MAX_FLIGHT_BYTES (16u * 1024u * 1024u)
 #define IO_FULL_RETRY_MS 1000  /* local store full: store held deliveries again after this */
 #define IO_FULL_RETRY_BATCH 16 /* held deliveries stored again per turn */
 /* Accepted answers are recorded with the turn's other writes, or after this long or this many
@@ -80,7 +85,8 @@ enum { IO_IDLE, IO_HELLO, IO_OPEN };
 typedef struct {
     uint8_t id[16];
     uint64_t sent_ms;
-    uint64_t seq; /* its outbox seq */
+    uint64_t seq;   /* its outbox seq */
+    uint64_t bytes; /* its envelope's size */
 } s_flight;
 
 /*
@@ -161,6 +167,7 @@ typedef struct {
     uint32_t window;
     s_flight *flight;
     size_t n_flight, cap_flight;
+    uint64_t flight_bytes;   /* their envelope bytes */
     flightix flight_ix;      /* flight's entries by message id (flightix.h) */
     batch_cache *proofs;     /* batch proof nodes met in deliveries (batch.h); NULL: none */
     uint64_t out_cursor;     /* outbox seq published up to, this session */
@@ -196,6 +203,7 @@ typedef struct {
     wire_packer pack;         /* version 2: this pump pass's Publishes, not yet sent */
     s_flight *packed;         /* their message ids: in flight once the frame is queued */
     size_t n_packed, cap_packed;
+    uint64_t packed_bytes; /* their envelope bytes */
     uint64_t pack_cursor; /* out_cursor once the frame is queued */
     uint64_t pack_max;    /* highest outbox seq in the frame */
     /* Shared with the committer thread, under c->lock (c->commit_cond signals changes). */
@@ -215,6 +223,7 @@ typedef struct {
 static void s_flight_clear(s_io *io)
 {
     io->n_flight = 0;
+    io->flight_bytes = 0;
     flightix_clear(&io->flight_ix);
 }
 
@@ -1344,6 +1353,8 @@ static bool s_flight_take(s_io *io, const uint8_t id[16], uint64_t *seq)
     if (i == SIZE_MAX)
         return false;
     *seq = io->flight[i].seq;
+    io->flight_bytes -=
+        io->flight[i].bytes <= io->flight_bytes ? io->flight[i].bytes : io->flight_bytes;
     flightix_remove_swap(&io->flight_ix, io->flight, sizeof *io->flight, &io->n_flight, i);
     return true;
 }
@@ -2020,7 +2031,7 @@ static void s_retry_waiting(s_io *io)
 
 /* ---- publishing the outbox ---- */
 
-static int s_flight_add(s_io *io, const uint8_t id[16], uint64_t seq)
+static int s_flight_add(s_io *io, const uint8_t id[16], uint64_t seq, uint64_t bytes)
 {
     s_flight *f = s_room(io->flight, io->n_flight, &io->cap_flight, sizeof *f, 256);
     if (!f)
@@ -2029,11 +2040,13 @@ static int s_flight_add(s_io *io, const uint8_t id[16], uint64_t seq)
     memcpy(io->flight[io->n_flight].id, id, 16);
     io->flight[io->n_flight].sent_ms = io->now_ms;
     io->flight[io->n_flight].seq = seq;
+    io->flight[io->n_flight].bytes = bytes;
     io->n_flight++;
     if (flightix_add(&io->flight_ix, io->flight, sizeof *io->flight, io->n_flight) != 0) {
         io->n_flight--; /* no memory: not tracked, as when the array cannot grow */
         return -1;
     }
+    io->flight_bytes += bytes;
     return 0;
 }
 
@@ -2078,6 +2091,7 @@ static int s_pack_flush(s_io *io)
     size_t off = 0, len = 0, n = io->n_packed;
     uint8_t *block = wire_packer_finish(&io->pack, &off, &len);
     io->n_packed = 0;
+    io->packed_bytes = 0;
     zmq_msg_t m;
     if (!block || !io->sock || io->state != IO_OPEN ||
         zmq_msg_init_data(&m, block + off, len, s_free_block, block) != 0) {
@@ -2090,12 +2104,24 @@ static int s_pack_flush(s_io *io)
     }
     io->last_send_ms = io->now_ms;
     for (size_t i = 0; i < n; i++)
-        s_flight_add(io, io->packed[i].id, io->packed[i].seq);
+        s_flight_add(io, io->packed[i].id, io->packed[i].seq, io->packed[i].bytes);
     io->out_cursor = io->pack_cursor;
     if (io->pack_max > io->pumped_max)
         io->pumped_max = io->pack_max;
     io->pack_max = 0;
     return 0;
+}
+
+/*
+ * Whether the window is full for a next Publish of len envelope bytes: the
+ * broker's max_in_flight Publishes, or IO_MAX_FLIGHT_BYTES (unless nothing
+ * is in flight). Those packed but not yet sent count.
+ */
+static bool s_window_full(const s_io *io, size_t len)
+{
+    size_t n = io->n_flight + io->n_packed;
+    return n >= io->window ||
+           (n > 0 && io->flight_bytes + io->packed_bytes + len > IO_MAX_FLIGHT_BYTES);
 }
 
 /* Whether o is not to be published now: no envelope, or published and not yet answered. */
@@ -2128,7 +2154,7 @@ static int s_publish(s_io *io, const cstore_out *o)
     if (rc == 0) {
         io->out_cursor = o->seq;
         if (!skip)
-            s_flight_add(io, o->id, o->seq);
+            s_flight_add(io, o->id, o->seq, o->envelope_len);
         if (!skip && o->seq > io->pumped_max)
             io->pumped_max = o->seq;
     }
@@ -2183,6 +2209,8 @@ static int s_pack_publish(s_io *io, const cstore_out *o)
     }
     free(buf);
     io->packed[io->n_packed].seq = o->seq;
+    io->packed[io->n_packed].bytes = o->envelope_len;
+    io->packed_bytes += o->envelope_len;
     memcpy(io->packed[io->n_packed++].id, o->id, 16);
     io->pack_cursor = o->seq;
     if (o->seq > io->pack_max)
@@ -2238,7 +2266,7 @@ static void s_early_publish(s_io *io, bool packed)
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
         /* Only the entry right after the cursor: the pump moved it past every seq given out
            before (s_pump), so nothing pending lies in between. */
-        if (io->state != IO_OPEN || o.seq != after + 1 || io->n_flight + io->n_packed >= io->window)
+        if (io->state != IO_OPEN || o.seq != after + 1 || s_window_full(io, e->len))
             break;
         memcpy(o.id, e->id, 16);
         if ((packed ? s_pack_publish(io, &o) : s_publish(io, &o)) != 0)
@@ -2258,7 +2286,7 @@ static void s_pump(s_io *io)
     cstore_out batch[IO_PUMP_BATCH];
     bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
     s_early_publish(io, packed);
-    while (io->state == IO_OPEN && io->n_flight + io->n_packed < io->window) {
+    while (io->state == IO_OPEN && !s_window_full(io, 0)) {
         size_t room = io->window - io->n_flight - io->n_packed, n = 0;
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
         uint64_t top = 0;
@@ -2288,10 +2316,10 @@ static void s_pump(s_io *io)
         }
         int rc = 0;
         for (size_t i = 0; i < n; i++) {
-            if (rc == 0 && io->state == IO_OPEN)
+            if (rc == 0 && io->state == IO_OPEN && !s_window_full(io, batch[i].envelope_len))
                 rc = packed ? s_pack_publish(io, &batch[i]) : s_publish(io, &batch[i]);
             else
-                rc = -1; /* the rest waits for the next turn */
+                rc = -1; /* the rest waits for the next turn (or for answers) */
             cstore_out_clear(&batch[i]);
         }
         if (rc != 0)
