@@ -736,11 +736,39 @@ static bool s_section_seen_before(const config_option *table, size_t i)
     return false;
 }
 
+/*
+ * Writes text as comment lines of at most CONFIG_EXAMPLE_WIDTH columns
+ * (a word longer than that gets a line of its own): the ini reader refuses
+ * lines of 200 bytes and more, and the help texts are longer.
+ */
+#define CONFIG_EXAMPLE_WIDTH 78
+static void s_write_comment(FILE *out, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t len = strlen(p), cut = len;
+        if (len > CONFIG_EXAMPLE_WIDTH - 2) {
+            cut = CONFIG_EXAMPLE_WIDTH - 2;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0) /* one long word */
+                cut = strcspn(p, " ");
+        }
+        if (cut)
+            fprintf(out, "# %.*s\n", (int)cut, p);
+        p += cut;
+    }
+}
+
 /* Writes one option of the example file. */
 static void s_write_example_option(FILE *out, const config_option *o)
 {
     char range[80], enums[160];
-    fprintf(out, "\n# %s\n# Type: %s", o->help ? o->help : "", config_type_name(o->type));
+    fputc('\n', out);
+    s_write_comment(out, o->help ? o->help : "");
+    fprintf(out, "# Type: %s", config_type_name(o->type));
     if (o->type == CONFIG_ENUM)
         fprintf(out, ", one of %s", config_format_enum(o, enums, sizeof enums));
     if (s_has_range(o))
