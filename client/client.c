@@ -68,6 +68,7 @@ static char *s_dup(const char *s)
 typedef struct {
     const char *option; /* "key_file", "node_cert", ... or NULL */
     const char *path;
+    int sys_errno; /* with ASYLINK_E_IO on data_dir: the system's reason (errno), or 0 */
 } s_where;
 
 /* Loads keys, certificates and trust, and checks they belong together. */
@@ -75,16 +76,16 @@ static int s_load_identity(asylink_client *c, const asylink_options *o, s_where 
 {
     trust *t = NULL;
     int rc;
-    *w = (s_where){"key_file", o->key_file};
+    *w = (s_where){"key_file", o->key_file, 0};
     if ((rc = keys_load(o->key_file, o->key_passphrase, &c->keys)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"node_cert", o->node_cert};
+    *w = (s_where){"node_cert", o->node_cert, 0};
     if ((rc = cert_load(o->node_cert, &c->own)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"broker_cert", o->broker_cert};
+    *w = (s_where){"broker_cert", o->broker_cert, 0};
     if ((rc = cert_load(o->broker_cert, &c->broker)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"trust_dir", o->trust_dir};
+    *w = (s_where){"trust_dir", o->trust_dir, 0};
     uint64_t stamp = client_trust_stamp(o->trust_dir);
     if ((rc = trust_load(o->trust_dir, &t)) != ASYLINK_OK)
         return rc;
@@ -92,14 +93,14 @@ static int s_load_identity(asylink_client *c, const asylink_options *o, s_where 
         trust_destroy(&t);
         return rc;
     }
-    *w = (s_where){"key_file", o->key_file};
+    *w = (s_where){"key_file", o->key_file, 0};
     if (sodium_memcmp(c->own->sign_pk, c->keys->sign_pk, 32) != 0 ||
         sodium_memcmp(c->own->box_pk, c->keys->box_pk, 32) != 0)
         return ASYLINK_E_WRONG_KEY;
-    *w = (s_where){"node_cert", o->node_cert};
+    *w = (s_where){"node_cert", o->node_cert, 0};
     if ((rc = trust_check(t, c->own, clock_now_ms())) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"broker_cert", o->broker_cert};
+    *w = (s_where){"broker_cert", o->broker_cert, 0};
     if ((rc = trust_check(t, c->broker, clock_now_ms())) != ASYLINK_OK)
         return rc;
     return cert_has_role(c->broker, CERT_ROLE_BROKER) ? ASYLINK_OK : ASYLINK_E_ROLE;
@@ -178,7 +179,11 @@ static void s_open_reason(int rc, const s_where *w, const char *trust_dir, char 
                      : "breaks the CA's role rules");
         return;
     case ASYLINK_E_EXISTS:
-        snprintf(buf, len, "data directory %s is in use by another user's client", p);
+        snprintf(buf, len,
+                 "data directory %s is in use by another client, in this process or another "
+                 "(one client per data directory: close it first, or give this one its own "
+                 "data_dir)",
+                 p);
         return;
     case ASYLINK_E_STALE:
         snprintf(buf, len,
@@ -188,6 +193,15 @@ static void s_open_reason(int rc, const s_where *w, const char *trust_dir, char 
         return;
     case ASYLINK_E_UNSUPPORTED_VERSION:
     case ASYLINK_E_MALFORMED:
+        snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc));
+        return;
+    case ASYLINK_E_IO:
+        if (w->sys_errno) { /* e.g. "No such file or directory": its parent is missing */
+            snprintf(buf, len,
+                     "%s %s cannot be created or opened: %s (%s in the node configuration)", what,
+                     p, strerror(w->sys_errno), w->option);
+            return;
+        }
         snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc));
         return;
     default: snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc)); return;
@@ -203,11 +217,40 @@ static int s_make_fds(asylink_client *c)
     return ASYLINK_OK;
 }
 
+/* The first required option o leaves NULL, or NULL when it has them all. */
+static const char *s_missing_option(const asylink_options *o)
+{
+    const struct {
+        const char *name, *value;
+    } required[] = {{"broker_endpoint", o->broker_endpoint},
+                    {"broker_cert", o->broker_cert},
+                    {"node_cert", o->node_cert},
+                    {"key_file", o->key_file},
+                    {"trust_dir", o->trust_dir},
+                    {"data_dir", o->data_dir}};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (!required[i].value)
+            return required[i].name;
+    return NULL;
+}
+
+/*
+ * Whether o can be used. An application's asylink_options too small to
+ * hold log_level cannot be read as far as its log callback either: that
+ * refusal alone is not logged.
+ */
 static bool s_options_ok(const asylink_options *o)
 {
-    return o->struct_size >= offsetof(asylink_options, log_level) + sizeof o->log_level &&
-           o->broker_endpoint && o->broker_cert && o->node_cert && o->key_file && o->trust_dir &&
-           o->data_dir;
+    if (o->struct_size < offsetof(asylink_options, log_level) + sizeof o->log_level)
+        return false;
+    const char *missing = s_missing_option(o);
+    if (missing) {
+        char why[160];
+        snprintf(why, sizeof why, "asylink_options.%s is required and was NULL: set it", missing);
+        client_log_to(o->log, o->log_ctx, ASYLINK_LOG_ERROR, why, "code=INVALID_ARG option=%s",
+                      missing);
+    }
+    return !missing;
 }
 
 static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
@@ -238,7 +281,7 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     rc = s_load_identity(c, o, w);
     if (rc != ASYLINK_OK)
         return rc;
-    *w = (s_where){NULL, NULL};
+    *w = (s_where){NULL, NULL, 0};
     rc = client_rng_new(&c->rng);
     if (rc == ASYLINK_OK) /* its random bytes drawn a page at a time (rngbuf.h) */
         rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, client_rng_fill, c->rng,
@@ -247,14 +290,17 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         rc = envelope_opener_new(c->keys, c->own->node_id, &c->opener);
     if (rc != ASYLINK_OK)
         return rc;
-    *w = (s_where){"data_dir", o->data_dir};
+    *w = (s_where){"data_dir", o->data_dir, 0};
+    errno = 0;
     if ((rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store)) !=
-        ASYLINK_OK)
+        ASYLINK_OK) {
+        w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
         return rc;
-    *w = (s_where){"trust_dir", o->trust_dir};
+    }
+    *w = (s_where){"trust_dir", o->trust_dir, 0};
     if ((rc = client_trust_remember(c)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){NULL, NULL};
+    *w = (s_where){NULL, NULL, 0};
     uint64_t now = clock_now_ms(); /* then the I/O thread, periodically; kept envelopes first */
     client_sent_sweep(c, now);
     client_retention_sweep(c, now);
@@ -353,7 +399,7 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
     c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
-    s_where w = {NULL, NULL};
+    s_where w = {NULL, NULL, 0};
     int rc = s_open(c, o, &w);
     if (rc != ASYLINK_OK) {
         char why[1024] = "cannot open the client";
@@ -519,7 +565,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
                 pass[i] = 0;
         if (rc != ASYLINK_OK) {
             char why[1200];
-            s_where w = {"key_passphrase_file", nc.key_passphrase_file};
+            s_where w = {"key_passphrase_file", nc.key_passphrase_file, 0};
             s_open_reason(rc, &w, nc.trust_dir, why, sizeof why);
             client_log_to(log, log_ctx, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s",
                           asylink_err_name(rc), w.option, CLIENT_Q(w.path));

@@ -925,6 +925,7 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
+    errno = rc > 0 ? rc : 0; /* LMDB's positive codes are errno values (cstore_open) */
     return s_err(rc);
 }
 
@@ -1080,12 +1081,13 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     /* The lock is taken before LMDB opens the environment, so LMDB never
      * sees one environment opened twice in a process (its POSIX locks
      * would break). */
-    if (rc == ASYLINK_OK)
-        rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd);
+    int sys = 0; /* errno of a failed mkdir, open, lock or mdb_env_open, for the caller */
+    if (rc == ASYLINK_OK && (rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd)) != ASYLINK_OK)
+        sys = errno;
     if (rc == ASYLINK_OK)
         s_rewrite_leftover(dir);
-    if (rc == ASYLINK_OK)
-        rc = s_env_open(s, dir, durable);
+    if (rc == ASYLINK_OK && (rc = s_env_open(s, dir, durable)) != ASYLINK_OK)
+        sys = errno;
     if (rc == ASYLINK_OK)
         rc = s_schema_open(s);
     if (rc == ASYLINK_OK) {
@@ -1093,6 +1095,7 @@ int cstore_open(const char *dir, bool durable, cstore **out)
         s = NULL;
     }
     cstore_close(&s);
+    errno = rc == ASYLINK_E_IO ? sys : 0;
     return rc;
 }
 

@@ -104,8 +104,10 @@ enum cstore_in_state {
 /*
  * Opens (creating, mode 0700) the store in dir. durable: fsync each commit
  * (else MDB_NOSYNC: survives application crashes, not power loss).
- * Returns ASYLINK_OK, ASYLINK_E_EXISTS (locked by another user),
- * ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * Returns ASYLINK_OK, ASYLINK_E_EXISTS (locked by another client, in this
+ * process or another), ASYLINK_E_UNSUPPORTED_VERSION, ASYLINK_E_IO (errno
+ * then says why when a system call or mdb_env_open failed, else 0),
+ * ASYLINK_E_NOMEM.
  */
 int cstore_open(const char *dir, bool durable, cstore **out);
 void cstore_close(cstore **self_p);

@@ -988,7 +988,7 @@ int asylink_receipt_export(asylink_client *c, const uint8_t message_id[16], cons
 {
     *env = NULL;
     *len = 0;
-    if (!c)
+    if (!c || !node_id_valid(recipient)) /* "fr" names nobody: not a NOT_FOUND receipt */
         return ASYLINK_E_INVALID_ARG;
     CLIENT_REFUSE_REENTRY();
     return cstore_receipt_envelope(c->store, message_id, recipient, env, len);

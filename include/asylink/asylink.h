@@ -31,7 +31,8 @@ extern "C" {
  * resends everything in the durable outbox until the broker has accepted
  * it. Received messages land in a durable inbox first, so the application
  * sees each message exactly once: asylink_recv() hands a message over
- * (again after a crash) until asylink_ack() is called for it, never after.
+ * (again after a crash) until it is acknowledged (asylink_ack_message()),
+ * never after.
  * When the disk holding the data directory is full (2 MiB are kept for
  * acknowledgements), deliveries are held in memory (at most receive_window
  * of them) and stored, then acknowledged to the broker, once there is room.
@@ -212,7 +213,8 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * the data directory, and starts the I/O thread, which connects in the
  * background (asylink_client_open does not wait for the broker). On
  * success *out is a new client (close it with asylink_client_close); on
- * error *out is NULL and the reason is also logged.
+ * error *out is NULL and the reason is also logged (naming the option and
+ * file), except for a struct_size too small to reach log.
  * Errors: ASYLINK_E_INVALID_ARG (a required option missing, struct_size
  * too small, or a broker_endpoint list that does not parse); the key file
  * codes (key_file); the certificate file codes
@@ -588,7 +590,10 @@ ASYLINK_EXPORT const uint8_t *asylink_event_message_id(const asylink_event *e);
 ASYLINK_EXPORT int asylink_event_code(const asylink_event *e);
 /* Human reason, never NULL for an event (may be ""). */
 ASYLINK_EXPORT const char *asylink_event_reason(const asylink_event *e);
-/* RECEIPT: the recipient who signed it; CONNECTED: the broker; else "". */
+/*
+ * RECEIPT: the recipient who signed it; CONNECTED: the broker; RECEIVE_FAILED:
+ * the sender its envelope names (not necessarily verified); else "".
+ */
 ASYLINK_EXPORT const char *asylink_event_node(const asylink_event *e);
 /*
  * The broker address (one of broker_endpoint's) of the session the event
@@ -722,9 +727,9 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
  * time) that recognises a redelivery, so that the application sees it
  * once. The I/O thread removes both once they are older than
  * metadata_retention_ms (counted from sending, or from receipt): when the
- * client opens and then every CLIENT_RETENTION_SWEEP_MS (10 minutes), in
- * bounded transactions. It never removes what exactly-once and receipts
- * still need: a message not yet accepted by the broker (it is resent), a
+ * client opens and then every 10 minutes, in bounded transactions. It
+ * never removes what exactly-once and receipts still need: a message not
+ * yet accepted by the broker (it is resent), a
  * received message the application has not acknowledged, nor a sent
  * message's record while its receipts are kept (they go together) or
  * while its envelope is kept as evidence (sent_retention_ms). A

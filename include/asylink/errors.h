@@ -43,7 +43,7 @@ typedef enum asylink_err {
 
     ASYLINK_E_INVALID_ARG = 1,         /* a caller passed an invalid argument */
     ASYLINK_E_NOMEM = 2,               /* out of memory */
-    ASYLINK_E_IO = 3,                  /* a file or system call failed (see errno) */
+    ASYLINK_E_IO = 3,                  /* a file or system call failed (the log says which) */
     ASYLINK_E_INTERNAL = 4,            /* an internal invariant failed (a bug) */
     ASYLINK_E_NOT_FOUND = 5,           /* a named file, node or item does not exist */
     ASYLINK_E_EXISTS = 6,              /* refusing to overwrite something that exists */
@@ -81,7 +81,7 @@ typedef enum asylink_err {
     ASYLINK_E_POLICY = 50,             /* policy forbids this sender, recipient or topic */
     ASYLINK_E_UNKNOWN_RECIPIENT = 51,  /* a recipient node is not in the federation */
     ASYLINK_E_DUPLICATE = 52,          /* (sender, message_id) was already accepted */
-    ASYLINK_E_STORE_FULL = 53,         /* the broker's store cannot take more data */
+    ASYLINK_E_STORE_FULL = 53,         /* the broker's store, or a node's data_dir disk, is full */
     ASYLINK_E_FORGED_SENDER = 54,      /* envelope sender differs from the authenticated node */
     ASYLINK_E_PROTOCOL = 55,           /* a command out of sequence or not allowed in this state */
     ASYLINK_E_UNAVAILABLE = 56,        /* the broker or a needed service is not reachable */

@@ -1,0 +1,196 @@
+/*
+ * test_client_refusals.c — what libasylink says when an application hands
+ * it something wrong, as an integrator meets it first (client/client.c,
+ * client/recv.c):
+ *
+ * - asylink_client_open() with a required option NULL returns
+ *   ASYLINK_E_INVALID_ARG and logs which option (asylink.h: "the reason is
+ *   also logged");
+ * - a data_dir whose parent directory does not exist is ASYLINK_E_IO with
+ *   the system's reason ("No such file or directory"), not a bare
+ *   "input/output error";
+ * - a data_dir already held by another client of the same process is
+ *   ASYLINK_E_EXISTS, logged as "in use by another client", not as another
+ *   user's;
+ * - asylink_receipt_export() with a recipient that is not a node id ("fr")
+ *   is ASYLINK_E_INVALID_ARG, as asylink.h says, not NOT_FOUND.
+ *
+ * No broker: the clients open (their I/O threads try a port nothing
+ * listens on) and close.
+ */
+#include "fixture.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+typedef struct {
+    fx_fed *f;
+    char key_file[512], data_dir[512], broker_cert[512], node_cert[512];
+    pthread_mutex_t lock;
+    char log[16384]; /* the log lines, newline separated */
+    size_t log_len;
+} t_world;
+
+static void t_log(void *ctx, asylink_log_level level, const char *line)
+{
+    (void)level;
+    t_world *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    size_t n = strlen(line);
+    if (w->log_len + n + 2 < sizeof w->log) {
+        memcpy(w->log + w->log_len, line, n);
+        w->log_len += n;
+        w->log[w->log_len++] = '\n';
+        w->log[w->log_len] = 0;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Whether one logged line contains a and b (b may be NULL). */
+static bool t_logged(t_world *w, const char *a, const char *b)
+{
+    bool found = false;
+    pthread_mutex_lock(&w->lock);
+    for (const char *p = w->log; *p && !found;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[2048];
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
+        found = strstr(line, a) && (!b || strstr(line, b));
+        p += n + (nl ? 1 : 0);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
+static void t_log_clear(t_world *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->log_len = 0;
+    w->log[0] = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* DE's options, logging into w. */
+static void t_options(t_world *w, asylink_options *o)
+{
+    asylink_options_init(o);
+    o->broker_endpoint = "tcp://127.0.0.1:1"; /* nothing listens: the client just tries */
+    o->broker_cert = w->broker_cert;
+    o->node_cert = w->node_cert;
+    o->key_file = w->key_file;
+    o->trust_dir = w->f->trust_dir;
+    o->data_dir = w->data_dir;
+    o->log = t_log;
+    o->log_ctx = w;
+}
+
+static int setup(void **state)
+{
+    t_world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    pthread_mutex_init(&w->lock, NULL);
+    const char *ids[] = {"DE", "FR", NULL};
+    w->f = fx_new(ids);
+    fx_add(w->f, "BROKER.EU", CERT_ROLE_BIT(CERT_ROLE_BROKER));
+    fx_write_trust(w->f);
+    snprintf(w->key_file, sizeof w->key_file, "%s/DE.key", w->f->dir);
+    snprintf(w->data_dir, sizeof w->data_dir, "%s/data", w->f->dir);
+    snprintf(w->broker_cert, sizeof w->broker_cert, "%s/nodes/BROKER.EU.cert", w->f->trust_dir);
+    snprintf(w->node_cert, sizeof w->node_cert, "%s/nodes/DE.cert", w->f->trust_dir);
+    assert_int_equal(keys_save(fx_node_by_id(w->f, "DE")->keys, w->key_file, NULL, NULL, NULL),
+                     ASYLINK_OK);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    t_world *w = *state;
+    fx_free(w->f);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    return 0;
+}
+
+static void test_missing_option_is_logged(void **state)
+{
+    t_world *w = *state;
+    static const char *const names[] = {"broker_endpoint", "broker_cert", "node_cert",
+                                        "key_file",        "trust_dir",   "data_dir"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        asylink_options o;
+        t_options(w, &o);
+        const char **field[] = {&o.broker_endpoint, &o.broker_cert, &o.node_cert,
+                                &o.key_file,        &o.trust_dir,   &o.data_dir};
+        *field[i] = NULL;
+        t_log_clear(w);
+        asylink_client *c = (asylink_client *)w; /* must come back NULL */
+        assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_INVALID_ARG);
+        assert_null(c);
+        char option[64];
+        snprintf(option, sizeof option, "option=%s", names[i]);
+        if (!t_logged(w, "code=INVALID_ARG", option))
+            fail_msg("no log line names the missing %s; log:\n%s", names[i], w->log);
+    }
+}
+
+static void test_data_dir_parent_missing(void **state)
+{
+    t_world *w = *state;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/no-such-parent/data", w->f->dir);
+    asylink_options o;
+    t_options(w, &o);
+    o.data_dir = dir;
+    asylink_client *c = NULL;
+    assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_IO);
+    assert_null(c);
+    if (!t_logged(w, "code=IO option=data_dir", strerror(ENOENT)))
+        fail_msg("the data_dir failure does not give the system's reason; log:\n%s", w->log);
+}
+
+static void test_data_dir_in_use(void **state)
+{
+    t_world *w = *state;
+    asylink_options o;
+    t_options(w, &o);
+    asylink_client *first = NULL, *second = NULL;
+    assert_int_equal(asylink_client_open(&o, &first), ASYLINK_OK);
+    assert_int_equal(asylink_client_open(&o, &second), ASYLINK_E_EXISTS);
+    assert_null(second);
+    asylink_client_close(&first);
+    if (!t_logged(w, "code=EXISTS", "in use by another client, in this process or another"))
+        fail_msg("EXISTS is not explained; log:\n%s", w->log);
+    assert_false(t_logged(w, "another user", NULL));
+}
+
+static void test_receipt_export_bad_recipient(void **state)
+{
+    t_world *w = *state;
+    asylink_options o;
+    t_options(w, &o);
+    asylink_client *c = NULL;
+    assert_int_equal(asylink_client_open(&o, &c), ASYLINK_OK);
+    static const uint8_t id[16] = {1, 2, 3};
+    uint8_t *env = (uint8_t *)w;
+    size_t len = 7;
+    assert_int_equal(asylink_receipt_export(c, id, "fr", &env, &len), ASYLINK_E_INVALID_ARG);
+    assert_null(env);
+    assert_int_equal(len, 0);
+    assert_int_equal(asylink_receipt_export(c, id, "", &env, &len), ASYLINK_E_INVALID_ARG);
+    /* a valid node id without a receipt is NOT_FOUND */
+    assert_int_equal(asylink_receipt_export(c, id, "FR", &env, &len), ASYLINK_E_NOT_FOUND);
+    asylink_client_close(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_missing_option_is_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_dir_parent_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_dir_in_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_export_bad_recipient, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
