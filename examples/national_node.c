@@ -8,9 +8,11 @@
  *      broker in the background and keeps a durable outbox and inbox in
  *      the node's data directory.
  *   2. asylink_send(): with --to NODE, send one example information request
- *      (JSON text, in the shape of asylink.v1.InformationRequest, with
- *      placeholder values and no personal data) to that Member State. The
- *      call returns once the message is safe in the outbox.
+ *      to that Member State: an asylink.v1.InformationRequest (placeholder
+ *      values, no personal data) written as JSON and turned into its
+ *      protobuf bytes by asylink_payload_from_json(), sent as PERSONAL, as
+ *      that type must be (the library refuses it otherwise). The call
+ *      returns once the message is safe in the outbox.
  *   3. A poll() loop on asylink_fd(), which is readable while an event or a
  *      message is waiting:
  *        - asylink_next_event(): Accepted (the broker stored what we sent),
@@ -68,8 +70,11 @@ static const char s_usage[] =
     "\n"
     "options:\n"
     "  --to NODE             send one example request to NODE (e.g. FR)\n"
-    "  --payload-file FILE   send FILE's bytes instead of the example JSON\n"
-    "  --content-type TYPE   content type of what is sent (default application/json)\n"
+    "  --payload-file FILE   send FILE's bytes as they are instead of the example\n"
+    "                        request (give --content-type)\n"
+    "  --content-type TYPE   content type of what is sent (default\n"
+    "                        asylink.v1.InformationRequest; with --payload-file\n"
+    "                        application/octet-stream)\n"
     "  --classification C    PUBLIC, LIMITED or PERSONAL (default PERSONAL: a\n"
     "                        real information request carries personal data)\n"
     "  --once                exit once what was sent has every receipt, --expect\n"
@@ -86,7 +91,7 @@ typedef struct {
     const char *config;       /* node configuration file */
     const char *to;           /* recipient, or NULL: send nothing */
     const char *payload_file; /* payload to send instead of the example */
-    const char *content_type;
+    const char *content_type; /* NULL: the default for what is sent */
     asylink_classification classification;
     bool once;      /* exit when done (see --once) */
     long expect;    /* messages to receive before --once is done */
@@ -195,7 +200,6 @@ static bool s_parse_classification(const char *arg, asylink_classification *out)
 static int s_parse_args(int argc, char **argv, s_args *args)
 {
     memset(args, 0, sizeof *args);
-    args->content_type = "application/json";
     args->classification = ASYLINK_PERSONAL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -240,19 +244,25 @@ static int s_parse_args(int argc, char **argv, s_args *args)
     }
     if (!args->config)
         return s_usage_error("the node configuration file is missing", NULL);
+    if (!args->content_type)
+        args->content_type =
+            args->payload_file ? "application/octet-stream" : "asylink.v1.InformationRequest";
     return -1;
 }
 
 /* ---- sending ---- */
 
-/* The example payload: JSON in the shape of asylink.v1.InformationRequest. */
-static int s_example_payload(const char *to, char *buf, size_t size)
+/*
+ * The example request as JSON (asylink.v1.InformationRequest's field names,
+ * proto/asylink/v1/asylum.proto). A real one also names requesting_state,
+ * this node's id, which the application knows from its configuration.
+ */
+static int s_example_json(const char *to, char *buf, size_t size)
 {
     uint64_t now = s_now_ms();
     uint64_t deadline = now + 35ull * 24 * 3600 * 1000; /* Dublin III Art. 34: five weeks */
     int n = snprintf(buf, size,
-                     "{\"@type\":\"asylink.v1.InformationRequest\","
-                     "\"request_id\":\"EXAMPLE-%" PRIu64 "\","
+                     "{\"request_id\":\"EXAMPLE-%" PRIu64 "\","
                      "\"requested_state\":\"%s\","
                      "\"legal_basis\":\"LEGAL_BASIS_DUBLIN_III_ART_34\","
                      "\"legal_basis_text\":\"Regulation (EU) 604/2013 Art. 34\","
@@ -301,11 +311,27 @@ static int s_read_file(const char *path, uint8_t **out, size_t *len)
     return 0;
 }
 
+/* The example request's protobuf bytes, converted by the library (freed with asylink_free()). */
+static int s_example_payload(const char *to, uint8_t **payload, size_t *len)
+{
+    char json[1024], err[256];
+    if (s_example_json(to, json, sizeof json) < 0)
+        return -1;
+    int rc = asylink_payload_from_json("asylink.v1.InformationRequest", json, payload, len, err,
+                                       sizeof err);
+    if (rc != ASYLINK_OK) {
+        fprintf(stderr, "national_node: the example request does not convert: %s (%s)\n", err,
+                asylink_err_name(rc));
+        return -1;
+    }
+    return 0;
+}
+
 static int s_send(asylink_client *c, const s_args *args, s_state *st)
 {
-    char example[1024];
-    uint8_t *file = NULL;
-    const void *payload = example;
+    uint8_t *file = NULL;    /* --payload-file's bytes (free()) */
+    uint8_t *example = NULL; /* the example request's bytes (asylink_free()) */
+    const void *payload = NULL;
     size_t len = 0;
     if (args->payload_file) {
         if (s_read_file(args->payload_file, &file, &len) != 0) {
@@ -315,10 +341,9 @@ static int s_send(asylink_client *c, const s_args *args, s_state *st)
         }
         payload = file;
     } else {
-        int n = s_example_payload(args->to, example, sizeof example);
-        if (n < 0)
+        if (s_example_payload(args->to, &example, &len) != 0)
             return -1;
-        len = (size_t)n;
+        payload = example;
     }
     const char *recipients[] = {args->to};
     asylink_send_params p;
@@ -330,6 +355,7 @@ static int s_send(asylink_client *c, const s_args *args, s_state *st)
     p.expires_ms = s_now_ms() + 7ull * 24 * 3600 * 1000; /* nobody delivers it after a week */
     int rc = asylink_send(c, &p, payload, len, st->sent_id);
     free(file);
+    asylink_free(example);
     if (rc != ASYLINK_OK) {
         fprintf(stderr, "national_node: cannot send to %s: %s (%s)\n", args->to,
                 asylink_strerror(rc), asylink_err_name(rc));

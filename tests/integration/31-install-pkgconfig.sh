@@ -265,11 +265,16 @@ EOF
   check "DE saw its message accepted" grep -q "^accepted id=$sent" "$T/de.out"
   check "DE saw FR's receipt" grep -q "^receipt id=$sent from=FR" "$T/de.out"
   check "DE saw it delivered" grep -q "^delivered id=$sent" "$T/de.out"
+  # The example sends a real asylink.v1.InformationRequest (its JSON converted by the
+  # installed library's asylink_payload_from_json()), as PERSONAL: what it teaches.
+  check "DE sent an asylink.v1.InformationRequest as PERSONAL" grep -qE \
+    "^sent id=$sent to=FR content_type=asylink.v1.InformationRequest classification=PERSONAL size=[0-9]+$" \
+    "$T/de.out"
   check "FR received it from DE (sender, type, classification, size)" grep -qE \
-    "^received id=$sent from=DE content_type=application/json classification=PERSONAL size=[0-9]+$" \
+    "^received id=$sent from=DE content_type=asylink.v1.InformationRequest classification=PERSONAL size=[0-9]+$" \
     "$T/fr.out"
   check "FR acked it" grep -q "^acked id=$sent" "$T/fr.out"
-  check "FR printed no payload" bash -c "! grep -q 'InformationRequest' '$T/fr.out' '$T/fr.err'"
+  check "FR printed no payload" bash -c "! grep -q 'EXAMPLE-CASE-0001' '$T/fr.out' '$T/fr.err'"
 
   # SIGINT ends the loop cleanly.
   LD_LIBRARY_PATH="$LIBDIR" "$T/national_node" "$T/FR.ini" >"$T/fr2.out" 2>"$T/fr2.err" \
