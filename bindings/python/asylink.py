@@ -430,8 +430,11 @@ def load(path: Optional[str] = None):
             raise OSError(f"{candidate} is libasylink {ver}; this binding needs {_ABI_MAJOR}.x")
         _lib, _lib_path = lib, _file_of(lib, candidate)
         return lib
-    raise OSError("libasylink not found (install libasylink0, or see the README of the "
-                  "binding for a library in another prefix): " + "; ".join(errors))
+    raise OSError("libasylink not found: install libasylink0, or for a library in another "
+                  "prefix set ASYLINK_LIBRARY to its file (e.g. "
+                  "ASYLINK_LIBRARY=/opt/asylink/lib/libasylink.so.0) or add its directory to "
+                  "LD_LIBRARY_PATH (bindings/python/README.md, \"Finding the library\"): "
+                  + "; ".join(errors))
 
 
 def library_path() -> str:

@@ -150,6 +150,8 @@ class FindLibraryTest(unittest.TestCase):
             if r.returncode == 0:
                 self.skipTest("a libasylink.so.0 is installed on this system")
             self.assertIn("libasylink not found", r.stderr)
+            # what to do in a venv with the library under another prefix
+            self.assertIn("set ASYLINK_LIBRARY to its file", r.stderr)
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
