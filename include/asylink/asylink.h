@@ -556,7 +556,13 @@ ASYLINK_EXPORT void asylink_message_free(asylink_message **self_p);
 
 /* ---- events ---- */
 
-/* What happened to sent messages and to the connection. */
+/*
+ * What happened to sent messages and to the connection. ACCEPTED and
+ * REJECTED come for every envelope this client publishes, also the signed
+ * receipts it sends on the application's behalf after an acknowledgement:
+ * ids asylink_send() never returned. An application that tracks its own
+ * messages ignores ids it does not know.
+ */
 typedef enum asylink_event_type {
     ASYLINK_EVENT_ACCEPTED = 1,     /* the broker stored a sent message */
     ASYLINK_EVENT_REJECTED = 2,     /* the broker refused a sent message: code and reason */
