@@ -517,6 +517,13 @@ int client_check_size(asylink_client *c, size_t len, size_t n_recipients);
 int client_check_class(asylink_client *c, const char *content_type, int classification);
 
 /*
+ * ASYLINK_E_BAD_FIELD, with a WARN line saying what is wrong, if
+ * content_type is not a valid content type or topic (when not NULL) not a
+ * valid topic; else ASYLINK_OK.
+ */
+int client_check_names(asylink_client *c, const char *content_type, const char *topic);
+
+/*
  * The items of one asylink_send_many() or asylink_publish_many() call, as
  * client_seal_many() sees them: their payload sizes, where each result
  * goes, and how one is sealed (into out and draft, digest filled).

@@ -280,7 +280,8 @@ static int s_seal_topic(asylink_client *c, const asylink_publish_params *p,
 }
 
 /* The checks of asylink_publish() on its parameters. */
-static int s_publish_params_check(const asylink_publish_params *p, const void *payload, size_t len)
+static int s_publish_params_check(asylink_client *c, const asylink_publish_params *p,
+                                  const void *payload, size_t len)
 {
     if (!p || p->struct_size < sizeof *p || (!payload && len) || !p->topic || !p->content_type)
         return ASYLINK_E_INVALID_ARG;
@@ -288,9 +289,7 @@ static int s_publish_params_check(const asylink_publish_params *p, const void *p
         return ASYLINK_E_CLASSIFICATION; /* never on feeds */
     if (p->classification != ASYLINK_PUBLIC && p->classification != ASYLINK_LIMITED)
         return ASYLINK_E_INVALID_ARG;
-    if (!topic_valid(p->topic))
-        return ASYLINK_E_BAD_FIELD;
-    return ASYLINK_OK;
+    return client_check_names(c, p->content_type, p->topic);
 }
 
 /*
@@ -302,7 +301,7 @@ static int s_publish_one(asylink_client *c, const asylink_publish_params *p, con
                          size_t len, cstore_out_new *item, envelope_draft **draft, uint8_t id[16],
                          uint8_t digest[64])
 {
-    int rc = s_publish_params_check(p, payload, len);
+    int rc = s_publish_params_check(c, p, payload, len);
     if (rc != ASYLINK_OK)
         return rc;
     if (client_check_size(c, len, 0) != ASYLINK_OK)
@@ -343,7 +342,7 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
     if (!c)
         return ASYLINK_E_INVALID_ARG;
     CLIENT_REFUSE_REENTRY();
-    int rc = s_publish_params_check(p, payload, len);
+    int rc = s_publish_params_check(c, p, payload, len);
     if (rc != ASYLINK_OK)
         return rc;
     if (atomic_load(&c->stop))

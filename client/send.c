@@ -80,6 +80,25 @@ int client_check_size(asylink_client *c, size_t len, size_t n_recipients)
     return ASYLINK_E_TOO_LARGE;
 }
 
+int client_check_names(asylink_client *c, const char *content_type, const char *topic)
+{
+    char why[300];
+    if (!envelope_content_type_valid(content_type))
+        snprintf(why, sizeof why,
+                 "content type %.60s is not valid: 1 to %d printable ASCII characters without "
+                 "spaces (e.g. asylink.v1.InformationRequest): nothing was sent",
+                 CLIENT_Q(content_type ? content_type : ""), ENVELOPE_CONTENT_TYPE_MAX);
+    else if (topic && !topic_valid(topic))
+        snprintf(why, sizeof why,
+                 "topic %.80s is not valid: labels of A-Z a-z 0-9 _ - joined by dots, at most %d "
+                 "characters (e.g. stats.monthly.DE): nothing was published",
+                 CLIENT_Q(topic), TOPIC_MAX);
+    else
+        return ASYLINK_OK;
+    client_log(c, ASYLINK_LOG_WARN, why, "code=BAD_FIELD");
+    return ASYLINK_E_BAD_FIELD;
+}
+
 int client_check_class(asylink_client *c, const char *content_type, int classification)
 {
     if ((classification != ASYLINK_PUBLIC && classification != ASYLINK_LIMITED) ||
@@ -102,7 +121,9 @@ int client_seal(asylink_client *c, const asylink_send_params *p, const void *pay
         return ASYLINK_E_INVALID_ARG;
     if (client_check_size(c, len, p->n_recipients) != ASYLINK_OK)
         return ASYLINK_E_TOO_LARGE;
-    int rc = client_check_class(c, p->content_type, (int)p->classification);
+    int rc = client_check_names(c, p->content_type, NULL);
+    if (rc == ASYLINK_OK)
+        rc = client_check_class(c, p->content_type, (int)p->classification);
     if (rc != ASYLINK_OK)
         return rc;
     client_trust *hold = NULL;

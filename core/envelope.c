@@ -142,7 +142,7 @@ bool envelope_type_personal(const char *content_type)
                             strcmp(content_type, "asylink.v1.InformationReply") == 0);
 }
 
-static bool s_content_type_valid(const char *ct)
+bool envelope_content_type_valid(const char *ct)
 {
     size_t n = ct ? strlen(ct) : 0;
     if (n == 0 || n > ENVELOPE_CONTENT_TYPE_MAX)
@@ -186,7 +186,7 @@ static int s_header_fields(envelope *e)
     if (h->n_recipients > ENVELOPE_MAX_RECIPIENTS)
         return ASYLINK_E_TOO_LARGE;
     if (h->message_id.len != 16 || direct == has_topic || (has_topic && !topic_valid(h->topic)) ||
-        !s_content_type_valid(h->content_type) || h->created_ms == 0 ||
+        !envelope_content_type_valid(h->content_type) || h->created_ms == 0 ||
         (h->correlation_id.len != 0 && h->correlation_id.len != 16) ||
         h->payload_size > ENVELOPE_MAX_PAYLOAD)
         return ASYLINK_E_BAD_FIELD;
@@ -723,7 +723,7 @@ static int s_check_params(const envelope_params *p, size_t len, bool *encrypt)
         return ASYLINK_E_TOO_LARGE;
     if (p->n_recipients > ENVELOPE_MAX_RECIPIENTS || p->n_readers > ENVELOPE_MAX_READERS)
         return ASYLINK_E_TOO_LARGE;
-    if ((has_topic && !topic_valid(p->topic)) || !s_content_type_valid(p->content_type))
+    if ((has_topic && !topic_valid(p->topic)) || !envelope_content_type_valid(p->content_type))
         return ASYLINK_E_BAD_FIELD;
     for (size_t i = 0; i < p->n_recipients; i++) {
         if (!node_id_valid(p->recipients[i]))

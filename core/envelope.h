@@ -101,6 +101,10 @@ typedef struct envelope_header {
 
 typedef struct envelope envelope;
 
+/* True if ct is a content type an envelope may carry: 1..ENVELOPE_CONTENT_TYPE_MAX bytes of
+   printable ASCII without spaces. */
+bool envelope_content_type_valid(const char *ct);
+
 /* Name of a classification ("PUBLIC", ...) or NULL; and the reverse (-1 if unknown). */
 const char *envelope_class_name(int classification);
 int envelope_class_parse(const char *name);

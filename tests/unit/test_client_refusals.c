@@ -13,7 +13,9 @@
  *   ASYLINK_E_EXISTS, logged as "in use by another client", not as another
  *   user's;
  * - asylink_receipt_export() with a recipient that is not a node id ("fr")
- *   is ASYLINK_E_INVALID_ARG, as asylink.h says, not NOT_FOUND.
+ *   is ASYLINK_E_INVALID_ARG, as asylink.h says, not NOT_FOUND;
+ * - a content type or a topic that is not valid is ASYLINK_E_BAD_FIELD with
+ *   a line saying what is wrong, as a bad recipient is.
  *
  * No broker: the clients open (their I/O threads try a port nothing
  * listens on) and close.
@@ -184,6 +186,39 @@ static void test_receipt_export_bad_recipient(void **state)
     asylink_client_close(&c);
 }
 
+static void test_bad_content_type_and_topic_are_logged(void **state)
+{
+    t_world *w = *state;
+    asylink_options o;
+    t_options(w, &o);
+    asylink_client *c = NULL;
+    assert_int_equal(asylink_client_open(&o, &c), ASYLINK_OK);
+    const char *to[] = {"FR"};
+    asylink_send_params sp;
+    asylink_send_params_init(&sp);
+    sp.recipients = to;
+    sp.n_recipients = 1;
+    sp.content_type = "application/json; charset=utf-8"; /* a space: not a content type here */
+    uint8_t id[16];
+    t_log_clear(w);
+    assert_int_equal(asylink_send(c, &sp, "{}", 2, id), ASYLINK_E_BAD_FIELD);
+    if (!t_logged(w, "code=BAD_FIELD", "content type"))
+        fail_msg("a bad content type is refused silently; log:\n%s", w->log);
+    asylink_publish_params pp;
+    asylink_publish_params_init(&pp);
+    pp.topic = "stats..DE";
+    pp.content_type = "asylink.v1.MonthlyStatistics";
+    pp.classification = ASYLINK_PUBLIC;
+    t_log_clear(w);
+    assert_int_equal(asylink_publish(c, &pp, "x", 1, id), ASYLINK_E_BAD_FIELD);
+    if (!t_logged(w, "code=BAD_FIELD", "topic"))
+        fail_msg("a bad topic is refused silently; log:\n%s", w->log);
+    uint64_t pending = 1;
+    assert_int_equal(asylink_outbox_pending(c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 0); /* nothing was stored */
+    asylink_client_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +226,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_dir_parent_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_export_bad_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_content_type_and_topic_are_logged, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
