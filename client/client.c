@@ -69,6 +69,7 @@ typedef struct {
     const char *option; /* "key_file", "node_cert", ... or NULL */
     const char *path;
     int sys_errno; /* with ASYLINK_E_IO on data_dir: the system's reason (errno), or 0 */
+    bool logged;   /* the failure was logged where it was found, with its details */
 } s_where;
 
 /* Loads keys, certificates and trust, and checks they belong together. */
@@ -76,16 +77,16 @@ static int s_load_identity(asylink_client *c, const asylink_options *o, s_where 
 {
     trust *t = NULL;
     int rc;
-    *w = (s_where){"key_file", o->key_file, 0};
+    *w = (s_where){.option = "key_file", .path = o->key_file};
     if ((rc = keys_load(o->key_file, o->key_passphrase, &c->keys)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"node_cert", o->node_cert, 0};
+    *w = (s_where){.option = "node_cert", .path = o->node_cert};
     if ((rc = cert_load(o->node_cert, &c->own)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"broker_cert", o->broker_cert, 0};
+    *w = (s_where){.option = "broker_cert", .path = o->broker_cert};
     if ((rc = cert_load(o->broker_cert, &c->broker)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"trust_dir", o->trust_dir, 0};
+    *w = (s_where){.option = "trust_dir", .path = o->trust_dir};
     uint64_t stamp = client_trust_stamp(o->trust_dir);
     if ((rc = trust_load(o->trust_dir, &t)) != ASYLINK_OK)
         return rc;
@@ -93,14 +94,14 @@ static int s_load_identity(asylink_client *c, const asylink_options *o, s_where 
         trust_destroy(&t);
         return rc;
     }
-    *w = (s_where){"key_file", o->key_file, 0};
+    *w = (s_where){.option = "key_file", .path = o->key_file};
     if (sodium_memcmp(c->own->sign_pk, c->keys->sign_pk, 32) != 0 ||
         sodium_memcmp(c->own->box_pk, c->keys->box_pk, 32) != 0)
         return ASYLINK_E_WRONG_KEY;
-    *w = (s_where){"node_cert", o->node_cert, 0};
+    *w = (s_where){.option = "node_cert", .path = o->node_cert};
     if ((rc = trust_check(t, c->own, clock_now_ms())) != ASYLINK_OK)
         return rc;
-    *w = (s_where){"broker_cert", o->broker_cert, 0};
+    *w = (s_where){.option = "broker_cert", .path = o->broker_cert};
     if ((rc = trust_check(t, c->broker, clock_now_ms())) != ASYLINK_OK)
         return rc;
     return cert_has_role(c->broker, CERT_ROLE_BROKER) ? ASYLINK_OK : ASYLINK_E_ROLE;
@@ -258,9 +259,11 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     char err[300];
     int rc =
         client_endpoints_parse(o->broker_endpoint, &c->endpoints, &c->n_endpoints, err, sizeof err);
-    if (rc == ASYLINK_E_INVALID_ARG)
+    if (rc == ASYLINK_E_INVALID_ARG) {
         client_log(c, ASYLINK_LOG_ERROR, "invalid broker_endpoint", "code=INVALID_ARG error=%s",
                    CLIENT_Q(err));
+        w->logged = true;
+    }
     if (rc != ASYLINK_OK)
         return rc;
     c->data_dir = s_dup(o->data_dir);
@@ -281,7 +284,7 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     rc = s_load_identity(c, o, w);
     if (rc != ASYLINK_OK)
         return rc;
-    *w = (s_where){NULL, NULL, 0};
+    *w = (s_where){0};
     rc = client_rng_new(&c->rng);
     if (rc == ASYLINK_OK) /* its random bytes drawn a page at a time (rngbuf.h) */
         rc = envelope_sealer_new(c->keys, c->own->node_id, c->own->serial, client_rng_fill, c->rng,
@@ -290,17 +293,17 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         rc = envelope_opener_new(c->keys, c->own->node_id, &c->opener);
     if (rc != ASYLINK_OK)
         return rc;
-    *w = (s_where){"data_dir", o->data_dir, 0};
+    *w = (s_where){.option = "data_dir", .path = o->data_dir};
     errno = 0;
     if ((rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store)) !=
         ASYLINK_OK) {
         w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
         return rc;
     }
-    *w = (s_where){"trust_dir", o->trust_dir, 0};
+    *w = (s_where){.option = "trust_dir", .path = o->trust_dir};
     if ((rc = client_trust_remember(c)) != ASYLINK_OK)
         return rc;
-    *w = (s_where){NULL, NULL, 0};
+    *w = (s_where){0};
     uint64_t now = clock_now_ms(); /* then the I/O thread, periodically; kept envelopes first */
     client_sent_sweep(c, now);
     client_retention_sweep(c, now);
@@ -399,14 +402,15 @@ int asylink_client_open(const asylink_options *o, asylink_client **out)
     c->wake_fd = -1;
     c->notify_fd[0] = c->notify_fd[1] = -1;
     c->handed = calloc(CLIENT_HANDED_SLOTS, sizeof *c->handed); /* optional: NULL is fine */
-    s_where w = {NULL, NULL, 0};
+    s_where w = {0};
     int rc = s_open(c, o, &w);
     if (rc != ASYLINK_OK) {
         char why[1024] = "cannot open the client";
         if (w.option)
             s_open_reason(rc, &w, o->trust_dir, why, sizeof why);
-        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s", asylink_err_name(rc),
-                   w.option ? w.option : "-", CLIENT_Q(w.path ? w.path : ""));
+        if (!w.logged)
+            client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s", asylink_err_name(rc),
+                       w.option ? w.option : "-", CLIENT_Q(w.path ? w.path : ""));
         s_close(c); /* (not published yet: also when opened inside a log callback) */
         return rc;
     }
@@ -565,7 +569,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
                 pass[i] = 0;
         if (rc != ASYLINK_OK) {
             char why[1200];
-            s_where w = {"key_passphrase_file", nc.key_passphrase_file, 0};
+            s_where w = {.option = "key_passphrase_file", .path = nc.key_passphrase_file};
             s_open_reason(rc, &w, nc.trust_dir, why, sizeof why);
             client_log_to(log, log_ctx, ASYLINK_LOG_ERROR, why, "code=%s option=%s file=%s",
                           asylink_err_name(rc), w.option, CLIENT_Q(w.path));

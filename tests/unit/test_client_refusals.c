@@ -15,7 +15,9 @@
  * - asylink_receipt_export() with a recipient that is not a node id ("fr")
  *   is ASYLINK_E_INVALID_ARG, as asylink.h says, not NOT_FOUND;
  * - a content type or a topic that is not valid is ASYLINK_E_BAD_FIELD with
- *   a line saying what is wrong, as a bad recipient is.
+ *   a line saying what is wrong, as a bad recipient is;
+ * - a broker_endpoint that does not parse is explained in one line, not
+ *   followed by an emptier "cannot open the client option=-".
  *
  * No broker: the clients open (their I/O threads try a port nothing
  * listens on) and close.
@@ -186,6 +188,22 @@ static void test_receipt_export_bad_recipient(void **state)
     asylink_client_close(&c);
 }
 
+static void test_bad_endpoint_logged_once(void **state)
+{
+    t_world *w = *state;
+    asylink_options o;
+    t_options(w, &o);
+    o.broker_endpoint = "http://127.0.0.1:7400";
+    asylink_client *c = NULL;
+    t_log_clear(w);
+    assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_INVALID_ARG);
+    assert_null(c);
+    if (!t_logged(w, "invalid broker_endpoint", "code=INVALID_ARG"))
+        fail_msg("the bad endpoint is not explained; log:\n%s", w->log);
+    if (t_logged(w, "cannot open the client", NULL))
+        fail_msg("a second, emptier line follows the explanation; log:\n%s", w->log);
+}
+
 static void test_bad_content_type_and_topic_are_logged(void **state)
 {
     t_world *w = *state;
@@ -226,6 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_data_dir_parent_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_export_bad_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_endpoint_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_content_type_and_topic_are_logged, setup,
                                         teardown),
     };
