@@ -39,18 +39,7 @@ want=65536
 check_eq "descriptor limit raised from 1024" "${got:-none}" "$want"
 check "limit raised in /proc" grep -q "Max open files *$want" "/proc/$BROKER_PID/limits"
 
-metric() { curl_metric "$1"; }
-curl_metric() {
-  python3 - "$HTTP_PORT" "$1" <<'PY'
-import sys, urllib.request
-body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
-for line in body.splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[1]); break
-else:
-    print("missing")
-PY
-}
+metric() { http_metric "127.0.0.1:$HTTP_PORT" "$1"; }
 
 echo "== slowloris from 127.0.0.2 (per-address limit)"
 python3 "$ATTACK" slowloris 127.0.0.1 "$HTTP_PORT" --count 80 --source 127.0.0.2 \

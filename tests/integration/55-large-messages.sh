@@ -26,17 +26,7 @@ write_node_ini DE
 write_node_ini FR
 
 # metric NAME{LABELS}: its value on /metrics, 0 if absent.
-metric() {
-  python3 - "$HTTP" "$1" <<'PY'
-import sys, urllib.request
-body = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=5).read().decode()
-for line in body.splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[1]); break
-else:
-    print(0)
-PY
-}
+metric() { http_metric "$HTTP" "$1" 0; }
 unavailable='asylink_rejected_total{code="UNAVAILABLE"}'
 
 echo "== libasylink: 12 x 3 MiB in one send_many"

@@ -134,6 +134,21 @@ wait_for() {
   return 1
 }
 
+# http_metric HOST:PORT NAME [ABSENT]: the value of the series NAME (with its labels, e.g.
+# 'asylink_rejected_total{code="UNAVAILABLE"}') on the broker's /metrics, or ABSENT
+# ("missing" if not given) when it is not there.
+http_metric() {
+  python3 - "$1" "$2" "${3:-missing}" <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=5).read().decode()
+for line in body.splitlines():
+    if line.startswith(sys.argv[2] + " "):
+        print(line.split()[1]); break
+else:
+    print(sys.argv[3])
+PY
+}
+
 # lines FILE: number of lines (0 if missing).
 lines() { if [[ -f $1 ]]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 

@@ -32,6 +32,7 @@
  * from the application's thread work.
  */
 #include "fixture.h"
+#include "logcap.h"
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -53,9 +54,8 @@ typedef struct {
     void *ctx, *router;
     char endpoint[128];
     asylink_client *c;
-    pthread_mutex_t lock;
-    char log[65536]; /* the client's log lines, newline separated */
-    size_t log_len;
+    pthread_mutex_t lock; /* the probe's fields below */
+    logcap log;           /* the client's log lines */
     uint8_t rid[256]; /* routing id of the client's connection */
     size_t rid_len;
     /* A log callback that calls back into the client (test_log_callback_cannot_reenter). */
@@ -80,32 +80,13 @@ static void t_log(void *ctx, asylink_log_level level, const char *line)
         t_probe(w);
         t_in_probe = false;
     }
-    pthread_mutex_lock(&w->lock);
-    size_t n = strlen(line);
-    if (w->log_len + n + 2 < sizeof w->log) {
-        memcpy(w->log + w->log_len, line, n);
-        w->log_len += n;
-        w->log[w->log_len++] = '\n';
-        w->log[w->log_len] = 0;
-    }
-    pthread_mutex_unlock(&w->lock);
+    logcap_add(&w->log, line);
 }
 
 /* Whether a logged line contains both a and b. */
 static bool t_logged(t_world *w, const char *a, const char *b)
 {
-    bool found = false;
-    pthread_mutex_lock(&w->lock);
-    for (const char *p = w->log; *p && !found;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
-        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
-        found = strstr(line, a) && (!b || strstr(line, b));
-        p += n + (nl ? 1 : 0);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return found;
+    return logcap_has(&w->log, a, b);
 }
 
 /* Waits (bounded) until a logged line contains a and b. */
@@ -116,7 +97,7 @@ static void t_wait_log(t_world *w, const char *a, const char *b)
             return;
         usleep(10 * 1000);
     }
-    fail_msg("no log line with \"%s\" and \"%s\"; log:\n%s", a, b ? b : "", w->log);
+    fail_msg("no log line with \"%s\" and \"%s\"; log:\n%s", a, b ? b : "", w->log.text);
 }
 
 /* Opens DE's client on w's store and keys, connecting to endpoint. */
@@ -142,6 +123,7 @@ static int s_setup(void **state, asylink_durability durability)
     t_world *w = calloc(1, sizeof *w);
     assert_non_null(w);
     pthread_mutex_init(&w->lock, NULL);
+    logcap_init(&w->log);
     const char *ids[] = {"DE", "FR", NULL};
     w->f = fx_new(ids);
     fx_add(w->f, "BROKER.EU", CERT_ROLE_BIT(CERT_ROLE_BROKER));
@@ -189,6 +171,7 @@ static int teardown(void **state)
     zmq_ctx_term(w->ctx);
     fx_free(w->f);
     pthread_mutex_destroy(&w->lock);
+    logcap_destroy(&w->log);
     free(w);
     return 0;
 }

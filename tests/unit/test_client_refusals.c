@@ -23,57 +23,15 @@
  * listens on) and close.
  */
 #include "fixture.h"
+#include "logcap.h"
 
 #include <errno.h>
-#include <pthread.h>
 
 typedef struct {
     fx_fed *f;
     char key_file[512], data_dir[512], broker_cert[512], node_cert[512];
-    pthread_mutex_t lock;
-    char log[16384]; /* the log lines, newline separated */
-    size_t log_len;
+    logcap log;
 } t_world;
-
-static void t_log(void *ctx, asylink_log_level level, const char *line)
-{
-    (void)level;
-    t_world *w = ctx;
-    pthread_mutex_lock(&w->lock);
-    size_t n = strlen(line);
-    if (w->log_len + n + 2 < sizeof w->log) {
-        memcpy(w->log + w->log_len, line, n);
-        w->log_len += n;
-        w->log[w->log_len++] = '\n';
-        w->log[w->log_len] = 0;
-    }
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* Whether one logged line contains a and b (b may be NULL). */
-static bool t_logged(t_world *w, const char *a, const char *b)
-{
-    bool found = false;
-    pthread_mutex_lock(&w->lock);
-    for (const char *p = w->log; *p && !found;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
-        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
-        found = strstr(line, a) && (!b || strstr(line, b));
-        p += n + (nl ? 1 : 0);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return found;
-}
-
-static void t_log_clear(t_world *w)
-{
-    pthread_mutex_lock(&w->lock);
-    w->log_len = 0;
-    w->log[0] = 0;
-    pthread_mutex_unlock(&w->lock);
-}
 
 /* DE's options, logging into w. */
 static void t_options(t_world *w, asylink_options *o)
@@ -85,15 +43,15 @@ static void t_options(t_world *w, asylink_options *o)
     o->key_file = w->key_file;
     o->trust_dir = w->f->trust_dir;
     o->data_dir = w->data_dir;
-    o->log = t_log;
-    o->log_ctx = w;
+    o->log = logcap_cb;
+    o->log_ctx = &w->log;
 }
 
 static int setup(void **state)
 {
     t_world *w = calloc(1, sizeof *w);
     assert_non_null(w);
-    pthread_mutex_init(&w->lock, NULL);
+    logcap_init(&w->log);
     const char *ids[] = {"DE", "FR", NULL};
     w->f = fx_new(ids);
     fx_add(w->f, "BROKER.EU", CERT_ROLE_BIT(CERT_ROLE_BROKER));
@@ -112,7 +70,7 @@ static int teardown(void **state)
 {
     t_world *w = *state;
     fx_free(w->f);
-    pthread_mutex_destroy(&w->lock);
+    logcap_destroy(&w->log);
     free(w);
     return 0;
 }
@@ -128,14 +86,14 @@ static void test_missing_option_is_logged(void **state)
         const char **field[] = {&o.broker_endpoint, &o.broker_cert, &o.node_cert,
                                 &o.key_file,        &o.trust_dir,   &o.data_dir};
         *field[i] = NULL;
-        t_log_clear(w);
+        logcap_clear(&w->log);
         asylink_client *c = (asylink_client *)w; /* must come back NULL */
         assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_INVALID_ARG);
         assert_null(c);
         char option[64];
         snprintf(option, sizeof option, "option=%s", names[i]);
-        if (!t_logged(w, "code=INVALID_ARG", option))
-            fail_msg("no log line names the missing %s; log:\n%s", names[i], w->log);
+        if (!logcap_has(&w->log, "code=INVALID_ARG", option))
+            fail_msg("no log line names the missing %s; log:\n%s", names[i], w->log.text);
     }
 }
 
@@ -150,8 +108,8 @@ static void test_data_dir_parent_missing(void **state)
     asylink_client *c = NULL;
     assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_IO);
     assert_null(c);
-    if (!t_logged(w, "code=IO option=data_dir", strerror(ENOENT)))
-        fail_msg("the data_dir failure does not give the system's reason; log:\n%s", w->log);
+    if (!logcap_has(&w->log, "code=IO option=data_dir", strerror(ENOENT)))
+        fail_msg("the data_dir failure does not give the system's reason; log:\n%s", w->log.text);
 }
 
 static void test_data_dir_in_use(void **state)
@@ -164,9 +122,9 @@ static void test_data_dir_in_use(void **state)
     assert_int_equal(asylink_client_open(&o, &second), ASYLINK_E_EXISTS);
     assert_null(second);
     asylink_client_close(&first);
-    if (!t_logged(w, "code=EXISTS", "in use by another client, in this process or another"))
-        fail_msg("EXISTS is not explained; log:\n%s", w->log);
-    assert_false(t_logged(w, "another user", NULL));
+    if (!logcap_has(&w->log, "code=EXISTS", "in use by another client, in this process or another"))
+        fail_msg("EXISTS is not explained; log:\n%s", w->log.text);
+    assert_false(logcap_has(&w->log, "another user", NULL));
 }
 
 static void test_receipt_export_bad_recipient(void **state)
@@ -195,13 +153,13 @@ static void test_bad_endpoint_logged_once(void **state)
     t_options(w, &o);
     o.broker_endpoint = "http://127.0.0.1:7400";
     asylink_client *c = NULL;
-    t_log_clear(w);
+    logcap_clear(&w->log);
     assert_int_equal(asylink_client_open(&o, &c), ASYLINK_E_INVALID_ARG);
     assert_null(c);
-    if (!t_logged(w, "invalid broker_endpoint", "code=INVALID_ARG"))
-        fail_msg("the bad endpoint is not explained; log:\n%s", w->log);
-    if (t_logged(w, "cannot open the client", NULL))
-        fail_msg("a second, emptier line follows the explanation; log:\n%s", w->log);
+    if (!logcap_has(&w->log, "invalid broker_endpoint", "code=INVALID_ARG"))
+        fail_msg("the bad endpoint is not explained; log:\n%s", w->log.text);
+    if (logcap_has(&w->log, "cannot open the client", NULL))
+        fail_msg("a second, emptier line follows the explanation; log:\n%s", w->log.text);
 }
 
 static void test_bad_content_type_and_topic_are_logged(void **state)
@@ -218,19 +176,19 @@ static void test_bad_content_type_and_topic_are_logged(void **state)
     sp.n_recipients = 1;
     sp.content_type = "application/json; charset=utf-8"; /* a space: not a content type here */
     uint8_t id[16];
-    t_log_clear(w);
+    logcap_clear(&w->log);
     assert_int_equal(asylink_send(c, &sp, "{}", 2, id), ASYLINK_E_BAD_FIELD);
-    if (!t_logged(w, "code=BAD_FIELD", "content type"))
-        fail_msg("a bad content type is refused silently; log:\n%s", w->log);
+    if (!logcap_has(&w->log, "code=BAD_FIELD", "content type"))
+        fail_msg("a bad content type is refused silently; log:\n%s", w->log.text);
     asylink_publish_params pp;
     asylink_publish_params_init(&pp);
     pp.topic = "stats..DE";
     pp.content_type = "asylink.v1.MonthlyStatistics";
     pp.classification = ASYLINK_PUBLIC;
-    t_log_clear(w);
+    logcap_clear(&w->log);
     assert_int_equal(asylink_publish(c, &pp, "x", 1, id), ASYLINK_E_BAD_FIELD);
-    if (!t_logged(w, "code=BAD_FIELD", "topic"))
-        fail_msg("a bad topic is refused silently; log:\n%s", w->log);
+    if (!logcap_has(&w->log, "code=BAD_FIELD", "topic"))
+        fail_msg("a bad topic is refused silently; log:\n%s", w->log.text);
     uint64_t pending = 1;
     assert_int_equal(asylink_outbox_pending(c, &pending), ASYLINK_OK);
     assert_int_equal(pending, 0); /* nothing was stored */
