@@ -17,6 +17,7 @@
 #include "cert.h"
 #include "envelope.h"
 #include "log.h"
+#include "wire.h"
 
 /* Row helpers: offset of a broker_config field; milliseconds of a unit. */
 #define S_OFF(f) offsetof(broker_config, f)
@@ -74,8 +75,8 @@ const config_option broker_config_options[] = {
      "How often expired messages and dedup entries are removed."},
 
     /* [limits] */
-    {"limits", "max_envelope_bytes", CONFIG_SIZE, "33MiB", S_OFF(max_envelope_bytes), 1024,
-     ENVELOPE_MAX_SIZE, NULL,
+    {"limits", "max_envelope_bytes", CONFIG_SIZE, "33MiB", S_OFF(max_envelope_bytes),
+     WIRE_ENVELOPE_FLOOR, ENVELOPE_MAX_SIZE, NULL,
      "Largest envelope accepted (payload plus header, keys and "
      "signature)."},
     {"limits", "max_in_flight", CONFIG_INT, "1000", S_OFF(max_in_flight), 1, 1000000, NULL,

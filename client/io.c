@@ -163,6 +163,8 @@ typedef struct {
     int state;
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
+    bool bad_welcome;           /* the Welcome just read is unusable (s_on_welcome): s_reset */
+    uint64_t bad_welcome_limit; /* the max_envelope_bytes of the last one logged, 0 = none */
     wire_limits limits;
     uint32_t window;
     s_flight *flight;
@@ -419,6 +421,10 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
         client_failure_record(c, code, what, s_endpoint(io), false);
     } else if (code == ASYLINK_E_TIMEOUT || code == ASYLINK_E_IO || code == ASYLINK_E_UNAVAILABLE) {
         client_attempt_failed(c, &io->attempt, code, why);
+    } else if (io->bad_welcome) { /* a Welcome no conforming broker sends */
+        snprintf(what, sizeof what, "the broker at %.200s broke the protocol: %.250s",
+                 s_endpoint(io), why);
+        client_attempt_failed(c, &io->attempt, code, what);
     } else { /* a fatal Error or a Bye before Welcome */
         snprintf(what, sizeof what, "the broker at %.200s refused to open a session: %.250s",
                  s_endpoint(io), why);
@@ -1359,9 +1365,47 @@ static bool s_flight_take(s_io *io, const uint8_t id[16], uint64_t *seq)
     return true;
 }
 
+/*
+ * A Welcome whose max_envelope_bytes is below the protocol's floor
+ * (WIRE_ENVELOPE_FLOOR; 0 = not stated, no local check): a broken or
+ * hostile broker. Taken as a limit it would have every pending message
+ * refused here for good (s_publish_too_large), messages the application
+ * was told are queued. So it is a protocol error: logged (once per value
+ * until a usable Welcome), the session dropped and, the outbox untouched,
+ * another attempt made after the longest backoff (the next address
+ * first, when there are several). True if the Welcome was refused.
+ */
+static bool s_welcome_refused(s_io *io, const wire_welcome *w)
+{
+    asylink_client *c = io->c;
+    uint64_t max = w->limits.max_envelope_bytes;
+    if (max == 0 || max >= WIRE_ENVELOPE_FLOOR)
+        return false;
+    if (io->bad_welcome_limit != max)
+        client_log(c, ASYLINK_LOG_ERROR, "broker announced limits below the protocol's floor",
+                   "max_envelope_bytes=%llu floor=%u endpoint=%s code=%s", (unsigned long long)max,
+                   WIRE_ENVELOPE_FLOOR, CLIENT_Q(s_endpoint(io)),
+                   asylink_err_name(ASYLINK_E_PROTOCOL));
+    io->bad_welcome_limit = max;
+    char why[160];
+    snprintf(
+        why, sizeof why,
+        "its Welcome announces max_envelope_bytes %llu, below the protocol's floor of %u bytes; "
+        "the outbox is kept",
+        (unsigned long long)max, WIRE_ENVELOPE_FLOOR);
+    io->bad_welcome = true;
+    io->backoff_ms = c->reconnect_max_ms; /* not hammered: retried at the longest backoff */
+    s_reset(io, why, ASYLINK_E_PROTOCOL, 0);
+    io->bad_welcome = false;
+    return true;
+}
+
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
 {
     asylink_client *c = io->c;
+    if (s_welcome_refused(io, &cmd->u.welcome))
+        return;
+    io->bad_welcome_limit = 0;
     io->limits = cmd->u.welcome.limits;
     io->window = io->limits.max_in_flight ? io->limits.max_in_flight : IO_MAX_WINDOW;
     if (io->window > IO_MAX_WINDOW)

@@ -32,6 +32,9 @@
 #define WIRE_MAX_DIRECTORY 4096              /* most certificates / node ids in a Directory */
 #define WIRE_MAX_COMMAND (64u * 1024u * 1024u) /* largest Command frame accepted */
 #define WIRE_ADMIN_MAX_IDS 1000 /* most dead letter ids in one replay / drop request */
+/* The smallest Limits.max_envelope_bytes a conforming broker may announce (PROTOCOL.md 11.3):
+   a Welcome below it is a protocol error, not a limit to apply to the outbox. */
+#define WIRE_ENVELOPE_FLOOR (64u * 1024u)
 
 /* The command kinds; numbers are the oneof field numbers of Command.body. */
 typedef enum wire_kind {

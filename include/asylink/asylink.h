@@ -885,7 +885,11 @@ typedef struct asylink_connect_failure {
                                                   has not reloaded its trust directory);
                            ASYLINK_E_PROTOCOL     the CURVE handshake failed otherwise
                                                   (broker_cert not the certificate of the
-                                                  broker at that address, or not an asylinkd);
+                                                  broker at that address, or not an asylinkd),
+                                                  or the broker's Welcome announced a
+                                                  max_envelope_bytes below the protocol's
+                                                  floor of 64 KiB (the session is dropped,
+                                                  the outbox kept; PROTOCOL.md 11.11);
                            ASYLINK_E_TIMEOUT      connected, but no Welcome answered Hello
                                                   within 5 s;
                            the broker's code of a fatal Error or Bye (e.g.

@@ -240,7 +240,9 @@ static void test_table_errors_name_line(void **state)
                    "[limits] max_recipients: must be in the range 1 .. 256");
     s_expect_error(S_REQUIRED "[limits]\nmax_recipients = 0\n", 9, "must be in the range");
     s_expect_error(S_REQUIRED "[limits]\nmax_envelope_bytes = 34MiB\n", 9,
-                   "must be in the range 1KiB .. 33MiB");
+                   "must be in the range 64KiB .. 33MiB");
+    s_expect_error(S_REQUIRED "[limits]\nmax_envelope_bytes = 63KiB\n", 9,
+                   "must be in the range 64KiB .. 33MiB");
     s_expect_error(S_REQUIRED "[workers]\nverify_threads = 65\n", 9, "must be in the range");
     s_expect_error(S_REQUIRED "[workers]\nverify_threads = -1\n", 9, "must be in the range");
     s_expect_error(S_REQUIRED "[store]\ndurability = sometimes\n", 9,
