@@ -78,6 +78,9 @@
 /* On close, how long the socket's last messages (Publishes, Bye) may take to leave (ms). */
 #define IO_CLOSE_LINGER_MS 1000
 #define IO_ACCEPT_FLUSH_AT 1000
+/* The longest wait a broker's Bye.reconnect_after_ms buys (ms): enough for an overloaded broker,
+   short enough that a broken or hostile one cannot keep the client from its standby for long. */
+#define IO_RECONNECT_AFTER_MAX_MS 60000
 
 enum { IO_IDLE, IO_HELLO, IO_OPEN };
 
@@ -407,8 +410,11 @@ static void s_log_failed_attempt(s_io *io, const char *why, int code)
 
 /*
  * Ends the session or attempt and picks the next address. Reconnects after
- * delay_ms (0 = the jittered backoff; a broker's reconnect_after is only
- * used when there is no other address to go to).
+ * the jittered backoff, and not before delay_ms (a broker's
+ * Bye.reconnect_after_ms, 0 = none; at most IO_RECONNECT_AFTER_MAX_MS),
+ * whichever address comes next: an overloaded broker that asks its
+ * clients to come back later is not answered by a bounce to its standby
+ * and back.
  */
 static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
 {
@@ -438,12 +444,16 @@ static void s_reset(s_io *io, const char *why, int code, uint64_t delay_ms)
     s_close_socket(io);
     io->state = IO_IDLE;
     s_flight_clear(io);
-    bool move = c->n_endpoints > 1;
     io->ep = (io->ep + 1) % c->n_endpoints;
     io->tried++;
     uint64_t jitter = randombytes_uniform((uint32_t)(io->backoff_ms / 2 + 1));
-    uint64_t delay = delay_ms && !move ? delay_ms : io->backoff_ms / 2 + jitter;
-    io->next_connect_ms = io->now_ms + delay;
+    uint64_t wait = delay_ms < IO_RECONNECT_AFTER_MAX_MS ? delay_ms : IO_RECONNECT_AFTER_MAX_MS;
+    if (delay_ms)
+        client_log(c, ASYLINK_LOG_INFO, "broker asked to wait before reconnecting",
+                   "asked_ms=%llu wait_ms=%llu next_endpoint=%s", (unsigned long long)delay_ms,
+                   (unsigned long long)wait, CLIENT_Q(s_endpoint(io)));
+    /* The jitter on top: clients told the same wait do not all come back at once. */
+    io->next_connect_ms = io->now_ms + wait + io->backoff_ms / 2 + jitter;
     if (io->tried % c->n_endpoints == 0) /* a full round of the list without a session */
         io->backoff_ms =
             io->backoff_ms * 2 > c->reconnect_max_ms ? c->reconnect_max_ms : io->backoff_ms * 2;

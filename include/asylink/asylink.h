@@ -199,8 +199,11 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * moves to the next address in the list, wrapping around. Each attempt
  * waits a jittered delay from reconnect_min_ms; the delay doubles after
  * every full round of the list without a session, up to reconnect_max_ms,
- * and falls back to reconnect_min_ms once a session opens. A session that
- * opens stays on its address until it is lost. Everything not yet
+ * and falls back to reconnect_min_ms once a session opens. A broker that
+ * ends the session with a Bye asking its clients to come back later
+ * (reconnect_after_ms, e.g. under overload) gets no attempt, to any
+ * address, before that time (at most 60 s; the jittered delay is added on
+ * top). A session that opens stays on its address until it is lost. Everything not yet
  * Accepted is published again in the new session; the broker answers
  * what it had already stored as a duplicate, so nothing is lost or
  * doubled. Which address is in use: asylink_connection_get(), the
