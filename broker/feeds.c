@@ -113,6 +113,25 @@ static int s_start_cursor(router *r, const wire_subscribe *q, uint64_t *cursor)
 }
 
 /*
+ * Refuses a Subscribe whose prefix is not the one the subscription has
+ * (stored, or open in this session): resuming it would deliver what the
+ * node did not ask for, under the name it asked with (PREFIX_MISMATCH).
+ */
+static void s_prefix_mismatch(router *r, session *s, const wire_cmd *c, const char *has)
+{
+    const wire_subscribe *q = &c->u.subscribe;
+    char why[512]; /* out_error cuts it to WIRE_REASON_MAX */
+    snprintf(why, sizeof why,
+             "subscription %s has the prefix %.60s, not %.60s: subscribe with that prefix, or "
+             "delete it first (Unsubscribe with delete_cursor)",
+             q->subscription, has, q->topic_prefix);
+    out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_PREFIX_MISMATCH, why, false);
+    LOG_INFO("router", "subscribe refused",
+             "node=%s subscription=%s prefix=%s stored_prefix=%s code=%s", s->node_id,
+             q->subscription, q->topic_prefix, has, asylink_err_name(ASYLINK_E_PREFIX_MISMATCH));
+}
+
+/*
  * Subscribe: open (creating or resuming) a durable subscription in this
  * session and answer Subscribed; then deliver.
  */
@@ -133,6 +152,10 @@ void feeds_subscribe(router *r, session *s, const wire_cmd *c)
         return;
     }
     session_sub *open = session_sub_find(s, q->subscription);
+    if (open && !q->reset && strcmp(open->prefix, q->topic_prefix) != 0) {
+        s_prefix_mismatch(r, s, c, open->prefix); /* the open one stays as it is */
+        return;
+    }
     if (!open && s->n_subs >= SESSION_MAX_SUBS) {
         out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_TOO_LARGE,
                   "too many subscriptions open in this session", false);
@@ -158,11 +181,8 @@ void feeds_subscribe(router *r, session *s, const wire_cmd *c)
         out_error(r, s->rid, s->rid_len, c->request_id, rc, "cannot read the subscription", false);
         return;
     }
-    if (!created && !q->reset && strcmp(sub.prefix, q->topic_prefix) != 0 &&
-        policy_check_subscribe(pol, s->roles, sub.prefix) != ASYLINK_OK) {
-        snprintf(why, sizeof why, "policy forbids %s to read the stored prefix %.100s", s->node_id,
-                 sub.prefix);
-        out_error(r, s->rid, s->rid_len, c->request_id, ASYLINK_E_POLICY, why, false);
+    if (!created && !q->reset && strcmp(sub.prefix, q->topic_prefix) != 0) {
+        s_prefix_mismatch(r, s, c, sub.prefix);
         return;
     }
     uint64_t stored = 0;

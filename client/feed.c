@@ -429,6 +429,16 @@ int asylink_subscribe(asylink_client *c, const char *topic_prefix, const char *n
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
     client_sub *s = s_sub_find(c, name);
+    if (s && !s->failed && strcmp(s->prefix, topic_prefix) != 0) {
+        /* Held with another prefix: the broker's cursor has that one. Nothing changes. */
+        char held[sizeof s->prefix];
+        snprintf(held, sizeof held, "%s", s->prefix);
+        pthread_mutex_unlock(&c->lock);
+        client_log(c, ASYLINK_LOG_WARN, "subscribe",
+                   "subscription=%s prefix=%s held_prefix=%s code=%s", name, topic_prefix, held,
+                   asylink_err_name(ASYLINK_E_PREFIX_MISMATCH));
+        return ASYLINK_E_PREFIX_MISMATCH;
+    }
     if (!s) {
         s = calloc(1, sizeof *s);
         if (!s) {

@@ -1747,12 +1747,40 @@ static void s_req_done(asylink_client *c, client_req *r, int rc)
     pthread_cond_broadcast(&c->cond);
 }
 
+/*
+ * A Subscribed naming another prefix than asked for: a broker that resumed
+ * the stored subscription with its old prefix (as brokers did before
+ * DESIGN-CHANGES 47). Refused like an Error{PREFIX_MISMATCH}, and closed
+ * in this session (Unsubscribe, the cursor kept) so that the broker stops
+ * delivering what the application did not ask for. Lock held.
+ */
+static void s_subscribed_elsewhere(s_io *io, client_sub *s, const wire_subscribed *sd)
+{
+    asylink_client *c = io->c;
+    s->result = ASYLINK_E_PREFIX_MISMATCH;
+    s->failed = true;
+    client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
+               "subscription=%s code=%s prefix=%s broker_prefix=%s reason=%s", s->name,
+               asylink_err_name(ASYLINK_E_PREFIX_MISMATCH), CLIENT_Q(s->prefix),
+               CLIENT_Q(sd->topic_prefix),
+               CLIENT_Q("the broker resumed the subscription with another prefix"));
+    wire_cmd q = {.kind = WIRE_UNSUBSCRIBE, .request_id = ++io->request_id};
+    bytes_str_copy(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, s->name);
+    s_send(io, &q, NULL, 0); /* its answer matches no request: ignored */
+}
+
 static void s_on_subscribed(s_io *io, const wire_cmd *cmd)
 {
     asylink_client *c = io->c;
     const wire_subscribed *sd = &cmd->u.subscribed;
     pthread_mutex_lock(&c->lock);
     client_sub *s = s_sub_by_request(c, cmd->request_id, sd->subscription);
+    if (s && strcmp(s->prefix, sd->topic_prefix) != 0) {
+        s_subscribed_elsewhere(io, s, sd);
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     if (s) {
         s->result = ASYLINK_OK;
         s->failed = false;

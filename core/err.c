@@ -68,6 +68,8 @@ static const s_err_row s_errors[] = {
     {ASYLINK_E_BATCH_DUPLICATE, "BATCH_DUPLICATE", "duplicate leaf in a batch"},
     {ASYLINK_E_REENTRANT, "REENTRANT",
      "called from a library thread, e.g. inside the log callback: not allowed there"},
+    {ASYLINK_E_PREFIX_MISMATCH, "PREFIX_MISMATCH",
+     "a durable subscription of that name exists with another topic prefix"},
 };
 
 static const s_err_row *s_find(int err)

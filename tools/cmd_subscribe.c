@@ -394,6 +394,12 @@ static int s_subscribe(asylink_client *c, const s_opts *o)
     asylink_connect_failure f;
     if ((rc == ASYLINK_E_UNAVAILABLE || rc == ASYLINK_E_TIMEOUT) && node_broker_down(c, false, &f))
         return node_fail_broker(ctx, &f, wait_ms, NULL);
+    if (rc == ASYLINK_E_PREFIX_MISMATCH)
+        return cli_fail_text(ctx, rc,
+                             "the subscription %s exists with another topic prefix (the broker "
+                             "keeps it with its cursor): subscribe with the prefix it was created "
+                             "with, or use another --subscription name",
+                             o->subscription);
     return node_fail(ctx, rc, mark);
 }
 

@@ -695,8 +695,11 @@ class Client:
         "new", "earliest", "sequence" or "time" (start_value: the sequence or
         Unix ms); it applies only when the cursor is created. Feed messages
         arrive through recv() (Message.topic names the topic); ack() them.
-        Raises AsylinkError POLICY (refused), TIMEOUT, UNAVAILABLE (no
-        session within timeout_ms; still sent once connected)."""
+        Raises AsylinkError POLICY (refused), PREFIX_MISMATCH (the node has a
+        subscription of that name with another prefix: it is left as it is;
+        use its prefix, another name, or unsubscribe(name, delete_cursor=True)
+        first), TIMEOUT, UNAVAILABLE (no session within timeout_ms; still
+        sent once connected)."""
         if start not in START_POSITIONS:
             raise ValueError(f"start must be one of {', '.join(START_POSITIONS)}")
         _check(self._lib.asylink_subscribe(self._c(), prefix.encode(), name.encode(),

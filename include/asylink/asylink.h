@@ -1020,9 +1020,18 @@ typedef enum asylink_start {
  * Subscriptions live in this client's memory: subscribe again after
  * reopening a client. While no session is open the Subscribe is sent when
  * one opens, and this call waits for it (timeout_ms, -1 = forever).
+ * The name is bound to its prefix: a durable subscription that exists
+ * with another prefix (at the broker, or held by this client) is never
+ * resumed for a new one, but refused with ASYLINK_E_PREFIX_MISMATCH, the
+ * existing one left as it is; subscribe with the prefix it was created
+ * with, use another name, or delete it first (asylink_unsubscribe with
+ * delete_cursor).
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, a bad prefix, name or start);
- * the broker's refusal code, after which the subscription is forgotten
- * (ASYLINK_E_POLICY, or e.g. ASYLINK_E_BAD_FIELD, ASYLINK_E_PROTOCOL);
+ * ASYLINK_E_PREFIX_MISMATCH (above; also from a broker that resumes the
+ * subscription with another prefix, which this client then closes in
+ * that session); the broker's refusal code, after which the subscription
+ * is forgotten (ASYLINK_E_POLICY, or e.g. ASYLINK_E_BAD_FIELD,
+ * ASYLINK_E_PROTOCOL);
  * ASYLINK_E_TIMEOUT (a session is open but no answer came in time);
  * ASYLINK_E_UNAVAILABLE (no session opened in time, or the broker does not
  * serve feeds) -- after TIMEOUT and UNAVAILABLE without a refusal the

@@ -36,7 +36,8 @@ extern "C" {
 /*
  * Error codes. 0 is success; every failure has its own stable number.
  * Grouped by tens: general, input format, identity and trust, message
- * checks, key files, broker, batch proofs, use of the library.
+ * checks, key files, broker, batch proofs, use of the library,
+ * subscriptions.
  */
 typedef enum asylink_err {
     ASYLINK_OK = 0,                    /* success */
@@ -97,6 +98,8 @@ typedef enum asylink_err {
     ASYLINK_E_BATCH_DUPLICATE = 65,    /* a batch holds the same leaf twice */
 
     ASYLINK_E_REENTRANT = 70,          /* called on a library thread or inside the log callback */
+
+    ASYLINK_E_PREFIX_MISMATCH = 80,    /* the durable subscription exists with another topic prefix */
 } asylink_err;
 
 /*

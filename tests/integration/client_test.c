@@ -46,10 +46,13 @@
  *               full key (asylink_ack_keys); prints ack=CODE
  *   client_test --config NODE.ini subscribe --prefix P --name N[,N2...] --count N
  *               [--start earliest|new] [--no-ack] [--ids-out F] [--expect-none]
+ *               [--also-prefix P2]
  *               subscribe (several names: several subscriptions to P), then
  *               receive (and ack with asylink_ack_message) N feed messages of
  *               those subscriptions (--ids-out: ids, or "name id" lines for
- *               several names); prints subscribe_error=CODE when one fails
+ *               several names); prints subscribe_error=CODE when one fails;
+ *               --also-prefix: then subscribes the first name again to P2 and
+ *               prints resubscribe=CODE (the receiving goes on either way)
  *
  * Prints one summary line; exit 0 when the mode's expectation holds.
  */
@@ -75,6 +78,7 @@
 typedef struct {
     const char *config, *mode, *to, *ids_out, *ids_in, *forge_key, *forge_cert;
     const char *topic, *prefix, *name, *klass, *start, *id, *sender;
+    const char *also_prefix; /* --also-prefix (subscribe) */
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
     long hold_us;          /* --hold-us: pause after open, before the mode */
     long settle_ms;        /* --settle-ms: pause after the session opened, before arming */
@@ -567,6 +571,9 @@ static int s_mode_subscribe(const s_args *a)
         }
     }
     printf("subscribed name=%s prefix=%s\n", a->name, a->prefix);
+    if (a->also_prefix)
+        printf("resubscribe=%s\n", asylink_err_name(asylink_subscribe(
+                                       s_client, a->also_prefix, names[0], start, 0, wait_ms)));
     fflush(stdout);
     long got = 0, limited = 0, bad = 0;
     size_t plen = strlen(a->prefix);
@@ -649,6 +656,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"ack-failures-ok", no_argument, NULL, 22},
                                          {"wait-receipts", no_argument, NULL, 23},
                                          {"log-info", no_argument, NULL, 24},
+                                         {"also-prefix", required_argument, NULL, 26},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -694,6 +702,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 23: a->wait_receipts = 1; break;
         case 24: s_log_info = true; break;
         case 25: a->settle_ms = strtol(optarg, NULL, 10); break;
+        case 26: a->also_prefix = optarg; break;
         default: return -1;
         }
     }
