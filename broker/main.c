@@ -255,7 +255,7 @@ static void s_reload_view(const broker_config *c, view **v)
 {
     char err[512];
     view *fresh = NULL;
-    if (view_load(c->trust_dir, c->policy, NULL, &fresh, err, sizeof err) != ASYLINK_OK) {
+    if (view_load(c->trust_dir, c->policy, &fresh, err, sizeof err) != ASYLINK_OK) {
         LOG_WARN("main", "cannot reload trust and policy at takeover; using those loaded at start",
                  "error=%s", LOG_Q(err));
         return;
@@ -461,7 +461,7 @@ int main(int argc, char **argv)
     code = 2;
     if (s_load_identity(&c, &keys, &own) != ASYLINK_OK)
         goto cleanup;
-    if (view_load(c.trust_dir, c.policy, NULL, &v, err, sizeof err) != ASYLINK_OK) {
+    if (view_load(c.trust_dir, c.policy, &v, err, sizeof err) != ASYLINK_OK) {
         LOG_ERROR("main", "cannot load trust and policy", "error=%s", LOG_Q(err));
         goto cleanup;
     }

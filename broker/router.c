@@ -413,12 +413,16 @@ static void s_read(router *r)
 
 /*
  * Reloads trust and policy (SIGHUP, admin reload). On failure the current
- * view stays and err says why; res (may be NULL) is filled on success.
+ * view stays and err says why; res (may be NULL) is filled on success. The
+ * revocation list is judged against the store's record (never older than
+ * the current view's): a trust directory with an older revoked.crl is
+ * served with the store's copy of the newest list, as at start
+ * (view_remember_crl()), or refused (STALE) if that copy is not usable.
  */
 static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t errlen)
 {
     view *v = NULL;
-    int rc = view_load(r->opt.trust_dir, r->opt.policy_path, r->view, &v, err, errlen);
+    int rc = view_load(r->opt.trust_dir, r->opt.policy_path, &v, err, errlen);
     if (rc == ASYLINK_OK && (rc = view_remember_crl(v, r->store, err, errlen)) != ASYLINK_OK)
         view_unref(&v);
     if (rc != ASYLINK_OK) {

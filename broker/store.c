@@ -14,7 +14,7 @@
  *   expiry  expires_ms(8 BE) seq(8 BE)
  *   feed    seq(8 BE)
  *   subs    node '\0' subscription name
- *   meta    "schema_version", "seq_hwm", "crl_number", "crl_ca"
+ *   meta    "schema_version", "seq_hwm", "crl_number", "crl_ca", "crl"
  *
  * Values. Integers little-endian.
  *   meta schema_version  u32
@@ -22,6 +22,14 @@
  *   meta crl_number      u64  highest revocation-list number the broker used
  *   meta crl_ca          u64  first 8 bytes of that list's CA key (the number
  *                             counts per CA)
+ *   meta crl             bytes: that list as the CA signed it (a serialized
+ *                             RevocationList, 1..CRL_FILE_MAX bytes); absent
+ *                             when the list in use had none, and in stores
+ *                             written before it was kept (no schema version
+ *                             of its own: older builds ignore it and may
+ *                             record a newer number beside it, which is why
+ *                             the list counts only if its number is
+ *                             crl_number)
  *   dedup                u64 seq, u64 accepted_ms                  (16 bytes)
  *                        or, a tombstone of a purged message:
  *                        u64 seq, u64 accepted_ms, u64 purged_ms   (24 bytes;
@@ -110,6 +118,7 @@
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
+#define S_META_CRL "crl"
 
 /* Internal codes, outside LMDB's range (MDB_KEYEXIST..MDB_LAST_ERRCODE) and errno's. */
 #define S_BAD_RECORD LMDBKIT_BAD_RECORD /* a stored value failed validation: result E_IO */
@@ -2607,8 +2616,34 @@ int store_crl_get(store *s, uint64_t *ca, uint64_t *number)
     return s_err(rc);
 }
 
+int store_crl_signed_get(store *s, uint8_t **raw, size_t *len)
+{
+    if (!s || !raw || !len)
+        return ASYLINK_E_INVALID_ARG;
+    *raw = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = s_rd_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    MDB_val k = {strlen(S_META_CRL), (void *)S_META_CRL}, v;
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_SUCCESS && (v.mv_size == 0 || v.mv_size > CRL_FILE_MAX))
+        rc = S_BAD_RECORD;
+    if (rc == MDB_SUCCESS && !(*raw = malloc(v.mv_size)))
+        rc = ENOMEM;
+    if (rc == MDB_SUCCESS) {
+        memcpy(*raw, v.mv_data, v.mv_size); /* the page is the map's: copied before the end */
+        *len = v.mv_size;
+    }
+    s_rd_end(s, txn);
+    return s_err(rc);
+}
+
 typedef struct {
     uint64_t ca, number;
+    const uint8_t *raw; /* the signed list, or NULL */
+    size_t len;
 } crl_ctx;
 
 static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
@@ -2618,14 +2653,18 @@ static int s_crl_apply(store *s, MDB_txn *txn, void *arg)
     int rc = s_meta_put(s, txn, S_META_CRL_CA, c->ca, 8);
     if (rc == MDB_SUCCESS)
         rc = s_meta_put(s, txn, S_META_CRL_NUMBER, c->number, 8);
+    if (rc == MDB_SUCCESS && c->raw)
+        rc = s_put(txn, s->meta, S_META_CRL, strlen(S_META_CRL), c->raw, c->len);
+    else if (rc == MDB_SUCCESS)
+        rc = s_del_if(txn, s->meta, S_META_CRL, strlen(S_META_CRL), NULL);
     return rc == MDB_SUCCESS ? s_audit_emit(s, txn, &ev, NULL) : rc;
 }
 
-int store_crl_put(store *s, uint64_t ca, uint64_t number)
+int store_crl_put(store *s, uint64_t ca, uint64_t number, const uint8_t *raw, size_t len)
 {
-    if (!s)
+    if (!s || (raw && (len == 0 || len > CRL_FILE_MAX)))
         return ASYLINK_E_INVALID_ARG;
-    crl_ctx c = {ca, number};
+    crl_ctx c = {ca, number, raw, len};
     return s_err(s_write(s, s_crl_apply, &c));
 }
 

@@ -4,7 +4,9 @@
  * Named databases:
  *   meta     "schema_version" -> u32 (STORE_SCHEMA_VERSION),
  *            "seq_hwm" -> u64: the highest sequence ever given out, so that
- *            sequences stay monotonic after every message is deleted
+ *            sequences stay monotonic after every message is deleted;
+ *            "crl_ca", "crl_number" -> u64 and "crl" -> the signed list:
+ *            the newest revocation list the broker has used (store_crl_get())
  *   msgs     seq (u64 BE) -> message record: each envelope stored once,
  *            with its sender, message id, recipients, expiry and the number
  *            of recipients that have not acknowledged it yet
@@ -520,12 +522,30 @@ int store_get_stats(store *s, store_stats *out);
 /*
  * The revocation list the broker last used: its CA (first 8 bytes of the
  * CA's signing key, as a little-endian number) and its number; both 0 when
- * none was recorded. A restarted broker refuses an older list.
+ * none was recorded. A restarted broker refuses an older list, unless it
+ * can use the one recorded (store_crl_signed_get()).
  */
 int store_crl_get(store *s, uint64_t *ca, uint64_t *number);
 
-/* Records the revocation list in use (one durable write transaction). */
-int store_crl_put(store *s, uint64_t ca, uint64_t number);
+/*
+ * The recorded list itself, as the CA signed it (a serialized
+ * RevocationList; not verified here: the caller decodes it against the
+ * CA, crl_decode()): *raw is a malloc'd copy the caller frees, *len its
+ * size. ASYLINK_E_NOT_FOUND when none is recorded (no list was in use, or
+ * the store was written by an asylinkd that kept only the number; it may
+ * also hold an older list than the number says, if such an asylinkd
+ * recorded a newer number since); ASYLINK_E_IO (a stored value of no
+ * plausible size, or a read error), ASYLINK_E_NOMEM, ASYLINK_E_INVALID_ARG.
+ */
+int store_crl_signed_get(store *s, uint8_t **raw, size_t *len);
+
+/*
+ * Records the revocation list in use (one durable write transaction): its
+ * CA tag, its number and its signed bytes raw (len bytes, copied; NULL
+ * when the trust has no list, which removes a recorded one).
+ * ASYLINK_E_INVALID_ARG for a len of 0 or above CRL_FILE_MAX.
+ */
+int store_crl_put(store *s, uint64_t ca, uint64_t number, const uint8_t *raw, size_t len);
 
 /* ---- audit hooks ----------------------------------------------------------
  *

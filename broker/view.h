@@ -21,18 +21,26 @@
 
 typedef struct view view;
 
-/* Loads trust_dir and policy_path. current (may be NULL) guards against a
- * stale revocation list (trust_reload). On failure err names the file. */
-int view_load(const char *trust_dir, const char *policy_path, const view *current, view **out,
-              char *err, size_t errlen);
+/*
+ * Loads trust_dir and policy_path. On failure err names the file. The
+ * revocation list is judged against the store's record by
+ * view_remember_crl(), not here: that record is never older than the list
+ * of any view in use.
+ */
+int view_load(const char *trust_dir, const char *policy_path, view **out, char *err, size_t errlen);
 
 /*
  * Compares v's revocation list with the newest the store has recorded for
- * the same CA: an older list (or none, after one) is ASYLINK_E_STALE with
- * err saying which numbers; a newer one is recorded. Store errors pass
- * through.
+ * the same CA. A newer one is recorded, with its signed bytes (an equal
+ * one too if the store has no copy of it yet). An older list (or none,
+ * after one) is replaced in v by the store's copy of the recorded list if
+ * that verifies under v's CA and has the recorded number (logged as a
+ * WARN: the trust directory's revoked.crl is out of date); else it is
+ * ASYLINK_E_STALE with err saying which numbers and why the copy could not
+ * be used. Store errors pass through. v must not be shared yet (it may be
+ * changed).
  */
-int view_remember_crl(const view *v, store *st, char *err, size_t errlen);
+int view_remember_crl(view *v, store *st, char *err, size_t errlen);
 
 /* Takes another reference; returns v. */
 view *view_ref(view *v);

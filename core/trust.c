@@ -292,6 +292,23 @@ int trust_lookup(const trust *t, const char *node_id, uint64_t now_ms, int unkno
     return trust_usable(t, t->nodes[first], now_ms);
 }
 
+int trust_adopt_crl(trust *t, const uint8_t *raw, size_t len, uint64_t expect_number)
+{
+    if (!t || !raw)
+        return ASYLINK_E_INVALID_ARG;
+    crl *l = NULL;
+    int rc = crl_decode(raw, len, t->ca, &l);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (l->number != expect_number) {
+        crl_destroy(&l);
+        return ASYLINK_E_STALE;
+    }
+    crl_destroy(&t->revoked);
+    t->revoked = l;
+    return ASYLINK_OK;
+}
+
 int trust_reload(const char *dir, const trust *current, trust **out)
 {
     int rc = trust_load(dir, out);

@@ -16,7 +16,8 @@
  * The broker reloads with trust_reload(), which refuses a revocation list
  * older than the one in use.
  *
- * Threading: immutable after trust_load(); share freely for reading.
+ * Threading: immutable after trust_load() (and trust_adopt_crl(), before
+ * it is shared); share freely for reading.
  */
 #ifndef ASYLINK_CORE_TRUST_H
 #define ASYLINK_CORE_TRUST_H
@@ -74,6 +75,17 @@ const trust_problem *trust_problem_at(const trust *t, size_t i);
  * silently un-revoke anyone. A new CA's lists are numbered on their own.
  */
 int trust_reload(const char *dir, const trust *current, trust **out);
+
+/*
+ * Replaces t's revocation list with the one encoded in raw (len bytes: a
+ * serialized RevocationList, as crl.raw holds it; the broker keeps the
+ * newest it used in its store), decoded and verified against t's CA as
+ * trust_load() verifies revoked.crl (crl_decode() codes), and only if its
+ * number is expect_number (else ASYLINK_E_STALE). On failure t is
+ * unchanged. For a trust no other thread holds yet: a shared one is
+ * immutable.
+ */
+int trust_adopt_crl(trust *t, const uint8_t *raw, size_t len, uint64_t expect_number);
 
 /*
  * May a certificate loaded into t be used at now_ms? Checks the CA's and

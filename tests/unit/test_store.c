@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "asylink/asylink.h"
+#include "cert.h"
 #include "store.h"
 #include "testfed.h"
 
@@ -690,13 +691,32 @@ static void test_crl_number_persists(void **state)
     assert_int_equal(store_crl_get(t->s, &ca, &number), ASYLINK_OK);
     assert_int_equal(ca, 0);
     assert_int_equal(number, 0);
-    assert_int_equal(store_crl_put(t->s, 0xa1b2c3d4e5f60718ull, 7), ASYLINK_OK);
+    uint8_t *raw = NULL;
+    size_t len = 1;
+    assert_int_equal(store_crl_signed_get(t->s, &raw, &len), ASYLINK_E_NOT_FOUND);
+    assert_null(raw);
+    assert_int_equal(len, 0);
+    const uint8_t list[] = "a signed list, opaque to the store";
+    assert_int_equal(store_crl_put(t->s, 0xa1b2c3d4e5f60718ull, 7, list, sizeof list), ASYLINK_OK);
     t_reopen(t);
     assert_int_equal(store_crl_get(t->s, &ca, &number), ASYLINK_OK);
     assert_int_equal(ca, 0xa1b2c3d4e5f60718ull);
     assert_int_equal(number, 7);
+    assert_int_equal(store_crl_signed_get(t->s, &raw, &len), ASYLINK_OK);
+    assert_int_equal(len, sizeof list);
+    assert_memory_equal(raw, list, sizeof list);
+    free(raw);
+    /* a trust without a list removes the copy; the number stays what it is told */
+    assert_int_equal(store_crl_put(t->s, 0x1111ull, 0, NULL, 0), ASYLINK_OK);
+    assert_int_equal(store_crl_signed_get(t->s, &raw, &len), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_crl_get(t->s, &ca, &number), ASYLINK_OK);
+    assert_int_equal(ca, 0x1111ull);
+    assert_int_equal(number, 0);
     assert_int_equal(store_crl_get(t->s, NULL, &number), ASYLINK_E_INVALID_ARG);
-    assert_int_equal(store_crl_put(NULL, 1, 1), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_crl_signed_get(t->s, NULL, &len), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_crl_put(NULL, 1, 1, NULL, 0), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_crl_put(t->s, 1, 1, list, 0), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(store_crl_put(t->s, 1, 1, list, CRL_FILE_MAX + 1), ASYLINK_E_INVALID_ARG);
 }
 
 static void test_store_full(void **state)

@@ -23,7 +23,7 @@ static view *s_view(fx_fed *f)
 {
     view *v = NULL;
     char err[512] = "";
-    int rc = view_load(f->trust_dir, s_policy, NULL, &v, err, sizeof err);
+    int rc = view_load(f->trust_dir, s_policy, &v, err, sizeof err);
     if (rc != ASYLINK_OK)
         fail_msg("view_load: %s", err);
     return v;
@@ -159,7 +159,7 @@ static void s_forgery_and_reload(bool walk_cache)
     crl_destroy(&l);
     view *fresh = NULL;
     char err[512] = "";
-    assert_int_equal(view_load(f->trust_dir, s_policy, v, &fresh, err, sizeof err), ASYLINK_OK);
+    assert_int_equal(view_load(f->trust_dir, s_policy, &fresh, err, sizeof err), ASYLINK_OK);
     size_t entries = 99;
     rootcache_stats(view_rootcache(fresh), &entries, NULL, NULL);
     assert_int_equal(entries, 0);
