@@ -114,6 +114,7 @@
 #define S_KEY_MAX (STORE_NAME_MAX + 1 + S_ID_LEN) /* name '\0' (seq or message id) */
 #define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
+#define S_DATA_NAME "data.mdb" /* LMDB's data file, flock'd too (s_lock) */
 #define S_PAGE_SLACK 4096 /* room counted per publish beyond its envelope: record, keys, pages */
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
@@ -137,6 +138,7 @@ struct store {
     MDB_dbi feed;             /* seq -> topic */
     MDB_dbi subs;             /* node '\0' name -> cursor, created_ms, prefix */
     int lock_fd;              /* dir/asylinkd.lock, flock'd for the store's life; -1 if none */
+    int data_lock_fd;         /* dir/data.mdb, flock'd for the store's life; -1 if none */
     uint64_t map_size;        /* current map size */
     uint64_t max_map_size;    /* the map never grows beyond this */
     uint64_t dedup_window_ms; /* 0 = dedup entries are never swept */
@@ -600,6 +602,24 @@ static int s_schema_open(store *s)
     return ASYLINK_OK;
 }
 
+/*
+ * Takes the data directory's two locks, each refused (ASYLINK_E_EXISTS) or,
+ * with wait_stop, waited for while another process holds it:
+ * asylinkd.lock, then the data file itself. Deleting asylinkd.lock under a
+ * running broker frees that name for a new file another asylinkd can lock;
+ * the flock on data.mdb stays with the file LMDB uses, so that asylinkd is
+ * still refused (or stands by). LMDB locks lock.mdb alone, with fcntl()
+ * record locks, which do not conflict with flock() on Linux.
+ */
+static int s_lock(store *s, const store_options *o)
+{
+    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
+                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    if (rc != ASYLINK_OK)
+        return rc;
+    return datadir_lock_file(o->dir, S_DATA_NAME, o->wait_stop, &s->data_lock_fd);
+}
+
 int store_open(const store_options *o, store **out)
 {
     if (!out)
@@ -612,10 +632,10 @@ int store_open(const store_options *o, store **out)
     if (!s)
         return ASYLINK_E_NOMEM;
     s->lock_fd = -1;
+    s->data_lock_fd = -1;
     s->statm_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
-    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
-                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = s_lock(s, o);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);
@@ -639,8 +659,10 @@ void store_close(store **self_p)
     s_shared_drop(s);
     if (s->env)
         mdb_env_close(s->env);
+    if (s->data_lock_fd >= 0)
+        close(s->data_lock_fd); /* releases the flocks, once the environment is closed */
     if (s->lock_fd >= 0)
-        close(s->lock_fd); /* releases the flock */
+        close(s->lock_fd);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
     free(s);

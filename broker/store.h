@@ -40,10 +40,12 @@
  * pages it changes and makes them current only once they are all written.
  *
  * A data directory has one owner: store_open() takes an exclusive lock on
- * data_dir/asylinkd.lock and fails with ASYLINK_E_EXISTS if another process
- * holds it, or, for a standby broker (store_options.wait_stop), waits for
- * it: the environment is opened only once the lock is ours, so two brokers
- * never write one environment on one host.
+ * data_dir/asylinkd.lock, then one on data_dir/data.mdb (LMDB's data file:
+ * deleting asylinkd.lock under a running broker does not release it), and
+ * fails with ASYLINK_E_EXISTS if another process holds either, or, for a
+ * standby broker (store_options.wait_stop), waits for them: the
+ * environment is opened only once both are ours, so two brokers never
+ * write one environment on one host.
  *
  * Threading: a store and its batches are used by one thread (the router),
  * with one exception: a batch may be committed in another thread by
@@ -94,8 +96,8 @@ typedef struct store_options {
     bool durable;             /* true: fsync every commit; false: relaxed */
     uint64_t dedup_window_ms; /* how long (sender, message_id) is remembered */
     /* NULL: a data directory locked by another process is refused
-       (ASYLINK_E_EXISTS). Else store_open() waits for the lock (a standby
-       broker) until it is released or *wait_stop becomes non-zero. */
+       (ASYLINK_E_EXISTS). Else store_open() waits for the locks (a standby
+       broker) until they are released or *wait_stop becomes non-zero. */
     const volatile sig_atomic_t *wait_stop;
 } store_options;
 /*

@@ -26,8 +26,12 @@ static char *s_lock_path(const char *dir, const char *lock_name)
     return path;
 }
 
-/* Creates dir if missing and opens (creating) path in it; the fd is not locked yet. */
-static int s_open_lock_file(const char *dir, const char *path, int *fd)
+/*
+ * Creates dir if missing and opens (creating) path in it; the fd is not
+ * locked yet. follow: a symbolic link at path is followed (a file another
+ * library opens too, following it).
+ */
+static int s_open_lock_file(const char *dir, const char *path, bool follow, int *fd)
 {
     *fd = -1;
     struct stat st;
@@ -35,7 +39,7 @@ static int s_open_lock_file(const char *dir, const char *path, int *fd)
         return ASYLINK_E_IO;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ASYLINK_E_IO;
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0600);
     return *fd < 0 ? ASYLINK_E_IO : ASYLINK_OK;
 }
 
@@ -75,7 +79,7 @@ static int s_try_lock(int fd, const char *path, bool *moved)
  * (a lock file replaced under us is opened anew a few times).
  */
 static int s_lock(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                  int *fd)
+                  bool follow, int *fd)
 {
     *fd = -1;
     char *path = s_lock_path(dir, lock_name);
@@ -88,7 +92,7 @@ static int s_lock(const char *dir, const char *lock_name, const volatile sig_ato
         if (moved) {
             if (lock >= 0)
                 close(lock);
-            if ((rc = s_open_lock_file(dir, path, &lock)) != ASYLINK_OK)
+            if ((rc = s_open_lock_file(dir, path, follow, &lock)) != ASYLINK_OK)
                 break;
             reopens++;
         }
@@ -113,13 +117,18 @@ static int s_lock(const char *dir, const char *lock_name, const volatile sig_ato
 
 int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
 {
-    return s_lock(dir, lock_name, NULL, fd);
+    return s_lock(dir, lock_name, NULL, false, fd);
 }
 
 int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
                         int *fd)
 {
-    return s_lock(dir, lock_name, stop, fd);
+    return s_lock(dir, lock_name, stop, false, fd);
+}
+
+int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop, int *fd)
+{
+    return s_lock(dir, name, stop, true, fd);
 }
 
 uint64_t datadir_free_bytes(int fd)

@@ -41,6 +41,17 @@ int datadir_open_locked(const char *dir, const char *lock_name, int *fd);
 int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
                         int *fd);
 
+/*
+ * As datadir_open_locked() (stop NULL) or datadir_wait_locked() (stop
+ * non-NULL), for a file another library also opens, such as LMDB's data
+ * file: dir/name is created empty (mode 0600) if missing, and a symbolic
+ * link there is followed, as that library follows it. The lock is on the
+ * file itself, so deleting another name in dir (the lock file) does not
+ * release it.
+ */
+int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
+                      int *fd);
+
 /* Below this many free bytes the file system counts as full. */
 #define DATADIR_FULL_BYTES ((uint64_t)1 << 20)
 

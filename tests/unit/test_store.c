@@ -1033,6 +1033,50 @@ static void test_lock_wait_replaced_dir(void **state)
     t->s = w.s;
 }
 
+/*
+ * asylinkd.lock deleted under an open store (an operator's "stale lock
+ * file" clean-up): another process, or another store of this one, is
+ * still refused (the data file's own lock), and a standby still waits and
+ * takes over once the store is closed.
+ */
+static void test_lock_file_deleted(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    char path[128];
+    snprintf(path, sizeof path, "%s/asylinkd.lock", t->data);
+    assert_int_equal(unlink(path), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store *s2 = NULL;
+        int rc = store_open(&t->o, &s2);
+        _exit(rc == ASYLINK_E_EXISTS && s2 == NULL ? 0 : 10 + rc);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    store *s2 = NULL;
+    assert_int_equal(store_open(&t->o, &s2), ASYLINK_E_EXISTS);
+    assert_null(s2);
+
+    t_waiter w = {.o = t->o};
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, t_wait_thread, &w), 0);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&w.done)); /* standing by: the data file is held */
+    const char *ab[] = {"AB", NULL};
+    t_publish1(t, "NL", 7, ab, 16, 0, 100); /* the holder still writes */
+    store_close(&t->s);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(w.rc, ASYLINK_OK);
+    t->s = w.s;
+    assert_int_equal(t_stats(t).messages, 1);
+    assert_int_equal(access(path, F_OK), 0); /* the standby's lock file */
+}
+
 /* Replaces seq's record with len bytes of rec, directly with LMDB. */
 static void t_raw_put_record(tctx *t, uint64_t seq, const void *rec, size_t len)
 {
@@ -1987,6 +2031,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_wait_replaced_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_file_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
