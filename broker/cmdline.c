@@ -49,7 +49,9 @@ const char broker_cmdline_description[] =
 
 const char broker_cmdline_signals[] =
     "SIGHUP\treloads the trust directory, the revocation list and the policy, all or nothing "
-    "(an older revocation list is refused); sessions of nodes no longer trusted are closed. "
+    "(a revocation list older than the newest this broker has used is replaced by that one, "
+    "kept in the data directory, with a warning, or refused if that copy does not verify); "
+    "sessions of nodes no longer trusted are closed. "
     "\"systemctl reload asylinkd\" sends it.\n"
     "SIGTERM, SIGINT\tdrain and exit 0: the Publishes already read are answered, every session "
     "gets Bye, the store is closed.\n"

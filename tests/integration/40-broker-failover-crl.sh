@@ -8,9 +8,9 @@
 # update revoked.crl. On B, FR gets no session and cannot publish, a
 # message to FR is refused (REVOKED), DE -> IT goes through. A SIGHUP to B
 # with the old list still in place reloads with the stored list (FR stays
-# out); once B's trust directory has list 2, the WARN is gone. A restart on
-# the store with the older list and the copy removed (as a store written by
-# an older asylinkd) is still refused (STALE).
+# out); once B's trust directory has list 2, the WARN is gone. A restart
+# with the older list on a store whose copy of the list does not verify
+# (overwritten with mdb_load) is still refused (STALE).
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"
 make_federation || exit 1
