@@ -38,6 +38,11 @@ int asylink_connected(asylink_client *c)
     return c && atomic_load(&c->connected) ? 1 : 0;
 }
 
+const char *asylink_client_node_id(asylink_client *c)
+{
+    return c ? c->own->node_id : NULL; /* set at open, never changed */
+}
+
 int asylink_outbox_pending(asylink_client *c, uint64_t *count)
 {
     *count = 0;

@@ -326,6 +326,7 @@ def _declare(lib):
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
         "asylink_connected": (c_int, [c_void_p]),
+        "asylink_client_node_id": (c_char_p, [c_void_p]),
         "asylink_publish": (c_int, [c_void_p, ctypes.POINTER(_PublishParams), c_void_p, c_size_t,
                                     u8p]),
         "asylink_subscribe": (c_int, [c_void_p, c_char_p, c_char_p, c_int, ctypes.c_uint64,
@@ -909,6 +910,11 @@ class Client:
     def connected(self) -> bool:
         """True while a session with the broker is open."""
         return bool(self._lib.asylink_connected(self._c()))
+
+    @property
+    def node_id(self) -> str:
+        """This client's own node id, from its certificate (e.g. "DE")."""
+        return self._lib.asylink_client_node_id(self._c()).decode()
 
     def connection(self) -> Connection:
         """Which broker address the client is on (see broker_endpoint with

@@ -295,6 +295,7 @@ class ExchangeTest(unittest.TestCase):
             self.de.evidence_export(mid, bundle)  # never overwritten
         self.assertEqual(cm.exception.name, "EXISTS")
         self.assertTrue(self.de.connected())
+        self.assertEqual(self.de.node_id, "DE")
         k = self.de.connection()
         self.assertTrue(k.connected)
         self.assertEqual(k.broker, "BROKER.EU")

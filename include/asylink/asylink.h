@@ -825,6 +825,15 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_outbox_pending(asylink_client *c, u
  */
 ASYLINK_EXPORT int asylink_connected(asylink_client *c);
 
+/*
+ * This client's own node id, from its certificate (e.g. "DE"), as
+ * recipients name it and as payloads such as InformationRequest's
+ * requesting_state want it; NULL for NULL. Owned by the client, valid
+ * until asylink_client_close(). Thread-safe; allowed inside the log
+ * callback.
+ */
+ASYLINK_EXPORT const char *asylink_client_node_id(asylink_client *c);
+
 /* Where a client is connected, or was last (see "Several broker addresses"). */
 typedef struct asylink_connection {
     char endpoint[256];   /* address of the current or last session; before any, the

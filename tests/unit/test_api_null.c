@@ -70,6 +70,7 @@ static void test_client_null(void **state)
     assert_int_equal(asylink_purge(NULL, s_id, "FR", NULL), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_fd(NULL), -1);
     assert_int_equal(asylink_connected(NULL), 0);
+    assert_null(asylink_client_node_id(NULL));
     asylink_connect_failure cf;
     memset(&cf, 0x55, sizeof cf);
     assert_int_equal(asylink_connect_failure_get(NULL, &cf), ASYLINK_E_INVALID_ARG);

@@ -119,6 +119,7 @@ static void test_data_dir_in_use(void **state)
     t_options(w, &o);
     asylink_client *first = NULL, *second = NULL;
     assert_int_equal(asylink_client_open(&o, &first), ASYLINK_OK);
+    assert_string_equal(asylink_client_node_id(first), "DE"); /* from its certificate */
     assert_int_equal(asylink_client_open(&o, &second), ASYLINK_E_EXISTS);
     assert_null(second);
     asylink_client_close(&first);
