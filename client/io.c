@@ -1926,8 +1926,12 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
         s_send_hello(io);
         return;
     }
-    client_log(io->c, ASYLINK_LOG_WARN, "broker error", "code=%s fatal=%d reason=%s",
-               asylink_err_name(er->code), er->fatal, CLIENT_Q(er->reason));
+    /* An answer to a subscription or request is logged with it (s_error_for_request); here
+       only at DEBUG then, so that one refusal is one WARN line. */
+    bool answers = er->code != ASYLINK_E_PROTOCOL && s_error_for_request(io, cmd);
+    client_log(io->c, answers ? ASYLINK_LOG_DEBUG : ASYLINK_LOG_WARN, "broker error",
+               "code=%s fatal=%d reason=%s", asylink_err_name(er->code), er->fatal,
+               CLIENT_Q(er->reason));
     if (er->code == ASYLINK_E_PROTOCOL && er->fatal && io->state == IO_OPEN) {
         /* The broker lost our session (it restarted) and answers "Hello
          * first", echoing whatever request it got: not a refusal of that
@@ -1936,11 +1940,8 @@ static void s_on_error(s_io *io, const wire_cmd *cmd)
         s_send_hello(io);
         return;
     }
-    if (s_error_for_request(io, cmd)) {
-        if (er->fatal)
-            s_reset(io, er->reason, er->code, 0);
-        return;
-    }
+    if (er->code == ASYLINK_E_PROTOCOL)
+        (void)s_error_for_request(io, cmd);
     if (er->fatal)
         s_reset(io, er->reason, er->code, 0);
 }

@@ -5,6 +5,7 @@
  *   logcap log;                 logcap_init(&log);
  *   o.log = logcap_cb; o.log_ctx = &log;   (or call logcap_add from your own)
  *   logcap_has(&log, "code=IO", "option=data_dir")
+ *   logcap_has(&log, "warn\t", "msg=\"broker error\"")   (each line starts with its level)
  *   logcap_destroy(&log);
  *
  * Lines past the buffer's 64 KiB are dropped. Threading: every function
@@ -38,11 +39,17 @@ static inline void logcap_destroy(logcap *l)
     pthread_mutex_destroy(&l->lock);
 }
 
-static inline void logcap_add(logcap *l, const char *line)
+/* Keeps line as "LEVEL<tab>line" (LEVEL: error, warn, info, debug). */
+static inline void logcap_add(logcap *l, asylink_log_level level, const char *line)
 {
+    static const char *const names[] = {"error", "warn", "info", "debug"}; /* by value */
+    const char *name = (unsigned)level < 4 ? names[level] : "?";
     pthread_mutex_lock(&l->lock);
-    size_t n = strlen(line);
-    if (l->len + n + 2 < sizeof l->text) {
+    size_t n = strlen(line), k = strlen(name);
+    if (l->len + k + n + 3 < sizeof l->text) {
+        memcpy(l->text + l->len, name, k);
+        l->len += k;
+        l->text[l->len++] = '\t';
         memcpy(l->text + l->len, line, n);
         l->len += n;
         l->text[l->len++] = '\n';
@@ -54,8 +61,7 @@ static inline void logcap_add(logcap *l, const char *line)
 /* An asylink_log_fn: ctx is the logcap. */
 static inline void logcap_cb(void *ctx, asylink_log_level level, const char *line)
 {
-    (void)level;
-    logcap_add(ctx, line);
+    logcap_add(ctx, level, line);
 }
 
 /* Whether one line contains a and b (b may be NULL). */

@@ -73,14 +73,13 @@ static _Thread_local bool t_in_probe;
 
 static void t_log(void *ctx, asylink_log_level level, const char *line)
 {
-    (void)level;
     t_world *w = ctx;
     if (atomic_load(&w->probing) && !t_in_probe) {
         t_in_probe = true;
         t_probe(w);
         t_in_probe = false;
     }
-    logcap_add(&w->log, line);
+    logcap_add(&w->log, level, line);
 }
 
 /* Whether a logged line contains both a and b. */
@@ -1441,6 +1440,48 @@ static void test_feed_topic_checked_per_subscription(void **state)
     asylink_message_free(&m);
 }
 
+/* How often a occurs in the log (read under its lock). */
+static int t_count_lines(t_world *w, const char *a)
+{
+    int n = 0;
+    pthread_mutex_lock(&w->log.lock);
+    for (const char *p = w->log.text; (p = strstr(p, a)) != NULL; p += strlen(a))
+        n++;
+    pthread_mutex_unlock(&w->log.lock);
+    return n;
+}
+
+/*
+ * A broker refuses a subscription (POLICY): one WARN line says so
+ * ("subscribe refused"); the broker's Error that carried it is logged at
+ * DEBUG only (this client logs from INFO up), not as a second WARN.
+ */
+static void test_subscribe_refusal_logged_once(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    /* timeout 0: sent, not waited for */
+    assert_int_equal(asylink_subscribe(w->c, "coi", "coi", ASYLINK_START_NEW, 0, 0),
+                     ASYLINK_E_TIMEOUT);
+    zmq_msg_t parts[T_PARTS];
+    int n = 0;
+    wire_cmd sub;
+    do { /* Credit and the like may come first */
+        t_next(w, parts, &n, &sub);
+        t_close(parts, n);
+        if (sub.kind != WIRE_SUBSCRIBE)
+            wire_cmd_clear(&sub);
+    } while (sub.kind != WIRE_SUBSCRIBE);
+    wire_cmd err = {.kind = WIRE_ERROR, .request_id = sub.request_id};
+    err.u.error.code = ASYLINK_E_POLICY;
+    snprintf(err.u.error.reason, sizeof err.u.error.reason, "not allowed to read coi");
+    wire_cmd_clear(&sub);
+    t_send(w, &err, NULL, 0);
+    t_wait_log(w, "subscribe refused", "code=POLICY");
+    assert_false(logcap_has(&w->log, "warn\t", "msg=\"broker error\""));
+    assert_int_equal(t_count_lines(w, "msg=\"subscribe refused\""), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1455,6 +1496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_callback_cannot_reenter, setup_durable, teardown),
         cmocka_unit_test_setup_teardown(test_limited_readers_after_trust_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_topic_checked_per_subscription, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_refusal_logged_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
