@@ -345,6 +345,11 @@ char *metrics_render_prometheus(metrics *m)
     s_gauge(&t, "store_map_bytes", "LMDB map size", s->store.map_size);
     s_gauge(&t, "store_used_bytes", "LMDB bytes in use", s->store.used_bytes);
     s_gauge(&t, "start_time_seconds", "broker start, Unix time", s->started_ms / 1000);
+    s_gauge(
+        &t, "transit_bytes",
+        "envelope bytes of the Publishes being verified or committed (limits.max_transit_bytes)",
+        s->transit_bytes);
+    s_gauge(&t, "transit_limit_bytes", "limits.max_transit_bytes", s->max_transit_bytes);
     s_prom_nodes(&t, s);
     pthread_mutex_unlock(&m->lock);
     return s_done(&t);
@@ -464,6 +469,8 @@ char *metrics_render_json(metrics *m)
         json_object_set_new(o, "activity", s_json_activity(m, s));
         json_object_set_new(o, "role", json_string(s_role_name(m->role)));
         json_object_set_new(o, "role_since_ms", json_integer((json_int_t)m->role_since_ms));
+        json_object_set_new(o, "transit_bytes", json_integer((json_int_t)s->transit_bytes));
+        json_object_set_new(o, "max_transit_bytes", json_integer((json_int_t)s->max_transit_bytes));
     }
     pthread_mutex_unlock(&m->lock);
     char *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -556,14 +563,17 @@ static void s_html_head(s_text *t, metrics *m, const metrics_snapshot *s)
           "<div class=\"tile\">accepted/s, last hour<b>%.2f</b></div>"
           "<div class=\"tile\">delivered/s, last minute<b>%.1f</b></div>"
           "<div class=\"tile\">rejected/s, last hour<b>%.2f</b></div>"
-          "<div class=\"tile%s\">store use<b>%.1f %%</b>of %llu MiB</div></div>",
+          "<div class=\"tile%s\">store use<b>%.1f %%</b>of %llu MiB</div>"
+          "<div class=\"tile\">in transit<b>%.1f MiB</b>of %llu MiB</div></div>",
           s_human(s->taken_ms - s->started_ms, up, sizeof up), s->sessions,
           s_rate(m, 60000, S_ACCEPTED), s_rate(m, 3600000, S_ACCEPTED),
           s_rate(m, 60000, S_DELIVERED), s_rate(m, 3600000, S_REJECTED),
           used >= 90   ? " bad"
           : used >= 75 ? " warn"
                        : "",
-          used, (unsigned long long)(s->max_map_size >> 20));
+          used, (unsigned long long)(s->max_map_size >> 20),
+          (double)s->transit_bytes / (1024.0 * 1024.0),
+          (unsigned long long)(s->max_transit_bytes >> 20));
     s_add(t, "<h2>Messages per minute, last hour</h2>");
     s_html_chart(t, m, s->taken_ms);
 }

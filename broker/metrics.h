@@ -61,6 +61,8 @@ typedef struct metrics_snapshot {
     struct metrics_feed *feeds; /* owned, by node then name */
     size_t n_feeds;
     uint64_t max_map_size; /* store.max_map_size */
+    uint64_t transit_bytes;     /* envelope bytes of the Publishes not yet answered */
+    uint64_t max_transit_bytes; /* limits.max_transit_bytes: their bound */
 } metrics_snapshot;
 
 typedef struct metrics metrics;

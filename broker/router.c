@@ -586,7 +586,9 @@ static void s_publish_metrics(router *r)
                              .durable = r->opt.durable,
                              .verify_workers = r->opt.verify_threads,
                              .sessions = r->sessions.n,
-                             .max_map_size = r->opt.max_map_size};
+                             .max_map_size = r->opt.max_map_size,
+                             .transit_bytes = r->transit_bytes,
+                             .max_transit_bytes = r->opt.max_transit_bytes};
     snprintf(snap.broker_node_id, sizeof snap.broker_node_id, "%s", r->opt.node_id);
     snap.stats = *router_get_stats(r);
     store_read_begin(r->store);

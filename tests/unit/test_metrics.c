@@ -3,7 +3,8 @@
  * node ids, subscription names and topic prefixes are Prometheus label
  * values in /metrics and HTML text on the status page. Their character
  * sets need no escaping today (certificates and the wire layer restrict
- * them); the renderers do not rely on it.
+ * them); the renderers do not rely on it. They also show the gauges the
+ * router publishes, such as the bytes in transit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +43,8 @@ static metrics *s_metrics(void)
     snprintf(snap.feeds[0].name, sizeof snap.feeds[0].name, "%s", S_NAME);
     snprintf(snap.feeds[0].prefix, sizeof snap.feeds[0].prefix, "%s", S_PREFIX);
     snap.n_feeds = 1;
+    snap.transit_bytes = 5u * 1024u * 1024u;
+    snap.max_transit_bytes = 48u * 1024u * 1024u;
     metrics_publish(m, &snap);
     return m;
 }
@@ -75,11 +78,35 @@ static void test_html_escaped(void **state)
     metrics_destroy(&m);
 }
 
+/* The bytes in transit (DESIGN-CHANGES 48) and their bound: a gauge, in the JSON, a tile. */
+static void test_transit_bytes(void **state)
+{
+    (void)state;
+    metrics *m = s_metrics();
+    char *text = metrics_render_prometheus(m);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "# TYPE asylink_transit_bytes gauge\nasylink_transit_bytes "
+                                 "5242880\n"));
+    assert_non_null(strstr(text, "\nasylink_transit_limit_bytes 50331648\n"));
+    free(text);
+    char *json = metrics_render_json(m);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"transit_bytes\": 5242880"));
+    assert_non_null(strstr(json, "\"max_transit_bytes\": 50331648"));
+    free(json);
+    char *html = metrics_render_html(m);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "in transit<b>5.0 MiB</b>of 48 MiB"));
+    free(html);
+    metrics_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prometheus_labels_escaped),
         cmocka_unit_test(test_html_escaped),
+        cmocka_unit_test(test_transit_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
