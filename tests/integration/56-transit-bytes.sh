@@ -6,6 +6,8 @@
 #   - refused Publishes of every kind (malformed, bad signature, unknown
 #     recipient, expired, too large, no envelope), a replay and a packed one;
 #   - 20 Publishes of 1 MiB under one message id (duplicates);
+#   - sessions that say Bye right after 8 Publishes of 1 MiB (asylink-peer
+#     hostile publish-bye): their answers find no session;
 #   - raw nodes with 1 MiB Publishes unanswered killed (SIGKILL) mid-burst,
 #     three times: their sessions end with Publishes being verified or
 #     committed;
@@ -57,6 +59,14 @@ peer DE send --to EUAA --count 20 --size 1000000 --window 100 \
   --message-id 3f6c2a1e-8b7d-4c5e-9a0b-1c2d3e4f5a6b --timeout 5 >"$T/dup.out" 2>"$T/dup.err"
 check "duplicates answered" grep -q 'duplicates=[1-9]' "$T/dup.out"
 transit_zero "after the duplicates"
+
+echo "== sessions ended by Bye right after their Publishes"
+for round in 1 2 3; do
+  got=$(peer DE hostile --case publish-bye --to EUAA --count 8 --size 1000000 --timeout 20 \
+    2>"$T/bye$round.err")
+  echo "  round $round: $got"
+done
+transit_zero "after the sessions ended with Publishes unanswered"
 
 echo "== raw nodes killed with 1 MiB Publishes unanswered"
 for round in 1 2 3; do

@@ -125,6 +125,7 @@ static void s_usage(FILE *out)
             "               packed-nested packed-truncated packed-badcmd\n"
             "               dir-toomany dir-flood hello-vanish [--count N] no-hello-credit\n"
             "               sub-churn [--count N] [--topic PREFIX]\n"
+            "               publish-bye [--count N] [--size B] (Publishes, then Bye at once)\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -971,6 +972,51 @@ static int s_h_hello_case(s_hostile *h, const char *name)
     return rc;
 }
 
+/*
+ * publish-bye: --count Publishes (default 8) of --size bytes (default 1 MiB),
+ * sealed first, then sent back to back and followed by a Bye at once: the
+ * broker ends the session while they are being verified or committed, so
+ * their answers find no session. Prints SENT n ANSWERED m (those answered
+ * before the broker read the Bye).
+ */
+static int s_h_publish_bye(s_hostile *h)
+{
+    size_t n = h->o->count > 0 ? (size_t)h->o->count : 8, sealed = 0;
+    size_t size = h->o->size >= 0 ? (size_t)h->o->size : 1024 * 1024;
+    uint8_t **envs = calloc(n, sizeof *envs), (*ids)[16] = calloc(n, sizeof *ids);
+    size_t *lens = calloc(n, sizeof *lens);
+    int rc = PEER_NOT_DONE;
+    while (envs && ids && lens && sealed < n) {
+        peernode_seal_spec sp = {0};
+        if (s_h_seal(h, &sp, size, &envs[sealed], &lens[sealed], ids[sealed]) != 0)
+            break;
+        sealed++;
+    }
+    size_t sent = 0;
+    while (sealed == n && sent < n && s_publish(h, ids[sent], envs[sent], lens[sent]) == 0)
+        sent++;
+    wire_cmd bye = {.kind = WIRE_BYE};
+    if (sent == n && peerlink_send(&h->link, &bye, NULL, 0) == 0) {
+        /* a second for the frames to leave (the caller closes without linger), answers
+           counted: those the broker sent before it read the Bye */
+        long answered = 0;
+        for (uint64_t until = clock_now_ms() + 1000; clock_now_ms() < until && !s_interrupted;) {
+            peerwire_in in;
+            if (peerlink_recv(&h->link, 50, &in) == 1 && in.decode_rc == ASYLINK_OK)
+                answered += in.cmd.kind == WIRE_ACCEPTED || in.cmd.kind == WIRE_REJECTED;
+            peerwire_in_clear(&in);
+        }
+        printf("SENT %zu ANSWERED %ld\n", sent, answered);
+        rc = PEER_DONE;
+    }
+    for (size_t i = 0; i < sealed; i++)
+        free(envs[i]);
+    free(envs);
+    free(ids);
+    free(lens);
+    return rc;
+}
+
 static int s_run_hostile(const s_opts *o, peernode *id)
 {
     s_hostile h = {
@@ -1042,7 +1088,9 @@ static int s_run_hostile(const s_opts *o, peernode *id)
         rc = subscribed + refused == n ? PEER_DONE : PEER_NOT_DONE;
         goto cleanup;
     }
-    if (strcmp(name, "replay") == 0)
+    if (strcmp(name, "publish-bye") == 0)
+        rc = s_h_publish_bye(&h);
+    else if (strcmp(name, "replay") == 0)
         rc = s_h_replay(&h);
     else if ((rc = s_h_publish_case(&h, name)) == -1 && (rc = s_h_directory_case(&h, name)) == -1)
         rc = s_h_frames_case(&h, name);
