@@ -13,8 +13,8 @@
 #     resent, all 24 arrive;
 #   - with max_transit_bytes = 4 MiB two such nodes at once are refused
 #     past it (max_transit_bytes) and everything still arrives;
-#   - the broker's peak RSS stays under 96 MiB after the library's 36 MiB
-#     (skipped under AddressSanitizer).
+#   - the broker's peak RSS stays within 64 MiB (DESIGN issue 10) after the
+#     library's 36 MiB (skipped under AddressSanitizer).
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
 sed -i 's/^max_envelope_bytes = 1MiB$/max_envelope_bytes = 4MiB/' "$CONF"
@@ -47,7 +47,10 @@ if [[ $(ldd "$ASYLINKD" 2>/dev/null) == *libasan* ]]; then
   echo "skip  broker peak RSS: not meaningful under AddressSanitizer (its quarantine holds freed memory)"
 else
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status")
-  check "broker peak RSS under 96 MiB after 36 MiB of large messages (${hwm} KiB)" test "$hwm" -lt 98304
+  # DESIGN issue 10: at most 64 MiB in every workload. Without the fixed mmap threshold
+  # (broker/main.c) freed 3 MiB buffers stay in glibc's heap: 68-76 MiB here, 43-46 MiB with it.
+  check "broker peak RSS at most 64 MiB after 36 MiB of large messages (${hwm} KiB)" \
+    test "$hwm" -le 65536
 fi
 
 # The raw node seals each envelope as it sends it, about as fast as the broker answers:
