@@ -36,9 +36,11 @@ static void s_reject(router *r, session *s, const uint8_t id[16], int code, cons
 /*
  * Whether a Publish of len envelope bytes finds room: the session's
  * unanswered Publishes (count and bytes) and the bytes of every session's
- * (being verified or committed) are bounded. A Publish is always taken
- * while its session, or the whole broker, has none unanswered, so that an
- * envelope of any allowed size passes.
+ * (being verified or committed) are bounded. Each byte bound takes one
+ * Publish whatever its size when nothing it counts is unanswered (the
+ * session's: the session has none; the broker's: none in transit), so that
+ * an envelope of any allowed size passes; beside other sessions' traffic a
+ * large one waits until the bytes in transit leave room for it.
  */
 static const char *s_no_room(const router *r, const session *s, size_t len)
 {
