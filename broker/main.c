@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdbool.h>
+#include <time.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,15 +234,20 @@ static void s_http_limits(const broker_config *c, http_limits *l)
     snprintf(l->exempt, sizeof l->exempt, "%s", c->http_exempt_address);
 }
 
-/* Store options from the configuration; standby: wait for the lock until a stop signal. */
-static store_options s_store_options(const broker_config *c, bool standby)
+/*
+ * Store options from the configuration. standby: open only an existing
+ * store (a standby creates none); wait: wait for the locks until a stop
+ * signal.
+ */
+static store_options s_store_options(const broker_config *c, bool standby, bool wait)
 {
     store_options so = {.dir = c->data_dir,
                         .map_size = c->map_size,
                         .max_map_size = c->max_map_size,
                         .durable = c->durability == BROKER_DURABILITY_FSYNC,
                         .dedup_window_ms = c->dedup_window_ms,
-                        .wait_stop = standby ? &s_stop : NULL};
+                        .wait_stop = wait ? &s_stop : NULL,
+                        .existing_only = standby};
     return so;
 }
 
@@ -276,38 +282,118 @@ static void s_announce_http(const broker_config *c)
     s_http_port = 0;
 }
 
-/*
- * Opens the store. With standby, a data directory held by another asylinkd
- * is waited for (HTTP answers "standby" meanwhile) instead of refused; the
- * flock stays the guard: the environment is opened only once it is ours.
- */
-static int s_open_store(const broker_config *c, bool standby, metrics *m, view **v, store **st)
+/* How often a standby that found no store repeats its ERROR, in milliseconds. */
+#define S_NO_STORE_LOG_MS 60000
+
+/* How often a standby that found no store looks for an asylinkd serving one, in ms. */
+#define S_NO_STORE_POLL_MS 100
+
+/* The ERROR of a standby that found no store at data_dir (why: store_absent_reason()). */
+static void s_log_no_store(const broker_config *c, const char *why)
 {
-    store_options so = s_store_options(c, false);
-    int rc = store_open(&so, st);
-    if (rc == ASYLINK_E_EXISTS && standby) {
-        uint64_t since = clock_now_ms();
-        if (m)
-            metrics_set_role(m, METRICS_ROLE_STANDBY, c->node_id, since);
+    char data[LOG_Q_MAX];
+    snprintf(data, sizeof data, "%s/data.mdb", c->data_dir);
+    LOG_ERROR("main",
+              "standby refuses to take over: no store in the data directory; standing by until "
+              "an asylinkd serves one there",
+              "data_dir=%s path=%s reason=%s code=%s hint=%s", LOG_Q(c->data_dir), LOG_Q(data),
+              LOG_Q(why ? why : "it vanished while taking it over"),
+              asylink_err_name(ASYLINK_E_NOT_FOUND),
+              LOG_Q("a standby never creates a store: put the data directory back (or mount "
+                    "its file system) and start the active asylinkd on it, this one then "
+                    "stands by for it; for a new store, start asylinkd without --standby"));
+}
+
+/*
+ * A standby that found no store at data_dir (moved aside for a restore,
+ * its file system not mounted, never created): it creates none, and does
+ * not take over the first data.mdb that appears either (a restore copying
+ * one into place would be taken half-written), but waits until an asylinkd
+ * holds the directory again (one an operator started on the restored or
+ * mounted store) and a data.mdb is there, logging ERROR at once and
+ * every minute meanwhile.
+ * ASYLINK_OK then (stand by for it), ASYLINK_E_SHUTDOWN on a stop signal.
+ */
+static int s_wait_for_store(const broker_config *c)
+{
+    uint64_t logged = 0;
+    bool first = true;
+    while (!s_stop) {
+        if (store_in_use(c->data_dir) && !store_absent_reason(c->data_dir)) {
+            LOG_INFO("main", "an asylinkd holds the data directory again; standing by for it",
+                     "data_dir=%s", LOG_Q(c->data_dir));
+            return ASYLINK_OK;
+        }
+        uint64_t now = clock_now_ms();
+        if (first || now - logged >= S_NO_STORE_LOG_MS) {
+            s_log_no_store(c, store_absent_reason(c->data_dir));
+            logged = now;
+            first = false;
+        }
+        struct timespec ts = {0, S_NO_STORE_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
+    }
+    return ASYLINK_E_SHUTDOWN;
+}
+
+/* A standby starts standing by: role, log line, "http on" and "standing by for" lines. */
+static void s_stand_by(const broker_config *c, metrics *m, int rc)
+{
+    if (m)
+        metrics_set_role(m, METRICS_ROLE_STANDBY, c->node_id, clock_now_ms());
+    if (rc == ASYLINK_E_EXISTS)
         LOG_INFO("main",
                  "standing by: the data directory is in use by another asylinkd; taking "
                  "over when its lock is released",
                  "data_dir=%s", LOG_Q(c->data_dir));
-        s_announce_http(c); /* a standby is ready to answer /healthz now */
-        printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
-        fflush(stdout);
-        so = s_store_options(c, true);
+    s_announce_http(c); /* a standby is ready to answer /healthz now */
+    printf("asylinkd %s standing by for %s\n", asylink_version(), c->data_dir);
+    fflush(stdout);
+}
+
+/*
+ * Stands by until the store is ours: the data directory held by another
+ * asylinkd is waited for (HTTP answers "standby" meanwhile), and one
+ * without a store is never taken over (s_wait_for_store). The flock stays
+ * the guard: the environment is opened only once it is ours.
+ */
+static int s_stand_by_for_store(const broker_config *c, metrics *m, int rc, store **st)
+{
+    uint64_t since = clock_now_ms();
+    s_stand_by(c, m, rc);
+    while (rc == ASYLINK_E_EXISTS || rc == ASYLINK_E_NOT_FOUND) {
+        if (rc == ASYLINK_E_NOT_FOUND && (rc = s_wait_for_store(c)) != ASYLINK_OK)
+            break;
+        store_options so = s_store_options(c, true, true);
         rc = store_open(&so, st);
-        if (rc == ASYLINK_OK) {
-            LOG_INFO("main", "taking over the data directory", "data_dir=%s waited_ms=%llu",
-                     LOG_Q(c->data_dir), (unsigned long long)(clock_now_ms() - since));
-            s_reload_view(c, v);
-        } else if (rc == ASYLINK_E_SHUTDOWN) {
-            LOG_INFO("main", "stopped while standing by", "data_dir=%s", LOG_Q(c->data_dir));
+    }
+    if (rc == ASYLINK_E_SHUTDOWN) {
+        LOG_INFO("main", "stopped while standing by", "data_dir=%s", LOG_Q(c->data_dir));
+        return rc;
+    }
+    if (rc == ASYLINK_OK)
+        LOG_INFO("main", "taking over the data directory", "data_dir=%s waited_ms=%llu",
+                 LOG_Q(c->data_dir), (unsigned long long)(clock_now_ms() - since));
+    if (m)
+        metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+    return rc;
+}
+
+/*
+ * Opens the store. With standby, only an existing one, and a data
+ * directory held by another asylinkd, or holding no store, is stood by
+ * for (s_stand_by_for_store) instead of refused.
+ */
+static int s_open_store(const broker_config *c, bool standby, metrics *m, view **v, store **st)
+{
+    store_options so = s_store_options(c, standby, false);
+    int rc = store_open(&so, st);
+    if (standby && (rc == ASYLINK_E_EXISTS || rc == ASYLINK_E_NOT_FOUND)) {
+        rc = s_stand_by_for_store(c, m, rc, st);
+        if (rc == ASYLINK_E_SHUTDOWN)
             return rc;
-        }
-        if (m)
-            metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+        if (rc == ASYLINK_OK)
+            s_reload_view(c, v);
     }
     if (rc != ASYLINK_OK)
         LOG_ERROR("main",

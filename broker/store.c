@@ -93,6 +93,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,6 +604,50 @@ static int s_schema_open(store *s)
 }
 
 /*
+ * s_lock() for existing_only: as s_lock(), but creating neither the directory
+ * nor data.mdb, and ASYLINK_E_NOT_FOUND unless data.mdb is there and not
+ * empty, both before (so that nothing, not even asylinkd.lock, is created
+ * in a directory without a store, such as a mount point) and once both
+ * locks are ours (the directory may have been moved aside or replaced
+ * while we waited: a restore).
+ */
+static int s_lock_existing(store *s, const store_options *o)
+{
+    if (store_absent_reason(o->dir))
+        return ASYLINK_E_NOT_FOUND;
+    int rc = datadir_lock_existing(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd);
+    if (rc == ASYLINK_OK)
+        rc = datadir_lock_existing_file(o->dir, S_DATA_NAME, o->wait_stop, &s->data_lock_fd);
+    struct stat st;
+    if (rc == ASYLINK_OK && (fstat(s->data_lock_fd, &st) != 0 || !S_ISREG(st.st_mode)))
+        rc = ASYLINK_E_IO;
+    if (rc == ASYLINK_OK && st.st_size == 0)
+        rc = ASYLINK_E_NOT_FOUND;
+    return rc;
+}
+
+const char *store_absent_reason(const char *dir)
+{
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0)
+        return "no such directory";
+    if (!S_ISDIR(st.st_mode))
+        return "not a directory";
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, S_DATA_NAME) >= sizeof path ||
+        stat(path, &st) != 0)
+        return "no data.mdb";
+    if (!S_ISREG(st.st_mode))
+        return "data.mdb is not a regular file";
+    return st.st_size == 0 ? "data.mdb is empty" : NULL;
+}
+
+bool store_in_use(const char *dir)
+{
+    return dir && datadir_lock_held(dir, S_LOCK_NAME);
+}
+
+/*
  * Takes the data directory's two locks, each refused (ASYLINK_E_EXISTS) or,
  * with wait_stop, waited for while another process holds it:
  * asylinkd.lock, then the data file itself. Deleting asylinkd.lock under a
@@ -613,6 +658,8 @@ static int s_schema_open(store *s)
  */
 static int s_lock(store *s, const store_options *o)
 {
+    if (o->existing_only)
+        return s_lock_existing(s, o);
     int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
                           : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
     if (rc != ASYLINK_OK)

@@ -99,6 +99,11 @@ typedef struct store_options {
        (ASYLINK_E_EXISTS). Else store_open() waits for the locks (a standby
        broker) until they are released or *wait_stop becomes non-zero. */
     const volatile sig_atomic_t *wait_stop;
+    /* true (a standby broker): only an existing store is opened. Nothing is
+       created but asylinkd.lock in an existing dir: no dir, or no or an empty
+       data.mdb, found before or after waiting for the locks, is
+       ASYLINK_E_NOT_FOUND (store_absent_reason() says which). */
+    bool existing_only;
 } store_options;
 /*
  * Notes on the options: map_size must be > 0; max_map_size 0 means
@@ -116,12 +121,27 @@ typedef struct store_options {
  * Opens (creating if needed) the store. Returns ASYLINK_OK; ASYLINK_E_EXISTS
  * (locked by another process, or by another store of this process; never
  * with wait_stop); ASYLINK_E_SHUTDOWN (wait_stop set while waiting);
+ * ASYLINK_E_NOT_FOUND (existing_only, and no store at dir);
  * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
  * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
 int store_open(const store_options *o, store **out);
+
+/*
+ * Why dir holds no store a standby may take over ("no such directory",
+ * "not a directory", "no data.mdb", "data.mdb is not a regular file",
+ * "data.mdb is empty"), or NULL if it holds one (data.mdb a regular file
+ * of at least one byte, a symbolic link followed). Static strings.
+ */
+const char *store_absent_reason(const char *dir);
+
+/*
+ * Whether some process (an asylinkd) holds dir's store open now: its lock
+ * on asylinkd.lock, looked up without taking it (datadir_lock_held()).
+ */
+bool store_in_use(const char *dir);
 
 /* Closes the store (after any batch is committed or destroyed). Accepts NULL. */
 void store_close(store **self_p);

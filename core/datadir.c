@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,21 +28,38 @@ static char *s_lock_path(const char *dir, const char *lock_name)
     return path;
 }
 
+/* How s_lock() opens: what it may create, whether it follows a symbolic link. */
+enum {
+    S_MKDIR = 1,  /* create dir (0700) if missing, else ASYLINK_E_NOT_FOUND */
+    S_CREATE = 2, /* create the file (0600) if missing, else ASYLINK_E_NOT_FOUND */
+    S_FOLLOW = 4  /* follow a symbolic link at path (a file another library opens too) */
+};
+
+/* ASYLINK_E_NOT_FOUND for a name that does not exist, else ASYLINK_E_IO. */
+static int s_open_err(void)
+{
+    return errno == ENOENT ? ASYLINK_E_NOT_FOUND : ASYLINK_E_IO;
+}
+
 /*
- * Creates dir if missing and opens (creating) path in it; the fd is not
- * locked yet. follow: a symbolic link at path is followed (a file another
- * library opens too, following it).
+ * Opens path in dir as flags say (S_MKDIR: creating dir if missing;
+ * S_CREATE: creating the file); the fd is not locked yet.
  */
-static int s_open_lock_file(const char *dir, const char *path, bool follow, int *fd)
+static int s_open_lock_file(const char *dir, const char *path, int flags, int *fd)
 {
     *fd = -1;
     struct stat st;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if ((flags & S_MKDIR) && mkdir(dir, 0700) != 0 && errno != EEXIST)
         return ASYLINK_E_IO;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (stat(dir, &st) != 0)
+        return s_open_err();
+    if (!S_ISDIR(st.st_mode))
         return ASYLINK_E_IO;
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0600);
-    return *fd < 0 ? ASYLINK_E_IO : ASYLINK_OK;
+    *fd = open(path,
+               O_RDWR | O_CLOEXEC | (flags & S_CREATE ? O_CREAT : 0) |
+                   (flags & S_FOLLOW ? 0 : O_NOFOLLOW),
+               0600);
+    return *fd < 0 ? s_open_err() : ASYLINK_OK;
 }
 
 /*
@@ -79,7 +98,7 @@ static int s_try_lock(int fd, const char *path, bool *moved)
  * (a lock file replaced under us is opened anew a few times).
  */
 static int s_lock(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                  bool follow, int *fd)
+                  int flags, int *fd)
 {
     *fd = -1;
     char *path = s_lock_path(dir, lock_name);
@@ -92,7 +111,7 @@ static int s_lock(const char *dir, const char *lock_name, const volatile sig_ato
         if (moved) {
             if (lock >= 0)
                 close(lock);
-            if ((rc = s_open_lock_file(dir, path, follow, &lock)) != ASYLINK_OK)
+            if ((rc = s_open_lock_file(dir, path, flags, &lock)) != ASYLINK_OK)
                 break;
             reopens++;
         }
@@ -117,18 +136,60 @@ static int s_lock(const char *dir, const char *lock_name, const volatile sig_ato
 
 int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
 {
-    return s_lock(dir, lock_name, NULL, false, fd);
+    return s_lock(dir, lock_name, NULL, S_MKDIR | S_CREATE, fd);
 }
 
 int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
                         int *fd)
 {
-    return s_lock(dir, lock_name, stop, false, fd);
+    return s_lock(dir, lock_name, stop, S_MKDIR | S_CREATE, fd);
 }
 
 int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop, int *fd)
 {
-    return s_lock(dir, name, stop, true, fd);
+    return s_lock(dir, name, stop, S_MKDIR | S_CREATE | S_FOLLOW, fd);
+}
+
+int datadir_lock_existing(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
+                          int *fd)
+{
+    return s_lock(dir, lock_name, stop, S_CREATE, fd);
+}
+
+int datadir_lock_existing_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
+                               int *fd)
+{
+    return s_lock(dir, name, stop, S_FOLLOW, fd);
+}
+
+/* Whether a line of /proc/locks is a granted flock() on the file dev:ino. */
+static bool s_locks_line_is(const char *line, dev_t dev, ino_t ino)
+{
+    char type[16];
+    unsigned maj = 0, min = 0;
+    uintmax_t inode = 0;
+    /* "1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"; a waiter's line has "->" as type */
+    if (sscanf(line, "%*[^:]: %15s %*s %*s %*s %x:%x:%ju", type, &maj, &min, &inode) != 4)
+        return false;
+    return strcmp(type, "FLOCK") == 0 && maj == major(dev) && min == minor(dev) &&
+           inode == (uintmax_t)ino;
+}
+
+bool datadir_lock_held(const char *dir, const char *lock_name)
+{
+    char *path = s_lock_path(dir, lock_name);
+    struct stat st;
+    bool held = false;
+    FILE *locks = NULL;
+    if (path && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        locks = fopen("/proc/locks", "re");
+    char line[256];
+    while (locks && !held && fgets(line, sizeof line, locks))
+        held = s_locks_line_is(line, st.st_dev, st.st_ino);
+    if (locks)
+        fclose(locks);
+    free(path);
+    return held;
 }
 
 uint64_t datadir_free_bytes(int fd)

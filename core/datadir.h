@@ -52,6 +52,30 @@ int datadir_wait_locked(const char *dir, const char *lock_name, const volatile s
 int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
                       int *fd);
 
+/*
+ * As datadir_lock_file() with a stop pointer or without, but creating
+ * nothing but dir/lock_name: dir must exist, else ASYLINK_E_NOT_FOUND
+ * (also when it vanished while waiting). For a process that must only
+ * ever take over an existing data directory (a standby broker).
+ */
+int datadir_lock_existing(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
+                          int *fd);
+
+/*
+ * As datadir_lock_file(), but creating nothing: dir/name must exist, else
+ * ASYLINK_E_NOT_FOUND (also when it vanished while waiting).
+ */
+int datadir_lock_existing_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
+                               int *fd);
+
+/*
+ * Whether some process holds a flock() on dir/lock_name now (read from
+ * /proc/locks, without taking the lock: a probe that took it could make a
+ * process starting at that moment find the directory "in use"). False
+ * when the file does not exist or /proc/locks cannot be read.
+ */
+bool datadir_lock_held(const char *dir, const char *lock_name);
+
 /* Below this many free bytes the file system counts as full. */
 #define DATADIR_FULL_BYTES ((uint64_t)1 << 20)
 

@@ -1003,6 +1003,105 @@ static void test_lock_wait(void **state)
     close(go[1]);
 }
 
+/* Whether dir exists and holds no entry at all. */
+static bool t_dir_empty(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "[ -d '%s' ] && [ -z \"$(ls -A '%s')\" ]", dir, dir);
+    return system(cmd) == 0;
+}
+
+/*
+ * existing_only (a standby) never creates a store: no directory, an empty
+ * one (a bare mount point) or an empty data.mdb is NOT_FOUND and left as
+ * it was; an existing store opens, and store_in_use() sees it held.
+ */
+static void test_existing_only(void **state)
+{
+    tctx *t = *state;
+    struct stat st;
+    store_options o = t->o;
+    o.existing_only = true;
+    store *s2 = NULL;
+    assert_int_equal(store_open(&o, &s2), ASYLINK_E_NOT_FOUND);
+    assert_null(s2);
+    assert_int_not_equal(stat(t->data, &st), 0); /* not created */
+    assert_string_equal(store_absent_reason(t->data), "no such directory");
+    assert_false(store_in_use(t->data));
+
+    assert_int_equal(mkdir(t->data, 0700), 0);
+    assert_int_equal(store_open(&o, &s2), ASYLINK_E_NOT_FOUND);
+    assert_true(t_dir_empty(t->data)); /* not even asylinkd.lock */
+    assert_string_equal(store_absent_reason(t->data), "no data.mdb");
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", t->data);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(store_open(&o, &s2), ASYLINK_E_NOT_FOUND);
+    assert_string_equal(store_absent_reason(t->data), "data.mdb is empty");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0); /* LMDB never opened it */
+    assert_int_equal(unlink(path), 0);
+
+    t_open(t); /* a plain open creates the store */
+    assert_null(store_absent_reason(t->data));
+    assert_true(store_in_use(t->data));
+    store_close(&t->s);
+    assert_false(store_in_use(t->data));
+    assert_int_equal(store_open(&o, &s2), ASYLINK_OK);
+    store_close(&s2);
+}
+
+/*
+ * A standby (existing_only, waiting) whose data directory is moved aside
+ * while the holder runs (a restore): when the holder dies, nothing is at
+ * the path, and it is NOT_FOUND, the directory not created again.
+ */
+static void test_existing_only_moved_aside(void **state)
+{
+    tctx *t = *state;
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the active broker: holds the store until told */
+        close(ready[0]);
+        close(go[1]);
+        t_open(t);
+        char b = 'r';
+        if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(10);
+        raise(SIGKILL);
+    }
+    close(ready[1]);
+    close(go[0]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    t_waiter w = {.o = t->o};
+    w.o.existing_only = true;
+    pthread_t tid;
+    assert_int_equal(pthread_create(&tid, NULL, t_wait_thread, &w), 0);
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_false(atomic_load(&w.done)); /* standing by */
+    char old[96];
+    snprintf(old, sizeof old, "%s/data.old", t->root);
+    assert_int_equal(rename(t->data, old), 0);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(w.rc, ASYLINK_E_NOT_FOUND);
+    assert_null(w.s);
+    struct stat st;
+    assert_int_not_equal(stat(t->data, &st), 0); /* no new, empty store */
+    close(ready[0]);
+    close(go[1]);
+}
+
 /*
  * A standby waits on the lock file it opened; if the data directory is
  * moved aside and another asylinkd starts on a new one at the same path
@@ -2032,6 +2131,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_wait_replaced_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_file_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_existing_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_existing_only_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feed_log, setup, teardown),
