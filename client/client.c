@@ -305,6 +305,9 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
         return rc;
     }
+    if (cstore_stale_readers(c->store) > 0)
+        client_log(c, ASYLINK_LOG_INFO, "stale LMDB reader slots cleared in the local store",
+                   "count=%d data_dir=%s", cstore_stale_readers(c->store), CLIENT_Q(o->data_dir));
     *w = (s_where){.option = "trust_dir", .path = o->trust_dir};
     if ((rc = client_trust_remember(c)) != ASYLINK_OK)
         return rc;

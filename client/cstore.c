@@ -309,6 +309,7 @@
 struct cstore {
     MDB_env *env;                    /* the LMDB environment in dir */
     bool env_open;                   /* mdb_env_open succeeded */
+    int stale_readers;               /* dead processes' reader slots cleared at open */
     bool durable;                    /* fsync each commit (else MDB_NOSYNC, synced at close) */
     MDB_dbi meta;                    /* schema version, sequence high-water marks */
     MDB_dbi outbox;                  /* seq -> outbox record */
@@ -924,6 +925,8 @@ static int s_env_open(cstore *s, const char *dir, bool durable)
     int rc = lmdbkit_env_open(&s->env, dir, s_env_flags(durable), S_MAX_DBS, S_MAP_START);
     s->env_open = rc == MDB_SUCCESS;
     if (rc == MDB_SUCCESS)
+        s->stale_readers = lmdbkit_stale_readers_clear(s->env);
+    if (rc == MDB_SUCCESS)
         rc = s_map_fit(s);
     errno = rc > 0 ? rc : 0; /* LMDB's positive codes are errno values (cstore_open) */
     return s_err(rc);
@@ -1097,6 +1100,11 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     cstore_close(&s);
     errno = rc == ASYLINK_E_IO ? sys : 0;
     return rc;
+}
+
+int cstore_stale_readers(const cstore *s)
+{
+    return s ? s->stale_readers : 0;
 }
 
 void cstore_close(cstore **self_p)

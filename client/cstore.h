@@ -110,6 +110,13 @@ enum cstore_in_state {
  * ASYLINK_E_NOMEM.
  */
 int cstore_open(const char *dir, bool durable, cstore **out);
+
+/*
+ * How many reader slots of processes that are gone (an mdb_copy killed
+ * mid-backup, a client killed with kill -9 inside a read) cstore_open()
+ * cleared from lock.mdb (lmdbkit_stale_readers_clear()); 0 for NULL.
+ */
+int cstore_stale_readers(const cstore *s);
 void cstore_close(cstore **self_p);
 
 /*

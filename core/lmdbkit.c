@@ -43,6 +43,14 @@ int lmdbkit_env_open(MDB_env **env, const char *dir, unsigned flags, unsigned ma
     return rc;
 }
 
+int lmdbkit_stale_readers_clear(MDB_env *env)
+{
+    int dead = 0;
+    if (!env || mdb_reader_check(env, &dead) != MDB_SUCCESS || dead < 0)
+        return 0;
+    return dead;
+}
+
 int lmdbkit_map_set(MDB_env *env, size_t size, size_t *actual)
 {
     MDB_envinfo info;

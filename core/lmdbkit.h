@@ -49,6 +49,18 @@ int lmdbkit_env_open(MDB_env **env, const char *dir, unsigned flags, unsigned ma
                      size_t initial_map);
 
 /*
+ * Clears the reader slots in env's lock.mdb left by processes that are
+ * gone (mdb_reader_check()): a reader killed with kill -9 while its read
+ * transaction was open, an mdb_copy killed mid-backup, a crashed process.
+ * Such a slot pins the pages its snapshot sees, so the data file grows,
+ * until someone clears it; LMDB itself resets the table only when the
+ * first process opens the environment, not while another has it open.
+ * Returns how many were cleared (0 also when the check fails: it is
+ * housekeeping, never a reason to refuse the store).
+ */
+int lmdbkit_stale_readers_clear(MDB_env *env);
+
+/*
  * Sets the map size (0 = adopt the size another process set) while no
  * transaction of this process is open; *actual gets what LMDB made of it.
  */

@@ -26,6 +26,7 @@
 
 #include "asylink/asylink.h"
 #include "cstore.h"
+#include "stalereader.h"
 #include "testfed.h"
 
 #define KIB 1024u
@@ -2529,6 +2530,31 @@ static void test_outbox_match_many(void **state)
     assert_int_equal(m[1].rc, ASYLINK_E_IO);
 }
 
+/*
+ * A reader killed with kill -9 inside its read transaction (an mdb_copy,
+ * say) while another process has the environment open leaves its slot in
+ * lock.mdb; cstore_open() clears it and says how many.
+ */
+static void test_stale_readers(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    cstore_close(&t->s);
+    int hold = -1;
+    pid_t holder = stalereader_child(t->data, false, &hold);
+    assert_true(holder > 0);
+    pid_t dead = stalereader_kill(t->data);
+    assert_true(dead > 0);
+    assert_int_equal(stalereader_count(t->data, dead), 1); /* left behind */
+    t_open(t);
+    assert_int_equal(cstore_stale_readers(t->s), 1);
+    cstore_close(&t->s);
+    assert_int_equal(stalereader_count(t->data, dead), 0); /* cleared */
+    assert_int_equal(stalereader_release(holder, hold), 0);
+    t_open(t); /* none left: nothing to say */
+    assert_int_equal(cstore_stale_readers(t->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2563,6 +2589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_inbox_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_match_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_readers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,8 @@
 
 #include "asylink/asylink.h"
 #include "cert.h"
+#include "log.h"
+#include "stalereader.h"
 #include "store.h"
 #include "testfed.h"
 
@@ -1001,6 +1003,44 @@ static void test_lock_wait(void **state)
     assert_null(w.s);
     close(ready[0]);
     close(go[1]);
+}
+
+/* The log lines of test_stale_readers. */
+static char s_log_text[4096];
+
+static void t_log_sink(void *ctx, log_level lvl, const char *line)
+{
+    (void)ctx;
+    (void)lvl;
+    size_t len = strlen(s_log_text);
+    snprintf(s_log_text + len, sizeof s_log_text - len, "%s\n", line);
+}
+
+/*
+ * A reader killed with kill -9 inside its read transaction (an mdb_copy,
+ * say) while another process has the environment open leaves its slot in
+ * lock.mdb; store_open() clears it and logs how many at INFO.
+ */
+static void test_stale_readers(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    store_close(&t->s);
+    int hold = -1;
+    pid_t holder = stalereader_child(t->data, false, &hold);
+    assert_true(holder > 0);
+    pid_t dead = stalereader_kill(t->data);
+    assert_true(dead > 0);
+    assert_int_equal(stalereader_count(t->data, dead), 1); /* left behind */
+
+    s_log_text[0] = 0;
+    log_set_sink(t_log_sink, NULL);
+    t_open(t);
+    log_set_sink(NULL, NULL);
+    assert_non_null(strstr(s_log_text, "msg=\"stale LMDB reader slots cleared\" count=1 "));
+    store_close(&t->s);
+    assert_int_equal(stalereader_count(t->data, dead), 0); /* cleared */
+    assert_int_equal(stalereader_release(holder, hold), 0);
 }
 
 /* Whether dir exists and holds no entry at all. */
@@ -2132,6 +2172,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_wait_replaced_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_file_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_only_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
