@@ -167,7 +167,8 @@ typedef struct {
     uint64_t now_ms, state_ms, last_recv_ms, last_send_ms;
     uint64_t backoff_ms, next_connect_ms;
     bool bad_welcome;           /* the Welcome just read is unusable (s_on_welcome): s_reset */
-    uint64_t bad_welcome_limit; /* the max_envelope_bytes of the last one logged, 0 = none */
+    uint64_t bad_welcome_limit; /* the value below its floor of the last one logged */
+    const char *bad_welcome_name; /* and its Limits field (static), NULL = none */
     wire_limits limits;
     uint32_t window;
     s_flight *flight;
@@ -1375,34 +1376,66 @@ static bool s_flight_take(s_io *io, const uint8_t id[16], uint64_t *seq)
     return true;
 }
 
+/* One of a Welcome's limits checked against its floor (s_below_floor). */
+typedef struct {
+    const char *name; /* the Limits field */
+    uint64_t value;   /* as announced; 0 = not stated, never below a floor */
+    uint64_t floor;   /* the least a conforming broker announces (PROTOCOL.md 4.8) */
+    const char *unit; /* "bytes" or "ms" */
+    const char *note; /* "" or what the floor is made of */
+} s_floor;
+
+/* The first of l's stated limits below its floor, into *f; false if there is none. */
+static bool s_below_floor(const wire_limits *l, s_floor *f)
+{
+    const s_floor checks[] = {
+        {"max_envelope_bytes", l->max_envelope_bytes, WIRE_ENVELOPE_FLOOR, "bytes", ""},
+        {"heartbeat_interval_ms", l->heartbeat_interval_ms, WIRE_HEARTBEAT_INTERVAL_FLOOR_MS, "ms",
+         ""},
+        {"heartbeat_timeout_ms", l->heartbeat_timeout_ms, WIRE_HEARTBEAT_TIMEOUT_FLOOR_MS, "ms",
+         ""},
+        {"heartbeat_timeout_ms", l->heartbeat_timeout_ms, 2 * (uint64_t)l->heartbeat_interval_ms,
+         "ms", " (twice heartbeat_interval_ms)"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].value != 0 && checks[i].value < checks[i].floor) {
+            *f = checks[i];
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
- * A Welcome whose max_envelope_bytes is below the protocol's floor
- * (WIRE_ENVELOPE_FLOOR; 0 = not stated, no local check): a broken or
- * hostile broker. Taken as a limit it would have every pending message
- * refused here for good (s_publish_too_large), messages the application
- * was told are queued. So it is a protocol error: logged (once per value
+ * A Welcome with a limit below the protocol's floor (PROTOCOL.md 4.8; 0 =
+ * not stated, no check): a broken or hostile broker. A max_envelope_bytes
+ * below WIRE_ENVELOPE_FLOOR taken as a limit would have every pending
+ * message refused here for good (s_publish_too_large), messages the
+ * application was told are queued; heartbeat values below theirs (or a
+ * timeout under twice the interval) would drop and reopen the session
+ * constantly. So it is a protocol error: logged (once per limit and value
  * until a usable Welcome), the session dropped and, the outbox untouched,
- * another attempt made after the longest backoff (the next address
- * first, when there are several). True if the Welcome was refused.
+ * another attempt made after the longest backoff (the next address first,
+ * when there are several). True if the Welcome was refused.
  */
 static bool s_welcome_refused(s_io *io, const wire_welcome *w)
 {
     asylink_client *c = io->c;
-    uint64_t max = w->limits.max_envelope_bytes;
-    if (max == 0 || max >= WIRE_ENVELOPE_FLOOR)
+    s_floor f;
+    if (!s_below_floor(&w->limits, &f))
         return false;
-    if (io->bad_welcome_limit != max)
+    if (io->bad_welcome_limit != f.value || io->bad_welcome_name != f.name)
         client_log(c, ASYLINK_LOG_ERROR, "broker announced limits below the protocol's floor",
-                   "max_envelope_bytes=%llu floor=%u endpoint=%s code=%s", (unsigned long long)max,
-                   WIRE_ENVELOPE_FLOOR, CLIENT_Q(s_endpoint(io)),
+                   "%s=%llu floor=%llu endpoint=%s code=%s", f.name, (unsigned long long)f.value,
+                   (unsigned long long)f.floor, CLIENT_Q(s_endpoint(io)),
                    asylink_err_name(ASYLINK_E_PROTOCOL));
-    io->bad_welcome_limit = max;
-    char why[160];
-    snprintf(
-        why, sizeof why,
-        "its Welcome announces max_envelope_bytes %llu, below the protocol's floor of %u bytes; "
-        "the outbox is kept",
-        (unsigned long long)max, WIRE_ENVELOPE_FLOOR);
+    io->bad_welcome_limit = f.value;
+    io->bad_welcome_name = f.name;
+    char why[200];
+    snprintf(why, sizeof why,
+             "its Welcome announces %s %llu, below the protocol's floor of %llu %s%s; the outbox "
+             "is kept",
+             f.name, (unsigned long long)f.value, (unsigned long long)f.floor, f.unit, f.note);
     io->bad_welcome = true;
     io->backoff_ms = c->reconnect_max_ms; /* not hammered: retried at the longest backoff */
     s_reset(io, why, ASYLINK_E_PROTOCOL, 0);
@@ -1416,6 +1449,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     if (s_welcome_refused(io, &cmd->u.welcome))
         return;
     io->bad_welcome_limit = 0;
+    io->bad_welcome_name = NULL;
     io->limits = cmd->u.welcome.limits;
     io->window = io->limits.max_in_flight ? io->limits.max_in_flight : IO_MAX_WINDOW;
     if (io->window > IO_MAX_WINDOW)
@@ -2475,6 +2509,8 @@ static void s_timers(s_io *io)
         io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
     uint64_t hb_timeout =
         io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    if (!io->limits.heartbeat_interval_ms && hb > hb_timeout / 2)
+        hb = hb_timeout / 2; /* a timeout stated without an interval: pinged twice within it */
     if (io->now_ms - io->last_recv_ms > hb_timeout) {
         s_reset(io, "heartbeat timeout", ASYLINK_E_TIMEOUT, 0);
         return;

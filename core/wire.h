@@ -35,6 +35,11 @@
 /* The smallest Limits.max_envelope_bytes a conforming broker may announce (PROTOCOL.md 11.3):
    a Welcome below it is a protocol error, not a limit to apply to the outbox. */
 #define WIRE_ENVELOPE_FLOOR (64u * 1024u)
+/* The smallest Limits.heartbeat_interval_ms and heartbeat_timeout_ms a conforming broker may
+   announce (PROTOCOL.md 4.8), and heartbeat_timeout_ms is at least twice heartbeat_interval_ms:
+   a Welcome below them is a protocol error (a session that would be dropped constantly). */
+#define WIRE_HEARTBEAT_INTERVAL_FLOOR_MS 100u
+#define WIRE_HEARTBEAT_TIMEOUT_FLOOR_MS 1000u
 
 /* The command kinds; numbers are the oneof field numbers of Command.body. */
 typedef enum wire_kind {

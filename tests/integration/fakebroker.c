@@ -7,7 +7,8 @@
  *
  *   asylink-fakebroker --endpoint tcp://127.0.0.1:PORT --key BROKER.key
  *                      [--max-envelope-bytes N] [--bye-reconnect-ms MS]
- *                      [--subscribed-prefix P] [--run-s SECONDS]
+ *                      [--subscribed-prefix P] [--heartbeat-interval-ms MS]
+ *                      [--heartbeat-timeout-ms MS] [--run-s SECONDS]
  *
  *   --max-envelope-bytes N  Welcome.limits.max_envelope_bytes (default 1 MiB)
  *   --bye-reconnect-ms MS   right after each Welcome, Bye{UNAVAILABLE,
@@ -17,6 +18,10 @@
  *                           (a broker resuming a stored subscription with
  *                           its old prefix, as PROTOCOL.md said before
  *                           DESIGN-CHANGES 47)
+ *   --heartbeat-interval-ms MS, --heartbeat-timeout-ms MS
+ *                           Welcome.limits.heartbeat_interval_ms and
+ *                           heartbeat_timeout_ms (default 5000 and 30000;
+ *                           0 = not stated)
  *   --run-s SECONDS         exit after this long (default 60)
  *
  * Publishes are answered Accepted. No ZAP: any client key is admitted (the
@@ -55,6 +60,8 @@ typedef struct {
     uint64_t max_envelope;  /* --max-envelope-bytes */
     long bye_reconnect_ms;  /* --bye-reconnect-ms; -1 = no Bye */
     const char *sub_prefix; /* --subscribed-prefix, or NULL */
+    uint32_t hb_interval;   /* --heartbeat-interval-ms */
+    uint32_t hb_timeout;    /* --heartbeat-timeout-ms */
     long run_s;             /* --run-s */
     void *sock, *mon;       /* the ROUTER and its monitor */
     uint8_t rid[256];       /* routing id of the message being handled */
@@ -89,16 +96,18 @@ static void s_welcome(s_fake *f, const wire_cmd *hello)
     snprintf(w->broker_node_id, sizeof w->broker_node_id, "BROKER.EU");
     w->limits.max_envelope_bytes = f->max_envelope;
     w->limits.max_in_flight = 100;
-    w->limits.heartbeat_interval_ms = 5000;
-    w->limits.heartbeat_timeout_ms = 30000;
+    w->limits.heartbeat_interval_ms = f->hb_interval;
+    w->limits.heartbeat_timeout_ms = f->hb_timeout;
     w->limits.max_ack_batch = 100;
     w->limits.max_recipients = 256;
     w->server_time_ms = clock_now_ms();
     memset(w->session_id, 7, sizeof w->session_id);
     snprintf(w->broker_version, sizeof w->broker_version, "fake");
     s_send(f, &c);
-    char d[64];
-    snprintf(d, sizeof d, "max_envelope_bytes=%llu", (unsigned long long)f->max_envelope);
+    char d[128];
+    snprintf(d, sizeof d,
+             "max_envelope_bytes=%llu heartbeat_interval_ms=%u heartbeat_timeout_ms=%u",
+             (unsigned long long)f->max_envelope, f->hb_interval, f->hb_timeout);
     s_line("welcome", d);
     if (f->bye_reconnect_ms < 0)
         return;
@@ -224,6 +233,8 @@ static int s_opts(int argc, char **argv, s_fake *f)
                                           {"max-envelope-bytes", required_argument, NULL, 'm'},
                                           {"bye-reconnect-ms", required_argument, NULL, 'b'},
                                           {"subscribed-prefix", required_argument, NULL, 'p'},
+                                          {"heartbeat-interval-ms", required_argument, NULL, 'i'},
+                                          {"heartbeat-timeout-ms", required_argument, NULL, 't'},
                                           {"run-s", required_argument, NULL, 'r'},
                                           {NULL, 0, NULL, 0}};
     int ch;
@@ -235,6 +246,8 @@ static int s_opts(int argc, char **argv, s_fake *f)
         case 'm': f->max_envelope = strtoull(optarg, &end, 10); break;
         case 'b': f->bye_reconnect_ms = strtol(optarg, &end, 10); break;
         case 'p': f->sub_prefix = optarg; break;
+        case 'i': f->hb_interval = (uint32_t)strtoul(optarg, &end, 10); break;
+        case 't': f->hb_timeout = (uint32_t)strtoul(optarg, &end, 10); break;
         case 'r': f->run_s = strtol(optarg, &end, 10); break;
         default: return -1;
         }
@@ -247,11 +260,16 @@ static int s_opts(int argc, char **argv, s_fake *f)
 
 int main(int argc, char **argv)
 {
-    s_fake f = {.max_envelope = 1024 * 1024, .bye_reconnect_ms = -1, .run_s = 60};
+    s_fake f = {.max_envelope = 1024 * 1024,
+                .bye_reconnect_ms = -1,
+                .hb_interval = 5000,
+                .hb_timeout = 30000,
+                .run_s = 60};
     if (s_opts(argc, argv, &f) != 0) {
         fprintf(stderr, "usage: asylink-fakebroker --endpoint EP --key BROKER.key "
                         "[--max-envelope-bytes N] [--bye-reconnect-ms MS] "
-                        "[--subscribed-prefix P] [--run-s SECONDS]\n");
+                        "[--subscribed-prefix P] [--heartbeat-interval-ms MS] "
+                        "[--heartbeat-timeout-ms MS] [--run-s SECONDS]\n");
         return 2;
     }
     if (sodium_init() < 0)
