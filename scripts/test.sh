@@ -5,7 +5,7 @@
 #   build-asan/  -fsanitize=address,undefined, all ctest tests again
 #   build-fuzz/  clang + libFuzzer: seed corpora and kept regression inputs
 #                replayed, the harness self-test, then each decoder fuzzed
-#                for FUZZ_SECONDS (default 30) seconds by scripts/fuzz.sh,
+#                for FUZZ_SECONDS (default 20) seconds by scripts/fuzz.sh,
 #                which fails on any crash, leak or timeout
 # plus a check that no banned C function crept in. Ends with one line
 # "test.sh: N passed, M failed". Exit status 0 only if everything passed.
@@ -13,7 +13,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-fuzz_seconds=${FUZZ_SECONDS:-30}
+fuzz_seconds=${FUZZ_SECONDS:-20}
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
