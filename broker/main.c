@@ -533,10 +533,10 @@ int main(int argc, char **argv)
        the live data (bench w5: 82-90 MiB at the peak). A fixed threshold keeps blocks from
        1 MiB up mapped, so freeing one returns it (w5: 48-51 MiB). Fixing it also fixes the
        trim threshold, at 128 KiB unless set: the heaps of ordinary messages were then trimmed
-       and grown again all the time (about 10 % more CPU in `capacity`); at 32 MiB they are
+       and grown again all the time (about 10 % more CPU in `capacity`); at 8 MiB they are
        not (DESIGN-CHANGES 48). */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
     broker_config c;
     memset(&c, 0, sizeof c);
     char err[1024];
