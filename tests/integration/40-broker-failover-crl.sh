@@ -23,16 +23,6 @@ sed -e "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$(free_port)|" "$CONF" >"$T/
 sed -e "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$(free_port)|" \
   -e "s|^trust_dir = .*|trust_dir = $T/trust-b|" "$CONF" >"$T/B.ini"
 
-# start_named NAME [--standby]: asylinkd with $T/NAME.ini; pid in PID_NAME.
-start_named() {
-  local name=$1
-  shift
-  "$ASYLINKD" --config "$T/$name.ini" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
-  PIDS+=("$!")
-  printf -v "PID_$name" '%s' "$!"
-}
-# endpoint_of NAME: the endpoint NAME printed.
-endpoint_of() { sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$T/$1.out" | head -n 1; }
 # as_b NODE MODE ARGS...: asylink-peer against B, sealing with B's (older) trust directory.
 as_b() {
   local node=$1 mode=$2

@@ -12,23 +12,6 @@ lib_init "$@"
 make_federation || exit 1
 write_broker_ini
 
-# named NAME: $T/NAME.ini, the broker on its own port, on the shared $T/data.
-named() { sed -e "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$(free_port)|" "$CONF" >"$T/$1.ini"; }
-# start_named NAME [--standby]: asylinkd with $T/NAME.ini; pid in PID_NAME.
-start_named() {
-  local name=$1
-  shift
-  "$ASYLINKD" --config "$T/$name.ini" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
-  PIDS+=("$!")
-  printf -v "PID_$name" '%s' "$!"
-}
-endpoint_of() { sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$T/$1.out" | head -n 1; }
-# on NAME NODE MODE ARGS...: asylink-peer against broker NAME.
-on() {
-  local name=$1
-  shift
-  ENDPOINT=$(endpoint_of "$name") peer "$@"
-}
 named A
 named B
 named C

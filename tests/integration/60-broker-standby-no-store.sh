@@ -14,26 +14,6 @@ lib_init "$@"
 make_federation || exit 1
 write_broker_ini
 
-# named NAME [DATA_DIR]: $T/NAME.ini, the broker on its own port, on $T/data or DATA_DIR.
-named() {
-  sed -e "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$(free_port)|" \
-    -e "s|^data_dir = .*|data_dir = ${2:-$T/data}|" "$CONF" >"$T/$1.ini"
-}
-# start_named NAME [--standby]: asylinkd with $T/NAME.ini; pid in PID_NAME.
-start_named() {
-  local name=$1
-  shift
-  "$ASYLINKD" --config "$T/$name.ini" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
-  PIDS+=("$!")
-  printf -v "PID_$name" '%s' "$!"
-}
-endpoint_of() { sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$T/$1.out" | head -n 1; }
-# on NAME NODE MODE ARGS...: asylink-peer against broker NAME.
-on() {
-  local name=$1
-  shift
-  ENDPOINT=$(endpoint_of "$name") peer "$@"
-}
 # stop_named NAME: SIGTERM, then checks it stopped cleanly.
 stop_named() {
   local pid_var="PID_$1"

@@ -134,6 +134,32 @@ wait_for() {
   return 1
 }
 
+# ---- several brokers on one data directory (the failover tests) ----
+
+# named NAME [DATA_DIR]: $T/NAME.ini from $CONF, the broker on its own port, on $T/data or
+# DATA_DIR.
+named() {
+  sed -e "s|^endpoint = .*|endpoint = tcp://127.0.0.1:$(free_port)|" \
+    -e "s|^data_dir = .*|data_dir = ${2:-$T/data}|" "$CONF" >"$T/$1.ini"
+}
+# start_named NAME [--standby]: asylinkd with $T/NAME.ini (stdout $T/NAME.out, stderr
+# $T/NAME.err); pid in PID_NAME.
+start_named() {
+  local name=$1
+  shift
+  "$ASYLINKD" --config "$T/$name.ini" "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+  PIDS+=("$!")
+  printf -v "PID_$name" '%s' "$!"
+}
+# endpoint_of NAME: the endpoint broker NAME printed.
+endpoint_of() { sed -n 's/.*listening on \(tcp:[^ ]*\).*/\1/p' "$T/$1.out" | head -n 1; }
+# on NAME NODE MODE ARGS...: asylink-peer against broker NAME.
+on() {
+  local name=$1
+  shift
+  ENDPOINT=$(endpoint_of "$name") peer "$@"
+}
+
 # http_metric HOST:PORT NAME [ABSENT]: the value of the series NAME (with its labels, e.g.
 # 'asylink_rejected_total{code="UNAVAILABLE"}') on the broker's /metrics, or ABSENT
 # ("missing" if not given) when it is not there.
