@@ -888,10 +888,9 @@ static void test_grow_replays_batch(void **state)
     assert_int_equal(t_publish1(t, "NL", 50, ab, 1, 0, 2000), 11);
 }
 
-static void test_lock(void **state)
+/* store_open() of t's store in another process returns ASYLINK_E_EXISTS. */
+static void t_refused_in_child(tctx *t)
 {
-    tctx *t = *state;
-    t_open(t);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -903,6 +902,13 @@ static void test_lock(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_lock(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    t_refused_in_child(t); /* another process is refused */
 
     store *s2 = NULL; /* a second store in this process is refused as well */
     assert_int_equal(store_open(&t->o, &s2), ASYLINK_E_EXISTS);
@@ -910,13 +916,14 @@ static void test_lock(void **state)
 
     /* closing releases it */
     store_close(&t->s);
-    pid = fork();
+    pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int rc = store_open(&t->o, &s2);
         store_close(&s2);
         _exit(rc == ASYLINK_OK ? 0 : 10 + rc);
     }
+    int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
@@ -1185,17 +1192,7 @@ static void test_lock_file_deleted(void **state)
     char path[128];
     snprintf(path, sizeof path, "%s/asylinkd.lock", t->data);
     assert_int_equal(unlink(path), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        store *s2 = NULL;
-        int rc = store_open(&t->o, &s2);
-        _exit(rc == ASYLINK_E_EXISTS && s2 == NULL ? 0 : 10 + rc);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    t_refused_in_child(t); /* another process is refused */
     store *s2 = NULL;
     assert_int_equal(store_open(&t->o, &s2), ASYLINK_E_EXISTS);
     assert_null(s2);
