@@ -60,6 +60,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "peerlink.h"
+#include "procstat.h"
 #include "testfed.h"
 #include "uuid.h"
 #include "wire.h"
@@ -563,19 +564,10 @@ static s_mem s_broker_mem(const s_broker *b)
 /* CPU time (user + system) of the broker so far, seconds. */
 static double s_broker_cpu(const s_broker *b)
 {
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)b->pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    uint64_t t[2] = {0}; /* utime, stime */
+    if (!procstat_fields(b->pid, 14, 2, t))
         return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    return (double)(t[0] + t[1]) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The 1-minute load average: other processes share these cores. */

@@ -31,6 +31,7 @@
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "asylink/asylink.h"
+#include "procstat.h"
 #include "yardstick.h"
 
 #include <errno.h>
@@ -501,18 +502,10 @@ typedef struct {
 /* User + system CPU seconds of the broker process so far (from /proc). */
 static double s_broker_cpu_s(void)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)s_broker);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    uint64_t t[2] = {0}; /* utime, stime */
+    if (!procstat_fields(s_broker, 14, 2, t))
         return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    return (double)(t[0] + t[1]) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /*

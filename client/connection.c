@@ -27,6 +27,7 @@
 #include "client_internal.h"
 
 #include "file.h"
+#include "procstat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,30 +172,8 @@ static bool s_path(const char *dir, const char *name, char *buf, size_t len)
  */
 static uint64_t s_start_time(long pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
-    if (!p)
-        return 0;
-    p++;
-    for (int field = 3; field <= 21; field++) { /* after ')' comes field 3 (the state) */
-        p += strspn(p, " ");
-        p += strcspn(p, " ");
-    }
     uint64_t start = 0;
-    p += strspn(p, " ");
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (!errno && end != p && (*end == ' ' || *end == '\0'))
-        start = v;
-    return start;
+    return procstat_fields(pid, 22, 1, &start) ? start : 0;
 }
 
 /* Writes the file from a copy of the state (no lock held: file I/O). */
