@@ -319,14 +319,15 @@ static int s_wait_for_store(const broker_config *c)
     uint64_t logged = 0;
     bool first = true;
     while (!s_stop) {
-        if (store_in_use(c->data_dir) && !store_absent_reason(c->data_dir)) {
+        const char *absent = store_absent_reason(c->data_dir);
+        if (!absent && store_in_use(c->data_dir)) {
             LOG_INFO("main", "an asylinkd holds the data directory again; standing by for it",
                      "data_dir=%s", LOG_Q(c->data_dir));
             return ASYLINK_OK;
         }
         uint64_t now = clock_now_ms();
         if (first || now - logged >= S_NO_STORE_LOG_MS) {
-            s_log_no_store(c, store_absent_reason(c->data_dir));
+            s_log_no_store(c, absent);
             logged = now;
             first = false;
         }
