@@ -444,14 +444,15 @@ static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_
 }
 
 /* Builds the router on the open store (it takes v, also on failure) and runs it. */
-static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_t serial,
+static int s_run_router(const broker_config *c, const keys_secret *keys, const cert *own,
                         metrics *m, audit *au, store *st, view *v)
 {
     router_options o;
     s_router_options(c, keys, &o);
     o.metrics = m;
     o.audit = au;
-    o.cert_serial = serial;
+    o.cert_serial = own->serial;
+    o.own_cert = own;
     router *r = NULL;
     int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
@@ -470,7 +471,7 @@ static int s_run_router(const broker_config *c, const keys_secret *keys, uint64_
  * Serves until a signal stops us: HTTP, then the store (standing by for it
  * if asked), the audit trail, then the router.
  */
-static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t serial, view *v,
+static int s_serve(const broker_config *c, const keys_secret *keys, const cert *own, view *v,
                    bool standby)
 {
     /* Snapshots walk every queue: only made when someone can read them. */
@@ -487,13 +488,13 @@ static int s_serve(const broker_config *c, const keys_secret *keys, uint64_t ser
     if (rc == ASYLINK_OK)
         rc = s_open_store(c, standby, m, &v, &st);
     if (rc == ASYLINK_OK)
-        rc = s_audit_open(c, keys, serial, st, &au);
+        rc = s_audit_open(c, keys, own->serial, st, &au);
     char err[512];
     if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
         LOG_ERROR("main", "refusing the trust directory", "code=%s error=%s", asylink_err_name(rc),
                   LOG_Q(err));
     if (rc == ASYLINK_OK)
-        rc = s_run_router(c, keys, serial, m, au, st, v);
+        rc = s_run_router(c, keys, own, m, au, st, v);
     else
         view_unref(&v);
     http_stop(&http);
@@ -566,7 +567,7 @@ int main(int argc, char **argv)
     }
     s_signals();
     s_raise_nofile(&c);
-    int rc = s_serve(&c, keys, own->serial, v, cl.standby || c.standby);
+    int rc = s_serve(&c, keys, own, v, cl.standby || c.standby);
     code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
 cleanup:

@@ -247,6 +247,12 @@ static void s_prom_nodes(s_text *t, const metrics_snapshot *s)
     }
 }
 
+/* Seconds from now_ms to a certificate's end (negative: ended). */
+static long long s_seconds_left(uint64_t not_after_ms, uint64_t now_ms)
+{
+    return ((long long)not_after_ms - (long long)now_ms) / 1000;
+}
+
 /* What the status page shows, for alerts: ages, expiry, lag, commit latency. */
 static void s_prom_status(s_text *t, const metrics_snapshot *s)
 {
@@ -270,9 +276,21 @@ static void s_prom_status(s_text *t, const metrics_snapshot *s)
              "(negative: expired)\n# TYPE asylink_cert_expiry_seconds gauge\n");
     for (size_t i = 0; i < s->n_nodes; i++) {
         s_node_series(t, "cert_expiry_seconds", s->nodes[i].node_id);
-        s_add(t, "%lld\n",
-              ((long long)s->nodes[i].cert_not_after_ms - (long long)s->taken_ms) / 1000);
+        s_add(t, "%lld\n", s_seconds_left(s->nodes[i].cert_not_after_ms, s->taken_ms));
     }
+    if (s->broker_cert_not_after_ms)
+        s_add(t,
+              "# HELP asylink_broker_cert_expiry_seconds seconds until the broker's own "
+              "certificate expires (negative: expired)\n"
+              "# TYPE asylink_broker_cert_expiry_seconds gauge\n"
+              "asylink_broker_cert_expiry_seconds %lld\n",
+              s_seconds_left(s->broker_cert_not_after_ms, s->taken_ms));
+    if (s->ca_cert_not_after_ms)
+        s_add(t,
+              "# HELP asylink_ca_cert_expiry_seconds seconds until the CA certificate expires "
+              "(negative: expired)\n# TYPE asylink_ca_cert_expiry_seconds gauge\n"
+              "asylink_ca_cert_expiry_seconds %lld\n",
+              s_seconds_left(s->ca_cert_not_after_ms, s->taken_ms));
     s_add(t, "# HELP asylink_feed_lag_messages feed messages not yet acknowledged by a durable "
              "subscription (counted up to 100000)\n# TYPE asylink_feed_lag_messages gauge\n");
     for (size_t i = 0; i < s->n_feeds; i++) {
@@ -471,6 +489,10 @@ char *metrics_render_json(metrics *m)
         json_object_set_new(o, "role_since_ms", json_integer((json_int_t)m->role_since_ms));
         json_object_set_new(o, "transit_bytes", json_integer((json_int_t)s->transit_bytes));
         json_object_set_new(o, "max_transit_bytes", json_integer((json_int_t)s->max_transit_bytes));
+        json_object_set_new(o, "broker_cert_not_after_ms",
+                            json_integer((json_int_t)s->broker_cert_not_after_ms));
+        json_object_set_new(o, "ca_cert_not_after_ms",
+                            json_integer((json_int_t)s->ca_cert_not_after_ms));
     }
     pthread_mutex_unlock(&m->lock);
     char *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
@@ -597,6 +619,32 @@ static void s_html_text(s_text *t, const char *v)
     }
 }
 
+/* A certificate's end for the page: its class ("bad" ended, "warn" within 30 days) and text. */
+static const char *s_html_expiry(uint64_t not_after_ms, uint64_t now_ms, char *buf, size_t len)
+{
+    if (not_after_ms <= now_ms) {
+        snprintf(buf, len, "expired");
+        return "bad";
+    }
+    uint64_t remain = not_after_ms - now_ms;
+    s_human(remain, buf, len);
+    return remain < 30ull * 86400000 ? "warn" : "";
+}
+
+/* The certificates every node relies on: the broker's own and the CA's. */
+static void s_html_certs(s_text *t, const metrics_snapshot *s)
+{
+    char own[32], ca[32];
+    if (!s->broker_cert_not_after_ms || !s->ca_cert_not_after_ms)
+        return; /* no snapshot yet (a standby) */
+    const char *own_cls = s_html_expiry(s->broker_cert_not_after_ms, s->taken_ms, own, sizeof own);
+    const char *ca_cls = s_html_expiry(s->ca_cert_not_after_ms, s->taken_ms, ca, sizeof ca);
+    s_add(t,
+          "<p>Certificates: the broker's expires in <b class=\"%s\">%s</b>, the CA's in "
+          "<b class=\"%s\">%s</b>.</p>",
+          own_cls, own, ca_cls, ca);
+}
+
 static void s_html_queues(s_text *t, const metrics_snapshot *s)
 {
     char age[32], left[32];
@@ -607,9 +655,7 @@ static void s_html_queues(s_text *t, const metrics_snapshot *s)
         const metrics_node *n = &s->nodes[i];
         uint64_t oldest =
             n->oldest_ms && n->oldest_ms < s->taken_ms ? s->taken_ms - n->oldest_ms : 0;
-        bool expired = n->cert_not_after_ms <= s->taken_ms;
-        uint64_t remain = expired ? 0 : n->cert_not_after_ms - s->taken_ms;
-        const char *cls = expired ? "bad" : remain < 30ull * 86400000 ? "warn" : "";
+        const char *cls = s_html_expiry(n->cert_not_after_ms, s->taken_ms, left, sizeof left);
         s_add(t, "<tr><td>");
         s_html_text(t, n->node_id);
         s_add(t,
@@ -620,7 +666,7 @@ static void s_html_queues(s_text *t, const metrics_snapshot *s)
               (unsigned long long)n->depth, (unsigned long long)n->bytes,
               oldest > 3600000 ? "warn" : "", n->oldest_ms ? s_human(oldest, age, sizeof age) : "-",
               n->in_flight, n->dead_letters ? "warn" : "", (unsigned long long)n->dead_letters, cls,
-              expired ? "expired" : s_human(remain, left, sizeof left));
+              left);
     }
     s_add(t, "</table>");
 }
@@ -685,6 +731,7 @@ char *metrics_render_html(metrics *m)
     pthread_mutex_lock(&m->lock);
     const metrics_snapshot *s = &m->snap;
     s_html_head(&t, m, s);
+    s_html_certs(&t, s);
     s_html_queues(&t, s);
     s_html_feeds(&t, s);
     s_html_rejections(&t, s);

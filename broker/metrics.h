@@ -49,6 +49,8 @@ typedef struct metrics_feed {
 
 typedef struct metrics_snapshot {
     char broker_node_id[NODE_ID_MAX + 1];
+    uint64_t broker_cert_not_after_ms; /* the broker's own certificate's end; 0 = not known */
+    uint64_t ca_cert_not_after_ms;     /* the CA certificate's end */
     uint64_t started_ms, taken_ms;
     bool durable;
     int verify_workers;

@@ -435,6 +435,7 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     view_unref(&r->view);
     r->view = v;
     r->stats.reloads++;
+    certwatch_reset(&r->certs); /* a revoked broker certificate is told at once */
     uint32_t dropped = 0;
     for (size_t i = r->sessions.n; i-- > 0;) {
         session *s = r->sessions.items[i];
@@ -590,6 +591,8 @@ static void s_publish_metrics(router *r)
                              .transit_bytes = r->transit_bytes,
                              .max_transit_bytes = r->opt.max_transit_bytes};
     snprintf(snap.broker_node_id, sizeof snap.broker_node_id, "%s", r->opt.node_id);
+    snap.broker_cert_not_after_ms = r->opt.own_cert ? r->opt.own_cert->not_after_ms : 0;
+    snap.ca_cert_not_after_ms = trust_ca(t)->not_after_ms;
     snap.stats = *router_get_stats(r);
     store_read_begin(r->store);
     store_get_stats(r->store, &snap.store);
@@ -611,6 +614,7 @@ static void s_publish_metrics(router *r)
 
 static void s_timers(router *r)
 {
+    certwatch_run(&r->certs, view_trust(r->view), r->opt.own_cert, r->now_ms);
     if (r->opt.metrics && r->now_ms >= r->next_metrics_ms) {
         s_publish_metrics(r);
         r->next_metrics_ms = r->now_ms + 1000;

@@ -60,6 +60,8 @@ typedef struct router_options {
     struct metrics *metrics;    /* snapshots for HTTP, published each second; may be NULL */
     struct audit *audit;        /* audit trail (audit.h), borrowed; NULL = none */
     uint64_t cert_serial;       /* serial of the broker's own certificate */
+    const struct cert *own_cert; /* the broker's own certificate, borrowed (outlives the router);
+                                    NULL: its end is not watched (certwatch.h) */
     char *bound_endpoint;       /* out: the endpoint actually bound (port 0 resolved), malloc'd */
     char *bound_admin_endpoint; /* out: the admin endpoint bound, malloc'd; NULL if none */
 } router_options;

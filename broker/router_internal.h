@@ -32,6 +32,7 @@
 #include "approval.h"
 #include "audit.h"
 #include "auth.h"
+#include "certwatch.h"
 #include "router.h"
 #include "session.h"
 #include "store.h"
@@ -84,6 +85,7 @@ struct router {
     uint64_t next_hb_check_ms, next_sweep_ms, next_sync_ms, next_metrics_ms;
     uint64_t next_release_ms; /* store_release_pages() */
     uint64_t started_ms;
+    certwatch certs;     /* the broker's and the CA's certificate: their end (certwatch.h) */
     audit *audit;        /* the audit trail (borrowed from opt), NULL = none */
     approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */
     bool fatal;          /* a store error: stop */

@@ -62,6 +62,17 @@ check "rejections by code" grep -q '^asylink_rejected_total{code="POLICY"} 1' "$
 check "commit latency histogram" grep -qE '^asylink_commit_duration_seconds_count [1-9]' "$T/metrics"
 check "no internal rows in /metrics" bash -c "! grep -qE 'node=\"(BROKER.EU|OPS)\"' '$T/metrics'"
 
+echo "== the broker's own certificate and the CA's (make_federation: both end in 30 days)"
+left=$(sed -n 's/^asylink_broker_cert_expiry_seconds \([0-9-]*\)$/\1/p' "$T/metrics")
+check "broker certificate: 29-30 days left in /metrics ($left s)" \
+  test "${left:-0}" -gt $((29 * 86400)) -a "${left:-0}" -le $((30 * 86400))
+check "CA certificate: days left in /metrics" grep -qE '^asylink_ca_cert_expiry_seconds [1-9][0-9]+$' "$T/metrics"
+check "status.json: the broker certificate's end" test "$(jq_ "d['broker_cert_not_after_ms']")" -gt 0
+check "the broker warned that its certificate ends within 30 days" \
+  grep -qE "level=warn comp=certwatch msg=\"the broker's certificate expires soon\" node=BROKER.EU .*days_left=29 " "$BROKER_LOG"
+check "... and the CA's" grep -qE 'level=warn comp=certwatch msg="the CA certificate expires soon" .*days_left=29 ' "$BROKER_LOG"
+check_eq "warned once each" "$(grep -c 'comp=certwatch' "$BROKER_LOG")" 2
+
 echo "== contrib: alert rules and dashboard name real metrics"
 RULES="$SOURCE_ROOT/contrib/prometheus/asylink.rules.yml"
 DASH="$SOURCE_ROOT/contrib/grafana/asylink.json"
@@ -106,6 +117,17 @@ else
     check "page shows: $want" grep -qF "$want" "$T/dom.html"
   done
   check "page has no internal row" bash -c "! grep -qE '<td>(BROKER.EU|OPS)</td>' '$T/dom.html'"
+  check "page shows the certificates' ends" grep -qE "the broker's expires in <b class=\"warn\">29d" "$T/dom.html"
   if [[ -n ${ASYLINK_KEEP_SCREENSHOT-} ]]; then cp "$T/status.png" "$ASYLINK_KEEP_SCREENSHOT"; fi
 fi
+
+echo "== the broker's own certificate revoked: an ERROR at the reload, not a day later"
+"$ASYLINK" ca revoke --dir "$FED/ca" --cert "$FED/trust/nodes/BROKER.EU.cert" --reason "integration test" \
+  </dev/null >"$T/revoke.out" 2>&1
+check_eq "asylink ca revoke BROKER.EU" "$?" 0
+cp "$FED/ca/revoked.crl" "$FED/trust/revoked.crl"
+kill -HUP "$BROKER_PID"
+wait_for "$BROKER_LOG" "comp=certwatch msg=\"the broker's certificate is no longer usable" 10
+check "ERROR: the broker's certificate is revoked" \
+  grep -qE "level=error comp=certwatch msg=\"the broker's certificate is no longer usable.* node=BROKER.EU .*code=REVOKED" "$BROKER_LOG"
 summary

@@ -45,6 +45,8 @@ static metrics *s_metrics(void)
     snap.n_feeds = 1;
     snap.transit_bytes = 5u * 1024u * 1024u;
     snap.max_transit_bytes = 48u * 1024u * 1024u;
+    snap.broker_cert_not_after_ms = snap.taken_ms + 10ull * 86400000; /* ten days left */
+    snap.ca_cert_not_after_ms = snap.taken_ms - 5000;                 /* ended 5 s ago */
     metrics_publish(m, &snap);
     return m;
 }
@@ -101,12 +103,38 @@ static void test_transit_bytes(void **state)
     metrics_destroy(&m);
 }
 
+/* The broker's own certificate and the CA's: gauges, JSON fields, the page's line. */
+static void test_certificate_ends(void **state)
+{
+    (void)state;
+    metrics *m = s_metrics();
+    char *text = metrics_render_prometheus(m);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "# TYPE asylink_broker_cert_expiry_seconds gauge\n"
+                                 "asylink_broker_cert_expiry_seconds 864000\n"));
+    assert_non_null(strstr(text, "# TYPE asylink_ca_cert_expiry_seconds gauge\n"
+                                 "asylink_ca_cert_expiry_seconds -5\n"));
+    free(text);
+    char *json = metrics_render_json(m);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"broker_cert_not_after_ms\": 864061000"));
+    assert_non_null(strstr(json, "\"ca_cert_not_after_ms\": 56000"));
+    free(json);
+    char *html = metrics_render_html(m);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "the broker's expires in <b class=\"warn\">10d 0h</b>"));
+    assert_non_null(strstr(html, "the CA's in <b class=\"bad\">expired</b>"));
+    free(html);
+    metrics_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prometheus_labels_escaped),
         cmocka_unit_test(test_html_escaped),
         cmocka_unit_test(test_transit_bytes),
+        cmocka_unit_test(test_certificate_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
