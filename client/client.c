@@ -312,6 +312,7 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
     if ((rc = client_trust_remember(c)) != ASYLINK_OK)
         return rc;
     *w = (s_where){0};
+    client_certs_check(c, true);   /* an end within 30 days told at once; then daily (io.c) */
     uint64_t now = clock_now_ms(); /* then the I/O thread, periodically; kept envelopes first */
     client_sent_sweep(c, now);
     client_retention_sweep(c, now);

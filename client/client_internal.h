@@ -222,6 +222,8 @@ struct asylink_client {
     pthread_mutex_t reload_lock; /* one reload at a time; guards trust_stamp */
     struct client_trust *trust;
     uint64_t trust_stamp; /* of the trust directory's files at the last load */
+    uint64_t certs_checked_ms; /* client_certs_check(): the last look at the certificates' ends
+                                  (under reload_lock) */
     /* crypto objects, each under its own lock */
     pthread_mutex_t seal_lock;
     envelope_sealer *sealer;
@@ -702,6 +704,16 @@ uint64_t client_trust_stamp(const char *dir);
  * revocation list, E_NOT_FOUND, E_MALFORMED, ...).
  */
 int client_trust_refresh(asylink_client *c, bool force);
+
+/*
+ * Logs what the certificates this node relies on say about their end
+ * (core/certend.h): its own, its copy of the broker's (broker_cert), the
+ * CA's. A WARN while one ends within 30 days (the CA's: 90), an ERROR once
+ * the node's or the broker's is no longer usable. Looks when forced (at
+ * open; a reload looks itself) or once CERTEND_INTERVAL_MS has passed
+ * since the last look (the I/O thread asks every few seconds). Any thread.
+ */
+void client_certs_check(asylink_client *c, bool force);
 
 /* Frees a request and its answer. Accepts NULL. */
 void client_req_free(client_req *r);

@@ -2621,6 +2621,7 @@ void *client_io_main(void *arg)
                record the revocation list number (its own transaction). */
             io.trust_check_ms = io.now_ms;
             client_trust_refresh(c, false); /* errors are logged; the trust in use stays */
+            client_certs_check(c, false);   /* once a day: certificates ending soon */
             /* A client that seals rarely must not keep one ephemeral secret for days. */
             pthread_mutex_lock(&c->seal_lock);
             bool rotated = envelope_sealer_rotate_if_older(c->sealer, io.now_ms,

@@ -19,6 +19,7 @@
 #include "client_internal.h"
 
 #include "bytes.h"
+#include "certend.h"
 #include "clock.h"
 
 #include <dirent.h>
@@ -189,18 +190,63 @@ int client_trust_remember(asylink_client *c)
     return s_remember_crl(c, c->trust->t);
 }
 
-/* Logs what a newly loaded trust says about our own and the broker's certificates. */
-static void s_check_own(asylink_client *c, const trust *t)
+/* Logs what t says about one certificate the node relies on (what: "our own", "the broker's"). */
+static void s_check_end(asylink_client *c, const trust *t, const cert *x, const char *what,
+                        const char *option, uint64_t now)
+{
+    int code = ASYLINK_OK;
+    certend_state st = certend_cert(t, x, now, &code);
+    char msg[96];
+    if (st == CERTEND_UNUSABLE) {
+        snprintf(msg, sizeof msg, "%s certificate is no longer usable", what);
+        client_log(c, ASYLINK_LOG_ERROR, msg, "option=%s node=%s serial=%llu code=%s", option,
+                   x->node_id, (unsigned long long)x->serial, asylink_err_name(code));
+    } else if (st == CERTEND_ENDING) {
+        char end[32];
+        snprintf(msg, sizeof msg, "%s certificate expires soon", what);
+        client_log(c, ASYLINK_LOG_WARN, msg,
+                   "option=%s node=%s serial=%llu not_after=%s days_left=%llu hint=%s", option,
+                   x->node_id, (unsigned long long)x->serial,
+                   clock_format_iso(x->not_after_ms, end, sizeof end),
+                   (unsigned long long)certend_days_left(x->not_after_ms, now),
+                   CLIENT_Q(strcmp(option, "node_cert") == 0
+                                ? "have the federation's CA issue a new certificate for this "
+                                  "node's key and point node_cert at it"
+                                : "ask the broker's operators for its new certificate and point "
+                                  "broker_cert at it"));
+    }
+}
+
+/* The certificates' ends under t (the caller holds reload_lock). */
+static void s_check_certs(asylink_client *c, const trust *t, uint64_t now)
+{
+    c->certs_checked_ms = now;
+    s_check_end(c, t, c->own, "our own", "node_cert", now);
+    s_check_end(c, t, c->broker, "the broker's", "broker_cert", now);
+    const cert *ca = trust_ca(t);
+    certend_state st = certend_ca(t, now);
+    if (st != CERTEND_OK) {
+        char end[32];
+        client_log(c, st == CERTEND_UNUSABLE ? ASYLINK_LOG_ERROR : ASYLINK_LOG_WARN,
+                   st == CERTEND_UNUSABLE ? "the CA certificate has expired"
+                                          : "the CA certificate expires soon",
+                   "option=trust_dir ca=%s not_after=%s days_left=%llu", ca->node_id,
+                   clock_format_iso(ca->not_after_ms, end, sizeof end),
+                   (unsigned long long)certend_days_left(ca->not_after_ms, now));
+    }
+}
+
+void client_certs_check(asylink_client *c, bool force)
 {
     uint64_t now = clock_now_ms();
-    int rc = trust_check(t, c->own, now);
-    if (rc != ASYLINK_OK)
-        client_log(c, ASYLINK_LOG_ERROR, "our own certificate is no longer usable", "code=%s",
-                   asylink_err_name(rc));
-    rc = trust_check(t, c->broker, now);
-    if (rc != ASYLINK_OK)
-        client_log(c, ASYLINK_LOG_ERROR, "the broker's certificate is no longer usable", "code=%s",
-                   asylink_err_name(rc));
+    pthread_mutex_lock(&c->reload_lock);
+    if (force || now - c->certs_checked_ms >= CERTEND_INTERVAL_MS) {
+        client_trust *hold = NULL;
+        const trust *t = client_trust_get(c, &hold);
+        s_check_certs(c, t, now);
+        client_trust_put(c, hold);
+    }
+    pthread_mutex_unlock(&c->reload_lock);
 }
 
 int client_trust_refresh(asylink_client *c, bool force)
@@ -230,7 +276,7 @@ int client_trust_refresh(asylink_client *c, bool force)
                    asylink_err_name(rc));
         return rc;
     }
-    s_check_own(c, fresh);
+    s_check_certs(c, fresh, clock_now_ms());
     pthread_mutex_lock(&c->trust_lock);
     client_trust *old = c->trust;
     c->trust = holder;

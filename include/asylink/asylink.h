@@ -217,7 +217,12 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * background (asylink_client_open does not wait for the broker). On
  * success *out is a new client (close it with asylink_client_close); on
  * error *out is NULL and the reason is also logged (naming the option and
- * file), except for a struct_size too small to reach log.
+ * file), except for a struct_size too small to reach log. A certificate
+ * the node relies on that ends soon is logged as a WARN (node_cert and
+ * broker_cert within 30 days, the CA's within 90: "... certificate
+ * expires soon", with days_left and what to do) at open, at every trust
+ * reload and once a day while the client is open; one no longer usable
+ * after a reload (revoked, expired) as an ERROR.
  * Errors: ASYLINK_E_INVALID_ARG (a required option missing, struct_size
  * too small, or a broker_endpoint list that does not parse); the key file
  * codes (key_file); the certificate file codes

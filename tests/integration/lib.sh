@@ -242,19 +242,22 @@ FED_NODES=(
 
 # make_federation: $T/fed with ca/, keys/, trust/ (ca.cert, nodes/, revoked.crl)
 # and outsider/XX.cert: a certificate of our CA for XX that is NOT in trust/.
+# The CA is valid FED_CA_DAYS (default 3650), the nodes FED_DAYS (default 365):
+# under 30 days (90 for the CA) the broker and every client warn of the end.
 make_federation() {
   local entry id roles name
   FED="$T/fed"
   mkdir -p "$FED/trust/nodes" "$FED/outsider" "$FED/certs"
   (
     cd "$FED" || exit 1
-    "$ASYLINK" ca init --dir ca --id ASYLINK.CA --name "integration test CA" --valid-days 30 \
+    "$ASYLINK" ca init --dir ca --id ASYLINK.CA --name "integration test CA" \
+      --valid-days "${FED_CA_DAYS:-3650}" \
       </dev/null >/dev/null || exit 1
     for entry in "${FED_NODES[@]}" "XX|member_state|outsider"; do
       IFS='|' read -r id roles name <<<"$entry"
       "$ASYLINK" keygen --id "$id" --name "$name" --roles "$roles" --dir keys </dev/null >/dev/null &&
         "$ASYLINK" ca sign --dir ca --request "keys/$id.csr" --out "certs/$id.cert" \
-          --valid-days 30 </dev/null >/dev/null || exit 1
+          --valid-days "${FED_DAYS:-365}" </dev/null >/dev/null || exit 1
     done
     for entry in "${FED_NODES[@]}"; do
       IFS='|' read -r id _ _ <<<"$entry"

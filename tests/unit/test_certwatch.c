@@ -6,6 +6,7 @@
  */
 #include "fixture.h"
 
+#include "certend.h"
 #include "certwatch.h"
 #include "log.h"
 
@@ -47,20 +48,19 @@ static void test_own_states(void **state)
     cert *own = NULL;
     fx_fed *f = s_fed(0, now - S_DAY_MS, now + 60 * S_DAY_MS, &own);
     int code = -1;
-    assert_int_equal(certwatch_own(f->trust, own, now, &code), CERTWATCH_OK);
+    assert_int_equal(certend_cert(f->trust, own, now, &code), CERTEND_OK);
     assert_int_equal(code, ASYLINK_OK);
     /* 30 days before its end the WARN starts; at its end it is unusable */
-    assert_int_equal(certwatch_own(f->trust, own, now + 29 * S_DAY_MS, &code), CERTWATCH_OK);
-    assert_int_equal(certwatch_own(f->trust, own, now + 30 * S_DAY_MS, &code), CERTWATCH_ENDING);
-    assert_int_equal(certwatch_own(f->trust, own, now + 60 * S_DAY_MS - 1, &code),
-                     CERTWATCH_ENDING);
-    assert_int_equal(certwatch_own(f->trust, own, now + 60 * S_DAY_MS, &code), CERTWATCH_UNUSABLE);
+    assert_int_equal(certend_cert(f->trust, own, now + 29 * S_DAY_MS, &code), CERTEND_OK);
+    assert_int_equal(certend_cert(f->trust, own, now + 30 * S_DAY_MS, &code), CERTEND_ENDING);
+    assert_int_equal(certend_cert(f->trust, own, now + 60 * S_DAY_MS - 1, &code), CERTEND_ENDING);
+    assert_int_equal(certend_cert(f->trust, own, now + 60 * S_DAY_MS, &code), CERTEND_UNUSABLE);
     assert_int_equal(code, ASYLINK_E_CERT_EXPIRED);
 
     /* issued by another CA (the trust directory now names a new one) */
     cert *stranger = NULL;
     fx_fed *g = s_fed(0, now - S_DAY_MS, now + 60 * S_DAY_MS, &stranger);
-    assert_int_equal(certwatch_own(g->trust, own, now, &code), CERTWATCH_UNUSABLE);
+    assert_int_equal(certend_cert(g->trust, own, now, &code), CERTEND_UNUSABLE);
     assert_int_equal(code, ASYLINK_E_UNTRUSTED_ISSUER);
     cert_destroy(&stranger);
     fx_free(g);
@@ -75,10 +75,10 @@ static void test_ca_states(void **state)
     cert *own = NULL;
     fx_fed *f = s_fed(now + 120 * S_DAY_MS, now - S_DAY_MS, now + 40 * S_DAY_MS, &own);
     /* 90 days before the CA's end: a new CA needs new certificates everywhere */
-    assert_int_equal(certwatch_ca(f->trust, now), CERTWATCH_OK);
-    assert_int_equal(certwatch_ca(f->trust, now + 29 * S_DAY_MS), CERTWATCH_OK);
-    assert_int_equal(certwatch_ca(f->trust, now + 31 * S_DAY_MS), CERTWATCH_ENDING);
-    assert_int_equal(certwatch_ca(f->trust, now + 120 * S_DAY_MS), CERTWATCH_UNUSABLE);
+    assert_int_equal(certend_ca(f->trust, now), CERTEND_OK);
+    assert_int_equal(certend_ca(f->trust, now + 29 * S_DAY_MS), CERTEND_OK);
+    assert_int_equal(certend_ca(f->trust, now + 31 * S_DAY_MS), CERTEND_ENDING);
+    assert_int_equal(certend_ca(f->trust, now + 120 * S_DAY_MS), CERTEND_UNUSABLE);
     cert_destroy(&own);
     fx_free(f);
 }
