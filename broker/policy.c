@@ -548,11 +548,46 @@ static size_t s_rule_prefix(const policy_rule *r, const char *sender, char *buf,
 }
 
 /*
+ * Whether topic, under {sender} rule r's prefix for sender, belongs to a
+ * longer node id: a known node whose id is sender's followed by more of
+ * the topic's labels ("EUAA.ANALYSIS" after "EUAA"), and under r's prefix
+ * for that node. Then it is that node's bound topic: r's prefix for it is
+ * longer, and the longer prefix wins.
+ */
+static bool s_bound_to_longer_id(const policy_rule *r, const char *sender, const char *topic,
+                                 size_t tlen, policy_node_known_fn known, void *ctx)
+{
+    size_t slen = strlen(sender);
+    const char *rest = topic + r->sender_at + slen; /* the topic holds sender there */
+    char id[NODE_ID_MAX + 1], prefix[ENVELOPE_TOPIC_MAX + NODE_ID_MAX + 2];
+    for (size_t k = 0; rest[k] == '.';) {
+        size_t e = k + 1;
+        while (rest[e] && rest[e] != '.')
+            e++;
+        k = e;
+        if (slen + e > NODE_ID_MAX)
+            break;
+        memcpy(id, sender, slen);
+        memcpy(id + slen, rest, e);
+        id[slen + e] = 0;
+        if (!node_id_valid(id) || !known(ctx, id))
+            continue;
+        size_t n = s_rule_prefix(r, id, prefix, sizeof prefix);
+        if (n && topic_under_n(topic, tlen, prefix, n))
+            return true;
+    }
+    return false;
+}
+
+/*
  * The deciding [publish] rule for sender on topic: the longest matching
  * prefix, {sender} replaced; on equal length a rule naming the topic
- * outright wins over a {sender} rule. NULL if none matches.
+ * outright wins over a {sender} rule. A {sender} rule reaching another,
+ * longer node id's bound topic (s_bound_to_longer_id) does not match.
+ * NULL if none matches.
  */
-static const policy_rule *s_publish_rule(const policy *p, const char *sender, const char *topic)
+static const policy_rule *s_publish_rule(const policy *p, const char *sender, const char *topic,
+                                         policy_node_known_fn known, void *ctx)
 {
     const policy_rule *best = NULL;
     size_t best_len = 0, tlen = strlen(topic);
@@ -564,6 +599,9 @@ static const policy_rule *s_publish_rule(const policy *p, const char *sender, co
         size_t n = s_rule_prefix(r, sender, prefix, sizeof prefix);
         if (n == 0 || n < best_len || !topic_under_n(topic, tlen, prefix, n))
             continue;
+        if (r->sender_at != SIZE_MAX && known &&
+            s_bound_to_longer_id(r, sender, topic, tlen, known, ctx))
+            continue;
         if (n > best_len || (best->sender_at != SIZE_MAX && r->sender_at == SIZE_MAX)) {
             best = r;
             best_len = n;
@@ -573,12 +611,13 @@ static const policy_rule *s_publish_rule(const policy *p, const char *sender, co
 }
 
 int policy_check_publish(const policy *p, uint32_t sender_roles, const char *sender,
-                         const char *topic, int classification)
+                         const char *topic, int classification, policy_node_known_fn known,
+                         void *ctx)
 {
     if (!p || (classification != ENVELOPE_PUBLIC && classification != ENVELOPE_LIMITED) ||
         !topic_valid(topic))
         return ASYLINK_E_POLICY;
-    const policy_rule *r = s_publish_rule(p, sender ? sender : "", topic);
+    const policy_rule *r = s_publish_rule(p, sender ? sender : "", topic, known, ctx);
     return r && (r->roles & sender_roles) ? ASYLINK_OK : ASYLINK_E_POLICY;
 }
 

@@ -131,14 +131,25 @@ void policy_destroy(policy **self_p);
 int policy_check_direct(const policy *p, uint32_t sender_roles, uint32_t recipient_roles,
                         int classification);
 
+/* Whether node_id names a node of the federation (any certificate of it). */
+typedef bool (*policy_node_known_fn)(void *ctx, const char *node_id);
+
 /*
  * May node sender (its node id, for {sender} rules; NULL or an invalid id
  * matches none of them) with sender_roles publish an envelope of
  * classification on topic? PERSONAL, unknown classifications, an invalid
  * or NULL topic: ASYLINK_E_POLICY. Returns ASYLINK_OK or ASYLINK_E_POLICY.
+ *
+ * Node ids may nest (EUAA and EUAA.ANALYSIS): a topic under a {sender}
+ * rule's prefix for sender that is also under the same rule's prefix for
+ * a known node whose id is sender's followed by more of the topic's labels
+ * is that node's bound topic, not sender's (the longer prefix wins, as
+ * between rules), so the rule does not reach it for sender. known (may be
+ * NULL: no node nests) says which node ids exist; ctx is passed to it.
  */
 int policy_check_publish(const policy *p, uint32_t sender_roles, const char *sender,
-                         const char *topic, int classification);
+                         const char *topic, int classification, policy_node_known_fn known,
+                         void *ctx);
 
 /*
  * May a node with reader_roles subscribe to topic_prefix (the whole-label

@@ -70,6 +70,12 @@ static int s_check_recipients(verify_job *j, const envelope_header *h, const cer
  * readers the key is wrapped to is the sender's choice (from a Directory
  * answer); the broker does not check it.
  */
+/* policy_node_known_fn over the job's trust. */
+static bool s_node_known(void *ctx, const char *node_id)
+{
+    return trust_find(ctx, node_id) != NULL;
+}
+
 static int s_check_topic(verify_job *j, const envelope_header *h, const cert *sender)
 {
     char why[160];
@@ -79,7 +85,8 @@ static int s_check_topic(verify_job *j, const envelope_header *h, const cert *se
         return s_fail(j, ASYLINK_E_CLASSIFICATION,
                       "PERSONAL messages are never published to feeds");
     if (policy_check_publish(view_policy(j->view), sender->roles, sender->node_id, h->topic,
-                             h->classification) != ASYLINK_OK) {
+                             h->classification, s_node_known,
+                             (void *)view_trust(j->view)) != ASYLINK_OK) {
         snprintf(why, sizeof why, "policy forbids %s to publish %s messages on %.64s", h->sender,
                  envelope_class_name(h->classification), h->topic);
         return s_fail(j, ASYLINK_E_POLICY, why);

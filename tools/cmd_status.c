@@ -118,9 +118,24 @@ static const char *s_str(const json_t *o, const char *key)
     return s ? s : "-";
 }
 
+/* A certificate's end from status.json: its time, "(in N days)" or "(EXPIRED)"; "-" if absent. */
+static const char *s_cert_end(const json_t *st, const char *key, char *buf, size_t len)
+{
+    long long end = s_int(st, key), now = s_int(st, "snapshot_ms");
+    if (end <= 0)
+        return "-"; /* a broker of an earlier version */
+    char when[32];
+    clock_format_iso((uint64_t)end, when, sizeof when);
+    if (end <= now)
+        snprintf(buf, len, "%s (EXPIRED)", when);
+    else
+        snprintf(buf, len, "%s (in %lld days)", when, (end - now) / 86400000);
+    return buf;
+}
+
 static void s_print_summary(const json_t *st)
 {
-    char started[32], snap[32];
+    char started[32], snap[32], own[64], ca[64];
     const json_t *c = json_object_get(st, "counters");
     const json_t *s = json_object_get(st, "store");
     printf("broker          %s (asylinkd %s)\n", s_str(st, "broker_node_id"), s_str(st, "version"));
@@ -132,6 +147,9 @@ static void s_print_summary(const json_t *st)
            clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
     printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
            s_int(st, "verify_workers"));
+    printf("certificates    the broker's ends %s, the CA's %s\n",
+           s_cert_end(st, "broker_cert_not_after_ms", own, sizeof own),
+           s_cert_end(st, "ca_cert_not_after_ms", ca, sizeof ca));
     printf("sessions        %lld\n\n", s_int(st, "sessions"));
     printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "ACCEPTED", "PUBLISHED",
            "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETT.", "EXPIRED");

@@ -6,7 +6,8 @@
 # resumes after a disconnect and after a broker crash (kill -9); a NEW
 # subscription sees only what is published after it; policy refuses a
 # member state publishing to coi, a subscription to a prefix the analyst
-# may not read, and a PERSONAL envelope on a topic.
+# may not read, a PERSONAL envelope on a topic, and EUAA publishing on
+# EUAA.ANALYSIS's bound topic (node ids that nest: the longer one's).
 #
 #   tests/integration/05-broker-feeds.sh ASYLINKD ASYLINK ASYLINK-PEER
 #
@@ -18,6 +19,8 @@ lib_init "$@"
 make_federation || exit 1
 port=$(free_port) || { echo "no free port" >&2; exit 1; }
 write_broker_ini "$port"
+# A topic bound to its publisher, for node ids that nest (EUAA, EUAA.ANALYSIS).
+sed -i 's/^analysis = agency$/&\nnotes.{sender} = agency, analyst/' "$T/policy.ini"
 start_broker || exit 1
 echo "broker at $ENDPOINT"
 
@@ -103,6 +106,13 @@ check_eq "DE publishing to coi: POLICY" "$(field "$T/de_coi.out" codes)" "POLICY
 subscribe refused internal-all internal 1
 check_eq "subscribing to a prefix the analyst may not read: refused (exit 3)" "$?" 3
 check "subscribing to a prefix the analyst may not read: Error POLICY" grep -q "event=sub-error .*code=POLICY" "$T/refused.out"
+peer EUAA publish --topic notes.EUAA.ANALYSIS --count 1 --class PUBLIC --timeout 20 >"$T/nest1.out" 2>&1
+check_eq "EUAA publishing on notes.EUAA.ANALYSIS (EUAA.ANALYSIS's bound topic): POLICY" \
+  "$(field "$T/nest1.out" codes)" "POLICY:1"
+peer EUAA.ANALYSIS publish --topic notes.EUAA.ANALYSIS --count 1 --class PUBLIC --timeout 20 >"$T/nest2.out" 2>&1
+check_eq "EUAA.ANALYSIS publishing on its own notes.EUAA.ANALYSIS: accepted" "$(field "$T/nest2.out" accepted)" 1
+peer EUAA publish --topic notes.EUAA.weekly --count 1 --class PUBLIC --timeout 20 >"$T/nest3.out" 2>&1
+check_eq "EUAA publishing on its own notes.EUAA.weekly: accepted" "$(field "$T/nest3.out" accepted)" 1
 got=$(peer EUAA hostile --case personal-topic --to EUAA.ANALYSIS --topic coi.SY --timeout 10 2>"$T/personal.err")
 check_eq "a PERSONAL envelope on a topic" "$got" "REJECTED CLASSIFICATION"
 

@@ -88,6 +88,8 @@ check_eq "human status exits 0" "$?" 0
 check "human status has the queue table header" grep -qE '^NODE +CONNECTED +WAITING' "$T/status.txt"
 check "human status has FR's row with 3 waiting" grep -qE '^FR +(yes|no) +3 ' "$T/status.txt"
 check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
+check "human status shows when the broker's and the CA's certificates end" \
+  grep -qE "^certificates +the broker's ends 20[0-9-]+T[0-9:]+Z \(in 36[45] days\), the CA's 20[0-9-]+T[0-9:]+Z \(in 36(49|50) days\)$" "$T/status.txt"
 "$ASYLINK" status --config "$CONF" --json >"$T/status-conf.json" 2>"$T/status-conf.err"
 check_eq "status --config broker.ini finds the HTTP address itself (exit 0)" "$?" 0
 check_eq "... and reads the same broker" "$(json_get "$T/status-conf.json" 'j["broker_node_id"]')" BROKER.EU
