@@ -77,8 +77,8 @@ static int s_deliver_direct(router *r, session *s)
         store_entry e;
         if (store_queue_next(r->store, s->node_id, s->cursor, &e) != ASYLINK_OK)
             return S_DLV_MORE;
-        if (session_inflight_has(s, e.seq)) {
-            s->cursor = e.seq;
+        if (session_inflight_has(s, e.seq) || session_settled_take(s, e.seq)) {
+            s->cursor = e.seq; /* in flight, or settled with its commit perhaps to come */
             continue;
         }
         if (e.next_attempt_ms > r->now_ms) {
@@ -332,6 +332,11 @@ void deliver_acks(router *r, session *s, const wire_cmd *c)
     if (a->subscription[0]) {
         s_on_feed_acks(r, s, c);
         return;
+    }
+    for (size_t i = 0; i < a->n_sequences; i++) { /* beyond a rescan's cursor: s_deliver_direct */
+        uint64_t seq = a->sequences[i];
+        if (seq > s->cursor && session_inflight_has(s, seq))
+            session_settled_add(s, seq);
     }
     session_inflight_remove_many(s, a->sequences, a->n_sequences);
     for (size_t i = 0; i < a->n_sequences; i++) {

@@ -487,10 +487,8 @@ static void s_admin_replayed(void *ctx, const char *node_id)
 {
     router *r = ctx;
     session *s = session_by_node(&r->sessions, node_id);
-    if (s) { /* the replayed entries sort before the session's queue cursor */
-        s->cursor = 0;
-        s->retry_at_ms = 0;
-    }
+    if (s) /* the replayed entries sort before the session's queue cursor (s_admin committed) */
+        session_rescan(s);
 }
 
 /* Answers pending operator requests. */
@@ -644,10 +642,8 @@ static void s_timers(router *r)
             deliver_session_end(r, s, "peer gone");
             continue;
         }
-        if (s->retry_at_ms && r->now_ms >= s->retry_at_ms) {
-            s->retry_at_ms = 0;
-            s->cursor = 0;
-        }
+        if (s->retry_at_ms && r->now_ms >= s->retry_at_ms)
+            session_rescan(s); /* (committed above, or in the turn without a committer) */
         s->blocked = false;
         deliver_session(r, s);
     }

@@ -92,6 +92,56 @@ size_t session_inflight_remove_many(session *s, const uint64_t *seqs, size_t n)
     return removed;
 }
 
+/* Index of the first settled seq >= seq. */
+static size_t s_settled_lower(const session *s, uint64_t seq)
+{
+    size_t lo = 0, hi = s->n_settled;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->settled[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int session_settled_add(session *s, uint64_t seq)
+{
+    size_t i = s_settled_lower(s, seq);
+    if (i < s->n_settled && s->settled[i] == seq)
+        return 0;
+    if (s->n_settled == s->cap_settled) {
+        size_t cap = s->cap_settled ? 2 * s->cap_settled : 16;
+        uint64_t *a = realloc(s->settled, cap * sizeof *a);
+        if (!a)
+            return -1;
+        s->settled = a;
+        s->cap_settled = cap;
+    }
+    memmove(s->settled + i + 1, s->settled + i, (s->n_settled - i) * sizeof *s->settled);
+    s->settled[i] = seq;
+    s->n_settled++;
+    return 0;
+}
+
+bool session_settled_take(session *s, uint64_t seq)
+{
+    size_t i = s_settled_lower(s, seq);
+    if (i >= s->n_settled || s->settled[i] != seq)
+        return false;
+    memmove(s->settled + i, s->settled + i + 1, (s->n_settled - i - 1) * sizeof *s->settled);
+    s->n_settled--;
+    return true;
+}
+
+void session_rescan(session *s)
+{
+    s->cursor = 0;
+    s->retry_at_ms = 0;
+    s->n_settled = 0;
+}
+
 void session_output_hold(session_output *o, uint64_t len)
 {
     atomic_fetch_add(&o->refs, 1);
@@ -241,6 +291,7 @@ void session_close(session_table *t, session *s)
             session_sub_remove(s, s->subs[s->n_subs - 1]);
         free(s->inflight);
         free(s->inflight_len);
+        free(s->settled);
         wire_packer_free(&s->pack);
         session_output_release(s->output, 0);
         free(s);

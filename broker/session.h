@@ -82,6 +82,8 @@ typedef struct session {
     uint64_t inflight_bytes;
     uint64_t cursor;                     /* last queue seq looked at in this session */
     uint64_t retry_at_ms;                /* earliest skipped next_attempt, 0 = none */
+    uint64_t *settled; /* seqs above cursor acked or Nacked during a rescan, sorted */
+    size_t n_settled, cap_settled;
     bool blocked;                        /* last send hit the high-water mark */
     bool overflow;                       /* unread output passed the bound: end it */
     bool gone;                           /* its connection is gone: ended in the timer turn */
@@ -114,6 +116,30 @@ bool session_inflight_remove(session *s, uint64_t seq);
  * moving the rest once instead of once per sequence. Returns how many were.
  */
 size_t session_inflight_remove_many(session *s, const uint64_t *seqs, size_t n);
+
+/*
+ * The direct queue is rescanned from its start (session_rescan()) once a
+ * Nacked delivery is due again or dead letters were replayed, and the scan
+ * stops where the window fills: deliveries still in flight may then lie
+ * beyond the cursor. One of them acknowledged (or Nacked) later keeps its
+ * queue entry until the group commit, which the scan, going on at the next
+ * Ack, must not take for a message to deliver. Such sequences are noted
+ * (session_settled_add()) and skipped once (session_settled_take());
+ * session_rescan() forgets them, called only after a commit.
+ */
+
+/* Notes seq as settled while the rescan has not passed it. 0, or -1 on out of memory. */
+int session_settled_add(session *s, uint64_t seq);
+
+/* True, and forgets it, if seq was noted settled. */
+bool session_settled_take(session *s, uint64_t seq);
+
+/*
+ * Starts a rescan of the direct queue from its start: the cursor goes back
+ * to 0 and the settled notes are dropped. Call it only when every Ack and
+ * Nack of the session is committed.
+ */
+void session_rescan(session *s);
 
 /* The open subscription called name, or NULL. */
 session_sub *session_sub_find(const session *s, const char *name);

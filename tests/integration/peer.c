@@ -126,6 +126,7 @@ static void s_usage(FILE *out)
             "               dir-toomany dir-flood hello-vanish [--count N] no-hello-credit\n"
             "               sub-churn [--count N] [--topic PREFIX]\n"
             "               publish-bye [--count N] [--size B] (Publishes, then Bye at once)\n"
+            "               ack-rescan (Nack, then Ack while the queue is rescanned)\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -1017,6 +1018,77 @@ static int s_h_publish_bye(s_hostile *h)
     return rc;
 }
 
+/* Sends an Ack (kind WIRE_ACK) or a Nack to retry (WIRE_NACK) of one direct seq; 0 or -1. */
+static int s_h_settle(s_hostile *h, wire_kind kind, uint64_t seq)
+{
+    wire_cmd c = {.kind = kind};
+    c.u.ack.sequences = &seq;
+    c.u.ack.n_sequences = 1;
+    if (kind == WIRE_NACK) {
+        c.u.ack.disposition = WIRE_NACK_RETRY;
+        c.u.ack.code = ASYLINK_E_UNAVAILABLE;
+        snprintf(c.u.ack.reason, sizeof c.u.ack.reason, "not now");
+    }
+    return peerlink_send(&h->link, &c, NULL, 0);
+}
+
+/* The next Deliver until `until` (clock_now_ms): 1 with *seq and *attempt, 0 without one. */
+static int s_h_next_deliver(s_hostile *h, uint64_t until, uint64_t *seq, uint32_t *attempt)
+{
+    while (!s_interrupted && clock_now_ms() < until) {
+        peerwire_in in;
+        int got = peerlink_recv(&h->link, 20, &in) == 1 && in.decode_rc == ASYLINK_OK &&
+                  in.cmd.kind == WIRE_DELIVER && !in.cmd.u.deliver.subscription[0];
+        if (got) {
+            *seq = in.cmd.u.deliver.sequence;
+            *attempt = in.cmd.u.deliver.attempt;
+        }
+        peerwire_in_clear(&in);
+        if (got)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * ack-rescan: with at least two messages queued for this node and a window
+ * of two, deliveries A and B; Nack A (retry after the broker's backoff);
+ * A comes again (the broker rescans the queue, and the window is full
+ * again); Ack B; then every direct delivery for 2 s is watched, and a
+ * second Ack of B sent meanwhile. Prints "REDELIVERED n": how often B, acknowledged,
+ * came again (0 expected: PROTOCOL.md 11.6).
+ */
+static int s_h_ack_rescan(s_hostile *h)
+{
+    wire_cmd credit = {.kind = WIRE_CREDIT};
+    credit.u.credit.window_messages = 2;
+    uint64_t a = 0, b = 0, seq = 0;
+    uint32_t attempt = 0;
+    if (peerlink_send(&h->link, &credit, NULL, 0) != 0 ||
+        !s_h_next_deliver(h, h->deadline_ms, &a, &attempt) ||
+        !s_h_next_deliver(h, h->deadline_ms, &b, &attempt) || s_h_settle(h, WIRE_NACK, a) != 0) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    while (s_h_next_deliver(h, h->deadline_ms, &seq, &attempt) && seq != a)
+        ; /* A again, after the backoff */
+    if (seq != a || s_h_settle(h, WIRE_ACK, b) != 0) {
+        printf("NO_REDELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    long again = 0;
+    for (uint64_t until = clock_now_ms() + 2000; s_h_next_deliver(h, until, &seq, &attempt);) {
+        fprintf(stderr, "asylink-peer: delivery seq=%llu attempt=%u after the Ack of %llu\n",
+                (unsigned long long)seq, attempt, (unsigned long long)b);
+        if (seq == b) {
+            again++;
+            s_h_settle(h, WIRE_ACK, b);
+        }
+    }
+    printf("REDELIVERED %ld\n", again);
+    return PEER_DONE;
+}
+
 static int s_run_hostile(const s_opts *o, peernode *id)
 {
     s_hostile h = {
@@ -1090,6 +1162,8 @@ static int s_run_hostile(const s_opts *o, peernode *id)
     }
     if (strcmp(name, "publish-bye") == 0)
         rc = s_h_publish_bye(&h);
+    else if (strcmp(name, "ack-rescan") == 0)
+        rc = s_h_ack_rescan(&h);
     else if (strcmp(name, "replay") == 0)
         rc = s_h_replay(&h);
     else if ((rc = s_h_publish_case(&h, name)) == -1 && (rc = s_h_directory_case(&h, name)) == -1)
