@@ -104,7 +104,7 @@ bool cert_may_read_feeds(const cert *c)
 }
 
 /* A display name is valid UTF-8 text without control characters. */
-static bool s_display_valid(const char *s)
+bool cert_display_valid(const char *s)
 {
     if (!s || strlen(s) > CERT_DISPLAY_MAX || !codec_utf8_valid(s))
         return false;
@@ -191,9 +191,8 @@ static int s_cert_from_body(cert *c, const Asylink__V1__CertificateBody *b)
         return ASYLINK_E_UNSUPPORTED_VERSION;
     if (!node_id_valid(b->node_id) || !node_id_valid(b->issuer))
         return ASYLINK_E_BAD_NODE_ID;
-    if (b->serial == 0 || !s_display_valid(b->display_name) || b->sign_pk.len != 32 ||
-        b->box_pk.len != 32 || b->issuer_sign_pk.len != 32 ||
-        b->not_before_ms >= b->not_after_ms)
+    if (b->serial == 0 || !cert_display_valid(b->display_name) || b->sign_pk.len != 32 ||
+        b->box_pk.len != 32 || b->issuer_sign_pk.len != 32 || b->not_before_ms >= b->not_after_ms)
         return ASYLINK_E_BAD_FIELD;
     int rc = s_roles_from_pb(b->roles, b->n_roles, &c->roles);
     if (rc != ASYLINK_OK)
@@ -278,7 +277,7 @@ static int s_check_fields(const char *issuer_id, const cert_fields *f, bool self
 {
     if (!node_id_valid(f->node_id) || !node_id_valid(issuer_id))
         return ASYLINK_E_BAD_NODE_ID;
-    if (f->serial == 0 || !s_display_valid(f->display_name) || !f->sign_pk || !f->box_pk ||
+    if (f->serial == 0 || !cert_display_valid(f->display_name) || !f->sign_pk || !f->box_pk ||
         f->not_before_ms >= f->not_after_ms || f->roles == 0 ||
         (f->roles & ~((CERT_ROLE_BIT(CERT_ROLE_MAX) << 1) - 2u)))
         return ASYLINK_E_BAD_FIELD;
@@ -437,7 +436,7 @@ static int s_request_from_body(cert_request *r, const Asylink__V1__CertificateRe
         return ASYLINK_E_UNSUPPORTED_VERSION;
     if (!node_id_valid(b->node_id))
         return ASYLINK_E_BAD_NODE_ID;
-    if (!s_display_valid(b->display_name) || b->sign_pk.len != 32 || b->box_pk.len != 32)
+    if (!cert_display_valid(b->display_name) || b->sign_pk.len != 32 || b->box_pk.len != 32)
         return ASYLINK_E_BAD_FIELD;
     int rc = s_roles_from_pb(b->roles, b->n_roles, &r->roles);
     if (rc != ASYLINK_OK)
@@ -499,8 +498,7 @@ int cert_request_create(const keys_secret *keys, const char *node_id, const char
     *out = NULL;
     if (!node_id_valid(node_id))
         return ASYLINK_E_BAD_NODE_ID;
-    if (!s_display_valid(display_name) || roles == 0 ||
-        (roles & CERT_ROLE_BIT(CERT_ROLE_CA)))
+    if (!cert_display_valid(display_name) || roles == 0 || (roles & CERT_ROLE_BIT(CERT_ROLE_CA)))
         return ASYLINK_E_BAD_FIELD;
     Asylink__V1__Role pbroles[CERT_ROLE_MAX];
     Asylink__V1__CertificateRequestBody b = ASYLINK__V1__CERTIFICATE_REQUEST_BODY__INIT;
@@ -576,7 +574,7 @@ static int s_crl_from_body(crl *l, const Asylink__V1__RevocationListBody *b)
         return ASYLINK_E_NOMEM;
     for (size_t i = 0; i < b->n_entries; i++) {
         const Asylink__V1__RevokedEntry *e = b->entries[i];
-        if (e->serial == 0 || !s_display_valid(e->reason))
+        if (e->serial == 0 || !cert_display_valid(e->reason))
             return ASYLINK_E_BAD_FIELD;
         l->entries[i].serial = e->serial;
         l->entries[i].revoked_ms = e->revoked_ms;

@@ -42,6 +42,13 @@ enum cert_role {
 /* True if id matches ^[A-Z0-9][A-Z0-9._-]{1,63}$. */
 bool node_id_valid(const char *id);
 
+/*
+ * True if s may be a display name (certificates, requests) or a revocation
+ * reason: at most CERT_DISPLAY_MAX bytes of UTF-8 without control
+ * characters (one line of printable text).
+ */
+bool cert_display_valid(const char *s);
+
 /* Role name ("member_state", ...) for a role number; NULL if unknown. */
 const char *cert_role_name(int role);
 

@@ -67,7 +67,8 @@ static int s_read(const char *path, size_t limit, uint8_t *(*alloc)(size_t), int
     *len = 0;
     if (!path)
         return ASYLINK_E_INVALID_ARG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | (private ? O_NOFOLLOW : 0));
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (private ? O_NOFOLLOW : 0));
     if (fd < 0) {
         if (errno == ELOOP)
             return ASYLINK_E_KEY_PERMISSIONS; /* a symbolic link where a key should be */
@@ -168,6 +169,20 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 cleanup:
     unlink(tmp);
     return rc;
+}
+
+int file_install(const char *tmp, const char *path, int exclusive)
+{
+    if (!tmp || !path)
+        return ASYLINK_E_INVALID_ARG;
+    if (exclusive) {
+        if (link(tmp, path) != 0)
+            return errno == EEXIST ? ASYLINK_E_EXISTS : ASYLINK_E_IO;
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        return ASYLINK_E_IO;
+    }
+    return s_sync_dir(path);
 }
 
 int file_check_private(const char *path)

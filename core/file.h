@@ -19,7 +19,9 @@
  * Reads the whole of path into a new malloc'd buffer (NUL-terminated, the
  * NUL not counted in *len). Caller frees *out. Returns ASYLINK_OK,
  * ASYLINK_E_NOT_FOUND, ASYLINK_E_IO or ASYLINK_E_TOO_LARGE (file larger than
- * limit bytes; 0 = FILE_DEFAULT_LIMIT). On error *out is NULL.
+ * limit bytes; 0 = FILE_DEFAULT_LIMIT). Anything but a regular file (a
+ * directory, a FIFO, a device) is ASYLINK_E_IO, at once: a FIFO is opened
+ * without waiting for a writer. On error *out is NULL.
  */
 int file_read(const char *path, size_t limit, uint8_t **out, size_t *len);
 
@@ -50,6 +52,17 @@ void file_secret_free(uint8_t *buf, size_t len);
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       int exclusive);
+
+/*
+ * Moves the finished file tmp (written and fsync'd, e.g. by
+ * file_write_atomic()) to path in the same directory, then fsyncs the
+ * directory. If exclusive is nonzero and path exists, returns
+ * ASYLINK_E_EXISTS and leaves tmp where it is; otherwise path is replaced
+ * in one step (rename), so a reader or a crash sees the old file or the
+ * new one, never neither. Returns ASYLINK_OK, ASYLINK_E_EXISTS or
+ * ASYLINK_E_IO.
+ */
+int file_install(const char *tmp, const char *path, int exclusive);
 
 /*
  * Returns ASYLINK_OK if path is a regular file with no group or other

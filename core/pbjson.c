@@ -10,6 +10,7 @@
 #include "pbjson.h"
 
 #include "asylink/errors.h"
+#include "codec.h"
 
 #include "asylink/v1/asylum.pb-c.h"
 #include "asylink/v1/audit.pb-c.h"
@@ -684,6 +685,33 @@ static json_t *s_message_to_json(const ProtobufCMessage *m)
     return o;
 }
 
+/*
+ * True if every string field of m (nested messages included) is UTF-8:
+ * protobuf-c does not check, and JSON cannot carry anything else.
+ */
+static bool s_strings_utf8(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        bool rep = f->label == PROTOBUF_C_LABEL_REPEATED;
+        if (!rep && !s_field_present(f, m))
+            continue;
+        size_t n = rep ? *(const size_t *)((const uint8_t *)m + f->quantifier_offset) : 1;
+        void *const *slots = rep ? *(void *const *const *)((const uint8_t *)m + f->offset)
+                                 : (void *const *)((const uint8_t *)m + f->offset);
+        for (size_t k = 0; k < n; k++) {
+            bool ok = f->type == PROTOBUF_C_TYPE_STRING ? !slots[k] || codec_utf8_valid(slots[k])
+                                                        : !slots[k] || s_strings_utf8(slots[k]);
+            if (!ok)
+                return false;
+        }
+    }
+    return true;
+}
+
 int pbjson_decode(const char *type_name, const uint8_t *buf, size_t len, json_t **value_out)
 {
     if (!type_name || (!buf && len) || !value_out)
@@ -697,9 +725,11 @@ int pbjson_decode(const char *type_name, const uint8_t *buf, size_t len, json_t 
     if (!m)
         return ASYLINK_E_MALFORMED;
     json_t *v = s_message_to_json(m);
+    /* json_string() refuses text that is not UTF-8: such a payload is malformed. */
+    bool utf8 = v || s_strings_utf8(m);
     protobuf_c_message_free_unpacked(m, NULL);
     if (!v)
-        return ASYLINK_E_NOMEM;
+        return utf8 ? ASYLINK_E_NOMEM : ASYLINK_E_MALFORMED;
     *value_out = v;
     return ASYLINK_OK;
 }

@@ -63,7 +63,8 @@ int pbjson_encode(const char *type_name, const json_t *value, uint8_t **out, siz
  * Converts the serialized message type_name (buf, len bytes) into compact
  * JSON text: *json_out is malloc'd, the caller frees it. Errors:
  * ASYLINK_E_NOT_FOUND (unknown type), ASYLINK_E_MALFORMED (not a valid
- * message of that type), ASYLINK_E_NOMEM, ASYLINK_E_INVALID_ARG.
+ * message of that type, or a string field that is not UTF-8),
+ * ASYLINK_E_NOMEM, ASYLINK_E_INVALID_ARG.
  */
 int pbjson_to_json(const char *type_name, const uint8_t *buf, size_t len, char **json_out);
 

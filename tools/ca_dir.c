@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -323,12 +324,40 @@ static int s_check_request(const ca_dir *d, const cert_request *req)
     return CLI_OK;
 }
 
+/*
+ * Refuses an output path that names one of the CA's own files (ca.key,
+ * ca.cert, serial, revoked.crl, issued.txt) by whatever spelling: its
+ * directory is the CA's (same inode) and its name one of theirs. With
+ * --force it would otherwise replace the CA's key, certificate, serial
+ * counter or revocation list with a node's certificate.
+ */
+static int s_check_out_path(const ca_dir *d, const char *out_path)
+{
+    char copy[PATH_MAX], name[PATH_MAX];
+    struct stat ca_st, out_st;
+    snprintf(copy, sizeof copy, "%s", out_path);
+    snprintf(name, sizeof name, "%s", basename(copy));
+    snprintf(copy, sizeof copy, "%s", out_path);
+    if (fstat(d->lock_fd, &ca_st) != 0 || stat(dirname(copy), &out_st) != 0 ||
+        ca_st.st_dev != out_st.st_dev || ca_st.st_ino != out_st.st_ino)
+        return CLI_OK; /* another directory (a missing one fails when written) */
+    for (size_t i = 0; i < S_N_CA_FILES; i++)
+        if (strcmp(name, s_ca_files[i]) == 0)
+            return cli_fail_text(out_path, ASYLINK_E_EXISTS,
+                                 "this is the CA's own %s (CA directory %s): a certificate is "
+                                 "never written over it, not even with --force; give --out "
+                                 "another file",
+                                 s_ca_files[i], d->path);
+    return CLI_OK;
+}
+
 int ca_dir_issue(ca_dir *d, const cert_request *req, uint32_t roles, uint64_t not_before_ms,
                  uint64_t not_after_ms, const char *out_path, bool overwrite, cert **out)
 {
     uint64_t serial = 0;
     cert *c = NULL;
-    if (s_check_request(d, req) != CLI_OK || ca_dir_next_serial(d, &serial) != CLI_OK)
+    if (s_check_request(d, req) != CLI_OK || s_check_out_path(d, out_path) != CLI_OK ||
+        ca_dir_next_serial(d, &serial) != CLI_OK)
         return CLI_FAIL;
     if (!overwrite && access(out_path, F_OK) == 0)
         return cli_fail(out_path, ASYLINK_E_EXISTS);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +118,19 @@ int cli_fail_text(const char *context, int code, const char *fmt, ...)
 #define S_PASSPHRASE_HOW                                                                           \
     "give --passphrase-file FILE, or set ASYLINK_PASSPHRASE, or run on a terminal to be asked"
 
+/* Why a file could not be read or written: not a regular file, or else permissions or disk. */
+static const char *s_io_hint(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return "cannot read or write it (check its permissions and the disk)";
+    if (S_ISDIR(st.st_mode))
+        return "a directory, not a file: give the file itself";
+    if (S_ISFIFO(st.st_mode))
+        return "a FIFO (named pipe), not a regular file: not read";
+    return "not a regular file (a device or socket): not read";
+}
+
 int cli_fail_file(const char *path, int code)
 {
     const char *fix = NULL;
@@ -131,7 +145,7 @@ int cli_fail_file(const char *path, int code)
         break;
     case ASYLINK_E_BAD_PASSPHRASE: fix = "the passphrase does not open this key file"; break;
     case ASYLINK_E_EXISTS: fix = "it exists already: not overwritten"; break;
-    case ASYLINK_E_IO: fix = "cannot read or write it (check its permissions and the disk)"; break;
+    case ASYLINK_E_IO: fix = s_io_hint(path); break;
     case ASYLINK_E_MALFORMED: fix = "not a file of the expected kind, or damaged"; break;
     default: break;
     }

@@ -10,13 +10,16 @@
  * from the rows; operands, required rows and rules are checked last. Every
  * command-line value is hostile: each kind's parser rejects empty text,
  * signs, junk and out-of-range numbers, and the usage error quotes the
- * option and says what was expected.
+ * option (its value made printable and cut short) and says what was
+ * expected. An option given twice, by any spelling, is a usage error too:
+ * the last value would otherwise win silently.
  */
 #include "cliopt.h"
 
 #include "asylink/asylink.h"
 #include "cert.h"
 #include "cli.h"
+#include "codec.h"
 #include "uuid.h"
 
 #include <getopt.h>
@@ -27,6 +30,9 @@
 
 /* Longest option name (the pre-scan copies "--name" out of "--name=value"). */
 #define S_NAME_MAX 64
+
+/* The most bytes of a bad value a usage error quotes. */
+#define S_QUOTE_MAX 80
 
 /* Width of the option column in --help, and of the whole text. */
 #define S_HELP_COLUMN 25
@@ -152,21 +158,67 @@ static int s_parse_value(const cliopt *r, const char *text, void *target)
     return -1;
 }
 
+/*
+ * A hostile value as it may be quoted in one line of an error: printable
+ * ASCII and valid UTF-8 as they are, other bytes (control characters,
+ * broken sequences) as \xHH, cut after S_QUOTE_MAX bytes of the value.
+ */
+static const char *s_quote(const char *text, char *buf, size_t len)
+{
+    size_t used = 0, i = 0;
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    for (; p[i] && i < S_QUOTE_MAX && used + 8 < len; i++) {
+        char seq[5] = {0};
+        size_t n = p[i] < 0x80 ? 1 : p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
+        for (size_t k = 0; k < n && p[i + k]; k++)
+            seq[k] = (char)p[i + k];
+        if (p[i] >= 0x80 && strlen(seq) == n && codec_utf8_valid(seq)) {
+            memcpy(buf + used, seq, n);
+            used += n;
+            i += n - 1;
+        } else if (p[i] >= 0x20 && p[i] < 0x7f) {
+            buf[used++] = (char)p[i];
+        } else {
+            used += (size_t)snprintf(buf + used, len - used, "\\x%02x", p[i]);
+        }
+    }
+    buf[used] = '\0';
+    if (p[i] && used + 4 < len)
+        memcpy(buf + used, "...", 4);
+    return buf;
+}
+
+/* The name of the old spelling of row r (a DEPRECATED alias of it), or NULL. */
+static const char *s_old_name(const cliopt_spec *spec, const cliopt *r)
+{
+    for (size_t i = 0; i < spec->n_opts; i++)
+        if ((spec->opts[i].flags & CLIOPT_DEPRECATED) && spec->opts[i].alias_of &&
+            strcmp(spec->opts[i].alias_of, r->name) == 0)
+            return spec->opts[i].name;
+    return NULL;
+}
+
 /* Applies row i (as given; old spellings resolved) with value text. */
 static int s_apply(const cliopt_spec *spec, int i, const char *text, const char *prog, void *target,
                    cliopt_result *res)
 {
     int e = s_effective(spec, i);
     const cliopt *given = &spec->opts[i], *r = &spec->opts[e];
+    if (res->given >> e & 1) { /* the last one would silently win: --to FR --to IT */
+        const char *old = s_old_name(spec, r);
+        return cli_usage(prog, "--%s given twice%s%s%s: give it once%s", r->name,
+                         old ? " (counting its old spelling --" : "", old ? old : "",
+                         old ? ")" : "", r->kind == CLIOPT_FLAG ? "" : ", with one value");
+    }
     if (given->flags & CLIOPT_DEPRECATED)
         fprintf(stderr,
                 "%s: warning: --%s is deprecated and will be removed in the next release; "
                 "use --%s\n",
                 prog, given->name, r->name);
     if (s_parse_value(r, text, target) != 0) {
-        char expect[256];
-        return cli_usage(prog, "invalid --%s '%s' (%s)", given->name, text ? text : "",
-                         s_expect(r, expect, sizeof expect));
+        char expect[256], quoted[S_QUOTE_MAX * 4 + 8];
+        return cli_usage(prog, "invalid --%s '%s' (%s)", given->name,
+                         s_quote(text, quoted, sizeof quoted), s_expect(r, expect, sizeof expect));
     }
     res->given |= 1ull << e;
     return CLI_OK;
@@ -782,6 +834,14 @@ int cliopt_check_spec(const cliopt_spec *spec, FILE *err)
 int cliopt_parse_node_id(const char *text, void *field)
 {
     if (!node_id_valid(text))
+        return -1;
+    *(const char **)field = text;
+    return 0;
+}
+
+int cliopt_parse_display_name(const char *text, void *field)
+{
+    if (!*text || !cert_display_valid(text))
         return -1;
     *(const char **)field = text;
     return 0;

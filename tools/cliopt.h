@@ -129,7 +129,8 @@ typedef struct cliopt_result {
  * Parses argv (argv[0] = the command's full name, e.g. "asylink send") by
  * spec into target, the command's options struct, zero-initialised by the
  * caller: defaults first, then the options, then the operand count, the
- * required rows and the rules. Prints --help to stdout (CLI_DONE), usage
+ * required rows and the rules; an option given twice (also as its old
+ * spelling) is a usage error. Prints --help to stdout (CLI_DONE), usage
  * errors to stderr (CLI_USAGE) and deprecation warnings to stderr.
  * Returns CLI_OK, CLI_DONE or CLI_USAGE. res may be NULL. argv is permuted
  * (getopt_long), not otherwise changed.
@@ -229,6 +230,11 @@ int cliopt_check_spec(const cliopt_spec *spec, FILE *err);
 /* A node id (^[A-Z0-9][A-Z0-9._-]{1,63}$) into a const char *. */
 int cliopt_parse_node_id(const char *text, void *field);
 #define CLIOPT_EXPECT_NODE_ID "a node id, ^[A-Z0-9][A-Z0-9._-]{1,63}$"
+
+/* A display name (cert_display_valid()) into a const char *. */
+int cliopt_parse_display_name(const char *text, void *field);
+#define CLIOPT_EXPECT_DISPLAY_NAME                                                                 \
+    "one line of UTF-8 text, 1 to 256 bytes, without control characters"
 
 /* A comma-separated role list into a uint32_t mask (cert.h roles). */
 int cliopt_parse_roles(const char *text, void *field);

@@ -77,10 +77,12 @@ static const cliopt s_init_rows[] = {
      .expect = CLIOPT_EXPECT_NODE_ID,
      .help = "the CA's node id, e.g. ASYLINK.CA"},
     {.name = "name",
-     .kind = CLIOPT_STRING,
+     .kind = CLIOPT_CUSTOM,
      .metavar = "NAME",
      .offset = offsetof(s_opts, name),
      .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_display_name,
+     .expect = CLIOPT_EXPECT_DISPLAY_NAME,
      .help = "its display name"},
     S_ROW_DAYS("3650", "validity of the CA certificate in days"),
     CLIOPT_ROW_PASSPHRASE_FILE(s_opts, passphrase_file,
@@ -241,6 +243,9 @@ static int s_sign_request(const s_opts *o, ca_dir *d, const cert_request *req)
     char out[PATH_MAX];
     uint64_t nb = 0, na = 0;
     cert *c = NULL;
+    if (o->out && strlen(o->out) >= sizeof out)
+        return cli_failf("--out: path too long (%zu bytes; at most %zu)", strlen(o->out),
+                         sizeof out - 1);
     if (o->out)
         snprintf(out, sizeof out, "%s", o->out);
     else if (s_default_out(o->request, req->node_id, out, sizeof out) != CLI_OK)
@@ -277,7 +282,7 @@ static int s_sign(int argc, char **argv)
     ca_dir *d = NULL;
     rc = cert_request_load(o.request, &req);
     if (rc != ASYLINK_OK)
-        return cli_fail(o.request, rc);
+        return cli_fail_file(o.request, rc);
     rc = ca_dir_open(o.dir, o.passphrase_file, &d);
     if (rc == CLI_OK)
         rc = s_sign_request(&o, d, req);
@@ -323,15 +328,10 @@ static const cliopt_spec s_revoke_spec = {
     .n_rules = CLIOPT_LEN(s_revoke_rules),
 };
 
-/* A reason fits a list entry and is one line of printable text. */
+/* A reason fits a list entry and is one line of printable UTF-8 text, as crl_decode() wants. */
 static bool s_reason_valid(const char *reason)
 {
-    if (strlen(reason) >= sizeof ((crl_entry *)0)->reason)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    return strlen(reason) < sizeof((crl_entry *)0)->reason && cert_display_valid(reason);
 }
 
 /* The serial to revoke: --serial, or that of --cert (which this CA must have issued). */
@@ -400,8 +400,10 @@ static int s_revoke(int argc, char **argv)
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     if (!s_reason_valid(o.reason))
-        return cli_usage(argv[0], "--reason must be one line of at most %zu bytes",
-                         sizeof ((crl_entry *)0)->reason - 1);
+        return cli_usage(argv[0],
+                         "--reason must be one line of UTF-8 text (no control characters) of at "
+                         "most %zu bytes",
+                         sizeof((crl_entry *)0)->reason - 1);
     return s_revoke_checked(&o);
 }
 

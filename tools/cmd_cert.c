@@ -239,7 +239,7 @@ static int s_show(int argc, char **argv)
     char label[32];
     rc = s_sniff(o.file, label, sizeof label);
     if (rc != ASYLINK_OK)
-        return cli_fail(o.file, rc);
+        return cli_fail_file(o.file, rc);
     if (strcmp(label, ARMOR_CERTIFICATE) == 0)
         return s_show_cert(&o);
     if (strcmp(label, ARMOR_REQUEST) == 0)

@@ -9,10 +9,12 @@
 #include "clock.h"
 #include "cliopt.h"
 #include "commands.h"
+#include "file.h"
 #include "keys.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,10 +44,12 @@ static const cliopt s_rows[] = {
      .expect = CLIOPT_EXPECT_NODE_ID,
      .help = "node id, e.g. DE, EUAA, BROKER.EU (^[A-Z0-9][A-Z0-9._-]{1,63}$)"},
     {.name = "name",
-     .kind = CLIOPT_STRING,
+     .kind = CLIOPT_CUSTOM,
      .metavar = "NAME",
      .offset = offsetof(s_opts, name),
      .flags = CLIOPT_REQUIRED,
+     .parse = cliopt_parse_display_name,
+     .expect = CLIOPT_EXPECT_DISPLAY_NAME,
      .help = "display name, e.g. \"Bundesamt fuer Migration und Fluechtlinge\""},
     {.name = "roles",
      .kind = CLIOPT_CUSTOM,
@@ -70,7 +74,7 @@ static const cliopt s_rows[] = {
     {.name = "force",
      .kind = CLIOPT_FLAG,
      .offset = offsetof(s_opts, force),
-     .help = "overwrite an existing ID.key and ID.csr"},
+     .help = "replace an existing ID.key and ID.csr (only once the new ones are written)"},
     CLIOPT_ROW_JSON(s_opts, json),
     {.name = "out", .flags = CLIOPT_DEPRECATED, .alias_of = "dir"},
 };
@@ -101,19 +105,24 @@ static int s_make_out_dir(const char *dir)
     return cli_failf("%s: cannot create: %s", dir, strerror(errno));
 }
 
-/* Without --force, refuses before generating anything; with it, clears the way. */
-static int s_prepare_target(const char *path, bool force)
+/*
+ * Without --force, refuses an existing file before anything is generated.
+ * With it the file stays until its replacement is complete (s_install).
+ */
+static int s_check_target(const char *path, bool force)
 {
-    if (access(path, F_OK) != 0)
+    if (force || access(path, F_OK) != 0)
         return CLI_OK;
-    if (!force) {
-        char ctx[PATH_MAX + 32];
-        snprintf(ctx, sizeof ctx, "%s (use --force to replace it)", path);
-        return cli_fail(ctx, ASYLINK_E_EXISTS);
-    }
-    if (unlink(path) != 0)
-        return cli_failf("%s: cannot remove: %s", path, strerror(errno));
-    return CLI_OK;
+    char ctx[PATH_MAX + 32];
+    snprintf(ctx, sizeof ctx, "%s (use --force to replace it)", path);
+    return cli_fail(ctx, ASYLINK_E_EXISTS);
+}
+
+/* The name a new file is written under first: beside path, never used before. */
+static int s_temp_path(const char *path, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s.new-%08x", path, randombytes_random());
+    return n < 0 || (size_t)n >= len ? cli_failf("%s: path too long", path) : CLI_OK;
 }
 
 static int s_write_key(const keys_secret *k, const s_opts *o, const char *path,
@@ -156,20 +165,45 @@ static int s_report(const s_opts *o, const keys_secret *k, const char *key_path,
     return CLI_OK;
 }
 
-/* Generates the keys and writes both files (removing the key if the .csr fails). */
+/*
+ * Moves the finished key and request from their temporary names to their
+ * own (replacing old ones only with --force), key first. An old key and
+ * request stay in place until then, so a failure leaves them as they were.
+ */
+static int s_install(const char *key_tmp, const char *key_path, const char *csr_tmp,
+                     const char *csr_path, bool force)
+{
+    int rc = file_install(key_tmp, key_path, !force);
+    if (rc != ASYLINK_OK)
+        return cli_fail_file(key_path, rc);
+    rc = file_install(csr_tmp, csr_path, !force);
+    if (rc == ASYLINK_OK)
+        return CLI_OK;
+    cli_fail_file(csr_path, rc);
+    return cli_failf("%s: the new key is in place but not its request; run keygen again with "
+                     "--force before sending a request to the CA",
+                     key_path);
+}
+
+/* Generates the keys, writes both files under temporary names, then installs them. */
 static int s_generate(const s_opts *o, const char *key_path, const char *csr_path,
                       const char *passphrase)
 {
+    char key_tmp[PATH_MAX], csr_tmp[PATH_MAX];
+    if (s_temp_path(key_path, key_tmp, sizeof key_tmp) != CLI_OK ||
+        s_temp_path(csr_path, csr_tmp, sizeof csr_tmp) != CLI_OK)
+        return CLI_FAIL;
     keys_secret *k = NULL;
     int rc = keys_generate(&k);
     if (rc != ASYLINK_OK)
         return cli_fail("keygen", rc);
-    rc = s_write_key(k, o, key_path, passphrase);
-    if (rc == CLI_OK) {
-        rc = s_write_request(k, o, csr_path);
-        if (rc != CLI_OK)
-            unlink(key_path);
-    }
+    rc = s_write_key(k, o, key_tmp, passphrase);
+    if (rc == CLI_OK)
+        rc = s_write_request(k, o, csr_tmp);
+    if (rc == CLI_OK)
+        rc = s_install(key_tmp, key_path, csr_tmp, csr_path, o->force);
+    unlink(key_tmp); /* gone already when installed */
+    unlink(csr_tmp);
     if (rc == CLI_OK)
         rc = s_report(o, k, key_path, csr_path, passphrase != NULL);
     keys_destroy(&k);
@@ -186,8 +220,8 @@ int cmd_keygen(int argc, char **argv)
     if (snprintf(key_path, sizeof key_path, "%s/%s.key", o.dir, o.id) >= PATH_MAX ||
         snprintf(csr_path, sizeof csr_path, "%s/%s.csr", o.dir, o.id) >= PATH_MAX)
         return cli_failf("%s: path too long", o.dir);
-    if (s_make_out_dir(o.dir) != CLI_OK || s_prepare_target(key_path, o.force) != CLI_OK ||
-        s_prepare_target(csr_path, o.force) != CLI_OK)
+    if (s_make_out_dir(o.dir) != CLI_OK || s_check_target(key_path, o.force) != CLI_OK ||
+        s_check_target(csr_path, o.force) != CLI_OK)
         return CLI_FAIL;
     if (cli_passphrase_get(key_path, o.passphrase_file, o.ask, true, &pass) != CLI_OK)
         return CLI_FAIL;

@@ -338,12 +338,36 @@ static void s_csv_generic_row(const s_csv *c, const json_t *msg)
     fputc('\n', stdout);
 }
 
+/*
+ * A message of a known type whose payload does not decode has no row that
+ * would not lie: its cells would be the type's defaults (zeros) under the
+ * type's header, or the generic columns shifted under it. Refused: it is
+ * not printed nor acknowledged, and the error says how to look at it.
+ */
+static int s_csv_refuse(const json_t *msg, const char *type)
+{
+    const char *err = json_string_value(json_object_get(msg, "payload_error"));
+    int code = err && strcmp(err, "NOMEM") == 0 ? ASYLINK_E_NOMEM : ASYLINK_E_MALFORMED;
+    return cli_fail_text("subscribe", code,
+                         "message %s from %s on %s does not decode as %s: no CSV row written "
+                         "for it and it stays unacknowledged; --format jsonl shows it (payload as "
+                         "base64, payload_error) and acknowledges it",
+                         json_string_value(json_object_get(msg, "message_id")),
+                         json_string_value(json_object_get(msg, "sender")),
+                         json_string_value(json_object_get(msg, "topic")), type);
+}
+
 static int s_print_csv(s_csv *c, const asylink_message *m)
 {
     json_t *msg = node_message_json(m);
     if (!msg)
         return cli_fail("subscribe", ASYLINK_E_NOMEM);
     const char *type = asylink_message_content_type(m);
+    if (pbjson_known_type(type) && !json_is_object(json_object_get(msg, "payload"))) {
+        int refused = s_csv_refuse(msg, type);
+        json_decref(msg);
+        return refused;
+    }
     int rc = CLI_OK;
     if (!c->type || strcmp(c->type, type) != 0)
         rc = s_csv_header(c, type);

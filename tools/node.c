@@ -401,7 +401,9 @@ static int s_read_input(const char *path, uint8_t **out, size_t *len)
 int node_read_input(const char *path, uint8_t **out, size_t *len)
 {
     int rc = s_read_input(path, out, len);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail(strcmp(path, "-") == 0 ? "stdin" : path, rc);
+    if (rc == ASYLINK_OK)
+        return CLI_OK;
+    return strcmp(path, "-") == 0 ? cli_fail("stdin", rc) : cli_fail_file(path, rc);
 }
 
 int node_read_payload(const char *context, const char *type, const char *payload_file,

@@ -1149,7 +1149,8 @@ ASYLINK_EXPORT const char *asylink_payload_type_name(size_t i);
  * (payload NULL with len > 0, an unknown flag); ASYLINK_E_NOT_FOUND
  * (content_type is not a payload type, e.g. "text/plain": such payloads
  * are the application's own bytes); ASYLINK_E_MALFORMED (the bytes are not
- * a message of that type); ASYLINK_E_NOMEM.
+ * a message of that type, or one of its string fields is not UTF-8);
+ * ASYLINK_E_NOMEM.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_payload_to_json(const char *content_type,
                                                              const void *payload, size_t len,

@@ -134,7 +134,8 @@ check "keygen --out warns on stderr" 0 \
   "asylink keygen: warning: --out is deprecated and will be removed in the next release; use --dir"
 check_true "the warning is on stderr only" bash -c '! grep -q deprecated out'
 run keygen --id PL --name x --roles member_state --dir other --out old-keys
-check "old and new spelling together: the last wins, still warned" 1 "EXISTS"
+check "old and new spelling together: a usage error (DESIGN-CHANGES 53)" 2 \
+  "--dir given twice \(counting its old spelling --out\)"
 run cert show keys/DE.key;       check "cert show refuses a secret key" 1 "never shows secret keys"
 run cert show keys/DE.csr --json
 check "cert show of a request" 0

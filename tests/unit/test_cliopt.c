@@ -403,6 +403,59 @@ static void test_help(void **state)
     assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--help", NULL), CLI_DONE);
 }
 
+/*
+ * An option given twice is a usage error naming it, whatever its kind and
+ * spelling: the last value silently winning turned "--to FR --to IT" into
+ * a message for IT alone.
+ */
+static void test_given_twice(void **state)
+{
+    (void)state;
+    t_opts o;
+    char err[4096];
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "a", "--config", "b", NULL),
+                     CLI_USAGE);
+    assert_non_null(strstr(err, "t: --config given twice: give it once, with one value"));
+    assert_int_equal(
+        t_parse(&o, NULL, err, sizeof err, "--config", "c", "--count", "2", "--count=3", NULL),
+        CLI_USAGE);
+    assert_non_null(strstr(err, "--count given twice"));
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "c", "--flag", "--flag", NULL),
+                     CLI_USAGE);
+    assert_non_null(strstr(err, "--flag given twice: give it once\n"));
+    /* an old spelling and the new one are one option */
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "c", "--colour", "red",
+                             "--color", "green", NULL),
+                     CLI_USAGE);
+    assert_non_null(strstr(err, "--color given twice (counting its old spelling --colour)"));
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "c", "--flag", "in.json",
+                             "--payload", "p.json", NULL),
+                     CLI_USAGE);
+    assert_non_null(strstr(err, "--payload given twice"));
+    /* a default is not "given": one --name is fine */
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "c", "--name", "x", NULL),
+                     CLI_OK);
+}
+
+/* A bad value is quoted on one line: control bytes and broken UTF-8 escaped, cut short. */
+static void test_bad_value_quoted(void **state)
+{
+    (void)state;
+    t_opts o;
+    char err[4096], long_value[300];
+    assert_int_equal(t_parse(&o, NULL, err, sizeof err, "--config", "c", "--node",
+                             "D\nE\x1b[31m\xff\xc3\x84", NULL),
+                     CLI_USAGE);
+    assert_non_null(strstr(err, "invalid --node 'D\\x0aE\\x1b[31m\\xff\xc3\x84'"));
+    memset(long_value, '7', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    assert_int_equal(
+        t_parse(&o, NULL, err, sizeof err, "--config", "c", "--count", long_value, NULL),
+        CLI_USAGE);
+    assert_non_null(strstr(err, "'77777777777777777777777777777777777777777777777777777777777777"
+                                "777777777777777777...' (a number from 1 to 10)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +466,8 @@ int main(void)
         cmocka_unit_test(test_required_rules_operands),
         cmocka_unit_test(test_old_spellings_warn),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_given_twice),
+        cmocka_unit_test(test_bad_value_quoted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,14 +260,44 @@ static void test_decode_errors(void **state)
     }
 }
 
+/*
+ * A string field that is not UTF-8 (protobuf-c does not check) makes the
+ * payload MALFORMED, as asylink.h says, not NOMEM: at the top level, in a
+ * nested repeated message, through the public function too.
+ */
+static void test_decode_not_utf8(void **state)
+{
+    (void)state;
+    json_t *v = NULL;
+    /* MonthlyStatistics.reporting_country (1) = ff fe fd */
+    static const uint8_t top[] = {0x0a, 0x03, 0xff, 0xfe, 0xfd};
+    assert_int_equal(pbjson_decode("asylink.v1.MonthlyStatistics", top, sizeof top, &v),
+                     ASYLINK_E_MALFORMED);
+    assert_null(v);
+    /* rows (3) = [CitizenshipRow{citizenship (1) = c3 28}]: a broken 2-byte sequence */
+    static const uint8_t nested[] = {0x1a, 0x04, 0x0a, 0x02, 0xc3, 0x28};
+    assert_int_equal(pbjson_decode("asylink.v1.MonthlyStatistics", nested, sizeof nested, &v),
+                     ASYLINK_E_MALFORMED);
+    char *text = NULL;
+    assert_int_equal(
+        asylink_payload_to_json("asylink.v1.MonthlyStatistics", nested, sizeof nested, 0, &text),
+        ASYLINK_E_MALFORMED);
+    assert_null(text);
+    /* the same with valid UTF-8 ("Ä") decodes */
+    static const uint8_t good[] = {0x1a, 0x04, 0x0a, 0x02, 0xc3, 0x84};
+    assert_int_equal(pbjson_decode("asylink.v1.MonthlyStatistics", good, sizeof good, &v),
+                     ASYLINK_OK);
+    json_t *row = json_array_get(json_object_get(v, "rows"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "citizenship")), "\xc3\x84");
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_monthly_statistics),
-        cmocka_unit_test(test_information_request),
-        cmocka_unit_test(test_bytes_and_receipt),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_monthly_statistics), cmocka_unit_test(test_information_request),
+        cmocka_unit_test(test_bytes_and_receipt),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_decode_errors),      cmocka_unit_test(test_decode_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
