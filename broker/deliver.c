@@ -91,10 +91,13 @@ static int s_deliver_direct(router *r, session *s)
             return S_DLV_STOP;
         uint8_t *env = NULL;
         size_t len = 0;
-        if (store_message_get_room(r->store, e.seq, OUT_FRAME_ROOM, &env, &len) != ASYLINK_OK) {
+        int got = store_message_get_room(r->store, e.seq, OUT_FRAME_ROOM, &env, &len);
+        if (got == ASYLINK_E_NOT_FOUND) {
             s->cursor = e.seq; /* swept meanwhile */
             continue;
         }
+        if (got != ASYLINK_OK)
+            return S_DLV_STOP; /* no memory for it now: the next turn tries again */
         wire_cmd c = {.kind = WIRE_DELIVER};
         c.u.deliver.sequence = e.seq;
         c.u.deliver.attempt = e.attempts + 1;
@@ -130,8 +133,11 @@ static int s_feed_send(router *r, session *s, session_sub *sub, const store_feed
 {
     uint8_t *env = NULL;
     size_t len = 0;
-    if (store_message_get_room(r->store, e->seq, OUT_FRAME_ROOM, &env, &len) != ASYLINK_OK)
+    int got = store_message_get_room(r->store, e->seq, OUT_FRAME_ROOM, &env, &len);
+    if (got == ASYLINK_E_NOT_FOUND)
         return S_DLV_MISSING; /* expired and swept meanwhile: the caller skips it */
+    if (got != ASYLINK_OK)
+        return S_DLV_STOP; /* no memory for it now: not skipped, the next turn tries again */
     wire_cmd c = {.kind = WIRE_DELIVER};
     c.u.deliver.sequence = e->seq;
     c.u.deliver.attempt = attempt;
@@ -158,6 +164,8 @@ static int s_feed_retry(router *r, session *s, session_sub *sub)
             continue;
         store_feed_entry e;
         int rc = store_feed_next(r->store, it->seq - 1, sub->prefix, &e);
+        if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND)
+            return S_DLV_STOP; /* the store could not be read now: kept for the next turn */
         if (rc != ASYLINK_OK || e.seq != it->seq ||
             !policy_may_read(view_policy(r->view), s->roles, e.topic)) {
             it->retry_at_ms = 0; /* gone (expired) or no longer readable: done with it */
