@@ -620,9 +620,9 @@ static int s_lock_existing(store *s, const store_options *o)
 {
     if (store_absent_reason(o->dir))
         return ASYLINK_E_NOT_FOUND;
-    int rc = datadir_lock_existing(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd);
+    int rc = datadir_lock(o->dir, S_LOCK_NAME, DATADIR_CREATE, o->wait_stop, &s->lock_fd);
     if (rc == ASYLINK_OK)
-        rc = datadir_lock_existing_file(o->dir, S_DATA_NAME, o->wait_stop, &s->data_lock_fd);
+        rc = datadir_lock(o->dir, S_DATA_NAME, DATADIR_FOLLOW, o->wait_stop, &s->data_lock_fd);
     struct stat st;
     if (rc == ASYLINK_OK && (fstat(s->data_lock_fd, &st) != 0 || !S_ISREG(st.st_mode)))
         rc = ASYLINK_E_IO;
@@ -665,11 +665,12 @@ static int s_lock(store *s, const store_options *o)
 {
     if (o->existing_only)
         return s_lock_existing(s, o);
-    int rc = o->wait_stop ? datadir_wait_locked(o->dir, S_LOCK_NAME, o->wait_stop, &s->lock_fd)
-                          : datadir_open_locked(o->dir, S_LOCK_NAME, &s->lock_fd);
+    int rc = datadir_lock(o->dir, S_LOCK_NAME, DATADIR_MKDIR | DATADIR_CREATE, o->wait_stop,
+                          &s->lock_fd);
     if (rc != ASYLINK_OK)
         return rc;
-    return datadir_lock_file(o->dir, S_DATA_NAME, o->wait_stop, &s->data_lock_fd);
+    return datadir_lock(o->dir, S_DATA_NAME, DATADIR_MKDIR | DATADIR_CREATE | DATADIR_FOLLOW,
+                        o->wait_stop, &s->data_lock_fd);
 }
 
 int store_open(const store_options *o, store **out)

@@ -1085,7 +1085,8 @@ int cstore_open(const char *dir, bool durable, cstore **out)
      * sees one environment opened twice in a process (its POSIX locks
      * would break). */
     int sys = 0; /* errno of a failed mkdir, open, lock or mdb_env_open, for the caller */
-    if (rc == ASYLINK_OK && (rc = datadir_open_locked(dir, S_LOCK_NAME, &s->lock_fd)) != ASYLINK_OK)
+    if (rc == ASYLINK_OK && (rc = datadir_lock(dir, S_LOCK_NAME, DATADIR_MKDIR | DATADIR_CREATE,
+                                               NULL, &s->lock_fd)) != ASYLINK_OK)
         sys = errno;
     if (rc == ASYLINK_OK)
         s_rewrite_leftover(dir);

@@ -28,13 +28,6 @@ static char *s_lock_path(const char *dir, const char *lock_name)
     return path;
 }
 
-/* How s_lock() opens: what it may create, whether it follows a symbolic link. */
-enum {
-    S_MKDIR = 1,  /* create dir (0700) if missing, else ASYLINK_E_NOT_FOUND */
-    S_CREATE = 2, /* create the file (0600) if missing, else ASYLINK_E_NOT_FOUND */
-    S_FOLLOW = 4  /* follow a symbolic link at path (a file another library opens too) */
-};
-
 /* ASYLINK_E_NOT_FOUND for a name that does not exist, else ASYLINK_E_IO. */
 static int s_open_err(void)
 {
@@ -42,22 +35,22 @@ static int s_open_err(void)
 }
 
 /*
- * Opens path in dir as flags say (S_MKDIR: creating dir if missing;
- * S_CREATE: creating the file); the fd is not locked yet.
+ * Opens path in dir as flags say (DATADIR_MKDIR: creating dir if missing;
+ * DATADIR_CREATE: creating the file); the fd is not locked yet.
  */
-static int s_open_lock_file(const char *dir, const char *path, int flags, int *fd)
+static int s_open_lock_file(const char *dir, const char *path, unsigned flags, int *fd)
 {
     *fd = -1;
     struct stat st;
-    if ((flags & S_MKDIR) && mkdir(dir, 0700) != 0 && errno != EEXIST)
+    if ((flags & DATADIR_MKDIR) && mkdir(dir, 0700) != 0 && errno != EEXIST)
         return ASYLINK_E_IO;
     if (stat(dir, &st) != 0)
         return s_open_err();
     if (!S_ISDIR(st.st_mode))
         return ASYLINK_E_IO;
     *fd = open(path,
-               O_RDWR | O_CLOEXEC | (flags & S_CREATE ? O_CREAT : 0) |
-                   (flags & S_FOLLOW ? 0 : O_NOFOLLOW),
+               O_RDWR | O_CLOEXEC | (flags & DATADIR_CREATE ? O_CREAT : 0) |
+                   (flags & DATADIR_FOLLOW ? 0 : O_NOFOLLOW),
                0600);
     return *fd < 0 ? s_open_err() : ASYLINK_OK;
 }
@@ -93,15 +86,14 @@ static int s_try_lock(int fd, const char *path, bool *moved)
 }
 
 /*
- * Takes the lock on dir/lock_name, trying every DATADIR_WAIT_POLL_MS while
- * another process holds it if stop is non-NULL (until *stop), else once
- * (a lock file replaced under us is opened anew a few times).
+ * Without stop, one try (a lock file replaced under us is opened anew a few
+ * times); with stop, tries until the lock is ours or *stop.
  */
-static int s_lock(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                  int flags, int *fd)
+int datadir_lock(const char *dir, const char *name, unsigned flags,
+                 const volatile sig_atomic_t *stop, int *fd)
 {
     *fd = -1;
-    char *path = s_lock_path(dir, lock_name);
+    char *path = s_lock_path(dir, name);
     if (!path)
         return ASYLINK_E_NOMEM;
     int lock = -1, reopens = 0;
@@ -132,34 +124,6 @@ static int s_lock(const char *dir, const char *lock_name, const volatile sig_ato
         close(lock);
     *fd = rc == ASYLINK_OK ? lock : -1;
     return rc;
-}
-
-int datadir_open_locked(const char *dir, const char *lock_name, int *fd)
-{
-    return s_lock(dir, lock_name, NULL, S_MKDIR | S_CREATE, fd);
-}
-
-int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                        int *fd)
-{
-    return s_lock(dir, lock_name, stop, S_MKDIR | S_CREATE, fd);
-}
-
-int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop, int *fd)
-{
-    return s_lock(dir, name, stop, S_MKDIR | S_CREATE | S_FOLLOW, fd);
-}
-
-int datadir_lock_existing(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                          int *fd)
-{
-    return s_lock(dir, lock_name, stop, S_CREATE, fd);
-}
-
-int datadir_lock_existing_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
-                               int *fd)
-{
-    return s_lock(dir, name, stop, S_FOLLOW, fd);
 }
 
 /* Whether a line of /proc/locks is a granted flock() on the file dev:ino. */

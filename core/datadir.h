@@ -5,7 +5,7 @@
  * locks belong to the open file description, so a second open in the same
  * process conflicts too. The kernel releases the lock when its holder
  * exits, however it exits (kill -9 included): that is what lets a standby
- * broker wait for it (datadir_wait_locked). A lock counts only while
+ * broker wait for it (datadir_lock() with a stop flag). A lock counts only while
  * dir/lock_name still names the locked file: one got on a lock file that
  * was unlinked, or whose directory was moved aside or replaced, since it
  * was opened is dropped and the file path names now is opened and tried
@@ -19,54 +19,36 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* How often datadir_wait_locked() tries the lock, in milliseconds. */
+/* How often datadir_lock() with a stop flag tries the lock, in milliseconds. */
 #define DATADIR_WAIT_POLL_MS 10
 
+/* How datadir_lock() opens dir/name: what it may create, whether it follows a link. */
+enum {
+    DATADIR_MKDIR = 1,  /* create dir (mode 0700) if missing; else dir must exist */
+    DATADIR_CREATE = 2, /* create dir/name empty (mode 0600) if missing; else it must exist */
+    /* follow a symbolic link at dir/name, as another library opening the file
+       does (LMDB's data file); else a link there is refused (ASYLINK_E_IO) */
+    DATADIR_FOLLOW = 4
+};
+
 /*
- * Creates dir (mode 0700) if missing, checks it is a directory, and takes
- * the lock on dir/lock_name. On success *fd holds the lock until closed.
- * Returns ASYLINK_OK, ASYLINK_E_EXISTS (held by someone else),
+ * Checks dir is a directory and takes the lock on dir/name, creating what
+ * flags (DATADIR_*) allow. With stop NULL it tries once (ASYLINK_E_EXISTS
+ * while another process holds the lock); with stop non-NULL, while another
+ * process holds it, it tries again every DATADIR_WAIT_POLL_MS until it gets
+ * it, or until *stop (set by a signal handler) is non-zero: then
+ * ASYLINK_E_SHUTDOWN (polling rather than a blocking flock() so that a
+ * signal arriving just before the call cannot leave the caller blocked for
+ * good). The lock is on the file itself: for a file another library also
+ * opens (DATADIR_FOLLOW), deleting another name in dir (the lock file) does
+ * not release it. On success *fd holds the lock until closed, else it is
+ * -1. Returns ASYLINK_OK, ASYLINK_E_EXISTS (held by someone else; never
+ * with stop), ASYLINK_E_SHUTDOWN, ASYLINK_E_NOT_FOUND (dir or dir/name
+ * missing and not to be created, also when it vanished while waiting),
  * ASYLINK_E_IO, ASYLINK_E_NOMEM.
  */
-int datadir_open_locked(const char *dir, const char *lock_name, int *fd);
-
-/*
- * As datadir_open_locked(), but while another process holds the lock it
- * tries again every DATADIR_WAIT_POLL_MS until it gets it, or until *stop
- * (set by a signal handler) is non-zero: then ASYLINK_E_SHUTDOWN. Polling
- * rather than a blocking flock() so that a signal arriving just before the
- * call cannot leave the caller blocked for good. Other codes as
- * datadir_open_locked(); never ASYLINK_E_EXISTS.
- */
-int datadir_wait_locked(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                        int *fd);
-
-/*
- * As datadir_open_locked() (stop NULL) or datadir_wait_locked() (stop
- * non-NULL), for a file another library also opens, such as LMDB's data
- * file: dir/name is created empty (mode 0600) if missing, and a symbolic
- * link there is followed, as that library follows it. The lock is on the
- * file itself, so deleting another name in dir (the lock file) does not
- * release it.
- */
-int datadir_lock_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
-                      int *fd);
-
-/*
- * As datadir_lock_file() with a stop pointer or without, but creating
- * nothing but dir/lock_name: dir must exist, else ASYLINK_E_NOT_FOUND
- * (also when it vanished while waiting). For a process that must only
- * ever take over an existing data directory (a standby broker).
- */
-int datadir_lock_existing(const char *dir, const char *lock_name, const volatile sig_atomic_t *stop,
-                          int *fd);
-
-/*
- * As datadir_lock_file(), but creating nothing: dir/name must exist, else
- * ASYLINK_E_NOT_FOUND (also when it vanished while waiting).
- */
-int datadir_lock_existing_file(const char *dir, const char *name, const volatile sig_atomic_t *stop,
-                               int *fd);
+int datadir_lock(const char *dir, const char *name, unsigned flags,
+                 const volatile sig_atomic_t *stop, int *fd);
 
 /*
  * Whether some process holds a flock() on dir/lock_name now (read from
