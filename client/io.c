@@ -169,6 +169,8 @@ typedef struct {
     bool bad_welcome;           /* the Welcome just read is unusable (s_on_welcome): s_reset */
     uint64_t bad_welcome_limit; /* the value below its floor of the last one logged */
     const char *bad_welcome_name; /* and its Limits field (static), NULL = none */
+    uint64_t ceiled_interval;     /* heartbeat values above their ceilings last logged */
+    uint64_t ceiled_timeout;      /* (s_welcome_ceilings), as announced; 0 = none */
     wire_limits limits;
     uint32_t window;
     s_flight *flight;
@@ -1443,6 +1445,39 @@ static bool s_welcome_refused(s_io *io, const wire_welcome *w)
     return true;
 }
 
+/*
+ * A Welcome's heartbeat values above their ceilings (PROTOCOL.md 4.8) are
+ * used as the ceilings: taken as given, a broker announcing a timeout of
+ * days (hostile or misconfigured) would keep this client from noticing a
+ * dead connection for that long. Lowering them is safe (the client pings
+ * more often than asked and gives up sooner), unlike raising a value below
+ * its floor, so it is not refused: a WARN, once per announced pair of
+ * values.
+ */
+static void s_welcome_ceilings(s_io *io, wire_limits *l)
+{
+    uint64_t interval = l->heartbeat_interval_ms, timeout = l->heartbeat_timeout_ms;
+    if (interval <= WIRE_HEARTBEAT_INTERVAL_CEILING_MS &&
+        timeout <= WIRE_HEARTBEAT_TIMEOUT_CEILING_MS)
+        return;
+    if (interval > WIRE_HEARTBEAT_INTERVAL_CEILING_MS)
+        l->heartbeat_interval_ms = WIRE_HEARTBEAT_INTERVAL_CEILING_MS;
+    if (timeout > WIRE_HEARTBEAT_TIMEOUT_CEILING_MS)
+        l->heartbeat_timeout_ms = WIRE_HEARTBEAT_TIMEOUT_CEILING_MS;
+    if (io->ceiled_interval == interval && io->ceiled_timeout == timeout)
+        return;
+    io->ceiled_interval = interval;
+    io->ceiled_timeout = timeout;
+    client_log(io->c, ASYLINK_LOG_WARN,
+               "broker announced heartbeat values above the protocol's ceilings; using the "
+               "ceilings",
+               "heartbeat_interval_ms=%llu heartbeat_timeout_ms=%llu interval_used_ms=%llu "
+               "timeout_used_ms=%llu endpoint=%s",
+               (unsigned long long)interval, (unsigned long long)timeout,
+               (unsigned long long)l->heartbeat_interval_ms,
+               (unsigned long long)l->heartbeat_timeout_ms, CLIENT_Q(s_endpoint(io)));
+}
+
 static void s_on_welcome(s_io *io, const wire_cmd *cmd)
 {
     asylink_client *c = io->c;
@@ -1451,6 +1486,7 @@ static void s_on_welcome(s_io *io, const wire_cmd *cmd)
     io->bad_welcome_limit = 0;
     io->bad_welcome_name = NULL;
     io->limits = cmd->u.welcome.limits;
+    s_welcome_ceilings(io, &io->limits);
     io->window = io->limits.max_in_flight ? io->limits.max_in_flight : IO_MAX_WINDOW;
     if (io->window > IO_MAX_WINDOW)
         io->window = IO_MAX_WINDOW;
@@ -2509,6 +2545,8 @@ static void s_timers(s_io *io)
         io->limits.heartbeat_interval_ms ? io->limits.heartbeat_interval_ms : IO_DEFAULT_HEARTBEAT;
     uint64_t hb_timeout =
         io->limits.heartbeat_timeout_ms ? io->limits.heartbeat_timeout_ms : 6 * hb;
+    if (hb_timeout > WIRE_HEARTBEAT_TIMEOUT_CEILING_MS) /* 6 x an interval near its ceiling */
+        hb_timeout = WIRE_HEARTBEAT_TIMEOUT_CEILING_MS;
     if (!io->limits.heartbeat_interval_ms && hb > hb_timeout / 2)
         hb = hb_timeout / 2; /* a timeout stated without an interval: pinged twice within it */
     if (io->now_ms - io->last_recv_ms > hb_timeout) {

@@ -40,6 +40,12 @@
    a Welcome below them is a protocol error (a session that would be dropped constantly). */
 #define WIRE_HEARTBEAT_INTERVAL_FLOOR_MS 100u
 #define WIRE_HEARTBEAT_TIMEOUT_FLOOR_MS 1000u
+/* The most a client takes of Limits.heartbeat_interval_ms and heartbeat_timeout_ms (PROTOCOL.md
+   4.8): a larger value is used as the ceiling, so that a hostile or misconfigured broker
+   announcing hours or days cannot keep a client from noticing a dead connection (pinging more
+   often than asked, and giving up sooner, is always allowed). */
+#define WIRE_HEARTBEAT_INTERVAL_CEILING_MS 60000u
+#define WIRE_HEARTBEAT_TIMEOUT_CEILING_MS 300000u
 
 /* The command kinds; numbers are the oneof field numbers of Command.body. */
 typedef enum wire_kind {

@@ -196,7 +196,11 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * with the first address; when a connection cannot be made (refused, the
  * CURVE handshake fails, no Welcome within 5 s) or an open session is
  * lost (the TCP connection closes, or the broker's heartbeats stop), it
- * moves to the next address in the list, wrapping around. Each attempt
+ * moves to the next address in the list, wrapping around. The heartbeat
+ * interval and timeout are the broker's (its Welcome), but at most 60 s
+ * and 300 s: a broker announcing more is used as announcing those (a WARN
+ * is logged once), so a dead connection is noticed within 300 s whatever
+ * the broker says. Each attempt
  * waits a jittered delay from reconnect_min_ms; the delay doubles after
  * every full round of the list without a session, up to reconnect_max_ms,
  * and falls back to reconnect_min_ms once a session opens. A broker that

@@ -9,6 +9,11 @@
 # dropped without publishing, the outbox kept, the next attempt after the
 # longest backoff. A Welcome exactly at the floors opens a session that
 # stays open. Three hostile brokers (asylink-fakebroker) run at once.
+# Values above the ceilings (an interval over 60 s, a timeout over 300 s:
+# here 1 h and 1 d) are used as the ceilings, with one WARN: taken as given,
+# the library would not ping for an hour nor notice a dead connection for a
+# day; it pings within the 60 s ceiling instead (DESIGN-CHANGES 55). That
+# case runs in the background from the start (it waits about a minute).
 #   61-client-welcome-heartbeat.sh ASYLINKD ASYLINK PEER CLIENT_TEST FAKEBROKER
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
@@ -22,7 +27,7 @@ fake() {
   sed -e "s|^broker_endpoint = .*|broker_endpoint = tcp://127.0.0.1:$port|" \
     -e "s|^data_dir = .*|data_dir = $T/node-$name|" "$T/DE.ini" >"$T/$name.ini"
   "$FAKE" --endpoint "tcp://127.0.0.1:$port" --key "$FED/keys/BROKER.EU.key" \
-    --heartbeat-interval-ms "$2" --heartbeat-timeout-ms "$3" --run-s 60 \
+    --heartbeat-interval-ms "$2" --heartbeat-timeout-ms "$3" --run-s 120 \
     >"$T/$name.fake" 2>"$T/$name.fakeerr" &
   PIDS+=("$!")
   printf -v "FAKE_$name" '%s' "$!"
@@ -33,6 +38,13 @@ fake interval 1 30000
 fake timeout 5000 1
 fake ratio 5000 2000
 fake floors 100 1000
+fake ceilings 3600000 86400000
+
+# A client idle on the broker announcing 1 h and 1 d, for 70 s (checked in 3.).
+ct --config "$T/ceilings.ini" recv --count 1 --expect-none --timeout 70 --log-info \
+  >"$T/ceilings.out" 2>"$T/ceilings.err" &
+PIDS+=("$!")
+CT_ceilings=$!
 
 echo "== 1. interval 1 ms, timeout 1 ms, timeout 2 s with an interval of 5 s: refused"
 for name in interval timeout ratio; do
@@ -83,7 +95,25 @@ check "  nor a heartbeat timeout logged" \
   bash -c "! grep -q 'heartbeat timeout' '$T/floors.err' '$T/floors2.err'"
 check "no protocol error" bash -c "! grep -q 'below the protocol.s floor' '$T/floors.err' '$T/floors2.err'"
 
-for name in interval timeout ratio floors; do
+echo "== 3. a Welcome above the ceilings (1 h, 1 d): used as 60 s and 300 s"
+wait_pid "$CT_ceilings" 90
+check_eq "an idle client kept open 70 s gets nothing (exit 0)" "$?" 0
+check "the library logged the ceilings it uses" \
+  grep -q 'level=warn .*msg="broker announced heartbeat values above the protocol.s ceilings; using the ceilings" heartbeat_interval_ms=3600000 heartbeat_timeout_ms=86400000 interval_used_ms=60000 timeout_used_ms=300000' "$T/ceilings.err"
+check_eq "  once" "$(grep -c 'above the protocol.s ceilings' "$T/ceilings.err")" 1
+check_eq "one session: Hello once" "$(grep -c 'event=hello' "$T/ceilings.fake")" 1
+hello_ms=$(sed -n 's/^at_ms=\([0-9]*\) event=hello.*/\1/p' "$T/ceilings.fake" | head -n 1)
+ping_ms=$(sed -n 's/^at_ms=\([0-9]*\) event=ping.*/\1/p' "$T/ceilings.fake" | head -n 1)
+check "the library pinged (not after the announced hour)" test -n "$ping_ms"
+if [[ -n $ping_ms && -n $hello_ms ]]; then
+  gap=$((ping_ms - hello_ms))
+  check "  after about the 60 s ceiling of idleness (${gap} ms after the Hello)" \
+    test "$gap" -ge 59000 -a "$gap" -le 63000
+fi
+check "no protocol error, no heartbeat timeout" \
+  bash -c "! grep -qE 'below the protocol.s floor|heartbeat timeout' '$T/ceilings.err'"
+
+for name in interval timeout ratio floors ceilings; do
   pid_var="FAKE_$name"
   kill -TERM "${!pid_var}"
   wait_pid "${!pid_var}" 10

@@ -26,9 +26,10 @@
  *
  * Publishes are answered Accepted. No ZAP: any client key is admitted (the
  * client still authenticates the broker by its key). Every connection
- * accepted, Hello, Publish, Subscribe and Bye is printed as one line on
- * stdout, flushed: "at_ms=EPOCH_MS event=NAME ...", so that a test can
- * tell what the client did and when. SIGTERM ends it.
+ * accepted, Hello, Publish, Subscribe, ping (a Heartbeat, answered) and Bye
+ * is printed as one line on stdout, flushed: "at_ms=EPOCH_MS event=NAME
+ * ...", so that a test can tell what the client did and when. SIGTERM ends
+ * it.
  *
  * Threading: one thread, one loop over the ROUTER socket and its monitor.
  */
@@ -160,6 +161,7 @@ static void s_handle(s_fake *f, const uint8_t *buf, size_t len, size_t env_len)
                  cmd.u.unsubscribe.subscription);
         s_send(f, &a);
     } else if (cmd.kind == WIRE_HEARTBEAT && !cmd.u.heartbeat.pong) {
+        s_line("ping", "");
         wire_cmd p = {.kind = WIRE_HEARTBEAT, .request_id = cmd.request_id};
         p.u.heartbeat.pong = true;
         p.u.heartbeat.sent_ms = clock_now_ms();
