@@ -72,7 +72,8 @@ const config_option broker_config_options[] = {
      "How long a (sender, message_id) is remembered so that a resend is answered as a "
      "duplicate."},
     {"store", "sweep_interval", CONFIG_DURATION, "10s", S_OFF(sweep_interval_ms), 100, S_HOUR, NULL,
-     "How often expired messages and dedup entries are removed."},
+     "How often expired messages and dedup entries are removed (and the LMDB reader slots "
+     "of dead processes cleared)."},
 
     /* [limits] */
     {"limits", "max_envelope_bytes", CONFIG_SIZE, "33MiB", S_OFF(max_envelope_bytes),

@@ -667,6 +667,9 @@ static void s_timers(router *r)
                             : r->opt.sweep_interval_ms;
         r->next_sweep_ms = r->now_ms + next;
         audit_prune(r->audit, r->now_ms, 10000, NULL);
+        /* a read-only reader of the live store killed while the broker runs (kill -9 of an
+           `asylink audit --data`, an mdb_copy) leaves a slot that pins old pages */
+        store_stale_readers_clear(r->store);
     }
     /* a checkpoint due by time; while a group is in flight or waiting, the
        notes and the checkpoint ride its commit (a flush here would wait for it) */

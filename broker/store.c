@@ -502,6 +502,16 @@ static int s_env_size(store *s, uint64_t map)
     return rc;
 }
 
+int store_stale_readers_clear(store *s)
+{
+    int stale = lmdbkit_stale_readers_clear(s->env);
+    const char *dir = NULL;
+    if (stale > 0 && mdb_env_get_path(s->env, &dir) == MDB_SUCCESS)
+        LOG_INFO("store", "stale LMDB reader slots cleared", "count=%d data_dir=%s", stale,
+                 LOG_Q(dir));
+    return stale;
+}
+
 /* Creates and opens the LMDB environment with the options' sizes and durability. */
 static int s_env_open(store *s, const store_options *o)
 {
@@ -513,10 +523,8 @@ static int s_env_open(store *s, const store_options *o)
        map count in the broker's resident set (DESIGN: peak RSS <= 64 MiB). */
     unsigned flags = MDB_NORDAHEAD | (o->durable ? 0 : MDB_NOSYNC | MDB_NOMETASYNC);
     int rc = lmdbkit_env_open(&s->env, o->dir, flags, S_MAX_DBS, 0); /* at the file's size */
-    int stale = rc == MDB_SUCCESS ? lmdbkit_stale_readers_clear(s->env) : 0;
-    if (stale > 0)
-        LOG_INFO("store", "stale LMDB reader slots cleared", "count=%d data_dir=%s", stale,
-                 LOG_Q(o->dir));
+    if (rc == MDB_SUCCESS)
+        store_stale_readers_clear(s);
     if (rc == MDB_SUCCESS)
         rc = s_env_size(s, map);
     return s_err(rc);

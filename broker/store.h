@@ -168,6 +168,17 @@ int store_sync(store *s);
  */
 void store_release_pages(store *s, uint64_t budget_kib);
 
+/*
+ * Clears the reader slots in lock.mdb of processes that are gone
+ * (lmdbkit_stale_readers_clear()): a read-only reader of the live store
+ * (`asylink audit --data`, mdb_copy, mdb_dump, a monitoring tool) killed
+ * with kill -9 leaves its slot, which pins the pages of its snapshot (the
+ * file grows) until someone clears it. Logs INFO "stale LMDB reader slots
+ * cleared" with the count when there were any. Run at open and, by the
+ * router, with each sweep (store.sweep_interval). Returns the count.
+ */
+int store_stale_readers_clear(store *s);
+
 /* What one Publish stores. Pointers are borrowed until the batch commits. */
 typedef struct store_publish {
     const char *sender;
