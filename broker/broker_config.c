@@ -55,7 +55,8 @@ const config_option broker_config_options[] = {
     {"broker", "standby", CONFIG_BOOL, "false", S_OFF(standby), 0, 0, NULL,
      "true: if another asylinkd holds data_dir, stand by (HTTP up, /healthz \"standby\") and "
      "take over the moment its lock is released, instead of refusing to start (as "
-     "--standby). Never creates a store: see OPERATIONS.md section 9.2."},
+     "--standby). Never creates a store; its endpoints must be free at start: see OPERATIONS.md "
+     "section 9.2."},
 
     /* [store] */
     {"store", "map_size", CONFIG_SIZE, "256MiB", S_OFF(map_size), S_MIB, 64 * S_TIB, NULL,

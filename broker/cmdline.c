@@ -21,8 +21,10 @@ const broker_cmdline_option broker_cmdline_options[] = {
      "wait for its lock instead of failing, answering /healthz as standby meanwhile, and take "
      "over when it stops: trust and policy are reloaded, then the broker serves. Without another "
      "holder it simply runs. A standby never creates a store: with no data.mdb in the data "
-     "directory it logs an error and stands by until an asylinkd serves one there. [broker] "
-     "standby = true does the same (OPERATIONS.md section 9)."},
+     "directory it logs an error and stands by until an asylinkd serves one there (/healthz "
+     "standby-no-store). Its endpoints must be free at start (else it exits 1); one another "
+     "process took meanwhile is retried every second after the takeover (/healthz "
+     "endpoint-busy). [broker] standby = true does the same (OPERATIONS.md section 9)."},
     {"check-config", 0, NULL, "load config, keys, trust and policy; then exit",
      "Loads and checks the configuration, the broker's secret key and certificate (they must "
      "match each other and node_id; the certificate must be issued by the trusted CA, valid, "

@@ -78,15 +78,19 @@ static char *s_copy(const char *s)
     return d;
 }
 
-/* 200 "ok" while snapshots are fresh; 503 "standby" or "stale" otherwise. */
+/*
+ * 200 "ok" while snapshots are fresh; otherwise 503 with the role when not
+ * active ("standby", "standby-no-store", "endpoint-busy"), else "stale".
+ */
 static enum MHD_Result s_healthz(struct MHD_Connection *c, metrics *m)
 {
-    const char *body = "ok\n";
-    if (metrics_get_role(m) == METRICS_ROLE_STANDBY)
-        body = "standby\n";
+    char body[32] = "ok\n";
+    metrics_role role = metrics_get_role(m);
+    if (role != METRICS_ROLE_ACTIVE)
+        snprintf(body, sizeof body, "%s\n", metrics_role_name(role));
     else if (metrics_age_ms(m, clock_now_ms()) >= HTTP_STALE_MS)
-        body = "stale\n";
-    unsigned status = body[0] == 'o' ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+        snprintf(body, sizeof body, "stale\n");
+    unsigned status = strcmp(body, "ok\n") == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
     return s_reply(c, status, s_copy(body), "text/plain");
 }
 

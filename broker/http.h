@@ -3,7 +3,10 @@
  *   GET /metrics      Prometheus text format
  *   GET /healthz      200 "ok" while the router publishes snapshots; 503
  *                     "standby" while asylinkd --standby waits for the data
- *                     directory, 503 "stale" when snapshots stopped
+ *                     directory, "standby-no-store" while it refuses one
+ *                     holding no store, "endpoint-busy" while, having taken
+ *                     it over, it cannot bind its endpoint yet; 503 "stale"
+ *                     when snapshots stopped
  *   GET /status       an HTML page for operators (refreshes every 5 s)
  *   GET /status.json  the same as JSON
  * Binds to loopback by default; serves metadata only.

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zmq.h>
 
 static volatile sig_atomic_t s_stop;
 static volatile sig_atomic_t s_reload;
@@ -311,18 +312,22 @@ static void s_log_no_store(const broker_config *c, const char *why)
  * one into place would be taken half-written), but waits until an asylinkd
  * holds the directory again (one an operator started on the restored or
  * mounted store) and a data.mdb is there, logging ERROR at once and
- * every minute meanwhile.
+ * every minute meanwhile, with the role "standby-no-store" (/healthz).
  * ASYLINK_OK then (stand by for it), ASYLINK_E_SHUTDOWN on a stop signal.
  */
-static int s_wait_for_store(const broker_config *c)
+static int s_wait_for_store(const broker_config *c, metrics *m)
 {
     uint64_t logged = 0;
     bool first = true;
+    if (m) /* /healthz "standby-no-store": not a standby that could take over */
+        metrics_set_role(m, METRICS_ROLE_STANDBY_NO_STORE, c->node_id, clock_now_ms());
     while (!s_stop) {
         const char *absent = store_absent_reason(c->data_dir);
         if (!absent && store_in_use(c->data_dir)) {
             LOG_INFO("main", "an asylinkd holds the data directory again; standing by for it",
                      "data_dir=%s", LOG_Q(c->data_dir));
+            if (m)
+                metrics_set_role(m, METRICS_ROLE_STANDBY, c->node_id, clock_now_ms());
             return ASYLINK_OK;
         }
         uint64_t now = clock_now_ms();
@@ -363,7 +368,7 @@ static int s_stand_by_for_store(const broker_config *c, metrics *m, int rc, stor
     uint64_t since = clock_now_ms();
     s_stand_by(c, m, rc);
     while (rc == ASYLINK_E_EXISTS || rc == ASYLINK_E_NOT_FOUND) {
-        if (rc == ASYLINK_E_NOT_FOUND && (rc = s_wait_for_store(c)) != ASYLINK_OK)
+        if (rc == ASYLINK_E_NOT_FOUND && (rc = s_wait_for_store(c, m)) != ASYLINK_OK)
             break;
         store_options so = s_store_options(c, true, true);
         rc = store_open(&so, st);
@@ -403,6 +408,91 @@ static int s_open_store(const broker_config *c, bool standby, metrics *m, view *
                                          : "cannot open the store",
                   "data_dir=%s code=%s", LOG_Q(c->data_dir), asylink_err_name(rc));
     return rc;
+}
+
+/* How often a standby that took over retries an endpoint it cannot bind, in milliseconds. */
+#define S_ENDPOINT_RETRY_MS 1000
+
+/*
+ * The first of the broker's tcp endpoints (endpoint, admin_endpoint) that
+ * cannot be bound now (router_endpoint_probe()), into *endpoint and its
+ * errno; 0 when both can.
+ */
+static int s_endpoints_probe(const broker_config *c, const char **endpoint)
+{
+    const char *eps[] = {c->endpoint, c->admin_endpoint};
+    for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
+        int err = eps[i] && *eps[i] ? router_endpoint_probe(eps[i]) : 0;
+        if (err) {
+            *endpoint = eps[i];
+            return err;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A standby binds its endpoints only when it takes over, maybe days later:
+ * at start it checks that it could (nothing else holds the port, the
+ * address is this host's), and refuses to start if not, rather than stand
+ * by and leave no broker at the takeover.
+ */
+static int s_check_endpoints(const broker_config *c)
+{
+    const char *ep = NULL;
+    int err = s_endpoints_probe(c, &ep);
+    if (!err)
+        return ASYLINK_OK;
+    LOG_ERROR("main", "standby refuses to start: its endpoint cannot be bound",
+              "endpoint=%s error=%s code=%s hint=%s", LOG_Q(ep), LOG_Q(zmq_strerror(err)),
+              asylink_err_name(ASYLINK_E_IO),
+              LOG_Q("another process holds that address (ss -ltnp shows which), or it is not "
+                    "this host's; each broker of a pair needs its own endpoint and "
+                    "admin_endpoint"));
+    return ASYLINK_E_IO;
+}
+
+/*
+ * Before a standby serves the data directory it took over: while an
+ * endpoint cannot be bound (another process took the port while it stood
+ * by), it keeps the data directory (its locks stay held: no other asylinkd
+ * opens it meanwhile) and tries again every second, logging an ERROR each
+ * time, with the role "endpoint-busy" (/healthz), instead of exiting and
+ * leaving no broker. ASYLINK_OK once both can be bound, ASYLINK_E_SHUTDOWN
+ * on a stop signal.
+ */
+static int s_wait_for_endpoints(const broker_config *c, metrics *m)
+{
+    const char *ep = NULL;
+    int err = s_endpoints_probe(c, &ep);
+    if (!err)
+        return ASYLINK_OK;
+    uint64_t since = clock_now_ms();
+    if (m)
+        metrics_set_role(m, METRICS_ROLE_ENDPOINT_BUSY, c->node_id, since);
+    while (err && !s_stop) {
+        LOG_ERROR("main",
+                  "took over the data directory but cannot bind the endpoint; holding the data "
+                  "directory and trying again every second",
+                  "endpoint=%s error=%s code=%s hint=%s", LOG_Q(ep), LOG_Q(zmq_strerror(err)),
+                  asylink_err_name(ASYLINK_E_IO),
+                  LOG_Q("another process took that address while this broker stood by (ss "
+                        "-ltnp shows which): stop it"));
+        for (int i = 0; i < S_ENDPOINT_RETRY_MS / S_NO_STORE_POLL_MS && !s_stop; i++) {
+            struct timespec ts = {0, S_NO_STORE_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
+        }
+        err = s_endpoints_probe(c, &ep);
+    }
+    if (err) {
+        LOG_INFO("main", "stopped while waiting for the endpoint", "endpoint=%s", LOG_Q(ep));
+        return ASYLINK_E_SHUTDOWN;
+    }
+    LOG_INFO("main", "the endpoint can be bound again; serving", "waited_ms=%llu",
+             (unsigned long long)(clock_now_ms() - since));
+    if (m)
+        metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
+    return ASYLINK_OK;
 }
 
 /*
@@ -485,6 +575,8 @@ static int s_serve(const broker_config *c, const keys_secret *keys, const cert *
         metrics_set_role(m, METRICS_ROLE_ACTIVE, c->node_id, clock_now_ms());
         rc = s_start_http(c, m, &http);
     }
+    if (rc == ASYLINK_OK && standby)
+        rc = s_check_endpoints(c);
     if (rc == ASYLINK_OK)
         rc = s_open_store(c, standby, m, &v, &st);
     if (rc == ASYLINK_OK)
@@ -493,6 +585,8 @@ static int s_serve(const broker_config *c, const keys_secret *keys, const cert *
     if (rc == ASYLINK_OK && (rc = view_remember_crl(v, st, err, sizeof err)) != ASYLINK_OK)
         LOG_ERROR("main", "refusing the trust directory", "code=%s error=%s", asylink_err_name(rc),
                   LOG_Q(err));
+    if (rc == ASYLINK_OK && standby)
+        rc = s_wait_for_endpoints(c, m);
     if (rc == ASYLINK_OK)
         rc = s_run_router(c, keys, own, m, au, st, v);
     else

@@ -105,9 +105,14 @@ metrics_role metrics_get_role(metrics *m)
     return r;
 }
 
-static const char *s_role_name(metrics_role r)
+const char *metrics_role_name(metrics_role role)
 {
-    return r == METRICS_ROLE_STANDBY ? "standby" : "active";
+    switch (role) {
+    case METRICS_ROLE_STANDBY: return "standby";
+    case METRICS_ROLE_STANDBY_NO_STORE: return "standby-no-store";
+    case METRICS_ROLE_ENDPOINT_BUSY: return "endpoint-busy";
+    default: return "active";
+    }
 }
 
 /* The broker's node id: from the snapshot, else as set with the role. */
@@ -352,7 +357,7 @@ char *metrics_render_prometheus(metrics *m)
           "# HELP asylink_up 1 while the broker serves\n# TYPE asylink_up gauge\nasylink_up %d\n",
           m->have ? 1 : 0);
     s_gauge(&t, "standby", "1 while standing by for the data directory (asylinkd --standby)",
-            m->role == METRICS_ROLE_STANDBY ? 1 : 0);
+            m->role == METRICS_ROLE_STANDBY || m->role == METRICS_ROLE_STANDBY_NO_STORE ? 1 : 0);
     s_prom_counters(&t, s);
     s_prom_guards(&t, m);
     s_prom_status(&t, s);
@@ -485,7 +490,7 @@ char *metrics_render_json(metrics *m)
         json_object_set_new(o, "nodes", s_json_nodes(s));
         json_object_set_new(o, "feeds", s_json_feeds(s));
         json_object_set_new(o, "activity", s_json_activity(m, s));
-        json_object_set_new(o, "role", json_string(s_role_name(m->role)));
+        json_object_set_new(o, "role", json_string(metrics_role_name(m->role)));
         json_object_set_new(o, "role_since_ms", json_integer((json_int_t)m->role_since_ms));
         json_object_set_new(o, "transit_bytes", json_integer((json_int_t)s->transit_bytes));
         json_object_set_new(o, "max_transit_bytes", json_integer((json_int_t)s->max_transit_bytes));
@@ -576,7 +581,7 @@ static void s_html_head(s_text *t, metrics *m, const metrics_snapshot *s)
           "http-equiv=\"refresh\" content=\"10\"><title>asylinkd %s status</title><style>%s"
           "</style></head><body><h1>asylinkd %s &mdash; %s</h1><p class=\"muted\">version "
           "%s, durability %s, %d verify workers, snapshot %s (UTC)</p>",
-          s_node_id(m), s_css, s_node_id(m), s_role_name(m->role), asylink_version(),
+          s_node_id(m), s_css, s_node_id(m), metrics_role_name(m->role), asylink_version(),
           s_durability(m), s->verify_workers, clock_format_iso(s->taken_ms, when, sizeof when));
     s_add(t,
           "<div class=\"tiles\"><div class=\"tile\">uptime<b>%s</b></div>"

@@ -73,7 +73,18 @@ typedef struct metrics metrics;
 typedef enum metrics_role {
     METRICS_ROLE_ACTIVE = 0,  /* owns the data directory and serves (the default) */
     METRICS_ROLE_STANDBY = 1, /* waits for another asylinkd to release the data directory */
+    /* a standby that found no store in the data directory: it refuses to take over until an
+       asylinkd serves one there (DESIGN-CHANGES 49) */
+    METRICS_ROLE_STANDBY_NO_STORE = 2,
+    /* took over the data directory but cannot bind its endpoint yet: retrying every second */
+    METRICS_ROLE_ENDPOINT_BUSY = 3,
 } metrics_role;
+
+/*
+ * The role's name, as /healthz (every role but active), /status.json and
+ * /status show it: "active", "standby", "standby-no-store", "endpoint-busy".
+ */
+const char *metrics_role_name(metrics_role role);
 
 /*
  * Counters of the broker's defences against resource attacks, bumped by

@@ -774,6 +774,25 @@ fail:
     return rc;
 }
 
+int router_endpoint_probe(const char *endpoint)
+{
+    if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0)
+        return 0;
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int linger = 0, err = 0;
+    if (!sock)
+        err = zmq_errno() ? zmq_errno() : ENOMEM;
+    else if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+             zmq_bind(sock, endpoint) != 0)
+        err = zmq_errno();
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zmq_ctx_term(ctx); /* the listening socket is closed when this returns */
+    return err;
+}
+
 /*
  * Whether the next group is full while one is in flight: the loop stops
  * reading clients until the commit returns (back-pressure; it bounds the

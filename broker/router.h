@@ -76,6 +76,17 @@ typedef struct router router;
 int router_new(router_options *o, store *st, view *v, router **out);
 
 /*
+ * Whether a tcp:// endpoint (router_options.endpoint or admin_endpoint)
+ * can be bound now: a socket of a ZeroMQ context of its own is bound to it
+ * and closed at once, serving nothing. 0, or the errno of the failed bind
+ * (EADDRINUSE: another process holds the port; EADDRNOTAVAIL: not an
+ * address of this host). Other endpoints (ipc://, which ZeroMQ takes over
+ * from any file at its path) are not probed: 0. A standby checks its
+ * endpoints at start and before serving what it took over (main.c).
+ */
+int router_endpoint_probe(const char *endpoint);
+
+/*
  * Runs until *stop becomes nonzero, then drains: Publishes already being
  * verified are committed and answered, sessions get Bye(SHUTDOWN).
  * *reload nonzero (SIGHUP) reloads trust and policy and is reset.

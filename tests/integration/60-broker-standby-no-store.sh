@@ -8,7 +8,10 @@
 # when C is killed (-9) B takes over with A's messages. A standby on a data
 # directory that does not exist yet (a file system not mounted), on an empty
 # directory (a bare mount point) or on an empty data.mdb creates nothing,
-# and stops cleanly; a plain start still creates a new store.
+# and stops cleanly; a plain start still creates a new store. Meanwhile
+# /healthz tells such a standby from one that could take over: 503
+# "standby-no-store", not "standby" (DESIGN-CHANGES 56), and
+# contrib/asylinkd-healthz exits 4 for it.
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"
 make_federation || exit 1
@@ -22,17 +25,41 @@ stop_named() {
   check_eq "$1 stops cleanly (exit 0)" "$?" 0
 }
 REFUSED='level=error comp=main msg="standby refuses to take over: no store in the data directory'
+# with_http NAME: $T/NAME.ini also serves HTTP on a port of its own, in HTTP_NAME.
+with_http() {
+  local port
+  port=$(free_port)
+  sed -i "s|^listen =.*|listen = 127.0.0.1:$port|" "$T/$1.ini"
+  printf -v "HTTP_$1" '%s' "$port"
+}
+# healthz NAME: "BODY CODE" of broker NAME's /healthz.
+healthz() {
+  local port_var="HTTP_$1"
+  curl -s --max-time 3 -w ' %{http_code}' "http://127.0.0.1:${!port_var}/healthz" | tr -d '\n'
+}
+# healthz_is NAME WANT SECONDS: until /healthz says WANT.
+healthz_is() {
+  local i=0
+  while [[ $i -lt $(($3 * 10)) ]]; do
+    [[ $(healthz "$1") == "$2" ]] && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  return 1
+}
 
 echo "== 1. the data directory moved aside while A runs (a restore), then A stops"
 named A
 named B
 named C
+with_http B
 start_named A
 wait_for "$T/A.out" 'listening on' 10 || { show "$T/A.err"; exit 1; }
 on A DE send --to IT --count 2 --timeout 10 >"$T/a1.out" 2>&1
 check_eq "A serves: 2 accepted, queued for IT" "$(field "$T/a1.out" accepted)" 2
 start_named B --standby
 check "B stands by" wait_for "$T/B.out" 'standing by for ' 10
+check "  /healthz: standby (503)" healthz_is B "standby 503" 5
 
 mv "$T/data" "$T/data.old"
 kill -TERM "$PID_A"
@@ -43,6 +70,10 @@ sleep 1 # B looks every 100 ms
 check "  and creates no data directory" bash -c "[ ! -e '$T/data' ]"
 check "  and serves nothing" bash -c "! grep -q 'listening on' '$T/B.out'"
 check "  but keeps standing by" kill -0 "$PID_B"
+check_eq "  /healthz: standby-no-store (503), not standby" "$(healthz B)" "standby-no-store 503"
+"$SOURCE_ROOT/contrib/asylinkd-healthz" "http://127.0.0.1:$HTTP_B/healthz" >"$T/contrib.out" 2>&1
+check_eq "  contrib/asylinkd-healthz exits 4" "$?" 4
+check_eq "  ... and prints it" "$(cat "$T/contrib.out")" "standby-no-store"
 
 mkdir -m 700 "$T/data"
 cp "$T/data.old/data.mdb" "$T/data/"
@@ -54,19 +85,23 @@ start_named C
 check "C, started on the restored store, serves" wait_for "$T/C.out" 'listening on' 10
 check "B stands by for C" \
   wait_for "$T/B.err" 'msg="an asylinkd holds the data directory again; standing by for it"' 10
+check "  /healthz: standby (503) again" healthz_is B "standby 503" 5
 kill -KILL "$PID_C"
 wait "$PID_C" 2>/dev/null
 check "B takes over when C is killed (-9)" wait_for "$T/B.out" 'listening on ' 15
+check "  /healthz: ok (200)" healthz_is B "ok 200" 5
 on B IT recv --count 2 --timeout 10 >"$T/it.out" 2>&1
 check_eq "IT receives the 2 messages A had queued, from B" "$(field "$T/it.out" distinct)" 2
 stop_named B
 
 echo "== 2. a data directory that does not exist yet (not mounted)"
 named D "$T/unmounted"
+with_http D
 start_named D --standby
 check "D stands by" wait_for "$T/D.out" 'standing by for ' 10
 check "  logging the refusal (no such directory)" \
   wait_for "$T/D.err" "$REFUSED.* reason=\"no such directory\"" 10
+check "  /healthz: standby-no-store (503)" healthz_is D "standby-no-store 503" 5
 sleep 1
 check "  creating nothing" bash -c "[ ! -e '$T/unmounted' ]"
 stop_named D
