@@ -358,6 +358,12 @@ char *metrics_render_prometheus(metrics *m)
           m->have ? 1 : 0);
     s_gauge(&t, "standby", "1 while standing by for the data directory (asylinkd --standby)",
             m->role == METRICS_ROLE_STANDBY || m->role == METRICS_ROLE_STANDBY_NO_STORE ? 1 : 0);
+    s_gauge(&t, "failover_blocked",
+            "1 while a standby cannot serve: no store in its data directory (/healthz "
+            "standby-no-store), or its endpoint taken by another process after the takeover "
+            "(endpoint-busy)",
+            m->role == METRICS_ROLE_STANDBY_NO_STORE || m->role == METRICS_ROLE_ENDPOINT_BUSY ? 1
+                                                                                              : 0);
     s_prom_counters(&t, s);
     s_prom_guards(&t, m);
     s_prom_status(&t, s);

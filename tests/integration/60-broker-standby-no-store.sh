@@ -71,6 +71,7 @@ check "  and creates no data directory" bash -c "[ ! -e '$T/data' ]"
 check "  and serves nothing" bash -c "! grep -q 'listening on' '$T/B.out'"
 check "  but keeps standing by" kill -0 "$PID_B"
 check_eq "  /healthz: standby-no-store (503), not standby" "$(healthz B)" "standby-no-store 503"
+check_eq "  /metrics: asylink_failover_blocked 1" "$(http_metric "127.0.0.1:$HTTP_B" asylink_failover_blocked)" 1
 "$SOURCE_ROOT/contrib/asylinkd-healthz" "http://127.0.0.1:$HTTP_B/healthz" >"$T/contrib.out" 2>&1
 check_eq "  contrib/asylinkd-healthz exits 4" "$?" 4
 check_eq "  ... and prints it" "$(cat "$T/contrib.out")" "standby-no-store"
@@ -90,6 +91,7 @@ kill -KILL "$PID_C"
 wait "$PID_C" 2>/dev/null
 check "B takes over when C is killed (-9)" wait_for "$T/B.out" 'listening on ' 15
 check "  /healthz: ok (200)" healthz_is B "ok 200" 5
+check_eq "  /metrics: asylink_failover_blocked 0" "$(http_metric "127.0.0.1:$HTTP_B" asylink_failover_blocked)" 0
 on B IT recv --count 2 --timeout 10 >"$T/it.out" 2>&1
 check_eq "IT receives the 2 messages A had queued, from B" "$(field "$T/it.out" distinct)" 2
 stop_named B

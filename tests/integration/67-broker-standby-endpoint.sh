@@ -93,6 +93,7 @@ check "B takes over the data directory" \
 check "  but cannot bind: ERROR naming the endpoint" \
   wait_for "$T/B.err" "$BUSY endpoint=tcp://127.0.0.1:$PB error=\"Address already in use\" code=IO" 5
 check "  /healthz: endpoint-busy (503)" healthz_is B "endpoint-busy 503" 5
+check_eq "  /metrics: asylink_failover_blocked 1" "$(http_metric "127.0.0.1:$HTTP_B" asylink_failover_blocked)" 1
 sleep 2.5
 check_ge "  the ERROR again every second" "$(grep -c 'cannot bind the endpoint' "$T/B.err")" 3
 check "  B keeps running" kill -0 "$PID_B"
