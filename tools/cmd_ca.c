@@ -246,6 +246,10 @@ static int s_sign_request(const s_opts *o, ca_dir *d, const cert_request *req)
     if (o->out && strlen(o->out) >= sizeof out)
         return cli_failf("--out: path too long (%zu bytes; at most %zu)", strlen(o->out),
                          sizeof out - 1);
+    for (const char *p = o->out; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) /* issued.txt: one line per certificate */
+            return cli_failf("--out: the path holds a control character (tab, line break ...): "
+                             "choose another name");
     if (o->out)
         snprintf(out, sizeof out, "%s", o->out);
     else if (s_default_out(o->request, req->node_id, out, sizeof out) != CLI_OK)

@@ -105,6 +105,9 @@ check_eq "the CA's files are unchanged" \
   "$(digest ca/ca.key ca/ca.cert ca/serial ca/revoked.crl ca/issued.txt)" "$ca_before"
 run ca sign --dir ca --request keys/FR.csr --out "$(printf 'x/%.0s' {1..2100})FR.cert"
 check "an --out longer than PATH_MAX is refused, not cut" 1 '--out: path too long'
+run ca sign --dir ca --request keys/FR.csr --out "$(printf 'FR.cert\n99\tXX\t2099-01-01T00:00:00Z\tfake.cert')"
+check "an --out with a line break is refused (issued.txt keeps one line per certificate)" 1 \
+  '--out: the path holds a control character'
 run ca sign --dir ca --request keys/FR.csr --out trust/nodes/FR.cert
 check "then FR gets serial 2: no serial was used up" 0 'serial 2,'
 run ca sign --dir ca --request keys/DE.csr --out trust/nodes/DE.cert
