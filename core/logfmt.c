@@ -26,10 +26,15 @@ void logfmt_buf_init(logfmt_buf *b, char *data, size_t cap)
     data[0] = '\0';
 }
 
-/* Records the current end as a cut position if we are in a value and the marker fits. */
+/*
+ * Records the current end as a cut position if we are in a value and the
+ * marker fits. Never once something did not fit: the end may then be
+ * where a key should have been (s_key marks after its '=').
+ */
 static void s_mark_safe(logfmt_buf *b)
 {
-    if (b->in_value && b->cap >= S_CUT_RESERVE && b->len <= b->cap - S_CUT_RESERVE) {
+    if (!b->truncated && b->in_value && b->cap >= S_CUT_RESERVE &&
+        b->len <= b->cap - S_CUT_RESERVE) {
         b->safe = b->len;
         b->safe_quote = b->in_quote;
     }

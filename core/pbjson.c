@@ -224,7 +224,10 @@ static int s_json_integer(s_ctx *c, const json_t *v, bool is_signed, int64_t *sv
             return s_err(c, ASYLINK_E_BAD_FIELD, "expected an integer, got %g", d);
         if (d < 0 && !is_signed)
             return s_err(c, ASYLINK_E_BAD_FIELD, "negative value for an unsigned field");
-        *sv = (int64_t)d;
+        if (is_signed && d >= 9223372036854775808.0)
+            return s_err(c, ASYLINK_E_BAD_FIELD, "%g is out of range for a signed integer", d);
+        /* only values inside int64_t converted to it: outside, the conversion is undefined */
+        *sv = d < 9223372036854775808.0 ? (int64_t)d : INT64_MAX;
         *uv = d < 0 ? (uint64_t)*sv : (uint64_t)d;
         return ASYLINK_OK;
     }
@@ -440,6 +443,8 @@ static int s_field_from_json(s_ctx *c, const ProtobufCFieldDescriptor *f, const 
         return ASYLINK_OK; /* proto3 JSON: null is the default value */
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         return s_repeated_from_json(c, f, v, m, depth);
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        s_mark_present(f, m); /* first: a nested message that fails half-way is freed with m */
     int rc = s_elem_from_json(c, f, v, (uint8_t *)m + f->offset, depth);
     if (rc == ASYLINK_OK)
         s_mark_present(f, m);
@@ -462,6 +467,21 @@ static const ProtobufCFieldDescriptor *s_field_by_key(const ProtobufCMessageDesc
     return NULL;
 }
 
+/*
+ * The member of f's oneof that m holds already, or NULL (also when f is in
+ * no oneof). Its members share one slot: a second one would overwrite the
+ * first (which leaked), and the message would silently hold only the last.
+ */
+static const ProtobufCFieldDescriptor *s_oneof_taken(const ProtobufCMessageDescriptor *d,
+                                                     const ProtobufCFieldDescriptor *f,
+                                                     const ProtobufCMessage *m)
+{
+    if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return NULL;
+    uint32_t held = *(const uint32_t *)((const uint8_t *)m + f->quantifier_offset);
+    return held ? protobuf_c_message_descriptor_get_field(d, (unsigned)held) : NULL;
+}
+
 /* Fills m (initialised) from the object v; on failure m holds what was set. */
 static int s_fill_message(s_ctx *c, const ProtobufCMessageDescriptor *d, const json_t *v,
                           ProtobufCMessage *m, int depth)
@@ -478,6 +498,10 @@ static int s_fill_message(s_ctx *c, const ProtobufCMessageDescriptor *d, const j
             return s_err(c, ASYLINK_E_BAD_FIELD, "field '%s' given twice", f->name);
         if (idx < 256)
             seen[idx] = f;
+        const ProtobufCFieldDescriptor *other = s_oneof_taken(d, f, m);
+        if (other && !json_is_null(val))
+            return s_err(c, ASYLINK_E_BAD_FIELD, "fields '%s' and '%s' are members of one oneof",
+                         other->name, f->name);
         size_t old = s_path_push(c, f->name, 0);
         int rc = s_field_from_json(c, f, val, m, depth);
         if (rc != ASYLINK_OK)

@@ -20,7 +20,8 @@
  *     accepted on input, written for values the descriptor does not name);
  *   - bytes as base64 (standard or URL-safe, padded or not on input);
  *   - repeated fields as arrays, nested messages as objects; null means
- *     "default" on input.
+ *     "default" on input; at most one member of a oneof (only
+ *     AdminResponse has one) may be given, else the input is refused.
  * Output lists every field (defaults too, so columns are stable), in field
  * number order; unset nested messages are left out. Unknown keys, values
  * of the wrong type or out of range are errors naming the field's path

@@ -438,6 +438,37 @@ static void test_cut_lines_stay_valid(void **state)
     assert_int_equal(s_cap.bad, 0);
 }
 
+/*
+ * Found by fuzz_text: a key longer than 4 bytes that did not fit, with 4
+ * bytes of room left, left a cut position after the space before it, so
+ * the line ended in " ..." (a key without '='): not logfmt. The logger
+ * cuts its lines with the same code, so a long hostile value before such a
+ * key did the same.
+ */
+static void test_cut_before_long_key(void **state)
+{
+    static char v[LOG_LINE_MAX];
+    for (size_t len = LOG_LINE_MAX - 120; len < LOG_LINE_MAX; len++) {
+        memset(v, 'x', len);
+        v[len] = '\0';
+        LOG_INFO("t", "m", "first=%s second_key=1", v);
+        assert_true(strlen(s_cap.last) <= LOG_LINE_MAX - 1);
+        if (!logfmt_valid(s_cap.last))
+            fail_msg("not logfmt: ...%s", s_cap.last + strlen(s_cap.last) - 40);
+    }
+    char small[49];
+    logfmt_buf b;
+    logfmt_buf_init(&b, small, sizeof small - 1);
+    logfmt_put(&b, "ts", "1");
+    logfmt_put(&b, "bare", "node=DE ");
+    logfmt_put_quoted(&b, "msg", "node=DE ");
+    logfmt_put_tail(&b, "node=DE");
+    logfmt_put(&b, "nodeDE", "v"); /* 4 bytes left: the key does not fit */
+    assert_string_equal(logfmt_buf_finish(&b),
+                        "ts=1 bare=\"node=DE \" msg=\"node=DE \" node=DE" LOGFMT_CUT_MARK);
+    assert_int_equal(s_cap.bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_values_stay_valid, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_logfmt_parse, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cut_lines_stay_valid, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_before_long_key, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
