@@ -3,13 +3,15 @@
 # while and FAILS if any of them finds a crash, a leak, a timeout or an
 # out-of-memory input, or exits abnormally.
 #
-#   scripts/fuzz.sh [--build DIR] [--seconds N | --minutes N] [--only NAME]
-#                   [--keep DIR]
+#   scripts/fuzz.sh [--build DIR] [--seconds N | --minutes N | --total N]
+#                   [--only NAME] [--keep DIR]
 #
 #   --build DIR    the fuzzing build (CC=clang cmake -DASYLINK_FUZZ=ON),
 #                  default build-fuzz; every DIR/tests/fuzz/fuzz_* runs
 #   --seconds N    fuzzing time per target (default 30)
 #   --minutes N    the same in minutes (for long runs outside CI)
+#   --total N      N seconds for all targets together, split evenly (at
+#                  least 5 s each), so that a new target costs CI no time
 #   --only NAME    run only fuzz_NAME (repeatable)
 #   --target PATH  run this libFuzzer binary (repeatable; used by the
 #                  fuzz.sh self-test, whose planted target must fail)
@@ -27,17 +29,19 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=build-fuzz
 seconds=30
+total=
 only=()
 explicit=()
 keep=
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=${2:?--build needs a directory}; shift 2 ;;
     --seconds) seconds=${2:?--seconds needs a number}; shift 2 ;;
     --minutes) seconds=$(( ${2:?--minutes needs a number} * 60 )); shift 2 ;;
+    --total) total=${2:?--total needs a number}; shift 2 ;;
     --only) only+=("${2:?--only needs a target name}"); shift 2 ;;
     --target) explicit+=("${2:?--target needs a path}"); shift 2 ;;
     --keep) keep=${2:?--keep needs a directory}; shift 2 ;;
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case $seconds in ''|*[!0-9]*) echo "fuzz.sh: --seconds/--minutes take a whole number" >&2; exit 2 ;; esac
+case $total in *[!0-9]*) echo "fuzz.sh: --total takes a whole number" >&2; exit 2 ;; esac
 case $build in /*) ;; *) build=$root/$build ;; esac
 [ -n "$keep" ] || keep=$build/fuzz-failures
 if [ ${#explicit[@]} -eq 0 ] && [ ! -d "$build/tests/fuzz" ]; then
@@ -66,6 +71,11 @@ fi
 if [ ${#targets[@]} -eq 0 ]; then
     echo "fuzz.sh: no fuzz targets in $build/tests/fuzz" >&2
     exit 2
+fi
+if [ -n "$total" ]; then
+    seconds=$(( total / ${#targets[@]} ))
+    [ "$seconds" -ge 5 ] || seconds=5
+    echo "fuzz.sh: ${total}s for ${#targets[@]} targets: ${seconds}s each"
 fi
 
 bad=0

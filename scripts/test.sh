@@ -4,16 +4,19 @@
 #   build/       normal build, -Werror, all ctest tests
 #   build-asan/  -fsanitize=address,undefined, all ctest tests again
 #   build-fuzz/  clang + libFuzzer: seed corpora and kept regression inputs
-#                replayed, the harness self-test, then each decoder fuzzed
-#                for FUZZ_SECONDS (default 20) seconds by scripts/fuzz.sh,
-#                which fails on any crash, leak or timeout
+#                replayed, the harness self-test, then the decoders fuzzed
+#                by scripts/fuzz.sh for FUZZ_TOTAL_SECONDS (default 180)
+#                split evenly between the targets (or FUZZ_SECONDS each,
+#                if set), which fails on any crash, leak, timeout or
+#                undefined behaviour
 # plus a check that no banned C function crept in. Ends with one line
 # "test.sh: N passed, M failed". Exit status 0 only if everything passed.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-fuzz_seconds=${FUZZ_SECONDS:-20}
+fuzz_total=${FUZZ_TOTAL_SECONDS:-180}
+fuzz_seconds=${FUZZ_SECONDS:-}
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 failed=0
@@ -111,8 +114,13 @@ fi
 if command -v clang >/dev/null; then
     if CC=clang build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
         run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
-        say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
-        step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
+        if [ -n "$fuzz_seconds" ]; then
+            say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
+            step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
+        else
+            say "fuzzing the decoders for ${fuzz_total}s in all (scripts/fuzz.sh)"
+            step fuzzing scripts/fuzz.sh --build build-fuzz --total "$fuzz_total"
+        fi
     else
         failed=$((failed + 1)); failures+=("fuzz build")
     fi
