@@ -526,6 +526,15 @@ int client_check_class(asylink_client *c, const char *content_type, int classifi
 int client_check_names(asylink_client *c, const char *content_type, const char *topic);
 
 /*
+ * ASYLINK_E_BAD_FIELD, with a WARN line, if content_type is one of the two
+ * names reserved for the library's receipts (RECEIPT_CONTENT_TYPE,
+ * RECEIPT_SINGLE_CONTENT_TYPE; PROTOCOL.md 3.1): the application's own
+ * messages and publications may not carry them, so that only an
+ * acknowledgement ever makes a node sign a receipt. Else ASYLINK_OK.
+ */
+int client_check_reserved(asylink_client *c, const char *content_type);
+
+/*
  * The items of one asylink_send_many() or asylink_publish_many() call, as
  * client_seal_many() sees them: their payload sizes, where each result
  * goes, and how one is sealed (into out and draft, digest filled).

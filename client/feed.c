@@ -289,7 +289,8 @@ static int s_publish_params_check(asylink_client *c, const asylink_publish_param
         return ASYLINK_E_CLASSIFICATION; /* never on feeds */
     if (p->classification != ASYLINK_PUBLIC && p->classification != ASYLINK_LIMITED)
         return ASYLINK_E_INVALID_ARG;
-    return client_check_names(c, p->content_type, p->topic);
+    int rc = client_check_names(c, p->content_type, p->topic);
+    return rc == ASYLINK_OK ? client_check_reserved(c, p->content_type) : rc;
 }
 
 /*

@@ -875,6 +875,8 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
     const envelope_header *h = envelope_header_of(e);
     if (strcmp(h->content_type, RECEIPT_CONTENT_TYPE) != 0)
         return ASYLINK_E_MALFORMED;
+    if (h->n_recipients == 0)
+        return ASYLINK_E_NOT_RECIPIENT; /* a feed message is nobody's receipt (PROTOCOL.md 5) */
     uint8_t *payload = NULL;
     size_t len = 0;
     pthread_mutex_lock(&c->open_lock);

@@ -99,6 +99,17 @@ int client_check_names(asylink_client *c, const char *content_type, const char *
     return ASYLINK_E_BAD_FIELD;
 }
 
+int client_check_reserved(asylink_client *c, const char *content_type)
+{
+    if (!content_type || (strcmp(content_type, RECEIPT_CONTENT_TYPE) != 0 &&
+                          strcmp(content_type, RECEIPT_SINGLE_CONTENT_TYPE) != 0))
+        return ASYLINK_OK;
+    client_log(c, ASYLINK_LOG_WARN,
+               "content type reserved for the library's signed receipts: nothing was sent",
+               "code=BAD_FIELD content_type=%s", content_type);
+    return ASYLINK_E_BAD_FIELD;
+}
+
 int client_check_class(asylink_client *c, const char *content_type, int classification)
 {
     if ((classification != ASYLINK_PUBLIC && classification != ASYLINK_LIMITED) ||
@@ -328,7 +339,9 @@ static int s_seal_one(asylink_client *c, const asylink_send_params *p, const voi
 {
     if (!p || p->struct_size < sizeof *p || (!payload && len))
         return ASYLINK_E_INVALID_ARG;
-    int rc = client_seal(c, p, payload, len, draft, id, digest);
+    int rc = client_check_reserved(c, p->content_type); /* receipts are the library's own */
+    if (rc == ASYLINK_OK)
+        rc = client_seal(c, p, payload, len, draft, id, digest);
     if (rc != ASYLINK_OK)
         return rc;
     *item = (cstore_out_new){.id = id,

@@ -81,8 +81,15 @@ int armor_encode(const char *label, const char *comment, const uint8_t *data, si
     buf = NULL;
     rc = ASYLINK_OK;
 cleanup:
-    free(b64);
-    free(buf);
+    /* The data may be a secret key file's blob (keys_encode()): its base64 is wiped too. */
+    if (b64) {
+        sodium_memzero(b64, b64len);
+        free(b64);
+    }
+    if (buf) {
+        sodium_memzero(buf, cap);
+        free(buf);
+    }
     return rc;
 }
 

@@ -24,7 +24,9 @@
 /*
  * Encodes data as armored text. comment (may be NULL) is a string of lines
  * separated by '\n'; each is written prefixed with "# ". Returns a malloc'd
- * NUL-terminated string in *out (caller frees) or ASYLINK_E_NOMEM.
+ * NUL-terminated string in *out (caller frees) or ASYLINK_E_NOMEM. Its own
+ * scratch copies of data (the base64) are wiped before they are freed, as
+ * data may be a secret key file's blob; wiping *out is the caller's part.
  */
 int armor_encode(const char *label, const char *comment, const uint8_t *data, size_t len,
                  char **out);

@@ -331,7 +331,9 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
  * than 256 recipients, payload over 32 MiB); ASYLINK_E_BAD_NODE_ID (a
  * recipient is not a valid node id); ASYLINK_E_BAD_FIELD (a bad content
- * type, a recipient named twice); ASYLINK_E_UNKNOWN_RECIPIENT (no
+ * type, a recipient named twice, or a content type reserved for the
+ * library's receipts, asylink.v1.ReceiptSet or asylink.v1.Receipt: nothing
+ * sent, the reason logged); ASYLINK_E_UNKNOWN_RECIPIENT (no
  * certificate in the trust directory); ASYLINK_E_REVOKED,
  * ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID (no usable
  * certificate for a recipient); ASYLINK_E_STORE_FULL (the disk holding the
@@ -694,7 +696,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_export(asylink_client *c,
  * verifying it: ASYLINK_E_UNKNOWN_SENDER, ASYLINK_E_WRONG_KEY,
  * ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID,
  * ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_EXPIRED; opening it:
- * ASYLINK_E_NOT_RECIPIENT, ASYLINK_E_TAMPERED (also: signer, addressee or
+ * ASYLINK_E_NOT_RECIPIENT (also: a feed message, which is nobody's
+ * receipt), ASYLINK_E_TAMPERED (also: signer, addressee or
  * digest do not match the sent message); ASYLINK_E_NOT_FOUND (not our
  * message, or message_id is not covered by this envelope); ASYLINK_E_IO;
  * ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (a library thread or the log
@@ -969,7 +972,8 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * struct_size too small, topic or content_type NULL, payload NULL with
  * len > 0, an unknown classification), ASYLINK_E_CLASSIFICATION (PERSONAL,
  * or a personal-data content type: asylink.v1.InformationRequest or
- * InformationReply), ASYLINK_E_BAD_FIELD (a bad topic or content type), ASYLINK_E_TOO_LARGE
+ * InformationReply), ASYLINK_E_BAD_FIELD (a bad topic or content type, or a
+ * content type reserved for receipts, as asylink_send()), ASYLINK_E_TOO_LARGE
  * (payload over 32 MiB), ASYLINK_E_SHUTDOWN; for LIMITED also
  * ASYLINK_E_UNAVAILABLE (no session is open to ask the broker for the
  * readers), ASYLINK_E_TIMEOUT (no Directory answer within 10 s), the
