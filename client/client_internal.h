@@ -121,6 +121,9 @@ typedef struct client_early_out_list {
 
 /* Turns whose commit results client_early_wait() can still read (early.c). */
 #define CLIENT_EARLY_RESULTS 64u
+/* Ids of messages handed over from commits that failed, remembered for their acknowledgements
+   (early.c, client_early_lost): the newest this many. */
+#define CLIENT_EARLY_LOST 256u
 
 /* Deliveries offered before their commit (early.c); the entries are opaque. */
 typedef struct client_early client_early;
@@ -244,6 +247,9 @@ struct asylink_client {
     client_early_list early;            /* the committing turn's new entries (early.c) */
     uint64_t early_turn;                /* turns settled so far */
     int early_rc[CLIENT_EARLY_RESULTS]; /* turn k's commit result at k % CLIENT_EARLY_RESULTS */
+    uint8_t early_lost[CLIENT_EARLY_LOST][16]; /* ids handed over from failed commits (a ring) */
+    int early_lost_rc[CLIENT_EARLY_LOST];      /* ... each one's commit error */
+    uint64_t early_lost_n;                     /* ... how many were put in so far */
     client_early_out_list early_out;    /* new outbox entries to publish before their commit */
     bool early_out_committing;          /* ... whose commit is not visible yet */
     bool early_out_failed;              /* a commit with entries published early failed */
@@ -429,6 +435,15 @@ bool client_handed_get(const asylink_client *c, const uint8_t id[16], const char
  * once they are). Takes the lock.
  */
 int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size_t n);
+
+/*
+ * For an acknowledgement that did not find the message with this id: the
+ * error of the failed commit of a turn that handed it over early (among
+ * the newest CLIENT_EARLY_LOST such messages), so that the acknowledgement
+ * fails as it would have had it come while that commit ran; ASYLINK_OK if
+ * no such message had the id. Takes the lock.
+ */
+int client_early_lost(asylink_client *c, const uint8_t id[16]);
 
 /*
  * Logs a logfmt line through the application's callback (if any): msg is

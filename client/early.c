@@ -105,7 +105,14 @@ void client_early_settle(asylink_client *c, int rc)
     if (c->early.head) {
         if (rc != ASYLINK_OK) {
             /* Not stored: its sequence numbers will name other entries, and what was
-               handed over early comes again once stored. */
+               handed over early comes again once stored. An acknowledgement of what was
+               handed over that comes after this is told the commit's error too. */
+            for (const client_early *e = c->early.head; e && e->seq <= c->recv_cursor;
+                 e = e->next) {
+                size_t slot = c->early_lost_n++ % CLIENT_EARLY_LOST;
+                memcpy(c->early_lost[slot], e->id, 16);
+                c->early_lost_rc[slot] = rc;
+            }
             if (c->recv_cursor >= c->early.head->seq)
                 c->recv_cursor = c->early.head->seq - 1;
         }
@@ -242,6 +249,18 @@ int client_early_wait(asylink_client *c, const uint8_t *ids, size_t stride, size
                  : ASYLINK_E_IO;
     pthread_mutex_unlock(&c->lock);
     free(sorted);
+    return rc;
+}
+
+int client_early_lost(asylink_client *c, const uint8_t id[16])
+{
+    int rc = ASYLINK_OK;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->early_lost_n < CLIENT_EARLY_LOST ? (size_t)c->early_lost_n : CLIENT_EARLY_LOST;
+    for (size_t i = 0; i < n && rc == ASYLINK_OK; i++)
+        if (memcmp(c->early_lost[i], id, 16) == 0)
+            rc = c->early_lost_rc[i];
+    pthread_mutex_unlock(&c->lock);
     return rc;
 }
 

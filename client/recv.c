@@ -526,12 +526,16 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
                               commit below, so each finds what a look-up of its own would) */
     if (by_id)
         rc = s_ack_find(c, items, n, &found);
+    uint8_t missing[16] = {0}; /* the id looked up last: the one not found, if any */
+    bool looked = false;
     for (size_t i = 0; i < n && rc == ASYLINK_OK; i++) {
         bool skip = false;
         if (by_id)
             rc = s_ack_resolve(&items[i], &found[i], &skip);
         for (size_t k = 0; k < m && rc == ASYLINK_OK && !skip; k++)
             skip = s_same_key(&items[k], &items[i]);
+        memcpy(missing, items[i].id, 16);
+        looked = true;
         if (rc != ASYLINK_OK || skip)
             continue;
         if (m != i)
@@ -540,6 +544,11 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         m++;
     }
     free(found);
+    /* Not found because the commit of a turn that handed it over early failed (after which it
+       comes again once stored): that commit's error, as while it ran (client_early_wait). */
+    int lost = rc == ASYLINK_E_NOT_FOUND && looked ? client_early_lost(c, missing) : ASYLINK_OK;
+    if (lost != ASYLINK_OK)
+        rc = lost;
     size_t owed = 0;
     for (size_t i = 0; i < m; i++)
         owed += items[i].pending && items[i].receipt;
@@ -548,6 +557,10 @@ static int s_ack_run(asylink_client *c, s_ack_item *items, size_t n, bool by_id)
         rc = client_io_write(c, s_fill_ack, &w); /* with the I/O thread's next commit */
     }
     pthread_mutex_unlock(&c->ack_lock);
+    if (lost != ASYLINK_OK) {
+        s_ack_rewind(c, items, n); /* nothing acknowledged: all of them come again */
+        return rc;
+    }
     /* (IO: perhaps stored, only its flush failing, client_io_write: the flush recounts from the
        store what is owed.) */
     if ((rc == ASYLINK_OK || rc == ASYLINK_E_IO) && owed) {

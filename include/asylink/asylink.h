@@ -518,9 +518,11 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack(asylink_client *c, const uint8_
  * (a library thread or the log callback); for a message
  * handed over before its own inbox commit finished (see asylink_recv())
  * and that commit failing, that commit's error (ASYLINK_E_STORE_FULL,
- * ASYLINK_E_IO): the message is handed over again once stored, and the
- * call's other messages (not acknowledged either) are handed over again
- * too. Only the commit of a message the call names is waited for. Thread-safe;
+ * ASYLINK_E_IO), also for a call made after that commit failed and before
+ * the message is stored again (not ASYLINK_E_NOT_FOUND): the message is
+ * handed over again once stored, and the call's other messages (not
+ * acknowledged either) are handed over again too. Only the commit of a
+ * message the call names is waited for. Thread-safe;
  * acknowledgements are serialised.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_ack_many(asylink_client *c,

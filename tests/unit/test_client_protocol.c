@@ -117,6 +117,9 @@ static void t_client_open(t_world *w, const char *endpoint, asylink_durability d
     assert_int_equal(asylink_client_open(&o, &w->c), ASYLINK_OK);
 }
 
+/* Set by setup_failing_flush(): the store's flushes are slowed and the first one fails. */
+static bool t_failing_flush;
+
 static int s_setup(void **state, asylink_durability durability)
 {
     t_world *w = calloc(1, sizeof *w);
@@ -133,6 +136,12 @@ static int s_setup(void **state, asylink_durability durability)
     snprintf(w->node_cert, sizeof w->node_cert, "%s/nodes/DE.cert", w->f->trust_dir);
     assert_int_equal(keys_save(fx_node_by_id(w->f, "DE")->keys, w->key_file, NULL, NULL, NULL),
                      ASYLINK_OK);
+    if (t_failing_flush) { /* (set before any thread runs: getenv() is not safe against it) */
+        setenv("ASYLINK_TEST_SLOW_SYNC_PATH", w->data_dir, 1);
+        setenv("ASYLINK_TEST_SLOW_SYNC_MS", "300", 1);
+        setenv("ASYLINK_TEST_FAIL_SYNC", "1", 1);
+        setenv("ASYLINK_TEST_FAIL_SYNC_THREAD", "asylink-commit", 1);
+    }
     /* The broker's side: a ROUTER with the broker's CURVE key (no ZAP: any client key). */
     w->ctx = zmq_ctx_new();
     assert_non_null(w->ctx);
@@ -162,10 +171,27 @@ static int setup_durable(void **state)
     return s_setup(state, ASYLINK_DURABILITY_FSYNC);
 }
 
+/*
+ * A durable client whose store's flushes (fdatasync, tests/integration/slowsync.c) take 300 ms
+ * once slowsync_arm() is called, the first of its committer's then failing with EIO.
+ */
+static int setup_failing_flush(void **state)
+{
+    t_failing_flush = true;
+    return s_setup(state, ASYLINK_DURABILITY_FSYNC);
+}
+
 static int teardown(void **state)
 {
     t_world *w = *state;
     asylink_client_close(&w->c);
+    if (t_failing_flush) { /* every thread of the client has ended */
+        unsetenv("ASYLINK_TEST_SLOW_SYNC_PATH");
+        unsetenv("ASYLINK_TEST_SLOW_SYNC_MS");
+        unsetenv("ASYLINK_TEST_FAIL_SYNC");
+        unsetenv("ASYLINK_TEST_FAIL_SYNC_THREAD");
+        t_failing_flush = false;
+    }
     zmq_close(w->router);
     zmq_ctx_term(w->ctx);
     fx_free(w->f);
@@ -1584,6 +1610,66 @@ static void test_subscribe_refusal_logged_once(void **state)
     assert_int_equal(t_count_lines(w, "msg=\"subscribe refused\""), 1);
 }
 
+/* tests/integration/slowsync.c, linked into this program (tests/CMakeLists.txt). */
+void slowsync_arm(void);
+
+/*
+ * An acknowledgement that comes after the failed inbox commit of a message it
+ * names (handed over while that commit ran) is refused with that commit's
+ * error, and the call's other messages are handed over again, exactly as
+ * when it came while the commit ran (asylink_ack_many()): it used to fail
+ * with NOT_FOUND ("never received"), and the other message, stored all
+ * along, was not handed over again in that process.
+ */
+static void test_ack_after_failed_inbox_commit(void **state)
+{
+    t_world *w = *state;
+    t_open_session(w);
+    uint8_t *env[2] = {NULL, NULL};
+    size_t env_len[2] = {0, 0};
+    t_seal_from_fr(w, env, env_len, 2);
+    uint8_t ids[2][16];
+    /* A: stored (its Ack came) and handed over, not acknowledged. */
+    t_deliver(w, env, env_len, 1);
+    asylink_message *m = NULL;
+    assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+    memcpy(ids[0], asylink_message_id(m), 16);
+    asylink_message_free(&m);
+    /* B: handed over while its inbox commit's flush runs; that flush fails. */
+    slowsync_arm();
+    wire_cmd d = {.kind = WIRE_DELIVER};
+    d.u.deliver.sequence = 62;
+    d.u.deliver.attempt = 1;
+    d.u.deliver.accepted_ms = clock_now_ms();
+    t_send(w, &d, env[1], env_len[1]);
+    assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+    memcpy(ids[1], asylink_message_id(m), 16);
+    asylink_message_free(&m);
+    /* The failed commit ended the session: the client says Hello again. B is not delivered
+       again yet, so it is not in the inbox when A and B are acknowledged together. */
+    uint64_t hello = t_hello(w, WIRE_PROTOCOL_PACKED);
+    t_wait_log(w, "session ended", "local store commit failed");
+    assert_int_equal(asylink_ack_many(w->c, (const uint8_t(*)[16])ids, 2), ASYLINK_E_IO);
+    /* Nothing was acknowledged: A is handed over again at once ... */
+    assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+    assert_memory_equal(asylink_message_id(m), ids[0], 16);
+    asylink_message_free(&m);
+    /* ... and B once delivered again and stored. */
+    t_welcome(w, hello, WIRE_PROTOCOL_PACKED);
+    for (int i = 0; i < T_WAIT_MS / 10 && t_count_lines(w, "msg=\"session opened\"") < 2; i++)
+        usleep(10 * 1000); /* the second session */
+    assert_int_equal(t_count_lines(w, "msg=\"session opened\""), 2);
+    d.u.deliver.attempt = 2;
+    t_send(w, &d, env[1], env_len[1]);
+    assert_int_equal(asylink_recv(w->c, T_WAIT_MS, &m), ASYLINK_OK);
+    assert_memory_equal(asylink_message_id(m), ids[1], 16);
+    asylink_message_free(&m);
+    assert_int_equal(asylink_ack_many(w->c, (const uint8_t(*)[16])ids, 2), ASYLINK_OK);
+    assert_int_equal(asylink_recv(w->c, 300, &m), ASYLINK_E_TIMEOUT);
+    free(env[0]);
+    free(env[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1600,6 +1686,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feed_topic_checked_per_subscription, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_refusal_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_types_reserved, setup, teardown),
+        /* (last: it arms slowsync.c for the rest of the process, inert without its variables) */
+        cmocka_unit_test_setup_teardown(test_ack_after_failed_inbox_commit, setup_failing_flush,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
