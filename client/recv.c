@@ -674,9 +674,13 @@ void client_receipts_flush_end(asylink_client *c, client_flush *f, int rc)
 {
     uint64_t left = 0;
     size_t n = f ? f->n : 0;
+    /* Counted under the lock: an acknowledgement committed meanwhile adds its receipts to
+       owed_count after its commit (s_ack_run), so either this count holds them or the addition
+       comes after it; a count taken before the lock could miss them and then overwrite the
+       addition, leaving them unsealed until the next acknowledgement. */
+    pthread_mutex_lock(&c->lock);
     if (rc == ASYLINK_OK)
         rc = cstore_owed_count(c->store, &left);
-    pthread_mutex_lock(&c->lock);
     if (rc == ASYLINK_OK) {
         c->owed_count = left;
         if (left)
