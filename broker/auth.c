@@ -52,10 +52,9 @@ int auth_lookup(const trust *t, const uint8_t key[32], uint64_t now_ms, const ce
         if (sodium_memcmp(c->box_pk, key, 32) != 0)
             continue;
         rc = trust_usable(t, c, now_ms);
-        if (rc == ASYLINK_OK) {
-            *out = c;
+        *out = c;
+        if (rc == ASYLINK_OK)
             return rc;
-        }
     }
     return rc;
 }
@@ -137,8 +136,13 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
         return;
     }
     stats->refused++;
-    LOG_WARN("auth", "connection refused", "peer=%s code=%s",
-             log_quote(quoted, sizeof quoted, addr), asylink_err_name(rc));
+    if (c) /* a known key whose certificate is not usable: say whose, so the operator can act */
+        LOG_WARN("auth", "connection refused", "node=%s serial=%llu peer=%s code=%s", c->node_id,
+                 (unsigned long long)c->serial, log_quote(quoted, sizeof quoted, addr),
+                 asylink_err_name(rc));
+    else
+        LOG_WARN("auth", "connection refused", "peer=%s code=%s",
+                 log_quote(quoted, sizeof quoted, addr), asylink_err_name(rc));
     s_reply(zap, id, "400", asylink_strerror(rc), "", 0);
 }
 

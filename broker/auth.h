@@ -45,7 +45,9 @@ void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats 
 /*
  * The node a CURVE public key belongs to if some certificate with that key
  * is usable at now_ms: ASYLINK_OK with *out set; otherwise
- * ASYLINK_E_UNKNOWN_SENDER or the certificate's trust_usable() code.
+ * ASYLINK_E_UNKNOWN_SENDER (*out NULL) or the trust_usable() code of a
+ * certificate with that key (revoked, expired...; *out that certificate,
+ * so that the refusal can name the node). *out is borrowed from t.
  */
 int auth_lookup(const trust *t, const uint8_t key[32], uint64_t now_ms, const cert **out);
 

@@ -452,8 +452,9 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
         deliver_session_end(r, s, asylink_err_name(rc));
         dropped++;
     }
-    LOG_INFO("router", "trust and policy reloaded", "nodes=%zu sessions=%zu",
-             trust_count(view_trust(v)), r->sessions.n);
+    LOG_INFO("router", "trust and policy reloaded",
+             "certificates=%zu sessions=%zu sessions_dropped=%u", trust_count(view_trust(v)),
+             r->sessions.n, dropped);
     char detail[128];
     const crl *cl = trust_crl(view_trust(v));
     snprintf(detail, sizeof detail, "certificates=%zu crl=%llu sessions_dropped=%u",

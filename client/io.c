@@ -1557,15 +1557,59 @@ static void s_refuse(s_io *io, uint64_t seq, const char *sub, const uint8_t *id,
                      const char *why, const char *sender)
 {
     /* A direct message goes to the broker's dead letters for an operator to
-     * look at; a feed message is skipped (feeds have no dead letters, and a
-     * Nack would only bring it back until it expires). */
-    if (sub && *sub)
+     * look at, with why as the reason `asylink dlq list` shows; a feed
+     * message is skipped (feeds have no dead letters, and a Nack would only
+     * bring it back until it expires). */
+    bool feed = sub && *sub;
+    if (feed) {
         s_send_acks(io, &seq, 1, WIRE_ACK, 0, sub, 0);
-    else
-        s_send_acks(io, &seq, 1, WIRE_NACK, code, sub, WIRE_NACK_DEAD_LETTER);
-    s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, id, code, why, sender);
-    client_log(io->c, ASYLINK_LOG_WARN, "delivery refused", "seq=%llu code=%s",
-               (unsigned long long)seq, asylink_err_name(code));
+    } else {
+        wire_cmd a = {.kind = WIRE_NACK};
+        a.u.ack.sequences = &seq;
+        a.u.ack.n_sequences = 1;
+        a.u.ack.disposition = WIRE_NACK_DEAD_LETTER;
+        a.u.ack.code = code;
+        bytes_str_copy(a.u.ack.reason, sizeof a.u.ack.reason, why);
+        s_send(io, &a, NULL, 0);
+    }
+    char told[WIRE_REASON_MAX + 64];
+    snprintf(told, sizeof told, "%s; %s", why,
+             feed ? "skipped (feeds keep no dead letters)" : "dead-lettered at the broker");
+    s_later_event(io, ASYLINK_EVENT_RECEIVE_FAILED, id, code, told, sender);
+    client_log(io->c, ASYLINK_LOG_WARN, "delivery refused", "seq=%llu code=%s sender=%s reason=%s",
+               (unsigned long long)seq, asylink_err_name(code), CLIENT_Q(sender ? sender : ""),
+               CLIENT_Q(told));
+}
+
+/*
+ * Why a delivered envelope failed verification, naming the sender's
+ * certificate it was signed under, so that the operator who reads the dead
+ * letter knows what this node's trust directory lacks.
+ */
+static const char *s_verify_why(const envelope *e, int rc, char *buf, size_t len)
+{
+    if (!e)
+        return "delivered envelope failed verification";
+    const envelope_header *h = envelope_header_of(e);
+    unsigned long long serial = (unsigned long long)h->sender_cert_serial;
+    switch (rc) {
+    case ASYLINK_E_WRONG_KEY:
+        snprintf(buf, len,
+                 "signed under %s's certificate serial %llu, which is not in this node's trust "
+                 "directory (keep a renewed certificate's predecessor there until its messages "
+                 "are delivered)",
+                 h->sender, serial);
+        return buf;
+    case ASYLINK_E_UNKNOWN_SENDER:
+        snprintf(buf, len, "no certificate of the sender %s in this node's trust directory",
+                 h->sender);
+        return buf;
+    case ASYLINK_E_REVOKED:
+        snprintf(buf, len, "%s's certificate serial %llu is revoked in this node's trust directory",
+                 h->sender, serial);
+        return buf;
+    default: return "delivered envelope failed verification";
+    }
 }
 
 static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const uint8_t *env,
@@ -1743,9 +1787,9 @@ static void s_on_deliver(s_io *io, const wire_cmd *cmd, const uint8_t *env, size
         return;
     }
     if (rc != ASYLINK_OK) {
+        char why[WIRE_REASON_MAX + 1];
         s_refuse(io, seq, d->subscription, e ? envelope_header_of(e)->message_id : NULL, rc,
-                 "delivered envelope failed verification",
-                 e ? envelope_header_of(e)->sender : NULL);
+                 s_verify_why(e, rc, why, sizeof why), e ? envelope_header_of(e)->sender : NULL);
         envelope_destroy(&e);
         return;
     }

@@ -351,6 +351,25 @@ static int s_check_out_path(const ca_dir *d, const char *out_path)
     return CLI_OK;
 }
 
+/*
+ * Refuses to write over an existing certificate file, and says how to
+ * renew: a trust directory may hold several certificates of one node, and
+ * envelopes signed under the old one are verified with it (by serial)
+ * until they are delivered, so replacing it dead-letters them (WRONG_KEY).
+ */
+static int s_refuse_existing(const char *out_path, const char *node_id, uint64_t serial)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", out_path);
+    return cli_fail_text(out_path, ASYLINK_E_EXISTS,
+                         "already exists, not overwritten. To renew %s's certificate, write the "
+                         "new one beside it (--out %s/%s.%llu.cert) and keep this one in every "
+                         "trust directory until it expires: messages signed under it are "
+                         "verified with it (OPERATIONS.md section 12, \"Renewing a certificate\"); "
+                         "--force replaces it",
+                         node_id, dirname(copy), node_id, (unsigned long long)serial);
+}
+
 int ca_dir_issue(ca_dir *d, const cert_request *req, uint32_t roles, uint64_t not_before_ms,
                  uint64_t not_after_ms, const char *out_path, bool overwrite, cert **out)
 {
@@ -360,7 +379,7 @@ int ca_dir_issue(ca_dir *d, const cert_request *req, uint32_t roles, uint64_t no
         ca_dir_next_serial(d, &serial) != CLI_OK)
         return CLI_FAIL;
     if (!overwrite && access(out_path, F_OK) == 0)
-        return cli_fail(out_path, ASYLINK_E_EXISTS);
+        return s_refuse_existing(out_path, req->node_id, serial);
     cert_fields f = {
         .serial = serial,
         .node_id = req->node_id,

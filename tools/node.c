@@ -320,9 +320,42 @@ static bool s_ever_connected(asylink_client *c)
     return asylink_connect_failure_get(c, &f) == ASYLINK_OK && f.sessions > 0;
 }
 
+/*
+ * Reports what the library refused on its way in (RECEIVE_FAILED events: a
+ * delivery that failed verification, dead-lettered at the broker or, for a
+ * feed, skipped; a stored message that no longer opens), one line each on
+ * stderr; other events are not the receiving commands' business. Returns
+ * how many messages were lost so (receipts for messages no longer held
+ * here, dropped, are only noted).
+ */
+static uint64_t s_report_refused(const char *context, asylink_client *c)
+{
+    uint64_t lost = 0;
+    asylink_event *e = NULL;
+    while (asylink_next_event(c, 0, &e) == ASYLINK_OK) {
+        if (asylink_event_get_type(e) == ASYLINK_EVENT_RECEIVE_FAILED) {
+            char id[UUID_STR_LEN];
+            const char *from = asylink_event_node(e);
+            int code = asylink_event_code(e);
+            if (code == ASYLINK_E_NOT_FOUND) {
+                cli_note("%s: note: %s from %s: %s", context,
+                         node_id_str(asylink_event_message_id(e), id), *from ? from : "?",
+                         asylink_event_reason(e));
+            } else {
+                lost++;
+                fprintf(stderr, "asylink: %s: %s: message %s from %s refused: %s\n", context,
+                        asylink_err_name(code), node_id_str(asylink_event_message_id(e), id),
+                        *from ? from : "?", asylink_event_reason(e));
+            }
+        }
+        asylink_event_free(&e);
+    }
+    return lost;
+}
+
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o)
 {
-    uint64_t printed = 0, start = clock_now_ms();
+    uint64_t printed = 0, refused = 0, start = clock_now_ms();
     int rc = ASYLINK_OK, result = CLI_OK;
     uint64_t idle = o->idle_ms > INT32_MAX ? INT32_MAX : o->idle_ms;
     /* The time allowed for the first session: --idle, but never less than the grace. */
@@ -340,7 +373,9 @@ int node_receive(const char *context, asylink_client *c, const node_recv_opts *o
             break;
         result = s_take(context, c, o, m, &printed);
         asylink_message_free(&m);
+        refused += s_report_refused(context, c);
     }
+    refused += s_report_refused(context, c);
     asylink_connect_failure f;
     if (result == CLI_OK && rc == ASYLINK_E_TIMEOUT && node_broker_down(c, true, &f))
         result = node_fail_broker(context, &f, clock_now_ms() - start, NULL);
@@ -348,6 +383,11 @@ int node_receive(const char *context, asylink_client *c, const node_recv_opts *o
         cli_note("%s: receipts not yet sent stay in the outbox", context);
     if (result != CLI_OK)
         return result;
+    if (refused > 0)
+        return cli_failf("%s: %llu message%s refused (above): each direct one is in the broker's "
+                         "dead letters (asylink dlq list); once the cause is fixed its operator "
+                         "replays it (asylink dlq replay)",
+                         context, (unsigned long long)refused, refused == 1 ? "" : "s");
     if (rc == ASYLINK_E_TIMEOUT && o->count && printed < o->count)
         return cli_fail_text(context, rc, "%llu of %llu messages received",
                              (unsigned long long)printed, (unsigned long long)o->count);

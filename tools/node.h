@@ -141,7 +141,9 @@ typedef struct node_recv_opts {
  * its own errors; returns CLI_OK, or CLI_FAIL: when no session with the
  * broker opened within o->idle_ms (at least NODE_CONNECT_GRACE_MS), with
  * why (node_fail_broker), even after printing messages the local inbox
- * held; ASYLINK_E_TIMEOUT when fewer than o->count arrived.
+ * held; when the library refused a delivered message (RECEIVE_FAILED:
+ * each is told on stderr as it is seen); ASYLINK_E_TIMEOUT when fewer
+ * than o->count arrived.
  */
 int node_receive(const char *context, asylink_client *c, const node_recv_opts *o);
 

@@ -610,7 +610,14 @@ ASYLINK_EXPORT asylink_event_type asylink_event_get_type(const asylink_event *e)
 ASYLINK_EXPORT const uint8_t *asylink_event_message_id(const asylink_event *e);
 /* asylink_err code (REJECTED, RECEIVE_FAILED, DISCONNECTED), else 0. */
 ASYLINK_EXPORT int asylink_event_code(const asylink_event *e);
-/* Human reason, never NULL for an event (may be ""). */
+/*
+ * Human reason, never NULL for an event (may be ""). RECEIVE_FAILED: why,
+ * naming the sender's certificate the envelope was signed under for
+ * WRONG_KEY, UNKNOWN_SENDER and REVOKED (what this node's trust directory
+ * lacks), and what became of the delivery ("dead-lettered at the broker",
+ * or for a feed message "skipped"); the broker keeps the same reason with
+ * the dead letter.
+ */
 ASYLINK_EXPORT const char *asylink_event_reason(const asylink_event *e);
 /*
  * RECEIPT: the recipient who signed it; CONNECTED: the broker; RECEIVE_FAILED:
