@@ -355,8 +355,10 @@ def _own_installation_candidates() -> List[str]:
     Debian package) or PREFIX/lib/python3.X/site-packages/asylink.py
     (pip --prefix, make install) names PREFIX/lib/<multiarch>, PREFIX/lib
     and PREFIX/lib64: the library installed with it, also when the whole
-    tree was unpacked somewhere else. Nothing for other layouts (a source
-    tree, a virtual environment)."""
+    tree was unpacked somewhere else. Debian's pip puts "--prefix PREFIX"
+    under PREFIX/local/lib/python3.X/dist-packages: then PREFIX/local's
+    directories, and PREFIX's after them. Nothing for other layouts (a
+    source tree, a virtual environment)."""
     here = os.path.dirname(os.path.abspath(__file__))
     site, pydir, libdir = (os.path.basename(here), os.path.basename(os.path.dirname(here)),
                            os.path.dirname(os.path.dirname(here)))
@@ -365,9 +367,17 @@ def _own_installation_candidates() -> List[str]:
     if os.path.basename(libdir) not in ("lib", "lib64"):
         return []
     prefix = os.path.dirname(libdir)
+    prefixes = [prefix]
+    # Debian's pip installs "--prefix PREFIX" into PREFIX/local/lib/python3.X/
+    # dist-packages: the library installed with it is in PREFIX/lib. Not for
+    # /usr/local itself, whose PREFIX is the system's (the run-time linker's).
+    if os.path.basename(prefix) == "local" and os.path.dirname(prefix) not in ("/", "/usr"):
+        prefixes.append(os.path.dirname(prefix))
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    dirs = [os.path.join(prefix, "lib", multiarch)] if multiarch else []
-    dirs += [os.path.join(prefix, "lib"), os.path.join(prefix, "lib64")]
+    dirs = []
+    for p in prefixes:
+        dirs += [os.path.join(p, "lib", multiarch)] if multiarch else []
+        dirs += [os.path.join(p, "lib"), os.path.join(p, "lib64")]
     return [os.path.join(d, _SONAME) for d in dirs]
 
 
