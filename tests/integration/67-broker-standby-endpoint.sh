@@ -15,28 +15,6 @@ lib_init "$@"
 make_federation || exit 1
 write_broker_ini
 
-# with_http NAME: $T/NAME.ini also serves HTTP on a port of its own, in HTTP_NAME.
-with_http() {
-  local port
-  port=$(free_port)
-  sed -i "s|^listen =.*|listen = 127.0.0.1:$port|" "$T/$1.ini"
-  printf -v "HTTP_$1" '%s' "$port"
-}
-# healthz NAME: "BODY CODE" of broker NAME's /healthz.
-healthz() {
-  local port_var="HTTP_$1"
-  curl -s --max-time 3 -w ' %{http_code}' "http://127.0.0.1:${!port_var}/healthz" | tr -d '\n'
-}
-# healthz_is NAME WANT SECONDS: until /healthz says WANT.
-healthz_is() {
-  local i=0
-  while [[ $i -lt $(($3 * 10)) ]]; do
-    [[ $(healthz "$1") == "$2" ]] && return 0
-    sleep 0.1
-    i=$((i + 1))
-  done
-  return 1
-}
 # port_of NAME: the port of broker NAME's endpoint in its ini.
 port_of() { sed -n 's|^endpoint = tcp://127.0.0.1:\([0-9]*\)$|\1|p' "$T/$1.ini"; }
 # hold PORT: a python3 process listening on 127.0.0.1:PORT (not ZeroMQ), pid in HOLDER,

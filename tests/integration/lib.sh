@@ -136,6 +136,28 @@ wait_for() {
 
 # ---- several brokers on one data directory (the failover tests) ----
 
+# with_http NAME: $T/NAME.ini also serves HTTP on a port of its own, in HTTP_NAME.
+with_http() {
+  local port
+  port=$(free_port)
+  sed -i "s|^listen =.*|listen = 127.0.0.1:$port|" "$T/$1.ini"
+  printf -v "HTTP_$1" '%s' "$port"
+}
+# healthz NAME: "BODY CODE" of broker NAME's /healthz.
+healthz() {
+  local port_var="HTTP_$1"
+  curl -s --max-time 3 -w ' %{http_code}' "http://127.0.0.1:${!port_var}/healthz" | tr -d '\n'
+}
+# healthz_is NAME WANT SECONDS: until /healthz says WANT.
+healthz_is() {
+  local i=0
+  while [[ $i -lt $(($3 * 10)) ]]; do
+    [[ $(healthz "$1") == "$2" ]] && return 0
+    sleep 0.1
+    i=$((i + 1))
+  done
+  return 1
+}
 # named NAME [DATA_DIR]: $T/NAME.ini from $CONF, the broker on its own port, on $T/data or
 # DATA_DIR.
 named() {
