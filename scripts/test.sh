@@ -5,7 +5,7 @@
 #   build-asan/  -fsanitize=address,undefined, all ctest tests again
 #   build-fuzz/  clang + libFuzzer: seed corpora and kept regression inputs
 #                replayed, the harness self-test, then the decoders fuzzed
-#                by scripts/fuzz.sh for FUZZ_TOTAL_SECONDS (default 180)
+#                by scripts/fuzz.sh for FUZZ_TOTAL_SECONDS (default 120)
 #                split evenly between the targets (or FUZZ_SECONDS each,
 #                if set), which fails on any crash, leak, timeout or
 #                undefined behaviour
@@ -15,7 +15,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-fuzz_total=${FUZZ_TOTAL_SECONDS:-180}
+fuzz_total=${FUZZ_TOTAL_SECONDS:-120}
 fuzz_seconds=${FUZZ_SECONDS:-}
 jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
