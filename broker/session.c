@@ -6,18 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Index of the first in-flight seq >= seq. */
-static size_t s_lower(const session *s, uint64_t seq)
+/* Index of the first of the n sorted seqs a[] that is >= seq. */
+static size_t s_lower_bound(const uint64_t *a, size_t n, uint64_t seq)
 {
-    size_t lo = 0, hi = s->n_inflight;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (s->inflight[mid] < seq)
+        if (a[mid] < seq)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+/* Index of the first in-flight seq >= seq. */
+static size_t s_lower(const session *s, uint64_t seq)
+{
+    return s_lower_bound(s->inflight, s->n_inflight, seq);
 }
 
 bool session_inflight_has(const session *s, uint64_t seq)
@@ -95,15 +101,7 @@ size_t session_inflight_remove_many(session *s, const uint64_t *seqs, size_t n)
 /* Index of the first settled seq >= seq. */
 static size_t s_settled_lower(const session *s, uint64_t seq)
 {
-    size_t lo = 0, hi = s->n_settled;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->settled[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return s_lower_bound(s->settled, s->n_settled, seq);
 }
 
 int session_settled_add(session *s, uint64_t seq)

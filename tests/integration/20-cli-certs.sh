@@ -7,58 +7,7 @@
 #
 # Works in a temporary directory removed on exit. Prints one line per
 # check and ends with "N passed, M failed"; exits 1 if any check failed.
-set -uo pipefail
-
-if [[ $# -ne 1 || ! -x "$1" ]]; then
-  echo "usage: $0 path/to/asylink" >&2
-  exit 2
-fi
-A="$1"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-unset ASYLINK_PASSPHRASE
-umask 022
-
-passed=0
-failed=0
-rc=0
-
-# run ARGS...: runs the tool; stdout in out, stderr in err, status in $rc.
-run() {
-  "$A" "$@" >out 2>err </dev/null
-  rc=$?
-}
-
-pass() {
-  passed=$((passed + 1))
-  echo "ok    $1"
-}
-
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1"
-  sed 's/^/      stdout| /' out 2>/dev/null | head -20
-  sed 's/^/      stderr| /' err 2>/dev/null | head -20
-}
-
-# check DESC WANT_RC [PATTERN]: the last run exited WANT_RC and, if given,
-# PATTERN (grep -E) appears on its stdout or stderr.
-check() {
-  local desc=$1 want=$2 pat=${3-}
-  if [[ $rc -eq $want ]] && { [[ -z $pat ]] || grep -qE -- "$pat" out err; }; then
-    pass "$desc"
-  else
-    fail "$desc (exit $rc, wanted $want${pat:+ and /$pat/})"
-  fi
-}
-
-# check_true DESC COMMAND...: COMMAND succeeds.
-check_true() {
-  local desc=$1
-  shift
-  if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi
-}
+source "$(dirname "$0")/cli_check.sh" "$@"
 
 # json_has EXPR: stdout of the last run is JSON for which the Python
 # expression EXPR (over d) is true.
@@ -238,6 +187,4 @@ run ca revoke --dir ca --serial 1;  check "revoking the CA's own serial fails" 1
 run ca revoke --dir ca --cert FR-other.cert; check "revoking another CA's certificate fails" 1 "UNTRUSTED_ISSUER"
 run cert verify FR.cert --trust trust; check "other certificates stay valid" 0 "^OK FR"
 
-echo
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary

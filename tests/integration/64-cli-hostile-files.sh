@@ -12,55 +12,7 @@
 #
 # Works in a temporary directory removed on exit; every command runs under
 # `timeout`. Prints one line per check, ends with "N passed, M failed".
-set -uo pipefail
-
-if [[ $# -ne 1 || ! -x "$1" ]]; then
-  echo "usage: $0 path/to/asylink" >&2
-  exit 2
-fi
-A="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-unset ASYLINK_PASSPHRASE
-umask 022
-
-passed=0
-failed=0
-rc=0
-
-# run ARGS...: the tool, at most 20 s; stdout in out, stderr in err, status in $rc.
-run() {
-  timeout 20 "$A" "$@" >out 2>err </dev/null
-  rc=$?
-}
-
-pass() {
-  passed=$((passed + 1))
-  echo "ok    $1"
-}
-
-fail() {
-  failed=$((failed + 1))
-  echo "FAIL  $1"
-  sed 's/^/      stdout| /' out 2>/dev/null | head -20
-  sed 's/^/      stderr| /' err 2>/dev/null | head -20
-}
-
-# check DESC WANT_RC [PATTERN]: the last run exited WANT_RC and, if given,
-# PATTERN (grep -E) appears on its stdout or stderr.
-check() {
-  local desc=$1 want=$2 pat=${3-}
-  if [[ $rc -eq $want ]] && { [[ -z $pat ]] || grep -qE -- "$pat" out err; }; then
-    pass "$desc"
-  else
-    fail "$desc (exit $rc, wanted $want${pat:+ and /$pat/})"
-  fi
-}
-
-check_eq() {
-  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1 (got '$2', wanted '$3')"; fi
-}
+source "$(dirname "$0")/cli_check.sh" "$@"
 
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
@@ -150,6 +102,4 @@ check "a very long bad value is quoted cut short" 2 \
   "invalid --serial '9{80}\.\.\.' \(a number from 1 to"
 check_eq "... on one line" "$(wc -l <err)" 2
 
-echo
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+cli_summary
