@@ -654,15 +654,24 @@ void client_deadline(int timeout_ms, struct timespec *ts);
  * match refuses the whole set; entries for messages no longer held here are
  * skipped and counted in *skipped (may be NULL), and a set of nothing else
  * is ASYLINK_E_NOT_FOUND). On success *out is a malloc'd array of *n
- * receipts (caller frees). Codes: ASYLINK_OK, ASYLINK_E_MALFORMED,
- * ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD, ASYLINK_E_NOT_FOUND,
- * ASYLINK_E_TAMPERED, and envelope_open()'s.
+ * receipts (caller frees). Codes: ASYLINK_OK, ASYLINK_E_CLASSIFICATION
+ * (not encrypted), ASYLINK_E_MALFORMED, ASYLINK_E_TOO_LARGE, ASYLINK_E_BAD_FIELD,
+ * ASYLINK_E_NOT_FOUND, ASYLINK_E_TAMPERED, and envelope_open()'s.
  */
 int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, size_t *n,
                          size_t *skipped);
 
 /* The public view of a checked receipt. */
 void client_receipt_info(const receipt *r, asylink_receipt_info *info);
+
+/*
+ * Sets signer_revoked of message id's listed receipts info[0..n): whether
+ * the certificate that signed the receipt envelope each cites is on the
+ * revocation list of the trust in use. ASYLINK_OK, ASYLINK_E_IO (a stored
+ * envelope no longer decodes, logged), ASYLINK_E_NOMEM.
+ */
+int client_receipts_mark_revoked(asylink_client *c, const uint8_t id[16],
+                                 asylink_receipt_info *info, size_t n);
 
 /* How often the I/O thread removes sent envelopes past their retention (evidence.c). */
 #define CLIENT_SENT_SWEEP_MS 60000

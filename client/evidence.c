@@ -148,6 +148,25 @@ static int s_receipt(asylink_client *c, const uint8_t id[16], const char *recipi
     return ASYLINK_OK;
 }
 
+/*
+ * Says so when a receipt going into the bundle does not prove delivery: the
+ * bundle holds what the node holds, and its check fails on it (PROTOCOL.md
+ * 14.5 step 9: NOT_RECIPIENT for a refusal, REVOKED for the signer's
+ * certificate, whenever it was revoked).
+ */
+static void s_receipt_warn(asylink_client *c, const asylink_receipt_info *r)
+{
+    if (r->status != ASYLINK_RECEIPT_DELIVERED)
+        client_log(c, ASYLINK_LOG_WARN,
+                   "evidence holds a receipt refusing the message: delivery to it is not proven",
+                   "node=%s", r->recipient);
+    if (r->signer_revoked)
+        client_log(c, ASYLINK_LOG_WARN,
+                   "evidence holds a receipt whose signer's certificate is revoked: it does not "
+                   "prove delivery",
+                   "node=%s", r->recipient);
+}
+
 /* Every receipt held for the message. */
 static int s_receipts(asylink_client *c, const uint8_t id[16], s_export *x)
 {
@@ -160,8 +179,13 @@ static int s_receipts(asylink_client *c, const uint8_t id[16], s_export *x)
     int rc = info && x->receipt_env && x->receipt_len && x->keys && x->receipts
                  ? cstore_receipt_list(c->store, id, info, n, &n)
                  : ASYLINK_E_NOMEM;
-    for (size_t i = 0; rc == ASYLINK_OK && i < n && i < ENVELOPE_MAX_RECIPIENTS; i++)
+    n = n < ENVELOPE_MAX_RECIPIENTS ? n : ENVELOPE_MAX_RECIPIENTS;
+    if (rc == ASYLINK_OK)
+        rc = client_receipts_mark_revoked(c, id, info, n);
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
         rc = s_receipt(c, id, info[i].recipient, x);
+        s_receipt_warn(c, &info[i]);
+    }
     free(info);
     return rc;
 }

@@ -1668,6 +1668,11 @@ static void s_on_receipt(s_io *io, const wire_cmd *cmd, const envelope *e, const
                    h->sender, asylink_err_name(rc));
         return;
     }
+    if (rc == ASYLINK_E_CLASSIFICATION)
+        return s_refuse(io, seq, "", h->message_id, rc,
+                        "receipt not encrypted (signed only): receipts travel encrypted to the "
+                        "sender",
+                        h->sender);
     if (rc != ASYLINK_OK)
         return s_refuse(io, seq, "", h->message_id, rc, "receipt does not match a sent message",
                         h->sender);

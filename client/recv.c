@@ -9,6 +9,7 @@
 #include "receipt.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,22 @@
 /* The public receipt status numbers are the wire's (receipt.h). */
 _Static_assert(ASYLINK_RECEIPT_DELIVERED == RECEIPT_DELIVERED, "receipt status numbers");
 _Static_assert(ASYLINK_RECEIPT_REJECTED == RECEIPT_REJECTED, "receipt status numbers");
+
+/* asylink_receipt_info as it was before signer_revoked, which fills its padding: same ABI. */
+struct s_receipt_info_v0 {
+    char recipient[65];
+    uint64_t acked_ms;
+    int status;
+    uint8_t envelope_digest[64];
+};
+_Static_assert(sizeof(asylink_receipt_info) == sizeof(struct s_receipt_info_v0) &&
+                   offsetof(asylink_receipt_info, acked_ms) ==
+                       offsetof(struct s_receipt_info_v0, acked_ms) &&
+                   offsetof(asylink_receipt_info, status) ==
+                       offsetof(struct s_receipt_info_v0, status) &&
+                   offsetof(asylink_receipt_info, envelope_digest) ==
+                       offsetof(struct s_receipt_info_v0, envelope_digest),
+               "asylink_receipt_info keeps its layout");
 
 struct asylink_message {
     uint8_t id[16];
@@ -894,6 +911,8 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
         return ASYLINK_E_MALFORMED;
     if (h->n_recipients == 0)
         return ASYLINK_E_NOT_RECIPIENT; /* a feed message is nobody's receipt (PROTOCOL.md 5) */
+    if (h->encryption == ENVELOPE_ENC_NONE)
+        return ASYLINK_E_CLASSIFICATION; /* signed only: no evidence bundle could hold it */
     uint8_t *payload = NULL;
     size_t len = 0;
     pthread_mutex_lock(&c->open_lock);
@@ -938,6 +957,38 @@ int client_receipt_check(asylink_client *c, const envelope *e, receipt **out, si
     return ASYLINK_OK;
 }
 
+/*
+ * The certificate (sender, sender_cert_serial) of each receipt envelope
+ * decides: a receipt was verified when it arrived, and a revocation since
+ * means its evidence no longer holds (PROTOCOL.md 5, 14.5).
+ */
+int client_receipts_mark_revoked(asylink_client *c, const uint8_t id[16],
+                                 asylink_receipt_info *info, size_t n)
+{
+    client_trust *hold = NULL;
+    const crl *l = trust_crl(client_trust_get(c, &hold));
+    int rc = ASYLINK_OK;
+    for (size_t i = 0; l && l->n_entries && rc == ASYLINK_OK && i < n; i++) {
+        uint8_t *env = NULL;
+        size_t len = 0;
+        envelope *e = NULL;
+        rc = cstore_receipt_envelope(c->store, id, info[i].recipient, &env, &len);
+        if (rc == ASYLINK_OK && envelope_decode(env, len, 0, &e) != ASYLINK_OK)
+            rc = ASYLINK_E_IO; /* it decoded when it was stored: the store is damaged */
+        if (rc == ASYLINK_OK)
+            info[i].signer_revoked = crl_find(l, envelope_header_of(e)->sender_cert_serial) != NULL;
+        if (rc == ASYLINK_E_NOT_FOUND)
+            rc = ASYLINK_OK; /* swept since it was listed */
+        envelope_destroy(&e);
+        free(env);
+    }
+    client_trust_put(c, hold);
+    if (rc != ASYLINK_OK)
+        client_log(c, ASYLINK_LOG_WARN, "receipts not checked against the revocation list",
+                   "code=%s", asylink_err_name(rc));
+    return rc;
+}
+
 int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_receipt_info *out,
                      size_t max, size_t *n)
 {
@@ -950,12 +1001,25 @@ int asylink_receipts(asylink_client *c, const uint8_t message_id[16], asylink_re
     if (rc != ASYLINK_OK)
         return rc;
     cstore_out_clear(&o);
-    return cstore_receipt_list(c->store, message_id, out, max, n);
+    rc = cstore_receipt_list(c->store, message_id, out, max, n);
+    if (rc == ASYLINK_OK)
+        rc = client_receipts_mark_revoked(c, message_id, out, *n < max ? *n : max);
+    if (rc != ASYLINK_OK)
+        *n = 0;
+    return rc;
 }
 
-/* True when every recipient of the message has a receipt. */
-static int s_all_receipts(asylink_client *c, const uint8_t id[16], bool *all)
+/*
+ * How the receipts of a message stand: ASYLINK_OK once every recipient's
+ * says it took the message (*done), else ASYLINK_E_NOT_RECIPIENT if one
+ * says it refused, ASYLINK_E_REVOKED if one is signed under a certificate
+ * revoked since (both *done: waiting longer changes nothing), else
+ * ASYLINK_OK with *done false (not all have answered yet); other codes
+ * are errors.
+ */
+static int s_receipts_state(asylink_client *c, const uint8_t id[16], bool *done)
 {
+    *done = false;
     cstore_out o;
     int rc = cstore_outbox_get(c->store, id, &o);
     if (rc != ASYLINK_OK)
@@ -963,16 +1027,25 @@ static int s_all_receipts(asylink_client *c, const uint8_t id[16], bool *all)
     asylink_receipt_info info[ENVELOPE_MAX_RECIPIENTS];
     size_t n = 0;
     rc = cstore_receipt_list(c->store, id, info, ENVELOPE_MAX_RECIPIENTS, &n);
+    n = n < ENVELOPE_MAX_RECIPIENTS ? n : ENVELOPE_MAX_RECIPIENTS;
+    if (rc == ASYLINK_OK)
+        rc = client_receipts_mark_revoked(c, id, info, n);
+    bool rejected = false, revoked = false;
     size_t found = 0;
     for (size_t i = 0; rc == ASYLINK_OK && i < o.n_recipients; i++)
-        for (size_t k = 0; k < n && k < ENVELOPE_MAX_RECIPIENTS; k++)
+        for (size_t k = 0; k < n; k++)
             if (strcmp(info[k].recipient, o.recipients[i]) == 0) {
+                rejected |= info[k].status != ASYLINK_RECEIPT_DELIVERED;
+                revoked |= info[k].signer_revoked != 0;
                 found++;
                 break;
             }
-    *all = found == o.n_recipients;
+    bool all = found == o.n_recipients;
     cstore_out_clear(&o);
-    return rc;
+    if (rc != ASYLINK_OK)
+        return rc;
+    *done = rejected || revoked || all;
+    return rejected ? ASYLINK_E_NOT_RECIPIENT : revoked ? ASYLINK_E_REVOKED : ASYLINK_OK;
 }
 
 int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int timeout_ms)
@@ -984,9 +1057,9 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
     pthread_mutex_lock(&c->lock);
     for (;;) {
-        bool all = false;
-        int rc = s_all_receipts(c, message_id, &all);
-        if (rc != ASYLINK_OK || all) {
+        bool done = false;
+        int rc = s_receipts_state(c, message_id, &done);
+        if (rc != ASYLINK_OK || done) {
             pthread_mutex_unlock(&c->lock);
             return rc;
         }
@@ -995,9 +1068,9 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
             return ASYLINK_E_SHUTDOWN;
         }
         if (!client_wait(c, timeout_ms, &deadline)) {
-            rc = s_all_receipts(c, message_id, &all);
+            rc = s_receipts_state(c, message_id, &done);
             pthread_mutex_unlock(&c->lock);
-            return rc != ASYLINK_OK ? rc : all ? ASYLINK_OK : ASYLINK_E_TIMEOUT;
+            return rc != ASYLINK_OK ? rc : done ? ASYLINK_OK : ASYLINK_E_TIMEOUT;
         }
     }
 }

@@ -74,7 +74,11 @@ static const cliopt_spec s_export_spec = {
         "verify'.",
     .opts = s_export_rows,
     .n_opts = CLIOPT_LEN(s_export_rows),
-    .notes = "Exit status: 0 written, 1 failed (not a message this node sent, its envelope\n"
+    .notes = "A receipt that proves no delivery goes in as held, with a warning on stderr\n"
+             "(JSON: rejected_by, signers_revoked): a recipient's refusal, or a receipt\n"
+             "whose signer's certificate was revoked after it arrived; 'asylink evidence\n"
+             "verify' then fails (NOT_RECIPIENT, REVOKED).\n\n"
+             "Exit status: 0 written, 1 failed (not a message this node sent, its envelope\n"
              "no longer kept, FILE exists, ...), 2 usage.\n",
 };
 
@@ -88,12 +92,29 @@ static int s_export_done(const s_opts *o, asylink_client *c)
     struct stat st;
     long long size = stat(o->out, &st) == 0 ? (long long)st.st_size : -1;
     int rc = CLI_OK;
+    for (size_t i = 0; i < n; i++) { /* what the bundle's check will refuse, said now */
+        if (r[i].status != ASYLINK_RECEIPT_DELIVERED)
+            cli_note("warning: %s's receipt says it refused the message: the bundle does not "
+                     "prove delivery to it (NOT_RECIPIENT)",
+                     r[i].recipient);
+        if (r[i].signer_revoked)
+            cli_note("warning: %s's receipt is signed under a certificate revoked since: the "
+                     "bundle does not verify (REVOKED)",
+                     r[i].recipient);
+    }
     if (o->json) {
-        json_t *from = json_array();
-        for (size_t i = 0; from && i < n; i++)
+        json_t *from = json_array(), *revoked = json_array(), *rejected = json_array();
+        for (size_t i = 0; from && revoked && rejected && i < n; i++) {
             json_array_append_new(from, json_string(r[i].recipient));
-        rc = cli_json_print(json_pack("{s:s, s:s, s:I, s:o}", "message_id", o->message.text, "file",
-                                      o->out, "bytes", (json_int_t)size, "receipts_from", from));
+            if (r[i].signer_revoked)
+                json_array_append_new(revoked, json_string(r[i].recipient));
+            if (r[i].status != ASYLINK_RECEIPT_DELIVERED)
+                json_array_append_new(rejected, json_string(r[i].recipient));
+        }
+        rc = cli_json_print(json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "message_id",
+                                      o->message.text, "file", o->out, "bytes", (json_int_t)size,
+                                      "receipts_from", from, "signers_revoked", revoked,
+                                      "rejected_by", rejected));
     } else {
         printf("%s: evidence written to %s (%lld bytes), receipts from:", o->message.text, o->out,
                size);

@@ -48,7 +48,9 @@ static const cliopt s_rows[] = {
      .offset = offsetof(s_opts, wait_ms),
      .min = 1,
      .max = 86400,
-     .help = "first wait up to SECONDS until every recipient has sent its receipt"},
+     .help = "first wait up to SECONDS until every recipient has sent a receipt saying it "
+             "took the message (fails at once on a refusal, or on a receipt whose signer's "
+             "certificate is revoked)"},
     {.name = "export",
      .kind = CLIOPT_CUSTOM,
      .metavar = "RECIPIENT",
@@ -90,8 +92,13 @@ const cliopt_spec cmd_receipts_spec = {
     .n_opts = CLIOPT_LEN(s_rows),
     .rules = s_rules,
     .n_rules = CLIOPT_LEN(s_rules),
-    .notes = "Exit status: 0 listed / exported / verified (with --wait: every recipient\n"
-             "answered), 1 failed, not found, timed out or not valid evidence, 2 usage.\n",
+    .notes = "A receipt whose signer's certificate was revoked after it arrived is listed\n"
+             "with \"signer's certificate revoked since\" (JSON: signer_revoked): its evidence\n"
+             "no longer verifies, and exporting it says so.\n\n"
+             "Exit status: 0 listed / exported / verified (with --wait: every recipient\n"
+             "took the message), 1 failed, not found, timed out, refused (--wait: a\n"
+             "rejected receipt, NOT_RECIPIENT, or a revoked signer, REVOKED) or not valid\n"
+             "evidence, 2 usage.\n",
 };
 
 /* A receipt status as a word. */
@@ -109,16 +116,26 @@ static json_t *s_receipt_json(const asylink_receipt_info *r)
     char when[40], digest[129];
     for (size_t i = 0; i < 64; i++)
         snprintf(digest + 2 * i, 3, "%02x", r->envelope_digest[i]);
-    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "recipient", r->recipient, "status",
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "recipient", r->recipient, "status",
                      s_status_name(r->status), "acked_ms", (json_int_t)r->acked_ms, "acked",
-                     clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest", digest);
+                     clock_format_iso(r->acked_ms, when, sizeof when), "envelope_digest", digest,
+                     "signer_revoked", r->signer_revoked != 0);
 }
 
 static void s_receipt_print(const asylink_receipt_info *r)
 {
     char when[40];
-    printf("%-12s %-9s %s\n", r->recipient, s_status_name(r->status),
-           clock_format_iso(r->acked_ms, when, sizeof when));
+    printf("%-12s %-9s %s%s\n", r->recipient, s_status_name(r->status),
+           clock_format_iso(r->acked_ms, when, sizeof when),
+           r->signer_revoked ? "  signer's certificate revoked since: proves nothing" : "");
+}
+
+/* What asylink_receipt_wait()'s answers that end a wait early mean. */
+static const char *s_wait_why(int wait_rc)
+{
+    if (wait_rc == ASYLINK_E_NOT_RECIPIENT)
+        return "a recipient refused the message (status rejected): delivery to it is not proven";
+    return "a receipt is signed under a certificate revoked since: delivery is not proven";
 }
 
 /* Lists the receipts of --message (after waiting for all of them with --wait). */
@@ -127,7 +144,8 @@ static int s_list(const s_opts *o, asylink_client *c)
     int wait_rc = ASYLINK_OK;
     if (o->wait_ms)
         wait_rc = asylink_receipt_wait(c, o->message.bytes, (int)o->wait_ms);
-    if (wait_rc != ASYLINK_OK && wait_rc != ASYLINK_E_TIMEOUT)
+    bool refused = wait_rc == ASYLINK_E_NOT_RECIPIENT || wait_rc == ASYLINK_E_REVOKED;
+    if (wait_rc != ASYLINK_OK && wait_rc != ASYLINK_E_TIMEOUT && !refused)
         return cli_fail("receipts", wait_rc);
     asylink_receipt_info *r = calloc(RECEIPTS_MAX, sizeof *r);
     size_t n = 0;
@@ -153,6 +171,8 @@ static int s_list(const s_opts *o, asylink_client *c)
         rc = CLI_OK;
     }
     free(r);
+    if (refused)
+        return cli_fail_text("receipts", wait_rc, "%s: %s", o->message.text, s_wait_why(wait_rc));
     asylink_connect_failure f;
     if (wait_rc == ASYLINK_E_TIMEOUT && node_broker_down(c, false, &f))
         return node_fail_broker("receipts", &f, o->wait_ms,
@@ -161,6 +181,27 @@ static int s_list(const s_opts *o, asylink_client *c)
         return cli_fail_text("receipts", ASYLINK_E_TIMEOUT,
                              "not every recipient has sent its receipt yet");
     return rc;
+}
+
+/* Notes on stderr when the exported receipt of recipient does not prove delivery. */
+static void s_export_note(const s_opts *o, asylink_client *c)
+{
+    asylink_receipt_info *r = calloc(RECEIPTS_MAX, sizeof *r);
+    size_t n = 0;
+    if (!r || asylink_receipts(c, o->message.bytes, r, RECEIPTS_MAX, &n) != ASYLINK_OK)
+        n = 0;
+    for (size_t i = 0; i < n && i < RECEIPTS_MAX; i++) {
+        if (strcmp(r[i].recipient, o->export_to) != 0)
+            continue;
+        if (r[i].status != ASYLINK_RECEIPT_DELIVERED)
+            cli_note("warning: %s's receipt says it refused %s: it proves no delivery",
+                     o->export_to, o->message.text);
+        if (r[i].signer_revoked)
+            cli_note("warning: %s's certificate that signed this receipt is revoked since: "
+                     "the evidence does not verify (REVOKED)",
+                     o->export_to);
+    }
+    free(r);
 }
 
 static int s_export(const s_opts *o, asylink_client *c)
@@ -179,6 +220,7 @@ static int s_export(const s_opts *o, asylink_client *c)
         return cli_fail_text("receipts", rc, "%s exists: not overwritten", o->out);
     if (rc != ASYLINK_OK)
         return cli_fail_text("receipts", rc, "cannot write %s", o->out);
+    s_export_note(o, c);
     if (o->json)
         return cli_json_print(json_pack("{s:s, s:s, s:s, s:I}", "message_id", o->message.text,
                                         "recipient", o->export_to, "file", o->out, "bytes",

@@ -165,6 +165,7 @@ class _ReceiptInfo(ctypes.Structure):
 
     _fields_ = [
         ("recipient", ctypes.c_char * 65),
+        ("signer_revoked", ctypes.c_uint8),  # in what was padding: the layout is unchanged
         ("acked_ms", ctypes.c_uint64),
         ("status", ctypes.c_int),
         ("envelope_digest", ctypes.c_uint8 * 64),
@@ -268,6 +269,7 @@ class Receipt(NamedTuple):
     acked_ms: int
     status: int                     # RECEIPT_DELIVERED or RECEIPT_REJECTED
     envelope_digest: bytes          # 64 bytes
+    signer_revoked: bool = False    # its signer's certificate is revoked now: proves nothing
 
 
 _lib = None
@@ -849,9 +851,12 @@ class Client:
             lib.asylink_event_free(ctypes.byref(e))
 
     def receipt_wait(self, message_id: bytes, timeout_ms: int = -1) -> bool:
-        """Waits until every recipient of a sent message has sent its receipt:
-        True when they all have, False after timeout_ms (-1 = forever).
-        Raises AsylinkError NOT_FOUND for an id this client did not send."""
+        """Waits until every recipient of a sent message has sent a receipt
+        saying it took the message: True when they all have, False after
+        timeout_ms (-1 = forever). Raises AsylinkError NOT_RECIPIENT as soon
+        as a recipient's receipt refuses the message (status REJECTED),
+        REVOKED when a receipt's signer's certificate is revoked since, and
+        NOT_FOUND for an id this client did not send."""
         rc = self._lib.asylink_receipt_wait(self._c(), _id_arg(message_id), timeout_ms)
         if rc == _E_TIMEOUT:
             return False
@@ -871,7 +876,8 @@ class Client:
                 break
             size = n.value
         return [Receipt(recipient=_text(r.recipient), acked_ms=r.acked_ms, status=r.status,
-                        envelope_digest=bytes(r.envelope_digest))
+                        envelope_digest=bytes(r.envelope_digest),
+                        signer_revoked=bool(r.signer_revoked))
                 for r in buf[:min(n.value, len(buf))]]
 
     def receipt_export(self, message_id: bytes, recipient: str) -> bytes:

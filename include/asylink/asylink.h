@@ -643,9 +643,23 @@ typedef enum asylink_receipt_status {
     ASYLINK_RECEIPT_REJECTED = 2,  /* it refused the message (this library never sends it) */
 } asylink_receipt_status;
 
-/* One verified receipt for a sent message. */
+/*
+ * One verified receipt for a sent message. A receipt was verified when it
+ * arrived; status says whether it proves delivery (DELIVERED) or a refusal
+ * (REJECTED), and signer_revoked whether it still proves anything now.
+ */
 typedef struct asylink_receipt_info {
     char recipient[65];       /* node id that signed it */
+    /*
+     * asylink_receipts(): 1 if the certificate that signed the receipt is
+     * on this client's revocation list now (revoked after the receipt
+     * arrived): asylink_receipt_verify() refuses its evidence
+     * (ASYLINK_E_REVOKED) and so does a check of an evidence bundle holding
+     * it; else 0 (always 0 from asylink_receipt_verify()). It fills what
+     * was padding after recipient: the struct's size and the other fields'
+     * offsets are unchanged (the ABI of earlier builds).
+     */
+    uint8_t signer_revoked;
     uint64_t acked_ms;        /* when its application acknowledged the message */
     int status;               /* an asylink_receipt_status */
     uint8_t envelope_digest[64]; /* digest of the sent envelope the receipt covers */
@@ -654,7 +668,10 @@ typedef struct asylink_receipt_info {
 /*
  * Lists the receipts held for message_id: writes up to max into out (may
  * be NULL when max is 0) and the number held into *n (may exceed max; 0 on
- * error). Errors: ASYLINK_E_INVALID_ARG (c NULL, out NULL with max > 0),
+ * error). Each says whether the recipient took the message or refused it
+ * (status) and whether its signer's certificate has been revoked since
+ * (signer_revoked), judged against the trust directory in use. Errors:
+ * ASYLINK_E_INVALID_ARG (c NULL, out NULL with max > 0),
  * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_IO,
  * ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or the log
  * callback). Thread-safe.
@@ -666,11 +683,17 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipts(asylink_client *c,
 
 /*
  * Waits up to timeout_ms (0 = check once, -1 = forever) until every
- * recipient of message_id has sent a receipt. Returns ASYLINK_OK when all
- * have. Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_TIMEOUT,
- * ASYLINK_E_NOT_FOUND (not a message this client sent), ASYLINK_E_SHUTDOWN,
- * ASYLINK_E_IO, ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or
- * the log callback). Thread-safe.
+ * recipient of message_id has sent a receipt saying its application took
+ * the message. Returns ASYLINK_OK when all have, under certificates not
+ * revoked now. Returns as soon as the answer is known to be no:
+ * ASYLINK_E_NOT_RECIPIENT when a recipient's receipt says it refused the
+ * message (ASYLINK_RECEIPT_REJECTED; the code an evidence bundle check
+ * gives for it), else ASYLINK_E_REVOKED when a receipt is signed under a
+ * certificate revoked since (its evidence no longer holds);
+ * asylink_receipts() then tells which. Other errors: ASYLINK_E_INVALID_ARG
+ * (c NULL), ASYLINK_E_TIMEOUT, ASYLINK_E_NOT_FOUND (not a message this
+ * client sent), ASYLINK_E_SHUTDOWN, ASYLINK_E_IO, ASYLINK_E_NOMEM,
+ * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_wait(asylink_client *c,
                                                           const uint8_t message_id[16],
@@ -706,7 +729,8 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_export(asylink_client *c,
  * ASYLINK_E_REVOKED, ASYLINK_E_CERT_EXPIRED, ASYLINK_E_CERT_NOT_YET_VALID,
  * ASYLINK_E_BAD_SIGNATURE, ASYLINK_E_EXPIRED; opening it:
  * ASYLINK_E_NOT_RECIPIENT (also: a feed message, which is nobody's
- * receipt), ASYLINK_E_TAMPERED (also: signer, addressee or
+ * receipt), ASYLINK_E_CLASSIFICATION (not encrypted: a receipt travels
+ * encrypted to the original sender), ASYLINK_E_TAMPERED (also: signer, addressee or
  * digest do not match the sent message); ASYLINK_E_NOT_FOUND (not our
  * message, or message_id is not covered by this envelope); ASYLINK_E_IO;
  * ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (a library thread or the log
@@ -730,7 +754,11 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_receipt_verify(asylink_client *c,
  * key. A third party checks it offline (`asylink evidence verify`, or any
  * implementation of docs/PROTOCOL.md section 14). The payload stays
  * encrypted: the bundle never holds plaintext. A bundle may lack receipts
- * that have not arrived; its check then says so.
+ * that have not arrived; its check then says so. A receipt held that
+ * does not prove delivery, a refusal (ASYLINK_RECEIPT_REJECTED) or one
+ * signed under a certificate revoked since (signer_revoked of
+ * asylink_receipts()), goes in as held, with a warning in the log: the
+ * bundle's check then fails (NOT_RECIPIENT, REVOKED).
  * Errors: ASYLINK_E_INVALID_ARG (c NULL, path empty); ASYLINK_E_NOT_FOUND
  * (not a message this client sent, its envelope is no longer kept, or a
  * certificate a signature needs is not in the trust directory);

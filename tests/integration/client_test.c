@@ -395,11 +395,20 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
                    uint8_t **env, size_t *len)
 {
     keys_secret *k = NULL;
-    cert *c = NULL;
+    cert *c = NULL, *reader = NULL;
     envelope_sealer *s = NULL;
+    /* to's certificate, next to the forger's in the trust directory's nodes/ */
+    const char *slash = strrchr(a->forge_cert, '/');
+    char reader_path[4096];
+    snprintf(reader_path, sizeof reader_path, "%.*s%s.cert",
+             slash ? (int)(slash - a->forge_cert + 1) : 0, a->forge_cert, to);
     if (keys_load(a->forge_key, NULL, &k) != ASYLINK_OK ||
-        cert_load(a->forge_cert, &c) != ASYLINK_OK)
+        cert_load(a->forge_cert, &c) != ASYLINK_OK ||
+        cert_load(reader_path, &reader) != ASYLINK_OK) {
+        cert_destroy(&c);
+        keys_destroy(&k);
         return 1;
+    }
     receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
     memcpy(r.message_id, msg_id, 16);
     snprintf(r.recipient, sizeof r.recipient, "%s", claimed);
@@ -408,17 +417,20 @@ static int s_forge(const s_args *a, const uint8_t msg_id[16], const char *claime
     size_t plen = 0;
     receipt_set_encode(&r, 1, &payload, &plen);
     const char *rcpt[] = {to};
-    const cert *readers[] = {c}; /* wrapped to itself: only the signature matters here */
+    /* encrypted to to, as a real receipt is (a signed-only one is refused for that alone):
+       only the signer gives the forgery away */
+    const cert *readers[] = {reader};
     envelope_params p = {.recipients = rcpt,
                          .n_recipients = 1,
                          .readers = readers,
-                         .n_readers = 0,
+                         .n_readers = 1,
                          .content_type = RECEIPT_CONTENT_TYPE,
-                         .classification = ENVELOPE_PUBLIC};
+                         .classification = ENVELOPE_LIMITED};
     envelope_sealer_new(k, c->node_id, c->serial, NULL, NULL, &s);
     int rc = envelope_seal(s, &p, payload, plen, env, len, NULL);
     envelope_sealer_destroy(&s);
     free(payload);
+    cert_destroy(&reader);
     cert_destroy(&c);
     keys_destroy(&k);
     return rc;

@@ -30,6 +30,11 @@
  * threads or write the store answers ASYLINK_E_REENTRANT at once and
  * asylink_client_close() leaves the client open, while the same calls
  * from the application's thread work.
+ *
+ * And receipts that must not count as delivery (DESIGN-CHANGES 60): a
+ * recipient's refusal (REJECTED) is not what asylink_receipt_wait() waits
+ * for; a signed-only receipt is refused like any bad receipt; a receipt
+ * whose signer is revoked afterwards is listed and waited on as such.
  */
 #include "fixture.h"
 #include "logcap.h"
@@ -1568,6 +1573,195 @@ static void test_receipt_types_reserved(void **state)
     free(set);
 }
 
+/*
+ * A message to FR, published and accepted, and FR's receipt set for it with
+ * status (malloc'd into *set), as FR's node would write it.
+ */
+static void t_sent_and_receipt(t_world *w, uint8_t id[16], int status, uint8_t **set,
+                               size_t *set_len)
+{
+    t_open_session(w);
+    asylink_send_params p;
+    t_params_to_fr(&p);
+    assert_int_equal(asylink_send(w->c, &p, "case", 4, id), ASYLINK_OK);
+    size_t len = 0;
+    uint8_t *env = t_next_publish(w, &len);
+    envelope *m = NULL;
+    assert_int_equal(envelope_decode(env, len, 0, &m), ASYLINK_OK);
+    receipt r = {.acked_ms = clock_now_ms(), .status = status};
+    memcpy(r.message_id, id, 16);
+    memcpy(r.envelope_digest, envelope_digest(m), 64);
+    snprintf(r.recipient, sizeof r.recipient, "FR");
+    snprintf(r.sender, sizeof r.sender, "DE");
+    if (status == RECEIPT_REJECTED)
+        snprintf(r.reason, sizeof r.reason, "not for this authority");
+    envelope_destroy(&m);
+    free(env);
+    assert_int_equal(receipt_set_encode(&r, 1, set, set_len), ASYLINK_OK);
+    t_answer(w, WIRE_ACCEPTED, id);
+    t_event(w, ASYLINK_EVENT_ACCEPTED, NULL);
+}
+
+/* Delivers FR's receipt envelope and waits until the client has acknowledged it. */
+static void t_deliver_receipt(t_world *w, uint8_t *rcpt, size_t rcpt_len)
+{
+    size_t lens[1] = {rcpt_len};
+    t_deliver(w, &rcpt, lens, 1);
+    t_event(w, ASYLINK_EVENT_RECEIPT, NULL);
+}
+
+/*
+ * A receipt saying the recipient refused the message (REJECTED, which
+ * another implementation may send) is stored and listed as such, but
+ * asylink_receipt_wait() does not take it for a delivery: it answers
+ * NOT_RECIPIENT at once (the code an evidence bundle check gives it).
+ */
+static void test_receipt_refusal_is_not_delivery(void **state)
+{
+    t_world *w = *state;
+    uint8_t id[16], *set = NULL, *rcpt = NULL;
+    size_t set_len = 0, rcpt_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_REJECTED, &set, &set_len);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_TIMEOUT); /* none yet */
+    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
+    t_deliver_receipt(w, rcpt, rcpt_len);
+
+    asylink_receipt_info info[2];
+    size_t n = 0;
+    assert_int_equal(asylink_receipts(w->c, id, info, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(info[0].recipient, "FR");
+    assert_int_equal(info[0].status, ASYLINK_RECEIPT_REJECTED);
+    assert_int_equal(info[0].signer_revoked, 0);
+    uint64_t t0 = clock_now_ms();
+    assert_int_equal(asylink_receipt_wait(w->c, id, 5000), ASYLINK_E_NOT_RECIPIENT);
+    assert_true(clock_now_ms() - t0 < 4000); /* known at once: no wait for the timeout */
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_NOT_RECIPIENT);
+    free(rcpt);
+    free(set);
+}
+
+/* FR's receipt set to DE as a signed-only direct envelope (PUBLIC, no key wrap), malloc'd. */
+static void t_seal_receipt_signed_only(t_world *w, const uint8_t *set, size_t set_len,
+                                       uint8_t **env, size_t *len)
+{
+    fx_node *fr = fx_node_by_id(w->f, "FR");
+    const char *to[] = {"DE"};
+    envelope_sealer *sealer = NULL;
+    assert_int_equal(envelope_sealer_new(fr->keys, fr->id, fr->cert->serial, NULL, NULL, &sealer),
+                     ASYLINK_OK);
+    envelope_params p = {.content_type = RECEIPT_CONTENT_TYPE,
+                         .recipients = to,
+                         .n_recipients = 1,
+                         .classification = ENVELOPE_PUBLIC};
+    assert_int_equal(envelope_seal(sealer, &p, set, set_len, env, len, NULL), ASYLINK_OK);
+    envelope_sealer_destroy(&sealer);
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(*env, *len, 0, &e), ASYLINK_OK);
+    assert_int_equal(envelope_header_of(e)->encryption, ENVELOPE_ENC_NONE);
+    envelope_destroy(&e);
+}
+
+/*
+ * A receipt that is signed but not encrypted proves nothing a bundle could
+ * show (no content key to disclose: `asylink evidence verify` refuses it)
+ * and discloses which messages were acknowledged to anyone on the way:
+ * refused like any other bad receipt (PROTOCOL.md 5), with
+ * CLASSIFICATION: Nack{DEAD_LETTER} to the broker, RECEIVE_FAILED to the
+ * application, nothing stored; asylink_receipt_verify() refuses it too.
+ */
+static void test_receipt_signed_only_refused(void **state)
+{
+    t_world *w = *state;
+    uint8_t id[16], *set = NULL, *rcpt = NULL;
+    size_t set_len = 0, rcpt_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
+    t_seal_receipt_signed_only(w, set, set_len, &rcpt, &rcpt_len);
+    wire_cmd d = {.kind = WIRE_DELIVER};
+    d.u.deliver.sequence = 77;
+    d.u.deliver.attempt = 1;
+    d.u.deliver.accepted_ms = clock_now_ms();
+    t_send(w, &d, rcpt, rcpt_len);
+    zmq_msg_t parts[T_PARTS];
+    int k = 0;
+    wire_cmd cmd;
+    t_next_one(w, parts, &k, &cmd, NULL);
+    assert_int_equal(cmd.kind, WIRE_NACK);
+    assert_int_equal(cmd.u.ack.n_sequences, 1);
+    assert_int_equal(cmd.u.ack.sequences[0], 77);
+    assert_int_equal(cmd.u.ack.disposition, WIRE_NACK_DEAD_LETTER);
+    assert_int_equal(cmd.u.ack.code, ASYLINK_E_CLASSIFICATION);
+    assert_non_null(strstr(cmd.u.ack.reason, "not encrypted"));
+    wire_cmd_clear(&cmd);
+    t_close(parts, k);
+    asylink_event *e = NULL;
+    assert_int_equal(asylink_next_event(w->c, T_WAIT_MS, &e), ASYLINK_OK);
+    assert_int_equal(asylink_event_get_type(e), ASYLINK_EVENT_RECEIVE_FAILED);
+    assert_int_equal(asylink_event_code(e), ASYLINK_E_CLASSIFICATION);
+    assert_string_equal(asylink_event_node(e), "FR");
+    asylink_event_free(&e);
+
+    size_t n = 1;
+    assert_int_equal(asylink_receipts(w->c, id, NULL, 0, &n), ASYLINK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_TIMEOUT);
+    asylink_receipt_info info;
+    assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, &info),
+                     ASYLINK_E_CLASSIFICATION);
+    free(rcpt);
+    free(set);
+}
+
+/*
+ * A receipt stored while its signer's certificate was good, which is
+ * revoked afterwards: asylink_receipt_verify() refuses its evidence
+ * (REVOKED), so listing says so (signer_revoked), waiting answers REVOKED
+ * rather than "every recipient has it", and an evidence export warns.
+ */
+static void test_receipt_signer_revoked_since(void **state)
+{
+    t_world *w = *state;
+    uint8_t id[16], *set = NULL, *rcpt = NULL;
+    size_t set_len = 0, rcpt_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
+    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
+    t_deliver_receipt(w, rcpt, rcpt_len);
+    asylink_receipt_info info[2];
+    size_t n = 0;
+    assert_int_equal(asylink_receipts(w->c, id, info, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(info[0].status, ASYLINK_RECEIPT_DELIVERED);
+    assert_int_equal(info[0].signer_revoked, 0);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_OK);
+    assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, NULL), ASYLINK_OK);
+
+    /* FR's certificate is revoked; the client reloads its trust directory. */
+    crl_entry ce = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
+    crl *l = NULL;
+    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &ce, 1, &l), ASYLINK_OK);
+    char path[700];
+    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+    assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
+
+    assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, NULL), ASYLINK_E_REVOKED);
+    memset(info, 0, sizeof info);
+    assert_int_equal(asylink_receipts(w->c, id, info, 2, &n), ASYLINK_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(info[0].recipient, "FR");
+    assert_int_equal(info[0].status, ASYLINK_RECEIPT_DELIVERED);
+    assert_int_equal(info[0].signer_revoked, 1);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_REVOKED);
+
+    logcap_clear(&w->log);
+    snprintf(path, sizeof path, "%s/bundle.zip", w->f->dir);
+    assert_int_equal(asylink_evidence_export(w->c, id, path), ASYLINK_OK);
+    assert_true(t_logged(w, "signer's certificate is revoked", "node=FR"));
+    free(rcpt);
+    free(set);
+}
+
 /* How often a occurs in the log (read under its lock). */
 static int t_count_lines(t_world *w, const char *a)
 {
@@ -1686,6 +1880,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_feed_topic_checked_per_subscription, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_refusal_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_types_reserved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_refusal_is_not_delivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_signed_only_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_signer_revoked_since, setup, teardown),
         /* (last: it arms slowsync.c for the rest of the process, inert without its variables) */
         cmocka_unit_test_setup_teardown(test_ack_after_failed_inbox_commit, setup_failing_flush,
                                         teardown),
