@@ -785,6 +785,12 @@ static int s_receipt_envelope(s_check *c, const s_entry *e, envelope **out, char
     rc = s_usable(c, x, r->created_ms, why, len);
     if (rc == ASYLINK_OK && (rc = envelope_verify_signature(*out, x->sign_pk)) != ASYLINK_OK)
         snprintf(why, len, "%s's signature does not verify: the receipt was changed", r->sender);
+    if (rc == ASYLINK_OK && r->encryption == ENVELOPE_ENC_NONE) {
+        /* PROTOCOL.md 5: receipts travel encrypted to the sender; libasylink refuses one that
+           is not, and there is no content key to disclose */
+        snprintf(why, len, "signed only, not encrypted to %s: not a receipt", h->sender);
+        rc = ASYLINK_E_CLASSIFICATION;
+    }
     return rc;
 }
 

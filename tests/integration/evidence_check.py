@@ -170,7 +170,8 @@ def envelope(raw):
             "id": one(h, 2, b""), "sender": text(h, 3),
             "recipients": [r.decode() for r in h.get(4, [])], "content_type": text(h, 6),
             "classification": one(h, 7, 0), "created": one(h, 8, 0),
-            "serial": one(h, 14, 0), "commitment": one(h, 15, b"")}
+            "encryption": one(h, 11, 0), "serial": one(h, 14, 0),
+            "commitment": one(h, 15, b"")}
 
 
 def uuid(b):
@@ -263,6 +264,8 @@ def check(path, ca_path, crl_path):
         rc = signer(certs, node, r["serial"], r["created"], revoked, ca, name)
         if not ed25519_ok(rc["sign_pk"], signed_statement(r, name), r["signature"]):
             raise Invalid(name, "the recipient's signature does not verify")
+        if r["encryption"] == 0:  # PROTOCOL.md 5: a receipt travels encrypted to the sender
+            raise Invalid(name, "signed only, not encrypted to the sender: not a receipt")
         key = files[f"receipts/{node}.key"]
         commitment = hashlib.blake2b(b"asylink.key-commitment.v1" + key, digest_size=32).digest()
         if commitment != r["commitment"]:

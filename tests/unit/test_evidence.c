@@ -4,8 +4,8 @@
  * wrong is found and named: changed, missing and added members, a changed
  * or re-signed manifest, hostile manifests (not JSON, duplicate keys,
  * unknown fields, wrong types, traversing or misnamed members, too many),
- * receipts that quote another envelope or message, refuse it, or come with
- * the wrong key, a receipt missing, revoked certificates, certificates not
+ * receipts that quote another envelope or message, refuse it, come with
+ * the wrong key or are not encrypted, a receipt missing, revoked certificates, certificates not
  * valid when they signed (and evidence outliving a certificate that was),
  * another CA, and an exporter that is not the sender.
  */
@@ -99,6 +99,39 @@ static void s_receipt(fx_fed *f, const char *by, const uint8_t *msg, size_t msg_
     assert_int_equal(envelope_open_key(op, e, r->key), ASYLINK_OK);
     envelope_destroy(&e);
     envelope_opener_destroy(&op);
+}
+
+/*
+ * `by`'s receipt for msg as a signed-only envelope (PUBLIC, no key wrap),
+ * with a made-up key beside it: a receipt must be encrypted (PROTOCOL.md 5).
+ */
+static void s_receipt_signed_only(fx_fed *f, const char *by, const uint8_t *msg, size_t msg_len,
+                                  t_receipt *r)
+{
+    envelope *e = NULL;
+    assert_int_equal(envelope_decode(msg, msg_len, 0, &e), ASYLINK_OK);
+    receipt rc = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
+    memcpy(rc.message_id, envelope_header_of(e)->message_id, 16);
+    memcpy(rc.envelope_digest, envelope_digest(e), 64);
+    snprintf(rc.recipient, sizeof rc.recipient, "%s", by);
+    snprintf(rc.sender, sizeof rc.sender, "DE");
+    envelope_destroy(&e);
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    assert_int_equal(receipt_set_encode(&rc, 1, &payload, &plen), ASYLINK_OK);
+    const char *to[] = {"DE"};
+    envelope_sealer *s = NULL;
+    assert_int_equal(envelope_sealer_new(fx_node_by_id(f, by)->keys, by,
+                                         fx_node_by_id(f, by)->cert->serial, NULL, NULL, &s),
+                     ASYLINK_OK);
+    envelope_params p = {.recipients = to,
+                         .n_recipients = 1,
+                         .content_type = RECEIPT_CONTENT_TYPE,
+                         .classification = ENVELOPE_PUBLIC};
+    assert_int_equal(envelope_seal(s, &p, payload, plen, &r->env, &r->len, NULL), ASYLINK_OK);
+    envelope_sealer_destroy(&s);
+    free(payload);
+    memset(r->key, 0x11, sizeof r->key);
 }
 
 /* Builds a bundle exported by `by` of msg with the receipts (extra: more certificates). */
@@ -393,6 +426,9 @@ static void test_bad_receipts(void **state)
     s_receipt(w->f, "FR", w->msg, w->msg_len, NULL, RECEIPT_DELIVERED, &bad);
     memcpy(bad.key, w->it.key, 32);
     s_expect_bad_receipt(w, &bad, ASYLINK_E_TAMPERED, "is not the one FR committed to");
+    /* FR's receipt signed but not encrypted: refused as libasylink refuses it on delivery */
+    s_receipt_signed_only(w->f, "FR", w->msg, w->msg_len, &bad);
+    s_expect_bad_receipt(w, &bad, ASYLINK_E_CLASSIFICATION, "signed only, not encrypted to DE");
 }
 
 static void test_tamper_each_member(void **state)
