@@ -397,10 +397,16 @@ static void s_handle_event(asylink_client *c, const asylink_event *e, s_state *s
         break;
     case ASYLINK_EVENT_RECEIPT:
         printf("receipt id=%s from=%s\n", asylink_id_format(id, hex), asylink_event_node(e));
-        /* timeout 0: just asks whether every recipient's receipt is in */
-        if (ours && !st->delivered && asylink_receipt_wait(c, st->sent_id, 0) == ASYLINK_OK) {
-            st->delivered = true;
-            printf("delivered id=%s\n", hex);
+        /* timeout 0: just asks whether every recipient's receipt is in and says it took
+           the message (a refusal, or a receipt whose signer is revoked, is no delivery) */
+        if (ours && !st->delivered) {
+            int rc = asylink_receipt_wait(c, st->sent_id, 0);
+            if (rc == ASYLINK_OK) {
+                st->delivered = true;
+                printf("delivered id=%s\n", hex);
+            } else if (rc == ASYLINK_E_NOT_RECIPIENT || rc == ASYLINK_E_REVOKED) {
+                printf("not delivered id=%s code=%s\n", hex, asylink_err_name(rc));
+            }
         }
         break;
     case ASYLINK_EVENT_RECEIVE_FAILED:
