@@ -184,7 +184,8 @@ static int s_receipts(asylink_client *c, const uint8_t id[16], s_export *x)
         rc = client_receipts_mark_revoked(c, id, info, n);
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
         rc = s_receipt(c, id, info[i].recipient, x);
-        s_receipt_warn(c, &info[i]);
+        if (rc == ASYLINK_OK)
+            s_receipt_warn(c, &info[i]);
     }
     free(info);
     return rc;
