@@ -190,21 +190,6 @@ struct store_batch {
     uint64_t now_ms;       /* during a commit: its time */
 };
 
-/* A message record decoded in place; pointers valid until the next write or the txn's end. */
-typedef struct msg_record {
-    uint32_t n_pending;        /* recipients not done yet */
-    uint32_t n_recipients;     /* direct recipients */
-    uint64_t accepted_ms;      /* acceptance time */
-    uint64_t expires_ms;       /* 0 = never */
-    const uint8_t *message_id; /* 16 bytes */
-    const char *sender;        /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;         /* 1..STORE_NAME_MAX */
-    const char *recipients;    /* recipients block: ids each followed by '\0' */
-    size_t recipients_len;     /* bytes of the recipients block */
-    const uint8_t *envelope;   /* envelope bytes */
-    size_t envelope_len;       /* their number */
-} msg_record;
-
 /* A function run inside a write transaction by s_write(); returns an LMDB code. */
 typedef int (*s_apply_fn)(store *s, MDB_txn *txn, void *arg);
 
@@ -231,18 +216,22 @@ static size_t s_name_seq_key(uint8_t *key, const char *name, uint64_t seq)
     return len + 1 + S_SEQ_LEN;
 }
 
+bool store_key_split(const uint8_t *key, size_t len, size_t *name_len, uint64_t *seq)
+{
+    if (len < 2 + S_SEQ_LEN || len > S_KEY_MAX - S_ID_LEN + S_SEQ_LEN)
+        return false;
+    size_t nlen = len - 1 - S_SEQ_LEN;
+    if (key[nlen] != 0 || memchr(key, 0, nlen) != NULL)
+        return false;
+    *name_len = nlen;
+    *seq = bytes_get_be64(key + nlen + 1);
+    return true;
+}
+
 /* Splits a name '\0' seq key; false if k does not have that form. */
 static bool s_key_split(const MDB_val *k, size_t *name_len, uint64_t *seq)
 {
-    if (k->mv_size < 2 + S_SEQ_LEN || k->mv_size > S_KEY_MAX - S_ID_LEN + S_SEQ_LEN)
-        return false;
-    const uint8_t *p = k->mv_data;
-    size_t len = k->mv_size - 1 - S_SEQ_LEN;
-    if (p[len] != 0 || memchr(p, 0, len) != NULL)
-        return false;
-    *name_len = len;
-    *seq = bytes_get_be64(p + len + 1);
-    return true;
+    return store_key_split(k->mv_data, k->mv_size, name_len, seq);
 }
 
 /* Whether k is name '\0' seq for the given name; sets *seq. */
@@ -254,13 +243,11 @@ static bool s_key_is(const MDB_val *k, const char *name, size_t name_len, uint64
 
 /* ---- the message record -------------------------------------------------- */
 
-/* Decodes and validates a msgs value; 0 or S_BAD_RECORD. */
-static int s_record_parse(const MDB_val *v, msg_record *r)
+bool store_record_decode(const uint8_t *p, size_t len, store_record *r)
 {
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_RECORD_HEADER || p[0] != S_RECORD_VERSION)
-        return S_BAD_RECORD;
-    size_t rest = v->mv_size - S_RECORD_HEADER;
+    if (len < S_RECORD_HEADER || p[0] != S_RECORD_VERSION)
+        return false;
+    size_t rest = len - S_RECORD_HEADER;
     r->sender_len = (size_t)bytes_get_le(p + 2, 2);
     r->n_pending = (uint32_t)bytes_get_le(p + 4, 4);
     r->accepted_ms = bytes_get_le(p + 8, 8);
@@ -272,7 +259,7 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
     if (r->sender_len == 0 || r->sender_len > STORE_NAME_MAX || r->sender_len > rest ||
         r->recipients_len > rest - r->sender_len ||
         envelope_len != rest - r->sender_len - r->recipients_len)
-        return S_BAD_RECORD;
+        return false;
     r->envelope_len = (size_t)envelope_len;
     r->sender = (const char *)p + S_RECORD_HEADER;
     r->recipients = r->sender + r->sender_len;
@@ -281,12 +268,18 @@ static int s_record_parse(const MDB_val *v, msg_record *r)
     if ((!feed && (r->n_pending == 0 || r->n_pending > r->n_recipients)) ||
         memchr(r->sender, 0, r->sender_len) != NULL ||
         !bytes_names_valid(r->recipients, r->recipients_len, r->n_recipients, STORE_NAME_MAX))
-        return S_BAD_RECORD;
-    return MDB_SUCCESS;
+        return false;
+    return true;
+}
+
+/* Decodes and validates a msgs value; 0 or S_BAD_RECORD. */
+static int s_record_parse(const MDB_val *v, store_record *r)
+{
+    return store_record_decode(v->mv_data, v->mv_size, r) ? MDB_SUCCESS : S_BAD_RECORD;
 }
 
 /* Reads and validates seq's record; 0, MDB_NOTFOUND, S_BAD_RECORD or an LMDB error. */
-static int s_record_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *v, msg_record *r)
+static int s_record_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *v, store_record *r)
 {
     uint8_t key[S_SEQ_LEN];
     bytes_put_be64(key, seq);
@@ -1130,7 +1123,7 @@ static int s_record_set_pending(store *s, MDB_txn *txn, uint64_t seq, const MDB_
 
 /* One recipient is done with seq (its record v, r as read): n_pending - 1, or the message goes. */
 static int s_release_read(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v,
-                          const msg_record *r)
+                          const store_record *r)
 {
     if (r->n_pending > 1)
         return s_record_set_pending(s, txn, seq, v, r->n_pending - 1);
@@ -1145,7 +1138,7 @@ static int s_release_read(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v
 static int s_release(store *s, MDB_txn *txn, uint64_t seq)
 {
     MDB_val v;
-    msg_record r;
+    store_record r;
     int rc = s_record_get(s, txn, seq, &v, &r);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS;
@@ -1248,20 +1241,22 @@ static size_t s_sub_key(uint8_t *key, const char *node, const char *name)
     return nlen + 1 + slen;
 }
 
-/* Decodes a subs value; 0 or S_BAD_RECORD. */
-static int s_sub_parse(const MDB_val *v, store_sub *out)
+bool store_sub_decode(const uint8_t *p, size_t len, store_sub *out)
 {
-    size_t plen = v->mv_size > S_SUB_VALUE_MIN ? v->mv_size - S_SUB_VALUE_MIN : 0;
-    if (plen == 0 || plen > STORE_TOPIC_MAX)
-        return S_BAD_RECORD;
-    const uint8_t *p = v->mv_data;
-    if (memchr(p + S_SUB_VALUE_MIN, 0, plen))
-        return S_BAD_RECORD;
+    size_t plen = len > S_SUB_VALUE_MIN ? len - S_SUB_VALUE_MIN : 0;
+    if (plen == 0 || plen > STORE_TOPIC_MAX || memchr(p + S_SUB_VALUE_MIN, 0, plen))
+        return false;
     out->cursor = bytes_get_le(p, 8);
     out->created_ms = bytes_get_le(p + 8, 8);
     memcpy(out->prefix, p + S_SUB_VALUE_MIN, plen);
     out->prefix[plen] = 0;
-    return MDB_SUCCESS;
+    return true;
+}
+
+/* Decodes a subs value; 0 or S_BAD_RECORD. */
+static int s_sub_parse(const MDB_val *v, store_sub *out)
+{
+    return store_sub_decode(v->mv_data, v->mv_size, out) ? MDB_SUCCESS : S_BAD_RECORD;
 }
 
 /* Writes a subs value for sub into val (S_SUB_VALUE_MIN + STORE_TOPIC_MAX bytes); its length. */
@@ -1305,7 +1300,7 @@ typedef struct s_audit_meta {
 } s_audit_meta;
 
 /* Copies what the audit record names of a message record r into m. */
-static void s_audit_meta_fill(const msg_record *r, s_audit_meta *m)
+static void s_audit_meta_fill(const store_record *r, s_audit_meta *m)
 {
     m->found = true;
     memcpy(m->message_id, r->message_id, S_ID_LEN);
@@ -1318,7 +1313,7 @@ static void s_audit_meta_fill(const msg_record *r, s_audit_meta *m)
 static void s_audit_meta_read(store *s, MDB_txn *txn, uint64_t seq, s_audit_meta *m)
 {
     MDB_val v;
-    msg_record r;
+    store_record r;
     m->found = false;
     if (s->audit.event && s_record_get(s, txn, seq, &v, &r) == MDB_SUCCESS)
         s_audit_meta_fill(&r, m);
@@ -1333,7 +1328,7 @@ static int s_ack(store *s, MDB_txn *txn, const char *recipient, uint64_t seq, s_
 {
     uint8_t key[S_KEY_MAX];
     MDB_val k, qv, v;
-    msg_record r;
+    store_record r;
     int rc = s_entry_get(txn, s->queue, recipient, seq, key, &k, &qv);
     if (rc != MDB_SUCCESS)
         return rc;
@@ -1559,7 +1554,7 @@ static int s_replay_apply(store *s, MDB_txn *txn, void *arg)
     dlq_ctx *c = arg;
     uint8_t key[S_KEY_MAX], val[S_QUEUE_VALUE_LEN];
     MDB_val k, v, mv;
-    msg_record r;
+    store_record r;
     s_audit_meta m = {0};
     c->code = ASYLINK_OK;
     s_audit_meta_read(s, txn, c->seq, &m);
@@ -1653,7 +1648,7 @@ static int s_drop_recipients(store *s, MDB_txn *txn, uint64_t seq, const char *b
 static int s_expire_message(store *s, MDB_txn *txn, uint64_t seq, store_sweep_stats *stats)
 {
     MDB_val v;
-    msg_record r;
+    store_record r;
     int rc = s_record_get(s, txn, seq, &v, &r);
     if (rc == MDB_NOTFOUND || rc == S_BAD_RECORD)
         return MDB_SUCCESS;
@@ -1834,7 +1829,7 @@ static int s_seek(MDB_cursor *cur, const char *name, uint64_t seq, uint8_t *key,
 static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, store_entry *out)
 {
     MDB_val mv;
-    msg_record r;
+    store_record r;
     if (v->mv_size != S_QUEUE_VALUE_LEN)
         return S_BAD_RECORD;
     int rc = s_record_get(s, txn, seq, &mv, &r);
@@ -1971,7 +1966,7 @@ int store_message_get_room(store *s, uint64_t seq, size_t room, uint8_t **env, s
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     MDB_val v;
-    msg_record r;
+    store_record r;
     rc = s_record_get(s, txn, seq, &v, &r);
     uint8_t *buf =
         rc == MDB_SUCCESS ? malloc(room + r.envelope_len ? room + r.envelope_len : 1) : NULL;
@@ -2069,17 +2064,16 @@ static int s_dlq_seek(MDB_cursor *cur, const char *name, uint64_t seq, MDB_val *
     return rc;
 }
 
-/* Fills a listed dead letter from its key and value. */
-static int s_dead_letter_fill(const MDB_val *k, const MDB_val *v, store_dead_letter *out)
+bool store_dead_letter_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t len,
+                              store_dead_letter *out)
 {
     size_t name_len;
     uint64_t seq;
-    if (!s_key_split(k, &name_len, &seq) || name_len > STORE_NAME_MAX ||
-        v->mv_size < S_DLQ_VALUE_MIN || v->mv_size > S_DLQ_VALUE_MIN + STORE_REASON_MAX)
-        return S_BAD_RECORD;
-    const uint8_t *p = v->mv_data;
-    size_t reason_len = v->mv_size - S_DLQ_VALUE_MIN;
-    memcpy(out->recipient, k->mv_data, name_len);
+    if (!store_key_split(key, klen, &name_len, &seq) || name_len > STORE_NAME_MAX ||
+        len < S_DLQ_VALUE_MIN || len > S_DLQ_VALUE_MIN + STORE_REASON_MAX)
+        return false;
+    size_t reason_len = len - S_DLQ_VALUE_MIN;
+    memcpy(out->recipient, key, name_len);
     out->recipient[name_len] = 0;
     out->seq = seq;
     out->code = (int)(int32_t)(uint32_t)bytes_get_le(p, 4);
@@ -2088,7 +2082,15 @@ static int s_dead_letter_fill(const MDB_val *k, const MDB_val *v, store_dead_let
     if (reason_len)
         memcpy(out->reason, p + S_DLQ_VALUE_MIN, reason_len);
     out->reason[reason_len] = 0;
-    return MDB_SUCCESS;
+    return true;
+}
+
+/* Fills a listed dead letter from its key and value; 0 or S_BAD_RECORD. */
+static int s_dead_letter_fill(const MDB_val *k, const MDB_val *v, store_dead_letter *out)
+{
+    return store_dead_letter_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, out)
+               ? MDB_SUCCESS
+               : S_BAD_RECORD;
 }
 
 int store_dead_letter_next(store *s, const char *recipient, const char *after_recipient,
@@ -2152,7 +2154,7 @@ static int s_feed_fill(store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *
         return S_BAD_RECORD;
     uint64_t seq = bytes_get_be64(k->mv_data);
     MDB_val mv;
-    msg_record r;
+    store_record r;
     int rc = s_record_get(s, txn, seq, &mv, &r);
     if (rc == MDB_NOTFOUND)
         return S_BAD_RECORD; /* a feed entry always has its message */
@@ -2378,19 +2380,23 @@ int store_sub_count(store *s, const char *node, uint64_t *count)
     return s_count_under(s, s ? s->subs : 0, node, count);
 }
 
-/* Splits a subs key (node '\0' name) into its two names; 0 or S_BAD_RECORD. */
-static int s_sub_key_split(const MDB_val *k, char *node, char *name)
+bool store_sub_key_split(const uint8_t *key, size_t len, char *node, char *name)
 {
-    const uint8_t *d = k->mv_data;
-    const uint8_t *zero = memchr(d, 0, k->mv_size);
-    size_t nlen = zero ? (size_t)(zero - d) : 0, slen = zero ? k->mv_size - nlen - 1 : 0;
+    const uint8_t *zero = memchr(key, 0, len);
+    size_t nlen = zero ? (size_t)(zero - key) : 0, slen = zero ? len - nlen - 1 : 0;
     if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX)
-        return S_BAD_RECORD;
-    memcpy(node, d, nlen);
+        return false;
+    memcpy(node, key, nlen);
     node[nlen] = 0;
     memcpy(name, zero + 1, slen);
     name[slen] = 0;
-    return 0;
+    return true;
+}
+
+/* Splits a subs key (node '\0' name) into its two names; 0 or S_BAD_RECORD. */
+static int s_sub_key_split(const MDB_val *k, char *node, char *name)
+{
+    return store_sub_key_split(k->mv_data, k->mv_size, node, name) ? 0 : S_BAD_RECORD;
 }
 
 int store_sub_next(store *s, const char *after_node, const char *after_name, char *node, char *name,
@@ -2461,7 +2467,7 @@ static size_t s_dedup_key(uint8_t *key, const char *sender, const uint8_t *messa
 }
 
 /* Whether record r is the message (sender, message_id). */
-static bool s_record_is(const msg_record *r, const char *sender, const uint8_t *message_id)
+static bool s_record_is(const store_record *r, const char *sender, const uint8_t *message_id)
 {
     size_t len = strlen(sender);
     return r->sender_len == len && memcmp(r->sender, sender, len) == 0 &&
@@ -2474,7 +2480,7 @@ static int s_find_scan(store *s, MDB_txn *txn, const char *sender, const uint8_t
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    msg_record r;
+    store_record r;
     int rc = mdb_cursor_open(txn, s->msgs, &cur);
     if (rc != MDB_SUCCESS)
         return rc;
@@ -2495,7 +2501,7 @@ static int s_find(store *s, MDB_txn *txn, const char *sender, const uint8_t *id,
 {
     uint8_t key[S_KEY_MAX];
     MDB_val k = {s_dedup_key(key, sender, id), key}, v, mv;
-    msg_record r;
+    store_record r;
     int rc = mdb_get(txn, s->dedup, &k, &v);
     if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
         return rc;
@@ -2539,7 +2545,7 @@ typedef struct purge_ctx {
 } purge_ctx;
 
 /* Copies the recipients block of r into c (with pointers to each id). */
-static int s_purge_keep_recipients(purge_ctx *c, const msg_record *r)
+static int s_purge_keep_recipients(purge_ctx *c, const store_record *r)
 {
     c->block = malloc(r->recipients_len + 1);
     c->recipients = calloc(r->n_recipients + 1, sizeof *c->recipients);
@@ -2593,7 +2599,7 @@ static int s_purge_message(store *s, MDB_txn *txn, purge_ctx *c)
 {
     const store_purge_request *q = c->q;
     MDB_val v;
-    msg_record r;
+    store_record r;
     int rc = q->seq ? s_record_get(s, txn, q->seq, &v, &r) : MDB_NOTFOUND;
     if (rc == MDB_NOTFOUND || (rc == MDB_SUCCESS && !s_record_is(&r, q->sender, q->message_id)))
         return MDB_SUCCESS; /* nothing stored (any more): only the tombstone */

@@ -657,4 +657,52 @@ int store_write(store *s, int (*fn)(void *ctx, void *txn), void *ctx);
  */
 int store_read(store *s, int (*fn)(void *ctx, void *txn), void *ctx);
 
+/* ---- record decoders ----
+ * The bytes of one stored key or value, validated as every read of the
+ * store validates them (the layouts are in store.c). They read only the
+ * len bytes given, whatever those hold: a corrupt or restored data
+ * directory is refused (ASYLINK_E_IO from the reads above), never
+ * trusted. Exported for the fuzz target tests/fuzz/fuzz_store.c; the
+ * store's own reads call them on LMDB's pages in place.
+ */
+
+/* A msgs value (message record) decoded in place: pointers into its bytes, valid with them. */
+typedef struct store_record {
+    uint32_t n_pending;        /* recipients not done yet (0 only for a feed message) */
+    uint32_t n_recipients;     /* direct recipients (0 for a feed message) */
+    uint64_t accepted_ms;      /* acceptance time */
+    uint64_t expires_ms;       /* 0 = never */
+    const uint8_t *message_id; /* 16 bytes */
+    const char *sender;        /* sender_len bytes, not NUL-terminated, no NUL */
+    size_t sender_len;         /* 1..STORE_NAME_MAX */
+    const char *recipients;    /* n_recipients ids (1..STORE_NAME_MAX bytes), each then '\0' */
+    size_t recipients_len;     /* bytes of the recipients block */
+    const uint8_t *envelope;   /* envelope bytes (opaque here) */
+    size_t envelope_len;       /* their number: the record ends with them */
+} store_record;
+
+/* Decodes a message record of len bytes at p into *r; false if it does not validate. */
+bool store_record_decode(const uint8_t *p, size_t len, store_record *r);
+
+/*
+ * Splits a queue or dlq key (node id, '\0', seq as 8 bytes big-endian) of
+ * len bytes; false if it has not that form (an id of 1..STORE_NAME_MAX
+ * bytes without NUL). *name_len: the id's bytes at key; *seq: the seq.
+ */
+bool store_key_split(const uint8_t *key, size_t len, size_t *name_len, uint64_t *seq);
+
+/* Decodes a dlq entry (its key and value) into *out; false if either does not validate. */
+bool store_dead_letter_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t len,
+                              store_dead_letter *out);
+
+/* Decodes a subs value into *out; false if it does not validate (prefix of 1..STORE_TOPIC_MAX). */
+bool store_sub_decode(const uint8_t *p, size_t len, store_sub *out);
+
+/*
+ * Splits a subs key (node '\0' name) into node (NODE_ID_MAX + 1 bytes) and
+ * name (STORE_SUB_NAME_MAX + 1 bytes), both NUL-terminated; false if it has
+ * not that form (node of 1..NODE_ID_MAX bytes, name of 1..STORE_SUB_NAME_MAX).
+ */
+bool store_sub_key_split(const uint8_t *key, size_t len, char *node, char *name);
+
 #endif

@@ -268,7 +268,7 @@
 #define S_ID_LEN 16       /* message id bytes */
 #define S_SEQ_LEN 8       /* sequence bytes in keys */
 #define S_DIGEST_LEN 64   /* envelope digest bytes */
-#define S_NAME_MAX 64     /* node id bytes, without NUL */
+#define S_NAME_MAX CSTORE_NAME_MAX /* node id bytes, without NUL */
 #define S_REASON_MAX 255  /* reject reason bytes, without NUL */
 #define S_OUT_HEADER 112  /* outbox record header, record version 1 */
 #define S_OUT_V2 2        /* outbox record version 2: the envelope lives in sent */
@@ -361,52 +361,6 @@ struct cstore_txn {
     uint64_t flush_mark; /* the store's failed flushes when it began (cstore_flush_mark) */
 };
 
-/* An outbox record decoded in place (pointers valid until the next write or the txn's end). */
-typedef struct out_record {
-    int version;             /* record version: 1 (envelope inline) or S_OUT_V2 (in sent) */
-    int state;               /* enum cstore_out_state */
-    int code;                /* REJECTED: why */
-    uint64_t created_ms;     /* when it was sent */
-    const uint8_t *id;       /* 16 bytes */
-    const uint8_t *digest;   /* 64 bytes */
-    const char *reason;      /* reason_len bytes, not NUL-terminated */
-    size_t reason_len;       /* 0..S_REASON_MAX */
-    uint32_t n_recipients;   /* >= 1 */
-    const char *recipients;  /* ids each followed by '\0' */
-    size_t recipients_len;   /* bytes of the recipients block */
-    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
-    size_t envelope_len;     /* their number (version 2: in sent); 0 unless PENDING */
-    bool kept;               /* version 2: the envelope in sent is kept as evidence */
-    uint64_t kept_ms;        /* version 2: since when (0 unless kept) */
-} out_record;
-
-/* An inbox record decoded in place (pointers valid as for out_record). */
-typedef struct in_record {
-    int version;             /* record version: 1 (envelope inline) or S_IN_V2 (in inbox_env) */
-    int state;               /* enum cstore_in_state */
-    uint64_t broker_seq;     /* the broker's sequence */
-    uint64_t received_ms;    /* when it was stored */
-    const uint8_t *id;       /* 16 bytes */
-    const char *sender;      /* sender_len bytes, not NUL-terminated */
-    size_t sender_len;       /* 1..S_NAME_MAX */
-    const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
-    size_t sub_len;          /* 0..S_SUB_MAX; 0 = direct */
-    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
-    size_t envelope_len;     /* their number (version 2: in inbox_env); 0 once ACKED */
-    int flags;               /* version 2: S_IN_DIGEST, S_IN_TOPIC */
-    const uint8_t *digest;   /* version 2 with S_IN_DIGEST: 64 bytes, else NULL */
-} in_record;
-
-/* A receipt value decoded in place. */
-typedef struct rcpt_record {
-    int status;              /* 1 delivered, 2 rejected */
-    uint64_t acked_ms;       /* when the recipient's application acked */
-    const uint8_t *digest;   /* 64 bytes */
-    const uint8_t *envelope; /* the signed receipt envelope (inline), or NULL */
-    size_t envelope_len;     /* > 0 when inline */
-    const uint8_t *evidence; /* the evidence key (32 bytes), or NULL */
-} rcpt_record;
-
 /* ---- byte encodings ---------------------------------------------------- */
 
 /* Length of a valid node id (1..S_NAME_MAX bytes), else 0. */
@@ -440,8 +394,7 @@ static size_t s_out_header_len(int version)
     return version == S_OUT_V2 ? S_OUT_HEADER2 : S_OUT_HEADER;
 }
 
-/* Writes an outbox header for r (whose blocks follow, written by the caller); its length. */
-static size_t s_out_header(uint8_t *p, const out_record *r)
+size_t cstore_out_header(uint8_t *p, const cstore_out_record *r)
 {
     size_t hlen = s_out_header_len(r->version);
     memset(p, 0, hlen);
@@ -462,17 +415,15 @@ static size_t s_out_header(uint8_t *p, const out_record *r)
     return hlen;
 }
 
-/* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
-static int s_out_parse(const MDB_val *v, out_record *r)
+bool cstore_out_decode(const uint8_t *p, size_t len, cstore_out_record *r)
 {
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_OUT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2))
-        return S_BAD_RECORD;
+    if (len < S_OUT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2))
+        return false;
     r->version = p[0];
     size_t hlen = s_out_header_len(r->version);
-    if (v->mv_size < hlen)
-        return S_BAD_RECORD;
-    size_t rest = v->mv_size - hlen;
+    if (len < hlen)
+        return false;
+    size_t rest = len - hlen;
     r->kept = false;
     r->kept_ms = 0;
     if (r->version == S_OUT_V2) {
@@ -480,9 +431,9 @@ static int s_out_parse(const MDB_val *v, out_record *r)
         r->kept = p[120] == S_OUT_KEPT;
         for (size_t i = 121; i < S_OUT_HEADER2; i++)
             if (p[i])
-                return S_BAD_RECORD;
+                return false;
         if ((p[120] & ~S_OUT_KEPT) || (!r->kept && r->kept_ms))
-            return S_BAD_RECORD;
+            return false;
     }
     r->state = p[1];
     r->reason_len = (size_t)bytes_get_le(p + 2, 2);
@@ -498,7 +449,7 @@ static int s_out_parse(const MDB_val *v, out_record *r)
     if (r->reason_len > S_REASON_MAX || r->reason_len > rest ||
         r->recipients_len > rest - r->reason_len ||
         inline_len != rest - r->reason_len - r->recipients_len || envelope_len > S_VALUE_MAX)
-        return S_BAD_RECORD;
+        return false;
     r->envelope_len = (size_t)envelope_len;
     r->reason = (const char *)p + hlen;
     r->recipients = r->reason + r->reason_len;
@@ -508,8 +459,14 @@ static int s_out_parse(const MDB_val *v, out_record *r)
         (r->state == CSTORE_OUT_PENDING) != (r->envelope_len > 0) ||
         memchr(r->reason, 0, r->reason_len) != NULL ||
         !bytes_names_valid(r->recipients, r->recipients_len, r->n_recipients, S_NAME_MAX))
-        return S_BAD_RECORD;
-    return MDB_SUCCESS;
+        return false;
+    return true;
+}
+
+/* Decodes and validates an outbox record; 0 or S_BAD_RECORD. */
+static int s_out_parse(const MDB_val *v, cstore_out_record *r)
+{
+    return cstore_out_decode(v->mv_data, v->mv_size, r) ? MDB_SUCCESS : S_BAD_RECORD;
 }
 
 /* Header bytes of an inbox record of version (1 or S_IN_V2). */
@@ -518,15 +475,13 @@ static size_t s_in_header_len(int version)
     return version == S_IN_V2 ? S_IN_HEADER2 : S_IN_HEADER;
 }
 
-/* Encoded bytes of inbox record r. */
-static size_t s_in_size(const in_record *r)
+size_t cstore_in_size(const cstore_in_record *r)
 {
     return s_in_header_len(r->version) + r->sender_len + r->sub_len +
            (r->version == S_IN_V2 ? 0 : r->envelope_len);
 }
 
-/* Writes an inbox record for r into p (exactly s_in_size(r) bytes). */
-static void s_in_encode(uint8_t *p, const in_record *r)
+void cstore_in_encode(uint8_t *p, const cstore_in_record *r)
 {
     size_t hlen = s_in_header_len(r->version);
     memset(p, 0, hlen);
@@ -550,21 +505,19 @@ static void s_in_encode(uint8_t *p, const in_record *r)
         memcpy(p + hlen + r->sender_len + r->sub_len, r->envelope, r->envelope_len);
 }
 
-/* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
-static int s_in_parse(const MDB_val *v, in_record *r)
+bool cstore_in_decode(const uint8_t *p, size_t len, cstore_in_record *r)
 {
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < S_IN_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_IN_V2))
-        return S_BAD_RECORD;
+    if (len < S_IN_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_IN_V2))
+        return false;
     r->version = p[0];
     size_t hlen = s_in_header_len(r->version);
-    if (v->mv_size < hlen)
-        return S_BAD_RECORD;
-    size_t rest = v->mv_size - hlen;
+    if (len < hlen)
+        return false;
+    size_t rest = len - hlen;
     r->flags = r->version == S_IN_V2 ? p[5] : 0;
     r->digest = (r->flags & S_IN_DIGEST) ? p + S_IN_HEADER : NULL;
     if (r->flags & ~(S_IN_DIGEST | S_IN_TOPIC))
-        return S_BAD_RECORD;
+        return false;
     r->state = p[1];
     r->sender_len = (size_t)bytes_get_le(p + 2, 2);
     r->sub_len = p[4];
@@ -577,7 +530,7 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     if (r->sender_len == 0 || r->sender_len > S_NAME_MAX || r->sub_len > S_SUB_MAX ||
         (r->version != S_IN_V2 && p[5]) || p[6] || p[7] || r->sender_len + r->sub_len > rest ||
         inline_len != rest - r->sender_len - r->sub_len || envelope_len > S_VALUE_MAX)
-        return S_BAD_RECORD;
+        return false;
     r->envelope_len = (size_t)envelope_len;
     r->sender = (const char *)p + hlen;
     r->sub = r->sender + r->sender_len;
@@ -585,8 +538,14 @@ static int s_in_parse(const MDB_val *v, in_record *r)
     if (r->state < CSTORE_IN_PENDING || r->state > CSTORE_IN_PURGED ||
         (r->state == CSTORE_IN_PENDING) != (r->envelope_len > 0) ||
         memchr(r->sender, 0, r->sender_len) != NULL || memchr(r->sub, 0, r->sub_len) != NULL)
-        return S_BAD_RECORD;
-    return MDB_SUCCESS;
+        return false;
+    return true;
+}
+
+/* Decodes and validates an inbox record; 0 or S_BAD_RECORD. */
+static int s_in_parse(const MDB_val *v, cstore_in_record *r)
+{
+    return cstore_in_decode(v->mv_data, v->mv_size, r) ? MDB_SUCCESS : S_BAD_RECORD;
 }
 
 /*
@@ -608,7 +567,7 @@ static size_t s_in_key(uint8_t key[S_IN_KEY_MAX], const uint8_t *id, const char 
 }
 
 /* The inbox_id key of a record. */
-static size_t s_in_key_of_record(uint8_t key[S_IN_KEY_MAX], const in_record *r)
+static size_t s_in_key_of_record(uint8_t key[S_IN_KEY_MAX], const cstore_in_record *r)
 {
     return s_in_key(key, r->id, r->sender, r->sender_len, r->sub, r->sub_len);
 }
@@ -626,37 +585,46 @@ static void s_rcpt_value(uint8_t *p, const asylink_receipt_info *info,
     memcpy(p + S_RCPT_HEADER, key, S_EVIDENCE_KEY);
 }
 
-/* Decodes and validates a receipt value (either version); 0 or S_BAD_RECORD. */
-static int s_rcpt_parse(const MDB_val *v, rcpt_record *r)
+bool cstore_rcpt_decode(const uint8_t *p, size_t len, cstore_rcpt_record *r)
 {
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size <= S_RCPT_HEADER || (p[0] != S_RCPT_INLINE && p[0] != S_RCPT_BY_KEY))
-        return S_BAD_RECORD;
+    if (len <= S_RCPT_HEADER || (p[0] != S_RCPT_INLINE && p[0] != S_RCPT_BY_KEY))
+        return false;
     r->status = (int)(int32_t)(uint32_t)bytes_get_le(p + 4, 4);
     r->acked_ms = bytes_get_le(p + 8, 8);
     r->digest = p + 16;
-    size_t tail = v->mv_size - S_RCPT_HEADER;
+    size_t tail = len - S_RCPT_HEADER;
     r->envelope = p[0] == S_RCPT_INLINE ? p + S_RCPT_HEADER : NULL;
     r->envelope_len = p[0] == S_RCPT_INLINE ? tail : 0;
     r->evidence = p[0] == S_RCPT_BY_KEY ? p + S_RCPT_HEADER : NULL;
     if (bytes_get_le(p + 80, 8) != tail || r->status < 1 || r->status > 2 ||
         (p[0] == S_RCPT_BY_KEY && tail != S_EVIDENCE_KEY))
-        return S_BAD_RECORD;
-    return MDB_SUCCESS;
+        return false;
+    return true;
+}
+
+/* Decodes and validates a receipt value (either version); 0 or S_BAD_RECORD. */
+static int s_rcpt_parse(const MDB_val *v, cstore_rcpt_record *r)
+{
+    return cstore_rcpt_decode(v->mv_data, v->mv_size, r) ? MDB_SUCCESS : S_BAD_RECORD;
+}
+
+bool cstore_rcpt_key_split(const uint8_t *key, size_t len, char recipient[CSTORE_NAME_MAX + 1])
+{
+    if (len <= S_ID_LEN || len > S_RCPT_KEY_MAX)
+        return false;
+    const char *name = (const char *)key + S_ID_LEN;
+    size_t nlen = len - S_ID_LEN;
+    if (memchr(name, 0, nlen) != NULL)
+        return false;
+    memcpy(recipient, name, nlen);
+    recipient[nlen] = 0;
+    return true;
 }
 
 /* Splits a receipt key id(16) recipient; S_BAD_RECORD if it has not that form. */
 static int s_rcpt_key_parse(const MDB_val *k, char recipient[S_NAME_MAX + 1])
 {
-    if (k->mv_size <= S_ID_LEN || k->mv_size > S_RCPT_KEY_MAX)
-        return S_BAD_RECORD;
-    const char *name = (const char *)k->mv_data + S_ID_LEN;
-    size_t len = k->mv_size - S_ID_LEN;
-    if (memchr(name, 0, len) != NULL)
-        return S_BAD_RECORD;
-    memcpy(recipient, name, len);
-    recipient[len] = 0;
-    return MDB_SUCCESS;
+    return cstore_rcpt_key_split(k->mv_data, k->mv_size, recipient) ? MDB_SUCCESS : S_BAD_RECORD;
 }
 
 /* ---- small LMDB helpers -------------------------------------------------- */
@@ -972,7 +940,7 @@ static int s_upgrade_inbox_keys(cstore *s, MDB_txn *txn)
     if (rc == MDB_SUCCESS)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        in_record r;
+        cstore_in_record r;
         if (k.mv_size != S_SEQ_LEN || s_in_parse(&v, &r) != MDB_SUCCESS)
             continue;
         uint8_t seq[S_SEQ_LEN], ikey[S_IN_KEY_MAX];
@@ -1617,15 +1585,15 @@ static int s_out_new_check(const cstore_out_new *m, size_t *recipients_len)
 /* Writes a new (version 2) outbox record for m into p (exactly its encoded size). */
 static void s_out_encode_new(uint8_t *p, const cstore_out_new *m, size_t recipients_len)
 {
-    out_record r = {.version = S_OUT_V2,
-                    .state = CSTORE_OUT_PENDING,
-                    .created_ms = m->created_ms,
-                    .id = m->id,
-                    .digest = m->digest,
-                    .n_recipients = (uint32_t)m->n_recipients,
-                    .recipients_len = recipients_len,
-                    .envelope_len = m->envelope_len};
-    uint8_t *q = p + s_out_header(p, &r);
+    cstore_out_record r = {.version = S_OUT_V2,
+                           .state = CSTORE_OUT_PENDING,
+                           .created_ms = m->created_ms,
+                           .id = m->id,
+                           .digest = m->digest,
+                           .n_recipients = (uint32_t)m->n_recipients,
+                           .recipients_len = recipients_len,
+                           .envelope_len = m->envelope_len};
+    uint8_t *q = p + cstore_out_header(p, &r);
     for (size_t i = 0; i < m->n_recipients; i++) {
         size_t len = strlen(m->recipients[i]) + 1;
         memcpy(q, m->recipients[i], len);
@@ -1714,7 +1682,7 @@ int cstore_outbox_add(cstore_txn *t, const cstore_out_new *m, uint64_t *seq)
 
 /* id's outbox record (validated, its id checked) and its seq key. */
 static int s_out_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_SEQ_LEN],
-                      out_record *r)
+                      cstore_out_record *r)
 {
     MDB_val v;
     int rc = s_record_by_id(txn, s->outbox_id, s->outbox, id, key, &v);
@@ -1729,10 +1697,10 @@ static int s_out_find(MDB_txn *txn, cstore *s, const uint8_t *id, uint8_t key[S_
  * Rewrites r (as read, under key; its version, kept and kept_ms as given
  * in r) with a new state, and no envelope once not PENDING.
  */
-static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_out_record *r,
                          int state, int code, const char *reason)
 {
-    out_record n = *r;
+    cstore_out_record n = *r;
     n.state = state;
     n.code = code;
     n.reason_len = s_reason_len(reason);
@@ -1744,7 +1712,7 @@ static int s_out_rewrite(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_
     uint8_t small[512], *buf = len <= sizeof small ? small : malloc(len);
     if (!buf) /* a copy: r points into the page the put replaces */
         return S_NOMEM;
-    s_out_header(buf, &n);
+    cstore_out_header(buf, &n);
     if (n.reason_len)
         memcpy(buf + hlen, reason, n.reason_len);
     memcpy(buf + hlen + n.reason_len, r->recipients, r->recipients_len);
@@ -1769,7 +1737,7 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
     if (!id || (state != CSTORE_OUT_ACCEPTED && state != CSTORE_OUT_REJECTED))
         return ASYLINK_E_INVALID_ARG;
     uint8_t key[S_SEQ_LEN];
-    out_record r;
+    cstore_out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
     /* version 2: an envelope not kept as evidence goes with the PENDING state */
     bool drop =
@@ -1798,7 +1766,7 @@ void cstore_out_clear(cstore_out *m)
  * be there, name r's id and have r's envelope length.
  */
 static int s_out_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
-                          const out_record *r, const uint8_t **env)
+                          const cstore_out_record *r, const uint8_t **env)
 {
     *env = NULL;
     if (r->state != CSTORE_OUT_PENDING || r->version != S_OUT_V2) {
@@ -1821,7 +1789,7 @@ static int s_out_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
 
 /* Copies r (with env, its envelope_len bytes, or NULL) into out (recipients and envelope malloc'd).
  */
-static int s_out_fill(cstore_out *out, uint64_t seq, const out_record *r, const uint8_t *env)
+static int s_out_fill(cstore_out *out, uint64_t seq, const cstore_out_record *r, const uint8_t *env)
 {
     size_t env_len = env ? r->envelope_len : 0;
     out->recipients = calloc(r->n_recipients ? r->n_recipients : 1, sizeof *out->recipients);
@@ -1887,7 +1855,7 @@ static int s_next_pending(cstore *s, MDB_dbi pending, MDB_dbi dbi, uint64_t afte
 static int s_take_out(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
                       cstore_out *out)
 {
-    out_record r;
+    cstore_out_record r;
     const uint8_t *env = NULL;
     int rc = s_out_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_OUT_PENDING)
@@ -1969,7 +1937,7 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     uint8_t key[S_SEQ_LEN];
-    out_record r;
+    cstore_out_record r;
     const uint8_t *env = NULL;
     rc = s_out_find(txn, s, id, key, &r);
     if (rc == MDB_SUCCESS)
@@ -1981,7 +1949,7 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
 }
 
 /* Whether name is one of r's recipients. */
-static bool s_out_has_recipient(const out_record *r, const char *name)
+static bool s_out_has_recipient(const cstore_out_record *r, const char *name)
 {
     const char *p = r->recipients; /* validated: n_recipients names, each NUL-terminated */
     for (uint32_t i = 0; i < r->n_recipients; i++) {
@@ -2006,7 +1974,7 @@ int cstore_outbox_match_many(cstore *s, cstore_out_match *m, size_t n)
         return s_err(rc);
     for (size_t i = 0; i < n; i++) {
         uint8_t key[S_SEQ_LEN];
-        out_record r;
+        cstore_out_record r;
         int lrc = s_out_find(txn, s, m[i].id, key, &r);
         if (lrc == MDB_SUCCESS)
             m[i].rc = s_out_has_recipient(&r, m[i].recipient) &&
@@ -2088,7 +2056,7 @@ static size_t s_in_key_of(uint8_t key[S_IN_KEY_MAX], const cstore_in_key *k)
  * its seq key, and checked to carry the key's id, sender and subscription.
  */
 static int s_in_resolve(MDB_txn *txn, cstore *s, const MDB_val *ikey, const MDB_val *iv,
-                        uint8_t key[S_SEQ_LEN], in_record *r)
+                        uint8_t key[S_SEQ_LEN], cstore_in_record *r)
 {
     if (iv->mv_size != S_SEQ_LEN)
         return S_BAD_RECORD;
@@ -2106,7 +2074,7 @@ static int s_in_resolve(MDB_txn *txn, cstore *s, const MDB_val *ikey, const MDB_
 
 /* The inbox record of inbox_id key ikey (validated, its key checked) and its seq key. */
 static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *ikey, size_t ikey_len,
-                     uint8_t key[S_SEQ_LEN], in_record *r)
+                     uint8_t key[S_SEQ_LEN], cstore_in_record *r)
 {
     MDB_val k = {ikey_len, (void *)ikey}, v;
     int rc = mdb_get(txn, s->inbox_id, &k, &v);
@@ -2116,12 +2084,12 @@ static int s_in_find(MDB_txn *txn, cstore *s, const uint8_t *ikey, size_t ikey_l
 }
 
 /* Stores r (state PENDING) under a new seq: record, id index, pending index, mark. */
-static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
+static int s_inbox_add(cstore_txn *t, const cstore_in_record *r, int *state)
 {
     cstore *s = t->s;
     uint8_t key[S_SEQ_LEN], ikey[S_IN_KEY_MAX];
     size_t ikey_len = s_in_key_of_record(ikey, r);
-    in_record old;
+    cstore_in_record old;
     int rc = s_in_find(t->txn, s, ikey, ikey_len, key, &old);
     if (rc == MDB_SUCCESS) {
         *state = old.state;
@@ -2135,10 +2103,10 @@ static int s_inbox_add(cstore_txn *t, const in_record *r, int *state)
         return rc;
     bytes_put_be64(key, seq);
     MDB_val rk = {S_SEQ_LEN, key};
-    MDB_val rv = {s_in_size(r), NULL};
+    MDB_val rv = {cstore_in_size(r), NULL};
     rc = mdb_put(t->txn, s->inbox, &rk, &rv, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_SUCCESS)
-        s_in_encode(rv.mv_data, r);
+        cstore_in_encode(rv.mv_data, r);
     uint8_t *ev = NULL;
     if (rc == MDB_SUCCESS && r->version == S_IN_V2)
         rc = s_reserve_mostly_last(t->txn, s->inbox_env, key, r->envelope_len, &ev);
@@ -2178,18 +2146,19 @@ int cstore_inbox_add_extra(cstore_txn *t, const cstore_in_key *key, uint64_t bro
     uint8_t ikey[S_IN_KEY_MAX];
     if (!s_in_key_of(ikey, key) || !envelope || envelope_len == 0 || !extra)
         return ASYLINK_E_INVALID_ARG;
-    in_record r = {.version = S_IN_V2,
-                   .flags = (extra->digest ? S_IN_DIGEST : 0) | (extra->topic ? S_IN_TOPIC : 0),
-                   .digest = extra->digest,
-                   .state = CSTORE_IN_PENDING,
-                   .broker_seq = broker_seq,
-                   .received_ms = received_ms,
-                   .id = key->id,
-                   .sender = key->sender,
-                   .sender_len = strlen(key->sender),
-                   .sub = key->subscription ? key->subscription : "",
-                   .envelope = envelope,
-                   .envelope_len = envelope_len};
+    cstore_in_record r = {.version = S_IN_V2,
+                          .flags =
+                              (extra->digest ? S_IN_DIGEST : 0) | (extra->topic ? S_IN_TOPIC : 0),
+                          .digest = extra->digest,
+                          .state = CSTORE_IN_PENDING,
+                          .broker_seq = broker_seq,
+                          .received_ms = received_ms,
+                          .id = key->id,
+                          .sender = key->sender,
+                          .sender_len = strlen(key->sender),
+                          .sub = key->subscription ? key->subscription : "",
+                          .envelope = envelope,
+                          .envelope_len = envelope_len};
     r.sub_len = strlen(r.sub);
     if (envelope_len > S_VALUE_MAX)
         return ASYLINK_E_TOO_LARGE;
@@ -2217,8 +2186,8 @@ void cstore_in_clear(cstore_in *m)
  * otherwise): inline (version 1) or in inbox_env (version 2), which must
  * hold exactly r's envelope length.
  */
-static int s_in_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const in_record *r,
-                         const uint8_t **env)
+static int s_in_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN],
+                         const cstore_in_record *r, const uint8_t **env)
 {
     *env = NULL;
     if (r->state != CSTORE_IN_PENDING || r->version != S_IN_V2) {
@@ -2235,7 +2204,7 @@ static int s_in_envelope(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], 
 }
 
 /* Copies r with env (its envelope_len bytes, or NULL: none copied) into out (envelope malloc'd). */
-static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r, const uint8_t *env)
+static int s_in_fill(cstore_in *out, uint64_t seq, const cstore_in_record *r, const uint8_t *env)
 {
     size_t env_len = env ? r->envelope_len : 0;
     out->envelope = env_len ? malloc(env_len) : NULL;
@@ -2263,7 +2232,7 @@ static int s_in_fill(cstore_in *out, uint64_t seq, const in_record *r, const uin
 static int s_take_in(MDB_txn *txn, cstore *s, const uint8_t key[S_SEQ_LEN], const MDB_val *v,
                      void *out)
 {
-    in_record r;
+    cstore_in_record r;
     const uint8_t *env = NULL;
     int rc = s_in_parse(v, &r);
     if (rc == MDB_SUCCESS && r.state != CSTORE_IN_PENDING)
@@ -2306,7 +2275,7 @@ static int s_in_read(cstore *s, const uint8_t *ikey, size_t ikey_len, int *state
     if (rc != MDB_SUCCESS)
         return rc;
     uint8_t key[S_SEQ_LEN];
-    in_record r;
+    cstore_in_record r;
     rc = s_in_find(txn, s, ikey, ikey_len, key, &r);
     if (rc == MDB_SUCCESS && state)
         *state = r.state;
@@ -2365,16 +2334,17 @@ int cstore_inbox_peek(cstore *s, const cstore_in_key *key, int *state, cstore_in
  * all go in one transaction are freed, not written), out of the pending
  * index.
  */
-static int s_in_finish(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r, int state)
+static int s_in_finish(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_in_record *r,
+                       int state)
 {
-    in_record n = *r;
+    cstore_in_record n = *r;
     bool had_env = r->version == S_IN_V2 && r->envelope_len > 0;
     n.state = state;
     n.envelope_len = 0;
     /* a copy: r points into the page the put replaces */
     uint8_t buf[S_IN_HEADER2 + S_NAME_MAX + S_SUB_MAX];
-    s_in_encode(buf, &n);
-    int rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, s_in_size(&n), 0);
+    cstore_in_encode(buf, &n);
+    int rc = s_put(t->txn, t->s->inbox, key, S_SEQ_LEN, buf, cstore_in_size(&n), 0);
     if (rc == MDB_SUCCESS && had_env)
         rc = s_del_if(t->txn, t->s->inbox_env, key, S_SEQ_LEN);
     if (rc == MDB_SUCCESS)
@@ -2386,7 +2356,7 @@ static int s_in_finish(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_rec
 static int s_inbox_ack(cstore_txn *t, const uint8_t *ikey, size_t ikey_len)
 {
     uint8_t key[S_SEQ_LEN];
-    in_record r;
+    cstore_in_record r;
     int rc = s_in_find(t->txn, t->s, ikey, ikey_len, key, &r);
     if (rc != MDB_SUCCESS || r.state != CSTORE_IN_PENDING)
         return rc; /* acked before, or purged (which stays purged) */
@@ -2399,7 +2369,7 @@ static int s_inbox_ack_at(cstore_txn *t, const uint8_t *ikey, size_t ikey_len, u
     uint8_t key[S_SEQ_LEN], own[S_IN_KEY_MAX];
     bytes_put_be64(key, seq);
     MDB_val v;
-    in_record r;
+    cstore_in_record r;
     int rc = s_record_get(t->txn, t->s->inbox, key, &v);
     if (rc == MDB_SUCCESS)
         rc = s_in_parse(&v, &r);
@@ -2444,7 +2414,7 @@ static int s_in_walk(MDB_txn *txn, cstore *s, MDB_cursor *cur, const uint8_t *id
         if (k.mv_size < S_ID_LEN || memcmp(k.mv_data, id, S_ID_LEN) != 0)
             return MDB_SUCCESS; /* past the id's entries */
         uint8_t key[S_SEQ_LEN];
-        in_record r;
+        cstore_in_record r;
         rc = s_in_resolve(txn, s, &k, &v, key, &r);
         if (rc != MDB_SUCCESS)
             return rc;
@@ -2615,7 +2585,7 @@ static int s_rcpt_unref(cstore_txn *t, const uint8_t *rkey, size_t rkey_len, con
                         size_t *gone)
 {
     MDB_val k = {rkey_len, (void *)rkey}, v;
-    rcpt_record r;
+    cstore_rcpt_record r;
     int rc = mdb_get(t->txn, t->s->receipts, &k, &v);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS;
@@ -2645,7 +2615,7 @@ static int s_upgrade_evidence_refs(cstore *s, MDB_txn *txn)
     if (rc == MDB_SUCCESS)
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        rcpt_record r;
+        cstore_rcpt_record r;
         char recipient[S_NAME_MAX + 1];
         if (s_rcpt_key_parse(&k, recipient) != MDB_SUCCESS || s_rcpt_parse(&v, &r) != MDB_SUCCESS ||
             !r.evidence)
@@ -2713,7 +2683,7 @@ int cstore_receipt_put(cstore_txn *t, const uint8_t id[16], const asylink_receip
 /* Fills a listed receipt from its key and value. */
 static int s_rcpt_fill(const MDB_val *k, const MDB_val *v, asylink_receipt_info *out)
 {
-    rcpt_record r;
+    cstore_rcpt_record r;
     char recipient[S_NAME_MAX + 1];
     int rc = s_rcpt_key_parse(k, recipient);
     if (rc == MDB_SUCCESS)
@@ -2784,7 +2754,7 @@ int cstore_receipt_envelope(cstore *s, const uint8_t id[16], const char *recipie
     if (rc != MDB_SUCCESS)
         return s_err(rc);
     MDB_val k = {klen, key}, v;
-    rcpt_record r;
+    cstore_rcpt_record r;
     rc = mdb_get(txn, s->receipts, &k, &v);
     if (rc == MDB_SUCCESS)
         rc = s_rcpt_parse(&v, &r);
@@ -2819,20 +2789,22 @@ static void s_sent_time_key(uint8_t key[2 * S_SEQ_LEN], uint64_t kept_ms, const 
     memcpy(key + S_SEQ_LEN, seq, S_SEQ_LEN);
 }
 
-/*
- * Validates a sent value for id; 0 or S_BAD_RECORD. *version: 1 (a copy,
- * kept since *kept_ms) or S_OUT_V2 (the envelope of a version 2 outbox
- * record, whose header says whether and since when it is kept; *kept_ms 0).
- */
-static int s_sent_parse(const MDB_val *v, const uint8_t *id, int *version, uint64_t *kept_ms)
+bool cstore_sent_decode(const uint8_t *p, size_t len, const uint8_t *id, int *version,
+                        uint64_t *kept_ms)
 {
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size <= S_SENT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2) ||
+    if (len <= S_SENT_HEADER || (p[0] != S_RECORD_VERSION && p[0] != S_OUT_V2) ||
         (id && memcmp(p + 16, id, S_ID_LEN) != 0))
-        return S_BAD_RECORD;
+        return false;
     *version = p[0];
     *kept_ms = bytes_get_le(p + 8, 8);
-    return MDB_SUCCESS;
+    return true;
+}
+
+/* cstore_sent_decode() of an LMDB value; 0 or S_BAD_RECORD. */
+static int s_sent_parse(const MDB_val *v, const uint8_t *id, int *version, uint64_t *kept_ms)
+{
+    return cstore_sent_decode(v->mv_data, v->mv_size, id, version, kept_ms) ? MDB_SUCCESS
+                                                                            : S_BAD_RECORD;
 }
 
 /*
@@ -2841,7 +2813,7 @@ static int s_sent_parse(const MDB_val *v, const uint8_t *id, int *version, uint6
  * MDB_NOTFOUND if r is not PENDING (its envelope is gone already) or was
  * kept before (*buf stays NULL), S_NOMEM.
  */
-static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+static int s_sent_value(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_out_record *r,
                         uint64_t now_ms, uint8_t **buf, size_t *len)
 {
     *buf = NULL;
@@ -2896,10 +2868,10 @@ static int s_sent_time_put(cstore_txn *t, const uint8_t key[S_SEQ_LEN], uint64_t
  * now_ms, giving it the state state: the record is rewritten (kept, kept_ms),
  * the envelope in sent stays where it is and gets its age index entry.
  */
-static int s_out_keep_v2(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+static int s_out_keep_v2(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_out_record *r,
                          int state, uint64_t now_ms)
 {
-    out_record n = *r;
+    cstore_out_record n = *r;
     n.kept = true;
     n.kept_ms = now_ms;
     int rc = s_out_rewrite(t, key, &n, state, n.code, "");
@@ -2911,7 +2883,7 @@ static int s_sent_keep(cstore_txn *t, const uint8_t *id, uint64_t now_ms)
 {
     uint8_t key[S_SEQ_LEN], *buf = NULL;
     size_t len = 0;
-    out_record r;
+    cstore_out_record r;
     int rc = s_out_find(t->txn, t->s, id, key, &r);
     if (rc != MDB_SUCCESS)
         return rc;
@@ -2940,7 +2912,7 @@ int cstore_sent_keep(cstore_txn *t, const uint8_t id[16], uint64_t now_ms)
 
 /* s_out_find() trying seq first (0: none): its record is id's when it holds id (ids are unique). */
 static int s_out_find_at(MDB_txn *txn, cstore *s, const uint8_t *id, uint64_t seq,
-                         uint8_t key[S_SEQ_LEN], out_record *r)
+                         uint8_t key[S_SEQ_LEN], cstore_out_record *r)
 {
     if (seq) {
         MDB_val v;
@@ -2967,7 +2939,7 @@ int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, b
         return ASYLINK_E_INVALID_ARG;
     uint8_t key[S_SEQ_LEN], *buf = NULL;
     size_t len = 0;
-    out_record r;
+    cstore_out_record r;
     int lrc = s_out_find_at(t->txn, t->s, id, seq, key, &r);
     if (lrc == MDB_SUCCESS && r.version == S_OUT_V2) {
         /* the envelope stays in sent as the copy kept, or goes */
@@ -3026,7 +2998,7 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
         rc = s_sent_parse(&v, id, &version, kept_ms);
     if (rc == MDB_SUCCESS && version == S_OUT_V2) { /* kept only if its record says so */
         MDB_val rv;
-        out_record r;
+        cstore_out_record r;
         rc = s_record_get(txn, s->outbox, key, &rv);
         if (rc == MDB_SUCCESS)
             rc = s_out_parse(&rv, &r);
@@ -3053,7 +3025,7 @@ int cstore_sent_get(cstore *s, const uint8_t id[16], uint8_t **env, size_t *len,
 static bool s_sent_of_pending(cstore_txn *t, const uint8_t seq[S_SEQ_LEN])
 {
     MDB_val k = {S_SEQ_LEN, (void *)seq}, v;
-    out_record r;
+    cstore_out_record r;
     if (mdb_get(t->txn, t->s->sent, &k, &v) != MDB_SUCCESS || v.mv_size < 1 ||
         ((const uint8_t *)v.mv_data)[0] != S_OUT_V2)
         return false;
@@ -3121,7 +3093,8 @@ int cstore_sent_count(cstore *s, uint64_t *count)
  * Deletes the envelope of outbox entry key (record r) kept as evidence, or
  * a version 2 record's (and its age entry); *gone says if.
  */
-static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r, bool *gone)
+static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_out_record *r,
+                       bool *gone)
 {
     MDB_val k = {S_SEQ_LEN, (void *)key}, v;
     uint64_t kept_ms = 0;
@@ -3150,7 +3123,7 @@ static int s_sent_drop(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_re
 static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *res)
 {
     uint8_t key[S_SEQ_LEN];
-    out_record r;
+    cstore_out_record r;
     int rc = s_out_find(t->txn, t->s, id, key, &r);
     if (rc == MDB_NOTFOUND)
         return MDB_SUCCESS;
@@ -3164,7 +3137,7 @@ static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *re
         return rc;
     }
     res->erased++;
-    out_record n = r; /* version 2: the envelope in sent goes, kept or not */
+    cstore_out_record n = r; /* version 2: the envelope in sent goes, kept or not */
     n.kept = false;
     n.kept_ms = 0;
     bool gone = false;
@@ -3177,7 +3150,7 @@ static int s_purge_out(cstore_txn *t, const uint8_t *id, cstore_purge_result *re
 }
 
 /* Makes the inbox record under key (r, as read) a PURGED tombstone. */
-static int s_purge_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r,
+static int s_purge_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_in_record *r,
                           cstore_purge_result *res)
 {
     res->found++;
@@ -3210,7 +3183,7 @@ static int s_purge_in_find(cstore_txn *t, const uint8_t *id, const char *sender,
                        memcmp(ks, sender, sender_len) != 0 || ks[sender_len] != 0))
             continue;
         uint8_t key[S_SEQ_LEN];
-        in_record r;
+        cstore_in_record r;
         rc = s_in_resolve(t->txn, t->s, &k, &v, key, &r);
         if (rc != MDB_SUCCESS)
             break;
@@ -3236,7 +3209,7 @@ static int s_purge_in(cstore_txn *t, const uint8_t *id, const char *sender,
     rc = s_purge_in_find(t, id, sender, keys, n, &n);
     for (size_t i = 0; rc == MDB_SUCCESS && i < n; i++) {
         MDB_val v;
-        in_record r;
+        cstore_in_record r;
         rc = s_record_get(t->txn, t->s->inbox, keys[i], &v);
         if (rc == MDB_SUCCESS)
             rc = s_in_parse(&v, &r);
@@ -3332,7 +3305,7 @@ static int s_hwm_raise(cstore_txn *t, MDB_dbi dbi, const char *name)
 }
 
 /* Removes one finished outbox record (key k, record r) with its index entry and receipts. */
-static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const out_record *r,
+static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_out_record *r,
                            s_sweep *w)
 {
     uint8_t id[S_ID_LEN];
@@ -3349,7 +3322,7 @@ static int s_sweep_out_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const ou
 }
 
 /* Removes one inbox tombstone (key k, record r) with its index entry. */
-static int s_sweep_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const in_record *r,
+static int s_sweep_in_one(cstore_txn *t, const uint8_t key[S_SEQ_LEN], const cstore_in_record *r,
                           s_sweep *w)
 {
     uint8_t ikey[S_IN_KEY_MAX];
@@ -3386,8 +3359,8 @@ static int s_sweep_next(cstore_txn *t, MDB_dbi dbi, bool outbox, uint64_t *after
         w->used++;
         if (k.mv_size == S_SEQ_LEN)
             *after = bytes_get_be64(k.mv_data);
-        out_record o;
-        in_record i;
+        cstore_out_record o;
+        cstore_in_record i;
         if (k.mv_size != S_SEQ_LEN ||
             (outbox ? s_out_parse(&v, &o) : s_in_parse(&v, &i)) != MDB_SUCCESS)
             continue; /* corrupt: not ours to delete */
@@ -3424,8 +3397,8 @@ static int s_sweep_db(cstore_txn *t, bool outbox, s_sweep *w, uint64_t *after, b
         if (rc != MDB_SUCCESS || !found)
             return rc;
         MDB_val v;
-        out_record o;
-        in_record i;
+        cstore_out_record o;
+        cstore_in_record i;
         rc = s_record_get(t->txn, dbi, key, &v);
         if (rc == MDB_SUCCESS)
             rc = outbox ? s_out_parse(&v, &o) : s_in_parse(&v, &i);
@@ -3539,22 +3512,28 @@ int cstore_owed_add(cstore_txn *t, const receipt *r)
     return s_op_end(t, lrc);
 }
 
-/* Parses one owed record into out; S_BAD_RECORD if it does not validate. */
-static int s_owed_parse(const MDB_val *k, const MDB_val *v, cstore_owed *out)
+bool cstore_owed_decode(const uint8_t *key, size_t klen, const uint8_t *b, size_t len,
+                        cstore_owed *out)
 {
-    const uint8_t *b = v->mv_data;
-    if (k->mv_size != S_SEQ_LEN || v->mv_size < S_OWED_HEADER + 1 || b[0] != S_RECORD_VERSION ||
-        b[2] == 0 || b[2] > NODE_ID_MAX || v->mv_size != S_OWED_HEADER + (size_t)b[2] ||
+    if (klen != S_SEQ_LEN || len < S_OWED_HEADER + 1 || b[0] != S_RECORD_VERSION || b[2] == 0 ||
+        b[2] > NODE_ID_MAX || len != S_OWED_HEADER + (size_t)b[2] ||
         (b[1] != RECEIPT_DELIVERED && b[1] != RECEIPT_REJECTED))
-        return S_BAD_RECORD;
+        return false;
     memset(out, 0, sizeof *out);
-    out->seq = bytes_get_be64(k->mv_data);
+    out->seq = bytes_get_be64(key);
     out->r.status = b[1];
     out->r.acked_ms = bytes_get_le(b + 8, 8);
     memcpy(out->r.message_id, b + 16, 16);
     memcpy(out->r.envelope_digest, b + 32, 64);
     memcpy(out->r.sender, b + S_OWED_HEADER, b[2]);
-    return MDB_SUCCESS;
+    return true;
+}
+
+/* Parses one owed record into out; S_BAD_RECORD if it does not validate. */
+static int s_owed_parse(const MDB_val *k, const MDB_val *v, cstore_owed *out)
+{
+    return cstore_owed_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, out) ? MDB_SUCCESS
+                                                                                   : S_BAD_RECORD;
 }
 
 int cstore_owed_list(cstore *s, cstore_owed *out, size_t max, size_t *n, uint64_t *damaged)

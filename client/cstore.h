@@ -83,6 +83,9 @@
 /* Longest feed subscription name in an inbox key, in bytes (as CLIENT_SUB_NAME_MAX). */
 #define CSTORE_SUB_MAX 64
 
+/* Longest node id in a record (sender, recipient), in bytes (as NODE_ID_MAX). */
+#define CSTORE_NAME_MAX 64
+
 typedef struct cstore cstore;
 typedef struct cstore_txn cstore_txn;
 
@@ -653,5 +656,101 @@ int cstore_owed_del_many(cstore_txn *t, const cstore_owed *owed, size_t n);
 
 /* How many receipts are owed. */
 int cstore_owed_count(cstore *s, uint64_t *count);
+
+/* ---- record decoders ----
+ * The bytes of one stored key or value, validated as every read of the
+ * store validates them (the layouts are in cstore.c). They read only the
+ * len bytes given, whatever those hold: a corrupt or restored data
+ * directory is refused (ASYLINK_E_IO from the reads above), never trusted.
+ * Exported for the fuzz target tests/fuzz/fuzz_cstore.c; the store's own
+ * reads call them on LMDB's pages in place.
+ */
+
+/* An outbox record decoded in place (pointers into its bytes, valid as long as they). */
+typedef struct cstore_out_record {
+    int version;             /* record version: 1 (envelope inline) or 2 (in sent) */
+    int state;               /* enum cstore_out_state */
+    int code;                /* REJECTED: why */
+    uint64_t created_ms;     /* when it was sent */
+    const uint8_t *id;       /* 16 bytes */
+    const uint8_t *digest;   /* 64 bytes */
+    const char *reason;      /* reason_len bytes, not NUL-terminated */
+    size_t reason_len;       /* 0..255 */
+    uint32_t n_recipients;   /* >= 1 */
+    const char *recipients;  /* n_recipients ids each followed by '\0' */
+    size_t recipients_len;   /* bytes of the recipients block */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in sent); 0 unless PENDING */
+    bool kept;               /* version 2: the envelope in sent is kept as evidence */
+    uint64_t kept_ms;        /* version 2: since when (0 unless kept) */
+} cstore_out_record;
+
+/* An inbox record decoded in place (pointers valid as for cstore_out_record). */
+typedef struct cstore_in_record {
+    int version;             /* record version: 1 (envelope inline) or 2 (in inbox_env) */
+    int state;               /* enum cstore_in_state */
+    uint64_t broker_seq;     /* the broker's sequence */
+    uint64_t received_ms;    /* when it was stored */
+    const uint8_t *id;       /* 16 bytes */
+    const char *sender;      /* sender_len bytes, not NUL-terminated */
+    size_t sender_len;       /* 1..CSTORE_NAME_MAX */
+    const char *sub;         /* subscription: sub_len bytes, not NUL-terminated */
+    size_t sub_len;          /* 0..CSTORE_SUB_MAX; 0 = direct */
+    const uint8_t *envelope; /* version 1: the envelope bytes; version 2: NULL */
+    size_t envelope_len;     /* their number (version 2: in inbox_env); 0 once ACKED */
+    int flags;               /* version 2: 1 = digest holds the envelope's, 2 = a feed message */
+    const uint8_t *digest;   /* version 2 with flag 1: 64 bytes, else NULL */
+} cstore_in_record;
+
+/* A receipt value decoded in place. */
+typedef struct cstore_rcpt_record {
+    int status;              /* 1 delivered, 2 rejected */
+    uint64_t acked_ms;       /* when the recipient's application acked */
+    const uint8_t *digest;   /* 64 bytes */
+    const uint8_t *envelope; /* the signed receipt envelope (inline), or NULL */
+    size_t envelope_len;     /* > 0 when inline */
+    const uint8_t *evidence; /* the evidence key (32 bytes), or NULL */
+} cstore_rcpt_record;
+
+/* Decodes an outbox record of len bytes at p into *r; false if it does not validate. */
+bool cstore_out_decode(const uint8_t *p, size_t len, cstore_out_record *r);
+
+/*
+ * Writes the header of an outbox record for r into p (112 bytes for
+ * version 1, 128 for version 2); its length. The reason, recipients and
+ * (version 1) envelope follow it, written by the caller.
+ */
+size_t cstore_out_header(uint8_t *p, const cstore_out_record *r);
+
+/* Decodes an inbox record of len bytes at p into *r; false if it does not validate. */
+bool cstore_in_decode(const uint8_t *p, size_t len, cstore_in_record *r);
+
+/* Bytes of the inbox record r encodes to. */
+size_t cstore_in_size(const cstore_in_record *r);
+
+/* Writes the inbox record r into p (exactly cstore_in_size(r) bytes; r may point into p). */
+void cstore_in_encode(uint8_t *p, const cstore_in_record *r);
+
+/* Decodes a receipt value (either version) into *r; false if it does not validate. */
+bool cstore_rcpt_decode(const uint8_t *p, size_t len, cstore_rcpt_record *r);
+
+/*
+ * Splits a receipt key (message id(16) recipient) into recipient,
+ * NUL-terminated; false unless the recipient has 1..CSTORE_NAME_MAX bytes
+ * without NUL.
+ */
+bool cstore_rcpt_key_split(const uint8_t *key, size_t len, char recipient[CSTORE_NAME_MAX + 1]);
+
+/*
+ * Validates a sent value (a kept envelope) for message id (16 bytes; NULL:
+ * any); false if it does not. *version: 1 (a copy, kept since *kept_ms) or
+ * 2 (the envelope of a version 2 outbox record; *kept_ms 0).
+ */
+bool cstore_sent_decode(const uint8_t *p, size_t len, const uint8_t *id, int *version,
+                        uint64_t *kept_ms);
+
+/* Decodes an owed receipt (its key and value) into *out; false if either does not validate. */
+bool cstore_owed_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t len,
+                        cstore_owed *out);
 
 #endif
