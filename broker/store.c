@@ -2384,7 +2384,10 @@ bool store_sub_key_split(const uint8_t *key, size_t len, char *node, char *name)
 {
     const uint8_t *zero = memchr(key, 0, len);
     size_t nlen = zero ? (size_t)(zero - key) : 0, slen = zero ? len - nlen - 1 : 0;
-    if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX)
+    /* a NUL in the name would cut it: the listing, going on after the name it read, would come
+       back to this key for ever (store_sub_next) */
+    if (!zero || !nlen || nlen > NODE_ID_MAX || !slen || slen > STORE_SUB_NAME_MAX ||
+        memchr(zero + 1, 0, slen))
         return false;
     memcpy(node, key, nlen);
     node[nlen] = 0;

@@ -701,7 +701,8 @@ bool store_sub_decode(const uint8_t *p, size_t len, store_sub *out);
 /*
  * Splits a subs key (node '\0' name) into node (NODE_ID_MAX + 1 bytes) and
  * name (STORE_SUB_NAME_MAX + 1 bytes), both NUL-terminated; false if it has
- * not that form (node of 1..NODE_ID_MAX bytes, name of 1..STORE_SUB_NAME_MAX).
+ * not that form (node of 1..NODE_ID_MAX bytes, name of 1..STORE_SUB_NAME_MAX, neither
+ * with a NUL).
  */
 bool store_sub_key_split(const uint8_t *key, size_t len, char *node, char *name);
 

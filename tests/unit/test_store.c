@@ -1757,6 +1757,39 @@ static void test_subscriptions(void **state)
     assert_int_equal(store_sub_put(t->s, "", "s3", &sub), ASYLINK_E_INVALID_ARG);
 }
 
+/*
+ * A subscription key whose name holds a NUL ("DE" '\0' "a" '\0' "b": a
+ * corrupt or badly restored store) is refused as corrupt. It once decoded
+ * as ("DE", "a"), which encodes to another key, sorting before it: the
+ * listing went on after ("DE", "a") and got the same entry again, for ever
+ * (the router's metrics snapshot grew its array until memory ran out).
+ */
+static void test_sub_key_with_nul(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    store_sub sub = {.cursor = 3, .created_ms = 1234};
+    snprintf(sub.prefix, sizeof sub.prefix, "stats");
+    assert_int_equal(store_sub_put(t->s, "AT", "s1", &sub), ASYLINK_OK);
+    store_close(&t->s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    t_raw_open(t, "subs", &env, &txn, &dbi);
+    uint8_t val[16 + 5] = {0};
+    memcpy(val + 16, "stats", 5);
+    MDB_val k = {7, (void *)"DE\0a\0b"}, v = {sizeof val, val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    t_raw_close(env, txn);
+    t_open(t);
+    char node[NODE_ID_MAX + 1] = "", name[STORE_SUB_NAME_MAX + 1] = "";
+    store_sub got;
+    assert_int_equal(store_sub_next(t->s, "", "", node, name, &got), ASYLINK_OK);
+    assert_string_equal(node, "AT");
+    assert_string_equal(name, "s1");
+    assert_int_equal(store_sub_next(t->s, "AT", "s1", node, name, &got), ASYLINK_E_IO);
+}
+
 static void test_schema_upgrade(void **state)
 {
     tctx *t = *state;
@@ -2185,6 +2218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detached_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sub_key_with_nul, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
