@@ -3515,9 +3515,11 @@ int cstore_owed_add(cstore_txn *t, const receipt *r)
 bool cstore_owed_decode(const uint8_t *key, size_t klen, const uint8_t *b, size_t len,
                         cstore_owed *out)
 {
+    /* a NUL in the sender would cut it: the receipt would be sealed for another node */
     if (klen != S_SEQ_LEN || len < S_OWED_HEADER + 1 || b[0] != S_RECORD_VERSION || b[2] == 0 ||
         b[2] > NODE_ID_MAX || len != S_OWED_HEADER + (size_t)b[2] ||
-        (b[1] != RECEIPT_DELIVERED && b[1] != RECEIPT_REJECTED))
+        (b[1] != RECEIPT_DELIVERED && b[1] != RECEIPT_REJECTED) ||
+        memchr(b + S_OWED_HEADER, 0, b[2]))
         return false;
     memset(out, 0, sizeof *out);
     out->seq = bytes_get_be64(key);

@@ -2145,6 +2145,18 @@ static void test_owed(void **state)
     assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     assert_int_equal(cstore_owed_count(t->s, &count), ASYLINK_OK);
     assert_int_equal(count, 3);
+    /* so is one whose sender holds a NUL: it once listed as a receipt owed to "F" */
+    cstore_close(&t->s);
+    uint8_t key100[8] = {0, 0, 0, 0, 0, 0, 0, 100}, nul_sender[96 + 3] = {1, RECEIPT_DELIVERED, 3};
+    memcpy(nul_sender + 96, "F\0R", 3);
+    t_raw_put(t, "receipts_owed", key100, 8, nul_sender, sizeof nul_sender);
+    t_open(t);
+    assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(damaged, 100);
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_owed_del(txn, damaged), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
     /* several at once, through one cursor: those named go (absent ones are nothing), the rest
        stays */
     assert_int_equal(cstore_owed_list(t->s, o, 4, &n, &damaged), ASYLINK_OK);
