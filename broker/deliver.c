@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Outcome of a delivery pass. */
-enum { S_DLV_MORE = 0, S_DLV_STOP, S_DLV_GONE, S_DLV_MISSING };
+/* Outcome of a delivery pass (S_DLV_WAIT: the direct queue's next entry waits for bytes). */
+enum { S_DLV_MORE = 0, S_DLV_STOP, S_DLV_GONE, S_DLV_MISSING, S_DLV_WAIT };
 
 /*
  * Ends a session. Its unacknowledged deliveries count as a failed attempt
@@ -70,7 +70,10 @@ static int s_send_deliver(router *r, session *s, const wire_cmd *c, uint8_t *env
     return S_DLV_STOP;
 }
 
-/* Delivers from s's direct queue while its credit allows. */
+/*
+ * Delivers from s's direct queue while its credit allows. S_DLV_WAIT when
+ * the next entry due does not fit the byte window beside what is in flight.
+ */
 static int s_deliver_direct(router *r, session *s)
 {
     while (deliver_window_open(s)) {
@@ -88,7 +91,7 @@ static int s_deliver_direct(router *r, session *s)
             continue;
         }
         if (!s_bytes_fit(s, e.envelope_len))
-            return S_DLV_STOP;
+            return S_DLV_WAIT;
         uint8_t *env = NULL;
         size_t len = 0;
         int got = store_message_get_room(r->store, e.seq, OUT_FRAME_ROOM, &env, &len);
@@ -250,10 +253,18 @@ static int s_deliver_feeds(router *r, session *s)
     return S_DLV_MORE;
 }
 
-/* Delivers what s may get: its direct queue first, then its feeds. */
+/*
+ * Delivers what s may get: its direct queue first, then its feeds. While
+ * the direct queue's next entry does not fit the byte window, the feeds
+ * take no new bytes either: what is in flight drains (at the latest to an
+ * empty window, which takes one envelope of any size) and the direct
+ * message goes first, instead of waiting behind feed deliveries that keep
+ * refilling the window.
+ */
 void deliver_session(router *r, session *s)
 {
-    if (s_deliver_direct(r, s) == S_DLV_GONE)
+    int rc = s_deliver_direct(r, s);
+    if (rc == S_DLV_GONE || rc == S_DLV_WAIT)
         return;
     s_deliver_feeds(r, s);
 }
@@ -265,30 +276,58 @@ void deliver_node(router *r, const char *node_id)
         deliver_session(r, s);
 }
 
-/* The delay before redelivering after a Nack: backoff doubled per attempt. */
-static uint64_t s_backoff(const router *r, uint32_t attempts, uint32_t retry_after_ms)
+/* A Nack's redelivery schedule from now (store_backoff). */
+static store_backoff s_backoff(const router *r, uint32_t retry_after_ms)
 {
-    uint64_t d = r->opt.backoff_ms;
-    for (uint32_t i = 1; i < attempts && d < r->opt.backoff_max_ms; i++)
-        d *= 2;
-    if (d > r->opt.backoff_max_ms)
-        d = r->opt.backoff_max_ms;
-    return retry_after_ms > d ? retry_after_ms : d;
+    return (store_backoff){.since_ms = r->now_ms,
+                           .base_ms = r->opt.backoff_ms,
+                           .max_ms = r->opt.backoff_max_ms,
+                           .min_ms = retry_after_ms};
+}
+
+/*
+ * Notes the batch's operation index (< 0: it could not be added) of a
+ * direct Ack or Nack, counted by publish.c once the commit says it took
+ * effect. Without memory for the note it goes uncounted.
+ */
+static void s_settle_note(router *r, int index, bool nack)
+{
+    if (index < 0)
+        return;
+    if (r->n_settles == r->cap_settles) {
+        size_t cap = r->cap_settles ? 2 * r->cap_settles : 256;
+        router_settle *a = realloc(r->settles, cap * sizeof *a);
+        if (!a)
+            return;
+        r->settles = a;
+        r->cap_settles = cap;
+    }
+    r->settles[r->n_settles].index = index;
+    r->settles[r->n_settles].nack = nack;
+    r->n_settles++;
 }
 
 static void s_on_nack_one(router *r, session *s, const wire_acks *a, uint64_t seq)
 {
     if (a->disposition == WIRE_NACK_DEAD_LETTER) {
-        store_batch_dead_letter(r->batch, s->node_id, seq, a->code, a->reason);
+        s_settle_note(r, store_batch_dead_letter(r->batch, s->node_id, seq, a->code, a->reason),
+                      true);
         return;
     }
+    /* The commit counts the attempt and takes its step of the schedule (a refusal of seq
+       before it may be waiting for its own commit); the rescan is set from the count stored
+       now, so never later than that (an early one finds it not due and waits on). */
+    store_backoff bo = s_backoff(r, a->retry_after_ms);
     store_entry e = {0};
     uint32_t attempts = 1;
     if (seq > 0 && store_queue_next(r->store, s->node_id, seq - 1, &e) == ASYLINK_OK &&
         e.seq == seq)
         attempts = e.attempts + 1;
-    uint64_t at = r->now_ms + s_backoff(r, attempts, a->retry_after_ms);
-    store_batch_retry(r->batch, s->node_id, seq, at, r->opt.max_deliveries, a->code, a->reason);
+    uint64_t at = r->now_ms + store_backoff_delay(&bo, attempts);
+    s_settle_note(r,
+                  store_batch_retry_backoff(r->batch, s->node_id, seq, &bo, r->opt.max_deliveries,
+                                            a->code, a->reason),
+                  true);
     if (s->retry_at_ms == 0 || at < s->retry_at_ms)
         s->retry_at_ms = at;
 }
@@ -296,7 +335,10 @@ static void s_on_nack_one(router *r, session *s, const wire_acks *a, uint64_t se
 /*
  * Ack / Nack of feed deliveries. Ack: the item is done and the cursor moves
  * on past everything contiguously done. Nack (either disposition): the item
- * is delivered again after a backoff; feeds have no dead letters.
+ * is delivered again after a backoff; feeds have no dead letters. Only
+ * what happens counts (acked / nacked) and is noted for the audit trail:
+ * an Ack of an item of the session, a Nack of one in flight (not of one
+ * already waiting for its backoff).
  */
 static void s_on_feed_acks(router *r, session *s, const wire_cmd *c)
 {
@@ -318,11 +360,12 @@ static void s_on_feed_acks(router *r, session *s, const wire_cmd *c)
             continue;
         }
         session_feed_item *it = &sub->items[k];
+        if (it->retry_at_ms != 0)
+            continue; /* already waiting: no delivery to release, nothing happens */
         r->stats.nacked++;
         notes_feed_ack(r, s, AUDIT_NACKED, sub->name, a->sequences[i], a->code, a->reason);
-        if (it->retry_at_ms != 0)
-            continue; /* already waiting */
-        it->retry_at_ms = r->now_ms + s_backoff(r, it->attempts, a->retry_after_ms);
+        store_backoff bo = s_backoff(r, a->retry_after_ms);
+        it->retry_at_ms = r->now_ms + store_backoff_delay(&bo, it->attempts);
         s->feed_inflight--;
         s->feed_inflight_bytes -= it->len;
     }
@@ -349,12 +392,9 @@ void deliver_acks(router *r, session *s, const wire_cmd *c)
     session_inflight_remove_many(s, a->sequences, a->n_sequences);
     for (size_t i = 0; i < a->n_sequences; i++) {
         uint64_t seq = a->sequences[i];
-        if (c->kind == WIRE_ACK) {
-            store_batch_ack(r->batch, s->node_id, seq);
-            r->stats.acked++;
-        } else {
+        if (c->kind == WIRE_ACK)
+            s_settle_note(r, store_batch_ack(r->batch, s->node_id, seq), false);
+        else
             s_on_nack_one(r, s, a, seq);
-            r->stats.nacked++;
-        }
     }
 }

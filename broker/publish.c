@@ -237,6 +237,14 @@ static int s_take(router *r)
     r->pending = p;
     r->cap_pending = cap;
     r->n_pending = 0;
+    router_settle *st = r->flight_settles;
+    size_t st_cap = r->cap_flight_settles;
+    r->flight_settles = r->settles;
+    r->cap_flight_settles = r->cap_settles;
+    r->n_flight_settles = r->n_settles;
+    r->settles = st;
+    r->cap_settles = st_cap;
+    r->n_settles = 0;
     r->flight_now_ms = r->now_ms;
     return 0;
 }
@@ -246,18 +254,52 @@ typedef struct {
     store_batch *batch;
     router_pending *pending;
     size_t n, cap;
+    router_settle *settles;
+    size_t n_settles, cap_settles;
 } s_group;
 
-/* Empties the flight slot into g (its pending array goes with it). */
+/* Empties the flight slot into g (its pending and settle arrays go with it). */
 static void s_flight_take(router *r, s_group *g)
 {
     g->batch = r->flight;
     g->pending = r->flight_pending;
     g->n = r->n_flight;
     g->cap = r->cap_flight;
+    g->settles = r->flight_settles;
+    g->n_settles = r->n_flight_settles;
+    g->cap_settles = r->cap_flight_settles;
     r->flight = NULL;
     r->flight_pending = NULL;
     r->n_flight = r->cap_flight = 0;
+    r->flight_settles = NULL;
+    r->n_flight_settles = r->cap_flight_settles = 0;
+}
+
+/*
+ * Counts g's direct Acks and Nacks that took effect (commit rc): an Ack
+ * that removed a queue entry, a Nack whose retry or dead letter was
+ * applied. Sequences not in the queue (never delivered, acknowledged
+ * already, swept) change nothing and are not counted. Hands the array
+ * back to the batch being built when that has none.
+ */
+static void s_count_settles(router *r, s_group *g, int rc)
+{
+    for (size_t i = 0; rc == ASYLINK_OK && i < g->n_settles; i++) {
+        const store_result *res = store_batch_result(g->batch, (size_t)g->settles[i].index);
+        if (!res || res->code != ASYLINK_OK)
+            continue;
+        if (g->settles[i].nack)
+            r->stats.nacked++;
+        else
+            r->stats.acked++;
+    }
+    if (!r->settles) { /* the next group took the empty array: this one is reused */
+        r->settles = g->settles;
+        r->cap_settles = g->cap_settles;
+    } else {
+        free(g->settles);
+    }
+    g->settles = NULL;
 }
 
 /*
@@ -314,6 +356,7 @@ static void s_done(router *r, s_group *g, int rc, uint64_t us)
         if (rc == ASYLINK_OK && res->dead)
             r->stats.dead_lettered++;
     }
+    s_count_settles(r, g, rc);
     store_batch_destroy(&g->batch);
     if (!r->pending) { /* the next group took the empty array: this one is reused */
         r->pending = g->pending;

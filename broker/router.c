@@ -917,6 +917,7 @@ void router_destroy(router **self_p)
     for (size_t i = 0; i < r->n_flight; i++)
         verify_job_destroy(&r->flight_pending[i].job);
     free(r->flight_pending);
+    free(r->flight_settles);
     store_batch_destroy(&r->flight);
     verify_pool_destroy(&r->pool);
     for (size_t i = 0; r->reorder && i < ROUTER_REORDER_CAP; i++)
@@ -924,6 +925,7 @@ void router_destroy(router **self_p)
     for (size_t i = 0; i < r->n_pending; i++)
         verify_job_destroy(&r->pending[i].job);
     free(r->pending);
+    free(r->settles);
     free(r->reorder);
     store_batch_destroy(&r->batch);
     session_table_clear(&r->sessions);

@@ -57,6 +57,12 @@ typedef struct {
     int index; /* operation index in the batch */
 } router_pending;
 
+/* A direct Ack's or Nack's operation in the batch, counted once its commit says it took effect. */
+typedef struct {
+    int index; /* operation index in the batch */
+    bool nack; /* a Nack's retry or dead letter; else an Ack's removal */
+} router_settle;
+
 struct router {
     router_options opt;
     store *store; /* borrowed */
@@ -74,10 +80,14 @@ struct router {
     store_batch *batch;      /* this turn's operations (the next group while one is in flight) */
     router_pending *pending; /* publishes in batch */
     size_t n_pending, cap_pending;
+    router_settle *settles; /* direct Acks and Nacks in batch */
+    size_t n_settles, cap_settles;
     struct committer *committer;    /* pipelined group commit (commit.h); NULL: in the turn */
     store_batch *flight;            /* the group being committed, NULL if none */
     router_pending *flight_pending; /* publishes in flight */
     size_t n_flight, cap_flight;
+    router_settle *flight_settles; /* direct Acks and Nacks in flight */
+    size_t n_flight_settles, cap_flight_settles;
     uint64_t flight_now_ms; /* the time it was handed over */
     router_stats stats;
     auth_stats auth;

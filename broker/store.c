@@ -170,6 +170,8 @@ typedef struct s_op {
     char *names;              /* owned copy of recipient ('\0' name), or NULL */
     uint64_t seq;             /* ack, retry, dead letter: which message; sub_cursor: cursor */
     uint64_t next_attempt_ms; /* retry: not before this */
+    store_backoff backoff;    /* retry_backoff: the schedule */
+    bool has_backoff;         /* retry_backoff: next_attempt_ms from the schedule */
     uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
     int code;                 /* retry, dead letter: why */
     const char *reason;       /* retry, dead letter: free text in names, or NULL */
@@ -918,6 +920,30 @@ int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint6
     return (int)(b->n - 1);
 }
 
+int store_batch_retry_backoff(store_batch *b, const char *recipient, uint64_t seq,
+                              const store_backoff *bo, uint32_t max_attempts, int code,
+                              const char *reason)
+{
+    if (!bo)
+        return -1;
+    int i = store_batch_retry(b, recipient, seq, 0, max_attempts, code, reason);
+    if (i >= 0) {
+        b->ops[i].backoff = *bo;
+        b->ops[i].has_backoff = true;
+    }
+    return i;
+}
+
+uint64_t store_backoff_delay(const store_backoff *bo, uint32_t attempts)
+{
+    uint64_t d = bo->base_ms;
+    for (uint32_t i = 1; i < attempts && d > 0 && d < bo->max_ms && d <= UINT64_MAX / 2; i++)
+        d *= 2;
+    if (d > bo->max_ms)
+        d = bo->max_ms;
+    return bo->min_ms > d ? bo->min_ms : d;
+}
+
 int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
                             const char *reason)
 {
@@ -1202,8 +1228,12 @@ static int s_retry(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, stor
         r->dead = true;
         return s_to_dlq(s, txn, &k, attempts, op->code, op->reason, now_ms);
     }
+    uint64_t next = op->next_attempt_ms;
+    if (op->has_backoff)
+        next = op->backoff.since_ms + store_backoff_delay(&op->backoff, attempts);
+    r->next_attempt_ms = next;
     uint8_t val[S_QUEUE_VALUE_LEN];
-    s_queue_value(val, attempts, op->next_attempt_ms);
+    s_queue_value(val, attempts, next);
     return s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
 }
 
@@ -1435,6 +1465,7 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
     if (r->code != ASYLINK_OK) {
         r->dead = false;
         r->attempts = 0;
+        r->next_attempt_ms = 0;
     }
     return rc == MDB_SUCCESS ? s_audit_op(s, txn, b, op, r, &m) : rc;
 }

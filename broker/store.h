@@ -205,7 +205,24 @@ typedef struct store_result {
     uint64_t accepted_ms; /* publish: acceptance time (of the first copy if duplicate) */
     bool dead;            /* retry: attempts reached the limit, moved to the dead letters */
     uint32_t attempts;    /* retry: attempts after this one */
+    uint64_t next_attempt_ms; /* retry: not to be delivered before this (0 if dead) */
 } store_result;
+
+/*
+ * A Nack's redelivery schedule (PROTOCOL.md 11.6): the entry is due again
+ * at since_ms plus base_ms x 2^(n-1), capped at max_ms, or plus min_ms
+ * (the Nack's retry_after_ms, not capped) if that is longer; n is the
+ * entry's failed attempts counting the refused one.
+ */
+typedef struct store_backoff {
+    uint64_t since_ms; /* when it was refused */
+    uint64_t base_ms;  /* the first step */
+    uint64_t max_ms;   /* the longest step */
+    uint64_t min_ms;   /* at least this long, whatever the step */
+} store_backoff;
+
+/* The delay of bo after attempts failed attempts (0 counts as 1). */
+uint64_t store_backoff_delay(const store_backoff *bo, uint32_t attempts);
 
 /* Starts an empty batch. ASYLINK_OK or ASYLINK_E_NOMEM. */
 int store_batch_new(store *s, store_batch **out);
@@ -226,6 +243,11 @@ size_t store_batch_size(const store_batch *b);
  *   retry:       another delivery attempt failed (Nack, lost session):
  *                attempts + 1, not before next_attempt_ms; at max_attempts
  *                the entry moves to the dead letters with code and reason.
+ *   retry_backoff: the same, not before the time bo gives for the attempt
+ *                count the entry reaches, which the commit reads and counts
+ *                itself: an entry refused again before the commit of an
+ *                earlier refusal (the same sequence twice in one Nack, or
+ *                in two Nacks of one group) still gets its own step.
  *   dead_letter: move recipient's seq to the dead letters now.
  * Acks, retries and dead letters of unknown entries succeed with code
  * ASYLINK_E_NOT_FOUND in their result and change nothing.
@@ -239,6 +261,9 @@ int store_batch_publish(store_batch *b, const store_publish *p);
 int store_batch_ack(store_batch *b, const char *recipient, uint64_t seq);
 int store_batch_retry(store_batch *b, const char *recipient, uint64_t seq, uint64_t next_attempt_ms,
                       uint32_t max_attempts, int code, const char *reason);
+int store_batch_retry_backoff(store_batch *b, const char *recipient, uint64_t seq,
+                              const store_backoff *bo, uint32_t max_attempts, int code,
+                              const char *reason);
 int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq, int code,
                             const char *reason);
 

@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define PEER_BIGFRAME (100u * 1024u * 1024u)
@@ -127,6 +128,10 @@ static void s_usage(FILE *out)
             "               sub-churn [--count N] [--topic PREFIX]\n"
             "               publish-bye [--count N] [--size B] (Publishes, then Bye at once)\n"
             "               ack-rescan (Nack, then Ack while the queue is rescanned)\n"
+            "               ack-count [--topic P] (Acks and Nacks repeated, of unknown seqs)\n"
+            "               nack-backoff [--count N] (Nack N times: the backoff's schedule)\n"
+            "               nack-twice (one Nack naming its sequence twice)\n"
+            "               direct-starve [--topic P] (a large direct message beside feeds)\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
             "               [--ids-out F] [--sent-out F] [--window N] [--rate R]\n"
@@ -1089,6 +1094,250 @@ static int s_h_ack_rescan(s_hostile *h)
     return PEER_DONE;
 }
 
+/* The next Deliver (direct or feed) until `until`: 1 with *d, 0 without one. */
+static int s_h_next_any(s_hostile *h, uint64_t until, wire_deliver *d)
+{
+    while (!s_interrupted && clock_now_ms() < until) {
+        peerwire_in in;
+        int got = peerlink_recv(&h->link, 20, &in) == 1 && in.decode_rc == ASYLINK_OK &&
+                  in.cmd.kind == WIRE_DELIVER;
+        if (got) {
+            *d = in.cmd.u.deliver;
+            d->topic[sizeof d->topic - 1] = 0;
+        }
+        peerwire_in_clear(&in);
+        if (got)
+            return 1;
+    }
+    return 0;
+}
+
+/* Sends Credit (messages, bytes); 0 or -1. */
+static int s_h_credit(s_hostile *h, uint32_t messages, uint64_t bytes)
+{
+    wire_cmd c = {.kind = WIRE_CREDIT};
+    c.u.credit.window_messages = messages;
+    c.u.credit.window_bytes = bytes;
+    return peerlink_send(&h->link, &c, NULL, 0);
+}
+
+/*
+ * Sends an Ack (kind WIRE_ACK) or a Nack to retry (WIRE_NACK) of the n
+ * seqs, direct (sub NULL) or of the subscription sub; 0 or -1.
+ */
+static int s_h_settle_many(s_hostile *h, wire_kind kind, const char *sub, uint64_t *seqs, size_t n)
+{
+    wire_cmd c = {.kind = kind};
+    c.u.ack.sequences = seqs;
+    c.u.ack.n_sequences = n;
+    if (sub)
+        snprintf(c.u.ack.subscription, sizeof c.u.ack.subscription, "%s", sub);
+    if (kind == WIRE_NACK) {
+        c.u.ack.disposition = WIRE_NACK_RETRY;
+        c.u.ack.code = ASYLINK_E_UNAVAILABLE;
+        snprintf(c.u.ack.reason, sizeof c.u.ack.reason, "not now");
+    }
+    return peerlink_send(&h->link, &c, NULL, 0);
+}
+
+/* Subscribes (earliest) to prefix as name and waits for Subscribed; 0 or -1. */
+static int s_h_subscribe(s_hostile *h, const char *name, const char *prefix)
+{
+    wire_cmd c = {.kind = WIRE_SUBSCRIBE, .request_id = 7};
+    snprintf(c.u.subscribe.subscription, sizeof c.u.subscribe.subscription, "%s", name);
+    snprintf(c.u.subscribe.topic_prefix, sizeof c.u.subscribe.topic_prefix, "%s", prefix);
+    c.u.subscribe.start = 2;
+    if (peerlink_send(&h->link, &c, NULL, 0) != 0)
+        return -1;
+    wire_cmd answer = {0};
+    int rc = s_await(h, &answer) == 0 && answer.kind == WIRE_SUBSCRIBED ? 0 : -1;
+    if (rc != 0)
+        fprintf(stderr, "asylink-peer: no Subscribed (%s)\n", wire_kind_name(answer.kind));
+    wire_cmd_clear(&answer);
+    return rc;
+}
+
+/*
+ * ack-count: with two direct messages queued for this node (A, B) and
+ * feed messages under --topic (default "stats"): A and B are delivered;
+ * Ack [A, A, never-queued], Ack [A] again, Nack [never-queued], Nack [B];
+ * B comes again after the backoff and is acknowledged. Then the
+ * subscription "count" (earliest) gets its first message F: Ack
+ * [never-delivered], Nack [F], Nack [F] again while it waits; F comes
+ * again and gets Ack [F, F]. What happened: 3 acknowledgements (A, B, F)
+ * and 2 Nacks (B, F's first). Prints "DONE", or where it stopped.
+ */
+static int s_h_ack_count(s_hostile *h)
+{
+    uint64_t a = 0, b = 0, seq = 0;
+    uint32_t attempt = 0;
+    if (s_h_credit(h, 2, 0) != 0 || !s_h_next_deliver(h, h->deadline_ms, &a, &attempt) ||
+        !s_h_next_deliver(h, h->deadline_ms, &b, &attempt)) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    uint64_t never = (a > b ? a : b) + 1000000;
+    uint64_t first[3] = {a, a, never}, again[1] = {a}, unknown[1] = {never}, nb[1] = {b};
+    if (s_h_settle_many(h, WIRE_ACK, NULL, first, 3) != 0 ||
+        s_h_settle_many(h, WIRE_ACK, NULL, again, 1) != 0 ||
+        s_h_settle_many(h, WIRE_NACK, NULL, unknown, 1) != 0 ||
+        s_h_settle_many(h, WIRE_NACK, NULL, nb, 1) != 0) {
+        printf("SEND_FAILED\n");
+        return PEER_NOT_DONE;
+    }
+    while (s_h_next_deliver(h, h->deadline_ms, &seq, &attempt) && seq != b)
+        ;
+    if (seq != b || s_h_settle_many(h, WIRE_ACK, NULL, nb, 1) != 0) {
+        printf("NO_REDELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    const char *prefix = h->o->topic ? h->o->topic : "stats";
+    wire_deliver d = {0};
+    if (s_h_subscribe(h, "count", prefix) != 0 || !s_h_next_any(h, h->deadline_ms, &d) ||
+        strcmp(d.subscription, "count") != 0) {
+        printf("NO_FEED_DELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    uint64_t f[2] = {d.sequence, d.sequence}, fnever[1] = {d.sequence + 1000000};
+    if (s_h_settle_many(h, WIRE_ACK, "count", fnever, 1) != 0 ||
+        s_h_settle_many(h, WIRE_NACK, "count", f, 1) != 0 ||
+        s_h_settle_many(h, WIRE_NACK, "count", f, 1) != 0) {
+        printf("SEND_FAILED\n");
+        return PEER_NOT_DONE;
+    }
+    wire_deliver d2 = {0};
+    while (s_h_next_any(h, h->deadline_ms, &d2) &&
+           (d2.sequence != d.sequence || strcmp(d2.subscription, "count") != 0))
+        ;
+    if (d2.sequence != d.sequence || s_h_settle_many(h, WIRE_ACK, "count", f, 2) != 0) {
+        printf("NO_FEED_REDELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    /* Unsubscribe (the cursor kept): answered once the Ack before it was read */
+    wire_cmd u = {.kind = WIRE_UNSUBSCRIBE, .request_id = 8};
+    snprintf(u.u.unsubscribe.subscription, sizeof u.u.unsubscribe.subscription, "count");
+    wire_cmd answer = {0};
+    if (peerlink_send(&h->link, &u, NULL, 0) != 0 || s_await(h, &answer) != 0) {
+        wire_cmd_clear(&answer);
+        printf("NO_UNSUBSCRIBED\n");
+        return PEER_NOT_DONE;
+    }
+    wire_cmd_clear(&answer);
+    printf("DONE\n");
+    return PEER_DONE;
+}
+
+/*
+ * nack-backoff: with a message queued for this node and a window of one,
+ * its delivery is Nacked (RETRY, no retry_after_ms) --count times (default
+ * 3), each time as soon as it comes; one line per Nack, "NACKED attempt=N
+ * AGAIN attempt=M after_ms=D" (D: from the Nack to the delivery of the
+ * same sequence again); then it is acknowledged.
+ */
+static int s_h_nack_backoff(s_hostile *h)
+{
+    long n = h->o->count > 0 ? h->o->count : 3;
+    uint64_t seq = 0, s2 = 0;
+    uint32_t attempt = 0, a2 = 0;
+    if (s_h_credit(h, 1, 0) != 0 || !s_h_next_deliver(h, h->deadline_ms, &seq, &attempt)) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    for (long i = 0; i < n; i++) {
+        uint64_t one[1] = {seq};
+        uint64_t t0 = clock_now_ms();
+        if (s_h_settle_many(h, WIRE_NACK, NULL, one, 1) != 0)
+            return PEER_NOT_DONE;
+        while (s_h_next_deliver(h, h->deadline_ms, &s2, &a2) && s2 != seq)
+            ;
+        if (s2 != seq) {
+            printf("NO_REDELIVERY\n");
+            return PEER_NOT_DONE;
+        }
+        printf("NACKED attempt=%u AGAIN attempt=%u after_ms=%llu\n", attempt, a2,
+               (unsigned long long)(clock_now_ms() - t0));
+        fflush(stdout);
+        attempt = a2;
+    }
+    uint64_t one[1] = {seq};
+    return s_h_settle_many(h, WIRE_ACK, NULL, one, 1) == 0 ? PEER_DONE : PEER_NOT_DONE;
+}
+
+/*
+ * nack-twice: with a message queued for this node and a window of one, its
+ * delivery is Nacked (RETRY) with its sequence named twice in the one Nack:
+ * two failed attempts, the second refused before the first is committed.
+ * Prints "AGAIN attempt=M after_ms=D" (D: from the Nack to the delivery of
+ * the same sequence again), then acknowledges it.
+ */
+static int s_h_nack_twice(s_hostile *h)
+{
+    uint64_t seq = 0, s2 = 0;
+    uint32_t attempt = 0, a2 = 0;
+    if (s_h_credit(h, 1, 0) != 0 || !s_h_next_deliver(h, h->deadline_ms, &seq, &attempt)) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    uint64_t two[2] = {seq, seq};
+    uint64_t t0 = clock_now_ms();
+    if (s_h_settle_many(h, WIRE_NACK, NULL, two, 2) != 0)
+        return PEER_NOT_DONE;
+    while (s_h_next_deliver(h, h->deadline_ms, &s2, &a2) && s2 != seq)
+        ;
+    if (s2 != seq) {
+        printf("NO_REDELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    printf("AGAIN attempt=%u after_ms=%llu\n", a2, (unsigned long long)(clock_now_ms() - t0));
+    return s_h_settle_many(h, WIRE_ACK, NULL, two, 1) == 0 ? PEER_DONE : PEER_NOT_DONE;
+}
+
+/*
+ * direct-starve: with one large direct message queued for this node (D,
+ * about 100 kB) and many feed messages of about 16 kB under --topic
+ * (default "stats"), a window of 6 messages and 120000 bytes: D is
+ * delivered and Nacked (RETRY); the subscription "starve" (earliest) then
+ * fills the window with feed deliveries, each acknowledged 10 ms after it
+ * came, one at a time. Once D's backoff is over, D no longer fits beside
+ * five feed deliveries. Prints "FEEDS_BEFORE n" when D comes back: the
+ * feed deliveries between its Nack and its return (n bounded by the
+ * backoff and the window if it gets its turn; without, every feed message
+ * goes first). NO_REDELIVERY if D does not come back by the deadline.
+ */
+static int s_h_direct_starve(s_hostile *h)
+{
+    uint64_t d = 0;
+    uint32_t attempt = 0;
+    if (s_h_credit(h, 6, 120000) != 0 || !s_h_next_deliver(h, h->deadline_ms, &d, &attempt)) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    uint64_t one[1] = {d};
+    if (s_h_settle_many(h, WIRE_NACK, NULL, one, 1) != 0 ||
+        s_h_subscribe(h, "starve", h->o->topic ? h->o->topic : "stats") != 0) {
+        printf("NO_SUBSCRIPTION\n");
+        return PEER_NOT_DONE;
+    }
+    long feeds = 0;
+    wire_deliver w = {0};
+    while (s_h_next_any(h, h->deadline_ms, &w)) {
+        if (!w.subscription[0] && w.sequence == d) {
+            printf("FEEDS_BEFORE %ld\n", feeds);
+            return s_h_settle_many(h, WIRE_ACK, NULL, one, 1) == 0 ? PEER_DONE : PEER_NOT_DONE;
+        }
+        if (strcmp(w.subscription, "starve") != 0)
+            continue;
+        feeds++;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        uint64_t f[1] = {w.sequence};
+        if (s_h_settle_many(h, WIRE_ACK, "starve", f, 1) != 0)
+            break;
+    }
+    printf("NO_REDELIVERY (%ld feed deliveries)\n", feeds);
+    return PEER_NOT_DONE;
+}
+
 static int s_run_hostile(const s_opts *o, peernode *id)
 {
     s_hostile h = {
@@ -1164,6 +1413,14 @@ static int s_run_hostile(const s_opts *o, peernode *id)
         rc = s_h_publish_bye(&h);
     else if (strcmp(name, "ack-rescan") == 0)
         rc = s_h_ack_rescan(&h);
+    else if (strcmp(name, "ack-count") == 0)
+        rc = s_h_ack_count(&h);
+    else if (strcmp(name, "nack-backoff") == 0)
+        rc = s_h_nack_backoff(&h);
+    else if (strcmp(name, "nack-twice") == 0)
+        rc = s_h_nack_twice(&h);
+    else if (strcmp(name, "direct-starve") == 0)
+        rc = s_h_direct_starve(&h);
     else if (strcmp(name, "replay") == 0)
         rc = s_h_replay(&h);
     else if ((rc = s_h_publish_case(&h, name)) == -1 && (rc = s_h_directory_case(&h, name)) == -1)

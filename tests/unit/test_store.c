@@ -479,6 +479,73 @@ static void test_retry_to_dead_letter(void **state)
     assert_int_equal(t_stats(t).dead_letters, 3);
 }
 
+/*
+ * retry_backoff: the commit counts each refusal and takes its step of the
+ * schedule from the count it reaches, also for a sequence refused again
+ * in the same batch (before, the router computed the time from the count
+ * stored before the batch: the first step again).
+ */
+static void test_retry_backoff(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"AT", NULL};
+    uint64_t seq = t_publish1(t, "EUAA", 1, to, 20, 0, 1000);
+    store_backoff bo = {.since_ms = 2000, .base_ms = 100, .max_ms = 250, .min_ms = 0};
+
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            store_batch_retry_backoff(b, "AT", seq, &bo, 5, ASYLINK_E_UNAVAILABLE, "not now"), i);
+    assert_int_equal(store_batch_retry_backoff(b, "AT", seq + 1, &bo, 5, 0, NULL), 3);
+    assert_int_equal(store_batch_retry_backoff(b, "AT", seq, NULL, 5, 0, NULL), -1);
+    assert_int_equal(store_batch_commit(b, 2100), ASYLINK_OK);
+    const uint64_t want[3] = {2100, 2200, 2250}; /* 100, 200, then capped at 250 */
+    for (size_t i = 0; i < 3; i++) {
+        const store_result *r = store_batch_result(b, i);
+        assert_int_equal(r->code, ASYLINK_OK);
+        assert_int_equal(r->attempts, i + 1);
+        assert_int_equal(r->next_attempt_ms, want[i]);
+        assert_false(r->dead);
+    }
+    assert_int_equal(store_batch_result(b, 3)->code, ASYLINK_E_NOT_FOUND);
+    assert_int_equal(store_batch_result(b, 3)->next_attempt_ms, 0);
+    store_batch_destroy(&b);
+    store_entry e;
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_OK);
+    assert_int_equal(e.attempts, 3);
+    assert_int_equal(e.next_attempt_ms, 2250);
+
+    /* a longer retry_after (min_ms) wins over the step, uncapped */
+    bo.since_ms = 3000;
+    bo.min_ms = 1000;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_int_equal(store_batch_retry_backoff(b, "AT", seq, &bo, 5, 0, NULL), 0);
+    /* at max_attempts: dead, never due */
+    assert_int_equal(store_batch_retry_backoff(b, "AT", seq, &bo, 5, ASYLINK_E_UNAVAILABLE, "x"),
+                     1);
+    assert_int_equal(store_batch_commit(b, 3000), ASYLINK_OK);
+    assert_int_equal(store_batch_result(b, 0)->next_attempt_ms, 4000);
+    assert_int_equal(store_batch_result(b, 0)->attempts, 4);
+    assert_true(store_batch_result(b, 1)->dead);
+    assert_int_equal(store_batch_result(b, 1)->attempts, 5);
+    assert_int_equal(store_batch_result(b, 1)->next_attempt_ms, 0);
+    store_batch_destroy(&b);
+    assert_int_equal(store_queue_next(t->s, "AT", 0, &e), ASYLINK_E_NOT_FOUND);
+
+    /* the delay alone: attempt 0 counts as 1; no overflow or endless doubling */
+    store_backoff d = {.base_ms = 1000, .max_ms = 300000};
+    assert_int_equal(store_backoff_delay(&d, 0), 1000);
+    assert_int_equal(store_backoff_delay(&d, 1), 1000);
+    assert_int_equal(store_backoff_delay(&d, 4), 8000);
+    assert_int_equal(store_backoff_delay(&d, UINT32_MAX), 300000);
+    d = (store_backoff){.base_ms = 0, .max_ms = 300000};
+    assert_int_equal(store_backoff_delay(&d, UINT32_MAX), 0);
+    d = (store_backoff){.base_ms = 3, .max_ms = UINT64_MAX};
+    assert_true(store_backoff_delay(&d, UINT32_MAX) > UINT64_MAX / 4);
+}
+
 static void test_dead_letter_replay_drop(void **state)
 {
     tctx *t = *state;
@@ -2188,6 +2255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_deletes_message_keeps_dedup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_to_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_replay_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window_sweep, setup, teardown),
