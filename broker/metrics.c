@@ -189,8 +189,14 @@ static void s_prom_counters(s_text *t, const metrics_snapshot *s)
     s_counter(t, "duplicates_total", "publishes answered Accepted(duplicate)", r->duplicates);
     s_counter(t, "delivered_total", "Deliver commands sent", r->delivered);
     s_counter(t, "redelivered_total", "deliveries with attempt > 1", r->redelivered);
-    s_counter(t, "acked_total", "sequences acknowledged", r->acked);
-    s_counter(t, "nacked_total", "sequences negatively acknowledged", r->nacked);
+    s_counter(t, "acked_total",
+              "acknowledgements that took effect (queue entry removed, feed "
+              "delivery done)",
+              r->acked);
+    s_counter(t, "nacked_total",
+              "Nacks that took effect (redelivery or dead letter stored, feed "
+              "delivery released)",
+              r->nacked);
     s_counter(t, "dead_lettered_total", "messages moved to dead letters", r->dead_lettered);
     s_counter(t, "expired_total", "queue entries removed at expiry", r->expired);
     s_counter(t, "commits_total", "store group commits", r->commits);
