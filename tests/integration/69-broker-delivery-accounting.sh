@@ -8,7 +8,10 @@
 #     3 acknowledgements and 2 Nacks took effect, and the audit trail holds
 #     exactly those (ACKED / NACKED records of FR);
 #   - a Nack's backoff follows PROTOCOL.md 11.6: redelivery_backoff x
-#     2^(n-1) for attempt n (--case nack-backoff, three Nacks in a row);
+#     2^(n-1) for attempt n (--case nack-backoff, three Nacks in a row),
+#     also for a sequence refused twice before the first refusal's commit
+#     (--case nack-twice: one Nack naming it twice takes the second step;
+#     before, the first again);
 #   - a large direct message waiting for room in the byte window gets its
 #     turn while feed deliveries keep coming (--case direct-starve): feeds
 #     stop taking new bytes until it has gone out.
@@ -21,7 +24,7 @@ source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "69-broker-delivery-accounting needs jq" >&2; exit 1; }
 lib_init "$@"
 
-BACKOFF_MS=400
+BACKOFF_MS=500
 make_federation || exit 1
 write_broker_ini
 sed -i "s/^heartbeat_timeout = 10s\$/heartbeat_timeout = 10s\nredelivery_backoff = ${BACKOFF_MS}ms/" \
