@@ -81,7 +81,8 @@ typedef struct session {
     size_t n_inflight, cap_inflight;
     uint64_t inflight_bytes;
     uint64_t cursor;                     /* last queue seq looked at in this session */
-    uint64_t retry_at_ms;                /* earliest skipped next_attempt, 0 = none */
+    uint64_t retry_at_ms; /* earliest skipped next_attempt (or a Nack's estimate of one,
+                             never later), 0 = none */
     uint64_t *settled; /* seqs above cursor acked or Nacked during a rescan, sorted */
     size_t n_settled, cap_settled;
     bool blocked;                        /* last send hit the high-water mark */
