@@ -39,6 +39,19 @@
 #define S_FOLLOW_MS 1000 /* --follow polls this often */
 #define S_HASH AUDITCHAIN_HASH_LEN
 
+/*
+ * A head published earlier (verify --head SEQ:HASH): the log must still
+ * hold entry seq with this entry hash. The chain and its checkpoints live
+ * in the same files, so removing the newest entries together with the
+ * checkpoints that cover them (or restoring an older copy of the store)
+ * leaves a log that verifies on its own; only a head kept elsewhere tells.
+ */
+typedef struct {
+    bool given;
+    uint64_t seq;
+    uint8_t hash[S_HASH];
+} s_head;
+
 /* One command's options and its source. */
 typedef struct {
     adminc_opts o;         /* online: --config, --admin, --timeout, --json */
@@ -48,6 +61,7 @@ typedef struct {
     uint64_t count;        /* tail --count */
     uint64_t from, to;     /* export / verify range; 0 = from the first / to the newest */
     const char *out;       /* export --out FILE; NULL = stdout */
+    s_head head;           /* verify --head */
     MDB_env *env;          /* offline environment */
     MDB_dbi log, ckpt;     /* offline databases */
     trust *trust;          /* --trust, loaded */
@@ -343,9 +357,81 @@ static int s_feed_ckpt(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
     return 0;
 }
 
+/* The offline walk of verify: the verifier, and the stored hash of the published head. */
+typedef struct {
+    auditchain_verifier *v;
+    const s_head *head;   /* --head (given or not) */
+    bool seen;            /* entry head->seq was walked */
+    uint8_t hash[S_HASH]; /* its stored entry hash */
+} s_walk;
+
 static int s_feed_entry(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
 {
-    return auditchain_verifier_entry(ctx, seq, val, len) ? 0 : 1;
+    s_walk *w = ctx;
+    if (w->head->given && seq == w->head->seq && val && len > S_HASH) {
+        memcpy(w->hash, val, S_HASH);
+        w->seen = true;
+    }
+    return auditchain_verifier_entry(w->v, seq, val, len) ? 0 : 1;
+}
+
+/* "SEQ:HASH" (verify --head): a decimal seq >= 1 and 64 hex digits. */
+static int s_parse_head(const char *text, void *field)
+{
+    s_head *h = field;
+    char *end = NULL;
+    size_t got = 0;
+    if (text[0] < '1' || text[0] > '9')
+        return -1;
+    errno = 0;
+    unsigned long long seq = strtoull(text, &end, 10);
+    if (errno || !end || *end != ':' || strlen(end + 1) != 2 * S_HASH ||
+        sodium_hex2bin(h->hash, S_HASH, end + 1, 2 * S_HASH, NULL, &got, NULL) != 0 ||
+        got != S_HASH)
+        return -1;
+    h->seq = seq;
+    h->given = true;
+    return 0;
+}
+
+/*
+ * The published head against a log that verified (r->ok): r fails unless
+ * the log holds entry h->seq (or a pruned log's anchor checkpoint covers
+ * it) with h->hash. seen: the walk found it, with hash its stored hash.
+ */
+static void s_check_head(const s_head *h, bool seen, const uint8_t *hash, auditchain_result *r)
+{
+    if (!h->given || !r->ok)
+        return;
+    unsigned long long seq = h->seq, last = r->last_seq;
+    char have[2 * S_HASH + 1];
+    if (!seen && r->anchor_seq && seq == r->anchor_seq) { /* pruned: the anchor states it */
+        seen = true;
+        hash = r->prev_hash;
+    }
+    r->ok = false;
+    if (!r->entries || seq > last) {
+        r->first_bad_seq = last + 1;
+        snprintf(r->reason, sizeof r->reason,
+                 "entry %llu is missing: the log ends at entry %llu, before the published head "
+                 "(entry %llu); its newest entries were removed, or this is an older copy of the "
+                 "store",
+                 last + 1, last, seq);
+    } else if (!seen) {
+        r->first_bad_seq = seq;
+        snprintf(r->reason, sizeof r->reason,
+                 "the published head (entry %llu) cannot be checked: the log was pruned and "
+                 "starts after entry %llu; check a newer published head",
+                 seq, (unsigned long long)(r->anchor_seq ? r->anchor_seq : r->first_seq - 1));
+    } else if (sodium_memcmp(hash, h->hash, S_HASH) != 0) {
+        r->first_bad_seq = seq;
+        snprintf(r->reason, sizeof r->reason,
+                 "entry %llu is not the published head: its hash is %s; the log was rewritten "
+                 "from there on, or replaced",
+                 seq, (s_hex(hash, S_HASH, have, sizeof have), have));
+    } else {
+        r->ok = true;
+    }
 }
 
 /* Prints a verification result; CLI_OK only if it holds. */
@@ -372,6 +458,9 @@ static int s_report(const s_ctx *c, const auditchain_result *r, uint64_t log_las
                head);
         if (r->anchor_seq)
             printf("anchor: checkpoint of entry %llu\n", (unsigned long long)r->anchor_seq);
+        if (c->head.given)
+            printf("published head: entry %llu is in the log with that hash\n",
+                   (unsigned long long)c->head.seq);
     } else {
         printf("audit log BROKEN at entry %llu: %s\n", (unsigned long long)r->first_bad_seq,
                r->reason);
@@ -386,15 +475,41 @@ static int s_verify_offline(s_ctx *c)
     uint64_t last = 0;
     if (auditchain_verifier_new(s_key, c->trust, &v) != ASYLINK_OK)
         return cli_fail("asylink audit verify", ASYLINK_E_NOMEM);
+    s_walk w = {.v = v, .head = &c->head};
     int rc = s_off_last(c, &last);
     if (rc == CLI_OK)
         rc = s_off_walk(c, c->ckpt, 0, 0, SIZE_MAX, s_feed_ckpt, v);
     if (rc == CLI_OK)
-        rc = s_off_walk(c, c->log, 0, 0, SIZE_MAX, s_feed_entry, v);
+        rc = s_off_walk(c, c->log, 0, 0, SIZE_MAX, s_feed_entry, &w);
     auditchain_result r;
     auditchain_verifier_finish(v, true, &r);
     auditchain_verifier_destroy(&v);
+    s_check_head(&c->head, w.seen, w.hash, &r);
     return rc == CLI_OK ? s_report(c, &r, last) : rc;
+}
+
+/*
+ * The stored hash of entry seq online: that entry's, or the hash the entry
+ * after it starts from (a pruned log's anchor). *seen false if neither.
+ */
+static int s_on_entry_hash(s_ctx *c, uint64_t seq, uint8_t hash[S_HASH], bool *seen)
+{
+    wire_admin_request q = {.op = WIRE_ADMIN_AUDIT_TAIL, .limit = 1, .seq_from = seq};
+    json_t *m = NULL;
+    *seen = false;
+    int rc = adminc_call("asylink audit verify", &c->o, &q, &m);
+    if (rc != CLI_OK)
+        return rc;
+    const json_t *ev = json_array_get(json_object_get(m, "events"), 0);
+    uint64_t got = ev ? s_u64(ev, "seq") : 0;
+    const char *hex = got == seq       ? json_string_value(json_object_get(ev, "hash_hex"))
+                      : got == seq + 1 ? json_string_value(json_object_get(ev, "prev_hash_hex"))
+                                       : NULL;
+    size_t n = 0;
+    *seen =
+        hex && sodium_hex2bin(hash, S_HASH, hex, strlen(hex), NULL, &n, NULL) == 0 && n == S_HASH;
+    json_decref(m);
+    return CLI_OK;
 }
 
 /* The broker checks page after page; each page must start where the last ended. */
@@ -444,6 +559,14 @@ static int s_verify_online(s_ctx *c)
     }
     if (head[0])
         sodium_hex2bin(total.head_hash, S_HASH, head, strlen(head), NULL, NULL, NULL);
+    if (c->head.given && total.ok) {
+        uint8_t hash[S_HASH];
+        bool seen = false;
+        int rc = s_on_entry_hash(c, c->head.seq, hash, &seen);
+        if (rc != CLI_OK)
+            return rc;
+        s_check_head(&c->head, seen, hash, &total);
+    }
     return s_report(c, &total, log_last);
 }
 
@@ -689,6 +812,15 @@ static const cliopt s_verify_rows[] = {
      .offset = offsetof(s_ctx, trust_dir),
      .help = "with --data: the trust directory whose broker certificates check the checkpoint "
              "signatures"},
+    {.name = "head",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "SEQ:HASH",
+     .offset = offsetof(s_ctx, head),
+     .parse = s_parse_head,
+     .expect = "an entry number and its 64-digit hash, as verify printed them: 1234:9f3c...",
+     .help = "a head published earlier (the last entry and head hash a verify printed): the log "
+             "must still hold that entry with that hash, else its newest entries were removed or "
+             "it was rewritten or restored from an older copy"},
 };
 
 static const cliopt_rule s_verify_rules[] = {{CLIOPT_EXACTLY_ONE, "config data"},
@@ -702,7 +834,10 @@ static const cliopt_spec s_verify_spec = {
         "the entry it covers. Names the first broken or missing entry and exits 1 if anything "
         "does not hold, 0 if all does.\n\nOnline (--config) the broker checks, page by page; "
         "offline (--data, --trust) this program checks a copy of the data directory itself, "
-        "trusting only the trust directory.",
+        "trusting only the trust directory.\n\nThe chain and its checkpoints are stored "
+        "together: a log whose newest entries were removed with their checkpoints, or an older "
+        "copy of the store, verifies on its own. Keep the last entry and head hash a verify "
+        "prints somewhere the operator cannot change, and pass them later with --head.",
     .opts = s_verify_rows,
     .n_opts = CLIOPT_LEN(s_verify_rows),
     .rules = s_verify_rules,
