@@ -111,7 +111,7 @@ static void s_reply(void *zap, zmq_msg_t *id, const char *status, const char *te
 
 /* Decides one request and answers it. */
 static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t now_ms,
-                     auth_stats *stats)
+                     auth_stats *stats, auth_refused_fn refused, void *ctx)
 {
     char addr[64] = "", quoted[80];
     if (n >= 4)
@@ -136,17 +136,20 @@ static void s_decide(void *zap, zmq_msg_t *f, int n, const trust *t, uint64_t no
         return;
     }
     stats->refused++;
-    if (c) /* a known key whose certificate is not usable: say whose, so the operator can act */
+    if (c) { /* a known key whose certificate is not usable: say whose, so the operator can act */
         LOG_WARN("auth", "connection refused", "node=%s serial=%llu peer=%s code=%s", c->node_id,
                  (unsigned long long)c->serial, log_quote(quoted, sizeof quoted, addr),
                  asylink_err_name(rc));
-    else
+        if (refused)
+            refused(ctx, c, rc, domain == 1);
+    } else
         LOG_WARN("auth", "connection refused", "peer=%s code=%s",
                  log_quote(quoted, sizeof quoted, addr), asylink_err_name(rc));
     s_reply(zap, id, "400", asylink_strerror(rc), "", 0);
 }
 
-void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats)
+void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats,
+                         auth_refused_fn refused, void *ctx)
 {
     for (;;) {
         zmq_msg_t f[ZAP_FRAMES];
@@ -154,7 +157,7 @@ void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats 
             zmq_msg_init(&f[i]);
         int n = s_read_request(zap, f, ZAP_FRAMES);
         if (n >= 1)
-            s_decide(zap, f, n < ZAP_FRAMES ? n : ZAP_FRAMES, t, now_ms, stats);
+            s_decide(zap, f, n < ZAP_FRAMES ? n : ZAP_FRAMES, t, now_ms, stats, refused, ctx);
         for (int i = 0; i < ZAP_FRAMES; i++)
             zmq_msg_close(&f[i]);
         if (n < 0)

@@ -17,6 +17,7 @@
 #ifndef ASYLINK_BROKER_AUTH_H
 #define ASYLINK_BROKER_AUTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "trust.h"
@@ -33,14 +34,26 @@ typedef struct auth_stats {
     uint64_t refused;  /* connections refused */
 } auth_stats;
 
+/*
+ * Told of each refusal of a certificate the trust directory holds (its key
+ * is known but it is not usable now: revoked, expired, not yet valid; or on
+ * the admin endpoint it lacks the operator role), so that the broker can
+ * record it; c is borrowed for the call, admin says which endpoint. A key
+ * no certificate has is not told (anyone can offer one).
+ */
+typedef void (*auth_refused_fn)(void *ctx, const cert *c, int code, bool admin);
+
 /* Creates and binds the ZAP socket. NULL on failure (errno from zmq). */
 void *auth_socket_new(void *ctx);
 
 /*
  * Answers every pending ZAP request without blocking, against trust t at
- * now_ms. Logs each decision (node id and peer address, never keys).
+ * now_ms. Logs each decision (node id and peer address, never keys), and
+ * calls refused (may be NULL) with ctx for each refusal of a known
+ * certificate.
  */
-void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats);
+void auth_handle_pending(void *zap, const trust *t, uint64_t now_ms, auth_stats *stats,
+                         auth_refused_fn refused, void *ctx);
 
 /*
  * The node a CURVE public key belongs to if some certificate with that key

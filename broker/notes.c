@@ -73,6 +73,56 @@ void notes_auth_failed(router *r, const char *node, int code, const char *why)
     audit_note(r->audit, &x);
 }
 
+/* The slot of (c, code, admin): its own, a free one, or the one noted longest ago. */
+static notes_refused *s_refused_slot(router *r, const cert *c, int code, bool admin, bool *known)
+{
+    notes_refused *pick = &r->refused[0];
+    *known = false;
+    for (size_t i = 0; i < NOTES_REFUSED_SLOTS; i++) {
+        notes_refused *x = &r->refused[i];
+        if (x->node[0] && x->serial == c->serial && x->code == code && x->admin == admin &&
+            strcmp(x->node, c->node_id) == 0) {
+            *known = true;
+            return x;
+        }
+        if (pick->node[0] && (!x->node[0] || x->last_ms < pick->last_ms))
+            pick = x;
+    }
+    return pick;
+}
+
+void notes_admission_refused(void *ctx, const cert *c, int code, bool admin)
+{
+    router *r = ctx;
+    if (!r->audit || !c)
+        return;
+    bool known = false;
+    notes_refused *x = s_refused_slot(r, c, code, admin, &known);
+    if (known && r->now_ms < x->last_ms + NOTES_REFUSED_EVERY_MS) {
+        x->held++;
+        return;
+    }
+    char raw[AUDITCHAIN_DETAIL_MAX + 1], detail[AUDITCHAIN_DETAIL_MAX + 1];
+    int n = snprintf(raw, sizeof raw, "connection refused at admission (%s endpoint): %s",
+                     admin ? "admin" : "client", asylink_strerror(code));
+    if (known && x->held && n > 0 && (size_t)n < sizeof raw)
+        snprintf(raw + n, sizeof raw - (size_t)n, "; %llu more refused since the last record",
+                 (unsigned long long)x->held);
+    auditchain_clean_text(raw, detail, sizeof detail);
+    auditchain_record rec = s_base(r, AUDIT_AUTH_FAILED);
+    rec.actor = c->node_id;
+    rec.actor_cert_serial = c->serial;
+    rec.code = code;
+    rec.detail = detail;
+    audit_note(r->audit, &rec);
+    snprintf(x->node, sizeof x->node, "%s", c->node_id);
+    x->serial = c->serial;
+    x->code = code;
+    x->admin = admin;
+    x->last_ms = r->now_ms;
+    x->held = 0;
+}
+
 void notes_delivered(router *r, const session *s, uint64_t seq, uint32_t attempt,
                      const uint8_t id[16], const char *sender, uint64_t size,
                      const char *subscription, const char *topic)

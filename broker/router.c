@@ -823,7 +823,8 @@ static void s_turn(router *r, bool reading, long wait_ms)
     zmq_poll(items, r->admin ? 6 : 5, wait_ms);
     r->now_ms = clock_now_ms();
     if (items[1].revents & ZMQ_POLLIN)
-        auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth);
+        auth_handle_pending(r->zap, view_trust(r->view), r->now_ms, &r->auth,
+                            notes_admission_refused, r);
     store_read_begin(r->store); /* the turn's deliveries share a read transaction */
     if (r->committer) {         /* a finished group: its answers first, then the next group goes */
         publish_collect(r);

@@ -63,6 +63,22 @@ typedef struct {
     bool nack; /* a Nack's retry or dead letter; else an Ack's removal */
 } router_settle;
 
+/*
+ * Admission refusals of one certificate recorded lately (notes.c): at most
+ * one AUTH_FAILED record per certificate, code and endpoint a minute, so
+ * that a refused key retrying in a loop cannot fill the audit log.
+ */
+#define NOTES_REFUSED_SLOTS 32
+#define NOTES_REFUSED_EVERY_MS 60000
+typedef struct notes_refused {
+    char node[NODE_ID_MAX + 1]; /* the certificate's node ("" = free slot) */
+    uint64_t serial;            /* and serial */
+    int code;                   /* why it was refused */
+    bool admin;                 /* on the admin endpoint */
+    uint64_t last_ms;           /* when the last record of it was noted */
+    uint64_t held;              /* refusals since then not recorded */
+} notes_refused;
+
 struct router {
     router_options opt;
     store *store; /* borrowed */
@@ -98,6 +114,7 @@ struct router {
     certwatch certs;     /* the broker's and the CA's certificate: their end (certwatch.h) */
     audit *audit;        /* the audit trail (borrowed from opt), NULL = none */
     approval *approvals; /* four-eyes: requests held for a second operator; NULL = off */
+    notes_refused refused[NOTES_REFUSED_SLOTS]; /* admission refusals recorded lately */
     bool fatal;          /* a store error: stop */
     bool full;           /* the last publishes were refused STORE_FULL (logged once) */
     bool draining;       /* shutting down: lost sessions are not the client's fault */
@@ -229,6 +246,15 @@ void notes_session(router *r, int kind, const session *s, const char *why);
 
 /* A Hello refused (AUTH_FAILED): the node it claimed, the code, why. */
 void notes_auth_failed(router *r, const char *node, int code, const char *why);
+
+/*
+ * An admission (ZAP) refusal of certificate c with code (auth.h
+ * auth_refused_fn; ctx is the router): an AUTH_FAILED note with the
+ * certificate's node and serial as actor, at most one per certificate,
+ * code and endpoint every NOTES_REFUSED_EVERY_MS (the next one counts the
+ * refusals in between).
+ */
+void notes_admission_refused(void *ctx, const cert *c, int code, bool admin);
 
 /*
  * A delivery to s: store seq, attempt, the message (id, sender, size);
