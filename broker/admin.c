@@ -731,9 +731,16 @@ static int s_hold(const admin_env *e, const wire_admin_request *q, const s_calle
         json_decref(o);
         return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
     }
-    char until[32];
-    s_detail(a, "held as pending %llu until %s: another operator must confirm it",
-             (unsigned long long)it->id, clock_format_iso(it->expires_ms, until, sizeof until));
+    char until[32], what[S_SUMMARY_ROOM];
+    if (q->op == WIRE_ADMIN_PURGE) /* the summary quotes the operator's reason: not for the log */
+        admin_purge_what(q, what, sizeof what);
+    else
+        snprintf(what, sizeof what, "%s", summary);
+    /* what is held, in the log line and the ADMIN audit record: a cancelled or lapsed
+       request is never executed, and this record is all the trail keeps of it */
+    s_detail(a, "held as pending %llu until %s: %s; another operator must confirm it",
+             (unsigned long long)it->id, clock_format_iso(it->expires_ms, until, sizeof until),
+             what);
     a->body = o;
     return ASYLINK_OK;
 }

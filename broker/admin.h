@@ -146,4 +146,10 @@ json_t *admin_pending_json(const approval_item *it);
  */
 void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap);
 
+/*
+ * What a purge erases, without the operator's words: "purge message ID of
+ * SENDER" (for the log line and the ADMIN audit record of a held purge).
+ */
+void admin_purge_what(const wire_admin_request *q, char *out, size_t cap);
+
 #endif

@@ -118,12 +118,19 @@ int admin_purge(const admin_env *e, const wire_admin_request *q, const char *app
     return ASYLINK_OK;
 }
 
-void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap)
+void admin_purge_what(const wire_admin_request *q, char *out, size_t cap)
 {
     char id[UUID_STR_LEN];
     uuid_format(q->message_id, id, sizeof id);
-    snprintf(out, cap, "purge message %s of %s (reason: %s; reference: %s)", id, q->node_id,
-             q->reason[0] ? q->reason : "-", q->reference[0] ? q->reference : "-");
+    snprintf(out, cap, "purge message %s of %s", id, q->node_id);
+}
+
+void admin_purge_summary(const wire_admin_request *q, char *out, size_t cap)
+{
+    char what[UUID_STR_LEN + NODE_ID_MAX + 32];
+    admin_purge_what(q, what, sizeof what);
+    snprintf(out, cap, "%s (reason: %s; reference: %s)", what, q->reason[0] ? q->reason : "-",
+             q->reference[0] ? q->reference : "-");
 }
 
 json_t *admin_pending_json(const approval_item *it)

@@ -20,7 +20,10 @@
 #     a PERSONAL one is held until OPS2 confirms; a held request lapses
 #     (EXPIRED); a purge whose long reason is not ASCII is held with its
 #     summary cut on a character boundary, listed and cancelled; every step
-#     is in the audit trail, which verifies;
+#     is in the audit trail, which verifies, and a held request's ADMIN
+#     record names what it would erase (the message or the dead letters:
+#     a cancelled or lapsed one leaves no other trace; the operator's
+#     reason stays out of it and out of the log);
 #   - on the nodes (`asylink purge --local`, the library's asylink_purge()):
 #     a PUBLIC message DE published while the broker was down is erased from
 #     DE's outbox (gone from a compaction of DE's data directory) and never
@@ -301,6 +304,14 @@ check "its detail names both operators" \
   bash -c "jq -r 'select(.type==\"record\" and .kind_name==\"PURGED\" and .message_uuid==\"$D4\") | .detail' '$T/export2.jsonl' | grep -q 'asked by OPS (certificate [0-9]*) as pending $P, confirmed by OPS2'"
 check "the held request is an ADMIN record of OPS" \
   jq -e -s "[.[] | select(.type==\"record\" and .kind_name==\"ADMIN\" and .actor==\"OPS\" and .request==\"purge\" and (.detail|test(\"held as pending $P\")))] | length == 1" "$T/export2.jsonl"
+check "and names what was held (the message and its sender)" \
+  jq -e -s "[.[] | select(.type==\"record\" and .kind_name==\"ADMIN\" and .request==\"purge\" and (.detail|test(\"^held as pending $P until [^ ]*: purge message $D4 of DE; another operator must confirm it\$\")))] | length == 1" "$T/export2.jsonl"
+check "the cancelled dlq drop's ADMIN record names the dead letter it would have dropped" \
+  jq -e -s "[.[] | select(.type==\"record\" and .kind_name==\"ADMIN\" and .request==\"dead_letter_drop\" and (.detail|test(\"^held as pending $PD until [^ ]*: drop dead letters $DL of every recipient; \")))] | length == 1" "$T/export2.jsonl"
+check "the lapsed purge's ADMIN record names its message" \
+  jq -e -s "[.[] | select(.type==\"record\" and .kind_name==\"ADMIN\" and .request==\"purge\" and (.detail|test(\"^held as pending $PL until [^ ]*: purge message $UNKNOWN of IT; \")))] | length == 1" "$T/export2.jsonl"
+check "the operators' reasons are not in the broker's log" \
+  test "$(grep -c 'erasure request' "$BROKER_LOG")" -eq 0
 check "the refused self-confirmation is an ADMIN record with POLICY" \
   jq -e -s '[.[] | select(.type=="record" and .kind_name=="ADMIN" and .actor=="OPS" and .request=="confirm" and .code=="ERROR_CODE_POLICY")] | length == 1' "$T/export2.jsonl"
 check "OPS2's confirmation is an ADMIN record" \
