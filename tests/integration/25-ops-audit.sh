@@ -14,7 +14,9 @@
 #     one ACCEPTED record per message accepted;
 #   - retention prunes old entries behind a signed checkpoint and what
 #     remains still verifies, online, offline and in Python from the
-#     anchor's hash (the online and the offline export).
+#     anchor's hash (the online and the offline export); verify --head of
+#     the anchor's entry compares the anchor's hash, and a head older than
+#     the anchor cannot be checked (exit 1).
 #
 #   tests/integration/25-ops-audit.sh ASYLINKD ASYLINK ASYLINK-PEER AUDIT-TAMPER
 # shellcheck disable=SC2154 # PID_<name> set by peer_bg
@@ -233,6 +235,17 @@ check_eq "and offline" "$?" 0
 a audit export --data "$T/ret-copy" --out "$T/ret-off.jsonl" 2>/dev/null
 check_eq "the offline export of a pruned log starts from its anchor (Python)" \
   "$(python3 "$T/rechain.py" "$T/ret-off.jsonl" | cut -d' ' -f1-2)" "CHAIN OK"
+# a published head on a pruned log (verify --head): its anchor checkpoint stands for its entry
+ANCHOR=$(jq -r -s '[.[] | select(.type=="checkpoint")] | first | "\(.seq):\(.entry_hash)"' \
+  "$T/ret-off.jsonl")
+a audit verify --data "$T/ret-copy" --trust "$FED/trust" --head "$ANCHOR" >"$T/v-anchor.out" 2>&1
+check_eq "verify --head of the anchor's entry (${ANCHOR%%:*}) passes" "$?" 0
+ZEROS=$(printf '0%.0s' $(seq 64))
+a audit verify --data "$T/ret-copy" --trust "$FED/trust" --head "${ANCHOR%%:*}:$ZEROS" >/dev/null 2>&1
+check_eq "the anchor's hash is compared: another one fails" "$?" 1
+a audit verify --data "$T/ret-copy" --trust "$FED/trust" --head "1:${ANCHOR#*:}" >"$T/v-old.out" 2>&1
+check_eq "a head older than the anchor cannot be checked: exit 1" "$?" 1
+check "and says so" grep -q "the published head (entry 1) cannot be checked: the log was pruned" "$T/v-old.out"
 # the sweep may have pruned more before the stop: the copy's own first entry
 FIRST=$(a audit export --data "$T/ret-copy" 2>/dev/null |
   jq -s '[.[] | select(.type=="record")] | first | .seq')
