@@ -149,6 +149,13 @@ static int s_export(int argc, char **argv)
     else if (rc == ASYLINK_E_BAD_FIELD)
         rc = cli_fail_text("evidence export", rc, "%s is a feed message: it has no receipts",
                            o.message.text);
+    else if (rc == ASYLINK_E_TAMPERED) /* the receipts are encrypted to the node's key then */
+        rc = cli_fail_text("evidence export", rc,
+                           "%s: this node's key does not open a receipt it holds for it: the "
+                           "node's key was replaced since the message was sent (export evidence "
+                           "before a key switch, docs/OPERATIONS.md \"Renewing a "
+                           "certificate\"), or the kept receipt is damaged",
+                           o.message.text);
     else
         rc = cli_fail_text("evidence export", rc, "%s: %s", o.message.text, asylink_strerror(rc));
     asylink_client_close(&c);

@@ -7,7 +7,10 @@
 # and its signature are changed one at a time (and members removed and
 # added): both checkers refuse each, and asylink names the member. A
 # revoked sender certificate, another CA, a missing receipt and a node that
-# keeps no sent envelopes are refused too.
+# keeps no sent envelopes are refused too. After DE switches to a new key,
+# an export of a message sent before fails, saying the key was replaced
+# (its receipts are encrypted to the old one), and the earlier bundle stays
+# valid.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
 start_broker || exit 1
@@ -256,6 +259,22 @@ echo "sent_retention = 12" >>"$T/FR.ini"
 "$ASYLINK" evidence export --config "$T/FR.ini" --message "$ID3" --out "$T/x.zip" >/dev/null 2>"$T/badconf.err"
 check_eq "a retention without unit (or given twice) is a configuration error" "$?" 1
 check "... CONFIG" grep -q 'CONFIG' "$T/badconf.err"
+
+echo "== DE switches to a new key: its earlier receipts no longer open"
+(cd "$FED" &&
+  "$ASYLINK" keygen --id DE --name "DE, new key" --roles member_state --dir keys2 </dev/null >/dev/null &&
+  "$ASYLINK" ca sign --dir ca --request keys2/DE.csr --out trust/nodes/DE.2.cert --valid-days 30 \
+    </dev/null >/dev/null)
+check_eq "a new key and certificate for DE, beside the old one" "$?" 0
+sed -i "s|^node_cert = .*|node_cert = $FED/trust/nodes/DE.2.cert|; s|^key_file = .*|key_file = $FED/keys2/DE.key|" \
+  "$T/DE.ini"
+"$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" --out "$T/rekeyed.zip" \
+  </dev/null >/dev/null 2>"$T/rekeyed.err"
+check_eq "an export of a message sent under the old key exits 1" "$?" 1
+check "TAMPERED, saying the node's key was replaced, not that something was altered" \
+  grep -q "^asylink: evidence export: TAMPERED: $ID: this node's key does not open a receipt it holds for it: the node's key was replaced since the message was sent (export evidence before a key switch" "$T/rekeyed.err"
+"$ASYLINK" evidence verify "$T/case.zip" --trust "$T/court" >/dev/null 2>&1
+check_eq "the bundle exported before the switch still verifies" "$?" 0
 
 for c in "evidence" "evidence export" "evidence verify"; do
   check "asylink $c --help" "$ASYLINK" $c --help
