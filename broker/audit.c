@@ -33,6 +33,7 @@
 /* audit_meta key: the seq of the log's last PRUNED record (be64; 0 = none), written in the
    pruning's transaction, so that a page of a long log can tell a pruning from a cut */
 #define S_LAST_PRUNED "last_pruned"
+#define S_UNAUDITED "unaudited_since" /* audit_mark_unaudited() */
 
 /* The end of the chain. */
 typedef struct {
@@ -55,7 +56,7 @@ struct audit {
     store *st;            /* borrowed */
     MDB_dbi log;          /* audit */
     MDB_dbi ckpt;         /* audit_ckpt */
-    MDB_dbi meta;         /* audit_meta: S_LAST_PRUNED */
+    MDB_dbi meta;         /* audit_meta: S_LAST_PRUNED, S_UNAUDITED */
     char node_id[AUDITCHAIN_NAME_MAX + 1];
     uint64_t cert_serial;
     const uint8_t *sign_sk, *sign_pk; /* borrowed */
@@ -71,6 +72,9 @@ struct audit {
     char actor[AUDITCHAIN_NAME_MAX + 1]; /* audit_set_actor(); "" = the broker */
     uint64_t actor_serial;
     bool force_ckpt; /* audit_flush(checkpoint): sign at this commit */
+    uint64_t unaudited_ms;   /* S_UNAUDITED as found at open (0: none) */
+    bool unaudited_clearing; /* the transaction in progress deletes it */
+    bool unaudited_cleared;  /* a committed transaction deleted it */
     uint8_t *buf;    /* scratch for encoding */
     size_t cap_buf;
 };
@@ -198,6 +202,16 @@ static int s_hook_begin(void *ctx, void *txn)
         rc = s_append(a, txn, a->notes_buf + a->notes[i].off, a->notes[i].len);
         if (rc == MDB_SUCCESS)
             a->notes_written++;
+    }
+    /* the STARTED note that tells of a run without the trail goes with the first notes:
+       the mark goes in the same transaction, so that a crash before leaves it for the next */
+    a->unaudited_clearing =
+        rc == MDB_SUCCESS && a->unaudited_ms && !a->unaudited_cleared && a->notes_written;
+    if (a->unaudited_clearing) {
+        MDB_val k = {sizeof S_UNAUDITED - 1, (void *)S_UNAUDITED};
+        rc = mdb_del(txn, a->meta, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = MDB_SUCCESS;
     }
     pthread_mutex_unlock(&a->lock);
     return rc;
@@ -327,6 +341,8 @@ static void s_hook_committed(void *ctx)
     audit *a = ctx;
     pthread_mutex_lock(&a->lock);
     a->c = a->p;
+    a->unaudited_cleared = a->unaudited_cleared || a->unaudited_clearing;
+    a->unaudited_clearing = false;
     if (a->notes_written && a->n_notes > a->notes_written) {
         size_t from = a->notes[a->notes_written].off;
         memmove(a->notes_buf, a->notes_buf + from, a->notes_len - from);
@@ -557,6 +573,49 @@ static int s_last_pruned_init(audit *a, MDB_txn *txn)
     return s_last_pruned_put(a, txn, seq);
 }
 
+/* S_UNAUDITED into a->unaudited_ms (0 if absent). */
+static int s_unaudited_get(audit *a, MDB_txn *txn)
+{
+    MDB_val k = {sizeof S_UNAUDITED - 1, (void *)S_UNAUDITED}, v;
+    a->unaudited_ms = 0;
+    int rc = mdb_get(txn, a->meta, &k, &v);
+    if (rc == MDB_SUCCESS && v.mv_size != S_SEQ_LEN)
+        rc = MDB_CORRUPTED;
+    if (rc == MDB_SUCCESS)
+        a->unaudited_ms = bytes_get_be64(v.mv_data);
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+}
+
+/* store_write() fn of audit_mark_unaudited(): the mark, unless one is there already. */
+static int s_mark_txn(void *ctx, void *txnp)
+{
+    MDB_txn *txn = txnp;
+    MDB_dbi meta;
+    uint8_t val[S_SEQ_LEN];
+    bytes_put_be64(val, *(const uint64_t *)ctx);
+    MDB_val k = {sizeof S_UNAUDITED - 1, (void *)S_UNAUDITED}, v = {sizeof val, val};
+    int rc = mdb_dbi_open(txn, "audit_meta", MDB_CREATE, &meta);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_put(txn, meta, &k, &v, MDB_NOOVERWRITE); /* since the first such run */
+    return rc == MDB_KEYEXIST ? MDB_SUCCESS : rc;
+}
+
+int audit_mark_unaudited(store *st, uint64_t now_ms)
+{
+    return st ? store_write(st, s_mark_txn, &now_ms) : ASYLINK_E_INVALID_ARG;
+}
+
+uint64_t audit_unaudited_since(const audit *a)
+{
+    if (!a)
+        return 0;
+    audit *m = (audit *)a; /* the lock only */
+    pthread_mutex_lock(&m->lock);
+    uint64_t ms = a->unaudited_ms;
+    pthread_mutex_unlock(&m->lock);
+    return ms;
+}
+
 /* store_write() fn of audit_open(): databases and the end of the chain. */
 static int s_open_txn(void *ctx, void *txnp)
 {
@@ -569,6 +628,8 @@ static int s_open_txn(void *ctx, void *txnp)
         rc = mdb_dbi_open(txn, "audit_meta", MDB_CREATE, &a->meta);
     if (rc == MDB_SUCCESS)
         rc = s_last_pruned_init(a, txn);
+    if (rc == MDB_SUCCESS)
+        rc = s_unaudited_get(a, txn);
     if (rc != MDB_SUCCESS)
         return rc;
     memset(&a->c, 0, sizeof a->c);

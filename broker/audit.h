@@ -65,6 +65,24 @@ typedef struct audit_options {
  */
 int audit_open(store *st, const audit_options *o, audit **out);
 
+/*
+ * For a broker that runs without the audit trail ([audit] enabled =
+ * false): marks st (audit_meta key `unaudited_since`, now_ms unless a
+ * mark is there already), so that the next broker that opens the trail on
+ * it says so in its STARTED record (audit_unaudited_since()): changes made
+ * meanwhile have no records, and the chain alone cannot show the gap.
+ * ASYLINK_OK or the store's error.
+ */
+int audit_mark_unaudited(store *st, uint64_t now_ms);
+
+/*
+ * When the store's mark of a run without the trail was set (the first
+ * such run since the trail last ran), as audit_open() found it; 0 if none.
+ * The mark is deleted in the transaction that writes the first notes (the
+ * STARTED record, which names this time, among them).
+ */
+uint64_t audit_unaudited_since(const audit *a);
+
 /* Removes the hooks and frees the audit (unwritten notes are lost). Accepts NULL. */
 void audit_close(audit **self_p);
 

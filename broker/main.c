@@ -521,7 +521,12 @@ static int s_audit_open(const broker_config *c, const keys_secret *keys, uint64_
     *out = NULL;
     if (!c->audit_enabled) {
         LOG_WARN("main", "audit trail disabled", "config=%s", LOG_Q("[audit] enabled = false"));
-        return ASYLINK_OK;
+        /* the next broker with the trail on this store records that this one ran without */
+        int rc = audit_mark_unaudited(st, clock_now_ms());
+        if (rc != ASYLINK_OK)
+            LOG_ERROR("main", "cannot mark the store as served without the audit trail", "code=%s",
+                      asylink_err_name(rc));
+        return rc;
     }
     audit_options ao = {.broker_node_id = c->node_id,
                         .cert_serial = serial,

@@ -868,8 +868,19 @@ int router_run(router *r, volatile sig_atomic_t *stop, volatile sig_atomic_t *re
              LOG_Q(r->opt.bound_admin_endpoint ? r->opt.bound_admin_endpoint : "off"),
              r->opt.verify_threads, r->opt.durable ? "fsync" : "relaxed");
     char detail[AUDITCHAIN_DETAIL_MAX + 1];
-    snprintf(detail, sizeof detail, "asylinkd %s endpoint=%s durability=%s", asylink_version(),
-             r->opt.bound_endpoint, r->opt.durable ? "fsync" : "relaxed");
+    char since[32], gap[192] = "";
+    uint64_t unaudited = audit_unaudited_since(r->audit);
+    if (unaudited) { /* the chain cannot show it: this record does */
+        clock_format_iso(unaudited, since, sizeof since);
+        snprintf(gap, sizeof gap,
+                 "after running without the audit trail ([audit] enabled = false) since %s: no "
+                 "records of what changed meanwhile; ",
+                 since);
+        LOG_WARN("router", "the store was served without the audit trail before", "since=%s",
+                 since);
+    }
+    snprintf(detail, sizeof detail, "%sasylinkd %s endpoint=%s durability=%s", gap,
+             asylink_version(), r->opt.bound_endpoint, r->opt.durable ? "fsync" : "relaxed");
     r->now_ms = clock_now_ms();
     notes_lifecycle(r, AUDIT_STARTED, detail);
     while (!*stop && !r->fatal) {

@@ -11,7 +11,10 @@
 #     passes, naming the first missing entry;
 #   - fails on a broker restored from that backup that has written past the
 #     published entry since: the entry is there, with another hash;
-#   - refuses a malformed SEQ:HASH (exit 2).
+#   - refuses a malformed SEQ:HASH (exit 2);
+# and a broker run with [audit] enabled = false, which the chain cannot show,
+# is named (since when) by the STARTED record of the next broker with the
+# trail on that store, once.
 #
 #   tests/integration/73-ops-audit-head.sh ASYLINKD ASYLINK ASYLINK-PEER
 source "$(dirname "$0")/lib.sh"
@@ -117,6 +120,30 @@ check "the head published before the backup is still in it" test $? -eq 0
 stop_broker
 offline "$T/data" --head "$HEAD1" >/dev/null
 check_eq "offline verify --head of the restored store exits 1 too" "$?" 1
+
+echo "== a run without the trail ([audit] enabled = false) is told by the next STARTED record"
+sed -i 's|^checkpoint_interval = 1s$|checkpoint_interval = 1s\nenabled = false|' "$CONF"
+start_broker || exit 1
+traffic 3
+stop_broker
+offline "$T/data" >"$T/off.out"
+check "the chain verifies: it cannot show the run without it" test $? -eq 0
+sed -i '/^enabled = false$/d' "$CONF"
+start_broker || exit 1
+check "the broker warns of the run without the trail" \
+  wait_for "$BROKER_LOG" 'msg="the store was served without the audit trail before" since=' 10
+a audit tail --config "$T/OPS.ini" --count 1000 --json >"$T/tail.jsonl"
+STARTED=$(jq -r 'select(.type=="record" and .kind_name=="STARTED") | .detail' "$T/tail.jsonl" | tail -n 1)
+check "its STARTED record says the store was served without the trail, and since when" \
+  grep -qE '^after running without the audit trail \(\[audit\] enabled = false\) since [0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]*Z: no records of what changed meanwhile; asylinkd ' <<<"$STARTED"
+stop_broker
+start_broker || exit 1
+a audit tail --config "$T/OPS.ini" --count 1000 --json >"$T/tail2.jsonl"
+STARTED=$(jq -r 'select(.type=="record" and .kind_name=="STARTED") | .detail' "$T/tail2.jsonl" | tail -n 1)
+check "the next start with the trail says it no more" grep -q '^asylinkd ' <<<"$STARTED"
+online >/dev/null
+check "the trail verifies" test $? -eq 0
+stop_broker
 
 echo "== malformed heads"
 for bad in "${HEAD1%%:*}" "0:${HEAD1#*:}" "${HEAD1%?}" "${HEAD1}0" "-1:${HEAD1#*:}" "${HEAD1}z"; do
