@@ -73,9 +73,20 @@ typedef struct client_event {
 typedef struct client_accept {
     uint8_t id[16];
     bool duplicate;
+    uint8_t fate; /* enum client_accept_fate, set by client_accepted_record() */
+    bool owed;    /* a commit whose outcome was a failure recorded it as the first: still told */
     size_t ep;    /* index of the broker address it came through (the event names it) */
     uint64_t seq; /* its outbox seq as the I/O thread published it; 0 = not known */
 } client_accept;
+
+/* What the commit that recorded an Accepted answer tells the application (events.c). */
+enum client_accept_fate {
+    CLIENT_ACCEPT_NEW = 0,   /* not recorded yet */
+    CLIENT_ACCEPT_TELL = 1,  /* the first answer for its message: ASYLINK_EVENT_ACCEPTED */
+    CLIENT_ACCEPT_QUIET = 2, /* its message was told of before (ACCEPTED), or refused: no event */
+    CLIENT_ACCEPT_HOLD = 3,  /* not in the outbox while a writer's second attempt may store it:
+                                kept, recorded again by a later commit */
+};
 
 /* A write an application thread hands to the I/O thread (client_io_write). */
 typedef struct client_write {
@@ -257,6 +268,8 @@ struct asylink_client {
     client_accept *accepted;            /* Accepted answers to record (send.c, io.c) */
     size_t n_accepted, cap_accepted;    /* ... */
     uint64_t accepted_since_ms;         /* when the oldest of them came */
+    const client_accept *acc_sending;   /* those a senders' group commit took and records ... */
+    size_t n_acc_sending;               /* ... (until its outcome: io.c, s_accept_has) */
     client_handed *handed;              /* CLIENT_HANDED_SLOTS, or NULL (no memory: unused) */
     client_handed last_taken;           /* what client_early_take() took last */
     uint64_t owed_count;                /* receipts owed, not yet sealed (recv.c) */
@@ -624,15 +637,39 @@ void client_receipts_flush_end(asylink_client *c, client_flush *f, int rc);
  * ASYLINK_EVENT_ACCEPTED events follow the commit that records them.
  */
 
-/* Takes the kept Accepted answers (*out malloc'd, caller frees; their count). Takes the lock. */
+/*
+ * Takes the kept Accepted answers (*out malloc'd, caller frees; their count)
+ * for a senders' group commit, which names them in c->acc_sending until
+ * client_accepted_settle() or client_accepted_put_back(). Takes the lock.
+ */
 size_t client_accepted_take(asylink_client *c, client_accept **out);
 
-/* Puts answers taken back in front (their commit failed); frees a. Takes the lock. */
+/*
+ * Puts answers taken back in front (their commit failed); frees a. One
+ * recorded as the first (CLIENT_ACCEPT_TELL) stays owed its event: the
+ * failed commit may be visible all the same (only its flush failed), and
+ * the next record then finds its message ACCEPTED. Takes the lock.
+ */
 void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n);
 
-/* Records answers a[0..n) in t (evidence copy and state), logging what fails. */
-void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accept *a, size_t n,
+/*
+ * Records answers a[0..n) in t (evidence copy and state), logging what
+ * fails, and sets each one's fate: told only for the commit that makes its
+ * message ACCEPTED (cstore_outbox_accept_at's first), so that a message id
+ * gets one ASYLINK_EVENT_ACCEPTED per client however often it went out;
+ * held while a writer's second attempt may still store it (client_io_write,
+ * DESIGN-CHANGES 59); told when the outbox does not hold it otherwise (the
+ * broker has it, e.g. after asylink_send() returned IO).
+ */
+void client_accepted_record(asylink_client *c, cstore_txn *t, client_accept *a, size_t n,
                             uint64_t now_ms);
+
+/*
+ * Once the commit that recorded a[0..n) (client_accepted_record) is on
+ * disk: returns the events of those told (a list, in order), puts those held
+ * back (client_accepted_put_back) and frees a. Takes the lock.
+ */
+client_event *client_accepted_settle(asylink_client *c, client_accept *a, size_t n);
 
 /* Wakes the I/O thread. */
 void client_wake_io(asylink_client *c);

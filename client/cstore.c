@@ -2926,12 +2926,16 @@ static int s_out_find_at(MDB_txn *txn, cstore *s, const uint8_t *id, uint64_t se
 
 int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_t now_ms)
 {
-    return cstore_outbox_accept_at(t, id, 0, keep, now_ms);
+    return cstore_outbox_accept_at(t, id, 0, keep, now_ms, NULL);
 }
 
 int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, bool keep,
-                            uint64_t now_ms)
+                            uint64_t now_ms, bool *first)
 {
+    bool ignored;
+    if (!first)
+        first = &ignored;
+    *first = false;
     int rc = s_op_check(t);
     if (rc != ASYLINK_OK)
         return rc;
@@ -2941,6 +2945,11 @@ int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, b
     size_t len = 0;
     cstore_out_record r;
     int lrc = s_out_find_at(t->txn, t->s, id, seq, key, &r);
+    /* Told once: from PENDING, or from refused by a purge on this node (the broker has it), not
+       from ACCEPTED again (a duplicate's answer) nor from refused by the broker. */
+    bool first_now =
+        lrc == MDB_SUCCESS && (r.state == CSTORE_OUT_PENDING ||
+                               (r.state == CSTORE_OUT_REJECTED && r.code == ASYLINK_E_PURGED));
     if (lrc == MDB_SUCCESS && r.version == S_OUT_V2) {
         /* the envelope stays in sent as the copy kept, or goes */
         bool pending = r.state == CSTORE_OUT_PENDING;
@@ -2952,6 +2961,7 @@ int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, b
             lrc = s_out_drop_envelope(t, key);
         if (lrc == MDB_SUCCESS)
             lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+        *first = lrc == MDB_SUCCESS && first_now;
         return s_op_end(t, lrc);
     }
     /* Version 1: the copy is built before the rewrite replaces the page r points into. */
@@ -2967,6 +2977,7 @@ int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, b
     if (lrc == MDB_SUCCESS)
         lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
     free(buf);
+    *first = lrc == MDB_SUCCESS && first_now;
     return s_op_end(t, lrc);
 }
 

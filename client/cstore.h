@@ -549,10 +549,14 @@ int cstore_outbox_accept(cstore_txn *t, const uint8_t id[16], bool keep, uint64_
  * cstore_outbox_accept() given the entry's outbox seq as well (seq 0: not
  * known): its record is read directly, without the id index, when it holds
  * id; otherwise id is looked up as by cstore_outbox_accept(). The same
- * results.
+ * results. *first (may be NULL) is set true only when this call made the
+ * entry ACCEPTED from PENDING, or from REJECTED by a purge on this node
+ * (ASYLINK_E_PURGED): the first Accepted answer the application is to be
+ * told of; false when it was ACCEPTED already (a duplicate's answer),
+ * REJECTED by the broker, not found, or on error.
  */
 int cstore_outbox_accept_at(cstore_txn *t, const uint8_t id[16], uint64_t seq, bool keep,
-                            uint64_t now_ms);
+                            uint64_t now_ms, bool *first);
 
 /*
  * The kept envelope of id (*env malloc'd, caller frees) and since when it

@@ -692,10 +692,8 @@ static bool s_accept_later(s_io *io, const uint8_t id[16], bool duplicate, uint6
         c->accepted = acc;
         if (c->n_accepted == 0)
             c->accepted_since_ms = io->now_ms;
+        acc[c->n_accepted] = (client_accept){.duplicate = duplicate, .ep = io->ep, .seq = seq};
         memcpy(acc[c->n_accepted].id, id, 16);
-        acc[c->n_accepted].duplicate = duplicate;
-        acc[c->n_accepted].ep = io->ep;
-        acc[c->n_accepted].seq = seq;
         c->n_accepted++;
     }
     pthread_mutex_unlock(&c->lock);
@@ -712,6 +710,8 @@ static bool s_accept_has(s_io *io, const uint8_t id[16])
         found = memcmp(c->accepted[i].id, id, 16) == 0;
     for (size_t i = 0; i < io->cm_n_acc && !found; i++)
         found = memcmp(io->cm_acc[i].id, id, 16) == 0;
+    for (size_t i = 0; i < c->n_acc_sending && !found; i++) /* a senders' group commit's */
+        found = memcmp(c->acc_sending[i].id, id, 16) == 0;
     pthread_mutex_unlock(&c->lock);
     return found;
 }
@@ -880,6 +880,10 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
             client_accept a = {.duplicate = op->duplicate, .seq = op->out_seq};
             memcpy(a.id, op->id, 16);
             client_accepted_record(c, t, &a, 1, clock_now_ms());
+            if (a.fate != CLIENT_ACCEPT_TELL) { /* told before; or held: told when republished */
+                free(op->ev);
+                op->ev = NULL;
+            }
         }
         return;
     case OP_REJECT:
@@ -1054,8 +1058,14 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     }
     client_early_clear(&early); /* (empty unless no transaction took it) */
     client_early_out_clear(&pub);
+    if (!b->visible && b->acc) {
+        /* Not recorded: kept again before a rescan can miss them (s_accept_has). */
+        client_accepted_put_back(c, b->acc, b->n_acc);
+        b->acc = NULL;
+        b->n_acc = 0;
+    }
     pthread_mutex_lock(&c->lock);
-    io->cm_acc = NULL; /* recorded and visible now (or put back below) */
+    io->cm_acc = NULL; /* recorded and visible now (or put back above or in s_batch_finish) */
     io->cm_n_acc = 0;
     pthread_mutex_unlock(&c->lock);
 }
@@ -1084,9 +1094,7 @@ static void s_batch_finish(s_io *io, s_batch *b, int rc)
     pthread_mutex_unlock(&c->lock);
     client_event *head = NULL, *tail = NULL;
     if (rc == ASYLINK_OK) {
-        for (size_t i = 0; i < b->n_acc; i++)
-            s_events_append(&head, &tail, client_accepted_event(c, &b->acc[i]));
-        free(b->acc);
+        s_events_append(&head, &tail, client_accepted_settle(c, b->acc, b->n_acc));
     } else if (b->acc) {
         client_accepted_put_back(c, b->acc, b->n_acc); /* recorded by a later commit */
     }

@@ -198,6 +198,8 @@ size_t client_accepted_take(asylink_client *c, client_accept **out)
     pthread_mutex_lock(&c->lock);
     size_t n = c->n_accepted;
     *out = c->accepted;
+    c->acc_sending = c->accepted; /* (a rescan meanwhile does not publish them again) */
+    c->n_acc_sending = n;
     c->accepted = NULL;
     c->n_accepted = c->cap_accepted = 0;
     pthread_mutex_unlock(&c->lock);
@@ -206,7 +208,13 @@ size_t client_accepted_take(asylink_client *c, client_accept **out)
 
 void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        a[i].owed = a[i].owed || a[i].fate == CLIENT_ACCEPT_TELL;
     pthread_mutex_lock(&c->lock);
+    if (a && a == c->acc_sending) {
+        c->acc_sending = NULL;
+        c->n_acc_sending = 0;
+    }
     client_accept *all = n ? realloc(a, (n + c->n_accepted) * sizeof *all) : NULL;
     if (all) {
         if (c->n_accepted)
@@ -215,7 +223,7 @@ void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
         c->accepted = all;
         c->n_accepted += n;
         c->cap_accepted = c->n_accepted;
-        if (!c->accepted_since_ms)
+        if (!c->accepted_since_ms || c->n_accepted == n) /* (none kept before: from now) */
             c->accepted_since_ms = clock_now_ms();
         a = NULL;
     }
@@ -223,23 +231,69 @@ void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
     free(a); /* (no memory: not recorded now; a republish is answered as a duplicate) */
 }
 
-void client_accepted_record(asylink_client *c, cstore_txn *t, const client_accept *a, size_t n,
+void client_accepted_record(asylink_client *c, cstore_txn *t, client_accept *a, size_t n,
                             uint64_t now_ms)
 {
+    int retrying = -1; /* whether writers try again on their own (read once, if needed) */
     for (size_t i = 0; i < n; i++) {
         /* Evidence: a copy before the outbox drops it, with the state in one look-up. */
-        int rc = cstore_outbox_accept_at(t, a[i].id, a[i].seq, c->sent_retention_ms != 0, now_ms);
-        if (rc != ASYLINK_OK && rc != ASYLINK_E_NOT_FOUND)
+        bool first = false;
+        int rc = cstore_outbox_accept_at(t, a[i].id, a[i].seq, c->sent_retention_ms != 0, now_ms,
+                                         &first);
+        a[i].fate = first || a[i].owed ? CLIENT_ACCEPT_TELL : CLIENT_ACCEPT_QUIET;
+        if (rc == ASYLINK_E_NOT_FOUND && !a[i].owed) {
+            /* Published before a commit that failed (DESIGN-CHANGES 43): its writer's second
+               attempt may still store it, and this answer is then recorded with it; else the
+               broker has what the outbox does not (asylink_send() returned IO): told. */
+            if (retrying < 0) {
+                pthread_mutex_lock(&c->lock);
+                retrying = c->writes_retrying > 0;
+                pthread_mutex_unlock(&c->lock);
+            }
+            a[i].fate = retrying ? CLIENT_ACCEPT_HOLD : CLIENT_ACCEPT_TELL;
+        } else if (rc != ASYLINK_OK) {
+            a[i].fate = CLIENT_ACCEPT_TELL; /* (as before: the broker has it) */
             client_log(c, ASYLINK_LOG_WARN, "accepted message not recorded in the outbox",
                        "code=%s", asylink_err_name(rc));
+        }
     }
+}
+
+client_event *client_accepted_settle(asylink_client *c, client_accept *a, size_t n)
+{
+    client_event *head = NULL, **tail = &head;
+    size_t held = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].fate == CLIENT_ACCEPT_HOLD) {
+            a[held++] = a[i]; /* (i >= held: nothing not yet looked at is overwritten) */
+            continue;
+        }
+        client_event *e = a[i].fate == CLIENT_ACCEPT_TELL ? client_accepted_event(c, &a[i]) : NULL;
+        if (e) {
+            e->next = NULL;
+            *tail = e;
+            tail = &e->next;
+        }
+    }
+    if (held) {
+        client_accepted_put_back(c, a, held); /* (clears acc_sending) */
+        return head;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (a && a == c->acc_sending) {
+        c->acc_sending = NULL;
+        c->n_acc_sending = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(a);
+    return head;
 }
 
 /* What the senders' group commit writes: their items, and the Accepted answers kept. */
 typedef struct {
     asylink_client *c;
     client_commit *batch;
-    const client_accept *accepted;
+    client_accept *accepted;
     size_t n_accepted;
 } s_commit_write;
 
@@ -283,12 +337,7 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
         client_accepted_put_back(c, acc, n);
         return rc;
     }
-    for (size_t i = 0; i < n; i++) {
-        client_event *e = client_accepted_event(c, &acc[i]);
-        if (e)
-            client_event_queue(c, e);
-    }
-    free(acc);
+    client_event_queue_list(c, client_accepted_settle(c, acc, n));
     return rc;
 }
 

@@ -9,6 +9,10 @@
  * library commits when it starts is not counted).
  * --log-info (any mode): the library's INFO lines on stderr too (else WARN
  * and ERROR only).
+ * --events-out F (any mode): after the mode, the ACCEPTED and REJECTED
+ * events that come within --events-ms N (default 2000) are written to F, one
+ * "ACCEPTED UUID" or "REJECTED UUID CODE" line each (events the mode took
+ * itself are not).
  *
  *   client_test --config NODE.ini send --to FR[,IT] --count N [--size B]
  *               [--threads T] [--batch N] [--crash-after-send] [--wait-accepted]
@@ -77,11 +81,12 @@
 
 typedef struct {
     const char *config, *mode, *to, *ids_out, *ids_in, *forge_key, *forge_cert;
-    const char *topic, *prefix, *name, *klass, *start, *id, *sender;
+    const char *topic, *prefix, *name, *klass, *start, *id, *sender, *events_out;
     const char *also_prefix; /* --also-prefix (subscribe) */
     long count, size, threads, timeout_s, ack_batch, batch, expect_refused, crash_after_accepted;
     long hold_us;          /* --hold-us: pause after open, before the mode */
     long settle_ms;        /* --settle-ms: pause after the session opened, before arming */
+    long events_ms;        /* --events-ms: how long --events-out collects */
     int wait_connected;    /* --wait-connected: then wait for a session */
     const char *expect[8]; /* trust-watch steps: TARGET:SEND_CODE[:RELOAD_CODE] */
     int n_expect;
@@ -669,10 +674,13 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"wait-receipts", no_argument, NULL, 23},
                                          {"log-info", no_argument, NULL, 24},
                                          {"also-prefix", required_argument, NULL, 26},
+                                         {"events-out", required_argument, NULL, 27},
+                                         {"events-ms", required_argument, NULL, 28},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
     a->timeout_s = 60;
+    a->events_ms = 2000;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -715,12 +723,14 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 24: s_log_info = true; break;
         case 25: a->settle_ms = strtol(optarg, NULL, 10); break;
         case 26: a->also_prefix = optarg; break;
+        case 27: a->events_out = optarg; break;
+        case 28: a->events_ms = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
     if (optind >= argc || !a->config || a->count < 0 || a->size < 0 || a->timeout_s <= 0 ||
         a->hold_us < 0 || a->hold_us > 10 * 1000 * 1000 || a->settle_ms < 0 ||
-        a->settle_ms > 60 * 1000)
+        a->settle_ms > 60 * 1000 || a->events_ms < 0 || a->events_ms > 60 * 1000)
         return -1;
     a->mode = argv[optind];
     return 0;
@@ -803,6 +813,35 @@ static int s_mode_trust_watch(const s_args *a)
     return 0;
 }
 
+/*
+ * --events-out: writes the ACCEPTED and REJECTED events that come within
+ * --events-ms to a->events_out, one line each; prints events=N.
+ */
+static void s_events_out(const s_args *a)
+{
+    FILE *f = fopen(a->events_out, "a");
+    if (!f)
+        s_die("events-out", ASYLINK_E_IO);
+    uint64_t deadline = clock_now_ms() + (uint64_t)a->events_ms;
+    long n = 0;
+    for (uint64_t now = clock_now_ms(); now < deadline; now = clock_now_ms()) {
+        asylink_event *ev = NULL;
+        if (asylink_next_event(s_client, (int)(deadline - now), &ev) != ASYLINK_OK)
+            continue;
+        asylink_event_type type = asylink_event_get_type(ev);
+        char buf[UUID_STR_LEN];
+        const char *id = uuid_format(asylink_event_message_id(ev), buf, sizeof buf);
+        if (type == ASYLINK_EVENT_ACCEPTED)
+            fprintf(f, "ACCEPTED %s\n", id);
+        else if (type == ASYLINK_EVENT_REJECTED)
+            fprintf(f, "REJECTED %s %s\n", id, asylink_err_name(asylink_event_code(ev)));
+        n += type == ASYLINK_EVENT_ACCEPTED || type == ASYLINK_EVENT_REJECTED;
+        asylink_event_free(&ev);
+    }
+    fclose(f);
+    printf("events=%ld\n", n);
+}
+
 int main(int argc, char **argv)
 {
     s_args a = {0};
@@ -851,6 +890,8 @@ int main(int argc, char **argv)
         code = s_mode_ack(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
+    if (a.events_out && code != 2)
+        s_events_out(&a);
     asylink_client_close(&s_client);
     if (s_ids)
         fclose(s_ids);

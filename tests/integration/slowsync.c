@@ -72,6 +72,15 @@ static size_t s_n_names; /* ... entries used */
 void slowsync_arm(void);
 /* Counts the flushes from 0 again (test_cstore_flush.c, between its cases). */
 void slowsync_reset(void);
+/* How many flushes this program made fail so far (slowbegin.c). */
+long slowsync_failures(void);
+
+static atomic_long s_failures; /* flushes failed so far */
+
+long slowsync_failures(void)
+{
+    return atomic_load(&s_failures);
+}
 
 void slowsync_reset(void)
 {
@@ -164,6 +173,7 @@ int fdatasync(int fd)
             char name[17] = "";
             (void)prctl(PR_GET_NAME, name, 0, 0, 0);
             fprintf(stderr, "slowsync: failed fd=%d thread=%s\n", fd, name);
+            atomic_fetch_add(&s_failures, 1);
             errno = EIO;
             return -1;
         }

@@ -188,13 +188,16 @@ static void test_accept_at(void **state)
     cstore_txn *x = NULL;
     assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
     t_id(id, 1);
-    assert_int_equal(cstore_outbox_accept_at(x, id, seq[1], true, 5000), ASYLINK_OK); /* its own */
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[1], true, 5000, NULL),
+                     ASYLINK_OK); /* its own */
     t_id(id, 2);
-    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 6000), ASYLINK_OK); /* 3's */
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 6000, NULL),
+                     ASYLINK_OK); /* 3's */
     t_id(id, 4);
-    assert_int_equal(cstore_outbox_accept_at(x, id, 999999, false, 7000), ASYLINK_OK); /* none */
+    assert_int_equal(cstore_outbox_accept_at(x, id, 999999, false, 7000, NULL),
+                     ASYLINK_OK); /* none */
     t_id(id, 77);
-    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 8000), ASYLINK_E_NOT_FOUND);
+    assert_int_equal(cstore_outbox_accept_at(x, id, seq[3], true, 8000, NULL), ASYLINK_E_NOT_FOUND);
     assert_int_equal(cstore_commit(&x), ASYLINK_OK);
     assert_true(t_kept(t, 1, 300, 5000));
     assert_true(t_kept(t, 2, 300, 6000));
@@ -211,6 +214,61 @@ static void test_accept_at(void **state)
     uint64_t n = 0;
     assert_int_equal(cstore_outbox_pending_count(t->s, &n), ASYLINK_OK);
     assert_int_equal(n, 1);
+}
+
+/*
+ * cstore_outbox_accept_at()'s first: true only for the answer that makes the entry ACCEPTED
+ * (from PENDING, or from refused by a purge on this node), so that the library tells one
+ * ASYLINK_EVENT_ACCEPTED per message id (DESIGN-CHANGES 59); a second answer (a copy published
+ * again) is recorded without one, and so is one for a message the broker refused.
+ */
+static void test_accept_first(void **state)
+{
+    tctx *t = *state;
+    for (int i = 1; i <= 3; i++)
+        t_send(t, i, 200);
+    uint8_t id[16];
+    cstore_txn *x = NULL;
+    bool first = true;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, true, 5000, &first), ASYLINK_OK);
+    assert_true(first);
+    first = true; /* again in the same transaction: a duplicate's answer */
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, true, 5001, &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 2); /* purged on this node while a copy was on its way: the broker has it */
+    cstore_purge_result res = {0};
+    assert_int_equal(cstore_purge(x, id, true, NULL, &res), ASYLINK_OK);
+    assert_int_equal(res.found, 1);
+    first = false;
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, true, 5002, &first), ASYLINK_OK);
+    assert_true(first);
+    t_id(id, 3); /* refused by the broker: no ACCEPTED after the REJECTED told */
+    assert_int_equal(cstore_outbox_set_state(x, id, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, "no"),
+                     ASYLINK_OK);
+    first = true;
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, true, 5003, &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 77); /* not in the outbox */
+    first = true;
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, true, 5004, &first), ASYLINK_E_NOT_FOUND);
+    assert_false(first);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK); /* and in a later transaction */
+    t_id(id, 1);
+    first = true;
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, false, 6000, &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 2);
+    first = true;
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, false, 6001, &first), ASYLINK_OK);
+    assert_false(first);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    cstore_out o;
+    assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK); /* the purged one: ACCEPTED */
+    assert_int_equal(o.state, CSTORE_OUT_ACCEPTED);
+    cstore_out_clear(&o);
 }
 
 /* cstore_outbox_accept(): what cstore_sent_keep() + cstore_outbox_set_state() do, in one call. */
@@ -412,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),
