@@ -1751,6 +1751,30 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
     return s_op_end(t, lrc);
 }
 
+int cstore_outbox_reject(cstore_txn *t, const uint8_t id[16], int code, const char *reason,
+                         bool *first)
+{
+    *first = false;
+    int rc = s_op_check(t);
+    if (rc != ASYLINK_OK)
+        return rc;
+    if (!id)
+        return ASYLINK_E_INVALID_ARG;
+    uint8_t key[S_SEQ_LEN];
+    out_record r;
+    int lrc = s_out_find(t->txn, t->s, id, key, &r);
+    if (lrc != MDB_SUCCESS || r.state != CSTORE_OUT_PENDING)
+        return s_op_end(t, lrc); /* told before (or purged here): it stays as it is */
+    bool drop = r.version == S_OUT_V2 && !r.kept; /* as cstore_outbox_set_state() */
+    lrc = s_out_rewrite(t, key, &r, CSTORE_OUT_REJECTED, code, reason);
+    if (lrc == MDB_SUCCESS && drop)
+        lrc = s_out_drop_envelope(t, key);
+    if (lrc == MDB_SUCCESS)
+        lrc = s_del_if(t->txn, t->s->outbox_pending, key, S_SEQ_LEN);
+    *first = lrc == MDB_SUCCESS;
+    return s_op_end(t, lrc);
+}
+
 void cstore_out_clear(cstore_out *m)
 {
     if (!m)

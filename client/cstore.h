@@ -338,6 +338,16 @@ int cstore_outbox_set_state(cstore_txn *t, const uint8_t id[16], int state, int 
                             const char *reason);
 
 /*
+ * The broker refused id for good: cstore_outbox_set_state(REJECTED) if the
+ * entry is PENDING, and *first true; an entry ACCEPTED or REJECTED before
+ * (its event told) or purged here stays as it is, *first false, so that a
+ * message gets one ACCEPTED or one REJECTED event, never both. ASYLINK_OK
+ * (also then), ASYLINK_E_NOT_FOUND, or the store's error.
+ */
+int cstore_outbox_reject(cstore_txn *t, const uint8_t id[16], int code, const char *reason,
+                         bool *first);
+
+/*
  * Takes the outbox entry under seq out of the PENDING ones when it does not
  * read back (its record or its envelope damaged: what the pump steps over):
  * it is never sent and no longer counted by cstore_outbox_pending_count();

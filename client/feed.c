@@ -352,10 +352,13 @@ int asylink_publish(asylink_client *c, const asylink_publish_params *p, const vo
     cstore_out_new item;
     envelope_draft *draft = NULL;
     rc = s_publish_one(c, p, payload, len, &item, &draft, id, digest);
-    if (rc == ASYLINK_OK)
+    bool sealed = rc == ASYLINK_OK;
+    if (sealed)
         rc = client_outbox_commit(c, &item, &draft, 1);
     envelope_draft_destroy(&draft);
-    if (rc == ASYLINK_OK && message_id_out)
+    /* IO or STORE_FULL from the commit: the broker may have the message (its event names it). */
+    if (sealed && (rc == ASYLINK_OK || rc == ASYLINK_E_IO || rc == ASYLINK_E_STORE_FULL) &&
+        message_id_out)
         memcpy(message_id_out, id, 16);
     return rc;
 }

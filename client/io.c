@@ -887,8 +887,14 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
         }
         return;
     case OP_REJECT:
-        if (t)
-            cstore_outbox_set_state(t, op->id, CSTORE_OUT_REJECTED, op->code, op->reason);
+        if (t) {
+            bool first = false; /* (an entry told of before: no REJECTED after it) */
+            if (cstore_outbox_reject(t, op->id, op->code, op->reason, &first) == ASYLINK_OK &&
+                !first) {
+                free(op->ev);
+                op->ev = NULL;
+            }
+        }
         return;
     case OP_SET_ASIDE:
         if (t) /* (failing: still pending; the next client opened on the store sets it aside) */

@@ -417,7 +417,8 @@ int asylink_send(asylink_client *c, const asylink_send_params *p, const void *pa
         return rc;
     rc = client_outbox_commit(c, &item, &draft, 1);
     envelope_draft_destroy(&draft);
-    if (rc == ASYLINK_OK && message_id_out)
+    /* IO or STORE_FULL from the commit: the broker may have the message (its event names it). */
+    if ((rc == ASYLINK_OK || rc == ASYLINK_E_IO || rc == ASYLINK_E_STORE_FULL) && message_id_out)
         memcpy(message_id_out, id, 16);
     return rc;
 }

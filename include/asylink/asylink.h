@@ -318,14 +318,18 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * ASYLINK_EVENT_ACCEPTED or _REJECTED event may then come for an id this
  * call did not return. A later Rejected
  * arrives as an event. The message id is written to message_id_out (may
- * be NULL). Thread-safe; concurrent calls share one disk commit and one
- * signature: the thread that commits signs every message of the commit at
- * once as a batch (each envelope carries its own proof and is still
- * checked on its own, PROTOCOL.md 4.10); a message committed alone is
- * signed alone.
- * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
- * NULL with len > 0, no recipients, an unknown classification);
- * ASYLINK_E_CLASSIFICATION (a personal-data content type,
+ * be NULL), also when the call returns ASYLINK_E_IO or
+ * ASYLINK_E_STORE_FULL: the message may have reached the broker then (see
+ * below), and if it did, an ASYLINK_EVENT_ACCEPTED naming that id follows,
+ * as for any message (the broker has it and delivers it;
+ * nothing publishes it again). A message id gets at most one
+ * ASYLINK_EVENT_ACCEPTED or one _REJECTED event per client, never both,
+ * however often the library published it (ASYLINK_EVENT_ACCEPTED). Thread-safe; concurrent calls
+ * share one disk commit and one signature: the thread that commits signs every message of the
+ * commit at once as a batch (each envelope carries its own proof and is still checked on its own,
+ * PROTOCOL.md 4.10); a message committed alone is signed alone. Errors: ASYLINK_E_INVALID_ARG (c
+ * NULL, struct_size too small, payload NULL with len > 0, no recipients, an unknown
+ * classification); ASYLINK_E_CLASSIFICATION (a personal-data content type,
  * asylink.v1.InformationRequest or InformationReply, not sent as
  * ASYLINK_PERSONAL: nothing sent, the reason logged);
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
@@ -347,11 +351,10 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * is sent, but may not survive a power loss until the library has written
  * the store again whole: at once or, if it last did so less than 30 s
  * before, at the first commit once 30 s have passed; it needs free space
- * for a copy of the store and logs what it did), and the message id is not
- * returned); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread or
- * inside the log callback: nothing sent). A broker answering STORE_FULL is
- * not an error of this call: the message stays in the outbox and is published again until the
- * broker has room.
+ * for a copy of the store and logs what it did); the message id is
+ * returned with it (see above)); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread
+ * or inside the log callback: nothing sent). A broker answering STORE_FULL is not an error of this
+ * call: the message stays in the outbox and is published again until the broker has room.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send(asylink_client *c, const asylink_send_params *p,
                                                   const void *payload, size_t len,
@@ -366,7 +369,10 @@ typedef struct asylink_send_item {
     const asylink_send_params *params; /* what and to whom (borrowed; may be shared by items) */
     const void *payload;               /* len bytes (borrowed) */
     size_t len;
-    uint8_t message_id[16];            /* out: the message id (valid when the call succeeds) */
+    /* out: the message id (valid when the call succeeds, and when its outbox commit failed:
+       ASYLINK_E_IO or ASYLINK_E_STORE_FULL, every item's result the same; the message may have
+       reached the broker then, see asylink_send()) */
+    uint8_t message_id[16];
     int result;                        /* out: ASYLINK_OK, or why this item cannot be sent */
 } asylink_send_item;
 
@@ -578,6 +584,22 @@ ASYLINK_EXPORT void asylink_message_free(asylink_message **self_p);
  * receipts it sends on the application's behalf after an acknowledgement:
  * ids asylink_send() never returned. An application that tracks its own
  * messages ignores ids it does not know.
+ *
+ * A message id gets at most one ACCEPTED or one REJECTED event from a
+ * client (one asylink_client_open() to asylink_client_close()), never
+ * both, however often the library published it (again after a lost
+ * session, a failed outbox commit, or a rescan): the broker answers a copy
+ * it holds already as a duplicate, and that answer is recorded without an
+ * event. The event follows the commit that records the answer in the
+ * outbox. ACCEPTED also comes for a message whose asylink_send() (or
+ * _send_many(), _publish(), _publish_many()) returned ASYLINK_E_IO after it
+ * went out while its commit ran, and for one purged with asylink_purge()
+ * before the broker's answer came while a copy was on its way: the broker
+ * has it, and the outbox entry, refused with ASYLINK_E_PURGED by the purge,
+ * becomes ACCEPTED (the purge erased its content here all the same). After a
+ * crash or a power loss, a client opened again on the same data directory
+ * may tell again an answer whose record did not reach the disk (the outbox
+ * publishes the message again and the broker answers it as a duplicate).
  */
 typedef enum asylink_event_type {
     ASYLINK_EVENT_ACCEPTED = 1,     /* the broker stored a sent message */
@@ -803,8 +825,10 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_evidence_export(asylink_client *c,
  * message sent to the wrong authority), in one disk commit. With sender
  * NULL or this node's id: the message this node sent. If the broker has
  * not accepted it yet, it is not sent any more (its outbox entry ends
- * refused with ASYLINK_E_PURGED); a copy already on its way may still be
- * accepted, and one the broker accepted is erased there by its operator
+ * refused with ASYLINK_E_PURGED, with no ASYLINK_EVENT_REJECTED); a copy
+ * already on its way may still be accepted: then the entry becomes
+ * ACCEPTED after all and ASYLINK_EVENT_ACCEPTED comes (the broker has the
+ * message), and one the broker accepted is erased there by its operator
  * (`asylink purge`); the copy of its envelope kept as evidence goes too
  * (asylink_evidence_export() then finds none). With sender NULL or another
  * node's id: every message received
@@ -1017,7 +1041,9 @@ ASYLINK_EXPORT void asylink_publish_params_init(asylink_publish_params *p) ASYLI
  * broker's refusal code (e.g. ASYLINK_E_POLICY), ASYLINK_E_UNKNOWN_RECIPIENT
  * (no usable reader); ASYLINK_E_STORE_FULL, ASYLINK_E_IO (both as for
  * asylink_send(): the message is published while its commit runs, so after
- * a commit that failed the broker may have it), ASYLINK_E_NOMEM;
+ * a commit that failed the broker may have it; its id is written to
+ * message_id_out then too, and its ASYLINK_EVENT_ACCEPTED names it),
+ * ASYLINK_E_NOMEM;
  * ASYLINK_E_REENTRANT (a library thread or the log callback). Thread-safe.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_publish(asylink_client *c,
@@ -1030,7 +1056,9 @@ typedef struct asylink_publish_item {
     const asylink_publish_params *params; /* topic and kind (borrowed; may be shared by items) */
     const void *payload;                  /* len bytes (borrowed) */
     size_t len;
-    uint8_t message_id[16]; /* out: the message id (valid when the call succeeds) */
+    /* out: the message id (valid when the call succeeds, and when its outbox commit failed, as
+       in asylink_send_item) */
+    uint8_t message_id[16];
     int result;             /* out: ASYLINK_OK, or why this item cannot be sent */
 } asylink_publish_item;
 

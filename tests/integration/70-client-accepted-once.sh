@@ -10,9 +10,10 @@
 #   1. One message: its Accepted answer comes before the second attempt has
 #      stored it. DE gets one ACCEPTED event for it (before: two, the second
 #      from the copy published again once the attempt stored it).
-#   2. Both attempts fail: asylink_send() returns IO, the broker has the
-#      message all the same, and DE gets one ACCEPTED event for it
-#      (asylink.h: the application learns that the broker has it).
+#   2. Both attempts fail: asylink_send() returns IO, and with it the
+#      message id (before: none); the broker has the message all the same,
+#      and DE gets one ACCEPTED event naming that id (asylink.h: the
+#      application learns that the broker has it).
 #   3. A stream of messages: each senders' group commit records the Accepted
 #      answers that came meanwhile (DESIGN-CHANGES 34). The one that fails
 #      held some; the scan after the failure does not publish their messages
@@ -76,6 +77,8 @@ check_eq "2: no id was returned" "$(lines "$T/sent2.ids")" 0
 ct --config "$T/FR.ini" recv --count 2 --ids-out "$T/got2.ids" --timeout 4 >/dev/null
 check_eq "2: FR received the message that left early" "$(lines "$T/got2.ids")" 1
 check "2: DE got one ACCEPTED event for it" accepted_once "$T/ev2" "$T/got2.ids"
+sed -n 's/.*send: IO id=//p' "$T/de2.err" >"$T/io2.ids"
+check "2: ... the id asylink_send() returned with IO" same_ids "$T/io2.ids" "$T/got2.ids"
 check "2: DE's outbox is empty" ct --config "$T/DE.ini" flush --timeout 30
 
 # 3. Four threads sending (each senders' group commit takes the Accepted answers that came while

@@ -271,6 +271,51 @@ static void test_accept_first(void **state)
     cstore_out_clear(&o);
 }
 
+/* cstore_outbox_reject(): only a PENDING entry becomes REJECTED (first); no REJECTED after
+   ACCEPTED, nor a second one, nor one over a purge's. */
+static void test_reject_once(void **state)
+{
+    tctx *t = *state;
+    for (int i = 1; i <= 3; i++)
+        t_send(t, i, 100);
+    uint8_t id[16];
+    cstore_txn *x = NULL;
+    bool first = false;
+    assert_int_equal(cstore_begin(t->s, &x), ASYLINK_OK);
+    t_id(id, 1);
+    assert_int_equal(cstore_outbox_accept_at(x, id, 0, false, 5000, NULL), ASYLINK_OK);
+    first = true;
+    assert_int_equal(cstore_outbox_reject(x, id, ASYLINK_E_POLICY, "no", &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 2);
+    assert_int_equal(cstore_outbox_reject(x, id, ASYLINK_E_POLICY, "no", &first), ASYLINK_OK);
+    assert_true(first);
+    assert_int_equal(cstore_outbox_reject(x, id, ASYLINK_E_EXPIRED, "late", &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 3);
+    cstore_purge_result res = {0};
+    assert_int_equal(cstore_purge(x, id, true, NULL, &res), ASYLINK_OK);
+    first = true;
+    assert_int_equal(cstore_outbox_reject(x, id, ASYLINK_E_POLICY, "no", &first), ASYLINK_OK);
+    assert_false(first);
+    t_id(id, 77);
+    first = true;
+    assert_int_equal(cstore_outbox_reject(x, id, ASYLINK_E_POLICY, "no", &first),
+                     ASYLINK_E_NOT_FOUND);
+    assert_false(first);
+    assert_int_equal(cstore_commit(&x), ASYLINK_OK);
+    const int want[4] = {0, CSTORE_OUT_ACCEPTED, CSTORE_OUT_REJECTED, CSTORE_OUT_REJECTED};
+    const int code[4] = {0, 0, ASYLINK_E_POLICY, ASYLINK_E_PURGED};
+    for (int i = 1; i <= 3; i++) {
+        cstore_out o;
+        t_id(id, i);
+        assert_int_equal(cstore_outbox_get(t->s, id, &o), ASYLINK_OK);
+        assert_int_equal(o.state, want[i]);
+        assert_int_equal(o.code, code[i]);
+        cstore_out_clear(&o);
+    }
+}
+
 /* cstore_outbox_accept(): what cstore_sent_keep() + cstore_outbox_set_state() do, in one call. */
 static void test_accept_in_one(void **state)
 {
@@ -471,6 +516,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accept_in_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reject_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_keeps_receipts, setup, teardown),
