@@ -324,12 +324,15 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * as for any message (the broker has it and delivers it;
  * nothing publishes it again). A message id gets at most one
  * ASYLINK_EVENT_ACCEPTED or one _REJECTED event per client, never both,
- * however often the library published it (ASYLINK_EVENT_ACCEPTED). Thread-safe; concurrent calls
- * share one disk commit and one signature: the thread that commits signs every message of the
- * commit at once as a batch (each envelope carries its own proof and is still checked on its own,
- * PROTOCOL.md 4.10); a message committed alone is signed alone. Errors: ASYLINK_E_INVALID_ARG (c
- * NULL, struct_size too small, payload NULL with len > 0, no recipients, an unknown
- * classification); ASYLINK_E_CLASSIFICATION (a personal-data content type,
+ * however often the library published it (ASYLINK_EVENT_ACCEPTED).
+ * Thread-safe; concurrent calls share one disk commit and one
+ * signature: the thread that commits signs every message of the commit at
+ * once as a batch (each envelope carries its own proof and is still
+ * checked on its own, PROTOCOL.md 4.10); a message committed alone is
+ * signed alone.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL, struct_size too small, payload
+ * NULL with len > 0, no recipients, an unknown classification);
+ * ASYLINK_E_CLASSIFICATION (a personal-data content type,
  * asylink.v1.InformationRequest or InformationReply, not sent as
  * ASYLINK_PERSONAL: nothing sent, the reason logged);
  * ASYLINK_E_SHUTDOWN (the client is closing); ASYLINK_E_TOO_LARGE (more
@@ -352,9 +355,10 @@ ASYLINK_EXPORT void asylink_send_params_init(asylink_send_params *p) ASYLINK_NON
  * the store again whole: at once or, if it last did so less than 30 s
  * before, at the first commit once 30 s have passed; it needs free space
  * for a copy of the store and logs what it did); the message id is
- * returned with it (see above)); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT (called on a library thread
- * or inside the log callback: nothing sent). A broker answering STORE_FULL is not an error of this
- * call: the message stays in the outbox and is published again until the broker has room.
+ * returned with it (see above)); ASYLINK_E_NOMEM; ASYLINK_E_REENTRANT
+ * (called on a library thread or inside the log callback: nothing sent).
+ * A broker answering STORE_FULL is not an error of this call: the message
+ * stays in the outbox and is published again until the broker has room.
  */
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_send(asylink_client *c, const asylink_send_params *p,
                                                   const void *payload, size_t len,
