@@ -1761,7 +1761,7 @@ int cstore_outbox_reject(cstore_txn *t, const uint8_t id[16], int code, const ch
     if (!id)
         return ASYLINK_E_INVALID_ARG;
     uint8_t key[S_SEQ_LEN];
-    out_record r;
+    cstore_out_record r;
     int lrc = s_out_find(t->txn, t->s, id, key, &r);
     if (lrc != MDB_SUCCESS || r.state != CSTORE_OUT_PENDING)
         return s_op_end(t, lrc); /* told before (or purged here): it stays as it is */
