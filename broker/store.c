@@ -117,6 +117,7 @@
 #define S_MAX_DBS 16                              /* six now, room for topics, cursors, audit */
 #define S_LOCK_NAME "asylinkd.lock"
 #define S_DATA_NAME "data.mdb" /* LMDB's data file, flock'd too (s_lock) */
+#define S_LMDB_LOCK_NAME "lock.mdb" /* LMDB's lock file (its reader table) */
 #define S_PAGE_SLACK 4096 /* room counted per publish beyond its envelope: record, keys, pages */
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
@@ -676,6 +677,49 @@ static int s_lock(store *s, const store_options *o)
                         o->wait_stop, &s->data_lock_fd);
 }
 
+/* datadir_private() callback: a WARN naming the entry whose mode was tightened. */
+static void s_tightened(void *arg, const char *path, unsigned before, unsigned after)
+{
+    (void)arg;
+    LOG_WARN("store",
+             "data directory entry was accessible to other users: mode tightened (the store "
+             "holds personal data)",
+             "path=%s mode=%04o now=%04o", LOG_Q(path), before, after);
+}
+
+/*
+ * The data directory must be the broker user's alone (a restore with
+ * mdb_copy leaves data.mdb 0644): group and other bits are removed with a
+ * WARN; an entry owned by another user is refused (KEY_PERMISSIONS). Run
+ * once both locks are ours, before LMDB opens the files.
+ */
+static int s_private(const store_options *o)
+{
+    static const char *const names[] = {S_LOCK_NAME, S_DATA_NAME, S_LMDB_LOCK_NAME};
+    char bad[PATH_MAX];
+    unsigned uid = 0;
+    bad[0] = 0;
+    int rc = datadir_private(o->dir, names, sizeof names / sizeof names[0], s_tightened, NULL, bad,
+                             sizeof bad, &uid);
+    if (rc == ASYLINK_E_KEY_PERMISSIONS)
+        LOG_ERROR("store",
+                  "data directory entry is owned by another user, or its mode cannot be "
+                  "tightened: refusing the store",
+                  "path=%s owner_uid=%u broker_uid=%u code=%s hint=%s", LOG_Q(bad), uid,
+                  (unsigned)geteuid(), asylink_err_name(rc),
+                  LOG_Q("the data directory and its files must belong to the user running "
+                        "asylinkd, with no group or other access: chown -R that user, "
+                        "chmod 700 the directory and 600 its files"));
+    else if (rc != ASYLINK_OK)
+        LOG_ERROR("store", "cannot check the data directory's owner and mode",
+                  "path=%s error=%s code=%s", LOG_Q(bad),
+                  LOG_Q(errno ? strerror(errno)
+                              : "not a "
+                                "directory or regular file"),
+                  asylink_err_name(rc));
+    return rc;
+}
+
 int store_open(const store_options *o, store **out)
 {
     if (!out)
@@ -692,6 +736,9 @@ int store_open(const store_options *o, store **out)
     s->statm_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
     int rc = s_lock(s, o);
+    if (rc != ASYLINK_OK)
+        goto cleanup;
+    rc = s_private(o);
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_env_open(s, o);

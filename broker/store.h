@@ -45,7 +45,11 @@
  * fails with ASYLINK_E_EXISTS if another process holds either, or, for a
  * standby broker (store_options.wait_stop), waits for them: the
  * environment is opened only once both are ours, so two brokers never
- * write one environment on one host.
+ * write one environment on one host. Then the directory and its files
+ * (asylinkd.lock, data.mdb, lock.mdb) must be the process's user's alone:
+ * group and other permission bits are removed (WARN naming the file; a
+ * restore with mdb_copy leaves data.mdb 0644), and a directory or file
+ * owned by another user is refused (datadir_private()).
  *
  * Threading: a store and its batches are used by one thread (the router),
  * with one exception: a batch may be committed in another thread by
@@ -125,6 +129,8 @@ typedef struct store_options {
  * ASYLINK_E_UNSUPPORTED_VERSION (schema from a newer asylinkd, or files of
  * another LMDB format);
  * ASYLINK_E_INVALID_ARG (no dir, map_size 0, max_map_size < map_size);
+ * ASYLINK_E_KEY_PERMISSIONS (the directory or one of its files is owned by
+ * another user, or its mode cannot be tightened; logged with the path);
  * ASYLINK_E_IO; ASYLINK_E_NOMEM.
  */
 int store_open(const store_options *o, store **out);

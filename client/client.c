@@ -259,6 +259,43 @@ static bool s_options_ok(const asylink_options *o)
     return !missing;
 }
 
+/* cstore_private() callback: a WARN naming the entry whose mode was tightened. */
+static void s_tightened(void *arg, const char *path, unsigned before, unsigned after)
+{
+    client_log(arg, ASYLINK_LOG_WARN,
+               "data directory entry was accessible to other users: mode tightened (the store "
+               "holds personal data)",
+               "path=%s mode=%04o now=%04o", CLIENT_Q(path), before, after);
+}
+
+/*
+ * The data directory must be the node's user's alone (a restore with
+ * mdb_copy leaves data.mdb 0644): group and other bits are removed with a
+ * WARN each, an entry owned by another user is refused (logged here).
+ */
+static int s_data_dir_private(asylink_client *c, s_where *w)
+{
+    char bad[1024] = "";
+    unsigned uid = 0;
+    int rc = cstore_private(c->store, s_tightened, c, bad, sizeof bad, &uid);
+    if (rc == ASYLINK_E_KEY_PERMISSIONS) {
+        char why[1400];
+        snprintf(why, sizeof why,
+                 "data directory entry %s is owned by another user (uid %u, this process runs "
+                 "as uid %u), or its mode cannot be tightened: the data directory and its files "
+                 "must belong to the user running the node, with no group or other access "
+                 "(chown -R that user, chmod 700 the directory and 600 its files)",
+                 bad, uid, (unsigned)geteuid());
+        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s option=data_dir file=%s",
+                   asylink_err_name(rc), CLIENT_Q(bad));
+        w->logged = true;
+    } else if (rc != ASYLINK_OK) {
+        w->path = c->data_dir;
+        w->sys_errno = errno;
+    }
+    return rc;
+}
+
 static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
 {
     char err[300];
@@ -305,6 +342,8 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
         return rc;
     }
+    if ((rc = s_data_dir_private(c, w)) != ASYLINK_OK)
+        return rc;
     if (cstore_stale_readers(c->store) > 0)
         client_log(c, ASYLINK_LOG_INFO, "stale LMDB reader slots cleared in the local store",
                    "count=%d data_dir=%s", cstore_stale_readers(c->store), CLIENT_Q(o->data_dir));

@@ -1071,6 +1071,17 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     return rc;
 }
 
+int cstore_private(const cstore *s,
+                   void (*tightened)(void *arg, const char *path, unsigned before, unsigned after),
+                   void *arg, char *bad, size_t badlen, unsigned *uid)
+{
+    static const char *const names[] = {S_LOCK_NAME, S_DATA_FILE, "lock.mdb"};
+    if (!s)
+        return ASYLINK_E_INVALID_ARG;
+    return datadir_private(s->dir, names, sizeof names / sizeof names[0], tightened, arg, bad,
+                           badlen, uid);
+}
+
 int cstore_stale_readers(const cstore *s)
 {
     return s ? s->stale_readers : 0;

@@ -120,6 +120,18 @@ int cstore_open(const char *dir, bool durable, cstore **out);
  * cleared from lock.mdb (lmdbkit_stale_readers_clear()); 0 for NULL.
  */
 int cstore_stale_readers(const cstore *s);
+/*
+ * Keeps the store's directory and files (the lock file, data.mdb,
+ * lock.mdb) private to the process's user, as datadir_private() does
+ * (core/datadir.h): group and other permission bits are removed, each
+ * reported to tightened (may be NULL), and an entry owned by another user
+ * is refused. Returns ASYLINK_OK, ASYLINK_E_KEY_PERMISSIONS or ASYLINK_E_IO
+ * (bad, badlen bytes, gets the entry's path; *uid its owner).
+ */
+int cstore_private(const cstore *s,
+                   void (*tightened)(void *arg, const char *path, unsigned before, unsigned after),
+                   void *arg, char *bad, size_t badlen, unsigned *uid);
+
 void cstore_close(cstore **self_p);
 
 /*

@@ -170,3 +170,77 @@ bool datadir_full(int fd)
 {
     return datadir_free_bytes(fd) < DATADIR_FULL_BYTES;
 }
+
+/* Group and other permission bits: none may be set on a private entry. */
+#define S_NOT_PRIVATE ((mode_t)(S_IRWXG | S_IRWXO))
+
+/* Records path as the entry at fault into bad (when given). */
+static void s_bad(const char *path, char *bad, size_t badlen)
+{
+    if (bad && badlen)
+        snprintf(bad, badlen, "%s", path);
+}
+
+/*
+ * Checks (and tightens to mode want) the entry open at fd, named path; it
+ * must be a directory (dir true) or a regular file owned by us.
+ */
+static int s_private_fd(int fd, const char *path, bool dir, mode_t want,
+                        datadir_tightened_fn tightened, void *arg, unsigned *uid)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ASYLINK_E_IO;
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+        errno = 0;
+        return ASYLINK_E_IO;
+    }
+    *uid = (unsigned)st.st_uid;
+    if (st.st_uid != geteuid())
+        return ASYLINK_E_KEY_PERMISSIONS;
+    if (!(st.st_mode & S_NOT_PRIVATE))
+        return ASYLINK_OK;
+    if (fchmod(fd, want) != 0)
+        return ASYLINK_E_KEY_PERMISSIONS;
+    if (tightened)
+        tightened(arg, path, (unsigned)(st.st_mode & 07777), (unsigned)want);
+    return ASYLINK_OK;
+}
+
+int datadir_private(const char *dir, const char *const *names, size_t n,
+                    datadir_tightened_fn tightened, void *arg, char *bad, size_t badlen,
+                    unsigned *uid)
+{
+    unsigned owner = 0;
+    if (!uid)
+        uid = &owner;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dfd < 0 ? ASYLINK_E_IO : s_private_fd(dfd, dir, true, 0700, tightened, arg, uid);
+    if (rc != ASYLINK_OK)
+        s_bad(dir, bad, badlen);
+    for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
+        char *path = s_lock_path(dir, names[i]);
+        if (!path) {
+            rc = ASYLINK_E_NOMEM;
+            break;
+        }
+        /* O_NONBLOCK: a FIFO put there must not block the open (it is refused). */
+        int fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0 && errno != ENOENT)
+            rc = ASYLINK_E_IO;
+        else if (fd >= 0)
+            rc = s_private_fd(fd, path, false, 0600, tightened, arg, uid);
+        int sys = errno;
+        if (rc != ASYLINK_OK)
+            s_bad(path, bad, badlen);
+        if (fd >= 0)
+            close(fd);
+        free(path);
+        errno = sys;
+    }
+    int sys = errno;
+    if (dfd >= 0)
+        close(dfd);
+    errno = sys;
+    return rc;
+}

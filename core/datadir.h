@@ -58,6 +58,30 @@ int datadir_lock(const char *dir, const char *name, unsigned flags,
  */
 bool datadir_lock_held(const char *dir, const char *lock_name);
 
+/*
+ * Called by datadir_private() for each entry whose mode it tightened:
+ * path (dir, or dir/name), its mode before and after (permission bits).
+ */
+typedef void (*datadir_tightened_fn)(void *arg, const char *path, unsigned before, unsigned after);
+
+/*
+ * Keeps a data directory private to the user running the process, as a
+ * restore can leave it otherwise (mdb_copy creates data.mdb with mode 0666
+ * less the umask, 0644 as a rule): dir itself and each of the n entries of
+ * names that exists in it (followed if a symbolic link: the file that holds
+ * the data counts) must be owned by this process's effective user; any
+ * group or other permission bit is removed (dir to 0700, files to 0600)
+ * and reported to tightened (may be NULL). Missing entries are skipped.
+ * Returns ASYLINK_OK; ASYLINK_E_KEY_PERMISSIONS when an entry is owned by
+ * another user, or its mode cannot be changed (*bad gets its path, *uid
+ * its owner); ASYLINK_E_IO when an entry cannot be examined or is neither
+ * a directory (dir) nor a regular file (the names) (*bad gets its path,
+ * errno says why when a system call failed). bad may be NULL.
+ */
+int datadir_private(const char *dir, const char *const *names, size_t n,
+                    datadir_tightened_fn tightened, void *arg, char *bad, size_t badlen,
+                    unsigned *uid);
+
 /* Below this many free bytes the file system counts as full. */
 #define DATADIR_FULL_BYTES ((uint64_t)1 << 20)
 

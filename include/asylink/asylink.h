@@ -241,6 +241,10 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
  * directory has already used, or missing after one was used);
  * ASYLINK_E_EXISTS (data_dir in use by another client, in this process or
  * another);
+ * ASYLINK_E_KEY_PERMISSIONS (data_dir, or its lock file, data.mdb or
+ * lock.mdb, is owned by another user, or its mode cannot be tightened: a
+ * group or other permission bit there is removed with a WARN naming the
+ * file, as a restore with mdb_copy leaves data.mdb 0644);
  * ASYLINK_E_UNSUPPORTED_VERSION (data_dir written by a newer library);
  * ASYLINK_E_STORE_FULL; ASYLINK_E_IO; ASYLINK_E_NOMEM; ASYLINK_E_INTERNAL
  * (libsodium cannot be initialised).
