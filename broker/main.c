@@ -198,12 +198,58 @@ static void s_signals(void)
 }
 
 /*
+ * Descriptors asylinkd holds whatever its load: stdio, the data directory's
+ * two locks and LMDB's files, /proc/self/statm, ZeroMQ's context (its I/O
+ * and reaper threads, a mailbox per socket: node, admin, ZAP, monitors),
+ * libmicrohttpd's listener and wake-up pipe, the committer's eventfd, the
+ * files a reload reads; with room to spare (a running broker holds 40-50).
+ */
+#define S_NOFILE_OWN 128
+
+/* Per verify worker: its ZeroMQ sockets' mailboxes. */
+#define S_NOFILE_PER_WORKER 2
+
+/*
+ * Per node certificate in the trust directory: the node's session, and its
+ * next connection while the old one is being closed (or an operator's
+ * admin connection).
+ */
+#define S_NOFILE_PER_NODE 2
+
+/*
+ * Connections that have not finished the CURVE handshake: a burst of bare
+ * connections holds this many before limits.handshake_timeout closes them
+ * (integration test 06 opens 1,100).
+ */
+#define S_NOFILE_HANDSHAKES 1024
+
+/*
+ * The descriptors this configuration needs: the broker's own, a session
+ * (and a reconnection) per node certificate, every HTTP connection
+ * [http] allows, and a burst of unfinished handshakes. Nodes added by a
+ * later reload are not counted: the figure is logged at start.
+ */
+static uint64_t s_nofile_needed(const broker_config *c, size_t nodes)
+{
+    uint64_t need = S_NOFILE_OWN + S_NOFILE_HANDSHAKES;
+    need += (uint64_t)S_NOFILE_PER_WORKER * (uint64_t)s_threads(c);
+    need += (uint64_t)S_NOFILE_PER_NODE * nodes;
+    if (c->http_listen && *c->http_listen)
+        need += (uint64_t)c->http_max_connections;
+    return need;
+}
+
+/*
  * Raises the descriptor limit towards limits.max_open_files (never beyond
  * the hard limit): a flood of bare connections must not exhaust the 1,024
  * descriptors a login shell gives, or no node, operator or health check
- * could connect. Logs what it got; too few is a warning, not an error.
+ * could connect. Logs what it got; a limit below what the configuration
+ * needs (s_nofile_needed: not max_open_files, which is a ceiling to raise
+ * towards, so that a hard limit of 20,000 is not warned about at every
+ * start) is a warning saying what it needs and how to raise it, not an
+ * error.
  */
-static void s_raise_nofile(const broker_config *c)
+static void s_raise_nofile(const broker_config *c, size_t nodes)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -216,13 +262,18 @@ static void s_raise_nofile(const broker_config *c)
         if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
             rl.rlim_cur = want;
     }
-    if (rl.rlim_cur < (rlim_t)c->max_open_files)
-        LOG_WARN("main", "descriptor limit below limits.max_open_files",
-                 "open_files=%llu wanted=%lld hint=\"raise the hard limit (systemd LimitNOFILE, "
-                 "ulimit -Hn)\"",
-                 (unsigned long long)rl.rlim_cur, (long long)c->max_open_files);
+    uint64_t need = s_nofile_needed(c, nodes);
+    if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need)
+        LOG_WARN("main", "descriptor limit below what this configuration needs",
+                 "open_files=%llu needed=%llu nodes=%zu http_max_connections=%lld hint=%s",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, nodes,
+                 c->http_listen && *c->http_listen ? (long long)c->http_max_connections : 0LL,
+                 LOG_Q("raise the hard limit of open files to at least the needed figure "
+                       "(65536 recommended): LimitNOFILE= in the systemd unit, or ulimit -Hn "
+                       "as root / nofile in /etc/security/limits.conf for a shell"));
     else
-        LOG_INFO("main", "descriptor limit", "open_files=%llu", (unsigned long long)rl.rlim_cur);
+        LOG_INFO("main", "descriptor limit", "open_files=%llu needed=%llu",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 /* The HTTP server's limits from [http]. */
@@ -665,7 +716,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     s_signals();
-    s_raise_nofile(&c);
+    s_raise_nofile(&c, trust_count(view_trust(v)));
     int rc = s_serve(&c, keys, own, v, cl.standby || c.standby);
     code = rc == ASYLINK_OK || rc == ASYLINK_E_SHUTDOWN ? 0 : 1;
     v = NULL; /* owned by the router now */
