@@ -109,11 +109,13 @@ const config_option broker_config_options[] = {
     {"limits", "redelivery_backoff_max", CONFIG_DURATION, "5m", S_OFF(redelivery_backoff_max_ms),
      10, S_DAY, NULL, "Longest wait between redeliveries (at least redelivery_backoff)."},
     {"limits", "heartbeat_interval", CONFIG_DURATION, "5s", S_OFF(heartbeat_interval_ms),
-     WIRE_HEARTBEAT_INTERVAL_FLOOR_MS, S_HOUR, NULL,
-     "Heartbeat period announced to nodes in Welcome."},
+     WIRE_HEARTBEAT_INTERVAL_FLOOR_MS, WIRE_HEARTBEAT_INTERVAL_CEILING_MS, NULL,
+     "Heartbeat period announced to nodes in Welcome (at most 1m, the protocol's ceiling: "
+     "libasylink uses no more)."},
     {"limits", "heartbeat_timeout", CONFIG_DURATION, "30s", S_OFF(heartbeat_timeout_ms),
-     WIRE_HEARTBEAT_TIMEOUT_FLOOR_MS, S_DAY, NULL,
-     "Silence after which a session is dropped (at least twice heartbeat_interval)."},
+     WIRE_HEARTBEAT_TIMEOUT_FLOOR_MS, WIRE_HEARTBEAT_TIMEOUT_CEILING_MS, NULL,
+     "Silence after which a session is dropped (at least twice heartbeat_interval; at most "
+     "5m, the protocol's ceiling: libasylink uses no more)."},
     {"limits", "handshake_timeout", CONFIG_DURATION, "5s", S_OFF(handshake_timeout_ms), 500, S_MIN,
      NULL,
      "A connection that has not finished the ZMTP/CURVE handshake within this is closed "

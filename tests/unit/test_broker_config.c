@@ -249,6 +249,14 @@ static void test_table_errors_name_line(void **state)
                    "[store] durability: expected one of fsync, relaxed");
     s_expect_error(S_REQUIRED "[store]\nmap_size = 256M\n", 9, "[store] map_size:");
     s_expect_error(S_REQUIRED "[limits]\nheartbeat_interval = 5\n", 9, "missing unit");
+    /* The protocol's ceilings (DESIGN-CHANGES 55, 61): libasylink uses no more, so a broker
+       announcing more is refused at load rather than silently overruled by every node. */
+    s_expect_error(S_REQUIRED "[limits]\nheartbeat_interval = 61s\n", 9,
+                   "[limits] heartbeat_interval: must be in the range 100ms .. 1m, got \"61s\"");
+    s_expect_error(S_REQUIRED "[limits]\nheartbeat_interval = 1h\nheartbeat_timeout = 1d\n", 9,
+                   "[limits] heartbeat_interval: must be in the range 100ms .. 1m");
+    s_expect_error(S_REQUIRED "[limits]\nheartbeat_timeout = 301s\n", 9,
+                   "[limits] heartbeat_timeout: must be in the range 1s .. 5m, got \"301s\"");
     s_expect_error(S_REQUIRED "[log]\nlevel = verbose\n", 9, "[log] level:");
     s_expect_error(S_REQUIRED "[broker]\nsecret = 1\n", 9, "[broker] secret: unknown key");
     s_expect_error(S_REQUIRED "[tls]\ncert = x\n", 9, "unknown section");
