@@ -342,9 +342,74 @@ static int s_passphrase_prompt(const char *context, bool confirm, char **out)
     return rc;
 }
 
-static int s_passphrase_from_env(const char *context, const char *value, char **out)
+extern char **environ;
+
+/* The environment variable a passphrase may come from. */
+#define S_ENV_NAME "ASYLINK_PASSPHRASE"
+
+/*
+ * ASYLINK_PASSPHRASE as cli_passphrase_env_take() found it, in
+ * sodium_malloc'd memory, until exit (s_env_wipe); NULL if it was not set.
+ * s_env_lost: it was set, but could not be copied (out of memory).
+ */
+static char *s_env_pass;
+static bool s_env_lost;
+
+/* atexit(): wipes and frees the copy. */
+static void s_env_wipe(void)
 {
-    *out = s_secure_first_line(value, strlen(value));
+    if (!s_env_pass)
+        return;
+    sodium_memzero(s_env_pass, strlen(s_env_pass));
+    sodium_free(s_env_pass);
+    s_env_pass = NULL;
+}
+
+/* The entries "ASYLINK_PASSPHRASE=..." of environ (n of them) into a new array; NULL if none. */
+static char **s_env_entries(size_t *n)
+{
+    size_t len = sizeof S_ENV_NAME - 1, count = 0;
+    *n = 0;
+    for (char **e = environ; e && *e; e++)
+        count += strncmp(*e, S_ENV_NAME, len) == 0 && (*e)[len] == '=';
+    char **found = count ? calloc(count, sizeof *found) : NULL;
+    for (char **e = environ; found && e && *e; e++)
+        if (strncmp(*e, S_ENV_NAME, len) == 0 && (*e)[len] == '=')
+            found[(*n)++] = *e;
+    return found;
+}
+
+void cli_passphrase_env_take(void)
+{
+    size_t n = 0;
+    char **entries = s_env_entries(&n);
+    const char *value = getenv(S_ENV_NAME);
+    if (!value) {
+        free(entries);
+        return;
+    }
+    size_t len = strlen(value);
+    s_env_pass = sodium_malloc(len + 1);
+    if (s_env_pass) {
+        memcpy(s_env_pass, value, len + 1);
+        atexit(s_env_wipe);
+    }
+    s_env_lost = !s_env_pass;
+    /* unsetenv() only takes the entries out of environ; their bytes stay where the kernel
+       put them at exec, which is what /proc/PID/environ shows. Nothing else owns them
+       (glibc frees only strings its own setenv() made, and nothing in this process has
+       called it yet: this runs first in main()), so they are wiped in place. */
+    unsetenv(S_ENV_NAME); /* (without the list, out of memory, the bytes stay: rare, harmless) */
+    for (size_t i = 0; i < n; i++)
+        sodium_memzero(entries[i], strlen(entries[i]));
+    free(entries);
+}
+
+static int s_passphrase_from_env(const char *context, char **out)
+{
+    if (s_env_lost)
+        return cli_fail(context, ASYLINK_E_NOMEM);
+    *out = s_secure_first_line(s_env_pass, strlen(s_env_pass));
     return *out ? CLI_OK : cli_fail(context, ASYLINK_E_NOMEM);
 }
 
@@ -352,12 +417,11 @@ int cli_passphrase_get(const char *context, const char *file, bool ask, bool con
                        char **out)
 {
     *out = NULL;
-    const char *env = getenv("ASYLINK_PASSPHRASE");
     int rc = CLI_OK;
     if (file)
         rc = s_passphrase_from_file(context, file, out);
-    else if (env)
-        rc = s_passphrase_from_env(context, env, out);
+    else if (s_env_pass || s_env_lost)
+        rc = s_passphrase_from_env(context, out);
     else if (ask)
         rc = s_passphrase_prompt(context, confirm, out);
     if (rc == CLI_OK && *out && **out == '\0') {

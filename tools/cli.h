@@ -109,7 +109,8 @@ int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out);
 /*
  * Gets a passphrase: from the first line of file (trailing CR/LF removed)
  * if file is not NULL, else from the environment variable
- * ASYLINK_PASSPHRASE, else, if ask is true, by prompting on /dev/tty (twice
+ * ASYLINK_PASSPHRASE (as cli_passphrase_env_take() took it at start),
+ * else, if ask is true, by prompting on /dev/tty (twice
  * if confirm; failing if there is no terminal). *out is NULL when there is none.
  * The passphrase lives in sodium_malloc'd memory; release it with
  * cli_passphrase_free(). An empty passphrase is refused. Prints its own
@@ -117,6 +118,17 @@ int cli_add_days(uint64_t ms, uint64_t days, uint64_t *out);
  */
 int cli_passphrase_get(const char *context, const char *file, bool ask, bool confirm,
                        char **out);
+
+/*
+ * Takes ASYLINK_PASSPHRASE out of the environment, once, first thing in
+ * main() (after sodium_init): its value is copied into sodium_malloc'd
+ * memory for cli_passphrase_get() (every call gets it, so a command may
+ * need it twice), wiped at exit; the variable is removed (unsetenv) and
+ * its bytes in the process's initial environment are wiped, so neither a
+ * child process nor /proc/PID/environ of a long-running command shows it.
+ * Does nothing when it is not set.
+ */
+void cli_passphrase_env_take(void);
 
 /* Wipes and frees a passphrase from cli_passphrase_get(); sets *p to NULL. */
 void cli_passphrase_free(char **p);

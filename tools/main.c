@@ -18,6 +18,7 @@ int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
         return cli_failf("libsodium cannot be initialised");
+    cli_passphrase_env_take(); /* before anything else could read or copy the environment */
     if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
         printf("asylink %s\n", asylink_version());
         return CLI_OK;
