@@ -387,7 +387,7 @@ static int s_load_armored(const char *path, const char *label, size_t limit, uin
 {
     uint8_t *text = NULL;
     size_t text_len = 0;
-    int rc = file_read(path, limit * 2 + 4096, &text, &text_len);
+    int rc = file_read(path, CERT_ARMORED_MAX(limit), &text, &text_len);
     if (rc != ASYLINK_OK)
         return rc;
     rc = armor_decode(label, (const char *)text, text_len, 0, bin, bin_len);

@@ -26,6 +26,8 @@
 #define CERT_DISPLAY_MAX 256
 #define CERT_FILE_MAX (64u * 1024u)
 #define CRL_FILE_MAX (16u * 1024u * 1024u)
+/* The most bytes of an armored file whose content may be bin bytes (base64, lines, comments). */
+#define CERT_ARMORED_MAX(bin) ((bin)*2u + 4096u)
 
 /* Roles, numbered as asylink.v1.Role. A role set is a bit mask 1u << role. */
 enum cert_role {

@@ -18,7 +18,6 @@
 #define KEYS_PLAIN_LEN (2 * KEYS_SEED_LEN)
 #define KEYS_KDF_NONE 0
 #define KEYS_KDF_ARGON2ID 1
-#define KEYS_FILE_MAX 4096
 
 _Static_assert(KEYS_NONCE_LEN == crypto_secretbox_NONCEBYTES,
                "key file nonce is a secretbox nonce");

@@ -32,6 +32,7 @@
 #define KEYS_SEED_LEN 32
 #define KEYS_SALT_LEN 16  /* Argon2id salt in an encrypted key file */
 #define KEYS_NONCE_LEN 24 /* secretbox nonce in an encrypted key file */
+#define KEYS_FILE_MAX 4096 /* the most bytes of a secret key file */
 
 /* A node's secret and public keys; always in sodium_malloc'd memory. */
 typedef struct keys_secret {

@@ -149,9 +149,11 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
         return CLI_FAIL;
     int rc;
     if ((rc = cert_load(c->cfg.broker_cert, &c->broker)) != ASYLINK_OK)
-        return cli_fail_file(c->cfg.broker_cert, rc);
+        return cli_fail_file_limit(c->cfg.broker_cert, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate file");
     if ((rc = cert_load(c->cfg.node_cert, &c->me)) != ASYLINK_OK)
-        return cli_fail_file(c->cfg.node_cert, rc);
+        return cli_fail_file_limit(c->cfg.node_cert, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate file");
     const cert *me = c->me;
     bool same = sodium_memcmp(me->box_pk, c->keys->box_pk, 32) == 0;
     bool is_operator = cert_has_role(me, CERT_ROLE_OPERATOR);

@@ -98,7 +98,7 @@ int ca_dir_next_serial(const ca_dir *d, uint64_t *serial)
     size_t len = 0;
     int rc = file_read(path, CA_SERIAL_FILE_MAX, &text, &len);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(path, rc);
+        return cli_fail_file_limit(path, rc, CA_SERIAL_FILE_MAX, "the CA's serial file");
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
     int bad = cli_parse_u64((const char *)text, CA_FIRST_NODE_SERIAL, UINT64_MAX - 1, serial);
@@ -276,7 +276,9 @@ static int s_load_ca_cert(ca_dir *d)
     int rc = cert_load(path, &d->ca);
     if (rc == ASYLINK_OK)
         rc = cert_verify(d->ca, d->ca);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(path, rc);
+    return rc == ASYLINK_OK ? CLI_OK
+                            : cli_fail_file_limit(path, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                                  "a certificate file");
 }
 
 static int s_load_ca_key(ca_dir *d, const char *passphrase_file)
@@ -453,7 +455,7 @@ int ca_dir_revoke(ca_dir *d, uint64_t serial, const char *reason, bool *already,
         return CLI_FAIL;
     int rc = crl_load(path, d->ca, &old);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(path, rc);
+        return cli_fail_file_limit(path, rc, CERT_ARMORED_MAX(CRL_FILE_MAX), "a revocation list");
     if (crl_find(old, serial)) {
         *already = true;
         if (out)

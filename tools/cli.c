@@ -152,6 +152,38 @@ int cli_fail_file(const char *path, int code)
     return s_fail_path(path, code, "%s", fix ? fix : asylink_strerror(code));
 }
 
+/* limit as "132 KiB", "64 MiB", "1.5 MiB" (one decimal unless whole), "" below 1 KiB. */
+static const char *s_human_size(uint64_t limit, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB"};
+    buf[0] = '\0';
+    for (int i = 2; i >= 0; i--) {
+        uint64_t unit = (uint64_t)1024 << (10 * i);
+        if (limit < unit)
+            continue;
+        if (limit % unit == 0)
+            snprintf(buf, len, "%llu %s", (unsigned long long)(limit / unit), units[i]);
+        else
+            snprintf(buf, len, "%.1f %s", (double)limit / (double)unit, units[i]);
+        break;
+    }
+    return buf;
+}
+
+int cli_fail_file_limit(const char *path, int code, uint64_t limit, const char *what)
+{
+    if (code != ASYLINK_E_TOO_LARGE)
+        return cli_fail_file(path, code);
+    char human[32], size[64] = "";
+    s_human_size(limit, human, sizeof human);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        snprintf(size, sizeof size, "%lld bytes, ", (long long)st.st_size);
+    return s_fail_path(path, code, "%smore than the limit of %llu bytes%s%s%s for %s", size,
+                       (unsigned long long)limit, *human ? " (" : "", human, *human ? ")" : "",
+                       what);
+}
+
 int cli_failf(const char *fmt, ...)
 {
     va_list ap;
@@ -284,6 +316,8 @@ static int s_passphrase_from_file(const char *context, const char *file, char **
     uint8_t *text = NULL;
     size_t len = 0;
     int rc = file_read_secret(file, CLI_PASSPHRASE_MAX, &text, &len);
+    if (rc == ASYLINK_E_TOO_LARGE)
+        return cli_fail_file_limit(file, rc, CLI_PASSPHRASE_MAX, "a passphrase file");
     if (rc != ASYLINK_OK) {
         char ctx[512];
         snprintf(ctx, sizeof ctx, "%s: passphrase file %s", context, file);
@@ -458,7 +492,9 @@ int cli_keys_open(const char *path, const char *passphrase_file, keys_secret **o
     int rc = cli_keys_load(path, passphrase_file, out);
     if (rc == ASYLINK_OK)
         return CLI_OK;
-    return rc == CLI_KEYS_REPORTED ? CLI_FAIL : cli_fail_file(path, rc);
+    return rc == CLI_KEYS_REPORTED
+               ? CLI_FAIL
+               : cli_fail_file_limit(path, rc, KEYS_FILE_MAX, "a secret key file");
 }
 
 /* ---- output ---- */

@@ -72,6 +72,16 @@ int cli_fail_text(const char *context, int code, const char *fmt, ...)
  */
 int cli_fail_file(const char *path, int code);
 
+/*
+ * cli_fail_file() for a file read with a size limit: ASYLINK_E_TOO_LARGE
+ * says the file's size, the limit in bytes (and in KiB or MiB) and what
+ * kind of file it applies to ("a certificate file"), e.g.
+ * "asylink: big.cert: TOO_LARGE: 70000000 bytes, more than the limit of
+ * 135168 bytes (132 KiB) for a certificate file"; other codes as
+ * cli_fail_file(). Returns CLI_FAIL.
+ */
+int cli_fail_file_limit(const char *path, int code, uint64_t limit, const char *what);
+
 /* Prints "asylink: <message>" to stderr; returns CLI_FAIL. */
 int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

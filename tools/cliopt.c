@@ -198,17 +198,37 @@ static const char *s_old_name(const cliopt_spec *spec, const cliopt *r)
     return NULL;
 }
 
+/*
+ * The other row of the same option typed by the user: for a row with
+ * old_without_value, that hidden FLAG row; for such a hidden row, the row
+ * whose bare spelling it stands for (send's --wait and its "wait-old"); -1.
+ */
+static int s_bare_twin(const cliopt_spec *spec, int e)
+{
+    const cliopt *r = &spec->opts[e];
+    if (r->old_without_value)
+        return s_find(spec, r->old_without_value, strlen(r->old_without_value));
+    for (size_t k = 0; (r->flags & CLIOPT_HIDDEN) && k < spec->n_opts; k++)
+        if (spec->opts[k].old_without_value &&
+            strcmp(spec->opts[k].old_without_value, r->name) == 0)
+            return (int)k;
+    return -1;
+}
+
 /* Applies row i (as given; old spellings resolved) with value text. */
 static int s_apply(const cliopt_spec *spec, int i, const char *text, const char *prog, void *target,
                    cliopt_result *res)
 {
-    int e = s_effective(spec, i);
+    int e = s_effective(spec, i), twin = s_bare_twin(spec, e);
     const cliopt *given = &spec->opts[i], *r = &spec->opts[e];
-    if (res->given >> e & 1) { /* the last one would silently win: --to FR --to IT */
-        const char *old = s_old_name(spec, r);
-        return cli_usage(prog, "--%s given twice%s%s%s: give it once%s", r->name,
+    /* The last one would silently win: --to FR --to IT; --wait 5 --wait (its bare spelling). */
+    if ((res->given >> e & 1) || (twin >= 0 && (res->given >> twin & 1))) {
+        /* Named as typed: a hidden row's name was never on the command line. */
+        const cliopt *typed = (r->flags & CLIOPT_HIDDEN) && twin >= 0 ? &spec->opts[twin] : r;
+        const char *old = s_old_name(spec, typed);
+        return cli_usage(prog, "--%s given twice%s%s%s: give it once%s", typed->name,
                          old ? " (counting its old spelling --" : "", old ? old : "",
-                         old ? ")" : "", r->kind == CLIOPT_FLAG ? "" : ", with one value");
+                         old ? ")" : "", typed->kind == CLIOPT_FLAG ? "" : ", with one value");
     }
     if (given->flags & CLIOPT_DEPRECATED)
         fprintf(stderr,

@@ -286,7 +286,8 @@ static int s_sign(int argc, char **argv)
     ca_dir *d = NULL;
     rc = cert_request_load(o.request, &req);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(o.request, rc);
+        return cli_fail_file_limit(o.request, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate request");
     rc = ca_dir_open(o.dir, o.passphrase_file, &d);
     if (rc == CLI_OK)
         rc = s_sign_request(&o, d, req);
@@ -352,7 +353,9 @@ static int s_revoke_target(const s_opts *o, const ca_dir *d, uint64_t *serial)
     if (rc == ASYLINK_OK)
         *serial = c->serial;
     cert_destroy(&c);
-    return rc == ASYLINK_OK ? CLI_OK : cli_fail_file(o->cert, rc);
+    return rc == ASYLINK_OK ? CLI_OK
+                            : cli_fail_file_limit(o->cert, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                                  "a certificate file");
 }
 
 static int s_revoke_report(const s_opts *o, const ca_dir *d, uint64_t serial, bool already,

@@ -117,7 +117,8 @@ static int s_show_cert(const s_opts *o)
     cert *c = NULL;
     int rc = cert_load(o->file, &c);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(o->file, rc);
+        return cli_fail_file_limit(o->file, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate file");
     if (o->json) {
         rc = cli_json_print(cli_cert_json(c));
         cert_destroy(&c);
@@ -155,7 +156,8 @@ static int s_show_request(const s_opts *o)
     cert_request *r = NULL;
     int rc = cert_request_load(o->file, &r);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(o->file, rc);
+        return cli_fail_file_limit(o->file, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate request");
     if (o->json) {
         rc = cli_json_print(s_request_json(r));
         cert_request_destroy(&r);
@@ -217,10 +219,11 @@ static int s_show_crl(const s_opts *o)
     crl *l = NULL;
     int rc = cert_load(o->ca, &ca);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(o->ca, rc);
+        return cli_fail_file_limit(o->ca, rc, CERT_ARMORED_MAX(CERT_FILE_MAX),
+                                   "a certificate file");
     rc = crl_load(o->file, ca, &l);
     if (rc != ASYLINK_OK)
-        rc = cli_fail_file(o->file, rc);
+        rc = cli_fail_file_limit(o->file, rc, CERT_ARMORED_MAX(CRL_FILE_MAX), "a revocation list");
     else if (o->json)
         rc = cli_json_print(s_crl_json(l));
     else
@@ -239,7 +242,8 @@ static int s_show(int argc, char **argv)
     char label[32];
     rc = s_sniff(o.file, label, sizeof label);
     if (rc != ASYLINK_OK)
-        return cli_fail_file(o.file, rc);
+        return cli_fail_file_limit(o.file, rc, CERT_SNIFF_MAX,
+                                   "a certificate, request or revocation list");
     if (strcmp(label, ARMOR_CERTIFICATE) == 0)
         return s_show_cert(&o);
     if (strcmp(label, ARMOR_REQUEST) == 0)

@@ -330,7 +330,9 @@ static int s_verify(int argc, char **argv)
     size_t len = 0;
     evidence_report *r = NULL;
     rc = file_read(o.file, EVIDENCE_MAX_BUNDLE, &buf, &len);
-    if (rc != ASYLINK_OK)
+    if (rc == ASYLINK_E_TOO_LARGE)
+        rc = cli_fail_file_limit(o.file, rc, EVIDENCE_MAX_BUNDLE, "an evidence bundle");
+    else if (rc != ASYLINK_OK)
         rc = cli_fail_text("evidence verify", rc, "cannot read %s: %s", o.file,
                            asylink_strerror(rc));
     else if ((rc = evidence_check(buf, len, t, &r)) != ASYLINK_OK)

@@ -235,6 +235,8 @@ static int s_verify(const s_opts *o, asylink_client *c)
     uint8_t *env = NULL;
     size_t len = 0;
     int rc = file_read(o->verify, EVIDENCE_MAX, &env, &len);
+    if (rc == ASYLINK_E_TOO_LARGE)
+        return cli_fail_file_limit(o->verify, rc, EVIDENCE_MAX, "a receipt envelope");
     if (rc != ASYLINK_OK)
         return cli_fail_text("receipts", rc, "cannot read %s", o->verify);
     asylink_receipt_info info;

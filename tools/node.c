@@ -443,7 +443,14 @@ int node_read_input(const char *path, uint8_t **out, size_t *len)
     int rc = s_read_input(path, out, len);
     if (rc == ASYLINK_OK)
         return CLI_OK;
-    return strcmp(path, "-") == 0 ? cli_fail("stdin", rc) : cli_fail_file(path, rc);
+    if (strcmp(path, "-") != 0)
+        return cli_fail_file_limit(path, rc, NODE_MAX_INPUT, "an input file");
+    if (rc == ASYLINK_E_TOO_LARGE)
+        return cli_fail_text("stdin", rc,
+                             "holds more than the limit of %u bytes (64 MiB) for an "
+                             "input",
+                             NODE_MAX_INPUT);
+    return cli_fail("stdin", rc);
 }
 
 int node_read_payload(const char *context, const char *type, const char *payload_file,
