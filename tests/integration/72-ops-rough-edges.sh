@@ -66,7 +66,7 @@ chown "$(id -u)" "$T/data/data.mdb"
 echo "== a node's data_dir: the same in the library"
 start_broker || exit 1
 write_node_ini FR
-"$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv1.out" 2>"$T/recv1.err"
+timeout 20 "$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv1.out" 2>"$T/recv1.err"
 check_eq "recv on a new data_dir exits 0" "$?" 0
 chmod 755 "$T/node-FR"
 chmod 644 "$T/node-FR/data.mdb" "$T/node-FR/lock.mdb"
@@ -80,7 +80,7 @@ check "the library's WARN names data.mdb" grep -qE \
   "data directory entry was accessible to other users: mode tightened.*$T/node-FR/data.mdb.*mode=0644 now=0600" \
   "$T/recv2.err"
 chown nobody "$T/node-FR/data.mdb"
-"$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv3.out" 2>"$T/recv3.err"
+timeout 20 "$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv3.out" 2>"$T/recv3.err"
 check_eq "recv with a data.mdb of another user exits 1" "$?" 1
 check "the library's ERROR names the file and the owner" grep -qE \
   "KEY_PERMISSIONS: data directory entry $T/node-FR/data.mdb is owned by another user \(uid $(id -u nobody)\b.*chown" \
@@ -111,18 +111,18 @@ fi
 echo "== heartbeat values above the protocol's ceilings are refused at load"
 sed 's/^heartbeat_interval = 1s$/heartbeat_interval = 2m/; s/^heartbeat_timeout = 10s$/heartbeat_timeout = 5m/' \
   "$CONF" >"$T/hb1.ini"
-"$ASYLINKD" --config "$T/hb1.ini" --check-config >"$T/hb1.out" 2>"$T/hb1.err"
+timeout 20 "$ASYLINKD" --config "$T/hb1.ini" --check-config >"$T/hb1.out" 2>"$T/hb1.err"
 check_eq "heartbeat_interval = 2m: exit 2" "$?" 2
 check "the error names the option and the limit" grep -q \
   '\[limits\] heartbeat_interval: must be in the range 100ms .. 1m, got "2m"' "$T/hb1.err"
 sed 's/^heartbeat_timeout = 10s$/heartbeat_timeout = 10m/' "$CONF" >"$T/hb2.ini"
-"$ASYLINKD" --config "$T/hb2.ini" >"$T/hb2.out" 2>"$T/hb2.err" </dev/null
+timeout 20 "$ASYLINKD" --config "$T/hb2.ini" --check-config >"$T/hb2.out" 2>"$T/hb2.err" </dev/null
 check_eq "heartbeat_timeout = 10m: exit 2" "$?" 2
 check "the error names the option and the limit" grep -q \
   '\[limits\] heartbeat_timeout: must be in the range 1s .. 5m, got "10m"' "$T/hb2.err"
 sed 's/^heartbeat_interval = 1s$/heartbeat_interval = 1m/; s/^heartbeat_timeout = 10s$/heartbeat_timeout = 5m/' \
   "$CONF" >"$T/hb3.ini"
-"$ASYLINKD" --config "$T/hb3.ini" --check-config >"$T/hb3.out" 2>"$T/hb3.err"
+timeout 20 "$ASYLINKD" --config "$T/hb3.ini" --check-config >"$T/hb3.out" 2>"$T/hb3.err"
 check_eq "the ceilings themselves are accepted" "$?" 0
 
 echo "== ASYLINK_PASSPHRASE does not stay in a running command's environment"
