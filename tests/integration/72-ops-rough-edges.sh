@@ -51,17 +51,21 @@ check "FR receives the restored messages" same_set "$T/de.ids" "$T/fr.ids"
 stop_broker
 
 echo "== a data.mdb owned by another user is refused"
-chown nobody "$T/data/data.mdb"
-BROKER_N=$((BROKER_N + 1))
-timeout 20 "$ASYLINKD" --config "$CONF" >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null
-check_eq "asylinkd exits 1" "$?" 1
-check "ERROR names the file, its owner and the fix" grep -qE \
-  "level=error comp=store msg=\"data directory entry is owned by another user.*path=\"?$T/data/data.mdb\"? owner_uid=$(id -u nobody) .*code=KEY_PERMISSIONS hint=.*chown" \
-  "$T/broker.$BROKER_N.err"
-check "cannot open the store: KEY_PERMISSIONS" grep -q 'msg="cannot open the store".*code=KEY_PERMISSIONS' \
-  "$T/broker.$BROKER_N.err"
-check_eq "nothing listened" "$(grep -c 'listening on' "$T/broker.$BROKER_N.out")" 0
-chown "$(id -u)" "$T/data/data.mdb"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "skip  another user's files: only root can make them (run as $(id -un))"
+else
+  chown nobody "$T/data/data.mdb"
+  BROKER_N=$((BROKER_N + 1))
+  timeout 20 "$ASYLINKD" --config "$CONF" >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null
+  check_eq "asylinkd exits 1" "$?" 1
+  check "ERROR names the file, its owner and the fix" grep -qE \
+    "level=error comp=store msg=\"data directory entry is owned by another user.*path=\"?$T/data/data.mdb\"? owner_uid=$(id -u nobody) .*code=KEY_PERMISSIONS hint=.*chown" \
+    "$T/broker.$BROKER_N.err"
+  check "cannot open the store: KEY_PERMISSIONS" grep -q 'msg="cannot open the store".*code=KEY_PERMISSIONS' \
+    "$T/broker.$BROKER_N.err"
+  check_eq "nothing listened" "$(grep -c 'listening on' "$T/broker.$BROKER_N.out")" 0
+  chown "$(id -u)" "$T/data/data.mdb"
+fi
 
 echo "== a node's data_dir: the same in the library"
 start_broker || exit 1
@@ -79,13 +83,15 @@ check_eq "node data_dir tightened to 0700" "$(mode "$T/node-FR")" 700
 check "the library's WARN names data.mdb" grep -qE \
   "data directory entry was accessible to other users: mode tightened.*$T/node-FR/data.mdb.*mode=0644 now=0600" \
   "$T/recv2.err"
-chown nobody "$T/node-FR/data.mdb"
-timeout 20 "$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv3.out" 2>"$T/recv3.err"
-check_eq "recv with a data.mdb of another user exits 1" "$?" 1
-check "the library's ERROR names the file and the owner" grep -qE \
-  "KEY_PERMISSIONS: data directory entry $T/node-FR/data.mdb is owned by another user \(uid $(id -u nobody)\b.*chown" \
-  "$T/recv3.err"
-chown "$(id -u)" "$T/node-FR/data.mdb"
+if [[ $(id -u) -eq 0 ]]; then
+  chown nobody "$T/node-FR/data.mdb"
+  timeout 20 "$ASYLINK" recv --config "$T/FR.ini" --idle 1 >"$T/recv3.out" 2>"$T/recv3.err"
+  check_eq "recv with a data.mdb of another user exits 1" "$?" 1
+  check "the library's ERROR names the file and the owner" grep -qE \
+    "KEY_PERMISSIONS: data directory entry $T/node-FR/data.mdb is owned by another user \(uid $(id -u nobody)\b.*chown" \
+    "$T/recv3.err"
+  chown "$(id -u)" "$T/node-FR/data.mdb"
+fi
 stop_broker
 
 echo "== the descriptor limit is warned about only below what the configuration needs"
