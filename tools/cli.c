@@ -433,7 +433,9 @@ void cli_passphrase_env_take(void)
        put them at exec, which is what /proc/PID/environ shows. Nothing else owns them
        (glibc frees only strings its own setenv() made, and nothing in this process has
        called it yet: this runs first in main()), so they are wiped in place. */
-    unsetenv(S_ENV_NAME); /* (without the list, out of memory, the bytes stay: rare, harmless) */
+    /* (Without the list, out of memory, the bytes stay in /proc/PID/environ; the variable
+       is out of environ, and so out of any child's environment, all the same.) */
+    unsetenv(S_ENV_NAME);
     for (size_t i = 0; i < n; i++)
         sodium_memzero(entries[i], strlen(entries[i]));
     free(entries);
