@@ -259,7 +259,7 @@ static bool s_options_ok(const asylink_options *o)
     return !missing;
 }
 
-/* cstore_private() callback: a WARN naming the entry whose mode was tightened. */
+/* cstore_open_private()'s callback: a WARN naming the entry whose mode was tightened. */
 static void s_tightened(void *arg, const char *path, unsigned before, unsigned after)
 {
     client_log(arg, ASYLINK_LOG_WARN,
@@ -269,15 +269,20 @@ static void s_tightened(void *arg, const char *path, unsigned before, unsigned a
 }
 
 /*
- * The data directory must be the node's user's alone (a restore with
- * mdb_copy leaves data.mdb 0644): group and other bits are removed with a
- * WARN each, an entry owned by another user is refused (logged here).
+ * Opens the node's store. The data directory must be the node's user's
+ * alone (a restore with mdb_copy leaves data.mdb 0644): group and other
+ * bits are removed with a WARN each, an entry owned by another user is
+ * refused (logged here). cstore_open_private() checks before LMDB holds its
+ * locks on lock.mdb, which closing a descriptor of that file would drop.
  */
-static int s_data_dir_private(asylink_client *c, s_where *w)
+static int s_store_open(asylink_client *c, const asylink_options *o, s_where *w)
 {
     char bad[1024] = "";
     unsigned uid = 0;
-    int rc = cstore_private(c->store, s_tightened, c, bad, sizeof bad, &uid);
+    cstore_private_check chk = {s_tightened, c, bad, sizeof bad, &uid};
+    errno = 0;
+    int rc = cstore_open_private(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &chk,
+                                 &c->store);
     if (rc == ASYLINK_E_KEY_PERMISSIONS) {
         char why[1400];
         snprintf(why, sizeof why,
@@ -290,8 +295,7 @@ static int s_data_dir_private(asylink_client *c, s_where *w)
                    asylink_err_name(rc), CLIENT_Q(bad));
         w->logged = true;
     } else if (rc != ASYLINK_OK) {
-        w->path = c->data_dir;
-        w->sys_errno = errno;
+        w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
     }
     return rc;
 }
@@ -337,12 +341,7 @@ static int s_open(asylink_client *c, const asylink_options *o, s_where *w)
         return rc;
     *w = (s_where){.option = "data_dir", .path = o->data_dir};
     errno = 0;
-    if ((rc = cstore_open(o->data_dir, o->durability == ASYLINK_DURABILITY_FSYNC, &c->store)) !=
-        ASYLINK_OK) {
-        w->sys_errno = rc == ASYLINK_E_IO ? errno : 0;
-        return rc;
-    }
-    if ((rc = s_data_dir_private(c, w)) != ASYLINK_OK)
+    if ((rc = s_store_open(c, o, w)) != ASYLINK_OK)
         return rc;
     if (cstore_stale_readers(c->store) > 0)
         client_log(c, ASYLINK_LOG_INFO, "stale LMDB reader slots cleared in the local store",

@@ -648,9 +648,14 @@ size_t client_accepted_take(asylink_client *c, client_accept **out);
  * Puts answers taken back in front (their commit failed); frees a. One
  * recorded as the first (CLIENT_ACCEPT_TELL) stays owed its event: the
  * failed commit may be visible all the same (only its flush failed), and
- * the next record then finds its message ACCEPTED. Takes the lock.
+ * the next record then finds its message ACCEPTED. Takes the lock; under
+ * it, a name of a other threads read under the lock (c->acc_sending, and
+ * *alias when alias is not NULL and *alias == a, with its count *alias_n)
+ * is cleared in the same step, so that no reader sees a after it is freed
+ * nor misses the answers between.
  */
-void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n);
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n,
+                              client_accept **alias, size_t *alias_n);
 
 /*
  * Records answers a[0..n) in t (evidence copy and state), logging what

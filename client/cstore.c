@@ -1036,6 +1036,15 @@ static int s_gate_init(cstore *s)
 
 int cstore_open(const char *dir, bool durable, cstore **out)
 {
+    return cstore_open_private(dir, durable, NULL, out);
+}
+
+/* The entries cstore_open_private()'s check keeps private. */
+static const char *const s_private_names[] = {S_LOCK_NAME, S_DATA_FILE, "lock.mdb"};
+
+int cstore_open_private(const char *dir, bool durable, const cstore_private_check *chk,
+                        cstore **out)
+{
     if (!out)
         return ASYLINK_E_INVALID_ARG;
     *out = NULL;
@@ -1056,6 +1065,11 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     if (rc == ASYLINK_OK && (rc = datadir_lock(dir, S_LOCK_NAME, DATADIR_MKDIR | DATADIR_CREATE,
                                                NULL, &s->lock_fd)) != ASYLINK_OK)
         sys = errno;
+    if (rc == ASYLINK_OK && chk &&
+        (rc = datadir_private(dir, s_private_names,
+                              sizeof s_private_names / sizeof s_private_names[0], chk->tightened,
+                              chk->arg, chk->bad, chk->badlen, chk->uid)) != ASYLINK_OK)
+        sys = errno; /* (before LMDB holds its POSIX locks on lock.mdb: see cstore.h) */
     if (rc == ASYLINK_OK)
         s_rewrite_leftover(dir);
     if (rc == ASYLINK_OK && (rc = s_env_open(s, dir, durable)) != ASYLINK_OK)
@@ -1069,17 +1083,6 @@ int cstore_open(const char *dir, bool durable, cstore **out)
     cstore_close(&s);
     errno = rc == ASYLINK_E_IO ? sys : 0;
     return rc;
-}
-
-int cstore_private(const cstore *s,
-                   void (*tightened)(void *arg, const char *path, unsigned before, unsigned after),
-                   void *arg, char *bad, size_t badlen, unsigned *uid)
-{
-    static const char *const names[] = {S_LOCK_NAME, S_DATA_FILE, "lock.mdb"};
-    if (!s)
-        return ASYLINK_E_INVALID_ARG;
-    return datadir_private(s->dir, names, sizeof names / sizeof names[0], tightened, arg, bad,
-                           badlen, uid);
 }
 
 int cstore_stale_readers(const cstore *s)

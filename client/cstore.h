@@ -115,23 +115,38 @@ enum cstore_in_state {
 int cstore_open(const char *dir, bool durable, cstore **out);
 
 /*
+ * The data directory's privacy check of cstore_open_private(): as
+ * datadir_private() does (core/datadir.h), group and other permission bits
+ * of the directory and its files (the lock file, data.mdb, lock.mdb) are
+ * removed, each reported to tightened (may be NULL; arg is passed to it),
+ * and an entry owned by another user is refused: bad (badlen bytes) gets
+ * the entry's path and *uid its owner.
+ */
+typedef struct {
+    void (*tightened)(void *arg, const char *path, unsigned before, unsigned after);
+    void *arg;
+    char *bad;
+    size_t badlen;
+    unsigned *uid;
+} cstore_private_check;
+
+/*
+ * cstore_open() with the privacy check run once the store's lock is held
+ * and before LMDB opens the environment: the check opens and closes
+ * lock.mdb, and closing any descriptor of that file drops every POSIX
+ * lock the process holds on it, LMDB's included (a running mdb_copy would
+ * then reset the lock file under the client). chk NULL: no check. Returns
+ * what cstore_open() returns and ASYLINK_E_KEY_PERMISSIONS.
+ */
+int cstore_open_private(const char *dir, bool durable, const cstore_private_check *chk,
+                        cstore **out);
+
+/*
  * How many reader slots of processes that are gone (an mdb_copy killed
  * mid-backup, a client killed with kill -9 inside a read) cstore_open()
  * cleared from lock.mdb (lmdbkit_stale_readers_clear()); 0 for NULL.
  */
 int cstore_stale_readers(const cstore *s);
-/*
- * Keeps the store's directory and files (the lock file, data.mdb,
- * lock.mdb) private to the process's user, as datadir_private() does
- * (core/datadir.h): group and other permission bits are removed, each
- * reported to tightened (may be NULL), and an entry owned by another user
- * is refused. Returns ASYLINK_OK, ASYLINK_E_KEY_PERMISSIONS or ASYLINK_E_IO
- * (bad, badlen bytes, gets the entry's path; *uid its owner).
- */
-int cstore_private(const cstore *s,
-                   void (*tightened)(void *arg, const char *path, unsigned before, unsigned after),
-                   void *arg, char *bad, size_t badlen, unsigned *uid);
-
 void cstore_close(cstore **self_p);
 
 /*

@@ -880,9 +880,14 @@ static void s_apply(asylink_client *c, const s_cturn *u, s_op *op, s_batch_room 
             client_accept a = {.duplicate = op->duplicate, .seq = op->out_seq};
             memcpy(a.id, op->id, 16);
             client_accepted_record(c, t, &a, 1, clock_now_ms());
-            if (a.fate != CLIENT_ACCEPT_TELL) { /* told before; or held: told when republished */
+            if (a.fate != CLIENT_ACCEPT_TELL) { /* told before; or held (below) */
                 free(op->ev);
                 op->ev = NULL;
+            }
+            client_accept *k = a.fate == CLIENT_ACCEPT_HOLD ? malloc(sizeof *k) : NULL;
+            if (k) { /* recorded again with the kept ones: told if the writer's retry fails too */
+                *k = a;
+                client_accepted_put_back(c, k, 1, NULL, NULL);
             }
         }
         return;
@@ -1065,8 +1070,9 @@ static void s_batch_commit(s_io *io, s_batch *b, bool sync)
     client_early_clear(&early); /* (empty unless no transaction took it) */
     client_early_out_clear(&pub);
     if (!b->visible && b->acc) {
-        /* Not recorded: kept again before a rescan can miss them (s_accept_has). */
-        client_accepted_put_back(c, b->acc, b->n_acc);
+        /* Not recorded: kept again before a rescan can miss them (s_accept_has), and no longer
+           named io->cm_acc from the same step (put back may move or free the array). */
+        client_accepted_put_back(c, b->acc, b->n_acc, &io->cm_acc, &io->cm_n_acc);
         b->acc = NULL;
         b->n_acc = 0;
     }
@@ -1102,7 +1108,7 @@ static void s_batch_finish(s_io *io, s_batch *b, int rc)
     if (rc == ASYLINK_OK) {
         s_events_append(&head, &tail, client_accepted_settle(c, b->acc, b->n_acc));
     } else if (b->acc) {
-        client_accepted_put_back(c, b->acc, b->n_acc); /* recorded by a later commit */
+        client_accepted_put_back(c, b->acc, b->n_acc, NULL, NULL); /* by a later commit */
     }
     /* The turns' events, in the order they happened. */
     for (s_cturn *u = b->turns; u; u = u->next) {

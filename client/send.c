@@ -206,7 +206,8 @@ size_t client_accepted_take(asylink_client *c, client_accept **out)
     return n;
 }
 
-void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n,
+                              client_accept **alias, size_t *alias_n)
 {
     for (size_t i = 0; i < n; i++)
         a[i].owed = a[i].owed || a[i].fate == CLIENT_ACCEPT_TELL;
@@ -214,6 +215,10 @@ void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n)
     if (a && a == c->acc_sending) {
         c->acc_sending = NULL;
         c->n_acc_sending = 0;
+    }
+    if (a && alias && *alias == a) {
+        *alias = NULL;
+        *alias_n = 0;
     }
     client_accept *all = n ? realloc(a, (n + c->n_accepted) * sizeof *all) : NULL;
     if (all) {
@@ -264,10 +269,7 @@ client_event *client_accepted_settle(asylink_client *c, client_accept *a, size_t
     client_event *head = NULL, **tail = &head;
     size_t held = 0;
     for (size_t i = 0; i < n; i++) {
-        if (a[i].fate == CLIENT_ACCEPT_HOLD) {
-            a[held++] = a[i]; /* (i >= held: nothing not yet looked at is overwritten) */
-            continue;
-        }
+        held += a[i].fate == CLIENT_ACCEPT_HOLD;
         client_event *e = a[i].fate == CLIENT_ACCEPT_TELL ? client_accepted_event(c, &a[i]) : NULL;
         if (e) {
             e->next = NULL;
@@ -276,7 +278,17 @@ client_event *client_accepted_settle(asylink_client *c, client_accept *a, size_t
         }
     }
     if (held) {
-        client_accepted_put_back(c, a, held); /* (clears acc_sending) */
+        /* The held ones to the front, under the lock: the I/O thread's rescan reads a as
+           c->acc_sending meanwhile (s_accept_has). */
+        pthread_mutex_lock(&c->lock);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (a[i].fate == CLIENT_ACCEPT_HOLD)
+                a[k++] = a[i]; /* (i >= k: nothing not yet looked at is overwritten) */
+        if (a == c->acc_sending)
+            c->n_acc_sending = held;
+        pthread_mutex_unlock(&c->lock);
+        client_accepted_put_back(c, a, held, NULL, NULL); /* (clears acc_sending) */
         return head;
     }
     pthread_mutex_lock(&c->lock);
@@ -334,7 +346,7 @@ static int s_commit_batch(asylink_client *c, client_commit *batch)
     s_commit_write w = {c, batch, acc, n};
     int rc = client_io_write(c, s_fill_batch, &w); /* with the I/O thread's committer */
     if (rc != ASYLINK_OK) {
-        client_accepted_put_back(c, acc, n);
+        client_accepted_put_back(c, acc, n, NULL, NULL);
         return rc;
     }
     client_event_queue_list(c, client_accepted_settle(c, acc, n));

@@ -141,6 +141,11 @@ PIDS+=("$RECV_PID")
 wait_for "/proc/$RECV_PID/environ" 'PATH=' 5
 sleep 1 # past main()'s start: the library is connecting by now
 check "recv is running" kill -0 "$RECV_PID"
+# The data_dir check opens and closes lock.mdb; done after LMDB opened it, the
+# close dropped LMDB's POSIX locks (a running mdb_copy would reset the file).
+lock_ino=$(stat -c %i "$T/node-FR/lock.mdb")
+check "the library keeps LMDB's POSIX lock on byte 0 of its lock.mdb (environment in use)" \
+  grep -Eq "POSIX +ADVISORY +[A-Z]+ +$RECV_PID +[0-9a-f]+:[0-9a-f]+:$lock_ino +0 +0\$" /proc/locks
 check "its /proc/PID/environ does not hold the passphrase" \
   bash -c "! tr '\\0' '\\n' <'/proc/$RECV_PID/environ' | grep -q -- '$secret'"
 check "... nor the variable" bash -c "! tr '\\0' '\\n' <'/proc/$RECV_PID/environ' | grep -q ASYLINK_PASSPHRASE"
