@@ -654,8 +654,8 @@ size_t client_accepted_take(asylink_client *c, client_accept **out);
  * is cleared in the same step, so that no reader sees a after it is freed
  * nor misses the answers between.
  */
-void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n,
-                              client_accept **alias, size_t *alias_n);
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n, client_accept **alias,
+                              size_t *alias_n);
 
 /*
  * Records answers a[0..n) in t (evidence copy and state), logging what

@@ -206,8 +206,8 @@ size_t client_accepted_take(asylink_client *c, client_accept **out)
     return n;
 }
 
-void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n,
-                              client_accept **alias, size_t *alias_n)
+void client_accepted_put_back(asylink_client *c, client_accept *a, size_t n, client_accept **alias,
+                              size_t *alias_n)
 {
     for (size_t i = 0; i < n; i++)
         a[i].owed = a[i].owed || a[i].fate == CLIENT_ACCEPT_TELL;
