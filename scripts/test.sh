@@ -18,11 +18,29 @@ cd "$root"
 fuzz_total=${FUZZ_TOTAL_SECONDS:-120}
 fuzz_seconds=${FUZZ_SECONDS:-}
 jobs=$(nproc 2>/dev/null || echo 2)
+# ctest runs twice as many tests as there are cores: the longest tests
+# mostly wait on real timers (heartbeats, backoffs, lease expiry), so a
+# core per test leaves the machine half idle. The long ones are started
+# first (their COST in tests/integration/CMakeLists.txt). ASYLINK_TEST_JOBS
+# overrides, e.g. 1 to rule out load when a timing-bound test fails.
+test_jobs=${ASYLINK_TEST_JOBS:-$((2 * jobs))}
+started=$SECONDS
+phases=()
 passed=0
 failed=0
 failures=()
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%4ds] %s\n' "$((SECONDS - started))" "$*"; }
+
+# phase NAME command...: runs it and remembers how long it took
+phase() {
+    local name=$1 t0=$SECONDS rc
+    shift
+    "$@"
+    rc=$?
+    phases+=("$(printf '%-22s %5ds' "$name" "$((SECONDS - t0))")")
+    return "$rc"
+}
 
 install_deps() {
     local pkgs=(build-essential cmake pkg-config clang libclang-rt-dev python3
@@ -53,7 +71,7 @@ run_ctest() {
     local name=$1 dir=$2
     shift 2
     local log="$dir/ctest.log"
-    (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@") 2>&1 | tee "$log"
+    (cd "$dir" && ctest --output-on-failure -j"$test_jobs" "$@") 2>&1 | tee "$log"
     local line total nfail
     line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
     if [ -z "$line" ]; then
@@ -91,35 +109,35 @@ step() { # step NAME command...: counts one check
     fi
 }
 
-install_deps
+phase "install packages" install_deps
 
 say "banned functions"
 step banned-functions scripts/check-banned.sh
 say "include layers"
 step include-layers scripts/check-layers.sh
 
-if build build -DASYLINK_SANITIZE=OFF; then
-    run_ctest normal build
+if phase "build normal" build build -DASYLINK_SANITIZE=OFF; then
+    phase "ctest normal" run_ctest normal build
 else
     failed=$((failed + 1)); failures+=("normal build")
 fi
 
-if build build-asan -DASYLINK_SANITIZE=ON; then
+if phase "build sanitizer" build build-asan -DASYLINK_SANITIZE=ON; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_ctest sanitizer build-asan
+        phase "ctest sanitizer" run_ctest sanitizer build-asan
 else
     failed=$((failed + 1)); failures+=("sanitizer build")
 fi
 
 if command -v clang >/dev/null; then
-    if CC=clang build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
-        run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
+    if CC=clang phase "build fuzz" build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
+        phase "ctest fuzz corpus" run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
         if [ -n "$fuzz_seconds" ]; then
             say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
-            step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
+            phase fuzzing step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
         else
             say "fuzzing the decoders for ${fuzz_total}s in all (scripts/fuzz.sh)"
-            step fuzzing scripts/fuzz.sh --build build-fuzz --total "$fuzz_total"
+            phase fuzzing step fuzzing scripts/fuzz.sh --build build-fuzz --total "$fuzz_total"
         fi
     else
         failed=$((failed + 1)); failures+=("fuzz build")
@@ -129,6 +147,9 @@ else
 fi
 
 echo
+echo "time per phase (ctest -j$test_jobs on $jobs cores):"
+for p in "${phases[@]}"; do echo "  $p"; done
+echo "  total                  $((SECONDS - started))s"
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
 echo "test.sh: $passed passed, $failed failed"
 [ "$failed" = 0 ]
