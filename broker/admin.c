@@ -455,15 +455,17 @@ static int s_cmp_u64(const void *a, const void *b)
 
 /*
  * The dead letters a replay or drop names: every dead letter of q->node_id
- * (all), or those whose id (message sequence) is in q->ids, of q->node_id
- * or, without one, of every recipient. found[i] tells whether ids[i]
- * (sorted) matched. *out malloc'd.
+ * (all) dead-lettered at or before until_ms (0: whenever; *later counts
+ * the others), or those whose id (message sequence) is in q->ids, of
+ * q->node_id or, without one, of every recipient. found[i] tells whether
+ * ids[i] (sorted) matched. *out malloc'd.
  */
-static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t *ids, bool *found,
-                     s_target **out, size_t *n_out)
+static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t until_ms,
+                     uint64_t *ids, bool *found, s_target **out, size_t *n_out, uint64_t *later)
 {
     *out = NULL;
     *n_out = 0;
+    *later = 0;
     size_t cap = 0;
     const char *node = q->node_id[0] ? q->node_id : NULL;
     store_dead_letter d;
@@ -474,6 +476,10 @@ static int s_targets(const admin_env *e, const wire_admin_request *q, uint64_t *
            ASYLINK_OK) {
         snprintf(after, sizeof after, "%s", d.recipient);
         after_seq = d.seq;
+        if (q->flag && until_ms && d.dead_ms > until_ms) {
+            (*later)++;
+            continue;
+        }
         if (!q->flag) {
             uint64_t *hit = bsearch(&d.seq, ids, q->n_ids, sizeof *ids, s_cmp_u64);
             if (!hit)
@@ -547,17 +553,17 @@ static bool s_personal(const admin_env *e, uint64_t seq)
     return personal;
 }
 
-/* How many dead letters a replay names (*n) and how many of them hold PERSONAL messages. */
-static int s_replay_personal(const admin_env *e, const wire_admin_request *q, size_t *n,
-                             size_t *n_personal)
+/* How many dead letters a replay or drop names (*n) and how many of them hold PERSONAL messages. */
+static int s_count_personal(const admin_env *e, const wire_admin_request *q, size_t *n,
+                            size_t *n_personal)
 {
-    uint64_t *ids = NULL;
+    uint64_t *ids = NULL, later = 0;
     bool *found = NULL;
     s_target *t = NULL;
     *n = *n_personal = 0;
     int rc = s_sorted_ids(q, &ids, &found);
     if (rc == ASYLINK_OK)
-        rc = s_targets(e, q, ids, found, &t, n);
+        rc = s_targets(e, q, 0, ids, found, &t, n, &later);
     for (size_t i = 0; rc == ASYLINK_OK && i < *n; i++)
         *n_personal += s_personal(e, t[i].seq);
     free(ids);
@@ -566,16 +572,22 @@ static int s_replay_personal(const admin_env *e, const wire_admin_request *q, si
     return rc;
 }
 
-/* dead_letter_replay (replay true) and dead_letter_drop. */
-static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool replay, s_answer *a)
+/*
+ * dead_letter_replay (replay true) and dead_letter_drop. A request held for
+ * four-eyes runs with until_ms its hold time: with --all it touches only
+ * the dead letters the confirming operator's summary counted, not those
+ * dead-lettered while it waited (0: whenever).
+ */
+static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool replay,
+                          uint64_t until_ms, s_answer *a)
 {
-    uint64_t *ids = NULL;
+    uint64_t *ids = NULL, later = 0;
     bool *found = NULL;
     s_target *t = NULL;
     size_t n = 0;
     if (s_sorted_ids(q, &ids, &found) != ASYLINK_OK)
         return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
-    int rc = s_targets(e, q, ids, found, &t, &n);
+    int rc = s_targets(e, q, until_ms, ids, found, &t, &n, &later);
     uint64_t done = 0, expired = 0;
     for (size_t i = 0; rc == ASYLINK_OK && i < n; i++) {
         if (replay && s_expired(e, t[i].seq)) {
@@ -602,7 +614,8 @@ static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool 
     if (ok)
         ok = s_set_u64(o, replay ? "replayed" : "dropped", done) &&
              s_set(o, "not_found", json_incref(nf)) &&
-             (!replay || s_set_u64(o, "expired", expired));
+             (!replay || s_set_u64(o, "expired", expired)) &&
+             (!until_ms || !q->flag || s_set_u64(o, "later", later));
     size_t not_found = json_array_size(nf);
     json_decref(nf);
     free(ids);
@@ -617,9 +630,13 @@ static int s_dl_change_op(const admin_env *e, const wire_admin_request *q, bool 
         json_decref(o);
         return s_fail(a, ASYLINK_E_NOMEM, "out of memory");
     }
-    snprintf(a->reason, sizeof a->reason, "node=%s %s=%llu not_found=%zu expired=%llu",
+    char newer[96] = "";
+    if (later)
+        snprintf(newer, sizeof newer, " later=%llu (dead-lettered after the request: left alone)",
+                 (unsigned long long)later);
+    snprintf(a->reason, sizeof a->reason, "node=%s %s=%llu not_found=%zu expired=%llu%s",
              q->node_id[0] ? q->node_id : "*", replay ? "replayed" : "dropped",
-             (unsigned long long)done, not_found, (unsigned long long)expired);
+             (unsigned long long)done, not_found, (unsigned long long)expired, newer);
     a->body = o;
     return ASYLINK_OK;
 }
@@ -691,26 +708,22 @@ static bool s_needs_second(const admin_env *e, const wire_admin_request *q, char
         admin_purge_summary(q, summary, cap);
         return true;
     }
-    if (q->op == WIRE_ADMIN_DEAD_LETTER_DROP) {
-        if (q->flag)
-            snprintf(summary, cap, "drop every dead letter of %s", node);
-        else
-            snprintf(summary, cap, "drop dead letters %s of %s", ids, node);
-        return true;
-    }
     size_t n = 0, personal = 0;
-    int rc = s_replay_personal(e, q, &n, &personal);
+    int rc = s_count_personal(e, q, &n, &personal);
     if (rc != ASYLINK_OK) {
         s_fail(a, rc, "the dead letters cannot be read");
         return false;
     }
+    /* what the confirming operator approves: with --all, the dead letters there now
+       (those dead-lettered later are left alone, s_dl_change_op) */
+    const char *verb = q->op == WIRE_ADMIN_DEAD_LETTER_DROP ? "drop" : "replay";
     if (q->flag)
-        snprintf(summary, cap, "replay every dead letter of %s: %zu, %zu PERSONAL", node, n,
+        snprintf(summary, cap, "%s every dead letter of %s: %zu, %zu PERSONAL", verb, node, n,
                  personal);
     else
-        snprintf(summary, cap, "replay dead letters %s of %s: %zu, %zu PERSONAL", ids, node, n,
+        snprintf(summary, cap, "%s dead letters %s of %s: %zu, %zu PERSONAL", verb, ids, node, n,
                  personal);
-    return personal > 0;
+    return q->op == WIRE_ADMIN_DEAD_LETTER_DROP || personal > 0;
 }
 
 /* Holds q for a second operator: the member's answer with only `pending` set. */
@@ -745,16 +758,19 @@ static int s_hold(const admin_env *e, const wire_admin_request *q, const s_calle
     return ASYLINK_OK;
 }
 
-/* Executes a destructive request; approved_by (may be NULL) says who approved it. */
+/*
+ * Executes a destructive request; approved_by (may be NULL) says who
+ * approved it, held_ms when it was held (0 if it was not).
+ */
 static void s_exec(const admin_env *e, const wire_admin_request *q, const char *approved_by,
-                   s_answer *a)
+                   uint64_t held_ms, s_answer *a)
 {
     switch (q->op) {
     case WIRE_ADMIN_PURGE:
         a->code = admin_purge(e, q, approved_by, &a->body, a->reason, sizeof a->reason);
         break;
-    case WIRE_ADMIN_DEAD_LETTER_REPLAY: s_dl_change_op(e, q, true, a); break;
-    default: s_dl_change_op(e, q, false, a); break;
+    case WIRE_ADMIN_DEAD_LETTER_REPLAY: s_dl_change_op(e, q, true, held_ms, a); break;
+    default: s_dl_change_op(e, q, false, held_ms, a); break;
     }
 }
 
@@ -775,7 +791,7 @@ static void s_destructive(const admin_env *e, const wire_admin_request *q, const
         s_fail(a, ASYLINK_E_PROTOCOL, "four-eyes: the operator's identity is unknown");
         return;
     }
-    s_exec(e, q, NULL, a);
+    s_exec(e, q, NULL, 0, a);
 }
 
 /* confirm: executes (or cancels) a held request; not the asking operator's own. */
@@ -817,7 +833,7 @@ static int s_confirm_op(const admin_env *e, const wire_admin_request *q, const s
                  "(certificate %llu)",
                  item.op_node, (unsigned long long)item.op_serial, id, c->who,
                  (unsigned long long)c->serial);
-        s_exec(e, &item.req, note, &inner);
+        s_exec(e, &item.req, note, item.created_ms, &inner);
         ok = inner.code != ASYLINK_OK ||
              s_set(o, wire_admin_op_name(item.req.op), json_incref(inner.body));
         s_detail(a, "pending %llu (%s asked by %s) confirmed: %s", id,

@@ -326,7 +326,8 @@ static const cliopt_spec s_dlq_replay_spec = {
                    "(NOT_FOUND, exit 1).\n\n"
                    "With four-eyes on ([admin] four_eyes), a replay that touches a PERSONAL "
                    "message is held until another operator confirms it (`asylink pending "
-                   "confirm ID`).",
+                   "confirm ID`); a held --all then replays only the dead letters its summary "
+                   "counted, not those dead-lettered while it waited.",
     .opts = s_dlq_change_rows,
     .n_opts = CLIOPT_LEN(s_dlq_change_rows),
     .rules = s_dlq_change_rules,
@@ -341,7 +342,9 @@ static const cliopt_spec s_dlq_drop_spec = {
     .description = "Deletes dead letters for good. An ID (from `dlq list`) names a message; "
                    "without --node it is dropped for every recipient it was dead-lettered for.\n\n"
                    "With four-eyes on ([admin] four_eyes), the broker holds the request until "
-                   "another operator confirms it (`asylink pending confirm ID`).",
+                   "another operator confirms it (`asylink pending confirm ID`); its summary "
+                   "counts the dead letters, and a held --all then drops only those, not the "
+                   "ones dead-lettered while it waited.",
     .opts = s_dlq_change_rows,
     .n_opts = CLIOPT_LEN(s_dlq_change_rows),
     .rules = s_dlq_change_rules,
@@ -405,23 +408,32 @@ static int s_dlq_change(int argc, char **argv, bool replay)
 /*
  * The result line of a replay or drop answer (also a confirmed one), with
  * why some were not, only the reasons that apply: "replayed 2 dead letters
- * (1 not replayed: expired; 1 not found)". Each id not found is also an
- * error line (NOT_FOUND) on stderr.
+ * (1 not replayed: expired; 1 not found; 3 dead-lettered after the request:
+ * left alone)". Each id not found is also an error line (NOT_FOUND) on
+ * stderr.
  */
 static void s_dlq_result(const json_t *m, bool replay)
 {
     uint64_t done = s_u64(m, replay ? "replayed" : "dropped");
     uint64_t expired = replay ? s_u64(m, "expired") : 0;
+    uint64_t later = s_u64(m, "later"); /* a confirmed --all: dead-lettered since it was held */
     size_t not_found = json_array_size(json_object_get(m, "not_found"));
     printf("%s %llu dead letters", replay ? "replayed" : "dropped", (unsigned long long)done);
-    if (expired && not_found)
-        printf(" (%llu not replayed: expired; %zu not found)", (unsigned long long)expired,
-               not_found);
-    else if (expired)
-        printf(" (%llu not replayed: expired)", (unsigned long long)expired);
-    else if (not_found)
-        printf(" (%zu not found)", not_found);
-    putchar('\n');
+    const char *sep = " (";
+    if (expired) {
+        printf("%s%llu not replayed: expired", sep, (unsigned long long)expired);
+        sep = "; ";
+    }
+    if (not_found) {
+        printf("%s%zu not found", sep, not_found);
+        sep = "; ";
+    }
+    if (later) {
+        printf("%s%llu dead-lettered after the request: left alone, ask again for them", sep,
+               (unsigned long long)later);
+        sep = "; ";
+    }
+    printf("%s\n", sep[0] == ';' ? ")" : "");
 }
 
 static int s_dlq_replay(int argc, char **argv)
