@@ -268,12 +268,32 @@ static void s_purged_record(const audit *a, const store_audit_event *ev, auditch
     r->detail = detail;
 }
 
+/*
+ * A recipient's reason (a Nack's): the record keeps its size and digest,
+ * never its text, which may name a person and could not be erased from the
+ * chain; the dead letter keeps the text (DESIGN-CHANGES 66).
+ */
+void audit_record_node_reason(auditchain_record *r, const char *reason,
+                              uint8_t digest[AUDITCHAIN_HASH_LEN])
+{
+    size_t len = reason ? strnlen(reason, AUDITCHAIN_DETAIL_MAX) : 0;
+    r->detail = NULL;
+    r->reason_digest = NULL;
+    r->reason_size = 0;
+    if (!len)
+        return;
+    auditchain_reason_digest(reason, len, digest);
+    r->reason_digest = digest;
+    r->reason_size = (uint32_t)len;
+}
+
 static int s_hook_event(void *ctx, void *txn, const store_audit_event *ev)
 {
     audit *a = ctx;
     auditchain_record r;
     memset(&r, 0, sizeof r);
     char detail[AUDITCHAIN_DETAIL_MAX + 1] = "";
+    uint8_t reason_digest[AUDITCHAIN_HASH_LEN];
     const char *one[1] = {ev->node};
     r.kind = ev->kind;
     r.time_ms = ev->now_ms;
@@ -290,7 +310,9 @@ static int s_hook_event(void *ctx, void *txn, const store_audit_event *ev)
     r.count = ev->count;
     r.subscription = ev->name;
     r.topic = ev->topic && ev->topic[0] ? ev->topic : NULL;
-    if (ev->reason) {
+    if (ev->reason && ev->node_reason) {
+        audit_record_node_reason(&r, ev->reason, reason_digest);
+    } else if (ev->reason) {
         auditchain_clean_text(ev->reason, detail, sizeof detail);
         r.detail = detail;
     }

@@ -87,6 +87,17 @@ uint64_t audit_unaudited_since(const audit *a);
 void audit_close(audit **self_p);
 
 /*
+ * Sets r's reason fields for a recipient's own free text (a Nack's reason,
+ * cut to AUDITCHAIN_DETAIL_MAX bytes; NULL or "" = none): reason_size and
+ * reason_digest (written into digest, which must outlive r's encoding),
+ * and no detail. The text may name a person, and a record can never be
+ * erased: the dead letter keeps it, erased with the message
+ * (DESIGN-CHANGES 66).
+ */
+void audit_record_node_reason(auditchain_record *r, const char *reason,
+                              uint8_t digest[AUDITCHAIN_HASH_LEN]);
+
+/*
  * Notes an event that changes nothing in the store; it is written by the
  * next write transaction. r is copied (encoded) now; r->seq is ignored and
  * r->time_ms 0 means now. Counts a dropped note (and logs) when

@@ -150,9 +150,7 @@ void notes_feed_ack(router *r, const session *s, int kind, const char *subscript
 {
     if (!r->audit)
         return;
-    char detail[AUDITCHAIN_DETAIL_MAX + 1] = "";
-    if (reason)
-        auditchain_clean_text(reason, detail, sizeof detail);
+    uint8_t digest[AUDITCHAIN_HASH_LEN];
     const char *one[1] = {s->node_id};
     auditchain_record x = s_base(r, kind);
     x.actor = s->node_id;
@@ -162,7 +160,9 @@ void notes_feed_ack(router *r, const session *s, int kind, const char *subscript
     x.store_seq = seq;
     x.subscription = subscription;
     x.code = kind == AUDIT_NACKED ? code : 0;
-    x.detail = detail[0] ? detail : NULL;
+    /* the recipient's reason as its size and digest only: a feed has no dead letters, so the
+       broker keeps no text of it at all */
+    audit_record_node_reason(&x, kind == AUDIT_NACKED ? reason : NULL, digest);
     audit_note(r->audit, &x);
 }
 

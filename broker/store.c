@@ -176,6 +176,7 @@ typedef struct s_op {
     uint32_t max_attempts;    /* retry: dead-letter at this many attempts (0 = never) */
     int code;                 /* retry, dead letter: why */
     const char *reason;       /* retry, dead letter: free text in names, or NULL */
+    bool node_reason;         /* reason is the recipient's own (a Nack's), not the broker's */
 } s_op;
 
 /* A batch of operations for one write transaction. */
@@ -977,6 +978,7 @@ int store_batch_retry_backoff(store_batch *b, const char *recipient, uint64_t se
     if (i >= 0) {
         b->ops[i].backoff = *bo;
         b->ops[i].has_backoff = true;
+        b->ops[i].node_reason = true;
     }
     return i;
 }
@@ -1000,6 +1002,7 @@ int store_batch_dead_letter(store_batch *b, const char *recipient, uint64_t seq,
     op->kind = S_OP_DEAD;
     op->seq = seq;
     op->code = code;
+    op->node_reason = true;
     return (int)(b->n - 1);
 }
 
@@ -1445,6 +1448,7 @@ static int s_audit_op(store *s, MDB_txn *txn, const store_batch *b, const s_op *
                             .seq = op->seq,
                             .code = op->code,
                             .reason = op->reason,
+                            .node_reason = op->node_reason,
                             .attempts = r->attempts};
     switch (op->kind) {
     case S_OP_PUBLISH:

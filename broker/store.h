@@ -255,6 +255,10 @@ size_t store_batch_size(const store_batch *b);
  *                earlier refusal (the same sequence twice in one Nack, or
  *                in two Nacks of one group) still gets its own step.
  *   dead_letter: move recipient's seq to the dead letters now.
+ * The reason of retry is the broker's own text (a lost session); that of
+ * retry_backoff and dead_letter is the recipient's, from its Nack: the
+ * dead letter keeps it (erased with the message), the audit record only
+ * its size and digest (store_audit_event.node_reason).
  * Acks, retries and dead letters of unknown entries succeed with code
  * ASYLINK_E_NOT_FOUND in their result and change nothing.
  * A max_attempts of 0 never dead-letters. An operation whose stored record
@@ -651,6 +655,8 @@ typedef struct store_audit_event {
     int classification;    /* PURGED: enum envelope_class, 0 = unknown */
     int code;              /* retry / dead letter / rejection code */
     const char *reason;    /* their free text (hostile: clean it), or NULL */
+    bool node_reason;      /* reason is the recipient's own (a Nack's): recorded only as its
+                              size and digest, never as text (DESIGN-CHANGES 66) */
     uint32_t attempts;     /* attempts after the operation */
     uint64_t count;        /* EXPIRED: queue entries removed; SWEPT: messages;
                               CURSOR: the cursor; CRL_RECORDED: the list number;

@@ -46,6 +46,10 @@ static int s_record_check(const auditchain_record *r)
         r->n_recipients > AUDITCHAIN_MAX_RECIPIENTS || (r->n_recipients && !r->recipients) ||
         r->code < 0 || r->classification < 0)
         return ASYLINK_E_BAD_FIELD;
+    /* a reason's digest and size come together, the size within a reason's bounds */
+    if ((r->reason_digest != NULL) != (r->reason_size != 0) ||
+        r->reason_size > AUDITCHAIN_DETAIL_MAX)
+        return ASYLINK_E_BAD_FIELD;
     if (!s_text_ok(r->actor, AUDITCHAIN_NAME_MAX) || !s_text_ok(r->sender, AUDITCHAIN_NAME_MAX) ||
         !s_text_ok(r->topic, AUDITCHAIN_NAME_MAX) ||
         !s_text_ok(r->subscription, AUDITCHAIN_NAME_MAX) ||
@@ -92,6 +96,9 @@ static void s_record_to_pb(const auditchain_record *r, Asylink__V1__AuditRecord 
     m->request = s_str(r->request);
     m->expires_ms = r->expires_ms;
     m->anchor_seq = r->anchor_seq;
+    if (r->reason_digest)
+        m->reason_digest = (ProtobufCBinaryData){AUDITCHAIN_HASH_LEN, (uint8_t *)r->reason_digest};
+    m->reason_size = r->reason_size;
 }
 
 size_t auditchain_record_bound(const auditchain_record *r)
@@ -196,6 +203,9 @@ static void s_record_write(const auditchain_record *r, s_out *o)
     s_field_str(o, 19, r->request);
     s_field_varint(o, 20, r->expires_ms);
     s_field_varint(o, 21, r->anchor_seq);
+    if (r->reason_digest)
+        s_field_bytes(o, 22, r->reason_digest, AUDITCHAIN_HASH_LEN, false);
+    s_field_varint(o, 23, r->reason_size);
 }
 
 int auditchain_record_encode(const auditchain_record *r, uint8_t *buf, size_t cap, size_t *len)
@@ -238,6 +248,7 @@ static int s_record_from_pb(const Asylink__V1__AuditRecord *m, auditchain_record
 {
     if ((m->message_id.len && m->message_id.len != S_ID_LEN) ||
         (m->envelope_digest.len && m->envelope_digest.len != S_DIGEST_LEN) ||
+        (m->reason_digest.len && m->reason_digest.len != AUDITCHAIN_HASH_LEN) ||
         (int)m->kind > AUDIT_KIND_MAX || (int)m->code < 0 || (int)m->classification < 0)
         return ASYLINK_E_BAD_FIELD;
     memset(r, 0, sizeof *r);
@@ -263,6 +274,8 @@ static int s_record_from_pb(const Asylink__V1__AuditRecord *m, auditchain_record
     r->request = s_opt(m->request);
     r->expires_ms = m->expires_ms;
     r->anchor_seq = m->anchor_seq;
+    r->reason_digest = m->reason_digest.len ? m->reason_digest.data : NULL;
+    r->reason_size = m->reason_size;
     return s_record_check(r);
 }
 
@@ -345,6 +358,17 @@ void auditchain_clean_text(const char *text, char *out, size_t cap)
         p += take;
     }
     out[o] = 0;
+}
+
+void auditchain_reason_digest(const char *text, size_t len, uint8_t out[AUDITCHAIN_HASH_LEN])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, AUDITCHAIN_HASH_LEN);
+    crypto_generichash_update(&st, (const uint8_t *)AUDITCHAIN_REASON_DOMAIN,
+                              sizeof AUDITCHAIN_REASON_DOMAIN - 1);
+    if (text && len)
+        crypto_generichash_update(&st, (const uint8_t *)text, len);
+    crypto_generichash_final(&st, out, AUDITCHAIN_HASH_LEN);
 }
 
 void auditchain_hash(const uint8_t prev[AUDITCHAIN_HASH_LEN], const uint8_t *record, size_t len,

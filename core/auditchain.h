@@ -29,6 +29,7 @@
 #define AUDITCHAIN_SIG_LEN 64
 #define AUDITCHAIN_ENTRY_DOMAIN "asylink.audit.entry.v1"
 #define AUDITCHAIN_CHECKPOINT_DOMAIN "asylink.audit.checkpoint.v1"
+#define AUDITCHAIN_REASON_DOMAIN "asylink.audit.reason.v1"
 #define AUDITCHAIN_DETAIL_MAX 255          /* longest detail text, bytes */
 #define AUDITCHAIN_NAME_MAX 255            /* longest node id, topic, subscription, request name */
 #define AUDITCHAIN_MAX_RECIPIENTS 1024     /* most recipients in one record */
@@ -96,6 +97,10 @@ typedef struct auditchain_record {
     const char *request;            /* admin request member */
     uint64_t expires_ms;            /* accepted: expiry kept; 0 = never */
     uint64_t anchor_seq;            /* pruned: the new anchor checkpoint's entry */
+    const uint8_t *reason_digest;   /* AUDITCHAIN_HASH_LEN bytes: a recipient's reason, hashed
+                                       (auditchain_reason_digest()), or NULL */
+    uint32_t reason_size; /* that reason's bytes (1..AUDITCHAIN_DETAIL_MAX) with reason_digest,
+                             else 0 */
 } auditchain_record;
 
 /*
@@ -140,6 +145,16 @@ void auditchain_decoded_destroy(auditchain_decoded **self_p);
  * only between characters. For free text from the network (reasons).
  */
 void auditchain_clean_text(const char *text, char *out, size_t cap);
+
+/*
+ * A recipient's free-text reason (a Nack's) as the audit trail keeps it:
+ * out = BLAKE2b-256(AUDITCHAIN_REASON_DOMAIN || text[0..len)), the text's
+ * bytes exactly as received. The record holds this digest and len instead
+ * of the text, which may name a person and would outlive an erasure in the
+ * chain; whoever holds the text can show that it was the reason
+ * (PROTOCOL.md 13.1).
+ */
+void auditchain_reason_digest(const char *text, size_t len, uint8_t out[AUDITCHAIN_HASH_LEN]);
 
 /* entry_hash = BLAKE2b-256(domain || prev || lp(record)). */
 void auditchain_hash(const uint8_t prev[AUDITCHAIN_HASH_LEN], const uint8_t *record, size_t len,

@@ -237,6 +237,10 @@ static int s_record_json(s_print *p, uint64_t seq, const uint8_t *val, size_t le
                                 json_string(uuid_format(r->message_id, uuid, sizeof uuid)));
         char t[40];
         json_object_set_new(o, "time", json_string(clock_format_iso(r->time_ms, t, sizeof t)));
+        if (r->reason_digest) { /* as hex too, to compare with a text's digest */
+            s_hex(r->reason_digest, S_HASH, hex, sizeof hex);
+            json_object_set_new(o, "reason_digest_hex", json_string(hex));
+        }
     }
     auditchain_decoded_destroy(&d);
     free(b64);
@@ -288,6 +292,11 @@ static void s_record_line(s_print *p, uint64_t seq, const uint8_t *val, size_t l
         fprintf(p->f, " code=%s", asylink_err_name(r->code));
     if (r->detail)
         fprintf(p->f, " \"%s\"", r->detail);
+    if (r->reason_digest) { /* a recipient's reason: recorded as its size and digest only */
+        char hex[2 * AUDITCHAIN_HASH_LEN + 1];
+        s_hex(r->reason_digest, AUDITCHAIN_HASH_LEN, hex, sizeof hex);
+        fprintf(p->f, " reason=%u-bytes:%s", r->reason_size, hex);
+    }
     fputc('\n', p->f);
     auditchain_decoded_destroy(&d);
 }

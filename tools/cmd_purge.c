@@ -72,14 +72,18 @@ static const cliopt s_rows[] = {
      .offset = offsetof(s_opts, reason),
      .parse = s_parse_text,
      .expect = "one line of at most 255 bytes",
-     .help = "why, recorded in the audit trail (e.g. \"erasure request, Art. 17 GDPR\")"},
+     .help = "why, recorded in the audit trail for good (e.g. \"erasure request, Art. 17 "
+             "GDPR\"): audit records cannot be changed or erased afterwards, so never put "
+             "personal data in it (no names, no case file contents; a ticket number in "
+             "--reference)"},
     {.name = "reference",
      .kind = CLIOPT_CUSTOM,
      .metavar = "TEXT",
      .offset = offsetof(s_opts, reference),
      .parse = s_parse_text,
      .expect = "one line of at most 255 bytes",
-     .help = "the case or ticket of the erasure request, recorded in the audit trail"},
+     .help = "the case or ticket of the erasure request, recorded in the audit trail for good "
+             "(a number, never personal data)"},
     {.name = "local",
      .kind = CLIOPT_FLAG,
      .offset = offsetof(s_opts, local),
@@ -99,6 +103,8 @@ const cliopt_spec cmd_purge_spec = {
         "(PURGED) for the broker's dedup window. A message the broker no longer holds gets the "
         "tombstone and the audit record all the same, so that it is refused if its sender "
         "still has it in an outbox.\n\n"
+        "The audit record is permanent: the --reason and --reference texts outlive the "
+        "message they erase, so never put personal data in them.\n\n"
         "With four-eyes on ([admin] four_eyes), the broker holds the request until another "
         "operator confirms it (`asylink pending confirm ID`); nothing is erased before.\n\n"
         "Copies the recipients already received are theirs: each node erases its own with "
@@ -151,6 +157,11 @@ int cmd_purge(int argc, char **argv)
     if (!o.sender)
         return cli_usage(argv[0], "--sender is required at the broker (message ids are unique per "
                                   "sender)");
+    if (o.reason && o.reason[0]) /* accountability data, kept verbatim: say so each time */
+        fprintf(stderr,
+                "%s: note: the --reason text stays in the audit trail for good (never "
+                "personal data)\n",
+                argv[0]);
     wire_admin_request q = {.op = WIRE_ADMIN_PURGE};
     snprintf(q.node_id, sizeof q.node_id, "%s", o.sender);
     memcpy(q.message_id, o.id.bytes, sizeof q.message_id);

@@ -13,6 +13,7 @@
  *                         [--exit-after-recv K] [--any-payload]
  *   asylink-peer exchange --to FR --count N --recv-count M [--ids-out F] [--recv-ids-out F]
  *   asylink-peer hostile  --case NAME [--to NODE] [--size B] [--other NODE] [--topic T]
+ *                         [--reason TEXT]
  *   asylink-peer publish  --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]
  *                         [--ids-out F] [--sent-out F] (feed publish; PUBLIC: signed only)
  *   asylink-peer subscribe --prefix P --name N [--start new|earliest] --count N
@@ -101,6 +102,7 @@ typedef struct {
     bool reset;               /* --reset (subscribe) */
     bool class_set;           /* --class given */
     const char *message_id;   /* --message-id: every message gets this id (send) */
+    const char *reason;       /* --reason: the Nacks' reason (hostile nack-reason) */
 } s_opts;
 
 static void s_usage(FILE *out)
@@ -131,6 +133,7 @@ static void s_usage(FILE *out)
             "               ack-count [--topic P] (Acks and Nacks repeated, of unknown seqs)\n"
             "               nack-backoff [--count N] (Nack N times: the backoff's schedule)\n"
             "               nack-twice (one Nack naming its sequence twice)\n"
+            "               nack-reason --reason TEXT [--topic P] (Nacks giving TEXT)\n"
             "               direct-starve [--topic P] (a large direct message beside feeds)\n"
             "               raw-garbage raw-bigframe admin-stats admin-topics (no Hello first)\n"
             "  publish      --topic T --count N [--class PUBLIC|LIMITED] [--to READERS]\n"
@@ -216,6 +219,7 @@ enum {
     O_RESET,
     O_MESSAGE_ID,
     O_ANY_PAYLOAD,
+    O_REASON,
 };
 
 static const struct option s_long_opts[] = {
@@ -248,6 +252,7 @@ static const struct option s_long_opts[] = {
     {"reset", no_argument, NULL, O_RESET},
     {"message-id", required_argument, NULL, O_MESSAGE_ID},
     {"any-payload", no_argument, NULL, O_ANY_PAYLOAD},
+    {"reason", required_argument, NULL, O_REASON},
     {NULL, 0, NULL, 0},
 };
 
@@ -271,6 +276,7 @@ static int s_apply_opt(s_opts *o, int ch, const char *arg)
     case O_RESET: o->reset = true; return 0;
     case O_MESSAGE_ID: o->message_id = arg; return 0;
     case O_ANY_PAYLOAD: o->any_payload = true; return 0;
+    case O_REASON: o->reason = arg; return 0;
     case O_START:
         o->start = strcmp(arg, "new") == 0 ? 1 : strcmp(arg, "earliest") == 0 ? 2 : -1;
         if (o->start < 0)
@@ -1292,6 +1298,66 @@ static int s_h_nack_twice(s_hostile *h)
     return s_h_settle_many(h, WIRE_ACK, NULL, two, 1) == 0 ? PEER_DONE : PEER_NOT_DONE;
 }
 
+/* Sends a Nack of seq (direct: sub NULL) with the code NOT_FOUND and --reason; 0 or -1. */
+static int s_h_nack_reason(s_hostile *h, const char *sub, uint64_t seq, int disp)
+{
+    wire_cmd c = {.kind = WIRE_NACK};
+    c.u.ack.sequences = &seq;
+    c.u.ack.n_sequences = 1;
+    if (sub)
+        snprintf(c.u.ack.subscription, sizeof c.u.ack.subscription, "%s", sub);
+    c.u.ack.disposition = disp;
+    c.u.ack.code = ASYLINK_E_NOT_FOUND;
+    snprintf(c.u.ack.reason, sizeof c.u.ack.reason, "%s", h->o->reason ? h->o->reason : "");
+    return peerlink_send(&h->link, &c, NULL, 0);
+}
+
+/*
+ * nack-reason: an application's refusal with a free-text reason (--reason),
+ * as a node may send it: with a message queued for this node and a window
+ * of one, its delivery is Nacked (RETRY, code NOT_FOUND) and, when it comes
+ * back, Nacked again to the dead letters (DEAD_LETTER); with --topic, the
+ * subscription "reasons" (earliest) then Nacks its first feed delivery.
+ * Every Nack gives the reason. Prints "NACKED retry=SEQ dead=SEQ feed=SEQ"
+ * (feed=0 without --topic).
+ */
+static int s_h_nack_reason_case(s_hostile *h)
+{
+    uint64_t seq = 0, s2 = 0, feed = 0;
+    uint32_t attempt = 0, a2 = 0;
+    if (!h->o->reason || s_h_credit(h, 1, 0) != 0 ||
+        !s_h_next_deliver(h, h->deadline_ms, &seq, &attempt)) {
+        printf("NO_DELIVERIES\n");
+        return PEER_NOT_DONE;
+    }
+    if (s_h_nack_reason(h, NULL, seq, WIRE_NACK_RETRY) != 0)
+        return PEER_NOT_DONE;
+    while (s_h_next_deliver(h, h->deadline_ms, &s2, &a2) && s2 != seq)
+        ;
+    if (s2 != seq || s_h_nack_reason(h, NULL, seq, WIRE_NACK_DEAD_LETTER) != 0) {
+        printf("NO_REDELIVERY\n");
+        return PEER_NOT_DONE;
+    }
+    if (h->o->topic) {
+        wire_deliver w = {0};
+        if (s_h_subscribe(h, "reasons", h->o->topic) != 0)
+            return PEER_NOT_DONE;
+        while (!feed && s_h_next_any(h, h->deadline_ms, &w))
+            if (strcmp(w.subscription, "reasons") == 0)
+                feed = w.sequence;
+        if (!feed || s_h_nack_reason(h, "reasons", feed, WIRE_NACK_RETRY) != 0) {
+            printf("NO_FEED_DELIVERY\n");
+            return PEER_NOT_DONE;
+        }
+    }
+    /* a loop turn for the broker to take the last Nack before the session ends */
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    printf("NACKED retry=%llu dead=%llu feed=%llu\n", (unsigned long long)seq,
+           (unsigned long long)seq, (unsigned long long)feed);
+    return PEER_DONE;
+}
+
 /*
  * direct-starve: with one large direct message queued for this node (D,
  * about 100 kB) and many feed messages of about 16 kB under --topic
@@ -1419,6 +1485,8 @@ static int s_run_hostile(const s_opts *o, peernode *id)
         rc = s_h_nack_backoff(&h);
     else if (strcmp(name, "nack-twice") == 0)
         rc = s_h_nack_twice(&h);
+    else if (strcmp(name, "nack-reason") == 0)
+        rc = s_h_nack_reason_case(&h);
     else if (strcmp(name, "direct-starve") == 0)
         rc = s_h_direct_starve(&h);
     else if (strcmp(name, "replay") == 0)

@@ -2,6 +2,7 @@
  * test_audit.c — the broker's audit trail (broker/audit.c) on a real LMDB
  * store: changes and their records commit together (publish, duplicate,
  * ack, retry to dead letter, dlq drop with the operator as actor, sweep);
+ * a recipient's Nack reason recorded only as its size and digest;
  * notes ride the next write; a transaction run again after the map grew
  * writes its records once; checkpoints every N entries and at a forced
  * flush; reopening continues the chain; retention prunes behind a signed
@@ -203,6 +204,109 @@ static void test_changes_and_records(void **state)
     t_read(t, &l);
     assert_int_equal(l.n, 8);
     assert_int_equal(l.kinds[7], AUDIT_CONNECTED);
+    t_verify_ok(t);
+}
+
+/* The record of kind `kind` (the last one) as found by t_find_kind(). */
+typedef struct {
+    int kind;
+    bool found;
+    char detail[AUDITCHAIN_DETAIL_MAX + 1];
+    uint8_t digest[AUDITCHAIN_HASH_LEN];
+    bool has_digest;
+    uint32_t size;
+    int code;
+} t_found;
+
+static int t_find_kind(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    t_found *f = ctx;
+    auditchain_decoded *d = NULL;
+    (void)seq;
+    assert_int_equal(auditchain_record_decode(val + 32, len - 32, &d), ASYLINK_OK);
+    const auditchain_record *r = auditchain_decoded_record(d);
+    if (r->kind == f->kind) {
+        f->found = true;
+        snprintf(f->detail, sizeof f->detail, "%s", r->detail ? r->detail : "");
+        f->has_digest = r->reason_digest != NULL;
+        if (r->reason_digest)
+            memcpy(f->digest, r->reason_digest, AUDITCHAIN_HASH_LEN);
+        f->size = r->reason_size;
+        f->code = r->code;
+    }
+    auditchain_decoded_destroy(&d);
+    return 0;
+}
+
+/* Counts stored entries whose bytes hold "Ahmed". */
+static int t_grep_ahmed(void *ctx, uint64_t seq, const uint8_t *val, size_t len)
+{
+    (void)seq;
+    *(size_t *)ctx += memmem(val, len, "Ahmed", 5) != NULL;
+    return 0;
+}
+
+static t_found t_last_of(tctx *t, int kind)
+{
+    t_found f = {.kind = kind};
+    assert_int_equal(audit_read_entries(t->a, 1, 0, SIZE_MAX, t_find_kind, &f), ASYLINK_OK);
+    assert_true(f.found);
+    return f;
+}
+
+/*
+ * A recipient's own reason (a Nack's: retry_backoff, dead_letter) is in
+ * the dead letter and in the audit record only as its size and digest; the
+ * broker's own reason of a lost session (retry) stays readable text.
+ */
+static void test_node_reason_digest(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    static const char why[] = "applicant Ahmed X. not known here";
+    uint8_t id[3][16], env[3][64], want[AUDITCHAIN_HASH_LEN];
+    auditchain_reason_digest(why, strlen(why), want);
+    store_batch *b = NULL;
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    for (unsigned i = 0; i < 3; i++)
+        assert_true(t_publish(t, b, i, sizeof env[i], id[i], env[i]) >= 0);
+    assert_int_equal(store_batch_commit(b, 1000), ASYLINK_OK);
+    uint64_t seq[3];
+    for (int i = 0; i < 3; i++)
+        seq[i] = store_batch_result(b, (size_t)i)->seq;
+    store_batch_destroy(&b);
+    /* FR Nacks the first to retry, dead-letters the second; IT's session is lost with the third */
+    store_backoff bo = {.base_ms = 1000, .max_ms = 60000, .since_ms = 1500};
+    assert_int_equal(store_batch_new(t->s, &b), ASYLINK_OK);
+    assert_true(store_batch_retry_backoff(b, "FR", seq[0], &bo, 5, ASYLINK_E_NOT_FOUND, why) >= 0);
+    assert_true(store_batch_dead_letter(b, "FR", seq[1], ASYLINK_E_NOT_FOUND, why) >= 0);
+    assert_true(store_batch_retry(b, "IT", seq[2], 2000, 1, ASYLINK_E_UNAVAILABLE,
+                                  "session ended before the delivery was acknowledged") >= 0);
+    assert_int_equal(store_batch_commit(b, 1500), ASYLINK_OK);
+    store_batch_destroy(&b);
+    t_found f = t_last_of(t, AUDIT_NACKED);
+    assert_string_equal(f.detail, "");
+    assert_true(f.has_digest);
+    assert_memory_equal(f.digest, want, sizeof want);
+    assert_int_equal(f.size, strlen(why));
+    assert_int_equal(f.code, ASYLINK_E_NOT_FOUND);
+    /* two DEAD_LETTERED records: FR's (digest) first, then IT's lost session (text) */
+    f = t_last_of(t, AUDIT_DEAD_LETTERED);
+    assert_string_equal(f.detail, "session ended before the delivery was acknowledged");
+    assert_false(f.has_digest);
+    assert_int_equal(f.size, 0);
+    /* the text itself is kept where a purge erases it: FR's dead letter */
+    store_dead_letter dl;
+    assert_int_equal(store_dead_letter_next(t->s, "FR", NULL, 0, &dl), ASYLINK_OK);
+    assert_int_equal(dl.seq, seq[1]);
+    assert_string_equal(dl.reason, why);
+    /* nowhere in the chain: every stored entry's bytes searched */
+    size_t hits = 0;
+    assert_int_equal(audit_read_entries(t->a, 1, 0, SIZE_MAX, t_grep_ahmed, &hits), ASYLINK_OK);
+    assert_int_equal(hits, 0);
+    t_log l;
+    t_read(t, &l);
+    assert_int_equal(t_count(&l, AUDIT_DEAD_LETTERED), 2);
     t_verify_ok(t);
 }
 
@@ -525,6 +629,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_changes_and_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_reason_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_growth_writes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),

@@ -192,6 +192,93 @@ static void test_record_round_trip(void **state)
     assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_E_BAD_FIELD);
 }
 
+/* Hex of n bytes into a static buffer (one use at a time). */
+static const char *s_hexs(const uint8_t *b, size_t n)
+{
+    static char hex[2 * 64 + 1];
+    sodium_bin2hex(hex, sizeof hex, b, n);
+    return hex;
+}
+
+/* Decodes hex into buf (cap bytes); its length. */
+static size_t s_unhex(const char *hex, uint8_t *buf, size_t cap)
+{
+    size_t len = 0;
+    assert_int_equal(sodium_hex2bin(buf, cap, hex, strlen(hex), NULL, &len, NULL), 0);
+    return len;
+}
+
+/*
+ * A recipient's reason is recorded as its size and digest (DESIGN-CHANGES
+ * 66): the digest's known answer (Python's hashlib), a NACKED record of the
+ * new form and one written before it (the text in detail) both decode and
+ * hash to their known answers, so a log holding both still verifies.
+ */
+static void test_reason_digest_records(void **state)
+{
+    (void)state;
+    static const char text[] = "applicant not known here";
+    uint8_t dig[32], zero[32] = {0}, h[32], rec[256], buf[256];
+    auditchain_reason_digest(text, strlen(text), dig);
+    assert_string_equal(s_hexs(dig, 32),
+                        "a23ce7c9ae85f2fc8fbd79679dd246d16b467f71f78bdada2b4ad390a293a43a");
+    /* the new form: seq 1, time 2, NACKED, actor FR, code 3, reason_digest, reason_size 24 */
+    size_t len = s_unhex("09010000000000000010021805220246527803b20120a23ce7c9ae85f2fc8fbd79679dd2"
+                         "46d16b467f71f78bdada2b4ad390a293a43ab80118",
+                         rec, sizeof rec);
+    auditchain_record r = {.seq = 1,
+                           .time_ms = 2,
+                           .kind = AUDIT_NACKED,
+                           .actor = "FR",
+                           .code = 3,
+                           .reason_digest = dig,
+                           .reason_size = 24};
+    size_t n = 0;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &n), ASYLINK_OK);
+    assert_int_equal(n, len);
+    assert_memory_equal(buf, rec, len);
+    auditchain_hash(zero, rec, len, h);
+    assert_string_equal(s_hexs(h, 32),
+                        "4c698a879e740cb46bd6c39ea9b38f383c272ac5e638a148ea64cce6e30a92a6");
+    auditchain_decoded *d = NULL;
+    assert_int_equal(auditchain_record_decode(rec, len, &d), ASYLINK_OK);
+    const auditchain_record *g = auditchain_decoded_record(d);
+    assert_non_null(g->reason_digest);
+    assert_memory_equal(g->reason_digest, dig, 32);
+    assert_int_equal(g->reason_size, 24);
+    assert_null(g->detail);
+    auditchain_decoded_destroy(&d);
+    /* the form before: the same event with the text in detail */
+    len = s_unhex("090100000000000000100218052202465278038201186170706c6963616e74206e6f74206b6e6f"
+                  "776e2068657265",
+                  rec, sizeof rec);
+    auditchain_hash(zero, rec, len, h);
+    assert_string_equal(s_hexs(h, 32),
+                        "5676f14f5a9a56fada20b9fdac6ec01464a89d98090ce19e195666b72bb0b5d7");
+    assert_int_equal(auditchain_record_decode(rec, len, &d), ASYLINK_OK);
+    assert_string_equal(auditchain_decoded_record(d)->detail, text);
+    assert_null(auditchain_decoded_record(d)->reason_digest);
+    auditchain_decoded_destroy(&d);
+    /* refused: a digest without a size, a size without a digest, a size over 255 */
+    r.reason_size = 0;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &n), ASYLINK_E_BAD_FIELD);
+    r.reason_size = 24;
+    r.reason_digest = NULL;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &n), ASYLINK_E_BAD_FIELD);
+    r.reason_digest = dig;
+    r.reason_size = AUDITCHAIN_DETAIL_MAX + 1;
+    assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &n), ASYLINK_E_BAD_FIELD);
+    /* decoding: a 31-byte digest; the size alone */
+    len = s_unhex("0901000000000000001805b2011f000102030405060708090a0b0c0d0e0f101112131415161718"
+                  "191a1b1c1d1eb80118",
+                  rec, sizeof rec);
+    assert_int_equal(auditchain_record_decode(rec, len, &d), ASYLINK_E_BAD_FIELD);
+    const uint8_t size_only[] = {0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0x18, 0x05, 0xb8, 0x01, 0x18};
+    assert_int_equal(auditchain_record_decode(size_only, sizeof size_only, &d),
+                     ASYLINK_E_BAD_FIELD);
+    assert_null(d);
+}
+
 /* A random string of 0..max bytes of ASCII letters, or NULL (1 in 4); in buf. */
 static const char *s_rand_text(char *buf, size_t max)
 {
@@ -229,10 +316,12 @@ static void test_record_encoder_matches_protobuf(void **state)
     static char names[300][AUDITCHAIN_NAME_MAX + 1];
     static const char *recips[300];
     static uint8_t buf[AUDITCHAIN_RECORD_MAX], ref[AUDITCHAIN_RECORD_MAX];
-    uint8_t id[16], digest[64];
+    uint8_t id[16], digest[64], reason[32];
     for (int round = 0; round < 3000; round++) {
         randombytes_buf(id, sizeof id);
         randombytes_buf(digest, sizeof digest);
+        randombytes_buf(reason, sizeof reason);
+        bool has_reason = randombytes_uniform(2);
         size_t nr = randombytes_uniform(8) == 0 ? randombytes_uniform(301) : randombytes_uniform(3);
         for (size_t i = 0; i < nr; i++) {
             const char *t = s_rand_text(names[i], AUDITCHAIN_NAME_MAX);
@@ -261,7 +350,9 @@ static void test_record_encoder_matches_protobuf(void **state)
                                .count = s_rand_u64(),
                                .request = s_rand_text(text[5], AUDITCHAIN_NAME_MAX),
                                .expires_ms = s_rand_u64(),
-                               .anchor_seq = s_rand_u64()};
+                               .anchor_seq = s_rand_u64(),
+                               .reason_digest = has_reason ? reason : NULL,
+                               .reason_size = has_reason ? 1 + randombytes_uniform(255) : 0};
         Asylink__V1__AuditRecord m = ASYLINK__V1__AUDIT_RECORD__INIT;
         m.seq = r.seq;
         m.time_ms = r.time_ms;
@@ -287,6 +378,9 @@ static void test_record_encoder_matches_protobuf(void **state)
         m.request = (char *)(r.request ? r.request : "");
         m.expires_ms = r.expires_ms;
         m.anchor_seq = r.anchor_seq;
+        if (r.reason_digest)
+            m.reason_digest = (ProtobufCBinaryData){32, reason};
+        m.reason_size = r.reason_size;
         size_t want = asylink__v1__audit_record__pack(&m, ref), len = 0;
         assert_int_equal(auditchain_record_encode(&r, buf, sizeof buf, &len), ASYLINK_OK);
         assert_int_equal(len, want);
@@ -516,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_record_encoder_matches_protobuf),
         cmocka_unit_test(test_record_refusals),
+        cmocka_unit_test(test_reason_digest_records),
         cmocka_unit_test(test_clean_text),
         cmocka_unit_test(test_checkpoint),
         cmocka_unit_test(test_verify_good),
