@@ -1,7 +1,9 @@
 /*
  * test_auditchain.c — audit records (canonical round trip, refusals), the
  * chain hash (a known answer computed with Python's hashlib), signed
- * checkpoints, text cleaning, and the verifier on good and broken chains:
+ * checkpoints, text cleaning, a recipient's reason as its size and digest
+ * (records of that form and of the one before it), and the verifier on
+ * good and broken chains (holding records of both forms):
  * altered record, altered hash, missing entry, missing first entry,
  * pruned log with a signed anchor, checkpoint mismatch, missing tail,
  * forged and unknown-key checkpoints.
@@ -62,18 +64,34 @@ static void s_record(auditchain_record *r, uint64_t seq, const char *const *rcpt
 }
 
 /* Builds a chain of N_ENTRIES entries with a checkpoint every 10, entry pruned_at (0 = none) a
-   PRUNED record naming anchor. */
+   PRUNED record naming anchor. Every fourth entry from 2 on is a NACKED record of the form of
+   DESIGN-CHANGES 66 (a recipient's reason as its size and digest), every fourth from 1 on one
+   written before it (the reason's text in detail): a log holding both verifies. */
 static void s_build_ex(chain *c, uint64_t pruned_at, uint64_t anchor)
 {
     static const char *const rcpt[] = {"FR", "IT"};
-    uint8_t prev[32] = {0};
+    static const char why[] = "applicant not known here";
+    uint8_t prev[32] = {0}, why_digest[32];
+    auditchain_reason_digest(why, strlen(why), why_digest);
     memset(c, 0, sizeof *c);
     for (uint64_t seq = 1; seq <= N_ENTRIES; seq++) {
         auditchain_record r;
         s_record(&r, seq, rcpt);
+        if (seq % 4 == 2) {
+            r.kind = AUDIT_NACKED;
+            r.detail = NULL;
+            r.reason_digest = why_digest;
+            r.reason_size = (uint32_t)strlen(why);
+        } else if (seq % 4 == 1) {
+            r.kind = AUDIT_NACKED;
+            r.detail = why;
+        }
         if (seq == pruned_at) {
             r.kind = AUDIT_PRUNED;
             r.anchor_seq = anchor;
+            r.detail = "ok";
+            r.reason_digest = NULL;
+            r.reason_size = 0;
         }
         size_t bound = auditchain_record_bound(&r);
         c->val[seq] = malloc(32 + bound);
