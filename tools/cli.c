@@ -33,8 +33,12 @@
 static void s_print_group(const char *prog, const cli_command *group)
 {
     printf("Usage: %s <command> [options]\n\n%s\n\nCommands:\n", prog, group->about);
+    int width = 10; /* the names' column: at least 10, as wide as the longest name */
     for (const cli_command *c = group->sub; c->name; c++)
-        printf("  %-10s %s\n", c->name, c->summary);
+        if (strlen(c->name) > (size_t)width && strlen(c->name) < 40)
+            width = (int)strlen(c->name);
+    for (const cli_command *c = group->sub; c->name; c++)
+        printf("  %-*s %s\n", width, c->name, c->summary);
     printf("\nRun '%s <command> --help' for the options of a command.\n", prog);
 }
 

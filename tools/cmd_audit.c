@@ -1,6 +1,6 @@
 /*
- * cmd_audit.c — `asylink audit tail|verify|export`: the broker's
- * hash-chained audit trail (docs/OPERATIONS.md "Audit trail", the format
+ * cmd_audit.c — `asylink audit tail|verify|export|reason-digest`: the
+ * broker's hash-chained audit trail (docs/OPERATIONS.md "Audit trail", the format
  * in docs/PROTOCOL.md "Audit trail").
  *
  * Two sources. Online (--config OPS.ini): the broker's admin endpoint
@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "cliopt.h"
 #include "clock.h"
+#include "codec.h"
 #include "commands.h"
 #include "pbjson.h"
 #include "trust.h"
@@ -62,6 +63,7 @@ typedef struct {
     uint64_t from, to;     /* export / verify range; 0 = from the first / to the newest */
     const char *out;       /* export --out FILE; NULL = stdout */
     s_head head;           /* verify --head */
+    const char *text;      /* reason-digest --text */
     MDB_env *env;          /* offline environment */
     MDB_dbi log, ckpt;     /* offline databases */
     trust *trust;          /* --trust, loaded */
@@ -940,6 +942,59 @@ static int s_export(int argc, char **argv)
     return s_exit(&c, rc);
 }
 
+/* ---- reason-digest ---- */
+
+/* A Nack's reason as a node sends it: UTF-8 without control characters, at most 255 bytes. */
+static int s_parse_reason(const char *text, void *field)
+{
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return -1;
+    if (n == 0 || n > AUDITCHAIN_DETAIL_MAX || !codec_utf8_valid(text))
+        return -1;
+    *(const char **)field = text;
+    return 0;
+}
+
+static const cliopt s_reason_rows[] = {
+    {.name = "text",
+     .kind = CLIOPT_CUSTOM,
+     .metavar = "TEXT",
+     .offset = offsetof(s_ctx, text),
+     .flags = CLIOPT_REQUIRED,
+     .parse = s_parse_reason,
+     .expect = "the reason as the recipient sent it: UTF-8 without control characters, 1 to 255 "
+               "bytes",
+     .help = "the reason a recipient gave in its Nack, exactly"},
+};
+
+static const cliopt_spec s_reason_spec = {
+    .description =
+        "Prints the size and BLAKE2b digest of a recipient's refusal reason as the audit trail "
+        "records it (`reason=N-bytes:HEX` in `asylink audit tail`; reason_size and "
+        "reason_digest_hex in export): the trail never holds such a reason's text, which may "
+        "name a person, so whoever holds the text shows with this that it was the reason given "
+        "(docs/PROTOCOL.md \"Audit trail\"). Needs no broker.",
+    .opts = s_reason_rows,
+    .n_opts = CLIOPT_LEN(s_reason_rows),
+};
+
+static int s_reason_digest(int argc, char **argv)
+{
+    s_ctx c = {0};
+    int rc = cliopt_parse(&s_reason_spec, argc, argv, &c, NULL);
+    if (rc != CLI_OK)
+        return rc == CLI_DONE ? CLI_OK : rc;
+    uint8_t d[S_HASH];
+    char hex[2 * S_HASH + 1];
+    size_t n = strlen(c.text);
+    auditchain_reason_digest(c.text, n, d);
+    s_hex(d, S_HASH, hex, sizeof hex);
+    printf("reason=%zu-bytes:%s\n", n, hex);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("stdout", ASYLINK_E_IO);
+}
+
 const char cmd_audit_about[] =
     "The broker's hash-chained audit trail: through the admin endpoint (--config, operator "
     "certificates only) or from a copy of its data directory (--data).";
@@ -951,5 +1006,8 @@ const cli_command cmd_audit_commands[] = {
      NULL},
     {"export", s_export, "write audit entries and checkpoints as JSON lines", &s_export_spec, NULL,
      NULL},
+    {"reason-digest", s_reason_digest,
+     "the size and digest under which the audit trail keeps a recipient's reason", &s_reason_spec,
+     NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

@@ -58,7 +58,7 @@ int cmd_purge(int argc, char **argv); /* cmd_purge.c */
 extern const cliopt_spec cmd_purge_spec;
 int cmd_reload(int argc, char **argv); /* cmd_admin.c */
 extern const cliopt_spec cmd_reload_spec;
-extern const cli_command cmd_audit_commands[]; /* cmd_audit.c: tail, verify, export */
+extern const cli_command cmd_audit_commands[]; /* cmd_audit.c: tail, verify, export, ... */
 extern const char cmd_audit_about[];
 
 #endif

@@ -10,7 +10,8 @@
 #     DEAD_LETTERED records (direct and feed) keep the code, the reason's
 #     size and its BLAKE2b-256 digest, which Python's hashlib recomputes
 #     from the text, and never the text (export, `audit tail`); the broker's
-#     log never holds it;
+#     log never holds it; `asylink audit reason-digest` recomputes the
+#     digest from the text;
 #   - after `asylink purge` of both messages the reason is in no compacted
 #     copy of the store (mdb_copy -c), and `asylink audit verify` passes,
 #     online and offline on that copy;
@@ -100,6 +101,12 @@ a audit tail --config "$T/OPS.ini" --count 1000 >"$T/tail.out" 2>&1
 check "audit tail shows the refusals' reason as its size and digest" \
   grep -q "DEAD_LETTERED .* code=NOT_FOUND reason=${#REASON}-bytes:$DIGEST\$" "$T/tail.out"
 check "and never the text" bash -c "! grep -q '$NAME' '$T/tail.out'"
+a audit reason-digest --text "$REASON" >"$T/rd.out" 2>&1
+check_eq "asylink audit reason-digest computes the same from the text, with no broker" \
+  "$(cat "$T/rd.out")" "reason=${#REASON}-bytes:$DIGEST"
+check "which audit tail shows for FR's refusals" grep -qF "$(cat "$T/rd.out")" "$T/tail.out"
+a audit reason-digest --text "$(printf 'two\nlines')" >/dev/null 2>&1
+check_eq "a reason no Nack can carry (a control character) is a usage error" "$?" 2
 check "the broker's log never holds the reason" bash -c "! grep -qa '$NAME' '$BROKER_LOG'"
 
 echo "== a purge of both messages erases the reason from the store"
