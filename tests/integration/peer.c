@@ -1350,9 +1350,22 @@ static int s_h_nack_reason_case(s_hostile *h)
             return PEER_NOT_DONE;
         }
     }
-    /* a loop turn for the broker to take the last Nack before the session ends */
-    struct timespec ts = {0, 300 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    /* a ping answered means the broker took the Nacks before it (commands in order) */
+    wire_cmd ping = {.kind = WIRE_HEARTBEAT, .request_id = 9};
+    ping.u.heartbeat.sent_ms = clock_now_ms();
+    bool pong = false;
+    if (peerlink_send(&h->link, &ping, NULL, 0) != 0)
+        return PEER_NOT_DONE;
+    while (!pong && !s_interrupted && clock_now_ms() < h->deadline_ms) {
+        peerwire_in in;
+        pong = peerlink_recv(&h->link, 20, &in) == 1 && in.decode_rc == ASYLINK_OK &&
+               in.cmd.kind == WIRE_HEARTBEAT && in.cmd.u.heartbeat.pong;
+        peerwire_in_clear(&in);
+    }
+    if (!pong) {
+        printf("NO_PONG\n");
+        return PEER_NOT_DONE;
+    }
     printf("NACKED retry=%llu dead=%llu feed=%llu\n", (unsigned long long)seq,
            (unsigned long long)seq, (unsigned long long)feed);
     return PEER_DONE;
