@@ -26,13 +26,13 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "nofile.h"
 #include "router.h"
 #include "store.h"
 #include "view.h"
 
 #include <malloc.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdbool.h>
 #include <time.h>
 #include <sodium.h>
@@ -153,6 +153,13 @@ static int s_threads(const broker_config *c)
     return n > 0 ? (int)n : 1;
 }
 
+/* What the descriptor limit asylinkd needs depends on besides its trust directory (nofile.h). */
+static void s_nofile_config(const broker_config *c, nofile_config *nc)
+{
+    nc->verify_threads = s_threads(c);
+    nc->http_max_connections = c->http_listen && *c->http_listen ? c->http_max_connections : 0;
+}
+
 static void s_router_options(const broker_config *c, const keys_secret *keys, router_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -178,6 +185,7 @@ static void s_router_options(const broker_config *c, const keys_secret *keys, ro
     o->max_session_output = c->max_session_output;
     o->max_map_size = c->max_map_size;
     o->verify_threads = s_threads(c);
+    s_nofile_config(c, &o->nofile);
     o->sweep_interval_ms = c->sweep_interval_ms;
     o->dedup_window_ms = c->dedup_window_ms;
     o->four_eyes_timeout_ms = c->four_eyes ? c->four_eyes_timeout_ms : 0;
@@ -198,82 +206,19 @@ static void s_signals(void)
 }
 
 /*
- * Descriptors asylinkd holds whatever its load: stdio, the data directory's
- * two locks and LMDB's files, /proc/self/statm, ZeroMQ's context (its I/O
- * and reaper threads, a mailbox per socket: node, admin, ZAP, monitors),
- * libmicrohttpd's listener and wake-up pipe, the committer's eventfd, the
- * files a reload reads; with room to spare (a running broker holds 40-50).
- */
-#define S_NOFILE_OWN 128
-
-/* Per verify worker: its ZeroMQ sockets' mailboxes. */
-#define S_NOFILE_PER_WORKER 2
-
-/*
- * Per node certificate in the trust directory: the node's session, and its
- * next connection while the old one is being closed (or an operator's
- * admin connection).
- */
-#define S_NOFILE_PER_NODE 2
-
-/*
- * Connections that have not finished the CURVE handshake: a burst of bare
- * connections holds this many before limits.handshake_timeout closes them
- * (integration test 06 opens 1,100).
- */
-#define S_NOFILE_HANDSHAKES 1024
-
-/*
- * The descriptors this configuration needs: the broker's own, a session
- * (and a reconnection) per node certificate, every HTTP connection
- * [http] allows, and a burst of unfinished handshakes. Nodes added by a
- * later reload are not counted: the figure is logged at start.
- */
-static uint64_t s_nofile_needed(const broker_config *c, size_t nodes)
-{
-    uint64_t need = S_NOFILE_OWN + S_NOFILE_HANDSHAKES;
-    need += (uint64_t)S_NOFILE_PER_WORKER * (uint64_t)s_threads(c);
-    need += (uint64_t)S_NOFILE_PER_NODE * nodes;
-    if (c->http_listen && *c->http_listen)
-        need += (uint64_t)c->http_max_connections;
-    return need;
-}
-
-/*
  * Raises the descriptor limit towards limits.max_open_files (never beyond
- * the hard limit): a flood of bare connections must not exhaust the 1,024
- * descriptors a login shell gives, or no node, operator or health check
- * could connect. Logs what it got; a limit below what the configuration
- * needs (s_nofile_needed: not max_open_files, which is a ceiling to raise
+ * the hard limit) and logs what it got: a limit below what the
+ * configuration needs (not max_open_files, which is a ceiling to raise
  * towards, so that a hard limit of 20,000 is not warned about at every
  * start) is a warning saying what it needs and how to raise it, not an
- * error.
+ * error. Each reload of the trust directory checks it again (router.c).
  */
 static void s_raise_nofile(const broker_config *c, size_t nodes)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    rlim_t want = (rlim_t)c->max_open_files;
-    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
-        want = rl.rlim_max;
-    if (want > rl.rlim_cur) {
-        struct rlimit raised = {.rlim_cur = want, .rlim_max = rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-            rl.rlim_cur = want;
-    }
-    uint64_t need = s_nofile_needed(c, nodes);
-    if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need)
-        LOG_WARN("main", "descriptor limit below what this configuration needs",
-                 "open_files=%llu needed=%llu nodes=%zu http_max_connections=%lld hint=%s",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, nodes,
-                 c->http_listen && *c->http_listen ? (long long)c->http_max_connections : 0LL,
-                 LOG_Q("raise the hard limit of open files to at least the needed figure "
-                       "(65536 recommended): LimitNOFILE= in the systemd unit, or ulimit -Hn "
-                       "as root / nofile in /etc/security/limits.conf for a shell"));
-    else
-        LOG_INFO("main", "descriptor limit", "open_files=%llu needed=%llu",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+    nofile_config nc;
+    s_nofile_config(c, &nc);
+    nofile_raise((uint64_t)c->max_open_files);
+    (void)nofile_check("main", &nc, nodes, true);
 }
 
 /* The HTTP server's limits from [http]. */
@@ -321,6 +266,9 @@ static void s_reload_view(const broker_config *c, view **v)
     view_unref(v);
     *v = fresh;
     s_reload = 0; /* a SIGHUP while standing by is answered by this load */
+    nofile_config nc;
+    s_nofile_config(c, &nc);
+    (void)nofile_check("main", &nc, trust_count(view_trust(fresh)), false);
 }
 
 /* Prints the "http on" line once, if HTTP is on. */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
+#include "nofile.h"
 #include "policy.h"
 #include "session.h"
 #include "uuid.h"
@@ -455,6 +456,7 @@ static int s_reload_view(router *r, admin_reload_result *res, char *err, size_t 
     LOG_INFO("router", "trust and policy reloaded",
              "certificates=%zu sessions=%zu sessions_dropped=%u", trust_count(view_trust(v)),
              r->sessions.n, dropped);
+    (void)nofile_check("router", &r->opt.nofile, trust_count(view_trust(v)), false);
     char detail[128];
     const crl *cl = trust_crl(view_trust(v));
     snprintf(detail, sizeof detail, "certificates=%zu crl=%llu sessions_dropped=%u",

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "keys.h"
+#include "nofile.h"
 #include "router_stats.h"
 #include "store.h"
 #include "view.h"
@@ -51,6 +52,8 @@ typedef struct router_options {
     uint64_t max_session_output;   /* bytes queued towards one session (out.c) */
     uint64_t max_map_size;         /* store.max_map_size, for the status page */
     int verify_threads;            /* >= 1 */
+    nofile_config nofile;          /* what the descriptor limit must cover besides the nodes,
+                                      checked again after each reload (nofile.h) */
     uint64_t sweep_interval_ms;
     uint64_t dedup_window_ms;      /* store.dedup_window (a purge's tombstone lasts this long) */
     uint64_t four_eyes_timeout_ms; /* [admin] four_eyes: held requests lapse after this;

@@ -737,6 +737,11 @@ int store_open(const store_options *o, store **out)
     s->statm_fd = -1;
     s->dedup_window_ms = o->dedup_window_ms;
     int rc = s_lock(s, o);
+    /* A file the broker's user may not open (data.mdb restored by root) fails the lock with
+       EACCES: the check below says whose it is and what to do, not just IO. */
+    if (rc == ASYLINK_E_IO && (errno == EACCES || errno == EPERM) &&
+        s_private(o) == ASYLINK_E_KEY_PERMISSIONS)
+        rc = ASYLINK_E_KEY_PERMISSIONS;
     if (rc != ASYLINK_OK)
         goto cleanup;
     rc = s_private(o);

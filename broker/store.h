@@ -49,7 +49,9 @@
  * (asylinkd.lock, data.mdb, lock.mdb) must be the process's user's alone:
  * group and other permission bits are removed (WARN naming the file; a
  * restore with mdb_copy leaves data.mdb 0644), and a directory or file
- * owned by another user is refused (datadir_private()).
+ * owned by another user is refused (datadir_private()), also when the
+ * lock could not be taken because the process may not open that file (a
+ * restore run as root): ASYLINK_E_KEY_PERMISSIONS, not ASYLINK_E_IO.
  *
  * Threading: a store and its batches are used by one thread (the router),
  * with one exception: a batch may be committed in another thread by

@@ -119,10 +119,12 @@ int datadir_lock(const char *dir, const char *name, unsigned flags,
             nanosleep(&ts, NULL); /* EINTR (a signal) only shortens the wait */
         }
     }
+    int sys = errno; /* why the open or the lock failed, for the caller */
     free(path);
     if (rc != ASYLINK_OK && lock >= 0)
         close(lock);
     *fd = rc == ASYLINK_OK ? lock : -1;
+    errno = sys;
     return rc;
 }
 
@@ -207,6 +209,23 @@ static int s_private_fd(int fd, const char *path, bool dir, mode_t want,
     return ASYLINK_OK;
 }
 
+/*
+ * An entry of dir (open at dfd) that this process may not open: another
+ * user's file (a restore run as root leaves data.mdb root's, mode 0600) is
+ * KEY_PERMISSIONS with *uid its owner, as one it can open; else
+ * ASYLINK_E_IO with errno EACCES.
+ */
+static int s_unreadable(int dfd, const char *name, unsigned *uid)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, 0) == 0 && st.st_uid != geteuid()) {
+        *uid = (unsigned)st.st_uid;
+        return ASYLINK_E_KEY_PERMISSIONS;
+    }
+    errno = EACCES;
+    return ASYLINK_E_IO;
+}
+
 int datadir_private(const char *dir, const char *const *names, size_t n,
                     datadir_tightened_fn tightened, void *arg, char *bad, size_t badlen,
                     unsigned *uid)
@@ -226,7 +245,9 @@ int datadir_private(const char *dir, const char *const *names, size_t n,
         }
         /* O_NONBLOCK: a FIFO put there must not block the open (it is refused). */
         int fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0 && errno != ENOENT)
+        if (fd < 0 && (errno == EACCES || errno == EPERM))
+            rc = s_unreadable(dfd, names[i], uid);
+        else if (fd < 0 && errno != ENOENT)
             rc = ASYLINK_E_IO;
         else if (fd >= 0)
             rc = s_private_fd(fd, path, false, 0600, tightened, arg, uid);

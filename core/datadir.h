@@ -45,7 +45,8 @@ enum {
  * -1. Returns ASYLINK_OK, ASYLINK_E_EXISTS (held by someone else; never
  * with stop), ASYLINK_E_SHUTDOWN, ASYLINK_E_NOT_FOUND (dir or dir/name
  * missing and not to be created, also when it vanished while waiting),
- * ASYLINK_E_IO, ASYLINK_E_NOMEM.
+ * ASYLINK_E_IO (errno says why: EACCES for a file this process may not
+ * open), ASYLINK_E_NOMEM.
  */
 int datadir_lock(const char *dir, const char *name, unsigned flags,
                  const volatile sig_atomic_t *stop, int *fd);
@@ -73,10 +74,11 @@ typedef void (*datadir_tightened_fn)(void *arg, const char *path, unsigned befor
  * group or other permission bit is removed (dir to 0700, files to 0600)
  * and reported to tightened (may be NULL). Missing entries are skipped.
  * Returns ASYLINK_OK; ASYLINK_E_KEY_PERMISSIONS when an entry is owned by
- * another user, or its mode cannot be changed (*bad gets its path, *uid
- * its owner); ASYLINK_E_IO when an entry cannot be examined or is neither
- * a directory (dir) nor a regular file (the names) (*bad gets its path,
- * errno says why when a system call failed). bad may be NULL.
+ * another user (also one this process may not even open), or its mode
+ * cannot be changed (*bad gets its path, *uid its owner); ASYLINK_E_IO
+ * when an entry cannot be examined or is neither a directory (dir) nor a
+ * regular file (the names) (*bad gets its path, errno says why when a
+ * system call failed). bad may be NULL.
  */
 int datadir_private(const char *dir, const char *const *names, size_t n,
                     datadir_tightened_fn tightened, void *arg, char *bad, size_t badlen,

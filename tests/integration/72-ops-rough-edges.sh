@@ -4,11 +4,14 @@
 #   - a data directory restored with mdb_copy (data.mdb 0644, directory
 #     0755) is tightened to 0600/0700 at start, with a WARN naming each
 #     file; one whose data.mdb belongs to another user is refused
-#     (KEY_PERMISSIONS, the file and the owner named); the same for a
-#     node's data_dir opened by the library (asylink recv);
+#     (KEY_PERMISSIONS, the file and the owner named), also one root
+#     restored under a broker run by its own user (here nobody), which may
+#     not even open it; the same for a node's data_dir opened by the
+#     library (asylink recv);
 #   - the descriptor limit is warned about only when it is below what the
 #     configuration needs (the figure and how to raise it in the message),
-#     not merely below limits.max_open_files;
+#     not merely below limits.max_open_files, at start and again after a
+#     reload that adds a node certificate (DESIGN-CHANGES 65);
 #   - heartbeat values above the protocol's ceilings (60 s, 300 s) are
 #     refused at configuration load, naming the option and the limit;
 #   - ASYLINK_PASSPHRASE is not left in a running command's environment
@@ -67,6 +70,55 @@ else
   chown "$(id -u)" "$T/data/data.mdb"
 fi
 
+echo "== a broker run by its own user on a data.mdb restored by root"
+# The broker's user may not open a root-owned data.mdb at all: the lock on it
+# failed with a bare IO before the owner check could say whose file it is.
+nb_uid=$(id -u nobody 2>/dev/null)
+nb_gid=$(id -g nobody 2>/dev/null)
+as_nobody() { setpriv --reuid="$nb_uid" --regid="$nb_gid" --clear-groups -- "$@"; }
+if [[ $(id -u) -ne 0 || -z $nb_uid ]] || ! as_nobody true 2>/dev/null; then
+  echo "skip  a broker run as another user: needs root, the user nobody and setpriv"
+else
+  U="$T/nobody"
+  mkdir -m 700 "$U" "$U/data"
+  cp -r "$FED/trust" "$U/trust"
+  cp "$FED/keys/BROKER.EU.key" "$T/policy.ini" "$U/"
+  sed -e "s|^cert = .*|cert = $U/trust/nodes/BROKER.EU.cert|" -e "s|^key = .*|key = $U/BROKER.EU.key|" \
+    -e "s|^trust_dir = .*|trust_dir = $U/trust|" -e "s|^data_dir = .*|data_dir = $U/data|" \
+    -e "s|^policy = .*|policy = $U/policy.ini|" "$CONF" >"$U/broker.ini"
+  chown -R "$nb_uid:$nb_gid" "$U"
+  (umask 022 && mdb_copy "$T/data" "$U/data") || fail "mdb_copy as root"
+  rm -f "$U/data/lock.mdb"
+  chmod 711 "$T" # nobody passes through to $U; everything else in $T stays 0600/0700
+fi
+if [[ -n ${U-} ]] && ! as_nobody test -r "$U/broker.ini"; then
+  echo "skip  a broker run as another user: nobody cannot reach $U (TMPDIR=${TMPDIR-})"
+elif [[ -n ${U-} ]]; then
+  for m in 644 600; do
+    chmod "$m" "$U/data/data.mdb"
+    BROKER_N=$((BROKER_N + 1))
+    as_nobody timeout 20 "$ASYLINKD" --config "$U/broker.ini" >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null
+    check_eq "data.mdb root's, mode $m: asylinkd as nobody exits 1" "$?" 1
+    check "... ERROR names the file, root as its owner, the broker's user and chown" grep -qE \
+      "level=error comp=store msg=\"data directory entry is owned by another user.*path=\"?$U/data/data.mdb\"? owner_uid=0 broker_uid=$nb_uid code=KEY_PERMISSIONS hint=.*chown" \
+      "$T/broker.$BROKER_N.err"
+    check "... cannot open the store: KEY_PERMISSIONS, not IO" grep -q \
+      'msg="cannot open the store".*code=KEY_PERMISSIONS' "$T/broker.$BROKER_N.err"
+  done
+  chown "$nb_uid:$nb_gid" "$U/data/data.mdb"
+  BROKER_N=$((BROKER_N + 1))
+  # (setpriv itself, not the function: $! must be the broker's PID)
+  setpriv --reuid="$nb_uid" --regid="$nb_gid" --clear-groups -- "$ASYLINKD" --config "$U/broker.ini" \
+    >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null &
+  NB_PID=$!
+  PIDS+=("$NB_PID")
+  check "after the chown the broker serves it as nobody" wait_for "$T/broker.$BROKER_N.out" 'listening on' 10
+  kill -TERM "$NB_PID" 2>/dev/null
+  wait_pid "$NB_PID" 15
+  check_eq "... and stops cleanly" "$?" 0
+  chmod 700 "$T"
+fi
+
 echo "== a node's data_dir: the same in the library"
 start_broker || exit 1
 write_node_ini FR
@@ -110,6 +162,23 @@ if [[ $hard == unlimited || $hard -ge 4096 ]]; then
   check "hard limit 1,100: WARN with the figure it needs and how to raise it" grep -qE \
     'level=warn comp=main msg="descriptor limit below what this configuration needs" open_files=1100 needed=1[0-9]{3} nodes=7 .*hint=.*LimitNOFILE.*ulimit -Hn' \
     "$BROKER_LOG"
+  # A reload that adds a node certificate needs two descriptors more: started
+  # one above the need of seven, the broker warns once that reload is done.
+  need=$(sed -nE 's/.*msg="descriptor limit" open_files=4096 needed=([0-9]+).*/\1/p' \
+    "$T/broker.$((BROKER_N - 1)).err" | head -n 1)
+  (ulimit -n $((need + 1)) && start_broker && cp "$FED/outsider/XX.cert" "$FED/trust/nodes/" &&
+    kill -HUP "$BROKER_PID" && wait_for "$BROKER_LOG" 'msg="trust and policy reloaded"' 10 &&
+    stop_broker) >/dev/null 2>&1
+  BROKER_N=$((BROKER_N + 1))
+  BROKER_LOG="$T/broker.$BROKER_N.err"
+  rm -f "$FED/trust/nodes/XX.cert"
+  check "limit $((need + 1)), need $need: the INFO at start" grep -q \
+    "level=info comp=main msg=\"descriptor limit\" open_files=$((need + 1)) needed=$need\$" "$BROKER_LOG"
+  check "... the reload added a node certificate" grep -q \
+    'msg="trust and policy reloaded" certificates=8 ' "$BROKER_LOG"
+  check_eq "... and warned once that the limit is now below the need" "$(grep -cE \
+    "level=warn comp=router msg=\"descriptor limit below what this configuration needs\" open_files=$((need + 1)) needed=$((need + 2)) nodes=8 .*hint=.*LimitNOFILE" \
+    "$BROKER_LOG")" 1
 else
   echo "skip  descriptor limit checks: the hard limit here is $hard"
 fi
