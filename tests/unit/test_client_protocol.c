@@ -1501,79 +1501,6 @@ static void t_seal_receipt(t_world *w, const uint8_t *set, size_t set_len, const
 }
 
 /*
- * Receipts are ordinary envelopes told apart only by their content type
- * (PROTOCOL.md 3.1, 5), so that type must mean "this node's library
- * acknowledged": the application cannot send or publish under either
- * reserved name (BAD_FIELD, nothing stored), and a feed message carrying
- * a ReceiptSet is nobody's receipt (asylink_receipt_verify(): NOT_RECIPIENT),
- * while the same set as a receipt proper verifies.
- */
-static void test_receipt_types_reserved(void **state)
-{
-    t_world *w = *state;
-    t_open_session(w);
-    asylink_send_params p;
-    t_params_to_fr(&p);
-    uint8_t id[16];
-    assert_int_equal(asylink_send(w->c, &p, "case", 4, id), ASYLINK_OK);
-    size_t len = 0;
-    uint8_t *env = t_next_publish(w, &len);
-    envelope *m = NULL;
-    assert_int_equal(envelope_decode(env, len, 0, &m), ASYLINK_OK);
-    receipt r = {.acked_ms = clock_now_ms(), .status = RECEIPT_DELIVERED};
-    memcpy(r.message_id, id, 16);
-    memcpy(r.envelope_digest, envelope_digest(m), 64);
-    snprintf(r.recipient, sizeof r.recipient, "FR");
-    snprintf(r.sender, sizeof r.sender, "DE");
-    envelope_destroy(&m);
-    free(env);
-    uint8_t *set = NULL;
-    size_t set_len = 0;
-    assert_int_equal(receipt_set_encode(&r, 1, &set, &set_len), ASYLINK_OK);
-
-    /* The application's own messages may not carry a receipt's content type. */
-    const char *reserved[] = {RECEIPT_CONTENT_TYPE, RECEIPT_SINGLE_CONTENT_TYPE};
-    for (size_t i = 0; i < 2; i++) {
-        asylink_send_params sp;
-        t_params_to_fr(&sp);
-        sp.content_type = reserved[i];
-        sp.classification = ASYLINK_LIMITED;
-        logcap_clear(&w->log);
-        assert_int_equal(asylink_send(w->c, &sp, set, set_len, NULL), ASYLINK_E_BAD_FIELD);
-        assert_true(t_logged(w, "reserved for the library's signed receipts", "code=BAD_FIELD"));
-        asylink_send_item item = {.params = &sp, .payload = set, .len = set_len};
-        assert_int_equal(asylink_send_many(w->c, &item, 1), ASYLINK_E_BAD_FIELD);
-        assert_int_equal(item.result, ASYLINK_E_BAD_FIELD);
-        asylink_publish_params pp;
-        asylink_publish_params_init(&pp);
-        pp.topic = "stats.monthly.DE";
-        pp.content_type = reserved[i];
-        pp.classification = ASYLINK_PUBLIC;
-        assert_int_equal(asylink_publish(w->c, &pp, set, set_len, NULL), ASYLINK_E_BAD_FIELD);
-    }
-    uint64_t pending = 0;
-    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
-    assert_int_equal(pending, 1); /* the message to FR alone */
-
-    /* FR's signed feed message holding that set is not FR's receipt for it. */
-    uint8_t *feed = NULL;
-    size_t feed_len = 0;
-    t_seal_receipt(w, set, set_len, "notes.FR", &feed, &feed_len);
-    asylink_receipt_info info;
-    assert_int_equal(asylink_receipt_verify(w->c, feed, feed_len, id, &info),
-                     ASYLINK_E_NOT_RECIPIENT);
-    free(feed);
-    /* The same set sealed as FR's library seals a receipt is one. */
-    uint8_t *rcpt = NULL;
-    size_t rcpt_len = 0;
-    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
-    assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, &info), ASYLINK_OK);
-    assert_string_equal(info.recipient, "FR");
-    free(rcpt);
-    free(set);
-}
-
-/*
  * A message to FR, published and accepted, and FR's receipt set for it with
  * status (malloc'd into *set), as FR's node would write it.
  */
@@ -1600,6 +1527,63 @@ static void t_sent_and_receipt(t_world *w, uint8_t id[16], int status, uint8_t *
     assert_int_equal(receipt_set_encode(&r, 1, set, set_len), ASYLINK_OK);
     t_answer(w, WIRE_ACCEPTED, id);
     t_event(w, ASYLINK_EVENT_ACCEPTED, NULL);
+}
+
+/*
+ * Receipts are ordinary envelopes told apart only by their content type
+ * (PROTOCOL.md 3.1, 5), so that type must mean "this node's library
+ * acknowledged": the application cannot send or publish under either
+ * reserved name (BAD_FIELD, nothing stored), and a feed message carrying
+ * a ReceiptSet is nobody's receipt (asylink_receipt_verify(): NOT_RECIPIENT),
+ * while the same set as a receipt proper verifies.
+ */
+static void test_receipt_types_reserved(void **state)
+{
+    t_world *w = *state;
+    uint8_t id[16], *set = NULL;
+    size_t set_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
+
+    /* The application's own messages may not carry a receipt's content type. */
+    const char *reserved[] = {RECEIPT_CONTENT_TYPE, RECEIPT_SINGLE_CONTENT_TYPE};
+    for (size_t i = 0; i < 2; i++) {
+        asylink_send_params sp;
+        t_params_to_fr(&sp);
+        sp.content_type = reserved[i];
+        sp.classification = ASYLINK_LIMITED;
+        logcap_clear(&w->log);
+        assert_int_equal(asylink_send(w->c, &sp, set, set_len, NULL), ASYLINK_E_BAD_FIELD);
+        assert_true(t_logged(w, "reserved for the library's signed receipts", "code=BAD_FIELD"));
+        asylink_send_item item = {.params = &sp, .payload = set, .len = set_len};
+        assert_int_equal(asylink_send_many(w->c, &item, 1), ASYLINK_E_BAD_FIELD);
+        assert_int_equal(item.result, ASYLINK_E_BAD_FIELD);
+        asylink_publish_params pp;
+        asylink_publish_params_init(&pp);
+        pp.topic = "stats.monthly.DE";
+        pp.content_type = reserved[i];
+        pp.classification = ASYLINK_PUBLIC;
+        assert_int_equal(asylink_publish(w->c, &pp, set, set_len, NULL), ASYLINK_E_BAD_FIELD);
+    }
+    uint64_t pending = 1;
+    assert_int_equal(asylink_outbox_pending(w->c, &pending), ASYLINK_OK);
+    assert_int_equal(pending, 0); /* the message to FR, accepted: nothing of the refused calls */
+
+    /* FR's signed feed message holding that set is not FR's receipt for it. */
+    uint8_t *feed = NULL;
+    size_t feed_len = 0;
+    t_seal_receipt(w, set, set_len, "notes.FR", &feed, &feed_len);
+    asylink_receipt_info info;
+    assert_int_equal(asylink_receipt_verify(w->c, feed, feed_len, id, &info),
+                     ASYLINK_E_NOT_RECIPIENT);
+    free(feed);
+    /* The same set sealed as FR's library seals a receipt is one. */
+    uint8_t *rcpt = NULL;
+    size_t rcpt_len = 0;
+    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
+    assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, &info), ASYLINK_OK);
+    assert_string_equal(info.recipient, "FR");
+    free(rcpt);
+    free(set);
 }
 
 /* Delivers FR's receipt envelope and waits until the client has acknowledged it. */
