@@ -283,7 +283,9 @@ struct asylink_client {
     pthread_t io_commit;                /* the committer thread, while io_commit_on */
     bool io_commit_on;
     uint64_t owed_since_ms;          /* when the oldest of them was owed; 0 = due now */
-    uint64_t inbox_version;          /* bumped by the I/O thread after inbox commits */
+    uint64_t store_changes;          /* bumped (and cond broadcast) after each commit that
+                                        changed the store and each purge: a waiter that looked
+                                        at the store without the lock waits only if unchanged */
     client_commit *commits;          /* waiting senders (group commit) */
     bool committing;                 /* a leader is committing */
     bool readable;                   /* notify_fd holds a byte */
@@ -688,6 +690,10 @@ bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,
 
 /* Deadline timeout_ms from now (for client_wait). */
 void client_deadline(int timeout_ms, struct timespec *ts);
+
+/* Whether client_wait(c, timeout_ms, deadline) would time out at once: timeout 0, or deadline past.
+ */
+bool client_deadline_passed(int timeout_ms, const struct timespec *deadline);
 
 /*
  * Checks a verified receipt envelope e against the outbox: a ReceiptSet

@@ -59,6 +59,7 @@ int asylink_purge(asylink_client *c, const uint8_t message_id[16], const char *s
                "id=%s sender=%s copies=%zu erased=%zu", id, sender ? sender : "*", res.found,
                res.erased);
     pthread_mutex_lock(&c->lock);
+    c->store_changes++;
     pthread_cond_broadcast(&c->cond); /* a waiter may have been waiting for what went */
     pthread_mutex_unlock(&c->lock);
     if (n_purged)

@@ -201,6 +201,16 @@ void client_deadline(int timeout_ms, struct timespec *ts)
     clock_deadline_in(timeout_ms, ts);
 }
 
+bool client_deadline_passed(int timeout_ms, const struct timespec *deadline)
+{
+    if (timeout_ms <= 0)
+        return timeout_ms == 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* the clock of client_deadline() */
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
 bool client_wait_on(asylink_client *c, pthread_cond_t *cond, int timeout_ms,
                     const struct timespec *deadline)
 {

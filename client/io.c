@@ -1099,7 +1099,7 @@ static void s_batch_finish(s_io *io, s_batch *b, int rc)
     s_writes_done(c, b->ws, rc, b->visible);
     pthread_mutex_lock(&c->lock);
     if (b->changed && (rc == ASYLINK_OK || b->visible)) { /* stored, if perhaps not on disk */
-        c->inbox_version++;
+        c->store_changes++;
         client_update_readable(c);
         pthread_cond_broadcast(&c->cond);
     }

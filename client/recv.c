@@ -1048,6 +1048,21 @@ static int s_receipts_state(asylink_client *c, const uint8_t id[16], bool *done)
     return rejected ? ASYLINK_E_NOT_RECIPIENT : revoked ? ASYLINK_E_REVOKED : ASYLINK_OK;
 }
 
+/* c->store_changes, read under the lock. */
+static uint64_t s_store_changes(asylink_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    uint64_t n = c->store_changes;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+/*
+ * Looks at the receipts without the client's lock (store reads, decoding,
+ * the log callback on an error); takes it only to wait on cond, and then
+ * only if no commit changed the store since the look began (seen): such a
+ * commit's broadcast came before the wait and would be missed.
+ */
 int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int timeout_ms)
 {
     if (!c)
@@ -1055,23 +1070,23 @@ int asylink_receipt_wait(asylink_client *c, const uint8_t message_id[16], int ti
     CLIENT_REFUSE_REENTRY();
     struct timespec deadline;
     client_deadline(timeout_ms < 0 ? 0 : timeout_ms, &deadline);
-    pthread_mutex_lock(&c->lock);
+    bool waiting = true; /* false once the deadline passed: one last look */
     for (;;) {
+        uint64_t seen = s_store_changes(c);
         bool done = false;
         int rc = s_receipts_state(c, message_id, &done);
-        if (rc != ASYLINK_OK || done) {
-            pthread_mutex_unlock(&c->lock);
+        if (rc != ASYLINK_OK || done)
             return rc;
-        }
-        if (atomic_load(&c->stop)) {
-            pthread_mutex_unlock(&c->lock);
+        if (!waiting)
+            return ASYLINK_E_TIMEOUT;
+        pthread_mutex_lock(&c->lock);
+        bool stopped = atomic_load(&c->stop);
+        if (!stopped)
+            waiting = c->store_changes != seen ? !client_deadline_passed(timeout_ms, &deadline)
+                                               : client_wait(c, timeout_ms, &deadline);
+        pthread_mutex_unlock(&c->lock);
+        if (stopped)
             return ASYLINK_E_SHUTDOWN;
-        }
-        if (!client_wait(c, timeout_ms, &deadline)) {
-            rc = s_receipts_state(c, message_id, &done);
-            pthread_mutex_unlock(&c->lock);
-            return rc != ASYLINK_OK ? rc : done ? ASYLINK_OK : ASYLINK_E_TIMEOUT;
-        }
     }
 }
 

@@ -34,7 +34,8 @@
  * And receipts that must not count as delivery (DESIGN-CHANGES 60): a
  * recipient's refusal (REJECTED) is not what asylink_receipt_wait() waits
  * for; a signed-only receipt is refused like any bad receipt; a receipt
- * whose signer is revoked afterwards is listed and waited on as such.
+ * whose signer is revoked afterwards is listed and waited on as such; the
+ * wait logs without holding the client's lock.
  */
 #include "fixture.h"
 #include "logcap.h"
@@ -69,6 +70,11 @@ typedef struct {
     size_t n_probed;       /* ... */
     size_t probes;         /* how many times it ran (under lock) */
     char probe_wrong[512]; /* the first call that was not refused, or "" (under lock) */
+    /* Whether a log line comes with the client's lock held (test_receipt_wait_logs_unlocked). */
+    atomic_bool lock_probing; /* while set, log lines on lock_thread try the client's lock */
+    pthread_t lock_thread;    /* ... the application's thread calling the client */
+    atomic_int lock_probes;   /* how many lines tried it */
+    atomic_int lock_held;     /* ... and how many found it held for 2 s */
 } t_world;
 
 static void t_probe(t_world *w);
@@ -76,9 +82,31 @@ static void t_probe(t_world *w);
 /* Set while t_probe() runs on this thread: a call it makes that logs does not probe again. */
 static _Thread_local bool t_in_probe;
 
+/*
+ * Whether the client's lock stays taken for 2 s (by this very thread, as a
+ * call logging with it held, or by another): tried without blocking, as
+ * relocking a mutex its thread holds would deadlock.
+ */
+static bool t_client_lock_held(t_world *w)
+{
+    for (int i = 0; i < 200; i++) {
+        if (pthread_mutex_trylock(&w->c->lock) == 0) {
+            pthread_mutex_unlock(&w->c->lock);
+            return false;
+        }
+        usleep(10 * 1000);
+    }
+    return true;
+}
+
 static void t_log(void *ctx, asylink_log_level level, const char *line)
 {
     t_world *w = ctx;
+    if (atomic_load(&w->lock_probing) && pthread_equal(pthread_self(), w->lock_thread)) {
+        atomic_fetch_add(&w->lock_probes, 1);
+        if (t_client_lock_held(w))
+            atomic_fetch_add(&w->lock_held, 1);
+    }
     if (atomic_load(&w->probing) && !t_in_probe) {
         t_in_probe = true;
         t_probe(w);
@@ -1696,6 +1724,18 @@ static void test_receipt_signed_only_refused(void **state)
     free(set);
 }
 
+/* Writes a revocation list (number 2) revoking FR's certificate into the trust directory. */
+static void t_revoke_fr(t_world *w)
+{
+    crl_entry ce = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
+    crl *l = NULL;
+    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &ce, 1, &l), ASYLINK_OK);
+    char path[700];
+    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+}
+
 /*
  * A receipt stored while its signer's certificate was good, which is
  * revoked afterwards: asylink_receipt_verify() refuses its evidence
@@ -1720,13 +1760,7 @@ static void test_receipt_signer_revoked_since(void **state)
     assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, NULL), ASYLINK_OK);
 
     /* FR's certificate is revoked; the client reloads its trust directory. */
-    crl_entry ce = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
-    crl *l = NULL;
-    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &ce, 1, &l), ASYLINK_OK);
-    char path[700];
-    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
-    assert_int_equal(crl_save(l, path), ASYLINK_OK);
-    crl_destroy(&l);
+    t_revoke_fr(w);
     assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
 
     assert_int_equal(asylink_receipt_verify(w->c, rcpt, rcpt_len, id, NULL), ASYLINK_E_REVOKED);
@@ -1739,9 +1773,76 @@ static void test_receipt_signer_revoked_since(void **state)
     assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_REVOKED);
 
     logcap_clear(&w->log);
+    char path[700];
     snprintf(path, sizeof path, "%s/bundle.zip", w->f->dir);
     assert_int_equal(asylink_evidence_export(w->c, id, path), ASYLINK_OK);
     assert_true(t_logged(w, "signer's certificate is revoked", "node=FR"));
+    free(rcpt);
+    free(set);
+}
+
+/* With the client closed: every receipt envelope kept as evidence overwritten with bytes no
+   envelope has (a damaged store). */
+static void t_damage_evidence(t_world *w)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_cursor *cur = NULL;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, w->data_dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "evidence", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    uint8_t junk[24];
+    memset(junk, 0xee, sizeof junk);
+    MDB_val k, v;
+    int n = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
+        MDB_val jv = {sizeof junk, junk};
+        assert_int_equal(mdb_cursor_put(cur, &k, &jv, MDB_CURRENT), 0);
+    }
+    assert_int_equal(n, 1); /* FR's receipt */
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/*
+ * asylink_receipt_wait() reads and decodes the receipts, and logs when one
+ * cannot be checked, without holding the client's lock: the application's
+ * log callback, here on the waiting thread, may take its time while other
+ * threads' calls and the library's threads go on. A stored receipt
+ * envelope that no longer decodes, with a revocation list to check it
+ * against, makes the wait log a WARN and answer IO, as it did under the
+ * lock.
+ */
+static void test_receipt_wait_logs_unlocked(void **state)
+{
+    t_world *w = *state;
+    uint8_t id[16], *set = NULL, *rcpt = NULL;
+    size_t set_len = 0, rcpt_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
+    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
+    t_deliver_receipt(w, rcpt, rcpt_len);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_OK);
+    asylink_client_close(&w->c);
+    t_drain(w);
+    t_revoke_fr(w);
+    t_damage_evidence(w);
+    t_client_open(w, w->endpoint, ASYLINK_DURABILITY_RELAXED);
+
+    logcap_clear(&w->log);
+    w->lock_thread = pthread_self();
+    atomic_store(&w->lock_probing, true);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_E_IO);
+    assert_int_equal(asylink_receipt_wait(w->c, id, 200), ASYLINK_E_IO);
+    atomic_store(&w->lock_probing, false);
+    assert_true(t_logged(w, "receipts not checked against the revocation list", "code=IO"));
+    assert_true(atomic_load(&w->lock_probes) >= 2);
+    assert_int_equal(atomic_load(&w->lock_held), 0);
     free(rcpt);
     free(set);
 }
@@ -1867,6 +1968,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_receipt_refusal_is_not_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_signed_only_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receipt_signer_revoked_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_receipt_wait_logs_unlocked, setup, teardown),
         /* (last: it arms slowsync.c for the rest of the process, inert without its variables) */
         cmocka_unit_test_setup_teardown(test_ack_after_failed_inbox_commit, setup_failing_flush,
                                         teardown),
