@@ -294,17 +294,18 @@ static void s_settle_note(router *r, int index, bool nack)
 {
     if (index < 0)
         return;
-    if (r->n_settles == r->cap_settles) {
-        size_t cap = r->cap_settles ? 2 * r->cap_settles : 256;
-        router_settle *a = realloc(r->settles, cap * sizeof *a);
+    router_batch_refs *b = &r->refs;
+    if (b->n_settles == b->cap_settles) {
+        size_t cap = b->cap_settles ? 2 * b->cap_settles : 256;
+        router_settle *a = realloc(b->settles, cap * sizeof *a);
         if (!a)
             return;
-        r->settles = a;
-        r->cap_settles = cap;
+        b->settles = a;
+        b->cap_settles = cap;
     }
-    r->settles[r->n_settles].index = index;
-    r->settles[r->n_settles].nack = nack;
-    r->n_settles++;
+    b->settles[b->n_settles].index = index;
+    b->settles[b->n_settles].nack = nack;
+    b->n_settles++;
 }
 
 static void s_on_nack_one(router *r, session *s, const wire_acks *a, uint64_t seq)

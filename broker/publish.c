@@ -108,27 +108,29 @@ void publish_submit(router *r, session *s, const wire_cmd *c, zmq_msg_t *env)
     r->transit_bytes += len;
 }
 
-/* Remembers j (operation index in the batch) for the commit to answer. */
-/* Room for one more pending Publish; -1 when out of memory. */
+/* Room for one more pending Publish in the batch; -1 when out of memory. */
 static int s_pending_room(router *r)
 {
-    if (r->n_pending == r->cap_pending) {
-        size_t cap = r->cap_pending ? 2 * r->cap_pending : 256;
-        router_pending *p = realloc(r->pending, cap * sizeof *p);
+    router_batch_refs *b = &r->refs;
+    if (b->n_pending == b->cap_pending) {
+        size_t cap = b->cap_pending ? 2 * b->cap_pending : 256;
+        router_pending *p = realloc(b->pending, cap * sizeof *p);
         if (!p)
             return -1;
-        r->pending = p;
-        r->cap_pending = cap;
+        b->pending = p;
+        b->cap_pending = cap;
     }
     return 0;
 }
 
-/* Records j as the batch's operation index (s_pending_room() made room). */
+/* Remembers j, the batch's operation index, for the commit to answer (s_pending_room() made room).
+ */
 static void s_pending_add(router *r, verify_job *j, int index)
 {
-    r->pending[r->n_pending].job = j;
-    r->pending[r->n_pending].index = index;
-    r->n_pending++;
+    router_batch_refs *b = &r->refs;
+    b->pending[b->n_pending].job = j;
+    b->pending[b->n_pending].index = index;
+    b->n_pending++;
 }
 
 /* Releases one checked Publish: into the batch, or Rejected. */
@@ -217,8 +219,10 @@ static void s_answer(router *r, verify_job *j, int commit_rc, const store_result
 }
 
 /*
- * Moves the turn's batch and its Publishes to the flight slot (to be
- * committed) and starts an empty batch. -1 (fatal) if out of memory.
+ * Moves the turn's batch and its references to the flight slot (to be
+ * committed) and starts an empty batch with the slot's empty references
+ * (the group committed before gives its arrays back: s_recycle()). -1
+ * (fatal) if out of memory.
  */
 static int s_take(router *r)
 {
@@ -229,22 +233,10 @@ static int s_take(router *r)
     }
     r->flight = r->batch;
     r->batch = next;
-    router_pending *p = r->flight_pending;
-    size_t cap = r->cap_flight;
-    r->flight_pending = r->pending;
-    r->cap_flight = r->cap_pending;
-    r->n_flight = r->n_pending;
-    r->pending = p;
-    r->cap_pending = cap;
-    r->n_pending = 0;
-    router_settle *st = r->flight_settles;
-    size_t st_cap = r->cap_flight_settles;
-    r->flight_settles = r->settles;
-    r->cap_flight_settles = r->cap_settles;
-    r->n_flight_settles = r->n_settles;
-    r->settles = st;
-    r->cap_settles = st_cap;
-    r->n_settles = 0;
+    router_batch_refs spare = r->flight_refs;
+    r->flight_refs = r->refs;
+    r->refs = spare;
+    r->refs.n_pending = r->refs.n_settles = 0;
     r->flight_now_ms = r->now_ms;
     return 0;
 }
@@ -252,54 +244,57 @@ static int s_take(router *r)
 /* A committed group taken out of the flight slot, to be answered (s_done). */
 typedef struct {
     store_batch *batch;
-    router_pending *pending;
-    size_t n, cap;
-    router_settle *settles;
-    size_t n_settles, cap_settles;
+    router_batch_refs refs;
 } s_group;
 
-/* Empties the flight slot into g (its pending and settle arrays go with it). */
+/* Empties the flight slot into g (its arrays go with it). */
 static void s_flight_take(router *r, s_group *g)
 {
     g->batch = r->flight;
-    g->pending = r->flight_pending;
-    g->n = r->n_flight;
-    g->cap = r->cap_flight;
-    g->settles = r->flight_settles;
-    g->n_settles = r->n_flight_settles;
-    g->cap_settles = r->cap_flight_settles;
+    g->refs = r->flight_refs;
     r->flight = NULL;
-    r->flight_pending = NULL;
-    r->n_flight = r->cap_flight = 0;
-    r->flight_settles = NULL;
-    r->n_flight_settles = r->cap_flight_settles = 0;
+    memset(&r->flight_refs, 0, sizeof r->flight_refs);
+}
+
+/*
+ * Hands g's arrays back to the batch being built where it has none (the
+ * next group took the empty ones), else frees them.
+ */
+static void s_recycle(router *r, router_batch_refs *g)
+{
+    if (!r->refs.pending) {
+        r->refs.pending = g->pending;
+        r->refs.cap_pending = g->cap_pending;
+    } else {
+        free(g->pending);
+    }
+    if (!r->refs.settles) {
+        r->refs.settles = g->settles;
+        r->refs.cap_settles = g->cap_settles;
+    } else {
+        free(g->settles);
+    }
+    memset(g, 0, sizeof *g);
 }
 
 /*
  * Counts g's direct Acks and Nacks that took effect (commit rc): an Ack
  * that removed a queue entry, a Nack whose retry or dead letter was
  * applied. Sequences not in the queue (never delivered, acknowledged
- * already, swept) change nothing and are not counted. Hands the array
- * back to the batch being built when that has none.
+ * already, swept) change nothing and are not counted.
  */
-static void s_count_settles(router *r, s_group *g, int rc)
+static void s_count_settles(router *r, const s_group *g, int rc)
 {
-    for (size_t i = 0; rc == ASYLINK_OK && i < g->n_settles; i++) {
-        const store_result *res = store_batch_result(g->batch, (size_t)g->settles[i].index);
+    for (size_t i = 0; rc == ASYLINK_OK && i < g->refs.n_settles; i++) {
+        const router_settle *st = &g->refs.settles[i];
+        const store_result *res = store_batch_result(g->batch, (size_t)st->index);
         if (!res || res->code != ASYLINK_OK)
             continue;
-        if (g->settles[i].nack)
+        if (st->nack)
             r->stats.nacked++;
         else
             r->stats.acked++;
     }
-    if (!r->settles) { /* the next group took the empty array: this one is reused */
-        r->settles = g->settles;
-        r->cap_settles = g->cap_settles;
-    } else {
-        free(g->settles);
-    }
-    g->settles = NULL;
 }
 
 /*
@@ -321,12 +316,12 @@ static void s_done(router *r, s_group *g, int rc, uint64_t us)
         LOG_ERROR("store", "commit failed", "code=%s ops=%zu", asylink_err_name(rc), ops);
         r->fatal = true;
     }
-    size_t n = g->n;
+    size_t n = g->refs.n_pending;
+    const router_pending *pending = g->refs.pending;
     /* Full (the publishes refused, retryable) or not: logged when it changes. */
     bool full = rc == ASYLINK_E_STORE_FULL;
     for (size_t i = 0; i < n && !full; i++)
-        full =
-            store_batch_result(g->batch, (size_t)g->pending[i].index)->code == ASYLINK_E_STORE_FULL;
+        full = store_batch_result(g->batch, (size_t)pending[i].index)->code == ASYLINK_E_STORE_FULL;
     if (rc == ASYLINK_E_STORE_FULL || (n && full != r->full)) {
         if (full && !r->full)
             LOG_ERROR("store", "store full: publishes refused until space is freed",
@@ -337,8 +332,8 @@ static void s_done(router *r, s_group *g, int rc, uint64_t us)
     }
     bool fed = false; /* a new feed message: wake the subscribers */
     for (size_t i = 0; i < n; i++) {
-        verify_job *j = g->pending[i].job;
-        const store_result *res = store_batch_result(g->batch, (size_t)g->pending[i].index);
+        verify_job *j = pending[i].job;
+        const store_result *res = store_batch_result(g->batch, (size_t)pending[i].index);
         bool fresh = rc == ASYLINK_OK && res->code == ASYLINK_OK && !res->duplicate;
         const verify_summary *h = j->sum;
         fed |= fresh && h->topic[0];
@@ -358,13 +353,7 @@ static void s_done(router *r, s_group *g, int rc, uint64_t us)
     }
     s_count_settles(r, g, rc);
     store_batch_destroy(&g->batch);
-    if (!r->pending) { /* the next group took the empty array: this one is reused */
-        r->pending = g->pending;
-        r->cap_pending = g->cap;
-    } else {
-        free(g->pending);
-    }
-    g->pending = NULL;
+    s_recycle(r, &g->refs);
     for (size_t i = r->sessions.n; fed && i-- > 0;) {
         if (i >= r->sessions.n) /* a delivery ended a session */
             continue;

@@ -803,7 +803,8 @@ int router_endpoint_probe(const char *endpoint)
  */
 static bool s_group_full(router *r)
 {
-    return r->committer && r->next_arrival - r->next_release + r->n_pending >= ROUTER_GROUP_CAP &&
+    return r->committer &&
+           r->next_arrival - r->next_release + r->refs.n_pending >= ROUTER_GROUP_CAP &&
            committer_busy(r->committer);
 }
 
@@ -920,6 +921,15 @@ size_t router_session_count(const router *r)
     return r->sessions.n;
 }
 
+/* Frees b's arrays and the Publishes it holds. */
+static void s_batch_refs_free(router_batch_refs *b)
+{
+    for (size_t i = 0; i < b->n_pending; i++)
+        verify_job_destroy(&b->pending[i].job);
+    free(b->pending);
+    free(b->settles);
+}
+
 void router_destroy(router **self_p)
 {
     if (!self_p || !*self_p)
@@ -928,18 +938,12 @@ void router_destroy(router **self_p)
     committer_destroy(&r->committer); /* after the commit it runs, if any */
     if (r->store)
         store_set_write_barrier(r->store, NULL, NULL);
-    for (size_t i = 0; i < r->n_flight; i++)
-        verify_job_destroy(&r->flight_pending[i].job);
-    free(r->flight_pending);
-    free(r->flight_settles);
+    s_batch_refs_free(&r->flight_refs);
     store_batch_destroy(&r->flight);
     verify_pool_destroy(&r->pool);
     for (size_t i = 0; r->reorder && i < ROUTER_REORDER_CAP; i++)
         verify_job_destroy(&r->reorder[i]);
-    for (size_t i = 0; i < r->n_pending; i++)
-        verify_job_destroy(&r->pending[i].job);
-    free(r->pending);
-    free(r->settles);
+    s_batch_refs_free(&r->refs);
     free(r->reorder);
     store_batch_destroy(&r->batch);
     session_table_clear(&r->sessions);

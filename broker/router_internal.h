@@ -64,6 +64,21 @@ typedef struct {
 } router_settle;
 
 /*
+ * What the router keeps beside a batch's store operations, by operation
+ * index, to act on once its commit returns: the Publishes to answer and the
+ * direct Acks and Nacks to count. The batch being built has one, the group
+ * in flight another; handing the batch over swaps them, and a finished
+ * group's arrays go back to the batch being built when it has none
+ * (publish.c), so a steady load allocates nothing.
+ */
+typedef struct {
+    router_pending *pending; /* Publishes */
+    size_t n_pending, cap_pending;
+    router_settle *settles; /* direct Acks and Nacks */
+    size_t n_settles, cap_settles;
+} router_batch_refs;
+
+/*
  * Admission refusals of one certificate recorded lately (notes.c): at most
  * one AUTH_FAILED record per certificate, code and endpoint a minute, so
  * that a refused key retrying in a loop cannot fill the audit log.
@@ -94,16 +109,10 @@ struct router {
     uint64_t next_arrival, next_release;
     uint64_t transit_bytes;  /* envelope bytes of every session's unanswered Publishes */
     store_batch *batch;      /* this turn's operations (the next group while one is in flight) */
-    router_pending *pending; /* publishes in batch */
-    size_t n_pending, cap_pending;
-    router_settle *settles; /* direct Acks and Nacks in batch */
-    size_t n_settles, cap_settles;
-    struct committer *committer;    /* pipelined group commit (commit.h); NULL: in the turn */
-    store_batch *flight;            /* the group being committed, NULL if none */
-    router_pending *flight_pending; /* publishes in flight */
-    size_t n_flight, cap_flight;
-    router_settle *flight_settles; /* direct Acks and Nacks in flight */
-    size_t n_flight_settles, cap_flight_settles;
+    router_batch_refs refs;  /* its Publishes, Acks and Nacks */
+    struct committer *committer;   /* pipelined group commit (commit.h); NULL: in the turn */
+    store_batch *flight;           /* the group being committed, NULL if none */
+    router_batch_refs flight_refs; /* its Publishes, Acks and Nacks */
     uint64_t flight_now_ms; /* the time it was handed over */
     router_stats stats;
     auth_stats auth;
