@@ -1407,6 +1407,18 @@ static uint8_t *t_next_publish(t_world *w, size_t *len)
     return env;
 }
 
+/* Writes a revocation list (number 2) revoking FR's certificate into the trust directory. */
+static void t_revoke_fr(t_world *w)
+{
+    crl_entry ce = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
+    crl *l = NULL;
+    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &ce, 1, &l), ASYLINK_OK);
+    char path[700];
+    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
+    assert_int_equal(crl_save(l, path), ASYLINK_OK);
+    crl_destroy(&l);
+}
+
 /*
  * The readers of a LIMITED feed message after a trust reload revoked one:
  * the reader list cached for the topic (60 s) was checked under the old
@@ -1433,13 +1445,7 @@ static void test_limited_readers_after_trust_reload(void **state)
     free(env);
 
     /* FR's certificate is revoked; the client reloads its trust directory. */
-    crl_entry e = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
-    crl *l = NULL;
-    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &e, 1, &l), ASYLINK_OK);
-    char path[700];
-    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
-    assert_int_equal(crl_save(l, path), ASYLINK_OK);
-    crl_destroy(&l);
+    t_revoke_fr(w);
     assert_int_equal(asylink_reload_trust(w->c), ASYLINK_OK);
 
     pub.rc = -1;
@@ -1623,6 +1629,20 @@ static void t_deliver_receipt(t_world *w, uint8_t *rcpt, size_t rcpt_len)
 }
 
 /*
+ * t_sent_and_receipt() with FR's receipt (DELIVERED) sealed as FR's
+ * library seals it (malloc'd into *rcpt), delivered and stored.
+ */
+static void t_receipt_stored(t_world *w, uint8_t id[16], uint8_t **rcpt, size_t *rcpt_len)
+{
+    uint8_t *set = NULL;
+    size_t set_len = 0;
+    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
+    t_seal_receipt(w, set, set_len, NULL, rcpt, rcpt_len);
+    free(set);
+    t_deliver_receipt(w, *rcpt, *rcpt_len);
+}
+
+/*
  * A receipt saying the recipient refused the message (REJECTED, which
  * another implementation may send) is stored and listed as such, but
  * asylink_receipt_wait() does not take it for a delivery: it answers
@@ -1724,18 +1744,6 @@ static void test_receipt_signed_only_refused(void **state)
     free(set);
 }
 
-/* Writes a revocation list (number 2) revoking FR's certificate into the trust directory. */
-static void t_revoke_fr(t_world *w)
-{
-    crl_entry ce = {.serial = fx_node_by_id(w->f, "FR")->cert->serial, .revoked_ms = 1};
-    crl *l = NULL;
-    assert_int_equal(crl_sign(w->f->ca_keys, w->f->ca, 2, 1, &ce, 1, &l), ASYLINK_OK);
-    char path[700];
-    snprintf(path, sizeof path, "%s/revoked.crl", w->f->trust_dir);
-    assert_int_equal(crl_save(l, path), ASYLINK_OK);
-    crl_destroy(&l);
-}
-
 /*
  * A receipt stored while its signer's certificate was good, which is
  * revoked afterwards: asylink_receipt_verify() refuses its evidence
@@ -1745,11 +1753,9 @@ static void t_revoke_fr(t_world *w)
 static void test_receipt_signer_revoked_since(void **state)
 {
     t_world *w = *state;
-    uint8_t id[16], *set = NULL, *rcpt = NULL;
-    size_t set_len = 0, rcpt_len = 0;
-    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
-    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
-    t_deliver_receipt(w, rcpt, rcpt_len);
+    uint8_t id[16], *rcpt = NULL;
+    size_t rcpt_len = 0;
+    t_receipt_stored(w, id, &rcpt, &rcpt_len);
     asylink_receipt_info info[2];
     size_t n = 0;
     assert_int_equal(asylink_receipts(w->c, id, info, 2, &n), ASYLINK_OK);
@@ -1778,7 +1784,6 @@ static void test_receipt_signer_revoked_since(void **state)
     assert_int_equal(asylink_evidence_export(w->c, id, path), ASYLINK_OK);
     assert_true(t_logged(w, "signer's certificate is revoked", "node=FR"));
     free(rcpt);
-    free(set);
 }
 
 /* With the client closed: every receipt envelope kept as evidence overwritten with bytes no
@@ -1822,11 +1827,9 @@ static void t_damage_evidence(t_world *w)
 static void test_receipt_wait_logs_unlocked(void **state)
 {
     t_world *w = *state;
-    uint8_t id[16], *set = NULL, *rcpt = NULL;
-    size_t set_len = 0, rcpt_len = 0;
-    t_sent_and_receipt(w, id, RECEIPT_DELIVERED, &set, &set_len);
-    t_seal_receipt(w, set, set_len, NULL, &rcpt, &rcpt_len);
-    t_deliver_receipt(w, rcpt, rcpt_len);
+    uint8_t id[16], *rcpt = NULL;
+    size_t rcpt_len = 0;
+    t_receipt_stored(w, id, &rcpt, &rcpt_len);
     assert_int_equal(asylink_receipt_wait(w->c, id, 0), ASYLINK_OK);
     asylink_client_close(&w->c);
     t_drain(w);
@@ -1844,7 +1847,6 @@ static void test_receipt_wait_logs_unlocked(void **state)
     assert_true(atomic_load(&w->lock_probes) >= 2);
     assert_int_equal(atomic_load(&w->lock_held), 0);
     free(rcpt);
-    free(set);
 }
 
 /* How often a occurs in the log (read under its lock). */
