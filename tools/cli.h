@@ -22,8 +22,14 @@
 
 #include "cert.h"
 
-/* Exit codes, and CLI_DONE: "stop here and exit 0" (help was printed). */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_DONE = -1 };
+/*
+ * Exit codes, and CLI_DONE: "stop here and exit 0" (help was printed).
+ * CLI_PENDING (send --wait, publish): the message is stored in the node's
+ * outbox but the broker has not taken it yet; it goes the next time a
+ * client opens the node's data_dir, and sending it again would send a
+ * second message.
+ */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_PENDING = 3, CLI_DONE = -1 };
 
 struct cliopt_spec;
 

@@ -96,8 +96,10 @@ const cliopt_spec cmd_publish_spec = {
     .n_rules = CLIOPT_LEN(s_rules),
     .notes = "With --lines, one message id per line (with --json one JSON object per line), in "
              "input order.\n"
-             "Exit status: 0 the broker took it (all of them), 1 failed (or still in the outbox), "
-             "2 usage.\n",
+             "Exit status: 0 the broker took it (all of them), 1 failed or rejected, 2 usage, "
+             "3 stored in the node's outbox but not taken by the broker yet (it goes the next "
+             "time a client opens the node's data_dir; publishing it again would be a second "
+             "message).\n",
 };
 
 static int s_parse(int argc, char **argv, s_opts *o)
@@ -173,13 +175,15 @@ static int s_publish(const s_opts *o, const uint8_t *payload, size_t len)
     if (strcmp(res.state, "rejected") == 0)
         return cli_fail_text("publish: rejected by the broker", res.code, "%s",
                              res.reason[0] ? res.reason : asylink_strerror(res.code));
-    if (down)
-        return node_fail_broker(
-            "publish", &f, o->timeout_ms,
-            "the message stays in the outbox and goes once the broker takes it");
-    if (strcmp(res.state, "pending") == 0)
-        return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
-                             "the broker has not taken it yet; it stays in the outbox");
+    if (down) {
+        node_fail_broker("publish", &f, o->timeout_ms, "the message " NODE_KEPT_ONE);
+        return CLI_PENDING;
+    }
+    if (strcmp(res.state, "pending") == 0) {
+        cli_fail_text("publish", ASYLINK_E_TIMEOUT, "the broker has not taken it yet; %s",
+                      NODE_KEPT_ONE);
+        return CLI_PENDING;
+    }
     return CLI_OK;
 }
 
@@ -287,12 +291,15 @@ static int s_report_all(const s_opts *o, const asylink_publish_item *items, size
         return cli_fail_text("publish: rejected by the broker", first->code,
                              "%zu of %zu, the first: %s", rejected, n,
                              first->reason[0] ? first->reason : asylink_strerror(first->code));
-    if (pending && down)
-        return node_fail_broker("publish", down, o->timeout_ms,
-                                "the messages stay in the outbox and go once the broker takes them");
-    if (pending)
-        return cli_fail_text("publish", ASYLINK_E_TIMEOUT,
-                             "%zu of %zu not taken yet; they stay in the outbox", pending, n);
+    if (pending && down) {
+        node_fail_broker("publish", down, o->timeout_ms, "the messages " NODE_KEPT_MANY);
+        return CLI_PENDING;
+    }
+    if (pending) {
+        cli_fail_text("publish", ASYLINK_E_TIMEOUT, "%zu of %zu not taken yet; %s", pending, n,
+                      NODE_KEPT_MANY);
+        return CLI_PENDING;
+    }
     return CLI_OK;
 }
 

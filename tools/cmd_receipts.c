@@ -95,6 +95,9 @@ const cliopt_spec cmd_receipts_spec = {
     .notes = "A receipt whose signer's certificate was revoked after it arrived is listed\n"
              "with \"signer's certificate revoked since\" (JSON: signer_revoked): its evidence\n"
              "no longer verifies, and exporting it says so.\n\n"
+             "The first line says whether the receipts are complete (every recipient sent\n"
+             "one saying it took the message, under certificates not revoked: JSON\n"
+             "\"complete\": true), incomplete, or end with a refusal or a revoked signer.\n\n"
              "Exit status: 0 listed / exported / verified (with --wait: every recipient\n"
              "took the message), 1 failed, not found, timed out, refused (--wait: a\n"
              "rejected receipt, NOT_RECIPIENT, or a revoked signer, REVOKED) or not valid\n"
@@ -138,12 +141,27 @@ static const char *s_wait_why(int wait_rc)
     return "a receipt is signed under a certificate revoked since: delivery is not proven";
 }
 
-/* Lists the receipts of --message (after waiting for all of them with --wait). */
+/* The state line's words for what asylink_receipt_wait() answered. */
+static const char *s_state(int wait_rc)
+{
+    switch (wait_rc) {
+    case ASYLINK_OK: return "complete: every recipient took it";
+    case ASYLINK_E_NOT_RECIPIENT: return "a recipient refused it";
+    case ASYLINK_E_REVOKED: return "a receipt's signer is revoked since";
+    default: return "incomplete: not every recipient has answered";
+    }
+}
+
+/*
+ * Lists the receipts of --message (after waiting for all of them with
+ * --wait; without, whether they are complete is checked once, for the
+ * state line and JSON's "complete", and the exit status is 0).
+ */
 static int s_list(const s_opts *o, asylink_client *c)
 {
-    int wait_rc = ASYLINK_OK;
-    if (o->wait_ms)
-        wait_rc = asylink_receipt_wait(c, o->message.bytes, (int)o->wait_ms);
+    int wait_rc = asylink_receipt_wait(c, o->message.bytes, o->wait_ms ? (int)o->wait_ms : 0);
+    if (wait_rc == ASYLINK_E_NOT_FOUND) /* said below, as asylink_receipts() says it */
+        wait_rc = ASYLINK_E_TIMEOUT;
     bool refused = wait_rc == ASYLINK_E_NOT_RECIPIENT || wait_rc == ASYLINK_E_REVOKED;
     if (wait_rc != ASYLINK_OK && wait_rc != ASYLINK_E_TIMEOUT && !refused)
         return cli_fail("receipts", wait_rc);
@@ -164,13 +182,16 @@ static int s_list(const s_opts *o, asylink_client *c)
         rc = cli_json_print(json_pack("{s:s, s:b, s:o}", "message_id", o->message.text, "complete",
                                       wait_rc == ASYLINK_OK, "receipts", list));
     } else {
-        printf("%s: %zu receipt%s\n", o->message.text, n, n == 1 ? "" : "s");
+        printf("%s: %zu receipt%s (%s)\n", o->message.text, n, n == 1 ? "" : "s",
+               s_state(wait_rc));
         for (size_t i = 0; i < n; i++)
             s_receipt_print(&r[i]);
         fflush(stdout);
         rc = CLI_OK;
     }
     free(r);
+    if (!o->wait_ms) /* a listing: its state is in the output */
+        return rc;
     if (refused)
         return cli_fail_text("receipts", wait_rc, "%s: %s", o->message.text, s_wait_why(wait_rc));
     asylink_connect_failure f;

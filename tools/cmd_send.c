@@ -118,9 +118,11 @@ const cliopt_spec cmd_send_spec = {
     .n_opts = CLIOPT_LEN(s_rows),
     .rules = s_rules,
     .n_rules = CLIOPT_LEN(s_rules),
-    .notes = "Exit status: 0 sent (accepted with --wait), 1 failed or rejected, 2 usage.\n"
-             "Without --wait a message the broker has not taken within the timeout stays\n"
-             "in the outbox and is sent the next time a client opens the node's data_dir.\n",
+    .notes = "Exit status: 0 sent (accepted with --wait), 1 failed or rejected, 2 usage,\n"
+             "3 (--wait) stored in the node's outbox but not taken by the broker yet.\n"
+             "A message the broker has not taken within the timeout (or --wait) stays in\n"
+             "the outbox and is sent the next time a client opens the node's data_dir;\n"
+             "sending it again would be a second message.\n",
 };
 
 static int s_parse(int argc, char **argv, s_opts *o)
@@ -188,19 +190,18 @@ static int s_report(const s_opts *o, const char *ctype, asylink_classification c
         return cli_fail_text("send: rejected by the broker", res->code, "%s",
                              res->reason[0] ? res->reason : asylink_strerror(res->code));
     bool pending = strcmp(res->state, "pending") == 0;
-    if (pending && o->wait_ms && down)
-        return node_fail_broker(
-            "send", down, o->wait_ms,
-            "the message stays in the outbox and goes once the broker takes it");
-    if (pending && o->wait_ms)
-        return cli_fail_text("send", ASYLINK_E_TIMEOUT,
-                             "no answer from the broker yet; the message stays in the outbox");
+    if (pending && o->wait_ms) {
+        if (down)
+            node_fail_broker("send", down, o->wait_ms, NODE_KEPT_ONE);
+        else
+            cli_fail_text("send", ASYLINK_E_TIMEOUT, "no answer from the broker yet; %s",
+                          NODE_KEPT_ONE);
+        return CLI_PENDING;
+    }
     if (pending && down && down->code != ASYLINK_OK)
-        cli_note("%s; the message stays in the outbox of %s and goes once the broker takes it",
-                 down->reason, o->config);
+        cli_note("%s; the message %s", down->reason, NODE_KEPT_ONE);
     else if (pending)
-        cli_note("the broker has not taken the message yet; it stays in the outbox of %s",
-                 o->config);
+        cli_note("the broker has not taken the message yet; %s", NODE_KEPT_ONE);
     return CLI_OK;
 }
 

@@ -108,6 +108,14 @@ check "... saying so" grep -q "neither a broker's configuration" "$T/status-neit
 check_eq "--config and --http together are a usage error" "$?" 2
 cat "$T/status.txt" | sed 's/^/      | /'
 
+echo "== receipts before FR has the message"
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --json >"$T/rc0.json" 2>"$T/rc0.err"
+check_eq "receipts without --wait lists (exit 0)" "$?" 0
+check_eq "... none yet, and says it is not complete" \
+  "$(json_get "$T/rc0.json" '[len(j["receipts"]), j["complete"]]')" "[0, False]"
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" >"$T/rc0.txt" 2>&1
+check "... as its first line does" grep -q "^$ID1: 0 receipts (incomplete: not every recipient" "$T/rc0.txt"
+
 echo "== recv"
 "$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --idle 30 >"$T/recv1.jsonl" 2>"$T/recv1.err"
 check_eq "recv --json --count 1 exits 0" "$?" 0
@@ -154,6 +162,7 @@ check_eq "as delivered" "$(json_get "$T/rc.json" 'j["receipts"][0]["status"]')" 
 check_eq "complete" "$(json_get "$T/rc.json" 'j["complete"]')" True
 "$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" >"$T/rc.txt" 2>&1
 check "human list shows FR delivered" grep -qE '^FR +delivered +20' "$T/rc.txt"
+check "... and that the receipts are complete" grep -q "^$ID1: 1 receipt (complete: every recipient took it)" "$T/rc.txt"
 "$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --export FR --out "$T/evidence.bin" \
   >/dev/null 2>"$T/rc2.err"
 check_eq "export writes the evidence" "$?" 0

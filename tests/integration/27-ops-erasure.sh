@@ -205,7 +205,8 @@ MARK2="outbox-marker-$RANDOM$RANDOM-beef"
 sed "s/$MARKER/$MARK2/" "$T/stats.json" >"$T/stats2.json"
 a publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
   --payload "$T/stats2.json" --timeout 2 --json >"$T/pub2.json" 2>"$T/pub2.err"
-check "with the broker down, the message stays in DE's outbox" grep -q 'stays in the outbox' "$T/pub2.err"
+check_eq "publish with the broker down: stored, not taken (exit 3)" "$?" 3
+check "with the broker down, the message stays in DE's outbox" grep -q "stays in this node's outbox" "$T/pub2.err"
 OUT_ID=$(jq -r .message_id "$T/pub2.json")
 check "its marker is in DE's data file" grep -qa "$MARK2" "$T/node-DE/data.mdb"
 a purge --local --config "$T/DE.ini" --id "$OUT_ID" >"$T/lpurge1.out" 2>"$T/lpurge1.err"

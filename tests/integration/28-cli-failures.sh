@@ -43,16 +43,16 @@ says "subscribe says it cannot reach the broker" "$T/sub.err" \
 printf 'note\n' >"$T/note.txt"
 "$ASYLINK" send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain \
   --wait 3 >"$T/send-wait.out" 2>"$T/send-wait.err"
-check_eq "send --wait exits 1" "$?" 1
+check_eq "send --wait exits 3: stored in the outbox, not taken" "$?" 3
 says "send --wait says it cannot reach the broker, and that the message waits" "$T/send-wait.err" \
-  "^asylink: send: UNAVAILABLE: cannot reach broker at $ADDR.*stays in the outbox"
+  "^asylink: send: UNAVAILABLE: cannot reach broker at $ADDR.*stays in this node's outbox and goes the next time a client opens its data_dir .do not send it again"
 check "and not the bare TIMEOUT" bash -c "! grep -q TIMEOUT '$T/send-wait.err'"
 
 "$ASYLINK" send --config "$T/DE.ini" --to FR --file "$T/note.txt" --content-type text/plain \
   --timeout 2 >"$T/send.out" 2>"$T/send.err"
 check_eq "send without --wait queues it (exit 0)" "$?" 0
 says "... with a note saying why it has not gone" "$T/send.err" \
-  "^asylink: note: cannot reach broker at $ADDR.*stays in the outbox"
+  "^asylink: note: cannot reach broker at $ADDR.*stays in this node's outbox"
 QUEUED=$(head -n 1 "$T/send.out")
 
 "$ASYLINK" receipts --config "$T/DE.ini" --message "$QUEUED" --wait 2 >/dev/null 2>"$T/rc.err"
@@ -62,13 +62,13 @@ says "receipts --wait says it cannot reach the broker" "$T/rc.err" \
 
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --file "$T/note.txt" \
   --type text/plain --timeout 3 >/dev/null 2>"$T/pub.err"
-check_eq "publish exits 1" "$?" 1
+check_eq "publish exits 3 (stored in the outbox, not taken)" "$?" 3
 says "publish says it cannot reach the broker" "$T/pub.err" \
   "^asylink: publish: UNAVAILABLE: cannot reach broker at $ADDR"
 printf '{"reporting_country": "DE"}\n{"reporting_country": "DE"}\n' >"$T/two.jsonl"
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.DE --type asylink.v1.MonthlyStatistics \
   --payload "$T/two.jsonl" --lines --timeout 3 >/dev/null 2>"$T/pub-lines.err"
-check_eq "publish --lines exits 1" "$?" 1
+check_eq "publish --lines exits 3" "$?" 3
 says "... saying it cannot reach the broker" "$T/pub-lines.err" \
   "^asylink: publish: UNAVAILABLE: cannot reach broker at $ADDR"
 
@@ -91,7 +91,7 @@ says "it says the broker refused node XX, and what the operator does" "$T/xx.err
   "^asylink: recv: REFUSED: the broker at $ADDR refused node XX: it does not know .*trust directory"
 "$ASYLINK" send --config "$T/XX.ini" --to FR --file "$T/note.txt" --content-type text/plain \
   --wait 3 >/dev/null 2>"$T/xx-send.err"
-check_eq "its send --wait exits 1" "$?" 1
+check_eq "its send --wait exits 3 (the message waits in its outbox)" "$?" 3
 says "... saying REFUSED, not TIMEOUT" "$T/xx-send.err" "^asylink: send: REFUSED: .*refused node XX"
 
 # IT is revoked; the broker reloads; IT's own trust directory still has the old list.
