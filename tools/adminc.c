@@ -369,6 +369,11 @@ static int s_answer(const char *prog, const uint8_t *buf, size_t len, const wire
         }
         *member = json_incref(m);
         json_decref(resp);
+        if (cli_json_message_ids(prog, *member) != CLI_OK) {
+            json_decref(*member);
+            *member = NULL;
+            return CLI_FAIL;
+        }
         return CLI_OK;
     }
     wire_cmd c;

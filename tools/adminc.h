@@ -53,13 +53,14 @@ int adminc_parse_endpoint(const char *text, void *field);
         CLIOPT_ROW_TIMEOUT(type, member.timeout_ms, "10"),                                         \
     {                                                                                              \
         .name = "json", .kind = CLIOPT_FLAG, .offset = offsetof(type, member.json),                \
-        .help = "print the broker's answer as JSON"                                                \
+        .help = "print the broker's answer as JSON (message ids as UUID text, as recv --json)"     \
     }
 
 /*
  * Sends one request to the broker and waits for the answer. On success
  * *member is the answer's member object (e.g. the AdminNodesResponse for
- * a nodes request) in pbjson's form (a new reference). Prints its own
+ * a nodes request) in pbjson's form (a new reference), with its message ids
+ * as UUID text (cli_json_message_ids()). Prints its own
  * errors (context = prog): the broker's Error, a timeout, configuration
  * or key problems; checked before connecting, a node_cert without the
  * operator role (ROLE), outside its validity period (CERT_EXPIRED,

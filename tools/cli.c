@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "file.h"
 #include "keys.h"
+#include "uuid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -513,6 +514,41 @@ int cli_json_print(json_t *value)
     json_decref(value);
     if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
         return cli_fail("stdout", ASYLINK_E_IO);
+    return CLI_OK;
+}
+
+int cli_json_message_ids(const char *prog, json_t *value)
+{
+    const char *key;
+    size_t i;
+    json_t *v;
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, v)
+        {
+            if (cli_json_message_ids(prog, v) != CLI_OK)
+                return CLI_FAIL;
+        }
+        return CLI_OK;
+    }
+    json_object_foreach(value, key, v)
+    {
+        if (strcmp(key, "message_id") != 0) {
+            if (cli_json_message_ids(prog, v) != CLI_OK)
+                return CLI_FAIL;
+            continue;
+        }
+        const char *b64 = json_string_value(v);
+        uint8_t id[UUID_LEN];
+        size_t n = 0;
+        char text[UUID_STR_LEN];
+        if (!b64 ||
+            sodium_base642bin(id, sizeof id, b64, strlen(b64), NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            n != UUID_LEN)
+            continue;
+        if (json_object_set_new(value, key, json_string(uuid_format(id, text, sizeof text))) != 0)
+            return cli_fail(prog, ASYLINK_E_NOMEM);
+    }
     return CLI_OK;
 }
 

@@ -173,6 +173,16 @@ int cli_keys_open(const char *path, const char *passphrase_file, keys_secret **o
 int cli_json_print(json_t *value);
 
 /*
+ * Spells the message ids in value (a pbjson object or array, changed in
+ * place, nested ones too) as `recv --json` does: every "message_id" member
+ * that is base64 of 16 bytes (protobuf's JSON mapping of `bytes`) becomes
+ * its 8-4-4-4-12 UUID text. An empty one (no message) and anything else
+ * stay as they are. Returns CLI_OK, or CLI_FAIL when memory ran out
+ * (printed, context prog).
+ */
+int cli_json_message_ids(const char *prog, json_t *value);
+
+/*
  * The JSON form of a certificate, shared by every command that shows one:
  * node_id, display_name, roles, serial, issuer, validity in ISO 8601 and
  * ms, keys in hex. New reference (NULL when out of memory).

@@ -15,7 +15,6 @@
 #include "node.h"
 #include "topic.h"
 
-#include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -264,17 +263,6 @@ static const cliopt_spec s_dlq_list_spec = {
     .n_opts = CLIOPT_LEN(s_dlq_list_rows),
 };
 
-/* A base64 message id as a UUID, or "-". */
-static const char *s_uuid(const char *b64, char buf[37])
-{
-    uint8_t id[16];
-    size_t n = 0;
-    if (!b64 || sodium_base642bin(id, sizeof id, b64, strlen(b64), NULL, &n, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) != 0 || n != 16)
-        return "-";
-    return node_id_str(id, buf);
-}
-
 static int s_dlq_list(int argc, char **argv)
 {
     s_opts o = {0};
@@ -290,12 +278,10 @@ static int s_dlq_list(int argc, char **argv)
     printf("%-8s %-36s %-16s %-16s %-24s %8s %-16s %s\n", "ID", "MESSAGE ID", "SENDER",
            "RECIPIENT", "DEAD-LETTERED", "ATTEMPTS", "CODE", "REASON");
     json_array_foreach(entries, i, e) {
-        char uuid[37], when[32];
+        char when[32];
         printf("%-8llu %-36s %-16s %-16s %-24s %8llu %-16s %s\n",
-               (unsigned long long)s_u64(e, "id"),
-               s_uuid(json_string_value(json_object_get(e, "message_id")), uuid),
-               s_str(e, "sender"), s_str(e, "recipient"),
-               s_time(s_u64(e, "dead_lettered_ms"), when, sizeof when),
+               (unsigned long long)s_u64(e, "id"), s_str(e, "message_id"), s_str(e, "sender"),
+               s_str(e, "recipient"), s_time(s_u64(e, "dead_lettered_ms"), when, sizeof when),
                (unsigned long long)s_u64(e, "attempts"), s_enum(e, "code", "ERROR_CODE_"),
                s_str(e, "reason"));
     }

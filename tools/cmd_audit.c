@@ -212,6 +212,10 @@ static int s_record_json(s_print *p, uint64_t seq, const uint8_t *val, size_t le
     json_t *o = NULL;
     if (pbjson_decode("asylink.v1.AuditRecord", rec, rlen, &o) != ASYLINK_OK)
         o = json_object();
+    else if (cli_json_message_ids("asylink audit", o) != CLI_OK) {
+        json_decref(o);
+        return CLI_FAIL;
+    }
     char hex[2 * S_HASH + 1], uuid[40];
     size_t b64n = sodium_base64_ENCODED_LEN(rlen, sodium_base64_VARIANT_ORIGINAL);
     char *b64 = malloc(b64n);

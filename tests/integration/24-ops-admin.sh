@@ -169,7 +169,9 @@ done
 check_eq "FR's $N unacknowledged deliveries are dead letters (max_deliveries 1)" "$total" $N
 check_eq "each names FR and the sender DE" \
   "$(json_get "$T/dlq.json" '",".join(sorted(set(e["recipient"]+"/"+e["sender"] for e in j["entries"])))')" "FR/DE"
-json_get "$T/dlq.json" '"\n".join(__import__("base64").b64decode(e["message_id"]).hex() for e in j["entries"])' \
+check_eq "--json spells message ids as recv --json does (UUID text)" \
+  "$(json_get "$T/dlq.json" 'all(__import__("re").fullmatch("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", e["message_id"]) for e in j["entries"])')" True
+json_get "$T/dlq.json" '"\n".join(e["message_id"].replace("-", "") for e in j["entries"])' \
   >"$T/dlq.ids"
 check "they are the messages DE sent" same_set "$T/dlq.ids" "$T/de.ids"
 a dlq list --config "$T/OPS.ini" --limit 1 --offset 1 --json >"$T/dlq-page.json" 2>&1
@@ -178,8 +180,9 @@ check_eq "--limit 1 --offset 1: one entry, the second newest" \
   "$(json_get "$T/dlq.json" '1, j["entries"][1]["id"]')"
 a dlq list --config "$T/OPS.ini" >"$T/dlq.out" 2>&1
 check "the human list shows them" grep -q "(3 shown of 3 dead letters)" "$T/dlq.out"
+check "with the same message ids as --json" grep -q " $(json_get "$T/dlq.json" 'j["entries"][0]["message_id"]') " "$T/dlq.out"
 ID1=$(json_get "$T/dlq.json" 'j["entries"][0]["id"]')
-HEX1=$(json_get "$T/dlq.json" '__import__("base64").b64decode(j["entries"][0]["message_id"]).hex()')
+HEX1=$(json_get "$T/dlq.json" 'j["entries"][0]["message_id"].replace("-", "")')
 ID2=$(json_get "$T/dlq.json" 'j["entries"][1]["id"]')
 
 a dlq replay --config "$T/OPS.ini" "$ID1" >"$T/replay.out" 2>"$T/replay.err"

@@ -96,6 +96,8 @@ check_eq "the export holds every entry 1..$LAST" \
 check_ge "and signed checkpoints" "$(jq -s '[.[] | select(.type=="checkpoint")] | length' "$T/export.jsonl")" 1
 jq -r 'select(.type=="record" and .kind_name=="ACCEPTED" and .sender=="DE") | .message_uuid | gsub("-";"")' \
   "$T/export.jsonl" | sort >"$T/accepted-records.ids"
+check_eq "a record's message_id is UUID text, as recv --json spells it (message_uuid the same)" \
+  "$(jq -s '[.[] | select(.type=="record" and .message_uuid != null) | .message_id == .message_uuid] | (length > 0 and all)' "$T/export.jsonl")" true
 cat "$T/de.ids" "$T/de-it.ids" | sort >"$T/de-all.ids"
 check "ACCEPTED records name exactly the messages DE saw Accepted (+ the replay probe)" \
   subset "$T/de-all.ids" "$T/accepted-records.ids"
