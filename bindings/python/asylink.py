@@ -79,7 +79,9 @@ RECEIPT_DELIVERED = 1   # the recipient's application took the message
 RECEIPT_REJECTED = 2    # the recipient refused it
 
 _OK = 0
+_E_IO = 3
 _E_TIMEOUT = 8
+_E_STORE_FULL = 53
 _E_REENTRANT = 70
 _E_BAD_FIELD = 13
 _JSON_PRETTY = 1  # ASYLINK_JSON_PRETTY
@@ -176,13 +178,19 @@ class AsylinkError(Exception):
     """A libasylink call failed.
 
     code: the stable asylink_err number; name: its symbolic name, e.g.
-    "UNKNOWN_RECIPIENT"; message: asylink_strerror(code)."""
+    "UNKNOWN_RECIPIENT"; message: asylink_strerror(code); message_id: the
+    16-byte id of the message a Client.send() or Client.publish() that
+    failed with IO or STORE_FULL made (its outbox commit failed, but the
+    message may have reached the broker: an ACCEPTED event may still name
+    this id, and sending it again makes a second message), else None."""
 
-    def __init__(self, code: int, name: str, message: str, context: str = ""):
+    def __init__(self, code: int, name: str, message: str, context: str = "",
+                 message_id: Optional[bytes] = None):
         self.code = code
         self.name = name
         self.message = message
         self.context = context
+        self.message_id = message_id
         text = f"{name} ({code}): {message}"
         super().__init__(f"{context}: {text}" if context else text)
 
@@ -542,6 +550,15 @@ def _error(code: int, context: str = "") -> AsylinkError:
     return AsylinkError(code, err_name(code), strerror(code), context)
 
 
+def _check_sent(code: int, context: str, message_id) -> None:
+    """_check() for asylink_send()/asylink_publish(): after IO or STORE_FULL
+    the library wrote the message id (message_id, a uint8_t[16]); the error
+    carries it."""
+    if code in (_E_IO, _E_STORE_FULL):
+        raise AsylinkError(code, err_name(code), strerror(code), context, bytes(message_id))
+    _check(code, context)
+
+
 def _check(code: int, context: str = "") -> None:
     if code != _OK:
         raise _error(code, context)
@@ -644,7 +661,10 @@ class Client:
              correlation_id: Optional[bytes] = None) -> bytes:
         """Signs and encrypts payload for the recipients and commits it to the
         durable outbox; returns the 16-byte message id. Acceptance by the
-        broker arrives later as an ACCEPTED (or REJECTED) event.
+        broker arrives later as an ACCEPTED (or REJECTED) event. Raises
+        AsylinkError; one with code IO or STORE_FULL (the outbox commit
+        failed: the message may have reached the broker all the same)
+        carries the message id in its message_id attribute.
 
         recipients: a node id or a sequence of them; classification:
         "PUBLIC", "LIMITED" or "PERSONAL" (default: "PERSONAL" for the
@@ -673,8 +693,8 @@ class Client:
                         expires_ms=expires_ms,
                         correlation_id=ctypes.addressof(corr) if corr is not None else None)
         out = (ctypes.c_uint8 * 16)()
-        _check(self._lib.asylink_send(self._c(), ctypes.byref(p), payload, len(payload), out),
-               "send")
+        _check_sent(self._lib.asylink_send(self._c(), ctypes.byref(p), payload, len(payload),
+                                           out), "send", out)
         return bytes(out)
 
     def publish(self, topic: str, content_type: str, payload: Union[bytes, dict],
@@ -686,7 +706,8 @@ class Client:
         session: AsylinkError UNAVAILABLE otherwise). "PERSONAL" is never
         allowed on feeds (AsylinkError CLASSIFICATION). Feed messages get no
         receipts. expires_ms: absolute Unix ms, 0 = the broker's retention.
-        payload: bytes, or a dict for an asylink payload type (as send())."""
+        payload: bytes, or a dict for an asylink payload type (as send()).
+        An AsylinkError IO or STORE_FULL carries the message id (as send())."""
         if classification not in CLASSIFICATIONS:
             raise ValueError(f"classification must be one of {', '.join(CLASSIFICATIONS)}")
         payload = _payload_bytes(content_type, payload)
@@ -695,8 +716,8 @@ class Client:
                            classification=CLASSIFICATIONS[classification],
                            expires_ms=expires_ms)
         out = (ctypes.c_uint8 * 16)()
-        _check(self._lib.asylink_publish(self._c(), ctypes.byref(p), payload, len(payload), out),
-               "publish")
+        _check_sent(self._lib.asylink_publish(self._c(), ctypes.byref(p), payload, len(payload),
+                                              out), "publish", out)
         return bytes(out)
 
     def subscribe(self, prefix: str, name: str, start: str = "earliest", start_value: int = 0,

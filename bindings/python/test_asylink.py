@@ -155,28 +155,35 @@ class FindLibraryTest(unittest.TestCase):
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
+def offline_config(name):
+    """DE's configuration with its own data directory (TEST_DIR/node-DE-name)
+    and a broker address where nothing listens: (config path, port)."""
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(node_config("DE")) as f:
+        text = f.read()
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key == "broker_endpoint":
+            line = f"broker_endpoint = tcp://127.0.0.1:{port}"
+        elif key == "data_dir":
+            line = "data_dir = " + os.path.join(TEST_DIR, f"node-DE-{name}")
+        lines.append(line)
+    path = os.path.join(TEST_DIR, f"DE-{name}.ini")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path, port
+
+
 class UnreachableTest(unittest.TestCase):
     """A broker address where nothing listens: the client says so."""
 
     def test_cannot_reach(self):
-        import socket
-
-        with socket.socket() as s:  # a port that was free a moment ago
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        with open(node_config("DE")) as f:
-            text = f.read()
-        lines = []
-        for line in text.splitlines():
-            key = line.split("=", 1)[0].strip()
-            if key == "broker_endpoint":
-                line = f"broker_endpoint = tcp://127.0.0.1:{port}"
-            elif key == "data_dir":
-                line = "data_dir = " + os.path.join(TEST_DIR, "node-DE-unreachable")
-            lines.append(line)
-        path = os.path.join(TEST_DIR, "DE-unreachable.ini")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        path, port = offline_config("unreachable")
         c = asylink.Client(path)
         try:
             deadline = time.monotonic() + WAIT_MS / 1000
@@ -191,6 +198,65 @@ class UnreachableTest(unittest.TestCase):
             self.assertGreater(f.at_ms, 0)
         finally:
             c.close()
+
+
+@unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs the node configurations)")
+class FailedCommitTest(unittest.TestCase):
+    """A send() or publish() whose outbox commit fails raises, and the error
+    carries the message id the library wrote (DESIGN-CHANGES 59, 64). The
+    commit is made to fail as a full disk would: a file size limit
+    (RLIMIT_FSIZE) at the store's current size, with SIGXFSZ ignored, makes
+    LMDB's write of new pages fail with EFBIG (STORE_FULL)."""
+
+    def setUp(self):
+        path, _ = offline_config("full")
+        self.data = os.path.join(TEST_DIR, "node-DE-full", "data.mdb")
+        self.c = asylink.Client(path)
+        self.first = self.c.send("FR", "application/octet-stream", b"fits")
+
+    def tearDown(self):
+        self.c.close()
+
+    def failing(self, call):
+        """The AsylinkError of call() made under the size limit."""
+        import resource
+        import signal
+
+        old_sig = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        old_lim = resource.getrlimit(resource.RLIMIT_FSIZE)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(self.data), old_lim[1]))
+            with self.assertRaises(asylink.AsylinkError) as cm:
+                call()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, old_lim)
+            signal.signal(signal.SIGXFSZ, old_sig)
+        return cm.exception
+
+    def check_id(self, err):
+        self.assertIn(err.name, ("STORE_FULL", "IO"))
+        self.assertIsInstance(err.message_id, bytes)
+        self.assertEqual(len(err.message_id), 16)
+        self.assertNotIn(err.message_id, (bytes(16), self.first))
+        self.assertEqual(asylink.parse_id(asylink.format_id(err.message_id)), err.message_id)
+
+    def test_send_error_carries_the_message_id(self):
+        big = os.urandom(512 * 1024)  # new pages at the end of data.mdb
+        err = self.failing(lambda: self.c.send("FR", "application/octet-stream", big))
+        self.check_id(err)
+        again = self.c.send("FR", "application/octet-stream", b"fits again")
+        self.assertNotEqual(again, err.message_id)  # the store works again
+
+    def test_publish_error_carries_the_message_id(self):
+        big = os.urandom(512 * 1024)
+        err = self.failing(
+            lambda: self.c.publish("stats.monthly.DE", "application/octet-stream", big))
+        self.check_id(err)
+
+    def test_other_errors_carry_no_id(self):
+        with self.assertRaises(asylink.AsylinkError) as cm:
+            self.c.send("ZZ", "application/json", b"{}")
+        self.assertIsNone(cm.exception.message_id)
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
