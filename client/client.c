@@ -64,6 +64,8 @@ void asylink_free(void *p)
 
 /* ---- open and close ---- */
 
+#define S_PASSPHRASE_MAX 4096 /* largest key_passphrase_file, bytes */
+
 static char *s_dup(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -124,6 +126,19 @@ static const char *s_what(const char *option)
         if (strcmp(names[i].option, option) == 0)
             return names[i].what;
     return option;
+}
+
+/* The size limit of the file an option names (key_passphrase_file, certificates). */
+static uint64_t s_file_limit(const char *option)
+{
+    return strcmp(option, "key_passphrase_file") == 0 ? S_PASSPHRASE_MAX
+                                                      : CERT_ARMORED_MAX(CERT_FILE_MAX);
+}
+
+/* The kind of that file, in the CLI's words (cli_fail_file_limit()). */
+static const char *s_file_kind(const char *option)
+{
+    return strcmp(option, "key_passphrase_file") == 0 ? "a passphrase file" : "a certificate file";
 }
 
 /* Why an open failed on w, and what to do, in one sentence into buf. */
@@ -201,6 +216,17 @@ static void s_open_reason(int rc, const s_where *w, const char *trust_dir, char 
     case ASYLINK_E_MALFORMED:
         snprintf(buf, len, "%s %s: %s", what, p, asylink_strerror(rc));
         return;
+    case ASYLINK_E_TOO_LARGE: {
+        if (strcmp(w->option, "trust_dir") == 0) { /* "DIR/ca.cert: N bytes, more than ..." */
+            trust_too_large_text(p, buf, len);
+            return;
+        }
+        char text[256];
+        file_limit_text(file_size(p), s_file_limit(w->option), s_file_kind(w->option), text,
+                        sizeof text);
+        snprintf(buf, len, "%s %s: %s (%s in the node configuration)", what, p, text, w->option);
+        return;
+    }
     case ASYLINK_E_IO:
         if (w->sys_errno) { /* e.g. "No such file or directory": its parent is missing */
             snprintf(buf, len,
@@ -610,7 +636,7 @@ int asylink_client_open_config(const char *path, asylink_log_fn log, void *log_c
     uint8_t *pass = NULL;
     size_t pass_len = 0;
     if (nc.key_passphrase_file && *nc.key_passphrase_file) {
-        rc = file_read_private(nc.key_passphrase_file, 4096, &pass, &pass_len);
+        rc = file_read_private(nc.key_passphrase_file, S_PASSPHRASE_MAX, &pass, &pass_len);
         for (size_t i = 0; rc == ASYLINK_OK && i < pass_len; i++)
             if (pass[i] == '\n' || pass[i] == '\r')
                 pass[i] = 0;

@@ -271,9 +271,13 @@ int client_trust_refresh(asylink_client *c, bool force)
         trust_destroy(&fresh);
         c->trust_stamp = stamp; /* do not retry until the files change again */
         pthread_mutex_unlock(&c->reload_lock);
-        client_log(c, ASYLINK_LOG_ERROR,
-                   "trust directory not reloaded: the previous one stays in use", "code=%s",
-                   asylink_err_name(rc));
+        char why[4600] = "trust directory not reloaded: the previous one stays in use";
+        if (rc == ASYLINK_E_TOO_LARGE) { /* say which file, its size and the limit */
+            size_t n = strlen(why);
+            snprintf(why + n, sizeof why - n, ": ");
+            trust_too_large_text(c->trust_dir, why + n + 2, sizeof why - n - 2);
+        }
+        client_log(c, ASYLINK_LOG_ERROR, why, "code=%s", asylink_err_name(rc));
         return rc;
     }
     s_check_certs(c, fresh, clock_now_ms());

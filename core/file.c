@@ -46,6 +46,41 @@ static int s_read_fd(int fd, size_t limit, uint8_t *(*alloc)(size_t), uint8_t **
     return ASYLINK_OK;
 }
 
+/* limit as "132 KiB", "64 MiB", "1.5 MiB" (one decimal unless whole), "" below 1 KiB. */
+static const char *s_human_size(uint64_t limit, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB"};
+    buf[0] = '\0';
+    for (int i = 2; i >= 0; i--) {
+        uint64_t unit = (uint64_t)1024 << (10 * i);
+        if (limit < unit)
+            continue;
+        if (limit % unit == 0)
+            snprintf(buf, len, "%llu %s", (unsigned long long)(limit / unit), units[i]);
+        else
+            snprintf(buf, len, "%.1f %s", (double)limit / (double)unit, units[i]);
+        break;
+    }
+    return buf;
+}
+
+const char *file_limit_text(long long size, uint64_t limit, const char *what, char *buf, size_t len)
+{
+    char human[32], bytes[64] = "";
+    s_human_size(limit, human, sizeof human);
+    if (size >= 0)
+        snprintf(bytes, sizeof bytes, "%lld bytes, ", size);
+    snprintf(buf, len, "%smore than the limit of %llu bytes%s%s%s for %s", bytes,
+             (unsigned long long)limit, *human ? " (" : "", human, *human ? ")" : "", what);
+    return buf;
+}
+
+long long file_size(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
+}
+
 static uint8_t *s_malloc(size_t n) { return malloc(n); }
 static uint8_t *s_sodium_malloc(size_t n) { return sodium_malloc(n); }
 

@@ -40,6 +40,20 @@ int file_read_secret(const char *path, size_t limit, uint8_t **out, size_t *len)
  */
 int file_read_private(const char *path, size_t limit, uint8_t **out, size_t *len);
 
+/*
+ * Says why a file was refused as too large (ASYLINK_E_TOO_LARGE from the
+ * reads above), in the words every asylink program uses: "N bytes, more
+ * than the limit of L bytes (X KiB) for WHAT" into buf (len bytes,
+ * truncated if short). size is the file's size, or negative when unknown
+ * ("N bytes, " left out); the unit in brackets is left out below 1 KiB.
+ * Returns buf.
+ */
+const char *file_limit_text(long long size, uint64_t limit, const char *what, char *buf,
+                            size_t len);
+
+/* The size of the regular file path (stat(), following links), or -1. */
+long long file_size(const char *path);
+
 /* Wipes and frees a buffer from file_read_secret(). Accepts NULL. */
 void file_secret_free(uint8_t *buf, size_t len);
 

@@ -4,11 +4,14 @@
 #include "inifile.h"
 
 #include "asylink/errors.h"
+#include "file.h"
 
 #include <ctype.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void inifile_init(inifile *f, const char *path, config_error *err)
 {
@@ -45,6 +48,17 @@ static void s_header(inifile *f, const char *line)
         inifile_fail(f, ASYLINK_E_CONFIG, f->line, "", "", "section not accepted");
 }
 
+/* A file over INIFILE_LIMIT: its size (when fstat() knows it) and the limit. */
+static void s_fail_size(inifile *f)
+{
+    struct stat st;
+    int fd = fileno(f->file);
+    long long size = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+    char text[160];
+    inifile_fail(f, ASYLINK_E_CONFIG, f->line, "", "", "%s",
+                 file_limit_text(size, INIFILE_LIMIT, "a configuration file", text, sizeof text));
+}
+
 /*
  * libinih reader: hands over one physical line per call so f->line is the
  * number of the line being parsed. Leading blanks are dropped, which also
@@ -78,8 +92,7 @@ static char *s_read_line(char *buf, int num, void *stream)
         return NULL;
     f->line++;
     if (f->bytes > INIFILE_LIMIT)
-        inifile_fail(f, ASYLINK_E_CONFIG, f->line, "", "", "file is larger than %u bytes",
-                     INIFILE_LIMIT);
+        s_fail_size(f);
     else if (nul)
         inifile_fail(f, ASYLINK_E_CONFIG, f->line, "", "", "line contains a NUL byte");
     else if (too_long)

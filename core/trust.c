@@ -4,6 +4,7 @@
 #include "trust.h"
 
 #include "asylink/errors.h"
+#include "file.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -191,6 +192,29 @@ int trust_load(const char *dir, trust **out)
     }
     *out = t;
     return ASYLINK_OK;
+}
+
+/* If path is over limit bytes, says so into buf and returns true. */
+static bool s_over(const char *path, uint64_t limit, const char *what, char *buf, size_t len)
+{
+    long long size = file_size(path);
+    if (size < 0 || (uint64_t)size <= limit)
+        return false;
+    char text[256];
+    snprintf(buf, len, "%s: %s", path, file_limit_text(size, limit, what, text, sizeof text));
+    return true;
+}
+
+void trust_too_large_text(const char *dir, char *buf, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ca.cert", dir);
+    if (s_over(path, CERT_ARMORED_MAX(CERT_FILE_MAX), "a certificate file", buf, len))
+        return;
+    snprintf(path, sizeof path, "%s/revoked.crl", dir);
+    if (s_over(path, CERT_ARMORED_MAX(CRL_FILE_MAX), "a revocation list", buf, len))
+        return;
+    snprintf(buf, len, "%s/nodes: more than the limit of %u certificates", dir, TRUST_MAX_NODES);
 }
 
 void trust_destroy(trust **self_p)

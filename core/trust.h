@@ -69,6 +69,15 @@ size_t trust_problem_count(const trust *t);
 const trust_problem *trust_problem_at(const trust *t, size_t i);
 
 /*
+ * After trust_load() or trust_reload() of dir returned ASYLINK_E_TOO_LARGE:
+ * what was too large, into buf (len bytes): "DIR/ca.cert: N bytes, more
+ * than the limit of L bytes (X KiB) for a certificate file" or the same
+ * for DIR/revoked.crl (file_limit_text()), else that DIR/nodes holds more
+ * certificates than the limit.
+ */
+void trust_too_large_text(const char *dir, char *buf, size_t len);
+
+/*
  * Like trust_load(), for replacing current (may be NULL): also fails with
  * ASYLINK_E_STALE if current has a revocation list and dir's (under the
  * same CA key) is missing or has a lower number, so an old list cannot

@@ -157,36 +157,13 @@ int cli_fail_file(const char *path, int code)
     return s_fail_path(path, code, "%s", fix ? fix : asylink_strerror(code));
 }
 
-/* limit as "132 KiB", "64 MiB", "1.5 MiB" (one decimal unless whole), "" below 1 KiB. */
-static const char *s_human_size(uint64_t limit, char *buf, size_t len)
-{
-    static const char *const units[] = {"KiB", "MiB", "GiB"};
-    buf[0] = '\0';
-    for (int i = 2; i >= 0; i--) {
-        uint64_t unit = (uint64_t)1024 << (10 * i);
-        if (limit < unit)
-            continue;
-        if (limit % unit == 0)
-            snprintf(buf, len, "%llu %s", (unsigned long long)(limit / unit), units[i]);
-        else
-            snprintf(buf, len, "%.1f %s", (double)limit / (double)unit, units[i]);
-        break;
-    }
-    return buf;
-}
-
 int cli_fail_file_limit(const char *path, int code, uint64_t limit, const char *what)
 {
     if (code != ASYLINK_E_TOO_LARGE)
         return cli_fail_file(path, code);
-    char human[32], size[64] = "";
-    s_human_size(limit, human, sizeof human);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        snprintf(size, sizeof size, "%lld bytes, ", (long long)st.st_size);
-    return s_fail_path(path, code, "%smore than the limit of %llu bytes%s%s%s for %s", size,
-                       (unsigned long long)limit, *human ? " (" : "", human, *human ? ")" : "",
-                       what);
+    char text[256];
+    return s_fail_path(path, code, "%s",
+                       file_limit_text(file_size(path), limit, what, text, sizeof text));
 }
 
 int cli_failf(const char *fmt, ...)

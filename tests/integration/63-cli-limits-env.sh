@@ -54,6 +54,53 @@ run ca sign --dir ca --request keys/DE.csr --out DE3.cert --passphrase-file pass
 check "a passphrase file of 2,000 bytes" 1 \
   'pass.txt: TOO_LARGE: 2000 bytes, more than the limit of 1024 bytes \(1 KiB\) for a passphrase file'
 
+echo "== libasylink's own reads say the size and the limit too, in the same words"
+# node_ini NODE_CERT BROKER_CERT TRUST_DIR: a node configuration whose
+# files the library reads (asylink_client_open_config), not the CLI.
+node_ini() {
+  cat <<EOF
+[node]
+broker_endpoint = tcp://127.0.0.1:1
+node_cert = $PWD/$1
+broker_cert = $PWD/$2
+key_file = $PWD/keys/DE.key
+key_passphrase_file = $PWD/good.txt
+trust_dir = $PWD/$3
+data_dir = $PWD/node-data
+EOF
+}
+mkdir -p trust/nodes bigtrust/nodes bigcrl/nodes
+cp ca/ca.cert ca/revoked.crl trust/
+cp big.cert bigtrust/ca.cert
+cp ca/ca.cert bigcrl/
+truncate -s 40000000 bigcrl/revoked.crl
+node_ini big.cert DE.cert trust >n1.ini
+run recv --config n1.ini --idle 1
+check "node_cert of 200 KB" 1 \
+  'TOO_LARGE: node certificate .*/big.cert: 200071 bytes, more than the limit of 135168 bytes \(132 KiB\) for a certificate file \(node_cert in the node configuration\)'
+node_ini DE.cert big.cert trust >n2.ini
+run recv --config n2.ini --idle 1
+check "broker_cert of 200 KB" 1 \
+  'TOO_LARGE: broker certificate .*/big.cert: 200071 bytes, more than the limit of 135168 bytes \(132 KiB\) for a certificate file'
+node_ini DE.cert DE.cert bigtrust >n3.ini
+run recv --config n3.ini --idle 1
+check "a trust directory's ca.cert of 200 KB" 1 \
+  'TOO_LARGE: .*/bigtrust/ca.cert: 200071 bytes, more than the limit of 135168 bytes \(132 KiB\) for a certificate file'
+node_ini DE.cert DE.cert bigcrl >n4.ini
+run recv --config n4.ini --idle 1
+check "a trust directory's revoked.crl of 40 MB" 1 \
+  'TOO_LARGE: .*/bigcrl/revoked.crl: 40000000 bytes, more than the limit of 33558528 bytes \(32\.0 MiB\) for a revocation list'
+head -c 5000 /dev/zero | tr '\0' x >pass5.txt
+chmod 600 pass5.txt
+sed "s|^key_passphrase_file = .*|key_passphrase_file = $PWD/pass5.txt|" n1.ini >n5.ini
+run recv --config n5.ini --idle 1
+check "key_passphrase_file of 5,000 bytes" 1 \
+  'TOO_LARGE: passphrase file .*/pass5.txt: 5000 bytes, more than the limit of 4096 bytes \(4 KiB\) for a passphrase file'
+{ cat n1.ini; head -c 1100000 /dev/zero | tr '\0' '#' | fold -w 60; } >big.ini
+run recv --config big.ini --idle 1
+check "a node configuration of 1.1 MB" 1 \
+  'CONFIG: node configuration big.ini:[0-9]+: 11[0-9]{5} bytes, more than the limit of 1048576 bytes \(1 MiB\) for a configuration file'
+
 echo "== an option given twice through its old bare spelling is named as typed"
 printf '{}' >p.bin
 for args in "--wait --wait" "--wait 5 --wait" "--wait --wait 5"; do

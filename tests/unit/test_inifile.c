@@ -89,7 +89,24 @@ static void test_refusals(void **state)
     for (size_t i = 0; i < big; i++)
         huge[i] = (i % 50 == 49) ? '\n' : '#';
     assert_int_equal(s_read(huge, big, &seen, &e), ASYLINK_E_CONFIG);
-    assert_non_null(strstr(e.message, "larger than"));
+    /* a stream whose size fstat() cannot tell: the limit alone */
+    assert_string_equal(e.message,
+                        "more than the limit of 1048576 bytes (1 MiB) for a configuration file");
+    /* a file: its size and the limit, in the words of the CLI (cli_fail_file_limit()) */
+    char path[] = "/tmp/test_inifile_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *in = fdopen(fd, "w+");
+    assert_non_null(in);
+    assert_int_equal(fwrite(huge, 1, big, in), big);
+    rewind(in);
+    inifile f;
+    inifile_init(&f, path, &e);
+    assert_int_equal(inifile_read(&f, in, s_key, s_section, &seen), ASYLINK_E_CONFIG);
+    fclose(in);
+    unlink(path);
+    assert_string_equal(e.message, "1048676 bytes, more than the limit of 1048576 bytes (1 MiB) "
+                                   "for a configuration file");
     free(huge);
 
     const char *bad = "[a]\nk = v\n[bad]\nx = 1\n";

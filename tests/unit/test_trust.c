@@ -137,6 +137,42 @@ static void test_forged_crl_and_missing_ca(void **state)
     fx_free(f);
 }
 
+/* A file over its limit: trust_too_large_text() names it, its size and the limit. */
+static void test_too_large_named(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    char path[512], want[1024], text[1024];
+    trust *t = NULL;
+    s_path(path, sizeof path, f, "revoked.crl");
+    FILE *made = fopen(path, "a"); /* made if the fixture wrote none */
+    assert_non_null(made);
+    fclose(made);
+    assert_int_equal(truncate(path, 40000000), 0);
+    assert_int_equal(trust_load(f->trust_dir, &t), ASYLINK_E_TOO_LARGE);
+    trust_too_large_text(f->trust_dir, text, sizeof text);
+    snprintf(want, sizeof want,
+             "%s: 40000000 bytes, more than the limit of 33558528 bytes (32.0 MiB) for a "
+             "revocation list",
+             path);
+    assert_string_equal(text, want);
+    unlink(path);
+    s_path(path, sizeof path, f, "ca.cert");
+    assert_int_equal(truncate(path, 200000), 0);
+    assert_int_equal(trust_load(f->trust_dir, &t), ASYLINK_E_TOO_LARGE);
+    trust_too_large_text(f->trust_dir, text, sizeof text);
+    snprintf(want, sizeof want,
+             "%s: 200000 bytes, more than the limit of 135168 bytes (132 KiB) for a "
+             "certificate file",
+             path);
+    assert_string_equal(text, want);
+    unlink(path); /* neither file too large: the certificate count is */
+    trust_too_large_text(f->trust_dir, text, sizeof text);
+    snprintf(want, sizeof want, "%s/nodes: more than the limit of 4096 certificates", f->trust_dir);
+    assert_string_equal(text, want);
+    fx_free(f);
+}
+
 /* After renewal both certificates stay: old messages still verify. */
 static void test_renewal_keeps_old_serial(void **state)
 {
@@ -269,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_ca_expiry),
         cmocka_unit_test(test_reload_refuses_stale_crl),
         cmocka_unit_test(test_shared_keys_left_out),
+        cmocka_unit_test(test_too_large_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
