@@ -53,20 +53,50 @@ static bool s_port_valid(const char *s)
     return n > 0 && n <= 5 && s[n] == '\0' && v >= 1 && v <= 65535;
 }
 
-/* tcp://HOST:PORT (HOST a name, IPv4 or [IPv6]; no wildcard) or ipc://PATH. */
-static bool s_address_valid(const char *a)
+/*
+ * A byte a host may hold: a name's letters, digits, '-', '.', '_'; an
+ * IPv6 literal's ':' and zone '%' (brackets around the whole host are
+ * checked apart). Anything else (a control character, a space, a byte
+ * above 0x7e, '@', quotes...) is in no host name or address.
+ */
+static bool s_host_byte(unsigned char ch)
 {
-    if (strncmp(a, "ipc://", 6) == 0)
-        return a[6] != '\0';
-    if (strncmp(a, "tcp://", 6) != 0)
-        return false;
-    const char *host = a + 6, *colon = strrchr(host, ':');
-    if (!colon || colon == host || !s_port_valid(colon + 1))
-        return false;
-    for (const char *p = host; p < colon; p++)
-        if (*p == '*' || *p == ';' || *p == '/')
-            return false;
-    return true;
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == ':' || ch == '%';
+}
+
+/*
+ * The first byte of a host (len bytes at host, "[...]" brackets around
+ * all of it allowed) that no host holds, or NULL.
+ */
+static const char *s_host_bad_byte(const char *host, size_t len)
+{
+    size_t from = 0, to = len;
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        from = 1;
+        to = len - 1;
+    }
+    for (size_t i = from; i < to; i++)
+        if (!s_host_byte((unsigned char)host[i]))
+            return host + i;
+    return NULL;
+}
+
+/*
+ * a for a message: printable ASCII as it is, any other byte (a control
+ * character, UTF-8, '"', '\\') as \xNN, cut to fit len.
+ */
+static const char *s_shown(const char *a, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)a; *p && o + 5 < len; p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+            buf[o++] = (char)*p;
+        else
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 /* Writes the reason a list is refused into err (errlen bytes; may be NULL/0). */
@@ -81,6 +111,41 @@ __attribute__((format(printf, 3, 4))) static void s_fail(char *err, size_t errle
     va_end(ap);
 }
 
+/*
+ * True if a is tcp://HOST:PORT (HOST a name, IPv4 or [IPv6]; no wildcard,
+ * no source address) or ipc://PATH, with no control character anywhere (a
+ * line break would also split the connection file). Else false, with err
+ * saying why; a's bytes are shown escaped (s_shown), never as they are.
+ */
+static bool s_address_valid(const char *a, char *err, size_t errlen)
+{
+    char shown[4 * CLIENT_ENDPOINT_MAX + 1];
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            s_fail(err, errlen, "control character 0x%02x (byte %zu) in address \"%s\"", *p,
+                   (size_t)(p - (const unsigned char *)a) + 1, s_shown(a, shown, sizeof shown));
+            return false;
+        }
+    bool ok = strncmp(a, "ipc://", 6) == 0 && a[6] != '\0';
+    const char *host = a + 6, *colon = ok ? NULL : strrchr(a, ':');
+    if (!ok && strncmp(a, "tcp://", 6) == 0 && colon > host && s_port_valid(colon + 1)) {
+        ok = !memchr(host, '*', (size_t)(colon - host)) &&
+             !memchr(host, ';', (size_t)(colon - host)) &&
+             !memchr(host, '/', (size_t)(colon - host));
+        const char *bad = ok ? s_host_bad_byte(host, (size_t)(colon - host)) : NULL;
+        if (bad) {
+            s_fail(err, errlen,
+                   "byte 0x%02x (byte %zu of the host) is in no host name or address: \"%s\"",
+                   (unsigned char)*bad, (size_t)(bad - host) + 1, s_shown(a, shown, sizeof shown));
+            return false;
+        }
+    }
+    if (!ok)
+        s_fail(err, errlen, "not tcp://HOST:PORT or ipc://PATH: \"%s\"",
+               s_shown(a, shown, sizeof shown));
+    return ok;
+}
+
 /* Appends one address to the list after checking it. */
 static int s_add(const char *item, size_t len, char **eps, size_t *n, char *err, size_t errlen)
 {
@@ -91,13 +156,12 @@ static int s_add(const char *item, size_t len, char **eps, size_t *n, char *err,
     }
     memcpy(a, item, len);
     a[len] = '\0';
-    if (!s_address_valid(a)) {
-        s_fail(err, errlen, "not tcp://HOST:PORT or ipc://PATH: \"%s\"", a);
+    char shown[4 * CLIENT_ENDPOINT_MAX + 1];
+    if (!s_address_valid(a, err, errlen))
         return ASYLINK_E_INVALID_ARG;
-    }
     for (size_t i = 0; i < *n; i++)
         if (strcmp(eps[i], a) == 0) {
-            s_fail(err, errlen, "address listed twice: \"%s\"", a);
+            s_fail(err, errlen, "address listed twice: \"%s\"", s_shown(a, shown, sizeof shown));
             return ASYLINK_E_INVALID_ARG;
         }
     if (*n == CLIENT_MAX_ENDPOINTS) {

@@ -4,8 +4,10 @@
  * static client library. The first byte picks what the rest is (cut at
  * its first NUL where it is a C string):
  *   0  a broker_endpoint list (client_endpoints_parse): what is accepted
- *      is 1..CLIENT_MAX_ENDPOINTS distinct addresses, and the list joined
- *      again with ", " parses to the same addresses; a refusal says why;
+ *      is 1..CLIENT_MAX_ENDPOINTS distinct addresses without a control
+ *      character, and the list joined again with ", " parses to the same
+ *      addresses; a refusal says why in printable text (the list's bytes
+ *      escaped, never echoed);
  *   1  a connection file (data_dir/connection, client_conn_read_file):
  *      what is accepted has printable text, an index within the list and
  *      a connected flag of 0 or 1; a refusal leaves *out zeroed;
@@ -24,7 +26,9 @@
  * thread writes them (open, closed, of an older library without start=),
  * and node configurations (examples/node.ini.example's options, data_dir
  * ".") with and without a connection file; each with its selector byte
- * in front.
+ * in front. Regressions (tests/fuzz/regressions/connection): lists the
+ * parser accepted with a control character in the host or an ipc path,
+ * or UTF-8 in the host (DESIGN-CHANGES 64).
  */
 #include "asylink/asylink.h"
 #include "client_internal.h"
@@ -96,6 +100,7 @@ static void s_list(const char *text)
     if (rc != ASYLINK_OK) {
         if (eps || n || (rc == ASYLINK_E_INVALID_ARG && !err[0]))
             abort();
+        s_printable(err);
         return;
     }
     if (!eps || n == 0 || n > CLIENT_MAX_ENDPOINTS)
@@ -109,6 +114,7 @@ static void s_list(const char *text)
         size_t len = strlen(eps[i]);
         if (len == 0 || len > CLIENT_ENDPOINT_MAX || strpbrk(eps[i], ", \t"))
             abort();
+        s_printable(eps[i]);
         for (size_t j = 0; j < i; j++)
             if (strcmp(eps[i], eps[j]) == 0)
                 abort();

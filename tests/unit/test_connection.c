@@ -55,6 +55,9 @@ static void t_parse_bad(const char *list, const char *why)
     assert_int_equal(got, 0);
     if (!strstr(err, why))
         fail_msg("list \"%s\": error \"%s\" does not say \"%s\"", list, err, why);
+    for (const unsigned char *p = (const unsigned char *)err; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f) /* the raw bytes are never echoed */
+            fail_msg("error for \"%s\" holds byte 0x%02x: \"%s\"", list, *p, err);
 }
 
 static void test_single_address(void **state)
@@ -69,6 +72,12 @@ static void test_single_address(void **state)
     t_parse_ok("tcp://[::1]:7400", v6, 1);
     const char *name[] = {"tcp://broker.example.eu:7400"};
     t_parse_ok("tcp://broker.example.eu:7400", name, 1);
+    const char *zone[] = {"tcp://[fe80::1%eth0]:7400"};
+    t_parse_ok("tcp://[fe80::1%eth0]:7400", zone, 1);
+    const char *under[] = {"tcp://broker_1.Example-EU.eu:7400"};
+    t_parse_ok("tcp://broker_1.Example-EU.eu:7400", under, 1);
+    const char *utf8_path[] = {"ipc:///run/asylink/br\xc3\xbcssel.sock"};
+    t_parse_ok("ipc:///run/asylink/br\xc3\xbcssel.sock", utf8_path, 1);
 }
 
 static void test_several_addresses_in_order(void **state)
@@ -116,6 +125,22 @@ static void test_bad_lists_refused(void **state)
     t_parse_bad("tcp://*:7400", "not tcp://");
     t_parse_bad("tcp://eth0;10.0.0.1:7400", "not tcp://");
     t_parse_bad("ipc://", "not tcp://");
+    /* bytes never in a host, control characters anywhere: named, shown escaped */
+    t_parse_bad("tcp://ex\x01"
+                "ample:7400",
+                "control character 0x01 (byte 9) in address \"tcp://ex\\x01ample:7400\"");
+    t_parse_bad("tcp://broker\x1b[2J.eu:7400", "control character 0x1b (byte 13)");
+    t_parse_bad("tcp://host\x7f:7400", "control character 0x7f");
+    t_parse_bad("tcp://10.0.0.1\r:7400", "control character 0x0d");
+    t_parse_bad("ipc:///run/a.sock\nconnected=1", "control character 0x0a (byte 18)");
+    t_parse_bad("tcp://h\xc3\xb4te.eu:7400",
+                "byte 0xc3 (byte 2 of the host) is in no host name or address: "
+                "\"tcp://h\\xc3\\xb4te.eu:7400\"");
+    t_parse_bad("tcp://user@host:7400", "byte 0x40 (byte 5 of the host)");
+    t_parse_bad("tcp://ho\"st:7400", "byte 0x22 (byte 3 of the host) is in no host name or "
+                                     "address: \"tcp://ho\\x22st:7400\"");
+    t_parse_bad("tcp://[::1:7400", "byte 0x5b (byte 1 of the host)");
+    t_parse_bad("tcp://a]:7400", "byte 0x5d");
     char longer[400];
     snprintf(longer, sizeof longer, "tcp://%0300d:7400", 0);
     t_parse_bad(longer, "longer than 255");
