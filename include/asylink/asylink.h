@@ -190,9 +190,12 @@ ASYLINK_EXPORT void asylink_options_init(asylink_options *o) ASYLINK_NONNULL(1);
 /*
  * Several broker addresses. broker_endpoint may name up to 16 addresses
  * (tcp://HOST:PORT or ipc://PATH, separated by commas and/or spaces, none
- * twice), e.g. "tcp://10.0.0.1:7400, tcp://10.0.0.2:7400": the brokers of
- * one active/standby pair sharing one data directory and certificate (see
- * asylinkd --standby), never independent brokers. The I/O thread starts
+ * twice; no control character anywhere, and a HOST of letters, digits,
+ * '-', '.', '_', or an IPv6 address in brackets: anything else is
+ * ASYLINK_E_INVALID_ARG from asylink_client_open(), logged with the
+ * offending byte's value), e.g. "tcp://10.0.0.1:7400, tcp://10.0.0.2:7400":
+ * the brokers of one active/standby pair sharing one data directory and
+ * certificate (see asylinkd --standby), never independent brokers. The I/O thread starts
  * with the first address; when a connection cannot be made (refused, the
  * CURVE handshake fails, no Welcome within 5 s) or an open session is
  * lost (the TCP connection closes, or the broker's heartbeats stop), it
