@@ -155,9 +155,10 @@ class FindLibraryTest(unittest.TestCase):
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
-def offline_config(name):
-    """DE's configuration with its own data directory (TEST_DIR/node-DE-name)
-    and a broker address where nothing listens: (config path, port)."""
+def offline_config(name, trust_dir=None):
+    """DE's configuration with its own data directory (TEST_DIR/node-DE-name),
+    trust_dir if given, and a broker address where nothing listens:
+    (config path, port)."""
     import socket
 
     with socket.socket() as s:  # a port that was free a moment ago
@@ -172,6 +173,8 @@ def offline_config(name):
             line = f"broker_endpoint = tcp://127.0.0.1:{port}"
         elif key == "data_dir":
             line = "data_dir = " + os.path.join(TEST_DIR, f"node-DE-{name}")
+        elif key == "trust_dir" and trust_dir:
+            line = f"trust_dir = {trust_dir}"
         lines.append(line)
     path = os.path.join(TEST_DIR, f"DE-{name}.ini")
     with open(path, "w") as f:
@@ -257,6 +260,35 @@ class FailedCommitTest(unittest.TestCase):
         with self.assertRaises(asylink.AsylinkError) as cm:
             self.c.send("ZZ", "application/json", b"{}")
         self.assertIsNone(cm.exception.message_id)
+
+
+@unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs the node configurations)")
+class TrustLimitTest(unittest.TestCase):
+    """A revocation list over its limit at reload: refused TOO_LARGE, and the
+    log line names the file, its size and the limit (DESIGN-CHANGES 64)."""
+
+    def test_reload_names_the_oversized_list(self):
+        with open(node_config("DE")) as f:
+            trust = [l.split("=", 1)[1].strip() for l in f if l.startswith("trust_dir")][0]
+        copy = os.path.join(TEST_DIR, "trust-DE-limit")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(trust, copy)
+        path, _ = offline_config("limit", trust_dir=copy)
+        logs = []
+        c = asylink.Client(path, log=lambda lvl, line: logs.append(line))
+        try:
+            crl = os.path.join(copy, "revoked.crl")
+            os.truncate(crl, 40_000_000)  # sparse: no disk used
+            with self.assertRaises(asylink.AsylinkError) as cm:
+                c.reload_trust()
+            self.assertEqual(cm.exception.name, "TOO_LARGE")
+            want = (f"{crl}: 40000000 bytes, more than the limit of 33558528 bytes (32.0 MiB) "
+                    "for a revocation list")
+            self.assertTrue(any("trust directory not reloaded" in l and want in l for l in logs),
+                            logs)
+        finally:
+            c.close()
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 @unittest.skipUnless(TEST_DIR, "ASYLINK_TEST_DIR is not set (needs a broker)")
