@@ -182,8 +182,7 @@ static int s_list(const s_opts *o, asylink_client *c)
         rc = cli_json_print(json_pack("{s:s, s:b, s:o}", "message_id", o->message.text, "complete",
                                       wait_rc == ASYLINK_OK, "receipts", list));
     } else {
-        printf("%s: %zu receipt%s (%s)\n", o->message.text, n, n == 1 ? "" : "s",
-               s_state(wait_rc));
+        printf("%s: %zu receipt%s (%s)\n", o->message.text, n, n == 1 ? "" : "s", s_state(wait_rc));
         for (size_t i = 0; i < n; i++)
             s_receipt_print(&r[i]);
         fflush(stdout);

@@ -60,11 +60,11 @@ bool node_broker_down(asylink_client *c, bool any_session, asylink_connect_failu
  * Returns CLI_FAIL.
  */
 /* What happens to a message kept in the outbox, for the errors that end with CLI_PENDING. */
-#define NODE_KEPT_ONE                                                                            \
-    "it stays in this node's outbox and goes the next time a client opens its data_dir "       \
+#define NODE_KEPT_ONE                                                                              \
+    "it stays in this node's outbox and goes the next time a client opens its data_dir "           \
     "(do not send it again: that would be a second message)"
-#define NODE_KEPT_MANY                                                                           \
-    "they stay in this node's outbox and go the next time a client opens its data_dir "        \
+#define NODE_KEPT_MANY                                                                             \
+    "they stay in this node's outbox and go the next time a client opens its data_dir "            \
     "(do not send them again: those would be other messages)"
 
 int node_fail_broker(const char *context, const asylink_connect_failure *f, uint64_t waited_ms,
