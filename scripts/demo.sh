@@ -134,10 +134,11 @@ proves "FR read the request shown above" \
 
 say "   DE holds FR's signed receipt"
 "$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --wait 30
+mkdir -p "$build" && rm -f "$build/receipt-FR.bin" # kept after the demo, beside trends.png
 "$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --export FR \
-    --out "$work/receipt-FR.bin" >/dev/null
-"$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --verify "$work/receipt-FR.bin"
-proves "FR's receipt verifies (kept in $work/receipt-FR.bin)" \
+    --out "$build/receipt-FR.bin" >/dev/null
+"$ASYLINK" receipts --config "$work/DE.ini" --message "$request_id" --verify "$build/receipt-FR.bin"
+proves "FR's receipt verifies (kept in $build/receipt-FR.bin)" \
     "evidence, signed by FR, that FR's system took this very request, and when"
 
 say "   FR answers; DE receives the answer"
@@ -188,7 +189,7 @@ sleep 2 # the status snapshot is refreshed every second
 
 proves "DE's request to IT is queued" "an offline system loses nothing; it gets its messages when it connects"
 
-say "   the operator's status (also at http://$http/status and /metrics)"
+say "   the operator's status (also at http://$http/status and /metrics while the demo runs)"
 "$ASYLINK" status --http "$http"
 proves "the status lists every queue" "operators see what waits for whom without reading any message"
 
