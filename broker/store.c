@@ -1292,7 +1292,12 @@ static int s_retry(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, stor
     return s_put(txn, s->queue, key, k.mv_size, val, sizeof val);
 }
 
-/* Dead letter: move the queue entry to the dead letters now. */
+/*
+ * Dead letter: move the queue entry to the dead letters now. Only a
+ * recipient's refusal of a delivery does this (Nack DEAD_LETTER), so that
+ * delivery counts as an attempt: the dead letter says the message reached
+ * the recipient (attempts >= 1), not that it was never tried.
+ */
 static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms, store_result *r)
 {
     uint8_t key[S_KEY_MAX];
@@ -1303,6 +1308,8 @@ static int s_dead_letter(store *s, MDB_txn *txn, const s_op *op, uint64_t now_ms
         rc = s_queue_attempts(&v, &attempts);
     if (rc != MDB_SUCCESS)
         return rc;
+    if (attempts < UINT32_MAX)
+        attempts++;
     r->dead = true;
     r->attempts = attempts;
     return s_to_dlq(s, txn, &k, attempts, op->code, op->reason, now_ms);

@@ -449,12 +449,13 @@ static void test_retry_to_dead_letter(void **state)
     assert_int_equal(t_op1(t, T_RETRY, "FR", seq, 5000, 3, NULL).code, ASYLINK_E_NOT_FOUND);
     assert_int_equal(t_op1(t, T_DEAD, "AT", seq, 5000, 0, NULL).code, ASYLINK_E_NOT_FOUND);
 
-    /* dead letter now, without a reason */
+    /* dead letter now (a refusal at the first delivery: one attempt), without a reason */
     r = t_op1(t, T_DEAD, "BE", seq, 6000, 0, NULL);
     assert_int_equal(r.code, ASYLINK_OK);
     assert_true(r.dead);
-    assert_int_equal(r.attempts, 0);
+    assert_int_equal(r.attempts, 1);
     assert_int_equal(store_dead_letter_next(t->s, "BE", NULL, 0, &dl), ASYLINK_OK);
+    assert_int_equal(dl.attempts, 1);
     assert_int_equal(dl.code, ASYLINK_E_POLICY);
     assert_string_equal(dl.reason, "");
     assert_int_equal(store_dead_letter_count(t->s, NULL, &n), ASYLINK_OK);
