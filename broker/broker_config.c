@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "asylink/errors.h"
@@ -182,7 +183,8 @@ const char broker_config_rules[] =
     "broker's certificate, which must carry the role broker (checked at start and by "
     "--check-config).\n"
     "broker.endpoint is tcp://HOST:PORT or ipc://PATH; broker.admin_endpoint is empty (off) or "
-    "one of those, and differs from endpoint.\n"
+    "one of those, and does not name endpoint's address and fixed port (a port of * or 0, a "
+    "free port for each, never clashes).\n"
     "http.listen is empty (off) or IPV4-ADDRESS:PORT (port 0 picks a free port); "
     "http.exempt_address is empty or an IPv4 address.\n"
     "store.max_map_size is at least store.map_size.\n"
@@ -244,6 +246,40 @@ static bool s_listen_valid(const char *s)
     return inet_pton(AF_INET, host, &addr) == 1 && s_port_valid(colon + 1);
 }
 
+/* True if port (the text after a tcp endpoint's last ':') lets the system choose: "*" or 0. */
+static bool s_port_ephemeral(const char *port)
+{
+    return strcmp(port, "*") == 0 || strspn(port, "0") == strlen(port);
+}
+
+/* True if a tcp endpoint's host (length n) binds every interface: "*" or 0.0.0.0. */
+static bool s_host_any(const char *host, size_t n)
+{
+    return (n == 1 && host[0] == '*') || (n == 7 && memcmp(host, "0.0.0.0", 7) == 0);
+}
+
+/*
+ * True if the valid endpoints a and b would bind the same address: the
+ * same ipc path, or the same fixed tcp port on the same host (or either on
+ * every interface). Two ephemeral ports ("*", 0) never clash: each bind
+ * gets its own.
+ */
+static bool s_endpoints_clash(const char *a, const char *b)
+{
+    if (strncmp(a, "ipc://", 6) == 0 || strncmp(b, "ipc://", 6) == 0)
+        return strcmp(a, b) == 0 && strcmp(a, "ipc://*") != 0;
+    const char *ca = strrchr(a + 6, ':'), *cb = strrchr(b + 6, ':');
+    if (s_port_ephemeral(ca + 1) || s_port_ephemeral(cb + 1))
+        return false;
+    char *end_a = NULL, *end_b = NULL;
+    unsigned long pa = strtoul(ca + 1, &end_a, 10), pb = strtoul(cb + 1, &end_b, 10);
+    if (*end_a || *end_b) /* not a number (a service name?): only the same text is known to clash */
+        return strcmp(a, b) == 0;
+    size_t na = (size_t)(ca - (a + 6)), nb = (size_t)(cb - (b + 6));
+    return pa == pb && ((na == nb && memcmp(a + 6, b + 6, na) == 0) || s_host_any(a + 6, na) ||
+                        s_host_any(b + 6, nb));
+}
+
 /* Checks the [broker] and [http] strings that need more than a type. */
 static int s_validate_names(const broker_config *c, const char *path, char *err, size_t errlen)
 {
@@ -256,9 +292,10 @@ static int s_validate_names(const broker_config *c, const char *path, char *err,
     if (c->admin_endpoint[0] && !s_endpoint_valid(c->admin_endpoint))
         return s_invalid(err, errlen, path, "broker", "admin_endpoint",
                          "expected tcp://HOST:PORT, ipc://PATH or empty (off)");
-    if (strcmp(c->admin_endpoint, c->endpoint) == 0)
+    if (c->admin_endpoint[0] && s_endpoints_clash(c->admin_endpoint, c->endpoint))
         return s_invalid(err, errlen, path, "broker", "admin_endpoint",
-                         "must differ from endpoint");
+                         "must differ from endpoint: both name the same address and port (a "
+                         "port of * or 0 takes a free port for each)");
     if (c->http_listen[0] && !s_listen_valid(c->http_listen))
         return s_invalid(err, errlen, path, "http", "listen",
                          "expected IPV4-ADDRESS:PORT (port 0 = any free port), or empty (off)");

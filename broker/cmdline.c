@@ -47,9 +47,10 @@ const char broker_cmdline_description[] =
     "asylinkd is the asylink broker: it admits nodes by certificate (CURVE), checks every "
     "signed envelope, stores it durably (LMDB, fsync before Accepted) and delivers it to every "
     "recipient until each acknowledges it.\n\n"
-    "When ready it prints \"asylinkd VERSION listening on ENDPOINT\" (and the HTTP and admin "
-    "addresses it bound) on stdout; everything else goes to stderr as logfmt lines, one event "
-    "per line, never with payloads, keys or personal data.";
+    "When ready it prints on stdout the HTTP and admin addresses it bound (\"http on\", "
+    "\"admin on\") and last \"asylinkd VERSION listening on ENDPOINT\", the line that means "
+    "ready; everything else goes to stderr as logfmt lines, one event per line, never with "
+    "payloads, keys or personal data.";
 
 const char broker_cmdline_signals[] =
     "SIGHUP\treloads the trust directory, the revocation list and the policy, all or nothing "

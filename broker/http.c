@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTP_STALE_MS 5000 /* /healthz fails when the last snapshot is older */
 #define HTTP_WATCH_MS 200  /* how often the watchdog looks for slow requests */
@@ -322,6 +323,22 @@ int http_start(const char *listen, const http_limits *lim, metrics *m, http_serv
     }
     *out = h;
     return ASYLINK_OK;
+}
+
+int http_listen_probe(const char *where)
+{
+    struct sockaddr_in addr;
+    if (s_parse_listen(where, &addr) != 0)
+        return EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int one = 1, err = 0; /* SO_REUSEADDR as libmicrohttpd: a port in TIME_WAIT is no clash */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 1) != 0)
+        err = errno;
+    close(fd);
+    return err;
 }
 
 void http_stop(http_server **self_p)

@@ -46,6 +46,14 @@ typedef struct http_limits {
 int http_start(const char *listen, const http_limits *lim, metrics *m, http_server **out,
                uint16_t *port_out);
 
+/*
+ * Why http_start() could not bind where ("HOST:PORT"): binds and closes a
+ * socket of its own there at once. 0 if it can be bound now (the failure
+ * was elsewhere), else the errno (EADDRINUSE: another process holds the
+ * port; EADDRNOTAVAIL: not an address of this host; EINVAL: not HOST:PORT).
+ */
+int http_listen_probe(const char *where);
+
 void http_stop(http_server **self_p);
 
 #endif

@@ -48,8 +48,11 @@ static volatile sig_atomic_t s_reload;
 /*
  * The HTTP port bound but not yet announced on stdout (0: none, or
  * announced). HTTP starts before the store so that a standby answers
- * /healthz, but scripts and OPERATIONS.md section 2 take the "http on" line
- * for "ready": it waits until the store is ours (s_announce_http).
+ * /healthz, but a broker that then fails (its data directory in use, an
+ * endpoint busy) must print no line at all: "http on" waits until the store
+ * is ours or a standby stands by (s_announce_http). The ready line, printed
+ * last once every socket is bound, is "listening on" (OPERATIONS.md
+ * section 2).
  */
 static uint16_t s_http_port;
 
@@ -504,11 +507,21 @@ static int s_start_http(const broker_config *c, metrics *m, http_server **http)
     http_limits lim;
     s_http_limits(c, &lim);
     int rc = http_start(c->http_listen, &lim, m, http, &port);
-    if (rc != ASYLINK_OK) {
-        LOG_ERROR("main", "cannot serve HTTP", "listen=%s code=%s", LOG_Q(c->http_listen),
-                  asylink_err_name(rc));
-        return rc;
+    int err = rc == ASYLINK_E_IO ? http_listen_probe(c->http_listen) : 0;
+    if (err) {
+        char fix[512];
+        snprintf(fix, sizeof fix, "%s ([http] listen)", router_bind_hint(err));
+        LOG_ERROR("main", "cannot bind the HTTP listen address",
+                  "listen=%s error=%s code=%s hint=%s", LOG_Q(c->http_listen), LOG_Q(strerror(err)),
+                  asylink_err_name(rc), LOG_Q(fix));
+    } else if (rc != ASYLINK_OK) {
+        LOG_ERROR(
+            "main", "cannot serve HTTP", "listen=%s code=%s error=%s", LOG_Q(c->http_listen),
+            asylink_err_name(rc),
+            LOG_Q(rc == ASYLINK_E_IO ? "cannot start the HTTP server" : asylink_strerror(rc)));
     }
+    if (rc != ASYLINK_OK)
+        return rc;
     s_http_port = port;
     return ASYLINK_OK;
 }
@@ -550,10 +563,11 @@ static int s_run_router(const broker_config *c, const keys_secret *keys, const c
     router *r = NULL;
     int rc = router_new(&o, st, v, &r);
     if (rc == ASYLINK_OK) {
+        /* Every socket is bound by now: "listening on" comes last and means ready. */
         s_announce_http(c);
-        printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
         if (o.bound_admin_endpoint)
             printf("asylinkd %s admin on %s\n", asylink_version(), o.bound_admin_endpoint);
+        printf("asylinkd %s listening on %s\n", asylink_version(), o.bound_endpoint);
         fflush(stdout);
         rc = router_run(r, &s_stop, &s_reload);
     }

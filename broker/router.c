@@ -710,6 +710,12 @@ static int s_socket_setup(router *r)
         return -1;
     if (!(r->monitor = conn_monitor_new(r->ctx, r->sock, "asylink-router-monitor", r->opt.metrics)))
         return -1;
+    return 0;
+}
+
+/* Binds the client socket to opt.endpoint and keeps the address bound (the real port). */
+static int s_socket_bind(router *r)
+{
     if (zmq_bind(r->sock, r->opt.endpoint) != 0)
         return -1;
     char last[256];
@@ -726,6 +732,32 @@ static void s_barrier(void *ctx)
     router *r = ctx;
     if (r->committer)
         committer_wait(r->committer);
+}
+
+const char *router_bind_hint(int err)
+{
+    switch (err) {
+    case EADDRINUSE:
+        return "another process holds this address and port, maybe another asylinkd still "
+               "running (ss -ltnp shows which): stop it, or choose another port";
+    case EADDRNOTAVAIL:
+        return "the address is not one of this host's (ip -brief address lists them): choose "
+               "one of them, or 0.0.0.0 for all";
+    case EACCES:
+        return "a port below 1024 needs privileges asylinkd should not have: choose a port of "
+               "1024 or above";
+    default: return "check the address and port";
+    }
+}
+
+/* The ERROR of a socket router_new() cannot bind: which one, where, why, and what to do. */
+static void s_log_bind_failed(const char *msg, const char *key, const char *endpoint, int err,
+                              const char *option)
+{
+    char fix[512];
+    snprintf(fix, sizeof fix, "%s (%s)", router_bind_hint(err), option);
+    LOG_ERROR("router", msg, "%s=%s error=%s code=%s hint=%s", key, LOG_Q(endpoint),
+              LOG_Q(zmq_strerror(err)), asylink_err_name(ASYLINK_E_IO), LOG_Q(fix));
 }
 
 int router_new(router_options *o, store *st, view *v, router **out)
@@ -753,10 +785,18 @@ int router_new(router_options *o, store *st, view *v, router **out)
     r->sock = r->zap ? zmq_socket(r->ctx, ZMQ_ROUTER) : NULL;
     if (!r->sock || s_socket_setup(r) != 0)
         goto fail;
+    if (s_socket_bind(r) != 0) {
+        s_log_bind_failed("cannot bind the client endpoint", "endpoint", o->endpoint, zmq_errno(),
+                          "[broker] endpoint");
+        goto destroy;
+    }
     if (o->admin_endpoint && *o->admin_endpoint &&
         !(r->admin = admin_socket_new(r->ctx, o->admin_endpoint, o->keys->box_sk,
-                                      &r->opt.bound_admin_endpoint)))
-        goto fail;
+                                      &r->opt.bound_admin_endpoint))) {
+        s_log_bind_failed("cannot bind the admin endpoint", "admin_endpoint", o->admin_endpoint,
+                          errno, "[broker] admin_endpoint");
+        goto destroy;
+    }
     if (verify_pool_new(r->ctx, o->verify_threads, &r->pool) != ASYLINK_OK)
         goto fail;
     if (o->durable) { /* relaxed commits are quick: they stay in the turn */
@@ -773,6 +813,7 @@ fail:
     LOG_ERROR("router", "cannot start", "endpoint=%s admin_endpoint=%s error=%s",
               LOG_Q(o->endpoint), LOG_Q(o->admin_endpoint ? o->admin_endpoint : ""),
               LOG_Q(zmq_strerror(zmq_errno())));
+destroy:
     router_destroy(&r);
     return rc;
 }

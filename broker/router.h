@@ -90,6 +90,13 @@ int router_new(router_options *o, store *st, view *v, router **out);
 int router_endpoint_probe(const char *endpoint);
 
 /*
+ * What an operator can do about err, the errno of a failed bind (of an
+ * endpoint, or of the HTTP listener): for EADDRINUSE, EADDRNOTAVAIL,
+ * EACCES a specific hint, for others a general one. A static string.
+ */
+const char *router_bind_hint(int err);
+
+/*
  * Runs until *stop becomes nonzero, then drains: Publishes already being
  * verified are committed and answered, sessions get Bye(SHUTDOWN).
  * *reload nonzero (SIGHUP) reloads trust and policy and is reset.

@@ -14,12 +14,17 @@ source "$(dirname "$0")/lib.sh"
 lib_init "$@"
 make_federation || exit 1
 write_broker_ini
-ADMIN_PORT=$(free_port)
-sed -i "s|^admin_endpoint =\$|admin_endpoint = tcp://127.0.0.1:$ADMIN_PORT|" "$CONF"
+# Both endpoints on ephemeral ports (write_broker_ini: endpoint = tcp://127.0.0.1:*): they
+# never clash, each bind gets a free port of its own.
+sed -i "s|^admin_endpoint =\$|admin_endpoint = tcp://127.0.0.1:*|" "$CONF"
 sed -i 's|^\[limits\]$|[limits]\nmax_deliveries = 1|' "$CONF"
 start_broker || exit 1
 ADMIN=$(sed -n 's/.*admin on \(tcp:[^ ]*\).*/\1/p' "$T/broker.$BROKER_N.out" | head -n 1)
 check "the broker reports its admin endpoint ($ADMIN)" test -n "$ADMIN"
+check "both endpoints ephemeral: the ready lines name the ports bound ($ENDPOINT, $ADMIN)" \
+  bash -c "[[ '$ENDPOINT' =~ ^tcp://127\.0\.0\.1:[0-9]+\$ && '$ADMIN' =~ ^tcp://127\.0\.0\.1:[0-9]+\$ && '$ENDPOINT' != '$ADMIN' ]]"
+check_eq "\"listening on\" is the last line (ready: every socket bound)" \
+  "$(cut -d' ' -f3,4 "$T/broker.$BROKER_N.out" | tr '\n' '|')" "admin on|listening on|"
 
 # ops_ini NODE: $T/NODE.ini, a node configuration with admin_endpoint.
 ops_ini() {

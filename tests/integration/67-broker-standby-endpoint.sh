@@ -9,6 +9,9 @@
 # "endpoint-busy", and it serves the moment the port is free, with the
 # messages the old broker had queued. Stopped while waiting, it exits 0.
 # The port is held by a plain python3 socket (bind and listen).
+# A broker (no standby) that cannot bind one of its sockets exits 1 with an
+# ERROR naming that socket (client endpoint, admin endpoint, HTTP listen
+# address), the cause and what to do, and prints no ready line.
 #   67-broker-standby-endpoint.sh ASYLINKD ASYLINK PEER
 source "$(dirname "$0")/lib.sh"
 lib_init "$@"
@@ -104,8 +107,33 @@ check_eq "D stops cleanly on SIGTERM (exit 0)" "$?" 0
 check "  saying so" grep -q 'msg="stopped while waiting for the endpoint"' "$T/D.err"
 release
 
+echo "== 4. a broker whose socket another process holds names that socket"
+# busy NAME OPTION_LINE KEY MSG PORT: broker NAME with OPTION_LINE (sed) and PORT held exits 1
+# with the ERROR MSG naming KEY=ADDRESS, the cause and a hint, and prints nothing on stdout.
+busy() {
+  local name=$1 port=${5-} pid_var="PID_$1"
+  named "$name" "$T/data-$name"
+  [[ -n $2 ]] && sed -i "$2" "$T/$name.ini"
+  [[ -n $port ]] || port=$(port_of "$name")
+  check "a python3 process holds $name's port" hold "$port"
+  start_named "$name"
+  wait_pid "${!pid_var}" 10
+  check_eq "$name exits 1" "$?" 1
+  check "  ERROR: $4, the cause and a hint" grep -qE \
+    "level=error comp=[a-z]+ msg=\"$4\" $3=(tcp://)?127.0.0.1:$port error=\"Address already in use\" code=IO hint=\"another process holds this address and port, maybe another asylinkd still running \(ss -ltnp shows which\): stop it, or choose another port" \
+    "$T/$name.err"
+  check "  no ready line" test ! -s "$T/$name.out"
+  release
+}
+busy E "" endpoint "cannot bind the client endpoint"
+PX=$(free_port)
+busy F "s|^admin_endpoint =.*|admin_endpoint = tcp://127.0.0.1:$PX|" admin_endpoint \
+  "cannot bind the admin endpoint" "$PX"
+PX=$(free_port)
+busy G "s|^listen =.*|listen = 127.0.0.1:$PX|" listen "cannot bind the HTTP listen address" "$PX"
+
 if [[ $failed -gt 0 ]]; then
-  for f in A B C D; do show "$T/$f.err"; done
+  for f in A B C D E F G; do show "$T/$f.err"; done
   for f in "$T"/hold.*.out; do show "$f"; done
 fi
 summary

@@ -287,6 +287,12 @@ static void test_cross_field_rules(void **state)
     s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:7400\n"
                               "admin_endpoint = tcp://127.0.0.1:7400\n",
                    0, "[broker] admin_endpoint: must differ from endpoint");
+    s_expect_error(S_REQUIRED "endpoint = tcp://*:7400\n"
+                              "admin_endpoint = tcp://127.0.0.1:7400\n",
+                   0, "[broker] admin_endpoint: must differ from endpoint");
+    s_expect_error(S_REQUIRED "endpoint = ipc:///run/asylink/b.sock\n"
+                              "admin_endpoint = ipc:///run/asylink/b.sock\n",
+                   0, "[broker] admin_endpoint: must differ from endpoint");
     s_expect_error(S_REQUIRED "[http]\nlisten = 7480\n", 0,
                    "[http] listen: expected IPV4-ADDRESS:PORT");
     s_expect_error(S_REQUIRED "[http]\nlisten = 127.0.0.1:70000\n", 0, "[http] listen:");
@@ -302,6 +308,22 @@ static void test_cross_field_rules(void **state)
                                             "[http]\nlisten = 0.0.0.0:0\n"
                                             "[limits]\nheartbeat_interval = 5s\n"
                                             "heartbeat_timeout = 10s\n",
+                                 &c),
+                     ASYLINK_OK);
+    broker_config_free(&c);
+    /* Two ephemeral ports never clash (each bind gets its own); nor two hosts on one port. */
+    assert_int_equal(s_load_text(S_REQUIRED "endpoint = tcp://127.0.0.1:*\n"
+                                            "admin_endpoint = tcp://127.0.0.1:*\n",
+                                 &c),
+                     ASYLINK_OK);
+    broker_config_free(&c);
+    assert_int_equal(s_load_text(S_REQUIRED "endpoint = tcp://127.0.0.1:0\n"
+                                            "admin_endpoint = tcp://127.0.0.1:0\n",
+                                 &c),
+                     ASYLINK_OK);
+    broker_config_free(&c);
+    assert_int_equal(s_load_text(S_REQUIRED "endpoint = tcp://10.0.0.2:7400\n"
+                                            "admin_endpoint = tcp://127.0.0.1:7400\n",
                                  &c),
                      ASYLINK_OK);
     broker_config_free(&c);
