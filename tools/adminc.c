@@ -438,18 +438,30 @@ bool adminc_print_held(const json_t *member)
     return true;
 }
 
+/* The purge answer's counts, each with its noun in the number it takes. */
+static void s_print_removed(const json_t *m, const char *what)
+{
+    unsigned long long q =
+        (unsigned long long)json_integer_value(json_object_get(m, "queue_entries"));
+    unsigned long long d =
+        (unsigned long long)json_integer_value(json_object_get(m, "dead_letters"));
+    unsigned long long t =
+        (unsigned long long)json_integer_value(json_object_get(m, "topic_entries"));
+    unsigned long long b =
+        (unsigned long long)json_integer_value(json_object_get(m, "bytes_removed"));
+    printf("purged %s: %llu %s, %llu %s, %llu %s, %llu envelope %s removed\n", what, q,
+           cli_plural(q, "queue entry", "queue entries"), d,
+           cli_plural(d, "dead letter", "dead letters"), t,
+           cli_plural(t, "feed entry", "feed entries"), b, cli_plural(b, "byte", "bytes"));
+}
+
 void adminc_print_purged(const json_t *m, const char *what)
 {
     json_int_t until = json_integer_value(json_object_get(m, "tombstone_until_ms"));
     json_int_t audit = json_integer_value(json_object_get(m, "audit_seq"));
     char when[32];
     if (json_is_true(json_object_get(m, "found")))
-        printf("purged %s: %lld queue entries, %lld dead letters, %lld feed entries, %lld envelope "
-               "bytes removed\n",
-               what, (long long)json_integer_value(json_object_get(m, "queue_entries")),
-               (long long)json_integer_value(json_object_get(m, "dead_letters")),
-               (long long)json_integer_value(json_object_get(m, "topic_entries")),
-               (long long)json_integer_value(json_object_get(m, "bytes_removed")));
+        s_print_removed(m, what);
     else
         printf("no stored copy of %s (acknowledged by every recipient, expired, purged before, or "
                "never accepted): nothing removed\n",

@@ -149,7 +149,9 @@ int cli_fail_file(const char *path, int code)
                              path, S_PASSPHRASE_HOW, hint, sizeof hint);
         break;
     case ASYLINK_E_BAD_PASSPHRASE: fix = "the passphrase does not open this key file"; break;
-    case ASYLINK_E_EXISTS: fix = "it exists already: not overwritten"; break;
+    case ASYLINK_E_EXISTS:
+        fix = "it exists already: not overwritten (remove it, or choose another name)";
+        break;
     case ASYLINK_E_IO: fix = s_io_hint(path); break;
     case ASYLINK_E_MALFORMED: fix = "not a file of the expected kind, or damaged"; break;
     default: break;
@@ -175,6 +177,11 @@ int cli_failf(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return CLI_FAIL;
+}
+
+const char *cli_plural(unsigned long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
 }
 
 void cli_note(const char *fmt, ...)

@@ -94,6 +94,9 @@ int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a note "asylink: <message>" to stderr (not an error). */
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* one if n is 1, else many, for counts in messages: "1 dead letter", "2 dead letters". */
+const char *cli_plural(unsigned long long n, const char *one, const char *many);
+
 /*
  * Prints "<prog>: <message>" (if fmt is not NULL) and the hint to run
  * "<prog> --help" to stderr; returns CLI_USAGE.

@@ -285,8 +285,9 @@ static int s_dlq_list(int argc, char **argv)
                (unsigned long long)s_u64(e, "attempts"), s_enum(e, "code", "ERROR_CODE_"),
                s_str(e, "reason"));
     }
-    printf("(%zu shown of %llu dead letters)\n", json_array_size(entries),
-           (unsigned long long)s_u64(m, "total"));
+    printf("(%zu shown of %llu %s)\n", json_array_size(entries),
+           (unsigned long long)s_u64(m, "total"),
+           cli_plural(s_u64(m, "total"), "dead letter", "dead letters"));
     json_decref(m);
     return s_done(CLI_OK);
 }
@@ -404,7 +405,8 @@ static void s_dlq_result(const json_t *m, bool replay)
     uint64_t expired = replay ? s_u64(m, "expired") : 0;
     uint64_t later = s_u64(m, "later"); /* a confirmed --all: dead-lettered since it was held */
     size_t not_found = json_array_size(json_object_get(m, "not_found"));
-    printf("%s %llu dead letters", replay ? "replayed" : "dropped", (unsigned long long)done);
+    printf("%s %llu %s", replay ? "replayed" : "dropped", (unsigned long long)done,
+           cli_plural(done, "dead letter", "dead letters"));
     const char *sep = " (";
     if (expired) {
         printf("%s%llu not replayed: expired", sep, (unsigned long long)expired);
@@ -466,10 +468,11 @@ int cmd_reload(int argc, char **argv)
         return s_exit(rc);
     if (o.a.json)
         return cli_json_print(m);
-    printf("reloaded: %llu nodes, revocation list %llu (%llu revoked), %llu sessions closed\n",
-           (unsigned long long)s_u64(m, "nodes"), (unsigned long long)s_u64(m, "crl_number"),
-           (unsigned long long)s_u64(m, "revoked"),
-           (unsigned long long)s_u64(m, "sessions_dropped"));
+    printf("reloaded: %llu %s, revocation list %llu (%llu revoked), %llu %s closed\n",
+           (unsigned long long)s_u64(m, "nodes"), cli_plural(s_u64(m, "nodes"), "node", "nodes"),
+           (unsigned long long)s_u64(m, "crl_number"), (unsigned long long)s_u64(m, "revoked"),
+           (unsigned long long)s_u64(m, "sessions_dropped"),
+           cli_plural(s_u64(m, "sessions_dropped"), "session", "sessions"));
     printf("policy digest: %s\n", s_str(m, "policy_digest_hex"));
     json_decref(m);
     return s_done(CLI_OK);
@@ -546,8 +549,8 @@ int cmd_topics(int argc, char **argv)
                    json_is_true(json_object_get(sub, "connected")) ? "connected" : "not connected");
         }
     }
-    printf("(%zu shown of %llu topics)\n", json_array_size(topics),
-           (unsigned long long)s_u64(m, "total"));
+    printf("(%zu shown of %llu %s)\n", json_array_size(topics),
+           (unsigned long long)s_u64(m, "total"), cli_plural(s_u64(m, "total"), "topic", "topics"));
     json_decref(m);
     return s_done(CLI_OK);
 }

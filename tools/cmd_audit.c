@@ -464,10 +464,11 @@ static int s_report(const s_ctx *c, const auditchain_result *r, uint64_t log_las
         cli_json_print(o);
     } else if (r->ok) {
         printf("audit log OK: entries %llu..%llu (%llu checked, log ends at %llu), %llu signed "
-               "checkpoints verified%s\nhead hash %s\n",
+               "%s verified%s\nhead hash %s\n",
                (unsigned long long)r->first_seq, (unsigned long long)r->last_seq,
                (unsigned long long)r->entries, (unsigned long long)log_last,
                (unsigned long long)r->checkpoints,
+               cli_plural(r->checkpoints, "checkpoint", "checkpoints"),
                r->anchor_seq ? " (pruned: starts after the signed checkpoint of an older entry)"
                              : "",
                head);
@@ -926,7 +927,9 @@ static int s_export(int argc, char **argv)
             int e = errno;
             if (fd >= 0)
                 close(fd);
-            return s_exit(&c, cli_failf("%s: %s", c.out, strerror(e)));
+            return s_exit(&c, e == EEXIST ? cli_fail_file(c.out, ASYLINK_E_EXISTS)
+                                          : cli_fail_text(c.out, ASYLINK_E_IO, "cannot create: %s",
+                                                          strerror(e)));
         }
         p.f = f;
     }
@@ -940,9 +943,10 @@ static int s_export(int argc, char **argv)
         } while (rc == CLI_OK && got > 0 && (!c.to || p.last < c.to) && p.last < last);
     }
     if (c.out && fclose(p.f) != 0 && rc == CLI_OK)
-        rc = cli_failf("%s: %s", c.out, strerror(errno));
+        rc = cli_fail_text(c.out, ASYLINK_E_IO, "cannot write: %s", strerror(errno));
     if (rc == CLI_OK && c.out)
-        cli_note("%llu audit entries written to %s", (unsigned long long)p.n, c.out);
+        cli_note("%llu audit %s written to %s", (unsigned long long)p.n,
+                 cli_plural(p.n, "entry", "entries"), c.out);
     return s_exit(&c, rc);
 }
 

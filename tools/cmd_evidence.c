@@ -139,7 +139,9 @@ static int s_export(int argc, char **argv)
     if (rc == ASYLINK_OK)
         rc = s_export_done(&o, c);
     else if (rc == ASYLINK_E_EXISTS)
-        rc = cli_fail_text("evidence export", rc, "%s exists: not overwritten", o.out);
+        rc =
+            cli_fail_text("evidence export", rc,
+                          "%s exists: not overwritten (remove it, or choose another --out)", o.out);
     else if (rc == ASYLINK_E_NOT_FOUND)
         rc = cli_fail_text("evidence export", rc,
                            "%s: not a message this node sent, its envelope is no longer kept "
@@ -288,7 +290,8 @@ static void s_print_verdict(const evidence_report *r)
 static void s_print_report(const evidence_report *r, const char *file)
 {
     char when[40];
-    printf("Evidence bundle %s: %zu files\n\n", file, r->n_members);
+    printf("Evidence bundle %s: %zu %s\n\n", file, r->n_members,
+           cli_plural(r->n_members, "file", "files"));
     if (r->have_message)
         s_print_message(r);
     printf("\nChecks\n");

@@ -237,7 +237,9 @@ static int s_export(const s_opts *o, asylink_client *c)
     rc = file_write_atomic(o->out, env, len, 0600, 1);
     asylink_free(env);
     if (rc == ASYLINK_E_EXISTS)
-        return cli_fail_text("receipts", rc, "%s exists: not overwritten", o->out);
+        return cli_fail_text("receipts", rc,
+                             "%s exists: not overwritten (remove it, or choose another --out)",
+                             o->out);
     if (rc != ASYLINK_OK)
         return cli_fail_text("receipts", rc, "cannot write %s", o->out);
     s_export_note(o, c);

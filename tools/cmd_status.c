@@ -129,7 +129,8 @@ static const char *s_cert_end(const json_t *st, const char *key, char *buf, size
     if (end <= now)
         snprintf(buf, len, "%s (EXPIRED)", when);
     else
-        snprintf(buf, len, "%s (in %lld days)", when, (end - now) / 86400000);
+        snprintf(buf, len, "%s (in %lld %s)", when, (end - now) / 86400000,
+                 cli_plural((unsigned long long)((end - now) / 86400000), "day", "days"));
     return buf;
 }
 
@@ -145,21 +146,24 @@ static void s_print_summary(const json_t *st)
            clock_format_iso((uint64_t)s_int(st, "started_ms"), started, sizeof started));
     printf("snapshot        %s\n",
            clock_format_iso((uint64_t)s_int(st, "snapshot_ms"), snap, sizeof snap));
-    printf("durability      %s, %lld verify workers\n", s_str(st, "durability"),
-           s_int(st, "verify_workers"));
+    printf("durability      %s, %lld verify %s\n", s_str(st, "durability"),
+           s_int(st, "verify_workers"),
+           cli_plural((unsigned long long)s_int(st, "verify_workers"), "worker", "workers"));
     printf("certificates    the broker's ends %s, the CA's %s\n",
            s_cert_end(st, "broker_cert_not_after_ms", own, sizeof own),
            s_cert_end(st, "ca_cert_not_after_ms", ca, sizeof ca));
     printf("sessions        %lld\n\n", s_int(st, "sessions"));
-    printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s %-10s\n", "ACCEPTED", "PUBLISHED",
-           "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETT.", "EXPIRED");
-    printf("%-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld\n\n",
+    /* events counted since start (past tense); DEAD LETTERS below are those stored now */
+    printf("%-10s %-10s %-10s %-10s %-10s %-10s %-10s %-13s %-10s\n", "ACCEPTED", "PUBLISHED",
+           "DUPLICATES", "REJECTED", "DELIVERED", "ACKED", "NACKED", "DEAD-LETTERED", "EXPIRED");
+    printf("%-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-10lld %-13lld %-10lld\n\n",
            s_int(c, "accepted"), s_int(c, "published"), s_int(c, "duplicates"),
            s_int(c, "rejected"), s_int(c, "delivered"), s_int(c, "acked"), s_int(c, "nacked"),
            s_int(c, "dead_lettered"), s_int(c, "expired"));
-    printf("store           %lld messages, %lld queued, %lld dead letters, %lld of %lld bytes "
-           "used\n\n",
-           s_int(s, "messages"), s_int(s, "queued"), s_int(s, "dead_letters"),
+    long long msgs = s_int(s, "messages"), dead = s_int(s, "dead_letters");
+    printf("store           %lld %s, %lld queued, %lld %s, %lld of %lld bytes used\n\n", msgs,
+           cli_plural((unsigned long long)msgs, "message", "messages"), s_int(s, "queued"), dead,
+           cli_plural((unsigned long long)dead, "dead letter", "dead letters"),
            s_int(s, "used_bytes"), s_int(s, "map_bytes"));
 }
 
@@ -187,6 +191,8 @@ typedef struct {
     bool node;        /* a [node] section was seen */
     bool has_listen;  /* [http] listen was set */
     char listen[300]; /* its value */
+    bool data_dir;    /* [node] data_dir was set, not empty */
+    bool admin;       /* [node] admin_endpoint was set, not empty (an operator's file) */
 } s_conf;
 
 static int s_on_section(inifile *f, void *ctx, const char *name)
@@ -206,7 +212,32 @@ static int s_on_key(inifile *f, void *ctx, const char *section, const char *key,
         c->has_listen = true;
         snprintf(c->listen, sizeof c->listen, "%s", value);
     }
+    if (strcmp(section, "node") == 0 && strcmp(key, "data_dir") == 0)
+        c->data_dir = value[0] != '\0';
+    if (strcmp(section, "node") == 0 && strcmp(key, "admin_endpoint") == 0)
+        c->admin = value[0] != '\0';
     return 0;
+}
+
+/*
+ * A node configuration without [node] data_dir (an operator's, like
+ * certs-example/OPS.ini) has no client state to show: says what to use
+ * instead. CLI_USAGE.
+ */
+static int s_no_data_dir(const char *ctx, const char *path, const s_conf *c)
+{
+    cli_fail_text(ctx, ASYLINK_E_CONFIG,
+                  "%s (no [node] data_dir): --config NODE.ini shows a node's connection, kept in "
+                  "its data_dir. For the broker's status give --http HOST:PORT (asylinkd's "
+                  "\"http on\" line) or --config BROKER.ini%s%s%s",
+                  c->admin ? "an operator's configuration"
+                           : "a node configuration without a data "
+                             "directory",
+                  c->admin ? "; for its nodes and queues the admin commands take this file: "
+                             "asylink nodes --config "
+                           : "",
+                  c->admin ? path : "", c->admin ? " (also queues, topics, dlq list)" : "");
+    return CLI_USAGE;
 }
 
 /*
@@ -234,7 +265,7 @@ static int s_addr_from_config(s_opts *o, bool *node)
     }
     *node = c.node && !c.broker;
     if (*node)
-        return CLI_OK;
+        return c.data_dir ? CLI_OK : s_no_data_dir(ctx, path, &c);
     if (!c.broker)
         return cli_fail_text(ctx, ASYLINK_E_CONFIG,
                              "neither a broker's configuration ([broker]) nor a node's ([node])");
@@ -304,8 +335,8 @@ int cmd_status(int argc, char **argv)
     if (rc != CLI_OK)
         return rc == CLI_DONE ? CLI_OK : rc;
     bool node = false;
-    if (o.config && s_addr_from_config(&o, &node) != CLI_OK)
-        return CLI_FAIL;
+    if (o.config && (rc = s_addr_from_config(&o, &node)) != CLI_OK)
+        return rc;
     if (node)
         return s_node_status(&o);
     char ctx[320], err[256] = "";

@@ -245,7 +245,7 @@ void node_message_print(const asylink_message *m)
     printf("classification  %s\n", node_class_name(asylink_message_classification(m)));
     printf("created         %s\n",
            clock_format_iso(asylink_message_created_ms(m), when, sizeof when));
-    printf("size            %zu bytes\n", len);
+    printf("size            %zu %s\n", len, cli_plural(len, "byte", "bytes"));
     json_t *decoded = NULL;
     int rc = pbjson_known_type(type) ? pbjson_decode(type, p, len, &decoded) : ASYLINK_E_NOT_FOUND;
     if (rc == ASYLINK_OK) {
@@ -389,8 +389,9 @@ int node_receive(const char *context, asylink_client *c, const node_recv_opts *o
                          "replays it (asylink dlq replay)",
                          context, (unsigned long long)refused, refused == 1 ? "" : "s");
     if (rc == ASYLINK_E_TIMEOUT && o->count && printed < o->count)
-        return cli_fail_text(context, rc, "%llu of %llu messages received",
-                             (unsigned long long)printed, (unsigned long long)o->count);
+        return cli_fail_text(context, rc, "%llu of %llu %s received", (unsigned long long)printed,
+                             (unsigned long long)o->count,
+                             cli_plural(o->count, "message", "messages"));
     if (rc != ASYLINK_OK && rc != ASYLINK_E_TIMEOUT)
         return cli_fail(context, rc);
     return CLI_OK;

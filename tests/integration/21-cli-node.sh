@@ -88,6 +88,13 @@ check_eq "human status exits 0" "$?" 0
 check "human status has the queue table header" grep -qE '^NODE +CONNECTED +WAITING' "$T/status.txt"
 check "human status has FR's row with 3 waiting" grep -qE '^FR +(yes|no) +3 ' "$T/status.txt"
 check "human status names the broker" grep -q 'BROKER.EU' "$T/status.txt"
+check "the counters' header says DEAD-LETTERED in full (DEAD LETTERS: those stored now)" \
+  grep -qE '^ACCEPTED +PUBLISHED +DUPLICATES +REJECTED +DELIVERED +ACKED +NACKED +DEAD-LETTERED +EXPIRED *$' \
+  "$T/status.txt"
+check "  the queue table's DEAD LETTERS" grep -qE '^NODE +CONNECTED +WAITING +BYTES +IN FLIGHT +DEAD LETTERS$' \
+  "$T/status.txt"
+check "the store line counts in the right number" \
+  grep -qE '^store +[0-9]+ messages?, [0-9]+ queued, ([02-9]|[0-9]{2,}) dead letters, ' "$T/status.txt"
 check "human status shows when the broker's and the CA's certificates end" \
   grep -qE "^certificates +the broker's ends 20[0-9-]+T[0-9:]+Z \(in 36[45] days\), the CA's 20[0-9-]+T[0-9:]+Z \(in 36(49|50) days\)$" "$T/status.txt"
 "$ASYLINK" status --config "$CONF" --json >"$T/status-conf.json" 2>"$T/status-conf.err"
@@ -104,6 +111,12 @@ printf '[log]\nlevel = info\n' >"$T/neither.ini"
 "$ASYLINK" status --config "$T/neither.ini" >/dev/null 2>"$T/status-neither.err"
 check_eq "status --config of a file that is neither a broker's nor a node's fails (exit 1)" "$?" 1
 check "... saying so" grep -q "neither a broker's configuration" "$T/status-neither.err"
+grep -v '^data_dir' "$T/DE.ini" | sed '/^\[node\]/a admin_endpoint = tcp://127.0.0.1:7401' >"$T/ops-like.ini"
+"$ASYLINK" status --config "$T/ops-like.ini" >/dev/null 2>"$T/status-ops.err"
+check_eq "status --config of an operator's configuration (no data_dir) is refused (exit 2)" "$?" 2
+check "... saying what to use instead" grep -q \
+  "^asylink: status: $T/ops-like.ini: CONFIG: an operator's configuration (no \[node\] data_dir): .* give --http HOST:PORT .* or --config BROKER.ini; for its nodes and queues the admin commands take this file: asylink nodes --config $T/ops-like.ini" \
+  "$T/status-ops.err"
 "$ASYLINK" status --config "$CONF" --http 127.0.0.1:1 >/dev/null 2>&1
 check_eq "--config and --http together are a usage error" "$?" 2
 cat "$T/status.txt" | sed 's/^/      | /'
@@ -170,6 +183,8 @@ check_eq "the evidence file is private (0600)" "$(stat -c %a "$T/evidence.bin")"
 "$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" --export FR --out "$T/evidence.bin" \
   >/dev/null 2>"$T/rc3.err"
 check_eq "export does not overwrite (exit 1)" "$?" 1
+check_eq "... in the CLI's error form, saying what to do" "$(cat "$T/rc3.err")" \
+  "asylink: receipts: EXISTS: $T/evidence.bin exists: not overwritten (remove it, or choose another --out)"
 "$ASYLINK" receipts --config "$T/DE.ini" --verify "$T/evidence.bin" --message "$ID1" >"$T/rv.out" 2>"$T/rv.err"
 check_eq "verify accepts the evidence" "$?" 0
 check "and names FR" grep -qE '^valid receipt: FR +delivered' "$T/rv.out"

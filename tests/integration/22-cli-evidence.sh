@@ -56,7 +56,8 @@ cp "$T/case.zip" "$T/case.orig"
 "$ASYLINK" evidence export --config "$T/DE.ini" --message "$ID" --out "$T/case.zip" \
   >/dev/null 2>"$T/export2.err"
 check_eq "export does not overwrite (exit 1)" "$?" 1
-check "... EXISTS" grep -q 'EXISTS' "$T/export2.err"
+check_eq "... in the CLI's error form, saying what to do" "$(cat "$T/export2.err")" \
+  "asylink: evidence export: EXISTS: $T/case.zip exists: not overwritten (remove it, or choose another --out)"
 check "the bundle was left as it was" cmp -s "$T/case.zip" "$T/case.orig"
 check "the payload is not in the bundle (it stays encrypted)" \
   bash -c "! grep -q EVIDENCE-MARKER-4711 '$T/case.zip'"

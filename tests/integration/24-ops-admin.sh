@@ -192,12 +192,12 @@ ID2=$(json_get "$T/dlq.json" 'j["entries"][1]["id"]')
 
 a dlq replay --config "$T/OPS.ini" "$ID1" >"$T/replay.out" 2>"$T/replay.err"
 check_eq "dlq replay $ID1 exits 0" "$?" 0
-check "it reports one replayed" grep -q 'replayed 1 dead letters' "$T/replay.out"
+check "it reports one replayed" grep -q 'replayed 1 dead letter$' "$T/replay.out"
 peer FR recv --count 1 --ids-out "$T/fr.ids" --timeout 30 >/dev/null 2>"$T/fr-recv.err"
 check_eq "FR receives the replayed message" "$(cat "$T/fr.ids" 2>/dev/null)" "$HEX1"
 a dlq drop --config "$T/OPS.ini" --node FR "$ID2" >"$T/drop.out" 2>"$T/drop.err"
 check_eq "dlq drop --node FR $ID2 exits 0" "$?" 0
-check "it reports one dropped" grep -q 'dropped 1 dead letters' "$T/drop.out"
+check "it reports one dropped" grep -q 'dropped 1 dead letter$' "$T/drop.out"
 a dlq list --config "$T/OPS.ini" --node FR --json >"$T/dlq2.json" 2>&1
 check_eq "one dead letter is left" "$(json_get "$T/dlq2.json" 'j["total"]')" 1
 a dlq replay --config "$T/OPS.ini" --json "$ID2" >"$T/replay-nf.json" 2>"$T/replay-nf.err"
@@ -211,7 +211,7 @@ check_eq "the count line says why none was replayed: not found, not expired" \
 a dlq drop --config "$T/OPS.ini" --all >/dev/null 2>"$T/drop-usage.err"
 check_eq "dlq drop --all without --node is a usage error" "$?" 2
 a dlq drop --config "$T/OPS.ini" --all --node FR >"$T/drop-all.out" 2>&1
-check "dlq drop --all --node FR drops the last one" grep -q 'dropped 1 dead letters' "$T/drop-all.out"
+check "dlq drop --all --node FR drops the last one" grep -q 'dropped 1 dead letter$' "$T/drop-all.out"
 a dlq list --config "$T/OPS.ini" --json >"$T/dlq3.json" 2>&1
 check_eq "no dead letters left" "$(json_get "$T/dlq3.json" 'j["total"]')" 0
 

@@ -83,13 +83,23 @@ sleep 1.5 # the notes of the last turn and a checkpoint by time
 echo "== verify, tail, export (online)"
 a audit verify --config "$T/OPS.ini" >"$T/verify.out" 2>"$T/verify.err"
 check_eq "audit verify exits 0" "$?" 0
-check "it says OK with signed checkpoints" grep -qE 'audit log OK: .* [1-9][0-9]* signed checkpoints verified' "$T/verify.out"
+check "it says OK with signed checkpoints" grep -qE 'audit log OK: .* [1-9][0-9]* signed checkpoints? verified' "$T/verify.out"
 a audit tail --config "$T/OPS.ini" --count 5 >"$T/tail.out" 2>"$T/tail.err"
 check_eq "audit tail --count 5 prints 5 lines" "$(lines "$T/tail.out")" 5
 a audit export --config "$T/OPS.ini" --out "$T/export.jsonl" 2>"$T/export.err"
 check_eq "audit export exits 0" "$?" 0
 check_eq "the export file is the operator's alone (0600)" "$(stat -c %a "$T/export.jsonl")" 600
 check "every line is JSON (jq)" jq -e . "$T/export.jsonl" >/dev/null
+cp "$T/export.jsonl" "$T/export.orig"
+a audit export --config "$T/OPS.ini" --out "$T/export.jsonl" >/dev/null 2>"$T/export-again.err"
+check_eq "audit export onto an existing file is refused (exit 1)" "$?" 1
+check_eq "... in the CLI's error form, saying what to do" "$(cat "$T/export-again.err")" \
+  "asylink: $T/export.jsonl: EXISTS: it exists already: not overwritten (remove it, or choose another name)"
+check "... and the file is left as it was" cmp -s "$T/export.jsonl" "$T/export.orig"
+a audit export --config "$T/OPS.ini" --out "$T/no-such-dir/export.jsonl" >/dev/null 2>"$T/export-nodir.err"
+check_eq "audit export into a missing directory fails (exit 1)" "$?" 1
+check_eq "... naming the file and the cause" "$(cat "$T/export-nodir.err")" \
+  "asylink: $T/no-such-dir/export.jsonl: IO: cannot create: No such file or directory"
 LAST=$(jq -s '[.[] | select(.type=="record")] | last | .seq' "$T/export.jsonl")
 check_eq "the export holds every entry 1..$LAST" \
   "$(jq -s '[.[] | select(.type=="record") | .seq] == [range(1; '"$LAST"' + 1)]' "$T/export.jsonl")" true
