@@ -10,6 +10,9 @@
  *
  * The error codes, asylink_strerror() and the version are in errors.h,
  * which this header includes (applications need not include it).
+ *
+ * It needs C99 or later (<stdint.h>, variadic macros, a comma after the
+ * last enumerator): -std=c89 -pedantic warns about both headers.
  */
 #ifndef ASYLINK_ASYLINK_H
 #define ASYLINK_ASYLINK_H

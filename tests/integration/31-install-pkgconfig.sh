@@ -194,6 +194,7 @@ else
 fi
 
 # ---- CMake: find_package(asylink) ----
+# README.md ("Building against libasylink") shows this CMakeLists.txt: keep them in step.
 echo "== CMake, find_package(asylink)"
 mkdir -p "$T/consumer"
 cp "$T/hello.c" "$T/consumer/"

@@ -5,7 +5,9 @@
 #      int-returning functions that return something else are listed here);
 #   2. ignoring such a result is a compile error under -Werror;
 #   3. a NULL literal for an ASYLINK_NONNULL parameter is a compile error;
-#   4. correct use compiles cleanly with -Wall -Wextra -pedantic -Werror.
+#   4. correct use compiles cleanly with -Wall -Wextra -pedantic -Werror;
+#   5. the header needs C99, as it says (and README.md): it compiles cleanly
+#      with -std=c99 -pedantic -Werror.
 set -u
 CC=${1:?usage: api_attributes.sh CC INCLUDE_DIR}
 INC=${2:?usage: api_attributes.sh CC INCLUDE_DIR}
@@ -93,6 +95,15 @@ int f(asylink_client *c)
 C
 if ! compile; then
   echo "FAIL: correct use of the API does not compile cleanly:"; cat "$T/out"; fail=1
+fi
+
+# 5. C99 is enough (the header's opening comment and README.md say "C99 or later").
+cat >"$T/t.c" <<'C'
+#include "asylink/asylink.h"
+int f(void) { return ASYLINK_OK; }
+C
+if ! "$CC" -std=c99 -Wall -Wextra -pedantic -Werror -c -o "$T/t.o" -I"$INC" "$T/t.c" >"$T/out" 2>&1; then
+  echo "FAIL: the header does not compile cleanly as C99:"; cat "$T/out"; fail=1
 fi
 
 [ "$fail" = 0 ] && echo "ok: $n_int int-returning functions checked; attributes enforced by $CC"
