@@ -223,6 +223,15 @@ a purge --local --config "$T/DE.ini" --id "$OUT_ID" --reason x >/dev/null 2>&1
 check_eq "--local with --reason is a usage error" "$?" 2
 
 echo "== four-eyes"
+# wait_dead_letters N FILE: up to 10 s until the broker lists N dead letters (its answer in FILE).
+wait_dead_letters() {
+  for _ in $(seq 50); do
+    a dlq list --config "$T/OPS.ini" --json >"$2" 2>/dev/null
+    [[ $(jq .total "$2" 2>/dev/null) == "$1" ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
 sed -i 's|^\[http\]$|[admin]\nfour_eyes = true\nfour_eyes_timeout = 20s\n\n[http]|' "$CONF"
 start_broker || exit 1
 peer DE send --to FR --count 1 --ids-out "$T/d4.ids" --timeout 30 >/dev/null 2>&1
@@ -263,11 +272,7 @@ check "a replay of a LIMITED message runs at once" grep -q 'replayed 1 dead lett
 peer FR recv --count 1 --no-ack --timeout 30 >/dev/null 2>&1
 peer DE send --to FR --count 1 --class PERSONAL --ids-out "$T/p.ids" --timeout 30 >/dev/null 2>&1
 peer FR recv --count 1 --no-ack --timeout 30 >/dev/null 2>&1
-for _ in $(seq 50); do
-  a dlq list --config "$T/OPS.ini" --json >"$T/dlq4.json" 2>/dev/null
-  [[ $(jq .total "$T/dlq4.json" 2>/dev/null) == 2 ]] && break
-  sleep 0.2
-done
+wait_dead_letters 2 "$T/dlq4.json"
 check_eq "two dead letters (the replayed one again, and a PERSONAL one)" "$(jq .total "$T/dlq4.json")" 2
 peer DE send --to FR --count 1 --class PERSONAL --timeout 30 >/dev/null 2>&1 # queued for FR
 a dlq replay --config "$T/OPS.ini" --all --node FR --json >"$T/replay-held.json" 2>&1
@@ -276,11 +281,7 @@ check_ge "a replay touching a PERSONAL message is held" "$PR" 1
 check "its summary says so" jq -e '.pending.summary | test("every dead letter of FR: 2, 1 PERSONAL")' "$T/replay-held.json"
 # A third dead letter while the replay waits: OPS2 approves what the summary showed, not it.
 peer FR recv --count 1 --no-ack --timeout 30 >/dev/null 2>&1
-for _ in $(seq 50); do
-  a dlq list --config "$T/OPS.ini" --json >"$T/dlq5.json" 2>/dev/null
-  [[ $(jq .total "$T/dlq5.json" 2>/dev/null) == 3 ]] && break
-  sleep 0.2
-done
+wait_dead_letters 3 "$T/dlq5.json"
 check_eq "a third dead letter arrives while the replay is held" "$(jq .total "$T/dlq5.json")" 3
 a pending confirm --config "$T/OPS2.ini" "$PR" >"$T/conf2.out" 2>&1
 check "OPS2 confirms: the two it was shown replayed, the newer one left alone" \
