@@ -11,6 +11,10 @@
 #                undefined behaviour
 # plus a check that no banned C function crept in. Ends with one line
 # "test.sh: N passed, M failed". Exit status 0 only if everything passed.
+#
+# Time: the sanitizer and fuzzing builds are compiled at the lowest CPU
+# priority (nice 19) while the normal build's tests run: most of those wait
+# on real timers, and the compilers take only the CPU they leave idle.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,20 +121,60 @@ say "include layers"
 step include-layers scripts/check-layers.sh
 
 if phase "build normal" build build -DASYLINK_SANITIZE=OFF; then
-    phase "ctest normal" run_ctest normal build
+    normal_built=1
 else
+    normal_built=0
     failed=$((failed + 1)); failures+=("normal build")
 fi
 
-if phase "build sanitizer" build build-asan -DASYLINK_SANITIZE=ON; then
+# The other two builds, in the background at nice 19, one after the other;
+# each leaves its exit status in DIR.status and its output in DIR.log.
+background_build() { # background_build DIR [CC] cmake args...
+    local dir=$1 cc=$2 t0=$SECONDS
+    shift 2
+    mkdir -p "$dir"
+    (CC=$cc build "$dir" "$@") >"$dir.log" 2>&1
+    echo "$? $((SECONDS - t0))" >"$dir.status"
+}
+rm -f build-asan.status build-fuzz.status
+have_clang=0
+command -v clang >/dev/null && have_clang=1
+(
+    renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true # before the compilers start: they inherit it
+    background_build build-asan "${CC:-cc}" -DASYLINK_SANITIZE=ON
+    [ "$have_clang" = 1 ] && background_build build-fuzz clang -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF
+) </dev/null &
+builds_pid=$!
+say "the sanitizer and fuzzing builds run in the background at nice 19"
+
+# wait_build DIR NAME: waits for a background build; prints its output; 0 if it built.
+wait_build() {
+    local dir=$1 name=$2 t0=$SECONDS rc secs
+    while [ ! -f "$dir.status" ] && kill -0 "$builds_pid" 2>/dev/null; do sleep 2; done
+    say "configure + build $dir (in the background)"
+    cat "$dir.log" 2>/dev/null
+    if [ ! -f "$dir.status" ]; then
+        phases+=("$(printf '%-22s %5ds' "$name" "$((SECONDS - t0))")")
+        return 1
+    fi
+    read -r rc secs <"$dir.status"
+    phases+=("$(printf '%-22s %5ds (in the background; %ds more waited for it)' "$name" "$secs" "$((SECONDS - t0))")")
+    return "$rc"
+}
+
+if [ "$normal_built" = 1 ]; then
+    phase "ctest normal" run_ctest normal build
+fi
+
+if wait_build build-asan "build sanitizer"; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         phase "ctest sanitizer" run_ctest sanitizer build-asan
 else
     failed=$((failed + 1)); failures+=("sanitizer build")
 fi
 
-if command -v clang >/dev/null; then
-    if CC=clang phase "build fuzz" build build-fuzz -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF; then
+if [ "$have_clang" = 1 ]; then
+    if wait_build build-fuzz "build fuzz"; then
         phase "ctest fuzz corpus" run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
         if [ -n "$fuzz_seconds" ]; then
             say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
