@@ -83,6 +83,7 @@ else
   mkdir -m 700 "$U" "$U/data"
   cp -r "$FED/trust" "$U/trust"
   cp "$FED/keys/BROKER.EU.key" "$T/policy.ini" "$U/"
+  cp "$ASYLINKD" "$U/asylinkd" # the build tree may be out of nobody's reach (a clone in /root)
   sed -e "s|^cert = .*|cert = $U/trust/nodes/BROKER.EU.cert|" -e "s|^key = .*|key = $U/BROKER.EU.key|" \
     -e "s|^trust_dir = .*|trust_dir = $U/trust|" -e "s|^data_dir = .*|data_dir = $U/data|" \
     -e "s|^policy = .*|policy = $U/policy.ini|" "$CONF" >"$U/broker.ini"
@@ -97,7 +98,7 @@ elif [[ -n ${U-} ]]; then
   for m in 644 600; do
     chmod "$m" "$U/data/data.mdb"
     BROKER_N=$((BROKER_N + 1))
-    as_nobody timeout 20 "$ASYLINKD" --config "$U/broker.ini" >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null
+    as_nobody timeout 20 "$U/asylinkd" --config "$U/broker.ini" >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null
     check_eq "data.mdb root's, mode $m: asylinkd as nobody exits 1" "$?" 1
     check "... ERROR names the file, root as its owner, the broker's user and chown" grep -qE \
       "level=error comp=store msg=\"data directory entry is owned by another user.*path=\"?$U/data/data.mdb\"? owner_uid=0 broker_uid=$nb_uid code=KEY_PERMISSIONS hint=.*chown" \
@@ -108,7 +109,7 @@ elif [[ -n ${U-} ]]; then
   chown "$nb_uid:$nb_gid" "$U/data/data.mdb"
   BROKER_N=$((BROKER_N + 1))
   # (setpriv itself, not the function: $! must be the broker's PID)
-  setpriv --reuid="$nb_uid" --regid="$nb_gid" --clear-groups -- "$ASYLINKD" --config "$U/broker.ini" \
+  setpriv --reuid="$nb_uid" --regid="$nb_gid" --clear-groups -- "$U/asylinkd" --config "$U/broker.ini" \
     >"$T/broker.$BROKER_N.out" 2>"$T/broker.$BROKER_N.err" </dev/null &
   NB_PID=$!
   PIDS+=("$NB_PID")
