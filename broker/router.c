@@ -30,9 +30,14 @@
 #define ROUTER_READ_BUDGET 512 /* commands read per turn before committing */
 /* Publishes the next group takes (being verified or verified) while one is in flight */
 #define ROUTER_GROUP_CAP 1024
-/* Resident KiB of mapped files (shared libraries, 7-9 MiB, and the store's pages
-   read through LMDB's map) above which the store's pages are unmapped */
-#define ROUTER_MAPPED_BUDGET_KIB (16 * 1024)
+/* Resident KiB of the whole broker (the memory not of mapped files counted at its
+   peak) above which the store's pages read through LMDB's map are unmapped; the
+   bound is issue 10's 64 MiB, the rest the margin for what is mapped between two
+   checks (store_release_pages(), store_release_budget()) ... */
+#define ROUTER_RESIDENT_BUDGET_KIB (52 * 1024)
+/* ... unless mapped files (shared libraries, 7-9 MiB, and those pages) hold no more
+   than this: the map then keeps what it holds whatever the rest of the process uses */
+#define ROUTER_MAPPED_FLOOR_KIB (16 * 1024)
 #define ROUTER_TICK_MS 100         /* poll timeout: timer resolution */
 #define ROUTER_DRAIN_MS 5000       /* how long shutdown waits for the workers */
 #define ROUTER_SWEEP_BEHIND_MS 100 /* the next sweep when the last one ran out of budget */
@@ -655,7 +660,7 @@ static void s_timers(router *r)
         r->next_hb_check_ms = r->now_ms + 1000;
     if (r->now_ms >= r->next_release_ms) {
         r->next_release_ms = r->now_ms + 2; /* the kernel maps pages around each read */
-        store_release_pages(r->store, ROUTER_MAPPED_BUDGET_KIB); /* they count in the RSS */
+        store_release_pages(r->store, ROUTER_RESIDENT_BUDGET_KIB, ROUTER_MAPPED_FLOOR_KIB);
     }
     if (r->now_ms >= r->next_sweep_ms) {
         store_sweep_stats st = {0};
@@ -772,6 +777,7 @@ int router_new(router_options *o, store *st, view *v, router **out)
     r->audit = o->audit;
     r->started_ms = clock_now_ms();
     r->store = st;
+    store_release_budget(st, ROUTER_RESIDENT_BUDGET_KIB, ROUTER_MAPPED_FLOOR_KIB);
     r->view = v;
     r->ctx = zmq_ctx_new();
     r->reorder = calloc(ROUTER_REORDER_CAP, sizeof *r->reorder);

@@ -96,6 +96,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,7 @@
 #define S_DATA_NAME "data.mdb" /* LMDB's data file, flock'd too (s_lock) */
 #define S_LMDB_LOCK_NAME "lock.mdb" /* LMDB's lock file (its reader table) */
 #define S_PAGE_SLACK 4096 /* room counted per publish beyond its envelope: record, keys, pages */
+#define S_RELEASE_EVERY 64 /* pages read or operations applied between two budget checks */
 #define S_META_HWM "seq_hwm"
 #define S_META_CRL_NUMBER "crl_number"
 #define S_META_CRL_CA "crl_ca"
@@ -154,6 +157,11 @@ struct store {
     uintptr_t map_lo, map_hi;        /* LMDB's map of the data file (store_release_pages()) */
     uint64_t map_seen_size;          /* the map size when it was looked up */
     int statm_fd;                    /* /proc/self/statm (store_release_pages()), -1 until opened */
+    pthread_mutex_t release_lock;    /* one store_release_pages() at a time (router, committer) */
+    uint64_t release_budget_kib;     /* store_release_budget(); 0 = none */
+    uint64_t release_floor_kib;
+    uint64_t anon_peak_kib;    /* the most resident KiB not of mapped files seen (release_lock) */
+    atomic_uint release_ticks; /* messages read or deleted since the last check (S_RELEASE_EVERY) */
     store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
     void (*barrier)(void *ctx);      /* store_set_write_barrier(); NULL = none */
     void *barrier_ctx;
@@ -735,6 +743,10 @@ int store_open(const store_options *o, store **out)
     s->lock_fd = -1;
     s->data_lock_fd = -1;
     s->statm_fd = -1;
+    if (pthread_mutex_init(&s->release_lock, NULL) != 0) {
+        free(s);
+        return ASYLINK_E_NOMEM;
+    }
     s->dedup_window_ms = o->dedup_window_ms;
     int rc = s_lock(s, o);
     /* A file the broker's user may not open (data.mdb restored by root) fails the lock with
@@ -774,6 +786,7 @@ void store_close(store **self_p)
         close(s->lock_fd);
     if (s->statm_fd >= 0)
         close(s->statm_fd);
+    pthread_mutex_destroy(&s->release_lock);
     free(s);
     *self_p = NULL;
 }
@@ -809,11 +822,12 @@ static void s_find_map(store *s, uint64_t map_size)
 }
 
 /*
- * KiB of mapped files resident in this process (RssFile + RssShmem: the
- * third field of /proc/self/statm, in pages), read through a descriptor
- * kept open; UINT64_MAX when unknown.
+ * This process's resident KiB, all of it (*total) and of mapped files
+ * (*mapped: RssFile + RssShmem), from the second and third fields of
+ * /proc/self/statm, in pages, read through a descriptor kept open. false
+ * when unknown.
  */
-static uint64_t s_file_resident_kib(store *s)
+static bool s_resident_kib(store *s, uint64_t *total, uint64_t *mapped)
 {
     if (s->statm_fd < 0)
         s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -822,24 +836,70 @@ static uint64_t s_file_resident_kib(store *s)
     unsigned long long size = 0, resident = 0, shared = 0;
     long page = sysconf(_SC_PAGESIZE);
     if (n <= 0 || page <= 0)
-        return UINT64_MAX;
+        return false;
     buf[n] = '\0';
     if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
-        return UINT64_MAX;
-    return (uint64_t)shared * (uint64_t)(page / 1024);
+        return false;
+    *total = (uint64_t)resident * (uint64_t)(page / 1024);
+    *mapped = (uint64_t)shared * (uint64_t)(page / 1024);
+    return true;
 }
 
-void store_release_pages(store *s, uint64_t budget_kib)
+/* store_release_pages(), with need_kib about to be read through the map counted in. */
+static void s_unmap(store *s, uint64_t budget_kib, uint64_t floor_kib, uint64_t need_kib)
 {
     MDB_envinfo info;
-    if (!s || (budget_kib && s_file_resident_kib(s) <= budget_kib))
+    uint64_t total = 0, mapped = 0;
+    if (pthread_mutex_trylock(&s->release_lock) != 0) /* the other thread does it */
         return;
-    if (mdb_env_info(s->env, &info) != MDB_SUCCESS)
+    bool known = budget_kib && s_resident_kib(s, &total, &mapped);
+    if (known && total - mapped > s->anon_peak_kib)
+        s->anon_peak_kib = total - mapped;
+    /* The rest of the process counts at its peak: it may grow back to it
+       (a large message's buffers) while the map holds what it holds. */
+    if (known && (mapped + s->anon_peak_kib + need_kib <= budget_kib || mapped <= floor_kib)) {
+        pthread_mutex_unlock(&s->release_lock);
         return;
-    if (info.me_mapsize != s->map_seen_size) /* opened or grown: mapped elsewhere */
-        s_find_map(s, info.me_mapsize);
-    if (s->map_hi > s->map_lo)
-        madvise((void *)s->map_lo, s->map_hi - s->map_lo, MADV_DONTNEED);
+    }
+    if (mdb_env_info(s->env, &info) == MDB_SUCCESS) {
+        if (info.me_mapsize != s->map_seen_size) /* opened or grown: mapped elsewhere */
+            s_find_map(s, info.me_mapsize);
+        if (s->map_hi > s->map_lo)
+            madvise((void *)s->map_lo, s->map_hi - s->map_lo, MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&s->release_lock);
+}
+
+void store_release_pages(store *s, uint64_t budget_kib, uint64_t floor_kib)
+{
+    if (s)
+        s_unmap(s, budget_kib, floor_kib, 0);
+}
+
+void store_release_budget(store *s, uint64_t budget_kib, uint64_t floor_kib)
+{
+    if (!s)
+        return;
+    s->release_budget_kib = budget_kib;
+    s->release_floor_kib = floor_kib;
+}
+
+/*
+ * Counts what was read through the map, in pages (a delivery's record and
+ * envelope) or operations applied (an acknowledgement's deletion, a
+ * publish's B-tree walks: one each), and checks the budget every
+ * S_RELEASE_EVERY of them, in whichever thread: the kernel maps 64 KiB or
+ * more around each page faulted in (fault-around, large folios), so a group
+ * commit's deletions or a turn's deliveries map tens of MiB between two
+ * checks of the router's.
+ */
+static void s_release_tick(store *s, unsigned n)
+{
+    if (!s->release_budget_kib)
+        return;
+    unsigned was = atomic_fetch_add_explicit(&s->release_ticks, n, memory_order_relaxed);
+    if (was / S_RELEASE_EVERY != (was + n) / S_RELEASE_EVERY) /* n pages are read next */
+        s_unmap(s, s->release_budget_kib, s->release_floor_kib, (uint64_t)n * 4);
 }
 
 /* ---- batches: recording ----------------------------------------------- */
@@ -1504,6 +1564,7 @@ static int s_apply_op(store *s, MDB_txn *txn, store_batch *b, const s_op *op, st
         r->code = ASYLINK_E_INVALID_ARG;
         return MDB_SUCCESS;
     }
+    s_release_tick(s, 1);
     s_audit_meta m = {0};
     if (op->kind != S_OP_PUBLISH && op->kind != S_OP_SUB_CURSOR && op->kind != S_OP_ACK)
         s_audit_meta_read(s, txn, op->seq, &m); /* an ack reads it itself */
@@ -1931,6 +1992,7 @@ static int s_entry_fill(store *s, MDB_txn *txn, uint64_t seq, const MDB_val *v, 
         return S_BAD_RECORD; /* a queue entry always has its message */
     if (rc != MDB_SUCCESS)
         return rc;
+    s_release_tick(s, 1 + (unsigned)(r.envelope_len / 4096)); /* the delivery reads it next */
     out->seq = seq;
     out->attempts = (uint32_t)bytes_get_le(v->mv_data, 4);
     out->next_attempt_ms = bytes_get_le((const uint8_t *)v->mv_data + 8, 8);

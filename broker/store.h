@@ -163,18 +163,34 @@ int store_sync(store *s);
 
 /*
  * Unmaps the store's pages from the broker's resident set (madvise
- * MADV_DONTNEED on LMDB's read-only map) when the process's resident
- * pages of mapped files (shared libraries included: /proc/self/statm)
- * exceed budget_kib, or always when budget_kib is 0 or that count cannot
- * be read. The pages stay in the kernel's page cache and fault back in on
- * the next read. Every page a delivery or a lookup ever touched otherwise
- * counts in the broker's RSS (deliveries read tens of MiB a second, and
- * the kernel maps up to 16 pages around each one read). Safe while
- * readers run. The router calls it every 2 ms with ROUTER_MAPPED_BUDGET_KIB:
- * unmapping only over the budget spares the re-faults of the hot pages
- * (B-tree roots and branches) that unmapping every time cost.
+ * MADV_DONTNEED on LMDB's read-only map) when the process's resident KiB
+ * exceed budget_kib while its resident KiB of mapped files (shared
+ * libraries included: /proc/self/statm) exceed floor_kib; always when
+ * budget_kib is 0 or the counts cannot be read. The pages stay in the
+ * kernel's page cache and fault back in on the next read. Every page a
+ * delivery or a lookup ever touched otherwise counts in the broker's RSS
+ * (deliveries read tens of MiB a second, and the kernel maps pages around
+ * each one read). Safe while readers run. The router calls it every 2 ms
+ * with ROUTER_RESIDENT_BUDGET_KIB and ROUTER_MAPPED_FLOOR_KIB, and the store
+ * checks them itself as it reads and deletes (store_release_budget()): the map
+ * may use what the rest of the process leaves of the budget, so pages
+ * stay mapped between a message's delivery and the deletion its
+ * acknowledgement makes (each re-fault of a page costs 1-20 us on the
+ * virtual machines measured, DESIGN-CHANGES 70).
  */
-void store_release_pages(store *s, uint64_t budget_kib);
+void store_release_pages(store *s, uint64_t budget_kib, uint64_t floor_kib);
+
+/*
+ * Sets the budget that the store checks itself, with store_release_pages(s,
+ * budget_kib, floor_kib), every 64 pages of messages read for delivery or
+ * operations a batch commit applies, in whichever thread runs them: the
+ * kernel maps 64 KiB or more around each page read through the map, so a
+ * group commit's deletions or a turn's deliveries map tens of MiB between
+ * two checks of the router's. budget_kib 0 turns it off (the default). Call
+ * before reads or commits run in another thread. store_release_pages()
+ * runs in one thread at a time; a call meeting another returns at once.
+ */
+void store_release_budget(store *s, uint64_t budget_kib, uint64_t floor_kib);
 
 /*
  * Clears the reader slots in lock.mdb of processes that are gone

@@ -1462,7 +1462,7 @@ int wire_packer_add(wire_packer *p, const uint8_t *cmd, size_t cmd_len, const ui
     if (p->len < p->room + S_PACK_HEAD)
         p->len = p->room + S_PACK_HEAD; /* a zeroed packer used without init */
     if (p->cap - p->len < need || !p->buf) {
-        size_t cap = p->cap ? p->cap : 4096;
+        size_t cap = p->cap ? p->cap : p->hint > 4096 ? p->hint : 4096;
         while (cap < p->len + need)
             cap *= 2;
         uint8_t *b = realloc(p->buf, cap);
@@ -1520,7 +1520,11 @@ uint8_t *wire_packer_finish(wire_packer *p, size_t *off, size_t *len)
     memcpy(p->buf + *off, head, n);
     *len = n + body;
     uint8_t *block = p->buf;
+    size_t used = p->len;
     wire_packer_init(p, p->room);
+    p->hint = used + used / 8; /* a block grown by copies costs a copy per doubling */
+    if (p->hint > WIRE_PACK_BYTES)
+        p->hint = WIRE_PACK_BYTES;
     return block;
 }
 

@@ -25,7 +25,9 @@
 #define WIRE_PROTOCOL_VERSION 1              /* the version every peer speaks */
 #define WIRE_PROTOCOL_PACKED 2               /* version 1 plus Packed frames (PROTOCOL.md 11.2.1) */
 #define WIRE_MAX_PACKED 1024                 /* most items in one Packed frame */
-#define WIRE_PACK_BYTES (4u * 1024u * 1024u) /* senders close a Packed frame at this size */
+/* Senders close a Packed frame at this size: its buffers (the frame, ZeroMQ's CURVE copy of
+   it) stay under glibc's mmap threshold, so they are reused, not mapped and faulted anew */
+#define WIRE_PACK_BYTES (512u * 1024u)
 #define WIRE_REASON_MAX 255                  /* human reasons are cut to this many bytes */
 #define WIRE_NAME_MAX 64                     /* client names, versions, subscription names */
 #define WIRE_MAX_SEQUENCES 4096              /* most sequences in one Ack / Nack */
@@ -366,6 +368,7 @@ typedef struct wire_packer {
     size_t len;   /* bytes used, from the start of the block */
     size_t room;  /* caller's bytes in front */
     size_t items; /* items added */
+    size_t hint;  /* bytes the last finished block used: the next one starts at that size */
 } wire_packer;
 
 void wire_packer_init(wire_packer *p, size_t room);

@@ -2228,10 +2228,13 @@ static void test_release_pages(void **state)
         free(env);
     }
     uint64_t mapped = t_rss_file_kib();
-    store_release_pages(t->s, UINT64_MAX); /* under the budget: kept */
+    store_release_pages(t->s, UINT64_MAX, 0); /* under the budget: kept */
     uint64_t kept = t_rss_file_kib();
     assert_true(kept + 1024 > mapped);
-    store_release_pages(t->s, 1024); /* over it: unmapped */
+    store_release_pages(t->s, 1024,
+                        1024 * 1024); /* over it, but mapped files under the floor: kept */
+    assert_true(t_rss_file_kib() + 1024 > mapped);
+    store_release_pages(t->s, 1024, 0); /* over both: unmapped */
     uint64_t released = t_rss_file_kib();
     print_message("RssFile %llu KiB read, %llu kept, %llu after the release\n",
                   (unsigned long long)mapped, (unsigned long long)kept,
@@ -2244,9 +2247,45 @@ static void test_release_pages(void **state)
         free(env);
     }
     assert_true(t_rss_file_kib() > released + 4 * 1024);
-    store_release_pages(t->s, 0); /* no budget: always */
+    store_release_pages(t->s, 0, 0); /* no budget: always */
     assert_true(t_rss_file_kib() + 4 * 1024 < kept);
-    store_release_pages(NULL, 0);
+    store_release_pages(NULL, 0, 0);
+}
+
+/* Reads for delivery map no more than about S_RELEASE_EVERY pages past the store's own budget. */
+static void test_release_budget(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *const to[] = {"FR", NULL};
+    for (unsigned i = 0; i < 160; i++)
+        t_publish1(t, "DE", 9000 + i, to, 32 * 1024, 0, 1000 + i);
+    uint64_t grown[2] = {0, 0};
+    for (int budget = 0; budget < 2; budget++) { /* without a budget, then with one always over */
+        store_release_budget(t->s, budget ? 1 : 0, 0);
+        store_release_pages(t->s, 0, 0);
+        uint64_t base = t_rss_file_kib(), most = base;
+        store_entry e;
+        uint64_t after = 0;
+        unsigned n = 0;
+        while (store_queue_next(t->s, "FR", after, &e) == ASYLINK_OK) { /* as a delivery does */
+            uint8_t *env = NULL;
+            size_t len = 0;
+            assert_int_equal(store_message_get(t->s, e.seq, &env, &len), ASYLINK_OK);
+            free(env);
+            uint64_t now = t_rss_file_kib();
+            most = now > most ? now : most;
+            after = e.seq;
+            n++;
+        }
+        assert_int_equal(n, 160);
+        grown[budget] = most - base;
+    }
+    print_message("RssFile grew by %llu KiB reading 5 MiB without a budget, %llu KiB with one\n",
+                  (unsigned long long)grown[0], (unsigned long long)grown[1]);
+    assert_true(grown[0] >= 4 * 1024);
+    assert_true(grown[1] < 2 * 1024);
+    store_release_budget(t->s, 0, 0);
 }
 
 int main(void)
@@ -2255,6 +2294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_queue_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_deletes_message_keeps_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_to_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_replay_drop, setup, teardown),

@@ -1508,6 +1508,36 @@ static size_t s_packed_raw(uint8_t *out, const uint8_t *body, size_t body_len)
     return n + body_len;
 }
 
+/* A block starts at the size the last one used, not 4 KiB grown by copies; never above the close
+ * size. */
+static void test_packer_size_hint(void **state)
+{
+    (void)state;
+    wire_packer p;
+    wire_packer_init(&p, 16);
+    static uint8_t env[8192];
+    static const uint8_t cmd[] = {0x08, 0x01};
+    for (int i = 0; i < 40; i++) /* 320 KiB */
+        assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, env, sizeof env), ASYLINK_OK);
+    size_t off = 0, len = 0, used = p.len;
+    free(wire_packer_finish(&p, &off, &len));
+    assert_int_equal(p.hint, used + used / 8);
+    assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, env, 16), ASYLINK_OK);
+    assert_int_equal(p.cap, used + used / 8); /* one allocation the size of the last block */
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, env, sizeof env), ASYLINK_OK);
+    assert_int_equal(p.cap, used + used / 8); /* the same again fits */
+    for (int i = 0; i < 60;
+         i++) /* past WIRE_PACK_BYTES: the caller closes it; the hint stops there */
+        assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, env, sizeof env), ASYLINK_OK);
+    free(wire_packer_finish(&p, &off, &len));
+    assert_int_equal(p.hint, WIRE_PACK_BYTES);
+    assert_int_equal(wire_packer_add(&p, cmd, sizeof cmd, env, 16), ASYLINK_OK);
+    assert_int_equal(p.cap, WIRE_PACK_BYTES);
+    wire_packer_free(&p);
+    assert_int_equal(p.hint, 0); /* freed: as new */
+}
+
 static void test_packed_round_trip(void **state)
 {
     (void)state;
@@ -1850,6 +1880,7 @@ int main(void)
         cmocka_unit_test(test_random_mutations),
         cmocka_unit_test(test_fast_paths_agree),
         cmocka_unit_test(test_packed_round_trip),
+        cmocka_unit_test(test_packer_size_hint),
         cmocka_unit_test(test_packed_refused),
         cmocka_unit_test(test_packed_item_limit),
         cmocka_unit_test(test_fast_encoders_match_protobuf_c),
