@@ -161,7 +161,7 @@ struct store {
     uint64_t release_budget_kib;     /* store_release_budget(); 0 = none */
     uint64_t release_floor_kib;
     uint64_t anon_peak_kib;    /* the most resident KiB not of mapped files seen (release_lock) */
-    atomic_uint release_ticks; /* messages read or deleted since the last check (S_RELEASE_EVERY) */
+    atomic_uint release_ticks; /* pages read, operations applied (s_release_tick()) */
     store_audit_hooks audit;         /* audit trail hooks (audit.begin NULL = none) */
     void (*barrier)(void *ctx);      /* store_set_write_barrier(); NULL = none */
     void *barrier_ctx;
