@@ -141,8 +141,9 @@ check "libasylink-dev: asylink.pc, CMake package, libasylink.a" bash -c \
 check_eq "libasylink-dev: the .proto files" \
   "$(cd "$ROOT/usr/share/asylink/proto/asylink/v1" 2>/dev/null && ls ./*.proto | sort | tr '\n' ' ')" \
   "$(cd "$SOURCE_ROOT/proto/asylink/v1" && ls ./*.proto | sort | tr '\n' ' ')"
-check "libasylink-dev: PROTOCOL.md and the example national node" bash -c \
+check "libasylink-dev: PROTOCOL.md, INTEGRATION.md and the example national node" bash -c \
   "test -s '$ROOT/usr/share/doc/libasylink-dev/PROTOCOL.md.gz' &&
+   test -s '$ROOT/usr/share/doc/libasylink-dev/INTEGRATION.md.gz' &&
    test -s '$ROOT/usr/share/doc/libasylink-dev/examples/national_node.c'"
 check "asylinkd: OPERATIONS.md, SECURITY.md, the Prometheus rules" bash -c \
   "test -s '$ROOT/usr/share/doc/asylinkd/OPERATIONS.md.gz' &&
