@@ -6,12 +6,7 @@
 set -uo pipefail
 COMPLETION=${1:?usage: bash-completion.sh COMPLETION ASYLINK}
 ASYLINK=${2:?}
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-compl.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" compl
 
 if bash -n "$COMPLETION" 2>"$T/syntax"; then pass "bash -n: the script parses"; else
   fail "bash -n"; cat "$T/syntax"; fi

@@ -8,12 +8,7 @@
 set -uo pipefail
 SRC=${1:?usage: bench-help.sh SOURCE_DIR BENCH...}
 shift
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-bench-help.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench-help
 
 # Every bench/bench_*.c is passed here (tests/CMakeLists.txt globs them too).
 want=$(cd "$SRC/bench" && ls bench_*.c | sed 's/\.c$//' | sort | tr '\n' ' ')

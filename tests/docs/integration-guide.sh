@@ -12,12 +12,7 @@ ROOT=${1:?usage: integration-guide.sh SOURCE_ROOT}
 CC=${CC:-cc}
 GUIDE="$ROOT/docs/INTEGRATION.md"
 HEADERS=("$ROOT/include/asylink/asylink.h" "$ROOT/include/asylink/errors.h")
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-guide.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" guide
 
 if [[ ! -s $GUIDE ]]; then
   echo "FAIL  $GUIDE is missing or empty"

@@ -10,12 +10,7 @@ MANDIR=${1:?usage: man-pages.sh MANDIR ASYLINK ASYLINKD}
 ASYLINK=${2:?}
 ASYLINKD=${3:?}
 PAGES=(asylink.1 asylinkd.8 asylinkd.ini.5 asylink-node.ini.5)
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-man.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" man
 
 if ! command -v groff >/dev/null; then
   echo "groff is missing (Debian: groff-base)"

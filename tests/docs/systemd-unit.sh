@@ -8,12 +8,7 @@ set -uo pipefail
 ROOT=${1:?usage: systemd-unit.sh SOURCE_ROOT ASYLINKD}
 ASYLINKD=${2:?}
 UNIT="$ROOT/contrib/systemd/asylinkd.service"
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-unit.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" unit
 
 # The fenced block after the marker comment in OPERATIONS.md.
 awk '/^<!-- contrib\/systemd\/asylinkd.service/ { on = 1; next }
