@@ -12,10 +12,8 @@ set -uo pipefail
 BENCH=${1:?usage: 36-bench-client-window.sh BENCH_CLIENT ASYLINKD SOURCE_DIR}
 ASYLINKD=${2:?}
 SRC=${3:?}
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
+# shellcheck source=tests/checks.sh
+source "$(dirname "$0")/../checks.sh"
 T=$(mktemp -d "${TMPDIR:-/tmp}/asylink-36.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cp -r "$SRC/certs-example" "$T/certs"

@@ -18,8 +18,8 @@ set -uo pipefail
 LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SOURCE_ROOT="$(cd "$LIB_DIR/../.." && pwd)"
 
-passed=0
-failed=0
+# shellcheck source=tests/checks.sh
+source "$LIB_DIR/../checks.sh"
 PIDS=()          # every background process we started
 BROKER_PID=""    # the current broker
 BROKER_N=0       # brokers started so far (log file names)
@@ -61,35 +61,7 @@ lib_cleanup() {
   fi
 }
 
-# ---- checks ----
-
-pass() { passed=$((passed + 1)); echo "ok    $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
-
-# check DESC COMMAND...: COMMAND succeeds.
-check() {
-  local desc=$1
-  shift
-  if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi
-}
-
-# check_eq DESC GOT WANT
-check_eq() {
-  if [[ "$2" == "$3" ]]; then pass "$1 ($2)"; else fail "$1 (got '$2', wanted '$3')"; fi
-}
-
-# check_ge DESC GOT MIN
-check_ge() {
-  if [[ "$2" =~ ^[0-9]+$ && "$2" -ge "$3" ]]; then pass "$1 ($2 >= $3)"; else fail "$1 (got '$2', wanted >= $3)"; fi
-}
-
-# summary: prints the totals and exits non-zero on any failure.
-summary() {
-  echo
-  echo "$passed passed, $failed failed"
-  [[ $failed -eq 0 ]]
-  exit $?
-}
+# ---- checks: pass, fail, check, check_eq, check_ge, summary (tests/checks.sh) ----
 
 # show FILE [LABEL]: indented copy of a log (last 40 lines) for a failure report.
 show() {
