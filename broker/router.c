@@ -30,6 +30,10 @@
 #define ROUTER_READ_BUDGET 512 /* commands read per turn before committing */
 /* Publishes the next group takes (being verified or verified) while one is in flight */
 #define ROUTER_GROUP_CAP 1024
+/* Operations of any kind (acknowledgements mostly) it takes meanwhile: a drain's
+   acknowledgements came faster than one commit deleted them, and the next group's
+   operations and its commit's dirty pages took 50-100 MiB (bench_broker w6) */
+#define ROUTER_GROUP_OPS_CAP 4096
 /* Resident KiB of the whole broker (the memory not of mapped files counted at its
    peak) above which the store's pages read through LMDB's map are unmapped; the
    bound is issue 10's 64 MiB, the rest the margin for what is mapped between two
@@ -40,7 +44,6 @@
 #define ROUTER_MAPPED_FLOOR_KIB (16 * 1024)
 #define ROUTER_TICK_MS 100         /* poll timeout: timer resolution */
 #define ROUTER_DRAIN_MS 5000       /* how long shutdown waits for the workers */
-#define ROUTER_SWEEP_BEHIND_MS 100 /* the next sweep when the last one ran out of budget */
 #define ROUTER_HWM 10000           /* ZeroMQ high-water marks, messages */
 
 /* ---- Hello: a session opens ---- */
@@ -668,12 +671,9 @@ static void s_timers(router *r)
             LOG_INFO("store", "expired messages swept", "entries=%llu",
                      (unsigned long long)st.expired);
         r->stats.expired += st.expired;
-        /* Behind (the budget ran out): again soon, not after a whole interval, or above about
-           1,000 publishes a second the dedup entries would come faster than they go. */
-        uint64_t next = st.more && r->opt.sweep_interval_ms > ROUTER_SWEEP_BEHIND_MS
-                            ? ROUTER_SWEEP_BEHIND_MS
-                            : r->opt.sweep_interval_ms;
-        r->next_sweep_ms = r->now_ms + next;
+        /* expired messages left: again soon; a dedup scan in the middle of the index: at
+           the pace that takes it through the index once per window / 8 */
+        r->next_sweep_ms = r->now_ms + store_sweep_delay_ms(r->store, &st, r->opt.sweep_interval_ms);
         audit_prune(r->audit, r->now_ms, 10000, NULL);
         /* a read-only reader of the live store killed while the broker runs (kill -9 of an
            `asylink audit --data`, an mdb_copy) leaves a slot that pins old pages */
@@ -851,7 +851,8 @@ int router_endpoint_probe(const char *endpoint)
 static bool s_group_full(router *r)
 {
     return r->committer &&
-           r->next_arrival - r->next_release + r->refs.n_pending >= ROUTER_GROUP_CAP &&
+           (r->next_arrival - r->next_release + r->refs.n_pending >= ROUTER_GROUP_CAP ||
+            store_batch_size(r->batch) >= ROUTER_GROUP_OPS_CAP) &&
            committer_busy(r->committer);
 }
 

@@ -447,7 +447,11 @@ typedef struct store_sweep_stats {
     uint64_t expired;       /* queue entries dropped because their message expired */
     uint64_t feed_expired;  /* feed entries (with their message) dropped on expiry */
     uint64_t dedup_dropped; /* dedup entries older than the window */
-    bool more;              /* the budget ran out: more may be due (sweep again soon) */
+    bool more;              /* the budget ran out */
+    bool expired_more;      /* ... on expired messages: more of them may be due now */
+    uint64_t dedup_examined; /* dedup entries looked at */
+    uint64_t dedup_entries;  /* dedup entries left in the index */
+    bool dedup_wrapped;      /* the dedup scan reached the index's end (the next starts over) */
 } store_sweep_stats;
 
 /*
@@ -459,6 +463,19 @@ typedef struct store_sweep_stats {
  * stats may be NULL. ASYLINK_OK, ASYLINK_E_STORE_FULL, ASYLINK_E_IO.
  */
 int store_sweep(store *s, uint64_t now_ms, size_t budget, store_sweep_stats *stats);
+
+/*
+ * How long after a sweep that returned st the next one is due, for a
+ * configured interval_ms (store.sweep_interval): STORE_SWEEP_BEHIND_MS when
+ * expired messages are left over; while the dedup scan is in the middle of
+ * the index, often enough that it goes through the whole index once per
+ * dedup window / STORE_DEDUP_CYCLES (so a stale entry outlives its window
+ * by at most that much), never sooner than STORE_SWEEP_BEHIND_MS; else
+ * interval_ms. Never more than interval_ms. Pure; any thread.
+ */
+#define STORE_SWEEP_BEHIND_MS 100
+#define STORE_DEDUP_CYCLES 8
+uint64_t store_sweep_delay_ms(const store *s, const store_sweep_stats *st, uint64_t interval_ms);
 
 /* ---- erasure (admin purge) ---- */
 

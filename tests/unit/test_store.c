@@ -630,6 +630,9 @@ static void test_expiry_sweep(void **state)
     assert_int_equal(store_sweep(t->s, 1150, 1, &sw), ASYLINK_OK);
     assert_int_equal(sw.expired, 1);
     assert_true(sw.more); /* the budget ran out: the router sweeps again soon */
+    assert_true(sw.expired_more);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), STORE_SWEEP_BEHIND_MS);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 50), 50); /* never after the interval */
     uint8_t *env = NULL;
     size_t len;
     assert_int_equal(store_message_get(t->s, m1, &env, &len), ASYLINK_E_NOT_FOUND);
@@ -639,6 +642,8 @@ static void test_expiry_sweep(void **state)
     assert_int_equal(store_sweep(t->s, 1150, 100, &sw), ASYLINK_OK);
     assert_int_equal(sw.expired, 1); /* m4 */
     assert_false(sw.more);
+    assert_false(sw.expired_more);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), 10000);
     assert_int_equal(store_message_get(t->s, m4, &env, &len), ASYLINK_E_NOT_FOUND);
     t_check_envelope(t, m2, 2, 10);
 
@@ -708,6 +713,59 @@ static void test_dedup_window_sweep(void **state)
     }
     t_sweep_dedup_until(t, 3000, 2, 1, 6); /* id 0, accepted at 2000 */
     t_sweep_dedup_until(t, 3500, 2, 5, 8); /* ids 100..104 */
+}
+
+/* The router's pace: the whole dedup index once per window / STORE_DEDUP_CYCLES. */
+static void test_sweep_pacing(void **state)
+{
+    tctx *t = *state;
+    t->o.dedup_window_ms = 8000; /* a cycle of 1,000 ms */
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    for (unsigned i = 0; i < 40; i++)
+        t_publish1(t, "NL", i, a, 8, 0, 1000);
+    store_sweep_stats sw;
+    /* 10 of 40 examined (none stale): 5 chunks left to the cycle's end, 200 ms apart */
+    assert_int_equal(store_sweep(t->s, 1500, 10, &sw), ASYLINK_OK);
+    assert_int_equal(sw.dedup_examined, 10);
+    assert_int_equal(sw.dedup_entries, 40);
+    assert_false(sw.dedup_wrapped);
+    assert_false(sw.expired_more);
+    assert_true(sw.more);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), 200);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 150), 150); /* never after the interval */
+    /* a chunk of 2: 21 chunks of 47 ms; never sooner than STORE_SWEEP_BEHIND_MS */
+    assert_int_equal(store_sweep(t->s, 1500, 2, &sw), ASYLINK_OK);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), STORE_SWEEP_BEHIND_MS);
+    /* the rest: the scan reaches the end, the next sweep is a whole interval away */
+    for (int i = 0; i < 10 && !sw.dedup_wrapped; i++)
+        assert_int_equal(store_sweep(t->s, 1500, 10, &sw), ASYLINK_OK);
+    assert_true(sw.dedup_wrapped);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), 10000);
+    /* stale now: deletions count in, the index shrinks */
+    assert_int_equal(store_sweep(t->s, 9000, 30, &sw), ASYLINK_OK);
+    assert_int_equal(sw.dedup_dropped, 30);
+    assert_int_equal(sw.dedup_entries, 10);
+    assert_false(sw.dedup_wrapped);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), 10000); /* entries <= examined */
+    assert_int_equal(store_sweep(t->s, 9000, 30, &sw), ASYLINK_OK);
+    assert_int_equal(sw.dedup_dropped, 10);
+    assert_int_equal(sw.dedup_entries, 0);
+    assert_true(sw.dedup_wrapped);
+}
+
+static void test_sweep_pacing_long_window(void **state)
+{
+    tctx *t = *state;
+    t->o.dedup_window_ms = 7ull * 24 * 3600 * 1000; /* the default: the interval sets the pace */
+    t_open(t);
+    const char *a[] = {"AT", NULL};
+    for (unsigned i = 0; i < 40; i++)
+        t_publish1(t, "NL", i, a, 8, 0, 1000);
+    store_sweep_stats sw;
+    assert_int_equal(store_sweep(t->s, 1500, 10, &sw), ASYLINK_OK);
+    assert_true(sw.more);
+    assert_int_equal(store_sweep_delay_ms(t->s, &sw, 10000), 10000);
 }
 
 static void test_dedup_window_zero_keeps(void **state)
@@ -2300,6 +2358,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_letter_replay_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_pacing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_pacing_long_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window_zero_keeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequences_monotonic_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crl_number_persists, setup, teardown),
