@@ -20,6 +20,25 @@ struct view {
     rootcache *roots; /* owned: batch statements verified under this trust */
 };
 
+/*
+ * Says which node certificates trust_load() left out of t and why: it goes on
+ * without them, and a node whose certificate is missing is otherwise only
+ * "unknown" when it connects or is named as a recipient.
+ */
+static void s_log_trust_problems(const trust *t)
+{
+    for (size_t i = 0; i < trust_problem_count(t); i++) {
+        const trust_problem *p = trust_problem_at(t, i);
+        if (p->code == ASYLINK_E_WRONG_KEY) /* p->path is the node id of both clashing ones */
+            LOG_WARN("trust",
+                     "node certificate left out: another node's certificate carries the same key",
+                     "node=%s code=%s", LOG_Q(p->path), asylink_err_name(p->code));
+        else
+            LOG_WARN("trust", "node certificate left out", "file=%s code=%s reason=%s",
+                     LOG_Q(p->path), asylink_err_name(p->code), LOG_Q(asylink_strerror(p->code)));
+    }
+}
+
 int view_load(const char *trust_dir, const char *policy_path, view **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -33,6 +52,7 @@ int view_load(const char *trust_dir, const char *policy_path, view **out, char *
         free(v);
         return rc;
     }
+    s_log_trust_problems(v->trust);
     char perr[512];
     rc = policy_load(policy_path, &v->policy, perr, sizeof perr);
     if (rc != ASYLINK_OK) {

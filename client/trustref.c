@@ -217,10 +217,28 @@ static void s_check_end(asylink_client *c, const trust *t, const cert *x, const 
     }
 }
 
-/* The certificates' ends under t (the caller holds reload_lock). */
+/* The node certificates trust_load() left out of t, and why (it goes on without them). */
+static void s_log_trust_problems(asylink_client *c, const trust *t)
+{
+    for (size_t i = 0; i < trust_problem_count(t); i++) {
+        const trust_problem *p = trust_problem_at(t, i);
+        if (p->code == ASYLINK_E_WRONG_KEY) /* p->path is the node id of both clashing ones */
+            client_log(c, ASYLINK_LOG_WARN,
+                       "node certificate left out: another node's certificate carries the same key",
+                       "option=trust_dir node=%s code=%s", CLIENT_Q(p->path),
+                       asylink_err_name(p->code));
+        else
+            client_log(c, ASYLINK_LOG_WARN, "node certificate left out",
+                       "option=trust_dir path=%s code=%s reason=%s", CLIENT_Q(p->path),
+                       asylink_err_name(p->code), CLIENT_Q(asylink_strerror(p->code)));
+    }
+}
+
+/* The certificates' ends under t, and what it left out (the caller holds reload_lock). */
 static void s_check_certs(asylink_client *c, const trust *t, uint64_t now)
 {
     c->certs_checked_ms = now;
+    s_log_trust_problems(c, t);
     s_check_end(c, t, c->own, "our own", "node_cert", now);
     s_check_end(c, t, c->broker, "the broker's", "broker_cert", now);
     const cert *ca = trust_ca(t);

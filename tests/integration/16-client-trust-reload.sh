@@ -3,12 +3,22 @@
 # certificate copied in becomes usable, a revocation list naming FR stops
 # DE's running client from sealing to FR, and an older revocation list put
 # back is refused (STALE): FR stays revoked, also when DE's application is
-# restarted (its store remembers the newest list it used).
+# restarted (its store remembers the newest list it used). Node certificates
+# that do not load (not a certificate, the CA's own) are left out, and both
+# the broker and the client say which and why.
 source "$(dirname "$0")/client_lib.sh"
 client_init "$@"
+printf 'not a certificate\n' >"$FED/trust/nodes/BAD.cert"
+cp "$FED/trust/ca.cert" "$FED/trust/nodes/CA.cert"
 start_broker || exit 1
 write_node_ini DE
 OUT="$T/watch.out"
+for f in BAD CA; do
+  check "the broker says nodes/$f.cert was left out" \
+    grep -q "msg=\"node certificate left out\".*nodes/$f.cert" "$BROKER_LOG"
+done
+check "... BAD.cert as not a certificate" grep -q 'nodes/BAD.cert.* code=MALFORMED' "$BROKER_LOG"
+check "... CA.cert for its role" grep -q 'nodes/CA.cert.* code=ROLE' "$BROKER_LOG"
 
 ct --config "$T/DE.ini" trust-watch --expect XX:OK --expect FR:REVOKED \
   --expect FR:REVOKED:STALE --timeout 60 >"$OUT" 2>"$T/watch.err" &
@@ -17,6 +27,9 @@ PIDS+=("$W_PID")
 
 # 1. a new node's certificate appears
 wait_for "$OUT" 'ready step=1' 20
+check "DE's client says nodes/BAD.cert was left out" \
+  grep -q 'node certificate left out.*nodes/BAD.cert.* code=MALFORMED' "$T/watch.err"
+check "... and nodes/CA.cert" grep -q 'node certificate left out.*nodes/CA.cert.* code=ROLE' "$T/watch.err"
 cp "$FED/outsider/XX.cert" "$FED/trust/nodes/XX.cert.tmp"
 mv "$FED/trust/nodes/XX.cert.tmp" "$FED/trust/nodes/XX.cert"
 wait_for "$OUT" '^step=1 ' 30
