@@ -93,6 +93,9 @@ static void s_key_hint(const broker_config *c, int rc, char *buf, size_t len)
         snprintf(buf, len, "key_passphrase_file does not hold this key file's passphrase");
         break;
     case ASYLINK_E_NOT_FOUND: snprintf(buf, len, "no such file ([broker] key)"); break;
+    case ASYLINK_E_TOO_LARGE:
+        file_limit_text(file_size(c->key), KEYS_FILE_MAX, "a secret key file", buf, len);
+        break;
     default: buf[0] = 0; break;
     }
 }

@@ -131,14 +131,17 @@ static const char *s_what(const char *option)
 /* The size limit of the file an option names (key_passphrase_file, certificates). */
 static uint64_t s_file_limit(const char *option)
 {
-    return strcmp(option, "key_passphrase_file") == 0 ? S_PASSPHRASE_MAX
-                                                      : CERT_ARMORED_MAX(CERT_FILE_MAX);
+    if (strcmp(option, "key_passphrase_file") == 0)
+        return S_PASSPHRASE_MAX;
+    return strcmp(option, "key_file") == 0 ? KEYS_FILE_MAX : CERT_ARMORED_MAX(CERT_FILE_MAX);
 }
 
 /* The kind of that file, in the CLI's words (cli_fail_file_limit()). */
 static const char *s_file_kind(const char *option)
 {
-    return strcmp(option, "key_passphrase_file") == 0 ? "a passphrase file" : "a certificate file";
+    if (strcmp(option, "key_passphrase_file") == 0)
+        return "a passphrase file";
+    return strcmp(option, "key_file") == 0 ? "a secret key file" : "a certificate file";
 }
 
 /* Why an open failed on w, and what to do, in one sentence into buf. */

@@ -245,7 +245,7 @@ int keys_load(const char *path, const char *passphrase, keys_secret **out)
     size_t len = 0;
     int rc = file_read_private(path, KEYS_FILE_MAX, &text, &len);
     if (rc != ASYLINK_OK)
-        return rc == ASYLINK_E_TOO_LARGE ? ASYLINK_E_MALFORMED : rc;
+        return rc; /* TOO_LARGE: callers say the size and KEYS_FILE_MAX */
     rc = keys_decode(text, len, passphrase, out);
     file_secret_free(text, len);
     return rc;

@@ -148,6 +148,13 @@ sed "s#^key = .*#key = $T/broker-open.key#" "$CONF" >"$T/broker-mode.ini"
 check_eq "asylinkd --check-config with a key others may read: exit 2 (configuration)" "$?" 2
 check "... logs KEY_PERMISSIONS with the same hint" grep -qE -- \
   "msg=\"cannot load the broker key\" path=$T/broker-open.key code=KEY_PERMISSIONS hint=\"the key file $KEYS_HINT $T/broker-open.key\"\$" "$T/e2b.err"
+head -c 5000 /dev/zero | tr '\0' x >"$T/broker-big.key"
+chmod 600 "$T/broker-big.key"
+sed "s#^key = .*#key = $T/broker-big.key#" "$CONF" >"$T/broker-big.ini"
+"$ASYLINKD" --config "$T/broker-big.ini" --check-config >/dev/null 2>"$T/e2d.err" </dev/null
+check_eq "asylinkd --check-config with a key file of 5,000 bytes: exit 2" "$?" 2
+check "... logs TOO_LARGE with its size and the limit" grep -qE -- \
+  "msg=\"cannot load the broker key\" path=$T/broker-big.key code=TOO_LARGE hint=\"5000 bytes, more than the limit of 4096 bytes \\(4 KiB\\) for a secret key file\"\$" "$T/e2d.err"
 
 "$ASYLINK" send --config "$T/DE.ini" --to FR,NL --file "$T/note.txt" --content-type text/plain \
   >/dev/null 2>"$T/e3.err"

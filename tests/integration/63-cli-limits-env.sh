@@ -48,6 +48,13 @@ run ca sign --dir ca --request keys/DE.csr --out DE4.cert --passphrase-file good
 check "a CA serial file of 101 bytes" 1 \
   'ca/serial: TOO_LARGE: 101 bytes, more than the limit of 64 bytes for the CA.s serial file'
 cp serial.bak ca/serial
+mkdir -p bigkey
+cp ca/* bigkey/
+head -c 5000 /dev/zero | tr '\0' x >bigkey/ca.key
+chmod 600 bigkey/ca.key
+run ca sign --dir bigkey --request keys/DE.csr --out DE5.cert --passphrase-file good.txt
+check "a CA key file of 5,000 bytes" 1 \
+  'bigkey/ca.key: TOO_LARGE: 5000 bytes, more than the limit of 4096 bytes \(4 KiB\) for a secret key file'
 head -c 2000 /dev/zero | tr '\0' x >pass.txt
 chmod 600 pass.txt
 run ca sign --dir ca --request keys/DE.csr --out DE3.cert --passphrase-file pass.txt
@@ -96,6 +103,10 @@ sed "s|^key_passphrase_file = .*|key_passphrase_file = $PWD/pass5.txt|" n1.ini >
 run recv --config n5.ini --idle 1
 check "key_passphrase_file of 5,000 bytes" 1 \
   'TOO_LARGE: passphrase file .*/pass5.txt: 5000 bytes, more than the limit of 4096 bytes \(4 KiB\) for a passphrase file'
+sed "s|^key_file = .*|key_file = $PWD/bigkey/ca.key|" n1.ini >n6.ini
+run recv --config n6.ini --idle 1
+check "key_file of 5,000 bytes" 1 \
+  'TOO_LARGE: secret key file .*/bigkey/ca.key: 5000 bytes, more than the limit of 4096 bytes \(4 KiB\) for a secret key file \(key_file in the node configuration\)'
 { cat n1.ini; head -c 1100000 /dev/zero | tr '\0' '#' | fold -w 60; } >big.ini
 run recv --config big.ini --idle 1
 check "a node configuration of 1.1 MB" 1 \

@@ -159,6 +159,13 @@ static void test_hostile_files(void **state)
     assert_int_equal(keys_load(p, "x", &l), ASYLINK_E_MALFORMED);
     assert_int_equal(file_write_atomic(p, "x", 1, 0600, 0), ASYLINK_OK);
     assert_int_equal(keys_load(p, NULL, &l), ASYLINK_E_MALFORMED);
+    /* over KEYS_FILE_MAX: TOO_LARGE (callers say the size and the limit), not MALFORMED */
+    char big[KEYS_FILE_MAX + 1];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(file_write_atomic(p, big, sizeof big, 0600, 0), ASYLINK_OK);
+    assert_int_equal(keys_load(p, NULL, &l), ASYLINK_E_TOO_LARGE);
+    assert_int_equal(file_write_atomic(p, big, KEYS_FILE_MAX, 0600, 0), ASYLINK_OK);
+    assert_int_equal(keys_load(p, NULL, &l), ASYLINK_E_MALFORMED); /* at the limit: read, parsed */
     assert_null(l);
 }
 
