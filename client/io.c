@@ -1893,16 +1893,10 @@ static void s_req_done(asylink_client *c, client_req *r, int rc)
  * in this session (Unsubscribe, the cursor kept) so that the broker stops
  * delivering what the application did not ask for. Lock held.
  */
-static void s_subscribed_elsewhere(s_io *io, client_sub *s, const wire_subscribed *sd)
+static void s_subscribed_elsewhere(s_io *io, client_sub *s)
 {
-    asylink_client *c = io->c;
     s->result = ASYLINK_E_PREFIX_MISMATCH;
     s->failed = true;
-    client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
-               "subscription=%s code=%s prefix=%s broker_prefix=%s reason=%s", s->name,
-               asylink_err_name(ASYLINK_E_PREFIX_MISMATCH), CLIENT_Q(s->prefix),
-               CLIENT_Q(sd->topic_prefix),
-               CLIENT_Q("the broker resumed the subscription with another prefix"));
     wire_cmd q = {.kind = WIRE_UNSUBSCRIBE, .request_id = ++io->request_id};
     bytes_str_copy(q.u.unsubscribe.subscription, sizeof q.u.unsubscribe.subscription, s->name);
     s_send(io, &q, NULL, 0); /* its answer matches no request: ignored */
@@ -1915,9 +1909,17 @@ static void s_on_subscribed(s_io *io, const wire_cmd *cmd)
     pthread_mutex_lock(&c->lock);
     client_sub *s = s_sub_by_request(c, cmd->request_id, sd->subscription);
     if (s && strcmp(s->prefix, sd->topic_prefix) != 0) {
-        s_subscribed_elsewhere(io, s, sd);
+        char name[sizeof s->name], prefix[sizeof s->prefix]; /* logged after the unlock */
+        memcpy(name, s->name, sizeof name);
+        memcpy(prefix, s->prefix, sizeof prefix);
+        s_subscribed_elsewhere(io, s);
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
+        client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
+                   "subscription=%s code=%s prefix=%s broker_prefix=%s reason=%s", CLIENT_Q(name),
+                   asylink_err_name(ASYLINK_E_PREFIX_MISMATCH), CLIENT_Q(prefix),
+                   CLIENT_Q(sd->topic_prefix),
+                   CLIENT_Q("the broker resumed the subscription with another prefix"));
         return;
     }
     if (s) {
@@ -1986,6 +1988,8 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
     int code = er->code ? er->code : ASYLINK_E_PROTOCOL;
     if (!cmd->request_id)
         return false;
+    char sub[CLIENT_SUB_NAME_MAX + 1] = ""; /* what to log once the lock is released */
+    int kind = -1;
     pthread_mutex_lock(&c->lock);
     bool matched = false;
     for (client_sub *s = c->subs; s; s = s->next) {
@@ -1994,20 +1998,23 @@ static bool s_error_for_request(s_io *io, const wire_cmd *cmd)
             s->failed = true;
             matched = true;
             pthread_cond_broadcast(&c->cond);
-            client_log(c, ASYLINK_LOG_WARN, "subscribe refused",
-                       "subscription=%s code=%s reason=%s", s->name, asylink_err_name(code),
-                       CLIENT_Q(er->reason));
+            snprintf(sub, sizeof sub, "%s", s->name);
             break;
         }
     }
     client_req *r = matched ? NULL : s_req_by_request(c, cmd->request_id, 0);
     if (r) {
-        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=%s", r->kind,
-                   asylink_err_name(code), CLIENT_Q(er->reason));
+        kind = (int)r->kind;
         s_req_done(c, r, code);
         matched = true;
     }
     pthread_mutex_unlock(&c->lock);
+    if (*sub)
+        client_log(c, ASYLINK_LOG_WARN, "subscribe refused", "subscription=%s code=%s reason=%s",
+                   CLIENT_Q(sub), asylink_err_name(code), CLIENT_Q(er->reason));
+    else if (kind >= 0)
+        client_log(c, ASYLINK_LOG_WARN, "request refused", "kind=%d code=%s reason=%s", kind,
+                   asylink_err_name(code), CLIENT_Q(er->reason));
     return matched;
 }
 
