@@ -715,15 +715,21 @@ static void test_dedup_window_sweep(void **state)
     t_sweep_dedup_until(t, 3500, 2, 5, 8); /* ids 100..104 */
 }
 
-/* The router's pace: the whole dedup index once per window / STORE_DEDUP_CYCLES. */
-static void test_sweep_pacing(void **state)
+/* Opens the store with a dedup window of window_ms and 40 messages accepted at 1000. */
+static void t_open_40(tctx *t, uint64_t window_ms)
 {
-    tctx *t = *state;
-    t->o.dedup_window_ms = 8000; /* a cycle of 1,000 ms */
+    t->o.dedup_window_ms = window_ms;
     t_open(t);
     const char *a[] = {"AT", NULL};
     for (unsigned i = 0; i < 40; i++)
         t_publish1(t, "NL", i, a, 8, 0, 1000);
+}
+
+/* The router's pace: the whole dedup index once per window / STORE_DEDUP_CYCLES. */
+static void test_sweep_pacing(void **state)
+{
+    tctx *t = *state;
+    t_open_40(t, 8000); /* a cycle of 1,000 ms */
     store_sweep_stats sw;
     /* 10 of 40 examined (none stale): 5 chunks left to the cycle's end, 200 ms apart */
     assert_int_equal(store_sweep(t->s, 1500, 10, &sw), ASYLINK_OK);
@@ -757,11 +763,7 @@ static void test_sweep_pacing(void **state)
 static void test_sweep_pacing_long_window(void **state)
 {
     tctx *t = *state;
-    t->o.dedup_window_ms = 7ull * 24 * 3600 * 1000; /* the default: the interval sets the pace */
-    t_open(t);
-    const char *a[] = {"AT", NULL};
-    for (unsigned i = 0; i < 40; i++)
-        t_publish1(t, "NL", i, a, 8, 0, 1000);
+    t_open_40(t, 7ull * 24 * 3600 * 1000); /* the default: the interval sets the pace */
     store_sweep_stats sw;
     assert_int_equal(store_sweep(t->s, 1500, 10, &sw), ASYLINK_OK);
     assert_true(sw.more);
