@@ -90,6 +90,7 @@ cat "$T/dirflood.out"
 check "4,000 DirectoryRequests sent unread" grep -q 'SENT 4000' "$T/dirflood.out"
 check "session ended: output bound passed" grep -q 'session output bound passed' "$BROKER_LOG"
 check "overflow counted in /metrics" test "$(metric asylink_sessions_overflowed_total)" -ge 1
+check "... and the connection dropped, with the answers left unsent" grep -q 'ENDED 1' "$T/dirflood.out"
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$BROKER_PID/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$BROKER_PID/status")
 echo "broker RSS ${rss_before} -> ${rss_after} KiB, peak ${hwm} KiB"

@@ -185,6 +185,20 @@ int peerlink_recv(peerlink *l, long wait_ms, peerwire_in *in)
     return peerwire_read(l->sock, &l->rd, in);
 }
 
+bool peerlink_wait_disconnect(peerlink *l, long wait_ms)
+{
+    if (!l->mon)
+        return false;
+    int before = l->disconnects;
+    uint64_t deadline = clock_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+    while (l->disconnects == before && clock_now_ms() < deadline && !peerlink_stopped(l)) {
+        zmq_pollitem_t item = {l->mon, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&item, 1, 100);
+        s_events(l);
+    }
+    return l->disconnects != before;
+}
+
 int peerlink_hello(peerlink *l, const wire_cmd *hello, uint64_t deadline_ms, wire_cmd *answer)
 {
     bool sent = false;

@@ -82,6 +82,12 @@ int peerlink_pong(peerlink *l, const wire_cmd *c);
 int peerlink_recv(peerlink *l, long wait_ms, peerwire_in *in);
 
 /*
+ * Waits up to wait_ms for a DISCONNECTED event (reading nothing from the
+ * socket), with a monitor; returns whether one came meanwhile.
+ */
+bool peerlink_wait_disconnect(peerlink *l, long wait_ms);
+
+/*
  * Sends hello (again while it cannot be queued) and waits until
  * deadline_ms (clock_now_ms) for its answer, skipping anything else.
  * Returns 0 on Welcome, 1 on Error or Bye (either stored in *answer: the
