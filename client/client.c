@@ -1,6 +1,7 @@
 /*
  * client.c — opening and closing a client (and from a node configuration
- * file); whether it is connected. Its log, events and waiting are events.c's.
+ * file); whether it is connected, what its outbox holds. Its log, events
+ * and waiting are events.c's.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "client_internal.h"
@@ -55,6 +56,25 @@ int asylink_outbox_pending(asylink_client *c, uint64_t *count)
         rc = cstore_owed_count(c->store, &owed);
     *count = rc == ASYLINK_OK ? *count + owed : 0;
     return rc;
+}
+
+/* The outbox's states are asylink_sent_state's numbers. */
+_Static_assert(CSTORE_OUT_PENDING == (int)ASYLINK_SENT_PENDING &&
+                   CSTORE_OUT_ACCEPTED == (int)ASYLINK_SENT_ACCEPTED &&
+                   CSTORE_OUT_REJECTED == (int)ASYLINK_SENT_REJECTED,
+               "cstore_out_state and asylink_sent_state differ");
+
+int asylink_sent_state_get(asylink_client *c, const uint8_t message_id[16], int *state, int *code)
+{
+    int ignored;
+    if (!code)
+        code = &ignored;
+    *state = 0;
+    *code = ASYLINK_OK;
+    if (!c)
+        return ASYLINK_E_INVALID_ARG;
+    CLIENT_REFUSE_REENTRY();
+    return cstore_outbox_state(c->store, message_id, state, code);
 }
 
 void asylink_free(void *p)

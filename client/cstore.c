@@ -1986,6 +1986,29 @@ int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out)
     return s_err(rc);
 }
 
+int cstore_outbox_state(cstore *s, const uint8_t id[16], int *state, int *code)
+{
+    if (!state || !code)
+        return ASYLINK_E_INVALID_ARG;
+    *state = 0;
+    *code = ASYLINK_OK;
+    if (!s || !id)
+        return ASYLINK_E_INVALID_ARG;
+    MDB_txn *txn;
+    int rc = s_read_begin(s, &txn);
+    if (rc != MDB_SUCCESS)
+        return s_err(rc);
+    uint8_t key[S_SEQ_LEN];
+    cstore_out_record r; /* validated in place: nothing copied */
+    rc = s_out_find(txn, s, id, key, &r);
+    if (rc == MDB_SUCCESS) {
+        *state = r.state;
+        *code = r.state == CSTORE_OUT_REJECTED ? r.code : ASYLINK_OK;
+    }
+    s_read_end(s, txn);
+    return s_err(rc);
+}
+
 /* Whether name is one of r's recipients. */
 static bool s_out_has_recipient(const cstore_out_record *r, const char *name)
 {

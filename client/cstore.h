@@ -342,6 +342,15 @@ int cstore_outbox_next_pending_top(cstore *s, uint64_t after_seq, cstore_out *ou
 /* A sent message by id (envelope included if still stored). E_NOT_FOUND if unknown. */
 int cstore_outbox_get(cstore *s, const uint8_t id[16], cstore_out *out);
 
+/*
+ * A sent message's state by id, in one read, copying neither its envelope
+ * nor its recipients: *state (enum cstore_out_state) and *code (the
+ * REJECTED entry's code, else ASYLINK_OK); both 0 / ASYLINK_OK on error.
+ * ASYLINK_OK, E_NOT_FOUND (no outbox entry has id), E_INVALID_ARG, E_IO (a
+ * damaged entry or index).
+ */
+int cstore_outbox_state(cstore *s, const uint8_t id[16], int *state, int *code);
+
 /* A receipt to check against the sent message it covers (cstore_outbox_match_many). */
 typedef struct cstore_out_match {
     const uint8_t *id;     /* 16 bytes: the message */

@@ -51,7 +51,7 @@ import sysconfig
 from typing import Callable, List, NamedTuple, Optional, Sequence, Union
 
 __all__ = [
-    "AsylinkError", "Client", "Event", "Message", "Receipt",
+    "AsylinkError", "Client", "Event", "Message", "Receipt", "SentState",
     "load", "library_path", "version", "strerror", "err_name",
     "format_id", "parse_id", "payload_types", "payload_to_json", "payload_from_json",
     "RECEIPT_DELIVERED", "RECEIPT_REJECTED",
@@ -74,6 +74,9 @@ EVENT_TYPES = {
 
 LOG_LEVELS = {0: "error", 1: "warn", 2: "info", 3: "debug"}
 
+# SentState.state (asylink_sent_state).
+_SENT_STATES = {1: "PENDING", 2: "ACCEPTED", 3: "REJECTED"}
+
 # Receipt.status (asylink_receipt_status).
 RECEIPT_DELIVERED = 1   # the recipient's application took the message
 RECEIPT_REJECTED = 2    # the recipient refused it
@@ -81,6 +84,7 @@ RECEIPT_REJECTED = 2    # the recipient refused it
 _OK = 0
 _E_IO = 3
 _E_TIMEOUT = 8
+_E_NOT_FOUND = 5
 _E_STORE_FULL = 53
 _E_REENTRANT = 70
 _E_BAD_FIELD = 13
@@ -257,6 +261,14 @@ class Connection(NamedTuple):
     sessions: int                   # sessions opened since the client was opened
 
 
+class SentState(NamedTuple):
+    """What became of a message this node sent (asylink_sent_state_get)."""
+
+    state: str                      # "PENDING", "ACCEPTED" or "REJECTED"
+    code: int                       # REJECTED: why (an asylink error code), else 0
+    name: str                       # its name: "OK", "POLICY", "PURGED", ...
+
+
 class ConnectFailure(NamedTuple):
     """Why no session with the broker is open (asylink_connect_failure_get)."""
 
@@ -335,6 +347,8 @@ def _declare(lib):
         "asylink_evidence_export": (c_int, [c_void_p, u8p, c_char_p]),
         "asylink_fd": (c_int, [c_void_p]),
         "asylink_outbox_pending": (c_int, [c_void_p, ctypes.POINTER(ctypes.c_uint64)]),
+        "asylink_sent_state_get": (c_int, [c_void_p, u8p, ctypes.POINTER(c_int),
+                                           ctypes.POINTER(c_int)]),
         "asylink_connected": (c_int, [c_void_p]),
         "asylink_client_node_id": (c_char_p, [c_void_p]),
         "asylink_publish": (c_int, [c_void_p, ctypes.POINTER(_PublishParams), c_void_p, c_size_t,
@@ -751,6 +765,27 @@ class Client:
         n = ctypes.c_uint64()
         _check(self._lib.asylink_outbox_pending(self._c(), ctypes.byref(n)), "outbox_pending")
         return n.value
+
+    def sent_state(self, message_id: Union[bytes, str]) -> Optional[SentState]:
+        """What this node's outbox says of a message it sent (send(),
+        send_many(), publish()), read from the data directory: state
+        "PENDING" (stored, sent until the broker answers: do not send it
+        again), "ACCEPTED" (the broker has it) or "REJECTED" (refused for
+        good; code and name say why, e.g. POLICY, or PURGED after purge()).
+        None when the outbox holds no message with that id: it was never
+        stored (its send failed), or its record is older than the node's
+        metadata_retention. After a send that failed, None means nothing
+        here sends it; but a copy published while its commit ran may still
+        reach the broker, which an ACCEPTED event for that id would tell
+        (asylink.h, asylink_sent_state_get)."""
+        state, code = ctypes.c_int(0), ctypes.c_int(0)
+        rc = self._lib.asylink_sent_state_get(self._c(), _id_arg(message_id),
+                                              ctypes.byref(state), ctypes.byref(code))
+        if rc == _E_NOT_FOUND:
+            return None
+        _check(rc, "sent_state")
+        return SentState(state=_SENT_STATES.get(state.value, str(state.value)), code=code.value,
+                         name=err_name(code.value))
 
     # ---- receiving ----
 

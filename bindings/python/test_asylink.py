@@ -213,6 +213,7 @@ class FailedCommitTest(unittest.TestCase):
 
     def setUp(self):
         path, _ = offline_config("full")
+        self.path = path
         self.data = os.path.join(TEST_DIR, "node-DE-full", "data.mdb")
         self.c = asylink.Client(path)
         self.first = self.c.send("FR", "application/octet-stream", b"fits")
@@ -247,8 +248,26 @@ class FailedCommitTest(unittest.TestCase):
         big = os.urandom(512 * 1024)  # new pages at the end of data.mdb
         err = self.failing(lambda: self.c.send("FR", "application/octet-stream", big))
         self.check_id(err)
+        # never stored (and, with no session, never published): nothing here sends it
+        self.assertIsNone(self.c.sent_state(err.message_id))
         again = self.c.send("FR", "application/octet-stream", b"fits again")
         self.assertNotEqual(again, err.message_id)  # the store works again
+        self.assertEqual(self.c.sent_state(again), ("PENDING", 0, "OK"))
+
+    def test_sent_state_offline(self):
+        """With no broker: PENDING; purged before any broker accepted it,
+        REJECTED with PURGED; the same after a reopen (the data directory's)."""
+        self.assertEqual(self.c.sent_state(self.first), ("PENDING", 0, "OK"))
+        self.assertEqual(self.c.sent_state(asylink.format_id(self.first)).state, "PENDING")
+        self.assertEqual(self.c.purge(self.first), 1)
+        purged = self.c.sent_state(self.first)
+        self.assertEqual((purged.state, purged.name), ("REJECTED", "PURGED"))
+        self.c.close()
+        self.c = asylink.Client(self.path)
+        self.assertEqual(self.c.sent_state(self.first), purged)
+        self.assertIsNone(self.c.sent_state(bytes(16)))
+        with self.assertRaises(ValueError):
+            self.c.sent_state(b"short")
 
     def test_publish_error_carries_the_message_id(self):
         big = os.urandom(512 * 1024)
@@ -342,6 +361,14 @@ class ExchangeTest(unittest.TestCase):
         with self.assertRaises(asylink.AsylinkError) as err:
             self.fr.purge(bytes(16))
         self.assertEqual(err.exception.name, "NOT_FOUND")
+
+    def test_sent_state(self):
+        mid = self.de.send("FR", "text/plain", b"what became of it")
+        self.wait_event(self.de, "ACCEPTED", mid)
+        self.assertEqual(self.de.sent_state(mid), asylink.SentState("ACCEPTED", 0, "OK"))
+        self.assertIsNone(self.de.sent_state(bytes(16)))  # never sent by DE
+        self.assertIsNone(self.fr.sent_state(mid))  # FR received it: not FR's to answer
+        self.fr.ack(self.recv_id(self.fr, mid))
 
     def test_send_receive_ack_receipt(self):
         payload = b'{"request_id": "DE-PY-1"}\x00\xff binary too'
@@ -572,6 +599,7 @@ class ExchangeTest(unittest.TestCase):
                                ("recv", lambda: c.recv(1000)),
                                ("next_event", lambda: c.next_event(1000)),
                                ("outbox_pending", c.outbox_pending),
+                               ("sent_state", lambda: c.sent_state(bytes(16))),
                                ("close", c.close)):
                 try:
                     call()

@@ -906,6 +906,68 @@ ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_reload_trust(asylink_client *c);
 ASYLINK_EXPORT ASYLINK_NODISCARD int asylink_outbox_pending(asylink_client *c, uint64_t *count)
     ASYLINK_NONNULL(2);
 
+/* What became of a message this client sent (asylink_sent_state_get()). */
+typedef enum asylink_sent_state {
+    ASYLINK_SENT_PENDING = 1,  /* in the outbox, not yet accepted by the broker: it is sent,
+                                  again after a restart, until the broker answers */
+    ASYLINK_SENT_ACCEPTED = 2, /* the broker stored it (and delivers it) */
+    ASYLINK_SENT_REJECTED = 3, /* refused for good, never sent again: *code says why */
+} asylink_sent_state;
+
+/*
+ * What this node's outbox says of message_id (16 bytes, borrowed), a
+ * message this client (or an earlier one on the same data directory) sent
+ * with asylink_send(), _send_many(), _publish() or _publish_many(): *state
+ * gets an asylink_sent_state and *code (may be NULL) ASYLINK_OK, or for
+ * ASYLINK_SENT_REJECTED why: the broker's code (e.g. ASYLINK_E_POLICY,
+ * ASYLINK_E_EXPIRED), ASYLINK_E_TOO_LARGE (larger than the broker's
+ * max_envelope_bytes: the library did not publish it), or ASYLINK_E_PURGED
+ * for a message asylink_purge() erased here before the broker accepted it.
+ * Read from the data directory (durable: the same answer after a restart),
+ * one record, no envelope. The state is the outbox's, as the events tell
+ * it: ACCEPTED from the commit after which ASYLINK_EVENT_ACCEPTED comes (a
+ * call made after that event answers ACCEPTED; before it, while the
+ * broker's answer is being recorded, PENDING), likewise REJECTED and
+ * ASYLINK_EVENT_REJECTED. A purged message one of whose copies was already
+ * on its way may still become ACCEPTED (see asylink_purge()). The ids of
+ * the signed receipts the library sends on the application's behalf (the
+ * ids of the ACCEPTED and REJECTED events asylink_send() never returned)
+ * are outbox entries too, and are answered like any other.
+ *
+ * What the application may conclude, e.g. after asylink_send() returned
+ * ASYLINK_E_IO or ASYLINK_E_STORE_FULL with an id, or after a restart for
+ * ids it recorded before calling asylink_send():
+ *   - PENDING or ACCEPTED: the message is stored and is (or was) delivered:
+ *     do not send its content again.
+ *   - REJECTED: the broker does not deliver it; whether to send the content
+ *     again, under a new id, depends on *code (a POLICY refusal stays one).
+ *   - ASYLINK_E_NOT_FOUND: this outbox holds no message with that id, so
+ *     nothing here sends it, now or after a restart: its commit did not
+ *     store it (the send failed, or the process ended before the call
+ *     returned), or the id is not one this node sent. Sending the content
+ *     again, under a new id, is then the only way it reaches the broker,
+ *     with one exception: a copy the I/O thread published while the
+ *     failed commit ran (see asylink_send()) may have reached the broker,
+ *     and if this client is told that broker's answer, an
+ *     ASYLINK_EVENT_ACCEPTED (or _REJECTED) event names the id although
+ *     this call goes on answering ASYLINK_E_NOT_FOUND (the outbox has no
+ *     entry to record it in); after a crash during the commit nothing
+ *     tells. So a content sent again may arrive twice, under two ids,
+ *     rarely: the recipient's processing must be safe to repeat anyway.
+ *   A record that is no longer PENDING is removed by the retention sweep
+ *   once older than metadata_retention_ms (default 365 days, counted from
+ *   sending; see "Retention"), also ASYLINK_E_NOT_FOUND then. For an id
+ *   sent less than that long ago ASYLINK_E_NOT_FOUND means "never stored
+ *   here": the application tells the two apart by when it sent the id.
+ * Errors: ASYLINK_E_INVALID_ARG (c NULL), ASYLINK_E_NOT_FOUND (above),
+ * ASYLINK_E_IO (the data directory cannot be read, or the entry is
+ * damaged), ASYLINK_E_NOMEM, ASYLINK_E_REENTRANT (a library thread or the
+ * log callback); *state is then 0 and *code ASYLINK_OK. Thread-safe.
+ */
+ASYLINK_EXPORT ASYLINK_NODISCARD int
+asylink_sent_state_get(asylink_client *c, const uint8_t message_id[16], int *state, int *code)
+    ASYLINK_NONNULL(2, 3);
+
 /*
  * 1 while a session with the broker is open, else 0 (also for NULL).
  * Thread-safe; allowed inside the log callback.

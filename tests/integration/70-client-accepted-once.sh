@@ -13,7 +13,8 @@
 #   2. Both attempts fail: asylink_send() returns IO, and with it the
 #      message id (before: none); the broker has the message all the same,
 #      and DE gets one ACCEPTED event naming that id (asylink.h: the
-#      application learns that the broker has it).
+#      application learns that the broker has it); asylink_sent_state_get()
+#      answers NOT_FOUND for it (no outbox entry), as asylink.h says.
 #   3. A stream of messages: each senders' group commit records the Accepted
 #      answers that came meanwhile (DESIGN-CHANGES 34). The one that fails
 #      held some; the scan after the failure does not publish their messages
@@ -79,6 +80,11 @@ check_eq "2: FR received the message that left early" "$(lines "$T/got2.ids")" 1
 check "2: DE got one ACCEPTED event for it" accepted_once "$T/ev2" "$T/got2.ids"
 sed -n 's/.*send: IO id=//p' "$T/de2.err" >"$T/io2.ids"
 check "2: ... the id asylink_send() returned with IO" same_ids "$T/io2.ids" "$T/got2.ids"
+# (asylink.h, asylink_sent_state_get: the outbox has no entry for it, so it answers NOT_FOUND
+# although the broker has the message; the event above is what tells.)
+printf '%s NOT_FOUND\n' "$(cat "$T/io2.ids")" >"$T/io2.want"
+check "2: ... which DE's outbox does not hold: its state is NOT_FOUND" \
+  ct --config "$T/DE.ini" state --ids-in "$T/io2.want" --timeout 20
 check "2: DE's outbox is empty" ct --config "$T/DE.ini" flush --timeout 30
 
 # 3. Four threads sending (each senders' group commit takes the Accepted answers that came while

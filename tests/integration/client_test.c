@@ -57,6 +57,12 @@
  *               several names); prints subscribe_error=CODE when one fails;
  *               --also-prefix: then subscribes the first name again to P2 and
  *               prints resubscribe=CODE (the receiving goes on either way)
+ *   client_test --config NODE.ini state --ids-in F [--after-event]
+ *               F holds lines "UUID WANT", WANT one of NOT_FOUND, PENDING,
+ *               ACCEPTED or REJECTED:CODE: asylink_sent_state_get() of each
+ *               id must answer WANT; prints "state UUID GOT" per id and
+ *               states=N wrong=M. --after-event: each id is asked right after
+ *               its ACCEPTED or REJECTED event was taken (waiting for it)
  *
  * Prints one summary line; exit 0 when the mode's expectation holds.
  */
@@ -94,6 +100,7 @@ typedef struct {
     int ack_failures_ok; /* recv: an acknowledgement that fails is not fatal (the message comes
                             again) */
     int wait_receipts;   /* send: then wait for the receipts of what was sent (needs --ids-out) */
+    int after_event;     /* state: ask about each id once its ACCEPTED/REJECTED event came */
 } s_args;
 
 /* Defined by slowsync.c in client_test_slowsync only (37-client-early-publish.sh). */
@@ -682,6 +689,7 @@ static int s_parse(int argc, char **argv, s_args *a)
                                          {"also-prefix", required_argument, NULL, 26},
                                          {"events-out", required_argument, NULL, 27},
                                          {"events-ms", required_argument, NULL, 28},
+                                         {"after-event", no_argument, NULL, 29},
                                          {NULL, 0, NULL, 0}};
     a->count = 1;
     a->size = 64;
@@ -731,6 +739,7 @@ static int s_parse(int argc, char **argv, s_args *a)
         case 26: a->also_prefix = optarg; break;
         case 27: a->events_out = optarg; break;
         case 28: a->events_ms = strtol(optarg, NULL, 10); break;
+        case 29: a->after_event = 1; break;
         default: return -1;
         }
     }
@@ -764,6 +773,110 @@ static int s_mode_ack(const s_args *a)
     if (rc == ASYLINK_OK)
         s_flush(a); /* the receipt leaves before the client closes */
     return rc == ASYLINK_OK ? 0 : 1;
+}
+
+#define S_MAX_STATES 64
+
+/* One line of the state mode's --ids-in file. */
+typedef struct {
+    char text[UUID_STR_LEN]; /* the id as written */
+    uint8_t id[16];
+    char want[64]; /* NOT_FOUND, PENDING, ACCEPTED or REJECTED:CODE */
+    bool told;     /* --after-event: its ACCEPTED or REJECTED event came */
+} s_state_line;
+
+/* What asylink_sent_state_get() answers for id, in the words of the state mode. */
+static void s_sent_state_word(const uint8_t id[16], char *out, size_t len)
+{
+    int state = 0, code = ASYLINK_OK;
+    int rc = asylink_sent_state_get(s_client, id, &state, &code);
+    if (rc != ASYLINK_OK)
+        snprintf(out, len, "%s", asylink_err_name(rc));
+    else if (state == ASYLINK_SENT_PENDING && code == ASYLINK_OK)
+        snprintf(out, len, "PENDING");
+    else if (state == ASYLINK_SENT_ACCEPTED && code == ASYLINK_OK)
+        snprintf(out, len, "ACCEPTED");
+    else if (state == ASYLINK_SENT_REJECTED)
+        snprintf(out, len, "REJECTED:%s", asylink_err_name(code));
+    else
+        snprintf(out, len, "state-%d-code-%s", state, asylink_err_name(code));
+}
+
+/* Reads the state mode's lines from a->ids_in into l (at most S_MAX_STATES); how many. */
+static size_t s_state_read(const s_args *a, s_state_line *l)
+{
+    FILE *f = fopen(a->ids_in, "r");
+    if (!f)
+        s_die("ids-in", ASYLINK_E_NOT_FOUND);
+    char line[256];
+    size_t n = 0;
+    while (n < S_MAX_STATES && fgets(line, sizeof line, f)) {
+        char text[64], want[64];
+        if (sscanf(line, "%63s %63s", text, want) != 2)
+            continue;
+        s_state_line *x = &l[n];
+        memset(x, 0, sizeof *x);
+        if (asylink_id_parse(text, x->id) != ASYLINK_OK)
+            s_die("ids-in: not an id", ASYLINK_E_BAD_FIELD);
+        uuid_format(x->id, x->text, sizeof x->text); /* (as events and ids files write it) */
+        snprintf(x->want, sizeof x->want, "%s", want);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* --after-event: takes events until every line's ACCEPTED or REJECTED came; prints each. */
+static void s_state_after_events(const s_args *a, s_state_line *l, size_t n, long *wrong)
+{
+    uint64_t deadline = s_deadline(a);
+    size_t told = 0;
+    for (uint64_t now = clock_now_ms(); told < n && now < deadline; now = clock_now_ms()) {
+        asylink_event *ev = NULL;
+        if (asylink_next_event(s_client, (int)(deadline - now), &ev) != ASYLINK_OK)
+            continue;
+        asylink_event_type type = asylink_event_get_type(ev);
+        for (size_t i = 0; i < n; i++) {
+            if (l[i].told || memcmp(asylink_event_message_id(ev), l[i].id, 16) != 0 ||
+                (type != ASYLINK_EVENT_ACCEPTED && type != ASYLINK_EVENT_REJECTED))
+                continue;
+            char got[96]; /* asked at once: the event follows the commit that records it */
+            s_sent_state_word(l[i].id, got, sizeof got);
+            printf("state %s %s\n", l[i].text, got);
+            *wrong += strcmp(got, l[i].want) != 0;
+            l[i].told = true;
+            told++;
+        }
+        asylink_event_free(&ev);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!l[i].told) {
+            printf("state %s no-event\n", l[i].text);
+            (*wrong)++;
+        }
+}
+
+/*
+ * asylink_sent_state_get() of each id of a->ids_in against what its line
+ * wants (at once, or with --after-event once its event came).
+ */
+static int s_mode_state(const s_args *a)
+{
+    s_state_line l[S_MAX_STATES];
+    size_t n = s_state_read(a, l);
+    long wrong = 0;
+    if (a->after_event) {
+        s_state_after_events(a, l, n, &wrong);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char got[96];
+            s_sent_state_word(l[i].id, got, sizeof got);
+            printf("state %s %s\n", l[i].text, got);
+            wrong += strcmp(got, l[i].want) != 0;
+        }
+    }
+    printf("states=%zu wrong=%ld\n", n, wrong);
+    return n > 0 && wrong == 0 ? 0 : 1;
 }
 
 /*
@@ -852,9 +965,9 @@ int main(int argc, char **argv)
 {
     s_args a = {0};
     if (s_parse(argc, argv, &a) != 0) {
-        fprintf(stderr,
-                "usage: client_test --config NODE.ini "
-                "send|flush|recv|receipts|receipt|publish|subscribe|trust-watch|ack [options]\n");
+        fprintf(stderr, "usage: client_test --config NODE.ini "
+                        "send|flush|recv|receipts|receipt|publish|subscribe|trust-watch|ack|state "
+                        "[options]\n");
         return 2;
     }
     if (a.ids_out && !(s_ids = fopen(a.ids_out, "a")))
@@ -894,6 +1007,8 @@ int main(int argc, char **argv)
         code = s_mode_trust_watch(&a);
     else if (strcmp(a.mode, "ack") == 0 && a.id)
         code = s_mode_ack(&a);
+    else if (strcmp(a.mode, "state") == 0 && a.ids_in)
+        code = s_mode_state(&a);
     else
         fprintf(stderr, "client_test: unknown mode or missing option\n");
     if (a.events_out && code != 2)

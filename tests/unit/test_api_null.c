@@ -48,6 +48,14 @@ static void test_client_null(void **state)
     assert_int_equal(asylink_ack_keys(NULL, NULL, 0), ASYLINK_E_INVALID_ARG);
     assert_int_equal(asylink_outbox_pending(NULL, &count), ASYLINK_E_INVALID_ARG);
     assert_int_equal(count, 0);
+    int sent_state = 7, sent_code = 7;
+    assert_int_equal(asylink_sent_state_get(NULL, s_id, &sent_state, &sent_code),
+                     ASYLINK_E_INVALID_ARG);
+    assert_int_equal(sent_state, 0);
+    assert_int_equal(sent_code, ASYLINK_OK);
+    sent_state = 7;
+    assert_int_equal(asylink_sent_state_get(NULL, s_id, &sent_state, NULL), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(sent_state, 0);
     assert_int_equal(asylink_receipts(NULL, s_id, info, 2, &n), ASYLINK_E_INVALID_ARG);
     assert_int_equal(n, 0);
     n = 7;

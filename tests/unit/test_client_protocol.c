@@ -896,6 +896,7 @@ static void t_probe(t_world *w)
     uint8_t *env = NULL;
     size_t len = 0, n = 0;
     uint64_t count = 0;
+    int sent_state = 0;
     asylink_receipt_info info;
     asylink_connection conn;
     asylink_connect_failure fail;
@@ -922,6 +923,7 @@ static void t_probe(t_world *w)
         {"asylink_purge", asylink_purge(c, id, "FR", &n)},
         {"asylink_reload_trust", asylink_reload_trust(c)},
         {"asylink_outbox_pending", asylink_outbox_pending(c, &count)},
+        {"asylink_sent_state_get", asylink_sent_state_get(c, id, &sent_state, NULL)},
         {"asylink_connection_get", asylink_connection_get(c, &conn)},
         {"asylink_connect_failure_get", asylink_connect_failure_get(c, &fail)},
     };

@@ -2543,6 +2543,69 @@ static void test_outbox_match_many(void **state)
 }
 
 /*
+ * cstore_outbox_state(): the state and a REJECTED entry's code, from the
+ * record alone (what asylink_sent_state_get() answers); unknown ids, a
+ * purged pending entry, after a reopen, a damaged record, bad arguments.
+ */
+static void test_outbox_state(void **state)
+{
+    tctx *t = *state;
+    t_open(t);
+    const char *to[] = {"FR", NULL};
+    for (unsigned n = 1; n <= 5; n++)
+        t_out_add(t, n, to, 100);
+    assert_int_equal(t_out_state(t, 2, CSTORE_OUT_ACCEPTED, 0, ""), ASYLINK_OK);
+    assert_int_equal(t_out_state(t, 3, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY, "no"), ASYLINK_OK);
+    uint8_t id[16];
+    t_id(id, 4);
+    cstore_txn *txn = NULL;
+    assert_int_equal(cstore_begin(t->s, &txn), ASYLINK_OK);
+    assert_int_equal(cstore_purge(txn, id, true, NULL, NULL), ASYLINK_OK);
+    assert_int_equal(cstore_commit(&txn), ASYLINK_OK);
+    static const struct {
+        unsigned n;
+        int rc, state, code;
+    } want[] = {
+        {1, ASYLINK_OK, CSTORE_OUT_PENDING, ASYLINK_OK},
+        {2, ASYLINK_OK, CSTORE_OUT_ACCEPTED, ASYLINK_OK},
+        {3, ASYLINK_OK, CSTORE_OUT_REJECTED, ASYLINK_E_POLICY},
+        {4, ASYLINK_OK, CSTORE_OUT_REJECTED, ASYLINK_E_PURGED},
+        {9, ASYLINK_E_NOT_FOUND, 0, ASYLINK_OK},
+    };
+    for (int pass = 0; pass < 2; pass++) { /* the same after a reopen */
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            int st = -1, code = -1;
+            t_id(id, want[i].n);
+            assert_int_equal(cstore_outbox_state(t->s, id, &st, &code), want[i].rc);
+            assert_int_equal(st, want[i].state);
+            assert_int_equal(code, want[i].code);
+        }
+        t_reopen(t);
+    }
+    int st = -1, code = -1;
+    assert_int_equal(cstore_outbox_state(NULL, id, &st, &code), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(st, 0);
+    assert_int_equal(code, ASYLINK_OK);
+    assert_int_equal(cstore_outbox_state(t->s, NULL, &st, &code), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_state(t->s, id, NULL, &code), ASYLINK_E_INVALID_ARG);
+    assert_int_equal(cstore_outbox_state(t->s, id, &st, NULL), ASYLINK_E_INVALID_ARG);
+    /* a damaged record is E_IO, never a state read from it */
+    cstore_close(&t->s);
+    uint8_t key[8];
+    t_seq_key(key, 2);
+    size_t len;
+    uint8_t *rec = t_raw_get(t, "outbox", key, 8, &len);
+    t_raw_put(t, "outbox", key, 8, rec, len - 1);
+    free(rec);
+    t_open(t);
+    t_id(id, 2);
+    st = code = -1;
+    assert_int_equal(cstore_outbox_state(t->s, id, &st, &code), ASYLINK_E_IO);
+    assert_int_equal(st, 0);
+    assert_int_equal(code, ASYLINK_OK);
+}
+
+/*
  * A reader killed with kill -9 inside its read transaction (an mdb_copy,
  * say) while another process has the environment open leaves its slot in
  * lock.mdb; cstore_open() clears it and says how many.
@@ -2573,6 +2636,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_reason_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inbox_two_senders, setup, teardown),
