@@ -12,7 +12,9 @@
  *      values, no personal data) written as JSON and turned into its
  *      protobuf bytes by asylink_payload_from_json(), sent as PERSONAL, as
  *      that type must be (the library refuses it otherwise). The call
- *      returns once the message is safe in the outbox.
+ *      returns once the message is safe in the outbox. When it fails with
+ *      IO or STORE_FULL it still gives the id: asylink_sent_state_get()
+ *      then says whether the outbox holds the message after all.
  *   3. A poll() loop on asylink_fd(), which is readable while an event or a
  *      message is waiting:
  *        - asylink_next_event(): Accepted (the broker stored what we sent),
@@ -327,6 +329,25 @@ static int s_example_payload(const char *to, uint8_t **payload, size_t *len)
     return 0;
 }
 
+/*
+ * After a send that failed with IO or STORE_FULL (the id is returned all the
+ * same): whether the outbox holds the message (docs/INTEGRATION.md 4).
+ */
+static void s_report_outbox(asylink_client *c, const uint8_t id[16])
+{
+    char hex[ASYLINK_ID_TEXT_LEN];
+    int state = 0, code = ASYLINK_OK;
+    int rc = asylink_sent_state_get(c, id, &state, &code);
+    const char *what = "stored: the library sends it"; /* PENDING (or ACCEPTED already) */
+    if (rc == ASYLINK_E_NOT_FOUND)
+        what = "not stored: send it again, unless an ACCEPTED event names this id meanwhile";
+    else if (rc != ASYLINK_OK)
+        what = asylink_err_name(rc); /* cannot tell now */
+    else if (state == ASYLINK_SENT_REJECTED)
+        what = asylink_err_name(code);
+    fprintf(stderr, "national_node: id=%s outbox: %s\n", asylink_id_format(id, hex), what);
+}
+
 static int s_send(asylink_client *c, const s_args *args, s_state *st)
 {
     uint8_t *file = NULL;    /* --payload-file's bytes (free()) */
@@ -359,6 +380,8 @@ static int s_send(asylink_client *c, const s_args *args, s_state *st)
     if (rc != ASYLINK_OK) {
         fprintf(stderr, "national_node: cannot send to %s: %s (%s)\n", args->to,
                 asylink_strerror(rc), asylink_err_name(rc));
+        if (rc == ASYLINK_E_IO || rc == ASYLINK_E_STORE_FULL)
+            s_report_outbox(c, st->sent_id);
         return -1;
     }
     char hex[ASYLINK_ID_TEXT_LEN];
