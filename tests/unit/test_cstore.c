@@ -2589,16 +2589,25 @@ static void test_outbox_state(void **state)
     assert_int_equal(cstore_outbox_state(t->s, NULL, &st, &code), ASYLINK_E_INVALID_ARG);
     assert_int_equal(cstore_outbox_state(t->s, id, NULL, &code), ASYLINK_E_INVALID_ARG);
     assert_int_equal(cstore_outbox_state(t->s, id, &st, NULL), ASYLINK_E_INVALID_ARG);
+    /* the retention sweep removes the finished records (NOT_FOUND then), never a PENDING one */
+    bool more = false;
+    assert_int_equal(t_sweep(t, UINT64_MAX, 100, &more).outbox, 3);
+    for (unsigned n = 1; n <= 4; n++) {
+        t_id(id, n);
+        assert_int_equal(cstore_outbox_state(t->s, id, &st, &code),
+                         n == 1 ? ASYLINK_OK : ASYLINK_E_NOT_FOUND);
+        assert_int_equal(st, n == 1 ? CSTORE_OUT_PENDING : 0);
+    }
     /* a damaged record is E_IO, never a state read from it */
     cstore_close(&t->s);
     uint8_t key[8];
-    t_seq_key(key, 2);
+    t_seq_key(key, 1);
     size_t len;
     uint8_t *rec = t_raw_get(t, "outbox", key, 8, &len);
     t_raw_put(t, "outbox", key, 8, rec, len - 1);
     free(rec);
     t_open(t);
-    t_id(id, 2);
+    t_id(id, 1);
     st = code = -1;
     assert_int_equal(cstore_outbox_state(t->s, id, &st, &code), ASYLINK_E_IO);
     assert_int_equal(st, 0);
