@@ -926,9 +926,9 @@ typedef enum asylink_sent_state {
  * Read from the data directory (durable: the same answer after a restart),
  * one record, no envelope. The state is the outbox's, as the events tell
  * it: ACCEPTED from the commit after which ASYLINK_EVENT_ACCEPTED comes (a
- * call made after that event answers ACCEPTED; before it, while the
- * broker's answer is being recorded, PENDING), likewise REJECTED and
- * ASYLINK_EVENT_REJECTED. A purged message one of whose copies was already
+ * call made after that event answers ACCEPTED; one made before it may
+ * still answer PENDING while the broker's answer is being recorded),
+ * likewise REJECTED and ASYLINK_EVENT_REJECTED. A purged message one of whose copies was already
  * on its way may still become ACCEPTED (see asylink_purge()). The ids of
  * the signed receipts the library sends on the application's behalf (the
  * ids of the ACCEPTED and REJECTED events asylink_send() never returned)
