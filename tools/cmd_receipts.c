@@ -97,7 +97,11 @@ const cliopt_spec cmd_receipts_spec = {
              "no longer verifies, and exporting it says so.\n\n"
              "The first line says whether the receipts are complete (every recipient sent\n"
              "one saying it took the message, under certificates not revoked: JSON\n"
-             "\"complete\": true), incomplete, or end with a refusal or a revoked signer.\n\n"
+             "\"complete\": true), incomplete, or end with a refusal or a revoked signer,\n"
+             "then what this node's outbox says of the message: \"broker: accepted\",\n"
+             "\"broker: pending\" (not accepted yet: it is sent until it is) or \"broker:\n"
+             "rejected (CODE)\" (JSON: \"broker\" and \"broker_code\"; left out once the\n"
+             "record is past its retention).\n\n"
              "Exit status: 0 listed / exported / verified (with --wait: every recipient\n"
              "took the message), 1 failed, not found, timed out, refused (--wait: a\n"
              "rejected receipt, NOT_RECIPIENT, or a revoked signer, REVOKED) or not valid\n"
@@ -153,6 +157,24 @@ static const char *s_state(int wait_rc)
 }
 
 /*
+ * What this node's outbox says of the message (asylink_sent_state_get()):
+ * "accepted", "pending", "rejected" (*code why), or NULL when it has no
+ * record of it (past its retention) or cannot say.
+ */
+static const char *s_broker_word(asylink_client *c, const uint8_t id[16], int *code)
+{
+    int state = 0;
+    if (asylink_sent_state_get(c, id, &state, code) != ASYLINK_OK)
+        return NULL;
+    switch (state) {
+    case ASYLINK_SENT_PENDING: return "pending";
+    case ASYLINK_SENT_ACCEPTED: return "accepted";
+    case ASYLINK_SENT_REJECTED: return "rejected";
+    default: return NULL;
+    }
+}
+
+/*
  * Lists the receipts of --message (after waiting for all of them with
  * --wait; without, whether they are complete is checked once, for the
  * state line and JSON's "complete", and the exit status is 0).
@@ -175,14 +197,27 @@ static int s_list(const s_opts *o, asylink_client *c)
                                                        : asylink_strerror(rc));
     }
     n = n > RECEIPTS_MAX ? RECEIPTS_MAX : n;
+    int code = ASYLINK_OK;
+    const char *broker = s_broker_word(c, o->message.bytes, &code);
+    bool refused_here = broker && strcmp(broker, "rejected") == 0;
     if (o->json) {
         json_t *list = json_array();
         for (size_t i = 0; list && i < n; i++)
             json_array_append_new(list, s_receipt_json(&r[i]));
-        rc = cli_json_print(json_pack("{s:s, s:b, s:o}", "message_id", o->message.text, "complete",
-                                      wait_rc == ASYLINK_OK, "receipts", list));
+        json_t *v = json_pack("{s:s, s:b, s:o}", "message_id", o->message.text, "complete",
+                              wait_rc == ASYLINK_OK, "receipts", list);
+        if (v && broker)
+            json_object_set_new(v, "broker", json_string(broker));
+        if (v && refused_here)
+            json_object_set_new(v, "broker_code", json_string(asylink_err_name(code)));
+        rc = cli_json_print(v);
     } else {
-        printf("%s: %zu receipt%s (%s)\n", o->message.text, n, n == 1 ? "" : "s", s_state(wait_rc));
+        char tail[96] = "";
+        if (broker)
+            snprintf(tail, sizeof tail, "; broker: %s%s%s%s", broker, refused_here ? " (" : "",
+                     refused_here ? asylink_err_name(code) : "", refused_here ? ")" : "");
+        printf("%s: %zu receipt%s (%s)%s\n", o->message.text, n, n == 1 ? "" : "s",
+               s_state(wait_rc), tail);
         for (size_t i = 0; i < n; i++)
             s_receipt_print(&r[i]);
         fflush(stdout);

@@ -128,6 +128,9 @@ check_eq "... none yet, and says it is not complete" \
   "$(json_get "$T/rc0.json" '[len(j["receipts"]), j["complete"]]')" "[0, False]"
 "$ASYLINK" receipts --config "$T/DE.ini" --message "$ID1" >"$T/rc0.txt" 2>&1
 check "... as its first line does" grep -q "^$ID1: 0 receipts (incomplete: not every recipient" "$T/rc0.txt"
+check_eq "... and that the broker accepted it (this node's outbox)" \
+  "$(json_get "$T/rc0.json" 'j["broker"]')" accepted
+check "... in words" grep -q "^$ID1: 0 receipts (incomplete: .*); broker: accepted\$" "$T/rc0.txt"
 
 echo "== recv"
 "$ASYLINK" recv --config "$T/FR.ini" --json --count 1 --idle 30 >"$T/recv1.jsonl" 2>"$T/recv1.err"
@@ -225,6 +228,12 @@ check_eq "publish exits 0" "$?" 0
   --payload "$T/stats.json" --timeout 30 >"$T/pub-denied.out" 2>"$T/pub-denied.err"
 check_eq "a publish the policy forbids (DE on coi.SY) exits 1" "$?" 1
 check "and says the broker rejected it" grep -q 'rejected by the broker.*POLICY' "$T/pub-denied.err"
+DENIED_ID=$(head -n 1 "$T/pub-denied.out")
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$DENIED_ID" --json >"$T/rc-denied.json" 2>&1
+check_eq "receipts of the refused publication: the broker rejected it, POLICY" \
+  "$(json_get "$T/rc-denied.json" '[j["broker"], j["broker_code"]]')" "['rejected', 'POLICY']"
+"$ASYLINK" receipts --config "$T/DE.ini" --message "$DENIED_ID" >"$T/rc-denied.txt" 2>&1
+check "... in words" grep -q "^$DENIED_ID: 0 receipts (.*); broker: rejected (POLICY)\$" "$T/rc-denied.txt"
 "$ASYLINK" publish --config "$T/DE.ini" --topic stats.monthly.FR --type asylink.v1.MonthlyStatistics \
   --payload "$T/stats.json" --timeout 30 >/dev/null 2>"$T/pub-fr.err"
 check_eq "DE cannot publish on France's topic stats.monthly.FR (stats.monthly.{sender}): exit 1" "$?" 1
