@@ -936,7 +936,10 @@ typedef enum asylink_sent_state {
  *
  * What the application may conclude, e.g. after asylink_send() returned
  * ASYLINK_E_IO or ASYLINK_E_STORE_FULL with an id, or after a restart for
- * ids it recorded before calling asylink_send():
+ * the ids earlier asylink_send() calls returned that it recorded with its
+ * own work (the library chooses the id: a send cut short by a crash before
+ * it returned gave none, and its content must be looked for by what it
+ * was, or sent again):
  *   - PENDING or ACCEPTED: the message is stored and is (or was) delivered:
  *     do not send its content again.
  *   - REJECTED: the broker does not deliver it; whether to send the content
