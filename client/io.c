@@ -2506,15 +2506,21 @@ static void s_early_publish(s_io *io, bool packed)
 
 /*
  * Publishes pending outbox messages while the window has room: first those
- * offered before their commit (s_early_publish), then what the store holds.
- * In a session of version 2 the pass's Publishes go out packed
+ * offered before their commit (s_early_publish), then what the store holds
+ * (right after a Welcome the other way round). In a session of version 2 the pass's Publishes go out packed
  * (s_pack_publish), the last frame at the end of the pass.
  */
 static void s_pump(s_io *io)
 {
     cstore_out batch[IO_PUMP_BATCH];
     bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
-    s_early_publish(io, packed);
+    /* A Welcome sets the cursor to 0; the store read below passes it over what is no longer
+       pending. Until then no offered entry continues it, and one offered in that turn (a send
+       right after the session opened) would wait for its commit, or be lost to the broker if
+       that commit fails: such entries go after the read. */
+    bool early_first = io->out_cursor != 0 || io->pack.items;
+    if (early_first)
+        s_early_publish(io, packed);
     while (io->state == IO_OPEN && !s_window_full(io, 0)) {
         size_t room = io->window - io->n_flight - io->n_packed, n = 0;
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
@@ -2554,6 +2560,8 @@ static void s_pump(s_io *io)
         if (rc != 0)
             break; /* high-water mark: try again next turn */
     }
+    if (!early_first)
+        s_early_publish(io, packed);
     (void)s_pack_flush(io); /* at the high-water mark: from the same cursor next turn */
 }
 

@@ -67,16 +67,25 @@ check "1: ... the message DE sent" same_ids "$T/got1.ids" "$T/sent1.ids"
 # (FR's receipt taken now: arriving in the next run, its commit would take the failing flush.)
 check "1: DE has FR's receipt" ct --config "$T/DE.ini" receipts --ids-in "$T/sent1.ids" --timeout 30
 
-# 2. Both attempts fail (the committer's and the application thread's first flush).
+# 2. Both attempts fail (the committer's and the application thread's first flush). The
+#    committer's failing flush waits until FR has received the copy that left early
+#    (slowsync.c, ASYLINK_TEST_FAIL_SYNC_WAIT): the case needs the broker to have it before the
+#    commit fails, which a fixed delay did not ensure on a loaded machine.
 ASYLINK_TEST_FAIL_SYNC_THREAD="asylink-commit,$MAIN_THREAD" ASYLINK_TEST_FAIL_SYNC_EACH=1 \
-  de_failing 300 1 send --to FR --count 1 --ids-out "$T/sent2.ids" --events-out "$T/ev2" \
-  --timeout 60 >"$T/de2.out" 2>"$T/de2.err"
+  ASYLINK_TEST_FAIL_SYNC_WAIT="$T/release2" de_failing 300 1 \
+  send --to FR --count 1 --ids-out "$T/sent2.ids" --events-out "$T/ev2" \
+  --timeout 60 >"$T/de2.out" 2>"$T/de2.err" &
+de_pid=$!
+ct --config "$T/FR.ini" recv --count 1 --ids-out "$T/got2.ids" --timeout 30 >/dev/null
+touch "$T/release2"
+wait_pid "$de_pid" 60
 check_eq "2: DE's send failed (both attempts)" "$?" 1
 check "2: ... with IO" grep -q 'send: IO' "$T/de2.err"
 check_eq "2: both flushes failed" "$(grep -c 'slowsync: failed' "$T/de2.err")" 2
+check "2: ... the committer's once FR had the message" grep -q 'slowsync: released' "$T/de2.err"
 check_eq "2: no id was returned" "$(lines "$T/sent2.ids")" 0
-ct --config "$T/FR.ini" recv --count 2 --ids-out "$T/got2.ids" --timeout 4 >/dev/null
 check_eq "2: FR received the message that left early" "$(lines "$T/got2.ids")" 1
+check "2: ... once" ct --config "$T/FR.ini" recv --count 1 --expect-none --timeout 3
 check "2: DE got one ACCEPTED event for it" accepted_once "$T/ev2" "$T/got2.ids"
 sed -n 's/.*send: IO id=//p' "$T/de2.err" >"$T/io2.ids"
 check "2: ... the id asylink_send() returned with IO" same_ids "$T/io2.ids" "$T/got2.ids"

@@ -29,6 +29,12 @@
  *                                committer), not a sweep's in its I/O thread
  *   ASYLINK_TEST_FAIL_SYNC_EXACT if 1, ASYLINK_TEST_SLOW_SYNC_PATH names one
  *                                file, not a directory: only its flushes count
+ *   ASYLINK_TEST_FAIL_SYNC_WAIT  a file: a flush about to fail first waits
+ *                                until it exists (at most 60 s), so that a
+ *                                test decides when the failure comes, e.g.
+ *                                once the broker has what left early
+ *                                (70-client-accepted-once.sh); instead of a
+ *                                delay that a loaded machine can outlast
  *   ASYLINK_TEST_FAIL_SYNC_EACH  if 1, each thread name counts its own
  *                                flushes: the first N of every listed name fail (a
  *                                committer's commits after a failure flush
@@ -53,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,6 +125,22 @@ void slowsync_arm(void)
     fprintf(stderr, "slowsync: armed\n");
 }
 
+/* Waits until the file ASYLINK_TEST_FAIL_SYNC_WAIT names exists, at most 60 s (if set). */
+static void s_wait_file(void)
+{
+    const char *path = getenv("ASYLINK_TEST_FAIL_SYNC_WAIT");
+    if (!path || !path[0])
+        return;
+    struct stat st;
+    int i = 0;
+    for (; i < 6000 && stat(path, &st) != 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "slowsync: %s after %d ms\n", i < 6000 ? "released" : "not released",
+            i * 10);
+}
+
 /* Whether fd is a file under dir (or, exact, the file of that path). */
 static bool s_under(int fd, const char *dir, bool exact)
 {
@@ -170,6 +193,7 @@ int fdatasync(int fd)
         bool each = each_s && strcmp(each_s, "1") == 0;
         if (fail > 0 && fail <= 1000 && s_thread_listed(getenv("ASYLINK_TEST_FAIL_SYNC_THREAD")) &&
             (k = s_next_count(each)) >= skip && k < skip + fail) {
+            s_wait_file();
             char name[17] = "";
             (void)prctl(PR_GET_NAME, name, 0, 0, 0);
             fprintf(stderr, "slowsync: failed fd=%d thread=%s\n", fd, name);
