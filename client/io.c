@@ -2507,8 +2507,8 @@ static void s_early_publish(s_io *io, bool packed)
 /*
  * Publishes pending outbox messages while the window has room: first those
  * offered before their commit (s_early_publish), then what the store holds
- * (right after a Welcome the other way round). In a session of version 2 the pass's Publishes go out packed
- * (s_pack_publish), the last frame at the end of the pass.
+ * (right after a Welcome the other way round). In a session of version 2 the pass's Publishes go
+ * out packed (s_pack_publish), the last frame at the end of the pass.
  */
 static void s_pump(s_io *io)
 {

@@ -137,8 +137,7 @@ static void s_wait_file(void)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "slowsync: %s after %d ms\n", i < 6000 ? "released" : "not released",
-            i * 10);
+    fprintf(stderr, "slowsync: %s after %d ms\n", i < 6000 ? "released" : "not released", i * 10);
 }
 
 /* Whether fd is a file under dir (or, exact, the file of that path). */
