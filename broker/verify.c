@@ -31,7 +31,10 @@ struct verify_pool {
     size_t n_out;
     verify_job *in[VERIFY_CHUNK]; /* a finished chunk being taken */
     size_t n_in, next_in;
-    verify_job *failed; /* jobs whose chunk could not be sent (list by ->next_failed) */
+    size_t sent;        /* jobs at the workers: sent, not taken back yet */
+    batch_cache *cache; /* the router thread's own, for the jobs it verifies itself */
+    verify_job *back;   /* jobs back without a worker (list by ->next_failed): verified on the
+                           router's thread, or refused because their chunk could not be sent */
 };
 
 /* Records why the job failed; returns the code. */
@@ -305,6 +308,7 @@ int verify_pool_new(void *ctx, int n, verify_pool **out)
     p->jobs = zmq_socket(ctx, ZMQ_PUSH);
     p->done = zmq_socket(ctx, ZMQ_PULL);
     p->threads = calloc((size_t)(n > 0 ? n : 1), sizeof *p->threads);
+    (void)batch_cache_new(&p->cache); /* without one, every proof is walked in full */
     int hwm = 0; /* unlimited: the router bounds jobs in flight itself */
     if (!p->jobs || !p->done || !p->threads ||
         zmq_setsockopt(p->jobs, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
@@ -344,6 +348,7 @@ void verify_pool_destroy(verify_pool **self_p)
     if (p->done)
         zmq_close(p->done);
     free(p->threads);
+    batch_cache_destroy(&p->cache);
     pthread_cond_destroy(&p->exited_cond);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -357,18 +362,34 @@ void verify_pool_submit(verify_pool *p, verify_job *job)
         verify_pool_flush(p);
 }
 
+/* Puts a job on the list of those back without a worker. */
+static void s_back(verify_pool *p, verify_job *j)
+{
+    j->next_failed = p->back;
+    p->back = j;
+}
+
 void verify_pool_flush(verify_pool *p)
 {
     if (!p->n_out)
         return;
-    if (s_send_chunk(p->jobs, p->out, p->n_out, 0) != 0) {
+    if (p->sent == 0 && p->n_out <= VERIFY_INLINE_MAX) {
+        /* Nothing at the workers and little at hand: verified here, in this turn, without two
+           thread hand-offs (at low load those cost more than the check; the router puts
+           results in arrival order in any case). */
+        for (size_t i = 0; i < p->n_out; i++) {
+            verify_job_run_cached(p->out[i], p->cache);
+            s_back(p, p->out[i]);
+        }
+    } else if (s_send_chunk(p->jobs, p->out, p->n_out, 0) == 0) {
+        p->sent += p->n_out;
+    } else {
         /* not expected (inproc, no high-water mark): the jobs come back refused */
         for (size_t i = 0; i < p->n_out; i++) {
             verify_job *j = p->out[i];
             j->code = ASYLINK_E_UNAVAILABLE;
             snprintf(j->reason, sizeof j->reason, "verification unavailable");
-            j->next_failed = p->failed;
-            p->failed = j;
+            s_back(p, j);
         }
     }
     p->n_out = 0;
@@ -381,9 +402,9 @@ void *verify_pool_socket(verify_pool *p)
 
 verify_job *verify_pool_take(verify_pool *p)
 {
-    if (p->failed) {
-        verify_job *j = p->failed;
-        p->failed = j->next_failed;
+    if (p->back) {
+        verify_job *j = p->back;
+        p->back = j->next_failed;
         j->next_failed = NULL;
         return j;
     }
@@ -393,6 +414,7 @@ verify_job *verify_pool_take(verify_pool *p)
             return NULL;
         p->n_in = (size_t)n;
         p->next_in = 0;
+        p->sent -= p->sent >= (size_t)n ? (size_t)n : p->sent;
     }
     return p->in[p->next_in++];
 }

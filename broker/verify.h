@@ -3,7 +3,8 @@
  *
  * Ed25519 verification costs 50-90 us per message, most of the broker's CPU,
  * so it runs on worker threads while the router thread keeps reading the
- * socket and committing. The envelopes of a batch (PROTOCOL.md 4.10) share
+ * socket and committing (at low load, a job or two with none at the workers
+ * is verified on the router's thread instead: verify_pool_flush). The envelopes of a batch (PROTOCOL.md 4.10) share
  * one signature: the workers share the view's verified-root cache, so the
  * first envelope of a batch pays the verification and the others a hash
  * walk, which each worker shortens with its own cache of the batch's
@@ -31,6 +32,9 @@
 #include "view.h"
 
 #define VERIFY_CHUNK 16 /* jobs handed to a worker at once */
+/* A flush of at most this many jobs while none is at the workers is verified on the router's
+   thread (verify_pool_flush). */
+#define VERIFY_INLINE_MAX 2
 #define VERIFY_NICE_STEPS 5 /* the workers' nice value above the broker's (thread_lower_priority) */
 
 /*
@@ -94,7 +98,12 @@ void verify_pool_destroy(verify_pool **self_p);
  */
 void verify_pool_submit(verify_pool *p, verify_job *job);
 
-/* Sends the jobs submitted and not sent yet. */
+/*
+ * Sends the jobs submitted and not sent yet; or, when no job is at the
+ * workers and at most VERIFY_INLINE_MAX are at hand, verifies them on the
+ * calling (router) thread, ready for verify_pool_take() at once: at low load
+ * two thread hand-offs cost more than the check.
+ */
 void verify_pool_flush(verify_pool *p);
 
 /* The socket to poll for finished jobs (ZMQ_POLLIN). */

@@ -293,6 +293,69 @@ static void test_pool_chunks(void **state)
 }
 
 /*
+ * A pool with nothing at its workers verifies a flush of up to
+ * VERIFY_INLINE_MAX jobs itself: they are ready for verify_pool_take() as
+ * soon as the flush returns, a forged one refused as a worker would refuse
+ * it. Once a chunk went to a worker and came back, the pool is idle again.
+ */
+static void test_pool_inline(void **state)
+{
+    (void)state;
+    fx_fed *f = fx_new(s_ids);
+    view *v = s_view(f);
+    size_t n = VERIFY_CHUNK + 2 * VERIFY_INLINE_MAX;
+    uint8_t **b = calloc(n, sizeof *b), (*ids)[16] = calloc(n, 16);
+    size_t *lens = calloc(n, sizeof *lens);
+    s_batch(f, n, b, lens, ids);
+    b[1][lens[1] - 1] ^= 0x01; /* its last byte, in its proof's path: refused */
+    void *ctx = zmq_ctx_new();
+    verify_pool *pool = NULL;
+    assert_int_equal(verify_pool_new(ctx, 1, &pool), ASYLINK_OK);
+    for (size_t i = 0; i < VERIFY_INLINE_MAX; i++)
+        verify_pool_submit(pool, s_job(v, b[i], lens[i], ids[i]));
+    verify_pool_flush(pool);
+    int codes[2] = {-1, -1};
+    for (size_t i = 0; i < VERIFY_INLINE_MAX; i++) {
+        verify_job *j = verify_pool_take(pool); /* no poll: verified in the flush */
+        assert_non_null(j);
+        codes[memcmp(j->message_id, ids[0], 16) == 0 ? 0 : 1] = j->code;
+        verify_job_destroy(&j);
+    }
+    assert_null(verify_pool_take(pool));
+    assert_int_equal(codes[0], ASYLINK_OK);
+    assert_int_equal(codes[1], ASYLINK_E_BAD_SIGNATURE);
+    /* a whole chunk goes to the worker and comes back */
+    size_t base = VERIFY_INLINE_MAX, done = 0;
+    for (size_t i = 0; i < VERIFY_CHUNK; i++)
+        verify_pool_submit(pool, s_job(v, b[base + i], lens[base + i], ids[base + i]));
+    zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
+    for (int rounds = 0; done < VERIFY_CHUNK && rounds < 100; rounds++) {
+        zmq_poll(&item, 1, 100);
+        verify_job *j;
+        while ((j = verify_pool_take(pool)) != NULL) {
+            assert_int_equal(j->code, ASYLINK_OK);
+            done++;
+            verify_job_destroy(&j);
+        }
+    }
+    assert_int_equal(done, VERIFY_CHUNK);
+    /* idle again: the next small flush is verified in place too */
+    base += VERIFY_CHUNK;
+    for (size_t i = 0; i < VERIFY_INLINE_MAX; i++)
+        verify_pool_submit(pool, s_job(v, b[base + i], lens[base + i], ids[base + i]));
+    verify_pool_flush(pool);
+    for (size_t i = 0; i < VERIFY_INLINE_MAX; i++) {
+        verify_job *j = verify_pool_take(pool);
+        assert_non_null(j);
+        assert_int_equal(j->code, ASYLINK_OK);
+        verify_job_destroy(&j);
+    }
+    verify_pool_destroy(&pool);
+    zmq_ctx_term(ctx);
+    s_batch_free(f, &v, b, ids, lens, n);
+}
+
+/*
  * A checked Publish keeps a summary of its envelope (the decoded form is
  * freed by the worker): digest, recipients, topic, classification and
  * serial equal what a decode of the same bytes gives; a refused one keeps
@@ -377,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_pool_shares_cache),
         cmocka_unit_test(test_pool_stops_late_workers),
         cmocka_unit_test(test_pool_chunks),
+        cmocka_unit_test(test_pool_inline),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_personal_types),
     };
