@@ -222,15 +222,28 @@ static bool s_port_valid(const char *s)
     return n > 0 && n <= 5 && s[n] == '\0' && v <= 65535;
 }
 
-/* True if ep is a ZeroMQ tcp://HOST:PORT or ipc://PATH endpoint. */
+/*
+ * True if ep is an endpoint the broker can bind: ipc://PATH, or
+ * tcp://HOST:PORT with PORT * or 0..65535 (ZeroMQ binds no service name)
+ * and HOST * (every interface), an address or an interface name; no control
+ * character anywhere, and in HOST no ';' (ZeroMQ's source address, for
+ * connecting only) or '/'.
+ */
 static bool s_endpoint_valid(const char *ep)
 {
+    for (const unsigned char *p = (const unsigned char *)ep; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
     if (strncmp(ep, "ipc://", 6) == 0)
         return ep[6] != '\0';
     if (strncmp(ep, "tcp://", 6) != 0)
         return false;
-    const char *colon = strrchr(ep + 6, ':');
-    return colon && colon > ep + 6 && colon[1] != '\0';
+    const char *host = ep + 6, *colon = strrchr(host, ':');
+    if (!colon || colon == host || (strcmp(colon + 1, "*") != 0 && !s_port_valid(colon + 1)))
+        return false;
+    size_t n = (size_t)(colon - host);
+    return !memchr(host, ';', n) && !memchr(host, '/', n) &&
+           (n == 1 || !memchr(host, '*', n)); /* "*" alone, not within a name */
 }
 
 /* True if s is IPV4:PORT (what broker/http.c binds), port 0 = any free port. */
@@ -258,6 +271,20 @@ static bool s_host_any(const char *host, size_t n)
     return (n == 1 && host[0] == '*') || (n == 7 && memcmp(host, "0.0.0.0", 7) == 0);
 }
 
+/* True if the hosts a and b (lengths na, nb) name the same address; localhost is 127.0.0.1. */
+static bool s_host_same(const char *a, size_t na, const char *b, size_t nb)
+{
+    if (na == 9 && memcmp(a, "localhost", 9) == 0) {
+        a = "127.0.0.1";
+        na = 9;
+    }
+    if (nb == 9 && memcmp(b, "localhost", 9) == 0) {
+        b = "127.0.0.1";
+        nb = 9;
+    }
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
 /*
  * True if the valid endpoints a and b would bind the same address: the
  * same ipc path, or the same fixed tcp port on the same host (or either on
@@ -271,12 +298,9 @@ static bool s_endpoints_clash(const char *a, const char *b)
     const char *ca = strrchr(a + 6, ':'), *cb = strrchr(b + 6, ':');
     if (s_port_ephemeral(ca + 1) || s_port_ephemeral(cb + 1))
         return false;
-    char *end_a = NULL, *end_b = NULL;
-    unsigned long pa = strtoul(ca + 1, &end_a, 10), pb = strtoul(cb + 1, &end_b, 10);
-    if (*end_a || *end_b) /* not a number (a service name?): only the same text is known to clash */
-        return strcmp(a, b) == 0;
+    unsigned long pa = strtoul(ca + 1, NULL, 10), pb = strtoul(cb + 1, NULL, 10); /* (valid) */
     size_t na = (size_t)(ca - (a + 6)), nb = (size_t)(cb - (b + 6));
-    return pa == pb && ((na == nb && memcmp(a + 6, b + 6, na) == 0) || s_host_any(a + 6, na) ||
+    return pa == pb && (s_host_same(a + 6, na, b + 6, nb) || s_host_any(a + 6, na) ||
                         s_host_any(b + 6, nb));
 }
 
@@ -288,10 +312,10 @@ static int s_validate_names(const broker_config *c, const char *path, char *err,
                          "not a valid node id (^[A-Z0-9][A-Z0-9._-]{1,63}$)");
     if (!s_endpoint_valid(c->endpoint))
         return s_invalid(err, errlen, path, "broker", "endpoint",
-                         "expected tcp://HOST:PORT or ipc://PATH");
+                         "expected tcp://HOST:PORT (PORT * or 0-65535) or ipc://PATH");
     if (c->admin_endpoint[0] && !s_endpoint_valid(c->admin_endpoint))
         return s_invalid(err, errlen, path, "broker", "admin_endpoint",
-                         "expected tcp://HOST:PORT, ipc://PATH or empty (off)");
+                         "expected tcp://HOST:PORT (PORT * or 0-65535), ipc://PATH or empty (off)");
     if (c->admin_endpoint[0] && s_endpoints_clash(c->admin_endpoint, c->endpoint))
         return s_invalid(err, errlen, path, "broker", "admin_endpoint",
                          "must differ from endpoint: both name the same address and port (a "

@@ -280,14 +280,30 @@ static void test_cross_field_rules(void **state)
                    "data_dir = d\npolicy = p\n",
                    0, "node_id");
     s_expect_error(S_REQUIRED "endpoint = http://127.0.0.1:7400\n", 0,
-                   "[broker] endpoint: expected tcp://HOST:PORT or ipc://PATH");
+                   "[broker] endpoint: expected tcp://HOST:PORT (PORT * or 0-65535) or ipc://PATH");
     s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1\n", 0, "[broker] endpoint:");
+    /* The host and port rules a bind needs (ZeroMQ takes no service name, no source address). */
+    s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:asylink\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:70000\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:-1\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://10.0.0.1;10.0.0.2:7400\n", 0,
+                   "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://a/b:7400\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://b*:7400\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://:7400\n", 0, "[broker] endpoint:");
+    s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:7400\x01\n", 8,
+                   "[broker] endpoint: contains a control character");
+    s_expect_error(S_REQUIRED "admin_endpoint = tcp://127.0.0.1:x\n", 0,
+                   "[broker] admin_endpoint: expected tcp://HOST:PORT (PORT * or 0-65535)");
     s_expect_error(S_REQUIRED "endpoint =\n", 0, "[broker] endpoint:");
     s_expect_error(S_REQUIRED "admin_endpoint = 127.0.0.1:7401\n", 0, "[broker] admin_endpoint:");
     s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1:7400\n"
                               "admin_endpoint = tcp://127.0.0.1:7400\n",
                    0, "[broker] admin_endpoint: must differ from endpoint");
     s_expect_error(S_REQUIRED "endpoint = tcp://*:7400\n"
+                              "admin_endpoint = tcp://127.0.0.1:7400\n",
+                   0, "[broker] admin_endpoint: must differ from endpoint");
+    s_expect_error(S_REQUIRED "endpoint = tcp://localhost:7400\n"
                               "admin_endpoint = tcp://127.0.0.1:7400\n",
                    0, "[broker] admin_endpoint: must differ from endpoint");
     s_expect_error(S_REQUIRED "endpoint = ipc:///run/asylink/b.sock\n"
@@ -319,6 +335,11 @@ static void test_cross_field_rules(void **state)
     broker_config_free(&c);
     assert_int_equal(s_load_text(S_REQUIRED "endpoint = tcp://127.0.0.1:0\n"
                                             "admin_endpoint = tcp://127.0.0.1:0\n",
+                                 &c),
+                     ASYLINK_OK);
+    broker_config_free(&c);
+    assert_int_equal(s_load_text(S_REQUIRED "endpoint = tcp://eth0:7400\n"
+                                            "admin_endpoint = tcp://[::1]:7401\n",
                                  &c),
                      ASYLINK_OK);
     broker_config_free(&c);
