@@ -373,7 +373,10 @@ void verify_pool_flush(verify_pool *p)
 {
     if (!p->n_out)
         return;
-    if (p->sent == 0 && p->n_out <= VERIFY_INLINE_MAX) {
+    bool small = p->sent == 0 && p->n_out <= VERIFY_INLINE_MAX;
+    for (size_t i = 0; small && i < p->n_out; i++)
+        small = zmq_msg_size(&p->out[i]->envelope) <= VERIFY_INLINE_BYTES;
+    if (small) {
         /* Nothing at the workers and little at hand: verified here, in this turn, without two
            thread hand-offs (at low load those cost more than the check; the router puts
            results in arrival order in any case). */
@@ -398,6 +401,11 @@ void verify_pool_flush(verify_pool *p)
 void *verify_pool_socket(verify_pool *p)
 {
     return p->done;
+}
+
+size_t verify_pool_at_workers(const verify_pool *p)
+{
+    return p->sent;
 }
 
 verify_job *verify_pool_take(verify_pool *p)

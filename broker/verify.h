@@ -3,10 +3,11 @@
  *
  * Ed25519 verification costs 50-90 us per message, most of the broker's CPU,
  * so it runs on worker threads while the router thread keeps reading the
- * socket and committing (at low load, a job or two with none at the workers
- * is verified on the router's thread instead: verify_pool_flush). The envelopes of a batch (PROTOCOL.md 4.10) share
- * one signature: the workers share the view's verified-root cache, so the
- * first envelope of a batch pays the verification and the others a hash
+ * socket and committing (at low load, a small job or two with none at the
+ * workers is verified on the router's thread instead: verify_pool_flush).
+ * The envelopes of a batch (PROTOCOL.md 4.10) share one signature: the
+ * workers share the view's verified-root cache, so the first envelope of a
+ * batch pays the verification and the others a hash
  * walk, which each worker shortens with its own cache of the batch's
  * nodes (batch.h batch_cache: a walk stops at a known node whose known
  * siblings the proof repeats). The router submits jobs in arrival order (each
@@ -24,6 +25,7 @@
 #define ASYLINK_BROKER_VERIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
 
@@ -32,9 +34,10 @@
 #include "view.h"
 
 #define VERIFY_CHUNK 16 /* jobs handed to a worker at once */
-/* A flush of at most this many jobs while none is at the workers is verified on the router's
-   thread (verify_pool_flush). */
+/* A flush of at most this many jobs, none at the workers, each envelope at most
+   VERIFY_INLINE_BYTES, is verified on the router's thread (verify_pool_flush). */
 #define VERIFY_INLINE_MAX 2
+#define VERIFY_INLINE_BYTES (64 * 1024) /* larger: decoding and hashing would stall the loop */
 #define VERIFY_NICE_STEPS 5 /* the workers' nice value above the broker's (thread_lower_priority) */
 
 /*
@@ -69,7 +72,7 @@ typedef struct verify_job {
     char reason[160];               /* human reason, never payload data */
     verify_summary *sum;            /* the checked envelope's fields (when code is OK) */
     uint64_t expires_ms;            /* expiry the store keeps (policy caps applied) */
-    struct verify_job *next_failed; /* pool-internal: list of jobs that could not be sent */
+    struct verify_job *next_failed; /* pool-internal: list of jobs back without a worker */
 } verify_job;
 
 /* Runs every check on one job; public for tests. */
@@ -100,14 +103,18 @@ void verify_pool_submit(verify_pool *p, verify_job *job);
 
 /*
  * Sends the jobs submitted and not sent yet; or, when no job is at the
- * workers and at most VERIFY_INLINE_MAX are at hand, verifies them on the
- * calling (router) thread, ready for verify_pool_take() at once: at low load
- * two thread hand-offs cost more than the check.
+ * workers and at most VERIFY_INLINE_MAX are at hand, none larger than
+ * VERIFY_INLINE_BYTES, verifies them on the calling (router) thread, ready
+ * for verify_pool_take() at once: at low load two thread hand-offs cost
+ * more than the check.
  */
 void verify_pool_flush(verify_pool *p);
 
 /* The socket to poll for finished jobs (ZMQ_POLLIN). */
 void *verify_pool_socket(verify_pool *p);
+
+/* Jobs sent to the workers and not taken back yet (router thread). */
+size_t verify_pool_at_workers(const verify_pool *p);
 
 /* A finished job, or NULL if none is ready (never blocks). */
 verify_job *verify_pool_take(verify_pool *p);

@@ -2493,6 +2493,9 @@ static void s_early_publish(s_io *io, bool packed)
     for (client_early_out *e = l.head; e; e = e->next) {
         cstore_out o = {.seq = e->seq, .envelope = e->envelope, .envelope_len = e->len};
         uint64_t after = io->pack.items ? io->pack_cursor : io->out_cursor;
+        /* One the pump's store read published already (its commit became visible first). */
+        if (o.seq <= after)
+            continue;
         /* Only the entry right after the cursor: the pump moved it past every seq given out
            before (s_pump), so nothing pending lies in between. */
         if (io->state != IO_OPEN || o.seq != after + 1 || s_window_full(io, e->len))
@@ -2507,17 +2510,17 @@ static void s_early_publish(s_io *io, bool packed)
 /*
  * Publishes pending outbox messages while the window has room: first those
  * offered before their commit (s_early_publish), then what the store holds
- * (right after a Welcome the other way round). In a session of version 2 the pass's Publishes go
- * out packed (s_pack_publish), the last frame at the end of the pass.
+ * (while the cursor is 0, as after a Welcome, the other way round). In a session of version 2 the
+ * pass's Publishes go out packed (s_pack_publish), the last frame at the end of the pass.
  */
 static void s_pump(s_io *io)
 {
     cstore_out batch[IO_PUMP_BATCH];
     bool packed = io->protocol == WIRE_PROTOCOL_PACKED;
-    /* A Welcome sets the cursor to 0; the store read below passes it over what is no longer
-       pending. Until then no offered entry continues it, and one offered in that turn (a send
-       right after the session opened) would wait for its commit, or be lost to the broker if
-       that commit fails: such entries go after the read. */
+    /* A cursor of 0 (after a Welcome, a rescan, a failed commit) continues no offered entry
+       until the store read below passes it over what is no longer pending; one offered then (a
+       send right after the session opened) would wait for its commit, or be lost to the broker
+       if that commit fails: such entries go after the read. */
     bool early_first = io->out_cursor != 0 || io->pack.items;
     if (early_first)
         s_early_publish(io, packed);

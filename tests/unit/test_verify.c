@@ -297,6 +297,7 @@ static void test_pool_chunks(void **state)
  * VERIFY_INLINE_MAX jobs itself: they are ready for verify_pool_take() as
  * soon as the flush returns, a forged one refused as a worker would refuse
  * it. Once a chunk went to a worker and came back, the pool is idle again.
+ * A large envelope goes to a worker all the same.
  */
 static void test_pool_inline(void **state)
 {
@@ -350,6 +351,24 @@ static void test_pool_inline(void **state)
         assert_int_equal(j->code, ASYLINK_OK);
         verify_job_destroy(&j);
     }
+    assert_int_equal(verify_pool_at_workers(pool), 0);
+    /* one envelope above VERIFY_INLINE_BYTES goes to the worker even so (its decoding and
+       hashing would stall the loop): refused there, as any undecodable bytes */
+    size_t big_len = VERIFY_INLINE_BYTES + 1;
+    uint8_t *big = calloc(1, big_len);
+    verify_pool_submit(pool, s_job(v, big, big_len, ids[0]));
+    verify_pool_flush(pool);
+    assert_int_equal(verify_pool_at_workers(pool), 1);
+    verify_job *j = NULL;
+    for (int rounds = 0; !j && rounds < 100; rounds++) {
+        zmq_poll(&item, 1, 100);
+        j = verify_pool_take(pool);
+    }
+    assert_non_null(j);
+    assert_int_not_equal(j->code, ASYLINK_OK);
+    verify_job_destroy(&j);
+    assert_int_equal(verify_pool_at_workers(pool), 0);
+    free(big);
     verify_pool_destroy(&pool);
     zmq_ctx_term(ctx);
     s_batch_free(f, &v, b, ids, lens, n);
