@@ -255,6 +255,23 @@ static void test_pool_stops_late_workers(void **state)
     }
 }
 
+/* Takes finished jobs until want came back (10 s at most), each verified OK; how many came. */
+static size_t s_take_ok(verify_pool *pool, size_t want)
+{
+    size_t done = 0;
+    zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
+    for (int rounds = 0; done < want && rounds < 100; rounds++) {
+        zmq_poll(&item, 1, 100);
+        verify_job *j;
+        while ((j = verify_pool_take(pool)) != NULL) {
+            assert_int_equal(j->code, ASYLINK_OK);
+            done++;
+            verify_job_destroy(&j);
+        }
+    }
+    return done;
+}
+
 /* A partial chunk waits for the flush; the pool's destruction frees what is still out. */
 static void test_pool_chunks(void **state)
 {
@@ -271,18 +288,8 @@ static void test_pool_chunks(void **state)
     for (size_t i = 0; i < n; i++)
         verify_pool_submit(pool, s_job(v, b[i], lens[i], ids[i]));
     /* the full chunk comes back; the 3 submitted after it do not, before a flush */
-    size_t done = 0;
+    assert_int_equal(s_take_ok(pool, VERIFY_CHUNK), VERIFY_CHUNK);
     zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
-    for (int rounds = 0; done < VERIFY_CHUNK && rounds < 100; rounds++) {
-        zmq_poll(&item, 1, 100);
-        verify_job *j;
-        while ((j = verify_pool_take(pool)) != NULL) {
-            assert_int_equal(j->code, ASYLINK_OK);
-            done++;
-            verify_job_destroy(&j);
-        }
-    }
-    assert_int_equal(done, VERIFY_CHUNK);
     zmq_poll(&item, 1, 200);
     assert_null(verify_pool_take(pool));
     /* destroyed with 3 jobs not flushed: destroy sends, joins and frees them (ASan) */
@@ -326,20 +333,11 @@ static void test_pool_inline(void **state)
     assert_int_equal(codes[0], ASYLINK_OK);
     assert_int_equal(codes[1], ASYLINK_E_BAD_SIGNATURE);
     /* a whole chunk goes to the worker and comes back */
-    size_t base = VERIFY_INLINE_MAX, done = 0;
+    size_t base = VERIFY_INLINE_MAX;
     for (size_t i = 0; i < VERIFY_CHUNK; i++)
         verify_pool_submit(pool, s_job(v, b[base + i], lens[base + i], ids[base + i]));
+    assert_int_equal(s_take_ok(pool, VERIFY_CHUNK), VERIFY_CHUNK);
     zmq_pollitem_t item = {verify_pool_socket(pool), 0, ZMQ_POLLIN, 0};
-    for (int rounds = 0; done < VERIFY_CHUNK && rounds < 100; rounds++) {
-        zmq_poll(&item, 1, 100);
-        verify_job *j;
-        while ((j = verify_pool_take(pool)) != NULL) {
-            assert_int_equal(j->code, ASYLINK_OK);
-            done++;
-            verify_job_destroy(&j);
-        }
-    }
-    assert_int_equal(done, VERIFY_CHUNK);
     /* idle again: the next small flush is verified in place too */
     base += VERIFY_CHUNK;
     for (size_t i = 0; i < VERIFY_INLINE_MAX; i++)
