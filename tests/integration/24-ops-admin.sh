@@ -279,6 +279,19 @@ a dlq replay --config "$T/OPS.ini" notanumber >/dev/null 2>&1
 check_eq "dlq replay with a bad ID: exit 2" "$?" 2
 a dlq --help >"$T/dlq-help.out" 2>&1
 check "dlq --help lists list, replay, drop" grep -q replay "$T/dlq-help.out"
+for bad in 'tcp://127.0.0.1:abc' 'tcp://127.0.0.1:0' 'tcp://a;b:7401' 'tcp://*:7401' \
+  'tcp://127.0.0.1' 'http://127.0.0.1:7401'; do
+  a reload --config "$T/OPS.ini" --admin "$bad" --timeout 1 >/dev/null 2>"$T/badep.err"
+  check_eq "--admin $bad: refused before connecting, exit 2" "$?" 2
+  check "... saying what an endpoint is" grep -q 'tcp://HOST:PORT or ipc://PATH' "$T/badep.err"
+done
+sed 's|^admin_endpoint *=.*|admin_endpoint = tcp://127.0.0.1:admin|' "$T/OPS.ini" >"$T/OPS-badep.ini"
+grep -q '^admin_endpoint = tcp://127.0.0.1:admin' "$T/OPS-badep.ini" ||
+  echo 'admin_endpoint = tcp://127.0.0.1:admin' >>"$T/OPS-badep.ini"
+a reload --config "$T/OPS-badep.ini" --timeout 1 >/dev/null 2>"$T/badep.err"
+check_eq "admin_endpoint of the configuration not an endpoint: CONFIG, exit 1" "$?" 1
+check "... naming the file and the key" \
+  grep -q "OPS-badep.ini: \[node\] admin_endpoint: expected tcp://HOST:PORT" "$T/badep.err"
 a reload --config "$T/OPS.ini" --admin "tcp://127.0.0.1:1" --timeout 1 >/dev/null 2>"$T/dead.err"
 check_eq "reload against a dead endpoint: exit 1" "$?" 1
 check "asylink: reload: TIMEOUT: (the program named once, as OPERATIONS.md section 12)" \
