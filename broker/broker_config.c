@@ -16,6 +16,7 @@
 
 #include "asylink/errors.h"
 #include "cert.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "log.h"
 #include "wire.h"
@@ -222,30 +223,6 @@ static bool s_port_valid(const char *s)
     return n > 0 && n <= 5 && s[n] == '\0' && v <= 65535;
 }
 
-/*
- * True if ep is an endpoint the broker can bind: ipc://PATH, or
- * tcp://HOST:PORT with PORT * or 0..65535 (ZeroMQ binds no service name)
- * and HOST * (every interface), an address or an interface name; no control
- * character anywhere, and in HOST no ';' (ZeroMQ's source address, for
- * connecting only) or '/'.
- */
-static bool s_endpoint_valid(const char *ep)
-{
-    for (const unsigned char *p = (const unsigned char *)ep; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    if (strncmp(ep, "ipc://", 6) == 0)
-        return ep[6] != '\0';
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return false;
-    const char *host = ep + 6, *colon = strrchr(host, ':');
-    if (!colon || colon == host || (strcmp(colon + 1, "*") != 0 && !s_port_valid(colon + 1)))
-        return false;
-    size_t n = (size_t)(colon - host);
-    return !memchr(host, ';', n) && !memchr(host, '/', n) &&
-           (n == 1 || !memchr(host, '*', n)); /* "*" alone, not within a name */
-}
-
 /* True if s is IPV4:PORT (what broker/http.c binds), port 0 = any free port. */
 static bool s_listen_valid(const char *s)
 {
@@ -310,10 +287,10 @@ static int s_validate_names(const broker_config *c, const char *path, char *err,
     if (!node_id_valid(c->node_id))
         return s_invalid(err, errlen, path, "broker", "node_id",
                          "not a valid node id (^[A-Z0-9][A-Z0-9._-]{1,63}$)");
-    if (!s_endpoint_valid(c->endpoint))
+    if (!endpoint_valid(c->endpoint, true))
         return s_invalid(err, errlen, path, "broker", "endpoint",
                          "expected tcp://HOST:PORT (PORT * or 0-65535) or ipc://PATH");
-    if (c->admin_endpoint[0] && !s_endpoint_valid(c->admin_endpoint))
+    if (c->admin_endpoint[0] && !endpoint_valid(c->admin_endpoint, true))
         return s_invalid(err, errlen, path, "broker", "admin_endpoint",
                          "expected tcp://HOST:PORT (PORT * or 0-65535), ipc://PATH or empty (off)");
     if (c->admin_endpoint[0] && s_endpoints_clash(c->admin_endpoint, c->endpoint))

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "endpoint.h"
 #include "keys.h"
 #include "log.h" /* log_level_names: [log] level, as broker.ini */
 #include "pbjson.h"
@@ -59,31 +60,9 @@ static const config_option s_options[] = {
 };
 #define S_N_OPTIONS (sizeof s_options / sizeof s_options[0])
 
-/*
- * True if text is an address to connect to, as a node's broker_endpoint
- * (client/connection.c): ipc://PATH, or tcp://HOST:PORT with PORT 1..65535
- * and HOST a name or an address, without '*', ';' (ZeroMQ's source address)
- * or '/'; no control character anywhere.
- */
-static bool s_connect_address(const char *text)
-{
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    if (strncmp(text, "ipc://", 6) == 0)
-        return text[6] != '\0';
-    const char *host = text + 6, *colon = strrchr(text, ':');
-    if (strncmp(text, "tcp://", 6) != 0 || !colon || colon <= host)
-        return false;
-    size_t n = (size_t)(colon - host), digits = strspn(colon + 1, "0123456789");
-    unsigned long port = digits && digits <= 5 ? strtoul(colon + 1, NULL, 10) : 0;
-    return colon[1 + digits] == '\0' && port >= 1 && port <= 65535 && !memchr(host, '*', n) &&
-           !memchr(host, ';', n) && !memchr(host, '/', n);
-}
-
 int adminc_parse_endpoint(const char *text, void *field)
 {
-    if (!s_connect_address(text))
+    if (!endpoint_valid(text, false))
         return -1;
     *(const char **)field = text;
     return 0;
@@ -166,7 +145,7 @@ static int s_load(const char *prog, const adminc_opts *o, s_conn *c)
                                               : ADMINC_DEFAULT_ENDPOINT;
     if (strlen(ep) >= sizeof c->endpoint)
         return cli_fail_text(prog, ASYLINK_E_CONFIG, "admin endpoint too long");
-    if (!o->endpoint && !s_connect_address(ep)) /* (--admin was checked as it was parsed) */
+    if (!o->endpoint && !endpoint_valid(ep, false)) /* (--admin was checked as it was parsed) */
         return cli_fail_text(prog, ASYLINK_E_CONFIG,
                              "%s: [node] admin_endpoint: expected tcp://HOST:PORT or ipc://PATH",
                              o->config);
