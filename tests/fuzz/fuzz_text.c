@@ -5,8 +5,10 @@
  * first NUL, as a C string would be):
  *   0  message ids: uuid_parse (core) and asylink_id_parse (public); an id
  *      that parses formats and parses back to the same bytes;
- *   1  topics and node ids: topic_valid, topic_under, node_id_valid,
- *      cert_roles_parse, envelope_class_parse, log_level_parse;
+ *   1  topics, node ids and endpoints: topic_valid, topic_under,
+ *      node_id_valid, cert_roles_parse, envelope_class_parse,
+ *      log_level_parse, endpoint_valid (what a connection takes, a bind
+ *      takes too);
  *   2  option values: config_parse_size, _duration_ms, _bool;
  *   3  armored text (all four labels, plain and secure memory): what
  *      decodes encodes and decodes back to the same bytes;
@@ -25,6 +27,7 @@
 #include "asylink/asylink.h"
 #include "cert.h"
 #include "config.h"
+#include "endpoint.h"
 #include "envelope.h"
 #include "file.h"
 #include "log.h"
@@ -82,6 +85,8 @@ static void s_names(const char *s)
         abort();
     log_level lvl;
     (void)log_level_parse(s, &lvl);
+    if (endpoint_valid(s, false) && !endpoint_valid(s, true))
+        abort();
 }
 
 static void s_values(const char *s)
