@@ -148,8 +148,8 @@ background_build() { # background_build DIR [CC] cmake args...
 # Once the fuzzing build is there, the fuzzing itself runs there too, still at nice 19, while
 # the sanitizer build's tests run: 120 s of it after them took 144 s of the critical path, and
 # CI must stay under 20 minutes. Beside those tests it gets less CPU (in the twenty-second
-# session 300 s there made 30.0 million executions, 10.9 million with other work on the machine,
-# against 26.8 million for 120 s alone), and it ends a minute or two after them. Its output: build-fuzz.fuzzing.log, its exit status and seconds:
+# session 300 s there made 7.9-30.0 million executions, against 26.8 million for 120 s alone),
+# and it ends about when they do. Its output: build-fuzz.fuzzing.log, its exit status and seconds:
 # build-fuzz.fuzzing.status.
 if [ -n "$fuzz_seconds" ]; then
     fuzz_args=(--seconds "$fuzz_seconds")
