@@ -277,8 +277,8 @@ static bool s_endpoints_clash(const char *a, const char *b)
         return false;
     unsigned long pa = strtoul(ca + 1, NULL, 10), pb = strtoul(cb + 1, NULL, 10); /* (valid) */
     size_t na = (size_t)(ca - (a + 6)), nb = (size_t)(cb - (b + 6));
-    return pa == pb && (s_host_same(a + 6, na, b + 6, nb) || s_host_any(a + 6, na) ||
-                        s_host_any(b + 6, nb));
+    return pa == pb &&
+           (s_host_same(a + 6, na, b + 6, nb) || s_host_any(a + 6, na) || s_host_any(b + 6, nb));
 }
 
 /* Checks the [broker] and [http] strings that need more than a type. */

@@ -284,8 +284,13 @@ static void test_cross_field_rules(void **state)
     s_expect_error(S_REQUIRED "endpoint = tcp://127.0.0.1\n", 0, "[broker] endpoint:");
     /* The host and port rules a bind needs (ZeroMQ takes no service name, no source address). */
     static const char *const bad_binds[] = {
-        "tcp://127.0.0.1:asylink", "tcp://127.0.0.1:70000", "tcp://127.0.0.1:-1",
-        "tcp://10.0.0.1;10.0.0.2:7400", "tcp://a/b:7400", "tcp://b*:7400", "tcp://:7400",
+        "tcp://127.0.0.1:asylink",
+        "tcp://127.0.0.1:70000",
+        "tcp://127.0.0.1:-1",
+        "tcp://10.0.0.1;10.0.0.2:7400",
+        "tcp://a/b:7400",
+        "tcp://b*:7400",
+        "tcp://:7400",
     };
     for (size_t i = 0; i < sizeof bad_binds / sizeof bad_binds[0]; i++) {
         char text[512];

@@ -10,7 +10,7 @@ static void test_both(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "tcp://127.0.0.1:7400", "tcp://broker.example.eu:7400", "tcp://[::1]:7400",
+        "tcp://127.0.0.1:7400",  "tcp://broker.example.eu:7400",   "tcp://[::1]:7400",
         "tcp://localhost:65535", "ipc:///run/asylink/broker.sock",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -18,11 +18,25 @@ static void test_both(void **state)
         assert_true(endpoint_valid(ok[i], false));
     }
     static const char *const bad[] = {
-        "", "tcp://", "ipc://", "http://127.0.0.1:7400", "127.0.0.1:7400", "tcp://127.0.0.1",
-        "tcp://127.0.0.1:", "tcp://:7400", "tcp://127.0.0.1:65536", "tcp://127.0.0.1:123456",
-        "tcp://127.0.0.1:-1", "tcp://127.0.0.1:asylink", "tcp://127.0.0.1:74 00",
-        "tcp://10.0.0.1;10.0.0.2:7400", "tcp://a/b:7400", "tcp://b*:7400",
-        "tcp://127.0.0.1:7400\n", "ipc:///run/a\x01b", "tcp://host\x7f:7400",
+        "",
+        "tcp://",
+        "ipc://",
+        "http://127.0.0.1:7400",
+        "127.0.0.1:7400",
+        "tcp://127.0.0.1",
+        "tcp://127.0.0.1:",
+        "tcp://:7400",
+        "tcp://127.0.0.1:65536",
+        "tcp://127.0.0.1:123456",
+        "tcp://127.0.0.1:-1",
+        "tcp://127.0.0.1:asylink",
+        "tcp://127.0.0.1:74 00",
+        "tcp://10.0.0.1;10.0.0.2:7400",
+        "tcp://a/b:7400",
+        "tcp://b*:7400",
+        "tcp://127.0.0.1:7400\n",
+        "ipc:///run/a\x01b",
+        "tcp://host\x7f:7400",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(endpoint_valid(bad[i], true));
@@ -35,7 +49,10 @@ static void test_bind_only(void **state)
 {
     (void)state;
     static const char *const bind_only[] = {
-        "tcp://127.0.0.1:*", "tcp://127.0.0.1:0", "tcp://*:7400", "tcp://*:*",
+        "tcp://127.0.0.1:*",
+        "tcp://127.0.0.1:0",
+        "tcp://*:7400",
+        "tcp://*:*",
     };
     for (size_t i = 0; i < sizeof bind_only / sizeof bind_only[0]; i++) {
         assert_true(endpoint_valid(bind_only[i], true));
