@@ -5,7 +5,7 @@
 #   build-asan/  -fsanitize=address,undefined, all ctest tests again
 #   build-fuzz/  clang + libFuzzer: seed corpora and kept regression inputs
 #                replayed, the harness self-test, then the decoders fuzzed
-#                by scripts/fuzz.sh for FUZZ_TOTAL_SECONDS (default 300)
+#                by scripts/fuzz.sh for FUZZ_TOTAL_SECONDS (default 120)
 #                split evenly between the targets (or FUZZ_SECONDS each,
 #                if set), which fails on any crash, leak, timeout or
 #                undefined behaviour
@@ -14,14 +14,12 @@
 #
 # Time: the sanitizer and fuzzing builds are compiled at the lowest CPU
 # priority (nice 19) while the normal build's tests run: most of those wait
-# on real timers, and the compilers take only the CPU they leave idle. The
-# fuzzing follows its build there, at nice 19 too, while the sanitizer
-# build's tests run.
+# on real timers, and the compilers take only the CPU they leave idle.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-fuzz_total=${FUZZ_TOTAL_SECONDS:-300}
+fuzz_total=${FUZZ_TOTAL_SECONDS:-120}
 fuzz_seconds=${FUZZ_SECONDS:-}
 jobs=$(nproc 2>/dev/null || echo 2)
 # ctest runs twice as many tests as there are cores: the longest tests
@@ -145,43 +143,16 @@ background_build() { # background_build DIR [CC] cmake args...
     (CC=$cc build "$dir" "$@") >"$dir.log" 2>&1
     echo "$? $((SECONDS - t0))" >"$dir.status"
 }
-# Once the fuzzing build is there, the fuzzing itself runs there too, still at nice 19, while
-# the sanitizer build's tests run: 120 s of it after them took 144 s of the critical path, and
-# CI must stay under 20 minutes. Beside those tests it gets less CPU (in the twenty-second
-# session 300 s there made 7.9-30.0 million executions, against 26.8 million for 120 s alone),
-# and it ends about when they do. Its output: build-fuzz.fuzzing.log, its exit status and seconds:
-# build-fuzz.fuzzing.status.
-if [ -n "$fuzz_seconds" ]; then
-    fuzz_args=(--seconds "$fuzz_seconds")
-    fuzz_what="for ${fuzz_seconds}s each"
-else
-    fuzz_args=(--total "$fuzz_total")
-    fuzz_what="for ${fuzz_total}s in all"
-fi
-background_fuzz() {
-    local t0=$SECONDS rc=1
-    read -r rc _ <build-fuzz.status 2>/dev/null
-    if [ "$rc" != 0 ]; then
-        echo "the fuzzing build failed: nothing fuzzed" >build-fuzz.fuzzing.log
-        echo "1 0" >build-fuzz.fuzzing.status
-        return
-    fi
-    scripts/fuzz.sh --build build-fuzz "${fuzz_args[@]}" >build-fuzz.fuzzing.log 2>&1
-    echo "$? $((SECONDS - t0))" >build-fuzz.fuzzing.status
-}
-rm -f build-asan.status build-fuzz.status build-fuzz.fuzzing.status
+rm -f build-asan.status build-fuzz.status
 have_clang=0
 command -v clang >/dev/null && have_clang=1
 (
     renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true # before the compilers start: they inherit it
     background_build build-asan "${CC:-cc}" -DASYLINK_SANITIZE=ON
-    if [ "$have_clang" = 1 ]; then
-        background_build build-fuzz clang -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF
-        background_fuzz
-    fi
+    [ "$have_clang" = 1 ] && background_build build-fuzz clang -DASYLINK_FUZZ=ON -DASYLINK_SANITIZE=OFF
 ) </dev/null &
 builds_pid=$!
-say "the sanitizer and fuzzing builds, then the fuzzing, run in the background at nice 19"
+say "the sanitizer and fuzzing builds run in the background at nice 19"
 
 # wait_build DIR NAME: waits for a background build; prints its output; 0 if it built.
 wait_build() {
@@ -212,14 +183,13 @@ fi
 if [ "$have_clang" = 1 ]; then
     if wait_build build-fuzz "build fuzz"; then
         phase "ctest fuzz corpus" run_ctest fuzz-corpus build-fuzz -R '^fuzz\.'
-        t0=$SECONDS
-        while [ ! -f build-fuzz.fuzzing.status ] && kill -0 "$builds_pid" 2>/dev/null; do sleep 2; done
-        say "fuzzing the decoders $fuzz_what (scripts/fuzz.sh, in the background)"
-        cat build-fuzz.fuzzing.log 2>/dev/null
-        fuzz_rc=1 fuzz_secs=0
-        [ -f build-fuzz.fuzzing.status ] && read -r fuzz_rc fuzz_secs <build-fuzz.fuzzing.status
-        phases+=("$(printf '%-22s %5ds (in the background; %ds more waited for it)' fuzzing "$fuzz_secs" "$((SECONDS - t0))")")
-        step fuzzing test "$fuzz_rc" = 0
+        if [ -n "$fuzz_seconds" ]; then
+            say "fuzzing every decoder for ${fuzz_seconds}s (scripts/fuzz.sh)"
+            phase fuzzing step fuzzing scripts/fuzz.sh --build build-fuzz --seconds "$fuzz_seconds"
+        else
+            say "fuzzing the decoders for ${fuzz_total}s in all (scripts/fuzz.sh)"
+            phase fuzzing step fuzzing scripts/fuzz.sh --build build-fuzz --total "$fuzz_total"
+        fi
     else
         failed=$((failed + 1)); failures+=("fuzz build")
     fi
